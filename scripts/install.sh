@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Install everything the testbed needs on Debian 12, as root; idempotent (a second run
+# installs nothing new). Debian packages for the kernel-facing tools and Mininet, then a
+# virtual environment in .venv that sees Debian's mininet (--system-site-packages), with
+# the testbed installed in it (editable) and its Python dependencies from PyPI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install.sh: run as root (it installs Debian packages; the testbed builds namespaces)" >&2
+  exit 2
+fi
+
+PKGS="mininet iproute2 iptables nftables bridge-utils iputils-ping tcpdump dnsmasq-base conntrack
+      ethtool iperf3 net-tools procps psmisc wget curl python3 python3-venv python3-pip"
+missing=""
+for p in $PKGS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  echo "install.sh: installing Debian packages:$missing"
+  apt-get update -q
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing
+fi
+
+# Debian's python3 is the one that can import Debian's mininet package.
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import mininet.net" 2>/dev/null; then
+  rm -rf .venv
+  /usr/bin/python3 -m venv --system-site-packages .venv
+fi
+if ! .venv/bin/python -c "import testbed, pandas, pyarrow, pyroute2, scapy, yaml, pytest" 2>/dev/null \
+   || [ setup.cfg -nt .venv/.testbed-installed ]; then
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+  touch .venv/.testbed-installed
+fi
+echo "install.sh: ready ($(.venv/bin/testbed --version))"

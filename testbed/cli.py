@@ -1,0 +1,171 @@
+"""`testbed` command line: plan, up, run, clean.
+
+The only place that turns errors into messages and exit codes: bad input prints one line
+per problem naming the file and the field, and exits 2 with nothing built; a kernel failure
+exits 1 after teardown. Library code raises; it never calls exit().
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+from typing import Sequence
+
+from . import __version__
+from .errors import SpecError, TestbedError
+
+
+def _progress(quiet: bool):
+    def emit(message: str) -> None:
+        if not quiet:
+            print(f"[testbed] {message}", file=sys.stderr, flush=True)
+    return emit
+
+
+def _load_plan(args: argparse.Namespace):
+    from .plan.build import plan_cluster
+    from .spec.topology import load_topology
+    from .spec.workloads import load_manifests
+
+    cluster = load_topology(args.topology)
+    manifests = load_manifests(args.file or [])
+    return plan_cluster(cluster, manifests, seed=args.seed)
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    plan = _load_plan(args)
+    if args.output == "json":
+        print(json.dumps(plan.to_dict(), indent=2, sort_keys=True))
+        return 0
+    from .shell import get_nodes, get_pods
+
+    print(f"cluster {plan.cluster}: {len(plan.nodes)} nodes, {len(plan.pods)} pods, routing {plan.routing}, "
+          f"underlay {plan.underlay_subnet}, pods {plan.pod_subnet}, services {plan.service_subnet}, seed {plan.seed}")
+    print()
+    print(get_nodes(plan, wide=True))
+    print()
+    print(get_pods(plan, wide=True, namespace=None))
+    if plan.externals:
+        print()
+        for x in plan.externals:
+            print(f"external host {x.name}: {x.ip}/{x.underlay_prefix} on the underlay")
+    print()
+    for r in plan.routes:
+        print(f"route on {r.node}: {r.dst} via {r.via} dev {r.dev}  ({r.why})")
+    for w in plan.warnings:
+        print(f"warning: {w}")
+    for n in plan.notes:
+        print(f"note: {n}")
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from .emu.cluster import EmulatedCluster, exec_in_netns
+    from .shell import ClusterShell
+
+    plan = _load_plan(args)
+    progress = _progress(args.quiet)
+    for w in plan.warnings:
+        progress(f"warning: {w}")
+    with EmulatedCluster(plan, progress=progress) as cluster:
+        progress(f"cluster {plan.cluster} ready in {cluster.timings['build']:.2f} s "
+                 f"(namespaces are tb-{cluster.tag}-*)")
+        shell = ClusterShell(plan, cluster.netns, exec_in_netns)
+        if args.command:
+            for line in args.command:
+                print(f"testbed> {line}")
+                shell.onecmd(line)
+        else:
+            shell.cmdloop()
+        progress("tearing down")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .experiment.load import load_experiment
+    from .experiment.run import run_experiment
+
+    exp = load_experiment(args.experiment)
+    if args.seed is not None:
+        from dataclasses import replace
+        exp = replace(exp, seed=args.seed)
+    progress = _progress(args.quiet)
+    run_dir, passed = run_experiment(exp, args.results, progress)
+    with open(os.path.join(run_dir, "summary.md"), encoding="utf-8") as handle:
+        print(handle.read())
+    print(f"results: {run_dir}")
+    return 0 if passed else 1
+
+
+def cmd_clean(args: argparse.Namespace) -> int:
+    from .emu.cleanup import clean
+    from .emu.runner import Runner
+
+    if os.geteuid() != 0:
+        raise TestbedError("`testbed clean` needs root to remove network namespaces")
+    print(clean(Runner(), only_stale=args.stale))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="testbed", description="Kubernetes network emulation testbed on Mininet")
+    parser.add_argument("--version", action="version", version=f"testbed {__version__}")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+
+    def cluster_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("topology", help="kind cluster config (+ TestbedConfig), e.g. topologies/three-nodes.yaml")
+        p.add_argument("-f", "--file", action="append", help="workload manifests (repeatable)")
+        p.add_argument("--seed", type=int, default=0, help="seed for generated names (default 0)")
+
+    p = sub.add_parser("plan", help="print what would be created (no root needed)")
+    cluster_args(p)
+    p.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    p.set_defaults(fn=cmd_plan)
+
+    p = sub.add_parser("up", help="build the cluster and open an interactive shell; leaving it tears down")
+    cluster_args(p)
+    p.add_argument("-c", "--command", action="append", help="run this shell command instead of prompting (repeatable)")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(fn=cmd_up)
+
+    p = sub.add_parser("run", help="run an experiment and write results/<run-id>/")
+    p.add_argument("experiment")
+    p.add_argument("--results", default="results", help="results root folder (default: results)")
+    p.add_argument("--seed", type=int, default=None, help="override the experiment's seed")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(fn=cmd_run)
+
+    p = sub.add_parser("clean", help="remove every namespace and process the testbed left, and only those")
+    p.add_argument("--stale", action="store_true", help="only instances whose owner process is gone")
+    p.set_defaults(fn=cmd_clean)
+    return parser
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    # SIGTERM/SIGHUP become an exception so that every `finally` (teardown) runs.
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGHUP, _terminate)
+    try:
+        return args.fn(args)
+    except SpecError as exc:
+        for problem in exc.problems:
+            print(f"testbed: error: {problem}", file=sys.stderr)
+        return exc.exit_code
+    except TestbedError as exc:
+        print(f"testbed: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("testbed: interrupted; everything built was torn down", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

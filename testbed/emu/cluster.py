@@ -1,0 +1,139 @@
+"""EmulatedCluster: realise a Plan, and always tear it down (emu/'s entry point).
+
+Build order (each step recorded in the ledger before it can fail): underlay (Mininet nodes,
+external hosts, switch) -> pod sandboxes -> agent. Teardown runs in `finally`, in reverse,
+and ends with a sweep of this instance's tag, so even a half-built cluster leaves nothing.
+A stale sweep at start removes what crashed runs left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Callable
+
+from ..errors import NotRootError, TestbedError
+from ..plan.model import NodePlan, Plan, PodPlan
+from .agent_proc import AgentProcess
+from .cleanup import CleanReport, clean
+from .ledger import Ledger, netns_name
+from .pods import NETNS_DIR, PodNetwork
+from .runner import Runner
+from .underlay import Underlay
+
+
+class EmulatedCluster:
+    """`with EmulatedCluster(plan) as cluster:` builds it; leaving the block removes it all."""
+
+    def __init__(self, plan: Plan, runner: Runner | None = None,
+                 progress: Callable[[str], None] | None = None) -> None:
+        self.plan = plan
+        self.runner = runner or Runner()
+        self.progress = progress or (lambda _msg: None)
+        self.ledger: Ledger | None = None
+        self.underlay: Underlay | None = None
+        self.pods: PodNetwork | None = None
+        self.agent: AgentProcess | None = None
+        self.timings: dict[str, float] = {}
+        self.stale: CleanReport | None = None
+
+    # -- names --------------------------------------------------------------------------
+    @property
+    def tag(self) -> str:
+        assert self.ledger is not None, "cluster not built"
+        return self.ledger.tag
+
+    def netns(self, key: str) -> str:
+        return netns_name(self.tag, key)
+
+    def netns_path(self, key: str) -> str:
+        return f"{NETNS_DIR}/{self.netns(key)}"
+
+    def pod_netns_path(self, pod: PodPlan) -> str:
+        return self.netns_path(pod.key)
+
+    def node_netns_path(self, node: NodePlan) -> str:
+        return self.netns_path(node.key)
+
+    # -- lifecycle ----------------------------------------------------------------------
+    def __enter__(self) -> "EmulatedCluster":
+        self.build()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.teardown()
+
+    def _timed(self, name: str, fn: Callable[[], None]) -> None:
+        start = time.perf_counter()
+        fn()
+        self.timings[name] = time.perf_counter() - start
+
+    def build(self) -> None:
+        if os.geteuid() != 0:
+            raise NotRootError("building a cluster needs root (network namespaces, veth pairs, "
+                               "bridges); `testbed plan` shows the plan without root")
+        start = time.perf_counter()
+        self.stale = clean(self.runner, only_stale=True)
+        self.ledger = Ledger.create()
+        try:
+            self.progress(f"building {len(self.plan.nodes)} nodes and {len(self.plan.externals)} "
+                          f"external host(s) on the underlay")
+            self.underlay = Underlay(self.plan, self.ledger, self.runner)
+            self._timed("underlay", self.underlay.build)
+            self.progress(f"creating {len(self.plan.pods)} pod sandboxes")
+            self.pods = PodNetwork(self.plan, self.ledger, self.runner)
+            self._timed("pods", self.pods.build)
+            self.progress("starting the agent")
+            self.agent = AgentProcess(self.ledger)
+            self._timed("agent", lambda: self.agent.start(self.plan.pods))  # type: ignore[union-attr]
+        except BaseException:
+            self.teardown()
+            raise
+        self.timings["build"] = time.perf_counter() - start
+
+    def teardown(self) -> None:
+        """Undo everything; safe to call twice and after a partial build."""
+        if self.ledger is None:
+            return
+        start = time.perf_counter()
+        errors: list[str] = []
+        for step in (self._stop_agent, self._delete_pods, self._stop_underlay):
+            try:
+                step()
+            except Exception as exc:  # keep going: the sweep below must still run
+                errors.append(f"{step.__name__}: {exc}")
+        try:
+            clean(self.runner, tag=self.ledger.tag)
+        except Exception as exc:
+            errors.append(f"sweep: {exc}")
+        self.ledger.remove()
+        self.ledger = None
+        self.timings["teardown"] = time.perf_counter() - start
+        if errors:
+            raise TestbedError("teardown was incomplete: " + "; ".join(errors))
+
+    def _stop_agent(self) -> None:
+        if self.agent is not None:
+            self.agent.stop()
+
+    def _delete_pods(self) -> None:
+        if self.pods is not None:
+            self.pods.delete_pods(self.plan.pods)
+
+    def _stop_underlay(self) -> None:
+        if self.underlay is not None:
+            self.underlay.stop()
+
+
+def exec_in_netns(netns: str, argv: list[str]) -> int:
+    """Run a user's command inside an emulated namespace with the terminal attached.
+
+    Used by the interactive shell (`<pod> ping <pod>`). `ip netns exec` also binds
+    /etc/netns/<name>/ files (e.g. resolv.conf), as a pod's own view of /etc would.
+    """
+    import subprocess
+
+    try:
+        return subprocess.call(["ip", "netns", "exec", netns, *argv])
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,62 @@
+"""The one way emu/ runs programs: argv lists in, (rc, out, err) out.
+
+Never a shell string: arguments are passed as a list, so a pod name can never be parsed
+as shell syntax. Batches (`ip -batch -`, `iptables-restore`, `nft -f -`) go in on stdin,
+one subprocess per node rather than one per rule or pod. A RecordingRunner lets unit tests
+check the exact commands without root.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from ..errors import KernelError
+
+
+@dataclass(frozen=True)
+class Result:
+    rc: int
+    out: str
+    err: str
+
+
+class Runner:
+    """Runs argv lists; `check` raises KernelError on a non-zero exit."""
+
+    def run(self, argv: Sequence[str], input: str | None = None, check: bool = True,
+            timeout: float = 60.0) -> Result:
+        try:
+            proc = subprocess.run(list(argv), input=input, capture_output=True, text=True,
+                                  timeout=timeout, check=False)
+        except FileNotFoundError:
+            raise KernelError(list(argv), 127, f"{argv[0]}: command not found") from None
+        except subprocess.TimeoutExpired:
+            raise KernelError(list(argv), -1, f"timed out after {timeout}s") from None
+        result = Result(proc.returncode, proc.stdout, proc.stderr)
+        if check and result.rc != 0:
+            raise KernelError(list(argv), result.rc, result.err or result.out)
+        return result
+
+    def ip_batch(self, lines: Sequence[str], netns: str | None = None, check: bool = True) -> Result:
+        """One `ip [-n NS] -batch -` for many commands; `-force` goes on past failures."""
+        argv = ["ip"] + (["-n", netns] if netns else []) + (["-batch", "-"] if check else ["-force", "-batch", "-"])
+        return self.run(argv, input="\n".join(lines) + "\n", check=check)
+
+
+@dataclass
+class RecordingRunner(Runner):
+    """A fake for unit tests: records every call and answers from `answers` (default rc 0)."""
+
+    calls: list[tuple[tuple[str, ...], str | None]] = field(default_factory=list)
+    answers: dict[tuple[str, ...], Result] = field(default_factory=dict)
+
+    def run(self, argv: Sequence[str], input: str | None = None, check: bool = True,
+            timeout: float = 60.0) -> Result:
+        key = tuple(argv)
+        self.calls.append((key, input))
+        result = self.answers.get(key, Result(0, "", ""))
+        if check and result.rc != 0:
+            raise KernelError(list(argv), result.rc, result.err)
+        return result

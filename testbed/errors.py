@@ -1,0 +1,66 @@
+"""Errors the testbed raises; cli.py turns them into one line each and an exit code.
+
+Library code never calls exit(): it raises one of these. SpecError carries the file and
+the field path so that a user sees exactly where bad input is (kind-style strict decode).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+
+class TestbedError(Exception):
+    """Base class: a failure the user should see as one message, not a traceback."""
+
+    __test__ = False  # not a pytest test class despite the name
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem in the input: where (file, document, field path) and what."""
+
+    file: str
+    path: str
+    message: str
+    document: str = ""  # e.g. "Deployment default/web" — which object in a multi-doc file
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.document:
+            where += f" ({self.document})"
+        if self.path:
+            where += f": {self.path}"
+        return f"{where}: {self.message}"
+
+
+class SpecError(TestbedError):
+    """Bad input: every problem found, validated all at once (exit code 2)."""
+
+    exit_code = 2
+
+    def __init__(self, problems: Iterable[Problem]):
+        self.problems = tuple(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class UnsupportedError(SpecError):
+    """Input that is valid Kubernetes but that this kernel or this version cannot emulate."""
+
+
+class KernelError(TestbedError):
+    """A kernel operation failed while building or tearing down (exit code 1)."""
+
+    def __init__(self, argv: list[str] | tuple[str, ...], rc: int, err: str):
+        self.argv, self.rc, self.err = tuple(argv), rc, err
+        cmd = " ".join(self.argv)
+        if len(cmd) > 160:
+            cmd = cmd[:157] + "..."
+        super().__init__(f"command failed (exit {rc}): {cmd}: {err.strip()}")
+
+
+class NotRootError(TestbedError):
+    """Building a cluster needs root (network namespaces, veth, bridges)."""
+
+    exit_code = 2

@@ -1,0 +1,115 @@
+"""Expand probe groups into concrete probes against a Plan (pure).
+
+Each concrete probe carries everything the dataset needs about both ends and the kind of
+communication it exercises — seed 001's four kinds, split the way the NAT-free analysis
+reports them: container-to-container (localhost), pod-to-pod on one node and across
+nodes, node-to-pod, external-to-pod. The expected source addresses say what a NAT-free
+network shows the server: the pod's own IP; for a node, the address its route to the pod
+uses (cni0's gateway for its own pods, its HOST-IP towards other nodes' pods).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+from ..plan.model import Plan, PodPlan, PortPlan
+from .model import Endpoints, PodSelection, ProbeGroup
+
+
+@dataclass(frozen=True)
+class Party:
+    kind: str          # pod | node | external
+    name: str
+    namespace: str
+    node: str
+    ip: str
+    key: str           # netns key
+
+
+@dataclass(frozen=True)
+class PlannedProbe:
+    group: str
+    attempt: int
+    src: Party
+    dst: Party
+    dst_ip: str        # where the packet is sent (127.0.0.1 for localhost)
+    protocol: str
+    port: int
+    port_name: str
+    container: str     # the destination container that declares the port
+    communication: str
+    expect_outcome: str
+    expect_sources: tuple[str, ...]  # () = any source accepted
+    timeout: float
+
+
+def select_pods(plan: Plan, sel: PodSelection) -> list[PodPlan]:
+    return [p for p in plan.pods
+            if (sel.namespace is None or p.namespace == sel.namespace)
+            and (not sel.names or p.name in sel.names or p.full_name in sel.names)
+            and sel.selector.matches(p.labels)]
+
+
+def _pod_party(p: PodPlan) -> Party:
+    return Party("pod", p.name, p.namespace, p.node, p.ip, p.key)
+
+
+def sources(plan: Plan, ep: Endpoints) -> list[Party]:
+    if ep.pods is not None:
+        return [_pod_party(p) for p in select_pods(plan, ep.pods)]
+    if ep.nodes is not None:
+        return [Party("node", n.name, "", n.name, n.host_ip, n.key) for n in plan.nodes
+                if not ep.nodes or n.name in ep.nodes]
+    return [Party("external", x.name, "", "", x.ip, x.key) for x in plan.externals
+            if not ep.hosts or x.name in (ep.hosts or ())]
+
+
+def _ports(pod: PodPlan, group: ProbeGroup) -> Iterator[tuple[PortPlan, str]]:
+    for port in pod.ports:
+        if group.ports and port.port not in group.ports and (not port.name or port.name not in group.ports):
+            continue
+        for proto in group.protocols or (port.protocol,):
+            yield port, proto
+
+
+def communication(src: Party, dst: Party, localhost: bool) -> str:
+    if localhost:
+        return "container-to-container"
+    if src.kind == "pod":
+        return "pod-to-pod (same node)" if src.node == dst.node else "pod-to-pod (across nodes)"
+    if src.kind == "node":
+        return "node-to-pod (same node)" if src.node == dst.node else "node-to-pod (across nodes)"
+    return "external-to-pod"
+
+
+def expected_sources(plan: Plan, src: Party, dst: Party, localhost: bool) -> tuple[str, ...]:
+    if localhost:
+        return ("127.0.0.1",)
+    if src.kind == "node":
+        node = plan.node(src.name)
+        return (node.gateway,) if src.node == dst.node else (node.host_ip,)
+    return (src.ip,)
+
+
+def expand(plan: Plan, group: ProbeGroup) -> list[PlannedProbe]:
+    out: list[PlannedProbe] = []
+    srcs = sources(plan, group.source)
+    by_key = {p.key: p for p in plan.pods}
+    for attempt in range(group.repeat):
+        for src in srcs:
+            if group.target.localhost:
+                pod = by_key[src.key]
+                pairs = [(pod, port, proto) for port, proto in _ports(pod, group)]
+            else:
+                targets = select_pods(plan, group.target.pods or PodSelection())
+                pairs = [(pod, port, proto) for pod in targets if pod.key != src.key
+                         for port, proto in _ports(pod, group)]
+            for pod, port, proto in pairs:
+                dst = _pod_party(pod)
+                local = group.target.localhost
+                want = () if group.expect.source_ip == "any" else expected_sources(plan, src, dst, local)
+                out.append(PlannedProbe(group.name, attempt, src, dst, "127.0.0.1" if local else pod.ip, proto,
+                                        port.port, port.name, port.container, communication(src, dst, local),
+                                        group.expect.outcome, want, group.timeout))
+    return out

@@ -1,0 +1,148 @@
+"""Load and validate an experiment file (spec-layer code for experiments; pure)."""
+
+from __future__ import annotations
+
+import os
+
+from ..errors import Problem
+from ..spec.decode import Doc, Problems, load_documents
+from ..spec.labels import decode_selector
+from ..spec.model import PROTOCOLS
+from ..spec.selectors import LabelSelector
+from .model import OUTCOMES, Endpoints, Expectation, Experiment, PodSelection, ProbeGroup, Step
+
+API = "testbed/v1alpha1"
+
+
+def load_experiment(path: str) -> Experiment:
+    problems = Problems()
+    docs = load_documents(path)
+    if len(docs) != 1:
+        problems.add(Problem(path, "", f"an experiment file holds one document, found {len(docs)}"))
+        problems.raise_if_any()
+    doc = Doc(docs[0][1], path, problems, document="Experiment")
+    if not doc.is_mapping():
+        problems.raise_if_any()
+    doc.check_keys(("apiVersion", "kind", "metadata", "spec"))
+    if doc.value.get("apiVersion") != API or doc.value.get("kind") != "Experiment":
+        doc.error(f"expected apiVersion {API} and kind Experiment")
+    meta = doc.mapping("metadata", required=True)
+    name = "experiment"
+    description = ""
+    if meta is not None:
+        meta.check_keys(("name", "description"))
+        name = meta.str("name", required=True) or name
+        description = meta.str("description", default="") or ""
+    spec = doc.mapping("spec", required=True)
+    problems.raise_if_any()
+    assert spec is not None
+    spec.check_keys(("topology", "manifests", "seed", "steps"))
+    base = os.path.dirname(os.path.abspath(path))
+    topology = spec.str("topology", required=True) or ""
+    manifests = []
+    for mdoc in spec.items("manifests"):
+        if isinstance(mdoc.value, str):
+            manifests.append(_resolve(base, mdoc.value))
+        else:
+            mdoc.error("expected a file path")
+    seed = spec.int("seed", default=0, minimum=0)
+    steps = tuple(_step(s) for s in spec.items("steps", required=True) if s.is_mapping())
+    seen: set[str] = set()
+    for i, step in enumerate(steps):
+        if step.name in seen:
+            spec.error(f"duplicate step name {step.name!r}", f"steps[{i}].name")
+        seen.add(step.name)
+    problems.raise_if_any()
+    return Experiment(name=name, file=path, topology=_resolve(base, topology), manifests=tuple(manifests),
+                      seed=seed, steps=steps, description=description)
+
+
+def _resolve(base: str, path: str) -> str:
+    return os.path.normpath(path if os.path.isabs(path) else os.path.join(base, path))
+
+
+def _step(doc: Doc) -> Step:
+    doc.check_keys(("name", "probes"))
+    name = doc.str("name", required=True) or ""
+    groups = tuple(_group(g) for g in doc.items("probes", required=True) if g.is_mapping())
+    return Step(name, groups)
+
+
+def _group(doc: Doc) -> ProbeGroup:
+    doc.check_keys(("name", "from", "to", "ports", "protocols", "repeat", "timeout", "expect"))
+    name = doc.str("name", required=True) or ""
+    source = _endpoints(doc.mapping("from", required=True), as_source=True)
+    target = _endpoints(doc.mapping("to", required=True), as_source=False)
+    ports: list[int | str] = []
+    for pdoc in doc.items("ports"):
+        if isinstance(pdoc.value, (int, str)) and not isinstance(pdoc.value, bool):
+            ports.append(pdoc.value)
+        else:
+            pdoc.error("expected a port number or a port name")
+    protocols: list[str] = []
+    for pdoc in doc.items("protocols"):
+        if pdoc.value in PROTOCOLS:
+            protocols.append(pdoc.value)
+        else:
+            pdoc.error(f"must be one of {', '.join(PROTOCOLS)}, got {pdoc.value!r}")
+    repeat = doc.int("repeat", default=1, minimum=1, maximum=10000)
+    timeout = 1.0
+    tdoc = doc.field("timeout")
+    if tdoc.present():
+        value = tdoc.value
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 30:
+            tdoc.error("expected a number of seconds in (0, 30]")
+        else:
+            timeout = float(value)
+    expect = Expectation()
+    edoc = doc.mapping("expect")
+    if edoc is not None:
+        edoc.check_keys(("outcome", "sourceIP"))
+        outcome = edoc.str("outcome", default="connected") or "connected"
+        if outcome not in OUTCOMES:
+            edoc.error(f"must be one of {', '.join(OUTCOMES)}, got {outcome!r}", "outcome")
+        src = edoc.str("sourceIP", default="sender") or "sender"
+        if src not in ("sender", "any"):
+            edoc.error(f"must be sender or any, got {src!r}", "sourceIP")
+        expect = Expectation(outcome, src)
+    if target.localhost and source.pods is None:
+        doc.error("`to: {localhost: true}` needs `from: {pods: ...}`", "to.localhost")
+    return ProbeGroup(name, source, target, tuple(ports), tuple(protocols), repeat or 1, float(timeout),
+                      expect)
+
+
+def _endpoints(doc: Doc | None, as_source: bool) -> Endpoints:
+    if doc is None:
+        return Endpoints()
+    allowed = ("pods", "nodes", "hosts") if as_source else ("pods", "localhost")
+    doc.check_keys(allowed)
+    chosen = [k for k in allowed if k in doc.value]
+    if len(chosen) != 1:
+        doc.error(f"give exactly one of {', '.join(allowed)}")
+        return Endpoints()
+    kind = chosen[0]
+    if kind == "localhost":
+        if doc.value["localhost"] is not True:
+            doc.error("expected true", "localhost")
+        return Endpoints(localhost=True)
+    if kind in ("nodes", "hosts"):
+        value = doc.value[kind]
+        if value == "all" or value == []:
+            names: tuple[str, ...] = ()
+        elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+            names = tuple(value)
+        else:
+            doc.error("expected `all` or a list of names", kind)
+            names = ()
+        return Endpoints(nodes=names) if kind == "nodes" else Endpoints(hosts=names)
+    pdoc = doc.field("pods")
+    if pdoc.value == "all" or pdoc.value == {}:
+        return Endpoints(pods=PodSelection())
+    if not pdoc.is_mapping():
+        return Endpoints(pods=PodSelection())
+    pdoc.check_keys(("namespace", "names", "matchLabels", "matchExpressions"))
+    names = tuple(n.value for n in pdoc.items("names") if isinstance(n.value, str))
+    sel_raw = {k: pdoc.value[k] for k in ("matchLabels", "matchExpressions") if k in pdoc.value}
+    selector = decode_selector(Doc(sel_raw, pdoc.file, pdoc.problems, pdoc.path, pdoc.document)) if sel_raw \
+        else LabelSelector()
+    return Endpoints(pods=PodSelection(pdoc.str("namespace"), names, selector or LabelSelector()))

@@ -1,0 +1,71 @@
+"""Experiment files: what to build, which probes to send, what to expect (pure).
+
+An experiment (testbed/v1alpha1, kind Experiment) names a topology and manifests
+(paths relative to the experiment file), a seed, and steps; each step sends groups of
+probes. A group says from where (pods, nodes or external hosts), to where (pods, or the
+other containers of the same pod over localhost), which ports and protocols, how often,
+and what is expected: an outcome, and that the server saw the sender's own address.
+Loaded by experiment/load.py, expanded into concrete probes by experiment/expand.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..spec.selectors import LabelSelector
+
+OUTCOMES = ("connected", "refused", "timeout", "unreachable", "blocked")
+
+
+@dataclass(frozen=True)
+class PodSelection:
+    """Pods by namespace, names and/or labels; all fields empty selects every pod."""
+
+    namespace: str | None = None
+    names: tuple[str, ...] = ()
+    selector: LabelSelector = field(default_factory=LabelSelector)
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """One side of a probe group: exactly one of pods, nodes, hosts, localhost."""
+
+    pods: PodSelection | None = None
+    nodes: tuple[str, ...] | None = None   # () means every node
+    hosts: tuple[str, ...] | None = None   # () means every external host
+    localhost: bool = False                 # destination only: the same pod's other containers
+
+
+@dataclass(frozen=True)
+class Expectation:
+    outcome: str = "connected"   # "blocked" accepts timeout or refused
+    source_ip: str = "sender"    # "sender": the server must see the sender's own IP; "any"
+
+
+@dataclass(frozen=True)
+class ProbeGroup:
+    name: str
+    source: Endpoints
+    target: Endpoints
+    ports: tuple[int | str, ...] = ()       # numbers or port names; () = every declared port
+    protocols: tuple[str, ...] = ()         # () = each port's declared protocol
+    repeat: int = 1
+    timeout: float = 1.0
+    expect: Expectation = field(default_factory=Expectation)
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    probes: tuple[ProbeGroup, ...]
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    file: str
+    topology: str
+    manifests: tuple[str, ...]
+    seed: int
+    steps: tuple[Step, ...]
+    description: str = ""

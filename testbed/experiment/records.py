@@ -1,0 +1,99 @@
+"""The tidy probe dataset: one row per probe attempt (pure).
+
+Joins what was planned (both ends, the kind of communication, what was expected) with what
+happened (outcome, latency, the source address the server saw, who answered) and judges
+each row: did the outcome match, and was the path NAT-free (the server saw the sender's
+own address). The columns are documented in COLUMNS; the analysis and reports read them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+from .expand import PlannedProbe
+
+# column -> meaning (written to results/<run>/schema.json with the dataset)
+COLUMNS: dict[str, str] = {
+    "run_id": "the run's identifier (results folder name)",
+    "step": "experiment step name",
+    "group": "probe group name in the experiment file",
+    "attempt": "repetition index within the group, from 0",
+    "timestamp": "UNIX time the probe batch was sent",
+    "src_kind": "pod | node | external",
+    "src_name": "sending pod, node or external host",
+    "src_namespace": "sending pod's namespace ('' otherwise)",
+    "src_node": "node the sender runs on ('' for an external host)",
+    "src_ip": "the sender's own address (pod IP, HOST-IP, host IP)",
+    "dst_kind": "pod",
+    "dst_name": "destination pod",
+    "dst_namespace": "destination pod's namespace",
+    "dst_node": "node the destination pod runs on",
+    "dst_ip": "address the probe was sent to (127.0.0.1 for container-to-container)",
+    "service": "Service name if the probe went through one ('' otherwise)",
+    "service_port": "Service port if any (0 otherwise)",
+    "protocol": "TCP | UDP | SCTP",
+    "port": "destination port",
+    "port_name": "the containerPort's name ('' if unnamed)",
+    "container": "destination container that declares the port",
+    "communication": "kind of communication (seed 001): container-to-container, pod-to-pod (same node / "
+                     "across nodes), node-to-pod (same node / across nodes), external-to-pod",
+    "method": "socket (the fast socket prober)",
+    "outcome": "connected | refused | timeout | unreachable | error",
+    "latency_ms": "time from sending to the reply (connected and refused only)",
+    "seen_src_ip": "source address the server saw (connected only)",
+    "seen_src_port": "source port the server saw (connected only)",
+    "answered_by": "pod that answered (namespace/name)",
+    "answered_container": "container that answered",
+    "expected_outcome": "connected | refused | timeout | unreachable | blocked (timeout or refused)",
+    "expected_src_ips": "space-separated addresses a NAT-free path shows the server ('' = any)",
+    "outcome_ok": "the outcome is the expected one",
+    "nat_free": "the server saw one of the expected source addresses (empty unless connected)",
+    "error": "prober error text, if any",
+}
+
+
+def outcome_matches(expected: str, outcome: str) -> bool:
+    if expected == "blocked":
+        return outcome in ("timeout", "refused")
+    return expected == outcome
+
+
+def make_row(run_id: str, step: str, stamp: float, probe: PlannedProbe, outcome: str,
+             latency_ms: float | None, reply: Mapping[str, Any] | None, error: str | None) -> dict[str, Any]:
+    reply = reply or {}
+    seen = str(reply.get("peer_ip", "")) if outcome == "connected" else ""
+    answered = f"{reply['namespace']}/{reply['pod']}" if reply.get("pod") else ""
+    nat_free: bool | None = None
+    if outcome == "connected" and seen:
+        nat_free = (not probe.expect_sources) or seen in probe.expect_sources
+    return {
+        "run_id": run_id, "step": step, "group": probe.group, "attempt": probe.attempt, "timestamp": stamp,
+        "src_kind": probe.src.kind, "src_name": probe.src.name, "src_namespace": probe.src.namespace,
+        "src_node": probe.src.node, "src_ip": probe.src.ip,
+        "dst_kind": probe.dst.kind, "dst_name": probe.dst.name, "dst_namespace": probe.dst.namespace,
+        "dst_node": probe.dst.node, "dst_ip": probe.dst_ip, "service": "", "service_port": 0,
+        "protocol": probe.protocol, "port": probe.port, "port_name": probe.port_name,
+        "container": probe.container, "communication": probe.communication, "method": "socket",
+        "outcome": outcome, "latency_ms": latency_ms, "seen_src_ip": seen,
+        "seen_src_port": int(reply.get("peer_port", 0) or 0) if seen else 0,
+        "answered_by": answered, "answered_container": str(reply.get("container", "")),
+        "expected_outcome": probe.expect_outcome, "expected_src_ips": " ".join(probe.expect_sources),
+        "outcome_ok": outcome_matches(probe.expect_outcome, outcome), "nat_free": nat_free,
+        "error": error or "",
+    }
+
+
+def summarize(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Per (step, communication, protocol): counts, outcomes as expected, NAT-free verdict."""
+    table: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for r in rows:
+        key = (r["step"], r["communication"], r["protocol"])
+        t = table.setdefault(key, {"step": key[0], "communication": key[1], "protocol": key[2], "probes": 0,
+                                   "connected": 0, "as_expected": 0, "nat_checked": 0, "nat_free": 0})
+        t["probes"] += 1
+        t["connected"] += r["outcome"] == "connected"
+        t["as_expected"] += bool(r["outcome_ok"])
+        if r["nat_free"] is not None:
+            t["nat_checked"] += 1
+            t["nat_free"] += bool(r["nat_free"])
+    return [table[k] for k in sorted(table)]

@@ -1,0 +1,118 @@
+"""Write a run's results folder: dataset, schema, plan, metadata and a short summary.
+
+results/<run-id>/: run.json (what ran, with hashes, seed, versions and timings, enough to
+reproduce it), plan.json, probes.csv and probes.parquet (the tidy dataset), schema.json
+(its columns), summary.md (a table a person reads at a glance). The full analysis and
+HTML report pipeline builds on these files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import subprocess
+from datetime import datetime, timezone
+from typing import Any, Mapping, Sequence
+
+from .. import __version__
+from .records import COLUMNS, summarize
+
+
+def file_sha256(path: str) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
+
+
+def new_run_id(name: str, now: datetime | None = None) -> str:
+    now = now or datetime.now(timezone.utc)
+    return f"{now:%Y%m%d-%H%M%S}-{name}"
+
+
+def unique_run_dir(root: str, run_id: str) -> tuple[str, str]:
+    path, n = os.path.join(root, run_id), 1
+    while os.path.exists(path):
+        n += 1
+        path = os.path.join(root, f"{run_id}-{n}")
+    return path, os.path.basename(path)
+
+
+def _version(argv: Sequence[str]) -> str:
+    try:
+        out = subprocess.run(list(argv), capture_output=True, text=True, timeout=5)
+        return (out.stdout or out.stderr).strip().splitlines()[0]
+    except (OSError, subprocess.TimeoutExpired, IndexError):
+        return "unknown"
+
+
+def environment() -> dict[str, str]:
+    versions = {"testbed": __version__, "python": platform.python_version(), "kernel": platform.release()}
+    try:
+        import mininet.net
+        versions["mininet"] = getattr(mininet.net, "VERSION", "unknown")
+    except ImportError:
+        versions["mininet"] = "not installed"
+    for mod in ("pandas", "pyroute2", "scapy", "yaml"):
+        try:
+            versions[mod] = __import__(mod).__version__
+        except (ImportError, AttributeError):
+            versions[mod] = "unknown"
+    versions["iproute2"] = _version(["ip", "-V"])
+    return versions
+
+
+def write_results(run_dir: str, meta: Mapping[str, Any], plan: Mapping[str, Any],
+                  rows: Sequence[Mapping[str, Any]]) -> None:
+    import pandas as pd  # heavy: only when writing results
+
+    os.makedirs(run_dir, exist_ok=True)
+    frame = pd.DataFrame(list(rows), columns=list(COLUMNS))
+    frame["nat_free"] = frame["nat_free"].astype("boolean")
+    frame.to_csv(os.path.join(run_dir, "probes.csv"), index=False)
+    frame.to_parquet(os.path.join(run_dir, "probes.parquet"), index=False)
+    _dump(os.path.join(run_dir, "schema.json"), COLUMNS)
+    _dump(os.path.join(run_dir, "plan.json"), plan)
+    _dump(os.path.join(run_dir, "run.json"), meta)
+    with open(os.path.join(run_dir, "summary.md"), "w", encoding="utf-8") as handle:
+        handle.write(summary_markdown(meta, rows))
+
+
+def _dump(path: str, data: Any) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2, sort_keys=True, default=str)
+        handle.write("\n")
+
+
+def summary_markdown(meta: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> str:
+    lines = [f"# {meta['experiment']['name']} — run {meta['run_id']}", ""]
+    if meta["experiment"].get("description"):
+        lines += [meta["experiment"]["description"], ""]
+    total = len(rows)
+    ok = sum(bool(r["outcome_ok"]) for r in rows)
+    nat_bad = [r for r in rows if r["nat_free"] is False]
+    lines += [f"**Verdict: {'PASS' if meta['passed'] else 'FAIL'}** — {ok}/{total} probes as expected; "
+              f"{len(nat_bad)} NAT violation(s) (server saw an address other than the sender's).", "",
+              f"Cluster: {meta['cluster']['nodes']} nodes, {meta['cluster']['pods']} pods, routing "
+              f"{meta['cluster']['routing']}; seed {meta['seed']}; built in {meta['timings'].get('build', 0):.2f} s.",
+              "", "| step | communication | protocol | probes | connected | as expected | NAT-free |",
+              "|---|---|---|---:|---:|---:|---:|"]
+    for t in summarize(rows):
+        nat = f"{t['nat_free']}/{t['nat_checked']}" if t["nat_checked"] else "—"
+        lines.append(f"| {t['step']} | {t['communication']} | {t['protocol']} | {t['probes']} | "
+                     f"{t['connected']} | {t['as_expected']} | {nat} |")
+    bad = [r for r in rows if not r["outcome_ok"] or r["nat_free"] is False]
+    if bad:
+        lines += ["", "## Unexpected results", "", "| step | from | to | protocol/port | outcome | expected | "
+                  "server saw | expected source |", "|---|---|---|---|---|---|---|---|"]
+        for r in bad[:200]:
+            lines.append(f"| {r['step']} | {r['src_kind']} {r['src_name']} ({r['src_ip']}) | "
+                         f"{r['dst_name']} ({r['dst_ip']}) | {r['protocol']}/{r['port']} | {r['outcome']} | "
+                         f"{r['expected_outcome']} | {r['seen_src_ip'] or '—'} | {r['expected_src_ips'] or 'any'} |")
+        if len(bad) > 200:
+            lines.append(f"| … {len(bad) - 200} more in probes.csv | | | | | | | |")
+    if meta.get("warnings"):
+        lines += ["", "## Plan warnings", ""] + [f"- {w}" for w in meta["warnings"]]
+    lines += ["", "Files: probes.csv / probes.parquet (one row per probe; columns in schema.json), plan.json, "
+              "run.json (inputs' hashes, versions, timings).", ""]
+    return "\n".join(lines)

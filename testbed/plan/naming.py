@@ -1,0 +1,72 @@
+"""Kubernetes-style generated names, deterministic from a seed (part of plan/).
+
+A Deployment's ReplicaSet is <deployment>-<pod-template-hash> and its pods
+<replicaset>-<5 random chars>, like kube-controller-manager (controller.ComputeHash:
+FNV-32a of the template, rand.SafeEncodeString; names.SimpleNameGenerator for the suffix).
+Our "random" comes from a seeded generator per controller, so a run is reproducible.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import uuid
+from typing import Any
+
+# k8s.io/apimachinery/pkg/util/rand: no vowels (no words) and no confusable 0/1/3.
+ALPHANUMS = "bcdfghjklmnpqrstvwxz2456789"
+
+
+def fnv32a(data: bytes) -> int:
+    h = 0x811C9DC5
+    for b in data:
+        h = ((h ^ b) * 0x01000193) & 0xFFFFFFFF
+    return h
+
+
+def safe_encode(text: str) -> str:
+    return "".join(ALPHANUMS[ord(c) % len(ALPHANUMS)] for c in text)
+
+
+def template_hash(template: Any) -> str:
+    """pod-template-hash: stable for the same template, different when it changes."""
+    canonical = json.dumps(template, sort_keys=True, default=_plain).encode()
+    return safe_encode(str(fnv32a(canonical)))
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "__dataclass_fields__"):
+        return {k: getattr(value, k) for k in value.__dataclass_fields__}
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    if hasattr(value, "items"):
+        return dict(value)
+    raise TypeError(f"cannot hash {type(value).__name__}")
+
+
+class NameSource:
+    """Seeded generator of pod-name suffixes and UIDs, one stream per owner."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self._streams: dict[str, random.Random] = {}
+
+    def _stream(self, owner: str) -> random.Random:
+        if owner not in self._streams:
+            digest = hashlib.sha256(f"{self.seed}/{owner}".encode()).digest()
+            self._streams[owner] = random.Random(int.from_bytes(digest[:8], "big"))
+        return self._streams[owner]
+
+    def suffix(self, owner: str, n: int = 5) -> str:
+        rng = self._stream(owner)
+        return "".join(rng.choice(ALPHANUMS) for _ in range(n))
+
+    def uid(self, owner: str) -> str:
+        rng = self._stream("uid:" + owner)
+        return str(uuid.UUID(int=rng.getrandbits(128), version=4))  # RFC 4122 version and variant bits
+
+
+def host_veth_name(uid: str) -> str:
+    """vethXXXXXXXX (12 chars, under IFNAMSIZ) derived from the pod UID, as CNI plugins do."""
+    return "veth" + hashlib.sha256(uid.encode()).hexdigest()[:8]

@@ -1,0 +1,209 @@
+"""Strict decoding of YAML documents into typed values, collecting every problem at once.
+
+Sits at the bottom of spec/: topology.py and workloads.py walk raw YAML through a `Doc`
+cursor that knows the file, the object and the field path, so that each problem reads
+`file (Kind ns/name): spec.template.spec.containers[0].ports[1].containerPort: ...`.
+Like kubectl's strict validation, fields we do not know are errors, while fields that exist
+in Kubernetes but do not matter to networking are listed as known and ignored.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Iterable, Iterator
+
+import yaml
+
+from ..errors import Problem, SpecError
+
+_MISSING = object()
+
+
+class Problems:
+    """Accumulates problems; `raise_if_any` ends validation with all of them."""
+
+    def __init__(self) -> None:
+        self.items: list[Problem] = []
+
+    def add(self, problem: Problem) -> None:
+        self.items.append(problem)
+
+    def extend(self, problems: Iterable[Problem]) -> None:
+        self.items.extend(problems)
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise SpecError(self.items)
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {bool: "boolean", int: "integer", float: "number", str: "string",
+            list: "list", dict: "mapping"}.get(type(value), type(value).__name__)
+
+
+class Doc:
+    """A cursor on one YAML value: file, object description, field path, and problem sink."""
+
+    def __init__(self, value: Any, file: str, problems: Problems, path: str = "",
+                 document: str = "") -> None:
+        self.value, self.file, self.problems = value, file, problems
+        self.path, self.document = path, document
+
+    # -- navigation -----------------------------------------------------------------
+    def _child_path(self, key: str | int) -> str:
+        if isinstance(key, int):
+            return f"{self.path}[{key}]"
+        return f"{self.path}.{key}" if self.path else key
+
+    def child(self, key: str | int, value: Any) -> "Doc":
+        return Doc(value, self.file, self.problems, self._child_path(key), self.document)
+
+    def error(self, message: str, key: str | int | None = None) -> None:
+        path = self.path if key is None else self._child_path(key)
+        self.problems.add(Problem(self.file, path, message, self.document))
+
+    # -- structure ------------------------------------------------------------------
+    def is_mapping(self) -> bool:
+        if isinstance(self.value, dict):
+            return True
+        self.error(f"expected a mapping, got {_type_name(self.value)}")
+        return False
+
+    def check_keys(self, known: Iterable[str], ignored: Iterable[str] = ()) -> None:
+        """Reject unknown fields (strict decode); `ignored` are real fields we do not model."""
+        if not isinstance(self.value, dict):
+            return
+        allowed = set(known) | set(ignored)
+        for key in self.value:
+            if not isinstance(key, str):
+                self.error(f"field names must be strings, got {_type_name(key)} {key!r}")
+            elif key not in allowed:
+                self.error(f"unknown field {key!r}", key)
+
+    def field(self, key: str) -> "Doc":
+        value = self.value.get(key, _MISSING) if isinstance(self.value, dict) else _MISSING
+        return self.child(key, value)
+
+    def present(self) -> bool:
+        return self.value is not _MISSING and self.value is not None
+
+    # -- typed getters: report a problem and return the default on any mismatch --------
+    def _get(self, key: str, types: tuple[type, ...], expected: str, required: bool,
+             default: Any) -> Any:
+        node = self.field(key)
+        if not node.present():
+            if required:
+                self.error("required field is missing", key)
+            return default
+        value = node.value
+        if isinstance(value, bool) and bool not in types:
+            node.error(f"expected {expected}, got boolean {value!r}")
+            return default
+        if not isinstance(value, types):
+            node.error(f"expected {expected}, got {_type_name(value)} {value!r}")
+            return default
+        return value
+
+    def str(self, key: str, required: bool = False, default: str | None = None) -> Any:
+        return self._get(key, (str,), "a string", required, default)
+
+    def int(self, key: str, required: bool = False, default: int | None = None,
+            minimum: int | None = None, maximum: int | None = None) -> Any:
+        value = self._get(key, (int,), "an integer", required, default)
+        if isinstance(value, int) and value is not default:
+            if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+                lo = "" if minimum is None else str(minimum)
+                hi = "" if maximum is None else str(maximum)
+                self.error(f"{value} is out of range [{lo}, {hi}]", key)
+                return default
+        return value
+
+    def bool(self, key: str, required: bool = False, default: bool | None = None) -> Any:
+        return self._get(key, (bool,), "a boolean", required, default)
+
+    def mapping(self, key: str, required: bool = False) -> "Doc | None":
+        node = self.field(key)
+        if not node.present():
+            if required:
+                self.error("required field is missing", key)
+            return None
+        return node if node.is_mapping() else None
+
+    def items(self, key: str, required: bool = False) -> Iterator["Doc"]:
+        """Yield a cursor per element of a list field."""
+        node = self.field(key)
+        if not node.present():
+            if required:
+                self.error("required field is missing", key)
+            return
+        if not isinstance(node.value, list):
+            node.error(f"expected a list, got {_type_name(node.value)}")
+            return
+        for i, value in enumerate(node.value):
+            yield node.child(i, value)
+
+    def string_map(self, key: str) -> dict[str, str]:
+        """A map[string]string such as labels or nodeSelector."""
+        node = self.mapping(key)
+        out: dict[str, str] = {}
+        if node is None:
+            return out
+        for k, v in node.value.items():
+            if not isinstance(k, str):
+                node.error(f"keys must be strings, got {_type_name(k)} {k!r}")
+            elif v is None:
+                out[k] = ""
+            elif isinstance(v, bool) or not isinstance(v, (str, int, float)):
+                node.error(f"expected a string value, got {_type_name(v)} {v!r}", k)
+            elif not isinstance(v, str):
+                # Kubernetes rejects `app: 1` (not a string); quoting is required.
+                node.error(f"expected a string value, got {_type_name(v)} {v!r} (quote it)", k)
+            else:
+                out[k] = v
+        return out
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that rejects a field given twice in one mapping, as strict decoding does
+    (kind's UnmarshalStrict, kubectl's strict field validation); PyYAML keeps the last."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *anchor` keys may be overridden on purpose
+            key = self.construct_object(key_node, deep=True)  # type: ignore[arg-type]
+            if not isinstance(key, (str, int, float, bool)):
+                continue
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate field {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def load_documents(path: str) -> list[tuple[int, Any]]:
+    """Read a multi-document YAML file; returns (index, document) pairs, empty documents skipped.
+
+    A missing file or malformed YAML is a SpecError naming the file (and the line for YAML).
+    """
+    if not os.path.exists(path):
+        raise SpecError([Problem(path, "", "file not found")])
+    if os.path.isdir(path):
+        raise SpecError([Problem(path, "", "is a directory, expected a YAML file")])
+    try:
+        with open(path, encoding="utf-8") as handle:
+            docs = list(yaml.load_all(handle, Loader=_StrictLoader))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SpecError([Problem(path, where, f"malformed YAML: {reason}")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError([Problem(path, "", f"cannot read: {exc}")]) from None
+    return [(i, d) for i, d in enumerate(docs) if d is not None]

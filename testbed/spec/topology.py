@@ -1,0 +1,267 @@
+"""Load a topology file: a kind Cluster config plus an optional testbed document.
+
+First stage of the pipeline for the cluster (spec/ -> plan/). The kind document
+(kind.x-k8s.io/v1alpha4, kind Cluster) is decoded strictly; kind fields that configure
+container images or kubeadm are accepted with a note that they do not apply to an
+emulation. The testbed document (testbed/v1alpha1, kind TestbedConfig) says what kind
+does not: the underlay subnet, the per-node pod CIDR size, the routing mode, external hosts.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from ..errors import Problem, UnsupportedError
+from .decode import Doc, Problems, load_documents
+from .labels import check_labels
+from .model import (KUBE_PROXY_MODES, ROUTING_MODES, ClusterSpec, ExternalHost, NodeSpec,
+                    Taint)
+from .names import dns1123_label_error, dns1123_subdomain_error
+
+KIND_API = "kind.x-k8s.io/v1alpha4"
+TESTBED_API = "testbed/v1alpha1"
+CONTROL_PLANE_TAINT = Taint("node-role.kubernetes.io/control-plane", "", "NoSchedule")
+
+# kind fields that only configure containers, images or kubeadm: accepted, noted, ignored.
+_KIND_IGNORED = ("featureGates", "runtimeConfig", "kubeadmConfigPatches",
+                 "kubeadmConfigPatchesJSON6902", "containerdConfigPatches",
+                 "containerdConfigPatchesJSON6902")
+_NODE_IGNORED = ("image", "extraMounts", "extraPortMappings", "kubeadmConfigPatches",
+                 "kubeadmConfigPatchesJSON6902")
+_NET_IGNORED = ("apiServerPort", "apiServerAddress", "dnsSearch", "disableDefaultCNI")
+_ROUTING_LATER = {"cloud-routes", "vxlan", "bgp"}
+
+
+def load_topology(path: str) -> ClusterSpec:
+    """Read, decode and validate a topology file; raise SpecError with every problem."""
+    problems = Problems()
+    kind_doc: Doc | None = None
+    testbed_doc: Doc | None = None
+    for index, raw in load_documents(path):
+        doc = Doc(raw, path, problems, document=f"document {index + 1}")
+        if not doc.is_mapping():
+            continue
+        api, kind = raw.get("apiVersion"), raw.get("kind")
+        if kind == "Cluster" and api == KIND_API:
+            if kind_doc is not None:
+                doc.error("a second kind Cluster document; a topology file holds one")
+            kind_doc = doc
+        elif kind == "TestbedConfig" and api == TESTBED_API:
+            if testbed_doc is not None:
+                doc.error("a second TestbedConfig document; a topology file holds one")
+            testbed_doc = doc
+        else:
+            doc.error(f"unknown kind {kind!r} with apiVersion {api!r}: a topology holds a "
+                      f"{KIND_API} Cluster and optionally a {TESTBED_API} TestbedConfig")
+    if kind_doc is None:
+        problems.add(Problem(path, "", f"no kind Cluster document (apiVersion {KIND_API})"))
+        problems.raise_if_any()
+    spec = _decode(kind_doc, testbed_doc, path)
+    problems.raise_if_any()
+    _validate(spec, problems)
+    problems.raise_if_any()
+    return spec
+
+
+def _decode(kdoc: Doc, tdoc: Doc | None, path: str) -> ClusterSpec:
+    kdoc.document = "kind Cluster"
+    kdoc.check_keys(("kind", "apiVersion", "name", "nodes", "networking"), _KIND_IGNORED)
+    notes = [f"{k}: not applicable to an emulated cluster, ignored" for k in _KIND_IGNORED
+             if isinstance(kdoc.value, dict) and k in kdoc.value]
+    name = kdoc.str("name", default="kind")
+    if name and dns1123_label_error(name):
+        kdoc.error(dns1123_label_error(name) or "", "name")
+
+    roles: list[tuple[str, dict[str, str], Doc]] = []
+    for ndoc in kdoc.items("nodes"):
+        if not ndoc.is_mapping():
+            continue
+        ndoc.check_keys(("role", "labels"), _NODE_IGNORED)
+        for k in _NODE_IGNORED:
+            if k in ndoc.value:
+                notes.append(f"{ndoc.path}.{k}: not applicable to an emulated node, ignored")
+        role = ndoc.str("role", default="control-plane")
+        if role not in ("control-plane", "worker"):
+            ndoc.error(f"role must be control-plane or worker, got {role!r}", "role")
+        labels = ndoc.string_map("labels")
+        check_labels(ndoc.field("labels"), labels)
+        roles.append((role, labels, ndoc))
+    if not roles and not kdoc.problems:
+        roles.append(("control-plane", {}, kdoc))  # kind's default: one control-plane node
+    elif roles and not any(role == "control-plane" for role, _, _ in roles):
+        kdoc.error("must have at least one control-plane node", "nodes")
+
+    net = kdoc.mapping("networking")
+    pod_subnet, service_subnet, proxy_mode = "10.244.0.0/16", "10.96.0.0/16", "iptables"
+    if net is not None:
+        net.check_keys(("ipFamily", "podSubnet", "serviceSubnet", "kubeProxyMode"), _NET_IGNORED)
+        for k in _NET_IGNORED:
+            if k in net.value:
+                notes.append(f"networking.{k}: the testbed is the CNI and the API server; ignored")
+        family = net.str("ipFamily", default="ipv4")
+        if family != "ipv4":
+            raise UnsupportedError([Problem(path, "networking.ipFamily",
+                                            f"{family!r}: only ipv4 clusters are emulated", "kind Cluster")])
+        pod_subnet = net.str("podSubnet", default=pod_subnet)
+        service_subnet = net.str("serviceSubnet", default=service_subnet)
+        proxy_mode = net.str("kubeProxyMode", default=proxy_mode)
+        if proxy_mode == "ipvs":
+            raise UnsupportedError([Problem(path, "networking.kubeProxyMode", "'ipvs': this kernel has no "
+                                            "IPVS module; use iptables or nftables", "kind Cluster")])
+        if proxy_mode not in KUBE_PROXY_MODES:
+            net.error(f"must be one of {', '.join(KUBE_PROXY_MODES)}, got {proxy_mode!r}", "kubeProxyMode")
+
+    opts = _decode_testbed(tdoc) if tdoc is not None else {}
+    overrides: dict[str, str] = opts.pop("pod_cidrs", {})
+    nodes = _name_nodes(name or "kind", roles)
+    nodes = tuple(NodeSpec(n.name, n.role, n.labels, n.taints, overrides.pop(n.name, None)) for n in nodes)
+    for unknown in overrides:
+        tdoc.error(f"no node named {unknown!r} (nodes: {', '.join(n.name for n in nodes)})", "nodes")  # type: ignore[union-attr]
+    return ClusterSpec(name=name or "kind", file=path, nodes=nodes, pod_subnet=pod_subnet or "",
+                       service_subnet=service_subnet or "", kube_proxy_mode=proxy_mode or "iptables",
+                       notes=tuple(notes), **opts)
+
+
+def _name_nodes(cluster: str, roles: list[tuple[str, dict[str, str], Doc]]) -> list[NodeSpec]:
+    """kind's node names: <cluster>-control-plane, -control-plane2, -worker, -worker2, ..."""
+    out: list[NodeSpec] = []
+    counts = {"control-plane": 0, "worker": 0}
+    has_workers = any(role == "worker" for role, _, _ in roles)
+    for role, labels, _ in roles:
+        counts[role] = counts.get(role, 0) + 1
+        suffix = "" if counts[role] == 1 else str(counts[role])
+        node_name = f"{cluster}-{role}{suffix}"
+        all_labels = {"kubernetes.io/hostname": node_name, "kubernetes.io/os": "linux",
+                      "kubernetes.io/arch": "amd64"}
+        taints: tuple[Taint, ...] = ()
+        if role == "control-plane":
+            all_labels["node-role.kubernetes.io/control-plane"] = ""
+            # kind removes the control-plane taint when there are no workers to schedule on.
+            taints = (CONTROL_PLANE_TAINT,) if has_workers else ()
+        all_labels.update(labels)
+        out.append(NodeSpec(node_name, role, all_labels, taints))
+    return out
+
+
+def _decode_testbed(doc: Doc) -> dict:
+    doc.document = "TestbedConfig"
+    doc.check_keys(("apiVersion", "kind", "underlay", "podCIDRPrefix", "routing", "mtu",
+                    "allowOverlappingPodCIDRs", "nodes", "externalHosts"))
+    opts: dict = {}
+    under = doc.mapping("underlay")
+    if under is not None:
+        under.check_keys(("subnet", "firstHost"))
+        opts["underlay_subnet"] = under.str("subnet", default="192.168.1.0/24")
+        opts["first_node_host"] = under.int("firstHost", default=2, minimum=1)
+    opts["node_cidr_prefix"] = doc.int("podCIDRPrefix", default=24, minimum=8, maximum=30)
+    routing = doc.str("routing", default="host-gw")
+    if routing in _ROUTING_LATER:
+        raise UnsupportedError([Problem(doc.file, "routing", f"{routing!r} is not implemented yet; "
+                                        "this version routes pods with host-gw", doc.document)])
+    if routing not in ROUTING_MODES:
+        doc.error(f"must be one of {', '.join(ROUTING_MODES)}, got {routing!r}", "routing")
+    opts["routing"] = routing
+    opts["mtu"] = doc.int("mtu", default=1500, minimum=576, maximum=9000)
+    opts["allow_overlapping_pod_cidrs"] = doc.bool("allowOverlappingPodCIDRs", default=False)
+    cidrs: dict[str, str] = {}
+    for ndoc in doc.items("nodes"):
+        if not ndoc.is_mapping():
+            continue
+        ndoc.check_keys(("name", "podCIDR"))
+        node_name, cidr = ndoc.str("name", required=True), ndoc.str("podCIDR")
+        if node_name and cidr:
+            cidrs[node_name] = cidr
+    opts["pod_cidrs"] = cidrs
+    hosts = []
+    for hdoc in doc.items("externalHosts"):
+        if not hdoc.is_mapping():
+            continue
+        hdoc.check_keys(("name", "ip"))
+        host_name = hdoc.str("name", required=True)
+        if host_name and dns1123_label_error(host_name):
+            hdoc.error(dns1123_label_error(host_name) or "", "name")
+        hosts.append(ExternalHost(host_name or "", hdoc.str("ip")))
+    opts["external_hosts"] = tuple(hosts)
+    return opts
+
+
+def _network(value: str, field: str, spec: ClusterSpec, problems: Problems,
+             doc: str) -> ipaddress.IPv4Network | None:
+    try:
+        net = ipaddress.ip_network(value, strict=True)
+    except ValueError as exc:
+        problems.add(Problem(spec.file, field, f"{value!r} is not a valid network: {exc}", doc))
+        return None
+    if net.version != 4:
+        problems.add(Problem(spec.file, field, f"{value!r}: only IPv4 is emulated", doc))
+        return None
+    return net  # type: ignore[return-value]
+
+
+def _validate(spec: ClusterSpec, problems: Problems) -> None:
+    """Cross-field checks: subnets valid and disjoint, room for every node and host."""
+    f = spec.file
+    pods = _network(spec.pod_subnet, "networking.podSubnet", spec, problems, "kind Cluster")
+    svcs = _network(spec.service_subnet, "networking.serviceSubnet", spec, problems, "kind Cluster")
+    under = _network(spec.underlay_subnet, "underlay.subnet", spec, problems, "TestbedConfig")
+    nets = [(n, label, doc) for n, label, doc in (
+        (pods, "networking.podSubnet", "kind Cluster"), (svcs, "networking.serviceSubnet", "kind Cluster"),
+        (under, "underlay.subnet", "TestbedConfig")) if n is not None]
+    for i, (a, la, da) in enumerate(nets):
+        for b, lb, _ in nets[i + 1:]:
+            if a.overlaps(b):
+                problems.add(Problem(f, la, f"{a} overlaps {lb} {b}", da))
+    if pods is not None and spec.node_cidr_prefix < pods.prefixlen:
+        problems.add(Problem(f, "podCIDRPrefix", f"/{spec.node_cidr_prefix} is larger than podSubnet "
+                             f"{pods}", "TestbedConfig"))
+    elif pods is not None and 2 ** (spec.node_cidr_prefix - pods.prefixlen) < len(spec.nodes):
+        problems.add(Problem(f, "networking.podSubnet", f"{pods} holds fewer /{spec.node_cidr_prefix} "
+                             f"node CIDRs than the {len(spec.nodes)} nodes", "kind Cluster"))
+    explicit: list[tuple[str, ipaddress.IPv4Network]] = []
+    for node in spec.nodes:
+        if dns1123_subdomain_error(node.name):
+            problems.add(Problem(f, "name", dns1123_subdomain_error(node.name) or "", "kind Cluster"))
+        if node.pod_cidr is None:
+            continue
+        cidr = _network(node.pod_cidr, f"nodes[{node.name}].podCIDR", spec, problems, "TestbedConfig")
+        if cidr is not None and pods is not None and not cidr.subnet_of(pods):
+            problems.add(Problem(f, f"nodes[{node.name}].podCIDR", f"{cidr} is outside podSubnet {pods}",
+                                 "TestbedConfig"))
+        if cidr is None:
+            continue
+        for other, ocidr in explicit:
+            if cidr.overlaps(ocidr) and not spec.allow_overlapping_pod_cidrs:
+                problems.add(Problem(f, f"nodes[{node.name}].podCIDR", f"{cidr} overlaps {ocidr} of node "
+                                     f"{other} (set allowOverlappingPodCIDRs: true to demonstrate the "
+                                     "clash)", "TestbedConfig"))
+        explicit.append((node.name, cidr))
+    if under is not None:
+        needed = spec.first_node_host + len(spec.nodes)
+        if needed > under.num_addresses - 1:
+            problems.add(Problem(f, "underlay.subnet", f"{under} has no room for {len(spec.nodes)} nodes "
+                                 f"from host .{spec.first_node_host}", "TestbedConfig"))
+        taken = {str(under.network_address + spec.first_node_host + i): f"node {n.name}"
+                 for i, n in enumerate(spec.nodes)}
+        for host in spec.external_hosts:
+            if host.ip is None:
+                continue
+            try:
+                ip = ipaddress.ip_address(host.ip)
+            except ValueError:
+                problems.add(Problem(f, f"externalHosts[{host.name}].ip", f"{host.ip!r} is not an IP "
+                                     "address", "TestbedConfig"))
+                continue
+            if ip not in under or ip in (under.network_address, under.broadcast_address):
+                problems.add(Problem(f, f"externalHosts[{host.name}].ip", f"{ip} is not a host address "
+                                     f"of the underlay {under}", "TestbedConfig"))
+            elif str(ip) in taken:
+                problems.add(Problem(f, f"externalHosts[{host.name}].ip", f"{ip} is already the address "
+                                     f"of {taken[str(ip)]}", "TestbedConfig"))
+            else:
+                taken[str(ip)] = f"external host {host.name}"
+    seen: set[str] = set()
+    for host in spec.external_hosts:
+        if host.name in seen or host.name in {n.name for n in spec.nodes}:
+            problems.add(Problem(f, f"externalHosts[{host.name}].name", f"duplicate name {host.name!r}",
+                                 "TestbedConfig"))
+        seen.add(host.name)

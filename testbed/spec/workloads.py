@@ -1,0 +1,264 @@
+"""Load workload manifests: plain Kubernetes YAML as one would `kubectl apply -f`.
+
+Second loader of spec/ (beside topology.py); output is a `Manifests` for plan/. Decodes
+Namespace, Pod, ReplicationController, ReplicaSet and Deployment (and `kind: List`)
+strictly: unknown fields, wrong types, missing required fields, unknown kinds, duplicate
+names and a selector that does not select its own template are rejected, as the API server
+would. Fields that do not matter to networking (image, resources, probes...) are known
+and ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from ..errors import Problem, UnsupportedError
+from .decode import Doc, Problems, load_documents
+from .labels import check_labels, decode_selector
+from .model import (PROTOCOLS, Container, ContainerPort, Manifests, Namespace, ObjectRef,
+                    PodSpec, PodTemplate, Toleration, Workload)
+from .names import dns1123_label_error, dns1123_subdomain_error, port_name_error
+from .selectors import LabelSelector
+
+_META_KNOWN = ("name", "namespace", "labels", "annotations")
+_META_IGNORED = ("generateName", "uid", "resourceVersion", "generation", "creationTimestamp",
+                 "deletionTimestamp", "deletionGracePeriodSeconds", "ownerReferences",
+                 "finalizers", "managedFields", "selfLink")
+_POD_KNOWN = ("containers", "nodeSelector", "nodeName", "tolerations", "hostNetwork")
+_POD_IGNORED = ("volumes", "initContainers", "ephemeralContainers", "restartPolicy",
+                "terminationGracePeriodSeconds", "activeDeadlineSeconds", "dnsPolicy",
+                "serviceAccountName", "serviceAccount", "automountServiceAccountToken", "hostPID",
+                "hostIPC", "shareProcessNamespace", "securityContext", "imagePullSecrets",
+                "hostname", "subdomain", "affinity", "schedulerName", "hostAliases",
+                "priorityClassName", "priority", "dnsConfig", "readinessGates", "runtimeClassName",
+                "enableServiceLinks", "preemptionPolicy", "overhead", "topologySpreadConstraints",
+                "setHostnameAsFQDN", "os", "hostUsers", "schedulingGates", "resourceClaims",
+                "resources")
+_CONTAINER_KNOWN = ("name", "ports")
+_CONTAINER_IGNORED = ("image", "command", "args", "workingDir", "envFrom", "env", "resources",
+                      "resizePolicy", "restartPolicy", "volumeMounts", "volumeDevices",
+                      "livenessProbe", "readinessProbe", "startupProbe", "lifecycle",
+                      "terminationMessagePath", "terminationMessagePolicy", "imagePullPolicy",
+                      "securityContext", "stdin", "stdinOnce", "tty")
+_CONTROLLERS = {"Deployment": ("apps/v1", ("replicas", "selector", "template"),
+                               ("strategy", "minReadySeconds", "revisionHistoryLimit", "paused",
+                                "progressDeadlineSeconds")),
+                "ReplicaSet": ("apps/v1", ("replicas", "selector", "template"), ("minReadySeconds",)),
+                "ReplicationController": ("v1", ("replicas", "selector", "template"),
+                                          ("minReadySeconds",))}
+# Kinds the testbed will emulate in later versions: a clear "not yet" rather than "unknown".
+_LATER = {"Service": "v1", "NetworkPolicy": "networking.k8s.io/v1", "Ingress": "networking.k8s.io/v1",
+          "IngressClass": "networking.k8s.io/v1", "EndpointSlice": "discovery.k8s.io/v1",
+          "Endpoints": "v1"}
+
+
+class _Collector:
+    def __init__(self, problems: Problems) -> None:
+        self.problems = problems
+        self.namespaces: list[Namespace] = []
+        self.pods: list[PodSpec] = []
+        self.workloads: list[Workload] = []
+        self.seen: dict[tuple[str, str, str], str] = {}
+
+    def remember(self, doc: Doc, kind: str, namespace: str, name: str) -> bool:
+        key = (kind, namespace, name)
+        if key in self.seen:
+            doc.error(f"duplicate {kind} {namespace + '/' if namespace else ''}{name} "
+                      f"(first defined in {self.seen[key]})", "metadata.name")
+            return False
+        self.seen[key] = doc.file
+        return True
+
+
+def load_manifests(paths: Iterable[str]) -> Manifests:
+    """Read every workload file; raise SpecError listing every problem found."""
+    problems = Problems()
+    col = _Collector(problems)
+    files = tuple(paths)
+    for path in files:
+        for index, raw in load_documents(path):
+            _decode_object(Doc(raw, path, problems, document=f"document {index + 1}"), col)
+    manifests = Manifests(tuple(col.namespaces), tuple(col.pods), tuple(col.workloads), files)
+    _check_namespaces_exist(manifests, col, problems)
+    problems.raise_if_any()
+    return manifests
+
+
+def _decode_object(doc: Doc, col: _Collector) -> None:
+    if not doc.is_mapping():
+        return
+    raw: dict[str, Any] = doc.value
+    kind, api = raw.get("kind"), raw.get("apiVersion")
+    if not isinstance(kind, str) or not kind:
+        doc.error("required field is missing", "kind")
+        return
+    if not isinstance(api, str) or not api:
+        doc.error("required field is missing", "apiVersion")
+        return
+    if kind == "List" and api == "v1":
+        doc.check_keys(("apiVersion", "kind", "items", "metadata"))
+        for item in doc.items("items"):
+            _decode_object(item, col)
+        return
+    if kind in _LATER:
+        raise UnsupportedError([Problem(doc.file, "kind", f"{kind} is not emulated by this version yet",
+                                        doc.document)])
+    expected = {"Namespace": "v1", "Pod": "v1"}.get(kind) or _CONTROLLERS.get(kind, (None,))[0]
+    if expected is None:
+        doc.error(f"unknown kind {kind!r} (known: Namespace, Pod, ReplicationController, "
+                  "ReplicaSet, Deployment, List)", "kind")
+        return
+    if api != expected:
+        doc.error(f"{kind} is served as apiVersion {expected!r}, got {api!r}", "apiVersion")
+        return
+    meta = doc.mapping("metadata", required=True)
+    if meta is None:
+        return
+    meta.check_keys(_META_KNOWN, _META_IGNORED)
+    name = meta.str("name", required=True)
+    if name is None:
+        return
+    namespaced = kind != "Namespace"
+    namespace = (meta.str("namespace", default="default") or "default") if namespaced else ""
+    doc.document = meta.document = f"{kind} {namespace + '/' if namespace else ''}{name}"
+    name_err = dns1123_label_error(name) if kind == "Namespace" else dns1123_subdomain_error(name)
+    if name_err:
+        meta.error(name_err, "name")
+    labels = meta.string_map("labels")
+    check_labels(meta.field("labels"), labels)
+    meta.string_map("annotations")
+    if not col.remember(doc, kind, namespace, name):
+        return
+    ref = ObjectRef(doc.file, kind, namespace, name)
+    if kind == "Namespace":
+        doc.check_keys(("apiVersion", "kind", "metadata"), ("spec", "status"))
+        col.namespaces.append(Namespace(name, labels))
+    elif kind == "Pod":
+        doc.check_keys(("apiVersion", "kind", "metadata", "spec"), ("status",))
+        spec = doc.mapping("spec", required=True)
+        if spec is not None:
+            col.pods.append(PodSpec(ref, _decode_pod_spec(spec, labels, meta.string_map("annotations"))))
+    else:
+        _decode_controller(doc, ref, col)
+
+
+def _decode_controller(doc: Doc, ref: ObjectRef, col: _Collector) -> None:
+    _, known, ignored = _CONTROLLERS[ref.kind]
+    doc.check_keys(("apiVersion", "kind", "metadata", "spec"), ("status",))
+    spec = doc.mapping("spec", required=True)
+    if spec is None:
+        return
+    spec.check_keys(known, ignored)
+    replicas = spec.int("replicas", default=1, minimum=0)
+    tdoc = spec.mapping("template", required=True)
+    if tdoc is None:
+        return
+    tdoc.check_keys(("metadata", "spec"))
+    tmeta = tdoc.mapping("metadata")
+    tlabels: dict[str, str] = {}
+    annotations: dict[str, str] = {}
+    if tmeta is not None:
+        tmeta.check_keys(_META_KNOWN, _META_IGNORED)
+        tlabels = tmeta.string_map("labels")
+        check_labels(tmeta.field("labels"), tlabels)
+        annotations = tmeta.string_map("annotations")
+    pspec = tdoc.mapping("spec", required=True)
+    if pspec is None:
+        return
+    template = _decode_pod_spec(pspec, tlabels, annotations)
+    if ref.kind == "ReplicationController":
+        # An RC's selector is a plain map that defaults to the template's labels.
+        sel_map = spec.string_map("selector") or dict(tlabels)
+        selector = LabelSelector.of(sel_map)
+    else:
+        selector = decode_selector(spec.mapping("selector", required=True)) or LabelSelector()
+        if spec.field("selector").present() and selector.is_empty():
+            spec.error(f"empty selector is invalid for a {ref.kind}", "selector")
+    if not tlabels:
+        tdoc.error("template labels are required so that the controller can select its pods",
+                   "metadata.labels")
+    elif not selector.matches(tlabels):
+        tdoc.error(f"selector `{selector}` does not match template labels "
+                   f"{ {k: v for k, v in sorted(tlabels.items())} }", "metadata.labels")
+    col.workloads.append(Workload(ref, replicas if replicas is not None else 1, selector, template))
+
+
+def _decode_pod_spec(spec: Doc, labels: dict[str, str], annotations: dict[str, str]) -> PodTemplate:
+    spec.check_keys(_POD_KNOWN, _POD_IGNORED)
+    if spec.bool("hostNetwork", default=False):
+        raise UnsupportedError([Problem(spec.file, f"{spec.path}.hostNetwork", "hostNetwork pods are "
+                                        "not emulated by this version yet", spec.document)])
+    containers: list[Container] = []
+    names: set[str] = set()
+    port_names: set[str] = set()
+    bound: dict[tuple[int, str], str] = {}
+    for cdoc in spec.items("containers", required=True):
+        if not cdoc.is_mapping():
+            continue
+        cdoc.check_keys(_CONTAINER_KNOWN, _CONTAINER_IGNORED)
+        cname = cdoc.str("name", required=True) or ""
+        if cname and dns1123_label_error(cname):
+            cdoc.error(dns1123_label_error(cname) or "", "name")
+        if cname in names:
+            cdoc.error(f"duplicate container name {cname!r}", "name")
+        names.add(cname)
+        ports: list[ContainerPort] = []
+        for pdoc in cdoc.items("ports"):
+            if not pdoc.is_mapping():
+                continue
+            pdoc.check_keys(("containerPort", "protocol", "name"), ("hostPort", "hostIP"))
+            number = pdoc.int("containerPort", required=True, minimum=1, maximum=65535)
+            proto = pdoc.str("protocol", default="TCP") or "TCP"
+            if proto not in PROTOCOLS:
+                pdoc.error(f"must be one of {', '.join(PROTOCOLS)}, got {proto!r}", "protocol")
+            pname = pdoc.str("name", default="") or ""
+            if pname:
+                err = port_name_error(pname)
+                if err:
+                    pdoc.error(err, "name")
+                if pname in port_names:
+                    pdoc.error(f"duplicate port name {pname!r} in the pod", "name")
+                port_names.add(pname)
+            if number is not None:
+                key = (number, proto)
+                if key in bound:
+                    pdoc.error(f"{proto} port {number} is already declared by container "
+                               f"{bound[key]!r}: the containers of a pod share one network "
+                               "namespace", "containerPort")
+                bound[key] = cname
+                ports.append(ContainerPort(number, proto, pname))
+        containers.append(Container(cname, tuple(ports)))
+    if spec.field("containers").present() and not containers and isinstance(spec.value.get("containers"), list):
+        spec.error("a pod needs at least one container", "containers")
+    node_selector = spec.string_map("nodeSelector")
+    check_labels(spec.field("nodeSelector"), node_selector)
+    tolerations = []
+    for tdoc in spec.items("tolerations"):
+        if not tdoc.is_mapping():
+            continue
+        tdoc.check_keys(("key", "operator", "value", "effect"), ("tolerationSeconds",))
+        op = tdoc.str("operator", default="Equal") or "Equal"
+        if op not in ("Equal", "Exists"):
+            tdoc.error(f"must be Equal or Exists, got {op!r}", "operator")
+        effect = tdoc.str("effect", default="") or ""
+        if effect not in ("", "NoSchedule", "PreferNoSchedule", "NoExecute"):
+            tdoc.error(f"must be NoSchedule, PreferNoSchedule or NoExecute, got {effect!r}", "effect")
+        key, value = tdoc.str("key", default="") or "", tdoc.str("value", default="") or ""
+        # core/v1 validation: an empty key matches every key only with Exists; Exists takes no value.
+        if not key and op == "Equal":
+            tdoc.error("operator must be Exists when key is empty", "operator")
+        if op == "Exists" and value:
+            tdoc.error("value must be empty when operator is Exists", "value")
+        tolerations.append(Toleration(key, op, value, effect))
+    return PodTemplate(labels=labels, containers=tuple(containers),
+                       node_name=spec.str("nodeName", default="") or "",
+                       node_selector=node_selector, tolerations=tuple(tolerations),
+                       annotations=annotations)
+
+
+def _check_namespaces_exist(m: Manifests, col: _Collector, problems: Problems) -> None:
+    known = m.namespace_names()
+    for ref in [p.ref for p in m.pods] + [w.ref for w in m.workloads]:
+        if ref.namespace not in known:
+            problems.add(Problem(ref.file, "metadata.namespace", f"namespace {ref.namespace!r} does not "
+                                 "exist: declare a Namespace object in the manifests", str(ref)))

@@ -1,0 +1,55 @@
+"""Integration fixtures: root only, and a check that every test leaves the machine as it was."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "integration" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)
+            if os.geteuid() != 0:
+                item.add_marker(pytest.mark.skip(reason="integration tests need root"))
+
+
+def kernel_snapshot() -> dict[str, list[str]]:
+    """What a testbed run may create: named namespaces, root links, state folders, processes."""
+    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split("\n")
+    links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout.splitlines()
+    procs = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as h:
+                    cmd = h.read().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if "testbed.agent" in cmd or "mininet:tb" in cmd:
+                procs.append(cmd.strip())
+    state = sorted(os.listdir("/run/testbed")) if os.path.isdir("/run/testbed") else []
+    return {"netns": sorted(n.split()[0] for n in netns if n.strip()),
+            "links": sorted(line.split(":")[1].strip().split("@")[0] for line in links),
+            "processes": sorted(procs), "state": state}
+
+
+@pytest.fixture
+def no_leftovers():
+    """Assert that the test left no namespace, link, process or state folder behind."""
+    before = kernel_snapshot()
+    yield before
+    after = kernel_snapshot()
+    assert after == before, f"leftovers after the test: before={before} after={after}"
+
+
+@pytest.fixture
+def testbed_cmd():
+    """argv prefix that runs the CLI with this checkout's package."""
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    import sys
+    return [sys.executable, "-m", "testbed"], env
