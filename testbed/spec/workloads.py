@@ -166,18 +166,21 @@ def _decode_controller(doc: Doc, ref: ObjectRef, col: _Collector) -> None:
     if pspec is None:
         return
     template = _decode_pod_spec(pspec, tlabels, annotations)
+    known_problems = len(spec.problems.items)
     if ref.kind == "ReplicationController":
         # An RC's selector is a plain map that defaults to the template's labels.
         sel_map = spec.string_map("selector") or dict(tlabels)
         selector = LabelSelector.of(sel_map)
     else:
         selector = decode_selector(spec.mapping("selector", required=True)) or LabelSelector()
-        if spec.field("selector").present() and selector.is_empty():
+        if spec.field("selector").present() and selector.is_empty() and \
+                len(spec.problems.items) == known_problems:
             spec.error(f"empty selector is invalid for a {ref.kind}", "selector")
+    selector_ok = len(spec.problems.items) == known_problems  # no follow-on errors from a bad selector
     if not tlabels:
         tdoc.error("template labels are required so that the controller can select its pods",
                    "metadata.labels")
-    elif not selector.matches(tlabels):
+    elif selector_ok and not selector.matches(tlabels):
         tdoc.error(f"selector `{selector}` does not match template labels "
                    f"{ {k: v for k, v in sorted(tlabels.items())} }", "metadata.labels")
     col.workloads.append(Workload(ref, replicas if replicas is not None else 1, selector, template))
