@@ -27,7 +27,7 @@ def agent_config(pods: Sequence[PodPlan], tag: str) -> dict:
                       "namespace": p.namespace, "node": p.node, "ip": p.ip,
                       "ports": [{"container": q.container, "name": q.name, "port": q.port,
                                  "protocol": q.protocol} for q in p.ports]}
-                     for p in pods if p.ports]}
+                     for p in pods]}  # port-less pods too: their SCTP must be refused with an ABORT
 
 
 class AgentProcess:

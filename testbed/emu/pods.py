@@ -46,7 +46,14 @@ def node_sysctls() -> list[tuple[str, str]]:
     return [("net/ipv4/ip_forward", "1"),
             # Pods' replies may come back by another path in some modes; do not drop them.
             ("net/ipv4/conf/all/rp_filter", "0"),
-            ("net/ipv4/conf/default/rp_filter", "0")]
+            ("net/ipv4/conf/default/rp_filter", "0"),
+            *POD_SYSCTLS]
+
+
+# ICMP errors are rate-limited per namespace by default: a burst of probes to a closed UDP
+# port would see a few "refused" and thousands of false "timeouts". Real nodes keep the
+# default; an emulator that measures reachability must not.
+POD_SYSCTLS = [("net/ipv4/icmp_ratemask", "0")]
 
 
 def write_sysctls(netns: str, values: Sequence[tuple[str, str]]) -> None:
@@ -97,6 +104,9 @@ def configure_pod(netns: str, pod: PodPlan) -> None:
 
     with in_netns(f"{NETNS_DIR}/{netns}"):
         ipr = IPRoute()  # the netlink socket stays bound to the pod's namespace
+        for key, value in POD_SYSCTLS:
+            with open(f"/proc/sys/{key}", "w", encoding="ascii") as handle:
+                handle.write(value)
     try:
         lo = ipr.link_lookup(ifname="lo")[0]
         eth0 = ipr.link_lookup(ifname="eth0")[0]

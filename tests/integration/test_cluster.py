@@ -109,3 +109,24 @@ def test_overlapping_pod_cidrs_break_cross_node_traffic(no_leftovers):
     for r in rows:
         # Either nobody answers, or a pod on the sender's own node that happens to hold the same IP.
         assert r["outcome"] != "connected" or r["answered_by"] != f"{r['dst_namespace']}/{r['dst_name']}"
+
+
+def test_failure_mid_build_tears_down_what_was_built(no_leftovers, monkeypatch):
+    """An exception after the underlay and half the pods exist must leave nothing behind."""
+    from testbed.emu import pods as pods_mod
+
+    plan = plan_cluster(load_topology(TOPO), load_manifests([APP]), seed=1)
+    real = pods_mod.configure_pod
+    calls = []
+
+    def failing(netns, pod):
+        calls.append(pod.name)
+        if len(calls) == 2:
+            raise RuntimeError("injected failure while configuring the second pod")
+        return real(netns, pod)
+
+    monkeypatch.setattr(pods_mod, "configure_pod", failing)
+    with pytest.raises(RuntimeError, match="injected failure"):
+        with EmulatedCluster(plan):
+            raise AssertionError("the build should have failed")
+    assert len(calls) == 2

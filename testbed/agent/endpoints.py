@@ -1,0 +1,278 @@
+"""The agent's sockets and what each does when the event loop says it is ready.
+
+Where it sits: agent/server.py owns the epoll loop, the signals and the reconcile; it creates the
+objects below inside each pod's network namespace (a socket keeps the namespace it was created in)
+and calls on_event() when epoll reports their fd. All sockets are non-blocking and every handler
+works in bounded batches, so one busy pod cannot starve the others.
+
+  TcpListener -> accepts; each connection becomes a TcpConn (read request, answer, close)
+  UdpEndpoint -> answers every datagram, from the address it was sent to (IP_PKTINFO)
+  RawSctpEndpoint -> one per pod namespace (SCTP ports or not); packets go to an SctpResponder
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+import struct
+import time
+from typing import TYPE_CHECKING
+
+from testbed.agent.reply import (MAX_REQUEST_BYTES, REQUEST_TIMEOUT_S, PortIdentity, encode_reply,
+                                 parse_request, tcp_response)
+from testbed.agent.sctp_responder import SctpResponder
+from testbed.traffic import sctp
+
+if TYPE_CHECKING:
+    from testbed.agent.server import Agent
+
+IP_PKTINFO = 8  # not exported by Python's socket module
+SO_RCVBUFFORCE = 33
+RCVBUF_BYTES = 4 << 20  # bursts of thousands of probes must not overflow the default ~200 KiB
+LISTEN_BACKLOG = 4096
+BATCH = 256  # events handled per readiness report before yielding to other sockets
+
+_PKTINFO = struct.Struct("=I4s4s")  # struct in_pktinfo: ifindex, spec_dst, addr
+_CMSG_SPACE = socket.CMSG_SPACE(_PKTINFO.size)
+_NO_ADDR = b"\0\0\0\0"
+
+
+def _big_rcvbuf(sock: socket.socket) -> None:
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RCVBUF_BYTES)  # root: beyond rmem_max
+    except OSError:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF_BYTES)
+
+
+def _pktinfo(anc: list[tuple[int, int, bytes]]) -> tuple[bytes, bytes] | None:
+    """(spec_dst, header destination) from IP_PKTINFO ancillary data."""
+    for level, ctype, data in anc:
+        if level == socket.IPPROTO_IP and ctype == IP_PKTINFO and len(data) >= _PKTINFO.size:
+            _, spec, dst = _PKTINFO.unpack_from(data)
+            return spec, dst
+    return None
+
+
+class TcpListener:
+    def __init__(self, agent: "Agent", who: PortIdentity):
+        self.agent = agent
+        self.who = who
+        # Created in the caller's (the pod's) namespace. SO_REUSEADDR so that a reconcile can
+        # reopen a port whose old connections are still in TIME_WAIT.
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.sock.bind(("0.0.0.0", who.port))
+            self.sock.listen(LISTEN_BACKLOG)
+        except OSError:
+            self.sock.close()
+            raise
+
+    def on_event(self, events: int) -> None:
+        for _ in range(BATCH):
+            try:
+                csock, peer = self.sock.accept()
+            except BlockingIOError:
+                return
+            except OSError as exc:  # EMFILE, ECONNABORTED: keep serving the rest
+                self.agent.warn(f"accept on {self.who.pod}:{self.who.port}: {exc}")
+                return
+            TcpConn(self.agent, csock, peer, self.who).start()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class TcpConn:
+    """One accepted connection: read the request (bounded), answer once, close."""
+
+    __slots__ = ("agent", "sock", "fd", "peer", "who", "buf", "out", "deadline", "closed",
+                 "registered", "drain")
+
+    def __init__(self, agent: "Agent", sock: socket.socket, peer: tuple[str, int],
+                 who: PortIdentity):
+        sock.setblocking(False)  # accept() hands back a blocking socket
+        self.agent = agent
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.peer = peer
+        self.who = who
+        self.buf = b""
+        self.out = b""
+        self.deadline = time.monotonic() + REQUEST_TIMEOUT_S
+        self.closed = False
+        self.registered = False
+        self.drain = False
+
+    def start(self) -> None:
+        # The client often sent its line before we accepted: answer without an epoll round trip.
+        self.on_event(select.EPOLLIN)
+        if not self.closed:
+            self.agent.add_timer(self)
+
+    def on_event(self, events: int) -> None:
+        if self.out:
+            self._flush()
+            return
+        final = False
+        while len(self.buf) < MAX_REQUEST_BYTES:
+            try:
+                data = self.sock.recv(4096)
+            except BlockingIOError:
+                break
+            except OSError:
+                self.close()  # reset by the peer: nobody left to answer
+                return
+            if not data:
+                final = True
+                break
+            self.buf += data
+            if b"\n" in data:
+                break
+        request = parse_request(self.buf, final)
+        if request is None:
+            if not self.registered:
+                self.agent.register(self.fd, select.EPOLLIN, self.on_event)
+                self.registered = True
+        else:
+            self.drain = request.http  # an HTTP client may have sent more than we read
+            self.respond(request)
+
+    def on_timeout(self) -> None:
+        if self.out:
+            self.close()  # the peer stopped reading our answer
+        else:
+            self.respond(parse_request(self.buf, final=True))
+
+    def respond(self, request) -> None:
+        try:
+            local_ip = self.sock.getsockname()[0]
+        except OSError:
+            self.close()
+            return
+        body = encode_reply(self.who, self.peer[0], self.peer[1], local_ip)
+        self.out = tcp_response(request, body)
+        self._flush()
+
+    def _flush(self) -> None:
+        try:
+            sent = self.sock.send(self.out)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            self.close()
+            return
+        self.out = self.out[sent:]
+        if not self.out:
+            self.close()
+            return
+        # Rare: the answer did not fit in the send buffer; wait until it drains (with a deadline).
+        if self.registered:
+            self.agent.modify(self.fd, select.EPOLLOUT)
+        else:
+            self.agent.register(self.fd, select.EPOLLOUT, self.on_event)
+            self.registered = True
+        self.deadline = time.monotonic() + REQUEST_TIMEOUT_S
+        self.agent.add_timer(self)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self.drain:
+            try:  # unread input at close() turns our FIN into a RST that can eat the answer
+                self.sock.recv(65536)
+            except OSError:
+                pass
+        if self.registered:
+            self.agent.unregister(self.fd)
+        self.sock.close()
+
+
+class UdpEndpoint:
+    def __init__(self, agent: "Agent", who: PortIdentity):
+        self.agent = agent
+        self.who = who
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_NONBLOCK)
+        try:
+            # IP_PKTINFO: learn which address each datagram was sent to, since we are bound to
+            # 0.0.0.0 and must both report it (local_ip) and answer from it.
+            self.sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+            _big_rcvbuf(self.sock)
+            self.sock.bind(("0.0.0.0", who.port))
+        except OSError:
+            self.sock.close()
+            raise
+
+    def on_event(self, events: int) -> None:
+        sock = self.sock
+        for _ in range(BATCH):
+            try:
+                _, anc, _, peer = sock.recvmsg(65535, _CMSG_SPACE)
+            except BlockingIOError:
+                return
+            except OSError:
+                continue
+            info = _pktinfo(anc)
+            if info is None:
+                continue
+            spec, dst = info
+            body = encode_reply(self.who, peer[0], peer[1], socket.inet_ntoa(dst))
+            try:
+                # spec_dst is the kernel's choice of source for a reply: the destination itself
+                # for unicast, the interface address for a broadcast.
+                sock.sendmsg([body], [(socket.IPPROTO_IP, IP_PKTINFO,
+                                       _PKTINFO.pack(0, spec, _NO_ADDR))], 0, peer)
+            except OSError:
+                pass  # UDP: a lost answer is a lost datagram
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class RawSctpEndpoint:
+    """The raw protocol-132 socket of one namespace, answering for all its SCTP ports."""
+
+    def __init__(self, agent: "Agent", ports: dict[int, PortIdentity]):
+        self.agent = agent
+        self.responder = SctpResponder(ports)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_RAW | socket.SOCK_NONBLOCK,
+                                  sctp.PROTO_SCTP)
+        try:
+            self.sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+            _big_rcvbuf(self.sock)
+        except OSError:
+            self.sock.close()
+            raise
+
+    def on_event(self, events: int) -> None:
+        sock = self.sock
+        handle = self.responder.handle
+        for _ in range(BATCH):
+            try:
+                data, anc, _, _ = sock.recvmsg(65535, _CMSG_SPACE)
+            except BlockingIOError:
+                return
+            except OSError:
+                continue
+            info = _pktinfo(anc)
+            # Only unicast to this namespace: for broadcast spec_dst differs from the header.
+            if info is None or info[0] != data[16:20]:
+                continue
+            try:
+                src, dst, payload = sctp.strip_ipv4(data)
+            except sctp.SctpError:
+                continue
+            out = handle(src, dst, payload)
+            if out is None:
+                continue
+            try:
+                # Pin the source to the address the INIT was sent to (IP_PKTINFO works on raw
+                # sockets too), so the answer matches the peer's and conntrack's view.
+                sock.sendmsg([out], [(socket.IPPROTO_IP, IP_PKTINFO,
+                                      _PKTINFO.pack(0, info[1], _NO_ADDR))], 0, (src, 0))
+            except OSError:
+                pass  # like a lost packet: the peer's INIT times out
+
+    def close(self) -> None:
+        self.sock.close()

@@ -1,0 +1,278 @@
+"""The agent process: one event loop serving every declared port of every emulated pod.
+
+Where it sits: emu/ writes the config (agent/config.py) and starts `python -m testbed.agent` once
+per cluster, with a pipe on its stdin; the prober and pods' shells then talk to it. One interpreter
+for all pods, not one per pod: starting Python costs tens of milliseconds and megabytes each.
+
+Life cycle:
+  start   -> raise RLIMIT_NOFILE, open every socket (entering each pod namespace once), `READY n`
+  SIGHUP  -> re-read the config, reconcile (keep, close, open), `READY n` again
+  SIGTERM / SIGINT / EOF on stdin (the launcher died) -> close everything, exit 0
+A socket that cannot be opened is reported on stderr as one line naming the pod and the port; the
+agent serves the rest.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import stat
+import sys
+import time
+from collections import deque
+from typing import Callable, TextIO
+
+from testbed.agent.config import AgentConfig, ConfigError, PodConfig, PortConfig, load_config
+from testbed.agent.endpoints import RawSctpEndpoint, TcpConn, TcpListener, UdpEndpoint
+from testbed.agent.reply import PortIdentity
+from testbed.traffic.netns import NetnsSwitcher, raise_nofile_limit
+
+NetnsId = tuple[str, int, int]  # path, st_dev, st_ino: a recreated pod reuses the path, not the inode
+ListenerKey = tuple[str, NetnsId, int]  # protocol, namespace, port
+
+
+class Agent:
+    def __init__(self, config_path: str, out: TextIO | None = None, err: TextIO | None = None):
+        self.config_path = config_path
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+        self.ep = select.epoll()
+        self.handlers: dict[int, Callable[[int], None]] = {}
+        self.listeners: dict[ListenerKey, TcpListener | UdpEndpoint] = {}
+        self.raws: dict[NetnsId, RawSctpEndpoint] = {}
+        # Connections waiting for their request, in deadline order: every deadline is
+        # "accepted + 2 s", so a FIFO is already sorted and costs O(1) per connection.
+        self.timers: deque[TcpConn] = deque()
+        self._stop = False
+        self._hup = False
+
+    # --- plumbing used by the endpoints -----------------------------------------------------------
+
+    def register(self, fd: int, events: int, handler: Callable[[int], None]) -> None:
+        self.ep.register(fd, events)
+        self.handlers[fd] = handler
+
+    def modify(self, fd: int, events: int) -> None:
+        self.ep.modify(fd, events)
+
+    def unregister(self, fd: int) -> None:
+        self.handlers.pop(fd, None)
+        try:
+            self.ep.unregister(fd)
+        except (OSError, ValueError):
+            pass
+
+    def add_timer(self, conn: TcpConn) -> None:
+        self.timers.append(conn)
+
+    def warn(self, message: str) -> None:
+        print(f"WARN {message}", file=self.err, flush=True)
+
+    def error(self, pod: PodConfig, port: PortConfig | None, message: str) -> None:
+        where = f"port={port.port}/{port.protocol}" if port else "port=-"
+        print(f"ERROR pod={pod.label} {where}: {message}", file=self.err, flush=True)
+
+    @property
+    def socket_count(self) -> int:
+        return len(self.listeners) + len(self.raws)
+
+    # --- reconcile --------------------------------------------------------------------------------
+
+    def reconcile(self, config: AgentConfig) -> None:
+        """Make the open sockets match config: keep what is unchanged, close and open the rest.
+
+        Every pod namespace gets a raw SCTP socket, even without SCTP ports: then an INIT to any
+        undeclared port is refused with an ABORT, as by a kernel with SCTP loaded. Without it the
+        answer would depend on whether some prober happens to hold a raw socket there (which
+        stops the kernel's ICMP "protocol unreachable") - refused or timeout by accident.
+        """
+        wanted: dict[ListenerKey, tuple[PodConfig, PortConfig]] = {}
+        wanted_sctp: dict[NetnsId, dict[int, PortIdentity]] = {}
+        pods_in: dict[NetnsId, list[PodConfig]] = {}
+        inodes: dict[str, NetnsId | str] = {}  # path -> identity, or why it cannot be used
+        for pod in config.pods:
+            if pod.netns not in inodes:
+                try:
+                    st = os.stat(pod.netns)
+                    inodes[pod.netns] = (pod.netns, st.st_dev, st.st_ino)
+                except OSError as exc:
+                    inodes[pod.netns] = f"network namespace {pod.netns!r}: {exc.strerror}"
+            ns = inodes[pod.netns]
+            if isinstance(ns, str):
+                for port in pod.ports or (None,):
+                    self.error(pod, port, ns)
+                continue
+            sctp_ports = wanted_sctp.setdefault(ns, {})
+            pods_in.setdefault(ns, []).append(pod)
+            for port in pod.ports:
+                if port.protocol == "SCTP":
+                    if port.port in sctp_ports:
+                        self.error(pod, port, f"already served by {sctp_ports[port.port].pod}")
+                    else:
+                        sctp_ports[port.port] = pod.identity(port)
+                    continue
+                key = (port.protocol, ns, port.port)
+                if key in wanted:
+                    self.error(pod, port, f"already served by {wanted[key][0].label}")
+                else:
+                    wanted[key] = (pod, port)
+        for key in [k for k in self.listeners if k not in wanted]:
+            self._close(self.listeners.pop(key))
+        for ns in [n for n in self.raws if n not in wanted_sctp]:
+            self._close(self.raws.pop(ns))
+        todo: dict[NetnsId, list[tuple[ListenerKey, PodConfig, PortConfig]]] = {}
+        for key, (pod, port) in wanted.items():
+            if key in self.listeners:
+                self.listeners[key].who = pod.identity(port)  # e.g. a container renamed
+            else:
+                todo.setdefault(key[1], []).append((key, pod, port))
+        for ns, ports in wanted_sctp.items():
+            if ns in self.raws:
+                self.raws[ns].responder.update(ports)
+            else:
+                todo.setdefault(ns, [])
+        with NetnsSwitcher() as switcher:  # fresh fds: a path may now name a new namespace
+            for ns, items in todo.items():
+                self._open_in(switcher, ns, items, wanted_sctp[ns], pods_in[ns])
+
+    def _open_in(self, switcher: NetnsSwitcher, ns: NetnsId,
+                 items: list[tuple[ListenerKey, PodConfig, PortConfig]],
+                 sctp_ports: dict[int, PortIdentity], pods: list[PodConfig]) -> None:
+        """Open the missing sockets of one namespace, entering it once."""
+        try:
+            with switcher.entered(ns[0]):
+                for key, pod, port in items:
+                    try:
+                        cls = TcpListener if port.protocol == "TCP" else UdpEndpoint
+                        endpoint = cls(self, pod.identity(port))
+                    except OSError as exc:
+                        self.error(pod, port, exc.strerror or str(exc))
+                        continue
+                    self.listeners[key] = endpoint
+                    self.register(endpoint.sock.fileno(), select.EPOLLIN, endpoint.on_event)
+                if ns not in self.raws:
+                    try:
+                        raw = RawSctpEndpoint(self, sctp_ports)
+                    except OSError as exc:
+                        self._sctp_error(pods, f"raw SCTP socket: {exc.strerror or exc}")
+                    else:
+                        self.raws[ns] = raw
+                        self.register(raw.sock.fileno(), select.EPOLLIN, raw.on_event)
+        except OSError as exc:  # entering the namespace failed (deleted since we checked)
+            for _, pod, port in items:
+                self.error(pod, port, str(exc))
+            self._sctp_error(pods, str(exc))
+
+    def _sctp_error(self, pods: list[PodConfig], message: str) -> None:
+        for pod in pods:
+            sctp_ports = [p for p in pod.ports if p.protocol == "SCTP"]
+            for port in sctp_ports:
+                self.error(pod, port, message)
+            if not sctp_ports:  # only the refusals are lost: a warning, not an error
+                self.warn(f"pod={pod.label}: SCTP refusals disabled: {message}")
+
+    def _close(self, endpoint: TcpListener | UdpEndpoint | RawSctpEndpoint) -> None:
+        self.unregister(endpoint.sock.fileno())
+        endpoint.close()
+
+    def _load_and_reconcile(self) -> bool:
+        try:
+            config = load_config(self.config_path)
+        except ConfigError as exc:
+            for line in str(exc).splitlines():
+                print(f"ERROR config {line}", file=self.err, flush=True)
+            return False
+        self.reconcile(config)
+        return True
+
+    def _ready(self) -> None:
+        print(f"READY {self.socket_count}", file=self.out, flush=True)
+
+    # --- the loop -----------------------------------------------------------------------------------
+
+    def _watch_wakeups(self) -> None:
+        r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(w, warn_on_full_buffer=False)  # a signal makes epoll return
+        self.register(r, select.EPOLLIN, lambda ev: self._drain(r))
+        signal.signal(signal.SIGHUP, self._on_signal)
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        # The launcher holds a pipe on our stdin: EOF means it died, and we must not linger.
+        try:
+            mode = os.fstat(0).st_mode
+        except OSError:
+            return
+        if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+            os.set_blocking(0, False)
+            self.register(0, select.EPOLLIN, self._on_stdin)
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        if signum == signal.SIGHUP:
+            self._hup = True
+        else:
+            self._stop = True
+
+    def _drain(self, fd: int) -> None:
+        try:
+            while os.read(fd, 512):
+                pass
+        except BlockingIOError:
+            pass
+
+    def _on_stdin(self, events: int) -> None:
+        try:
+            data = os.read(0, 4096)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._stop = True
+            self.unregister(0)
+
+    def _expire(self) -> float:
+        """Answer connections whose request deadline passed; return seconds to the next one."""
+        timers = self.timers
+        now = time.monotonic()
+        while timers and (timers[0].closed or timers[0].deadline <= now):
+            conn = timers.popleft()
+            if not conn.closed:
+                conn.on_timeout()
+        return max(0.0, timers[0].deadline - now) if timers else -1.0
+
+    def run(self) -> int:
+        raise_nofile_limit()
+        self._watch_wakeups()
+        if not self._load_and_reconcile():
+            return 2
+        self._ready()
+        handlers = self.handlers
+        poll = self.ep.poll
+        try:
+            while not self._stop:
+                for fd, events in poll(self._expire(), 1024):
+                    handler = handlers.get(fd)
+                    if handler is not None:
+                        try:
+                            handler(events)
+                        except Exception as exc:  # a bug in one handler must not stop every pod
+                            self.warn(f"handler for fd {fd} failed: {exc!r}")
+                if self._hup:
+                    self._hup = False
+                    self._load_and_reconcile()  # on a bad file the old sockets stay
+                    self._ready()
+        finally:
+            self.shutdown()
+        return 0
+
+    def shutdown(self) -> None:
+        for conn in self.timers:
+            conn.close()
+        self.timers.clear()
+        for endpoint in [*self.listeners.values(), *self.raws.values()]:
+            self._close(endpoint)
+        self.listeners.clear()
+        self.raws.clear()
+        signal.set_wakeup_fd(-1)
+        self.ep.close()

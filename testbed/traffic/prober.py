@@ -1,0 +1,413 @@
+"""The fast socket prober: thousands of TCP/UDP/SCTP probes per second from any pod namespace.
+
+Where it sits: experiment steps turn "can A reach B on port P?" questions into Probe objects;
+run_probes() answers them with real packets through the emulated cluster (veths, bridges, routes,
+kube-proxy DNAT, NetworkPolicy filters) and returns one ProbeResult each, carrying the agent's JSON
+reply (agent/reply.py: who answered, which source address it saw) for the NAT and policy analysis.
+
+How it stays fast on two cores: one thread, one epoll, non-blocking sockets. A socket keeps the
+namespace it was created in, so probes are grouped by source namespace and each namespace is
+entered once per batch (traffic/netns.py); connect/send/recv need no switching. Every probe's
+timeout runs concurrently, so N blocked flows cost one timeout, not N. SCTP goes through one raw
+socket per source namespace (the kernel has no SCTP), with the handshake built by traffic/sctp.py.
+"""
+
+from __future__ import annotations
+
+import errno
+import heapq
+import random
+import select
+import socket
+import struct
+import time
+from dataclasses import dataclass
+from typing import Sequence
+
+from testbed.agent.reply import decode_reply
+from testbed.traffic import sctp
+from testbed.traffic.netns import NetnsSwitcher, raise_nofile_limit
+
+PROTOCOLS = ("TCP", "UDP", "SCTP")
+IP_PKTINFO = 8
+IP_RECVERR = 11
+SO_RCVBUFFORCE = 33
+_PKTINFO = struct.Struct("=I4s4s")
+_EXTENDED_ERR = struct.Struct("=IBBBBII")  # struct sock_extended_err
+_EPOLLET = select.EPOLLET
+_EPOLLIN = select.EPOLLIN
+_EPOLLERR = select.EPOLLERR | select.EPOLLHUP
+
+_REFUSED = {errno.ECONNREFUSED, errno.ENOPROTOOPT}  # ENOPROTOOPT: ICMP protocol unreachable
+_UNREACHABLE = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN}
+
+
+@dataclass(frozen=True)
+class Probe:
+    id: int
+    src_netns: str  # namespace file (/run/netns/X, /proc/PID/ns/net); "" = the caller's own
+    dst_ip: str
+    port: int
+    protocol: str  # "TCP" | "UDP" | "SCTP"
+    timeout: float = 1.0
+    src_ip: str | None = None  # bind to this source address if given
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    id: int
+    outcome: str  # "connected" | "refused" | "timeout" | "unreachable" | "error"
+    latency_ms: float | None  # from connect/send to the answer (None without one)
+    reply: dict | None  # the agent's JSON reply, when there was one
+    error: str | None  # why, for anything but a clean "connected"
+
+
+def _outcome_for(err: int) -> str:
+    if err in _REFUSED:
+        return "refused"
+    if err in _UNREACHABLE:
+        return "unreachable"
+    return "error"
+
+
+class _Flight:
+    """A probe in progress."""
+
+    __slots__ = ("idx", "probe", "sock", "t0", "connected", "buf", "latency", "done", "sport",
+                 "itag", "raw")
+
+    def __init__(self, idx: int, probe: Probe):
+        self.idx, self.probe = idx, probe
+        self.sock: socket.socket | None = None  # TCP/UDP only
+        self.raw: _RawSocket | None = None  # SCTP only, with our source port and initiate tag
+        self.sport = self.itag = 0
+        self.t0 = 0.0
+        self.latency: float | None = None
+        self.connected = self.done = False
+        self.buf = b""
+
+
+class _RawSocket:
+    """One raw SCTP socket per source namespace; in-flight INITs are found by our source port."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_RAW | socket.SOCK_NONBLOCK,
+                                  sctp.PROTO_SCTP)
+        # IP_RECVERR: ICMP errors (no route, protocol unreachable) land in the error queue with
+        # the offending SCTP header, from which we find the probe.
+        self.sock.setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 4 << 20)  # bursts of replies
+        except OSError:
+            pass
+        self.by_port: dict[int, _Flight] = {}
+
+    def free_port(self) -> int:
+        while True:
+            port = random.randint(32768, 60999)
+            if port not in self.by_port:
+                return port
+
+
+class _Runner:
+    def __init__(self, probes: Sequence[Probe], concurrency: int):
+        self.probes = list(probes)
+        self.results: list[ProbeResult | None] = [None] * len(self.probes)
+        limit = raise_nofile_limit()
+        self.concurrency = max(1, min(concurrency, limit - 64))
+        # Refill in chunks so that each namespace is entered for many sockets at a time.
+        self.refill_min = max(1, min(64, self.concurrency // 16))
+        self.ep = select.epoll()
+        self.flights: dict[int, _Flight] = {}  # fd -> TCP/UDP flight
+        self.raws: dict[str, _RawSocket] = {}  # source netns -> raw SCTP socket
+        self.raw_fds: dict[int, _RawSocket] = {}
+        self.heap: list[tuple[float, int, _Flight]] = []
+        self.resend: list[_Flight] = []  # SCTP INITs that met a full socket buffer
+        self.next = self.inflight = 0
+        self.switcher = NetnsSwitcher()
+
+    # --- life cycle -----------------------------------------------------------------------------------
+
+    def run(self) -> list[ProbeResult]:
+        try:
+            while self.next < len(self.probes) or self.inflight:
+                free = self.concurrency - self.inflight
+                if self.next < len(self.probes) and (free >= self.refill_min or not self.inflight):
+                    self._refill(free)
+                if self.resend:  # SCTP INITs that met a full buffer: try again
+                    pending, self.resend = self.resend, []
+                    for f in pending:
+                        if not f.done:
+                            self._send_init(f)
+                if not self.inflight:
+                    continue
+                for fd, events in self.ep.poll(self._poll_timeout(), 1024):
+                    flight = self.flights.get(fd)
+                    if flight is not None:
+                        self._on_tcp(flight, events) if flight.probe.protocol == "TCP" \
+                            else self._on_udp(flight, events)
+                    elif fd in self.raw_fds:
+                        self._on_raw(self.raw_fds[fd], events)
+                self._expire()
+        finally:
+            for f in list(self.flights.values()):
+                f.sock.close()
+            for raw in self.raws.values():
+                raw.sock.close()
+            self.ep.close()
+            self.switcher.close()
+        return self.results  # type: ignore[return-value]
+
+    def _poll_timeout(self) -> float:
+        if self.resend:
+            return 0.001
+        heap = self.heap
+        while heap and heap[0][2].done:
+            heapq.heappop(heap)
+        return max(0.0, heap[0][0] - time.perf_counter()) if heap else -1
+
+    def _expire(self) -> None:
+        heap, now = self.heap, time.perf_counter()
+        while heap and (heap[0][2].done or heap[0][0] <= now):
+            _, _, f = heapq.heappop(heap)
+            if f.done:
+                continue
+            if f.connected:  # handshake done, answer incomplete: still a reachable flow
+                self._finish(f, "connected", decode_reply(f.buf.split(b"\n", 1)[0]),
+                             "no complete reply before timeout" if f.latency is None else None)
+            else:
+                self._finish(f, "timeout", None, f"no answer within {f.probe.timeout:g}s")
+
+    def _finish(self, f: _Flight, outcome: str, reply: dict | None, error: str | None) -> None:
+        f.done = True
+        if f.latency is None and f.t0 and outcome in ("refused", "unreachable"):
+            f.latency = time.perf_counter() - f.t0  # how long the refusal took to come back
+        latency = None if f.latency is None else round(f.latency * 1000.0, 3)
+        self.results[f.idx] = ProbeResult(f.probe.id, outcome, latency, reply, error)
+        self.inflight -= 1
+        if f.sock is not None:
+            self.flights.pop(f.sock.fileno(), None)
+            f.sock.close()  # also removes it from epoll
+        if f.raw is not None:
+            f.raw.by_port.pop(f.sport, None)
+
+    def _finish_err(self, f: _Flight, err: int, detail: str = "") -> None:
+        self._finish(f, _outcome_for(err), None, errno.errorcode.get(err, str(err)) + detail)
+
+    def _fail(self, idx: int, outcome: str, error: str) -> None:
+        """A probe that never got going: no flight, no socket."""
+        self.results[idx] = ProbeResult(self.probes[idx].id, outcome, None, None, error)
+
+    # --- starting probes -------------------------------------------------------------------------------
+
+    def _refill(self, free: int) -> None:
+        start, self.next = self.next, min(len(self.probes), self.next + free)
+        groups: dict[str, list[int]] = {}
+        for idx in range(start, self.next):
+            problem = _check(self.probes[idx])
+            if problem:
+                self._fail(idx, "error", problem)
+            else:
+                groups.setdefault(self.probes[idx].src_netns, []).append(idx)
+        for netns, idxs in groups.items():
+            made: list[tuple[int, socket.socket | None]] = []
+            try:
+                with self.switcher.entered(netns):
+                    for idx in idxs:
+                        made.append((idx, self._create(netns, idx)))
+            except OSError as exc:  # entering the namespace failed: these probes cannot run
+                for idx in idxs[len(made):]:
+                    self._fail(idx, "error", str(exc))
+            for idx, sock in made:
+                if self.results[idx] is None:
+                    self._start(idx, sock)
+
+    def _create(self, netns: str, idx: int) -> socket.socket | None:
+        """The probe's socket, created in its source namespace (we are inside it now)."""
+        p = self.probes[idx]
+        try:
+            if p.protocol == "SCTP":
+                if netns not in self.raws:
+                    raw = self.raws[netns] = _RawSocket()
+                    self.raw_fds[raw.sock.fileno()] = raw
+                    self.ep.register(raw.sock.fileno(), _EPOLLIN)
+                return None
+            kind = socket.SOCK_STREAM if p.protocol == "TCP" else socket.SOCK_DGRAM
+            return socket.socket(socket.AF_INET, kind | socket.SOCK_NONBLOCK)
+        except OSError as exc:  # EMFILE, ...: fail this probe, not the run
+            self._fail(idx, "error", f"socket: {exc}")
+            return None
+
+    def _start(self, idx: int, sock: socket.socket | None) -> None:
+        p = self.probes[idx]
+        f = _Flight(idx, p)
+        self.inflight += 1
+        heapq.heappush(self.heap, (time.perf_counter() + p.timeout, idx, f))
+        if p.protocol == "SCTP":
+            f.raw = self.raws[p.src_netns]
+            f.sport = f.raw.free_port()
+            f.itag = random.getrandbits(32) or 1
+            f.raw.by_port[f.sport] = f
+            self._send_init(f)
+            return
+        f.sock = sock
+        self.flights[sock.fileno()] = f
+        try:
+            if p.src_ip:
+                sock.bind((p.src_ip, 0))
+            f.t0 = time.perf_counter()
+            if p.protocol == "TCP":
+                err = sock.connect_ex((p.dst_ip, p.port))
+                if err not in (0, errno.EINPROGRESS):
+                    self._finish_err(f, err)
+                    return
+                # Edge-triggered, IN|OUT at once: one epoll_ctl per probe, and the fd leaves the
+                # epoll set by itself when closed.
+                self.ep.register(sock.fileno(), select.EPOLLOUT | _EPOLLIN | _EPOLLET)
+            else:
+                sock.connect((p.dst_ip, p.port))  # no packet; lets ICMP errors reach us
+                self.ep.register(sock.fileno(), _EPOLLIN | _EPOLLET)
+                f.t0 = time.perf_counter()
+                sock.send(b"PROBE %d\n" % p.id)
+        except OSError as exc:
+            self._finish_err(f, exc.errno or 0)
+
+    def _send_init(self, f: _Flight) -> None:
+        p = f.probe
+        packet = sctp.build_init(f.sport, p.port, f.itag)
+        f.t0 = time.perf_counter()
+        try:
+            if p.src_ip:
+                f.raw.sock.sendmsg([packet], [(socket.IPPROTO_IP, IP_PKTINFO, _PKTINFO.pack(
+                    0, socket.inet_aton(p.src_ip), b"\0\0\0\0"))], 0, (p.dst_ip, 0))
+            else:
+                f.raw.sock.sendto(packet, (p.dst_ip, 0))
+        except OSError as exc:
+            if exc.errno in (errno.EAGAIN, errno.ENOBUFS, errno.EINTR):
+                self.resend.append(f)
+            else:
+                self._finish_err(f, exc.errno or 0)
+
+    # --- events ----------------------------------------------------------------------------------------
+
+    def _on_tcp(self, f: _Flight, events: int) -> None:
+        sock = f.sock
+        if not f.connected:
+            if events & _EPOLLERR:
+                err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if err:
+                    self._finish_err(f, err)
+                    return
+            try:
+                sock.send(b"PROBE %d\n" % f.probe.id)
+            except BlockingIOError:
+                return  # still connecting (spurious edge)
+            except OSError as exc:
+                self._finish_err(f, exc.errno or 0)
+                return
+            f.connected = True
+            if not events & (_EPOLLIN | _EPOLLERR):
+                return
+        while True:  # edge-triggered: read until EAGAIN
+            try:
+                data = sock.recv(65536)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""  # reset after connecting: finish with what we have
+            if not data:
+                line = f.buf.split(b"\n", 1)[0]
+                reply = decode_reply(line) if b"\n" in f.buf else None
+                self._finish(f, "connected", reply, None if reply else "closed without a reply")
+                return
+            f.buf += data
+            if f.latency is None and b"\n" in data:
+                f.latency = time.perf_counter() - f.t0
+
+    def _on_udp(self, f: _Flight, events: int) -> None:
+        try:
+            data = f.sock.recv(65536)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            self._finish_err(f, exc.errno or 0)
+            return
+        f.latency = time.perf_counter() - f.t0
+        self._finish(f, "connected", decode_reply(data), None)
+
+    def _on_raw(self, raw: _RawSocket, events: int) -> None:
+        if events & select.EPOLLERR:
+            self._raw_errors(raw)
+        sock = raw.sock
+        for _ in range(4096):
+            try:
+                data = sock.recv(65536)
+            except BlockingIOError:
+                return
+            except OSError:
+                self._raw_errors(raw)
+                continue
+            if len(data) < 20:
+                continue
+            payload = data[(data[0] & 0x0F) * 4:]
+            try:
+                sport, dport, vtag, ctype = sctp.peek_header(payload)
+            except sctp.SctpError:
+                continue
+            f = raw.by_port.get(dport)
+            if f is None or f.probe.port != sport or ctype not in (sctp.INIT_ACK, sctp.ABORT):
+                continue
+            try:
+                pkt = sctp.parse(payload)
+            except sctp.SctpError:
+                continue  # bad checksum: as if lost
+            if ctype == sctp.INIT_ACK and vtag == f.itag:
+                info = pkt.init_info()
+                f.latency = time.perf_counter() - f.t0
+                # Tear the half-open association down at once so no state lingers anywhere.
+                try:
+                    sock.sendto(sctp.build_abort(f.sport, sport, info.itag), (f.probe.dst_ip, 0))
+                except OSError:
+                    pass
+                self._finish(f, "connected", decode_reply(info.cookie or b""), None)
+            elif ctype == sctp.ABORT and vtag in (f.itag, 0):
+                f.latency = time.perf_counter() - f.t0
+                self._finish(f, "refused", None, "ABORT")
+
+    def _raw_errors(self, raw: _RawSocket) -> None:
+        """ICMP errors about our INITs: the queued payload starts with the SCTP ports."""
+        for _ in range(4096):
+            try:
+                data, anc, _, _ = raw.sock.recvmsg(64, 512, socket.MSG_ERRQUEUE)
+            except (BlockingIOError, OSError):
+                return
+            if len(data) < 4:
+                continue
+            sport, dport = struct.unpack_from("!HH", data)
+            f = raw.by_port.get(sport)
+            if f is None or f.probe.port != dport:
+                continue
+            for level, ctype, cdata in anc:
+                if level == socket.IPPROTO_IP and ctype == IP_RECVERR:
+                    err, _, icmp_type, icmp_code, _, _, _ = _EXTENDED_ERR.unpack_from(cdata)
+                    self._finish_err(f, err, f" (ICMP type {icmp_type} code {icmp_code})")
+                    break
+
+
+def _check(p: Probe) -> str | None:
+    """Why this probe cannot be sent, if so (checked before any packet: never a DNS lookup)."""
+    if p.protocol not in PROTOCOLS:
+        return f"unknown protocol {p.protocol!r}"
+    if not 1 <= p.port <= 65535 or p.timeout <= 0:
+        return f"bad port {p.port} or timeout {p.timeout}"
+    for ip in (p.dst_ip, p.src_ip or "0.0.0.0"):
+        try:
+            socket.inet_pton(socket.AF_INET, ip)
+        except (OSError, TypeError):
+            return f"not an IPv4 address: {ip!r}"
+    return None
+
+
+def run_probes(probes: Sequence[Probe], concurrency: int = 1024) -> list[ProbeResult]:
+    """Run every probe, at most `concurrency` at a time; results come back in input order."""
+    return _Runner(probes, concurrency).run()
