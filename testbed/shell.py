@@ -10,12 +10,14 @@ wide]` and `describe pod|node NAME` show the cluster as kubectl would. Leaving t
 from __future__ import annotations
 
 import cmd
+import re
 import shlex
 from typing import Callable
 
 from .plan.model import Plan, PodPlan
 
 Exec = Callable[[str, list[str]], int]
+_URL_HOST = re.compile(r"^([a-z][a-z0-9+.-]*://)([^/:?#]+)(.*)$")
 
 
 def table(rows: list[list[str]]) -> str:
@@ -145,8 +147,16 @@ class ClusterShell(cmd.Cmd):
         if len(args) == 1:
             print(f"usage: {args[0]} <command...>   e.g. {args[0]} ip addr")
             return
-        argv = [self.targets[a][1] if a in self.targets else a for a in args[1:]]
-        self.run(self.netns_of(target[0]), argv)
+        self.run(self.netns_of(target[0]), [self.substitute(a) for a in args[1:]])
+
+    def substitute(self, arg: str) -> str:
+        """A pod/node/host name, alone or as a URL's host (http://web-x:80/), becomes its IP."""
+        if arg in self.targets:
+            return self.targets[arg][1]
+        match = _URL_HOST.match(arg)
+        if match and match.group(2) in self.targets:
+            return match.group(1) + self.targets[match.group(2)][1] + match.group(3)
+        return arg
 
     def completenames(self, text: str, *ignored: object) -> list[str]:
         return [n for n in list(self.targets) + ["get", "describe", "exit"] if n.startswith(text)]
