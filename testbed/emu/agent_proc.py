@@ -17,7 +17,7 @@ import time
 from typing import Sequence
 
 from ..errors import TestbedError
-from ..plan.model import NodePlan, PodPlan
+from ..plan.model import PodPlan
 from .ledger import Ledger, netns_name
 from .pods import NETNS_DIR
 
@@ -44,10 +44,11 @@ class AgentProcess:
 
     def start(self, pods: Sequence[PodPlan], timeout: float = 30.0) -> None:
         self._write(pods)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "testbed.agent", "--config", self.path, "--tag", self.ledger.tag],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=open(os.path.join(self.ledger.dir, "agent.log"), "wb"),
-            text=True, start_new_session=True)  # Ctrl-C reaches us, and we stop it in order
+        with open(os.path.join(self.ledger.dir, "agent.log"), "wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "testbed.agent", "--config", self.path, "--tag", self.ledger.tag],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+                text=True, start_new_session=True)  # Ctrl-C reaches us, and we stop it in order
         self.ledger.add_pid(self.proc.pid)
         self._wait_ready(timeout)
 

@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import platform
-import subprocess
 from datetime import datetime, timezone
 from typing import Any, Mapping, Sequence
 
@@ -39,10 +38,13 @@ def unique_run_dir(root: str, run_id: str) -> tuple[str, str]:
 
 
 def _version(argv: Sequence[str]) -> str:
+    from ..emu.runner import Runner  # the one way to run a program
+    from ..errors import KernelError
+
     try:
-        out = subprocess.run(list(argv), capture_output=True, text=True, timeout=5)
-        return (out.stdout or out.stderr).strip().splitlines()[0]
-    except (OSError, subprocess.TimeoutExpired, IndexError):
+        out = Runner().run(argv, check=False, timeout=5)
+        return (out.out or out.err).strip().splitlines()[0]
+    except (KernelError, IndexError):
         return "unknown"
 
 

@@ -51,8 +51,7 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
             progress(f"step {name}: {len(planned)} probes")
             rows += probe_rows(cluster, run_id, name, planned)
             timings[f"step:{name}"] = time.perf_counter() - t0
-        timings.update({k: v for k, v in cluster.timings.items()})
-    timings.update(cluster.timings)  # teardown time is known only after the block
+    timings.update(cluster.timings)  # after the block: teardown time is known only then
     passed = bool(rows) and all(r["outcome_ok"] and r["nat_free"] is not False for r in rows)
     inputs = [exp.file, exp.topology, *exp.manifests]
     meta = {
