@@ -44,6 +44,9 @@ def node_batch(node: NodePlan, pods: Sequence[PodPlan], routes: Sequence[RoutePl
 def node_sysctls() -> list[tuple[str, str]]:
     """A node forwards between cni0 and eth0 (the kubelet/CNI prerequisite)."""
     return [("net/ipv4/ip_forward", "1"),
+            # br_netfilter: bridged pod-to-pod traffic on one node goes through the node's
+            # iptables/nftables, as kube-proxy and NetworkPolicy providers require of a node.
+            ("net/bridge/bridge-nf-call-iptables", "1"),
             # Pods' replies may come back by another path in some modes; do not drop them.
             ("net/ipv4/conf/all/rp_filter", "0"),
             ("net/ipv4/conf/default/rp_filter", "0"),

@@ -7,7 +7,7 @@ kernel; these objects are plain data, compared and hashed for deterministic plan
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Any, Mapping
 
 from .selectors import LabelSelector
 
@@ -148,6 +148,11 @@ class Manifests:
     pods: tuple[PodSpec, ...] = ()
     workloads: tuple[Workload, ...] = ()
     files: tuple[str, ...] = ()
+    # Decoded by the extension modules registered in workloads.EXTENSIONS
+    # (spec/services.py -> ServiceSpec, spec/netpol.py -> NetworkPolicySpec, ...).
+    services: tuple[Any, ...] = ()
+    policies: tuple[Any, ...] = ()
+    ingresses: tuple[Any, ...] = ()
 
     def namespace_names(self) -> set[str]:
         return {"default", "kube-system", "kube-public", "kube-node-lease"} | {n.name for n in self.namespaces}

@@ -46,10 +46,29 @@ _CONTROLLERS = {"Deployment": ("apps/v1", ("replicas", "selector", "template"),
                 "ReplicaSet": ("apps/v1", ("replicas", "selector", "template"), ("minReadySeconds",)),
                 "ReplicationController": ("v1", ("replicas", "selector", "template"),
                                           ("minReadySeconds",))}
+# Kinds decoded by their own module: kind -> (apiVersion, "module:function", Manifests field).
+# The function takes (doc, ref, labels, annotations) and returns the decoded object or None
+# (having reported its problems on doc). A kind whose module is not there yet is "not yet".
+EXTENSIONS: dict[str, tuple[str, str, str]] = {
+    "Service": ("v1", "testbed.spec.services:decode_service", "services"),
+    "NetworkPolicy": ("networking.k8s.io/v1", "testbed.spec.netpol:decode_policy", "policies"),
+    "Ingress": ("networking.k8s.io/v1", "testbed.spec.ingress:decode_ingress", "ingresses"),
+}
 # Kinds the testbed will emulate in later versions: a clear "not yet" rather than "unknown".
-_LATER = {"Service": "v1", "NetworkPolicy": "networking.k8s.io/v1", "Ingress": "networking.k8s.io/v1",
-          "IngressClass": "networking.k8s.io/v1", "EndpointSlice": "discovery.k8s.io/v1",
-          "Endpoints": "v1"}
+_LATER = {"IngressClass": "networking.k8s.io/v1", "EndpointSlice": "discovery.k8s.io/v1", "Endpoints": "v1"}
+
+
+def _extension(kind: str):
+    """The decoder of an extension kind, or None while its module does not exist yet."""
+    import importlib
+
+    module, _, func = EXTENSIONS[kind][1].partition(":")
+    try:
+        return getattr(importlib.import_module(module), func)
+    except ModuleNotFoundError as exc:
+        if exc.name == module:
+            return None
+        raise
 
 
 class _Collector:
@@ -58,6 +77,7 @@ class _Collector:
         self.namespaces: list[Namespace] = []
         self.pods: list[PodSpec] = []
         self.workloads: list[Workload] = []
+        self.extra: dict[str, list[Any]] = {field: [] for _, _, field in EXTENSIONS.values()}
         self.seen: dict[tuple[str, str, str], str] = {}
 
     def remember(self, doc: Doc, kind: str, namespace: str, name: str) -> bool:
@@ -78,7 +98,8 @@ def load_manifests(paths: Iterable[str]) -> Manifests:
     for path in files:
         for index, raw in load_documents(path):
             _decode_object(Doc(raw, path, problems, document=f"document {index + 1}"), col)
-    manifests = Manifests(tuple(col.namespaces), tuple(col.pods), tuple(col.workloads), files)
+    manifests = Manifests(tuple(col.namespaces), tuple(col.pods), tuple(col.workloads), files,
+                          **{field: tuple(items) for field, items in col.extra.items()})
     _check_namespaces_exist(manifests, col, problems)
     problems.raise_if_any()
     return manifests
@@ -100,10 +121,14 @@ def _decode_object(doc: Doc, col: _Collector) -> None:
         for item in doc.items("items"):
             _decode_object(item, col)
         return
+    if kind in EXTENSIONS and _extension(kind) is None:
+        raise UnsupportedError([Problem(doc.file, "kind", f"{kind} is not emulated by this version yet",
+                                        doc.document)])
     if kind in _LATER:
         raise UnsupportedError([Problem(doc.file, "kind", f"{kind} is not emulated by this version yet",
                                         doc.document)])
-    expected = {"Namespace": "v1", "Pod": "v1"}.get(kind) or _CONTROLLERS.get(kind, (None,))[0]
+    expected = ({"Namespace": "v1", "Pod": "v1"}.get(kind) or _CONTROLLERS.get(kind, (None,))[0]
+                or EXTENSIONS.get(kind, (None,))[0])
     if expected is None:
         doc.error(f"unknown kind {kind!r} (known: Namespace, Pod, ReplicationController, "
                   "ReplicaSet, Deployment, List)", "kind")
@@ -138,6 +163,10 @@ def _decode_object(doc: Doc, col: _Collector) -> None:
         spec = doc.mapping("spec", required=True)
         if spec is not None:
             col.pods.append(PodSpec(ref, _decode_pod_spec(spec, labels, meta.string_map("annotations"))))
+    elif kind in EXTENSIONS:
+        decoded = _extension(kind)(doc, ref, labels, meta.string_map("annotations"))
+        if decoded is not None:
+            col.extra[EXTENSIONS[kind][2]].append(decoded)
     else:
         _decode_controller(doc, ref, col)
 
