@@ -91,6 +91,31 @@ class EmulatedCluster:
             raise
         self.timings["build"] = time.perf_counter() - start
 
+    def apply(self, new: Plan) -> dict[str, float | int]:
+        """Move the live cluster to `new`, touching only what changed (a controller's reconcile).
+
+        Removed pods leave the agent first (its sockets would keep a deleted namespace alive),
+        then lose their namespace (the kernel removes the veth pair with it); added pods get
+        sandboxes in one batch per node, then the agent serves them. Returns what changed and
+        how long it took, which experiments report as the time to enforce a change.
+        """
+        assert self.pods is not None and self.agent is not None, "cluster not built"
+        start = time.perf_counter()
+        old_ids = {(p.key, p.uid) for p in self.plan.pods}
+        new_ids = {(p.key, p.uid) for p in new.pods}
+        removed = [p for p in self.plan.pods if (p.key, p.uid) not in new_ids]
+        added = [p for p in new.pods if (p.key, p.uid) not in old_ids]
+        if removed:
+            self.agent.reload([p for p in self.plan.pods if (p.key, p.uid) in new_ids])
+            self.pods.delete_pods(removed)
+        self.pods.plan = new
+        if added:
+            self.pods.add_pods(added)
+        if added or removed:
+            self.agent.reload(new.pods)
+        self.plan = new
+        return {"added": len(added), "removed": len(removed), "seconds": time.perf_counter() - start}
+
     def teardown(self) -> None:
         """Undo everything; safe to call twice and after a partial build."""
         if self.ledger is None:

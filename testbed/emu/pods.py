@@ -12,6 +12,7 @@ route. Nothing is ever created in the VM's root namespace.
 from __future__ import annotations
 
 import errno
+import hashlib
 from typing import Sequence
 
 from ..plan.model import NodePlan, Plan, PodPlan, RoutePlan
@@ -28,7 +29,10 @@ def node_batch(node: NodePlan, pods: Sequence[PodPlan], routes: Sequence[RoutePl
     lines: list[str] = []
     prefix = node.pod_cidr.split("/")[1]
     if with_bridge:
-        lines += [f"link add {node.bridge} type bridge",
+        # A bridge without an explicit MAC takes its lowest port's and changes it when that
+        # pod goes away: older pods' cached gateway MAC goes stale and their traffic is lost.
+        # The bridge CNI plugin pins the MAC for this reason; so do we (stable, local).
+        lines += [f"link add {node.bridge} address {bridge_mac(node.name)} type bridge",
                   f"link set {node.bridge} mtu {mtu}",
                   f"addr add {node.gateway}/{prefix} dev {node.bridge}",
                   f"link set {node.bridge} up"]
@@ -39,6 +43,12 @@ def node_batch(node: NodePlan, pods: Sequence[PodPlan], routes: Sequence[RoutePl
         via = f" via {route.via}" if route.via else ""
         lines.append(f"route replace {route.dst}{via} dev {route.dev}")
     return lines
+
+
+def bridge_mac(node: str) -> str:
+    """A locally administered unicast MAC, stable per node name."""
+    digest = hashlib.sha256(f"cni0/{node}".encode()).digest()
+    return ":".join(f"{b:02x}" for b in (0x02, *digest[:5]))
 
 
 def node_sysctls() -> list[tuple[str, str]]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator
 
-from ..plan.model import Plan, PodPlan, PortPlan
+from ..plan.model import Plan, PodPlan
 from .model import Endpoints, PodSelection, ProbeGroup
 
 
@@ -65,12 +65,30 @@ def sources(plan: Plan, ep: Endpoints) -> list[Party]:
             if not ep.hosts or x.name in (ep.hosts or ())]
 
 
-def _ports(pod: PodPlan, group: ProbeGroup) -> Iterator[tuple[PortPlan, str]]:
-    for port in pod.ports:
-        if group.ports and port.port not in group.ports and (not port.name or port.name not in group.ports):
+def _ports(pod: PodPlan, group: ProbeGroup) -> Iterator[tuple[int, str, str, str]]:
+    """(port, protocol, port name, container) to probe on `pod`.
+
+    Without `ports`, every declared containerPort, filtered by `protocols`. With `ports`,
+    exactly those: a name resolves on this pod (as a named targetPort would); a number is
+    probed even when the pod does not declare it (a closed port must be refused), with the
+    given protocols, else the protocols it is declared with, else TCP.
+    """
+    if not group.ports:
+        for port in pod.ports:
+            if not group.protocols or port.protocol in group.protocols:
+                yield port.port, port.protocol, port.name, port.container
+        return
+    for want in group.ports:
+        if isinstance(want, str):
+            for port in pod.ports:
+                if port.name == want:
+                    for proto in group.protocols or (port.protocol,):
+                        yield port.port, proto, port.name, port.container
             continue
-        for proto in group.protocols or (port.protocol,):
-            yield port, proto
+        declared = [p for p in pod.ports if p.port == want]
+        for proto in group.protocols or tuple(dict.fromkeys(p.protocol for p in declared)) or ("TCP",):
+            match = next((p for p in declared if p.protocol == proto), None)
+            yield want, proto, match.name if match else "", match.container if match else ""
 
 
 def communication(src: Party, dst: Party, localhost: bool) -> str:
@@ -100,16 +118,15 @@ def expand(plan: Plan, group: ProbeGroup) -> list[PlannedProbe]:
         for src in srcs:
             if group.target.localhost:
                 pod = by_key[src.key]
-                pairs = [(pod, port, proto) for port, proto in _ports(pod, group)]
+                pairs = [(pod, port) for port in _ports(pod, group)]
             else:
                 targets = select_pods(plan, group.target.pods or PodSelection())
-                pairs = [(pod, port, proto) for pod in targets if pod.key != src.key
-                         for port, proto in _ports(pod, group)]
-            for pod, port, proto in pairs:
+                pairs = [(pod, port) for pod in targets if pod.key != src.key for port in _ports(pod, group)]
+            for pod, (number, proto, port_name, container) in pairs:
                 dst = _pod_party(pod)
                 local = group.target.localhost
                 want = () if group.expect.source_ip == "any" else expected_sources(plan, src, dst, local)
                 out.append(PlannedProbe(group.name, attempt, src, dst, "127.0.0.1" if local else pod.ip, proto,
-                                        port.port, port.name, port.container, communication(src, dst, local),
+                                        number, port_name, container, communication(src, dst, local),
                                         group.expect.outcome, want, group.timeout))
     return out

@@ -9,6 +9,7 @@ from ..spec.decode import Doc, Problems, load_documents
 from ..spec.labels import decode_selector
 from ..spec.model import PROTOCOLS
 from ..spec.selectors import LabelSelector
+from .changes import Apply, Delete, DeletePods, Label, Scale
 from .model import OUTCOMES, Endpoints, Expectation, Experiment, PodSelection, ProbeGroup, Step
 
 API = "testbed/v1alpha1"
@@ -46,7 +47,7 @@ def load_experiment(path: str) -> Experiment:
         else:
             mdoc.error("expected a file path")
     seed = spec.int("seed", default=0, minimum=0)
-    steps = tuple(_step(s) for s in spec.items("steps", required=True) if s.is_mapping())
+    steps = tuple(_step(s, base) for s in spec.items("steps", required=True) if s.is_mapping())
     seen: set[str] = set()
     for i, step in enumerate(steps):
         if step.name in seen:
@@ -61,11 +62,64 @@ def _resolve(base: str, path: str) -> str:
     return os.path.normpath(path if os.path.isabs(path) else os.path.join(base, path))
 
 
-def _step(doc: Doc) -> Step:
-    doc.check_keys(("name", "probes"))
+def _step(doc: Doc, base: str) -> Step:
+    doc.check_keys(("name", "actions", "probes"))
     name = doc.str("name", required=True) or ""
-    groups = tuple(_group(g) for g in doc.items("probes", required=True) if g.is_mapping())
-    return Step(name, groups)
+    actions = tuple(a for a in (_action(d, base) for d in doc.items("actions") if d.is_mapping()) if a is not None)
+    groups = tuple(_group(g) for g in doc.items("probes") if g.is_mapping())
+    if not actions and not groups:
+        doc.error("a step needs actions, probes or both")
+    return Step(name, groups, actions)
+
+
+_SCALABLE = {"deployment": "Deployment", "replicaset": "ReplicaSet", "replicationcontroller": "ReplicationController"}
+_ACTIONS = ("scale", "deletePods", "label", "apply", "delete")
+
+
+def _action(doc: Doc, base: str):
+    """One change: scale, deletePods, label, apply or delete (see experiment/changes.py)."""
+    doc.check_keys(_ACTIONS)
+    chosen = [k for k in _ACTIONS if k in doc.value]
+    if len(chosen) != 1:
+        doc.error(f"give exactly one of {', '.join(_ACTIONS)}")
+        return None
+    kind = chosen[0]
+    if kind == "scale":
+        sdoc = doc.mapping("scale")
+        if sdoc is None:
+            return None
+        sdoc.check_keys(tuple(_SCALABLE) + ("namespace", "replicas"))
+        targets = [k for k in _SCALABLE if k in sdoc.value]
+        if len(targets) != 1:
+            sdoc.error("name exactly one of deployment, replicaset, replicationcontroller")
+            return None
+        name = sdoc.str(targets[0], required=True)
+        replicas = sdoc.int("replicas", required=True, minimum=0)
+        if name is None or replicas is None:
+            return None
+        return Scale(_SCALABLE[targets[0]], name, replicas, sdoc.str("namespace", default="default") or "default")
+    if kind in ("apply", "delete"):
+        files = []
+        for fdoc in doc.items(kind, required=True):
+            if isinstance(fdoc.value, str):
+                files.append(_resolve(base, fdoc.value))
+            else:
+                fdoc.error("expected a file path")
+        return Apply(tuple(files)) if kind == "apply" else Delete(tuple(files))
+    if kind == "deletePods":
+        return DeletePods(_pod_selection(doc.field("deletePods")))
+    ldoc = doc.mapping("label")
+    if ldoc is None:
+        return None
+    ldoc.check_keys(("pods", "labels"))
+    labels: dict[str, str | None] = {}
+    lmap = ldoc.mapping("labels", required=True)
+    for key, value in (lmap.value.items() if lmap is not None else ()):
+        if value is None or isinstance(value, str):
+            labels[str(key)] = value
+        else:
+            lmap.error(f"expected a string (quote it) or null to remove the label, got {value!r}", str(key))
+    return Label(_pod_selection(ldoc.field("pods")), labels)
 
 
 def _group(doc: Doc) -> ProbeGroup:
@@ -135,14 +189,18 @@ def _endpoints(doc: Doc | None, as_source: bool) -> Endpoints:
             doc.error("expected `all` or a list of names", kind)
             names = ()
         return Endpoints(nodes=names) if kind == "nodes" else Endpoints(hosts=names)
-    pdoc = doc.field("pods")
+    return Endpoints(pods=_pod_selection(doc.field("pods")))
+
+
+def _pod_selection(pdoc: Doc) -> PodSelection:
+    """`all`, {} or {namespace, names, matchLabels, matchExpressions}."""
     if pdoc.value == "all" or pdoc.value == {}:
-        return Endpoints(pods=PodSelection())
+        return PodSelection()
     if not pdoc.is_mapping():
-        return Endpoints(pods=PodSelection())
+        return PodSelection()
     pdoc.check_keys(("namespace", "names", "matchLabels", "matchExpressions"))
     names = tuple(n.value for n in pdoc.items("names") if isinstance(n.value, str))
     sel_raw = {k: pdoc.value[k] for k in ("matchLabels", "matchExpressions") if k in pdoc.value}
     selector = decode_selector(Doc(sel_raw, pdoc.file, pdoc.problems, pdoc.path, pdoc.document)) if sel_raw \
         else LabelSelector()
-    return Endpoints(pods=PodSelection(pdoc.str("namespace"), names, selector or LabelSelector()))
+    return PodSelection(pdoc.str("namespace"), names, selector or LabelSelector())

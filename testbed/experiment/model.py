@@ -58,6 +58,7 @@ class ProbeGroup:
 class Step:
     name: str
     probes: tuple[ProbeGroup, ...]
+    actions: tuple[object, ...] = ()   # experiment.changes.Action, applied before the probes
 
 
 @dataclass(frozen=True)

@@ -113,6 +113,11 @@ def summary_markdown(meta: Mapping[str, Any], rows: Sequence[Mapping[str, Any]])
                          f"{r['expected_outcome']} | {r['seen_src_ip'] or '—'} | {r['expected_src_ips'] or 'any'} |")
         if len(bad) > 200:
             lines.append(f"| … {len(bad) - 200} more in probes.csv | | | | | | | |")
+    if meta.get("changes"):
+        lines += ["", "## Changes", "", "| step | action | pods added | pods removed | applied in |",
+                  "|---|---|---:|---:|---:|"]
+        for c in meta["changes"]:
+            lines.append(f"| {c['step']} | {c['action']} | {c['added']} | {c['removed']} | {c['seconds']:.3f} s |")
     if meta.get("warnings"):
         lines += ["", "## Plan warnings", ""] + [f"- {w}" for w in meta["warnings"]]
     lines += ["", "Files: probes.csv / probes.parquet (one row per probe; columns in schema.json), plan.json, "

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-from typing import Iterator
 
 from ..spec.model import ClusterSpec, Manifests, PodTemplate, Workload
 from . import routing
@@ -22,6 +21,41 @@ MAX_GENERATED_NAME_BASE = 58
 
 
 def plan_cluster(cluster: ClusterSpec, manifests: Manifests, seed: int = 0) -> Plan:
+    """The first plan of a cluster."""
+    return replan(cluster, manifests, seed)
+
+
+@dataclasses.dataclass(frozen=True)
+class Desired:
+    """What one owner wants: `count` pods from `template` (a bare pod: count 1, its own name)."""
+
+    owner: str          # "" for a bare pod, else "ReplicaSet/web-5d59d67564", "ReplicationController/x"
+    namespace: str
+    base: str           # the pod name (bare) or the generateName base
+    template: PodTemplate
+    count: int
+
+
+def desired_pods(manifests: Manifests) -> list[Desired]:
+    """Every owner's wish, as the controllers see it: bare pods, then each controller."""
+    out = [Desired("", p.ref.namespace, p.ref.name, p.template, 1) for p in manifests.pods]
+    for wl in manifests.workloads:
+        base, owner, template = _pod_name_base(wl)
+        out.append(Desired(owner, wl.ref.namespace, base, template, wl.replicas))
+    return out
+
+
+def replan(cluster: ClusterSpec, manifests: Manifests, seed: int = 0, prev: Plan | None = None,
+           deleted: frozenset[str] = frozenset(), desired: list[Desired] | None = None) -> Plan:
+    """Reconcile: the Plan the controllers reach from `prev` for these manifests.
+
+    Like the ReplicaSet controller, existing pods are kept (same name, node, IP) while their
+    owner still wants them — the oldest first, so scaling down removes the newest — and any
+    shortfall is filled with new pods: new names, new IPs (host-local continues after the last
+    address handed out). `deleted` pods (netns keys) are gone; their owner replaces them, which
+    is how a deleted Deployment pod comes back with a new name and IP (seed 001). `desired`
+    overrides the manifests' wishes, e.g. the two ReplicaSets of a rolling update.
+    """
     cidrs, warnings = node_cidrs(cluster)
     host_ips, external_ips = underlay_addresses(cluster)
     prefix = ipaddress.ip_network(cluster.underlay_subnet).prefixlen
@@ -32,46 +66,81 @@ def plan_cluster(cluster: ClusterSpec, manifests: Manifests, seed: int = 0) -> P
         for i, n in enumerate(cluster.nodes))
     externals = tuple(ExternalPlan(h.name, external_ips[h.name], prefix, f"x{i}")
                       for i, h in enumerate(cluster.external_hosts))
-    names = NameSource(seed)
-    ipam = HostLocal(cidrs)
+    wishes = desired if desired is not None else desired_pods(manifests)
+    kept = _kept(prev, wishes, deleted)
+    names = NameSource(seed, prev.name_draws if prev else None)
+    ipam = HostLocal(cidrs, prev.ipam_next if prev else None, in_use=(p.ip for p in kept))
     load = {n.name: 0 for n in nodes}
-    pods: list[PodPlan] = []
-    for namespace, name, template, owner in _instances(manifests, names, {p.ref.name for p in manifests.pods}):
-        node, why = schedule(template, cluster.nodes, load)
-        if node is None:
-            warnings.append(f"pod {namespace}/{name} stays Pending: {why}")
-            continue
-        ip = ipam.allocate(node)
-        if ip is None:
-            warnings.append(f"pod {namespace}/{name} stays Pending: node {node}'s pod CIDR is full")
-            continue
-        load[node] += 1
-        uid = names.uid(f"{namespace}/{name}")
-        pods.append(_pod_plan(namespace, name, uid, node, ip, cidrs[node], ipam.gateway(node), template, owner))
+    for pod in kept:
+        load[pod.node] = load.get(pod.node, 0) + 1
+    taken = {p.name for p in kept} | {w.base for w in wishes if not w.owner}
+    pods: list[PodPlan] = list(kept)
+    for wish in wishes:
+        have = sum(1 for p in kept if p.owner == wish.owner and p.namespace == wish.namespace
+                   and (wish.owner or p.name == wish.base))
+        for _ in range(wish.count - have):
+            name = wish.base if not wish.owner else _generate(names, wish, taken)
+            node, why = schedule(wish.template, cluster.nodes, load)
+            if node is None:
+                warnings.append(f"pod {wish.namespace}/{name} stays Pending: {why}")
+                continue
+            ip = ipam.allocate(node)
+            if ip is None:
+                warnings.append(f"pod {wish.namespace}/{name} stays Pending: node {node}'s pod CIDR is full")
+                continue
+            load[node] += 1
+            uid = names.uid(f"{wish.namespace}/{name}")
+            pods.append(_pod_plan(wish.namespace, name, uid, node, ip, cidrs[node], ipam.gateway(node),
+                                  wish.template, wish.owner))
     route_fn = routing.MODES[cluster.routing]
     routes, route_warnings = route_fn(nodes)
     return Plan(cluster=cluster.name, seed=seed, routing=cluster.routing, pod_subnet=cluster.pod_subnet,
                 service_subnet=cluster.service_subnet, underlay_subnet=cluster.underlay_subnet,
                 mtu=cluster.mtu, nodes=nodes, pods=tuple(pods), routes=tuple(routes),
                 externals=externals, warnings=tuple(warnings + route_warnings), notes=cluster.notes,
-                ipam_next=dict(ipam.next))
+                ipam_next=dict(ipam.next), name_draws=dict(names.draws),
+                generation=prev.generation + 1 if prev else 0)
 
 
-def _instances(manifests: Manifests, names: NameSource,
-               taken: set[str]) -> Iterator[tuple[str, str, PodTemplate, str]]:
-    """Every pod the manifests ask for: bare pods, then each controller's replicas."""
-    for pod in manifests.pods:
-        yield pod.ref.namespace, pod.ref.name, pod.template, ""
-    for wl in manifests.workloads:
-        base, owner, template = _pod_name_base(wl)
-        generate_name = f"{base}-"[:MAX_GENERATED_NAME_BASE]
-        for _ in range(wl.replicas):
-            while True:  # a suffix clash is possible in principle; Kubernetes retries too
-                name = generate_name + names.suffix(f"{wl.ref.namespace}/{base}")
-                if name not in taken:
-                    break
+def _kept(prev: Plan | None, wishes: list[Desired], deleted: frozenset[str]) -> list[PodPlan]:
+    """Previous pods still wanted by their owner, oldest first, at most `count` per owner."""
+    if prev is None:
+        return []
+    budget: dict[tuple[str, str, str], int] = {}
+    templates: dict[tuple[str, str, str], PodTemplate] = {}
+    for w in wishes:
+        key = (w.owner, w.namespace, "" if w.owner else w.base)
+        budget[key] = budget.get(key, 0) + w.count
+        templates[key] = w.template
+    kept = []
+    for pod in prev.pods:
+        if pod.key in deleted:
+            continue
+        key = (pod.owner, pod.namespace, "" if pod.owner else pod.name)
+        if budget.get(key, 0) <= 0:
+            continue
+        if not pod.owner and not _same_pod(pod, templates[key]):
+            continue  # a bare pod whose spec changed is recreated (pods are immutable)
+        budget[key] -= 1
+        if not pod.owner:  # a bare pod's labels follow its manifest (labels are mutable)
+            pod = dataclasses.replace(pod, labels=dict(templates[key].labels))
+        kept.append(pod)
+    return kept
+
+
+def _same_pod(pod: PodPlan, template: PodTemplate) -> bool:
+    ports = tuple(PortPlan(c.name, p.container_port, p.protocol, p.name)
+                  for c in template.containers for p in c.ports)
+    return pod.ports == ports and pod.containers == tuple(c.name for c in template.containers)
+
+
+def _generate(names: NameSource, wish: Desired, taken: set[str]) -> str:
+    generate_name = f"{wish.base}-"[:MAX_GENERATED_NAME_BASE]
+    while True:  # a suffix clash is possible in principle; Kubernetes retries too
+        name = generate_name + names.suffix(f"{wish.namespace}/{wish.base}")
+        if name not in taken:
             taken.add(name)
-            yield wl.ref.namespace, name, template, owner
+            return name
 
 
 def _pod_name_base(wl: Workload) -> tuple[str, str, PodTemplate]:

@@ -89,6 +89,8 @@ class Plan:
     warnings: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     ipam_next: Mapping[str, int] = field(default_factory=dict)  # per node: next host offset (host-local)
+    name_draws: Mapping[str, int] = field(default_factory=dict)  # per name stream: names handed out
+    generation: int = 0     # 0 for the first plan, +1 at each change (scale, delete, rollout...)
 
     def node(self, name: str) -> NodePlan:
         for n in self.nodes:

@@ -12,7 +12,7 @@ import hashlib
 import json
 import random
 import uuid
-from typing import Any
+from typing import Any, Mapping
 
 # k8s.io/apimachinery/pkg/util/rand: no vowels (no words) and no confusable 0/1/3.
 ALPHANUMS = "bcdfghjklmnpqrstvwxz2456789"
@@ -46,24 +46,37 @@ def _plain(value: Any) -> Any:
 
 
 class NameSource:
-    """Seeded generator of pod-name suffixes and UIDs, one stream per owner."""
+    """Seeded generator of pod-name suffixes and UIDs, one stream per owner.
 
-    def __init__(self, seed: int) -> None:
+    `draws` counts what each stream has handed out; a later plan (after scaling, a pod
+    deletion, a rollout) starts from the previous plan's counts, so new pods get names and
+    UIDs never used before in this run, and the whole sequence stays reproducible.
+    """
+
+    def __init__(self, seed: int, draws: Mapping[str, int] | None = None) -> None:
         self.seed = seed
         self._streams: dict[str, random.Random] = {}
+        self.draws: dict[str, int] = {}
+        for stream, count in sorted((draws or {}).items()):
+            for _ in range(count):  # replay exactly what was consumed, to continue the stream
+                if stream.startswith("uid:"):
+                    self.uid(stream[4:])
+                else:
+                    self.suffix(stream)
 
-    def _stream(self, owner: str) -> random.Random:
-        if owner not in self._streams:
-            digest = hashlib.sha256(f"{self.seed}/{owner}".encode()).digest()
-            self._streams[owner] = random.Random(int.from_bytes(digest[:8], "big"))
-        return self._streams[owner]
+    def _draw(self, stream: str) -> random.Random:
+        if stream not in self._streams:
+            digest = hashlib.sha256(f"{self.seed}/{stream}".encode()).digest()
+            self._streams[stream] = random.Random(int.from_bytes(digest[:8], "big"))
+        self.draws[stream] = self.draws.get(stream, 0) + 1
+        return self._streams[stream]
 
     def suffix(self, owner: str, n: int = 5) -> str:
-        rng = self._stream(owner)
+        rng = self._draw(owner)
         return "".join(rng.choice(ALPHANUMS) for _ in range(n))
 
     def uid(self, owner: str) -> str:
-        rng = self._stream("uid:" + owner)
+        rng = self._draw("uid:" + owner)
         return str(uuid.UUID(int=rng.getrandbits(128), version=4))  # RFC 4122 version and variant bits
 
 

@@ -7,7 +7,7 @@ import os
 from testbed.emu.agent_proc import agent_config
 from testbed.emu.cleanup import _AGENT, _MININET_SHELL, _TAGGED_LINK, _TAGGED_NETNS
 from testbed.emu.ledger import netns_name
-from testbed.emu.pods import node_batch
+from testbed.emu.pods import bridge_mac, node_batch
 from testbed.emu.runner import RecordingRunner, Result
 from testbed.emu.underlay import mininet_name
 from testbed.errors import KernelError
@@ -29,7 +29,7 @@ def test_node_batch_builds_bridge_veths_and_routes():
     pods = plan.pods_on("kind-worker")
     routes = [r for r in plan.routes if r.node == "kind-worker"]
     lines = node_batch(node, pods, routes, "abcd", 1500)
-    assert lines[:4] == ["link add cni0 type bridge", "link set cni0 mtu 1500",
+    assert lines[:4] == [f"link add cni0 address {bridge_mac('kind-worker')} type bridge", "link set cni0 mtu 1500",
                          "addr add 10.244.1.1/24 dev cni0", "link set cni0 up"]
     for pod in pods:
         assert (f"link add {pod.host_veth} mtu 1500 type veth peer name eth0 netns tb-abcd-{pod.key}") in lines
@@ -70,3 +70,10 @@ def test_runner_batches_and_raises_with_the_command():
         raise AssertionError("a failed batch must raise")
     runner.ip_batch(["link set lo up"], netns="tb-abcd-n0")
     assert runner.calls[-1] == (("ip", "-n", "tb-abcd-n0", "-batch", "-"), "link set lo up\n")
+
+
+def test_bridge_mac_is_pinned_local_unicast_and_stable():
+    mac = bridge_mac("kind-worker")
+    first = int(mac.split(":")[0], 16)
+    assert first & 0x02 and not first & 0x01  # locally administered, unicast
+    assert mac == bridge_mac("kind-worker") != bridge_mac("kind-worker2")

@@ -45,8 +45,9 @@ def test_golden_is_plain_json_without_local_paths():
     data = json.loads(GOLDEN.read_text(encoding="utf-8"))
     assert str(REPO) not in GOLDEN.read_text(encoding="utf-8")
     assert data["seed"] == 1 and data["cluster"] == "kind"
-    assert sorted(data) == ["cluster", "externals", "ipam_next", "mtu", "nodes", "notes", "pod_subnet", "pods",
-                            "routes", "routing", "seed", "service_subnet", "underlay_subnet", "warnings"]
+    assert sorted(data) == ["cluster", "externals", "generation", "ipam_next", "mtu", "name_draws", "nodes", "notes",
+                            "pod_subnet", "pods", "routes", "routing", "seed", "service_subnet", "underlay_subnet",
+                            "warnings"]
 
 
 def test_quickstart_plan_content():

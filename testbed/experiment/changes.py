@@ -1,0 +1,150 @@
+"""Changes between experiment steps, as a controller would see them (pure).
+
+Each action turns the current desired state (Manifests + the live Plan) into a new one:
+scale a workload, delete pods (their controller replaces them with new names and IPs),
+relabel pods, apply or delete manifest files. The runner re-plans with plan.build.replan and
+lets emu apply only the difference, the way a controller reconciles.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from ..errors import Problem, SpecError
+from ..plan.build import replan
+from ..plan.model import Plan
+from ..spec.model import ClusterSpec, Manifests
+from ..spec.workloads import load_manifests
+from .expand import select_pods
+from .model import PodSelection
+
+
+@dataclass(frozen=True)
+class Scale:
+    kind: str          # Deployment | ReplicaSet | ReplicationController
+    name: str
+    replicas: int
+    namespace: str = "default"
+
+
+@dataclass(frozen=True)
+class DeletePods:
+    pods: PodSelection
+
+
+@dataclass(frozen=True)
+class Label:
+    pods: PodSelection
+    labels: Mapping[str, str | None] = field(default_factory=dict)  # None removes the label
+
+
+@dataclass(frozen=True)
+class Apply:
+    files: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Delete:
+    files: tuple[str, ...]
+
+
+Action = Scale | DeletePods | Label | Apply | Delete
+
+
+def describe(action: Action) -> str:
+    if isinstance(action, Scale):
+        return f"scale {action.kind} {action.namespace}/{action.name} to {action.replicas}"
+    if isinstance(action, DeletePods):
+        return f"delete pods {_sel(action.pods)}"
+    if isinstance(action, Label):
+        return f"label pods {_sel(action.pods)} " + " ".join(
+            f"{k}-" if v is None else f"{k}={v}" for k, v in action.labels.items())
+    verb = "apply" if isinstance(action, Apply) else "delete"
+    return f"{verb} -f {' -f '.join(action.files)}"
+
+
+def _sel(sel: PodSelection) -> str:
+    parts = ([f"-n {sel.namespace}"] if sel.namespace else []) + list(sel.names)
+    if not sel.selector.is_empty():
+        parts.append(f"-l {sel.selector}")
+    return " ".join(parts) or "--all"
+
+
+def _key(obj) -> tuple[str, str, str]:
+    return (obj.ref.kind, obj.ref.namespace, obj.ref.name)
+
+
+def merge(base: Manifests, extra: Manifests) -> Manifests:
+    """`kubectl apply`: objects of `extra` replace those of `base` with the same kind/ns/name."""
+    def combine(a: tuple, b: tuple, key=_key) -> tuple:
+        replaced = {key(o) for o in b}
+        return tuple(o for o in a if key(o) not in replaced) + tuple(b)
+    by_name = lambda n: n.name  # noqa: E731
+    return Manifests(namespaces=combine(base.namespaces, extra.namespaces, by_name),
+                     pods=combine(base.pods, extra.pods), workloads=combine(base.workloads, extra.workloads),
+                     files=base.files + tuple(f for f in extra.files if f not in base.files),
+                     services=combine(base.services, extra.services),
+                     policies=combine(base.policies, extra.policies),
+                     ingresses=combine(base.ingresses, extra.ingresses))
+
+
+def remove(base: Manifests, gone: Manifests) -> Manifests:
+    """`kubectl delete -f`: drop the objects the files name."""
+    def drop(a: tuple, b: tuple, key=_key) -> tuple:
+        names = {key(o) for o in b}
+        return tuple(o for o in a if key(o) not in names)
+    by_name = lambda n: n.name  # noqa: E731
+    return Manifests(namespaces=drop(base.namespaces, gone.namespaces, by_name), pods=drop(base.pods, gone.pods),
+                     workloads=drop(base.workloads, gone.workloads), files=base.files,
+                     services=drop(base.services, gone.services), policies=drop(base.policies, gone.policies),
+                     ingresses=drop(base.ingresses, gone.ingresses))
+
+
+def apply_action(action: Action, cluster: ClusterSpec, manifests: Manifests, plan: Plan,
+                 source: str = "experiment") -> tuple[Manifests, Plan]:
+    """The desired state after `action`: new manifests and the reconciled plan."""
+    deleted: frozenset[str] = frozenset()
+    if isinstance(action, Scale):
+        hits = [w for w in manifests.workloads if (w.ref.kind, w.ref.namespace, w.ref.name)
+                == (action.kind, action.namespace, action.name)]
+        if not hits:
+            raise SpecError([Problem(source, "scale", f"no {action.kind} {action.namespace}/{action.name} "
+                                     "in the manifests")])
+        workloads = tuple(dataclasses.replace(w, replicas=action.replicas) if w in hits else w
+                          for w in manifests.workloads)
+        manifests = dataclasses.replace(manifests, workloads=workloads)
+    elif isinstance(action, DeletePods):
+        doomed = select_pods(plan, action.pods)
+        deleted = frozenset(p.key for p in doomed)
+        bare = {(p.namespace, p.name) for p in doomed if not p.owner}
+        manifests = dataclasses.replace(manifests, pods=tuple(
+            p for p in manifests.pods if (p.ref.namespace, p.ref.name) not in bare))
+    elif isinstance(action, Label):
+        plan, manifests = _relabel(action, plan, manifests)
+    elif isinstance(action, Apply):
+        manifests = merge(manifests, load_manifests(action.files))
+    elif isinstance(action, Delete):
+        manifests = remove(manifests, load_manifests(action.files))
+    new_plan = replan(cluster, manifests, plan.seed, prev=plan, deleted=deleted)
+    return manifests, new_plan
+
+
+def _relabel(action: Label, plan: Plan, manifests: Manifests) -> tuple[Plan, Manifests]:
+    """`kubectl label pod`: labels change in place; a bare pod's manifest follows."""
+    def relabel(labels: Mapping[str, str]) -> dict[str, str]:
+        out = dict(labels)
+        for k, v in action.labels.items():
+            if v is None:
+                out.pop(k, None)
+            else:
+                out[k] = v
+        return out
+    targets = {p.key for p in select_pods(plan, action.pods)}
+    pods = tuple(dataclasses.replace(p, labels=relabel(p.labels)) if p.key in targets else p for p in plan.pods)
+    bare = {(p.namespace, p.name) for p in plan.pods if p.key in targets and not p.owner}
+    manifest_pods = tuple(
+        dataclasses.replace(p, template=dataclasses.replace(p.template, labels=relabel(p.template.labels)))
+        if (p.ref.namespace, p.ref.name) in bare else p for p in manifests.pods)
+    return dataclasses.replace(plan, pods=pods), dataclasses.replace(manifests, pods=manifest_pods)
