@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import time
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from .. import PREFIX
 from .ledger import STATE_DIR, Ledger, all_tags, netns_prefix, pid_alive
 from .runner import Runner
 
+ETC_NETNS = "/etc/netns"
 _TAGGED_NETNS = re.compile(rf"^{PREFIX}-([0-9a-f]{{4}})-")
 _TAGGED_LINK = re.compile(rf"^{PREFIX}([0-9a-f]{{4}})[a-z]")
 _MININET_SHELL = re.compile(rf"mininet:{PREFIX}([0-9a-f]{{4}})")
@@ -32,15 +34,17 @@ class CleanReport:
     processes: list[int] = field(default_factory=list)
     links: list[str] = field(default_factory=list)
     state_dirs: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
 
     def empty(self) -> bool:
-        return not (self.netns or self.processes or self.links or self.state_dirs)
+        return not (self.netns or self.processes or self.links or self.state_dirs or self.files)
 
     def __str__(self) -> str:
         if self.empty():
             return "nothing to clean"
         return (f"removed {len(self.netns)} namespace(s), {len(self.processes)} process(es), "
-                f"{len(self.links)} link(s), {len(self.state_dirs)} state folder(s)")
+                f"{len(self.links)} link(s), {len(self.state_dirs)} state folder(s), {len(self.files)} "
+                "/etc/netns folder(s)")
 
 
 def _cmdlines() -> dict[int, str]:
@@ -97,6 +101,16 @@ def clean(runner: Runner, only_stale: bool = False, tag: str | None = None) -> C
     if doomed_ns:
         runner.ip_batch([f"netns del {n}" for n in doomed_ns], check=False)
     report.netns = doomed_ns
+    # Per-namespace files `ip netns exec` binds over /etc (e.g. a pod's resolv.conf).
+    try:
+        etc = sorted(os.listdir(ETC_NETNS))
+    except FileNotFoundError:
+        etc = []
+    for name in etc:
+        m = _TAGGED_NETNS.match(name)
+        if m and ours(m.group(1)):
+            shutil.rmtree(os.path.join(ETC_NETNS, name), ignore_errors=True)
+            report.files.append(os.path.join(ETC_NETNS, name))
 
     links = runner.run(["ip", "-o", "link", "show"], check=False).out.splitlines()
     for line in links:

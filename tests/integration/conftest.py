@@ -18,8 +18,44 @@ def pytest_collection_modifyitems(items):
                 item.add_marker(pytest.mark.skip(reason="integration tests need root"))
 
 
+def _foreign_tags() -> set[str]:
+    """Instances owned by a live process outside this test session's process tree.
+
+    Developers may run two emulations at once (their names never clash: each instance has
+    its own tag); a test judges only what its own session created.
+    """
+    import json
+    mine = {os.getpid()}
+    foreign = set()
+    for tag in (os.listdir("/run/testbed") if os.path.isdir("/run/testbed") else []):
+        try:
+            owner = int(json.load(open(f"/run/testbed/{tag}/ledger.json"))["owner"])
+        except (OSError, ValueError, KeyError):
+            continue
+        pid = owner
+        while pid > 1 and pid not in mine:  # walk up the owner's ancestors
+            try:
+                pid = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                pid = 0
+        if pid not in mine and os.path.exists(f"/proc/{owner}"):
+            foreign.add(tag)
+    return foreign
+
+
 def kernel_snapshot() -> dict[str, list[str]]:
     """What a testbed run may create: named namespaces, root links, state folders, processes."""
+    snap = _raw_snapshot()
+    foreign = _foreign_tags()
+    if not foreign:
+        return snap
+    def keep(item: str) -> bool:
+        return not any(f"tb-{t}-" in item or f"tb{t}" in item or f"--tag {t}" in item
+                       or f"/run/testbed/{t}" in item or item == t for t in foreign)
+    return {k: [i for i in v if keep(i)] for k, v in snap.items()}
+
+
+def _raw_snapshot() -> dict[str, list[str]]:
     netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split("\n")
     links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout.splitlines()
     procs = []
@@ -30,12 +66,13 @@ def kernel_snapshot() -> dict[str, list[str]]:
                     cmd = h.read().replace(b"\0", b" ").decode(errors="replace")
             except OSError:
                 continue
-            if "testbed.agent" in cmd or "mininet:tb" in cmd:
+            if "testbed.agent" in cmd or "mininet:tb" in cmd or ("dnsmasq" in cmd and "/run/testbed/" in cmd):
                 procs.append(cmd.strip())
     state = sorted(os.listdir("/run/testbed")) if os.path.isdir("/run/testbed") else []
+    etc = sorted(n for n in os.listdir("/etc/netns") if n.startswith("tb-")) if os.path.isdir("/etc/netns") else []
     return {"netns": sorted(n.split()[0] for n in netns if n.strip()),
             "links": sorted(line.split(":")[1].strip().split("@")[0] for line in links),
-            "processes": sorted(procs), "state": state}
+            "processes": sorted(procs), "state": state, "etc_netns": etc}
 
 
 @pytest.fixture

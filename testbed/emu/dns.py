@@ -1,0 +1,112 @@
+"""Cluster DNS: a real dnsmasq in the kube-dns pod's namespace, and each pod's resolv.conf.
+
+Part of emu/. The records (A records of Services and headless endpoints, CNAMEs of
+ExternalName Services) are computed by the pure core; here they are written to a hosts file
+that dnsmasq re-reads on SIGHUP, so Service changes reach DNS without a restart (CNAME
+changes restart it: dnsmasq reads --cname only at start). dnsmasq has no upstream
+(--no-resolv): names outside cluster.local get NXDOMAIN, and no query ever leaves the
+emulation. Pods see /etc/netns/<netns>/resolv.conf, which `ip netns exec` binds over
+/etc/resolv.conf, with Kubernetes' search path (<ns>.svc.cluster.local svc.cluster.local
+cluster.local, ndots:5), so `wget nginx` in a pod's shell resolves as in seed 003.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from typing import Sequence
+
+from .ledger import Ledger
+
+ETC_NETNS = "/etc/netns"
+
+
+def resolv_conf(namespace: str, nameserver: str, domain: str = "cluster.local") -> str:
+    return (f"search {namespace}.svc.{domain} svc.{domain} {domain}\n"
+            f"nameserver {nameserver}\noptions ndots:5\n")
+
+
+def write_resolv_confs(netns_names: Sequence[tuple[str, str]], nameserver: str) -> None:
+    """(netns name, pod namespace) pairs -> /etc/netns/<netns>/resolv.conf."""
+    for netns, namespace in netns_names:
+        folder = os.path.join(ETC_NETNS, netns)
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, "resolv.conf"), "w", encoding="ascii") as handle:
+            handle.write(resolv_conf(namespace, nameserver))
+
+
+def remove_resolv_confs(netns_names: Sequence[str]) -> None:
+    for netns in netns_names:
+        shutil.rmtree(os.path.join(ETC_NETNS, netns), ignore_errors=True)
+
+
+def hosts_text(a_records: Sequence[tuple[str, str]]) -> str:
+    """/etc/hosts format; several lines for one name give several A records (headless)."""
+    return "".join(f"{ip} {name}\n" for name, ip in sorted(set(a_records), key=lambda r: (r[0], r[1])))
+
+
+class DnsServer:
+    """dnsmasq serving cluster.local from a hosts file, inside one pod's network namespace."""
+
+    def __init__(self, ledger: Ledger, netns: str, domain: str = "cluster.local") -> None:
+        self.ledger, self.netns, self.domain = ledger, netns, domain
+        self.hosts = os.path.join(ledger.dir, "dns-hosts")
+        self.pidfile = os.path.join(ledger.dir, "dnsmasq.pid")
+        self.proc: subprocess.Popen | None = None
+        self.cnames: tuple[tuple[str, str], ...] = ()
+
+    def _write(self, a_records: Sequence[tuple[str, str]]) -> None:
+        tmp = self.hosts + ".tmp"
+        with open(tmp, "w", encoding="ascii") as handle:
+            handle.write(hosts_text(a_records))
+        os.replace(tmp, self.hosts)
+
+    def argv(self) -> list[str]:
+        argv = ["ip", "netns", "exec", self.netns, "dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts",
+                f"--addn-hosts={self.hosts}", f"--pid-file={self.pidfile}", "--user=root", "--group=root",
+                "--bind-interfaces", "--listen-address=0.0.0.0", "--port=53", "--log-facility=-",
+                f"--local=/{self.domain}/", "--domain-needed", "--bogus-priv", "--cache-size=0"]
+        argv += [f"--cname={alias},{target}" for alias, target in self.cnames]
+        return argv
+
+    def start(self, a_records: Sequence[tuple[str, str]], cnames: Sequence[tuple[str, str]] = ()) -> None:
+        self._write(a_records)
+        self.cnames = tuple(sorted(cnames))
+        log = open(os.path.join(self.ledger.dir, "dnsmasq.log"), "ab")
+        with log:
+            self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                         start_new_session=True)
+        self.ledger.add_pid(self.proc.pid)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not os.path.exists(self.pidfile):
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"dnsmasq exited with {self.proc.returncode}; see {log.name}")
+            time.sleep(0.01)
+
+    def update(self, a_records: Sequence[tuple[str, str]], cnames: Sequence[tuple[str, str]] = ()) -> None:
+        if tuple(sorted(cnames)) != self.cnames:
+            self.stop()
+            self.start(a_records, cnames)
+            return
+        self._write(a_records)
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGHUP)  # dnsmasq re-reads --addn-hosts files
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        proc, self.proc = self.proc, None
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=3)
+        try:
+            os.unlink(self.pidfile)
+        except FileNotFoundError:
+            pass

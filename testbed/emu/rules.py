@@ -1,0 +1,31 @@
+"""Load packet-filter rule sets into node namespaces, one atomic transaction per node.
+
+Part of emu/. The pure core renders whole rule sets as text (kube-proxy's iptables-restore
+or nftables script, the NetworkPolicy nftables table); here each is loaded with ONE
+`iptables-restore` or `nft -f -` per node — never one command per rule — and re-applied
+whole on every change, which both tools make atomic (a reader never sees half a rule set).
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+from .runner import Runner
+
+
+def iptables_restore(runner: Runner, netns: str, text: str) -> None:
+    """`iptables-restore --noflush`: replaces the chains the text declares, keeps the others."""
+    runner.run(["ip", "netns", "exec", netns, "iptables-restore", "--noflush", "--wait"], input=text)
+
+
+def nft_load(runner: Runner, netns: str, text: str) -> None:
+    """`nft -f -`: the script recreates its own table in one transaction."""
+    runner.run(["ip", "netns", "exec", netns, "nft", "-f", "-"], input=text)
+
+
+def apply_per_node(runner: Runner, texts: Mapping[str, str], kind: str) -> None:
+    """texts: node netns name -> rule text; kind: 'iptables' or 'nft'."""
+    load = iptables_restore if kind == "iptables" else nft_load
+    for netns, text in texts.items():
+        if text.strip():
+            load(runner, netns, text)
