@@ -1,0 +1,176 @@
+"""scapy-crafted probes: one packet each, classified by the answer the network gives.
+
+Where it sits: beside the socket prober (traffic/prober.py), for what a socket cannot say or
+do. ICMP echo; TCP SYN telling accepted (SYN-ACK), refused (RST) and filtered (no answer, or
+an ICMP error) apart, as a port scanner does; UDP with the agent's reply; SCTP INIT (the
+agent's userspace responder answers INIT-ACK or ABORT); and any source address, e.g. an
+address inside or outside an ipBlock, which a socket bound to real addresses cannot send.
+
+Packets are built and dissected with scapy; they are sent through a raw IP socket opened
+inside the source namespace (IP_HDRINCL) and answers are read from raw sockets of the same
+namespace, so everything crosses the emulated dataplane. All probes of a call are in flight
+at once; blocked flows cost one timeout in total.
+"""
+
+from __future__ import annotations
+
+import random
+import select
+import socket
+import time
+from dataclasses import dataclass
+from typing import Sequence
+
+from ..agent.reply import decode_reply
+from . import sctp
+from .netns import NetnsSwitcher
+
+PROTOCOLS = ("ICMP", "TCP", "UDP", "SCTP")
+_PROTO_NUM = {"ICMP": socket.IPPROTO_ICMP, "TCP": socket.IPPROTO_TCP, "UDP": socket.IPPROTO_UDP,
+              "SCTP": sctp.PROTO_SCTP}
+
+
+@dataclass(frozen=True)
+class Crafted:
+    id: int
+    src_netns: str          # namespace file; "" = the caller's own
+    dst_ip: str
+    protocol: str           # ICMP | TCP | UDP | SCTP
+    port: int = 0           # destination port (not for ICMP)
+    timeout: float = 1.0
+    src_ip: str | None = None   # None: the address the namespace's route picks
+
+
+@dataclass(frozen=True)
+class CraftedResult:
+    id: int
+    outcome: str            # connected | refused | timeout | unreachable
+    latency_ms: float | None
+    reply: dict | None      # the agent's JSON (UDP and SCTP answers carry it)
+    detail: str             # what answered: "SYN-ACK", "RST", "ICMP type 3 code 13", ...
+    sent: bytes             # the packet sent (IP header included), for captures and tests
+
+
+def build_packet(probe: Crafted, src_ip: str, sport: int, token: int) -> bytes:
+    """The probe's IP packet (pure, built with scapy)."""
+    from scapy.layers.inet import ICMP, IP, TCP, UDP
+    from scapy.packet import Raw
+
+    ip = IP(src=src_ip, dst=probe.dst_ip, id=token & 0xFFFF, ttl=64)
+    if probe.protocol == "ICMP":
+        return bytes(ip / ICMP(type=8, id=sport, seq=token & 0xFFFF) / b"testbed")
+    if probe.protocol == "TCP":
+        return bytes(ip / TCP(sport=sport, dport=probe.port, flags="S", seq=token))
+    if probe.protocol == "UDP":
+        return bytes(ip / UDP(sport=sport, dport=probe.port) / f"PROBE {probe.id}\n".encode())
+    if probe.protocol == "SCTP":
+        return bytes(IP(src=src_ip, dst=probe.dst_ip, id=token & 0xFFFF, ttl=64, proto=sctp.PROTO_SCTP)
+                     / Raw(sctp.build_init(sport, probe.port, token)))
+    raise ValueError(f"unknown protocol {probe.protocol!r}")
+
+
+def classify(probe: Crafted, sport: int, token: int, packet: bytes) -> tuple[str, str, dict | None] | None:
+    """What an answer means for a probe, or None if it is not an answer to it (pure)."""
+    from scapy.layers.inet import ICMP, IP, TCP, UDP, IPerror, TCPerror, UDPerror
+
+    pkt = IP(packet)
+    if pkt.haslayer(ICMP) and pkt[ICMP].type == 3 and pkt.haslayer(IPerror):
+        inner = pkt[IPerror]
+        if inner.dst != probe.dst_ip or inner.proto != _PROTO_NUM[probe.protocol]:
+            return None
+        if probe.protocol == "TCP" and (not pkt.haslayer(TCPerror) or pkt[TCPerror].sport != sport):
+            return None
+        if probe.protocol == "UDP" and (not pkt.haslayer(UDPerror) or pkt[UDPerror].sport != sport):
+            return None
+        code = pkt[ICMP].code
+        outcome = "refused" if code in (2, 3) else "unreachable"  # protocol/port unreachable: refused
+        return outcome, f"ICMP type 3 code {code} from {pkt.src}", None
+    if pkt.src != probe.dst_ip:
+        return None
+    if probe.protocol == "ICMP" and pkt.haslayer(ICMP) and pkt[ICMP].type == 0 and pkt[ICMP].id == sport:
+        return "connected", "echo reply", None
+    if probe.protocol == "TCP" and pkt.haslayer(TCP) and pkt[TCP].sport == probe.port and pkt[TCP].dport == sport:
+        flags = pkt[TCP].flags
+        if flags.S and flags.A:
+            return "connected", "SYN-ACK", None
+        if flags.R:
+            return "refused", "RST", None
+        return None
+    if probe.protocol == "UDP" and pkt.haslayer(UDP) and pkt[UDP].sport == probe.port and pkt[UDP].dport == sport:
+        return "connected", "UDP reply", decode_reply(bytes(pkt[UDP].payload))
+    if probe.protocol == "SCTP" and pkt.proto == sctp.PROTO_SCTP:
+        try:
+            answer = sctp.parse(bytes(pkt.payload))
+        except sctp.SctpError:
+            return None
+        if answer.sport != probe.port or answer.dport != sport:
+            return None
+        if answer.chunk(sctp.INIT_ACK) is not None and answer.vtag == token:
+            info = answer.init_info()
+            return "connected", "INIT-ACK", decode_reply((info.cookie if info else None) or b"")
+        if answer.chunk(sctp.ABORT) is not None:
+            return "refused", "ABORT", None
+        return None
+    return None
+
+
+def _source_ip(dst: str) -> str:
+    """The address this namespace's routing picks to reach dst (no packet is sent)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.connect((dst, 9))
+        return s.getsockname()[0]
+
+
+def run_crafted(probes: Sequence[Crafted]) -> list[CraftedResult]:
+    """Send every probe at once from its namespace; classify the answers (same order)."""
+    flights = []
+    listeners: list[tuple[socket.socket, list]] = []
+    with NetnsSwitcher() as switcher:
+        by_ns: dict[str, list[int]] = {}
+        for i, p in enumerate(probes):
+            by_ns.setdefault(p.src_netns, []).append(i)
+        for ns, idxs in by_ns.items():
+            mine: list = []
+            with switcher.entered(ns):
+                sender = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+                protos = {probes[i].protocol for i in idxs}
+                socks = [socket.socket(socket.AF_INET, socket.SOCK_RAW | socket.SOCK_NONBLOCK, _PROTO_NUM[p])
+                         for p in protos | {"ICMP"}]
+                for i in idxs:
+                    p = probes[i]
+                    src = p.src_ip or _source_ip(p.dst_ip)
+                    sport, token = random.randint(32768, 60999), random.getrandbits(32) or 1
+                    flights.append((i, p, sport, token, build_packet(p, src, sport, token), mine))
+            listeners += [(s, mine) for s in socks]
+            for i, p, sport, token, packet, group in [f for f in flights if f[5] is mine]:
+                group.append([i, p, sport, token, packet, time.monotonic(), None])
+                sender.sendto(packet, (p.dst_ip, 0))
+            sender.close()
+    results: list[CraftedResult | None] = [None] * len(probes)
+    deadline = time.monotonic() + max((p.timeout for p in probes), default=0)
+    try:
+        while time.monotonic() < deadline and any(r is None for r in results):
+            ready, _, _ = select.select([s for s, _ in listeners], [], [], max(0.0, deadline - time.monotonic()))
+            for sock in ready:
+                group = next(g for s, g in listeners if s is sock)
+                while True:
+                    try:
+                        data = sock.recv(65535)
+                    except BlockingIOError:
+                        break
+                    now = time.monotonic()
+                    for entry in group:
+                        i, p, sport, token, packet, t0, _ = entry
+                        if results[i] is not None or now - t0 > p.timeout:
+                            continue
+                        verdict = classify(p, sport, token, data)
+                        if verdict:
+                            outcome, detail, reply = verdict
+                            results[i] = CraftedResult(p.id, outcome, (now - t0) * 1000, reply, detail, packet)
+                            break
+    finally:
+        for sock, _ in listeners:
+            sock.close()
+    sent = {f[0]: f[4] for f in flights}
+    return [r or CraftedResult(p.id, "timeout", None, None, "no answer", sent[i]) for i, (r, p) in
+            enumerate(zip(results, probes))]
