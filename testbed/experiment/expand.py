@@ -42,6 +42,8 @@ class PlannedProbe:
     expect_outcome: str
     expect_sources: tuple[str, ...]  # () = any source accepted
     timeout: float
+    method: str = "socket"
+    source_ip: str | None = None    # scapy: the address the packet claims to come from
 
 
 def select_pods(plan: Plan, sel: PodSelection) -> list[PodPlan]:
@@ -73,6 +75,8 @@ def _ports(pod: PodPlan, group: ProbeGroup) -> Iterator[tuple[int, str, str, str
     probed even when the pod does not declare it (a closed port must be refused), with the
     given protocols, else the protocols it is declared with, else TCP.
     """
+    if "ICMP" in group.protocols:
+        yield 0, "ICMP", "", ""
     if not group.ports:
         for port in pod.ports:
             if not group.protocols or port.protocol in group.protocols:
@@ -82,11 +86,12 @@ def _ports(pod: PodPlan, group: ProbeGroup) -> Iterator[tuple[int, str, str, str
         if isinstance(want, str):
             for port in pod.ports:
                 if port.name == want:
-                    for proto in group.protocols or (port.protocol,):
+                    for proto in [x for x in group.protocols if x != "ICMP"] or (port.protocol,):
                         yield port.port, proto, port.name, port.container
             continue
         declared = [p for p in pod.ports if p.port == want]
-        for proto in group.protocols or tuple(dict.fromkeys(p.protocol for p in declared)) or ("TCP",):
+        for proto in [x for x in group.protocols if x != "ICMP"] or \
+                tuple(dict.fromkeys(p.protocol for p in declared)) or ("TCP",):
             match = next((p for p in declared if p.protocol == proto), None)
             yield want, proto, match.name if match else "", match.container if match else ""
 
@@ -125,8 +130,10 @@ def expand(plan: Plan, group: ProbeGroup) -> list[PlannedProbe]:
             for pod, (number, proto, port_name, container) in pairs:
                 dst = _pod_party(pod)
                 local = group.target.localhost
-                want = () if group.expect.source_ip == "any" else expected_sources(plan, src, dst, local)
+                want = () if group.expect.source_ip == "any" else (
+                    (group.source_ip,) if group.source_ip else expected_sources(plan, src, dst, local))
                 out.append(PlannedProbe(group.name, attempt, src, dst, "127.0.0.1" if local else pod.ip, proto,
                                         number, port_name, container, communication(src, dst, local),
-                                        group.expect.outcome, want, group.timeout))
+                                        group.expect.outcome, want, group.timeout, group.method,
+                                        group.source_ip))
     return out

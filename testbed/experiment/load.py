@@ -10,7 +10,7 @@ from ..spec.labels import decode_selector
 from ..spec.model import PROTOCOLS
 from ..spec.selectors import LabelSelector
 from .changes import Apply, Delete, DeletePods, Label, Scale
-from .model import OUTCOMES, Endpoints, Expectation, Experiment, PodSelection, ProbeGroup, Step
+from .model import OUTCOMES, CaptureSpec, Endpoints, Expectation, Experiment, PodSelection, ProbeGroup, Step
 
 API = "testbed/v1alpha1"
 
@@ -63,13 +63,23 @@ def _resolve(base: str, path: str) -> str:
 
 
 def _step(doc: Doc, base: str) -> Step:
-    doc.check_keys(("name", "actions", "probes"))
+    doc.check_keys(("name", "actions", "probes", "capture"))
     name = doc.str("name", required=True) or ""
     actions = tuple(a for a in (_action(d, base) for d in doc.items("actions") if d.is_mapping()) if a is not None)
     groups = tuple(_group(g) for g in doc.items("probes") if g.is_mapping())
     if not actions and not groups:
         doc.error("a step needs actions, probes or both")
-    return Step(name, groups, actions)
+    captures = []
+    for cdoc in doc.items("capture"):
+        if not cdoc.is_mapping():
+            continue
+        cdoc.check_keys(("at", "interface", "filter", "maxPackets"))
+        at = cdoc.str("at", required=True)
+        if at:
+            captures.append(CaptureSpec(at, cdoc.str("interface", default="eth0") or "eth0",
+                                        cdoc.str("filter", default="") or "",
+                                        cdoc.int("maxPackets", default=10000, minimum=1, maximum=1000000) or 10000))
+    return Step(name, groups, actions, tuple(captures))
 
 
 _SCALABLE = {"deployment": "Deployment", "replicaset": "ReplicaSet", "replicationcontroller": "ReplicationController"}
@@ -123,7 +133,14 @@ def _action(doc: Doc, base: str):
 
 
 def _group(doc: Doc) -> ProbeGroup:
-    doc.check_keys(("name", "from", "to", "ports", "protocols", "repeat", "timeout", "expect"))
+    doc.check_keys(("name", "from", "to", "ports", "protocols", "repeat", "timeout", "expect", "method", "sourceIP"))
+    method = doc.str("method", default="socket") or "socket"
+    if method not in ("socket", "scapy"):
+        doc.error(f"must be socket or scapy, got {method!r}", "method")
+    source_ip = doc.str("sourceIP")
+    if source_ip is not None and method != "scapy":
+        doc.error("a chosen source address needs `method: scapy` (a socket sends from its own address)",
+                  "sourceIP")
     name = doc.str("name", required=True) or ""
     source = _endpoints(doc.mapping("from", required=True), as_source=True)
     target = _endpoints(doc.mapping("to", required=True), as_source=False)
@@ -135,10 +152,11 @@ def _group(doc: Doc) -> ProbeGroup:
             pdoc.error("expected a port number or a port name")
     protocols: list[str] = []
     for pdoc in doc.items("protocols"):
-        if pdoc.value in PROTOCOLS:
+        if pdoc.value in PROTOCOLS or (pdoc.value == "ICMP" and method == "scapy"):
             protocols.append(pdoc.value)
         else:
-            pdoc.error(f"must be one of {', '.join(PROTOCOLS)}, got {pdoc.value!r}")
+            extra = " (ICMP with method: scapy)" if pdoc.value == "ICMP" else ""
+            pdoc.error(f"must be one of {', '.join(PROTOCOLS)}{extra}, got {pdoc.value!r}")
     repeat = doc.int("repeat", default=1, minimum=1, maximum=10000)
     timeout = 1.0
     tdoc = doc.field("timeout")
@@ -162,7 +180,7 @@ def _group(doc: Doc) -> ProbeGroup:
     if target.localhost and source.pods is None:
         doc.error("`to: {localhost: true}` needs `from: {pods: ...}`", "to.localhost")
     return ProbeGroup(name, source, target, tuple(ports), tuple(protocols), repeat or 1, float(timeout),
-                      expect)
+                      expect, method, source_ip)
 
 
 def _endpoints(doc: Doc | None, as_source: bool) -> Endpoints:

@@ -52,6 +52,18 @@ class ProbeGroup:
     repeat: int = 1
     timeout: float = 1.0
     expect: Expectation = field(default_factory=Expectation)
+    method: str = "socket"                  # socket (fast prober) | scapy (crafted packets)
+    source_ip: str | None = None            # scapy only: send from this address (e.g. ipBlock cases)
+
+
+@dataclass(frozen=True)
+class CaptureSpec:
+    """tcpdump in a pod's, node's or host's namespace during a step's probes."""
+
+    at: str                                  # pod (ns/name or name), node or external host name
+    interface: str = "eth0"
+    filter: str = ""
+    max_packets: int = 10000
 
 
 @dataclass(frozen=True)
@@ -59,6 +71,7 @@ class Step:
     name: str
     probes: tuple[ProbeGroup, ...]
     actions: tuple[object, ...] = ()   # experiment.changes.Action, applied before the probes
+    captures: tuple[CaptureSpec, ...] = ()
 
 
 @dataclass(frozen=True)

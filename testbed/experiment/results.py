@@ -118,6 +118,12 @@ def summary_markdown(meta: Mapping[str, Any], rows: Sequence[Mapping[str, Any]])
                   "|---|---|---:|---:|---:|"]
         for c in meta["changes"]:
             lines.append(f"| {c['step']} | {c['action']} | {c['added']} | {c['removed']} | {c['seconds']:.3f} s |")
+    if meta.get("captures"):
+        lines += ["", "## Packet captures", "", "| step | at | interface | filter | packets | file |",
+                  "|---|---|---|---|---:|---|"]
+        for c in meta["captures"]:
+            lines.append(f"| {c['step']} | {c['at']} | {c['interface']} | {c['filter'] or '—'} | {c['packets']} | "
+                         f"{c['file']} |")
     if meta.get("warnings"):
         lines += ["", "## Plan warnings", ""] + [f"- {w}" for w in meta["warnings"]]
     lines += ["", "Files: probes.csv / probes.parquet (one row per probe; columns in schema.json), plan.json, "

@@ -16,21 +16,51 @@ from ..spec.topology import load_topology
 from ..spec.workloads import load_manifests
 from .changes import apply_action, describe
 from .expand import PlannedProbe, expand
-from .model import Experiment
+from ..errors import Problem, SpecError
+from ..traffic.capture import Capture
+from .model import CaptureSpec, Experiment
 from .records import make_row
 from .results import environment, file_sha256, new_run_id, unique_run_dir, write_results
 
 
 def probe_rows(cluster: EmulatedCluster, run_id: str, step: str,
                planned: list[PlannedProbe]) -> list[dict[str, Any]]:
+    """Send the planned probes (socket and scapy ones each at once); rows in planned order."""
+    from ..traffic.crafted import Crafted, run_crafted
     from ..traffic.prober import Probe, run_probes
 
-    probes = [Probe(id=i, src_netns=cluster.netns_path(p.src.key), dst_ip=p.dst_ip, port=p.port,
-                    protocol=p.protocol, timeout=p.timeout) for i, p in enumerate(planned)]
     stamp = time.time()
-    results = run_probes(probes)
-    return [make_row(run_id, step, stamp, p, r.outcome, r.latency_ms, r.reply, r.error)
-            for p, r in zip(planned, results)]
+    by_index: dict[int, dict[str, Any]] = {}
+    sockets = [(i, p) for i, p in enumerate(planned) if p.method == "socket"]
+    crafted = [(i, p) for i, p in enumerate(planned) if p.method == "scapy"]
+    if sockets:
+        results = run_probes([Probe(id=i, src_netns=cluster.netns_path(p.src.key), dst_ip=p.dst_ip, port=p.port,
+                                    protocol=p.protocol, timeout=p.timeout) for i, p in sockets])
+        for (i, p), r in zip(sockets, results):
+            by_index[i] = make_row(run_id, step, stamp, p, r.outcome, r.latency_ms, r.reply, r.error)
+    if crafted:
+        answers = run_crafted([Crafted(i, cluster.netns_path(p.src.key), p.dst_ip, p.protocol, p.port, p.timeout,
+                                       p.source_ip) for i, p in crafted])
+        for (i, p), r in zip(crafted, answers):
+            by_index[i] = make_row(run_id, step, stamp, p, r.outcome, r.latency_ms, r.reply,
+                                   None if r.outcome == "connected" else r.detail)
+    return [by_index[i] for i in range(len(planned))]
+
+
+def _start_capture(cluster: EmulatedCluster, run_dir: str, step: str, spec: CaptureSpec) -> Capture:
+    """tcpdump where the spec says: a pod (name or ns/name), a node or an external host."""
+    plan = cluster.plan
+    pod = plan.find_pod(spec.at)
+    keys = {n.name: n.key for n in plan.nodes} | {x.name: x.key for x in plan.externals}
+    key = pod.key if pod else keys.get(spec.at)
+    if key is None:
+        raise SpecError([Problem(run_dir, f"steps[{step}].capture.at", f"no pod, node or host named {spec.at!r}")])
+    safe = spec.at.replace("/", "_")
+    cap = Capture(cluster.netns(key), spec.interface, os.path.join(run_dir, "pcap", f"{step}-{safe}-{spec.interface}.pcap"),
+                  spec.filter, spec.max_packets)
+    assert cluster.ledger is not None
+    cluster.ledger.add_pid(cap.start())
+    return cap
 
 
 def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str], None]) -> tuple[str, bool]:
@@ -44,6 +74,7 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
         progress(f"warning: {warning}")
     rows: list[dict[str, Any]] = []
     changes: list[dict[str, Any]] = []
+    captures: list[dict[str, Any]] = []
     started = time.time()
     timings: dict[str, float] = {}
     with EmulatedCluster(plan, progress=progress) as cluster:
@@ -57,9 +88,17 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
                 progress(f"step {step.name}: {describe(action)}: +{done['added']} -{done['removed']} pods "
                          f"in {done['seconds']:.3f} s")
             planned = [p for g in step.probes for p in expand(cluster.plan, g)]
-            if planned:
-                progress(f"step {step.name}: {len(planned)} probes")
-                rows += probe_rows(cluster, run_id, step.name, planned)
+            running = [_start_capture(cluster, run_dir, step.name, spec) for spec in step.captures]
+            try:
+                if planned:
+                    progress(f"step {step.name}: {len(planned)} probes")
+                    rows += probe_rows(cluster, run_id, step.name, planned)
+            finally:
+                for spec, cap in zip(step.captures, running):
+                    packets = cap.stop()
+                    captures.append({"step": step.name, "at": spec.at, "interface": spec.interface,
+                                     "filter": spec.filter, "packets": packets,
+                                     "file": os.path.relpath(cap.path, run_dir)})
             timings[f"step:{step.name}"] = time.perf_counter() - t0
         final_plan = cluster.plan
     timings.update(cluster.timings)  # after the block: teardown time is known only then
@@ -75,7 +114,7 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
         "probes": len(rows), "as_expected": sum(bool(r["outcome_ok"]) for r in rows),
         "nat_violations": sum(r["nat_free"] is False for r in rows),
         "timings": timings, "environment": environment(), "warnings": list(first_plan.warnings),
-        "changes": changes,
+        "changes": changes, "captures": captures,
         "notes": list(plan.notes),
         "reproduce": f"testbed run {os.path.relpath(exp.file)}",
     }

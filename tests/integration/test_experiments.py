@@ -50,3 +50,16 @@ def test_pod_churn_follows_scaling_and_deletion(tmp_path, no_leftovers):
     assert not ips("delete-and-relabel") & (ips("baseline") | ips("scale-to-6"))  # ...and new IPs (seed 001)
     relabelled = rows[(rows["step"] == "delete-and-relabel") & (rows["group"] == "relabelled-source")]
     assert set(relabelled["src_name"]) == {"two-containers"} and relabelled["outcome"].eq("connected").all()
+
+
+def test_crafted_probes_and_captures(tmp_path, no_leftovers):
+    run_dir, passed, rows = _run("crafted-and-capture.yaml", tmp_path)
+    assert passed, open(os.path.join(run_dir, "summary.md")).read()
+    assert set(rows["method"]) == {"scapy"} and "ICMP" in set(rows["protocol"])
+    meta = json.load(open(os.path.join(run_dir, "run.json")))
+    assert len(meta["captures"]) == 2 and all(c["packets"] > 0 for c in meta["captures"])
+    from scapy.utils import rdpcap
+    packets = rdpcap(os.path.join(run_dir, meta["captures"][1]["file"]))
+    # what crossed kind-worker2's eth0 includes the crafted SYNs to port 80 of its web pods
+    web2 = set(rows[(rows["dst_node"] == "kind-worker2")]["dst_ip"])
+    assert any(p.haslayer("TCP") and p["IP"].dst in web2 and p["TCP"].dport == 80 for p in packets)
