@@ -44,6 +44,7 @@ class PlannedProbe:
     timeout: float
     method: str = "socket"
     source_ip: str | None = None    # scapy: the address the packet claims to come from
+    seconds: float = 1.0            # iperf3: measurement length
 
 
 def select_pods(plan: Plan, sel: PodSelection) -> list[PodPlan]:
@@ -75,6 +76,9 @@ def _ports(pod: PodPlan, group: ProbeGroup) -> Iterator[tuple[int, str, str, str
     probed even when the pod does not declare it (a closed port must be refused), with the
     given protocols, else the protocols it is declared with, else TCP.
     """
+    if group.method == "iperf3":  # one measurement per path, on iperf3's own port
+        yield 5201, "TCP", "iperf3", ""
+        return
     if "ICMP" in group.protocols:
         yield 0, "ICMP", "", ""
     if not group.ports:
@@ -135,5 +139,5 @@ def expand(plan: Plan, group: ProbeGroup) -> list[PlannedProbe]:
                 out.append(PlannedProbe(group.name, attempt, src, dst, "127.0.0.1" if local else pod.ip, proto,
                                         number, port_name, container, communication(src, dst, local),
                                         group.expect.outcome, want, group.timeout, group.method,
-                                        group.source_ip))
+                                        group.source_ip, group.seconds))
     return out

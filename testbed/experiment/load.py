@@ -133,10 +133,15 @@ def _action(doc: Doc, base: str):
 
 
 def _group(doc: Doc) -> ProbeGroup:
-    doc.check_keys(("name", "from", "to", "ports", "protocols", "repeat", "timeout", "expect", "method", "sourceIP"))
+    doc.check_keys(("name", "from", "to", "ports", "protocols", "repeat", "timeout", "expect", "method", "sourceIP",
+                    "seconds"))
+    seconds = doc.field("seconds").value if doc.field("seconds").present() else 1.0
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds <= 10:
+        doc.error("expected a number of seconds in (0, 10]", "seconds")
+        seconds = 1.0
     method = doc.str("method", default="socket") or "socket"
-    if method not in ("socket", "scapy"):
-        doc.error(f"must be socket or scapy, got {method!r}", "method")
+    if method not in ("socket", "scapy", "iperf3"):
+        doc.error(f"must be socket, scapy or iperf3, got {method!r}", "method")
     source_ip = doc.str("sourceIP")
     if source_ip is not None and method != "scapy":
         doc.error("a chosen source address needs `method: scapy` (a socket sends from its own address)",
@@ -180,7 +185,7 @@ def _group(doc: Doc) -> ProbeGroup:
     if target.localhost and source.pods is None:
         doc.error("`to: {localhost: true}` needs `from: {pods: ...}`", "to.localhost")
     return ProbeGroup(name, source, target, tuple(ports), tuple(protocols), repeat or 1, float(timeout),
-                      expect, method, source_ip)
+                      expect, method, source_ip, float(seconds))
 
 
 def _endpoints(doc: Doc | None, as_source: bool) -> Endpoints:

@@ -52,8 +52,9 @@ class ProbeGroup:
     repeat: int = 1
     timeout: float = 1.0
     expect: Expectation = field(default_factory=Expectation)
-    method: str = "socket"                  # socket (fast prober) | scapy (crafted packets)
+    method: str = "socket"                  # socket (fast prober) | scapy (crafted packets) | iperf3
     source_ip: str | None = None            # scapy only: send from this address (e.g. ipBlock cases)
+    seconds: float = 1.0                    # iperf3 only: length of each measurement
 
 
 @dataclass(frozen=True)

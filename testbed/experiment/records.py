@@ -37,7 +37,7 @@ COLUMNS: dict[str, str] = {
     "container": "destination container that declares the port",
     "communication": "kind of communication (seed 001): container-to-container, pod-to-pod (same node / "
                      "across nodes), node-to-pod (same node / across nodes), external-to-pod",
-    "method": "socket (the fast socket prober) | scapy (a crafted packet; TCP answers carry no reply)",
+    "method": "socket (the fast socket prober) | scapy (a crafted packet; TCP answers carry no reply) | iperf3",
     "outcome": "connected | refused | timeout | unreachable | error",
     "latency_ms": "time from sending to the reply (connected and refused only)",
     "seen_src_ip": "source address the server saw (connected only)",
@@ -49,6 +49,7 @@ COLUMNS: dict[str, str] = {
     "outcome_ok": "the outcome is the expected one",
     "nat_free": "the server saw one of the expected source addresses (empty unless connected)",
     "error": "prober error text, if any",
+    "throughput_mbps": "iperf3 goodput of the path in Mbit/s (method iperf3 only)",
 }
 
 
@@ -79,7 +80,7 @@ def make_row(run_id: str, step: str, stamp: float, probe: PlannedProbe, outcome:
         "answered_by": answered, "answered_container": str(reply.get("container", "")),
         "expected_outcome": probe.expect_outcome, "expected_src_ips": " ".join(probe.expect_sources),
         "outcome_ok": outcome_matches(probe.expect_outcome, outcome), "nat_free": nat_free,
-        "error": error or "",
+        "error": error or "", "throughput_mbps": None,
     }
 
 

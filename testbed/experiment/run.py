@@ -28,6 +28,7 @@ def probe_rows(cluster: EmulatedCluster, run_id: str, step: str,
     """Send the planned probes (socket and scapy ones each at once); rows in planned order."""
     from ..traffic.crafted import Crafted, run_crafted
     from ..traffic.prober import Probe, run_probes
+    from ..traffic.throughput import measure
 
     stamp = time.time()
     by_index: dict[int, dict[str, Any]] = {}
@@ -44,6 +45,12 @@ def probe_rows(cluster: EmulatedCluster, run_id: str, step: str,
         for (i, p), r in zip(crafted, answers):
             by_index[i] = make_row(run_id, step, stamp, p, r.outcome, r.latency_ms, r.reply,
                                    None if r.outcome == "connected" else r.detail)
+    for i, p in enumerate(planned):
+        if p.method == "iperf3":
+            m = measure(cluster.netns(p.src.key), cluster.netns(p.dst.key), p.dst_ip, p.seconds)
+            row = make_row(run_id, step, stamp, p, m.outcome, m.rtt_ms, None, m.error or None)
+            row["throughput_mbps"] = m.mbps
+            by_index[i] = row
     return [by_index[i] for i in range(len(planned))]
 
 

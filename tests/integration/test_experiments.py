@@ -63,3 +63,13 @@ def test_crafted_probes_and_captures(tmp_path, no_leftovers):
     # what crossed kind-worker2's eth0 includes the crafted SYNs to port 80 of its web pods
     web2 = set(rows[(rows["dst_node"] == "kind-worker2")]["dst_ip"])
     assert any(p.haslayer("TCP") and p["IP"].dst in web2 and p["TCP"].dport == 80 for p in packets)
+
+
+def test_throughput_experiment_measures_each_path(tmp_path, no_leftovers):
+    run_dir, passed, rows = _run("throughput.yaml", tmp_path)
+    assert passed
+    iperf = rows[rows["method"] == "iperf3"]
+    assert len(iperf) == 4 and (iperf["throughput_mbps"] > 100).all()  # veths move Gbit/s even on 2 cores
+    assert set(iperf["communication"]) >= {"pod-to-pod (same node)", "pod-to-pod (across nodes)"}
+    latency = rows[rows["group"] == "connect-latency"]
+    assert len(latency) == 20 * 15 and latency["latency_ms"].notna().all()  # 15 TCP pairs, 20 times
