@@ -17,6 +17,7 @@ from ..plan.model import NodePlan, Plan, PodPlan
 from .agent_proc import AgentProcess
 from .cleanup import CleanReport, clean
 from .ledger import Ledger, netns_name
+from .limits import raise_neighbour_limits
 from .pods import NETNS_DIR, PodNetwork
 from .runner import Runner
 from .underlay import Underlay
@@ -36,6 +37,7 @@ class EmulatedCluster:
         self.agent: AgentProcess | None = None
         self.timings: dict[str, float] = {}
         self.stale: CleanReport | None = None
+        self.limits: dict[str, int] = {}
 
     # -- names --------------------------------------------------------------------------
     @property
@@ -74,6 +76,7 @@ class EmulatedCluster:
                                "bridges); `testbed plan` shows the plan without root")
         start = time.perf_counter()
         self.stale = clean(self.runner, only_stale=True)
+        self.limits = raise_neighbour_limits(self.plan)
         self.ledger = Ledger.create()
         try:
             self.progress(f"building {len(self.plan.nodes)} nodes and {len(self.plan.externals)} "
@@ -105,6 +108,7 @@ class EmulatedCluster:
         new_ids = {(p.key, p.uid) for p in new.pods}
         removed = [p for p in self.plan.pods if (p.key, p.uid) not in new_ids]
         added = [p for p in new.pods if (p.key, p.uid) not in old_ids]
+        raise_neighbour_limits(new)
         if removed:
             self.agent.reload([p for p in self.plan.pods if (p.key, p.uid) in new_ids])
             self.pods.delete_pods(removed)

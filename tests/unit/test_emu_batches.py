@@ -77,3 +77,9 @@ def test_bridge_mac_is_pinned_local_unicast_and_stable():
     first = int(mac.split(":")[0], 16)
     assert first & 0x02 and not first & 0x01  # locally administered, unicast
     assert mac == bridge_mac("kind-worker") != bridge_mac("kind-worker2")
+
+
+def test_neighbour_table_need_grows_with_pods_per_node():
+    from testbed.emu.limits import neighbour_entries_needed
+    plan = _plan()  # 4 pods: 2 on kind-worker, 2 on kind-worker2; 3 nodes + 1 external host
+    assert neighbour_entries_needed(plan) == 2 * (2 * 3) + 4 ** 2
