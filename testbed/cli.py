@@ -1,4 +1,4 @@
-"""`testbed` command line: plan, up, run, clean.
+"""`testbed` command line: plan, up, run, clean, report, compare.
 
 The only place that turns errors into messages and exit codes: bad input prints one line
 per problem naming the file and the field, and exits 2 with nothing built; a kernel failure
@@ -110,6 +110,22 @@ def cmd_clean(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import build_report
+
+    md_path, html_path = build_report(args.run_dir)  # a missing or empty folder raises a TestbedError
+    print(f"report: {md_path}")
+    print(f"report: {html_path}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .report.compare import compare_runs
+
+    print(compare_runs(args.run_a, args.run_b), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="testbed", description="Kubernetes network emulation testbed on Mininet")
     parser.add_argument("--version", action="version", version=f"testbed {__version__}")
@@ -141,6 +157,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("clean", help="remove every namespace and process the testbed left, and only those")
     p.add_argument("--stale", action="store_true", help="only instances whose owner process is gone")
     p.set_defaults(fn=cmd_clean)
+
+    p = sub.add_parser("report", help="rebuild report.md and report.html of a results folder from its dataset")
+    p.add_argument("run_dir", metavar="run-dir", help="a results folder, e.g. results/<run-id>")
+    p.set_defaults(fn=cmd_report)
+
+    p = sub.add_parser("compare", help="show what changed between two runs (Markdown)")
+    p.add_argument("run_a", metavar="run-a", help="the earlier results folder")
+    p.add_argument("run_b", metavar="run-b", help="the later results folder")
+    p.set_defaults(fn=cmd_compare)
     return parser
 
 

@@ -56,5 +56,6 @@ def plan_of(topology, manifests):
     from testbed.plan.build import plan_cluster
 
     def build(topology_text: str, *manifest_texts: str, seed: int = 1):
-        return plan_cluster(topology(topology_text), manifests(*manifest_texts), seed)
+        # These tests are about the user's pods: leave the cluster's CoreDNS pods out.
+        return plan_cluster(topology(topology_text), manifests(*manifest_texts), seed, system=False)
     return build

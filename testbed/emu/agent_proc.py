@@ -25,8 +25,9 @@ from .pods import NETNS_DIR
 def agent_config(pods: Sequence[PodPlan], tag: str) -> dict:
     return {"pods": [{"netns": f"{NETNS_DIR}/{netns_name(tag, p.key)}", "pod": p.name,
                       "namespace": p.namespace, "node": p.node, "ip": p.ip,
-                      "ports": [{"container": q.container, "name": q.name, "port": q.port,
-                                 "protocol": q.protocol} for q in p.ports]}
+                      # the cluster DNS pods' ports are dnsmasq's (emu/dns.py), not the agent's
+                      "ports": [] if p.served_by else [{"container": q.container, "name": q.name, "port": q.port,
+                                                        "protocol": q.protocol} for q in p.ports]}
                      for p in pods]}  # port-less pods too: their SCTP must be refused with an ABORT
 
 

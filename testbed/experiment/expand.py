@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from ..plan.model import Plan, PodPlan
+from ..plan.network import node_source_ip
 from .model import Endpoints, PodSelection, ProbeGroup
 
 
@@ -48,8 +49,9 @@ class PlannedProbe:
 
 
 def select_pods(plan: Plan, sel: PodSelection) -> list[PodPlan]:
+    """Pods matching the selection; kube-system's only when it is named (like kubectl without -A)."""
     return [p for p in plan.pods
-            if (sel.namespace is None or p.namespace == sel.namespace)
+            if (p.namespace == sel.namespace if sel.namespace is not None else p.namespace != "kube-system")
             and (not sel.names or p.name in sel.names or p.full_name in sel.names)
             and sel.selector.matches(p.labels)]
 
@@ -114,8 +116,7 @@ def expected_sources(plan: Plan, src: Party, dst: Party, localhost: bool) -> tup
     if localhost:
         return ("127.0.0.1",)
     if src.kind == "node":
-        node = plan.node(src.name)
-        return (node.gateway,) if src.node == dst.node else (node.host_ip,)
+        return (node_source_ip(plan, src.name, dst.node),)  # depends on the routing mode
     return (src.ip,)
 
 

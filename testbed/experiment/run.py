@@ -126,4 +126,6 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
         "reproduce": f"testbed run {os.path.relpath(exp.file)}",
     }
     write_results(run_dir, meta, final_plan.to_dict(), rows)
+    from ..report import build_report  # report.md, report.html, report-*.png (pandas, matplotlib)
+    build_report(run_dir)
     return run_dir, passed

@@ -15,14 +15,17 @@ from .ipam import HostLocal, node_cidrs, underlay_addresses
 from .model import ExternalPlan, NodePlan, Plan, PodPlan, PortPlan
 from .naming import NameSource, host_veth_name, template_hash
 from .scheduler import schedule
+from .underlay import member_prefixes
+from .services import plan_services
+from .system import SERVED_BY, with_system
 
 # names.SimpleNameGenerator: generateName is cut to 63 - 5 characters before the random suffix.
 MAX_GENERATED_NAME_BASE = 58
 
 
-def plan_cluster(cluster: ClusterSpec, manifests: Manifests, seed: int = 0) -> Plan:
-    """The first plan of a cluster."""
-    return replan(cluster, manifests, seed)
+def plan_cluster(cluster: ClusterSpec, manifests: Manifests, seed: int = 0, system: bool = True) -> Plan:
+    """The first plan of a cluster; `system` adds the cluster's own CoreDNS and kube-dns."""
+    return replan(cluster, manifests, seed, system=system)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,7 +49,8 @@ def desired_pods(manifests: Manifests) -> list[Desired]:
 
 
 def replan(cluster: ClusterSpec, manifests: Manifests, seed: int = 0, prev: Plan | None = None,
-           deleted: frozenset[str] = frozenset(), desired: list[Desired] | None = None) -> Plan:
+           deleted: frozenset[str] = frozenset(), desired: list[Desired] | None = None,
+           system: bool | None = None) -> Plan:
     """Reconcile: the Plan the controllers reach from `prev` for these manifests.
 
     Like the ReplicaSet controller, existing pods are kept (same name, node, IP) while their
@@ -58,14 +62,17 @@ def replan(cluster: ClusterSpec, manifests: Manifests, seed: int = 0, prev: Plan
     """
     cidrs, warnings = node_cidrs(cluster)
     host_ips, external_ips = underlay_addresses(cluster)
-    prefix = ipaddress.ip_network(cluster.underlay_subnet).prefixlen
+    prefix = member_prefixes(cluster, external_ips)  # each member's rack subnet
     nodes = tuple(
-        NodePlan(name=n.name, role=n.role, index=i, host_ip=host_ips[i], underlay_prefix=prefix,
+        NodePlan(name=n.name, role=n.role, index=i, host_ip=host_ips[i], underlay_prefix=prefix[n.name],
                  pod_cidr=cidrs[n.name], gateway=str(ipaddress.ip_network(cidrs[n.name]).network_address + 1),
-                 labels=dict(n.labels), taints=tuple(f"{t.key}:{t.effect}" for t in n.taints), key=f"n{i}")
+                 labels=dict(n.labels), taints=tuple(f"{t.key}:{t.effect}" for t in n.taints), key=f"n{i}",
+                 bridge=routing.pod_bridge(cluster.routing))
         for i, n in enumerate(cluster.nodes))
-    externals = tuple(ExternalPlan(h.name, external_ips[h.name], prefix, f"x{i}")
+    externals = tuple(ExternalPlan(h.name, external_ips[h.name], prefix[h.name], f"x{i}")
                       for i, h in enumerate(cluster.external_hosts))
+    if system if system is not None else (prev.system if prev else True):
+        manifests = with_system(cluster, manifests)
     wishes = desired if desired is not None else desired_pods(manifests)
     kept = _kept(prev, wishes, deleted)
     names = NameSource(seed, prev.name_draws if prev else None)
@@ -90,16 +97,30 @@ def replan(cluster: ClusterSpec, manifests: Manifests, seed: int = 0, prev: Plan
                 continue
             load[node] += 1
             uid = names.uid(f"{wish.namespace}/{name}")
-            pods.append(_pod_plan(wish.namespace, name, uid, node, ip, cidrs[node], ipam.gateway(node),
+            address, gateway = routing.pod_addressing(cluster.routing, ip, cidrs[node], ipam.gateway(node))
+            pods.append(_pod_plan(wish.namespace, name, uid, node, ip, address, gateway,
                                   wish.template, wish.owner))
-    route_fn = routing.MODES[cluster.routing]
-    routes, route_warnings = route_fn(nodes)
+    routes, route_warnings, network = routing.plan_network(cluster, nodes, externals)
+    services = plan_services(cluster, manifests, pods, seed, default_lb_pool(cluster),
+                             previous=prev.services if prev else None)
+    warnings += list(services.warnings)
     return Plan(cluster=cluster.name, seed=seed, routing=cluster.routing, pod_subnet=cluster.pod_subnet,
                 service_subnet=cluster.service_subnet, underlay_subnet=cluster.underlay_subnet,
                 mtu=cluster.mtu, nodes=nodes, pods=tuple(pods), routes=tuple(routes),
                 externals=externals, warnings=tuple(warnings + route_warnings), notes=cluster.notes,
                 ipam_next=dict(ipam.next), name_draws=dict(names.draws),
-                generation=prev.generation + 1 if prev else 0)
+                generation=prev.generation + 1 if prev else 0, network=network, services=services,
+                system=system if system is not None else (prev.system if prev else True),
+                kube_proxy_mode=cluster.kube_proxy_mode)
+
+
+def default_lb_pool(cluster: ClusterSpec) -> str | None:
+    """The emulated cloud's load balancer addresses: 50 addresses near the top of the underlay."""
+    net = ipaddress.ip_network(cluster.underlay_subnet)
+    if net.num_addresses < 128:
+        return None
+    top = net.broadcast_address
+    return f"{top - 55}-{top - 6}"   # 192.168.1.200-192.168.1.249 on a /24
 
 
 def _kept(prev: Plan | None, wishes: list[Desired], deleted: frozenset[str]) -> list[PodPlan]:
@@ -160,7 +181,8 @@ def _pod_plan(namespace: str, name: str, uid: str, node: str, ip: str, cidr: str
     ports = tuple(PortPlan(c.name, p.container_port, p.protocol, p.name)
                   for c in template.containers for p in c.ports)
     labels = dict(template.labels)
-    return PodPlan(namespace=namespace, name=name, uid=uid, node=node, ip=ip,
+    return PodPlan(served_by=template.annotations.get(SERVED_BY, ""), namespace=namespace, name=name, uid=uid,
+                   node=node, ip=ip,
                    prefix=ipaddress.ip_network(cidr).prefixlen, gateway=gateway, labels=labels,
                    containers=tuple(c.name for c in template.containers), ports=ports, owner=owner,
                    key=f"{namespace}_{name}", host_veth=host_veth_name(uid))

@@ -87,11 +87,19 @@ class HostLocal:
 def underlay_addresses(cluster: ClusterSpec) -> tuple[list[str], dict[str, str]]:
     """HOST-IPs of the nodes (from .2 as in seed 002) and of the external hosts.
 
-    An external host without an explicit IP gets the first free address from .10 up
-    (seed 002's laptop is 192.168.1.10).
+    With several subnets (racks), each rack numbers its own nodes from its firstHost, in node
+    order; a node without `rack` sits in the first subnet. An external host without an
+    explicit IP gets the first free address from .10 up of its rack (seed 002's laptop is
+    192.168.1.10).
     """
-    net = ipaddress.ip_network(cluster.underlay_subnet)
-    nodes = [str(net.network_address + cluster.first_node_host + i) for i in range(len(cluster.nodes))]
+    subnets = {s.name: s for s in cluster.subnets()}
+    nets = {s.name: ipaddress.ip_network(s.cidr) for s in subnets.values()}
+    counts = dict.fromkeys(subnets, 0)
+    nodes = []
+    for node in cluster.nodes:
+        rack = cluster.rack_of(node)
+        nodes.append(str(nets[rack].network_address + subnets[rack].first_host + counts[rack]))
+        counts[rack] += 1
     used = set(nodes)
     externals: dict[str, str] = {}
     problems = []
@@ -102,9 +110,10 @@ def underlay_addresses(cluster: ClusterSpec) -> tuple[list[str], dict[str, str]]
                                         f"{host.ip} is already used by a node or another host", "TestbedConfig"))
             externals[host.name] = host.ip
             used.add(host.ip)
-    candidates = (str(a) for a in net.hosts() if int(a) - int(net.network_address) >= 10)
     for host in cluster.external_hosts:
         if not host.ip:
+            net = nets[host.rack or cluster.subnets()[0].name]
+            candidates = (str(a) for a in net.hosts() if int(a) - int(net.network_address) >= 10)
             ip = next((a for a in candidates if a not in used), None)
             if ip is None:
                 problems.append(Problem(cluster.file, f"externalHosts[{host.name}]",
@@ -115,3 +124,12 @@ def underlay_addresses(cluster: ClusterSpec) -> tuple[list[str], dict[str, str]]
     if problems:
         raise SpecError(problems)
     return nodes, externals
+
+
+def rack_of_ip(cluster: ClusterSpec, ip: str) -> str:
+    """The underlay subnet (rack) holding an address; the first subnet if none does."""
+    addr = ipaddress.ip_address(ip)
+    for sub in cluster.subnets():
+        if addr in ipaddress.ip_network(sub.cidr):
+            return sub.name
+    return cluster.subnets()[0].name

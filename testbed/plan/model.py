@@ -50,6 +50,7 @@ class PodPlan:
     owner: str              # "Deployment/web", "ReplicaSet/web-5d59d67564", "" for bare pods
     key: str                # netns key: <namespace>_<name>
     host_veth: str          # the node-side veth end, vethXXXXXXXX as CNI plugins name it
+    served_by: str = ""     # "" = the agent serves the ports; "dnsmasq" for the cluster DNS pods
 
     @property
     def full_name(self) -> str:
@@ -91,6 +92,12 @@ class Plan:
     ipam_next: Mapping[str, int] = field(default_factory=dict)  # per node: next host offset (host-local)
     name_draws: Mapping[str, int] = field(default_factory=dict)  # per name stream: names handed out
     generation: int = 0     # 0 for the first plan, +1 at each change (scale, delete, rollout...)
+    # plan.network.NetworkPlan: racks, routers, VTEPs, BGP speakers; None (and left out of
+    # to_dict) for one L2 segment routed host-gw
+    network: Any = None
+    services: Any = None    # plan.service_model.ServicesPlan: Services, their addresses, EndpointSlices
+    kube_proxy_mode: str = "iptables"
+    system: bool = True     # the cluster's own objects (CoreDNS, kube-dns) are planned too
 
     def node(self, name: str) -> NodePlan:
         for n in self.nodes:
@@ -115,4 +122,7 @@ class Plan:
             if isinstance(value, (list, tuple)):
                 return [clean(v) for v in value]
             return value
-        return clean(asdict(self))
+        out = clean(asdict(self))
+        if out.get("network", 0) is None:
+            del out["network"]
+        return out

@@ -81,5 +81,5 @@ def test_bridge_mac_is_pinned_local_unicast_and_stable():
 
 def test_neighbour_table_need_grows_with_pods_per_node():
     from testbed.emu.limits import neighbour_entries_needed
-    plan = _plan()  # 4 pods: 2 on kind-worker, 2 on kind-worker2; 3 nodes + 1 external host
-    assert neighbour_entries_needed(plan) == 2 * (2 * 3) + 4 ** 2
+    plan = _plan()  # 2 pods on each node (CoreDNS x2 on the control plane); 3 nodes + 1 external host
+    assert neighbour_entries_needed(plan) == 3 * (2 * 3) + 4 ** 2

@@ -45,9 +45,9 @@ def test_golden_is_plain_json_without_local_paths():
     data = json.loads(GOLDEN.read_text(encoding="utf-8"))
     assert str(REPO) not in GOLDEN.read_text(encoding="utf-8")
     assert data["seed"] == 1 and data["cluster"] == "kind"
-    assert sorted(data) == ["cluster", "externals", "generation", "ipam_next", "mtu", "name_draws", "nodes", "notes",
-                            "pod_subnet", "pods", "routes", "routing", "seed", "service_subnet", "underlay_subnet",
-                            "warnings"]
+    assert sorted(data) == ["cluster", "externals", "generation", "ipam_next", "kube_proxy_mode", "mtu", "name_draws",
+                            "nodes", "notes", "pod_subnet", "pods", "routes", "routing", "seed", "service_subnet",
+                            "services", "system", "underlay_subnet", "warnings"]
 
 
 def test_quickstart_plan_content():
@@ -58,8 +58,15 @@ def test_quickstart_plan_content():
         ("kind-worker2", "192.168.1.4", "10.244.2.0/24", "10.244.2.1", "n2"),
     ]
     assert [(x.name, x.ip, x.key) for x in plan.externals] == [("laptop", "192.168.1.10", "x0")]
-    assert len(plan.pods) == 4
-    assert plan.pods_on("kind-control-plane") == ()  # tainted, nothing tolerates it
+    user = [p for p in plan.pods if p.namespace != "kube-system"]
+    assert len(user) == 4
+    # tainted: only the cluster's CoreDNS pods tolerate it (as kind's do)
+    assert {p.name.rsplit("-", 2)[0] for p in plan.pods_on("kind-control-plane")} == {"coredns"}
+    dns = [p for p in plan.pods if p.namespace == "kube-system"]
+    assert len(dns) == 2 and all(p.served_by == "dnsmasq" and p.labels["k8s-app"] == "kube-dns" for p in dns)
+    kube_dns = plan.services.service("kube-system", "kube-dns")
+    assert kube_dns.cluster_ip == "10.96.0.10"
+    assert {e.ip for s in plan.services.slices_of("kube-system", "kube-dns") for e in s.endpoints} == {p.ip for p in dns}
     assert sorted(len(plan.pods_on(n)) for n in ("kind-worker", "kind-worker2")) == [2, 2]
     two = plan.find_pod("default/two-containers")
     assert two is not None and two.containers == ("app", "sidecar") and two.owner == ""
@@ -79,8 +86,8 @@ def test_same_seed_same_plan():
 
 def test_another_seed_other_pod_names_same_network():
     a, b = _quickstart(1), _quickstart(2)
-    web_a = {p.name for p in a.pods if p.owner}
-    web_b = {p.name for p in b.pods if p.owner}
+    web_a = {p.name for p in a.pods if p.owner.startswith("ReplicaSet/web")}
+    web_b = {p.name for p in b.pods if p.owner.startswith("ReplicaSet/web")}
     assert web_a.isdisjoint(web_b)
     assert {p.uid for p in a.pods}.isdisjoint({p.uid for p in b.pods})
     # The ReplicaSet name comes from the template hash, not from the seed.

@@ -19,7 +19,7 @@ def _inputs():
 
 def _scaled(manifests, replicas):
     wl = dataclasses.replace(manifests.workloads[0], replicas=replicas)
-    return dataclasses.replace(manifests, workloads=(wl,))
+    return dataclasses.replace(manifests, workloads=(wl,) + manifests.workloads[1:])
 
 
 def test_scale_up_keeps_pods_and_adds_new_names_and_ips():
@@ -28,12 +28,14 @@ def test_scale_up_keeps_pods_and_adds_new_names_and_ips():
     up = replan(cluster, _scaled(manifests, 6), seed=1, prev=first)
     assert up.pods[:len(first.pods)] == first.pods  # nothing moved, nothing renamed
     new = up.pods[len(first.pods):]
+    kube_dns = up.services.service("kube-system", "kube-dns")
+    assert kube_dns.cluster_ip == first.services.service("kube-system", "kube-dns").cluster_ip
     assert len(new) == 3 and all(p.owner == "ReplicaSet/web-66849f5996" for p in new)
     assert not {p.name for p in new} & {p.name for p in first.pods}
     assert not {p.ip for p in new} & {p.ip for p in first.pods}
     assert up.generation == 1
     per_node = {n.name: len(up.pods_on(n.name)) for n in up.nodes}
-    assert per_node == {"kind-control-plane": 0, "kind-worker": 4, "kind-worker2": 3}
+    assert per_node == {"kind-control-plane": 2, "kind-worker": 4, "kind-worker2": 3}  # + CoreDNS x2
 
 
 def test_scale_down_removes_the_newest_and_scale_up_again_gives_fresh_ips():
@@ -41,10 +43,10 @@ def test_scale_down_removes_the_newest_and_scale_up_again_gives_fresh_ips():
     first = plan_cluster(cluster, manifests, seed=1)
     six = replan(cluster, _scaled(manifests, 6), seed=1, prev=first)
     two = replan(cluster, _scaled(manifests, 2), seed=1, prev=six)
-    web_six = [p for p in six.pods if p.owner]
-    assert [p.name for p in two.pods if p.owner] == [p.name for p in web_six[:2]]
+    web = lambda plan: [p for p in plan.pods if p.owner.startswith("ReplicaSet/web")]  # noqa: E731
+    assert [p.name for p in web(two)] == [p.name for p in web(six)[:2]]
     back = replan(cluster, _scaled(manifests, 3), seed=1, prev=two)
-    newest = [p for p in back.pods if p.owner][-1]
+    newest = web(back)[-1]
     assert newest.ip not in {p.ip for p in six.pods}  # host-local never reuses an IP early
 
 

@@ -27,6 +27,10 @@ PURE = (
     "testbed/agent/config.py",
     "testbed/agent/sctp_responder.py",
     "testbed/shell.py",
+    "testbed/analysis",
+    "testbed/report",
+    "testbed/netpol",
+    "testbed/spec/netpol.py",
 )
 FORBIDDEN = ("subprocess", "mininet", "pyroute2", "ctypes", "socket", "testbed.emu")
 

@@ -45,5 +45,5 @@ def test_kubectl_like_tables():
     assert nodes[0].split()[:3] == ["NAME", "STATUS", "ROLES"]
     assert any(line.startswith("kind-worker2") and "10.244.2.0/24" in line for line in nodes)
     pods = get_pods(plan, wide=True, namespace="default").splitlines()
-    assert len(pods) == 1 + len(plan.pods)
+    assert len(pods) == 1 + len([p for p in plan.pods if p.namespace == "default"])
     assert any("two-containers" in line and "2/2" in line and "kind-worker" in line for line in pods)

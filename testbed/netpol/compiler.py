@@ -1,0 +1,204 @@
+"""The compiler: NetworkPolicies -> one nftables ruleset per node; pure.
+
+Each node enforces the policies of *its own* pods, in its network namespace, at the forward
+hook (pod-to-pod traffic on one node is bridged by cni0 and reaches the forward hook through
+br_netfilter; traffic to or from other nodes is routed through it):
+
+    table inet testbed-netpol
+      set isolated-egress / isolated-ingress   local pods isolated for each direction
+      set pod-self                              (pod IP . same pod IP) for local pods
+      set p<i>-pods                             local pods selected by policy i
+      set p<i>-in<r>-peer<k> / p<i>-eg<r>-peer<k>  peer k of rule r: pod IPs (cluster-wide) of a
+                                                selector peer, or the prefixes of an ipBlock
+                                                (cidr minus except, flags interval)
+      set p<i>-in<r>-<proto>-<name>             named port: (pod IP . resolved port) pairs
+      chain check-egress    one rule per (policy, rule, peer, port group) -> return; else drop
+      chain check-ingress   the same -> accept; else drop
+      chain forward         hook forward: ct state established,related accept;
+                            ip saddr . ip daddr @pod-self accept (a pod reaching itself
+                            through a Service crosses the node: hairpin, never blocked);
+                            ip saddr @isolated-egress jump check-egress;
+                            ip daddr @isolated-ingress jump check-ingress
+
+A flow between two pods of one node passes both checks in one traversal; between nodes, the
+source node checks egress and the destination node ingress. The rule count depends on the
+policies only (rules x peers x port groups); pods only change set elements, so a pod added,
+removed or relabelled is an element update (`reconcile`). Traffic between a node and its own
+pods crosses the input/output hooks, which the table leaves alone: always allowed, as the
+oracle says. Blocked packets are dropped (a client times out, as with most CNI plugins).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .model import DIRECTIONS, IPPeer, Policy, PortMatch, Rule, describe_peer
+from .nft import (ADDR, ADDR_ADDR, ADDR_PORT, AddrIn, Chain, CtState, DaddrDportIn, Dport, L4Proto,
+                  Match, NftSet, Ruleset, SaddrDaddrIn, remove_script, render, set_updates, sort_elements)
+from .nft import Rule as NftRule
+from .oracle import selector_text
+from .world import PodInfo, World
+
+ISOLATED = {"ingress": "isolated-ingress", "egress": "isolated-egress"}
+SELF_SET = "pod-self"
+CHECK = {"ingress": "check-ingress", "egress": "check-egress"}
+SHORT = {"ingress": "in", "egress": "eg"}
+# the selected pod is the destination of ingress and the source of egress
+SELF_FIELD = {"ingress": "daddr", "egress": "saddr"}
+PEER_FIELD = {"ingress": "saddr", "egress": "daddr"}
+ALLOW_VERDICT = {"ingress": "accept", "egress": "return"}   # egress returns to the ingress check
+
+
+def compile_node(world: World, node: str, cache: dict | None = None) -> Ruleset:
+    """The ruleset of one node; `cache` shares the cluster-wide peer sets between nodes."""
+    cache = {} if cache is None else cache
+    local = world.pods_on(node)
+    sets: list[NftSet] = []
+    isolated: dict[str, set[str]] = {d: set() for d in DIRECTIONS}
+    checks: dict[str, list[NftRule]] = {d: [] for d in DIRECTIONS}
+    for i, policy in enumerate(world.policies):
+        selected = [p for p in local if policy.selects(p.namespace, p.labels)]
+        sel = f"p{i}-pods"
+        sets.append(NftSet(sel, ADDR, sort_elements(p.ip for p in selected),
+                           comment=f"{policy.full_name}: the pods it selects on this node ({selector_text(policy)})"))
+        for direction in DIRECTIONS:
+            rules = policy.rules(direction)
+            if rules is None:
+                continue
+            isolated[direction].update(p.ip for p in selected)
+            candidates = selected if direction == "ingress" else world.pods
+            for r, rule in enumerate(rules):
+                checks[direction] += _rule(world, policy, i, sel, direction, r, rule, candidates, sets, cache)
+    header = [NftSet(ISOLATED[d], ADDR, sort_elements(isolated[d]),
+                     comment=f"pods on this node isolated for {d}") for d in DIRECTIONS]
+    header.append(NftSet(SELF_SET, ADDR_ADDR, sort_elements(f"{p.ip} . {p.ip}" for p in local),
+                         comment="each pod on this node to itself: a pod cannot block access to itself"))
+    chains = tuple(Chain(CHECK[d], tuple(checks[d]) + (
+        NftRule((), "drop", f"{d}: no NetworkPolicy rule allows this flow", counter=True),))
+        for d in ("egress", "ingress"))
+    forward = Chain("forward", (
+        NftRule((CtState(("established", "related")),), "accept", "replies of allowed connections"),
+        NftRule((SaddrDaddrIn(SELF_SET),), "accept", "a pod to itself through a Service (hairpin)"),
+        NftRule((AddrIn("saddr", ISOLATED["egress"]),), f"jump {CHECK['egress']}"),
+        NftRule((AddrIn("daddr", ISOLATED["ingress"]),), f"jump {CHECK['ingress']}"),
+    ), hook="forward")
+    return Ruleset(node, tuple(header + sets), chains + (forward,))
+
+
+def _rule(world: World, policy: Policy, i: int, sel: str, direction: str, r: int, rule: Rule,
+          candidates: tuple[PodInfo, ...] | list[PodInfo], sets: list[NftSet], cache: dict) -> list[NftRule]:
+    prefix = f"p{i}-{SHORT[direction]}{r}"
+    peers: list[tuple[int | None, tuple[Match, ...]]] = []
+    if rule.peers is None:
+        peers.append((None, ()))
+    for k, peer in enumerate(rule.peers or ()):
+        name = f"{prefix}-peer{k}"
+        where = f"{policy.full_name} {rule.path}.{rule.peer_key}[{k}]"
+        if name not in cache:
+            if isinstance(peer, IPPeer):
+                cache[name] = NftSet(name, ADDR, tuple(str(n) for n in peer.ipv4_networks), interval=True,
+                                     comment=f"{where}: {describe_peer(peer)}")
+            else:
+                ips = [p.ip for p in world.pods
+                       if peer.matches(p.namespace, world.namespace_labels(p.namespace), p.labels)]
+                cache[name] = NftSet(name, ADDR, sort_elements(ips), comment=f"{where}: {describe_peer(peer)}")
+        sets.append(cache[name])
+        peers.append((k, (AddrIn(PEER_FIELD[direction], name),)))
+    groups = _port_groups(rule, prefix, candidates, sets, policy)
+    out = []
+    for k, peer_match in peers:
+        for indices, port_match in groups:
+            comment = f"{policy.full_name} {rule.path}"
+            if k is not None:
+                comment += f".{rule.peer_key}[{k}]"
+            if indices:
+                comment += f" ports[{','.join(map(str, indices))}]"
+            out.append(NftRule((AddrIn(SELF_FIELD[direction], sel),) + peer_match + port_match,
+                               ALLOW_VERDICT[direction], comment, counter=True))
+    return out
+
+
+def _port_groups(rule: Rule, prefix: str, candidates, sets: list[NftSet],
+                 policy: Policy) -> list[tuple[tuple[int, ...], tuple[Match, ...]]]:
+    """One match per protocol: every port, or the numeric ranges; one per named port."""
+    if rule.ports is None:
+        return [((), ())]
+    by_proto: dict[str, list[tuple[int, PortMatch]]] = {}
+    for idx, port in enumerate(rule.ports):
+        by_proto.setdefault(port.protocol, []).append((idx, port))
+    groups: list[tuple[tuple[int, ...], tuple[Match, ...]]] = []
+    for proto, items in by_proto.items():
+        every = tuple(i for i, p in items if p.every_port)
+        if every:   # subsumes the protocol's other entries
+            groups.append((every, (L4Proto(proto),)))
+            continue
+        numeric = [(i, p) for i, p in items if p.first is not None]
+        if numeric:
+            ranges = _merge((p.first, p.last if p.last is not None else p.first) for _, p in numeric)
+            groups.append((tuple(i for i, _ in numeric), (Dport(proto, ranges),)))
+        names: dict[str, list[int]] = {}
+        for i, p in items:
+            if p.name:
+                names.setdefault(p.name, []).append(i)
+        for pname, idx in names.items():
+            name = f"{prefix}-{proto.lower()}-{pname}"
+            elements = []
+            for pod in candidates:
+                number = pod.resolve(pname, proto)
+                if number is not None:
+                    elements.append(f"{pod.ip} . {number}")
+            sets.append(NftSet(name, ADDR_PORT, sort_elements(elements),
+                               comment=f"{policy.full_name} {rule.path}: {proto} port named {pname}, per pod"))
+            groups.append((tuple(idx), (DaddrDportIn(proto, name),)))
+    return groups
+
+
+def _merge(ranges) -> tuple[tuple[int, int], ...]:
+    out: list[list[int]] = []
+    for a, b in sorted(ranges):
+        if out and a <= out[-1][1] + 1:
+            out[-1][1] = max(out[-1][1], b)
+        else:
+            out.append([a, b])
+    return tuple((a, b) for a, b in out)
+
+
+def compile_cluster(world: World) -> dict[str, Ruleset]:
+    cache: dict = {}
+    return {node: compile_node(world, node, cache) for node in world.node_names()}
+
+
+def node_script(world: World, node: str) -> str:
+    """The `nft -f` text for one node."""
+    return render(compile_node(world, node))
+
+
+@dataclass(frozen=True)
+class NodeChange:
+    node: str
+    action: str     # "load": the whole table | "update": set elements only | "remove": drop the table
+    script: str     # text for `nft -f` in the node's network namespace
+
+
+def reconcile(old: World | None, new: World | None) -> dict[str, NodeChange]:
+    """What to run on each node to go from `old` to `new` (either may be None: nothing / teardown).
+
+    Nodes whose rules do not change are left out. Pods added, removed or relabelled and
+    namespaces relabelled are set-element updates; a policy added, removed or changed reloads
+    the table of every node (atomically: one transaction per node).
+    """
+    before = compile_cluster(old) if old is not None else {}
+    after = compile_cluster(new) if new is not None else {}
+    out: dict[str, NodeChange] = {}
+    for node in sorted(set(before) | set(after)):
+        if node not in after:
+            out[node] = NodeChange(node, "remove", remove_script())
+        elif node not in before:
+            out[node] = NodeChange(node, "load", render(after[node]))
+        else:
+            update = set_updates(before[node], after[node])
+            if update is None:
+                out[node] = NodeChange(node, "load", render(after[node]))
+            elif update:
+                out[node] = NodeChange(node, "update", update.render())
+    return out

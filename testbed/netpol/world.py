@@ -1,0 +1,201 @@
+"""What the oracle and the compiler know about the cluster: pods, namespaces, nodes, policies.
+
+A `World` is built from a Plan and its Manifests (`World.from_plan`) or directly in tests
+(`World.build`). Every namespace carries `kubernetes.io/metadata.name=<name>`, as the API
+server adds it; the implicit namespaces (default, kube-system, kube-public, kube-node-lease)
+exist even when the manifests do not declare them. Changes mid-experiment (relabel a pod or a
+namespace, add or remove pods or policies) are new Worlds (`with_*`), never mutations.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Iterable, Mapping
+
+from ..errors import TestbedError
+from ..spec.model import Namespace
+from .model import Policy, policies_from
+
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+IMPLICIT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+
+
+class UnknownEndpoint(TestbedError):
+    """A flow names a pod, node or host the cluster does not have."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class NamedPort:
+    name: str
+    port: int
+    protocol: str = "TCP"
+
+
+@dataclass(frozen=True)
+class PodInfo:
+    namespace: str
+    name: str
+    ip: str
+    node: str = ""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    ports: tuple[NamedPort, ...] = ()   # declared containerPorts (named or not) of all containers
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    def resolve(self, name: str, protocol: str) -> int | None:
+        """The number of the container port called `name` for `protocol`, if the pod has one."""
+        for p in self.ports:
+            if p.name == name and p.protocol == protocol:
+                return p.port
+        return None
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    name: str
+    ips: tuple[str, ...]   # every address the node itself owns: HOST-IP, cni0's gateway...
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One end of a flow, as the dataplane sees it: an address, and what owns it."""
+
+    ip: str
+    pod: PodInfo | None = None
+    node: str = ""        # the node that owns this address (its HOST-IP or gateway), if any
+    host: str = ""        # the external host that owns it, if any
+
+    def label(self) -> str:
+        if self.pod is not None:
+            return f"pod {self.pod.full_name} ({self.ip})"
+        if self.node:
+            return f"node {self.node} ({self.ip})"
+        if self.host:
+            return f"external host {self.host} ({self.ip})"
+        return f"{self.ip} (outside the cluster)"
+
+
+def namespace_labels(name: str, labels: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The labels the API server stores: the user's plus kubernetes.io/metadata.name."""
+    return {**(labels or {}), NAMESPACE_NAME_LABEL: name}
+
+
+@dataclass(frozen=True)
+class World:
+    pods: tuple[PodInfo, ...]
+    namespaces: Mapping[str, Mapping[str, str]]   # name -> labels (metadata.name label included)
+    policies: tuple[Policy, ...]                  # sorted by namespace/name
+    nodes: tuple[NodeInfo, ...] = ()
+    externals: Mapping[str, str] = field(default_factory=dict)   # host name -> IP
+
+    # -- construction ----------------------------------------------------------------------
+    @classmethod
+    def build(cls, pods: Iterable[PodInfo] = (), namespaces: Iterable[Namespace] | Mapping[str, Mapping[str, str]] = (),
+              policies: Iterable[Any] = (), nodes: Iterable[NodeInfo] = (),
+              externals: Mapping[str, str] | None = None) -> "World":
+        pods = tuple(pods)
+        given: dict[str, Mapping[str, str]] = {}
+        if isinstance(namespaces, Mapping):
+            given = dict(namespaces)
+        else:
+            given = {n.name: n.labels for n in namespaces}
+        names = set(IMPLICIT_NAMESPACES) | set(given) | {p.namespace for p in pods}
+        nodes = tuple(nodes)
+        node_names = {n.name for n in nodes}
+        # a pod on a node we were not told about: the node exists, its addresses unknown
+        nodes += tuple(NodeInfo(n, ()) for n in sorted({p.node for p in pods if p.node} - node_names))
+        return cls(pods=pods,
+                   namespaces={n: namespace_labels(n, given.get(n)) for n in sorted(names)},
+                   policies=policies_from(policies), nodes=nodes, externals=dict(externals or {}))
+
+    @classmethod
+    def from_plan(cls, plan: Any, manifests: Any) -> "World":
+        """From a plan.model.Plan and the spec.model.Manifests it was planned from."""
+        pods = [PodInfo(p.namespace, p.name, p.ip, p.node, dict(p.labels),
+                        tuple(NamedPort(q.name, q.port, q.protocol) for q in p.ports))
+                for p in plan.pods]
+        nodes = [NodeInfo(n.name, tuple(dict.fromkeys((n.host_ip, n.gateway)))) for n in plan.nodes]
+        return cls.build(pods, manifests.namespaces, manifests.policies, nodes,
+                         {x.name: x.ip for x in plan.externals})
+
+    # -- changes (new worlds) ----------------------------------------------------------------
+    def with_pod_labels(self, ref: str, labels: Mapping[str, str]) -> "World":
+        pod = self.pod(ref)
+        return dataclasses.replace(self, pods=tuple(dataclasses.replace(p, labels=dict(labels))
+                                                    if p is pod else p for p in self.pods))
+
+    def with_namespace_labels(self, name: str, labels: Mapping[str, str]) -> "World":
+        return dataclasses.replace(self, namespaces={**self.namespaces, name: namespace_labels(name, labels)})
+
+    def with_pods(self, pods: Iterable[PodInfo]) -> "World":
+        return dataclasses.replace(self, pods=tuple(pods))
+
+    def with_policies(self, policies: Iterable[Any]) -> "World":
+        return dataclasses.replace(self, policies=policies_from(policies))
+
+    # -- lookups ---------------------------------------------------------------------------
+    def namespace_labels(self, name: str) -> Mapping[str, str]:
+        return self.namespaces.get(name) or namespace_labels(name)
+
+    @cached_property
+    def _pods_by_ip(self) -> dict[str, PodInfo]:
+        return {p.ip: p for p in self.pods}
+
+    @cached_property
+    def _nodes_by_ip(self) -> dict[str, str]:
+        return {ip: n.name for n in self.nodes for ip in n.ips}
+
+    @cached_property
+    def _hosts_by_ip(self) -> dict[str, str]:
+        return {ip: name for name, ip in self.externals.items()}
+
+    def node_names(self) -> tuple[str, ...]:
+        return tuple(n.name for n in self.nodes)
+
+    def pods_on(self, node: str) -> tuple[PodInfo, ...]:
+        return tuple(p for p in self.pods if p.node == node)
+
+    def pod(self, ref: str) -> PodInfo:
+        """A pod by `namespace/name`, or by a name unique across namespaces."""
+        ns, _, name = ref.rpartition("/")
+        hits = [p for p in self.pods if p.name == name and (not ns or p.namespace == ns)]
+        if len(hits) == 1:
+            return hits[0]
+        if not hits:
+            raise UnknownEndpoint(f"no pod {ref!r}")
+        raise UnknownEndpoint(f"pod name {ref!r} is ambiguous: "
+                              + ", ".join(p.full_name for p in hits) + " (write namespace/name)")
+
+    def endpoint_of_ip(self, ip: str) -> Endpoint:
+        ip = str(ipaddress.ip_address(ip))
+        return Endpoint(ip, self._pods_by_ip.get(ip), self._nodes_by_ip.get(ip, ""), self._hosts_by_ip.get(ip, ""))
+
+    def endpoint(self, ref: str) -> Endpoint:
+        """A pod (ns/name or unique name), a node or external host by name, or any IP address."""
+        try:
+            return self.endpoint_of_ip(ref)
+        except ValueError:
+            pass
+        if "/" in ref:
+            pod = self.pod(ref)
+            return Endpoint(pod.ip, pod)
+        hits = [p for p in self.pods if p.name == ref]
+        if len(hits) == 1:
+            return Endpoint(hits[0].ip, hits[0])
+        if len(hits) > 1:
+            self.pod(ref)  # raises the ambiguity message
+        for node in self.nodes:
+            if node.name == ref:
+                if not node.ips:
+                    raise UnknownEndpoint(f"node {ref!r} has no known address")
+                return Endpoint(node.ips[0], None, node.name)
+        if ref in self.externals:
+            return self.endpoint_of_ip(self.externals[ref])
+        raise UnknownEndpoint(f"no pod, node or external host called {ref!r}, and not an IP address")
