@@ -25,14 +25,19 @@ def _progress(quiet: bool):
     return emit
 
 
-def _load_plan(args: argparse.Namespace):
+def _load(args: argparse.Namespace):
+    """(cluster spec, manifests, plan) from the topology and -f files."""
     from .plan.build import plan_cluster
     from .spec.topology import load_topology
     from .spec.workloads import load_manifests
 
     cluster = load_topology(args.topology)
     manifests = load_manifests(args.file or [])
-    return plan_cluster(cluster, manifests, seed=args.seed)
+    return cluster, manifests, plan_cluster(cluster, manifests, seed=args.seed)
+
+
+def _load_plan(args: argparse.Namespace):
+    return _load(args)[2]
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -66,11 +71,11 @@ def cmd_up(args: argparse.Namespace) -> int:
     from .emu.cluster import EmulatedCluster, exec_in_netns
     from .shell import ClusterShell
 
-    plan = _load_plan(args)
+    _, manifests, plan = _load(args)
     progress = _progress(args.quiet)
     for w in plan.warnings:
         progress(f"warning: {w}")
-    with EmulatedCluster(plan, progress=progress) as cluster:
+    with EmulatedCluster(plan, progress=progress, manifests=manifests) as cluster:
         progress(f"cluster {plan.cluster} ready in {cluster.timings['build']:.2f} s "
                  f"(namespaces are tb-{cluster.tag}-*)")
         shell = ClusterShell(plan, cluster.netns, exec_in_netns)

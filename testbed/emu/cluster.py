@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Callable
+from typing import Any, Callable
 
 from ..errors import NotRootError, TestbedError
 from ..plan.model import NodePlan, Plan, PodPlan
 from .agent_proc import AgentProcess
+from .bgp import BgpDaemons
 from .cleanup import CleanReport, clean
+from .controllers import ClusterDns, KubeProxy, LoadBalancerAnnouncer, PolicyProvider
 from .ledger import Ledger, netns_name
 from .limits import raise_neighbour_limits
 from .pods import NETNS_DIR, PodNetwork
@@ -27,17 +29,23 @@ class EmulatedCluster:
     """`with EmulatedCluster(plan) as cluster:` builds it; leaving the block removes it all."""
 
     def __init__(self, plan: Plan, runner: Runner | None = None,
-                 progress: Callable[[str], None] | None = None) -> None:
+                 progress: Callable[[str], None] | None = None, manifests: Any = None) -> None:
         self.plan = plan
+        self.manifests = manifests   # spec.model.Manifests: NetworkPolicies and namespace labels
         self.runner = runner or Runner()
         self.progress = progress or (lambda _msg: None)
         self.ledger: Ledger | None = None
         self.underlay: Underlay | None = None
         self.pods: PodNetwork | None = None
         self.agent: AgentProcess | None = None
+        self.bgp: BgpDaemons | None = None
         self.timings: dict[str, float] = {}
         self.stale: CleanReport | None = None
         self.limits: dict[str, int] = {}
+        self.proxy: KubeProxy | None = None
+        self.announcer: LoadBalancerAnnouncer | None = None
+        self.dns: ClusterDns | None = None
+        self.policies: PolicyProvider | None = None
 
     # -- names --------------------------------------------------------------------------
     @property
@@ -86,15 +94,25 @@ class EmulatedCluster:
             self.progress(f"creating {len(self.plan.pods)} pod sandboxes")
             self.pods = PodNetwork(self.plan, self.ledger, self.runner)
             self._timed("pods", self.pods.build)
+            if self.plan.network is not None and self.plan.network.bgp:  # routing: bgp
+                self.progress(f"starting {len(self.plan.network.bgp)} bird2 daemons, waiting for BGP")
+                self.bgp = BgpDaemons(self.plan, self.ledger, self.runner)
+                self._timed("bgp", self.bgp.start)
             self.progress("starting the agent")
             self.agent = AgentProcess(self.ledger)
             self._timed("agent", lambda: self.agent.start(self.plan.pods))  # type: ignore[union-attr]
+            self.proxy = KubeProxy(self.runner, self.ledger)
+            self.announcer = LoadBalancerAnnouncer(self.runner, self.ledger)
+            self.dns = ClusterDns(self.ledger)
+            self.policies = PolicyProvider(self.runner, self.ledger)
+            self.progress("programming Services, cluster DNS and NetworkPolicies")
+            self._timed("controllers", self._sync_controllers)
         except BaseException:
             self.teardown()
             raise
         self.timings["build"] = time.perf_counter() - start
 
-    def apply(self, new: Plan) -> dict[str, float | int]:
+    def apply(self, new: Plan, manifests: Any = None) -> dict[str, float | int]:
         """Move the live cluster to `new`, touching only what changed (a controller's reconcile).
 
         Removed pods leave the agent first (its sockets would keep a deleted namespace alive),
@@ -118,7 +136,18 @@ class EmulatedCluster:
         if added or removed:
             self.agent.reload(new.pods)
         self.plan = new
+        if manifests is not None:
+            self.manifests = manifests
+        self._sync_controllers()
         return {"added": len(added), "removed": len(removed), "seconds": time.perf_counter() - start}
+
+    def _sync_controllers(self) -> None:
+        """kube-proxy, LB announcements, DNS and NetworkPolicies follow the current plan."""
+        assert self.proxy and self.announcer and self.dns and self.policies
+        self.proxy.sync(self.plan)
+        self.announcer.sync(self.plan)
+        self.dns.sync(self.plan)
+        self.policies.sync(self.plan, self.manifests)
 
     def teardown(self) -> None:
         """Undo everything; safe to call twice and after a partial build."""
@@ -126,7 +155,7 @@ class EmulatedCluster:
             return
         start = time.perf_counter()
         errors: list[str] = []
-        for step in (self._stop_agent, self._delete_pods, self._stop_underlay):
+        for step in (self._stop_dns, self._stop_agent, self._stop_bgp, self._delete_pods, self._stop_underlay):
             try:
                 step()
             except Exception as exc:  # keep going: the sweep below must still run
@@ -141,9 +170,17 @@ class EmulatedCluster:
         if errors:
             raise TestbedError("teardown was incomplete: " + "; ".join(errors))
 
+    def _stop_dns(self) -> None:
+        if self.dns is not None:
+            self.dns.stop()
+
     def _stop_agent(self) -> None:
         if self.agent is not None:
             self.agent.stop()
+
+    def _stop_bgp(self) -> None:
+        if self.bgp is not None:
+            self.bgp.stop()
 
     def _delete_pods(self) -> None:
         if self.pods is not None:

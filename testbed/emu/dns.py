@@ -51,10 +51,11 @@ def hosts_text(a_records: Sequence[tuple[str, str]]) -> str:
 class DnsServer:
     """dnsmasq serving cluster.local from a hosts file, inside one pod's network namespace."""
 
-    def __init__(self, ledger: Ledger, netns: str, domain: str = "cluster.local") -> None:
+    def __init__(self, ledger: Ledger, netns: str, domain: str = "cluster.local", key: str = "dns") -> None:
         self.ledger, self.netns, self.domain = ledger, netns, domain
-        self.hosts = os.path.join(ledger.dir, "dns-hosts")
-        self.pidfile = os.path.join(ledger.dir, "dnsmasq.pid")
+        self.hosts = os.path.join(ledger.dir, f"dns-hosts-{key}")
+        self.pidfile = os.path.join(ledger.dir, f"dnsmasq-{key}.pid")
+        self.log = os.path.join(ledger.dir, f"dnsmasq-{key}.log")
         self.proc: subprocess.Popen | None = None
         self.cnames: tuple[tuple[str, str], ...] = ()
 
@@ -75,7 +76,7 @@ class DnsServer:
     def start(self, a_records: Sequence[tuple[str, str]], cnames: Sequence[tuple[str, str]] = ()) -> None:
         self._write(a_records)
         self.cnames = tuple(sorted(cnames))
-        log = open(os.path.join(self.ledger.dir, "dnsmasq.log"), "ab")
+        log = open(self.log, "ab")
         with log:
             self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                          start_new_session=True)

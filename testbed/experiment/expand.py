@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator
 
+from ..errors import Problem, SpecError
 from ..plan.model import Plan, PodPlan
 from ..plan.network import node_source_ip
 from .model import Endpoints, PodSelection, ProbeGroup
@@ -46,6 +47,9 @@ class PlannedProbe:
     method: str = "socket"
     source_ip: str | None = None    # scapy: the address the packet claims to come from
     seconds: float = 1.0            # iperf3: measurement length
+    service: str = ""               # ns/name when the probe goes through a Service
+    service_port: int = 0
+    dns_name: str = ""              # resolved in the source's namespace just before sending
 
 
 def select_pods(plan: Plan, sel: PodSelection) -> list[PodPlan]:
@@ -120,9 +124,57 @@ def expected_sources(plan: Plan, src: Party, dst: Party, localhost: bool) -> tup
     return (src.ip,)
 
 
+def node_addresses(plan: Plan) -> tuple[str, ...]:
+    """Every address a node may SNAT to: HOST-IPs and cni0 gateways."""
+    return tuple(sorted({a for n in plan.nodes for a in (n.host_ip, n.gateway)}))
+
+
+def _service_probes(plan: Plan, group: ProbeGroup, srcs: list[Party]) -> list[PlannedProbe]:
+    """Probes to a Service: its ClusterIP, every (chosen) node's NodePort, its LB IPs, or its name."""
+    target = group.target.service
+    assert target is not None
+    svc = plan.services.find(f"{target.namespace}/{target.name}") if plan.services else None
+    if svc is None:
+        raise SpecError([Problem("experiment", f"probes[{group.name}].to.service",
+                                 f"no Service {target.namespace}/{target.name} in the cluster")])
+    out: list[PlannedProbe] = []
+    ports = [p for p in svc.ports if not group.ports or p.port in group.ports or p.name in group.ports]
+    ports = [p for p in ports if not group.protocols or p.protocol in group.protocols]
+    for attempt in range(group.repeat):
+        for src in srcs:
+            for port in ports:
+                if target.via == "nodePort":
+                    if not port.node_port:
+                        continue
+                    dests = [(n.host_ip, port.node_port) for n in plan.nodes if not target.nodes or n.name in target.nodes]
+                elif target.via == "loadBalancer":
+                    dests = [(ip, port.port) for ip in svc.load_balancer_ingress]
+                else:
+                    dests = [(svc.cluster_ip, port.port)]
+                for ip, number in dests:
+                    dst = Party("service", svc.name, svc.namespace, "", ip, "")
+                    external = target.via in ("nodePort", "loadBalancer")
+                    want: tuple[str, ...] = ()
+                    if group.expect.source_ip == "node":
+                        want = node_addresses(plan)
+                    elif group.expect.source_ip == "sender":
+                        want = (src.ip,) if src.kind != "node" else tuple(
+                            a for n in plan.nodes if n.name == src.name for a in (n.host_ip, n.gateway))
+                    comm = f"{src.kind}-to-service ({'ClusterIP' if not external else target.via})"
+                    if target.via == "dns":
+                        comm = f"{src.kind}-to-service (DNS name)"
+                    out.append(PlannedProbe(
+                        group.name, attempt, src, dst, ip, port.protocol, number, port.name, "", comm,
+                        group.expect.outcome, want, group.timeout, group.method, group.source_ip, group.seconds,
+                        svc.key, port.port, f"{svc.name}.{svc.namespace}.svc.cluster.local" if target.via == "dns" else ""))
+    return out
+
+
 def expand(plan: Plan, group: ProbeGroup) -> list[PlannedProbe]:
     out: list[PlannedProbe] = []
     srcs = sources(plan, group.source)
+    if group.target.service is not None:
+        return _service_probes(plan, group, srcs)
     by_key = {p.key: p for p in plan.pods}
     for attempt in range(group.repeat):
         for src in srcs:

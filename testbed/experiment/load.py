@@ -10,7 +10,7 @@ from ..spec.labels import decode_selector
 from ..spec.model import PROTOCOLS
 from ..spec.selectors import LabelSelector
 from .changes import Apply, Delete, DeletePods, Label, Scale
-from .model import OUTCOMES, CaptureSpec, Endpoints, Expectation, Experiment, PodSelection, ProbeGroup, Step
+from .model import OUTCOMES, CaptureSpec, Endpoints, ServiceTarget, Expectation, Experiment, PodSelection, ProbeGroup, Step
 
 API = "testbed/v1alpha1"
 
@@ -179,8 +179,8 @@ def _group(doc: Doc) -> ProbeGroup:
         if outcome not in OUTCOMES:
             edoc.error(f"must be one of {', '.join(OUTCOMES)}, got {outcome!r}", "outcome")
         src = edoc.str("sourceIP", default="sender") or "sender"
-        if src not in ("sender", "any"):
-            edoc.error(f"must be sender or any, got {src!r}", "sourceIP")
+        if src not in ("sender", "node", "any"):
+            edoc.error(f"must be sender, node or any, got {src!r}", "sourceIP")
         expect = Expectation(outcome, src)
     if target.localhost and source.pods is None:
         doc.error("`to: {localhost: true}` needs `from: {pods: ...}`", "to.localhost")
@@ -191,13 +191,24 @@ def _group(doc: Doc) -> ProbeGroup:
 def _endpoints(doc: Doc | None, as_source: bool) -> Endpoints:
     if doc is None:
         return Endpoints()
-    allowed = ("pods", "nodes", "hosts") if as_source else ("pods", "localhost")
+    allowed = ("pods", "nodes", "hosts") if as_source else ("pods", "localhost", "service")
     doc.check_keys(allowed)
     chosen = [k for k in allowed if k in doc.value]
     if len(chosen) != 1:
         doc.error(f"give exactly one of {', '.join(allowed)}")
         return Endpoints()
     kind = chosen[0]
+    if kind == "service":
+        sdoc = doc.mapping("service")
+        if sdoc is None:
+            return Endpoints()
+        sdoc.check_keys(("name", "namespace", "via", "nodes"))
+        via = sdoc.str("via", default="clusterIP") or "clusterIP"
+        if via not in ("clusterIP", "nodePort", "loadBalancer", "dns"):
+            sdoc.error(f"must be clusterIP, nodePort, loadBalancer or dns, got {via!r}", "via")
+        nodes = tuple(n.value for n in sdoc.items("nodes") if isinstance(n.value, str))
+        return Endpoints(service=ServiceTarget(sdoc.str("name", required=True) or "",
+                                               sdoc.str("namespace", default="default") or "default", via, nodes))
     if kind == "localhost":
         if doc.value["localhost"] is not True:
             doc.error("expected true", "localhost")

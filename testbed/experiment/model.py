@@ -34,12 +34,23 @@ class Endpoints:
     nodes: tuple[str, ...] | None = None   # () means every node
     hosts: tuple[str, ...] | None = None   # () means every external host
     localhost: bool = False                 # destination only: the same pod's other containers
+    service: "ServiceTarget | None" = None  # destination only: a Service
+
+
+@dataclass(frozen=True)
+class ServiceTarget:
+    """A Service as the destination: by ClusterIP, NodePort, LoadBalancer IP or DNS name."""
+
+    name: str
+    namespace: str = "default"
+    via: str = "clusterIP"        # clusterIP | nodePort | loadBalancer | dns
+    nodes: tuple[str, ...] = ()   # nodePort: which nodes' HOST-IPs (() = every node)
 
 
 @dataclass(frozen=True)
 class Expectation:
     outcome: str = "connected"   # "blocked" accepts timeout or refused
-    source_ip: str = "sender"    # "sender": the server must see the sender's own IP; "any"
+    source_ip: str = "sender"    # "sender": the server sees the sender's own IP; "node": a node's (SNAT); "any"
 
 
 @dataclass(frozen=True)

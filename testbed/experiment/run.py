@@ -32,6 +32,7 @@ def probe_rows(cluster: EmulatedCluster, run_id: str, step: str,
 
     stamp = time.time()
     by_index: dict[int, dict[str, Any]] = {}
+    planned = _resolve_names(cluster, planned)
     sockets = [(i, p) for i, p in enumerate(planned) if p.method == "socket"]
     crafted = [(i, p) for i, p in enumerate(planned) if p.method == "scapy"]
     if sockets:
@@ -52,6 +53,27 @@ def probe_rows(cluster: EmulatedCluster, run_id: str, step: str,
             row["throughput_mbps"] = m.mbps
             by_index[i] = row
     return [by_index[i] for i in range(len(planned))]
+
+
+def _resolve_names(cluster: EmulatedCluster, planned: list[PlannedProbe]) -> list[PlannedProbe]:
+    """Probes addressed by DNS name get the address the source's own resolver answers."""
+    import dataclasses
+
+    from ..traffic.dnsquery import resolve_many
+
+    named = [p for p in planned if p.dns_name]
+    if not named or cluster.plan.services is None:
+        return planned
+    server = cluster.plan.services.service("kube-system", "kube-dns").cluster_ip
+    answers = resolve_many([(cluster.netns_path(p.src.key), p.dns_name, server) for p in named])
+    out = []
+    for p in planned:
+        if p.dns_name:
+            ips = answers.get((cluster.netns_path(p.src.key), p.dns_name), [])
+            # No answer: probe an address that cannot be reached, so the row records the failure.
+            p = dataclasses.replace(p, dst_ip=ips[0] if ips else "0.0.0.0")
+        out.append(p)
+    return out
 
 
 def _start_capture(cluster: EmulatedCluster, run_dir: str, step: str, spec: CaptureSpec) -> Capture:
@@ -84,13 +106,13 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
     captures: list[dict[str, Any]] = []
     started = time.time()
     timings: dict[str, float] = {}
-    with EmulatedCluster(plan, progress=progress) as cluster:
+    with EmulatedCluster(plan, progress=progress, manifests=manifests) as cluster:
         progress(f"cluster ready in {cluster.timings['build']:.2f} s")
         for step in exp.steps:
             t0 = time.perf_counter()
             for action in step.actions:
                 manifests, plan = apply_action(action, cluster_spec, manifests, cluster.plan, exp.file)
-                done = cluster.apply(plan)
+                done = cluster.apply(plan, manifests)
                 changes.append({"step": step.name, "action": describe(action), **done})
                 progress(f"step {step.name}: {describe(action)}: +{done['added']} -{done['removed']} pods "
                          f"in {done['seconds']:.3f} s")

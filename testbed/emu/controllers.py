@@ -1,0 +1,162 @@
+"""The cluster's network controllers, realised in the node namespaces (emu/).
+
+What runs on every real node or in the control plane, each fed from the pure core and
+re-synced after every change:
+- kube-proxy (iptables or nftables mode): one `iptables-restore --noflush` or `nft -f` per node
+  of the rules kubeproxy/ renders from the ServicesPlan;
+- the emulated cloud's load balancer announcer: each LoadBalancer ingress IP is held by one
+  node that may take its traffic — any node with policy Cluster, a node with a local endpoint
+  with policy Local — the way MetalLB's layer-2 mode and a cloud LB's health checks pick
+  nodes. The node holds it as a /32 on lo (this kernel has no dummy devices), so it answers
+  ARP for it on the underlay (proxy ARP would not: the kernel never proxies an address of the
+  same link);
+  its kube-proxy rules DNAT the traffic in PREROUTING, before local delivery;
+- cluster DNS: dnsmasq in each CoreDNS pod, its records re-written on every Service change,
+  and every pod's resolv.conf;
+- the NetworkPolicy provider: netpol/'s per-node nft table, loaded whole or updated by set
+  elements.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from ..plan.dns import records
+from ..plan.model import Plan
+from . import rules
+from .dns import DnsServer, remove_resolv_confs, write_resolv_confs
+from .ledger import Ledger, netns_name
+from .runner import Runner
+
+
+class KubeProxy:
+    def __init__(self, runner: Runner, ledger: Ledger) -> None:
+        self.runner, self.ledger = runner, ledger
+        self.previous: dict[str, Any] = {}   # node -> last Ruleset (to delete stale chains)
+        self.bootstrapped: set[str] = set()
+
+    def sync(self, plan: Plan) -> int:
+        """Render and load every node's rules; returns the number of rules loaded."""
+        from ..kubeproxy import build_ruleset, render, render_iptables_bootstrap
+
+        if plan.services is None or plan.kube_proxy_mode == "none":
+            return 0
+        count = 0
+        for node in plan.nodes:
+            ruleset = build_ruleset(plan.services, node.name, node.host_ip, plan.pod_subnet, plan.kube_proxy_mode)
+            ns = netns_name(self.ledger.tag, node.key)
+            if plan.kube_proxy_mode == "iptables":
+                rules.iptables_restore(self.runner, ns, render(ruleset, self.previous.get(node.name)))
+                if node.name not in self.bootstrapped:
+                    rules.iptables_restore(self.runner, ns, render_iptables_bootstrap(ruleset))
+                    self.bootstrapped.add(node.name)
+            else:
+                rules.nft_load(self.runner, ns, render(ruleset))
+            self.previous[node.name] = ruleset
+            count += sum(len(c.rules) for t in ruleset.tables for c in t.chains)
+        return count
+
+
+def announcer_for(ip: str, targets: tuple[str, ...]) -> str | None:
+    """The node that answers ARP for a LoadBalancer IP: stable per IP, among the eligible nodes."""
+    if not targets:
+        return None
+    ordered = sorted(targets)
+    return ordered[int(hashlib.sha256(ip.encode()).hexdigest(), 16) % len(ordered)]
+
+
+LB_DEVICE = "lo"
+
+
+class LoadBalancerAnnouncer:
+    def __init__(self, runner: Runner, ledger: Ledger) -> None:
+        self.runner, self.ledger = runner, ledger
+        self.announced: dict[str, str] = {}   # LB IP -> node netns
+
+    def desired(self, plan: Plan) -> dict[str, str]:
+        if plan.services is None:
+            return {}
+        keys = {n.name: n.key for n in plan.nodes}
+        out: dict[str, str] = {}
+        for svc in plan.services.services:
+            for ip in svc.load_balancer_ingress:
+                node = announcer_for(ip, plan.services.load_balancer_targets(svc.namespace, svc.name,
+                                                                             [n.name for n in plan.nodes]))
+                if node is not None:
+                    out[ip] = netns_name(self.ledger.tag, keys[node])
+        return out
+
+    def sync(self, plan: Plan) -> dict[str, str]:
+        want = self.desired(plan)
+        batches: dict[str, list[str]] = {}
+        for ip, ns in self.announced.items():
+            if want.get(ip) != ns:
+                batches.setdefault(ns, []).append(f"addr del {ip}/32 dev {LB_DEVICE}")
+        for ip, ns in want.items():
+            if self.announced.get(ip) != ns:
+                batches.setdefault(ns, []).append(f"addr replace {ip}/32 dev {LB_DEVICE}")
+        for ns, lines in batches.items():
+            self.runner.ip_batch(lines, netns=ns)
+        self.announced = want
+        return want
+
+
+class ClusterDns:
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.servers: dict[str, DnsServer] = {}   # pod key -> its dnsmasq
+        self.resolv: set[str] = set()             # netns names given a resolv.conf
+
+    def sync(self, plan: Plan) -> None:
+        if plan.services is None:
+            return
+        dns_ip = next((s.cluster_ip for s in plan.services.services
+                       if (s.namespace, s.name) == ("kube-system", "kube-dns")), None)
+        a, cnames = records(plan.services, plan.pods)
+        live = {p.key for p in plan.pods if p.served_by == "dnsmasq"}
+        for key in list(self.servers):
+            if key not in live:
+                self.servers.pop(key).stop()
+        for key in sorted(live):
+            if key in self.servers:
+                self.servers[key].update(a, cnames)
+            else:
+                server = DnsServer(self.ledger, netns_name(self.ledger.tag, key), key=key)
+                server.start(a, cnames)
+                self.servers[key] = server
+        want = {netns_name(self.ledger.tag, p.key): p.namespace for p in plan.pods}
+        remove_resolv_confs([ns for ns in self.resolv if ns not in want])
+        if dns_ip:
+            write_resolv_confs([(ns, want[ns]) for ns in want if ns not in self.resolv], dns_ip)
+            self.resolv = set(want)
+
+    def stop(self) -> None:
+        for server in self.servers.values():
+            server.stop()
+        self.servers.clear()
+        remove_resolv_confs(sorted(self.resolv))
+        self.resolv.clear()
+
+
+class PolicyProvider:
+    """NetworkPolicy enforcement: netpol/'s nft table in every node namespace."""
+
+    def __init__(self, runner: Runner, ledger: Ledger) -> None:
+        self.runner, self.ledger = runner, ledger
+        self.world: Any = None
+
+    def sync(self, plan: Plan, manifests: Any) -> dict[str, str]:
+        """Apply what changed; returns node -> action (load | update | remove)."""
+        from ..netpol.compiler import reconcile
+        from ..netpol.world import World
+
+        if manifests is None:
+            return {}
+        new = World.from_plan(plan, manifests) if manifests.policies or self.world is not None else None
+        changes = reconcile(self.world, new)
+        keys = {n.name: n.key for n in plan.nodes}
+        for node, change in sorted(changes.items()):
+            rules.nft_load(self.runner, netns_name(self.ledger.tag, keys[node]), change.script)
+        self.world = new
+        return {node: change.action for node, change in changes.items()}
