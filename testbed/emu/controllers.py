@@ -46,6 +46,12 @@ class KubeProxy:
         for node in plan.nodes:
             ruleset = build_ruleset(plan.services, node.name, node.host_ip, plan.pod_subnet, plan.kube_proxy_mode)
             ns = netns_name(self.ledger.tag, node.key)
+            if node.name not in self.bootstrapped:
+                # A real node sends what it cannot route to its default gateway; ours have none
+                # (nothing leaves the emulation). Without a route for the service CIDR, a packet
+                # to a ClusterIP that was not DNATed gets "network unreachable" before reaching
+                # FORWARD, where kube-proxy REJECTs Services without endpoints.
+                self.runner.ip_batch([f"route replace {plan.service_subnet} dev eth0"], netns=ns)
             if plan.kube_proxy_mode == "iptables":
                 rules.iptables_restore(self.runner, ns, render(ruleset, self.previous.get(node.name)))
                 if node.name not in self.bootstrapped:
@@ -54,6 +60,7 @@ class KubeProxy:
             else:
                 rules.nft_load(self.runner, ns, render(ruleset))
             self.previous[node.name] = ruleset
+            self.bootstrapped.add(node.name)
             count += sum(len(c.rules) for t in ruleset.tables for c in t.chains)
         return count
 

@@ -31,6 +31,7 @@ PURE = (
     "testbed/report",
     "testbed/netpol",
     "testbed/spec/netpol.py",
+    "testbed/kubeproxy",
 )
 FORBIDDEN = ("subprocess", "mininet", "pyroute2", "ctypes", "socket", "testbed.emu")
 

@@ -16,7 +16,7 @@ from testbed.plan.services import (MAX_ENDPOINTS_PER_SLICE, cluster_ip_static_ba
 from testbed.spec.model import Manifests, ObjectRef
 from testbed.spec.services import ServicePort, ServiceSpec
 
-from ._services import DATA, POOL, REPO, check_golden, pod_ip, world
+from ._services import POOL, REPO, check_golden, pod_ip, world
 
 TOPOLOGY = """
     kind: Cluster
@@ -108,7 +108,7 @@ def test_a_full_small_subnet_never_hands_out_network_kubernetes_or_kube_dns(topo
     ips = {s.cluster_ip for s in plan.services if not s.builtin}
     assert len(ips) == 12
     assert not ips & {"10.96.0.0", "10.96.0.1", "10.96.0.10", "10.96.0.15"}
-    with pytest.raises(SpecError, match=r"s12: .*serviceSubnet 10.96.0.0/28 is full|serviceSubnet 10.96.0.0/28 is full"):
+    with pytest.raises(SpecError, match="serviceSubnet 10.96.0.0/28 is full"):
         _plan(cluster, *services, _svc("s12"))
 
 

@@ -1,0 +1,37 @@
+"""kube-proxy, pure: per-node rules from a ServicesPlan, their text, and a tracer over them.
+
+    ruleset = build_ruleset(services, node="kind-worker", host_ip="192.168.1.3",
+                            pod_subnet="10.244.0.0/16", mode="iptables")
+    text = render(ruleset)                      # iptables-restore --noflush / nft -f input
+    trace(ruleset, Packet("10.244.1.2", "10.96.0.10", 53, "UDP")).explain()
+
+Modes: iptables (model: iptables.py) and nftables (nftables.py); "none" builds nothing, IPVS
+is refused when the topology is loaded (no IPVS in this kernel). No kernel, no subprocess.
+"""
+
+from __future__ import annotations
+
+from ..plan.service_model import ServicesPlan
+from .conntrack import ConntrackFlush, conntrack_flushes
+from .iptables import build_iptables
+from .model import Ruleset, check
+from .nftables import build_nftables
+from .render import (jump_rules, render, render_iptables_bootstrap, render_iptables_restore, render_nft,
+                     stale_chains)
+from .tracer import Outcome, Packet, Trace, trace
+
+MODES = ("iptables", "nftables")
+
+
+def build_ruleset(plan: ServicesPlan, node: str, host_ip: str, pod_subnet: str, mode: str) -> Ruleset:
+    """Everything kube-proxy in `mode` programs on `node` (whose HOST-IP takes the NodePorts)."""
+    if mode == "iptables":
+        return build_iptables(plan, node, host_ip, pod_subnet)
+    if mode == "nftables":
+        return build_nftables(plan, node, host_ip, pod_subnet)
+    raise ValueError(f"kube-proxy mode {mode!r} has no rules here (modes: {', '.join(MODES)})")
+
+
+__all__ = ["MODES", "ConntrackFlush", "Outcome", "Packet", "Ruleset", "Trace", "build_iptables", "build_nftables", "build_ruleset",
+           "check", "conntrack_flushes", "jump_rules", "render", "render_iptables_bootstrap", "render_iptables_restore", "render_nft",
+           "stale_chains", "trace"]

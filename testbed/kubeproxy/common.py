@@ -1,0 +1,149 @@
+"""What both proxy modes share: chain-name hashes and the per-node view of each service port.
+
+Chain names are computed as upstream computes them, so that a rule dump from the emulation
+reads like one from a real node:
+- iptables (pkg/proxy/iptables): KUBE-SVC-/SVL-/EXT-/FW- + the first 16 characters of
+  base32(sha256(servicePortName + protocol)), KUBE-SEP- + the same over
+  servicePortName + protocol + "ip:port"; servicePortName is `ns/name:port` (`ns/name` for an
+  unnamed port) and protocol is lower case (default/kubernetes:https -> KUBE-SVC-NPX46M4PTMTKRN6Y);
+- nftables (pkg/proxy/nftables): `ns/name/protocol/port` prefixed with the first 8 characters
+  of base32(sha256(itself)) (service-ULMVA6XW-ns1/svc1/tcp/p80), endpoints add
+  `__ip/port`; names longer than 240 characters are cut with "...".
+
+`service_ports()` is CategorizeEndpoints (pkg/proxy/topology.go) without topology hints:
+ready endpoints for Cluster policy, ready local ones for Local policy, and serving-terminating
+ones as a fallback when none is ready.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+
+from ..plan.service_model import ResolvedEndpoint, ServicePlan, ServicePortPlan, ServicesPlan
+
+NFT_CHAIN_BASE_MAX = 256 - 16   # knftables.NameLengthMax - chainNamePrefixLengthMax
+
+
+def _b32(text: str) -> str:
+    return base64.b32encode(hashlib.sha256(text.encode()).digest()).decode()
+
+
+def port_proto_hash(service_port_name: str, protocol: str) -> str:
+    return _b32(service_port_name + protocol)[:16]
+
+
+def iptables_chain(prefix: str, service_port_name: str, protocol: str) -> str:
+    """KUBE-SVC-..., KUBE-SVL-..., KUBE-EXT-..., KUBE-FW-... (prefix without the trailing dash)."""
+    return f"{prefix}-{port_proto_hash(service_port_name, protocol)}"
+
+
+def iptables_endpoint_chain(service_port_name: str, protocol: str, endpoint: str) -> str:
+    return "KUBE-SEP-" + _b32(service_port_name + protocol + endpoint)[:16]
+
+
+def _hash_and_truncate(name: str) -> str:
+    name = _b32(name)[:8] + "-" + name
+    return name if len(name) <= NFT_CHAIN_BASE_MAX else name[:NFT_CHAIN_BASE_MAX - 3] + "..."
+
+
+def nft_chain_base(namespace: str, name: str, protocol: str, port_name: str) -> str:
+    return _hash_and_truncate(f"{namespace}/{name}/{protocol}/{port_name}")
+
+
+def nft_endpoint_chain_base(namespace: str, name: str, protocol: str, port_name: str, endpoint: str) -> str:
+    ip, _, port = endpoint.rpartition(":")
+    return _hash_and_truncate(f"{namespace}/{name}/{protocol}/{port_name}__{ip}/{port}")
+
+
+@dataclass(frozen=True)
+class ProxiedPort:
+    """One service port as kube-proxy on one node sees it (svcInfo + CategorizeEndpoints)."""
+
+    service: ServicePlan
+    port: ServicePortPlan
+    cluster_endpoints: tuple[ResolvedEndpoint, ...]
+    local_endpoints: tuple[ResolvedEndpoint, ...]
+    reachable: tuple[ResolvedEndpoint, ...]     # the union: every endpoint chain this node needs
+    has_endpoints: bool                          # usable endpoints anywhere in the cluster
+
+    @property
+    def name_string(self) -> str:
+        """proxy.ServicePortName.String(): `ns/name:port`, or `ns/name` for an unnamed port."""
+        base = f"{self.service.namespace}/{self.service.name}"
+        return f"{base}:{self.port.name}" if self.port.name else base
+
+    @property
+    def protocol(self) -> str:
+        return self.port.protocol.lower()
+
+    @property
+    def node_port(self) -> int | None:
+        return self.port.node_port
+
+    @property
+    def lb_ips(self) -> tuple[str, ...]:
+        return self.service.load_balancer_ingress
+
+    @property
+    def externally_accessible(self) -> bool:
+        return bool(self.port.node_port) or bool(self.service.load_balancer_ingress) or bool(self.service.external_ips)
+
+    @property
+    def internal_local(self) -> bool:
+        return self.service.internal_traffic_policy == "Local"
+
+    @property
+    def external_local(self) -> bool:
+        return self.externally_accessible and self.service.external_traffic_policy == "Local"
+
+    @property
+    def uses_cluster_endpoints(self) -> bool:
+        return not self.internal_local or (self.externally_accessible and not self.external_local)
+
+    @property
+    def uses_local_endpoints(self) -> bool:
+        return self.internal_local or self.external_local
+
+    @property
+    def has_internal_endpoints(self) -> bool:
+        return self.has_endpoints and (not self.internal_local or bool(self.local_endpoints))
+
+    @property
+    def has_external_endpoints(self) -> bool:
+        return self.has_endpoints and (not self.external_local or bool(self.local_endpoints))
+
+    @property
+    def affinity(self) -> bool:
+        return self.service.session_affinity == "ClientIP"
+
+
+def service_ports(plan: ServicesPlan, node: str) -> list[ProxiedPort]:
+    """Every port of every proxied Service (not headless, not ExternalName), sorted by name."""
+    out: list[ProxiedPort] = []
+    for svc in sorted(plan.services, key=lambda s: (s.namespace, s.name)):
+        if not svc.proxied:
+            continue
+        for port in svc.ports:
+            eps = plan.endpoints(svc.namespace, svc.name, port.name, port.protocol)
+            out.append(_categorize(svc, port, eps, node))
+    return out
+
+
+def _categorize(svc: ServicePlan, port: ServicePortPlan, eps: tuple[ResolvedEndpoint, ...], node: str) -> ProxiedPort:
+    probe = ProxiedPort(svc, port, (), (), (), False)
+    cluster: list[ResolvedEndpoint] = []
+    local: list[ResolvedEndpoint] = []
+    if probe.uses_cluster_endpoints or probe.external_local:
+        # (The second case: both policies Local. Upstream's EXT chain still short-circuits pods
+        # and the node to the cluster-wide chain, so that chain gets every usable endpoint.)
+        cluster = [e for e in eps if e.ready] or [e for e in eps if e.serving and e.terminating]
+    has_any = bool(cluster) and probe.uses_cluster_endpoints
+    if probe.uses_local_endpoints:
+        has_any = has_any or any(e.ready or (e.serving and e.terminating) for e in eps)
+        local = [e for e in eps if e.node == node and e.ready] or \
+                [e for e in eps if e.node == node and e.serving and e.terminating]
+    merged = {str(e): e for e in cluster + local}
+    reachable = tuple(merged[k] for k in sorted(merged))
+    return ProxiedPort(svc, port, tuple(cluster), tuple(local), reachable, has_any)

@@ -1,0 +1,245 @@
+"""kube-proxy's iptables mode (pkg/proxy/iptables/proxier.go syncProxyRules), as a Ruleset.
+
+Layout as upstream (v1.29+):
+- nat: PREROUTING and OUTPUT jump to KUBE-SERVICES, POSTROUTING to KUBE-POSTROUTING.
+  KUBE-SERVICES: per service port a `cluster IP` rule to KUBE-SVC-<hash> (KUBE-SVL-<hash> with
+  internalTrafficPolicy Local), `external IP` / `loadbalancer IP` rules to KUBE-EXT-<hash>
+  (KUBE-FW-<hash> first with loadBalancerSourceRanges), and last the jump to KUBE-NODEPORTS
+  for this node's HOST-IP (nodePortAddresses = the primary address, as nftables mode defaults).
+  KUBE-SVC-*: masquerade what does not come from podSubnet, then `-m statistic --mode random
+  --probability 1/n, 1/(n-1), ...` to KUBE-SEP-*, after `-m recent --rcheck` rules for
+  ClientIP affinity. KUBE-EXT-*: Cluster policy marks for masquerade and goes to KUBE-SVC;
+  Local policy short-circuits pods and the node itself to KUBE-SVC (local sources
+  masqueraded) and sends the rest to KUBE-SVL (local endpoints only, source kept).
+  KUBE-SEP-*: mark for masquerade when the source is the endpoint itself (hairpin), then
+  DNAT. KUBE-MARK-MASQ sets 0x4000; KUBE-POSTROUTING masquerades what carries it.
+- filter: KUBE-SERVICES rejects ClusterIP traffic of services without endpoints (DROP when
+  internalTrafficPolicy Local has no local endpoint), KUBE-EXTERNAL-SERVICES does the same
+  for external destinations, KUBE-NODEPORTS accepts health-check node ports, KUBE-FORWARD
+  accepts marked and established traffic, KUBE-PROXY-FIREWALL drops what
+  loadBalancerSourceRanges refuses.
+
+Not modelled: KUBE-FIREWALL (localhost NodePorts: off with nodePortAddresses = HOST-IP),
+KUBE-PROXY-CANARY, topology hints, partial syncs (every sync is a full one).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from fractions import Fraction
+
+from ..plan.service_model import ResolvedEndpoint, ServicesPlan
+from .common import ProxiedPort, iptables_chain, iptables_endpoint_chain, service_ports
+from .model import (MASQ_MARK, Accept, Addr, AddrType, Chain, Comment, CtState, DPort, Dnat, Drop,
+                    Jump, MarkMatch, Masquerade, Part, Proto, Random, RecentCheck, RecentSet, Reject,
+                    Return, Rule, Ruleset, SetMark, Table, Verdict)
+
+KUBE_SERVICES = "KUBE-SERVICES"
+KUBE_EXTERNAL_SERVICES = "KUBE-EXTERNAL-SERVICES"
+KUBE_NODEPORTS = "KUBE-NODEPORTS"
+KUBE_POSTROUTING = "KUBE-POSTROUTING"
+KUBE_MARK_MASQ = "KUBE-MARK-MASQ"
+KUBE_FORWARD = "KUBE-FORWARD"
+KUBE_PROXY_FIREWALL = "KUBE-PROXY-FIREWALL"
+SERVICE_CHAIN_PREFIXES = ("KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-", "KUBE-SEP-")
+
+# Built-in chains and their netfilter hook and priority (nat: dstnat -100 / srcnat 100, filter 0).
+_BUILTINS = {
+    "nat": (("PREROUTING", "prerouting", -100), ("OUTPUT", "output", -100), ("POSTROUTING", "postrouting", 100)),
+    "filter": (("INPUT", "input", 0), ("FORWARD", "forward", 0), ("OUTPUT", "output", 0)),
+}
+_NEW = CtState(("NEW",))
+# The jump rules kube-proxy ensures in the built-in chains (iptablesJumpChains), in the order they
+# end up in (each is inserted at the top, so the last one listed upstream comes first).
+_JUMPS: dict[str, dict[str, tuple[tuple[tuple[Part, ...], str], ...]]] = {
+    "filter": {
+        "INPUT": (((_NEW, Comment("kubernetes load balancer firewall")), KUBE_PROXY_FIREWALL),
+                  ((Comment("kubernetes health check service ports"),), KUBE_NODEPORTS),
+                  ((_NEW, Comment("kubernetes externally-visible service portals")), KUBE_EXTERNAL_SERVICES)),
+        "FORWARD": (((_NEW, Comment("kubernetes load balancer firewall")), KUBE_PROXY_FIREWALL),
+                    ((Comment("kubernetes forwarding rules"),), KUBE_FORWARD),
+                    ((_NEW, Comment("kubernetes service portals")), KUBE_SERVICES),
+                    ((_NEW, Comment("kubernetes externally-visible service portals")), KUBE_EXTERNAL_SERVICES)),
+        "OUTPUT": (((_NEW, Comment("kubernetes load balancer firewall")), KUBE_PROXY_FIREWALL),
+                   ((_NEW, Comment("kubernetes service portals")), KUBE_SERVICES)),
+    },
+    "nat": {
+        "PREROUTING": (((Comment("kubernetes service portals"),), KUBE_SERVICES),),
+        "OUTPUT": (((Comment("kubernetes service portals"),), KUBE_SERVICES),),
+        "POSTROUTING": (((Comment("kubernetes postrouting rules"),), KUBE_POSTROUTING),),
+    },
+}
+
+
+class _Chains:
+    """Chains of one table in declaration order, rules appended as syncProxyRules writes them."""
+
+    def __init__(self, table: str, names: tuple[str, ...]) -> None:
+        self.table = table
+        self.rules: dict[str, list[Rule]] = {}
+        for builtin, _, _ in _BUILTINS[table]:
+            self.rules[builtin] = [Rule(parts, Jump(target)) for parts, target in _JUMPS[table].get(builtin, ())]
+        for name in names:
+            self.declare(name)
+
+    def declare(self, name: str) -> None:
+        self.rules.setdefault(name, [])
+
+    def add(self, chain: str, parts: list[Part] | tuple[Part, ...], verdict: Verdict | None) -> None:
+        self.rules[chain].append(Rule(tuple(parts), verdict))
+
+    def table_of(self) -> Table:
+        hooks = {name: (hook, prio) for name, hook, prio in _BUILTINS[self.table]}
+        chains = []
+        for name, rules in self.rules.items():
+            hook, prio = hooks.get(name, (None, None))
+            chains.append(Chain(name, tuple(rules), hook=hook, type=self.table if hook else None, priority=prio))
+        return Table(self.table, tuple(chains))
+
+
+def build_iptables(plan: ServicesPlan, node: str, host_ip: str, pod_subnet: str) -> Ruleset:
+    """The iptables-mode rules of one node."""
+    nat = _Chains("nat", (KUBE_SERVICES, KUBE_NODEPORTS, KUBE_POSTROUTING, KUBE_MARK_MASQ))
+    flt = _Chains("filter", (KUBE_SERVICES, KUBE_EXTERNAL_SERVICES, KUBE_FORWARD, KUBE_NODEPORTS, KUBE_PROXY_FIREWALL))
+    nat.add(KUBE_POSTROUTING, [MarkMatch(MASQ_MARK, MASQ_MARK, negate=True)], Return())
+    nat.add(KUBE_POSTROUTING, [], SetMark("xor"))
+    nat.add(KUBE_POSTROUTING, [Comment("kubernetes service traffic requiring SNAT")], Masquerade())
+    nat.add(KUBE_MARK_MASQ, [], SetMark("or"))
+    for sp in service_ports(plan, node):
+        _service_port(nat, flt, sp, host_ip, pod_subnet)
+    nat.add(KUBE_SERVICES, [Comment("kubernetes service nodeports; NOTE: this must be the last rule in this chain"),
+                            Addr("daddr", (host_ip,))], Jump(KUBE_NODEPORTS))
+    flt.add(KUBE_FORWARD, [CtState(("INVALID",))], Drop())
+    flt.add(KUBE_FORWARD, [Comment("kubernetes forwarding rules"), MarkMatch(MASQ_MARK, MASQ_MARK)], Accept())
+    flt.add(KUBE_FORWARD, [Comment("kubernetes forwarding conntrack rule"), CtState(("RELATED", "ESTABLISHED"))],
+            Accept())
+    return Ruleset("iptables", node, host_ip, pod_subnet, plan.service_subnet, (flt.table_of(), nat.table_of()))
+
+
+def _filter_target(sp: ProxiedPort) -> tuple[str, Verdict]:
+    """(comment, verdict) of the filter rules for traffic that found no usable endpoint: REJECT
+    when the Service has none at all, DROP when only a Local policy finds none on this node."""
+    if not sp.has_endpoints:
+        return f"{sp.name_string} has no endpoints", Reject()
+    return f"{sp.name_string} has no local endpoints", Drop()
+
+
+def _service_port(nat: _Chains, flt: _Chains, sp: ProxiedPort, host_ip: str, pod_subnet: str) -> None:
+    ns, proto, svc = sp.name_string, sp.protocol, sp.service
+    svc_chain = iptables_chain("KUBE-SVC", ns, proto)
+    svl_chain = iptables_chain("KUBE-SVL", ns, proto)
+    ext_chain = iptables_chain("KUBE-EXT", ns, proto)
+    fw_chain = iptables_chain("KUBE-FW", ns, proto)
+    has_any, has_int, has_ext = sp.has_endpoints, sp.has_internal_endpoints, sp.has_external_endpoints
+    internal_chain = svl_chain if sp.internal_local else svc_chain
+    external_policy_chain = svl_chain if sp.external_local else svc_chain
+    uses_ext = has_any and sp.externally_accessible
+    cluster_eps = sp.cluster_endpoints
+    uses_cluster = bool(cluster_eps)
+    uses_local = bool(sp.local_endpoints) and sp.uses_local_endpoints
+    uses_fw = has_any and bool(sp.lb_ips) and bool(svc.load_balancer_source_ranges)
+    lb_chain = fw_chain if uses_fw else ext_chain
+    int_comment, int_target = ext_comment, ext_target = _filter_target(sp)
+    port = DPort(sp.port.port)
+
+    # Capture the ClusterIP.
+    capture = [Proto(proto), Addr("daddr", (svc.cluster_ip,)), port]
+    if has_int:
+        nat.add(KUBE_SERVICES, [Comment(f"{ns} cluster IP"), *capture], Jump(internal_chain))
+    else:
+        flt.add(KUBE_SERVICES, [Comment(int_comment), *capture], int_target)
+    # Capture external IPs.
+    for ip in svc.external_ips:
+        dst = [Proto(proto), Addr("daddr", (ip,)), port]
+        if has_any:
+            nat.add(KUBE_SERVICES, [Comment(f"{ns} external IP"), *dst], Jump(ext_chain))
+        if not has_ext:
+            flt.add(KUBE_EXTERNAL_SERVICES, [Comment(ext_comment), *dst], ext_target)
+    # Capture load-balancer ingress.
+    for ip in sp.lb_ips:
+        dst = [Proto(proto), Addr("daddr", (ip,)), port]
+        if has_any:
+            nat.add(KUBE_SERVICES, [Comment(f"{ns} loadbalancer IP"), *dst], Jump(lb_chain))
+        if uses_fw:
+            flt.add(KUBE_PROXY_FIREWALL, [Comment(f"{ns} traffic not accepted by {fw_chain}"), *dst], Drop())
+    if not has_ext:
+        for ip in sp.lb_ips:
+            flt.add(KUBE_EXTERNAL_SERVICES, [Comment(ext_comment), Proto(proto), Addr("daddr", (ip,)), port],
+                    ext_target)
+    # Capture node ports.
+    if sp.node_port:
+        if has_any:
+            nat.add(KUBE_NODEPORTS, [Comment(ns), Proto(proto), DPort(sp.node_port)], Jump(ext_chain))
+        if not has_ext:
+            flt.add(KUBE_EXTERNAL_SERVICES, [Comment(ext_comment), AddrType("daddr"), Proto(proto),
+                                             DPort(sp.node_port)], ext_target)
+    if svc.health_check_node_port:
+        flt.add(KUBE_NODEPORTS, [Comment(f"{ns} health check node port"), Proto("tcp"),
+                                 DPort(svc.health_check_node_port)], Accept())
+
+    # Declare the chains in upstream's order: EXT, FW, SVC, SVL, SEP.
+    if uses_ext:
+        nat.declare(ext_chain)
+    if uses_fw:
+        nat.declare(fw_chain)
+    if uses_cluster:
+        nat.declare(svc_chain)
+    if uses_local:
+        nat.declare(svl_chain)
+    reachable = {str(e): e for e in sp.reachable}
+    for key in sorted(reachable):
+        nat.declare(iptables_endpoint_chain(ns, proto, key))
+
+    # Internal traffic: masquerade off-cluster sources that reach the ClusterIP.
+    if has_int:
+        nat.add(internal_chain, [Comment(f"{ns} cluster IP"), *capture, Addr("saddr", (pod_subnet,), negate=True)],
+                Jump(KUBE_MARK_MASQ))
+    # External traffic.
+    if uses_ext:
+        if not sp.external_local:
+            nat.add(ext_chain, [Comment(f"masquerade traffic for {ns} external destinations")], Jump(KUBE_MARK_MASQ))
+        else:
+            nat.add(ext_chain, [Comment(f"pod traffic for {ns} external destinations"),
+                                Addr("saddr", (pod_subnet,))], Jump(svc_chain))
+            nat.add(ext_chain, [Comment(f"masquerade LOCAL traffic for {ns} external destinations"),
+                                AddrType("saddr")], Jump(KUBE_MARK_MASQ))
+            nat.add(ext_chain, [Comment(f"route LOCAL traffic for {ns} external destinations"),
+                                AddrType("saddr")], Jump(svc_chain))
+        if has_ext:
+            nat.add(ext_chain, [], Jump(external_policy_chain))
+    if uses_fw:
+        allow = [Comment(f"{ns} loadbalancer IP")]
+        for cidr in svc.load_balancer_source_ranges:
+            nat.add(fw_chain, [*allow, Addr("saddr", (cidr,))], Jump(ext_chain))
+        if any(ipaddress.ip_address(host_ip) in ipaddress.ip_network(c) for c in svc.load_balancer_source_ranges):
+            for ip in sp.lb_ips:
+                nat.add(fw_chain, [*allow, Addr("saddr", (ip,))], Jump(ext_chain))
+        nat.add(fw_chain, [Comment(f"other traffic to {ns} will be dropped by KUBE-PROXY-FIREWALL")], None)
+    if uses_cluster:
+        _endpoint_rules(nat, sp, svc_chain, cluster_eps)
+    if uses_local:
+        _endpoint_rules(nat, sp, svl_chain, sp.local_endpoints)
+    for key in sorted(reachable):
+        ep = reachable[key]
+        sep = iptables_endpoint_chain(ns, proto, key)
+        nat.add(sep, [Comment(ns), Addr("saddr", (ep.ip,))], Jump(KUBE_MARK_MASQ))
+        parts: list[Part] = [Comment(ns)]
+        if sp.affinity:
+            parts.append(RecentSet(sep, key))
+        nat.add(sep, [*parts, Proto(proto)], Dnat(ep.ip, ep.port))
+
+
+def _endpoint_rules(nat: _Chains, sp: ProxiedPort, chain: str, endpoints: tuple[ResolvedEndpoint, ...]) -> None:
+    """writeServiceToEndpointRules: affinity lookups, then 1/n, 1/(n-1) ... random spreading."""
+    ns, proto = sp.name_string, sp.protocol
+    if sp.affinity:
+        for ep in endpoints:
+            sep = iptables_endpoint_chain(ns, proto, str(ep))
+            nat.add(chain, [Comment(f"{ns} -> {ep}"), RecentCheck(sep, sp.service.affinity_timeout, str(ep))],
+                    Jump(sep))
+    n = len(endpoints)
+    for i, ep in enumerate(endpoints):
+        parts: list[Part] = [Comment(f"{ns} -> {ep}")]
+        if i < n - 1:
+            parts.append(Random(Fraction(1, n - i)))
+        nat.add(chain, parts, Jump(iptables_endpoint_chain(ns, proto, str(ep))))

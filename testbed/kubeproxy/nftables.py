@@ -1,0 +1,245 @@
+"""kube-proxy's nftables mode (pkg/proxy/nftables/proxier.go), as a Ruleset.
+
+One table, `ip kube-proxy`, laid out as upstream (v1.33+):
+- base chains filter-prerouting-pre-dnat / filter-output-pre-dnat (priority -110: firewall-check
+  on pre-DNAT addresses), filter-input / filter-forward / filter-output (priority 0:
+  nodeport-endpoints-check, service-endpoints-check, cluster-ips-check), nat-prerouting /
+  nat-output (-100: services) and nat-postrouting (100: masquerading);
+- dispatch by verdict maps: `services` looks `ip daddr . meta l4proto . th dport` up in
+  @service-ips (ClusterIPs to service-<hash>-ns/name/proto/port, external and load-balancer IPs
+  to external-...), then, for destinations in @nodeport-ips (this node's HOST-IP),
+  `meta l4proto . th dport` in @service-nodeports;
+- service chains: masquerade off-cluster sources, affinity lookups `ip saddr @affinity-...`,
+  then `numgen random mod N vmap { 0 : goto endpoint-... , ... }`; endpoint chains mark
+  hairpin traffic (source = the endpoint) and `dnat to ip:port`;
+- services without endpoints: @no-endpoint-services / @no-endpoint-nodeports send them to
+  reject-chain (or drop when only Local endpoints are missing); cluster-ips-check rejects
+  unknown ports of a ClusterIP and drops unallocated addresses of serviceSubnet;
+- mark-for-masquerade sets 0x4000, masquerading masquerades (fully-random) what carries it.
+The table is deleted and recreated in the same transaction (render.py), so each apply is
+atomic and idempotent; stale chains and sets cannot survive.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from ..plan.service_model import ResolvedEndpoint, ServicesPlan
+from .common import ProxiedPort, nft_chain_base, nft_endpoint_chain_base, service_ports
+from .model import (MASQ_MARK, Addr, AddrType, Chain, Comment, CtState, Dnat, Drop, Goto, InSet, Jump,
+                    MapElement, MarkMatch, Masquerade, NftMap, NftSet, NumgenVmap, Proto, RecentCheck,
+                    RecentSet, Reject, Return, Rule, Ruleset, SetMark, Table, Verdict, Vmap)
+
+TABLE = "kube-proxy"
+_KEY3 = ("daddr", "l4proto", "dport")
+_KEY2 = ("l4proto", "dport")
+_IP_KEY_TYPE = "ipv4_addr . inet_proto . inet_service : verdict"
+_PORT_KEY_TYPE = "inet_proto . inet_service : verdict"
+_BASE = (  # name, type, hook, priority
+    ("filter-prerouting-pre-dnat", "filter", "prerouting", -110),
+    ("filter-output-pre-dnat", "filter", "output", -110),
+    ("filter-input", "filter", "input", 0),
+    ("filter-forward", "filter", "forward", 0),
+    ("filter-output", "filter", "output", 0),
+    ("nat-prerouting", "nat", "prerouting", -100),
+    ("nat-output", "nat", "output", -100),
+    ("nat-postrouting", "nat", "postrouting", 100),
+)
+_NEW = CtState(("NEW",))
+
+
+class _Table:
+    def __init__(self) -> None:
+        self.chains: dict[str, list[Rule]] = {}
+        self.meta: dict[str, tuple] = {}
+        self.sets: dict[str, NftSet] = {}
+        self.set_elements: dict[str, list[str]] = {}
+        self.maps: dict[str, NftMap] = {}
+        self.map_elements: dict[str, list[MapElement]] = {}
+
+    def chain(self, name: str, hook: tuple = (None, None, None), comment: str = "") -> None:
+        if name not in self.chains:
+            self.chains[name] = []
+            self.meta[name] = (*hook, comment)
+
+    def add(self, chain: str, parts: list | tuple, verdict: Verdict | None) -> None:
+        self.chains[chain].append(Rule(tuple(parts), verdict))
+
+    def add_set(self, s: NftSet) -> None:
+        self.sets[s.name] = s
+        self.set_elements.setdefault(s.name, [])
+
+    def add_map(self, m: NftMap) -> None:
+        self.maps[m.name] = m
+        self.map_elements.setdefault(m.name, [])
+
+    def element(self, container: str, key: tuple[str, ...], verdict: Verdict | None = None, comment: str = "") -> None:
+        if verdict is None:
+            if key[0] not in self.set_elements[container]:   # a multi-port Service's ClusterIP once
+                self.set_elements[container].append(key[0])
+        elif all(e.key != key for e in self.map_elements[container]):
+            self.map_elements[container].append(MapElement(key, verdict, comment))
+
+    def build(self) -> Table:
+        chains = tuple(Chain(name, tuple(rules), hook=self.meta[name][1], type=self.meta[name][0],
+                             priority=self.meta[name][2], comment=self.meta[name][3])
+                       for name, rules in self.chains.items())
+        sets = tuple(NftSet(s.name, s.type, s.comment, s.flags, s.timeout, tuple(self.set_elements[s.name]))
+                     for s in self.sets.values())
+        maps = tuple(NftMap(m.name, m.type, m.comment, tuple(self.map_elements[m.name])) for m in self.maps.values())
+        return Table(TABLE, chains, "ip", sets, maps, comment="rules for kube-proxy")
+
+
+def build_nftables(plan: ServicesPlan, node: str, host_ip: str, pod_subnet: str) -> Ruleset:
+    """The nftables-mode rules of one node (NodePorts on its HOST-IP: nodePortAddresses = primary)."""
+    t = _Table()
+    t.add_set(NftSet("cluster-ips", comment="Active ClusterIPs"))
+    t.add_set(NftSet("nodeport-ips", comment="IPs that accept NodePort traffic"))
+    t.add_map(NftMap("firewall-ips", _IP_KEY_TYPE, "destinations that are subject to LoadBalancerSourceRanges"))
+    t.add_map(NftMap("no-endpoint-nodeports", _PORT_KEY_TYPE,
+                     "vmap to drop or reject packets to service nodeports with no endpoints"))
+    t.add_map(NftMap("no-endpoint-services", _IP_KEY_TYPE, "vmap to drop or reject packets to services with no endpoints"))
+    t.add_map(NftMap("service-ips", _IP_KEY_TYPE, "ClusterIP, ExternalIP and LoadBalancer IP traffic"))
+    t.add_map(NftMap("service-nodeports", _PORT_KEY_TYPE, "NodePort traffic"))
+    for name, typ, hook, prio in _BASE:
+        t.chain(name, (typ, hook, prio))
+    for name in ("cluster-ips-check", "firewall-check", "mark-for-masquerade", "masquerading",
+                 "nodeport-endpoints-check"):
+        t.chain(name)
+    t.chain("reject-chain", comment="helper for @no-endpoint-services / @no-endpoint-nodeports")
+    t.chain("services")
+    t.chain("service-endpoints-check")
+
+    t.add("cluster-ips-check", [InSet("daddr", "cluster-ips"), Comment("Reject traffic to invalid ports of ClusterIPs")],
+          Reject())
+    t.add("cluster-ips-check", [Addr("daddr", (plan.service_subnet,), literal_set=True),
+                                Comment("Drop traffic to unallocated ClusterIPs")], Drop())
+    t.add("filter-prerouting-pre-dnat", [_NEW], Jump("firewall-check"))
+    t.add("filter-forward", [_NEW], Jump("service-endpoints-check"))
+    t.add("filter-forward", [_NEW], Jump("cluster-ips-check"))
+    t.add("filter-input", [_NEW], Jump("nodeport-endpoints-check"))
+    t.add("filter-input", [_NEW], Jump("service-endpoints-check"))
+    t.add("filter-output", [_NEW], Jump("service-endpoints-check"))
+    t.add("filter-output-pre-dnat", [_NEW], Jump("firewall-check"))
+    t.add("filter-output", [_NEW], Jump("cluster-ips-check"))
+    t.add("firewall-check", [], Vmap(_KEY3, "firewall-ips"))
+    t.add("mark-for-masquerade", [], SetMark("or"))
+    t.add("masquerading", [MarkMatch(MASQ_MARK, 0)], Return())
+    t.add("masquerading", [], SetMark("xor"))
+    t.add("masquerading", [], Masquerade())
+    t.add("nat-output", [], Jump("services"))
+    t.add("nat-postrouting", [], Jump("masquerading"))
+    t.add("nat-prerouting", [], Jump("services"))
+    t.add("nodeport-endpoints-check", [InSet("daddr", "nodeport-ips")], Vmap(_KEY2, "no-endpoint-nodeports"))
+    t.add("reject-chain", [], Reject())
+    t.add("services", [], Vmap(_KEY3, "service-ips"))
+    t.add("services", [InSet("daddr", "nodeport-ips")], Vmap(_KEY2, "service-nodeports"))
+    t.add("service-endpoints-check", [], Vmap(_KEY3, "no-endpoint-services"))
+    t.element("nodeport-ips", (host_ip,))
+
+    for sp in service_ports(plan, node):
+        _service_port(t, sp, host_ip, pod_subnet)
+    return Ruleset("nftables", node, host_ip, pod_subnet, plan.service_subnet, (t.build(),))
+
+
+def _endpoint_chain(sp: ProxiedPort, ep: ResolvedEndpoint) -> str:
+    s = sp.service
+    return "endpoint-" + nft_endpoint_chain_base(s.namespace, s.name, sp.protocol, sp.port.name, str(ep))
+
+
+def _affinity_set(sp: ProxiedPort, ep: ResolvedEndpoint) -> str:
+    s = sp.service
+    return "affinity-" + nft_endpoint_chain_base(s.namespace, s.name, sp.protocol, sp.port.name, str(ep))
+
+
+def _service_port(t: _Table, sp: ProxiedPort, host_ip: str, pod_subnet: str) -> None:
+    svc, proto, ns = sp.service, sp.protocol, sp.name_string
+    base = nft_chain_base(svc.namespace, svc.name, proto, sp.port.name)
+    cluster_chain, local_chain = "service-" + base, "local-" + base
+    ext_chain, fw_chain = "external-" + base, "firewall-" + base
+    has_any, has_int, has_ext = sp.has_endpoints, sp.has_internal_endpoints, sp.has_external_endpoints
+    uses_cluster = bool(sp.cluster_endpoints)
+    uses_local = bool(sp.local_endpoints) and sp.uses_local_endpoints
+    internal_chain = local_chain if sp.internal_local else cluster_chain
+    external_policy_chain = local_chain if sp.external_local else cluster_chain
+    uses_ext = has_any and sp.externally_accessible
+    uses_fw = bool(sp.lb_ips) and bool(svc.load_balancer_source_ranges)
+    # No usable endpoint: reject when the Service has none at all, drop when only a Local
+    # policy finds none on this node.
+    int_filter = ext_filter = Goto("reject-chain") if not has_any else Drop()
+    port = str(sp.port.port)
+
+    # Chains first (ensureChain), so that rules and elements can refer to them.
+    for ep in sp.reachable:
+        t.chain(_endpoint_chain(sp, ep))
+    if uses_cluster:
+        t.chain(cluster_chain)
+    if uses_local:
+        t.chain(local_chain)
+    if uses_ext:
+        t.chain(ext_chain)
+    if uses_fw:
+        t.chain(fw_chain)
+
+    t.element("cluster-ips", (svc.cluster_ip,))
+    if has_int:
+        t.element("service-ips", (svc.cluster_ip, proto, port), Goto(internal_chain))
+    else:
+        t.element("no-endpoint-services", (svc.cluster_ip, proto, port), int_filter, ns)
+    for ip in svc.external_ips:
+        if has_any:
+            t.element("service-ips", (ip, proto, port), Goto(ext_chain))
+        if not has_ext:
+            t.element("no-endpoint-services", (ip, proto, port), ext_filter, ns)
+    for ip in sp.lb_ips:
+        if has_any:
+            t.element("service-ips", (ip, proto, port), Goto(ext_chain))
+        if uses_fw:
+            t.element("firewall-ips", (ip, proto, port), Goto(fw_chain))
+    if not has_ext:
+        for ip in sp.lb_ips:
+            t.element("no-endpoint-services", (ip, proto, port), ext_filter, ns)
+    if sp.node_port:
+        if has_any:
+            t.element("service-nodeports", (proto, str(sp.node_port)), Goto(ext_chain))
+        if not has_ext:
+            t.element("no-endpoint-nodeports", (proto, str(sp.node_port)), ext_filter, ns)
+
+    if has_int:
+        t.add(internal_chain, [Addr("daddr", (svc.cluster_ip,)), Addr("saddr", (pod_subnet,), negate=True)],
+              Jump("mark-for-masquerade"))
+    if uses_ext:
+        if not sp.external_local:
+            t.add(ext_chain, [], Jump("mark-for-masquerade"))
+        else:
+            t.add(ext_chain, [Addr("saddr", (pod_subnet,)), Comment("short-circuit pod traffic")], Goto(cluster_chain))
+            t.add(ext_chain, [AddrType("saddr"), Comment("masquerade local traffic")], Jump("mark-for-masquerade"))
+            t.add(ext_chain, [AddrType("saddr"), Comment("short-circuit local traffic")], Goto(cluster_chain))
+        if has_ext:
+            t.add(ext_chain, [], Goto(external_policy_chain))
+    if uses_fw:
+        sources = list(svc.load_balancer_source_ranges)
+        if any(ipaddress.ip_address(host_ip) in ipaddress.ip_network(c) for c in sources):
+            sources += list(sp.lb_ips)
+        t.add(fw_chain, [Addr("saddr", tuple(sources), negate=True, literal_set=True)], Drop())
+    if sp.affinity:
+        for ep in sp.reachable:
+            t.add_set(NftSet(_affinity_set(sp, ep), flags=("dynamic", "timeout"), timeout=svc.affinity_timeout))
+    if uses_cluster:
+        _endpoint_rules(t, sp, cluster_chain, sp.cluster_endpoints)
+    if uses_local:
+        _endpoint_rules(t, sp, local_chain, sp.local_endpoints)
+    for ep in sp.reachable:
+        chain = _endpoint_chain(sp, ep)
+        t.add(chain, [Addr("saddr", (ep.ip,))], Jump("mark-for-masquerade"))
+        if sp.affinity:
+            t.add(chain, [RecentSet(_affinity_set(sp, ep), str(ep))], None)
+        t.add(chain, [Proto(proto)], Dnat(ep.ip, ep.port))
+
+
+def _endpoint_rules(t: _Table, sp: ProxiedPort, chain: str, endpoints: tuple[ResolvedEndpoint, ...]) -> None:
+    if sp.affinity:
+        for ep in endpoints:
+            t.add(chain, [RecentCheck(_affinity_set(sp, ep), sp.service.affinity_timeout, str(ep))],
+                  Goto(_endpoint_chain(sp, ep)))
+    t.add(chain, [], NumgenVmap(tuple(_endpoint_chain(sp, ep) for ep in endpoints)))
