@@ -35,6 +35,7 @@ class KubeProxy:
         self.runner, self.ledger = runner, ledger
         self.previous: dict[str, Any] = {}   # node -> last Ruleset (to delete stale chains)
         self.bootstrapped: set[str] = set()
+        self.services: Any = None            # the ServicesPlan last synced
 
     def sync(self, plan: Plan) -> int:
         """Render and load every node's rules; returns the number of rules loaded."""
@@ -62,7 +63,22 @@ class KubeProxy:
             self.previous[node.name] = ruleset
             self.bootstrapped.add(node.name)
             count += sum(len(c.rules) for t in ruleset.tables for c in t.chains)
+        self._flush_conntrack(plan)
+        self.services = plan.services
         return count
+
+    def _flush_conntrack(self, plan: Plan) -> None:
+        """UDP/SCTP flows to removed endpoints live on in conntrack; kube-proxy deletes them."""
+        from ..kubeproxy.conntrack import conntrack_flushes
+
+        if self.services is None:
+            return
+        flushes = conntrack_flushes(self.services, plan.services)
+        for node in plan.nodes if flushes else ():
+            ns = netns_name(self.ledger.tag, node.key)
+            for flush in flushes:
+                # exit 1 means "0 flow entries deleted": nothing to clear on this node
+                self.runner.run(["ip", "netns", "exec", ns, *flush.argv()], check=False)
 
 
 def announcer_for(ip: str, targets: tuple[str, ...]) -> str | None:

@@ -290,7 +290,8 @@ def _decode_pod_spec(spec: Doc, labels: dict[str, str], annotations: dict[str, s
 
 def _check_namespaces_exist(m: Manifests, col: _Collector, problems: Problems) -> None:
     known = m.namespace_names()
-    for ref in [p.ref for p in m.pods] + [w.ref for w in m.workloads]:
+    others = [o.ref for o in (*m.services, *m.policies, *m.ingresses) if getattr(o, "ref", None) is not None]
+    for ref in [p.ref for p in m.pods] + [w.ref for w in m.workloads] + others:
         if ref.namespace not in known:
             problems.add(Problem(ref.file, "metadata.namespace", f"namespace {ref.namespace!r} does not "
                                  "exist: declare a Namespace object in the manifests", str(ref)))
