@@ -105,6 +105,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0 if passed else 1
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    """Why a flow is allowed or blocked by NetworkPolicy, or which policies select a pod."""
+    from .netpol.explain import explain_flow, explain_pod
+    from .netpol.oracle import Flow, decide
+    from .netpol.world import World
+
+    _, manifests, plan = _load(args)
+    world = World.from_plan(plan, manifests)
+    try:
+        if args.pod:
+            print(explain_pod(world, args.pod))
+            return 0
+        if not (args.source and args.destination):
+            raise TestbedError("give --from SOURCE --to DESTINATION [--port PORT[/PROTOCOL]|icmp], or --pod NAME")
+        verdict = decide(Flow.of(args.source, args.destination, args.port), world)
+    except (KeyError, ValueError) as exc:
+        raise TestbedError(str(exc).strip("'\"")) from None
+    print(explain_flow(verdict))
+    return 0 if verdict.allowed else 3
+
+
 def cmd_clean(args: argparse.Namespace) -> int:
     from .emu.cleanup import clean
     from .emu.runner import Runner
@@ -158,6 +179,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="override the experiment's seed")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(fn=cmd_run)
+
+    p = sub.add_parser("explain", help="why NetworkPolicy allows or blocks a flow (no root needed)")
+    cluster_args(p)
+    p.add_argument("--from", dest="source", help="a pod (ns/name or name), node, external host or IP")
+    p.add_argument("--to", dest="destination", help="a pod (ns/name or name)")
+    p.add_argument("--port", default="80/TCP", help="PORT[/PROTOCOL] or icmp (default 80/TCP)")
+    p.add_argument("--pod", help="summarise the policies that select this pod instead")
+    p.set_defaults(fn=cmd_explain)
 
     p = sub.add_parser("clean", help="remove every namespace and process the testbed left, and only those")
     p.add_argument("--stale", action="store_true", help="only instances whose owner process is gone")

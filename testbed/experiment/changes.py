@@ -9,6 +9,7 @@ lets emu apply only the difference, the way a controller reconciles.
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from typing import Mapping
 
@@ -62,7 +63,7 @@ def describe(action: Action) -> str:
         return f"label pods {_sel(action.pods)} " + " ".join(
             f"{k}-" if v is None else f"{k}={v}" for k, v in action.labels.items())
     verb = "apply" if isinstance(action, Apply) else "delete"
-    return f"{verb} -f {' -f '.join(action.files)}"
+    return f"{verb} -f {' -f '.join(os.path.relpath(f) for f in action.files)}"
 
 
 def _sel(sel: PodSelection) -> str:

@@ -11,7 +11,7 @@ uses (cni0's gateway for its own pods, its HOST-IP towards other nodes' pods).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Any, Iterator
 
 from ..errors import Problem, SpecError
 from ..plan.model import Plan, PodPlan
@@ -50,6 +50,7 @@ class PlannedProbe:
     service: str = ""               # ns/name when the probe goes through a Service
     service_port: int = 0
     dns_name: str = ""              # resolved in the source's namespace just before sending
+    expected_by: str = "experiment"  # or "oracle": expect_outcome came from the NetworkPolicy oracle
 
 
 def select_pods(plan: Plan, sel: PodSelection) -> list[PodPlan]:
@@ -170,7 +171,60 @@ def _service_probes(plan: Plan, group: ProbeGroup, srcs: list[Party]) -> list[Pl
     return out
 
 
-def expand(plan: Plan, group: ProbeGroup) -> list[PlannedProbe]:
+def oracle_outcome(world: Any, src: Party, dst_pods: list[PodPlan], port: int, protocol: str) -> str:
+    """connected / blocked as NetworkPolicy semantics predict (any: endpoints disagree)."""
+    from ..netpol.oracle import Flow, decide
+
+    who = f"{src.namespace}/{src.name}" if src.kind == "pod" else src.ip
+    verdicts = set()
+    for pod in dst_pods:
+        flow = Flow(who, f"{pod.namespace}/{pod.name}", None if protocol == "ICMP" else int(port), protocol)
+        verdicts.add(decide(flow, world).allowed)
+    if verdicts == {True}:
+        return "connected"
+    if verdicts == {False}:
+        return "blocked"
+    return "any"
+
+
+def _with_oracle(probes: list[PlannedProbe], plan: Plan, world: Any) -> list[PlannedProbe]:
+    """Replace expect_outcome "oracle" by the oracle's verdict for each probe."""
+    import dataclasses
+
+    if world is None:
+        raise SpecError([Problem("experiment", "expect.outcome", "`oracle` needs the cluster's manifests")])
+    by_name = {(p.namespace, p.name): p for p in plan.pods}
+    out = []
+    for p in probes:
+        if p.expect_outcome != "oracle":
+            out.append(p)
+            continue
+        if p.dst.kind == "pod":
+            targets = [by_name[(p.dst.namespace, p.dst.name)]]
+            port = p.port
+        else:  # a Service: the policy applies to the endpoint the packet is DNATed to
+            svc = plan.services.service(p.dst.namespace, p.dst.name)
+            sport = next(x for x in svc.ports if x.port == p.service_port and x.protocol == p.protocol)
+            eps = plan.services.endpoints(svc.namespace, svc.name, sport.name, sport.protocol)
+            targets = [by_name[(svc.namespace, e.pod)] for e in eps if (svc.namespace, e.pod) in by_name]
+            port = eps[0].port if eps else 0
+        if p.container == "" and p.dst.kind == "pod" and p.dst_ip == "127.0.0.1":
+            verdict = "connected"  # within a pod: policies do not apply
+        else:
+            verdict = oracle_outcome(world, p.src, targets, port, p.protocol) if targets else "blocked"
+        out.append(dataclasses.replace(p, expect_outcome=verdict, expected_by="oracle"))
+    return out
+
+
+def expand(plan: Plan, group: ProbeGroup, world: Any = None) -> list[PlannedProbe]:
+    """Concrete probes of a group; `world` (netpol.World) resolves `expect: oracle`."""
+    probes = _expand(plan, group)
+    if group.expect.outcome == "oracle":
+        probes = _with_oracle(probes, plan, world)
+    return probes
+
+
+def _expand(plan: Plan, group: ProbeGroup) -> list[PlannedProbe]:
     out: list[PlannedProbe] = []
     srcs = sources(plan, group.source)
     if group.target.service is not None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from ..spec.selectors import LabelSelector
 
-OUTCOMES = ("connected", "refused", "timeout", "unreachable", "blocked")
+OUTCOMES = ("connected", "refused", "timeout", "unreachable", "blocked", "oracle", "any")
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class ServiceTarget:
 
 @dataclass(frozen=True)
 class Expectation:
-    outcome: str = "connected"   # "blocked" accepts timeout or refused
+    outcome: str = "connected"   # "blocked": timeout or refused; "oracle": as NetworkPolicy predicts; "any"
     source_ip: str = "sender"    # "sender": the server sees the sender's own IP; "node": a node's (SNAT); "any"
 
 

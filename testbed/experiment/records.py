@@ -44,7 +44,9 @@ COLUMNS: dict[str, str] = {
     "seen_src_port": "source port the server saw (connected only)",
     "answered_by": "pod that answered (namespace/name)",
     "answered_container": "container that answered",
-    "expected_outcome": "connected | refused | timeout | unreachable | blocked (timeout or refused)",
+    "expected_outcome": "connected | refused | timeout | unreachable | blocked (timeout or refused) | any; "
+                        "'oracle' in the experiment becomes connected or blocked as the policy oracle predicts",
+    "expected_by": "experiment (written out) | oracle (NetworkPolicy semantics)",
     "expected_src_ips": "space-separated addresses a NAT-free path shows the server ('' = any)",
     "outcome_ok": "the outcome is the expected one",
     "nat_free": "the server saw one of the expected source addresses (empty unless connected)",
@@ -54,6 +56,8 @@ COLUMNS: dict[str, str] = {
 
 
 def outcome_matches(expected: str, outcome: str) -> bool:
+    if expected == "any":
+        return True
     if expected == "blocked":
         return outcome in ("timeout", "refused")
     return expected == outcome
@@ -79,7 +83,7 @@ def make_row(run_id: str, step: str, stamp: float, probe: PlannedProbe, outcome:
         "outcome": outcome, "latency_ms": latency_ms, "seen_src_ip": seen,
         "seen_src_port": int(reply.get("peer_port", 0) or 0) if seen else 0,
         "answered_by": answered, "answered_container": str(reply.get("container", "")),
-        "expected_outcome": probe.expect_outcome, "expected_src_ips": " ".join(probe.expect_sources),
+        "expected_outcome": probe.expect_outcome, "expected_by": probe.expected_by, "expected_src_ips": " ".join(probe.expect_sources),
         "outcome_ok": outcome_matches(probe.expect_outcome, outcome), "nat_free": nat_free,
         "error": error or "", "throughput_mbps": None,
     }

@@ -14,6 +14,7 @@ from ..emu.cluster import EmulatedCluster
 from ..plan.build import plan_cluster
 from ..spec.topology import load_topology
 from ..spec.workloads import load_manifests
+from ..netpol.world import World
 from .changes import apply_action, describe
 from .expand import PlannedProbe, expand
 from ..errors import Problem, SpecError
@@ -116,7 +117,9 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
                 changes.append({"step": step.name, "action": describe(action), **done})
                 progress(f"step {step.name}: {describe(action)}: +{done['added']} -{done['removed']} pods "
                          f"in {done['seconds']:.3f} s")
-            planned = [p for g in step.probes for p in expand(cluster.plan, g)]
+            world = World.from_plan(cluster.plan, manifests) if any(
+                g.expect.outcome == "oracle" for g in step.probes) else None
+            planned = [p for g in step.probes for p in expand(cluster.plan, g, world)]
             running = [_start_capture(cluster, run_dir, step.name, spec) for spec in step.captures]
             try:
                 if planned:

@@ -73,3 +73,20 @@ def test_throughput_experiment_measures_each_path(tmp_path, no_leftovers):
     assert set(iperf["communication"]) >= {"pod-to-pod (same node)", "pod-to-pod (across nodes)"}
     latency = rows[rows["group"] == "connect-latency"]
     assert len(latency) == 20 * 15 and latency["latency_ms"].notna().all()  # 15 TCP pairs, 20 times
+
+
+def test_seed003_networkpolicy_as_written(tmp_path, no_leftovers):
+    run_dir, passed, rows = _run("seed003-networkpolicy.yaml", tmp_path)
+    assert passed, open(os.path.join(run_dir, "summary.md")).read()
+    wget = rows[rows["group"].str.startswith("wget-nginx")]
+    assert list(zip(wget["step"], wget["src_name"], wget["outcome"])) == [
+        ("before-policy", "busybox", "connected"),
+        ("access-nginx-applied", "busybox", "timeout"),          # the policy drops it: wget times out
+        ("access-true", "busybox-access", "connected"),
+        ("access-true", "busybox", "timeout"),
+        ("relabel-busybox", "busybox", "connected")]
+    assert (wget["service"] == "default/nginx").all() and (wget["answered_by"].str.startswith("default/nginx-")
+                                                            | (wget["outcome"] != "connected")).all()
+    meta = json.load(open(os.path.join(run_dir, "run.json")))
+    assert [c["action"].split()[0] for c in meta["changes"]] == ["apply", "apply", "label"]
+    assert all(c["seconds"] < 5 for c in meta["changes"])

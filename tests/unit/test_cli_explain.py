@@ -1,0 +1,34 @@
+"""`testbed explain` needs no root: it reads the manifests and asks the policy oracle."""
+
+import os
+
+from testbed.cli import main
+from testbed.plan.build import plan_cluster
+from testbed.spec.topology import load_topology
+from testbed.spec.workloads import load_manifests
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TOPO = os.path.join(ROOT, "topologies/three-nodes.yaml")
+NGINX = os.path.join(ROOT, "manifests/seed003-nginx.yaml")
+POLICY = os.path.join(ROOT, "manifests/seed003-access-nginx.yaml")
+
+
+def _nginx():
+    plan = plan_cluster(load_topology(TOPO), load_manifests([NGINX]), seed=0)
+    return next(p.name for p in plan.pods if p.name.startswith("nginx-"))
+
+
+def test_explain_flow_blocked_then_allowed(capsys):
+    nginx = _nginx()
+    assert main(["explain", TOPO, "-f", NGINX, "-f", POLICY, "--from", "busybox", "--to", nginx]) == 3
+    out = capsys.readouterr().out
+    assert "BLOCKED at ingress" in out and "default/access-nginx" in out and "access=true" in out
+    assert main(["explain", TOPO, "-f", NGINX, "--from", "busybox", "--to", nginx, "--port", "80/TCP"]) == 0
+    assert "ALLOWED" in capsys.readouterr().out.upper()
+
+
+def test_explain_pod_and_bad_names(capsys):
+    assert main(["explain", TOPO, "-f", NGINX, "-f", POLICY, "--pod", _nginx()]) == 0
+    assert "isolated by 1 policy" in capsys.readouterr().out
+    assert main(["explain", TOPO, "-f", NGINX, "--from", "nosuch", "--to", "busybox"]) == 2
+    assert "no pod, node or external host called 'nosuch'" in capsys.readouterr().err
