@@ -45,7 +45,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.output == "json":
         print(json.dumps(plan.to_dict(), indent=2, sort_keys=True))
         return 0
-    from .shell import get_nodes, get_pods
+    from .views import get_nodes, get_pods
 
     print(f"cluster {plan.cluster}: {len(plan.nodes)} nodes, {len(plan.pods)} pods, routing {plan.routing}, "
           f"underlay {plan.underlay_subnet}, pods {plan.pod_subnet}, services {plan.service_subnet}, seed {plan.seed}")
@@ -71,14 +71,22 @@ def cmd_up(args: argparse.Namespace) -> int:
     from .emu.cluster import EmulatedCluster, exec_in_netns
     from .shell import ClusterShell
 
-    _, manifests, plan = _load(args)
+    spec, manifests, plan = _load(args)
     progress = _progress(args.quiet)
     for w in plan.warnings:
         progress(f"warning: {w}")
     with EmulatedCluster(plan, progress=progress, manifests=manifests) as cluster:
         progress(f"cluster {plan.cluster} ready in {cluster.timings['build']:.2f} s "
                  f"(namespaces are tb-{cluster.tag}-*)")
-        shell = ClusterShell(plan, cluster.netns, exec_in_netns)
+
+        def change(action):
+            from .experiment.changes import apply_action, describe
+            new_manifests, new_plan = apply_action(action, spec, cluster.manifests, cluster.plan, "shell")
+            done = cluster.apply(new_plan, new_manifests)
+            print(f"{describe(action)}: +{done['added']} -{done['removed']} pods, applied in {done['seconds']:.3f} s")
+            return cluster.plan, cluster.manifests
+
+        shell = ClusterShell(plan, cluster.netns, exec_in_netns, change, manifests)
         if args.command:
             for line in args.command:
                 print(f"testbed> {line}")

@@ -12,72 +12,50 @@ from __future__ import annotations
 import cmd
 import re
 import shlex
-from typing import Callable
+import shutil
+from typing import Any, Callable
 
-from .plan.model import Plan, PodPlan
+from .plan.model import Plan
+from .views import (describe_node, describe_pod, get_endpointslices, get_nodes, get_pods, get_policies,
+                    get_services)
 
 Exec = Callable[[str, list[str]], int]
+def as_in_a_pod(argv: list[str]) -> list[str]:
+    """Tools behave as in the seeds' busybox pods.
+
+    BusyBox's wget tries once (`wget --spider --timeout=1 nginx` fails after 1 s, seed 003);
+    GNU wget, which the VM has, retries 20 times, so it is told to try once. `nslookup` is
+    BusyBox's when the VM has no other.
+    """
+    if argv[0] == "wget" and not any(a.startswith(("--tries", "-t")) for a in argv[1:]):
+        return ["wget", "--tries=1", *argv[1:]]
+    if argv[0] == "nslookup" and not shutil.which("nslookup") and shutil.which("busybox"):
+        return ["busybox", *argv]
+    return argv
+
+
+def _files(line: str) -> list[str]:
+    args = shlex.split(line)
+    return [args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-f", "--filename")]
+
+
 _URL_HOST = re.compile(r"^([a-z][a-z0-9+.-]*://)([^/:?#]+)(.*)$")
 
 
-def table(rows: list[list[str]]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("   ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
-
-
-def get_nodes(plan: Plan, wide: bool) -> str:
-    rows = [["NAME", "STATUS", "ROLES", "AGE", "VERSION"] + (["INTERNAL-IP", "POD-CIDR", "TAINTS"] if wide else [])]
-    for n in plan.nodes:
-        rows.append([n.name, "Ready", n.role, "-", "emulated"] +
-                    ([n.host_ip, n.pod_cidr, ",".join(n.taints) or "<none>"] if wide else []))
-    return table(rows)
-
-
-def get_pods(plan: Plan, wide: bool, namespace: str | None) -> str:
-    rows = [(["NAMESPACE"] if namespace is None else []) + ["NAME", "READY", "STATUS", "RESTARTS", "AGE"] +
-            (["IP", "NODE"] if wide else [])]
-    for p in plan.pods:
-        if namespace is not None and p.namespace != namespace:
-            continue
-        rows.append(([p.namespace] if namespace is None else []) +
-                    [p.name, f"{len(p.containers)}/{len(p.containers)}", "Running", "0", "-"] +
-                    ([p.ip, p.node] if wide else []))
-    return table(rows) if len(rows) > 1 else f"No resources found in {namespace} namespace."
-
-
-def describe_pod(plan: Plan, pod: PodPlan) -> str:
-    node = plan.node(pod.node)
-    lines = [f"Name:         {pod.name}", f"Namespace:    {pod.namespace}", f"Node:         {pod.node}/{node.host_ip}",
-             f"Labels:       " + (("\n              ".join(f"{k}={v}" for k, v in sorted(pod.labels.items()))) or "<none>"),
-             "Status:       Running", f"IP:           {pod.ip}", f"Controlled By:  {pod.owner or '<none>'}",
-             f"Network:      eth0 {pod.ip}/{pod.prefix} via {pod.gateway} (cni0 on {pod.node}), host veth {pod.host_veth}",
-             "Containers:"]
-    for c in pod.containers:
-        ports = [f"{q.port}/{q.protocol}" + (f" ({q.name})" if q.name else "") for q in pod.ports if q.container == c]
-        lines += [f"  {c}:", f"    Ports:  {', '.join(ports) or '<none>'}"]
-    return "\n".join(lines)
-
-
-def describe_node(plan: Plan, name: str) -> str:
-    n = plan.node(name)
-    lines = [f"Name:         {n.name}", f"Roles:        {n.role}",
-             "Labels:       " + "\n              ".join(f"{k}={v}" for k, v in sorted(n.labels.items())),
-             f"Taints:       {', '.join(n.taints) or '<none>'}", f"Addresses:    InternalIP {n.host_ip}",
-             f"PodCIDR:      {n.pod_cidr} (gateway {n.gateway} on {n.bridge})", "Routes:"]
-    lines += [f"  {r.dst} via {r.via} dev {r.dev}   # {r.why}" for r in plan.routes if r.node == name]
-    pods = plan.pods_on(name)
-    lines += [f"Non-terminated Pods: ({len(pods)} in total)"] + [f"  {p.namespace}/{p.name}  {p.ip}" for p in pods]
-    return "\n".join(lines)
-
-
 class ClusterShell(cmd.Cmd):
-    intro = ("Emulated cluster ready. `get pods -o wide`, `describe pod NAME`, `<pod> ping <pod>`, "
-             "`<node> ip route`; `help` for more; `exit` or Ctrl-D tears it down.")
+    intro = ("Emulated cluster ready. `get pods -o wide`, `get svc`, `describe pod NAME`, `<pod> ping <pod>`, "
+             "`<pod> wget -qO- http://<service>`, `<node> ip route`, `apply -f FILE`, `label pod NAME k=v`, "
+             "`scale deployment NAME --replicas=N`; `help` for more; `exit` or Ctrl-D tears it down.")
     prompt = "testbed> "
 
-    def __init__(self, plan: Plan, netns_of: Callable[[str], str], run: Exec) -> None:
+    def __init__(self, plan: Plan, netns_of: Callable[[str], str], run: Exec,
+                 change: Callable[[object], tuple[Plan, Any]] | None = None, manifests: Any = None) -> None:
         super().__init__()
-        self.plan, self.netns_of, self.run = plan, netns_of, run
+        self.plan, self.netns_of, self.run, self.change, self.manifests = plan, netns_of, run, change, manifests
+        self._index()
+
+    def _index(self) -> None:
+        plan = self.plan
         self.targets: dict[str, tuple[str, str]] = {}  # name -> (netns key, ip)
         for n in plan.nodes:
             self.targets[n.name] = (n.key, n.host_ip)
@@ -92,7 +70,7 @@ class ClusterShell(cmd.Cmd):
         return False
 
     def do_get(self, line: str) -> None:
-        """get nodes|pods [-o wide] [-n NAMESPACE | -A]"""
+        """get nodes|pods|svc|endpointslices|netpol [-o wide] [-n NAMESPACE | -A]"""
         args = shlex.split(line)
         wide = "wide" in args
         namespace: str | None = "default"
@@ -105,11 +83,18 @@ class ClusterShell(cmd.Cmd):
             print(get_nodes(self.plan, wide))
         elif what in ("pods", "pod", "po"):
             print(get_pods(self.plan, wide, namespace))
+        elif what in ("services", "service", "svc"):
+            print(get_services(self.plan, wide, namespace))
+        elif what in ("endpointslices", "endpointslice"):
+            print(get_endpointslices(self.plan, namespace))
+        elif what in ("networkpolicies", "networkpolicy", "netpol"):
+            print(get_policies(self.manifests, namespace))
         else:
-            print("usage: get nodes|pods [-o wide] [-n NAMESPACE | -A]")
+            print("usage: get nodes|pods|svc|endpointslices|netpol [-o wide] [-n NAMESPACE | -A]")
 
     def do_describe(self, line: str) -> None:
         """describe pod|node NAME"""
+        # (Services: `get svc -o wide`, `get endpointslices`; policies: `testbed explain`.)
         args = shlex.split(line)
         if len(args) == 2 and args[0] in ("pod", "pods", "po"):
             pod = self.plan.find_pod(args[1])
@@ -121,6 +106,68 @@ class ClusterShell(cmd.Cmd):
                 print(f'Error: nodes "{args[1]}" not found')
         else:
             print("usage: describe pod|node NAME")
+
+    # -- changes, as kubectl would make them -------------------------------------------
+    def _apply(self, action: object) -> None:
+        if self.change is None:
+            print("*** this shell cannot change the cluster")
+            return
+        from .errors import TestbedError
+        try:
+            self.plan, self.manifests = self.change(action)
+        except TestbedError as exc:
+            print(f"error: {exc}")
+            return
+        self._index()
+
+    def do_apply(self, line: str) -> None:
+        """apply -f FILE [-f FILE...]: create or update objects (Pods, Deployments, Services, NetworkPolicies...)"""
+        from .experiment.changes import Apply
+        files = _files(line)
+        if files:
+            self._apply(Apply(tuple(files)))
+        else:
+            print("usage: apply -f FILE")
+
+    def do_delete(self, line: str) -> None:
+        """delete -f FILE | delete pod NAME: remove objects (a controller replaces a deleted pod)"""
+        from .experiment.changes import Delete, DeletePods
+        from .experiment.model import PodSelection
+        args = shlex.split(line)
+        if len(args) == 2 and args[0] in ("pod", "pods", "po"):
+            self._apply(DeletePods(PodSelection(names=(args[1],))))
+        elif _files(line):
+            self._apply(Delete(tuple(_files(line))))
+        else:
+            print("usage: delete -f FILE | delete pod NAME")
+
+    def do_label(self, line: str) -> None:
+        """label pod NAME key=value [key-]...: set or remove labels"""
+        from .experiment.changes import Label
+        from .experiment.model import PodSelection
+        args = shlex.split(line)
+        if len(args) < 3 or args[0] not in ("pod", "pods", "po"):
+            print("usage: label pod NAME key=value [key-]")
+            return
+        labels: dict[str, str | None] = {}
+        for item in args[2:]:
+            if item.endswith("-"):
+                labels[item[:-1]] = None
+            elif "=" in item:
+                key, _, value = item.partition("=")
+                labels[key] = value
+        self._apply(Label(PodSelection(names=(args[1],)), labels))
+
+    def do_scale(self, line: str) -> None:
+        """scale deployment|replicaset|replicationcontroller NAME --replicas=N"""
+        from .experiment.changes import Scale
+        args = shlex.split(line.replace("--replicas=", "--replicas "))
+        kinds = {"deployment": "Deployment", "deploy": "Deployment", "replicaset": "ReplicaSet", "rs": "ReplicaSet",
+                 "replicationcontroller": "ReplicationController", "rc": "ReplicationController"}
+        if len(args) == 4 and args[0] in kinds and args[2] == "--replicas" and args[3].isdigit():
+            self._apply(Scale(kinds[args[0]], args[1], int(args[3])))
+        else:
+            print("usage: scale deployment NAME --replicas=N")
 
     def do_exit(self, _line: str) -> bool:
         """Leave the shell and tear the cluster down."""
@@ -147,7 +194,7 @@ class ClusterShell(cmd.Cmd):
         if len(args) == 1:
             print(f"usage: {args[0]} <command...>   e.g. {args[0]} ip addr")
             return
-        self.run(self.netns_of(target[0]), [self.substitute(a) for a in args[1:]])
+        self.run(self.netns_of(target[0]), as_in_a_pod([self.substitute(a) for a in args[1:]]))
 
     def substitute(self, arg: str) -> str:
         """A pod/node/host name, alone or as a URL's host (http://web-x:80/), becomes its IP."""

@@ -74,3 +74,20 @@ def test_kill9_mid_run_then_clean_leaves_nothing(testbed_cmd):
 
 def _ps() -> str:
     return subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+
+
+def test_seed003_by_hand_in_the_shell(testbed_cmd, no_leftovers):
+    """Seed 003 as a user types it: wget works, the policy blocks it, access=true lets it in."""
+    argv, env = testbed_cmd
+    nginx = os.path.join(ROOT, "manifests", "seed003-nginx.yaml")
+    policy = os.path.join(ROOT, "manifests", "seed003-access-nginx.yaml")
+    wget = "busybox wget --spider --timeout=1 nginx"
+    out = subprocess.run(argv + ["up", TOPO, "-f", nginx, "-q", "-c", "get svc", "-c", wget, "-c", f"apply -f {policy}",
+                                 "-c", "get netpol", "-c", wget, "-c", "label pod busybox access=true", "-c", wget],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    text = out.stdout + out.stderr
+    assert "nginx        ClusterIP" in out.stdout and "access-nginx" in out.stdout
+    assert text.count("Remote file exists.") == 2          # before the policy, and with access=true
+    assert text.count("failed: Connection timed out.") == 1  # under the policy
+    assert text.index("failed: Connection timed out.") < text.rindex("Remote file exists.")

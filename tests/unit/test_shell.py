@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 
 from testbed.plan.build import plan_cluster
-from testbed.shell import ClusterShell, get_nodes, get_pods
+from testbed.shell import ClusterShell
+from testbed.views import get_nodes, get_pods
 from testbed.spec.topology import load_topology
 from testbed.spec.workloads import load_manifests
 
@@ -27,7 +28,7 @@ def test_commands_run_in_the_named_pod_with_names_replaced_by_ips():
     shell.onecmd("kind-worker ip route")
     shell.onecmd("laptop ping kind-worker2")
     assert calls == [("ns-default_two-containers", ["ping", "-c1", web.ip]),
-                     ("ns-default_two-containers", ["wget", "-qO-", f"http://{web.ip}:80/x"]),
+                     ("ns-default_two-containers", ["wget", "--tries=1", "-qO-", f"http://{web.ip}:80/x"]),
                      ("ns-n1", ["ip", "route"]),
                      ("ns-x0", ["ping", "192.168.1.4"])]
 
