@@ -115,10 +115,13 @@ class EmulatedCluster:
     def apply(self, new: Plan, manifests: Any = None) -> dict[str, float | int]:
         """Move the live cluster to `new`, touching only what changed (a controller's reconcile).
 
-        Removed pods leave the agent first (its sockets would keep a deleted namespace alive),
-        then lose their namespace (the kernel removes the veth pair with it); added pods get
-        sandboxes in one batch per node, then the agent serves them. Returns what changed and
-        how long it took, which experiments report as the time to enforce a change.
+        In Kubernetes' order for a graceful change: new pods get sandboxes (one batch per node)
+        and the agent serves them; then the controllers (endpoints, kube-proxy rules, DNS,
+        policies) follow the new plan, so traffic stops going to pods that are leaving; only
+        then do removed pods leave the agent (its sockets would keep a deleted namespace alive)
+        and lose their namespace (the kernel removes the veth pair with it). A recreated bare
+        pod with the same name is the exception: its old sandbox must go first. Returns what
+        changed and how long it took, which experiments report as the time to enforce a change.
         """
         assert self.pods is not None and self.agent is not None, "cluster not built"
         start = time.perf_counter()
@@ -127,19 +130,24 @@ class EmulatedCluster:
         removed = [p for p in self.plan.pods if (p.key, p.uid) not in new_ids]
         added = [p for p in new.pods if (p.key, p.uid) not in old_ids]
         raise_neighbour_limits(new)
-        if removed:
-            self.agent.reload([p for p in self.plan.pods if (p.key, p.uid) in new_ids])
-            self.pods.delete_pods(removed)
+        clash = {p.key for p in added} & {p.key for p in removed}
+        if clash:
+            first = [p for p in removed if p.key in clash]
+            self.agent.reload([p for p in self.plan.pods if p.key not in clash])
+            self.pods.delete_pods(first)
+            removed = [p for p in removed if p.key not in clash]
         self.pods.plan = new
         if added:
             self.pods.add_pods(added)
-        if added or removed:
-            self.agent.reload(new.pods)
+            self.agent.reload(list(new.pods) + removed)  # leaving pods still serve until the end
         self.plan = new
         if manifests is not None:
             self.manifests = manifests
         self._sync_controllers()
-        return {"added": len(added), "removed": len(removed), "seconds": time.perf_counter() - start}
+        if removed:
+            self.agent.reload(new.pods)
+            self.pods.delete_pods(removed)
+        return {"added": len(added), "removed": len(removed) + len(clash), "seconds": time.perf_counter() - start}
 
     def _sync_controllers(self) -> None:
         """kube-proxy, LB announcements, DNS and NetworkPolicies follow the current plan."""

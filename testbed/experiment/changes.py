@@ -59,6 +59,9 @@ def describe(action: Action) -> str:
         return f"scale {action.kind} {action.namespace}/{action.name} to {action.replicas}"
     if isinstance(action, DeletePods):
         return f"delete pods {_sel(action.pods)}"
+    if type(action).__name__ == "Rollout":
+        what = "rollout undo" if action.undo else f"set image ({action.image or 'next'}) and roll out"
+        return f"{what} Deployment {action.namespace}/{action.deployment}"
     if isinstance(action, Label):
         return f"label pods {_sel(action.pods)} " + " ".join(
             f"{k}-" if v is None else f"{k}={v}" for k, v in action.labels.items())

@@ -10,7 +10,8 @@ from ..spec.labels import decode_selector
 from ..spec.model import PROTOCOLS
 from ..spec.selectors import LabelSelector
 from .changes import Apply, Delete, DeletePods, Label, Scale
-from .model import OUTCOMES, CaptureSpec, Endpoints, ServiceTarget, Expectation, Experiment, PodSelection, ProbeGroup, Step
+from .rollout import Rollout
+from .model import OUTCOMES, CaptureSpec, During, Endpoints, ServiceTarget, Expectation, Experiment, PodSelection, ProbeGroup, Step
 
 API = "testbed/v1alpha1"
 
@@ -63,7 +64,20 @@ def _resolve(base: str, path: str) -> str:
 
 
 def _step(doc: Doc, base: str) -> Step:
-    doc.check_keys(("name", "actions", "probes", "capture"))
+    doc.check_keys(("name", "actions", "probes", "capture", "during"))
+    during = None
+    ddoc = doc.mapping("during")
+    if ddoc is not None:
+        ddoc.check_keys(("probes", "interval", "settle"))
+        groups_during = tuple(_group(g) for g in ddoc.items("probes", required=True) if g.is_mapping())
+        numbers = {}
+        for key, default, hi in (("interval", 0.1, 5), ("settle", 0.5, 30)):
+            value = ddoc.field(key).value if ddoc.field(key).present() else default
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= hi:
+                ddoc.error(f"expected seconds in (0, {hi}]", key)
+                value = default
+            numbers[key] = float(value)
+        during = During(groups_during, numbers["interval"], numbers["settle"])
     name = doc.str("name", required=True) or ""
     actions = tuple(a for a in (_action(d, base) for d in doc.items("actions") if d.is_mapping()) if a is not None)
     groups = tuple(_group(g) for g in doc.items("probes") if g.is_mapping())
@@ -79,11 +93,13 @@ def _step(doc: Doc, base: str) -> Step:
             captures.append(CaptureSpec(at, cdoc.str("interface", default="eth0") or "eth0",
                                         cdoc.str("filter", default="") or "",
                                         cdoc.int("maxPackets", default=10000, minimum=1, maximum=1000000) or 10000))
-    return Step(name, groups, actions, tuple(captures))
+    if during is not None and not actions:
+        doc.error("`during` probes run while actions apply: add actions", "during")
+    return Step(name, groups, actions, tuple(captures), during)
 
 
 _SCALABLE = {"deployment": "Deployment", "replicaset": "ReplicaSet", "replicationcontroller": "ReplicationController"}
-_ACTIONS = ("scale", "deletePods", "label", "apply", "delete")
+_ACTIONS = ("scale", "deletePods", "label", "apply", "delete", "rollout", "rollback")
 
 
 def _action(doc: Doc, base: str):
@@ -108,6 +124,25 @@ def _action(doc: Doc, base: str):
         if name is None or replicas is None:
             return None
         return Scale(_SCALABLE[targets[0]], name, replicas, sdoc.str("namespace", default="default") or "default")
+    if kind in ("rollout", "rollback"):
+        rdoc = doc.mapping(kind)
+        if rdoc is None:
+            return None
+        keys = ("deployment", "namespace", "stepDelay") + (("image", "maxSurge", "maxUnavailable")
+                                                         if kind == "rollout" else ())
+        rdoc.check_keys(keys)
+        delay = rdoc.field("stepDelay").value if rdoc.field("stepDelay").present() else 0.3
+        if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not 0 <= delay <= 10:
+            rdoc.error("expected seconds in [0, 10]", "stepDelay")
+            delay = 0.3
+        surge = str(rdoc.value.get("maxSurge", "25%"))
+        unavailable = str(rdoc.value.get("maxUnavailable", "25%"))
+        for key, value in (("maxSurge", surge), ("maxUnavailable", unavailable)):
+            if not (value.isdigit() or (value.endswith("%") and value[:-1].isdigit())):
+                rdoc.error(f"expected a number or a percentage, got {value!r}", key)
+        return Rollout(rdoc.str("deployment", required=True) or "", rdoc.str("namespace", default="default") or
+                       "default", rdoc.str("image", default="") or "", kind == "rollback", surge, unavailable,
+                       float(delay))
     if kind in ("apply", "delete"):
         files = []
         for fdoc in doc.items(kind, required=True):

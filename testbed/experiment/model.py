@@ -84,6 +84,16 @@ class Step:
     probes: tuple[ProbeGroup, ...]
     actions: tuple[object, ...] = ()   # experiment.changes.Action, applied before the probes
     captures: tuple[CaptureSpec, ...] = ()
+    during: "During | None" = None     # probes sent continuously while the actions apply
+
+
+@dataclass(frozen=True)
+class During:
+    """Rounds of probes every `interval` seconds from the first action to `settle` s after the last."""
+
+    probes: tuple[ProbeGroup, ...]
+    interval: float = 0.1
+    settle: float = 0.5
 
 
 @dataclass(frozen=True)

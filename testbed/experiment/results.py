@@ -118,6 +118,10 @@ def summary_markdown(meta: Mapping[str, Any], rows: Sequence[Mapping[str, Any]])
                   "|---|---|---:|---:|---:|"]
         for c in meta["changes"]:
             lines.append(f"| {c['step']} | {c['action']} | {c['added']} | {c['removed']} | {c['seconds']:.3f} s |")
+    if meta.get("during"):
+        lines += ["", "## Probes during changes", "", "| step | rounds | probes | failed |", "|---|---:|---:|---:|"]
+        for d in meta["during"]:
+            lines.append(f"| {d['step']} | {d['rounds']} | {d['probes']} | {d['failed']} |")
     if meta.get("captures"):
         lines += ["", "## Packet captures", "", "| step | at | interface | filter | packets | file |",
                   "|---|---|---|---|---:|---|"]

@@ -20,6 +20,7 @@ from .expand import PlannedProbe, expand
 from ..errors import Problem, SpecError
 from ..traffic.capture import Capture
 from .model import CaptureSpec, Experiment
+from .rollout import Rollout
 from .records import make_row
 from .results import environment, file_sha256, new_run_id, unique_run_dir, write_results
 
@@ -54,6 +55,65 @@ def probe_rows(cluster: EmulatedCluster, run_id: str, step: str,
             row["throughput_mbps"] = m.mbps
             by_index[i] = row
     return [by_index[i] for i in range(len(planned))]
+
+
+class _Continuous:
+    """Probe rounds in a background thread while a step's actions apply (probes see the changes).
+
+    The probes are planned once, at the start (a Service's VIP does not move); each round is sent
+    at once and recorded with its own timestamp and its round number in `attempt`. Rounds stop
+    `settle` seconds after the last action; the thread has its own namespace switching (setns is
+    per thread), so it never disturbs the main thread.
+    """
+
+    def __init__(self, cluster: EmulatedCluster, run_id: str, step: Any, progress: Callable[[str], None]) -> None:
+        import threading
+
+        self.cluster, self.run_id, self.step = cluster, run_id, step
+        self.planned = [p for g in step.during.probes for p in expand(cluster.plan, g)]
+        self.rows: list[dict[str, Any]] = []
+        self.rounds = 0
+        self.halt = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name=f"during-{step.name}", daemon=True)
+        progress(f"step {step.name}: probing {len(self.planned)} flows every {step.during.interval} s during the change")
+        self.thread.start()
+
+    def _loop(self) -> None:
+        import dataclasses
+
+        while not self.halt.is_set():
+            t0 = time.perf_counter()
+            batch = [dataclasses.replace(p, attempt=self.rounds) for p in self.planned]
+            self.rows += probe_rows(self.cluster, self.run_id, f"{self.step.name}:during", batch)
+            self.rounds += 1
+            self.halt.wait(max(0.0, self.step.during.interval - (time.perf_counter() - t0)))
+
+    def stop(self) -> list[dict[str, Any]]:
+        time.sleep(self.step.during.settle)
+        self.halt.set()
+        self.thread.join(timeout=30)
+        return self.rows
+
+
+def _roll_out(cluster: EmulatedCluster, spec: Any, manifests: Any, action: Rollout, history: dict,
+              source: str) -> tuple[Any, dict[str, Any]]:
+    """A rolling update (or undo): every intermediate state applied in turn, new pods first."""
+    from ..plan.build import replan
+    from .rollout import counts, find_deployment, new_template_workload, updated, wishes_between
+
+    start = time.perf_counter()
+    old = find_deployment(manifests, action, source)
+    new = new_template_workload(old, action, history)
+    history[(old.ref.namespace, old.ref.name)] = old.template
+    after = updated(manifests, old, new)
+    added = removed = 0
+    for old_count, new_count in counts(old.replicas, action.max_surge, action.max_unavailable)[1:]:
+        wishes = wishes_between(manifests, after, (old.ref.namespace, old.ref.name), old_count, new_count)
+        plan = replan(spec, after, cluster.plan.seed, prev=cluster.plan, desired=wishes)
+        done = cluster.apply(plan, after)
+        added, removed = added + int(done["added"]), removed + int(done["removed"])
+        time.sleep(action.step_delay)
+    return after, {"added": added, "removed": removed, "seconds": time.perf_counter() - start}
 
 
 def _resolve_names(cluster: EmulatedCluster, planned: list[PlannedProbe]) -> list[PlannedProbe]:
@@ -105,18 +165,33 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
     rows: list[dict[str, Any]] = []
     changes: list[dict[str, Any]] = []
     captures: list[dict[str, Any]] = []
+    during: list[dict[str, Any]] = []
+    history: dict = {}   # Deployment -> previous template, for rollbacks
     started = time.time()
     timings: dict[str, float] = {}
     with EmulatedCluster(plan, progress=progress, manifests=manifests) as cluster:
         progress(f"cluster ready in {cluster.timings['build']:.2f} s")
         for step in exp.steps:
             t0 = time.perf_counter()
-            for action in step.actions:
-                manifests, plan = apply_action(action, cluster_spec, manifests, cluster.plan, exp.file)
-                done = cluster.apply(plan, manifests)
-                changes.append({"step": step.name, "action": describe(action), **done})
-                progress(f"step {step.name}: {describe(action)}: +{done['added']} -{done['removed']} pods "
-                         f"in {done['seconds']:.3f} s")
+            background = _Continuous(cluster, run_id, step, progress) if step.during else None
+            try:
+                for action in step.actions:
+                    if isinstance(action, Rollout):
+                        manifests, done = _roll_out(cluster, cluster_spec, manifests, action, history, exp.file)
+                    else:
+                        manifests, plan = apply_action(action, cluster_spec, manifests, cluster.plan, exp.file)
+                        done = cluster.apply(plan, manifests)
+                    changes.append({"step": step.name, "action": describe(action), **done})
+                    progress(f"step {step.name}: {describe(action)}: +{done['added']} -{done['removed']} pods "
+                             f"in {done['seconds']:.3f} s")
+            finally:
+                if background is not None:
+                    during_rows = background.stop()
+                    rows += during_rows
+                    failed = sum(r["outcome"] != "connected" for r in during_rows)
+                    during.append({"step": step.name, "rounds": background.rounds, "probes": len(during_rows),
+                                   "failed": failed})
+                    progress(f"step {step.name}: {len(during_rows)} probes during the change, {failed} failed")
             world = World.from_plan(cluster.plan, manifests) if any(
                 g.expect.outcome == "oracle" for g in step.probes) else None
             planned = [p for g in step.probes for p in expand(cluster.plan, g, world)]
@@ -146,7 +221,7 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
         "probes": len(rows), "as_expected": sum(bool(r["outcome_ok"]) for r in rows),
         "nat_violations": sum(r["nat_free"] is False for r in rows),
         "timings": timings, "environment": environment(), "warnings": list(first_plan.warnings),
-        "changes": changes, "captures": captures,
+        "changes": changes, "captures": captures, "during": during,
         "notes": list(plan.notes),
         "reproduce": f"testbed run {os.path.relpath(exp.file)}",
     }

@@ -73,7 +73,12 @@ def replan(cluster: ClusterSpec, manifests: Manifests, seed: int = 0, prev: Plan
                       for i, h in enumerate(cluster.external_hosts))
     if system if system is not None else (prev.system if prev else True):
         manifests = with_system(cluster, manifests)
-    wishes = desired if desired is not None else desired_pods(manifests)
+    wishes = desired_pods(manifests)
+    if desired is not None:
+        # `desired` overrides the owners it names (a rollout's two ReplicaSets); every other
+        # owner — the cluster's own CoreDNS included — keeps its wish.
+        named = {(w.owner, w.namespace, "" if w.owner else w.base) for w in desired}
+        wishes = list(desired) + [w for w in wishes if (w.owner, w.namespace, "" if w.owner else w.base) not in named]
     kept = _kept(prev, wishes, deleted)
     names = NameSource(seed, prev.name_draws if prev else None)
     ipam = HostLocal(cidrs, prev.ipam_next if prev else None, in_use=(p.ip for p in kept))

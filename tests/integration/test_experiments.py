@@ -90,3 +90,18 @@ def test_seed003_networkpolicy_as_written(tmp_path, no_leftovers):
     meta = json.load(open(os.path.join(run_dir, "run.json")))
     assert [c["action"].split()[0] for c in meta["changes"]] == ["apply", "apply", "label"]
     assert all(c["seconds"] < 5 for c in meta["changes"])
+
+
+def test_scaling_and_rollout_under_continuous_probing(tmp_path, no_leftovers):
+    run_dir, passed, rows = _run("scaling-and-rollout.yaml", tmp_path)
+    assert passed, open(os.path.join(run_dir, "summary.md")).read()
+    meta = json.load(open(os.path.join(run_dir, "run.json")))
+    assert [d["step"] for d in meta["during"]] == ["scale-to-6", "scale-to-2", "rolling-update", "rollback"]
+    assert all(d["rounds"] >= 5 and d["failed"] == 0 for d in meta["during"])  # graceful: no request lost
+    spread = rows[rows["group"] == "spread"]
+    answered = lambda step: set(spread[spread["step"] == step]["answered_by"])  # noqa: E731
+    assert len(answered("baseline")) == 3 and len(answered("scale-to-6")) == 6 and len(answered("scale-to-2")) == 2
+    hashes = lambda step: {a.rsplit("-", 2)[1] for a in answered(step)}  # noqa: E731
+    assert len(hashes("rolling-update")) == 1 and hashes("rolling-update") != hashes("baseline")
+    assert hashes("rollback") == hashes("baseline")              # the first ReplicaSet is back...
+    assert not answered("rollback") & answered("baseline")       # ...with new pods
