@@ -3,32 +3,43 @@
 Part of emu/. This is what the bridge CNI plugin does for each pod (seed 001's model),
 batched for speed (design.md §5): one `ip -batch` creates every pod namespace, one
 `ip -n <node> -batch` per node creates cni0, the veth pairs (the pod end born directly
-inside the pod namespace as eth0), the enslaving and the host-gw routes; then one
+inside the pod namespace as eth0), the enslaving and the node's routes (plus, with vxlan,
+flannel.1 and its neighbours; its forwarding entries take one `bridge -batch`); then one
 in-process netlink session per pod (pyroute2, socket opened inside the pod's namespace
 by setns — no subprocess, no interpreter per pod) sets the pod's address and default
-route. Nothing is ever created in the VM's root namespace.
+route. With bgp (Calico) there is no bridge: each pod's veth stays unenslaved, gets a /32
+route to the pod and proxy ARP (set in-process, one setns per node), and the pod's
+gateway is 169.254.1.1. Nothing is ever created in the VM's root namespace.
 """
 
 from __future__ import annotations
 
 import errno
 import hashlib
+import ipaddress
 from typing import Sequence
 
 from ..plan.model import NodePlan, Plan, PodPlan, RoutePlan
+from ..plan.network import VtepPlan, pod_mtu
 from ..traffic.netns import in_netns
 from .ledger import Ledger, netns_name
+from .overlay import apply_fdb, vtep_lines
 from .runner import Runner
 
 NETNS_DIR = "/run/netns"
 
 
 def node_batch(node: NodePlan, pods: Sequence[PodPlan], routes: Sequence[RoutePlan], tag: str,
-               mtu: int, with_bridge: bool = True) -> list[str]:
-    """ip -batch lines run inside the node's namespace (pure: unit-tested as text)."""
+               mtu: int, with_bridge: bool = True, vtep: VtepPlan | None = None) -> list[str]:
+    """ip -batch lines run inside the node's namespace (pure: unit-tested as text).
+
+    `with_bridge`: the node-level objects too (cni0, the VTEP), as at build time; `mtu` is
+    the pods' (both veth ends); a node without a bridge (bgp) routes each pod by a /32.
+    """
     lines: list[str] = []
     prefix = node.pod_cidr.split("/")[1]
-    if with_bridge:
+    routed = not node.bridge
+    if with_bridge and not routed:
         # A bridge without an explicit MAC takes its lowest port's and changes it when that
         # pod goes away: older pods' cached gateway MAC goes stale and their traffic is lost.
         # The bridge CNI plugin pins the MAC for this reason; so do we (stable, local).
@@ -36,13 +47,34 @@ def node_batch(node: NodePlan, pods: Sequence[PodPlan], routes: Sequence[RoutePl
                   f"link set {node.bridge} mtu {mtu}",
                   f"addr add {node.gateway}/{prefix} dev {node.bridge}",
                   f"link set {node.bridge} up"]
+    if with_bridge and vtep is not None:
+        lines += vtep_lines(vtep)
     for pod in pods:
-        lines += [f"link add {pod.host_veth} mtu {mtu} type veth peer name eth0 netns {netns_name(tag, pod.key)}",
-                  f"link set {pod.host_veth} master {node.bridge} up"]
+        lines.append(f"link add {pod.host_veth} mtu {mtu} type veth peer name eth0 mtu {mtu} "
+                     f"netns {netns_name(tag, pod.key)}")
+        if routed:
+            lines += [f"link set {pod.host_veth} up",
+                      f"route replace {pod.ip}/32 dev {pod.host_veth} scope link"]
+        else:
+            # hairpin: a pod reaching itself through a Service (br_netfilter DNATs the bridged
+            # frame back to it) needs the frame sent back out of the port it came in on, which
+            # the kubelet sets up for the same reason (--hairpin-mode=hairpin-veth).
+            lines += [f"link set {pod.host_veth} master {node.bridge} up",
+                      f"link set dev {pod.host_veth} type bridge_slave hairpin on"]
     for route in routes:
         via = f" via {route.via}" if route.via else ""
-        lines.append(f"route replace {route.dst}{via} dev {route.dev}")
+        onlink = " onlink" if vtep is not None and route.dev == vtep.dev else ""
+        lines.append(f"route replace {route.dst}{via} dev {route.dev}{onlink}")
     return lines
+
+
+def proxy_arp_sysctls(pods: Sequence[PodPlan]) -> list[tuple[str, str]]:
+    """Calico's host end of a pod's veth: answer ARP for anything routed elsewhere, at once."""
+    out: list[tuple[str, str]] = []
+    for pod in pods:
+        out += [(f"net/ipv4/conf/{pod.host_veth}/proxy_arp", "1"),
+                (f"net/ipv4/neigh/{pod.host_veth}/proxy_delay", "0")]
+    return out
 
 
 def bridge_mac(node: str) -> str:
@@ -95,24 +127,45 @@ class PodNetwork:
         self.ledger.add_netns(names)
         if names:
             self.runner.ip_batch([f"netns add {n}" for n in names])
+        network = self.plan.network
         for node in self.plan.nodes:
             on_node = [p for p in pods if p.node == node.name]
             routes = [r for r in self.plan.routes if r.node == node.name] if with_bridges else []
-            lines = node_batch(node, on_node, routes, tag, self.plan.mtu, with_bridge=with_bridges)
+            vtep = network.vtep(node.name) if network is not None else None
+            lines = node_batch(node, on_node, routes, tag, pod_mtu(self.plan), with_bridge=with_bridges,
+                               vtep=vtep)
             if lines:
                 self.runner.ip_batch(lines, netns=netns_name(tag, node.key))
+            if with_bridges and vtep is not None:
+                apply_fdb(self.runner, netns_name(tag, node.key), vtep)
+            if not node.bridge and on_node:
+                write_sysctls(netns_name(tag, node.key), proxy_arp_sysctls(on_node))
         for pod in pods:
             configure_pod(netns_name(tag, pod.key), pod)
 
     def delete_pods(self, pods: Sequence[PodPlan]) -> None:
-        """Deleting a pod's namespace destroys its veth pair too (the kernel removes the peer)."""
-        names = [netns_name(self.ledger.tag, p.key) for p in pods]
+        """Deleting a pod's namespace destroys its veth pair too (the kernel removes the peer).
+
+        The kernel tears a namespace down asynchronously, though; on a node without a bridge
+        (bgp) the pod's /32 route would outlive the pod for a while, so its veth is deleted
+        first, as Calico's CNI DEL does: one batch per node.
+        """
+        tag = self.ledger.tag
+        for node in self.plan.nodes:
+            veths = [p.host_veth for p in pods if p.node == node.name]
+            if veths and not node.bridge:
+                self.runner.ip_batch([f"link del {v}" for v in veths], netns=netns_name(tag, node.key), check=False)
+        names = [netns_name(tag, p.key) for p in pods]
         if names:
             self.runner.ip_batch([f"netns del {n}" for n in names], check=False)
 
 
 def configure_pod(netns: str, pod: PodPlan) -> None:
-    """Inside the pod: lo up, eth0 with the pod IP, default route via the node's cni0."""
+    """Inside the pod: lo up, eth0 with the pod IP, default route via the node's cni0.
+
+    A gateway outside the pod's own prefix (bgp: a /32 address and 169.254.1.1) is first made
+    reachable on eth0 by a link-scope route, as Calico's CNI plugin does.
+    """
     from pyroute2 import IPRoute  # imported here: the pure layers never need it
 
     with in_netns(f"{NETNS_DIR}/{netns}"):
@@ -126,6 +179,8 @@ def configure_pod(netns: str, pod: PodPlan) -> None:
         ipr.link("set", index=lo, state="up")
         ipr.addr("add", index=eth0, address=pod.ip, prefixlen=pod.prefix)
         ipr.link("set", index=eth0, state="up")
+        if ipaddress.ip_address(pod.gateway) not in ipaddress.ip_network(f"{pod.ip}/{pod.prefix}", strict=False):
+            ipr.route("add", dst=f"{pod.gateway}/32", oif=eth0, scope=253)  # RT_SCOPE_LINK
         try:
             ipr.route("add", dst="0.0.0.0/0", gateway=pod.gateway, oif=eth0)
         except Exception as exc:  # pyroute2 raises NetlinkError with an errno

@@ -6,6 +6,11 @@ Part of emu/ (the shell). Each Kubernetes node is a Mininet Host with its HOST-I
 nothing — not even a bridge — is added to the VM's root namespace, and no link ever joins
 the VM's real uplink (no Mininet NAT node). Every namespace is then given a name under
 /run/netns (`ip netns attach`) so the rest of emu/ addresses nodes like pods.
+
+An underlay of several subnets (racks) has one switch per rack and a router: a Mininet host
+with one port per rack switch, forwarding, holding each rack's gateway address; members
+route the other racks via it (one `ip -batch` per member). With cloud-routes the router
+also gets the route controller's routes, one per node pod CIDR.
 """
 
 from __future__ import annotations
@@ -14,9 +19,30 @@ import os
 import resource
 from typing import Iterable
 
-from ..plan.model import Plan
+from ..plan.model import Plan, RoutePlan
+from ..plan.network import RouterPlan
 from .ledger import Ledger, netns_name
 from .runner import Runner
+
+# The router forwards between racks like a cloud gateway or a switch's routing engine: no ICMP
+# redirects (nodes must keep sending to it), no reverse-path filter, ICMP errors not
+# rate-limited (a probe of a dropped flow must see its "unreachable" at once).
+ROUTER_SYSCTLS = [("net/ipv4/ip_forward", "1"), ("net/ipv4/conf/all/rp_filter", "0"),
+                  ("net/ipv4/conf/default/rp_filter", "0"), ("net/ipv4/conf/all/send_redirects", "0"),
+                  ("net/ipv4/conf/default/send_redirects", "0"), ("net/ipv4/icmp_ratemask", "0")]
+
+
+def route_line(route: RoutePlan) -> str:
+    via = f" via {route.via}" if route.via else ""
+    return f"route replace {route.dst}{via} dev {route.dev}"
+
+
+def router_batch(router: RouterPlan, mtu: int) -> list[str]:
+    """ip -batch lines inside the router: an address per rack port, then its routes (pure)."""
+    lines = []
+    for intf in router.interfaces:
+        lines += [f"addr replace {intf.ip}/{intf.prefix} dev {intf.dev}", f"link set {intf.dev} mtu {mtu} up"]
+    return lines + [route_line(r) for r in router.routes]
 
 
 def _mininet():
@@ -51,21 +77,53 @@ class Underlay:
         tag = self.ledger.tag
         net = Mininet(topo=None, build=False, controller=None, autoSetMacs=False, waitConnected=False)
         self.net = net
-        switch = net.addSwitch(mininet_name(tag, "s0"), cls=LinuxBridge, inNamespace=True)
-        members = [(n.key, n.host_ip, n.underlay_prefix) for n in self.plan.nodes]
-        members += [(x.key, x.ip, x.underlay_prefix) for x in self.plan.externals]
-        for key, ip, prefix in members:
+        network = self.plan.network
+        racks = [(s.key, s.name) for s in network.subnets] if network is not None else [("s0", "")]
+        switches = {name: net.addSwitch(mininet_name(tag, key), cls=LinuxBridge, inNamespace=True)
+                    for key, name in racks}
+        members = [(n.key, n.name, n.host_ip, n.underlay_prefix) for n in self.plan.nodes]
+        members += [(x.key, x.name, x.ip, x.underlay_prefix) for x in self.plan.externals]
+        for key, name, ip, prefix in members:
             host = net.addHost(mininet_name(tag, key), ip=f"{ip}/{prefix}", inNamespace=True)
-            net.addLink(host, switch, intfName1="eth0")
+            rack = network.subnet_of(name).name if network is not None else ""
+            net.addLink(host, switches[rack], intfName1="eth0")
             self.hosts[key] = host
-        self.hosts["s0"] = switch
+        routers = network.routers if network is not None else ()
+        for router in routers:
+            first = router.interfaces[0]
+            host = net.addHost(mininet_name(tag, router.key), ip=f"{first.ip}/{first.prefix}", inNamespace=True)
+            for intf in router.interfaces:
+                net.addLink(host, switches[intf.subnet], intfName1=intf.dev)
+            self.hosts[router.key] = host
+        for key, name in racks:
+            self.hosts[key] = switches[name]
         self._attach()  # name the namespaces before anything else can fail
         net.build()
         net.start()
-        members_only = [h for k, h in self.hosts.items() if k != "s0"]
+        members_only = [self.hosts[key] for key, _, _, _ in members]
         for host in members_only:
             host.cmd("ip link set mtu", self.plan.mtu, "dev eth0")
-        self.warm_up(members_only, [ip for _, ip, _ in members])
+        self._configure_routing()
+        ips = [ip for _, _, ip, _ in members] + [i.ip for r in routers for i in r.interfaces]
+        self.warm_up(members_only + [self.hosts[r.key] for r in routers], ips)
+
+    def _configure_routing(self) -> None:
+        """Routers (forwarding, rack ports, cloud routes), then the members' routes to other racks."""
+        from .pods import write_sysctls
+
+        network = self.plan.network
+        if network is None:
+            return
+        tag = self.ledger.tag
+        for router in network.routers:
+            write_sysctls(netns_name(tag, router.key), ROUTER_SYSCTLS)
+            self.runner.ip_batch(router_batch(router, self.plan.mtu), netns=netns_name(tag, router.key))
+        keys = {n.name: n.key for n in self.plan.nodes} | {x.name: x.key for x in self.plan.externals}
+        per_member: dict[str, list[str]] = {}
+        for route in network.underlay_routes:
+            per_member.setdefault(route.node, []).append(route_line(route))
+        for member, lines in per_member.items():
+            self.runner.ip_batch(lines, netns=netns_name(tag, keys[member]))
 
     @staticmethod
     def warm_up(hosts: list, ips: list[str], rounds: int = 3) -> None:

@@ -12,7 +12,8 @@ from typing import Any, Mapping
 from .selectors import LabelSelector
 
 PROTOCOLS = ("TCP", "UDP", "SCTP")
-ROUTING_MODES = ("host-gw",)  # more modes (cloud-routes, vxlan, bgp) plug in at plan/routing.py
+ROUTING_MODES = ("host-gw", "cloud-routes", "vxlan", "bgp")  # each is planned in plan/routing.py
+BGP_TOPOLOGIES = ("full-mesh", "route-reflector", "top-of-rack")
 KUBE_PROXY_MODES = ("iptables", "nftables", "none")
 
 
@@ -48,6 +49,7 @@ class NodeSpec:
     labels: Mapping[str, str]
     taints: tuple[Taint, ...] = ()
     pod_cidr: str | None = None   # an explicit override from the testbed document
+    rack: str = ""                # underlay subnet (rack) name; "" = the first subnet
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,33 @@ class ExternalHost:
 
     name: str
     ip: str | None = None
+    rack: str = ""          # "" = the subnet holding `ip`, else the first subnet
+
+
+@dataclass(frozen=True)
+class UnderlaySubnet:
+    """One L2 segment of the underlay (a rack); several are joined by the underlay router."""
+
+    name: str
+    cidr: str
+    first_host: int = 2     # nodes from .2; the router takes .1 (the rack's gateway)
+
+
+@dataclass(frozen=True)
+class BgpOptions:
+    """Calico-like BGP between nodes (routing: bgp); bird2 on every node."""
+
+    as_number: int = 64512                  # Calico's default AS
+    topology: str = "full-mesh"             # full-mesh | route-reflector | top-of-rack
+    route_reflectors: tuple[str, ...] = ()  # route-reflector: node names (default: control-plane nodes)
+
+
+@dataclass(frozen=True)
+class VxlanOptions:
+    """flannel's vxlan backend: flannel.1, VNI 1, UDP 8472, MTU = underlay MTU - 50."""
+
+    vni: int = 1
+    port: int = 8472
 
 
 @dataclass(frozen=True)
@@ -76,6 +105,24 @@ class ClusterSpec:
     allow_overlapping_pod_cidrs: bool = False
     external_hosts: tuple[ExternalHost, ...] = ()
     notes: tuple[str, ...] = ()     # kind fields accepted but not applicable here
+    # Several subnets (racks) joined by a router; () = one subnet, underlay_subnet. When set,
+    # underlay_subnet and first_node_host are the first subnet's.
+    underlay_subnets: tuple[UnderlaySubnet, ...] = ()
+    bgp: BgpOptions = BgpOptions()
+    vxlan: VxlanOptions = VxlanOptions()
+
+    def subnets(self) -> tuple[UnderlaySubnet, ...]:
+        """Every underlay subnet, the single-subnet default included (named "underlay")."""
+        return self.underlay_subnets or (UnderlaySubnet("underlay", self.underlay_subnet, self.first_node_host),)
+
+    def rack_of(self, node: NodeSpec) -> str:
+        return node.rack or self.subnets()[0].name
+
+    def needs_router(self) -> bool:
+        """An underlay router exists between racks, as the cloud's gateway (cloud-routes), or as
+        the top-of-rack BGP peer; one L2 segment with host-gw, vxlan or a BGP mesh needs none."""
+        return (len(self.subnets()) > 1 or self.routing == "cloud-routes"
+                or (self.routing == "bgp" and self.bgp.topology == "top-of-rack"))
 
 
 @dataclass(frozen=True)

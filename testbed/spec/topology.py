@@ -4,7 +4,8 @@ First stage of the pipeline for the cluster (spec/ -> plan/). The kind document
 (kind.x-k8s.io/v1alpha4, kind Cluster) is decoded strictly; kind fields that configure
 container images or kubeadm are accepted with a note that they do not apply to an
 emulation. The testbed document (testbed/v1alpha1, kind TestbedConfig) says what kind
-does not: the underlay subnet, the per-node pod CIDR size, the routing mode, external hosts.
+does not: the underlay subnet (or several subnets, "racks", joined by a router), the per-node
+pod CIDR size, the routing mode (host-gw, cloud-routes, vxlan, bgp) and its options, external hosts.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import ipaddress
 from ..errors import Problem, UnsupportedError
 from .decode import Doc, Problems, load_documents
 from .labels import check_labels
-from .model import (KUBE_PROXY_MODES, ROUTING_MODES, ClusterSpec, ExternalHost, NodeSpec,
-                    Taint)
+from .model import (BGP_TOPOLOGIES, KUBE_PROXY_MODES, ROUTING_MODES, BgpOptions, ClusterSpec,
+                    ExternalHost, NodeSpec, Taint, UnderlaySubnet, VxlanOptions)
 from .names import dns1123_label_error, dns1123_subdomain_error
 
 KIND_API = "kind.x-k8s.io/v1alpha4"
@@ -29,7 +30,6 @@ _KIND_IGNORED = ("featureGates", "runtimeConfig", "kubeadmConfigPatches",
 _NODE_IGNORED = ("image", "extraMounts", "extraPortMappings", "kubeadmConfigPatches",
                  "kubeadmConfigPatchesJSON6902")
 _NET_IGNORED = ("apiServerPort", "apiServerAddress", "dnsSearch", "disableDefaultCNI")
-_ROUTING_LATER = {"cloud-routes", "vxlan", "bgp"}
 
 
 def load_topology(path: str) -> ClusterSpec:
@@ -112,10 +112,13 @@ def _decode(kdoc: Doc, tdoc: Doc | None, path: str) -> ClusterSpec:
             net.error(f"must be one of {', '.join(KUBE_PROXY_MODES)}, got {proxy_mode!r}", "kubeProxyMode")
 
     opts = _decode_testbed(tdoc) if tdoc is not None else {}
+    notes += opts.pop("routing_notes", [])
     overrides: dict[str, str] = opts.pop("pod_cidrs", {})
+    racks: dict[str, str] = opts.pop("racks", {})
     nodes = _name_nodes(name or "kind", roles)
-    nodes = tuple(NodeSpec(n.name, n.role, n.labels, n.taints, overrides.pop(n.name, None)) for n in nodes)
-    for unknown in overrides:
+    nodes = tuple(NodeSpec(n.name, n.role, n.labels, n.taints, overrides.pop(n.name, None), racks.pop(n.name, ""))
+                  for n in nodes)
+    for unknown in {**overrides, **racks}:
         tdoc.error(f"no node named {unknown!r} (nodes: {', '.join(n.name for n in nodes)})", "nodes")  # type: ignore[union-attr]
     return ClusterSpec(name=name or "kind", file=path, nodes=nodes, pod_subnet=pod_subnet or "",
                        service_subnet=service_subnet or "", kube_proxy_mode=proxy_mode or "iptables",
@@ -146,43 +149,104 @@ def _name_nodes(cluster: str, roles: list[tuple[str, dict[str, str], Doc]]) -> l
 def _decode_testbed(doc: Doc) -> dict:
     doc.document = "TestbedConfig"
     doc.check_keys(("apiVersion", "kind", "underlay", "podCIDRPrefix", "routing", "mtu",
-                    "allowOverlappingPodCIDRs", "nodes", "externalHosts"))
+                    "allowOverlappingPodCIDRs", "nodes", "externalHosts", "bgp", "vxlan"))
     opts: dict = {}
     under = doc.mapping("underlay")
     if under is not None:
-        under.check_keys(("subnet", "firstHost"))
-        opts["underlay_subnet"] = under.str("subnet", default="192.168.1.0/24")
-        opts["first_node_host"] = under.int("firstHost", default=2, minimum=1)
+        opts.update(_decode_underlay(under))
     opts["node_cidr_prefix"] = doc.int("podCIDRPrefix", default=24, minimum=8, maximum=30)
     routing = doc.str("routing", default="host-gw")
-    if routing in _ROUTING_LATER:
-        raise UnsupportedError([Problem(doc.file, "routing", f"{routing!r} is not implemented yet; "
-                                        "this version routes pods with host-gw", doc.document)])
     if routing not in ROUTING_MODES:
         doc.error(f"must be one of {', '.join(ROUTING_MODES)}, got {routing!r}", "routing")
     opts["routing"] = routing
+    notes: list[str] = []
+    bgp = doc.mapping("bgp")
+    if bgp is not None:
+        opts["bgp"] = _decode_bgp(bgp)
+        if routing != "bgp":
+            notes.append(f"bgp: ignored, routing is {routing}")
+    vxlan = doc.mapping("vxlan")
+    if vxlan is not None:
+        vxlan.check_keys(("vni", "port"))
+        opts["vxlan"] = VxlanOptions(vni=vxlan.int("vni", default=1, minimum=0, maximum=2 ** 24 - 1),
+                                     port=vxlan.int("port", default=8472, minimum=1, maximum=65535))
+        if routing != "vxlan":
+            notes.append(f"vxlan: ignored, routing is {routing}")
+    opts["routing_notes"] = notes
     opts["mtu"] = doc.int("mtu", default=1500, minimum=576, maximum=9000)
     opts["allow_overlapping_pod_cidrs"] = doc.bool("allowOverlappingPodCIDRs", default=False)
     cidrs: dict[str, str] = {}
+    racks: dict[str, str] = {}
     for ndoc in doc.items("nodes"):
         if not ndoc.is_mapping():
             continue
-        ndoc.check_keys(("name", "podCIDR"))
-        node_name, cidr = ndoc.str("name", required=True), ndoc.str("podCIDR")
+        ndoc.check_keys(("name", "podCIDR", "rack"))
+        node_name, cidr, rack = ndoc.str("name", required=True), ndoc.str("podCIDR"), ndoc.str("rack")
         if node_name and cidr:
             cidrs[node_name] = cidr
+        if node_name and rack:
+            racks[node_name] = rack
     opts["pod_cidrs"] = cidrs
+    opts["racks"] = racks
     hosts = []
     for hdoc in doc.items("externalHosts"):
         if not hdoc.is_mapping():
             continue
-        hdoc.check_keys(("name", "ip"))
+        hdoc.check_keys(("name", "ip", "rack"))
         host_name = hdoc.str("name", required=True)
         if host_name and dns1123_label_error(host_name):
             hdoc.error(dns1123_label_error(host_name) or "", "name")
-        hosts.append(ExternalHost(host_name or "", hdoc.str("ip")))
+        hosts.append(ExternalHost(host_name or "", hdoc.str("ip"), hdoc.str("rack", default="") or ""))
     opts["external_hosts"] = tuple(hosts)
     return opts
+
+
+def _decode_underlay(under: Doc) -> dict:
+    """`subnet` (one L2 segment, the default) or `subnets` (racks joined by a router)."""
+    under.check_keys(("subnet", "firstHost", "subnets"))
+    opts: dict = {}
+    first_host = under.int("firstHost", default=2, minimum=1)
+    opts["first_node_host"] = first_host
+    if "subnets" in under.value and "subnet" in under.value:
+        under.error("give either subnet (one L2 segment) or subnets (racks joined by a router), not both")
+    if "subnets" not in under.value:
+        opts["underlay_subnet"] = under.str("subnet", default="192.168.1.0/24")
+        return opts
+    subnets = []
+    for sdoc in under.items("subnets", required=True):
+        if not sdoc.is_mapping():
+            continue
+        sdoc.check_keys(("name", "cidr", "firstHost"))
+        name, cidr = sdoc.str("name", required=True), sdoc.str("cidr", required=True)
+        if name and dns1123_label_error(name):
+            sdoc.error(dns1123_label_error(name) or "", "name")
+        host = sdoc.int("firstHost", default=first_host, minimum=1)
+        if name and cidr:
+            subnets.append(UnderlaySubnet(name, cidr, host))
+    if "subnets" in under.value and not under.value["subnets"]:
+        under.error("expected at least one subnet", "subnets")
+    if subnets:
+        opts["underlay_subnets"] = tuple(subnets)
+        opts["underlay_subnet"] = subnets[0].cidr
+        opts["first_node_host"] = subnets[0].first_host
+    return opts
+
+
+def _decode_bgp(bgp: Doc) -> BgpOptions:
+    bgp.check_keys(("asNumber", "topology", "routeReflectors"))
+    topology = bgp.str("topology", default="full-mesh")
+    if topology not in BGP_TOPOLOGIES:
+        bgp.error(f"must be one of {', '.join(BGP_TOPOLOGIES)}, got {topology!r}", "topology")
+    reflectors = []
+    for rdoc in bgp.items("routeReflectors"):
+        if isinstance(rdoc.value, str):
+            reflectors.append(rdoc.value)
+        else:
+            rdoc.error("expected a node name")
+    if reflectors and topology != "route-reflector":
+        bgp.error("routeReflectors needs topology: route-reflector", "routeReflectors")
+    return BgpOptions(as_number=bgp.int("asNumber", default=64512, minimum=1, maximum=2 ** 32 - 1),
+                      topology=topology or "full-mesh", route_reflectors=tuple(reflectors))
 
 
 def _network(value: str, field: str, spec: ClusterSpec, problems: Problems,
@@ -203,10 +267,18 @@ def _validate(spec: ClusterSpec, problems: Problems) -> None:
     f = spec.file
     pods = _network(spec.pod_subnet, "networking.podSubnet", spec, problems, "kind Cluster")
     svcs = _network(spec.service_subnet, "networking.serviceSubnet", spec, problems, "kind Cluster")
-    under = _network(spec.underlay_subnet, "underlay.subnet", spec, problems, "TestbedConfig")
+    racks = {s.name: s for s in spec.subnets()}
+    unders: dict[str, tuple[ipaddress.IPv4Network, str]] = {}   # rack name -> (network, field)
+    for sub in spec.subnets():
+        label = f"underlay.subnets[{sub.name}].cidr" if spec.underlay_subnets else "underlay.subnet"
+        net = _network(sub.cidr, label, spec, problems, "TestbedConfig")
+        if net is not None:
+            unders[sub.name] = (net, label)
+    if len(racks) != len(spec.subnets()):
+        problems.add(Problem(f, "underlay.subnets", "duplicate subnet names", "TestbedConfig"))
     nets = [(n, label, doc) for n, label, doc in (
         (pods, "networking.podSubnet", "kind Cluster"), (svcs, "networking.serviceSubnet", "kind Cluster"),
-        (under, "underlay.subnet", "TestbedConfig")) if n is not None]
+        *((n, label, "TestbedConfig") for n, label in unders.values())) if n is not None]
     for i, (a, la, da) in enumerate(nets):
         for b, lb, _ in nets[i + 1:]:
             if a.overlaps(b):
@@ -221,6 +293,9 @@ def _validate(spec: ClusterSpec, problems: Problems) -> None:
     for node in spec.nodes:
         if dns1123_subdomain_error(node.name):
             problems.add(Problem(f, "name", dns1123_subdomain_error(node.name) or "", "kind Cluster"))
+        if node.rack and node.rack not in racks:
+            problems.add(Problem(f, f"nodes[{node.name}].rack", f"no underlay subnet named {node.rack!r} "
+                                 f"(subnets: {', '.join(racks)})", "TestbedConfig"))
         if node.pod_cidr is None:
             continue
         cidr = _network(node.pod_cidr, f"nodes[{node.name}].podCIDR", spec, problems, "TestbedConfig")
@@ -235,30 +310,60 @@ def _validate(spec: ClusterSpec, problems: Problems) -> None:
                                      f"{other} (set allowOverlappingPodCIDRs: true to demonstrate the "
                                      "clash)", "TestbedConfig"))
         explicit.append((node.name, cidr))
-    if under is not None:
-        needed = spec.first_node_host + len(spec.nodes)
+    router = spec.needs_router()
+    taken: dict[str, str] = {}
+    for sub in spec.subnets():
+        if sub.name not in unders:
+            continue
+        under, label = unders[sub.name]
+        members = [n for n in spec.nodes if spec.rack_of(n) == sub.name]
+        needed = sub.first_host + len(members)
         if needed > under.num_addresses - 1:
-            problems.add(Problem(f, "underlay.subnet", f"{under} has no room for {len(spec.nodes)} nodes "
-                                 f"from host .{spec.first_node_host}", "TestbedConfig"))
-        taken = {str(under.network_address + spec.first_node_host + i): f"node {n.name}"
-                 for i, n in enumerate(spec.nodes)}
-        for host in spec.external_hosts:
-            if host.ip is None:
-                continue
-            try:
-                ip = ipaddress.ip_address(host.ip)
-            except ValueError:
-                problems.add(Problem(f, f"externalHosts[{host.name}].ip", f"{host.ip!r} is not an IP "
-                                     "address", "TestbedConfig"))
-                continue
-            if ip not in under or ip in (under.network_address, under.broadcast_address):
-                problems.add(Problem(f, f"externalHosts[{host.name}].ip", f"{ip} is not a host address "
-                                     f"of the underlay {under}", "TestbedConfig"))
-            elif str(ip) in taken:
-                problems.add(Problem(f, f"externalHosts[{host.name}].ip", f"{ip} is already the address "
-                                     f"of {taken[str(ip)]}", "TestbedConfig"))
-            else:
-                taken[str(ip)] = f"external host {host.name}"
+            problems.add(Problem(f, label, f"{under} has no room for {len(members)} nodes "
+                                 f"from host .{sub.first_host}", "TestbedConfig"))
+        if router and sub.first_host < 2:
+            problems.add(Problem(f, label.rsplit(".", 1)[0] + ".firstHost" if spec.underlay_subnets
+                                 else "underlay.firstHost", f"the underlay router takes .1 of {under}: nodes "
+                                 "must start at .2 or later", "TestbedConfig"))
+        taken.update({str(under.network_address + sub.first_host + i): f"node {n.name}"
+                      for i, n in enumerate(members)})
+        if router:
+            taken.setdefault(str(under.network_address + 1), "the underlay router")
+    for host in spec.external_hosts:
+        field = f"externalHosts[{host.name}]"
+        if host.rack and host.rack not in racks:
+            problems.add(Problem(f, f"{field}.rack", f"no underlay subnet named {host.rack!r} "
+                                 f"(subnets: {', '.join(racks)})", "TestbedConfig"))
+            continue
+        if host.ip is None:
+            continue
+        try:
+            ip = ipaddress.ip_address(host.ip)
+        except ValueError:
+            problems.add(Problem(f, f"{field}.ip", f"{host.ip!r} is not an IP address", "TestbedConfig"))
+            continue
+        allowed = [unders[host.rack]] if host.rack in unders else list(unders.values())
+        inside = [n for n, _ in allowed if ip in n and ip not in (n.network_address, n.broadcast_address)]
+        if not inside and allowed:
+            where = (f"the underlay {allowed[0][0]}" if len(allowed) == 1 else
+                     "any underlay subnet (" + ", ".join(str(n) for n, _ in allowed) + ")")
+            if host.rack and spec.underlay_subnets:
+                where = f"rack {host.rack}'s subnet {allowed[0][0]}"
+            problems.add(Problem(f, f"{field}.ip", f"{ip} is not a host address of {where}", "TestbedConfig"))
+        elif str(ip) in taken:
+            problems.add(Problem(f, f"{field}.ip", f"{ip} is already the address of {taken[str(ip)]}",
+                                 "TestbedConfig"))
+        else:
+            taken[str(ip)] = f"external host {host.name}"
+    if spec.routing == "bgp":
+        names = {n.name for n in spec.nodes}
+        for i, name in enumerate(spec.bgp.route_reflectors):
+            if name not in names:
+                problems.add(Problem(f, f"bgp.routeReflectors[{i}]", f"no node named {name!r} (nodes: "
+                                     f"{', '.join(n.name for n in spec.nodes)})", "TestbedConfig"))
+    if router and any(h.name == "router" for h in spec.external_hosts):
+        problems.add(Problem(f, "externalHosts[router].name", "the name 'router' is the underlay router's",
+                             "TestbedConfig"))
     seen: set[str] = set()
     for host in spec.external_hosts:
         if host.name in seen or host.name in {n.name for n in spec.nodes}:

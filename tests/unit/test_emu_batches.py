@@ -32,7 +32,7 @@ def test_node_batch_builds_bridge_veths_and_routes():
     assert lines[:4] == [f"link add cni0 address {bridge_mac('kind-worker')} type bridge", "link set cni0 mtu 1500",
                          "addr add 10.244.1.1/24 dev cni0", "link set cni0 up"]
     for pod in pods:
-        assert (f"link add {pod.host_veth} mtu 1500 type veth peer name eth0 netns tb-abcd-{pod.key}") in lines
+        assert (f"link add {pod.host_veth} mtu 1500 type veth peer name eth0 mtu 1500 netns tb-abcd-{pod.key}") in lines
         assert f"link set {pod.host_veth} master cni0 up" in lines
     assert lines[-2:] == ["route replace 10.244.0.0/24 via 192.168.1.2 dev eth0",
                           "route replace 10.244.2.0/24 via 192.168.1.4 dev eth0"]
