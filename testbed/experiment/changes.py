@@ -42,6 +42,12 @@ class Label:
 
 
 @dataclass(frozen=True)
+class LabelNamespace:
+    namespace: str
+    labels: Mapping[str, str | None] = field(default_factory=dict)  # None removes the label
+
+
+@dataclass(frozen=True)
 class Apply:
     files: tuple[str, ...]
 
@@ -51,7 +57,7 @@ class Delete:
     files: tuple[str, ...]
 
 
-Action = Scale | DeletePods | Label | Apply | Delete
+Action = Scale | DeletePods | Label | LabelNamespace | Apply | Delete
 
 
 def describe(action: Action) -> str:
@@ -62,6 +68,9 @@ def describe(action: Action) -> str:
     if type(action).__name__ == "Rollout":
         what = "rollout undo" if action.undo else f"set image ({action.image or 'next'}) and roll out"
         return f"{what} Deployment {action.namespace}/{action.deployment}"
+    if isinstance(action, LabelNamespace):
+        return f"label namespace {action.namespace} " + " ".join(
+            f"{k}-" if v is None else f"{k}={v}" for k, v in action.labels.items())
     if isinstance(action, Label):
         return f"label pods {_sel(action.pods)} " + " ".join(
             f"{k}-" if v is None else f"{k}={v}" for k, v in action.labels.items())
@@ -127,12 +136,33 @@ def apply_action(action: Action, cluster: ClusterSpec, manifests: Manifests, pla
             p for p in manifests.pods if (p.ref.namespace, p.ref.name) not in bare))
     elif isinstance(action, Label):
         plan, manifests = _relabel(action, plan, manifests)
+    elif isinstance(action, LabelNamespace):
+        manifests = _relabel_namespace(action, manifests)
     elif isinstance(action, Apply):
         manifests = merge(manifests, load_manifests(action.files))
     elif isinstance(action, Delete):
         manifests = remove(manifests, load_manifests(action.files))
     new_plan = replan(cluster, manifests, plan.seed, prev=plan, deleted=deleted)
     return manifests, new_plan
+
+
+def _relabel_namespace(action: LabelNamespace, manifests: Manifests) -> Manifests:
+    """`kubectl label namespace`: NetworkPolicies' namespaceSelectors see the new labels."""
+    from ..spec.model import Namespace
+
+    current = next((n for n in manifests.namespaces if n.name == action.namespace), None)
+    if current is None:
+        if action.namespace not in manifests.namespace_names():
+            raise SpecError([Problem("experiment", "label.namespace", f"no namespace {action.namespace!r}")])
+        current = Namespace(action.namespace, {})  # default, kube-system...: implicit until labelled
+    labels = dict(current.labels)
+    for k, v in action.labels.items():
+        if v is None:
+            labels.pop(k, None)
+        else:
+            labels[k] = v
+    others = tuple(n for n in manifests.namespaces if n.name != action.namespace)
+    return dataclasses.replace(manifests, namespaces=others + (Namespace(action.namespace, labels),))
 
 
 def _relabel(action: Label, plan: Plan, manifests: Manifests) -> tuple[Plan, Manifests]:

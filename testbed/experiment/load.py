@@ -9,7 +9,7 @@ from ..spec.decode import Doc, Problems, load_documents
 from ..spec.labels import decode_selector
 from ..spec.model import PROTOCOLS
 from ..spec.selectors import LabelSelector
-from .changes import Apply, Delete, DeletePods, Label, Scale
+from .changes import Apply, Delete, DeletePods, Label, LabelNamespace, Scale
 from .rollout import Rollout
 from .model import OUTCOMES, CaptureSpec, During, Endpoints, ServiceTarget, Expectation, Experiment, PodSelection, ProbeGroup, Step
 
@@ -156,7 +156,7 @@ def _action(doc: Doc, base: str):
     ldoc = doc.mapping("label")
     if ldoc is None:
         return None
-    ldoc.check_keys(("pods", "labels"))
+    ldoc.check_keys(("pods", "namespace", "labels"))
     labels: dict[str, str | None] = {}
     lmap = ldoc.mapping("labels", required=True)
     for key, value in (lmap.value.items() if lmap is not None else ()):
@@ -164,6 +164,8 @@ def _action(doc: Doc, base: str):
             labels[str(key)] = value
         else:
             lmap.error(f"expected a string (quote it) or null to remove the label, got {value!r}", str(key))
+    if ldoc.field("namespace").present() and not ldoc.field("pods").present():
+        return LabelNamespace(ldoc.str("namespace") or "", labels)
     return Label(_pod_selection(ldoc.field("pods")), labels)
 
 
