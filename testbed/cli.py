@@ -134,6 +134,17 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0 if verdict.allowed else 3
 
 
+def cmd_conformance(args: argparse.Namespace) -> int:
+    from .experiment.conformance import run_conformance
+
+    run_dir, passed = run_conformance(args.topology, args.results, args.seed, args.limit, args.timeout,
+                                      _progress(args.quiet))
+    with open(os.path.join(run_dir, "conformance.md"), encoding="utf-8") as handle:
+        print("\n".join(handle.read().splitlines()[:8]))
+    print(f"results: {run_dir}")
+    return 0 if passed else 1
+
+
 def cmd_clean(args: argparse.Namespace) -> int:
     from .emu.cleanup import clean
     from .emu.runner import Runner
@@ -195,6 +206,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", default="80/TCP", help="PORT[/PROTOCOL] or icmp (default 80/TCP)")
     p.add_argument("--pod", help="summarise the policies that select this pod instead")
     p.set_defaults(fn=cmd_explain)
+
+    p = sub.add_parser("conformance", help="the generated NetworkPolicy suite: oracle vs real packets")
+    p.add_argument("--topology", default=os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                                      "topologies", "three-nodes.yaml"))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--limit", type=int, default=None, help="run the first N cases (every family is represented)")
+    p.add_argument("--timeout", type=float, default=0.5, help="probe timeout in seconds (default 0.5)")
+    p.add_argument("--results", default="results")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(fn=cmd_conformance)
 
     p = sub.add_parser("clean", help="remove every namespace and process the testbed left, and only those")
     p.add_argument("--stale", action="store_true", help="only instances whose owner process is gone")

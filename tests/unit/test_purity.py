@@ -30,6 +30,9 @@ PURE = (
     "testbed/analysis",
     "testbed/report",
     "testbed/netpol",
+    "testbed/netpol/conformance.py",
+    "testbed/netpol/cases.py",
+    "testbed/report/junit.py",
     "testbed/spec/netpol.py",
     "testbed/kubeproxy",
 )
