@@ -23,6 +23,12 @@ if [ -n "$missing" ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing
 fi
 
+# bird2 is run by the testbed inside node namespaces only; on a systemd machine the package
+# also starts a daemon in the VM's own namespace: stop it (it would listen on the real uplink).
+if command -v systemctl >/dev/null 2>&1 && systemctl is-enabled bird >/dev/null 2>&1; then
+  systemctl disable --now bird >/dev/null 2>&1 || true
+fi
+
 # Debian's python3 is the one that can import Debian's mininet package.
 if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import mininet.net" 2>/dev/null; then
   rm -rf .venv

@@ -65,7 +65,7 @@ def _live_tags() -> set[str]:
     live = set()
     for tag in all_tags():
         ledger = Ledger.load(tag)
-        if ledger is not None and ledger.owner != os.getpid() and pid_alive(ledger.owner):
+        if ledger is not None and pid_alive(ledger.owner):  # ours (this process) included
             live.add(tag)
     return live
 

@@ -1,0 +1,110 @@
+"""Benchmark: the four routing modes side by side, on one L2 segment and across two racks.
+
+    sudo .venv/bin/python benchmarks/routing_modes.py [--rounds 3] [--iperf 1]
+
+For each topologies/routing-<underlay>-<mode>.yaml with manifests/routing-echo.yaml: build
+time (and BGP convergence), the pod-to-pod all-pairs matrix (TCP, UDP, SCTP: connected /
+total, NAT-free), median TCP connect latency, iperf3 goodput from `client` to a pod on another
+node of its rack and in the other rack, the largest ping that crosses with DF set, and
+teardown time. Prints one Markdown table. Never a timed assertion: figures for the report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from testbed.emu.cluster import EmulatedCluster  # noqa: E402
+from testbed.experiment.expand import expand  # noqa: E402
+from testbed.experiment.model import Endpoints, PodSelection, ProbeGroup  # noqa: E402
+from testbed.experiment.run import probe_rows  # noqa: E402
+from testbed.plan.build import plan_cluster  # noqa: E402
+from testbed.plan.network import pod_mtu  # noqa: E402
+from testbed.spec.selectors import LabelSelector  # noqa: E402
+from testbed.spec.topology import load_topology  # noqa: E402
+from testbed.spec.workloads import load_manifests  # noqa: E402
+from testbed.traffic.throughput import measure  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MODES = ("host-gw", "cloud-routes", "vxlan", "bgp")
+
+
+def df_ping(cluster, src_key: str, dst: str, size: int) -> bool:
+    done = subprocess.run(["ip", "netns", "exec", cluster.netns(src_key), "ping", "-n", "-q", "-c1", "-W1",
+                           "-M", "do", "-s", str(size), dst], capture_output=True)
+    return done.returncode == 0
+
+
+def largest_df_ping(cluster, src_key: str, dst: str, mtu: int) -> str:
+    """With DF set, MTU - 28 bytes of ICMP payload must cross and one more must not."""
+    fits = mtu - 28
+    ok, over = df_ping(cluster, src_key, dst, fits), df_ping(cluster, src_key, dst, fits + 1)
+    if ok and not over:
+        return str(fits)
+    return f"{fits}: {'ok' if ok else 'lost'}, {fits + 1}: {'ok' if over else 'lost'}"
+
+
+def one(underlay: str, mode: str, rounds: int, seconds: float) -> dict:
+    topo = os.path.join(ROOT, "topologies", f"routing-{underlay}-{mode}.yaml")
+    plan = plan_cluster(load_topology(topo), load_manifests([os.path.join(ROOT, "manifests", "routing-echo.yaml")]), 1)
+    echo = PodSelection(selector=LabelSelector.of({"app": "echo"}))
+    builds, bgp, teardowns, latencies = [], [], [], []
+    out: dict = {"underlay": underlay, "mode": mode, "warnings": len(plan.warnings)}
+    for i in range(rounds):
+        with EmulatedCluster(plan) as c:
+            builds.append(c.timings["build"])
+            if "bgp" in c.timings:
+                bgp.append(c.timings["bgp"])
+            if i == 0:
+                rows = probe_rows(c, "bench", "matrix", expand(c.plan, ProbeGroup(
+                    "p2p", Endpoints(pods=echo), Endpoints(pods=echo), timeout=1.0)))
+                out["matrix"] = f"{sum(r['outcome'] == 'connected' for r in rows)}/{len(rows)}"
+                out["nat_free"] = all(r["nat_free"] is not False for r in rows)
+                cross = [r for r in rows if r["communication"] == "pod-to-pod (across nodes)"]
+                out["cross_node_failures"] = sorted({r["outcome"] for r in cross if r["outcome"] != "connected"})
+                client, near, far = (c.plan.find_pod(n) for n in ("client", "server-rack1", "server-rack2"))
+                for label, dst in (("iperf_same_rack", near), ("iperf_cross_rack", far)):
+                    res = measure(c.netns(client.key), c.netns(dst.key), dst.ip, seconds)
+                    out[label] = f"{res.mbps:.0f}" if res.mbps else res.outcome
+                mtu = pod_mtu(c.plan)
+                out["df_max_payload"] = largest_df_ping(c, client.key, far.ip, mtu)
+            for _ in range(20):  # 8 connects at a time: latency, not queueing in the prober
+                lat = probe_rows(c, "bench", "latency", expand(c.plan, ProbeGroup(
+                    "lat", Endpoints(pods=PodSelection(names=("client",))), Endpoints(pods=echo), protocols=("TCP",),
+                    timeout=1.0)))
+                latencies += [r["latency_ms"] for r in lat if r["outcome"] == "connected"
+                              and r["communication"] == "pod-to-pod (across nodes)"]
+        teardowns.append(c.timings["teardown"])
+    out["build_s"] = statistics.median(builds)
+    out["bgp_s"] = statistics.median(bgp) if bgp else None
+    out["teardown_s"] = statistics.median(teardowns)
+    out["connect_ms"] = statistics.median(latencies) if latencies else None
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=3, help="builds per mode (median build and teardown time)")
+    parser.add_argument("--iperf", type=float, default=1.0, help="seconds per iperf3 measurement")
+    args = parser.parse_args()
+    print("| underlay | mode | plan warnings | build s (median) | of which BGP s | teardown s | pod-to-pod "
+          "connected | NAT-free | cross-node failures | TCP connect ms (cross-node, median) | iperf3 Mb/s same "
+          "rack | iperf3 Mb/s cross rack | largest DF ping payload |")
+    print("|" + "---|" * 13)
+    for underlay in ("l2", "racks"):
+        for mode in MODES:
+            r = one(underlay, mode, args.rounds, args.iperf)
+            bgp = f"{r['bgp_s']:.2f}" if r["bgp_s"] is not None else "—"
+            lat = f"{r['connect_ms']:.3f}" if r["connect_ms"] is not None else "—"
+            print(f"| {underlay} | {mode} | {r['warnings']} | {r['build_s']:.2f} | {bgp} | {r['teardown_s']:.2f} | "
+                  f"{r['matrix']} | {'yes' if r['nat_free'] else 'NO'} | {', '.join(r['cross_node_failures']) or '—'} "
+                  f"| {lat} | {r['iperf_same_rack']} | {r['iperf_cross_rack']} | {r['df_max_payload']} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
