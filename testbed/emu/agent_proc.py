@@ -22,8 +22,13 @@ from .ledger import Ledger, netns_name
 from .pods import NETNS_DIR
 
 
-def agent_config(pods: Sequence[PodPlan], tag: str) -> dict:
-    return {"pods": [{"netns": f"{NETNS_DIR}/{netns_name(tag, p.key)}", "pod": p.name,
+def agent_config(pods: Sequence[PodPlan], tag: str, externals: Sequence = ()) -> dict:
+    """Every pod, and every external host that declares ports (e.g. an outside web server)."""
+    hosts = [{"netns": f"{NETNS_DIR}/{netns_name(tag, x.key)}", "pod": x.name, "namespace": "external",
+              "node": "outside" if x.outside else "underlay",
+              "ip": x.ip, "ports": [{"container": x.name, "name": q.name, "port": q.port, "protocol": q.protocol}
+                                    for q in x.ports]} for x in externals if x.ports]
+    return {"pods": hosts + [{"netns": f"{NETNS_DIR}/{netns_name(tag, p.key)}", "pod": p.name,
                       "namespace": p.namespace, "node": p.node, "ip": p.ip,
                       # the cluster DNS pods' ports are dnsmasq's (emu/dns.py), not the agent's
                       "ports": [] if p.served_by else [{"container": q.container, "name": q.name, "port": q.port,
@@ -36,11 +41,12 @@ class AgentProcess:
         self.ledger = ledger
         self.path = os.path.join(ledger.dir, "agent.json")
         self.proc: subprocess.Popen | None = None
+        self.externals: Sequence = ()   # external hosts with ports, served like pods
 
     def _write(self, pods: Sequence[PodPlan]) -> None:
         tmp = self.path + ".tmp"
         with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(agent_config(pods, self.ledger.tag), handle)
+            json.dump(agent_config(pods, self.ledger.tag, self.externals), handle)
         os.replace(tmp, self.path)
 
     def start(self, pods: Sequence[PodPlan], timeout: float = 30.0) -> None:

@@ -17,7 +17,7 @@ from ..plan.model import NodePlan, Plan, PodPlan
 from .agent_proc import AgentProcess
 from .bgp import BgpDaemons
 from .cleanup import CleanReport, clean
-from .controllers import ClusterDns, KubeProxy, LoadBalancerAnnouncer, PolicyProvider
+from .controllers import ClusterDns, EgressMasquerade, KubeProxy, LoadBalancerAnnouncer, PolicyProvider
 from .ledger import Ledger, netns_name
 from .limits import raise_neighbour_limits
 from .pods import NETNS_DIR, PodNetwork
@@ -46,6 +46,7 @@ class EmulatedCluster:
         self.announcer: LoadBalancerAnnouncer | None = None
         self.dns: ClusterDns | None = None
         self.policies: PolicyProvider | None = None
+        self.egress: EgressMasquerade | None = None
 
     # -- names --------------------------------------------------------------------------
     @property
@@ -100,11 +101,13 @@ class EmulatedCluster:
                 self._timed("bgp", self.bgp.start)
             self.progress("starting the agent")
             self.agent = AgentProcess(self.ledger)
+            self.agent.externals = self.plan.externals
             self._timed("agent", lambda: self.agent.start(self.plan.pods))  # type: ignore[union-attr]
             self.proxy = KubeProxy(self.runner, self.ledger)
             self.announcer = LoadBalancerAnnouncer(self.runner, self.ledger)
             self.dns = ClusterDns(self.ledger)
             self.policies = PolicyProvider(self.runner, self.ledger)
+            self.egress = EgressMasquerade(self.runner, self.ledger)
             self.progress("programming Services, cluster DNS and NetworkPolicies")
             self._timed("controllers", self._sync_controllers)
         except BaseException:
@@ -153,6 +156,7 @@ class EmulatedCluster:
         """kube-proxy, LB announcements, DNS and NetworkPolicies follow the current plan."""
         assert self.proxy and self.announcer and self.dns and self.policies
         self.proxy.sync(self.plan)
+        self.egress.sync(self.plan)
         self.announcer.sync(self.plan)
         self.dns.sync(self.plan)
         self.policies.sync(self.plan, self.manifests)

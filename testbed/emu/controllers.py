@@ -125,6 +125,34 @@ class LoadBalancerAnnouncer:
         return want
 
 
+def egress_nft(pod_subnet: str, outside: list[str]) -> str:
+    """Masquerade pods' traffic to the outside world, as kind's ip-masq-agent does (pure)."""
+    lines = ["table ip testbed-egress {}", "delete table ip testbed-egress", "table ip testbed-egress {",
+             "  chain postrouting {", "    type nat hook postrouting priority srcnat + 10; policy accept;"]
+    if outside:
+        lines.append(f"    ip saddr {pod_subnet} ip daddr {{ {', '.join(outside)} }} masquerade "
+                     "comment \"pods to the outside world: SNAT to the node (the one NAT Kubernetes expects)\"")
+    lines += ["  }", "}"]
+    return "\n".join(lines) + "\n"
+
+
+class EgressMasquerade:
+    """Every node masquerades pod traffic leaving for the outside subnets (egress, issue 8)."""
+
+    def __init__(self, runner: Runner, ledger: Ledger) -> None:
+        self.runner, self.ledger = runner, ledger
+        self.loaded = False
+
+    def sync(self, plan: Plan) -> None:
+        network = plan.network
+        outside = [s.cidr for s in (network.subnets if network is not None else ()) if s.outside]
+        if self.loaded or not outside:
+            return
+        for node in plan.nodes:
+            rules.nft_load(self.runner, netns_name(self.ledger.tag, node.key), egress_nft(plan.pod_subnet, outside))
+        self.loaded = True
+
+
 class ClusterDns:
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger

@@ -199,6 +199,13 @@ def _with_oracle(probes: list[PlannedProbe], plan: Plan, world: Any) -> list[Pla
         if p.expect_outcome != "oracle":
             out.append(p)
             continue
+        if p.dst.kind == "external":  # egress to an address outside the cluster: ipBlock rules decide
+            from ..netpol.oracle import Flow, decide
+            who = f"{p.src.namespace}/{p.src.name}" if p.src.kind == "pod" else p.src.ip
+            allowed = decide(Flow(who, p.dst_ip, p.port or None, p.protocol), world).allowed
+            out.append(dataclasses.replace(p, expect_outcome="connected" if allowed else "blocked",
+                                           expected_by="oracle"))
+            continue
         if p.dst.kind == "pod":
             targets = [by_name[(p.dst.namespace, p.dst.name)]]
             port = p.port
@@ -224,11 +231,41 @@ def expand(plan: Plan, group: ProbeGroup, world: Any = None) -> list[PlannedProb
     return probes
 
 
+def _host_probes(plan: Plan, group: ProbeGroup, srcs: list[Party]) -> list[PlannedProbe]:
+    """Probes to external hosts' ports: the outside world (egress, SNAT expected) or the underlay."""
+    hosts = [x for x in plan.externals if not group.target.hosts or x.name in group.target.hosts]
+    out: list[PlannedProbe] = []
+    for attempt in range(group.repeat):
+        for src in srcs:
+            for host in hosts:
+                dst = Party("external", host.name, "", "", host.ip, host.key)
+                for port in host.ports:
+                    if group.ports and port.port not in group.ports and port.name not in group.ports:
+                        continue
+                    if group.protocols and port.protocol not in group.protocols:
+                        continue
+                    if host.outside and src.kind == "pod":
+                        # egress: the node masquerades the pod (the one NAT Kubernetes expects)
+                        want: tuple[str, ...] = (plan.node(src.node).host_ip,)
+                        comm = "pod-to-outside (egress, SNAT expected)"
+                    else:
+                        want = (src.ip,)
+                        comm = f"{src.kind}-to-external"
+                    if group.expect.source_ip == "any":
+                        want = ()
+                    out.append(PlannedProbe(group.name, attempt, src, dst, host.ip, port.protocol, port.port,
+                                            port.name, host.name, comm, group.expect.outcome, want, group.timeout,
+                                            group.method, group.source_ip, group.seconds))
+    return out
+
+
 def _expand(plan: Plan, group: ProbeGroup) -> list[PlannedProbe]:
     out: list[PlannedProbe] = []
     srcs = sources(plan, group.source)
     if group.target.service is not None:
         return _service_probes(plan, group, srcs)
+    if group.target.hosts is not None:
+        return _host_probes(plan, group, srcs)
     by_key = {p.key: p for p in plan.pods}
     for attempt in range(group.repeat):
         for src in srcs:

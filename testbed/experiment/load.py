@@ -228,7 +228,7 @@ def _group(doc: Doc) -> ProbeGroup:
 def _endpoints(doc: Doc | None, as_source: bool) -> Endpoints:
     if doc is None:
         return Endpoints()
-    allowed = ("pods", "nodes", "hosts") if as_source else ("pods", "localhost", "service")
+    allowed = ("pods", "nodes", "hosts") if as_source else ("pods", "localhost", "service", "hosts")
     doc.check_keys(allowed)
     chosen = [k for k in allowed if k in doc.value]
     if len(chosen) != 1:

@@ -15,7 +15,7 @@ from .ipam import HostLocal, node_cidrs, underlay_addresses
 from .model import ExternalPlan, NodePlan, Plan, PodPlan, PortPlan
 from .naming import NameSource, host_veth_name, template_hash
 from .scheduler import schedule
-from .underlay import member_prefixes
+from .underlay import member_prefixes, member_racks
 from .services import plan_services
 from .system import SERVED_BY, with_system
 
@@ -69,7 +69,11 @@ def replan(cluster: ClusterSpec, manifests: Manifests, seed: int = 0, prev: Plan
                  labels=dict(n.labels), taints=tuple(f"{t.key}:{t.effect}" for t in n.taints), key=f"n{i}",
                  bridge=routing.pod_bridge(cluster.routing))
         for i, n in enumerate(cluster.nodes))
-    externals = tuple(ExternalPlan(h.name, external_ips[h.name], prefix[h.name], f"x{i}")
+    outside = {sub.name for sub in cluster.subnets() if sub.outside}
+    racks = member_racks(cluster, external_ips)
+    externals = tuple(ExternalPlan(h.name, external_ips[h.name], prefix[h.name], f"x{i}",
+                                   tuple(PortPlan(h.name, p.container_port, p.protocol, p.name) for p in h.ports),
+                                   racks.get(h.name) in outside)
                       for i, h in enumerate(cluster.external_hosts))
     if system if system is not None else (prev.system if prev else True):
         manifests = with_system(cluster, manifests)

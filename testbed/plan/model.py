@@ -72,6 +72,8 @@ class ExternalPlan:
     ip: str
     underlay_prefix: int
     key: str
+    ports: tuple[PortPlan, ...] = ()   # served by the agent (an outside web server, say)
+    outside: bool = False              # in the emulated outside world: pods reach it through SNAT
 
 
 @dataclass(frozen=True)

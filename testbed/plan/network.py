@@ -32,6 +32,7 @@ class SubnetPlan:
     key: str                      # switch key: s0, s1, ...
     router_ip: str                # "" when no router is attached
     members: tuple[str, ...]      # nodes and external hosts on this segment
+    outside: bool = False         # the emulated outside world (203.0.113.0/24...): pods reach it via SNAT
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,7 @@ def plan_underlay(cluster: ClusterSpec, nodes: Sequence[NodePlan], externals: Se
     subnets = tuple(
         SubnetPlan(name=s.name, cidr=s.cidr, key=f"s{i}", router_ip=gateways.get(s.name, ""),
                    members=tuple(m for m in [*(n.name for n in nodes), *(x.name for x in externals)]
-                                 if racks.get(m) == s.name))
+                                 if racks.get(m) == s.name), outside=s.outside)
         for i, s in enumerate(cluster.subnets()))
     router = None
     if gateways:

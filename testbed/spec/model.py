@@ -59,6 +59,7 @@ class ExternalHost:
     name: str
     ip: str | None = None
     rack: str = ""          # "" = the subnet holding `ip`, else the first subnet
+    ports: tuple["ContainerPort", ...] = ()   # served by the agent, e.g. an outside web server
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class UnderlaySubnet:
     name: str
     cidr: str
     first_host: int = 2     # nodes from .2; the router takes .1 (the rack's gateway)
+    outside: bool = False   # the emulated outside world (no nodes): pods reach it through SNAT
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ import ipaddress
 from ..errors import Problem, UnsupportedError
 from .decode import Doc, Problems, load_documents
 from .labels import check_labels
-from .model import (BGP_TOPOLOGIES, KUBE_PROXY_MODES, ROUTING_MODES, BgpOptions, ClusterSpec,
-                    ExternalHost, NodeSpec, Taint, UnderlaySubnet, VxlanOptions)
+from .model import (BGP_TOPOLOGIES, KUBE_PROXY_MODES, PROTOCOLS, ROUTING_MODES, BgpOptions, ClusterSpec,
+                    ContainerPort, ExternalHost, NodeSpec, Taint, UnderlaySubnet, VxlanOptions)
 from .names import dns1123_label_error, dns1123_subdomain_error
 
 KIND_API = "kind.x-k8s.io/v1alpha4"
@@ -192,11 +192,22 @@ def _decode_testbed(doc: Doc) -> dict:
     for hdoc in doc.items("externalHosts"):
         if not hdoc.is_mapping():
             continue
-        hdoc.check_keys(("name", "ip", "rack"))
+        hdoc.check_keys(("name", "ip", "rack", "ports"))
         host_name = hdoc.str("name", required=True)
         if host_name and dns1123_label_error(host_name):
             hdoc.error(dns1123_label_error(host_name) or "", "name")
-        hosts.append(ExternalHost(host_name or "", hdoc.str("ip"), hdoc.str("rack", default="") or ""))
+        ports = []
+        for pdoc in hdoc.items("ports"):
+            if not pdoc.is_mapping():
+                continue
+            pdoc.check_keys(("port", "protocol", "name"))
+            number = pdoc.int("port", required=True, minimum=1, maximum=65535)
+            proto = pdoc.str("protocol", default="TCP") or "TCP"
+            if proto not in PROTOCOLS:
+                pdoc.error(f"must be one of {', '.join(PROTOCOLS)}, got {proto!r}", "protocol")
+            elif number is not None:
+                ports.append(ContainerPort(number, proto, pdoc.str("name", default="") or ""))
+        hosts.append(ExternalHost(host_name or "", hdoc.str("ip"), hdoc.str("rack", default="") or "", tuple(ports)))
     opts["external_hosts"] = tuple(hosts)
     return opts
 
@@ -216,13 +227,14 @@ def _decode_underlay(under: Doc) -> dict:
     for sdoc in under.items("subnets", required=True):
         if not sdoc.is_mapping():
             continue
-        sdoc.check_keys(("name", "cidr", "firstHost"))
+        sdoc.check_keys(("name", "cidr", "firstHost", "outside"))
         name, cidr = sdoc.str("name", required=True), sdoc.str("cidr", required=True)
         if name and dns1123_label_error(name):
             sdoc.error(dns1123_label_error(name) or "", "name")
         host = sdoc.int("firstHost", default=first_host, minimum=1)
+        outside = sdoc.bool("outside", default=False)
         if name and cidr:
-            subnets.append(UnderlaySubnet(name, cidr, host))
+            subnets.append(UnderlaySubnet(name, cidr, host, bool(outside)))
     if "subnets" in under.value and not under.value["subnets"]:
         under.error("expected at least one subnet", "subnets")
     if subnets:
@@ -293,6 +305,9 @@ def _validate(spec: ClusterSpec, problems: Problems) -> None:
     for node in spec.nodes:
         if dns1123_subdomain_error(node.name):
             problems.add(Problem(f, "name", dns1123_subdomain_error(node.name) or "", "kind Cluster"))
+        if racks.get(spec.rack_of(node)) is not None and racks[spec.rack_of(node)].outside:
+            problems.add(Problem(f, f"nodes[{node.name}].rack", f"{spec.rack_of(node)!r} is the outside world: "
+                                 "nodes sit in the cluster's own subnets", "TestbedConfig"))
         if node.rack and node.rack not in racks:
             problems.add(Problem(f, f"nodes[{node.name}].rack", f"no underlay subnet named {node.rack!r} "
                                  f"(subnets: {', '.join(racks)})", "TestbedConfig"))

@@ -105,3 +105,20 @@ def test_scaling_and_rollout_under_continuous_probing(tmp_path, no_leftovers):
     assert len(hashes("rolling-update")) == 1 and hashes("rolling-update") != hashes("baseline")
     assert hashes("rollback") == hashes("baseline")              # the first ReplicaSet is back...
     assert not answered("rollback") & answered("baseline")       # ...with new pods
+
+
+def test_egress_through_the_node_with_snat_and_ipblock_policy(tmp_path, no_leftovers):
+    run_dir, passed, rows = _run("egress.yaml", tmp_path)
+    assert passed, open(os.path.join(run_dir, "summary.md")).read()
+    out = rows[rows["communication"] == "pod-to-outside (egress, SNAT expected)"]
+    before = out[out["step"] == "open-egress"]
+    assert len(before) == 8 and (before["outcome"] == "connected").all()
+    # The server outside saw the node's HOST-IP, never the pod's: expected NAT, not a violation.
+    hosts = {"kind-control-plane": "192.168.1.2", "kind-worker": "192.168.1.3", "kind-worker2": "192.168.1.4"}
+    assert all(r.seen_src_ip == hosts[r.src_node] != r.src_ip for r in before.itertuples())
+    assert before["nat_free"].all()  # "as expected" in the NAT table
+    after = out[out["step"] == "egress-policy"]
+    web = after[after["src_name"].str.startswith("web-")]
+    assert set(zip(web["protocol"], web["outcome"])) == {("TCP", "connected"), ("UDP", "timeout")}
+    other = after[~after["src_name"].str.startswith("web-")]
+    assert (other["outcome"] == "connected").all() and (after["expected_by"] == "oracle").all()

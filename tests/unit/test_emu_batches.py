@@ -83,3 +83,11 @@ def test_neighbour_table_need_grows_with_pods_per_node():
     from testbed.emu.limits import neighbour_entries_needed
     plan = _plan()  # 2 pods on each node (CoreDNS x2 on the control plane); 3 nodes + 1 external host
     assert neighbour_entries_needed(plan) == 3 * (2 * 3) + 4 ** 2
+
+
+def test_egress_masquerade_rules_cover_only_the_outside_world():
+    from testbed.emu.controllers import egress_nft
+    text = egress_nft("10.244.0.0/16", ["203.0.113.0/24"])
+    assert text.startswith("table ip testbed-egress {}\ndelete table ip testbed-egress\n")  # atomic, idempotent
+    assert "ip saddr 10.244.0.0/16 ip daddr { 203.0.113.0/24 } masquerade" in text
+    assert "masquerade" not in egress_nft("10.244.0.0/16", [])
