@@ -6,6 +6,7 @@ import json
 import os
 
 import pandas as pd
+import pytest
 
 from testbed.experiment.load import load_experiment
 from testbed.experiment.run import run_experiment
@@ -122,3 +123,33 @@ def test_egress_through_the_node_with_snat_and_ipblock_policy(tmp_path, no_lefto
     assert set(zip(web["protocol"], web["outcome"])) == {("TCP", "connected"), ("UDP", "timeout")}
     other = after[~after["src_name"].str.startswith("web-")]
     assert (other["outcome"] == "connected").all() and (after["expected_by"] == "oracle").all()
+
+
+@pytest.mark.parametrize("name", ["services.yaml", "services-nftables.yaml"])
+def test_services_experiment_report_matches_the_raw_records(tmp_path, no_leftovers, name):
+    """Every Service type from outside and inside, in both kube-proxy modes; the report's
+    tables are recomputed from probes.csv and must agree."""
+    from tests.unit.synthetic_runs import table
+
+    run_dir, passed, _ = _run(name, tmp_path)
+    assert passed, open(os.path.join(run_dir, "summary.md")).read()
+    rows = pd.read_csv(os.path.join(run_dir, "probes.csv"))
+    report = open(os.path.join(run_dir, "report.md")).read()
+    assert os.path.exists(os.path.join(run_dir, "report.html"))
+    for line in table(report, "Summary per communication and protocol"):
+        sel = rows[(rows["communication"] == line["communication"]) & (rows["protocol"] == line["protocol"])]
+        assert int(line["probes"]) == len(sel)
+        assert int(line["connected"]) == int((sel["outcome"] == "connected").sum())
+        assert int(line["NAT-free"]) == int((sel["nat_free"] == True).sum())  # noqa: E712
+    spread = {r["service"]: r for r in table(report, "Service load spread")}
+    web = rows[rows["service"] == "default/web"]
+    assert int(spread["default/web"]["requests"]) == len(web)
+    assert int(spread["default/web"]["endpoints"]) == web["answered_by"].nunique() == 3
+    assert spread["default/web"]["uniform?"] == "yes"
+    # seed 002's NodePort from the laptop: SNATed to a node (externalTrafficPolicy Cluster)...
+    nodeport = rows[rows["group"] == "laptop-to-nodeport"]
+    assert set(nodeport["dst_ip"]) == {"192.168.1.2", "192.168.1.3", "192.168.1.4"} and (nodeport["service_port"] == 80).all()
+    assert not (nodeport["seen_src_ip"] == "192.168.1.10").any()
+    # ...while a LoadBalancer with Local keeps the laptop's address.
+    local = rows[rows["group"] == "laptop-to-loadbalancer-local"]
+    assert (local["seen_src_ip"] == "192.168.1.10").all()

@@ -108,6 +108,16 @@ def test_external_traffic_policy_local_and_endpoints_follow_scaling(cluster):
             assert r["answered_by"].split("/")[1] in {p.name for p in c.plan.pods_on(node.name)}
         else:                   # the others drop it (upstream: KUBE-EXT-... has no endpoint to jump to)
             assert r["outcome"] in ("timeout", "refused")
+    # internalTrafficPolicy Local: a node reaches only its own endpoints, and none when it has none.
+    node_rows = _rows(c, ProbeGroup("itp", Endpoints(nodes=()), Endpoints(service=ServiceTarget("echo-node-local")),
+                                    repeat=5, timeout=0.5, expect=Expectation("any", "any")))
+    for r in node_rows:
+        if r["src_node"] in local:
+            assert r["outcome"] == "connected"
+            assert r["answered_by"].split("/")[1] in {p.name for p in c.plan.pods_on(r["src_node"])}
+        else:
+            assert r["outcome"] == "timeout"  # kube-proxy drops: no local endpoint
+    assert any(r["src_node"] not in local for r in node_rows)
     # Scale to 1: the endpoints and every node's rules follow, without rebuilding anything.
     manifests, plan = apply_action(Scale("Deployment", "echo", 1), c.spec, c.manifests, c.plan)
     c.apply(plan, manifests)
