@@ -268,13 +268,9 @@ def controller_config(items: Iterable[Any], services: ServicesPlan, controller: 
     warnings = list(class_warnings)
 
     def default_root(ing: IngressSpec | None, tls: bool) -> Location:
-        if ing is None or ing.default_backend is None:
+        if ing is None or ing.default_backend is None or ing.default_backend.service is None:
             return Location("", "/", status=404, ingress=ing.key if ing else "", implicit=True,
-                            ssl_redirect=bool(ing) and _redirects(ing, tls))
-        if ing.default_backend.service is None:
-            warnings.append(f"Ingress {ing.key}: spec.defaultBackend: resource backends ({ing.default_backend.resource})"
-                            " are not served by ingress-nginx: the controller's default backend (404) answers")
-            return Location("", "/", status=404, ingress=ing.key, implicit=True)
+                            ssl_redirect=ing is not None and _redirects(ing, tls))
         up, status = b.target(ing, "spec.defaultBackend", ing.default_backend)
         return Location("", "/", up, status, ing.key, "spec.defaultBackend", implicit=True,
                         ssl_redirect=_redirects(ing, tls))
@@ -299,11 +295,17 @@ def controller_config(items: Iterable[Any], services: ServicesPlan, controller: 
                                     "ingress-nginx does not use this certificate for it")
 
     # The default server: `/` is the last-declared Ingress defaultBackend, else 404.
-    with_default = [ing for ing in ours if ing.default_backend is not None]
+    for ing in ours:
+        if ing.default_backend is not None and ing.default_backend.service is None:
+            warnings.append(f"Ingress {ing.key}: spec.defaultBackend: resource backends "
+                            f"({ing.default_backend.resource}) are not served by ingress-nginx: the controller's "
+                            "default backend (404) answers")
+    with_default = [ing for ing in ours if ing.default_backend is not None and ing.default_backend.service]
     distinct = {(i.namespace, str(i.default_backend)) for i in with_default}
     if len(distinct) > 1:
         warnings.append("Ingresses " + ", ".join(i.key for i in with_default) + " each declare a defaultBackend: "
-                        f"requests for unknown hosts go to the last one's ({with_default[-1].key}), as in ingress-nginx")
+                        f"requests for unknown hosts go to the last one's ({with_default[-1].key}), "
+                        "as in ingress-nginx")
     servers: dict[str, dict[tuple[str, str], Location]] = {
         DEFAULT_SERVER: {("", "/"): default_root(with_default[-1] if with_default else None, False)}}
     creators: dict[str, str] = {DEFAULT_SERVER: ""}
@@ -488,7 +490,8 @@ def render_config(config: IngressConfig, *, http_port: int = 80, https_port: int
                 what = (f"Ingress {loc.ingress} spec.defaultBackend" if loc.source else
                         "the controller's default backend (404)")
             else:
-                what = f"Ingress {loc.ingress} {loc.source} ({loc.path_type}{', implicit exact' if loc.implicit else ''})"
+                implicit = ", implicit exact" if loc.implicit else ""
+                what = f"Ingress {loc.ingress} {loc.source} ({loc.path_type}{implicit})"
             out += ["", f"        # {what}",
                     f"        location {'= ' if loc.modifier == '=' else ''}{_quote(loc.path)} {{",
                     f"            set $proxy_upstream_name \"{loc.upstream or DEFAULT_UPSTREAM}\";"]

@@ -53,9 +53,12 @@ EXTENSIONS: dict[str, tuple[str, str, str]] = {
     "Service": ("v1", "testbed.spec.services:decode_service", "services"),
     "NetworkPolicy": ("networking.k8s.io/v1", "testbed.spec.netpol:decode_policy", "policies"),
     "Ingress": ("networking.k8s.io/v1", "testbed.spec.ingress:decode_ingress", "ingresses"),
+    "IngressClass": ("networking.k8s.io/v1", "testbed.spec.ingress:decode_ingress_class", "ingresses"),
 }
+# Kinds without a namespace (metadata.namespace is ignored, as kubectl does).
+_CLUSTER_SCOPED = ("Namespace", "IngressClass")
 # Kinds the testbed will emulate in later versions: a clear "not yet" rather than "unknown".
-_LATER = {"IngressClass": "networking.k8s.io/v1", "EndpointSlice": "discovery.k8s.io/v1", "Endpoints": "v1"}
+_LATER = {"EndpointSlice": "discovery.k8s.io/v1", "Endpoints": "v1"}
 
 
 def _extension(kind: str):
@@ -143,7 +146,7 @@ def _decode_object(doc: Doc, col: _Collector) -> None:
     name = meta.str("name", required=True)
     if name is None:
         return
-    namespaced = kind != "Namespace"
+    namespaced = kind not in _CLUSTER_SCOPED
     namespace = (meta.str("namespace", default="default") or "default") if namespaced else ""
     doc.document = meta.document = f"{kind} {namespace + '/' if namespace else ''}{name}"
     name_err = dns1123_label_error(name) if kind == "Namespace" else dns1123_subdomain_error(name)
@@ -292,6 +295,6 @@ def _check_namespaces_exist(m: Manifests, col: _Collector, problems: Problems) -
     known = m.namespace_names()
     others = [o.ref for o in (*m.services, *m.policies, *m.ingresses) if getattr(o, "ref", None) is not None]
     for ref in [p.ref for p in m.pods] + [w.ref for w in m.workloads] + others:
-        if ref.namespace not in known:
+        if ref.namespace and ref.namespace not in known:   # "" = a cluster-scoped object
             problems.add(Problem(ref.file, "metadata.namespace", f"namespace {ref.namespace!r} does not "
                                  "exist: declare a Namespace object in the manifests", str(ref)))

@@ -35,6 +35,8 @@ PURE = (
     "testbed/report/junit.py",
     "testbed/spec/netpol.py",
     "testbed/kubeproxy",
+    "testbed/spec/ingress.py",
+    "testbed/plan/ingress.py",
 )
 FORBIDDEN = ("subprocess", "mininet", "pyroute2", "ctypes", "socket", "testbed.emu")
 

@@ -129,7 +129,7 @@ def test_unknown_proxy_mode_is_a_plain_spec_error(topology):
         "networking.kubeProxyMode", "must be one of iptables, nftables, none, got 'userspace'")
 
 
-@pytest.mark.parametrize("kind,api", [("IngressClass", "networking.k8s.io/v1"), ("EndpointSlice", "discovery.k8s.io/v1")])
+@pytest.mark.parametrize("kind,api", [("Endpoints", "v1"), ("EndpointSlice", "discovery.k8s.io/v1")])
 def test_kinds_of_later_versions_are_unsupported(manifests, kind, api):
     with pytest.raises(UnsupportedError, match=f"kind: {kind} is not emulated by this version yet"):
         manifests(f"""
