@@ -18,6 +18,7 @@ from .agent_proc import AgentProcess
 from .bgp import BgpDaemons
 from .cleanup import CleanReport, clean
 from .controllers import ClusterDns, EgressMasquerade, KubeProxy, LoadBalancerAnnouncer, PolicyProvider
+from .ingress import IngressController
 from .ledger import Ledger, netns_name
 from .limits import raise_neighbour_limits
 from .pods import NETNS_DIR, PodNetwork
@@ -47,6 +48,7 @@ class EmulatedCluster:
         self.dns: ClusterDns | None = None
         self.policies: PolicyProvider | None = None
         self.egress: EgressMasquerade | None = None
+        self.ingress: IngressController | None = None
 
     # -- names --------------------------------------------------------------------------
     @property
@@ -108,6 +110,7 @@ class EmulatedCluster:
             self.dns = ClusterDns(self.ledger)
             self.policies = PolicyProvider(self.runner, self.ledger)
             self.egress = EgressMasquerade(self.runner, self.ledger)
+            self.ingress = IngressController(self.runner, self.ledger)
             self.progress("programming Services, cluster DNS and NetworkPolicies")
             self._timed("controllers", self._sync_controllers)
         except BaseException:
@@ -160,6 +163,8 @@ class EmulatedCluster:
         self.announcer.sync(self.plan)
         self.dns.sync(self.plan)
         self.policies.sync(self.plan, self.manifests)
+        assert self.ingress is not None
+        self.ingress.sync(self.plan, self.manifests)
 
     def teardown(self) -> None:
         """Undo everything; safe to call twice and after a partial build."""
@@ -167,7 +172,7 @@ class EmulatedCluster:
             return
         start = time.perf_counter()
         errors: list[str] = []
-        for step in (self._stop_dns, self._stop_agent, self._stop_bgp, self._delete_pods, self._stop_underlay):
+        for step in (self._stop_ingress, self._stop_dns, self._stop_agent, self._stop_bgp, self._delete_pods, self._stop_underlay):
             try:
                 step()
             except Exception as exc:  # keep going: the sweep below must still run
@@ -181,6 +186,10 @@ class EmulatedCluster:
         self.timings["teardown"] = time.perf_counter() - start
         if errors:
             raise TestbedError("teardown was incomplete: " + "; ".join(errors))
+
+    def _stop_ingress(self) -> None:
+        if self.ingress is not None:
+            self.ingress.stop()
 
     def _stop_dns(self) -> None:
         if self.dns is not None:

@@ -51,6 +51,10 @@ class PlannedProbe:
     service_port: int = 0
     dns_name: str = ""              # resolved in the source's namespace just before sending
     expected_by: str = "experiment"  # or "oracle": expect_outcome came from the NetworkPolicy oracle
+    http_host: str = ""             # http probes: Host header, path and scheme
+    http_path: str = ""
+    http_scheme: str = ""
+    expect_answer: tuple[str, ...] = ()  # ns/pod names one of which must answer ('' = any)
 
 
 def select_pods(plan: Plan, sel: PodSelection) -> list[PodPlan]:
@@ -140,6 +144,9 @@ def _service_probes(plan: Plan, group: ProbeGroup, srcs: list[Party]) -> list[Pl
                                  f"no Service {target.namespace}/{target.name} in the cluster")])
     out: list[PlannedProbe] = []
     ports = [p for p in svc.ports if not group.ports or p.port in group.ports or p.name in group.ports]
+    if group.http is not None and not group.ports:  # the Service port that speaks the scheme
+        ports = [p for p in ports if p.name == group.http.scheme or p.port == (443 if group.http.scheme == "https"
+                                                                                else 80)][:1]
     ports = [p for p in ports if not group.protocols or p.protocol in group.protocols]
     for attempt in range(group.repeat):
         for src in srcs:
@@ -164,10 +171,15 @@ def _service_probes(plan: Plan, group: ProbeGroup, srcs: list[Party]) -> list[Pl
                     comm = f"{src.kind}-to-service ({'ClusterIP' if not external else target.via})"
                     if target.via == "dns":
                         comm = f"{src.kind}-to-service (DNS name)"
+                    if group.http is not None:
+                        comm = f"{src.kind}-to-ingress ({group.http.scheme})"
+                        want = ()  # the backend sees the ingress controller, by design
                     out.append(PlannedProbe(
                         group.name, attempt, src, dst, ip, port.protocol, number, port.name, "", comm,
                         group.expect.outcome, want, group.timeout, group.method, group.source_ip, group.seconds,
-                        svc.key, port.port, f"{svc.name}.{svc.namespace}.svc.cluster.local" if target.via == "dns" else ""))
+                        svc.key, port.port, f"{svc.name}.{svc.namespace}.svc.cluster.local" if target.via == "dns" else "",
+                        http_host=group.http.host if group.http else "", http_path=group.http.path if group.http else "",
+                        http_scheme=group.http.scheme if group.http else ""))
     return out
 
 
@@ -223,12 +235,36 @@ def _with_oracle(probes: list[PlannedProbe], plan: Plan, world: Any) -> list[Pla
     return out
 
 
-def expand(plan: Plan, group: ProbeGroup, world: Any = None) -> list[PlannedProbe]:
-    """Concrete probes of a group; `world` (netpol.World) resolves `expect: oracle`."""
+def expand(plan: Plan, group: ProbeGroup, world: Any = None, ingresses: Any = ()) -> list[PlannedProbe]:
+    """Concrete probes of a group; `world` (netpol.World) resolves `expect: oracle`, and for
+    HTTP probes the Ingress objects do (where ingress-nginx would route the request)."""
     probes = _expand(plan, group)
+    if group.expect.outcome == "oracle" and group.http is not None:
+        return _with_ingress_oracle(probes, plan, ingresses)
     if group.expect.outcome == "oracle":
         probes = _with_oracle(probes, plan, world)
     return probes
+
+
+def _with_ingress_oracle(probes: list[PlannedProbe], plan: Plan, ingresses: Any) -> list[PlannedProbe]:
+    """Expected status and answering pods from the ingress controller's routing (plan/ingress.py)."""
+    import dataclasses
+
+    from ..plan.ingress import controller_config, route
+
+    config = controller_config(ingresses, plan.services)
+    by_address = {(p.ip, q.port): f"{p.namespace}/{p.name}" for p in plan.pods for q in p.ports}
+    out = []
+    for p in probes:
+        r = route(config, p.http_host, p.http_path, p.http_scheme)
+        if r.status:
+            out.append(dataclasses.replace(p, expect_outcome=f"http-{r.status}", expected_by="oracle"))
+            continue
+        pods = tuple(sorted({by_address[(ip, int(port))] for ip, _, port in (e.rpartition(":") for e in r.endpoints)
+                             if (ip, int(port)) in by_address}))
+        out.append(dataclasses.replace(p, expect_outcome="connected", expected_by="oracle", expect_answer=pods,
+                                       container=r.backend))
+    return out
 
 
 def _host_probes(plan: Plan, group: ProbeGroup, srcs: list[Party]) -> list[PlannedProbe]:

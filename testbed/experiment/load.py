@@ -11,7 +11,7 @@ from ..spec.model import PROTOCOLS
 from ..spec.selectors import LabelSelector
 from .changes import Apply, Delete, DeletePods, Label, LabelNamespace, Scale
 from .rollout import Rollout
-from .model import OUTCOMES, CaptureSpec, During, Endpoints, ServiceTarget, Expectation, Experiment, PodSelection, ProbeGroup, Step
+from .model import OUTCOMES, CaptureSpec, During, Endpoints, HttpRequest, ServiceTarget, Expectation, Experiment, PodSelection, ProbeGroup, Step
 
 API = "testbed/v1alpha1"
 
@@ -171,7 +171,18 @@ def _action(doc: Doc, base: str):
 
 def _group(doc: Doc) -> ProbeGroup:
     doc.check_keys(("name", "from", "to", "ports", "protocols", "repeat", "timeout", "expect", "method", "sourceIP",
-                    "seconds"))
+                    "seconds", "http"))
+    http = None
+    hdoc = doc.mapping("http")
+    if hdoc is not None:
+        hdoc.check_keys(("host", "path", "scheme"))
+        path = hdoc.str("path", default="/") or "/"
+        scheme = hdoc.str("scheme", default="http") or "http"
+        if not path.startswith("/"):
+            hdoc.error("must start with /", "path")
+        if scheme not in ("http", "https"):
+            hdoc.error(f"must be http or https, got {scheme!r}", "scheme")
+        http = HttpRequest(hdoc.str("host", required=True) or "", path, scheme)
     seconds = doc.field("seconds").value if doc.field("seconds").present() else 1.0
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds <= 10:
         doc.error("expected a number of seconds in (0, 10]", "seconds")
@@ -222,7 +233,7 @@ def _group(doc: Doc) -> ProbeGroup:
     if target.localhost and source.pods is None:
         doc.error("`to: {localhost: true}` needs `from: {pods: ...}`", "to.localhost")
     return ProbeGroup(name, source, target, tuple(ports), tuple(protocols), repeat or 1, float(timeout),
-                      expect, method, source_ip, float(seconds))
+                      expect, "http" if http else method, source_ip, float(seconds), http)
 
 
 def _endpoints(doc: Doc | None, as_source: bool) -> Endpoints:

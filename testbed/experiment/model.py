@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 from ..spec.selectors import LabelSelector
 
-OUTCOMES = ("connected", "refused", "timeout", "unreachable", "blocked", "oracle", "any")
+OUTCOMES = ("connected", "refused", "timeout", "unreachable", "blocked", "oracle", "any",
+            "http-301", "http-308", "http-404", "http-503")
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,14 @@ class ProbeGroup:
     method: str = "socket"                  # socket (fast prober) | scapy (crafted packets) | iperf3
     source_ip: str | None = None            # scapy only: send from this address (e.g. ipBlock cases)
     seconds: float = 1.0                    # iperf3 only: length of each measurement
+    http: "HttpRequest | None" = None       # send an HTTP request (ingress probes) instead of a bare probe
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    host: str
+    path: str = "/"
+    scheme: str = "http"
 
 
 @dataclass(frozen=True)

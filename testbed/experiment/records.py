@@ -38,7 +38,7 @@ COLUMNS: dict[str, str] = {
     "communication": "kind of communication (seed 001): container-to-container, pod-to-pod (same node / "
                      "across nodes), node-to-pod (same node / across nodes), external-to-pod",
     "method": "socket (the fast socket prober) | scapy (a crafted packet; TCP answers carry no reply) | iperf3",
-    "outcome": "connected | refused | timeout | unreachable | error",
+    "outcome": "connected | refused | timeout | unreachable | error | http-<status> (method http, not 2xx)",
     "latency_ms": "time from sending to the reply (connected and refused only)",
     "seen_src_ip": "source address the server saw (connected only)",
     "seen_src_port": "source port the server saw (connected only)",
@@ -52,6 +52,8 @@ COLUMNS: dict[str, str] = {
     "nat_free": "the server saw one of the expected source addresses (empty unless connected)",
     "error": "prober error text, if any",
     "throughput_mbps": "iperf3 goodput of the path in Mbit/s (method iperf3 only)",
+    "http_request": "method http: 'scheme://host/path' sent (Host header) ('' otherwise)",
+    "expected_answer": "space-separated ns/pod names one of which must answer ('' = any), e.g. an Ingress backend",
 }
 
 
@@ -84,8 +86,12 @@ def make_row(run_id: str, step: str, stamp: float, probe: PlannedProbe, outcome:
         "seen_src_port": int(reply.get("peer_port", 0) or 0) if seen else 0,
         "answered_by": answered, "answered_container": str(reply.get("container", "")),
         "expected_outcome": probe.expect_outcome, "expected_by": probe.expected_by, "expected_src_ips": " ".join(probe.expect_sources),
-        "outcome_ok": outcome_matches(probe.expect_outcome, outcome), "nat_free": nat_free,
+        "outcome_ok": outcome_matches(probe.expect_outcome, outcome) and (
+            not probe.expect_answer or outcome != "connected" or answered in probe.expect_answer),
+        "nat_free": nat_free,
         "error": error or "", "throughput_mbps": None,
+        "http_request": f"{probe.http_scheme}://{probe.http_host}{probe.http_path}" if probe.http_host else "",
+        "expected_answer": " ".join(probe.expect_answer),
     }
 
 

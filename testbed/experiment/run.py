@@ -48,6 +48,13 @@ def probe_rows(cluster: EmulatedCluster, run_id: str, step: str,
         for (i, p), r in zip(crafted, answers):
             by_index[i] = make_row(run_id, step, stamp, p, r.outcome, r.latency_ms, r.reply,
                                    None if r.outcome == "connected" else r.detail)
+    web = [(i, p) for i, p in enumerate(planned) if p.method == "http"]
+    if web:
+        from ..traffic.http import HttpProbe, run_http
+        answers = run_http([HttpProbe(cluster.netns_path(p.src.key), p.dst_ip, p.port, p.http_host, p.http_path,
+                                      p.http_scheme, p.timeout) for _, p in web])
+        for (i, p), r in zip(web, answers):
+            by_index[i] = make_row(run_id, step, stamp, p, r.outcome, r.latency_ms, r.reply, r.error or None)
     for i, p in enumerate(planned):
         if p.method == "iperf3":
             m = measure(cluster.netns(p.src.key), cluster.netns(p.dst.key), p.dst_ip, p.seconds)
@@ -194,7 +201,7 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
                     progress(f"step {step.name}: {len(during_rows)} probes during the change, {failed} failed")
             world = World.from_plan(cluster.plan, manifests) if any(
                 g.expect.outcome == "oracle" for g in step.probes) else None
-            planned = [p for g in step.probes for p in expand(cluster.plan, g, world)]
+            planned = [p for g in step.probes for p in expand(cluster.plan, g, world, manifests.ingresses)]
             running = [_start_capture(cluster, run_dir, step.name, spec) for spec in step.captures]
             try:
                 if planned:

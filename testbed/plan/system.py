@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..spec.model import (ClusterSpec, Container, ContainerPort, Manifests, ObjectRef, PodTemplate, Toleration,
-                          Workload)
+from ..spec.model import (ClusterSpec, Container, ContainerPort, Manifests, Namespace, ObjectRef, PodTemplate,
+                          Toleration, Workload)
 from ..spec.selectors import LabelSelector
 from ..spec.services import ServicePort, ServiceSpec
 from .services import kube_dns_ip
@@ -42,6 +42,28 @@ def kube_dns(cluster: ClusterSpec) -> ServiceSpec:
                        labels={"k8s-app": "kube-dns", "kubernetes.io/name": "CoreDNS"})
 
 
+INGRESS_NAMESPACE = "ingress-nginx"
+INGRESS_LABELS = {"app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/component": "controller"}
+
+
+def ingress_controller() -> Workload:
+    """ingress-nginx's controller: a real nginx (emu/ingress.py) in a pod of its namespace."""
+    template = PodTemplate(
+        labels=dict(INGRESS_LABELS),
+        containers=(Container("controller", (ContainerPort(80, "TCP", "http"), ContainerPort(443, "TCP", "https"))),),
+        annotations={SERVED_BY: "nginx"})
+    return Workload(ObjectRef(SYSTEM_FILE, "Deployment", INGRESS_NAMESPACE, "ingress-nginx-controller"), 1,
+                    LabelSelector.of(INGRESS_LABELS), template)
+
+
+def ingress_service() -> ServiceSpec:
+    """Exposed as a LoadBalancer (so also on NodePorts), as ingress-nginx's cloud manifests do."""
+    return ServiceSpec(ref=ObjectRef(SYSTEM_FILE, "Service", INGRESS_NAMESPACE, "ingress-nginx-controller"),
+                       type="LoadBalancer", external_traffic_policy="Cluster",
+                       ports=(ServicePort("http", 80, "TCP", "http"), ServicePort("https", 443, "TCP", "https")),
+                       selector=dict(INGRESS_LABELS), labels=dict(INGRESS_LABELS))
+
+
 def with_system(cluster: ClusterSpec, manifests: Manifests) -> Manifests:
     """The user's manifests plus the cluster's own objects (unless the user brought their own).
 
@@ -53,4 +75,12 @@ def with_system(cluster: ClusterSpec, manifests: Manifests) -> Manifests:
     services = manifests.services
     if not any((s.namespace, s.name) == ("kube-system", "kube-dns") for s in services):
         services = (kube_dns(cluster),) + services
-    return dataclasses.replace(manifests, workloads=workloads, services=services)
+    namespaces = manifests.namespaces
+    if any(getattr(i, "kind", "Ingress") == "Ingress" for i in manifests.ingresses) and not any(
+            w.ref.namespace == INGRESS_NAMESPACE for w in workloads):
+        # An Ingress needs a controller: ingress-nginx, deployed as its manifests do.
+        workloads = workloads + (ingress_controller(),)
+        services = services + (ingress_service(),)
+        if INGRESS_NAMESPACE not in {n.name for n in namespaces}:
+            namespaces = namespaces + (Namespace(INGRESS_NAMESPACE, {"app.kubernetes.io/name": "ingress-nginx"}),)
+    return dataclasses.replace(manifests, workloads=workloads, services=services, namespaces=namespaces)

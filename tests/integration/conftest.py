@@ -67,7 +67,7 @@ def _raw_snapshot() -> dict[str, list[str]]:
             except OSError:
                 continue
             if "testbed.agent" in cmd or "mininet:tb" in cmd or (
-                    ("dnsmasq" in cmd or "bird" in cmd or "tcpdump" in cmd) and "/run/testbed/" in cmd):
+                    ("dnsmasq" in cmd or "bird" in cmd or "tcpdump" in cmd or "nginx" in cmd) and "/run/testbed/" in cmd):
                 procs.append(cmd.strip())
     state = sorted(os.listdir("/run/testbed")) if os.path.isdir("/run/testbed") else []
     etc = sorted(n for n in os.listdir("/etc/netns") if n.startswith("tb-")) if os.path.isdir("/etc/netns") else []

@@ -153,3 +153,19 @@ def test_services_experiment_report_matches_the_raw_records(tmp_path, no_leftove
     # ...while a LoadBalancer with Local keeps the laptop's address.
     local = rows[rows["group"] == "laptop-to-loadbalancer-local"]
     assert (local["seen_src_ip"] == "192.168.1.10").all()
+
+
+def test_ingress_routes_by_host_and_path_through_real_nginx(tmp_path, no_leftovers):
+    run_dir, passed, rows = _run("ingress.yaml", tmp_path)
+    assert passed, open(os.path.join(run_dir, "summary.md")).read()
+    service = lambda group: {a.split("/")[1].rsplit("-", 2)[0] for a in rows[rows["group"] == group]["answered_by"]}  # noqa: E731
+    assert service("coffee") == {"coffee"} and service("coffee-deeper") == {"coffee"}
+    assert service("tea") == {"tea"} and service("exact-menu") == {"tea"} and service("via-nodeport") == {"tea"}
+    assert service("not-a-prefix") == {"default-http-backend"}   # Prefix /coffee does not match /coffeeshop
+    assert service("unknown-host") == {"default-http-backend"}
+    assert service("https-coffee") == {"coffee"}                  # TLS terminated by nginx (SNI, self-signed)
+    # the backends see the ingress controller's pod, not the laptop: nginx proxies
+    ingress_ip = {r for r in rows["seen_src_ip"] if r}
+    assert len(ingress_ip) == 1 and "192.168.1.10" not in ingress_ip
+    scaled = rows[rows["step"] == "coffee-scaled"]
+    assert scaled["answered_by"].nunique() == 4                   # nginx reloaded with the new endpoints

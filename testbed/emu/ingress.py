@@ -1,0 +1,100 @@
+"""The ingress controller: a real nginx (Debian's) in the ingress-nginx controller pod (emu/).
+
+What ingress-nginx does, with the configuration rendered by plan/ingress.py from the Ingress
+objects and the current endpoints: nginx runs in the controller pod's network namespace on
+ports 80 and 443, proxying to the backends' pod IPs; on every change the text is rendered
+again and, when it differs, nginx reloads (SIGHUP: new workers, no dropped listener). TLS
+uses self-signed certificates made with openssl for each secretName. Everything lives in the
+instance's ledger folder; the process is in the ledger so teardown and `clean` stop it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from typing import Any
+
+from ..plan.model import Plan
+from .ledger import Ledger, netns_name
+from .runner import Runner
+
+
+class IngressController:
+    def __init__(self, runner: Runner, ledger: Ledger) -> None:
+        self.runner, self.ledger = runner, ledger
+        self.dir = os.path.join(ledger.dir, "ingress")
+        self.conf = os.path.join(self.dir, "nginx.conf")
+        self.proc: subprocess.Popen | None = None
+        self.pod_key = ""
+        self.text = ""
+        self.certs: set[str] = set()
+        self.reloads = 0
+
+    def _certificates(self, items: Any) -> None:
+        from ..plan.ingress import certificates_needed, openssl_argv
+
+        for secret, hosts in certificates_needed(items).items():
+            if secret in self.certs:
+                continue
+            crt, key = (os.path.join(self.dir, f"{secret}.{ext}") for ext in ("crt", "key"))
+            self.runner.run(openssl_argv(hosts, crt, key))
+            self.certs.add(secret)
+
+    def sync(self, plan: Plan, manifests: Any) -> None:
+        from ..plan.ingress import render_nginx_conf
+
+        pod = next((p for p in plan.pods if p.served_by == "nginx"), None)
+        if pod is None or manifests is None:
+            self.stop()
+            return
+        os.makedirs(self.dir, exist_ok=True)
+        self._certificates(manifests.ingresses)
+        text = render_nginx_conf(manifests.ingresses, plan.services,
+                                 cert_path=os.path.join(self.dir, "{secret}.crt"),
+                                 key_path=os.path.join(self.dir, "{secret}.key"),
+                                 pid_path=os.path.join(self.dir, "nginx.pid"), prefix_dir=self.dir)
+        if self.proc is not None and pod.key != self.pod_key:
+            self.stop()  # the controller pod was replaced
+        if text != self.text or self.proc is None:
+            tmp = self.conf + ".tmp"
+            with open(tmp, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            os.replace(tmp, self.conf)
+            self.text = text
+            if self.proc is None:
+                self._start(netns_name(self.ledger.tag, pod.key))
+                self.pod_key = pod.key
+            else:
+                self.proc.send_signal(signal.SIGHUP)  # nginx: re-read the configuration gracefully
+                self.reloads += 1
+                time.sleep(0.1)  # new workers take the listeners over
+
+    def _start(self, netns: str) -> None:
+        self.runner.run(["nginx", "-t", "-q", "-c", self.conf, "-p", self.dir + "/"])
+        log = open(os.path.join(self.dir, "nginx.stderr"), "ab")
+        with log:
+            self.proc = subprocess.Popen(["ip", "netns", "exec", netns, "nginx", "-c", self.conf, "-p", self.dir + "/",
+                                          "-g", "daemon off;"], stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                         start_new_session=True)
+        self.ledger.add_pid(self.proc.pid)
+        pid = os.path.join(self.dir, "nginx.pid")
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not os.path.exists(pid):
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"nginx exited with {self.proc.returncode}; see {log.name}")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        proc, self.proc = self.proc, None
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGQUIT)  # graceful
+            try:
+                proc.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=3)
+        self.text = ""
