@@ -45,7 +45,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.output == "json":
         print(json.dumps(plan.to_dict(), indent=2, sort_keys=True))
         return 0
-    from .views import get_nodes, get_pods
+    from .views import get_nodes, get_pods, get_services
 
     print(f"cluster {plan.cluster}: {len(plan.nodes)} nodes, {len(plan.pods)} pods, routing {plan.routing}, "
           f"underlay {plan.underlay_subnet}, pods {plan.pod_subnet}, services {plan.service_subnet}, seed {plan.seed}")
@@ -59,7 +59,16 @@ def cmd_plan(args: argparse.Namespace) -> int:
             print(f"external host {x.name}: {x.ip}/{x.underlay_prefix} on the underlay")
     print()
     for r in plan.routes:
-        print(f"route on {r.node}: {r.dst} via {r.via} dev {r.dev}  ({r.why})")
+        via = f" via {r.via}" if r.via else ""
+        print(f"route on {r.node}: {r.dst}{via} dev {r.dev}  ({r.why})")
+    network = plan.network
+    for router in (network.routers if network is not None else ()):
+        print(f"router {router.name}: " + ", ".join(f"{i.dev} {i.ip}/{i.prefix} ({i.subnet})" for i in router.interfaces))
+        for r in router.routes:
+            print(f"  route {r.dst} via {r.via}  ({r.why})")
+    if plan.services is not None:
+        print()
+        print(get_services(plan, wide=False, namespace=None))
     for w in plan.warnings:
         print(f"warning: {w}")
     for n in plan.notes:

@@ -61,6 +61,8 @@ class ClusterShell(cmd.Cmd):
             self.targets[n.name] = (n.key, n.host_ip)
         for x in plan.externals:
             self.targets[x.name] = (x.key, x.ip)
+        for router in (plan.network.routers if plan.network is not None else ()):
+            self.targets[router.name] = (router.key, router.interfaces[0].ip)
         for p in plan.pods:
             self.targets[p.full_name] = (p.key, p.ip)
             if sum(q.name == p.name for q in plan.pods) == 1:
