@@ -21,6 +21,20 @@ from .ledger import Ledger, netns_name
 from .runner import Runner
 
 
+def _listening(netns_path: str, port: int) -> bool:
+    import socket
+
+    from ..traffic.netns import in_netns
+
+    with in_netns(netns_path):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+    finally:
+        sock.close()
+
+
 class IngressController:
     def __init__(self, runner: Runner, ledger: Ledger) -> None:
         self.runner, self.ledger = runner, ledger
@@ -79,12 +93,15 @@ class IngressController:
                                           "-g", "daemon off;"], stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                          start_new_session=True)
         self.ledger.add_pid(self.proc.pid)
-        pid = os.path.join(self.dir, "nginx.pid")
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and not os.path.exists(pid):
+        # Ready when it accepts connections (its pid file can appear before its listeners).
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"nginx exited with {self.proc.returncode}; see {log.name}")
-            time.sleep(0.01)
+            if _listening(f"/run/netns/{netns}", 80):
+                return
+            time.sleep(0.02)
+        raise RuntimeError(f"nginx did not listen on port 80 within 10 s; see {log.name}")
 
     def stop(self) -> None:
         if self.proc is None:
