@@ -19,6 +19,7 @@ from typing import Sequence
 from ..errors import TestbedError
 from ..plan.model import PodPlan
 from .ledger import Ledger, netns_name
+from .runner import stop_processes
 from .pods import NETNS_DIR
 
 
@@ -91,13 +92,7 @@ class AgentProcess:
         if self.proc is None:
             return
         proc, self.proc = self.proc, None
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=3)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=3)
+        stop_processes([proc])
         for stream in (proc.stdin, proc.stdout):
             if stream:
                 stream.close()

@@ -21,7 +21,7 @@ from ..errors import TestbedError
 from ..plan.model import Plan
 from ..plan.network import BgpSpeakerPlan
 from .ledger import Ledger, netns_name
-from .runner import Runner
+from .runner import Runner, stop_processes
 
 BIRD = "bird"
 
@@ -90,12 +90,4 @@ class BgpDaemons:
 
     def stop(self) -> None:
         procs, self.procs = self.procs, {}
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in procs.values():
-            try:
-                proc.wait(timeout=3)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=3)
+        stop_processes(list(procs.values()))

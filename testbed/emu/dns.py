@@ -20,6 +20,7 @@ import time
 from typing import Sequence
 
 from .ledger import Ledger
+from .runner import stop_processes
 
 ETC_NETNS = "/etc/netns"
 
@@ -100,13 +101,7 @@ class DnsServer:
         if self.proc is None:
             return
         proc, self.proc = self.proc, None
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=3)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=3)
+        stop_processes([proc])
         try:
             os.unlink(self.pidfile)
         except FileNotFoundError:

@@ -18,7 +18,7 @@ from typing import Any
 
 from ..plan.model import Plan
 from .ledger import Ledger, netns_name
-from .runner import Runner
+from .runner import Runner, stop_processes
 
 
 def _listening(netns_path: str, port: int) -> bool:
@@ -107,11 +107,5 @@ class IngressController:
         if self.proc is None:
             return
         proc, self.proc = self.proc, None
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGQUIT)  # graceful
-            try:
-                proc.wait(timeout=3)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=3)
+        stop_processes([proc], signal.SIGQUIT)  # nginx: graceful shutdown
         self.text = ""

@@ -5,9 +5,9 @@ batched for speed (design.md §5): one `ip -batch` creates every pod namespace, 
 `ip -n <node> -batch` per node creates cni0, the veth pairs (the pod end born directly
 inside the pod namespace as eth0), the enslaving and the node's routes (plus, with vxlan,
 flannel.1 and its neighbours; its forwarding entries take one `bridge -batch`); then one
-in-process netlink session per pod (pyroute2, socket opened inside the pod's namespace
-by setns — no subprocess, no interpreter per pod) sets the pod's address and default
-route. With bgp (Calico) there is no bridge: each pod's veth stays unenslaved, gets a /32
+in-process rtnetlink socket per pod (emu/netlink.py, opened inside the pod's namespace by
+setns — no subprocess, no interpreter per pod, its requests sent in one go) sets the pod's
+address and default route. With bgp (Calico) there is no bridge: each pod's veth stays unenslaved, gets a /32
 route to the pod and proxy ARP (set in-process, one setns per node), and the pod's
 gateway is 169.254.1.1. Nothing is ever created in the VM's root namespace.
 """
@@ -17,12 +17,15 @@ from __future__ import annotations
 import errno
 import hashlib
 import ipaddress
+import socket
 from typing import Sequence
 
+from ..errors import KernelError
 from ..plan.model import NodePlan, Plan, PodPlan, RoutePlan
 from ..plan.network import VtepPlan, pod_mtu
 from ..traffic.netns import in_netns
 from .ledger import Ledger, netns_name
+from .netlink import RT_SCOPE_LINK, NetlinkError, RtnlSocket, addr_add, link_up, route_add
 from .overlay import apply_fdb, vtep_lines
 from .runner import Runner
 
@@ -164,27 +167,27 @@ def configure_pod(netns: str, pod: PodPlan) -> None:
     """Inside the pod: lo up, eth0 with the pod IP, default route via the node's cni0.
 
     A gateway outside the pod's own prefix (bgp: a /32 address and 169.254.1.1) is first made
-    reachable on eth0 by a link-scope route, as Calico's CNI plugin does.
+    reachable on eth0 by a link-scope route, as Calico's CNI plugin does. One rtnetlink socket
+    opened inside the pod's namespace carries the requests, sent together (emu/netlink.py).
     """
-    from pyroute2 import IPRoute  # imported here: the pure layers never need it
-
     with in_netns(f"{NETNS_DIR}/{netns}"):
-        ipr = IPRoute()  # the netlink socket stays bound to the pod's namespace
         for key, value in POD_SYSCTLS:
             with open(f"/proc/sys/{key}", "w", encoding="ascii") as handle:
                 handle.write(value)
-    try:
-        lo = ipr.link_lookup(ifname="lo")[0]
-        eth0 = ipr.link_lookup(ifname="eth0")[0]
-        ipr.link("set", index=lo, state="up")
-        ipr.addr("add", index=eth0, address=pod.ip, prefixlen=pod.prefix)
-        ipr.link("set", index=eth0, state="up")
+        lo, eth0 = socket.if_nametoindex("lo"), socket.if_nametoindex("eth0")
+        rtnl = RtnlSocket()  # stays bound to the pod's namespace
+    with rtnl:
+        requests = [(link_up(lo), "link set lo up", 0),
+                    (addr_add(eth0, pod.ip, pod.prefix), f"addr add {pod.ip}/{pod.prefix} dev eth0", 0),
+                    (link_up(eth0), "link set eth0 up", 0)]
         if ipaddress.ip_address(pod.gateway) not in ipaddress.ip_network(f"{pod.ip}/{pod.prefix}", strict=False):
-            ipr.route("add", dst=f"{pod.gateway}/32", oif=eth0, scope=253)  # RT_SCOPE_LINK
+            requests.append((route_add(pod.gateway, 32, eth0, scope=RT_SCOPE_LINK),
+                             f"route add {pod.gateway}/32 dev eth0 scope link", 0))
+        requests.append((route_add("0.0.0.0", 0, eth0, gateway=pod.gateway),
+                         f"route add default via {pod.gateway} dev eth0", errno.EEXIST))
         try:
-            ipr.route("add", dst="0.0.0.0/0", gateway=pod.gateway, oif=eth0)
-        except Exception as exc:  # pyroute2 raises NetlinkError with an errno
-            if getattr(exc, "code", None) != errno.EEXIST:
-                raise
-    finally:
-        ipr.close()
+            rtnl.request_all([r for r, _, _ in requests], what=[w for _, w, _ in requests],
+                             tolerate=[t for _, _, t in requests])
+        except NetlinkError as exc:
+            raise KernelError(["netlink", f"(pod {pod.namespace}/{pod.name}, netns {netns})"], exc.errno or 1,
+                              str(exc)) from None

@@ -8,6 +8,7 @@ check the exact commands without root.
 
 from __future__ import annotations
 
+import signal
 import subprocess
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -43,6 +44,20 @@ class Runner:
         """One `ip [-n NS] -batch -` for many commands; `-force` goes on past failures."""
         argv = ["ip"] + (["-n", netns] if netns else []) + (["-batch", "-"] if check else ["-force", "-batch", "-"])
         return self.run(argv, input="\n".join(lines) + "\n", check=check)
+
+
+def stop_processes(procs: Sequence[subprocess.Popen], sig: int = signal.SIGTERM, grace: float = 3.0) -> None:
+    """Ask each still-running process to stop (SIGTERM, or e.g. SIGQUIT for a graceful nginx),
+    then kill whatever has not exited after `grace` seconds; always reaps them."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(sig)
+    for proc in procs:
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=grace)
 
 
 @dataclass
