@@ -1,4 +1,4 @@
-"""`testbed` command line: plan, up, run, clean, report, compare.
+"""`testbed` command line: plan, up, run, explain, conformance, bench, clean, report, compare.
 
 The only place that turns errors into messages and exit codes: bad input prints one line
 per problem naming the file and the field, and exits 2 with nothing built; a kernel failure
@@ -154,6 +154,21 @@ def cmd_conformance(args: argparse.Namespace) -> int:
     return 0 if passed else 1
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    """The scale and speed benchmarks (issue 7): figures against their targets, with the machine."""
+    from .bench.machine import machine_line
+    from .bench.suite import run_bench
+    from .bench.targets import table
+
+    if os.geteuid() != 0:
+        raise TestbedError("`testbed bench` needs root: it builds real clusters")
+    print(machine_line(), flush=True)
+    run_dir, figures, _ = run_bench(args.quick, args.results, _progress(args.quiet), args.mininet_hosts)
+    print(table(figures), end="")
+    print(f"results: {run_dir}")
+    return 0 if all(f.met is not False for f in figures) else 1
+
+
 def cmd_clean(args: argparse.Namespace) -> int:
     from .emu.cleanup import clean
     from .emu.runner import Runner
@@ -225,6 +240,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default="results")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(fn=cmd_conformance)
+
+    p = sub.add_parser("bench", help="scale and speed benchmarks against the targets (needs root)")
+    p.add_argument("--quick", action="store_true", help="3-node build, truth table, 100-pod all-pairs, "
+                   "30 conformance cases (about a minute)")
+    p.add_argument("--mininet-hosts", type=int, default=1000, help="plain Mininet hosts for the ratio (full run)")
+    p.add_argument("--results", default="results")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(fn=cmd_bench)
 
     p = sub.add_parser("clean", help="remove every namespace and process the testbed left, and only those")
     p.add_argument("--stale", action="store_true", help="only instances whose owner process is gone")

@@ -38,34 +38,48 @@ class KubeProxy:
         self.services: Any = None            # the ServicesPlan last synced
 
     def sync(self, plan: Plan) -> int:
-        """Render and load every node's rules; returns the number of rules loaded."""
-        from ..kubeproxy import build_ruleset, render, render_iptables_bootstrap
+        """Render and load every node's rules; returns the number of rules loaded.
+
+        Like kube-proxy, nothing is reloaded when no Service or endpoint changed (a policy or a
+        label change); otherwise the nodes' rules are built, then loaded concurrently, one
+        atomic transaction per node.
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
+        from ..kubeproxy import build_ruleset
 
         if plan.services is None or plan.kube_proxy_mode == "none":
             return 0
-        count = 0
+        if plan.services == self.services and all(n.name in self.bootstrapped for n in plan.nodes):
+            return 0
+        rulesets = {n.name: build_ruleset(plan.services, n.name, n.host_ip, plan.pod_subnet, plan.kube_proxy_mode)
+                    for n in plan.nodes}
+        with ThreadPoolExecutor(max_workers=min(8, len(plan.nodes))) as pool:
+            list(pool.map(lambda n: self._load(plan, n, rulesets[n.name]), plan.nodes))
         for node in plan.nodes:
-            ruleset = build_ruleset(plan.services, node.name, node.host_ip, plan.pod_subnet, plan.kube_proxy_mode)
-            ns = netns_name(self.ledger.tag, node.key)
-            if node.name not in self.bootstrapped:
-                # A real node sends what it cannot route to its default gateway; ours have none
-                # (nothing leaves the emulation). Without a route for the service CIDR, a packet
-                # to a ClusterIP that was not DNATed gets "network unreachable" before reaching
-                # FORWARD, where kube-proxy REJECTs Services without endpoints.
-                self.runner.ip_batch([f"route replace {plan.service_subnet} dev eth0"], netns=ns)
-            if plan.kube_proxy_mode == "iptables":
-                rules.iptables_restore(self.runner, ns, render(ruleset, self.previous.get(node.name)))
-                if node.name not in self.bootstrapped:
-                    rules.iptables_restore(self.runner, ns, render_iptables_bootstrap(ruleset))
-                    self.bootstrapped.add(node.name)
-            else:
-                rules.nft_load(self.runner, ns, render(ruleset))
-            self.previous[node.name] = ruleset
+            self.previous[node.name] = rulesets[node.name]
             self.bootstrapped.add(node.name)
-            count += sum(len(c.rules) for t in ruleset.tables for c in t.chains)
         self._flush_conntrack(plan)
         self.services = plan.services
-        return count
+        return sum(len(c.rules) for r in rulesets.values() for t in r.tables for c in t.chains)
+
+    def _load(self, plan: Plan, node: Any, ruleset: Any) -> None:
+        from ..kubeproxy import render, render_iptables_bootstrap
+
+        ns = netns_name(self.ledger.tag, node.key)
+        first = node.name not in self.bootstrapped
+        if first:
+            # A real node sends what it cannot route to its default gateway; ours have none
+            # (nothing leaves the emulation). Without a route for the service CIDR, a packet
+            # to a ClusterIP that was not DNATed gets "network unreachable" before reaching
+            # FORWARD, where kube-proxy REJECTs Services without endpoints.
+            self.runner.ip_batch([f"route replace {plan.service_subnet} dev eth0"], netns=ns)
+        if plan.kube_proxy_mode == "iptables":
+            rules.iptables_restore(self.runner, ns, render(ruleset, self.previous.get(node.name)))
+            if first:
+                rules.iptables_restore(self.runner, ns, render_iptables_bootstrap(ruleset))
+        else:
+            rules.nft_load(self.runner, ns, render(ruleset))
 
     def _flush_conntrack(self, plan: Plan) -> None:
         """UDP/SCTP flows to removed endpoints live on in conntrack; kube-proxy deletes them."""

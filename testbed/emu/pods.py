@@ -25,7 +25,7 @@ from ..plan.model import NodePlan, Plan, PodPlan, RoutePlan
 from ..plan.network import VtepPlan, pod_mtu
 from ..traffic.netns import in_netns
 from .ledger import Ledger, netns_name
-from .netlink import RT_SCOPE_LINK, NetlinkError, RtnlSocket, addr_add, link_up, route_add
+from .netlink import RT_SCOPE_LINK, NetlinkError, RtnlSocket, addr_add, link_up, no_ipv6_link_local, route_add
 from .overlay import apply_fdb, vtep_lines
 from .runner import Runner
 
@@ -55,6 +55,11 @@ def node_batch(node: NodePlan, pods: Sequence[PodPlan], routes: Sequence[RoutePl
     for pod in pods:
         lines.append(f"link add {pod.host_veth} mtu {mtu} type veth peer name eth0 mtu {mtu} "
                      f"netns {netns_name(tag, pod.key)}")
+        # The clusters are IPv4 only: without an fe80:: address (set before the link is up) a
+        # veth sends no DAD, router solicitation or MLD report; on a bridge, each of those is
+        # flooded to every other pod of the node, a cost that grows with the square of the pods.
+        # The pod's own end gets the same in configure_pod.
+        lines.append(f"link set {pod.host_veth} addrgenmode none")
         if routed:
             lines += [f"link set {pod.host_veth} up",
                       f"route replace {pod.ip}/32 dev {pod.host_veth} scope link"]
@@ -178,6 +183,7 @@ def configure_pod(netns: str, pod: PodPlan) -> None:
         rtnl = RtnlSocket()  # stays bound to the pod's namespace
     with rtnl:
         requests = [(link_up(lo), "link set lo up", 0),
+                    (no_ipv6_link_local(eth0), "link set eth0 addrgenmode none", 0),
                     (addr_add(eth0, pod.ip, pod.prefix), f"addr add {pod.ip}/{pod.prefix} dev eth0", 0),
                     (link_up(eth0), "link set eth0 up", 0)]
         if ipaddress.ip_address(pod.gateway) not in ipaddress.ip_network(f"{pod.ip}/{pod.prefix}", strict=False):

@@ -59,6 +59,24 @@ def _mininet():
     return Mininet, LinuxBridge
 
 
+def skip_low_ifindexes(switch, tag: str, count: int) -> None:
+    """Make the switch's ports' interface indexes differ from their peers' (>= count + 2).
+
+    The kernel treats a carrier change as urgent only on a device whose index differs from its
+    link's (for a veth, its peer's index); otherwise the event waits for the next linkwatch run,
+    up to 1 s, and until then the device's queue discards every frame. A node's eth0 is index 2
+    in its namespace and the first port of a fresh switch namespace would be index 2 too: that
+    node lost its first second of traffic (the README's "1 s more when a fresh underlay port
+    loses its first ARP"). Indexes are allocated cyclically per namespace, so creating and
+    deleting veth pairs in the switch's namespace first moves its ports past every peer's index
+    (a node's is 2, a router's at most its port count + 1).
+    """
+    pairs = count // 2 + 1
+    lines = [f"ip link add tb{tag}x{i} type veth peer name tb{tag}y{i} && ip link del tb{tag}x{i}"
+             for i in range(pairs)]
+    switch.cmd("; ".join(lines))
+
+
 def mininet_name(tag: str, key: str) -> str:
     """Mininet's name for a node: tb<tag><key>, so cleanup can recognise its shell."""
     return f"tb{tag}{key}"
@@ -81,6 +99,9 @@ class Underlay:
         racks = [(s.key, s.name) for s in network.subnets] if network is not None else [("s0", "")]
         switches = {name: net.addSwitch(mininet_name(tag, key), cls=LinuxBridge, inNamespace=True)
                     for key, name in racks}
+        routers = network.routers if network is not None else ()
+        for switch in switches.values():  # before any link: see skip_low_ifindexes
+            skip_low_ifindexes(switch, tag, 1 + max((len(r.interfaces) for r in routers), default=0))
         members = [(n.key, n.name, n.host_ip, n.underlay_prefix) for n in self.plan.nodes]
         members += [(x.key, x.name, x.ip, x.underlay_prefix) for x in self.plan.externals]
         for key, name, ip, prefix in members:
@@ -88,7 +109,6 @@ class Underlay:
             rack = network.subnet_of(name).name if network is not None else ""
             net.addLink(host, switches[rack], intfName1="eth0")
             self.hosts[key] = host
-        routers = network.routers if network is not None else ()
         for router in routers:
             first = router.interfaces[0]
             host = net.addHost(mininet_name(tag, router.key), ip=f"{first.ip}/{first.prefix}", inNamespace=True)

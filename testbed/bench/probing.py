@@ -1,0 +1,103 @@
+"""Probe throughput through a live cluster: the 486-probe truth table and an all-pairs TCP matrix.
+
+1. Truth table: the conformance model (manifests/conformance/xyz.yaml on the 3-node topology:
+   namespaces x, y, z, pods a, b, c, ports 80 and 81 over TCP, UDP and SCTP) with one
+   NetworkPolicy, so that some of the 9 x 9 x 2 x 3 = 486 probes are blocked; every observed
+   verdict is compared with the oracle's. Blocked probes cost one timeout in total (they run
+   concurrently), so the table's time is bounded below by the probe timeout.
+2. All-pairs: a Deployment of N pods over 3 workers, every ordered pair over TCP 80
+   (N x (N - 1) probes), all expected to connect: the rate of allowed TCP probe results.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ..emu.cluster import EmulatedCluster
+from ..experiment.conformance import MODEL
+from ..netpol.cases import PODS, PORTS, PROTOCOLS
+from ..netpol.oracle import truth_table
+from ..netpol.world import World
+from ..plan.build import plan_cluster
+from ..spec.topology import load_topology
+from ..spec.workloads import load_manifests
+from ..traffic.prober import Probe, run_probes
+from .workloads import THREE_NODES, deployment_yaml, topology_yaml, write
+
+# x/a accepts only namespace x on TCP 80; everything else stays open.
+TRUTH_POLICY = """apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: a-from-x-tcp80, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: a}}
+  policyTypes: [Ingress]
+  ingress:
+    - from: [{namespaceSelector: {matchLabels: {ns: x}}}]
+      ports: [{port: 80, protocol: TCP}]
+"""
+
+
+@dataclass
+class ProbeFigures:
+    name: str
+    probes: int
+    seconds: float
+    outcomes: dict[str, int]
+    mismatches: int = 0                 # against the oracle (truth table) or "all connect" (all-pairs)
+    build_s: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        return self.probes / max(self.seconds, 1e-9)
+
+
+def _count(results) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.outcome] = counts.get(r.outcome, 0) + 1
+    return counts
+
+
+def truth_table_bench(timeout: float = 1.0, progress: Callable[[str], None] = lambda _m: None) -> ProbeFigures:
+    """The 486-probe table with one policy, timed and checked against the oracle."""
+    with tempfile.TemporaryDirectory(prefix="tb-bench-") as folder:
+        spec = load_topology(THREE_NODES)
+        manifests = load_manifests([MODEL, write(folder, "policy.yaml", TRUTH_POLICY)])
+        plan = plan_cluster(spec, manifests, seed=0)
+    progress("truth table: building the x/y/z model (9 pods) with one NetworkPolicy")
+    with EmulatedCluster(plan, manifests=manifests) as cluster:
+        pods = {f"{p.namespace}/{p.name}": p for p in cluster.plan.pods}
+        table = [(s, d, port, proto) for s in PODS for d in PODS for proto in PROTOCOLS for port in PORTS]
+        probes = [Probe(i, cluster.netns_path(pods[s].key), pods[d].ip, port, proto, timeout)
+                  for i, (s, d, port, proto) in enumerate(table)]
+        t0 = time.perf_counter()
+        results = run_probes(probes)
+        seconds = time.perf_counter() - t0
+        expected = truth_table(World.from_plan(cluster.plan, manifests), PODS, PODS, PORTS, PROTOCOLS)
+    mismatches = sum(1 for key, r in zip(table, results) if expected[key] != (r.outcome == "connected"))
+    return ProbeFigures("truth table (9 pods, 2 ports, 3 protocols, one policy)", len(probes), seconds,
+                        _count(results), mismatches, cluster.timings["build"], {"timeout_s": timeout})
+
+
+def all_pairs_bench(pods: int = 100, timeout: float = 1.0,
+                    progress: Callable[[str], None] = lambda _m: None) -> ProbeFigures:
+    """Every ordered pair of `pods` pods over TCP 80, all expected to connect."""
+    with tempfile.TemporaryDirectory(prefix="tb-bench-") as folder:
+        spec = load_topology(write(folder, "topology.yaml", topology_yaml(4)))
+        manifests = load_manifests([write(folder, "bulk.yaml", deployment_yaml("bulk", pods))])
+        plan = plan_cluster(spec, manifests, seed=0)
+    progress(f"all-pairs: building {pods} pods on 3 workers")
+    with EmulatedCluster(plan, manifests=manifests) as cluster:
+        bulk = [p for p in cluster.plan.pods if p.labels.get("app") == "bulk"]
+        probes = [Probe(i, cluster.netns_path(s.key), d.ip, 80, "TCP", timeout)
+                  for i, (s, d) in enumerate((s, d) for s in bulk for d in bulk if s.key != d.key)]
+        t0 = time.perf_counter()
+        results = run_probes(probes)
+        seconds = time.perf_counter() - t0
+    counts = _count(results)
+    return ProbeFigures(f"all-pairs TCP, {len(bulk)} pods", len(probes), seconds, counts,
+                        len(probes) - counts.get("connected", 0), cluster.timings["build"], {"timeout_s": timeout})

@@ -1,0 +1,154 @@
+"""What `testbed bench` runs, and the table of figures against the scale issue's targets.
+
+Quick (`--quick`, about a minute): a 3-node cluster with 20 pods ready from the command, the
+486-probe truth table, a 100-pod all-pairs matrix, a 30-case slice of the conformance suite.
+Full (several minutes): the same with the whole conformance suite, plus 10 nodes and 1,000 pods
+built and torn down (memory at full size, plain Mininet hosts for the ratio) and the three
+changes enforced at 1,000 pods. The curve up to 2,000 pods with its plot is
+benchmarks/scale_curve.py. Writes <results>/<run-id>/bench.json and bench.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any, Callable
+
+from ..errors import TestbedError
+from ..experiment.results import new_run_id, unique_run_dir
+from .changes import enforce_changes, to_dicts
+from .machine import describe_machine, machine_line
+from .probing import all_pairs_bench, truth_table_bench
+from .scale import scale_point
+from .targets import Figure, table
+from .workloads import THREE_NODES, deployment_yaml, write
+
+GIB = 2**30
+
+
+def ready_from_command(pods: int = 20, timeout: float = 60.0) -> tuple[float, float]:
+    """Seconds from starting `testbed up` (a new interpreter) to its "ready" line, and the
+    cluster's own build time it reports: the 3-node topology with a Deployment of `pods`."""
+    with tempfile.TemporaryDirectory(prefix="tb-bench-") as folder:
+        app = write(folder, "app.yaml", deployment_yaml("web", pods))
+        argv = [sys.executable, "-m", "testbed", "up", THREE_NODES, "-f", app, "-c", "get nodes"]
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        ready, reported = None, 0.0
+        try:
+            assert proc.stderr is not None
+            deadline = t0 + timeout
+            while ready is None and time.perf_counter() < deadline:
+                if not select.select([proc.stderr], [], [], 0.5)[0]:
+                    continue
+                line = proc.stderr.readline()
+                if not line:
+                    break
+                if " ready in " in line:
+                    ready = time.perf_counter() - t0
+                    reported = float(line.split(" ready in ")[1].split()[0])
+            proc.communicate(timeout=timeout)
+        finally:
+            if proc.poll() is None:
+                proc.terminate()  # `testbed up` tears down on SIGTERM
+                proc.wait(timeout=30)
+        if ready is None:
+            raise TestbedError(f"`testbed up` did not report ready (exit {proc.returncode})")
+        return ready, reported
+
+
+def conformance_bench(folder: str, limit: int | None, progress: Callable[[str], None]) -> dict[str, Any]:
+    """The generated suite (or its first `limit` cases) on the default topology; counts and time."""
+    from ..experiment.conformance import run_conformance
+
+    t0 = time.perf_counter()
+    run_dir, passed = run_conformance(os.path.join(os.path.dirname(THREE_NODES), "three-nodes.yaml"), folder,
+                                      limit=limit, progress=progress)
+    seconds = time.perf_counter() - t0
+    with open(os.path.join(run_dir, "conformance.json"), encoding="utf-8") as handle:
+        meta = json.load(handle)
+    return {"cases": meta["cases"], "seconds": seconds, "passed": passed, "counts": meta["counts"],
+            "run_dir": run_dir, "enforcement_seconds": meta["enforcement_seconds"]}
+
+
+def run_bench(quick: bool, results_root: str, progress: Callable[[str], None] = lambda _m: None,
+              mininet_hosts: int = 1000) -> tuple[str, list[Figure], dict[str, Any]]:
+    """Run the benchmarks; returns (run folder, figures, raw results). Prints nothing itself."""
+    machine = describe_machine()
+    run_dir, run_id = unique_run_dir(results_root, new_run_id("bench-quick" if quick else "bench"))
+    os.makedirs(run_dir, exist_ok=True)
+    raw: dict[str, Any] = {"run_id": run_id, "quick": quick, "machine": machine}
+    progress("3 nodes, 20 pods: `testbed up` until ready")
+    ready, reported = ready_from_command()
+    raw["ready_3n20p"] = {"from_command_s": ready, "build_s": reported}
+    if not quick:
+        point = scale_point(10, 1000, mininet_hosts=mininet_hosts, progress=progress)
+        raw["scale_1000"] = point.to_dict()
+        progress("changes at 1,000 pods")
+        timings, changes = enforce_changes(progress=progress)
+        raw["changes_1000"] = {"build": timings, "changes": to_dicts(changes)}
+    progress("truth table")
+    truth = truth_table_bench(progress=progress)
+    raw["truth_table"] = vars(truth) | {"rate": truth.rate}
+    progress("all-pairs")
+    pairs = all_pairs_bench(progress=progress)
+    raw["all_pairs"] = vars(pairs) | {"rate": pairs.rate}
+    limit = 30 if quick else None
+    progress(f"conformance suite ({limit or 'all'} cases)")
+    raw["conformance"] = conformance_bench(run_dir, limit, progress)
+    figures = figures_from(raw)
+    raw["figures"] = [f.to_dict() for f in figures]
+    with open(os.path.join(run_dir, "bench.json"), "w", encoding="utf-8") as handle:
+        json.dump(raw, handle, indent=2, sort_keys=True, default=str)
+    with open(os.path.join(run_dir, "bench.md"), "w", encoding="utf-8") as handle:
+        handle.write(f"# testbed bench{' --quick' if quick else ''} — {run_id}\n\n{machine_line(machine)}\n\n"
+                     + table(figures, markdown=True))
+    return run_dir, figures, raw
+
+
+def figures_from(raw: dict[str, Any]) -> list[Figure]:
+    """The table's figures from the raw results (as bench.json holds them)."""
+    figures: list[Figure] = []
+    r = raw["ready_3n20p"]
+    figures.append(Figure("ready_3n20p", "3 nodes, 20 pods: ready for probes, from the command", r["from_command_s"],
+                          "s", 3.0, note=f"build itself {r['build_s']:.2f} s; the rest is the interpreter and imports"))
+    if "scale_1000" in raw:
+        p = raw["scale_1000"]
+        figures += [
+            Figure("build_1000", f"10 nodes, {p['pods']} pods: build", p["build_s"], "s", 10.0,
+                   note=f"{p['pods_per_s']:.0f} pods/s"),
+            Figure("teardown_1000", f"10 nodes, {p['pods']} pods: teardown", p["teardown_s"], "s", 5.0,
+                   note="left behind: " + (", ".join(p["leftovers"]) or "nothing")),
+            Figure("memory_1000", f"memory of all testbed processes at {p['pods']} pods (PSS)",
+                   p["memory"]["total_bytes"] / GIB, "GiB", 4.0,
+                   note=f"system-wide MemAvailable drop {p['system_used_delta_bytes'] / GIB:.2f} GiB (kernel included)")]
+        if p.get("mininet"):
+            m = p["mininet"]
+            figures.append(Figure("mininet_ratio", f"testbed pods/s ÷ plain Mininet hosts/s ({m['hosts']:.0f} hosts)",
+                                  p["ratio_vs_mininet"] or 0.0, "×",
+                                  note=f"plain Mininet: build {m['build_s']:.1f} s ({m['hosts_per_s']:.0f} hosts/s), "
+                                       f"stop {m['stop_s']:.1f} s"))
+    for c in raw.get("changes_1000", {}).get("changes", []):
+        figures.append(Figure("change", f"change at 1,000 pods: {c['change']}", c["apply_s"], "s", 1.0,
+                              note=f"replan {c['replan_s']:.3f} s; packets: {c['observed']} "
+                                   f"({'as expected' if c['ok'] else 'NOT as expected'})"))
+    t, a = raw["truth_table"], raw["all_pairs"]
+    figures += [
+        Figure("truth_table", "486-probe truth table (9 pods, 2 ports, 3 protocols, some blocked)", t["seconds"], "s",
+               2.0, note=f"{t['outcomes']}, {t['mismatches']} mismatches with the oracle; "
+                         f"probe timeout {t['extra']['timeout_s']} s"),
+        Figure("all_pairs", f"100-pod all-pairs TCP ({a['probes']:,} probes)", a["seconds"], "s", 10.0,
+               note=f"{a['outcomes']}"),
+        Figure("probe_rate", "allowed TCP probe results per second (all-pairs)", a["probes"] / max(a["seconds"], 1e-9),
+               "/s", 10000, ">=")]
+    c = raw["conformance"]
+    figures.append(Figure("conformance_rate", f"conformance: cases per 5 minutes (measured on {c['cases']} cases)",
+                          c["cases"] / max(c["seconds"], 1e-9) * 300, "cases", 200, ">=",
+                          note=f"{c['cases']} cases in {c['seconds']:.0f} s; {c['counts']['passed']} passed, "
+                               f"{c['counts']['failed']} failed"))
+    return figures

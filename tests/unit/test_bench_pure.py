@@ -1,0 +1,41 @@
+"""The benchmarks' pure parts: the targets table, the generated inputs, rtnetlink message layout."""
+
+from __future__ import annotations
+
+import socket
+import struct
+
+from testbed.bench.targets import Figure, table
+from testbed.bench.workloads import deployment_yaml, topology_yaml
+from testbed.emu import netlink
+
+
+def test_figures_compare_with_their_targets():
+    assert Figure("a", "build", 4.2, "s", 10.0).met is True
+    assert Figure("b", "rate", 9000, "/s", 10000, ">=").met is False
+    assert Figure("c", "ratio", 3.0, "×").met is None
+    text = table([Figure("a", "build", 4.2, "s", 10.0, note="fast"), Figure("b", "rate", 9000, "/s", 10000, ">=")])
+    assert "4.20 s" in text and "≤ 10.0 s" in text and "met" in text and "MISSED" in text and "fast" in text
+    md = table([Figure("a", "build", 4.2, "s", 10.0)], markdown=True)
+    assert md.splitlines()[2] == "| build | 4.20 s | ≤ 10.0 s | met |  |"
+
+
+def test_generated_inputs():
+    assert topology_yaml(3).count("role: worker") == 2
+    text = deployment_yaml("bench", 7, service=True)
+    assert "replicas: 7" in text and "kind: Service" in text
+
+
+def test_rtnetlink_messages_have_the_kernel_layout():
+    kind, flags, body = netlink.addr_add(2, "10.244.1.5", 24)
+    assert kind == netlink.RTM_NEWADDR and flags == netlink.NLM_F_CREATE | netlink.NLM_F_EXCL
+    assert body[:8] == struct.pack("=BBBBI", socket.AF_INET, 24, 0, 0, 2)
+    assert body[8:16] == struct.pack("=HH", 8, netlink.IFA_LOCAL) + socket.inet_aton("10.244.1.5")
+    kind, _, body = netlink.route_add("0.0.0.0", 0, 2, gateway="10.244.1.1")
+    assert kind == netlink.RTM_NEWROUTE and len(body) == 12 + 8 + 8   # rtmsg, RTA_GATEWAY, RTA_OIF (no RTA_DST)
+    assert body[4] == netlink.RT_TABLE_MAIN and body[5] == netlink.RTPROT_STATIC
+    kind, _, body = netlink.no_ipv6_link_local(2)
+    assert kind == netlink.RTM_NEWLINK and len(body) == 16 + 16    # ifinfomsg + AF_SPEC{AF_INET6{ADDR_GEN_MODE}}
+    assert struct.unpack_from("=HH", body, 16) == (16, netlink.IFLA_AF_SPEC)
+    _, _, body = netlink.link_up(1)
+    assert struct.unpack("=BxHiII", body) == (socket.AF_UNSPEC, 0, 1, netlink.IFF_UP, netlink.IFF_UP)
