@@ -34,7 +34,7 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import mininet.net" 2>/de
   rm -rf .venv
   /usr/bin/python3 -m venv --system-site-packages .venv
 fi
-if ! .venv/bin/python -c "import testbed, pandas, pyarrow, pyroute2, scapy, yaml, pytest" 2>/dev/null \
+if ! .venv/bin/python -c "import testbed, pandas, pyarrow, matplotlib, scapy, yaml, pytest" 2>/dev/null \
    || [ setup.cfg -nt .venv/.testbed-installed ]; then
   .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
   touch .venv/.testbed-installed

@@ -55,7 +55,7 @@ def environment() -> dict[str, str]:
         versions["mininet"] = getattr(mininet.net, "VERSION", "unknown")
     except ImportError:
         versions["mininet"] = "not installed"
-    for mod in ("pandas", "pyroute2", "scapy", "yaml"):
+    for mod in ("pandas", "scapy", "yaml", "matplotlib"):
         try:
             versions[mod] = __import__(mod).__version__
         except (ImportError, AttributeError):
