@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 from .decode import Doc
-from .model import ObjectRef
+from .model import Named, ObjectRef
 from .names import dns1123_subdomain_error, port_name_error
 
 PATH_TYPES = ("Exact", "Prefix", "ImplementationSpecific")
@@ -100,7 +100,7 @@ class IngressTLS:
 
 
 @dataclass(frozen=True)
-class IngressSpec:
+class IngressSpec(Named):
     ref: ObjectRef
     ingress_class_name: str = ""    # spec.ingressClassName as written ("" = not set)
     class_annotation: str = ""      # the deprecated kubernetes.io/ingress.class annotation
@@ -114,18 +114,6 @@ class IngressSpec:
     @property
     def kind(self) -> str:
         return "Ingress"
-
-    @property
-    def namespace(self) -> str:
-        return self.ref.namespace
-
-    @property
-    def name(self) -> str:
-        return self.ref.name
-
-    @property
-    def key(self) -> str:
-        return f"{self.ref.namespace}/{self.ref.name}"
 
     def backends(self) -> Iterable[tuple[str, IngressBackend]]:
         """(field path, backend) of the default backend and of every path."""

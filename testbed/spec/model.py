@@ -171,6 +171,24 @@ class ObjectRef:
         return f"{self.kind} {self.namespace}/{self.name}" if self.namespace else f"{self.kind} {self.name}"
 
 
+class Named:
+    """namespace, name and `ns/name` of an object that has a `ref: ObjectRef` (a mixin)."""
+
+    ref: ObjectRef
+
+    @property
+    def namespace(self) -> str:
+        return self.ref.namespace
+
+    @property
+    def name(self) -> str:
+        return self.ref.name
+
+    @property
+    def key(self) -> str:
+        return f"{self.ref.namespace}/{self.ref.name}"
+
+
 @dataclass(frozen=True)
 class PodSpec:
     """A standalone Pod object."""

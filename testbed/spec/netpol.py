@@ -20,7 +20,7 @@ from typing import Mapping
 
 from .decode import Doc
 from .labels import decode_selector
-from .model import PROTOCOLS, ObjectRef
+from .model import PROTOCOLS, Named, ObjectRef
 from .names import port_name_error
 from .selectors import LabelSelector
 
@@ -58,7 +58,7 @@ class RuleSpec:
 
 
 @dataclass(frozen=True)
-class NetworkPolicySpec:
+class NetworkPolicySpec(Named):
     ref: ObjectRef
     pod_selector: LabelSelector
     policy_types: tuple[str, ...]                 # after defaulting (never empty)
@@ -68,16 +68,8 @@ class NetworkPolicySpec:
     labels: Mapping[str, str] = field(default_factory=dict)
 
     @property
-    def namespace(self) -> str:
-        return self.ref.namespace
-
-    @property
-    def name(self) -> str:
-        return self.ref.name
-
-    @property
     def full_name(self) -> str:
-        return f"{self.ref.namespace}/{self.ref.name}"
+        return self.key
 
 
 def decode_policy(doc: Doc, ref: ObjectRef, labels: Mapping[str, str],

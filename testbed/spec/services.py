@@ -25,7 +25,7 @@ from typing import Any, Iterable, Mapping
 
 from .decode import Doc
 from .labels import check_labels
-from .model import PROTOCOLS, ObjectRef
+from .model import PROTOCOLS, Named, ObjectRef
 from .names import dns1123_subdomain_error, label_key_error, port_name_error
 
 SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
@@ -57,7 +57,7 @@ class ServicePort:
 
 
 @dataclass(frozen=True)
-class ServiceSpec:
+class ServiceSpec(Named):
     """A Service as declared (after defaulting). Allocation happens in plan/services.py."""
 
     ref: ObjectRef
@@ -80,18 +80,6 @@ class ServiceSpec:
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
     path: str = ""                   # the object's path in its file ("" or "items[2]"), for messages
-
-    @property
-    def namespace(self) -> str:
-        return self.ref.namespace
-
-    @property
-    def name(self) -> str:
-        return self.ref.name
-
-    @property
-    def key(self) -> str:
-        return f"{self.ref.namespace}/{self.ref.name}"
 
     @property
     def headless(self) -> bool:
