@@ -23,11 +23,18 @@ if [ -n "$missing" ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing
 fi
 
-# bird2 is run by the testbed inside node namespaces only; on a systemd machine the package
-# also starts a daemon in the VM's own namespace: stop it (it would listen on the real uplink).
-if command -v systemctl >/dev/null 2>&1 && systemctl is-enabled bird >/dev/null 2>&1; then
-  systemctl disable --now bird >/dev/null 2>&1 || true
-fi
+# bird2 and nginx are run by the testbed inside emulated namespaces only; when this script
+# has just installed them, Debian may also have started them in the VM's own namespace (on its
+# real interfaces): stop and disable those services (only the ones installed right now).
+for svc in bird nginx; do
+  pkg=$svc; [ "$svc" = bird ] && pkg=bird2; [ "$svc" = nginx ] && pkg=nginx-light
+  case " $missing " in *" $pkg "*) ;; *) continue ;; esac
+  if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+    systemctl disable --now "$svc" >/dev/null 2>&1 || true
+  elif command -v service >/dev/null 2>&1; then
+    service "$svc" stop >/dev/null 2>&1 || true
+  fi
+done
 
 # Debian's python3 is the one that can import Debian's mininet package.
 if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import mininet.net" 2>/dev/null; then
