@@ -36,12 +36,8 @@ def _load(args: argparse.Namespace):
     return cluster, manifests, plan_cluster(cluster, manifests, seed=args.seed)
 
 
-def _load_plan(args: argparse.Namespace):
-    return _load(args)[2]
-
-
 def cmd_plan(args: argparse.Namespace) -> int:
-    plan = _load_plan(args)
+    _, _, plan = _load(args)
     if args.output == "json":
         print(json.dumps(plan.to_dict(), indent=2, sort_keys=True))
         return 0

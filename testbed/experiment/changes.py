@@ -20,6 +20,7 @@ from ..spec.model import ClusterSpec, Manifests
 from ..spec.workloads import load_manifests
 from .expand import select_pods
 from .model import PodSelection
+from .rollout import Rollout
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ class Delete:
     files: tuple[str, ...]
 
 
-Action = Scale | DeletePods | Label | LabelNamespace | Apply | Delete
+Action = Scale | DeletePods | Label | LabelNamespace | Apply | Delete | Rollout  # Rollout: experiment/run.py
 
 
 def describe(action: Action) -> str:
@@ -65,7 +66,7 @@ def describe(action: Action) -> str:
         return f"scale {action.kind} {action.namespace}/{action.name} to {action.replicas}"
     if isinstance(action, DeletePods):
         return f"delete pods {_sel(action.pods)}"
-    if type(action).__name__ == "Rollout":
+    if isinstance(action, Rollout):
         what = "rollout undo" if action.undo else f"set image ({action.image or 'next'}) and roll out"
         return f"{what} Deployment {action.namespace}/{action.deployment}"
     if isinstance(action, LabelNamespace):
