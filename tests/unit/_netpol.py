@@ -1,14 +1,11 @@
-"""Helpers shared by the NetworkPolicy tests (test_netpol_*.py): small worlds, goldens.
+"""Helpers shared by the NetworkPolicy tests (test_netpol_*.py): small worlds.
 
-Golden files live in golden/netpol/ and are regenerated only with UPDATE_GOLDEN=1:
-    UPDATE_GOLDEN=1 python -m pytest -q tests/unit -k netpol
-Review the diff before accepting it: every change is a change in the rules a node enforces or
-in what `testbed explain` tells a user.
+Their golden files live in golden/netpol/ (checked by _golden.check_golden): every change there
+is a change in the rules a node enforces or in what `testbed explain` tells a user.
 """
 
 from __future__ import annotations
 
-import os
 import pathlib
 import textwrap
 
@@ -21,7 +18,6 @@ from testbed.spec.netpol import NetworkPolicySpec, decode_policy
 
 HERE = pathlib.Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-GOLDEN = HERE / "golden" / "netpol"
 DATA = HERE / "data" / "netpol"
 
 NAMESPACES = {"x": {"ns": "x", "team": "red"}, "y": {"ns": "y", "team": "blue"}, "z": {"ns": "z"}}
@@ -68,15 +64,6 @@ def xyz_world(text: str = "", pods=None, namespaces=None) -> World:
                        namespaces if namespaces is not None else NAMESPACES,
                        policies(text) if text else (), NODES, EXTERNALS)
 
-
-def check_golden(name: str, text: str) -> None:
-    path = GOLDEN / name
-    if os.environ.get("UPDATE_GOLDEN") == "1":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    assert path.exists(), f"no golden file {path.name} yet: run with UPDATE_GOLDEN=1 and review it"
-    expected = path.read_text(encoding="utf-8")
-    assert text == expected, f"differs from tests/unit/golden/netpol/{name} (UPDATE_GOLDEN=1 to accept)"
 
 
 def load_without_services(paths, tmp_path) -> list[str]:

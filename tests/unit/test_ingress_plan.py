@@ -1,7 +1,6 @@
 """The ingress controller's configuration (plan/ingress.py): classes, warnings, nginx.conf, routing.
 
-Golden nginx.conf files live in golden/ingress/ and are regenerated only with UPDATE_GOLDEN=1:
-    UPDATE_GOLDEN=1 python -m pytest -q tests/unit -k ingress
+Golden nginx.conf files live in golden/ingress/ (UPDATE_GOLDEN=1 regenerates them, see _golden.py).
 Review the diff before accepting it: every change is a change in what the controller serves.
 Routing is checked twice: `route` (the model's oracle) and a small nginx location matcher that
 reads the rendered text, which must agree on every request of a grid; `nginx -t` checks the
@@ -11,7 +10,6 @@ goldens when Debian's nginx and openssl are installed.
 from __future__ import annotations
 
 import dataclasses
-import os
 import pathlib
 import re
 import shutil
@@ -28,9 +26,12 @@ from testbed.plan.ingress import (CLASS_NAME, CONTROLLER, DEFAULT_CERTIFICATE, D
 from testbed.spec.topology import load_topology
 from testbed.spec.workloads import load_manifests
 
+from ._golden import GOLDEN as GOLDEN_ROOT
+from ._golden import check_golden
+
 HERE = pathlib.Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-GOLDEN = HERE / "golden" / "ingress"
+GOLDEN = GOLDEN_ROOT / "ingress"
 DEMO = REPO / "manifests" / "ingress-demo.yaml"
 TOPOLOGY = REPO / "topologies" / "three-nodes.yaml"
 RUN = "/run/testbed-ingress"         # the paths written into the goldens; nginx -t swaps in a tmp dir
@@ -209,15 +210,6 @@ def _pods(plan, prefix: str) -> list[str]:
     return sorted(p.ip for p in plan.pods if p.name.startswith(prefix))
 
 
-def check_golden(name: str, text: str) -> None:
-    path = GOLDEN / name
-    if os.environ.get("UPDATE_GOLDEN") == "1":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    assert path.exists(), f"no golden file {path.name} yet: run with UPDATE_GOLDEN=1 and review it"
-    assert text == path.read_text(encoding="utf-8"), \
-        f"differs from tests/unit/golden/ingress/{name} (UPDATE_GOLDEN=1 to accept, after review)"
-
 
 # -- classes ---------------------------------------------------------------------------------------
 
@@ -385,12 +377,12 @@ def test_openssl_argv_makes_a_self_signed_certificate_for_the_hosts():
 
 def test_golden_nginx_conf_of_the_demo(demo):
     manifests, plan = demo
-    check_golden("ingress-demo.conf", render_nginx_conf(manifests.ingresses, plan.services, **PATHS))
+    check_golden("ingress/ingress-demo.conf", render_nginx_conf(manifests.ingresses, plan.services, **PATHS))
 
 
 def test_golden_nginx_conf_of_every_feature(features):
     manifests, plan = features
-    check_golden("features.conf", render_nginx_conf(manifests.ingresses, plan.services, http_port=8080,
+    check_golden("ingress/features.conf", render_nginx_conf(manifests.ingresses, plan.services, http_port=8080,
                                                     https_port=8443, **PATHS))
 
 

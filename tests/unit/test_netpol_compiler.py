@@ -17,7 +17,8 @@ from testbed.plan.build import plan_cluster
 from testbed.spec.topology import load_topology
 from testbed.spec.workloads import load_manifests
 
-from ._netpol import DATA, REPO, check_golden, xyz_pods, xyz_world
+from ._golden import check_golden
+from ._netpol import DATA, REPO, xyz_pods, xyz_world
 
 XYZ_POLICIES = (DATA / "xyz-policies.yaml").read_text(encoding="utf-8")
 
@@ -32,7 +33,7 @@ def xyz_plan_world(seed: int = 1) -> World:
 
 @pytest.mark.parametrize("node", ["kind-control-plane", "kind-worker", "kind-worker2"])
 def test_xyz_rules_match_golden(node):
-    check_golden(f"xyz-{node}.nft", node_script(xyz_plan_world(), node))
+    check_golden(f"netpol/xyz-{node}.nft", node_script(xyz_plan_world(), node))
 
 
 def test_script_recreates_its_own_table_in_one_transaction():

@@ -19,7 +19,8 @@ from testbed.plan.build import plan_cluster
 from testbed.spec.topology import load_topology
 from testbed.spec.workloads import load_manifests
 
-from ._netpol import REPO, check_golden, load_without_services
+from ._golden import check_golden
+from ._netpol import REPO, load_without_services
 
 NGINX = REPO / "manifests" / "seed003-nginx.yaml"
 POLICY = REPO / "manifests" / "seed003-access-nginx.yaml"
@@ -118,5 +119,5 @@ def test_seed003_rules_and_explanations_match_golden(seed003):
         "$ testbed trace busybox " + nginx.name + " 80/TCP",
         render_trace(trace_flow(w, rulesets, flow)),
     ])
-    check_golden("seed003-explain.txt", text)
-    check_golden("seed003-nginx-node.nft", node_script(w, nginx.node))
+    check_golden("netpol/seed003-explain.txt", text)
+    check_golden("netpol/seed003-nginx-node.nft", node_script(w, nginx.node))

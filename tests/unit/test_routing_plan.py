@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
 import pathlib
 import shutil
 import subprocess
@@ -33,8 +32,9 @@ from testbed.spec.model import Manifests
 from testbed.spec.topology import load_topology
 from testbed.spec.workloads import load_manifests
 
+from ._golden import check_golden
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
-GOLDEN = pathlib.Path(__file__).resolve().parent / "golden" / "routing"
 ECHO = str(REPO / "manifests" / "routing-echo.yaml")
 TOPOLOGIES = sorted(p.stem for p in (REPO / "topologies").glob("routing-*.yaml"))
 
@@ -43,14 +43,6 @@ def _plan(name: str, manifests: bool = True):
     cluster = load_topology(str(REPO / "topologies" / f"{name}.yaml"))
     return plan_cluster(cluster, load_manifests([ECHO]) if manifests else Manifests(), 1)
 
-
-def _golden(name: str, text: str) -> None:
-    path = GOLDEN / name
-    if os.environ.get("UPDATE_GOLDEN") == "1":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    assert path.exists(), f"no golden file {path}: run with UPDATE_GOLDEN=1 and review it"
-    assert text == path.read_text(encoding="utf-8"), f"{name} differs from its golden file (UPDATE_GOLDEN=1)"
 
 
 @pytest.mark.parametrize("name", TOPOLOGIES)
@@ -68,9 +60,9 @@ def test_network_plan_matches_golden(name):
            "pods": [{k: p[k] for k in ("name", "node", "ip", "prefix", "gateway")} for p in data["pods"]
                     if p["namespace"] != "kube-system"],  # the cluster's own pods are another test's
            "network": network}
-    _golden(f"{name}.json", json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    check_golden(f"routing/{name}.json", json.dumps(doc, indent=2, sort_keys=True) + "\n")
     for speaker in (plan.network.bgp if plan.network is not None else ()):
-        _golden(f"bird-{name}-{speaker.key}.conf", speaker.config)
+        check_golden(f"routing/bird-{name}-{speaker.key}.conf", speaker.config)
 
 
 def test_default_host_gw_on_one_segment_has_no_network_part():
