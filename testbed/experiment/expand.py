@@ -245,10 +245,10 @@ def expand(plan: Plan, group: ProbeGroup, world: Any = None, ingresses: Any = ()
 
 
 def _with_ingress_oracle(probes: list[PlannedProbe], plan: Plan, ingresses: Any) -> list[PlannedProbe]:
-    """Expected status and answering pods from the ingress controller's routing (plan/ingress.py)."""
+    """Expected status and answering pods from the ingress controller's routing (ingress/routes.py)."""
     import dataclasses
 
-    from ..plan.ingress import controller_config, route
+    from ..ingress import controller_config, route
 
     config = controller_config(ingresses, plan.services)
     by_address = {(p.ip, q.port): f"{p.namespace}/{p.name}" for p in plan.pods for q in p.ports}

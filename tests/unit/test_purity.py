@@ -36,7 +36,7 @@ PURE = (
     "testbed/spec/netpol.py",
     "testbed/kubeproxy",
     "testbed/spec/ingress.py",
-    "testbed/plan/ingress.py",
+    "testbed/ingress",
 )
 FORBIDDEN = ("subprocess", "mininet", "pyroute2", "ctypes", "socket", "testbed.emu")
 
