@@ -2,7 +2,7 @@
 
 Pipeline: experiment/ writes results/<run>/probes.parquet and probes.csv (one row per probe,
 columns documented in testbed.experiment.records.COLUMNS) -> **load_dataset()** here ->
-reachability, nat, conformance, spread and performance -> report/.
+reachability, nat, verdict, spread and performance -> report/.
 
 Whatever the source (parquet, CSV, a list of row dicts in tests), normalize() gives the same
 frame: every documented column present, strings as strings ('' for none), integers as int64,

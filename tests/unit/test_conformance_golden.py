@@ -14,7 +14,7 @@ import json
 
 import pytest
 
-from testbed.netpol.cases import generate_cases
+from testbed.conformance.cases import generate_cases
 
 from ._golden import check_golden
 

@@ -1,7 +1,7 @@
 """The conformance suite's pure half: expected tables, comparison, explanations, results; pure.
 
 The cases come from cases.py (generate_cases). A runner with a live cluster (built from
-topologies/three-nodes.yaml and manifests/conformance/xyz.yaml) does, for every case and step:
+data/three-nodes.yaml and data/xyz.yaml, see resources.py) does, for every case and step:
 
     manifests = step_manifests(base_manifests, step)            # the desired state, whole
     plan = replan(cluster_spec, manifests, seed, prev=live.plan) # pods kept: same names and IPs
@@ -10,7 +10,7 @@ topologies/three-nodes.yaml and manifests/conformance/xyz.yaml) does, for every 
     observed = {probe: connected?  for probe in probes()}        # 486 real probes
     result = check_step(case, i, world, observed, seconds=...)   # expected, mismatches, why
 
-then `CaseResult(case, steps)` per case, a `Summary` for the run, and report/junit.py for
+then `CaseResult(case, steps)` per case, a `Summary` for the run, and junit.py for
 JUnit XML. `transition(before, after)` says what changes between two steps in kubectl terms
 (apply / delete a policy, label a pod or a namespace) for logs and for a runner that applies
 deltas. Steps are whole states, so a runner may go straight from the last step of one case to
@@ -31,9 +31,9 @@ from typing import Any, Iterable, Mapping
 from ..spec.model import Manifests, Namespace
 from .cases import (BASE, FEATURES, MODEL_NAMESPACES, PODS, PORTS, PROTOCOLS, Case, Step, decode_text,
                     generate_cases)
-from .explain import explain_flow
-from .oracle import Flow, decide, truth_table
-from .world import World
+from ..netpol.explain import explain_flow
+from ..netpol.oracle import Flow, decide, truth_table
+from ..netpol.world import World
 
 Probe = tuple[str, str, int, str]   # (source pod, destination pod, port, protocol)
 
@@ -257,7 +257,7 @@ def transition(before: Step | None, after: Step) -> Transition:
 
 def step_manifests(base: Manifests, step: Step) -> Manifests:
     """The desired Manifests at `step`: `base` (the model, e.g. load_manifests of
-    manifests/conformance/xyz.yaml) with the step's policies instead of base's, and the model's
+    resources.MODEL) with the step's policies instead of base's, and the model's
     bare pods and namespaces carrying the step's labels. Replan from it with prev= the live
     plan: bare pods keep their names and IPs, their labels follow (plan.build._kept)."""
     pods = []

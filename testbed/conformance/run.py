@@ -17,17 +17,16 @@ import time
 from typing import Callable
 
 from ..emu.cluster import EmulatedCluster
-from ..netpol import conformance as suite
+from . import check as suite
 from ..netpol.world import World
 from ..plan.build import plan_cluster, replan
-from ..report.junit import junit_xml
 from ..spec.topology import load_topology
 from ..spec.workloads import load_manifests
 from ..traffic.prober import Probe, run_probes
-from .results import environment, new_run_id, unique_run_dir
+from ..experiment.results import environment, new_run_id, unique_run_dir
+from .junit import junit_xml
+from .resources import MODEL, TOPOLOGY
 
-MODEL = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                     "manifests", "conformance", "xyz.yaml")
 
 
 def _measure(cluster: EmulatedCluster, timeout: float) -> dict[tuple, bool]:
@@ -44,8 +43,9 @@ def _flush_conntrack(cluster: EmulatedCluster) -> None:
         cluster.runner.run(["ip", "netns", "exec", cluster.netns(node.key), "conntrack", "-F"], check=False)
 
 
-def run_conformance(topology: str, results_root: str, seed: int = 0, limit: int | None = None,
+def run_conformance(topology: str | None, results_root: str, seed: int = 0, limit: int | None = None,
                     timeout: float = 0.5, progress: Callable[[str], None] = lambda _m: None) -> tuple[str, bool]:
+    topology = topology or TOPOLOGY
     spec = load_topology(topology)
     base = load_manifests([MODEL])
     cases = suite.generate_cases(seed=seed, limit=limit)

@@ -5,7 +5,7 @@
     case.steps[i].pod_labels / namespace_labels   # full label sets that differ from the model
     case.steps[i].yaml                        # the same policies as YAML documents
 
-The model (manifests/conformance/xyz.yaml, mirrored in MODEL_*): namespaces x, y, z and bare
+The model (data/xyz.yaml, mirrored in MODEL_*): namespaces x, y, z and bare
 pods a, b, c in each, serving 80 and 81 on TCP, UDP and SCTP (ports serve-<port>-<proto>).
 
 A case is a list of steps. A step is the **whole desired state** the case wants at that point,
