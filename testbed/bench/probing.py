@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..emu.cluster import EmulatedCluster
-from ..conformance.cases import PODS, PORTS, PROTOCOLS
 from ..conformance.resources import MODEL
+from ..conformance.xyz import PODS, PORTS, PROTOCOLS
 from ..netpol.oracle import truth_table
 from ..netpol.world import World
 from ..plan.build import plan_cluster

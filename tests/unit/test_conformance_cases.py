@@ -8,10 +8,13 @@ import pathlib
 import pytest
 
 from testbed.errors import SpecError
-from testbed.conformance.cases import (FEATURES, MODEL_NAMESPACES, MODEL_POD_LABELS, NODE_CIDRS, PODS, SYSTEMATIC,
-                                  Seq, decode_policies, decode_text, dump, generate_cases, model_namespaces,
-                                  model_node, netpol)
+from testbed.conformance.decode import decode_policies, decode_text, dump
+from testbed.conformance.dsl import Seq, netpol
+from testbed.conformance.families import SYSTEMATIC
+from testbed.conformance.generator import generate_cases
 from testbed.conformance.resources import MODEL
+from testbed.conformance.tags import FEATURES
+from testbed.conformance.xyz import MODEL_NAMESPACES, MODEL_POD_LABELS, NODE_CIDRS, PODS, model_namespaces, model_node
 from testbed.spec.workloads import load_manifests
 
 XYZ = pathlib.Path(MODEL)

@@ -14,7 +14,7 @@ import json
 
 import pytest
 
-from testbed.conformance.cases import generate_cases
+from testbed.conformance.generator import generate_cases
 
 from ._golden import check_golden
 

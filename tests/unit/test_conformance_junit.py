@@ -6,10 +6,12 @@ import functools
 import xml.etree.ElementTree as ET
 
 from testbed.netpol import World
-from testbed.conformance.check import CaseResult, Summary, check_step, expected_table, generate_cases
-from testbed.plan.build import plan_cluster
-from testbed.conformance.resources import MODEL, TOPOLOGY
+from testbed.conformance.check import check_step, expected_table
+from testbed.conformance.generator import generate_cases
 from testbed.conformance.junit import failure_text, junit_xml
+from testbed.conformance.resources import MODEL, TOPOLOGY
+from testbed.conformance.results import CaseResult, Summary
+from testbed.plan.build import plan_cluster
 from testbed.spec.topology import load_topology
 from testbed.spec.workloads import load_manifests
 

@@ -9,11 +9,13 @@ import functools
 import pytest
 
 from testbed.netpol import World
-from testbed.conformance.cases import NODE_CIDRS, model_node
+from testbed.conformance.changes import step_manifests, transition
+from testbed.conformance.check import check_step, compare, expected_table, explain, probes, step_world
+from testbed.conformance.generator import generate_cases
 from testbed.conformance.resources import MODEL, TOPOLOGY
-from testbed.conformance.check import (BASE, PODS, CaseResult, Mismatch, Summary, check_step, compare,
-                                        expected_table, explain, generate_cases, probes, step_manifests,
-                                        step_world, summary_lines, transition)
+from testbed.conformance.results import CaseResult, Mismatch, Summary, summary_lines
+from testbed.conformance.steps import BASE
+from testbed.conformance.xyz import NODE_CIDRS, PODS, model_node
 from testbed.plan.build import plan_cluster, replan
 from testbed.spec.topology import load_topology
 from testbed.spec.workloads import load_manifests
