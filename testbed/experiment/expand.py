@@ -1,7 +1,7 @@
 """Expand probe groups into concrete probes against a Plan (pure).
 
 Each concrete probe carries everything the dataset needs about both ends and the kind of
-communication it exercises — seed 001's four kinds, split the way the NAT-free analysis
+communication it exercises — scenario 001's four kinds, split the way the NAT-free analysis
 reports them: container-to-container (localhost), pod-to-pod on one node and across
 nodes, node-to-pod, external-to-pod. The expected source addresses say what a NAT-free
 network shows the server: the pod's own IP; for a node, the address its route to the pod

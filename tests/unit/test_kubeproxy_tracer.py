@@ -254,7 +254,7 @@ def test_load_balancer_source_ranges(mode):
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_seed002_laptop_reaches_the_node_port_on_every_node(topology, mode):
+def test_scenario002_laptop_reaches_the_node_port_on_every_node(topology, mode):
     from testbed.spec.workloads import load_manifests
     cluster = topology("""
         kind: Cluster

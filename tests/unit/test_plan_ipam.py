@@ -120,7 +120,7 @@ def test_host_local_continues_after_the_last_address():
     ipam = HostLocal({"n": "10.244.0.0/24"})
     assert [ipam.allocate("n") for _ in range(3)] == ["10.244.0.2", "10.244.0.3", "10.244.0.4"]
     ipam.release("10.244.0.3")
-    # seed 001: a recreated pod gets a new IP, not the one just released
+    # scenario 001: a recreated pod gets a new IP, not the one just released
     assert ipam.allocate("n") == "10.244.0.5"
     assert ipam.gateway("n") == "10.244.0.1"
 

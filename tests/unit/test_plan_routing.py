@@ -342,7 +342,7 @@ def test_single_node_has_no_routes(topology):
 
 
 def test_overlapping_node_cidrs_no_route_between_the_clashing_nodes():
-    """Seed 002: two nodes both on 10.244.0.0 cannot reach each other's pods."""
+    """Scenario 002: two nodes both on 10.244.0.0 cannot reach each other's pods."""
     cluster = load_topology(str(GOOD / "topo-overlap-allowed.yaml"))
     plan = plan_cluster(cluster, Manifests(), 1)
     assert [(n.name, n.pod_cidr) for n in plan.nodes] == [
@@ -363,7 +363,7 @@ def test_overlapping_node_cidrs_no_route_between_the_clashing_nodes():
             in plan.warnings)
 
 
-def test_seed_002_two_nodes_on_the_same_network(topology):
+def test_scenario002_two_nodes_on_the_same_network(topology):
     cluster = topology("""
         kind: Cluster
         apiVersion: kind.x-k8s.io/v1alpha4

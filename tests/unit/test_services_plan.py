@@ -81,7 +81,7 @@ def test_fixture_allocations():
     assert plan.warnings == ()
 
 
-def test_seed002_nodeport_example_plans_as_written(topology):
+def test_scenario002_nodeport_example_plans_as_written(topology):
     from testbed.spec.workloads import load_manifests
     cluster = topology(TOPOLOGY % "10.96.0.0/12")
     m = load_manifests([str(REPO / "manifests" / "seed002-nodeport.yaml")])

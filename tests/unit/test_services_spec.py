@@ -1,4 +1,4 @@
-"""Service decoding (spec/services.py): defaults, every field, seed 002's example.
+"""Service decoding (spec/services.py): defaults, every field, scenario 002's example.
 
 Inputs that must fail are in data/bad/service-*.yaml (checked by test_spec_load_bad.py, each
 problem with its file, object and field path); here are the ones that must load, and what
@@ -20,7 +20,7 @@ def _one(manifests, text: str) -> ServiceSpec:
     return svc
 
 
-def test_seed002_nodeport_example_as_written_in_the_repository(manifests):
+def test_scenario002_nodeport_example_as_written_in_the_repository(manifests):
     from testbed.spec.workloads import load_manifests
     m = load_manifests([str(REPO / "manifests" / "seed002-nodeport.yaml")])
     (svc,) = m.services

@@ -216,7 +216,7 @@ def test_default_cluster_is_one_untainted_control_plane():
                            "kubernetes.io/arch": "amd64", "node-role.kubernetes.io/control-plane": ""}
     # kind's defaults (SetDefaultsCluster): 10.244.0.0/16 pods, 10.96.0.0/16 services, iptables
     assert (c.pod_subnet, c.service_subnet, c.kube_proxy_mode) == ("10.244.0.0/16", "10.96.0.0/16", "iptables")
-    # testbed defaults: seed 002's node network, /24 per node, host-gw
+    # testbed defaults: scenario 002's node network, /24 per node, host-gw
     assert (c.underlay_subnet, c.first_node_host, c.node_cidr_prefix, c.routing, c.mtu) == (
         "192.168.1.0/24", 2, 24, "host-gw", 1500)
     assert c.external_hosts == () and c.notes == () and c.allow_overlapping_pod_cidrs is False
