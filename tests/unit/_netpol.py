@@ -6,6 +6,7 @@ is a change in the rules a node enforces or in what `testbed explain` tells a us
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 import textwrap
 
@@ -85,3 +86,18 @@ def load_without_services(paths, tmp_path) -> list[str]:
         copy.write_text(yaml.safe_dump_all(docs, sort_keys=False), encoding="utf-8")
         out.append(str(copy))
     return out
+
+
+def http_named_pods(keep_serve_ports: bool = True) -> list[PodInfo]:
+    """xyz_pods whose containers also name TCP port `http`: 80 in x and z, 8080 in y
+    (keep_serve_ports=False: `http` is their only port)."""
+    return [dataclasses.replace(p, ports=(p.ports if keep_serve_ports else ()) +
+                                (NamedPort("http", 8080 if p.namespace == "y" else 80),)) for p in xyz_pods()]
+
+
+def egress_ports_world(ports: str, pods: list[PodInfo]) -> World:
+    """`pods` in x/y/z and one policy `p` of x: every pod of x may send only to `ports` (a YAML list)."""
+    return xyz_world(f"""
+        metadata: {{name: p}}
+        spec: {{podSelector: {{}}, policyTypes: [Egress], egress: [{{ports: {ports}}}]}}
+    """, pods=pods)

@@ -18,7 +18,7 @@ from testbed.spec.topology import load_topology
 from testbed.spec.workloads import load_manifests
 
 from ._golden import check_golden
-from ._netpol import DATA, REPO, xyz_pods, xyz_world
+from ._netpol import DATA, REPO, egress_ports_world, http_named_pods, xyz_pods, xyz_world
 
 XYZ_POLICIES = (DATA / "xyz-policies.yaml").read_text(encoding="utf-8")
 
@@ -89,15 +89,8 @@ def test_sets_hold_the_right_addresses():
 
 
 def test_named_ports_are_pod_address_and_resolved_number_pairs():
-    pods = [dataclasses.replace(p, ports=(NamedPort("http", 8080 if p.namespace == "y" else 80),))
-            for p in xyz_pods()]
-    w = xyz_world("""
-        metadata: {name: p}
-        spec:
-          podSelector: {}
-          policyTypes: [Egress]
-          egress: [{ports: [{port: http}, {port: 443}, {port: 8000, endPort: 8100}, {port: 444}]}]
-    """, pods=pods)
+    w = egress_ports_world("[{port: http}, {port: 443}, {port: 8000, endPort: 8100}, {port: 444}]",
+                           http_named_pods(keep_serve_ports=False))
     rs = compile_node(w, "n0")
     named = rs.set("p0-eg0-tcp-http")
     assert named.type == "ipv4_addr . inet_service"

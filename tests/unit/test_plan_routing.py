@@ -36,6 +36,7 @@ from testbed.spec.topology import load_topology
 from testbed.spec.workloads import load_manifests
 
 from ._golden import check_golden
+from ._yaml import kind_cluster
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 ECHO = str(REPO / "manifests" / "routing-echo.yaml")
@@ -96,18 +97,12 @@ def test_racks_addresses_and_underlay_routes():
 
 
 def test_external_host_without_ip_gets_an_address_in_its_rack(topology):
-    c = topology("""
-        kind: Cluster
-        apiVersion: kind.x-k8s.io/v1alpha4
-        nodes: [{role: control-plane}, {role: worker}]
-        ---
-        apiVersion: testbed/v1alpha1
-        kind: TestbedConfig
+    c = topology(kind_cluster(1, """
         underlay:
           subnets: [{name: a, cidr: 10.1.0.0/24}, {name: b, cidr: 10.2.0.0/24, firstHost: 20}]
         nodes: [{name: kind-worker, rack: b}]
         externalHosts: [{name: laptop, rack: b}, {name: printer}]
-    """)
+    """))
     plan = plan_cluster(c, Manifests(), 1)
     assert [(n.name, n.host_ip) for n in plan.nodes] == [("kind-control-plane", "10.1.0.2"), ("kind-worker", "10.2.0.20")]
     assert [(x.name, x.ip) for x in plan.externals] == [("laptop", "10.2.0.10"), ("printer", "10.1.0.10")]
@@ -219,28 +214,20 @@ def test_bgp_peers_per_topology(topology):
         plan = plan_cluster(topology(text), Manifests(), 1)
         return {s.name: [(p.name, p.role, p.passive) for p in s.peers] for s in plan.network.bgp}, plan
 
-    head = """
-        kind: Cluster
-        apiVersion: kind.x-k8s.io/v1alpha4
-        nodes: [{role: control-plane}, {role: worker}, {role: worker}]
-        ---
-        apiVersion: testbed/v1alpha1
-        kind: TestbedConfig
-        routing: bgp
-    """.rstrip(" ")
+    head = kind_cluster(2, "routing: bgp")
     mesh, plan = peers(head)
     assert mesh["kind-worker"] == [("kind-control-plane", "mesh", True), ("kind-worker2", "mesh", False)]
     assert mesh["kind-control-plane"] == [("kind-worker", "mesh", False), ("kind-worker2", "mesh", False)]
     assert [s.expected for s in plan.network.bgp] == [("10.244.1.0/24", "10.244.2.0/24"),
                                                       ("10.244.0.0/24", "10.244.2.0/24"),
                                                       ("10.244.0.0/24", "10.244.1.0/24")]
-    rr, _ = peers(head + "        bgp: {topology: route-reflector}\n")
+    rr, _ = peers(head + "bgp: {topology: route-reflector}\n")
     assert rr["kind-control-plane"] == [("kind-worker", "client", True), ("kind-worker2", "client", True)]
     assert rr["kind-worker"] == [("kind-control-plane", "reflector", False)]
-    two, plan = peers(head + "        bgp: {topology: route-reflector, routeReflectors: [kind-worker, kind-worker2]}\n")
+    two, plan = peers(head + "bgp: {topology: route-reflector, routeReflectors: [kind-worker, kind-worker2]}\n")
     assert two["kind-worker"] == [("kind-control-plane", "client", True), ("kind-worker2", "mesh", False)]
     assert "rr cluster id 192.168.1.3;" in plan.network.bgp[1].config  # common cluster id: the first reflector
-    tor, plan = peers(head + "        bgp: {topology: top-of-rack, asNumber: 65010}\n")
+    tor, plan = peers(head + "bgp: {topology: top-of-rack, asNumber: 65010}\n")
     assert tor["kind-worker"] == [("router", "reflector", False)]
     assert tor["router"] == [("kind-control-plane", "client", True), ("kind-worker", "client", True),
                              ("kind-worker2", "client", True)]
@@ -364,18 +351,12 @@ def test_overlapping_node_cidrs_no_route_between_the_clashing_nodes():
 
 
 def test_scenario002_two_nodes_on_the_same_network(topology):
-    cluster = topology("""
-        kind: Cluster
-        apiVersion: kind.x-k8s.io/v1alpha4
-        nodes: [{role: control-plane}, {role: worker}]
-        ---
-        apiVersion: testbed/v1alpha1
-        kind: TestbedConfig
+    cluster = topology(kind_cluster(1, """
         allowOverlappingPodCIDRs: true
         nodes:
           - {name: kind-control-plane, podCIDR: 10.244.0.0/24}
           - {name: kind-worker, podCIDR: 10.244.0.0/24}
-    """)
+    """))
     plan = plan_cluster(cluster, Manifests(), 1)
     assert plan.routes == ()
     assert len(plan.warnings) == 3

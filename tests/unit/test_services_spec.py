@@ -13,6 +13,7 @@ from testbed.errors import SpecError
 from testbed.spec.services import DEFAULT_AFFINITY_TIMEOUT, ServicePort, ServiceSpec
 
 from ._services import DATA, REPO
+from ._yaml import v1_list
 
 
 def _one(manifests, text: str) -> ServiceSpec:
@@ -158,15 +159,12 @@ def test_external_name_drops_its_selector_and_accepts_a_trailing_dot(manifests):
 
 def test_a_service_inside_a_list_names_its_path(manifests):
     with pytest.raises(SpecError) as info:
-        manifests("""
+        manifests(v1_list("""
             apiVersion: v1
-            kind: List
-            items:
-              - apiVersion: v1
-                kind: Service
-                metadata: {name: s}
-                spec: {type: ClusterIP, ports: [{port: 80, nodePort: 30000}]}
-        """)
+            kind: Service
+            metadata: {name: s}
+            spec: {type: ClusterIP, ports: [{port: 80, nodePort: 30000}]}
+        """))
     (problem,) = info.value.problems
     assert (problem.document, problem.path) == ("Service default/s", "items[0].spec.ports[0].nodePort")
 

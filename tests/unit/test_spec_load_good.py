@@ -12,6 +12,8 @@ from testbed.spec.selectors import LabelSelector, Requirement
 from testbed.spec.topology import CONTROL_PLANE_TAINT, load_topology
 from testbed.spec.workloads import load_manifests
 
+from ._yaml import v1_list
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
 GOOD = pathlib.Path(__file__).resolve().parent / "data" / "good"
 
@@ -78,19 +80,17 @@ def test_list_kind_unwraps_its_items():
 def test_list_items_report_their_index_in_the_path(manifests):
     from testbed.errors import SpecError
     with pytest.raises(SpecError) as info:
-        manifests("""
+        manifests(v1_list("""
             apiVersion: v1
-            kind: List
-            items:
-              - apiVersion: v1
-                kind: Pod
-                metadata: {name: ok}
-                spec: {containers: [{name: app}]}
-              - apiVersion: v1
-                kind: Pod
-                metadata: {name: bad}
-                spec: {containers: [{name: app, prots: []}]}
-        """)
+            kind: Pod
+            metadata: {name: ok}
+            spec: {containers: [{name: app}]}
+        """, """
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: bad}
+            spec: {containers: [{name: app, prots: []}]}
+        """))
     (problem,) = info.value.problems
     assert (problem.document, problem.path, problem.message) == (
         "Pod default/bad", "items[1].spec.containers[0].prots", "unknown field 'prots'")
