@@ -18,6 +18,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+import testbed
+
 from .conftest import ROOT
 
 DEBIAN_PYTHON = "/usr/bin/python3"   # the one that imports Debian's mininet (as scripts/install.sh)
@@ -46,6 +48,10 @@ def test_pip_install_then_conformance_outside_the_repository(tmp_path, no_leftov
         site = subprocess.run([os.path.join(venv, "bin", "python"), "-c", "import testbed; print(testbed.__file__)"],
                               cwd=work, capture_output=True, text=True, check=True, timeout=60).stdout.strip()
         assert site.startswith(venv) and "__editable__" not in site   # a real install, not the checkout
+        version = subprocess.run([os.path.join(venv, "bin", "python"), "-c", "import importlib.metadata as m; "
+                                  "print(m.version('k8s-netemu-testbed'))"], cwd=work, capture_output=True, text=True,
+                                 check=True, timeout=60).stdout.strip()
+        assert version == testbed.__version__   # setup.cfg reads the one version of testbed/__init__.py
 
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
         done = subprocess.run([os.path.join(venv, "bin", "testbed"), "conformance", "--limit", "5", "--results", "out",
