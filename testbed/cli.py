@@ -140,7 +140,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_conformance(args: argparse.Namespace) -> int:
-    from .experiment.conformance import run_conformance
+    from .conformance.run import run_conformance
 
     run_dir, passed = run_conformance(args.topology, args.results, args.seed, args.limit, args.timeout,
                                       _progress(args.quiet))
@@ -228,8 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_explain)
 
     p = sub.add_parser("conformance", help="the generated NetworkPolicy suite: oracle vs real packets")
-    p.add_argument("--topology", default=os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                                      "topologies", "three-nodes.yaml"))
+    p.add_argument("--topology", default=None,
+                   help="kind cluster config (default: the model's 3-node topology, topologies/three-nodes.yaml)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, default=None, help="run the first N cases (every family is represented)")
     p.add_argument("--timeout", type=float, default=0.5, help="probe timeout in seconds (default 0.5)")

@@ -2,7 +2,7 @@
 
 Pipeline: dataset.load_dataset() -> **nat_table()** -> report/ (the NAT table) and compare.
 
-The Kubernetes model (seeds 000-002) says pods reach pods and nodes reach pods without NAT:
+The Kubernetes model (scenarios 000-002) says pods reach pods and nodes reach pods without NAT:
 the server sees the sender's own address. For every connected probe whose server reported
 the source it saw (seen_src_ip), that address is compared with expected_src_ips (the
 addresses a NAT-free path shows; empty means any) — recomputed here from those raw columns,

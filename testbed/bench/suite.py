@@ -64,10 +64,10 @@ def ready_from_command(pods: int = 20, timeout: float = 60.0) -> tuple[float, fl
 
 def conformance_bench(folder: str, limit: int | None, progress: Callable[[str], None]) -> dict[str, Any]:
     """The generated suite (or its first `limit` cases) on the default topology; counts and time."""
-    from ..experiment.conformance import run_conformance
+    from ..conformance.run import run_conformance
 
     t0 = time.perf_counter()
-    run_dir, passed = run_conformance(os.path.join(os.path.dirname(THREE_NODES), "three-nodes.yaml"), folder,
+    run_dir, passed = run_conformance(THREE_NODES, folder,
                                       limit=limit, progress=progress)
     seconds = time.perf_counter() - t0
     with open(os.path.join(run_dir, "conformance.json"), encoding="utf-8") as handle:

@@ -7,7 +7,7 @@ changes restart it: dnsmasq reads --cname only at start). dnsmasq has no upstrea
 (--no-resolv): names outside cluster.local get NXDOMAIN, and no query ever leaves the
 emulation. Pods see /etc/netns/<netns>/resolv.conf, which `ip netns exec` binds over
 /etc/resolv.conf, with Kubernetes' search path (<ns>.svc.cluster.local svc.cluster.local
-cluster.local, ndots:5), so `wget nginx` in a pod's shell resolves as in seed 003.
+cluster.local, ndots:5), so `wget nginx` in a pod's shell resolves as in scenario 003.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The ingress controller: a real nginx (Debian's) in the ingress-nginx controller pod (emu/).
 
-What ingress-nginx does, with the configuration rendered by plan/ingress.py from the Ingress
+What ingress-nginx does, with the configuration rendered by testbed/ingress/ from the Ingress
 objects and the current endpoints: nginx runs in the controller pod's network namespace on
 ports 80 and 443, proxying to the backends' pod IPs; on every change the text is rendered
 again and, when it differs, nginx reloads (SIGHUP: new workers, no dropped listener). TLS
@@ -47,7 +47,7 @@ class IngressController:
         self.reloads = 0
 
     def _certificates(self, items: Any) -> None:
-        from ..plan.ingress import certificates_needed, openssl_argv
+        from ..ingress import certificates_needed, openssl_argv
 
         for secret, hosts in certificates_needed(items).items():
             if secret in self.certs:
@@ -57,7 +57,7 @@ class IngressController:
             self.certs.add(secret)
 
     def sync(self, plan: Plan, manifests: Any) -> None:
-        from ..plan.ingress import render_nginx_conf
+        from ..ingress import render_nginx_conf
 
         pod = next((p for p in plan.pods if p.served_by == "nginx"), None)
         if pod is None or manifests is None:

@@ -18,7 +18,7 @@ from typing import Any, Mapping, Optional
 
 import pandas as pd
 
-from ..analysis import conformance, dataset, nat, performance, reachability, spread
+from ..analysis import dataset, nat, performance, reachability, spread, verdict
 from ..errors import TestbedError
 from . import figures
 from .document import Block, Bullets, Details, Figure, Heading, Paragraph, Table, slug, to_html, to_markdown
@@ -98,7 +98,7 @@ def _head(frame: pd.DataFrame, meta: Mapping[str, Any], run_name: str) -> tuple[
     blocks: list[Block] = [Heading(1, title)]
     if exp.get("description"):
         blocks.append(Paragraph(str(exp["description"])))
-    v = conformance.run_verdict(frame)
+    v = verdict.run_verdict(frame)
     if not v.probes:
         text = f"**Verdict: {v.word}** — the dataset has no probe."
     else:
@@ -143,7 +143,7 @@ def _metadata(meta: Mapping[str, Any], frame: pd.DataFrame, run_name: str) -> li
 
 
 def _summary(frame: pd.DataFrame) -> list[Block]:
-    table = conformance.summary_table(frame)
+    table = verdict.summary_table(frame)
     blocks: list[Block] = [Heading(2, "Summary per communication and protocol", "summary")]
     if table.empty:
         return blocks + [Paragraph("No probe.")]
@@ -168,15 +168,15 @@ def _nat(frame: pd.DataFrame) -> list[Block]:
                                     "unexpected_sources": "unexpected sources seen"})]
 
 
-def _conformance(frame: pd.DataFrame) -> list[Block]:
+def _expected_vs_observed(frame: pd.DataFrame) -> list[Block]:
     blocks: list[Block] = [Heading(2, "Conformance: expected vs observed", "conformance")]
-    by_step = conformance.confusion_by_step(frame) if len(dataset.steps_in_order(frame)) > 1 else {}
-    for label, conf in [("all steps", conformance.confusion(frame))] + [(f"step {s}", c) for s, c in by_step.items()]:
+    by_step = verdict.confusion_by_step(frame) if len(dataset.steps_in_order(frame)) > 1 else {}
+    for label, conf in [("all steps", verdict.confusion(frame))] + [(f"step {s}", c) for s, c in by_step.items()]:
         blocks.append(Paragraph(f"**{label}**"))
         blocks.append(Table(["expectation", "connected", "not connected"],
                             [[idx, fmt_int(row["connected"]), fmt_int(row["not connected"])]
                              for idx, row in conf.iterrows()], [False, True, True]))
-    bad = conformance.mismatches(frame)
+    bad = verdict.mismatches(frame)
     blocks.append(Heading(3, f"Mismatches ({len(bad)})", "mismatches"))
     if bad.empty:
         return blocks + [Paragraph("None: every probe's outcome and source address are as expected.")]
@@ -308,7 +308,7 @@ def assemble(frame: pd.DataFrame, meta: Mapping[str, Any], plan: Mapping[str, An
     blocks += _summary(frame)
     blocks += _nat(frame)
     blocks += _reachability(frame, names)
-    blocks += _conformance(frame)
+    blocks += _expected_vs_observed(frame)
     blocks += _spread(frame, plan, names)
     blocks += _latency(frame, names)
     blocks += _throughput(frame)

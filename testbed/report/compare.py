@@ -17,7 +17,7 @@ import os
 
 import pandas as pd
 
-from ..analysis import conformance, dataset, nat, performance
+from ..analysis import dataset, nat, performance, verdict
 from .document import Bullets, Heading, Paragraph, Table, to_markdown
 
 KEY = ("step", "group", "attempt", "src_kind", "src_namespace", "src_name", "dst_kind", "dst_namespace",
@@ -49,7 +49,7 @@ def _ms(value: float) -> str:
 
 
 def _verdict_blocks(name_a: str, name_b: str, a: pd.DataFrame, b: pd.DataFrame) -> list:
-    va, vb = conformance.run_verdict(a), conformance.run_verdict(b)
+    va, vb = verdict.run_verdict(a), verdict.run_verdict(b)
     change = "unchanged" if va.word == vb.word else "changed"
     rows = [[label, v.word, str(v.probes), f"{v.as_expected}/{v.with_expectation}", str(v.nat_violations),
              str(v.mismatches)] for label, v in (("A: " + name_a, va), ("B: " + name_b, vb))]
@@ -60,7 +60,7 @@ def _verdict_blocks(name_a: str, name_b: str, a: pd.DataFrame, b: pd.DataFrame) 
 
 def _counts_blocks(a: pd.DataFrame, b: pd.DataFrame) -> list:
     key = ["step", "communication", "protocol"]
-    sa, sb = conformance.summary_table(a), conformance.summary_table(b)
+    sa, sb = verdict.summary_table(a), verdict.summary_table(b)
     merged = sa.merge(sb, on=key, how="outer", suffixes=("_a", "_b"))
     order = {k: i for i, k in enumerate(list(zip(*[sa[c] for c in key])) + list(zip(*[sb[c] for c in key])))}
     rows = []

@@ -6,7 +6,7 @@ import json
 import os
 import xml.etree.ElementTree as ET
 
-from testbed.experiment.conformance import run_conformance
+from testbed.conformance.run import run_conformance
 
 from .conftest import ROOT
 

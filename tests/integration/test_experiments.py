@@ -48,7 +48,7 @@ def test_pod_churn_follows_scaling_and_deletion(tmp_path, no_leftovers):
     assert web("scale-to-2") <= web("scale-to-6")  # scaling down kept the oldest pods
     replaced = web("delete-and-relabel")
     assert len(replaced) == 2 and not replaced & web("scale-to-6")  # new names...
-    assert not ips("delete-and-relabel") & (ips("baseline") | ips("scale-to-6"))  # ...and new IPs (seed 001)
+    assert not ips("delete-and-relabel") & (ips("baseline") | ips("scale-to-6"))  # ...and new IPs (scenario 001)
     relabelled = rows[(rows["step"] == "delete-and-relabel") & (rows["group"] == "relabelled-source")]
     assert set(relabelled["src_name"]) == {"two-containers"} and relabelled["outcome"].eq("connected").all()
 
@@ -76,7 +76,7 @@ def test_throughput_experiment_measures_each_path(tmp_path, no_leftovers):
     assert len(latency) == 20 * 15 and latency["latency_ms"].notna().all()  # 15 TCP pairs, 20 times
 
 
-def test_seed003_networkpolicy_as_written(tmp_path, no_leftovers):
+def test_scenario003_networkpolicy_as_written(tmp_path, no_leftovers):
     run_dir, passed, rows = _run("seed003-networkpolicy.yaml", tmp_path)
     assert passed, open(os.path.join(run_dir, "summary.md")).read()
     wget = rows[rows["group"].str.startswith("wget-nginx")]
@@ -146,7 +146,7 @@ def test_services_experiment_report_matches_the_raw_records(tmp_path, no_leftove
     assert int(spread["default/web"]["requests"]) == len(web)
     assert int(spread["default/web"]["endpoints"]) == web["answered_by"].nunique() == 3
     assert spread["default/web"]["uniform?"] == "yes"
-    # seed 002's NodePort from the laptop: SNATed to a node (externalTrafficPolicy Cluster)...
+    # scenario 002's NodePort from the laptop: SNATed to a node (externalTrafficPolicy Cluster)...
     nodeport = rows[rows["group"] == "laptop-to-nodeport"]
     assert set(nodeport["dst_ip"]) == {"192.168.1.2", "192.168.1.3", "192.168.1.4"} and (nodeport["service_port"] == 80).all()
     assert not (nodeport["seen_src_ip"] == "192.168.1.10").any()

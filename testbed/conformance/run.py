@@ -17,23 +17,25 @@ import time
 from typing import Callable
 
 from ..emu.cluster import EmulatedCluster
-from ..netpol import conformance as suite
+from ..experiment.results import environment, new_run_id, unique_run_dir
 from ..netpol.world import World
 from ..plan.build import plan_cluster, replan
-from ..report.junit import junit_xml
 from ..spec.topology import load_topology
 from ..spec.workloads import load_manifests
 from ..traffic.prober import Probe, run_probes
-from .results import environment, new_run_id, unique_run_dir
+from .changes import step_manifests
+from .check import check_step, probes
+from .generator import generate_cases
+from .junit import junit_xml
+from .resources import MODEL, TOPOLOGY
+from .results import CaseResult, Summary
 
-MODEL = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                     "manifests", "conformance", "xyz.yaml")
 
 
 def _measure(cluster: EmulatedCluster, timeout: float) -> dict[tuple, bool]:
     plan = cluster.plan
     pods = {f"{p.namespace}/{p.name}": p for p in plan.pods}
-    table = suite.probes()
+    table = probes()
     results = run_probes([Probe(i, cluster.netns_path(pods[src].key), pods[dst].ip, port, proto, timeout)
                           for i, (src, dst, port, proto) in enumerate(table)])
     return {probe: r.outcome == "connected" for probe, r in zip(table, results)}
@@ -44,13 +46,14 @@ def _flush_conntrack(cluster: EmulatedCluster) -> None:
         cluster.runner.run(["ip", "netns", "exec", cluster.netns(node.key), "conntrack", "-F"], check=False)
 
 
-def run_conformance(topology: str, results_root: str, seed: int = 0, limit: int | None = None,
+def run_conformance(topology: str | None, results_root: str, seed: int = 0, limit: int | None = None,
                     timeout: float = 0.5, progress: Callable[[str], None] = lambda _m: None) -> tuple[str, bool]:
+    topology = topology or TOPOLOGY
     spec = load_topology(topology)
     base = load_manifests([MODEL])
-    cases = suite.generate_cases(seed=seed, limit=limit)
+    cases = generate_cases(seed=seed, limit=limit)
     run_dir, run_id = unique_run_dir(results_root, new_run_id("conformance"))
-    summary = suite.Summary(seed=seed)
+    summary = Summary(seed=seed)
     started = time.time()
     plan = plan_cluster(spec, base, seed=seed)
     with EmulatedCluster(plan, progress=progress, manifests=base) as cluster:
@@ -60,16 +63,16 @@ def run_conformance(topology: str, results_root: str, seed: int = 0, limit: int 
             steps = []
             try:
                 for i, step in enumerate(case.steps):
-                    manifests = suite.step_manifests(base, step)
+                    manifests = step_manifests(base, step)
                     new = replan(spec, manifests, seed, prev=cluster.plan)
                     done = cluster.apply(new, manifests)
                     _flush_conntrack(cluster)
                     observed = _measure(cluster, timeout)
                     world = World.from_plan(cluster.plan, manifests)
-                    steps.append(suite.check_step(case, i, world, observed, seconds=float(done["seconds"])))
-                summary.add(suite.CaseResult(case, tuple(steps), time.perf_counter() - t_case))
+                    steps.append(check_step(case, i, world, observed, seconds=float(done["seconds"])))
+                summary.add(CaseResult(case, tuple(steps), time.perf_counter() - t_case))
             except Exception as exc:  # one broken case must not hide the others
-                summary.add(suite.CaseResult(case, tuple(steps), time.perf_counter() - t_case,
+                summary.add(CaseResult(case, tuple(steps), time.perf_counter() - t_case,
                                              error=f"{type(exc).__name__}: {exc}"))
             if n % 25 == 0 or n == len(cases):
                 c = summary.counts()
@@ -93,7 +96,7 @@ def run_conformance(topology: str, results_root: str, seed: int = 0, limit: int 
     return run_dir, summary.passed
 
 
-def _markdown(meta: dict, summary: suite.Summary) -> str:
+def _markdown(meta: dict, summary: Summary) -> str:
     c = meta["counts"]
     lines = [f"# NetworkPolicy conformance — run {meta['run_id']}", "",
              f"**{'PASS' if summary.passed else 'FAIL'}** — {c['cases']} cases, {c['steps']} steps, {c['probes']} probes "
