@@ -71,6 +71,12 @@ class UnsupportedError(SpecError):
     """Input that is valid Kubernetes but that this kernel or this version cannot emulate."""
 
 
+class UsageError(TestbedError):
+    """A command-line argument out of its bounds, found before anything is created (exit code 2)."""
+
+    exit_code = 2
+
+
 class KernelError(TestbedError):
     """A kernel operation failed while building or tearing down (exit code 1)."""
 

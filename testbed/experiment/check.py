@@ -16,7 +16,7 @@ import dataclasses
 import os
 from typing import Any, Callable
 
-from ..errors import Problem, SpecError, excerpt
+from ..errors import Problem, SpecError, excerpt, shorten
 from ..plan.build import plan_cluster, replan
 from ..plan.model import Plan
 from ..spec.decode import Problems
@@ -134,7 +134,7 @@ def _check_action(action: Any, plan: Plan, manifests: Manifests, history: dict, 
     if isinstance(action, Scale):
         if not any((w.ref.kind, w.ref.namespace, w.ref.name) == (action.kind, action.namespace, action.name)
                    for w in manifests.workloads):
-            add(f"scale.{action.kind.lower()}", f"no {action.kind} {action.namespace}/{action.name} at this step"
+            add(f"scale.{action.kind.lower()}", f"no {action.kind} {_s(action.namespace)}/{_s(action.name)} at this step"
                 + _known(f"{w.ref.kind} {w.ref.namespace}/{w.ref.name}" for w in manifests.workloads))
     elif isinstance(action, DeletePods):
         _check_pods(action.pods, plan, manifests, "deletePods", add)
@@ -148,7 +148,7 @@ def _check_action(action: Any, plan: Plan, manifests: Manifests, history: dict, 
         verb = "rollback" if action.undo else "rollout"
         key = (action.namespace, action.deployment)
         if not any((w.ref.kind, w.ref.namespace, w.ref.name) == ("Deployment", *key) for w in manifests.workloads):
-            add(f"{verb}.deployment", f"no Deployment {action.namespace}/{excerpt(action.deployment)} at this step"
+            add(f"{verb}.deployment", f"no Deployment {_s(action.namespace)}/{_s(action.deployment)} at this step"
                 + _known(f"{w.ref.namespace}/{w.ref.name}" for w in manifests.workloads if w.ref.kind == "Deployment"))
         elif action.undo and key not in history:
             add(verb, f"Deployment {action.namespace}/{action.deployment} has no previous revision at this step: "
@@ -165,6 +165,11 @@ def _check_action(action: Any, plan: Plan, manifests: Manifests, history: dict, 
             if ref is not None and (ref.kind, ref.namespace, ref.name) not in present:
                 add("delete", f"{ref.kind} {ref.namespace + '/' if ref.namespace else ''}{ref.name} "
                     f"(from {os.path.basename(ref.file)}) does not exist at this step")
+
+
+def _s(name: str) -> str:
+    """A user-given name inside a longer reference (ns/name), cut short."""
+    return shorten(name, 60)
 
 
 def _known(names: Any, limit: int = 6) -> str:
@@ -224,7 +229,7 @@ def _check_service(group: ProbeGroup, plan: Plan, add: Add) -> bool:
     assert target is not None
     svc = plan.services.find(f"{target.namespace}/{target.name}") if plan.services else None
     if svc is None:
-        add("to.service.name", f"no Service {target.namespace}/{excerpt(target.name)} at this step" + _known(
+        add("to.service.name", f"no Service {_s(target.namespace)}/{_s(target.name)} at this step" + _known(
             f"{s.namespace}/{s.name}" for s in (plan.services.services if plan.services else ())
             if s.namespace != "kube-system"))
         return False

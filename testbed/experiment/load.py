@@ -20,6 +20,7 @@ from .model import OUTCOMES, CaptureSpec, During, Endpoints, HttpRequest, Servic
 API = "testbed/v1alpha1"
 MAX_STEPS = 1_000
 MAX_SEED = 2 ** 32 - 1
+MAX_FILTER = 500   # characters of a capture filter
 # Linux interface names: at most 15 bytes, no '/', ':' or whitespace (dev_valid_name).
 _IFNAME = re.compile(r"^[A-Za-z0-9_.+@-]{1,15}$")
 
@@ -121,9 +122,15 @@ def _step(doc: Doc, base: str) -> Step:
         if not _IFNAME.match(interface):
             cdoc.error(f"{excerpt(interface)} is not an interface name (1-15 letters, digits, '.', '-', '_')",
                        "interface")
+        bpf = cdoc.str("filter", default="") or ""
+        if len(bpf) > MAX_FILTER:
+            cdoc.error(f"a filter of {len(bpf):,} characters: at most {MAX_FILTER}", "filter")
+        elif any(word.startswith("-") for word in bpf.split()):
+            # tcpdump takes the filter's words as arguments: a word starting with '-' would be an option
+            cdoc.error(f"{excerpt(bpf)}: a filter word may not start with '-'", "filter")
         if at:
-            captures.append(CaptureSpec(at, cdoc.str("interface", default="eth0") or "eth0",
-                                        cdoc.str("filter", default="") or "",
+            captures.append(CaptureSpec(at, interface,
+                                        bpf,
                                         cdoc.int("maxPackets", default=10000, minimum=1, maximum=1000000) or 10000))
     if during is not None and not actions:
         doc.error("`during` probes run while actions apply: add actions", "during")
