@@ -195,6 +195,14 @@ class _StrictLoader(yaml.SafeLoader):
         event = self.peek_event()
         raise yaml.composer.ComposerError(None, None, message, event.start_mark if event else None)
 
+    def fetch_flow_collection_start(self, TokenClass: Any) -> None:  # type: ignore[override]
+        # Bounded in the scanner too: PyYAML's scanner revisits every open flow level on each
+        # token, so `[[[[...` 50,000 deep would take minutes before the composer saw any node.
+        if self.flow_level >= MAX_DEPTH:
+            raise yaml.scanner.ScannerError(None, None, f"nested deeper than {MAX_DEPTH} levels",
+                                            self.get_mark())
+        super().fetch_flow_collection_start(TokenClass)
+
     def compose_node(self, parent: Any, index: Any) -> Any:  # type: ignore[override]
         if self.check_event(yaml.events.AliasEvent):
             self._aliases += 1
