@@ -24,11 +24,14 @@ from ..spec.model import ClusterSpec, Manifests
 from ..spec.topology import load_topology
 from ..spec.workloads import MAX_PODS, load_manifests, total_pods
 from .changes import Apply, Delete, DeletePods, Label, LabelNamespace, Scale, apply_action
-from .expand import expand, select_pods
+from .expand import expand, select_pods, sources
 from .model import Endpoints, Experiment, PodSelection, ProbeGroup
 from .rollout import Rollout, counts, find_deployment, new_template_workload, updated, wishes_between
 
 Add = Callable[[str, str], None]   # (field path, message)
+# Probes one group may send in one step (all rounds): the 100-pod all-pairs benchmark sends
+# 9,900; a group of 10,000 pods to 10,000 pods would be 10^8 before any repeat.
+MAX_PROBES = 1_000_000
 
 
 def check_experiment(exp: Experiment) -> None:
@@ -280,6 +283,21 @@ def _check_group(group: ProbeGroup, plan: Plan, manifests: Manifests, add: Add) 
                     note(f"ports[{n}]", f"no selected pod declares a port named {excerpt(port)}"
                          + _known(q.name for p in pods for q in p.ports if q.name))
     if problems:
+        return
+    senders = len(sources(plan, group.source))
+    ports = max(1, len(group.ports)) * max(1, len(group.protocols))
+    if target.pods is not None:
+        chosen = select_pods(plan, target.pods)
+        receivers = len(chosen)
+        if not group.ports:
+            ports = max([len(p.ports) for p in chosen] + [1])
+    elif target.hosts is not None:
+        receivers = len([x for x in plan.externals if not target.hosts or x.name in target.hosts])
+    else:
+        receivers = max(1, len(plan.nodes))   # a Service: at most one destination per node (NodePort)
+    if senders * receivers * ports * group.repeat > MAX_PROBES:
+        add("", f"would send about {senders * receivers * ports * group.repeat:,} probes ({senders:,} senders x "
+                f"{receivers:,} targets x repeat {group.repeat:,}): at most {MAX_PROBES:,} per group")
         return
     # Everything it names exists: it must still send something (one round is enough to know).
     light = dataclasses.replace(group, repeat=1, expect=dataclasses.replace(group.expect, outcome="any"))

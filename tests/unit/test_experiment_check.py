@@ -201,3 +201,9 @@ def test_shipped_experiments_pass_the_check():
     for path in sorted((REPO / "experiments").glob("*.yaml")):
         exp = load_experiment(str(path))
         assert exp.steps, path
+
+
+def test_a_group_that_would_send_too_many_probes_is_refused(tmp_path):
+    path = _write(tmp_path, "- name: s\n  actions: [{scale: {deployment: web, replicas: 30}}]\n"
+                            "  probes: [{name: g, from: {pods: all}, to: {pods: all}, repeat: 10000}]\n")
+    _one(path, "spec.steps[0].probes[0]", "at most 1,000,000 per group", "probe group 'g'")
