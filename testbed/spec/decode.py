@@ -289,8 +289,9 @@ def load_documents(path: str) -> list[tuple[int, Any]]:
         raise SpecError([Problem(path, "", "is not a regular file, expected a YAML file")])
     try:
         with open(path, "rb") as raw:
-            data = raw.read(MAX_FILE_BYTES + 1)
-        if len(data) > MAX_FILE_BYTES:
+            size = os.fstat(raw.fileno()).st_size   # read(n) would reserve n bytes up front
+            data = raw.read(size + 1) if size <= MAX_FILE_BYTES else b""
+        if size > MAX_FILE_BYTES or len(data) > MAX_FILE_BYTES:
             raise SpecError([Problem(path, "", f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")])
         loader = _StrictLoader(data.decode("utf-8"))
         docs = []

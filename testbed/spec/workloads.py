@@ -115,8 +115,10 @@ def load_manifests(paths: Iterable[str], namespaces: Iterable[str] = ()) -> Mani
     _check_namespaces_exist(manifests, col, problems, existing=namespaces)
     pods = total_pods(manifests)
     if pods > MAX_PODS and not problems:
-        problems.add(Problem(files[-1] if files else "", "spec.replicas", f"{pods:,} pods in all: "
-                             f"the testbed emulates at most {MAX_PODS:,}", "manifests"))
+        biggest = max(manifests.workloads, key=lambda w: w.replicas, default=None)
+        ref = biggest.ref if biggest is not None else manifests.pods[-1].ref
+        problems.add(Problem(ref.file, "spec.replicas" if biggest is not None else "metadata.name",
+                             f"{pods:,} pods in all: the testbed emulates at most {MAX_PODS:,}", str(ref)))
     problems.raise_if_any()
     return manifests
 
