@@ -150,16 +150,18 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from .experiment.check import check_experiment
     from .experiment.load import load_experiment
     from .experiment.run import run_experiment
 
     _check_number("--seed", args.seed, 0, MAX_SEED)
     _check_results_root("--results", args.results)
-    exp = load_experiment(args.experiment)   # every file and name it uses, step by step
-    _check_capture_filters(exp)
+    exp = load_experiment(args.experiment, check=False)
     if args.seed is not None:
         from dataclasses import replace
         exp = replace(exp, seed=args.seed)
+    check_experiment(exp)   # every file and name it uses, step by step, with the seed that will run
+    _check_capture_filters(exp)
     progress = _progress(args.quiet)
     run_dir, passed = run_experiment(exp, args.results, progress)
     with open(os.path.join(run_dir, "summary.md"), encoding="utf-8") as handle:

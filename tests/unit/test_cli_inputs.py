@@ -81,3 +81,21 @@ def test_capture_filters_are_compiled_at_load(tmp_path, capsys):
     (line,) = str(err.value).splitlines()
     assert line.startswith(f"{bad} (Experiment crafted-and-capture, step 'crafted'): "
                            "spec.steps[0].capture[0].filter: can't parse filter expression")
+
+
+def test_the_check_uses_the_seed_given_on_the_command_line(tmp_path, capsys):
+    """Generated pod names depend on the seed: a name valid with the file's seed is judged with --seed's."""
+    from testbed.plan.build import plan_cluster
+    from testbed.spec.topology import load_topology
+    from testbed.spec.workloads import load_manifests
+
+    exp = load_experiment(str(QUICKSTART))
+    plan = plan_cluster(load_topology(exp.topology), load_manifests(exp.manifests), seed=exp.seed)
+    web = next(p.name for p in plan.pods if p.name.startswith("web-"))
+    named = tmp_path / "named.yaml"
+    named.write_text(QUICKSTART.read_text().replace("../", f"{REPO}/").replace("names: [two-containers]",
+                                                                                f"names: [{web}]"))
+    load_experiment(str(named))   # valid with the file's seed
+    assert main(["run", str(named), "--seed", str(exp.seed + 1), "--results", str(tmp_path / "r")]) == 2
+    (line,) = _error_lines(capsys)
+    assert f"no pod named '{web}' at this step" in line
