@@ -15,7 +15,9 @@ import sys
 from typing import Sequence
 
 from . import __version__
-from .errors import SpecError, TestbedError
+from .errors import SpecError, TestbedError, UsageError
+
+MAX_SEED = 2 ** 32 - 1
 
 
 def _progress(quiet: bool):
@@ -25,12 +27,57 @@ def _progress(quiet: bool):
     return emit
 
 
+def _check_number(option: str, value: float | None, low: float, high: float, low_open: bool = False) -> None:
+    """A numeric option within its bounds (argparse checks only the type)."""
+    if value is None:
+        return
+    if value != value or value > high or value < low or (low_open and value == low):
+        def show(x: float) -> str:
+            return f"{int(x):,}" if float(x).is_integer() and abs(x) < 1e18 else f"{x:g}"
+        bound = f"({show(low)}, {show(high)}]" if low_open else f"[{show(low)}, {show(high)}]"
+        raise UsageError(f"{option} {show(value)} is out of range {bound}")
+
+
+def _check_results_root(option: str, path: str) -> None:
+    """The results root is, or can be created as, a writable folder: checked before building,
+    so that a run's results are never lost at the end (`--results /etc/passwd`)."""
+    real = os.path.abspath(path)
+    if os.path.exists(real):
+        if not os.path.isdir(real):
+            raise UsageError(f"{option} {path}: exists and is not a directory")
+        if not os.access(real, os.W_OK | os.X_OK):
+            raise UsageError(f"{option} {path}: the directory is not writable")
+        return
+    parent = os.path.dirname(real)
+    if not os.path.isdir(parent):
+        raise UsageError(f"{option} {path}: its parent {parent} is not an existing directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"{option} {path}: cannot be created in {parent} (not writable)")
+
+
+def _check_capture_filters(exp) -> None:
+    """Every capture filter compiles (emu/bpf.py runs `tcpdump -d`: no root, no interface)."""
+    from .emu.bpf import bpf_filter_error
+    from .errors import Problem
+
+    problems = []
+    for i, step in enumerate(exp.steps):
+        for c, capture in enumerate(step.captures):
+            error = bpf_filter_error(capture.filter)
+            if error:
+                problems.append(Problem(exp.file, f"spec.steps[{i}].capture[{c}].filter", error,
+                                        f"Experiment {exp.name}, step {step.name!r}"))
+    if problems:
+        raise SpecError(problems)
+
+
 def _load(args: argparse.Namespace):
     """(cluster spec, manifests, plan) from the topology and -f files."""
     from .plan.build import plan_cluster
     from .spec.topology import load_topology
     from .spec.workloads import load_manifests
 
+    _check_number("--seed", args.seed, 0, MAX_SEED)
     cluster = load_topology(args.topology)
     manifests = load_manifests(args.file or [])
     return cluster, manifests, plan_cluster(cluster, manifests, seed=args.seed)
@@ -103,13 +150,18 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from .experiment.check import check_experiment
     from .experiment.load import load_experiment
     from .experiment.run import run_experiment
 
-    exp = load_experiment(args.experiment)
+    _check_number("--seed", args.seed, 0, MAX_SEED)
+    _check_results_root("--results", args.results)
+    exp = load_experiment(args.experiment, check=False)
     if args.seed is not None:
         from dataclasses import replace
         exp = replace(exp, seed=args.seed)
+    check_experiment(exp)   # every file and name it uses, step by step, with the seed that will run
+    _check_capture_filters(exp)
     progress = _progress(args.quiet)
     run_dir, passed = run_experiment(exp, args.results, progress)
     with open(os.path.join(run_dir, "summary.md"), encoding="utf-8") as handle:
@@ -142,6 +194,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def cmd_conformance(args: argparse.Namespace) -> int:
     from .conformance.run import run_conformance
 
+    _check_number("--limit", args.limit, 1, 100_000)
+    _check_number("--timeout", args.timeout, 0, 30, low_open=True)
+    _check_number("--seed", args.seed, 0, MAX_SEED)
+    _check_results_root("--results", args.results)
     run_dir, passed = run_conformance(args.topology, args.results, args.seed, args.limit, args.timeout,
                                       _progress(args.quiet))
     with open(os.path.join(run_dir, "conformance.md"), encoding="utf-8") as handle:
@@ -156,6 +212,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from .bench.suite import run_bench
     from .bench.targets import table
 
+    _check_number("--mininet-hosts", args.mininet_hosts, 0, 10_000)
+    _check_results_root("--results", args.results)
     if os.geteuid() != 0:
         raise TestbedError("`testbed bench` needs root: it builds real clusters")
     print(machine_line(), flush=True)

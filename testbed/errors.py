@@ -6,8 +6,28 @@ the field path so that a user sees exactly where bad input is (kind-style strict
 
 from __future__ import annotations
 
+import reprlib
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Any, Iterable
+
+# Bounds on what an error line may echo back (issue 11: a 300 MB error line is no message).
+_EXCERPT = reprlib.Repr()
+_EXCERPT.maxstring, _EXCERPT.maxother, _EXCERPT.maxlist, _EXCERPT.maxdict, _EXCERPT.maxlevel = 60, 60, 4, 4, 2
+_EXCERPT.maxlong = 40
+LIMITS = {"file": 160, "document": 80, "path": 120, "message": 300}
+
+
+def excerpt(value: Any) -> str:
+    """repr() of a value the user gave, cut to a short excerpt (strings, lists, deep mappings)."""
+    return _EXCERPT.repr(value)
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text` with its middle elided when it is longer than `limit` characters."""
+    if len(text) <= limit:
+        return text
+    keep = limit - 5
+    return f"{text[:keep - keep // 3]} ... {text[len(text) - keep // 3:]}"
 
 
 class TestbedError(Exception):
@@ -27,12 +47,14 @@ class Problem:
     document: str = ""  # e.g. "Deployment default/web" — which object in a multi-doc file
 
     def __str__(self) -> str:
-        where = self.file
+        # One bounded line whatever the input held: each part is cut to its limit.
+        where = shorten(self.file, LIMITS["file"])
         if self.document:
-            where += f" ({self.document})"
+            where += f" ({shorten(self.document, LIMITS['document'])})"
         if self.path:
-            where += f": {self.path}"
-        return f"{where}: {self.message}"
+            where += f": {shorten(self.path, LIMITS['path'])}"
+        message = shorten(" ".join(self.message.split("\n")), LIMITS["message"])
+        return f"{where}: {message}"
 
 
 class SpecError(TestbedError):
@@ -47,6 +69,12 @@ class SpecError(TestbedError):
 
 class UnsupportedError(SpecError):
     """Input that is valid Kubernetes but that this kernel or this version cannot emulate."""
+
+
+class UsageError(TestbedError):
+    """A command-line argument out of its bounds, found before anything is created (exit code 2)."""
+
+    exit_code = 2
 
 
 class KernelError(TestbedError):
