@@ -97,7 +97,7 @@ def summary_markdown(meta: Mapping[str, Any], rows: Sequence[Mapping[str, Any]])
               f"{len(nat_bad)} NAT violation(s) (server saw an address other than the sender's).", "",
               f"Cluster: {meta['cluster']['nodes']} nodes, {meta['cluster']['pods']} pods, routing "
               f"{meta['cluster']['routing']}; seed {meta['seed']}; built in {meta['timings'].get('build', 0):.2f} s.",
-              "", "| step | communication | protocol | probes | connected | as expected | NAT-free |",
+              "", "| step | communication | protocol | probes | connected | as expected | source as expected |",
               "|---|---|---|---:|---:|---:|---:|"]
     for t in summarize(rows):
         nat = f"{t['nat_free']}/{t['nat_checked']}" if t["nat_checked"] else "—"

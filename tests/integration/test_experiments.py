@@ -140,7 +140,7 @@ def test_services_experiment_report_matches_the_raw_records(tmp_path, no_leftove
         sel = rows[(rows["communication"] == line["communication"]) & (rows["protocol"] == line["protocol"])]
         assert int(line["probes"]) == len(sel)
         assert int(line["connected"]) == int((sel["outcome"] == "connected").sum())
-        assert int(line["NAT-free"]) == int((sel["nat_free"] == True).sum())  # noqa: E712
+        assert int(line["source as expected"]) == int((sel["nat_free"] == True).sum())  # noqa: E712
     spread = {r["service"]: r for r in table(report, "Service load spread")}
     web = rows[rows["service"] == "default/web"]
     assert int(spread["default/web"]["requests"]) == len(web)
