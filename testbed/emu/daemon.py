@@ -103,17 +103,19 @@ class Daemon:
         assert self.proc is not None, f"{self.name} was never started"
         self.proc.send_signal(sig)
 
-    def stop(self) -> int | None:
-        """The stop signal, `grace` seconds, then SIGKILL; always reaps it and closes our pipes.
-        Returns its exit code (None if it was never started). Safe to call twice."""
+    def stop(self, deadline: float | None = None) -> int | None:
+        """The stop signal, `grace` seconds (or until the monotonic `deadline`), then SIGKILL;
+        always reaps it and closes our pipes. Returns its exit code (None if it was never
+        started). Safe to call twice."""
         if self.proc is None:
             return None
         self.stopping = True
         proc = self.proc
         if proc.poll() is None:
             self._send_stop()
+            wait = self.grace if deadline is None else max(0.0, deadline - time.monotonic())
             try:
-                proc.wait(timeout=self.grace)
+                proc.wait(timeout=wait)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=self.grace)
@@ -151,8 +153,9 @@ def stop_all(daemons: Sequence[Daemon]) -> None:
     """Stop several at once: every stop signal first, then the waits (one grace period, not N)."""
     for d in daemons:
         d._send_stop()
+    deadline = time.monotonic() + max((d.grace for d in daemons), default=0.0)
     for d in daemons:
-        d.stop()
+        d.stop(deadline)
 
 
 def listening(pid: int, port: int, protocol: str = "tcp") -> bool:

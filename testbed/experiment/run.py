@@ -80,6 +80,7 @@ class _Continuous:
         self.planned = [p for g in step.during.probes for p in expand(cluster.plan, g)]
         self.rows: list[dict[str, Any]] = []
         self.rounds = 0
+        self.error: BaseException | None = None
         self.halt = threading.Event()
         self.thread = threading.Thread(target=self._loop, name=f"during-{step.name}", daemon=True)
         progress(f"step {step.name}: probing {len(self.planned)} flows every {step.during.interval} s during the change")
@@ -91,7 +92,11 @@ class _Continuous:
         while not self.halt.is_set():
             t0 = time.perf_counter()
             batch = [dataclasses.replace(p, attempt=self.rounds) for p in self.planned]
-            self.rows += probe_rows(self.cluster, self.run_id, f"{self.step.name}:during", batch)
+            try:
+                self.rows += probe_rows(self.cluster, self.run_id, f"{self.step.name}:during", batch)
+            except (TestbedError, OSError) as exc:  # raised again by stop(), in the main thread
+                self.error = exc
+                return
             self.rounds += 1
             self.halt.wait(max(0.0, self.step.during.interval - (time.perf_counter() - t0)))
 
@@ -99,7 +104,14 @@ class _Continuous:
         time.sleep(self.step.during.settle)
         self.halt.set()
         self.thread.join(timeout=30)
+        if self.error is not None:
+            raise _failed(f"step {self.step.name}: probing during the change", self.error)
         return self.rows
+
+
+def _failed(what: str, exc: BaseException) -> TestbedError:
+    """A run-time failure as a TestbedError (one line), kept as it is when it already is one."""
+    return exc if isinstance(exc, TestbedError) else TestbedError(f"{what} failed: {exc}")
 
 
 def _roll_out(cluster: EmulatedCluster, spec: Any, manifests: Any, action: Rollout, history: dict,
@@ -226,9 +238,9 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
                                          "filter": spec.filter, "packets": packets,
                                          "file": os.path.relpath(cap.path, run_dir)})
                 timings[f"step:{step.name}"] = time.perf_counter() - t0
-        except TestbedError as exc:  # the results so far are written, marked as aborted, below
-            cluster.keep_logs_of(exc, os.path.join(run_dir, "logs"))
-            failure = exc
+        except (TestbedError, OSError) as exc:  # the results so far are written, marked as aborted, below
+            failure = _failed(f"step {step.name}", exc)
+            cluster.keep_logs_of(failure, os.path.join(run_dir, "logs"))
             progress(f"run aborted: {failure}")
         final_plan = cluster.plan
     timings.update(cluster.timings)  # after the block: teardown time is known only then

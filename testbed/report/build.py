@@ -105,6 +105,10 @@ def _head(frame: pd.DataFrame, meta: Mapping[str, Any], run_name: str) -> tuple[
         text = (f"**Verdict: {v.word}** — {v.as_expected}/{v.with_expectation} probes as expected"
                 f"{'' if v.with_expectation == v.probes else f' ({v.probes - v.with_expectation} without expectation)'}"
                 f"; {v.nat_violations} NAT violation(s) in {v.nat_checked} checked; {v.mismatches} mismatch(es).")
+    if meta.get("aborted"):  # the run stopped early: its cause is the verdict, the rows are what it measured
+        blocks.append(Paragraph(f"**Verdict: ABORTED** — {meta['aborted']}", css="fail"))
+        blocks.append(Paragraph("Before it stopped: " + text.split("** — ", 1)[-1], css="note"))
+        return title, blocks
     blocks.append(Paragraph(text, css="pass" if v.passed else "fail"))
     if "passed" in meta and bool(meta["passed"]) != v.passed:
         blocks.append(Paragraph(f"Note: run.json says passed={bool(meta['passed'])}; this report recomputed the "
