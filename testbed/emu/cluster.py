@@ -237,7 +237,8 @@ class EmulatedCluster:
         names the copy of its log (the original goes with the ledger folder at teardown)."""
         kept = self.keep_logs(folder)
         if isinstance(exc, DaemonError) and exc.name in kept:
-            exc.kept(os.path.relpath(kept[exc.name]))
+            path = os.path.relpath(kept[exc.name])
+            exc.kept(kept[exc.name] if path.startswith("..") else path)
 
     def _stop_daemons(self) -> None:
         """Every helper process at once (one grace period for all, not one each), then what
