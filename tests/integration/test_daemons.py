@@ -172,3 +172,43 @@ def test_a_capture_tcpdump_rejects_is_one_line_and_the_folder_is_marked(tmp_path
     assert "**Verdict: ABORTED** — capture in" in out
     rows = pd.read_parquet(os.path.join(run_dir, "probes.parquet"))
     assert set(rows["step"]) == {"first"}  # what was measured before is kept
+
+
+def test_every_helper_is_a_daemon_whose_death_is_named(tmp_path, no_leftovers):
+    """dnsmasq and nginx, like the agent: the cluster lists them, notices a death, names the
+    process in the message, and keeps its log; nginx reloads are checked (new workers)."""
+    from testbed.emu.cluster import EmulatedCluster
+    from testbed.errors import DaemonDied
+    from testbed.plan.build import plan_cluster, replan
+    from testbed.spec.topology import load_topology
+    from testbed.spec.workloads import load_manifests
+
+    spec = load_topology(os.path.join(ROOT, "topologies/three-nodes.yaml"))
+    manifests = load_manifests([os.path.join(ROOT, "manifests/ingress-demo.yaml")])
+    with EmulatedCluster(plan_cluster(spec, manifests, seed=1), manifests=manifests) as cluster:
+        names = [d.name for d in cluster.daemons()]
+        assert names[0].startswith("nginx in ingress-nginx/") and names[-1] == "the agent"
+        assert sum(n.startswith("dnsmasq in kube-system/coredns-") for n in names) == 2
+        assert all(d.alive() for d in cluster.daemons())
+        cluster.check_daemons("now")
+        # an endpoint change reloads nginx: checked by its new workers, not by sleeping
+        nginx = cluster.ingress.daemon
+        workers = children(nginx.pid)
+        from testbed.experiment.changes import Scale, apply_action
+
+        new_manifests, new_plan = apply_action(Scale("Deployment", "coffee", 4), spec, cluster.manifests,
+                                               cluster.plan, "test")
+        cluster.apply(new_plan, new_manifests)
+        assert cluster.ingress.reloads == 1 and children(nginx.pid) - workers
+        dns = next(d for d in cluster.daemons() if d.name.startswith("dnsmasq"))
+        _kill(dns.pid)
+        with pytest.raises(DaemonDied) as err:
+            cluster.check_daemons("before probing")
+        assert str(err.value).startswith(f"{dns.name} died (exit -9) (before probing): see ")
+        cluster.keep_logs_of(err.value, str(tmp_path / "logs"))
+        assert "its log is kept in" in str(err.value) and os.path.isfile(err.value.log)
+        assert os.path.isfile(tmp_path / "logs" / "agent.log")
+        assert any(n.startswith("nginx-") for n in os.listdir(tmp_path / "logs"))
+        with pytest.raises(DaemonDied, match="^dnsmasq in kube-system/coredns-.* died"):
+            cluster.apply(replan(spec, cluster.manifests, 1, prev=cluster.plan), cluster.manifests)
+    # teardown stopped the live ones and reaped the dead one: no_leftovers checks the machine
