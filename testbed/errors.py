@@ -103,6 +103,10 @@ class DaemonNotReady(DaemonError):
     """The process did not pass its readiness check in time."""
 
 
+class CaptureError(TestbedError):
+    """tcpdump could not capture where or what it was asked to (an unknown interface, a filter it rejects)."""
+
+
 class RunAborted(TestbedError):
     """A run stopped before its end; its results folder holds what was measured, marked as such."""
 

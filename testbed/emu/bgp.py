@@ -37,7 +37,7 @@ class BgpDaemons:
         return os.path.join(self.ledger.dir, f"bird-{speaker.key}.{suffix}")
 
     def argv(self, speaker: BgpSpeakerPlan) -> list[str]:
-        return ["ip", "netns", "exec", netns_name(self.ledger.tag, speaker.key), *self.daemon(speaker).argv]
+        return self.daemon(speaker).full_argv()
 
     def daemon(self, speaker: BgpSpeakerPlan) -> Daemon:
         """bird in the foreground in the speaker's namespace; ready once its control socket

@@ -69,7 +69,8 @@ class DnsServer:
         os.replace(tmp, self.hosts)
 
     def argv(self) -> list[str]:
-        argv = ["ip", "netns", "exec", self.netns, "dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts",
+        """dnsmasq's command line (the Daemon runs it in the pod's namespace)."""
+        argv = ["dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts",
                 f"--addn-hosts={self.hosts}", f"--pid-file={self.pidfile}", "--user=root", "--group=root",
                 "--bind-interfaces", "--listen-address=0.0.0.0", "--port=53", "--log-facility=-",
                 f"--local=/{self.domain}/", "--domain-needed", "--bogus-priv", "--cache-size=0"]
@@ -80,7 +81,7 @@ class DnsServer:
         self._write(a_records)
         self.cnames = tuple(sorted(cnames))
         # Ready once it has written its pid file: by then it has bound port 53.
-        self.daemon = Daemon(self.name, self.argv()[4:], self.log, netns=self.netns,
+        self.daemon = Daemon(self.name, self.argv(), self.log, netns=self.netns,
                              ready=lambda _d: os.path.exists(self.pidfile), ready_timeout=5.0)
         self.ledger.add_pid(self.daemon.start(self.runner))
 

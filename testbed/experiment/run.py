@@ -168,12 +168,10 @@ def _start_capture(cluster: EmulatedCluster, run_dir: str, step: str, spec: Capt
     assert cluster.ledger is not None
     name = f"{step}-{safe}-{spec.interface}"
     cap = Capture(cluster.netns(key), spec.interface, os.path.join(run_dir, "pcap", f"{name}.pcap"),
-                  spec.filter, spec.max_packets, log=os.path.join(cluster.ledger.dir, f"tcpdump-{name}.log"))
+                  spec.filter, spec.max_packets, log=os.path.join(cluster.ledger.dir, f"tcpdump-{name}.log"),
+                  at=f"{spec.at} (step {step})")
     cluster.ledger.add_pid(cap.start(cluster.runner))
     return cap
-
-
-
 
 
 def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str], None]) -> tuple[str, bool]:

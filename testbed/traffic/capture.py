@@ -18,11 +18,7 @@ from dataclasses import dataclass, field
 
 from ..emu.daemon import Daemon
 from ..emu.runner import Runner
-from ..errors import DaemonError, TestbedError
-
-
-class CaptureError(TestbedError):
-    """tcpdump could not capture where or what it was asked to (unknown interface, bad filter)."""
+from ..errors import CaptureError, DaemonError
 
 
 @dataclass
@@ -33,10 +29,12 @@ class Capture:
     bpf: str = ""       # capture filter, e.g. "tcp port 80"
     max_packets: int = 10000
     log: str = ""       # tcpdump's stderr; default: beside the pcap file, removed once read
+    at: str = ""        # for messages: the pod, node or host the user named (default: the namespace)
     daemon: Daemon | None = field(default=None, repr=False)
 
     def argv(self) -> list[str]:
-        argv = ["ip", "netns", "exec", self.netns, "tcpdump", "-i", self.interface, "-n", "-U", "-w", self.path,
+        """tcpdump's command line (the Daemon runs it in `netns`)."""
+        argv = ["tcpdump", "-i", self.interface, "-n", "-U", "-w", self.path,
                 "-c", str(self.max_packets), "--immediate-mode"]
         return argv + (self.bpf.split() if self.bpf else [])
 
@@ -46,7 +44,8 @@ class Capture:
     def start(self, runner: Runner | None = None, timeout: float = 3.0) -> int:
         """Start tcpdump; returns its pid once it is capturing (it creates the file then)."""
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        self.daemon = Daemon(f"tcpdump in {self.netns} on {self.interface}", self.argv()[4:], self._log(),
+        where = self.at or self.netns
+        self.daemon = Daemon(f"tcpdump at {where} on {self.interface}", self.argv(), self._log(),
                              netns=self.netns, ready=lambda _d: os.path.exists(self.path),
                              ready_timeout=timeout, stop_signal=signal.SIGINT)
         try:
@@ -56,7 +55,7 @@ class Capture:
             said = self._said()
             self._drop_log(self.daemon)
             self.daemon = None
-            raise CaptureError(f"capture in {self.netns} on {self.interface}"
+            raise CaptureError(f"capture at {where} on {self.interface}"
                                f"{f' with filter {self.bpf[:80]!r}' if self.bpf else ''} failed: "
                                f"{said or exc}") from None
         time.sleep(0.05)  # the file exists just before the socket is attached

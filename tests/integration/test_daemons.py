@@ -163,13 +163,14 @@ def test_a_capture_tcpdump_rejects_is_one_line_and_the_folder_is_marked(tmp_path
     assert rc == 1 and "Traceback" not in err
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
-    assert lines[0].startswith("testbed: error: capture in tb-") and said in lines[0] and "marked aborted" in lines[0]
+    assert lines[0].startswith("testbed: error: capture at kind-worker (step captured) on ") and said in lines[0]
+    assert "marked aborted" in lines[0]
     (run_dir,) = [os.path.join(tmp_path, "results", d) for d in os.listdir(tmp_path / "results")]
     for name in ("run.json", "probes.parquet", "summary.md", "report.md"):
         assert os.path.exists(os.path.join(run_dir, name)), name
     meta = json.load(open(os.path.join(run_dir, "run.json")))
-    assert meta["aborted"].startswith("capture in tb-") and meta["passed"] is False
-    assert "**Verdict: ABORTED** — capture in" in out
+    assert meta["aborted"].startswith("capture at kind-worker") and meta["passed"] is False
+    assert "**Verdict: ABORTED** — capture at kind-worker" in out
     rows = pd.read_parquet(os.path.join(run_dir, "probes.parquet"))
     assert set(rows["step"]) == {"first"}  # what was measured before is kept
 
