@@ -79,17 +79,19 @@ class Daemon:
         if self.died():
             raise DaemonDied(self.name, self.returncode, self.log, when)
 
-    def wait_ready(self, timeout: float | None = None) -> None:
-        """Poll the readiness check until it passes; DaemonDied if the process exits first,
-        DaemonNotReady (with the last line of its log) if the time runs out."""
+    def wait_ready(self, timeout: float | None = None, check: Check | None = None) -> None:
+        """Poll the readiness check (or `check`, e.g. one proper to a reload) until it passes;
+        DaemonDied if the process exits first, DaemonNotReady (with the last line of its log)
+        if the time runs out."""
         timeout = self.ready_timeout if timeout is None else timeout
+        ready = check or self.ready
         deadline = time.monotonic() + timeout
         while True:
             if self.died():
                 tail = self.log_tail(1)
                 raise DaemonDied(self.name, self.returncode, self.log,
                                  f"before it was ready; last log line: {tail}" if tail else "before it was ready")
-            if self.ready is None or self.ready(self):
+            if ready is None or ready(self):
                 return
             if time.monotonic() > deadline:
                 tail = self.log_tail(1)

@@ -95,11 +95,7 @@ class IngressController:
         before = children(daemon.pid)
         daemon.signal(signal.SIGHUP, "before a reload")
         self.reloads += 1
-        daemon.ready = lambda d: bool(children(daemon.pid or 0) - before)
-        try:
-            daemon.wait_ready()
-        finally:
-            daemon.ready = _listening_on_80
+        daemon.wait_ready(check=lambda d: bool(children(d.pid or 0) - before))
 
     def stop(self) -> None:
         if self.daemon is None:
