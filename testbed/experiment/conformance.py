@@ -24,7 +24,7 @@ from ..report.junit import junit_xml
 from ..spec.topology import load_topology
 from ..spec.workloads import load_manifests
 from ..traffic.prober import Probe, run_probes
-from .results import environment, new_run_id, unique_run_dir
+from .results import discarded_if_empty, environment, new_run_id, unique_run_dir
 
 MODEL = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                      "manifests", "conformance", "xyz.yaml")
@@ -53,7 +53,7 @@ def run_conformance(topology: str, results_root: str, seed: int = 0, limit: int 
     summary = suite.Summary(seed=seed)
     started = time.time()
     plan = plan_cluster(spec, base, seed=seed)
-    with EmulatedCluster(plan, progress=progress, manifests=base) as cluster:
+    with discarded_if_empty(run_dir), EmulatedCluster(plan, progress=progress, manifests=base) as cluster:
         progress(f"cluster ready in {cluster.timings['build']:.2f} s; {len(cases)} cases")
         for n, case in enumerate(cases, start=1):
             t_case = time.perf_counter()
