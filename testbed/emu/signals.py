@@ -7,8 +7,10 @@ stderr) and never obeyed: an exception raised in the middle of a teardown would 
 leave namespaces behind. A signal noted during a teardown that was not itself caused by one
 is raised once the teardown ends, so the program still stops as asked.
 
-Only the main thread receives signals (Python's rule); without `install()` (a library user,
-the tests) the shield still holds SIGINT/SIGTERM/SIGHUP back during teardown.
+Python runs handlers in the main thread only; without `install()` (a library user, the
+tests) the shield still holds SIGINT/SIGTERM/SIGHUP back during teardown. During a shielded
+block the main thread also blocks the three signals, so that the programs a teardown runs
+inherit the block and a terminal's Ctrl-C (sent to the whole process group) cannot kill them.
 """
 
 from __future__ import annotations
@@ -54,10 +56,31 @@ def install() -> dict:
 
 
 def uninstall(previous: dict, exiting: bool = False) -> None:
-    """Put `previous` back, or ignore the signals if the process is about to exit."""
+    """Put `previous` back, or, if the process is about to exit with its own code, block and
+    ignore the signals (Python gives their default action back at exit; a late Ctrl-C would
+    turn an exit 130 or 0 into "killed by SIGINT")."""
+    if exiting:
+        signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
     for sig, old in previous.items():
         signal.signal(sig, signal.SIG_IGN if exiting else old)
     _state.installed, _state.interrupted = False, False
+
+
+class _Sink(threading.Thread):
+    """While the main thread blocks the signals, the kernel delivers them here, and Python
+    runs the handler (which only notes them) in the main thread between two statements."""
+
+    def __init__(self) -> None:
+        super().__init__(name="signal-sink", daemon=True)
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
+        self.done.wait()
+
+    def stop(self) -> None:
+        self.done.set()
+        self.join()
 
 
 def resume() -> None:
@@ -74,11 +97,23 @@ def shielded(note: bytes = NOTED) -> Iterator[None]:
     if main and not _state.installed:  # a library user: shield the teardown all the same
         previous = {sig: signal.signal(sig, _handler) for sig in SIGNALS}
         _state.interrupted = False  # its own handlers (not ours) raised whatever is in flight
+    # The main thread blocks the signals for the whole block, so that every child it starts
+    # (`ip netns del`, iptables, Mininet's commands) inherits the block: a Ctrl-C sent to the
+    # terminal's process group, or a signal that lands while Python forks a child, then kills
+    # no part of the teardown. The sink thread still lets the handler note each signal.
+    sink, mask = None, None
+    if main and _state.depth == 0:
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+        sink = _Sink()
+        sink.start()
     _state.depth += 1
     outer, _state.note = _state.note, note
     try:
         yield
     finally:
+        if sink is not None and mask is not None:
+            sink.stop()
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # anything still pending is noted now
         _state.depth -= 1
         _state.note = outer
         pending = _state.pending if _state.depth == 0 else None

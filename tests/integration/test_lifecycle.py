@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
@@ -25,6 +24,16 @@ APP = os.path.join(ROOT, "manifests", "quickstart-app.yaml")
 SYSCTLS = [f"/proc/sys/net/ipv4/neigh/default/gc_thresh{n}" for n in (1, 2, 3)]
 
 
+@pytest.fixture
+def clean_slate() -> None:
+    """Sweep dead instances first (other sessions' crashed runs on this shared machine), so
+    that the start-up sweep of the runs under test does not change what `no_leftovers` saw."""
+    from testbed.emu.cleanup import clean
+    from testbed.emu.runner import Runner
+
+    clean(Runner(), only_stale=True)
+
+
 def sysctls() -> list[int]:
     return [int(open(p).read()) for p in SYSCTLS]
 
@@ -35,7 +44,7 @@ def _start(argv: list[str], env: dict, *args: str) -> subprocess.Popen:
                             text=True, start_new_session=True)
 
 
-def test_runs_started_together_both_pass_with_their_own_results(testbed_cmd, tmp_path, no_leftovers):
+def test_runs_started_together_both_pass_with_their_own_results(testbed_cmd, tmp_path, clean_slate, no_leftovers):
     """Item 1 (a start-up sweep removed the other run's ledger) and item 2 (one results folder
     for two runs started in the same second): 3 pairs started within a few milliseconds."""
     argv, env = testbed_cmd
@@ -69,59 +78,36 @@ POINTS = [("building", signal.SIGINT, signal.SIGINT),
           ("tearing down", signal.SIGINT, signal.SIGINT)]
 
 
-def interrupt_run(argv: list[str], env: dict, results: str, point: str, first: int, then: int,
-                  experiment: str = QUICKSTART) -> tuple[int, str]:
-    """Run an experiment; at `point` send `first` to its process group, then `then` every 10 ms
-    until it exits (a user holding Ctrl-C, or a supervisor insisting). Returns (code, stderr)."""
-    proc = _start(argv, env, "run", experiment, "--results", results)
-    assert proc.stderr is not None
-    lines: list[str] = []
-    for line in proc.stderr:
-        lines.append(line)
-        if point in line:
-            break
-    else:
-        proc.wait(timeout=60)
-        raise AssertionError(f"the run never reached {point!r}: {''.join(lines)[-2000:]}")
-    os.killpg(proc.pid, first)
+def _campaign():
+    """benchmarks/concurrency_campaign.py, whose runs these tests sample."""
+    import importlib.util
 
-    def storm() -> None:
-        while proc.poll() is None:
-            try:
-                os.killpg(proc.pid, then)
-            except ProcessLookupError:
-                return
-            time.sleep(0.01)
-
-    thread = threading.Thread(target=storm)
-    thread.start()
-    rest = proc.stderr.read()
-    proc.wait(timeout=120)
-    thread.join()
-    if proc.stdout is not None:
-        proc.stdout.close()
-    proc.stderr.close()
-    return proc.returncode, "".join(lines) + rest
+    spec = importlib.util.spec_from_file_location("concurrency_campaign",
+                                                  os.path.join(ROOT, "benchmarks", "concurrency_campaign.py"))
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.mark.parametrize("point,first,then", POINTS, ids=[p[0].split()[0] for p in POINTS])
-def test_signals_at_any_point_and_during_teardown_leave_nothing(testbed_cmd, tmp_path, no_leftovers,
-                                                                 point, first, then):
+def test_signals_at_any_point_and_during_teardown_leave_nothing(tmp_path, clean_slate, no_leftovers, point, first, then):
     """Item 4 (a second Ctrl-C or SIGTERM aborted the teardown and left namespaces, while saying
     all was torn down) and item 11 (a signal in the underlay build: 'teardown was incomplete:
     _stop_underlay: ')."""
-    argv, env = testbed_cmd
     before = sysctls()
-    code, err = interrupt_run(argv, env, str(tmp_path), point, first, then)
-    assert code == 130, err[-2000:]
-    assert "Traceback" not in err and "incomplete" not in err, err[-2000:]
+    point_run = _campaign().one_point(str(tmp_path), point, 0.0, first, then)
+    err = point_run["stderr"]
+    assert point_run["tag"] and point_run["left"] == [], point_run
+    assert point_run["code"] == 130, err
+    assert "Traceback" not in err and "incomplete" not in err, err
     assert "testbed: interrupted; everything built was torn down" in err
-    assert "teardown in progress, signal noted" in err     # the storm met the teardown, and lost
+    assert point_run["noted"] >= 1    # the storm met the teardown (signal noted), and lost
     assert os.listdir(tmp_path) == []                      # no empty results folder either
     assert sysctls() == before
 
 
-def test_a_node_shell_cut_mid_command_does_not_break_the_underlay_stop(no_leftovers):
+def test_a_node_shell_cut_mid_command_does_not_break_the_underlay_stop(clean_slate, no_leftovers):
     """Item 11 at its cause: a signal during `node.cmd()` leaves Mininet's shell `waiting`, and
     net.stop() then failed on `assert not self.waiting` (an empty AssertionError)."""
     from testbed.emu.cluster import EmulatedCluster
@@ -157,7 +143,7 @@ print(cluster.tag, flush=True)
 """
 
 
-def test_a_killed_unreaped_owner_is_stale(testbed_cmd):
+def test_a_killed_unreaped_owner_is_stale(clean_slate, testbed_cmd):
     """Item 13: while the killed owner is a zombie (its parent has not reaped it), kill(pid, 0)
     still succeeds; `clean --stale` must count it as dead all the same."""
     argv, env = testbed_cmd
@@ -205,7 +191,7 @@ except TestbedError as exc:
 """
 
 
-def test_an_incomplete_teardown_says_what_remains_and_clean_stale_finishes_it(testbed_cmd):
+def test_an_incomplete_teardown_says_what_remains_and_clean_stale_finishes_it(clean_slate, testbed_cmd):
     """If the teardown cannot remove everything, it must not say it did: the ledger keeps
     exactly what remains, and `clean --stale` removes it once the owner has exited."""
     argv, env = testbed_cmd
@@ -256,7 +242,7 @@ def _plan_raising(tmp_path, above: list[int], name: str):
     raise AssertionError("no plan big enough")
 
 
-def test_sysctls_are_raised_while_needed_and_read_the_same_after(tmp_path, no_leftovers):
+def test_sysctls_are_raised_while_needed_and_read_the_same_after(tmp_path, clean_slate, no_leftovers):
     """Item 12: the neighbour thresholds a big plan raises come back when the last instance
     ends, and an instance ending never lowers what a live one still needs."""
     from testbed.emu.cluster import EmulatedCluster
