@@ -29,10 +29,8 @@ class Runner:
     def run(self, argv: Sequence[str], input: str | None = None, check: bool = True,
             timeout: float = 60.0) -> Result:
         try:
-            # A session of its own: a terminal's Ctrl-C (sent to the whole foreground group)
-            # must not kill the `ip netns del` of a teardown that goes on regardless.
             proc = subprocess.run(list(argv), input=input, capture_output=True, text=True,
-                                  timeout=timeout, check=False, start_new_session=True)
+                                  timeout=timeout, check=False)
         except FileNotFoundError:
             raise KernelError(list(argv), 127, f"{argv[0]}: command not found") from None
         except subprocess.TimeoutExpired:

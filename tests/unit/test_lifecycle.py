@@ -303,3 +303,19 @@ def test_a_failed_run_leaves_no_empty_folder(tmp_path):
         open(os.path.join(path, "pcap"), "w").close()
         raise RuntimeError
     assert os.path.exists(path)
+
+
+def test_programs_a_teardown_starts_cannot_be_killed_by_ctrl_c():
+    """A terminal's Ctrl-C goes to the whole process group: the `ip netns del` a teardown runs
+    must not die of it (they inherit the blocked signals), while the testbed notes it."""
+    import subprocess
+
+    with signals.shielded():
+        child = subprocess.Popen(["sleep", "0.2"])
+        time.sleep(0.05)
+        child.send_signal(signal.SIGINT)
+        child.send_signal(signal.SIGTERM)
+        assert child.wait(timeout=5) == 0
+    outside = subprocess.Popen(["sleep", "5"])
+    outside.send_signal(signal.SIGTERM)
+    assert outside.wait(timeout=5) == -signal.SIGTERM             # the block ends with the shield
