@@ -9,7 +9,7 @@ listing that can go stale while it is read:
   dies, kill -9 included). Its ledger records the owner's pid and start time
   (/proc/<pid>/stat field 22), so a recycled pid or a zombie counts as dead.
 - A tag folder is created with mkdir (EEXIST: another tag), its lock taken and its ledger
-  written while the registry lock (/run/testbed/.registry.lock) is held; a stale sweep holds
+  written while the registry lock (an flock on /run/testbed) is held; a stale sweep holds
   the same lock while it decides and removes. So a sweep never sees a half-created instance,
   and no instance is created while a sweep works (it waits a moment for the lock).
 - A sweep claims a tag only if it can take the tag's lock without blocking AND the recorded
@@ -32,7 +32,6 @@ from .. import PREFIX
 
 STATE_DIR = os.environ.get("TESTBED_STATE_DIR", "/run/testbed")
 LOCK = "lock"
-REGISTRY_LOCK = ".registry.lock"
 # A folder with no readable ledger and a free lock was left by a creator that died before
 # writing it, or belongs to an older testbed version between its mkdir and its first write
 # (which does not take the registry lock): only the first stays this old.
@@ -100,9 +99,10 @@ def _ensure_state_dir() -> None:
 
 @contextmanager
 def registry() -> Iterator[None]:
-    """Hold the registry lock: tags are created, and stale ones claimed, only under it."""
+    """Hold the registry lock: tags are created, and stale ones claimed, only under it. It is
+    an flock on /run/testbed itself: no lock file to leave behind (limits.py shares it)."""
     _ensure_state_dir()
-    fd = os.open(os.path.join(STATE_DIR, REGISTRY_LOCK), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    fd = os.open(STATE_DIR, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

@@ -9,7 +9,7 @@ it is a capacity limit, not behaviour, and it touches no address or route of the
 
 These values are host-wide and shared by concurrent instances, so the VM must be left as
 found without pulling the rug from under another instance: one record,
-/run/testbed/.sysctl.json (under an flock), keeps each value's original, what we last wrote,
+/run/testbed/.sysctl.json (under the registry lock, ledger.py), keeps each value's original, what we last wrote,
 and every holder (instance tag, owner pid and start time, what it needs). A value is always
 max(original, what live holders need); when the last live holder leaves (its teardown,
 `testbed clean`, or `clean --stale` once its owner is dead) the originals come back. A value
@@ -18,7 +18,6 @@ somebody else changed since we wrote it is never lowered.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 from contextlib import contextmanager
@@ -78,11 +77,8 @@ def _record() -> Iterator[dict[str, Any]]:
 
 @contextmanager
 def _locked_record() -> Iterator[dict[str, Any]]:
-    os.makedirs(ledgers.STATE_DIR, exist_ok=True)
     path = os.path.join(ledgers.STATE_DIR, RECORD)
-    fd = os.open(path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with ledgers.registry():
         try:
             with open(path, encoding="utf-8") as handle:
                 rec = json.load(handle)
@@ -104,8 +100,6 @@ def _locked_record() -> Iterator[dict[str, Any]]:
                 os.unlink(path)
             except FileNotFoundError:
                 pass
-    finally:
-        os.close(fd)
 
 
 def _settle(rec: dict[str, Any]) -> dict[str, int]:
@@ -137,6 +131,9 @@ def hold(tag: str, owner: int, owner_start: int | None, plan: Plan) -> dict[str,
     was written. Called again with a bigger plan, the instance's needs grow."""
     need = targets(plan)
     with _record() as rec:
+        if not rec["holders"] and all(
+                (_read(key) or 0) >= value for key, value in need.items()):
+            return {}  # nobody raised anything and the VM's values suffice: nothing to record
         for key in _KEYS:
             if key not in rec["original"]:
                 current = _read(key)
