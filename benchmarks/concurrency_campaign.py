@@ -44,9 +44,19 @@ def read_sysctls() -> list[int]:
     return [int(open(p).read()) for p in SYSCTLS]
 
 
-def launch(results: str) -> subprocess.Popen:
-    return subprocess.Popen(TESTBED + ["run", QUICKSTART, "--results", results], env=ENV, cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+# Waits until the given instant, says when it got there, then becomes `testbed run`: two of
+# them started with the same instant start the testbed within a millisecond or so of each
+# other, however slowly the machine forks them.
+AT = ("import os, sys, time\nt = float(sys.argv[1])\ntime.sleep(max(0.0, t - time.time()))\n"
+      "print(f'started at {time.time():.6f}', file=sys.stderr, flush=True)\nos.execv(sys.argv[2], sys.argv[2:])")
+
+
+def launch(results: str, at: float | None = None) -> subprocess.Popen:
+    argv = TESTBED + ["run", QUICKSTART, "--results", results]
+    if at is not None:
+        argv = [sys.executable, "-c", AT, f"{at:.6f}"] + argv
+    return subprocess.Popen(argv, env=ENV, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
 
 
 def tag_of(pid: int) -> str | None:
@@ -79,16 +89,16 @@ def leftovers(tag: str) -> list[str]:
 
 
 def one_pair(results: str) -> dict:
-    t0 = time.monotonic()
-    a = launch(results)
-    b = launch(results)
-    gap_ms = (time.monotonic() - t0) * 1000
-    runs = []
+    at = time.time() + 0.3
+    a, b = launch(results, at), launch(results, at)
+    runs, starts = [], []
     for proc in (a, b):
         out, err = proc.communicate(timeout=300)
+        starts += [float(line.split()[-1]) for line in err.splitlines()[:1] if line.startswith("started at ")]
         folder = out.strip().splitlines()[-1].removeprefix("results: ") if out.strip() else ""
         runs.append({"code": proc.returncode, "folder": folder, "traceback": "Traceback" in err,
                      "error": err.strip().splitlines()[-1][:200] if proc.returncode and err.strip() else ""})
+    gap_ms = abs(starts[0] - starts[1]) * 1000 if len(starts) == 2 else float("nan")
     ok = all(r["code"] == 0 and r["folder"] and not r["traceback"] for r in runs) and runs[0]["folder"] != runs[1]["folder"]
     return {"gap_ms": round(gap_ms, 2), "runs": runs, "ok": ok}
 
