@@ -5,7 +5,8 @@ Part of emu/. Two sources of truth: the ledgers in /run/testbed/<tag>/ (who owns
 whether that owner lives: ledger.py), then a scan by prefix for the objects themselves
 (a kill -9 between creating an object and recording it). What counts as ours: network
 namespaces named tb-<tag>-..., processes running inside them, the agent processes
-(`testbed.agent --tag <tag>`), Mininet shells named mininet:tb<tag>..., root-namespace links
+(`testbed.agent --tag <tag>`), Mininet shells named mininet:tb<tag>..., daemons whose command
+line names a file in /run/testbed/<tag>/ (dnsmasq, bird, nginx), root-namespace links
 named tb<tag>... and /etc/netns/tb-<tag>-* folders. Nothing else is touched: no `mn -c`, no
 killall by program name.
 
@@ -37,6 +38,7 @@ _TAGGED_NETNS = re.compile(rf"^{PREFIX}-([0-9a-f]{{4}})-")
 _TAGGED_LINK = re.compile(rf"^{PREFIX}([0-9a-f]{{4}})[a-z]")
 _MININET_SHELL = re.compile(rf"mininet:{PREFIX}([0-9a-f]{{4}})")
 _AGENT = re.compile(r"testbed\.agent\b.*--tag\s+([0-9a-f]{4})\b")
+_DAEMON = re.compile(r"(?:^|[/ ])(?:dnsmasq|bird|nginx|tcpdump)\b")
 
 
 @dataclass
@@ -121,8 +123,12 @@ def scan(runner: Runner, ours: Callable[[str], bool], inside: bool = True) -> Fo
             found.tags[name] = m.group(1)
     me = os.getpid()
     procs: dict[int, str] = {}
+    # A daemon started with a file of its instance's state folder (dnsmasq --addn-hosts, bird -c,
+    # nginx -c) is found by that, even once its namespace has lost its name (a signal between
+    # its start and its recording, then the pod's namespace deleted: `ip netns pids` is blind).
+    state_ref = re.compile(re.escape(ledgers.STATE_DIR.rstrip("/")) + r"/([0-9a-f]{4})/")
     for pid, cmd in _cmdlines().items():
-        m = _AGENT.search(cmd) or _MININET_SHELL.search(cmd)
+        m = _AGENT.search(cmd) or _MININET_SHELL.search(cmd) or (_DAEMON.search(cmd) and state_ref.search(cmd))
         if m and ours(m.group(1)) and pid != me:
             procs[pid] = m.group(1)
     for name in found.netns if inside else ():

@@ -149,19 +149,23 @@ class Ledger:
     def create(cls) -> "Ledger":
         """A fresh tag, its folder, its lock (held until `remove`/`release`) and its ledger."""
         with registry():
-            while True:
+            for _ in range(1000):
                 tag = secrets.token_hex(2)
                 try:
                     os.mkdir(os.path.join(STATE_DIR, tag))
-                    break
                 except FileExistsError:
                     continue  # a tag in use (or being cleaned): pick another
-            ledger = cls(tag=tag, owner=os.getpid(), owner_start=process_start(os.getpid()))
-            ledger.lock_fd = _lock_tag(tag, create=True)
-            if ledger.lock_fd is None:  # cannot happen under the registry lock; never guess
-                raise OSError(f"could not lock the new state folder {ledger.dir}")
-            ledger.save()
-        return ledger
+                ledger = cls(tag=tag, owner=os.getpid(), owner_start=process_start(os.getpid()))
+                ledger.lock_fd = _lock_tag(tag, create=True)
+                try:
+                    if ledger.lock_fd is not None:
+                        ledger.save()
+                        return ledger
+                except FileNotFoundError:
+                    ledger.release()
+                # The folder vanished under us: only an older testbed version's sweep (which
+                # takes no registry lock and removes a folder with no ledger yet) does that.
+        raise OSError(f"could not create an instance folder in {STATE_DIR}")
 
     def save(self) -> None:
         tmp = os.path.join(self.dir, f"ledger.json.{os.getpid()}.tmp")

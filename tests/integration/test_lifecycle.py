@@ -116,6 +116,33 @@ def test_a_node_shell_cut_mid_command_does_not_break_the_underlay_stop(clean_sla
     assert not [n for n in notes if "failed" in n], notes
 
 
+def test_a_daemon_started_but_never_recorded_is_still_removed(clean_slate, no_leftovers):
+    """A signal between a daemon's start and its recording (seen in the campaign: dnsmasq left
+    running) leaves a process the teardown steps do not know; once the pod's namespace has lost
+    its name, `ip netns pids` cannot see it either. Its state-folder path gives it away."""
+    from testbed.emu.cluster import EmulatedCluster
+    from testbed.plan.build import plan_cluster
+    from testbed.spec.topology import load_topology
+    from testbed.spec.workloads import load_manifests
+
+    plan = plan_cluster(load_topology(TOPO), load_manifests([APP]), seed=1)
+    with EmulatedCluster(plan) as cluster:
+        assert cluster.ledger is not None
+        stray = subprocess.Popen(["ip", "netns", "exec", cluster.netns(plan.pods[0].key), "dnsmasq",
+                                  "--keep-in-foreground", "--port=0", "--no-resolv", "--no-hosts",
+                                  f"--addn-hosts={cluster.ledger.dir}/stray-hosts",
+                                  f"--pid-file={cluster.ledger.dir}/stray.pid"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        time.sleep(0.3)
+        assert stray.poll() is None, "dnsmasq did not start"
+    try:
+        assert stray.wait(timeout=5) is not None
+    finally:
+        if stray.poll() is None:
+            stray.kill()
+            stray.wait()
+
+
 _OWNER = """
 import sys, time
 sys.path.insert(0, {root!r})
