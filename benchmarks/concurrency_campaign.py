@@ -8,7 +8,9 @@
    a first SIGINT/SIGTERM/SIGHUP to the run's process group, then another every 10 ms until it
    exits. Nothing of that instance may be left (namespaces, processes, links, /etc/netns,
    state folder), the exit code must be 130 and no line may claim a teardown it did not do.
-3. The neighbour-table sysctls must read the same before the first run and after the last.
+3. The neighbour-table sysctls must read the same before the first run and after the last;
+   two instances that raise them (one inside the other's life) must find them raised while
+   needed, never lowered under the one still running, and restored after both.
 
 Prints one Markdown table and writes benchmarks/results/concurrency-campaign.json. Stops
 starting new runs when `--budget` seconds are spent (and says how many it ran). Other
@@ -30,6 +32,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QUICKSTART = os.path.join(ROOT, "experiments", "quickstart.yaml")
+TOPO = os.path.join(ROOT, "topologies", "three-nodes.yaml")
 TESTBED = [sys.executable, "-m", "testbed"]
 ENV = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
 SYSCTLS = [f"/proc/sys/net/ipv4/neigh/default/gc_thresh{n}" for n in (1, 2, 3)]
@@ -146,6 +149,54 @@ def one_point(results: str, line: str, delay: float, first: int, then: int) -> d
             "stderr": "\n".join(t for t in err.splitlines() if "signal noted" not in t)[-4000:]}
 
 
+def _deployment(path: str, replicas: int) -> str:
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(f"""apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: many, namespace: default}}
+spec:
+  replicas: {replicas}
+  selector: {{matchLabels: {{app: many}}}}
+  template:
+    metadata: {{labels: {{app: many}}}}
+    spec: {{containers: [{{name: c, image: x, ports: [{{containerPort: 80}}]}}]}}
+""")
+    return path
+
+
+def _plan_raising(folder: str, above: list[int], name: str):
+    """The smallest plan (in steps of 20 replicas) whose thresholds all exceed `above`."""
+    from testbed.emu.limits import targets
+    from testbed.plan.build import plan_cluster
+    from testbed.spec.topology import load_topology
+    from testbed.spec.workloads import load_manifests
+
+    for replicas in range(20, 2001, 20):
+        plan = plan_cluster(load_topology(TOPO), load_manifests([_deployment(os.path.join(folder, name), replicas)]))
+        want = targets(plan)
+        if all(want[f"gc_thresh{n}"] > v for n, v in zip((1, 2, 3), above)):
+            return plan, [want[f"gc_thresh{n}"] for n in (1, 2, 3)]
+    raise AssertionError("no plan big enough")
+
+
+def nested_sysctls(folder: str) -> dict[str, list[int]]:
+    """Two instances that raise the thresholds, the second (bigger) inside the first's life:
+    the values before, while each is needed, after the bigger one ends, after both."""
+    sys.path.insert(0, ROOT)
+    from testbed.emu.cluster import EmulatedCluster
+
+    seen = {"before": read_sysctls()}
+    small, seen["want_small"] = _plan_raising(folder, seen["before"], "small.yaml")
+    big, seen["want_big"] = _plan_raising(folder, seen["want_small"], "big.yaml")
+    with EmulatedCluster(small):
+        seen["during_small"] = read_sysctls()
+        with EmulatedCluster(big):
+            seen["during_big"] = read_sysctls()
+        seen["after_big"] = read_sysctls()
+    seen["after"] = read_sysctls()
+    return seen
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=50)
@@ -175,6 +226,7 @@ def main() -> int:
             print(f"point {p['point']}: {'ok' if p['ok'] else 'FAILED'} (exit {p['code']}, {p['signals']}, "
                   f"{p['noted']} noted, left {len(p['left'])})", file=sys.stderr, flush=True)
         folders = [r["folder"] for p in pairs for r in p["runs"]]
+        raised = nested_sysctls(results)
     after = read_sysctls()
     summary = {
         "pairs": len(pairs), "pairs_ok": sum(p["ok"] for p in pairs),
@@ -183,6 +235,7 @@ def main() -> int:
         "points": len(points), "points_ok": sum(p["ok"] for p in points),
         "points_left_something": sum(bool(p["left"]) for p in points),
         "sysctls_before": before, "sysctls_after": after, "sysctls_same": before == after,
+        "sysctls_nested": raised,
         "seconds": round(time.monotonic() - start, 1),
     }
     os.makedirs(os.path.join(ROOT, "benchmarks", "results"), exist_ok=True)
@@ -196,9 +249,14 @@ def main() -> int:
           f"(exit 130, nothing left, no false claim); {summary['points_left_something']} left something |")
     print(f"| neighbour sysctls gc_thresh1/2/3 | before {before}, after {after}: "
           f"{'same' if summary['sysctls_same'] else 'CHANGED'} |")
+    print(f"| two instances raising them, one inside the other's life | {raised['before']} -> "
+          f"{raised['during_small']} -> {raised['during_big']} -> {raised['after_big']} (the first still "
+          f"needs these) -> {raised['after']} |")
     print(f"| time | {summary['seconds']} s |")
+    nested_ok = (raised["during_small"] == raised["want_small"] and raised["during_big"] == raised["want_big"]
+                 and raised["after_big"] == raised["want_small"] and raised["after"] == raised["before"])
     ok = (summary["pairs_ok"] == summary["pairs"] and summary["points_ok"] == summary["points"]
-          and summary["sysctls_same"] and summary["distinct_folders"] == summary["runs"])
+          and summary["sysctls_same"] and summary["distinct_folders"] == summary["runs"] and nested_ok)
     return 0 if ok else 1
 
 

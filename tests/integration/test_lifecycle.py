@@ -227,47 +227,11 @@ def test_an_incomplete_teardown_says_what_remains_and_clean_stale_finishes_it(cl
     assert kernel_snapshot() == before
 
 
-def _deployment(path: str, replicas: int) -> str:
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write(f"""apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: many, namespace: default}}
-spec:
-  replicas: {replicas}
-  selector: {{matchLabels: {{app: many}}}}
-  template:
-    metadata: {{labels: {{app: many}}}}
-    spec: {{containers: [{{name: c, image: x, ports: [{{containerPort: 80}}]}}]}}
-""")
-    return path
-
-
-def _plan_raising(tmp_path, above: list[int], name: str):
-    """The smallest plan (in steps of 20 replicas) whose thresholds all exceed `above`."""
-    from testbed.emu.limits import targets
-    from testbed.plan.build import plan_cluster
-    from testbed.spec.topology import load_topology
-    from testbed.spec.workloads import load_manifests
-
-    for replicas in range(20, 2001, 20):
-        plan = plan_cluster(load_topology(TOPO), load_manifests([_deployment(str(tmp_path / name), replicas)]))
-        want = targets(plan)
-        if all(want[f"gc_thresh{n}"] > v for n, v in zip((1, 2, 3), above)):
-            return plan, [want[f"gc_thresh{n}"] for n in (1, 2, 3)]
-    raise AssertionError("no plan big enough")
-
-
 def test_sysctls_are_raised_while_needed_and_read_the_same_after(tmp_path, clean_slate, no_leftovers):
     """Item 12: the neighbour thresholds a big plan raises come back when the last instance
     ends, and an instance ending never lowers what a live one still needs."""
-    from testbed.emu.cluster import EmulatedCluster
-
-    before = sysctls()
-    small, small_want = _plan_raising(tmp_path, before, "a.yaml")
-    big, big_want = _plan_raising(tmp_path, small_want, "b.yaml")
-    with EmulatedCluster(small):
-        assert sysctls() == small_want
-        with EmulatedCluster(big):
-            assert sysctls() == big_want
-        assert sysctls() == small_want        # the small instance still lives and needs these
-    assert sysctls() == before
+    seen = _campaign().nested_sysctls(str(tmp_path))
+    assert seen["during_small"] == seen["want_small"] and seen["during_big"] == seen["want_big"], seen
+    assert all(w > b for w, b in zip(seen["want_small"], seen["before"]))   # the test raised them all
+    assert seen["after_big"] == seen["want_small"], seen   # the small instance still lives and needs these
+    assert seen["after"] == seen["before"], seen
