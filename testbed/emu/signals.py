@@ -3,7 +3,7 @@
 `install()` (the CLI, at start) routes the three signals here. The first signal outside a
 teardown raises KeyboardInterrupt, so every `finally` (teardown) runs. From then on, and
 whenever a teardown or another critical section runs, a signal is only noted (one line on
-stderr) and never obeyed: an exception raised in the middle of a teardown would abort it and
+stderr, printed once) and never obeyed: an exception raised in the middle of a teardown would abort it and
 leave namespaces behind. A signal noted during a teardown that was not itself caused by one
 is raised once the teardown ends, so the program still stops as asked.
 
@@ -32,6 +32,7 @@ class _State:
     depth = 0                # critical sections (teardowns) running
     pending: int | None = None   # a signal noted in a critical section, not yet acted on
     note = NOTED
+    told: set[bytes] = set()     # each note is printed once, however many signals follow
 
 
 _state = _State()
@@ -41,7 +42,9 @@ def _handler(signum: int, _frame: object) -> None:
     if _state.depth or _state.interrupted:
         if _state.depth and not _state.interrupted:
             _state.pending = signum
-        os.write(2, _state.note)  # async-signal-safe enough: no buffered stream in a half state
+        if _state.note not in _state.told:
+            _state.told.add(_state.note)
+            os.write(2, _state.note)  # not print(): no buffered stream left in a half state
         return
     _state.interrupted = True
     raise KeyboardInterrupt(f"signal {signum}")
@@ -87,6 +90,7 @@ def resume() -> None:
     """The KeyboardInterrupt was handled and the work goes on (the shell's Ctrl-C of a
     command): the next signal stops the work again."""
     _state.interrupted = False
+    _state.told.clear()
 
 
 @contextmanager
