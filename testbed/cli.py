@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
 from typing import Sequence
 
@@ -145,7 +144,6 @@ def cmd_up(args: argparse.Namespace) -> int:
                 shell.onecmd(line)
         else:
             shell.cmdloop()
-        progress("tearing down")
     return 0
 
 
@@ -245,8 +243,9 @@ def cmd_clean(args: argparse.Namespace) -> int:
 
     if os.geteuid() != 0:
         raise NotRootError("`testbed clean` needs root to remove network namespaces")
-    print(clean(Runner(), only_stale=args.stale))
-    return 0
+    report = clean(Runner(), only_stale=args.stale)
+    print(report)
+    return 0 if report.remaining.empty() else 1
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -322,7 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_bench)
 
     p = sub.add_parser("clean", help="remove every namespace and process the testbed left, and only those")
-    p.add_argument("--stale", action="store_true", help="only instances whose owner process is gone")
+    p.add_argument("--stale", action="store_true", help="only instances whose owner process is gone (dead, "
+                   "a zombie, or its pid reused); safe while other instances run")
     p.set_defaults(fn=cmd_clean)
 
     p = sub.add_parser("report", help="rebuild report.md and report.html of a results folder from its dataset")
@@ -336,15 +336,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _terminate(signum: int, _frame: object) -> None:
-    # SIGTERM/SIGHUP become an exception so that every `finally` (teardown) runs.
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
+    from .emu import signals
+
     args = build_parser().parse_args(argv)
-    signal.signal(signal.SIGTERM, _terminate)
-    signal.signal(signal.SIGHUP, _terminate)
+    # SIGINT, SIGTERM and SIGHUP: the first one becomes an exception so that every `finally`
+    # (teardown) runs; later ones, and any during a teardown, are noted and not obeyed.
+    previous = signals.install()
     try:
         return args.fn(args)
     except SpecError as exc:
@@ -359,6 +357,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return _broken_pipe()
+    finally:
+        # The command line's process is about to exit with its own code: a late signal must not
+        # turn it into "killed by SIGINT" (Python restores the default action at exit; only
+        # "ignore" survives). A caller in the same process (tests) gets its handlers back.
+        signals.uninstall(previous, exiting=argv is None)
 
 
 def _broken_pipe() -> int:

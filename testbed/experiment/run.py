@@ -22,7 +22,7 @@ from ..traffic.capture import Capture
 from .model import CaptureSpec, Experiment
 from .rollout import Rollout
 from .records import make_row
-from .results import environment, file_sha256, new_run_id, unique_run_dir, write_results
+from .results import discarded_if_empty, environment, file_sha256, new_run_id, unique_run_dir, write_results
 
 
 def probe_rows(cluster: EmulatedCluster, run_id: str, step: str,
@@ -191,7 +191,7 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
     started = time.time()
     timings: dict[str, float] = {}
     failure: TestbedError | None = None
-    with EmulatedCluster(plan, progress=progress, manifests=manifests,
+    with discarded_if_empty(run_dir), EmulatedCluster(plan, progress=progress, manifests=manifests,
                          keep_logs_in=os.path.join(run_dir, "logs")) as cluster:
         progress(f"cluster ready in {cluster.timings['build']:.2f} s")
         try:
