@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from ..plan.service_model import ResolvedEndpoint, ServicePlan, ServicePortPlan, ServicesPlan
 
 NFT_CHAIN_BASE_MAX = 256 - 16   # knftables.NameLengthMax - chainNamePrefixLengthMax
+MASQ_MARK = 0x4000      # kube-proxy --masquerade-bit 14
 
 
 def _b32(text: str) -> str:
