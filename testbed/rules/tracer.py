@@ -130,21 +130,27 @@ def describe(o: Outcome) -> str:
     return what
 
 
-@dataclass(frozen=True)
 class _State:
-    src: str
-    dst: str
-    dport: int | None
-    proto: str                 # lower case
-    ct: str                    # lower case
-    mark: int = 0
-    dnat: str | None = None
-    masq: bool = False
-    prob: Fraction = Fraction(1)
-    chains: tuple[str, ...] = ()
-    steps: tuple | None = None  # the hook's steps, newest first, as (step, rest) pairs
-    decided: Step | str = ""
-    hooks: tuple[HookTrace, ...] = ()
+    """The packet on one branch of its path. Not a dataclass: the tracer copies one per rule
+    (`but`), and dataclasses.replace would dominate its time."""
+
+    def __init__(self, src: str, dst: str, dport: int | None, proto: str, ct: str) -> None:
+        self.src, self.dst, self.dport = src, dst, dport
+        self.proto = proto               # lower case
+        self.ct = ct                     # lower case
+        self.mark = 0
+        self.dnat: str | None = None
+        self.masq = False
+        self.prob = Fraction(1)
+        self.chains: tuple[str, ...] = ()
+        self.steps: tuple | None = None  # the hook's steps, newest first, as (step, rest) pairs
+        self.decided: Step | str = ""
+        self.hooks: tuple[HookTrace, ...] = ()
+
+    def but(self, **changes: object) -> "_State":
+        new = object.__new__(_State)
+        new.__dict__ = {**self.__dict__, **changes}
+        return new
 
 
 @lru_cache(maxsize=4096)
@@ -223,10 +229,10 @@ class _Tracer:
                     nxt.append((s, ok, notes))
                 elif isinstance(p, Random):
                     if p.probability > 0:
-                        nxt.append((dataclasses.replace(s, prob=s.prob * p.probability), True,
+                        nxt.append((s.but(prob=s.prob * p.probability), True,
                                     notes + [f"random {p.probability}: drawn"]))
                     if p.probability < 1:
-                        nxt.append((dataclasses.replace(s, prob=s.prob * (1 - p.probability)), False,
+                        nxt.append((s.but(prob=s.prob * (1 - p.probability)), False,
                                     [f"random {p.probability}: not drawn"]))
                 else:
                     hit, text = self._match(table, p, s)
@@ -241,7 +247,7 @@ class _Tracer:
             return [(st, "continue")]
         if isinstance(v, SetMark):
             mark = st.mark | v.value if v.op == "or" else st.mark ^ v.value
-            return [(dataclasses.replace(st, mark=mark), "continue")]
+            return [(st.but(mark=mark), "continue")]
         if isinstance(v, Jump):
             return [(s, "continue" if r == "return" else r) for s, r in self.chain(table, v.chain, st, depth + 1)]
         if isinstance(v, Goto):
@@ -249,11 +255,11 @@ class _Tracer:
         if isinstance(v, Return):
             return [(st, "return")]
         if isinstance(v, (Accept, Drop, Reject)):
-            return [(dataclasses.replace(st, decided=step), type(v).__name__.lower())]
+            return [(st.but(decided=step), type(v).__name__.lower())]
         if isinstance(v, Dnat):
-            return [(dataclasses.replace(st, dst=v.ip, dport=v.port, dnat=f"{v.ip}:{v.port}", decided=step), "accept")]
+            return [(st.but(dst=v.ip, dport=v.port, dnat=f"{v.ip}:{v.port}", decided=step), "accept")]
         if isinstance(v, Masquerade):
-            return [(dataclasses.replace(st, masq=True, decided=step), "accept")]
+            return [(st.but(masq=True, decided=step), "accept")]
         if isinstance(v, Vmap):
             values = {"daddr": st.dst, "saddr": st.src, "l4proto": st.proto, "dport": str(st.dport)}
             key = tuple(values[f] for f in v.fields)
@@ -265,7 +271,7 @@ class _Tracer:
             share = Fraction(1, len(v.chains))
             out: list[tuple[_State, str]] = []
             for c in v.chains:
-                out += self.chain(table, c, dataclasses.replace(st, prob=st.prob * share), depth + 1)
+                out += self.chain(table, c, st.but(prob=st.prob * share), depth + 1)
             return out
         raise ValueError(f"cannot trace {type(v).__name__}")
 
@@ -274,7 +280,7 @@ class _Tracer:
         if depth > MAX_DEPTH:
             raise RecursionError(f"chain {name}: more than {MAX_DEPTH} nested jumps (a loop?)")
         chain = table.chain(name)
-        st = dataclasses.replace(st, chains=st.chains + (f"{table.name}/{name}",))
+        st = st.but(chains=st.chains + (f"{table.name}/{name}",))
         results: list[tuple[_State, str]] = []
         pending: list[tuple[_State, int]] = [(st, 0)]
         while pending:
@@ -285,7 +291,7 @@ class _Tracer:
             rule = chain.rules[i]
             for s2, matched, why in self._rule_branches(table, rule, s):
                 step = Step(table.name, name, i, rule, table.kind, matched, why)
-                s2 = dataclasses.replace(s2, steps=(step, s2.steps))
+                s2 = s2.but(steps=(step, s2.steps))
                 if not matched:
                     pending.append((s2, i + 1))
                     continue
@@ -299,10 +305,10 @@ class _Tracer:
     def hook(self, hook: str, states: list[_State]) -> list[tuple[_State, str]]:
         """Run every base chain of a hook; an accept ends one base chain, a drop or reject the packet."""
         base = self.rs.base_chains(hook)
-        results = [(dataclasses.replace(s, steps=None, decided=""), "accept") for s in states]
+        results = [(s.but(steps=None, decided=""), "accept") for s in states]
         if not base:
             names = ", ".join(t.name for t in self.rs.tables)
-            results = [(dataclasses.replace(s, decided=f"no chain of table {names} is attached to the {hook} hook"), r)
+            results = [(s.but(decided=f"no chain of table {names} is attached to the {hook} hook"), r)
                        for s, r in results]
         for table, chain in base:
             nxt: list[tuple[_State, str]] = []
@@ -313,10 +319,10 @@ class _Tracer:
                 for s2, r2 in self.chain(table, chain.name, s):
                     if r2 == "return":   # fell off the end of a base chain: its policy decides
                         r2 = "drop" if chain.policy == "drop" else "accept"
-                        s2 = dataclasses.replace(s2, decided=f"policy {r2} of chain {chain.name}")
+                        s2 = s2.but(decided=f"policy {r2} of chain {chain.name}")
                     nxt.append((s2, r2))
             results = nxt
-        return [(dataclasses.replace(s, hooks=s.hooks + (self._hook_trace(hook, s, r),)), r) for s, r in results]
+        return [(s.but(hooks=s.hooks + (self._hook_trace(hook, s, r),)), r) for s, r in results]
 
     def _hook_trace(self, hook: str, s: _State, verdict: str) -> HookTrace:
         steps: list[Step] = []

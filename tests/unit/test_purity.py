@@ -35,6 +35,7 @@ PURE = (
     "testbed/report/junit.py",
     "testbed/spec/netpol.py",
     "testbed/kubeproxy",
+    "testbed/rules",
     "testbed/spec/ingress.py",
     "testbed/plan/ingress.py",
 )
