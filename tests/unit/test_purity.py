@@ -36,6 +36,7 @@ PURE = (
     "testbed/spec/netpol.py",
     "testbed/kubeproxy",
     "testbed/rules",
+    "testbed/rulepath.py",
     "testbed/spec/ingress.py",
     "testbed/plan/ingress.py",
 )
