@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Iterable
 
 from ..rules.model import Ruleset
@@ -91,6 +92,7 @@ def set_updates(old: Ruleset, new: Ruleset) -> SetUpdate | None:
     return SetUpdate(new.node, tuple(changes), table.family, table.name)
 
 
+@lru_cache(maxsize=1 << 16)
 def element_key(element: str) -> tuple:
     """Numeric order of addresses, prefixes and concatenations (address . port / address)."""
     key: list[int] = []

@@ -9,7 +9,7 @@ after the first text has created the chains they jump to.
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 from .model import (Accept, Addr, AddrType, Comment, CtState, DPort, Dnat, Drop, Goto, Jump, MarkMatch,
                     Masquerade, Part, Proto, Random, RecentCheck, RecentSet, Reject, Return, Rule, SetMark,
@@ -20,56 +20,59 @@ def _quote(text: str) -> str:
     return f'"{text}"' if any(c in text for c in ' \t"') else text
 
 
+def _dport(p: DPort) -> str:
+    if len(p.ranges) != 1:
+        raise ValueError(f"iptables takes one port or range per rule, got {p.ranges}")
+    first, last = p.ranges[0]
+    return f"--dport {first}" if first == last else f"--dport {first}:{last}"
+
+
+def _addr(p: Addr) -> str:
+    if len(p.cidrs) != 1:
+        raise ValueError(f"iptables takes one address per rule, got {p.cidrs}")
+    return f"{'! ' if p.negate else ''}{'-s' if p.field == 'saddr' else '-d'} {p.cidrs[0]}"
+
+
+# One writer per part type (a dict lookup: rendering is on the path of every sync).
+_PARTS: dict[type, Callable] = {
+    Comment: lambda p: f"-m comment --comment {_quote(p.text)}",
+    Proto: lambda p: f"-m {p.name} -p {p.name}",
+    DPort: _dport,
+    Addr: _addr,
+    AddrType: lambda p: f"-m addrtype {'! ' if p.negate else ''}{'--src-type' if p.field == 'saddr' else '--dst-type'} LOCAL",
+    MarkMatch: lambda p: f"-m mark {'! ' if p.negate else ''}--mark {p.value:#x}/{p.mask:#x}",
+    CtState: lambda p: f"-m conntrack {'! ' if p.negate else ''}--ctstate {','.join(p.states)}",
+    Random: lambda p: f"-m statistic --mode random --probability {float(p.probability):0.10f}",
+    RecentCheck: lambda p: f"-m recent --name {p.name} --rcheck --seconds {p.seconds} --reap",
+    RecentSet: lambda p: f"-m recent --name {p.name} --set",
+}
+_VERDICTS: dict[type, Callable] = {
+    Jump: lambda v: f"-j {v.chain}",
+    Goto: lambda v: f"-g {v.chain}",
+    Return: lambda v: "-j RETURN",
+    Accept: lambda v: "-j ACCEPT",
+    Drop: lambda v: "-j DROP",
+    Reject: lambda v: "-j REJECT",
+    Dnat: lambda v: f"-j DNAT --to-destination {v.ip}:{v.port}",
+    SetMark: lambda v: f"-j MARK --{v.op}-mark {v.value:#x}",
+    Masquerade: lambda v: "-j MASQUERADE" + (" --random-fully" if v.fully_random else ""),
+}
+
+
 def _part(p: Part) -> str:
-    if isinstance(p, Comment):
-        return f"-m comment --comment {_quote(p.text)}"
-    if isinstance(p, Proto):
-        return f"-m {p.name} -p {p.name}"
-    if isinstance(p, DPort):
-        if len(p.ranges) != 1:
-            raise ValueError(f"iptables takes one port or range per rule, got {p.ranges}")
-        first, last = p.ranges[0]
-        return f"--dport {first}" if first == last else f"--dport {first}:{last}"
-    if isinstance(p, Addr):
-        if len(p.cidrs) != 1:
-            raise ValueError(f"iptables takes one address per rule, got {p.cidrs}")
-        flag = "-s" if p.field == "saddr" else "-d"
-        return f"{'! ' if p.negate else ''}{flag} {p.cidrs[0]}"
-    if isinstance(p, AddrType):
-        flag = "--src-type" if p.field == "saddr" else "--dst-type"
-        return f"-m addrtype {'! ' if p.negate else ''}{flag} LOCAL"
-    if isinstance(p, MarkMatch):
-        return f"-m mark {'! ' if p.negate else ''}--mark {p.value:#x}/{p.mask:#x}"
-    if isinstance(p, CtState):
-        return f"-m conntrack {'! ' if p.negate else ''}--ctstate {','.join(p.states)}"
-    if isinstance(p, Random):
-        return f"-m statistic --mode random --probability {float(p.probability):0.10f}"
-    if isinstance(p, RecentCheck):
-        return f"-m recent --name {p.name} --rcheck --seconds {p.seconds} --reap"
-    if isinstance(p, RecentSet):
-        return f"-m recent --name {p.name} --set"
-    raise ValueError(f"{type(p).__name__} has no iptables form")
-
-
-_SIMPLE = {Return: "-j RETURN", Accept: "-j ACCEPT", Drop: "-j DROP", Reject: "-j REJECT"}
+    writer = _PARTS.get(type(p))
+    if writer is None:
+        raise ValueError(f"{type(p).__name__} has no iptables form")
+    return writer(p)
 
 
 def _verdict(v: Verdict | None) -> str:
     if v is None:
         return ""
-    if isinstance(v, Jump):
-        return f"-j {v.chain}"
-    if isinstance(v, Goto):
-        return f"-g {v.chain}"
-    if type(v) in _SIMPLE:
-        return _SIMPLE[type(v)]
-    if isinstance(v, Dnat):
-        return f"-j DNAT --to-destination {v.ip}:{v.port}"
-    if isinstance(v, SetMark):
-        return f"-j MARK --{v.op}-mark {v.value:#x}"
-    if isinstance(v, Masquerade):
-        return "-j MASQUERADE" + (" --random-fully" if v.fully_random else "")
-    raise ValueError(f"{type(v).__name__} has no iptables form")
+    writer = _VERDICTS.get(type(v))
+    if writer is None:
+        raise ValueError(f"{type(v).__name__} has no iptables form")
+    return writer(v)
 
 
 def iptables_rule(chain: str, rule: Rule, op: str = "-A") -> str:

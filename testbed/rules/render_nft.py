@@ -10,7 +10,8 @@ Both recreate the whole table in one transaction: atomic, idempotent, nothing st
 
 from __future__ import annotations
 
-from typing import Iterable
+from functools import lru_cache
+from typing import Callable, Iterable
 
 from .model import (Accept, Addr, AddrType, Chain, Comment, Counter, CtState, DPort, Dnat, Drop, Goto, InSet, Jump,
                     MapElement, MarkMatch, Masquerade, NftMap, NftSet, NumgenVmap, Part, Proto, RecentCheck,
@@ -51,75 +52,80 @@ def _key(field: str, protocol: str) -> str:
     return " . ".join(f"{protocol} dport" if f == "dport" and protocol else _FIELD[f] for f in field.split(" . "))
 
 
-def _parts(parts: Iterable[Part]) -> tuple[list[str], list[str]]:
+# One writer per part type (a dict lookup: rendering is on the path of every sync). A Proto
+# followed by a DPort is written as one expression (`tcp dport 80`), in _parts.
+_PARTS: dict[type, Callable] = {
+    Proto: lambda p: f"meta l4proto {p.name}",
+    DPort: lambda p: f"th dport {_ports(p)}",
+    Addr: _addrs,
+    AddrType: lambda p: f"fib {p.field} type {'!= ' if p.negate else ''}local",
+    MarkMatch: lambda p: f"mark and {p.mask:#x} {'!=' if p.negate else '=='} {p.value if p.value == 0 else hex(p.value)}",
+    CtState: lambda p: f"ct state {'!= ' if p.negate else ''}{','.join(s.lower() for s in p.states)}",
+    RecentCheck: lambda p: f"ip saddr @{p.name}",
+    InSet: lambda p: f"{_key(p.field, p.protocol)} @{p.set}",
+    RecentSet: lambda p: f"update @{p.name} {{ ip saddr }}",
+    Counter: lambda p: "counter",
+}
+
+
+def _parts(parts: tuple[Part, ...]) -> tuple[list[str], list[str]]:
     """(words, comments): nft writes the comment at the end of a rule."""
     words: list[str] = []
     comments: list[str] = []
-    parts = list(parts)
-    i = 0
-    while i < len(parts):
-        p = parts[i]
-        if isinstance(p, Comment):
-            comments.append(p.text)
-        elif isinstance(p, Proto):
-            nxt = parts[i + 1] if i + 1 < len(parts) else None
-            if isinstance(nxt, DPort):
-                words.append(f"{p.name} dport {_ports(nxt)}")
-                i += 1
-            else:
-                words.append(f"meta l4proto {p.name}")
-        elif isinstance(p, DPort):
-            words.append(f"th dport {_ports(p)}")
-        elif isinstance(p, Addr):
-            words.append(_addrs(p))
-        elif isinstance(p, AddrType):
-            words.append(f"fib {p.field} type {'!= ' if p.negate else ''}local")
-        elif isinstance(p, MarkMatch):
-            words.append(f"mark and {p.mask:#x} {'!=' if p.negate else '=='} {p.value if p.value == 0 else hex(p.value)}")
-        elif isinstance(p, CtState):
-            words.append(f"ct state {'!= ' if p.negate else ''}{','.join(s.lower() for s in p.states)}")
-        elif isinstance(p, RecentCheck):
-            words.append(f"ip saddr @{p.name}")
-        elif isinstance(p, InSet):
-            words.append(f"{_key(p.field, p.protocol)} @{p.set}")
-        elif isinstance(p, RecentSet):
-            words.append(f"update @{p.name} {{ ip saddr }}")
-        elif isinstance(p, Counter):
-            words.append("counter")
+    skip = False
+    for i, p in enumerate(parts):
+        if skip:
+            skip = False
+            continue
+        kind = type(p)
+        if kind is Comment:
+            comments.append(p.text)  # type: ignore[union-attr]
+        elif kind is Proto and i + 1 < len(parts) and type(parts[i + 1]) is DPort:
+            words.append(f"{p.name} dport {_ports(parts[i + 1])}")  # type: ignore[union-attr,arg-type]
+            skip = True
         else:
-            raise ValueError(f"{type(p).__name__} has no nftables form")
-        i += 1
+            writer = _PARTS.get(kind)
+            if writer is None:
+                raise ValueError(f"{kind.__name__} has no nftables form")
+            words.append(writer(p))
     return words, comments
 
 
-_SIMPLE = {Return: "return", Accept: "accept", Drop: "drop", Reject: "reject"}
+def _numgen(v: NumgenVmap) -> str:
+    items = " , ".join(f"{i} : goto {c}" for i, c in enumerate(v.chains))
+    return f"numgen random mod {len(v.chains)} vmap {{ {items} }}"
+
+
+_VERDICTS: dict[type, Callable] = {
+    Jump: lambda v: f"jump {v.chain}",
+    Goto: lambda v: f"goto {v.chain}",
+    Return: lambda v: "return",
+    Accept: lambda v: "accept",
+    Drop: lambda v: "drop",
+    Reject: lambda v: "reject",
+    Dnat: lambda v: f"dnat to {v.ip}:{v.port}",
+    SetMark: lambda v: f"mark set mark {v.op} {v.value:#x}",
+    Masquerade: lambda v: "masquerade" + (" fully-random" if v.fully_random else ""),
+    Vmap: lambda v: " . ".join(_FIELD[f] for f in v.fields) + f" vmap @{v.map}",
+    NumgenVmap: _numgen,
+}
 
 
 def nft_verdict(v: Verdict | None) -> str:
     if v is None:
         return ""
-    if isinstance(v, Jump):
-        return f"jump {v.chain}"
-    if isinstance(v, Goto):
-        return f"goto {v.chain}"
-    if type(v) in _SIMPLE:
-        return _SIMPLE[type(v)]
-    if isinstance(v, Dnat):
-        return f"dnat to {v.ip}:{v.port}"
-    if isinstance(v, SetMark):
-        return f"mark set mark {v.op} {v.value:#x}"
-    if isinstance(v, Masquerade):
-        return "masquerade" + (" fully-random" if v.fully_random else "")
-    if isinstance(v, Vmap):
-        return " . ".join(_FIELD[f] for f in v.fields) + f" vmap @{v.map}"
-    if isinstance(v, NumgenVmap):
-        items = " , ".join(f"{i} : goto {c}" for i, c in enumerate(v.chains))
-        return f"numgen random mod {len(v.chains)} vmap {{ {items} }}"
-    raise ValueError(f"{type(v).__name__} has no nftables form")
+    writer = _VERDICTS.get(type(v))
+    if writer is None:
+        raise ValueError(f"{type(v).__name__} has no nftables form")
+    return writer(v)
 
 
+@lru_cache(maxsize=1 << 14)
 def nft_rule(rule: Rule) -> str:
-    """One rule as nft writes it: matches and statements, the verdict, then the comment."""
+    """One rule as nft writes it: matches and statements, the verdict, then the comment.
+
+    Cached: every node of a cluster holds the same policy and kube-proxy rules, and every sync
+    renders them again."""
     words, comments = _parts(rule.parts)
     text = " ".join(w for w in words + [nft_verdict(rule.verdict)] if w)
     for c in comments:
