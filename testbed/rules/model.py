@@ -200,6 +200,8 @@ class NumgenVmap:
 
 
 Verdict = Union[Jump, Goto, Return, Accept, Drop, Reject, Dnat, SetMark, Masquerade, Vmap, NumgenVmap]
+# The verdicts that are one word in both tools (iptables writes them `-j WORD`).
+KEYWORDS: dict[type, str] = {Return: "return", Accept: "accept", Drop: "drop", Reject: "reject"}
 
 
 # -- structure -------------------------------------------------------------------------------------

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from typing import Callable, Iterable, Mapping
 
-from .model import (Accept, Addr, AddrType, Comment, CtState, DPort, Dnat, Drop, Goto, Jump, MarkMatch,
-                    Masquerade, Part, Proto, Random, RecentCheck, RecentSet, Reject, Return, Rule, SetMark,
-                    Table, Verdict)
+from .model import (KEYWORDS, Addr, AddrType, Comment, CtState, DPort, Dnat, Goto, Jump, MarkMatch, Masquerade, Part,
+                    Proto, Random, RecentCheck, RecentSet, Rule, SetMark, Table, Verdict)
 
 
 def _quote(text: str) -> str:
@@ -47,12 +46,9 @@ _PARTS: dict[type, Callable] = {
     RecentSet: lambda p: f"-m recent --name {p.name} --set",
 }
 _VERDICTS: dict[type, Callable] = {
+    **{kind: (lambda v, word=word.upper(): f"-j {word}") for kind, word in KEYWORDS.items()},
     Jump: lambda v: f"-j {v.chain}",
     Goto: lambda v: f"-g {v.chain}",
-    Return: lambda v: "-j RETURN",
-    Accept: lambda v: "-j ACCEPT",
-    Drop: lambda v: "-j DROP",
-    Reject: lambda v: "-j REJECT",
     Dnat: lambda v: f"-j DNAT --to-destination {v.ip}:{v.port}",
     SetMark: lambda v: f"-j MARK --{v.op}-mark {v.value:#x}",
     Masquerade: lambda v: "-j MASQUERADE" + (" --random-fully" if v.fully_random else ""),

@@ -13,9 +13,9 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Callable, Iterable
 
-from .model import (Accept, Addr, AddrType, Chain, Comment, Counter, CtState, DPort, Dnat, Drop, Goto, InSet, Jump,
+from .model import (KEYWORDS, Addr, AddrType, Chain, Comment, Counter, CtState, DPort, Dnat, Goto, InSet, Jump,
                     MapElement, MarkMatch, Masquerade, NftMap, NftSet, NumgenVmap, Part, Proto, RecentCheck,
-                    RecentSet, Reject, Return, Rule, SetMark, Table, Verdict, Vmap)
+                    RecentSet, Rule, SetMark, Table, Verdict, Vmap)
 
 MAX_COMMENT = 128   # nft's limit on a comment
 # nft's names for the standard hook priorities (ip and inet families)
@@ -97,12 +97,9 @@ def _numgen(v: NumgenVmap) -> str:
 
 
 _VERDICTS: dict[type, Callable] = {
+    **{kind: (lambda v, word=word: word) for kind, word in KEYWORDS.items()},
     Jump: lambda v: f"jump {v.chain}",
     Goto: lambda v: f"goto {v.chain}",
-    Return: lambda v: "return",
-    Accept: lambda v: "accept",
-    Drop: lambda v: "drop",
-    Reject: lambda v: "reject",
     Dnat: lambda v: f"dnat to {v.ip}:{v.port}",
     SetMark: lambda v: f"mark set mark {v.op} {v.value:#x}",
     Masquerade: lambda v: "masquerade" + (" fully-random" if v.fully_random else ""),
@@ -133,17 +130,22 @@ def nft_rule(rule: Rule) -> str:
     return text
 
 
-# -- commands (knftables) ----------------------------------------------------------------------------
-
-def _set_decl(s: NftSet) -> str:
+def _set_options(s: NftSet) -> list[str]:
+    """A set's declaration, one option a line (blocks) or joined by ` ; ` (commands)."""
     opts = [f"type {s.type}"]
     if s.flags:
         opts.append(f"flags {','.join(s.flags)}")
     if s.timeout is not None:
         opts.append(f"timeout {s.timeout}s")
     if s.comment:
-        opts.append(f'comment "{s.comment}"')
-    return "{ " + " ; ".join(opts) + " ; }"
+        opts.append(f'comment "{comment_text(s.comment)}"')
+    return opts
+
+
+# -- commands (knftables) ----------------------------------------------------------------------------
+
+def _set_decl(s: NftSet) -> str:
+    return "{ " + " ; ".join(_set_options(s)) + " ; }"
 
 
 def _map_decl(m: NftMap) -> str:
@@ -190,13 +192,7 @@ def render_commands(tables: Iterable[Table], header: str = "") -> str:
 # -- blocks ------------------------------------------------------------------------------------------
 
 def set_block(s: NftSet, indent: str = "\t") -> list[str]:
-    lines = [f"{indent}set {s.name} {{", f"{indent * 2}type {s.type}"]
-    if s.flags:
-        lines.append(f"{indent * 2}flags {','.join(s.flags)}")
-    if s.timeout is not None:
-        lines.append(f"{indent * 2}timeout {s.timeout}s")
-    if s.comment:
-        lines.append(f'{indent * 2}comment "{comment_text(s.comment)}"')
+    lines = [f"{indent}set {s.name} {{"] + [f"{indent * 2}{o}" for o in _set_options(s)]
     if s.elements:
         lines.append(f"{indent * 2}elements = {{ " + ", ".join(s.elements) + " }")
     lines.append(f"{indent}}}")
