@@ -162,5 +162,8 @@ def render_path(pt: PathTrace) -> str:
                 matched = [s for s in h.steps if s.matched]
                 lines.append(f"    {h.hook}: {h.verdict} by {h.decided_by}"
                              + (f" ({len(h.steps) - len(matched)} rules skipped)" if len(h.steps) > len(matched) else ""))
-                lines += [f"      {s.table}/{s.chain}[{s.index}] {s.text}" for s in matched]
+                for s in matched:
+                    lines.append(f"      {s.table}/{s.chain}[{s.index}] {s.text}")
+                    if " vmap @" in s.text:   # a lookup: say what it found
+                        lines.append(f"        ({s.why})")
     return "\n".join(lines) + "\n"

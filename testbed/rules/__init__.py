@@ -1,8 +1,10 @@
 """Netfilter rules, pure: one model, its iptables-restore and nft texts, and one packet tracer.
 
-    from testbed.rules import model, render_nft, trace, Packet
-    text = render_nft.render_commands(ruleset.tables)       # or render_iptables.render_restore
-    trace(merge(node, kube_proxy, policy, egress), Packet("10.244.1.2", "10.96.0.10", 53, "UDP")).explain()
+    from testbed.rules import Packet, merge, trace
+    from testbed.rules.render_nft import render_commands
+    text = render_commands(ruleset.tables)            # or render_iptables.render_restore, render_nft.render_block
+    node = merge("kind-worker", kube_proxy_ruleset, policy_ruleset)      # every table the node holds
+    print(trace(node, Packet("10.244.1.2", "10.96.0.10", 53, "UDP")).explain())
 
 kube-proxy (kubeproxy/), NetworkPolicy (netpol/compiler.py) and the egress masquerade
 (egress.py) compile into `model`; emu/ only loads the rendered text. No kernel, no subprocess.

@@ -241,6 +241,17 @@ class _Tracer:
         return [(s, ok, "; ".join(notes)) for s, ok, notes in branches]
 
     # -- verdicts ----------------------------------------------------------------------------
+    @staticmethod
+    def _key(v: Vmap, st: _State) -> tuple[str, ...]:
+        values = {"daddr": st.dst, "saddr": st.src, "l4proto": st.proto, "dport": str(st.dport)}
+        return tuple(values[f] for f in v.fields)
+
+    def _lookup(self, table: Table, v: Vmap, st: _State) -> str:
+        """What a verdict-map lookup found, in words (a miss goes on with the next rule)."""
+        key = self._key(v, st)
+        hit = next((e for e in table.map(v.map).elements if e.key == key), None)
+        return f"{' . '.join(key)} is {'' if hit else 'not '}in @{v.map}"
+
     def _verdict(self, table: Table, v: Verdict | None, st: _State, step: Step,
                  depth: int) -> list[tuple[_State, str]]:
         if v is None:
@@ -261,8 +272,7 @@ class _Tracer:
         if isinstance(v, Masquerade):
             return [(st.but(masq=True, decided=step), "accept")]
         if isinstance(v, Vmap):
-            values = {"daddr": st.dst, "saddr": st.src, "l4proto": st.proto, "dport": str(st.dport)}
-            key = tuple(values[f] for f in v.fields)
+            key = self._key(v, st)
             for e in table.map(v.map).elements:
                 if e.key == key:
                     return self._verdict(table, e.verdict, st, step, depth)
@@ -290,6 +300,8 @@ class _Tracer:
                 continue
             rule = chain.rules[i]
             for s2, matched, why in self._rule_branches(table, rule, s):
+                if matched and isinstance(rule.verdict, Vmap):
+                    why = "; ".join(w for w in (why, self._lookup(table, rule.verdict, s2)) if w)
                 step = Step(table.name, name, i, rule, table.kind, matched, why)
                 s2 = s2.but(steps=(step, s2.steps))
                 if not matched:

@@ -114,6 +114,8 @@ def test_a_service_without_endpoints_is_rejected_on_the_clients_node(mode, tmp_p
     assert not pt.delivered and branch.end == f"REJECT on {pod.node}" and len(branch.hops) == 1
     fwd = hook(branch.hops[0], "forward")
     assert fwd.verdict == "reject" and fwd.steps[-1].matched and fwd.steps[-1].rule.verdict.__class__.__name__ == "Reject"
+    if mode == "nftables":   # the verdict map that sent it to reject-chain says so
+        assert any(s.why.endswith("is in @no-endpoint-services") for s in fwd.steps)
 
 
 def test_explain_trace_on_the_command_line(capsys):
