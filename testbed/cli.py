@@ -15,7 +15,9 @@ import sys
 from typing import Sequence
 
 from . import __version__
-from .errors import SpecError, TestbedError
+from .errors import NotRootError, RunAborted, SpecError, TestbedError, UsageError
+
+MAX_SEED = 2 ** 32 - 1
 
 
 def _progress(quiet: bool):
@@ -25,12 +27,57 @@ def _progress(quiet: bool):
     return emit
 
 
+def _check_number(option: str, value: float | None, low: float, high: float, low_open: bool = False) -> None:
+    """A numeric option within its bounds (argparse checks only the type)."""
+    if value is None:
+        return
+    if value != value or value > high or value < low or (low_open and value == low):
+        def show(x: float) -> str:
+            return f"{int(x):,}" if float(x).is_integer() and abs(x) < 1e18 else f"{x:g}"
+        bound = f"({show(low)}, {show(high)}]" if low_open else f"[{show(low)}, {show(high)}]"
+        raise UsageError(f"{option} {show(value)} is out of range {bound}")
+
+
+def _check_results_root(option: str, path: str) -> None:
+    """The results root is, or can be created as, a writable folder: checked before building,
+    so that a run's results are never lost at the end (`--results /etc/passwd`)."""
+    real = os.path.abspath(path)
+    if os.path.exists(real):
+        if not os.path.isdir(real):
+            raise UsageError(f"{option} {path}: exists and is not a directory")
+        if not os.access(real, os.W_OK | os.X_OK):
+            raise UsageError(f"{option} {path}: the directory is not writable")
+        return
+    parent = os.path.dirname(real)
+    if not os.path.isdir(parent):
+        raise UsageError(f"{option} {path}: its parent {parent} is not an existing directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"{option} {path}: cannot be created in {parent} (not writable)")
+
+
+def _check_capture_filters(exp) -> None:
+    """Every capture filter compiles (emu/bpf.py runs `tcpdump -d`: no root, no interface)."""
+    from .emu.bpf import bpf_filter_error
+    from .errors import Problem
+
+    problems = []
+    for i, step in enumerate(exp.steps):
+        for c, capture in enumerate(step.captures):
+            error = bpf_filter_error(capture.filter)
+            if error:
+                problems.append(Problem(exp.file, f"spec.steps[{i}].capture[{c}].filter", error,
+                                        f"Experiment {exp.name}, step {step.name!r}"))
+    if problems:
+        raise SpecError(problems)
+
+
 def _load(args: argparse.Namespace):
     """(cluster spec, manifests, plan) from the topology and -f files."""
     from .plan.build import plan_cluster
     from .spec.topology import load_topology
     from .spec.workloads import load_manifests
 
+    _check_number("--seed", args.seed, 0, MAX_SEED)
     cluster = load_topology(args.topology)
     manifests = load_manifests(args.file or [])
     return cluster, manifests, plan_cluster(cluster, manifests, seed=args.seed)
@@ -103,19 +150,38 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from .experiment.check import check_experiment
     from .experiment.load import load_experiment
     from .experiment.run import run_experiment
 
-    exp = load_experiment(args.experiment)
+    _check_number("--seed", args.seed, 0, MAX_SEED)
+    _check_results_root("--results", args.results)
+    exp = load_experiment(args.experiment, check=False)
     if args.seed is not None:
         from dataclasses import replace
         exp = replace(exp, seed=args.seed)
+    check_experiment(exp)   # every file and name it uses, step by step, with the seed that will run
+    _check_capture_filters(exp)
     progress = _progress(args.quiet)
-    run_dir, passed = run_experiment(exp, args.results, progress)
-    with open(os.path.join(run_dir, "summary.md"), encoding="utf-8") as handle:
-        print(handle.read())
-    print(f"results: {run_dir}")
+    try:
+        run_dir, passed = run_experiment(exp, args.results, progress)
+    except RunAborted as exc:  # its folder holds what was measured, with the cause as its verdict
+        _print_results(exc.run_dir)
+        raise
+    _print_results(run_dir)
     return 0 if passed else 1
+
+
+def _print_results(run_dir: str, name: str = "summary.md", head_only: bool = False) -> None:
+    """A results folder's summary on the terminal (`head_only`: up to its first table, which
+    stays in the file), then the folder; nothing if the file was never written."""
+    try:
+        with open(os.path.join(run_dir, name), encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError:
+        return
+    print(text.split("\n|", 1)[0].rstrip() + "\n" if head_only else text)
+    print(f"results: {run_dir}", flush=True)
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -146,13 +212,19 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_conformance(args: argparse.Namespace) -> int:
-    from .experiment.conformance import run_conformance
+    from .conformance.run import run_conformance
 
-    run_dir, passed = run_conformance(args.topology, args.results, args.seed, args.limit, args.timeout,
-                                      _progress(args.quiet))
-    with open(os.path.join(run_dir, "conformance.md"), encoding="utf-8") as handle:
-        print("\n".join(handle.read().splitlines()[:8]))
-    print(f"results: {run_dir}")
+    _check_number("--limit", args.limit, 1, 100_000)
+    _check_number("--timeout", args.timeout, 0, 30, low_open=True)
+    _check_number("--seed", args.seed, 0, MAX_SEED)
+    _check_results_root("--results", args.results)
+    try:
+        run_dir, passed = run_conformance(args.topology, args.results, args.seed, args.limit, args.timeout,
+                                          _progress(args.quiet))
+    except RunAborted as exc:
+        _print_results(exc.run_dir, "conformance.md", head_only=True)
+        raise
+    _print_results(run_dir, "conformance.md", head_only=True)
     return 0 if passed else 1
 
 
@@ -162,8 +234,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from .bench.suite import run_bench
     from .bench.targets import table
 
+    _check_number("--mininet-hosts", args.mininet_hosts, 0, 10_000)
+    _check_results_root("--results", args.results)
     if os.geteuid() != 0:
-        raise TestbedError("`testbed bench` needs root: it builds real clusters")
+        raise NotRootError("`testbed bench` needs root: it builds real clusters")
     print(machine_line(), flush=True)
     run_dir, figures, _ = run_bench(args.quick, args.results, _progress(args.quiet), args.mininet_hosts)
     print(table(figures), end="")
@@ -176,7 +250,7 @@ def cmd_clean(args: argparse.Namespace) -> int:
     from .emu.runner import Runner
 
     if os.geteuid() != 0:
-        raise TestbedError("`testbed clean` needs root to remove network namespaces")
+        raise NotRootError("`testbed clean` needs root to remove network namespaces")
     print(clean(Runner(), only_stale=args.stale))
     return 0
 
@@ -225,7 +299,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(fn=cmd_run)
 
-    p = sub.add_parser("explain", help="why NetworkPolicy allows or blocks a flow (no root needed)")
+    p = sub.add_parser("explain", help="why NetworkPolicy allows or blocks a flow (no root needed)",
+                       epilog="exit status: 0 the flow is allowed (or --pod), 3 it is blocked, "
+                              "2 bad input, 1 any other error")
     cluster_args(p)
     p.add_argument("--from", dest="source", help="a pod (ns/name or name), node, external host or IP")
     p.add_argument("--to", dest="destination", help="a pod (ns/name or name), node, external host or IP")
@@ -237,8 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_explain)
 
     p = sub.add_parser("conformance", help="the generated NetworkPolicy suite: oracle vs real packets")
-    p.add_argument("--topology", default=os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                                      "topologies", "three-nodes.yaml"))
+    p.add_argument("--topology", default=None,
+                   help="kind cluster config (default: the model's 3-node topology, topologies/three-nodes.yaml)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, default=None, help="run the first N cases (every family is represented)")
     p.add_argument("--timeout", type=float, default=0.5, help="probe timeout in seconds (default 0.5)")
@@ -290,6 +366,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("testbed: interrupted; everything built was torn down", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return _broken_pipe()
+
+
+def _broken_pipe() -> int:
+    """The reader of our output went away (`testbed plan -o json | head`): stop quietly, as Unix
+    tools do, with the status of a process ended by SIGPIPE. stdout is pointed at /dev/null so
+    that the interpreter's final flush does not fail once more."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+    return 128 + signal.SIGPIPE
 
 
 if __name__ == "__main__":

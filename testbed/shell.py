@@ -21,9 +21,9 @@ from .views import (describe_node, describe_pod, get_endpointslices, get_nodes, 
 
 Exec = Callable[[str, list[str]], int]
 def as_in_a_pod(argv: list[str]) -> list[str]:
-    """Tools behave as in the seeds' busybox pods.
+    """Tools behave as in the scenarios' busybox pods.
 
-    BusyBox's wget tries once (`wget --spider --timeout=1 nginx` fails after 1 s, seed 003);
+    BusyBox's wget tries once (`wget --spider --timeout=1 nginx` fails after 1 s, scenario 003);
     GNU wget, which the VM has, retries 20 times, so it is told to try once. `nslookup` is
     BusyBox's when the VM has no other.
     """

@@ -6,7 +6,7 @@ Pipeline: experiment/ writes results/<run>/probes.parquet|csv -> **analysis/** -
 - reachability: source x destination matrices per step and protocol (share connected, outcome,
   expected, observed-minus-expected difference, mismatches)
 - nat: the NAT-free table per kind of communication (sent vs observed source address)
-- conformance: expected vs observed confusion counts, mismatches, the run's verdict, a summary
+- verdict: expected vs observed confusion counts, mismatches, the run's verdict, a summary
 - spread: Service requests per endpoint with a chi-square uniformity test
 - performance: latency percentiles, throughput (when the dataset has it)
 
@@ -14,7 +14,7 @@ Every function accepts any frame with the documented columns (testbed.experiment
 .COLUMNS), including an empty one and one without Services.
 """
 
-from .conformance import Verdict, confusion, confusion_by_step, mismatches, run_verdict, summary_table
+from .verdict import Verdict, confusion, confusion_by_step, mismatches, run_verdict, summary_table
 from .dataset import ResultsError, from_rows, load_dataset, load_meta, load_plan, normalize
 from .nat import nat_free, nat_table, nat_verdicts, nat_violations
 from .performance import latency_percentiles, latency_samples, throughput_summary

@@ -2,7 +2,7 @@
 
 Pipeline: experiment/ writes results/<run>/probes.parquet and probes.csv (one row per probe,
 columns documented in testbed.experiment.records.COLUMNS) -> **load_dataset()** here ->
-reachability, nat, conformance, spread and performance -> report/.
+reachability, nat, verdict, spread and performance -> report/.
 
 Whatever the source (parquet, CSV, a list of row dicts in tests), normalize() gives the same
 frame: every documented column present, strings as strings ('' for none), integers as int64,
@@ -203,7 +203,7 @@ def protocols_in_order(values: Iterable[str]) -> list[str]:
     return sorted(set(values), key=lambda p: (PROTOCOL_ORDER.get(p, 9), p))
 
 
-# seed 001's kinds of communication, in the order a reader expects them; others follow by name
+# scenario 001's kinds of communication, in the order a reader expects them; others follow by name
 COMMUNICATION_ORDER = (
     "container-to-container", "pod-to-pod (same node)", "pod-to-pod (across nodes)", "pod-to-pod",
     "node-to-pod (same node)", "node-to-pod (across nodes)", "node-to-pod", "pod-to-service",

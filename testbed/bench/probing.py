@@ -1,6 +1,6 @@
 """Probe throughput through a live cluster: the 486-probe truth table and an all-pairs TCP matrix.
 
-1. Truth table: the conformance model (manifests/conformance/xyz.yaml on the 3-node topology:
+1. Truth table: the conformance model (conformance/data/xyz.yaml on the 3-node topology:
    namespaces x, y, z, pods a, b, c, ports 80 and 81 over TCP, UDP and SCTP) with one
    NetworkPolicy, so that some of the 9 x 9 x 2 x 3 = 486 probes are blocked; every observed
    verdict is compared with the oracle's. Blocked probes cost one timeout in total (they run
@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..emu.cluster import EmulatedCluster
-from ..experiment.conformance import MODEL
-from ..netpol.cases import PODS, PORTS, PROTOCOLS
+from ..conformance.resources import MODEL
+from ..conformance.xyz import PODS, PORTS, PROTOCOLS
 from ..netpol.oracle import truth_table
 from ..netpol.world import World
 from ..plan.build import plan_cluster

@@ -18,6 +18,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
+from ..emu.cleanup import _zombie  # the teardown's own test of a process that is gone
 from ..emu.cluster import EmulatedCluster
 from ..emu.ledger import STATE_DIR, netns_prefix, pid_alive
 from ..traffic.prober import Probe, run_probes
@@ -85,14 +86,6 @@ def leftovers(tag: str, pids: list[int]) -> list[str]:
     if os.path.isdir("/etc/netns"):
         out += [f"/etc/netns/{n}" for n in os.listdir("/etc/netns") if n.startswith(netns_prefix(tag))]
     return out
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        return True
 
 
 def scale_point(nodes: int, pods: int, mininet_hosts: int | None = None, seed: int = 0,

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import os
 
+from ..conformance.resources import TOPOLOGY
 from ..plan.build import plan_cluster
 from ..plan.model import Plan
 from ..spec.model import ClusterSpec, Manifests
 from ..spec.topology import load_topology
 from ..spec.workloads import load_manifests
 
-THREE_NODES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                           "topologies", "three-nodes.yaml")
+THREE_NODES = TOPOLOGY   # the conformance model's 3-node topology, shipped with the package
 
 
 def topology_yaml(nodes: int) -> str:

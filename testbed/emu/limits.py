@@ -2,7 +2,7 @@
 
 The ARP/neighbour table is one kernel table shared by every network namespace, capped by
 net.ipv4.neigh.default.gc_thresh3 (1,024 by default) in the VM's own namespace. Pods of one
-node on one bridge resolve each other directly (bridge CNI, seed 001), so an all-pairs
+node on one bridge resolve each other directly (bridge CNI, scenario 001), so an all-pairs
 matrix among 100 pods needs a few thousand entries: past the cap the kernel refuses new
 ones and probes time out for no network reason. We raise the cap — only ever raise it, as
 Mininet's fixLimits does — to what the plan can need; it is a capacity limit, not behaviour,

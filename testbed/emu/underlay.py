@@ -1,7 +1,7 @@
 """The Mininet part of the emulation: nodes and external hosts on the underlay switch.
 
 Part of emu/ (the shell). Each Kubernetes node is a Mininet Host with its HOST-IP on eth0
-(seed 001); seed 002's laptop is another Host. The underlay switch is a Linux bridge
+(scenario 001); scenario 002's laptop is another Host. The underlay switch is a Linux bridge
 (this kernel has no openvswitch module) that runs in a network namespace of its own, so
 nothing — not even a bridge — is added to the VM's root namespace, and no link ever joins
 the VM's real uplink (no Mininet NAT node). Every namespace is then given a name under

@@ -140,9 +140,10 @@ def apply_action(action: Action, cluster: ClusterSpec, manifests: Manifests, pla
     elif isinstance(action, LabelNamespace):
         manifests = _relabel_namespace(action, manifests)
     elif isinstance(action, Apply):
-        manifests = merge(manifests, load_manifests(action.files))
+        # namespaces resolve against the cluster as it is now (a file may hold just a policy for x)
+        manifests = merge(manifests, load_manifests(action.files, namespaces=manifests.namespace_names()))
     elif isinstance(action, Delete):
-        manifests = remove(manifests, load_manifests(action.files))
+        manifests = remove(manifests, load_manifests(action.files, namespaces=manifests.namespace_names()))
     new_plan = replan(cluster, manifests, plan.seed, prev=plan, deleted=deleted)
     return manifests, new_plan
 

@@ -1,7 +1,7 @@
 """Expand probe groups into concrete probes against a Plan (pure).
 
 Each concrete probe carries everything the dataset needs about both ends and the kind of
-communication it exercises — seed 001's four kinds, split the way the NAT-free analysis
+communication it exercises — scenario 001's four kinds, split the way the NAT-free analysis
 reports them: container-to-container (localhost), pod-to-pod on one node and across
 nodes, node-to-pod, external-to-pod. The expected source addresses say what a NAT-free
 network shows the server: the pod's own IP; for a node, the address its route to the pod
@@ -245,10 +245,10 @@ def expand(plan: Plan, group: ProbeGroup, world: Any = None, ingresses: Any = ()
 
 
 def _with_ingress_oracle(probes: list[PlannedProbe], plan: Plan, ingresses: Any) -> list[PlannedProbe]:
-    """Expected status and answering pods from the ingress controller's routing (plan/ingress.py)."""
+    """Expected status and answering pods from the ingress controller's routing (ingress/routes.py)."""
     import dataclasses
 
-    from ..plan.ingress import controller_config, route
+    from ..ingress import controller_config, route
 
     config = controller_config(ingresses, plan.services)
     by_address = {(p.ip, q.port): f"{p.namespace}/{p.name}" for p in plan.pods for q in p.ports}

@@ -2,21 +2,41 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 
-from ..errors import Problem
+from ..errors import Problem, excerpt
 from ..spec.decode import Doc, Problems, load_documents
 from ..spec.labels import decode_selector
 from ..spec.model import PROTOCOLS
+from ..spec.names import label_key_error, label_value_error, port_name_error
+from ..spec.workloads import MAX_REPLICAS
 from ..spec.selectors import LabelSelector
 from .changes import Apply, Delete, DeletePods, Label, LabelNamespace, Scale
 from .rollout import Rollout
 from .model import OUTCOMES, CaptureSpec, During, Endpoints, HttpRequest, ServiceTarget, Expectation, Experiment, PodSelection, ProbeGroup, Step
 
 API = "testbed/v1alpha1"
+MAX_STEPS = 1_000
+MAX_SEED = 2 ** 32 - 1
+MAX_FILTER = 500   # characters of a capture filter
+# Linux interface names: at most 15 bytes, no '/', ':' or whitespace (dev_valid_name).
+_IFNAME = re.compile(r"^[A-Za-z0-9_.+@-]{1,15}$")
 
 
-def load_experiment(path: str) -> Experiment:
+def load_experiment(path: str, check: bool = True) -> Experiment:
+    """Decode an experiment file; with `check`, also validate it against its cluster step by
+    step (experiment/check.py: every file it names, every name it uses, every probe group
+    selecting something), so that nothing is built from an experiment that cannot run."""
+    exp = _decode(path)
+    if check:
+        from .check import check_experiment
+        check_experiment(exp)
+    return exp
+
+
+def _decode(path: str) -> Experiment:
     problems = Problems()
     docs = load_documents(path)
     if len(docs) != 1:
@@ -47,8 +67,17 @@ def load_experiment(path: str) -> Experiment:
             manifests.append(_resolve(base, mdoc.value))
         else:
             mdoc.error("expected a file path")
-    seed = spec.int("seed", default=0, minimum=0)
-    steps = tuple(_step(s, base) for s in spec.items("steps", required=True) if s.is_mapping())
+    seed = spec.int("seed", default=0, minimum=0, maximum=MAX_SEED)
+    step_docs = list(spec.items("steps", required=True))
+    if isinstance(spec.value.get("steps"), list) and not step_docs:
+        spec.error("an experiment needs at least one step", "steps")
+    if len(step_docs) > MAX_STEPS:
+        spec.error(f"{len(step_docs):,} steps: at most {MAX_STEPS:,}", "steps")
+        step_docs = []
+    for sdoc in step_docs:
+        raw_name = sdoc.value.get("name") if isinstance(sdoc.value, dict) else None
+        sdoc.document = f"Experiment {name}, step {excerpt(raw_name)}" if isinstance(raw_name, str) else "Experiment"
+    steps = tuple(_step(s, base) for s in step_docs if s.is_mapping())
     seen: set[str] = set()
     for i, step in enumerate(steps):
         if step.name in seen:
@@ -89,9 +118,19 @@ def _step(doc: Doc, base: str) -> Step:
             continue
         cdoc.check_keys(("at", "interface", "filter", "maxPackets"))
         at = cdoc.str("at", required=True)
+        interface = cdoc.str("interface", default="eth0") or "eth0"
+        if not _IFNAME.match(interface):
+            cdoc.error(f"{excerpt(interface)} is not an interface name (1-15 letters, digits, '.', '-', '_')",
+                       "interface")
+        bpf = cdoc.str("filter", default="") or ""
+        if len(bpf) > MAX_FILTER:
+            cdoc.error(f"a filter of {len(bpf):,} characters: at most {MAX_FILTER}", "filter")
+        elif any(word.startswith("-") for word in bpf.split()):
+            # tcpdump takes the filter's words as arguments: a word starting with '-' would be an option
+            cdoc.error(f"{excerpt(bpf)}: a filter word may not start with '-'", "filter")
         if at:
-            captures.append(CaptureSpec(at, cdoc.str("interface", default="eth0") or "eth0",
-                                        cdoc.str("filter", default="") or "",
+            captures.append(CaptureSpec(at, interface,
+                                        bpf,
                                         cdoc.int("maxPackets", default=10000, minimum=1, maximum=1000000) or 10000))
     if during is not None and not actions:
         doc.error("`during` probes run while actions apply: add actions", "during")
@@ -120,7 +159,7 @@ def _action(doc: Doc, base: str):
             sdoc.error("name exactly one of deployment, replicaset, replicationcontroller")
             return None
         name = sdoc.str(targets[0], required=True)
-        replicas = sdoc.int("replicas", required=True, minimum=0)
+        replicas = sdoc.int("replicas", required=True, minimum=0, maximum=MAX_REPLICAS)
         if name is None or replicas is None:
             return None
         return Scale(_SCALABLE[targets[0]], name, replicas, sdoc.str("namespace", default="default") or "default")
@@ -135,11 +174,20 @@ def _action(doc: Doc, base: str):
         if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not 0 <= delay <= 10:
             rdoc.error("expected seconds in [0, 10]", "stepDelay")
             delay = 0.3
-        surge = str(rdoc.value.get("maxSurge", "25%"))
-        unavailable = str(rdoc.value.get("maxUnavailable", "25%"))
-        for key, value in (("maxSurge", surge), ("maxUnavailable", unavailable)):
-            if not (value.isdigit() or (value.endswith("%") and value[:-1].isdigit())):
-                rdoc.error(f"expected a number or a percentage, got {value!r}", key)
+        surge, unavailable = "25%", "25%"
+        for key in ("maxSurge", "maxUnavailable"):
+            raw = rdoc.value.get(key, "25%")
+            value = str(raw) if isinstance(raw, (int, str)) and not isinstance(raw, bool) else ""
+            number = value[:-1] if value.endswith("%") else value
+            if not (number.isascii() and number.isdigit() and int(number) <= (100 if value.endswith("%") else
+                                                                            MAX_REPLICAS)):
+                rdoc.error(f"expected a number (at most {MAX_REPLICAS:,}) or a percentage (at most 100%), "
+                           f"got {excerpt(raw)}", key)
+                continue
+            if key == "maxSurge":
+                surge = value
+            else:
+                unavailable = value
         return Rollout(rdoc.str("deployment", required=True) or "", rdoc.str("namespace", default="default") or
                        "default", rdoc.str("image", default="") or "", kind == "rollback", surge, unavailable,
                        float(delay))
@@ -160,16 +208,31 @@ def _action(doc: Doc, base: str):
     labels: dict[str, str | None] = {}
     lmap = ldoc.mapping("labels", required=True)
     for key, value in (lmap.value.items() if lmap is not None else ()):
-        if value is None or isinstance(value, str):
-            labels[str(key)] = value
+        if not isinstance(key, str):
+            lmap.error(f"label keys must be strings, got {excerpt(key)}")
+        elif value is None or isinstance(value, str):
+            # Kubernetes' rules, as for labels in manifests (spec/labels.py)
+            err = label_key_error(key) or (label_value_error(value) if value is not None else None)
+            if err:
+                lmap.error(err, key)
+            else:
+                labels[key] = value
         else:
-            lmap.error(f"expected a string (quote it) or null to remove the label, got {value!r}", str(key))
+            lmap.error(f"expected a string (quote it) or null to remove the label, got {excerpt(value)}", key)
+    if lmap is not None and not lmap.value:
+        lmap.error("give at least one label to set (or null to remove)")
     if ldoc.field("namespace").present() and not ldoc.field("pods").present():
         return LabelNamespace(ldoc.str("namespace") or "", labels)
+    if not ldoc.field("pods").present():
+        ldoc.error("give `pods` (or `namespace` alone to label the namespace)", "pods")
+        return None
     return Label(_pod_selection(ldoc.field("pods")), labels)
 
 
 def _group(doc: Doc) -> ProbeGroup:
+    raw_name = doc.value.get("name")
+    if isinstance(raw_name, str):  # every problem below names its group
+        doc.document = f"{doc.document}, probe group {excerpt(raw_name)}"
     doc.check_keys(("name", "from", "to", "ports", "protocols", "repeat", "timeout", "expect", "method", "sourceIP",
                     "seconds", "http"))
     http = None
@@ -194,22 +257,34 @@ def _group(doc: Doc) -> ProbeGroup:
     if source_ip is not None and method != "scapy":
         doc.error("a chosen source address needs `method: scapy` (a socket sends from its own address)",
                   "sourceIP")
+    elif source_ip is not None:
+        try:
+            if ipaddress.ip_address(source_ip).version != 4:
+                doc.error(f"{excerpt(source_ip)}: only IPv4 is emulated", "sourceIP")
+        except ValueError:
+            doc.error(f"{excerpt(source_ip)} is not an IPv4 address", "sourceIP")
+            source_ip = None
     name = doc.str("name", required=True) or ""
     source = _endpoints(doc.mapping("from", required=True), as_source=True)
     target = _endpoints(doc.mapping("to", required=True), as_source=False)
     ports: list[int | str] = []
     for pdoc in doc.items("ports"):
-        if isinstance(pdoc.value, (int, str)) and not isinstance(pdoc.value, bool):
-            ports.append(pdoc.value)
+        value = pdoc.value
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            pdoc.error(f"expected a port number or a port name, got {excerpt(value)}")
+        elif isinstance(value, int) and not 1 <= value <= 65535:
+            pdoc.error(f"port {excerpt(value)} is out of range [1, 65535]")
+        elif isinstance(value, str) and port_name_error(value):
+            pdoc.error(port_name_error(value) or "")
         else:
-            pdoc.error("expected a port number or a port name")
+            ports.append(value)
     protocols: list[str] = []
     for pdoc in doc.items("protocols"):
         if pdoc.value in PROTOCOLS or (pdoc.value == "ICMP" and method == "scapy"):
             protocols.append(pdoc.value)
         else:
             extra = " (ICMP with method: scapy)" if pdoc.value == "ICMP" else ""
-            pdoc.error(f"must be one of {', '.join(PROTOCOLS)}{extra}, got {pdoc.value!r}")
+            pdoc.error(f"must be one of {', '.join(PROTOCOLS)}{extra}, got {excerpt(pdoc.value)}")
     repeat = doc.int("repeat", default=1, minimum=1, maximum=10000)
     timeout = 1.0
     tdoc = doc.field("timeout")
@@ -254,7 +329,7 @@ def _endpoints(doc: Doc | None, as_source: bool) -> Endpoints:
         via = sdoc.str("via", default="clusterIP") or "clusterIP"
         if via not in ("clusterIP", "nodePort", "loadBalancer", "dns"):
             sdoc.error(f"must be clusterIP, nodePort, loadBalancer or dns, got {via!r}", "via")
-        nodes = tuple(n.value for n in sdoc.items("nodes") if isinstance(n.value, str))
+        nodes = tuple(_names(sdoc, "nodes"))
         return Endpoints(service=ServiceTarget(sdoc.str("name", required=True) or "",
                                                sdoc.str("namespace", default="default") or "default", via, nodes))
     if kind == "localhost":
@@ -263,15 +338,26 @@ def _endpoints(doc: Doc | None, as_source: bool) -> Endpoints:
         return Endpoints(localhost=True)
     if kind in ("nodes", "hosts"):
         value = doc.value[kind]
-        if value == "all" or value == []:
+        if value == "all":
             names: tuple[str, ...] = ()
-        elif isinstance(value, list) and all(isinstance(v, str) for v in value):
-            names = tuple(value)
+        elif isinstance(value, list) and value:
+            names = tuple(_names(doc, kind))
         else:
-            doc.error("expected `all` or a list of names", kind)
+            doc.error(f"expected `all` or a non-empty list of names, got {excerpt(value)}", kind)
             names = ()
         return Endpoints(nodes=names) if kind == "nodes" else Endpoints(hosts=names)
     return Endpoints(pods=_pod_selection(doc.field("pods")))
+
+
+def _names(doc: Doc, key: str) -> list[str]:
+    """A list of names; anything else is an error, never "every one" (`names: [42]`)."""
+    out = []
+    for ndoc in doc.items(key):
+        if isinstance(ndoc.value, str) and ndoc.value:
+            out.append(ndoc.value)
+        else:
+            ndoc.error(f"expected a name, got {excerpt(ndoc.value)}")
+    return out
 
 
 def _pod_selection(pdoc: Doc) -> PodSelection:
@@ -281,7 +367,9 @@ def _pod_selection(pdoc: Doc) -> PodSelection:
     if not pdoc.is_mapping():
         return PodSelection()
     pdoc.check_keys(("namespace", "names", "matchLabels", "matchExpressions"))
-    names = tuple(n.value for n in pdoc.items("names") if isinstance(n.value, str))
+    names = tuple(_names(pdoc, "names"))
+    if pdoc.field("names").value == []:
+        pdoc.error("an empty list selects no pod: leave `names` out to select by labels or namespace", "names")
     sel_raw = {k: pdoc.value[k] for k in ("matchLabels", "matchExpressions") if k in pdoc.value}
     selector = decode_selector(Doc(sel_raw, pdoc.file, pdoc.problems, pdoc.path, pdoc.document)) if sel_raw \
         else LabelSelector()

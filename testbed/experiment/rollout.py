@@ -1,7 +1,7 @@
 """Rolling updates and rollbacks of a Deployment, step by step (pure).
 
 What the Deployment controller does with the default strategy (RollingUpdate, maxSurge 25%
-rounded up, maxUnavailable 25% rounded down, seed 002's "pods replaced one by one"): the new
+rounded up, maxUnavailable 25% rounded down, scenario 002's "pods replaced one by one"): the new
 ReplicaSet scales up by at most maxSurge above the desired count, the old one scales down
 while at least (replicas - maxUnavailable) pods stay available. Each intermediate state is a
 set of wishes (plan.build.Desired) that replan reconciles and emu applies, so the pods really

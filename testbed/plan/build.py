@@ -57,7 +57,7 @@ def replan(cluster: ClusterSpec, manifests: Manifests, seed: int = 0, prev: Plan
     owner still wants them — the oldest first, so scaling down removes the newest — and any
     shortfall is filled with new pods: new names, new IPs (host-local continues after the last
     address handed out). `deleted` pods (netns keys) are gone; their owner replaces them, which
-    is how a deleted Deployment pod comes back with a new name and IP (seed 001). `desired`
+    is how a deleted Deployment pod comes back with a new name and IP (scenario 001). `desired`
     overrides the manifests' wishes, e.g. the two ReplicaSets of a rolling update.
     """
     cidrs, warnings = node_cidrs(cluster)

@@ -1,10 +1,10 @@
 """Address management: node pod CIDRs, host-local pod IPs, underlay addresses (plan/).
 
 Node CIDRs are carved from podSubnet in node order, as kube-controller-manager's range
-allocator does with --allocate-node-cidrs (seed 003): the first node gets 10.244.0.0/24.
+allocator does with --allocate-node-cidrs (scenario 003): the first node gets 10.244.0.0/24.
 Pod IPs come from the node's CIDR like the host-local IPAM plugin: the gateway (.1) is
 cni0's, allocation continues after the last address handed out, so a deleted and recreated
-pod gets a new IP (seed 001), and wraps around to reuse released addresses only when the
+pod gets a new IP (scenario 001), and wraps around to reuse released addresses only when the
 range is exhausted.
 """
 
@@ -21,7 +21,7 @@ def node_cidrs(cluster: ClusterSpec) -> tuple[dict[str, str], list[str]]:
     """Per node CIDR, honouring explicit ones; returns (cidrs, warnings).
 
     Two nodes with overlapping CIDRs are rejected unless allowOverlappingPodCIDRs, which
-    reproduces seed 002's two nodes both on 10.244.0.0 on purpose.
+    reproduces scenario 002's two nodes both on 10.244.0.0 on purpose.
     """
     pod_net = ipaddress.ip_network(cluster.pod_subnet)
     taken = [ipaddress.ip_network(n.pod_cidr) for n in cluster.nodes if n.pod_cidr]
@@ -85,11 +85,11 @@ class HostLocal:
 
 
 def underlay_addresses(cluster: ClusterSpec) -> tuple[list[str], dict[str, str]]:
-    """HOST-IPs of the nodes (from .2 as in seed 002) and of the external hosts.
+    """HOST-IPs of the nodes (from .2 as in scenario 002) and of the external hosts.
 
     With several subnets (racks), each rack numbers its own nodes from its firstHost, in node
     order; a node without `rack` sits in the first subnet. An external host without an
-    explicit IP gets the first free address from .10 up of its rack (seed 002's laptop is
+    explicit IP gets the first free address from .10 up of its rack (scenario 002's laptop is
     192.168.1.10).
     """
     subnets = {s.name: s for s in cluster.subnets()}

@@ -25,9 +25,9 @@ class NodePlan:
     name: str
     role: str
     index: int
-    host_ip: str            # HOST-IP on the underlay (seed 001)
+    host_ip: str            # HOST-IP on the underlay (scenario 001)
     underlay_prefix: int
-    pod_cidr: str           # 10.244.N.0/24 (seed 002)
+    pod_cidr: str           # 10.244.N.0/24 (scenario 002)
     gateway: str            # first address of pod_cidr, held by cni0
     labels: Mapping[str, str]
     taints: tuple[str, ...]

@@ -1,11 +1,11 @@
 """Cross-node routing of pod CIDRs, one function per mode (part of plan/).
 
-The seeds name the ways pod networks of different nodes reach each other (000, 002, 003):
+The scenarios name the ways pod networks of different nodes reach each other (000, 002, 003):
 
-- host-gw (flannel's host-gw backend, seed 002's "route 10.244.1.0 via 192.168.1.3"): every
+- host-gw (flannel's host-gw backend, scenario 002's "route 10.244.1.0 via 192.168.1.3"): every
   node routes each peer's pod CIDR via that peer's HOST-IP. The next hop must be on the
   node's own L2 segment: across racks there is no such route, and the plan says so.
-- cloud-routes (seed 003's cloud controller manager with --allocate-node-cidrs and
+- cloud-routes (scenario 003's cloud controller manager with --allocate-node-cidrs and
   --configure-cloud-routes): nodes send the cluster CIDR to the cloud's gateway, the underlay
   router, on which a route controller programs one route per node pod CIDR.
 - vxlan (flannel's vxlan backend): a VTEP flannel.1 per node (VNI 1, UDP 8472, nolearning);
@@ -65,7 +65,7 @@ def _peers(node: NodePlan, nodes: Sequence[NodePlan], chosen: dict[str, str],
             continue
         if ipaddress.ip_network(peer.pod_cidr).overlaps(own):
             # The kernel already delivers this range locally: a route to the peer would never
-            # be chosen, which is exactly seed 002's failure.
+            # be chosen, which is exactly scenario 002's failure.
             warnings.append(f"{node.name}: no route to {peer.name}'s pod CIDR {peer.pod_cidr}, "
                             f"it overlaps its own {node.pod_cidr}")
             continue
@@ -109,7 +109,7 @@ def cloud_routes(nodes: Sequence[NodePlan], ctx: RoutingContext | None = None) -
 
 def controller_routes(nodes: Sequence[NodePlan], router: RouterPlan,
                       rack: Mapping[str, str]) -> tuple[list[RoutePlan], list[str]]:
-    """The route controller: one route per node pod CIDR on the cloud's router (seed 003)."""
+    """The route controller: one route per node pod CIDR on the cloud's router (scenario 003)."""
     dev = {i.subnet: i.dev for i in router.interfaces}
     routes: list[RoutePlan] = []
     warnings: list[str] = []

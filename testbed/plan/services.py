@@ -9,10 +9,10 @@ Plays three control-plane roles, deterministically from a seed:
   NodePorts) being kept for static requests, as upstream does. The first address of
   serviceSubnet belongs to `default/kubernetes`, the tenth to kube-dns: dynamic allocation
   never hands them out (an explicit request may, which is how kube-dns gets .10);
-- the emulated cloud's service controller (seed 003's cloud controller manager): a
+- the emulated cloud's service controller (scenario 003's cloud controller manager): a
   LoadBalancer gets the first free address of the pool (`192.168.1.200-192.168.1.250`, a
   CIDR or one address on the underlay), or its spec.loadBalancerIP when free in the pool;
-  without a pool it stays <pending>, as on seed 002's cloud-less cluster;
+  without a pool it stays <pending>, as on scenario 002's cloud-less cluster;
 - the EndpointSlice controller: for each Service with a selector, the pods of its namespace
   whose labels match, each port's targetPort resolved per pod (a named targetPort through
   that pod's containerPort names and the port's protocol; a pod without it is no endpoint

@@ -1,6 +1,6 @@
 """The underlay's layout: L2 segments (racks), the router joining them, routes between racks.
 
-Part of plan/ (pure). By default the underlay is one subnet, one switch, no router (seed 002's
+Part of plan/ (pure). By default the underlay is one subnet, one switch, no router (scenario 002's
 192.168.1.0/24). With several subnets each rack is a switch of its own, and one router (a
 Mininet host with a port on every rack switch, forwarding) holds the first address of each
 subnet, the rack's gateway; every node and external host routes the other racks' subnets via

@@ -18,7 +18,7 @@ from typing import Any, Mapping, Optional
 
 import pandas as pd
 
-from ..analysis import conformance, dataset, nat, performance, reachability, spread
+from ..analysis import dataset, nat, performance, reachability, spread, verdict
 from ..errors import TestbedError
 from . import figures
 from .document import Block, Bullets, Details, Figure, Heading, Paragraph, Table, slug, to_html, to_markdown
@@ -98,13 +98,17 @@ def _head(frame: pd.DataFrame, meta: Mapping[str, Any], run_name: str) -> tuple[
     blocks: list[Block] = [Heading(1, title)]
     if exp.get("description"):
         blocks.append(Paragraph(str(exp["description"])))
-    v = conformance.run_verdict(frame)
+    v = verdict.run_verdict(frame)
     if not v.probes:
         text = f"**Verdict: {v.word}** — the dataset has no probe."
     else:
         text = (f"**Verdict: {v.word}** — {v.as_expected}/{v.with_expectation} probes as expected"
                 f"{'' if v.with_expectation == v.probes else f' ({v.probes - v.with_expectation} without expectation)'}"
                 f"; {v.nat_violations} NAT violation(s) in {v.nat_checked} checked; {v.mismatches} mismatch(es).")
+    if meta.get("aborted"):  # the run stopped early: its cause is the verdict, the rows are what it measured
+        blocks.append(Paragraph(f"**Verdict: ABORTED** — {meta['aborted']}", css="fail"))
+        blocks.append(Paragraph("Before it stopped: " + text.split("** — ", 1)[-1], css="note"))
+        return title, blocks
     blocks.append(Paragraph(text, css="pass" if v.passed else "fail"))
     if "passed" in meta and bool(meta["passed"]) != v.passed:
         blocks.append(Paragraph(f"Note: run.json says passed={bool(meta['passed'])}; this report recomputed the "
@@ -143,7 +147,7 @@ def _metadata(meta: Mapping[str, Any], frame: pd.DataFrame, run_name: str) -> li
 
 
 def _summary(frame: pd.DataFrame) -> list[Block]:
-    table = conformance.summary_table(frame)
+    table = verdict.summary_table(frame)
     blocks: list[Block] = [Heading(2, "Summary per communication and protocol", "summary")]
     if table.empty:
         return blocks + [Paragraph("No probe.")]
@@ -151,32 +155,34 @@ def _summary(frame: pd.DataFrame) -> list[Block]:
                                     "probes": "probes", "connected": "connected", "refused": "refused",
                                     "timeout": "timeout", "other": "other", "expected": "with expectation",
                                     "as_expected": "as expected", "nat_checked": "NAT checked",
-                                    "nat_free": "NAT-free"})]
+                                    "nat_free": "source as expected"})]
 
 
 def _nat(frame: pd.DataFrame) -> list[Block]:
     table = nat.nat_table(frame)
     blocks: list[Block] = [Heading(2, "NAT-free addressing", "nat"), Paragraph(
-        "For every connected probe, the source address the server saw against the addresses a NAT-free path "
-        "shows it (the sender's own IP; cni0's gateway when a node reaches its own pods; 127.0.0.1 between "
-        "containers of one pod).")]
+        "For every connected probe, the source address the server saw against the addresses the experiment "
+        "expected: NAT-free (the sender's own IP; cni0's gateway when a node reaches its own pods; 127.0.0.1 "
+        "between containers of one pod) or SNAT (a node's address, as for NodePort and LoadBalancer traffic "
+        "from outside). \"as expected\" counts probes whose server saw an expected address.")]
     if table.empty:
         return blocks + [Paragraph("No probe.")]
     return blocks + [_table(table, {"communication": "communication", "probes": "probes", "connected": "connected",
-                                    "checked": "checked", "nat_free": "NAT-free", "violations": "violations",
-                                    "saw_sender_ip": "saw sender's own IP", "verdict": "NAT-free?",
+                                    "checked": "checked", "nat_free": "as expected", "violations": "violations",
+                                    "saw_sender_ip": "saw sender's own IP", "expected_and_seen": "expected / seen",
+                                    "verdict": "source as expected?",
                                     "unexpected_sources": "unexpected sources seen"})]
 
 
-def _conformance(frame: pd.DataFrame) -> list[Block]:
+def _expected_vs_observed(frame: pd.DataFrame) -> list[Block]:
     blocks: list[Block] = [Heading(2, "Conformance: expected vs observed", "conformance")]
-    by_step = conformance.confusion_by_step(frame) if len(dataset.steps_in_order(frame)) > 1 else {}
-    for label, conf in [("all steps", conformance.confusion(frame))] + [(f"step {s}", c) for s, c in by_step.items()]:
+    by_step = verdict.confusion_by_step(frame) if len(dataset.steps_in_order(frame)) > 1 else {}
+    for label, conf in [("all steps", verdict.confusion(frame))] + [(f"step {s}", c) for s, c in by_step.items()]:
         blocks.append(Paragraph(f"**{label}**"))
         blocks.append(Table(["expectation", "connected", "not connected"],
                             [[idx, fmt_int(row["connected"]), fmt_int(row["not connected"])]
                              for idx, row in conf.iterrows()], [False, True, True]))
-    bad = conformance.mismatches(frame)
+    bad = verdict.mismatches(frame)
     blocks.append(Heading(3, f"Mismatches ({len(bad)})", "mismatches"))
     if bad.empty:
         return blocks + [Paragraph("None: every probe's outcome and source address are as expected.")]
@@ -263,7 +269,10 @@ def _spread(frame: pd.DataFrame, plan: Mapping[str, Any], names: "_Names") -> li
 def _latency(frame: pd.DataFrame, names: "_Names") -> list[Block]:
     table = performance.latency_percentiles(frame)
     blocks: list[Block] = [Heading(2, "Latency", "latency"),
-                           Paragraph("Time from sending a probe to its reply, connected probes only, in ms.")]
+                           Paragraph("Connected probes only, in ms. TCP: the handshake's round trip as the kernel "
+                                     "measured it (SYN to SYN-ACK: the path's own latency, however many probes "
+                                     "were sent at once). UDP and SCTP: from sending to the agent's answer, which "
+                                     "includes the agent's time to answer the probes sent with it.")]
     if table.empty:
         return blocks + [Paragraph("No connected probe with a latency.")]
     blocks.append(_table(table, {"communication": "communication", "protocol": "protocol", "samples": "samples",
@@ -308,7 +317,7 @@ def assemble(frame: pd.DataFrame, meta: Mapping[str, Any], plan: Mapping[str, An
     blocks += _summary(frame)
     blocks += _nat(frame)
     blocks += _reachability(frame, names)
-    blocks += _conformance(frame)
+    blocks += _expected_vs_observed(frame)
     blocks += _spread(frame, plan, names)
     blocks += _latency(frame, names)
     blocks += _throughput(frame)

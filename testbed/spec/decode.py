@@ -14,9 +14,18 @@ from typing import Any, Iterable, Iterator
 
 import yaml
 
-from ..errors import Problem, SpecError
+from ..errors import Problem, SpecError, excerpt
 
 _MISSING = object()
+
+# Bounds on any YAML file the testbed reads (issue 11: a 600-byte anchor bomb took 940 MB,
+# 500 levels of nesting gave a RecursionError). Generous for real inputs: a 10,000-pod
+# manifest written pod by pod is about 2 MB, 10,000 documents and 300,000 nodes.
+MAX_FILE_BYTES = 8 * 1024 * 1024
+MAX_DOCUMENTS = 20_000
+MAX_DEPTH = 64            # nested mappings/sequences; Kubernetes objects need about 15
+MAX_ALIASES = 1_000       # `*alias` uses in one file
+MAX_NODES = 1_000_000     # YAML nodes in one document once aliases are expanded
 
 
 class Problems:
@@ -81,9 +90,9 @@ class Doc:
         allowed = set(known) | set(ignored)
         for key in self.value:
             if not isinstance(key, str):
-                self.error(f"field names must be strings, got {_type_name(key)} {key!r}")
+                self.error(f"field names must be strings, got {_type_name(key)} {excerpt(key)}")
             elif key not in allowed:
-                self.error(f"unknown field {key!r}", key)
+                self.error(f"unknown field {excerpt(key)}", key)
 
     def field(self, key: str) -> "Doc":
         value = self.value.get(key, _MISSING) if isinstance(self.value, dict) else _MISSING
@@ -105,7 +114,7 @@ class Doc:
             node.error(f"expected {expected}, got boolean {value!r}")
             return default
         if not isinstance(value, types):
-            node.error(f"expected {expected}, got {_type_name(value)} {value!r}")
+            node.error(f"expected {expected}, got {_type_name(value)} {excerpt(value)}")
             return default
         return value
 
@@ -155,14 +164,14 @@ class Doc:
             return out
         for k, v in node.value.items():
             if not isinstance(k, str):
-                node.error(f"keys must be strings, got {_type_name(k)} {k!r}")
+                node.error(f"keys must be strings, got {_type_name(k)} {excerpt(k)}")
             elif v is None:
                 out[k] = ""
             elif isinstance(v, bool) or not isinstance(v, (str, int, float)):
-                node.error(f"expected a string value, got {_type_name(v)} {v!r}", k)
+                node.error(f"expected a string value, got {_type_name(v)} {excerpt(v)}", k)
             elif not isinstance(v, str):
                 # Kubernetes rejects `app: 1` (not a string); quoting is required.
-                node.error(f"expected a string value, got {_type_name(v)} {v!r} (quote it)", k)
+                node.error(f"expected a string value, got {_type_name(v)} {excerpt(v)} (quote it)", k)
             else:
                 out[k] = v
         return out
@@ -170,7 +179,54 @@ class Doc:
 
 class _StrictLoader(yaml.SafeLoader):
     """SafeLoader that rejects a field given twice in one mapping, as strict decoding does
-    (kind's UnmarshalStrict, kubectl's strict field validation); PyYAML keeps the last."""
+    (kind's UnmarshalStrict, kubectl's strict field validation); PyYAML keeps the last.
+
+    It also bounds what a file may cost, while composing and before anything is constructed:
+    nesting depth, alias uses, and the size of each document with its aliases expanded
+    (a "billion laughs" anchor bomb is refused after reading a few hundred bytes).
+    """
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._aliases = 0
+
+    def _refuse(self, message: str) -> None:
+        event = self.peek_event()
+        raise yaml.composer.ComposerError(None, None, message, event.start_mark if event else None)
+
+    def fetch_flow_collection_start(self, TokenClass: Any) -> None:  # type: ignore[override]
+        # Bounded in the scanner too: PyYAML's scanner revisits every open flow level on each
+        # token, so `[[[[...` 50,000 deep would take minutes before the composer saw any node.
+        if self.flow_level >= MAX_DEPTH:
+            raise yaml.scanner.ScannerError(None, None, f"nested deeper than {MAX_DEPTH} levels",
+                                            self.get_mark())
+        super().fetch_flow_collection_start(TokenClass)
+
+    def compose_node(self, parent: Any, index: Any) -> Any:  # type: ignore[override]
+        if self.check_event(yaml.events.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_ALIASES:
+                self._refuse(f"more than {MAX_ALIASES} aliases")
+            return super().compose_node(parent, index)
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            self._refuse(f"nested deeper than {MAX_DEPTH} levels")
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def compose_document(self) -> Any:
+        node = super().compose_document()
+        size = _expanded_size(node) if node is not None else 0
+        if size < 0:
+            raise yaml.composer.ComposerError(None, None, "an alias refers to a value that contains it "
+                                              "(recursive alias)", node.start_mark)
+        if size > MAX_NODES:
+            raise yaml.composer.ComposerError(None, None, f"more than {MAX_NODES:,} values once aliases are "
+                                              "expanded (an alias bomb?)", node.start_mark)
+        return node
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         seen: set[Any] = set()
@@ -187,23 +243,75 @@ class _StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
+def _expanded_size(root: Any) -> int:
+    """Number of nodes under `root` with every alias expanded; memoised, so linear in the
+    composed graph even when the expansion is astronomically large. -1 when a node contains
+    itself (a recursive alias): no Kubernetes object is infinite."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in sizes and not children_done:
+            if sizes[id(node)] < 0:
+                return -1  # reached again while its own children are open: a cycle
+            continue
+        kids = _children(node)
+        if not children_done:
+            sizes[id(node)] = -1
+            stack.append((node, True))
+            stack.extend((k, False) for k in kids if id(k) not in sizes or sizes[id(k)] < 0)
+            if any(sizes.get(id(k), 0) < 0 for k in kids):
+                return -1
+            continue
+        sizes[id(node)] = min(MAX_NODES + 1, 1 + sum(sizes[id(k)] for k in kids))
+    return sizes[id(root)]
+
+
+def _children(node: Any) -> list[Any]:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
 def load_documents(path: str) -> list[tuple[int, Any]]:
     """Read a multi-document YAML file; returns (index, document) pairs, empty documents skipped.
 
-    A missing file or malformed YAML is a SpecError naming the file (and the line for YAML).
+    A missing file, a file too large, malformed YAML, or YAML beyond the bounds above is a
+    SpecError naming the file (and the line for YAML).
     """
     if not os.path.exists(path):
         raise SpecError([Problem(path, "", "file not found")])
     if os.path.isdir(path):
         raise SpecError([Problem(path, "", "is a directory, expected a YAML file")])
+    if not os.path.isfile(path):
+        raise SpecError([Problem(path, "", "is not a regular file, expected a YAML file")])
     try:
-        with open(path, encoding="utf-8") as handle:
-            docs = list(yaml.load_all(handle, Loader=_StrictLoader))
+        with open(path, "rb") as raw:
+            size = os.fstat(raw.fileno()).st_size   # read(n) would reserve n bytes up front
+            data = raw.read(size + 1) if size <= MAX_FILE_BYTES else b""
+        if size > MAX_FILE_BYTES or len(data) > MAX_FILE_BYTES:
+            raise SpecError([Problem(path, "", f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")])
+        loader = _StrictLoader(data.decode("utf-8"))
+        docs = []
+        try:
+            while loader.check_data():
+                docs.append(loader.get_data())
+                if len(docs) > MAX_DOCUMENTS:
+                    raise SpecError([Problem(path, "", f"more than {MAX_DOCUMENTS:,} YAML documents")])
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise SpecError([Problem(path, where, f"malformed YAML: {reason}")]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError([Problem(path, "", f"cannot read: {exc}")]) from None
+    except UnicodeDecodeError as exc:
+        raise SpecError([Problem(path, "", f"cannot read: not UTF-8 text (byte {exc.start})")]) from None
+    except (ValueError, OverflowError) as exc:
+        # e.g. `2024-13-45` as a timestamp, or an integer of more than 4,300 digits
+        raise SpecError([Problem(path, "", f"malformed YAML: {str(exc).splitlines()[0]}")]) from None
+    except OSError as exc:
+        raise SpecError([Problem(path, "", f"cannot read: {exc.strerror or exc}")]) from None
     return [(i, d) for i, d in enumerate(docs) if d is not None]

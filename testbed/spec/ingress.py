@@ -23,7 +23,7 @@ ValidateIngressClass):
   most 250 characters; its parameters reference (kind, name, scope Cluster|Namespace) is
   checked and otherwise ignored.
 
-Which controller serves which Ingress, and what its nginx does with it, is plan/ingress.py.
+Which controller serves which Ingress, and what its nginx does with it, is the ingress/ package.
 v1beta1 spellings (`spec.backend`, `serviceName`, `servicePort`) are rejected with a hint.
 """
 

@@ -54,7 +54,7 @@ class NodeSpec:
 
 @dataclass(frozen=True)
 class ExternalHost:
-    """A host outside the cluster on the underlay, e.g. seed 002's laptop at 192.168.1.10."""
+    """A host outside the cluster on the underlay, e.g. scenario 002's laptop at 192.168.1.10."""
 
     name: str
     ip: str | None = None
@@ -100,7 +100,7 @@ class ClusterSpec:
     service_subnet: str = "10.96.0.0/16"   # kind's default (kubeadm's is /12)
     kube_proxy_mode: str = "iptables"
     underlay_subnet: str = "192.168.1.0/24"
-    first_node_host: int = 2        # nodes from .2, as in seed 002
+    first_node_host: int = 2        # nodes from .2, as in scenario 002
     node_cidr_prefix: int = 24
     routing: str = "host-gw"
     mtu: int = 1500

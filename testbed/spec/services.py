@@ -116,7 +116,7 @@ def _dns1123_label_error(name: str) -> str | None:
 
 
 def _check_keys(doc: Doc, known: Iterable[str], ignored: Iterable[str] = ()) -> None:
-    """Doc.check_keys, plus a hint when only the case is wrong (seed 002 writes `NodePort:`)."""
+    """Doc.check_keys, plus a hint when only the case is wrong (scenario 002 writes `NodePort:`)."""
     if not isinstance(doc.value, dict):
         return
     allowed = set(known) | set(ignored)

@@ -271,7 +271,21 @@ def _network(value: str, field: str, spec: ClusterSpec, problems: Problems,
     if net.version != 4:
         problems.add(Problem(spec.file, field, f"{value!r}: only IPv4 is emulated", doc))
         return None
+    for special, what in _UNUSABLE:
+        if net.overlaps(special):
+            problems.add(Problem(spec.file, field, f"{net} overlaps {special} ({what}): it cannot be given to "
+                                 "interfaces or routed", doc))
+            return None
     return net  # type: ignore[return-value]
+
+
+# Ranges no emulated interface may use: the kernel treats them specially (issue 11: a podSubnet
+# in 127.0.0.0/8 passed and showed up as "NAT violations", 224.0.0.0/16 failed in the kernel).
+_UNUSABLE = tuple((ipaddress.IPv4Network(n), what) for n, what in (
+    ("0.0.0.0/8", "'this network', unspecified"), ("127.0.0.0/8", "loopback"), ("169.254.0.0/16", "link-local"),
+    ("224.0.0.0/4", "multicast"), ("240.0.0.0/4", "reserved, broadcast")))
+# The cluster's own Services take the 1st (kubernetes) and 10th (kube-dns) address of serviceSubnet.
+_MAX_SERVICE_PREFIX = 28
 
 
 def _validate(spec: ClusterSpec, problems: Problems) -> None:
@@ -279,6 +293,10 @@ def _validate(spec: ClusterSpec, problems: Problems) -> None:
     f = spec.file
     pods = _network(spec.pod_subnet, "networking.podSubnet", spec, problems, "kind Cluster")
     svcs = _network(spec.service_subnet, "networking.serviceSubnet", spec, problems, "kind Cluster")
+    if svcs is not None and svcs.prefixlen > _MAX_SERVICE_PREFIX:
+        problems.add(Problem(f, "networking.serviceSubnet", f"{svcs} is too small: the cluster's own Services "
+                             f"take its 1st and 10th addresses (kubernetes, kube-dns); use a "
+                             f"/{_MAX_SERVICE_PREFIX} or larger", "kind Cluster"))
     racks = {s.name: s for s in spec.subnets()}
     unders: dict[str, tuple[ipaddress.IPv4Network, str]] = {}   # rack name -> (network, field)
     for sub in spec.subnets():

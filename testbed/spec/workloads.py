@@ -57,6 +57,11 @@ EXTENSIONS: dict[str, tuple[str, str, str]] = {
 }
 # Kinds without a namespace (metadata.namespace is ignored, as kubectl does).
 _CLUSTER_SCOPED = ("Namespace", "IngressClass")
+# Bounds (issue 11: `replicas: 100000000` hung `plan`). One emulated pod is a network namespace;
+# the scale goals are 10,000 pods on one VM, so a workload may ask for that many and a cluster
+# (every manifest at once, at any step of an experiment) for twice that.
+MAX_REPLICAS = 10_000
+MAX_PODS = 20_000
 # Kinds the testbed will emulate in later versions: a clear "not yet" rather than "unknown".
 _LATER = {"EndpointSlice": "discovery.k8s.io/v1", "Endpoints": "v1"}
 
@@ -93,8 +98,12 @@ class _Collector:
         return True
 
 
-def load_manifests(paths: Iterable[str]) -> Manifests:
-    """Read every workload file; raise SpecError listing every problem found."""
+def load_manifests(paths: Iterable[str], namespaces: Iterable[str] = ()) -> Manifests:
+    """Read every workload file; raise SpecError listing every problem found.
+
+    `namespaces` are those that already exist in the cluster the files are applied to (an
+    experiment's `apply` action): objects may live in them without declaring them again.
+    """
     problems = Problems()
     col = _Collector(problems)
     files = tuple(paths)
@@ -103,9 +112,20 @@ def load_manifests(paths: Iterable[str]) -> Manifests:
             _decode_object(Doc(raw, path, problems, document=f"document {index + 1}"), col)
     manifests = Manifests(tuple(col.namespaces), tuple(col.pods), tuple(col.workloads), files,
                           **{field: tuple(items) for field, items in col.extra.items()})
-    _check_namespaces_exist(manifests, col, problems)
+    _check_namespaces_exist(manifests, col, problems, existing=namespaces)
+    pods = total_pods(manifests)
+    if pods > MAX_PODS and not problems:
+        biggest = max(manifests.workloads, key=lambda w: w.replicas, default=None)
+        ref = biggest.ref if biggest is not None else manifests.pods[-1].ref
+        problems.add(Problem(ref.file, "spec.replicas" if biggest is not None else "metadata.name",
+                             f"{pods:,} pods in all: the testbed emulates at most {MAX_PODS:,}", str(ref)))
     problems.raise_if_any()
     return manifests
+
+
+def total_pods(manifests: Manifests) -> int:
+    """Pods the manifests ask for: bare pods plus every controller's replicas."""
+    return len(manifests.pods) + sum(w.replicas for w in manifests.workloads)
 
 
 def _decode_object(doc: Doc, col: _Collector) -> None:
@@ -181,7 +201,7 @@ def _decode_controller(doc: Doc, ref: ObjectRef, col: _Collector) -> None:
     if spec is None:
         return
     spec.check_keys(known, ignored)
-    replicas = spec.int("replicas", default=1, minimum=0)
+    replicas = spec.int("replicas", default=1, minimum=0, maximum=MAX_REPLICAS)
     tdoc = spec.mapping("template", required=True)
     if tdoc is None:
         return
@@ -291,8 +311,9 @@ def _decode_pod_spec(spec: Doc, labels: dict[str, str], annotations: dict[str, s
                        annotations=annotations)
 
 
-def _check_namespaces_exist(m: Manifests, col: _Collector, problems: Problems) -> None:
-    known = m.namespace_names()
+def _check_namespaces_exist(m: Manifests, col: _Collector, problems: Problems,
+                            existing: Iterable[str] = ()) -> None:
+    known = m.namespace_names() | set(existing)
     others = [o.ref for o in (*m.services, *m.policies, *m.ingresses) if getattr(o, "ref", None) is not None]
     for ref in [p.ref for p in m.pods] + [w.ref for w in m.workloads] + others:
         if ref.namespace and ref.namespace not in known:   # "" = a cluster-scoped object

@@ -76,8 +76,8 @@ def _ps() -> str:
     return subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
 
 
-def test_seed003_by_hand_in_the_shell(testbed_cmd, no_leftovers):
-    """Seed 003 as a user types it: wget works, the policy blocks it, access=true lets it in."""
+def test_scenario003_by_hand_in_the_shell(testbed_cmd, no_leftovers):
+    """Scenario 003 as a user types it: wget works, the policy blocks it, access=true lets it in."""
     argv, env = testbed_cmd
     nginx = os.path.join(ROOT, "manifests", "seed003-nginx.yaml")
     policy = os.path.join(ROOT, "manifests", "seed003-access-nginx.yaml")

@@ -1,8 +1,8 @@
 """A real cluster from the quickstart manifests: every kind of communication, real packets.
 
-Checks seed 001's model end to end: container-to-container over localhost, pod-to-pod on one
+Checks scenario 001's model end to end: container-to-container over localhost, pod-to-pod on one
 node and across nodes, node-to-pod; each server must see the sender's own address (no NAT);
-seed 002's overlapping pod CIDRs fail the way the seed says; teardown leaves nothing behind.
+scenario 002's overlapping pod CIDRs fail the way the scenario says; teardown leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def test_undeclared_port_is_refused_and_pod_ip_is_the_same_everywhere(quickstart
     pod = c.plan.find_pod("two-containers")
     out = subprocess.run(["ip", "-n", c.netns(pod.key), "-o", "-4", "addr", "show", "dev", "eth0"],
                          capture_output=True, text=True, check=True).stdout
-    assert f" {pod.ip}/{pod.prefix} " in out  # the pod sees its own IP as others do (seed 001)
+    assert f" {pod.ip}/{pod.prefix} " in out  # the pod sees its own IP as others do (scenario 001)
     group = ProbeGroup("closed", Endpoints(nodes=("kind-worker",)), Endpoints(pods=PodSelection(names=("two-containers",))),
                        ports=(8080,), protocols=("UDP",))
     rows = _rows(c, group)
@@ -79,7 +79,7 @@ def test_undeclared_port_is_refused_and_pod_ip_is_the_same_everywhere(quickstart
 
 
 def test_external_laptop_cannot_reach_pods_directly(quickstart_cluster):
-    """The laptop on the node network has no route to pod CIDRs (seed 002: use a NodePort)."""
+    """The laptop on the node network has no route to pod CIDRs (scenario 002: use a NodePort)."""
     c = quickstart_cluster
     group = ProbeGroup("laptop", Endpoints(hosts=("laptop",)), Endpoints(pods=PodSelection(names=("two-containers",))),
                        ports=(8080,), timeout=0.5, expect=_blocked())
@@ -93,7 +93,7 @@ def _blocked():
 
 
 def test_overlapping_pod_cidrs_break_cross_node_traffic(no_leftovers):
-    """Seed 002: two nodes both on 10.244.0.0/24 — a pod cannot reach the other node's pods."""
+    """Scenario 002: two nodes both on 10.244.0.0/24 — a pod cannot reach the other node's pods."""
     topo = os.path.join(ROOT, "topologies", "overlapping-cidrs.yaml")
     plan = plan_cluster(load_topology(topo), load_manifests([APP]), seed=1)
     assert any("overlapping" in w for w in plan.warnings)

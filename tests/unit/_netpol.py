@@ -1,14 +1,12 @@
-"""Helpers shared by the NetworkPolicy tests (test_netpol_*.py): small worlds, goldens.
+"""Helpers shared by the NetworkPolicy tests (test_netpol_*.py): small worlds.
 
-Golden files live in golden/netpol/ and are regenerated only with UPDATE_GOLDEN=1:
-    UPDATE_GOLDEN=1 python -m pytest -q tests/unit -k netpol
-Review the diff before accepting it: every change is a change in the rules a node enforces or
-in what `testbed explain` tells a user.
+Their golden files live in golden/netpol/ (checked by _golden.check_golden): every change there
+is a change in the rules a node enforces or in what `testbed explain` tells a user.
 """
 
 from __future__ import annotations
 
-import os
+import dataclasses
 import pathlib
 import textwrap
 
@@ -21,7 +19,6 @@ from testbed.spec.netpol import NetworkPolicySpec, decode_policy
 
 HERE = pathlib.Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-GOLDEN = HERE / "golden" / "netpol"
 DATA = HERE / "data" / "netpol"
 
 NAMESPACES = {"x": {"ns": "x", "team": "red"}, "y": {"ns": "y", "team": "blue"}, "z": {"ns": "z"}}
@@ -69,15 +66,6 @@ def xyz_world(text: str = "", pods=None, namespaces=None) -> World:
                        policies(text) if text else (), NODES, EXTERNALS)
 
 
-def check_golden(name: str, text: str) -> None:
-    path = GOLDEN / name
-    if os.environ.get("UPDATE_GOLDEN") == "1":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    assert path.exists(), f"no golden file {path.name} yet: run with UPDATE_GOLDEN=1 and review it"
-    expected = path.read_text(encoding="utf-8")
-    assert text == expected, f"differs from tests/unit/golden/netpol/{name} (UPDATE_GOLDEN=1 to accept)"
-
 
 def load_without_services(paths, tmp_path) -> list[str]:
     """The seed manifests keep their Service in its own document; until Services are decoded
@@ -98,3 +86,18 @@ def load_without_services(paths, tmp_path) -> list[str]:
         copy.write_text(yaml.safe_dump_all(docs, sort_keys=False), encoding="utf-8")
         out.append(str(copy))
     return out
+
+
+def http_named_pods(keep_serve_ports: bool = True) -> list[PodInfo]:
+    """xyz_pods whose containers also name TCP port `http`: 80 in x and z, 8080 in y
+    (keep_serve_ports=False: `http` is their only port)."""
+    return [dataclasses.replace(p, ports=(p.ports if keep_serve_ports else ()) +
+                                (NamedPort("http", 8080 if p.namespace == "y" else 80),)) for p in xyz_pods()]
+
+
+def egress_ports_world(ports: str, pods: list[PodInfo]) -> World:
+    """`pods` in x/y/z and one policy `p` of x: every pod of x may send only to `ports` (a YAML list)."""
+    return xyz_world(f"""
+        metadata: {{name: p}}
+        spec: {{podSelector: {{}}, policyTypes: [Egress], egress: [{{ports: {ports}}}]}}
+    """, pods=pods)

@@ -3,15 +3,13 @@
 The fixture cluster (data/services/): three kind nodes on 192.168.1.0/24, a 3-replica
 Deployment `web` (two pods on kind-worker, one on kind-worker2), a canary pod on kind-worker2
 whose `http` port is 8081 and which has no `metrics` port, and every flavour of Service.
-Golden files live in golden/kubeproxy/ and are regenerated only with UPDATE_GOLDEN=1:
-    UPDATE_GOLDEN=1 python -m pytest -q tests/unit -k "kubeproxy or services"
-Review the diff before accepting it: every change is a change in the rules a node holds.
+Their golden files live in golden/kubeproxy/ (checked by _golden.check_golden): every change
+there is a change in the rules a node holds.
 """
 
 from __future__ import annotations
 
 import functools
-import os
 import pathlib
 
 from testbed.plan.build import plan_cluster
@@ -22,7 +20,6 @@ from testbed.spec.workloads import load_manifests
 HERE = pathlib.Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 DATA = HERE / "data" / "services"
-GOLDEN = HERE / "golden" / "kubeproxy"
 POOL = "192.168.1.200-192.168.1.250"
 SEED = 1
 NODES = {"kind-control-plane": ("192.168.1.2", "10.244.0.0/24"), "kind-worker": ("192.168.1.3", "10.244.1.0/24"),
@@ -45,12 +42,3 @@ def pod_ip(pods, prefix: str, node: str) -> list[str]:
     return sorted((p.ip for p in pods if p.name.startswith(prefix) and p.node == node),
                   key=lambda ip: tuple(int(x) for x in ip.split(".")))
 
-
-def check_golden(name: str, text: str) -> None:
-    path = GOLDEN / name
-    if os.environ.get("UPDATE_GOLDEN") == "1":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    assert path.exists(), f"no golden file {path.name} yet: run with UPDATE_GOLDEN=1 and review it"
-    assert text == path.read_text(encoding="utf-8"), \
-        f"differs from tests/unit/golden/kubeproxy/{name} (UPDATE_GOLDEN=1 to accept, after review)"

@@ -1,4 +1,4 @@
-"""The generated conformance cases (netpol/cases.py): valid, deterministic, distinct, broad."""
+"""The generated conformance cases (conformance/cases.py): valid, deterministic, distinct, broad."""
 
 from __future__ import annotations
 
@@ -8,13 +8,16 @@ import pathlib
 import pytest
 
 from testbed.errors import SpecError
-from testbed.netpol.cases import (FEATURES, MODEL_NAMESPACES, MODEL_POD_LABELS, NODE_CIDRS, PODS, SYSTEMATIC,
-                                  Seq, decode_policies, decode_text, dump, generate_cases, model_namespaces,
-                                  model_node, netpol)
+from testbed.conformance.decode import decode_policies, decode_text, dump
+from testbed.conformance.dsl import Seq, netpol
+from testbed.conformance.families import SYSTEMATIC
+from testbed.conformance.generator import generate_cases
+from testbed.conformance.resources import MODEL
+from testbed.conformance.tags import FEATURES
+from testbed.conformance.xyz import MODEL_NAMESPACES, MODEL_POD_LABELS, NODE_CIDRS, PODS, model_namespaces, model_node
 from testbed.spec.workloads import load_manifests
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
-XYZ = REPO / "manifests" / "conformance" / "xyz.yaml"
+XYZ = pathlib.Path(MODEL)
 
 
 @pytest.fixture(scope="module")

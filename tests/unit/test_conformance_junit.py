@@ -1,25 +1,26 @@
-"""JUnit XML of the conformance suite (report/junit.py): valid XML, counts, every mismatch explained."""
+"""JUnit XML of the conformance suite (conformance/junit.py): valid XML, counts, every mismatch explained."""
 
 from __future__ import annotations
 
 import functools
-import pathlib
 import xml.etree.ElementTree as ET
 
 from testbed.netpol import World
-from testbed.netpol.conformance import CaseResult, Summary, check_step, expected_table, generate_cases
+from testbed.conformance.check import check_step, expected_table
+from testbed.conformance.generator import generate_cases
+from testbed.conformance.junit import failure_text, junit_xml
+from testbed.conformance.resources import MODEL, TOPOLOGY
+from testbed.conformance.results import CaseResult, Summary
 from testbed.plan.build import plan_cluster
-from testbed.report.junit import failure_text, junit_xml
 from testbed.spec.topology import load_topology
 from testbed.spec.workloads import load_manifests
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
 @functools.lru_cache(maxsize=None)
 def world() -> World:
-    manifests = load_manifests([str(REPO / "manifests" / "conformance" / "xyz.yaml")])
-    plan = plan_cluster(load_topology(str(REPO / "topologies" / "three-nodes.yaml")), manifests, seed=0)
+    manifests = load_manifests([MODEL])
+    plan = plan_cluster(load_topology(TOPOLOGY), manifests, seed=0)
     return World.from_plan(plan, manifests)
 
 

@@ -1,26 +1,26 @@
-"""Expected tables of conformance cases (netpol/conformance.py), checked by hand on the real plan
-of manifests/conformance/xyz.yaml on topologies/three-nodes.yaml; comparison, explanations,
+"""Expected tables of conformance cases (conformance/check.py), checked by hand on the real plan
+of the shipped model (conformance/data/xyz.yaml) on its 3-node topology; comparison, explanations,
 transitions, desired manifests and the run summary."""
 
 from __future__ import annotations
 
 import functools
-import pathlib
 
 import pytest
 
 from testbed.netpol import World
-from testbed.netpol.cases import NODE_CIDRS, model_node
-from testbed.netpol.conformance import (BASE, PODS, CaseResult, Mismatch, Summary, check_step, compare,
-                                        expected_table, explain, generate_cases, probes, step_manifests,
-                                        step_world, summary_lines, transition)
+from testbed.conformance.changes import step_manifests, transition
+from testbed.conformance.check import check_step, compare, expected_table, explain, probes, step_world
+from testbed.conformance.generator import generate_cases
+from testbed.conformance.resources import MODEL, TOPOLOGY
+from testbed.conformance.results import CaseResult, Mismatch, Summary, summary_lines
+from testbed.conformance.steps import BASE
+from testbed.conformance.xyz import NODE_CIDRS, PODS, model_node
 from testbed.plan.build import plan_cluster, replan
 from testbed.spec.topology import load_topology
 from testbed.spec.workloads import load_manifests
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
-TOPO = str(REPO / "topologies" / "three-nodes.yaml")
-XYZ = str(REPO / "manifests" / "conformance" / "xyz.yaml")
+TOPO, XYZ = TOPOLOGY, MODEL
 SERVICES = [(port, proto) for proto in ("TCP", "UDP", "SCTP") for port in (80, 81)]
 
 

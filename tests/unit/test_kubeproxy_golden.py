@@ -18,7 +18,8 @@ from testbed.kubeproxy import (build_ruleset, check, jump_rules, render, render_
                                render_iptables_restore, render_nft)
 from testbed.plan.services import update_endpoints
 
-from ._services import NODES, POD_SUBNET, check_golden, world
+from ._golden import check_golden
+from ._services import NODES, POD_SUBNET, world
 
 EXT = {"iptables": "iptables", "nftables": "nft"}
 IPT_TARGETS = {"ACCEPT", "DROP", "REJECT", "RETURN", "DNAT", "MARK", "MASQUERADE"}
@@ -34,11 +35,11 @@ def ruleset(node: str, mode: str, plan=None):
 def test_rules_match_golden(node, mode):
     rs = ruleset(node, mode)
     assert check(rs) == []
-    check_golden(f"{node}.{EXT[mode]}", render(rs))
+    check_golden(f"kubeproxy/{node}.{EXT[mode]}", render(rs))
 
 
 def test_bootstrap_jumps_match_golden():
-    check_golden("bootstrap.iptables", render_iptables_bootstrap(ruleset("kind-worker", "iptables")))
+    check_golden("kubeproxy/bootstrap.iptables", render_iptables_bootstrap(ruleset("kind-worker", "iptables")))
 
 
 def test_jump_rules_as_argv():

@@ -20,6 +20,7 @@ from testbed.spec.model import Manifests, ObjectRef
 from testbed.spec.services import ServicePort, ServiceSpec
 
 from ._services import LAPTOP, NODES, POD_SUBNET, POOL, REPO, SEED, world
+from ._yaml import kind_cluster
 
 MODES = ("iptables", "nftables")
 THIRD, HALF, QUARTER = Fraction(1, 3), Fraction(1, 2), Fraction(1, 4)
@@ -254,17 +255,9 @@ def test_load_balancer_source_ranges(mode):
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_seed002_laptop_reaches_the_node_port_on_every_node(topology, mode):
+def test_scenario002_laptop_reaches_the_node_port_on_every_node(topology, mode):
     from testbed.spec.workloads import load_manifests
-    cluster = topology("""
-        kind: Cluster
-        apiVersion: kind.x-k8s.io/v1alpha4
-        nodes: [{role: control-plane}, {role: worker}, {role: worker}]
-        ---
-        apiVersion: testbed/v1alpha1
-        kind: TestbedConfig
-        externalHosts: [{name: laptop, ip: 192.168.1.10}]
-    """)
+    cluster = topology(kind_cluster(2, "externalHosts: [{name: laptop, ip: 192.168.1.10}]"))
     m = load_manifests([str(REPO / "manifests" / "seed002-nodeport.yaml")])
     pods = [p for p in plan_cluster(cluster, m, 1).pods if p.namespace == "default"]
     plan = plan_services(cluster, m, pods, 1, None)

@@ -19,7 +19,8 @@ from testbed.plan.build import plan_cluster
 from testbed.spec.topology import load_topology
 from testbed.spec.workloads import load_manifests
 
-from ._netpol import DATA, REPO, check_golden, xyz_pods, xyz_world
+from ._golden import check_golden
+from ._netpol import DATA, REPO, egress_ports_world, http_named_pods, xyz_pods, xyz_world
 
 XYZ_POLICIES = (DATA / "xyz-policies.yaml").read_text(encoding="utf-8")
 
@@ -34,7 +35,7 @@ def xyz_plan_world(seed: int = 1) -> World:
 
 @pytest.mark.parametrize("node", ["kind-control-plane", "kind-worker", "kind-worker2"])
 def test_xyz_rules_match_golden(node):
-    check_golden(f"xyz-{node}.nft", node_script(xyz_plan_world(), node))
+    check_golden(f"netpol/xyz-{node}.nft", node_script(xyz_plan_world(), node))
 
 
 def test_script_recreates_its_own_table_in_one_transaction():
@@ -90,15 +91,8 @@ def test_sets_hold_the_right_addresses():
 
 
 def test_named_ports_are_pod_address_and_resolved_number_pairs():
-    pods = [dataclasses.replace(p, ports=(NamedPort("http", 8080 if p.namespace == "y" else 80),))
-            for p in xyz_pods()]
-    w = xyz_world("""
-        metadata: {name: p}
-        spec:
-          podSelector: {}
-          policyTypes: [Egress]
-          egress: [{ports: [{port: http}, {port: 443}, {port: 8000, endPort: 8100}, {port: 444}]}]
-    """, pods=pods)
+    w = egress_ports_world("[{port: http}, {port: 443}, {port: 8000, endPort: 8100}, {port: 444}]",
+                           http_named_pods(keep_serve_ports=False))
     rs = compile_node(w, "n0")
     named = rs.set("p0-eg0-tcp-http")
     assert named.type == "ipv4_addr . inet_service"

@@ -16,7 +16,7 @@ from testbed.spec.selectors import LabelSelector, Requirement
 from ._netpol import REPO, policies
 
 
-def test_seed003_policy_loads_from_the_manifest(manifests):
+def test_scenario003_policy_loads_from_the_manifest(manifests):
     m = manifests((REPO / "manifests" / "seed003-access-nginx.yaml").read_text(encoding="utf-8"))
     (spec,) = m.policies
     assert (spec.namespace, spec.name, spec.full_name) == ("default", "access-nginx", "default/access-nginx")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from testbed.netpol import Flow, decide, explain_flow, explain_pod
 
-from ._netpol import check_golden, xyz_world
+from ._golden import check_golden
+from ._netpol import xyz_world
 from .test_netpol_compiler import XYZ_POLICIES, xyz_plan_world
 
 FLOWS = [
@@ -28,7 +29,7 @@ def test_xyz_explanations_match_golden():
         parts += [f"$ testbed explain {src} {dst} {port}/{proto}", explain_flow(decide(Flow(src, dst, port, proto), w))]
     for pod in w.pods:
         parts += [f"$ testbed explain pod {pod.full_name}", explain_pod(w, pod.full_name)]
-    check_golden("xyz-explain.txt", "\n".join(parts))
+    check_golden("netpol/xyz-explain.txt", "\n".join(parts))
 
 
 def test_explanations_read_as_words():

@@ -16,7 +16,7 @@ from testbed.netpol import (Flow, NamedPort, PodInfo, UnknownEndpoint, World, de
 from testbed.netpol.oracle import (ALLOWED, BYPASS, NO_POD, NO_RULE, NODE_LOCAL, NOT_A_POD,
                                    NOT_ISOLATED, SELF)
 
-from ._netpol import NAMESPACES, NODES, xyz_pods, xyz_world
+from ._netpol import NAMESPACES, NODES, egress_ports_world, http_named_pods, xyz_pods, xyz_world
 
 PODS = [f"{ns}/{p}" for ns in "xyz" for p in "abc"]
 
@@ -206,15 +206,7 @@ def test_egress_ip_block_to_outside():
 
 
 def test_named_ports_resolve_on_the_destination_pod_and_protocol():
-    pods = [dataclasses.replace(p, ports=p.ports + (NamedPort("http", 8080 if p.namespace == "y" else 80),))
-            for p in xyz_pods()]
-    w = xyz_world("""
-        metadata: {name: p}
-        spec:
-          podSelector: {}
-          policyTypes: [Egress]
-          egress: [{ports: [{port: http}, {port: serve-81-udp, protocol: UDP}]}]
-    """, pods=pods)
+    w = egress_ports_world("[{port: http}, {port: serve-81-udp, protocol: UDP}]", http_named_pods())
     assert ok(w, "x/a", "x/b", 80) and not ok(w, "x/a", "x/b", 8080)   # x's http is 80
     assert ok(w, "x/a", "y/b", 8080) and not ok(w, "x/a", "y/b", 80)   # y's http is 8080
     assert not ok(w, "x/a", "y/b", 8080, "UDP")                         # http is a TCP port

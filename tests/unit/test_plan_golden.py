@@ -8,7 +8,6 @@ Review the diff before committing it: every change is a change in what `testbed 
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 
 import pytest
@@ -17,8 +16,11 @@ from testbed.plan.build import plan_cluster
 from testbed.spec.topology import load_topology
 from testbed.spec.workloads import load_manifests
 
+from ._golden import GOLDEN as GOLDEN_ROOT
+from ._golden import check_golden
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
-GOLDEN = pathlib.Path(__file__).resolve().parent / "golden" / "quickstart-plan.json"
+GOLDEN = GOLDEN_ROOT / "quickstart-plan.json"
 
 
 def _quickstart(seed: int):
@@ -32,13 +34,7 @@ def _render(plan) -> str:
 
 
 def test_quickstart_plan_matches_golden():
-    text = _render(_quickstart(1))
-    if os.environ.get("UPDATE_GOLDEN") == "1":
-        GOLDEN.parent.mkdir(parents=True, exist_ok=True)
-        GOLDEN.write_text(text, encoding="utf-8")
-    assert GOLDEN.exists(), "no golden file yet: run with UPDATE_GOLDEN=1 and review it"
-    expected = GOLDEN.read_text(encoding="utf-8")
-    assert text == expected, "plan differs from tests/unit/golden/quickstart-plan.json (UPDATE_GOLDEN=1 to accept)"
+    check_golden("quickstart-plan.json", _render(_quickstart(1)))
 
 
 def test_golden_is_plain_json_without_local_paths():

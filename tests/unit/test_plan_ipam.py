@@ -13,29 +13,12 @@ from testbed.plan.ipam import HostLocal, node_cidrs, underlay_addresses
 from testbed.spec.model import ClusterSpec, ExternalHost, Manifests, NodeSpec
 from testbed.spec.topology import load_topology
 
+from ._yaml import deployment as _deployment
+from ._yaml import kind_cluster
+
 GOOD = pathlib.Path(__file__).resolve().parent / "data" / "good"
 
-THREE_NODES = """
-    kind: Cluster
-    apiVersion: kind.x-k8s.io/v1alpha4
-    nodes: [{role: control-plane}, {role: worker}, {role: worker}]
-"""
-
-
-def _deployment(replicas: int, pod_spec: str = "") -> str:
-    return f"""
-        apiVersion: apps/v1
-        kind: Deployment
-        metadata: {{name: web}}
-        spec:
-          replicas: {replicas}
-          selector: {{matchLabels: {{app: web}}}}
-          template:
-            metadata: {{labels: {{app: web}}}}
-            spec:
-              containers: [{{name: app}}]
-              {pod_spec}
-    """
+THREE_NODES = kind_cluster(2)
 
 
 def _single_node(prefix: int) -> str:
@@ -75,15 +58,7 @@ def test_node_cidr_prefix_and_pod_subnet_are_honoured(plan_of):
 
 
 def test_explicit_node_cidrs_are_kept_and_skipped_by_the_others(plan_of):
-    plan = plan_of("""
-        kind: Cluster
-        apiVersion: kind.x-k8s.io/v1alpha4
-        nodes: [{role: control-plane}, {role: worker}, {role: worker}]
-        ---
-        apiVersion: testbed/v1alpha1
-        kind: TestbedConfig
-        nodes: [{name: kind-worker, podCIDR: 10.244.0.0/24}]
-    """, _deployment(0))
+    plan = plan_of(kind_cluster(2, "nodes: [{name: kind-worker, podCIDR: 10.244.0.0/24}]"), _deployment(0))
     assert [(n.name, n.pod_cidr) for n in plan.nodes] == [
         ("kind-control-plane", "10.244.1.0/24"), ("kind-worker", "10.244.0.0/24"), ("kind-worker2", "10.244.2.0/24")]
 
@@ -120,7 +95,7 @@ def test_host_local_continues_after_the_last_address():
     ipam = HostLocal({"n": "10.244.0.0/24"})
     assert [ipam.allocate("n") for _ in range(3)] == ["10.244.0.2", "10.244.0.3", "10.244.0.4"]
     ipam.release("10.244.0.3")
-    # seed 001: a recreated pod gets a new IP, not the one just released
+    # scenario 001: a recreated pod gets a new IP, not the one just released
     assert ipam.allocate("n") == "10.244.0.5"
     assert ipam.gateway("n") == "10.244.0.1"
 

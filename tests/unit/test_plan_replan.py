@@ -70,7 +70,7 @@ def test_a_bare_pod_deleted_and_recreated_gets_a_new_ip_and_uid():
     assert gone.find_pod("two-containers") is None
     again = replan(cluster, manifests, seed=1, prev=gone)
     pod = again.find_pod("two-containers")
-    assert pod.ip != bare.ip and pod.uid != bare.uid  # seed 001: a recreated pod gets a new IP
+    assert pod.ip != bare.ip and pod.uid != bare.uid  # scenario 001: a recreated pod gets a new IP
 
 
 def test_rollout_wishes_two_replicasets_and_same_inputs_same_plans():

@@ -10,6 +10,8 @@ import pytest
 from testbed.plan.scheduler import schedule, unfit_reason
 from testbed.spec.model import NodeSpec, PodTemplate, Taint, Toleration
 
+from ._yaml import deployment as _deployment
+
 THREE_NODES = """
     kind: Cluster
     apiVersion: kind.x-k8s.io/v1alpha4
@@ -23,22 +25,6 @@ SINGLE_NODE = """
     kind: Cluster
     apiVersion: kind.x-k8s.io/v1alpha4
 """
-
-
-def _deployment(replicas: int, pod_spec: str = "") -> str:
-    return f"""
-        apiVersion: apps/v1
-        kind: Deployment
-        metadata: {{name: web}}
-        spec:
-          replicas: {replicas}
-          selector: {{matchLabels: {{app: web}}}}
-          template:
-            metadata: {{labels: {{app: web}}}}
-            spec:
-              containers: [{{name: app}}]
-              {pod_spec}
-    """
 
 
 def _pod(name: str, pod_spec: str = "") -> str:

@@ -16,7 +16,8 @@ from testbed.plan.services import (MAX_ENDPOINTS_PER_SLICE, cluster_ip_static_ba
 from testbed.spec.model import Manifests, ObjectRef
 from testbed.spec.services import ServicePort, ServiceSpec
 
-from ._services import POOL, REPO, check_golden, pod_ip, world
+from ._golden import check_golden
+from ._services import POOL, REPO, pod_ip, world
 
 TOPOLOGY = """
     kind: Cluster
@@ -49,7 +50,7 @@ def cluster16(topology):
 
 def test_services_plan_matches_golden():
     _, _, _, plan = world()
-    check_golden("services-plan.json", json.dumps(plan.to_dict(), indent=2, sort_keys=True) + "\n")
+    check_golden("kubeproxy/services-plan.json", json.dumps(plan.to_dict(), indent=2, sort_keys=True) + "\n")
 
 
 def test_same_seed_same_plan_other_seed_other_dynamic_addresses():
@@ -80,7 +81,7 @@ def test_fixture_allocations():
     assert plan.warnings == ()
 
 
-def test_seed002_nodeport_example_plans_as_written(topology):
+def test_scenario002_nodeport_example_plans_as_written(topology):
     from testbed.spec.workloads import load_manifests
     cluster = topology(TOPOLOGY % "10.96.0.0/12")
     m = load_manifests([str(REPO / "manifests" / "seed002-nodeport.yaml")])

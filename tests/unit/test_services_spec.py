@@ -1,4 +1,4 @@
-"""Service decoding (spec/services.py): defaults, every field, seed 002's example.
+"""Service decoding (spec/services.py): defaults, every field, scenario 002's example.
 
 Inputs that must fail are in data/bad/service-*.yaml (checked by test_spec_load_bad.py, each
 problem with its file, object and field path); here are the ones that must load, and what
@@ -13,6 +13,7 @@ from testbed.errors import SpecError
 from testbed.spec.services import DEFAULT_AFFINITY_TIMEOUT, ServicePort, ServiceSpec
 
 from ._services import DATA, REPO
+from ._yaml import v1_list
 
 
 def _one(manifests, text: str) -> ServiceSpec:
@@ -20,7 +21,7 @@ def _one(manifests, text: str) -> ServiceSpec:
     return svc
 
 
-def test_seed002_nodeport_example_as_written_in_the_repository(manifests):
+def test_scenario002_nodeport_example_as_written_in_the_repository(manifests):
     from testbed.spec.workloads import load_manifests
     m = load_manifests([str(REPO / "manifests" / "seed002-nodeport.yaml")])
     (svc,) = m.services
@@ -158,15 +159,12 @@ def test_external_name_drops_its_selector_and_accepts_a_trailing_dot(manifests):
 
 def test_a_service_inside_a_list_names_its_path(manifests):
     with pytest.raises(SpecError) as info:
-        manifests("""
+        manifests(v1_list("""
             apiVersion: v1
-            kind: List
-            items:
-              - apiVersion: v1
-                kind: Service
-                metadata: {name: s}
-                spec: {type: ClusterIP, ports: [{port: 80, nodePort: 30000}]}
-        """)
+            kind: Service
+            metadata: {name: s}
+            spec: {type: ClusterIP, ports: [{port: 80, nodePort: 30000}]}
+        """))
     (problem,) = info.value.problems
     assert (problem.document, problem.path) == ("Service default/s", "items[0].spec.ports[0].nodePort")
 

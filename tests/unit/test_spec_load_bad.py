@@ -20,6 +20,8 @@ from testbed.errors import Problem, SpecError, UnsupportedError
 from testbed.spec.topology import load_topology
 from testbed.spec.workloads import load_manifests
 
+from ._yaml import kind_cluster
+
 DATA = pathlib.Path(__file__).resolve().parent / "data"
 BAD = sorted((DATA / "bad").glob("*.yaml"))
 _EXPECT = re.compile(r"^# expect: (.*?) \| (.*?) \| (.*)$")
@@ -356,28 +358,13 @@ def test_node_pod_cidr_outside_pod_subnet(topology):
 
 def test_underlay_too_small_for_the_nodes(topology):
     with pytest.raises(SpecError, match=r"underlay\.subnet: 192\.168\.1\.0/30 has no room for 3 nodes from host \.2"):
-        topology("""
-            kind: Cluster
-            apiVersion: kind.x-k8s.io/v1alpha4
-            nodes: [{role: control-plane}, {role: worker}, {role: worker}]
-            ---
-            apiVersion: testbed/v1alpha1
-            kind: TestbedConfig
-            underlay: {subnet: 192.168.1.0/30}
-        """)
+        topology(kind_cluster(2, "underlay: {subnet: 192.168.1.0/30}"))
 
 
 def test_unknown_routing_mode(topology):
     # host-gw, cloud-routes, vxlan and bgp are planned (tests/unit/test_routing_*.py)
     with pytest.raises(SpecError, match="routing: must be one of host-gw, cloud-routes, vxlan, bgp, got 'ipip'"):
-        topology("""
-            kind: Cluster
-            apiVersion: kind.x-k8s.io/v1alpha4
-            ---
-            apiVersion: testbed/v1alpha1
-            kind: TestbedConfig
-            routing: ipip
-        """)
+        topology(kind_cluster(0, "routing: ipip"))
 
 
 def test_ipv6_is_unsupported(topology):

@@ -12,6 +12,8 @@ from testbed.spec.selectors import LabelSelector, Requirement
 from testbed.spec.topology import CONTROL_PLANE_TAINT, load_topology
 from testbed.spec.workloads import load_manifests
 
+from ._yaml import v1_list
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
 GOOD = pathlib.Path(__file__).resolve().parent / "data" / "good"
 
@@ -78,19 +80,17 @@ def test_list_kind_unwraps_its_items():
 def test_list_items_report_their_index_in_the_path(manifests):
     from testbed.errors import SpecError
     with pytest.raises(SpecError) as info:
-        manifests("""
+        manifests(v1_list("""
             apiVersion: v1
-            kind: List
-            items:
-              - apiVersion: v1
-                kind: Pod
-                metadata: {name: ok}
-                spec: {containers: [{name: app}]}
-              - apiVersion: v1
-                kind: Pod
-                metadata: {name: bad}
-                spec: {containers: [{name: app, prots: []}]}
-        """)
+            kind: Pod
+            metadata: {name: ok}
+            spec: {containers: [{name: app}]}
+        """, """
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: bad}
+            spec: {containers: [{name: app, prots: []}]}
+        """))
     (problem,) = info.value.problems
     assert (problem.document, problem.path, problem.message) == (
         "Pod default/bad", "items[1].spec.containers[0].prots", "unknown field 'prots'")
@@ -216,7 +216,7 @@ def test_default_cluster_is_one_untainted_control_plane():
                            "kubernetes.io/arch": "amd64", "node-role.kubernetes.io/control-plane": ""}
     # kind's defaults (SetDefaultsCluster): 10.244.0.0/16 pods, 10.96.0.0/16 services, iptables
     assert (c.pod_subnet, c.service_subnet, c.kube_proxy_mode) == ("10.244.0.0/16", "10.96.0.0/16", "iptables")
-    # testbed defaults: seed 002's node network, /24 per node, host-gw
+    # testbed defaults: scenario 002's node network, /24 per node, host-gw
     assert (c.underlay_subnet, c.first_node_host, c.node_cidr_prefix, c.routing, c.mtu) == (
         "192.168.1.0/24", 2, 24, "host-gw", 1500)
     assert c.external_hosts == () and c.notes == () and c.allow_overlapping_pod_cidrs is False

@@ -1,4 +1,4 @@
-"""Seed 003 ("Déclarer une politique réseau"), reproduced by the oracle and the compiler.
+"""Scenario 003 ("Déclarer une politique réseau"), reproduced by the oracle and the compiler.
 
 manifests/seed003-nginx.yaml: the nginx Deployment (app=nginx, port 80), its Service and a
 busybox pod; manifests/seed003-access-nginx.yaml: the access-nginx policy (pods app=nginx take
@@ -19,7 +19,8 @@ from testbed.plan.build import plan_cluster
 from testbed.spec.topology import load_topology
 from testbed.spec.workloads import load_manifests
 
-from ._netpol import REPO, check_golden, load_without_services
+from ._golden import check_golden
+from ._netpol import REPO, load_without_services
 
 NGINX = REPO / "manifests" / "seed003-nginx.yaml"
 POLICY = REPO / "manifests" / "seed003-access-nginx.yaml"
@@ -33,7 +34,7 @@ def _planned(paths: tuple[str, ...]) -> World:
 
 
 @pytest.fixture
-def seed003(tmp_path):
+def scenario003(tmp_path):
     def world(with_policy: bool = True) -> World:
         return _planned(tuple(load_without_services([NGINX] + ([POLICY] if with_policy else []), tmp_path)))
     return world
@@ -44,8 +45,8 @@ def nginx_of(world: World) -> PodInfo:
     return pod
 
 
-def test_the_manifests_describe_the_seed(seed003):
-    w = seed003()
+def test_the_manifests_describe_the_scenario(scenario003):
+    w = scenario003()
     nginx = nginx_of(w)
     assert nginx.name.startswith("nginx-") and nginx.namespace == "default"
     assert nginx.ports == (NamedPort("http", 80, "TCP"),)
@@ -54,8 +55,8 @@ def test_the_manifests_describe_the_seed(seed003):
     assert policy.full_name == "default/access-nginx" and policy.types == ("Ingress",)
 
 
-def test_busybox_reaches_nginx_until_the_policy_is_applied(seed003):
-    before, after = seed003(with_policy=False), seed003()
+def test_busybox_reaches_nginx_until_the_policy_is_applied(scenario003):
+    before, after = scenario003(with_policy=False), scenario003()
     nginx = nginx_of(after).full_name
     flow = Flow("default/busybox", nginx, 80, "TCP")
     v = decide(flow, before)
@@ -65,8 +66,8 @@ def test_busybox_reaches_nginx_until_the_policy_is_applied(seed003):
     assert v.egress.allowed                                       # busybox itself is not restricted
 
 
-def test_access_true_lets_busybox_in(seed003):
-    w = seed003()
+def test_access_true_lets_busybox_in(scenario003):
+    w = scenario003()
     nginx = nginx_of(w)
     relabelled = w.with_pod_labels("default/busybox", {"run": "busybox", "access": "true"})
     v = decide(Flow("default/busybox", nginx.full_name, 80), relabelled)
@@ -80,8 +81,8 @@ def test_access_true_lets_busybox_in(seed003):
     assert not decide(Flow("kube-system/tool", nginx.full_name, 80), w.with_pods(w.pods + (elsewhere,))).allowed
 
 
-def test_nodes_and_the_laptop(seed003):
-    w = seed003()
+def test_nodes_and_the_laptop(scenario003):
+    w = scenario003()
     nginx = nginx_of(w)
     assert decide(Flow(nginx.node, nginx.full_name, 80), w).allowed       # kubelet's own node
     assert not decide(Flow("laptop", nginx.full_name, 80), w).allowed
@@ -89,8 +90,8 @@ def test_nodes_and_the_laptop(seed003):
     assert not decide(Flow(other, nginx.full_name, 80), w).allowed
 
 
-def test_applying_then_relabelling_is_a_reload_then_set_updates(seed003):
-    before, after = seed003(with_policy=False), seed003()
+def test_applying_then_relabelling_is_a_reload_then_set_updates(scenario003):
+    before, after = scenario003(with_policy=False), scenario003()
     applied = reconcile(before, after)
     assert {c.action for c in applied.values()} == {"load"}
     busybox = after.pod("default/busybox")
@@ -102,8 +103,8 @@ def test_applying_then_relabelling_is_a_reload_then_set_updates(seed003):
             f"add element inet testbed-netpol p0-in0-peer0 {{ {busybox.ip} }}"]
 
 
-def test_seed003_rules_and_explanations_match_golden(seed003):
-    w = seed003()
+def test_scenario003_rules_and_explanations_match_golden(scenario003):
+    w = scenario003()
     nginx = nginx_of(w)
     rulesets = compile_cluster(w)
     flow = Flow("default/busybox", nginx.full_name, 80, "TCP")
@@ -118,5 +119,5 @@ def test_seed003_rules_and_explanations_match_golden(seed003):
         "$ testbed trace busybox " + nginx.name + " 80/TCP",
         render_trace(trace_flow(w, rulesets, flow)),
     ])
-    check_golden("seed003-explain.txt", text)
-    check_golden("seed003-nginx-node.nft", node_script(w, nginx.node))
+    check_golden("netpol/scenario003-explain.txt", text)
+    check_golden("netpol/scenario003-nginx-node.nft", node_script(w, nginx.node))

@@ -1,4 +1,4 @@
-"""The NAT-free table and policy conformance (confusion counts, mismatches, verdict), known answers."""
+"""The NAT-free table (analysis/nat.py) and the run's verdict (analysis/verdict.py), known answers."""
 
 from __future__ import annotations
 

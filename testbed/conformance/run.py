@@ -17,23 +17,27 @@ import time
 from typing import Callable
 
 from ..emu.cluster import EmulatedCluster
-from ..netpol import conformance as suite
+from ..errors import DaemonError, RunAborted
+from ..experiment.results import environment, new_run_id, unique_run_dir
 from ..netpol.world import World
 from ..plan.build import plan_cluster, replan
-from ..report.junit import junit_xml
 from ..spec.topology import load_topology
 from ..spec.workloads import load_manifests
 from ..traffic.prober import Probe, run_probes
-from .results import environment, new_run_id, unique_run_dir
+from .changes import step_manifests
+from .check import check_step, probes
+from .generator import generate_cases
+from .junit import junit_xml
+from .resources import MODEL, TOPOLOGY
+from .results import CaseResult, Summary
 
-MODEL = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                     "manifests", "conformance", "xyz.yaml")
+PROGRESS_EVERY_S = 5.0
 
 
 def _measure(cluster: EmulatedCluster, timeout: float) -> dict[tuple, bool]:
     plan = cluster.plan
     pods = {f"{p.namespace}/{p.name}": p for p in plan.pods}
-    table = suite.probes()
+    table = probes()
     results = run_probes([Probe(i, cluster.netns_path(pods[src].key), pods[dst].ip, port, proto, timeout)
                           for i, (src, dst, port, proto) in enumerate(table)])
     return {probe: r.outcome == "connected" for probe, r in zip(table, results)}
@@ -44,34 +48,45 @@ def _flush_conntrack(cluster: EmulatedCluster) -> None:
         cluster.runner.run(["ip", "netns", "exec", cluster.netns(node.key), "conntrack", "-F"], check=False)
 
 
-def run_conformance(topology: str, results_root: str, seed: int = 0, limit: int | None = None,
+def run_conformance(topology: str | None, results_root: str, seed: int = 0, limit: int | None = None,
                     timeout: float = 0.5, progress: Callable[[str], None] = lambda _m: None) -> tuple[str, bool]:
+    topology = topology or TOPOLOGY
     spec = load_topology(topology)
     base = load_manifests([MODEL])
-    cases = suite.generate_cases(seed=seed, limit=limit)
+    cases = generate_cases(seed=seed, limit=limit)
     run_dir, run_id = unique_run_dir(results_root, new_run_id("conformance"))
-    summary = suite.Summary(seed=seed)
+    summary = Summary(seed=seed)
     started = time.time()
     plan = plan_cluster(spec, base, seed=seed)
-    with EmulatedCluster(plan, progress=progress, manifests=base) as cluster:
+    progress(f"{len(cases)} cases generated (seed {seed}); building the cluster")
+    aborted: DaemonError | None = None
+    with EmulatedCluster(plan, progress=progress, manifests=base,
+                         keep_logs_in=os.path.join(run_dir, "logs")) as cluster:
         progress(f"cluster ready in {cluster.timings['build']:.2f} s; {len(cases)} cases")
+        last = time.time()
         for n, case in enumerate(cases, start=1):
             t_case = time.perf_counter()
             steps = []
             try:
                 for i, step in enumerate(case.steps):
-                    manifests = suite.step_manifests(base, step)
+                    manifests = step_manifests(base, step)
                     new = replan(spec, manifests, seed, prev=cluster.plan)
                     done = cluster.apply(new, manifests)
                     _flush_conntrack(cluster)
                     observed = _measure(cluster, timeout)
                     world = World.from_plan(cluster.plan, manifests)
-                    steps.append(suite.check_step(case, i, world, observed, seconds=float(done["seconds"])))
-                summary.add(suite.CaseResult(case, tuple(steps), time.perf_counter() - t_case))
+                    steps.append(check_step(case, i, world, observed, seconds=float(done["seconds"])))
+                summary.add(CaseResult(case, tuple(steps), time.perf_counter() - t_case))
+            except DaemonError as exc:  # a dead agent would fail every case after it: stop, and say why
+                cluster.keep_logs_of(exc, os.path.join(run_dir, "logs"))
+                aborted = exc
+                progress(f"aborted at case {n}/{len(cases)}: {exc}")
+                break
             except Exception as exc:  # one broken case must not hide the others
-                summary.add(suite.CaseResult(case, tuple(steps), time.perf_counter() - t_case,
+                summary.add(CaseResult(case, tuple(steps), time.perf_counter() - t_case,
                                              error=f"{type(exc).__name__}: {exc}"))
-            if n % 25 == 0 or n == len(cases):
+            if n == 1 or n == len(cases) or time.time() - last >= PROGRESS_EVERY_S:  # never silent for long
+                last = time.time()
                 c = summary.counts()
                 progress(f"{n}/{len(cases)} cases: {c['passed']} passed, {c['failed']} failed, "
                          f"{c['mismatches']} mismatches ({time.time() - started:.0f} s)")
@@ -86,21 +101,28 @@ def run_conformance(topology: str, results_root: str, seed: int = 0, limit: int 
             "counts": counts, "by_tag": summary.by_tag(), "environment": environment(),
             "enforcement_seconds": {"p50": enforce[len(enforce) // 2] if enforce else None,
                                     "max": enforce[-1] if enforce else None}}
+    if aborted is not None:
+        meta["aborted"] = str(aborted)
     with open(os.path.join(run_dir, "conformance.json"), "w", encoding="utf-8") as h:
         json.dump(meta, h, indent=2, sort_keys=True, default=str)
     with open(os.path.join(run_dir, "conformance.md"), "w", encoding="utf-8") as h:
         h.write(_markdown(meta, summary))
+    if aborted is not None:
+        raise RunAborted(f"{aborted} (the cases run so far are in {run_dir}, marked aborted)", run_dir)
     return run_dir, summary.passed
 
 
-def _markdown(meta: dict, summary: suite.Summary) -> str:
-    c = meta["counts"]
+def _markdown(meta: dict, summary: Summary) -> str:
+    c, enforce = meta["counts"], meta["enforcement_seconds"]
     lines = [f"# NetworkPolicy conformance — run {meta['run_id']}", "",
-             f"**{'PASS' if summary.passed else 'FAIL'}** — {c['cases']} cases, {c['steps']} steps, {c['probes']} probes "
+             f"**{'ABORTED' if meta.get('aborted') else 'PASS' if summary.passed else 'FAIL'}** — "
+             + (f"{meta['aborted']}. Before it stopped: " if meta.get("aborted") else "") +
+             f"{c['cases']} cases, {c['steps']} steps, {c['probes']} probes "
              f"measured with real packets against the oracle in {meta['seconds']:.0f} s: {c['passed']} passed, "
              f"{c['failed']} failed, {c['error']} errors; {c['mismatches']} mismatches.", "",
-             f"Seed {meta['seed']}; topology {meta['topology']}; a change enforced in "
-             f"{meta['enforcement_seconds']['p50']:.3f} s (median), {meta['enforcement_seconds']['max']:.3f} s (max).",
+             f"Seed {meta['seed']}; topology {meta['topology']}" + (
+                 f"; a change enforced in {enforce['p50']:.3f} s (median), {enforce['max']:.3f} s (max)."
+                 if enforce["p50"] is not None else "; no step was measured."),
              "", "| feature | cases | passed | failed |", "|---|---:|---:|---:|"]
     for tag, t in sorted(meta["by_tag"].items()):
         lines.append(f"| {tag} | {t.get('cases', 0)} | {t.get('passed', 0)} | {t.get('failed', 0) + t.get('error', 0)} |")

@@ -1,19 +1,9 @@
-"""The generated NetworkPolicy conformance cases on the classic x/y/z model; pure.
+"""The systematic families of conformance cases, and the vocabulary they draw from; pure.
 
-    cases = generate_cases(seed=0)            # ~330 cases, deterministic for a seed
-    case.steps[i].policies                    # every NetworkPolicySpec in force at step i
-    case.steps[i].pod_labels / namespace_labels   # full label sets that differ from the model
-    case.steps[i].yaml                        # the same policies as YAML documents
-
-The model (manifests/conformance/xyz.yaml, mirrored in MODEL_*): namespaces x, y, z and bare
-pods a, b, c in each, serving 80 and 81 on TCP, UDP and SCTP (ports serve-<port>-<proto>).
-
-A case is a list of steps. A step is the **whole desired state** the case wants at that point,
-not a delta: the policies in force, and the pods and namespaces whose labels differ from the
-model (full label sets, not patches). The state before a case is the model without policies.
-conformance.transition() turns two consecutive steps into the changes to make (apply, update
-or delete a policy, relabel a pod or a namespace); conformance.step_manifests() into the
-desired Manifests a controller reconciles to.
+Seventeen families, each a list of Drafts (dsl.py): deny, allow-all, pod and namespace
+selectors, AND vs OR peers, ipBlock, ports, several policies, other namespaces, ingress vs
+egress, policyTypes, and the multi-step ones (apply, update, delete a policy, relabel a pod or
+a namespace, longer sequences). generator.py decodes and orders them, and adds random ones.
 
 ipBlock cases (a choice, documented here): the generator does not know pod IPs, so ipBlocks
 are written against the pod CIDRs of the default 3-node topology, which the model pins its
@@ -24,465 +14,14 @@ no pod at all (the underlay 192.168.1.0/24, 0.0.0.0/0 except 10.244.0.0/16). No 
 an address resolved at run time. The expected tables never assume a placement either: they
 are computed by the oracle from the actual World (real IPs from the plan), so on another
 topology a case stays correct, only less sharp.
-
-Tags: the first tag of a case is its family (what the generator meant to test; the JUnit
-classname); the others are inferred from the decoded policies and the step transitions
-(infer_tags), so that "every feature appears in N cases" is measured, not declared.
-
-Policies are written as Python data, dumped to YAML and decoded with the manifest loader
-(decode_text: load_manifests without files), so every case is valid per the API by
-construction; a case that does not decode is a bug in this module and raises at generation.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import random
-from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Callable, Mapping
 
-import yaml
-
-from ..errors import Problem, SpecError
-from ..spec.decode import Doc, Problems
-from ..spec.model import Manifests, Namespace
-from ..spec.netpol import NetworkPolicySpec
-
-# -- the model -----------------------------------------------------------------------------------
-
-MODEL_NAMESPACES: dict[str, dict[str, str]] = {
-    "x": {"ns": "x", "team": "red"}, "y": {"ns": "y", "team": "blue"}, "z": {"ns": "z"}}
-MODEL_POD_LABELS: dict[str, dict[str, str]] = {
-    "a": {"pod": "a", "tier": "web"}, "b": {"pod": "b", "tier": "db"}, "c": {"pod": "c"}}
-NODES = ("kind-control-plane", "kind-worker", "kind-worker2")
-NODE_CIDRS = {"kind-control-plane": "10.244.0.0/24", "kind-worker": "10.244.1.0/24",
-              "kind-worker2": "10.244.2.0/24"}
-POD_NETWORK = "10.244.0.0/16"
-PODS = tuple(f"{ns}/{p}" for ns in MODEL_NAMESPACES for p in MODEL_POD_LABELS)
-PORTS = (80, 81)
-PROTOCOLS = ("TCP", "UDP", "SCTP")
-SOURCE = "conformance"   # the file name decoded policies carry: conformance/<case>.yaml
-
-
-def model_node(ref: str) -> str:
-    """The node the model pins pod `ns/name` to (x/a on the control plane, x/b on kind-worker...)."""
-    ns, _, name = ref.partition("/")
-    return NODES[(list(MODEL_NAMESPACES).index(ns) + list(MODEL_POD_LABELS).index(name)) % len(NODES)]
-
-
-def model_pod_labels(ref: str) -> dict[str, str]:
-    return dict(MODEL_POD_LABELS[ref.partition("/")[2]])
-
-
-def model_namespace_labels(name: str) -> dict[str, str]:
-    return dict(MODEL_NAMESPACES[name])
-
-
-# -- feature tags --------------------------------------------------------------------------------
-
-FEATURES = (
-    "deny-ingress", "deny-egress", "deny-both", "allow-all-ingress", "allow-all-egress",
-    "target-selector", "pod-selector", "match-labels", "expr-in", "expr-notin", "expr-exists",
-    "expr-doesnotexist", "namespace-selector", "namespace-selector-all", "namespace-and-pod",
-    "peers-or", "ip-block", "ip-block-except", "port-number", "port-name", "end-port",
-    "protocol-tcp", "protocol-udp", "protocol-sctp", "protocol-all-ports", "multiple-policies",
-    "several-namespaces", "ingress-and-egress", "policy-types-inferred", "ignored-rules",
-    "multi-step", "apply-policy", "update-policy", "delete-policy", "relabel-pod", "relabel-namespace",
-)
-
-
-# -- cases ---------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Step:
-    """The desired state at one point of a case (not a delta)."""
-
-    policies: tuple[NetworkPolicySpec, ...] = ()
-    texts: tuple[str, ...] = ()                          # each policy's YAML, same order
-    pod_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)       # "x/a" -> labels
-    namespace_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # "x" -> labels
-    note: str = ""                                       # what changed since the previous step
-
-    __hash__ = None  # type: ignore[assignment]   # holds dicts
-
-    @property
-    def yaml(self) -> str:
-        return "---\n".join(self.texts)
-
-    def policy_names(self) -> tuple[str, ...]:
-        return tuple(p.full_name for p in self.policies)
-
-    def text_of(self, full_name: str) -> str:
-        return dict(zip(self.policy_names(), self.texts))[full_name]
-
-    def labels_of_pod(self, ref: str) -> dict[str, str]:
-        return dict(self.pod_labels[ref]) if ref in self.pod_labels else model_pod_labels(ref)
-
-    def labels_of_namespace(self, name: str) -> dict[str, str]:
-        return dict(self.namespace_labels[name]) if name in self.namespace_labels else model_namespace_labels(name)
-
-    def key(self) -> tuple:
-        """What makes two steps the same state (used to keep cases distinct)."""
-        return (tuple(sorted(self.texts)),
-                tuple(sorted((k, tuple(sorted(v.items()))) for k, v in self.pod_labels.items())),
-                tuple(sorted((k, tuple(sorted(v.items()))) for k, v in self.namespace_labels.items())))
-
-
-BASE = Step(note="the model without policies")
-
-
-@dataclass(frozen=True)
-class Case:
-    name: str
-    description: str
-    tags: tuple[str, ...]      # tags[0]: the family; the rest inferred (FEATURES)
-    steps: tuple[Step, ...]
-
-    @property
-    def family(self) -> str:
-        return self.tags[0]
-
-    def key(self) -> tuple:
-        return tuple(s.key() for s in self.steps)
-
-
-# -- decoding manifests from text -----------------------------------------------------------------
-
-def decode_text(text: str, source: str = "<text>", existing: Iterable[Namespace] = ()) -> Manifests:
-    """`load_manifests` for YAML text instead of files: same strict decoding, same messages
-    (the source name stands for the file). `existing` namespaces count as already in the
-    cluster for the check that every namespaced object's namespace exists."""
-    from ..spec import workloads
-    from ..spec.decode import _StrictLoader
-
-    problems = Problems()
-    col = workloads._Collector(problems)
-    try:
-        docs = list(yaml.load_all(text, Loader=_StrictLoader))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise SpecError([Problem(source, where, f"malformed YAML: {reason}")]) from None
-    for index, raw in enumerate(docs):
-        if raw is not None:
-            workloads._decode_object(Doc(raw, source, problems, document=f"document {index + 1}"), col)
-    manifests = Manifests(tuple(col.namespaces), tuple(col.pods), tuple(col.workloads), (source,),
-                          **{name: tuple(items) for name, items in col.extra.items()})
-    known = dataclasses.replace(manifests, namespaces=tuple(existing) + manifests.namespaces)
-    workloads._check_namespaces_exist(known, col, problems)
-    problems.raise_if_any()
-    return manifests
-
-
-def model_namespaces() -> tuple[Namespace, ...]:
-    return tuple(Namespace(n, dict(labels)) for n, labels in MODEL_NAMESPACES.items())
-
-
-def dump(doc: Mapping[str, Any]) -> str:
-    return yaml.safe_dump(dict(doc), sort_keys=False, default_flow_style=None, width=100)
-
-
-def decode_policies(texts: Iterable[str], source: str) -> tuple[NetworkPolicySpec, ...]:
-    texts = tuple(texts)
-    if not texts:
-        return ()
-    m = decode_text("---\n".join(texts), source, model_namespaces())
-    if len(m.policies) != len(texts) or m.namespaces or m.pods or m.workloads:
-        raise SpecError([Problem(source, "", "expected NetworkPolicy documents only")])
-    return m.policies
-
-
-# -- writing policies as data ---------------------------------------------------------------------
-
-def ml(**labels: str) -> dict:
-    """A selector by matchLabels."""
-    return {"matchLabels": dict(labels)}
-
-
-def ex(key: str, op: str, *values: str, labels: Mapping[str, str] | None = None) -> dict:
-    """A selector with one matchExpression (and optional matchLabels)."""
-    req: dict[str, Any] = {"key": key, "operator": op}
-    if values:
-        req["values"] = list(values)
-    out: dict[str, Any] = {"matchLabels": dict(labels)} if labels else {}
-    out["matchExpressions"] = [req]
-    return out
-
-
-ALL: dict = {}
-
-
-def pods(sel: Mapping) -> dict:
-    return {"podSelector": dict(sel)}
-
-
-def nss(sel: Mapping) -> dict:
-    return {"namespaceSelector": dict(sel)}
-
-
-def both(ns_sel: Mapping, pod_sel: Mapping) -> dict:
-    return {"namespaceSelector": dict(ns_sel), "podSelector": dict(pod_sel)}
-
-
-def block(cidr: str, *excepts: str) -> dict:
-    return {"ipBlock": {"cidr": cidr, **({"except": list(excepts)} if excepts else {})}}
-
-
-def port(number: int | str | None = None, protocol: str | None = None, end: int | None = None) -> dict:
-    out: dict[str, Any] = {}
-    if protocol is not None:
-        out["protocol"] = protocol
-    if number is not None:
-        out["port"] = number
-    if end is not None:
-        out["endPort"] = end
-    return out
-
-
-def rule(peers: list | None = None, ports: list | None = None) -> dict:
-    """A rule; None peers/ports: the key is left out (every peer / every port)."""
-    return {"peers": peers, "ports": ports}
-
-
-def netpol(name: str, ns: str, select: Mapping | None = None, ingress: list | None = None,
-           egress: list | None = None, types: list[str] | None = None) -> dict:
-    spec: dict[str, Any] = {"podSelector": dict(select or {})}
-    if types is not None:
-        spec["policyTypes"] = list(types)
-    for key, rules, peer_key in (("ingress", ingress, "from"), ("egress", egress, "to")):
-        if rules is None:
-            continue
-        out = []
-        for r in rules:
-            item: dict[str, Any] = {}
-            if r.get("peers") is not None:
-                item[peer_key] = list(r["peers"])
-            if r.get("ports") is not None:
-                item["ports"] = list(r["ports"])
-            out.append(item)
-        spec[key] = out
-    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-            "metadata": {"name": name, "namespace": ns}, "spec": spec}
-
-
-def deny(name: str, ns: str, direction: str = "ingress", select: Mapping | None = None) -> dict:
-    types = {"ingress": ["Ingress"], "egress": ["Egress"], "both": ["Ingress", "Egress"]}[direction]
-    return netpol(name, ns, select, types=types)
-
-
-def allow(name: str, ns: str, direction: str, select: Mapping | None, rules: list,
-          types: list[str] | None = None) -> dict:
-    """A policy with rules in one direction; egress policies name policyTypes [Egress]."""
-    if direction == "ingress":
-        return netpol(name, ns, select, ingress=rules, types=types)
-    return netpol(name, ns, select, egress=rules, types=types or ["Egress"])
-
-
-def _key(doc: Mapping) -> tuple[str, str]:
-    return doc["metadata"]["namespace"], doc["metadata"]["name"]
-
-
-def _labels_text(changes: Mapping[str, str | None]) -> str:
-    return " ".join(f"{k}-" if v is None else f"{k}={v}" for k, v in changes.items())
-
-
-def _diff(before: Mapping[str, str], after: Mapping[str, str]) -> dict[str, str | None]:
-    out: dict[str, str | None] = {k: v for k, v in after.items() if before.get(k) != v}
-    out.update({k: None for k in before if k not in after})
-    return out
-
-
-class Seq:
-    """Builds a case step by step: each `step()` records the state reached so far."""
-
-    def __init__(self) -> None:
-        self.docs: dict[tuple[str, str], dict] = {}
-        self.pods: dict[str, dict[str, str]] = {}
-        self.nss: dict[str, dict[str, str]] = {}
-        self.ops: list[str] = []
-        self.steps: list[tuple[list[dict], dict, dict, str]] = []
-
-    def apply(self, *docs: dict) -> "Seq":
-        for doc in docs:
-            k = _key(doc)
-            if k in self.docs and dump(self.docs[k]) == dump(doc):
-                continue
-            self.ops.append(f"{'update' if k in self.docs else 'apply'} {k[0]}/{k[1]}")
-            self.docs[k] = doc
-        return self
-
-    def delete(self, ns: str, name: str) -> "Seq":
-        del self.docs[(ns, name)]
-        self.ops.append(f"delete {ns}/{name}")
-        return self
-
-    def label_pod(self, ref: str, changes: Mapping[str, str | None]) -> "Seq":
-        self._label(self.pods, ref, model_pod_labels(ref), changes, "pod")
-        return self
-
-    def label_ns(self, name: str, changes: Mapping[str, str | None]) -> "Seq":
-        self._label(self.nss, name, model_namespace_labels(name), changes, "namespace")
-        return self
-
-    def _label(self, state: dict[str, dict[str, str]], key: str, model: dict[str, str],
-               changes: Mapping[str, str | None], what: str) -> None:
-        """Full label sets in `state`, only where they differ from the model; a no-op is not noted."""
-        before = state.get(key, model)
-        after = self._relabel(before, changes)
-        if after == before:
-            return
-        if after == model:
-            state.pop(key, None)
-        else:
-            state[key] = after
-        self.ops.append(f"label {what} {key} {_labels_text(_diff(before, after))}")
-
-    @staticmethod
-    def _relabel(labels: Mapping[str, str], changes: Mapping[str, str | None]) -> dict[str, str]:
-        out = dict(labels)
-        for k, v in changes.items():
-            if v is None:
-                out.pop(k, None)
-            else:
-                out[k] = v
-        return out
-
-    def state(self) -> tuple:
-        return (tuple(dump(d) for d in self.docs.values()), sorted(self.pods.items()), sorted(self.nss.items()))
-
-    def last_state(self) -> tuple | None:
-        if not self.steps:
-            return None
-        docs, pod_labels, ns_labels, _ = self.steps[-1]
-        return (tuple(dump(d) for d in docs), sorted(pod_labels.items()), sorted(ns_labels.items()))
-
-    def step(self, note: str = "") -> "Seq":
-        note = note or "; ".join(self.ops) or "no policy"
-        self.steps.append((list(self.docs.values()), dict(self.pods), dict(self.nss), note))
-        self.ops = []
-        return self
-
-
-@dataclass
-class Draft:
-    family: str
-    name: str
-    description: str
-    seq: Seq
-
-
-def single(family: str, name: str, description: str, *docs: dict) -> Draft:
-    return Draft(family, name, description, Seq().apply(*docs).step())
-
-
-# -- building and tagging cases -------------------------------------------------------------------
-
-_DECODED: dict[tuple[str, str], NetworkPolicySpec] = {}
-
-
-def build_case(draft: Draft) -> Case:
-    source = f"{SOURCE}/{draft.name}.yaml"
-    steps = []
-    for docs, pod_labels, ns_labels, note in draft.seq.steps:
-        texts = tuple(dump(d) for d in docs)
-        specs = []
-        for text in texts:
-            cached = _DECODED.get((source, text))
-            if cached is None:
-                cached = _DECODED[(source, text)] = decode_policies([text], source)[0]
-            specs.append(cached)
-        steps.append(Step(tuple(specs), texts, pod_labels, ns_labels, note))
-    steps_t = tuple(steps)
-    tags = (draft.family,) + tuple(t for t in infer_tags(steps_t) if t != draft.family)
-    return Case(draft.name, draft.description, tags, steps_t)
-
-
-def _selector_tags(sel) -> set[str]:
-    if sel is None:
-        return set()
-    out = {"match-labels"} if sel.match_labels else set()
-    out.update(f"expr-{r.operator.lower()}" for r in sel.match_expressions)
-    return out
-
-
-def policy_tags(spec: NetworkPolicySpec) -> set[str]:
-    tags = _selector_tags(spec.pod_selector)
-    if not spec.pod_selector.is_empty():
-        tags.add("target-selector")
-    if not spec.policy_types_given:
-        tags.add("policy-types-inferred")
-    written = {"Ingress": spec.ingress, "Egress": spec.egress}
-    if any(rules and t not in spec.policy_types for t, rules in written.items()):
-        tags.add("ignored-rules")
-    empty = [t for t in spec.policy_types if not written[t]]
-    tags.update(f"deny-{t.lower()}" for t in empty)
-    if len(empty) == 2:
-        tags.add("deny-both")
-    for t in spec.policy_types:
-        for r in written[t]:
-            if not r.peers and not r.ports:
-                tags.add(f"allow-all-{t.lower()}")
-            if len(r.peers) > 1:
-                tags.add("peers-or")
-            for p in r.peers:
-                if p.ip_block is not None:
-                    tags.add("ip-block")
-                    if p.ip_block.except_:
-                        tags.add("ip-block-except")
-                    continue
-                tags |= _selector_tags(p.pod_selector) | _selector_tags(p.namespace_selector)
-                if p.namespace_selector is None:
-                    tags.add("pod-selector")
-                elif p.pod_selector is not None:
-                    tags.add("namespace-and-pod")
-                elif p.namespace_selector.is_empty():
-                    tags.add("namespace-selector-all")
-                else:
-                    tags.add("namespace-selector")
-            for q in r.ports:
-                tags.add(f"protocol-{q.protocol.lower()}")
-                if q.port is None:
-                    tags.add("protocol-all-ports")
-                elif isinstance(q.port, str):
-                    tags.add("port-name")
-                else:
-                    tags.add("port-number")
-                if q.end_port is not None:
-                    tags.add("end-port")
-    return tags
-
-
-def infer_tags(steps: tuple[Step, ...]) -> tuple[str, ...]:
-    tags: set[str] = set()
-    prev: Step | None = None
-    for step in steps:
-        for spec in step.policies:
-            tags |= policy_tags(spec)
-        if len(step.policies) > 1:
-            tags.add("multiple-policies")
-        if len({p.namespace for p in step.policies}) > 1:
-            tags.add("several-namespaces")
-        types = {t for p in step.policies for t in p.policy_types}
-        if types == {"Ingress", "Egress"}:
-            tags.add("ingress-and-egress")
-        if prev is not None:
-            before, after = dict(zip(prev.policy_names(), prev.texts)), dict(zip(step.policy_names(), step.texts))
-            if set(after) - set(before):
-                tags.add("apply-policy")
-            if set(before) - set(after):
-                tags.add("delete-policy")
-            if any(before[n] != after[n] for n in set(before) & set(after)):
-                tags.add("update-policy")
-            if any(prev.labels_of_pod(p) != step.labels_of_pod(p) for p in PODS):
-                tags.add("relabel-pod")
-            if any(prev.labels_of_namespace(n) != step.labels_of_namespace(n) for n in MODEL_NAMESPACES):
-                tags.add("relabel-namespace")
-        prev = step
-    if len(steps) > 1:
-        tags.add("multi-step")
-    return tuple(t for t in FEATURES if t in tags)
-
+from .dsl import ALL, Draft, Seq, allow, block, both, deny, ex, ml, netpol, nss, pods, port, rule, single
+from .xyz import NAMESPACES, NODE_CIDRS, POD_NETWORK
 
 # -- the vocabulary --------------------------------------------------------------------------------
 
@@ -537,9 +76,6 @@ PORT_SPECS = (
     ("range-82-100", [port(82, "TCP", 100)], "TCP 82-100 (neither)"),
     ("tcp-80-sctp-81", [port(80, "TCP"), port(81, "SCTP")], "TCP 80 or SCTP 81"),
 )
-NAMESPACES = tuple(MODEL_NAMESPACES)
-
-
 def _rot(seq: tuple, i: int):
     return seq[i % len(seq)]
 
@@ -883,15 +419,20 @@ def fam_delete() -> list[Draft]:
     return out
 
 
-def fam_relabel_pod() -> list[Draft]:
-    f = "relabel-pod"
-    out = []
-
+def _relabelling(out: list[Draft], family: str, prefix: str,
+                 label: Callable[[Seq, str, Mapping[str, str | None]], Seq]) -> Callable[..., None]:
+    """case(name, words, docs, changes): apply `docs`, then one step per (pod or namespace, labels) change."""
     def case(name: str, words: str, docs: list[dict], changes: list[tuple[str, dict]]) -> None:
         seq = Seq().apply(*docs).step()
-        for ref, ch in changes:
-            seq.label_pod(ref, ch).step()
-        out.append(Draft(f, f"relabel-pod-{name}", words, seq))
+        for key, ch in changes:
+            label(seq, key, ch).step()
+        out.append(Draft(family, f"{prefix}-{name}", words, seq))
+    return case
+
+
+def fam_relabel_pod() -> list[Draft]:
+    out: list[Draft] = []
+    case = _relabelling(out, "relabel-pod", "relabel-pod", Seq.label_pod)
 
     case("peer-gains-role", "x/a accepts role=admin pods of any namespace; y/b gains the label, then loses it.",
          [_from_role_admin()], [("y/b", {"role": "admin"}), ("y/b", {"role": None})])
@@ -917,14 +458,8 @@ def fam_relabel_pod() -> list[Draft]:
 
 
 def fam_relabel_namespace() -> list[Draft]:
-    f = "relabel-namespace"
-    out = []
-
-    def case(name: str, words: str, docs: list[dict], changes: list[tuple[str, dict]]) -> None:
-        seq = Seq().apply(*docs).step()
-        for ns, ch in changes:
-            seq.label_ns(ns, ch).step()
-        out.append(Draft(f, f"relabel-ns-{name}", words, seq))
+    out: list[Draft] = []
+    case = _relabelling(out, "relabel-namespace", "relabel-ns", Seq.label_ns)
 
     case("peer-gains-team", "x accepts from team=blue namespaces; z joins team blue, then y leaves it.",
          [allow("from-blue", "x", "ingress", ALL, [rule([nss(ml(team="blue"))])])],
@@ -984,102 +519,3 @@ def fam_sequence() -> list[Draft]:
 SYSTEMATIC = (fam_deny, fam_allow_all, fam_pod_selector, fam_namespace_selector, fam_and_or, fam_ip_block,
               fam_ports, fam_multiple, fam_other_namespace, fam_ingress_egress, fam_policy_types, fam_apply,
               fam_update, fam_delete, fam_relabel_pod, fam_relabel_namespace, fam_sequence)
-RANDOM_SINGLE = 60
-RANDOM_STEPS = 20
-POD_LABEL_CHOICES = (("tier", "web"), ("tier", "db"), ("tier", None), ("pod", "a"), ("pod", "b"),
-                     ("role", "admin"))
-NS_LABEL_CHOICES = (("team", "red"), ("team", "blue"), ("team", None), ("ns", "y"), ("env", "prod"))
-
-
-def _catalogue(drafts: list[Draft]) -> list[dict]:
-    """Every policy of the single-step systematic cases, each once (by namespace and name)."""
-    seen: dict[tuple[str, str], dict] = {}
-    for d in drafts:
-        if len(d.seq.steps) != 1:
-            continue
-        for doc in d.seq.steps[0][0]:
-            key = _key(doc)
-            if key not in seen:
-                seen[key] = doc
-    return [seen[k] for k in sorted(seen)]
-
-
-def fam_random(seed: int, catalogue: list[dict], taken: set) -> list[Draft]:
-    rng = random.Random(f"conformance-{seed}")
-    out: list[Draft] = []
-    tries = 0
-    while len(out) < RANDOM_SINGLE and tries < 100 * RANDOM_SINGLE:
-        tries += 1
-        docs = rng.sample(catalogue, rng.choice((2, 2, 3)))
-        key = tuple(sorted(_key(d) for d in docs))
-        if len(set(key)) < len(key) or key in taken:
-            continue
-        taken.add(key)
-        name = f"random-{seed}-{len(out):03d}"
-        words = ", ".join(f"{a}/{b}" for a, b in key)
-        out.append(Draft("random", name, f"Random combination (seed {seed}): {words}.", Seq().apply(*docs).step()))
-    tries = 0
-    made = 0
-    while made < RANDOM_STEPS and tries < 100 * RANDOM_STEPS:
-        tries += 1
-        seq = Seq().apply(*rng.sample(catalogue, 2)).step()
-        if len(seq.docs) < 2:
-            continue
-        for _ in range(rng.choice((2, 3))):
-            op = rng.choice(("apply", "delete", "pod", "namespace", "update"))
-            if op == "apply":
-                doc = rng.choice(catalogue)
-                if _key(doc) in seq.docs:
-                    continue
-                seq.apply(doc)
-            elif op == "delete" and seq.docs:
-                seq.delete(*rng.choice(sorted(seq.docs)))
-            elif op == "update" and seq.docs:
-                ns, pname = rng.choice(sorted(seq.docs))
-                other = rng.choice(catalogue)
-                seq.apply({**other, "metadata": {"name": pname, "namespace": ns}})
-            elif op == "pod":
-                k, v = rng.choice(POD_LABEL_CHOICES)
-                seq.label_pod(rng.choice(PODS), {k: v})
-            else:
-                k, v = rng.choice(NS_LABEL_CHOICES)
-                seq.label_ns(rng.choice(NAMESPACES), {k: v})
-            if seq.state() != seq.last_state():
-                seq.step()
-        if len(seq.steps) < 2:
-            continue
-        out.append(Draft("random-steps", f"random-steps-{seed}-{made:03d}",
-                         f"Random changes between steps (seed {seed}).", seq))
-        made += 1
-    return out
-
-
-def generate_cases(seed: int = 0, limit: int | None = None) -> list[Case]:
-    """The conformance cases: systematic families (the same for every seed) and random
-    combinations and sequences drawn from them (which the seed picks). Same seed, same cases.
-
-    Order: round-robin over the families, so that the first `limit` cases still span them.
-    """
-    families = [fam() for fam in SYSTEMATIC]
-    flat = [d for fam in families for d in fam]
-    catalogue = _catalogue(flat)
-    taken: set = set()
-    randoms = fam_random(seed, catalogue, taken)
-    families.append([d for d in randoms if d.family == "random"])
-    families.append([d for d in randoms if d.family == "random-steps"])
-    ordered: list[Draft] = []
-    for i in range(max(len(f) for f in families)):
-        ordered += [f[i] for f in families if i < len(f)]
-    cases: list[Case] = []
-    keys: set = set()
-    names: set[str] = set()
-    for draft in ordered:
-        if limit is not None and len(cases) >= limit:
-            break
-        case = build_case(draft)
-        if case.key() in keys or case.name in names:
-            continue   # an identical random draw: keep the cases distinct
-        keys.add(case.key())
-        names.add(case.name)
-        cases.append(case)
-    return cases

@@ -1,6 +1,6 @@
 """JUnit XML for the NetworkPolicy conformance suite (`testbed conformance`); pure.
 
-    text = junit_xml("netpol-conformance", summary)      # a netpol.conformance.Summary
+    text = junit_xml("netpol-conformance", summary)      # a conformance.results.Summary
     text = junit_xml("netpol-conformance", results, properties={"seed": 0})   # or CaseResults
 
 One <testcase> per case, classname `conformance.<family>` (the case's first tag, e.g.
@@ -18,7 +18,7 @@ import re
 import xml.etree.ElementTree as ET
 from typing import Any, Iterable, Mapping
 
-from ..netpol.conformance import CaseResult, Summary
+from .results import CaseResult, Summary
 
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 

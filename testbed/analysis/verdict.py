@@ -1,4 +1,4 @@
-"""Conformance: expected against observed outcomes, the run's verdict, the list of mismatches (pure).
+"""The run's verdict: expected against observed outcomes, the list of mismatches (pure).
 
 Pipeline: dataset.load_dataset() -> **confusion(), mismatches(), run_verdict(), summary_table()**
 -> report/ and compare.
