@@ -187,6 +187,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from .netpol.explain import explain_flow, explain_pod
     from .netpol.oracle import Flow, decide
     from .netpol.world import World
+    from .rulepath import render_path, trace_path
 
     _, manifests, plan = _load(args)
     world = World.from_plan(plan, manifests)
@@ -196,7 +197,12 @@ def cmd_explain(args: argparse.Namespace) -> int:
             return 0
         if not (args.source and args.destination):
             raise TestbedError("give --from SOURCE --to DESTINATION [--port PORT[/PROTOCOL]|icmp], or --pod NAME")
-        verdict = decide(Flow.of(args.source, args.destination, args.port), world)
+        flow = Flow.of(args.source, args.destination, args.port)
+        if args.trace:
+            path = trace_path(plan, world, flow)
+            print(render_path(path), end="")
+            return 0 if path.delivered else 3
+        verdict = decide(flow, world)
     except (KeyError, ValueError) as exc:
         raise TestbedError(str(exc).strip("'\"")) from None
     print(explain_flow(verdict))
@@ -297,9 +303,12 @@ def build_parser() -> argparse.ArgumentParser:
                               "2 bad input, 1 any other error")
     cluster_args(p)
     p.add_argument("--from", dest="source", help="a pod (ns/name or name), node, external host or IP")
-    p.add_argument("--to", dest="destination", help="a pod (ns/name or name)")
+    p.add_argument("--to", dest="destination", help="a pod (ns/name or name), node, external host or IP")
     p.add_argument("--port", default="80/TCP", help="PORT[/PROTOCOL] or icmp (default 80/TCP)")
     p.add_argument("--pod", help="summarise the policies that select this pod instead")
+    p.add_argument("--trace", action="store_true",
+                   help="the rule path of the flow's first packet on each node it crosses (kube-proxy, "
+                        "NetworkPolicy, egress); --to may be svc/[NAMESPACE/]NAME")
     p.set_defaults(fn=cmd_explain)
 
     p = sub.add_parser("conformance", help="the generated NetworkPolicy suite: oracle vs real packets")

@@ -24,6 +24,7 @@ from typing import Any
 
 from ..plan.dns import records
 from ..plan.model import Plan
+from ..rules.egress import egress_nft
 from . import rules
 from .dns import DnsServer, remove_resolv_confs, write_resolv_confs
 from .ledger import Ledger, netns_name
@@ -139,19 +140,10 @@ class LoadBalancerAnnouncer:
         return want
 
 
-def egress_nft(pod_subnet: str, outside: list[str]) -> str:
-    """Masquerade pods' traffic to the outside world, as kind's ip-masq-agent does (pure)."""
-    lines = ["table ip testbed-egress {}", "delete table ip testbed-egress", "table ip testbed-egress {",
-             "  chain postrouting {", "    type nat hook postrouting priority srcnat + 10; policy accept;"]
-    if outside:
-        lines.append(f"    ip saddr {pod_subnet} ip daddr {{ {', '.join(outside)} }} masquerade "
-                     "comment \"pods to the outside world: SNAT to the node (the one NAT Kubernetes expects)\"")
-    lines += ["  }", "}"]
-    return "\n".join(lines) + "\n"
-
-
 class EgressMasquerade:
-    """Every node masquerades pod traffic leaving for the outside subnets (egress, issue 8)."""
+    """Every node masquerades pod traffic leaving for the outside subnets (egress, issue 8).
+
+    The rules are rules/egress.py's (pure); this only loads their text into each node."""
 
     def __init__(self, runner: Runner, ledger: Ledger) -> None:
         self.runner, self.ledger = runner, ledger
