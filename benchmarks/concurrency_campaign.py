@@ -118,6 +118,7 @@ def one_point(results: str, line: str, delay: float, first: int, then: int) -> d
     time.sleep(delay)
     tag = tag or tag_of(proc.pid)
     sent = 0
+    t_first = time.monotonic()
     try:
         os.killpg(proc.pid, first)
         sent = 1
@@ -138,6 +139,7 @@ def one_point(results: str, line: str, delay: float, first: int, then: int) -> d
     thread.start()
     rest = proc.stderr.read()
     proc.wait(timeout=300)
+    after = time.monotonic() - t_first   # how long the run lived after the first signal
     thread.join()
     err = "".join(seen) + rest
     left = leftovers(tag) if tag else []
@@ -145,7 +147,7 @@ def one_point(results: str, line: str, delay: float, first: int, then: int) -> d
           and (proc.returncode == 130 or (proc.returncode == 0 and line == "tearing down")))
     return {"point": f"{line} +{delay:.2f} s", "signals": f"{signal.Signals(first).name} then "
             f"{signal.Signals(then).name} x{max(0, sent - 1)}", "code": proc.returncode, "tag": tag,
-            "noted": err.count("signal noted"), "left": left, "ok": ok,
+            "noted": err.count("signal noted"), "left": left, "ok": ok, "after_s": after,
             "stderr": "\n".join(t for t in err.splitlines() if "signal noted" not in t)[-4000:]}
 
 
