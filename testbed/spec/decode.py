@@ -275,12 +275,34 @@ def _children(node: Any) -> list[Any]:
     return []
 
 
+# `-f -`: the manifests come from standard input, read once (bounded) and kept, since the
+# CLI loads them more than once (checking an experiment, then running it).
+STDIN = "-"
+_STDIN_CACHE: list[str] = []
+
+
+def _stdin_text() -> str:
+    import sys
+
+    if not _STDIN_CACHE:
+        data = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
+            raise SpecError([Problem(STDIN, "", f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")])
+        try:
+            _STDIN_CACHE.append(data.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise SpecError([Problem(STDIN, "", f"cannot read: not UTF-8 text (byte {exc.start})")]) from None
+    return _STDIN_CACHE[0]
+
+
 def load_documents(path: str) -> list[tuple[int, Any]]:
     """Read a multi-document YAML file; returns (index, document) pairs, empty documents skipped.
 
     A missing file, a file too large, malformed YAML, or YAML beyond the bounds above is a
     SpecError naming the file (and the line for YAML).
     """
+    if path == STDIN:
+        return load_text(_stdin_text(), path)
     if not os.path.exists(path):
         raise SpecError([Problem(path, "", "file not found")])
     if os.path.isdir(path):
@@ -293,7 +315,21 @@ def load_documents(path: str) -> list[tuple[int, Any]]:
             data = raw.read(size + 1) if size <= MAX_FILE_BYTES else b""
         if size > MAX_FILE_BYTES or len(data) > MAX_FILE_BYTES:
             raise SpecError([Problem(path, "", f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")])
-        loader = _StrictLoader(data.decode("utf-8"))
+        return load_text(data.decode("utf-8"), path)
+    except UnicodeDecodeError as exc:
+        raise SpecError([Problem(path, "", f"cannot read: not UTF-8 text (byte {exc.start})")]) from None
+    except OSError as exc:
+        raise SpecError([Problem(path, "", f"cannot read: {exc.strerror or exc}")]) from None
+
+
+def load_text(text: str, path: str) -> list[tuple[int, Any]]:
+    """`load_documents` for text already read (standard input, a kubeadm patch in a topology):
+    the same bounds and messages, `path` naming where the text came from. JSON is read by the
+    same loader: a JSON document is a YAML document (kubectl reads both alike)."""
+    if len(text) > MAX_FILE_BYTES:
+        raise SpecError([Problem(path, "", f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")])
+    try:
+        loader = _StrictLoader(text)
         docs = []
         try:
             while loader.check_data():
@@ -307,11 +343,7 @@ def load_documents(path: str) -> list[tuple[int, Any]]:
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise SpecError([Problem(path, where, f"malformed YAML: {reason}")]) from None
-    except UnicodeDecodeError as exc:
-        raise SpecError([Problem(path, "", f"cannot read: not UTF-8 text (byte {exc.start})")]) from None
     except (ValueError, OverflowError) as exc:
         # e.g. `2024-13-45` as a timestamp, or an integer of more than 4,300 digits
         raise SpecError([Problem(path, "", f"malformed YAML: {str(exc).splitlines()[0]}")]) from None
-    except OSError as exc:
-        raise SpecError([Problem(path, "", f"cannot read: {exc.strerror or exc}")]) from None
     return [(i, d) for i, d in enumerate(docs) if d is not None]
