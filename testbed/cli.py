@@ -75,11 +75,12 @@ def _load(args: argparse.Namespace):
     """(cluster spec, manifests, plan) from the topology and -f files."""
     from .plan.build import plan_cluster
     from .spec.topology import load_topology
+    from .spec.inputs import expand_inputs
     from .spec.workloads import load_manifests
 
     _check_number("--seed", args.seed, 0, MAX_SEED)
     cluster = load_topology(args.topology)
-    manifests = load_manifests(args.file or [])
+    manifests = load_manifests(expand_inputs(args.file or [], args.recursive))
     return cluster, manifests, plan_cluster(cluster, manifests, seed=args.seed)
 
 
@@ -256,7 +257,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     def cluster_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("topology", help="kind cluster config (+ TestbedConfig), e.g. topologies/three-nodes.yaml")
-        p.add_argument("-f", "--file", action="append", help="workload manifests (repeatable)")
+        p.add_argument("-f", "--file", action="append",
+                       help="workload manifests: a file, a folder (its *.yaml, *.yml, *.json) or - for "
+                            "standard input (repeatable)")
+        p.add_argument("-R", "--recursive", action="store_true", help="read the folders given with -f recursively")
         p.add_argument("--seed", type=int, default=0, help="seed for generated names (default 0)")
 
     p = sub.add_parser("plan", help="print what would be created (no root needed)")

@@ -94,7 +94,9 @@ def summary_markdown(meta: Mapping[str, Any], rows: Sequence[Mapping[str, Any]])
     ok = sum(bool(r["outcome_ok"]) for r in rows)
     nat_bad = [r for r in rows if r["nat_free"] is False]
     lines += [f"**Verdict: {'PASS' if meta['passed'] else 'FAIL'}** — {ok}/{total} probes as expected; "
-              f"{len(nat_bad)} NAT violation(s) (server saw an address other than the sender's).", "",
+              f"{len(nat_bad)} NAT violation(s) (server saw an address other than the sender's)."
+              + (f" {meta['cluster']['pending']} pod(s) Pending (see warnings)." if meta["cluster"].get("pending")
+                 else ""), "",
               f"Cluster: {meta['cluster']['nodes']} nodes, {meta['cluster']['pods']} pods, routing "
               f"{meta['cluster']['routing']}; seed {meta['seed']}; built in {meta['timings'].get('build', 0):.2f} s.",
               "", "| step | communication | protocol | probes | connected | as expected | NAT-free |",
