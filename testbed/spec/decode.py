@@ -229,7 +229,10 @@ class _Strict:
         for key_node, _ in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 continue  # `<<: *anchor` keys may be overridden on purpose
-            key = self.construct_object(key_node, deep=True)  # type: ignore[arg-type]
+            if key_node.tag == "tag:yaml.org,2002:str":
+                key: Any = key_node.value     # the usual key: no need to construct it twice
+            else:
+                key = self.construct_object(key_node, deep=True)  # type: ignore[attr-defined]
             if not isinstance(key, (str, int, float, bool)):
                 continue
             if key in seen:
