@@ -128,6 +128,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     progress = _progress(args.quiet)
     for w in plan.warnings:
         progress(f"warning: {w}")
+    for n in plan.notes:
+        progress(f"note: {n}")
     with EmulatedCluster(plan, progress=progress, manifests=manifests) as cluster:
         progress(f"cluster {plan.cluster} ready in {cluster.timings['build']:.2f} s "
                  f"(namespaces are tb-{cluster.tag}-*)")

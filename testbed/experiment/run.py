@@ -169,6 +169,8 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
     run_dir, run_id = unique_run_dir(results_root, new_run_id(exp.name))
     for warning in plan.warnings:
         progress(f"warning: {warning}")
+    for note in plan.notes:
+        progress(f"note: {note}")
     rows: list[dict[str, Any]] = []
     changes: list[dict[str, Any]] = []
     captures: list[dict[str, Any]] = []

@@ -201,3 +201,27 @@ def test_deleting_a_namespace_deletes_what_is_in_it(manifests):
     assert [n.name for n in left.namespaces] == []
     assert [p.ref.name for p in left.pods] == ["other"]
     assert left.services == () and left.policies == () and left.others == ()
+
+
+def test_cli_plan_reads_folders_recursively_and_stdin(tmp_path, capsys, monkeypatch):
+    from testbed.cli import main
+
+    boutique = REPO / "tests" / "unit" / "data" / "realworld" / "online-boutique"
+    (tmp_path / "nested").mkdir()
+    (tmp_path / "nested" / "app.yaml").write_bytes((boutique / "kubernetes-manifests.yaml").read_bytes())
+    topology = str(REPO / "topologies" / "three-nodes.yaml")
+    assert main(["plan", topology, "-f", str(tmp_path), "-R"]) == 0
+    out = capsys.readouterr().out
+    assert "note: 11 ServiceAccount: not emulated, no effect on the network" in out
+    assert "frontend-external       LoadBalancer" in out and out.count("Running") == 14   # 12 apps + 2 CoreDNS
+    assert main(["plan", topology, "-f", str(tmp_path)]) == 2    # without -R: no manifest in the folder
+    assert "no *.yaml, *.yml or *.json files in this folder (-R reads its subfolders)" in capsys.readouterr().err
+    monkeypatch.setattr(decode, "_STDIN_CACHE", [])
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(
+        b"apiVersion: apps/v1\nkind: Deploymnet\nmetadata: {name: x}\n")))
+    assert main(["plan", topology, "-f", "-"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "testbed: error: - (document 1): kind: unknown kind 'Deploymnet'; did you mean 'Deployment'? (known: "
+        "Namespace, Pod, ReplicationController, ReplicaSet, Deployment, Service, NetworkPolicy, Ingress, "
+        "IngressClass, List, and every other built-in kind of Kubernetes 1.37.0, or a custom resource of another "
+        "API group)")
