@@ -61,12 +61,15 @@ class Catalog:
     namespaced: dict[tuple[str, str], bool]
 
 
-def _schema_dir() -> Any:
-    import importlib_resources  # kubernetes-validate's own dependency; reads inside the wheel
+@functools.lru_cache(maxsize=1)
+def _schema_dir() -> tuple[Any, str]:
+    """The strict schemas (unknown fields are errors) of the newest version the package ships."""
+    from importlib.resources import files
 
-    root = importlib_resources.files(_SCHEMA_PACKAGE).joinpath("kubernetes-json-schema")
     from kubernetes_validate.utils import latest_version
-    return root.joinpath(f"v{latest_version()}-local-strict"), latest_version()
+
+    version = latest_version()
+    return files(_SCHEMA_PACKAGE).joinpath("kubernetes-json-schema", f"v{version}-local-strict"), version
 
 
 @functools.lru_cache(maxsize=1)
