@@ -225,3 +225,28 @@ def test_cli_plan_reads_folders_recursively_and_stdin(tmp_path, capsys, monkeypa
         "Namespace, Pod, ReplicationController, ReplicaSet, Deployment, Service, NetworkPolicy, Ingress, "
         "IngressClass, List, and every other built-in kind of Kubernetes 1.37.0, or a custom resource of another "
         "API group)")
+
+
+def _meta(pending: int) -> dict:
+    return {"experiment": {"name": "x"}, "run_id": "r", "passed": True, "seed": 0, "timings": {"build": 0.1},
+            "cluster": {"nodes": 3, "pods": 2, "routing": "host-gw", "pending": pending}}
+
+
+def test_a_run_with_pending_pods_says_so_in_its_verdict_line():
+    from testbed.experiment.results import summary_markdown
+
+    verdict = next(line for line in summary_markdown(_meta(2), []).splitlines() if "Verdict" in line)
+    assert verdict.endswith("2 pod(s) Pending (see warnings).")
+    verdict = next(line for line in summary_markdown(_meta(0), []).splitlines() if "Verdict" in line)
+    assert "Pending" not in verdict
+
+
+def test_load_balancer_addresses_skip_excluded_nodes_unless_none_is_left(manifests):
+    from testbed.emu.controllers import load_balancer_nodes
+    from testbed.spec.topology import load_topology
+
+    three = plan_cluster(load_topology(str(REPO / "topologies" / "three-nodes.yaml")), manifests(""))
+    assert load_balancer_nodes(three) == ["kind-worker", "kind-worker2"]
+    one = plan_cluster(load_topology(str(REPO / "tests" / "unit" / "data" / "good" / "topo-default.yaml")),
+                       manifests(""))
+    assert load_balancer_nodes(one) == ["kind-control-plane"]   # kind's default cluster keeps its LB
