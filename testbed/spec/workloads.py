@@ -5,8 +5,8 @@ Namespace, Pod, ReplicationController, ReplicaSet and Deployment (and `kind: Lis
 strictly: unknown fields, wrong types, missing required fields, unknown kinds, duplicate
 names and a selector that does not select its own template are rejected, as the API server
 would. Every other kind Kubernetes has (and custom resources) goes to spec/kinds.py:
-validated against Kubernetes' schema, kept in `Manifests.others`, noted in the plan. Fields that do not matter to networking (image, resources, probes...) are known
-and ignored.
+validated against Kubernetes' schema, kept in `Manifests.others`, noted in the plan. Fields that
+do not matter to networking (image, resources, probes...) are known and ignored.
 """
 
 from __future__ import annotations
@@ -145,7 +145,8 @@ def _decode_object(doc: Doc, col: _Collector) -> None:
     if not isinstance(api, str) or not api:
         doc.error("required field is missing", "apiVersion")
         return
-    if kind == "List" and api == "v1":
+    if (kind == "List" and api == "v1") or (kind.endswith("List") and kind[:-4] in kinds.catalog().by_api.get(api, ())):
+        # `kind: List`, or a typed list such as `kubectl get deployments -o yaml` writes (DeploymentList)
         doc.check_keys(("apiVersion", "kind", "items", "metadata"))
         for item in doc.items("items"):
             _decode_object(item, col)

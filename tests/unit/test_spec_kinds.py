@@ -136,3 +136,19 @@ def test_online_boutique_release_manifests_plan_unmodified():
     assert len(apps) == 12 and not plan.pending
     lb = next(s for s in plan.services.services if s.name == "frontend-external")
     assert lb.type == "LoadBalancer" and lb.load_balancer_ingress
+
+
+def test_typed_lists_as_kubectl_get_writes_them(manifests):
+    m = manifests("""
+        apiVersion: v1
+        kind: ConfigMapList
+        items:
+          - {apiVersion: v1, kind: ConfigMap, metadata: {name: a}}
+          - {apiVersion: v1, kind: ServiceAccount, metadata: {name: b}}
+        ---
+        apiVersion: apps/v1
+        kind: DeploymentList
+        metadata: {resourceVersion: "1"}
+        items: []
+    """)
+    assert [o.ref.name for o in m.others] == ["a", "b"]
