@@ -15,7 +15,7 @@ import sys
 from typing import Sequence
 
 from . import __version__
-from .errors import SpecError, TestbedError, UsageError
+from .errors import NotRootError, RunAborted, SpecError, TestbedError, UsageError
 
 MAX_SEED = 2 ** 32 - 1
 
@@ -166,11 +166,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     check_experiment(exp)   # every file and name it uses, step by step, with the seed that will run
     _check_capture_filters(exp)
     progress = _progress(args.quiet)
-    run_dir, passed = run_experiment(exp, args.results, progress)
-    with open(os.path.join(run_dir, "summary.md"), encoding="utf-8") as handle:
-        print(handle.read())
-    print(f"results: {run_dir}")
+    try:
+        run_dir, passed = run_experiment(exp, args.results, progress)
+    except RunAborted as exc:  # its folder holds what was measured, with the cause as its verdict
+        _print_results(exc.run_dir)
+        raise
+    _print_results(run_dir)
     return 0 if passed else 1
+
+
+def _print_results(run_dir: str, name: str = "summary.md", head_only: bool = False) -> None:
+    """A results folder's summary on the terminal (`head_only`: up to its first table, which
+    stays in the file), then the folder; nothing if the file was never written."""
+    try:
+        with open(os.path.join(run_dir, name), encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError:
+        return
+    print(text.split("\n|", 1)[0].rstrip() + "\n" if head_only else text)
+    print(f"results: {run_dir}", flush=True)
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -201,11 +215,13 @@ def cmd_conformance(args: argparse.Namespace) -> int:
     _check_number("--timeout", args.timeout, 0, 30, low_open=True)
     _check_number("--seed", args.seed, 0, MAX_SEED)
     _check_results_root("--results", args.results)
-    run_dir, passed = run_conformance(args.topology, args.results, args.seed, args.limit, args.timeout,
-                                      _progress(args.quiet))
-    with open(os.path.join(run_dir, "conformance.md"), encoding="utf-8") as handle:
-        print("\n".join(handle.read().splitlines()[:8]))
-    print(f"results: {run_dir}")
+    try:
+        run_dir, passed = run_conformance(args.topology, args.results, args.seed, args.limit, args.timeout,
+                                          _progress(args.quiet))
+    except RunAborted as exc:
+        _print_results(exc.run_dir, "conformance.md", head_only=True)
+        raise
+    _print_results(run_dir, "conformance.md", head_only=True)
     return 0 if passed else 1
 
 
@@ -218,7 +234,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     _check_number("--mininet-hosts", args.mininet_hosts, 0, 10_000)
     _check_results_root("--results", args.results)
     if os.geteuid() != 0:
-        raise TestbedError("`testbed bench` needs root: it builds real clusters")
+        raise NotRootError("`testbed bench` needs root: it builds real clusters")
     print(machine_line(), flush=True)
     run_dir, figures, _ = run_bench(args.quick, args.results, _progress(args.quiet), args.mininet_hosts)
     print(table(figures), end="")
@@ -231,7 +247,7 @@ def cmd_clean(args: argparse.Namespace) -> int:
     from .emu.runner import Runner
 
     if os.geteuid() != 0:
-        raise TestbedError("`testbed clean` needs root to remove network namespaces")
+        raise NotRootError("`testbed clean` needs root to remove network namespaces")
     print(clean(Runner(), only_stale=args.stale))
     return 0
 
@@ -283,7 +299,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(fn=cmd_run)
 
-    p = sub.add_parser("explain", help="why NetworkPolicy allows or blocks a flow (no root needed)")
+    p = sub.add_parser("explain", help="why NetworkPolicy allows or blocks a flow (no root needed)",
+                       epilog="exit status: 0 the flow is allowed (or --pod), 3 it is blocked, "
+                              "2 bad input, 1 any other error")
     cluster_args(p)
     p.add_argument("--from", dest="source", help="a pod (ns/name or name), node, external host or IP")
     p.add_argument("--to", dest="destination", help="a pod (ns/name or name)")
@@ -345,6 +363,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("testbed: interrupted; everything built was torn down", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return _broken_pipe()
+
+
+def _broken_pipe() -> int:
+    """The reader of our output went away (`testbed plan -o json | head`): stop quietly, as Unix
+    tools do, with the status of a process ended by SIGPIPE. stdout is pointed at /dev/null so
+    that the interpreter's final flush does not fail once more."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+    return 128 + signal.SIGPIPE
 
 
 if __name__ == "__main__":

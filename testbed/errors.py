@@ -92,3 +92,52 @@ class NotRootError(TestbedError):
     """Building a cluster needs root (network namespaces, veth, bridges)."""
 
     exit_code = 2
+
+
+class DaemonError(TestbedError):
+    """A helper process (agent, dnsmasq, bird, nginx, tcpdump, iperf3) failed (exit code 1).
+
+    `name` says which one ("the agent", "dnsmasq in kube-system/coredns-..."), `log` where its
+    output is; `kept` rewrites the message once the log has been copied somewhere that
+    outlives teardown (results/<run>/logs/), so the user is never sent to a deleted file.
+    """
+
+    def __init__(self, name: str, what: str, log: str = "", detail: str = ""):
+        self.name, self.what, self.log, self.detail = name, what, log, detail
+        super().__init__(self._text(f"see {log}" if log else ""))
+
+    def _text(self, where: str) -> str:
+        text = f"{self.name} {self.what}"
+        if self.detail:
+            text += f" ({self.detail})"
+        return f"{text}: {where}" if where else text
+
+    def kept(self, path: str) -> "DaemonError":
+        """The same failure, pointing at the copy of the log at `path`."""
+        self.log = path
+        self.args = (self._text(f"its log is kept in {path}"),)
+        return self
+
+
+class DaemonDied(DaemonError):
+    """The process exited while the testbed still needed it (killed, crashed)."""
+
+    def __init__(self, name: str, rc: int | None, log: str = "", detail: str = ""):
+        self.rc = rc
+        super().__init__(name, f"died (exit {rc})", log, detail)
+
+
+class DaemonNotReady(DaemonError):
+    """The process did not pass its readiness check in time."""
+
+
+class CaptureError(TestbedError):
+    """tcpdump could not capture where or what it was asked to (an unknown interface, a filter it rejects)."""
+
+
+class RunAborted(TestbedError):
+    """A run stopped before its end; its results folder holds what was measured, marked as such."""
+
+    def __init__(self, message: str, run_dir: str = "", exit_code: int = 1):
+        self.run_dir, self.exit_code = run_dir, exit_code
+        super().__init__(message)

@@ -20,7 +20,7 @@ import pandas as pd
 from .dataset import communications_in_order
 
 NAT_COLUMNS = ("communication", "probes", "connected", "checked", "nat_free", "violations",
-               "saw_sender_ip", "verdict", "unexpected_sources")
+               "saw_sender_ip", "verdict", "expected_and_seen", "unexpected_sources")
 
 
 def nat_checked(frame: pd.DataFrame) -> pd.Series:
@@ -53,8 +53,51 @@ def verdict(checked: int, violations: int) -> str:
     return "yes" if checked else "n/a"
 
 
+def expected_kind(src_kind: str, src_ip: str, expected: str) -> str:
+    """What a row expected the server to see: "NAT-free" (the sender's own address; for a node,
+    any of its addresses), "SNAT" (other addresses: a node's, for NodePort and LoadBalancer
+    traffic) or "any" (not checked)."""
+    allowed = str(expected).split()
+    if not allowed:
+        return "any"
+    if src_kind == "node" or str(src_ip) in allowed or allowed == ["127.0.0.1"]:
+        return "NAT-free"
+    return "SNAT"
+
+
+def seen_kind(src_ip: str, seen: str, expectation: str, expected: str) -> str:
+    """What the server saw, in the same words: "NAT-free" when it saw the sender's own address
+    (or an address a NAT-free path shows, such as cni0's gateway), else "SNAT"."""
+    if str(seen) == str(src_ip) or (expectation == "NAT-free" and str(seen) in str(expected).split()):
+        return "NAT-free"
+    return "SNAT"
+
+
+def expected_and_seen(sub: pd.DataFrame, checked: pd.Series) -> str:
+    """E.g. "expected SNAT; seen SNAT 60/60" or "expected NAT-free; seen NAT-free 58/60, SNAT 2/60",
+    over the rows where NAT can be judged; "—" when none can."""
+    rows = sub[checked]
+    if rows.empty:
+        return "—"
+    wanted: Counter = Counter()
+    seen: Counter = Counter()
+    for kind, src, saw, expected in zip(rows["src_kind"], rows["src_ip"], rows["seen_src_ip"],
+                                        rows["expected_src_ips"]):
+        want = expected_kind(kind, src, expected)
+        wanted[want] += 1
+        seen[seen_kind(src, saw, want, expected)] += 1
+    total = len(rows)
+    order = ("NAT-free", "SNAT", "any")
+    expect = " or ".join(k for k in order if wanted[k])
+    return f"expected {expect}; seen " + ", ".join(f"{k} {seen[k]}/{total}" for k in order if seen[k])
+
+
 def nat_table(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per communication: probes, connected, checked, NAT-free, violations, verdict.
+
+    `nat_free` and `verdict` say whether the source the server saw was the *expected* one, which
+    for NodePort traffic is a node's address: expected_and_seen says in words what was expected
+    and what was seen ("expected SNAT; seen SNAT 60/60"), so "yes" is never read as "no NAT".
 
     unexpected_sources lists the addresses seen instead of the expected ones, with counts.
     """
@@ -74,6 +117,7 @@ def nat_table(frame: pd.DataFrame) -> pd.DataFrame:
             "checked": n_checked, "nat_free": n_free, "violations": n_checked - n_free,
             "saw_sender_ip": int((checked[mask] & (sub["seen_src_ip"] == sub["src_ip"])).sum()),
             "verdict": verdict(n_checked, n_checked - n_free),
+            "expected_and_seen": expected_and_seen(sub, checked[mask]),
             "unexpected_sources": ", ".join(f"{ip} ×{n}" for ip, n in sorted(bad.items())),
         })
     table = pd.DataFrame(rows, columns=list(NAT_COLUMNS))

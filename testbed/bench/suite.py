@@ -25,7 +25,7 @@ from .changes import enforce_changes, to_dicts
 from .machine import describe_machine, machine_line
 from .probing import all_pairs_bench, truth_table_bench
 from .scale import scale_point
-from .targets import Figure, table
+from .targets import Figure, counts, table
 from .workloads import THREE_NODES, deployment_yaml, write
 
 GIB = 2**30
@@ -135,15 +135,15 @@ def figures_from(raw: dict[str, Any]) -> list[Figure]:
                                        f"stop {m['stop_s']:.1f} s"))
     for c in raw.get("changes_1000", {}).get("changes", []):
         figures.append(Figure("change", f"change at 1,000 pods: {c['change']}", c["apply_s"], "s", 1.0,
-                              note=f"replan {c['replan_s']:.3f} s; packets: {c['observed']} "
+                              note=f"replan {c['replan_s']:.3f} s; packets: {counts(c['observed'])} "
                                    f"({'as expected' if c['ok'] else 'NOT as expected'})"))
     t, a = raw["truth_table"], raw["all_pairs"]
     figures += [
         Figure("truth_table", "486-probe truth table (9 pods, 2 ports, 3 protocols, some blocked)", t["seconds"], "s",
-               2.0, note=f"{t['outcomes']}, {t['mismatches']} mismatches with the oracle; "
+               2.0, note=f"{counts(t['outcomes'])}, {t['mismatches']} mismatches with the oracle; "
                          f"probe timeout {t['extra']['timeout_s']} s"),
         Figure("all_pairs", f"100-pod all-pairs TCP ({a['probes']:,} probes)", a["seconds"], "s", 10.0,
-               note=f"{a['outcomes']}"),
+               note=counts(a["outcomes"])),
         Figure("probe_rate", "allowed TCP probe results per second (all-pairs)", a["probes"] / max(a["seconds"], 1e-9),
                "/s", 10000, ">=")]
     c = raw["conformance"]

@@ -45,6 +45,17 @@ def _num(value: float) -> str:
     return f"{value:.2f}"
 
 
+def counts(value: Any) -> str:
+    """Readable text for a note: {"connected": 440, "timeout": 46} -> "440 connected, 46 timeout";
+    nested mappings as "via_service: 2000 connected"; anything else as str()."""
+    if isinstance(value, dict):
+        if not value:
+            return "none"
+        return ", ".join(f"{v} {k}" if isinstance(v, (int, float)) and not isinstance(v, bool)
+                         else f"{str(k).replace('_', ' ')}: {counts(v)}" for k, v in value.items())
+    return str(value)
+
+
 def table(figures: list[Figure], markdown: bool = False) -> str:
     """Aligned text (or a Markdown table) of figure, measured, target, verdict, note."""
     rows = [("figure", "measured", "target", "", "note")]

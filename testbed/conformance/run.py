@@ -17,6 +17,7 @@ import time
 from typing import Callable
 
 from ..emu.cluster import EmulatedCluster
+from ..errors import DaemonError, RunAborted
 from ..experiment.results import environment, new_run_id, unique_run_dir
 from ..netpol.world import World
 from ..plan.build import plan_cluster, replan
@@ -30,6 +31,7 @@ from .junit import junit_xml
 from .resources import MODEL, TOPOLOGY
 from .results import CaseResult, Summary
 
+PROGRESS_EVERY_S = 5.0
 
 
 def _measure(cluster: EmulatedCluster, timeout: float) -> dict[tuple, bool]:
@@ -56,8 +58,12 @@ def run_conformance(topology: str | None, results_root: str, seed: int = 0, limi
     summary = Summary(seed=seed)
     started = time.time()
     plan = plan_cluster(spec, base, seed=seed)
-    with EmulatedCluster(plan, progress=progress, manifests=base) as cluster:
+    progress(f"{len(cases)} cases generated (seed {seed}); building the cluster")
+    aborted: DaemonError | None = None
+    with EmulatedCluster(plan, progress=progress, manifests=base,
+                         keep_logs_in=os.path.join(run_dir, "logs")) as cluster:
         progress(f"cluster ready in {cluster.timings['build']:.2f} s; {len(cases)} cases")
+        last = time.time()
         for n, case in enumerate(cases, start=1):
             t_case = time.perf_counter()
             steps = []
@@ -71,10 +77,16 @@ def run_conformance(topology: str | None, results_root: str, seed: int = 0, limi
                     world = World.from_plan(cluster.plan, manifests)
                     steps.append(check_step(case, i, world, observed, seconds=float(done["seconds"])))
                 summary.add(CaseResult(case, tuple(steps), time.perf_counter() - t_case))
+            except DaemonError as exc:  # a dead agent would fail every case after it: stop, and say why
+                cluster.keep_logs_of(exc, os.path.join(run_dir, "logs"))
+                aborted = exc
+                progress(f"aborted at case {n}/{len(cases)}: {exc}")
+                break
             except Exception as exc:  # one broken case must not hide the others
                 summary.add(CaseResult(case, tuple(steps), time.perf_counter() - t_case,
                                              error=f"{type(exc).__name__}: {exc}"))
-            if n % 25 == 0 or n == len(cases):
+            if n == 1 or n == len(cases) or time.time() - last >= PROGRESS_EVERY_S:  # never silent for long
+                last = time.time()
                 c = summary.counts()
                 progress(f"{n}/{len(cases)} cases: {c['passed']} passed, {c['failed']} failed, "
                          f"{c['mismatches']} mismatches ({time.time() - started:.0f} s)")
@@ -89,21 +101,28 @@ def run_conformance(topology: str | None, results_root: str, seed: int = 0, limi
             "counts": counts, "by_tag": summary.by_tag(), "environment": environment(),
             "enforcement_seconds": {"p50": enforce[len(enforce) // 2] if enforce else None,
                                     "max": enforce[-1] if enforce else None}}
+    if aborted is not None:
+        meta["aborted"] = str(aborted)
     with open(os.path.join(run_dir, "conformance.json"), "w", encoding="utf-8") as h:
         json.dump(meta, h, indent=2, sort_keys=True, default=str)
     with open(os.path.join(run_dir, "conformance.md"), "w", encoding="utf-8") as h:
         h.write(_markdown(meta, summary))
+    if aborted is not None:
+        raise RunAborted(f"{aborted} (the cases run so far are in {run_dir}, marked aborted)", run_dir)
     return run_dir, summary.passed
 
 
 def _markdown(meta: dict, summary: Summary) -> str:
-    c = meta["counts"]
+    c, enforce = meta["counts"], meta["enforcement_seconds"]
     lines = [f"# NetworkPolicy conformance — run {meta['run_id']}", "",
-             f"**{'PASS' if summary.passed else 'FAIL'}** — {c['cases']} cases, {c['steps']} steps, {c['probes']} probes "
+             f"**{'ABORTED' if meta.get('aborted') else 'PASS' if summary.passed else 'FAIL'}** — "
+             + (f"{meta['aborted']}. Before it stopped: " if meta.get("aborted") else "") +
+             f"{c['cases']} cases, {c['steps']} steps, {c['probes']} probes "
              f"measured with real packets against the oracle in {meta['seconds']:.0f} s: {c['passed']} passed, "
              f"{c['failed']} failed, {c['error']} errors; {c['mismatches']} mismatches.", "",
-             f"Seed {meta['seed']}; topology {meta['topology']}; a change enforced in "
-             f"{meta['enforcement_seconds']['p50']:.3f} s (median), {meta['enforcement_seconds']['max']:.3f} s (max).",
+             f"Seed {meta['seed']}; topology {meta['topology']}" + (
+                 f"; a change enforced in {enforce['p50']:.3f} s (median), {enforce['max']:.3f} s (max)."
+                 if enforce["p50"] is not None else "; no step was measured."),
              "", "| feature | cases | passed | failed |", "|---|---:|---:|---:|"]
     for tag, t in sorted(meta["by_tag"].items()):
         lines.append(f"| {tag} | {t.get('cases', 0)} | {t.get('passed', 0)} | {t.get('failed', 0) + t.get('error', 0)} |")

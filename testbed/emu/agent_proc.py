@@ -13,14 +13,13 @@ import select
 import signal
 import subprocess
 import sys
-import time
 from typing import Sequence
 
-from ..errors import TestbedError
 from ..plan.model import PodPlan
+from .daemon import Daemon
 from .ledger import Ledger, netns_name
-from .runner import stop_processes
 from .pods import NETNS_DIR
+from .runner import Runner
 
 
 def agent_config(pods: Sequence[PodPlan], tag: str, externals: Sequence = ()) -> dict:
@@ -37,12 +36,28 @@ def agent_config(pods: Sequence[PodPlan], tag: str, externals: Sequence = ()) ->
                      for p in pods]}  # port-less pods too: their SCTP must be refused with an ABORT
 
 
+def _said_ready(daemon: Daemon) -> bool:
+    """The agent prints READY on stdout once its sockets match its configuration."""
+    out = daemon.proc.stdout if daemon.proc is not None else None
+    if out is None or not select.select([out], [], [], 0.05)[0]:
+        return False
+    return out.readline().startswith("READY")  # "" at EOF: it died; wait_ready says so next
+
+
 class AgentProcess:
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(self, ledger: Ledger, runner: Runner | None = None) -> None:
         self.ledger = ledger
+        self.runner = runner or Runner()
         self.path = os.path.join(ledger.dir, "agent.json")
-        self.proc: subprocess.Popen | None = None
         self.externals: Sequence = ()   # external hosts with ports, served like pods
+        # stdin stays a pipe: if the testbed dies, even by kill -9, the agent reads EOF and exits.
+        self.daemon = Daemon("the agent", [sys.executable, "-m", "testbed.agent", "--config", self.path,
+                                           "--tag", ledger.tag], os.path.join(ledger.dir, "agent.log"),
+                             ready=_said_ready, ready_timeout=30.0, stdin_pipe=True, stdout_pipe=True)
+
+    @property
+    def proc(self) -> subprocess.Popen | None:
+        return self.daemon.proc
 
     def _write(self, pods: Sequence[PodPlan]) -> None:
         tmp = self.path + ".tmp"
@@ -52,47 +67,19 @@ class AgentProcess:
 
     def start(self, pods: Sequence[PodPlan], timeout: float = 30.0) -> None:
         self._write(pods)
-        with open(os.path.join(self.ledger.dir, "agent.log"), "wb") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "testbed.agent", "--config", self.path, "--tag", self.ledger.tag],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-                text=True, start_new_session=True)  # Ctrl-C reaches us, and we stop it in order
-        self.ledger.add_pid(self.proc.pid)
-        self._wait_ready(timeout)
+        self.daemon.ready_timeout = timeout
+        self.daemon.start(self.runner)
+        assert self.daemon.pid is not None
+        self.ledger.add_pid(self.daemon.pid)
 
     def reload(self, pods: Sequence[PodPlan], timeout: float = 30.0) -> None:
         """Reconcile the agent with a new pod set (SIGHUP), e.g. after scaling."""
         self._write(pods)
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGHUP)
-        self._wait_ready(timeout)
-
-    def _wait_ready(self, timeout: float) -> None:
-        assert self.proc is not None and self.proc.stdout is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([self.proc.stdout], [], [], 0.2)
-            if ready:
-                line = self.proc.stdout.readline()
-                if line.startswith("READY"):
-                    return
-                if not line:
-                    break
-        raise TestbedError(f"the agent did not become ready (exit {self.proc.poll()}); "
-                           f"see {os.path.join(self.ledger.dir, 'agent.log')}")
+        self.daemon.signal(signal.SIGHUP, "before a reload")
+        self.daemon.wait_ready(timeout)
 
     def log_tail(self, lines: int = 20) -> str:
-        try:
-            with open(os.path.join(self.ledger.dir, "agent.log"), encoding="utf-8", errors="replace") as h:
-                return "".join(h.readlines()[-lines:])
-        except OSError:
-            return ""
+        return self.daemon.log_tail(lines)
 
     def stop(self) -> None:
-        if self.proc is None:
-            return
-        proc, self.proc = self.proc, None
-        stop_processes([proc])
-        for stream in (proc.stdin, proc.stdout):
-            if stream:
-                stream.close()
+        self.daemon.stop()

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import time
 
-from ..errors import TestbedError
+from ..errors import DaemonNotReady
 from ..plan.model import Plan
 from ..plan.network import BgpSpeakerPlan
+from .daemon import Daemon, stop_all
 from .ledger import Ledger, netns_name
-from .runner import Runner, stop_processes
+from .runner import Runner
 
 BIRD = "bird"
 
@@ -30,26 +30,32 @@ class BgpDaemons:
     def __init__(self, plan: Plan, ledger: Ledger, runner: Runner, timeout: float = 30.0) -> None:
         self.plan, self.ledger, self.runner, self.timeout = plan, ledger, runner, timeout
         self.speakers: tuple[BgpSpeakerPlan, ...] = plan.network.bgp if plan.network is not None else ()
-        self.procs: dict[str, subprocess.Popen] = {}
+        self.daemons: dict[str, Daemon] = {}
         self.converged_after: float | None = None
 
     def path(self, speaker: BgpSpeakerPlan, suffix: str) -> str:
         return os.path.join(self.ledger.dir, f"bird-{speaker.key}.{suffix}")
 
     def argv(self, speaker: BgpSpeakerPlan) -> list[str]:
-        return ["ip", "netns", "exec", netns_name(self.ledger.tag, speaker.key), BIRD, "-f",
-                "-c", self.path(speaker, "conf"), "-s", self.path(speaker, "ctl"), "-P", self.path(speaker, "pid")]
+        return self.daemon(speaker).full_argv()
+
+    def daemon(self, speaker: BgpSpeakerPlan) -> Daemon:
+        """bird in the foreground in the speaker's namespace; ready once its control socket
+        exists (it has read its configuration). Convergence is waited for across all of them."""
+        ctl = self.path(speaker, "ctl")
+        return Daemon(f"bird on {speaker.name}",
+                      [BIRD, "-f", "-c", self.path(speaker, "conf"), "-s", ctl, "-P", self.path(speaker, "pid")],
+                      self.path(speaker, "log"), netns=netns_name(self.ledger.tag, speaker.key),
+                      ready=lambda _d: os.path.exists(ctl), ready_timeout=self.timeout)
 
     def start(self) -> None:
         begin = time.perf_counter()
         for speaker in self.speakers:
             with open(self.path(speaker, "conf"), "w", encoding="utf-8") as handle:
                 handle.write(speaker.config)
-            with open(self.path(speaker, "log"), "ab") as log:
-                proc = subprocess.Popen(self.argv(speaker), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                        start_new_session=True)
-            self.procs[speaker.key] = proc
-            self.ledger.add_pid(proc.pid)
+            daemon = self.daemon(speaker)
+            self.daemons[speaker.key] = daemon
+            self.ledger.add_pid(daemon.start(self.runner))
         self.wait_converged()
         self.converged_after = time.perf_counter() - begin
 
@@ -66,10 +72,7 @@ class BgpDaemons:
         deadline = time.monotonic() + self.timeout
         while pending:
             for key, speaker in list(pending.items()):
-                proc = self.procs[key]
-                if proc.poll() is not None:
-                    raise TestbedError(f"bird on {speaker.name} exited with {proc.returncode}: "
-                                       f"{self._log_tail(speaker)}")
+                self.daemons[key].check("while BGP converged")
                 if set(speaker.expected) <= self.installed(speaker):
                     del pending[key]
             if not pending:
@@ -77,17 +80,10 @@ class BgpDaemons:
             if time.monotonic() > deadline:
                 missing = "; ".join(f"{s.name} lacks {', '.join(sorted(set(s.expected) - self.installed(s)))}"
                                     for s in pending.values())
-                raise TestbedError(f"BGP did not converge within {self.timeout:.0f} s: {missing} "
-                                   f"(logs: {self.ledger.dir}/bird-*.log)")
+                raise DaemonNotReady("BGP", f"did not converge within {self.timeout:.0f} s",
+                                     os.path.join(self.ledger.dir, "bird-*.log"), missing)
             time.sleep(0.05)
 
-    def _log_tail(self, speaker: BgpSpeakerPlan) -> str:
-        try:
-            with open(self.path(speaker, "log"), encoding="utf-8", errors="replace") as handle:
-                return " | ".join(handle.read().strip().splitlines()[-3:])
-        except OSError:
-            return "(no log)"
-
     def stop(self) -> None:
-        procs, self.procs = self.procs, {}
-        stop_processes(list(procs.values()))
+        daemons, self.daemons = self.daemons, {}
+        stop_all(list(daemons.values()))

@@ -9,15 +9,17 @@ A stale sweep at start removes what crashed runs left behind.
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from typing import Any, Callable
 
-from ..errors import NotRootError, TestbedError
+from ..errors import DaemonError, NotRootError, TestbedError
 from ..plan.model import NodePlan, Plan, PodPlan
 from .agent_proc import AgentProcess
 from .bgp import BgpDaemons
 from .cleanup import CleanReport, clean
 from .controllers import ClusterDns, EgressMasquerade, KubeProxy, LoadBalancerAnnouncer, PolicyProvider
+from .daemon import Daemon, stop_all
 from .ingress import IngressController
 from .ledger import Ledger, netns_name
 from .limits import raise_neighbour_limits
@@ -30,8 +32,10 @@ class EmulatedCluster:
     """`with EmulatedCluster(plan) as cluster:` builds it; leaving the block removes it all."""
 
     def __init__(self, plan: Plan, runner: Runner | None = None,
-                 progress: Callable[[str], None] | None = None, manifests: Any = None) -> None:
+                 progress: Callable[[str], None] | None = None, manifests: Any = None,
+                 keep_logs_in: str | None = None) -> None:
         self.plan = plan
+        self.keep_logs_in = keep_logs_in   # where a helper's log goes if it fails the build
         self.manifests = manifests   # spec.model.Manifests: NetworkPolicies and namespace labels
         self.runner = runner or Runner()
         self.progress = progress or (lambda _msg: None)
@@ -102,7 +106,7 @@ class EmulatedCluster:
                 self.bgp = BgpDaemons(self.plan, self.ledger, self.runner)
                 self._timed("bgp", self.bgp.start)
             self.progress("starting the agent")
-            self.agent = AgentProcess(self.ledger)
+            self.agent = AgentProcess(self.ledger, self.runner)
             self.agent.externals = self.plan.externals
             self._timed("agent", lambda: self.agent.start(self.plan.pods))  # type: ignore[union-attr]
             self.proxy = KubeProxy(self.runner, self.ledger)
@@ -113,7 +117,9 @@ class EmulatedCluster:
             self.ingress = IngressController(self.runner, self.ledger)
             self.progress("programming Services, cluster DNS and NetworkPolicies")
             self._timed("controllers", self._sync_controllers)
-        except BaseException:
+        except BaseException as exc:
+            if isinstance(exc, DaemonError) and self.keep_logs_in:  # before teardown deletes the log
+                self.keep_logs_of(exc, self.keep_logs_in)
             self.teardown()
             raise
         self.timings["build"] = time.perf_counter() - start
@@ -130,6 +136,7 @@ class EmulatedCluster:
         changed and how long it took, which experiments report as the time to enforce a change.
         """
         assert self.pods is not None and self.agent is not None, "cluster not built"
+        self.check_daemons("before a change")
         start = time.perf_counter()
         old_ids = {(p.key, p.uid) for p in self.plan.pods}
         new_ids = {(p.key, p.uid) for p in new.pods}
@@ -172,7 +179,7 @@ class EmulatedCluster:
             return
         start = time.perf_counter()
         errors: list[str] = []
-        for step in (self._stop_ingress, self._stop_dns, self._stop_agent, self._stop_bgp, self._delete_pods, self._stop_underlay):
+        for step in (self._stop_daemons, self._delete_pods, self._stop_underlay):
             try:
                 step()
             except Exception as exc:  # keep going: the sweep below must still run
@@ -187,21 +194,59 @@ class EmulatedCluster:
         if errors:
             raise TestbedError("teardown was incomplete: " + "; ".join(errors))
 
-    def _stop_ingress(self) -> None:
-        if self.ingress is not None:
-            self.ingress.stop()
-
-    def _stop_dns(self) -> None:
+    # -- helper processes -----------------------------------------------------------------
+    def daemons(self) -> list[Daemon]:
+        """Every helper process the cluster runs now (nginx, dnsmasq, the agent, bird), in stop order."""
+        out: list[Daemon] = []
+        if self.ingress is not None and self.ingress.daemon is not None:
+            out.append(self.ingress.daemon)
         if self.dns is not None:
-            self.dns.stop()
-
-    def _stop_agent(self) -> None:
-        if self.agent is not None:
-            self.agent.stop()
-
-    def _stop_bgp(self) -> None:
+            out += [s.daemon for _, s in sorted(self.dns.servers.items()) if s.daemon is not None]
+        if self.agent is not None and self.agent.daemon.proc is not None:
+            out.append(self.agent.daemon)
         if self.bgp is not None:
-            self.bgp.stop()
+            out += [d for _, d in sorted(self.bgp.daemons.items())]
+        return out
+
+    def check_daemons(self, when: str = "") -> None:
+        """DaemonDied for the first helper process that died under us (killed, crashed)."""
+        for daemon in self.daemons():
+            daemon.check(when)
+
+    def keep_logs(self, folder: str) -> dict[str, str]:
+        """Copy every helper's log into `folder` before teardown deletes the ledger folder;
+        returns daemon name -> copied log. Logs that cannot be copied are skipped."""
+        kept: dict[str, str] = {}
+        for daemon in self.daemons():
+            for log in (daemon.log, *daemon.extra_logs):
+                if not os.path.isfile(log):
+                    continue
+                name = os.path.basename(log)
+                if os.path.basename(os.path.dirname(log)) == "ingress":
+                    name = "nginx-" + name
+                try:
+                    os.makedirs(folder, exist_ok=True)
+                    shutil.copyfile(log, os.path.join(folder, name))
+                except OSError:
+                    continue
+                kept.setdefault(daemon.name, os.path.join(folder, name))
+        return kept
+
+    def keep_logs_of(self, exc: TestbedError, folder: str) -> None:
+        """After a failure: keep every helper's log in `folder`; a helper's own failure then
+        names the copy of its log (the original goes with the ledger folder at teardown)."""
+        kept = self.keep_logs(folder)
+        if isinstance(exc, DaemonError) and exc.name in kept:
+            path = os.path.relpath(kept[exc.name])
+            exc.kept(kept[exc.name] if path.startswith("..") else path)
+
+    def _stop_daemons(self) -> None:
+        """Every helper process at once (one grace period for all, not one each), then what
+        their owners keep beside them (pid files, resolv.conf files)."""
+        stop_all(self.daemons())
+        for owner in (self.ingress, self.dns, self.agent, self.bgp):
+            if owner is not None:
+                owner.stop()
 
     def _delete_pods(self) -> None:
         if self.pods is not None:

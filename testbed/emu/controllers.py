@@ -191,7 +191,7 @@ class ClusterDns:
         dns_ip = next((s.cluster_ip for s in plan.services.services
                        if (s.namespace, s.name) == ("kube-system", "kube-dns")), None)
         a, cnames = records(plan.services, plan.pods)
-        live = {p.key for p in plan.pods if p.served_by == "dnsmasq"}
+        live = {p.key: f"{p.namespace}/{p.name}" for p in plan.pods if p.served_by == "dnsmasq"}
         for key in list(self.servers):
             if key not in live:
                 self.servers.pop(key).stop()
@@ -199,9 +199,9 @@ class ClusterDns:
             if key in self.servers:
                 self.servers[key].update(a, cnames)
             else:
-                server = DnsServer(self.ledger, netns_name(self.ledger.tag, key), key=key)
+                server = DnsServer(self.ledger, netns_name(self.ledger.tag, key), key=key, pod=live[key])
+                self.servers[key] = server  # before it starts: a failed start is stopped and its log kept
                 server.start(a, cnames)
-                self.servers[key] = server
         want = {netns_name(self.ledger.tag, p.key): p.namespace for p in plan.pods}
         remove_resolv_confs([ns for ns in self.resolv if ns not in want])
         if dns_ip:

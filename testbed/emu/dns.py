@@ -15,12 +15,11 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import subprocess
-import time
 from typing import Sequence
 
+from .daemon import Daemon
 from .ledger import Ledger
-from .runner import stop_processes
+from .runner import Runner
 
 ETC_NETNS = "/etc/netns"
 
@@ -52,12 +51,15 @@ def hosts_text(a_records: Sequence[tuple[str, str]]) -> str:
 class DnsServer:
     """dnsmasq serving cluster.local from a hosts file, inside one pod's network namespace."""
 
-    def __init__(self, ledger: Ledger, netns: str, domain: str = "cluster.local", key: str = "dns") -> None:
+    def __init__(self, ledger: Ledger, netns: str, domain: str = "cluster.local", key: str = "dns",
+                 runner: Runner | None = None, pod: str = "") -> None:
         self.ledger, self.netns, self.domain = ledger, netns, domain
+        self.runner = runner or Runner()
         self.hosts = os.path.join(ledger.dir, f"dns-hosts-{key}")
         self.pidfile = os.path.join(ledger.dir, f"dnsmasq-{key}.pid")
         self.log = os.path.join(ledger.dir, f"dnsmasq-{key}.log")
-        self.proc: subprocess.Popen | None = None
+        self.name = f"dnsmasq in {pod}" if pod else "dnsmasq"
+        self.daemon: Daemon | None = None
         self.cnames: tuple[tuple[str, str], ...] = ()
 
     def _write(self, a_records: Sequence[tuple[str, str]]) -> None:
@@ -67,7 +69,8 @@ class DnsServer:
         os.replace(tmp, self.hosts)
 
     def argv(self) -> list[str]:
-        argv = ["ip", "netns", "exec", self.netns, "dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts",
+        """dnsmasq's command line (the Daemon runs it in the pod's namespace)."""
+        argv = ["dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts",
                 f"--addn-hosts={self.hosts}", f"--pid-file={self.pidfile}", "--user=root", "--group=root",
                 "--bind-interfaces", "--listen-address=0.0.0.0", "--port=53", "--log-facility=-",
                 f"--local=/{self.domain}/", "--domain-needed", "--bogus-priv", "--cache-size=0"]
@@ -77,16 +80,10 @@ class DnsServer:
     def start(self, a_records: Sequence[tuple[str, str]], cnames: Sequence[tuple[str, str]] = ()) -> None:
         self._write(a_records)
         self.cnames = tuple(sorted(cnames))
-        log = open(self.log, "ab")
-        with log:
-            self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                         start_new_session=True)
-        self.ledger.add_pid(self.proc.pid)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and not os.path.exists(self.pidfile):
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"dnsmasq exited with {self.proc.returncode}; see {log.name}")
-            time.sleep(0.01)
+        # Ready once it has written its pid file: by then it has bound port 53.
+        self.daemon = Daemon(self.name, self.argv(), self.log, netns=self.netns,
+                             ready=lambda _d: os.path.exists(self.pidfile), ready_timeout=5.0)
+        self.ledger.add_pid(self.daemon.start(self.runner))
 
     def update(self, a_records: Sequence[tuple[str, str]], cnames: Sequence[tuple[str, str]] = ()) -> None:
         if tuple(sorted(cnames)) != self.cnames:
@@ -94,14 +91,13 @@ class DnsServer:
             self.start(a_records, cnames)
             return
         self._write(a_records)
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGHUP)  # dnsmasq re-reads --addn-hosts files
+        if self.daemon is not None:
+            self.daemon.signal(signal.SIGHUP, "before a reload")  # dnsmasq re-reads --addn-hosts files
 
     def stop(self) -> None:
-        if self.proc is None:
+        if self.daemon is None:
             return
-        proc, self.proc = self.proc, None
-        stop_processes([proc])
+        self.daemon.stop()
         try:
             os.unlink(self.pidfile)
         except FileNotFoundError:

@@ -12,27 +12,17 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import time
 from typing import Any
 
 from ..plan.model import Plan
+from .daemon import Daemon, children, listening
 from .ledger import Ledger, netns_name
-from .runner import Runner, stop_processes
+from .runner import Runner
 
 
-def _listening(netns_path: str, port: int) -> bool:
-    import socket
-
-    from ..traffic.netns import in_netns
-
-    with in_netns(netns_path):
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        sock.settimeout(0.2)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-    finally:
-        sock.close()
+def _listening_on_80(daemon: Daemon) -> bool:
+    """Ready when it accepts connections (its pid file can appear before its listeners)."""
+    return daemon.pid is not None and listening(daemon.pid, 80)
 
 
 class IngressController:
@@ -40,7 +30,7 @@ class IngressController:
         self.runner, self.ledger = runner, ledger
         self.dir = os.path.join(ledger.dir, "ingress")
         self.conf = os.path.join(self.dir, "nginx.conf")
-        self.proc: subprocess.Popen | None = None
+        self.daemon: Daemon | None = None
         self.pod_key = ""
         self.text = ""
         self.certs: set[str] = set()
@@ -69,43 +59,47 @@ class IngressController:
                                  cert_path=os.path.join(self.dir, "{secret}.crt"),
                                  key_path=os.path.join(self.dir, "{secret}.key"),
                                  pid_path=os.path.join(self.dir, "nginx.pid"), prefix_dir=self.dir)
-        if self.proc is not None and pod.key != self.pod_key:
+        if self.daemon is not None and pod.key != self.pod_key:
             self.stop()  # the controller pod was replaced
-        if text != self.text or self.proc is None:
+        if text != self.text or self.daemon is None:
             tmp = self.conf + ".tmp"
             with open(tmp, "w", encoding="utf-8") as handle:
                 handle.write(text)
             os.replace(tmp, self.conf)
             self.text = text
-            if self.proc is None:
-                self._start(netns_name(self.ledger.tag, pod.key))
+            self._test()
+            if self.daemon is None:
+                self._start(netns_name(self.ledger.tag, pod.key), f"{pod.namespace}/{pod.name}")
                 self.pod_key = pod.key
             else:
-                self.proc.send_signal(signal.SIGHUP)  # nginx: re-read the configuration gracefully
-                self.reloads += 1
-                time.sleep(0.1)  # new workers take the listeners over
+                self._reload(self.daemon)
 
-    def _start(self, netns: str) -> None:
+    def _test(self) -> None:
+        """`nginx -t`: a configuration nginx would refuse fails here, with nginx's own words."""
         self.runner.run(["nginx", "-t", "-q", "-c", self.conf, "-p", self.dir + "/"])
-        log = open(os.path.join(self.dir, "nginx.stderr"), "ab")
-        with log:
-            self.proc = subprocess.Popen(["ip", "netns", "exec", netns, "nginx", "-c", self.conf, "-p", self.dir + "/",
-                                          "-g", "daemon off;"], stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                         start_new_session=True)
-        self.ledger.add_pid(self.proc.pid)
-        # Ready when it accepts connections (its pid file can appear before its listeners).
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"nginx exited with {self.proc.returncode}; see {log.name}")
-            if _listening(f"/run/netns/{netns}", 80):
-                return
-            time.sleep(0.02)
-        raise RuntimeError(f"nginx did not listen on port 80 within 10 s; see {log.name}")
+
+    def _start(self, netns: str, pod: str) -> None:
+        daemon = Daemon(f"nginx in {pod}", ["nginx", "-c", self.conf, "-p", self.dir + "/", "-g", "daemon off;"],
+                        os.path.join(self.dir, "nginx.stderr"), netns=netns, ready=_listening_on_80,
+                        extra_logs=(os.path.join(self.dir, "error.log"),),
+                        stop_signal=signal.SIGQUIT)  # SIGQUIT: nginx's graceful shutdown
+        self.daemon = daemon
+        self.ledger.add_pid(daemon.start(self.runner))
+
+    def _reload(self, daemon: Daemon) -> None:
+        """SIGHUP: the master re-reads the configuration and forks new workers, which take the
+        listeners over while the old ones finish their requests. The reload has happened once a
+        worker that did not exist before the signal is there (a configuration nginx rejects
+        keeps the old workers: the check times out with nginx's error as the last log line)."""
+        assert daemon.pid is not None
+        before = children(daemon.pid)
+        daemon.signal(signal.SIGHUP, "before a reload")
+        self.reloads += 1
+        daemon.wait_ready(check=lambda d: bool(children(d.pid or 0) - before))
 
     def stop(self) -> None:
-        if self.proc is None:
+        if self.daemon is None:
             return
-        proc, self.proc = self.proc, None
-        stop_processes([proc], signal.SIGQUIT)  # nginx: graceful shutdown
+        daemon, self.daemon = self.daemon, None
+        daemon.stop()
         self.text = ""

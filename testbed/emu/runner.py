@@ -8,7 +8,6 @@ check the exact commands without root.
 
 from __future__ import annotations
 
-import signal
 import subprocess
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -40,24 +39,23 @@ class Runner:
             raise KernelError(list(argv), result.rc, result.err or result.out)
         return result
 
+    def spawn(self, argv: Sequence[str], log: str, stdin_pipe: bool = False,
+              stdout_pipe: bool = False) -> subprocess.Popen:
+        """Start a long-running program (see emu/daemon.py, the only caller): stderr, and stdout
+        unless piped to us, append to `log`; in its own session, so a Ctrl-C reaches only us and
+        we stop our helpers in order."""
+        with open(log, "ab") as out:
+            try:
+                return subprocess.Popen(list(argv), stdin=subprocess.PIPE if stdin_pipe else subprocess.DEVNULL,
+                                        stdout=subprocess.PIPE if stdout_pipe else out, stderr=out,
+                                        text=True, start_new_session=True)
+            except FileNotFoundError:
+                raise KernelError(list(argv), 127, f"{argv[0]}: command not found") from None
+
     def ip_batch(self, lines: Sequence[str], netns: str | None = None, check: bool = True) -> Result:
         """One `ip [-n NS] -batch -` for many commands; `-force` goes on past failures."""
         argv = ["ip"] + (["-n", netns] if netns else []) + (["-batch", "-"] if check else ["-force", "-batch", "-"])
         return self.run(argv, input="\n".join(lines) + "\n", check=check)
-
-
-def stop_processes(procs: Sequence[subprocess.Popen], sig: int = signal.SIGTERM, grace: float = 3.0) -> None:
-    """Ask each still-running process to stop (SIGTERM, or e.g. SIGQUIT for a graceful nginx),
-    then kill whatever has not exited after `grace` seconds; always reaps them."""
-    for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(sig)
-    for proc in procs:
-        try:
-            proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=grace)
 
 
 @dataclass

@@ -39,7 +39,8 @@ COLUMNS: dict[str, str] = {
                      "across nodes), node-to-pod (same node / across nodes), external-to-pod",
     "method": "socket (the fast socket prober) | scapy (a crafted packet; TCP answers carry no reply) | iperf3",
     "outcome": "connected | refused | timeout | unreachable | error | http-<status> (method http, not 2xx)",
-    "latency_ms": "time from sending to the reply (connected and refused only)",
+    "latency_ms": "TCP connected: the handshake's round trip as the kernel measured it; otherwise the time "
+                  "from sending to the reply (connected and refused only)",
     "seen_src_ip": "source address the server saw (connected only)",
     "seen_src_port": "source port the server saw (connected only)",
     "answered_by": "pod that answered (namespace/name)",
@@ -96,9 +97,12 @@ def make_row(run_id: str, step: str, stamp: float, probe: PlannedProbe, outcome:
 
 
 def summarize(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Per (step, communication, protocol): counts, outcomes as expected, NAT-free verdict."""
+    """Per (step, communication, protocol): counts, outcomes as expected, NAT-free verdict; steps in
+    the order the run went through them (not by name), then by communication and protocol."""
     table: dict[tuple[str, str, str], dict[str, Any]] = {}
+    steps: dict[str, int] = {}
     for r in rows:
+        steps.setdefault(r["step"], len(steps))
         key = (r["step"], r["communication"], r["protocol"])
         t = table.setdefault(key, {"step": key[0], "communication": key[1], "protocol": key[2], "probes": 0,
                                    "connected": 0, "as_expected": 0, "nat_checked": 0, "nat_free": 0})
@@ -108,4 +112,4 @@ def summarize(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         if r["nat_free"] is not None:
             t["nat_checked"] += 1
             t["nat_free"] += bool(r["nat_free"])
-    return [table[k] for k in sorted(table)]
+    return [table[k] for k in sorted(table, key=lambda k: (steps[k[0]], k[1], k[2]))]

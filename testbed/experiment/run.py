@@ -17,7 +17,7 @@ from ..spec.workloads import load_manifests
 from ..netpol.world import World
 from .changes import apply_action, describe
 from .expand import PlannedProbe, expand
-from ..errors import Problem, SpecError
+from ..errors import Problem, RunAborted, SpecError, TestbedError
 from ..traffic.capture import Capture
 from .model import CaptureSpec, Experiment
 from .rollout import Rollout
@@ -80,6 +80,7 @@ class _Continuous:
         self.planned = [p for g in step.during.probes for p in expand(cluster.plan, g)]
         self.rows: list[dict[str, Any]] = []
         self.rounds = 0
+        self.error: BaseException | None = None
         self.halt = threading.Event()
         self.thread = threading.Thread(target=self._loop, name=f"during-{step.name}", daemon=True)
         progress(f"step {step.name}: probing {len(self.planned)} flows every {step.during.interval} s during the change")
@@ -91,7 +92,11 @@ class _Continuous:
         while not self.halt.is_set():
             t0 = time.perf_counter()
             batch = [dataclasses.replace(p, attempt=self.rounds) for p in self.planned]
-            self.rows += probe_rows(self.cluster, self.run_id, f"{self.step.name}:during", batch)
+            try:
+                self.rows += probe_rows(self.cluster, self.run_id, f"{self.step.name}:during", batch)
+            except (TestbedError, OSError) as exc:  # raised again by stop(), in the main thread
+                self.error = exc
+                return
             self.rounds += 1
             self.halt.wait(max(0.0, self.step.during.interval - (time.perf_counter() - t0)))
 
@@ -99,7 +104,14 @@ class _Continuous:
         time.sleep(self.step.during.settle)
         self.halt.set()
         self.thread.join(timeout=30)
+        if self.error is not None:
+            raise _failed(f"step {self.step.name}: probing during the change", self.error)
         return self.rows
+
+
+def _failed(what: str, exc: BaseException) -> TestbedError:
+    """A run-time failure as a TestbedError (one line), kept as it is when it already is one."""
+    return exc if isinstance(exc, TestbedError) else TestbedError(f"{what} failed: {exc}")
 
 
 def _roll_out(cluster: EmulatedCluster, spec: Any, manifests: Any, action: Rollout, history: dict,
@@ -153,10 +165,12 @@ def _start_capture(cluster: EmulatedCluster, run_dir: str, step: str, spec: Capt
     if key is None:
         raise SpecError([Problem(run_dir, f"steps[{step}].capture.at", f"no pod, node or host named {spec.at!r}")])
     safe = spec.at.replace("/", "_")
-    cap = Capture(cluster.netns(key), spec.interface, os.path.join(run_dir, "pcap", f"{step}-{safe}-{spec.interface}.pcap"),
-                  spec.filter, spec.max_packets)
     assert cluster.ledger is not None
-    cluster.ledger.add_pid(cap.start())
+    name = f"{step}-{safe}-{spec.interface}"
+    cap = Capture(cluster.netns(key), spec.interface, os.path.join(run_dir, "pcap", f"{name}.pcap"),
+                  spec.filter, spec.max_packets, log=os.path.join(cluster.ledger.dir, f"tcpdump-{name}.log"),
+                  at=f"{spec.at} (step {step})")
+    cluster.ledger.add_pid(cap.start(cluster.runner))
     return cap
 
 
@@ -178,47 +192,59 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
     history: dict = {}   # Deployment -> previous template, for rollbacks
     started = time.time()
     timings: dict[str, float] = {}
-    with EmulatedCluster(plan, progress=progress, manifests=manifests) as cluster:
+    failure: TestbedError | None = None
+    with EmulatedCluster(plan, progress=progress, manifests=manifests,
+                         keep_logs_in=os.path.join(run_dir, "logs")) as cluster:
         progress(f"cluster ready in {cluster.timings['build']:.2f} s")
-        for step in exp.steps:
-            t0 = time.perf_counter()
-            background = _Continuous(cluster, run_id, step, progress) if step.during else None
-            try:
-                for action in step.actions:
-                    if isinstance(action, Rollout):
-                        manifests, done = _roll_out(cluster, cluster_spec, manifests, action, history, exp.file)
-                    else:
-                        manifests, plan = apply_action(action, cluster_spec, manifests, cluster.plan, exp.file)
-                        done = cluster.apply(plan, manifests)
-                    changes.append({"step": step.name, "action": describe(action), **done})
-                    progress(f"step {step.name}: {describe(action)}: +{done['added']} -{done['removed']} pods "
-                             f"in {done['seconds']:.3f} s")
-            finally:
-                if background is not None:
-                    during_rows = background.stop()
-                    rows += during_rows
-                    failed = sum(r["outcome"] != "connected" for r in during_rows)
-                    during.append({"step": step.name, "rounds": background.rounds, "probes": len(during_rows),
-                                   "failed": failed})
-                    progress(f"step {step.name}: {len(during_rows)} probes during the change, {failed} failed")
-            world = World.from_plan(cluster.plan, manifests) if any(
-                g.expect.outcome == "oracle" for g in step.probes) else None
-            planned = [p for g in step.probes for p in expand(cluster.plan, g, world, manifests.ingresses)]
-            running = [_start_capture(cluster, run_dir, step.name, spec) for spec in step.captures]
-            try:
-                if planned:
-                    progress(f"step {step.name}: {len(planned)} probes")
-                    rows += probe_rows(cluster, run_id, step.name, planned)
-            finally:
-                for spec, cap in zip(step.captures, running):
-                    packets = cap.stop()
-                    captures.append({"step": step.name, "at": spec.at, "interface": spec.interface,
-                                     "filter": spec.filter, "packets": packets,
-                                     "file": os.path.relpath(cap.path, run_dir)})
-            timings[f"step:{step.name}"] = time.perf_counter() - t0
+        try:
+            for step in exp.steps:
+                t0 = time.perf_counter()
+                background = _Continuous(cluster, run_id, step, progress) if step.during else None
+                try:
+                    for action in step.actions:
+                        if isinstance(action, Rollout):
+                            manifests, done = _roll_out(cluster, cluster_spec, manifests, action, history, exp.file)
+                        else:
+                            manifests, plan = apply_action(action, cluster_spec, manifests, cluster.plan, exp.file)
+                            done = cluster.apply(plan, manifests)
+                        changes.append({"step": step.name, "action": describe(action), **done})
+                        progress(f"step {step.name}: {describe(action)}: +{done['added']} -{done['removed']} pods "
+                                 f"in {done['seconds']:.3f} s")
+                finally:
+                    if background is not None:
+                        during_rows = background.stop()
+                        rows += during_rows
+                        failed = sum(r["outcome"] != "connected" for r in during_rows)
+                        during.append({"step": step.name, "rounds": background.rounds, "probes": len(during_rows),
+                                       "failed": failed})
+                        progress(f"step {step.name}: {len(during_rows)} probes during the change, {failed} failed")
+                world = World.from_plan(cluster.plan, manifests) if any(
+                    g.expect.outcome == "oracle" for g in step.probes) else None
+                planned = [p for g in step.probes for p in expand(cluster.plan, g, world, manifests.ingresses)]
+                running: list[Capture] = []
+                try:
+                    for spec in step.captures:
+                        running.append(_start_capture(cluster, run_dir, step.name, spec))
+                    if planned:
+                        cluster.check_daemons(f"before step {step.name}'s probes")
+                        progress(f"step {step.name}: {len(planned)} probes")
+                        rows += probe_rows(cluster, run_id, step.name, planned)
+                        # a helper that died under the probes, not the network, explains their failures
+                        cluster.check_daemons(f"during step {step.name}'s probes")
+                finally:
+                    for spec, cap in zip(step.captures, running):
+                        packets = cap.stop()
+                        captures.append({"step": step.name, "at": spec.at, "interface": spec.interface,
+                                         "filter": spec.filter, "packets": packets,
+                                         "file": os.path.relpath(cap.path, run_dir)})
+                timings[f"step:{step.name}"] = time.perf_counter() - t0
+        except (TestbedError, OSError) as exc:  # the results so far are written, marked as aborted, below
+            failure = _failed(f"step {step.name}", exc)
+            cluster.keep_logs_of(failure, os.path.join(run_dir, "logs"))
+            progress(f"run aborted: {failure}")
         final_plan = cluster.plan
     timings.update(cluster.timings)  # after the block: teardown time is known only then
-    passed = bool(rows) and all(r["outcome_ok"] and r["nat_free"] is not False for r in rows)
+    passed = failure is None and bool(rows) and all(r["outcome_ok"] and r["nat_free"] is not False for r in rows)
     inputs = [exp.file, exp.topology, *exp.manifests,
               *(f for step in exp.steps for a in step.actions for f in getattr(a, "files", ()))]
     meta = {
@@ -235,7 +261,12 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
         "notes": list(plan.notes),
         "reproduce": f"testbed run {os.path.relpath(exp.file)}",
     }
+    if failure is not None:
+        meta["aborted"] = str(failure)  # the verdict names the cause, not the probes it spoilt
     write_results(run_dir, meta, final_plan.to_dict(), rows)
     from ..report import build_report  # report.md, report.html, report-*.png (pandas, matplotlib)
     build_report(run_dir)
+    if failure is not None:
+        raise RunAborted(f"{failure} (the results so far are in {run_dir}, marked aborted)", run_dir,
+                         failure.exit_code) from None
     return run_dir, passed

@@ -105,6 +105,10 @@ def _head(frame: pd.DataFrame, meta: Mapping[str, Any], run_name: str) -> tuple[
         text = (f"**Verdict: {v.word}** — {v.as_expected}/{v.with_expectation} probes as expected"
                 f"{'' if v.with_expectation == v.probes else f' ({v.probes - v.with_expectation} without expectation)'}"
                 f"; {v.nat_violations} NAT violation(s) in {v.nat_checked} checked; {v.mismatches} mismatch(es).")
+    if meta.get("aborted"):  # the run stopped early: its cause is the verdict, the rows are what it measured
+        blocks.append(Paragraph(f"**Verdict: ABORTED** — {meta['aborted']}", css="fail"))
+        blocks.append(Paragraph("Before it stopped: " + text.split("** — ", 1)[-1], css="note"))
+        return title, blocks
     blocks.append(Paragraph(text, css="pass" if v.passed else "fail"))
     if "passed" in meta and bool(meta["passed"]) != v.passed:
         blocks.append(Paragraph(f"Note: run.json says passed={bool(meta['passed'])}; this report recomputed the "
@@ -151,20 +155,22 @@ def _summary(frame: pd.DataFrame) -> list[Block]:
                                     "probes": "probes", "connected": "connected", "refused": "refused",
                                     "timeout": "timeout", "other": "other", "expected": "with expectation",
                                     "as_expected": "as expected", "nat_checked": "NAT checked",
-                                    "nat_free": "NAT-free"})]
+                                    "nat_free": "source as expected"})]
 
 
 def _nat(frame: pd.DataFrame) -> list[Block]:
     table = nat.nat_table(frame)
     blocks: list[Block] = [Heading(2, "NAT-free addressing", "nat"), Paragraph(
-        "For every connected probe, the source address the server saw against the addresses a NAT-free path "
-        "shows it (the sender's own IP; cni0's gateway when a node reaches its own pods; 127.0.0.1 between "
-        "containers of one pod).")]
+        "For every connected probe, the source address the server saw against the addresses the experiment "
+        "expected: NAT-free (the sender's own IP; cni0's gateway when a node reaches its own pods; 127.0.0.1 "
+        "between containers of one pod) or SNAT (a node's address, as for NodePort and LoadBalancer traffic "
+        "from outside). \"as expected\" counts probes whose server saw an expected address.")]
     if table.empty:
         return blocks + [Paragraph("No probe.")]
     return blocks + [_table(table, {"communication": "communication", "probes": "probes", "connected": "connected",
-                                    "checked": "checked", "nat_free": "NAT-free", "violations": "violations",
-                                    "saw_sender_ip": "saw sender's own IP", "verdict": "NAT-free?",
+                                    "checked": "checked", "nat_free": "as expected", "violations": "violations",
+                                    "saw_sender_ip": "saw sender's own IP", "expected_and_seen": "expected / seen",
+                                    "verdict": "source as expected?",
                                     "unexpected_sources": "unexpected sources seen"})]
 
 
@@ -263,7 +269,10 @@ def _spread(frame: pd.DataFrame, plan: Mapping[str, Any], names: "_Names") -> li
 def _latency(frame: pd.DataFrame, names: "_Names") -> list[Block]:
     table = performance.latency_percentiles(frame)
     blocks: list[Block] = [Heading(2, "Latency", "latency"),
-                           Paragraph("Time from sending a probe to its reply, connected probes only, in ms.")]
+                           Paragraph("Connected probes only, in ms. TCP: the handshake's round trip as the kernel "
+                                     "measured it (SYN to SYN-ACK: the path's own latency, however many probes "
+                                     "were sent at once). UDP and SCTP: from sending to the agent's answer, which "
+                                     "includes the agent's time to answer the probes sent with it.")]
     if table.empty:
         return blocks + [Paragraph("No connected probe with a latency.")]
     blocks.append(_table(table, {"communication": "communication", "protocol": "protocol", "samples": "samples",

@@ -3,11 +3,12 @@
 Pipeline: two results/<run>/ folders -> analysis/ on each -> **compare_runs()** -> printed by
 `testbed compare <run-a> <run-b>`.
 
-Probes are matched across runs by what they are, not by where they were sent: step, group,
+Probes are matched across runs by what they are, not by where they were sent: experiment, step, group,
 attempt, both ends (kind, namespace, name), Service, protocol and port (the n-th duplicate
 matches the n-th). Addresses are left out of the key, so a pod recreated with a new IP is
 still the same probe; a different seed renames pods, and its probes then show as only in
-one run.
+one run. Two runs of different experiments share no probe: the comparison says so, and their
+steps show as only in one run rather than as changed.
 """
 
 from __future__ import annotations
@@ -20,13 +21,15 @@ import pandas as pd
 from ..analysis import dataset, nat, performance, verdict
 from .document import Bullets, Heading, Paragraph, Table, to_markdown
 
-KEY = ("step", "group", "attempt", "src_kind", "src_namespace", "src_name", "dst_kind", "dst_namespace",
+KEY = ("experiment", "step", "group", "attempt", "src_kind", "src_namespace", "src_name", "dst_kind", "dst_namespace",
        "dst_name", "service", "service_port", "protocol", "port")
 MAX_CHANGED_ROWS = 500
 
 
 def _keyed(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
+    if "experiment" not in out:  # a bare dataset: one experiment
+        out["experiment"] = ""
     out["_n"] = out.groupby(list(KEY), sort=False).cumcount()
     return out
 
@@ -59,8 +62,10 @@ def _verdict_blocks(name_a: str, name_b: str, a: pd.DataFrame, b: pd.DataFrame) 
 
 
 def _counts_blocks(a: pd.DataFrame, b: pd.DataFrame) -> list:
-    key = ["step", "communication", "protocol"]
-    sa, sb = verdict.summary_table(a), verdict.summary_table(b)
+    key = ["experiment", "step", "communication", "protocol"]
+    sa = verdict.summary_table(a).assign(experiment=_experiment(a))
+    sb = verdict.summary_table(b).assign(experiment=_experiment(b))
+    same = _experiment(a) == _experiment(b)
     merged = sa.merge(sb, on=key, how="outer", suffixes=("_a", "_b"))
     order = {k: i for i, k in enumerate(list(zip(*[sa[c] for c in key])) + list(zip(*[sb[c] for c in key])))}
     rows = []
@@ -70,14 +75,23 @@ def _counts_blocks(a: pd.DataFrame, b: pd.DataFrame) -> list:
             return 0 if v is None or (isinstance(v, float) and math.isnan(v)) else int(v)
         values = [(n(c, "a"), n(c, "b")) for c in ("probes", "connected", "as_expected", "nat_free")]
         changed = "yes" if any(x != y for x, y in values) else ""
-        rows.append([rec["step"], rec["communication"], rec["protocol"]]
+        if not values[0][0] or not values[0][1]:  # a row of one run only: nothing to compare it with
+            changed = "only in A" if values[0][0] else "only in B"
+        step = rec["step"] if same else f"{rec['experiment']}: {rec['step']}"
+        rows.append([step, rec["communication"], rec["protocol"]]
                     + [str(x) for pair in values for x in pair] + [f"{values[1][1] - values[1][0]:+d}", changed])
     if not rows:
         return [Heading(2, "Counts per communication and protocol"), Paragraph("No probe in either run.")]
     return [Heading(2, "Counts per communication and protocol"),
             Table(["step", "communication", "protocol", "probes A", "probes B", "connected A", "connected B",
-                   "as expected A", "as expected B", "NAT-free A", "NAT-free B", "Δ connected", "changed"], rows,
+                   "as expected A", "as expected B", "source as expected A", "source as expected B", "Δ connected",
+                   "changed"], rows,
                   [False] * 3 + [True] * 9 + [False])]
+
+
+def _experiment(frame: pd.DataFrame) -> str:
+    values = frame["experiment"].unique() if "experiment" in frame else []
+    return str(values[0]) if len(values) else ""
 
 
 def _changed_blocks(a: pd.DataFrame, b: pd.DataFrame) -> list:
@@ -110,7 +124,7 @@ def _nat_blocks(a: pd.DataFrame, b: pd.DataFrame) -> list:
     blocks: list = [Heading(2, "NAT-free verdicts")]
     if not rows:
         return blocks + [Paragraph("No probe in either run.")]
-    return blocks + [Table(["communication", "NAT-free? A", "NAT-free? B", "changed"], rows)]
+    return blocks + [Table(["communication", "source as expected? A", "source as expected? B", "changed"], rows)]
 
 
 def _latency_blocks(a: pd.DataFrame, b: pd.DataFrame) -> list:
@@ -145,7 +159,14 @@ def compare_runs(run_a: str, run_b: str) -> str:
         differ = sorted(k for k in set(ma["inputs"]) | set(mb["inputs"])
                         if ma["inputs"].get(k) != mb["inputs"].get(k))
         facts.append("inputs that differ: " + ", ".join(differ))
+    exp_a = str((ma.get("experiment") or {}).get("name") or "?")
+    exp_b = str((mb.get("experiment") or {}).get("name") or "?")
+    a, b = a.assign(experiment=exp_a), b.assign(experiment=exp_b)
     blocks = [Heading(1, f"Comparison: {name_a} → {name_b}"), Bullets(facts)]
+    if exp_a != exp_b:
+        blocks.append(Paragraph(f"**A and B ran different experiments ({exp_a} and {exp_b})**: their probes and "
+                                "steps are not the same ones, so none is compared with another; each run's rows "
+                                "show as only in A or only in B."))
     blocks += _verdict_blocks(name_a, name_b, a, b)
     blocks += _counts_blocks(a, b)
     blocks += _changed_blocks(a, b)

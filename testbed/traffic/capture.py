@@ -1,18 +1,24 @@
 """Packet capture at chosen points of the emulation, saved as pcap (tcpdump from Debian).
 
 Where it sits: experiment steps start captures before their probes and stop them after; the
-files land in results/<run>/pcap/. Each capture is one `tcpdump` inside a node, pod or host
-namespace, bounded in packets (-c) and stopped by us at the end of the step, so it never
-outlives the run; its PID goes in the ledger so teardown and `clean` catch it.
+files land in results/<run>/pcap/. Each capture is one `tcpdump` Daemon (emu/daemon.py)
+inside a node, pod or host namespace, bounded in packets (-c) and stopped by us at the end of
+the step, so it never outlives the run; its PID goes in the ledger so teardown and `clean`
+catch it. tcpdump's stderr goes to a log file: a filter or interface it rejects at run time
+is a CaptureError quoting tcpdump's own words, and the count it prints at exit is read there.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
-import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from ..emu.daemon import Daemon
+from ..emu.runner import Runner
+from ..errors import CaptureError, DaemonError
 
 
 @dataclass
@@ -22,41 +28,59 @@ class Capture:
     path: str           # pcap file to write
     bpf: str = ""       # capture filter, e.g. "tcp port 80"
     max_packets: int = 10000
-    proc: subprocess.Popen | None = None
+    log: str = ""       # tcpdump's stderr; default: beside the pcap file, removed once read
+    at: str = ""        # for messages: the pod, node or host the user named (default: the namespace)
+    daemon: Daemon | None = field(default=None, repr=False)
 
     def argv(self) -> list[str]:
-        argv = ["ip", "netns", "exec", self.netns, "tcpdump", "-i", self.interface, "-n", "-U", "-w", self.path,
+        """tcpdump's command line (the Daemon runs it in `netns`)."""
+        argv = ["tcpdump", "-i", self.interface, "-n", "-U", "-w", self.path,
                 "-c", str(self.max_packets), "--immediate-mode"]
         return argv + (self.bpf.split() if self.bpf else [])
 
-    def start(self, timeout: float = 3.0) -> int:
+    def _log(self) -> str:
+        return self.log or self.path + ".log"
+
+    def start(self, runner: Runner | None = None, timeout: float = 3.0) -> int:
+        """Start tcpdump; returns its pid once it is capturing (it creates the file then)."""
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, text=True, start_new_session=True)
-        # tcpdump creates the file once it is listening; wait for it so no probe is missed.
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and not os.path.exists(self.path):
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"tcpdump in {self.netns} on {self.interface} failed: "
-                                   f"{(self.proc.stderr.read() if self.proc.stderr else '').strip()}")
-            time.sleep(0.01)
+        where = self.at or self.netns
+        self.daemon = Daemon(f"tcpdump at {where} on {self.interface}", self.argv(), self._log(),
+                             netns=self.netns, ready=lambda _d: os.path.exists(self.path),
+                             ready_timeout=timeout, stop_signal=signal.SIGINT)
+        try:
+            pid = self.daemon.start(runner or Runner())
+        except DaemonError as exc:
+            self.daemon.stop()
+            said = self._said()
+            self._drop_log(self.daemon)
+            self.daemon = None
+            raise CaptureError(f"capture at {where} on {self.interface}"
+                               f"{f' with filter {self.bpf[:80]!r}' if self.bpf else ''} failed: "
+                               f"{said or exc}") from None
         time.sleep(0.05)  # the file exists just before the socket is attached
-        return self.proc.pid
+        return pid
+
+    def _said(self) -> str:
+        """tcpdump's error, e.g. "tcpdump: eth9: No such device exists (...)"."""
+        assert self.daemon is not None
+        lines = [line for line in self.daemon.log_tail(5).split(" | ") if line.startswith("tcpdump:")]
+        return lines[-1] if lines else ""
 
     def stop(self) -> int:
         """Stop and return the number of packets written (tcpdump's own count)."""
-        if self.proc is None:
+        if self.daemon is None or self.daemon.proc is None:
             return 0
-        proc, self.proc = self.proc, None
+        daemon, self.daemon = self.daemon, None
         time.sleep(0.05)  # let the last replies land
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-        try:
-            _, err = proc.communicate(timeout=3)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            _, err = proc.communicate()
-        for line in (err or "").splitlines():
-            if "packets captured" in line:
-                return int(line.split()[0])
-        return 0
+        daemon.stop()
+        match = re.search(r"(\d+) packets? captured", daemon.log_tail(10))
+        self._drop_log(daemon)
+        return int(match.group(1)) if match else 0
+
+    def _drop_log(self, daemon: Daemon) -> None:
+        if not self.log:  # our own temporary log beside the pcap file
+            try:
+                os.unlink(daemon.log)
+            except OSError:
+                pass

@@ -74,12 +74,12 @@ def test_summary_equals_raw_rows(run):
         c["timeout"] += r["outcome"] == "timeout"
         c["as expected"] += bool(r["outcome_ok"])
         c["NAT checked"] += r["nat_free"] is not None
-        c["NAT-free"] += r["nat_free"] is True
+        c["source as expected"] += r["nat_free"] is True
     got = table(md, "Summary per communication and protocol")
     assert len(got) == len(raw)
     for g in got:
         want = raw[(g["step"], g["communication"], g["protocol"])]
-        for col in ("probes", "connected", "timeout", "as expected", "NAT checked", "NAT-free"):
+        for col in ("probes", "connected", "timeout", "as expected", "NAT checked", "source as expected"):
             assert int(g[col]) == want[col], (g, col)
 
 
@@ -92,8 +92,8 @@ def test_nat_table_equals_raw_rows(run):
         checked = [r for r in mine if r["outcome"] == "connected" and r["seen_src_ip"]]
         bad = [r for r in checked if r["seen_src_ip"] not in r["expected_src_ips"].split()]
         assert int(g["probes"]) == len(mine) and int(g["checked"]) == len(checked)
-        assert int(g["violations"]) == len(bad) and int(g["NAT-free"]) == len(checked) - len(bad)
-        assert g["NAT-free?"] == ("no" if bad else "yes")
+        assert int(g["violations"]) == len(bad) and int(g["as expected"]) == len(checked) - len(bad)
+        assert g["source as expected?"] == ("no" if bad else "yes")
     assert got["pod-to-pod (across nodes)"]["unexpected sources seen"] == "192.168.1.3 ×1"
 
 
@@ -220,7 +220,7 @@ def test_report_of_quickstart_rows(tmp_path):
     path = write_run(str(tmp_path / "q"), rows)
     text = open(build_report(path)[0], encoding="utf-8").read()
     assert f"**Verdict: PASS** — {len(rows)}/{len(rows)} probes as expected" in text
-    nat = {r["communication"]: r["NAT-free?"] for r in table(text, "NAT-free addressing")}
+    nat = {r["communication"]: r["source as expected?"] for r in table(text, "NAT-free addressing")}
     assert set(nat.values()) == {"yes"} and "container-to-container" in nat
 
 

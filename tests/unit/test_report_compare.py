@@ -46,7 +46,7 @@ def test_verdict_counts_nat_and_latency(runs):
     assert counts[("policy", "pod-to-pod (same node)", "TCP")]["changed"] == ""
     nat = {r["communication"]: r for r in table(text, "NAT-free verdicts")}
     across = nat["pod-to-pod (across nodes)"]
-    assert (across["NAT-free? A"], across["NAT-free? B"], across["changed"]) == ("no", "yes", "yes")
+    assert (across["source as expected? A"], across["source as expected? B"], across["changed"]) == ("no", "yes", "yes")
     assert nat["pod-to-service"]["changed"] == ""
     lat = {(r["communication"], r["protocol"]): r for r in table(text, "Latency p50 (ms, connected probes)")}
     same = lat[("pod-to-pod (same node)", "TCP")]
