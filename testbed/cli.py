@@ -75,11 +75,12 @@ def _load(args: argparse.Namespace):
     """(cluster spec, manifests, plan) from the topology and -f files."""
     from .plan.build import plan_cluster
     from .spec.topology import load_topology
+    from .spec.inputs import expand_inputs
     from .spec.workloads import load_manifests
 
     _check_number("--seed", args.seed, 0, MAX_SEED)
     cluster = load_topology(args.topology)
-    manifests = load_manifests(args.file or [])
+    manifests = load_manifests(expand_inputs(args.file or [], args.recursive))
     return cluster, manifests, plan_cluster(cluster, manifests, seed=args.seed)
 
 
@@ -127,6 +128,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     progress = _progress(args.quiet)
     for w in plan.warnings:
         progress(f"warning: {w}")
+    for n in plan.notes:
+        progress(f"note: {n}")
     with EmulatedCluster(plan, progress=progress, manifests=manifests) as cluster:
         progress(f"cluster {plan.cluster} ready in {cluster.timings['build']:.2f} s "
                  f"(namespaces are tb-{cluster.tag}-*)")
@@ -278,7 +281,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     def cluster_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("topology", help="kind cluster config (+ TestbedConfig), e.g. topologies/three-nodes.yaml")
-        p.add_argument("-f", "--file", action="append", help="workload manifests (repeatable)")
+        p.add_argument("-f", "--file", action="append",
+                       help="workload manifests: a file, a folder (its *.yaml, *.yml, *.json) or - for "
+                            "standard input (repeatable)")
+        p.add_argument("-R", "--recursive", action="store_true", help="read the folders given with -f recursively")
         p.add_argument("--seed", type=int, default=0, help="seed for generated names (default 0)")
 
     p = sub.add_parser("plan", help="print what would be created (no root needed)")

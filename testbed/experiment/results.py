@@ -119,12 +119,14 @@ def summary_markdown(meta: Mapping[str, Any], rows: Sequence[Mapping[str, Any]])
     total = len(rows)
     ok = sum(bool(r["outcome_ok"]) for r in rows)
     nat_bad = [r for r in rows if r["nat_free"] is False]
+    pending = (f" {meta['cluster']['pending']} pod(s) Pending (see warnings)."
+               if meta["cluster"].get("pending") else "")
     if meta.get("aborted"):  # a helper died or a capture failed: the cause, not the probes it spoilt
-        lines += [f"**Verdict: ABORTED** — {meta['aborted']}", "",
+        lines += [f"**Verdict: ABORTED** — {meta['aborted']}{pending}", "",
                   f"Before it stopped: {ok}/{total} probes as expected; {len(nat_bad)} unexpected source address(es)."]
     else:
         lines += [f"**Verdict: {'PASS' if meta['passed'] else 'FAIL'}** — {ok}/{total} probes as expected; "
-                  f"{len(nat_bad)} NAT violation(s) (server saw an address other than the expected one)."]
+                  f"{len(nat_bad)} NAT violation(s) (server saw an address other than the expected one)." + pending]
     lines += ["",
               f"Cluster: {meta['cluster']['nodes']} nodes, {meta['cluster']['pods']} pods, routing "
               f"{meta['cluster']['routing']}; seed {meta['seed']}; built in {meta['timings'].get('build', 0):.2f} s.",
