@@ -10,7 +10,7 @@ in Kubernetes but do not matter to networking are listed as known and ignored.
 from __future__ import annotations
 
 import os
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import yaml
 
@@ -83,8 +83,10 @@ class Doc:
         self.error(f"expected a mapping, got {_type_name(self.value)}")
         return False
 
-    def check_keys(self, known: Iterable[str], ignored: Iterable[str] = ()) -> None:
-        """Reject unknown fields (strict decode); `ignored` are real fields we do not model."""
+    def check_keys(self, known: Iterable[str], ignored: Iterable[str] = (),
+                   hint: Callable[[str, set[str]], str] | None = None) -> None:
+        """Reject unknown fields (strict decode); `ignored` are real fields we do not model;
+        `hint(key, allowed)` may add a word to the message (a v1beta1 spelling, a wrong case)."""
         if not isinstance(self.value, dict):
             return
         allowed = set(known) | set(ignored)
@@ -92,7 +94,7 @@ class Doc:
             if not isinstance(key, str):
                 self.error(f"field names must be strings, got {_type_name(key)} {excerpt(key)}")
             elif key not in allowed:
-                self.error(f"unknown field {excerpt(key)}", key)
+                self.error(f"unknown field {excerpt(key)}" + (hint(key, allowed) if hint else ""), key)
 
     def field(self, key: str) -> "Doc":
         value = self.value.get(key, _MISSING) if isinstance(self.value, dict) else _MISSING

@@ -198,18 +198,14 @@ def domain_prefixed_path_error(value: str) -> str | None:
 
 # -- decoding ---------------------------------------------------------------------------------
 
+def _v1beta1_hint(key: str, _allowed: set[str]) -> str:
+    hint = _V1BETA1.get(key)
+    return f" (networking.k8s.io/v1 spells it {hint!r})" if hint else ""
+
+
 def _check_keys(doc: Doc, known: Iterable[str], ignored: Iterable[str] = ()) -> None:
     """Doc.check_keys with a hint for networking.k8s.io/v1beta1 field names."""
-    if not isinstance(doc.value, dict):
-        return
-    allowed = set(known) | set(ignored)
-    for key in doc.value:
-        if not isinstance(key, str):
-            doc.error(f"field names must be strings, got {key!r}")
-        elif key not in allowed:
-            hint = _V1BETA1.get(key)
-            doc.error(f"unknown field {key!r}" + (f" (networking.k8s.io/v1 spells it {hint!r})" if hint else ""),
-                      key)
+    doc.check_keys(known, ignored, _v1beta1_hint)
 
 
 def decode_ingress(doc: Doc, ref: ObjectRef, labels: Mapping[str, str],

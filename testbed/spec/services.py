@@ -115,19 +115,14 @@ def _dns1123_label_error(name: str) -> str | None:
     return None
 
 
+def _case_hint(key: str, allowed: set[str]) -> str:
+    hint = {k.lower(): k for k in allowed}.get(key.lower())
+    return f" (did you mean {hint!r}? field names are case-sensitive)" if hint else ""
+
+
 def _check_keys(doc: Doc, known: Iterable[str], ignored: Iterable[str] = ()) -> None:
     """Doc.check_keys, plus a hint when only the case is wrong (scenario 002 writes `NodePort:`)."""
-    if not isinstance(doc.value, dict):
-        return
-    allowed = set(known) | set(ignored)
-    lower = {k.lower(): k for k in allowed}
-    for key in doc.value:
-        if not isinstance(key, str):
-            doc.error(f"field names must be strings, got {key!r}")
-        elif key not in allowed:
-            hint = lower.get(key.lower())
-            doc.error(f"unknown field {key!r}" + (f" (did you mean {hint!r}? field names are case-sensitive)"
-                                                   if hint else ""), key)
+    doc.check_keys(known, ignored, _case_hint)
 
 
 def _ipv4(text: str) -> ipaddress.IPv4Address | None:
