@@ -2,9 +2,9 @@
 network namespace with its own UTS namespace whose hostname is the pod's (node's) name.
 
 `ip netns exec` (run by shell/live.py's runner) binds /etc/netns/<netns>/resolv.conf and hosts
-over /etc, so the pod's DNS settings apply. In pods, `wget` is BusyBox's (the seeds' pods run
-busybox:1.28, whose wget tries once and prints "remote file exists"), through a folder of
-applet links put first on PATH.
+over /etc, so the pod's DNS settings apply. In pods, `wget` tries once, as the seeds' busybox
+wget does (GNU wget retries 20 times; Debian's BusyBox wget lacks --timeout), and `nslookup` is
+BusyBox's when dnsutils is missing, through a private folder put first on PATH.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import tempfile
 
 # $0 = hostname, $1 = the command; `cd /` as a container's working directory
 _SCRIPT = 'hostname "$0" 2>/dev/null; cd / ; exec /bin/sh -c "$1"'
-APPLETS = ("wget", "nslookup")
 
 
 def exec_argv(hostname: str, command: str, bindir: str = "", prompt: str = "") -> list[str]:
@@ -29,15 +28,17 @@ def exec_argv(hostname: str, command: str, bindir: str = "", prompt: str = "") -
 
 
 def make_bindir() -> str:
-    """A private folder of BusyBox applet links for pods ("" when BusyBox is missing)."""
-    busybox = shutil.which("busybox")
-    if not busybox:
-        return ""
+    """A private folder of the pods' tool wrappers, first on their PATH."""
     path = tempfile.mkdtemp(prefix="testbed-shell-bin-")
-    for applet in APPLETS:
-        if applet == "nslookup" and shutil.which("nslookup"):
-            continue   # dnsutils' nslookup, when installed, is the better one
-        os.symlink(busybox, os.path.join(path, applet))
+    wget = shutil.which("wget")
+    if wget:
+        with open(os.path.join(path, "wget"), "w", encoding="utf-8") as handle:
+            handle.write(f'#!/bin/sh\ncase " $* " in *" --tries"*|*" -t"*) exec {wget} "$@";; esac\n'
+                         f'exec {wget} --tries=1 "$@"\n')
+        os.chmod(os.path.join(path, "wget"), 0o755)
+    busybox = shutil.which("busybox")
+    if busybox and not shutil.which("nslookup"):
+        os.symlink(busybox, os.path.join(path, "nslookup"))
     return path
 
 

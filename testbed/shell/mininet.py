@@ -91,9 +91,11 @@ def _hosts(shell: Any, rest: str) -> list[tuple[str, tuple]]:
 
 def _ping_from(shell: Any, src: tuple, dsts: list[tuple[str, str]]) -> dict[str, str]:
     """One source pings every destination in parallel; name -> rtt text or "X"."""
-    script = "; ".join(f"(ping -c1 -W1 -n {ip} 2>/dev/null | sed -n 's/.*time=\\([0-9.]*\\).*/{name} \\1/p' "
+    script = " ".join(f"(ping -c1 -W1 -n {ip} 2>/dev/null | sed -n 's/.*time=\\([0-9.]*\\).*/{name} \\1/p' "
                        f"| grep . || echo '{name} X') &" for name, ip in dsts) + " wait"
-    _, out = shell.live.capture(src[0], ["/bin/sh", "-c", script])
+    status, out = shell.live.capture(src[0], ["/bin/sh", "-c", script])
+    if status and not out:
+        print(f"*** pingall: the probe from {src[2]} failed (status {status})")
     got = dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
     return {name: got.get(name, "X") for name, _ in dsts}
 
