@@ -158,8 +158,9 @@ def _iperf(shell: Any, rest: str) -> int:
     return status
 
 
-def _xterm(shell: Any, _rest: str) -> int:
-    print("*** no display in this shell: use `<name> sh` for a shell in a pod, node or host")
+def _xterm(shell: Any, rest: str) -> int:
+    name = rest.split()[0] if rest.split() else "<name>"
+    print(f"*** no display in this shell: use `{name[:60]} sh` for a shell in a pod, node or host")
     return 1
 
 

@@ -1,0 +1,97 @@
+"""kubectl's grammar, selectors and output formats in the shell, without a cluster."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+import yaml
+
+from testbed.plan.build import plan_cluster
+from testbed.shell import ClusterShell
+from testbed.shell.grammar import UsageError, parse, resource, targets
+from testbed.shell.selectors import field_selector, label_selector
+from testbed.spec.topology import load_topology
+from testbed.spec.workloads import load_manifests
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def test_resource_names_as_kubectl_spells_them():
+    assert {resource(w) for w in ("po", "pod", "Pods")} == {"pods"}
+    assert resource("deploy") == "deployments" and resource("netpol") == "networkpolicies"
+    assert targets(["svc,pod"]) == [("services", []), ("pods", [])]
+    assert targets(["pod/a", "pod/b", "svc/c"]) == [("pods", ["a", "b"]), ("services", ["c"])]
+    assert targets(["po", "a", "b"]) == [("pods", ["a", "b"])]
+    with pytest.raises(UsageError, match='resource type "frob"'):
+        resource("frob")
+
+
+def test_flags_short_long_combined_and_unknown():
+    a = parse(["busybox", "--rm", "-ti", "--image=busybox:1.28", "--", "/bin/sh"],
+              {"--image": True, "--rm": False, "--stdin": False, "--tty": False})
+    assert a.positional == ["busybox"] and a.has("--stdin") and a.has("--tty") and a.command == ["/bin/sh"]
+    assert parse(["-lapp=x", "-oyaml"], {"--selector": True, "--output": True}).get("--output") == "yaml"
+    with pytest.raises(UsageError, match="unknown flag: --frob"):
+        parse(["--frob"], {})
+
+
+def test_label_selectors_equality_and_set_based():
+    assert label_selector("app=web,tier!=db").matches({"app": "web"})
+    assert not label_selector("app=web,tier!=db").matches({"app": "web", "tier": "db"})
+    sel = label_selector("env in (a,b),!canary,gpu")
+    assert sel.matches({"env": "a", "gpu": "1"}) and not sel.matches({"env": "c", "gpu": "1"})
+    assert not sel.matches({"env": "a", "gpu": "1", "canary": "y"})
+    assert field_selector("spec.nodeName=n1")({"spec.nodeName": "n1"})
+    with pytest.raises(UsageError):
+        field_selector("spec.frob=1")
+
+
+@pytest.fixture
+def shell():
+    m = load_manifests([os.path.join(ROOT, "manifests/seed003-nginx.yaml")])
+    plan = plan_cluster(load_topology(os.path.join(ROOT, "topologies/three-nodes.yaml")), m, seed=1)
+    sh = ClusterShell(plan, lambda k: k, lambda ns, argv: 0, None, m)
+    yield sh
+    sh.close()
+
+
+def test_get_selects_prints_and_fails_as_kubectl(shell, capsys):
+    assert shell.execute("kubectl get svc,pod") == 0
+    out = capsys.readouterr().out
+    assert "service/nginx" in out and "pod/busybox" in out and "\n\nNAME" in out
+    assert shell.execute("get pods -l app=nginx") == 0
+    out = capsys.readouterr().out
+    assert "nginx-" in out and "busybox" not in out
+    assert shell.execute("get pods busybox -o yaml") == 0
+    assert yaml.safe_load(capsys.readouterr().out)["metadata"]["labels"] == {"run": "busybox"}
+    assert shell.execute("get pod/busybox -o json") == 0
+    assert json.loads(capsys.readouterr().out)["kind"] == "Pod"
+    assert shell.execute("get po -o name -l run=busybox") == 0
+    assert capsys.readouterr().out.strip() == "pod/busybox"
+    assert shell.execute("get pods busybox --show-labels") == 0
+    assert capsys.readouterr().out.splitlines()[1].endswith("run=busybox")
+    assert shell.execute("get pods nope") == 1
+    assert capsys.readouterr().out.strip() == 'Error from server (NotFound): pods "nope" not found'
+    assert shell.execute("get pods -w") == 1 and "not supported" in capsys.readouterr().out
+    assert shell.execute("get pods --frob") == 1 and "unknown flag: --frob" in capsys.readouterr().out
+
+
+def test_describe_and_mininet_words(shell, capsys):
+    assert shell.execute("describe svc nginx") == 0
+    out = capsys.readouterr().out
+    assert "Selector:     app=nginx" in out and "Endpoints:" in out and "Events:" in out
+    assert shell.execute("describe pod busybox") == 0 and "Scheduled" in capsys.readouterr().out
+    for word in ("nodes", "net", "links", "dump", "help"):
+        assert shell.execute(word) == 0
+    assert "<pod|node|host> CMD" in capsys.readouterr().out
+    assert shell.execute("xterm busybox") == 1 and "busybox sh" in capsys.readouterr().out
+    assert shell.execute("kubectl edit pod x") == 1 and "not supported" in capsys.readouterr().out
+
+
+def test_changes_without_a_live_cluster_say_so(shell, capsys):
+    assert shell.execute("kubectl create deployment web --image=nginx") == 1
+    assert "cannot change" in capsys.readouterr().out
+    assert shell.execute("kubectl apply -f https://example.com/x.yaml") == 1
+    assert "no shipped copy" in capsys.readouterr().out
