@@ -145,6 +145,9 @@ class Kubectl:
         if pod is None:
             raise _not_found("pods", name)
         path = self.live.access_log(ns, name)
+        if not path or not (os.path.exists(path) or os.path.exists(path + ".1")):
+            raise UsageError(f"error: logs {name}: not supported yet (the agent keeps no per-pod access log); "
+                             f"`{name} ss -tn` shows its connections")
         lines: list[str] = []
         for p in (path + ".1", path):
             if path and os.path.exists(p):
