@@ -139,15 +139,25 @@ class Kubectl:
         a = parse(words, {"--container": True, "--follow": False, "--tail": True, "--timestamps": False})
         if len(a.positional) != 1:
             raise UsageError("error: expected 'logs [-f] [-p] (POD | TYPE/NAME) [-c CONTAINER]'.")
-        name = a.positional[0].removeprefix("pod/").removeprefix("pods/")
+        name = a.positional[0]
         ns = a.get("--namespace", "default")
+        if "/" in name:   # TYPE/NAME: a pod of that controller, as kubectl picks one
+            plural, names = targets([name])[0]
+            if plural != "pods":
+                owner = self.catalog().find(plural, ns, names[0])
+                if owner is None:
+                    raise _not_found(plural, names[0])
+                pods = self.catalog().pods_of(owner.kind, ns, names[0])
+                if not pods:
+                    raise UsageError(f"error: {name}: no pods")
+                names = [pods[0].name]
+            name = names[0]
         pod = self.catalog().find("pods", ns, name)
         if pod is None:
             raise _not_found("pods", name)
         path = self.live.access_log(ns, name)
-        if not path or not (os.path.exists(path) or os.path.exists(path + ".1")):
-            raise UsageError(f"error: logs {name}: not supported yet (the agent keeps no per-pod access log); "
-                             f"`{name} ss -tn` shows its connections")
+        if not path:
+            raise UsageError(f"error: logs {name}: this shell has no agent access logs")
         lines: list[str] = []
         for p in (path + ".1", path):
             if path and os.path.exists(p):
