@@ -53,6 +53,8 @@ class ClusterShell(Kubectl):
         self.seen: dict[tuple[str, str, str], float] = {}
         self.history: dict[tuple[str, str, str], list[tuple[float, str, str, str]]] = {}
         self._cat: Catalog | None = None
+        self.revisions: dict[tuple[str, str], list[str]] = {}   # Deployment -> change causes, for history
+        self.restarts = 0
         self._index()
 
     def close(self) -> None:

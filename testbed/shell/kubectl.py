@@ -21,6 +21,7 @@ import yaml
 from ..errors import TestbedError
 from .describe import describe
 from .grammar import NAMESPACED, QUALIFIED, RESOURCES, UsageError, parse, resource, targets
+from .objects import IMAGE
 from .output import render
 from .selectors import field_selector, label_selector
 
@@ -228,7 +229,9 @@ class Kubectl:
             doc = {"apiVersion": "apps/v1", "kind": "Deployment",
                    "metadata": {"name": name, "namespace": ns, "labels": {"app": name}},
                    "spec": {"replicas": int(a.get("--replicas", "1")), "selector": {"matchLabels": {"app": name}},
-                            "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [container]}}}}
+                            # images are not emulated: recorded where experiment/rollout.py records them
+                            "template": {"metadata": {"labels": {"app": name}, "annotations": {IMAGE: image}},
+                                         "spec": {"containers": [container]}}}}
             self._apply_files([self._write("Deployment", ns, name, doc)])
             print(f"deployment.apps/{name} created")
             return 0
@@ -403,26 +406,76 @@ class Kubectl:
         return 0
 
     def kubectl_rollout(self, words: list[str]) -> int:
-        a = parse(words, {"--watch": False, "--revision": True, "--to-revision": True})
+        from ..experiment.rollout import Rollout
+        a = parse(words, {"--watch": False, "--revision": True, "--to-revision": True, "--timeout": True})
         if not a.positional or a.positional[0] not in ("status", "history", "undo", "restart"):
             raise UsageError("error: rollout status|history|undo|restart TYPE NAME")
         sub = a.positional[0]
-        (plural, names), = targets(a.positional[1:])
+        ts = targets(a.positional[1:])
+        if len(ts) != 1 or len(ts[0][1]) != 1:
+            raise UsageError(f"error: rollout {sub} TYPE NAME (one object)")
+        (plural, names), = ts
+        if plural != "deployments":
+            raise UsageError(f"error: rollout {sub} {plural}: not supported by this shell (deployments)")
         obj = self._select(a, plural, names)[0]
-        q = QUALIFIED[plural]
+        key = (obj.namespace, obj.name)
         if sub == "status":
-            n = obj.body().get("status", {}).get("readyReplicas", 0)
-            print(f'{"deployment" if plural == "deployments" else plural} "{obj.name}" successfully rolled out'
-                  if True else f"{n}")
+            print(f'deployment "{obj.name}" successfully rolled out')
             return 0
         if sub == "history":
-            print(f"{q}/{obj.name} \nREVISION  CHANGE-CAUSE\n1         <none>")
+            if a.get("--to-revision") or a.get("--revision"):
+                raise UsageError("error: rollout history --revision: not supported by this shell")
+            rows = [["REVISION", "CHANGE-CAUSE"]] + [[str(i + 1), cause]
+                                                     for i, cause in enumerate(self.revisions.get(key, ["<none>"]))]
+            print(f"deployment.apps/{obj.name} \n" + "\n".join(f"{r[0]:<10}{r[1]}" for r in rows))
             return 0
-        raise UsageError(f"error: rollout {sub} is not supported by this shell yet "
-                         "(an experiment's `rollout` step does it)")
+        if a.get("--to-revision"):
+            raise UsageError("error: rollout undo --to-revision: not supported by this shell (the previous one only)")
+        if sub == "undo":
+            self.roll(Rollout(obj.name, obj.namespace, undo=True), key, "rollout undo")
+            print(f"deployment.apps/{obj.name} rolled back")
+            return 0
+        image = obj.wide[1] if obj.wide[1] != "<emulated>" else obj.name
+        self.restarts += 1
+        self.roll(Rollout(obj.name, obj.namespace, image=f"{image.split('#')[0]}#restart-{self.restarts}"), key,
+                  "rollout restart")
+        print(f"deployment.apps/{obj.name} restarted")
+        return 0
+
+    def roll(self, action: Any, key: tuple[str, str], cause: str) -> None:
+        """A rolling update through the Live adapter; its revision recorded for `rollout history`."""
+        if self.live.rollout is None:
+            raise UsageError("error: this shell cannot roll out")
+        try:
+            self.plan, self.manifests = self.live.rollout(action)
+        except TestbedError as exc:
+            raise UsageError(f"error: {exc}") from None
+        self.revisions.setdefault(key, ["<none>"]).append(cause)
+        self._index()
 
     def kubectl_set(self, words: list[str]) -> int:
-        raise UsageError("error: set image is not supported by this shell yet (an experiment's `rollout` step does it)")
+        from ..experiment.rollout import Rollout
+        if not words or words[0] != "image":
+            raise UsageError(f"error: set {(words or [''])[0][:40]}: not supported by this shell (set image)")
+        a = parse(words[1:], {"--record": False})
+        split = next((i for i, w in enumerate(a.positional) if "=" in w), len(a.positional))
+        images = _kv(a.positional[split:], "image")
+        ts = targets(a.positional[:split])
+        if not images or any(v is None for v in images.values()):
+            raise UsageError("error: set image TYPE NAME CONTAINER=IMAGE")
+        for plural, names in ts:
+            if plural != "deployments":
+                raise UsageError(f"error: set image {plural}: not supported by this shell (deployments)")
+            for obj in self._select(a, plural, names):
+                containers = obj.wide[0].split(",")
+                unknown = [c for c in images if c != "*" and c not in containers]
+                if unknown:
+                    raise UsageError(f'error: unable to find container named "{unknown[0]}"')
+                image = ",".join(str(v) for v in images.values())
+                self.roll(Rollout(obj.name, obj.namespace, image=image), (obj.namespace, obj.name),
+                          f"set image {image}")
+                print(f"deployment.apps/{obj.name} image updated")
+        return 0
 
     def kubectl_delete(self, words: list[str]) -> int:
         from ..experiment.changes import Delete, DeletePods

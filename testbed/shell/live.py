@@ -26,6 +26,7 @@ class Live:
     change: Change | None = None
     logs_dir: str = ""                    # the agent's per-pod access logs (agent/accesslog.py)
     capture: Callable[[str, list[str]], tuple[int, str]] | None = None   # (key, argv) -> (status, stdout)
+    rollout: Change | None = None         # an experiment/rollout.py Rollout, rolled out step by step
 
     def exec(self, key: str, argv: list[str]) -> int:
         return self.run(self.netns(key), argv)
@@ -63,4 +64,12 @@ def connect(cluster: Any, spec: Any, quiet: bool = False) -> Live:
             return 124, ""
         return done.returncode, done.stdout
 
-    return Live(cluster.netns, exec_in_netns, change, logs, capture)
+    history: dict = {}   # (namespace, deployment) -> the previous pod template, for `rollout undo`
+
+    def rollout(action: Any) -> tuple[Plan, Any]:
+        # the experiment runner's rolling update: every intermediate state applied, new pods first
+        from ..experiment.run import _roll_out
+        _roll_out(cluster, spec, cluster.manifests, action, history, "shell")
+        return cluster.plan, cluster.manifests
+
+    return Live(cluster.netns, exec_in_netns, change, logs, capture, rollout)

@@ -26,7 +26,8 @@ Commands (a leading `kubectl` is optional; kubectl's errors and exit statuses):
   run NAME --image=IMG [--labels=k=v,...] [--port=P] [--expose] [--rm -ti -- CMD]
   apply -f FILE|DIR|-|URL   delete TYPE NAME | -f FILE | TYPE -l SELECTOR
   label pod|ns NAME k=v [k-] [--overwrite]    scale deployment NAME --replicas=N
-  rollout status|history deployment NAME     exec POD [-c C] -- CMD     logs POD [-f] [--tail=N]
+  set image deployment/NAME C=IMAGE      rollout status|history|undo|restart deployment NAME
+  exec [-ti] POD [-c C] -- CMD              logs POD|deploy/NAME [-f] [--tail=N]: who connected, from where
 Mininet's:
   <pod|node|host> CMD       run CMD with /bin/sh -c in that namespace (pipes, ;, &&, $? work);
                             names of pods, nodes and hosts in CMD become their IPs.

@@ -65,7 +65,7 @@ def _meta(kind: str, api: str, ns: str, name: str, labels: Mapping[str, str], **
 
 def _images(template: Any) -> str:
     image = dict(getattr(template, "annotations", {}) or {}).get(IMAGE, "")
-    return ",".join(image or c.name for c in template.containers) if image else "<emulated>"
+    return image.split("#")[0] if image else "<emulated>"   # "#restart-N": rollout restart's mark
 
 
 class Catalog:
@@ -169,8 +169,12 @@ class Catalog:
                                                              for o in out):
                 key = (p.namespace, p.owner[11:])
                 seen[key] = seen.get(key, 0) + 1
+        deployments = {(o.namespace, o.name): o for o in self.objects("deployments")}
         for (ns, name), n in sorted(seen.items()):
-            out.append(Obj("replicasets", ns, name, {}, [str(n), str(n), str(n), "{age}"], ["", "", ""],
+            owner = deployments.get((ns, name.rsplit("-", 1)[0]))
+            wide = ([owner.wide[0], owner.wide[1], f"{owner.wide[2]},pod-template-hash={name.rsplit('-', 1)[1]}"]
+                    if owner else ["", "", ""])
+            out.append(Obj("replicasets", ns, name, {}, [str(n), str(n), str(n), "{age}"], wide,
                            {"metadata.name": name, "metadata.namespace": ns},
                            lambda ns=ns, name=name, n=n: _meta("ReplicaSet", "apps/v1", ns, name, {},
                                                                spec={"replicas": n})))
