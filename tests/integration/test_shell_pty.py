@@ -81,11 +81,25 @@ def test_mininet_session_pipes_and_ctrl_c(testbed_cmd, tmp_path, no_leftovers):
         out = _type(child, "kind-worker iptables-save -t nat | grep KUBE-SVC")
         assert "KUBE-SVC-" in out and "Unknown arguments" not in out
         assert "status=1" in _type(child, "busybox false; echo status=$?")
+        child.send("busybox sh\r")            # a shell in the pod, named after it
+        child.expect_exact("busybox:/# ")
+        child.sendline("hostname; echo $((6*7)) | cat")
+        child.expect_exact("busybox:/# ")
+        assert "busybox" in child.before and "42" in child.before
+        _type(child, "exit")
+        _type(child, "kubectl exec -ti busybox -- /bin/sh", until="busybox:/# ")
+        _type(child, "exit")
+        child.send("describe pod ngin\t")     # Tab completes a name with dashes
+        child.expect_exact(nginx)
+        _type(child, "", until=PROMPT)
+        assert f"Name:         {nginx}" in child.before
         child.send("get pods -o wi")          # half a line, then Ctrl-C clears it
         child.sendintr()
         child.expect_exact(PROMPT)
         assert "NAME" in _type(child, "get nodes")   # the cluster survived
         _leave(child)
+        history = (tmp_path / "state" / "testbed" / "history").read_text().splitlines()
+        assert "nodes" in history and "get nodes" in history and "get pods -o wi" not in history
     finally:
         child.close(force=True)
 

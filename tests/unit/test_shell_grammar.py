@@ -95,3 +95,16 @@ def test_changes_without_a_live_cluster_say_so(shell, capsys):
     assert "cannot change" in capsys.readouterr().out
     assert shell.execute("kubectl apply -f https://example.com/x.yaml") == 1
     assert "no shipped copy" in capsys.readouterr().out
+
+
+def test_completion_of_commands_types_dashed_names_flags_and_paths(shell, tmp_path):
+    from testbed.shell.lineedit import candidates
+    assert "pingall " in candidates(shell, [], "ping") and "kubectl " in candidates(shell, [], "kub")
+    assert candidates(shell, ["get"], "netp") == ["netpol "]
+    nginx = next(p.name for p in shell.plan.pods if p.name.startswith("nginx-"))
+    assert candidates(shell, ["kubectl", "describe", "pod"], "nginx-") == [nginx + " "]
+    assert candidates(shell, ["busybox", "ping"], nginx[:8]) == [nginx + " "]   # names with dashes
+    assert "--show-labels" in candidates(shell, ["get", "pods"], "--sh")
+    (tmp_path / "my-app.yaml").write_text("")
+    assert candidates(shell, ["apply", "-f"], str(tmp_path / "my-")) == [str(tmp_path / "my-app.yaml") + " "]
+    assert candidates(shell, ["get", "pods", "-o"], "ya") == ["yaml"]
