@@ -46,7 +46,11 @@ _URL_HOST = re.compile(r"^([a-z][a-z0-9+.-]*://)([^/:?#]+)(.*)$")
 
 
 def substitute(command: str, addresses: dict[str, str]) -> str:
-    """Mininet's habit: a word that is a pod/node/host name (alone or as a URL's host) becomes its IP."""
+    """Mininet's habit: a word that is a pod/node/host name (alone or as a URL's host) becomes its IP.
+
+    Words in command position (first, or after |, ;, &, &&, ||, `(`) stay: a pod named busybox
+    may still run `busybox` the tool.
+    """
     def one(word: str) -> str:
         if word in addresses:
             return addresses[word]
@@ -54,4 +58,12 @@ def substitute(command: str, addresses: dict[str, str]) -> str:
         if m and m.group(2) in addresses:
             return m.group(1) + addresses[m.group(2)] + m.group(3)
         return word
-    return "".join(one(w) for w in re.split(r"(\s+)", command))
+    out, command_position = [], True
+    for w in re.split(r"(\s+)", command):
+        if not w or w.isspace():
+            out.append(w)
+            continue
+        core = w.rstrip(";|&)")   # `ping web-1;` names web-1
+        out.append(w if command_position else one(core) + w[len(core):])
+        command_position = w in ("|", ";", "&", "&&", "||", "(", "!") or w.endswith((";", "|", "&", "("))
+    return "".join(out)

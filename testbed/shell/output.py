@@ -70,7 +70,10 @@ def jsonpath(data: Any, template: str) -> str:
         expr = m.group(1).strip()
         if expr.startswith("range") or expr == "end":
             raise UsageError("error: jsonpath {range} is not supported by this shell; use -o custom-columns=")
-        out.append(" ".join(_scalar(v) for v in lookup(data, expr)) if expr not in ('"\\n"', "'\\n'") else "\n")
+        if expr.startswith((".", "$", "[")):
+            out.append(" ".join(_scalar(v) for v in lookup(data, expr)))
+        else:   # a literal: {"\n"}, {'\t'}, or {\n} once the shell's quotes are gone
+            out.append(expr.strip("'\""))
         pos = m.end()
     out.append(template[pos:])
     return "".join(out).replace("\\n", "\n").replace("\\t", "\t")

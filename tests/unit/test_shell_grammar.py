@@ -108,3 +108,22 @@ def test_completion_of_commands_types_dashed_names_flags_and_paths(shell, tmp_pa
     (tmp_path / "my-app.yaml").write_text("")
     assert candidates(shell, ["apply", "-f"], str(tmp_path / "my-")) == [str(tmp_path / "my-app.yaml") + " "]
     assert candidates(shell, ["get", "pods", "-o"], "ya") == ["yaml"]
+
+
+def test_names_become_ips_except_in_command_position():
+    from testbed.shell.execns import substitute
+    ips = {"busybox": "10.0.0.2", "web-1": "10.0.0.3"}
+    assert substitute("ping -c1 web-1", ips) == "ping -c1 10.0.0.3"
+    assert substitute("wget http://web-1:80/x | head", ips) == "wget http://10.0.0.3:80/x | head"
+    assert substitute("busybox ping web-1; busybox nc -z busybox 80", ips) == \
+        "busybox ping 10.0.0.3; busybox nc -z 10.0.0.2 80"
+
+
+def test_jsonpath_and_custom_columns(shell, capsys):
+    from testbed.shell.output import jsonpath
+    data = {"items": [{"metadata": {"name": "a", "labels": {"app": "x"}}}, {"metadata": {"name": "b"}}]}
+    assert jsonpath(data, "{.items[*].metadata.name}") == "a b"
+    assert jsonpath(data, "{.items[0].metadata.labels['app']}{'\\n'}") == "x\n"
+    assert shell.execute("get pods busybox -o custom-columns=POD:.metadata.name,NODE:.spec.nodeName") == 0
+    assert capsys.readouterr().out.split() == ["POD", "NODE", "busybox", "kind-worker"]
+    assert shell.execute("get pods -o frob") == 1 and "allowed formats" in capsys.readouterr().out
