@@ -101,7 +101,9 @@ class ClusterShell(Kubectl):
         if o.plural == "pods":
             ev.append((now, "Scheduled", "default-scheduler",
                        f"Successfully assigned {o.namespace}/{o.name} to {o.wide[1]}"))
-            ev.append((now, "AddedInterface", "multus", f"Add eth0 [{o.wide[0]}/{self.plan.pods[0].prefix}]"))
+            pod = self.plan.find_pod(f"{o.namespace}/{o.name}")
+            prefix = f"/{pod.prefix}" if pod is not None else ""
+            ev.append((now, "AddedInterface", "cni", f"Add eth0 [{o.wide[0]}{prefix}] on {o.wide[1]}'s cni0"))
             ev.append((now, "Started", "kubelet", "Started container (served by the testbed agent)"))
         elif o.plural == "endpoints":
             ev.append((now, "EndpointsChanged", "endpoint-controller", o.cols[0]))

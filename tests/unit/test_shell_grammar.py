@@ -127,3 +127,52 @@ def test_jsonpath_and_custom_columns(shell, capsys):
     assert shell.execute("get pods busybox -o custom-columns=POD:.metadata.name,NODE:.spec.nodeName") == 0
     assert capsys.readouterr().out.split() == ["POD", "NODE", "busybox", "kind-worker"]
     assert shell.execute("get pods -o frob") == 1 and "allowed formats" in capsys.readouterr().out
+
+
+@pytest.fixture
+def planned():
+    """A shell whose changes are re-planned (experiment/changes.py) but applied to no kernel."""
+    from testbed.experiment.changes import apply_action
+    from testbed.spec.model import Manifests
+    spec = load_topology(os.path.join(ROOT, "topologies/three-nodes.yaml"))
+    state = {"manifests": Manifests(), "plan": plan_cluster(spec, Manifests(), seed=1)}
+
+    def change(action):
+        state["manifests"], state["plan"] = apply_action(action, spec, state["manifests"], state["plan"], "shell")
+        return state["plan"], state["manifests"]
+    sh = ClusterShell(state["plan"], lambda k: k, lambda ns, argv: 0, change, state["manifests"])
+    yield sh
+    sh.close()
+
+
+def test_kubectl_changes_as_the_seed_makes_them(planned, capsys):
+    sh = planned
+    assert sh.execute("kubectl create deployment nginx --image=nginx") == 0
+    assert sh.execute("kubectl expose deployment nginx --port=80") == 0
+    assert capsys.readouterr().out.splitlines() == ["deployment.apps/nginx created", "service/nginx exposed"]
+    svc = sh.plan.services.service("default", "nginx")
+    assert [p.port for p in svc.ports] == [80] and dict(svc.selector) == {"app": "nginx"}
+    nginx = [p for p in sh.plan.pods if p.labels.get("app") == "nginx"]
+    assert len(nginx) == 1 and [q.port for q in nginx[0].ports] == [80]   # nginx's image listens on 80
+    assert sh.execute("kubectl create deployment nginx --image=nginx") == 1
+    assert 'Error from server (AlreadyExists): deployments.apps "nginx" already exists' in capsys.readouterr().out
+    assert sh.execute('kubectl run client --image=busybox:1.28 --labels="access=true"') == 0
+    assert sh.plan.find_pod("client").labels == {"access": "true"}
+    capsys.readouterr()
+    assert sh.execute("kubectl apply -f https://k8s.io/examples/service/networking/nginx-policy.yaml") == 0
+    out = capsys.readouterr()
+    assert "networkpolicy.networking.k8s.io/access-nginx created" in out.out and "shipped copy" in out.err
+    assert sh.execute("label pod client access=false") == 1 and "--overwrite" in capsys.readouterr().out
+    assert sh.execute("label pod client access=false --overwrite") == 0
+    assert sh.plan.find_pod("client").labels == {"access": "false"}
+    assert sh.execute("scale deploy/nginx --replicas=3") == 0
+    assert len([p for p in sh.plan.pods if p.labels.get("app") == "nginx"]) == 3
+    assert sh.execute("delete pods -l app=nginx") == 0   # the Deployment replaces them
+    assert len([p for p in sh.plan.pods if p.labels.get("app") == "nginx"]) == 3
+    assert sh.execute("delete netpol access-nginx") == 0 and not sh.manifests.policies
+    assert sh.execute("delete deployment nginx") == 0
+    assert not [p for p in sh.plan.pods if p.labels.get("app") == "nginx"]
+    capsys.readouterr()
+    assert sh.execute("get pods") == 0 and "client" in capsys.readouterr().out
+    assert sh.execute("delete pod nope") == 1
+    assert capsys.readouterr().out.strip() == 'Error from server (NotFound): pods "nope" not found'
