@@ -78,6 +78,7 @@ class ClusterShell(Kubectl):
             if p.namespace == "default" or sum(q.name == p.name for q in plan.pods) == 1:
                 self.targets.setdefault(p.name, (p.key, p.ip, p.name, True))
         self._cat = None
+        self._prefix = {(p.namespace, p.name): p.prefix for p in plan.pods}
         now = time.monotonic()
         cat = self.catalog()
         for plural in ("pods", "services", "endpoints", "networkpolicies", "deployments", "namespaces", "nodes"):
@@ -101,8 +102,7 @@ class ClusterShell(Kubectl):
         if o.plural == "pods":
             ev.append((now, "Scheduled", "default-scheduler",
                        f"Successfully assigned {o.namespace}/{o.name} to {o.wide[1]}"))
-            pod = self.plan.find_pod(f"{o.namespace}/{o.name}")
-            prefix = f"/{pod.prefix}" if pod is not None else ""
+            prefix = f"/{self._prefix[(o.namespace, o.name)]}" if (o.namespace, o.name) in self._prefix else ""
             ev.append((now, "AddedInterface", "cni", f"Add eth0 [{o.wide[0]}{prefix}] on {o.wide[1]}'s cni0"))
             ev.append((now, "Started", "kubelet", "Started container (served by the testbed agent)"))
         elif o.plural == "endpoints":
