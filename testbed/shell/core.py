@@ -21,7 +21,7 @@ from ..errors import TestbedError
 from ..plan.model import Plan
 from . import mininet
 from .execns import exec_argv, make_bindir, substitute
-from .grammar import UsageError
+from .grammar import KubectlError
 from .kubectl import Kubectl
 from .live import Live
 from .objects import Catalog, Obj
@@ -125,11 +125,11 @@ class ClusterShell(Kubectl):
 
     def change(self, action: object) -> None:
         if self.live.change is None:
-            raise UsageError("error: this shell cannot change the cluster")
+            raise KubectlError("error: this shell cannot change the cluster")
         try:
             self.plan, self.manifests = self.live.change(action)
         except TestbedError as exc:
-            raise UsageError(f"error: {exc}") from None
+            raise KubectlError(f"error: {exc}") from None
         self._index()
 
     def exec_in(self, target: tuple[str, str, str, bool], command: str) -> int:
@@ -167,15 +167,21 @@ class ClusterShell(Kubectl):
                 print(f"usage: {first} <command...>   e.g. {first} ip addr; {first} sh for a shell")
                 return 2
             return self.exec_in(target, substitute(rest.strip(), {n: t[1] for n, t in self.targets.items()}))
-        except UsageError as exc:
+        except KubectlError as exc:
             print(str(exc))
+            return 1
+        except TestbedError as exc:   # a manifest that does not load, say: one line, the shell goes on
+            print(f"error: {exc}")
+            return 1   # kubectl's status for every error
+        except (ValueError, OSError) as exc:
+            print(f"error: {str(exc)[:200]}")
             return 1
 
     def kubectl(self, line: str) -> int:
         try:
             words = shlex.split(line)
         except ValueError as exc:
-            raise UsageError(f"error: {exc}") from None
+            raise KubectlError(f"error: {exc}") from None
         if words[0] == "kubectl":
             words = words[1:]
         if not words or words[0] in ("help", "-h", "--help"):
@@ -183,9 +189,9 @@ class ClusterShell(Kubectl):
             return 0
         verb = words[0]
         if verb in UNSUPPORTED:
-            raise UsageError(f"error: kubectl {verb} is not supported by this shell (`help` lists what is)")
+            raise KubectlError(f"error: kubectl {verb} is not supported by this shell (`help` lists what is)")
         if verb not in VERBS:
-            raise UsageError(f'error: unknown command "{verb[:40]}" for "kubectl"')
+            raise KubectlError(f'error: unknown command "{verb[:40]}" for "kubectl"')
         if verb == "annotate":
             return self.kubectl_label(words[1:], verb="annotate")
         return getattr(self, f"kubectl_{verb}")(words[1:])

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..errors import TestbedError
+
 # canonical plural -> (Kind, aliases kubectl accepts)
 RESOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
     "pods": ("Pod", ("pod", "po")),
@@ -43,15 +45,15 @@ _ALIAS.update({"networkpolicies.networking.k8s.io": "networkpolicies", "ingresse
                "endpointslices.discovery.k8s.io": "endpointslices"})
 
 
-class UsageError(Exception):
-    """A command kubectl would refuse: printed as one line, exit status 1."""
+class KubectlError(TestbedError):
+    """A command kubectl would refuse: printed as kubectl prints it (one line), exit status 1."""
 
 
 def resource(word: str) -> str:
-    """`po`, `pod`, `Pods`, `deploy.apps` -> the canonical plural, or UsageError."""
+    """`po`, `pod`, `Pods`, `deploy.apps` -> the canonical plural, or KubectlError."""
     plural = _ALIAS.get(word.lower())
     if plural is None:
-        raise UsageError(f'error: the server doesn\'t have a resource type "{word}"')
+        raise KubectlError(f'error: the server doesn\'t have a resource type "{word}"')
     return plural
 
 
@@ -111,18 +113,18 @@ def parse(words: list[str], known: dict[str, bool]) -> Args:
         for name in names:
             long = SHORT.get(name, name)
             if long not in known:
-                raise UsageError(f"error: unknown flag: {name}" if name.startswith("--")
+                raise KubectlError(f"error: unknown flag: {name}" if name.startswith("--")
                                  else f"error: unknown shorthand flag: '{name[1:]}' in {w}")
             if known[long]:
                 if value is None:
                     if i >= len(words):
-                        raise UsageError(f"error: flag needs an argument: {name}")
+                        raise KubectlError(f"error: flag needs an argument: {name}")
                     value = words[i]
                     i += 1
                 out.flags.setdefault(long, []).append(value)
             else:
                 if value not in (None, "true", "false"):
-                    raise UsageError(f"error: invalid argument {value!r} for {name}")
+                    raise KubectlError(f"error: invalid argument {value!r} for {name}")
                 if value != "false":
                     out.flags.setdefault(long, []).append("true")
     return out
@@ -132,14 +134,14 @@ def targets(positional: list[str]) -> list[tuple[str, list[str]]]:
     """kubectl's ways of naming objects, as [(plural, [names])]: `TYPE`, `TYPE NAME...`,
     `TYPE1,TYPE2`, `TYPE/NAME TYPE/NAME`, `all`. No names = every object of the type."""
     if not positional:
-        raise UsageError("error: You must specify the type of resource to get. Use \"kubectl api-resources\" "
+        raise KubectlError("error: You must specify the type of resource to get. Use \"kubectl api-resources\" "
                          "for a complete list of supported resources.")
     if "/" in positional[0]:
         out: list[tuple[str, list[str]]] = []
         for word in positional:
             kind, slash, name = word.partition("/")
             if not slash or not name:
-                raise UsageError("error: there is no need to specify a resource type as a separate argument "
+                raise KubectlError("error: there is no need to specify a resource type as a separate argument "
                                  "when passing arguments in resource/name form")
             plural = resource(kind)
             if out and out[-1][0] == plural:
@@ -152,5 +154,5 @@ def targets(positional: list[str]) -> list[tuple[str, list[str]]]:
         kinds.extend(ALL if word.lower() == "all" else (resource(word),))
     names = positional[1:]
     if names and len(kinds) > 1:
-        raise UsageError("error: you must specify only one resource type with names")
+        raise KubectlError("error: you must specify only one resource type with names")
     return [(k, list(names)) for k in kinds]

@@ -20,7 +20,7 @@ import yaml
 
 from ..errors import TestbedError
 from .describe import describe
-from .grammar import NAMESPACED, QUALIFIED, RESOURCES, UsageError, parse, resource, targets
+from .grammar import NAMESPACED, QUALIFIED, RESOURCES, KubectlError, parse, resource, targets
 from .objects import IMAGE
 from .output import render
 from .selectors import field_selector, label_selector
@@ -36,9 +36,9 @@ MANIFESTS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path
 MAX_STDIN = 1 << 20
 
 
-def _not_found(plural: str, name: str) -> UsageError:
+def _not_found(plural: str, name: str) -> KubectlError:
     group = QUALIFIED[plural].partition(".")[2]
-    return UsageError(f'Error from server (NotFound): {plural}{"." + group if group else ""} "{name}" not found')
+    return KubectlError(f'Error from server (NotFound): {plural}{"." + group if group else ""} "{name}" not found')
 
 
 def _image_port(image: str) -> int | None:
@@ -56,7 +56,7 @@ def _kv(items: list[str], what: str) -> dict[str, str | None]:
             k, _, v = item.partition("=")
             out[k] = v
         else:
-            raise UsageError(f"error: all resources must be specified before {what} changes: {item[:60]}")
+            raise KubectlError(f"error: all resources must be specified before {what} changes: {item[:60]}")
     return out
 
 
@@ -89,7 +89,7 @@ class Kubectl:
         a = parse(words, {"--output": True, "--selector": True, "--field-selector": True, "--show-labels": False,
                           "--sort-by": True, "--watch": False, "--no-headers": False, "--filename": True})
         if a.has("--watch"):
-            raise UsageError("error: -w/--watch is not supported by this shell (run the command again to see changes)")
+            raise KubectlError("error: -w/--watch is not supported by this shell (run the command again to see changes)")
         if a.has("--filename"):
             ts = []
             for f in a.flags["--filename"]:
@@ -122,13 +122,10 @@ class Kubectl:
     def kubectl_describe(self, words: list[str]) -> int:
         a = parse(words, {"--selector": True})
         if not a.positional:
-            raise UsageError("error: You must specify the type of resource to describe.")
+            raise KubectlError("error: You must specify the type of resource to describe.")
         ts = targets(a.positional)
         texts = []
         for plural, names in ts:
-            if plural in ("endpointslices", "ingresses", "replicasets", "statefulsets", "daemonsets",
-                          "replicationcontrollers") and plural not in ("replicasets",):
-                pass
             for obj in self._select(a, plural, names):
                 texts.append(describe(self.catalog(), self.plan, obj, self.events_of(obj)))
         if not texts:
@@ -139,7 +136,7 @@ class Kubectl:
     def kubectl_logs(self, words: list[str]) -> int:
         a = parse(words, {"--container": True, "--follow": False, "--tail": True, "--timestamps": False})
         if len(a.positional) != 1:
-            raise UsageError("error: expected 'logs [-f] [-p] (POD | TYPE/NAME) [-c CONTAINER]'.")
+            raise KubectlError("error: expected 'logs [-f] [-p] (POD | TYPE/NAME) [-c CONTAINER]'.")
         name = a.positional[0]
         ns = a.get("--namespace", "default")
         if "/" in name:   # TYPE/NAME: a pod of that controller, as kubectl picks one
@@ -150,7 +147,7 @@ class Kubectl:
                     raise _not_found(plural, names[0])
                 pods = self.catalog().pods_of(owner.kind, ns, names[0])
                 if not pods:
-                    raise UsageError(f"error: {name}: no pods")
+                    raise KubectlError(f"error: {name}: no pods")
                 names = [pods[0].name]
             name = names[0]
         pod = self.catalog().find("pods", ns, name)
@@ -158,7 +155,7 @@ class Kubectl:
             raise _not_found("pods", name)
         path = self.live.access_log(ns, name)
         if not path:
-            raise UsageError(f"error: logs {name}: this shell has no agent access logs")
+            raise KubectlError(f"error: logs {name}: this shell has no agent access logs")
         lines: list[str] = []
         for p in (path + ".1", path):
             if path and os.path.exists(p):
@@ -201,9 +198,9 @@ class Kubectl:
     def _exists(self, plural: str, ns: str, name: str) -> bool:
         return self.catalog().find(plural, ns, name) is not None
 
-    def _already(self, plural: str, name: str) -> UsageError:
+    def _already(self, plural: str, name: str) -> KubectlError:
         group = QUALIFIED[plural].partition(".")[2]
-        return UsageError(f'Error from server (AlreadyExists): {plural}{"." + group if group else ""} "{name}" '
+        return KubectlError(f'Error from server (AlreadyExists): {plural}{"." + group if group else ""} "{name}" '
                           "already exists")
 
     def _apply_files(self, files: list[str]) -> None:
@@ -217,7 +214,7 @@ class Kubectl:
         if what in ("deployment", "deploy"):
             a = parse(rest, {"--image": True, "--replicas": True, "--port": True, "--dry-run": True})
             if len(a.positional) != 1 or not a.has("--image"):
-                raise UsageError("error: required flag(s) \"image\" not set" if a.positional else
+                raise KubectlError("error: required flag(s) \"image\" not set" if a.positional else
                                  "error: exactly one NAME is required, got 0")
             name, ns, image = a.positional[0], a.get("--namespace", "default"), a.get("--image")
             if self._exists("deployments", ns, name):
@@ -238,7 +235,7 @@ class Kubectl:
         if what in ("namespace", "ns"):
             a = parse(rest, {})
             if len(a.positional) != 1:
-                raise UsageError("error: exactly one NAME is required, got %d" % len(a.positional))
+                raise KubectlError("error: exactly one NAME is required, got %d" % len(a.positional))
             name = a.positional[0]
             if self._exists("namespaces", "", name):
                 raise self._already("namespaces", name)
@@ -248,7 +245,7 @@ class Kubectl:
             return 0
         if what in ("service", "svc"):
             if len(rest) < 2 or rest[0] not in ("clusterip", "nodeport", "loadbalancer"):
-                raise UsageError("error: create service clusterip|nodeport|loadbalancer NAME --tcp=PORT[:TARGET]")
+                raise KubectlError("error: create service clusterip|nodeport|loadbalancer NAME --tcp=PORT[:TARGET]")
             a = parse(rest[1:], {"--tcp": True, "--node-port": True})
             name, ns = a.positional[0], a.get("--namespace", "default")
             if self._exists("services", ns, name):
@@ -264,7 +261,7 @@ class Kubectl:
             self._service(ns, name, {"app": name}, ports, kind)
             print(f"service/{name} created")
             return 0
-        raise UsageError(f"error: create {what[:40]}: not supported by this shell "
+        raise KubectlError(f"error: create {what[:40]}: not supported by this shell "
                          "(deployment, namespace, service; other objects: apply -f FILE)")
 
     def _service(self, ns: str, name: str, selector: dict, ports: list, kind: str = "ClusterIP") -> None:
@@ -278,7 +275,7 @@ class Kubectl:
                           "--selector": True})
         (plural, names), = targets(a.positional) or [("", [])]
         if len(names) != 1:
-            raise UsageError("error: expose TYPE NAME --port=PORT")
+            raise KubectlError("error: expose TYPE NAME --port=PORT")
         ns = a.get("--namespace", "default")
         cat = self.catalog()
         obj = cat.find(plural, ns, names[0])
@@ -296,7 +293,7 @@ class Kubectl:
                                                                              for k, v in selector.items())]
             port = next((str(q.port) for p in pods for q in p.ports), None)
             if port is None:
-                raise UsageError("error: couldn't find port via --port flag or introspection")
+                raise KubectlError("error: couldn't find port via --port flag or introspection")
         name = a.get("--name", names[0])
         if self._exists("services", ns, name):
             raise self._already("services", name)
@@ -312,14 +309,14 @@ class Kubectl:
                           "--stdin": False, "--tty": False, "--restart": True, "--command": False, "--env": True,
                           "--attach": False})
         if len(a.positional) < 1 or not a.has("--image"):
-            raise UsageError("error: NAME is required for run" if not a.positional else
+            raise KubectlError("error: NAME is required for run" if not a.positional else
                              "error: required flag(s) \"image\" not set")
         name, ns, image = a.positional[0], a.get("--namespace", "default"), a.get("--image")
         command = a.command if a.command is not None else a.positional[1:]
         if self._exists("pods", ns, name):
             raise self._already("pods", name)
         if a.has("--rm") and not a.has("--stdin"):
-            raise UsageError("error: --rm should only be used for attached containers")
+            raise KubectlError("error: --rm should only be used for attached containers")
         labels = {"run": name}
         if a.has("--labels"):
             labels = {k: v for k, v in (kv.split("=", 1) for kv in a.get("--labels").strip("\"'").split(",") if "=" in kv)}
@@ -333,7 +330,7 @@ class Kubectl:
         self._apply_files([path])
         if a.has("--expose"):
             if not port:
-                raise UsageError("error: --port must be set when exposing a service")
+                raise KubectlError("error: --port must be set when exposing a service")
             self._service(ns, name, labels, [{"port": port, "targetPort": port, "protocol": "TCP"}])
             print(f"service/{name} created")
         if not a.has("--stdin"):
@@ -350,7 +347,7 @@ class Kubectl:
     def kubectl_exec(self, words: list[str]) -> int:
         a = parse(words, {"--container": True, "--stdin": False, "--tty": False})
         if len(a.positional) != 1 or not a.command:
-            raise UsageError("error: exec POD [-c CONTAINER] -- COMMAND [args...]")
+            raise KubectlError("error: exec POD [-c CONTAINER] -- COMMAND [args...]")
         name = a.positional[0].removeprefix("pod/").removeprefix("pods/")
         ns = a.get("--namespace", "default")
         target = self.targets.get(f"{ns}/{name}")
@@ -358,7 +355,7 @@ class Kubectl:
             raise _not_found("pods", name)
         pod = self.plan.find_pod(f"{ns}/{name}") if "/" not in name else None
         if a.get("--container") and pod is not None and a.get("--container") not in pod.containers:
-            raise UsageError(f"Error from server (BadRequest): container {a.get('--container')} is not valid "
+            raise KubectlError(f"Error from server (BadRequest): container {a.get('--container')} is not valid "
                              f"for pod {name}")
         return self.exec_in(target, shlex.join(a.command))
 
@@ -367,21 +364,21 @@ class Kubectl:
         from ..experiment.model import PodSelection
         a = parse(words, {"--overwrite": False, "--selector": True, "--all": False})
         if verb == "annotate":
-            raise UsageError("error: annotate is not supported by this shell (annotations change no packet); "
+            raise KubectlError("error: annotate is not supported by this shell (annotations change no packet); "
                              "use label")
         split = next((i for i, w in enumerate(a.positional) if "=" in w or w.endswith("-")), len(a.positional))
         objs, changes = a.positional[:split], _kv(a.positional[split:], "label")
         if not changes:
-            raise UsageError("error: at least one label update is required")
+            raise KubectlError("error: at least one label update is required")
         ts = targets(objs) if objs else []
         ns = a.get("--namespace", "default")
         for plural, names in ts:
             if plural not in ("pods", "namespaces"):
-                raise UsageError(f"error: label {plural}: not supported by this shell (pods and namespaces)")
+                raise KubectlError(f"error: label {plural}: not supported by this shell (pods and namespaces)")
             for obj in self._select(a, plural, names):
                 for k, v in changes.items():
                     if v is not None and k in obj.labels and obj.labels[k] != v and not a.has("--overwrite"):
-                        raise UsageError(f"error: '{k}' already has a value ({obj.labels[k]}), and --overwrite "
+                        raise KubectlError(f"error: '{k}' already has a value ({obj.labels[k]}), and --overwrite "
                                          "is false")
                 if plural == "namespaces":
                     self.change(LabelNamespace(obj.name, changes))
@@ -394,12 +391,12 @@ class Kubectl:
         from ..experiment.changes import Scale
         a = parse(words, {"--replicas": True, "--current-replicas": True})
         if not (a.get("--replicas") or "").isdigit():
-            raise UsageError("error: The --replicas=COUNT flag is required, and COUNT must be greater than or "
+            raise KubectlError("error: The --replicas=COUNT flag is required, and COUNT must be greater than or "
                              "equal to 0")
         ns = a.get("--namespace", "default")
         for plural, names in targets(a.positional):
             if plural not in ("deployments", "replicasets", "replicationcontrollers", "statefulsets"):
-                raise UsageError(f"error: cannot scale {plural}")
+                raise KubectlError(f"error: cannot scale {plural}")
             for obj in self._select(a, plural, names):
                 self.change(Scale(RESOURCES[plural][0], obj.name, int(a.get("--replicas")), ns))
                 print(f"{QUALIFIED[plural]}/{obj.name} scaled")
@@ -409,14 +406,14 @@ class Kubectl:
         from ..experiment.rollout import Rollout
         a = parse(words, {"--watch": False, "--revision": True, "--to-revision": True, "--timeout": True})
         if not a.positional or a.positional[0] not in ("status", "history", "undo", "restart"):
-            raise UsageError("error: rollout status|history|undo|restart TYPE NAME")
+            raise KubectlError("error: rollout status|history|undo|restart TYPE NAME")
         sub = a.positional[0]
         ts = targets(a.positional[1:])
         if len(ts) != 1 or len(ts[0][1]) != 1:
-            raise UsageError(f"error: rollout {sub} TYPE NAME (one object)")
+            raise KubectlError(f"error: rollout {sub} TYPE NAME (one object)")
         (plural, names), = ts
         if plural != "deployments":
-            raise UsageError(f"error: rollout {sub} {plural}: not supported by this shell (deployments)")
+            raise KubectlError(f"error: rollout {sub} {plural}: not supported by this shell (deployments)")
         obj = self._select(a, plural, names)[0]
         key = (obj.namespace, obj.name)
         if sub == "status":
@@ -424,13 +421,13 @@ class Kubectl:
             return 0
         if sub == "history":
             if a.get("--to-revision") or a.get("--revision"):
-                raise UsageError("error: rollout history --revision: not supported by this shell")
+                raise KubectlError("error: rollout history --revision: not supported by this shell")
             rows = [["REVISION", "CHANGE-CAUSE"]] + [[str(i + 1), cause]
                                                      for i, cause in enumerate(self.revisions.get(key, ["<none>"]))]
             print(f"deployment.apps/{obj.name} \n" + "\n".join(f"{r[0]:<10}{r[1]}" for r in rows))
             return 0
         if a.get("--to-revision"):
-            raise UsageError("error: rollout undo --to-revision: not supported by this shell (the previous one only)")
+            raise KubectlError("error: rollout undo --to-revision: not supported by this shell (the previous one only)")
         if sub == "undo":
             self.roll(Rollout(obj.name, obj.namespace, undo=True), key, "rollout undo")
             print(f"deployment.apps/{obj.name} rolled back")
@@ -445,32 +442,32 @@ class Kubectl:
     def roll(self, action: Any, key: tuple[str, str], cause: str) -> None:
         """A rolling update through the Live adapter; its revision recorded for `rollout history`."""
         if self.live.rollout is None:
-            raise UsageError("error: this shell cannot roll out")
+            raise KubectlError("error: this shell cannot roll out")
         try:
             self.plan, self.manifests = self.live.rollout(action)
         except TestbedError as exc:
-            raise UsageError(f"error: {exc}") from None
+            raise KubectlError(f"error: {exc}") from None
         self.revisions.setdefault(key, ["<none>"]).append(cause)
         self._index()
 
     def kubectl_set(self, words: list[str]) -> int:
         from ..experiment.rollout import Rollout
         if not words or words[0] != "image":
-            raise UsageError(f"error: set {(words or [''])[0][:40]}: not supported by this shell (set image)")
+            raise KubectlError(f"error: set {(words or [''])[0][:40]}: not supported by this shell (set image)")
         a = parse(words[1:], {"--record": False})
         split = next((i for i, w in enumerate(a.positional) if "=" in w), len(a.positional))
         images = _kv(a.positional[split:], "image")
         ts = targets(a.positional[:split])
         if not images or any(v is None for v in images.values()):
-            raise UsageError("error: set image TYPE NAME CONTAINER=IMAGE")
+            raise KubectlError("error: set image TYPE NAME CONTAINER=IMAGE")
         for plural, names in ts:
             if plural != "deployments":
-                raise UsageError(f"error: set image {plural}: not supported by this shell (deployments)")
+                raise KubectlError(f"error: set image {plural}: not supported by this shell (deployments)")
             for obj in self._select(a, plural, names):
                 containers = obj.wide[0].split(",")
                 unknown = [c for c in images if c != "*" and c not in containers]
                 if unknown:
-                    raise UsageError(f'error: unable to find container named "{unknown[0]}"')
+                    raise KubectlError(f'error: unable to find container named "{unknown[0]}"')
                 image = ",".join(str(v) for v in images.values())
                 self.roll(Rollout(obj.name, obj.namespace, image=image), (obj.namespace, obj.name),
                           f"set image {image}")
@@ -490,10 +487,10 @@ class Kubectl:
                 print(f'{QUALIFIED[resource(o.ref.kind)]} "{o.ref.name}" deleted')
             return 0
         if not a.positional:
-            raise UsageError("error: You must provide one or more resources by argument or filename.")
+            raise KubectlError("error: You must provide one or more resources by argument or filename.")
         ns = a.get("--namespace", "default")
         if not a.has("--selector") and len(a.positional) == 1 and "/" not in a.positional[0] and not a.has("--all"):
-            raise UsageError("error: resource(s) were provided, but no name was specified")
+            raise KubectlError("error: resource(s) were provided, but no name was specified")
         for plural, names in targets(a.positional):
             objs = self._select(a, plural, names)
             if plural == "pods":
@@ -521,7 +518,7 @@ class Kubectl:
                 "ingresses": {"defaultBackend": {"service": {"name": "x", "port": {"number": 1}}}},
                 }.get(plural)
         if plural in ("nodes", "endpoints", "endpointslices"):
-            raise UsageError(f"error: delete {plural}: not supported by this shell")
+            raise KubectlError(f"error: delete {plural}: not supported by this shell")
         api = {"deployments": "apps/v1", "replicasets": "apps/v1", "statefulsets": "apps/v1", "daemonsets": "apps/v1",
                "networkpolicies": "networking.k8s.io/v1", "ingresses": "networking.k8s.io/v1"}.get(plural, "v1")
         doc: dict[str, Any] = {"apiVersion": api, "kind": kind, "metadata": meta}
@@ -535,7 +532,7 @@ class Kubectl:
         if name == "-":
             data = sys.stdin.read(MAX_STDIN + 1)
             if len(data) > MAX_STDIN:
-                raise UsageError("error: -f -: more than 1 MiB on stdin")
+                raise KubectlError("error: -f -: more than 1 MiB on stdin")
             path = os.path.join(self.workdir, f"stdin-{time.monotonic_ns()}.yaml")
             with open(path, "w", encoding="utf-8") as handle:
                 handle.write(data)
@@ -544,17 +541,17 @@ class Kubectl:
             rest = next((name[len(p):] for p in URL_PREFIXES if name.startswith(p)), None)
             local = os.path.join(MANIFESTS, SHIPPED[rest]) if rest in SHIPPED else ""
             if not local or not os.path.exists(local):
-                raise UsageError(f"error: {name[:120]}: no network in the emulation, and no shipped copy of this "
+                raise KubectlError(f"error: {name[:120]}: no network in the emulation, and no shipped copy of this "
                                  "URL (download it and use -f FILE)")
             print(f"note: using the shipped copy of {name} (no network): {os.path.relpath(local)}", file=sys.stderr)
             return [local]
         if os.path.isdir(name):
             files = sorted(f for ext in ("yaml", "yml", "json") for f in glob.glob(os.path.join(name, f"*.{ext}")))
             if not files:
-                raise UsageError(f"error: no objects passed to apply: {name} holds no .yaml/.yml/.json file")
+                raise KubectlError(f"error: no objects passed to apply: {name} holds no .yaml/.yml/.json file")
             return files
         if not os.path.exists(name):
-            raise UsageError(f'error: the path "{name[:200]}" does not exist')
+            raise KubectlError(f'error: the path "{name[:200]}" does not exist')
         return [name]
 
     def _objects_in(self, path: str) -> list:
@@ -570,7 +567,7 @@ class Kubectl:
         a = parse(words, {"--filename": True, "--recursive": False, "--dry-run": True, "--server-side": False,
                           "--force": False})
         if not a.has("--filename"):
-            raise UsageError(f"error: must specify one of -f and -k")
+            raise KubectlError(f"error: must specify one of -f and -k")
         files = [f for name in a.flags["--filename"] for f in self._files(name)]
         before = self.catalog()
         objs = [o for f in files for o in self._objects_in(f)]

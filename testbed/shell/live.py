@@ -9,7 +9,10 @@ one from plain callables.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import subprocess
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -43,20 +46,42 @@ class Live:
         return os.path.join(self.logs_dir, f"{namespace}_{pod}.log") if self.logs_dir else ""
 
 
-def connect(cluster: Any, spec: Any, quiet: bool = False) -> Live:
+@contextlib.contextmanager
+def sigint_ignored():
+    """Ctrl-C belongs to the foreground command (as in bash), and never cuts a change in half."""
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def run_attached(netns: str, argv: list[str]) -> int:
+    """Run argv in `netns` with the terminal attached: Ctrl-C stops the command (or reaches the pod's
+    interactive shell), not the testbed shell; a signal death is reported as 128+N, as sh does."""
+    with sigint_ignored():
+        proc = subprocess.Popen(["ip", "netns", "exec", netns, *argv], preexec_fn=_default_sigint)
+        rc = proc.wait()
+    return 128 - rc if rc < 0 else rc
+
+
+def connect(cluster: Any, spec: Any) -> Live:
     """A Live over an EmulatedCluster (emu/cluster.py): the one place the shell meets emu."""
-    from ..emu.cluster import exec_in_netns
     from ..experiment.changes import apply_action
 
     def change(action: object) -> tuple[Plan, Any]:
         new_manifests, new_plan = apply_action(action, spec, cluster.manifests, cluster.plan, "shell")
-        cluster.apply(new_plan, new_manifests)
+        with sigint_ignored():
+            cluster.apply(new_plan, new_manifests)
         return cluster.plan, cluster.manifests
 
     ledger = getattr(cluster, "ledger", None)
     logs = os.path.join(ledger.dir, "access") if ledger is not None and getattr(ledger, "dir", "") else ""
     def capture(key: str, argv: list[str]) -> tuple[int, str]:
-        import subprocess
         try:   # bounded: pingall's pings wait 1 s, iperf runs 2 s
             done = subprocess.run(["ip", "netns", "exec", cluster.netns(key), *argv], capture_output=True,
                                   text=True, timeout=30)
@@ -69,7 +94,8 @@ def connect(cluster: Any, spec: Any, quiet: bool = False) -> Live:
     def rollout(action: Any) -> tuple[Plan, Any]:
         # the experiment runner's rolling update: every intermediate state applied, new pods first
         from ..experiment.run import _roll_out
-        _roll_out(cluster, spec, cluster.manifests, action, history, "shell")
+        with sigint_ignored():
+            _roll_out(cluster, spec, cluster.manifests, action, history, "shell")
         return cluster.plan, cluster.manifests
 
-    return Live(cluster.netns, exec_in_netns, change, logs, capture, rollout)
+    return Live(cluster.netns, run_attached, change, logs, capture, rollout)

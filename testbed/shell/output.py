@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import yaml
 
-from .grammar import QUALIFIED, UsageError
+from .grammar import QUALIFIED, KubectlError
 from .objects import HEADERS, Obj
 
 Age = Callable[[Obj], str]
@@ -69,7 +69,7 @@ def jsonpath(data: Any, template: str) -> str:
         out.append(template[pos:m.start()])
         expr = m.group(1).strip()
         if expr.startswith("range") or expr == "end":
-            raise UsageError("error: jsonpath {range} is not supported by this shell; use -o custom-columns=")
+            raise KubectlError("error: jsonpath {range} is not supported by this shell; use -o custom-columns=")
         if expr.startswith((".", "$", "[")):
             out.append(" ".join(_scalar(v) for v in lookup(data, expr)))
         else:   # a literal: {"\n"}, {'\t'}, or {\n} once the shell's quotes are gone
@@ -84,7 +84,7 @@ def custom_columns(objs: list[Obj], spec: str) -> str:
     for part in spec.split(","):
         head, colon, expr = part.partition(":")
         if not colon or not expr:
-            raise UsageError(f"error: custom-columns format specified but no custom columns given: {part[:40]!r}")
+            raise KubectlError(f"error: custom-columns format specified but no custom columns given: {part[:40]!r}")
         cols.append((head, expr))
     rows = [[h for h, _ in cols]]
     for o in objs:
@@ -122,7 +122,7 @@ def render(groups: list[tuple[str, list[Obj]]], output: str, all_ns: bool, show_
     if output.startswith("custom-columns="):
         return custom_columns(objs, output.partition("=")[2])
     if output not in ("", "wide"):
-        raise UsageError(f"error: unable to match a printer suitable for the output format \"{output[:40]}\", "
+        raise KubectlError(f"error: unable to match a printer suitable for the output format \"{output[:40]}\", "
                          "allowed formats are: custom-columns,json,jsonpath,name,wide,yaml")
     texts = []
     for plural, g in groups:

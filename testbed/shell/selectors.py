@@ -10,7 +10,7 @@ import re
 from typing import Any, Callable, Mapping
 
 from ..spec.selectors import LabelSelector, Requirement
-from .grammar import UsageError
+from .grammar import KubectlError
 
 _SET = re.compile(r"^\s*(!?)\s*([A-Za-z0-9_./-]+)\s*(?:(notin|in)\s*\(([^)]*)\))?\s*$")
 _EQ = re.compile(r"^\s*([A-Za-z0-9_./-]+)\s*(==|=|!=)\s*([A-Za-z0-9_.-]*)\s*$")
@@ -31,7 +31,7 @@ def _split(text: str) -> list[str]:
 
 
 def label_selector(text: str) -> LabelSelector:
-    """`app=web,tier!=db,env in (a,b),!canary,gpu` -> LabelSelector, or UsageError."""
+    """`app=web,tier!=db,env in (a,b),!canary,gpu` -> LabelSelector, or KubectlError."""
     equal: list[tuple[str, str]] = []
     reqs: list[Requirement] = []
     for part in _split(text):
@@ -45,7 +45,7 @@ def label_selector(text: str) -> LabelSelector:
             continue
         m = _SET.match(part)
         if not m or (m.group(1) and m.group(3)):
-            raise UsageError(f"error: unable to parse requirement: {part.strip()[:60]!r}")
+            raise KubectlError(f"error: unable to parse requirement: {part.strip()[:60]!r}")
         bang, key, op, values = m.groups()
         if op:
             vals = tuple(v.strip() for v in values.split(",") if v.strip())
@@ -64,10 +64,10 @@ def field_selector(text: str) -> Callable[[Mapping[str, Any]], bool]:
     for part in text.split(","):
         m = re.match(r"^\s*([A-Za-z.]+)\s*(==|=|!=)\s*(.*?)\s*$", part)
         if not m:
-            raise UsageError(f"error: invalid selector: {part.strip()[:60]!r}; can't understand")
+            raise KubectlError(f"error: invalid selector: {part.strip()[:60]!r}; can't understand")
         name, op, value = m.groups()
         if name not in FIELDS:
-            raise UsageError(f'Error from server (BadRequest): Unable to find "/v1, Resource=pods" that match '
+            raise KubectlError(f'Error from server (BadRequest): Unable to find "/v1, Resource=pods" that match '
                              f'label selector "", field selector "{text[:80]}": "{name}" is not a known field '
                              f"selector: only {', '.join(FIELDS)}")
         tests.append((name, op != "!=", value))

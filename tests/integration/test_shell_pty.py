@@ -93,6 +93,16 @@ def test_mininet_session_pipes_and_ctrl_c(testbed_cmd, tmp_path, no_leftovers):
         child.expect_exact(nginx)
         _type(child, "", until=PROMPT)
         assert f"Name:         {nginx}" in child.before
+        child.sendline("busybox ping kind-worker")   # Ctrl-C stops the command, not the shell
+        child.expect_exact("icmp_seq=1")
+        child.sendintr()
+        child.expect_exact(PROMPT)
+        assert "packets transmitted" in child.before
+        _type(child, "busybox sh", until="busybox:/# ")
+        child.sendline("sleep 30")
+        child.sendintr()                      # inside the pod's shell: only sleep stops
+        child.expect_exact("busybox:/# ")
+        _type(child, "exit")
         child.send("get pods -o wi")          # half a line, then Ctrl-C clears it
         child.sendintr()
         child.expect_exact(PROMPT)

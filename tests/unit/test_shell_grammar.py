@@ -10,7 +10,7 @@ import yaml
 
 from testbed.plan.build import plan_cluster
 from testbed.shell import ClusterShell
-from testbed.shell.grammar import UsageError, parse, resource, targets
+from testbed.shell.grammar import KubectlError, parse, resource, targets
 from testbed.shell.selectors import field_selector, label_selector
 from testbed.spec.topology import load_topology
 from testbed.spec.workloads import load_manifests
@@ -24,7 +24,7 @@ def test_resource_names_as_kubectl_spells_them():
     assert targets(["svc,pod"]) == [("services", []), ("pods", [])]
     assert targets(["pod/a", "pod/b", "svc/c"]) == [("pods", ["a", "b"]), ("services", ["c"])]
     assert targets(["po", "a", "b"]) == [("pods", ["a", "b"])]
-    with pytest.raises(UsageError, match='resource type "frob"'):
+    with pytest.raises(KubectlError, match='resource type "frob"'):
         resource("frob")
 
 
@@ -33,7 +33,7 @@ def test_flags_short_long_combined_and_unknown():
               {"--image": True, "--rm": False, "--stdin": False, "--tty": False})
     assert a.positional == ["busybox"] and a.has("--stdin") and a.has("--tty") and a.command == ["/bin/sh"]
     assert parse(["-lapp=x", "-oyaml"], {"--selector": True, "--output": True}).get("--output") == "yaml"
-    with pytest.raises(UsageError, match="unknown flag: --frob"):
+    with pytest.raises(KubectlError, match="unknown flag: --frob"):
         parse(["--frob"], {})
 
 
@@ -44,7 +44,7 @@ def test_label_selectors_equality_and_set_based():
     assert sel.matches({"env": "a", "gpu": "1"}) and not sel.matches({"env": "c", "gpu": "1"})
     assert not sel.matches({"env": "a", "gpu": "1", "canary": "y"})
     assert field_selector("spec.nodeName=n1")({"spec.nodeName": "n1"})
-    with pytest.raises(UsageError):
+    with pytest.raises(KubectlError):
         field_selector("spec.frob=1")
 
 
