@@ -86,6 +86,14 @@ def describe(cat: Catalog, plan: Plan, obj: Obj, events: Sequence[Event]) -> str
             for s in body.get("subsets", []):
                 head.append("  Addresses:  " + (",".join(a["ip"] for a in s["addresses"]) or "<none>"))
                 head.append("  Ports:      " + ", ".join(f"{p['port']}/{p['protocol']}" for p in s["ports"]))
+        elif obj.plural == "ingresses":
+            head.append(f"Ingress Class:  {obj.cols[0]}")
+            if "defaultBackend" in spec:
+                head.append(f"Default backend:  {spec['defaultBackend']}")
+            head += ["Rules:", "  Host        Path  Backends", "  ----        ----  --------"]
+            for r in spec.get("rules", []):
+                head.append(f"  {r['host']}")
+                head += [f"              {p['path']}   {p['backend']}" for p in r["paths"]]
         elif obj.plural == "namespaces":
             head += ["Status:       Active", "", "No resource quota.", "", "No LimitRange resource."]
     return "\n".join(head + _events(events))

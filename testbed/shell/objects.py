@@ -63,6 +63,12 @@ def _meta(kind: str, api: str, ns: str, name: str, labels: Mapping[str, str], **
     return {"apiVersion": api, "kind": kind, "metadata": meta, **extra}
 
 
+def _backend(b: Any) -> str:
+    if b is None or b.service is None:
+        return getattr(b, "resource", "") or "<default>"
+    return f"{b.service.name}:{b.service.port_number or b.service.port_name}"
+
+
 def _images(template: Any) -> str:
     image = dict(getattr(template, "annotations", {}) or {}).get(IMAGE, "")
     return image.split("#")[0] if image else "<emulated>"   # "#restart-N": rollout restart's mark
@@ -213,12 +219,24 @@ class Catalog:
 
     def _ingresses(self) -> list[Obj]:
         out = []
+        # ADDRESS: the controller's LoadBalancer address, as ingress-nginx publishes it
+        address = next((s.external_ip_column() for s in (self.plan.services.services if self.plan.services else ())
+                        if s.namespace == "ingress-nginx" and s.type == "LoadBalancer"), "")
         for i in (self.manifests.ingresses if self.manifests else ()):
-            hosts = sorted({h for h in (getattr(r, "host", "") for r in getattr(i, "rules", ())) if h}) or ["*"]
-            out.append(Obj("ingresses", i.ref.namespace, i.ref.name, dict(getattr(i, "labels", {}) or {}),
-                           [getattr(i, "class_name", "") or "<none>", ",".join(hosts), "", "80", "{age}"], [],
+            if i.ref.kind != "Ingress":   # IngressClasses travel in the same tuple
+                continue
+            hosts = sorted({r.host for r in i.rules if r.host}) or ["*"]
+            out.append(Obj("ingresses", i.ref.namespace, i.ref.name, dict(i.labels),
+                           [i.ingress_class_name or i.class_annotation or "<none>", ",".join(hosts), address,
+                            "80, 443" if i.tls else "80", "{age}"], [],
                            {"metadata.name": i.ref.name, "metadata.namespace": i.ref.namespace},
-                           lambda i=i: _meta("Ingress", "networking.k8s.io/v1", i.ref.namespace, i.ref.name, {})))
+                           lambda i=i: _meta("Ingress", "networking.k8s.io/v1", i.ref.namespace, i.ref.name,
+                                             dict(i.labels), spec={"rules": [
+                                                 {"host": r.host or "*", "paths": [
+                                                     {"path": p.path or "/", "pathType": p.path_type,
+                                                      "backend": _backend(p.backend)} for p in r.paths]}
+                                                 for r in i.rules], **({"defaultBackend": _backend(i.default_backend)}
+                                                                      if i.default_backend else {})})))
         return out
 
     def _namespaces(self) -> list[Obj]:
