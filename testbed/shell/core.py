@@ -9,7 +9,6 @@ status; scripts (`-c`, `--script`) stop at the first non-zero one.
 
 from __future__ import annotations
 
-import os
 import shlex
 import shutil
 import sys

@@ -89,7 +89,9 @@ class Kubectl:
         a = parse(words, {"--output": True, "--selector": True, "--field-selector": True, "--show-labels": False,
                           "--sort-by": True, "--watch": False, "--no-headers": False, "--filename": True})
         if a.has("--watch"):
-            raise KubectlError("error: -w/--watch is not supported by this shell (run the command again to see changes)")
+            # Only this shell changes the cluster, and a watch would block it: nothing could change.
+            raise KubectlError("error: -w/--watch is not supported by this shell: nothing changes the cluster while "
+                               "it waits; run the command again after a change")
         if a.has("--filename"):
             ts = []
             for f in a.flags["--filename"]:

@@ -7,7 +7,6 @@ Probing runs through the Live adapter's capture (bounded in count and time).
 
 from __future__ import annotations
 
-import shlex
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 

@@ -13,16 +13,11 @@ from typing import Any, Callable
 
 import yaml
 
+from ..views import table
 from .grammar import QUALIFIED, KubectlError
 from .objects import HEADERS, Obj
 
 Age = Callable[[Obj], str]
-
-
-def table(rows: list[list[str]]) -> str:
-    """Columns padded as kubectl's tabwriter does: three spaces between, no trailing blanks."""
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("   ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
 
 
 def _path(expr: str) -> list[str | int]:
