@@ -114,7 +114,7 @@ class Kubectl:
                   file=sys.stderr)
             return 0
         text = render(groups, out, self._namespace(a) is None, a.has("--show-labels"), self.age,
-                      prefix=len(ts) > 1 or (words[0].lower() == "all" if words else False),
+                      prefix=len(ts) > 1 or (a.positional[0].lower().split(",")[0] == "all" if a.positional else False),
                       single=len(ts) == 1 and len(ts[0][1]) == 1)
         if a.has("--no-headers") and out in ("", "wide"):
             text = "\n".join(line for block in text.split("\n\n") for line in block.splitlines()[1:])
@@ -128,12 +128,24 @@ class Kubectl:
         ts = targets(a.positional)
         texts = []
         for plural, names in ts:
-            for obj in self._select(a, plural, names):
+            for obj in self._select(a, plural, self._prefixed(a, plural, names)):
                 texts.append(describe(self.catalog(), self.plan, obj, self.events_of(obj)))
         if not texts:
             print(f"No resources found in {a.get('--namespace', 'default')} namespace.", file=sys.stderr)
+            return 0
         print("\n\n\n".join(texts))
         return 0
+
+    def _prefixed(self, a, plural: str, names: list[str]) -> list[str]:
+        """kubectl describe's habit: a name that matches no object stands for every name it begins
+        (`describe pod nginx` describes nginx-5dfdd4bdfc-x9czn)."""
+        if not names:
+            return names
+        have = [o.name for o in self._select(a, plural, [])]
+        out: list[str] = []
+        for n in names:
+            out += [n] if n in have or not [h for h in have if h.startswith(n)] else [h for h in have if h.startswith(n)]
+        return out
 
     def kubectl_logs(self, words: list[str]) -> int:
         a = parse(words, {"--container": True, "--follow": False, "--tail": True, "--timestamps": False})

@@ -83,6 +83,9 @@ def test_describe_and_mininet_words(shell, capsys):
     out = capsys.readouterr().out
     assert "Selector:     app=nginx" in out and "Endpoints:" in out and "Events:" in out
     assert shell.execute("describe pod busybox") == 0 and "Scheduled" in capsys.readouterr().out
+    assert shell.execute("describe pod ngin") == 0                # a prefix, as kubectl describe takes it
+    assert "Name:         nginx-" in capsys.readouterr().out
+    assert shell.execute("get -A all -o name") == 0 and "deployment.apps/nginx" in capsys.readouterr().out
     for word in ("nodes", "net", "links", "dump", "help"):
         assert shell.execute(word) == 0
     assert "<pod|node|host> CMD" in capsys.readouterr().out
