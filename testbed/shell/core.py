@@ -32,6 +32,9 @@ UNSUPPORTED = ("edit", "patch", "replace", "port-forward", "proxy", "cp", "attac
                "cluster-info", "api-resources", "api-versions", "config", "plugin", "version", "explain", "events")
 
 
+MAX_LINE = 64 * 1024
+
+
 class Exit(Exception):
     """`exit`, `quit`, Ctrl-D: leave the shell (and tear the cluster down)."""
 
@@ -150,6 +153,9 @@ class ClusterShell(Kubectl):
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             return 0
+        if len(stripped) > MAX_LINE:
+            print(f"error: a command line of {len(stripped)} characters; at most {MAX_LINE}")
+            return 1
         first, _, rest = stripped.partition(" ")
         try:
             if first in ("exit", "quit", "EOF"):

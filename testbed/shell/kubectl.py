@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import shlex
 import sys
 import time
@@ -34,11 +35,13 @@ URL_PREFIXES = ("https://k8s.io/examples/", "https://kubernetes.io/examples/",
                 "https://raw.githubusercontent.com/kubernetes/website/main/content/en/examples/")
 MANIFESTS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "manifests")
 MAX_STDIN = 1 << 20
+_DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 
 
 def _not_found(plural: str, name: str) -> KubectlError:
     group = QUALIFIED[plural].partition(".")[2]
-    return KubectlError(f'Error from server (NotFound): {plural}{"." + group if group else ""} "{name}" not found')
+    return KubectlError(f'Error from server (NotFound): {plural}{"." + group if group else ""} "{name[:253]}" '
+                        "not found")
 
 
 def _image_port(image: str) -> int | None:
@@ -204,6 +207,11 @@ class Kubectl:
 
     # -- changing ------------------------------------------------------------------------
     def _write(self, kind: str, ns: str, name: str, doc: dict) -> str:
+        for field, value in (("metadata.name", name), ("metadata.namespace", ns)):
+            if value and not _DNS_NAME.match(value) or len(value) > 253:
+                raise KubectlError(f'The {kind.removeprefix("delete-")} "{value[:60]}" is invalid: {field}: '
+                                   "Invalid value: a lowercase RFC 1123 subdomain must consist of lower case "
+                                   "alphanumeric characters, '-' or '.'")
         path = os.path.join(self.workdir, f"{kind.lower()}-{ns}-{name}.yaml")
         with open(path, "w", encoding="utf-8") as handle:
             yaml.safe_dump(doc, handle, sort_keys=False)

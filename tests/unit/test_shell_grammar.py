@@ -179,3 +179,14 @@ def test_kubectl_changes_as_the_seed_makes_them(planned, capsys):
     assert sh.execute("get pods") == 0 and "client" in capsys.readouterr().out
     assert sh.execute("delete pod nope") == 1
     assert capsys.readouterr().out.strip() == 'Error from server (NotFound): pods "nope" not found'
+
+
+def test_bad_names_and_huge_lines_are_one_line_errors(planned, capsys):
+    assert planned.execute("kubectl create deployment ../../etc --image=nginx") == 1
+    out = capsys.readouterr().out
+    assert out.startswith('The Deployment "../../etc" is invalid: metadata.name') and out.count("\n") == 1
+    assert planned.execute("kubectl run Big --image=busybox") == 1 and "is invalid" in capsys.readouterr().out
+    assert planned.execute("get pods " + "x" * 100_000) == 1
+    assert len(capsys.readouterr().out) < 200
+    assert planned.execute("get pods " + "y" * 5000) == 1
+    assert len(capsys.readouterr().out) < 400
