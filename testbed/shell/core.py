@@ -9,6 +9,7 @@ status; scripts (`-c`, `--script`) stop at the first non-zero one.
 
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
 import sys
@@ -19,7 +20,7 @@ from typing import Any, Callable
 from ..errors import TestbedError
 from ..plan.model import Plan
 from . import mininet
-from .execns import exec_argv, make_bindir, substitute
+from .execns import exec_argv, make_rcfile, substitute
 from .grammar import KubectlError
 from .kubectl import Kubectl
 from .live import Live
@@ -50,8 +51,11 @@ class ClusterShell(Kubectl):
                  change: Callable | None = None, manifests: Any = None) -> None:
         self.live = netns_of if isinstance(netns_of, Live) else Live(netns_of, run, change)
         self.plan, self.manifests = plan, manifests
-        self.workdir = tempfile.mkdtemp(prefix="testbed-shell-")
-        self.bindir = make_bindir()
+        if self.live.state_dir:
+            os.makedirs(self.live.state_dir, exist_ok=True)
+        # generated manifests, and the pods' shell functions
+        self.workdir = tempfile.mkdtemp(prefix="testbed-shell-", dir=self.live.state_dir or None)
+        self.rcfile = make_rcfile(self.live.state_dir or None)
         self.seen: dict[tuple[str, str, str], float] = {}
         self.history: dict[tuple[str, str, str], list[tuple[float, str, str, str]]] = {}
         self._cat: Catalog | None = None
@@ -60,10 +64,9 @@ class ClusterShell(Kubectl):
         self._index()
 
     def close(self) -> None:
-        """Remove the shell's private folders (its generated manifests and applet links)."""
+        """Remove the shell's private folders (its generated manifests and the pods' rc file)."""
         shutil.rmtree(self.workdir, ignore_errors=True)
-        if self.bindir:
-            shutil.rmtree(self.bindir, ignore_errors=True)
+        shutil.rmtree(os.path.dirname(self.rcfile), ignore_errors=True)
 
     # -- the cluster as the shell sees it --------------------------------------------------
     def _index(self) -> None:
@@ -145,7 +148,7 @@ class ClusterShell(Kubectl):
                 except OSError:
                     pass   # a read-only /etc: the VM's hosts file stays in view
         sys.stdout.flush()
-        return self.live.exec(key, exec_argv(hostname, command, self.bindir if is_pod else ""))
+        return self.live.exec(key, exec_argv(hostname, command, self.rcfile if is_pod else ""))
 
     # -- one line --------------------------------------------------------------------------
     def execute(self, line: str) -> int:

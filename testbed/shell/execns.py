@@ -1,10 +1,12 @@
-"""How `<pod|node|host> CMD` runs (pure): the argv that runs CMD with `/bin/sh -c` inside a
-network namespace with its own UTS namespace whose hostname is the pod's (node's) name.
+"""How `<pod|node|host> CMD` runs (pure): the argv that runs CMD with /bin/sh inside a network
+namespace with its own UTS namespace whose hostname is the pod's (node's) name.
 
 `ip netns exec` (run by shell/live.py's runner) binds /etc/netns/<netns>/resolv.conf and hosts
 over /etc, so the pod's DNS settings apply. In pods, `wget` tries once, as the seeds' busybox
 wget does (GNU wget retries 20 times; Debian's BusyBox wget lacks --timeout), and `nslookup` is
-BusyBox's when dnsutils is missing, through a private folder put first on PATH.
+BusyBox's when dnsutils is missing: shell functions from a small rc file, read for the command
+and, through $ENV, by every interactive shell started in the pod. Functions rather than
+wrapper programs, because the instance's folder may sit on a noexec /run.
 """
 
 from __future__ import annotations
@@ -14,31 +16,33 @@ import re
 import shutil
 import tempfile
 
-# $0 = hostname, $1 = the command; `cd /` as a container's working directory
-_SCRIPT = 'hostname "$0" 2>/dev/null; cd / ; exec /bin/sh -c "$1"'
+# $0 = hostname, $1 = the command; `cd /` as a container's working directory. The command is
+# eval'ed by this shell, after the rc file, so its functions apply to it.
+_SCRIPT = ('hostname "$0" 2>/dev/null; cd / ; __tb_cmd=$1; set --; '
+           'if [ -n "$ENV" ]; then . "$ENV"; fi; eval "unset __tb_cmd; $__tb_cmd"')
 
 
-def exec_argv(hostname: str, command: str, bindir: str = "", prompt: str = "") -> list[str]:
-    """argv to run inside the netns: env (PATH, PS1) + unshare --uts + sh -c."""
-    env = ["env"]
-    if bindir:
-        env.append(f"PATH={bindir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
-    env.append(f"PS1={prompt or hostname[:63] + ':/# '}")
+def exec_argv(hostname: str, command: str, rcfile: str = "", prompt: str = "") -> list[str]:
+    """argv to run inside the netns: env (PS1, ENV) + unshare --uts + sh -c."""
+    env = ["env", f"PS1={prompt or hostname[:63] + ':/# '}"] + ([f"ENV={rcfile}"] if rcfile else [])
     return env + ["unshare", "--uts", "--", "/bin/sh", "-c", _SCRIPT, hostname[:63], command]
 
 
-def make_bindir() -> str:
-    """A private folder of the pods' tool wrappers, first on their PATH."""
-    path = tempfile.mkdtemp(prefix="testbed-shell-bin-")
-    wget = shutil.which("wget")
-    if wget:
-        with open(os.path.join(path, "wget"), "w", encoding="utf-8") as handle:
-            handle.write(f'#!/bin/sh\ncase " $* " in *" --tries"*|*" -t"*) exec {wget} "$@";; esac\n'
-                         f'exec {wget} --tries=1 "$@"\n')
-        os.chmod(os.path.join(path, "wget"), 0o755)
-    busybox = shutil.which("busybox")
-    if busybox and not shutil.which("nslookup"):
-        os.symlink(busybox, os.path.join(path, "nslookup"))
+def rc_text() -> str:
+    """The pods' shell functions (see the module's docstring)."""
+    lines = ['wget() { command wget --tries=1 "$@"; }   # a later --tries=N wins']
+    if shutil.which("busybox") and not shutil.which("nslookup"):
+        lines.append('nslookup() { busybox nslookup "$@"; }')
+    return "\n".join(lines) + "\n"
+
+
+def make_rcfile(parent: str | None = None) -> str:
+    """Write the pods' rc file into a private folder; its path."""
+    folder = tempfile.mkdtemp(prefix="testbed-shell-rc-", dir=parent)
+    os.chmod(folder, 0o755)
+    path = os.path.join(folder, "pod.rc")
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(rc_text())
     return path
 
 

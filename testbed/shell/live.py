@@ -30,6 +30,7 @@ class Live:
     logs_dir: str = ""                    # the agent's per-pod access logs (agent/accesslog.py)
     capture: Callable[[str, list[str]], tuple[int, str]] | None = None   # (key, argv) -> (status, stdout)
     rollout: Change | None = None         # an experiment/rollout.py Rollout, rolled out step by step
+    state_dir: str = ""                   # the shell's files inside the instance's folder ("" = a temp dir)
 
     def exec(self, key: str, argv: list[str]) -> int:
         return self.run(self.netns(key), argv)
@@ -80,7 +81,9 @@ def connect(cluster: Any, spec: Any) -> Live:
         return cluster.plan, cluster.manifests
 
     ledger = getattr(cluster, "ledger", None)
-    logs = os.path.join(ledger.dir, "access") if ledger is not None and getattr(ledger, "dir", "") else ""
+    run_dir = ledger.dir if ledger is not None else ""
+    # inside the instance's folder: removed with it, by this process or by `testbed clean` after a kill -9
+    logs, state = (os.path.join(run_dir, "access"), os.path.join(run_dir, "shell")) if run_dir else ("", "")
     def capture(key: str, argv: list[str]) -> tuple[int, str]:
         try:   # bounded: pingall's pings wait 1 s, iperf runs 2 s
             done = subprocess.run(["ip", "netns", "exec", cluster.netns(key), *argv], capture_output=True,
@@ -98,4 +101,4 @@ def connect(cluster: Any, spec: Any) -> Live:
             _roll_out(cluster, spec, cluster.manifests, action, history, "shell")
         return cluster.plan, cluster.manifests
 
-    return Live(cluster.netns, run_attached, change, logs, capture, rollout)
+    return Live(cluster.netns, run_attached, change, logs, capture, rollout, state)
