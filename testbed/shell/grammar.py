@@ -135,14 +135,14 @@ def targets(positional: list[str]) -> list[tuple[str, list[str]]]:
     `TYPE1,TYPE2`, `TYPE/NAME TYPE/NAME`, `all`. No names = every object of the type."""
     if not positional:
         raise KubectlError("error: You must specify the type of resource to get. Use \"kubectl api-resources\" "
-                         "for a complete list of supported resources.")
+                           "for a complete list of supported resources.")
     if "/" in positional[0]:
         out: list[tuple[str, list[str]]] = []
         for word in positional:
             kind, slash, name = word.partition("/")
             if not slash or not name:
                 raise KubectlError("error: there is no need to specify a resource type as a separate argument "
-                                 "when passing arguments in resource/name form")
+                                   "when passing arguments in resource/name form")
             plural = resource(kind)
             if out and out[-1][0] == plural:
                 out[-1][1].append(name)

@@ -182,12 +182,13 @@ class Kubectl:
             lines = [ln for ln in lines if f" container={a.get('--container')} " in f"{ln} "]
         if a.get("--tail"):
             lines = lines[-int(a.get("--tail")):] if a.get("--tail").isdigit() else lines
-        print("\n".join(lines)) if lines else None
-        if a.has("--follow") and path:
-            return self._follow(path, len(lines))
+        if lines:
+            print("\n".join(lines))
+        if a.has("--follow"):
+            return self._follow(path)
         return 0
 
-    def _follow(self, path: str, _seen: int) -> int:
+    def _follow(self, path: str) -> int:
         """`logs -f`: print new lines until Ctrl-C, as kubectl does."""
         size = os.path.getsize(path) if os.path.exists(path) else 0
         try:
@@ -223,7 +224,7 @@ class Kubectl:
     def _already(self, plural: str, name: str) -> KubectlError:
         group = QUALIFIED[plural].partition(".")[2]
         return KubectlError(f'Error from server (AlreadyExists): {plural}{"." + group if group else ""} "{name}" '
-                          "already exists")
+                            "already exists")
 
     def _apply_files(self, files: list[str]) -> None:
         from ..experiment.changes import Apply
@@ -284,7 +285,7 @@ class Kubectl:
             print(f"service/{name} created")
             return 0
         raise KubectlError(f"error: create {what[:40]}: not supported by this shell "
-                         "(deployment, namespace, service; other objects: apply -f FILE)")
+                           "(deployment, namespace, service; other objects: apply -f FILE)")
 
     def _service(self, ns: str, name: str, selector: dict, ports: list, kind: str = "ClusterIP") -> None:
         doc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": ns,
@@ -378,7 +379,7 @@ class Kubectl:
         pod = self.plan.find_pod(f"{ns}/{name}") if "/" not in name else None
         if a.get("--container") and pod is not None and a.get("--container") not in pod.containers:
             raise KubectlError(f"Error from server (BadRequest): container {a.get('--container')} is not valid "
-                             f"for pod {name}")
+                               f"for pod {name}")
         return self.exec_in(target, shlex.join(a.command))
 
     def kubectl_label(self, words: list[str], verb: str = "label") -> int:
@@ -387,7 +388,7 @@ class Kubectl:
         a = parse(words, {"--overwrite": False, "--selector": True, "--all": False})
         if verb == "annotate":
             raise KubectlError("error: annotate is not supported by this shell (annotations change no packet); "
-                             "use label")
+                               "use label")
         split = next((i for i, w in enumerate(a.positional) if "=" in w or w.endswith("-")), len(a.positional))
         objs, changes = a.positional[:split], _kv(a.positional[split:], "label")
         if not changes:
@@ -395,13 +396,15 @@ class Kubectl:
         ts = targets(objs) if objs else []
         ns = a.get("--namespace", "default")
         for plural, names in ts:
+            if not names and not a.has("--selector") and not a.has("--all"):
+                raise KubectlError("error: resource(s) were provided, but no name was specified")
             if plural not in ("pods", "namespaces"):
                 raise KubectlError(f"error: label {plural}: not supported by this shell (pods and namespaces)")
             for obj in self._select(a, plural, names):
                 for k, v in changes.items():
                     if v is not None and k in obj.labels and obj.labels[k] != v and not a.has("--overwrite"):
                         raise KubectlError(f"error: '{k}' already has a value ({obj.labels[k]}), and --overwrite "
-                                         "is false")
+                                           "is false")
                 if plural == "namespaces":
                     self.change(LabelNamespace(obj.name, changes))
                 else:
@@ -414,7 +417,7 @@ class Kubectl:
         a = parse(words, {"--replicas": True, "--current-replicas": True})
         if not (a.get("--replicas") or "").isdigit():
             raise KubectlError("error: The --replicas=COUNT flag is required, and COUNT must be greater than or "
-                             "equal to 0")
+                               "equal to 0")
         ns = a.get("--namespace", "default")
         for plural, names in targets(a.positional):
             if plural not in ("deployments", "replicasets", "replicationcontrollers", "statefulsets"):
@@ -564,7 +567,7 @@ class Kubectl:
             local = os.path.join(MANIFESTS, SHIPPED[rest]) if rest in SHIPPED else ""
             if not local or not os.path.exists(local):
                 raise KubectlError(f"error: {name[:120]}: no network in the emulation, and no shipped copy of this "
-                                 "URL (download it and use -f FILE)")
+                                   "URL (download it and use -f FILE)")
             print(f"note: using the shipped copy of {name} (no network): {os.path.relpath(local)}", file=sys.stderr)
             return [local]
         if os.path.isdir(name):

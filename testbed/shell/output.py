@@ -118,7 +118,7 @@ def render(groups: list[tuple[str, list[Obj]]], output: str, all_ns: bool, show_
         return custom_columns(objs, output.partition("=")[2])
     if output not in ("", "wide"):
         raise KubectlError(f"error: unable to match a printer suitable for the output format \"{output[:40]}\", "
-                         "allowed formats are: custom-columns,json,jsonpath,name,wide,yaml")
+                           "allowed formats are: custom-columns,json,jsonpath,name,wide,yaml")
     texts = []
     for plural, g in groups:
         if not g:

@@ -68,7 +68,7 @@ def field_selector(text: str) -> Callable[[Mapping[str, Any]], bool]:
         name, op, value = m.groups()
         if name not in FIELDS:
             raise KubectlError(f'Error from server (BadRequest): Unable to find "/v1, Resource=pods" that match '
-                             f'label selector "", field selector "{text[:80]}": "{name}" is not a known field '
-                             f"selector: only {', '.join(FIELDS)}")
+                               f'label selector "", field selector "{text[:80]}": "{name}" is not a known field '
+                               f"selector: only {', '.join(FIELDS)}")
         tests.append((name, op != "!=", value))
     return lambda fields: all((fields.get(n, "") == v) == eq for n, eq, v in tests)
