@@ -27,10 +27,10 @@ from .live import Live
 from .objects import Catalog, Obj
 
 VERBS = ("get", "describe", "run", "create", "expose", "label", "annotate", "scale", "rollout", "set", "delete",
-         "apply", "exec", "logs")
+         "apply", "exec", "logs", "version", "api-resources")
 UNSUPPORTED = ("edit", "patch", "replace", "port-forward", "proxy", "cp", "attach", "top", "cordon", "uncordon",
                "drain", "taint", "auth", "autoscale", "debug", "wait", "diff", "kustomize", "certificate",
-               "cluster-info", "api-resources", "api-versions", "config", "plugin", "version", "explain", "events")
+               "cluster-info", "api-versions", "config", "plugin", "explain", "events")
 
 
 MAX_LINE = 64 * 1024
@@ -202,7 +202,7 @@ class ClusterShell(Kubectl):
             raise KubectlError(f'error: unknown command "{verb[:40]}" for "kubectl"')
         if verb == "annotate":
             return self.kubectl_label(words[1:], verb="annotate")
-        return getattr(self, f"kubectl_{verb}")(words[1:])
+        return getattr(self, f"kubectl_{verb.replace('-', '_')}")(words[1:])
 
     # -- the loop ----------------------------------------------------------------------------
     def cmdloop(self) -> int:

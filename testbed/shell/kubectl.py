@@ -22,7 +22,8 @@ import yaml
 from ..errors import TestbedError
 from .describe import describe
 from .grammar import NAMESPACED, QUALIFIED, RESOURCES, KubectlError, parse, resource, targets
-from .objects import IMAGE
+from ..views import table
+from .objects import IMAGE, VERSION
 from .output import render
 from .selectors import field_selector, label_selector
 
@@ -205,6 +206,24 @@ class Kubectl:
         except KeyboardInterrupt:
             print()
             return 0
+
+    def kubectl_version(self, words: list[str]) -> int:
+        parse(words, {"--client": False, "--short": False, "--output": True})
+        from .. import __version__
+        print(f"Client Version: {VERSION}\nServer Version: {VERSION} (testbed {__version__}: an emulated cluster)")
+        return 0
+
+    def kubectl_api_resources(self, words: list[str]) -> int:
+        parse(words, {"--namespaced": True, "--output": True})
+        rows = [["NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND"]]
+        for plural, (kind, aliases) in RESOURCES.items():
+            group = QUALIFIED[plural].partition(".")[2]
+            api = {"apps": "apps/v1", "discovery.k8s.io": "discovery.k8s.io/v1",
+                   "networking.k8s.io": "networking.k8s.io/v1"}.get(group, "v1")
+            short = ",".join(a for a in aliases if a != kind.lower()) or ""
+            rows.append([plural, short, api, str(plural in NAMESPACED).lower(), kind])
+        print(table(rows))
+        return 0
 
     # -- changing ------------------------------------------------------------------------
     def _write(self, kind: str, ns: str, name: str, doc: dict) -> str:

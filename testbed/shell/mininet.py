@@ -26,6 +26,7 @@ Commands (a leading `kubectl` is optional; kubectl's errors and exit statuses):
   apply -f FILE|DIR|-|URL   delete TYPE NAME | -f FILE | TYPE -l SELECTOR
   label pod|ns NAME k=v [k-] [--overwrite]    scale deployment NAME --replicas=N
   set image deployment/NAME C=IMAGE      rollout status|history|undo|restart deployment NAME
+  version   api-resources
   exec [-ti] POD [-c C] -- CMD              logs POD|deploy/NAME [-f] [--tail=N]: who connected, from where
 Mininet's:
   <pod|node|host> CMD       run CMD with /bin/sh -c in that namespace (pipes, ;, &&, $? work);
