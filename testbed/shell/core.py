@@ -60,6 +60,8 @@ class ClusterShell(Kubectl):
         self.history: dict[tuple[str, str, str], list[tuple[float, str, str, str]]] = {}
         self._cat: Catalog | None = None
         self.revisions: dict[tuple[str, str], list[str]] = {}   # Deployment -> change causes, for history
+        # `kubectl annotate`: kept by the shell (annotations change no packet), gone with their object
+        self.annotations: dict[tuple[str, str, str], dict[str, str]] = {}
         self.restarts = 0
         self._index()
 
@@ -97,6 +99,7 @@ class ClusterShell(Kubectl):
         for key in [k for k in self.seen if not cat.find(k[0], k[1], k[2])]:
             del self.seen[key]
             self.history.pop(key, None)
+            self.annotations.pop(key, None)
 
     def _last(self, key: tuple[str, str, str]) -> str:
         return (self.history.get(key) or [(0, "", "", "")])[-1][3]
@@ -121,7 +124,7 @@ class ClusterShell(Kubectl):
 
     def catalog(self) -> Catalog:
         if self._cat is None:
-            self._cat = Catalog(self.plan, self.manifests)
+            self._cat = Catalog(self.plan, self.manifests, self.annotations)
         return self._cat
 
     def age(self, o: Obj) -> str:

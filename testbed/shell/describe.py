@@ -33,13 +33,14 @@ def describe(cat: Catalog, plan: Plan, obj: Obj, events: Sequence[Event]) -> str
     if obj.plural == "pods":
         pod = next(p for p in plan.pods if p.namespace == obj.namespace and p.name == obj.name)
         head = describe_pod(plan, pod).splitlines()
+        head.insert(4, f"Annotations:  {_labels(obj.annotations)}")
     elif obj.plural == "nodes":
         head = describe_node(plan, obj.name).splitlines()
     else:
         body = obj.body()
         head = [f"Name:         {obj.name}"] + ([f"Namespace:    {obj.namespace}"] if obj.namespace else [])
         head.append(f"Labels:       {_labels(obj.labels)}")
-        head.append("Annotations:  <none>")
+        head.append(f"Annotations:  {_labels(obj.annotations)}")
         spec = body.get("spec", {})
         if obj.plural == "services":
             head += [f"Selector:     {_labels(spec.get('selector', {}))}", f"Type:         {spec.get('type')}",

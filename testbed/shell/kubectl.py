@@ -405,9 +405,6 @@ class Kubectl:
         from ..experiment.changes import Label, LabelNamespace
         from ..experiment.model import PodSelection
         a = parse(words, {"--overwrite": False, "--selector": True, "--all": False})
-        if verb == "annotate":
-            raise KubectlError("error: annotate is not supported by this shell (annotations change no packet); "
-                               "use label")
         split = next((i for i, w in enumerate(a.positional) if "=" in w or w.endswith("-")), len(a.positional))
         objs, changes = a.positional[:split], _kv(a.positional[split:], "label")
         if not changes:
@@ -417,19 +414,38 @@ class Kubectl:
         for plural, names in ts:
             if not names and not a.has("--selector") and not a.has("--all"):
                 raise KubectlError("error: resource(s) were provided, but no name was specified")
-            if plural not in ("pods", "namespaces"):
+            if verb == "label" and plural not in ("pods", "namespaces"):
                 raise KubectlError(f"error: label {plural}: not supported by this shell (pods and namespaces)")
             for obj in self._select(a, plural, names):
+                current = obj.labels if verb == "label" else obj.annotations
                 for k, v in changes.items():
-                    if v is not None and k in obj.labels and obj.labels[k] != v and not a.has("--overwrite"):
-                        raise KubectlError(f"error: '{k}' already has a value ({obj.labels[k]}), and --overwrite "
-                                           "is false")
-                if plural == "namespaces":
+                    if v is not None and k in current and current[k] != v and not a.has("--overwrite"):
+                        raise KubectlError(f"error: '{k}' already has a value ({current[k][:60]}), and "
+                                           "--overwrite is false")
+                if verb == "annotate":
+                    self._annotate(plural, obj, changes)
+                elif plural == "namespaces":
                     self.change(LabelNamespace(obj.name, changes))
                 else:
                     self.change(Label(PodSelection(namespace=ns, names=(obj.name,)), changes))
-                print(f"{QUALIFIED[plural]}/{obj.name} {'labeled' if any(v is not None for v in changes.values()) else 'unlabeled'}")
+                removed_only = all(v is None for v in changes.values())
+                print(f"{QUALIFIED[plural]}/{obj.name} " + ("annotated" if verb == "annotate" else
+                                                            "unlabeled" if removed_only else "labeled"))
         return 0
+
+    def _annotate(self, plural: str, obj: Any, changes: dict[str, str | None]) -> None:
+        """Annotations are the shell's own record (they change no packet); bounded like the API's."""
+        key = (plural, obj.namespace, obj.name)
+        new = dict(self.annotations.get(key, {}))
+        for k, v in changes.items():
+            if v is None:
+                new.pop(k, None)
+            else:
+                new[k] = v
+        if sum(len(k) + len(v) for k, v in new.items()) > 256 * 1024:
+            raise KubectlError("error: metadata.annotations: Too long: must have at most 262144 bytes")
+        self.annotations[key] = new
+        self._cat = None
 
     def kubectl_scale(self, words: list[str]) -> int:
         from ..experiment.changes import Scale

@@ -24,7 +24,8 @@ Commands (a leading `kubectl` is optional; kubectl's errors and exit statuses):
   expose deployment|pod|svc NAME --port=P [--target-port=T] [--type=T] [--name=N]
   run NAME --image=IMG [--labels=k=v,...] [--port=P] [--expose] [--rm -ti -- CMD]
   apply -f FILE|DIR|-|URL   delete TYPE NAME | -f FILE | TYPE -l SELECTOR
-  label pod|ns NAME k=v [k-] [--overwrite]    scale deployment NAME --replicas=N
+  label pod|ns NAME k=v [k-] [--overwrite]    annotate TYPE NAME k=v [k-] [--overwrite]
+  scale deployment NAME --replicas=N
   set image deployment/NAME C=IMAGE      rollout status|history|undo|restart deployment NAME
   version   api-resources
   exec [-ti] POD [-c C] -- CMD              logs POD|deploy/NAME [-f] [--tail=N]: who connected, from where

@@ -63,6 +63,14 @@ def _meta(kind: str, api: str, ns: str, name: str, labels: Mapping[str, str], **
     return {"apiVersion": api, "kind": kind, "metadata": meta, **extra}
 
 
+def _annotated(body: Callable[[], dict], extra: Mapping[str, str]) -> Callable[[], dict]:
+    def with_annotations() -> dict:
+        doc = body()
+        doc.setdefault("metadata", {})["annotations"] = dict(extra)
+        return doc
+    return with_annotations
+
+
 def _backend(b: Any) -> str:
     if b is None or b.service is None:
         return getattr(b, "resource", "") or "<default>"
@@ -77,13 +85,21 @@ def _images(template: Any) -> str:
 class Catalog:
     """Every object of the cluster by plural, built once per (plan, manifests)."""
 
-    def __init__(self, plan: Plan, manifests: Any) -> None:
+    def __init__(self, plan: Plan, manifests: Any,
+                 annotations: Mapping[tuple[str, str, str], Mapping[str, str]] | None = None) -> None:
         self.plan, self.manifests = plan, manifests
+        self.annotations = annotations or {}   # (plural, namespace, name) -> `kubectl annotate`'s
         self._cache: dict[str, list[Obj]] = {}
 
     def objects(self, plural: str) -> list[Obj]:
         if plural not in self._cache:
-            self._cache[plural] = getattr(self, "_" + plural)()
+            objs = getattr(self, "_" + plural)()
+            for o in objs:
+                extra = self.annotations.get((plural, o.namespace, o.name))
+                if extra:
+                    o.annotations = dict(extra)
+                    o.body = _annotated(o.body, extra)
+            self._cache[plural] = objs
         return self._cache[plural]
 
     def find(self, plural: str, namespace: str, name: str) -> Obj | None:

@@ -168,6 +168,11 @@ def test_kubectl_changes_as_the_seed_makes_them(planned, capsys):
     assert sh.execute("label pod client access=false") == 1 and "--overwrite" in capsys.readouterr().out
     assert sh.execute("label pod client access=false --overwrite") == 0
     assert sh.plan.find_pod("client").labels == {"access": "false"}
+    assert sh.execute("annotate pod client note=hi") == 0
+    assert sh.execute("get pod client -o jsonpath={.metadata.annotations.note}") == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "hi"
+    assert sh.execute("annotate pod client note-") == 0 and sh.execute("describe pod client") == 0
+    assert "Annotations:  <none>" in capsys.readouterr().out
     assert sh.execute("scale deploy/nginx --replicas=3") == 0
     assert len([p for p in sh.plan.pods if p.labels.get("app") == "nginx"]) == 3
     assert sh.execute("delete pods -l app=nginx") == 0   # the Deployment replaces them
