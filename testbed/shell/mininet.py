@@ -102,7 +102,16 @@ def _ping_from(shell: Any, src: tuple, dsts: list[tuple[str, str]]) -> dict[str,
     return {name: got.get(name, "X") for name, _ in dsts}
 
 
+def _can_probe(shell: Any) -> bool:
+    if shell.live.capture is None:
+        print("*** this shell cannot probe (no live cluster)")
+        return False
+    return True
+
+
 def _pingall(shell: Any, rest: str, full: bool = False) -> int:
+    if not _can_probe(shell):
+        return 1
     hosts = _hosts(shell, rest)
     if len(hosts) > MAX_PING_HOSTS:
         print(f"*** pingall: {len(hosts)} hosts is more than {MAX_PING_HOSTS}; use pingpair A B or <pod> ping")
@@ -130,6 +139,8 @@ def _pingpair(shell: Any, rest: str) -> int:
     if len(words) != 2 or any(w not in shell.targets for w in words):
         print("usage: pingpair POD|NODE POD|NODE")
         return 2
+    if not _can_probe(shell):
+        return 1
     a, b = (shell.targets[w] for w in words)
     return _pingall_of(shell, [(words[0], a), (words[1], b)])
 
@@ -149,6 +160,8 @@ def _iperf(shell: Any, rest: str) -> int:
     if len(words) != 2 or any(w not in shell.targets for w in words):
         print("usage: iperf CLIENT SERVER   (TCP for 2 s with iperf3)")
         return 2
+    if not _can_probe(shell):
+        return 1
     client, server = (shell.targets[w] for w in words)
     print(f"*** Iperf: testing TCP bandwidth between {words[0]} and {words[1]}")
     status, out = shell.live.capture(server[0], ["/bin/sh", "-c",

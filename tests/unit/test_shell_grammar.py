@@ -89,6 +89,7 @@ def test_describe_and_mininet_words(shell, capsys):
     for word in ("nodes", "net", "links", "dump", "help"):
         assert shell.execute(word) == 0
     assert "<pod|node|host> CMD" in capsys.readouterr().out
+    assert shell.execute("pingall") == 1 and "cannot probe" in capsys.readouterr().out
     assert shell.execute("xterm busybox") == 1 and "busybox sh" in capsys.readouterr().out
     assert shell.execute("kubectl edit pod x") == 1 and "not supported" in capsys.readouterr().out
 
