@@ -119,8 +119,12 @@ class ClusterShell(Kubectl):
             ev.append((now, "PolicyApplied", "testbed-netpol", "rules compiled into the nodes' nftables"))
 
     def events_of(self, o: Obj) -> list[tuple[str, str, str, str]]:
+        """What the shell saw happen to `o` (a Service shows its Endpoints' changes too)."""
         now = time.monotonic()
-        return [(_age(now - t), r, s, m) for t, r, s, m in self.history.get((o.plural, o.namespace, o.name), [])]
+        seen = list(self.history.get((o.plural, o.namespace, o.name), []))
+        if o.plural == "services":
+            seen = sorted(seen + self.history.get(("endpoints", o.namespace, o.name), []), key=lambda e: e[0])
+        return [(_age(now - t), r, s, m) for t, r, s, m in seen]
 
     def catalog(self) -> Catalog:
         if self._cat is None:

@@ -176,6 +176,9 @@ def test_kubectl_changes_as_the_seed_makes_them(planned, capsys):
     assert "Annotations:  <none>" in capsys.readouterr().out
     assert sh.execute("scale deploy/nginx --replicas=3") == 0
     assert len([p for p in sh.plan.pods if p.labels.get("app") == "nginx"]) == 3
+    capsys.readouterr()
+    assert sh.execute("describe svc nginx") == 0   # its endpoints grew from one pod to three
+    assert capsys.readouterr().out.count("EndpointsChanged") == 2
     assert sh.execute("delete pods -l app=nginx") == 0   # the Deployment replaces them
     assert len([p for p in sh.plan.pods if p.labels.get("app") == "nginx"]) == 3
     assert sh.execute("delete netpol access-nginx") == 0 and not sh.manifests.policies
