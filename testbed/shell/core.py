@@ -34,6 +34,7 @@ UNSUPPORTED = ("edit", "patch", "replace", "port-forward", "proxy", "cp", "attac
 
 
 MAX_LINE = 64 * 1024
+MAX_EVENTS = 20   # per object
 
 
 class Exit(Exception):
@@ -95,7 +96,9 @@ class ClusterShell(Kubectl):
                     self.seen[key] = now
                     self._record(o, now)
                 elif plural == "endpoints" and self._last(key) != o.cols[0]:
-                    self.history.setdefault(key, []).append((now, "EndpointsChanged", "endpoint-controller", o.cols[0]))
+                    events = self.history.setdefault(key, [])
+                    events.append((now, "EndpointsChanged", "endpoint-controller", o.cols[0]))
+                    del events[:-MAX_EVENTS]   # bounded, as the API server's events expire
         for key in [k for k in self.seen if not cat.find(k[0], k[1], k[2])]:
             del self.seen[key]
             self.history.pop(key, None)

@@ -67,7 +67,24 @@ def run_attached(netns: str, argv: list[str]) -> int:
     with sigint_ignored():
         proc = subprocess.Popen(["ip", "netns", "exec", netns, *argv], preexec_fn=_default_sigint)
         rc = proc.wait()
+    _take_terminal_back()
     return 128 - rc if rc < 0 else rc
+
+
+def _take_terminal_back() -> None:
+    """An interactive shell in a pod runs its jobs in their own process groups and moves the
+    terminal to them; if it died without moving it back, reading the next line would stop us
+    (SIGTTIN). Take the terminal back, as bash does when a job ends."""
+    try:
+        if not os.isatty(0) or os.tcgetpgrp(0) == os.getpgrp():
+            return
+        old = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+        try:
+            os.tcsetpgrp(0, os.getpgrp())
+        finally:
+            signal.signal(signal.SIGTTOU, old)
+    except OSError:
+        pass   # no controlling terminal: nothing to take back
 
 
 def connect(cluster: Any, spec: Any) -> Live:

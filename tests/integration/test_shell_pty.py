@@ -4,6 +4,7 @@ kubectl commands exactly as the seed prints them, a Mininet-style session, Ctrl-
 from __future__ import annotations
 
 import os
+import time
 
 import pexpect
 import pytest
@@ -100,10 +101,13 @@ def test_mininet_session_pipes_and_ctrl_c(testbed_cmd, tmp_path, no_leftovers):
         assert "packets transmitted" in child.before
         _type(child, "busybox sh", until="busybox:/# ")
         child.sendline("sleep 30")
+        child.expect_exact("sleep 30")
+        time.sleep(0.5)                       # sleep is running
         child.sendintr()                      # inside the pod's shell: only sleep stops
         child.expect_exact("busybox:/# ")
         _type(child, "exit")
         child.send("get pods -o wi")          # half a line, then Ctrl-C clears it
+        child.expect_exact("get pods -o wi")
         child.sendintr()
         child.expect_exact(PROMPT)
         assert "NAME" in _type(child, "get nodes")   # the cluster survived
