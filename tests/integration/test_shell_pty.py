@@ -4,6 +4,7 @@ kubectl commands exactly as the seed prints them, a Mininet-style session, Ctrl-
 from __future__ import annotations
 
 import os
+import signal
 import time
 
 import pexpect
@@ -22,6 +23,14 @@ def _spawn(testbed_cmd, tmp_path, *extra):
                           timeout=60, dimensions=(50, 200))
     child.expect_exact(PROMPT)
     return child
+
+
+def _close(child) -> None:
+    """After a failure: SIGTERM lets `testbed up` tear down (pexpect's own close would SIGKILL it)."""
+    if child.isalive():
+        child.kill(signal.SIGTERM)
+        child.expect([pexpect.EOF, pexpect.TIMEOUT], timeout=60)
+    child.close(force=True)
 
 
 def _type(child, line: str, until: str = PROMPT, timeout: int = 30) -> str:
@@ -67,7 +76,7 @@ def test_seed003_typed_as_the_seed_prints_it(testbed_cmd, tmp_path, no_leftovers
         assert "busybox" not in _type(child, "kubectl get pods")   # --rm deleted it
         _leave(child)
     finally:
-        child.close(force=True)
+        _close(child)
 
 
 def test_mininet_session_pipes_and_ctrl_c(testbed_cmd, tmp_path, no_leftovers):
@@ -115,7 +124,7 @@ def test_mininet_session_pipes_and_ctrl_c(testbed_cmd, tmp_path, no_leftovers):
         history = (tmp_path / "state" / "testbed" / "history").read_text().splitlines()
         assert "nodes" in history and "get nodes" in history and "get pods -o wi" not in history
     finally:
-        child.close(force=True)
+        _close(child)
 
 
 def test_script_stops_at_the_first_failure_with_its_status(testbed_cmd, tmp_path, no_leftovers):
