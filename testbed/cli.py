@@ -75,11 +75,12 @@ def _load(args: argparse.Namespace):
     """(cluster spec, manifests, plan) from the topology and -f files."""
     from .plan.build import plan_cluster
     from .spec.topology import load_topology
+    from .spec.inputs import expand_inputs
     from .spec.workloads import load_manifests
 
     _check_number("--seed", args.seed, 0, MAX_SEED)
     cluster = load_topology(args.topology)
-    manifests = load_manifests(args.file or [])
+    manifests = load_manifests(expand_inputs(args.file or [], args.recursive))
     return cluster, manifests, plan_cluster(cluster, manifests, seed=args.seed)
 
 
@@ -131,6 +132,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     progress = _progress(args.quiet)
     for w in plan.warnings:
         progress(f"warning: {w}")
+    for n in plan.notes:
+        progress(f"note: {n}")
     status = 0
     with EmulatedCluster(plan, progress=progress, manifests=manifests) as cluster:
         progress(f"cluster {plan.cluster} ready in {cluster.timings['build']:.2f} s "
@@ -148,7 +151,6 @@ def cmd_up(args: argparse.Namespace) -> int:
                 status = shell.cmdloop()
         finally:
             shell.close()
-            progress("tearing down")
     return status
 
 
@@ -208,6 +210,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from .netpol.explain import explain_flow, explain_pod
     from .netpol.oracle import Flow, decide
     from .netpol.world import World
+    from .rulepath import render_path, trace_path
 
     _, manifests, plan = _load(args)
     world = World.from_plan(plan, manifests)
@@ -217,7 +220,12 @@ def cmd_explain(args: argparse.Namespace) -> int:
             return 0
         if not (args.source and args.destination):
             raise TestbedError("give --from SOURCE --to DESTINATION [--port PORT[/PROTOCOL]|icmp], or --pod NAME")
-        verdict = decide(Flow.of(args.source, args.destination, args.port), world)
+        flow = Flow.of(args.source, args.destination, args.port)
+        if args.trace:
+            path = trace_path(plan, world, flow)
+            print(render_path(path), end="")
+            return 0 if path.delivered else 3
+        verdict = decide(flow, world)
     except (KeyError, ValueError) as exc:
         raise TestbedError(str(exc).strip("'\"")) from None
     print(explain_flow(verdict))
@@ -264,8 +272,9 @@ def cmd_clean(args: argparse.Namespace) -> int:
 
     if os.geteuid() != 0:
         raise NotRootError("`testbed clean` needs root to remove network namespaces")
-    print(clean(Runner(), only_stale=args.stale))
-    return 0
+    report = clean(Runner(), only_stale=args.stale)
+    print(report)
+    return 0 if report.remaining.empty() else 1
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -291,7 +300,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     def cluster_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("topology", help="kind cluster config (+ TestbedConfig), e.g. topologies/three-nodes.yaml")
-        p.add_argument("-f", "--file", action="append", help="workload manifests (repeatable)")
+        p.add_argument("-f", "--file", action="append",
+                       help="workload manifests: a file, a folder (its *.yaml, *.yml, *.json) or - for "
+                            "standard input (repeatable)")
+        p.add_argument("-R", "--recursive", action="store_true", help="read the folders given with -f recursively")
         p.add_argument("--seed", type=int, default=0, help="seed for generated names (default 0)")
 
     p = sub.add_parser("plan", help="print what would be created (no root needed)")
@@ -319,9 +331,12 @@ def build_parser() -> argparse.ArgumentParser:
                               "2 bad input, 1 any other error")
     cluster_args(p)
     p.add_argument("--from", dest="source", help="a pod (ns/name or name), node, external host or IP")
-    p.add_argument("--to", dest="destination", help="a pod (ns/name or name)")
+    p.add_argument("--to", dest="destination", help="a pod (ns/name or name), node, external host or IP")
     p.add_argument("--port", default="80/TCP", help="PORT[/PROTOCOL] or icmp (default 80/TCP)")
     p.add_argument("--pod", help="summarise the policies that select this pod instead")
+    p.add_argument("--trace", action="store_true",
+                   help="the rule path of the flow's first packet on each node it crosses (kube-proxy, "
+                        "NetworkPolicy, egress); --to may be svc/[NAMESPACE/]NAME")
     p.set_defaults(fn=cmd_explain)
 
     p = sub.add_parser("conformance", help="the generated NetworkPolicy suite: oracle vs real packets")
@@ -343,7 +358,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_bench)
 
     p = sub.add_parser("clean", help="remove every namespace and process the testbed left, and only those")
-    p.add_argument("--stale", action="store_true", help="only instances whose owner process is gone")
+    p.add_argument("--stale", action="store_true", help="only instances whose owner process is gone (dead, "
+                   "a zombie, or its pid reused); safe while other instances run")
     p.set_defaults(fn=cmd_clean)
 
     p = sub.add_parser("report", help="rebuild report.md and report.html of a results folder from its dataset")
@@ -357,15 +373,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _terminate(signum: int, _frame: object) -> None:
-    # SIGTERM/SIGHUP become an exception so that every `finally` (teardown) runs.
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
+    from .emu import signals
+
     args = build_parser().parse_args(argv)
-    signal.signal(signal.SIGTERM, _terminate)
-    signal.signal(signal.SIGHUP, _terminate)
+    # SIGINT, SIGTERM and SIGHUP: the first one becomes an exception so that every `finally`
+    # (teardown) runs; later ones, and any during a teardown, are noted and not obeyed.
+    previous = signals.install()
     try:
         return args.fn(args)
     except SpecError as exc:
@@ -380,6 +394,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return _broken_pipe()
+    finally:
+        # The command line's process is about to exit with its own code: a late signal must not
+        # turn it into "killed by SIGINT" (Python restores the default action at exit; only
+        # "ignore" survives). A caller in the same process (tests) gets its handlers back.
+        signals.uninstall(previous, exiting=argv is None)
 
 
 def _broken_pipe() -> int:

@@ -32,6 +32,10 @@ def get_pods(plan: Plan, wide: bool, namespace: str | None) -> str:
         rows.append(([p.namespace] if namespace is None else []) +
                     [p.name, f"{len(p.containers)}/{len(p.containers)}", "Running", "0", "-"] +
                     ([p.ip, p.node] if wide else []))
+    for q in plan.pending:   # as kubectl lists them: no IP, no node yet
+        if namespace is None or q.namespace == namespace:
+            rows.append(([q.namespace] if namespace is None else []) + [q.name, "0/1", "Pending", "0", "-"] +
+                        (["<none>", "<none>"] if wide else []))
     return table(rows) if len(rows) > 1 else f"No resources found in {namespace} namespace."
 
 

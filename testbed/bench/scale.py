@@ -18,9 +18,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
-from ..emu.cleanup import _zombie  # the teardown's own test of a process that is gone
 from ..emu.cluster import EmulatedCluster
-from ..emu.ledger import STATE_DIR, netns_prefix, pid_alive
+from ..emu.ledger import STATE_DIR, netns_prefix, owner_alive
 from ..traffic.prober import Probe, run_probes
 from .machine import mem_available
 from .memory import cluster_memory
@@ -80,7 +79,7 @@ def leftovers(tag: str, pids: list[int]) -> list[str]:
     out = []
     names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False).stdout.split()
     out += [f"netns {n}" for n in names if n.startswith(netns_prefix(tag))]
-    out += [f"process {p}" for p in pids if pid_alive(p) and not _zombie(p)]
+    out += [f"process {p}" for p in pids if owner_alive(p, None)]  # running: a zombie holds nothing
     if os.path.exists(os.path.join(STATE_DIR, tag)):
         out.append(f"state {os.path.join(STATE_DIR, tag)}")
     if os.path.isdir("/etc/netns"):

@@ -18,7 +18,7 @@ from typing import Callable
 
 from ..emu.cluster import EmulatedCluster
 from ..errors import DaemonError, RunAborted
-from ..experiment.results import environment, new_run_id, unique_run_dir
+from ..experiment.results import discarded_if_empty, environment, new_run_id, unique_run_dir
 from ..netpol.world import World
 from ..plan.build import plan_cluster, replan
 from ..spec.topology import load_topology
@@ -60,7 +60,7 @@ def run_conformance(topology: str | None, results_root: str, seed: int = 0, limi
     plan = plan_cluster(spec, base, seed=seed)
     progress(f"{len(cases)} cases generated (seed {seed}); building the cluster")
     aborted: DaemonError | None = None
-    with EmulatedCluster(plan, progress=progress, manifests=base,
+    with discarded_if_empty(run_dir), EmulatedCluster(plan, progress=progress, manifests=base,
                          keep_logs_in=os.path.join(run_dir, "logs")) as cluster:
         progress(f"cluster ready in {cluster.timings['build']:.2f} s; {len(cases)} cases")
         last = time.time()

@@ -1,11 +1,20 @@
-"""`testbed clean` and the stale-run sweep: remove the testbed's own objects, only those.
+"""`testbed clean`, the stale-run sweep and an instance's own final sweep: remove the
+testbed's own objects, only those, and only when their owner is provably dead.
 
-Part of emu/. Two sources of truth, used in order: the ledgers in /run/testbed/<tag>/
-(what an instance recorded as it built), then a sweep by prefix for whatever a ledger may
-have missed (a kill -9 between creating an object and recording it). What counts as ours:
-network namespaces named tb-<tag>-..., processes running inside them, the agent processes
-(`testbed.agent --tag <tag>`), Mininet shells named mininet:tb<tag>..., and root-namespace
-links named tb<tag>... . Nothing else is touched: no `mn -c`, no killall by program name.
+Part of emu/. Two sources of truth: the ledgers in /run/testbed/<tag>/ (who owns a tag, and
+whether that owner lives: ledger.py), then a scan by prefix for the objects themselves
+(a kill -9 between creating an object and recording it). What counts as ours: network
+namespaces named tb-<tag>-..., processes running inside them, the agent processes
+(`testbed.agent --tag <tag>`), Mininet shells named mininet:tb<tag>..., daemons whose command
+line names a file in /run/testbed/<tag>/ (dnsmasq, bird, nginx), root-namespace links
+named tb<tag>... and /etc/netns/tb-<tag>-* folders. Nothing else is touched: no `mn -c`, no
+killall by program name.
+
+Which tags a stale sweep takes, under the registry lock (so no instance is created while it
+decides and removes): tags whose lock it can take and whose recorded owner is dead
+(ledger.claim_dead), and objects of tags that have no folder at all (a live instance's
+folder exists before its first object and outlives its last). What could not be removed is
+written into the tag's ledger (`remains`) and the folder kept, so the next sweep retries.
 """
 
 from __future__ import annotations
@@ -16,9 +25,12 @@ import shutil
 import signal
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 from .. import PREFIX
-from .ledger import STATE_DIR, Ledger, all_tags, netns_prefix, pid_alive
+from . import ledger as ledgers
+from . import limits
+from .ledger import Ledger, all_tags, claim_dead, owner_alive, registry
 from .runner import Runner
 
 ETC_NETNS = "/etc/netns"
@@ -26,25 +38,60 @@ _TAGGED_NETNS = re.compile(rf"^{PREFIX}-([0-9a-f]{{4}})-")
 _TAGGED_LINK = re.compile(rf"^{PREFIX}([0-9a-f]{{4}})[a-z]")
 _MININET_SHELL = re.compile(rf"mininet:{PREFIX}([0-9a-f]{{4}})")
 _AGENT = re.compile(r"testbed\.agent\b.*--tag\s+([0-9a-f]{4})\b")
+_DAEMON = re.compile(r"(?:^|[/ ])(?:dnsmasq|bird|nginx|tcpdump)\b")
 
 
 @dataclass
-class CleanReport:
+class Found:
+    """Testbed objects present on the machine (of the tags a scan was asked about)."""
+
     netns: list[str] = field(default_factory=list)
     processes: list[int] = field(default_factory=list)
     links: list[str] = field(default_factory=list)
-    state_dirs: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)   # object -> its tag
 
     def empty(self) -> bool:
-        return not (self.netns or self.processes or self.links or self.state_dirs or self.files)
+        return not (self.netns or self.processes or self.links or self.files)
+
+    def of(self, tag: str) -> "Found":
+        keep = [o for o, t in self.tags.items() if t == tag]
+        return Found([n for n in self.netns if n in keep], [p for p in self.processes if str(p) in keep],
+                     [n for n in self.links if n in keep], [f for f in self.files if f in keep],
+                     {o: tag for o in keep})
+
+    def as_dict(self) -> dict[str, list]:
+        return {k: v for k, v in (("netns", self.netns), ("processes", self.processes),
+                                  ("links", self.links), ("files", self.files)) if v}
 
     def __str__(self) -> str:
-        if self.empty():
+        return ", ".join(f"{len(v)} {k}" for k, v in (("namespace(s)", self.netns), ("process(es)", self.processes),
+                                                         ("link(s)", self.links), ("/etc/netns folder(s)", self.files))
+                         if v) or "nothing"
+
+
+@dataclass
+class CleanReport(Found):
+    """What a clean removed (the Found fields), and what it could not."""
+
+    state_dirs: list[str] = field(default_factory=list)
+    remaining: Found = field(default_factory=Found)   # what could not be removed
+    sysctls: dict[str, int] = field(default_factory=dict)   # host-wide values restored
+
+    def empty(self) -> bool:
+        return super().empty() and not (self.state_dirs or self.sysctls)
+
+    def __str__(self) -> str:  # type: ignore[override]
+        if self.empty() and self.remaining.empty():
             return "nothing to clean"
-        return (f"removed {len(self.netns)} namespace(s), {len(self.processes)} process(es), "
+        text = (f"removed {len(self.netns)} namespace(s), {len(self.processes)} process(es), "
                 f"{len(self.links)} link(s), {len(self.state_dirs)} state folder(s), {len(self.files)} "
                 "/etc/netns folder(s)")
+        if self.sysctls:
+            text += "; restored " + ", ".join(f"{k}={v}" for k, v in sorted(self.sysctls.items()))
+        if not self.remaining.empty():
+            text += f"; could not remove {self.remaining} (recorded in the ledger; run it again)"
+        return text
 
 
 def _cmdlines() -> dict[int, str]:
@@ -60,73 +107,120 @@ def _cmdlines() -> dict[int, str]:
     return out
 
 
-def _live_tags() -> set[str]:
-    """Tags whose owner process still runs: never touched by a stale sweep."""
-    live = set()
-    for tag in all_tags():
-        ledger = Ledger.load(tag)
-        if ledger is not None and pid_alive(ledger.owner):  # ours (this process) included
-            live.add(tag)
-    return live
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (a zombie holds nothing: it only waits to be reaped)."""
+    return owner_alive(pid, None)
 
 
-def clean(runner: Runner, only_stale: bool = False, tag: str | None = None) -> CleanReport:
-    """Remove testbed objects: every instance's, only dead owners' (`only_stale`), or one tag's."""
-    report = CleanReport()
-    spare = _live_tags() if only_stale else set()
-
-    def ours(found: str | None) -> bool:
-        if found is None:
-            return False
-        if tag is not None:
-            return found == tag
-        return found not in spare
-
-    netns_list = runner.run(["ip", "netns", "list"], check=False).out.split()
-    names = [n for n in netns_list if n.startswith(netns_prefix())]
-    doomed_ns = [n for n in names if ours((_TAGGED_NETNS.match(n) or [None, None])[1])]
-
-    # Processes: our agents and Mininet shells by command line, then anything inside our netns.
-    victims: set[int] = set()
+def scan(runner: Runner, ours: Callable[[str], bool], inside: bool = True) -> Found:
+    """Every testbed object on the machine whose tag `ours` accepts (processes: running only;
+    those inside its namespaces only if `inside`: one `ip netns pids` per namespace)."""
+    found = Found()
+    for name in runner.run(["ip", "netns", "list"], check=False).out.split():
+        m = _TAGGED_NETNS.match(name)
+        if m and ours(m.group(1)):
+            found.netns.append(name)
+            found.tags[name] = m.group(1)
+    me = os.getpid()
+    procs: dict[int, str] = {}
+    # A daemon started with a file of its instance's state folder (dnsmasq --addn-hosts, bird -c,
+    # nginx -c) is found by that, even once its namespace has lost its name (a signal between
+    # its start and its recording, then the pod's namespace deleted: `ip netns pids` is blind).
+    state_ref = re.compile(re.escape(ledgers.STATE_DIR.rstrip("/")) + r"/([0-9a-f]{4})/")
     for pid, cmd in _cmdlines().items():
-        m = _AGENT.search(cmd) or _MININET_SHELL.search(cmd)
-        if m and ours(m.group(1)) and pid != os.getpid():
-            victims.add(pid)
-    for name in doomed_ns:
-        pids = runner.run(["ip", "netns", "pids", name], check=False).out.split()
-        victims.update(int(p) for p in pids if p.isdigit() and int(p) != os.getpid())
-    _kill(victims)
-    report.processes = sorted(victims)
-
-    if doomed_ns:
-        runner.ip_batch([f"netns del {n}" for n in doomed_ns], check=False)
-    report.netns = doomed_ns
-    # Per-namespace files `ip netns exec` binds over /etc (e.g. a pod's resolv.conf).
+        m = _AGENT.search(cmd) or _MININET_SHELL.search(cmd) or (_DAEMON.search(cmd) and state_ref.search(cmd))
+        if m and ours(m.group(1)) and pid != me:
+            procs[pid] = m.group(1)
+    for name in found.netns if inside else ():
+        for p in runner.run(["ip", "netns", "pids", name], check=False).out.split():
+            if p.isdigit() and int(p) != me:
+                procs.setdefault(int(p), found.tags[name])
+    for pid, tag in sorted(procs.items()):
+        if _running(pid):
+            found.processes.append(pid)
+            found.tags[str(pid)] = tag
     try:
         etc = sorted(os.listdir(ETC_NETNS))
     except FileNotFoundError:
         etc = []
-    for name in etc:
+    for name in etc:  # per-namespace files `ip netns exec` binds over /etc (a pod's resolv.conf)
         m = _TAGGED_NETNS.match(name)
         if m and ours(m.group(1)):
-            shutil.rmtree(os.path.join(ETC_NETNS, name), ignore_errors=True)
-            report.files.append(os.path.join(ETC_NETNS, name))
-
-    links = runner.run(["ip", "-o", "link", "show"], check=False).out.splitlines()
-    for line in links:
+            path = os.path.join(ETC_NETNS, name)
+            found.files.append(path)
+            found.tags[path] = m.group(1)
+    for line in runner.run(["ip", "-o", "link", "show"], check=False).out.splitlines():
         parts = line.split(":", 2)
         if len(parts) < 2:
             continue
         name = parts[1].strip().split("@")[0]
         m = _TAGGED_LINK.match(name)
         if m and ours(m.group(1)):
-            runner.run(["ip", "link", "del", name], check=False)
-            report.links.append(name)
+            found.links.append(name)
+            found.tags[name] = m.group(1)
+    return found
 
-    for found in list(all_tags()):
-        if ours(found):
-            Ledger(tag=found, owner=0).remove()
-            report.state_dirs.append(os.path.join(STATE_DIR, found))
+
+def _remove(runner: Runner, found: Found, report: CleanReport) -> None:
+    _kill(set(found.processes))
+    report.processes += found.processes
+    if found.netns:
+        runner.ip_batch([f"netns del {n}" for n in found.netns], check=False)
+    report.netns += found.netns
+    for path in found.files:
+        shutil.rmtree(path, ignore_errors=True)
+    report.files += found.files
+    for name in found.links:
+        runner.run(["ip", "link", "del", name], check=False)
+    report.links += found.links
+
+
+def sweep_tag(runner: Runner, tag: str) -> tuple[CleanReport, Found]:
+    """An owner's last sweep of its own tag: (what it removed, what is still there)."""
+    report = CleanReport()
+    _remove(runner, scan(runner, lambda t: t == tag), report)
+    return report, scan(runner, lambda t: t == tag)
+
+
+def clean(runner: Runner, only_stale: bool = False) -> CleanReport:
+    """Remove testbed objects: every instance's, or only those whose owner is dead (`only_stale`).
+    Host-wide sysctls go back to their original values once no live instance needs them."""
+    report = CleanReport()
+    with registry():
+        claimed: dict[str, Ledger] = {}
+        for tag in all_tags():
+            ledger = claim_dead(tag)
+            if ledger is None and not only_stale:  # `testbed clean`: live instances too
+                ledger = Ledger.load(tag) or Ledger(tag=tag, owner=0)
+            if ledger is not None:
+                claimed[tag] = ledger
+        try:
+            # Objects whose tag has no folder: no live instance owns them (see the module doc);
+            # judged after the scan, under the registry lock, so no new tag appears meanwhile.
+            seen = scan(runner, lambda t: True, inside=False)
+            orphans = {t for t in seen.tags.values()
+                       if t not in claimed and not os.path.isdir(os.path.join(ledgers.STATE_DIR, t))}
+            doomed = set(claimed) | orphans
+            left = Found()
+            if doomed:
+                _remove(runner, scan(runner, lambda t: t in doomed), report)
+                left = scan(runner, lambda t: t in doomed)
+            report.remaining = left
+            for tag, ledger in claimed.items():
+                mine = left.of(tag)
+                if mine.empty():
+                    ledger.remove()
+                    report.state_dirs.append(os.path.join(ledgers.STATE_DIR, tag))
+                else:  # keep the folder and say exactly what is left: the next sweep retries
+                    ledger.remains = mine.as_dict()
+                    try:
+                        ledger.save()
+                    except OSError:
+                        pass
+        finally:
+            for ledger in claimed.values():
+                ledger.release()
+    report.sysctls = limits.restore(everyone=not only_stale)
     return report
 
 
@@ -137,19 +231,15 @@ def _kill(pids: set[int], grace: float = 2.0) -> None:
         except ProcessLookupError:
             pass
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and any(pid_alive(p) and not _zombie(p) for p in pids):
+    while time.monotonic() < deadline and any(_running(p) for p in pids):
         time.sleep(0.02)
     for pid in pids:
-        if pid_alive(pid) and not _zombie(pid):
+        if _running(pid):
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and any(_running(p) for p in pids):
+        time.sleep(0.02)  # SIGKILL is delivered asynchronously: wait until the kernel is done
 
-
-def _zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        return True

@@ -2,8 +2,9 @@
 
 Build order (each step recorded in the ledger before it can fail): underlay (Mininet nodes,
 external hosts, switch) -> pod sandboxes -> agent. Teardown runs in `finally`, in reverse,
-and ends with a sweep of this instance's tag, so even a half-built cluster leaves nothing.
-A stale sweep at start removes what crashed runs left behind.
+and ends with a sweep of this instance's tag, so even a half-built cluster leaves nothing;
+signals cannot interrupt it, and what it could not remove is recorded in the ledger (the
+error says what). A stale sweep at start removes what dead instances left (cleanup.py).
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ from ..errors import DaemonError, NotRootError, TestbedError
 from ..plan.model import NodePlan, Plan, PodPlan
 from .agent_proc import AgentProcess
 from .bgp import BgpDaemons
-from .cleanup import CleanReport, clean
+from . import limits, signals
+from .cleanup import CleanReport, Found, clean, sweep_tag
 from .controllers import ClusterDns, EgressMasquerade, KubeProxy, LoadBalancerAnnouncer, PolicyProvider
 from .daemon import Daemon, stop_all
 from .ingress import IngressController
 from .ledger import Ledger, netns_name
-from .limits import raise_neighbour_limits
 from .pods import NETNS_DIR, PodNetwork
 from .runner import Runner
 from .underlay import Underlay
@@ -91,9 +92,10 @@ class EmulatedCluster:
                                "bridges); `testbed plan` shows the plan without root")
         start = time.perf_counter()
         self.stale = clean(self.runner, only_stale=True)
-        self.limits = raise_neighbour_limits(self.plan)
-        self.ledger = Ledger.create()
         try:
+            with signals.shielded(signals.NOTED_CRITICAL):  # a folder made must be a folder recorded
+                self.ledger = Ledger.create()
+            self.limits = limits.hold(self.ledger.tag, self.ledger.owner, self.ledger.owner_start, self.plan)
             self.progress(f"building {len(self.plan.nodes)} nodes and {len(self.plan.externals)} "
                           f"external host(s) on the underlay")
             self.underlay = Underlay(self.plan, self.ledger, self.runner)
@@ -142,7 +144,8 @@ class EmulatedCluster:
         new_ids = {(p.key, p.uid) for p in new.pods}
         removed = [p for p in self.plan.pods if (p.key, p.uid) not in new_ids]
         added = [p for p in new.pods if (p.key, p.uid) not in old_ids]
-        raise_neighbour_limits(new)
+        assert self.ledger is not None
+        limits.hold(self.ledger.tag, self.ledger.owner, self.ledger.owner_start, new)
         clash = {p.key for p in added} & {p.key for p in removed}
         if clash:
             first = [p for p in removed if p.key in clash]
@@ -174,25 +177,50 @@ class EmulatedCluster:
         self.ingress.sync(self.plan, self.manifests)
 
     def teardown(self) -> None:
-        """Undo everything; safe to call twice and after a partial build."""
+        """Undo everything; safe to call twice and after a partial build. Signals cannot stop
+        it (they are noted: emu/signals.py). What it could not remove stays recorded in the
+        ledger, whose folder is kept for `testbed clean --stale`, and the error says so."""
         if self.ledger is None:
             return
+        with signals.shielded():
+            self._teardown(self.ledger)
+
+    def _teardown(self, ledger: Ledger) -> None:
         start = time.perf_counter()
+        self.progress("tearing down")
         errors: list[str] = []
         for step in (self._stop_daemons, self._delete_pods, self._stop_underlay):
             try:
                 step()
             except Exception as exc:  # keep going: the sweep below must still run
-                errors.append(f"{step.__name__}: {exc}")
+                errors.append(f"{step.__name__}: {type(exc).__name__}: {exc}".rstrip(": "))
+        left: Found | None = None
         try:
-            clean(self.runner, tag=self.ledger.tag)
+            _, left = sweep_tag(self.runner, ledger.tag)
         except Exception as exc:
-            errors.append(f"sweep: {exc}")
-        self.ledger.remove()
+            errors.append(f"sweep: {type(exc).__name__}: {exc}")
         self.ledger = None
+        if left is not None and left.empty():
+            ledger.remove()
+        else:  # say exactly what remains, keep the folder, and let a stale sweep take it over
+            ledger.remains = left.as_dict() if left is not None else {"unknown": errors}
+            try:
+                ledger.save()
+            except OSError:
+                pass
+            ledger.release()
+        try:
+            limits.release(ledger.tag)
+        except OSError as exc:
+            errors.append(f"sysctls: {exc}")
         self.timings["teardown"] = time.perf_counter() - start
-        if errors:
-            raise TestbedError("teardown was incomplete: " + "; ".join(errors))
+        if left is None or not left.empty():
+            what = str(left) if left is not None else "an unknown part of it"
+            raise TestbedError(f"teardown was incomplete: {what} of instance {ledger.tag} remain "
+                               f"(recorded in {ledger.dir}/ledger.json; `testbed clean --stale` removes "
+                               f"them once this process has exited)" + (f"; causes: {'; '.join(errors)}" if errors else ""))
+        for error in errors:  # nothing was left behind: a step's failure is a note, not a lie
+            self.progress(f"note: teardown step failed but the final sweep removed everything: {error}")
 
     # -- helper processes -----------------------------------------------------------------
     def daemons(self) -> list[Daemon]:
@@ -267,5 +295,6 @@ def exec_in_netns(netns: str, argv: list[str]) -> int:
 
     try:
         return subprocess.call(["ip", "netns", "exec", netns, *argv])
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C of the user's command, not of the shell
+        signals.resume()
         return 130

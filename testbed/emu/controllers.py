@@ -24,6 +24,7 @@ from typing import Any
 
 from ..plan.dns import records
 from ..plan.model import Plan
+from ..rules.egress import egress_nft
 from . import rules
 from .dns import DnsServer, remove_resolv_confs, write_resolv_confs
 from .ledger import Ledger, netns_name
@@ -103,6 +104,18 @@ def announcer_for(ip: str, targets: tuple[str, ...]) -> str | None:
     return ordered[int(hashlib.sha256(ip.encode()).hexdigest(), 16) % len(ordered)]
 
 
+def load_balancer_nodes(plan: Plan) -> list[str]:
+    """Nodes a load balancer may use: as MetalLB and the cloud providers' service controller do,
+    not those labelled node.kubernetes.io/exclude-from-external-load-balancers (kubeadm puts it
+    on control-plane nodes). Where that leaves none (a single-node cluster, whose only node is
+    the control plane) every node is used, so that kind's default cluster keeps a reachable
+    LoadBalancer instead of needing `kubectl label node ... exclude-from-external-load-balancers-`."""
+    from ..spec.node_labels import EXCLUDE_FROM_LB
+
+    names = [n.name for n in plan.nodes if EXCLUDE_FROM_LB not in n.labels]
+    return names or [n.name for n in plan.nodes]
+
+
 LB_DEVICE = "lo"
 
 
@@ -115,11 +128,11 @@ class LoadBalancerAnnouncer:
         if plan.services is None:
             return {}
         keys = {n.name: n.key for n in plan.nodes}
+        eligible = load_balancer_nodes(plan)
         out: dict[str, str] = {}
         for svc in plan.services.services:
             for ip in svc.load_balancer_ingress:
-                node = announcer_for(ip, plan.services.load_balancer_targets(svc.namespace, svc.name,
-                                                                             [n.name for n in plan.nodes]))
+                node = announcer_for(ip, plan.services.load_balancer_targets(svc.namespace, svc.name, eligible))
                 if node is not None:
                     out[ip] = netns_name(self.ledger.tag, keys[node])
         return out
@@ -139,19 +152,10 @@ class LoadBalancerAnnouncer:
         return want
 
 
-def egress_nft(pod_subnet: str, outside: list[str]) -> str:
-    """Masquerade pods' traffic to the outside world, as kind's ip-masq-agent does (pure)."""
-    lines = ["table ip testbed-egress {}", "delete table ip testbed-egress", "table ip testbed-egress {",
-             "  chain postrouting {", "    type nat hook postrouting priority srcnat + 10; policy accept;"]
-    if outside:
-        lines.append(f"    ip saddr {pod_subnet} ip daddr {{ {', '.join(outside)} }} masquerade "
-                     "comment \"pods to the outside world: SNAT to the node (the one NAT Kubernetes expects)\"")
-    lines += ["  }", "}"]
-    return "\n".join(lines) + "\n"
-
-
 class EgressMasquerade:
-    """Every node masquerades pod traffic leaving for the outside subnets (egress, issue 8)."""
+    """Every node masquerades pod traffic leaving for the outside subnets (egress, issue 8).
+
+    The rules are rules/egress.py's (pure); this only loads their text into each node."""
 
     def __init__(self, runner: Runner, ledger: Ledger) -> None:
         self.runner, self.ledger = runner, ledger

@@ -82,6 +82,29 @@ def mininet_name(tag: str, key: str) -> str:
     return f"tb{tag}{key}"
 
 
+def settle_shell(node, timeout: float = 2.0) -> None:
+    """Finish a command a signal interrupted in a node's shell, so that the node can stop.
+
+    An interrupted `node.cmd()` (a signal while the underlay builds) leaves Mininet's
+    `node.waiting` set; net.stop() then runs `cmd()` on each switch (LinuxBridge.stop) and
+    Mininet's `assert not self.waiting` fails with an empty AssertionError, skipping the
+    rest of the stop. Interrupt the command (Ctrl-C on the shell's terminal) and read up to
+    the prompt's sentinel; a shell that does not answer in time is about to be killed anyway.
+    """
+    import time
+
+    if not getattr(node, "shell", None) or not getattr(node, "waiting", False):
+        return
+    try:
+        node.sendInt()
+        deadline = time.monotonic() + timeout
+        while node.waiting and time.monotonic() < deadline:
+            node.monitor(timeoutms=100)
+    except OSError:
+        pass
+    node.waiting = False
+
+
 class Underlay:
     """Builds and stops the Mininet network for one Plan."""
 
@@ -177,6 +200,8 @@ class Underlay:
         if self.net is None:
             return
         net, self.net = self.net, None
+        for node in net.hosts + net.switches:
+            settle_shell(node)
         net.stop()
 
     def keys(self) -> Iterable[str]:

@@ -101,7 +101,8 @@ def merge(base: Manifests, extra: Manifests) -> Manifests:
                      files=base.files + tuple(f for f in extra.files if f not in base.files),
                      services=combine(base.services, extra.services),
                      policies=combine(base.policies, extra.policies),
-                     ingresses=combine(base.ingresses, extra.ingresses))
+                     ingresses=combine(base.ingresses, extra.ingresses),
+                     others=combine(base.others, extra.others))
 
 
 def remove(base: Manifests, gone: Manifests) -> Manifests:
@@ -110,10 +111,15 @@ def remove(base: Manifests, gone: Manifests) -> Manifests:
         names = {key(o) for o in b}
         return tuple(o for o in a if key(o) not in names)
     by_name = lambda n: n.name  # noqa: E731
-    return Manifests(namespaces=drop(base.namespaces, gone.namespaces, by_name), pods=drop(base.pods, gone.pods),
-                     workloads=drop(base.workloads, gone.workloads), files=base.files,
-                     services=drop(base.services, gone.services), policies=drop(base.policies, gone.policies),
-                     ingresses=drop(base.ingresses, gone.ingresses))
+    # Deleting a Namespace deletes everything in it (the namespace controller empties it).
+    emptied = {n.name for n in gone.namespaces}
+
+    def drop_in(a: tuple, b: tuple) -> tuple:
+        return tuple(o for o in drop(a, b) if o.ref.namespace not in emptied)
+    return Manifests(namespaces=drop(base.namespaces, gone.namespaces, by_name), pods=drop_in(base.pods, gone.pods),
+                     workloads=drop_in(base.workloads, gone.workloads), files=base.files,
+                     services=drop_in(base.services, gone.services), policies=drop_in(base.policies, gone.policies),
+                     ingresses=drop_in(base.ingresses, gone.ingresses), others=drop_in(base.others, gone.others))
 
 
 def apply_action(action: Action, cluster: ClusterSpec, manifests: Manifests, plan: Plan,

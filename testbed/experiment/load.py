@@ -64,7 +64,7 @@ def _decode(path: str) -> Experiment:
     manifests = []
     for mdoc in spec.items("manifests"):
         if isinstance(mdoc.value, str):
-            manifests.append(_resolve(base, mdoc.value))
+            manifests.extend(_files(mdoc, _resolve(base, mdoc.value)))
         else:
             mdoc.error("expected a file path")
     seed = spec.int("seed", default=0, minimum=0, maximum=MAX_SEED)
@@ -86,6 +86,18 @@ def _decode(path: str) -> Experiment:
     problems.raise_if_any()
     return Experiment(name=name, file=path, topology=_resolve(base, topology), manifests=tuple(manifests),
                       seed=seed, steps=steps, description=description)
+
+
+def _files(doc: Doc, path: str) -> list[str]:
+    """A manifest path as `kubectl apply -f` takes it: a file, or a folder's manifest files."""
+    from ..errors import SpecError
+    from ..spec.inputs import expand_inputs
+
+    try:
+        return expand_inputs([path])
+    except SpecError as exc:
+        doc.error(exc.problems[0].message)
+        return []
 
 
 def _resolve(base: str, path: str) -> str:
@@ -195,7 +207,7 @@ def _action(doc: Doc, base: str):
         files = []
         for fdoc in doc.items(kind, required=True):
             if isinstance(fdoc.value, str):
-                files.append(_resolve(base, fdoc.value))
+                files.extend(_files(fdoc, _resolve(base, fdoc.value)))
             else:
                 fdoc.error("expected a file path")
         return Apply(tuple(files)) if kind == "apply" else Delete(tuple(files))

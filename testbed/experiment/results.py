@@ -12,8 +12,9 @@ import hashlib
 import json
 import os
 import platform
+from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 from .. import __version__
 from .records import COLUMNS, summarize
@@ -30,11 +31,36 @@ def new_run_id(name: str, now: datetime | None = None) -> str:
 
 
 def unique_run_dir(root: str, run_id: str) -> tuple[str, str]:
-    path, n = os.path.join(root, run_id), 1
-    while os.path.exists(path):
-        n += 1
-        path = os.path.join(root, f"{run_id}-{n}")
-    return path, os.path.basename(path)
+    """Create root/<run-id>, or root/<run-id>-2, -3, ... : (its path, its final run id).
+
+    Created here, at the start of a run, with mkdir, which fails if the folder exists: two
+    runs started in the same second (the run id has 1 s resolution), even in two processes,
+    each get a folder of their own, never one another's.
+    """
+    os.makedirs(root, exist_ok=True)
+    n = 1
+    while True:
+        name = run_id if n == 1 else f"{run_id}-{n}"
+        path = os.path.join(root, name)
+        try:
+            os.mkdir(path)
+            return path, name
+        except FileExistsError:
+            n += 1
+
+
+@contextmanager
+def discarded_if_empty(run_dir: str) -> Iterator[None]:
+    """If the block fails (an error, an interrupt), remove the run's folder when nothing was
+    written to it yet; a folder with results (e.g. the steps' packet captures) stays."""
+    try:
+        yield
+    except BaseException:
+        try:
+            os.rmdir(run_dir)
+        except OSError:
+            pass
+        raise
 
 
 def _version(argv: Sequence[str]) -> str:
@@ -68,7 +94,7 @@ def write_results(run_dir: str, meta: Mapping[str, Any], plan: Mapping[str, Any]
                   rows: Sequence[Mapping[str, Any]]) -> None:
     import pandas as pd  # heavy: only when writing results
 
-    os.makedirs(run_dir, exist_ok=True)
+    os.makedirs(run_dir, exist_ok=True)  # made by unique_run_dir; a caller may also name its own
     frame = pd.DataFrame(list(rows), columns=list(COLUMNS))
     frame["nat_free"] = frame["nat_free"].astype("boolean")
     frame.to_csv(os.path.join(run_dir, "probes.csv"), index=False)
@@ -93,12 +119,14 @@ def summary_markdown(meta: Mapping[str, Any], rows: Sequence[Mapping[str, Any]])
     total = len(rows)
     ok = sum(bool(r["outcome_ok"]) for r in rows)
     nat_bad = [r for r in rows if r["nat_free"] is False]
+    pending = (f" {meta['cluster']['pending']} pod(s) Pending (see warnings)."
+               if meta["cluster"].get("pending") else "")
     if meta.get("aborted"):  # a helper died or a capture failed: the cause, not the probes it spoilt
-        lines += [f"**Verdict: ABORTED** — {meta['aborted']}", "",
+        lines += [f"**Verdict: ABORTED** — {meta['aborted']}{pending}", "",
                   f"Before it stopped: {ok}/{total} probes as expected; {len(nat_bad)} unexpected source address(es)."]
     else:
         lines += [f"**Verdict: {'PASS' if meta['passed'] else 'FAIL'}** — {ok}/{total} probes as expected; "
-                  f"{len(nat_bad)} NAT violation(s) (server saw an address other than the expected one)."]
+                  f"{len(nat_bad)} NAT violation(s) (server saw an address other than the expected one)." + pending]
     lines += ["",
               f"Cluster: {meta['cluster']['nodes']} nodes, {meta['cluster']['pods']} pods, routing "
               f"{meta['cluster']['routing']}; seed {meta['seed']}; built in {meta['timings'].get('build', 0):.2f} s.",

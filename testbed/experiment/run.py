@@ -22,7 +22,7 @@ from ..traffic.capture import Capture
 from .model import CaptureSpec, Experiment
 from .rollout import Rollout
 from .records import make_row
-from .results import environment, file_sha256, new_run_id, unique_run_dir, write_results
+from .results import discarded_if_empty, environment, file_sha256, new_run_id, unique_run_dir, write_results
 
 
 def probe_rows(cluster: EmulatedCluster, run_id: str, step: str,
@@ -183,6 +183,8 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
     run_dir, run_id = unique_run_dir(results_root, new_run_id(exp.name))
     for warning in plan.warnings:
         progress(f"warning: {warning}")
+    for note in plan.notes:
+        progress(f"note: {note}")
     rows: list[dict[str, Any]] = []
     changes: list[dict[str, Any]] = []
     captures: list[dict[str, Any]] = []
@@ -191,7 +193,7 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
     started = time.time()
     timings: dict[str, float] = {}
     failure: TestbedError | None = None
-    with EmulatedCluster(plan, progress=progress, manifests=manifests,
+    with discarded_if_empty(run_dir), EmulatedCluster(plan, progress=progress, manifests=manifests,
                          keep_logs_in=os.path.join(run_dir, "logs")) as cluster:
         progress(f"cluster ready in {cluster.timings['build']:.2f} s")
         try:
@@ -250,7 +252,8 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
         "experiment": {"name": exp.name, "file": exp.file, "description": exp.description},
         "inputs": {os.path.relpath(p): file_sha256(p) for p in dict.fromkeys(inputs)},
         "cluster": {"name": first_plan.cluster, "nodes": len(first_plan.nodes), "pods": len(first_plan.pods),
-                    "pods_at_end": len(final_plan.pods), "routing": first_plan.routing},
+                    "pods_at_end": len(final_plan.pods), "routing": first_plan.routing,
+                    "pending": len({(p.namespace, p.name) for p in (*first_plan.pending, *final_plan.pending)})},
         "probes": len(rows), "as_expected": sum(bool(r["outcome_ok"]) for r in rows),
         "nat_violations": sum(r["nat_free"] is False for r in rows),
         "timings": timings, "environment": environment(), "warnings": list(first_plan.warnings),

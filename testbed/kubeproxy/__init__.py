@@ -1,4 +1,4 @@
-"""kube-proxy, pure: per-node rules from a ServicesPlan, their text, and a tracer over them.
+"""kube-proxy, pure: per-node rules from a ServicesPlan (in rules/'s model), their text; rules/ traces them.
 
     ruleset = build_ruleset(services, node="kind-worker", host_ip="192.168.1.3",
                             pod_subnet="10.244.0.0/16", mode="iptables")
@@ -12,13 +12,12 @@ is refused when the topology is loaded (no IPVS in this kernel). No kernel, no s
 from __future__ import annotations
 
 from ..plan.service_model import ServicesPlan
+from ..rules import Outcome, Packet, Ruleset, Trace, check, trace
 from .conntrack import ConntrackFlush, conntrack_flushes
 from .iptables import build_iptables
-from .model import Ruleset, check
 from .nftables import build_nftables
 from .render import (jump_rules, render, render_iptables_bootstrap, render_iptables_restore, render_nft,
                      stale_chains)
-from .tracer import Outcome, Packet, Trace, trace
 
 MODES = ("iptables", "nftables")
 

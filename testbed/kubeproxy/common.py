@@ -18,15 +18,19 @@ ones as a fallback when none is ready.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 from dataclasses import dataclass
 
 from ..plan.service_model import ResolvedEndpoint, ServicePlan, ServicePortPlan, ServicesPlan
 
 NFT_CHAIN_BASE_MAX = 256 - 16   # knftables.NameLengthMax - chainNamePrefixLengthMax
+MASQ_MARK = 0x4000      # kube-proxy --masquerade-bit 14
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _b32(text: str) -> str:
+    # Every node hashes the same service and endpoint names, and every sync hashes them again.
     return base64.b32encode(hashlib.sha256(text.encode()).digest()).decode()
 
 

@@ -29,10 +29,10 @@ import ipaddress
 from fractions import Fraction
 
 from ..plan.service_model import ResolvedEndpoint, ServicesPlan
-from .common import ProxiedPort, iptables_chain, iptables_endpoint_chain, service_ports
-from .model import (MASQ_MARK, Accept, Addr, AddrType, Chain, Comment, CtState, DPort, Dnat, Drop,
-                    Jump, MarkMatch, Masquerade, Part, Proto, Random, RecentCheck, RecentSet, Reject,
-                    Return, Rule, Ruleset, SetMark, Table, Verdict)
+from ..rules.model import (Accept, Addr, AddrType, Chain, Comment, CtState, DPort, Dnat, Drop,
+                          Jump, MarkMatch, Masquerade, Part, Proto, Random, RecentCheck, RecentSet, Reject,
+                          Return, Rule, Ruleset, SetMark, Table, Verdict)
+from .common import MASQ_MARK, ProxiedPort, iptables_chain, iptables_endpoint_chain, service_ports
 
 KUBE_SERVICES = "KUBE-SERVICES"
 KUBE_EXTERNAL_SERVICES = "KUBE-EXTERNAL-SERVICES"
@@ -94,7 +94,7 @@ class _Chains:
         for name, rules in self.rules.items():
             hook, prio = hooks.get(name, (None, None))
             chains.append(Chain(name, tuple(rules), hook=hook, type=self.table if hook else None, priority=prio))
-        return Table(self.table, tuple(chains))
+        return Table(self.table, tuple(chains), kind="iptables")
 
 
 def build_iptables(plan: ServicesPlan, node: str, host_ip: str, pod_subnet: str) -> Ruleset:
@@ -102,9 +102,9 @@ def build_iptables(plan: ServicesPlan, node: str, host_ip: str, pod_subnet: str)
     nat = _Chains("nat", (KUBE_SERVICES, KUBE_NODEPORTS, KUBE_POSTROUTING, KUBE_MARK_MASQ))
     flt = _Chains("filter", (KUBE_SERVICES, KUBE_EXTERNAL_SERVICES, KUBE_FORWARD, KUBE_NODEPORTS, KUBE_PROXY_FIREWALL))
     nat.add(KUBE_POSTROUTING, [MarkMatch(MASQ_MARK, MASQ_MARK, negate=True)], Return())
-    nat.add(KUBE_POSTROUTING, [], SetMark("xor"))
+    nat.add(KUBE_POSTROUTING, [], SetMark("xor", MASQ_MARK))
     nat.add(KUBE_POSTROUTING, [Comment("kubernetes service traffic requiring SNAT")], Masquerade())
-    nat.add(KUBE_MARK_MASQ, [], SetMark("or"))
+    nat.add(KUBE_MARK_MASQ, [], SetMark("or", MASQ_MARK))
     for sp in service_ports(plan, node):
         _service_port(nat, flt, sp, host_ip, pod_subnet)
     nat.add(KUBE_SERVICES, [Comment("kubernetes service nodeports; NOTE: this must be the last rule in this chain"),
@@ -113,7 +113,7 @@ def build_iptables(plan: ServicesPlan, node: str, host_ip: str, pod_subnet: str)
     flt.add(KUBE_FORWARD, [Comment("kubernetes forwarding rules"), MarkMatch(MASQ_MARK, MASQ_MARK)], Accept())
     flt.add(KUBE_FORWARD, [Comment("kubernetes forwarding conntrack rule"), CtState(("RELATED", "ESTABLISHED"))],
             Accept())
-    return Ruleset("iptables", node, host_ip, pod_subnet, plan.service_subnet, (flt.table_of(), nat.table_of()))
+    return Ruleset(node, (flt.table_of(), nat.table_of()), "iptables", host_ip, pod_subnet, plan.service_subnet)
 
 
 def _filter_target(sp: ProxiedPort) -> tuple[str, Verdict]:
@@ -140,7 +140,7 @@ def _service_port(nat: _Chains, flt: _Chains, sp: ProxiedPort, host_ip: str, pod
     uses_fw = has_any and bool(sp.lb_ips) and bool(svc.load_balancer_source_ranges)
     lb_chain = fw_chain if uses_fw else ext_chain
     int_comment, int_target = ext_comment, ext_target = _filter_target(sp)
-    port = DPort(sp.port.port)
+    port = DPort.of(sp.port.port)
 
     # Capture the ClusterIP.
     capture = [Proto(proto), Addr("daddr", (svc.cluster_ip,)), port]
@@ -169,13 +169,13 @@ def _service_port(nat: _Chains, flt: _Chains, sp: ProxiedPort, host_ip: str, pod
     # Capture node ports.
     if sp.node_port:
         if has_any:
-            nat.add(KUBE_NODEPORTS, [Comment(ns), Proto(proto), DPort(sp.node_port)], Jump(ext_chain))
+            nat.add(KUBE_NODEPORTS, [Comment(ns), Proto(proto), DPort.of(sp.node_port)], Jump(ext_chain))
         if not has_ext:
             flt.add(KUBE_EXTERNAL_SERVICES, [Comment(ext_comment), AddrType("daddr"), Proto(proto),
-                                             DPort(sp.node_port)], ext_target)
+                                             DPort.of(sp.node_port)], ext_target)
     if svc.health_check_node_port:
         flt.add(KUBE_NODEPORTS, [Comment(f"{ns} health check node port"), Proto("tcp"),
-                                 DPort(svc.health_check_node_port)], Accept())
+                                 DPort.of(svc.health_check_node_port)], Accept())
 
     # Declare the chains in upstream's order: EXT, FW, SVC, SVL, SEP.
     if uses_ext:

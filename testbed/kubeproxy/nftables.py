@@ -25,10 +25,10 @@ from __future__ import annotations
 import ipaddress
 
 from ..plan.service_model import ResolvedEndpoint, ServicesPlan
-from .common import ProxiedPort, nft_chain_base, nft_endpoint_chain_base, service_ports
-from .model import (MASQ_MARK, Addr, AddrType, Chain, Comment, CtState, Dnat, Drop, Goto, InSet, Jump,
-                    MapElement, MarkMatch, Masquerade, NftMap, NftSet, NumgenVmap, Proto, RecentCheck,
-                    RecentSet, Reject, Return, Rule, Ruleset, SetMark, Table, Verdict, Vmap)
+from ..rules.model import (Addr, AddrType, Chain, Comment, CtState, Dnat, Drop, Goto, InSet, Jump,
+                          MapElement, MarkMatch, Masquerade, NftMap, NftSet, NumgenVmap, Proto, RecentCheck,
+                          RecentSet, Reject, Return, Rule, Ruleset, SetMark, Table, Verdict, Vmap)
+from .common import MASQ_MARK, ProxiedPort, nft_chain_base, nft_endpoint_chain_base, service_ports
 
 TABLE = "kube-proxy"
 _KEY3 = ("daddr", "l4proto", "dport")
@@ -84,7 +84,7 @@ class _Table:
         chains = tuple(Chain(name, tuple(rules), hook=self.meta[name][1], type=self.meta[name][0],
                              priority=self.meta[name][2], comment=self.meta[name][3])
                        for name, rules in self.chains.items())
-        sets = tuple(NftSet(s.name, s.type, s.comment, s.flags, s.timeout, tuple(self.set_elements[s.name]))
+        sets = tuple(NftSet(s.name, s.type, tuple(self.set_elements[s.name]), s.flags, s.timeout, s.comment)
                      for s in self.sets.values())
         maps = tuple(NftMap(m.name, m.type, m.comment, tuple(self.map_elements[m.name])) for m in self.maps.values())
         return Table(TABLE, chains, "ip", sets, maps, comment="rules for kube-proxy")
@@ -123,9 +123,9 @@ def build_nftables(plan: ServicesPlan, node: str, host_ip: str, pod_subnet: str)
     t.add("filter-output-pre-dnat", [_NEW], Jump("firewall-check"))
     t.add("filter-output", [_NEW], Jump("cluster-ips-check"))
     t.add("firewall-check", [], Vmap(_KEY3, "firewall-ips"))
-    t.add("mark-for-masquerade", [], SetMark("or"))
+    t.add("mark-for-masquerade", [], SetMark("or", MASQ_MARK))
     t.add("masquerading", [MarkMatch(MASQ_MARK, 0)], Return())
-    t.add("masquerading", [], SetMark("xor"))
+    t.add("masquerading", [], SetMark("xor", MASQ_MARK))
     t.add("masquerading", [], Masquerade())
     t.add("nat-output", [], Jump("services"))
     t.add("nat-postrouting", [], Jump("masquerading"))
@@ -139,7 +139,7 @@ def build_nftables(plan: ServicesPlan, node: str, host_ip: str, pod_subnet: str)
 
     for sp in service_ports(plan, node):
         _service_port(t, sp, host_ip, pod_subnet)
-    return Ruleset("nftables", node, host_ip, pod_subnet, plan.service_subnet, (t.build(),))
+    return Ruleset(node, (t.build(),), "nftables", host_ip, pod_subnet, plan.service_subnet)
 
 
 def _endpoint_chain(sp: ProxiedPort, ep: ResolvedEndpoint) -> str:

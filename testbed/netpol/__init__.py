@@ -9,12 +9,14 @@
 Nothing here touches the kernel: emu/ runs the scripts.
 """
 
+from ..rules.model import Ruleset
+from ..rules.packet import Packet
 from .compiler import NodeChange, compile_cluster, compile_node, node_script, reconcile
 from .explain import explain_flow, explain_pod
 from .model import IPPeer, Policy, PodPeer, PortMatch, Rule, policies_from, policy_from_spec
-from .nft import FAMILY, TABLE, Ruleset, SetUpdate, remove_script, render, set_updates
+from .nft import FAMILY, TABLE, SetUpdate, remove_script, render, set_updates
 from .oracle import Allow, DirectionVerdict, Flow, Miss, Verdict, decide, truth_table
-from .tracer import FlowTrace, Packet, render_trace, trace_flow, trace_packet
+from .tracer import FlowTrace, render_trace, trace_flow, trace_packet
 from .world import Endpoint, NamedPort, NodeInfo, PodInfo, UnknownEndpoint, World
 
 __all__ = [

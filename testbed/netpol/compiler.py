@@ -32,10 +32,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..rules.model import (Accept, Chain, Comment, Counter, CtState, DPort, Drop, InSet, Jump, NftSet, Part, Proto,
+                           Return, Ruleset, Table, Verdict)
+from ..rules.model import Rule as NftRule
 from .model import DIRECTIONS, IPPeer, Policy, PortMatch, Rule, describe_peer
-from .nft import (ADDR, ADDR_ADDR, ADDR_PORT, AddrIn, Chain, CtState, DaddrDportIn, Dport, L4Proto,
-                  Match, NftSet, Ruleset, SaddrDaddrIn, remove_script, render, set_updates, sort_elements)
-from .nft import Rule as NftRule
+from .nft import ADDR, ADDR_ADDR, ADDR_PORT, FAMILY, TABLE, remove_script, render, set_updates, sort_elements
 from .oracle import selector_text
 from .world import PodInfo, World
 
@@ -46,7 +47,13 @@ SHORT = {"ingress": "in", "egress": "eg"}
 # the selected pod is the destination of ingress and the source of egress
 SELF_FIELD = {"ingress": "daddr", "egress": "saddr"}
 PEER_FIELD = {"ingress": "saddr", "egress": "daddr"}
-ALLOW_VERDICT = {"ingress": "accept", "egress": "return"}   # egress returns to the ingress check
+ALLOW_VERDICT: dict[str, Verdict] = {"ingress": Accept(), "egress": Return()}   # egress returns to the ingress check
+INTERVAL = ("interval",)
+
+
+def _nft_rule(matches: tuple[Part, ...], verdict: Verdict, comment: str = "", counter: bool = False) -> NftRule:
+    """A rule as this table writes it: matches, `counter`, the verdict, the comment."""
+    return NftRule(matches + ((Counter(),) if counter else ()) + ((Comment(comment),) if comment else ()), verdict)
 
 
 def compile_node(world: World, node: str, cache: dict | None = None) -> Ruleset:
@@ -74,21 +81,21 @@ def compile_node(world: World, node: str, cache: dict | None = None) -> Ruleset:
     header.append(NftSet(SELF_SET, ADDR_ADDR, sort_elements(f"{p.ip} . {p.ip}" for p in local),
                          comment="each pod on this node to itself: a pod cannot block access to itself"))
     chains = tuple(Chain(CHECK[d], tuple(checks[d]) + (
-        NftRule((), "drop", f"{d}: no NetworkPolicy rule allows this flow", counter=True),))
+        _nft_rule((), Drop(), f"{d}: no NetworkPolicy rule allows this flow", counter=True),))
         for d in ("egress", "ingress"))
     forward = Chain("forward", (
-        NftRule((CtState(("established", "related")),), "accept", "replies of allowed connections"),
-        NftRule((SaddrDaddrIn(SELF_SET),), "accept", "a pod to itself through a Service (hairpin)"),
-        NftRule((AddrIn("saddr", ISOLATED["egress"]),), f"jump {CHECK['egress']}"),
-        NftRule((AddrIn("daddr", ISOLATED["ingress"]),), f"jump {CHECK['ingress']}"),
-    ), hook="forward")
-    return Ruleset(node, tuple(header + sets), chains + (forward,))
+        _nft_rule((CtState(("ESTABLISHED", "RELATED")),), Accept(), "replies of allowed connections"),
+        _nft_rule((InSet("saddr . daddr", SELF_SET),), Accept(), "a pod to itself through a Service (hairpin)"),
+        _nft_rule((InSet("saddr", ISOLATED["egress"]),), Jump(CHECK["egress"])),
+        _nft_rule((InSet("daddr", ISOLATED["ingress"]),), Jump(CHECK["ingress"])),
+    ), hook="forward", type="filter", priority=0, policy="accept")
+    return Ruleset(node, (Table(TABLE, chains + (forward,), FAMILY, tuple(header + sets)),))
 
 
 def _rule(world: World, policy: Policy, i: int, sel: str, direction: str, r: int, rule: Rule,
           candidates: tuple[PodInfo, ...] | list[PodInfo], sets: list[NftSet], cache: dict) -> list[NftRule]:
     prefix = f"p{i}-{SHORT[direction]}{r}"
-    peers: list[tuple[int | None, tuple[Match, ...]]] = []
+    peers: list[tuple[int | None, tuple[Part, ...]]] = []
     if rule.peers is None:
         peers.append((None, ()))
     for k, peer in enumerate(rule.peers or ()):
@@ -96,14 +103,14 @@ def _rule(world: World, policy: Policy, i: int, sel: str, direction: str, r: int
         where = f"{policy.full_name} {rule.path}.{rule.peer_key}[{k}]"
         if name not in cache:
             if isinstance(peer, IPPeer):
-                cache[name] = NftSet(name, ADDR, tuple(str(n) for n in peer.ipv4_networks), interval=True,
+                cache[name] = NftSet(name, ADDR, tuple(str(n) for n in peer.ipv4_networks), INTERVAL,
                                      comment=f"{where}: {describe_peer(peer)}")
             else:
                 ips = [p.ip for p in world.pods
                        if peer.matches(p.namespace, world.namespace_labels(p.namespace), p.labels)]
                 cache[name] = NftSet(name, ADDR, sort_elements(ips), comment=f"{where}: {describe_peer(peer)}")
         sets.append(cache[name])
-        peers.append((k, (AddrIn(PEER_FIELD[direction], name),)))
+        peers.append((k, (InSet(PEER_FIELD[direction], name),)))
     groups = _port_groups(rule, prefix, candidates, sets, policy)
     out = []
     for k, peer_match in peers:
@@ -113,29 +120,29 @@ def _rule(world: World, policy: Policy, i: int, sel: str, direction: str, r: int
                 comment += f".{rule.peer_key}[{k}]"
             if indices:
                 comment += f" ports[{','.join(map(str, indices))}]"
-            out.append(NftRule((AddrIn(SELF_FIELD[direction], sel),) + peer_match + port_match,
-                               ALLOW_VERDICT[direction], comment, counter=True))
+            out.append(_nft_rule((InSet(SELF_FIELD[direction], sel),) + peer_match + port_match,
+                                 ALLOW_VERDICT[direction], comment, counter=True))
     return out
 
 
 def _port_groups(rule: Rule, prefix: str, candidates, sets: list[NftSet],
-                 policy: Policy) -> list[tuple[tuple[int, ...], tuple[Match, ...]]]:
+                 policy: Policy) -> list[tuple[tuple[int, ...], tuple[Part, ...]]]:
     """One match per protocol: every port, or the numeric ranges; one per named port."""
     if rule.ports is None:
         return [((), ())]
     by_proto: dict[str, list[tuple[int, PortMatch]]] = {}
     for idx, port in enumerate(rule.ports):
         by_proto.setdefault(port.protocol, []).append((idx, port))
-    groups: list[tuple[tuple[int, ...], tuple[Match, ...]]] = []
+    groups: list[tuple[tuple[int, ...], tuple[Part, ...]]] = []
     for proto, items in by_proto.items():
         every = tuple(i for i, p in items if p.every_port)
         if every:   # subsumes the protocol's other entries
-            groups.append((every, (L4Proto(proto),)))
+            groups.append((every, (Proto(proto.lower()),)))
             continue
         numeric = [(i, p) for i, p in items if p.first is not None]
         if numeric:
             ranges = _merge((p.first, p.last if p.last is not None else p.first) for _, p in numeric)
-            groups.append((tuple(i for i, _ in numeric), (Dport(proto, ranges),)))
+            groups.append((tuple(i for i, _ in numeric), (Proto(proto.lower()), DPort(ranges))))
         names: dict[str, list[int]] = {}
         for i, p in items:
             if p.name:
@@ -149,7 +156,7 @@ def _port_groups(rule: Rule, prefix: str, candidates, sets: list[NftSet],
                     elements.append(f"{pod.ip} . {number}")
             sets.append(NftSet(name, ADDR_PORT, sort_elements(elements),
                                comment=f"{policy.full_name} {rule.path}: {proto} port named {pname}, per pod"))
-            groups.append((tuple(idx), (DaddrDportIn(proto, name),)))
+            groups.append((tuple(idx), (InSet("daddr . dport", name, proto.lower()),)))
     return groups
 
 

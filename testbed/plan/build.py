@@ -9,10 +9,11 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 
+from ..spec.kinds import summary as kinds_summary
 from ..spec.model import ClusterSpec, Manifests, PodTemplate, Workload
 from . import routing
 from .ipam import HostLocal, node_cidrs, underlay_addresses
-from .model import ExternalPlan, NodePlan, Plan, PodPlan, PortPlan
+from .model import ExternalPlan, NodePlan, PendingPod, Plan, PodPlan, PortPlan
 from .naming import NameSource, host_veth_name, template_hash
 from .scheduler import schedule
 from .underlay import member_prefixes, member_racks
@@ -91,6 +92,7 @@ def replan(cluster: ClusterSpec, manifests: Manifests, seed: int = 0, prev: Plan
         load[pod.node] = load.get(pod.node, 0) + 1
     taken = {p.name for p in kept} | {w.base for w in wishes if not w.owner}
     pods: list[PodPlan] = list(kept)
+    pending: list[PendingPod] = []
     for wish in wishes:
         have = sum(1 for p in kept if p.owner == wish.owner and p.namespace == wish.namespace
                    and (wish.owner or p.name == wish.base))
@@ -99,10 +101,12 @@ def replan(cluster: ClusterSpec, manifests: Manifests, seed: int = 0, prev: Plan
             node, why = schedule(wish.template, cluster.nodes, load)
             if node is None:
                 warnings.append(f"pod {wish.namespace}/{name} stays Pending: {why}")
+                pending.append(PendingPod(wish.namespace, name, why))
                 continue
             ip = ipam.allocate(node)
             if ip is None:
                 warnings.append(f"pod {wish.namespace}/{name} stays Pending: node {node}'s pod CIDR is full")
+                pending.append(PendingPod(wish.namespace, name, f"node {node}'s pod CIDR is full"))
                 continue
             load[node] += 1
             uid = names.uid(f"{wish.namespace}/{name}")
@@ -113,14 +117,15 @@ def replan(cluster: ClusterSpec, manifests: Manifests, seed: int = 0, prev: Plan
     services = plan_services(cluster, manifests, pods, seed, default_lb_pool(cluster),
                              previous=prev.services if prev else None)
     warnings += list(services.warnings)
+    kind_warnings, kind_notes = kinds_summary(manifests.others)
     return Plan(cluster=cluster.name, seed=seed, routing=cluster.routing, pod_subnet=cluster.pod_subnet,
                 service_subnet=cluster.service_subnet, underlay_subnet=cluster.underlay_subnet,
                 mtu=cluster.mtu, nodes=nodes, pods=tuple(pods), routes=tuple(routes),
-                externals=externals, warnings=tuple(warnings + route_warnings), notes=cluster.notes,
+                externals=externals, warnings=tuple(warnings + route_warnings + kind_warnings), notes=cluster.notes + tuple(kind_notes),
                 ipam_next=dict(ipam.next), name_draws=dict(names.draws),
                 generation=prev.generation + 1 if prev else 0, network=network, services=services,
                 system=system if system is not None else (prev.system if prev else True),
-                kube_proxy_mode=cluster.kube_proxy_mode)
+                kube_proxy_mode=cluster.kube_proxy_mode, pending=tuple(pending))
 
 
 def default_lb_pool(cluster: ClusterSpec) -> str | None:

@@ -77,6 +77,16 @@ class ExternalPlan:
 
 
 @dataclass(frozen=True)
+class PendingPod:
+    """A pod its owner wants that no node can take (kube-scheduler's reason), or whose node's
+    pod CIDR is full: listed as Pending, built nowhere."""
+
+    namespace: str
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class Plan:
     cluster: str
     seed: int
@@ -100,6 +110,7 @@ class Plan:
     services: Any = None    # plan.service_model.ServicesPlan: Services, their addresses, EndpointSlices
     kube_proxy_mode: str = "iptables"
     system: bool = True     # the cluster's own objects (CoreDNS, kube-dns) are planned too
+    pending: tuple[PendingPod, ...] = ()   # pods no node took, with the scheduler's reason
 
     def node(self, name: str) -> NodePlan:
         for n in self.nodes:

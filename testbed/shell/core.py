@@ -110,7 +110,7 @@ class ClusterShell(Kubectl):
     def _record(self, o: Obj, now: float) -> None:
         key = (o.plural, o.namespace, o.name)
         ev = self.history.setdefault(key, [])
-        if o.plural == "pods":
+        if o.plural == "pods" and o.cols[1] != "Pending":
             ev.append((now, "Scheduled", "default-scheduler",
                        f"Successfully assigned {o.namespace}/{o.name} to {o.wide[1]}"))
             prefix = f"/{self._prefix[(o.namespace, o.name)]}" if (o.namespace, o.name) in self._prefix else ""

@@ -30,8 +30,9 @@ def _events(events: Sequence[Event]) -> list[str]:
 
 
 def describe(cat: Catalog, plan: Plan, obj: Obj, events: Sequence[Event]) -> str:
-    if obj.plural == "pods":
-        pod = next(p for p in plan.pods if p.namespace == obj.namespace and p.name == obj.name)
+    pod = next((p for p in plan.pods if p.namespace == obj.namespace and p.name == obj.name), None) \
+        if obj.plural == "pods" else None
+    if pod is not None:
         head = describe_pod(plan, pod).splitlines()
         head.insert(4, f"Annotations:  {_labels(obj.annotations)}")
     elif obj.plural == "nodes":
@@ -95,6 +96,10 @@ def describe(cat: Catalog, plan: Plan, obj: Obj, events: Sequence[Event]) -> str
             for r in spec.get("rules", []):
                 head.append(f"  {r['host']}")
                 head += [f"              {p['path']}   {p['backend']}" for p in r["paths"]]
+        elif obj.plural == "pods":   # Pending: no node took it
+            reason = body["status"]["conditions"][0]["message"]
+            head += ["Node:         <none>", "Status:       Pending", "IP:           "]
+            events = list(events) + [("0s", "FailedScheduling", "default-scheduler", reason)]
         elif obj.plural == "namespaces":
             head += ["Status:       Active", "", "No resource quota.", "", "No LimitRange resource."]
     return "\n".join(head + _events(events))

@@ -9,7 +9,6 @@ Each verb returns kubectl's exit status.
 
 from __future__ import annotations
 
-import glob
 import os
 import re
 import shlex
@@ -43,6 +42,16 @@ def _not_found(plural: str, name: str) -> KubectlError:
     group = QUALIFIED[plural].partition(".")[2]
     return KubectlError(f'Error from server (NotFound): {plural}{"." + group if group else ""} "{name[:253]}" '
                         "not found")
+
+
+def _qualified(o: Any) -> str:
+    """`deployment.apps`, `configmap`, `role.rbac.authorization.k8s.io`: how kubectl names an applied
+    object's kind, emulated or not."""
+    try:
+        return QUALIFIED[resource(o.ref.kind)]
+    except KubectlError:
+        group = getattr(o, "api_version", "v1").rpartition("/")[0]
+        return o.ref.kind.lower() + (f".{group}" if group else "")
 
 
 def _image_port(image: str) -> int | None:
@@ -540,11 +549,11 @@ class Kubectl:
         a = parse(words, {"--filename": True, "--selector": True, "--all": False, "--now": False,
                           "--grace-period": True, "--force": False, "--wait": False, "--recursive": False})
         if a.has("--filename"):
-            files = [f for name in a.flags["--filename"] for f in self._files(name)]
+            files = [f for name in a.flags["--filename"] for f in self._files(name, a.has("--recursive"))]
             objs = [o for f in files for o in self._objects_in(f)]
             self.change(Delete(tuple(files)))
             for o in objs:
-                print(f'{QUALIFIED[resource(o.ref.kind)]} "{o.ref.name}" deleted')
+                print(f'{_qualified(o)} "{o.ref.name}" deleted')
             return 0
         if not a.positional:
             raise KubectlError("error: You must provide one or more resources by argument or filename.")
@@ -587,7 +596,7 @@ class Kubectl:
         return self._write(f"delete-{kind}", obj.namespace, obj.name, doc)
 
     # -- files -----------------------------------------------------------------------------
-    def _files(self, name: str) -> list[str]:
+    def _files(self, name: str, recursive: bool = False) -> list[str]:
         """-f FILE | DIR | - | URL -> local files (URLs of the seeds: shipped copies, no network)."""
         if name == "-":
             data = sys.stdin.read(MAX_STDIN + 1)
@@ -605,11 +614,9 @@ class Kubectl:
                                    "URL (download it and use -f FILE)")
             print(f"note: using the shipped copy of {name} (no network): {os.path.relpath(local)}", file=sys.stderr)
             return [local]
-        if os.path.isdir(name):
-            files = sorted(f for ext in ("yaml", "yml", "json") for f in glob.glob(os.path.join(name, f"*.{ext}")))
-            if not files:
-                raise KubectlError(f"error: no objects passed to apply: {name} holds no .yaml/.yml/.json file")
-            return files
+        if os.path.isdir(name):   # kubectl's order, -R for subfolders (spec/inputs.py)
+            from ..spec.inputs import expand_inputs
+            return expand_inputs([name], recursive)
         if not os.path.exists(name):
             raise KubectlError(f'error: the path "{name[:200]}" does not exist')
         return [name]
@@ -620,7 +627,7 @@ class Kubectl:
         from types import SimpleNamespace
         spaces = [SimpleNamespace(ref=SimpleNamespace(kind="Namespace", name=n.name, namespace=""))
                   for n in m.namespaces]
-        return [*spaces, *m.pods, *m.workloads, *m.services, *m.policies, *m.ingresses]
+        return [*spaces, *m.pods, *m.workloads, *m.services, *m.policies, *m.ingresses, *getattr(m, "others", ())]
 
     def kubectl_apply(self, words: list[str], verb: str = "apply") -> int:
         from ..experiment.changes import Apply
@@ -628,17 +635,25 @@ class Kubectl:
                           "--force": False})
         if not a.has("--filename"):
             raise KubectlError(f"error: must specify one of -f and -k")
-        files = [f for name in a.flags["--filename"] for f in self._files(name)]
-        before = self.catalog()
+        files = [f for name in a.flags["--filename"] for f in self._files(name, a.has("--recursive"))]
         objs = [o for f in files for o in self._objects_in(f)]
+        known = set(self._keys())
         if verb == "create":
             for o in objs:
-                plural = resource(o.ref.kind)
-                if before.find(plural, o.ref.namespace, o.ref.name):
-                    raise self._already(plural, o.ref.name)
+                if (o.ref.kind, o.ref.namespace, o.ref.name) in known:
+                    raise KubectlError(f'Error from server (AlreadyExists): {_qualified(o)} "{o.ref.name}" '
+                                       "already exists")
         self.change(Apply(tuple(files)))
         for o in objs:
-            plural = resource(o.ref.kind)
-            existed = before.find(plural, o.ref.namespace, o.ref.name) is not None
-            print(f"{QUALIFIED[plural]}/{o.ref.name} {'configured' if existed else 'created'}")
+            existed = (o.ref.kind, o.ref.namespace, o.ref.name) in known
+            print(f"{_qualified(o)}/{o.ref.name} {'configured' if existed else 'created'}")
         return 0
+
+    def _keys(self) -> list[tuple[str, str, str]]:
+        """(kind, namespace, name) of every object in the desired state, emulated or not."""
+        m = self.manifests
+        if m is None:
+            return []
+        return [("Namespace", "", n.name) for n in m.namespaces] + [
+            (o.ref.kind, o.ref.namespace, o.ref.name)
+            for o in (*m.pods, *m.workloads, *m.services, *m.policies, *m.ingresses, *getattr(m, "others", ()))]

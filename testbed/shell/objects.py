@@ -124,6 +124,14 @@ class Catalog:
                                               for c in p.containers]},
                                status={"phase": "Running", "hostIP": self.plan.node(p.node).host_ip,
                                        "podIP": p.ip, "podIPs": [{"ip": p.ip}]}))))
+        for q in getattr(self.plan, "pending", ()):   # no node took them: no IP, no node, as kubectl shows
+            out.append(Obj("pods", q.namespace, q.name, {}, ["0/1", "Pending", "0", "{age}"],
+                           ["<none>", "<none>", "<none>", "<none>"],
+                           {"metadata.name": q.name, "metadata.namespace": q.namespace, "spec.nodeName": "",
+                            "status.podIP": "", "status.phase": "Pending"},
+                           (lambda q=q: _meta("Pod", "v1", q.namespace, q.name, {}, status={
+                               "phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False",
+                                                                   "reason": "Unschedulable", "message": q.reason}]}))))
         return out
 
     def _services(self) -> list[Obj]:

@@ -177,31 +177,23 @@ class Doc:
         return out
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that rejects a field given twice in one mapping, as strict decoding does
-    (kind's UnmarshalStrict, kubectl's strict field validation); PyYAML keeps the last.
+class _Strict:
+    """Rejects a field given twice in one mapping, as strict decoding does (kind's
+    UnmarshalStrict, kubectl's strict field validation); PyYAML keeps the last.
 
     It also bounds what a file may cost, while composing and before anything is constructed:
     nesting depth, alias uses, and the size of each document with its aliases expanded
     (a "billion laughs" anchor bomb is refused after reading a few hundred bytes).
+    Mixed into a loader before its Composer (the Python one in both loaders below).
     """
 
-    def __init__(self, stream: Any) -> None:
-        super().__init__(stream)
-        self._depth = 0
-        self._aliases = 0
+    _depth = 0
+    _aliases = 0
+    _nodes = 0      # in the document being composed, aliases not expanded
 
     def _refuse(self, message: str) -> None:
-        event = self.peek_event()
+        event = self.peek_event()  # type: ignore[attr-defined]
         raise yaml.composer.ComposerError(None, None, message, event.start_mark if event else None)
-
-    def fetch_flow_collection_start(self, TokenClass: Any) -> None:  # type: ignore[override]
-        # Bounded in the scanner too: PyYAML's scanner revisits every open flow level on each
-        # token, so `[[[[...` 50,000 deep would take minutes before the composer saw any node.
-        if self.flow_level >= MAX_DEPTH:
-            raise yaml.scanner.ScannerError(None, None, f"nested deeper than {MAX_DEPTH} levels",
-                                            self.get_mark())
-        super().fetch_flow_collection_start(TokenClass)
 
     def compose_node(self, parent: Any, index: Any) -> Any:  # type: ignore[override]
         if self.check_event(yaml.events.AliasEvent):
@@ -210,6 +202,7 @@ class _StrictLoader(yaml.SafeLoader):
                 self._refuse(f"more than {MAX_ALIASES} aliases")
             return super().compose_node(parent, index)
         self._depth += 1
+        self._nodes += 1
         if self._depth > MAX_DEPTH:
             self._refuse(f"nested deeper than {MAX_DEPTH} levels")
         try:
@@ -218,8 +211,11 @@ class _StrictLoader(yaml.SafeLoader):
             self._depth -= 1
 
     def compose_document(self) -> Any:
+        aliases, self._nodes = self._aliases, 0
         node = super().compose_document()
-        size = _expanded_size(node) if node is not None else 0
+        # Without an alias the document is its nodes, counted while composing; only aliases
+        # need the (linear, but slower) walk of the expansion.
+        size = 0 if node is None else self._nodes if self._aliases == aliases else _expanded_size(node)
         if size < 0:
             raise yaml.composer.ComposerError(None, None, "an alias refers to a value that contains it "
                                               "(recursive alias)", node.start_mark)
@@ -233,7 +229,10 @@ class _StrictLoader(yaml.SafeLoader):
         for key_node, _ in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 continue  # `<<: *anchor` keys may be overridden on purpose
-            key = self.construct_object(key_node, deep=True)  # type: ignore[arg-type]
+            if key_node.tag == "tag:yaml.org,2002:str":
+                key: Any = key_node.value     # the usual key: no need to construct it twice
+            else:
+                key = self.construct_object(key_node, deep=True)  # type: ignore[attr-defined]
             if not isinstance(key, (str, int, float, bool)):
                 continue
             if key in seen:
@@ -241,6 +240,37 @@ class _StrictLoader(yaml.SafeLoader):
                     None, None, f"duplicate field {key!r}", key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep)
+
+
+class _StrictLoader(_Strict, yaml.SafeLoader):
+    """The pure-Python loader: used where PyYAML was built without libyaml."""
+
+    def fetch_flow_collection_start(self, TokenClass: Any) -> None:  # type: ignore[override]
+        # Bounded in the scanner too: PyYAML's scanner revisits every open flow level on each
+        # token, so `[[[[...` 50,000 deep would take minutes before the composer saw any node.
+        if self.flow_level >= MAX_DEPTH:
+            raise yaml.scanner.ScannerError(None, None, f"nested deeper than {MAX_DEPTH} levels",
+                                            self.get_mark())
+        super().fetch_flow_collection_start(TokenClass)
+
+
+if getattr(yaml, "__with_libyaml__", False):
+    class _FastStrictLoader(_Strict, yaml.composer.Composer, yaml._yaml.CParser,  # type: ignore[misc]
+                            yaml.constructor.SafeConstructor, yaml.resolver.Resolver):
+        """libyaml scans and parses (most of the time of reading a big manifest, in C: issue 13's
+        5,000 objects in well under a second); the Python Composer above it keeps the bounds
+        of `_Strict`, which see each node as it is composed. libyaml's scanner is not the one
+        whose deep flow nesting was quadratic, and the composer's depth bound stops the reading."""
+
+        def __init__(self, stream: Any) -> None:
+            yaml._yaml.CParser.__init__(self, stream)
+            yaml.composer.Composer.__init__(self)
+            yaml.constructor.SafeConstructor.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
+
+    _LOADER: type = _FastStrictLoader
+else:  # pragma: no cover - PyYAML without libyaml
+    _LOADER = _StrictLoader
 
 
 def _expanded_size(root: Any) -> int:
@@ -275,12 +305,34 @@ def _children(node: Any) -> list[Any]:
     return []
 
 
+# `-f -`: the manifests come from standard input, read once (bounded) and kept, since the
+# CLI loads them more than once (checking an experiment, then running it).
+STDIN = "-"
+_STDIN_CACHE: list[str] = []
+
+
+def _stdin_text() -> str:
+    import sys
+
+    if not _STDIN_CACHE:
+        data = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
+            raise SpecError([Problem(STDIN, "", f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")])
+        try:
+            _STDIN_CACHE.append(data.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise SpecError([Problem(STDIN, "", f"cannot read: not UTF-8 text (byte {exc.start})")]) from None
+    return _STDIN_CACHE[0]
+
+
 def load_documents(path: str) -> list[tuple[int, Any]]:
     """Read a multi-document YAML file; returns (index, document) pairs, empty documents skipped.
 
     A missing file, a file too large, malformed YAML, or YAML beyond the bounds above is a
     SpecError naming the file (and the line for YAML).
     """
+    if path == STDIN:
+        return load_text(_stdin_text(), path)
     if not os.path.exists(path):
         raise SpecError([Problem(path, "", "file not found")])
     if os.path.isdir(path):
@@ -293,25 +345,47 @@ def load_documents(path: str) -> list[tuple[int, Any]]:
             data = raw.read(size + 1) if size <= MAX_FILE_BYTES else b""
         if size > MAX_FILE_BYTES or len(data) > MAX_FILE_BYTES:
             raise SpecError([Problem(path, "", f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")])
-        loader = _StrictLoader(data.decode("utf-8"))
-        docs = []
+        return load_text(data.decode("utf-8"), path)
+    except UnicodeDecodeError as exc:
+        raise SpecError([Problem(path, "", f"cannot read: not UTF-8 text (byte {exc.start})")]) from None
+    except OSError as exc:
+        raise SpecError([Problem(path, "", f"cannot read: {exc.strerror or exc}")]) from None
+
+
+def _read(loader_class: type, text: str, path: str) -> list[Any]:
+    loader = loader_class(text)
+    docs = []
+    try:
+        while loader.check_data():
+            docs.append(loader.get_data())
+            if len(docs) > MAX_DOCUMENTS:
+                raise SpecError([Problem(path, "", f"more than {MAX_DOCUMENTS:,} YAML documents")])
+    finally:
+        loader.dispose()
+    return docs
+
+
+def load_text(text: str, path: str) -> list[tuple[int, Any]]:
+    """`load_documents` for text already read (standard input, a kubeadm patch in a topology):
+    the same bounds and messages, `path` naming where the text came from. JSON is read by the
+    same loader: a JSON document is a YAML document (kubectl reads both alike)."""
+    if len(text) > MAX_FILE_BYTES:
+        raise SpecError([Problem(path, "", f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")])
+    try:
         try:
-            while loader.check_data():
-                docs.append(loader.get_data())
-                if len(docs) > MAX_DOCUMENTS:
-                    raise SpecError([Problem(path, "", f"more than {MAX_DOCUMENTS:,} YAML documents")])
-        finally:
-            loader.dispose()
+            docs = _read(_LOADER, text, path)
+        except yaml.YAMLError:
+            if _LOADER is _StrictLoader:
+                raise
+            # Bad YAML: read it again with PyYAML's own parser, whose messages and positions
+            # the error lines (and their tests) have always used; rare, and bounded as well.
+            docs = _read(_StrictLoader, text, path)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise SpecError([Problem(path, where, f"malformed YAML: {reason}")]) from None
-    except UnicodeDecodeError as exc:
-        raise SpecError([Problem(path, "", f"cannot read: not UTF-8 text (byte {exc.start})")]) from None
     except (ValueError, OverflowError) as exc:
         # e.g. `2024-13-45` as a timestamp, or an integer of more than 4,300 digits
         raise SpecError([Problem(path, "", f"malformed YAML: {str(exc).splitlines()[0]}")]) from None
-    except OSError as exc:
-        raise SpecError([Problem(path, "", f"cannot read: {exc.strerror or exc}")]) from None
     return [(i, d) for i, d in enumerate(docs) if d is not None]

@@ -220,6 +220,8 @@ class Manifests:
     services: tuple[Any, ...] = ()
     policies: tuple[Any, ...] = ()
     ingresses: tuple[Any, ...] = ()
+    # Objects of every other kind (spec/kinds.py OtherObject): validated, not emulated, noted.
+    others: tuple[Any, ...] = ()
 
     def namespace_names(self) -> set[str]:
         return {"default", "kube-system", "kube-public", "kube-node-lease"} | {n.name for n in self.namespaces}

@@ -14,6 +14,7 @@ import ipaddress
 
 from ..errors import Problem, UnsupportedError
 from .decode import Doc, Problems, load_documents
+from . import node_labels
 from .labels import check_labels
 from .model import (BGP_TOPOLOGIES, KUBE_PROXY_MODES, PROTOCOLS, ROUTING_MODES, BgpOptions, ClusterSpec,
                     ContainerPort, ExternalHost, NodeSpec, Taint, UnderlaySubnet, VxlanOptions)
@@ -66,8 +67,13 @@ def load_topology(path: str) -> ClusterSpec:
 def _decode(kdoc: Doc, tdoc: Doc | None, path: str) -> ClusterSpec:
     kdoc.document = "kind Cluster"
     kdoc.check_keys(("kind", "apiVersion", "name", "nodes", "networking"), _KIND_IGNORED)
+    # kubeadmConfigPatches' node-labels are applied (spec/node_labels.py); the rest is noted.
+    init, join, other = node_labels.patch_labels(kdoc.field("kubeadmConfigPatches"))
     notes = [f"{k}: not applicable to an emulated cluster, ignored" for k in _KIND_IGNORED
-             if isinstance(kdoc.value, dict) and k in kdoc.value]
+             if isinstance(kdoc.value, dict) and k in kdoc.value
+             and (k != "kubeadmConfigPatches" or not (init or join))]
+    if (init or join) and other:
+        notes.append("kubeadmConfigPatches: node-labels applied, the rest is not applicable, ignored")
     name = kdoc.str("name", default="kind")
     if name and dns1123_label_error(name):
         kdoc.error(dns1123_label_error(name) or "", "name")
@@ -77,17 +83,24 @@ def _decode(kdoc: Doc, tdoc: Doc | None, path: str) -> ClusterSpec:
         if not ndoc.is_mapping():
             continue
         ndoc.check_keys(("role", "labels"), _NODE_IGNORED)
+        own_init, own_join, own_other = node_labels.patch_labels(ndoc.field("kubeadmConfigPatches"))
         for k in _NODE_IGNORED:
-            if k in ndoc.value:
+            if k in ndoc.value and (k != "kubeadmConfigPatches" or not (own_init or own_join)):
                 notes.append(f"{ndoc.path}.{k}: not applicable to an emulated node, ignored")
+        if (own_init or own_join) and own_other:
+            notes.append(f"{ndoc.path}.kubeadmConfigPatches: node-labels applied, the rest is not "
+                         "applicable, ignored")
         role = ndoc.str("role", default="control-plane")
         if role not in ("control-plane", "worker"):
             ndoc.error(f"role must be control-plane or worker, got {role!r}", "role")
         labels = ndoc.string_map("labels")
         check_labels(ndoc.field("labels"), labels)
-        roles.append((role, labels, ndoc))
+        # kubelet's --node-labels first, then the node's `labels` (kind passes both to kubelet).
+        bootstrap = role == "control-plane" and not any(r == "control-plane" for r, _, _ in roles)
+        patched = {**(init if bootstrap else join), **(own_init if bootstrap else own_join)}
+        roles.append((role, {**patched, **labels}, ndoc))
     if not roles and not kdoc.problems:
-        roles.append(("control-plane", {}, kdoc))  # kind's default: one control-plane node
+        roles.append(("control-plane", dict(init), kdoc))  # kind's default: one control-plane node
     elif roles and not any(role == "control-plane" for role, _, _ in roles):
         kdoc.error("must have at least one control-plane node", "nodes")
 
@@ -116,7 +129,12 @@ def _decode(kdoc: Doc, tdoc: Doc | None, path: str) -> ClusterSpec:
     overrides: dict[str, str] = opts.pop("pod_cidrs", {})
     racks: dict[str, str] = opts.pop("racks", {})
     nodes = _name_nodes(name or "kind", roles)
-    nodes = tuple(NodeSpec(n.name, n.role, n.labels, n.taints, overrides.pop(n.name, None), racks.pop(n.name, ""))
+    zoned = bool(opts.get("underlay_subnets"))
+    first_rack = opts["underlay_subnets"][0].name if zoned else ""
+    nodes = tuple(NodeSpec(n.name, n.role,
+                           {**n.labels, **node_labels.zone_labels(name or "kind", racks.get(n.name) or first_rack)}
+                           if zoned else n.labels,
+                           n.taints, overrides.pop(n.name, None), racks.pop(n.name, ""))
                   for n in nodes)
     for unknown in {**overrides, **racks}:
         tdoc.error(f"no node named {unknown!r} (nodes: {', '.join(n.name for n in nodes)})", "nodes")  # type: ignore[union-attr]
@@ -134,11 +152,9 @@ def _name_nodes(cluster: str, roles: list[tuple[str, dict[str, str], Doc]]) -> l
         counts[role] = counts.get(role, 0) + 1
         suffix = "" if counts[role] == 1 else str(counts[role])
         node_name = f"{cluster}-{role}{suffix}"
-        all_labels = {"kubernetes.io/hostname": node_name, "kubernetes.io/os": "linux",
-                      "kubernetes.io/arch": "amd64"}
+        all_labels = node_labels.kubelet_labels(node_name, role)
         taints: tuple[Taint, ...] = ()
         if role == "control-plane":
-            all_labels["node-role.kubernetes.io/control-plane"] = ""
             # kind removes the control-plane taint when there are no workers to schedule on.
             taints = (CONTROL_PLANE_TAINT,) if has_workers else ()
         all_labels.update(labels)

@@ -4,15 +4,17 @@ Second loader of spec/ (beside topology.py); output is a `Manifests` for plan/. 
 Namespace, Pod, ReplicationController, ReplicaSet and Deployment (and `kind: List`)
 strictly: unknown fields, wrong types, missing required fields, unknown kinds, duplicate
 names and a selector that does not select its own template are rejected, as the API server
-would. Fields that do not matter to networking (image, resources, probes...) are known
-and ignored.
+would. Every other kind Kubernetes has (and custom resources) goes to spec/kinds.py:
+validated against Kubernetes' schema, kept in `Manifests.others`, noted in the plan. Fields that
+do not matter to networking (image, resources, probes...) are known and ignored.
 """
 
 from __future__ import annotations
 
 from typing import Any, Iterable
 
-from ..errors import Problem, UnsupportedError
+from ..errors import Problem, UnsupportedError, excerpt
+from . import kinds
 from .decode import Doc, Problems, load_documents
 from .labels import check_labels, decode_selector
 from .model import (PROTOCOLS, Container, ContainerPort, Manifests, Namespace, ObjectRef,
@@ -55,6 +57,8 @@ EXTENSIONS: dict[str, tuple[str, str, str]] = {
     "Ingress": ("networking.k8s.io/v1", "testbed.spec.ingress:decode_ingress", "ingresses"),
     "IngressClass": ("networking.k8s.io/v1", "testbed.spec.ingress:decode_ingress_class", "ingresses"),
 }
+# The kinds decoded here, for the "known:" list of an unknown kind's error.
+MODELLED = ("Namespace", "Pod", "ReplicationController", "ReplicaSet", "Deployment", *EXTENSIONS)
 # Kinds without a namespace (metadata.namespace is ignored, as kubectl does).
 _CLUSTER_SCOPED = ("Namespace", "IngressClass")
 # Bounds (issue 11: `replicas: 100000000` hung `plan`). One emulated pod is a network namespace;
@@ -85,6 +89,7 @@ class _Collector:
         self.namespaces: list[Namespace] = []
         self.pods: list[PodSpec] = []
         self.workloads: list[Workload] = []
+        self.others: list[kinds.OtherObject] = []
         self.extra: dict[str, list[Any]] = {field: [] for _, _, field in EXTENSIONS.values()}
         self.seen: dict[tuple[str, str, str], str] = {}
 
@@ -111,6 +116,7 @@ def load_manifests(paths: Iterable[str], namespaces: Iterable[str] = ()) -> Mani
         for index, raw in load_documents(path):
             _decode_object(Doc(raw, path, problems, document=f"document {index + 1}"), col)
     manifests = Manifests(tuple(col.namespaces), tuple(col.pods), tuple(col.workloads), files,
+                          others=tuple(col.others),
                           **{field: tuple(items) for field, items in col.extra.items()})
     _check_namespaces_exist(manifests, col, problems, existing=namespaces)
     pods = total_pods(manifests)
@@ -139,7 +145,8 @@ def _decode_object(doc: Doc, col: _Collector) -> None:
     if not isinstance(api, str) or not api:
         doc.error("required field is missing", "apiVersion")
         return
-    if kind == "List" and api == "v1":
+    if (kind == "List" and api == "v1") or (kind.endswith("List") and kind[:-4] in kinds.catalog().by_api.get(api, ())):
+        # `kind: List`, or a typed list such as `kubectl get deployments -o yaml` writes (DeploymentList)
         doc.check_keys(("apiVersion", "kind", "items", "metadata"))
         for item in doc.items("items"):
             _decode_object(item, col)
@@ -152,9 +159,13 @@ def _decode_object(doc: Doc, col: _Collector) -> None:
                                         doc.document)])
     expected = ({"Namespace": "v1", "Pod": "v1"}.get(kind) or _CONTROLLERS.get(kind, (None,))[0]
                 or EXTENSIONS.get(kind, (None,))[0])
-    if expected is None:
-        doc.error(f"unknown kind {kind!r} (known: Namespace, Pod, ReplicationController, "
-                  "ReplicaSet, Deployment, List)", "kind")
+    if expected is None or (api != expected and not kinds.is_builtin_group(api)):
+        # Not a kind we model (a Knative `Service` is a custom resource, not a v1 Service).
+        problem = kinds.kind_problem(kind, api, MODELLED)
+        if problem is not None:
+            doc.error(problem, "apiVersion" if " is served as " in problem else "kind")
+            return
+        _decode_other(doc, kind, api, col)
         return
     if api != expected:
         doc.error(f"{kind} is served as apiVersion {expected!r}, got {api!r}", "apiVersion")
@@ -192,6 +203,33 @@ def _decode_object(doc: Doc, col: _Collector) -> None:
             col.extra[EXTENSIONS[kind][2]].append(decoded)
     else:
         _decode_controller(doc, ref, col)
+
+
+def _decode_other(doc: Doc, kind: str, api: str, col: _Collector) -> None:
+    """A kind that does not shape the network (or a custom resource): checked against
+    Kubernetes' schema, remembered for the plan's note, otherwise left alone."""
+    meta = doc.value.get("metadata")
+    meta = meta if isinstance(meta, dict) else {}
+    name = meta.get("name") or meta.get("generateName")
+    namespace = ""
+    if kinds.is_namespaced(api, kind):
+        namespace = meta.get("namespace") if isinstance(meta.get("namespace"), str) else ""
+        namespace = namespace or "default"
+    if isinstance(name, str) and name:
+        doc.document = f"{kind} {namespace + '/' if namespace else ''}{excerpt(name)[1:-1]}"
+    known = len(doc.problems.items)
+    kinds.validate(doc, api, kind)
+    if not isinstance(name, str) or not name:
+        doc.error("required field is missing", "metadata.name")
+        return
+    if len(doc.problems.items) > known:
+        return
+    if "generateName" in meta and "name" not in meta:
+        return   # `kubectl create` names it; never a duplicate
+    group = api.rpartition("/")[0]
+    builtin = group in kinds.catalog().groups
+    if col.remember(doc, kind if builtin else f"{kind}.{group}", namespace, name):
+        col.others.append(kinds.OtherObject(ObjectRef(doc.file, kind, namespace, name), api, builtin))
 
 
 def _decode_controller(doc: Doc, ref: ObjectRef, col: _Collector) -> None:
@@ -314,7 +352,8 @@ def _decode_pod_spec(spec: Doc, labels: dict[str, str], annotations: dict[str, s
 def _check_namespaces_exist(m: Manifests, col: _Collector, problems: Problems,
                             existing: Iterable[str] = ()) -> None:
     known = m.namespace_names() | set(existing)
-    others = [o.ref for o in (*m.services, *m.policies, *m.ingresses) if getattr(o, "ref", None) is not None]
+    others = [o.ref for o in (*m.services, *m.policies, *m.ingresses, *m.others)
+              if getattr(o, "ref", None) is not None]
     for ref in [p.ref for p in m.pods] + [w.ref for w in m.workloads] + others:
         if ref.namespace and ref.namespace not in known:   # "" = a cluster-scoped object
             problems.add(Problem(ref.file, "metadata.namespace", f"namespace {ref.namespace!r} does not "

@@ -69,7 +69,9 @@ def _raw_snapshot() -> dict[str, list[str]]:
             if "testbed.agent" in cmd or "mininet:tb" in cmd or (
                     ("dnsmasq" in cmd or "bird" in cmd or "tcpdump" in cmd or "nginx" in cmd) and "/run/testbed/" in cmd):
                 procs.append(cmd.strip())
-    state = sorted(os.listdir("/run/testbed")) if os.path.isdir("/run/testbed") else []
+    # Instance folders only: /run/testbed/.sysctl.json is shared by all live instances
+    # (test_lifecycle.py checks the sysctls themselves).
+    state = sorted(n for n in os.listdir("/run/testbed") if not n.startswith(".")) if os.path.isdir("/run/testbed") else []
     etc = sorted(n for n in os.listdir("/etc/netns") if n.startswith("tb-")) if os.path.isdir("/etc/netns") else []
     return {"netns": sorted(n.split()[0] for n in netns if n.strip()),
             "links": sorted(line.split(":")[1].strip().split("@")[0] for line in links),

@@ -61,14 +61,14 @@ def test_kill9_mid_run_then_clean_leaves_nothing(testbed_cmd):
         if proc.poll() is None:
             proc.kill()
     assert kernel_snapshot()["netns"] != before["netns"]  # kill -9 left the namespaces behind
-    out = subprocess.run(argv + ["clean"], capture_output=True, text=True, env=env, timeout=60)
+    out = subprocess.run(argv + ["clean", "--stale"], capture_output=True, text=True, env=env, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "removed" in out.stdout
     deadline = time.monotonic() + 5
     while kernel_snapshot() != before and time.monotonic() < deadline:
         time.sleep(0.1)  # processes we SIGTERMed may take a moment to be reaped
     assert kernel_snapshot() == before
-    again = subprocess.run(argv + ["clean"], capture_output=True, text=True, env=env, timeout=60)
+    again = subprocess.run(argv + ["clean", "--stale"], capture_output=True, text=True, env=env, timeout=60)
     assert again.returncode == 0 and "nothing to clean" in again.stdout  # idempotent
 
 

@@ -147,7 +147,15 @@ def test_cli_prints_the_death_as_one_line_after_the_summary(tmp_path, no_leftove
     ("{at: kind-worker, interface: eth0, filter: 'tcp port'}", "syntax error"),
 ])
 def test_a_capture_tcpdump_rejects_is_one_line_and_the_folder_is_marked(tmp_path, no_leftovers, capsys,
-                                                                         capture, said):
+                                                                         monkeypatch, capture, said):
+    """At run time: the loader's checks (an unknown interface, a filter `tcpdump -d` rejects) are
+    bypassed, as when the kernel refuses what the loader accepted; the run must still end in one
+    line with its folder complete and marked aborted. The loader's own refusal is tested below."""
+    from testbed import cli
+    from testbed.experiment import check
+
+    monkeypatch.setattr(cli, "_check_capture_filters", lambda exp: None)
+    monkeypatch.setattr(check, "_check_capture", lambda *a, **k: None)
     steps = f"""
   steps:
     - name: first
@@ -213,3 +221,23 @@ def test_every_helper_is_a_daemon_whose_death_is_named(tmp_path, no_leftovers):
         with pytest.raises(DaemonDied, match="^dnsmasq in kube-system/coredns-.* died"):
             cluster.apply(replan(spec, cluster.manifests, 1, prev=cluster.plan), cluster.manifests)
     # teardown stopped the live ones and reaped the dead one: no_leftovers checks the machine
+
+
+@pytest.mark.parametrize("capture, field", [
+    ("{at: kind-worker, interface: eth9}", "capture[0].interface"),
+    ("{at: kind-worker, interface: eth0, filter: 'tcp port'}", "capture[0].filter"),
+])
+def test_a_bad_capture_is_refused_at_load_before_anything_is_built(tmp_path, no_leftovers, capsys, capture, field):
+    steps = f"""
+  steps:
+    - name: captured
+      capture: [{capture}]
+      probes:
+        - {{name: pods, from: {{pods: all}}, to: {{pods: all}}, protocols: [TCP], expect: {{outcome: connected}}}}
+"""
+    rc = main(["run", _experiment(tmp_path, steps, "bad-capture"), "--results", str(tmp_path / "results"), "-q"])
+    _out, err = capsys.readouterr()
+    assert rc == 2 and "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and field in lines[0] and "step 'captured'" in lines[0], err
+    assert not os.path.exists(tmp_path / "results") or not os.listdir(tmp_path / "results")

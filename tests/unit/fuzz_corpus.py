@@ -291,6 +291,8 @@ def e_missing_file(rng: random.Random, docs: list[Any]) -> None:
     spec = docs[0]["spec"]
     which = rng.choice(["topology", "manifests", "apply"])
     missing = rng.choice(["missing.yaml", "/nonexistent/x.yaml", "/", "."])
+    if which != "topology" and missing in ("/", "."):
+        missing += "nonexistent/"   # a folder of manifests is valid there (`kubectl apply -f DIR`)
     if which == "topology":
         spec["topology"] = missing
     elif which == "manifests":

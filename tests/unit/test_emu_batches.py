@@ -86,7 +86,7 @@ def test_neighbour_table_need_grows_with_pods_per_node():
 
 
 def test_egress_masquerade_rules_cover_only_the_outside_world():
-    from testbed.emu.controllers import egress_nft
+    from testbed.rules.egress import egress_nft
     text = egress_nft("10.244.0.0/16", ["203.0.113.0/24"])
     assert text.startswith("table ip testbed-egress {}\ndelete table ip testbed-egress\n")  # atomic, idempotent
     assert "ip saddr 10.244.0.0/16 ip daddr { 203.0.113.0/24 } masquerade" in text

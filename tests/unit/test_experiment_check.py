@@ -110,7 +110,7 @@ def test_service_targets_are_checked(tmp_path, group, field, fragment):
     ("{rollback: {deployment: web}}", "rollback", "no previous revision"),
     ("{rollout: {deployment: nope}}", "rollout.deployment", "no Deployment default/nope"),
     ("{apply: [missing.yaml]}", "apply[0]", "no such file 'missing.yaml'"),
-    ("{delete: [.]}", "delete[0]", "is not a regular file"),
+    ("{delete: [/dev/null]}", "delete[0]", "is not a regular file"),   # a folder is read: kubectl -f DIR
 ])
 def test_actions_are_checked_at_their_step(tmp_path, action, field, fragment):
     path = _write(tmp_path, f"- name: s\n  actions: [{action}]\n  probes: [{OK_GROUP}]\n")
@@ -174,8 +174,12 @@ def test_missing_or_directory_inputs_name_the_experiment_and_field(tmp_path):
     line = _one(_write(tmp_path, f"- name: s\n  probes: [{OK_GROUP}]\n", topology="topo.yaml"), "spec.topology",
                 "no such file 'topo.yaml'")
     assert line.startswith(str(tmp_path / "exp.yaml") + " (Experiment x): spec.topology: ")
-    _one(_write(tmp_path, f"- name: s\n  probes: [{OK_GROUP}]\n", manifests=tmp_path), "spec.manifests[0]",
+    _one(_write(tmp_path, f"- name: s\n  probes: [{OK_GROUP}]\n", manifests="/dev/null"), "spec.manifests[0]",
          "is not a regular file")
+    # a folder is read as `kubectl apply -f DIR` reads it: one without manifests is an error
+    (tmp_path / "empty").mkdir()
+    _one(_write(tmp_path, f"- name: s\n  probes: [{OK_GROUP}]\n", manifests=tmp_path / "empty"),
+         "spec.manifests[0]", "no *.yaml, *.yml or *.json files in this folder")
 
 
 def test_steps_must_not_be_empty(tmp_path):

@@ -12,7 +12,9 @@ import pytest
 
 from testbed.netpol import (NamedPort, PodInfo, World, compile_cluster, compile_node, node_script,
                             reconcile, remove_script, render, set_updates)
-from testbed.netpol.nft import AddrIn, DaddrDportIn, Dport, NftSet, Ruleset, sort_elements
+from testbed.netpol.nft import sort_elements
+from testbed.rules.model import DPort, InSet, NftSet, Proto, Return, Rule, Ruleset
+from testbed.rules.render_nft import nft_rule, set_block
 from testbed.plan.build import plan_cluster
 from testbed.spec.topology import load_topology
 from testbed.spec.workloads import load_manifests
@@ -96,10 +98,10 @@ def test_named_ports_are_pod_address_and_resolved_number_pairs():
     assert named.type == "ipv4_addr . inet_service"
     assert len(named.elements) == 9                              # egress: every destination pod
     assert {e.split(" . ")[1] for e in named.elements} == {"80", "8080"}
-    (numeric, by_name) = [r for r in rs.chain("check-egress").rules if r.verdict == "return"]
-    assert Dport("TCP", ((443, 444), (8000, 8100))) in numeric.matches
-    assert numeric.render().startswith("ip saddr @p0-pods tcp dport { 443-444, 8000-8100 } counter return")
-    assert DaddrDportIn("TCP", "p0-eg0-tcp-http") in by_name.matches
+    (numeric, by_name) = [r for r in rs.chain("check-egress").rules if r.verdict == Return()]
+    assert DPort(((443, 444), (8000, 8100))) in numeric.parts
+    assert nft_rule(numeric).startswith("ip saddr @p0-pods tcp dport { 443-444, 8000-8100 } counter return")
+    assert InSet("daddr . dport", "p0-eg0-tcp-http", "tcp") in by_name.parts
 
 
 def test_every_port_of_a_protocol_subsumes_its_numbers():
@@ -107,7 +109,7 @@ def test_every_port_of_a_protocol_subsumes_its_numbers():
         metadata: {name: p}
         spec: {podSelector: {}, ingress: [{ports: [{port: 80}, {protocol: TCP}, {protocol: UDP, port: 53}]}]}
     """)
-    rules = [r.render() for r in compile_node(w, "n0").chain("check-ingress").rules]
+    rules = [nft_rule(r) for r in compile_node(w, "n0").chain("check-ingress").rules]
     assert rules[0] == 'ip daddr @p0-pods meta l4proto tcp counter accept comment "x/p spec.ingress[0] ports[1]"'
     assert rules[1] == 'ip daddr @p0-pods udp dport 53 counter accept comment "x/p spec.ingress[0] ports[2]"'
     assert len(rules) == 3
@@ -122,7 +124,7 @@ def _apply(ruleset: Ruleset, update) -> Ruleset:
                 assert set(change.delete) <= elements and not set(change.add) & elements
                 elements = (elements - set(change.delete)) | set(change.add)
         sets.append(dataclasses.replace(s, elements=sort_elements(elements)))
-    return dataclasses.replace(ruleset, sets=tuple(sets))
+    return dataclasses.replace(ruleset, tables=(dataclasses.replace(ruleset.tables[0], sets=tuple(sets)),))
 
 
 def test_relabelling_a_pod_is_a_set_update_that_reaches_the_new_ruleset():
@@ -183,12 +185,12 @@ def test_a_node_without_pods_gets_a_valid_empty_table():
 
 def test_rendering_details():
     s = NftSet("a", "ipv4_addr", ("10.0.0.1", "10.0.0.2"), comment='say "hi"')
-    assert s.render() == ["\tset a {", "\t\ttype ipv4_addr", "\t\tcomment \"say 'hi'\"",
+    assert set_block(s) == ["\tset a {", "\t\ttype ipv4_addr", "\t\tcomment \"say 'hi'\"",
                           "\t\telements = { 10.0.0.1, 10.0.0.2 }", "\t}"]
-    assert AddrIn("saddr", "x").render() == "ip saddr @x"
-    assert Dport("SCTP", ((7, 7),)).render() == "sctp dport 7"
+    assert nft_rule(Rule((InSet("saddr", "x"),))) == "ip saddr @x"
+    assert nft_rule(Rule((Proto("sctp"), DPort.of(7)))) == "sctp dport 7"
     assert sort_elements(["10.0.0.10", "10.0.0.9", "10.0.0.9 . 80"][:2]) == ("10.0.0.9", "10.0.0.10")
     long = xyz_world("metadata: {name: " + "p" * 120 + "}\nspec: {podSelector: {}, ingress: [{}]}")
-    rule = compile_node(long, "n0").chain("check-ingress").rules[0].render()
+    rule = nft_rule(compile_node(long, "n0").chain("check-ingress").rules[0])
     comment = rule.split('comment "')[1].rstrip('"')
     assert len(comment) == 128 and comment.endswith("...")

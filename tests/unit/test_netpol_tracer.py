@@ -156,7 +156,7 @@ def test_every_rendered_random_ruleset_keeps_names_unique():
         for rs in compile_cluster(random_world(rng)).values():
             names = [s.name for s in rs.sets]
             assert len(names) == len(set(names))
-            referenced = {m.set for c in rs.chains for r in c.rules for m in r.matches if hasattr(m, "set")}
+            referenced = {m.set for c in rs.chains for r in c.rules for m in r.parts if hasattr(m, "set")}
             assert referenced <= set(names)
 
 
@@ -183,14 +183,14 @@ def test_trace_names_chain_rule_and_set():
 def test_replies_pass_on_conntrack_and_paths_follow_the_packet():
     w = xyz_world("metadata: {name: lockdown}\nspec: {podSelector: {}, policyTypes: [Ingress, Egress]}")
     rs = compile_cluster(w)
-    reply = trace_packet(rs["n1"], Packet("10.244.1.11", "10.244.0.10", "TCP", 80, "established"))
+    reply = trace_packet(rs["n1"], Packet("10.244.1.11", "10.244.0.10", 80, "TCP", ct_state="established"))
     assert reply.accepted and reply.decided_by.startswith("forward[0]: ct state established,related accept")
-    new = trace_packet(rs["n1"], Packet("10.244.1.11", "10.244.0.10", "TCP", 80))
+    new = trace_packet(rs["n1"], Packet("10.244.1.11", "10.244.0.10", 80, "TCP"))
     assert not new.accepted and new.decided_by.startswith("check-egress[0]: counter drop")
     # a pod reaching itself through a Service crosses its node's forward hook (hairpin): never blocked
-    hairpin = trace_packet(rs["n1"], Packet("10.244.1.11", "10.244.1.11", "TCP", 80))
+    hairpin = trace_packet(rs["n1"], Packet("10.244.1.11", "10.244.1.11", 80, "TCP"))
     assert hairpin.accepted and hairpin.decided_by.startswith("forward[1]: ip saddr . ip daddr @pod-self accept")
-    assert trace_packet(rs["n1"], Packet("1.1.1.1", "2.2.2.2", "UDP", 53), hook="output").decided_by \
+    assert trace_packet(rs["n1"], Packet("1.1.1.1", "2.2.2.2", 53, "UDP"), hook="output").decided_by \
         == "no chain of table testbed-netpol is attached to the output hook"
     nodes, words = packet_path(w.endpoint("n0"), w.endpoint("x/a"))  # x/a runs on n0
     assert nodes == [] and "output hook, not filtered" in words[0]

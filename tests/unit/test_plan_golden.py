@@ -42,7 +42,7 @@ def test_golden_is_plain_json_without_local_paths():
     assert str(REPO) not in GOLDEN.read_text(encoding="utf-8")
     assert data["seed"] == 1 and data["cluster"] == "kind"
     assert sorted(data) == ["cluster", "externals", "generation", "ipam_next", "kube_proxy_mode", "mtu", "name_draws",
-                            "nodes", "notes", "pod_subnet", "pods", "routes", "routing", "seed", "service_subnet",
+                            "nodes", "notes", "pending", "pod_subnet", "pods", "routes", "routing", "seed", "service_subnet",
                             "services", "system", "underlay_subnet", "warnings"]
 
 

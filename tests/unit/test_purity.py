@@ -53,6 +53,8 @@ PURE = (
     "testbed/conformance/resources.py",
     "testbed/spec/netpol.py",
     "testbed/kubeproxy",
+    "testbed/rules",
+    "testbed/rulepath.py",
     "testbed/spec/ingress.py",
     "testbed/ingress",
 )

@@ -9,6 +9,7 @@ import pytest
 from testbed.spec.model import (Container, ContainerPort, ExternalHost, Manifests, Namespace, Taint,
                                 Toleration)
 from testbed.spec.selectors import LabelSelector, Requirement
+from testbed.spec.node_labels import machine_arch
 from testbed.spec.topology import CONTROL_PLANE_TAINT, load_topology
 from testbed.spec.workloads import load_manifests
 
@@ -212,8 +213,11 @@ def test_default_cluster_is_one_untainted_control_plane():
     assert c.name == "kind"
     (node,) = c.nodes
     assert (node.name, node.role, node.taints, node.pod_cidr) == ("kind-control-plane", "control-plane", (), None)
+    # kubelet's labels (and their beta. forms), kubeadm's on a control-plane node
     assert node.labels == {"kubernetes.io/hostname": "kind-control-plane", "kubernetes.io/os": "linux",
-                           "kubernetes.io/arch": "amd64", "node-role.kubernetes.io/control-plane": ""}
+                           "kubernetes.io/arch": machine_arch(), "beta.kubernetes.io/os": "linux",
+                           "beta.kubernetes.io/arch": machine_arch(), "node-role.kubernetes.io/control-plane": "",
+                           "node.kubernetes.io/exclude-from-external-load-balancers": ""}
     # kind's defaults (SetDefaultsCluster): 10.244.0.0/16 pods, 10.96.0.0/16 services, iptables
     assert (c.pod_subnet, c.service_subnet, c.kube_proxy_mode) == ("10.244.0.0/16", "10.96.0.0/16", "iptables")
     # testbed defaults: scenario 002's node network, /24 per node, host-gw

@@ -1,13 +1,17 @@
-"""kube-proxy rules as data: tables, chains, rules made of typed matches and a verdict.
+"""Netfilter rules as data: tables, chains, rules, sets, maps and verdict maps (pure core).
 
-One vocabulary for both modes. iptables.py and nftables.py build a `Ruleset` with upstream's
-layout; render.py turns it into `iptables-restore` or `nft -f` text; tracer.py interprets it
-(netfilter semantics: hooks, base chains by priority, jump/goto/return, DNAT, marks,
-masquerade, random spreading) without ever parsing text. Nothing here touches the kernel.
+The one rule model of the testbed. kube-proxy (kubeproxy/, both modes), NetworkPolicy
+(netpol/compiler.py) and the egress masquerade (rules/egress.py) compile into it;
+render_iptables.py and render_nft.py turn it into `iptables-restore` or `nft -f` text;
+tracer.py interprets it with netfilter's semantics without ever parsing text. Nothing here
+touches the kernel, and nothing here counts packets (no counter values, only the `counter`
+statement nft is asked to keep).
 
 A rule is `parts` (matches, statements and a comment, in the order iptables writes them) and a
-verdict (None for a rule that only has statements). Matches that exist in one mode only
-(Random for iptables' statistic, InSet for nft's @set) are refused by the other renderer.
+verdict (None for a rule that only has statements). A table is either an iptables table
+(`kind` "iptables": nat, filter) or an nft table (`kind` "nft", of family ip or inet). Matches
+that exist in one tool only (Random for iptables' statistic, InSet for nft's @set) are refused
+by the other renderer.
 """
 
 from __future__ import annotations
@@ -16,10 +20,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Iterator, Union
 
-MASQ_MARK = 0x4000      # kube-proxy --masquerade-bit 14
-
-
 # -- matches ---------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Comment:
@@ -35,7 +37,17 @@ class Proto:
 
 @dataclass(frozen=True)
 class DPort:
-    port: int
+    """Destination port in one of `ranges` ((first, last) pairs). After a Proto, nft writes the
+    pair as `tcp dport 80` or `tcp dport { 53, 8000-8080 }`; iptables takes a single port."""
+
+    ranges: tuple[tuple[int, int], ...]
+
+    @classmethod
+    def of(cls, port: int) -> "DPort":
+        return cls(((port, port),))
+
+    def __contains__(self, port: int | None) -> bool:
+        return port is not None and any(a <= port <= b for a, b in self.ranges)
 
 
 @dataclass(frozen=True)
@@ -93,10 +105,13 @@ class RecentCheck:
 
 @dataclass(frozen=True)
 class InSet:
-    """nft `ip daddr @set`."""
+    """nft `ip daddr @set`, or a concatenation: `ip saddr . ip daddr @set`, `ip daddr . tcp dport @set`.
+
+    `field` is one of saddr, daddr, "saddr . daddr", "daddr . dport"; a dport key needs `protocol`."""
 
     field: str
     set: str
+    protocol: str = ""            # lower case, for a key with dport
 
 
 # -- statements (no verdict) -----------------------------------------------------------------------
@@ -109,7 +124,13 @@ class RecentSet:
     endpoint: str
 
 
-Part = Union[Comment, Proto, DPort, Addr, AddrType, MarkMatch, CtState, Random, RecentCheck, InSet, RecentSet]
+@dataclass(frozen=True)
+class Counter:
+    """nft's `counter` statement: the kernel counts the rule's packets (nothing here reads them)."""
+
+
+Part = Union[Comment, Proto, DPort, Addr, AddrType, MarkMatch, CtState, Random, RecentCheck, InSet, RecentSet,
+             Counter]
 
 
 # -- verdicts --------------------------------------------------------------------------------------
@@ -155,7 +176,7 @@ class SetMark:
     """Non-terminal: iptables `-j MARK --or-mark/--xor-mark`, nft `mark set mark or/xor`."""
 
     op: str                       # "or" | "xor"
-    value: int = MASQ_MARK
+    value: int
 
 
 @dataclass(frozen=True)
@@ -179,6 +200,8 @@ class NumgenVmap:
 
 
 Verdict = Union[Jump, Goto, Return, Accept, Drop, Reject, Dnat, SetMark, Masquerade, Vmap, NumgenVmap]
+# The verdicts that are one word in both tools (iptables writes them `-j WORD`).
+KEYWORDS: dict[type, str] = {Return: "return", Accept: "accept", Drop: "drop", Reject: "reject"}
 
 
 # -- structure -------------------------------------------------------------------------------------
@@ -209,6 +232,7 @@ class Chain:
     hook: str | None = None       # base chain: prerouting | input | forward | output | postrouting
     type: str | None = None       # base chain type: nat | filter
     priority: int | None = None   # base chain priority (iptables: the table's)
+    policy: str | None = None     # base chain policy (accept when None, as iptables' built-ins here)
     comment: str = ""
 
     @property
@@ -227,10 +251,15 @@ class MapElement:
 class NftSet:
     name: str
     type: str = "ipv4_addr"
-    comment: str = ""
+    elements: tuple[str, ...] = ()  # as nft writes them: "10.244.1.2", "10.0.0.0/8", "10.244.1.2 . 8080"
     flags: tuple[str, ...] = ()
     timeout: int | None = None    # seconds
-    elements: tuple[str, ...] = ()
+    comment: str = ""
+
+    @property
+    def interval(self) -> bool:
+        """Elements are prefixes (flags interval): membership is by prefix, not by equality."""
+        return "interval" in self.flags
 
 
 @dataclass(frozen=True)
@@ -243,12 +272,17 @@ class NftMap:
 
 @dataclass(frozen=True)
 class Table:
-    name: str                     # iptables: "nat" | "filter"; nft: "kube-proxy"
+    name: str                     # iptables: "nat" | "filter"; nft: "kube-proxy", "testbed-netpol"...
     chains: tuple[Chain, ...]
     family: str = "ip"
     sets: tuple[NftSet, ...] = ()
     maps: tuple[NftMap, ...] = ()
     comment: str = ""
+    kind: str = "nft"             # "nft" | "iptables": which tool holds the table
+
+    @property
+    def ref(self) -> str:
+        return f"{self.family} {self.name}"
 
     def chain(self, name: str) -> Chain:
         for c in self.chains:
@@ -274,14 +308,14 @@ class Table:
 
 @dataclass(frozen=True)
 class Ruleset:
-    """Every rule kube-proxy would hold on one node, in one mode."""
+    """Tables held by one node: one program's (kube-proxy, the policy provider...) or, merged, all."""
 
-    mode: str                     # "iptables" | "nftables"
     node: str
-    host_ip: str
-    pod_subnet: str               # the cluster CIDR (kube-proxy's local-traffic detector)
-    service_subnet: str
     tables: tuple[Table, ...]
+    mode: str = "nftables"        # kube-proxy's: "iptables" | "nftables" (the tool of its tables)
+    host_ip: str = ""             # the node's primary address (a local address for the tracer)
+    pod_subnet: str = ""          # the cluster CIDR (kube-proxy's local-traffic detector)
+    service_subnet: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     def table(self, name: str) -> Table:
@@ -290,10 +324,35 @@ class Ruleset:
                 return t
         raise KeyError(f"no table {name!r}")
 
+    @property
+    def sets(self) -> tuple[NftSet, ...]:
+        return tuple(s for t in self.tables for s in t.sets)
+
+    @property
+    def chains(self) -> tuple[Chain, ...]:
+        return tuple(c for t in self.tables for c in t.chains)
+
+    def set(self, name: str) -> NftSet:
+        for t in self.tables:
+            if any(s.name == name for s in t.sets):
+                return t.set(name)
+        raise KeyError(name)
+
+    def chain(self, name: str) -> Chain:
+        """The first chain called `name` (iptables' nat and filter both have KUBE-SERVICES: use table())."""
+        for t in self.tables:
+            if t.has_chain(name):
+                return t.chain(name)
+        raise KeyError(name)
+
+    def rule_count(self) -> int:
+        return sum(len(c.rules) for t in self.tables for c in t.chains)
+
     def base_chains(self, hook: str) -> list[tuple[Table, Chain]]:
         """The base chains on a hook in the order netfilter runs them (priority, then declaration)."""
-        found = [(c.priority or 0, i, t, c) for t in self.tables for i, c in enumerate(t.chains) if c.hook == hook]
-        return [(t, c) for _, _, t, c in sorted(found, key=lambda x: (x[0], x[1]))]
+        found = [(c.priority or 0, i, j, t, c) for i, t in enumerate(self.tables) for j, c in enumerate(t.chains)
+                 if c.hook == hook]
+        return [(t, c) for *_, t, c in sorted(found, key=lambda x: x[:3])]
 
     def chain_names(self, table: str | None = None) -> tuple[str, ...]:
         return tuple(c.name for t in self.tables if table in (None, t.name) for c in t.chains)
@@ -303,6 +362,13 @@ class Ruleset:
             for c in t.chains:
                 for r in c.rules:
                     yield t, c, r
+
+
+def merge(node: str, *rulesets: Ruleset) -> Ruleset:
+    """Every table of a node in one ruleset (what its kernel holds), addresses from the first that has them."""
+    first = next((r for r in rulesets if r.host_ip), rulesets[0] if rulesets else Ruleset(node, ()))
+    return Ruleset(node, tuple(t for r in rulesets for t in r.tables), first.mode, first.host_ip,
+                   first.pod_subnet, first.service_subnet)
 
 
 def check(ruleset: Ruleset) -> list[str]:
@@ -322,7 +388,7 @@ def check(ruleset: Ruleset) -> list[str]:
                 for p in r.parts:
                     if isinstance(p, InSet) and p.set not in sets:
                         problems.append(f"{t.name}/{c.name}: set {p.set} does not exist")
-                    if isinstance(p, (RecentCheck, RecentSet)) and ruleset.mode == "nftables" and p.name not in sets:
+                    if isinstance(p, (RecentCheck, RecentSet)) and t.kind == "nft" and p.name not in sets:
                         problems.append(f"{t.name}/{c.name}: affinity set {p.name} does not exist")
         for m in t.maps:
             for e in m.elements:

@@ -1,0 +1,231 @@
+"""Rule model -> `nft -f` text (pure), in nft's two layouts.
+
+- Commands (`render_commands`, knftables' style, what kube-proxy's nftables mode writes):
+  `add table` + `delete table` + `add table`, then sets, maps, chains, rules and elements,
+  one `add` per line.
+- Blocks (`render_block`, the layout `nft list ruleset` prints): `table X` + `delete table X`,
+  then `table X { set ... { } chain ... { } }`.
+Both recreate the whole table in one transaction: atomic, idempotent, nothing stale survives.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Callable, Iterable
+
+from .model import (KEYWORDS, Addr, AddrType, Chain, Comment, Counter, CtState, DPort, Dnat, Goto, InSet, Jump,
+                    MapElement, MarkMatch, Masquerade, NftMap, NftSet, NumgenVmap, Part, Proto, RecentCheck,
+                    RecentSet, Rule, SetMark, Table, Verdict, Vmap)
+
+MAX_COMMENT = 128   # nft's limit on a comment
+# nft's names for the standard hook priorities (ip and inet families)
+PRIORITIES = {"raw": -300, "mangle": -150, "dstnat": -100, "filter": 0, "security": 50, "srcnat": 100}
+_FIELD = {"daddr": "ip daddr", "saddr": "ip saddr", "l4proto": "meta l4proto", "dport": "th dport"}
+
+
+def comment_text(text: str) -> str:
+    """A comment nft accepts: no double quote, at most MAX_COMMENT characters."""
+    text = text.replace('"', "'")
+    return text if len(text) <= MAX_COMMENT else text[:MAX_COMMENT - 3] + "..."
+
+
+def priority_text(priority: int) -> str:
+    """A priority by its standard name: 0 -> filter, 110 -> srcnat + 10."""
+    name, value = min(PRIORITIES.items(), key=lambda kv: (abs(priority - kv[1]), kv[1]))
+    offset = priority - value
+    return name if offset == 0 else f"{name} {'+' if offset > 0 else '-'} {abs(offset)}"
+
+
+def _ports(p: DPort) -> str:
+    items = [str(a) if a == b else f"{a}-{b}" for a, b in p.ranges]
+    return items[0] if len(items) == 1 else "{ " + ", ".join(items) + " }"
+
+
+def _addrs(p: Addr) -> str:
+    op = "!= " if p.negate else ""
+    if p.literal_set or len(p.cidrs) > 1:
+        return f"ip {p.field} {op}{{ {', '.join(p.cidrs)} }}"
+    return f"ip {p.field} {op}{p.cidrs[0]}"
+
+
+def _key(field: str, protocol: str) -> str:
+    return " . ".join(f"{protocol} dport" if f == "dport" and protocol else _FIELD[f] for f in field.split(" . "))
+
+
+# One writer per part type (a dict lookup: rendering is on the path of every sync). A Proto
+# followed by a DPort is written as one expression (`tcp dport 80`), in _parts.
+_PARTS: dict[type, Callable] = {
+    Proto: lambda p: f"meta l4proto {p.name}",
+    DPort: lambda p: f"th dport {_ports(p)}",
+    Addr: _addrs,
+    AddrType: lambda p: f"fib {p.field} type {'!= ' if p.negate else ''}local",
+    MarkMatch: lambda p: f"mark and {p.mask:#x} {'!=' if p.negate else '=='} {p.value if p.value == 0 else hex(p.value)}",
+    CtState: lambda p: f"ct state {'!= ' if p.negate else ''}{','.join(s.lower() for s in p.states)}",
+    RecentCheck: lambda p: f"ip saddr @{p.name}",
+    InSet: lambda p: f"{_key(p.field, p.protocol)} @{p.set}",
+    RecentSet: lambda p: f"update @{p.name} {{ ip saddr }}",
+    Counter: lambda p: "counter",
+}
+
+
+def _parts(parts: tuple[Part, ...]) -> tuple[list[str], list[str]]:
+    """(words, comments): nft writes the comment at the end of a rule."""
+    words: list[str] = []
+    comments: list[str] = []
+    skip = False
+    for i, p in enumerate(parts):
+        if skip:
+            skip = False
+            continue
+        kind = type(p)
+        if kind is Comment:
+            comments.append(p.text)  # type: ignore[union-attr]
+        elif kind is Proto and i + 1 < len(parts) and type(parts[i + 1]) is DPort:
+            words.append(f"{p.name} dport {_ports(parts[i + 1])}")  # type: ignore[union-attr,arg-type]
+            skip = True
+        else:
+            writer = _PARTS.get(kind)
+            if writer is None:
+                raise ValueError(f"{kind.__name__} has no nftables form")
+            words.append(writer(p))
+    return words, comments
+
+
+def _numgen(v: NumgenVmap) -> str:
+    items = " , ".join(f"{i} : goto {c}" for i, c in enumerate(v.chains))
+    return f"numgen random mod {len(v.chains)} vmap {{ {items} }}"
+
+
+_VERDICTS: dict[type, Callable] = {
+    **{kind: (lambda v, word=word: word) for kind, word in KEYWORDS.items()},
+    Jump: lambda v: f"jump {v.chain}",
+    Goto: lambda v: f"goto {v.chain}",
+    Dnat: lambda v: f"dnat to {v.ip}:{v.port}",
+    SetMark: lambda v: f"mark set mark {v.op} {v.value:#x}",
+    Masquerade: lambda v: "masquerade" + (" fully-random" if v.fully_random else ""),
+    Vmap: lambda v: " . ".join(_FIELD[f] for f in v.fields) + f" vmap @{v.map}",
+    NumgenVmap: _numgen,
+}
+
+
+def nft_verdict(v: Verdict | None) -> str:
+    if v is None:
+        return ""
+    writer = _VERDICTS.get(type(v))
+    if writer is None:
+        raise ValueError(f"{type(v).__name__} has no nftables form")
+    return writer(v)
+
+
+@lru_cache(maxsize=1 << 14)
+def nft_rule(rule: Rule) -> str:
+    """One rule as nft writes it: matches and statements, the verdict, then the comment.
+
+    Cached: every node of a cluster holds the same policy and kube-proxy rules, and every sync
+    renders them again."""
+    words, comments = _parts(rule.parts)
+    text = " ".join(w for w in words + [nft_verdict(rule.verdict)] if w)
+    for c in comments:
+        text += f' comment "{comment_text(c)}"'
+    return text
+
+
+def _set_options(s: NftSet) -> list[str]:
+    """A set's declaration, one option a line (blocks) or joined by ` ; ` (commands)."""
+    opts = [f"type {s.type}"]
+    if s.flags:
+        opts.append(f"flags {','.join(s.flags)}")
+    if s.timeout is not None:
+        opts.append(f"timeout {s.timeout}s")
+    if s.comment:
+        opts.append(f'comment "{comment_text(s.comment)}"')
+    return opts
+
+
+# -- commands (knftables) ----------------------------------------------------------------------------
+
+def _set_decl(s: NftSet) -> str:
+    return "{ " + " ; ".join(_set_options(s)) + " ; }"
+
+
+def _map_decl(m: NftMap) -> str:
+    opts = [f"type {m.type}"] + ([f'comment "{m.comment}"'] if m.comment else [])
+    return "{ " + " ; ".join(opts) + " ; }"
+
+
+def _element(e: MapElement) -> str:
+    comment = f' comment "{e.comment}"' if e.comment else ""
+    return f"{{ {' . '.join(e.key)}{comment} : {nft_verdict(e.verdict)} }}"
+
+
+def _chain_decl(ref: str, c: Chain) -> str:
+    if c.base:
+        policy = f" policy {c.policy} ;" if c.policy else ""
+        return f"add chain {ref} {c.name} {{ type {c.type} hook {c.hook} priority {c.priority} ;{policy} }}"
+    if c.comment:
+        return f'add chain {ref} {c.name} {{ comment "{c.comment}" ; }}'
+    return f"add chain {ref} {c.name}"
+
+
+def render_commands(tables: Iterable[Table], header: str = "") -> str:
+    """`nft -f` input in knftables' command style: each table replaced in one transaction."""
+    lines: list[str] = [header] if header else []
+    for t in tables:
+        ref = t.ref
+        table_decl = f'add table {ref} {{ comment "{t.comment}" ; }}' if t.comment else f"add table {ref}"
+        lines += [table_decl, f"delete table {ref}", table_decl, ""]
+        lines += [f"add set {ref} {s.name} {_set_decl(s)}" for s in t.sets]
+        lines += [f"add map {ref} {m.name} {_map_decl(m)}" for m in t.maps]
+        lines.append("")
+        lines += [_chain_decl(ref, c) for c in t.chains]
+        lines.append("")
+        for c in t.chains:
+            lines += [f"add rule {ref} {c.name} {nft_rule(r)}" for r in c.rules]
+        lines.append("")
+        for s in t.sets:
+            lines += [f"add element {ref} {s.name} {{ {e} }}" for e in s.elements]
+        for m in t.maps:
+            lines += [f"add element {ref} {m.name} {_element(e)}" for e in m.elements]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+# -- blocks ------------------------------------------------------------------------------------------
+
+def set_block(s: NftSet, indent: str = "\t") -> list[str]:
+    lines = [f"{indent}set {s.name} {{"] + [f"{indent * 2}{o}" for o in _set_options(s)]
+    if s.elements:
+        lines.append(f"{indent * 2}elements = {{ " + ", ".join(s.elements) + " }")
+    lines.append(f"{indent}}}")
+    return lines
+
+
+def chain_block(c: Chain, indent: str = "\t") -> list[str]:
+    lines = [f"{indent}chain {c.name} {{"]
+    if c.base:
+        lines.append(f"{indent * 2}type {c.type} hook {c.hook} priority {priority_text(c.priority or 0)}; "
+                     f"policy {c.policy or 'accept'};")
+    if c.comment:
+        lines.append(f'{indent * 2}comment "{comment_text(c.comment)}"')
+    lines += [f"{indent * 2}{nft_rule(r)}" for r in c.rules]
+    lines.append(f"{indent}}}")
+    return lines
+
+
+def render_block(table: Table, header: str = "", indent: str = "\t", create: str = "table {ref}") -> str:
+    """`nft -f` input in block style: create the table if missing (`create`), delete it, define it again."""
+    if table.maps:
+        raise ValueError(f"table {table.name}: maps have no block form here")
+    head = ([header] if header else []) + [create.format(ref=table.ref), f"delete table {table.ref}",
+                                            f"table {table.ref} {{"]
+    body: list[str] = []
+    for s in table.sets:
+        body += set_block(s, indent)
+    for c in table.chains:
+        body += chain_block(c, indent)
+    return "\n".join(head + body + ["}"]) + "\n"
+
+
+def remove_table(ref: str) -> str:
+    """Remove table `ref` ("inet testbed-netpol") whether or not it exists (teardown, or a node left with
+    nothing to hold)."""
+    return f"table {ref}\ndelete table {ref}\n"
