@@ -199,3 +199,18 @@ def test_bad_names_and_huge_lines_are_one_line_errors(planned, capsys):
     assert len(capsys.readouterr().out) < 200
     assert planned.execute("get pods " + "y" * 5000) == 1
     assert len(capsys.readouterr().out) < 400
+
+
+def test_pending_pods_and_kinds_that_are_not_emulated(planned, capsys, tmp_path):
+    f = tmp_path / "mixed.yaml"
+    f.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg}\ndata: {a: b}\n---\n"
+                 "apiVersion: v1\nkind: Pod\nmetadata: {name: stuck}\n"
+                 "spec: {nodeSelector: {disk: none}, containers: [{name: c}]}\n")
+    assert planned.execute(f"apply -f {f}") == 0
+    out = capsys.readouterr().out
+    assert "configmap/cfg created" in out and "pod/stuck created" in out
+    assert planned.execute("get pods stuck") == 0
+    assert capsys.readouterr().out.splitlines()[1].split()[:3] == ["stuck", "0/1", "Pending"]
+    assert planned.execute("describe pod stuck") == 0 and "FailedScheduling" in capsys.readouterr().out
+    assert planned.execute(f"create -f {f}") == 1 and "AlreadyExists" in capsys.readouterr().out
+    assert planned.execute(f"delete -f {f}") == 0 and 'configmap "cfg" deleted' in capsys.readouterr().out
