@@ -28,3 +28,4 @@ def test_readme_walkthrough_runs_as_printed(testbed_cmd, tmp_path, no_leftovers)
     assert both.count("Remote file exists.") == 2 and "blocked" in out.stdout
     assert "Retrying" not in both   # wget tried once under the policy, as busybox wget does
     assert "KUBE-SVC-" in out.stdout and "0% dropped" in out.stdout
+    assert re.search(r" TCP 10\.244\.\d+\.\d+:\d+ -> 10\.244\.\d+\.\d+:80 container=nginx", out.stdout)   # logs
