@@ -12,7 +12,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 PKGS="mininet iproute2 iptables nftables bridge-utils iputils-ping tcpdump dnsmasq-base conntrack
-      ethtool iperf3 net-tools procps psmisc wget curl busybox bird2 nginx-light openssl python3 python3-venv python3-pip"
+      ethtool iperf3 net-tools procps psmisc wget curl busybox traceroute iputils-tracepath netcat-openbsd dnsutils bird2 nginx-light openssl python3 python3-venv python3-pip"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

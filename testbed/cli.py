@@ -121,34 +121,53 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from .emu.cluster import EmulatedCluster, exec_in_netns
+    from .emu.cluster import EmulatedCluster
     from .shell import ClusterShell
+    from .shell.live import connect
 
+    lines = list(args.command or [])
+    if args.script:
+        lines += _script_lines(args.script)
     spec, manifests, plan = _load(args)
     progress = _progress(args.quiet)
     for w in plan.warnings:
         progress(f"warning: {w}")
     for n in plan.notes:
         progress(f"note: {n}")
+    status = 0
     with EmulatedCluster(plan, progress=progress, manifests=manifests) as cluster:
         progress(f"cluster {plan.cluster} ready in {cluster.timings['build']:.2f} s "
                  f"(namespaces are tb-{cluster.tag}-*)")
+        shell = ClusterShell(plan, connect(cluster, spec), manifests=manifests)
+        try:
+            if args.command is not None or args.script:
+                for line in lines:   # a tutorial as a test: stop at the first failing command
+                    print(f"testbed> {line}", flush=True)
+                    status = shell.onecmd(line)
+                    if status:
+                        progress(f"stopped: `{line[:80]}` exited with status {status}")
+                        break
+            else:
+                status = shell.cmdloop()
+        finally:
+            shell.close()
+    return status
 
-        def change(action):
-            from .experiment.changes import apply_action, describe
-            new_manifests, new_plan = apply_action(action, spec, cluster.manifests, cluster.plan, "shell")
-            done = cluster.apply(new_plan, new_manifests)
-            print(f"{describe(action)}: +{done['added']} -{done['removed']} pods, applied in {done['seconds']:.3f} s")
-            return cluster.plan, cluster.manifests
 
-        shell = ClusterShell(plan, cluster.netns, exec_in_netns, change, manifests)
-        if args.command:
-            for line in args.command:
-                print(f"testbed> {line}")
-                shell.onecmd(line)
-        else:
-            shell.cmdloop()
-    return 0
+MAX_SCRIPT = 1 << 20
+
+
+def _script_lines(path: str) -> list[str]:
+    """--script FILE: one shell command a line; blank lines and `#` comments skipped."""
+    from .errors import SpecError, Problem
+    try:
+        if os.path.getsize(path) > MAX_SCRIPT:
+            raise SpecError([Problem(path, "--script", "more than 1 MiB")])
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError([Problem(path, "--script", f"cannot read: {getattr(exc, 'strerror', None) or exc}")]) from None
+    return [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("#")]
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -294,7 +313,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("up", help="build the cluster and open an interactive shell; leaving it tears down")
     cluster_args(p)
-    p.add_argument("-c", "--command", action="append", help="run this shell command instead of prompting (repeatable)")
+    p.add_argument("-c", "--command", action="append", help="run this shell command instead of prompting (repeatable); "
+                   "stops at the first failing one and exits with its status")
+    p.add_argument("--script", help="run the shell commands of FILE (one a line, # comments), as -c does")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(fn=cmd_up)
 

@@ -1,16 +1,16 @@
-"""kubectl-like views of a Plan: get nodes/pods/svc/endpointslices/netpol, describe (pure).
+"""kubectl-like views of a Plan (pure): the tables `testbed plan` prints, and describe pod|node.
 
-Used by the interactive shell (shell.py) and `testbed plan`.
+The interactive shell builds every other view from shell/objects.py and shell/output.py,
+and reuses `table` and the two describes from here.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from .plan.model import Plan, PodPlan
 
 
 def table(rows: list[list[str]]) -> str:
+    """Columns padded as kubectl's tabwriter does: three spaces between, no trailing blanks."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("   ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
 
@@ -74,26 +74,4 @@ def get_services(plan: Plan, wide: bool, namespace: str | None) -> str:
         rows.append(([s.namespace] if namespace is None else []) +
                     [s.name, s.type, s.cluster_ip_column(), s.external_ip_column(), s.ports_column(), "-"] +
                     ([",".join(f"{k}={v}" for k, v in sorted(s.selector.items())) or "<none>"] if wide else []))
-    return table(rows)
-
-
-def get_endpointslices(plan: Plan, namespace: str | None) -> str:
-    slices = [s for s in (plan.services.slices if plan.services else ()) if namespace is None or s.namespace == namespace]
-    if not slices:
-        return f"No resources found in {namespace} namespace."
-    rows = [(["NAMESPACE"] if namespace is None else []) + ["NAME", "ADDRESSTYPE", "PORTS", "ENDPOINTS", "AGE"]]
-    for s in slices:
-        rows.append(([s.namespace] if namespace is None else []) +
-                    [s.name, s.address_type, s.ports_column(), s.endpoints_column(), "-"])
-    return table(rows)
-
-
-def get_policies(manifests: Any, namespace: str | None) -> str:
-    pols = [p for p in (manifests.policies if manifests else ()) if namespace is None or p.ref.namespace == namespace]
-    if not pols:
-        return f"No resources found in {namespace} namespace."
-    rows = [(["NAMESPACE"] if namespace is None else []) + ["NAME", "POD-SELECTOR", "AGE"]]
-    for p in pols:
-        sel = getattr(p, "pod_selector", None)
-        rows.append(([p.ref.namespace] if namespace is None else []) + [p.ref.name, str(sel) if sel else "<none>", "-"])
     return table(rows)

@@ -77,6 +77,10 @@ class TcpListener:
             except OSError as exc:  # EMFILE, ECONNABORTED: keep serving the rest
                 self.agent.warn(f"accept on {self.who.pod}:{self.who.port}: {exc}")
                 return
+            try:
+                self.agent.access.record(self.who, peer[0], peer[1], csock.getsockname()[0])
+            except OSError:
+                pass
             TcpConn(self.agent, csock, peer, self.who).start()
 
     def close(self) -> None:
@@ -217,6 +221,7 @@ class UdpEndpoint:
             if info is None:
                 continue
             spec, dst = info
+            self.agent.access.record(self.who, peer[0], peer[1], socket.inet_ntoa(dst))
             body = encode_reply(self.who, peer[0], peer[1], socket.inet_ntoa(dst))
             try:
                 # spec_dst is the kernel's choice of source for a reply: the destination itself

@@ -23,6 +23,7 @@ import time
 from collections import deque
 from typing import Callable, TextIO
 
+from testbed.agent.accesslog import AccessLog
 from testbed.agent.config import AgentConfig, ConfigError, PodConfig, PortConfig, load_config
 from testbed.agent.endpoints import RawSctpEndpoint, TcpConn, TcpListener, UdpEndpoint
 from testbed.agent.reply import PortIdentity
@@ -46,6 +47,8 @@ class Agent:
         self.timers: deque[TcpConn] = deque()
         self._stop = False
         self._hup = False
+        # per-pod access logs next to the config (the instance's folder): `logs POD` in the shell
+        self.access = AccessLog(os.path.join(os.path.dirname(os.path.abspath(config_path)), "access"))
 
     # --- plumbing used by the endpoints -----------------------------------------------------------
 

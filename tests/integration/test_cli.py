@@ -83,7 +83,7 @@ def test_scenario003_by_hand_in_the_shell(testbed_cmd, no_leftovers):
     policy = os.path.join(ROOT, "manifests", "seed003-access-nginx.yaml")
     wget = "busybox wget --spider --timeout=1 nginx"
     out = subprocess.run(argv + ["up", TOPO, "-f", nginx, "-q", "-c", "get svc", "-c", wget, "-c", f"apply -f {policy}",
-                                 "-c", "get netpol", "-c", wget, "-c", "label pod busybox access=true", "-c", wget],
+                                 "-c", "get netpol", "-c", f"{wget} || echo blocked", "-c", "label pod busybox access=true", "-c", wget],
                          capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     text = out.stdout + out.stderr

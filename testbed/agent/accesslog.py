@@ -1,0 +1,52 @@
+"""The agent's per-pod access log: one line per connection (TCP) or datagram (UDP) it answered,
+with the source address:port as the pod saw it, so NAT is visible (`logs POD` in the shell).
+
+Where it sits: agent/endpoints.py calls `record` as it accepts; the files live in the
+instance's folder next to the agent's config (<run dir>/access/<namespace>_<pod>.log) and go
+with it at teardown. Bounded: a file past MAX_BYTES becomes <file>.1 (one old generation
+kept), so a pod's log never exceeds 2 x MAX_BYTES. A failed write is dropped, never fatal:
+answering matters more than logging.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from testbed.agent.reply import PortIdentity
+
+MAX_BYTES = 256 * 1024
+
+
+class AccessLog:
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+        self.sizes: dict[str, int] = {}   # path -> bytes written so far (fstat'ed once)
+        self.ok = True
+
+    def path(self, namespace: str, pod: str) -> str:
+        return os.path.join(self.folder, f"{namespace}_{pod}.log")
+
+    def record(self, who: PortIdentity, peer_ip: str, peer_port: int, local_ip: str) -> None:
+        if not self.ok:
+            return
+        t = time.time()
+        line = (time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z "
+                f"{who.protocol} {peer_ip}:{peer_port} -> {local_ip}:{who.port} container={who.container}\n")
+        path = self.path(who.namespace, who.pod)
+        try:
+            size = self.sizes.get(path)
+            if size is None:
+                os.makedirs(self.folder, exist_ok=True)
+                size = os.path.getsize(path) if os.path.exists(path) else 0
+            if size > MAX_BYTES:
+                os.replace(path, path + ".1")
+                size = 0
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                size += os.write(fd, line.encode())
+            finally:
+                os.close(fd)
+            self.sizes[path] = size
+        except OSError:
+            self.ok = False   # a full or read-only folder: stop trying, keep answering

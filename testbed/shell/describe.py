@@ -1,0 +1,105 @@
+"""`kubectl describe` for the shell (pure): kubectl's "Key:  value" layout ending in Events.
+
+Events are the shell's record of what it saw happen to the object (scheduled, IP assigned,
+endpoints changed, policy applied), kept by shell/core.py as the cluster changes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from ..plan.model import Plan
+from ..views import describe_node, describe_pod
+from .objects import Catalog, Obj
+
+Event = tuple[str, str, str, str]   # (age, reason, from, message)
+
+
+def _labels(labels: Any, indent: int = 14) -> str:
+    items = [f"{k}={v}" for k, v in sorted(dict(labels).items())]
+    return ("\n" + " " * indent).join(items) if items else "<none>"
+
+
+def _events(events: Sequence[Event]) -> list[str]:
+    if not events:
+        return ["Events:            <none>"]
+    rows = [("Type", "Reason", "Age", "From", "Message"), ("----", "------", "----", "----", "-------")]
+    rows += [("Normal", reason, age, source, msg) for age, reason, source, msg in events]
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    return ["Events:"] + ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+
+
+def describe(cat: Catalog, plan: Plan, obj: Obj, events: Sequence[Event]) -> str:
+    pod = next((p for p in plan.pods if p.namespace == obj.namespace and p.name == obj.name), None) \
+        if obj.plural == "pods" else None
+    if pod is not None:
+        head = describe_pod(plan, pod).splitlines()
+        head.insert(4, f"Annotations:  {_labels(obj.annotations)}")
+    elif obj.plural == "nodes":
+        head = describe_node(plan, obj.name).splitlines()
+    else:
+        body = obj.body()
+        head = [f"Name:         {obj.name}"] + ([f"Namespace:    {obj.namespace}"] if obj.namespace else [])
+        head.append(f"Labels:       {_labels(obj.labels)}")
+        head.append(f"Annotations:  {_labels(obj.annotations)}")
+        spec = body.get("spec", {})
+        if obj.plural == "services":
+            head += [f"Selector:     {_labels(spec.get('selector', {}))}", f"Type:         {spec.get('type')}",
+                     f"IP:           {spec.get('clusterIP') or '<none>'}"]
+            for q in spec.get("ports", []):
+                head += [f"Port:         {q.get('name', '<unset>')}  {q['port']}/{q['protocol']}",
+                         f"TargetPort:   {q.get('targetPort')}/{q['protocol']}"]
+                if q.get("nodePort"):
+                    head.append(f"NodePort:     {q.get('name', '<unset>')}  {q['nodePort']}/{q['protocol']}")
+            ep = cat.find("endpoints", obj.namespace, obj.name)
+            head.append(f"Endpoints:    {ep.cols[0] if ep else '<none>'}")
+        elif obj.plural == "networkpolicies":
+            pol = next(p for p in cat.manifests.policies if (p.ref.namespace, p.ref.name) == (obj.namespace, obj.name))
+            head += ["Spec:", f"  PodSelector:     {pol.pod_selector if not pol.pod_selector.is_empty() else '<none> (Allowing the specific traffic to all pods in this namespace)'}"]
+            for kind, rules in (("Ingress", pol.ingress), ("Egress", pol.egress)):
+                if kind not in pol.policy_types:
+                    head.append(f"  Not affecting {kind} traffic")
+                    continue
+                head.append(f"  Allowing {kind.lower()} traffic:" if rules else
+                            f"  Allowing {kind.lower()} traffic:\n    <none> (Selected pods are isolated for {kind.lower()} connectivity)")
+                word = "From" if kind == "Ingress" else "To"
+                for r in rules:
+                    ports = ", ".join(f"{p.port if p.port is not None else '<any>'}/{p.protocol}" for p in r.ports)
+                    head.append(f"    To Port: {ports or '<any> (traffic allowed to all ports)'}")
+                    head.append(f"    {word}:" + ("" if r.peers else f" <any> (traffic not restricted by source)"))
+                    for peer in r.peers:
+                        if peer.pod_selector is not None:
+                            head.append(f"      PodSelector: {peer.pod_selector}")
+                        if peer.namespace_selector is not None:
+                            head.append(f"      NamespaceSelector: {peer.namespace_selector}")
+                        if peer.ip_block is not None:
+                            head.append(f"      IPBlock:\n        CIDR: {peer.ip_block.cidr}")
+                head.append("    ----------")
+            head.append(f"  Policy Types: {', '.join(pol.policy_types)}")
+        elif obj.plural in ("deployments", "replicasets", "statefulsets", "daemonsets", "replicationcontrollers"):
+            st = body.get("status", {})
+            head += [f"Selector:     {obj.wide[2] if len(obj.wide) > 2 else ''}",
+                     f"Replicas:     {spec.get('replicas')} desired | {st.get('replicas', 0)} updated | "
+                     f"{st.get('replicas', 0)} total | {st.get('readyReplicas', 0)} available | 0 unavailable",
+                     "Pod Template:", f"  Labels:  {_labels(spec.get('template', {}).get('metadata', {}).get('labels', {}), 11)}",
+                     "  Containers:"] + [f"   {c['name']}:" for c in spec.get("template", {}).get("spec", {}).get("containers", [])]
+        elif obj.plural == "endpoints":
+            head.append("Subsets:")
+            for s in body.get("subsets", []):
+                head.append("  Addresses:  " + (",".join(a["ip"] for a in s["addresses"]) or "<none>"))
+                head.append("  Ports:      " + ", ".join(f"{p['port']}/{p['protocol']}" for p in s["ports"]))
+        elif obj.plural == "ingresses":
+            head.append(f"Ingress Class:  {obj.cols[0]}")
+            if "defaultBackend" in spec:
+                head.append(f"Default backend:  {spec['defaultBackend']}")
+            head += ["Rules:", "  Host        Path  Backends", "  ----        ----  --------"]
+            for r in spec.get("rules", []):
+                head.append(f"  {r['host']}")
+                head += [f"              {p['path']}   {p['backend']}" for p in r["paths"]]
+        elif obj.plural == "pods":   # Pending: no node took it
+            reason = body["status"]["conditions"][0]["message"]
+            head += ["Node:         <none>", "Status:       Pending", "IP:           "]
+            events = list(events) + [("0s", "FailedScheduling", "default-scheduler", reason)]
+        elif obj.plural == "namespaces":
+            head += ["Status:       Active", "", "No resource quota.", "", "No LimitRange resource."]
+    return "\n".join(head + _events(events))
