@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from testbed.agent.reply import PortIdentity
+from testbed.wire.reply import PortIdentity
 
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 

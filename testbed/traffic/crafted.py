@@ -21,9 +21,9 @@ import time
 from dataclasses import dataclass
 from typing import Sequence
 
-from ..agent.reply import decode_reply
-from . import sctp
-from .netns import NetnsSwitcher
+from ..wire.reply import decode_reply
+from ..wire import sctp
+from ..netns import NetnsSwitcher
 
 PROTOCOLS = ("ICMP", "TCP", "UDP", "SCTP")
 _PROTO_NUM = {"ICMP": socket.IPPROTO_ICMP, "TCP": socket.IPPROTO_TCP, "UDP": socket.IPPROTO_UDP,

@@ -14,7 +14,7 @@ import socket
 import time
 from typing import Sequence
 
-from .netns import NetnsSwitcher
+from ..netns import NetnsSwitcher
 
 
 def resolve_many(queries: Sequence[tuple[str, str, str]], timeout: float = 1.0) -> dict[tuple[str, str], list[str]]:

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Sequence
 
-from .netns import in_netns
+from ..netns import in_netns
 
 
 @dataclass(frozen=True)

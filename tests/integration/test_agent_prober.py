@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from testbed.traffic.netns import in_netns
+from testbed.netns import in_netns
 from testbed.traffic.prober import Probe, run_probes
 
 pytestmark = [pytest.mark.integration,
