@@ -13,7 +13,7 @@ import json
 import os
 import platform
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from typing import Any, Iterator, Mapping, Sequence
 
 from .. import __version__
@@ -26,7 +26,7 @@ def file_sha256(path: str) -> str:
 
 
 def new_run_id(name: str, now: datetime | None = None) -> str:
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     return f"{now:%Y%m%d-%H%M%S}-{name}"
 
 

@@ -13,13 +13,13 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Iterable, Mapping, Union
+from typing import Iterable, Mapping
 
 from ..spec.netpol import NetworkPolicySpec, PeerSpec, PortSpec, RuleSpec
 from ..spec.selectors import LabelSelector
 
 DIRECTIONS = ("ingress", "egress")
-IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ class IPPeer:
         return tuple(ipaddress.collapse_addresses(remaining))  # type: ignore[arg-type]
 
 
-Peer = Union[PodPeer, IPPeer]
+Peer = PodPeer | IPPeer
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Mapping, Optional
+from datetime import datetime, UTC
+from typing import Any, Mapping
 
 import pandas as pd
 
@@ -70,7 +70,7 @@ def _started(meta: Mapping[str, Any]) -> str:
     stamp = meta.get("started")
     if not isinstance(stamp, (int, float)):
         return "unknown"
-    return datetime.fromtimestamp(stamp, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return datetime.fromtimestamp(stamp, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _table(frame: pd.DataFrame, columns: Mapping[str, str], formats: Mapping[str, Any] | None = None) -> Table:
@@ -197,7 +197,7 @@ def _expected_vs_observed(frame: pd.DataFrame) -> list[Block]:
     return blocks
 
 
-def _matrix_table(m: reachability.Matrix) -> Optional[Table]:
+def _matrix_table(m: reachability.Matrix) -> Table | None:
     if m.probes.shape[0] > MAX_TABLE_ROWS or m.probes.shape[1] > MAX_TABLE_COLUMNS:
         return None
     rows = []

@@ -71,7 +71,7 @@ def _counts_blocks(a: pd.DataFrame, b: pd.DataFrame) -> list:
     rows = []
     for rec in sorted(merged.to_dict("records"), key=lambda r: order.get(tuple(r[c] for c in key), 0)):
         def n(col: str, side: str) -> int:
-            v = rec.get(f"{col}_{side}")
+            v = rec.get(f"{col}_{side}")  # noqa: B023 -- n() is called in this iteration only
             return 0 if v is None or (isinstance(v, float) and math.isnan(v)) else int(v)
         values = [(n(c, "a"), n(c, "b")) for c in ("probes", "connected", "as_expected", "nat_free")]
         changed = "yes" if any(x != y for x, y in values) else ""

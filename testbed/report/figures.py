@@ -13,7 +13,7 @@ matrix is small enough to read.
 from __future__ import annotations
 
 import io
-from typing import Mapping, Optional, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -57,7 +57,7 @@ def _text_colour(rgba: Sequence[float]) -> str:
     return "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "white"
 
 
-def _heatmap(values: pd.DataFrame, notes: Optional[np.ndarray], title: str, cmap_name: str,
+def _heatmap(values: pd.DataFrame, notes: np.ndarray | None, title: str, cmap_name: str,
              vmin: float, vmax: float, bar_label: str, ticks: Sequence[float], tick_labels: Sequence[str],
              missing: str) -> bytes:
     from matplotlib import colormaps

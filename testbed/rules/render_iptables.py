@@ -46,7 +46,8 @@ _PARTS: dict[type, Callable] = {
     RecentSet: lambda p: f"-m recent --name {p.name} --set",
 }
 _VERDICTS: dict[type, Callable] = {
-    **{kind: (lambda v, word=word.upper(): f"-j {word}") for kind, word in KEYWORDS.items()},
+    **{kind: (lambda v, word=word.upper(): f"-j {word}")  # noqa: B008 -- binds this word
+       for kind, word in KEYWORDS.items()},
     Jump: lambda v: f"-j {v.chain}",
     Goto: lambda v: f"-g {v.chain}",
     Dnat: lambda v: f"-j DNAT --to-destination {v.ip}:{v.port}",

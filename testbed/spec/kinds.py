@@ -121,7 +121,7 @@ def _api_rank(api: str) -> tuple[int, str]:
     return (2 if "alpha" in version else 1 if "beta" in version else 0, api)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _validator(api: str, kind: str) -> Any:
     """One jsonschema validator per (apiVersion, kind), sharing the loaded definitions."""
     import jsonschema
