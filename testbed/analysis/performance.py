@@ -27,7 +27,7 @@ def latency_rows(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _groups(frame: pd.DataFrame) -> list[tuple[str, str]]:
-    out = []
+    out: list[tuple[str, str]] = []
     for comm in communications_in_order(frame["communication"]):
         protos = frame.loc[frame["communication"] == comm, "protocol"]
         out.extend((comm, proto) for proto in protocols_in_order(protos))

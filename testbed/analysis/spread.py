@@ -43,7 +43,8 @@ def _endpoint_set(observed: Iterable[str], step: str, service: str, raw_name: st
                   endpoints: EndpointMap) -> list[str]:
     known: set[str] = {e for e in observed if e}
     if endpoints:
-        for key in dict.fromkeys((service, raw_name, (step, service), (step, raw_name))):
+        keys: tuple[str | tuple[str, str], ...] = (service, raw_name, (step, service), (step, raw_name))
+        for key in dict.fromkeys(keys):
             known.update(endpoints.get(key, ()))
     return sorted(known)
 

@@ -17,6 +17,8 @@ from datetime import datetime, UTC
 from typing import Any, Iterator, Mapping, Sequence
 
 from .. import __version__
+from ..emu.runner import Runner
+from ..errors import KernelError
 from .records import COLUMNS, summarize
 
 
@@ -64,9 +66,6 @@ def discarded_if_empty(run_dir: str) -> Iterator[None]:
 
 
 def _version(argv: Sequence[str]) -> str:
-    from ..emu.runner import Runner  # the one way to run a program
-    from ..errors import KernelError
-
     try:
         out = Runner().run(argv, check=False, timeout=5)
         return (out.out or out.err).strip().splitlines()[0]
@@ -77,7 +76,7 @@ def _version(argv: Sequence[str]) -> str:
 def environment() -> dict[str, str]:
     versions = {"testbed": __version__, "python": platform.python_version(), "kernel": platform.release()}
     try:
-        import mininet.net
+        import mininet.net  # optional here: a results folder can be written without Mininet
         versions["mininet"] = getattr(mininet.net, "VERSION", "unknown")
     except ImportError:
         versions["mininet"] = "not installed"

@@ -14,7 +14,7 @@ import math
 import os
 from dataclasses import dataclass
 from datetime import datetime, UTC
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
@@ -38,7 +38,7 @@ class Report:
     def figures(self) -> list[Figure]:
         out: list[Figure] = []
 
-        def walk(blocks) -> None:
+        def walk(blocks: Sequence[Block]) -> None:
             for b in blocks:
                 if isinstance(b, Figure):
                     out.append(b)
@@ -242,7 +242,8 @@ def _reachability(frame: pd.DataFrame, names: "_Names") -> list[Block]:
 
 def _spread(frame: pd.DataFrame, plan: Mapping[str, Any], names: "_Names") -> list[Block]:
     last = spread.last_steps(frame)  # plan.json is the final plan: its endpoints hold for the last step
-    endpoints = {(last[svc], svc): eps for svc, eps in spread.endpoints_from_plan(plan).items() if svc in last}
+    endpoints: dict[str | tuple[str, str], list[str]] = {
+        (last[svc], svc): eps for svc, eps in spread.endpoints_from_plan(plan).items() if svc in last}
     tests = spread.spread_tests(frame, endpoints)
     if tests.empty:
         return []
