@@ -21,7 +21,7 @@ import json
 import os
 import shutil
 import sys
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -124,7 +124,7 @@ def main() -> None:
     for m in lin["marginal"]:
         print(f"marginal build cost {m['from']} -> {m['to']} pods: {m['build_s_per_1000_pods']:.2f} s per 1,000 pods; "
               f"memory {m['pss_mib_per_1000_pods']:.0f} MiB per 1,000 pods")
-    stamp = f"{datetime.now(timezone.utc):%Y%m%d-%H%M%S}"
+    stamp = f"{datetime.now(UTC):%Y%m%d-%H%M%S}"
     os.makedirs(RESULTS, exist_ok=True)
     base = os.path.join(RESULTS, f"scale-curve-{stamp}")
     with open(base + ".json", "w", encoding="utf-8") as handle:

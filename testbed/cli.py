@@ -12,10 +12,21 @@ import json
 import os
 import signal
 import sys
+from dataclasses import replace
 from typing import Sequence
 
 from . import __version__
-from .errors import NotRootError, RunAborted, SpecError, TestbedError, UsageError
+from .bench.machine import machine_line
+from .bench.targets import table
+from .emu import signals
+from .emu.bpf import bpf_filter_error
+from .emu.runner import Runner
+from .errors import NotRootError, Problem, RunAborted, SpecError, TestbedError, UsageError
+from .views import get_nodes, get_pods, get_services
+
+# Each command imports the modules only it needs inside its function (marked "deferred"), so that
+# a command loads what it uses: `testbed plan` needs spec/ and plan/ (about 0.15 s), not emu/,
+# experiment/ and conformance/ too (0.35 s), nor pandas and matplotlib (the report).
 
 MAX_SEED = 2 ** 32 - 1
 
@@ -57,9 +68,6 @@ def _check_results_root(option: str, path: str) -> None:
 
 def _check_capture_filters(exp) -> None:
     """Every capture filter compiles (emu/bpf.py runs `tcpdump -d`: no root, no interface)."""
-    from .emu.bpf import bpf_filter_error
-    from .errors import Problem
-
     problems = []
     for i, step in enumerate(exp.steps):
         for c, capture in enumerate(step.captures):
@@ -73,10 +81,10 @@ def _check_capture_filters(exp) -> None:
 
 def _load(args: argparse.Namespace):
     """(cluster spec, manifests, plan) from the topology and -f files."""
-    from .plan.build import plan_cluster
-    from .spec.topology import load_topology
-    from .spec.inputs import expand_inputs
-    from .spec.workloads import load_manifests
+    from .plan.build import plan_cluster  # deferred: start-up time
+    from .spec.topology import load_topology  # deferred: start-up time
+    from .spec.inputs import expand_inputs  # deferred: start-up time
+    from .spec.workloads import load_manifests  # deferred: start-up time
 
     _check_number("--seed", args.seed, 0, MAX_SEED)
     cluster = load_topology(args.topology)
@@ -89,7 +97,6 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.output == "json":
         print(json.dumps(plan.to_dict(), indent=2, sort_keys=True))
         return 0
-    from .views import get_nodes, get_pods, get_services
 
     print(f"cluster {plan.cluster}: {len(plan.nodes)} nodes, {len(plan.pods)} pods, routing {plan.routing}, "
           f"underlay {plan.underlay_subnet}, pods {plan.pod_subnet}, services {plan.service_subnet}, seed {plan.seed}")
@@ -121,9 +128,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from .emu.cluster import EmulatedCluster
-    from .shell import ClusterShell
-    from .shell.live import connect
+    from .emu.cluster import EmulatedCluster  # deferred: start-up time
+    from .shell import ClusterShell  # deferred: start-up time
+    from .shell.live import connect  # deferred: start-up time
 
     lines = list(args.command or [])
     if args.script:
@@ -159,7 +166,6 @@ MAX_SCRIPT = 1 << 20
 
 def _script_lines(path: str) -> list[str]:
     """--script FILE: one shell command a line; blank lines and `#` comments skipped."""
-    from .errors import SpecError, Problem
     try:
         if os.path.getsize(path) > MAX_SCRIPT:
             raise SpecError([Problem(path, "--script", "more than 1 MiB")])
@@ -171,15 +177,14 @@ def _script_lines(path: str) -> list[str]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .experiment.check import check_experiment
-    from .experiment.load import load_experiment
-    from .experiment.run import run_experiment
+    from .experiment.check import check_experiment  # deferred: start-up time
+    from .experiment.load import load_experiment  # deferred: start-up time
+    from .experiment.run import run_experiment  # deferred: start-up time
 
     _check_number("--seed", args.seed, 0, MAX_SEED)
     _check_results_root("--results", args.results)
     exp = load_experiment(args.experiment, check=False)
     if args.seed is not None:
-        from dataclasses import replace
         exp = replace(exp, seed=args.seed)
     check_experiment(exp)   # every file and name it uses, step by step, with the seed that will run
     _check_capture_filters(exp)
@@ -207,10 +212,10 @@ def _print_results(run_dir: str, name: str = "summary.md", head_only: bool = Fal
 
 def cmd_explain(args: argparse.Namespace) -> int:
     """Why a flow is allowed or blocked by NetworkPolicy, or which policies select a pod."""
-    from .netpol.explain import explain_flow, explain_pod
-    from .netpol.oracle import Flow, decide
-    from .netpol.world import World
-    from .rulepath import render_path, trace_path
+    from .netpol.explain import explain_flow, explain_pod  # deferred: start-up time
+    from .netpol.oracle import Flow, decide  # deferred: start-up time
+    from .netpol.world import World  # deferred: start-up time
+    from .rulepath import render_path, trace_path  # deferred: start-up time
 
     _, manifests, plan = _load(args)
     world = World.from_plan(plan, manifests)
@@ -233,7 +238,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_conformance(args: argparse.Namespace) -> int:
-    from .conformance.run import run_conformance
+    from .conformance.run import run_conformance  # deferred: start-up time
 
     _check_number("--limit", args.limit, 1, 100_000)
     _check_number("--timeout", args.timeout, 0, 30, low_open=True)
@@ -251,9 +256,7 @@ def cmd_conformance(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """The scale and speed benchmarks (issue 7): figures against their targets, with the machine."""
-    from .bench.machine import machine_line
-    from .bench.suite import run_bench
-    from .bench.targets import table
+    from .bench.suite import run_bench  # deferred: start-up time
 
     _check_number("--mininet-hosts", args.mininet_hosts, 0, 10_000)
     _check_results_root("--results", args.results)
@@ -267,8 +270,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_clean(args: argparse.Namespace) -> int:
-    from .emu.cleanup import clean
-    from .emu.runner import Runner
+    from .emu.cleanup import clean  # deferred: start-up time
 
     if os.geteuid() != 0:
         raise NotRootError("`testbed clean` needs root to remove network namespaces")
@@ -278,7 +280,7 @@ def cmd_clean(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .report import build_report
+    from .report import build_report  # deferred: start-up time
 
     md_path, html_path = build_report(args.run_dir)  # a missing or empty folder raises a TestbedError
     print(f"report: {md_path}")
@@ -287,7 +289,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from .report.compare import compare_runs
+    from .report.compare import compare_runs  # deferred: start-up time
 
     print(compare_runs(args.run_a, args.run_b), end="")
     return 0
@@ -374,8 +376,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from .emu import signals
-
     args = build_parser().parse_args(argv)
     # SIGINT, SIGTERM and SIGHUP: the first one becomes an exception so that every `finally`
     # (teardown) runs; later ones, and any during a teardown, are noted and not obeyed.

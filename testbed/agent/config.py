@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
-from testbed.agent.reply import PortIdentity
+from testbed.wire.reply import PortIdentity
 
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 
@@ -54,7 +55,7 @@ class AgentConfig:
     pods: tuple[PodConfig, ...]
 
 
-def _text(obj: dict, key: str, where: str, problems: list[str], required: bool = True) -> str:
+def _text(obj: dict[str, Any], key: str, where: str, problems: list[str], required: bool = True) -> str:
     value = obj.get(key, "" if not required else None)
     if not isinstance(value, str) or (required and not value):
         problems.append(f"{where}.{key}: expected a non-empty string, got {value!r}")

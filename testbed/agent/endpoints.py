@@ -18,10 +18,10 @@ import struct
 import time
 from typing import TYPE_CHECKING
 
-from testbed.agent.reply import (MAX_REQUEST_BYTES, REQUEST_TIMEOUT_S, PortIdentity, encode_reply,
+from testbed.wire.reply import (MAX_REQUEST_BYTES, REQUEST_TIMEOUT_S, PortIdentity, encode_reply,
                                  parse_request, tcp_response)
 from testbed.agent.sctp_responder import SctpResponder
-from testbed.traffic import sctp
+from testbed.wire import sctp
 
 if TYPE_CHECKING:
     from testbed.agent.server import Agent

@@ -22,8 +22,8 @@ import random
 from collections import OrderedDict
 from typing import Mapping
 
-from testbed.agent.reply import PortIdentity, encode_reply
-from testbed.traffic import sctp
+from testbed.wire.reply import PortIdentity, encode_reply
+from testbed.wire import sctp
 
 #: Half-open associations remembered for COOKIE-ECHO; the oldest are dropped beyond this.
 MAX_ASSOCIATIONS = 65536

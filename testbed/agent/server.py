@@ -26,8 +26,8 @@ from typing import Callable, TextIO
 from testbed.agent.accesslog import AccessLog
 from testbed.agent.config import AgentConfig, ConfigError, PodConfig, PortConfig, load_config
 from testbed.agent.endpoints import RawSctpEndpoint, TcpConn, TcpListener, UdpEndpoint
-from testbed.agent.reply import PortIdentity
-from testbed.traffic.netns import NetnsSwitcher, raise_nofile_limit
+from testbed.wire.reply import PortIdentity
+from testbed.netns import NetnsSwitcher, raise_nofile_limit
 
 NetnsId = tuple[str, int, int]  # path, st_dev, st_ino: a recreated pod reuses the path, not the inode
 ListenerKey = tuple[str, NetnsId, int]  # protocol, namespace, port

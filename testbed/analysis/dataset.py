@@ -185,7 +185,7 @@ def src_order(frame: pd.DataFrame) -> list[str]:
 
 def dst_order(frame: pd.DataFrame, with_port: bool = True) -> list[str]:
     labels = dst_labels(frame, with_port)
-    keys: dict[str, tuple] = {}
+    keys: dict[str, tuple[Any, ...]] = {}
     for label, kind, svc, port, sport in zip(labels, frame["dst_kind"], frame["service"], frame["port"],
                                              frame["service_port"]):
         rank = KIND_ORDER["service"] if svc else KIND_ORDER.get(kind or "pod", 9)

@@ -79,8 +79,8 @@ def expected_and_seen(sub: pd.DataFrame, checked: pd.Series) -> str:
     rows = sub[checked]
     if rows.empty:
         return "—"
-    wanted: Counter = Counter()
-    seen: Counter = Counter()
+    wanted: Counter[str] = Counter()
+    seen: Counter[str] = Counter()
     for kind, src, saw, expected in zip(rows["src_kind"], rows["src_ip"], rows["seen_src_ip"],
                                         rows["expected_src_ips"]):
         want = expected_kind(kind, src, expected)

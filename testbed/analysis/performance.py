@@ -12,8 +12,6 @@ column (iperf3 runs); without it, or with no value in it, throughput_summary() r
 
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 import pandas as pd
 
@@ -29,7 +27,7 @@ def latency_rows(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _groups(frame: pd.DataFrame) -> list[tuple[str, str]]:
-    out = []
+    out: list[tuple[str, str]] = []
     for comm in communications_in_order(frame["communication"]):
         protos = frame.loc[frame["communication"] == comm, "protocol"]
         out.extend((comm, proto) for proto in protocols_in_order(protos))
@@ -68,7 +66,7 @@ def has_throughput(frame: pd.DataFrame) -> bool:
         bool(pd.to_numeric(frame["throughput_mbps"], errors="coerce").notna().any())
 
 
-def throughput_summary(frame: pd.DataFrame) -> Optional[pd.DataFrame]:
+def throughput_summary(frame: pd.DataFrame) -> pd.DataFrame | None:
     """Per communication and protocol: samples, mean, min, p50 and max Mbit/s; None without data."""
     if not has_throughput(frame):
         return None

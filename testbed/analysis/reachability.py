@@ -14,7 +14,6 @@ then external hosts, by name; destinations by name then port.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import pandas as pd
 
@@ -28,7 +27,7 @@ class Matrix:
 
     step: str
     protocol: str
-    port: Optional[int]
+    port: int | None
     probes: pd.DataFrame      # int: probes per cell (0 where none was sent)
     connected: pd.DataFrame   # int: probes that connected
     share: pd.DataFrame       # float: connected / probes (NaN where none was sent)
@@ -57,7 +56,7 @@ def as_expected(frame: pd.DataFrame) -> pd.Series:
                       zip(frame["expected_outcome"], frame["outcome"])], index=frame.index, dtype=bool)
 
 
-def _select(frame: pd.DataFrame, step: Optional[str], protocol: Optional[str], port: Optional[int]) -> pd.DataFrame:
+def _select(frame: pd.DataFrame, step: str | None, protocol: str | None, port: int | None) -> pd.DataFrame:
     mask = pd.Series(True, index=frame.index)
     if step is not None:
         mask &= frame["step"] == step
@@ -70,8 +69,8 @@ def _select(frame: pd.DataFrame, step: Optional[str], protocol: Optional[str], p
     return frame[mask]
 
 
-def reachability_matrix(frame: pd.DataFrame, step: Optional[str] = None, protocol: Optional[str] = None,
-                 port: Optional[int] = None) -> Matrix:
+def reachability_matrix(frame: pd.DataFrame, step: str | None = None, protocol: str | None = None,
+                 port: int | None = None) -> Matrix:
     """The matrix of the rows of `step`, `protocol` and `port` (None: all of them).
 
     Destination labels carry the port ("web-1:80") unless one port was chosen.
@@ -131,19 +130,19 @@ def reachability_matrices(frame: pd.DataFrame, per_port: bool = False) -> list[M
     return out
 
 
-def share_matrix(frame: pd.DataFrame, step: Optional[str] = None, protocol: Optional[str] = None,
-                 port: Optional[int] = None) -> pd.DataFrame:
+def share_matrix(frame: pd.DataFrame, step: str | None = None, protocol: str | None = None,
+                 port: int | None = None) -> pd.DataFrame:
     """Share of probes connected per source x destination (NaN: no probe)."""
     return reachability_matrix(frame, step, protocol, port).share
 
 
-def outcome_matrix(frame: pd.DataFrame, step: Optional[str] = None, protocol: Optional[str] = None,
-                   port: Optional[int] = None) -> pd.DataFrame:
+def outcome_matrix(frame: pd.DataFrame, step: str | None = None, protocol: str | None = None,
+                   port: int | None = None) -> pd.DataFrame:
     """The outcome per source x destination ("mixed" when probes disagree, "" where none)."""
     return reachability_matrix(frame, step, protocol, port).outcome
 
 
-def difference_matrix(frame: pd.DataFrame, step: Optional[str] = None, protocol: Optional[str] = None,
-                      port: Optional[int] = None) -> pd.DataFrame:
+def difference_matrix(frame: pd.DataFrame, step: str | None = None, protocol: str | None = None,
+                      port: int | None = None) -> pd.DataFrame:
     """Observed minus expected share connected (NaN where no expectation)."""
     return reachability_matrix(frame, step, protocol, port).difference

@@ -15,7 +15,7 @@ Probes that got no answer are counted apart ("unanswered") and left out of the t
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Optional, Sequence, Union
+from typing import Any, Iterable, Mapping, Sequence
 
 import pandas as pd
 
@@ -27,7 +27,7 @@ TEST_COLUMNS = ("step", "service", "requests", "answered", "unanswered", "endpoi
                 "chi2", "dof", "p_value", "uniform")
 
 
-EndpointMap = Optional[Mapping[Union[str, tuple[str, str]], Sequence[str]]]
+EndpointMap = Mapping[str | tuple[str, str], Sequence[str]] | None
 
 
 def service_label(name: str, namespace: str) -> str:
@@ -43,7 +43,8 @@ def _endpoint_set(observed: Iterable[str], step: str, service: str, raw_name: st
                   endpoints: EndpointMap) -> list[str]:
     known: set[str] = {e for e in observed if e}
     if endpoints:
-        for key in dict.fromkeys((service, raw_name, (step, service), (step, raw_name))):
+        keys: tuple[str | tuple[str, str], ...] = (service, raw_name, (step, service), (step, raw_name))
+        for key in dict.fromkeys(keys):
             known.update(endpoints.get(key, ()))
     return sorted(known)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from ..emu.ledger import Ledger
 from ..emu.underlay import _mininet, mininet_name
@@ -32,7 +33,7 @@ def plain_mininet(hosts: int, switches: int = 10) -> MininetFigures:
     """Build `hosts` plain Mininet hosts, then stop them; returns the timings."""
     Mininet, LinuxBridge = _mininet()
     ledger = Ledger.create()
-    net = None
+    net: Any = None  # a Mininet (untyped)
     try:
         start = time.perf_counter()
         net = Mininet(topo=None, build=False, controller=None, autoSetMacs=False, waitConnected=False)

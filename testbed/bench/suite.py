@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 from ..errors import TestbedError
 from ..experiment.results import new_run_id, unique_run_dir
+from ..conformance.run import run_conformance
 from .changes import enforce_changes, to_dicts
 from .machine import describe_machine, machine_line
 from .probing import all_pairs_bench, truth_table_bench
@@ -64,8 +65,6 @@ def ready_from_command(pods: int = 20, timeout: float = 60.0) -> tuple[float, fl
 
 def conformance_bench(folder: str, limit: int | None, progress: Callable[[str], None]) -> dict[str, Any]:
     """The generated suite (or its first `limit` cases) on the default topology; counts and time."""
-    from ..conformance.run import run_conformance
-
     t0 = time.perf_counter()
     run_dir, passed = run_conformance(THREE_NODES, folder,
                                       limit=limit, progress=progress)

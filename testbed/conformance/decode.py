@@ -16,6 +16,8 @@ from ..errors import Problem, SpecError
 from ..spec.decode import Doc, Problems
 from ..spec.model import Manifests, Namespace
 from ..spec.netpol import NetworkPolicySpec
+from ..spec import workloads
+from ..spec.decode import _StrictLoader
 from .xyz import model_namespaces
 
 
@@ -23,9 +25,6 @@ def decode_text(text: str, source: str = "<text>", existing: Iterable[Namespace]
     """`load_manifests` for YAML text instead of files: same strict decoding, same messages
     (the source name stands for the file). `existing` namespaces count as already in the
     cluster for the check that every namespaced object's namespace exists."""
-    from ..spec import workloads
-    from ..spec.decode import _StrictLoader
-
     problems = Problems()
     col = workloads._Collector(problems)
     try:
@@ -48,7 +47,7 @@ def decode_text(text: str, source: str = "<text>", existing: Iterable[Namespace]
 
 
 def dump(doc: Mapping[str, Any]) -> str:
-    return yaml.safe_dump(dict(doc), sort_keys=False, default_flow_style=None, width=100)
+    return str(yaml.safe_dump(dict(doc), sort_keys=False, default_flow_style=None, width=100))
 
 
 def decode_policies(texts: Iterable[str], source: str) -> tuple[NetworkPolicySpec, ...]:

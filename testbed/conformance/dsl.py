@@ -18,12 +18,12 @@ from .steps import label_patch, labels_text
 from .xyz import model_namespace_labels, model_pod_labels
 
 
-def ml(**labels: str) -> dict:
+def ml(**labels: str) -> dict[str, Any]:
     """A selector by matchLabels."""
     return {"matchLabels": dict(labels)}
 
 
-def ex(key: str, op: str, *values: str, labels: Mapping[str, str] | None = None) -> dict:
+def ex(key: str, op: str, *values: str, labels: Mapping[str, str] | None = None) -> dict[str, Any]:
     """A selector with one matchExpression (and optional matchLabels)."""
     req: dict[str, Any] = {"key": key, "operator": op}
     if values:
@@ -33,26 +33,26 @@ def ex(key: str, op: str, *values: str, labels: Mapping[str, str] | None = None)
     return out
 
 
-ALL: dict = {}
+ALL: dict[str, Any] = {}
 
 
-def pods(sel: Mapping) -> dict:
+def pods(sel: Mapping[str, Any]) -> dict[str, Any]:
     return {"podSelector": dict(sel)}
 
 
-def nss(sel: Mapping) -> dict:
+def nss(sel: Mapping[str, Any]) -> dict[str, Any]:
     return {"namespaceSelector": dict(sel)}
 
 
-def both(ns_sel: Mapping, pod_sel: Mapping) -> dict:
+def both(ns_sel: Mapping[str, Any], pod_sel: Mapping[str, Any]) -> dict[str, Any]:
     return {"namespaceSelector": dict(ns_sel), "podSelector": dict(pod_sel)}
 
 
-def block(cidr: str, *excepts: str) -> dict:
+def block(cidr: str, *excepts: str) -> dict[str, Any]:
     return {"ipBlock": {"cidr": cidr, **({"except": list(excepts)} if excepts else {})}}
 
 
-def port(number: int | str | None = None, protocol: str | None = None, end: int | None = None) -> dict:
+def port(number: int | str | None = None, protocol: str | None = None, end: int | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if protocol is not None:
         out["protocol"] = protocol
@@ -63,13 +63,13 @@ def port(number: int | str | None = None, protocol: str | None = None, end: int 
     return out
 
 
-def rule(peers: list | None = None, ports: list | None = None) -> dict:
+def rule(peers: list[Any] | None = None, ports: list[Any] | None = None) -> dict[str, Any]:
     """A rule; None peers/ports: the key is left out (every peer / every port)."""
     return {"peers": peers, "ports": ports}
 
 
-def netpol(name: str, ns: str, select: Mapping | None = None, ingress: list | None = None,
-           egress: list | None = None, types: list[str] | None = None) -> dict:
+def netpol(name: str, ns: str, select: Mapping[str, Any] | None = None, ingress: list[Any] | None = None,
+           egress: list[Any] | None = None, types: list[str] | None = None) -> dict[str, Any]:
     spec: dict[str, Any] = {"podSelector": dict(select or {})}
     if types is not None:
         spec["policyTypes"] = list(types)
@@ -89,20 +89,20 @@ def netpol(name: str, ns: str, select: Mapping | None = None, ingress: list | No
             "metadata": {"name": name, "namespace": ns}, "spec": spec}
 
 
-def deny(name: str, ns: str, direction: str = "ingress", select: Mapping | None = None) -> dict:
+def deny(name: str, ns: str, direction: str = "ingress", select: Mapping[str, Any] | None = None) -> dict[str, Any]:
     types = {"ingress": ["Ingress"], "egress": ["Egress"], "both": ["Ingress", "Egress"]}[direction]
     return netpol(name, ns, select, types=types)
 
 
-def allow(name: str, ns: str, direction: str, select: Mapping | None, rules: list,
-          types: list[str] | None = None) -> dict:
+def allow(name: str, ns: str, direction: str, select: Mapping[str, Any] | None, rules: list[Any],
+          types: list[str] | None = None) -> dict[str, Any]:
     """A policy with rules in one direction; egress policies name policyTypes [Egress]."""
     if direction == "ingress":
         return netpol(name, ns, select, ingress=rules, types=types)
     return netpol(name, ns, select, egress=rules, types=types or ["Egress"])
 
 
-def policy_key(doc: Mapping) -> tuple[str, str]:
+def policy_key(doc: Mapping[str, Any]) -> tuple[str, str]:
     """(namespace, name) of a policy document."""
     return doc["metadata"]["namespace"], doc["metadata"]["name"]
 
@@ -111,13 +111,13 @@ class Seq:
     """Builds a case step by step: each `step()` records the state reached so far."""
 
     def __init__(self) -> None:
-        self.docs: dict[tuple[str, str], dict] = {}
+        self.docs: dict[tuple[str, str], dict[str, Any]] = {}
         self.pods: dict[str, dict[str, str]] = {}
         self.nss: dict[str, dict[str, str]] = {}
         self.ops: list[str] = []
-        self.steps: list[tuple[list[dict], dict, dict, str]] = []
+        self.steps: list[tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any], str]] = []
 
-    def apply(self, *docs: dict) -> "Seq":
+    def apply(self, *docs: dict[str, Any]) -> "Seq":
         for doc in docs:
             k = policy_key(doc)
             if k in self.docs and dump(self.docs[k]) == dump(doc):
@@ -162,10 +162,10 @@ class Seq:
                 out[k] = v
         return out
 
-    def state(self) -> tuple:
+    def state(self) -> tuple[Any, ...]:
         return (tuple(dump(d) for d in self.docs.values()), sorted(self.pods.items()), sorted(self.nss.items()))
 
-    def last_state(self) -> tuple | None:
+    def last_state(self) -> tuple[Any, ...] | None:
         if not self.steps:
             return None
         docs, pod_labels, ns_labels, _ = self.steps[-1]
@@ -186,5 +186,5 @@ class Draft:
     seq: Seq
 
 
-def single(family: str, name: str, description: str, *docs: dict) -> Draft:
+def single(family: str, name: str, description: str, *docs: dict[str, Any]) -> Draft:
     return Draft(family, name, description, Seq().apply(*docs).step())

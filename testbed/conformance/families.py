@@ -18,7 +18,7 @@ topology a case stays correct, only less sharp.
 
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping
 
 from .dsl import ALL, Draft, Seq, allow, block, both, deny, ex, ml, netpol, nss, pods, port, rule, single
 from .xyz import NAMESPACES, NODE_CIDRS, POD_NETWORK
@@ -76,7 +76,7 @@ PORT_SPECS = (
     ("range-82-100", [port(82, "TCP", 100)], "TCP 82-100 (neither)"),
     ("tcp-80-sctp-81", [port(80, "TCP"), port(81, "SCTP")], "TCP 80 or SCTP 81"),
 )
-def _rot(seq: tuple, i: int):
+def _rot(seq: tuple[Any, ...], i: int) -> Any:
     return seq[i % len(seq)]
 
 
@@ -118,7 +118,7 @@ def fam_allow_all() -> list[Draft]:
     return out
 
 
-def _peer_family(family: str, selectors: tuple, make_peer, ns_list: tuple[str, ...], what: str) -> list[Draft]:
+def _peer_family(family: str, selectors: tuple[Any, ...], make_peer: Callable[..., Any], ns_list: tuple[str, ...], what: str) -> list[Draft]:
     out, i = [], 0
     for sname, sel, words in selectors:
         for direction in ("ingress", "egress"):
@@ -315,11 +315,11 @@ def fam_policy_types() -> list[Draft]:
 
 
 # Policies multi-step cases reuse.
-def _deny_x() -> dict:
+def _deny_x() -> dict[str, Any]:
     return deny("deny-in", "x")
 
 
-def _from_role_admin() -> dict:
+def _from_role_admin() -> dict[str, Any]:
     return allow("from-admins", "x", "ingress", ml(pod="a"), [rule([both(ALL, ml(role="admin"))])])
 
 
@@ -355,7 +355,7 @@ def fam_update() -> list[Draft]:
     f = "update-policy"
     upd = []
 
-    def case(name: str, words: str, before: dict, *after: dict) -> None:
+    def case(name: str, words: str, before: dict[str, Any], *after: dict[str, Any]) -> None:
         seq = Seq().apply(before).step()
         for doc in after:
             seq.apply(doc).step()
@@ -422,7 +422,7 @@ def fam_delete() -> list[Draft]:
 def _relabelling(out: list[Draft], family: str, prefix: str,
                  label: Callable[[Seq, str, Mapping[str, str | None]], Seq]) -> Callable[..., None]:
     """case(name, words, docs, changes): apply `docs`, then one step per (pod or namespace, labels) change."""
-    def case(name: str, words: str, docs: list[dict], changes: list[tuple[str, dict]]) -> None:
+    def case(name: str, words: str, docs: list[dict[str, Any]], changes: list[tuple[str, dict[str, Any]]]) -> None:
         seq = Seq().apply(*docs).step()
         for key, ch in changes:
             label(seq, key, ch).step()

@@ -13,6 +13,7 @@ and tagged (tags.py) into a Case (steps.py).
 from __future__ import annotations
 
 import random
+from typing import Any
 
 from ..spec.netpol import NetworkPolicySpec
 from .decode import decode_policies, dump
@@ -49,9 +50,9 @@ POD_LABEL_CHOICES = (("tier", "web"), ("tier", "db"), ("tier", None), ("pod", "a
 NS_LABEL_CHOICES = (("team", "red"), ("team", "blue"), ("team", None), ("ns", "y"), ("env", "prod"))
 
 
-def _catalogue(drafts: list[Draft]) -> list[dict]:
+def _catalogue(drafts: list[Draft]) -> list[dict[str, Any]]:
     """Every policy of the single-step systematic cases, each once (by namespace and name)."""
-    seen: dict[tuple[str, str], dict] = {}
+    seen: dict[tuple[str, str], dict[str, Any]] = {}
     for d in drafts:
         if len(d.seq.steps) != 1:
             continue
@@ -62,7 +63,7 @@ def _catalogue(drafts: list[Draft]) -> list[dict]:
     return [seen[k] for k in sorted(seen)]
 
 
-def fam_random(seed: int, catalogue: list[dict], taken: set) -> list[Draft]:
+def fam_random(seed: int, catalogue: list[dict[str, Any]], taken: set[Any]) -> list[Draft]:
     rng = random.Random(f"conformance-{seed}")
     out: list[Draft] = []
     tries = 0
@@ -121,7 +122,7 @@ def generate_cases(seed: int = 0, limit: int | None = None) -> list[Case]:
     families = [fam() for fam in SYSTEMATIC]
     flat = [d for fam in families for d in fam]
     catalogue = _catalogue(flat)
-    taken: set = set()
+    taken: set[Any] = set()
     randoms = fam_random(seed, catalogue, taken)
     families.append([d for d in randoms if d.family == "random"])
     families.append([d for d in randoms if d.family == "random-steps"])
@@ -129,7 +130,7 @@ def generate_cases(seed: int = 0, limit: int | None = None) -> list[Case]:
     for i in range(max(len(f) for f in families)):
         ordered += [f[i] for f in families if i < len(f)]
     cases: list[Case] = []
-    keys: set = set()
+    keys: set[Any] = set()
     names: set[str] = set()
     for draft in ordered:
         if limit is not None and len(cases) >= limit:

@@ -11,7 +11,7 @@ Manifests a controller reconciles to.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Any, Mapping
 
 from ..spec.netpol import NetworkPolicySpec
 from .xyz import model_namespace_labels, model_pod_labels
@@ -45,7 +45,7 @@ class Step:
     def labels_of_namespace(self, name: str) -> dict[str, str]:
         return dict(self.namespace_labels[name]) if name in self.namespace_labels else model_namespace_labels(name)
 
-    def key(self) -> tuple:
+    def key(self) -> tuple[Any, ...]:
         """What makes two steps the same state (used to keep cases distinct)."""
         return (tuple(sorted(self.texts)),
                 tuple(sorted((k, tuple(sorted(v.items()))) for k, v in self.pod_labels.items())),
@@ -66,7 +66,7 @@ class Case:
     def family(self) -> str:
         return self.tags[0]
 
-    def key(self) -> tuple:
+    def key(self) -> tuple[Any, ...]:
         return tuple(s.key() for s in self.steps)
 
 

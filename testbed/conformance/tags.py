@@ -8,6 +8,7 @@ measured, not declared.
 from __future__ import annotations
 
 from ..spec.netpol import NetworkPolicySpec
+from ..spec.selectors import LabelSelector
 from .steps import Step
 from .xyz import MODEL_NAMESPACES, PODS
 
@@ -22,7 +23,7 @@ FEATURES = (
 )
 
 
-def _selector_tags(sel) -> set[str]:
+def _selector_tags(sel: LabelSelector | None) -> set[str]:
     if sel is None:
         return set()
     out = {"match-labels"} if sel.match_labels else set()

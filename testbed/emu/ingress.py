@@ -15,6 +15,7 @@ import signal
 from typing import Any
 
 from ..plan.model import Plan
+from ..ingress import certificates_needed, openssl_argv, render_nginx_conf
 from .daemon import Daemon, children, listening
 from .ledger import Ledger, netns_name
 from .runner import Runner
@@ -37,8 +38,6 @@ class IngressController:
         self.reloads = 0
 
     def _certificates(self, items: Any) -> None:
-        from ..ingress import certificates_needed, openssl_argv
-
         for secret, hosts in certificates_needed(items).items():
             if secret in self.certs:
                 continue
@@ -47,8 +46,6 @@ class IngressController:
             self.certs.add(secret)
 
     def sync(self, plan: Plan, manifests: Any) -> None:
-        from ..ingress import render_nginx_conf
-
         pod = next((p for p in plan.pods if p.served_by == "nginx"), None)
         if pod is None or manifests is None:
             self.stop()

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import os
 import resource
-from typing import Iterable
+import time
+from typing import Any, Iterable
 
 from ..plan.model import Plan, RoutePlan
 from ..plan.network import RouterPlan
 from .ledger import Ledger, netns_name
 from .runner import Runner
+from .pods import write_sysctls
 
 # The router forwards between racks like a cloud gateway or a switch's routing engine: no ICMP
 # redirects (nodes must keep sending to it), no reverse-path filter, ICMP errors not
@@ -91,8 +93,6 @@ def settle_shell(node, timeout: float = 2.0) -> None:
     rest of the stop. Interrupt the command (Ctrl-C on the shell's terminal) and read up to
     the prompt's sentinel; a shell that does not answer in time is about to be killed anyway.
     """
-    import time
-
     if not getattr(node, "shell", None) or not getattr(node, "waiting", False):
         return
     try:
@@ -111,7 +111,7 @@ class Underlay:
     def __init__(self, plan: Plan, ledger: Ledger, runner: Runner) -> None:
         self.plan, self.ledger, self.runner = plan, ledger, runner
         self.net = None
-        self.hosts: dict[str, object] = {}   # plan key -> mininet Host
+        self.hosts: dict[str, Any] = {}   # plan key -> mininet Host (untyped)
 
     def build(self) -> None:
         Mininet, LinuxBridge = _mininet()
@@ -152,8 +152,6 @@ class Underlay:
 
     def _configure_routing(self) -> None:
         """Routers (forwarding, rack ports, cloud routes), then the members' routes to other racks."""
-        from .pods import write_sysctls
-
         network = self.plan.network
         if network is None:
             return

@@ -11,12 +11,12 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Any, Callable, Mapping
 
 from ..errors import Problem, SpecError
 from ..plan.build import replan
 from ..plan.model import Plan
-from ..spec.model import ClusterSpec, Manifests
+from ..spec.model import ClusterSpec, Manifests, Namespace
 from ..spec.workloads import load_manifests
 from .expand import select_pods
 from .model import PodSelection
@@ -86,13 +86,13 @@ def _sel(sel: PodSelection) -> str:
     return " ".join(parts) or "--all"
 
 
-def _key(obj) -> tuple[str, str, str]:
+def _key(obj: Any) -> tuple[str, str, str]:
     return (obj.ref.kind, obj.ref.namespace, obj.ref.name)
 
 
 def merge(base: Manifests, extra: Manifests) -> Manifests:
     """`kubectl apply`: objects of `extra` replace those of `base` with the same kind/ns/name."""
-    def combine(a: tuple, b: tuple, key=_key) -> tuple:
+    def combine(a: tuple[Any, ...], b: tuple[Any, ...], key: Callable[[Any], tuple[str, str, str]] = _key) -> tuple[Any, ...]:
         replaced = {key(o) for o in b}
         return tuple(o for o in a if key(o) not in replaced) + tuple(b)
     by_name = lambda n: n.name  # noqa: E731
@@ -107,14 +107,14 @@ def merge(base: Manifests, extra: Manifests) -> Manifests:
 
 def remove(base: Manifests, gone: Manifests) -> Manifests:
     """`kubectl delete -f`: drop the objects the files name."""
-    def drop(a: tuple, b: tuple, key=_key) -> tuple:
+    def drop(a: tuple[Any, ...], b: tuple[Any, ...], key: Callable[[Any], tuple[str, str, str]] = _key) -> tuple[Any, ...]:
         names = {key(o) for o in b}
         return tuple(o for o in a if key(o) not in names)
     by_name = lambda n: n.name  # noqa: E731
     # Deleting a Namespace deletes everything in it (the namespace controller empties it).
     emptied = {n.name for n in gone.namespaces}
 
-    def drop_in(a: tuple, b: tuple) -> tuple:
+    def drop_in(a: tuple[Any, ...], b: tuple[Any, ...]) -> tuple[Any, ...]:
         return tuple(o for o in drop(a, b) if o.ref.namespace not in emptied)
     return Manifests(namespaces=drop(base.namespaces, gone.namespaces, by_name), pods=drop_in(base.pods, gone.pods),
                      workloads=drop_in(base.workloads, gone.workloads), files=base.files,
@@ -156,8 +156,6 @@ def apply_action(action: Action, cluster: ClusterSpec, manifests: Manifests, pla
 
 def _relabel_namespace(action: LabelNamespace, manifests: Manifests) -> Manifests:
     """`kubectl label namespace`: NetworkPolicies' namespaceSelectors see the new labels."""
-    from ..spec.model import Namespace
-
     current = next((n for n in manifests.namespaces if n.name == action.namespace), None)
     if current is None:
         if action.namespace not in manifests.namespace_names():

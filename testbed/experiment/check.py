@@ -50,7 +50,7 @@ def check_experiment(exp: Experiment) -> None:
     cluster = load_topology(exp.topology)   # their own problems name their own files
     manifests = load_manifests(exp.manifests)
     plan = plan_cluster(cluster, manifests, seed=exp.seed)
-    history: dict = {}
+    history: dict[tuple[str, str], Any] = {}
     for i, step in enumerate(exp.steps):
         where = _step_doc(exp, step)
         base = f"spec.steps[{i}]"
@@ -117,7 +117,7 @@ def _located(exc: SpecError, exp: Experiment, path: str, document: str) -> list[
     return out
 
 
-def _simulate(action: Any, cluster: ClusterSpec, manifests: Manifests, plan: Plan, history: dict,
+def _simulate(action: Any, cluster: ClusterSpec, manifests: Manifests, plan: Plan, history: dict[tuple[str, str], Any],
               source: str) -> tuple[Manifests, Plan]:
     """The state after `action`, computed as experiment/run.py's runner computes it."""
     if isinstance(action, Rollout):   # every intermediate state of the rolling update, in turn
@@ -132,7 +132,7 @@ def _simulate(action: Any, cluster: ClusterSpec, manifests: Manifests, plan: Pla
     return apply_action(action, cluster, manifests, plan, source)
 
 
-def _check_action(action: Any, plan: Plan, manifests: Manifests, history: dict, add: Add) -> None:
+def _check_action(action: Any, plan: Plan, manifests: Manifests, history: dict[tuple[str, str], Any], add: Add) -> None:
     """Each action must find what it acts on at its step."""
     if isinstance(action, Scale):
         if not any((w.ref.kind, w.ref.namespace, w.ref.name) == (action.kind, action.namespace, action.name)

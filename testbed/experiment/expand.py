@@ -10,10 +10,13 @@ uses (cni0's gateway for its own pods, its HOST-IP towards other nodes' pods).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Iterator
 
 from ..errors import Problem, SpecError
+from ..ingress import controller_config, route
+from ..netpol.oracle import Flow, decide
 from ..plan.model import Plan, PodPlan
 from ..plan.network import node_source_ip
 from .model import Endpoints, PodSelection, ProbeGroup
@@ -185,8 +188,6 @@ def _service_probes(plan: Plan, group: ProbeGroup, srcs: list[Party]) -> list[Pl
 
 def oracle_outcome(world: Any, src: Party, dst_pods: list[PodPlan], port: int, protocol: str) -> str:
     """connected / blocked as NetworkPolicy semantics predict (any: endpoints disagree)."""
-    from ..netpol.oracle import Flow, decide
-
     who = f"{src.namespace}/{src.name}" if src.kind == "pod" else src.ip
     verdicts = set()
     for pod in dst_pods:
@@ -201,8 +202,6 @@ def oracle_outcome(world: Any, src: Party, dst_pods: list[PodPlan], port: int, p
 
 def _with_oracle(probes: list[PlannedProbe], plan: Plan, world: Any) -> list[PlannedProbe]:
     """Replace expect_outcome "oracle" by the oracle's verdict for each probe."""
-    import dataclasses
-
     if world is None:
         raise SpecError([Problem("experiment", "expect.outcome", "`oracle` needs the cluster's manifests")])
     by_name = {(p.namespace, p.name): p for p in plan.pods}
@@ -212,7 +211,6 @@ def _with_oracle(probes: list[PlannedProbe], plan: Plan, world: Any) -> list[Pla
             out.append(p)
             continue
         if p.dst.kind == "external":  # egress to an address outside the cluster: ipBlock rules decide
-            from ..netpol.oracle import Flow, decide
             who = f"{p.src.namespace}/{p.src.name}" if p.src.kind == "pod" else p.src.ip
             allowed = decide(Flow(who, p.dst_ip, p.port or None, p.protocol), world).allowed
             out.append(dataclasses.replace(p, expect_outcome="connected" if allowed else "blocked",
@@ -246,9 +244,6 @@ def expand(plan: Plan, group: ProbeGroup, world: Any = None, ingresses: Any = ()
 
 def _with_ingress_oracle(probes: list[PlannedProbe], plan: Plan, ingresses: Any) -> list[PlannedProbe]:
     """Expected status and answering pods from the ingress controller's routing (ingress/routes.py)."""
-    import dataclasses
-
-    from ..ingress import controller_config, route
 
     config = controller_config(ingresses, plan.services)
     by_address = {(p.ip, q.port): f"{p.namespace}/{p.name}" for p in plan.pods for q in p.ports}

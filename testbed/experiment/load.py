@@ -6,16 +6,18 @@ import ipaddress
 import os
 import re
 
-from ..errors import Problem, excerpt
+from ..errors import Problem, SpecError, excerpt
 from ..spec.decode import Doc, Problems, load_documents
 from ..spec.labels import decode_selector
 from ..spec.model import PROTOCOLS
 from ..spec.names import label_key_error, label_value_error, port_name_error
 from ..spec.workloads import MAX_REPLICAS
 from ..spec.selectors import LabelSelector
-from .changes import Apply, Delete, DeletePods, Label, LabelNamespace, Scale
+from ..spec.inputs import expand_inputs
+from .changes import Action, Apply, Delete, DeletePods, Label, LabelNamespace, Scale
 from .rollout import Rollout
 from .model import OUTCOMES, CaptureSpec, During, Endpoints, HttpRequest, ServiceTarget, Expectation, Experiment, PodSelection, ProbeGroup, Step
+from .check import check_experiment
 
 API = "testbed/v1alpha1"
 MAX_STEPS = 1_000
@@ -31,7 +33,6 @@ def load_experiment(path: str, check: bool = True) -> Experiment:
     selecting something), so that nothing is built from an experiment that cannot run."""
     exp = _decode(path)
     if check:
-        from .check import check_experiment
         check_experiment(exp)
     return exp
 
@@ -90,9 +91,6 @@ def _decode(path: str) -> Experiment:
 
 def _files(doc: Doc, path: str) -> list[str]:
     """A manifest path as `kubectl apply -f` takes it: a file, or a folder's manifest files."""
-    from ..errors import SpecError
-    from ..spec.inputs import expand_inputs
-
     try:
         return expand_inputs([path])
     except SpecError as exc:
@@ -153,7 +151,7 @@ _SCALABLE = {"deployment": "Deployment", "replicaset": "ReplicaSet", "replicatio
 _ACTIONS = ("scale", "deletePods", "label", "apply", "delete", "rollout", "rollback")
 
 
-def _action(doc: Doc, base: str):
+def _action(doc: Doc, base: str) -> Action | None:
     """One change: scale, deletePods, label, apply or delete (see experiment/changes.py)."""
     doc.check_keys(_ACTIONS)
     chosen = [k for k in _ACTIONS if k in doc.value]
@@ -220,6 +218,7 @@ def _action(doc: Doc, base: str):
     labels: dict[str, str | None] = {}
     lmap = ldoc.mapping("labels", required=True)
     for key, value in (lmap.value.items() if lmap is not None else ()):
+        assert lmap is not None  # no items otherwise
         if not isinstance(key, str):
             lmap.error(f"label keys must be strings, got {excerpt(key)}")
         elif value is None or isinstance(value, str):

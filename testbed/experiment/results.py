@@ -13,10 +13,12 @@ import json
 import os
 import platform
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from typing import Any, Iterator, Mapping, Sequence
 
 from .. import __version__
+from ..emu.runner import Runner
+from ..errors import KernelError
 from .records import COLUMNS, summarize
 
 
@@ -26,7 +28,7 @@ def file_sha256(path: str) -> str:
 
 
 def new_run_id(name: str, now: datetime | None = None) -> str:
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     return f"{now:%Y%m%d-%H%M%S}-{name}"
 
 
@@ -64,9 +66,6 @@ def discarded_if_empty(run_dir: str) -> Iterator[None]:
 
 
 def _version(argv: Sequence[str]) -> str:
-    from ..emu.runner import Runner  # the one way to run a program
-    from ..errors import KernelError
-
     try:
         out = Runner().run(argv, check=False, timeout=5)
         return (out.out or out.err).strip().splitlines()[0]
@@ -77,7 +76,7 @@ def _version(argv: Sequence[str]) -> str:
 def environment() -> dict[str, str]:
     versions = {"testbed": __version__, "python": platform.python_version(), "kernel": platform.release()}
     try:
-        import mininet.net
+        import mininet.net  # optional here: a results folder can be written without Mininet
         versions["mininet"] = getattr(mininet.net, "VERSION", "unknown")
     except ImportError:
         versions["mininet"] = "not installed"

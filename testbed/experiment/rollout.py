@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import Problem, SpecError
 from ..plan.build import Desired, desired_pods
@@ -75,7 +76,7 @@ def updated(manifests: Manifests, old: Workload, new: Workload) -> Manifests:
     return dataclasses.replace(manifests, workloads=tuple(new if w is old else w for w in manifests.workloads))
 
 
-def new_template_workload(old: Workload, rollout: Rollout, history: dict) -> Workload:
+def new_template_workload(old: Workload, rollout: Rollout, history: dict[tuple[str, str], Any]) -> Workload:
     """The Deployment after `kubectl set image` (or `rollout undo`, from `history`)."""
     key = (old.ref.namespace, old.ref.name)
     if rollout.undo:

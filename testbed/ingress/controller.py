@@ -145,7 +145,7 @@ def controller_config(items: Iterable[Any], services: ServicesPlan, controller: 
                 continue
             listed = [t for t in ing.tls if host in t.hosts]
             unlisted = [t for t in ing.tls if not t.hosts]
-            entry = (listed or unlisted or [None])[0]
+            entry = (listed or unlisted)[0] if listed or unlisted else None
             if entry is not None:
                 certs[host] = entry.secret_name or DEFAULT_CERTIFICATE
     for ing in ours:
@@ -201,10 +201,10 @@ def controller_config(items: Iterable[Any], services: ServicesPlan, controller: 
 
     out: list[Server] = []
     for host in sorted(servers, key=lambda h: (h != DEFAULT_SERVER, h)):
-        locs = sorted(servers[host].values(), key=lambda l: (-len(l.path), l.path, l.modifier))
+        ordered = sorted(servers[host].values(), key=lambda loc: (-len(loc.path), loc.path, loc.modifier))
         cert = certs.get(host, DEFAULT_CERTIFICATE)
-        out.append(Server(host, tuple(locs), cert, host in certs, creators[host]))
-    used = {l.upstream for s in out for l in s.locations if l.upstream}
+        out.append(Server(host, tuple(ordered), cert, host in certs, creators[host]))
+    used = {loc.upstream for s in out for loc in s.locations if loc.upstream}
     upstreams = tuple(sorted((u for u in b.upstreams.values() if u.name in used), key=lambda u: u.name))
     # Upstreams without endpoints stay in the model (for `route` and reports), not in nginx.conf.
     certificates: dict[str, set[str]] = {DEFAULT_CERTIFICATE: set(DEFAULT_CERTIFICATE_HOSTS)}

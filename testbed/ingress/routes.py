@@ -72,8 +72,8 @@ def route(config: IngressConfig, host: str, uri: str, scheme: str = "http") -> R
               or next((s for s in servers if s.host.startswith("*.") and _host_matches(s, name)), None)
               or config.server(DEFAULT_SERVER))
     path = normalize_uri(uri)
-    exact = {l.path: l for l in server.locations if l.modifier == "="}
-    prefix = {l.path: l for l in server.locations if l.modifier == ""}
+    exact = {loc.path: loc for loc in server.locations if loc.modifier == "="}
+    prefix = {loc.path: loc for loc in server.locations if loc.modifier == ""}
     loc = exact.get(path) or prefix.get(path)
     if loc is None:
         slash = prefix.get(path + "/")

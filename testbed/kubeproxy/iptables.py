@@ -143,14 +143,14 @@ def _service_port(nat: _Chains, flt: _Chains, sp: ProxiedPort, host_ip: str, pod
     port = DPort.of(sp.port.port)
 
     # Capture the ClusterIP.
-    capture = [Proto(proto), Addr("daddr", (svc.cluster_ip,)), port]
+    capture: list[Part] = [Proto(proto), Addr("daddr", (svc.cluster_ip,)), port]
     if has_int:
         nat.add(KUBE_SERVICES, [Comment(f"{ns} cluster IP"), *capture], Jump(internal_chain))
     else:
         flt.add(KUBE_SERVICES, [Comment(int_comment), *capture], int_target)
     # Capture external IPs.
     for ip in svc.external_ips:
-        dst = [Proto(proto), Addr("daddr", (ip,)), port]
+        dst: list[Part] = [Proto(proto), Addr("daddr", (ip,)), port]
         if has_any:
             nat.add(KUBE_SERVICES, [Comment(f"{ns} external IP"), *dst], Jump(ext_chain))
         if not has_ext:

@@ -23,6 +23,7 @@ atomic and idempotent; stale chains and sets cannot survive.
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
 from ..plan.service_model import ResolvedEndpoint, ServicesPlan
 from ..rules.model import (Addr, AddrType, Chain, Comment, CtState, Dnat, Drop, Goto, InSet, Jump,
@@ -51,18 +52,18 @@ _NEW = CtState(("NEW",))
 class _Table:
     def __init__(self) -> None:
         self.chains: dict[str, list[Rule]] = {}
-        self.meta: dict[str, tuple] = {}
+        self.meta: dict[str, tuple[Any, ...]] = {}
         self.sets: dict[str, NftSet] = {}
         self.set_elements: dict[str, list[str]] = {}
         self.maps: dict[str, NftMap] = {}
         self.map_elements: dict[str, list[MapElement]] = {}
 
-    def chain(self, name: str, hook: tuple = (None, None, None), comment: str = "") -> None:
+    def chain(self, name: str, hook: tuple[Any, ...] = (None, None, None), comment: str = "") -> None:
         if name not in self.chains:
             self.chains[name] = []
             self.meta[name] = (*hook, comment)
 
-    def add(self, chain: str, parts: list | tuple, verdict: Verdict | None) -> None:
+    def add(self, chain: str, parts: list[Any] | tuple[Any, ...], verdict: Verdict | None) -> None:
         self.chains[chain].append(Rule(tuple(parts), verdict))
 
     def add_set(self, s: NftSet) -> None:

@@ -31,6 +31,7 @@ oracle says. Blocked packets are dropped (a client times out, as with most CNI p
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Iterable
 
 from ..rules.model import (Accept, Chain, Comment, Counter, CtState, DPort, Drop, InSet, Jump, NftSet, Part, Proto,
                            Return, Ruleset, Table, Verdict)
@@ -56,7 +57,7 @@ def _nft_rule(matches: tuple[Part, ...], verdict: Verdict, comment: str = "", co
     return NftRule(matches + ((Counter(),) if counter else ()) + ((Comment(comment),) if comment else ()), verdict)
 
 
-def compile_node(world: World, node: str, cache: dict | None = None) -> Ruleset:
+def compile_node(world: World, node: str, cache: dict[Any, Any] | None = None) -> Ruleset:
     """The ruleset of one node; `cache` shares the cluster-wide peer sets between nodes."""
     cache = {} if cache is None else cache
     local = world.pods_on(node)
@@ -93,7 +94,7 @@ def compile_node(world: World, node: str, cache: dict | None = None) -> Ruleset:
 
 
 def _rule(world: World, policy: Policy, i: int, sel: str, direction: str, r: int, rule: Rule,
-          candidates: tuple[PodInfo, ...] | list[PodInfo], sets: list[NftSet], cache: dict) -> list[NftRule]:
+          candidates: tuple[PodInfo, ...] | list[PodInfo], sets: list[NftSet], cache: dict[Any, Any]) -> list[NftRule]:
     prefix = f"p{i}-{SHORT[direction]}{r}"
     peers: list[tuple[int | None, tuple[Part, ...]]] = []
     if rule.peers is None:
@@ -112,12 +113,12 @@ def _rule(world: World, policy: Policy, i: int, sel: str, direction: str, r: int
         sets.append(cache[name])
         peers.append((k, (InSet(PEER_FIELD[direction], name),)))
     groups = _port_groups(rule, prefix, candidates, sets, policy)
-    out = []
-    for k, peer_match in peers:
+    out: list[NftRule] = []
+    for peer_index, peer_match in peers:
         for indices, port_match in groups:
             comment = f"{policy.full_name} {rule.path}"
-            if k is not None:
-                comment += f".{rule.peer_key}[{k}]"
+            if peer_index is not None:
+                comment += f".{rule.peer_key}[{peer_index}]"
             if indices:
                 comment += f" ports[{','.join(map(str, indices))}]"
             out.append(_nft_rule((InSet(SELF_FIELD[direction], sel),) + peer_match + port_match,
@@ -125,7 +126,7 @@ def _rule(world: World, policy: Policy, i: int, sel: str, direction: str, r: int
     return out
 
 
-def _port_groups(rule: Rule, prefix: str, candidates, sets: list[NftSet],
+def _port_groups(rule: Rule, prefix: str, candidates: tuple[PodInfo, ...] | list[PodInfo], sets: list[NftSet],
                  policy: Policy) -> list[tuple[tuple[int, ...], tuple[Part, ...]]]:
     """One match per protocol: every port, or the numeric ranges; one per named port."""
     if rule.ports is None:
@@ -141,13 +142,14 @@ def _port_groups(rule: Rule, prefix: str, candidates, sets: list[NftSet],
             continue
         numeric = [(i, p) for i, p in items if p.first is not None]
         if numeric:
-            ranges = _merge((p.first, p.last if p.last is not None else p.first) for _, p in numeric)
+            ranges = _merge((p.first, p.last if p.last is not None else p.first)  # type: ignore[misc]
+                            for _, p in numeric)  # (numeric: p.first is not None)
             groups.append((tuple(i for i, _ in numeric), (Proto(proto.lower()), DPort(ranges))))
         names: dict[str, list[int]] = {}
         for i, p in items:
             if p.name:
                 names.setdefault(p.name, []).append(i)
-        for pname, idx in names.items():
+        for pname, named_indices in names.items():
             name = f"{prefix}-{proto.lower()}-{pname}"
             elements = []
             for pod in candidates:
@@ -156,11 +158,11 @@ def _port_groups(rule: Rule, prefix: str, candidates, sets: list[NftSet],
                     elements.append(f"{pod.ip} . {number}")
             sets.append(NftSet(name, ADDR_PORT, sort_elements(elements),
                                comment=f"{policy.full_name} {rule.path}: {proto} port named {pname}, per pod"))
-            groups.append((tuple(idx), (InSet("daddr . dport", name, proto.lower()),)))
+            groups.append((tuple(named_indices), (InSet("daddr . dport", name, proto.lower()),)))
     return groups
 
 
-def _merge(ranges) -> tuple[tuple[int, int], ...]:
+def _merge(ranges: Iterable[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
     out: list[list[int]] = []
     for a, b in sorted(ranges):
         if out and a <= out[-1][1] + 1:
@@ -171,7 +173,7 @@ def _merge(ranges) -> tuple[tuple[int, int], ...]:
 
 
 def compile_cluster(world: World) -> dict[str, Ruleset]:
-    cache: dict = {}
+    cache: dict[Any, Any] = {}
     return {node: compile_node(world, node, cache) for node in world.node_names()}
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .model import DIRECTIONS, PodPeer, describe_peers, describe_ports
+from .model import DIRECTIONS, PodPeer, Rule, describe_peers, describe_ports
 from .oracle import (ALLOWED, BYPASS, NO_POD, NO_RULE, NODE_LOCAL, NOT_A_POD, NOT_ISOLATED, SELF,
                      DirectionVerdict, Verdict, peer_matches, selecting_policies, selector_text)
 from .world import Endpoint, World
@@ -118,7 +118,7 @@ def explain_pod(world: World, ref: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _peers_now(world: World, rule) -> str | None:
+def _peers_now(world: World, rule: Rule) -> str | None:
     """The pods the rule's selector peers match now, or None if it has only ipBlocks/no peers."""
     if rule.peers is None or not any(isinstance(p, PodPeer) for p in rule.peers):
         return None

@@ -13,13 +13,13 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Iterable, Mapping, Union
+from typing import Any, Iterable, Mapping
 
 from ..spec.netpol import NetworkPolicySpec, PeerSpec, PortSpec, RuleSpec
 from ..spec.selectors import LabelSelector
 
 DIRECTIONS = ("ingress", "egress")
-IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass(frozen=True)
@@ -61,17 +61,18 @@ class IPPeer:
             return ()
         remaining = [self.cidr]
         for ex in self.excepts:
-            nxt: list = []
+            nxt: list[Any] = []
             for net in remaining:
-                if ex.subnet_of(net):
-                    nxt.extend(net.address_exclude(ex))
-                elif not net.subnet_of(ex):
+                # One IP version throughout: spec/netpol.py refuses an except of another version.
+                if ex.subnet_of(net):  # type: ignore[arg-type]
+                    nxt.extend(net.address_exclude(ex))  # type: ignore[arg-type]
+                elif not net.subnet_of(ex):  # type: ignore[arg-type]
                     nxt.append(net)
             remaining = nxt
-        return tuple(ipaddress.collapse_addresses(remaining))  # type: ignore[arg-type]
+        return tuple(ipaddress.collapse_addresses(remaining))
 
 
-Peer = Union[PodPeer, IPPeer]
+Peer = PodPeer | IPPeer
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterable
+from typing import Any, Iterable
 
 from ..rules.model import Ruleset
 from ..rules.render_nft import remove_table, render_block
@@ -37,7 +37,7 @@ def remove_script(family: str = FAMILY, table: str = TABLE) -> str:
     return remove_table(f"{family} {table}")
 
 
-def structure(ruleset: Ruleset) -> tuple:
+def structure(ruleset: Ruleset) -> tuple[Any, ...]:
     """Everything but the elements of the pod-address sets: equal structures can be updated
     element by element. Interval sets (ipBlocks) count as structure: they change only with
     the policies, and interval elements are not safely deleted one by one."""
@@ -93,7 +93,7 @@ def set_updates(old: Ruleset, new: Ruleset) -> SetUpdate | None:
 
 
 @lru_cache(maxsize=1 << 16)
-def element_key(element: str) -> tuple:
+def element_key(element: str) -> tuple[Any, ...]:
     """Numeric order of addresses, prefixes and concatenations (address . port / address)."""
     key: list[int] = []
     for part in element.split(" . "):

@@ -31,7 +31,7 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Iterable
 
-from .model import (IPPeer, Policy, PortMatch, Rule, describe_peer, describe_port,
+from .model import (IPPeer, Peer, Policy, PortMatch, Rule, describe_peer, describe_port,
                     describe_selector)
 from .world import Endpoint, PodInfo, World
 
@@ -204,7 +204,7 @@ def _direction(world: World, direction: str, pod: PodInfo | None, other: Endpoin
                             names, tuple(allows), tuple(misses))
 
 
-def peer_matches(world: World, peer, other: Endpoint) -> bool:
+def peer_matches(world: World, peer: Peer, other: Endpoint) -> bool:
     if isinstance(peer, IPPeer):
         return peer.contains(ipaddress.ip_address(other.ip))
     if other.pod is None:
@@ -258,7 +258,8 @@ def _port_text(rule: Rule, hit: int | None | bool, dst: Endpoint) -> str:
     return text
 
 
-def _miss_reason(rule: Rule, direction: str, peer, port, flow: Flow, dst: Endpoint) -> str:
+def _miss_reason(rule: Rule, direction: str, peer: int | None | bool, port: int | None | bool, flow: Flow,
+                 dst: Endpoint) -> str:
     reasons = []
     if peer is False:
         who = "the source" if direction == "ingress" else "the destination"
@@ -295,7 +296,7 @@ def truth_table(world: World, sources: Iterable[str], destinations: Iterable[str
     world_sources = [(s, world.endpoint(s)) for s in sources]
     world_dests = [(d, world.endpoint(d)) for d in destinations]
     ports, protocols = list(ports), list(protocols)
-    services = [(None, "ICMP")] if "ICMP" in protocols else []
+    services: list[tuple[int | None, str]] = [(None, "ICMP")] if "ICMP" in protocols else []
     services = [(port, proto) for proto in protocols if proto != "ICMP" for port in ports] + services
     table: dict[tuple[str, str, int | None, str], bool] = {}
     for s, src in world_sources:

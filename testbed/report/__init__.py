@@ -17,7 +17,7 @@ def build_report(run_dir: str) -> tuple[str, str]:
     A missing folder or a folder without a dataset raises testbed.analysis.ResultsError
     (a TestbedError). Heavy imports (pandas, matplotlib) happen only when called.
     """
-    from .build import build_report as build
+    from .build import build_report as build  # deferred: pandas and matplotlib, only when called
 
     return build(run_dir)
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Mapping, Optional
+from datetime import datetime, UTC
+from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
@@ -38,7 +38,7 @@ class Report:
     def figures(self) -> list[Figure]:
         out: list[Figure] = []
 
-        def walk(blocks) -> None:
+        def walk(blocks: Sequence[Block]) -> None:
             for b in blocks:
                 if isinstance(b, Figure):
                     out.append(b)
@@ -70,7 +70,7 @@ def _started(meta: Mapping[str, Any]) -> str:
     stamp = meta.get("started")
     if not isinstance(stamp, (int, float)):
         return "unknown"
-    return datetime.fromtimestamp(stamp, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return datetime.fromtimestamp(stamp, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _table(frame: pd.DataFrame, columns: Mapping[str, str], formats: Mapping[str, Any] | None = None) -> Table:
@@ -197,7 +197,7 @@ def _expected_vs_observed(frame: pd.DataFrame) -> list[Block]:
     return blocks
 
 
-def _matrix_table(m: reachability.Matrix) -> Optional[Table]:
+def _matrix_table(m: reachability.Matrix) -> Table | None:
     if m.probes.shape[0] > MAX_TABLE_ROWS or m.probes.shape[1] > MAX_TABLE_COLUMNS:
         return None
     rows = []
@@ -242,7 +242,8 @@ def _reachability(frame: pd.DataFrame, names: "_Names") -> list[Block]:
 
 def _spread(frame: pd.DataFrame, plan: Mapping[str, Any], names: "_Names") -> list[Block]:
     last = spread.last_steps(frame)  # plan.json is the final plan: its endpoints hold for the last step
-    endpoints = {(last[svc], svc): eps for svc, eps in spread.endpoints_from_plan(plan).items() if svc in last}
+    endpoints: dict[str | tuple[str, str], list[str]] = {
+        (last[svc], svc): eps for svc, eps in spread.endpoints_from_plan(plan).items() if svc in last}
     tests = spread.spread_tests(frame, endpoints)
     if tests.empty:
         return []

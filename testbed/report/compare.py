@@ -19,7 +19,7 @@ import os
 import pandas as pd
 
 from ..analysis import dataset, nat, performance, verdict
-from .document import Bullets, Heading, Paragraph, Table, to_markdown
+from .document import Block, Bullets, Heading, Paragraph, Table, to_markdown
 
 KEY = ("experiment", "step", "group", "attempt", "src_kind", "src_namespace", "src_name", "dst_kind", "dst_namespace",
        "dst_name", "service", "service_port", "protocol", "port")
@@ -51,7 +51,7 @@ def _ms(value: float) -> str:
     return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
 
 
-def _verdict_blocks(name_a: str, name_b: str, a: pd.DataFrame, b: pd.DataFrame) -> list:
+def _verdict_blocks(name_a: str, name_b: str, a: pd.DataFrame, b: pd.DataFrame) -> list[Block]:
     va, vb = verdict.run_verdict(a), verdict.run_verdict(b)
     change = "unchanged" if va.word == vb.word else "changed"
     rows = [[label, v.word, str(v.probes), f"{v.as_expected}/{v.with_expectation}", str(v.nat_violations),
@@ -61,7 +61,7 @@ def _verdict_blocks(name_a: str, name_b: str, a: pd.DataFrame, b: pd.DataFrame) 
                   [False, False, True, True, True, True])]
 
 
-def _counts_blocks(a: pd.DataFrame, b: pd.DataFrame) -> list:
+def _counts_blocks(a: pd.DataFrame, b: pd.DataFrame) -> list[Block]:
     key = ["experiment", "step", "communication", "protocol"]
     sa = verdict.summary_table(a).assign(experiment=_experiment(a))
     sb = verdict.summary_table(b).assign(experiment=_experiment(b))
@@ -71,7 +71,7 @@ def _counts_blocks(a: pd.DataFrame, b: pd.DataFrame) -> list:
     rows = []
     for rec in sorted(merged.to_dict("records"), key=lambda r: order.get(tuple(r[c] for c in key), 0)):
         def n(col: str, side: str) -> int:
-            v = rec.get(f"{col}_{side}")
+            v = rec.get(f"{col}_{side}")  # noqa: B023 -- n() is called in this iteration only
             return 0 if v is None or (isinstance(v, float) and math.isnan(v)) else int(v)
         values = [(n(c, "a"), n(c, "b")) for c in ("probes", "connected", "as_expected", "nat_free")]
         changed = "yes" if any(x != y for x, y in values) else ""
@@ -94,9 +94,9 @@ def _experiment(frame: pd.DataFrame) -> str:
     return str(values[0]) if len(values) else ""
 
 
-def _changed_blocks(a: pd.DataFrame, b: pd.DataFrame) -> list:
+def _changed_blocks(a: pd.DataFrame, b: pd.DataFrame) -> list[Block]:
     changed, only_a, only_b = changed_probes(a, b)
-    blocks: list = [Heading(2, f"Probes whose outcome changed ({len(changed)})")]
+    blocks: list[Block] = [Heading(2, f"Probes whose outcome changed ({len(changed)})")]
     if only_a or only_b:
         blocks.append(Paragraph(f"{only_a} probe(s) only in A and {only_b} only in B (not compared)."))
     if changed.empty:
@@ -117,17 +117,17 @@ def _changed_blocks(a: pd.DataFrame, b: pd.DataFrame) -> list:
     return blocks
 
 
-def _nat_blocks(a: pd.DataFrame, b: pd.DataFrame) -> list:
+def _nat_blocks(a: pd.DataFrame, b: pd.DataFrame) -> list[Block]:
     va, vb = nat.nat_verdicts(a), nat.nat_verdicts(b)
     comms = dataset.communications_in_order(set(va) | set(vb))
     rows = [[c, va.get(c, "—"), vb.get(c, "—"), "yes" if va.get(c) != vb.get(c) else ""] for c in comms]
-    blocks: list = [Heading(2, "NAT-free verdicts")]
+    blocks: list[Block] = [Heading(2, "NAT-free verdicts")]
     if not rows:
         return blocks + [Paragraph("No probe in either run.")]
     return blocks + [Table(["communication", "source as expected? A", "source as expected? B", "changed"], rows)]
 
 
-def _latency_blocks(a: pd.DataFrame, b: pd.DataFrame) -> list:
+def _latency_blocks(a: pd.DataFrame, b: pd.DataFrame) -> list[Block]:
     pa, pb = performance.latency_p50(a), performance.latency_p50(b)
     keys = list(dict.fromkeys(list(pa) + list(pb)))
     rank = {c: i for i, c in enumerate(dataset.communications_in_order(k[0] for k in keys))}
@@ -138,7 +138,7 @@ def _latency_blocks(a: pd.DataFrame, b: pd.DataFrame) -> list:
         delta = y - x
         pct = f"{100 * delta / x:+.1f}%" if x == x and y == y and x else "—"
         rows.append([comm, proto, _ms(x), _ms(y), "—" if delta != delta else f"{delta:+.3f}", pct])
-    blocks: list = [Heading(2, "Latency p50 (ms, connected probes)")]
+    blocks: list[Block] = [Heading(2, "Latency p50 (ms, connected probes)")]
     if not rows:
         return blocks + [Paragraph("No latency in either run.")]
     return blocks + [Table(["communication", "protocol", "p50 A", "p50 B", "Δ ms", "Δ %"], rows,
@@ -162,7 +162,7 @@ def compare_runs(run_a: str, run_b: str) -> str:
     exp_a = str((ma.get("experiment") or {}).get("name") or "?")
     exp_b = str((mb.get("experiment") or {}).get("name") or "?")
     a, b = a.assign(experiment=exp_a), b.assign(experiment=exp_b)
-    blocks = [Heading(1, f"Comparison: {name_a} → {name_b}"), Bullets(facts)]
+    blocks: list[Block] = [Heading(1, f"Comparison: {name_a} → {name_b}"), Bullets(facts)]
     if exp_a != exp_b:
         blocks.append(Paragraph(f"**A and B ran different experiments ({exp_a} and {exp_b})**: their probes and "
                                 "steps are not the same ones, so none is compared with another; each run's rows "

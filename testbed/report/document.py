@@ -15,7 +15,7 @@ import base64
 import html
 import re
 from dataclasses import dataclass, field
-from typing import Sequence, Union
+from typing import Sequence
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ class Details:
     open: bool = False
 
 
-Block = Union[Heading, Paragraph, Table, Figure, Bullets, Details]
+Block = Heading | Paragraph | Table | Figure | Bullets | Details
 
 
 def slug(text: str) -> str:

@@ -13,7 +13,7 @@ matrix is small enough to read.
 from __future__ import annotations
 
 import io
-from typing import Mapping, Optional, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -29,16 +29,16 @@ MAX_ANNOTATED_CELLS = 900
 MAX_LABELS = 120
 
 
-def _new_figure(width: float, height: float):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+def _new_figure(width: float, height: float) -> Any:  # a matplotlib Figure
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # deferred
+    from matplotlib.figure import Figure  # deferred: matplotlib loads only when a figure is drawn
 
     fig = Figure(figsize=(round(width, 2), round(height, 2)), dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
 
 
-def _png(fig) -> bytes:
+def _png(fig: Any) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
     return buf.getvalue()
@@ -57,11 +57,11 @@ def _text_colour(rgba: Sequence[float]) -> str:
     return "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "white"
 
 
-def _heatmap(values: pd.DataFrame, notes: Optional[np.ndarray], title: str, cmap_name: str,
+def _heatmap(values: pd.DataFrame, notes: np.ndarray | None, title: str, cmap_name: str,
              vmin: float, vmax: float, bar_label: str, ticks: Sequence[float], tick_labels: Sequence[str],
              missing: str) -> bytes:
-    from matplotlib import colormaps
-    from matplotlib.patches import Patch
+    from matplotlib import colormaps  # deferred: matplotlib loads only when a figure is drawn
+    from matplotlib.patches import Patch  # deferred: matplotlib loads only when a figure is drawn
 
     rows = [_clip(str(r)) for r in values.index]
     cols = [_clip(str(c)) for c in values.columns]
@@ -172,7 +172,7 @@ def spread_bars(step: str, service: str, endpoints: Sequence[str], requests: Seq
 
 def latency_boxplot(samples: Mapping[tuple[str, str], Sequence[float]]) -> bytes:
     """One horizontal box per communication and protocol (connected probes), coloured by protocol."""
-    from matplotlib.patches import Patch
+    from matplotlib.patches import Patch  # deferred: matplotlib loads only when a figure is drawn
 
     keys = [k for k, v in samples.items() if len(v)]
     labels = [f"{comm} · {proto}" for comm, proto in keys]

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Iterator, Union
+from typing import Iterator
 
 # -- matches ---------------------------------------------------------------------------------------
 
@@ -129,8 +129,8 @@ class Counter:
     """nft's `counter` statement: the kernel counts the rule's packets (nothing here reads them)."""
 
 
-Part = Union[Comment, Proto, DPort, Addr, AddrType, MarkMatch, CtState, Random, RecentCheck, InSet, RecentSet,
-             Counter]
+Part = (Comment | Proto | DPort | Addr | AddrType | MarkMatch | CtState | Random | RecentCheck | InSet | RecentSet
+        | Counter)
 
 
 # -- verdicts --------------------------------------------------------------------------------------
@@ -199,7 +199,7 @@ class NumgenVmap:
     chains: tuple[str, ...]
 
 
-Verdict = Union[Jump, Goto, Return, Accept, Drop, Reject, Dnat, SetMark, Masquerade, Vmap, NumgenVmap]
+Verdict = Jump | Goto | Return | Accept | Drop | Reject | Dnat | SetMark | Masquerade | Vmap | NumgenVmap
 # The verdicts that are one word in both tools (iptables writes them `-j WORD`).
 KEYWORDS: dict[type, str] = {Return: "return", Accept: "accept", Drop: "drop", Reject: "reject"}
 

@@ -33,7 +33,7 @@ def _addr(p: Addr) -> str:
 
 
 # One writer per part type (a dict lookup: rendering is on the path of every sync).
-_PARTS: dict[type, Callable] = {
+_PARTS: dict[type, Callable[..., str]] = {
     Comment: lambda p: f"-m comment --comment {_quote(p.text)}",
     Proto: lambda p: f"-m {p.name} -p {p.name}",
     DPort: _dport,
@@ -45,8 +45,9 @@ _PARTS: dict[type, Callable] = {
     RecentCheck: lambda p: f"-m recent --name {p.name} --rcheck --seconds {p.seconds} --reap",
     RecentSet: lambda p: f"-m recent --name {p.name} --set",
 }
-_VERDICTS: dict[type, Callable] = {
-    **{kind: (lambda v, word=word.upper(): f"-j {word}") for kind, word in KEYWORDS.items()},
+_VERDICTS: dict[type, Callable[..., str]] = {
+    **{kind: (lambda v, word=word.upper(): f"-j {word}")  # noqa: B008 -- binds this word
+       for kind, word in KEYWORDS.items()},
     Jump: lambda v: f"-j {v.chain}",
     Goto: lambda v: f"-g {v.chain}",
     Dnat: lambda v: f"-j DNAT --to-destination {v.ip}:{v.port}",

@@ -54,7 +54,7 @@ def _key(field: str, protocol: str) -> str:
 
 # One writer per part type (a dict lookup: rendering is on the path of every sync). A Proto
 # followed by a DPort is written as one expression (`tcp dport 80`), in _parts.
-_PARTS: dict[type, Callable] = {
+_PARTS: dict[type, Callable[..., str]] = {
     Proto: lambda p: f"meta l4proto {p.name}",
     DPort: lambda p: f"th dport {_ports(p)}",
     Addr: _addrs,
@@ -96,7 +96,7 @@ def _numgen(v: NumgenVmap) -> str:
     return f"numgen random mod {len(v.chains)} vmap {{ {items} }}"
 
 
-_VERDICTS: dict[type, Callable] = {
+_VERDICTS: dict[type, Callable[..., str]] = {
     **{kind: (lambda v, word=word: word) for kind, word in KEYWORDS.items()},
     Jump: lambda v: f"jump {v.chain}",
     Goto: lambda v: f"goto {v.chain}",

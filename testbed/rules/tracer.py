@@ -23,7 +23,7 @@ import ipaddress
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
-from typing import Collection
+from typing import Any, Collection
 
 from .model import (Accept, Addr, AddrType, Comment, Counter, CtState, DPort, Dnat, Drop, Goto, InSet, Jump,
                     MarkMatch, Masquerade, NftSet, NumgenVmap, Part, Proto, Random, RecentCheck, RecentSet,
@@ -143,7 +143,7 @@ class _State:
         self.masq = False
         self.prob = Fraction(1)
         self.chains: tuple[str, ...] = ()
-        self.steps: tuple | None = None  # the hook's steps, newest first, as (step, rest) pairs
+        self.steps: tuple[Any, ...] | None = None  # the hook's steps, newest first, as (step, rest) pairs
         self.decided: Step | str = ""
         self.hooks: tuple[HookTrace, ...] = ()
 
@@ -154,7 +154,7 @@ class _State:
 
 
 @lru_cache(maxsize=4096)
-def _members(elements: tuple[str, ...], interval: bool) -> tuple | frozenset:
+def _members(elements: tuple[str, ...], interval: bool) -> tuple[Any, ...] | frozenset[Any]:
     if interval:
         return tuple(ipaddress.ip_network(e, strict=False) for e in elements)
     return frozenset(elements)
@@ -169,7 +169,7 @@ def in_set(s: NftSet, value: str) -> bool:
 
 
 @lru_cache(maxsize=4096)
-def _networks(cidrs: tuple[str, ...]) -> tuple:
+def _networks(cidrs: tuple[str, ...]) -> tuple[Any, ...]:
     return tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
 
 
@@ -392,7 +392,7 @@ def trace(ruleset: Ruleset, packet: Packet, *, pod_cidr: str | None = None,
                         continue
                     finals += [(s3, r3, "forward" if r3 == "accept" else "") for s3, r3 in tracer.hook("postrouting", [s2])]
 
-    merged: dict[tuple, Outcome] = {}
+    merged: dict[tuple[Any, ...], Outcome] = {}
     for s, r, delivery in finals:
         if s.prob == 0:
             continue

@@ -66,7 +66,7 @@ def describe(cat: Catalog, plan: Plan, obj: Obj, events: Sequence[Event]) -> str
                 for r in rules:
                     ports = ", ".join(f"{p.port if p.port is not None else '<any>'}/{p.protocol}" for p in r.ports)
                     head.append(f"    To Port: {ports or '<any> (traffic allowed to all ports)'}")
-                    head.append(f"    {word}:" + ("" if r.peers else f" <any> (traffic not restricted by source)"))
+                    head.append(f"    {word}:" + ("" if r.peers else " <any> (traffic not restricted by source)"))
                     for peer in r.peers:
                         if peer.pod_selector is not None:
                             head.append(f"      PodSelector: {peer.pod_selector}")

@@ -286,7 +286,7 @@ class Kubectl:
         if what in ("namespace", "ns"):
             a = parse(rest, {})
             if len(a.positional) != 1:
-                raise KubectlError("error: exactly one NAME is required, got %d" % len(a.positional))
+                raise KubectlError(f"error: exactly one NAME is required, got {len(a.positional)}")
             name = a.positional[0]
             if self._exists("namespaces", "", name):
                 raise self._already("namespaces", name)
@@ -570,7 +570,7 @@ class Kubectl:
             for o in objs:
                 print(f'{QUALIFIED[plural]} "{o.name}" deleted')
             if not objs:
-                print(f"No resources found", file=sys.stderr)
+                print("No resources found", file=sys.stderr)
         return 0
 
     def _stub(self, plural: str, obj) -> str:
@@ -634,7 +634,7 @@ class Kubectl:
         a = parse(words, {"--filename": True, "--recursive": False, "--dry-run": True, "--server-side": False,
                           "--force": False})
         if not a.has("--filename"):
-            raise KubectlError(f"error: must specify one of -f and -k")
+            raise KubectlError("error: must specify one of -f and -k")
         files = [f for name in a.flags["--filename"] for f in self._files(name, a.has("--recursive"))]
         objs = [o for f in files for o in self._objects_in(f)]
         known = set(self._keys())

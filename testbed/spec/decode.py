@@ -9,7 +9,9 @@ in Kubernetes but do not matter to networking are listed as known and ignored.
 
 from __future__ import annotations
 
+import builtins
 import os
+import sys
 from typing import Any, Callable, Iterable, Iterator
 
 import yaml
@@ -123,7 +125,7 @@ class Doc:
     def str(self, key: str, required: bool = False, default: str | None = None) -> Any:
         return self._get(key, (str,), "a string", required, default)
 
-    def int(self, key: str, required: bool = False, default: int | None = None,
+    def int(self, key: builtins.str, required: builtins.bool = False, default: builtins.int | None = None,
             minimum: int | None = None, maximum: int | None = None) -> Any:
         value = self._get(key, (int,), "an integer", required, default)
         if isinstance(value, int) and value is not default:
@@ -134,10 +136,10 @@ class Doc:
                 return default
         return value
 
-    def bool(self, key: str, required: bool = False, default: bool | None = None) -> Any:
+    def bool(self, key: builtins.str, required: builtins.bool = False, default: builtins.bool | None = None) -> Any:
         return self._get(key, (bool,), "a boolean", required, default)
 
-    def mapping(self, key: str, required: bool = False) -> "Doc | None":
+    def mapping(self, key: builtins.str, required: builtins.bool = False) -> "Doc | None":
         node = self.field(key)
         if not node.present():
             if required:
@@ -145,7 +147,7 @@ class Doc:
             return None
         return node if node.is_mapping() else None
 
-    def items(self, key: str, required: bool = False) -> Iterator["Doc"]:
+    def items(self, key: builtins.str, required: builtins.bool = False) -> Iterator["Doc"]:
         """Yield a cursor per element of a list field."""
         node = self.field(key)
         if not node.present():
@@ -158,7 +160,7 @@ class Doc:
         for i, value in enumerate(node.value):
             yield node.child(i, value)
 
-    def string_map(self, key: str) -> dict[str, str]:
+    def string_map(self, key: builtins.str) -> dict[builtins.str, builtins.str]:
         """A map[string]string such as labels or nodeSelector."""
         node = self.mapping(key)
         out: dict[str, str] = {}
@@ -226,7 +228,7 @@ class _Strict:
                                               "expanded (an alias bomb?)", node.start_mark)
         return node
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
         for key_node, _ in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
@@ -314,8 +316,6 @@ _STDIN_CACHE: list[str] = []
 
 
 def _stdin_text() -> str:
-    import sys
-
     if not _STDIN_CACHE:
         data = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
         if len(data) > MAX_FILE_BYTES:

@@ -24,6 +24,7 @@ import functools
 import json
 from collections import Counter
 from dataclasses import dataclass
+from importlib.resources import files
 from typing import Any, Iterable
 
 from ..errors import excerpt
@@ -64,9 +65,7 @@ class Catalog:
 @functools.lru_cache(maxsize=1)
 def _schema_dir() -> tuple[Any, str]:
     """The strict schemas (unknown fields are errors) of the newest version the package ships."""
-    from importlib.resources import files
-
-    from kubernetes_validate.utils import latest_version
+    from kubernetes_validate.utils import latest_version  # deferred: only when a kind needs a schema
 
     version = latest_version()
     return files(_SCHEMA_PACKAGE).joinpath("kubernetes-json-schema", f"v{version}-local-strict"), version
@@ -121,11 +120,11 @@ def _api_rank(api: str) -> tuple[int, str]:
     return (2 if "alpha" in version else 1 if "beta" in version else 0, api)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _validator(api: str, kind: str) -> Any:
     """One jsonschema validator per (apiVersion, kind), sharing the loaded definitions."""
-    import jsonschema
-    from referencing import Registry, Resource
+    import jsonschema  # deferred: jsonschema and the schemas load only when a kind needs them
+    from referencing import Registry, Resource  # deferred: jsonschema and the schemas load only when a kind needs them
 
     defs, _ = _definitions()
     folder, _ = _schema_dir()
@@ -138,7 +137,7 @@ def _validator(api: str, kind: str) -> Any:
 
 @functools.lru_cache(maxsize=1)
 def _definitions_resource() -> Any:
-    from referencing import Resource
+    from referencing import Resource  # deferred: jsonschema and the schemas load only when a kind needs them
 
     return Resource.from_contents(_definitions()[0])
 
@@ -202,14 +201,14 @@ def validate(doc: Doc, api: str, kind: str) -> None:
 def _message(error: Any) -> str:
     """jsonschema's message in the words of the rest of spec/ (bounded by Problem)."""
     if error.validator == "required":
-        return error.message.replace(" is a required property", ": required field is missing")
+        return str(error.message).replace(" is a required property", ": required field is missing")
     if error.validator == "type":
         wanted = error.validator_value
         wanted = [w for w in wanted if w != "null"] if isinstance(wanted, list) else [wanted]
         return f"expected {' or '.join(wanted)}, got {excerpt(error.instance)}"
     if error.validator == "enum":
         return f"must be one of {', '.join(map(str, error.validator_value))}, got {excerpt(error.instance)}"
-    return error.message
+    return str(error.message)
 
 
 def summary(others: Iterable[OtherObject]) -> tuple[list[str], list[str]]:
@@ -230,5 +229,5 @@ def summary(others: Iterable[OtherObject]) -> tuple[list[str], list[str]]:
     return warnings, notes
 
 
-def _count(counter: Counter) -> str:
+def _count(counter: Counter[str]) -> str:
     return ", ".join(f"{n} {kind}" for kind, n in sorted(counter.items(), key=lambda kv: (-kv[1], kv[0])))

@@ -138,7 +138,8 @@ def _decode_peer(pdoc: Doc) -> PeerSpec | None:
     return PeerSpec(pods, namespaces, block)
 
 
-def _parse_cidr(doc: Doc, key: str | int, value: object):
+def _parse_cidr(doc: Doc, key: str | int | None,
+                value: object) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
     if not isinstance(value, str):
         doc.error(f"expected a CIDR string such as 10.0.0.0/8, got {value!r}", key)
         return None
@@ -161,7 +162,7 @@ def _decode_ip_block(bdoc: Doc) -> IPBlockSpec | None:
         net = _parse_cidr(edoc, None, edoc.value)
         if net is None:
             continue
-        if cidr is not None and (net.version != cidr.version or not net.subnet_of(cidr)
+        if cidr is not None and (net.version != cidr.version or not net.subnet_of(cidr)  # type: ignore[arg-type]
                                  or net.prefixlen <= cidr.prefixlen):
             edoc.error(f"{edoc.value} must be a strict subset of cidr {raw}")
             continue

@@ -11,6 +11,7 @@ pod CIDR size, the routing mode (host-gw, cloud-routes, vxlan, bgp) and its opti
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
 from ..errors import Problem, UnsupportedError
 from .decode import Doc, Problems, load_documents
@@ -57,6 +58,7 @@ def load_topology(path: str) -> ClusterSpec:
     if kind_doc is None:
         problems.add(Problem(path, "", f"no kind Cluster document (apiVersion {KIND_API})"))
         problems.raise_if_any()
+    assert kind_doc is not None  # raise_if_any() raised otherwise
     spec = _decode(kind_doc, testbed_doc, path)
     problems.raise_if_any()
     _validate(spec, problems)
@@ -128,14 +130,14 @@ def _decode(kdoc: Doc, tdoc: Doc | None, path: str) -> ClusterSpec:
     notes += opts.pop("routing_notes", [])
     overrides: dict[str, str] = opts.pop("pod_cidrs", {})
     racks: dict[str, str] = opts.pop("racks", {})
-    nodes = _name_nodes(name or "kind", roles)
+    named = _name_nodes(name or "kind", roles)
     zoned = bool(opts.get("underlay_subnets"))
     first_rack = opts["underlay_subnets"][0].name if zoned else ""
     nodes = tuple(NodeSpec(n.name, n.role,
                            {**n.labels, **node_labels.zone_labels(name or "kind", racks.get(n.name) or first_rack)}
                            if zoned else n.labels,
                            n.taints, overrides.pop(n.name, None), racks.pop(n.name, ""))
-                  for n in nodes)
+                  for n in named)
     for unknown in {**overrides, **racks}:
         tdoc.error(f"no node named {unknown!r} (nodes: {', '.join(n.name for n in nodes)})", "nodes")  # type: ignore[union-attr]
     return ClusterSpec(name=name or "kind", file=path, nodes=nodes, pod_subnet=pod_subnet or "",
@@ -162,11 +164,11 @@ def _name_nodes(cluster: str, roles: list[tuple[str, dict[str, str], Doc]]) -> l
     return out
 
 
-def _decode_testbed(doc: Doc) -> dict:
+def _decode_testbed(doc: Doc) -> dict[str, Any]:
     doc.document = "TestbedConfig"
     doc.check_keys(("apiVersion", "kind", "underlay", "podCIDRPrefix", "routing", "mtu",
                     "allowOverlappingPodCIDRs", "nodes", "externalHosts", "bgp", "vxlan"))
-    opts: dict = {}
+    opts: dict[str, Any] = {}
     under = doc.mapping("underlay")
     if under is not None:
         opts.update(_decode_underlay(under))
@@ -228,10 +230,10 @@ def _decode_testbed(doc: Doc) -> dict:
     return opts
 
 
-def _decode_underlay(under: Doc) -> dict:
+def _decode_underlay(under: Doc) -> dict[str, Any]:
     """`subnet` (one L2 segment, the default) or `subnets` (racks joined by a router)."""
     under.check_keys(("subnet", "firstHost", "subnets"))
-    opts: dict = {}
+    opts: dict[str, Any] = {}
     first_host = under.int("firstHost", default=2, minimum=1)
     opts["first_node_host"] = first_host
     if "subnets" in under.value and "subnet" in under.value:
@@ -292,7 +294,7 @@ def _network(value: str, field: str, spec: ClusterSpec, problems: Problems,
             problems.add(Problem(spec.file, field, f"{net} overlaps {special} ({what}): it cannot be given to "
                                  "interfaces or routed", doc))
             return None
-    return net  # type: ignore[return-value]
+    return net
 
 
 # Ranges no emulated interface may use: the kernel treats them specially (issue 11: a podSubnet

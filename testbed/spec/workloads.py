@@ -11,6 +11,7 @@ do not matter to networking (image, resources, probes...) are known and ignored.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any, Iterable
 
 from ..errors import Problem, UnsupportedError, excerpt
@@ -70,10 +71,8 @@ MAX_PODS = 20_000
 _LATER = {"EndpointSlice": "discovery.k8s.io/v1", "Endpoints": "v1"}
 
 
-def _extension(kind: str):
+def _extension(kind: str) -> Any:
     """The decoder of an extension kind, or None while its module does not exist yet."""
-    import importlib
-
     module, _, func = EXTENSIONS[kind][1].partition(":")
     try:
         return getattr(importlib.import_module(module), func)
@@ -213,7 +212,8 @@ def _decode_other(doc: Doc, kind: str, api: str, col: _Collector) -> None:
     name = meta.get("name") or meta.get("generateName")
     namespace = ""
     if kinds.is_namespaced(api, kind):
-        namespace = meta.get("namespace") if isinstance(meta.get("namespace"), str) else ""
+        given = meta.get("namespace")
+        namespace = given if isinstance(given, str) else ""
         namespace = namespace or "default"
     if isinstance(name, str) and name:
         doc.document = f"{kind} {namespace + '/' if namespace else ''}{excerpt(name)[1:-1]}"
@@ -336,13 +336,13 @@ def _decode_pod_spec(spec: Doc, labels: dict[str, str], annotations: dict[str, s
         effect = tdoc.str("effect", default="") or ""
         if effect not in ("", "NoSchedule", "PreferNoSchedule", "NoExecute"):
             tdoc.error(f"must be NoSchedule, PreferNoSchedule or NoExecute, got {effect!r}", "effect")
-        key, value = tdoc.str("key", default="") or "", tdoc.str("value", default="") or ""
+        tkey, value = tdoc.str("key", default="") or "", tdoc.str("value", default="") or ""
         # core/v1 validation: an empty key matches every key only with Exists; Exists takes no value.
-        if not key and op == "Equal":
+        if not tkey and op == "Equal":
             tdoc.error("operator must be Exists when key is empty", "operator")
         if op == "Exists" and value:
             tdoc.error("value must be empty when operator is Exists", "value")
-        tolerations.append(Toleration(key, op, value, effect))
+        tolerations.append(Toleration(tkey, op, value, effect))
     return PodTemplate(labels=labels, containers=tuple(containers),
                        node_name=spec.str("nodeName", default="") or "",
                        node_selector=node_selector, tolerations=tuple(tolerations),

@@ -21,9 +21,9 @@ import time
 from dataclasses import dataclass
 from typing import Sequence
 
-from ..agent.reply import decode_reply
-from . import sctp
-from .netns import NetnsSwitcher
+from ..wire.reply import decode_reply
+from ..wire import sctp
+from ..netns import NetnsSwitcher
 
 PROTOCOLS = ("ICMP", "TCP", "UDP", "SCTP")
 _PROTO_NUM = {"ICMP": socket.IPPROTO_ICMP, "TCP": socket.IPPROTO_TCP, "UDP": socket.IPPROTO_UDP,
@@ -53,8 +53,8 @@ class CraftedResult:
 
 def build_packet(probe: Crafted, src_ip: str, sport: int, token: int) -> bytes:
     """The probe's IP packet (pure, built with scapy)."""
-    from scapy.layers.inet import ICMP, IP, TCP, UDP
-    from scapy.packet import Raw
+    from scapy.layers.inet import ICMP, IP, TCP, UDP  # deferred: scapy takes ~0.5 s to import
+    from scapy.packet import Raw  # deferred: scapy takes ~0.5 s to import
 
     ip = IP(src=src_ip, dst=probe.dst_ip, id=token & 0xFFFF, ttl=64)
     if probe.protocol == "ICMP":
@@ -71,7 +71,7 @@ def build_packet(probe: Crafted, src_ip: str, sport: int, token: int) -> bytes:
 
 def classify(probe: Crafted, sport: int, token: int, packet: bytes) -> tuple[str, str, dict | None] | None:
     """What an answer means for a probe, or None if it is not an answer to it (pure)."""
-    from scapy.layers.inet import ICMP, IP, TCP, UDP, IPerror, TCPerror, UDPerror
+    from scapy.layers.inet import ICMP, IP, TCP, UDP, IPerror, TCPerror, UDPerror  # deferred
 
     pkt = IP(packet)
     if pkt.haslayer(ICMP) and pkt[ICMP].type == 3 and pkt.haslayer(IPerror):

@@ -14,12 +14,12 @@ import socket
 import time
 from typing import Sequence
 
-from .netns import NetnsSwitcher
+from ..netns import NetnsSwitcher
 
 
 def resolve_many(queries: Sequence[tuple[str, str, str]], timeout: float = 1.0) -> dict[tuple[str, str], list[str]]:
     """queries: (netns path, name, server IP) -> {(netns path, name): [A record addresses]}."""
-    from scapy.layers.dns import DNS, DNSQR
+    from scapy.layers.dns import DNS, DNSQR  # deferred: scapy takes ~0.5 s to import
 
     socks: dict[socket.socket, tuple[str, str, int]] = {}
     with NetnsSwitcher() as switcher:

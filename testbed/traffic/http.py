@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Sequence
 
-from .netns import in_netns
+from ..netns import in_netns
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def request(probe: HttpProbe) -> HttpResult:
                 break
             data += chunk
         sock.close()
-    except socket.timeout:
+    except TimeoutError:
         return HttpResult("timeout", 0, None, None, "no answer")
     except ConnectionRefusedError:
         return HttpResult("refused", 0, None, None, "connection refused")

@@ -3,13 +3,13 @@
 Where it sits: experiment steps turn "can A reach B on port P?" questions into Probe objects;
 run_probes() answers them with real packets through the emulated cluster (veths, bridges, routes,
 kube-proxy DNAT, NetworkPolicy filters) and returns one ProbeResult each, carrying the agent's JSON
-reply (agent/reply.py: who answered, which source address it saw) for the NAT and policy analysis.
+reply (wire/reply.py: who answered, which source address it saw) for the NAT and policy analysis.
 
 How it stays fast on two cores: one thread, one epoll, non-blocking sockets. A socket keeps the
 namespace it was created in, so probes are grouped by source namespace and each namespace is
-entered once per batch (traffic/netns.py); connect/send/recv need no switching. Every probe's
+entered once per batch (netns.py); connect/send/recv need no switching. Every probe's
 timeout runs concurrently, so N blocked flows cost one timeout, not N. SCTP goes through one raw
-socket per source namespace (the kernel has no SCTP), with the handshake built by traffic/sctp.py.
+socket per source namespace (the kernel has no SCTP), with the handshake built by wire/sctp.py.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ import time
 from dataclasses import dataclass
 from typing import Sequence
 
-from testbed.agent.reply import decode_reply
-from testbed.traffic import sctp
-from testbed.traffic.netns import NetnsSwitcher, raise_nofile_limit
+from testbed.wire.reply import decode_reply
+from testbed.wire import sctp
+from testbed.netns import NetnsSwitcher, raise_nofile_limit
 
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 IP_PKTINFO = 8

@@ -85,7 +85,7 @@ def _check_kernel(c, mode: str, underlay: str) -> None:
     if mode == "vxlan":
         assert "flannel.1" in links and "vxlan id 1 " in links and "dstport 8472" in links and "nolearning" in links
         vtep = plan.network.vtep(node.name)
-        assert vtep.mtu == 1450 and f"flannel.1: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1450" in links
+        assert vtep.mtu == 1450 and "flannel.1: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1450" in links
         for peer in plan.nodes:
             if peer.name != node.name:
                 cidr, via = peer.pod_cidr, peer.pod_cidr.split("/")[0]

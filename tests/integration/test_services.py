@@ -17,7 +17,7 @@ from testbed.plan.build import plan_cluster
 from testbed.spec.topology import load_topology
 from testbed.spec.workloads import load_manifests
 from testbed.traffic.dnsquery import resolve_many
-from testbed.traffic.netns import in_netns
+from testbed.netns import in_netns
 
 from .conftest import ROOT
 

@@ -8,7 +8,6 @@ import signal
 import time
 
 import pexpect
-import pytest
 
 from .conftest import ROOT
 

@@ -28,7 +28,7 @@ LAPTOP = "192.168.1.10"
 POD_SUBNET = "10.244.0.0/16"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def world(seed: int = SEED, lb_pool: str | None = POOL):
     """(cluster, manifests, pods of namespace default, ServicesPlan) of the fixture."""
     cluster = load_topology(str(DATA / "topology.yaml"))

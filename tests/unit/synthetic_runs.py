@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from typing import Any, Optional
+from typing import Any
 
 from testbed.experiment.records import COLUMNS, outcome_matches
 
@@ -117,7 +117,7 @@ def synthetic_rows(with_services: bool = True, latency_scale: float = 1.0, varia
 
 
 def write_run(path: str, rows: list[dict[str, Any]], run_id: str = "synthetic-a", seed: int = 7,
-              services: bool = True, csv_only: bool = False, meta: Optional[dict[str, Any]] = None) -> str:
+              services: bool = True, csv_only: bool = False, meta: dict[str, Any] | None = None) -> str:
     """A results folder like experiment/results.write_results writes it (no root)."""
     import pandas as pd
 

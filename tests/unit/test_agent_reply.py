@@ -10,10 +10,10 @@ from scapy.layers.sctp import (SCTP, SCTPChunkAbort, SCTPChunkCookieAck, SCTPChu
                                SCTPChunkInit, SCTPChunkInitAck, SCTPChunkParamStateCookie)
 
 from testbed.agent.config import ConfigError, parse_config
-from testbed.agent.reply import (MAX_REQUEST_BYTES, REPLY_KEYS, PortIdentity, decode_reply,
+from testbed.wire.reply import (MAX_REQUEST_BYTES, REPLY_KEYS, PortIdentity, decode_reply,
                                  encode_reply, make_reply, parse_request, tcp_response)
 from testbed.agent.sctp_responder import SctpResponder
-from testbed.traffic import sctp
+from testbed.wire import sctp
 
 NGINX = PortIdentity("web-1", "default", "kind-worker", "nginx", "TCP", 80)
 SIDE = PortIdentity("web-1", "default", "kind-worker", "side", "SCTP", 9000)

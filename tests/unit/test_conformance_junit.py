@@ -17,7 +17,7 @@ from testbed.spec.workloads import load_manifests
 
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def world() -> World:
     manifests = load_manifests([MODEL])
     plan = plan_cluster(load_topology(TOPOLOGY), manifests, seed=0)

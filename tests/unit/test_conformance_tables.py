@@ -24,7 +24,7 @@ TOPO, XYZ = TOPOLOGY, MODEL
 SERVICES = [(port, proto) for proto in ("TCP", "UDP", "SCTP") for port in (80, 81)]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def live():
     cluster, manifests = load_topology(TOPO), load_manifests([XYZ])
     plan = plan_cluster(cluster, manifests, seed=0)
@@ -35,7 +35,7 @@ def world() -> World:
     return live()[3]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def by_name():
     return {c.name: c for c in generate_cases()}
 

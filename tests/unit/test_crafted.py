@@ -5,7 +5,7 @@ from __future__ import annotations
 from scapy.layers.inet import ICMP, IP, TCP, UDP, IPerror, TCPerror
 from scapy.packet import Raw
 
-from testbed.traffic import sctp
+from testbed.wire import sctp
 from testbed.traffic.crafted import Crafted, build_packet, classify
 
 P = dict(src_netns="", dst_ip="10.244.2.2", timeout=1.0)

@@ -132,10 +132,10 @@ def test_a_pod_that_exists_only_later_is_judged_at_its_step(tmp_path):
     _one(_write(tmp_path, early, name="early.yaml"), "spec.steps[0].probes[0].from.pods.names[0]",
          "no pod named 'late' at this step", "step 'before'")
     # and a pod deleted at a step is gone for the next ones
-    gone = f"""\
+    gone = """\
         - name: delete
-          actions: [{{deletePods: {{names: [two-containers]}}}}]
-          probes: [{{name: g, from: {{pods: {{names: [two-containers]}}}}, to: {{pods: all}}}}]
+          actions: [{deletePods: {names: [two-containers]}}]
+          probes: [{name: g, from: {pods: {names: [two-containers]}}, to: {pods: all}}]
         """
     _one(_write(tmp_path, gone, name="gone.yaml"), "spec.steps[0].probes[0].from.pods.names[0]",
          "no pod named 'two-containers'")

@@ -25,7 +25,7 @@ from ._netpol import DATA, REPO, egress_ports_world, http_named_pods, xyz_pods, 
 XYZ_POLICIES = (DATA / "xyz-policies.yaml").read_text(encoding="utf-8")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def xyz_plan_world(seed: int = 1) -> World:
     """The x/y/z pods planned on topologies/three-nodes.yaml (planned once per session)."""
     m = load_manifests([str(DATA / "xyz-pods.yaml"), str(DATA / "xyz-policies.yaml")])

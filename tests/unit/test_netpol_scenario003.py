@@ -26,7 +26,7 @@ NGINX = REPO / "manifests" / "seed003-nginx.yaml"
 POLICY = REPO / "manifests" / "seed003-access-nginx.yaml"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _planned(paths: tuple[str, ...]) -> World:
     m = load_manifests(list(paths))
     plan = plan_cluster(load_topology(str(REPO / "topologies" / "three-nodes.yaml")), m, 1)

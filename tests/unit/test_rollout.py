@@ -1,6 +1,5 @@
 """Rolling-update arithmetic and the wishes of a rollout's two ReplicaSets (pure)."""
 
-import dataclasses
 import os
 
 import pytest

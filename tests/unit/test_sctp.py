@@ -1,4 +1,4 @@
-"""testbed.traffic.sctp: our bytes dissected by scapy, and scapy's bytes parsed by us."""
+"""testbed.wire.sctp: our bytes dissected by scapy, and scapy's bytes parsed by us."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from scapy.layers.sctp import (SCTP, SCTPChunkAbort, SCTPChunkCookieAck, SCTPChu
                                SCTPChunkInit, SCTPChunkInitAck, SCTPChunkParamStateCookie,
                                crc32c as scapy_crc32c)
 
-from testbed.traffic import sctp
+from testbed.wire import sctp
 
 
 def scapy_checksum_ok(data: bytes) -> bool:

@@ -220,4 +220,4 @@ def strip_ipv4(data: bytes) -> tuple[str, str, bytes]:
 
 
 def _dotted(addr: bytes) -> str:
-    return "%d.%d.%d.%d" % (addr[0], addr[1], addr[2], addr[3])
+    return f"{addr[0]}.{addr[1]}.{addr[2]}.{addr[3]}"

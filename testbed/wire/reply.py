@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 #: Bounds on reading a TCP request: after this many bytes or seconds we answer anyway, so a client
 #: that sends nothing (nc, a health check) still gets the reply and nothing is held forever.
@@ -39,7 +40,7 @@ class PortIdentity:
     port: int
 
 
-def make_reply(who: PortIdentity, peer_ip: str, peer_port: int, local_ip: str) -> dict:
+def make_reply(who: PortIdentity, peer_ip: str, peer_port: int, local_ip: str) -> dict[str, Any]:
     """The reply object: identity of the server plus the addresses as the server saw them."""
     return {"pod": who.pod, "namespace": who.namespace, "node": who.node,
             "container": who.container, "protocol": who.protocol, "port": who.port,
@@ -52,7 +53,7 @@ def encode_reply(who: PortIdentity, peer_ip: str, peer_port: int, local_ip: str)
                       separators=(",", ":")).encode()
 
 
-def decode_reply(data: bytes) -> dict | None:
+def decode_reply(data: bytes) -> dict[str, Any] | None:
     """The reply object from bytes a client received; None if they are not a reply."""
     try:
         obj = json.loads(data)
