@@ -130,16 +130,18 @@ def cmd_up(args: argparse.Namespace) -> int:
         progress(f"warning: {w}")
     for n in plan.notes:
         progress(f"note: {n}")
-    with EmulatedCluster(plan, progress=progress, manifests=manifests) as cluster:
+    with EmulatedCluster(plan, progress=progress) as cluster:
         progress(f"cluster {plan.cluster} ready in {cluster.timings['build']:.2f} s "
                  f"(namespaces are tb-{cluster.tag}-*)")
+        current = {"manifests": manifests}   # the shell's changes edit the manifests, then replan
 
         def change(action):
             from .experiment.changes import apply_action, describe
-            new_manifests, new_plan = apply_action(action, spec, cluster.manifests, cluster.plan, "shell")
-            done = cluster.apply(new_plan, new_manifests)
+            new_manifests, new_plan = apply_action(action, spec, current["manifests"], cluster.plan, "shell")
+            done = cluster.apply(new_plan)
+            current["manifests"] = new_manifests
             print(f"{describe(action)}: +{done['added']} -{done['removed']} pods, applied in {done['seconds']:.3f} s")
-            return cluster.plan, cluster.manifests
+            return cluster.plan, new_manifests
 
         shell = ClusterShell(plan, cluster.netns, exec_in_netns, change, manifests)
         if args.command:
@@ -190,11 +192,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
     """Why a flow is allowed or blocked by NetworkPolicy, or which policies select a pod."""
     from .netpol.explain import explain_flow, explain_pod
     from .netpol.oracle import Flow, decide
-    from .netpol.world import World
     from .rulepath import render_path, trace_path
 
-    _, manifests, plan = _load(args)
-    world = World.from_plan(plan, manifests)
+    _, _, plan = _load(args)
+    world = plan.world
     try:
         if args.pod:
             print(explain_pod(world, args.pod))

@@ -1,6 +1,6 @@
 """NetworkPolicy: the policy IR, the oracle that explains verdicts, the nft compiler and tracer; pure.
 
-    world = World.from_plan(plan, manifests)            # pods, namespaces, nodes, policies
+    world = World.from_plan(plan)            # pods, namespaces, nodes, policies
     verdict = decide(Flow("default/busybox", "default/nginx-...", 80, "TCP"), world)
     print(explain_flow(verdict)); print(explain_pod(world, "default/nginx-..."))
     script = node_script(world, "kind-worker")           # text for `nft -f` in that node's netns

@@ -31,6 +31,7 @@ oracle says. Blocked packets are dropped (a client times out, as with most CNI p
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Mapping
 
 from ..rules.model import (Accept, Chain, Comment, Counter, CtState, DPort, Drop, InSet, Jump, NftSet, Part, Proto,
                            Return, Ruleset, Table, Verdict)
@@ -188,14 +189,18 @@ class NodeChange:
 
 
 def reconcile(old: World | None, new: World | None) -> dict[str, NodeChange]:
-    """What to run on each node to go from `old` to `new` (either may be None: nothing / teardown).
+    """What to run on each node to go from `old` to `new` (either may be None: nothing / teardown)."""
+    return reconcile_rulesets(compile_cluster(old) if old is not None else {},
+                              compile_cluster(new) if new is not None else {})
+
+
+def reconcile_rulesets(before: Mapping[str, Ruleset], after: Mapping[str, Ruleset]) -> dict[str, NodeChange]:
+    """What to run on each node to go from the compiled tables `before` to `after`.
 
     Nodes whose rules do not change are left out. Pods added, removed or relabelled and
     namespaces relabelled are set-element updates; a policy added, removed or changed reloads
     the table of every node (atomically: one transaction per node).
     """
-    before = compile_cluster(old) if old is not None else {}
-    after = compile_cluster(new) if new is not None else {}
     out: dict[str, NodeChange] = {}
     for node in sorted(set(before) | set(after)):
         if node not in after:

@@ -1,6 +1,6 @@
 """What the oracle and the compiler know about the cluster: pods, namespaces, nodes, policies.
 
-A `World` is built from a Plan and its Manifests (`World.from_plan`) or directly in tests
+A `World` is built from a Plan's policy world (`World.from_plan`, or `plan.world`) or directly in tests
 (`World.build`). Every namespace carries `kubernetes.io/metadata.name=<name>`, as the API
 server adds it; the implicit namespaces (default, kube-system, kube-public, kube-node-lease)
 exist even when the manifests do not declare them. Changes mid-experiment (relabel a pod or a
@@ -13,11 +13,15 @@ import dataclasses
 import ipaddress
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Iterable, Mapping
 
 from ..errors import TestbedError
 from ..spec.model import Namespace
+from ..spec.netpol import NetworkPolicySpec
 from .model import Policy, policies_from
+
+if TYPE_CHECKING:  # the Plan holds its World (plan.world)
+    from ..plan.model import Plan
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 IMPLICIT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
@@ -98,7 +102,7 @@ class World:
     # -- construction ----------------------------------------------------------------------
     @classmethod
     def build(cls, pods: Iterable[PodInfo] = (), namespaces: Iterable[Namespace] | Mapping[str, Mapping[str, str]] = (),
-              policies: Iterable[Any] = (), nodes: Iterable[NodeInfo] = (),
+              policies: Iterable[NetworkPolicySpec | Policy] = (), nodes: Iterable[NodeInfo] = (),
               externals: Mapping[str, str] | None = None) -> "World":
         pods = tuple(pods)
         given: dict[str, Mapping[str, str]] = {}
@@ -116,13 +120,13 @@ class World:
                    policies=policies_from(policies), nodes=nodes, externals=dict(externals or {}))
 
     @classmethod
-    def from_plan(cls, plan: Any, manifests: Any) -> "World":
-        """From a plan.model.Plan and the spec.model.Manifests it was planned from."""
+    def from_plan(cls, plan: Plan) -> "World":
+        """From a Plan: its pods, nodes and external hosts, and its policy world."""
         pods = [PodInfo(p.namespace, p.name, p.ip, p.node, dict(p.labels),
                         tuple(NamedPort(q.name, q.port, q.protocol) for q in p.ports))
                 for p in plan.pods]
         nodes = [NodeInfo(n.name, tuple(dict.fromkeys((n.host_ip, n.gateway)))) for n in plan.nodes]
-        return cls.build(pods, manifests.namespaces, manifests.policies, nodes,
+        return cls.build(pods, plan.namespaces, plan.policies, nodes,
                          {x.name: x.ip for x in plan.externals})
 
     # -- changes (new worlds) ----------------------------------------------------------------
@@ -137,7 +141,7 @@ class World:
     def with_pods(self, pods: Iterable[PodInfo]) -> "World":
         return dataclasses.replace(self, pods=tuple(pods))
 
-    def with_policies(self, policies: Iterable[Any]) -> "World":
+    def with_policies(self, policies: Iterable[NetworkPolicySpec | Policy]) -> "World":
         return dataclasses.replace(self, policies=policies_from(policies))
 
     # -- lookups ---------------------------------------------------------------------------

@@ -30,7 +30,7 @@ def xyz_plan_world(seed: int = 1) -> World:
     """The x/y/z pods planned on topologies/three-nodes.yaml (planned once per session)."""
     m = load_manifests([str(DATA / "xyz-pods.yaml"), str(DATA / "xyz-policies.yaml")])
     plan = plan_cluster(load_topology(str(REPO / "topologies" / "three-nodes.yaml")), m, seed)
-    return World.from_plan(plan, m)
+    return World.from_plan(plan)
 
 
 @pytest.mark.parametrize("node", ["kind-control-plane", "kind-worker", "kind-worker2"])

@@ -30,7 +30,7 @@ POLICY = REPO / "manifests" / "seed003-access-nginx.yaml"
 def _planned(paths: tuple[str, ...]) -> World:
     m = load_manifests(list(paths))
     plan = plan_cluster(load_topology(str(REPO / "topologies" / "three-nodes.yaml")), m, 1)
-    return World.from_plan(plan, m)
+    return World.from_plan(plan)
 
 
 @pytest.fixture
