@@ -31,7 +31,7 @@ oracle says. Blocked packets are dropped (a client times out, as with most CNI p
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 from ..rules.model import (Accept, Chain, Comment, Counter, CtState, DPort, Drop, InSet, Jump, NftSet, Part, Proto,
                            Return, Ruleset, Table, Verdict)
@@ -39,7 +39,10 @@ from ..rules.model import Rule as NftRule
 from .model import DIRECTIONS, IPPeer, Policy, PortMatch, Rule, describe_peer
 from .nft import ADDR, ADDR_ADDR, ADDR_PORT, FAMILY, TABLE, remove_script, render, set_updates, sort_elements
 from .oracle import selector_text
-from .world import PodInfo, World
+from .world import World
+
+if TYPE_CHECKING:  # a World's pods are the Plan's
+    from ..plan.model import PodPlan
 
 ISOLATED = {"ingress": "isolated-ingress", "egress": "isolated-egress"}
 SELF_SET = "pod-self"
@@ -94,7 +97,7 @@ def compile_node(world: World, node: str, cache: dict | None = None) -> Ruleset:
 
 
 def _rule(world: World, policy: Policy, i: int, sel: str, direction: str, r: int, rule: Rule,
-          candidates: tuple[PodInfo, ...] | list[PodInfo], sets: list[NftSet], cache: dict) -> list[NftRule]:
+          candidates: tuple[PodPlan, ...] | list[PodPlan], sets: list[NftSet], cache: dict) -> list[NftRule]:
     prefix = f"p{i}-{SHORT[direction]}{r}"
     peers: list[tuple[int | None, tuple[Part, ...]]] = []
     if rule.peers is None:

@@ -16,12 +16,13 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Iterable, Mapping
 
 from ..errors import TestbedError
+from ..plan.lookup import find_pod, matching_pods
 from ..spec.model import Namespace
 from ..spec.netpol import NetworkPolicySpec
 from .model import Policy, policies_from
 
-if TYPE_CHECKING:  # the Plan holds its World (plan.world)
-    from ..plan.model import Plan
+if TYPE_CHECKING:  # the Plan holds its World (plan.world); its pods are the Plan's own
+    from ..plan.model import Plan, PodPlan
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 IMPLICIT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
@@ -31,34 +32,6 @@ class UnknownEndpoint(TestbedError):
     """A flow names a pod, node or host the cluster does not have."""
 
     exit_code = 2
-
-
-@dataclass(frozen=True)
-class NamedPort:
-    name: str
-    port: int
-    protocol: str = "TCP"
-
-
-@dataclass(frozen=True)
-class PodInfo:
-    namespace: str
-    name: str
-    ip: str
-    node: str = ""
-    labels: Mapping[str, str] = field(default_factory=dict)
-    ports: tuple[NamedPort, ...] = ()   # declared containerPorts (named or not) of all containers
-
-    @property
-    def full_name(self) -> str:
-        return f"{self.namespace}/{self.name}"
-
-    def resolve(self, name: str, protocol: str) -> int | None:
-        """The number of the container port called `name` for `protocol`, if the pod has one."""
-        for p in self.ports:
-            if p.name == name and p.protocol == protocol:
-                return p.port
-        return None
 
 
 @dataclass(frozen=True)
@@ -72,7 +45,7 @@ class Endpoint:
     """One end of a flow, as the dataplane sees it: an address, and what owns it."""
 
     ip: str
-    pod: PodInfo | None = None
+    pod: PodPlan | None = None
     node: str = ""        # the node that owns this address (its HOST-IP or gateway), if any
     host: str = ""        # the external host that owns it, if any
 
@@ -93,7 +66,7 @@ def namespace_labels(name: str, labels: Mapping[str, str] | None = None) -> dict
 
 @dataclass(frozen=True)
 class World:
-    pods: tuple[PodInfo, ...]
+    pods: tuple[PodPlan, ...]
     namespaces: Mapping[str, Mapping[str, str]]   # name -> labels (metadata.name label included)
     policies: tuple[Policy, ...]                  # sorted by namespace/name
     nodes: tuple[NodeInfo, ...] = ()
@@ -101,7 +74,7 @@ class World:
 
     # -- construction ----------------------------------------------------------------------
     @classmethod
-    def build(cls, pods: Iterable[PodInfo] = (), namespaces: Iterable[Namespace] | Mapping[str, Mapping[str, str]] = (),
+    def build(cls, pods: Iterable[PodPlan] = (), namespaces: Iterable[Namespace] | Mapping[str, Mapping[str, str]] = (),
               policies: Iterable[NetworkPolicySpec | Policy] = (), nodes: Iterable[NodeInfo] = (),
               externals: Mapping[str, str] | None = None) -> "World":
         pods = tuple(pods)
@@ -122,11 +95,8 @@ class World:
     @classmethod
     def from_plan(cls, plan: Plan) -> "World":
         """From a Plan: its pods, nodes and external hosts, and its policy world."""
-        pods = [PodInfo(p.namespace, p.name, p.ip, p.node, dict(p.labels),
-                        tuple(NamedPort(q.name, q.port, q.protocol) for q in p.ports))
-                for p in plan.pods]
         nodes = [NodeInfo(n.name, tuple(dict.fromkeys((n.host_ip, n.gateway)))) for n in plan.nodes]
-        return cls.build(pods, plan.namespaces, plan.policies, nodes,
+        return cls.build(plan.pods, plan.namespaces, plan.policies, nodes,
                          {x.name: x.ip for x in plan.externals})
 
     # -- changes (new worlds) ----------------------------------------------------------------
@@ -138,7 +108,7 @@ class World:
     def with_namespace_labels(self, name: str, labels: Mapping[str, str]) -> "World":
         return dataclasses.replace(self, namespaces={**self.namespaces, name: namespace_labels(name, labels)})
 
-    def with_pods(self, pods: Iterable[PodInfo]) -> "World":
+    def with_pods(self, pods: Iterable[PodPlan]) -> "World":
         return dataclasses.replace(self, pods=tuple(pods))
 
     def with_policies(self, policies: Iterable[NetworkPolicySpec | Policy]) -> "World":
@@ -149,7 +119,7 @@ class World:
         return self.namespaces.get(name) or namespace_labels(name)
 
     @cached_property
-    def _pods_by_ip(self) -> dict[str, PodInfo]:
+    def _pods_by_ip(self) -> dict[str, PodPlan]:
         return {p.ip: p for p in self.pods}
 
     @cached_property
@@ -163,15 +133,20 @@ class World:
     def node_names(self) -> tuple[str, ...]:
         return tuple(n.name for n in self.nodes)
 
-    def pods_on(self, node: str) -> tuple[PodInfo, ...]:
+    def pods_on(self, node: str) -> tuple[PodPlan, ...]:
         return tuple(p for p in self.pods if p.node == node)
 
-    def pod(self, ref: str) -> PodInfo:
-        """A pod by `namespace/name`, or by a name unique across namespaces."""
-        ns, _, name = ref.rpartition("/")
-        hits = [p for p in self.pods if p.name == name and (not ns or p.namespace == ns)]
-        if len(hits) == 1:
-            return hits[0]
+    def find_pod(self, ref: str) -> PodPlan | None:
+        """A pod by `namespace/name`, or by a name unique across namespaces; None otherwise
+        (the Plan's lookup, plan.model.find_pod)."""
+        return find_pod(self.pods, ref)
+
+    def pod(self, ref: str) -> PodPlan:
+        """find_pod for a user's reference: the pod, or UnknownEndpoint saying why not."""
+        pod = self.find_pod(ref)
+        if pod is not None:
+            return pod
+        hits = matching_pods(self.pods, ref)
         if not hits:
             raise UnknownEndpoint(f"no pod {ref!r}")
         raise UnknownEndpoint(f"pod name {ref!r} is ambiguous: "

@@ -24,6 +24,7 @@ from ..rules.model import Ruleset, Table
 from .dns import records
 from .jsonvalue import Json, to_json
 from .loadbalancers import lb_announcers
+from .lookup import find_pod
 from .rulesets import egress_tables, kube_proxy_rulesets, merged_rulesets, policy_rulesets
 from .service_model import ServicesPlan
 
@@ -74,6 +75,14 @@ class PodPlan:
     @property
     def full_name(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+    def resolve(self, name: str, protocol: str) -> int | None:
+        """The number of the container port called `name` for `protocol`, if the pod has one
+        (a NetworkPolicy's or a Service's named port)."""
+        for p in self.ports:
+            if p.name == name and p.protocol == protocol:
+                return p.port
+        return None
 
 
 @dataclass(frozen=True)
@@ -214,10 +223,7 @@ class Plan:
 
     def find_pod(self, name: str, namespace: str | None = None) -> PodPlan | None:
         """A pod by name, or `ns/name`; namespace None means: unique across namespaces."""
-        if namespace is None and "/" in name:
-            namespace, name = name.split("/", 1)
-        hits = [p for p in self.pods if p.name == name and (namespace is None or p.namespace == namespace)]
-        return hits[0] if len(hits) == 1 else None
+        return find_pod(self.pods, name if namespace is None else f"{namespace}/{name}")
 
     def to_dict(self) -> dict[str, Json]:
         """The plan as JSON, as `testbed plan -o json` prints it (no network for one L2 segment;
