@@ -25,19 +25,12 @@ from .dns import records
 from .jsonvalue import Json, to_json
 from .loadbalancers import lb_announcers
 from .lookup import find_pod
+from .pod import PodPlan as PodPlan, PortPlan as PortPlan   # the planned pod, used everywhere
 from .rulesets import egress_tables, kube_proxy_rulesets, merged_rulesets, policy_rulesets
 from .service_model import ServicesPlan
 
 if TYPE_CHECKING:  # plan/network.py builds on this module's RoutePlan
     from .network import NetworkPlan
-
-
-@dataclass(frozen=True)
-class PortPlan:
-    container: str
-    port: int
-    protocol: str
-    name: str = ""
 
 
 @dataclass(frozen=True)
@@ -53,36 +46,6 @@ class NodePlan:
     taints: tuple[str, ...]
     key: str                # short name: Mininet host name and netns key
     bridge: str = "cni0"
-
-
-@dataclass(frozen=True)
-class PodPlan:
-    namespace: str
-    name: str
-    uid: str
-    node: str
-    ip: str
-    prefix: int             # the node CIDR's prefix length, as the bridge CNI assigns
-    gateway: str
-    labels: Mapping[str, str]
-    containers: tuple[str, ...]
-    ports: tuple[PortPlan, ...]
-    owner: str              # "Deployment/web", "ReplicaSet/web-5d59d67564", "" for bare pods
-    key: str                # netns key: <namespace>_<name>
-    host_veth: str          # the node-side veth end, vethXXXXXXXX as CNI plugins name it
-    served_by: str = ""     # "" = the agent serves the ports; "dnsmasq" for the cluster DNS pods
-
-    @property
-    def full_name(self) -> str:
-        return f"{self.namespace}/{self.name}"
-
-    def resolve(self, name: str, protocol: str) -> int | None:
-        """The number of the container port called `name` for `protocol`, if the pod has one
-        (a NetworkPolicy's or a Service's named port)."""
-        for p in self.ports:
-            if p.name == name and p.protocol == protocol:
-                return p.port
-        return None
 
 
 @dataclass(frozen=True)
