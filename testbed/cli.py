@@ -142,10 +142,10 @@ def cmd_up(args: argparse.Namespace) -> int:
     for n in plan.notes:
         progress(f"note: {n}")
     status = 0
-    with EmulatedCluster(plan, progress=progress, manifests=manifests) as cluster:
+    with EmulatedCluster(plan, progress=progress) as cluster:
         progress(f"cluster {plan.cluster} ready in {cluster.timings['build']:.2f} s "
                  f"(namespaces are tb-{cluster.tag}-*)")
-        shell = ClusterShell(plan, connect(cluster, spec), manifests=manifests)
+        shell = ClusterShell(plan, connect(cluster, spec, manifests), manifests=manifests)
         try:
             if args.command is not None or args.script:
                 for line in lines:   # a tutorial as a test: stop at the first failing command
@@ -214,11 +214,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
     """Why a flow is allowed or blocked by NetworkPolicy, or which policies select a pod."""
     from .netpol.explain import explain_flow, explain_pod  # deferred: start-up time
     from .netpol.oracle import Flow, decide  # deferred: start-up time
-    from .netpol.world import World  # deferred: start-up time
     from .rulepath import render_path, trace_path  # deferred: start-up time
 
-    _, manifests, plan = _load(args)
-    world = World.from_plan(plan, manifests)
+    _, _, plan = _load(args)
+    world = plan.world
     try:
         if args.pod:
             print(explain_pod(world, args.pod))

@@ -87,15 +87,21 @@ def _take_terminal_back() -> None:
         pass   # no controlling terminal: nothing to take back
 
 
-def connect(cluster: Any, spec: Any) -> Live:
-    """A Live over an EmulatedCluster (emu/cluster.py): the one place the shell meets emu."""
+def connect(cluster: Any, spec: Any, manifests: Any) -> Live:
+    """A Live over an EmulatedCluster (emu/cluster.py): the one place the shell meets emu.
+
+    emu/ knows only the desired state (the Plan); the manifests the shell's changes edit are
+    kept here, and every change is: edit the manifests, replan, apply the new Plan."""
     from ..experiment.changes import apply_action
 
+    current = {"manifests": manifests}
+
     def change(action: object) -> tuple[Plan, Any]:
-        new_manifests, new_plan = apply_action(action, spec, cluster.manifests, cluster.plan, "shell")
+        new_manifests, new_plan = apply_action(action, spec, current["manifests"], cluster.plan, "shell")
         with sigint_ignored():
-            cluster.apply(new_plan, new_manifests)
-        return cluster.plan, cluster.manifests
+            cluster.apply(new_plan)
+        current["manifests"] = new_manifests
+        return cluster.plan, new_manifests
 
     ledger = getattr(cluster, "ledger", None)
     run_dir = ledger.dir if ledger is not None else ""
@@ -115,7 +121,7 @@ def connect(cluster: Any, spec: Any) -> Live:
         # the experiment runner's rolling update: every intermediate state applied, new pods first
         from ..experiment.run import _roll_out
         with sigint_ignored():
-            _roll_out(cluster, spec, cluster.manifests, action, history, "shell")
-        return cluster.plan, cluster.manifests
+            current["manifests"], _done = _roll_out(cluster, spec, current["manifests"], action, history, "shell")
+        return cluster.plan, current["manifests"]
 
     return Live(cluster.netns, run_attached, change, logs, capture, rollout, state)
