@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import time
 
-from testbed.agent.reply import PortIdentity
+from testbed.wire.reply import PortIdentity
 
 MAX_BYTES = 256 * 1024
 

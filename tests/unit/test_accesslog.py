@@ -6,7 +6,7 @@ import os
 
 from testbed.agent import accesslog
 from testbed.agent.accesslog import AccessLog
-from testbed.agent.reply import PortIdentity
+from testbed.wire.reply import PortIdentity
 
 WHO = PortIdentity("web-1", "default", "kind-worker", "nginx", "TCP", 80)
 
