@@ -57,7 +57,8 @@ def _qualified(o: Any) -> str:
         return QUALIFIED[resource(o.ref.kind)]
     except KubectlError:
         group = getattr(o, "api_version", "v1").rpartition("/")[0]
-        return o.ref.kind.lower() + (f".{group}" if group else "")
+        kind: str = o.ref.kind
+        return kind.lower() + (f".{group}" if group else "")
 
 
 def _image_port(image: str) -> int | None:

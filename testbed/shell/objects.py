@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, ParamSpec
 
-from ..plan.model import Plan
+from ..plan.model import Plan, PodPlan
 
 HEADERS: dict[str, tuple[list[str], list[str]]] = {  # plural -> (columns, extra -o wide columns)
     "pods": (["NAME", "READY", "STATUS", "RESTARTS", "AGE"], ["IP", "NODE", "NOMINATED NODE", "READINESS GATES"]),
@@ -158,7 +158,7 @@ class Catalog:
                                          for q in s.ports]}), s)))
         return out
 
-    def pods_of(self, kind: str, namespace: str, name: str) -> list:
+    def pods_of(self, kind: str, namespace: str, name: str) -> list[PodPlan]:
         """The pods a controller owns (a Deployment's through its ReplicaSets)."""
         own = f"{kind}/{name}"
         rs = f"ReplicaSet/{name}-"
