@@ -15,7 +15,7 @@ import shutil
 import sys
 import tempfile
 import time
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import TestbedError
 from ..plan.model import Plan
@@ -23,8 +23,11 @@ from . import mininet
 from .execns import exec_argv, make_rcfile, substitute
 from .grammar import KubectlError
 from .kubectl import Kubectl
-from .live import Live
+from .live import Change, Live, Run
 from .objects import Catalog, Obj
+
+if TYPE_CHECKING:
+    from ..experiment.changes import Action
 
 VERBS = ("get", "describe", "run", "create", "expose", "label", "annotate", "scale", "rollout", "set", "delete",
          "apply", "exec", "logs", "version", "api-resources")
@@ -42,15 +45,21 @@ class Exit(Exception):
 
 
 class ClusterShell(Kubectl):
+    live: Live   # the verbs (Kubectl) need only part of it
     prompt = "testbed> "
     intro = ("Emulated cluster ready. kubectl's verbs (`get pods -o wide`, `kubectl get svc,pod`, `describe pod NAME`, "
              "`create deployment`, `expose`, `run -ti --rm`, `apply -f`, `logs POD`) and Mininet's (`nodes`, `net`, "
              "`pingall`, `<pod> ping <pod>`, `<node> iptables-save | grep KUBE`); `help` for more; `exit` or "
              "Ctrl-D tears it down.")
 
-    def __init__(self, plan: Plan, netns_of: Callable[[str], str] | Live, run: Callable | None = None,
-                 change: Callable | None = None, manifests: Any = None) -> None:
-        self.live = netns_of if isinstance(netns_of, Live) else Live(netns_of, run, change)
+    def __init__(self, plan: Plan, netns_of: Callable[[str], str] | Live, run: Run | None = None,
+                 change: Change | None = None, manifests: Any = None) -> None:
+        if isinstance(netns_of, Live):
+            self.live = netns_of
+        elif run is not None:
+            self.live = Live(netns_of, run, change)
+        else:
+            raise TypeError("ClusterShell: a netns function needs its `run` (or pass a Live)")
         self.plan, self.manifests = plan, manifests
         if self.live.state_dir:
             os.makedirs(self.live.state_dir, exist_ok=True)
@@ -138,7 +147,7 @@ class ClusterShell(Kubectl):
         t = self.seen.get((o.plural, o.namespace, o.name))
         return _age(time.monotonic() - t) if t is not None else "0s"
 
-    def change(self, action: object) -> None:
+    def change(self, action: Action) -> None:
         if self.live.change is None:
             raise KubectlError("error: this shell cannot change the cluster")
         try:

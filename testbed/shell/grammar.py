@@ -8,6 +8,7 @@ naming it (kubectl: `error: unknown flag: --x`), never silently ignored.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import overload
 
 from ..errors import TestbedError
 
@@ -70,9 +71,21 @@ class Args:
     flags: dict[str, list[str]] = field(default_factory=dict)
     command: list[str] | None = None
 
+    @overload
+    def get(self, name: str) -> str | None: ...
+    @overload
+    def get(self, name: str, default: str) -> str: ...
+
     def get(self, name: str, default: str | None = None) -> str | None:
         values = self.flags.get(name)
         return values[-1] if values else default
+
+    def value(self, name: str) -> str:
+        """The last value of a flag `has` found (a KubectlError for one it did not, never None)."""
+        values = self.flags.get(name)
+        if not values:
+            raise KubectlError(f"error: flag needs an argument: {name}")
+        return values[-1]
 
     def has(self, name: str) -> bool:
         return name in self.flags

@@ -14,17 +14,23 @@ import re
 import shlex
 import sys
 import time
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 import yaml
 
 from ..errors import TestbedError
+from ..plan.model import Plan
 from .describe import describe
-from .grammar import NAMESPACED, QUALIFIED, RESOURCES, KubectlError, parse, resource, targets
+from .grammar import NAMESPACED, QUALIFIED, RESOURCES, Args, KubectlError, parse, resource, targets
 from ..views import table
-from .objects import IMAGE, VERSION
+from .objects import IMAGE, VERSION, Catalog, Obj
 from .output import render
 from .selectors import field_selector, label_selector
+
+if TYPE_CHECKING:
+    from ..experiment.changes import Action
+    from ..experiment.rollout import Rollout
 
 # Images are not emulated: the agent serves the port the image's program listens on.
 IMAGE_PORTS = {"nginx": 80, "httpd": 80, "caddy": 80, "traefik/whoami": 80, "redis": 6379, "memcached": 11211,
@@ -51,7 +57,8 @@ def _qualified(o: Any) -> str:
         return QUALIFIED[resource(o.ref.kind)]
     except KubectlError:
         group = getattr(o, "api_version", "v1").rpartition("/")[0]
-        return o.ref.kind.lower() + (f".{group}" if group else "")
+        kind: str = o.ref.kind
+        return kind.lower() + (f".{group}" if group else "")
 
 
 def _image_port(image: str) -> int | None:
@@ -73,22 +80,52 @@ def _kv(items: list[str], what: str) -> dict[str, str | None]:
     return out
 
 
+class LiveDoor(Protocol):
+    """What the verbs use of shell/live.py's Live (not imported here: live.py runs processes, and this
+    module is pure)."""
+
+    @property
+    def rollout(self) -> Callable[[Rollout], tuple[Plan, Any]] | None: ...
+
+    def access_log(self, namespace: str, pod: str) -> str: ...
+
+
 class Kubectl:
     """The verbs; `self` is a ClusterShell (plan, manifests, live, catalog(), age(), events...)."""
 
+    # The state the verbs share with the class that inherits them (shell/core.py's ClusterShell),
+    # which sets it in its __init__ and _index.
+    plan: Plan
+    manifests: Any                      # spec/workloads.py's Manifests, or None
+    live: LiveDoor
+    workdir: str                        # the shell's private folder: generated manifests
+    targets: dict[str, tuple[str, str, str, bool]]   # name -> (netns key, ip, hostname, is a pod)
+    revisions: dict[tuple[str, str], list[str]]      # Deployment -> change causes, for history
+    annotations: dict[tuple[str, str, str], dict[str, str]]
+    restarts: int
+    _cat: Catalog | None
+
+    if TYPE_CHECKING:   # ClusterShell's methods the verbs call; defined there, declared here for mypy
+        def catalog(self) -> Catalog: raise NotImplementedError
+        def age(self, o: Obj) -> str: raise NotImplementedError
+        def events_of(self, o: Obj) -> list[tuple[str, str, str, str]]: raise NotImplementedError
+        def change(self, action: Action) -> None: raise NotImplementedError
+        def exec_in(self, target: tuple[str, str, str, bool], command: str) -> int: raise NotImplementedError
+        def _index(self) -> None: raise NotImplementedError
+
     # -- reading -------------------------------------------------------------------------
-    def _namespace(self, a) -> str | None:
+    def _namespace(self, a: Args) -> str | None:
         return None if a.has("--all-namespaces") else a.get("--namespace", "default")
 
-    def _select(self, a, plural: str, names: list[str]) -> list:
+    def _select(self, a: Args, plural: str, names: list[str]) -> list[Obj]:
         cat = self.catalog()
         ns = self._namespace(a)
         objs = [o for o in cat.objects(plural) if ns is None or not o.namespace or o.namespace == ns]
         if a.has("--selector"):
-            sel = label_selector(a.get("--selector"))
+            sel = label_selector(a.value("--selector"))
             objs = [o for o in objs if sel.matches(o.labels)]
         if a.has("--field-selector"):
-            test = field_selector(a.get("--field-selector"))
+            test = field_selector(a.value("--field-selector"))
             objs = [o for o in objs if test(o.fields)]
         if names:
             by = {o.name: o for o in objs}
@@ -116,7 +153,7 @@ class Kubectl:
             objs = self._select(a, plural, names)
             if a.has("--sort-by"):
                 from .output import sort
-                objs = sort(objs, a.get("--sort-by"))
+                objs = sort(objs, a.value("--sort-by"))
             elif not names:
                 objs = sorted(objs, key=lambda o: (o.namespace, o.name))
             groups.append((plural, objs))
@@ -149,7 +186,7 @@ class Kubectl:
         print("\n\n\n".join(texts))
         return 0
 
-    def _prefixed(self, a, plural: str, names: list[str]) -> list[str]:
+    def _prefixed(self, a: Args, plural: str, names: list[str]) -> list[str]:
         """kubectl describe's habit: a name that matches no object stands for every name it begins
         (`describe pod nginx` describes nginx-5dfdd4bdfc-x9czn)."""
         if not names:
@@ -190,8 +227,9 @@ class Kubectl:
                     lines += handle.read().splitlines()
         if a.has("--container"):
             lines = [ln for ln in lines if f" container={a.get('--container')} " in f"{ln} "]
-        if a.get("--tail"):
-            lines = lines[-int(a.get("--tail")):] if a.get("--tail").isdigit() else lines
+        tail = a.get("--tail")
+        if tail:
+            lines = lines[-int(tail):] if tail.isdigit() else lines
         if lines:
             print("\n".join(lines))
         if a.has("--follow"):
@@ -235,7 +273,7 @@ class Kubectl:
         return 0
 
     # -- changing ------------------------------------------------------------------------
-    def _write(self, kind: str, ns: str, name: str, doc: dict) -> str:
+    def _write(self, kind: str, ns: str, name: str, doc: dict[str, Any]) -> str:
         for field, value in (("metadata.name", name), ("metadata.namespace", ns)):
             if value and not _DNS_NAME.match(value) or len(value) > 253:
                 raise KubectlError(f'The {kind.removeprefix("delete-")} "{value[:60]}" is invalid: {field}: '
@@ -267,11 +305,12 @@ class Kubectl:
             if len(a.positional) != 1 or not a.has("--image"):
                 raise KubectlError("error: required flag(s) \"image\" not set" if a.positional else
                                  "error: exactly one NAME is required, got 0")
-            name, ns, image = a.positional[0], a.get("--namespace", "default"), a.get("--image")
+            name, ns, image = a.positional[0], a.get("--namespace", "default"), a.value("--image")
             if self._exists("deployments", ns, name):
                 raise self._already("deployments", name)
-            port = int(a.get("--port")) if (a.get("--port") or "").isdigit() else _image_port(image)
-            container = {"name": image.rsplit("/", 1)[-1].split(":")[0].split("@")[0], "image": image}
+            port_flag = a.get("--port") or ""
+            port = int(port_flag) if port_flag.isdigit() else _image_port(image)
+            container: dict[str, Any] = {"name": image.rsplit("/", 1)[-1].split(":")[0].split("@")[0], "image": image}
             if port:
                 container["ports"] = [{"containerPort": port}]
             doc = {"apiVersion": "apps/v1", "kind": "Deployment",
@@ -301,13 +340,14 @@ class Kubectl:
             name, ns = a.positional[0], a.get("--namespace", "default")
             if self._exists("services", ns, name):
                 raise self._already("services", name)
-            ports = []
+            ports: list[dict[str, Any]] = []
             for spec in a.flags.get("--tcp", []):
-                port, _, target = spec.partition(":")
-                ports.append({"name": f"{port}-{target or port}", "port": int(port),
-                              "targetPort": int(target or port), "protocol": "TCP"})
-                if a.get("--node-port"):
-                    ports[-1]["nodePort"] = int(a.get("--node-port"))
+                port_text, _, target = spec.partition(":")
+                ports.append({"name": f"{port_text}-{target or port_text}", "port": int(port_text),
+                              "targetPort": int(target or port_text), "protocol": "TCP"})
+                node_port = a.get("--node-port")
+                if node_port:
+                    ports[-1]["nodePort"] = int(node_port)
             kind = {"clusterip": "ClusterIP", "nodeport": "NodePort", "loadbalancer": "LoadBalancer"}[rest[0]]
             self._service(ns, name, {"app": name}, ports, kind)
             print(f"service/{name} created")
@@ -315,7 +355,8 @@ class Kubectl:
         raise KubectlError(f"error: create {what[:40]}: not supported by this shell "
                            "(deployment, namespace, service; other objects: apply -f FILE)")
 
-    def _service(self, ns: str, name: str, selector: dict, ports: list, kind: str = "ClusterIP") -> None:
+    def _service(self, ns: str, name: str, selector: Mapping[str, str], ports: list[dict[str, Any]],
+                 kind: str = "ClusterIP") -> None:
         doc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": ns,
                                                                    "labels": dict(selector)},
                "spec": {"type": kind, "selector": dict(selector), "ports": ports}}
@@ -337,7 +378,7 @@ class Kubectl:
         if plural == "services":
             selector = body["spec"].get("selector", {})
         if a.has("--selector"):
-            selector = {k: v for k, v in (kv.split("=", 1) for kv in a.get("--selector").split(","))}
+            selector = {k: v for k, v in (kv.split("=", 1) for kv in a.value("--selector").split(","))}
         port = a.get("--port")
         if port is None:   # kubectl takes the pods' container port
             pods = [p for p in self.plan.pods if p.namespace == ns and all(p.labels.get(k) == v
@@ -362,7 +403,7 @@ class Kubectl:
         if len(a.positional) < 1 or not a.has("--image"):
             raise KubectlError("error: NAME is required for run" if not a.positional else
                              "error: required flag(s) \"image\" not set")
-        name, ns, image = a.positional[0], a.get("--namespace", "default"), a.get("--image")
+        name, ns, image = a.positional[0], a.get("--namespace", "default"), a.value("--image")
         command = a.command if a.command is not None else a.positional[1:]
         if self._exists("pods", ns, name):
             raise self._already("pods", name)
@@ -370,8 +411,9 @@ class Kubectl:
             raise KubectlError("error: --rm should only be used for attached containers")
         labels = {"run": name}
         if a.has("--labels"):
-            labels = {k: v for k, v in (kv.split("=", 1) for kv in a.get("--labels").strip("\"'").split(",") if "=" in kv)}
-        port = int(a.get("--port")) if (a.get("--port") or "").isdigit() else _image_port(image)
+            labels = {k: v for k, v in (kv.split("=", 1) for kv in a.value("--labels").strip("\"'").split(",") if "=" in kv)}
+        port_flag = a.get("--port") or ""
+        port = int(port_flag) if port_flag.isdigit() else _image_port(image)
         container: dict[str, Any] = {"name": name, "image": image}
         if port:
             container["ports"] = [{"containerPort": port}]
@@ -405,8 +447,9 @@ class Kubectl:
         if target is None:
             raise _not_found("pods", name)
         pod = self.plan.find_pod(f"{ns}/{name}") if "/" not in name else None
-        if a.get("--container") and pod is not None and a.get("--container") not in pod.containers:
-            raise KubectlError(f"Error from server (BadRequest): container {a.get('--container')} is not valid "
+        container = a.get("--container")
+        if container and pod is not None and container not in pod.containers:
+            raise KubectlError(f"Error from server (BadRequest): container {container} is not valid "
                                f"for pod {name}")
         return self.exec_in(target, shlex.join(a.command))
 
@@ -467,7 +510,7 @@ class Kubectl:
             if plural not in ("deployments", "replicasets", "replicationcontrollers", "statefulsets"):
                 raise KubectlError(f"error: cannot scale {plural}")
             for obj in self._select(a, plural, names):
-                self.change(Scale(RESOURCES[plural][0], obj.name, int(a.get("--replicas")), ns))
+                self.change(Scale(RESOURCES[plural][0], obj.name, int(a.value("--replicas")), ns))
                 print(f"{QUALIFIED[plural]}/{obj.name} scaled")
         return 0
 
@@ -508,7 +551,7 @@ class Kubectl:
         print(f"deployment.apps/{obj.name} restarted")
         return 0
 
-    def roll(self, action: Any, key: tuple[str, str], cause: str) -> None:
+    def roll(self, action: Rollout, key: tuple[str, str], cause: str) -> None:
         """A rolling update through the Live adapter; its revision recorded for `rollout history`."""
         if self.live.rollout is None:
             raise KubectlError("error: this shell cannot roll out")
@@ -573,7 +616,7 @@ class Kubectl:
                 print("No resources found", file=sys.stderr)
         return 0
 
-    def _stub(self, plural: str, obj) -> str:
+    def _stub(self, plural: str, obj: Obj) -> str:
         """A minimal valid manifest naming `obj`, for Delete (which removes by kind/ns/name)."""
         kind = RESOURCES[plural][0]
         meta = {"name": obj.name, **({"namespace": obj.namespace} if obj.namespace else {})}
@@ -621,9 +664,11 @@ class Kubectl:
             raise KubectlError(f'error: the path "{name[:200]}" does not exist')
         return [name]
 
-    def _objects_in(self, path: str) -> list:
+    def _objects_in(self, path: str) -> list[Any]:
         from ..spec.workloads import load_manifests
-        m = load_manifests([path], namespaces=self.manifests.namespace_names() if self.manifests else None)
+        # no manifests yet: the namespaces every cluster has (as shell/objects.py lists them)
+        existing = self.manifests.namespace_names() if self.manifests else ("default", "kube-system")
+        m = load_manifests([path], namespaces=existing)
         from types import SimpleNamespace
         spaces = [SimpleNamespace(ref=SimpleNamespace(kind="Namespace", name=n.name, namespace=""))
                   for n in m.namespaces]

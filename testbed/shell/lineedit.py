@@ -93,6 +93,8 @@ class LineEditor:
 
     def _complete(self, text: str, state: int) -> str | None:
         if state == 0:
+            if self.readline is None:   # never: readline calls this only once it is set up
+                return None
             line = self.readline.get_line_buffer()[: self.readline.get_begidx()]
             try:
                 self._matches = candidates(self.shell, line.split(), text)

@@ -14,12 +14,17 @@ import os
 import signal
 import subprocess
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..plan.model import Plan
 
+if TYPE_CHECKING:
+    from ..experiment.changes import Action
+    from ..experiment.rollout import Rollout
+
 Run = Callable[[str, list[str]], int]                 # (netns name, argv) -> exit status
-Change = Callable[[object], tuple[Plan, Any]]         # an experiment/changes.py action -> (plan, manifests)
+Change = Callable[["Action"], tuple[Plan, Any]]       # an experiment/changes.py action -> (plan, manifests)
+RollOut = Callable[["Rollout"], tuple[Plan, Any]]     # an experiment/rollout.py Rollout -> (plan, manifests)
 
 
 @dataclass
@@ -29,7 +34,7 @@ class Live:
     change: Change | None = None
     logs_dir: str = ""                    # the agent's per-pod access logs (agent/accesslog.py)
     capture: Callable[[str, list[str]], tuple[int, str]] | None = None   # (key, argv) -> (status, stdout)
-    rollout: Change | None = None         # an experiment/rollout.py Rollout, rolled out step by step
+    rollout: RollOut | None = None        # an experiment/rollout.py Rollout, rolled out step by step
     state_dir: str = ""                   # the shell's files inside the instance's folder ("" = a temp dir)
 
     def exec(self, key: str, argv: list[str]) -> int:
@@ -96,7 +101,7 @@ def connect(cluster: Any, spec: Any, manifests: Any) -> Live:
 
     current = {"manifests": manifests}
 
-    def change(action: object) -> tuple[Plan, Any]:
+    def change(action: Action) -> tuple[Plan, Any]:
         new_manifests, new_plan = apply_action(action, spec, current["manifests"], cluster.plan, "shell")
         with sigint_ignored():
             cluster.apply(new_plan)
@@ -117,7 +122,7 @@ def connect(cluster: Any, spec: Any, manifests: Any) -> Live:
 
     history: dict = {}   # (namespace, deployment) -> the previous pod template, for `rollout undo`
 
-    def rollout(action: Any) -> tuple[Plan, Any]:
+    def rollout(action: Rollout) -> tuple[Plan, Any]:
         # the experiment runner's rolling update: every intermediate state applied, new pods first
         from ..experiment.run import _roll_out
         with sigint_ignored():

@@ -8,7 +8,33 @@ Probing runs through the Live adapter's capture (bounded in count and time).
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Callable, Protocol
+
+from ..plan.model import Plan
+
+Target = tuple[str, str, str, bool]                   # (netns key, ip, hostname, is a pod)
+Capture = Callable[[str, list[str]], tuple[int, str]]  # (netns key, argv) -> (status, stdout), bounded
+
+
+class Probe(Protocol):
+    """What these commands use of shell/live.py's Live (not imported: it runs processes)."""
+
+    @property
+    def capture(self) -> Capture | None: ...
+
+
+class Shell(Protocol):
+    """What these commands use of shell/core.py's ClusterShell."""
+
+    @property
+    def plan(self) -> Plan: ...
+
+    @property
+    def targets(self) -> dict[str, Target]: ...
+
+    @property
+    def live(self) -> Probe: ...
+
 
 MAX_PING_HOSTS = 64   # pingall is all pairs: n*(n-1) pings
 
@@ -41,19 +67,19 @@ Examples:
   kind-worker iptables-save -t nat | grep KUBE-SVC             busybox sh"""
 
 
-def _help(shell: Any, _rest: str) -> int:
+def _help(shell: Shell, _rest: str) -> int:
     print(HELP)
     return 0
 
 
-def _nodes(shell: Any, _rest: str) -> int:
+def _nodes(shell: Shell, _rest: str) -> int:
     names = [n.name for n in shell.plan.nodes] + [x.name for x in shell.plan.externals] + \
         [p.name for p in shell.plan.pods]
     print("available nodes are: \n" + " ".join(names))
     return 0
 
 
-def _net(shell: Any, _rest: str) -> int:
+def _net(shell: Shell, _rest: str) -> int:
     plan = shell.plan
     for n in plan.nodes:
         pods = plan.pods_on(n.name)
@@ -65,7 +91,7 @@ def _net(shell: Any, _rest: str) -> int:
     return 0
 
 
-def _links(shell: Any, _rest: str) -> int:
+def _links(shell: Shell, _rest: str) -> int:
     for p in shell.plan.pods:
         print(f"{p.name}-eth0<->{p.node}-{p.host_veth} (OK OK)")
     for n in shell.plan.nodes:
@@ -73,7 +99,7 @@ def _links(shell: Any, _rest: str) -> int:
     return 0
 
 
-def _dump(shell: Any, _rest: str) -> int:
+def _dump(shell: Shell, _rest: str) -> int:
     for n in shell.plan.nodes:
         print(f"<Node {n.name}: eth0:{n.host_ip},{n.bridge}:{n.gateway}>")
     for x in shell.plan.externals:
@@ -83,7 +109,7 @@ def _dump(shell: Any, _rest: str) -> int:
     return 0
 
 
-def _hosts(shell: Any, rest: str) -> list[tuple[str, tuple]]:
+def _hosts(shell: Shell, rest: str) -> list[tuple[str, Target]]:
     words = rest.split()
     hosts = [(p.name, shell.targets[f"{p.namespace}/{p.name}"]) for p in shell.plan.pods]
     if "-A" in words:
@@ -91,26 +117,27 @@ def _hosts(shell: Any, rest: str) -> list[tuple[str, tuple]]:
     return hosts
 
 
-def _ping_from(shell: Any, src: tuple, dsts: list[tuple[str, str]]) -> dict[str, str]:
+def _ping_from(capture: Capture, src: Target, dsts: list[tuple[str, str]]) -> dict[str, str]:
     """One source pings every destination in parallel; name -> rtt text or "X"."""
     script = " ".join(f"(ping -c1 -W1 -n {ip} 2>/dev/null | sed -n 's/.*time=\\([0-9.]*\\).*/{name} \\1/p' "
                        f"| grep . || echo '{name} X') &" for name, ip in dsts) + " wait"
-    status, out = shell.live.capture(src[0], ["/bin/sh", "-c", script])
+    status, out = capture(src[0], ["/bin/sh", "-c", script])
     if status and not out:
         print(f"*** pingall: the probe from {src[2]} failed (status {status})")
     got = dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
     return {name: got.get(name, "X") for name, _ in dsts}
 
 
-def _can_probe(shell: Any) -> bool:
+def _capture(shell: Shell) -> Capture | None:
+    """The Live adapter's capture, or None (said) when this shell has no live cluster to probe."""
     if shell.live.capture is None:
         print("*** this shell cannot probe (no live cluster)")
-        return False
-    return True
+    return shell.live.capture
 
 
-def _pingall(shell: Any, rest: str, full: bool = False) -> int:
-    if not _can_probe(shell):
+def _pingall(shell: Shell, rest: str, full: bool = False) -> int:
+    capture = _capture(shell)
+    if capture is None:
         return 1
     hosts = _hosts(shell, rest)
     if len(hosts) > MAX_PING_HOSTS:
@@ -118,7 +145,7 @@ def _pingall(shell: Any, rest: str, full: bool = False) -> int:
         return 1
     print("*** Ping: testing ping reachability")
     with ThreadPoolExecutor(max_workers=8) as pool:
-        results = list(pool.map(lambda h: _ping_from(shell, h[1], [(n, t[1]) for n, t in hosts if n != h[0]]),
+        results = list(pool.map(lambda h: _ping_from(capture, h[1], [(n, t[1]) for n, t in hosts if n != h[0]]),
                                 hosts))
     sent = lost = 0
     for (name, _), res in zip(hosts, results):
@@ -134,52 +161,54 @@ def _pingall(shell: Any, rest: str, full: bool = False) -> int:
     return 0 if lost == 0 else 1
 
 
-def _pingpair(shell: Any, rest: str) -> int:
+def _pingpair(shell: Shell, rest: str) -> int:
     words = rest.split()
     if len(words) != 2 or any(w not in shell.targets for w in words):
         print("usage: pingpair POD|NODE POD|NODE")
         return 2
-    if not _can_probe(shell):
+    capture = _capture(shell)
+    if capture is None:
         return 1
     a, b = (shell.targets[w] for w in words)
-    return _pingall_of(shell, [(words[0], a), (words[1], b)])
+    return _pingall_of(capture, [(words[0], a), (words[1], b)])
 
 
-def _pingall_of(shell: Any, hosts: list) -> int:
+def _pingall_of(capture: Capture, hosts: list[tuple[str, Target]]) -> int:
     lost = 0
     for name, t in hosts:
-        res = _ping_from(shell, t, [(n, u[1]) for n, u in hosts if n != name])
+        res = _ping_from(capture, t, [(n, u[1]) for n, u in hosts if n != name])
         lost += sum(v == "X" for v in res.values())
         print(f"{name} -> " + " ".join(d if v != "X" else "X" for d, v in res.items()))
     print(f"*** Results: {100 * lost // (2 if hosts else 1)}% dropped ({2 - lost}/2 received)")
     return 0 if lost == 0 else 1
 
 
-def _iperf(shell: Any, rest: str) -> int:
+def _iperf(shell: Shell, rest: str) -> int:
     words = rest.split()
     if len(words) != 2 or any(w not in shell.targets for w in words):
         print("usage: iperf CLIENT SERVER   (TCP for 2 s with iperf3)")
         return 2
-    if not _can_probe(shell):
+    capture = _capture(shell)
+    if capture is None:
         return 1
     client, server = (shell.targets[w] for w in words)
     print(f"*** Iperf: testing TCP bandwidth between {words[0]} and {words[1]}")
-    status, out = shell.live.capture(server[0], ["/bin/sh", "-c",
+    status, out = capture(server[0], ["/bin/sh", "-c",
                                                  "timeout 10 iperf3 -s -1 -p 5201 >/dev/null 2>&1 & "
                                                  "sleep 0.3"])
-    status, out = shell.live.capture(client[0], ["iperf3", "-c", server[1], "-t", "2", "-p", "5201", "-f", "m"])
+    status, out = capture(client[0], ["iperf3", "-c", server[1], "-t", "2", "-p", "5201", "-f", "m"])
     lines = [ln for ln in out.splitlines() if "receiver" in ln or "sender" in ln]
     print("\n".join(lines) if lines else out.strip()[-300:])
     return status
 
 
-def _xterm(shell: Any, rest: str) -> int:
+def _xterm(shell: Shell, rest: str) -> int:
     name = rest.split()[0] if rest.split() else "<name>"
     print(f"*** no display in this shell: use `{name[:60]} sh` for a shell in a pod, node or host")
     return 1
 
 
-COMMANDS: dict[str, Callable[[Any, str], int]] = {
+COMMANDS: dict[str, Callable[[Shell, str], int]] = {
     "help": _help, "?": _help, "nodes": _nodes, "net": _net, "links": _links, "dump": _dump,
     "pingall": _pingall, "pingallfull": lambda s, r: _pingall(s, r, True), "pingpair": _pingpair,
     "iperf": _iperf, "xterm": _xterm, "gterm": _xterm, "x": _xterm,

@@ -8,9 +8,9 @@ Sits between the desired state (plan/, spec/) and shell/output.py. Bodies are bu
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, ParamSpec
 
-from ..plan.model import Plan
+from ..plan.model import Plan, PodPlan
 
 HEADERS: dict[str, tuple[list[str], list[str]]] = {  # plural -> (columns, extra -o wide columns)
     "pods": (["NAME", "READY", "STATUS", "RESTARTS", "AGE"], ["IP", "NODE", "NOMINATED NODE", "READINESS GATES"]),
@@ -31,6 +31,9 @@ HEADERS: dict[str, tuple[list[str], list[str]]] = {  # plural -> (columns, extra
 VERSION = "v1.29.0-emulated"
 IMAGE = "testbed.io/image"   # the template annotation experiment/rollout.py records images in
 
+P = ParamSpec("P")
+Body = Callable[[], dict[str, Any]]   # an object's API body, built when asked for
+
 
 @dataclass
 class Obj:
@@ -41,7 +44,7 @@ class Obj:
     cols: list[str]         # the columns after NAME, AGE marked as "{age}"
     wide: list[str]
     fields: dict[str, str] = field(default_factory=dict)   # for --field-selector
-    body: Callable[[], dict] = dict                         # the API object, for -o yaml|json
+    body: Body = dict                                       # the API object, for -o yaml|json
     annotations: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -54,7 +57,7 @@ def _sel(labels: Mapping[str, str]) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(labels.items())) or "<none>"
 
 
-def _meta(kind: str, api: str, ns: str, name: str, labels: Mapping[str, str], **extra: Any) -> dict:
+def _meta(kind: str, api: str, ns: str, name: str, labels: Mapping[str, str], **extra: Any) -> dict[str, Any]:
     meta: dict[str, Any] = {"name": name}
     if ns:
         meta["namespace"] = ns
@@ -63,8 +66,15 @@ def _meta(kind: str, api: str, ns: str, name: str, labels: Mapping[str, str], **
     return {"apiVersion": api, "kind": kind, "metadata": meta, **extra}
 
 
-def _annotated(body: Callable[[], dict], extra: Mapping[str, str]) -> Callable[[], dict]:
-    def with_annotations() -> dict:
+def _later(build: Callable[P, dict[str, Any]], *args: P.args, **kwargs: P.kwargs) -> Body:
+    """`build(*args)`, when the body is asked for (-o yaml|json): the arguments are this loop
+    turn's objects, bound now, so each body is its own object's (and typed, unlike a lambda's
+    `x=x` defaults)."""
+    return lambda: build(*args, **kwargs)
+
+
+def _annotated(body: Body, extra: Mapping[str, str]) -> Body:
+    def with_annotations() -> dict[str, Any]:
         doc = body()
         doc.setdefault("metadata", {})["annotations"] = dict(extra)
         return doc
@@ -117,21 +127,21 @@ class Catalog:
                            [p.ip, p.node, "<none>", "<none>"],
                            {"metadata.name": p.name, "metadata.namespace": p.namespace, "spec.nodeName": p.node,
                             "status.podIP": p.ip, "status.phase": "Running"},
-                           (lambda p=p: _meta("Pod", "v1", p.namespace, p.name, p.labels, spec={
+                           _later(lambda p: _meta("Pod", "v1", p.namespace, p.name, p.labels, spec={
                                "nodeName": p.node,
                                "containers": [{"name": c, "ports": [{"containerPort": q.port, "protocol": q.protocol}
                                                                     for q in p.ports if q.container == c]}
                                               for c in p.containers]},
                                status={"phase": "Running", "hostIP": self.plan.node(p.node).host_ip,
-                                       "podIP": p.ip, "podIPs": [{"ip": p.ip}]}))))
+                                       "podIP": p.ip, "podIPs": [{"ip": p.ip}]}), p)))
         for q in getattr(self.plan, "pending", ()):   # no node took them: no IP, no node, as kubectl shows
             out.append(Obj("pods", q.namespace, q.name, {}, ["0/1", "Pending", "0", "{age}"],
                            ["<none>", "<none>", "<none>", "<none>"],
                            {"metadata.name": q.name, "metadata.namespace": q.namespace, "spec.nodeName": "",
                             "status.podIP": "", "status.phase": "Pending"},
-                           (lambda q=q: _meta("Pod", "v1", q.namespace, q.name, {}, status={
+                           _later(lambda q: _meta("Pod", "v1", q.namespace, q.name, {}, status={
                                "phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False",
-                                                                   "reason": "Unschedulable", "message": q.reason}]}))))
+                                                                   "reason": "Unschedulable", "message": q.reason}]}), q)))
         return out
 
     def _services(self) -> list[Obj]:
@@ -140,15 +150,15 @@ class Catalog:
             out.append(Obj("services", s.namespace, s.name, getattr(s, "labels", {}) or {},
                            [s.type, s.cluster_ip_column(), s.external_ip_column(), s.ports_column(), "{age}"],
                            [_sel(s.selector)], {"metadata.name": s.name, "metadata.namespace": s.namespace},
-                           (lambda s=s: _meta("Service", "v1", s.namespace, s.name, {}, spec={
+                           _later(lambda s: _meta("Service", "v1", s.namespace, s.name, {}, spec={
                                "type": s.type, "clusterIP": s.cluster_ip, "selector": dict(s.selector),
                                "ports": [{k: v for k, v in (("name", q.name), ("port", q.port),
                                                              ("protocol", q.protocol), ("targetPort", q.target_port),
                                                              ("nodePort", q.node_port)) if v not in ("", None)}
-                                         for q in s.ports]}))))
+                                         for q in s.ports]}), s)))
         return out
 
-    def pods_of(self, kind: str, namespace: str, name: str) -> list:
+    def pods_of(self, kind: str, namespace: str, name: str) -> list[PodPlan]:
         """The pods a controller owns (a Deployment's through its ReplicaSets)."""
         own = f"{kind}/{name}"
         rs = f"ReplicaSet/{name}-"
@@ -172,11 +182,11 @@ class Catalog:
             out.append(Obj(plural, w.ref.namespace, w.ref.name, dict(getattr(w.ref, "labels", {}) or w.template.labels),
                            cols, wide[: len(HEADERS[plural][1])],
                            {"metadata.name": w.ref.name, "metadata.namespace": w.ref.namespace},
-                           (lambda w=w, api=api, n=n: _meta(kind, api, w.ref.namespace, w.ref.name, {}, spec={
+                           _later(lambda w, api, n: _meta(kind, api, w.ref.namespace, w.ref.name, {}, spec={
                                "replicas": w.replicas, "selector": {"matchLabels": dict(w.selector.match_labels)},
                                "template": {"metadata": {"labels": dict(w.template.labels)},
                                             "spec": {"containers": [{"name": c.name} for c in w.template.containers]}}},
-                               status={"replicas": n, "readyReplicas": n}))))
+                               status={"replicas": n, "readyReplicas": n}), w, api, n)))
         return out
 
     def _deployments(self) -> list[Obj]:
@@ -206,8 +216,8 @@ class Catalog:
                     if owner else ["", "", ""])
             out.append(Obj("replicasets", ns, name, {}, [str(n), str(n), str(n), "{age}"], wide,
                            {"metadata.name": name, "metadata.namespace": ns},
-                           lambda ns=ns, name=name, n=n: _meta("ReplicaSet", "apps/v1", ns, name, {},
-                                                               spec={"replicas": n})))
+                           _later(lambda ns, name, n: _meta("ReplicaSet", "apps/v1", ns, name, {},
+                                                               spec={"replicas": n}), ns, name, n)))
         return out
 
     def _endpoints(self) -> list[Obj]:
@@ -217,28 +227,28 @@ class Catalog:
             more = f" + {len(eps) - 3} more..." if len(eps) > 3 else ""
             out.append(Obj("endpoints", s.namespace, s.service, {}, [",".join(eps[:3]) + more, "{age}"], [],
                            {"metadata.name": s.service, "metadata.namespace": s.namespace},
-                           lambda s=s: _meta("Endpoints", "v1", s.namespace, s.service, {}, subsets=[{
+                           _later(lambda s: _meta("Endpoints", "v1", s.namespace, s.service, {}, subsets=[{
                                "addresses": [{"ip": e.ip, "nodeName": e.node} for e in s.endpoints if e.ready],
-                               "ports": [{"port": q.port, "protocol": q.protocol} for q in s.ports]}])))
+                               "ports": [{"port": q.port, "protocol": q.protocol} for q in s.ports]}]), s)))
         return out
 
     def _endpointslices(self) -> list[Obj]:
         return [Obj("endpointslices", s.namespace, s.name, {"kubernetes.io/service-name": s.service},
                     [s.address_type, s.ports_column(), s.endpoints_column(), "{age}"], [],
                     {"metadata.name": s.name, "metadata.namespace": s.namespace},
-                    lambda s=s: _meta("EndpointSlice", "discovery.k8s.io/v1", s.namespace, s.name,
+                    _later(lambda s: _meta("EndpointSlice", "discovery.k8s.io/v1", s.namespace, s.name,
                                       {"kubernetes.io/service-name": s.service}, addressType=s.address_type,
                                       endpoints=[{"addresses": [e.ip], "nodeName": e.node,
-                                                  "conditions": {"ready": e.ready}} for e in s.endpoints]))
+                                                  "conditions": {"ready": e.ready}} for e in s.endpoints]), s))
                 for s in (self.plan.services.slices if self.plan.services else ())]
 
     def _networkpolicies(self) -> list[Obj]:
         return [Obj("networkpolicies", p.ref.namespace, p.ref.name, dict(getattr(p, "labels", {}) or {}),
                     [str(p.pod_selector) if not p.pod_selector.is_empty() else "<none>", "{age}"], [],
                     {"metadata.name": p.ref.name, "metadata.namespace": p.ref.namespace},
-                    lambda p=p: _meta("NetworkPolicy", "networking.k8s.io/v1", p.ref.namespace, p.ref.name, {},
+                    _later(lambda p: _meta("NetworkPolicy", "networking.k8s.io/v1", p.ref.namespace, p.ref.name, {},
                                       spec={"podSelector": {"matchLabels": dict(p.pod_selector.match_labels)},
-                                            "policyTypes": list(p.policy_types)}))
+                                            "policyTypes": list(p.policy_types)}), p))
                 for p in (self.manifests.policies if self.manifests else ())]
 
     def _ingresses(self) -> list[Obj]:
@@ -254,13 +264,13 @@ class Catalog:
                            [i.ingress_class_name or i.class_annotation or "<none>", ",".join(hosts), address,
                             "80, 443" if i.tls else "80", "{age}"], [],
                            {"metadata.name": i.ref.name, "metadata.namespace": i.ref.namespace},
-                           lambda i=i: _meta("Ingress", "networking.k8s.io/v1", i.ref.namespace, i.ref.name,
+                           _later(lambda i: _meta("Ingress", "networking.k8s.io/v1", i.ref.namespace, i.ref.name,
                                              dict(i.labels), spec={"rules": [
                                                  {"host": r.host or "*", "paths": [
                                                      {"path": p.path or "/", "pathType": p.path_type,
                                                       "backend": _backend(p.backend)} for p in r.paths]}
                                                  for r in i.rules], **({"defaultBackend": _backend(i.default_backend)}
-                                                                      if i.default_backend else {})})))
+                                                                      if i.default_backend else {})}), i)))
         return out
 
     def _namespaces(self) -> list[Obj]:
@@ -269,14 +279,14 @@ class Catalog:
                        | {p.namespace for p in self.plan.pods})
         return [Obj("namespaces", "", n, {"kubernetes.io/metadata.name": n, **labels.get(n, {})},
                     ["Active", "{age}"], [], {"metadata.name": n},
-                    lambda n=n: _meta("Namespace", "v1", "", n, {"kubernetes.io/metadata.name": n, **labels.get(n, {})},
-                                      status={"phase": "Active"}))
+                    _later(lambda n: _meta("Namespace", "v1", "", n, {"kubernetes.io/metadata.name": n, **labels.get(n, {})},
+                                      status={"phase": "Active"}), n))
                 for n in names]
 
     def _nodes(self) -> list[Obj]:
         return [Obj("nodes", "", n.name, n.labels, ["Ready", n.role, "{age}", VERSION],
                     [n.host_ip, "<none>", n.pod_cidr, ",".join(n.taints) or "<none>"], {"metadata.name": n.name},
-                    lambda n=n: _meta("Node", "v1", "", n.name, n.labels, spec={"podCIDR": n.pod_cidr},
+                    _later(lambda n: _meta("Node", "v1", "", n.name, n.labels, spec={"podCIDR": n.pod_cidr},
                                       status={"addresses": [{"type": "InternalIP", "address": n.host_ip},
-                                                            {"type": "Hostname", "address": n.name}]}))
+                                                            {"type": "Hostname", "address": n.name}]}), n))
                 for n in self.plan.nodes]

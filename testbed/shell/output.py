@@ -89,7 +89,7 @@ def custom_columns(objs: list[Obj], spec: str) -> str:
 
 
 def sort(objs: list[Obj], expr: str) -> list[Obj]:
-    def key(o: Obj) -> tuple:
+    def key(o: Obj) -> tuple[int, float, str | tuple[int | str, ...]]:
         vals = lookup(o.body(), expr.strip("{}"))
         v = vals[0] if vals else ""
         if isinstance(v, (int, float)):
@@ -110,7 +110,8 @@ def render(groups: list[tuple[str, list[Obj]]], output: str, all_ns: bool, show_
         data = objs[0].body() if single and len(objs) == 1 else \
             {"apiVersion": "v1", "kind": "List", "items": [o.body() for o in objs], "metadata": {"resourceVersion": ""}}
         if output == "yaml":
-            return yaml.safe_dump(data, sort_keys=False, default_flow_style=False).rstrip()
+            text: str = yaml.safe_dump(data, sort_keys=False, default_flow_style=False)   # PyYAML is untyped here
+            return text.rstrip()
         if output == "json":
             return json.dumps(data, indent=4)
         return jsonpath(data, output.partition("=")[2])
