@@ -220,6 +220,7 @@ def _with_oracle(probes: list[PlannedProbe], plan: Plan, world: Any) -> list[Pla
             targets = [by_name[(p.dst.namespace, p.dst.name)]]
             port = p.port
         else:  # a Service: the policy applies to the endpoint the packet is DNATed to
+            assert plan.services is not None, "a Service probe comes from a plan with Services"
             svc = plan.services.service(p.dst.namespace, p.dst.name)
             sport = next(x for x in svc.ports if x.port == p.service_port and x.protocol == p.protocol)
             eps = plan.services.endpoints(svc.namespace, svc.name, sport.name, sport.protocol)
@@ -244,7 +245,7 @@ def expand(plan: Plan, group: ProbeGroup, world: Any = None, ingresses: Any = ()
 
 def _with_ingress_oracle(probes: list[PlannedProbe], plan: Plan, ingresses: Any) -> list[PlannedProbe]:
     """Expected status and answering pods from the ingress controller's routing (ingress/routes.py)."""
-
+    assert plan.services is not None, "an HTTP probe goes through a Service: the plan has Services"
     config = controller_config(ingresses, plan.services)
     by_address = {(p.ip, q.port): f"{p.namespace}/{p.name}" for p in plan.pods for q in p.ports}
     out = []

@@ -129,7 +129,7 @@ def _rule(world: World, policy: Policy, i: int, sel: str, direction: str, r: int
     return out
 
 
-def _port_groups(rule: Rule, prefix: str, candidates: tuple[PodInfo, ...] | list[PodInfo], sets: list[NftSet],
+def _port_groups(rule: Rule, prefix: str, candidates: tuple[PodPlan, ...] | list[PodPlan], sets: list[NftSet],
                  policy: Policy) -> list[tuple[tuple[int, ...], tuple[Part, ...]]]:
     """One match per protocol: every port, or the numeric ranges; one per named port."""
     if rule.ports is None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import asdict, is_dataclass
-from typing import Union
+from typing import TypeAlias
 
-Json = Union[None, bool, int, float, str, list["Json"], dict[str, "Json"]]
+Json: TypeAlias = None | bool | int | float | str | list["Json"] | dict[str, "Json"]
 
 
 def to_json(value: object) -> Json:

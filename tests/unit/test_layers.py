@@ -42,7 +42,7 @@ FORMERLY_LISTED_PURE = (
     "testbed.kubeproxy", "testbed.rules", "testbed.rulepath", "testbed.spec.ingress", "testbed.ingress",
 )
 #: Modules outside every layer: the root package and bare package markers.
-UNLAYERED = {"testbed", "testbed.__main__", "testbed.conformance", "testbed.experiment"}
+UNLAYERED = {"testbed", "testbed.__main__", "testbed.conformance", "testbed.experiment", "testbed.plan"}
 
 
 def _lint_imports(root: pathlib.Path) -> subprocess.CompletedProcess[str]:
