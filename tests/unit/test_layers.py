@@ -101,7 +101,7 @@ def test_the_pure_core_contract_forbids_the_kernel():
     # The examples: the prober into plan/dns.py, the report into plan/scheduler.py.
     ("testbed/plan/dns.py", "from ..traffic import prober", "testbed.plan is not allowed to import testbed.traffic"),
     ("testbed/plan/scheduler.py", "from ..report import build_report",
-     "testbed.plan is not allowed to import testbed.report"),
+     "testbed.plan.scheduler is not allowed to import testbed.report"),
     # Transitive, and hidden inside a function: still caught.
     ("testbed/spec/names.py", "def _f():\n    import subprocess", "is not allowed to import subprocess"),
     ("testbed/traffic/http.py", "from ..experiment import run", "testbed.traffic is not allowed to import"),
