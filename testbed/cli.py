@@ -188,12 +188,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         exp = replace(exp, seed=args.seed)
     check_experiment(exp)   # every file and name it uses, step by step, with the seed that will run
     _check_capture_filters(exp)
+    from .report import build_report  # deferred: start-up time (pandas, matplotlib)
+
     progress = _progress(args.quiet)
     try:
         run_dir, passed = run_experiment(exp, args.results, progress)
     except RunAborted as exc:  # its folder holds what was measured, with the cause as its verdict
+        build_report(exc.run_dir)
         _print_results(exc.run_dir)
         raise
+    build_report(run_dir)   # report.md, report.html, figures: composed here, not by the experiment
     _print_results(run_dir)
     return 0 if passed else 1
 

@@ -42,7 +42,7 @@ def get_pods(plan: Plan, wide: bool, namespace: str | None) -> str:
 def describe_pod(plan: Plan, pod: PodPlan) -> str:
     node = plan.node(pod.node)
     lines = [f"Name:         {pod.name}", f"Namespace:    {pod.namespace}", f"Node:         {pod.node}/{node.host_ip}",
-             f"Labels:       " + (("\n              ".join(f"{k}={v}" for k, v in sorted(pod.labels.items()))) or "<none>"),
+             "Labels:       " + (("\n              ".join(f"{k}={v}" for k, v in sorted(pod.labels.items()))) or "<none>"),
              "Status:       Running", f"IP:           {pod.ip}", f"Controlled By:  {pod.owner or '<none>'}",
              f"Network:      eth0 {pod.ip}/{pod.prefix} via {pod.gateway} (cni0 on {pod.node}), host veth {pod.host_veth}",
              "Containers:"]

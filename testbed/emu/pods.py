@@ -23,7 +23,7 @@ from typing import Sequence
 from ..errors import KernelError
 from ..plan.model import NodePlan, Plan, PodPlan, RoutePlan
 from ..plan.network import VtepPlan, pod_mtu
-from ..traffic.netns import in_netns
+from ..netns import in_netns
 from .ledger import Ledger, netns_name
 from .netlink import RT_SCOPE_LINK, NetlinkError, RtnlSocket, addr_add, link_up, no_ipv6_link_local, route_add
 from .overlay import apply_fdb, vtep_lines

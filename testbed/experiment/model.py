@@ -11,8 +11,12 @@ Loaded by experiment/load.py, expanded into concrete probes by experiment/expand
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..spec.selectors import LabelSelector
+
+if TYPE_CHECKING:  # changes.py imports this module: the union of actions is named for types only
+    from .changes import Action
 
 OUTCOMES = ("connected", "refused", "timeout", "unreachable", "blocked", "oracle", "any",
             "http-301", "http-308", "http-404", "http-503")
@@ -91,7 +95,7 @@ class CaptureSpec:
 class Step:
     name: str
     probes: tuple[ProbeGroup, ...]
-    actions: tuple[object, ...] = ()   # experiment.changes.Action, applied before the probes
+    actions: tuple[Action, ...] = ()   # applied before the probes
     captures: tuple[CaptureSpec, ...] = ()
     during: "During | None" = None     # probes sent continuously while the actions apply
 

@@ -39,21 +39,21 @@ def probe_rows(cluster: EmulatedCluster, run_id: str, step: str,
     if sockets:
         results = run_probes([Probe(id=i, src_netns=cluster.netns_path(p.src.key), dst_ip=p.dst_ip, port=p.port,
                                     protocol=p.protocol, timeout=p.timeout) for i, p in sockets])
-        for (i, p), r in zip(sockets, results):
-            by_index[i] = make_row(run_id, step, stamp, p, r.outcome, r.latency_ms, r.reply, r.error)
+        for (i, p), sr in zip(sockets, results):
+            by_index[i] = make_row(run_id, step, stamp, p, sr.outcome, sr.latency_ms, sr.reply, sr.error)
     if crafted:
         answers = run_crafted([Crafted(i, cluster.netns_path(p.src.key), p.dst_ip, p.protocol, p.port, p.timeout,
                                        p.source_ip) for i, p in crafted])
-        for (i, p), r in zip(crafted, answers):
-            by_index[i] = make_row(run_id, step, stamp, p, r.outcome, r.latency_ms, r.reply,
-                                   None if r.outcome == "connected" else r.detail)
+        for (i, p), cr in zip(crafted, answers):
+            by_index[i] = make_row(run_id, step, stamp, p, cr.outcome, cr.latency_ms, cr.reply,
+                                   None if cr.outcome == "connected" else cr.detail)
     web = [(i, p) for i, p in enumerate(planned) if p.method == "http"]
     if web:
         from ..traffic.http import HttpProbe, run_http
-        answers = run_http([HttpProbe(cluster.netns_path(p.src.key), p.dst_ip, p.port, p.http_host, p.http_path,
+        web_answers = run_http([HttpProbe(cluster.netns_path(p.src.key), p.dst_ip, p.port, p.http_host, p.http_path,
                                       p.http_scheme, p.timeout) for _, p in web])
-        for (i, p), r in zip(web, answers):
-            by_index[i] = make_row(run_id, step, stamp, p, r.outcome, r.latency_ms, r.reply, r.error or None)
+        for (i, p), hr in zip(web, web_answers):
+            by_index[i] = make_row(run_id, step, stamp, p, hr.outcome, hr.latency_ms, hr.reply, hr.error or None)
     for i, p in enumerate(planned):
         if p.method == "iperf3":
             m = measure(cluster.netns(p.src.key), cluster.netns(p.dst.key), p.dst_ip, p.seconds)
@@ -262,9 +262,7 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
     }
     if failure is not None:
         meta["aborted"] = str(failure)  # the verdict names the cause, not the probes it spoilt
-    write_results(run_dir, meta, final_plan.to_dict(), rows)
-    from ..report import build_report  # report.md, report.html, report-*.png (pandas, matplotlib)
-    build_report(run_dir)
+    write_results(run_dir, meta, final_plan.to_dict(), rows)  # the CLI builds the report from them
     if failure is not None:
         raise RunAborted(f"{failure} (the results so far are in {run_dir}, marked aborted)", run_dir,
                          failure.exit_code) from None

@@ -306,7 +306,7 @@ def _allocate_node_ports(specs: list[ServiceSpec], prev: dict[str, ServicePlan],
         old = prev.get(s.key)
         if old is None:
             continue
-        for i, p in enumerate(s.ports):
+        for p in s.ports:
             if p.node_port is not None or not s.needs_node_ports:
                 continue
             try:

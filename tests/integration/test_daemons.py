@@ -22,6 +22,7 @@ from testbed.emu.ingress import IngressController
 from testbed.errors import RunAborted
 from testbed.experiment.load import load_experiment
 from testbed.experiment.run import run_experiment
+from testbed.report import build_report
 
 from .conftest import ROOT
 
@@ -103,6 +104,7 @@ def test_a_killed_agent_is_the_verdict_and_its_log_is_kept(tmp_path, no_leftover
         run_experiment(exp, str(tmp_path / "results"), progress)
     assert killed
     run_dir = err.value.run_dir
+    build_report(run_dir)   # as `testbed run` does, aborted or not
     message = str(err.value)
     assert message.startswith(f"the agent died (exit -9) ({during}): its log is kept in "), message
     assert "\n" not in message and "FAIL" not in message

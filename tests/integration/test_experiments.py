@@ -10,6 +10,7 @@ import pytest
 
 from testbed.experiment.load import load_experiment
 from testbed.experiment.run import run_experiment
+from testbed.report import build_report
 
 from .conftest import ROOT
 
@@ -17,6 +18,7 @@ from .conftest import ROOT
 def _run(name, tmp_path):
     run_dir, passed = run_experiment(load_experiment(os.path.join(ROOT, "experiments", name)), str(tmp_path),
                                      progress=lambda _m: None)
+    build_report(run_dir)   # as `testbed run` does after the experiment
     return run_dir, passed, pd.read_parquet(os.path.join(run_dir, "probes.parquet"))
 
 
