@@ -36,7 +36,7 @@ from typing import Any, Iterable, Mapping
 
 from .decode import Doc
 from .model import Named, ObjectRef
-from .names import dns1123_subdomain_error, port_name_error
+from .names import dns1035_label_error, dns1123_subdomain_error, port_name_error
 
 PATH_TYPES = ("Exact", "Prefix", "ImplementationSpecific")
 CLASS_ANNOTATION = "kubernetes.io/ingress.class"                 # deprecated, still honoured
@@ -46,7 +46,6 @@ MAX_CONTROLLER_LENGTH = 250
 _INVALID_PATH_SEQUENCES = ("//", "/./", "/../", "%2f", "%2F")
 _INVALID_PATH_SUFFIXES = ("/..", "/.")
 _WILDCARD = re.compile(r"^\*\.[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _HTTP_PATH = re.compile(r"^[A-Za-z0-9/\-._~%!$&'()*+,;=:]+$")
 _V1BETA1 = {"backend": "defaultBackend", "serviceName": "service.name", "servicePort": "service.port"}
 
@@ -172,15 +171,6 @@ def host_error(host: str) -> str | None:
     if dns1123_subdomain_error(host):
         return (f"{host!r} is not a valid host name (lower-case letters, digits, '-' and '.', "
                 "starting and ending alphanumeric; no port)")
-    return None
-
-
-def _service_name_error(name: str) -> str | None:
-    if len(name) > 63:
-        return f"{name!r} is longer than 63 characters"
-    if not _DNS1035_LABEL.match(name):
-        return (f"{name!r} is not a valid Service name (lower-case letters, digits and '-', "
-                "starting with a letter and ending alphanumeric)")
     return None
 
 
@@ -350,8 +340,8 @@ def _decode_backend(bdoc: Doc) -> IngressBackend | None:
         return None
     _check_keys(sdoc, ("name", "port"))
     name = sdoc.str("name", required=True) or ""
-    if name and _service_name_error(name):
-        sdoc.error(_service_name_error(name) or "", "name")
+    if name and dns1035_label_error(name):
+        sdoc.error(dns1035_label_error(name) or "", "name")
     podoc = sdoc.mapping("port")
     number, port_name = None, ""
     if podoc is not None:

@@ -7,6 +7,7 @@ import re
 from ..errors import excerpt
 
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _IANA_SVC_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 _LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
@@ -19,6 +20,16 @@ def dns1123_label_error(name: str) -> str | None:
         return f"{excerpt(name)} is longer than 63 characters"
     if not _DNS1123_LABEL.match(name):
         return f"{excerpt(name)} is not a valid name (lower-case letters, digits and '-', starting and ending alphanumeric)"
+    return None
+
+
+def dns1035_label_error(name: str) -> str | None:
+    """Service names (and a backend's Service name) are RFC 1035 labels: they start with a letter."""
+    if len(name) > 63:
+        return f"{excerpt(name)} is longer than 63 characters"
+    if not _DNS1035_LABEL.match(name):
+        return (f"{excerpt(name)} is not a valid Service name (lower-case letters, digits and '-', "
+                "starting with a letter and ending alphanumeric)")
     return None
 
 

@@ -26,7 +26,7 @@ from typing import Any, Iterable, Mapping
 from .decode import Doc
 from .labels import check_labels
 from .model import PROTOCOLS, Named, ObjectRef
-from .names import dns1123_subdomain_error, label_key_error, port_name_error
+from .names import dns1035_label_error, dns1123_subdomain_error, label_key_error, port_name_error
 
 SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
 NODE_PORT_RANGE = (30000, 32767)   # kube-apiserver --service-node-port-range default
@@ -41,7 +41,6 @@ _SPEC_KNOWN = ("type", "clusterIP", "clusterIPs", "ports", "selector", "sessionA
                "publishNotReadyAddresses", "ipFamilies", "ipFamilyPolicy")
 _SPEC_IGNORED = ("trafficDistribution",)   # topology-aware routing: one zone here, no effect
 _PORT_KNOWN = ("name", "port", "targetPort", "protocol", "nodePort", "appProtocol")
-_DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 
 
 @dataclass(frozen=True)
@@ -97,16 +96,6 @@ class ServiceSpec(Named):
     def field_path(self, suffix: str) -> str:
         """`spec.clusterIP` as a path inside the file (prefixed when the Service sits in a List)."""
         return f"{self.path}.{suffix}" if self.path else suffix
-
-
-def dns1035_label_error(name: str) -> str | None:
-    """Service names are RFC 1035 labels: they must start with a letter."""
-    if len(name) > 63:
-        return f"{name!r} is longer than 63 characters"
-    if not _DNS1035_LABEL.match(name):
-        return (f"{name!r} is not a valid Service name (lower-case letters, digits and '-', "
-                "starting with a letter and ending alphanumeric)")
-    return None
 
 
 def _dns1123_label_error(name: str) -> str | None:
