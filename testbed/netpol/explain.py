@@ -50,6 +50,21 @@ def _where(ep: Endpoint) -> str:
 
 
 def _direction(d: DirectionVerdict) -> list[str]:
+    if not d.tier:
+        return _v1_direction(d)
+    # With the administrator's tiers: who decided first, then (for NetworkPolicy) the details.
+    title = "egress of the source" if d.direction == "egress" else "ingress of the destination"
+    lines = [f"  {title}: {'allowed' if d.allowed else 'BLOCKED'}: {d.decision()}"]
+    lines += [f"    {hit} (skips the rest of the {hit.tier} tier)" for hit in d.passed]
+    if d.reason in (ALLOWED, NO_RULE):
+        lines += ["  " + line for line in _v1_direction(d)]
+    elif d.reason == NOT_ISOLATED:
+        lines.append(f"    no Admin or Baseline rule decides and no NetworkPolicy selects {d.pod} for "
+                     f"{d.direction}: the default allow")
+    return lines
+
+
+def _v1_direction(d: DirectionVerdict) -> list[str]:
     title = "egress of the source" if d.direction == "egress" else "ingress of the destination"
     if d.reason == NOT_A_POD:
         return [f"  {title}: not a pod, no policy applies."]

@@ -18,6 +18,7 @@ from typing import Any, Iterable, Mapping
 from ..errors import TestbedError
 from ..spec.model import Namespace
 from .model import Policy, policies_from
+from .tiers import tiers_in_order
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 IMPLICIT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
@@ -94,12 +95,18 @@ class World:
     policies: tuple[Policy, ...]                  # sorted by namespace/name
     nodes: tuple[NodeInfo, ...] = ()
     externals: Mapping[str, str] = field(default_factory=dict)   # host name -> IP
+    # The cluster administrator's tiers (issue 17, netpol/tiers.py): decoded ClusterNetworkPolicy,
+    # AdminNetworkPolicy and BaselineAdminNetworkPolicy objects in evaluation order, and the
+    # node labels their `nodes` peers select.
+    tiers: tuple[Any, ...] = ()
+    node_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     # -- construction ----------------------------------------------------------------------
     @classmethod
     def build(cls, pods: Iterable[PodInfo] = (), namespaces: Iterable[Namespace] | Mapping[str, Mapping[str, str]] = (),
               policies: Iterable[Any] = (), nodes: Iterable[NodeInfo] = (),
-              externals: Mapping[str, str] | None = None) -> "World":
+              externals: Mapping[str, str] | None = None, tiers: Iterable[Any] = (),
+              node_labels: Mapping[str, Mapping[str, str]] | None = None) -> "World":
         pods = tuple(pods)
         given: dict[str, Mapping[str, str]] = {}
         if isinstance(namespaces, Mapping):
@@ -113,7 +120,8 @@ class World:
         nodes += tuple(NodeInfo(n, ()) for n in sorted({p.node for p in pods if p.node} - node_names))
         return cls(pods=pods,
                    namespaces={n: namespace_labels(n, given.get(n)) for n in sorted(names)},
-                   policies=policies_from(policies), nodes=nodes, externals=dict(externals or {}))
+                   policies=policies_from(policies), nodes=nodes, externals=dict(externals or {}),
+                   tiers=tiers_in_order(tiers), node_labels=dict(node_labels or {}))
 
     @classmethod
     def from_plan(cls, plan: Any, manifests: Any) -> "World":
@@ -123,7 +131,9 @@ class World:
                 for p in plan.pods]
         nodes = [NodeInfo(n.name, tuple(dict.fromkeys((n.host_ip, n.gateway)))) for n in plan.nodes]
         return cls.build(pods, manifests.namespaces, manifests.policies, nodes,
-                         {x.name: x.ip for x in plan.externals})
+                         {x.name: x.ip for x in plan.externals},
+                         tiers=getattr(manifests, "cluster_policies", ()),
+                         node_labels={n.name: dict(n.labels) for n in plan.nodes})
 
     # -- changes (new worlds) ----------------------------------------------------------------
     def with_pod_labels(self, ref: str, labels: Mapping[str, str]) -> "World":
@@ -139,6 +149,9 @@ class World:
 
     def with_policies(self, policies: Iterable[Any]) -> "World":
         return dataclasses.replace(self, policies=policies_from(policies))
+
+    def with_tiers(self, tiers: Iterable[Any]) -> "World":
+        return dataclasses.replace(self, tiers=tiers_in_order(tiers))
 
     # -- lookups ---------------------------------------------------------------------------
     def namespace_labels(self, name: str) -> Mapping[str, str]:
