@@ -222,7 +222,8 @@ class PolicyProvider:
 
         if manifests is None:
             return {}
-        new = World.from_plan(plan, manifests) if manifests.policies or self.world is not None else None
+        wanted = manifests.policies or getattr(manifests, "cluster_policies", ())   # v1 or the tiers
+        new = World.from_plan(plan, manifests) if wanted or self.world is not None else None
         changes = reconcile(self.world, new)
         keys = {n.name: n.key for n in plan.nodes}
         for node, change in sorted(changes.items()):
