@@ -125,6 +125,7 @@ def explain_pod(world: World, ref: str) -> str:
             lines.append(f"  => every {word} connection is blocked (deny all {direction}).")
         lines.append(f"  always allowed too: traffic {'from' if direction == 'ingress' else 'to'} its own node"
                      + (f" {pod.node}" if pod.node else "") + ", and replies to allowed connections.")
+    lines += _tiers_of_pod(world, pod)
     ignored = [p for p in world.policies if p.selects(pod.namespace, pod.labels) and p.ignored]
     for policy in ignored:
         for direction in policy.ignored:
@@ -144,3 +145,21 @@ def _peers_now(world: World, rule) -> str | None:
         return "none"
     more = f" and {len(names) - MAX_NAMES} more" if len(names) > MAX_NAMES else ""
     return ", ".join(names[:MAX_NAMES]) + more
+
+
+def _tiers_of_pod(world: World, pod) -> list[str]:
+    """The administrator's policies whose subject is the pod, in evaluation order (netpol/tiers.py)."""
+    from . import tiers
+
+    lines = []
+    for direction in DIRECTIONS:
+        for tier in (tiers.ADMIN, tiers.BASELINE):
+            for policy in tiers.selecting(world, tier, direction, pod):
+                for rule in (policy.ingress if direction == "ingress" else policy.egress):
+                    name = rule.name or f"spec.{direction}[{rule.index}]"
+                    lines.append(f"{direction}: {tier} {policy.full_name} (priority {policy.priority}) "
+                                 f"rule {name}: {rule.action}")
+    if lines:
+        lines.insert(0, "cluster network policies (checked before the NetworkPolicies above for Admin, "
+                        "after them for Baseline; first match wins):")
+    return lines

@@ -189,3 +189,14 @@ def test_the_hierarchy_as_a_property(admin, baseline, isolate):
         expected = True
     v = decide(Flow("x/a", "y/b", 80), w)
     assert v.allowed is expected
+
+
+def test_explain_pod_lists_the_tiers_in_evaluation_order():
+    from testbed.netpol import explain_pod
+
+    text = explain_pod(world(PASS_AND_BASELINE + "---" + DENY_Z), "z/b")
+    lines = text.splitlines()
+    at = lines.index(next(line for line in lines if line.startswith("cluster network policies")))
+    assert lines[at + 1:] == ["ingress: Admin cnp/delegate (priority 1) rule to-teams: Pass",
+                              "ingress: Admin cnp/deny-sensitive (priority 10) rule select-all-deny-all: Deny",
+                              "ingress: Baseline banp/default (priority 1001) rule default-deny: Deny"]
