@@ -135,7 +135,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     for n in plan.notes:
         progress(f"note: {n}")
     status = 0
-    with EmulatedCluster(plan, progress=progress, manifests=manifests) as cluster:
+    with EmulatedCluster(plan, progress=progress) as cluster:
         progress(f"cluster {plan.cluster} ready in {cluster.timings['build']:.2f} s "
                  f"(namespaces are tb-{cluster.tag}-*)")
         shell = ClusterShell(plan, connect(cluster, spec), manifests=manifests)
@@ -209,11 +209,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
     """Why a flow is allowed or blocked by NetworkPolicy, or which policies select a pod."""
     from .netpol.explain import explain_flow, explain_pod
     from .netpol.oracle import Flow, decide
-    from .netpol.world import World
     from .rulepath import render_path, trace_path
 
-    _, manifests, plan = _load(args)
-    world = World.from_plan(plan, manifests)
+    _, _, plan = _load(args)
+    world = plan.world
     try:
         if args.pod:
             print(explain_pod(world, args.pod))

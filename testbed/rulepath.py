@@ -1,8 +1,8 @@
 """The rule path of one flow across the cluster (`testbed explain --trace`); pure, no root.
 
-Every node's netfilter tables are compiled as emu/ would load them — kube-proxy's (iptables or
-nftables mode), the NetworkPolicy table, the egress masquerade — and merged into one ruleset
-per node (rules.merge). The flow's first packet is then followed with the one tracer
+Every node's netfilter tables are read from the desired state, as emu/ loads them — kube-proxy's
+(iptables or nftables mode), the NetworkPolicy table, the egress masquerade — merged into one
+ruleset per node (Plan.rulesets, plan/rulesets.py). The flow's first packet is then followed with the one tracer
 (rules/tracer.py) on each node it crosses: the sender's node (from a pod: prerouting with
 kube-proxy's DNAT, forward with the policy's egress check, postrouting with masquerade; from
 the node itself: output), then, after routing to wherever the (translated) destination lives,
@@ -16,13 +16,11 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Mapping
 
-from .kubeproxy import build_ruleset
-from .netpol.compiler import compile_node
 from .netpol.oracle import Flow
 from .netpol.world import Endpoint, UnknownEndpoint, World
 from .plan.model import Plan
-from .rules.egress import egress_table
 from .rules.model import Ruleset
 from .rules.packet import Packet
 from .rules.tracer import Outcome, describe, trace
@@ -56,22 +54,9 @@ class PathTrace:
         return all(b.delivered for b in self.branches)
 
 
-def node_rulesets(plan: Plan, world: World) -> dict[str, Ruleset]:
+def node_rulesets(plan: Plan) -> Mapping[str, Ruleset]:
     """Every node's tables, as emu/ loads them, merged per node in hook-priority order."""
-    outside = [s.cidr for s in (plan.network.subnets if plan.network is not None else ()) if s.outside]
-    cache: dict = {}
-    out: dict[str, Ruleset] = {}
-    for n in plan.nodes:
-        tables = []
-        if plan.services is not None and plan.kube_proxy_mode != "none":
-            tables += build_ruleset(plan.services, n.name, n.host_ip, plan.pod_subnet, plan.kube_proxy_mode).tables
-        if world.policies:
-            tables += compile_node(world, n.name, cache).tables
-        if outside:
-            tables.append(egress_table(plan.pod_subnet, outside))
-        out[n.name] = Ruleset(n.name, tuple(tables), plan.kube_proxy_mode, n.host_ip, plan.pod_subnet,
-                              plan.service_subnet)
-    return out
+    return plan.rulesets
 
 
 def resolve(plan: Plan, world: World, ref: str) -> Endpoint:
@@ -89,7 +74,7 @@ def resolve(plan: Plan, world: World, ref: str) -> Endpoint:
 
 def trace_path(plan: Plan, world: World, flow: Flow) -> PathTrace:
     src, dst = resolve(plan, world, flow.src), resolve(plan, world, flow.dst)
-    rulesets = node_rulesets(plan, world)
+    rulesets = node_rulesets(plan)
     nodes = {n.name: n for n in plan.nodes}
     if src.pod is not None and dst.pod is not None and src.pod.full_name == dst.pod.full_name:
         end = "inside the pod's own network namespace (loopback): no node hook"
@@ -114,7 +99,7 @@ def _holder(world: World, ip: str) -> str:
     return ep.pod.node if ep.pod is not None else ep.node
 
 
-def _walk(plan: Plan, world: World, rulesets: dict[str, Ruleset], node: str, packet: Packet, prob: Fraction,
+def _walk(plan: Plan, world: World, rulesets: Mapping[str, Ruleset], node: str, packet: Packet, prob: Fraction,
           hops: tuple[Hop, ...]) -> list[Branch]:
     n = plan.node(node)
     t = trace(rulesets[node], packet, pod_cidr=n.pod_cidr, local_ips=[n.gateway])

@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass
 
 from testbed.agent.reply import PortIdentity
+from testbed.plan.pod import PortPlan
 
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 
@@ -24,27 +25,22 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
-class PortConfig:
-    container: str
-    name: str
-    port: int
-    protocol: str
-
-
-@dataclass(frozen=True)
 class PodConfig:
+    """One namespace the agent serves: a pod's, or an external host's (namespace "external").
+    Its ports are the planned pod's own (plan/pod.py's PortPlan)."""
+
     netns: str
     pod: str
     namespace: str
     node: str
     ip: str
-    ports: tuple[PortConfig, ...]
+    ports: tuple[PortPlan, ...]
 
     @property
     def label(self) -> str:
         return f"{self.namespace}/{self.pod}"
 
-    def identity(self, port: PortConfig) -> PortIdentity:
+    def identity(self, port: PortPlan) -> PortIdentity:
         return PortIdentity(self.pod, self.namespace, self.node, port.container, port.protocol,
                             port.port)
 
@@ -91,9 +87,9 @@ def parse_config(data: object, source: str = "config") -> AgentConfig:
             if protocol not in PROTOCOLS:
                 problems.append(f"{pwhere}.protocol: expected one of {PROTOCOLS}, got {protocol!r}")
                 continue
-            ports.append(PortConfig(_text(rp, "container", pwhere, problems),
-                                    _text(rp, "name", pwhere, problems, required=False),
-                                    port, protocol))
+            ports.append(PortPlan(container=_text(rp, "container", pwhere, problems),
+                                  name=_text(rp, "name", pwhere, problems, required=False),
+                                  port=port, protocol=protocol))
         pods.append(PodConfig(_text(raw, "netns", where, problems), _text(raw, "pod", where, problems),
                               _text(raw, "namespace", where, problems),
                               _text(raw, "node", where, problems, required=False),

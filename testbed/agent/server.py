@@ -24,9 +24,10 @@ from collections import deque
 from typing import Callable, TextIO
 
 from testbed.agent.accesslog import AccessLog
-from testbed.agent.config import AgentConfig, ConfigError, PodConfig, PortConfig, load_config
+from testbed.agent.config import AgentConfig, ConfigError, PodConfig, load_config
 from testbed.agent.endpoints import RawSctpEndpoint, TcpConn, TcpListener, UdpEndpoint
 from testbed.agent.reply import PortIdentity
+from testbed.plan.pod import PortPlan
 from testbed.traffic.netns import NetnsSwitcher, raise_nofile_limit
 
 NetnsId = tuple[str, int, int]  # path, st_dev, st_ino: a recreated pod reuses the path, not the inode
@@ -72,7 +73,7 @@ class Agent:
     def warn(self, message: str) -> None:
         print(f"WARN {message}", file=self.err, flush=True)
 
-    def error(self, pod: PodConfig, port: PortConfig | None, message: str) -> None:
+    def error(self, pod: PodConfig, port: PortPlan | None, message: str) -> None:
         where = f"port={port.port}/{port.protocol}" if port else "port=-"
         print(f"ERROR pod={pod.label} {where}: {message}", file=self.err, flush=True)
 
@@ -90,7 +91,7 @@ class Agent:
         answer would depend on whether some prober happens to hold a raw socket there (which
         stops the kernel's ICMP "protocol unreachable") - refused or timeout by accident.
         """
-        wanted: dict[ListenerKey, tuple[PodConfig, PortConfig]] = {}
+        wanted: dict[ListenerKey, tuple[PodConfig, PortPlan]] = {}
         wanted_sctp: dict[NetnsId, dict[int, PortIdentity]] = {}
         pods_in: dict[NetnsId, list[PodConfig]] = {}
         inodes: dict[str, NetnsId | str] = {}  # path -> identity, or why it cannot be used
@@ -124,7 +125,7 @@ class Agent:
             self._close(self.listeners.pop(key))
         for ns in [n for n in self.raws if n not in wanted_sctp]:
             self._close(self.raws.pop(ns))
-        todo: dict[NetnsId, list[tuple[ListenerKey, PodConfig, PortConfig]]] = {}
+        todo: dict[NetnsId, list[tuple[ListenerKey, PodConfig, PortPlan]]] = {}
         for key, (pod, port) in wanted.items():
             if key in self.listeners:
                 self.listeners[key].who = pod.identity(port)  # e.g. a container renamed
@@ -140,7 +141,7 @@ class Agent:
                 self._open_in(switcher, ns, items, wanted_sctp[ns], pods_in[ns])
 
     def _open_in(self, switcher: NetnsSwitcher, ns: NetnsId,
-                 items: list[tuple[ListenerKey, PodConfig, PortConfig]],
+                 items: list[tuple[ListenerKey, PodConfig, PortPlan]],
                  sctp_ports: dict[int, PortIdentity], pods: list[PodConfig]) -> None:
         """Open the missing sockets of one namespace, entering it once."""
         try:

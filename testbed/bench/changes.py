@@ -81,16 +81,17 @@ def enforce_changes(nodes: int = 10, pods: int = 1000, sample: int = 100, seed: 
         policy_file = write(folder, "policy.yaml", POLICY)
         out: list[ChangeFigures] = []
         progress(f"building {len(plan.nodes)} nodes, {len(plan.pods)} pods and a Service")
-        with EmulatedCluster(plan, manifests=manifests) as cluster:
+        with EmulatedCluster(plan) as cluster:
+            current = {"manifests": manifests}   # what the changes edit, then replan
             bench = [p for p in cluster.plan.pods if p.labels.get("app") == "bench"]
             src, other = bench[0], bench[1]
             targets = [p for p in bench[2:]][:: max(1, len(bench) // sample)][:sample]
 
             def change(action: Action) -> tuple[float, dict[str, float | int]]:
                 t0 = time.perf_counter()
-                new_manifests, new_plan = apply_action(action, spec, cluster.manifests, cluster.plan, "bench")
+                current["manifests"], new_plan = apply_action(action, spec, current["manifests"], cluster.plan, "bench")
                 replan_s = time.perf_counter() - t0
-                done = cluster.apply(new_plan, new_manifests)
+                done = cluster.apply(new_plan)
                 progress(f"{describe(action)}: replan {replan_s:.3f} s, apply {float(done['seconds']):.3f} s")
                 return replan_s, done
 

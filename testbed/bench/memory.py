@@ -14,6 +14,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from ..emu.controllers import ClusterDns
+
 
 def pss_bytes(pid: int) -> int | None:
     """PSS of one process (bytes), RSS if smaps_rollup is unavailable, None if it is gone."""
@@ -87,7 +89,8 @@ def cluster_memory(cluster: Any) -> MemoryFigures:
     agent = [cluster.agent.proc.pid] if cluster.agent is not None and cluster.agent.proc is not None else []
     shells = [h.pid for h in (cluster.underlay.hosts.values() if cluster.underlay is not None else ())
               if getattr(h, "pid", None)]
-    dns = [s.proc.pid for s in (cluster.dns.servers.values() if cluster.dns is not None else ())
+    dns_controller = cluster.controller(ClusterDns)
+    dns = [s.proc.pid for s in (dns_controller.servers.values() if dns_controller is not None else ())
            if s.proc is not None]
     ledger = list(cluster.ledger.pids) if cluster.ledger is not None else []
     known = {os.getpid(), *agent, *shells, *dns, *ledger}

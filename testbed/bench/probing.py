@@ -20,7 +20,6 @@ from ..emu.cluster import EmulatedCluster
 from ..conformance.resources import MODEL
 from ..conformance.xyz import PODS, PORTS, PROTOCOLS
 from ..netpol.oracle import truth_table
-from ..netpol.world import World
 from ..plan.build import plan_cluster
 from ..spec.topology import load_topology
 from ..spec.workloads import load_manifests
@@ -69,7 +68,7 @@ def truth_table_bench(timeout: float = 1.0, progress: Callable[[str], None] = la
         manifests = load_manifests([MODEL, write(folder, "policy.yaml", TRUTH_POLICY)])
         plan = plan_cluster(spec, manifests, seed=0)
     progress("truth table: building the x/y/z model (9 pods) with one NetworkPolicy")
-    with EmulatedCluster(plan, manifests=manifests) as cluster:
+    with EmulatedCluster(plan) as cluster:
         pods = {f"{p.namespace}/{p.name}": p for p in cluster.plan.pods}
         table = [(s, d, port, proto) for s in PODS for d in PODS for proto in PROTOCOLS for port in PORTS]
         probes = [Probe(i, cluster.netns_path(pods[s].key), pods[d].ip, port, proto, timeout)
@@ -77,7 +76,7 @@ def truth_table_bench(timeout: float = 1.0, progress: Callable[[str], None] = la
         t0 = time.perf_counter()
         results = run_probes(probes)
         seconds = time.perf_counter() - t0
-        expected = truth_table(World.from_plan(cluster.plan, manifests), PODS, PODS, PORTS, PROTOCOLS)
+        expected = truth_table(cluster.plan.world, PODS, PODS, PORTS, PROTOCOLS)
     mismatches = sum(1 for key, r in zip(table, results) if expected[key] != (r.outcome == "connected"))
     return ProbeFigures("truth table (9 pods, 2 ports, 3 protocols, one policy)", len(probes), seconds,
                         _count(results), mismatches, cluster.timings["build"], {"timeout_s": timeout})
@@ -91,7 +90,7 @@ def all_pairs_bench(pods: int = 100, timeout: float = 1.0,
         manifests = load_manifests([write(folder, "bulk.yaml", deployment_yaml("bulk", pods))])
         plan = plan_cluster(spec, manifests, seed=0)
     progress(f"all-pairs: building {pods} pods on 3 workers")
-    with EmulatedCluster(plan, manifests=manifests) as cluster:
+    with EmulatedCluster(plan) as cluster:
         bulk = [p for p in cluster.plan.pods if p.labels.get("app") == "bulk"]
         probes = [Probe(i, cluster.netns_path(s.key), d.ip, 80, "TCP", timeout)
                   for i, (s, d) in enumerate((s, d) for s in bulk for d in bulk if s.key != d.key)]

@@ -6,8 +6,8 @@ data/three-nodes.yaml and data/xyz.yaml, see resources.py) does, for every case 
 
     manifests = step_manifests(base_manifests, step)            # changes.py: the desired state, whole
     plan = replan(cluster_spec, manifests, seed, prev=live.plan) # pods kept: same names and IPs
-    live.apply(plan, manifests)                                  # policies and labels reconciled
-    world = World.from_plan(plan, manifests)
+    live.apply(plan)                                             # policies and labels reconciled
+    world = World.from_plan(plan)
     observed = {probe: connected?  for probe in probes()}        # 486 real probes
     result = check_step(case, i, world, observed, seconds=...)   # expected, mismatches, why
 

@@ -19,7 +19,6 @@ from typing import Callable
 from ..emu.cluster import EmulatedCluster
 from ..errors import DaemonError, RunAborted
 from ..experiment.results import discarded_if_empty, environment, new_run_id, unique_run_dir
-from ..netpol.world import World
 from ..plan.build import plan_cluster, replan
 from ..spec.topology import load_topology
 from ..spec.workloads import load_manifests
@@ -61,7 +60,7 @@ def run_conformance(topology: str | None, results_root: str, seed: int = 0, limi
     plan = plan_cluster(spec, base, seed=seed)
     progress(f"{len(cases)} cases generated (seed {seed}); building the cluster")
     aborted: DaemonError | None = None
-    with discarded_if_empty(run_dir), EmulatedCluster(plan, progress=progress, manifests=base,
+    with discarded_if_empty(run_dir), EmulatedCluster(plan, progress=progress,
                          keep_logs_in=os.path.join(run_dir, "logs")) as cluster:
         progress(f"cluster ready in {cluster.timings['build']:.2f} s; {len(cases)} cases")
         last = time.time()
@@ -72,10 +71,10 @@ def run_conformance(topology: str | None, results_root: str, seed: int = 0, limi
                 for i, step in enumerate(case.steps):
                     manifests = step_manifests(base, step)
                     new = replan(spec, manifests, seed, prev=cluster.plan)
-                    done = cluster.apply(new, manifests)
+                    done = cluster.apply(new)
                     _flush_conntrack(cluster)
                     observed = _measure(cluster, timeout)
-                    world = World.from_plan(cluster.plan, manifests)
+                    world = cluster.plan.world
                     steps.append(check_step(case, i, world, observed, seconds=float(done["seconds"])))
                 summary.add(CaseResult(case, tuple(steps), time.perf_counter() - t_case))
             except DaemonError as exc:  # a dead agent would fail every case after it: stop, and say why

@@ -15,14 +15,14 @@ import subprocess
 import sys
 from typing import Sequence
 
-from ..plan.model import PodPlan
+from ..plan.model import ExternalPlan, PodPlan
 from .daemon import Daemon
 from .ledger import Ledger, netns_name
 from .pods import NETNS_DIR
 from .runner import Runner
 
 
-def agent_config(pods: Sequence[PodPlan], tag: str, externals: Sequence = ()) -> dict:
+def agent_config(pods: Sequence[PodPlan], tag: str, externals: Sequence[ExternalPlan] = ()) -> dict:
     """Every pod, and every external host that declares ports (e.g. an outside web server)."""
     hosts = [{"netns": f"{NETNS_DIR}/{netns_name(tag, x.key)}", "pod": x.name, "namespace": "external",
               "node": "outside" if x.outside else "underlay",
@@ -49,7 +49,8 @@ class AgentProcess:
         self.ledger = ledger
         self.runner = runner or Runner()
         self.path = os.path.join(ledger.dir, "agent.json")
-        self.externals: Sequence = ()   # external hosts with ports, served like pods
+        self.externals: Sequence[ExternalPlan] = ()   # external hosts with ports, served like pods
+        self.pods: tuple[PodPlan, ...] = ()            # the pods it serves now
         # stdin stays a pipe: if the testbed dies, even by kill -9, the agent reads EOF and exits.
         self.daemon = Daemon("the agent", [sys.executable, "-m", "testbed.agent", "--config", self.path,
                                            "--tag", ledger.tag], os.path.join(ledger.dir, "agent.log"),
@@ -67,14 +68,16 @@ class AgentProcess:
 
     def start(self, pods: Sequence[PodPlan], timeout: float = 30.0) -> None:
         self._write(pods)
+        self.pods = tuple(pods)
         self.daemon.ready_timeout = timeout
         self.daemon.start(self.runner)
         assert self.daemon.pid is not None
         self.ledger.add_pid(self.daemon.pid)
 
-    def reload(self, pods: Sequence[PodPlan], timeout: float = 30.0) -> None:
+    def serve(self, pods: Sequence[PodPlan], timeout: float = 30.0) -> None:
         """Reconcile the agent with a new pod set (SIGHUP), e.g. after scaling."""
         self._write(pods)
+        self.pods = tuple(pods)
         self.daemon.signal(signal.SIGHUP, "before a reload")
         self.daemon.wait_ready(timeout)
 

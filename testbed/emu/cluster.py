@@ -1,10 +1,13 @@
 """EmulatedCluster: realise a Plan, and always tear it down (emu/'s entry point).
 
 Build order (each step recorded in the ledger before it can fail): underlay (Mininet nodes,
-external hosts, switch) -> pod sandboxes -> agent. Teardown runs in `finally`, in reverse,
-and ends with a sweep of this instance's tag, so even a half-built cluster leaves nothing;
-signals cannot interrupt it, and what it could not remove is recorded in the ledger (the
-error says what). A stale sweep at start removes what dead instances left (cleanup.py).
+external hosts, switch), then the controllers in order (emu/controllers.py: pod sandboxes, BGP,
+the agent, kube-proxy, egress, LoadBalancer addresses, DNS, policies, ingress), each synced to
+the Plan. A change is a new Plan, synced by the same controllers in the same order. Teardown
+runs in `finally`, in reverse, and ends with a sweep of this instance's tag, so even a
+half-built cluster leaves nothing; signals cannot interrupt it, and what it could not remove is
+recorded in the ledger (the error says what). A stale sweep at start removes what dead
+instances left (cleanup.py).
 """
 
 from __future__ import annotations
@@ -12,48 +15,62 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from typing import Any, Callable
+from typing import Callable, TypeVar
 
 from ..errors import DaemonError, NotRootError, TestbedError
 from ..plan.model import NodePlan, Plan, PodPlan
 from .agent_proc import AgentProcess
-from .bgp import BgpDaemons
 from . import limits, signals
 from .cleanup import CleanReport, Found, clean, sweep_tag
-from .controllers import ClusterDns, EgressMasquerade, KubeProxy, LoadBalancerAnnouncer, PolicyProvider
+from .controllers import (Agent, ClusterDns, Controller, EgressMasquerade, KubeProxy, LeavingPods,
+                          LoadBalancerAnnouncer, PodSandboxes, PolicyProvider, Routing)
 from .daemon import Daemon, stop_all
 from .ingress import IngressController
 from .ledger import Ledger, netns_name
-from .pods import NETNS_DIR, PodNetwork
+from .pods import NETNS_DIR
 from .runner import Runner
 from .underlay import Underlay
+
+C = TypeVar("C")
+
+
+def _build_message(phase: str, plan: Plan) -> str:
+    """What the build says when it reaches a phase."""
+    if phase == "pods":
+        return f"creating {len(plan.pods)} pod sandboxes"
+    if phase == "bgp":
+        bgp = plan.network.bgp if plan.network is not None else ()
+        return f"starting {len(bgp)} bird2 daemons, waiting for BGP" if bgp else ""
+    if phase == "agent":
+        return "starting the agent"
+    return "programming Services, cluster DNS and NetworkPolicies"
 
 
 class EmulatedCluster:
     """`with EmulatedCluster(plan) as cluster:` builds it; leaving the block removes it all."""
 
     def __init__(self, plan: Plan, runner: Runner | None = None,
-                 progress: Callable[[str], None] | None = None, manifests: Any = None,
-                 keep_logs_in: str | None = None) -> None:
+                 progress: Callable[[str], None] | None = None, keep_logs_in: str | None = None) -> None:
         self.plan = plan
         self.keep_logs_in = keep_logs_in   # where a helper's log goes if it fails the build
-        self.manifests = manifests   # spec.model.Manifests: NetworkPolicies and namespace labels
         self.runner = runner or Runner()
         self.progress = progress or (lambda _msg: None)
         self.ledger: Ledger | None = None
         self.underlay: Underlay | None = None
-        self.pods: PodNetwork | None = None
-        self.agent: AgentProcess | None = None
-        self.bgp: BgpDaemons | None = None
+        self.controllers: list[Controller] = []   # in sync order; teardown stops them in reverse
         self.timings: dict[str, float] = {}
         self.stale: CleanReport | None = None
         self.limits: dict[str, int] = {}
-        self.proxy: KubeProxy | None = None
-        self.announcer: LoadBalancerAnnouncer | None = None
-        self.dns: ClusterDns | None = None
-        self.policies: PolicyProvider | None = None
-        self.egress: EgressMasquerade | None = None
-        self.ingress: IngressController | None = None
+
+    def controller(self, kind: type[C]) -> C | None:
+        """The running controller of that class, if the cluster has one (e.g. ClusterDns)."""
+        return next((c for c in self.controllers if isinstance(c, kind)), None)
+
+    @property
+    def agent(self) -> AgentProcess | None:
+        """The agent process serving the pods' ports (once built)."""
+        agent = self.controller(Agent)
+        return agent.agent if agent is not None else None
 
     # -- names --------------------------------------------------------------------------
     @property
@@ -100,25 +117,19 @@ class EmulatedCluster:
                           f"external host(s) on the underlay")
             self.underlay = Underlay(self.plan, self.ledger, self.runner)
             self._timed("underlay", self.underlay.build)
-            self.progress(f"creating {len(self.plan.pods)} pod sandboxes")
-            self.pods = PodNetwork(self.plan, self.ledger, self.runner)
-            self._timed("pods", self.pods.build)
-            if self.plan.network is not None and self.plan.network.bgp:  # routing: bgp
-                self.progress(f"starting {len(self.plan.network.bgp)} bird2 daemons, waiting for BGP")
-                self.bgp = BgpDaemons(self.plan, self.ledger, self.runner)
-                self._timed("bgp", self.bgp.start)
-            self.progress("starting the agent")
-            self.agent = AgentProcess(self.ledger, self.runner)
-            self.agent.externals = self.plan.externals
-            self._timed("agent", lambda: self.agent.start(self.plan.pods))  # type: ignore[union-attr]
-            self.proxy = KubeProxy(self.runner, self.ledger)
-            self.announcer = LoadBalancerAnnouncer(self.runner, self.ledger)
-            self.dns = ClusterDns(self.ledger)
-            self.policies = PolicyProvider(self.runner, self.ledger)
-            self.egress = EgressMasquerade(self.runner, self.ledger)
-            self.ingress = IngressController(self.runner, self.ledger)
-            self.progress("programming Services, cluster DNS and NetworkPolicies")
-            self._timed("controllers", self._sync_controllers)
+            self.controllers = self._controllers(self.ledger)
+            said: set[str] = set()
+            for controller in self.controllers:
+                phase = controller.phase
+                if phase not in said:
+                    said.add(phase)
+                    message = _build_message(phase, self.plan)
+                    if message:
+                        self.progress(message)
+                begin = time.perf_counter()
+                controller.sync(self.plan)
+                if phase != "bgp" or self.plan.network is not None and self.plan.network.bgp:
+                    self.timings[phase] = self.timings.get(phase, 0.0) + time.perf_counter() - begin
         except BaseException as exc:
             if isinstance(exc, DaemonError) and self.keep_logs_in:  # before teardown deletes the log
                 self.keep_logs_of(exc, self.keep_logs_in)
@@ -126,55 +137,33 @@ class EmulatedCluster:
             raise
         self.timings["build"] = time.perf_counter() - start
 
-    def apply(self, new: Plan, manifests: Any = None) -> dict[str, float | int]:
-        """Move the live cluster to `new`, touching only what changed (a controller's reconcile).
+    def _controllers(self, ledger: Ledger) -> list[Controller]:
+        """The controllers in Kubernetes' graceful order: new pods, then rules, then old pods out."""
+        agent = AgentProcess(ledger, self.runner)
+        sandboxes = PodSandboxes(ledger, self.runner, agent)
+        return [sandboxes, Routing(ledger, self.runner), Agent(agent), KubeProxy(self.runner, ledger),
+                EgressMasquerade(self.runner, ledger), LoadBalancerAnnouncer(self.runner, ledger),
+                ClusterDns(ledger), PolicyProvider(self.runner, ledger), IngressController(self.runner, ledger),
+                LeavingPods(sandboxes, agent)]
 
-        In Kubernetes' order for a graceful change: new pods get sandboxes (one batch per node)
-        and the agent serves them; then the controllers (endpoints, kube-proxy rules, DNS,
-        policies) follow the new plan, so traffic stops going to pods that are leaving; only
-        then do removed pods leave the agent (its sockets would keep a deleted namespace alive)
-        and lose their namespace (the kernel removes the veth pair with it). A recreated bare
-        pod with the same name is the exception: its old sandbox must go first. Returns what
-        changed and how long it took, which experiments report as the time to enforce a change.
+    def apply(self, new: Plan) -> dict[str, float | int]:
+        """Move the live cluster to the desired state `new`: every controller syncs, in order,
+        touching only what changed (emu/controllers.py says the order and why).
+
+        Returns what changed and how long it took, which experiments report as the time to
+        enforce a change.
         """
-        assert self.pods is not None and self.agent is not None, "cluster not built"
+        assert self.ledger is not None and self.controllers, "cluster not built"
         self.check_daemons("before a change")
         start = time.perf_counter()
-        old_ids = {(p.key, p.uid) for p in self.plan.pods}
-        new_ids = {(p.key, p.uid) for p in new.pods}
-        removed = [p for p in self.plan.pods if (p.key, p.uid) not in new_ids]
-        added = [p for p in new.pods if (p.key, p.uid) not in old_ids]
-        assert self.ledger is not None
         limits.hold(self.ledger.tag, self.ledger.owner, self.ledger.owner_start, new)
-        clash = {p.key for p in added} & {p.key for p in removed}
-        if clash:
-            first = [p for p in removed if p.key in clash]
-            self.agent.reload([p for p in self.plan.pods if p.key not in clash])
-            self.pods.delete_pods(first)
-            removed = [p for p in removed if p.key not in clash]
-        self.pods.plan = new
-        if added:
-            self.pods.add_pods(added)
-            self.agent.reload(list(new.pods) + removed)  # leaving pods still serve until the end
         self.plan = new
-        if manifests is not None:
-            self.manifests = manifests
-        self._sync_controllers()
-        if removed:
-            self.agent.reload(new.pods)
-            self.pods.delete_pods(removed)
-        return {"added": len(added), "removed": len(removed) + len(clash), "seconds": time.perf_counter() - start}
-
-    def _sync_controllers(self) -> None:
-        """kube-proxy, LB announcements, DNS and NetworkPolicies follow the current plan."""
-        assert self.proxy and self.announcer and self.dns and self.policies
-        self.proxy.sync(self.plan)
-        self.egress.sync(self.plan)
-        self.announcer.sync(self.plan)
-        self.dns.sync(self.plan)
-        self.policies.sync(self.plan, self.manifests)
-        assert self.ingress is not None
-        self.ingress.sync(self.plan, self.manifests)
+        for controller in self.controllers:
+            controller.sync(new)
+        sandboxes, leaving = self.controller(PodSandboxes), self.controller(LeavingPods)
+        assert sandboxes is not None and leaving is not None
+        return {"added": sandboxes.added, "removed": leaving.removed + sandboxes.recreated,
+                "seconds": time.perf_counter() - start}
 
     def teardown(self) -> None:
         """Undo everything; safe to call twice and after a partial build. Signals cannot stop
@@ -189,11 +178,13 @@ class EmulatedCluster:
         start = time.perf_counter()
         self.progress("tearing down")
         errors: list[str] = []
-        for step in (self._stop_daemons, self._delete_pods, self._stop_underlay):
+        steps: list[tuple[str, Callable[[], None]]] = [("_stop_daemons", self._stop_daemons)]
+        steps += [(f"stop {type(c).__name__}", c.stop) for c in reversed(self.controllers)]
+        for name, step in steps + [("_stop_underlay", self._stop_underlay)]:
             try:
                 step()
             except Exception as exc:  # keep going: the sweep below must still run
-                errors.append(f"{step.__name__}: {type(exc).__name__}: {exc}".rstrip(": "))
+                errors.append(f"{name}: {type(exc).__name__}: {exc}".rstrip(": "))
         left: Found | None = None
         try:
             _, left = sweep_tag(self.runner, ledger.tag)
@@ -225,16 +216,7 @@ class EmulatedCluster:
     # -- helper processes -----------------------------------------------------------------
     def daemons(self) -> list[Daemon]:
         """Every helper process the cluster runs now (nginx, dnsmasq, the agent, bird), in stop order."""
-        out: list[Daemon] = []
-        if self.ingress is not None and self.ingress.daemon is not None:
-            out.append(self.ingress.daemon)
-        if self.dns is not None:
-            out += [s.daemon for _, s in sorted(self.dns.servers.items()) if s.daemon is not None]
-        if self.agent is not None and self.agent.daemon.proc is not None:
-            out.append(self.agent.daemon)
-        if self.bgp is not None:
-            out += [d for _, d in sorted(self.bgp.daemons.items())]
-        return out
+        return [d for c in reversed(self.controllers) for d in c.daemons()]
 
     def check_daemons(self, when: str = "") -> None:
         """DaemonDied for the first helper process that died under us (killed, crashed)."""
@@ -269,16 +251,9 @@ class EmulatedCluster:
             exc.kept(kept[exc.name] if path.startswith("..") else path)
 
     def _stop_daemons(self) -> None:
-        """Every helper process at once (one grace period for all, not one each), then what
-        their owners keep beside them (pid files, resolv.conf files)."""
+        """Every helper process at once (one grace period for all, not one each); each
+        controller's stop then removes what it keeps beside them (pid files, resolv.conf files)."""
         stop_all(self.daemons())
-        for owner in (self.ingress, self.dns, self.agent, self.bgp):
-            if owner is not None:
-                owner.stop()
-
-    def _delete_pods(self) -> None:
-        if self.pods is not None:
-            self.pods.delete_pods(self.plan.pods)
 
     def _stop_underlay(self) -> None:
         if self.underlay is not None:

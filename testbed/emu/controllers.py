@@ -1,72 +1,217 @@
-"""The cluster's network controllers, realised in the node namespaces (emu/).
+"""The cluster's controllers, an ordered list that realises the desired state (emu/).
 
-What runs on every real node or in the control plane, each fed from the pure core and
-re-synced after every change:
-- kube-proxy (iptables or nftables mode): one `iptables-restore --noflush` or `nft -f` per node
-  of the rules kubeproxy/ renders from the ServicesPlan;
-- the emulated cloud's load balancer announcer: each LoadBalancer ingress IP is held by one
-  node that may take its traffic — any node with policy Cluster, a node with a local endpoint
-  with policy Local — the way MetalLB's layer-2 mode and a cloud LB's health checks pick
-  nodes. The node holds it as a /32 on lo (this kernel has no dummy devices), so it answers
+A change is: a new desired state (plan/'s Plan, replanned), then each controller's
+`sync(desired)` in this order, which is Kubernetes' graceful order for a change — new pods
+first, then the rules, then the pods that left:
+
+- PodSandboxes: every planned pod has a network namespace and veth pair (emu/pods.py); a
+  recreated bare pod with the same name is the exception: its old sandbox goes first;
+- Routing: with routing bgp, one bird2 per node, started once, converged before anything else;
+- the agent (emu/agent_proc.py): serves the new pods' ports, and the leaving ones' until the end;
+- KubeProxy (iptables or nftables mode): one `iptables-restore --noflush` or `nft -f` per node
+  of the Plan's compiled kube-proxy rulesets;
+- EgressMasquerade: the Plan's egress table on every node, towards the outside subnets;
+- LoadBalancerAnnouncer: each LoadBalancer ingress IP held by the node the Plan assigns
+  (plan/loadbalancers.py) as a /32 on lo (this kernel has no dummy devices), so it answers
   ARP for it on the underlay (proxy ARP would not: the kernel never proxies an address of the
-  same link);
-  its kube-proxy rules DNAT the traffic in PREROUTING, before local delivery;
-- cluster DNS: dnsmasq in each CoreDNS pod, its records re-written on every Service change,
-  and every pod's resolv.conf;
-- the NetworkPolicy provider: netpol/'s per-node nft table, loaded whole or updated by set
-  elements.
+  same link); its kube-proxy rules DNAT the traffic in PREROUTING, before local delivery;
+- ClusterDns: dnsmasq in each CoreDNS pod with the Plan's records, every pod's resolv.conf;
+- PolicyProvider: the Plan's NetworkPolicy table per node, loaded whole or updated by set elements;
+- the ingress controller (emu/ingress.py): nginx with the Plan's ingress configuration;
+- LeavingPods: pods no longer planned leave the agent (its sockets would keep a deleted
+  namespace alive), then lose their namespace.
+
+Teardown stops them in reverse. None of them reads manifests: the Plan is the whole input.
 """
 
 from __future__ import annotations
 
-import hashlib
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol, Sequence
 
-from ..plan.dns import records
-from ..plan.model import Plan
-from ..rules.egress import egress_nft
+from ..kubeproxy import render, render_iptables_bootstrap
+from ..kubeproxy.conntrack import conntrack_flushes
+from ..netpol.compiler import reconcile_rulesets
+from ..plan.model import NodePlan, Plan, PodPlan
+from ..plan.service_model import ServicesPlan
+from ..rules.model import Ruleset
+from ..rules.render_nft import render_block
 from . import rules
+from .agent_proc import AgentProcess
+from .bgp import BgpDaemons
+from .daemon import Daemon
 from .dns import DnsServer, remove_resolv_confs, write_resolv_confs
 from .ledger import Ledger, netns_name
+from .pods import PodNetwork
 from .runner import Runner
 
 
+class Controller(Protocol):
+    """One controller of the emulated cluster."""
+
+    phase: str   # the build-time phase it is timed under (EmulatedCluster.timings)
+
+    def sync(self, desired: Plan) -> None:
+        """Make the live cluster match `desired`, touching only what changed."""
+
+    def daemons(self) -> list[Daemon]:
+        """The helper processes it runs now, in stop order."""
+
+    def stop(self) -> None:
+        """Undo what it made that the final sweep would not (processes are stopped before)."""
+
+
+def ids(pods: Sequence[PodPlan]) -> set[tuple[str, str]]:
+    """A pod's identity: its sandbox key and uid (a recreated pod keeps the key, not the uid)."""
+    return {(p.key, p.uid) for p in pods}
+
+
+class PodSandboxes:
+    """Every planned pod gets its sandbox: all at the first sync, then the new ones."""
+
+    phase = "pods"
+
+    def __init__(self, ledger: Ledger, runner: Runner, agent: AgentProcess) -> None:
+        self.ledger, self.runner, self.agent = ledger, runner, agent
+        self.network: PodNetwork | None = None
+        self.live: tuple[PodPlan, ...] = ()   # the pods that have a sandbox now
+        self.added = self.recreated = 0       # at the last sync
+
+    def sync(self, desired: Plan) -> None:
+        if self.network is None:
+            self.network = PodNetwork(desired, self.ledger, self.runner)
+            self.live = desired.pods
+            self.network.build()
+            self.added = self.recreated = 0
+            return
+        old, new = ids(self.live), ids(desired.pods)
+        added = [p for p in desired.pods if (p.key, p.uid) not in old]
+        leaving = [p for p in self.live if (p.key, p.uid) not in new]
+        clash = {p.key for p in added} & {p.key for p in leaving}
+        if clash:  # pods are immutable: the old pod of that name goes before the new one comes
+            self.agent.serve([p for p in self.agent.pods if p.key not in clash])
+            self.network.delete_pods([p for p in leaving if p.key in clash])
+            self.live = tuple(p for p in self.live if p.key not in clash)
+        self.network.plan = desired
+        if added:
+            self.live += tuple(added)   # before: a half-made sandbox is still deleted at teardown
+            self.network.add_pods(added)
+        self.added, self.recreated = len(added), len(clash)
+
+    def remove(self, pods: Sequence[PodPlan]) -> None:
+        if self.network is not None and pods:
+            gone = ids(pods)
+            self.network.delete_pods(pods)
+            self.live = tuple(p for p in self.live if (p.key, p.uid) not in gone)
+
+    def daemons(self) -> list[Daemon]:
+        return []
+
+    def stop(self) -> None:
+        """Every sandbox: deleting a namespace deletes its veth pair."""
+        if self.network is not None:
+            self.network.delete_pods(self.live)
+
+
+class Agent:
+    """The agent serves every planned pod's ports; pods that are leaving keep theirs until
+    LeavingPods runs, after the rules stopped sending them traffic."""
+
+    phase = "agent"
+
+    def __init__(self, agent: AgentProcess) -> None:
+        self.agent = agent
+
+    def sync(self, desired: Plan) -> None:
+        if self.agent.proc is None:
+            self.agent.externals = desired.externals
+            self.agent.start(desired.pods)
+            return
+        want = ids(desired.pods)
+        if want - ids(self.agent.pods):  # new pods: served along with those still leaving
+            self.agent.serve(list(desired.pods) + [p for p in self.agent.pods if (p.key, p.uid) not in want])
+
+    def daemons(self) -> list[Daemon]:
+        return [self.agent.daemon] if self.agent.daemon.proc is not None else []
+
+    def stop(self) -> None:
+        self.agent.stop()
+
+
+class LeavingPods:
+    """Last: the pods no longer planned leave the agent, then lose their sandbox."""
+
+    phase = "controllers"
+
+    def __init__(self, sandboxes: PodSandboxes, agent: AgentProcess) -> None:
+        self.sandboxes, self.agent = sandboxes, agent
+        self.removed = 0   # at the last sync
+
+    def sync(self, desired: Plan) -> None:
+        want = ids(desired.pods)
+        leaving = [p for p in self.sandboxes.live if (p.key, p.uid) not in want]
+        if leaving:
+            self.agent.serve(desired.pods)
+            self.sandboxes.remove(leaving)
+        self.removed = len(leaving)
+
+    def daemons(self) -> list[Daemon]:
+        return []
+
+    def stop(self) -> None:
+        pass
+
+
+class Routing:
+    """With routing bgp: bird2 on every node (and router), started once; the network never
+    changes after the build."""
+
+    phase = "bgp"
+
+    def __init__(self, ledger: Ledger, runner: Runner) -> None:
+        self.ledger, self.runner = ledger, runner
+        self.bgp: BgpDaemons | None = None
+
+    def sync(self, desired: Plan) -> None:
+        if self.bgp is None and desired.network is not None and desired.network.bgp:
+            self.bgp = BgpDaemons(desired, self.ledger, self.runner)
+            self.bgp.start()
+
+    def daemons(self) -> list[Daemon]:
+        return [d for _, d in sorted(self.bgp.daemons.items())] if self.bgp is not None else []
+
+    def stop(self) -> None:
+        if self.bgp is not None:
+            self.bgp.stop()
+
+
 class KubeProxy:
+    phase = "controllers"
+
     def __init__(self, runner: Runner, ledger: Ledger) -> None:
         self.runner, self.ledger = runner, ledger
-        self.previous: dict[str, Any] = {}   # node -> last Ruleset (to delete stale chains)
+        self.previous: dict[str, Ruleset] = {}   # node -> last Ruleset (to delete stale chains)
         self.bootstrapped: set[str] = set()
-        self.services: Any = None            # the ServicesPlan last synced
+        self.services: ServicesPlan | None = None   # the ServicesPlan last synced
 
-    def sync(self, plan: Plan) -> int:
-        """Render and load every node's rules; returns the number of rules loaded.
-
-        Like kube-proxy, nothing is reloaded when no Service or endpoint changed (a policy or a
-        label change); otherwise the nodes' rules are built, then loaded concurrently, one
-        atomic transaction per node.
-        """
-        from concurrent.futures import ThreadPoolExecutor
-
-        from ..kubeproxy import build_ruleset
-
-        if plan.services is None or plan.kube_proxy_mode == "none":
-            return 0
-        if plan.services == self.services and all(n.name in self.bootstrapped for n in plan.nodes):
-            return 0
-        rulesets = {n.name: build_ruleset(plan.services, n.name, n.host_ip, plan.pod_subnet, plan.kube_proxy_mode)
-                    for n in plan.nodes}
-        with ThreadPoolExecutor(max_workers=min(8, len(plan.nodes))) as pool:
-            list(pool.map(lambda n: self._load(plan, n, rulesets[n.name]), plan.nodes))
-        for node in plan.nodes:
+    def sync(self, desired: Plan) -> None:
+        """Load every node's compiled kube-proxy rules (one atomic transaction per node,
+        concurrently). Like kube-proxy, nothing is reloaded when no Service or endpoint
+        changed (a policy or a label change)."""
+        if desired.services is None or desired.kube_proxy_mode == "none":
+            return
+        if desired.services == self.services and all(n.name in self.bootstrapped for n in desired.nodes):
+            return
+        rulesets = desired.kube_proxy_rulesets
+        with ThreadPoolExecutor(max_workers=min(8, len(desired.nodes))) as pool:
+            list(pool.map(lambda n: self._load(desired, n, rulesets[n.name]), desired.nodes))
+        for node in desired.nodes:
             self.previous[node.name] = rulesets[node.name]
             self.bootstrapped.add(node.name)
-        self._flush_conntrack(plan)
-        self.services = plan.services
-        return sum(len(c.rules) for r in rulesets.values() for t in r.tables for c in t.chains)
+        self._flush_conntrack(desired.services, desired.nodes)
+        self.services = desired.services
 
-    def _load(self, plan: Plan, node: Any, ruleset: Any) -> None:
-        from ..kubeproxy import render, render_iptables_bootstrap
-
+    def _load(self, plan: Plan, node: NodePlan, ruleset: Ruleset) -> None:
         ns = netns_name(self.ledger.tag, node.key)
         first = node.name not in self.bootstrapped
         if first:
@@ -82,63 +227,37 @@ class KubeProxy:
         else:
             rules.nft_load(self.runner, ns, render(ruleset))
 
-    def _flush_conntrack(self, plan: Plan) -> None:
+    def _flush_conntrack(self, services: ServicesPlan, nodes: Sequence[NodePlan]) -> None:
         """UDP/SCTP flows to removed endpoints live on in conntrack; kube-proxy deletes them."""
-        from ..kubeproxy.conntrack import conntrack_flushes
-
         if self.services is None:
             return
-        flushes = conntrack_flushes(self.services, plan.services)
-        for node in plan.nodes if flushes else ():
+        flushes = conntrack_flushes(self.services, services)
+        for node in nodes if flushes else ():
             ns = netns_name(self.ledger.tag, node.key)
             for flush in flushes:
                 # exit 1 means "0 flow entries deleted": nothing to clear on this node
                 self.runner.run(["ip", "netns", "exec", ns, *flush.argv()], check=False)
 
+    def daemons(self) -> list[Daemon]:
+        return []
 
-def announcer_for(ip: str, targets: tuple[str, ...]) -> str | None:
-    """The node that answers ARP for a LoadBalancer IP: stable per IP, among the eligible nodes."""
-    if not targets:
-        return None
-    ordered = sorted(targets)
-    return ordered[int(hashlib.sha256(ip.encode()).hexdigest(), 16) % len(ordered)]
-
-
-def load_balancer_nodes(plan: Plan) -> list[str]:
-    """Nodes a load balancer may use: as MetalLB and the cloud providers' service controller do,
-    not those labelled node.kubernetes.io/exclude-from-external-load-balancers (kubeadm puts it
-    on control-plane nodes). Where that leaves none (a single-node cluster, whose only node is
-    the control plane) every node is used, so that kind's default cluster keeps a reachable
-    LoadBalancer instead of needing `kubectl label node ... exclude-from-external-load-balancers-`."""
-    from ..spec.node_labels import EXCLUDE_FROM_LB
-
-    names = [n.name for n in plan.nodes if EXCLUDE_FROM_LB not in n.labels]
-    return names or [n.name for n in plan.nodes]
+    def stop(self) -> None:
+        pass
 
 
 LB_DEVICE = "lo"
 
 
 class LoadBalancerAnnouncer:
+    phase = "controllers"
+
     def __init__(self, runner: Runner, ledger: Ledger) -> None:
         self.runner, self.ledger = runner, ledger
         self.announced: dict[str, str] = {}   # LB IP -> node netns
 
-    def desired(self, plan: Plan) -> dict[str, str]:
-        if plan.services is None:
-            return {}
-        keys = {n.name: n.key for n in plan.nodes}
-        eligible = load_balancer_nodes(plan)
-        out: dict[str, str] = {}
-        for svc in plan.services.services:
-            for ip in svc.load_balancer_ingress:
-                node = announcer_for(ip, plan.services.load_balancer_targets(svc.namespace, svc.name, eligible))
-                if node is not None:
-                    out[ip] = netns_name(self.ledger.tag, keys[node])
-        return out
-
-    def sync(self, plan: Plan) -> dict[str, str]:
-        want = self.desired(plan)
+    def sync(self, desired: Plan) -> None:
+        keys = {n.name: n.key for n in desired.nodes}
+        want = {ip: netns_name(self.ledger.tag, keys[node]) for ip, node in desired.lb_announcers.items()}
         batches: dict[str, list[str]] = {}
         for ip, ns in self.announced.items():
             if want.get(ip) != ns:
@@ -149,41 +268,53 @@ class LoadBalancerAnnouncer:
         for ns, lines in batches.items():
             self.runner.ip_batch(lines, netns=ns)
         self.announced = want
-        return want
+
+    def daemons(self) -> list[Daemon]:
+        return []
+
+    def stop(self) -> None:
+        pass
 
 
 class EgressMasquerade:
-    """Every node masquerades pod traffic leaving for the outside subnets (egress, issue 8).
+    """Every node masquerades pod traffic leaving for the outside subnets (egress, issue 8):
+    the Plan's egress tables, loaded once (they never change: the network does not)."""
 
-    The rules are rules/egress.py's (pure); this only loads their text into each node."""
+    phase = "controllers"
 
     def __init__(self, runner: Runner, ledger: Ledger) -> None:
         self.runner, self.ledger = runner, ledger
         self.loaded = False
 
-    def sync(self, plan: Plan) -> None:
-        network = plan.network
-        outside = [s.cidr for s in (network.subnets if network is not None else ()) if s.outside]
-        if self.loaded or not outside:
+    def sync(self, desired: Plan) -> None:
+        if self.loaded or not desired.egress_tables:
             return
-        for node in plan.nodes:
-            rules.nft_load(self.runner, netns_name(self.ledger.tag, node.key), egress_nft(plan.pod_subnet, outside))
+        for node in desired.nodes:
+            # the table recreated in one transaction (atomic, idempotent), as rules/egress.py says
+            text = render_block(desired.egress_tables[node.name], indent="  ", create="table {ref} {{}}")
+            rules.nft_load(self.runner, netns_name(self.ledger.tag, node.key), text)
         self.loaded = True
+
+    def daemons(self) -> list[Daemon]:
+        return []
+
+    def stop(self) -> None:
+        pass
 
 
 class ClusterDns:
+    phase = "controllers"
+
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
         self.servers: dict[str, DnsServer] = {}   # pod key -> its dnsmasq
         self.resolv: set[str] = set()             # netns names given a resolv.conf
 
-    def sync(self, plan: Plan) -> None:
-        if plan.services is None:
+    def sync(self, desired: Plan) -> None:
+        if desired.services is None:
             return
-        dns_ip = next((s.cluster_ip for s in plan.services.services
-                       if (s.namespace, s.name) == ("kube-system", "kube-dns")), None)
-        a, cnames = records(plan.services, plan.pods)
-        live = {p.key: f"{p.namespace}/{p.name}" for p in plan.pods if p.served_by == "dnsmasq"}
+        a, cnames = desired.dns_records
+        live = {p.key: f"{p.namespace}/{p.name}" for p in desired.pods if p.served_by == "dnsmasq"}
         for key in list(self.servers):
             if key not in live:
                 self.servers.pop(key).stop()
@@ -194,11 +325,14 @@ class ClusterDns:
                 server = DnsServer(self.ledger, netns_name(self.ledger.tag, key), key=key, pod=live[key])
                 self.servers[key] = server  # before it starts: a failed start is stopped and its log kept
                 server.start(a, cnames)
-        want = {netns_name(self.ledger.tag, p.key): p.namespace for p in plan.pods}
+        want = {netns_name(self.ledger.tag, p.key): p.namespace for p in desired.pods}
         remove_resolv_confs([ns for ns in self.resolv if ns not in want])
-        if dns_ip:
-            write_resolv_confs([(ns, want[ns]) for ns in want if ns not in self.resolv], dns_ip)
+        if desired.dns_server:
+            write_resolv_confs([(ns, want[ns]) for ns in want if ns not in self.resolv], desired.dns_server)
             self.resolv = set(want)
+
+    def daemons(self) -> list[Daemon]:
+        return [s.daemon for _, s in sorted(self.servers.items()) if s.daemon is not None]
 
     def stop(self) -> None:
         for server in self.servers.values():
@@ -209,24 +343,29 @@ class ClusterDns:
 
 
 class PolicyProvider:
-    """NetworkPolicy enforcement: netpol/'s nft table in every node namespace."""
+    """NetworkPolicy enforcement: the Plan's compiled policy table in every node namespace."""
+
+    phase = "controllers"
 
     def __init__(self, runner: Runner, ledger: Ledger) -> None:
         self.runner, self.ledger = runner, ledger
-        self.world: Any = None
+        self.loaded: dict[str, Ruleset] | None = None   # None: no policy was ever loaded
+        self.actions: dict[str, str] = {}                # node -> load | update | remove, last sync
 
-    def sync(self, plan: Plan, manifests: Any) -> dict[str, str]:
-        """Apply what changed; returns node -> action (load | update | remove)."""
-        from ..netpol.compiler import reconcile
-        from ..netpol.world import World
-
-        if manifests is None:
-            return {}
-        wanted = manifests.policies or getattr(manifests, "cluster_policies", ())   # v1 or the tiers
-        new = World.from_plan(plan, manifests) if wanted or self.world is not None else None
-        changes = reconcile(self.world, new)
-        keys = {n.name: n.key for n in plan.nodes}
+    def sync(self, desired: Plan) -> None:
+        """Apply what changed: set elements when only pods or labels did, else the whole table.
+        Once a policy existed, the (then empty) table stays, as a provider's does."""
+        wanted = desired.policies or desired.tiers   # v1 NetworkPolicies or the administrator's tiers
+        new = dict(desired.policy_rulesets) if wanted or self.loaded is not None else None
+        changes = reconcile_rulesets(self.loaded or {}, new or {})
+        keys = {n.name: n.key for n in desired.nodes}
         for node, change in sorted(changes.items()):
             rules.nft_load(self.runner, netns_name(self.ledger.tag, keys[node]), change.script)
-        self.world = new
-        return {node: change.action for node, change in changes.items()}
+        self.loaded = new
+        self.actions = {node: change.action for node, change in changes.items()}
+
+    def daemons(self) -> list[Daemon]:
+        return []
+
+    def stop(self) -> None:
+        pass

@@ -1,7 +1,7 @@
 """The ingress controller: a real nginx (Debian's) in the ingress-nginx controller pod (emu/).
 
-What ingress-nginx does, with the configuration rendered by testbed/ingress/ from the Ingress
-objects and the current endpoints: nginx runs in the controller pod's network namespace on
+What ingress-nginx does, with the configuration the Plan holds (plan.ingress: testbed/ingress/'s
+model of the Ingress objects and the current endpoints, and the certificates to make): nginx runs in the controller pod's network namespace on
 ports 80 and 443, proxying to the backends' pod IPs; on every change the text is rendered
 again and, when it differs, nginx reloads (SIGHUP: new workers, no dropped listener). TLS
 uses self-signed certificates made with openssl for each secretName. Everything lives in the
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import os
 import signal
-from typing import Any
-
+from typing import Mapping
+from ..ingress import openssl_argv
 from ..plan.model import Plan
 from .daemon import Daemon, children, listening
 from .ledger import Ledger, netns_name
@@ -26,6 +26,8 @@ def _listening_on_80(daemon: Daemon) -> bool:
 
 
 class IngressController:
+    phase = "controllers"
+
     def __init__(self, runner: Runner, ledger: Ledger) -> None:
         self.runner, self.ledger = runner, ledger
         self.dir = os.path.join(ledger.dir, "ingress")
@@ -36,29 +38,22 @@ class IngressController:
         self.certs: set[str] = set()
         self.reloads = 0
 
-    def _certificates(self, items: Any) -> None:
-        from ..ingress import certificates_needed, openssl_argv
-
-        for secret, hosts in certificates_needed(items).items():
+    def _certificates(self, certificates: Mapping[str, tuple[str, ...]]) -> None:
+        for secret, hosts in certificates.items():
             if secret in self.certs:
                 continue
             crt, key = (os.path.join(self.dir, f"{secret}.{ext}") for ext in ("crt", "key"))
             self.runner.run(openssl_argv(hosts, crt, key))
             self.certs.add(secret)
 
-    def sync(self, plan: Plan, manifests: Any) -> None:
-        from ..ingress import render_nginx_conf
-
-        pod = next((p for p in plan.pods if p.served_by == "nginx"), None)
-        if pod is None or manifests is None:
+    def sync(self, desired: Plan) -> None:
+        pod = next((p for p in desired.pods if p.served_by == "nginx"), None)
+        if pod is None or desired.ingress is None:
             self.stop()
             return
         os.makedirs(self.dir, exist_ok=True)
-        self._certificates(manifests.ingresses)
-        text = render_nginx_conf(manifests.ingresses, plan.services,
-                                 cert_path=os.path.join(self.dir, "{secret}.crt"),
-                                 key_path=os.path.join(self.dir, "{secret}.key"),
-                                 pid_path=os.path.join(self.dir, "nginx.pid"), prefix_dir=self.dir)
+        self._certificates(desired.ingress.certificates)
+        text = desired.ingress.nginx_conf(self.dir)
         if self.daemon is not None and pod.key != self.pod_key:
             self.stop()  # the controller pod was replaced
         if text != self.text or self.daemon is None:
@@ -96,6 +91,9 @@ class IngressController:
         daemon.signal(signal.SIGHUP, "before a reload")
         self.reloads += 1
         daemon.wait_ready(check=lambda d: bool(children(d.pid or 0) - before))
+
+    def daemons(self) -> list[Daemon]:
+        return [self.daemon] if self.daemon is not None else []
 
     def stop(self) -> None:
         if self.daemon is None:

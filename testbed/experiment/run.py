@@ -14,7 +14,6 @@ from ..emu.cluster import EmulatedCluster
 from ..plan.build import plan_cluster
 from ..spec.topology import load_topology
 from ..spec.workloads import load_manifests
-from ..netpol.world import World
 from .changes import apply_action, describe
 from .expand import PlannedProbe, expand
 from ..errors import Problem, RunAborted, SpecError, TestbedError
@@ -129,7 +128,7 @@ def _roll_out(cluster: EmulatedCluster, spec: Any, manifests: Any, action: Rollo
     for old_count, new_count in counts(old.replicas, action.max_surge, action.max_unavailable)[1:]:
         wishes = wishes_between(manifests, after, (old.ref.namespace, old.ref.name), old_count, new_count)
         plan = replan(spec, after, cluster.plan.seed, prev=cluster.plan, desired=wishes)
-        done = cluster.apply(plan, after)
+        done = cluster.apply(plan)
         added, removed = added + int(done["added"]), removed + int(done["removed"])
         time.sleep(action.step_delay)
     return after, {"added": added, "removed": removed, "seconds": time.perf_counter() - start}
@@ -193,7 +192,7 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
     started = time.time()
     timings: dict[str, float] = {}
     failure: TestbedError | None = None
-    with discarded_if_empty(run_dir), EmulatedCluster(plan, progress=progress, manifests=manifests,
+    with discarded_if_empty(run_dir), EmulatedCluster(plan, progress=progress,
                          keep_logs_in=os.path.join(run_dir, "logs")) as cluster:
         progress(f"cluster ready in {cluster.timings['build']:.2f} s")
         try:
@@ -206,7 +205,7 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
                             manifests, done = _roll_out(cluster, cluster_spec, manifests, action, history, exp.file)
                         else:
                             manifests, plan = apply_action(action, cluster_spec, manifests, cluster.plan, exp.file)
-                            done = cluster.apply(plan, manifests)
+                            done = cluster.apply(plan)
                         changes.append({"step": step.name, "action": describe(action), **done})
                         progress(f"step {step.name}: {describe(action)}: +{done['added']} -{done['removed']} pods "
                                  f"in {done['seconds']:.3f} s")
@@ -218,7 +217,7 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
                         during.append({"step": step.name, "rounds": background.rounds, "probes": len(during_rows),
                                        "failed": failed})
                         progress(f"step {step.name}: {len(during_rows)} probes during the change, {failed} failed")
-                world = World.from_plan(cluster.plan, manifests) if any(
+                world = cluster.plan.world if any(
                     g.expect.outcome == "oracle" for g in step.probes) else None
                 planned = [p for g in step.probes for p in expand(cluster.plan, g, world, manifests.ingresses)]
                 running: list[Capture] = []

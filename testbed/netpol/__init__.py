@@ -1,6 +1,6 @@
 """NetworkPolicy: the policy IR, the oracle that explains verdicts, the nft compiler and tracer; pure.
 
-    world = World.from_plan(plan, manifests)            # pods, namespaces, nodes, policies
+    world = World.from_plan(plan)            # pods, namespaces, nodes, policies
     verdict = decide(Flow("default/busybox", "default/nginx-...", 80, "TCP"), world)
     print(explain_flow(verdict)); print(explain_pod(world, "default/nginx-..."))
     script = node_script(world, "kind-worker")           # text for `nft -f` in that node's netns
@@ -17,11 +17,11 @@ from .model import IPPeer, Policy, PodPeer, PortMatch, Rule, policies_from, poli
 from .nft import FAMILY, TABLE, SetUpdate, remove_script, render, set_updates
 from .oracle import Allow, DirectionVerdict, Flow, Miss, Verdict, decide, truth_table
 from .tracer import FlowTrace, render_trace, trace_flow, trace_packet
-from .world import Endpoint, NamedPort, NodeInfo, PodInfo, UnknownEndpoint, World
+from .world import Endpoint, NodeInfo, UnknownEndpoint, World
 
 __all__ = [
-    "Allow", "DirectionVerdict", "Endpoint", "FAMILY", "Flow", "FlowTrace", "IPPeer", "Miss", "NamedPort",
-    "NodeChange", "NodeInfo", "Packet", "PodInfo", "PodPeer", "Policy", "PortMatch", "Rule", "Ruleset",
+    "Allow", "DirectionVerdict", "Endpoint", "FAMILY", "Flow", "FlowTrace", "IPPeer", "Miss",
+    "NodeChange", "NodeInfo", "Packet", "PodPeer", "Policy", "PortMatch", "Rule", "Ruleset",
     "SetUpdate", "TABLE", "UnknownEndpoint", "Verdict", "World", "compile_cluster", "compile_node", "decide",
     "explain_flow", "explain_pod", "node_script", "policies_from", "policy_from_spec", "reconcile",
     "remove_script", "render", "render_trace", "set_updates", "trace_flow", "trace_packet", "truth_table",

@@ -31,6 +31,7 @@ oracle says. Blocked packets are dropped (a client times out, as with most CNI p
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Mapping
 
 from ..rules.model import (Accept, Chain, Comment, Counter, CtState, DPort, Drop, InSet, Jump, NftSet, Part, Proto,
                            Return, Ruleset, Table, Verdict)
@@ -38,7 +39,10 @@ from ..rules.model import Rule as NftRule
 from .model import DIRECTIONS, IPPeer, Policy, PortMatch, Rule, describe_peer
 from .nft import ADDR, ADDR_ADDR, ADDR_PORT, FAMILY, TABLE, remove_script, render, set_updates, sort_elements
 from .oracle import selector_text
-from .world import PodInfo, World
+from .world import World
+
+if TYPE_CHECKING:  # a World's pods are the Plan's
+    from ..plan.model import PodPlan
 
 ISOLATED = {"ingress": "isolated-ingress", "egress": "isolated-egress"}
 SELF_SET = "pod-self"
@@ -109,7 +113,7 @@ def _with_tiers(world: World, node: str, local, forward: Chain, chains: tuple[Ch
 
 
 def _rule(world: World, policy: Policy, i: int, sel: str, direction: str, r: int, rule: Rule,
-          candidates: tuple[PodInfo, ...] | list[PodInfo], sets: list[NftSet], cache: dict) -> list[NftRule]:
+          candidates: tuple[PodPlan, ...] | list[PodPlan], sets: list[NftSet], cache: dict) -> list[NftRule]:
     prefix = f"p{i}-{SHORT[direction]}{r}"
     peers: list[tuple[int | None, tuple[Part, ...]]] = []
     if rule.peers is None:
@@ -204,14 +208,18 @@ class NodeChange:
 
 
 def reconcile(old: World | None, new: World | None) -> dict[str, NodeChange]:
-    """What to run on each node to go from `old` to `new` (either may be None: nothing / teardown).
+    """What to run on each node to go from `old` to `new` (either may be None: nothing / teardown)."""
+    return reconcile_rulesets(compile_cluster(old) if old is not None else {},
+                              compile_cluster(new) if new is not None else {})
+
+
+def reconcile_rulesets(before: Mapping[str, Ruleset], after: Mapping[str, Ruleset]) -> dict[str, NodeChange]:
+    """What to run on each node to go from the compiled tables `before` to `after`.
 
     Nodes whose rules do not change are left out. Pods added, removed or relabelled and
     namespaces relabelled are set-element updates; a policy added, removed or changed reloads
     the table of every node (atomically: one transaction per node).
     """
-    before = compile_cluster(old) if old is not None else {}
-    after = compile_cluster(new) if new is not None else {}
     out: dict[str, NodeChange] = {}
     for node in sorted(set(before) | set(after)):
         if node not in after:

@@ -36,12 +36,15 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 from dataclasses import dataclass
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from . import tiers as tiers_mod
 from .model import (IPPeer, Policy, PortMatch, Rule, describe_peer, describe_port,
                     describe_selector)
-from .world import Endpoint, PodInfo, World
+from .world import Endpoint, World
+
+if TYPE_CHECKING:  # a World's pods are the Plan's
+    from ..plan.model import PodPlan
 
 FLOW_PROTOCOLS = ("TCP", "UDP", "SCTP", "ICMP")
 
@@ -177,7 +180,7 @@ class Verdict:
 
 # -- the decision ------------------------------------------------------------------------------
 
-def selecting_policies(world: World, pod: PodInfo, direction: str) -> tuple[Policy, ...]:
+def selecting_policies(world: World, pod: PodPlan, direction: str) -> tuple[Policy, ...]:
     return tuple(p for p in world.policies if p.affects(direction) and p.selects(pod.namespace, pod.labels))
 
 
@@ -207,7 +210,7 @@ def decide_endpoints(flow: Flow, src: Endpoint, dst: Endpoint, world: World) -> 
     return Verdict(flow, src, dst, eg.allowed and ing.allowed, eg, ing)
 
 
-def _direction(world: World, direction: str, pod: PodInfo | None, other: Endpoint, flow: Flow,
+def _direction(world: World, direction: str, pod: PodPlan | None, other: Endpoint, flow: Flow,
                dst: Endpoint) -> DirectionVerdict:
     if pod is None:
         return DirectionVerdict(direction, "", True, NOT_A_POD)

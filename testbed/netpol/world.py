@@ -1,6 +1,6 @@
 """What the oracle and the compiler know about the cluster: pods, namespaces, nodes, policies.
 
-A `World` is built from a Plan and its Manifests (`World.from_plan`) or directly in tests
+A `World` is built from a Plan's policy world (`World.from_plan`, or `plan.world`) or directly in tests
 (`World.build`). Every namespace carries `kubernetes.io/metadata.name=<name>`, as the API
 server adds it; the implicit namespaces (default, kube-system, kube-public, kube-node-lease)
 exist even when the manifests do not declare them. Changes mid-experiment (relabel a pod or a
@@ -13,12 +13,18 @@ import dataclasses
 import ipaddress
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Iterable, Mapping
 
 from ..errors import TestbedError
+from ..plan.lookup import find_pod, matching_pods
+from ..spec.cnp import ClusterPolicySpec
 from ..spec.model import Namespace
+from ..spec.netpol import NetworkPolicySpec
 from .model import Policy, policies_from
 from .tiers import tiers_in_order
+
+if TYPE_CHECKING:  # the Plan holds its World (plan.world); its pods are the Plan's own
+    from ..plan.model import Plan, PodPlan
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 IMPLICIT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
@@ -28,34 +34,6 @@ class UnknownEndpoint(TestbedError):
     """A flow names a pod, node or host the cluster does not have."""
 
     exit_code = 2
-
-
-@dataclass(frozen=True)
-class NamedPort:
-    name: str
-    port: int
-    protocol: str = "TCP"
-
-
-@dataclass(frozen=True)
-class PodInfo:
-    namespace: str
-    name: str
-    ip: str
-    node: str = ""
-    labels: Mapping[str, str] = field(default_factory=dict)
-    ports: tuple[NamedPort, ...] = ()   # declared containerPorts (named or not) of all containers
-
-    @property
-    def full_name(self) -> str:
-        return f"{self.namespace}/{self.name}"
-
-    def resolve(self, name: str, protocol: str) -> int | None:
-        """The number of the container port called `name` for `protocol`, if the pod has one."""
-        for p in self.ports:
-            if p.name == name and p.protocol == protocol:
-                return p.port
-        return None
 
 
 @dataclass(frozen=True)
@@ -69,7 +47,7 @@ class Endpoint:
     """One end of a flow, as the dataplane sees it: an address, and what owns it."""
 
     ip: str
-    pod: PodInfo | None = None
+    pod: PodPlan | None = None
     node: str = ""        # the node that owns this address (its HOST-IP or gateway), if any
     host: str = ""        # the external host that owns it, if any
 
@@ -90,7 +68,7 @@ def namespace_labels(name: str, labels: Mapping[str, str] | None = None) -> dict
 
 @dataclass(frozen=True)
 class World:
-    pods: tuple[PodInfo, ...]
+    pods: tuple[PodPlan, ...]
     namespaces: Mapping[str, Mapping[str, str]]   # name -> labels (metadata.name label included)
     policies: tuple[Policy, ...]                  # sorted by namespace/name
     nodes: tuple[NodeInfo, ...] = ()
@@ -98,14 +76,14 @@ class World:
     # The cluster administrator's tiers (issue 17, netpol/tiers.py): decoded ClusterNetworkPolicy,
     # AdminNetworkPolicy and BaselineAdminNetworkPolicy objects in evaluation order, and the
     # node labels their `nodes` peers select.
-    tiers: tuple[Any, ...] = ()
+    tiers: tuple[ClusterPolicySpec, ...] = ()
     node_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     # -- construction ----------------------------------------------------------------------
     @classmethod
-    def build(cls, pods: Iterable[PodInfo] = (), namespaces: Iterable[Namespace] | Mapping[str, Mapping[str, str]] = (),
-              policies: Iterable[Any] = (), nodes: Iterable[NodeInfo] = (),
-              externals: Mapping[str, str] | None = None, tiers: Iterable[Any] = (),
+    def build(cls, pods: Iterable[PodPlan] = (), namespaces: Iterable[Namespace] | Mapping[str, Mapping[str, str]] = (),
+              policies: Iterable[NetworkPolicySpec | Policy] = (), nodes: Iterable[NodeInfo] = (),
+              externals: Mapping[str, str] | None = None, tiers: Iterable[ClusterPolicySpec] = (),
               node_labels: Mapping[str, Mapping[str, str]] | None = None) -> "World":
         pods = tuple(pods)
         given: dict[str, Mapping[str, str]] = {}
@@ -124,15 +102,11 @@ class World:
                    tiers=tiers_in_order(tiers), node_labels=dict(node_labels or {}))
 
     @classmethod
-    def from_plan(cls, plan: Any, manifests: Any) -> "World":
-        """From a plan.model.Plan and the spec.model.Manifests it was planned from."""
-        pods = [PodInfo(p.namespace, p.name, p.ip, p.node, dict(p.labels),
-                        tuple(NamedPort(q.name, q.port, q.protocol) for q in p.ports))
-                for p in plan.pods]
+    def from_plan(cls, plan: Plan) -> "World":
+        """From a Plan: its pods, nodes and external hosts, and its policy world."""
         nodes = [NodeInfo(n.name, tuple(dict.fromkeys((n.host_ip, n.gateway)))) for n in plan.nodes]
-        return cls.build(pods, manifests.namespaces, manifests.policies, nodes,
-                         {x.name: x.ip for x in plan.externals},
-                         tiers=getattr(manifests, "cluster_policies", ()),
+        return cls.build(plan.pods, plan.namespaces, plan.policies, nodes,
+                         {x.name: x.ip for x in plan.externals}, tiers=plan.tiers,
                          node_labels={n.name: dict(n.labels) for n in plan.nodes})
 
     # -- changes (new worlds) ----------------------------------------------------------------
@@ -144,13 +118,13 @@ class World:
     def with_namespace_labels(self, name: str, labels: Mapping[str, str]) -> "World":
         return dataclasses.replace(self, namespaces={**self.namespaces, name: namespace_labels(name, labels)})
 
-    def with_pods(self, pods: Iterable[PodInfo]) -> "World":
+    def with_pods(self, pods: Iterable[PodPlan]) -> "World":
         return dataclasses.replace(self, pods=tuple(pods))
 
-    def with_policies(self, policies: Iterable[Any]) -> "World":
+    def with_policies(self, policies: Iterable[NetworkPolicySpec | Policy]) -> "World":
         return dataclasses.replace(self, policies=policies_from(policies))
 
-    def with_tiers(self, tiers: Iterable[Any]) -> "World":
+    def with_tiers(self, tiers: Iterable[ClusterPolicySpec]) -> "World":
         return dataclasses.replace(self, tiers=tiers_in_order(tiers))
 
     # -- lookups ---------------------------------------------------------------------------
@@ -158,7 +132,7 @@ class World:
         return self.namespaces.get(name) or namespace_labels(name)
 
     @cached_property
-    def _pods_by_ip(self) -> dict[str, PodInfo]:
+    def _pods_by_ip(self) -> dict[str, PodPlan]:
         return {p.ip: p for p in self.pods}
 
     @cached_property
@@ -172,15 +146,20 @@ class World:
     def node_names(self) -> tuple[str, ...]:
         return tuple(n.name for n in self.nodes)
 
-    def pods_on(self, node: str) -> tuple[PodInfo, ...]:
+    def pods_on(self, node: str) -> tuple[PodPlan, ...]:
         return tuple(p for p in self.pods if p.node == node)
 
-    def pod(self, ref: str) -> PodInfo:
-        """A pod by `namespace/name`, or by a name unique across namespaces."""
-        ns, _, name = ref.rpartition("/")
-        hits = [p for p in self.pods if p.name == name and (not ns or p.namespace == ns)]
-        if len(hits) == 1:
-            return hits[0]
+    def find_pod(self, ref: str) -> PodPlan | None:
+        """A pod by `namespace/name`, or by a name unique across namespaces; None otherwise
+        (the Plan's lookup, plan.model.find_pod)."""
+        return find_pod(self.pods, ref)
+
+    def pod(self, ref: str) -> PodPlan:
+        """find_pod for a user's reference: the pod, or UnknownEndpoint saying why not."""
+        pod = self.find_pod(ref)
+        if pod is not None:
+            return pod
+        hits = matching_pods(self.pods, ref)
         if not hits:
             raise UnknownEndpoint(f"no pod {ref!r}")
         raise UnknownEndpoint(f"pod name {ref!r} is ambiguous: "

@@ -9,11 +9,13 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 
+from ..ingress import certificates_needed, controller_config
+from ..netpol.model import policies_from
 from ..spec.kinds import summary as kinds_summary
 from ..spec.model import ClusterSpec, Manifests, PodTemplate, Workload
 from . import routing
 from .ipam import HostLocal, node_cidrs, underlay_addresses
-from .model import ExternalPlan, NodePlan, PendingPod, Plan, PodPlan, PortPlan
+from .model import ExternalPlan, IngressPlan, NodePlan, PendingPod, Plan, PodPlan, PortPlan
 from .naming import NameSource, host_veth_name, template_hash
 from .scheduler import schedule
 from .underlay import member_prefixes, member_racks
@@ -76,6 +78,7 @@ def replan(cluster: ClusterSpec, manifests: Manifests, seed: int = 0, prev: Plan
                                    tuple(PortPlan(h.name, p.container_port, p.protocol, p.name) for p in h.ports),
                                    racks.get(h.name) in outside)
                       for i, h in enumerate(cluster.external_hosts))
+    user = manifests   # the policy world and the Ingresses are the user's, as emu/ always took them
     if system if system is not None else (prev.system if prev else True):
         manifests = with_system(cluster, manifests)
     wishes = desired_pods(manifests)
@@ -118,6 +121,10 @@ def replan(cluster: ClusterSpec, manifests: Manifests, seed: int = 0, prev: Plan
                              previous=prev.services if prev else None)
     warnings += list(services.warnings)
     kind_warnings, kind_notes = kinds_summary(manifests.others)
+    ingress = None
+    if any(p.served_by == "nginx" for p in pods):
+        ingress = IngressPlan(controller_config(user.ingresses, services),
+                              {k: tuple(v) for k, v in certificates_needed(user.ingresses).items()})
     return Plan(cluster=cluster.name, seed=seed, routing=cluster.routing, pod_subnet=cluster.pod_subnet,
                 service_subnet=cluster.service_subnet, underlay_subnet=cluster.underlay_subnet,
                 mtu=cluster.mtu, nodes=nodes, pods=tuple(pods), routes=tuple(routes),
@@ -125,7 +132,10 @@ def replan(cluster: ClusterSpec, manifests: Manifests, seed: int = 0, prev: Plan
                 ipam_next=dict(ipam.next), name_draws=dict(names.draws),
                 generation=prev.generation + 1 if prev else 0, network=network, services=services,
                 system=system if system is not None else (prev.system if prev else True),
-                kube_proxy_mode=cluster.kube_proxy_mode, pending=tuple(pending))
+                kube_proxy_mode=cluster.kube_proxy_mode, pending=tuple(pending),
+                namespaces={n.name: dict(n.labels) for n in user.namespaces},
+                policies=policies_from(user.policies), ingress=ingress,
+                tiers=tuple(user.cluster_policies))
 
 
 def default_lb_pool(cluster: ClusterSpec) -> str | None:

@@ -7,10 +7,12 @@ the pod's address. emu/dns.py hands these to dnsmasq.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-from .model import PodPlan
 from .service_model import ServicesPlan
+
+if TYPE_CHECKING:  # the Plan gives its records (Plan.dns_records)
+    from .model import PodPlan
 
 DOMAIN = "cluster.local"
 
@@ -24,7 +26,7 @@ def records(services: ServicesPlan | None, pods: Sequence[PodPlan],
         name = f"{svc.name}.{svc.namespace}.svc.{domain}"
         if svc.type == "ExternalName":
             cnames.add((name, svc.external_name))
-        elif svc.headless:
+        elif svc.headless and services is not None:
             for sl in services.slices_of(svc.namespace, svc.name):
                 for ep in sl.endpoints:
                     if ep.ready or svc.publish_not_ready_addresses:

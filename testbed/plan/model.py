@@ -1,6 +1,10 @@
-"""The Plan: everything the emulation will create, as plain data (output of plan/).
+"""The Plan: the cluster's one desired state, everything the emulation will create (output of plan/).
 
-emu/ realises a Plan and nothing else; `testbed plan` prints one without root. Names of
+emu/ realises a Plan and nothing else — it never reads manifests: nodes, pods, routes, the
+network (racks, VTEPs, BGP), Services with their EndpointSlices, the policy world (namespaces'
+labels and NetworkPolicies), the ingress controller's configuration, and, derived from those on
+first use (pure, cached), the compiled rulesets of every node: kube-proxy's, the NetworkPolicy
+table and the egress masquerade (plan/rulesets.py). `testbed plan` prints one without root. Names of
 kernel objects here are *keys* (e.g. the pod netns key `default_web-7c9f-x2b4z`); emu/
 prefixes them with the testbed's prefix and an instance tag so that two emulations on one
 machine never share an object name.
@@ -8,16 +12,26 @@ machine never share an object name.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Mapping
 
+from ..ingress.model import IngressConfig
+from ..ingress.nginx import render_config
+from ..netpol.model import Policy
+from ..spec.cnp import ClusterPolicySpec
+from ..netpol.world import World
+from ..rules.model import Ruleset, Table
+from .dns import records
+from .jsonvalue import Json, to_json
+from .loadbalancers import lb_announcers
+from .lookup import find_pod
+from .pod import PodPlan as PodPlan, PortPlan as PortPlan   # the planned pod, used everywhere
+from .rulesets import egress_tables, kube_proxy_rulesets, merged_rulesets, policy_rulesets
+from .service_model import ServicesPlan
 
-@dataclass(frozen=True)
-class PortPlan:
-    container: str
-    port: int
-    protocol: str
-    name: str = ""
+if TYPE_CHECKING:  # plan/network.py builds on this module's RoutePlan
+    from .network import NetworkPlan
 
 
 @dataclass(frozen=True)
@@ -33,28 +47,6 @@ class NodePlan:
     taints: tuple[str, ...]
     key: str                # short name: Mininet host name and netns key
     bridge: str = "cni0"
-
-
-@dataclass(frozen=True)
-class PodPlan:
-    namespace: str
-    name: str
-    uid: str
-    node: str
-    ip: str
-    prefix: int             # the node CIDR's prefix length, as the bridge CNI assigns
-    gateway: str
-    labels: Mapping[str, str]
-    containers: tuple[str, ...]
-    ports: tuple[PortPlan, ...]
-    owner: str              # "Deployment/web", "ReplicaSet/web-5d59d67564", "" for bare pods
-    key: str                # netns key: <namespace>_<name>
-    host_veth: str          # the node-side veth end, vethXXXXXXXX as CNI plugins name it
-    served_by: str = ""     # "" = the agent serves the ports; "dnsmasq" for the cluster DNS pods
-
-    @property
-    def full_name(self) -> str:
-        return f"{self.namespace}/{self.name}"
 
 
 @dataclass(frozen=True)
@@ -87,6 +79,26 @@ class PendingPod:
 
 
 @dataclass(frozen=True)
+class IngressPlan:
+    """The ingress controller's desired configuration (testbed/ingress/ decides it): the nginx
+    model and the certificates to make (secretName -> the host names it covers)."""
+
+    config: IngressConfig
+    certificates: Mapping[str, tuple[str, ...]]
+
+    def nginx_conf(self, folder: str) -> str:
+        """The nginx.conf text, its certificates, pid file and logs in `folder` (emu/'s choice)."""
+        return render_config(self.config, cert_path=f"{folder}/{{secret}}.crt", key_path=f"{folder}/{{secret}}.key",
+                             pid_path=f"{folder}/nginx.pid", prefix_dir=folder)
+
+
+# Fields of the desired state that `testbed plan -o json` leaves out: the policy world and
+# the ingress configuration come from the manifests the user already has, and keeping the
+# JSON as it was keeps every saved plan.json comparable.
+NOT_IN_JSON = ("namespaces", "policies", "ingress", "tiers")
+
+
+@dataclass(frozen=True)
 class Plan:
     cluster: str
     seed: int
@@ -104,13 +116,68 @@ class Plan:
     ipam_next: Mapping[str, int] = field(default_factory=dict)  # per node: next host offset (host-local)
     name_draws: Mapping[str, int] = field(default_factory=dict)  # per name stream: names handed out
     generation: int = 0     # 0 for the first plan, +1 at each change (scale, delete, rollout...)
-    # plan.network.NetworkPlan: racks, routers, VTEPs, BGP speakers; None (and left out of
-    # to_dict) for one L2 segment routed host-gw
-    network: Any = None
-    services: Any = None    # plan.service_model.ServicesPlan: Services, their addresses, EndpointSlices
+    # racks, routers, VTEPs, BGP speakers; None (and left out of to_dict) for one L2 segment
+    # routed host-gw
+    network: NetworkPlan | None = None
+    services: ServicesPlan | None = None   # Services, their addresses, EndpointSlices
     kube_proxy_mode: str = "iptables"
     system: bool = True     # the cluster's own objects (CoreDNS, kube-dns) are planned too
     pending: tuple[PendingPod, ...] = ()   # pods no node took, with the scheduler's reason
+    # the policy world: the declared namespaces' labels (the implicit ones and the
+    # kubernetes.io/metadata.name label are added by netpol.World) and the NetworkPolicies
+    namespaces: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    policies: tuple[Policy, ...] = ()
+    ingress: IngressPlan | None = None   # None: no ingress controller pod
+    # the administrator's tiers (issue 17): ClusterNetworkPolicy, AdminNetworkPolicy and
+    # BaselineAdminNetworkPolicy objects, in the policy world beside the NetworkPolicies
+    tiers: tuple[ClusterPolicySpec, ...] = ()
+
+    # -- derived parts of the desired state (pure, computed on first use) -------------------
+    @cached_property
+    def world(self) -> World:
+        """What the policy oracle and compiler see: pods, nodes, namespaces, policies."""
+        return World.from_plan(self)
+
+    @cached_property
+    def dns_records(self) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        """The cluster DNS's (A records, CNAMEs): Services and pods (plan/dns.py)."""
+        return records(self.services, self.pods)
+
+    @cached_property
+    def dns_server(self) -> str | None:
+        """kube-dns's ClusterIP, every pod's nameserver."""
+        return next((s.cluster_ip for s in (self.services.services if self.services is not None else ())
+                     if (s.namespace, s.name) == ("kube-system", "kube-dns")), None)
+
+    @cached_property
+    def lb_announcers(self) -> Mapping[str, str]:
+        """LoadBalancer ingress IP -> the node that holds it (plan/loadbalancers.py)."""
+        return lb_announcers(self.services, self.nodes)
+
+    @cached_property
+    def outside_subnets(self) -> tuple[str, ...]:
+        """The emulated outside world's subnets, which pods reach through the egress masquerade."""
+        return tuple(s.cidr for s in (self.network.subnets if self.network is not None else ()) if s.outside)
+
+    @cached_property
+    def kube_proxy_rulesets(self) -> Mapping[str, Ruleset]:
+        """node -> kube-proxy's rules (empty without Services or with kube-proxy mode none)."""
+        return kube_proxy_rulesets(self)
+
+    @cached_property
+    def policy_rulesets(self) -> Mapping[str, Ruleset]:
+        """node -> the NetworkPolicy table (a table without rules when no policy exists)."""
+        return policy_rulesets(self)
+
+    @cached_property
+    def egress_tables(self) -> Mapping[str, Table]:
+        """node -> the egress masquerade (empty without an outside subnet)."""
+        return egress_tables(self)
+
+    @cached_property
+    def rulesets(self) -> Mapping[str, Ruleset]:
+        """node -> every table it holds, as emu/ loads them (the tracer's input)."""
+        return merged_rulesets(self)
 
     def node(self, name: str) -> NodePlan:
         for n in self.nodes:
@@ -123,19 +190,10 @@ class Plan:
 
     def find_pod(self, name: str, namespace: str | None = None) -> PodPlan | None:
         """A pod by name, or `ns/name`; namespace None means: unique across namespaces."""
-        if namespace is None and "/" in name:
-            namespace, name = name.split("/", 1)
-        hits = [p for p in self.pods if p.name == name and (namespace is None or p.namespace == namespace)]
-        return hits[0] if len(hits) == 1 else None
+        return find_pod(self.pods, name if namespace is None else f"{namespace}/{name}")
 
-    def to_dict(self) -> dict[str, Any]:
-        def clean(value: Any) -> Any:
-            if isinstance(value, dict):
-                return {k: clean(v) for k, v in value.items()}
-            if isinstance(value, (list, tuple)):
-                return [clean(v) for v in value]
-            return value
-        out = clean(asdict(self))
-        if out.get("network", 0) is None:
-            del out["network"]
-        return out
+    def to_dict(self) -> dict[str, Json]:
+        """The plan as JSON, as `testbed plan -o json` prints it (no network for one L2 segment;
+        the fields NOT_IN_JSON left out)."""
+        return {f: to_json(getattr(self, f)) for f in self.__dataclass_fields__
+                if f not in NOT_IN_JSON and not (f == "network" and self.network is None)}

@@ -12,7 +12,11 @@ import hashlib
 import json
 import random
 import uuid
-from typing import Any, Mapping
+from dataclasses import fields, is_dataclass
+from typing import TYPE_CHECKING, Mapping
+
+if TYPE_CHECKING:  # spec/ comes before plan/; the hash only reads the template
+    from ..spec.model import PodTemplate
 
 # k8s.io/apimachinery/pkg/util/rand: no vowels (no words) and no confusable 0/1/3.
 ALPHANUMS = "bcdfghjklmnpqrstvwxz2456789"
@@ -29,18 +33,18 @@ def safe_encode(text: str) -> str:
     return "".join(ALPHANUMS[ord(c) % len(ALPHANUMS)] for c in text)
 
 
-def template_hash(template: Any) -> str:
+def template_hash(template: PodTemplate) -> str:
     """pod-template-hash: stable for the same template, different when it changes."""
     canonical = json.dumps(template, sort_keys=True, default=_plain).encode()
     return safe_encode(str(fnv32a(canonical)))
 
 
-def _plain(value: Any) -> Any:
-    if hasattr(value, "__dataclass_fields__"):
-        return {k: getattr(value, k) for k in value.__dataclass_fields__}
+def _plain(value: object) -> object:
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in fields(value)}
     if isinstance(value, (set, frozenset)):
         return sorted(value)
-    if hasattr(value, "items"):
+    if isinstance(value, Mapping):
         return dict(value)
     raise TypeError(f"cannot hash {type(value).__name__}")
 

@@ -189,7 +189,7 @@ def speakers(nodes: Sequence[NodePlan], ctx: RoutingContext, router: RouterPlan 
             for p in nodes:
                 if p.name != n.name:
                     # One side per session: the node with the higher address waits.
-                    passive = ipaddress.ip_address(n.host_ip) > ipaddress.ip_address(p.host_ip)
+                    passive = ipaddress.IPv4Address(n.host_ip) > ipaddress.IPv4Address(p.host_ip)
                     peers[n.name].append(BgpPeerPlan(p.name, p.host_ip, asn, "mesh", passive))
     elif topology == "route-reflector":
         rrs = _reflectors(nodes, ctx.bgp)
@@ -199,7 +199,7 @@ def speakers(nodes: Sequence[NodePlan], ctx: RoutingContext, router: RouterPlan 
                 if p.name == n.name:
                     continue
                 if n.name in rrs and p.name in rrs:  # reflectors peer with each other as plain iBGP
-                    passive = ipaddress.ip_address(n.host_ip) > ipaddress.ip_address(p.host_ip)
+                    passive = ipaddress.IPv4Address(n.host_ip) > ipaddress.IPv4Address(p.host_ip)
                     peers[n.name].append(BgpPeerPlan(p.name, p.host_ip, asn, "mesh", passive))
                 elif n.name in rrs:
                     peers[n.name].append(BgpPeerPlan(p.name, p.host_ip, asn, "client", True))

@@ -9,8 +9,10 @@ it into per-node rules; the lead's DNS, `get svc` and `get endpointslices` read 
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import asdict, dataclass
-from typing import Any, Mapping
+from dataclasses import dataclass
+from typing import Mapping
+
+from .jsonvalue import Json, to_json
 
 
 @dataclass(frozen=True)
@@ -206,14 +208,8 @@ class ServicesPlan:
         """ClusterIP -> `ns/name`, for reverse lookups (e.g. naming a probe's destination)."""
         return {s.cluster_ip: s.key for s in self.services if s.proxied}
 
-    def to_dict(self) -> dict[str, Any]:
-        def clean(value: Any) -> Any:
-            if isinstance(value, dict):
-                return {k: clean(v) for k, v in value.items()}
-            if isinstance(value, (list, tuple)):
-                return [clean(v) for v in value]
-            return value
-        return clean(asdict(self))
+    def to_dict(self) -> dict[str, Json]:
+        return {f: to_json(getattr(self, f)) for f in self.__dataclass_fields__}
 
 
 def ip_sort_key(ip: str) -> int:

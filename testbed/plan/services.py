@@ -29,7 +29,7 @@ import dataclasses
 import hashlib
 import ipaddress
 import random
-from typing import Collection, Iterable, Sequence
+from typing import Collection, Generic, Iterable, Sequence, TypeVar
 
 from ..errors import Problem, SpecError
 from ..spec.model import ClusterSpec, Manifests, ObjectRef
@@ -67,16 +67,16 @@ def _rng(seed: int, purpose: str, key: str) -> random.Random:
     return random.Random(int.from_bytes(digest[:8], "big"))
 
 
-class _Hosts(Sequence):
+class _Hosts(Sequence[str]):
     """The host addresses of a network as strings, computed on demand: a /12 has a million."""
 
-    def __init__(self, net: ipaddress.IPv4Network) -> None:
+    def __init__(self, net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> None:
         self.base, self.n = int(net.network_address) + 1, max(0, net.num_addresses - 2)
 
     def __len__(self) -> int:
         return self.n
 
-    def __getitem__(self, i):  # type: ignore[override]
+    def __getitem__(self, i: int) -> str:  # type: ignore[override]  # no slices: never asked for
         if not 0 <= i < self.n:
             raise IndexError(i)
         return str(ipaddress.IPv4Address(self.base + i))
@@ -89,16 +89,19 @@ class _Hosts(Sequence):
         return 0 <= offset < self.n
 
 
-class _Allocator:
+T = TypeVar("T", str, int)   # addresses or port numbers
+
+
+class _Allocator(Generic[T]):
     """A bitmap allocator over values[0..n): owners by value, random scan of the upper band first."""
 
-    def __init__(self, values: Sequence, static_band: int, reserved: Iterable = ()) -> None:
-        self.values = values
+    def __init__(self, values: Sequence[T], static_band: int, reserved: Iterable[T] = ()) -> None:
+        self.values: Sequence[T] = values
         self.band = static_band
-        self.owner: dict = {}
-        self.reserved = set(reserved)
+        self.owner: dict[T, str] = {}
+        self.reserved: set[T] = set(reserved)
 
-    def take(self, value, owner: str) -> str | None:
+    def take(self, value: T, owner: str) -> str | None:
         """Claim `value`; returns the current owner when it is taken by someone else."""
         current = self.owner.get(value)
         if current is not None and current != owner:
@@ -106,7 +109,7 @@ class _Allocator:
         self.owner[value] = owner
         return None
 
-    def next(self, rng: random.Random, owner: str):
+    def next(self, rng: random.Random, owner: str) -> T | None:
         n = len(self.values)
         for lo, hi in ((self.band, n), (0, self.band)):
             if hi <= lo:
@@ -283,11 +286,11 @@ def _allocate_cluster_ips(cluster: ClusterSpec, specs: list[ServiceSpec], prev: 
     for s in sorted(wants, key=lambda x: x.key):
         if s.key in out or s.cluster_ip:
             continue
-        ip = alloc.next(_rng(seed, "clusterIP", s.key), s.key)
-        if ip is None:
+        free = alloc.next(_rng(seed, "clusterIP", s.key), s.key)
+        if free is None:
             problems.append(_problem(s, "spec.clusterIP", f"serviceSubnet {net} is full"))
         else:
-            out[s.key] = ip
+            out[s.key] = free
     return out
 
 
@@ -458,7 +461,7 @@ def compute_slices(services: Sequence[ServicePlan], pods: Sequence[PodPlan], see
         for pod in by_label.get((svc.namespace, *first), ()):
             if not selects(svc, pod):
                 continue
-            ports = []
+            ports: list[EndpointPortPlan] = []
             for p in svc.ports:
                 number = resolve_target_port(p, pod)
                 if number is not None:
@@ -473,12 +476,13 @@ def compute_slices(services: Sequence[ServicePlan], pods: Sequence[PodPlan], see
         if not groups:   # upstream keeps one placeholder slice with no endpoints
             out.append(EndpointSlicePlan(svc.namespace, _slice_name(seed, svc, "placeholder"), svc.name, (), ()))
             continue
-        for ports, endpoints in sorted(groups.items(), key=lambda kv: [(p.name, p.protocol, p.port) for p in kv[0]]):
+        for slice_ports, endpoints in sorted(groups.items(),
+                                             key=lambda kv: [(p.name, p.protocol, p.port) for p in kv[0]]):
             endpoints.sort(key=lambda e: ip_sort_key(e.ip))
-            signature = ",".join(f"{p.name}/{p.protocol}/{p.port}" for p in ports)
+            signature = ",".join(f"{p.name}/{p.protocol}/{p.port}" for p in slice_ports)
             for chunk in range(0, len(endpoints), MAX_ENDPOINTS_PER_SLICE):
                 sig = signature if chunk == 0 else f"{signature}#{chunk // MAX_ENDPOINTS_PER_SLICE}"
-                out.append(EndpointSlicePlan(svc.namespace, _slice_name(seed, svc, sig), svc.name, ports,
+                out.append(EndpointSlicePlan(svc.namespace, _slice_name(seed, svc, sig), svc.name, slice_ports,
                                              tuple(endpoints[chunk:chunk + MAX_ENDPOINTS_PER_SLICE])))
     return tuple(out)
 

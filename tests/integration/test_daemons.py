@@ -18,6 +18,7 @@ import pytest
 
 from testbed.cli import main
 from testbed.emu.daemon import children
+from testbed.emu.ingress import IngressController
 from testbed.errors import RunAborted
 from testbed.experiment.load import load_experiment
 from testbed.experiment.run import run_experiment
@@ -194,21 +195,23 @@ def test_every_helper_is_a_daemon_whose_death_is_named(tmp_path, no_leftovers):
 
     spec = load_topology(os.path.join(ROOT, "topologies/three-nodes.yaml"))
     manifests = load_manifests([os.path.join(ROOT, "manifests/ingress-demo.yaml")])
-    with EmulatedCluster(plan_cluster(spec, manifests, seed=1), manifests=manifests) as cluster:
+    with EmulatedCluster(plan_cluster(spec, manifests, seed=1)) as cluster:
         names = [d.name for d in cluster.daemons()]
         assert names[0].startswith("nginx in ingress-nginx/") and names[-1] == "the agent"
         assert sum(n.startswith("dnsmasq in kube-system/coredns-") for n in names) == 2
         assert all(d.alive() for d in cluster.daemons())
         cluster.check_daemons("now")
         # an endpoint change reloads nginx: checked by its new workers, not by sleeping
-        nginx = cluster.ingress.daemon
+        ingress = cluster.controller(IngressController)
+        assert ingress is not None and ingress.daemon is not None
+        nginx = ingress.daemon
         workers = children(nginx.pid)
         from testbed.experiment.changes import Scale, apply_action
 
-        new_manifests, new_plan = apply_action(Scale("Deployment", "coffee", 4), spec, cluster.manifests,
+        new_manifests, new_plan = apply_action(Scale("Deployment", "coffee", 4), spec, manifests,
                                                cluster.plan, "test")
-        cluster.apply(new_plan, new_manifests)
-        assert cluster.ingress.reloads == 1 and children(nginx.pid) - workers
+        cluster.apply(new_plan)
+        assert ingress.reloads == 1 and children(nginx.pid) - workers
         dns = next(d for d in cluster.daemons() if d.name.startswith("dnsmasq"))
         _kill(dns.pid)
         with pytest.raises(DaemonDied) as err:
@@ -219,7 +222,7 @@ def test_every_helper_is_a_daemon_whose_death_is_named(tmp_path, no_leftovers):
         assert os.path.isfile(tmp_path / "logs" / "agent.log")
         assert any(n.startswith("nginx-") for n in os.listdir(tmp_path / "logs"))
         with pytest.raises(DaemonDied, match="^dnsmasq in kube-system/coredns-.* died"):
-            cluster.apply(replan(spec, cluster.manifests, 1, prev=cluster.plan), cluster.manifests)
+            cluster.apply(replan(spec, new_manifests, 1, prev=cluster.plan))
     # teardown stopped the live ones and reaped the dead one: no_leftovers checks the machine
 
 

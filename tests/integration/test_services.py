@@ -38,8 +38,8 @@ def cluster(request, no_leftovers):
     spec = load_topology(os.path.join(ROOT, "topologies", request.param))
     manifests = load_manifests([APP])
     plan = plan_cluster(spec, manifests, seed=3)
-    with EmulatedCluster(plan, manifests=manifests) as c:
-        c.spec = spec
+    with EmulatedCluster(plan) as c:
+        c.spec, c.manifests = spec, manifests
         yield c
 
 
@@ -120,7 +120,8 @@ def test_external_traffic_policy_local_and_endpoints_follow_scaling(cluster):
     assert any(r["src_node"] not in local for r in node_rows)
     # Scale to 1: the endpoints and every node's rules follow, without rebuilding anything.
     manifests, plan = apply_action(Scale("Deployment", "echo", 1), c.spec, c.manifests, c.plan)
-    c.apply(plan, manifests)
+    c.apply(plan)
+    c.manifests = manifests
     pod = [p for p in c.plan.pods if p.labels.get("app") == "echo"]
     assert len(pod) == 1
     rows = _rows(c, ProbeGroup("one", Endpoints(nodes=()), Endpoints(service=ServiceTarget("echo")), ports=(80,),

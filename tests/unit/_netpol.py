@@ -12,7 +12,8 @@ import textwrap
 
 import yaml
 
-from testbed.netpol import NamedPort, NodeInfo, PodInfo, World
+from testbed.netpol import NodeInfo, World
+from testbed.plan.model import PodPlan, PortPlan
 from testbed.spec.decode import Doc, Problems
 from testbed.spec.model import ObjectRef
 from testbed.spec.netpol import NetworkPolicySpec, decode_policy
@@ -21,20 +22,32 @@ HERE = pathlib.Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 DATA = HERE / "data" / "netpol"
 
+def pod_info(namespace: str, name: str, ip: str, node: str = "", labels: dict[str, str] | None = None,
+             ports: tuple[PortPlan, ...] = ()) -> PodPlan:
+    """A planned pod with only what the policy world reads (its sandbox fields left blank)."""
+    return PodPlan(namespace, name, uid="", node=node, ip=ip, prefix=24, gateway="", labels=dict(labels or {}),
+                   containers=("c",), ports=tuple(ports), owner="", key=f"{namespace}_{name}", host_veth="")
+
+
+def named_port(name: str, port: int, protocol: str = "TCP") -> PortPlan:
+    """A declared container port of container `c`."""
+    return PortPlan("c", port, protocol, name)
+
+
 NAMESPACES = {"x": {"ns": "x", "team": "red"}, "y": {"ns": "y", "team": "blue"}, "z": {"ns": "z"}}
 NODES = (NodeInfo("n0", ("192.168.1.2", "10.244.0.1")), NodeInfo("n1", ("192.168.1.3", "10.244.1.1")),
          NodeInfo("n2", ("192.168.1.4", "10.244.2.1")))
 EXTERNALS = {"laptop": "192.168.1.10"}
-SERVE = tuple(NamedPort(f"serve-{p}-{proto.lower()}", p, proto) for p in (80, 81) for proto in ("TCP", "UDP", "SCTP"))
+SERVE = tuple(named_port(f"serve-{p}-{proto.lower()}", p, proto) for p in (80, 81) for proto in ("TCP", "UDP", "SCTP"))
 
 
-def xyz_pods() -> list[PodInfo]:
+def xyz_pods() -> list[PodPlan]:
     """x/a, x/b, x/c, y/a, ... on nodes n0..n2 (pod a of x on n0, b on n1, ...), labels pod=<name>."""
     pods = []
     for i, ns in enumerate(NAMESPACES):
         for j, name in enumerate("abc"):
             node = (i + j) % 3
-            pods.append(PodInfo(ns, name, f"10.244.{node}.{10 + 3 * i + j}", f"n{node}", {"pod": name}, SERVE))
+            pods.append(pod_info(ns, name, f"10.244.{node}.{10 + 3 * i + j}", f"n{node}", {"pod": name}, SERVE))
     return pods
 
 
@@ -88,14 +101,14 @@ def load_without_services(paths, tmp_path) -> list[str]:
     return out
 
 
-def http_named_pods(keep_serve_ports: bool = True) -> list[PodInfo]:
+def http_named_pods(keep_serve_ports: bool = True) -> list[PodPlan]:
     """xyz_pods whose containers also name TCP port `http`: 80 in x and z, 8080 in y
     (keep_serve_ports=False: `http` is their only port)."""
     return [dataclasses.replace(p, ports=(p.ports if keep_serve_ports else ()) +
-                                (NamedPort("http", 8080 if p.namespace == "y" else 80),)) for p in xyz_pods()]
+                                (named_port("http", 8080 if p.namespace == "y" else 80),)) for p in xyz_pods()]
 
 
-def egress_ports_world(ports: str, pods: list[PodInfo]) -> World:
+def egress_ports_world(ports: str, pods: list[PodPlan]) -> World:
     """`pods` in x/y/z and one policy `p` of x: every pod of x may send only to `ports` (a YAML list)."""
     return xyz_world(f"""
         metadata: {{name: p}}

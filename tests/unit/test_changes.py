@@ -18,10 +18,10 @@ def test_label_namespace_reaches_the_policy_world():
     cluster, manifests = load_topology(TOPO), load_manifests([NGINX])
     plan = plan_cluster(cluster, manifests, seed=0)
     manifests, plan = apply_action(LabelNamespace("default", {"team": "a"}), cluster, manifests, plan)
-    world = World.from_plan(plan, manifests)
+    world = World.from_plan(plan)
     assert world.namespace_labels("default") == {"team": "a", "kubernetes.io/metadata.name": "default"}
     manifests, plan = apply_action(LabelNamespace("default", {"team": None}), cluster, manifests, plan)
-    assert World.from_plan(plan, manifests).namespace_labels("default") == {"kubernetes.io/metadata.name": "default"}
+    assert World.from_plan(plan).namespace_labels("default") == {"kubernetes.io/metadata.name": "default"}
     assert describe(LabelNamespace("default", {"team": None, "x": "1"})) == "label namespace default team- x=1"
 
 

@@ -3,6 +3,7 @@ with the oracle on random tiered worlds, rules grow with policies not pods, set 
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import yaml
@@ -91,7 +92,7 @@ def test_rules_grow_with_policies_not_pods_and_pods_are_set_updates():
     w = world(PASS_AND_BASELINE + "---" + DENY_Z, NP)
     small = node_script(w, "n0").count("counter")
     many = [p for k in range(5) for p in xyz_pods()]
-    big_pods = [type(p)(p.namespace, f"{p.name}{i}", f"10.244.{p.ip.split('.')[2]}.{50 + i}", p.node, p.labels, p.ports)
+    big_pods = [dataclasses.replace(p, name=f"{p.name}{i}", ip=f"10.244.{p.ip.split('.')[2]}.{50 + i}")
                 for i, p in enumerate(many)]
     big = w.with_pods(big_pods)
     assert node_script(big, "n0").count("counter") == small

@@ -21,7 +21,7 @@ from testbed.spec.workloads import load_manifests
 def world() -> World:
     manifests = load_manifests([MODEL])
     plan = plan_cluster(load_topology(TOPOLOGY), manifests, seed=0)
-    return World.from_plan(plan, manifests)
+    return World.from_plan(plan)
 
 
 def run(case, flips=(), seconds=1.5) -> CaseResult:

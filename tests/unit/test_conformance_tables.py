@@ -28,7 +28,7 @@ SERVICES = [(port, proto) for proto in ("TCP", "UDP", "SCTP") for port in (80, 8
 def live():
     cluster, manifests = load_topology(TOPO), load_manifests([XYZ])
     plan = plan_cluster(cluster, manifests, seed=0)
-    return cluster, manifests, plan, World.from_plan(plan, manifests)
+    return cluster, manifests, plan, World.from_plan(plan)
 
 
 def world() -> World:
@@ -213,7 +213,7 @@ def test_step_manifests_replan_keeps_pods_and_follows_labels():
     assert [p.full_name for p in m.policies] == list(step.policy_names())
     new = replan(cluster, m, plan.seed, prev=plan)
     assert {(p.key, p.ip) for p in new.pods} == {(p.key, p.ip) for p in plan.pods}
-    w = World.from_plan(new, m)
+    w = World.from_plan(new)
     assert dict(w.pod("z/c").labels) == {"pod": "c", "role": "admin"}
     assert w.namespace_labels("z")["team"] == "red"
     assert expected_table(step, w) == expected_table(step, world())

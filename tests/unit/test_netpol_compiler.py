@@ -10,17 +10,18 @@ import functools
 
 import pytest
 
-from testbed.netpol import (NamedPort, PodInfo, World, compile_cluster, compile_node, node_script,
-                            reconcile, remove_script, render, set_updates)
+from testbed.netpol import (World, compile_cluster, compile_node, node_script, reconcile, remove_script,
+                            render, set_updates)
 from testbed.netpol.nft import sort_elements
 from testbed.rules.model import DPort, InSet, NftSet, Proto, Return, Rule, Ruleset
 from testbed.rules.render_nft import nft_rule, set_block
 from testbed.plan.build import plan_cluster
+from testbed.plan.model import PodPlan
 from testbed.spec.topology import load_topology
 from testbed.spec.workloads import load_manifests
 
 from ._golden import check_golden
-from ._netpol import DATA, REPO, egress_ports_world, http_named_pods, xyz_pods, xyz_world
+from ._netpol import DATA, REPO, egress_ports_world, http_named_pods, named_port, pod_info, xyz_pods, xyz_world
 
 XYZ_POLICIES = (DATA / "xyz-policies.yaml").read_text(encoding="utf-8")
 
@@ -30,7 +31,7 @@ def xyz_plan_world(seed: int = 1) -> World:
     """The x/y/z pods planned on topologies/three-nodes.yaml (planned once per session)."""
     m = load_manifests([str(DATA / "xyz-pods.yaml"), str(DATA / "xyz-policies.yaml")])
     plan = plan_cluster(load_topology(str(REPO / "topologies" / "three-nodes.yaml")), m, seed)
-    return World.from_plan(plan, m)
+    return World.from_plan(plan)
 
 
 @pytest.mark.parametrize("node", ["kind-control-plane", "kind-worker", "kind-worker2"])
@@ -52,7 +53,7 @@ def test_script_recreates_its_own_table_in_one_transaction():
     assert remove_script() == "table inet testbed-netpol\ndelete table inet testbed-netpol\n"
 
 
-def _scaled_pods(copies: int) -> list[PodInfo]:
+def _scaled_pods(copies: int) -> list[PodPlan]:
     out = []
     for k in range(copies):
         for i, p in enumerate(xyz_pods()):
@@ -147,8 +148,8 @@ def test_relabelling_a_pod_is_a_set_update_that_reaches_the_new_ruleset():
 
 def test_adding_and_removing_pods_are_set_updates():
     w = xyz_world(XYZ_POLICIES)
-    extra = PodInfo("x", "d", "10.244.1.99", "n1", {"pod": "d", "tier": "web"},
-                    (NamedPort("serve-80-tcp", 80),))
+    extra = pod_info("x", "d", "10.244.1.99", "n1", {"pod": "d", "tier": "web"},
+                    (named_port("serve-80-tcp", 80),))
     w2 = w.with_pods(w.pods + (extra,))
     changes = reconcile(w, w2)
     assert set(changes) == {"n0", "n1", "n2"} and all(c.action == "update" for c in changes.values())

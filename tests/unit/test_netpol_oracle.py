@@ -11,12 +11,11 @@ import dataclasses
 
 import pytest
 
-from testbed.netpol import (Flow, NamedPort, PodInfo, UnknownEndpoint, World, decide, explain_flow,
-                            explain_pod, truth_table)
+from testbed.netpol import Flow, UnknownEndpoint, World, decide, explain_flow, explain_pod, truth_table
 from testbed.netpol.oracle import (ALLOWED, BYPASS, NO_POD, NO_RULE, NODE_LOCAL, NOT_A_POD,
                                    NOT_ISOLATED, SELF)
 
-from ._netpol import NAMESPACES, NODES, egress_ports_world, http_named_pods, xyz_pods, xyz_world
+from ._netpol import NAMESPACES, NODES, egress_ports_world, http_named_pods, named_port, pod_info, xyz_pods, xyz_world
 
 PODS = [f"{ns}/{p}" for ns in "xyz" for p in "abc"]
 
@@ -219,7 +218,7 @@ def test_named_ports_resolve_on_the_destination_pod_and_protocol():
 
 
 def test_named_port_protocol_must_match_the_container_port():
-    pods = [dataclasses.replace(p, ports=(NamedPort("dns", 53, "UDP"),)) for p in xyz_pods()]
+    pods = [dataclasses.replace(p, ports=(named_port("dns", 53, "UDP"),)) for p in xyz_pods()]
     w = xyz_world("""
         metadata: {name: p}
         spec: {podSelector: {}, ingress: [{ports: [{port: dns}]}]}
@@ -323,7 +322,7 @@ def test_endpoints_by_name_ip_node_and_host():
         w.endpoint("nginx")
     with pytest.raises(UnknownEndpoint, match="no pod 'x/zz'"):
         w.endpoint("x/zz")
-    unique = World.build([PodInfo("default", "web", "10.244.1.5", "n1")], {}, (), NODES)
+    unique = World.build([pod_info("default", "web", "10.244.1.5", "n1")], {}, (), NODES)
     assert unique.endpoint("web").pod.name == "web"
 
 

@@ -12,15 +12,16 @@ import functools
 
 import pytest
 
-from testbed.netpol import (Flow, NamedPort, PodInfo, World, compile_cluster, decide, explain_flow,
-                            explain_pod, node_script, reconcile, render_trace, trace_flow)
+from testbed.netpol import (Flow, World, compile_cluster, decide, explain_flow, explain_pod, node_script,
+                            reconcile, render_trace, trace_flow)
 from testbed.netpol.oracle import ALLOWED, NO_RULE, NOT_ISOLATED
 from testbed.plan.build import plan_cluster
+from testbed.plan.model import PodPlan
 from testbed.spec.topology import load_topology
 from testbed.spec.workloads import load_manifests
 
 from ._golden import check_golden
-from ._netpol import REPO, load_without_services
+from ._netpol import REPO, load_without_services, pod_info
 
 NGINX = REPO / "manifests" / "seed003-nginx.yaml"
 POLICY = REPO / "manifests" / "seed003-access-nginx.yaml"
@@ -30,7 +31,7 @@ POLICY = REPO / "manifests" / "seed003-access-nginx.yaml"
 def _planned(paths: tuple[str, ...]) -> World:
     m = load_manifests(list(paths))
     plan = plan_cluster(load_topology(str(REPO / "topologies" / "three-nodes.yaml")), m, 1)
-    return World.from_plan(plan, m)
+    return World.from_plan(plan)
 
 
 @pytest.fixture
@@ -40,7 +41,7 @@ def scenario003(tmp_path):
     return world
 
 
-def nginx_of(world: World) -> PodInfo:
+def nginx_of(world: World) -> PodPlan:
     (pod,) = [p for p in world.pods if p.labels.get("app") == "nginx"]
     return pod
 
@@ -49,7 +50,7 @@ def test_the_manifests_describe_the_scenario(scenario003):
     w = scenario003()
     nginx = nginx_of(w)
     assert nginx.name.startswith("nginx-") and nginx.namespace == "default"
-    assert nginx.ports == (NamedPort("http", 80, "TCP"),)
+    assert [(q.name, q.port, q.protocol) for q in nginx.ports] == [("http", 80, "TCP")]
     assert w.pod("default/busybox").labels == {"run": "busybox"}
     (policy,) = w.policies
     assert policy.full_name == "default/access-nginx" and policy.types == ("Ingress",)
@@ -74,10 +75,10 @@ def test_access_true_lets_busybox_in(scenario003):
     assert v.allowed and v.ingress.reason == ALLOWED
     assert v.ingress.allows[0].path == "spec.ingress[0].from[0]"
     # `kubectl run busybox --labels=access=true`: a new pod, on some node, with that label
-    other = PodInfo("default", "busybox-access", "10.244.1.77", "kind-worker", {"access": "true"})
+    other = pod_info("default", "busybox-access", "10.244.1.77", "kind-worker", {"access": "true"})
     assert decide(Flow("default/busybox-access", nginx.full_name, 80), w.with_pods(w.pods + (other,))).allowed
     # the policy selects pods, not namespaces: access=true in another namespace does not count
-    elsewhere = PodInfo("kube-system", "tool", "10.244.1.78", "kind-worker", {"access": "true"})
+    elsewhere = pod_info("kube-system", "tool", "10.244.1.78", "kind-worker", {"access": "true"})
     assert not decide(Flow("kube-system/tool", nginx.full_name, 80), w.with_pods(w.pods + (elsewhere,))).allowed
 
 

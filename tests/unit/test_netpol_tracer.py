@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import random
 
-from testbed.netpol import (Flow, NamedPort, NodeInfo, PodInfo, World, compile_cluster, decide,
-                            explain_flow, render_trace, trace_flow, trace_packet, Packet)
+from testbed.netpol import (Flow, NodeInfo, World, compile_cluster, decide, explain_flow, render_trace,
+                            trace_flow, trace_packet, Packet)
 from testbed.netpol.tracer import packet_path
 
-from ._netpol import decode_raw, xyz_world
+from ._netpol import decode_raw, named_port, pod_info, xyz_world
 
 SEED = 20240604
 LABEL_VALUES = {"pod": ["a", "b", "c"], "tier": ["web", "db"], "env": ["prod", "dev"]}
@@ -99,12 +99,12 @@ def random_world(rng: random.Random) -> World:
             labels = {k: rng.choice(v) for k, v in LABEL_VALUES.items() if rng.random() < 0.6}
             ports = []
             if rng.random() < 0.8:
-                ports.append(NamedPort("http", rng.choice([80, 81, 8080])))
+                ports.append(named_port("http", rng.choice([80, 81, 8080])))
             if rng.random() < 0.5:
-                ports.append(NamedPort("dns", rng.choice([53, 54]), "UDP"))
+                ports.append(named_port("dns", rng.choice([53, 54]), "UDP"))
             if rng.random() < 0.5:
-                ports.append(NamedPort("sig", 80, "SCTP"))
-            pods.append(PodInfo(ns, f"{name}{rng.randrange(100)}", f"10.244.{node}.{len(pods) + 2}", f"n{node}",
+                ports.append(named_port("sig", 80, "SCTP"))
+            pods.append(pod_info(ns, f"{name}{rng.randrange(100)}", f"10.244.{node}.{len(pods) + 2}", f"n{node}",
                                 labels, tuple(ports)))
     namespaces = {"x": {"team": "red"}, "y": {"team": "blue"}, "z": {}}
     policies = [decode_raw(random_policy(rng, f"p{i}")) for i in range(rng.randint(2, 6))]

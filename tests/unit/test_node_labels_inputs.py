@@ -242,11 +242,11 @@ def test_a_run_with_pending_pods_says_so_in_its_verdict_line():
 
 
 def test_load_balancer_addresses_skip_excluded_nodes_unless_none_is_left(manifests):
-    from testbed.emu.controllers import load_balancer_nodes
+    from testbed.plan.loadbalancers import load_balancer_nodes
     from testbed.spec.topology import load_topology
 
     three = plan_cluster(load_topology(str(REPO / "topologies" / "three-nodes.yaml")), manifests(""))
-    assert load_balancer_nodes(three) == ["kind-worker", "kind-worker2"]
+    assert load_balancer_nodes(three.nodes) == ["kind-worker", "kind-worker2"]
     one = plan_cluster(load_topology(str(REPO / "tests" / "unit" / "data" / "good" / "topo-default.yaml")),
                        manifests(""))
-    assert load_balancer_nodes(one) == ["kind-control-plane"]   # kind's default cluster keeps its LB
+    assert load_balancer_nodes(one.nodes) == ["kind-control-plane"]   # kind's default cluster keeps its LB

@@ -40,7 +40,7 @@ def load(mode: str, *manifests: str):
     cluster, m = load_topology(os.path.join(ROOT, TOPOLOGIES[mode])), load_manifests(files)
     plan = plan_cluster(cluster, m, seed=0)
     assert plan.kube_proxy_mode == mode
-    return plan, World.from_plan(plan, m)
+    return plan, World.from_plan(plan)
 
 
 def hook(hop, name):

@@ -1,0 +1,21 @@
+"""Plan data as JSON values (`testbed plan -o json`, plan.json in a results folder); pure, plan/."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, is_dataclass
+from typing import Union
+
+Json = Union[None, bool, int, float, str, list["Json"], dict[str, "Json"]]
+
+
+def to_json(value: object) -> Json:
+    """Dataclasses as objects (fields in declaration order), tuples as lists, the rest as is."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return to_json(asdict(value))
+    if isinstance(value, dict):
+        return {str(k): to_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_json(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f"not plan data: {type(value).__name__}")

@@ -1,0 +1,50 @@
+"""The planned pod: the one pod type of the testbed (pure; plan/, no imports beyond the stdlib).
+
+plan/ makes them (build.py), the Plan holds them (model.py, which every layer imports them
+from), the policy world uses them as they are (netpol.World), EndpointSlices reference them
+(by name, with their conditions), and the agent serves their ports (agent/config.py reads
+PortPlan from this module without loading the rest of the pure core).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+
+@dataclass(frozen=True)
+class PortPlan:
+    container: str
+    port: int
+    protocol: str
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class PodPlan:
+    namespace: str
+    name: str
+    uid: str
+    node: str
+    ip: str
+    prefix: int             # the node CIDR's prefix length, as the bridge CNI assigns
+    gateway: str
+    labels: Mapping[str, str]
+    containers: tuple[str, ...]
+    ports: tuple[PortPlan, ...]
+    owner: str              # "Deployment/web", "ReplicaSet/web-5d59d67564", "" for bare pods
+    key: str                # netns key: <namespace>_<name>
+    host_veth: str          # the node-side veth end, vethXXXXXXXX as CNI plugins name it
+    served_by: str = ""     # "" = the agent serves the ports; "dnsmasq" for the cluster DNS pods
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    def resolve(self, name: str, protocol: str) -> int | None:
+        """The number of the container port called `name` for `protocol`, if the pod has one
+        (a NetworkPolicy's or a Service's named port)."""
+        for p in self.ports:
+            if p.name == name and p.protocol == protocol:
+                return p.port
+        return None
