@@ -249,7 +249,7 @@ def cmd_conformance(args: argparse.Namespace) -> int:
     _check_results_root("--results", args.results)
     try:
         run_dir, passed = run_conformance(args.topology, args.results, args.seed, args.limit, args.timeout,
-                                          _progress(args.quiet))
+                                          _progress(args.quiet), tiered=args.tiered)
     except RunAborted as exc:
         _print_results(exc.run_dir, "conformance.md", head_only=True)
         raise
@@ -351,6 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None, help="run the first N cases (every family is represented)")
     p.add_argument("--timeout", type=float, default=0.5, help="probe timeout in seconds (default 0.5)")
     p.add_argument("--results", default="results")
+    p.add_argument("--tiered", action="store_true", help="the ClusterNetworkPolicy tier cases instead "
+                   "(Admin, NetworkPolicy, Baseline; and the Network Policy API's own scenarios)")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(fn=cmd_conformance)
 

@@ -73,4 +73,5 @@ def step_manifests(base: Manifests, step: Step) -> Manifests:
         pods.append(p)
     namespaces = tuple(Namespace(n.name, step.labels_of_namespace(n.name)) if n.name in MODEL_NAMESPACES else n
                        for n in base.namespaces)
-    return dataclasses.replace(base, pods=tuple(pods), namespaces=namespaces, policies=tuple(step.policies))
+    return dataclasses.replace(base, pods=tuple(pods), namespaces=namespaces, policies=tuple(step.policies),
+                               cluster_policies=tuple(step.tiers))

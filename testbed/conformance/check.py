@@ -43,7 +43,7 @@ def step_world(step: Step, world: World) -> World:
     """`world` (the model's pods with their real IPs, e.g. World.from_plan) in the state of `step`:
     its policies replace any in `world`, and every model pod and namespace carries the step's labels
     (the step's own label sets, or the model's where the step says nothing)."""
-    out = world.with_policies(step.policies)
+    out = world.with_policies(step.policies).with_tiers(step.tiers)
     for ref in PODS:
         labels = step.labels_of_pod(ref)
         if dict(out.pod(ref).labels) != labels:

@@ -113,12 +113,16 @@ def fam_random(seed: int, catalogue: list[dict[str, Any]], taken: set[Any]) -> l
     return out
 
 
-def generate_cases(seed: int = 0, limit: int | None = None) -> list[Case]:
+def generate_cases(seed: int = 0, limit: int | None = None, tiered: bool = False) -> list[Case]:
     """The conformance cases: systematic families (the same for every seed) and random
     combinations and sequences drawn from them (which the seed picks). Same seed, same cases.
 
     Order: round-robin over the families, so that the first `limit` cases still span them.
+    `tiered`: the ClusterNetworkPolicy tier cases instead (conformance/tiered.py).
     """
+    if tiered:
+        from .tiered import tiered_cases
+        return tiered_cases()[:limit]
     families = [fam() for fam in SYSTEMATIC]
     flat = [d for fam in families for d in fam]
     catalogue = _catalogue(flat)

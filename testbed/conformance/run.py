@@ -48,11 +48,12 @@ def _flush_conntrack(cluster: EmulatedCluster) -> None:
 
 
 def run_conformance(topology: str | None, results_root: str, seed: int = 0, limit: int | None = None,
-                    timeout: float = 0.5, progress: Callable[[str], None] = lambda _m: None) -> tuple[str, bool]:
+                    timeout: float = 0.5, progress: Callable[[str], None] = lambda _m: None,
+                    tiered: bool = False) -> tuple[str, bool]:
     topology = topology or TOPOLOGY
     spec = load_topology(topology)
     base = load_manifests([MODEL])
-    cases = generate_cases(seed=seed, limit=limit)
+    cases = generate_cases(seed=seed, limit=limit, tiered=tiered)
     run_dir, run_id = unique_run_dir(results_root, new_run_id("conformance"))
     summary = Summary(seed=seed)
     started = time.time()
@@ -93,7 +94,7 @@ def run_conformance(topology: str | None, results_root: str, seed: int = 0, limi
     counts = summary.counts()
     os.makedirs(run_dir, exist_ok=True)
     with open(os.path.join(run_dir, "conformance.xml"), "w", encoding="utf-8") as h:
-        h.write(junit_xml("netpol-conformance", summary, {"seed": seed, "topology": topology,
+        h.write(junit_xml("netpol-tiered-conformance" if tiered else "netpol-conformance", summary, {"seed": seed, "topology": topology,
                                                            "seconds": f"{elapsed:.1f}"}))
     enforce = sorted(s.seconds for r in summary.results for s in r.steps)
     meta = {"run_id": run_id, "seed": seed, "topology": topology, "cases": len(cases), "seconds": elapsed,

@@ -26,12 +26,16 @@ class Step:
     pod_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)       # "x/a" -> labels
     namespace_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # "x" -> labels
     note: str = ""                                       # what changed since the previous step
+    # The administrator's tiers in force (issue 17, conformance/tiered.py): decoded
+    # ClusterNetworkPolicy / AdminNetworkPolicy / BaselineAdminNetworkPolicy objects and their YAML.
+    tiers: tuple[Any, ...] = ()
+    tier_texts: tuple[str, ...] = ()
 
     __hash__ = None  # type: ignore[assignment]   # holds dicts
 
     @property
     def yaml(self) -> str:
-        return "---\n".join(self.texts)
+        return "---\n".join(self.tier_texts + self.texts)
 
     def policy_names(self) -> tuple[str, ...]:
         return tuple(p.full_name for p in self.policies)
@@ -47,7 +51,7 @@ class Step:
 
     def key(self) -> tuple[Any, ...]:
         """What makes two steps the same state (used to keep cases distinct)."""
-        return (tuple(sorted(self.texts)),
+        return (tuple(sorted(self.texts + self.tier_texts)),
                 tuple(sorted((k, tuple(sorted(v.items()))) for k, v in self.pod_labels.items())),
                 tuple(sorted((k, tuple(sorted(v.items()))) for k, v in self.namespace_labels.items())))
 

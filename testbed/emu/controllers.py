@@ -355,7 +355,8 @@ class PolicyProvider:
     def sync(self, desired: Plan) -> None:
         """Apply what changed: set elements when only pods or labels did, else the whole table.
         Once a policy existed, the (then empty) table stays, as a provider's does."""
-        new = dict(desired.policy_rulesets) if desired.policies or self.loaded is not None else None
+        wanted = desired.policies or desired.tiers   # v1 NetworkPolicies or the administrator's tiers
+        new = dict(desired.policy_rulesets) if wanted or self.loaded is not None else None
         changes = reconcile_rulesets(self.loaded or {}, new or {})
         keys = {n.name: n.key for n in desired.nodes}
         for node, change in sorted(changes.items()):

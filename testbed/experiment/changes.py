@@ -102,6 +102,7 @@ def merge(base: Manifests, extra: Manifests) -> Manifests:
                      services=combine(base.services, extra.services),
                      policies=combine(base.policies, extra.policies),
                      ingresses=combine(base.ingresses, extra.ingresses),
+                     cluster_policies=combine(base.cluster_policies, extra.cluster_policies),
                      others=combine(base.others, extra.others))
 
 
@@ -119,7 +120,8 @@ def remove(base: Manifests, gone: Manifests) -> Manifests:
     return Manifests(namespaces=drop(base.namespaces, gone.namespaces, by_name), pods=drop_in(base.pods, gone.pods),
                      workloads=drop_in(base.workloads, gone.workloads), files=base.files,
                      services=drop_in(base.services, gone.services), policies=drop_in(base.policies, gone.policies),
-                     ingresses=drop_in(base.ingresses, gone.ingresses), others=drop_in(base.others, gone.others))
+                     ingresses=drop_in(base.ingresses, gone.ingresses), others=drop_in(base.others, gone.others),
+                     cluster_policies=drop(base.cluster_policies, gone.cluster_policies))
 
 
 def apply_action(action: Action, cluster: ClusterSpec, manifests: Manifests, plan: Plan,

@@ -159,11 +159,13 @@ def _check_action(action: Any, plan: Plan, manifests: Manifests, history: dict[t
     elif isinstance(action, Delete):
         present = {(o.ref.kind, o.ref.namespace, o.ref.name) for o in (*manifests.pods, *manifests.workloads,
                                                                        *manifests.services, *manifests.policies,
-                                                                       *manifests.ingresses)
+                                                                       *manifests.ingresses,
+                                                                       *manifests.cluster_policies)
                    if getattr(o, "ref", None) is not None}
         present |= {("Namespace", "", n.name) for n in manifests.namespaces}
         gone = load_manifests(action.files, namespaces=manifests.namespace_names())
-        for o in (*gone.pods, *gone.workloads, *gone.services, *gone.policies, *gone.ingresses):
+        for o in (*gone.pods, *gone.workloads, *gone.services, *gone.policies, *gone.ingresses,
+                  *gone.cluster_policies):
             ref = getattr(o, "ref", None)
             if ref is not None and (ref.kind, ref.namespace, ref.name) not in present:
                 add("delete", f"{ref.kind} {ref.namespace + '/' if ref.namespace else ''}{ref.name} "

@@ -93,7 +93,23 @@ def compile_node(world: World, node: str, cache: dict[Any, Any] | None = None) -
         _nft_rule((InSet("saddr", ISOLATED["egress"]),), Jump(CHECK["egress"])),
         _nft_rule((InSet("daddr", ISOLATED["ingress"]),), Jump(CHECK["ingress"])),
     ), hook="forward", type="filter", priority=0, policy="accept")
+    if world.tiers:
+        forward, chains, sets = _with_tiers(world, node, local, forward, chains, sets, cache)
     return Ruleset(node, (Table(TABLE, chains + (forward,), FAMILY, tuple(header + sets)),))
+
+
+def _with_tiers(world: World, node: str, local: tuple[PodPlan, ...], forward: Chain, chains: tuple[Chain, ...],
+                sets: list[NftSet], cache: dict[Any, Any]) -> tuple[Chain, tuple[Chain, ...], list[NftSet]]:
+    """The administrator's tiers around the v1 chains (netpol/tier_compiler.py): the forward
+    chain walks each direction's hierarchy instead of jumping straight to the v1 checks."""
+    from .tier_compiler import TIERS, compile_tiers   # it imports this module
+
+    tier_chains, tier_sets = compile_tiers(world, node, local, ISOLATED, CHECK, SELF_FIELD, PEER_FIELD,
+                                           cache, _nft_rule)
+    rules = forward.rules[:2] + tuple(_nft_rule((), Jump(TIERS[d]), f"{d}: Admin, NetworkPolicy, Baseline tiers")
+                                      for d in ("egress", "ingress"))
+    forward = Chain("forward", rules, hook="forward", type="filter", priority=0, policy="accept")
+    return forward, chains + tuple(tier_chains), sets + tier_sets
 
 
 def _rule(world: World, policy: Policy, i: int, sel: str, direction: str, r: int, rule: Rule,

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from . import tiers
 from .model import DIRECTIONS, PodPeer, Rule, describe_peers, describe_ports
 from .oracle import (ALLOWED, BYPASS, NO_POD, NO_RULE, NODE_LOCAL, NOT_A_POD, NOT_ISOLATED, SELF,
                      DirectionVerdict, Verdict, peer_matches, selecting_policies, selector_text)
 from .world import Endpoint, World
+
+if TYPE_CHECKING:  # a World's pods are the Plan's
+    from ..plan.model import PodPlan
 
 MAX_NAMES = 6
 
@@ -50,6 +56,21 @@ def _where(ep: Endpoint) -> str:
 
 
 def _direction(d: DirectionVerdict) -> list[str]:
+    if not d.tier:
+        return _v1_direction(d)
+    # With the administrator's tiers: who decided first, then (for NetworkPolicy) the details.
+    title = "egress of the source" if d.direction == "egress" else "ingress of the destination"
+    lines = [f"  {title}: {'allowed' if d.allowed else 'BLOCKED'}: {d.decision()}"]
+    lines += [f"    {hit} (skips the rest of the {hit.tier} tier)" for hit in d.passed]
+    if d.reason in (ALLOWED, NO_RULE):
+        lines += ["  " + line for line in _v1_direction(d)]
+    elif d.reason == NOT_ISOLATED:
+        lines.append(f"    no Admin or Baseline rule decides and no NetworkPolicy selects {d.pod} for "
+                     f"{d.direction}: the default allow")
+    return lines
+
+
+def _v1_direction(d: DirectionVerdict) -> list[str]:
     title = "egress of the source" if d.direction == "egress" else "ingress of the destination"
     if d.reason == NOT_A_POD:
         return [f"  {title}: not a pod, no policy applies."]
@@ -110,6 +131,7 @@ def explain_pod(world: World, ref: str) -> str:
             lines.append(f"  => every {word} connection is blocked (deny all {direction}).")
         lines.append(f"  always allowed too: traffic {'from' if direction == 'ingress' else 'to'} its own node"
                      + (f" {pod.node}" if pod.node else "") + ", and replies to allowed connections.")
+    lines += _tiers_of_pod(world, pod)
     ignored = [p for p in world.policies if p.selects(pod.namespace, pod.labels) and p.ignored]
     for policy in ignored:
         for direction in policy.ignored:
@@ -129,3 +151,20 @@ def _peers_now(world: World, rule: Rule) -> str | None:
         return "none"
     more = f" and {len(names) - MAX_NAMES} more" if len(names) > MAX_NAMES else ""
     return ", ".join(names[:MAX_NAMES]) + more
+
+
+def _tiers_of_pod(world: World, pod: PodPlan) -> list[str]:
+    """The administrator's policies whose subject is the pod, in evaluation order (netpol/tiers.py)."""
+
+    lines = []
+    for direction in DIRECTIONS:
+        for tier in (tiers.ADMIN, tiers.BASELINE):
+            for policy in tiers.selecting(world, tier, direction, pod):
+                for rule in (policy.ingress if direction == "ingress" else policy.egress):
+                    name = rule.name or f"spec.{direction}[{rule.index}]"
+                    lines.append(f"{direction}: {tier} {policy.full_name} (priority {policy.priority}) "
+                                 f"rule {name}: {rule.action}")
+    if lines:
+        lines.insert(0, "cluster network policies (checked before the NetworkPolicies above for Admin, "
+                        "after them for Baseline; first match wins):")
+    return lines

@@ -23,14 +23,22 @@ Semantics (networking.k8s.io/v1, kubernetes.io/docs/concepts/services-networking
   crosses the node's input/output hooks, which the compiler leaves alone. Other nodes are
   ordinary addresses, matched by ipBlock only.
 - A pod cannot block traffic to itself (it stays inside the pod's own namespace).
+
+With the cluster administrator's tiers (netpol/tiers.py; a World with `tiers`), each direction
+is decided in the hierarchy's order: the first matching Admin rule (Accept or Deny is final,
+Pass goes on), then the namespaced NetworkPolicies if any selects the pod (final), then the
+first matching Baseline rule, then the default allow. The node-local and self bypasses above
+hold for the tiers too (the compiled chains sit where the v1 chains sit).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable
 
+from . import tiers as tiers_mod
 from .model import (IPPeer, Peer, Policy, PortMatch, Rule, describe_peer, describe_port,
                     describe_selector)
 from .world import Endpoint, World
@@ -46,6 +54,11 @@ NOT_ISOLATED = "not-isolated"    # no policy selects the pod for this direction
 ALLOWED = "allowed"              # isolated, and at least one rule allows the flow
 NO_RULE = "no-rule"              # isolated, and no rule allows the flow
 BYPASS = "bypass"                # never filtered (node-local or the pod itself)
+TIER = "tier"                    # an Admin or Baseline rule decided (DirectionVerdict.hit)
+
+# DirectionVerdict.tier: who decided, in the hierarchy (only set when the world has tiers)
+NETWORKPOLICY_TIER = "NetworkPolicy"
+DEFAULT_TIER = "default"
 
 # Verdict.bypass
 SELF = "self"
@@ -124,10 +137,27 @@ class DirectionVerdict:
     selecting: tuple[str, ...] = ()    # policies that select the pod for this direction
     allows: tuple[Allow, ...] = ()
     misses: tuple[Miss, ...] = ()
+    tier: str = ""                     # Admin | NetworkPolicy | Baseline | default; "" without tiers
+    hit: tiers_mod.TierHit | None = None           # the Admin/Baseline rule that decided
+    passed: tuple[tiers_mod.TierHit, ...] = ()     # Pass rules that handed the decision down
 
     @property
     def isolated(self) -> bool:
         return bool(self.selecting)
+
+    def decision(self) -> str:
+        """Who decided, in the hierarchy's words: `Admin cnp/deny-sensitive rule r: Deny`,
+        `passed to NetworkPolicy: allowed by x/allow-ns-y`, `Baseline banp/default rule r: Deny`."""
+        if not self.tier:
+            return ""
+        where = f"passed to {self.tier}" if self.passed else self.tier
+        if self.hit is not None:
+            return f"passed to {self.hit}" if self.passed else str(self.hit)
+        if self.tier == NETWORKPOLICY_TIER:
+            if self.allowed:
+                return f"{where}: allowed by " + ", ".join(dict.fromkeys(a.policy for a in self.allows))
+            return f"{where}: denied: isolated by {', '.join(self.selecting)} and no rule allows it"
+        return ("passed: " if self.passed else "") + "no tier matches: default allow"
 
 
 @dataclass(frozen=True)
@@ -184,6 +214,35 @@ def _direction(world: World, direction: str, pod: PodPlan | None, other: Endpoin
                dst: Endpoint) -> DirectionVerdict:
     if pod is None:
         return DirectionVerdict(direction, "", True, NOT_A_POD)
+    if world.tiers:
+        return _tiered(world, direction, pod, other, flow, dst)
+    return _v1_direction(world, direction, pod, other, flow, dst)
+
+
+def _tiered(world: World, direction: str, pod: PodPlan, other: Endpoint, flow: Flow,
+            dst: Endpoint) -> DirectionVerdict:
+    """Admin tier, then NetworkPolicy, then Baseline, then the default allow."""
+    passed: list[tiers_mod.TierHit] = []
+    for tier in (tiers_mod.ADMIN, NETWORKPOLICY_TIER, tiers_mod.BASELINE):
+        if tier == NETWORKPOLICY_TIER:
+            v1 = _v1_direction(world, direction, pod, other, flow, dst)
+            if v1.reason != NOT_ISOLATED:      # v1 always decides for the pods it selects
+                return dataclasses.replace(v1, tier=tier, passed=tuple(passed))
+            continue
+        hit = tiers_mod.first_hit(world, tier, direction, pod, other, flow.protocol, flow.port, dst)
+        if hit is None:
+            continue
+        if hit.action == tiers_mod.PASS:
+            passed.append(hit)
+            continue
+        return DirectionVerdict(direction, pod.full_name, hit.action == tiers_mod.ACCEPT, TIER,
+                                (hit.policy,), tier=tier, hit=hit, passed=tuple(passed))
+    return DirectionVerdict(direction, pod.full_name, True, NOT_ISOLATED, tier=DEFAULT_TIER,
+                            passed=tuple(passed))
+
+
+def _v1_direction(world: World, direction: str, pod: PodPlan, other: Endpoint, flow: Flow,
+                  dst: Endpoint) -> DirectionVerdict:
     selecting = selecting_policies(world, pod, direction)
     if not selecting:
         return DirectionVerdict(direction, pod.full_name, True, NOT_ISOLATED)

@@ -17,9 +17,11 @@ from typing import TYPE_CHECKING, Iterable, Mapping
 
 from ..errors import TestbedError
 from ..plan.lookup import find_pod, matching_pods
+from ..spec.cnp import ClusterPolicySpec
 from ..spec.model import Namespace
 from ..spec.netpol import NetworkPolicySpec
 from .model import Policy, policies_from
+from .tiers import tiers_in_order
 
 if TYPE_CHECKING:  # the Plan holds its World (plan.world); its pods are the Plan's own
     from ..plan.model import Plan, PodPlan
@@ -71,12 +73,18 @@ class World:
     policies: tuple[Policy, ...]                  # sorted by namespace/name
     nodes: tuple[NodeInfo, ...] = ()
     externals: Mapping[str, str] = field(default_factory=dict)   # host name -> IP
+    # The cluster administrator's tiers (issue 17, netpol/tiers.py): decoded ClusterNetworkPolicy,
+    # AdminNetworkPolicy and BaselineAdminNetworkPolicy objects in evaluation order, and the
+    # node labels their `nodes` peers select.
+    tiers: tuple[ClusterPolicySpec, ...] = ()
+    node_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     # -- construction ----------------------------------------------------------------------
     @classmethod
     def build(cls, pods: Iterable[PodPlan] = (), namespaces: Iterable[Namespace] | Mapping[str, Mapping[str, str]] = (),
               policies: Iterable[NetworkPolicySpec | Policy] = (), nodes: Iterable[NodeInfo] = (),
-              externals: Mapping[str, str] | None = None) -> "World":
+              externals: Mapping[str, str] | None = None, tiers: Iterable[ClusterPolicySpec] = (),
+              node_labels: Mapping[str, Mapping[str, str]] | None = None) -> "World":
         pods = tuple(pods)
         given: dict[str, Mapping[str, str]] = {}
         if isinstance(namespaces, Mapping):
@@ -90,14 +98,16 @@ class World:
         nodes += tuple(NodeInfo(n, ()) for n in sorted({p.node for p in pods if p.node} - node_names))
         return cls(pods=pods,
                    namespaces={n: namespace_labels(n, given.get(n)) for n in sorted(names)},
-                   policies=policies_from(policies), nodes=nodes, externals=dict(externals or {}))
+                   policies=policies_from(policies), nodes=nodes, externals=dict(externals or {}),
+                   tiers=tiers_in_order(tiers), node_labels=dict(node_labels or {}))
 
     @classmethod
     def from_plan(cls, plan: Plan) -> "World":
         """From a Plan: its pods, nodes and external hosts, and its policy world."""
         nodes = [NodeInfo(n.name, tuple(dict.fromkeys((n.host_ip, n.gateway)))) for n in plan.nodes]
         return cls.build(plan.pods, plan.namespaces, plan.policies, nodes,
-                         {x.name: x.ip for x in plan.externals})
+                         {x.name: x.ip for x in plan.externals}, tiers=plan.tiers,
+                         node_labels={n.name: dict(n.labels) for n in plan.nodes})
 
     # -- changes (new worlds) ----------------------------------------------------------------
     def with_pod_labels(self, ref: str, labels: Mapping[str, str]) -> "World":
@@ -113,6 +123,9 @@ class World:
 
     def with_policies(self, policies: Iterable[NetworkPolicySpec | Policy]) -> "World":
         return dataclasses.replace(self, policies=policies_from(policies))
+
+    def with_tiers(self, tiers: Iterable[ClusterPolicySpec]) -> "World":
+        return dataclasses.replace(self, tiers=tiers_in_order(tiers))
 
     # -- lookups ---------------------------------------------------------------------------
     def namespace_labels(self, name: str) -> Mapping[str, str]:

@@ -134,7 +134,8 @@ def replan(cluster: ClusterSpec, manifests: Manifests, seed: int = 0, prev: Plan
                 system=system if system is not None else (prev.system if prev else True),
                 kube_proxy_mode=cluster.kube_proxy_mode, pending=tuple(pending),
                 namespaces={n.name: dict(n.labels) for n in user.namespaces},
-                policies=policies_from(user.policies), ingress=ingress)
+                policies=policies_from(user.policies), ingress=ingress,
+                tiers=tuple(user.cluster_policies))
 
 
 def default_lb_pool(cluster: ClusterSpec) -> str | None:

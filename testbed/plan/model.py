@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Mapping
 from ..ingress.model import IngressConfig
 from ..ingress.nginx import render_config
 from ..netpol.model import Policy
+from ..spec.cnp import ClusterPolicySpec
 from ..netpol.world import World
 from ..rules.model import Ruleset, Table
 from .dns import records
@@ -94,7 +95,7 @@ class IngressPlan:
 # Fields of the desired state that `testbed plan -o json` leaves out: the policy world and
 # the ingress configuration come from the manifests the user already has, and keeping the
 # JSON as it was keeps every saved plan.json comparable.
-NOT_IN_JSON = ("namespaces", "policies", "ingress")
+NOT_IN_JSON = ("namespaces", "policies", "ingress", "tiers")
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,9 @@ class Plan:
     namespaces: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     policies: tuple[Policy, ...] = ()
     ingress: IngressPlan | None = None   # None: no ingress controller pod
+    # the administrator's tiers (issue 17): ClusterNetworkPolicy, AdminNetworkPolicy and
+    # BaselineAdminNetworkPolicy objects, in the policy world beside the NetworkPolicies
+    tiers: tuple[ClusterPolicySpec, ...] = ()
 
     # -- derived parts of the desired state (pure, computed on first use) -------------------
     @cached_property

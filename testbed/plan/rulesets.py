@@ -49,7 +49,7 @@ def merged_rulesets(plan: Plan) -> dict[str, Ruleset]:
         tables: list[Table] = []
         if n.name in plan.kube_proxy_rulesets:
             tables += plan.kube_proxy_rulesets[n.name].tables
-        if plan.policies and n.name in plan.policy_rulesets:
+        if (plan.policies or plan.tiers) and n.name in plan.policy_rulesets:
             tables += plan.policy_rulesets[n.name].tables
         if n.name in plan.egress_tables:
             tables.append(plan.egress_tables[n.name])

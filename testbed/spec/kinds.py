@@ -9,7 +9,9 @@ built in and what a valid object of each looks like:
 - a built-in kind is validated against its strict schema (unknown fields are errors, as with
   kubectl's strict field validation) and kept as an `OtherObject` for the one-line summary;
 - an object whose API group Kubernetes does not have is a custom resource: noted, not refused
-  (its schema is its CustomResourceDefinition's, which a real API server would check);
+  (its schema is its CustomResourceDefinition's, which a real API server would check) — except
+  the Network Policy API's kinds (NETWORK_POLICY_API), which the testbed models: they go to
+  spec/cnp.py, and one under an apiVersion that does not serve it is refused;
 - anything else — a typo such as `Deploymnet`, or a kind under an apiVersion that does not
   serve it — is a problem with a did-you-mean.
 
@@ -37,6 +39,13 @@ _SCHEMA_PACKAGE = "kubernetes_validate"
 # Pod controllers a real cluster would turn into pods: noted loudly, as a warning, since a
 # plan without their pods differs from the real cluster (issue 13 item 2 models them).
 WORKLOADS_NOT_YET = ("StatefulSet", "DaemonSet", "Job", "CronJob")
+# Custom resources the testbed models itself (spec/cnp.py, issue 17): kind -> (apiVersion, decoder).
+NETWORK_POLICY_API = {
+    "ClusterNetworkPolicy": ("policy.networking.k8s.io/v1alpha2", "decode_cnp"),
+    "AdminNetworkPolicy": ("policy.networking.k8s.io/v1alpha1", "decode_anp"),
+    "BaselineAdminNetworkPolicy": ("policy.networking.k8s.io/v1alpha1", "decode_banp"),
+}
+_NETWORK_POLICY_GROUP = "policy.networking.k8s.io"
 # Problems reported per object at most: a schema mismatch deep in a list repeats itself.
 MAX_PROBLEMS_PER_OBJECT = 5
 
@@ -156,6 +165,12 @@ def kind_problem(kind: str, api: str, modelled: Iterable[str]) -> str | None:
     cat = catalog()
     if kind in cat.by_api.get(api, ()):
         return None
+    if api.rpartition("/")[0] == _NETWORK_POLICY_GROUP:
+        # A group the testbed models: its CRDs are known, so a wrong version or kind is an error.
+        if kind in NETWORK_POLICY_API:
+            return f"{kind} is served as apiVersion {NETWORK_POLICY_API[kind][0]!r}, got {api!r}"
+        return (f"unknown kind {kind!r} in API group {_NETWORK_POLICY_GROUP} "
+                f"(known: {', '.join(NETWORK_POLICY_API)})")
     if not is_builtin_group(api):
         return None      # a custom resource: its CRD says what it is
     if kind in cat.by_kind:

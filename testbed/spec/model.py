@@ -220,6 +220,8 @@ class Manifests:
     services: tuple[Any, ...] = ()
     policies: tuple[Any, ...] = ()
     ingresses: tuple[Any, ...] = ()
+    # ClusterNetworkPolicy, AdminNetworkPolicy, BaselineAdminNetworkPolicy (spec/cnp.py).
+    cluster_policies: tuple[Any, ...] = ()
     # Objects of every other kind (spec/kinds.py OtherObject): validated, not emulated, noted.
     others: tuple[Any, ...] = ()
 
