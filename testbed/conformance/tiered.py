@@ -14,21 +14,23 @@ gryffindor is x (team=red), slytherin is y (team=blue).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
 from .decode import decode_text, dump
 from .steps import Case, Step
 from .xyz import SOURCE, model_namespaces
+
+Doc = dict[str, Any]   # one manifest object, or a part of one, as YAML would load it
 
 CNP_API = "policy.networking.k8s.io/v1alpha2"
 ANP_API = "policy.networking.k8s.io/v1alpha1"
 RED = {"matchLabels": {"team": "red"}}
 BLUE = {"matchLabels": {"team": "blue"}}
 Z = {"matchLabels": {"kubernetes.io/metadata.name": "z"}}
-ALL: dict = {}
+ALL: Doc = {}
 
 
-def cnp(name: str, tier: str, priority: int, subject: dict, ingress=(), egress=()) -> dict:
+def cnp(name: str, tier: str, priority: int, subject: Doc, ingress: Iterable[Doc] = (), egress: Iterable[Doc] = ()) -> Doc:
     spec: dict[str, Any] = {"tier": tier, "priority": priority, "subject": subject}
     if ingress:
         spec["ingress"] = list(ingress)
@@ -37,34 +39,34 @@ def cnp(name: str, tier: str, priority: int, subject: dict, ingress=(), egress=(
     return {"apiVersion": CNP_API, "kind": "ClusterNetworkPolicy", "metadata": {"name": name}, "spec": spec}
 
 
-def anp(name: str, priority: int, subject: dict, ingress=(), egress=()) -> dict:
+def anp(name: str, priority: int, subject: Doc, ingress: Iterable[Doc] = (), egress: Iterable[Doc] = ()) -> Doc:
     doc = cnp(name, "Admin", priority, subject, ingress, egress)
     del doc["spec"]["tier"]
     return {**doc, "apiVersion": ANP_API, "kind": "AdminNetworkPolicy"}
 
 
-def banp(subject: dict, ingress=(), egress=()) -> dict:
+def banp(subject: Doc, ingress: Iterable[Doc] = (), egress: Iterable[Doc] = ()) -> Doc:
     doc = cnp("default", "Baseline", 0, subject, ingress, egress)
     del doc["spec"]["tier"], doc["spec"]["priority"]
     return {**doc, "apiVersion": ANP_API, "kind": "BaselineAdminNetworkPolicy"}
 
 
-def ns(selector: dict) -> dict:
+def ns(selector: Doc) -> Doc:
     return {"namespaces": selector}
 
 
-def pods(ns_selector: dict, pod_selector: dict) -> dict:
+def pods(ns_selector: Doc, pod_selector: Doc) -> Doc:
     return {"pods": {"namespaceSelector": ns_selector, "podSelector": pod_selector}}
 
 
-def rule(name: str, action: str, peers: list, protocols: list | None = None, key: str = "from") -> dict:
+def rule(name: str, action: str, peers: list[Doc], protocols: list[Doc] | None = None, key: str = "from") -> Doc:
     out: dict[str, Any] = {"name": name, "action": action, key: peers}
     if protocols:
         out["protocols"] = protocols
     return out
 
 
-def np(name: str, namespace: str, ingress: list | None = None, egress: list | None = None) -> dict:
+def np(name: str, namespace: str, ingress: list[Doc] | None = None, egress: list[Doc] | None = None) -> Doc:
     spec: dict[str, Any] = {"podSelector": {}}
     types: list[str] = []
     if ingress is not None:
@@ -88,7 +90,7 @@ _ADMIN_PASS_BLUE = cnp("pass-blue", "Admin", 5, ns(RED), [rule("pass-from-blue",
 _BASE_DENY_ALL = cnp("baseline-deny", "Baseline", 10, ns(RED), [rule("deny-all", "Deny", [ns(ALL)])])
 
 
-def _priority(first: int, second: int) -> list[dict]:
+def _priority(first: int, second: int) -> list[Doc]:
     return [cnp("deny-80", "Admin", first, ns(ALL), [rule("deny-tcp-80", "Deny", [ns(ALL)], [TCP80])]),
             cnp("accept-80", "Admin", second, ns(ALL), [rule("accept-tcp-80", "Accept", [ns(ALL)], [TCP80])])]
 
@@ -165,7 +167,7 @@ CASES: list[tuple[str, str, list[tuple[str, list[dict[str, Any]] | str]]]] = [
 ]
 
 
-def _npapi_pass(no_np: bool) -> list[dict]:
+def _npapi_pass(no_np: bool) -> list[Doc]:
     admin = cnp("pass-example", "Admin", 10, ns(RED),
                 [rule("deny-all-ingress-from-slytherin", "Pass", [ns(BLUE)])],
                 [rule("deny-all-egress-to-slytherin", "Pass", [ns(BLUE)], key="to")])
@@ -177,7 +179,7 @@ def _npapi_pass(no_np: bool) -> list[dict]:
     return [admin, base] if no_np else [admin, policy, base]
 
 
-def _npapi_priority(pass_priority: int) -> list[dict]:
+def _npapi_priority(pass_priority: int) -> list[Doc]:
     red, blue = pods(RED, {"matchLabels": {"pod": "a"}}), pods(BLUE, {"matchLabels": {"pod": "a"}})
     return [cnp("priority-50-example", "Admin", 50, red, [rule("deny-all-ingress-from-slytherin", "Deny", [blue])],
                 [rule("deny-all-egress-to-slytherin", "Deny", [blue], key="to")]),
