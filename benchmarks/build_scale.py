@@ -32,14 +32,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         topo = os.path.join(tmp, "topo.yaml")
         with open(topo, "w") as h:
-            h.write("kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n  - role: control-plane\n"
-                    + "  - role: worker\n" * (args.nodes - 1))
+            h.write(
+                "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n  - role: control-plane\n"
+                + "  - role: worker\n" * (args.nodes - 1)
+            )
         app = os.path.join(tmp, "app.yaml")
         with open(app, "w") as h:
-            h.write("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: bench}\nspec:\n"
-                    f"  replicas: {args.pods}\n  selector: {{matchLabels: {{app: bench}}}}\n  template:\n"
-                    "    metadata: {labels: {app: bench}}\n    spec: {containers: [{name: c, ports: "
-                    "[{containerPort: 80}]}]}\n")
+            h.write(
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: bench}\nspec:\n"
+                f"  replicas: {args.pods}\n  selector: {{matchLabels: {{app: bench}}}}\n  template:\n"
+                "    metadata: {labels: {app: bench}}\n    spec: {containers: [{name: c, ports: "
+                "[{containerPort: 80}]}]}\n"
+            )
         t0 = time.perf_counter()
         plan = plan_cluster(load_topology(topo), load_manifests([app]), seed=0)
         t_plan = time.perf_counter() - t0

@@ -36,11 +36,22 @@ TOPO = os.path.join(ROOT, "topologies", "three-nodes.yaml")
 TESTBED = [sys.executable, "-m", "testbed"]
 ENV = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
 SYSCTLS = [f"/proc/sys/net/ipv4/neigh/default/gc_thresh{n}" for n in (1, 2, 3)]
-LINES = ["building", "creating", "starting the agent", "programming Services", "cluster ready",
-         "probes", "tearing down"]
+LINES = [
+    "building",
+    "creating",
+    "starting the agent",
+    "programming Services",
+    "cluster ready",
+    "probes",
+    "tearing down",
+]
 DELAYS = [0.0, 0.05, 0.15]
-PAIRS_OF_SIGNALS = [(signal.SIGINT, signal.SIGINT), (signal.SIGINT, signal.SIGTERM),
-                    (signal.SIGTERM, signal.SIGINT), (signal.SIGHUP, signal.SIGTERM)]
+PAIRS_OF_SIGNALS = [
+    (signal.SIGINT, signal.SIGINT),
+    (signal.SIGINT, signal.SIGTERM),
+    (signal.SIGTERM, signal.SIGINT),
+    (signal.SIGHUP, signal.SIGTERM),
+]
 
 
 def read_sysctls() -> list[int]:
@@ -50,16 +61,19 @@ def read_sysctls() -> list[int]:
 # Waits until the given instant, says when it got there, then becomes `testbed run`: two of
 # them started with the same instant start the testbed within a millisecond or so of each
 # other, however slowly the machine forks them.
-AT = ("import os, sys, time\nt = float(sys.argv[1])\ntime.sleep(max(0.0, t - time.time()))\n"
-      "print(f'started at {time.time():.6f}', file=sys.stderr, flush=True)\nos.execv(sys.argv[2], sys.argv[2:])")
+AT = (
+    "import os, sys, time\nt = float(sys.argv[1])\ntime.sleep(max(0.0, t - time.time()))\n"
+    "print(f'started at {time.time():.6f}', file=sys.stderr, flush=True)\nos.execv(sys.argv[2], sys.argv[2:])"
+)
 
 
 def launch(results: str, at: float | None = None) -> subprocess.Popen:
     argv = TESTBED + ["run", QUICKSTART, "--results", results]
     if at is not None:
         argv = [sys.executable, "-c", AT, f"{at:.6f}"] + argv
-    return subprocess.Popen(argv, env=ENV, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    return subprocess.Popen(
+        argv, env=ENV, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
 
 
 def tag_of(pid: int) -> str | None:
@@ -75,11 +89,16 @@ def tag_of(pid: int) -> str | None:
 
 def leftovers(tag: str) -> list[str]:
     """Everything of instance `tag` still on the machine."""
-    out = [n for n in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
-           if n.startswith(f"tb-{tag}-")]
-    out += [line.split(":")[1].strip() for line in subprocess.run(["ip", "-o", "link", "show"], capture_output=True,
-                                                                  text=True).stdout.splitlines()
-            if line.split(":")[1].strip().startswith(f"tb{tag}")]
+    out = [
+        n
+        for n in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
+        if n.startswith(f"tb-{tag}-")
+    ]
+    out += [
+        line.split(":")[1].strip()
+        for line in subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout.splitlines()
+        if line.split(":")[1].strip().startswith(f"tb{tag}")
+    ]
     out += glob.glob(f"/etc/netns/tb-{tag}-*") + glob.glob(f"/run/testbed/{tag}")
     for cmdline in glob.glob("/proc/[0-9]*/cmdline"):
         try:
@@ -99,10 +118,19 @@ def one_pair(results: str) -> dict:
         out, err = proc.communicate(timeout=300)
         starts += [float(line.split()[-1]) for line in err.splitlines()[:1] if line.startswith("started at ")]
         folder = out.strip().splitlines()[-1].removeprefix("results: ") if out.strip() else ""
-        runs.append({"code": proc.returncode, "folder": folder, "traceback": "Traceback" in err,
-                     "error": err.strip().splitlines()[-1][:200] if proc.returncode and err.strip() else ""})
+        runs.append(
+            {
+                "code": proc.returncode,
+                "folder": folder,
+                "traceback": "Traceback" in err,
+                "error": err.strip().splitlines()[-1][:200] if proc.returncode and err.strip() else "",
+            }
+        )
     gap_ms = abs(starts[0] - starts[1]) * 1000 if len(starts) == 2 else float("nan")
-    ok = all(r["code"] == 0 and r["folder"] and not r["traceback"] for r in runs) and runs[0]["folder"] != runs[1]["folder"]
+    ok = (
+        all(r["code"] == 0 and r["folder"] and not r["traceback"] for r in runs)
+        and runs[0]["folder"] != runs[1]["folder"]
+    )
     return {"gap_ms": round(gap_ms, 2), "runs": runs, "ok": ok}
 
 
@@ -139,16 +167,27 @@ def one_point(results: str, line: str, delay: float, first: int, then: int) -> d
     thread.start()
     rest = proc.stderr.read()
     proc.wait(timeout=300)
-    after = time.monotonic() - t_first   # how long the run lived after the first signal
+    after = time.monotonic() - t_first  # how long the run lived after the first signal
     thread.join()
     err = "".join(seen) + rest
     left = leftovers(tag) if tag else []
-    ok = (not left and "Traceback" not in err and "incomplete" not in err
-          and (proc.returncode == 130 or (proc.returncode == 0 and line == "tearing down")))
-    return {"point": f"{line} +{delay:.2f} s", "signals": f"{signal.Signals(first).name} then "
-            f"{signal.Signals(then).name} x{max(0, sent - 1)}", "code": proc.returncode, "tag": tag,
-            "noted": err.count("signal noted"), "left": left, "ok": ok, "after_s": after,
-            "stderr": "\n".join(t for t in err.splitlines() if "signal noted" not in t)[-4000:]}
+    ok = (
+        not left
+        and "Traceback" not in err
+        and "incomplete" not in err
+        and (proc.returncode == 130 or (proc.returncode == 0 and line == "tearing down"))
+    )
+    return {
+        "point": f"{line} +{delay:.2f} s",
+        "signals": f"{signal.Signals(first).name} then {signal.Signals(then).name} x{max(0, sent - 1)}",
+        "code": proc.returncode,
+        "tag": tag,
+        "noted": err.count("signal noted"),
+        "left": left,
+        "ok": ok,
+        "after_s": after,
+        "stderr": "\n".join(t for t in err.splitlines() if "signal noted" not in t)[-4000:],
+    }
 
 
 def _deployment(path: str, replicas: int) -> str:
@@ -216,27 +255,39 @@ def main() -> int:
             if time.monotonic() - start > args.budget:
                 break
             pairs.append(one_pair(results))
-            print(f"pair {i + 1}: {'ok' if pairs[-1]['ok'] else 'FAILED'} (started {pairs[-1]['gap_ms']} ms apart)",
-                  file=sys.stderr, flush=True)
-        plan = [(line, delay) for delay in DELAYS for line in LINES][:args.points]
+            print(
+                f"pair {i + 1}: {'ok' if pairs[-1]['ok'] else 'FAILED'} (started {pairs[-1]['gap_ms']} ms apart)",
+                file=sys.stderr,
+                flush=True,
+            )
+        plan = [(line, delay) for delay in DELAYS for line in LINES][: args.points]
         for i, (line, delay) in enumerate(plan):
             if time.monotonic() - start > args.budget:
                 break
             first, then = PAIRS_OF_SIGNALS[i % len(PAIRS_OF_SIGNALS)]
             points.append(one_point(results, line, delay, first, then))
             p = points[-1]
-            print(f"point {p['point']}: {'ok' if p['ok'] else 'FAILED'} (exit {p['code']}, {p['signals']}, "
-                  f"{p['noted']} noted, left {len(p['left'])})", file=sys.stderr, flush=True)
+            print(
+                f"point {p['point']}: {'ok' if p['ok'] else 'FAILED'} (exit {p['code']}, {p['signals']}, "
+                f"{p['noted']} noted, left {len(p['left'])})",
+                file=sys.stderr,
+                flush=True,
+            )
         folders = [r["folder"] for p in pairs for r in p["runs"]]
         raised = nested_sysctls(results)
     after = read_sysctls()
     summary = {
-        "pairs": len(pairs), "pairs_ok": sum(p["ok"] for p in pairs),
-        "distinct_folders": len(set(folders)), "runs": len(folders),
+        "pairs": len(pairs),
+        "pairs_ok": sum(p["ok"] for p in pairs),
+        "distinct_folders": len(set(folders)),
+        "runs": len(folders),
         "max_gap_ms": max((p["gap_ms"] for p in pairs), default=None),
-        "points": len(points), "points_ok": sum(p["ok"] for p in points),
+        "points": len(points),
+        "points_ok": sum(p["ok"] for p in points),
         "points_left_something": sum(bool(p["left"]) for p in points),
-        "sysctls_before": before, "sysctls_after": after, "sysctls_same": before == after,
+        "sysctls_before": before,
+        "sysctls_after": after,
+        "sysctls_same": before == after,
         "sysctls_nested": raised,
         "seconds": round(time.monotonic() - start, 1),
     }
@@ -244,21 +295,38 @@ def main() -> int:
     with open(os.path.join(ROOT, "benchmarks", "results", "concurrency-campaign.json"), "w") as handle:
         json.dump({"summary": summary, "pairs": pairs, "points": points}, handle, indent=2)
     print("| what | result |\n|---|---|")
-    print(f"| concurrent quickstart pairs (started ≤ {summary['max_gap_ms']} ms apart) | "
-          f"{summary['pairs_ok']}/{summary['pairs']} pairs passed, {summary['distinct_folders']} distinct "
-          f"results folders for {summary['runs']} runs |")
-    print(f"| double signal at points of a run | {summary['points_ok']}/{summary['points']} clean "
-          f"(exit 130, nothing left, no false claim); {summary['points_left_something']} left something |")
-    print(f"| neighbour sysctls gc_thresh1/2/3 | before {before}, after {after}: "
-          f"{'same' if summary['sysctls_same'] else 'CHANGED'} |")
-    print(f"| two instances raising them, one inside the other's life | {raised['before']} -> "
-          f"{raised['during_small']} -> {raised['during_big']} -> {raised['after_big']} (the first still "
-          f"needs these) -> {raised['after']} |")
+    print(
+        f"| concurrent quickstart pairs (started ≤ {summary['max_gap_ms']} ms apart) | "
+        f"{summary['pairs_ok']}/{summary['pairs']} pairs passed, {summary['distinct_folders']} distinct "
+        f"results folders for {summary['runs']} runs |"
+    )
+    print(
+        f"| double signal at points of a run | {summary['points_ok']}/{summary['points']} clean "
+        f"(exit 130, nothing left, no false claim); {summary['points_left_something']} left something |"
+    )
+    print(
+        f"| neighbour sysctls gc_thresh1/2/3 | before {before}, after {after}: "
+        f"{'same' if summary['sysctls_same'] else 'CHANGED'} |"
+    )
+    print(
+        f"| two instances raising them, one inside the other's life | {raised['before']} -> "
+        f"{raised['during_small']} -> {raised['during_big']} -> {raised['after_big']} (the first still "
+        f"needs these) -> {raised['after']} |"
+    )
     print(f"| time | {summary['seconds']} s |")
-    nested_ok = (raised["during_small"] == raised["want_small"] and raised["during_big"] == raised["want_big"]
-                 and raised["after_big"] == raised["want_small"] and raised["after"] == raised["before"])
-    ok = (summary["pairs_ok"] == summary["pairs"] and summary["points_ok"] == summary["points"]
-          and summary["sysctls_same"] and summary["distinct_folders"] == summary["runs"] and nested_ok)
+    nested_ok = (
+        raised["during_small"] == raised["want_small"]
+        and raised["during_big"] == raised["want_big"]
+        and raised["after_big"] == raised["want_small"]
+        and raised["after"] == raised["before"]
+    )
+    ok = (
+        summary["pairs_ok"] == summary["pairs"]
+        and summary["points_ok"] == summary["points"]
+        and summary["sysctls_same"]
+        and summary["distinct_folders"] == summary["runs"]
+        and nested_ok
+    )
     return 0 if ok else 1
 
 

@@ -43,11 +43,13 @@ def write_inputs(folder: str, objects: int, other: int) -> tuple[str, str]:
     manifests = os.path.join(folder, "objects.yaml")
     with open(manifests, "w", encoding="utf-8") as handle:
         handle.write("---\n".join(docs))
-    workers = 1 + (objects - other) // len(NETWORKING) // 200      # room for every pod
+    workers = 1 + (objects - other) // len(NETWORKING) // 200  # room for every pod
     topology = os.path.join(folder, "topology.yaml")
     with open(topology, "w", encoding="utf-8") as handle:
-        handle.write("kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n  - role: control-plane\n"
-                     + "  - role: worker\n" * workers)
+        handle.write(
+            "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n  - role: control-plane\n"
+            + "  - role: worker\n" * workers
+        )
     return topology, manifests
 
 
@@ -69,8 +71,10 @@ def main() -> None:
             best = took if best is None else min(best, took)
         notes = [line for line in done.stdout.splitlines() if line.startswith("note: ")]
     verdict = "within" if best <= TARGET_S else "OVER"
-    print(f"testbed plan, {args.objects:,} objects ({args.other:,} not emulated): {best:.2f} s "
-          f"(best of 3, whole process) — target ≤ {TARGET_S:.1f} s: {verdict}")
+    print(
+        f"testbed plan, {args.objects:,} objects ({args.other:,} not emulated): {best:.2f} s "
+        f"(best of 3, whole process) — target ≤ {TARGET_S:.1f} s: {verdict}"
+    )
     for line in notes:
         print(f"  {line}")
 

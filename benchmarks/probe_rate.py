@@ -28,8 +28,15 @@ TOPO = """kind: Cluster
 apiVersion: kind.x-k8s.io/v1alpha4
 nodes: [{role: control-plane}, {role: worker}, {role: worker}, {role: worker}]
 """
-PORTS = "[" + ", ".join(f"{{name: {p}-{n}, containerPort: {n}, protocol: {p.upper()}}}"
-                        for n in (80, 81) for p in ("tcp", "udp", "sctp")) + "]"
+PORTS = (
+    "["
+    + ", ".join(
+        f"{{name: {p}-{n}, containerPort: {n}, protocol: {p.upper()}}}"
+        for n in (80, 81)
+        for p in ("tcp", "udp", "sctp")
+    )
+    + "]"
+)
 
 
 def xyz() -> str:
@@ -37,15 +44,19 @@ def xyz() -> str:
     for ns in "xyz":
         docs.append(f"apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}, labels: {{ns: {ns}}}}}\n")
         for pod in "abc":
-            docs.append(f"apiVersion: v1\nkind: Pod\nmetadata: {{name: {pod}, namespace: {ns}, labels: {{pod: {pod}}}}}\n"
-                        f"spec: {{containers: [{{name: cont, ports: {PORTS}}}]}}\n")
+            docs.append(
+                f"apiVersion: v1\nkind: Pod\nmetadata: {{name: {pod}, namespace: {ns}, labels: {{pod: {pod}}}}}\n"
+                f"spec: {{containers: [{{name: cont, ports: {PORTS}}}]}}\n"
+            )
     return "---\n".join(docs)
 
 
 def bulk(n: int) -> str:
-    return (f"apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: bulk}}\nspec:\n  replicas: {n}\n"
-            "  selector: {matchLabels: {app: bulk}}\n  template:\n    metadata: {labels: {app: bulk}}\n"
-            "    spec: {containers: [{name: c, ports: [{containerPort: 80}]}]}\n")
+    return (
+        f"apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: bulk}}\nspec:\n  replicas: {n}\n"
+        "  selector: {matchLabels: {app: bulk}}\n  template:\n    metadata: {labels: {app: bulk}}\n"
+        "    spec: {containers: [{name: c, ports: [{containerPort: 80}]}]}\n"
+    )
 
 
 def timed(cluster: EmulatedCluster, probes: list[Probe]) -> tuple[float, dict[str, int]]:
@@ -66,19 +77,28 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         topo, app = os.path.join(tmp, "topo.yaml"), os.path.join(tmp, "app.yaml")
         open(topo, "w").write(TOPO)
-        for name, text in (("truth table (9 pods, 2 ports, 3 protocols)", xyz()), (f"all-pairs TCP, {args.pods} pods",
-                                                                                     bulk(args.pods))):
+        for name, text in (
+            ("truth table (9 pods, 2 ports, 3 protocols)", xyz()),
+            (f"all-pairs TCP, {args.pods} pods", bulk(args.pods)),
+        ):
             open(app, "w").write(text)
             plan = plan_cluster(load_topology(topo), load_manifests([app]), seed=0)
             with EmulatedCluster(plan) as cluster:
-                probes = [Probe(len(probes_i), cluster.netns_path(s.key), d.ip, port.port, port.protocol, 1.0)
-                          for probes_i in [[]] for s in plan.pods for d in plan.pods for port in d.ports
-                          if s.key != d.key or "truth" in name
-                          for _ in [probes_i.append(0)]]
+                probes = [
+                    Probe(len(probes_i), cluster.netns_path(s.key), d.ip, port.port, port.protocol, 1.0)
+                    for probes_i in [[]]
+                    for s in plan.pods
+                    for d in plan.pods
+                    for port in d.ports
+                    if s.key != d.key or "truth" in name
+                    for _ in [probes_i.append(0)]
+                ]
                 probes = [Probe(i, p.src_netns, p.dst_ip, p.port, p.protocol, p.timeout) for i, p in enumerate(probes)]
                 elapsed, counts = timed(cluster, probes)
-            print(f"{name}: {len(probes)} probes in {elapsed:.2f} s = {len(probes) / elapsed:.0f} probes/s; {counts}; "
-                  f"build {cluster.timings['build']:.2f} s, teardown {cluster.timings['teardown']:.2f} s")
+            print(
+                f"{name}: {len(probes)} probes in {elapsed:.2f} s = {len(probes) / elapsed:.0f} probes/s; {counts}; "
+                f"build {cluster.timings['build']:.2f} s, teardown {cluster.timings['teardown']:.2f} s"
+            )
 
 
 if __name__ == "__main__":

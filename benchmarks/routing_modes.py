@@ -35,8 +35,25 @@ MODES = ("host-gw", "cloud-routes", "vxlan", "bgp")
 
 
 def df_ping(cluster, src_key: str, dst: str, size: int) -> bool:
-    done = subprocess.run(["ip", "netns", "exec", cluster.netns(src_key), "ping", "-n", "-q", "-c1", "-W1",
-                           "-M", "do", "-s", str(size), dst], capture_output=True)
+    done = subprocess.run(
+        [
+            "ip",
+            "netns",
+            "exec",
+            cluster.netns(src_key),
+            "ping",
+            "-n",
+            "-q",
+            "-c1",
+            "-W1",
+            "-M",
+            "do",
+            "-s",
+            str(size),
+            dst,
+        ],
+        capture_output=True,
+    )
     return done.returncode == 0
 
 
@@ -61,8 +78,12 @@ def one(underlay: str, mode: str, rounds: int, seconds: float) -> dict:
             if "bgp" in c.timings:
                 bgp.append(c.timings["bgp"])
             if i == 0:
-                rows = probe_rows(c, "bench", "matrix", expand(c.plan, ProbeGroup(
-                    "p2p", Endpoints(pods=echo), Endpoints(pods=echo), timeout=1.0)))
+                rows = probe_rows(
+                    c,
+                    "bench",
+                    "matrix",
+                    expand(c.plan, ProbeGroup("p2p", Endpoints(pods=echo), Endpoints(pods=echo), timeout=1.0)),
+                )
                 out["matrix"] = f"{sum(r['outcome'] == 'connected' for r in rows)}/{len(rows)}"
                 out["nat_free"] = all(r["nat_free"] is not False for r in rows)
                 cross = [r for r in rows if r["communication"] == "pod-to-pod (across nodes)"]
@@ -74,11 +95,26 @@ def one(underlay: str, mode: str, rounds: int, seconds: float) -> dict:
                 mtu = pod_mtu(c.plan)
                 out["df_max_payload"] = largest_df_ping(c, client.key, far.ip, mtu)
             for _ in range(20):  # 8 connects at a time: latency, not queueing in the prober
-                lat = probe_rows(c, "bench", "latency", expand(c.plan, ProbeGroup(
-                    "lat", Endpoints(pods=PodSelection(names=("client",))), Endpoints(pods=echo), protocols=("TCP",),
-                    timeout=1.0)))
-                latencies += [r["latency_ms"] for r in lat if r["outcome"] == "connected"
-                              and r["communication"] == "pod-to-pod (across nodes)"]
+                lat = probe_rows(
+                    c,
+                    "bench",
+                    "latency",
+                    expand(
+                        c.plan,
+                        ProbeGroup(
+                            "lat",
+                            Endpoints(pods=PodSelection(names=("client",))),
+                            Endpoints(pods=echo),
+                            protocols=("TCP",),
+                            timeout=1.0,
+                        ),
+                    ),
+                )
+                latencies += [
+                    r["latency_ms"]
+                    for r in lat
+                    if r["outcome"] == "connected" and r["communication"] == "pod-to-pod (across nodes)"
+                ]
         teardowns.append(c.timings["teardown"])
     out["build_s"] = statistics.median(builds)
     out["bgp_s"] = statistics.median(bgp) if bgp else None
@@ -92,18 +128,23 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="builds per mode (median build and teardown time)")
     parser.add_argument("--iperf", type=float, default=1.0, help="seconds per iperf3 measurement")
     args = parser.parse_args()
-    print("| underlay | mode | plan warnings | build s (median) | of which BGP s | teardown s | pod-to-pod "
-          "connected | NAT-free | cross-node failures | TCP connect ms (cross-node, median) | iperf3 Mb/s same "
-          "rack | iperf3 Mb/s cross rack | largest DF ping payload |")
+    print(
+        "| underlay | mode | plan warnings | build s (median) | of which BGP s | teardown s | pod-to-pod "
+        "connected | NAT-free | cross-node failures | TCP connect ms (cross-node, median) | iperf3 Mb/s same "
+        "rack | iperf3 Mb/s cross rack | largest DF ping payload |"
+    )
     print("|" + "---|" * 13)
     for underlay in ("l2", "racks"):
         for mode in MODES:
             r = one(underlay, mode, args.rounds, args.iperf)
             bgp = f"{r['bgp_s']:.2f}" if r["bgp_s"] is not None else "—"
             lat = f"{r['connect_ms']:.3f}" if r["connect_ms"] is not None else "—"
-            print(f"| {underlay} | {mode} | {r['warnings']} | {r['build_s']:.2f} | {bgp} | {r['teardown_s']:.2f} | "
-                  f"{r['matrix']} | {'yes' if r['nat_free'] else 'NO'} | {', '.join(r['cross_node_failures']) or '—'} "
-                  f"| {lat} | {r['iperf_same_rack']} | {r['iperf_cross_rack']} | {r['df_max_payload']} |", flush=True)
+            print(
+                f"| {underlay} | {mode} | {r['warnings']} | {r['build_s']:.2f} | {bgp} | {r['teardown_s']:.2f} | "
+                f"{r['matrix']} | {'yes' if r['nat_free'] else 'NO'} | {', '.join(r['cross_node_failures']) or '—'} "
+                f"| {lat} | {r['iperf_same_rack']} | {r['iperf_cross_rack']} | {r['df_max_payload']} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import json
 import os
 import shutil
 import sys
-from datetime import datetime, UTC
+from datetime import UTC, datetime
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -40,17 +40,21 @@ def describe(point: ScalePoint) -> str:
     phases = ", ".join(f"{k} {v:.2f} s" for k, v in point.phases.items() if k not in ("build", "teardown"))
     mem = point.memory
     groups = ", ".join(f"{k} {v / MIB:.0f} MiB ({mem['processes'][k]})" for k, v in mem["groups_bytes"].items() if v)
-    lines = [f"{point.nodes} nodes, {point.pods} pods:",
-             f"  build {point.build_s:.2f} s ({point.pods_per_s:.0f} pods/s; {phases}); plan {point.plan_s:.2f} s",
-             f"  teardown {point.teardown_s:.2f} s; left behind: {', '.join(point.leftovers) or 'nothing'}",
-             f"  memory (PSS) of the testbed's processes {mem['total_bytes'] / MIB:.0f} MiB: {groups}",
-             f"  system-wide MemAvailable drop at full size {point.system_used_delta_bytes / MIB:.0f} MiB "
-             "(kernel objects included; other users of the machine move it too)",
-             f"  probe check: {point.probe_check}"]
+    lines = [
+        f"{point.nodes} nodes, {point.pods} pods:",
+        f"  build {point.build_s:.2f} s ({point.pods_per_s:.0f} pods/s; {phases}); plan {point.plan_s:.2f} s",
+        f"  teardown {point.teardown_s:.2f} s; left behind: {', '.join(point.leftovers) or 'nothing'}",
+        f"  memory (PSS) of the testbed's processes {mem['total_bytes'] / MIB:.0f} MiB: {groups}",
+        f"  system-wide MemAvailable drop at full size {point.system_used_delta_bytes / MIB:.0f} MiB "
+        "(kernel objects included; other users of the machine move it too)",
+        f"  probe check: {point.probe_check}",
+    ]
     if point.mininet:
         m = point.mininet
-        lines.append(f"  plain Mininet, {m['hosts']:.0f} hosts: build {m['build_s']:.2f} s ({m['hosts_per_s']:.0f} hosts/s), "
-                     f"stop {m['stop_s']:.2f} s; ratio testbed pods/s ÷ Mininet hosts/s = {point.ratio:.1f}")
+        lines.append(
+            f"  plain Mininet, {m['hosts']:.0f} hosts: build {m['build_s']:.2f} s ({m['hosts_per_s']:.0f} hosts/s), "
+            f"stop {m['stop_s']:.2f} s; ratio testbed pods/s ÷ Mininet hosts/s = {point.ratio:.1f}"
+        )
     return "\n".join(lines)
 
 
@@ -58,16 +62,24 @@ def linearity(points: list[ScalePoint]) -> dict[str, Any]:
     """Marginal build seconds per 1,000 pods between successive sizes (flat or falling = linear or better)."""
     out = []
     for a, b in zip(points, points[1:]):
-        out.append({"from": a.pods, "to": b.pods,
-                    "build_s_per_1000_pods": (b.build_s - a.build_s) / (b.pods - a.pods) * 1000,
-                    "pss_mib_per_1000_pods": (b.memory["total_bytes"] - a.memory["total_bytes"]) / MIB
-                    / (b.pods - a.pods) * 1000})
+        out.append(
+            {
+                "from": a.pods,
+                "to": b.pods,
+                "build_s_per_1000_pods": (b.build_s - a.build_s) / (b.pods - a.pods) * 1000,
+                "pss_mib_per_1000_pods": (b.memory["total_bytes"] - a.memory["total_bytes"])
+                / MIB
+                / (b.pods - a.pods)
+                * 1000,
+            }
+        )
     return {"marginal": out}
 
 
 def plot(points: list[ScalePoint], path: str, machine: dict[str, Any]) -> None:
     """Build/teardown time (with plain Mininet's) and memory against pod count, into a PNG."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -77,8 +89,13 @@ def plot(points: list[ScalePoint], path: str, machine: dict[str, Any]) -> None:
     left.plot(pods, [p.teardown_s for p in points], "s-", label="testbed teardown")
     mn = [p for p in points if p.mininet]
     if mn:
-        left.plot([p.mininet["hosts"] for p in mn], [p.mininet["build_s"] for p in mn], "^--", color="grey",
-                  label="plain Mininet, same number of hosts: build")
+        left.plot(
+            [p.mininet["hosts"] for p in mn],
+            [p.mininet["build_s"] for p in mn],
+            "^--",
+            color="grey",
+            label="plain Mininet, same number of hosts: build",
+        )
     ref = max(points, key=lambda p: p.pods)
     left.plot([0, ref.pods], [0, ref.build_s], ":", color="C0", alpha=0.6, label="linear through the largest build")
     left.plot([1000], [10], "r*", markersize=10, label="target at 1,000 pods (≤ 10 s)")
@@ -88,15 +105,23 @@ def plot(points: list[ScalePoint], path: str, machine: dict[str, Any]) -> None:
     left.legend(fontsize=7)
     left.grid(alpha=0.3)
     right.plot(pods, [p.memory["total_bytes"] / MIB for p in points], "o-", label="PSS of all testbed processes")
-    right.plot(pods, [p.system_used_delta_bytes / MIB for p in points], "s--", color="grey",
-               label="system-wide MemAvailable drop (kernel included)")
+    right.plot(
+        pods,
+        [p.system_used_delta_bytes / MIB for p in points],
+        "s--",
+        color="grey",
+        label="system-wide MemAvailable drop (kernel included)",
+    )
     right.set_xlabel("pods (10 nodes)")
     right.set_ylabel("MiB")
     right.set_title("memory at full size (target at 1,000 pods: ≤ 4 GiB)")
     right.legend(fontsize=7)
     right.grid(alpha=0.3)
-    fig.suptitle(f"k8s-netemu testbed scale curve — {machine['cores']} cores, {machine['memory_gib']} GiB, "
-                 f"kernel {machine['kernel']}", fontsize=9)
+    fig.suptitle(
+        f"k8s-netemu testbed scale curve — {machine['cores']} cores, {machine['memory_gib']} GiB, "
+        f"kernel {machine['kernel']}",
+        fontsize=9,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -106,8 +131,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="100,300,1000,2000", help="pod counts, comma-separated")
     parser.add_argument("--nodes", type=int, default=10)
-    parser.add_argument("--mininet-max", type=int, default=2000,
-                        help="plain Mininet hosts are built for sizes up to this (0: none)")
+    parser.add_argument(
+        "--mininet-max", type=int, default=2000, help="plain Mininet hosts are built for sizes up to this (0: none)"
+    )
     parser.add_argument("--docs", action="store_true", help="also write docs/scale-curve.png and .json")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
@@ -116,20 +142,27 @@ def main() -> None:
     points = []
     for size in sizes:
         mininet = size if 0 < size <= args.mininet_max else None
-        point = scale_point(args.nodes, size, mininet_hosts=mininet,
-                            progress=lambda m: print(f"  [{m}]", file=sys.stderr, flush=True))
+        point = scale_point(
+            args.nodes, size, mininet_hosts=mininet, progress=lambda m: print(f"  [{m}]", file=sys.stderr, flush=True)
+        )
         print(describe(point), flush=True)
         points.append(point)
     lin = linearity(points)
     for m in lin["marginal"]:
-        print(f"marginal build cost {m['from']} -> {m['to']} pods: {m['build_s_per_1000_pods']:.2f} s per 1,000 pods; "
-              f"memory {m['pss_mib_per_1000_pods']:.0f} MiB per 1,000 pods")
+        print(
+            f"marginal build cost {m['from']} -> {m['to']} pods: {m['build_s_per_1000_pods']:.2f} s per 1,000 pods; "
+            f"memory {m['pss_mib_per_1000_pods']:.0f} MiB per 1,000 pods"
+        )
     stamp = f"{datetime.now(UTC):%Y%m%d-%H%M%S}"
     os.makedirs(RESULTS, exist_ok=True)
     base = os.path.join(RESULTS, f"scale-curve-{stamp}")
     with open(base + ".json", "w", encoding="utf-8") as handle:
-        json.dump({"machine": machine, "nodes": args.nodes, "points": [p.to_dict() for p in points],
-                   "linearity": lin}, handle, indent=2, sort_keys=True)
+        json.dump(
+            {"machine": machine, "nodes": args.nodes, "points": [p.to_dict() for p in points], "linearity": lin},
+            handle,
+            indent=2,
+            sort_keys=True,
+        )
     plot(points, base + ".png", machine)
     print(f"results: {base}.json, {base}.png")
     if args.docs:

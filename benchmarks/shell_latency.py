@@ -39,20 +39,24 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         topo = os.path.join(tmp, "topo.yaml")
         with open(topo, "w") as h:
-            h.write("kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n  - role: control-plane\n"
-                    + "  - role: worker\n" * (args.nodes - 1))
+            h.write(
+                "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n  - role: control-plane\n"
+                + "  - role: worker\n" * (args.nodes - 1)
+            )
         app = os.path.join(tmp, "app.yaml")
         with open(app, "w") as h:
-            h.write("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: bench}\nspec:\n"
-                    f"  replicas: {args.pods}\n  selector: {{matchLabels: {{app: bench}}}}\n  template:\n"
-                    "    metadata: {labels: {app: bench}}\n    spec: {containers: [{name: c, ports: [{containerPort: 80}]}]}\n"
-                    "---\napiVersion: v1\nkind: Service\nmetadata: {name: bench}\nspec:\n"
-                    "  selector: {app: bench}\n  ports: [{port: 80}]\n")
+            h.write(
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: bench}\nspec:\n"
+                f"  replicas: {args.pods}\n  selector: {{matchLabels: {{app: bench}}}}\n  template:\n"
+                "    metadata: {labels: {app: bench}}\n    spec: {containers: [{name: c, ports: [{containerPort: 80}]}]}\n"
+                "---\napiVersion: v1\nkind: Service\nmetadata: {name: bench}\nspec:\n"
+                "  selector: {app: bench}\n  ports: [{port: 80}]\n"
+            )
         spec, manifests = load_topology(topo), load_manifests([app])
         plan = plan_cluster(spec, manifests, seed=0)
         state = {"plan": plan, "manifests": manifests}
 
-        def change(action):   # the live shell's change minus emu's kernel work
+        def change(action):  # the live shell's change minus emu's kernel work
             state["manifests"], state["plan"] = apply_action(action, spec, state["manifests"], state["plan"], "shell")
             return state["plan"], state["manifests"]
 
@@ -61,13 +65,26 @@ def main() -> None:
         first = (time.perf_counter() - start) * 1000
         pods = [p.name for p in plan.pods if p.namespace == "default"]
         pod = pods[-1]
-        cases = [("get pods -A", 200), ("get pods -A -o wide", 200), ("get pods -l app=bench", 100),
-                 ("kubectl get svc,pod", 100), ("get pods -A -o name", 100), (f"describe pod {pod}", 100),
-                 ("get ep", 100), ("describe svc bench", 100), ("get deploy,rs", 100), ("nodes", 100),
-                 (f"{pod} ping -c1 {pods[0]}", 100), ("help", 100),
-                 ("scale deployment bench --replicas=999", 100), ("scale deployment bench --replicas=1000", 100)]
-        print(f"shell latency at {len(plan.pods)} pods on {args.nodes} nodes (median / worst of {args.repeat}); "
-              f"shell start {first:.1f} ms")
+        cases = [
+            ("get pods -A", 200),
+            ("get pods -A -o wide", 200),
+            ("get pods -l app=bench", 100),
+            ("kubectl get svc,pod", 100),
+            ("get pods -A -o name", 100),
+            (f"describe pod {pod}", 100),
+            ("get ep", 100),
+            ("describe svc bench", 100),
+            ("get deploy,rs", 100),
+            ("nodes", 100),
+            (f"{pod} ping -c1 {pods[0]}", 100),
+            ("help", 100),
+            ("scale deployment bench --replicas=999", 100),
+            ("scale deployment bench --replicas=1000", 100),
+        ]
+        print(
+            f"shell latency at {len(plan.pods)} pods on {args.nodes} nodes (median / worst of {args.repeat}); "
+            f"shell start {first:.1f} ms"
+        )
         for line, target in cases:
             times = []
             for _ in range(args.repeat):
@@ -77,8 +94,10 @@ def main() -> None:
                 times.append((time.perf_counter() - t) * 1000)
             med, worst = statistics.median(times), max(times)
             flag = "ok" if med <= target else "OVER"
-            print(f"  {line[:48]:48} {med:8.1f} ms  {worst:8.1f} ms   target {target} ms  {flag}"
-                  + (f"  (exit {status})" if status else ""))
+            print(
+                f"  {line[:48]:48} {med:8.1f} ms  {worst:8.1f} ms   target {target} ms  {flag}"
+                + (f"  (exit {status})" if status else "")
+            )
         shell.close()
 
 

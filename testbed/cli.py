@@ -12,8 +12,8 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Sequence
 
 from . import __version__
 from .bench.machine import machine_line
@@ -28,13 +28,14 @@ from .views import get_nodes, get_pods, get_services
 # a command loads what it uses: `testbed plan` needs spec/ and plan/ (about 0.15 s), not emu/,
 # experiment/ and conformance/ too (0.35 s), nor pandas and matplotlib (the report).
 
-MAX_SEED = 2 ** 32 - 1
+MAX_SEED = 2**32 - 1
 
 
 def _progress(quiet: bool):
     def emit(message: str) -> None:
         if not quiet:
             print(f"[testbed] {message}", file=sys.stderr, flush=True)
+
     return emit
 
 
@@ -43,8 +44,10 @@ def _check_number(option: str, value: float | None, low: float, high: float, low
     if value is None:
         return
     if value != value or value > high or value < low or (low_open and value == low):
+
         def show(x: float) -> str:
             return f"{int(x):,}" if float(x).is_integer() and abs(x) < 1e18 else f"{x:g}"
+
         bound = f"({show(low)}, {show(high)}]" if low_open else f"[{show(low)}, {show(high)}]"
         raise UsageError(f"{option} {show(value)} is out of range {bound}")
 
@@ -73,8 +76,14 @@ def _check_capture_filters(exp) -> None:
         for c, capture in enumerate(step.captures):
             error = bpf_filter_error(capture.filter)
             if error:
-                problems.append(Problem(exp.file, f"spec.steps[{i}].capture[{c}].filter", error,
-                                        f"Experiment {exp.name}, step {step.name!r}"))
+                problems.append(
+                    Problem(
+                        exp.file,
+                        f"spec.steps[{i}].capture[{c}].filter",
+                        error,
+                        f"Experiment {exp.name}, step {step.name!r}",
+                    )
+                )
     if problems:
         raise SpecError(problems)
 
@@ -82,8 +91,8 @@ def _check_capture_filters(exp) -> None:
 def _load(args: argparse.Namespace):
     """(cluster spec, manifests, plan) from the topology and -f files."""
     from .plan.build import plan_cluster  # deferred: start-up time
-    from .spec.topology import load_topology  # deferred: start-up time
     from .spec.inputs import expand_inputs  # deferred: start-up time
+    from .spec.topology import load_topology  # deferred: start-up time
     from .spec.workloads import load_manifests  # deferred: start-up time
 
     _check_number("--seed", args.seed, 0, MAX_SEED)
@@ -98,8 +107,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
         print(json.dumps(plan.to_dict(), indent=2, sort_keys=True))
         return 0
 
-    print(f"cluster {plan.cluster}: {len(plan.nodes)} nodes, {len(plan.pods)} pods, routing {plan.routing}, "
-          f"underlay {plan.underlay_subnet}, pods {plan.pod_subnet}, services {plan.service_subnet}, seed {plan.seed}")
+    print(
+        f"cluster {plan.cluster}: {len(plan.nodes)} nodes, {len(plan.pods)} pods, routing {plan.routing}, "
+        f"underlay {plan.underlay_subnet}, pods {plan.pod_subnet}, services {plan.service_subnet}, seed {plan.seed}"
+    )
     print()
     print(get_nodes(plan, wide=True))
     print()
@@ -113,8 +124,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
         via = f" via {r.via}" if r.via else ""
         print(f"route on {r.node}: {r.dst}{via} dev {r.dev}  ({r.why})")
     network = plan.network
-    for router in (network.routers if network is not None else ()):
-        print(f"router {router.name}: " + ", ".join(f"{i.dev} {i.ip}/{i.prefix} ({i.subnet})" for i in router.interfaces))
+    for router in network.routers if network is not None else ():
+        print(
+            f"router {router.name}: " + ", ".join(f"{i.dev} {i.ip}/{i.prefix} ({i.subnet})" for i in router.interfaces)
+        )
         for r in router.routes:
             print(f"  route {r.dst} via {r.via}  ({r.why})")
     if plan.services is not None:
@@ -143,12 +156,13 @@ def cmd_up(args: argparse.Namespace) -> int:
         progress(f"note: {n}")
     status = 0
     with EmulatedCluster(plan, progress=progress) as cluster:
-        progress(f"cluster {plan.cluster} ready in {cluster.timings['build']:.2f} s "
-                 f"(namespaces are tb-{cluster.tag}-*)")
+        progress(
+            f"cluster {plan.cluster} ready in {cluster.timings['build']:.2f} s (namespaces are tb-{cluster.tag}-*)"
+        )
         shell = ClusterShell(plan, connect(cluster, spec, manifests), manifests=manifests)
         try:
             if args.command is not None or args.script:
-                for line in lines:   # a tutorial as a test: stop at the first failing command
+                for line in lines:  # a tutorial as a test: stop at the first failing command
                     print(f"testbed> {line}", flush=True)
                     status = shell.onecmd(line)
                     if status:
@@ -186,7 +200,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     exp = load_experiment(args.experiment, check=False)
     if args.seed is not None:
         exp = replace(exp, seed=args.seed)
-    check_experiment(exp)   # every file and name it uses, step by step, with the seed that will run
+    check_experiment(exp)  # every file and name it uses, step by step, with the seed that will run
     _check_capture_filters(exp)
     from .report import build_report  # deferred: start-up time (pandas, matplotlib)
 
@@ -197,7 +211,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         build_report(exc.run_dir)
         _print_results(exc.run_dir)
         raise
-    build_report(run_dir)   # report.md, report.html, figures: composed here, not by the experiment
+    build_report(run_dir)  # report.md, report.html, figures: composed here, not by the experiment
     _print_results(run_dir)
     return 0 if passed else 1
 
@@ -248,8 +262,9 @@ def cmd_conformance(args: argparse.Namespace) -> int:
     _check_number("--seed", args.seed, 0, MAX_SEED)
     _check_results_root("--results", args.results)
     try:
-        run_dir, passed = run_conformance(args.topology, args.results, args.seed, args.limit, args.timeout,
-                                          _progress(args.quiet), tiered=args.tiered)
+        run_dir, passed = run_conformance(
+            args.topology, args.results, args.seed, args.limit, args.timeout, _progress(args.quiet), tiered=args.tiered
+        )
     except RunAborted as exc:
         _print_results(exc.run_dir, "conformance.md", head_only=True)
         raise
@@ -305,9 +320,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     def cluster_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("topology", help="kind cluster config (+ TestbedConfig), e.g. topologies/three-nodes.yaml")
-        p.add_argument("-f", "--file", action="append",
-                       help="workload manifests: a file, a folder (its *.yaml, *.yml, *.json) or - for "
-                            "standard input (repeatable)")
+        p.add_argument(
+            "-f",
+            "--file",
+            action="append",
+            help="workload manifests: a file, a folder (its *.yaml, *.yml, *.json) or - for "
+            "standard input (repeatable)",
+        )
         p.add_argument("-R", "--recursive", action="store_true", help="read the folders given with -f recursively")
         p.add_argument("--seed", type=int, default=0, help="seed for generated names (default 0)")
 
@@ -318,8 +337,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("up", help="build the cluster and open an interactive shell; leaving it tears down")
     cluster_args(p)
-    p.add_argument("-c", "--command", action="append", help="run this shell command instead of prompting (repeatable); "
-                   "stops at the first failing one and exits with its status")
+    p.add_argument(
+        "-c",
+        "--command",
+        action="append",
+        help="run this shell command instead of prompting (repeatable); "
+        "stops at the first failing one and exits with its status",
+    )
     p.add_argument("--script", help="run the shell commands of FILE (one a line, # comments), as -c does")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(fn=cmd_up)
@@ -331,42 +355,61 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(fn=cmd_run)
 
-    p = sub.add_parser("explain", help="why NetworkPolicy allows or blocks a flow (no root needed)",
-                       epilog="exit status: 0 the flow is allowed (or --pod), 3 it is blocked, "
-                              "2 bad input, 1 any other error")
+    p = sub.add_parser(
+        "explain",
+        help="why NetworkPolicy allows or blocks a flow (no root needed)",
+        epilog="exit status: 0 the flow is allowed (or --pod), 3 it is blocked, 2 bad input, 1 any other error",
+    )
     cluster_args(p)
     p.add_argument("--from", dest="source", help="a pod (ns/name or name), node, external host or IP")
     p.add_argument("--to", dest="destination", help="a pod (ns/name or name), node, external host or IP")
     p.add_argument("--port", default="80/TCP", help="PORT[/PROTOCOL] or icmp (default 80/TCP)")
     p.add_argument("--pod", help="summarise the policies that select this pod instead")
-    p.add_argument("--trace", action="store_true",
-                   help="the rule path of the flow's first packet on each node it crosses (kube-proxy, "
-                        "NetworkPolicy, egress); --to may be svc/[NAMESPACE/]NAME")
+    p.add_argument(
+        "--trace",
+        action="store_true",
+        help="the rule path of the flow's first packet on each node it crosses (kube-proxy, "
+        "NetworkPolicy, egress); --to may be svc/[NAMESPACE/]NAME",
+    )
     p.set_defaults(fn=cmd_explain)
 
     p = sub.add_parser("conformance", help="the generated NetworkPolicy suite: oracle vs real packets")
-    p.add_argument("--topology", default=None,
-                   help="kind cluster config (default: the model's 3-node topology, topologies/three-nodes.yaml)")
+    p.add_argument(
+        "--topology",
+        default=None,
+        help="kind cluster config (default: the model's 3-node topology, topologies/three-nodes.yaml)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, default=None, help="run the first N cases (every family is represented)")
     p.add_argument("--timeout", type=float, default=0.5, help="probe timeout in seconds (default 0.5)")
     p.add_argument("--results", default="results")
-    p.add_argument("--tiered", action="store_true", help="the ClusterNetworkPolicy tier cases instead "
-                   "(Admin, NetworkPolicy, Baseline; and the Network Policy API's own scenarios)")
+    p.add_argument(
+        "--tiered",
+        action="store_true",
+        help="the ClusterNetworkPolicy tier cases instead "
+        "(Admin, NetworkPolicy, Baseline; and the Network Policy API's own scenarios)",
+    )
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(fn=cmd_conformance)
 
     p = sub.add_parser("bench", help="scale and speed benchmarks against the targets (needs root)")
-    p.add_argument("--quick", action="store_true", help="3-node build, truth table, 100-pod all-pairs, "
-                   "30 conformance cases (about a minute)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="3-node build, truth table, 100-pod all-pairs, 30 conformance cases (about a minute)",
+    )
     p.add_argument("--mininet-hosts", type=int, default=1000, help="plain Mininet hosts for the ratio (full run)")
     p.add_argument("--results", default="results")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(fn=cmd_bench)
 
     p = sub.add_parser("clean", help="remove every namespace and process the testbed left, and only those")
-    p.add_argument("--stale", action="store_true", help="only instances whose owner process is gone (dead, "
-                   "a zombie, or its pid reused); safe while other instances run")
+    p.add_argument(
+        "--stale",
+        action="store_true",
+        help="only instances whose owner process is gone (dead, "
+        "a zombie, or its pid reused); safe while other instances run",
+    )
     p.set_defaults(fn=cmd_clean)
 
     p = sub.add_parser("report", help="rebuild report.md and report.html of a results folder from its dataset")

@@ -7,8 +7,9 @@ the field path so that a user sees exactly where bad input is (kind-style strict
 from __future__ import annotations
 
 import reprlib
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 # Bounds on what an error line may echo back (issue 11: a 300 MB error line is no message).
 _EXCERPT = reprlib.Repr()
@@ -27,7 +28,7 @@ def shorten(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     keep = limit - 5
-    return f"{text[:keep - keep // 3]} ... {text[len(text) - keep // 3:]}"
+    return f"{text[: keep - keep // 3]} ... {text[len(text) - keep // 3 :]}"
 
 
 class TestbedError(Exception):
@@ -112,7 +113,7 @@ class DaemonError(TestbedError):
             text += f" ({self.detail})"
         return f"{text}: {where}" if where else text
 
-    def kept(self, path: str) -> "DaemonError":
+    def kept(self, path: str) -> DaemonError:
         """The same failure, pointing at the copy of the log at `path`."""
         self.log = path
         self.args = (self._text(f"its log is kept in {path}"),)

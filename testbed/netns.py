@@ -21,8 +21,8 @@ import ctypes
 import ctypes.util
 import os
 import resource
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 CLONE_NEWNET = 0x40000000
 
@@ -92,7 +92,7 @@ class NetnsSwitcher:
         self._fds: dict[str, int] = {}
         self._away = False
 
-    def __enter__(self) -> "NetnsSwitcher":
+    def __enter__(self) -> NetnsSwitcher:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -14,9 +14,9 @@ probability. A --to of `svc/NAME` or `svc/NAMESPACE/NAME` stands for the Service
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Mapping
 
 from .netpol.oracle import Flow
 from .netpol.world import Endpoint, UnknownEndpoint, World
@@ -25,7 +25,7 @@ from .rules.model import Ruleset
 from .rules.packet import Packet
 from .rules.tracer import Outcome, describe, trace
 
-MAX_NODES = 4    # hops through nodes on one branch (a routing loop would stop here)
+MAX_NODES = 4  # hops through nodes on one branch (a routing loop would stop here)
 
 
 @dataclass(frozen=True)
@@ -39,14 +39,14 @@ class Hop:
 class Branch:
     probability: Fraction
     hops: tuple[Hop, ...]
-    end: str                 # where the packet ends, in words
+    end: str  # where the packet ends, in words
     delivered: bool
 
 
 @dataclass(frozen=True)
 class PathTrace:
     flow: Flow
-    destination: str         # the address the client sends to
+    destination: str  # the address the client sends to
     branches: tuple[Branch, ...]
 
     @property
@@ -64,11 +64,17 @@ def resolve(plan: Plan, world: World, ref: str) -> Endpoint:
     if not ref.startswith("svc/"):
         return world.endpoint(ref)
     ns, _, name = ref[4:].rpartition("/")
-    hits = [s for s in (plan.services.services if plan.services is not None else ())
-            if s.name == name and ns in ("", s.namespace)]
+    hits = [
+        s
+        for s in (plan.services.services if plan.services is not None else ())
+        if s.name == name and ns in ("", s.namespace)
+    ]
     if len(hits) != 1 or not hits[0].cluster_ip or hits[0].cluster_ip == "None":
-        raise UnknownEndpoint(f"no Service with a ClusterIP called {ref[4:]!r}" if not hits
-                           else f"Service {ref[4:]!r} is ambiguous or has no ClusterIP")
+        raise UnknownEndpoint(
+            f"no Service with a ClusterIP called {ref[4:]!r}"
+            if not hits
+            else f"Service {ref[4:]!r} is ambiguous or has no ClusterIP"
+        )
     return world.endpoint_of_ip(hits[0].cluster_ip)
 
 
@@ -99,8 +105,15 @@ def _holder(world: World, ip: str) -> str:
     return ep.pod.node if ep.pod is not None else ep.node
 
 
-def _walk(plan: Plan, world: World, rulesets: Mapping[str, Ruleset], node: str, packet: Packet, prob: Fraction,
-          hops: tuple[Hop, ...]) -> list[Branch]:
+def _walk(
+    plan: Plan,
+    world: World,
+    rulesets: Mapping[str, Ruleset],
+    node: str,
+    packet: Packet,
+    prob: Fraction,
+    hops: tuple[Hop, ...],
+) -> list[Branch]:
     n = plan.node(node)
     t = trace(rulesets[node], packet, pod_cidr=n.pod_cidr, local_ips=[n.gateway])
     out: list[Branch] = []
@@ -145,10 +158,12 @@ def render_path(pt: PathTrace) -> str:
             lines.append(f"  node {hop.node}: {hop.packet}: {describe(hop.outcome)}")
             for h in hop.outcome.hooks:
                 matched = [s for s in h.steps if s.matched]
-                lines.append(f"    {h.hook}: {h.verdict} by {h.decided_by}"
-                             + (f" ({len(h.steps) - len(matched)} rules skipped)" if len(h.steps) > len(matched) else ""))
+                lines.append(
+                    f"    {h.hook}: {h.verdict} by {h.decided_by}"
+                    + (f" ({len(h.steps) - len(matched)} rules skipped)" if len(h.steps) > len(matched) else "")
+                )
                 for s in matched:
                     lines.append(f"      {s.table}/{s.chain}[{s.index}] {s.text}")
-                    if " vmap @" in s.text:   # a lookup: say what it found
+                    if " vmap @" in s.text:  # a lookup: say what it found
                         lines.append(f"        ({s.why})")
     return "\n".join(lines) + "\n"

@@ -18,34 +18,50 @@ def table(rows: list[list[str]]) -> str:
 def get_nodes(plan: Plan, wide: bool) -> str:
     rows = [["NAME", "STATUS", "ROLES", "AGE", "VERSION"] + (["INTERNAL-IP", "POD-CIDR", "TAINTS"] if wide else [])]
     for n in plan.nodes:
-        rows.append([n.name, "Ready", n.role, "-", "emulated"] +
-                    ([n.host_ip, n.pod_cidr, ",".join(n.taints) or "<none>"] if wide else []))
+        rows.append(
+            [n.name, "Ready", n.role, "-", "emulated"]
+            + ([n.host_ip, n.pod_cidr, ",".join(n.taints) or "<none>"] if wide else [])
+        )
     return table(rows)
 
 
 def get_pods(plan: Plan, wide: bool, namespace: str | None) -> str:
-    rows = [(["NAMESPACE"] if namespace is None else []) + ["NAME", "READY", "STATUS", "RESTARTS", "AGE"] +
-            (["IP", "NODE"] if wide else [])]
+    rows = [
+        (["NAMESPACE"] if namespace is None else [])
+        + ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+        + (["IP", "NODE"] if wide else [])
+    ]
     for p in plan.pods:
         if namespace is not None and p.namespace != namespace:
             continue
-        rows.append(([p.namespace] if namespace is None else []) +
-                    [p.name, f"{len(p.containers)}/{len(p.containers)}", "Running", "0", "-"] +
-                    ([p.ip, p.node] if wide else []))
-    for q in plan.pending:   # as kubectl lists them: no IP, no node yet
+        rows.append(
+            ([p.namespace] if namespace is None else [])
+            + [p.name, f"{len(p.containers)}/{len(p.containers)}", "Running", "0", "-"]
+            + ([p.ip, p.node] if wide else [])
+        )
+    for q in plan.pending:  # as kubectl lists them: no IP, no node yet
         if namespace is None or q.namespace == namespace:
-            rows.append(([q.namespace] if namespace is None else []) + [q.name, "0/1", "Pending", "0", "-"] +
-                        (["<none>", "<none>"] if wide else []))
+            rows.append(
+                ([q.namespace] if namespace is None else [])
+                + [q.name, "0/1", "Pending", "0", "-"]
+                + (["<none>", "<none>"] if wide else [])
+            )
     return table(rows) if len(rows) > 1 else f"No resources found in {namespace} namespace."
 
 
 def describe_pod(plan: Plan, pod: PodPlan) -> str:
     node = plan.node(pod.node)
-    lines = [f"Name:         {pod.name}", f"Namespace:    {pod.namespace}", f"Node:         {pod.node}/{node.host_ip}",
-             "Labels:       " + (("\n              ".join(f"{k}={v}" for k, v in sorted(pod.labels.items()))) or "<none>"),
-             "Status:       Running", f"IP:           {pod.ip}", f"Controlled By:  {pod.owner or '<none>'}",
-             f"Network:      eth0 {pod.ip}/{pod.prefix} via {pod.gateway} (cni0 on {pod.node}), host veth {pod.host_veth}",
-             "Containers:"]
+    lines = [
+        f"Name:         {pod.name}",
+        f"Namespace:    {pod.namespace}",
+        f"Node:         {pod.node}/{node.host_ip}",
+        "Labels:       " + (("\n              ".join(f"{k}={v}" for k, v in sorted(pod.labels.items()))) or "<none>"),
+        "Status:       Running",
+        f"IP:           {pod.ip}",
+        f"Controlled By:  {pod.owner or '<none>'}",
+        f"Network:      eth0 {pod.ip}/{pod.prefix} via {pod.gateway} (cni0 on {pod.node}), host veth {pod.host_veth}",
+        "Containers:",
+    ]
     for c in pod.containers:
         ports = [f"{q.port}/{q.protocol}" + (f" ({q.name})" if q.name else "") for q in pod.ports if q.container == c]
         lines += [f"  {c}:", f"    Ports:  {', '.join(ports) or '<none>'}"]
@@ -54,10 +70,15 @@ def describe_pod(plan: Plan, pod: PodPlan) -> str:
 
 def describe_node(plan: Plan, name: str) -> str:
     n = plan.node(name)
-    lines = [f"Name:         {n.name}", f"Roles:        {n.role}",
-             "Labels:       " + "\n              ".join(f"{k}={v}" for k, v in sorted(n.labels.items())),
-             f"Taints:       {', '.join(n.taints) or '<none>'}", f"Addresses:    InternalIP {n.host_ip}",
-             f"PodCIDR:      {n.pod_cidr} (gateway {n.gateway} on {n.bridge})", "Routes:"]
+    lines = [
+        f"Name:         {n.name}",
+        f"Roles:        {n.role}",
+        "Labels:       " + "\n              ".join(f"{k}={v}" for k, v in sorted(n.labels.items())),
+        f"Taints:       {', '.join(n.taints) or '<none>'}",
+        f"Addresses:    InternalIP {n.host_ip}",
+        f"PodCIDR:      {n.pod_cidr} (gateway {n.gateway} on {n.bridge})",
+        "Routes:",
+    ]
     lines += [f"  {r.dst} via {r.via} dev {r.dev}   # {r.why}" for r in plan.routes if r.node == name]
     pods = plan.pods_on(name)
     lines += [f"Non-terminated Pods: ({len(pods)} in total)"] + [f"  {p.namespace}/{p.name}  {p.ip}" for p in pods]
@@ -65,13 +86,20 @@ def describe_node(plan: Plan, name: str) -> str:
 
 
 def get_services(plan: Plan, wide: bool, namespace: str | None) -> str:
-    svcs = [s for s in (plan.services.services if plan.services else ()) if namespace is None or s.namespace == namespace]
+    svcs = [
+        s for s in (plan.services.services if plan.services else ()) if namespace is None or s.namespace == namespace
+    ]
     if not svcs:
         return f"No resources found in {namespace} namespace."
-    rows = [(["NAMESPACE"] if namespace is None else []) + ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"]
-            + (["SELECTOR"] if wide else [])]
+    rows = [
+        (["NAMESPACE"] if namespace is None else [])
+        + ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"]
+        + (["SELECTOR"] if wide else [])
+    ]
     for s in svcs:
-        rows.append(([s.namespace] if namespace is None else []) +
-                    [s.name, s.type, s.cluster_ip_column(), s.external_ip_column(), s.ports_column(), "-"] +
-                    ([",".join(f"{k}={v}" for k, v in sorted(s.selector.items())) or "<none>"] if wide else []))
+        rows.append(
+            ([s.namespace] if namespace is None else [])
+            + [s.name, s.type, s.cluster_ip_column(), s.external_ip_column(), s.ports_column(), "-"]
+            + ([",".join(f"{k}={v}" for k, v in sorted(s.selector.items())) or "<none>"] if wide else [])
+        )
     return table(rows)

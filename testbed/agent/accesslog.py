@@ -21,7 +21,7 @@ MAX_BYTES = 256 * 1024
 class AccessLog:
     def __init__(self, folder: str) -> None:
         self.folder = folder
-        self.sizes: dict[str, int] = {}   # path -> bytes written so far (fstat'ed once)
+        self.sizes: dict[str, int] = {}  # path -> bytes written so far (fstat'ed once)
         self.ok = True
 
     def path(self, namespace: str, pod: str) -> str:
@@ -31,8 +31,10 @@ class AccessLog:
         if not self.ok:
             return
         t = time.time()
-        line = (time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z "
-                f"{who.protocol} {peer_ip}:{peer_port} -> {local_ip}:{who.port} container={who.container}\n")
+        line = (
+            time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z "
+            f"{who.protocol} {peer_ip}:{peer_port} -> {local_ip}:{who.port} container={who.container}\n"
+        )
         path = self.path(who.namespace, who.pod)
         try:
             size = self.sizes.get(path)
@@ -49,4 +51,4 @@ class AccessLog:
                 os.close(fd)
             self.sizes[path] = size
         except OSError:
-            self.ok = False   # a full or read-only folder: stop trying, keep answering
+            self.ok = False  # a full or read-only folder: stop trying, keep answering

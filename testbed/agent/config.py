@@ -42,8 +42,7 @@ class PodConfig:
         return f"{self.namespace}/{self.pod}"
 
     def identity(self, port: PortPlan) -> PortIdentity:
-        return PortIdentity(self.pod, self.namespace, self.node, port.container, port.protocol,
-                            port.port)
+        return PortIdentity(self.pod, self.namespace, self.node, port.container, port.protocol, port.port)
 
 
 @dataclass(frozen=True)
@@ -88,13 +87,24 @@ def parse_config(data: object, source: str = "config") -> AgentConfig:
             if protocol not in PROTOCOLS:
                 problems.append(f"{pwhere}.protocol: expected one of {PROTOCOLS}, got {protocol!r}")
                 continue
-            ports.append(PortPlan(container=_text(rp, "container", pwhere, problems),
-                                  name=_text(rp, "name", pwhere, problems, required=False),
-                                  port=port, protocol=protocol))
-        pods.append(PodConfig(_text(raw, "netns", where, problems), _text(raw, "pod", where, problems),
-                              _text(raw, "namespace", where, problems),
-                              _text(raw, "node", where, problems, required=False),
-                              _text(raw, "ip", where, problems, required=False), tuple(ports)))
+            ports.append(
+                PortPlan(
+                    container=_text(rp, "container", pwhere, problems),
+                    name=_text(rp, "name", pwhere, problems, required=False),
+                    port=port,
+                    protocol=protocol,
+                )
+            )
+        pods.append(
+            PodConfig(
+                _text(raw, "netns", where, problems),
+                _text(raw, "pod", where, problems),
+                _text(raw, "namespace", where, problems),
+                _text(raw, "node", where, problems, required=False),
+                _text(raw, "ip", where, problems, required=False),
+                tuple(ports),
+            )
+        )
     if problems:
         raise ConfigError("\n".join(problems))
     return AgentConfig(tuple(pods))

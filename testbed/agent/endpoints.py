@@ -18,10 +18,16 @@ import struct
 import time
 from typing import TYPE_CHECKING
 
-from testbed.wire.reply import (MAX_REQUEST_BYTES, REQUEST_TIMEOUT_S, PortIdentity, encode_reply,
-                                 parse_request, tcp_response)
 from testbed.agent.sctp_responder import SctpResponder
 from testbed.wire import sctp
+from testbed.wire.reply import (
+    MAX_REQUEST_BYTES,
+    REQUEST_TIMEOUT_S,
+    PortIdentity,
+    encode_reply,
+    parse_request,
+    tcp_response,
+)
 
 if TYPE_CHECKING:
     from testbed.agent.server import Agent
@@ -54,7 +60,7 @@ def _pktinfo(anc: list[tuple[int, int, bytes]]) -> tuple[bytes, bytes] | None:
 
 
 class TcpListener:
-    def __init__(self, agent: "Agent", who: PortIdentity):
+    def __init__(self, agent: Agent, who: PortIdentity):
         self.agent = agent
         self.who = who
         # Created in the caller's (the pod's) namespace. SO_REUSEADDR so that a reconcile can
@@ -90,11 +96,9 @@ class TcpListener:
 class TcpConn:
     """One accepted connection: read the request (bounded), answer once, close."""
 
-    __slots__ = ("agent", "sock", "fd", "peer", "who", "buf", "out", "deadline", "closed",
-                 "registered", "drain")
+    __slots__ = ("agent", "sock", "fd", "peer", "who", "buf", "out", "deadline", "closed", "registered", "drain")
 
-    def __init__(self, agent: "Agent", sock: socket.socket, peer: tuple[str, int],
-                 who: PortIdentity):
+    def __init__(self, agent: Agent, sock: socket.socket, peer: tuple[str, int], who: PortIdentity):
         sock.setblocking(False)  # accept() hands back a blocking socket
         self.agent = agent
         self.sock = sock
@@ -194,7 +198,7 @@ class TcpConn:
 
 
 class UdpEndpoint:
-    def __init__(self, agent: "Agent", who: PortIdentity):
+    def __init__(self, agent: Agent, who: PortIdentity):
         self.agent = agent
         self.who = who
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_NONBLOCK)
@@ -226,8 +230,7 @@ class UdpEndpoint:
             try:
                 # spec_dst is the kernel's choice of source for a reply: the destination itself
                 # for unicast, the interface address for a broadcast.
-                sock.sendmsg([body], [(socket.IPPROTO_IP, IP_PKTINFO,
-                                       _PKTINFO.pack(0, spec, _NO_ADDR))], 0, peer)
+                sock.sendmsg([body], [(socket.IPPROTO_IP, IP_PKTINFO, _PKTINFO.pack(0, spec, _NO_ADDR))], 0, peer)
             except OSError:
                 pass  # UDP: a lost answer is a lost datagram
 
@@ -238,11 +241,10 @@ class UdpEndpoint:
 class RawSctpEndpoint:
     """The raw protocol-132 socket of one namespace, answering for all its SCTP ports."""
 
-    def __init__(self, agent: "Agent", ports: dict[int, PortIdentity]):
+    def __init__(self, agent: Agent, ports: dict[int, PortIdentity]):
         self.agent = agent
         self.responder = SctpResponder(ports)
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_RAW | socket.SOCK_NONBLOCK,
-                                  sctp.PROTO_SCTP)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_RAW | socket.SOCK_NONBLOCK, sctp.PROTO_SCTP)
         try:
             self.sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
             _big_rcvbuf(self.sock)
@@ -274,8 +276,7 @@ class RawSctpEndpoint:
             try:
                 # Pin the source to the address the INIT was sent to (IP_PKTINFO works on raw
                 # sockets too), so the answer matches the peer's and conntrack's view.
-                sock.sendmsg([out], [(socket.IPPROTO_IP, IP_PKTINFO,
-                                      _PKTINFO.pack(0, info[1], _NO_ADDR))], 0, (src, 0))
+                sock.sendmsg([out], [(socket.IPPROTO_IP, IP_PKTINFO, _PKTINFO.pack(0, info[1], _NO_ADDR))], 0, (src, 0))
             except OSError:
                 pass  # like a lost packet: the peer's INIT times out
 

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import random
 from collections import OrderedDict
-from typing import Mapping
+from collections.abc import Mapping
 
-from testbed.wire.reply import PortIdentity, encode_reply
 from testbed.wire import sctp
+from testbed.wire.reply import PortIdentity, encode_reply
 
 #: Half-open associations remembered for COOKIE-ECHO; the oldest are dropped beyond this.
 MAX_ASSOCIATIONS = 65536

@@ -21,7 +21,8 @@ import stat
 import sys
 import time
 from collections import deque
-from typing import Callable, TextIO
+from collections.abc import Callable
+from typing import TextIO
 
 from testbed.agent.accesslog import AccessLog
 from testbed.agent.config import AgentConfig, ConfigError, PodConfig, load_config
@@ -140,9 +141,14 @@ class Agent:
             for ns, items in todo.items():
                 self._open_in(switcher, ns, items, wanted_sctp[ns], pods_in[ns])
 
-    def _open_in(self, switcher: NetnsSwitcher, ns: NetnsId,
-                 items: list[tuple[ListenerKey, PodConfig, PortPlan]],
-                 sctp_ports: dict[int, PortIdentity], pods: list[PodConfig]) -> None:
+    def _open_in(
+        self,
+        switcher: NetnsSwitcher,
+        ns: NetnsId,
+        items: list[tuple[ListenerKey, PodConfig, PortPlan]],
+        sctp_ports: dict[int, PortIdentity],
+        pods: list[PodConfig],
+    ) -> None:
         """Open the missing sockets of one namespace, entering it once."""
         try:
             with switcher.entered(ns[0]):

@@ -14,20 +14,51 @@ Every function accepts any frame with the documented columns (testbed.experiment
 .COLUMNS), including an empty one and one without Services.
 """
 
-from .verdict import Verdict, confusion, confusion_by_step, mismatches, run_verdict, summary_table
 from .dataset import ResultsError, from_rows, load_dataset, load_meta, load_plan, normalize
 from .nat import nat_free, nat_table, nat_verdicts, nat_violations
 from .performance import latency_percentiles, latency_samples, throughput_summary
-from .reachability import (Matrix, difference_matrix, outcome_matrix, reachability_matrices,
-                           reachability_matrix, share_matrix)
+from .reachability import (
+    Matrix,
+    difference_matrix,
+    outcome_matrix,
+    reachability_matrices,
+    reachability_matrix,
+    share_matrix,
+)
 from .spread import endpoints_from_plan, load_spread, spread_tests
 from .stats import ChiSquare, chi2_sf, chisquare_uniform
+from .verdict import Verdict, confusion, confusion_by_step, mismatches, run_verdict, summary_table
 
 __all__ = [
-    "ChiSquare", "Matrix", "ResultsError", "Verdict", "chi2_sf", "chisquare_uniform", "confusion",
-    "confusion_by_step", "difference_matrix", "endpoints_from_plan", "from_rows", "latency_percentiles",
-    "latency_samples", "load_dataset", "load_meta", "load_plan", "load_spread", "mismatches", "nat_free",
-    "nat_table", "nat_verdicts", "nat_violations", "normalize", "outcome_matrix", "reachability_matrix",
-    "reachability_matrices", "run_verdict", "share_matrix", "spread_tests", "summary_table",
+    "ChiSquare",
+    "Matrix",
+    "ResultsError",
+    "Verdict",
+    "chi2_sf",
+    "chisquare_uniform",
+    "confusion",
+    "confusion_by_step",
+    "difference_matrix",
+    "endpoints_from_plan",
+    "from_rows",
+    "latency_percentiles",
+    "latency_samples",
+    "load_dataset",
+    "load_meta",
+    "load_plan",
+    "load_spread",
+    "mismatches",
+    "nat_free",
+    "nat_table",
+    "nat_verdicts",
+    "nat_violations",
+    "normalize",
+    "outcome_matrix",
+    "reachability_matrix",
+    "reachability_matrices",
+    "run_verdict",
+    "share_matrix",
+    "spread_tests",
+    "summary_table",
     "throughput_summary",
 ]

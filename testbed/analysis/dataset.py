@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import pandas as pd
 
@@ -25,8 +26,9 @@ INT_COLUMNS = ("attempt", "service_port", "port", "seen_src_port")
 FLOAT_COLUMNS = ("timestamp", "latency_ms", "throughput_mbps")  # throughput_mbps: NaN unless iperf3 measured
 BOOL_COLUMNS = ("outcome_ok",)
 NULLABLE_BOOL_COLUMNS = ("nat_free",)
-STRING_COLUMNS = tuple(c for c in COLUMNS if c not in INT_COLUMNS + FLOAT_COLUMNS + BOOL_COLUMNS
-                       + NULLABLE_BOOL_COLUMNS)
+STRING_COLUMNS = tuple(
+    c for c in COLUMNS if c not in INT_COLUMNS + FLOAT_COLUMNS + BOOL_COLUMNS + NULLABLE_BOOL_COLUMNS
+)
 ALL_COLUMNS = tuple(dict.fromkeys(list(COLUMNS) + list(FLOAT_COLUMNS)))
 
 # sources and destinations sort pods first, then nodes, then external hosts, then the rest
@@ -73,8 +75,9 @@ def normalize(frame: pd.DataFrame) -> pd.DataFrame:
     for col in BOOL_COLUMNS:
         if col not in out.columns:
             out[col] = False
-        out[col] = pd.Series([_to_bool(v) for v in out[col]], index=out.index, dtype="boolean") \
-            .fillna(False).astype(bool)
+        out[col] = (
+            pd.Series([_to_bool(v) for v in out[col]], index=out.index, dtype="boolean").fillna(False).astype(bool)
+        )
     for col in NULLABLE_BOOL_COLUMNS:
         if col not in out.columns:
             out[col] = pd.NA
@@ -145,6 +148,7 @@ def load_plan(run_dir: str) -> dict[str, Any]:
 
 # -- labels for matrix axes --------------------------------------------------------------------
 
+
 def party_label(kind: str, name: str, namespace: str) -> str:
     """How one end of a probe is shown on a matrix axis."""
     if kind in ("node", "external"):
@@ -156,16 +160,19 @@ def party_label(kind: str, name: str, namespace: str) -> str:
 
 
 def src_labels(frame: pd.DataFrame) -> pd.Series:
-    return pd.Series([party_label(k, n, ns) for k, n, ns in
-                      zip(frame["src_kind"], frame["src_name"], frame["src_namespace"])],
-                     index=frame.index, dtype=object)
+    return pd.Series(
+        [party_label(k, n, ns) for k, n, ns in zip(frame["src_kind"], frame["src_name"], frame["src_namespace"])],
+        index=frame.index,
+        dtype=object,
+    )
 
 
 def dst_labels(frame: pd.DataFrame, with_port: bool = True) -> pd.Series:
     """Destination labels; a probe through a Service is shown as the Service and its port."""
     out = []
-    for row in frame[["dst_kind", "dst_name", "dst_namespace", "service", "service_port", "port"]] \
-            .itertuples(index=False):
+    for row in frame[["dst_kind", "dst_name", "dst_namespace", "service", "service_port", "port"]].itertuples(
+        index=False
+    ):
         if row.service:
             label = party_label("service", row.service, row.dst_namespace)
             port = row.service_port or row.port
@@ -178,16 +185,19 @@ def dst_labels(frame: pd.DataFrame, with_port: bool = True) -> pd.Series:
 
 def src_order(frame: pd.DataFrame) -> list[str]:
     """Source labels in display order: pods, nodes, external hosts; by name within each."""
-    keys = {party_label(k, n, ns): (KIND_ORDER.get(k, 9), party_label(k, n, ns))
-            for k, n, ns in zip(frame["src_kind"], frame["src_name"], frame["src_namespace"])}
+    keys = {
+        party_label(k, n, ns): (KIND_ORDER.get(k, 9), party_label(k, n, ns))
+        for k, n, ns in zip(frame["src_kind"], frame["src_name"], frame["src_namespace"])
+    }
     return sorted(keys, key=lambda label: keys[label])
 
 
 def dst_order(frame: pd.DataFrame, with_port: bool = True) -> list[str]:
     labels = dst_labels(frame, with_port)
     keys: dict[str, tuple[Any, ...]] = {}
-    for label, kind, svc, port, sport in zip(labels, frame["dst_kind"], frame["service"], frame["port"],
-                                             frame["service_port"]):
+    for label, kind, svc, port, sport in zip(
+        labels, frame["dst_kind"], frame["service"], frame["port"], frame["service_port"]
+    ):
         rank = KIND_ORDER["service"] if svc else KIND_ORDER.get(kind or "pod", 9)
         base = label.rsplit(":", 1)[0] if with_port else label
         keys[label] = (rank, base, (sport or port) if svc else port)
@@ -205,9 +215,17 @@ def protocols_in_order(values: Iterable[str]) -> list[str]:
 
 # scenario 001's kinds of communication, in the order a reader expects them; others follow by name
 COMMUNICATION_ORDER = (
-    "container-to-container", "pod-to-pod (same node)", "pod-to-pod (across nodes)", "pod-to-pod",
-    "node-to-pod (same node)", "node-to-pod (across nodes)", "node-to-pod", "pod-to-service",
-    "node-to-service", "external-to-pod", "external-to-service",
+    "container-to-container",
+    "pod-to-pod (same node)",
+    "pod-to-pod (across nodes)",
+    "pod-to-pod",
+    "node-to-pod (same node)",
+    "node-to-pod (across nodes)",
+    "node-to-pod",
+    "pod-to-service",
+    "node-to-service",
+    "external-to-pod",
+    "external-to-service",
 )
 
 

@@ -19,8 +19,18 @@ import pandas as pd
 
 from .dataset import communications_in_order
 
-NAT_COLUMNS = ("communication", "probes", "connected", "checked", "nat_free", "violations",
-               "saw_sender_ip", "verdict", "expected_and_seen", "unexpected_sources")
+NAT_COLUMNS = (
+    "communication",
+    "probes",
+    "connected",
+    "checked",
+    "nat_free",
+    "violations",
+    "saw_sender_ip",
+    "verdict",
+    "expected_and_seen",
+    "unexpected_sources",
+)
 
 
 def nat_checked(frame: pd.DataFrame) -> pd.Series:
@@ -81,8 +91,9 @@ def expected_and_seen(sub: pd.DataFrame, checked: pd.Series) -> str:
         return "—"
     wanted: Counter[str] = Counter()
     seen: Counter[str] = Counter()
-    for kind, src, saw, expected in zip(rows["src_kind"], rows["src_ip"], rows["seen_src_ip"],
-                                        rows["expected_src_ips"]):
+    for kind, src, saw, expected in zip(
+        rows["src_kind"], rows["src_ip"], rows["seen_src_ip"], rows["expected_src_ips"]
+    ):
         want = expected_kind(kind, src, expected)
         wanted[want] += 1
         seen[seen_kind(src, saw, want, expected)] += 1
@@ -111,15 +122,20 @@ def nat_table(frame: pd.DataFrame) -> pd.DataFrame:
         n_free = int(free[mask].fillna(False).sum())
         violated = (free[mask].fillna(True) == False).to_numpy(dtype=bool)  # noqa: E712 (elementwise)
         bad = Counter(str(s) for s in sub["seen_src_ip"].to_numpy()[violated])
-        rows.append({
-            "communication": comm, "probes": int(mask.sum()),
-            "connected": int((sub["outcome"] == "connected").sum()),
-            "checked": n_checked, "nat_free": n_free, "violations": n_checked - n_free,
-            "saw_sender_ip": int((checked[mask] & (sub["seen_src_ip"] == sub["src_ip"])).sum()),
-            "verdict": verdict(n_checked, n_checked - n_free),
-            "expected_and_seen": expected_and_seen(sub, checked[mask]),
-            "unexpected_sources": ", ".join(f"{ip} ×{n}" for ip, n in sorted(bad.items())),
-        })
+        rows.append(
+            {
+                "communication": comm,
+                "probes": int(mask.sum()),
+                "connected": int((sub["outcome"] == "connected").sum()),
+                "checked": n_checked,
+                "nat_free": n_free,
+                "violations": n_checked - n_free,
+                "saw_sender_ip": int((checked[mask] & (sub["seen_src_ip"] == sub["src_ip"])).sum()),
+                "verdict": verdict(n_checked, n_checked - n_free),
+                "expected_and_seen": expected_and_seen(sub, checked[mask]),
+                "unexpected_sources": ", ".join(f"{ip} ×{n}" for ip, n in sorted(bad.items())),
+            }
+        )
     table = pd.DataFrame(rows, columns=list(NAT_COLUMNS))
     for col in ("probes", "connected", "checked", "nat_free", "violations", "saw_sender_ip"):
         table[col] = table[col].astype("int64")

@@ -37,8 +37,10 @@ def _groups(frame: pd.DataFrame) -> list[tuple[str, str]]:
 def latency_samples(frame: pd.DataFrame) -> dict[tuple[str, str], list[float]]:
     """(communication, protocol) -> latencies in ms of connected probes, in display order."""
     rows = latency_rows(frame)
-    return {(c, p): rows.loc[(rows["communication"] == c) & (rows["protocol"] == p), "latency_ms"].tolist()
-            for c, p in _groups(rows)}
+    return {
+        (c, p): rows.loc[(rows["communication"] == c) & (rows["protocol"] == p), "latency_ms"].tolist()
+        for c, p in _groups(rows)
+    }
 
 
 def latency_percentiles(frame: pd.DataFrame) -> pd.DataFrame:
@@ -47,8 +49,17 @@ def latency_percentiles(frame: pd.DataFrame) -> pd.DataFrame:
     for (comm, proto), values in latency_samples(frame).items():
         arr = np.asarray(values, dtype="float64")
         p50, p90, p99 = np.percentile(arr, [50, 90, 99])
-        out.append({"communication": comm, "protocol": proto, "samples": len(arr), "p50": float(p50),
-                    "p90": float(p90), "p99": float(p99), "max": float(arr.max())})
+        out.append(
+            {
+                "communication": comm,
+                "protocol": proto,
+                "samples": len(arr),
+                "p50": float(p50),
+                "p90": float(p90),
+                "p99": float(p99),
+                "max": float(arr.max()),
+            }
+        )
     table = pd.DataFrame(out, columns=list(LATENCY_COLUMNS))
     table["samples"] = table["samples"].astype("int64")
     for col in LATENCY_COLUMNS[3:]:
@@ -62,8 +73,9 @@ def latency_p50(frame: pd.DataFrame) -> dict[tuple[str, str], float]:
 
 
 def has_throughput(frame: pd.DataFrame) -> bool:
-    return "throughput_mbps" in frame.columns and \
-        bool(pd.to_numeric(frame["throughput_mbps"], errors="coerce").notna().any())
+    return "throughput_mbps" in frame.columns and bool(
+        pd.to_numeric(frame["throughput_mbps"], errors="coerce").notna().any()
+    )
 
 
 def throughput_summary(frame: pd.DataFrame) -> pd.DataFrame | None:
@@ -74,10 +86,20 @@ def throughput_summary(frame: pd.DataFrame) -> pd.DataFrame | None:
     rows = rows[rows["throughput_mbps"].notna()]
     out = []
     for comm, proto in _groups(rows):
-        arr = rows.loc[(rows["communication"] == comm) & (rows["protocol"] == proto), "throughput_mbps"] \
-            .to_numpy(dtype="float64")
-        out.append({"communication": comm, "protocol": proto, "samples": len(arr), "mean": float(arr.mean()),
-                    "min": float(arr.min()), "p50": float(np.percentile(arr, 50)), "max": float(arr.max())})
+        arr = rows.loc[(rows["communication"] == comm) & (rows["protocol"] == proto), "throughput_mbps"].to_numpy(
+            dtype="float64"
+        )
+        out.append(
+            {
+                "communication": comm,
+                "protocol": proto,
+                "samples": len(arr),
+                "mean": float(arr.mean()),
+                "min": float(arr.min()),
+                "p50": float(np.percentile(arr, 50)),
+                "max": float(arr.max()),
+            }
+        )
     table = pd.DataFrame(out, columns=list(THROUGHPUT_COLUMNS))
     table["samples"] = table["samples"].astype("int64")
     return table

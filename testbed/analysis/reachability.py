@@ -28,11 +28,11 @@ class Matrix:
     step: str
     protocol: str
     port: int | None
-    probes: pd.DataFrame      # int: probes per cell (0 where none was sent)
-    connected: pd.DataFrame   # int: probes that connected
-    share: pd.DataFrame       # float: connected / probes (NaN where none was sent)
-    outcome: pd.DataFrame     # str: the outcome of every probe, "mixed", or "" where none
-    expected: pd.DataFrame    # float: share expected to connect (NaN where no expectation)
+    probes: pd.DataFrame  # int: probes per cell (0 where none was sent)
+    connected: pd.DataFrame  # int: probes that connected
+    share: pd.DataFrame  # float: connected / probes (NaN where none was sent)
+    outcome: pd.DataFrame  # str: the outcome of every probe, "mixed", or "" where none
+    expected: pd.DataFrame  # float: share expected to connect (NaN where no expectation)
     difference: pd.DataFrame  # float: observed share - expected share, over probes with an expectation
     mismatches: pd.DataFrame  # int: probes whose outcome was not the expected one
 
@@ -52,8 +52,11 @@ def has_expectation(frame: pd.DataFrame) -> pd.Series:
 
 def as_expected(frame: pd.DataFrame) -> pd.Series:
     """Per row: the outcome matches the expectation (False where there is none)."""
-    return pd.Series([bool(e) and outcome_matches(e, o) for e, o in
-                      zip(frame["expected_outcome"], frame["outcome"])], index=frame.index, dtype=bool)
+    return pd.Series(
+        [bool(e) and outcome_matches(e, o) for e, o in zip(frame["expected_outcome"], frame["outcome"])],
+        index=frame.index,
+        dtype=bool,
+    )
 
 
 def _select(frame: pd.DataFrame, step: str | None, protocol: str | None, port: int | None) -> pd.DataFrame:
@@ -69,22 +72,27 @@ def _select(frame: pd.DataFrame, step: str | None, protocol: str | None, port: i
     return frame[mask]
 
 
-def reachability_matrix(frame: pd.DataFrame, step: str | None = None, protocol: str | None = None,
-                 port: int | None = None) -> Matrix:
+def reachability_matrix(
+    frame: pd.DataFrame, step: str | None = None, protocol: str | None = None, port: int | None = None
+) -> Matrix:
     """The matrix of the rows of `step`, `protocol` and `port` (None: all of them).
 
     Destination labels carry the port ("web-1:80") unless one port was chosen.
     """
     rows = _select(frame, step, protocol, port)
     with_port = port is None
-    work = pd.DataFrame({
-        "src": src_labels(rows), "dst": dst_labels(rows, with_port=with_port),
-        "conn": (rows["outcome"] == "connected").astype(int),
-        "outcome": rows["outcome"].astype(str),
-        "has_exp": has_expectation(rows).astype(int),
-        "exp_conn": (rows["expected_outcome"] == "connected").astype(int),
-        "bad": (has_expectation(rows) & ~as_expected(rows)).astype(int),
-    }, index=rows.index)
+    work = pd.DataFrame(
+        {
+            "src": src_labels(rows),
+            "dst": dst_labels(rows, with_port=with_port),
+            "conn": (rows["outcome"] == "connected").astype(int),
+            "outcome": rows["outcome"].astype(str),
+            "has_exp": has_expectation(rows).astype(int),
+            "exp_conn": (rows["expected_outcome"] == "connected").astype(int),
+            "bad": (has_expectation(rows) & ~as_expected(rows)).astype(int),
+        },
+        index=rows.index,
+    )
     work["obs_exp_conn"] = work["conn"] * work["has_exp"]
     work["exp_conn"] = work["exp_conn"] * work["has_exp"]
     index, columns = src_order(rows), dst_order(rows, with_port=with_port)
@@ -108,9 +116,18 @@ def reachability_matrix(frame: pd.DataFrame, step: str | None = None, protocol: 
     first, kinds = grouped["outcome"].first(), grouped["outcome"].nunique()
     outcome = pivot(first.where(kinds == 1, "mixed"), None)
     outcome = outcome.astype(object).where(outcome.notna(), "").astype(object)
-    return Matrix(step=step if step is not None else "", protocol=protocol if protocol is not None else "",
-                  port=port, probes=probes, connected=connected, share=share, outcome=outcome,
-                  expected=expected, difference=difference, mismatches=mismatches)
+    return Matrix(
+        step=step if step is not None else "",
+        protocol=protocol if protocol is not None else "",
+        port=port,
+        probes=probes,
+        connected=connected,
+        share=share,
+        outcome=outcome,
+        expected=expected,
+        difference=difference,
+        mismatches=mismatches,
+    )
 
 
 def reachability_matrices(frame: pd.DataFrame, per_port: bool = False) -> list[Matrix]:
@@ -130,19 +147,22 @@ def reachability_matrices(frame: pd.DataFrame, per_port: bool = False) -> list[M
     return out
 
 
-def share_matrix(frame: pd.DataFrame, step: str | None = None, protocol: str | None = None,
-                 port: int | None = None) -> pd.DataFrame:
+def share_matrix(
+    frame: pd.DataFrame, step: str | None = None, protocol: str | None = None, port: int | None = None
+) -> pd.DataFrame:
     """Share of probes connected per source x destination (NaN: no probe)."""
     return reachability_matrix(frame, step, protocol, port).share
 
 
-def outcome_matrix(frame: pd.DataFrame, step: str | None = None, protocol: str | None = None,
-                   port: int | None = None) -> pd.DataFrame:
+def outcome_matrix(
+    frame: pd.DataFrame, step: str | None = None, protocol: str | None = None, port: int | None = None
+) -> pd.DataFrame:
     """The outcome per source x destination ("mixed" when probes disagree, "" where none)."""
     return reachability_matrix(frame, step, protocol, port).outcome
 
 
-def difference_matrix(frame: pd.DataFrame, step: str | None = None, protocol: str | None = None,
-                      port: int | None = None) -> pd.DataFrame:
+def difference_matrix(
+    frame: pd.DataFrame, step: str | None = None, protocol: str | None = None, port: int | None = None
+) -> pd.DataFrame:
     """Observed minus expected share connected (NaN where no expectation)."""
     return reachability_matrix(frame, step, protocol, port).difference

@@ -15,7 +15,8 @@ Probes that got no answer are counted apart ("unanswered") and left out of the t
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -23,8 +24,19 @@ from .dataset import party_label, steps_in_order
 from .stats import chisquare_uniform
 
 SPREAD_COLUMNS = ("step", "service", "endpoint", "requests", "share")
-TEST_COLUMNS = ("step", "service", "requests", "answered", "unanswered", "endpoints", "expected_each",
-                "chi2", "dof", "p_value", "uniform")
+TEST_COLUMNS = (
+    "step",
+    "service",
+    "requests",
+    "answered",
+    "unanswered",
+    "endpoints",
+    "expected_each",
+    "chi2",
+    "dof",
+    "p_value",
+    "uniform",
+)
 
 
 EndpointMap = Mapping[str | tuple[str, str], Sequence[str]] | None
@@ -39,8 +51,7 @@ def _service_rows(frame: pd.DataFrame) -> pd.DataFrame:
     return rows.assign(_svc=[service_label(s, ns) for s, ns in zip(rows["service"], rows["dst_namespace"])])
 
 
-def _endpoint_set(observed: Iterable[str], step: str, service: str, raw_name: str,
-                  endpoints: EndpointMap) -> list[str]:
+def _endpoint_set(observed: Iterable[str], step: str, service: str, raw_name: str, endpoints: EndpointMap) -> list[str]:
     known: set[str] = {e for e in observed if e}
     if endpoints:
         keys: tuple[str | tuple[str, str], ...] = (service, raw_name, (step, service), (step, raw_name))
@@ -63,16 +74,22 @@ def load_spread(frame: pd.DataFrame, endpoints: EndpointMap = None) -> pd.DataFr
             total = int(counts.sum())
             for ep in names:
                 n = int(counts.get(ep, 0))
-                out.append({"step": step, "service": svc, "endpoint": ep, "requests": n,
-                            "share": n / total if total else float("nan")})
+                out.append(
+                    {
+                        "step": step,
+                        "service": svc,
+                        "endpoint": ep,
+                        "requests": n,
+                        "share": n / total if total else float("nan"),
+                    }
+                )
     table = pd.DataFrame(out, columns=list(SPREAD_COLUMNS))
     table["requests"] = table["requests"].astype("int64")
     table["share"] = table["share"].astype("float64")
     return table
 
 
-def spread_tests(frame: pd.DataFrame, endpoints: EndpointMap = None,
-                 alpha: float = 0.05) -> pd.DataFrame:
+def spread_tests(frame: pd.DataFrame, endpoints: EndpointMap = None, alpha: float = 0.05) -> pd.DataFrame:
     """Per step and Service: requests, endpoints, chi-square statistic, p-value, uniform yes/no/n/a."""
     rows = _service_rows(frame)
     spread = load_spread(frame, endpoints)
@@ -84,10 +101,21 @@ def spread_tests(frame: pd.DataFrame, endpoints: EndpointMap = None,
             counts = spread[(spread["step"] == step) & (spread["service"] == svc)]["requests"].tolist()
             test = chisquare_uniform(counts)
             answered = int(sum(counts))
-            out.append({"step": step, "service": svc, "requests": len(sub), "answered": answered,
-                        "unanswered": len(sub) - answered, "endpoints": len(counts),
-                        "expected_each": test.expected, "chi2": test.statistic, "dof": test.dof,
-                        "p_value": test.p_value, "uniform": test.uniform(alpha)})
+            out.append(
+                {
+                    "step": step,
+                    "service": svc,
+                    "requests": len(sub),
+                    "answered": answered,
+                    "unanswered": len(sub) - answered,
+                    "endpoints": len(counts),
+                    "expected_each": test.expected,
+                    "chi2": test.statistic,
+                    "dof": test.dof,
+                    "p_value": test.p_value,
+                    "uniform": test.uniform(alpha),
+                }
+            )
     table = pd.DataFrame(out, columns=list(TEST_COLUMNS))
     for col in ("requests", "answered", "unanswered", "endpoints", "dof"):
         table[col] = table[col].astype("int64")
@@ -120,8 +148,11 @@ def endpoints_from_plan(plan: Mapping[str, Any]) -> dict[str, list[str]]:
     """
     if not isinstance(plan, Mapping):
         return {}
-    by_ip = {str(p.get("ip")): f"{p.get('namespace', 'default')}/{p.get('name')}"
-             for p in plan.get("pods", []) if isinstance(p, Mapping) and p.get("ip")}
+    by_ip = {
+        str(p.get("ip")): f"{p.get('namespace', 'default')}/{p.get('name')}"
+        for p in plan.get("pods", [])
+        if isinstance(p, Mapping) and p.get("ip")
+    }
     out: dict[str, set[str]] = {}
     for sl in _slices(plan):
         ns, svc_name = str(sl.get("namespace") or "default"), sl.get("service")

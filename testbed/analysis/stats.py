@@ -11,8 +11,8 @@ in Numerical Recipes), accurate to about 1e-12 — no heavy dependency needed.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 _EPS = 1e-15
 _TINY = 1e-300
@@ -81,8 +81,8 @@ class ChiSquare:
 
     statistic: float  # NaN when the test does not apply (fewer than 2 categories or no count)
     dof: int
-    p_value: float    # NaN when the test does not apply
-    expected: float   # count per category under uniformity
+    p_value: float  # NaN when the test does not apply
+    expected: float  # count per category under uniformity
 
     def uniform(self, alpha: float = 0.05) -> str:
         """'yes' (uniformity not rejected at `alpha`), 'no', or 'n/a'."""

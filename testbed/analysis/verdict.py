@@ -23,10 +23,33 @@ from .reachability import as_expected, has_expectation
 
 CONFUSION_INDEX = ("expected allowed", "expected blocked")
 CONFUSION_COLUMNS = ("connected", "not connected")
-MISMATCH_COLUMNS = ("step", "source", "destination", "protocol", "port", "communication", "outcome",
-                    "expected", "seen_src_ip", "expected_src_ips", "problem")
-SUMMARY_COLUMNS = ("step", "communication", "protocol", "probes", "connected", "refused", "timeout",
-                   "other", "expected", "as_expected", "nat_checked", "nat_free")
+MISMATCH_COLUMNS = (
+    "step",
+    "source",
+    "destination",
+    "protocol",
+    "port",
+    "communication",
+    "outcome",
+    "expected",
+    "seen_src_ip",
+    "expected_src_ips",
+    "problem",
+)
+SUMMARY_COLUMNS = (
+    "step",
+    "communication",
+    "protocol",
+    "probes",
+    "connected",
+    "refused",
+    "timeout",
+    "other",
+    "expected",
+    "as_expected",
+    "nat_checked",
+    "nat_free",
+)
 
 
 @dataclass(frozen=True)
@@ -49,8 +72,10 @@ def confusion(frame: pd.DataFrame) -> pd.DataFrame:
     exp = has_expectation(frame)
     allowed = frame["expected_outcome"] == "connected"
     conn = frame["outcome"] == "connected"
-    counts = [[int((exp & allowed & conn).sum()), int((exp & allowed & ~conn).sum())],
-              [int((exp & ~allowed & conn).sum()), int((exp & ~allowed & ~conn).sum())]]
+    counts = [
+        [int((exp & allowed & conn).sum()), int((exp & allowed & ~conn).sum())],
+        [int((exp & ~allowed & conn).sum()), int((exp & ~allowed & ~conn).sum())],
+    ]
     table = pd.DataFrame(counts, index=list(CONFUSION_INDEX), columns=list(CONFUSION_COLUMNS), dtype="int64")
     table.index.name = "expectation"
     return table
@@ -72,17 +97,27 @@ def mismatches(frame: pd.DataFrame) -> pd.DataFrame:
     nat_bad = (nat_free(frame).fillna(True) == False).astype(bool)  # noqa: E712
     mask = outcome_bad | nat_bad
     rows = frame[mask]
-    problems = [", ".join(p for p, on in (("outcome", o), ("NAT", n)) if on)
-                for o, n in zip(outcome_bad[mask], nat_bad[mask])]
-    out = pd.DataFrame({
-        "step": rows["step"], "source": [f"{lbl} ({ip})" if ip else lbl
-                                         for lbl, ip in zip(src_labels(rows), rows["src_ip"])],
-        "destination": [f"{lbl} ({ip})" if ip else lbl
-                        for lbl, ip in zip(dst_labels(rows, with_port=False), rows["dst_ip"])],
-        "protocol": rows["protocol"], "port": rows["port"], "communication": rows["communication"],
-        "outcome": rows["outcome"], "expected": rows["expected_outcome"], "seen_src_ip": rows["seen_src_ip"],
-        "expected_src_ips": rows["expected_src_ips"], "problem": problems,
-    }, columns=list(MISMATCH_COLUMNS))
+    problems = [
+        ", ".join(p for p, on in (("outcome", o), ("NAT", n)) if on) for o, n in zip(outcome_bad[mask], nat_bad[mask])
+    ]
+    out = pd.DataFrame(
+        {
+            "step": rows["step"],
+            "source": [f"{lbl} ({ip})" if ip else lbl for lbl, ip in zip(src_labels(rows), rows["src_ip"])],
+            "destination": [
+                f"{lbl} ({ip})" if ip else lbl for lbl, ip in zip(dst_labels(rows, with_port=False), rows["dst_ip"])
+            ],
+            "protocol": rows["protocol"],
+            "port": rows["port"],
+            "communication": rows["communication"],
+            "outcome": rows["outcome"],
+            "expected": rows["expected_outcome"],
+            "seen_src_ip": rows["seen_src_ip"],
+            "expected_src_ips": rows["expected_src_ips"],
+            "problem": problems,
+        },
+        columns=list(MISMATCH_COLUMNS),
+    )
     return out.reset_index(drop=True)
 
 
@@ -94,8 +129,15 @@ def run_verdict(frame: pd.DataFrame) -> Verdict:
     checked = int(nat_checked(frame).sum())
     violations = int((free.fillna(True) == False).sum())  # noqa: E712
     n_bad = int(mismatch_mask(frame).sum())
-    return Verdict(passed=len(frame) > 0 and n_bad == 0, probes=len(frame), with_expectation=int(exp.sum()),
-                   as_expected=ok, nat_checked=checked, nat_violations=violations, mismatches=n_bad)
+    return Verdict(
+        passed=len(frame) > 0 and n_bad == 0,
+        probes=len(frame),
+        with_expectation=int(exp.sum()),
+        as_expected=ok,
+        nat_checked=checked,
+        nat_violations=violations,
+        mismatches=n_bad,
+    )
 
 
 def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
@@ -112,14 +154,22 @@ def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
             for proto in protocols_in_order(frame.loc[in_comm, "protocol"]):
                 m = in_comm & (frame["protocol"] == proto)
                 outcome = frame.loc[m, "outcome"]
-                rows.append({
-                    "step": step, "communication": comm, "protocol": proto, "probes": int(m.sum()),
-                    "connected": int((outcome == "connected").sum()), "refused": int((outcome == "refused").sum()),
-                    "timeout": int((outcome == "timeout").sum()),
-                    "other": int((~outcome.isin(["connected", "refused", "timeout"])).sum()),
-                    "expected": int(exp[m].sum()), "as_expected": int((exp & ok)[m].sum()),
-                    "nat_checked": int(checked[m].sum()), "nat_free": int(free[m].fillna(False).sum()),
-                })
+                rows.append(
+                    {
+                        "step": step,
+                        "communication": comm,
+                        "protocol": proto,
+                        "probes": int(m.sum()),
+                        "connected": int((outcome == "connected").sum()),
+                        "refused": int((outcome == "refused").sum()),
+                        "timeout": int((outcome == "timeout").sum()),
+                        "other": int((~outcome.isin(["connected", "refused", "timeout"])).sum()),
+                        "expected": int(exp[m].sum()),
+                        "as_expected": int((exp & ok)[m].sum()),
+                        "nat_checked": int(checked[m].sum()),
+                        "nat_free": int(free[m].fillna(False).sum()),
+                    }
+                )
     table = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
     for col in SUMMARY_COLUMNS[3:]:
         table[col] = table[col].astype("int64")

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from ..emu.cluster import EmulatedCluster
 from ..experiment.changes import Action, Apply, Label, Scale, apply_action, describe
@@ -46,9 +47,9 @@ class ChangeFigures:
     apply_s: float
     added: int
     removed: int
-    expected: str                    # what the probes had to show
-    observed: dict[str, int]         # outcome -> count
-    ok: bool                         # the probes showed it
+    expected: str  # what the probes had to show
+    observed: dict[str, int]  # outcome -> count
+    ok: bool  # the probes showed it
     detail: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -73,8 +74,13 @@ def _service_ip(cluster: EmulatedCluster) -> str:
     return next(s.cluster_ip for s in services.services if (s.namespace, s.name) == ("default", "bench"))
 
 
-def enforce_changes(nodes: int = 10, pods: int = 1000, sample: int = 100, seed: int = 0,
-                    progress: Callable[[str], None] = lambda _m: None) -> tuple[dict[str, float], list[ChangeFigures]]:
+def enforce_changes(
+    nodes: int = 10,
+    pods: int = 1000,
+    sample: int = 100,
+    seed: int = 0,
+    progress: Callable[[str], None] = lambda _m: None,
+) -> tuple[dict[str, float], list[ChangeFigures]]:
     """Build the cluster, make the three changes, verify each with packets; (build timings, figures)."""
     with tempfile.TemporaryDirectory(prefix="tb-bench-") as folder:
         spec, manifests, plan = deployment_cluster(folder, nodes, pods, service=True, seed=seed)
@@ -82,7 +88,7 @@ def enforce_changes(nodes: int = 10, pods: int = 1000, sample: int = 100, seed: 
         out: list[ChangeFigures] = []
         progress(f"building {len(plan.nodes)} nodes, {len(plan.pods)} pods and a Service")
         with EmulatedCluster(plan) as cluster:
-            current = {"manifests": manifests}   # what the changes edit, then replan
+            current = {"manifests": manifests}  # what the changes edit, then replan
             bench = [p for p in cluster.plan.pods if p.labels.get("app") == "bench"]
             src, other = bench[0], bench[1]
             targets = [p for p in bench[2:]][:: max(1, len(bench) // sample)][:sample]
@@ -104,33 +110,53 @@ def enforce_changes(nodes: int = 10, pods: int = 1000, sample: int = 100, seed: 
             via = run_probes([Probe(i, cluster.netns_path(src.key), vip, 80, "TCP", 1.0) for i in range(2000)])
             new_names = {p.name for p in new}
             answered = {r.reply["pod"] for r in via if r.reply and r.reply.get("pod") in new_names}
-            out.append(ChangeFigures(
-                f"scale Deployment bench {pods} -> {pods + 10} (+10 endpoints)", replan_s,
-                float(done["seconds"]), int(done["added"]), int(done["removed"]),
-                "the 10 new pods connect directly; the ClusterIP reaches some of them", direct,
-                direct.get("connected", 0) == len(new) and bool(answered),
-                {"via_service": _outcomes(via), "new_pods_answering_via_service": len(answered)}))
+            out.append(
+                ChangeFigures(
+                    f"scale Deployment bench {pods} -> {pods + 10} (+10 endpoints)",
+                    replan_s,
+                    float(done["seconds"]),
+                    int(done["added"]),
+                    int(done["removed"]),
+                    "the 10 new pods connect directly; the ClusterIP reaches some of them",
+                    direct,
+                    direct.get("connected", 0) == len(new) and bool(answered),
+                    {"via_service": _outcomes(via), "new_pods_answering_via_service": len(answered)},
+                )
+            )
 
             # 2. a NetworkPolicy: bench pods accept only access=true
             replan_s, done = change(Apply((policy_file,)))
             blocked = _outcomes(_probe(cluster, src, targets))
-            out.append(ChangeFigures(
-                "apply NetworkPolicy (bench pods: ingress only from access=true)", replan_s,
-                float(done["seconds"]), int(done["added"]), int(done["removed"]),
-                f"{len(targets)} probes from an unlabelled pod all blocked", blocked,
-                blocked.get("connected", 0) == 0))
+            out.append(
+                ChangeFigures(
+                    "apply NetworkPolicy (bench pods: ingress only from access=true)",
+                    replan_s,
+                    float(done["seconds"]),
+                    int(done["added"]),
+                    int(done["removed"]),
+                    f"{len(targets)} probes from an unlabelled pod all blocked",
+                    blocked,
+                    blocked.get("connected", 0) == 0,
+                )
+            )
 
             # 3. relabel the source pod: allowed again; another pod is still blocked
-            replan_s, done = change(Label(PodSelection(namespace=src.namespace, names=(src.name,)),
-                                          {"access": "true"}))
+            replan_s, done = change(Label(PodSelection(namespace=src.namespace, names=(src.name,)), {"access": "true"}))
             allowed = _outcomes(_probe(cluster, src, targets))
             still = _outcomes(_probe(cluster, other, targets))
-            out.append(ChangeFigures(
-                "label a pod access=true", replan_s, float(done["seconds"]), int(done["added"]),
-                int(done["removed"]), f"{len(targets)} probes from the relabelled pod all connect; "
-                "another pod's all blocked", allowed,
-                allowed.get("connected", 0) == len(targets) and still.get("connected", 0) == 0,
-                {"other_pod": still}))
+            out.append(
+                ChangeFigures(
+                    "label a pod access=true",
+                    replan_s,
+                    float(done["seconds"]),
+                    int(done["added"]),
+                    int(done["removed"]),
+                    f"{len(targets)} probes from the relabelled pod all connect; another pod's all blocked",
+                    allowed,
+                    allowed.get("connected", 0) == len(targets) and still.get("connected", 0) == 0,
+                    {"other_pod": still},
+                )
+            )
         return dict(cluster.timings), out
 
 

@@ -37,13 +37,21 @@ def _cpu_model() -> str:
 def describe_machine() -> dict[str, object]:
     """A dict for the JSON results and `machine_line` (the one printed with every figure)."""
     mem = _meminfo()
-    return {"cores": os.cpu_count(), "cpu": _cpu_model(), "memory_gib": round(mem.get("MemTotal", 0) / 2**30, 1),
-            "kernel": platform.release(), "python": platform.python_version(),
-            "loadavg_at_start": [round(x, 2) for x in os.getloadavg()]}
+    return {
+        "cores": os.cpu_count(),
+        "cpu": _cpu_model(),
+        "memory_gib": round(mem.get("MemTotal", 0) / 2**30, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
 
 
 def machine_line(machine: dict[str, object] | None = None) -> str:
     m = machine or describe_machine()
     load = m["loadavg_at_start"]
-    return (f"machine: {m['cores']} cores ({m['cpu']}), {m['memory_gib']} GiB RAM, kernel {m['kernel']}, "
-            f"Python {m['python']}, load average {load[0]:.2f} at start")  # type: ignore[index]
+    first = load[0] if isinstance(load, list) and load else 0.0  # describe_machine's list of three
+    return (
+        f"machine: {m['cores']} cores ({m['cpu']}), {m['memory_gib']} GiB RAM, kernel {m['kernel']}, "
+        f"Python {m['python']}, load average {first:.2f} at start"
+    )

@@ -11,8 +11,9 @@ of the machine also move.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from ..emu.controllers import ClusterDns
 
@@ -87,12 +88,25 @@ def cluster_memory(cluster: Any) -> MemoryFigures:
     Mininet shells of nodes, hosts and switches, dnsmasq, and any child of those (e.g. a
     bird2 daemon or a command still running in a node's shell)."""
     agent = [cluster.agent.proc.pid] if cluster.agent is not None and cluster.agent.proc is not None else []
-    shells = [h.pid for h in (cluster.underlay.hosts.values() if cluster.underlay is not None else ())
-              if getattr(h, "pid", None)]
+    shells = [
+        h.pid
+        for h in (cluster.underlay.hosts.values() if cluster.underlay is not None else ())
+        if getattr(h, "pid", None)
+    ]
     dns_controller = cluster.controller(ClusterDns)
-    dns = [s.proc.pid for s in (dns_controller.servers.values() if dns_controller is not None else ())
-           if s.proc is not None]
+    dns = [
+        s.proc.pid
+        for s in (dns_controller.servers.values() if dns_controller is not None else ())
+        if s.proc is not None
+    ]
     ledger = list(cluster.ledger.pids) if cluster.ledger is not None else []
     known = {os.getpid(), *agent, *shells, *dns, *ledger}
-    return measure_pids({"python (this process)": [os.getpid()], "agent": agent, "Mininet shells": shells,
-                         "dnsmasq": dns, "others (ledger, children)": ledger + sorted(_children(known))})
+    return measure_pids(
+        {
+            "python (this process)": [os.getpid()],
+            "agent": agent,
+            "Mininet shells": shells,
+            "dnsmasq": dns,
+            "others (ledger, children)": ledger + sorted(_children(known)),
+        }
+    )

@@ -21,8 +21,8 @@ from ..emu.underlay import _mininet, mininet_name
 @dataclass(frozen=True)
 class MininetFigures:
     hosts: int
-    build_s: float   # addHost/addLink/build/start
-    stop_s: float    # net.stop()
+    build_s: float  # addHost/addLink/build/start
+    stop_s: float  # net.stop()
 
     @property
     def hosts_per_s(self) -> float:
@@ -38,8 +38,10 @@ def plain_mininet(hosts: int, switches: int = 10) -> MininetFigures:
         start = time.perf_counter()
         net = Mininet(topo=None, build=False, controller=None, autoSetMacs=False, waitConnected=False)
         core = net.addSwitch(mininet_name(ledger.tag, "c0"), cls=LinuxBridge, inNamespace=True)
-        leaves = [net.addSwitch(mininet_name(ledger.tag, f"s{i}"), cls=LinuxBridge, inNamespace=True)
-                  for i in range(max(1, switches))]
+        leaves = [
+            net.addSwitch(mininet_name(ledger.tag, f"s{i}"), cls=LinuxBridge, inNamespace=True)
+            for i in range(max(1, switches))
+        ]
         for leaf in leaves:
             net.addLink(leaf, core)
         subnet = ipaddress.ip_network("10.0.0.0/16")

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
-from ..emu.cluster import EmulatedCluster
 from ..conformance.resources import MODEL
 from ..conformance.xyz import PODS, PORTS, PROTOCOLS
+from ..emu.cluster import EmulatedCluster
 from ..netpol.oracle import truth_table
 from ..plan.build import plan_cluster
 from ..spec.topology import load_topology
@@ -45,7 +46,7 @@ class ProbeFigures:
     probes: int
     seconds: float
     outcomes: dict[str, int]
-    mismatches: int = 0                 # against the oracle (truth table) or "all connect" (all-pairs)
+    mismatches: int = 0  # against the oracle (truth table) or "all connect" (all-pairs)
     build_s: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -71,19 +72,29 @@ def truth_table_bench(timeout: float = 1.0, progress: Callable[[str], None] = la
     with EmulatedCluster(plan) as cluster:
         pods = {f"{p.namespace}/{p.name}": p for p in cluster.plan.pods}
         table = [(s, d, port, proto) for s in PODS for d in PODS for proto in PROTOCOLS for port in PORTS]
-        probes = [Probe(i, cluster.netns_path(pods[s].key), pods[d].ip, port, proto, timeout)
-                  for i, (s, d, port, proto) in enumerate(table)]
+        probes = [
+            Probe(i, cluster.netns_path(pods[s].key), pods[d].ip, port, proto, timeout)
+            for i, (s, d, port, proto) in enumerate(table)
+        ]
         t0 = time.perf_counter()
         results = run_probes(probes)
         seconds = time.perf_counter() - t0
         expected = truth_table(cluster.plan.world, PODS, PODS, PORTS, PROTOCOLS)
     mismatches = sum(1 for key, r in zip(table, results) if expected[key] != (r.outcome == "connected"))
-    return ProbeFigures("truth table (9 pods, 2 ports, 3 protocols, one policy)", len(probes), seconds,
-                        _count(results), mismatches, cluster.timings["build"], {"timeout_s": timeout})
+    return ProbeFigures(
+        "truth table (9 pods, 2 ports, 3 protocols, one policy)",
+        len(probes),
+        seconds,
+        _count(results),
+        mismatches,
+        cluster.timings["build"],
+        {"timeout_s": timeout},
+    )
 
 
-def all_pairs_bench(pods: int = 100, timeout: float = 1.0,
-                    progress: Callable[[str], None] = lambda _m: None) -> ProbeFigures:
+def all_pairs_bench(
+    pods: int = 100, timeout: float = 1.0, progress: Callable[[str], None] = lambda _m: None
+) -> ProbeFigures:
     """Every ordered pair of `pods` pods over TCP 80, all expected to connect."""
     with tempfile.TemporaryDirectory(prefix="tb-bench-") as folder:
         spec = load_topology(write(folder, "topology.yaml", topology_yaml(4)))
@@ -92,11 +103,20 @@ def all_pairs_bench(pods: int = 100, timeout: float = 1.0,
     progress(f"all-pairs: building {pods} pods on 3 workers")
     with EmulatedCluster(plan) as cluster:
         bulk = [p for p in cluster.plan.pods if p.labels.get("app") == "bulk"]
-        probes = [Probe(i, cluster.netns_path(s.key), d.ip, 80, "TCP", timeout)
-                  for i, (s, d) in enumerate((s, d) for s in bulk for d in bulk if s.key != d.key)]
+        probes = [
+            Probe(i, cluster.netns_path(s.key), d.ip, 80, "TCP", timeout)
+            for i, (s, d) in enumerate((s, d) for s in bulk for d in bulk if s.key != d.key)
+        ]
         t0 = time.perf_counter()
         results = run_probes(probes)
         seconds = time.perf_counter() - t0
     counts = _count(results)
-    return ProbeFigures(f"all-pairs TCP, {len(bulk)} pods", len(probes), seconds, counts,
-                        len(probes) - counts.get("connected", 0), cluster.timings["build"], {"timeout_s": timeout})
+    return ProbeFigures(
+        f"all-pairs TCP, {len(bulk)} pods",
+        len(probes),
+        seconds,
+        counts,
+        len(probes) - counts.get("connected", 0),
+        cluster.timings["build"],
+        {"timeout_s": timeout},
+    )

@@ -15,8 +15,9 @@ import random
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from ..emu.cluster import EmulatedCluster
 from ..emu.ledger import STATE_DIR, netns_prefix, owner_alive
@@ -30,16 +31,16 @@ from .workloads import deployment_cluster
 @dataclass
 class ScalePoint:
     nodes: int
-    pods: int                       # every pod of the plan (the Deployment's + CoreDNS's)
+    pods: int  # every pod of the plan (the Deployment's + CoreDNS's)
     plan_s: float
     build_s: float
     teardown_s: float
-    phases: dict[str, float]        # cluster.timings
-    memory: dict[str, Any]          # MemoryFigures.to_dict()
-    system_used_delta_bytes: int    # MemAvailable before the build - at full size
-    probe_check: dict[str, int]     # outcome -> count, for the sample of real probes
-    leftovers: list[str]            # what teardown left behind (must be empty)
-    mininet: dict[str, float] | None = None   # plain Mininet figures, same host count
+    phases: dict[str, float]  # cluster.timings
+    memory: dict[str, Any]  # MemoryFigures.to_dict()
+    system_used_delta_bytes: int  # MemAvailable before the build - at full size
+    probe_check: dict[str, int]  # outcome -> count, for the sample of real probes
+    leftovers: list[str]  # what teardown left behind (must be empty)
+    mininet: dict[str, float] | None = None  # plain Mininet figures, same host count
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -87,8 +88,13 @@ def leftovers(tag: str, pids: list[int]) -> list[str]:
     return out
 
 
-def scale_point(nodes: int, pods: int, mininet_hosts: int | None = None, seed: int = 0,
-                progress: Callable[[str], None] = lambda _m: None) -> ScalePoint:
+def scale_point(
+    nodes: int,
+    pods: int,
+    mininet_hosts: int | None = None,
+    seed: int = 0,
+    progress: Callable[[str], None] = lambda _m: None,
+) -> ScalePoint:
     """Build and tear down one cluster size; `mininet_hosts`: also time that many plain Mininet hosts."""
     with tempfile.TemporaryDirectory(prefix="tb-bench-") as folder:
         t0 = time.perf_counter()
@@ -103,17 +109,32 @@ def scale_point(nodes: int, pods: int, mininet_hosts: int | None = None, seed: i
         checked = probe_sample(cluster, seed=seed)
         tag = cluster.tag
         pids = list(cluster.ledger.pids) if cluster.ledger is not None else []
-    point = ScalePoint(nodes=len(plan.nodes), pods=len(plan.pods), plan_s=plan_s,
-                       build_s=cluster.timings["build"], teardown_s=cluster.timings["teardown"],
-                       phases=dict(cluster.timings), memory=memory.to_dict(), system_used_delta_bytes=used,
-                       probe_check=checked, leftovers=leftovers(tag, pids))
-    progress(f"{point.pods} pods: build {point.build_s:.2f} s, teardown {point.teardown_s:.2f} s, "
-             f"memory {memory.total / 2**20:.0f} MiB PSS")
+    point = ScalePoint(
+        nodes=len(plan.nodes),
+        pods=len(plan.pods),
+        plan_s=plan_s,
+        build_s=cluster.timings["build"],
+        teardown_s=cluster.timings["teardown"],
+        phases=dict(cluster.timings),
+        memory=memory.to_dict(),
+        system_used_delta_bytes=used,
+        probe_check=checked,
+        leftovers=leftovers(tag, pids),
+    )
+    progress(
+        f"{point.pods} pods: build {point.build_s:.2f} s, teardown {point.teardown_s:.2f} s, "
+        f"memory {memory.total / 2**20:.0f} MiB PSS"
+    )
     if mininet_hosts:
         progress(f"plain Mininet: {mininet_hosts} hosts")
         figures: MininetFigures = plain_mininet(mininet_hosts)
-        point.mininet = {"hosts": figures.hosts, "build_s": figures.build_s, "stop_s": figures.stop_s,
-                         "hosts_per_s": figures.hosts_per_s}
-        progress(f"plain Mininet: {figures.hosts} hosts built in {figures.build_s:.2f} s, "
-                 f"stopped in {figures.stop_s:.2f} s")
+        point.mininet = {
+            "hosts": figures.hosts,
+            "build_s": figures.build_s,
+            "stop_s": figures.stop_s,
+            "hosts_per_s": figures.hosts_per_s,
+        }
+        progress(
+            f"plain Mininet: {figures.hosts} hosts built in {figures.build_s:.2f} s, stopped in {figures.stop_s:.2f} s"
+        )
     return point

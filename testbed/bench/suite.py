@@ -17,11 +17,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
+from ..conformance.run import run_conformance
 from ..errors import TestbedError
 from ..experiment.results import new_run_id, unique_run_dir
-from ..conformance.run import run_conformance
 from .changes import enforce_changes, to_dicts
 from .machine import describe_machine, machine_line
 from .probing import all_pairs_bench, truth_table_bench
@@ -66,17 +67,23 @@ def ready_from_command(pods: int = 20, timeout: float = 60.0) -> tuple[float, fl
 def conformance_bench(folder: str, limit: int | None, progress: Callable[[str], None]) -> dict[str, Any]:
     """The generated suite (or its first `limit` cases) on the default topology; counts and time."""
     t0 = time.perf_counter()
-    run_dir, passed = run_conformance(THREE_NODES, folder,
-                                      limit=limit, progress=progress)
+    run_dir, passed = run_conformance(THREE_NODES, folder, limit=limit, progress=progress)
     seconds = time.perf_counter() - t0
     with open(os.path.join(run_dir, "conformance.json"), encoding="utf-8") as handle:
         meta = json.load(handle)
-    return {"cases": meta["cases"], "seconds": seconds, "passed": passed, "counts": meta["counts"],
-            "run_dir": run_dir, "enforcement_seconds": meta["enforcement_seconds"]}
+    return {
+        "cases": meta["cases"],
+        "seconds": seconds,
+        "passed": passed,
+        "counts": meta["counts"],
+        "run_dir": run_dir,
+        "enforcement_seconds": meta["enforcement_seconds"],
+    }
 
 
-def run_bench(quick: bool, results_root: str, progress: Callable[[str], None] = lambda _m: None,
-              mininet_hosts: int = 1000) -> tuple[str, list[Figure], dict[str, Any]]:
+def run_bench(
+    quick: bool, results_root: str, progress: Callable[[str], None] = lambda _m: None, mininet_hosts: int = 1000
+) -> tuple[str, list[Figure], dict[str, Any]]:
     """Run the benchmarks; returns (run folder, figures, raw results). Prints nothing itself."""
     machine = describe_machine()
     run_dir, run_id = unique_run_dir(results_root, new_run_id("bench-quick" if quick else "bench"))
@@ -105,8 +112,10 @@ def run_bench(quick: bool, results_root: str, progress: Callable[[str], None] = 
     with open(os.path.join(run_dir, "bench.json"), "w", encoding="utf-8") as handle:
         json.dump(raw, handle, indent=2, sort_keys=True, default=str)
     with open(os.path.join(run_dir, "bench.md"), "w", encoding="utf-8") as handle:
-        handle.write(f"# testbed bench{' --quick' if quick else ''} — {run_id}\n\n{machine_line(machine)}\n\n"
-                     + table(figures, markdown=True))
+        handle.write(
+            f"# testbed bench{' --quick' if quick else ''} — {run_id}\n\n{machine_line(machine)}\n\n"
+            + table(figures, markdown=True)
+        )
     return run_dir, figures, raw
 
 
@@ -114,40 +123,107 @@ def figures_from(raw: dict[str, Any]) -> list[Figure]:
     """The table's figures from the raw results (as bench.json holds them)."""
     figures: list[Figure] = []
     r = raw["ready_3n20p"]
-    figures.append(Figure("ready_3n20p", "3 nodes, 20 pods: ready for probes, from the command", r["from_command_s"],
-                          "s", 3.0, note=f"build itself {r['build_s']:.2f} s; the rest is the interpreter and imports"))
+    figures.append(
+        Figure(
+            "ready_3n20p",
+            "3 nodes, 20 pods: ready for probes, from the command",
+            r["from_command_s"],
+            "s",
+            3.0,
+            note=f"build itself {r['build_s']:.2f} s; the rest is the interpreter and imports",
+        )
+    )
     if "scale_1000" in raw:
         p = raw["scale_1000"]
         figures += [
-            Figure("build_1000", f"10 nodes, {p['pods']} pods: build", p["build_s"], "s", 10.0,
-                   note=f"{p['pods_per_s']:.0f} pods/s"),
-            Figure("teardown_1000", f"10 nodes, {p['pods']} pods: teardown", p["teardown_s"], "s", 5.0,
-                   note="left behind: " + (", ".join(p["leftovers"]) or "nothing")),
-            Figure("memory_1000", f"memory of all testbed processes at {p['pods']} pods (PSS)",
-                   p["memory"]["total_bytes"] / GIB, "GiB", 4.0,
-                   note=f"system-wide MemAvailable drop {p['system_used_delta_bytes'] / GIB:.2f} GiB (kernel included)")]
+            Figure(
+                "build_1000",
+                f"10 nodes, {p['pods']} pods: build",
+                p["build_s"],
+                "s",
+                10.0,
+                note=f"{p['pods_per_s']:.0f} pods/s",
+            ),
+            Figure(
+                "teardown_1000",
+                f"10 nodes, {p['pods']} pods: teardown",
+                p["teardown_s"],
+                "s",
+                5.0,
+                note="left behind: " + (", ".join(p["leftovers"]) or "nothing"),
+            ),
+            Figure(
+                "memory_1000",
+                f"memory of all testbed processes at {p['pods']} pods (PSS)",
+                p["memory"]["total_bytes"] / GIB,
+                "GiB",
+                4.0,
+                note=f"system-wide MemAvailable drop {p['system_used_delta_bytes'] / GIB:.2f} GiB (kernel included)",
+            ),
+        ]
         if p.get("mininet"):
             m = p["mininet"]
-            figures.append(Figure("mininet_ratio", f"testbed pods/s ÷ plain Mininet hosts/s ({m['hosts']:.0f} hosts)",
-                                  p["ratio_vs_mininet"] or 0.0, "×",
-                                  note=f"plain Mininet: build {m['build_s']:.1f} s ({m['hosts_per_s']:.0f} hosts/s), "
-                                       f"stop {m['stop_s']:.1f} s"))
+            figures.append(
+                Figure(
+                    "mininet_ratio",
+                    f"testbed pods/s ÷ plain Mininet hosts/s ({m['hosts']:.0f} hosts)",
+                    p["ratio_vs_mininet"] or 0.0,
+                    "×",
+                    note=f"plain Mininet: build {m['build_s']:.1f} s ({m['hosts_per_s']:.0f} hosts/s), "
+                    f"stop {m['stop_s']:.1f} s",
+                )
+            )
     for c in raw.get("changes_1000", {}).get("changes", []):
-        figures.append(Figure("change", f"change at 1,000 pods: {c['change']}", c["apply_s"], "s", 1.0,
-                              note=f"replan {c['replan_s']:.3f} s; packets: {counts(c['observed'])} "
-                                   f"({'as expected' if c['ok'] else 'NOT as expected'})"))
+        figures.append(
+            Figure(
+                "change",
+                f"change at 1,000 pods: {c['change']}",
+                c["apply_s"],
+                "s",
+                1.0,
+                note=f"replan {c['replan_s']:.3f} s; packets: {counts(c['observed'])} "
+                f"({'as expected' if c['ok'] else 'NOT as expected'})",
+            )
+        )
     t, a = raw["truth_table"], raw["all_pairs"]
     figures += [
-        Figure("truth_table", "486-probe truth table (9 pods, 2 ports, 3 protocols, some blocked)", t["seconds"], "s",
-               2.0, note=f"{counts(t['outcomes'])}, {t['mismatches']} mismatches with the oracle; "
-                         f"probe timeout {t['extra']['timeout_s']} s"),
-        Figure("all_pairs", f"100-pod all-pairs TCP ({a['probes']:,} probes)", a["seconds"], "s", 10.0,
-               note=counts(a["outcomes"])),
-        Figure("probe_rate", "allowed TCP probe results per second (all-pairs)", a["probes"] / max(a["seconds"], 1e-9),
-               "/s", 10000, ">=")]
+        Figure(
+            "truth_table",
+            "486-probe truth table (9 pods, 2 ports, 3 protocols, some blocked)",
+            t["seconds"],
+            "s",
+            2.0,
+            note=f"{counts(t['outcomes'])}, {t['mismatches']} mismatches with the oracle; "
+            f"probe timeout {t['extra']['timeout_s']} s",
+        ),
+        Figure(
+            "all_pairs",
+            f"100-pod all-pairs TCP ({a['probes']:,} probes)",
+            a["seconds"],
+            "s",
+            10.0,
+            note=counts(a["outcomes"]),
+        ),
+        Figure(
+            "probe_rate",
+            "allowed TCP probe results per second (all-pairs)",
+            a["probes"] / max(a["seconds"], 1e-9),
+            "/s",
+            10000,
+            ">=",
+        ),
+    ]
     c = raw["conformance"]
-    figures.append(Figure("conformance_rate", f"conformance: cases per 5 minutes (measured on {c['cases']} cases)",
-                          c["cases"] / max(c["seconds"], 1e-9) * 300, "cases", 200, ">=",
-                          note=f"{c['cases']} cases in {c['seconds']:.0f} s; {c['counts']['passed']} passed, "
-                               f"{c['counts']['failed']} failed"))
+    figures.append(
+        Figure(
+            "conformance_rate",
+            f"conformance: cases per 5 minutes (measured on {c['cases']} cases)",
+            c["cases"] / max(c["seconds"], 1e-9) * 300,
+            "cases",
+            200,
+            ">=",
+            note=f"{c['cases']} cases in {c['seconds']:.0f} s; {c['counts']['passed']} passed, "
+            f"{c['counts']['failed']} failed",
+        )
+    )
     return figures

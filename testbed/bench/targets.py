@@ -28,7 +28,9 @@ class Figure:
         return f"{_num(self.value)} {self.unit}".strip()
 
     def target(self) -> str:
-        return "—" if self.limit is None else f"{'≤' if self.op == '<=' else '≥'} {_num(self.limit)} {self.unit}".strip()
+        return (
+            "—" if self.limit is None else f"{'≤' if self.op == '<=' else '≥'} {_num(self.limit)} {self.unit}".strip()
+        )
 
     def verdict(self) -> str:
         return {True: "met", False: "MISSED", None: "info"}[self.met]
@@ -51,8 +53,12 @@ def counts(value: Any) -> str:
     if isinstance(value, dict):
         if not value:
             return "none"
-        return ", ".join(f"{v} {k}" if isinstance(v, (int, float)) and not isinstance(v, bool)
-                         else f"{str(k).replace('_', ' ')}: {counts(v)}" for k, v in value.items())
+        return ", ".join(
+            f"{v} {k}"
+            if isinstance(v, (int, float)) and not isinstance(v, bool)
+            else f"{str(k).replace('_', ' ')}: {counts(v)}"
+            for k, v in value.items()
+        )
     return str(value)
 
 
@@ -66,6 +72,11 @@ def table(figures: list[Figure], markdown: bool = False) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     out = []
     for r in rows:
-        out.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) if i < 3 else c.ljust(w)
-                             for i, (c, w) in enumerate(zip(r[:4], widths))) + ("  " + r[4] if r[4] else ""))
+        out.append(
+            "  ".join(
+                c.ljust(w) if i == 0 else c.rjust(w) if i < 3 else c.ljust(w)
+                for i, (c, w) in enumerate(zip(r[:4], widths))
+            )
+            + ("  " + r[4] if r[4] else "")
+        )
     return "\n".join(out) + "\n"

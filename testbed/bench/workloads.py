@@ -15,24 +15,30 @@ from ..spec.model import ClusterSpec, Manifests
 from ..spec.topology import load_topology
 from ..spec.workloads import load_manifests
 
-THREE_NODES = TOPOLOGY   # the conformance model's 3-node topology, shipped with the package
+THREE_NODES = TOPOLOGY  # the conformance model's 3-node topology, shipped with the package
 
 
 def topology_yaml(nodes: int) -> str:
     """One control-plane and nodes-1 workers (kind's names), host-gw, iptables kube-proxy."""
-    return ("kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n  - role: control-plane\n"
-            + "  - role: worker\n" * max(0, nodes - 1))
+    return (
+        "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n  - role: control-plane\n"
+        + "  - role: worker\n" * max(0, nodes - 1)
+    )
 
 
 def deployment_yaml(name: str, replicas: int, service: bool = False) -> str:
     """A Deployment of `replicas` pods (label app=<name>, TCP 80), and optionally its ClusterIP Service."""
-    text = (f"apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}}}\nspec:\n"
-            f"  replicas: {replicas}\n  selector: {{matchLabels: {{app: {name}}}}}\n  template:\n"
-            f"    metadata: {{labels: {{app: {name}}}}}\n    spec: {{containers: [{{name: c, ports: "
-            "[{containerPort: 80}]}]}\n")
+    text = (
+        f"apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}}}\nspec:\n"
+        f"  replicas: {replicas}\n  selector: {{matchLabels: {{app: {name}}}}}\n  template:\n"
+        f"    metadata: {{labels: {{app: {name}}}}}\n    spec: {{containers: [{{name: c, ports: "
+        "[{containerPort: 80}]}]}\n"
+    )
     if service:
-        text += (f"---\napiVersion: v1\nkind: Service\nmetadata: {{name: {name}}}\nspec:\n"
-                 f"  selector: {{app: {name}}}\n  ports: [{{port: 80, targetPort: 80}}]\n")
+        text += (
+            f"---\napiVersion: v1\nkind: Service\nmetadata: {{name: {name}}}\nspec:\n"
+            f"  selector: {{app: {name}}}\n  ports: [{{port: 80, targetPort: 80}}]\n"
+        )
     return text
 
 
@@ -43,8 +49,9 @@ def write(folder: str, name: str, text: str) -> str:
     return path
 
 
-def deployment_cluster(folder: str, nodes: int, pods: int, service: bool = False,
-                       seed: int = 0) -> tuple[ClusterSpec, Manifests, Plan]:
+def deployment_cluster(
+    folder: str, nodes: int, pods: int, service: bool = False, seed: int = 0
+) -> tuple[ClusterSpec, Manifests, Plan]:
     """(spec, manifests, plan) of `nodes` nodes running one Deployment `bench` of `pods` pods."""
     spec = load_topology(write(folder, "topology.yaml", topology_yaml(nodes)))
     manifests = load_manifests([write(folder, "bench.yaml", deployment_yaml("bench", pods, service))])

@@ -10,8 +10,9 @@ step of the next (the policies and labels of the old case are undone by the same
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from ..spec.model import Manifests, Namespace
 from .steps import BASE, Step, label_patch, labels_text
@@ -41,9 +42,13 @@ class Transition:
         """The changes as kubectl commands (for logs and reports)."""
         lines = [f"kubectl apply -f <{p.namespace}/{p.name}>  # NetworkPolicy" for p in self.apply]
         lines += [f"kubectl delete networkpolicy -n {ns} {name}" for ns, name in self.delete]
-        lines += [f"kubectl label pod -n {ref.split('/')[0]} {ref.split('/')[1]} {labels_text(ch)} --overwrite"
-                  for ref, ch in self.pod_labels.items()]
-        lines += [f"kubectl label namespace {ns} {labels_text(ch)} --overwrite" for ns, ch in self.namespace_labels.items()]
+        lines += [
+            f"kubectl label pod -n {ref.split('/')[0]} {ref.split('/')[1]} {labels_text(ch)} --overwrite"
+            for ref, ch in self.pod_labels.items()
+        ]
+        lines += [
+            f"kubectl label namespace {ns} {labels_text(ch)} --overwrite" for ns, ch in self.namespace_labels.items()
+        ]
         return lines
 
 
@@ -56,8 +61,13 @@ def transition(before: Step | None, after: Step) -> Transition:
     delete = tuple(tuple(n.split("/", 1)) for n in before.policy_names() if n not in new_texts)
     pods = {ref: label_patch(before.labels_of_pod(ref), after.labels_of_pod(ref)) for ref in PODS}
     nss = {ns: label_patch(before.labels_of_namespace(ns), after.labels_of_namespace(ns)) for ns in MODEL_NAMESPACES}
-    return Transition(tuple(p for p, _ in apply), tuple(t for _, t in apply), delete,  # type: ignore[arg-type]
-                      {k: v for k, v in pods.items() if v}, {k: v for k, v in nss.items() if v})
+    return Transition(
+        tuple(p for p, _ in apply),
+        tuple(t for _, t in apply),
+        delete,  # type: ignore[arg-type]
+        {k: v for k, v in pods.items() if v},
+        {k: v for k, v in nss.items() if v},
+    )
 
 
 def step_manifests(base: Manifests, step: Step) -> Manifests:
@@ -71,7 +81,10 @@ def step_manifests(base: Manifests, step: Step) -> Manifests:
         if ref in PODS and dict(p.template.labels) != step.labels_of_pod(ref):
             p = dataclasses.replace(p, template=dataclasses.replace(p.template, labels=step.labels_of_pod(ref)))
         pods.append(p)
-    namespaces = tuple(Namespace(n.name, step.labels_of_namespace(n.name)) if n.name in MODEL_NAMESPACES else n
-                       for n in base.namespaces)
-    return dataclasses.replace(base, pods=tuple(pods), namespaces=namespaces, policies=tuple(step.policies),
-                               cluster_policies=tuple(step.tiers))
+    namespaces = tuple(
+        Namespace(n.name, step.labels_of_namespace(n.name)) if n.name in MODEL_NAMESPACES else n
+        for n in base.namespaces
+    )
+    return dataclasses.replace(
+        base, pods=tuple(pods), namespaces=namespaces, policies=tuple(step.policies), cluster_policies=tuple(step.tiers)
+    )

@@ -22,7 +22,7 @@ missing from the observed table is a mismatch with `observed None` ("not measure
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from ..netpol.explain import explain_flow
 from ..netpol.oracle import Flow, decide, truth_table
@@ -38,6 +38,7 @@ def probes() -> list[Probe]:
 
 
 # -- expected ----------------------------------------------------------------------------------------
+
 
 def step_world(step: Step, world: World) -> World:
     """`world` (the model's pods with their real IPs, e.g. World.from_plan) in the state of `step`:
@@ -67,8 +68,9 @@ def compare(expected: Mapping[Probe, bool], observed: Mapping[Probe, bool | None
     for probe, want in expected.items():
         seen = observed.get(probe)
         if seen is None or bool(seen) != bool(want):
-            out.append(Mismatch(probe[0], probe[1], probe[2], probe[3], bool(want),
-                                None if seen is None else bool(seen)))
+            out.append(
+                Mismatch(probe[0], probe[1], probe[2], probe[3], bool(want), None if seen is None else bool(seen))
+            )
     return out
 
 
@@ -78,11 +80,13 @@ def explain(mismatches: Iterable[Mismatch], step: Step, world: World) -> list[Mi
     return [dataclasses.replace(m, explanation=explain_flow(decide(Flow(*m.probe), w))) for m in mismatches]
 
 
-def check_step(case: Case, index: int, world: World, observed: Mapping[Probe, bool | None],
-               seconds: float = 0.0) -> StepResult:
+def check_step(
+    case: Case, index: int, world: World, observed: Mapping[Probe, bool | None], seconds: float = 0.0
+) -> StepResult:
     """Expected table, mismatches and their explanations for step `index` of `case`."""
     step = case.steps[index]
     expected = expected_table(step, world)
     bad = compare(expected, observed)
-    return StepResult(index, step.note, len(expected), tuple(explain(bad, step, world)), seconds,
-                      sum(expected.values()))
+    return StepResult(
+        index, step.note, len(expected), tuple(explain(bad, step, world)), seconds, sum(expected.values())
+    )

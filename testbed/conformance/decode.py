@@ -8,16 +8,16 @@ generator and raises at generation.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import yaml
 
 from ..errors import Problem, SpecError
-from ..spec.decode import Doc, Problems
+from ..spec import workloads
+from ..spec.decode import Doc, Problems, _StrictLoader
 from ..spec.model import Manifests, Namespace
 from ..spec.netpol import NetworkPolicySpec
-from ..spec import workloads
-from ..spec.decode import _StrictLoader
 from .xyz import model_namespaces
 
 
@@ -37,13 +37,17 @@ def decode_text(text: str, source: str = "<text>", existing: Iterable[Namespace]
     for index, raw in enumerate(docs):
         if raw is not None:
             workloads._decode_object(Doc(raw, source, problems, document=f"document {index + 1}"), col)
-    manifests = Manifests(tuple(col.namespaces), tuple(col.pods), tuple(col.workloads), (source,),
-                          **{name: tuple(items) for name, items in col.extra.items()})
+    manifests = Manifests(
+        tuple(col.namespaces),
+        tuple(col.pods),
+        tuple(col.workloads),
+        (source,),
+        **{name: tuple(items) for name, items in col.extra.items()},
+    )
     known = dataclasses.replace(manifests, namespaces=tuple(existing) + manifests.namespaces)
     workloads._check_namespaces_exist(known, col, problems)
     problems.raise_if_any()
     return manifests
-
 
 
 def dump(doc: Mapping[str, Any]) -> str:

@@ -10,8 +10,9 @@ a Draft is a case before it is decoded and tagged (generator.build_case).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from .decode import dump
 from .steps import label_patch, labels_text
@@ -68,8 +69,14 @@ def rule(peers: list[Any] | None = None, ports: list[Any] | None = None) -> dict
     return {"peers": peers, "ports": ports}
 
 
-def netpol(name: str, ns: str, select: Mapping[str, Any] | None = None, ingress: list[Any] | None = None,
-           egress: list[Any] | None = None, types: list[str] | None = None) -> dict[str, Any]:
+def netpol(
+    name: str,
+    ns: str,
+    select: Mapping[str, Any] | None = None,
+    ingress: list[Any] | None = None,
+    egress: list[Any] | None = None,
+    types: list[str] | None = None,
+) -> dict[str, Any]:
     spec: dict[str, Any] = {"podSelector": dict(select or {})}
     if types is not None:
         spec["policyTypes"] = list(types)
@@ -85,8 +92,12 @@ def netpol(name: str, ns: str, select: Mapping[str, Any] | None = None, ingress:
                 item["ports"] = list(r["ports"])
             out.append(item)
         spec[key] = out
-    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-            "metadata": {"name": name, "namespace": ns}, "spec": spec}
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": spec,
+    }
 
 
 def deny(name: str, ns: str, direction: str = "ingress", select: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -94,8 +105,14 @@ def deny(name: str, ns: str, direction: str = "ingress", select: Mapping[str, An
     return netpol(name, ns, select, types=types)
 
 
-def allow(name: str, ns: str, direction: str, select: Mapping[str, Any] | None, rules: list[Any],
-          types: list[str] | None = None) -> dict[str, Any]:
+def allow(
+    name: str,
+    ns: str,
+    direction: str,
+    select: Mapping[str, Any] | None,
+    rules: list[Any],
+    types: list[str] | None = None,
+) -> dict[str, Any]:
     """A policy with rules in one direction; egress policies name policyTypes [Egress]."""
     if direction == "ingress":
         return netpol(name, ns, select, ingress=rules, types=types)
@@ -117,7 +134,7 @@ class Seq:
         self.ops: list[str] = []
         self.steps: list[tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any], str]] = []
 
-    def apply(self, *docs: dict[str, Any]) -> "Seq":
+    def apply(self, *docs: dict[str, Any]) -> Seq:
         for doc in docs:
             k = policy_key(doc)
             if k in self.docs and dump(self.docs[k]) == dump(doc):
@@ -126,21 +143,27 @@ class Seq:
             self.docs[k] = doc
         return self
 
-    def delete(self, ns: str, name: str) -> "Seq":
+    def delete(self, ns: str, name: str) -> Seq:
         del self.docs[(ns, name)]
         self.ops.append(f"delete {ns}/{name}")
         return self
 
-    def label_pod(self, ref: str, changes: Mapping[str, str | None]) -> "Seq":
+    def label_pod(self, ref: str, changes: Mapping[str, str | None]) -> Seq:
         self._label(self.pods, ref, model_pod_labels(ref), changes, "pod")
         return self
 
-    def label_ns(self, name: str, changes: Mapping[str, str | None]) -> "Seq":
+    def label_ns(self, name: str, changes: Mapping[str, str | None]) -> Seq:
         self._label(self.nss, name, model_namespace_labels(name), changes, "namespace")
         return self
 
-    def _label(self, state: dict[str, dict[str, str]], key: str, model: dict[str, str],
-               changes: Mapping[str, str | None], what: str) -> None:
+    def _label(
+        self,
+        state: dict[str, dict[str, str]],
+        key: str,
+        model: dict[str, str],
+        changes: Mapping[str, str | None],
+        what: str,
+    ) -> None:
         """Full label sets in `state`, only where they differ from the model; a no-op is not noted."""
         before = state.get(key, model)
         after = self._relabel(before, changes)
@@ -171,7 +194,7 @@ class Seq:
         docs, pod_labels, ns_labels, _ = self.steps[-1]
         return (tuple(dump(d) for d in docs), sorted(pod_labels.items()), sorted(ns_labels.items()))
 
-    def step(self, note: str = "") -> "Seq":
+    def step(self, note: str = "") -> Seq:
         note = note or "; ".join(self.ops) or "no policy"
         self.steps.append((list(self.docs.values()), dict(self.pods), dict(self.nss), note))
         self.ops = []

@@ -45,8 +45,7 @@ def build_case(draft: Draft) -> Case:
 
 RANDOM_SINGLE = 60
 RANDOM_STEPS = 20
-POD_LABEL_CHOICES = (("tier", "web"), ("tier", "db"), ("tier", None), ("pod", "a"), ("pod", "b"),
-                     ("role", "admin"))
+POD_LABEL_CHOICES = (("tier", "web"), ("tier", "db"), ("tier", None), ("pod", "a"), ("pod", "b"), ("role", "admin"))
 NS_LABEL_CHOICES = (("team", "red"), ("team", "blue"), ("team", None), ("ns", "y"), ("env", "prod"))
 
 
@@ -107,8 +106,11 @@ def fam_random(seed: int, catalogue: list[dict[str, Any]], taken: set[Any]) -> l
                 seq.step()
         if len(seq.steps) < 2:
             continue
-        out.append(Draft("random-steps", f"random-steps-{seed}-{made:03d}",
-                         f"Random changes between steps (seed {seed}).", seq))
+        out.append(
+            Draft(
+                "random-steps", f"random-steps-{seed}-{made:03d}", f"Random changes between steps (seed {seed}).", seq
+            )
+        )
         made += 1
     return out
 
@@ -122,6 +124,7 @@ def generate_cases(seed: int = 0, limit: int | None = None, tiered: bool = False
     """
     if tiered:
         from .tiered import tiered_cases
+
         return tiered_cases()[:limit]
     families = [fam() for fam in SYSTEMATIC]
     flat = [d for fam in families for d in fam]
@@ -141,7 +144,7 @@ def generate_cases(seed: int = 0, limit: int | None = None, tiered: bool = False
             break
         case = build_case(draft)
         if case.key() in keys or case.name in names:
-            continue   # an identical random draw: keep the cases distinct
+            continue  # an identical random draw: keep the cases distinct
         keys.add(case.key())
         names.add(case.name)
         cases.append(case)

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from .results import CaseResult, Summary
 
@@ -42,8 +43,10 @@ def failure_text(result: CaseResult) -> str:
     for step in result.steps:
         if not step.mismatches:
             continue
-        lines.append(f"step {step.index + 1} of {n} ({step.note}): {_count(len(step.mismatches), 'mismatch')} "
-                     f"of {step.probes} probes")
+        lines.append(
+            f"step {step.index + 1} of {n} ({step.note}): {_count(len(step.mismatches), 'mismatch')} "
+            f"of {step.probes} probes"
+        )
         for m in step.mismatches:
             lines.append(f"  {m.describe()}")
             if m.explanation:
@@ -55,13 +58,16 @@ def _system_out(result: CaseResult) -> str:
     case = result.case
     lines = [case.description, f"tags: {', '.join(case.tags)}"]
     for step in result.steps:
-        lines.append(f"step {step.index + 1}: {step.note}: {step.probes} probes, {step.allowed} allowed by the "
-                     f"oracle, {_count(len(step.mismatches), 'mismatch')}, enforced in {step.seconds * 1000:.1f} ms")
+        lines.append(
+            f"step {step.index + 1}: {step.note}: {step.probes} probes, {step.allowed} allowed by the "
+            f"oracle, {_count(len(step.mismatches), 'mismatch')}, enforced in {step.seconds * 1000:.1f} ms"
+        )
     return "\n".join(lines) + "\n"
 
 
-def junit_xml(suite_name: str, results: Summary | Iterable[CaseResult],
-              properties: Mapping[str, Any] | None = None) -> str:
+def junit_xml(
+    suite_name: str, results: Summary | Iterable[CaseResult], properties: Mapping[str, Any] | None = None
+) -> str:
     """The JUnit XML document (a <testsuites> with one <testsuite>) as text."""
     if isinstance(results, Summary):
         summary = results
@@ -70,32 +76,54 @@ def junit_xml(suite_name: str, results: Summary | Iterable[CaseResult],
     props: dict[str, Any] = {"seed": summary.seed, **summary.properties, **(properties or {})}
     counts = summary.counts()
     total_time = sum(r.seconds for r in summary.results)
-    attrs = {"name": _clean(suite_name), "tests": str(counts["cases"]), "failures": str(counts["failed"]),
-             "errors": str(counts["error"]), "skipped": str(counts["skipped"]), "time": _seconds(total_time)}
+    attrs = {
+        "name": _clean(suite_name),
+        "tests": str(counts["cases"]),
+        "failures": str(counts["failed"]),
+        "errors": str(counts["error"]),
+        "skipped": str(counts["skipped"]),
+        "time": _seconds(total_time),
+    }
     root = ET.Element("testsuites", attrs)
     suite = ET.SubElement(root, "testsuite", attrs)
     pnode = ET.SubElement(suite, "properties")
     for key, value in list(props.items()) + [(k, v) for k, v in counts.items()]:
         ET.SubElement(pnode, "property", {"name": _clean(key), "value": _clean(value)})
     for tag, row in summary.by_tag().items():
-        ET.SubElement(pnode, "property", {"name": f"tag.{_clean(tag)}",
-                                           "value": f"{row['passed']}/{row['cases']} passed"})
+        ET.SubElement(
+            pnode, "property", {"name": f"tag.{_clean(tag)}", "value": f"{row['passed']}/{row['cases']} passed"}
+        )
     for result in summary.results:
         case = result.case
-        tc = ET.SubElement(suite, "testcase", {"classname": f"conformance.{_clean(case.family)}",
-                                               "name": _clean(case.name), "time": _seconds(result.seconds)})
+        tc = ET.SubElement(
+            suite,
+            "testcase",
+            {
+                "classname": f"conformance.{_clean(case.family)}",
+                "name": _clean(case.name),
+                "time": _seconds(result.seconds),
+            },
+        )
         status = result.status
         if status == "skipped":
             ET.SubElement(tc, "skipped", {"message": _clean(result.skipped)})
         elif status == "error":
-            node = ET.SubElement(tc, "error", {"message": _clean(result.error.splitlines()[0] if result.error else ""),
-                                               "type": "RunnerError"})
+            node = ET.SubElement(
+                tc,
+                "error",
+                {"message": _clean(result.error.splitlines()[0] if result.error else ""), "type": "RunnerError"},
+            )
             node.text = _clean(result.error)
         elif status == "failed":
             bad = [s for s in result.steps if s.mismatches]
-            node = ET.SubElement(tc, "failure", {
-                "message": f"{_count(result.mismatches, 'mismatch')} in {len(bad)} of {len(result.steps)} steps",
-                "type": "ConformanceMismatch"})
+            node = ET.SubElement(
+                tc,
+                "failure",
+                {
+                    "message": f"{_count(result.mismatches, 'mismatch')} in {len(bad)} of {len(result.steps)} steps",
+                    "type": "ConformanceMismatch",
+                },
+            )
             node.text = _clean(failure_text(result))
         out = ET.SubElement(tc, "system-out")
         out.text = _clean(_system_out(result))

@@ -11,7 +11,7 @@ from typing import Any
 
 from .steps import Case
 
-Probe = tuple[str, str, int, str]   # (source pod, destination pod, port, protocol)
+Probe = tuple[str, str, int, str]  # (source pod, destination pod, port, protocol)
 
 
 @dataclass(frozen=True)
@@ -21,8 +21,8 @@ class Mismatch:
     port: int
     protocol: str
     expected: bool
-    observed: bool | None       # None: not measured
-    explanation: str = ""       # the oracle's words (explain_flow), filled by explain()
+    observed: bool | None  # None: not measured
+    explanation: str = ""  # the oracle's words (explain_flow), filled by explain()
 
     @property
     def probe(self) -> Probe:
@@ -30,18 +30,20 @@ class Mismatch:
 
     def describe(self) -> str:
         seen = "not measured" if self.observed is None else ("allowed" if self.observed else "blocked")
-        return (f"{self.source} -> {self.destination} {self.protocol}/{self.port}: "
-                f"expected {'allowed' if self.expected else 'blocked'}, observed {seen}")
+        return (
+            f"{self.source} -> {self.destination} {self.protocol}/{self.port}: "
+            f"expected {'allowed' if self.expected else 'blocked'}, observed {seen}"
+        )
 
 
 @dataclass(frozen=True)
 class StepResult:
     index: int
     note: str
-    probes: int                              # probes expected
+    probes: int  # probes expected
     mismatches: tuple[Mismatch, ...] = ()
-    seconds: float = 0.0                     # time to enforce the step (apply -> rules in place)
-    allowed: int = 0                         # probes the oracle allows
+    seconds: float = 0.0  # time to enforce the step (apply -> rules in place)
+    allowed: int = 0  # probes the oracle allows
 
     @property
     def passed(self) -> bool:
@@ -53,8 +55,8 @@ class CaseResult:
     case: Case
     steps: tuple[StepResult, ...] = ()
     seconds: float = 0.0
-    error: str = ""       # the runner could not run the case (an exception, a build failure...)
-    skipped: str = ""     # why the case was not run
+    error: str = ""  # the runner could not run the case (an exception, a build failure...)
+    skipped: str = ""  # why the case was not run
 
     @property
     def name(self) -> str:
@@ -83,7 +85,7 @@ class Summary:
 
     seed: int = 0
     results: list[CaseResult] = field(default_factory=list)
-    properties: dict[str, Any] = field(default_factory=dict)   # topology, run id, timings...
+    properties: dict[str, Any] = field(default_factory=dict)  # topology, run id, timings...
 
     def add(self, result: CaseResult) -> None:
         self.results.append(result)
@@ -92,10 +94,13 @@ class Summary:
         by_status = {s: 0 for s in ("passed", "failed", "error", "skipped")}
         for r in self.results:
             by_status[r.status] += 1
-        return {"cases": len(self.results), **by_status,
-                "steps": sum(len(r.steps) for r in self.results),
-                "probes": sum(r.probes for r in self.results),
-                "mismatches": sum(r.mismatches for r in self.results)}
+        return {
+            "cases": len(self.results),
+            **by_status,
+            "steps": sum(len(r.steps) for r in self.results),
+            "probes": sum(r.probes for r in self.results),
+            "mismatches": sum(r.mismatches for r in self.results),
+        }
 
     def by_tag(self) -> dict[str, dict[str, int]]:
         """{tag: {cases, passed, failed, error, skipped}} over every tag of every case."""
@@ -116,8 +121,10 @@ class Summary:
 def summary_lines(summary: Summary) -> list[str]:
     """A few lines for a terminal: counts, then each failed case and its first mismatches."""
     c = summary.counts()
-    lines = [f"{c['cases']} cases, {c['steps']} steps, {c['probes']} probes: {c['passed']} passed, "
-             f"{c['failed']} failed, {c['error']} errors, {c['skipped']} skipped; {c['mismatches']} mismatches"]
+    lines = [
+        f"{c['cases']} cases, {c['steps']} steps, {c['probes']} probes: {c['passed']} passed, "
+        f"{c['failed']} failed, {c['error']} errors, {c['skipped']} skipped; {c['mismatches']} mismatches"
+    ]
     for r in summary.results:
         if r.status in ("failed", "error"):
             lines.append(f"  {r.status.upper()} {r.name}: " + (r.error or f"{r.mismatches} mismatches"))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from ..emu.cluster import EmulatedCluster
 from ..errors import DaemonError, RunAborted
@@ -37,8 +37,12 @@ def _measure(cluster: EmulatedCluster, timeout: float) -> dict[tuple, bool]:
     plan = cluster.plan
     pods = {f"{p.namespace}/{p.name}": p for p in plan.pods}
     table = probes()
-    results = run_probes([Probe(i, cluster.netns_path(pods[src].key), pods[dst].ip, port, proto, timeout)
-                          for i, (src, dst, port, proto) in enumerate(table)])
+    results = run_probes(
+        [
+            Probe(i, cluster.netns_path(pods[src].key), pods[dst].ip, port, proto, timeout)
+            for i, (src, dst, port, proto) in enumerate(table)
+        ]
+    )
     return {probe: r.outcome == "connected" for probe, r in zip(table, results)}
 
 
@@ -47,9 +51,15 @@ def _flush_conntrack(cluster: EmulatedCluster) -> None:
         cluster.runner.run(["ip", "netns", "exec", cluster.netns(node.key), "conntrack", "-F"], check=False)
 
 
-def run_conformance(topology: str | None, results_root: str, seed: int = 0, limit: int | None = None,
-                    timeout: float = 0.5, progress: Callable[[str], None] = lambda _m: None,
-                    tiered: bool = False) -> tuple[str, bool]:
+def run_conformance(
+    topology: str | None,
+    results_root: str,
+    seed: int = 0,
+    limit: int | None = None,
+    timeout: float = 0.5,
+    progress: Callable[[str], None] = lambda _m: None,
+    tiered: bool = False,
+) -> tuple[str, bool]:
     topology = topology or TOPOLOGY
     spec = load_topology(topology)
     base = load_manifests([MODEL])
@@ -60,8 +70,10 @@ def run_conformance(topology: str | None, results_root: str, seed: int = 0, limi
     plan = plan_cluster(spec, base, seed=seed)
     progress(f"{len(cases)} cases generated (seed {seed}); building the cluster")
     aborted: DaemonError | None = None
-    with discarded_if_empty(run_dir), EmulatedCluster(plan, progress=progress,
-                         keep_logs_in=os.path.join(run_dir, "logs")) as cluster:
+    with (
+        discarded_if_empty(run_dir),
+        EmulatedCluster(plan, progress=progress, keep_logs_in=os.path.join(run_dir, "logs")) as cluster,
+    ):
         progress(f"cluster ready in {cluster.timings['build']:.2f} s; {len(cases)} cases")
         last = time.time()
         for n, case in enumerate(cases, start=1):
@@ -83,24 +95,42 @@ def run_conformance(topology: str | None, results_root: str, seed: int = 0, limi
                 progress(f"aborted at case {n}/{len(cases)}: {exc}")
                 break
             except Exception as exc:  # one broken case must not hide the others
-                summary.add(CaseResult(case, tuple(steps), time.perf_counter() - t_case,
-                                             error=f"{type(exc).__name__}: {exc}"))
+                summary.add(
+                    CaseResult(case, tuple(steps), time.perf_counter() - t_case, error=f"{type(exc).__name__}: {exc}")
+                )
             if n == 1 or n == len(cases) or time.time() - last >= PROGRESS_EVERY_S:  # never silent for long
                 last = time.time()
                 c = summary.counts()
-                progress(f"{n}/{len(cases)} cases: {c['passed']} passed, {c['failed']} failed, "
-                         f"{c['mismatches']} mismatches ({time.time() - started:.0f} s)")
+                progress(
+                    f"{n}/{len(cases)} cases: {c['passed']} passed, {c['failed']} failed, "
+                    f"{c['mismatches']} mismatches ({time.time() - started:.0f} s)"
+                )
     elapsed = time.time() - started
     counts = summary.counts()
     os.makedirs(run_dir, exist_ok=True)
     with open(os.path.join(run_dir, "conformance.xml"), "w", encoding="utf-8") as h:
-        h.write(junit_xml("netpol-tiered-conformance" if tiered else "netpol-conformance", summary, {"seed": seed, "topology": topology,
-                                                           "seconds": f"{elapsed:.1f}"}))
+        h.write(
+            junit_xml(
+                "netpol-tiered-conformance" if tiered else "netpol-conformance",
+                summary,
+                {"seed": seed, "topology": topology, "seconds": f"{elapsed:.1f}"},
+            )
+        )
     enforce = sorted(s.seconds for r in summary.results for s in r.steps)
-    meta = {"run_id": run_id, "seed": seed, "topology": topology, "cases": len(cases), "seconds": elapsed,
-            "counts": counts, "by_tag": summary.by_tag(), "environment": environment(),
-            "enforcement_seconds": {"p50": enforce[len(enforce) // 2] if enforce else None,
-                                    "max": enforce[-1] if enforce else None}}
+    meta = {
+        "run_id": run_id,
+        "seed": seed,
+        "topology": topology,
+        "cases": len(cases),
+        "seconds": elapsed,
+        "counts": counts,
+        "by_tag": summary.by_tag(),
+        "environment": environment(),
+        "enforcement_seconds": {
+            "p50": enforce[len(enforce) // 2] if enforce else None,
+            "max": enforce[-1] if enforce else None,
+        },
+    }
     if aborted is not None:
         meta["aborted"] = str(aborted)
     with open(os.path.join(run_dir, "conformance.json"), "w", encoding="utf-8") as h:
@@ -114,18 +144,29 @@ def run_conformance(topology: str | None, results_root: str, seed: int = 0, limi
 
 def _markdown(meta: dict, summary: Summary) -> str:
     c, enforce = meta["counts"], meta["enforcement_seconds"]
-    lines = [f"# NetworkPolicy conformance — run {meta['run_id']}", "",
-             f"**{'ABORTED' if meta.get('aborted') else 'PASS' if summary.passed else 'FAIL'}** — "
-             + (f"{meta['aborted']}. Before it stopped: " if meta.get("aborted") else "") +
-             f"{c['cases']} cases, {c['steps']} steps, {c['probes']} probes "
-             f"measured with real packets against the oracle in {meta['seconds']:.0f} s: {c['passed']} passed, "
-             f"{c['failed']} failed, {c['error']} errors; {c['mismatches']} mismatches.", "",
-             f"Seed {meta['seed']}; topology {meta['topology']}" + (
-                 f"; a change enforced in {enforce['p50']:.3f} s (median), {enforce['max']:.3f} s (max)."
-                 if enforce["p50"] is not None else "; no step was measured."),
-             "", "| feature | cases | passed | failed |", "|---|---:|---:|---:|"]
+    lines = [
+        f"# NetworkPolicy conformance — run {meta['run_id']}",
+        "",
+        f"**{'ABORTED' if meta.get('aborted') else 'PASS' if summary.passed else 'FAIL'}** — "
+        + (f"{meta['aborted']}. Before it stopped: " if meta.get("aborted") else "")
+        + f"{c['cases']} cases, {c['steps']} steps, {c['probes']} probes "
+        f"measured with real packets against the oracle in {meta['seconds']:.0f} s: {c['passed']} passed, "
+        f"{c['failed']} failed, {c['error']} errors; {c['mismatches']} mismatches.",
+        "",
+        f"Seed {meta['seed']}; topology {meta['topology']}"
+        + (
+            f"; a change enforced in {enforce['p50']:.3f} s (median), {enforce['max']:.3f} s (max)."
+            if enforce["p50"] is not None
+            else "; no step was measured."
+        ),
+        "",
+        "| feature | cases | passed | failed |",
+        "|---|---:|---:|---:|",
+    ]
     for tag, t in sorted(meta["by_tag"].items()):
-        lines.append(f"| {tag} | {t.get('cases', 0)} | {t.get('passed', 0)} | {t.get('failed', 0) + t.get('error', 0)} |")
+        lines.append(
+            f"| {tag} | {t.get('cases', 0)} | {t.get('passed', 0)} | {t.get('failed', 0) + t.get('error', 0)} |"
+        )
     bad = [r for r in summary.results if r.status in ("failed", "error")]
     if bad:
         lines += ["", "## Failures", ""]
@@ -134,8 +175,12 @@ def _markdown(meta: dict, summary: Summary) -> str:
             lines.append(r.error or r.case.description)
             for s in r.steps:
                 for m in s.mismatches[:10]:
-                    lines += ["", f"- step {s.index} ({s.note or 'initial'}): {m.describe()}", "",
-                              "  " + m.explanation.replace("\n", "\n  ")]
+                    lines += [
+                        "",
+                        f"- step {s.index} ({s.note or 'initial'}): {m.describe()}",
+                        "",
+                        "  " + m.explanation.replace("\n", "\n  "),
+                    ]
             lines.append("")
     lines += ["", "Files: conformance.xml (JUnit), conformance.json (counts per feature, timings).", ""]
     return "\n".join(lines)

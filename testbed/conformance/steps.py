@@ -10,8 +10,9 @@ Manifests a controller reconciles to.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from ..spec.netpol import NetworkPolicySpec
 from .xyz import model_namespace_labels, model_pod_labels
@@ -22,10 +23,10 @@ class Step:
     """The desired state at one point of a case (not a delta)."""
 
     policies: tuple[NetworkPolicySpec, ...] = ()
-    texts: tuple[str, ...] = ()                          # each policy's YAML, same order
-    pod_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)       # "x/a" -> labels
+    texts: tuple[str, ...] = ()  # each policy's YAML, same order
+    pod_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # "x/a" -> labels
     namespace_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # "x" -> labels
-    note: str = ""                                       # what changed since the previous step
+    note: str = ""  # what changed since the previous step
     # The administrator's tiers in force (issue 17, conformance/tiered.py): decoded
     # ClusterNetworkPolicy / AdminNetworkPolicy / BaselineAdminNetworkPolicy objects and their YAML.
     tiers: tuple[Any, ...] = ()
@@ -51,9 +52,11 @@ class Step:
 
     def key(self) -> tuple[Any, ...]:
         """What makes two steps the same state (used to keep cases distinct)."""
-        return (tuple(sorted(self.texts + self.tier_texts)),
-                tuple(sorted((k, tuple(sorted(v.items()))) for k, v in self.pod_labels.items())),
-                tuple(sorted((k, tuple(sorted(v.items()))) for k, v in self.namespace_labels.items())))
+        return (
+            tuple(sorted(self.texts + self.tier_texts)),
+            tuple(sorted((k, tuple(sorted(v.items()))) for k, v in self.pod_labels.items())),
+            tuple(sorted((k, tuple(sorted(v.items()))) for k, v in self.namespace_labels.items())),
+        )
 
 
 BASE = Step(note="the model without policies")
@@ -63,7 +66,7 @@ BASE = Step(note="the model without policies")
 class Case:
     name: str
     description: str
-    tags: tuple[str, ...]      # tags[0]: the family; the rest inferred (FEATURES)
+    tags: tuple[str, ...]  # tags[0]: the family; the rest inferred (FEATURES)
     steps: tuple[Step, ...]
 
     @property

@@ -12,17 +12,22 @@ from __future__ import annotations
 from ..spec.model import Namespace
 
 MODEL_NAMESPACES: dict[str, dict[str, str]] = {
-    "x": {"ns": "x", "team": "red"}, "y": {"ns": "y", "team": "blue"}, "z": {"ns": "z"}}
+    "x": {"ns": "x", "team": "red"},
+    "y": {"ns": "y", "team": "blue"},
+    "z": {"ns": "z"},
+}
 MODEL_POD_LABELS: dict[str, dict[str, str]] = {
-    "a": {"pod": "a", "tier": "web"}, "b": {"pod": "b", "tier": "db"}, "c": {"pod": "c"}}
+    "a": {"pod": "a", "tier": "web"},
+    "b": {"pod": "b", "tier": "db"},
+    "c": {"pod": "c"},
+}
 NODES = ("kind-control-plane", "kind-worker", "kind-worker2")
-NODE_CIDRS = {"kind-control-plane": "10.244.0.0/24", "kind-worker": "10.244.1.0/24",
-              "kind-worker2": "10.244.2.0/24"}
+NODE_CIDRS = {"kind-control-plane": "10.244.0.0/24", "kind-worker": "10.244.1.0/24", "kind-worker2": "10.244.2.0/24"}
 POD_NETWORK = "10.244.0.0/16"
 PODS = tuple(f"{ns}/{p}" for ns in MODEL_NAMESPACES for p in MODEL_POD_LABELS)
 PORTS = (80, 81)
 PROTOCOLS = ("TCP", "UDP", "SCTP")
-SOURCE = "conformance"   # the file name decoded policies carry: conformance/<case>.yaml
+SOURCE = "conformance"  # the file name decoded policies carry: conformance/<case>.yaml
 
 
 def model_node(ref: str) -> str:

@@ -13,7 +13,7 @@ import select
 import signal
 import subprocess
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..plan.model import ExternalPlan, PodPlan
 from .daemon import Daemon
@@ -24,16 +24,37 @@ from .runner import Runner
 
 def agent_config(pods: Sequence[PodPlan], tag: str, externals: Sequence[ExternalPlan] = ()) -> dict:
     """Every pod, and every external host that declares ports (e.g. an outside web server)."""
-    hosts = [{"netns": f"{NETNS_DIR}/{netns_name(tag, x.key)}", "pod": x.name, "namespace": "external",
-              "node": "outside" if x.outside else "underlay",
-              "ip": x.ip, "ports": [{"container": x.name, "name": q.name, "port": q.port, "protocol": q.protocol}
-                                    for q in x.ports]} for x in externals if x.ports]
-    return {"pods": hosts + [{"netns": f"{NETNS_DIR}/{netns_name(tag, p.key)}", "pod": p.name,
-                      "namespace": p.namespace, "node": p.node, "ip": p.ip,
-                      # the cluster DNS pods' ports are dnsmasq's (emu/dns.py), not the agent's
-                      "ports": [] if p.served_by else [{"container": q.container, "name": q.name, "port": q.port,
-                                                        "protocol": q.protocol} for q in p.ports]}
-                     for p in pods]}  # port-less pods too: their SCTP must be refused with an ABORT
+    hosts = [
+        {
+            "netns": f"{NETNS_DIR}/{netns_name(tag, x.key)}",
+            "pod": x.name,
+            "namespace": "external",
+            "node": "outside" if x.outside else "underlay",
+            "ip": x.ip,
+            "ports": [{"container": x.name, "name": q.name, "port": q.port, "protocol": q.protocol} for q in x.ports],
+        }
+        for x in externals
+        if x.ports
+    ]
+    return {
+        "pods": hosts
+        + [
+            {
+                "netns": f"{NETNS_DIR}/{netns_name(tag, p.key)}",
+                "pod": p.name,
+                "namespace": p.namespace,
+                "node": p.node,
+                "ip": p.ip,
+                # the cluster DNS pods' ports are dnsmasq's (emu/dns.py), not the agent's
+                "ports": []
+                if p.served_by
+                else [
+                    {"container": q.container, "name": q.name, "port": q.port, "protocol": q.protocol} for q in p.ports
+                ],
+            }
+            for p in pods
+        ]
+    }  # port-less pods too: their SCTP must be refused with an ABORT
 
 
 def _said_ready(daemon: Daemon) -> bool:
@@ -49,12 +70,18 @@ class AgentProcess:
         self.ledger = ledger
         self.runner = runner or Runner()
         self.path = os.path.join(ledger.dir, "agent.json")
-        self.externals: Sequence[ExternalPlan] = ()   # external hosts with ports, served like pods
-        self.pods: tuple[PodPlan, ...] = ()            # the pods it serves now
+        self.externals: Sequence[ExternalPlan] = ()  # external hosts with ports, served like pods
+        self.pods: tuple[PodPlan, ...] = ()  # the pods it serves now
         # stdin stays a pipe: if the testbed dies, even by kill -9, the agent reads EOF and exits.
-        self.daemon = Daemon("the agent", [sys.executable, "-m", "testbed.agent", "--config", self.path,
-                                           "--tag", ledger.tag], os.path.join(ledger.dir, "agent.log"),
-                             ready=_said_ready, ready_timeout=30.0, stdin_pipe=True, stdout_pipe=True)
+        self.daemon = Daemon(
+            "the agent",
+            [sys.executable, "-m", "testbed.agent", "--config", self.path, "--tag", ledger.tag],
+            os.path.join(ledger.dir, "agent.log"),
+            ready=_said_ready,
+            ready_timeout=30.0,
+            stdin_pipe=True,
+            stdout_pipe=True,
+        )
 
     @property
     def proc(self) -> subprocess.Popen | None:

@@ -43,10 +43,14 @@ class BgpDaemons:
         """bird in the foreground in the speaker's namespace; ready once its control socket
         exists (it has read its configuration). Convergence is waited for across all of them."""
         ctl = self.path(speaker, "ctl")
-        return Daemon(f"bird on {speaker.name}",
-                      [BIRD, "-f", "-c", self.path(speaker, "conf"), "-s", ctl, "-P", self.path(speaker, "pid")],
-                      self.path(speaker, "log"), netns=netns_name(self.ledger.tag, speaker.key),
-                      ready=lambda _d: os.path.exists(ctl), ready_timeout=self.timeout)
+        return Daemon(
+            f"bird on {speaker.name}",
+            [BIRD, "-f", "-c", self.path(speaker, "conf"), "-s", ctl, "-P", self.path(speaker, "pid")],
+            self.path(speaker, "log"),
+            netns=netns_name(self.ledger.tag, speaker.key),
+            ready=lambda _d: os.path.exists(ctl),
+            ready_timeout=self.timeout,
+        )
 
     def start(self) -> None:
         begin = time.perf_counter()
@@ -60,8 +64,10 @@ class BgpDaemons:
         self.converged_after = time.perf_counter() - begin
 
     def installed(self, speaker: BgpSpeakerPlan) -> set[str]:
-        out = self.runner.run(["ip", "-j", "-n", netns_name(self.ledger.tag, speaker.key), "-4", "route", "show",
-                               "proto", "bird"], check=False).out
+        out = self.runner.run(
+            ["ip", "-j", "-n", netns_name(self.ledger.tag, speaker.key), "-4", "route", "show", "proto", "bird"],
+            check=False,
+        ).out
         try:
             return {r["dst"] for r in json.loads(out or "[]")}
         except (ValueError, KeyError, TypeError):
@@ -78,10 +84,15 @@ class BgpDaemons:
             if not pending:
                 return
             if time.monotonic() > deadline:
-                missing = "; ".join(f"{s.name} lacks {', '.join(sorted(set(s.expected) - self.installed(s)))}"
-                                    for s in pending.values())
-                raise DaemonNotReady("BGP", f"did not converge within {self.timeout:.0f} s",
-                                     os.path.join(self.ledger.dir, "bird-*.log"), missing)
+                missing = "; ".join(
+                    f"{s.name} lacks {', '.join(sorted(set(s.expected) - self.installed(s)))}" for s in pending.values()
+                )
+                raise DaemonNotReady(
+                    "BGP",
+                    f"did not converge within {self.timeout:.0f} s",
+                    os.path.join(self.ledger.dir, "bird-*.log"),
+                    missing,
+                )
             time.sleep(0.05)
 
     def stop(self) -> None:

@@ -17,15 +17,29 @@ def bpf_filter_error(expression: str, runner: Runner | None = None) -> str | Non
     is not installed (the run itself then fails at its preflight, not here)."""
     if not expression.strip():
         return None
-    argv = ["unshare", "-rn", "--", "tcpdump", "-d", "-y", "EN10MB", "--",
-            *expression.split()]  # split as traffic/capture.py splits it
+    argv = [
+        "unshare",
+        "-rn",
+        "--",
+        "tcpdump",
+        "-d",
+        "-y",
+        "EN10MB",
+        "--",
+        *expression.split(),
+    ]  # split as traffic/capture.py splits it
     try:
         result = (runner or Runner()).run(argv, check=False, timeout=10)
     except KernelError as exc:
         return None if exc.rc == 127 else f"tcpdump could not check it: {exc.err}"
-    if result.rc == 0 or result.err.startswith("unshare:") or "tcpdump: not found" in result.err \
-            or "No such file" in result.err:
+    if (
+        result.rc == 0
+        or result.err.startswith("unshare:")
+        or "tcpdump: not found" in result.err
+        or "No such file" in result.err
+    ):
         return None  # no user namespaces or no tcpdump here: nothing can be checked
-    lines = [line for line in (result.err or result.out).splitlines() if line.strip()
-             and not line.startswith("Warning")]
+    lines = [
+        line for line in (result.err or result.out).splitlines() if line.strip() and not line.startswith("Warning")
+    ]
     return (lines[-1] if lines else f"tcpdump exited with {result.rc}").removeprefix("tcpdump: ")

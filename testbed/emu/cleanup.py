@@ -24,8 +24,8 @@ import re
 import shutil
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from .. import PREFIX
 from . import ledger as ledgers
@@ -49,25 +49,47 @@ class Found:
     processes: list[int] = field(default_factory=list)
     links: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
-    tags: dict[str, str] = field(default_factory=dict)   # object -> its tag
+    tags: dict[str, str] = field(default_factory=dict)  # object -> its tag
 
     def empty(self) -> bool:
         return not (self.netns or self.processes or self.links or self.files)
 
-    def of(self, tag: str) -> "Found":
+    def of(self, tag: str) -> Found:
         keep = [o for o, t in self.tags.items() if t == tag]
-        return Found([n for n in self.netns if n in keep], [p for p in self.processes if str(p) in keep],
-                     [n for n in self.links if n in keep], [f for f in self.files if f in keep],
-                     {o: tag for o in keep})
+        return Found(
+            [n for n in self.netns if n in keep],
+            [p for p in self.processes if str(p) in keep],
+            [n for n in self.links if n in keep],
+            [f for f in self.files if f in keep],
+            {o: tag for o in keep},
+        )
 
     def as_dict(self) -> dict[str, list]:
-        return {k: v for k, v in (("netns", self.netns), ("processes", self.processes),
-                                  ("links", self.links), ("files", self.files)) if v}
+        return {
+            k: v
+            for k, v in (
+                ("netns", self.netns),
+                ("processes", self.processes),
+                ("links", self.links),
+                ("files", self.files),
+            )
+            if v
+        }
 
     def __str__(self) -> str:
-        return ", ".join(f"{len(v)} {k}" for k, v in (("namespace(s)", self.netns), ("process(es)", self.processes),
-                                                         ("link(s)", self.links), ("/etc/netns folder(s)", self.files))
-                         if v) or "nothing"
+        return (
+            ", ".join(
+                f"{len(v)} {k}"
+                for k, v in (
+                    ("namespace(s)", self.netns),
+                    ("process(es)", self.processes),
+                    ("link(s)", self.links),
+                    ("/etc/netns folder(s)", self.files),
+                )
+                if v
+            )
+            or "nothing"
+        )
 
 
 @dataclass
@@ -75,8 +97,8 @@ class CleanReport(Found):
     """What a clean removed (the Found fields), and what it could not."""
 
     state_dirs: list[str] = field(default_factory=list)
-    remaining: Found = field(default_factory=Found)   # what could not be removed
-    sysctls: dict[str, int] = field(default_factory=dict)   # host-wide values restored
+    remaining: Found = field(default_factory=Found)  # what could not be removed
+    sysctls: dict[str, int] = field(default_factory=dict)  # host-wide values restored
 
     def empty(self) -> bool:
         return super().empty() and not (self.state_dirs or self.sysctls)
@@ -84,9 +106,11 @@ class CleanReport(Found):
     def __str__(self) -> str:  # type: ignore[override]
         if self.empty() and self.remaining.empty():
             return "nothing to clean"
-        text = (f"removed {len(self.netns)} namespace(s), {len(self.processes)} process(es), "
-                f"{len(self.links)} link(s), {len(self.state_dirs)} state folder(s), {len(self.files)} "
-                "/etc/netns folder(s)")
+        text = (
+            f"removed {len(self.netns)} namespace(s), {len(self.processes)} process(es), "
+            f"{len(self.links)} link(s), {len(self.state_dirs)} state folder(s), {len(self.files)} "
+            "/etc/netns folder(s)"
+        )
         if self.sysctls:
             text += "; restored " + ", ".join(f"{k}={v}" for k, v in sorted(self.sysctls.items()))
         if not self.remaining.empty():
@@ -198,8 +222,11 @@ def clean(runner: Runner, only_stale: bool = False) -> CleanReport:
             # Objects whose tag has no folder: no live instance owns them (see the module doc);
             # judged after the scan, under the registry lock, so no new tag appears meanwhile.
             seen = scan(runner, lambda t: True, inside=False)
-            orphans = {t for t in seen.tags.values()
-                       if t not in claimed and not os.path.isdir(os.path.join(ledgers.STATE_DIR, t))}
+            orphans = {
+                t
+                for t in seen.tags.values()
+                if t not in claimed and not os.path.isdir(os.path.join(ledgers.STATE_DIR, t))
+            }
             doomed = set(claimed) | orphans
             left = Found()
             if doomed:
@@ -242,4 +269,3 @@ def _kill(pids: set[int], grace: float = 2.0) -> None:
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline and any(_running(p) for p in pids):
         time.sleep(0.02)  # SIGKILL is delivered asynchronously: wait until the kernel is done
-

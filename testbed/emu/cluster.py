@@ -15,15 +15,26 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 from ..errors import DaemonError, NotRootError, TestbedError
 from ..plan.model import NodePlan, Plan, PodPlan
-from .agent_proc import AgentProcess
 from . import limits, signals
+from .agent_proc import AgentProcess
 from .cleanup import CleanReport, Found, clean, sweep_tag
-from .controllers import (Agent, ClusterDns, Controller, EgressMasquerade, KubeProxy, LeavingPods,
-                          LoadBalancerAnnouncer, PodSandboxes, PolicyProvider, Routing)
+from .controllers import (
+    Agent,
+    ClusterDns,
+    Controller,
+    EgressMasquerade,
+    KubeProxy,
+    LeavingPods,
+    LoadBalancerAnnouncer,
+    PodSandboxes,
+    PolicyProvider,
+    Routing,
+)
 from .daemon import Daemon, stop_all
 from .ingress import IngressController
 from .ledger import Ledger, netns_name
@@ -49,15 +60,20 @@ def _build_message(phase: str, plan: Plan) -> str:
 class EmulatedCluster:
     """`with EmulatedCluster(plan) as cluster:` builds it; leaving the block removes it all."""
 
-    def __init__(self, plan: Plan, runner: Runner | None = None,
-                 progress: Callable[[str], None] | None = None, keep_logs_in: str | None = None) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        runner: Runner | None = None,
+        progress: Callable[[str], None] | None = None,
+        keep_logs_in: str | None = None,
+    ) -> None:
         self.plan = plan
-        self.keep_logs_in = keep_logs_in   # where a helper's log goes if it fails the build
+        self.keep_logs_in = keep_logs_in  # where a helper's log goes if it fails the build
         self.runner = runner or Runner()
         self.progress = progress or (lambda _msg: None)
         self.ledger: Ledger | None = None
         self.underlay: Underlay | None = None
-        self.controllers: list[Controller] = []   # in sync order; teardown stops them in reverse
+        self.controllers: list[Controller] = []  # in sync order; teardown stops them in reverse
         self.timings: dict[str, float] = {}
         self.stale: CleanReport | None = None
         self.limits: dict[str, int] = {}
@@ -91,7 +107,7 @@ class EmulatedCluster:
         return self.netns_path(node.key)
 
     # -- lifecycle ----------------------------------------------------------------------
-    def __enter__(self) -> "EmulatedCluster":
+    def __enter__(self) -> EmulatedCluster:
         self.build()
         return self
 
@@ -105,16 +121,19 @@ class EmulatedCluster:
 
     def build(self) -> None:
         if os.geteuid() != 0:
-            raise NotRootError("building a cluster needs root (network namespaces, veth pairs, "
-                               "bridges); `testbed plan` shows the plan without root")
+            raise NotRootError(
+                "building a cluster needs root (network namespaces, veth pairs, "
+                "bridges); `testbed plan` shows the plan without root"
+            )
         start = time.perf_counter()
         self.stale = clean(self.runner, only_stale=True)
         try:
             with signals.shielded(signals.NOTED_CRITICAL):  # a folder made must be a folder recorded
                 self.ledger = Ledger.create()
             self.limits = limits.hold(self.ledger.tag, self.ledger.owner, self.ledger.owner_start, self.plan)
-            self.progress(f"building {len(self.plan.nodes)} nodes and {len(self.plan.externals)} "
-                          f"external host(s) on the underlay")
+            self.progress(
+                f"building {len(self.plan.nodes)} nodes and {len(self.plan.externals)} external host(s) on the underlay"
+            )
             self.underlay = Underlay(self.plan, self.ledger, self.runner)
             self._timed("underlay", self.underlay.build)
             self.controllers = self._controllers(self.ledger)
@@ -141,10 +160,18 @@ class EmulatedCluster:
         """The controllers in Kubernetes' graceful order: new pods, then rules, then old pods out."""
         agent = AgentProcess(ledger, self.runner)
         sandboxes = PodSandboxes(ledger, self.runner, agent)
-        return [sandboxes, Routing(ledger, self.runner), Agent(agent), KubeProxy(self.runner, ledger),
-                EgressMasquerade(self.runner, ledger), LoadBalancerAnnouncer(self.runner, ledger),
-                ClusterDns(ledger), PolicyProvider(self.runner, ledger), IngressController(self.runner, ledger),
-                LeavingPods(sandboxes, agent)]
+        return [
+            sandboxes,
+            Routing(ledger, self.runner),
+            Agent(agent),
+            KubeProxy(self.runner, ledger),
+            EgressMasquerade(self.runner, ledger),
+            LoadBalancerAnnouncer(self.runner, ledger),
+            ClusterDns(ledger),
+            PolicyProvider(self.runner, ledger),
+            IngressController(self.runner, ledger),
+            LeavingPods(sandboxes, agent),
+        ]
 
     def apply(self, new: Plan) -> dict[str, float | int]:
         """Move the live cluster to the desired state `new`: every controller syncs, in order,
@@ -162,8 +189,11 @@ class EmulatedCluster:
             controller.sync(new)
         sandboxes, leaving = self.controller(PodSandboxes), self.controller(LeavingPods)
         assert sandboxes is not None and leaving is not None
-        return {"added": sandboxes.added, "removed": leaving.removed + sandboxes.recreated,
-                "seconds": time.perf_counter() - start}
+        return {
+            "added": sandboxes.added,
+            "removed": leaving.removed + sandboxes.recreated,
+            "seconds": time.perf_counter() - start,
+        }
 
     def teardown(self) -> None:
         """Undo everything; safe to call twice and after a partial build. Signals cannot stop
@@ -207,9 +237,11 @@ class EmulatedCluster:
         self.timings["teardown"] = time.perf_counter() - start
         if left is None or not left.empty():
             what = str(left) if left is not None else "an unknown part of it"
-            raise TestbedError(f"teardown was incomplete: {what} of instance {ledger.tag} remain "
-                               f"(recorded in {ledger.dir}/ledger.json; `testbed clean --stale` removes "
-                               f"them once this process has exited)" + (f"; causes: {'; '.join(errors)}" if errors else ""))
+            raise TestbedError(
+                f"teardown was incomplete: {what} of instance {ledger.tag} remain "
+                f"(recorded in {ledger.dir}/ledger.json; `testbed clean --stale` removes "
+                f"them once this process has exited)" + (f"; causes: {'; '.join(errors)}" if errors else "")
+            )
         for error in errors:  # nothing was left behind: a step's failure is a note, not a lie
             self.progress(f"note: teardown step failed but the final sweep removed everything: {error}")
 

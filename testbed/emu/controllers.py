@@ -26,8 +26,9 @@ Teardown stops them in reverse. None of them reads manifests: the Plan is the wh
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol, Sequence
+from typing import Protocol
 
 from ..kubeproxy import render, render_iptables_bootstrap
 from ..kubeproxy.conntrack import conntrack_flushes
@@ -49,7 +50,7 @@ from .runner import Runner
 class Controller(Protocol):
     """One controller of the emulated cluster."""
 
-    phase: str   # the build-time phase it is timed under (EmulatedCluster.timings)
+    phase: str  # the build-time phase it is timed under (EmulatedCluster.timings)
 
     def sync(self, desired: Plan) -> None:
         """Make the live cluster match `desired`, touching only what changed."""
@@ -74,8 +75,8 @@ class PodSandboxes:
     def __init__(self, ledger: Ledger, runner: Runner, agent: AgentProcess) -> None:
         self.ledger, self.runner, self.agent = ledger, runner, agent
         self.network: PodNetwork | None = None
-        self.live: tuple[PodPlan, ...] = ()   # the pods that have a sandbox now
-        self.added = self.recreated = 0       # at the last sync
+        self.live: tuple[PodPlan, ...] = ()  # the pods that have a sandbox now
+        self.added = self.recreated = 0  # at the last sync
 
     def sync(self, desired: Plan) -> None:
         if self.network is None:
@@ -94,7 +95,7 @@ class PodSandboxes:
             self.live = tuple(p for p in self.live if p.key not in clash)
         self.network.plan = desired
         if added:
-            self.live += tuple(added)   # before: a half-made sandbox is still deleted at teardown
+            self.live += tuple(added)  # before: a half-made sandbox is still deleted at teardown
             self.network.add_pods(added)
         self.added, self.recreated = len(added), len(clash)
 
@@ -145,7 +146,7 @@ class LeavingPods:
 
     def __init__(self, sandboxes: PodSandboxes, agent: AgentProcess) -> None:
         self.sandboxes, self.agent = sandboxes, agent
-        self.removed = 0   # at the last sync
+        self.removed = 0  # at the last sync
 
     def sync(self, desired: Plan) -> None:
         want = ids(desired.pods)
@@ -190,9 +191,9 @@ class KubeProxy:
 
     def __init__(self, runner: Runner, ledger: Ledger) -> None:
         self.runner, self.ledger = runner, ledger
-        self.previous: dict[str, Ruleset] = {}   # node -> last Ruleset (to delete stale chains)
+        self.previous: dict[str, Ruleset] = {}  # node -> last Ruleset (to delete stale chains)
         self.bootstrapped: set[str] = set()
-        self.services: ServicesPlan | None = None   # the ServicesPlan last synced
+        self.services: ServicesPlan | None = None  # the ServicesPlan last synced
 
     def sync(self, desired: Plan) -> None:
         """Load every node's compiled kube-proxy rules (one atomic transaction per node,
@@ -253,7 +254,7 @@ class LoadBalancerAnnouncer:
 
     def __init__(self, runner: Runner, ledger: Ledger) -> None:
         self.runner, self.ledger = runner, ledger
-        self.announced: dict[str, str] = {}   # LB IP -> node netns
+        self.announced: dict[str, str] = {}  # LB IP -> node netns
 
     def sync(self, desired: Plan) -> None:
         keys = {n.name: n.key for n in desired.nodes}
@@ -307,8 +308,8 @@ class ClusterDns:
 
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
-        self.servers: dict[str, DnsServer] = {}   # pod key -> its dnsmasq
-        self.resolv: set[str] = set()             # netns names given a resolv.conf
+        self.servers: dict[str, DnsServer] = {}  # pod key -> its dnsmasq
+        self.resolv: set[str] = set()  # netns names given a resolv.conf
 
     def sync(self, desired: Plan) -> None:
         if desired.services is None:
@@ -349,13 +350,13 @@ class PolicyProvider:
 
     def __init__(self, runner: Runner, ledger: Ledger) -> None:
         self.runner, self.ledger = runner, ledger
-        self.loaded: dict[str, Ruleset] | None = None   # None: no policy was ever loaded
-        self.actions: dict[str, str] = {}                # node -> load | update | remove, last sync
+        self.loaded: dict[str, Ruleset] | None = None  # None: no policy was ever loaded
+        self.actions: dict[str, str] = {}  # node -> load | update | remove, last sync
 
     def sync(self, desired: Plan) -> None:
         """Apply what changed: set elements when only pods or labels did, else the whole table.
         Once a policy existed, the (then empty) table stays, as a provider's does."""
-        wanted = desired.policies or desired.tiers   # v1 NetworkPolicies or the administrator's tiers
+        wanted = desired.policies or desired.tiers  # v1 NetworkPolicies or the administrator's tiers
         new = dict(desired.policy_rulesets) if wanted or self.loaded is not None else None
         changes = reconcile_rulesets(self.loaded or {}, new or {})
         keys = {n.name: n.key for n in desired.nodes}

@@ -18,8 +18,8 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 from ..errors import DaemonDied, DaemonNotReady
 from .runner import Runner
@@ -30,19 +30,19 @@ Check = Callable[["Daemon"], bool]
 
 @dataclass
 class Daemon:
-    name: str                         # for messages: "the agent", "bird on kind-worker", ...
-    argv: Sequence[str]               # the program, without the `ip netns exec` prefix
-    log: str                          # file that takes stderr (and stdout unless piped)
-    netns: str | None = None          # network namespace name (/run/netns/<netns>), None: this one
-    ready: Check | None = None        # None: ready once started
+    name: str  # for messages: "the agent", "bird on kind-worker", ...
+    argv: Sequence[str]  # the program, without the `ip netns exec` prefix
+    log: str  # file that takes stderr (and stdout unless piped)
+    netns: str | None = None  # network namespace name (/run/netns/<netns>), None: this one
+    ready: Check | None = None  # None: ready once started
     ready_timeout: float = 10.0
     stop_signal: int = signal.SIGTERM
-    grace: float = 3.0                # seconds between the stop signal and SIGKILL
+    grace: float = 3.0  # seconds between the stop signal and SIGKILL
     extra_logs: tuple[str, ...] = ()  # files it writes itself (nginx's error.log), kept with its log
-    stdin_pipe: bool = False          # keep a pipe on stdin (the agent exits on EOF: it never outlives us)
-    stdout_pipe: bool = False         # read stdout ourselves (the agent's READY lines)
+    stdin_pipe: bool = False  # keep a pipe on stdin (the agent exits on EOF: it never outlives us)
+    stdout_pipe: bool = False  # read stdout ourselves (the agent's READY lines)
     proc: subprocess.Popen | None = field(default=None, repr=False)
-    stopping: bool = field(default=False, repr=False)   # stop() called: an exit is expected from now on
+    stopping: bool = field(default=False, repr=False)  # stop() called: an exit is expected from now on
     _signalled: bool = field(default=False, repr=False)  # the stop signal was sent
 
     # -- life -----------------------------------------------------------------------------
@@ -53,8 +53,7 @@ class Daemon:
         """Spawn it and wait until its readiness check passes; returns its pid."""
         os.makedirs(os.path.dirname(self.log) or ".", exist_ok=True)
         self.stopping = self._signalled = False
-        self.proc = runner.spawn(self.full_argv(), self.log, stdin_pipe=self.stdin_pipe,
-                                 stdout_pipe=self.stdout_pipe)
+        self.proc = runner.spawn(self.full_argv(), self.log, stdin_pipe=self.stdin_pipe, stdout_pipe=self.stdout_pipe)
         self.wait_ready()
         return self.proc.pid
 
@@ -89,14 +88,19 @@ class Daemon:
         while True:
             if self.died():
                 tail = self.log_tail(1)
-                raise DaemonDied(self.name, self.returncode, self.log,
-                                 f"before it was ready; last log line: {tail}" if tail else "before it was ready")
+                raise DaemonDied(
+                    self.name,
+                    self.returncode,
+                    self.log,
+                    f"before it was ready; last log line: {tail}" if tail else "before it was ready",
+                )
             if ready is None or ready(self):
                 return
             if time.monotonic() > deadline:
                 tail = self.log_tail(1)
-                raise DaemonNotReady(self.name, f"was not ready within {timeout:g} s", self.log,
-                                     f"last log line: {tail}" if tail else "")
+                raise DaemonNotReady(
+                    self.name, f"was not ready within {timeout:g} s", self.log, f"last log line: {tail}" if tail else ""
+                )
             time.sleep(0.01)
 
     def signal(self, sig: int, when: str = "") -> None:
@@ -148,7 +152,7 @@ class Daemon:
         except OSError:
             return ""
         tail = " | ".join(line.strip() for line in text.strip().splitlines()[-lines:] if line.strip())
-        return tail if len(tail) <= limit else "..." + tail[-limit + 3:]
+        return tail if len(tail) <= limit else "..." + tail[-limit + 3 :]
 
 
 def stop_all(daemons: Sequence[Daemon]) -> None:

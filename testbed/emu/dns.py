@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-from typing import Sequence
+from collections.abc import Sequence
 
 from .daemon import Daemon
 from .ledger import Ledger
@@ -25,8 +25,7 @@ ETC_NETNS = "/etc/netns"
 
 
 def resolv_conf(namespace: str, nameserver: str, domain: str = "cluster.local") -> str:
-    return (f"search {namespace}.svc.{domain} svc.{domain} {domain}\n"
-            f"nameserver {nameserver}\noptions ndots:5\n")
+    return f"search {namespace}.svc.{domain} svc.{domain} {domain}\nnameserver {nameserver}\noptions ndots:5\n"
 
 
 def write_resolv_confs(netns_names: Sequence[tuple[str, str]], nameserver: str) -> None:
@@ -51,8 +50,15 @@ def hosts_text(a_records: Sequence[tuple[str, str]]) -> str:
 class DnsServer:
     """dnsmasq serving cluster.local from a hosts file, inside one pod's network namespace."""
 
-    def __init__(self, ledger: Ledger, netns: str, domain: str = "cluster.local", key: str = "dns",
-                 runner: Runner | None = None, pod: str = "") -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        netns: str,
+        domain: str = "cluster.local",
+        key: str = "dns",
+        runner: Runner | None = None,
+        pod: str = "",
+    ) -> None:
         self.ledger, self.netns, self.domain = ledger, netns, domain
         self.runner = runner or Runner()
         self.hosts = os.path.join(ledger.dir, f"dns-hosts-{key}")
@@ -70,10 +76,24 @@ class DnsServer:
 
     def argv(self) -> list[str]:
         """dnsmasq's command line (the Daemon runs it in the pod's namespace)."""
-        argv = ["dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts",
-                f"--addn-hosts={self.hosts}", f"--pid-file={self.pidfile}", "--user=root", "--group=root",
-                "--bind-interfaces", "--listen-address=0.0.0.0", "--port=53", "--log-facility=-",
-                f"--local=/{self.domain}/", "--domain-needed", "--bogus-priv", "--cache-size=0"]
+        argv = [
+            "dnsmasq",
+            "--keep-in-foreground",
+            "--no-resolv",
+            "--no-hosts",
+            f"--addn-hosts={self.hosts}",
+            f"--pid-file={self.pidfile}",
+            "--user=root",
+            "--group=root",
+            "--bind-interfaces",
+            "--listen-address=0.0.0.0",
+            "--port=53",
+            "--log-facility=-",
+            f"--local=/{self.domain}/",
+            "--domain-needed",
+            "--bogus-priv",
+            "--cache-size=0",
+        ]
         argv += [f"--cname={alias},{target}" for alias, target in self.cnames]
         return argv
 
@@ -81,8 +101,14 @@ class DnsServer:
         self._write(a_records)
         self.cnames = tuple(sorted(cnames))
         # Ready once it has written its pid file: by then it has bound port 53.
-        self.daemon = Daemon(self.name, self.argv(), self.log, netns=self.netns,
-                             ready=lambda _d: os.path.exists(self.pidfile), ready_timeout=5.0)
+        self.daemon = Daemon(
+            self.name,
+            self.argv(),
+            self.log,
+            netns=self.netns,
+            ready=lambda _d: os.path.exists(self.pidfile),
+            ready_timeout=5.0,
+        )
         self.ledger.add_pid(self.daemon.start(self.runner))
 
     def update(self, a_records: Sequence[tuple[str, str]], cnames: Sequence[tuple[str, str]] = ()) -> None:

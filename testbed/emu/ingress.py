@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import signal
-from typing import Mapping
+from collections.abc import Mapping
 
 from ..ingress import openssl_argv
 from ..plan.model import Plan
@@ -75,10 +75,15 @@ class IngressController:
         self.runner.run(["nginx", "-t", "-q", "-c", self.conf, "-p", self.dir + "/"])
 
     def _start(self, netns: str, pod: str) -> None:
-        daemon = Daemon(f"nginx in {pod}", ["nginx", "-c", self.conf, "-p", self.dir + "/", "-g", "daemon off;"],
-                        os.path.join(self.dir, "nginx.stderr"), netns=netns, ready=_listening_on_80,
-                        extra_logs=(os.path.join(self.dir, "error.log"),),
-                        stop_signal=signal.SIGQUIT)  # SIGQUIT: nginx's graceful shutdown
+        daemon = Daemon(
+            f"nginx in {pod}",
+            ["nginx", "-c", self.conf, "-p", self.dir + "/", "-g", "daemon off;"],
+            os.path.join(self.dir, "nginx.stderr"),
+            netns=netns,
+            ready=_listening_on_80,
+            extra_logs=(os.path.join(self.dir, "error.log"),),
+            stop_signal=signal.SIGQUIT,
+        )  # SIGQUIT: nginx's graceful shutdown
         self.daemon = daemon
         self.ledger.add_pid(daemon.start(self.runner))
 

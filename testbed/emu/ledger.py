@@ -24,9 +24,9 @@ import os
 import secrets
 import shutil
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator
 
 from .. import PREFIX
 
@@ -146,7 +146,7 @@ class Ledger:
         return os.path.join(STATE_DIR, self.tag)
 
     @classmethod
-    def create(cls) -> "Ledger":
+    def create(cls) -> Ledger:
         """A fresh tag, its folder, its lock (held until `remove`/`release`) and its ledger."""
         with registry():
             for _ in range(1000):
@@ -170,9 +170,18 @@ class Ledger:
     def save(self) -> None:
         tmp = os.path.join(self.dir, f"ledger.json.{os.getpid()}.tmp")
         with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump({"tag": self.tag, "owner": self.owner, "owner_start": self.owner_start,
-                       "netns": self.netns, "pids": self.pids, "files": self.files,
-                       "remains": self.remains}, handle)
+            json.dump(
+                {
+                    "tag": self.tag,
+                    "owner": self.owner,
+                    "owner_start": self.owner_start,
+                    "netns": self.netns,
+                    "pids": self.pids,
+                    "files": self.files,
+                    "remains": self.remains,
+                },
+                handle,
+            )
         os.replace(tmp, os.path.join(self.dir, "ledger.json"))
 
     def add_netns(self, names: list[str]) -> None:
@@ -195,15 +204,20 @@ class Ledger:
         self.release()
 
     @classmethod
-    def load(cls, tag: str) -> "Ledger | None":
+    def load(cls, tag: str) -> Ledger | None:
         try:
             with open(os.path.join(STATE_DIR, tag, "ledger.json"), encoding="utf-8") as handle:
                 raw = json.load(handle)
             start = raw.get("owner_start")
-            return cls(tag=raw["tag"], owner=int(raw["owner"]), netns=list(raw.get("netns", [])),
-                       pids=[int(p) for p in raw.get("pids", [])], files=dict(raw.get("files", {})),
-                       owner_start=int(start) if start is not None else None,
-                       remains=dict(raw.get("remains") or {}))
+            return cls(
+                tag=raw["tag"],
+                owner=int(raw["owner"]),
+                netns=list(raw.get("netns", [])),
+                pids=[int(p) for p in raw.get("pids", [])],
+                files=dict(raw.get("files", {})),
+                owner_start=int(start) if start is not None else None,
+                remains=dict(raw.get("remains") or {}),
+            )
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
 
@@ -243,7 +257,7 @@ def claim_dead(tag: str, now: float | None = None) -> Ledger | None:
         ledger = Ledger(tag=tag, owner=0)
     elif ledger.owner_alive():
         if fd is not None:  # a free lock and a live owner: it ended with things left behind
-            os.close(fd)    # (ledger `remains`) and has not exited yet
+            os.close(fd)  # (ledger `remains`) and has not exited yet
         return None
     ledger.lock_fd = fd
     return ledger

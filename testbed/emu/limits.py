@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 from ..plan.model import Plan
 from . import ledger as ledgers
@@ -105,8 +106,7 @@ def _locked_record() -> Iterator[dict[str, Any]]:
 def _settle(rec: dict[str, Any]) -> dict[str, int]:
     """Bring each value to max(original, live holders' needs); returns what was written."""
     holders = rec["holders"]
-    for tag in [t for t, h in holders.items()
-                if not ledgers.owner_alive(int(h.get("owner", 0)), h.get("owner_start"))]:
+    for tag in [t for t, h in holders.items() if not ledgers.owner_alive(int(h.get("owner", 0)), h.get("owner_start"))]:
         del holders[tag]  # a dead owner needs nothing any more
     changed: dict[str, int] = {}
     for key in _KEYS:
@@ -115,7 +115,7 @@ def _settle(rec: dict[str, Any]) -> dict[str, int]:
         if original is None or current is None:
             continue
         want = max([original] + [int(h["need"].get(key, 0)) for h in holders.values()])
-        ours = rec["written"].get(key) == current   # nobody changed it since we wrote it
+        ours = rec["written"].get(key) == current  # nobody changed it since we wrote it
         if want > current or (ours and want < current):
             if _write(key, want):
                 changed[key] = want
@@ -131,8 +131,7 @@ def hold(tag: str, owner: int, owner_start: int | None, plan: Plan) -> dict[str,
     was written. Called again with a bigger plan, the instance's needs grow."""
     need = targets(plan)
     with _record() as rec:
-        if not rec["holders"] and all(
-                (_read(key) or 0) >= value for key, value in need.items()):
+        if not rec["holders"] and all((_read(key) or 0) >= value for key, value in need.items()):
             return {}  # nobody raised anything and the VM's values suffice: nothing to record
         for key in _KEYS:
             if key not in rec["original"]:

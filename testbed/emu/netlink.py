@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import socket
 import struct
-from typing import Sequence
+from collections.abc import Sequence
 
 NETLINK_ROUTE = 0
 NLMSG_ERROR = 2
@@ -28,12 +28,12 @@ RTA_DST, RTA_OIF, RTA_GATEWAY = 1, 4, 5
 RT_TABLE_MAIN, RTPROT_STATIC, RTN_UNICAST = 254, 4, 1
 RT_SCOPE_UNIVERSE, RT_SCOPE_LINK = 0, 253
 
-_NLMSGHDR = struct.Struct("=IHHII")     # len, type, flags, seq, pid
-_IFINFOMSG = struct.Struct("=BxHiII")   # family, (pad), type, index, flags, change
-_IFADDRMSG = struct.Struct("=BBBBI")    # family, prefixlen, flags, scope, index
-_RTMSG = struct.Struct("=BBBBBBBBI")    # family, dst_len, src_len, tos, table, protocol, scope, type, flags
-_RTATTR = struct.Struct("=HH")          # len, type
-_NLMSGERR = struct.Struct("=i")         # error (negative errno), then the offending header
+_NLMSGHDR = struct.Struct("=IHHII")  # len, type, flags, seq, pid
+_IFINFOMSG = struct.Struct("=BxHiII")  # family, (pad), type, index, flags, change
+_IFADDRMSG = struct.Struct("=BBBBI")  # family, prefixlen, flags, scope, index
+_RTMSG = struct.Struct("=BBBBBBBBI")  # family, dst_len, src_len, tos, table, protocol, scope, type, flags
+_RTATTR = struct.Struct("=HH")  # len, type
+_NLMSGERR = struct.Struct("=i")  # error (negative errno), then the offending header
 
 
 def _attr(kind: int, payload: bytes) -> bytes:
@@ -60,11 +60,16 @@ def no_ipv6_link_local(index: int) -> tuple[int, int, bytes]:
 def addr_add(index: int, address: str, prefix: int) -> tuple[int, int, bytes]:
     """RTM_NEWADDR (`ip addr add A/P dev X`: local and address, no broadcast)."""
     body = _IFADDRMSG.pack(socket.AF_INET, prefix, 0, RT_SCOPE_UNIVERSE, index)
-    return RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, body + _attr(IFA_LOCAL, _ip(address)) + _attr(IFA_ADDRESS, _ip(address))
+    return (
+        RTM_NEWADDR,
+        NLM_F_CREATE | NLM_F_EXCL,
+        body + _attr(IFA_LOCAL, _ip(address)) + _attr(IFA_ADDRESS, _ip(address)),
+    )
 
 
-def route_add(dst: str, prefix: int, oif: int, gateway: str | None = None,
-              scope: int = RT_SCOPE_UNIVERSE) -> tuple[int, int, bytes]:
+def route_add(
+    dst: str, prefix: int, oif: int, gateway: str | None = None, scope: int = RT_SCOPE_UNIVERSE
+) -> tuple[int, int, bytes]:
     """RTM_NEWROUTE in the main table, proto static (`ip route add DST [via GW] dev X [scope link]`)."""
     body = _RTMSG.pack(socket.AF_INET, prefix, 0, 0, RT_TABLE_MAIN, RTPROT_STATIC, scope, RTN_UNICAST, 0)
     if prefix:
@@ -89,14 +94,15 @@ class RtnlSocket:
     def close(self) -> None:
         self.sock.close()
 
-    def __enter__(self) -> "RtnlSocket":
+    def __enter__(self) -> RtnlSocket:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def request_all(self, requests: Sequence[tuple[int, int, bytes]], what: Sequence[str] = (),
-                    tolerate: Sequence[int] = ()) -> None:
+    def request_all(
+        self, requests: Sequence[tuple[int, int, bytes]], what: Sequence[str] = (), tolerate: Sequence[int] = ()
+    ) -> None:
         """Send every request (in order; the kernel handles them in order), then read every ack.
 
         `what[i]` describes request i in an error; `tolerate[i]` is an errno accepted for it
@@ -107,8 +113,9 @@ class RtnlSocket:
         data = b""
         for kind, flags, body in requests:
             self.seq += 1
-            data += _NLMSGHDR.pack(_NLMSGHDR.size + len(body), kind, NLM_F_REQUEST | NLM_F_ACK | flags,
-                                   self.seq, 0) + body
+            data += (
+                _NLMSGHDR.pack(_NLMSGHDR.size + len(body), kind, NLM_F_REQUEST | NLM_F_ACK | flags, self.seq, 0) + body
+            )
         self.sock.sendall(data)
         pending = set(range(first, self.seq + 1))
         while pending:
@@ -124,4 +131,3 @@ class RtnlSocket:
                         label = what[i] if i < len(what) else f"request {i}"
                         raise NetlinkError(err, f"netlink {label}: {os.strerror(err)}")
                 offset += max((length + 3) & ~3, _NLMSGHDR.size)
-

@@ -11,7 +11,7 @@ HOST-IP, where the encapsulated frame is sent). The device and neighbours go in 
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..plan.network import VtepPlan
 from .runner import Runner
@@ -19,10 +19,12 @@ from .runner import Runner
 
 def vtep_lines(vtep: VtepPlan) -> list[str]:
     """ip -batch lines: the VTEP and its permanent neighbour entries (pure)."""
-    lines = [f"link add {vtep.dev} address {vtep.mac} mtu {vtep.mtu} type vxlan id {vtep.vni} "
-             f"local {vtep.local} dev eth0 dstport {vtep.port} nolearning",
-             f"addr add {vtep.address} dev {vtep.dev}",
-             f"link set {vtep.dev} up"]
+    lines = [
+        f"link add {vtep.dev} address {vtep.mac} mtu {vtep.mtu} type vxlan id {vtep.vni} "
+        f"local {vtep.local} dev eth0 dstport {vtep.port} nolearning",
+        f"addr add {vtep.address} dev {vtep.dev}",
+        f"link set {vtep.dev} up",
+    ]
     lines += [f"neigh replace {ip} lladdr {mac} dev {vtep.dev} nud permanent" for ip, mac in vtep.neighbours]
     return lines
 

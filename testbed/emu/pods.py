@@ -18,12 +18,12 @@ import errno
 import hashlib
 import ipaddress
 import socket
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..errors import KernelError
+from ..netns import in_netns
 from ..plan.model import NodePlan, Plan, PodPlan, RoutePlan
 from ..plan.network import VtepPlan, pod_mtu
-from ..netns import in_netns
 from .ledger import Ledger, netns_name
 from .netlink import RT_SCOPE_LINK, NetlinkError, RtnlSocket, addr_add, link_up, no_ipv6_link_local, route_add
 from .overlay import apply_fdb, vtep_lines
@@ -32,8 +32,15 @@ from .runner import Runner
 NETNS_DIR = "/run/netns"
 
 
-def node_batch(node: NodePlan, pods: Sequence[PodPlan], routes: Sequence[RoutePlan], tag: str,
-               mtu: int, with_bridge: bool = True, vtep: VtepPlan | None = None) -> list[str]:
+def node_batch(
+    node: NodePlan,
+    pods: Sequence[PodPlan],
+    routes: Sequence[RoutePlan],
+    tag: str,
+    mtu: int,
+    with_bridge: bool = True,
+    vtep: VtepPlan | None = None,
+) -> list[str]:
     """ip -batch lines run inside the node's namespace (pure: unit-tested as text).
 
     `with_bridge`: the node-level objects too (cni0, the VTEP), as at build time; `mtu` is
@@ -46,29 +53,33 @@ def node_batch(node: NodePlan, pods: Sequence[PodPlan], routes: Sequence[RoutePl
         # A bridge without an explicit MAC takes its lowest port's and changes it when that
         # pod goes away: older pods' cached gateway MAC goes stale and their traffic is lost.
         # The bridge CNI plugin pins the MAC for this reason; so do we (stable, local).
-        lines += [f"link add {node.bridge} address {bridge_mac(node.name)} type bridge",
-                  f"link set {node.bridge} mtu {mtu}",
-                  f"addr add {node.gateway}/{prefix} dev {node.bridge}",
-                  f"link set {node.bridge} up"]
+        lines += [
+            f"link add {node.bridge} address {bridge_mac(node.name)} type bridge",
+            f"link set {node.bridge} mtu {mtu}",
+            f"addr add {node.gateway}/{prefix} dev {node.bridge}",
+            f"link set {node.bridge} up",
+        ]
     if with_bridge and vtep is not None:
         lines += vtep_lines(vtep)
     for pod in pods:
-        lines.append(f"link add {pod.host_veth} mtu {mtu} type veth peer name eth0 mtu {mtu} "
-                     f"netns {netns_name(tag, pod.key)}")
+        lines.append(
+            f"link add {pod.host_veth} mtu {mtu} type veth peer name eth0 mtu {mtu} netns {netns_name(tag, pod.key)}"
+        )
         # The clusters are IPv4 only: without an fe80:: address (set before the link is up) a
         # veth sends no DAD, router solicitation or MLD report; on a bridge, each of those is
         # flooded to every other pod of the node, a cost that grows with the square of the pods.
         # The pod's own end gets the same in configure_pod.
         lines.append(f"link set {pod.host_veth} addrgenmode none")
         if routed:
-            lines += [f"link set {pod.host_veth} up",
-                      f"route replace {pod.ip}/32 dev {pod.host_veth} scope link"]
+            lines += [f"link set {pod.host_veth} up", f"route replace {pod.ip}/32 dev {pod.host_veth} scope link"]
         else:
             # hairpin: a pod reaching itself through a Service (br_netfilter DNATs the bridged
             # frame back to it) needs the frame sent back out of the port it came in on, which
             # the kubelet sets up for the same reason (--hairpin-mode=hairpin-veth).
-            lines += [f"link set {pod.host_veth} master {node.bridge} up",
-                      f"link set dev {pod.host_veth} type bridge_slave hairpin on"]
+            lines += [
+                f"link set {pod.host_veth} master {node.bridge} up",
+                f"link set dev {pod.host_veth} type bridge_slave hairpin on",
+            ]
     for route in routes:
         via = f" via {route.via}" if route.via else ""
         onlink = " onlink" if vtep is not None and route.dev == vtep.dev else ""
@@ -80,8 +91,7 @@ def proxy_arp_sysctls(pods: Sequence[PodPlan]) -> list[tuple[str, str]]:
     """Calico's host end of a pod's veth: answer ARP for anything routed elsewhere, at once."""
     out: list[tuple[str, str]] = []
     for pod in pods:
-        out += [(f"net/ipv4/conf/{pod.host_veth}/proxy_arp", "1"),
-                (f"net/ipv4/neigh/{pod.host_veth}/proxy_delay", "0")]
+        out += [(f"net/ipv4/conf/{pod.host_veth}/proxy_arp", "1"), (f"net/ipv4/neigh/{pod.host_veth}/proxy_delay", "0")]
     return out
 
 
@@ -93,14 +103,16 @@ def bridge_mac(node: str) -> str:
 
 def node_sysctls() -> list[tuple[str, str]]:
     """A node forwards between cni0 and eth0 (the kubelet/CNI prerequisite)."""
-    return [("net/ipv4/ip_forward", "1"),
-            # br_netfilter: bridged pod-to-pod traffic on one node goes through the node's
-            # iptables/nftables, as kube-proxy and NetworkPolicy providers require of a node.
-            ("net/bridge/bridge-nf-call-iptables", "1"),
-            # Pods' replies may come back by another path in some modes; do not drop them.
-            ("net/ipv4/conf/all/rp_filter", "0"),
-            ("net/ipv4/conf/default/rp_filter", "0"),
-            *POD_SYSCTLS]
+    return [
+        ("net/ipv4/ip_forward", "1"),
+        # br_netfilter: bridged pod-to-pod traffic on one node goes through the node's
+        # iptables/nftables, as kube-proxy and NetworkPolicy providers require of a node.
+        ("net/bridge/bridge-nf-call-iptables", "1"),
+        # Pods' replies may come back by another path in some modes; do not drop them.
+        ("net/ipv4/conf/all/rp_filter", "0"),
+        ("net/ipv4/conf/default/rp_filter", "0"),
+        *POD_SYSCTLS,
+    ]
 
 
 # ICMP errors are rate-limited per namespace by default: a burst of probes to a closed UDP
@@ -140,8 +152,7 @@ class PodNetwork:
             on_node = [p for p in pods if p.node == node.name]
             routes = [r for r in self.plan.routes if r.node == node.name] if with_bridges else []
             vtep = network.vtep(node.name) if network is not None else None
-            lines = node_batch(node, on_node, routes, tag, pod_mtu(self.plan), with_bridge=with_bridges,
-                               vtep=vtep)
+            lines = node_batch(node, on_node, routes, tag, pod_mtu(self.plan), with_bridge=with_bridges, vtep=vtep)
             if lines:
                 self.runner.ip_batch(lines, netns=netns_name(tag, node.key))
             if with_bridges and vtep is not None:
@@ -182,18 +193,32 @@ def configure_pod(netns: str, pod: PodPlan) -> None:
         lo, eth0 = socket.if_nametoindex("lo"), socket.if_nametoindex("eth0")
         rtnl = RtnlSocket()  # stays bound to the pod's namespace
     with rtnl:
-        requests = [(link_up(lo), "link set lo up", 0),
-                    (no_ipv6_link_local(eth0), "link set eth0 addrgenmode none", 0),
-                    (addr_add(eth0, pod.ip, pod.prefix), f"addr add {pod.ip}/{pod.prefix} dev eth0", 0),
-                    (link_up(eth0), "link set eth0 up", 0)]
+        requests = [
+            (link_up(lo), "link set lo up", 0),
+            (no_ipv6_link_local(eth0), "link set eth0 addrgenmode none", 0),
+            (addr_add(eth0, pod.ip, pod.prefix), f"addr add {pod.ip}/{pod.prefix} dev eth0", 0),
+            (link_up(eth0), "link set eth0 up", 0),
+        ]
         if ipaddress.ip_address(pod.gateway) not in ipaddress.ip_network(f"{pod.ip}/{pod.prefix}", strict=False):
-            requests.append((route_add(pod.gateway, 32, eth0, scope=RT_SCOPE_LINK),
-                             f"route add {pod.gateway}/32 dev eth0 scope link", 0))
-        requests.append((route_add("0.0.0.0", 0, eth0, gateway=pod.gateway),
-                         f"route add default via {pod.gateway} dev eth0", errno.EEXIST))
+            requests.append(
+                (
+                    route_add(pod.gateway, 32, eth0, scope=RT_SCOPE_LINK),
+                    f"route add {pod.gateway}/32 dev eth0 scope link",
+                    0,
+                )
+            )
+        requests.append(
+            (
+                route_add("0.0.0.0", 0, eth0, gateway=pod.gateway),
+                f"route add default via {pod.gateway} dev eth0",
+                errno.EEXIST,
+            )
+        )
         try:
-            rtnl.request_all([r for r, _, _ in requests], what=[w for _, w, _ in requests],
-                             tolerate=[t for _, _, t in requests])
+            rtnl.request_all(
+                [r for r, _, _ in requests], what=[w for _, w, _ in requests], tolerate=[t for _, _, t in requests]
+            )
         except NetlinkError as exc:
-            raise KernelError(["netlink", f"(pod {pod.namespace}/{pod.name}, netns {netns})"], exc.errno or 1,
-                              str(exc)) from None
+            raise KernelError(
+                ["netlink", f"(pod {pod.namespace}/{pod.name}, netns {netns})"], exc.errno or 1, str(exc)
+            ) from None

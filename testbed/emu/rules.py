@@ -8,7 +8,7 @@ whole on every change, which both tools make atomic (a reader never sees half a 
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from .runner import Runner
 

@@ -9,8 +9,8 @@ check the exact commands without root.
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 from ..errors import KernelError
 
@@ -25,11 +25,9 @@ class Result:
 class Runner:
     """Runs argv lists; `check` raises KernelError on a non-zero exit."""
 
-    def run(self, argv: Sequence[str], input: str | None = None, check: bool = True,
-            timeout: float = 60.0) -> Result:
+    def run(self, argv: Sequence[str], input: str | None = None, check: bool = True, timeout: float = 60.0) -> Result:
         try:
-            proc = subprocess.run(list(argv), input=input, capture_output=True, text=True,
-                                  timeout=timeout, check=False)
+            proc = subprocess.run(list(argv), input=input, capture_output=True, text=True, timeout=timeout, check=False)
         except FileNotFoundError:
             raise KernelError(list(argv), 127, f"{argv[0]}: command not found") from None
         except subprocess.TimeoutExpired:
@@ -39,16 +37,22 @@ class Runner:
             raise KernelError(list(argv), result.rc, result.err or result.out)
         return result
 
-    def spawn(self, argv: Sequence[str], log: str, stdin_pipe: bool = False,
-              stdout_pipe: bool = False) -> subprocess.Popen:
+    def spawn(
+        self, argv: Sequence[str], log: str, stdin_pipe: bool = False, stdout_pipe: bool = False
+    ) -> subprocess.Popen:
         """Start a long-running program (see emu/daemon.py, the only caller): stderr, and stdout
         unless piped to us, append to `log`; in its own session, so a Ctrl-C reaches only us and
         we stop our helpers in order."""
         with open(log, "ab") as out:
             try:
-                return subprocess.Popen(list(argv), stdin=subprocess.PIPE if stdin_pipe else subprocess.DEVNULL,
-                                        stdout=subprocess.PIPE if stdout_pipe else out, stderr=out,
-                                        text=True, start_new_session=True)
+                return subprocess.Popen(
+                    list(argv),
+                    stdin=subprocess.PIPE if stdin_pipe else subprocess.DEVNULL,
+                    stdout=subprocess.PIPE if stdout_pipe else out,
+                    stderr=out,
+                    text=True,
+                    start_new_session=True,
+                )
             except FileNotFoundError:
                 raise KernelError(list(argv), 127, f"{argv[0]}: command not found") from None
 
@@ -65,8 +69,7 @@ class RecordingRunner(Runner):
     calls: list[tuple[tuple[str, ...], str | None]] = field(default_factory=list)
     answers: dict[tuple[str, ...], Result] = field(default_factory=dict)
 
-    def run(self, argv: Sequence[str], input: str | None = None, check: bool = True,
-            timeout: float = 60.0) -> Result:
+    def run(self, argv: Sequence[str], input: str | None = None, check: bool = True, timeout: float = 60.0) -> Result:
         key = tuple(argv)
         self.calls.append((key, input))
         result = self.answers.get(key, Result(0, "", ""))

@@ -18,8 +18,8 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 NOTED = b"testbed: teardown in progress, signal noted\n"
@@ -28,11 +28,11 @@ NOTED_CRITICAL = b"testbed: signal noted; it takes effect in a moment\n"
 
 class _State:
     installed = False
-    interrupted = False      # a signal already raised KeyboardInterrupt: the work is stopping
-    depth = 0                # critical sections (teardowns) running
-    pending: int | None = None   # a signal noted in a critical section, not yet acted on
+    interrupted = False  # a signal already raised KeyboardInterrupt: the work is stopping
+    depth = 0  # critical sections (teardowns) running
+    pending: int | None = None  # a signal noted in a critical section, not yet acted on
     note = NOTED
-    told: set[bytes] = set()     # each note is printed once, however many signals follow
+    told: set[bytes] = set()  # each note is printed once, however many signals follow
 
 
 _state = _State()

@@ -18,20 +18,26 @@ from __future__ import annotations
 import os
 import resource
 import time
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from ..plan.model import Plan, RoutePlan
 from ..plan.network import RouterPlan
 from .ledger import Ledger, netns_name
-from .runner import Runner
 from .pods import write_sysctls
+from .runner import Runner
 
 # The router forwards between racks like a cloud gateway or a switch's routing engine: no ICMP
 # redirects (nodes must keep sending to it), no reverse-path filter, ICMP errors not
 # rate-limited (a probe of a dropped flow must see its "unreachable" at once).
-ROUTER_SYSCTLS = [("net/ipv4/ip_forward", "1"), ("net/ipv4/conf/all/rp_filter", "0"),
-                  ("net/ipv4/conf/default/rp_filter", "0"), ("net/ipv4/conf/all/send_redirects", "0"),
-                  ("net/ipv4/conf/default/send_redirects", "0"), ("net/ipv4/icmp_ratemask", "0")]
+ROUTER_SYSCTLS = [
+    ("net/ipv4/ip_forward", "1"),
+    ("net/ipv4/conf/all/rp_filter", "0"),
+    ("net/ipv4/conf/default/rp_filter", "0"),
+    ("net/ipv4/conf/all/send_redirects", "0"),
+    ("net/ipv4/conf/default/send_redirects", "0"),
+    ("net/ipv4/icmp_ratemask", "0"),
+]
 
 
 def route_line(route: RoutePlan) -> str:
@@ -52,6 +58,7 @@ def _mininet():
     from mininet import log
     from mininet.net import Mininet
     from mininet.nodelib import LinuxBridge
+
     log.setLogLevel(os.environ.get("TESTBED_MININET_LOG", "error"))
     # Mininet.init() would run fixLimits(), which rewrites the VM's own sysctls (ARP tables,
     # socket buffers, ...). We only need more file descriptors; raise them ourselves.
@@ -74,8 +81,9 @@ def skip_low_ifindexes(switch, tag: str, count: int) -> None:
     (a node's is 2, a router's at most its port count + 1).
     """
     pairs = count // 2 + 1
-    lines = [f"ip link add tb{tag}x{i} type veth peer name tb{tag}y{i} && ip link del tb{tag}x{i}"
-             for i in range(pairs)]
+    lines = [
+        f"ip link add tb{tag}x{i} type veth peer name tb{tag}y{i} && ip link del tb{tag}x{i}" for i in range(pairs)
+    ]
     switch.cmd("; ".join(lines))
 
 
@@ -111,7 +119,7 @@ class Underlay:
     def __init__(self, plan: Plan, ledger: Ledger, runner: Runner) -> None:
         self.plan, self.ledger, self.runner = plan, ledger, runner
         self.net = None
-        self.hosts: dict[str, Any] = {}   # plan key -> mininet Host (untyped)
+        self.hosts: dict[str, Any] = {}  # plan key -> mininet Host (untyped)
 
     def build(self) -> None:
         Mininet, LinuxBridge = _mininet()
@@ -120,8 +128,9 @@ class Underlay:
         self.net = net
         network = self.plan.network
         racks = [(s.key, s.name) for s in network.subnets] if network is not None else [("s0", "")]
-        switches = {name: net.addSwitch(mininet_name(tag, key), cls=LinuxBridge, inNamespace=True)
-                    for key, name in racks}
+        switches = {
+            name: net.addSwitch(mininet_name(tag, key), cls=LinuxBridge, inNamespace=True) for key, name in racks
+        }
         routers = network.routers if network is not None else ()
         for switch in switches.values():  # before any link: see skip_low_ifindexes
             skip_low_ifindexes(switch, tag, 1 + max((len(r.interfaces) for r in routers), default=0))
@@ -177,8 +186,10 @@ class Underlay:
         for _ in range(rounds):
             for host in hosts:
                 targets = " ".join(ip for ip in ips if ip != host.IP())
-                host.sendCmd(f"ok=0; for ip in {targets}; do ping -n -q -c1 -W1 $ip >/dev/null "
-                             f"2>&1 & done; for j in $(jobs -p); do wait $j || ok=1; done; echo $ok")
+                host.sendCmd(
+                    f"ok=0; for ip in {targets}; do ping -n -q -c1 -W1 $ip >/dev/null "
+                    f"2>&1 & done; for j in $(jobs -p); do wait $j || ok=1; done; echo $ok"
+                )
             failed = [h for h in hosts if h.waitOutput().strip().endswith("1")]
             if not failed:
                 return

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from ..errors import Problem, SpecError
 from ..plan.build import replan
@@ -25,7 +26,7 @@ from .rollout import Rollout
 
 @dataclass(frozen=True)
 class Scale:
-    kind: str          # Deployment | ReplicaSet | ReplicationController
+    kind: str  # Deployment | ReplicaSet | ReplicationController
     name: str
     replicas: int
     namespace: str = "default"
@@ -71,10 +72,12 @@ def describe(action: Action) -> str:
         return f"{what} Deployment {action.namespace}/{action.deployment}"
     if isinstance(action, LabelNamespace):
         return f"label namespace {action.namespace} " + " ".join(
-            f"{k}-" if v is None else f"{k}={v}" for k, v in action.labels.items())
+            f"{k}-" if v is None else f"{k}={v}" for k, v in action.labels.items()
+        )
     if isinstance(action, Label):
         return f"label pods {_sel(action.pods)} " + " ".join(
-            f"{k}-" if v is None else f"{k}={v}" for k, v in action.labels.items())
+            f"{k}-" if v is None else f"{k}={v}" for k, v in action.labels.items()
+        )
     verb = "apply" if isinstance(action, Apply) else "delete"
     return f"{verb} -f {' -f '.join(os.path.relpath(f) for f in action.files)}"
 
@@ -92,57 +95,82 @@ def _key(obj: Any) -> tuple[str, str, str]:
 
 def merge(base: Manifests, extra: Manifests) -> Manifests:
     """`kubectl apply`: objects of `extra` replace those of `base` with the same kind/ns/name."""
-    def combine(a: tuple[Any, ...], b: tuple[Any, ...], key: Callable[[Any], tuple[str, str, str]] = _key) -> tuple[Any, ...]:
+
+    def combine(
+        a: tuple[Any, ...], b: tuple[Any, ...], key: Callable[[Any], tuple[str, str, str]] = _key
+    ) -> tuple[Any, ...]:
         replaced = {key(o) for o in b}
         return tuple(o for o in a if key(o) not in replaced) + tuple(b)
+
     by_name = lambda n: n.name  # noqa: E731
-    return Manifests(namespaces=combine(base.namespaces, extra.namespaces, by_name),
-                     pods=combine(base.pods, extra.pods), workloads=combine(base.workloads, extra.workloads),
-                     files=base.files + tuple(f for f in extra.files if f not in base.files),
-                     services=combine(base.services, extra.services),
-                     policies=combine(base.policies, extra.policies),
-                     ingresses=combine(base.ingresses, extra.ingresses),
-                     cluster_policies=combine(base.cluster_policies, extra.cluster_policies),
-                     others=combine(base.others, extra.others))
+    return Manifests(
+        namespaces=combine(base.namespaces, extra.namespaces, by_name),
+        pods=combine(base.pods, extra.pods),
+        workloads=combine(base.workloads, extra.workloads),
+        files=base.files + tuple(f for f in extra.files if f not in base.files),
+        services=combine(base.services, extra.services),
+        policies=combine(base.policies, extra.policies),
+        ingresses=combine(base.ingresses, extra.ingresses),
+        cluster_policies=combine(base.cluster_policies, extra.cluster_policies),
+        others=combine(base.others, extra.others),
+    )
 
 
 def remove(base: Manifests, gone: Manifests) -> Manifests:
     """`kubectl delete -f`: drop the objects the files name."""
-    def drop(a: tuple[Any, ...], b: tuple[Any, ...], key: Callable[[Any], tuple[str, str, str]] = _key) -> tuple[Any, ...]:
+
+    def drop(
+        a: tuple[Any, ...], b: tuple[Any, ...], key: Callable[[Any], tuple[str, str, str]] = _key
+    ) -> tuple[Any, ...]:
         names = {key(o) for o in b}
         return tuple(o for o in a if key(o) not in names)
+
     by_name = lambda n: n.name  # noqa: E731
     # Deleting a Namespace deletes everything in it (the namespace controller empties it).
     emptied = {n.name for n in gone.namespaces}
 
     def drop_in(a: tuple[Any, ...], b: tuple[Any, ...]) -> tuple[Any, ...]:
         return tuple(o for o in drop(a, b) if o.ref.namespace not in emptied)
-    return Manifests(namespaces=drop(base.namespaces, gone.namespaces, by_name), pods=drop_in(base.pods, gone.pods),
-                     workloads=drop_in(base.workloads, gone.workloads), files=base.files,
-                     services=drop_in(base.services, gone.services), policies=drop_in(base.policies, gone.policies),
-                     ingresses=drop_in(base.ingresses, gone.ingresses), others=drop_in(base.others, gone.others),
-                     cluster_policies=drop(base.cluster_policies, gone.cluster_policies))
+
+    return Manifests(
+        namespaces=drop(base.namespaces, gone.namespaces, by_name),
+        pods=drop_in(base.pods, gone.pods),
+        workloads=drop_in(base.workloads, gone.workloads),
+        files=base.files,
+        services=drop_in(base.services, gone.services),
+        policies=drop_in(base.policies, gone.policies),
+        ingresses=drop_in(base.ingresses, gone.ingresses),
+        others=drop_in(base.others, gone.others),
+        cluster_policies=drop(base.cluster_policies, gone.cluster_policies),
+    )
 
 
-def apply_action(action: Action, cluster: ClusterSpec, manifests: Manifests, plan: Plan,
-                 source: str = "experiment") -> tuple[Manifests, Plan]:
+def apply_action(
+    action: Action, cluster: ClusterSpec, manifests: Manifests, plan: Plan, source: str = "experiment"
+) -> tuple[Manifests, Plan]:
     """The desired state after `action`: new manifests and the reconciled plan."""
     deleted: frozenset[str] = frozenset()
     if isinstance(action, Scale):
-        hits = [w for w in manifests.workloads if (w.ref.kind, w.ref.namespace, w.ref.name)
-                == (action.kind, action.namespace, action.name)]
+        hits = [
+            w
+            for w in manifests.workloads
+            if (w.ref.kind, w.ref.namespace, w.ref.name) == (action.kind, action.namespace, action.name)
+        ]
         if not hits:
-            raise SpecError([Problem(source, "scale", f"no {action.kind} {action.namespace}/{action.name} "
-                                     "in the manifests")])
-        workloads = tuple(dataclasses.replace(w, replicas=action.replicas) if w in hits else w
-                          for w in manifests.workloads)
+            raise SpecError(
+                [Problem(source, "scale", f"no {action.kind} {action.namespace}/{action.name} in the manifests")]
+            )
+        workloads = tuple(
+            dataclasses.replace(w, replicas=action.replicas) if w in hits else w for w in manifests.workloads
+        )
         manifests = dataclasses.replace(manifests, workloads=workloads)
     elif isinstance(action, DeletePods):
         doomed = select_pods(plan, action.pods)
         deleted = frozenset(p.key for p in doomed)
         bare = {(p.namespace, p.name) for p in doomed if not p.owner}
-        manifests = dataclasses.replace(manifests, pods=tuple(
-            p for p in manifests.pods if (p.ref.namespace, p.ref.name) not in bare))
+        manifests = dataclasses.replace(
+            manifests, pods=tuple(p for p in manifests.pods if (p.ref.namespace, p.ref.name) not in bare)
+        )
     elif isinstance(action, Label):
         plan, manifests = _relabel(action, plan, manifests)
     elif isinstance(action, LabelNamespace):
@@ -175,6 +203,7 @@ def _relabel_namespace(action: LabelNamespace, manifests: Manifests) -> Manifest
 
 def _relabel(action: Label, plan: Plan, manifests: Manifests) -> tuple[Plan, Manifests]:
     """`kubectl label pod`: labels change in place; a bare pod's manifest follows."""
+
     def relabel(labels: Mapping[str, str]) -> dict[str, str]:
         out = dict(labels)
         for k, v in action.labels.items():
@@ -183,10 +212,14 @@ def _relabel(action: Label, plan: Plan, manifests: Manifests) -> tuple[Plan, Man
             else:
                 out[k] = v
         return out
+
     targets = {p.key for p in select_pods(plan, action.pods)}
     pods = tuple(dataclasses.replace(p, labels=relabel(p.labels)) if p.key in targets else p for p in plan.pods)
     bare = {(p.namespace, p.name) for p in plan.pods if p.key in targets and not p.owner}
     manifest_pods = tuple(
         dataclasses.replace(p, template=dataclasses.replace(p.template, labels=relabel(p.template.labels)))
-        if (p.ref.namespace, p.ref.name) in bare else p for p in manifests.pods)
+        if (p.ref.namespace, p.ref.name) in bare
+        else p
+        for p in manifests.pods
+    )
     return dataclasses.replace(plan, pods=pods), dataclasses.replace(manifests, pods=manifest_pods)

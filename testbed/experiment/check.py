@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..errors import Problem, SpecError, excerpt, shorten
 from ..plan.build import plan_cluster, replan
@@ -28,7 +29,7 @@ from .expand import expand, select_pods, sources
 from .model import Endpoints, Experiment, PodSelection, ProbeGroup
 from .rollout import Rollout, counts, find_deployment, new_template_workload, updated, wishes_between
 
-Add = Callable[[str, str], None]   # (field path, message)
+Add = Callable[[str, str], None]  # (field path, message)
 # Probes one group may send in one step (all rounds): the 100-pod all-pairs benchmark sends
 # 9,900; a group of 10,000 pods to 10,000 pods would be 10^8 before any repeat.
 MAX_PROBES = 1_000_000
@@ -47,37 +48,45 @@ def check_experiment(exp: Experiment) -> None:
             for j, path in enumerate(getattr(action, "files", ())):
                 _check_file(problems, exp, path, f"spec.steps[{i}].actions[{k}].{verb}[{j}]", _step_doc(exp, step))
     problems.raise_if_any()
-    cluster = load_topology(exp.topology)   # their own problems name their own files
+    cluster = load_topology(exp.topology)  # their own problems name their own files
     manifests = load_manifests(exp.manifests)
     plan = plan_cluster(cluster, manifests, seed=exp.seed)
     history: dict[tuple[str, str], Any] = {}
     for i, step in enumerate(exp.steps):
         where = _step_doc(exp, step)
         base = f"spec.steps[{i}]"
-        if step.during is not None:   # planned once, before the step's actions (experiment/run.py)
+        if step.during is not None:  # planned once, before the step's actions (experiment/run.py)
             for j, group in enumerate(step.during.probes):
-                _check_group(group, plan, manifests, _adder(problems, exp, f"{base}.during.probes[{j}]",
-                                                            f"{where}, probe group {excerpt(group.name)}"))
+                _check_group(
+                    group,
+                    plan,
+                    manifests,
+                    _adder(problems, exp, f"{base}.during.probes[{j}]", f"{where}, probe group {excerpt(group.name)}"),
+                )
         for k, action in enumerate(step.actions):
             add = _adder(problems, exp, f"{base}.actions[{k}]", where)
             before = len(problems.items)
             try:
                 _check_action(action, plan, manifests, history, add)
                 if len(problems.items) > before:
-                    problems.raise_if_any()   # the later steps' state is unknown: stop here
+                    problems.raise_if_any()  # the later steps' state is unknown: stop here
                 manifests, plan = _simulate(action, cluster, manifests, plan, history, exp.file)
-            except SpecError as exc:     # e.g. an apply file's own problems: they name that file
+            except SpecError as exc:  # e.g. an apply file's own problems: they name that file
                 if exc.problems is not tuple(problems.items):
-                    problems.items = list(dict.fromkeys([*problems.items,
-                                                         *_located(exc, exp, f"{base}.actions[{k}]", where)]))
+                    problems.items = list(
+                        dict.fromkeys([*problems.items, *_located(exc, exp, f"{base}.actions[{k}]", where)])
+                    )
                 problems.raise_if_any()
             if total_pods(manifests) > MAX_PODS:
-                add("", f"{total_pods(manifests):,} pods after this action: the testbed emulates at most "
-                        f"{MAX_PODS:,}")
+                add("", f"{total_pods(manifests):,} pods after this action: the testbed emulates at most {MAX_PODS:,}")
                 problems.raise_if_any()
         for j, group in enumerate(step.probes):
-            _check_group(group, plan, manifests, _adder(problems, exp, f"{base}.probes[{j}]",
-                                                        f"{where}, probe group {excerpt(group.name)}"))
+            _check_group(
+                group,
+                plan,
+                manifests,
+                _adder(problems, exp, f"{base}.probes[{j}]", f"{where}, probe group {excerpt(group.name)}"),
+            )
         for c, capture in enumerate(step.captures):
             _check_capture(capture.at, capture.interface, plan, _adder(problems, exp, f"{base}.capture[{c}]", where))
     problems.raise_if_any()
@@ -91,6 +100,7 @@ def _adder(problems: Problems, exp: Experiment, base: str, document: str) -> Add
     def add(field: str, message: str) -> None:
         path = f"{base}.{field}" if field else base
         problems.add(Problem(exp.file, path, message, document))
+
     return add
 
 
@@ -117,10 +127,16 @@ def _located(exc: SpecError, exp: Experiment, path: str, document: str) -> list[
     return out
 
 
-def _simulate(action: Any, cluster: ClusterSpec, manifests: Manifests, plan: Plan, history: dict[tuple[str, str], Any],
-              source: str) -> tuple[Manifests, Plan]:
+def _simulate(
+    action: Any,
+    cluster: ClusterSpec,
+    manifests: Manifests,
+    plan: Plan,
+    history: dict[tuple[str, str], Any],
+    source: str,
+) -> tuple[Manifests, Plan]:
     """The state after `action`, computed as experiment/run.py's runner computes it."""
-    if isinstance(action, Rollout):   # every intermediate state of the rolling update, in turn
+    if isinstance(action, Rollout):  # every intermediate state of the rolling update, in turn
         old = find_deployment(manifests, action, source)
         new = new_template_workload(old, action, history)
         history[(old.ref.namespace, old.ref.name)] = old.template
@@ -135,41 +151,63 @@ def _simulate(action: Any, cluster: ClusterSpec, manifests: Manifests, plan: Pla
 def _check_action(action: Any, plan: Plan, manifests: Manifests, history: dict[tuple[str, str], Any], add: Add) -> None:
     """Each action must find what it acts on at its step."""
     if isinstance(action, Scale):
-        if not any((w.ref.kind, w.ref.namespace, w.ref.name) == (action.kind, action.namespace, action.name)
-                   for w in manifests.workloads):
-            add(f"scale.{action.kind.lower()}", f"no {action.kind} {_s(action.namespace)}/{_s(action.name)} at this step"
-                + _known(f"{w.ref.kind} {w.ref.namespace}/{w.ref.name}" for w in manifests.workloads))
+        if not any(
+            (w.ref.kind, w.ref.namespace, w.ref.name) == (action.kind, action.namespace, action.name)
+            for w in manifests.workloads
+        ):
+            add(
+                f"scale.{action.kind.lower()}",
+                f"no {action.kind} {_s(action.namespace)}/{_s(action.name)} at this step"
+                + _known(f"{w.ref.kind} {w.ref.namespace}/{w.ref.name}" for w in manifests.workloads),
+            )
     elif isinstance(action, DeletePods):
         _check_pods(action.pods, plan, manifests, "deletePods", add)
     elif isinstance(action, Label):
         _check_pods(action.pods, plan, manifests, "label.pods", add)
     elif isinstance(action, LabelNamespace):
         if action.namespace not in manifests.namespace_names():
-            add("label.namespace", f"no namespace {excerpt(action.namespace)} at this step"
-                + _known(sorted(manifests.namespace_names())))
+            add(
+                "label.namespace",
+                f"no namespace {excerpt(action.namespace)} at this step" + _known(sorted(manifests.namespace_names())),
+            )
     elif isinstance(action, Rollout):
         verb = "rollback" if action.undo else "rollout"
         key = (action.namespace, action.deployment)
         if not any((w.ref.kind, w.ref.namespace, w.ref.name) == ("Deployment", *key) for w in manifests.workloads):
-            add(f"{verb}.deployment", f"no Deployment {_s(action.namespace)}/{_s(action.deployment)} at this step"
-                + _known(f"{w.ref.namespace}/{w.ref.name}" for w in manifests.workloads if w.ref.kind == "Deployment"))
+            add(
+                f"{verb}.deployment",
+                f"no Deployment {_s(action.namespace)}/{_s(action.deployment)} at this step"
+                + _known(f"{w.ref.namespace}/{w.ref.name}" for w in manifests.workloads if w.ref.kind == "Deployment"),
+            )
         elif action.undo and key not in history:
-            add(verb, f"Deployment {action.namespace}/{action.deployment} has no previous revision at this step: "
-                "a rollback needs an earlier rollout")
+            add(
+                verb,
+                f"Deployment {action.namespace}/{action.deployment} has no previous revision at this step: "
+                "a rollback needs an earlier rollout",
+            )
     elif isinstance(action, Delete):
-        present = {(o.ref.kind, o.ref.namespace, o.ref.name) for o in (*manifests.pods, *manifests.workloads,
-                                                                       *manifests.services, *manifests.policies,
-                                                                       *manifests.ingresses,
-                                                                       *manifests.cluster_policies)
-                   if getattr(o, "ref", None) is not None}
+        present = {
+            (o.ref.kind, o.ref.namespace, o.ref.name)
+            for o in (
+                *manifests.pods,
+                *manifests.workloads,
+                *manifests.services,
+                *manifests.policies,
+                *manifests.ingresses,
+                *manifests.cluster_policies,
+            )
+            if getattr(o, "ref", None) is not None
+        }
         present |= {("Namespace", "", n.name) for n in manifests.namespaces}
         gone = load_manifests(action.files, namespaces=manifests.namespace_names())
-        for o in (*gone.pods, *gone.workloads, *gone.services, *gone.policies, *gone.ingresses,
-                  *gone.cluster_policies):
+        for o in (*gone.pods, *gone.workloads, *gone.services, *gone.policies, *gone.ingresses, *gone.cluster_policies):
             ref = getattr(o, "ref", None)
             if ref is not None and (ref.kind, ref.namespace, ref.name) not in present:
-                add("delete", f"{ref.kind} {ref.namespace + '/' if ref.namespace else ''}{ref.name} "
-                    f"(from {os.path.basename(ref.file)}) does not exist at this step")
+                add(
+                    "delete",
+                    f"{ref.kind} {ref.namespace + '/' if ref.namespace else ''}{ref.name} "
+                    f"(from {os.path.basename(ref.file)}) does not exist at this step",
+                )
 
 
 def _s(name: str) -> str:
@@ -189,16 +227,21 @@ def _check_pods(sel: PodSelection, plan: Plan, manifests: Manifests, field: str,
     """Every name, the namespace and the labels of a pod selection select something at this step."""
     found = True
     if sel.namespace is not None and sel.namespace not in manifests.namespace_names():
-        add(f"{field}.namespace", f"no namespace {excerpt(sel.namespace)} at this step"
-            + _known(sorted(manifests.namespace_names())))
+        add(
+            f"{field}.namespace",
+            f"no namespace {excerpt(sel.namespace)} at this step" + _known(sorted(manifests.namespace_names())),
+        )
         return
     in_ns = [p for p in plan.pods if sel.namespace is None or p.namespace == sel.namespace]
     for n, name in enumerate(sel.names):
         if not any(p.name == name or p.full_name == name for p in in_ns):
             found = False
             where = f" in namespace {sel.namespace}" if sel.namespace is not None else ""
-            add(f"{field}.names[{n}]", f"no pod named {excerpt(name)}{where} at this step"
-                + _known(p.name if sel.namespace is not None else p.full_name for p in in_ns))
+            add(
+                f"{field}.names[{n}]",
+                f"no pod named {excerpt(name)}{where} at this step"
+                + _known(p.name if sel.namespace is not None else p.full_name for p in in_ns),
+            )
     if found and not select_pods(plan, sel):
         what = []
         if sel.names:
@@ -216,8 +259,9 @@ def _check_nodes_hosts(names: tuple[str, ...], known: list[str], kind: str, fiel
         add(field, f"the cluster has no {kind}")
     for n, name in enumerate(names):
         if name not in known:
-            add(f"{field}[{n}]", f"no {kind[:-1] if kind.endswith('s') else kind} named {excerpt(name)}"
-                + _known(known))
+            add(
+                f"{field}[{n}]", f"no {kind[:-1] if kind.endswith('s') else kind} named {excerpt(name)}" + _known(known)
+            )
 
 
 def _check_endpoints(ep: Endpoints, side: str, plan: Plan, manifests: Manifests, add: Add) -> None:
@@ -234,9 +278,15 @@ def _check_service(group: ProbeGroup, plan: Plan, add: Add) -> bool:
     assert target is not None
     svc = plan.services.find(f"{target.namespace}/{target.name}") if plan.services else None
     if svc is None:
-        add("to.service.name", f"no Service {_s(target.namespace)}/{_s(target.name)} at this step" + _known(
-            f"{s.namespace}/{s.name}" for s in (plan.services.services if plan.services else ())
-            if s.namespace != "kube-system"))
+        add(
+            "to.service.name",
+            f"no Service {_s(target.namespace)}/{_s(target.name)} at this step"
+            + _known(
+                f"{s.namespace}/{s.name}"
+                for s in (plan.services.services if plan.services else ())
+                if s.namespace != "kube-system"
+            ),
+        )
         return False
     ok = True
     for n, name in enumerate(target.nodes):
@@ -247,8 +297,10 @@ def _check_service(group: ProbeGroup, plan: Plan, add: Add) -> bool:
         add("to.service.via", f"Service {svc.namespace}/{svc.name} is of type {svc.type}: it has no NodePort")
         ok = False
     if target.via == "loadBalancer" and not svc.load_balancer_ingress:
-        add("to.service.via", f"Service {svc.namespace}/{svc.name} is of type {svc.type}: it has no "
-            "load-balancer address")
+        add(
+            "to.service.via",
+            f"Service {svc.namespace}/{svc.name} is of type {svc.type}: it has no load-balancer address",
+        )
         ok = False
     if target.via in ("clusterIP", "dns") and svc.cluster_ip in ("", "None"):
         kind = "ExternalName" if svc.type == "ExternalName" else "headless"
@@ -256,8 +308,11 @@ def _check_service(group: ProbeGroup, plan: Plan, add: Add) -> bool:
         ok = False
     for n, port in enumerate(group.ports):
         if not any(p.port == port or p.name == port for p in svc.ports):
-            add(f"ports[{n}]", f"Service {svc.namespace}/{svc.name} has no port {excerpt(port)}"
-                + _known(f"{p.name or p.port}" for p in svc.ports))
+            add(
+                f"ports[{n}]",
+                f"Service {svc.namespace}/{svc.name} has no port {excerpt(port)}"
+                + _known(f"{p.name or p.port}" for p in svc.ports),
+            )
             ok = False
     return ok
 
@@ -282,8 +337,11 @@ def _check_group(group: ProbeGroup, plan: Plan, manifests: Manifests, add: Add) 
             pods = select_pods(plan, target.pods)
             for n, port in enumerate(group.ports):
                 if isinstance(port, str) and not any(q.name == port for p in pods for q in p.ports):
-                    note(f"ports[{n}]", f"no selected pod declares a port named {excerpt(port)}"
-                         + _known(q.name for p in pods for q in p.ports if q.name))
+                    note(
+                        f"ports[{n}]",
+                        f"no selected pod declares a port named {excerpt(port)}"
+                        + _known(q.name for p in pods for q in p.ports if q.name),
+                    )
     if problems:
         return
     senders = len(sources(plan, group.source))
@@ -296,10 +354,13 @@ def _check_group(group: ProbeGroup, plan: Plan, manifests: Manifests, add: Add) 
     elif target.hosts is not None:
         receivers = len([x for x in plan.externals if not target.hosts or x.name in target.hosts])
     else:
-        receivers = max(1, len(plan.nodes))   # a Service: at most one destination per node (NodePort)
+        receivers = max(1, len(plan.nodes))  # a Service: at most one destination per node (NodePort)
     if senders * receivers * ports * group.repeat > MAX_PROBES:
-        add("", f"would send about {senders * receivers * ports * group.repeat:,} probes ({senders:,} senders x "
-                f"{receivers:,} targets x repeat {group.repeat:,}): at most {MAX_PROBES:,} per group")
+        add(
+            "",
+            f"would send about {senders * receivers * ports * group.repeat:,} probes ({senders:,} senders x "
+            f"{receivers:,} targets x repeat {group.repeat:,}): at most {MAX_PROBES:,} per group",
+        )
         return
     # Everything it names exists: it must still send something (one round is enough to know).
     light = dataclasses.replace(group, repeat=1, expect=dataclasses.replace(group.expect, outcome="any"))
@@ -310,9 +371,12 @@ def _check_group(group: ProbeGroup, plan: Plan, manifests: Manifests, add: Add) 
             add("", p.message)
         return
     if not probes:
-        add("", "sends no probe at this step: no port of the selected targets matches its ports and protocols"
-            if group.ports or group.protocols else "sends no probe at this step: the only target is the sender "
-            "itself, or the targets declare no port")
+        add(
+            "",
+            "sends no probe at this step: no port of the selected targets matches its ports and protocols"
+            if group.ports or group.protocols
+            else "sends no probe at this step: the only target is the sender itself, or the targets declare no port",
+        )
 
 
 # Interfaces every namespace has; nodes also have their bridge, VTEP and pods' host-side veths.
@@ -324,8 +388,11 @@ def _check_capture(at: str, interface: str, plan: Plan, add: Add) -> None:
     nodes = {n.name: n for n in plan.nodes}
     hosts = {x.name for x in plan.externals}
     if pod is None and at not in nodes and at not in hosts:
-        add("at", f"no pod, node or external host named {excerpt(at)} at this step (a pod name must be "
-            "unique, or given as namespace/name)")
+        add(
+            "at",
+            f"no pod, node or external host named {excerpt(at)} at this step (a pod name must be "
+            "unique, or given as namespace/name)",
+        )
         return
     known = set(_ALWAYS)
     if at in nodes and pod is None:
@@ -333,5 +400,8 @@ def _check_capture(at: str, interface: str, plan: Plan, add: Add) -> None:
         known |= {"cni0"} if plan.routing != "bgp" else set()
         known |= {"flannel.1"} if plan.routing == "vxlan" else set()
     if interface not in known:
-        add("interface", f"{excerpt(interface)} is not an interface of {at}" + _known(sorted(known - {
-            p.host_veth for p in plan.pods})))
+        add(
+            "interface",
+            f"{excerpt(interface)} is not an interface of {at}"
+            + _known(sorted(known - {p.host_veth for p in plan.pods})),
+        )

@@ -11,8 +11,9 @@ uses (cni0's gateway for its own pods, its HOST-IP towards other nodes' pods).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from ..errors import Problem, SpecError
 from ..ingress import controller_config, route
@@ -24,12 +25,12 @@ from .model import Endpoints, PodSelection, ProbeGroup
 
 @dataclass(frozen=True)
 class Party:
-    kind: str          # pod | node | external
+    kind: str  # pod | node | external
     name: str
     namespace: str
     node: str
     ip: str
-    key: str           # netns key
+    key: str  # netns key
 
 
 @dataclass(frozen=True)
@@ -38,23 +39,23 @@ class PlannedProbe:
     attempt: int
     src: Party
     dst: Party
-    dst_ip: str        # where the packet is sent (127.0.0.1 for localhost)
+    dst_ip: str  # where the packet is sent (127.0.0.1 for localhost)
     protocol: str
     port: int
     port_name: str
-    container: str     # the destination container that declares the port
+    container: str  # the destination container that declares the port
     communication: str
     expect_outcome: str
     expect_sources: tuple[str, ...]  # () = any source accepted
     timeout: float
     method: str = "socket"
-    source_ip: str | None = None    # scapy: the address the packet claims to come from
-    seconds: float = 1.0            # iperf3: measurement length
-    service: str = ""               # ns/name when the probe goes through a Service
+    source_ip: str | None = None  # scapy: the address the packet claims to come from
+    seconds: float = 1.0  # iperf3: measurement length
+    service: str = ""  # ns/name when the probe goes through a Service
     service_port: int = 0
-    dns_name: str = ""              # resolved in the source's namespace just before sending
+    dns_name: str = ""  # resolved in the source's namespace just before sending
     expected_by: str = "experiment"  # or "oracle": expect_outcome came from the NetworkPolicy oracle
-    http_host: str = ""             # http probes: Host header, path and scheme
+    http_host: str = ""  # http probes: Host header, path and scheme
     http_path: str = ""
     http_scheme: str = ""
     expect_answer: tuple[str, ...] = ()  # ns/pod names one of which must answer ('' = any)
@@ -62,10 +63,13 @@ class PlannedProbe:
 
 def select_pods(plan: Plan, sel: PodSelection) -> list[PodPlan]:
     """Pods matching the selection; kube-system's only when it is named (like kubectl without -A)."""
-    return [p for p in plan.pods
-            if (p.namespace == sel.namespace if sel.namespace is not None else p.namespace != "kube-system")
-            and (not sel.names or p.name in sel.names or p.full_name in sel.names)
-            and sel.selector.matches(p.labels)]
+    return [
+        p
+        for p in plan.pods
+        if (p.namespace == sel.namespace if sel.namespace is not None else p.namespace != "kube-system")
+        and (not sel.names or p.name in sel.names or p.full_name in sel.names)
+        and sel.selector.matches(p.labels)
+    ]
 
 
 def _pod_party(p: PodPlan) -> Party:
@@ -76,10 +80,16 @@ def sources(plan: Plan, ep: Endpoints) -> list[Party]:
     if ep.pods is not None:
         return [_pod_party(p) for p in select_pods(plan, ep.pods)]
     if ep.nodes is not None:
-        return [Party("node", n.name, "", n.name, n.host_ip, n.key) for n in plan.nodes
-                if not ep.nodes or n.name in ep.nodes]
-    return [Party("external", x.name, "", "", x.ip, x.key) for x in plan.externals
-            if not ep.hosts or x.name in (ep.hosts or ())]
+        return [
+            Party("node", n.name, "", n.name, n.host_ip, n.key)
+            for n in plan.nodes
+            if not ep.nodes or n.name in ep.nodes
+        ]
+    return [
+        Party("external", x.name, "", "", x.ip, x.key)
+        for x in plan.externals
+        if not ep.hosts or x.name in (ep.hosts or ())
+    ]
 
 
 def _ports(pod: PodPlan, group: ProbeGroup) -> Iterator[tuple[int, str, str, str]]:
@@ -108,8 +118,11 @@ def _ports(pod: PodPlan, group: ProbeGroup) -> Iterator[tuple[int, str, str, str
                         yield port.port, proto, port.name, port.container
             continue
         declared = [p for p in pod.ports if p.port == want]
-        for proto in [x for x in group.protocols if x != "ICMP"] or \
-                tuple(dict.fromkeys(p.protocol for p in declared)) or ("TCP",):
+        for proto in (
+            [x for x in group.protocols if x != "ICMP"]
+            or tuple(dict.fromkeys(p.protocol for p in declared))
+            or ("TCP",)
+        ):
             match = next((p for p in declared if p.protocol == proto), None)
             yield want, proto, match.name if match else "", match.container if match else ""
 
@@ -143,13 +156,21 @@ def _service_probes(plan: Plan, group: ProbeGroup, srcs: list[Party]) -> list[Pl
     assert target is not None
     svc = plan.services.find(f"{target.namespace}/{target.name}") if plan.services else None
     if svc is None:
-        raise SpecError([Problem("experiment", f"probes[{group.name}].to.service",
-                                 f"no Service {target.namespace}/{target.name} in the cluster")])
+        raise SpecError(
+            [
+                Problem(
+                    "experiment",
+                    f"probes[{group.name}].to.service",
+                    f"no Service {target.namespace}/{target.name} in the cluster",
+                )
+            ]
+        )
     out: list[PlannedProbe] = []
     ports = [p for p in svc.ports if not group.ports or p.port in group.ports or p.name in group.ports]
     if group.http is not None and not group.ports:  # the Service port that speaks the scheme
-        ports = [p for p in ports if p.name == group.http.scheme or p.port == (443 if group.http.scheme == "https"
-                                                                                else 80)][:1]
+        ports = [
+            p for p in ports if p.name == group.http.scheme or p.port == (443 if group.http.scheme == "https" else 80)
+        ][:1]
     ports = [p for p in ports if not group.protocols or p.protocol in group.protocols]
     for attempt in range(group.repeat):
         for src in srcs:
@@ -157,7 +178,9 @@ def _service_probes(plan: Plan, group: ProbeGroup, srcs: list[Party]) -> list[Pl
                 if target.via == "nodePort":
                     if not port.node_port:
                         continue
-                    dests = [(n.host_ip, port.node_port) for n in plan.nodes if not target.nodes or n.name in target.nodes]
+                    dests = [
+                        (n.host_ip, port.node_port) for n in plan.nodes if not target.nodes or n.name in target.nodes
+                    ]
                 elif target.via == "loadBalancer":
                     dests = [(ip, port.port) for ip in svc.load_balancer_ingress]
                 else:
@@ -169,20 +192,43 @@ def _service_probes(plan: Plan, group: ProbeGroup, srcs: list[Party]) -> list[Pl
                     if group.expect.source_ip == "node":
                         want = node_addresses(plan)
                     elif group.expect.source_ip == "sender":
-                        want = (src.ip,) if src.kind != "node" else tuple(
-                            a for n in plan.nodes if n.name == src.name for a in (n.host_ip, n.gateway))
+                        want = (
+                            (src.ip,)
+                            if src.kind != "node"
+                            else tuple(a for n in plan.nodes if n.name == src.name for a in (n.host_ip, n.gateway))
+                        )
                     comm = f"{src.kind}-to-service ({'ClusterIP' if not external else target.via})"
                     if target.via == "dns":
                         comm = f"{src.kind}-to-service (DNS name)"
                     if group.http is not None:
                         comm = f"{src.kind}-to-ingress ({group.http.scheme})"
                         want = ()  # the backend sees the ingress controller, by design
-                    out.append(PlannedProbe(
-                        group.name, attempt, src, dst, ip, port.protocol, number, port.name, "", comm,
-                        group.expect.outcome, want, group.timeout, group.method, group.source_ip, group.seconds,
-                        svc.key, port.port, f"{svc.name}.{svc.namespace}.svc.cluster.local" if target.via == "dns" else "",
-                        http_host=group.http.host if group.http else "", http_path=group.http.path if group.http else "",
-                        http_scheme=group.http.scheme if group.http else ""))
+                    out.append(
+                        PlannedProbe(
+                            group.name,
+                            attempt,
+                            src,
+                            dst,
+                            ip,
+                            port.protocol,
+                            number,
+                            port.name,
+                            "",
+                            comm,
+                            group.expect.outcome,
+                            want,
+                            group.timeout,
+                            group.method,
+                            group.source_ip,
+                            group.seconds,
+                            svc.key,
+                            port.port,
+                            f"{svc.name}.{svc.namespace}.svc.cluster.local" if target.via == "dns" else "",
+                            http_host=group.http.host if group.http else "",
+                            http_path=group.http.path if group.http else "",
+                            http_scheme=group.http.scheme if group.http else "",
+                        )
+                    )
     return out
 
 
@@ -213,8 +259,9 @@ def _with_oracle(probes: list[PlannedProbe], plan: Plan, world: Any) -> list[Pla
         if p.dst.kind == "external":  # egress to an address outside the cluster: ipBlock rules decide
             who = f"{p.src.namespace}/{p.src.name}" if p.src.kind == "pod" else p.src.ip
             allowed = decide(Flow(who, p.dst_ip, p.port or None, p.protocol), world).allowed
-            out.append(dataclasses.replace(p, expect_outcome="connected" if allowed else "blocked",
-                                           expected_by="oracle"))
+            out.append(
+                dataclasses.replace(p, expect_outcome="connected" if allowed else "blocked", expected_by="oracle")
+            )
             continue
         if p.dst.kind == "pod":
             targets = [by_name[(p.dst.namespace, p.dst.name)]]
@@ -254,10 +301,20 @@ def _with_ingress_oracle(probes: list[PlannedProbe], plan: Plan, ingresses: Any)
         if r.status:
             out.append(dataclasses.replace(p, expect_outcome=f"http-{r.status}", expected_by="oracle"))
             continue
-        pods = tuple(sorted({by_address[(ip, int(port))] for ip, _, port in (e.rpartition(":") for e in r.endpoints)
-                             if (ip, int(port)) in by_address}))
-        out.append(dataclasses.replace(p, expect_outcome="connected", expected_by="oracle", expect_answer=pods,
-                                       container=r.backend))
+        pods = tuple(
+            sorted(
+                {
+                    by_address[(ip, int(port))]
+                    for ip, _, port in (e.rpartition(":") for e in r.endpoints)
+                    if (ip, int(port)) in by_address
+                }
+            )
+        )
+        out.append(
+            dataclasses.replace(
+                p, expect_outcome="connected", expected_by="oracle", expect_answer=pods, container=r.backend
+            )
+        )
     return out
 
 
@@ -283,9 +340,26 @@ def _host_probes(plan: Plan, group: ProbeGroup, srcs: list[Party]) -> list[Plann
                         comm = f"{src.kind}-to-external"
                     if group.expect.source_ip == "any":
                         want = ()
-                    out.append(PlannedProbe(group.name, attempt, src, dst, host.ip, port.protocol, port.port,
-                                            port.name, host.name, comm, group.expect.outcome, want, group.timeout,
-                                            group.method, group.source_ip, group.seconds))
+                    out.append(
+                        PlannedProbe(
+                            group.name,
+                            attempt,
+                            src,
+                            dst,
+                            host.ip,
+                            port.protocol,
+                            port.port,
+                            port.name,
+                            host.name,
+                            comm,
+                            group.expect.outcome,
+                            want,
+                            group.timeout,
+                            group.method,
+                            group.source_ip,
+                            group.seconds,
+                        )
+                    )
     return out
 
 
@@ -308,10 +382,29 @@ def _expand(plan: Plan, group: ProbeGroup) -> list[PlannedProbe]:
             for pod, (number, proto, port_name, container) in pairs:
                 dst = _pod_party(pod)
                 local = group.target.localhost
-                want = () if group.expect.source_ip == "any" else (
-                    (group.source_ip,) if group.source_ip else expected_sources(plan, src, dst, local))
-                out.append(PlannedProbe(group.name, attempt, src, dst, "127.0.0.1" if local else pod.ip, proto,
-                                        number, port_name, container, communication(src, dst, local),
-                                        group.expect.outcome, want, group.timeout, group.method,
-                                        group.source_ip, group.seconds))
+                want = (
+                    ()
+                    if group.expect.source_ip == "any"
+                    else ((group.source_ip,) if group.source_ip else expected_sources(plan, src, dst, local))
+                )
+                out.append(
+                    PlannedProbe(
+                        group.name,
+                        attempt,
+                        src,
+                        dst,
+                        "127.0.0.1" if local else pod.ip,
+                        proto,
+                        number,
+                        port_name,
+                        container,
+                        communication(src, dst, local),
+                        group.expect.outcome,
+                        want,
+                        group.timeout,
+                        group.method,
+                        group.source_ip,
+                        group.seconds,
+                    )
+                )
     return out

@@ -8,21 +8,33 @@ import re
 
 from ..errors import Problem, SpecError, excerpt
 from ..spec.decode import Doc, Problems, load_documents
+from ..spec.inputs import expand_inputs
 from ..spec.labels import decode_selector
 from ..spec.model import PROTOCOLS
 from ..spec.names import label_key_error, label_value_error, port_name_error
-from ..spec.workloads import MAX_REPLICAS
 from ..spec.selectors import LabelSelector
-from ..spec.inputs import expand_inputs
+from ..spec.workloads import MAX_REPLICAS
 from .changes import Action, Apply, Delete, DeletePods, Label, LabelNamespace, Scale
-from .rollout import Rollout
-from .model import OUTCOMES, CaptureSpec, During, Endpoints, HttpRequest, ServiceTarget, Expectation, Experiment, PodSelection, ProbeGroup, Step
 from .check import check_experiment
+from .model import (
+    OUTCOMES,
+    CaptureSpec,
+    During,
+    Endpoints,
+    Expectation,
+    Experiment,
+    HttpRequest,
+    PodSelection,
+    ProbeGroup,
+    ServiceTarget,
+    Step,
+)
+from .rollout import Rollout
 
 API = "testbed/v1alpha1"
 MAX_STEPS = 1_000
-MAX_SEED = 2 ** 32 - 1
-MAX_FILTER = 500   # characters of a capture filter
+MAX_SEED = 2**32 - 1
+MAX_FILTER = 500  # characters of a capture filter
 # Linux interface names: at most 15 bytes, no '/', ':' or whitespace (dev_valid_name).
 _IFNAME = re.compile(r"^[A-Za-z0-9_.+@-]{1,15}$")
 
@@ -85,8 +97,15 @@ def _decode(path: str) -> Experiment:
             spec.error(f"duplicate step name {step.name!r}", f"steps[{i}].name")
         seen.add(step.name)
     problems.raise_if_any()
-    return Experiment(name=name, file=path, topology=_resolve(base, topology), manifests=tuple(manifests),
-                      seed=seed, steps=steps, description=description)
+    return Experiment(
+        name=name,
+        file=path,
+        topology=_resolve(base, topology),
+        manifests=tuple(manifests),
+        seed=seed,
+        steps=steps,
+        description=description,
+    )
 
 
 def _files(doc: Doc, path: str) -> list[str]:
@@ -130,8 +149,9 @@ def _step(doc: Doc, base: str) -> Step:
         at = cdoc.str("at", required=True)
         interface = cdoc.str("interface", default="eth0") or "eth0"
         if not _IFNAME.match(interface):
-            cdoc.error(f"{excerpt(interface)} is not an interface name (1-15 letters, digits, '.', '-', '_')",
-                       "interface")
+            cdoc.error(
+                f"{excerpt(interface)} is not an interface name (1-15 letters, digits, '.', '-', '_')", "interface"
+            )
         bpf = cdoc.str("filter", default="") or ""
         if len(bpf) > MAX_FILTER:
             cdoc.error(f"a filter of {len(bpf):,} characters: at most {MAX_FILTER}", "filter")
@@ -139,9 +159,11 @@ def _step(doc: Doc, base: str) -> Step:
             # tcpdump takes the filter's words as arguments: a word starting with '-' would be an option
             cdoc.error(f"{excerpt(bpf)}: a filter word may not start with '-'", "filter")
         if at:
-            captures.append(CaptureSpec(at, interface,
-                                        bpf,
-                                        cdoc.int("maxPackets", default=10000, minimum=1, maximum=1000000) or 10000))
+            captures.append(
+                CaptureSpec(
+                    at, interface, bpf, cdoc.int("maxPackets", default=10000, minimum=1, maximum=1000000) or 10000
+                )
+            )
     if during is not None and not actions:
         doc.error("`during` probes run while actions apply: add actions", "during")
     return Step(name, groups, actions, tuple(captures), during)
@@ -177,8 +199,9 @@ def _action(doc: Doc, base: str) -> Action | None:
         rdoc = doc.mapping(kind)
         if rdoc is None:
             return None
-        keys = ("deployment", "namespace", "stepDelay") + (("image", "maxSurge", "maxUnavailable")
-                                                         if kind == "rollout" else ())
+        keys = ("deployment", "namespace", "stepDelay") + (
+            ("image", "maxSurge", "maxUnavailable") if kind == "rollout" else ()
+        )
         rdoc.check_keys(keys)
         delay = rdoc.field("stepDelay").value if rdoc.field("stepDelay").present() else 0.3
         if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not 0 <= delay <= 10:
@@ -189,18 +212,27 @@ def _action(doc: Doc, base: str) -> Action | None:
             raw = rdoc.value.get(key, "25%")
             value = str(raw) if isinstance(raw, (int, str)) and not isinstance(raw, bool) else ""
             number = value[:-1] if value.endswith("%") else value
-            if not (number.isascii() and number.isdigit() and int(number) <= (100 if value.endswith("%") else
-                                                                            MAX_REPLICAS)):
-                rdoc.error(f"expected a number (at most {MAX_REPLICAS:,}) or a percentage (at most 100%), "
-                           f"got {excerpt(raw)}", key)
+            if not (
+                number.isascii() and number.isdigit() and int(number) <= (100 if value.endswith("%") else MAX_REPLICAS)
+            ):
+                rdoc.error(
+                    f"expected a number (at most {MAX_REPLICAS:,}) or a percentage (at most 100%), got {excerpt(raw)}",
+                    key,
+                )
                 continue
             if key == "maxSurge":
                 surge = value
             else:
                 unavailable = value
-        return Rollout(rdoc.str("deployment", required=True) or "", rdoc.str("namespace", default="default") or
-                       "default", rdoc.str("image", default="") or "", kind == "rollback", surge, unavailable,
-                       float(delay))
+        return Rollout(
+            rdoc.str("deployment", required=True) or "",
+            rdoc.str("namespace", default="default") or "default",
+            rdoc.str("image", default="") or "",
+            kind == "rollback",
+            surge,
+            unavailable,
+            float(delay),
+        )
     if kind in ("apply", "delete"):
         files = []
         for fdoc in doc.items(kind, required=True):
@@ -217,7 +249,7 @@ def _action(doc: Doc, base: str) -> Action | None:
     ldoc.check_keys(("pods", "namespace", "labels"))
     labels: dict[str, str | None] = {}
     lmap = ldoc.mapping("labels", required=True)
-    for key, value in (lmap.value.items() if lmap is not None else ()):
+    for key, value in lmap.value.items() if lmap is not None else ():
         assert lmap is not None  # no items otherwise
         if not isinstance(key, str):
             lmap.error(f"label keys must be strings, got {excerpt(key)}")
@@ -244,8 +276,22 @@ def _group(doc: Doc) -> ProbeGroup:
     raw_name = doc.value.get("name")
     if isinstance(raw_name, str):  # every problem below names its group
         doc.document = f"{doc.document}, probe group {excerpt(raw_name)}"
-    doc.check_keys(("name", "from", "to", "ports", "protocols", "repeat", "timeout", "expect", "method", "sourceIP",
-                    "seconds", "http"))
+    doc.check_keys(
+        (
+            "name",
+            "from",
+            "to",
+            "ports",
+            "protocols",
+            "repeat",
+            "timeout",
+            "expect",
+            "method",
+            "sourceIP",
+            "seconds",
+            "http",
+        )
+    )
     http = None
     hdoc = doc.mapping("http")
     if hdoc is not None:
@@ -266,8 +312,7 @@ def _group(doc: Doc) -> ProbeGroup:
         doc.error(f"must be socket, scapy or iperf3, got {method!r}", "method")
     source_ip = doc.str("sourceIP")
     if source_ip is not None and method != "scapy":
-        doc.error("a chosen source address needs `method: scapy` (a socket sends from its own address)",
-                  "sourceIP")
+        doc.error("a chosen source address needs `method: scapy` (a socket sends from its own address)", "sourceIP")
     elif source_ip is not None:
         try:
             if ipaddress.ip_address(source_ip).version != 4:
@@ -318,8 +363,20 @@ def _group(doc: Doc) -> ProbeGroup:
         expect = Expectation(outcome, src)
     if target.localhost and source.pods is None:
         doc.error("`to: {localhost: true}` needs `from: {pods: ...}`", "to.localhost")
-    return ProbeGroup(name, source, target, tuple(ports), tuple(protocols), repeat or 1, float(timeout),
-                      expect, "http" if http else method, source_ip, float(seconds), http)
+    return ProbeGroup(
+        name,
+        source,
+        target,
+        tuple(ports),
+        tuple(protocols),
+        repeat or 1,
+        float(timeout),
+        expect,
+        "http" if http else method,
+        source_ip,
+        float(seconds),
+        http,
+    )
 
 
 def _endpoints(doc: Doc | None, as_source: bool) -> Endpoints:
@@ -341,8 +398,11 @@ def _endpoints(doc: Doc | None, as_source: bool) -> Endpoints:
         if via not in ("clusterIP", "nodePort", "loadBalancer", "dns"):
             sdoc.error(f"must be clusterIP, nodePort, loadBalancer or dns, got {via!r}", "via")
         nodes = tuple(_names(sdoc, "nodes"))
-        return Endpoints(service=ServiceTarget(sdoc.str("name", required=True) or "",
-                                               sdoc.str("namespace", default="default") or "default", via, nodes))
+        return Endpoints(
+            service=ServiceTarget(
+                sdoc.str("name", required=True) or "", sdoc.str("namespace", default="default") or "default", via, nodes
+            )
+        )
     if kind == "localhost":
         if doc.value["localhost"] is not True:
             doc.error("expected true", "localhost")
@@ -382,6 +442,9 @@ def _pod_selection(pdoc: Doc) -> PodSelection:
     if pdoc.field("names").value == []:
         pdoc.error("an empty list selects no pod: leave `names` out to select by labels or namespace", "names")
     sel_raw = {k: pdoc.value[k] for k in ("matchLabels", "matchExpressions") if k in pdoc.value}
-    selector = decode_selector(Doc(sel_raw, pdoc.file, pdoc.problems, pdoc.path, pdoc.document)) if sel_raw \
+    selector = (
+        decode_selector(Doc(sel_raw, pdoc.file, pdoc.problems, pdoc.path, pdoc.document))
+        if sel_raw
         else LabelSelector()
+    )
     return PodSelection(pdoc.str("namespace"), names, selector or LabelSelector())

@@ -18,8 +18,19 @@ from ..spec.selectors import LabelSelector
 if TYPE_CHECKING:  # changes.py imports this module: the union of actions is named for types only
     from .changes import Action
 
-OUTCOMES = ("connected", "refused", "timeout", "unreachable", "blocked", "oracle", "any",
-            "http-301", "http-308", "http-404", "http-503")
+OUTCOMES = (
+    "connected",
+    "refused",
+    "timeout",
+    "unreachable",
+    "blocked",
+    "oracle",
+    "any",
+    "http-301",
+    "http-308",
+    "http-404",
+    "http-503",
+)
 
 
 @dataclass(frozen=True)
@@ -36,10 +47,10 @@ class Endpoints:
     """One side of a probe group: exactly one of pods, nodes, hosts, localhost."""
 
     pods: PodSelection | None = None
-    nodes: tuple[str, ...] | None = None   # () means every node
-    hosts: tuple[str, ...] | None = None   # () means every external host
-    localhost: bool = False                 # destination only: the same pod's other containers
-    service: "ServiceTarget | None" = None  # destination only: a Service
+    nodes: tuple[str, ...] | None = None  # () means every node
+    hosts: tuple[str, ...] | None = None  # () means every external host
+    localhost: bool = False  # destination only: the same pod's other containers
+    service: ServiceTarget | None = None  # destination only: a Service
 
 
 @dataclass(frozen=True)
@@ -48,14 +59,14 @@ class ServiceTarget:
 
     name: str
     namespace: str = "default"
-    via: str = "clusterIP"        # clusterIP | nodePort | loadBalancer | dns
-    nodes: tuple[str, ...] = ()   # nodePort: which nodes' HOST-IPs (() = every node)
+    via: str = "clusterIP"  # clusterIP | nodePort | loadBalancer | dns
+    nodes: tuple[str, ...] = ()  # nodePort: which nodes' HOST-IPs (() = every node)
 
 
 @dataclass(frozen=True)
 class Expectation:
-    outcome: str = "connected"   # "blocked": timeout or refused; "oracle": as NetworkPolicy predicts; "any"
-    source_ip: str = "sender"    # "sender": the server sees the sender's own IP; "node": a node's (SNAT); "any"
+    outcome: str = "connected"  # "blocked": timeout or refused; "oracle": as NetworkPolicy predicts; "any"
+    source_ip: str = "sender"  # "sender": the server sees the sender's own IP; "node": a node's (SNAT); "any"
 
 
 @dataclass(frozen=True)
@@ -63,15 +74,15 @@ class ProbeGroup:
     name: str
     source: Endpoints
     target: Endpoints
-    ports: tuple[int | str, ...] = ()       # numbers or port names; () = every declared port
-    protocols: tuple[str, ...] = ()         # () = each port's declared protocol
+    ports: tuple[int | str, ...] = ()  # numbers or port names; () = every declared port
+    protocols: tuple[str, ...] = ()  # () = each port's declared protocol
     repeat: int = 1
     timeout: float = 1.0
     expect: Expectation = field(default_factory=Expectation)
-    method: str = "socket"                  # socket (fast prober) | scapy (crafted packets) | iperf3
-    source_ip: str | None = None            # scapy only: send from this address (e.g. ipBlock cases)
-    seconds: float = 1.0                    # iperf3 only: length of each measurement
-    http: "HttpRequest | None" = None       # send an HTTP request (ingress probes) instead of a bare probe
+    method: str = "socket"  # socket (fast prober) | scapy (crafted packets) | iperf3
+    source_ip: str | None = None  # scapy only: send from this address (e.g. ipBlock cases)
+    seconds: float = 1.0  # iperf3 only: length of each measurement
+    http: HttpRequest | None = None  # send an HTTP request (ingress probes) instead of a bare probe
 
 
 @dataclass(frozen=True)
@@ -85,7 +96,7 @@ class HttpRequest:
 class CaptureSpec:
     """tcpdump in a pod's, node's or host's namespace during a step's probes."""
 
-    at: str                                  # pod (ns/name or name), node or external host name
+    at: str  # pod (ns/name or name), node or external host name
     interface: str = "eth0"
     filter: str = ""
     max_packets: int = 10000
@@ -95,9 +106,9 @@ class CaptureSpec:
 class Step:
     name: str
     probes: tuple[ProbeGroup, ...]
-    actions: tuple[Action, ...] = ()   # applied before the probes
+    actions: tuple[Action, ...] = ()  # applied before the probes
     captures: tuple[CaptureSpec, ...] = ()
-    during: "During | None" = None     # probes sent continuously while the actions apply
+    during: During | None = None  # probes sent continuously while the actions apply
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ own address). The columns are documented in COLUMNS; the analysis and reports re
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from .expand import PlannedProbe
 
@@ -36,17 +37,17 @@ COLUMNS: dict[str, str] = {
     "port_name": "the containerPort's name ('' if unnamed)",
     "container": "destination container that declares the port",
     "communication": "kind of communication (seed 001): container-to-container, pod-to-pod (same node / "
-                     "across nodes), node-to-pod (same node / across nodes), external-to-pod",
+    "across nodes), node-to-pod (same node / across nodes), external-to-pod",
     "method": "socket (the fast socket prober) | scapy (a crafted packet; TCP answers carry no reply) | iperf3",
     "outcome": "connected | refused | timeout | unreachable | error | http-<status> (method http, not 2xx)",
     "latency_ms": "TCP connected: the handshake's round trip as the kernel measured it; otherwise the time "
-                  "from sending to the reply (connected and refused only)",
+    "from sending to the reply (connected and refused only)",
     "seen_src_ip": "source address the server saw (connected only)",
     "seen_src_port": "source port the server saw (connected only)",
     "answered_by": "pod that answered (namespace/name)",
     "answered_container": "container that answered",
     "expected_outcome": "connected | refused | timeout | unreachable | blocked (timeout or refused) | any; "
-                        "'oracle' in the experiment becomes connected or blocked as the policy oracle predicts",
+    "'oracle' in the experiment becomes connected or blocked as the policy oracle predicts",
     "expected_by": "experiment (written out) | oracle (NetworkPolicy semantics)",
     "expected_src_ips": "space-separated addresses a NAT-free path shows the server ('' = any)",
     "outcome_ok": "the outcome is the expected one",
@@ -66,8 +67,16 @@ def outcome_matches(expected: str, outcome: str) -> bool:
     return expected == outcome
 
 
-def make_row(run_id: str, step: str, stamp: float, probe: PlannedProbe, outcome: str,
-             latency_ms: float | None, reply: Mapping[str, Any] | None, error: str | None) -> dict[str, Any]:
+def make_row(
+    run_id: str,
+    step: str,
+    stamp: float,
+    probe: PlannedProbe,
+    outcome: str,
+    latency_ms: float | None,
+    reply: Mapping[str, Any] | None,
+    error: str | None,
+) -> dict[str, Any]:
     reply = reply or {}
     seen = str(reply.get("peer_ip", "")) if outcome == "connected" else ""
     answered = f"{reply['namespace']}/{reply['pod']}" if reply.get("pod") else ""
@@ -75,22 +84,43 @@ def make_row(run_id: str, step: str, stamp: float, probe: PlannedProbe, outcome:
     if outcome == "connected" and seen:
         nat_free = (not probe.expect_sources) or seen in probe.expect_sources
     return {
-        "run_id": run_id, "step": step, "group": probe.group, "attempt": probe.attempt, "timestamp": stamp,
-        "src_kind": probe.src.kind, "src_name": probe.src.name, "src_namespace": probe.src.namespace,
-        "src_node": probe.src.node, "src_ip": probe.source_ip or probe.src.ip,
-        "dst_kind": probe.dst.kind, "dst_name": probe.dst.name, "dst_namespace": probe.dst.namespace,
-        "dst_node": probe.dst.node, "dst_ip": probe.dst_ip, "service": probe.service,
+        "run_id": run_id,
+        "step": step,
+        "group": probe.group,
+        "attempt": probe.attempt,
+        "timestamp": stamp,
+        "src_kind": probe.src.kind,
+        "src_name": probe.src.name,
+        "src_namespace": probe.src.namespace,
+        "src_node": probe.src.node,
+        "src_ip": probe.source_ip or probe.src.ip,
+        "dst_kind": probe.dst.kind,
+        "dst_name": probe.dst.name,
+        "dst_namespace": probe.dst.namespace,
+        "dst_node": probe.dst.node,
+        "dst_ip": probe.dst_ip,
+        "service": probe.service,
         "service_port": probe.service_port,
-        "protocol": probe.protocol, "port": probe.port, "port_name": probe.port_name,
-        "container": probe.container, "communication": probe.communication, "method": probe.method,
-        "outcome": outcome, "latency_ms": latency_ms, "seen_src_ip": seen,
+        "protocol": probe.protocol,
+        "port": probe.port,
+        "port_name": probe.port_name,
+        "container": probe.container,
+        "communication": probe.communication,
+        "method": probe.method,
+        "outcome": outcome,
+        "latency_ms": latency_ms,
+        "seen_src_ip": seen,
         "seen_src_port": int(reply.get("peer_port", 0) or 0) if seen else 0,
-        "answered_by": answered, "answered_container": str(reply.get("container", "")),
-        "expected_outcome": probe.expect_outcome, "expected_by": probe.expected_by, "expected_src_ips": " ".join(probe.expect_sources),
-        "outcome_ok": outcome_matches(probe.expect_outcome, outcome) and (
-            not probe.expect_answer or outcome != "connected" or answered in probe.expect_answer),
+        "answered_by": answered,
+        "answered_container": str(reply.get("container", "")),
+        "expected_outcome": probe.expect_outcome,
+        "expected_by": probe.expected_by,
+        "expected_src_ips": " ".join(probe.expect_sources),
+        "outcome_ok": outcome_matches(probe.expect_outcome, outcome)
+        and (not probe.expect_answer or outcome != "connected" or answered in probe.expect_answer),
         "nat_free": nat_free,
-        "error": error or "", "throughput_mbps": None,
+        "error": error or "",
+        "throughput_mbps": None,
         "http_request": f"{probe.http_scheme}://{probe.http_host}{probe.http_path}" if probe.http_host else "",
         "expected_answer": " ".join(probe.expect_answer),
     }
@@ -104,8 +134,19 @@ def summarize(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     for r in rows:
         steps.setdefault(r["step"], len(steps))
         key = (r["step"], r["communication"], r["protocol"])
-        t = table.setdefault(key, {"step": key[0], "communication": key[1], "protocol": key[2], "probes": 0,
-                                   "connected": 0, "as_expected": 0, "nat_checked": 0, "nat_free": 0})
+        t = table.setdefault(
+            key,
+            {
+                "step": key[0],
+                "communication": key[1],
+                "protocol": key[2],
+                "probes": 0,
+                "connected": 0,
+                "as_expected": 0,
+                "nat_checked": 0,
+                "nat_free": 0,
+            },
+        )
         t["probes"] += 1
         t["connected"] += r["outcome"] == "connected"
         t["as_expected"] += bool(r["outcome_ok"])

@@ -12,9 +12,10 @@ import hashlib
 import json
 import os
 import platform
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime, UTC
-from typing import Any, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 from .. import __version__
 from ..emu.runner import Runner
@@ -77,6 +78,7 @@ def environment() -> dict[str, str]:
     versions = {"testbed": __version__, "python": platform.python_version(), "kernel": platform.release()}
     try:
         import mininet.net  # optional here: a results folder can be written without Mininet
+
         versions["mininet"] = getattr(mininet.net, "VERSION", "unknown")
     except ImportError:
         versions["mininet"] = "not installed"
@@ -89,8 +91,9 @@ def environment() -> dict[str, str]:
     return versions
 
 
-def write_results(run_dir: str, meta: Mapping[str, Any], plan: Mapping[str, Any],
-                  rows: Sequence[Mapping[str, Any]]) -> None:
+def write_results(
+    run_dir: str, meta: Mapping[str, Any], plan: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]
+) -> None:
     import pandas as pd  # heavy: only when writing results
 
     os.makedirs(run_dir, exist_ok=True)  # made by unique_run_dir; a caller may also name its own
@@ -118,36 +121,57 @@ def summary_markdown(meta: Mapping[str, Any], rows: Sequence[Mapping[str, Any]])
     total = len(rows)
     ok = sum(bool(r["outcome_ok"]) for r in rows)
     nat_bad = [r for r in rows if r["nat_free"] is False]
-    pending = (f" {meta['cluster']['pending']} pod(s) Pending (see warnings)."
-               if meta["cluster"].get("pending") else "")
+    pending = f" {meta['cluster']['pending']} pod(s) Pending (see warnings)." if meta["cluster"].get("pending") else ""
     if meta.get("aborted"):  # a helper died or a capture failed: the cause, not the probes it spoilt
-        lines += [f"**Verdict: ABORTED** — {meta['aborted']}{pending}", "",
-                  f"Before it stopped: {ok}/{total} probes as expected; {len(nat_bad)} unexpected source address(es)."]
+        lines += [
+            f"**Verdict: ABORTED** — {meta['aborted']}{pending}",
+            "",
+            f"Before it stopped: {ok}/{total} probes as expected; {len(nat_bad)} unexpected source address(es).",
+        ]
     else:
-        lines += [f"**Verdict: {'PASS' if meta['passed'] else 'FAIL'}** — {ok}/{total} probes as expected; "
-                  f"{len(nat_bad)} NAT violation(s) (server saw an address other than the expected one)." + pending]
-    lines += ["",
-              f"Cluster: {meta['cluster']['nodes']} nodes, {meta['cluster']['pods']} pods, routing "
-              f"{meta['cluster']['routing']}; seed {meta['seed']}; built in {meta['timings'].get('build', 0):.2f} s.",
-              "", "| step | communication | protocol | probes | connected | as expected | source as expected |",
-              "|---|---|---|---:|---:|---:|---:|"]
+        lines += [
+            f"**Verdict: {'PASS' if meta['passed'] else 'FAIL'}** — {ok}/{total} probes as expected; "
+            f"{len(nat_bad)} NAT violation(s) (server saw an address other than the expected one)." + pending
+        ]
+    lines += [
+        "",
+        f"Cluster: {meta['cluster']['nodes']} nodes, {meta['cluster']['pods']} pods, routing "
+        f"{meta['cluster']['routing']}; seed {meta['seed']}; built in {meta['timings'].get('build', 0):.2f} s.",
+        "",
+        "| step | communication | protocol | probes | connected | as expected | source as expected |",
+        "|---|---|---|---:|---:|---:|---:|",
+    ]
     for t in summarize(rows):
         nat = f"{t['nat_free']}/{t['nat_checked']}" if t["nat_checked"] else "—"
-        lines.append(f"| {t['step']} | {t['communication']} | {t['protocol']} | {t['probes']} | "
-                     f"{t['connected']} | {t['as_expected']} | {nat} |")
+        lines.append(
+            f"| {t['step']} | {t['communication']} | {t['protocol']} | {t['probes']} | "
+            f"{t['connected']} | {t['as_expected']} | {nat} |"
+        )
     bad = [r for r in rows if not r["outcome_ok"] or r["nat_free"] is False]
     if bad:
-        lines += ["", "## Unexpected results", "", "| step | from | to | protocol/port | outcome | expected | "
-                  "server saw | expected source |", "|---|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "## Unexpected results",
+            "",
+            "| step | from | to | protocol/port | outcome | expected | server saw | expected source |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for r in bad[:200]:
-            lines.append(f"| {r['step']} | {r['src_kind']} {r['src_name']} ({r['src_ip']}) | "
-                         f"{r['dst_name']} ({r['dst_ip']}) | {r['protocol']}/{r['port']} | {r['outcome']} | "
-                         f"{r['expected_outcome']} | {r['seen_src_ip'] or '—'} | {r['expected_src_ips'] or 'any'} |")
+            lines.append(
+                f"| {r['step']} | {r['src_kind']} {r['src_name']} ({r['src_ip']}) | "
+                f"{r['dst_name']} ({r['dst_ip']}) | {r['protocol']}/{r['port']} | {r['outcome']} | "
+                f"{r['expected_outcome']} | {r['seen_src_ip'] or '—'} | {r['expected_src_ips'] or 'any'} |"
+            )
         if len(bad) > 200:
             lines.append(f"| … {len(bad) - 200} more in probes.csv | | | | | | | |")
     if meta.get("changes"):
-        lines += ["", "## Changes", "", "| step | action | pods added | pods removed | applied in |",
-                  "|---|---|---:|---:|---:|"]
+        lines += [
+            "",
+            "## Changes",
+            "",
+            "| step | action | pods added | pods removed | applied in |",
+            "|---|---|---:|---:|---:|",
+        ]
         for c in meta["changes"]:
             lines.append(f"| {c['step']} | {c['action']} | {c['added']} | {c['removed']} | {c['seconds']:.3f} s |")
     if meta.get("during"):
@@ -155,13 +179,23 @@ def summary_markdown(meta: Mapping[str, Any], rows: Sequence[Mapping[str, Any]])
         for d in meta["during"]:
             lines.append(f"| {d['step']} | {d['rounds']} | {d['probes']} | {d['failed']} |")
     if meta.get("captures"):
-        lines += ["", "## Packet captures", "", "| step | at | interface | filter | packets | file |",
-                  "|---|---|---|---|---:|---|"]
+        lines += [
+            "",
+            "## Packet captures",
+            "",
+            "| step | at | interface | filter | packets | file |",
+            "|---|---|---|---|---:|---|",
+        ]
         for c in meta["captures"]:
-            lines.append(f"| {c['step']} | {c['at']} | {c['interface']} | {c['filter'] or '—'} | {c['packets']} | "
-                         f"{c['file']} |")
+            lines.append(
+                f"| {c['step']} | {c['at']} | {c['interface']} | {c['filter'] or '—'} | {c['packets']} | {c['file']} |"
+            )
     if meta.get("warnings"):
         lines += ["", "## Plan warnings", ""] + [f"- {w}" for w in meta["warnings"]]
-    lines += ["", "Files: probes.csv / probes.parquet (one row per probe; columns in schema.json), plan.json, "
-              "run.json (inputs' hashes, versions, timings).", ""]
+    lines += [
+        "",
+        "Files: probes.csv / probes.parquet (one row per probe; columns in schema.json), plan.json, "
+        "run.json (inputs' hashes, versions, timings).",
+        "",
+    ]
     return "\n".join(lines)

@@ -26,8 +26,8 @@ from ..spec.model import Manifests, Workload
 class Rollout:
     deployment: str
     namespace: str = "default"
-    image: str = ""          # the new image (recorded as a template annotation: images are not emulated)
-    undo: bool = False       # kubectl rollout undo: back to the previous template
+    image: str = ""  # the new image (recorded as a template annotation: images are not emulated)
+    undo: bool = False  # kubectl rollout undo: back to the previous template
     max_surge: str = "25%"
     max_unavailable: str = "25%"
     step_delay: float = 0.3  # seconds between steps (a stand-in for readiness and minReadySeconds)
@@ -82,22 +82,36 @@ def new_template_workload(old: Workload, rollout: Rollout, history: dict[tuple[s
     if rollout.undo:
         previous = history.get(key)
         if previous is None:
-            raise SpecError([Problem("experiment", "rollout.undo", f"Deployment {key[0]}/{key[1]} has no "
-                                     "previous revision to roll back to")])
+            raise SpecError(
+                [
+                    Problem(
+                        "experiment",
+                        "rollout.undo",
+                        f"Deployment {key[0]}/{key[1]} has no previous revision to roll back to",
+                    )
+                ]
+            )
         return dataclasses.replace(old, template=previous)
     annotations = {**old.template.annotations, IMAGE_ANNOTATION: rollout.image or "next"}
     return dataclasses.replace(old, template=dataclasses.replace(old.template, annotations=annotations))
 
 
-def wishes_between(manifests_old: Manifests, manifests_new: Manifests, deployment: tuple[str, str],
-                   old_count: int, new_count: int) -> list[Desired]:
+def wishes_between(
+    manifests_old: Manifests, manifests_new: Manifests, deployment: tuple[str, str], old_count: int, new_count: int
+) -> list[Desired]:
     """Every owner's wish, with the Deployment's two ReplicaSets at the given counts."""
     old_wishes = {(w.owner, w.namespace): w for w in desired_pods(manifests_old)}
     out = []
     for w in desired_pods(manifests_new):
         if w.namespace == deployment[0] and w.owner.startswith(f"ReplicaSet/{deployment[1]}-"):
-            old = next((o for (owner, ns), o in old_wishes.items() if ns == deployment[0]
-                        and owner.startswith(f"ReplicaSet/{deployment[1]}-") and owner != w.owner), None)
+            old = next(
+                (
+                    o
+                    for (owner, ns), o in old_wishes.items()
+                    if ns == deployment[0] and owner.startswith(f"ReplicaSet/{deployment[1]}-") and owner != w.owner
+                ),
+                None,
+            )
             if old is not None and old_count:
                 out.append(dataclasses.replace(old, count=old_count))
             out.append(dataclasses.replace(w, count=new_count))

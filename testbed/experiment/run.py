@@ -8,24 +8,24 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..emu.cluster import EmulatedCluster
+from ..errors import Problem, RunAborted, SpecError, TestbedError
 from ..plan.build import plan_cluster
 from ..spec.topology import load_topology
 from ..spec.workloads import load_manifests
+from ..traffic.capture import Capture
 from .changes import apply_action, describe
 from .expand import PlannedProbe, expand
-from ..errors import Problem, RunAborted, SpecError, TestbedError
-from ..traffic.capture import Capture
 from .model import CaptureSpec, Experiment
-from .rollout import Rollout
 from .records import make_row
 from .results import discarded_if_empty, environment, file_sha256, new_run_id, unique_run_dir, write_results
+from .rollout import Rollout
 
 
-def probe_rows(cluster: EmulatedCluster, run_id: str, step: str,
-               planned: list[PlannedProbe]) -> list[dict[str, Any]]:
+def probe_rows(cluster: EmulatedCluster, run_id: str, step: str, planned: list[PlannedProbe]) -> list[dict[str, Any]]:
     """Send the planned probes (socket and scapy ones each at once); rows in planned order."""
     from ..traffic.crafted import Crafted, run_crafted
     from ..traffic.prober import Probe, run_probes
@@ -37,21 +37,51 @@ def probe_rows(cluster: EmulatedCluster, run_id: str, step: str,
     sockets = [(i, p) for i, p in enumerate(planned) if p.method == "socket"]
     crafted = [(i, p) for i, p in enumerate(planned) if p.method == "scapy"]
     if sockets:
-        results = run_probes([Probe(id=i, src_netns=cluster.netns_path(p.src.key), dst_ip=p.dst_ip, port=p.port,
-                                    protocol=p.protocol, timeout=p.timeout) for i, p in sockets])
+        results = run_probes(
+            [
+                Probe(
+                    id=i,
+                    src_netns=cluster.netns_path(p.src.key),
+                    dst_ip=p.dst_ip,
+                    port=p.port,
+                    protocol=p.protocol,
+                    timeout=p.timeout,
+                )
+                for i, p in sockets
+            ]
+        )
         for (i, p), sr in zip(sockets, results):
             by_index[i] = make_row(run_id, step, stamp, p, sr.outcome, sr.latency_ms, sr.reply, sr.error)
     if crafted:
-        answers = run_crafted([Crafted(i, cluster.netns_path(p.src.key), p.dst_ip, p.protocol, p.port, p.timeout,
-                                       p.source_ip) for i, p in crafted])
+        answers = run_crafted(
+            [
+                Crafted(i, cluster.netns_path(p.src.key), p.dst_ip, p.protocol, p.port, p.timeout, p.source_ip)
+                for i, p in crafted
+            ]
+        )
         for (i, p), cr in zip(crafted, answers):
-            by_index[i] = make_row(run_id, step, stamp, p, cr.outcome, cr.latency_ms, cr.reply,
-                                   None if cr.outcome == "connected" else cr.detail)
+            by_index[i] = make_row(
+                run_id,
+                step,
+                stamp,
+                p,
+                cr.outcome,
+                cr.latency_ms,
+                cr.reply,
+                None if cr.outcome == "connected" else cr.detail,
+            )
     web = [(i, p) for i, p in enumerate(planned) if p.method == "http"]
     if web:
         from ..traffic.http import HttpProbe, run_http
-        web_answers = run_http([HttpProbe(cluster.netns_path(p.src.key), p.dst_ip, p.port, p.http_host, p.http_path,
-                                      p.http_scheme, p.timeout) for _, p in web])
+
+        web_answers = run_http(
+            [
+                HttpProbe(
+                    cluster.netns_path(p.src.key), p.dst_ip, p.port, p.http_host, p.http_path, p.http_scheme, p.timeout
+                )
+                for _, p in web
+            ]
+        )
         for (i, p), hr in zip(web, web_answers):
             by_index[i] = make_row(run_id, step, stamp, p, hr.outcome, hr.latency_ms, hr.reply, hr.error or None)
     for i, p in enumerate(planned):
@@ -82,7 +112,9 @@ class _Continuous:
         self.error: BaseException | None = None
         self.halt = threading.Event()
         self.thread = threading.Thread(target=self._loop, name=f"during-{step.name}", daemon=True)
-        progress(f"step {step.name}: probing {len(self.planned)} flows every {step.during.interval} s during the change")
+        progress(
+            f"step {step.name}: probing {len(self.planned)} flows every {step.during.interval} s during the change"
+        )
         self.thread.start()
 
     def _loop(self) -> None:
@@ -113,8 +145,9 @@ def _failed(what: str, exc: BaseException) -> TestbedError:
     return exc if isinstance(exc, TestbedError) else TestbedError(f"{what} failed: {exc}")
 
 
-def _roll_out(cluster: EmulatedCluster, spec: Any, manifests: Any, action: Rollout, history: dict,
-              source: str) -> tuple[Any, dict[str, Any]]:
+def _roll_out(
+    cluster: EmulatedCluster, spec: Any, manifests: Any, action: Rollout, history: dict, source: str
+) -> tuple[Any, dict[str, Any]]:
     """A rolling update (or undo): every intermediate state applied in turn, new pods first."""
     from ..plan.build import replan
     from .rollout import counts, find_deployment, new_template_workload, updated, wishes_between
@@ -166,9 +199,15 @@ def _start_capture(cluster: EmulatedCluster, run_dir: str, step: str, spec: Capt
     safe = spec.at.replace("/", "_")
     assert cluster.ledger is not None
     name = f"{step}-{safe}-{spec.interface}"
-    cap = Capture(cluster.netns(key), spec.interface, os.path.join(run_dir, "pcap", f"{name}.pcap"),
-                  spec.filter, spec.max_packets, log=os.path.join(cluster.ledger.dir, f"tcpdump-{name}.log"),
-                  at=f"{spec.at} (step {step})")
+    cap = Capture(
+        cluster.netns(key),
+        spec.interface,
+        os.path.join(run_dir, "pcap", f"{name}.pcap"),
+        spec.filter,
+        spec.max_packets,
+        log=os.path.join(cluster.ledger.dir, f"tcpdump-{name}.log"),
+        at=f"{spec.at} (step {step})",
+    )
     cluster.ledger.add_pid(cap.start(cluster.runner))
     return cap
 
@@ -188,12 +227,14 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
     changes: list[dict[str, Any]] = []
     captures: list[dict[str, Any]] = []
     during: list[dict[str, Any]] = []
-    history: dict = {}   # Deployment -> previous template, for rollbacks
+    history: dict = {}  # Deployment -> previous template, for rollbacks
     started = time.time()
     timings: dict[str, float] = {}
     failure: TestbedError | None = None
-    with discarded_if_empty(run_dir), EmulatedCluster(plan, progress=progress,
-                         keep_logs_in=os.path.join(run_dir, "logs")) as cluster:
+    with (
+        discarded_if_empty(run_dir),
+        EmulatedCluster(plan, progress=progress, keep_logs_in=os.path.join(run_dir, "logs")) as cluster,
+    ):
         progress(f"cluster ready in {cluster.timings['build']:.2f} s")
         try:
             for step in exp.steps:
@@ -207,18 +248,25 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
                             manifests, plan = apply_action(action, cluster_spec, manifests, cluster.plan, exp.file)
                             done = cluster.apply(plan)
                         changes.append({"step": step.name, "action": describe(action), **done})
-                        progress(f"step {step.name}: {describe(action)}: +{done['added']} -{done['removed']} pods "
-                                 f"in {done['seconds']:.3f} s")
+                        progress(
+                            f"step {step.name}: {describe(action)}: +{done['added']} -{done['removed']} pods "
+                            f"in {done['seconds']:.3f} s"
+                        )
                 finally:
                     if background is not None:
                         during_rows = background.stop()
                         rows += during_rows
                         failed = sum(r["outcome"] != "connected" for r in during_rows)
-                        during.append({"step": step.name, "rounds": background.rounds, "probes": len(during_rows),
-                                       "failed": failed})
+                        during.append(
+                            {
+                                "step": step.name,
+                                "rounds": background.rounds,
+                                "probes": len(during_rows),
+                                "failed": failed,
+                            }
+                        )
                         progress(f"step {step.name}: {len(during_rows)} probes during the change, {failed} failed")
-                world = cluster.plan.world if any(
-                    g.expect.outcome == "oracle" for g in step.probes) else None
+                world = cluster.plan.world if any(g.expect.outcome == "oracle" for g in step.probes) else None
                 planned = [p for g in step.probes for p in expand(cluster.plan, g, world, manifests.ingresses)]
                 running: list[Capture] = []
                 try:
@@ -233,9 +281,16 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
                 finally:
                     for spec, cap in zip(step.captures, running):
                         packets = cap.stop()
-                        captures.append({"step": step.name, "at": spec.at, "interface": spec.interface,
-                                         "filter": spec.filter, "packets": packets,
-                                         "file": os.path.relpath(cap.path, run_dir)})
+                        captures.append(
+                            {
+                                "step": step.name,
+                                "at": spec.at,
+                                "interface": spec.interface,
+                                "filter": spec.filter,
+                                "packets": packets,
+                                "file": os.path.relpath(cap.path, run_dir),
+                            }
+                        )
                 timings[f"step:{step.name}"] = time.perf_counter() - t0
         except (TestbedError, OSError) as exc:  # the results so far are written, marked as aborted, below
             failure = _failed(f"step {step.name}", exc)
@@ -244,19 +299,36 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
         final_plan = cluster.plan
     timings.update(cluster.timings)  # after the block: teardown time is known only then
     passed = failure is None and bool(rows) and all(r["outcome_ok"] and r["nat_free"] is not False for r in rows)
-    inputs = [exp.file, exp.topology, *exp.manifests,
-              *(f for step in exp.steps for a in step.actions for f in getattr(a, "files", ()))]
+    inputs = [
+        exp.file,
+        exp.topology,
+        *exp.manifests,
+        *(f for step in exp.steps for a in step.actions for f in getattr(a, "files", ())),
+    ]
     meta = {
-        "run_id": run_id, "passed": passed, "started": started, "seed": exp.seed,
+        "run_id": run_id,
+        "passed": passed,
+        "started": started,
+        "seed": exp.seed,
         "experiment": {"name": exp.name, "file": exp.file, "description": exp.description},
         "inputs": {os.path.relpath(p): file_sha256(p) for p in dict.fromkeys(inputs)},
-        "cluster": {"name": first_plan.cluster, "nodes": len(first_plan.nodes), "pods": len(first_plan.pods),
-                    "pods_at_end": len(final_plan.pods), "routing": first_plan.routing,
-                    "pending": len({(p.namespace, p.name) for p in (*first_plan.pending, *final_plan.pending)})},
-        "probes": len(rows), "as_expected": sum(bool(r["outcome_ok"]) for r in rows),
+        "cluster": {
+            "name": first_plan.cluster,
+            "nodes": len(first_plan.nodes),
+            "pods": len(first_plan.pods),
+            "pods_at_end": len(final_plan.pods),
+            "routing": first_plan.routing,
+            "pending": len({(p.namespace, p.name) for p in (*first_plan.pending, *final_plan.pending)}),
+        },
+        "probes": len(rows),
+        "as_expected": sum(bool(r["outcome_ok"]) for r in rows),
         "nat_violations": sum(r["nat_free"] is False for r in rows),
-        "timings": timings, "environment": environment(), "warnings": list(first_plan.warnings),
-        "changes": changes, "captures": captures, "during": during,
+        "timings": timings,
+        "environment": environment(),
+        "warnings": list(first_plan.warnings),
+        "changes": changes,
+        "captures": captures,
+        "during": during,
         "notes": list(plan.notes),
         "reproduce": f"testbed run {os.path.relpath(exp.file)}",
     }
@@ -264,6 +336,7 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
         meta["aborted"] = str(failure)  # the verdict names the cause, not the probes it spoilt
     write_results(run_dir, meta, final_plan.to_dict(), rows)  # the CLI builds the report from them
     if failure is not None:
-        raise RunAborted(f"{failure} (the results so far are in {run_dir}, marked aborted)", run_dir,
-                         failure.exit_code) from None
+        raise RunAborted(
+            f"{failure} (the results so far are in {run_dir}, marked aborted)", run_dir, failure.exit_code
+        ) from None
     return run_dir, passed

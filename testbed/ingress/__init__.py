@@ -16,17 +16,51 @@ creation order) and the ServicesPlan.
 
 from .classes import builtin_class, ingress_classes, select_ingresses
 from .controller import controller_config, ingress_warnings
-from .model import (CLASS_NAME, CONTROLLER, DEFAULT_CERTIFICATE, DEFAULT_CERTIFICATE_HOSTS, DEFAULT_SERVER,
-                    DEFAULT_UPSTREAM, FORCE_SSL_REDIRECT, REDIRECT_CODE, SSL_REDIRECT, IngressConfig, Location,
-                    Server, Upstream)
+from .model import (
+    CLASS_NAME,
+    CONTROLLER,
+    DEFAULT_CERTIFICATE,
+    DEFAULT_CERTIFICATE_HOSTS,
+    DEFAULT_SERVER,
+    DEFAULT_UPSTREAM,
+    FORCE_SSL_REDIRECT,
+    REDIRECT_CODE,
+    SSL_REDIRECT,
+    IngressConfig,
+    Location,
+    Server,
+    Upstream,
+)
 from .nginx import render_config, render_nginx_conf, server_name
 from .routes import Route, normalize_host, normalize_uri, route
 from .tls import certificates_needed, openssl_argv
 
 __all__ = [
-    "CLASS_NAME", "CONTROLLER", "DEFAULT_CERTIFICATE", "DEFAULT_CERTIFICATE_HOSTS", "DEFAULT_SERVER",
-    "DEFAULT_UPSTREAM", "FORCE_SSL_REDIRECT", "REDIRECT_CODE", "SSL_REDIRECT", "IngressConfig", "Location", "Route",
-    "Server", "Upstream", "builtin_class", "certificates_needed", "controller_config", "ingress_classes",
-    "ingress_warnings", "normalize_host", "normalize_uri", "openssl_argv", "render_config", "render_nginx_conf",
-    "route", "select_ingresses", "server_name",
+    "CLASS_NAME",
+    "CONTROLLER",
+    "DEFAULT_CERTIFICATE",
+    "DEFAULT_CERTIFICATE_HOSTS",
+    "DEFAULT_SERVER",
+    "DEFAULT_UPSTREAM",
+    "FORCE_SSL_REDIRECT",
+    "REDIRECT_CODE",
+    "SSL_REDIRECT",
+    "IngressConfig",
+    "Location",
+    "Route",
+    "Server",
+    "Upstream",
+    "builtin_class",
+    "certificates_needed",
+    "controller_config",
+    "ingress_classes",
+    "ingress_warnings",
+    "normalize_host",
+    "normalize_uri",
+    "openssl_argv",
+    "render_config",
+    "render_nginx_conf",
+    "route",
+    "select_ingresses",
+    "server_name",
 ]

@@ -9,7 +9,8 @@ IngressClass of that controller; every other Ingress is ignored with a warning.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from ..spec.ingress import IngressClassSpec, IngressSpec, ingress_classes_of, ingresses_of
 from ..spec.model import ObjectRef
@@ -28,8 +29,10 @@ def ingress_classes(items: Iterable[Any]) -> tuple[IngressClassSpec, ...]:
     return classes
 
 
-def select_ingresses(items: Iterable[Any], controller: str = CONTROLLER,
-                     ) -> tuple[tuple[IngressSpec, ...], tuple[str, ...]]:
+def select_ingresses(
+    items: Iterable[Any],
+    controller: str = CONTROLLER,
+) -> tuple[tuple[IngressSpec, ...], tuple[str, ...]]:
     """The Ingresses `controller` serves, in order, and a warning for each one it ignores."""
     items = tuple(items)
     classes = {c.name: c for c in ingress_classes(items)}
@@ -44,20 +47,26 @@ def select_ingresses(items: Iterable[Any], controller: str = CONTROLLER,
             if len(defaults) == 1:
                 name, how = defaults[0], "the default IngressClass"
             elif len(defaults) > 1:
-                warnings.append(f"Ingress {ing.key}: no ingressClassName and {len(defaults)} IngressClasses are "
-                                f"marked default ({', '.join(sorted(defaults))}): the API server's admission "
-                                "would refuse it; ignored")
+                warnings.append(
+                    f"Ingress {ing.key}: no ingressClassName and {len(defaults)} IngressClasses are "
+                    f"marked default ({', '.join(sorted(defaults))}): the API server's admission "
+                    "would refuse it; ignored"
+                )
                 continue
             else:
-                warnings.append(f"Ingress {ing.key}: no ingressClassName and no default IngressClass: "
-                                f"ignored by the testbed's controller (set ingressClassName: {CLASS_NAME})")
+                warnings.append(
+                    f"Ingress {ing.key}: no ingressClassName and no default IngressClass: "
+                    f"ignored by the testbed's controller (set ingressClassName: {CLASS_NAME})"
+                )
                 continue
         cls = classes.get(name)
         if cls is None:
             warnings.append(f"Ingress {ing.key}: IngressClass {name!r} (from {how}) does not exist: ignored")
         elif cls.controller != controller:
-            warnings.append(f"Ingress {ing.key}: IngressClass {name!r} belongs to controller {cls.controller!r}, "
-                            f"not the testbed's {controller!r}: ignored by our controller")
+            warnings.append(
+                f"Ingress {ing.key}: IngressClass {name!r} belongs to controller {cls.controller!r}, "
+                f"not the testbed's {controller!r}: ignored by our controller"
+            )
         else:
             ours.append(ing)
     return tuple(ours), tuple(warnings)

@@ -37,13 +37,24 @@ backends (503, warned), the validating webhook (overlaps are warnings, not rejec
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from ..plan.service_model import ServicesPlan
 from ..spec.ingress import IngressBackend, IngressSpec
 from .classes import select_ingresses
-from .model import (CONTROLLER, DEFAULT_CERTIFICATE, DEFAULT_CERTIFICATE_HOSTS, DEFAULT_SERVER, FORCE_SSL_REDIRECT,
-                    SSL_REDIRECT, IngressConfig, Location, Server, Upstream)
+from .model import (
+    CONTROLLER,
+    DEFAULT_CERTIFICATE,
+    DEFAULT_CERTIFICATE_HOSTS,
+    DEFAULT_SERVER,
+    FORCE_SSL_REDIRECT,
+    SSL_REDIRECT,
+    IngressConfig,
+    Location,
+    Server,
+    Upstream,
+)
 
 
 class _Builder:
@@ -61,7 +72,7 @@ class _Builder:
         key = (ing.namespace, svc_backend.name, str(svc_backend.port))
         if key not in self.upstreams:
             name = f"{key[0]}-{key[1]}-{key[2]}"
-            while name in self.names:          # ns "a-b"/svc "c" vs ns "a"/svc "b-c": keep both
+            while name in self.names:  # ns "a-b"/svc "c" vs ns "a"/svc "b-c": keep both
                 name += "-x"
             self.names.add(name)
             self.upstreams[key] = Upstream(name, key[0], key[1], key[2], self._endpoints(ing, where, key))
@@ -82,8 +93,11 @@ class _Builder:
             self._warn_once(key, f"{head} Service {ns}/{name} does not exist: answers 503")
             return ()
         if svc.type == "ExternalName":
-            self._warn_once(key, f"{head} Service {ns}/{name} is of type ExternalName, which the testbed's "
-                                 "controller does not proxy to: answers 503")
+            self._warn_once(
+                key,
+                f"{head} Service {ns}/{name} is of type ExternalName, which the testbed's "
+                "controller does not proxy to: answers 503",
+            )
             return ()
         # ingress-nginx (serviceEndpoints): the first port whose number, targetPort or name is `port`.
         hits = [p for p in svc.ports if str(p.port) == port or str(p.target_port) == port or p.name == port]
@@ -93,16 +107,23 @@ class _Builder:
             return ()
         sp = hits[0]
         if str(sp.port) != port and sp.name != port:
-            self._warn_once(key, f"{head} port {port} is Service {ns}/{name}'s targetPort, not one of its ports; "
-                                 f"ingress-nginx accepts it and uses port {sp.port}")
+            self._warn_once(
+                key,
+                f"{head} port {port} is Service {ns}/{name}'s targetPort, not one of its ports; "
+                f"ingress-nginx accepts it and uses port {sp.port}",
+            )
         if sp.protocol != "TCP":
-            self._warn_once(key, f"{head} Service {ns}/{name} port {port} is {sp.protocol}; the controller "
-                                 "proxies HTTP over TCP only: answers 503")
+            self._warn_once(
+                key,
+                f"{head} Service {ns}/{name} port {port} is {sp.protocol}; the controller "
+                "proxies HTTP over TCP only: answers 503",
+            )
             return ()
         eps = tuple(str(e) for e in self.services.endpoints(ns, name, sp.name, "TCP") if e.ready)
         if not eps:
-            self._warn_once(key, f"{head} Service {ns}/{name} port {port} has no ready endpoint: answers 503 "
-                                 "until one is ready")
+            self._warn_once(
+                key, f"{head} Service {ns}/{name} port {port} has no ready endpoint: answers 503 until one is ready"
+            )
         return eps
 
 
@@ -119,7 +140,7 @@ def _locations_of(path_type: str, path: str) -> list[tuple[str, str, bool]]:
     if path_type == "Prefix":
         base = path.rstrip("/") or "/"
         return [("", "/", False)] if base == "/" else [("=", base, True), ("", base + "/", False)]
-    return [("", path or "/", False)]     # ImplementationSpecific: nginx's own prefix match
+    return [("", path or "/", False)]  # ImplementationSpecific: nginx's own prefix match
 
 
 def controller_config(items: Iterable[Any], services: ServicesPlan, controller: str = CONTROLLER) -> IngressConfig:
@@ -130,11 +151,18 @@ def controller_config(items: Iterable[Any], services: ServicesPlan, controller: 
 
     def default_root(ing: IngressSpec | None, tls: bool) -> Location:
         if ing is None or ing.default_backend is None or ing.default_backend.service is None:
-            return Location("", "/", status=404, ingress=ing.key if ing else "", implicit=True,
-                            ssl_redirect=ing is not None and _redirects(ing, tls))
+            return Location(
+                "",
+                "/",
+                status=404,
+                ingress=ing.key if ing else "",
+                implicit=True,
+                ssl_redirect=ing is not None and _redirects(ing, tls),
+            )
         up, status = b.target(ing, "spec.defaultBackend", ing.default_backend)
-        return Location("", "/", up, status, ing.key, "spec.defaultBackend", implicit=True,
-                        ssl_redirect=_redirects(ing, tls))
+        return Location(
+            "", "/", up, status, ing.key, "spec.defaultBackend", implicit=True, ssl_redirect=_redirects(ing, tls)
+        )
 
     # Certificates: the first Ingress with a rule for the host and a tls entry covering it.
     certs: dict[str, str] = {}
@@ -152,23 +180,30 @@ def controller_config(items: Iterable[Any], services: ServicesPlan, controller: 
         for i, t in enumerate(ing.tls):
             for host in t.hosts:
                 if not any(r.host == host for r in ing.rules):
-                    warnings.append(f"Ingress {ing.key}: spec.tls[{i}]: host {host} has no rule in this Ingress: "
-                                    "ingress-nginx does not use this certificate for it")
+                    warnings.append(
+                        f"Ingress {ing.key}: spec.tls[{i}]: host {host} has no rule in this Ingress: "
+                        "ingress-nginx does not use this certificate for it"
+                    )
 
     # The default server: `/` is the last-declared Ingress defaultBackend, else 404.
     for ing in ours:
         if ing.default_backend is not None and ing.default_backend.service is None:
-            warnings.append(f"Ingress {ing.key}: spec.defaultBackend: resource backends "
-                            f"({ing.default_backend.resource}) are not served by ingress-nginx: the controller's "
-                            "default backend (404) answers")
+            warnings.append(
+                f"Ingress {ing.key}: spec.defaultBackend: resource backends "
+                f"({ing.default_backend.resource}) are not served by ingress-nginx: the controller's "
+                "default backend (404) answers"
+            )
     with_default = [ing for ing in ours if ing.default_backend is not None and ing.default_backend.service]
     distinct = {(i.namespace, str(i.default_backend)) for i in with_default}
     if len(distinct) > 1:
-        warnings.append("Ingresses " + ", ".join(i.key for i in with_default) + " each declare a defaultBackend: "
-                        f"requests for unknown hosts go to the last one's ({with_default[-1].key}), "
-                        "as in ingress-nginx")
+        warnings.append(
+            "Ingresses " + ", ".join(i.key for i in with_default) + " each declare a defaultBackend: "
+            f"requests for unknown hosts go to the last one's ({with_default[-1].key}), "
+            "as in ingress-nginx"
+        )
     servers: dict[str, dict[tuple[str, str], Location]] = {
-        DEFAULT_SERVER: {("", "/"): default_root(with_default[-1] if with_default else None, False)}}
+        DEFAULT_SERVER: {("", "/"): default_root(with_default[-1] if with_default else None, False)}
+    }
     creators: dict[str, str] = {DEFAULT_SERVER: ""}
     for ing in ours:
         for rule in ing.rules:
@@ -183,21 +218,34 @@ def controller_config(items: Iterable[Any], services: ServicesPlan, controller: 
             locs = servers[host]
             for p in rule.paths:
                 if p.backend.service is None:
-                    warnings.append(f"Ingress {ing.key}: {p.field}.backend: resource backends ({p.backend.resource}) "
-                                    "are not served by ingress-nginx: the path falls to the host's default backend")
+                    warnings.append(
+                        f"Ingress {ing.key}: {p.field}.backend: resource backends ({p.backend.resource}) "
+                        "are not served by ingress-nginx: the path falls to the host's default backend"
+                    )
                     continue
                 up, status = b.target(ing, f"{p.field}.backend", p.backend)
                 for modifier, path, implicit in _locations_of(p.path_type, p.path):
-                    loc = Location(modifier, path, up, status, ing.key, p.field, p.path_type, implicit,
-                                   _redirects(ing, host in certs))
+                    loc = Location(
+                        modifier,
+                        path,
+                        up,
+                        status,
+                        ing.key,
+                        p.field,
+                        p.path_type,
+                        implicit,
+                        _redirects(ing, host in certs),
+                    )
                     old = locs.get(loc.key)
                     # A server's default `/` yields to a path; a Prefix's implicit `= /p` yields to an Exact /p.
                     if old is None or not old.path_type or (old.implicit and not implicit):
                         locs[loc.key] = loc
                     elif not implicit and (old.upstream, old.status) != (loc.upstream, loc.status):
                         where = "every host" if host == DEFAULT_SERVER else host
-                        warnings.append(f"Ingress {ing.key}: {p.field}: location {loc.label} of {where} is already "
-                                        f"defined by Ingress {old.ingress} {old.source}, which wins")
+                        warnings.append(
+                            f"Ingress {ing.key}: {p.field}: location {loc.label} of {where} is already "
+                            f"defined by Ingress {old.ingress} {old.source}, which wins"
+                        )
 
     out: list[Server] = []
     for host in sorted(servers, key=lambda h: (h != DEFAULT_SERVER, h)):
@@ -211,9 +259,13 @@ def controller_config(items: Iterable[Any], services: ServicesPlan, controller: 
     for s in out:
         if s.certificate != DEFAULT_CERTIFICATE:
             certificates.setdefault(s.certificate, set()).add(s.host)
-    return IngressConfig(ingresses=tuple(i.key for i in ours), servers=tuple(out), upstreams=upstreams,
-                         certificates={k: tuple(sorted(v)) for k, v in sorted(certificates.items())},
-                         warnings=tuple(warnings + b.warnings))
+    return IngressConfig(
+        ingresses=tuple(i.key for i in ours),
+        servers=tuple(out),
+        upstreams=upstreams,
+        certificates={k: tuple(sorted(v)) for k, v in sorted(certificates.items())},
+        warnings=tuple(warnings + b.warnings),
+    )
 
 
 def ingress_warnings(items: Iterable[Any], services: ServicesPlan, controller: str = CONTROLLER) -> tuple[str, ...]:

@@ -6,7 +6,8 @@ Pure: emu/ingress.py writes the text, checks it with `nginx -t` and runs or relo
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from ..plan.service_model import ServicesPlan
 from .controller import controller_config
@@ -33,9 +34,18 @@ def _path_for(template: str | Callable[[str], str], secret: str) -> str:
     return template(secret) if callable(template) else template.format(secret=secret)
 
 
-def render_nginx_conf(items: Iterable[Any], services: ServicesPlan, *, http_port: int = 80, https_port: int = 443,
-                      cert_path: str | Callable[[str], str], key_path: str | Callable[[str], str],
-                      pid_path: str, prefix_dir: str, controller: str = CONTROLLER) -> str:
+def render_nginx_conf(
+    items: Iterable[Any],
+    services: ServicesPlan,
+    *,
+    http_port: int = 80,
+    https_port: int = 443,
+    cert_path: str | Callable[[str], str],
+    key_path: str | Callable[[str], str],
+    pid_path: str,
+    prefix_dir: str,
+    controller: str = CONTROLLER,
+) -> str:
     """The complete nginx.conf of the testbed's controller for these Ingresses.
 
     `cert_path`/`key_path` name each certificate's files: a template with `{secret}` (a key of
@@ -43,14 +53,27 @@ def render_nginx_conf(items: Iterable[Any], services: ServicesPlan, *, http_port
     temporary files go under `prefix_dir` (which must exist). Run it in the foreground with
     `nginx -c FILE -g 'daemon off;'`; check it with `nginx -t -c FILE`; reload with SIGHUP.
     """
-    return render_config(controller_config(items, services, controller), http_port=http_port,
-                         https_port=https_port, cert_path=cert_path, key_path=key_path, pid_path=pid_path,
-                         prefix_dir=prefix_dir)
+    return render_config(
+        controller_config(items, services, controller),
+        http_port=http_port,
+        https_port=https_port,
+        cert_path=cert_path,
+        key_path=key_path,
+        pid_path=pid_path,
+        prefix_dir=prefix_dir,
+    )
 
 
-def render_config(config: IngressConfig, *, http_port: int = 80, https_port: int = 443,
-                  cert_path: str | Callable[[str], str], key_path: str | Callable[[str], str],
-                  pid_path: str, prefix_dir: str) -> str:
+def render_config(
+    config: IngressConfig,
+    *,
+    http_port: int = 80,
+    https_port: int = 443,
+    cert_path: str | Callable[[str], str],
+    key_path: str | Callable[[str], str],
+    pid_path: str,
+    prefix_dir: str,
+) -> str:
     prefix = prefix_dir.rstrip("/") or "/"
     redirect_port = "" if https_port == 443 else f":{https_port}"
     out: list[str] = [
@@ -67,7 +90,7 @@ def render_config(config: IngressConfig, *, http_port: int = 80, https_port: int
         "",
         "http {",
         "    log_format upstreaminfo '$remote_addr - $remote_user [$time_local] \"$request\" $status '",
-        "                            '$body_bytes_sent \"$http_referer\" \"$http_user_agent\" $request_length '",
+        '                            \'$body_bytes_sent "$http_referer" "$http_user_agent" $request_length \'',
         "                            '$request_time [$proxy_upstream_name] $upstream_addr '",
         "                            '$upstream_response_length $upstream_response_time $upstream_status '",
         "                            '$request_id host=$host';",
@@ -99,38 +122,49 @@ def render_config(config: IngressConfig, *, http_port: int = 80, https_port: int
         "    proxy_set_header X-Forwarded-Port $server_port;",
         "    proxy_set_header X-Forwarded-Proto $scheme;",
         "    proxy_set_header X-Request-ID $request_id;",
-        "    proxy_set_header Connection \"\";",
+        '    proxy_set_header Connection "";',
     ]
     for up in config.upstreams:
-        if not up.endpoints:            # nginx refuses an empty upstream; its locations return 503
+        if not up.endpoints:  # nginx refuses an empty upstream; its locations return 503
             continue
         out += ["", f"    # {up.backend}", f"    upstream {up.name} {{"]
         out += [f"        server {ep} max_fails=0;" for ep in up.endpoints]
         out.append("    }")
     for server in config.servers:
         flag = " default_server" if server.default else ""
-        out += ["", f"    # {'default server' if server.default else 'host ' + server.host}"
-                + (f" (created by Ingress {server.ingress})" if server.ingress else ""),
-                "    server {",
-                f"        listen {http_port}{flag};",
-                f"        listen {https_port} ssl{flag};",
-                f"        server_name {server_name(server.host)};",
-                f"        ssl_certificate {_quote(_path_for(cert_path, server.certificate))};",
-                f"        ssl_certificate_key {_quote(_path_for(key_path, server.certificate))};",
-                "        set $proxy_upstream_name \"-\";"]
+        out += [
+            "",
+            f"    # {'default server' if server.default else 'host ' + server.host}"
+            + (f" (created by Ingress {server.ingress})" if server.ingress else ""),
+            "    server {",
+            f"        listen {http_port}{flag};",
+            f"        listen {https_port} ssl{flag};",
+            f"        server_name {server_name(server.host)};",
+            f"        ssl_certificate {_quote(_path_for(cert_path, server.certificate))};",
+            f"        ssl_certificate_key {_quote(_path_for(key_path, server.certificate))};",
+            '        set $proxy_upstream_name "-";',
+        ]
         for loc in server.locations:
             if not loc.path_type:
-                what = (f"Ingress {loc.ingress} spec.defaultBackend" if loc.source else
-                        "the controller's default backend (404)")
+                what = (
+                    f"Ingress {loc.ingress} spec.defaultBackend"
+                    if loc.source
+                    else "the controller's default backend (404)"
+                )
             else:
                 implicit = ", implicit exact" if loc.implicit else ""
                 what = f"Ingress {loc.ingress} {loc.source} ({loc.path_type}{implicit})"
-            out += ["", f"        # {what}",
-                    f"        location {'= ' if loc.modifier == '=' else ''}{_quote(loc.path)} {{",
-                    f"            set $proxy_upstream_name \"{loc.upstream or DEFAULT_UPSTREAM}\";"]
+            out += [
+                "",
+                f"        # {what}",
+                f"        location {'= ' if loc.modifier == '=' else ''}{_quote(loc.path)} {{",
+                f'            set $proxy_upstream_name "{loc.upstream or DEFAULT_UPSTREAM}";',
+            ]
             if loc.ssl_redirect:
-                out.append(f"            if ($scheme = http) {{ return {REDIRECT_CODE} "
-                           f"https://$host{redirect_port}$request_uri; }}")
+                out.append(
+                    f"            if ($scheme = http) {{ return {REDIRECT_CODE} "
+                    f"https://$host{redirect_port}$request_uri; }}"
+                )
             if loc.status:
                 out.append(f"            return {loc.status};")
             else:

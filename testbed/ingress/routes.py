@@ -17,13 +17,13 @@ from .model import DEFAULT_SERVER, REDIRECT_CODE, IngressConfig, Server
 class Route:
     """Where nginx sends one request: the server and location chosen, and what happens."""
 
-    server: str                      # the server's host ("_" = default server)
-    location: str                    # "= /coffee", "/coffee/", "/"
-    status: int = 0                  # 0 = proxied to `upstream`; else 404, 503, 301 or 308
-    upstream: str = ""               # also for a 503: the upstream that has no ready endpoint
-    backend: str = ""                # "ns/service:port" of the upstream
+    server: str  # the server's host ("_" = default server)
+    location: str  # "= /coffee", "/coffee/", "/"
+    status: int = 0  # 0 = proxied to `upstream`; else 404, 503, 301 or 308
+    upstream: str = ""  # also for a 503: the upstream that has no ready endpoint
+    backend: str = ""  # "ns/service:port" of the upstream
     endpoints: tuple[str, ...] = ()
-    redirect: str = ""               # the Location header of a 301/308
+    redirect: str = ""  # the Location header of a 301/308
     ingress: str = ""
 
 
@@ -68,9 +68,11 @@ def route(config: IngressConfig, host: str, uri: str, scheme: str = "http") -> R
     """
     name = normalize_host(host)
     servers = [s for s in config.servers if not s.default]
-    server = (next((s for s in servers if s.host == name), None)
-              or next((s for s in servers if s.host.startswith("*.") and _host_matches(s, name)), None)
-              or config.server(DEFAULT_SERVER))
+    server = (
+        next((s for s in servers if s.host == name), None)
+        or next((s for s in servers if s.host.startswith("*.") and _host_matches(s, name)), None)
+        or config.server(DEFAULT_SERVER)
+    )
     path = normalize_uri(uri)
     exact = {loc.path: loc for loc in server.locations if loc.modifier == "="}
     prefix = {loc.path: loc for loc in server.locations if loc.modifier == ""}

@@ -5,7 +5,8 @@ emu/ingress.py runs the argv; the files it writes are named in nginx.conf (nginx
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from ..plan.service_model import ServicesPlan
 from .controller import controller_config
@@ -27,6 +28,22 @@ def certificates_needed(items: Iterable[Any], controller: str = CONTROLLER) -> d
 def openssl_argv(hosts: Iterable[str], cert_path: str, key_path: str, days: int = 365) -> list[str]:
     """The argv of `openssl req` that makes a self-signed certificate for `hosts` (first = CN)."""
     hosts = list(hosts) or list(DEFAULT_CERTIFICATE_HOSTS)
-    return ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", str(days),
-            "-keyout", key_path, "-out", cert_path, "-subj", f"/CN={hosts[0]}",
-            "-addext", "subjectAltName=" + ",".join(f"DNS:{h}" for h in hosts)]
+    return [
+        "openssl",
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-sha256",
+        "-days",
+        str(days),
+        "-keyout",
+        key_path,
+        "-out",
+        cert_path,
+        "-subj",
+        f"/CN={hosts[0]}",
+        "-addext",
+        "subjectAltName=" + ",".join(f"DNS:{h}" for h in hosts),
+    ]

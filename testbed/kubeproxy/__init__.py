@@ -16,8 +16,7 @@ from ..rules import Outcome, Packet, Ruleset, Trace, check, trace
 from .conntrack import ConntrackFlush, conntrack_flushes
 from .iptables import build_iptables
 from .nftables import build_nftables
-from .render import (jump_rules, render, render_iptables_bootstrap, render_iptables_restore, render_nft,
-                     stale_chains)
+from .render import jump_rules, render, render_iptables_bootstrap, render_iptables_restore, render_nft, stale_chains
 
 MODES = ("iptables", "nftables")
 
@@ -31,6 +30,23 @@ def build_ruleset(plan: ServicesPlan, node: str, host_ip: str, pod_subnet: str, 
     raise ValueError(f"kube-proxy mode {mode!r} has no rules here (modes: {', '.join(MODES)})")
 
 
-__all__ = ["MODES", "ConntrackFlush", "Outcome", "Packet", "Ruleset", "Trace", "build_iptables", "build_nftables", "build_ruleset",
-           "check", "conntrack_flushes", "jump_rules", "render", "render_iptables_bootstrap", "render_iptables_restore", "render_nft",
-           "stale_chains", "trace"]
+__all__ = [
+    "MODES",
+    "ConntrackFlush",
+    "Outcome",
+    "Packet",
+    "Ruleset",
+    "Trace",
+    "build_iptables",
+    "build_nftables",
+    "build_ruleset",
+    "check",
+    "conntrack_flushes",
+    "jump_rules",
+    "render",
+    "render_iptables_bootstrap",
+    "render_iptables_restore",
+    "render_nft",
+    "stale_chains",
+    "trace",
+]

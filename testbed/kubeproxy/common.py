@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 from ..plan.service_model import ResolvedEndpoint, ServicePlan, ServicePortPlan, ServicesPlan
 
-NFT_CHAIN_BASE_MAX = 256 - 16   # knftables.NameLengthMax - chainNamePrefixLengthMax
-MASQ_MARK = 0x4000      # kube-proxy --masquerade-bit 14
+NFT_CHAIN_BASE_MAX = 256 - 16  # knftables.NameLengthMax - chainNamePrefixLengthMax
+MASQ_MARK = 0x4000  # kube-proxy --masquerade-bit 14
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -49,7 +49,7 @@ def iptables_endpoint_chain(service_port_name: str, protocol: str, endpoint: str
 
 def _hash_and_truncate(name: str) -> str:
     name = _b32(name)[:8] + "-" + name
-    return name if len(name) <= NFT_CHAIN_BASE_MAX else name[:NFT_CHAIN_BASE_MAX - 3] + "..."
+    return name if len(name) <= NFT_CHAIN_BASE_MAX else name[: NFT_CHAIN_BASE_MAX - 3] + "..."
 
 
 def nft_chain_base(namespace: str, name: str, protocol: str, port_name: str) -> str:
@@ -69,8 +69,8 @@ class ProxiedPort:
     port: ServicePortPlan
     cluster_endpoints: tuple[ResolvedEndpoint, ...]
     local_endpoints: tuple[ResolvedEndpoint, ...]
-    reachable: tuple[ResolvedEndpoint, ...]     # the union: every endpoint chain this node needs
-    has_endpoints: bool                          # usable endpoints anywhere in the cluster
+    reachable: tuple[ResolvedEndpoint, ...]  # the union: every endpoint chain this node needs
+    has_endpoints: bool  # usable endpoints anywhere in the cluster
 
     @property
     def name_string(self) -> str:
@@ -146,8 +146,9 @@ def _categorize(svc: ServicePlan, port: ServicePortPlan, eps: tuple[ResolvedEndp
     has_any = bool(cluster) and probe.uses_cluster_endpoints
     if probe.uses_local_endpoints:
         has_any = has_any or any(e.ready or (e.serving and e.terminating) for e in eps)
-        local = [e for e in eps if e.node == node and e.ready] or \
-                [e for e in eps if e.node == node and e.serving and e.terminating]
+        local = [e for e in eps if e.node == node and e.ready] or [
+            e for e in eps if e.node == node and e.serving and e.terminating
+        ]
     merged = {str(e): e for e in cluster + local}
     reachable = tuple(merged[k] for k in sorted(merged))
     return ProxiedPort(svc, port, tuple(cluster), tuple(local), reachable, has_any)

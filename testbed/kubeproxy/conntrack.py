@@ -21,10 +21,10 @@ NEEDS_CLEARING = ("UDP", "SCTP")
 
 @dataclass(frozen=True)
 class ConntrackFlush:
-    protocol: str                 # lower case: udp | sctp
-    orig_dst: str | None = None   # a Service IP the client used
-    dport: int | None = None      # a NodePort the client used
-    dst_nat: str | None = None    # only entries DNATed to this (removed) endpoint
+    protocol: str  # lower case: udp | sctp
+    orig_dst: str | None = None  # a Service IP the client used
+    dport: int | None = None  # a NodePort the client used
+    dst_nat: str | None = None  # only entries DNATed to this (removed) endpoint
     why: str = ""
 
     def argv(self) -> list[str]:
@@ -56,8 +56,11 @@ def conntrack_flushes(old: ServicesPlan | None, new: ServicesPlan) -> list[Connt
             proto = port.protocol.lower()
             now = {e.ip for e in new.endpoints(svc.namespace, svc.name, port.name, port.protocol) if e.ready}
             was: set[str] = set()
-            if before is not None and old is not None and any(p.name == port.name and p.protocol == port.protocol
-                                                              for p in before.ports):
+            if (
+                before is not None
+                and old is not None
+                and any(p.name == port.name and p.protocol == port.protocol for p in before.ports)
+            ):
                 was = {e.ip for e in old.endpoints(svc.namespace, svc.name, port.name, port.protocol) if e.ready}
             name = f"{svc.key}:{port.name}" if port.name else svc.key
             if now and not was:

@@ -29,9 +29,32 @@ import ipaddress
 from fractions import Fraction
 
 from ..plan.service_model import ResolvedEndpoint, ServicesPlan
-from ..rules.model import (Accept, Addr, AddrType, Chain, Comment, CtState, DPort, Dnat, Drop,
-                          Jump, MarkMatch, Masquerade, Part, Proto, Random, RecentCheck, RecentSet, Reject,
-                          Return, Rule, Ruleset, SetMark, Table, Verdict)
+from ..rules.model import (
+    Accept,
+    Addr,
+    AddrType,
+    Chain,
+    Comment,
+    CtState,
+    Dnat,
+    DPort,
+    Drop,
+    Jump,
+    MarkMatch,
+    Masquerade,
+    Part,
+    Proto,
+    Random,
+    RecentCheck,
+    RecentSet,
+    Reject,
+    Return,
+    Rule,
+    Ruleset,
+    SetMark,
+    Table,
+    Verdict,
+)
 from .common import MASQ_MARK, ProxiedPort, iptables_chain, iptables_endpoint_chain, service_ports
 
 KUBE_SERVICES = "KUBE-SERVICES"
@@ -53,15 +76,21 @@ _NEW = CtState(("NEW",))
 # end up in (each is inserted at the top, so the last one listed upstream comes first).
 _JUMPS: dict[str, dict[str, tuple[tuple[tuple[Part, ...], str], ...]]] = {
     "filter": {
-        "INPUT": (((_NEW, Comment("kubernetes load balancer firewall")), KUBE_PROXY_FIREWALL),
-                  ((Comment("kubernetes health check service ports"),), KUBE_NODEPORTS),
-                  ((_NEW, Comment("kubernetes externally-visible service portals")), KUBE_EXTERNAL_SERVICES)),
-        "FORWARD": (((_NEW, Comment("kubernetes load balancer firewall")), KUBE_PROXY_FIREWALL),
-                    ((Comment("kubernetes forwarding rules"),), KUBE_FORWARD),
-                    ((_NEW, Comment("kubernetes service portals")), KUBE_SERVICES),
-                    ((_NEW, Comment("kubernetes externally-visible service portals")), KUBE_EXTERNAL_SERVICES)),
-        "OUTPUT": (((_NEW, Comment("kubernetes load balancer firewall")), KUBE_PROXY_FIREWALL),
-                   ((_NEW, Comment("kubernetes service portals")), KUBE_SERVICES)),
+        "INPUT": (
+            ((_NEW, Comment("kubernetes load balancer firewall")), KUBE_PROXY_FIREWALL),
+            ((Comment("kubernetes health check service ports"),), KUBE_NODEPORTS),
+            ((_NEW, Comment("kubernetes externally-visible service portals")), KUBE_EXTERNAL_SERVICES),
+        ),
+        "FORWARD": (
+            ((_NEW, Comment("kubernetes load balancer firewall")), KUBE_PROXY_FIREWALL),
+            ((Comment("kubernetes forwarding rules"),), KUBE_FORWARD),
+            ((_NEW, Comment("kubernetes service portals")), KUBE_SERVICES),
+            ((_NEW, Comment("kubernetes externally-visible service portals")), KUBE_EXTERNAL_SERVICES),
+        ),
+        "OUTPUT": (
+            ((_NEW, Comment("kubernetes load balancer firewall")), KUBE_PROXY_FIREWALL),
+            ((_NEW, Comment("kubernetes service portals")), KUBE_SERVICES),
+        ),
     },
     "nat": {
         "PREROUTING": (((Comment("kubernetes service portals"),), KUBE_SERVICES),),
@@ -107,12 +136,19 @@ def build_iptables(plan: ServicesPlan, node: str, host_ip: str, pod_subnet: str)
     nat.add(KUBE_MARK_MASQ, [], SetMark("or", MASQ_MARK))
     for sp in service_ports(plan, node):
         _service_port(nat, flt, sp, host_ip, pod_subnet)
-    nat.add(KUBE_SERVICES, [Comment("kubernetes service nodeports; NOTE: this must be the last rule in this chain"),
-                            Addr("daddr", (host_ip,))], Jump(KUBE_NODEPORTS))
+    nat.add(
+        KUBE_SERVICES,
+        [
+            Comment("kubernetes service nodeports; NOTE: this must be the last rule in this chain"),
+            Addr("daddr", (host_ip,)),
+        ],
+        Jump(KUBE_NODEPORTS),
+    )
     flt.add(KUBE_FORWARD, [CtState(("INVALID",))], Drop())
     flt.add(KUBE_FORWARD, [Comment("kubernetes forwarding rules"), MarkMatch(MASQ_MARK, MASQ_MARK)], Accept())
-    flt.add(KUBE_FORWARD, [Comment("kubernetes forwarding conntrack rule"), CtState(("RELATED", "ESTABLISHED"))],
-            Accept())
+    flt.add(
+        KUBE_FORWARD, [Comment("kubernetes forwarding conntrack rule"), CtState(("RELATED", "ESTABLISHED"))], Accept()
+    )
     return Ruleset(node, (flt.table_of(), nat.table_of()), "iptables", host_ip, pod_subnet, plan.service_subnet)
 
 
@@ -164,18 +200,25 @@ def _service_port(nat: _Chains, flt: _Chains, sp: ProxiedPort, host_ip: str, pod
             flt.add(KUBE_PROXY_FIREWALL, [Comment(f"{ns} traffic not accepted by {fw_chain}"), *dst], Drop())
     if not has_ext:
         for ip in sp.lb_ips:
-            flt.add(KUBE_EXTERNAL_SERVICES, [Comment(ext_comment), Proto(proto), Addr("daddr", (ip,)), port],
-                    ext_target)
+            flt.add(
+                KUBE_EXTERNAL_SERVICES, [Comment(ext_comment), Proto(proto), Addr("daddr", (ip,)), port], ext_target
+            )
     # Capture node ports.
     if sp.node_port:
         if has_any:
             nat.add(KUBE_NODEPORTS, [Comment(ns), Proto(proto), DPort.of(sp.node_port)], Jump(ext_chain))
         if not has_ext:
-            flt.add(KUBE_EXTERNAL_SERVICES, [Comment(ext_comment), AddrType("daddr"), Proto(proto),
-                                             DPort.of(sp.node_port)], ext_target)
+            flt.add(
+                KUBE_EXTERNAL_SERVICES,
+                [Comment(ext_comment), AddrType("daddr"), Proto(proto), DPort.of(sp.node_port)],
+                ext_target,
+            )
     if svc.health_check_node_port:
-        flt.add(KUBE_NODEPORTS, [Comment(f"{ns} health check node port"), Proto("tcp"),
-                                 DPort.of(svc.health_check_node_port)], Accept())
+        flt.add(
+            KUBE_NODEPORTS,
+            [Comment(f"{ns} health check node port"), Proto("tcp"), DPort.of(svc.health_check_node_port)],
+            Accept(),
+        )
 
     # Declare the chains in upstream's order: EXT, FW, SVC, SVL, SEP.
     if uses_ext:
@@ -192,19 +235,31 @@ def _service_port(nat: _Chains, flt: _Chains, sp: ProxiedPort, host_ip: str, pod
 
     # Internal traffic: masquerade off-cluster sources that reach the ClusterIP.
     if has_int:
-        nat.add(internal_chain, [Comment(f"{ns} cluster IP"), *capture, Addr("saddr", (pod_subnet,), negate=True)],
-                Jump(KUBE_MARK_MASQ))
+        nat.add(
+            internal_chain,
+            [Comment(f"{ns} cluster IP"), *capture, Addr("saddr", (pod_subnet,), negate=True)],
+            Jump(KUBE_MARK_MASQ),
+        )
     # External traffic.
     if uses_ext:
         if not sp.external_local:
             nat.add(ext_chain, [Comment(f"masquerade traffic for {ns} external destinations")], Jump(KUBE_MARK_MASQ))
         else:
-            nat.add(ext_chain, [Comment(f"pod traffic for {ns} external destinations"),
-                                Addr("saddr", (pod_subnet,))], Jump(svc_chain))
-            nat.add(ext_chain, [Comment(f"masquerade LOCAL traffic for {ns} external destinations"),
-                                AddrType("saddr")], Jump(KUBE_MARK_MASQ))
-            nat.add(ext_chain, [Comment(f"route LOCAL traffic for {ns} external destinations"),
-                                AddrType("saddr")], Jump(svc_chain))
+            nat.add(
+                ext_chain,
+                [Comment(f"pod traffic for {ns} external destinations"), Addr("saddr", (pod_subnet,))],
+                Jump(svc_chain),
+            )
+            nat.add(
+                ext_chain,
+                [Comment(f"masquerade LOCAL traffic for {ns} external destinations"), AddrType("saddr")],
+                Jump(KUBE_MARK_MASQ),
+            )
+            nat.add(
+                ext_chain,
+                [Comment(f"route LOCAL traffic for {ns} external destinations"), AddrType("saddr")],
+                Jump(svc_chain),
+            )
         if has_ext:
             nat.add(ext_chain, [], Jump(external_policy_chain))
     if uses_fw:
@@ -235,8 +290,9 @@ def _endpoint_rules(nat: _Chains, sp: ProxiedPort, chain: str, endpoints: tuple[
     if sp.affinity:
         for ep in endpoints:
             sep = iptables_endpoint_chain(ns, proto, str(ep))
-            nat.add(chain, [Comment(f"{ns} -> {ep}"), RecentCheck(sep, sp.service.affinity_timeout, str(ep))],
-                    Jump(sep))
+            nat.add(
+                chain, [Comment(f"{ns} -> {ep}"), RecentCheck(sep, sp.service.affinity_timeout, str(ep))], Jump(sep)
+            )
     n = len(endpoints)
     for i, ep in enumerate(endpoints):
         parts: list[Part] = [Comment(f"{ns} -> {ep}")]

@@ -26,9 +26,35 @@ import ipaddress
 from typing import Any
 
 from ..plan.service_model import ResolvedEndpoint, ServicesPlan
-from ..rules.model import (Addr, AddrType, Chain, Comment, CtState, Dnat, Drop, Goto, InSet, Jump,
-                          MapElement, MarkMatch, Masquerade, NftMap, NftSet, NumgenVmap, Proto, RecentCheck,
-                          RecentSet, Reject, Return, Rule, Ruleset, SetMark, Table, Verdict, Vmap)
+from ..rules.model import (
+    Addr,
+    AddrType,
+    Chain,
+    Comment,
+    CtState,
+    Dnat,
+    Drop,
+    Goto,
+    InSet,
+    Jump,
+    MapElement,
+    MarkMatch,
+    Masquerade,
+    NftMap,
+    NftSet,
+    NumgenVmap,
+    Proto,
+    RecentCheck,
+    RecentSet,
+    Reject,
+    Return,
+    Rule,
+    Ruleset,
+    SetMark,
+    Table,
+    Verdict,
+    Vmap,
+)
 from .common import MASQ_MARK, ProxiedPort, nft_chain_base, nft_endpoint_chain_base, service_ports
 
 TABLE = "kube-proxy"
@@ -76,17 +102,27 @@ class _Table:
 
     def element(self, container: str, key: tuple[str, ...], verdict: Verdict | None = None, comment: str = "") -> None:
         if verdict is None:
-            if key[0] not in self.set_elements[container]:   # a multi-port Service's ClusterIP once
+            if key[0] not in self.set_elements[container]:  # a multi-port Service's ClusterIP once
                 self.set_elements[container].append(key[0])
         elif all(e.key != key for e in self.map_elements[container]):
             self.map_elements[container].append(MapElement(key, verdict, comment))
 
     def build(self) -> Table:
-        chains = tuple(Chain(name, tuple(rules), hook=self.meta[name][1], type=self.meta[name][0],
-                             priority=self.meta[name][2], comment=self.meta[name][3])
-                       for name, rules in self.chains.items())
-        sets = tuple(NftSet(s.name, s.type, tuple(self.set_elements[s.name]), s.flags, s.timeout, s.comment)
-                     for s in self.sets.values())
+        chains = tuple(
+            Chain(
+                name,
+                tuple(rules),
+                hook=self.meta[name][1],
+                type=self.meta[name][0],
+                priority=self.meta[name][2],
+                comment=self.meta[name][3],
+            )
+            for name, rules in self.chains.items()
+        )
+        sets = tuple(
+            NftSet(s.name, s.type, tuple(self.set_elements[s.name]), s.flags, s.timeout, s.comment)
+            for s in self.sets.values()
+        )
         maps = tuple(NftMap(m.name, m.type, m.comment, tuple(self.map_elements[m.name])) for m in self.maps.values())
         return Table(TABLE, chains, "ip", sets, maps, comment="rules for kube-proxy")
 
@@ -97,24 +133,42 @@ def build_nftables(plan: ServicesPlan, node: str, host_ip: str, pod_subnet: str)
     t.add_set(NftSet("cluster-ips", comment="Active ClusterIPs"))
     t.add_set(NftSet("nodeport-ips", comment="IPs that accept NodePort traffic"))
     t.add_map(NftMap("firewall-ips", _IP_KEY_TYPE, "destinations that are subject to LoadBalancerSourceRanges"))
-    t.add_map(NftMap("no-endpoint-nodeports", _PORT_KEY_TYPE,
-                     "vmap to drop or reject packets to service nodeports with no endpoints"))
-    t.add_map(NftMap("no-endpoint-services", _IP_KEY_TYPE, "vmap to drop or reject packets to services with no endpoints"))
+    t.add_map(
+        NftMap(
+            "no-endpoint-nodeports",
+            _PORT_KEY_TYPE,
+            "vmap to drop or reject packets to service nodeports with no endpoints",
+        )
+    )
+    t.add_map(
+        NftMap("no-endpoint-services", _IP_KEY_TYPE, "vmap to drop or reject packets to services with no endpoints")
+    )
     t.add_map(NftMap("service-ips", _IP_KEY_TYPE, "ClusterIP, ExternalIP and LoadBalancer IP traffic"))
     t.add_map(NftMap("service-nodeports", _PORT_KEY_TYPE, "NodePort traffic"))
     for name, typ, hook, prio in _BASE:
         t.chain(name, (typ, hook, prio))
-    for name in ("cluster-ips-check", "firewall-check", "mark-for-masquerade", "masquerading",
-                 "nodeport-endpoints-check"):
+    for name in (
+        "cluster-ips-check",
+        "firewall-check",
+        "mark-for-masquerade",
+        "masquerading",
+        "nodeport-endpoints-check",
+    ):
         t.chain(name)
     t.chain("reject-chain", comment="helper for @no-endpoint-services / @no-endpoint-nodeports")
     t.chain("services")
     t.chain("service-endpoints-check")
 
-    t.add("cluster-ips-check", [InSet("daddr", "cluster-ips"), Comment("Reject traffic to invalid ports of ClusterIPs")],
-          Reject())
-    t.add("cluster-ips-check", [Addr("daddr", (plan.service_subnet,), literal_set=True),
-                                Comment("Drop traffic to unallocated ClusterIPs")], Drop())
+    t.add(
+        "cluster-ips-check",
+        [InSet("daddr", "cluster-ips"), Comment("Reject traffic to invalid ports of ClusterIPs")],
+        Reject(),
+    )
+    t.add(
+        "cluster-ips-check",
+        [Addr("daddr", (plan.service_subnet,), literal_set=True), Comment("Drop traffic to unallocated ClusterIPs")],
+        Drop(),
+    )
     t.add("filter-prerouting-pre-dnat", [_NEW], Jump("firewall-check"))
     t.add("filter-forward", [_NEW], Jump("service-endpoints-check"))
     t.add("filter-forward", [_NEW], Jump("cluster-ips-check"))
@@ -207,8 +261,11 @@ def _service_port(t: _Table, sp: ProxiedPort, host_ip: str, pod_subnet: str) -> 
             t.element("no-endpoint-nodeports", (proto, str(sp.node_port)), ext_filter, ns)
 
     if has_int:
-        t.add(internal_chain, [Addr("daddr", (svc.cluster_ip,)), Addr("saddr", (pod_subnet,), negate=True)],
-              Jump("mark-for-masquerade"))
+        t.add(
+            internal_chain,
+            [Addr("daddr", (svc.cluster_ip,)), Addr("saddr", (pod_subnet,), negate=True)],
+            Jump("mark-for-masquerade"),
+        )
     if uses_ext:
         if not sp.external_local:
             t.add(ext_chain, [], Jump("mark-for-masquerade"))
@@ -241,6 +298,9 @@ def _service_port(t: _Table, sp: ProxiedPort, host_ip: str, pod_subnet: str) -> 
 def _endpoint_rules(t: _Table, sp: ProxiedPort, chain: str, endpoints: tuple[ResolvedEndpoint, ...]) -> None:
     if sp.affinity:
         for ep in endpoints:
-            t.add(chain, [RecentCheck(_affinity_set(sp, ep), sp.service.affinity_timeout, str(ep))],
-                  Goto(_endpoint_chain(sp, ep)))
+            t.add(
+                chain,
+                [RecentCheck(_affinity_set(sp, ep), sp.service.affinity_timeout, str(ep))],
+                Goto(_endpoint_chain(sp, ep)),
+            )
     t.add(chain, [], NumgenVmap(tuple(_endpoint_chain(sp, ep) for ep in endpoints)))

@@ -12,8 +12,8 @@ style that recreates table ip kube-proxy: atomic, idempotent, nothing stale surv
 from __future__ import annotations
 
 from ..rules import render_iptables
-from ..rules.render_nft import render_commands
 from ..rules.model import Ruleset
+from ..rules.render_nft import render_commands
 from .iptables import SERVICE_CHAIN_PREFIXES
 
 
@@ -34,8 +34,11 @@ def render_iptables_restore(ruleset: Ruleset, previous: Ruleset | None = None, h
     """Input for `iptables-restore --noflush` (tables filter then nat, as kube-proxy writes them)."""
     if ruleset.mode != "iptables":
         raise ValueError(f"a {ruleset.mode} ruleset has no iptables-restore form")
-    head = (f"# kube-proxy (iptables mode) on node {ruleset.node}, HOST-IP {ruleset.host_ip}: "
-            "iptables-restore --noflush") if header else ""
+    head = (
+        (f"# kube-proxy (iptables mode) on node {ruleset.node}, HOST-IP {ruleset.host_ip}: iptables-restore --noflush")
+        if header
+        else ""
+    )
     return render_iptables.render_restore(ruleset.tables, head, stale_chains(ruleset, previous))
 
 

@@ -13,16 +13,48 @@ from ..rules.model import Ruleset
 from ..rules.packet import Packet
 from .compiler import NodeChange, compile_cluster, compile_node, node_script, reconcile
 from .explain import explain_flow, explain_pod
-from .model import IPPeer, Policy, PodPeer, PortMatch, Rule, policies_from, policy_from_spec
+from .model import IPPeer, PodPeer, Policy, PortMatch, Rule, policies_from, policy_from_spec
 from .nft import FAMILY, TABLE, SetUpdate, remove_script, render, set_updates
 from .oracle import Allow, DirectionVerdict, Flow, Miss, Verdict, decide, truth_table
 from .tracer import FlowTrace, render_trace, trace_flow, trace_packet
 from .world import Endpoint, NodeInfo, UnknownEndpoint, World
 
 __all__ = [
-    "Allow", "DirectionVerdict", "Endpoint", "FAMILY", "Flow", "FlowTrace", "IPPeer", "Miss",
-    "NodeChange", "NodeInfo", "Packet", "PodPeer", "Policy", "PortMatch", "Rule", "Ruleset",
-    "SetUpdate", "TABLE", "UnknownEndpoint", "Verdict", "World", "compile_cluster", "compile_node", "decide",
-    "explain_flow", "explain_pod", "node_script", "policies_from", "policy_from_spec", "reconcile",
-    "remove_script", "render", "render_trace", "set_updates", "trace_flow", "trace_packet", "truth_table",
+    "Allow",
+    "DirectionVerdict",
+    "Endpoint",
+    "FAMILY",
+    "Flow",
+    "FlowTrace",
+    "IPPeer",
+    "Miss",
+    "NodeChange",
+    "NodeInfo",
+    "Packet",
+    "PodPeer",
+    "Policy",
+    "PortMatch",
+    "Rule",
+    "Ruleset",
+    "SetUpdate",
+    "TABLE",
+    "UnknownEndpoint",
+    "Verdict",
+    "World",
+    "compile_cluster",
+    "compile_node",
+    "decide",
+    "explain_flow",
+    "explain_pod",
+    "node_script",
+    "policies_from",
+    "policy_from_spec",
+    "reconcile",
+    "remove_script",
+    "render",
+    "render_trace",
+    "set_updates",
+    "trace_flow",
+    "trace_packet",
+    "truth_table",
 ]

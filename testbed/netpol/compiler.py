@@ -30,11 +30,28 @@ oracle says. Blocked packets are dropped (a client times out, as with most CNI p
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
-from ..rules.model import (Accept, Chain, Comment, Counter, CtState, DPort, Drop, InSet, Jump, NftSet, Part, Proto,
-                           Return, Ruleset, Table, Verdict)
+from ..rules.model import (
+    Accept,
+    Chain,
+    Comment,
+    Counter,
+    CtState,
+    DPort,
+    Drop,
+    InSet,
+    Jump,
+    NftSet,
+    Part,
+    Proto,
+    Return,
+    Ruleset,
+    Table,
+    Verdict,
+)
 from ..rules.model import Rule as NftRule
 from .model import DIRECTIONS, IPPeer, Policy, PortMatch, Rule, describe_peer
 from .nft import ADDR, ADDR_ADDR, ADDR_PORT, FAMILY, TABLE, remove_script, render, set_updates, sort_elements
@@ -51,7 +68,7 @@ SHORT = {"ingress": "in", "egress": "eg"}
 # the selected pod is the destination of ingress and the source of egress
 SELF_FIELD = {"ingress": "daddr", "egress": "saddr"}
 PEER_FIELD = {"ingress": "saddr", "egress": "daddr"}
-ALLOW_VERDICT: dict[str, Verdict] = {"ingress": Accept(), "egress": Return()}   # egress returns to the ingress check
+ALLOW_VERDICT: dict[str, Verdict] = {"ingress": Accept(), "egress": Return()}  # egress returns to the ingress check
 INTERVAL = ("interval",)
 
 
@@ -70,8 +87,14 @@ def compile_node(world: World, node: str, cache: dict[Any, Any] | None = None) -
     for i, policy in enumerate(world.policies):
         selected = [p for p in local if policy.selects(p.namespace, p.labels)]
         sel = f"p{i}-pods"
-        sets.append(NftSet(sel, ADDR, sort_elements(p.ip for p in selected),
-                           comment=f"{policy.full_name}: the pods it selects on this node ({selector_text(policy)})"))
+        sets.append(
+            NftSet(
+                sel,
+                ADDR,
+                sort_elements(p.ip for p in selected),
+                comment=f"{policy.full_name}: the pods it selects on this node ({selector_text(policy)})",
+            )
+        )
         for direction in DIRECTIONS:
             rules = policy.rules(direction)
             if rules is None:
@@ -80,40 +103,78 @@ def compile_node(world: World, node: str, cache: dict[Any, Any] | None = None) -
             candidates = selected if direction == "ingress" else world.pods
             for r, rule in enumerate(rules):
                 checks[direction] += _rule(world, policy, i, sel, direction, r, rule, candidates, sets, cache)
-    header = [NftSet(ISOLATED[d], ADDR, sort_elements(isolated[d]),
-                     comment=f"pods on this node isolated for {d}") for d in DIRECTIONS]
-    header.append(NftSet(SELF_SET, ADDR_ADDR, sort_elements(f"{p.ip} . {p.ip}" for p in local),
-                         comment="each pod on this node to itself: a pod cannot block access to itself"))
-    chains = tuple(Chain(CHECK[d], tuple(checks[d]) + (
-        _nft_rule((), Drop(), f"{d}: no NetworkPolicy rule allows this flow", counter=True),))
-        for d in ("egress", "ingress"))
-    forward = Chain("forward", (
-        _nft_rule((CtState(("ESTABLISHED", "RELATED")),), Accept(), "replies of allowed connections"),
-        _nft_rule((InSet("saddr . daddr", SELF_SET),), Accept(), "a pod to itself through a Service (hairpin)"),
-        _nft_rule((InSet("saddr", ISOLATED["egress"]),), Jump(CHECK["egress"])),
-        _nft_rule((InSet("daddr", ISOLATED["ingress"]),), Jump(CHECK["ingress"])),
-    ), hook="forward", type="filter", priority=0, policy="accept")
+    header = [
+        NftSet(ISOLATED[d], ADDR, sort_elements(isolated[d]), comment=f"pods on this node isolated for {d}")
+        for d in DIRECTIONS
+    ]
+    header.append(
+        NftSet(
+            SELF_SET,
+            ADDR_ADDR,
+            sort_elements(f"{p.ip} . {p.ip}" for p in local),
+            comment="each pod on this node to itself: a pod cannot block access to itself",
+        )
+    )
+    chains = tuple(
+        Chain(
+            CHECK[d],
+            tuple(checks[d]) + (_nft_rule((), Drop(), f"{d}: no NetworkPolicy rule allows this flow", counter=True),),
+        )
+        for d in ("egress", "ingress")
+    )
+    forward = Chain(
+        "forward",
+        (
+            _nft_rule((CtState(("ESTABLISHED", "RELATED")),), Accept(), "replies of allowed connections"),
+            _nft_rule((InSet("saddr . daddr", SELF_SET),), Accept(), "a pod to itself through a Service (hairpin)"),
+            _nft_rule((InSet("saddr", ISOLATED["egress"]),), Jump(CHECK["egress"])),
+            _nft_rule((InSet("daddr", ISOLATED["ingress"]),), Jump(CHECK["ingress"])),
+        ),
+        hook="forward",
+        type="filter",
+        priority=0,
+        policy="accept",
+    )
     if world.tiers:
         forward, chains, sets = _with_tiers(world, node, local, forward, chains, sets, cache)
     return Ruleset(node, (Table(TABLE, chains + (forward,), FAMILY, tuple(header + sets)),))
 
 
-def _with_tiers(world: World, node: str, local: tuple[PodPlan, ...], forward: Chain, chains: tuple[Chain, ...],
-                sets: list[NftSet], cache: dict[Any, Any]) -> tuple[Chain, tuple[Chain, ...], list[NftSet]]:
+def _with_tiers(
+    world: World,
+    node: str,
+    local: tuple[PodPlan, ...],
+    forward: Chain,
+    chains: tuple[Chain, ...],
+    sets: list[NftSet],
+    cache: dict[Any, Any],
+) -> tuple[Chain, tuple[Chain, ...], list[NftSet]]:
     """The administrator's tiers around the v1 chains (netpol/tier_compiler.py): the forward
     chain walks each direction's hierarchy instead of jumping straight to the v1 checks."""
-    from .tier_compiler import TIERS, compile_tiers   # it imports this module
+    from .tier_compiler import TIERS, compile_tiers  # it imports this module
 
-    tier_chains, tier_sets = compile_tiers(world, node, local, ISOLATED, CHECK, SELF_FIELD, PEER_FIELD,
-                                           cache, _nft_rule)
-    rules = forward.rules[:2] + tuple(_nft_rule((), Jump(TIERS[d]), f"{d}: Admin, NetworkPolicy, Baseline tiers")
-                                      for d in ("egress", "ingress"))
+    tier_chains, tier_sets = compile_tiers(
+        world, node, local, ISOLATED, CHECK, SELF_FIELD, PEER_FIELD, cache, _nft_rule
+    )
+    rules = forward.rules[:2] + tuple(
+        _nft_rule((), Jump(TIERS[d]), f"{d}: Admin, NetworkPolicy, Baseline tiers") for d in ("egress", "ingress")
+    )
     forward = Chain("forward", rules, hook="forward", type="filter", priority=0, policy="accept")
     return forward, chains + tuple(tier_chains), sets + tier_sets
 
 
-def _rule(world: World, policy: Policy, i: int, sel: str, direction: str, r: int, rule: Rule,
-          candidates: tuple[PodPlan, ...] | list[PodPlan], sets: list[NftSet], cache: dict[Any, Any]) -> list[NftRule]:
+def _rule(
+    world: World,
+    policy: Policy,
+    i: int,
+    sel: str,
+    direction: str,
+    r: int,
+    rule: Rule,
+    candidates: tuple[PodPlan, ...] | list[PodPlan],
+    sets: list[NftSet],
+    cache: dict[Any, Any],
+) -> list[NftRule]:
     prefix = f"p{i}-{SHORT[direction]}{r}"
     peers: list[tuple[int | None, tuple[Part, ...]]] = []
     if rule.peers is None:
@@ -123,11 +184,17 @@ def _rule(world: World, policy: Policy, i: int, sel: str, direction: str, r: int
         where = f"{policy.full_name} {rule.path}.{rule.peer_key}[{k}]"
         if name not in cache:
             if isinstance(peer, IPPeer):
-                cache[name] = NftSet(name, ADDR, tuple(str(n) for n in peer.ipv4_networks), INTERVAL,
-                                     comment=f"{where}: {describe_peer(peer)}")
+                cache[name] = NftSet(
+                    name,
+                    ADDR,
+                    tuple(str(n) for n in peer.ipv4_networks),
+                    INTERVAL,
+                    comment=f"{where}: {describe_peer(peer)}",
+                )
             else:
-                ips = [p.ip for p in world.pods
-                       if peer.matches(p.namespace, world.namespace_labels(p.namespace), p.labels)]
+                ips = [
+                    p.ip for p in world.pods if peer.matches(p.namespace, world.namespace_labels(p.namespace), p.labels)
+                ]
                 cache[name] = NftSet(name, ADDR, sort_elements(ips), comment=f"{where}: {describe_peer(peer)}")
         sets.append(cache[name])
         peers.append((k, (InSet(PEER_FIELD[direction], name),)))
@@ -140,13 +207,20 @@ def _rule(world: World, policy: Policy, i: int, sel: str, direction: str, r: int
                 comment += f".{rule.peer_key}[{peer_index}]"
             if indices:
                 comment += f" ports[{','.join(map(str, indices))}]"
-            out.append(_nft_rule((InSet(SELF_FIELD[direction], sel),) + peer_match + port_match,
-                                 ALLOW_VERDICT[direction], comment, counter=True))
+            out.append(
+                _nft_rule(
+                    (InSet(SELF_FIELD[direction], sel),) + peer_match + port_match,
+                    ALLOW_VERDICT[direction],
+                    comment,
+                    counter=True,
+                )
+            )
     return out
 
 
-def _port_groups(rule: Rule, prefix: str, candidates: tuple[PodPlan, ...] | list[PodPlan], sets: list[NftSet],
-                 policy: Policy) -> list[tuple[tuple[int, ...], tuple[Part, ...]]]:
+def _port_groups(
+    rule: Rule, prefix: str, candidates: tuple[PodPlan, ...] | list[PodPlan], sets: list[NftSet], policy: Policy
+) -> list[tuple[tuple[int, ...], tuple[Part, ...]]]:
     """One match per protocol: every port, or the numeric ranges; one per named port."""
     if rule.ports is None:
         return [((), ())]
@@ -156,13 +230,15 @@ def _port_groups(rule: Rule, prefix: str, candidates: tuple[PodPlan, ...] | list
     groups: list[tuple[tuple[int, ...], tuple[Part, ...]]] = []
     for proto, items in by_proto.items():
         every = tuple(i for i, p in items if p.every_port)
-        if every:   # subsumes the protocol's other entries
+        if every:  # subsumes the protocol's other entries
             groups.append((every, (Proto(proto.lower()),)))
             continue
         numeric = [(i, p) for i, p in items if p.first is not None]
         if numeric:
-            ranges = _merge((p.first, p.last if p.last is not None else p.first)  # type: ignore[misc]
-                            for _, p in numeric)  # (numeric: p.first is not None)
+            ranges = _merge(
+                (p.first, p.last if p.last is not None else p.first)  # type: ignore[misc]
+                for _, p in numeric
+            )  # (numeric: p.first is not None)
             groups.append((tuple(i for i, _ in numeric), (Proto(proto.lower()), DPort(ranges))))
         names: dict[str, list[int]] = {}
         for i, p in items:
@@ -175,8 +251,14 @@ def _port_groups(rule: Rule, prefix: str, candidates: tuple[PodPlan, ...] | list
                 number = pod.resolve(pname, proto)
                 if number is not None:
                     elements.append(f"{pod.ip} . {number}")
-            sets.append(NftSet(name, ADDR_PORT, sort_elements(elements),
-                               comment=f"{policy.full_name} {rule.path}: {proto} port named {pname}, per pod"))
+            sets.append(
+                NftSet(
+                    name,
+                    ADDR_PORT,
+                    sort_elements(elements),
+                    comment=f"{policy.full_name} {rule.path}: {proto} port named {pname}, per pod",
+                )
+            )
             groups.append((tuple(named_indices), (InSet("daddr . dport", name, proto.lower()),)))
     return groups
 
@@ -204,14 +286,15 @@ def node_script(world: World, node: str) -> str:
 @dataclass(frozen=True)
 class NodeChange:
     node: str
-    action: str     # "load": the whole table | "update": set elements only | "remove": drop the table
-    script: str     # text for `nft -f` in the node's network namespace
+    action: str  # "load": the whole table | "update": set elements only | "remove": drop the table
+    script: str  # text for `nft -f` in the node's network namespace
 
 
 def reconcile(old: World | None, new: World | None) -> dict[str, NodeChange]:
     """What to run on each node to go from `old` to `new` (either may be None: nothing / teardown)."""
-    return reconcile_rulesets(compile_cluster(old) if old is not None else {},
-                              compile_cluster(new) if new is not None else {})
+    return reconcile_rulesets(
+        compile_cluster(old) if old is not None else {}, compile_cluster(new) if new is not None else {}
+    )
 
 
 def reconcile_rulesets(before: Mapping[str, Ruleset], after: Mapping[str, Ruleset]) -> dict[str, NodeChange]:

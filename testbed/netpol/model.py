@@ -11,9 +11,10 @@ protocol with every port, a range first..last, or a name resolved on the destina
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from ..spec.netpol import NetworkPolicySpec, PeerSpec, PortSpec, RuleSpec
 from ..spec.selectors import LabelSelector
@@ -32,8 +33,7 @@ class PodPeer:
     namespace_selector: LabelSelector | None
     pod_selector: LabelSelector | None
 
-    def matches(self, namespace: str, namespace_labels: Mapping[str, str],
-                pod_labels: Mapping[str, str]) -> bool:
+    def matches(self, namespace: str, namespace_labels: Mapping[str, str], pod_labels: Mapping[str, str]) -> bool:
         if self.namespace is not None:
             if namespace != self.namespace:
                 return False
@@ -78,9 +78,9 @@ Peer = PodPeer | IPPeer
 @dataclass(frozen=True)
 class PortMatch:
     protocol: str
-    first: int | None = None   # None (and no name): every port of the protocol
+    first: int | None = None  # None (and no name): every port of the protocol
     last: int | None = None
-    name: str = ""             # a named port, resolved on the destination pod's containerPorts
+    name: str = ""  # a named port, resolved on the destination pod's containerPorts
 
     @property
     def every_port(self) -> bool:
@@ -89,9 +89,9 @@ class PortMatch:
 
 @dataclass(frozen=True)
 class Rule:
-    path: str                              # "spec.ingress[0]", for messages
-    peers: tuple[Peer, ...] | None         # None: every source (ingress) / destination (egress)
-    ports: tuple[PortMatch, ...] | None    # None: every port and protocol
+    path: str  # "spec.ingress[0]", for messages
+    peers: tuple[Peer, ...] | None  # None: every source (ingress) / destination (egress)
+    ports: tuple[PortMatch, ...] | None  # None: every port and protocol
 
     @property
     def peer_key(self) -> str:
@@ -103,10 +103,10 @@ class Policy:
     namespace: str
     name: str
     selector: LabelSelector
-    ingress: tuple[Rule, ...] | None       # None: the policy does not isolate for ingress
+    ingress: tuple[Rule, ...] | None  # None: the policy does not isolate for ingress
     egress: tuple[Rule, ...] | None
     types_given: bool = True
-    ignored: tuple[str, ...] = ()          # directions whose written rules policyTypes leaves out
+    ignored: tuple[str, ...] = ()  # directions whose written rules policyTypes leaves out
     file: str = ""
 
     @property
@@ -134,22 +134,30 @@ class Policy:
 
 # -- from the decoded spec ---------------------------------------------------------------
 
+
 def policy_from_spec(spec: NetworkPolicySpec) -> Policy:
     ns = spec.ref.namespace
 
     def rules(items: tuple[RuleSpec, ...], direction: str) -> tuple[Rule, ...]:
-        return tuple(Rule(f"spec.{direction}[{i}]",
-                          tuple(_peer(p, ns) for p in r.peers) or None,
-                          tuple(_port(p) for p in r.ports) or None)
-                     for i, r in enumerate(items))
+        return tuple(
+            Rule(
+                f"spec.{direction}[{i}]",
+                tuple(_peer(p, ns) for p in r.peers) or None,
+                tuple(_port(p) for p in r.ports) or None,
+            )
+            for i, r in enumerate(items)
+        )
 
     ingress = rules(spec.ingress, "ingress") if "Ingress" in spec.policy_types else None
     egress = rules(spec.egress, "egress") if "Egress" in spec.policy_types else None
-    ignored = tuple(d for d, written, kept in (("ingress", spec.ingress, ingress),
-                                                ("egress", spec.egress, egress))
-                    if written and kept is None)
-    return Policy(ns, spec.ref.name, spec.pod_selector, ingress, egress,
-                  spec.policy_types_given, ignored, spec.ref.file)
+    ignored = tuple(
+        d
+        for d, written, kept in (("ingress", spec.ingress, ingress), ("egress", spec.egress, egress))
+        if written and kept is None
+    )
+    return Policy(
+        ns, spec.ref.name, spec.pod_selector, ingress, egress, spec.policy_types_given, ignored, spec.ref.file
+    )
 
 
 def policies_from(items: Iterable[NetworkPolicySpec | Policy]) -> tuple[Policy, ...]:
@@ -160,8 +168,10 @@ def policies_from(items: Iterable[NetworkPolicySpec | Policy]) -> tuple[Policy, 
 
 def _peer(peer: PeerSpec, namespace: str) -> Peer:
     if peer.ip_block is not None:
-        return IPPeer(ipaddress.ip_network(peer.ip_block.cidr, strict=False),
-                      tuple(ipaddress.ip_network(e, strict=False) for e in peer.ip_block.except_))
+        return IPPeer(
+            ipaddress.ip_network(peer.ip_block.cidr, strict=False),
+            tuple(ipaddress.ip_network(e, strict=False) for e in peer.ip_block.except_),
+        )
     if peer.namespace_selector is None:
         return PodPeer(namespace, None, peer.pod_selector)
     return PodPeer(None, peer.namespace_selector, peer.pod_selector)
@@ -177,6 +187,7 @@ def _port(port: PortSpec) -> PortMatch:
 
 # -- words ---------------------------------------------------------------------------------
 
+
 def describe_selector(selector: LabelSelector) -> str:
     if selector.is_empty():
         return ""
@@ -191,8 +202,11 @@ def describe_peer(peer: Peer) -> str:
         if peer.excepts:
             text += " except " + ", ".join(str(e) for e in peer.excepts)
         return text
-    pods = "every pod" if peer.pod_selector is None or peer.pod_selector.is_empty() \
+    pods = (
+        "every pod"
+        if peer.pod_selector is None or peer.pod_selector.is_empty()
         else f"pods {describe_selector(peer.pod_selector)}"
+    )
     if peer.namespace is not None:
         where = f"in namespace {peer.namespace}"
     elif peer.namespace_selector is None or peer.namespace_selector.is_empty():

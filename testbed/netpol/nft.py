@@ -11,9 +11,10 @@ element additions and deletions, applied without reloading.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Iterable
+from typing import Any
 
 from ..rules.model import Ruleset
 from ..rules.render_nft import remove_table, render_block
@@ -41,12 +42,19 @@ def structure(ruleset: Ruleset) -> tuple[Any, ...]:
     """Everything but the elements of the pod-address sets: equal structures can be updated
     element by element. Interval sets (ipBlocks) count as structure: they change only with
     the policies, and interval elements are not safely deleted one by one."""
-    return tuple((t.family, t.name, t.chains,
-                  tuple((s.name, s.type, s.flags, s.comment, s.elements if s.interval else ()) for s in t.sets))
-                 for t in ruleset.tables)
+    return tuple(
+        (
+            t.family,
+            t.name,
+            t.chains,
+            tuple((s.name, s.type, s.flags, s.comment, s.elements if s.interval else ()) for s in t.sets),
+        )
+        for t in ruleset.tables
+    )
 
 
 # -- updates -----------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class SetChange:

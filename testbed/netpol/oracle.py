@@ -35,12 +35,12 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 from . import tiers as tiers_mod
-from .model import (IPPeer, Peer, Policy, PortMatch, Rule, describe_peer, describe_port,
-                    describe_selector)
+from .model import IPPeer, Peer, Policy, PortMatch, Rule, describe_peer, describe_port, describe_selector
 from .world import Endpoint, World
 
 if TYPE_CHECKING:  # a World's pods are the Plan's
@@ -49,12 +49,12 @@ if TYPE_CHECKING:  # a World's pods are the Plan's
 FLOW_PROTOCOLS = ("TCP", "UDP", "SCTP", "ICMP")
 
 # DirectionVerdict.reason
-NOT_A_POD = "not-a-pod"          # this end is not a pod: no policy applies
-NOT_ISOLATED = "not-isolated"    # no policy selects the pod for this direction
-ALLOWED = "allowed"              # isolated, and at least one rule allows the flow
-NO_RULE = "no-rule"              # isolated, and no rule allows the flow
-BYPASS = "bypass"                # never filtered (node-local or the pod itself)
-TIER = "tier"                    # an Admin or Baseline rule decided (DirectionVerdict.hit)
+NOT_A_POD = "not-a-pod"  # this end is not a pod: no policy applies
+NOT_ISOLATED = "not-isolated"  # no policy selects the pod for this direction
+ALLOWED = "allowed"  # isolated, and at least one rule allows the flow
+NO_RULE = "no-rule"  # isolated, and no rule allows the flow
+BYPASS = "bypass"  # never filtered (node-local or the pod itself)
+TIER = "tier"  # an Admin or Baseline rule decided (DirectionVerdict.hit)
 
 # DirectionVerdict.tier: who decided, in the hierarchy (only set when the world has tiers)
 NETWORKPOLICY_TIER = "NetworkPolicy"
@@ -68,9 +68,9 @@ NO_POD = "no-pod"
 
 @dataclass(frozen=True)
 class Flow:
-    src: str                  # a pod (ns/name or a unique name), a node or host name, or an IP
+    src: str  # a pod (ns/name or a unique name), a node or host name, or an IP
     dst: str
-    port: int | None = None   # None for ICMP
+    port: int | None = None  # None for ICMP
     protocol: str = "TCP"
 
     def __post_init__(self) -> None:
@@ -86,7 +86,7 @@ class Flow:
         return "ICMP" if self.port is None else f"{self.protocol} port {self.port}"
 
     @classmethod
-    def of(cls, src: str, dst: str, service: str) -> "Flow":
+    def of(cls, src: str, dst: str, service: str) -> Flow:
         """From command-line words: `80`, `80/TCP`, `53/udp`, `7777/SCTP` or `icmp`."""
         text = service.strip()
         if text.upper() == "ICMP":
@@ -101,10 +101,10 @@ class Flow:
 class Allow:
     """A rule that allows the flow: which policy, rule, peer and port."""
 
-    policy: str                # namespace/name
-    rule: str                  # "spec.ingress[0]"
-    peer: int | None           # index in from/to; None: the rule has no peers (everyone)
-    port: int | None           # index in ports; None: the rule has no ports (everything)
+    policy: str  # namespace/name
+    rule: str  # "spec.ingress[0]"
+    peer: int | None  # index in from/to; None: the rule has no peers (everyone)
+    port: int | None  # index in ports; None: the rule has no ports (everything)
     peer_text: str
     port_text: str
 
@@ -124,22 +124,22 @@ class Miss:
     """A rule of a selecting policy that does not allow the flow, and why."""
 
     policy: str
-    rule: str                  # "spec.ingress[0]", or "spec.ingress" for a policy with no rules
+    rule: str  # "spec.ingress[0]", or "spec.ingress" for a policy with no rules
     reason: str
 
 
 @dataclass(frozen=True)
 class DirectionVerdict:
-    direction: str             # "ingress" (checked on the destination) | "egress" (on the source)
-    pod: str                   # namespace/name of the pod concerned; "" if that end is not a pod
+    direction: str  # "ingress" (checked on the destination) | "egress" (on the source)
+    pod: str  # namespace/name of the pod concerned; "" if that end is not a pod
     allowed: bool
-    reason: str                # NOT_A_POD | NOT_ISOLATED | ALLOWED | NO_RULE | BYPASS
-    selecting: tuple[str, ...] = ()    # policies that select the pod for this direction
+    reason: str  # NOT_A_POD | NOT_ISOLATED | ALLOWED | NO_RULE | BYPASS
+    selecting: tuple[str, ...] = ()  # policies that select the pod for this direction
     allows: tuple[Allow, ...] = ()
     misses: tuple[Miss, ...] = ()
-    tier: str = ""                     # Admin | NetworkPolicy | Baseline | default; "" without tiers
-    hit: tiers_mod.TierHit | None = None           # the Admin/Baseline rule that decided
-    passed: tuple[tiers_mod.TierHit, ...] = ()     # Pass rules that handed the decision down
+    tier: str = ""  # Admin | NetworkPolicy | Baseline | default; "" without tiers
+    hit: tiers_mod.TierHit | None = None  # the Admin/Baseline rule that decided
+    passed: tuple[tiers_mod.TierHit, ...] = ()  # Pass rules that handed the decision down
 
     @property
     def isolated(self) -> bool:
@@ -168,7 +168,7 @@ class Verdict:
     allowed: bool
     egress: DirectionVerdict
     ingress: DirectionVerdict
-    bypass: str = ""           # SELF | NODE_LOCAL | NO_POD when policies cannot apply
+    bypass: str = ""  # SELF | NODE_LOCAL | NO_POD when policies cannot apply
 
     @property
     def deciding_policies(self) -> tuple[str, ...]:
@@ -179,6 +179,7 @@ class Verdict:
 
 
 # -- the decision ------------------------------------------------------------------------------
+
 
 def selecting_policies(world: World, pod: PodPlan, direction: str) -> tuple[Policy, ...]:
     return tuple(p for p in world.policies if p.affects(direction) and p.selects(pod.namespace, pod.labels))
@@ -200,18 +201,17 @@ def decide_endpoints(flow: Flow, src: Endpoint, dst: Endpoint, world: World) -> 
     elif src.pod is None and dst.pod is None:
         bypass = NO_POD
     if bypass:
-        eg = DirectionVerdict("egress", src.pod.full_name if src.pod else "", True,
-                              BYPASS if src.pod else NOT_A_POD)
-        ing = DirectionVerdict("ingress", dst.pod.full_name if dst.pod else "", True,
-                               BYPASS if dst.pod else NOT_A_POD)
+        eg = DirectionVerdict("egress", src.pod.full_name if src.pod else "", True, BYPASS if src.pod else NOT_A_POD)
+        ing = DirectionVerdict("ingress", dst.pod.full_name if dst.pod else "", True, BYPASS if dst.pod else NOT_A_POD)
         return Verdict(flow, src, dst, True, eg, ing, bypass)
     eg = _direction(world, "egress", src.pod, dst, flow, dst)
     ing = _direction(world, "ingress", dst.pod, src, flow, dst)
     return Verdict(flow, src, dst, eg.allowed and ing.allowed, eg, ing)
 
 
-def _direction(world: World, direction: str, pod: PodPlan | None, other: Endpoint, flow: Flow,
-               dst: Endpoint) -> DirectionVerdict:
+def _direction(
+    world: World, direction: str, pod: PodPlan | None, other: Endpoint, flow: Flow, dst: Endpoint
+) -> DirectionVerdict:
     if pod is None:
         return DirectionVerdict(direction, "", True, NOT_A_POD)
     if world.tiers:
@@ -219,14 +219,13 @@ def _direction(world: World, direction: str, pod: PodPlan | None, other: Endpoin
     return _v1_direction(world, direction, pod, other, flow, dst)
 
 
-def _tiered(world: World, direction: str, pod: PodPlan, other: Endpoint, flow: Flow,
-            dst: Endpoint) -> DirectionVerdict:
+def _tiered(world: World, direction: str, pod: PodPlan, other: Endpoint, flow: Flow, dst: Endpoint) -> DirectionVerdict:
     """Admin tier, then NetworkPolicy, then Baseline, then the default allow."""
     passed: list[tiers_mod.TierHit] = []
     for tier in (tiers_mod.ADMIN, NETWORKPOLICY_TIER, tiers_mod.BASELINE):
         if tier == NETWORKPOLICY_TIER:
             v1 = _v1_direction(world, direction, pod, other, flow, dst)
-            if v1.reason != NOT_ISOLATED:      # v1 always decides for the pods it selects
+            if v1.reason != NOT_ISOLATED:  # v1 always decides for the pods it selects
                 return dataclasses.replace(v1, tier=tier, passed=tuple(passed))
             continue
         hit = tiers_mod.first_hit(world, tier, direction, pod, other, flow.protocol, flow.port, dst)
@@ -235,14 +234,22 @@ def _tiered(world: World, direction: str, pod: PodPlan, other: Endpoint, flow: F
         if hit.action == tiers_mod.PASS:
             passed.append(hit)
             continue
-        return DirectionVerdict(direction, pod.full_name, hit.action == tiers_mod.ACCEPT, TIER,
-                                (hit.policy,), tier=tier, hit=hit, passed=tuple(passed))
-    return DirectionVerdict(direction, pod.full_name, True, NOT_ISOLATED, tier=DEFAULT_TIER,
-                            passed=tuple(passed))
+        return DirectionVerdict(
+            direction,
+            pod.full_name,
+            hit.action == tiers_mod.ACCEPT,
+            TIER,
+            (hit.policy,),
+            tier=tier,
+            hit=hit,
+            passed=tuple(passed),
+        )
+    return DirectionVerdict(direction, pod.full_name, True, NOT_ISOLATED, tier=DEFAULT_TIER, passed=tuple(passed))
 
 
-def _v1_direction(world: World, direction: str, pod: PodPlan, other: Endpoint, flow: Flow,
-                  dst: Endpoint) -> DirectionVerdict:
+def _v1_direction(
+    world: World, direction: str, pod: PodPlan, other: Endpoint, flow: Flow, dst: Endpoint
+) -> DirectionVerdict:
     selecting = selecting_policies(world, pod, direction)
     if not selecting:
         return DirectionVerdict(direction, pod.full_name, True, NOT_ISOLATED)
@@ -251,19 +258,33 @@ def _v1_direction(world: World, direction: str, pod: PodPlan, other: Endpoint, f
     for policy in selecting:
         rules = policy.rules(direction) or ()
         if not rules:
-            misses.append(Miss(policy.full_name, f"spec.{direction}",
-                               f"the policy has no {direction} rules: it allows no {direction} traffic"))
+            misses.append(
+                Miss(
+                    policy.full_name,
+                    f"spec.{direction}",
+                    f"the policy has no {direction} rules: it allows no {direction} traffic",
+                )
+            )
         for rule in rules:
             peer = _peer_hit(world, rule, other)
             port = _port_hit(rule, flow, dst)
             if peer is not False and port is not False:
-                allows.append(Allow(policy.full_name, rule.path, peer, port,
-                                    _peer_text(rule, peer, direction), _port_text(rule, port, dst)))
+                allows.append(
+                    Allow(
+                        policy.full_name,
+                        rule.path,
+                        peer,
+                        port,
+                        _peer_text(rule, peer, direction),
+                        _port_text(rule, port, dst),
+                    )
+                )
             else:
                 misses.append(Miss(policy.full_name, rule.path, _miss_reason(rule, direction, peer, port, flow, dst)))
     names = tuple(p.full_name for p in selecting)
-    return DirectionVerdict(direction, pod.full_name, bool(allows), ALLOWED if allows else NO_RULE,
-                            names, tuple(allows), tuple(misses))
+    return DirectionVerdict(
+        direction, pod.full_name, bool(allows), ALLOWED if allows else NO_RULE, names, tuple(allows), tuple(misses)
+    )
 
 
 def peer_matches(world: World, peer: Peer, other: Endpoint) -> bool:
@@ -320,8 +341,9 @@ def _port_text(rule: Rule, hit: int | None | bool, dst: Endpoint) -> str:
     return text
 
 
-def _miss_reason(rule: Rule, direction: str, peer: int | None | bool, port: int | None | bool, flow: Flow,
-                 dst: Endpoint) -> str:
+def _miss_reason(
+    rule: Rule, direction: str, peer: int | None | bool, port: int | None | bool, flow: Flow, dst: Endpoint
+) -> str:
     reasons = []
     if peer is False:
         who = "the source" if direction == "ingress" else "the destination"
@@ -335,8 +357,11 @@ def _miss_reason(rule: Rule, direction: str, peer: int | None | bool, port: int 
                 text += " (a port name resolves on pods only; the destination is not a pod)"
             else:
                 num = dst.pod.resolve(p.name, p.protocol)
-                text += (f" ({p.name!r} is {p.protocol} {num} on {dst.pod.full_name})" if num is not None
-                         else f" ({dst.pod.full_name} has no {p.protocol} port named {p.name!r})")
+                text += (
+                    f" ({p.name!r} is {p.protocol} {num} on {dst.pod.full_name})"
+                    if num is not None
+                    else f" ({dst.pod.full_name} has no {p.protocol} port named {p.name!r})"
+                )
         reasons.append(text)
     return "; and ".join(reasons)
 
@@ -349,8 +374,10 @@ def _none_of(subject: str, key: str, items: list[str]) -> str:
 
 # -- tables ------------------------------------------------------------------------------------
 
-def truth_table(world: World, sources: Iterable[str], destinations: Iterable[str],
-                ports: Iterable[int], protocols: Iterable[str]) -> dict[tuple[str, str, int | None, str], bool]:
+
+def truth_table(
+    world: World, sources: Iterable[str], destinations: Iterable[str], ports: Iterable[int], protocols: Iterable[str]
+) -> dict[tuple[str, str, int | None, str], bool]:
     """{(source, destination, port, protocol): allowed} for every combination.
 
     ICMP, if asked for, appears once per pair with port None. Endpoints are resolved once.

@@ -39,9 +39,17 @@ PROTOCOLS = ("TCP", "UDP", "SCTP")
 INTERVAL = ("interval",)
 
 
-def compile_tiers(world, node: str, local, isolated_sets: dict[str, str], checks: dict[str, str],
-                  self_field: dict[str, str], peer_field: dict[str, str], cache: dict,
-                  nft_rule) -> tuple[list[Chain], list[NftSet]]:
+def compile_tiers(
+    world,
+    node: str,
+    local,
+    isolated_sets: dict[str, str],
+    checks: dict[str, str],
+    self_field: dict[str, str],
+    peer_field: dict[str, str],
+    cache: dict,
+    nft_rule,
+) -> tuple[list[Chain], list[NftSet]]:
     """(chains, sets) of the tiers on `node`: tiers-D, np-D, baseline-D for each direction."""
     sets: list[NftSet] = []
     chains: list[Chain] = []
@@ -50,9 +58,15 @@ def compile_tiers(world, node: str, local, isolated_sets: dict[str, str], checks
         name = f"t{t}-pods"
         ns = world.namespace_labels
         pods = [p.ip for p in local if tiers.subject_selects(policy, p.namespace, ns(p.namespace), p.labels)]
-        sets.append(NftSet(name, ADDR, sort_elements(pods),
-                           comment=f"{policy.tier} {policy.full_name} (priority {policy.priority}): "
-                                   "its subject's pods on this node"))
+        sets.append(
+            NftSet(
+                name,
+                ADDR,
+                sort_elements(pods),
+                comment=f"{policy.tier} {policy.full_name} (priority {policy.priority}): "
+                "its subject's pods on this node",
+            )
+        )
         subject[t] = name
     allow = {"ingress": Accept(), "egress": Return()}
     for d in ("egress", "ingress"):
@@ -66,23 +80,51 @@ def compile_tiers(world, node: str, local, isolated_sets: dict[str, str], checks
                     verdict = allow[d]
                 elif rule.action == DENY:
                     verdict = Drop()
-                else:   # Pass: the rest of the tier is skipped
+                else:  # Pass: the rest of the tier is skipped
                     verdict = Goto(NP[d]) if policy.tier == ADMIN else Return()
-                target += _rule(world, policy, t, subject[t], d, rule, local, verdict, sets, cache,
-                                self_field, peer_field, nft_rule)
-        chains.append(Chain(TIERS[d], tuple(admin) + (
-            nft_rule((), Goto(NP[d]), f"{d}: no Admin rule decides: the NetworkPolicy tier"),)))
-        chains.append(Chain(NP[d], (
-            nft_rule((InSet(self_field[d], isolated_sets[d]),), Goto(checks[d]),
-                     f"{d}: a NetworkPolicy selects the pod: it decides"),
-            nft_rule((), Goto(BASE[d]), f"{d}: no NetworkPolicy selects the pod: the Baseline tier"))))
-        chains.append(Chain(BASE[d], tuple(base) + (
-            nft_rule((), Return(), f"{d}: no Baseline rule decides: the default allow"),)))
+                target += _rule(
+                    world, policy, t, subject[t], d, rule, local, verdict, sets, cache, self_field, peer_field, nft_rule
+                )
+        chains.append(
+            Chain(
+                TIERS[d],
+                tuple(admin) + (nft_rule((), Goto(NP[d]), f"{d}: no Admin rule decides: the NetworkPolicy tier"),),
+            )
+        )
+        chains.append(
+            Chain(
+                NP[d],
+                (
+                    nft_rule(
+                        (InSet(self_field[d], isolated_sets[d]),),
+                        Goto(checks[d]),
+                        f"{d}: a NetworkPolicy selects the pod: it decides",
+                    ),
+                    nft_rule((), Goto(BASE[d]), f"{d}: no NetworkPolicy selects the pod: the Baseline tier"),
+                ),
+            )
+        )
+        chains.append(
+            Chain(BASE[d], tuple(base) + (nft_rule((), Return(), f"{d}: no Baseline rule decides: the default allow"),))
+        )
     return chains, sets
 
 
-def _rule(world, policy: ClusterPolicySpec, t: int, subject: str, d: str, rule: TierRule, local, verdict,
-          sets: list[NftSet], cache: dict, self_field, peer_field, nft_rule) -> list[NftRule]:
+def _rule(
+    world,
+    policy: ClusterPolicySpec,
+    t: int,
+    subject: str,
+    d: str,
+    rule: TierRule,
+    local,
+    verdict,
+    sets: list[NftSet],
+    cache: dict,
+    self_field,
+    peer_field,
+    nft_rule,
+) -> list[NftRule]:
     prefix = f"t{t}-{'in' if d == 'ingress' else 'eg'}{rule.index}"
     what = f"{policy.tier} {policy.full_name} {d} rule {rule.name or f'spec.{d}[{rule.index}]'}: {rule.action}"
     peers: list[tuple[Part, ...]] = []
@@ -95,17 +137,20 @@ def _rule(world, policy: ClusterPolicySpec, t: int, subject: str, d: str, rule: 
     out = []
     for peer_match in peers:
         for port_match in _port_groups(world, rule, prefix, d, local, sets, policy):
-            out.append(nft_rule((InSet(self_field[d], subject),) + peer_match + port_match, verdict, what,
-                                counter=True))
+            out.append(
+                nft_rule((InSet(self_field[d], subject),) + peer_match + port_match, verdict, what, counter=True)
+            )
     return out
 
 
 def _peer_set(world, name: str, peer: TierPeer, where: str) -> NftSet:
     if peer.networks:
-        nets = ipaddress.collapse_addresses(n for n in (ipaddress.ip_network(c, strict=False)
-                                                        for c in peer.networks) if n.version == 4)
-        return NftSet(name, ADDR, tuple(str(n) for n in nets), INTERVAL,
-                      comment=f"{where}: networks {', '.join(peer.networks)}")
+        nets = ipaddress.collapse_addresses(
+            n for n in (ipaddress.ip_network(c, strict=False) for c in peer.networks) if n.version == 4
+        )
+        return NftSet(
+            name, ADDR, tuple(str(n) for n in nets), INTERVAL, comment=f"{where}: networks {', '.join(peer.networks)}"
+        )
     if peer.nodes is not None:
         ips = [ip for n in world.nodes if peer.nodes.matches(world.node_labels.get(n.name, {})) for ip in n.ips]
         return NftSet(name, ADDR, sort_elements(ips), comment=f"{where}: node addresses ({peer.nodes})")
@@ -120,8 +165,9 @@ class _PodEnd:
         self.pod, self.ip, self.node = pod, pod.ip, ""
 
 
-def _port_groups(world, rule: TierRule, prefix: str, d: str, local, sets: list[NftSet],
-                 policy: ClusterPolicySpec) -> list[tuple[Part, ...]]:
+def _port_groups(
+    world, rule: TierRule, prefix: str, d: str, local, sets: list[NftSet], policy: ClusterPolicySpec
+) -> list[tuple[Part, ...]]:
     if rule.ports is None:
         return [()]
     groups: list[tuple[Part, ...]] = []
@@ -134,12 +180,22 @@ def _port_groups(world, rule: TierRule, prefix: str, d: str, local, sets: list[N
             groups.append((Proto(proto.lower()), DPort(_merge(by_proto[proto]))))
     candidates = local if d == "ingress" else world.pods
     for pname in dict.fromkeys(p.name for p in rule.ports if p.name):
-        for proto in PROTOCOLS:   # a named port has the protocol of the container port it names
+        for proto in PROTOCOLS:  # a named port has the protocol of the container port it names
             name = f"{prefix}-{proto.lower()}-{pname}"
-            elements = [f"{pod.ip} . {q.port}" for pod in candidates for q in pod.ports
-                        if q.name == pname and q.protocol == proto]
-            sets.append(NftSet(name, ADDR_PORT, sort_elements(elements),
-                               comment=f"{policy.full_name} {prefix}: {proto} port named {pname}, per pod"))
+            elements = [
+                f"{pod.ip} . {q.port}"
+                for pod in candidates
+                for q in pod.ports
+                if q.name == pname and q.protocol == proto
+            ]
+            sets.append(
+                NftSet(
+                    name,
+                    ADDR_PORT,
+                    sort_elements(elements),
+                    comment=f"{policy.full_name} {prefix}: {proto} port named {pname}, per pod",
+                )
+            )
             groups.append((InSet("daddr . dport", name, proto.lower()),))
     return groups
 

@@ -25,8 +25,9 @@ hierarchy (Network Policy API, policy.networking.k8s.io/v1alpha2 ClusterNetworkP
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from ..spec.cnp import ACCEPT, ADMIN, BASELINE, DENY, PASS, ClusterPolicySpec, TierPeer, TierPort, TierRule
 
@@ -36,20 +37,19 @@ _KIND_ORDER = {"ClusterNetworkPolicy": 0, "AdminNetworkPolicy": 1, "BaselineAdmi
 
 def tiers_in_order(items: Iterable[ClusterPolicySpec]) -> tuple[ClusterPolicySpec, ...]:
     """Evaluation order: tier, priority, kind, name (see the module docstring on ties)."""
-    return tuple(sorted(items, key=lambda p: (TIER_ORDER[p.tier], p.priority,
-                                              _KIND_ORDER[p.ref.kind], p.ref.name)))
+    return tuple(sorted(items, key=lambda p: (TIER_ORDER[p.tier], p.priority, _KIND_ORDER[p.ref.kind], p.ref.name)))
 
 
 @dataclass(frozen=True)
 class TierHit:
     """The rule that decided (or passed) one direction of a flow in one tier."""
 
-    tier: str              # Admin | Baseline
-    policy: str            # cnp/name, anp/name, banp/default
-    direction: str         # ingress | egress
-    index: int             # the rule's position in spec.ingress / spec.egress
-    rule_name: str         # as written; "" when unnamed
-    action: str            # Accept | Deny | Pass
+    tier: str  # Admin | Baseline
+    policy: str  # cnp/name, anp/name, banp/default
+    direction: str  # ingress | egress
+    index: int  # the rule's position in spec.ingress / spec.egress
+    rule_name: str  # as written; "" when unnamed
+    action: str  # Accept | Deny | Pass
     priority: int
 
     @property
@@ -65,8 +65,9 @@ def subject_selects(policy: ClusterPolicySpec, namespace: str, namespace_labels,
     if policy.subject_namespaces is not None:
         return policy.subject_namespaces.matches(namespace_labels)
     pods = policy.subject_pods
-    return pods is not None and pods.namespace_selector.matches(namespace_labels) \
-        and pods.pod_selector.matches(pod_labels)
+    return (
+        pods is not None and pods.namespace_selector.matches(namespace_labels) and pods.pod_selector.matches(pod_labels)
+    )
 
 
 def peer_matches(world: Any, peer: TierPeer, other: Any) -> bool:
@@ -82,18 +83,26 @@ def peer_matches(world: Any, peer: TierPeer, other: Any) -> bool:
     ns_labels = world.namespace_labels(pod.namespace)
     if peer.namespaces is not None:
         return peer.namespaces.matches(ns_labels)
-    return peer.pods is not None and peer.pods.namespace_selector.matches(ns_labels) \
+    return (
+        peer.pods is not None
+        and peer.pods.namespace_selector.matches(ns_labels)
         and peer.pods.pod_selector.matches(pod.labels)
+    )
 
 
 def port_matches(port: TierPort, protocol: str, number: int | None, dst: Any) -> bool:
-    if number is None:          # ICMP: only a rule without ports matches it
+    if number is None:  # ICMP: only a rule without ports matches it
         return False
     if port.name:
-        return dst.pod is not None and any(p.name == port.name and p.protocol == protocol and p.port == number
-                                           for p in dst.pod.ports)
-    return (port.protocol == protocol and port.first is not None and port.last is not None
-            and port.first <= number <= port.last)
+        return dst.pod is not None and any(
+            p.name == port.name and p.protocol == protocol and p.port == number for p in dst.pod.ports
+        )
+    return (
+        port.protocol == protocol
+        and port.first is not None
+        and port.last is not None
+        and port.first <= number <= port.last
+    )
 
 
 def rule_matches(world: Any, rule: TierRule, other: Any, protocol: str, number: int | None, dst: Any) -> bool:
@@ -102,8 +111,9 @@ def rule_matches(world: Any, rule: TierRule, other: Any, protocol: str, number: 
     return rule.ports is None or any(port_matches(p, protocol, number, dst) for p in rule.ports)
 
 
-def first_hit(world: Any, tier: str, direction: str, pod: Any, other: Any, protocol: str,
-              number: int | None, dst: Any) -> TierHit | None:
+def first_hit(
+    world: Any, tier: str, direction: str, pod: Any, other: Any, protocol: str, number: int | None, dst: Any
+) -> TierHit | None:
     """The first rule of `tier` that matches, for `pod` (the subject end) in `direction`."""
     ns_labels = world.namespace_labels(pod.namespace)
     for policy in world.tiers:
@@ -114,17 +124,34 @@ def first_hit(world: Any, tier: str, direction: str, pod: Any, other: Any, proto
             continue
         for rule in rules:
             if rule_matches(world, rule, other, protocol, number, dst):
-                return TierHit(tier, policy.full_name, direction, rule.index, rule.name, rule.action,
-                               policy.priority)
+                return TierHit(tier, policy.full_name, direction, rule.index, rule.name, rule.action, policy.priority)
     return None
 
 
 def selecting(world: Any, tier: str, direction: str, pod: Any) -> tuple[ClusterPolicySpec, ...]:
     """The policies of `tier` whose subject is the pod and that have `direction` rules."""
     ns_labels = world.namespace_labels(pod.namespace)
-    return tuple(p for p in world.tiers if p.tier == tier and (p.ingress if direction == "ingress" else p.egress)
-                 and subject_selects(p, pod.namespace, ns_labels, pod.labels))
+    return tuple(
+        p
+        for p in world.tiers
+        if p.tier == tier
+        and (p.ingress if direction == "ingress" else p.egress)
+        and subject_selects(p, pod.namespace, ns_labels, pod.labels)
+    )
 
 
-__all__ = ["ACCEPT", "ADMIN", "BASELINE", "DENY", "PASS", "TierHit", "first_hit", "peer_matches",
-           "port_matches", "rule_matches", "selecting", "subject_selects", "tiers_in_order"]
+__all__ = [
+    "ACCEPT",
+    "ADMIN",
+    "BASELINE",
+    "DENY",
+    "PASS",
+    "TierHit",
+    "first_hit",
+    "peer_matches",
+    "port_matches",
+    "rule_matches",
+    "selecting",
+    "subject_selects",
+    "tiers_in_order",
+]

@@ -9,8 +9,8 @@ equal the oracle's (tests/unit/test_netpol_tracer.py checks many random flows).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from ..rules.model import Ruleset
 from ..rules.packet import Packet
@@ -22,7 +22,7 @@ from .world import Endpoint, World
 @dataclass(frozen=True)
 class FlowTrace:
     flow: Flow
-    path: tuple[str, ...]      # where the first packet goes, in words
+    path: tuple[str, ...]  # where the first packet goes, in words
     hops: tuple[HookTrace, ...]
     allowed: bool
 
@@ -34,6 +34,7 @@ def trace_packet(ruleset: Ruleset, packet: Packet, hook: str = "forward") -> Hoo
 
 # -- flows through the cluster ---------------------------------------------------------------
 
+
 def packet_path(src: Endpoint, dst: Endpoint) -> tuple[list[str], list[str]]:
     """(nodes whose forward hook the first packet crosses, in order; the path in words)."""
     if src.pod is not None and dst.pod is not None:
@@ -41,8 +42,10 @@ def packet_path(src: Endpoint, dst: Endpoint) -> tuple[list[str], list[str]]:
             return [], ["inside the pod's own network namespace (loopback): no node hook"]
         if src.pod.node == dst.pod.node:
             return [src.pod.node], [f"bridged by cni0 on {src.pod.node}: forward hook (br_netfilter)"]
-        return [src.pod.node, dst.pod.node], [f"routed by {src.pod.node}: forward hook",
-                                              f"routed by {dst.pod.node} to cni0: forward hook"]
+        return [src.pod.node, dst.pod.node], [
+            f"routed by {src.pod.node}: forward hook",
+            f"routed by {dst.pod.node} to cni0: forward hook",
+        ]
     if src.pod is not None:
         if dst.node and dst.node == src.pod.node:
             return [], [f"to its own node {dst.node}: input hook, not filtered"]

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from ..errors import TestbedError
 from ..plan.lookup import find_pod, matching_pods
@@ -39,7 +40,7 @@ class UnknownEndpoint(TestbedError):
 @dataclass(frozen=True)
 class NodeInfo:
     name: str
-    ips: tuple[str, ...]   # every address the node itself owns: HOST-IP, cni0's gateway...
+    ips: tuple[str, ...]  # every address the node itself owns: HOST-IP, cni0's gateway...
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,8 @@ class Endpoint:
 
     ip: str
     pod: PodPlan | None = None
-    node: str = ""        # the node that owns this address (its HOST-IP or gateway), if any
-    host: str = ""        # the external host that owns it, if any
+    node: str = ""  # the node that owns this address (its HOST-IP or gateway), if any
+    host: str = ""  # the external host that owns it, if any
 
     def label(self) -> str:
         if self.pod is not None:
@@ -69,10 +70,10 @@ def namespace_labels(name: str, labels: Mapping[str, str] | None = None) -> dict
 @dataclass(frozen=True)
 class World:
     pods: tuple[PodPlan, ...]
-    namespaces: Mapping[str, Mapping[str, str]]   # name -> labels (metadata.name label included)
-    policies: tuple[Policy, ...]                  # sorted by namespace/name
+    namespaces: Mapping[str, Mapping[str, str]]  # name -> labels (metadata.name label included)
+    policies: tuple[Policy, ...]  # sorted by namespace/name
     nodes: tuple[NodeInfo, ...] = ()
-    externals: Mapping[str, str] = field(default_factory=dict)   # host name -> IP
+    externals: Mapping[str, str] = field(default_factory=dict)  # host name -> IP
     # The cluster administrator's tiers (issue 17, netpol/tiers.py): decoded ClusterNetworkPolicy,
     # AdminNetworkPolicy and BaselineAdminNetworkPolicy objects in evaluation order, and the
     # node labels their `nodes` peers select.
@@ -81,10 +82,16 @@ class World:
 
     # -- construction ----------------------------------------------------------------------
     @classmethod
-    def build(cls, pods: Iterable[PodPlan] = (), namespaces: Iterable[Namespace] | Mapping[str, Mapping[str, str]] = (),
-              policies: Iterable[NetworkPolicySpec | Policy] = (), nodes: Iterable[NodeInfo] = (),
-              externals: Mapping[str, str] | None = None, tiers: Iterable[ClusterPolicySpec] = (),
-              node_labels: Mapping[str, Mapping[str, str]] | None = None) -> "World":
+    def build(
+        cls,
+        pods: Iterable[PodPlan] = (),
+        namespaces: Iterable[Namespace] | Mapping[str, Mapping[str, str]] = (),
+        policies: Iterable[NetworkPolicySpec | Policy] = (),
+        nodes: Iterable[NodeInfo] = (),
+        externals: Mapping[str, str] | None = None,
+        tiers: Iterable[ClusterPolicySpec] = (),
+        node_labels: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> World:
         pods = tuple(pods)
         given: dict[str, Mapping[str, str]] = {}
         if isinstance(namespaces, Mapping):
@@ -96,35 +103,47 @@ class World:
         node_names = {n.name for n in nodes}
         # a pod on a node we were not told about: the node exists, its addresses unknown
         nodes += tuple(NodeInfo(n, ()) for n in sorted({p.node for p in pods if p.node} - node_names))
-        return cls(pods=pods,
-                   namespaces={n: namespace_labels(n, given.get(n)) for n in sorted(names)},
-                   policies=policies_from(policies), nodes=nodes, externals=dict(externals or {}),
-                   tiers=tiers_in_order(tiers), node_labels=dict(node_labels or {}))
+        return cls(
+            pods=pods,
+            namespaces={n: namespace_labels(n, given.get(n)) for n in sorted(names)},
+            policies=policies_from(policies),
+            nodes=nodes,
+            externals=dict(externals or {}),
+            tiers=tiers_in_order(tiers),
+            node_labels=dict(node_labels or {}),
+        )
 
     @classmethod
-    def from_plan(cls, plan: Plan) -> "World":
+    def from_plan(cls, plan: Plan) -> World:
         """From a Plan: its pods, nodes and external hosts, and its policy world."""
         nodes = [NodeInfo(n.name, tuple(dict.fromkeys((n.host_ip, n.gateway)))) for n in plan.nodes]
-        return cls.build(plan.pods, plan.namespaces, plan.policies, nodes,
-                         {x.name: x.ip for x in plan.externals}, tiers=plan.tiers,
-                         node_labels={n.name: dict(n.labels) for n in plan.nodes})
+        return cls.build(
+            plan.pods,
+            plan.namespaces,
+            plan.policies,
+            nodes,
+            {x.name: x.ip for x in plan.externals},
+            tiers=plan.tiers,
+            node_labels={n.name: dict(n.labels) for n in plan.nodes},
+        )
 
     # -- changes (new worlds) ----------------------------------------------------------------
-    def with_pod_labels(self, ref: str, labels: Mapping[str, str]) -> "World":
+    def with_pod_labels(self, ref: str, labels: Mapping[str, str]) -> World:
         pod = self.pod(ref)
-        return dataclasses.replace(self, pods=tuple(dataclasses.replace(p, labels=dict(labels))
-                                                    if p is pod else p for p in self.pods))
+        return dataclasses.replace(
+            self, pods=tuple(dataclasses.replace(p, labels=dict(labels)) if p is pod else p for p in self.pods)
+        )
 
-    def with_namespace_labels(self, name: str, labels: Mapping[str, str]) -> "World":
+    def with_namespace_labels(self, name: str, labels: Mapping[str, str]) -> World:
         return dataclasses.replace(self, namespaces={**self.namespaces, name: namespace_labels(name, labels)})
 
-    def with_pods(self, pods: Iterable[PodPlan]) -> "World":
+    def with_pods(self, pods: Iterable[PodPlan]) -> World:
         return dataclasses.replace(self, pods=tuple(pods))
 
-    def with_policies(self, policies: Iterable[NetworkPolicySpec | Policy]) -> "World":
+    def with_policies(self, policies: Iterable[NetworkPolicySpec | Policy]) -> World:
         return dataclasses.replace(self, policies=policies_from(policies))
 
-    def with_tiers(self, tiers: Iterable[ClusterPolicySpec]) -> "World":
+    def with_tiers(self, tiers: Iterable[ClusterPolicySpec]) -> World:
         return dataclasses.replace(self, tiers=tiers_in_order(tiers))
 
     # -- lookups ---------------------------------------------------------------------------
@@ -162,8 +181,9 @@ class World:
         hits = matching_pods(self.pods, ref)
         if not hits:
             raise UnknownEndpoint(f"no pod {ref!r}")
-        raise UnknownEndpoint(f"pod name {ref!r} is ambiguous: "
-                              + ", ".join(p.full_name for p in hits) + " (write namespace/name)")
+        raise UnknownEndpoint(
+            f"pod name {ref!r} is ambiguous: " + ", ".join(p.full_name for p in hits) + " (write namespace/name)"
+        )
 
     def endpoint_of_ip(self, ip: str) -> Endpoint:
         ip = str(ipaddress.ip_address(ip))

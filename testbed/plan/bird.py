@@ -15,12 +15,13 @@ retry every 2 s) so that an emulated cluster converges in seconds rather than mi
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 from .network import BgpPeerPlan
 
-_TIMERS = ("  connect delay time 1;\n  connect retry time 2;\n  error wait time 1, 5;\n"
-           "  hold time 30;\n  keepalive time 10;\n")
+_TIMERS = (
+    "  connect delay time 1;\n  connect retry time 2;\n  error wait time 1, 5;\n  hold time 30;\n  keepalive time 10;\n"
+)
 
 
 def protocol_name(peer: BgpPeerPlan) -> str:
@@ -30,17 +31,18 @@ def protocol_name(peer: BgpPeerPlan) -> str:
 
 
 def _header(what: str, router_id: str) -> str:
-    return (f"# bird2 configuration for {what}, rendered by the testbed's plan (plan/bird.py).\n"
-            f"router id {router_id};\n"
-            "log stderr all;\n\n"
-            "protocol device {\n  scan time 10;\n}\n\n"
-            "# Connected underlay subnets: next hops of BGP routes resolve through them.\n"
-            "protocol direct {\n  ipv4;\n  interface \"eth*\";\n}\n\n")
+    return (
+        f"# bird2 configuration for {what}, rendered by the testbed's plan (plan/bird.py).\n"
+        f"router id {router_id};\n"
+        "log stderr all;\n\n"
+        "protocol device {\n  scan time 10;\n}\n\n"
+        "# Connected underlay subnets: next hops of BGP routes resolve through them.\n"
+        'protocol direct {\n  ipv4;\n  interface "eth*";\n}\n\n'
+    )
 
 
 def _peer_block(peer: BgpPeerPlan, cluster_id: str, local: str | None = None) -> str:
-    lines = [f"protocol bgp {protocol_name(peer)} from peers {{",
-             f"  description \"{peer.name}\";"]
+    lines = [f"protocol bgp {protocol_name(peer)} from peers {{", f'  description "{peer.name}";']
     if local is not None:
         lines.append(f"  local {local} as {peer.asn};")
     lines.append(f"  neighbor {peer.ip} as {peer.asn};")
@@ -52,49 +54,57 @@ def _peer_block(peer: BgpPeerPlan, cluster_id: str, local: str | None = None) ->
     return "\n".join(lines) + "\n"
 
 
-def node_config(node: str, host_ip: str, asn: int, pod_cidr: str, pod_subnet: str,
-                peers: Sequence[BgpPeerPlan], cluster_id: str = "") -> str:
+def node_config(
+    node: str,
+    host_ip: str,
+    asn: int,
+    pod_cidr: str,
+    pod_subnet: str,
+    peers: Sequence[BgpPeerPlan],
+    cluster_id: str = "",
+) -> str:
     """Calico-like BIRD on a node: announce the pod CIDR, import the peers' into the kernel."""
     text = _header(f"node {node} (AS {asn})", host_ip)
-    text += ("# This node's pod CIDR, announced to the peers. As Calico does for its IPAM block, the\n"
-             "# kernel gets a blackhole for it: an address without a pod is dropped here, while each\n"
-             "# pod has a more specific /32 route to its veth.\n"
-             f"protocol static pods {{\n  ipv4;\n  route {pod_cidr} blackhole;\n}}\n\n"
-             "# Only pod routes travel: this node's CIDR (not its pods' /32s), and, when this node\n"
-             "# reflects routes, the other nodes' CIDRs.\n"
-             "filter export_to_peers {\n"
-             f"  if net = {pod_cidr} then accept;\n"
-             f"  if net ~ [ {pod_cidr}+ ] then reject;\n"
-             f"  if net ~ [ {pod_subnet}+ ] then accept;\n"
-             "  reject;\n}\n\n"
-             "# The kernel: learn its routes (the underlay's, to resolve next hops), program the\n"
-             "# routes learned by BGP and the blackhole of the own pod CIDR.\n"
-             "protocol kernel {\n  learn;\n  scan time 10;\n  ipv4 {\n    import all;\n"
-             "    export where source ~ [ RTS_BGP, RTS_STATIC ];\n  };\n}\n\n"
-             "template bgp peers {\n"
-             f"  local {host_ip} as {asn};\n"
-             "  multihop;\n  strict bind on;\n"
-             + _TIMERS +
-             "  ipv4 {\n    gateway recursive;\n    import all;\n    export filter export_to_peers;\n  };\n}\n\n")
+    text += (
+        "# This node's pod CIDR, announced to the peers. As Calico does for its IPAM block, the\n"
+        "# kernel gets a blackhole for it: an address without a pod is dropped here, while each\n"
+        "# pod has a more specific /32 route to its veth.\n"
+        f"protocol static pods {{\n  ipv4;\n  route {pod_cidr} blackhole;\n}}\n\n"
+        "# Only pod routes travel: this node's CIDR (not its pods' /32s), and, when this node\n"
+        "# reflects routes, the other nodes' CIDRs.\n"
+        "filter export_to_peers {\n"
+        f"  if net = {pod_cidr} then accept;\n"
+        f"  if net ~ [ {pod_cidr}+ ] then reject;\n"
+        f"  if net ~ [ {pod_subnet}+ ] then accept;\n"
+        "  reject;\n}\n\n"
+        "# The kernel: learn its routes (the underlay's, to resolve next hops), program the\n"
+        "# routes learned by BGP and the blackhole of the own pod CIDR.\n"
+        "protocol kernel {\n  learn;\n  scan time 10;\n  ipv4 {\n    import all;\n"
+        "    export where source ~ [ RTS_BGP, RTS_STATIC ];\n  };\n}\n\n"
+        "template bgp peers {\n"
+        f"  local {host_ip} as {asn};\n"
+        "  multihop;\n  strict bind on;\n"
+        + _TIMERS
+        + "  ipv4 {\n    gateway recursive;\n    import all;\n    export filter export_to_peers;\n  };\n}\n\n"
+    )
     text += "\n".join(_peer_block(p, cluster_id or host_ip) for p in peers)
     return text
 
 
-def router_config(router_id: str, asn: int, pod_subnet: str,
-                  peers: Sequence[tuple[BgpPeerPlan, str]]) -> str:
+def router_config(router_id: str, asn: int, pod_subnet: str, peers: Sequence[tuple[BgpPeerPlan, str]]) -> str:
     """The top-of-rack router: every node is its route-reflector client; it installs their routes.
 
     peers: (peer, the router's own address on that peer's rack).
     """
     text = _header(f"the top-of-rack router (AS {asn}, route reflector)", router_id)
-    text += ("# Install every node's pod CIDR, learned from the node itself, in the router's kernel.\n"
-             "protocol kernel {\n  scan time 10;\n  ipv4 {\n    import none;\n"
-             "    export where source = RTS_BGP;\n  };\n}\n\n"
-             "template bgp peers {\n"
-             f"  local as {asn};\n"
-             "  multihop;\n  strict bind on;\n"
-             + _TIMERS +
-             "  ipv4 {\n    gateway recursive;\n    import all;\n"
-             f"    export where net ~ [ {pod_subnet}+ ];\n  }};\n}}\n\n")
+    text += (
+        "# Install every node's pod CIDR, learned from the node itself, in the router's kernel.\n"
+        "protocol kernel {\n  scan time 10;\n  ipv4 {\n    import none;\n"
+        "    export where source = RTS_BGP;\n  };\n}\n\n"
+        "template bgp peers {\n"
+        f"  local as {asn};\n"
+        "  multihop;\n  strict bind on;\n" + _TIMERS + "  ipv4 {\n    gateway recursive;\n    import all;\n"
+        f"    export where net ~ [ {pod_subnet}+ ];\n  }};\n}}\n\n"
+    )
     text += "\n".join(_peer_block(p, router_id, local=local) for p, local in peers)
     return text

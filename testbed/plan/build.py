@@ -18,9 +18,9 @@ from .ipam import HostLocal, node_cidrs, underlay_addresses
 from .model import ExternalPlan, IngressPlan, NodePlan, PendingPod, Plan, PodPlan, PortPlan
 from .naming import NameSource, host_veth_name, template_hash
 from .scheduler import schedule
-from .underlay import member_prefixes, member_racks
 from .services import plan_services
 from .system import SERVED_BY, with_system
+from .underlay import member_prefixes, member_racks
 
 # names.SimpleNameGenerator: generateName is cut to 63 - 5 characters before the random suffix.
 MAX_GENERATED_NAME_BASE = 58
@@ -35,9 +35,9 @@ def plan_cluster(cluster: ClusterSpec, manifests: Manifests, seed: int = 0, syst
 class Desired:
     """What one owner wants: `count` pods from `template` (a bare pod: count 1, its own name)."""
 
-    owner: str          # "" for a bare pod, else "ReplicaSet/web-5d59d67564", "ReplicationController/x"
+    owner: str  # "" for a bare pod, else "ReplicaSet/web-5d59d67564", "ReplicationController/x"
     namespace: str
-    base: str           # the pod name (bare) or the generateName base
+    base: str  # the pod name (bare) or the generateName base
     template: PodTemplate
     count: int
 
@@ -51,9 +51,15 @@ def desired_pods(manifests: Manifests) -> list[Desired]:
     return out
 
 
-def replan(cluster: ClusterSpec, manifests: Manifests, seed: int = 0, prev: Plan | None = None,
-           deleted: frozenset[str] = frozenset(), desired: list[Desired] | None = None,
-           system: bool | None = None) -> Plan:
+def replan(
+    cluster: ClusterSpec,
+    manifests: Manifests,
+    seed: int = 0,
+    prev: Plan | None = None,
+    deleted: frozenset[str] = frozenset(),
+    desired: list[Desired] | None = None,
+    system: bool | None = None,
+) -> Plan:
     """Reconcile: the Plan the controllers reach from `prev` for these manifests.
 
     Like the ReplicaSet controller, existing pods are kept (same name, node, IP) while their
@@ -67,18 +73,35 @@ def replan(cluster: ClusterSpec, manifests: Manifests, seed: int = 0, prev: Plan
     host_ips, external_ips = underlay_addresses(cluster)
     prefix = member_prefixes(cluster, external_ips)  # each member's rack subnet
     nodes = tuple(
-        NodePlan(name=n.name, role=n.role, index=i, host_ip=host_ips[i], underlay_prefix=prefix[n.name],
-                 pod_cidr=cidrs[n.name], gateway=str(ipaddress.ip_network(cidrs[n.name]).network_address + 1),
-                 labels=dict(n.labels), taints=tuple(f"{t.key}:{t.effect}" for t in n.taints), key=f"n{i}",
-                 bridge=routing.pod_bridge(cluster.routing))
-        for i, n in enumerate(cluster.nodes))
+        NodePlan(
+            name=n.name,
+            role=n.role,
+            index=i,
+            host_ip=host_ips[i],
+            underlay_prefix=prefix[n.name],
+            pod_cidr=cidrs[n.name],
+            gateway=str(ipaddress.ip_network(cidrs[n.name]).network_address + 1),
+            labels=dict(n.labels),
+            taints=tuple(f"{t.key}:{t.effect}" for t in n.taints),
+            key=f"n{i}",
+            bridge=routing.pod_bridge(cluster.routing),
+        )
+        for i, n in enumerate(cluster.nodes)
+    )
     outside = {sub.name for sub in cluster.subnets() if sub.outside}
     racks = member_racks(cluster, external_ips)
-    externals = tuple(ExternalPlan(h.name, external_ips[h.name], prefix[h.name], f"x{i}",
-                                   tuple(PortPlan(h.name, p.container_port, p.protocol, p.name) for p in h.ports),
-                                   racks.get(h.name) in outside)
-                      for i, h in enumerate(cluster.external_hosts))
-    user = manifests   # the policy world and the Ingresses are the user's, as emu/ always took them
+    externals = tuple(
+        ExternalPlan(
+            h.name,
+            external_ips[h.name],
+            prefix[h.name],
+            f"x{i}",
+            tuple(PortPlan(h.name, p.container_port, p.protocol, p.name) for p in h.ports),
+            racks.get(h.name) in outside,
+        )
+        for i, h in enumerate(cluster.external_hosts)
+    )
+    user = manifests  # the policy world and the Ingresses are the user's, as emu/ always took them
     if system if system is not None else (prev.system if prev else True):
         manifests = with_system(cluster, manifests)
     wishes = desired_pods(manifests)
@@ -97,8 +120,11 @@ def replan(cluster: ClusterSpec, manifests: Manifests, seed: int = 0, prev: Plan
     pods: list[PodPlan] = list(kept)
     pending: list[PendingPod] = []
     for wish in wishes:
-        have = sum(1 for p in kept if p.owner == wish.owner and p.namespace == wish.namespace
-                   and (wish.owner or p.name == wish.base))
+        have = sum(
+            1
+            for p in kept
+            if p.owner == wish.owner and p.namespace == wish.namespace and (wish.owner or p.name == wish.base)
+        )
         for _ in range(wish.count - have):
             name = wish.base if not wish.owner else _generate(names, wish, taken)
             node, why = schedule(wish.template, cluster.nodes, load)
@@ -114,28 +140,46 @@ def replan(cluster: ClusterSpec, manifests: Manifests, seed: int = 0, prev: Plan
             load[node] += 1
             uid = names.uid(f"{wish.namespace}/{name}")
             address, gateway = routing.pod_addressing(cluster.routing, ip, cidrs[node], ipam.gateway(node))
-            pods.append(_pod_plan(wish.namespace, name, uid, node, ip, address, gateway,
-                                  wish.template, wish.owner))
+            pods.append(_pod_plan(wish.namespace, name, uid, node, ip, address, gateway, wish.template, wish.owner))
     routes, route_warnings, network = routing.plan_network(cluster, nodes, externals)
-    services = plan_services(cluster, manifests, pods, seed, default_lb_pool(cluster),
-                             previous=prev.services if prev else None)
+    services = plan_services(
+        cluster, manifests, pods, seed, default_lb_pool(cluster), previous=prev.services if prev else None
+    )
     warnings += list(services.warnings)
     kind_warnings, kind_notes = kinds_summary(manifests.others)
     ingress = None
     if any(p.served_by == "nginx" for p in pods):
-        ingress = IngressPlan(controller_config(user.ingresses, services),
-                              {k: tuple(v) for k, v in certificates_needed(user.ingresses).items()})
-    return Plan(cluster=cluster.name, seed=seed, routing=cluster.routing, pod_subnet=cluster.pod_subnet,
-                service_subnet=cluster.service_subnet, underlay_subnet=cluster.underlay_subnet,
-                mtu=cluster.mtu, nodes=nodes, pods=tuple(pods), routes=tuple(routes),
-                externals=externals, warnings=tuple(warnings + route_warnings + kind_warnings), notes=cluster.notes + tuple(kind_notes),
-                ipam_next=dict(ipam.next), name_draws=dict(names.draws),
-                generation=prev.generation + 1 if prev else 0, network=network, services=services,
-                system=system if system is not None else (prev.system if prev else True),
-                kube_proxy_mode=cluster.kube_proxy_mode, pending=tuple(pending),
-                namespaces={n.name: dict(n.labels) for n in user.namespaces},
-                policies=policies_from(user.policies), ingress=ingress,
-                tiers=tuple(user.cluster_policies))
+        ingress = IngressPlan(
+            controller_config(user.ingresses, services),
+            {k: tuple(v) for k, v in certificates_needed(user.ingresses).items()},
+        )
+    return Plan(
+        cluster=cluster.name,
+        seed=seed,
+        routing=cluster.routing,
+        pod_subnet=cluster.pod_subnet,
+        service_subnet=cluster.service_subnet,
+        underlay_subnet=cluster.underlay_subnet,
+        mtu=cluster.mtu,
+        nodes=nodes,
+        pods=tuple(pods),
+        routes=tuple(routes),
+        externals=externals,
+        warnings=tuple(warnings + route_warnings + kind_warnings),
+        notes=cluster.notes + tuple(kind_notes),
+        ipam_next=dict(ipam.next),
+        name_draws=dict(names.draws),
+        generation=prev.generation + 1 if prev else 0,
+        network=network,
+        services=services,
+        system=system if system is not None else (prev.system if prev else True),
+        kube_proxy_mode=cluster.kube_proxy_mode,
+        pending=tuple(pending),
+        namespaces={n.name: dict(n.labels) for n in user.namespaces},
+        policies=policies_from(user.policies),
+        ingress=ingress,
+        tiers=tuple(user.cluster_policies),
+    )
 
 
 def default_lb_pool(cluster: ClusterSpec) -> str | None:
@@ -144,7 +188,7 @@ def default_lb_pool(cluster: ClusterSpec) -> str | None:
     if net.num_addresses < 128:
         return None
     top = net.broadcast_address
-    return f"{top - 55}-{top - 6}"   # 192.168.1.200-192.168.1.249 on a /24
+    return f"{top - 55}-{top - 6}"  # 192.168.1.200-192.168.1.249 on a /24
 
 
 def _kept(prev: Plan | None, wishes: list[Desired], deleted: frozenset[str]) -> list[PodPlan]:
@@ -174,8 +218,7 @@ def _kept(prev: Plan | None, wishes: list[Desired], deleted: frozenset[str]) -> 
 
 
 def _same_pod(pod: PodPlan, template: PodTemplate) -> bool:
-    ports = tuple(PortPlan(c.name, p.container_port, p.protocol, p.name)
-                  for c in template.containers for p in c.ports)
+    ports = tuple(PortPlan(c.name, p.container_port, p.protocol, p.name) for c in template.containers for p in c.ports)
     return pod.ports == ports and pod.containers == tuple(c.name for c in template.containers)
 
 
@@ -200,13 +243,24 @@ def _pod_name_base(wl: Workload) -> tuple[str, str, PodTemplate]:
     return wl.ref.name, f"{wl.ref.kind}/{wl.ref.name}", wl.template
 
 
-def _pod_plan(namespace: str, name: str, uid: str, node: str, ip: str, cidr: str, gateway: str,
-              template: PodTemplate, owner: str) -> PodPlan:
-    ports = tuple(PortPlan(c.name, p.container_port, p.protocol, p.name)
-                  for c in template.containers for p in c.ports)
+def _pod_plan(
+    namespace: str, name: str, uid: str, node: str, ip: str, cidr: str, gateway: str, template: PodTemplate, owner: str
+) -> PodPlan:
+    ports = tuple(PortPlan(c.name, p.container_port, p.protocol, p.name) for c in template.containers for p in c.ports)
     labels = dict(template.labels)
-    return PodPlan(served_by=template.annotations.get(SERVED_BY, ""), namespace=namespace, name=name, uid=uid,
-                   node=node, ip=ip,
-                   prefix=ipaddress.ip_network(cidr).prefixlen, gateway=gateway, labels=labels,
-                   containers=tuple(c.name for c in template.containers), ports=ports, owner=owner,
-                   key=f"{namespace}_{name}", host_veth=host_veth_name(uid))
+    return PodPlan(
+        served_by=template.annotations.get(SERVED_BY, ""),
+        namespace=namespace,
+        name=name,
+        uid=uid,
+        node=node,
+        ip=ip,
+        prefix=ipaddress.ip_network(cidr).prefixlen,
+        gateway=gateway,
+        labels=labels,
+        containers=tuple(c.name for c in template.containers),
+        ports=ports,
+        owner=owner,
+        key=f"{namespace}_{name}",
+        host_veth=host_veth_name(uid),
+    )

@@ -7,7 +7,8 @@ the pod's address. emu/dns.py hands these to dnsmasq.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from .service_model import ServicesPlan
 
@@ -17,12 +18,13 @@ if TYPE_CHECKING:  # the Plan gives its records (Plan.dns_records)
 DOMAIN = "cluster.local"
 
 
-def records(services: ServicesPlan | None, pods: Sequence[PodPlan],
-            domain: str = DOMAIN) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+def records(
+    services: ServicesPlan | None, pods: Sequence[PodPlan], domain: str = DOMAIN
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """(A records as (name, ip), CNAMEs as (alias, target)), sorted."""
     a: set[tuple[str, str]] = set()
     cnames: set[tuple[str, str]] = set()
-    for svc in (services.services if services else ()):
+    for svc in services.services if services else ():
         name = f"{svc.name}.{svc.namespace}.svc.{domain}"
         if svc.type == "ExternalName":
             cnames.add((name, svc.external_name))

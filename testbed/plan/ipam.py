@@ -11,7 +11,7 @@ range is exhausted.
 from __future__ import annotations
 
 import ipaddress
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from ..errors import Problem, SpecError
 from ..spec.model import ClusterSpec
@@ -25,8 +25,7 @@ def node_cidrs(cluster: ClusterSpec) -> tuple[dict[str, str], list[str]]:
     """
     pod_net = ipaddress.ip_network(cluster.pod_subnet)
     taken = [ipaddress.ip_network(n.pod_cidr) for n in cluster.nodes if n.pod_cidr]
-    free = (c for c in pod_net.subnets(new_prefix=cluster.node_cidr_prefix)
-            if not any(c.overlaps(t) for t in taken))
+    free = (c for c in pod_net.subnets(new_prefix=cluster.node_cidr_prefix) if not any(c.overlaps(t) for t in taken))
     out: dict[str, str] = {}
     for node in cluster.nodes:
         if node.pod_cidr:
@@ -35,21 +34,33 @@ def node_cidrs(cluster: ClusterSpec) -> tuple[dict[str, str], list[str]]:
             try:
                 out[node.name] = str(next(free))
             except StopIteration:
-                raise SpecError([Problem(cluster.file, "networking.podSubnet",
-                                         f"no free /{cluster.node_cidr_prefix} left for node {node.name}")]) from None
+                raise SpecError(
+                    [
+                        Problem(
+                            cluster.file,
+                            "networking.podSubnet",
+                            f"no free /{cluster.node_cidr_prefix} left for node {node.name}",
+                        )
+                    ]
+                ) from None
     warnings: list[str] = []
     problems: list[Problem] = []
     names = list(out)
     for i, a in enumerate(names):
-        for b in names[i + 1:]:
+        for b in names[i + 1 :]:
             if ipaddress.ip_network(out[a]).overlaps(ipaddress.ip_network(out[b])):
                 msg = f"nodes {a} and {b} have overlapping pod CIDRs {out[a]} and {out[b]}"
                 if cluster.allow_overlapping_pod_cidrs:
                     warnings.append(msg + ": pods on one cannot reach pods on the other (seed 002)")
                 else:
-                    problems.append(Problem(cluster.file, f"nodes[{b}].podCIDR", msg + " (set "
-                                            "allowOverlappingPodCIDRs: true to demonstrate the clash)",
-                                            "TestbedConfig"))
+                    problems.append(
+                        Problem(
+                            cluster.file,
+                            f"nodes[{b}].podCIDR",
+                            msg + " (set allowOverlappingPodCIDRs: true to demonstrate the clash)",
+                            "TestbedConfig",
+                        )
+                    )
     if problems:
         raise SpecError(problems)
     return out, warnings
@@ -58,8 +69,9 @@ def node_cidrs(cluster: ClusterSpec) -> tuple[dict[str, str], list[str]]:
 class HostLocal:
     """host-local style allocator over every node's CIDR; state is (next offset, in use)."""
 
-    def __init__(self, cidrs: Mapping[str, str], next_offset: Mapping[str, int] | None = None,
-                 in_use: Iterable[str] = ()) -> None:
+    def __init__(
+        self, cidrs: Mapping[str, str], next_offset: Mapping[str, int] | None = None, in_use: Iterable[str] = ()
+    ) -> None:
         self.nets = {n: ipaddress.ip_network(c) for n, c in cidrs.items()}
         self.next = {n: (next_offset or {}).get(n, 2) for n in cidrs}
         self.used = set(in_use)
@@ -106,8 +118,14 @@ def underlay_addresses(cluster: ClusterSpec) -> tuple[list[str], dict[str, str]]
     for host in cluster.external_hosts:
         if host.ip:
             if host.ip in used:
-                problems.append(Problem(cluster.file, f"externalHosts[{host.name}].ip",
-                                        f"{host.ip} is already used by a node or another host", "TestbedConfig"))
+                problems.append(
+                    Problem(
+                        cluster.file,
+                        f"externalHosts[{host.name}].ip",
+                        f"{host.ip} is already used by a node or another host",
+                        "TestbedConfig",
+                    )
+                )
             externals[host.name] = host.ip
             used.add(host.ip)
     for host in cluster.external_hosts:
@@ -116,8 +134,9 @@ def underlay_addresses(cluster: ClusterSpec) -> tuple[list[str], dict[str, str]]
             candidates = (str(a) for a in net.hosts() if int(a) - int(net.network_address) >= 10)
             ip = next((a for a in candidates if a not in used), None)
             if ip is None:
-                problems.append(Problem(cluster.file, f"externalHosts[{host.name}]",
-                                        "no free underlay address", "TestbedConfig"))
+                problems.append(
+                    Problem(cluster.file, f"externalHosts[{host.name}]", "no free underlay address", "TestbedConfig")
+                )
                 continue
             externals[host.name] = ip
             used.add(ip)

@@ -9,7 +9,8 @@ the address on that node (emu/controllers.py, LoadBalancerAnnouncer).
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ..spec.node_labels import EXCLUDE_FROM_LB
 from .service_model import ServicesPlan

@@ -6,7 +6,8 @@ user-facing error (no such pod, or which pods an ambiguous name matches).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # plan/model.py and netpol/world.py both look pods up through here
     from .model import PodPlan

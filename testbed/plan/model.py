@@ -12,21 +12,23 @@ machine never share an object name.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING
 
 from ..ingress.model import IngressConfig
 from ..ingress.nginx import render_config
 from ..netpol.model import Policy
-from ..spec.cnp import ClusterPolicySpec
 from ..netpol.world import World
 from ..rules.model import Ruleset, Table
+from ..spec.cnp import ClusterPolicySpec
 from .dns import records
 from .jsonvalue import Json, to_json
 from .loadbalancers import lb_announcers
 from .lookup import find_pod
-from .pod import PodPlan as PodPlan, PortPlan as PortPlan   # the planned pod, used everywhere
+from .pod import PodPlan as PodPlan  # the planned pod, used everywhere
+from .pod import PortPlan as PortPlan
 from .rulesets import egress_tables, kube_proxy_rulesets, merged_rulesets, policy_rulesets
 from .service_model import ServicesPlan
 
@@ -39,13 +41,13 @@ class NodePlan:
     name: str
     role: str
     index: int
-    host_ip: str            # HOST-IP on the underlay (scenario 001)
+    host_ip: str  # HOST-IP on the underlay (scenario 001)
     underlay_prefix: int
-    pod_cidr: str           # 10.244.N.0/24 (scenario 002)
-    gateway: str            # first address of pod_cidr, held by cni0
+    pod_cidr: str  # 10.244.N.0/24 (scenario 002)
+    gateway: str  # first address of pod_cidr, held by cni0
     labels: Mapping[str, str]
     taints: tuple[str, ...]
-    key: str                # short name: Mininet host name and netns key
+    key: str  # short name: Mininet host name and netns key
     bridge: str = "cni0"
 
 
@@ -55,7 +57,7 @@ class RoutePlan:
     dst: str
     via: str | None
     dev: str
-    why: str                # e.g. "host-gw: pod CIDR of kind-worker via its HOST-IP"
+    why: str  # e.g. "host-gw: pod CIDR of kind-worker via its HOST-IP"
 
 
 @dataclass(frozen=True)
@@ -64,8 +66,8 @@ class ExternalPlan:
     ip: str
     underlay_prefix: int
     key: str
-    ports: tuple[PortPlan, ...] = ()   # served by the agent (an outside web server, say)
-    outside: bool = False              # in the emulated outside world: pods reach it through SNAT
+    ports: tuple[PortPlan, ...] = ()  # served by the agent (an outside web server, say)
+    outside: bool = False  # in the emulated outside world: pods reach it through SNAT
 
 
 @dataclass(frozen=True)
@@ -88,8 +90,13 @@ class IngressPlan:
 
     def nginx_conf(self, folder: str) -> str:
         """The nginx.conf text, its certificates, pid file and logs in `folder` (emu/'s choice)."""
-        return render_config(self.config, cert_path=f"{folder}/{{secret}}.crt", key_path=f"{folder}/{{secret}}.key",
-                             pid_path=f"{folder}/nginx.pid", prefix_dir=folder)
+        return render_config(
+            self.config,
+            cert_path=f"{folder}/{{secret}}.crt",
+            key_path=f"{folder}/{{secret}}.key",
+            pid_path=f"{folder}/nginx.pid",
+            prefix_dir=folder,
+        )
 
 
 # Fields of the desired state that `testbed plan -o json` leaves out: the policy world and
@@ -115,19 +122,19 @@ class Plan:
     notes: tuple[str, ...] = ()
     ipam_next: Mapping[str, int] = field(default_factory=dict)  # per node: next host offset (host-local)
     name_draws: Mapping[str, int] = field(default_factory=dict)  # per name stream: names handed out
-    generation: int = 0     # 0 for the first plan, +1 at each change (scale, delete, rollout...)
+    generation: int = 0  # 0 for the first plan, +1 at each change (scale, delete, rollout...)
     # racks, routers, VTEPs, BGP speakers; None (and left out of to_dict) for one L2 segment
     # routed host-gw
     network: NetworkPlan | None = None
-    services: ServicesPlan | None = None   # Services, their addresses, EndpointSlices
+    services: ServicesPlan | None = None  # Services, their addresses, EndpointSlices
     kube_proxy_mode: str = "iptables"
-    system: bool = True     # the cluster's own objects (CoreDNS, kube-dns) are planned too
-    pending: tuple[PendingPod, ...] = ()   # pods no node took, with the scheduler's reason
+    system: bool = True  # the cluster's own objects (CoreDNS, kube-dns) are planned too
+    pending: tuple[PendingPod, ...] = ()  # pods no node took, with the scheduler's reason
     # the policy world: the declared namespaces' labels (the implicit ones and the
     # kubernetes.io/metadata.name label are added by netpol.World) and the NetworkPolicies
     namespaces: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     policies: tuple[Policy, ...] = ()
-    ingress: IngressPlan | None = None   # None: no ingress controller pod
+    ingress: IngressPlan | None = None  # None: no ingress controller pod
     # the administrator's tiers (issue 17): ClusterNetworkPolicy, AdminNetworkPolicy and
     # BaselineAdminNetworkPolicy objects, in the policy world beside the NetworkPolicies
     tiers: tuple[ClusterPolicySpec, ...] = ()
@@ -146,8 +153,14 @@ class Plan:
     @cached_property
     def dns_server(self) -> str | None:
         """kube-dns's ClusterIP, every pod's nameserver."""
-        return next((s.cluster_ip for s in (self.services.services if self.services is not None else ())
-                     if (s.namespace, s.name) == ("kube-system", "kube-dns")), None)
+        return next(
+            (
+                s.cluster_ip
+                for s in (self.services.services if self.services is not None else ())
+                if (s.namespace, s.name) == ("kube-system", "kube-dns")
+            ),
+            None,
+        )
 
     @cached_property
     def lb_announcers(self) -> Mapping[str, str]:
@@ -195,5 +208,8 @@ class Plan:
     def to_dict(self) -> dict[str, Json]:
         """The plan as JSON, as `testbed plan -o json` prints it (no network for one L2 segment;
         the fields NOT_IN_JSON left out)."""
-        return {f: to_json(getattr(self, f)) for f in self.__dataclass_fields__
-                if f not in NOT_IN_JSON and not (f == "network" and self.network is None)}
+        return {
+            f: to_json(getattr(self, f))
+            for f in self.__dataclass_fields__
+            if f not in NOT_IN_JSON and not (f == "network" and self.network is None)
+        }

@@ -12,8 +12,9 @@ import hashlib
 import json
 import random
 import uuid
+from collections.abc import Mapping
 from dataclasses import fields, is_dataclass
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # spec/ comes before plan/; the hash only reads the template
     from ..spec.model import PodTemplate

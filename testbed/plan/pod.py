@@ -8,8 +8,8 @@ PortPlan from this module without loading the rest of the pure core).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 
 @dataclass(frozen=True)
@@ -27,15 +27,15 @@ class PodPlan:
     uid: str
     node: str
     ip: str
-    prefix: int             # the node CIDR's prefix length, as the bridge CNI assigns
+    prefix: int  # the node CIDR's prefix length, as the bridge CNI assigns
     gateway: str
     labels: Mapping[str, str]
     containers: tuple[str, ...]
     ports: tuple[PortPlan, ...]
-    owner: str              # "Deployment/web", "ReplicaSet/web-5d59d67564", "" for bare pods
-    key: str                # netns key: <namespace>_<name>
-    host_veth: str          # the node-side veth end, vethXXXXXXXX as CNI plugins name it
-    served_by: str = ""     # "" = the agent serves the ports; "dnsmasq" for the cluster DNS pods
+    owner: str  # "Deployment/web", "ReplicaSet/web-5d59d67564", "" for bare pods
+    key: str  # netns key: <namespace>_<name>
+    host_veth: str  # the node-side veth end, vethXXXXXXXX as CNI plugins name it
+    served_by: str = ""  # "" = the agent serves the ports; "dnsmasq" for the cluster DNS pods
 
     @property
     def full_name(self) -> str:

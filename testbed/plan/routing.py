@@ -24,14 +24,13 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
 
 from ..spec.model import BgpOptions, ClusterSpec, VxlanOptions
 from . import bird
 from .model import ExternalPlan, NodePlan, RoutePlan
-from .network import (CALICO_GATEWAY, VXLAN_OVERHEAD, BgpPeerPlan, BgpSpeakerPlan, NetworkPlan, RouterPlan,
-                      VtepPlan)
+from .network import CALICO_GATEWAY, VXLAN_OVERHEAD, BgpPeerPlan, BgpSpeakerPlan, NetworkPlan, RouterPlan, VtepPlan
 from .underlay import ROUTER_NAME, plan_underlay, router_ips
 
 VTEP_DEV = "flannel.1"
@@ -41,7 +40,7 @@ VTEP_DEV = "flannel.1"
 class RoutingContext:
     """What a mode needs beyond the nodes; the default is one L2 segment without a router."""
 
-    rack: Mapping[str, str] = field(default_factory=dict)     # node -> rack ("" everywhere by default)
+    rack: Mapping[str, str] = field(default_factory=dict)  # node -> rack ("" everywhere by default)
     gateway: Mapping[str, str] = field(default_factory=dict)  # rack -> router address
     pod_subnet: str = "10.244.0.0/16"
     mtu: int = 1500
@@ -55,8 +54,7 @@ class RoutingContext:
 RouteMode = Callable[..., tuple[list[RoutePlan], list[str]]]
 
 
-def _peers(node: NodePlan, nodes: Sequence[NodePlan], chosen: dict[str, str],
-           warnings: list[str]) -> list[NodePlan]:
+def _peers(node: NodePlan, nodes: Sequence[NodePlan], chosen: dict[str, str], warnings: list[str]) -> list[NodePlan]:
     """The peers whose pod CIDR this node can route: not its own range, one route per range."""
     own = ipaddress.ip_network(node.pod_cidr)
     out = []
@@ -66,13 +64,16 @@ def _peers(node: NodePlan, nodes: Sequence[NodePlan], chosen: dict[str, str],
         if ipaddress.ip_network(peer.pod_cidr).overlaps(own):
             # The kernel already delivers this range locally: a route to the peer would never
             # be chosen, which is exactly scenario 002's failure.
-            warnings.append(f"{node.name}: no route to {peer.name}'s pod CIDR {peer.pod_cidr}, "
-                            f"it overlaps its own {node.pod_cidr}")
+            warnings.append(
+                f"{node.name}: no route to {peer.name}'s pod CIDR {peer.pod_cidr}, it overlaps its own {node.pod_cidr}"
+            )
             continue
         if peer.pod_cidr in chosen:
             # One destination, one route: the first peer wins, the other is unreachable.
-            warnings.append(f"{node.name}: {peer.name}'s pod CIDR {peer.pod_cidr} is already routed to "
-                            f"{chosen[peer.pod_cidr]}; {peer.name}'s pods are unreachable from here")
+            warnings.append(
+                f"{node.name}: {peer.name}'s pod CIDR {peer.pod_cidr} is already routed to "
+                f"{chosen[peer.pod_cidr]}; {peer.name}'s pods are unreachable from here"
+            )
             continue
         chosen[peer.pod_cidr] = peer.name
         out.append(peer)
@@ -89,26 +90,39 @@ def host_gw(nodes: Sequence[NodePlan], ctx: RoutingContext | None = None) -> tup
             if not ctx.same_segment(node, peer):
                 far.append(peer)  # the next hop would not be on-link: the kernel refuses it
                 continue
-            routes.append(RoutePlan(node.name, peer.pod_cidr, peer.host_ip, "eth0",
-                                    f"host-gw: pod CIDR of {peer.name} via its HOST-IP"))
+            routes.append(
+                RoutePlan(
+                    node.name, peer.pod_cidr, peer.host_ip, "eth0", f"host-gw: pod CIDR of {peer.name} via its HOST-IP"
+                )
+            )
         if far:
-            warnings.append(f"{node.name} ({ctx.rack.get(node.name)}): no host-gw route to the pod CIDRs of "
-                            + ", ".join(f"{p.name} ({ctx.rack.get(p.name)}) {p.pod_cidr}" for p in far)
-                            + ": their HOST-IPs are not on its L2 segment")
+            warnings.append(
+                f"{node.name} ({ctx.rack.get(node.name)}): no host-gw route to the pod CIDRs of "
+                + ", ".join(f"{p.name} ({ctx.rack.get(p.name)}) {p.pod_cidr}" for p in far)
+                + ": their HOST-IPs are not on its L2 segment"
+            )
     return routes, warnings
 
 
 def cloud_routes(nodes: Sequence[NodePlan], ctx: RoutingContext | None = None) -> tuple[list[RoutePlan], list[str]]:
     """Nodes: the cluster CIDR via their rack's gateway (a cloud VM's default route does that)."""
     ctx = ctx or RoutingContext()
-    routes = [RoutePlan(n.name, ctx.pod_subnet, ctx.gateway.get(ctx.rack.get(n.name, ""), ""), "eth0",
-                        "cloud-routes: the cluster CIDR via the cloud's gateway, which routes each node's pod CIDR")
-              for n in nodes]
+    routes = [
+        RoutePlan(
+            n.name,
+            ctx.pod_subnet,
+            ctx.gateway.get(ctx.rack.get(n.name, ""), ""),
+            "eth0",
+            "cloud-routes: the cluster CIDR via the cloud's gateway, which routes each node's pod CIDR",
+        )
+        for n in nodes
+    ]
     return routes, []
 
 
-def controller_routes(nodes: Sequence[NodePlan], router: RouterPlan,
-                      rack: Mapping[str, str]) -> tuple[list[RoutePlan], list[str]]:
+def controller_routes(
+    nodes: Sequence[NodePlan], router: RouterPlan, rack: Mapping[str, str]
+) -> tuple[list[RoutePlan], list[str]]:
     """The route controller: one route per node pod CIDR on the cloud's router (scenario 003)."""
     dev = {i.subnet: i.dev for i in router.interfaces}
     routes: list[RoutePlan] = []
@@ -116,19 +130,28 @@ def controller_routes(nodes: Sequence[NodePlan], router: RouterPlan,
     chosen: dict[str, str] = {}
     for node in nodes:
         if node.pod_cidr in chosen:
-            warnings.append(f"{router.name}: {node.name}'s pod CIDR {node.pod_cidr} is already routed to "
-                            f"{chosen[node.pod_cidr]}; {node.name}'s pods are unreachable through the router")
+            warnings.append(
+                f"{router.name}: {node.name}'s pod CIDR {node.pod_cidr} is already routed to "
+                f"{chosen[node.pod_cidr]}; {node.name}'s pods are unreachable through the router"
+            )
             continue
         chosen[node.pod_cidr] = node.name
-        routes.append(RoutePlan(router.name, node.pod_cidr, node.host_ip, dev[rack[node.name]],
-                                f"route controller: pod CIDR of {node.name} via its HOST-IP"))
+        routes.append(
+            RoutePlan(
+                router.name,
+                node.pod_cidr,
+                node.host_ip,
+                dev[rack[node.name]],
+                f"route controller: pod CIDR of {node.name} via its HOST-IP",
+            )
+        )
     return routes, warnings
 
 
 def vtep_mac(node: str) -> str:
     """A locally administered unicast MAC for a node's VTEP, stable per node name."""
     digest = hashlib.sha256(f"flannel.1/{node}".encode()).digest()
-    return ":".join(f"{b:02x}" for b in (0x0a, *digest[:5]))
+    return ":".join(f"{b:02x}" for b in (0x0A, *digest[:5]))
 
 
 def vtep_address(node: NodePlan) -> str:
@@ -140,8 +163,15 @@ def vxlan(nodes: Sequence[NodePlan], ctx: RoutingContext | None = None) -> tuple
     warnings: list[str] = []
     for node in nodes:
         for peer in _peers(node, nodes, {}, warnings):
-            routes.append(RoutePlan(node.name, peer.pod_cidr, vtep_address(peer), VTEP_DEV,
-                                    f"vxlan: pod CIDR of {peer.name} via its VTEP (onlink)"))
+            routes.append(
+                RoutePlan(
+                    node.name,
+                    peer.pod_cidr,
+                    vtep_address(peer),
+                    VTEP_DEV,
+                    f"vxlan: pod CIDR of {peer.name} via its VTEP (onlink)",
+                )
+            )
     return routes, warnings
 
 
@@ -149,11 +179,20 @@ def vteps(nodes: Sequence[NodePlan], ctx: RoutingContext) -> list[VtepPlan]:
     out = []
     for node in nodes:
         peers = _peers(node, nodes, {}, [])
-        out.append(VtepPlan(
-            node=node.name, dev=VTEP_DEV, vni=ctx.vxlan.vni, port=ctx.vxlan.port, local=node.host_ip,
-            mac=vtep_mac(node.name), address=f"{vtep_address(node)}/32", mtu=ctx.mtu - VXLAN_OVERHEAD,
-            neighbours=tuple((vtep_address(p), vtep_mac(p.name)) for p in peers),
-            fdb=tuple((vtep_mac(p.name), p.host_ip) for p in peers)))
+        out.append(
+            VtepPlan(
+                node=node.name,
+                dev=VTEP_DEV,
+                vni=ctx.vxlan.vni,
+                port=ctx.vxlan.port,
+                local=node.host_ip,
+                mac=vtep_mac(node.name),
+                address=f"{vtep_address(node)}/32",
+                mtu=ctx.mtu - VXLAN_OVERHEAD,
+                neighbours=tuple((vtep_address(p), vtep_mac(p.name)) for p in peers),
+                fdb=tuple((vtep_mac(p.name), p.host_ip) for p in peers),
+            )
+        )
     return out
 
 
@@ -165,9 +204,16 @@ def bgp(nodes: Sequence[NodePlan], ctx: RoutingContext | None = None) -> tuple[l
     Calico. Emulated nodes have no default route, so this one stands for it. BGP learns the
     rest (see `speakers`).
     """
-    routes = [RoutePlan(n.name, f"{CALICO_GATEWAY}/32", None, "eth0",
-                        "bgp: lets proxy ARP on the pods' veths answer for their gateway 169.254.1.1")
-              for n in nodes]
+    routes = [
+        RoutePlan(
+            n.name,
+            f"{CALICO_GATEWAY}/32",
+            None,
+            "eth0",
+            "bgp: lets proxy ARP on the pods' veths answer for their gateway 169.254.1.1",
+        )
+        for n in nodes
+    ]
     return routes, []
 
 
@@ -214,16 +260,23 @@ def speakers(nodes: Sequence[NodePlan], ctx: RoutingContext, router: RouterPlan 
         own = ipaddress.ip_network(n.pod_cidr)
         expected = tuple(c for c in expected_all if not ipaddress.ip_network(c).overlaps(own))
         config = bird.node_config(n.name, n.host_ip, asn, n.pod_cidr, ctx.pod_subnet, peers[n.name], cluster_id)
-        out.append(BgpSpeakerPlan(n.name, n.key, asn, n.host_ip, (n.pod_cidr,), tuple(peers[n.name]),
-                                  expected, config))
+        out.append(BgpSpeakerPlan(n.name, n.key, asn, n.host_ip, (n.pod_cidr,), tuple(peers[n.name]), expected, config))
     if topology == "top-of-rack" and router is not None:
         local = {i.subnet: i.ip for i in router.interfaces}
-        rpeers = [(BgpPeerPlan(n.name, n.host_ip, asn, "client", True), local[ctx.rack.get(n.name, "")])
-                  for n in nodes]
+        rpeers = [(BgpPeerPlan(n.name, n.host_ip, asn, "client", True), local[ctx.rack.get(n.name, "")]) for n in nodes]
         router_id = router.interfaces[0].ip
-        out.append(BgpSpeakerPlan(router.name, router.key, asn, router_id, (), tuple(p for p, _ in rpeers),
-                                  tuple(expected_all),
-                                  bird.router_config(router_id, asn, ctx.pod_subnet, rpeers)))
+        out.append(
+            BgpSpeakerPlan(
+                router.name,
+                router.key,
+                asn,
+                router_id,
+                (),
+                tuple(p for p, _ in rpeers),
+                tuple(expected_all),
+                bird.router_config(router_id, asn, ctx.pod_subnet, rpeers),
+            )
+        )
     return out
 
 
@@ -251,8 +304,9 @@ def pod_addressing(mode: str, ip: str, node_cidr: str, gateway: str) -> tuple[st
     return node_cidr, gateway
 
 
-def plan_network(cluster: ClusterSpec, nodes: Sequence[NodePlan], externals: Sequence[ExternalPlan]
-                 ) -> tuple[list[RoutePlan], list[str], NetworkPlan | None]:
+def plan_network(
+    cluster: ClusterSpec, nodes: Sequence[NodePlan], externals: Sequence[ExternalPlan]
+) -> tuple[list[RoutePlan], list[str], NetworkPlan | None]:
     """Node routes, warnings, and everything else the mode and the underlay need.
 
     The NetworkPlan is None for one L2 segment routed host-gw, the historical default, whose
@@ -260,22 +314,32 @@ def plan_network(cluster: ClusterSpec, nodes: Sequence[NodePlan], externals: Seq
     """
     subnets, router, underlay_routes = plan_underlay(cluster, nodes, externals)
     rack = {n.name: s.name for s in subnets for n in nodes if n.name in s.members}
-    ctx = RoutingContext(rack=rack, gateway=router_ips(cluster), pod_subnet=cluster.pod_subnet, mtu=cluster.mtu,
-                         vxlan=cluster.vxlan, bgp=cluster.bgp)
+    ctx = RoutingContext(
+        rack=rack,
+        gateway=router_ips(cluster),
+        pod_subnet=cluster.pod_subnet,
+        mtu=cluster.mtu,
+        vxlan=cluster.vxlan,
+        bgp=cluster.bgp,
+    )
     mode = cluster.routing
     routes, warnings = MODES[mode](nodes, ctx)
     multi = len(subnets) > 1
     if mode == "host-gw" and multi and any(ctx.rack[a.name] != ctx.rack[b.name] for a in nodes for b in nodes):
-        warnings.insert(0, "routing host-gw across racks: flannel's host-gw backend needs every node on one L2 "
-                           "segment, but the nodes sit in " + "; ".join(
-                               f"{s.name} ({', '.join(m for m in s.members if m in rack) or 'no node'})"
-                               for s in subnets)
-                        + ": pods cannot reach pods in another rack (choose cloud-routes, vxlan or bgp)")
-    if mode == "bgp" and multi and cluster.bgp.topology != "top-of-rack" and len(
-            {ctx.rack[n.name] for n in nodes}) > 1:
-        warnings.insert(0, f"routing bgp ({cluster.bgp.topology}) across racks: the sessions cross the router, "
-                           "but the router does not speak BGP and has no route to any pod CIDR, so pod traffic "
-                           "between racks is dropped there (choose bgp.topology: top-of-rack)")
+        warnings.insert(
+            0,
+            "routing host-gw across racks: flannel's host-gw backend needs every node on one L2 "
+            "segment, but the nodes sit in "
+            + "; ".join(f"{s.name} ({', '.join(m for m in s.members if m in rack) or 'no node'})" for s in subnets)
+            + ": pods cannot reach pods in another rack (choose cloud-routes, vxlan or bgp)",
+        )
+    if mode == "bgp" and multi and cluster.bgp.topology != "top-of-rack" and len({ctx.rack[n.name] for n in nodes}) > 1:
+        warnings.insert(
+            0,
+            f"routing bgp ({cluster.bgp.topology}) across racks: the sessions cross the router, "
+            "but the router does not speak BGP and has no route to any pod CIDR, so pod traffic "
+            "between racks is dropped there (choose bgp.topology: top-of-rack)",
+        )
     if mode == "host-gw" and not multi and router is None:
         return routes, warnings, None
     if mode == "cloud-routes" and router is not None:
@@ -283,9 +347,12 @@ def plan_network(cluster: ClusterSpec, nodes: Sequence[NodePlan], externals: Seq
         warnings += more
         router = RouterPlan(router.name, router.key, router.interfaces, tuple(router_routes))
     network = NetworkPlan(
-        subnets=subnets, routers=(router,) if router is not None else (), underlay_routes=underlay_routes,
+        subnets=subnets,
+        routers=(router,) if router is not None else (),
+        underlay_routes=underlay_routes,
         pod_mtu=cluster.mtu - VXLAN_OVERHEAD if mode == "vxlan" else cluster.mtu,
         pod_bridge=mode != "bgp",
         vteps=tuple(vteps(nodes, ctx)) if mode == "vxlan" else (),
-        bgp=tuple(speakers(nodes, ctx, router)) if mode == "bgp" else ())
+        bgp=tuple(speakers(nodes, ctx, router)) if mode == "bgp" else (),
+    )
     return routes, warnings, network

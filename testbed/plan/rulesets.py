@@ -25,8 +25,10 @@ def kube_proxy_rulesets(plan: Plan) -> dict[str, Ruleset]:
     """node -> kube-proxy's ruleset in the plan's mode; none without Services or in mode none."""
     if plan.services is None or plan.kube_proxy_mode == "none":
         return {}
-    return {n.name: build_ruleset(plan.services, n.name, n.host_ip, plan.pod_subnet, plan.kube_proxy_mode)
-            for n in plan.nodes}
+    return {
+        n.name: build_ruleset(plan.services, n.name, n.host_ip, plan.pod_subnet, plan.kube_proxy_mode)
+        for n in plan.nodes
+    }
 
 
 def policy_rulesets(plan: Plan) -> dict[str, Ruleset]:
@@ -53,6 +55,7 @@ def merged_rulesets(plan: Plan) -> dict[str, Ruleset]:
             tables += plan.policy_rulesets[n.name].tables
         if n.name in plan.egress_tables:
             tables.append(plan.egress_tables[n.name])
-        out[n.name] = Ruleset(n.name, tuple(tables), plan.kube_proxy_mode, n.host_ip, plan.pod_subnet,
-                              plan.service_subnet)
+        out[n.name] = Ruleset(
+            n.name, tuple(tables), plan.kube_proxy_mode, n.host_ip, plan.pod_subnet, plan.service_subnet
+        )
     return out

@@ -9,7 +9,7 @@ replicas spread evenly; ties go to the earlier node, which keeps plans determini
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from ..spec.model import NodeSpec, PodTemplate
 
@@ -27,8 +27,7 @@ def unfit_reason(node: NodeSpec, template: PodTemplate) -> str | None:
     return None
 
 
-def schedule(template: PodTemplate, nodes: Sequence[NodeSpec],
-             load: Mapping[str, int]) -> tuple[str | None, str]:
+def schedule(template: PodTemplate, nodes: Sequence[NodeSpec], load: Mapping[str, int]) -> tuple[str | None, str]:
     """Return (node name, "") or (None, reason the pod stays Pending)."""
     if template.node_name:
         # spec.nodeName skips the scheduler entirely: the kubelet admits it, taints or not.
@@ -52,5 +51,6 @@ def schedule(template: PodTemplate, nodes: Sequence[NodeSpec],
 
 
 def _prefer_not(node: NodeSpec, template: PodTemplate) -> bool:
-    return any(t.effect == "PreferNoSchedule" and not any(x.tolerates(t) for x in template.tolerations)
-               for t in node.taints)
+    return any(
+        t.effect == "PreferNoSchedule" and not any(x.tolerates(t) for x in template.tolerations) for t in node.taints
+    )

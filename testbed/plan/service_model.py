@@ -9,8 +9,8 @@ it into per-node rules; the lead's DNS, `get svc` and `get endpointslices` read 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from .jsonvalue import Json, to_json
 
@@ -20,7 +20,7 @@ class ServicePortPlan:
     name: str
     port: int
     protocol: str
-    target_port: int | str          # a number, or a containerPort name resolved per endpoint pod
+    target_port: int | str  # a number, or a containerPort name resolved per endpoint pod
     node_port: int | None = None
     app_protocol: str = ""
 
@@ -29,21 +29,21 @@ class ServicePortPlan:
 class ServicePlan:
     namespace: str
     name: str
-    type: str                       # ClusterIP | NodePort | LoadBalancer | ExternalName
-    cluster_ip: str                 # an address, "None" (headless) or "" (ExternalName)
+    type: str  # ClusterIP | NodePort | LoadBalancer | ExternalName
+    cluster_ip: str  # an address, "None" (headless) or "" (ExternalName)
     ports: tuple[ServicePortPlan, ...]
     selector: Mapping[str, str]
     session_affinity: str = "None"
     affinity_timeout: int = 10800
-    external_traffic_policy: str = ""   # Cluster | Local when externally reachable, else ""
+    external_traffic_policy: str = ""  # Cluster | Local when externally reachable, else ""
     internal_traffic_policy: str = "Cluster"
     external_name: str = ""
     external_ips: tuple[str, ...] = ()
-    load_balancer_ingress: tuple[str, ...] = ()   # status.loadBalancer.ingress[].ip; empty = <pending>
+    load_balancer_ingress: tuple[str, ...] = ()  # status.loadBalancer.ingress[].ip; empty = <pending>
     load_balancer_source_ranges: tuple[str, ...] = ()
     health_check_node_port: int | None = None
     publish_not_ready_addresses: bool = False
-    builtin: bool = False           # created by the API server itself (default/kubernetes)
+    builtin: bool = False  # created by the API server itself (default/kubernetes)
 
     @property
     def key(self) -> str:
@@ -60,8 +60,7 @@ class ServicePlan:
 
     @property
     def externally_accessible(self) -> bool:
-        return (any(p.node_port for p in self.ports) or bool(self.load_balancer_ingress)
-                or bool(self.external_ips))
+        return any(p.node_port for p in self.ports) or bool(self.load_balancer_ingress) or bool(self.external_ips)
 
     def port(self, name: str) -> ServicePortPlan:
         for p in self.ports:
@@ -76,7 +75,9 @@ class ServicePlan:
     def external_ip_column(self) -> str:
         if self.type == "ExternalName":
             return self.external_name
-        ips = list(self.load_balancer_ingress) + [ip for ip in self.external_ips if ip not in self.load_balancer_ingress]
+        ips = list(self.load_balancer_ingress) + [
+            ip for ip in self.external_ips if ip not in self.load_balancer_ingress
+        ]
         if ips:
             return ",".join(ips)
         return "<pending>" if self.type == "LoadBalancer" else "<none>"
@@ -84,8 +85,9 @@ class ServicePlan:
     def ports_column(self) -> str:
         if not self.ports:
             return "<none>"
-        return ",".join(f"{p.port}:{p.node_port}/{p.protocol}" if p.node_port else f"{p.port}/{p.protocol}"
-                        for p in self.ports)
+        return ",".join(
+            f"{p.port}:{p.node_port}/{p.protocol}" if p.node_port else f"{p.port}/{p.protocol}" for p in self.ports
+        )
 
 
 @dataclass(frozen=True)
@@ -103,8 +105,8 @@ class EndpointPlan:
     """discovery/v1 Endpoint (one address), with its conditions and where it runs."""
 
     ip: str
-    node: str                       # "" when not a pod on a node (the kubernetes Service)
-    pod: str = ""                   # targetRef: the pod's name in the slice's namespace
+    node: str  # "" when not a pod on a node (the kubernetes Service)
+    pod: str = ""  # targetRef: the pod's name in the slice's namespace
     ready: bool = True
     serving: bool = True
     terminating: bool = False
@@ -174,8 +176,13 @@ class ServicesPlan:
     def slices_of(self, namespace: str, name: str) -> tuple[EndpointSlicePlan, ...]:
         return tuple(s for s in self.slices if s.namespace == namespace and s.service == name)
 
-    def endpoints(self, namespace: str, name: str, port_name: str = "", protocol: str | None = None,
-                  ) -> tuple[ResolvedEndpoint, ...]:
+    def endpoints(
+        self,
+        namespace: str,
+        name: str,
+        port_name: str = "",
+        protocol: str | None = None,
+    ) -> tuple[ResolvedEndpoint, ...]:
         """The backends of one service port, sorted by "ip:port" as kube-proxy sorts them."""
         svc = self.service(namespace, name)
         if protocol is None:
@@ -190,8 +197,12 @@ class ServicesPlan:
                     out.setdefault(str(r), r)
         return tuple(out[k] for k in sorted(out))
 
-    def load_balancer_targets(self, namespace: str, name: str, nodes: tuple[str, ...] | list[str],
-                              ) -> tuple[str, ...]:
+    def load_balancer_targets(
+        self,
+        namespace: str,
+        name: str,
+        nodes: tuple[str, ...] | list[str],
+    ) -> tuple[str, ...]:
         """The nodes an emulated cloud load balancer sends traffic to.
 
         Cluster policy: every node. Local policy: only nodes whose health check passes, i.e.
@@ -200,8 +211,7 @@ class ServicesPlan:
         svc = self.service(namespace, name)
         if svc.external_traffic_policy != "Local":
             return tuple(nodes)
-        local = {e.node for p in svc.ports for e in self.endpoints(namespace, name, p.name, p.protocol)
-                 if e.ready}
+        local = {e.node for p in svc.ports for e in self.endpoints(namespace, name, p.name, p.protocol) if e.ready}
         return tuple(n for n in nodes if n in local)
 
     def cluster_ips(self) -> dict[str, str]:

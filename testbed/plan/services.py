@@ -29,7 +29,8 @@ import dataclasses
 import hashlib
 import ipaddress
 import random
-from typing import Collection, Generic, Iterable, Sequence, TypeVar
+from collections.abc import Collection, Iterable, Sequence
+from typing import Generic, TypeVar
 
 from ..errors import Problem, SpecError
 from ..spec.model import ClusterSpec, Manifests, ObjectRef
@@ -37,16 +38,24 @@ from ..spec.services import NODE_PORT_RANGE, ServicePort, ServiceSpec
 from .ipam import underlay_addresses
 from .model import PodPlan
 from .naming import ALPHANUMS
-from .service_model import (EndpointPlan, EndpointPortPlan, EndpointSlicePlan, ServicePlan,
-                            ServicePortPlan, ServicesPlan, ip_sort_key)
+from .service_model import (
+    EndpointPlan,
+    EndpointPortPlan,
+    EndpointSlicePlan,
+    ServicePlan,
+    ServicePortPlan,
+    ServicesPlan,
+    ip_sort_key,
+)
 
-MAX_ENDPOINTS_PER_SLICE = 100      # kube-controller-manager --max-endpoints-per-slice default
+MAX_ENDPOINTS_PER_SLICE = 100  # kube-controller-manager --max-endpoints-per-slice default
 KUBERNETES_SERVICE = ("default", "kubernetes")
-API_SERVER_PORT = 6443             # kind's kube-apiserver secure port
-KUBE_DNS_OFFSET = 10               # kube-dns at the tenth address of serviceSubnet
+API_SERVER_PORT = 6443  # kind's kube-apiserver secure port
+KUBE_DNS_OFFSET = 10  # kube-dns at the tenth address of serviceSubnet
 
 
 # -- the ranges' static bands (upstream calculateRangeOffset) ------------------------------------
+
 
 def cluster_ip_static_band(size: int) -> int:
     """ipallocator: min(max(16, size/16), 256) addresses at the start kept for static requests."""
@@ -89,7 +98,7 @@ class _Hosts(Sequence[str]):
         return 0 <= offset < self.n
 
 
-T = TypeVar("T", str, int)   # addresses or port numbers
+T = TypeVar("T", str, int)  # addresses or port numbers
 
 
 class _Allocator(Generic[T]):
@@ -125,6 +134,7 @@ class _Allocator(Generic[T]):
 
 # -- the load balancer pool --------------------------------------------------------------------
 
+
 def parse_lb_pool(text: str) -> list[str]:
     """`a.b.c.d-a.b.c.e` (inclusive), a CIDR (its host addresses) or one address; ValueError if bad."""
     text = text.strip()
@@ -145,36 +155,57 @@ def _check_pool(cluster: ClusterSpec, lb_pool: str, problems: list[Problem]) -> 
     try:
         pool = parse_lb_pool(lb_pool)
     except ValueError as exc:
-        problems.append(Problem(cluster.file, where[0], f"{lb_pool!r} is not an address range "
-                                "(a.b.c.d-a.b.c.e, a CIDR or one address): " + str(exc), where[1]))
+        problems.append(
+            Problem(
+                cluster.file,
+                where[0],
+                f"{lb_pool!r} is not an address range (a.b.c.d-a.b.c.e, a CIDR or one address): " + str(exc),
+                where[1],
+            )
+        )
         return []
     under = ipaddress.ip_network(cluster.underlay_subnet)
-    outside = [ip for ip in pool if ipaddress.ip_address(ip) not in under
-               or ipaddress.ip_address(ip) in (under.network_address, under.broadcast_address)]
+    outside = [
+        ip
+        for ip in pool
+        if ipaddress.ip_address(ip) not in under
+        or ipaddress.ip_address(ip) in (under.network_address, under.broadcast_address)
+    ]
     if outside:
-        problems.append(Problem(cluster.file, where[0], f"{outside[0]} is not a host address of the "
-                                f"underlay {under}: load balancer addresses live on the underlay", where[1]))
+        problems.append(
+            Problem(
+                cluster.file,
+                where[0],
+                f"{outside[0]} is not a host address of the "
+                f"underlay {under}: load balancer addresses live on the underlay",
+                where[1],
+            )
+        )
         return []
     host_ips, external_ips = underlay_addresses(cluster)
     taken = {ip: f"node {n.name}'s HOST-IP" for ip, n in zip(host_ips, cluster.nodes)}
     taken.update({ip: f"external host {name}" for name, ip in external_ips.items()})
     clash = [ip for ip in pool if ip in taken]
     if clash:
-        problems.append(Problem(cluster.file, where[0], f"{clash[0]} in {lb_pool} is already {taken[clash[0]]}",
-                                where[1]))
+        problems.append(
+            Problem(cluster.file, where[0], f"{clash[0]} in {lb_pool} is already {taken[clash[0]]}", where[1])
+        )
         return []
     return pool
 
 
 # -- planning ------------------------------------------------------------------------------------
 
+
 def kubernetes_service(cluster: ClusterSpec) -> ServiceSpec:
     """default/kubernetes: the API server's own Service at the first address of serviceSubnet."""
     net = ipaddress.ip_network(cluster.service_subnet)
-    return ServiceSpec(ref=ObjectRef("", "Service", *KUBERNETES_SERVICE),
-                       ports=(ServicePort("https", 443, "TCP", API_SERVER_PORT),),
-                       cluster_ip=str(net.network_address + 1),
-                       labels={"component": "apiserver", "provider": "kubernetes"})
+    return ServiceSpec(
+        ref=ObjectRef("", "Service", *KUBERNETES_SERVICE),
+        ports=(ServicePort("https", 443, "TCP", API_SERVER_PORT),),
+        cluster_ip=str(net.network_address + 1),
+        labels={"component": "apiserver", "provider": "kubernetes"},
+    )
 
 
 def kube_dns_ip(cluster: ClusterSpec) -> str:
@@ -186,10 +217,19 @@ def _problem(spec: ServiceSpec, suffix: str, message: str) -> Problem:
     return Problem(spec.ref.file, spec.field_path(suffix), message, str(spec.ref))
 
 
-def plan_services(cluster: ClusterSpec, manifests: Manifests, pods: Sequence[PodPlan], seed: int = 0,
-                  lb_pool: str | None = None, *, previous: ServicesPlan | None = None,
-                  include_kubernetes: bool = True, extra: Sequence[ServiceSpec] = (),
-                  not_ready: Collection[str] = (), terminating: Collection[str] = ()) -> ServicesPlan:
+def plan_services(
+    cluster: ClusterSpec,
+    manifests: Manifests,
+    pods: Sequence[PodPlan],
+    seed: int = 0,
+    lb_pool: str | None = None,
+    *,
+    previous: ServicesPlan | None = None,
+    include_kubernetes: bool = True,
+    extra: Sequence[ServiceSpec] = (),
+    not_ready: Collection[str] = (),
+    terminating: Collection[str] = (),
+) -> ServicesPlan:
     """Allocate every Service's addresses and compute the EndpointSlices; SpecError on conflicts.
 
     `extra` adds Services that are not in the manifests (the lead's kube-dns, for instance);
@@ -203,8 +243,13 @@ def plan_services(cluster: ClusterSpec, manifests: Manifests, pods: Sequence[Pod
     if include_kubernetes:
         for s in specs:
             if (s.namespace, s.name) == KUBERNETES_SERVICE:
-                problems.append(_problem(s, "metadata.name", "default/kubernetes is the API server's own "
-                                         "Service; it is created by the cluster"))
+                problems.append(
+                    _problem(
+                        s,
+                        "metadata.name",
+                        "default/kubernetes is the API server's own Service; it is created by the cluster",
+                    )
+                )
         specs = [kubernetes_service(cluster)] + [s for s in specs if (s.namespace, s.name) != KUBERNETES_SERVICE]
         builtin.add("default/kubernetes")
     prev = {s.key: s for s in previous.services} if previous else {}
@@ -217,31 +262,52 @@ def plan_services(cluster: ClusterSpec, manifests: Manifests, pods: Sequence[Pod
 
     services = []
     for s in sorted(specs, key=lambda x: (x.namespace, x.name)):
-        ports = tuple(ServicePortPlan(p.name, p.port, p.protocol, p.target_port,
-                                      node_ports.get((s.key, p.name, p.protocol)), p.app_protocol)
-                      for p in s.ports)
-        services.append(ServicePlan(
-            namespace=s.namespace, name=s.name, type=s.type, cluster_ip=cluster_ips.get(s.key, ""),
-            ports=ports, selector=dict(s.selector), session_affinity=s.session_affinity,
-            affinity_timeout=s.affinity_timeout, external_traffic_policy=s.external_traffic_policy,
-            internal_traffic_policy=s.internal_traffic_policy if s.type != "ExternalName" else "",
-            external_name=s.external_name, external_ips=s.external_ips,
-            load_balancer_ingress=ingress.get(s.key, ()),
-            load_balancer_source_ranges=s.load_balancer_source_ranges,
-            health_check_node_port=hc_ports.get(s.key), publish_not_ready_addresses=s.publish_not_ready_addresses,
-            builtin=s.key in builtin))
+        ports = tuple(
+            ServicePortPlan(
+                p.name, p.port, p.protocol, p.target_port, node_ports.get((s.key, p.name, p.protocol)), p.app_protocol
+            )
+            for p in s.ports
+        )
+        services.append(
+            ServicePlan(
+                namespace=s.namespace,
+                name=s.name,
+                type=s.type,
+                cluster_ip=cluster_ips.get(s.key, ""),
+                ports=ports,
+                selector=dict(s.selector),
+                session_affinity=s.session_affinity,
+                affinity_timeout=s.affinity_timeout,
+                external_traffic_policy=s.external_traffic_policy,
+                internal_traffic_policy=s.internal_traffic_policy if s.type != "ExternalName" else "",
+                external_name=s.external_name,
+                external_ips=s.external_ips,
+                load_balancer_ingress=ingress.get(s.key, ()),
+                load_balancer_source_ranges=s.load_balancer_source_ranges,
+                health_check_node_port=hc_ports.get(s.key),
+                publish_not_ready_addresses=s.publish_not_ready_addresses,
+                builtin=s.key in builtin,
+            )
+        )
         if s.selector and s.type == "ExternalName":
             warnings.append(f"Service {s.key}: type ExternalName ignores its selector")
-    plan = ServicesPlan(seed=seed, service_subnet=cluster.service_subnet, lb_pool=lb_pool,
-                        services=tuple(services), slices=(), warnings=tuple(warnings))
+    plan = ServicesPlan(
+        seed=seed,
+        service_subnet=cluster.service_subnet,
+        lb_pool=lb_pool,
+        services=tuple(services),
+        slices=(),
+        warnings=tuple(warnings),
+    )
     slices = compute_slices(plan.services, pods, seed, not_ready=not_ready, terminating=terminating)
     if include_kubernetes:
         slices = (_kubernetes_slice(cluster),) + slices
     return dataclasses.replace(plan, slices=slices)
 
 
-def update_endpoints(plan: ServicesPlan, pods: Sequence[PodPlan], *, not_ready: Collection[str] = (),
-                     terminating: Collection[str] = ()) -> ServicesPlan:
+def update_endpoints(
+    plan: ServicesPlan, pods: Sequence[PodPlan], *, not_ready: Collection[str] = (), terminating: Collection[str] = ()
+) -> ServicesPlan:
     """The same Services with EndpointSlices recomputed from the current pods (after scaling,
     deleting, recreating or relabelling pods). Allocations never change here; slice names stay
     the same for the same Service and port mapping."""
@@ -250,8 +316,9 @@ def update_endpoints(plan: ServicesPlan, pods: Sequence[PodPlan], *, not_ready: 
     return dataclasses.replace(plan, slices=kept + managed)
 
 
-def _allocate_cluster_ips(cluster: ClusterSpec, specs: list[ServiceSpec], prev: dict[str, ServicePlan],
-                          seed: int, problems: list[Problem]) -> dict[str, str]:
+def _allocate_cluster_ips(
+    cluster: ClusterSpec, specs: list[ServiceSpec], prev: dict[str, ServicePlan], seed: int, problems: list[Problem]
+) -> dict[str, str]:
     net = ipaddress.ip_network(cluster.service_subnet)
     usable = _Hosts(net)
     reserved = (str(net.network_address + 1), kube_dns_ip(cluster))
@@ -264,16 +331,22 @@ def _allocate_cluster_ips(cluster: ClusterSpec, specs: list[ServiceSpec], prev: 
     # Existing Services keep their address, as the API server never changes an allocated ClusterIP.
     for s in wants:
         old = prev.get(s.key)
-        if old is not None and old.proxied and (not s.cluster_ip or s.cluster_ip == old.cluster_ip) \
-                and old.cluster_ip in alloc.values and alloc.take(old.cluster_ip, s.key) is None:
+        if (
+            old is not None
+            and old.proxied
+            and (not s.cluster_ip or s.cluster_ip == old.cluster_ip)
+            and old.cluster_ip in alloc.values
+            and alloc.take(old.cluster_ip, s.key) is None
+        ):
             out[s.key] = old.cluster_ip
     for s in wants:
         if s.key in out or not s.cluster_ip:
             continue
         ip = ipaddress.ip_address(s.cluster_ip)
         if ip not in net:
-            problems.append(_problem(s, "spec.clusterIP", f"{ip} is not in serviceSubnet {net} "
-                                     f"(the valid IPs are {net})"))
+            problems.append(
+                _problem(s, "spec.clusterIP", f"{ip} is not in serviceSubnet {net} (the valid IPs are {net})")
+            )
         elif ip in (net.network_address, net.broadcast_address):
             what = "network" if ip == net.network_address else "broadcast"
             problems.append(_problem(s, "spec.clusterIP", f"{ip} is the {what} address of serviceSubnet {net}"))
@@ -294,8 +367,9 @@ def _allocate_cluster_ips(cluster: ClusterSpec, specs: list[ServiceSpec], prev: 
     return out
 
 
-def _allocate_node_ports(specs: list[ServiceSpec], prev: dict[str, ServicePlan], seed: int,
-                         problems: list[Problem]) -> tuple[dict[tuple[str, str, str], int], dict[str, int]]:
+def _allocate_node_ports(
+    specs: list[ServiceSpec], prev: dict[str, ServicePlan], seed: int, problems: list[Problem]
+) -> tuple[dict[tuple[str, str, str], int], dict[str, int]]:
     lo, hi = NODE_PORT_RANGE
     alloc = _Allocator(list(range(lo, hi + 1)), node_port_static_band(hi - lo + 1))
     out: dict[tuple[str, str, str], int] = {}
@@ -315,8 +389,12 @@ def _allocate_node_ports(specs: list[ServiceSpec], prev: dict[str, ServicePlan],
                 continue
             if old_np is not None and alloc.take(old_np, s.key) is None:
                 out[(s.key, p.name, p.protocol)] = old_np
-        if s in wants_hc and s.health_check_node_port is None and old.health_check_node_port \
-                and alloc.take(old.health_check_node_port, s.key) is None:
+        if (
+            s in wants_hc
+            and s.health_check_node_port is None
+            and old.health_check_node_port
+            and alloc.take(old.health_check_node_port, s.key) is None
+        ):
             hc[s.key] = old.health_check_node_port
     # 2. explicit requests (a number is owned by one Service; one Service may use it for two protocols)
     for s in specs:
@@ -325,15 +403,25 @@ def _allocate_node_ports(specs: list[ServiceSpec], prev: dict[str, ServicePlan],
                 continue
             owner = alloc.take(p.node_port, s.key)
             if owner is not None:
-                problems.append(_problem(s, f"spec.ports[{i}].nodePort", f"provided port {p.node_port} is "
-                                         f"already allocated to Service {owner}"))
+                problems.append(
+                    _problem(
+                        s,
+                        f"spec.ports[{i}].nodePort",
+                        f"provided port {p.node_port} is already allocated to Service {owner}",
+                    )
+                )
             else:
                 out[(s.key, p.name, p.protocol)] = p.node_port
         if s.health_check_node_port is not None:
             owner = alloc.take(s.health_check_node_port, s.key)
             if owner is not None or s.health_check_node_port in out.values():
-                problems.append(_problem(s, "spec.healthCheckNodePort", f"port {s.health_check_node_port} "
-                                         f"is already allocated to Service {owner or s.key}"))
+                problems.append(
+                    _problem(
+                        s,
+                        "spec.healthCheckNodePort",
+                        f"port {s.health_check_node_port} is already allocated to Service {owner or s.key}",
+                    )
+                )
             else:
                 hc[s.key] = s.health_check_node_port
     # 3. dynamic: a port number shared by two protocols of one Service gets one nodePort
@@ -350,8 +438,9 @@ def _allocate_node_ports(specs: list[ServiceSpec], prev: dict[str, ServicePlan],
             if key in out:
                 continue
             shared = by_port.get(p.port)
-            if shared is not None and not any(k[0] == s.key and k[2] == p.protocol and v == shared
-                                              for k, v in out.items()):
+            if shared is not None and not any(
+                k[0] == s.key and k[2] == p.protocol and v == shared for k, v in out.items()
+            ):
                 out[key] = shared
                 continue
             value = alloc.next(rng, s.key)
@@ -368,8 +457,14 @@ def _allocate_node_ports(specs: list[ServiceSpec], prev: dict[str, ServicePlan],
     return out, hc
 
 
-def _allocate_lb(cluster: ClusterSpec, specs: list[ServiceSpec], prev: dict[str, ServicePlan],
-                 lb_pool: str | None, problems: list[Problem], warnings: list[str]) -> dict[str, tuple[str, ...]]:
+def _allocate_lb(
+    cluster: ClusterSpec,
+    specs: list[ServiceSpec],
+    prev: dict[str, ServicePlan],
+    lb_pool: str | None,
+    problems: list[Problem],
+    warnings: list[str],
+) -> dict[str, tuple[str, ...]]:
     lbs = sorted((s for s in specs if s.type == "LoadBalancer"), key=lambda x: x.key)
     if not lbs:
         if lb_pool:
@@ -377,8 +472,10 @@ def _allocate_lb(cluster: ClusterSpec, specs: list[ServiceSpec], prev: dict[str,
         return {}
     if not lb_pool:
         for s in lbs:
-            warnings.append(f"Service {s.key}: no load balancer pool, EXTERNAL-IP stays <pending> "
-                            "(LoadBalancer needs a cloud, seed 002)")
+            warnings.append(
+                f"Service {s.key}: no load balancer pool, EXTERNAL-IP stays <pending> "
+                "(LoadBalancer needs a cloud, seed 002)"
+            )
         return {}
     pool = _check_pool(cluster, lb_pool, problems)
     if not pool:
@@ -388,16 +485,18 @@ def _allocate_lb(cluster: ClusterSpec, specs: list[ServiceSpec], prev: dict[str,
     handled = [s for s in lbs if not s.load_balancer_class]
     for s in lbs:
         if s.load_balancer_class:
-            warnings.append(f"Service {s.key}: loadBalancerClass {s.load_balancer_class!r} is not the "
-                            "emulated cloud's; EXTERNAL-IP stays <pending>")
-    for s in handled:    # existing Services keep their address
+            warnings.append(
+                f"Service {s.key}: loadBalancerClass {s.load_balancer_class!r} is not the "
+                "emulated cloud's; EXTERNAL-IP stays <pending>"
+            )
+    for s in handled:  # existing Services keep their address
         old = prev.get(s.key)
         if old is not None and old.load_balancer_ingress:
             ip = old.load_balancer_ingress[0]
             if ip in free and (not s.load_balancer_ip or s.load_balancer_ip == ip):
                 free.remove(ip)
                 out[s.key] = (ip,)
-    for s in handled:    # spec.loadBalancerIP, honoured when the pool can give it
+    for s in handled:  # spec.loadBalancerIP, honoured when the pool can give it
         if s.key in out or not s.load_balancer_ip:
             continue
         if s.load_balancer_ip in free:
@@ -405,20 +504,23 @@ def _allocate_lb(cluster: ClusterSpec, specs: list[ServiceSpec], prev: dict[str,
             out[s.key] = (s.load_balancer_ip,)
         else:
             why = "is not in the pool" if s.load_balancer_ip not in pool else "is already in use"
-            warnings.append(f"Service {s.key}: loadBalancerIP {s.load_balancer_ip} {why} ({lb_pool}); "
-                            "EXTERNAL-IP stays <pending>")
+            warnings.append(
+                f"Service {s.key}: loadBalancerIP {s.load_balancer_ip} {why} ({lb_pool}); EXTERNAL-IP stays <pending>"
+            )
     for s in handled:
         if s.key in out or s.load_balancer_ip:
             continue
         if not free:
-            warnings.append(f"Service {s.key}: the load balancer pool {lb_pool} is exhausted; "
-                            "EXTERNAL-IP stays <pending>")
+            warnings.append(
+                f"Service {s.key}: the load balancer pool {lb_pool} is exhausted; EXTERNAL-IP stays <pending>"
+            )
             continue
         out[s.key] = (free.pop(0),)
     return out
 
 
 # -- EndpointSlices ------------------------------------------------------------------------------
+
 
 def resolve_target_port(port: ServicePortPlan, pod: PodPlan) -> int | None:
     """podutil.FindPort: a number as is; a name through the pod's containerPorts of that protocol."""
@@ -431,8 +533,11 @@ def resolve_target_port(port: ServicePortPlan, pod: PodPlan) -> int | None:
 
 
 def selects(svc: ServicePlan, pod: PodPlan) -> bool:
-    return bool(svc.selector) and pod.namespace == svc.namespace and all(
-        pod.labels.get(k) == v for k, v in svc.selector.items())
+    return (
+        bool(svc.selector)
+        and pod.namespace == svc.namespace
+        and all(pod.labels.get(k) == v for k, v in svc.selector.items())
+    )
 
 
 def _slice_name(seed: int, svc: ServicePlan, signature: str) -> str:
@@ -441,9 +546,14 @@ def _slice_name(seed: int, svc: ServicePlan, signature: str) -> str:
     return f"{svc.name[:57]}-{suffix}"
 
 
-def compute_slices(services: Sequence[ServicePlan], pods: Sequence[PodPlan], seed: int, *,
-                   not_ready: Collection[str] = (), terminating: Collection[str] = ()
-                   ) -> tuple[EndpointSlicePlan, ...]:
+def compute_slices(
+    services: Sequence[ServicePlan],
+    pods: Sequence[PodPlan],
+    seed: int,
+    *,
+    not_ready: Collection[str] = (),
+    terminating: Collection[str] = (),
+) -> tuple[EndpointSlicePlan, ...]:
     """The EndpointSlice controller's output for every Service with a selector."""
     not_ready, terminating = set(not_ready), set(terminating)
     out: list[EndpointSlicePlan] = []
@@ -467,23 +577,30 @@ def compute_slices(services: Sequence[ServicePlan], pods: Sequence[PodPlan], see
                 if number is not None:
                     ports.append(EndpointPortPlan(p.name, number, p.protocol, p.app_protocol))
             if svc.ports and not ports:
-                continue   # no port of the Service resolves on this pod
+                continue  # no port of the Service resolves on this pod
             gone = pod.full_name in terminating
             ready = svc.publish_not_ready_addresses or (pod.full_name not in not_ready and not gone)
             serving = svc.publish_not_ready_addresses or pod.full_name not in not_ready
-            groups.setdefault(tuple(ports), []).append(
-                EndpointPlan(pod.ip, pod.node, pod.name, ready, serving, gone))
-        if not groups:   # upstream keeps one placeholder slice with no endpoints
+            groups.setdefault(tuple(ports), []).append(EndpointPlan(pod.ip, pod.node, pod.name, ready, serving, gone))
+        if not groups:  # upstream keeps one placeholder slice with no endpoints
             out.append(EndpointSlicePlan(svc.namespace, _slice_name(seed, svc, "placeholder"), svc.name, (), ()))
             continue
-        for slice_ports, endpoints in sorted(groups.items(),
-                                             key=lambda kv: [(p.name, p.protocol, p.port) for p in kv[0]]):
+        for slice_ports, endpoints in sorted(
+            groups.items(), key=lambda kv: [(p.name, p.protocol, p.port) for p in kv[0]]
+        ):
             endpoints.sort(key=lambda e: ip_sort_key(e.ip))
             signature = ",".join(f"{p.name}/{p.protocol}/{p.port}" for p in slice_ports)
             for chunk in range(0, len(endpoints), MAX_ENDPOINTS_PER_SLICE):
                 sig = signature if chunk == 0 else f"{signature}#{chunk // MAX_ENDPOINTS_PER_SLICE}"
-                out.append(EndpointSlicePlan(svc.namespace, _slice_name(seed, svc, sig), svc.name, slice_ports,
-                                             tuple(endpoints[chunk:chunk + MAX_ENDPOINTS_PER_SLICE])))
+                out.append(
+                    EndpointSlicePlan(
+                        svc.namespace,
+                        _slice_name(seed, svc, sig),
+                        svc.name,
+                        slice_ports,
+                        tuple(endpoints[chunk : chunk + MAX_ENDPOINTS_PER_SLICE]),
+                    )
+                )
     return tuple(out)
 
 
@@ -491,5 +608,6 @@ def _kubernetes_slice(cluster: ClusterSpec) -> EndpointSlicePlan:
     """The API server's endpoints: every control-plane node's HOST-IP on port 6443 (no nodeName)."""
     host_ips, _ = underlay_addresses(cluster)
     eps = tuple(EndpointPlan(ip, "") for ip, n in zip(host_ips, cluster.nodes) if n.role == "control-plane")
-    return EndpointSlicePlan("default", "kubernetes", "kubernetes",
-                             (EndpointPortPlan("https", API_SERVER_PORT, "TCP"),), eps, managed_by="")
+    return EndpointSlicePlan(
+        "default", "kubernetes", "kubernetes", (EndpointPortPlan("https", API_SERVER_PORT, "TCP"),), eps, managed_by=""
+    )

@@ -11,13 +11,22 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..spec.model import (ClusterSpec, Container, ContainerPort, Manifests, Namespace, ObjectRef, PodTemplate,
-                          Toleration, Workload)
+from ..spec.model import (
+    ClusterSpec,
+    Container,
+    ContainerPort,
+    Manifests,
+    Namespace,
+    ObjectRef,
+    PodTemplate,
+    Toleration,
+    Workload,
+)
 from ..spec.selectors import LabelSelector
 from ..spec.services import ServicePort, ServiceSpec
 from .services import kube_dns_ip
 
-SERVED_BY = "testbed.io/served-by"   # annotation: which program serves the pod's ports
+SERVED_BY = "testbed.io/served-by"  # annotation: which program serves the pod's ports
 DNS_LABELS = {"k8s-app": "kube-dns"}
 SYSTEM_FILE = "<cluster>"
 
@@ -25,21 +34,39 @@ SYSTEM_FILE = "<cluster>"
 def coredns() -> Workload:
     template = PodTemplate(
         labels=dict(DNS_LABELS),
-        containers=(Container("coredns", (ContainerPort(53, "UDP", "dns"), ContainerPort(53, "TCP", "dns-tcp"),
-                                          ContainerPort(9153, "TCP", "metrics"))),),
-        tolerations=(Toleration("node-role.kubernetes.io/control-plane", "Exists", "", "NoSchedule"),
-                     Toleration("CriticalAddonsOnly", "Exists")),
-        annotations={SERVED_BY: "dnsmasq"})
-    return Workload(ObjectRef(SYSTEM_FILE, "Deployment", "kube-system", "coredns"), 2,
-                    LabelSelector.of(DNS_LABELS), template)
+        containers=(
+            Container(
+                "coredns",
+                (
+                    ContainerPort(53, "UDP", "dns"),
+                    ContainerPort(53, "TCP", "dns-tcp"),
+                    ContainerPort(9153, "TCP", "metrics"),
+                ),
+            ),
+        ),
+        tolerations=(
+            Toleration("node-role.kubernetes.io/control-plane", "Exists", "", "NoSchedule"),
+            Toleration("CriticalAddonsOnly", "Exists"),
+        ),
+        annotations={SERVED_BY: "dnsmasq"},
+    )
+    return Workload(
+        ObjectRef(SYSTEM_FILE, "Deployment", "kube-system", "coredns"), 2, LabelSelector.of(DNS_LABELS), template
+    )
 
 
 def kube_dns(cluster: ClusterSpec) -> ServiceSpec:
-    return ServiceSpec(ref=ObjectRef(SYSTEM_FILE, "Service", "kube-system", "kube-dns"),
-                       ports=(ServicePort("dns", 53, "UDP", 53), ServicePort("dns-tcp", 53, "TCP", 53),
-                              ServicePort("metrics", 9153, "TCP", 9153)),
-                       selector=dict(DNS_LABELS), cluster_ip=kube_dns_ip(cluster),
-                       labels={"k8s-app": "kube-dns", "kubernetes.io/name": "CoreDNS"})
+    return ServiceSpec(
+        ref=ObjectRef(SYSTEM_FILE, "Service", "kube-system", "kube-dns"),
+        ports=(
+            ServicePort("dns", 53, "UDP", 53),
+            ServicePort("dns-tcp", 53, "TCP", 53),
+            ServicePort("metrics", 9153, "TCP", 9153),
+        ),
+        selector=dict(DNS_LABELS),
+        cluster_ip=kube_dns_ip(cluster),
+        labels={"k8s-app": "kube-dns", "kubernetes.io/name": "CoreDNS"},
+    )
 
 
 INGRESS_NAMESPACE = "ingress-nginx"
@@ -51,17 +78,26 @@ def ingress_controller() -> Workload:
     template = PodTemplate(
         labels=dict(INGRESS_LABELS),
         containers=(Container("controller", (ContainerPort(80, "TCP", "http"), ContainerPort(443, "TCP", "https"))),),
-        annotations={SERVED_BY: "nginx"})
-    return Workload(ObjectRef(SYSTEM_FILE, "Deployment", INGRESS_NAMESPACE, "ingress-nginx-controller"), 1,
-                    LabelSelector.of(INGRESS_LABELS), template)
+        annotations={SERVED_BY: "nginx"},
+    )
+    return Workload(
+        ObjectRef(SYSTEM_FILE, "Deployment", INGRESS_NAMESPACE, "ingress-nginx-controller"),
+        1,
+        LabelSelector.of(INGRESS_LABELS),
+        template,
+    )
 
 
 def ingress_service() -> ServiceSpec:
     """Exposed as a LoadBalancer (so also on NodePorts), as ingress-nginx's cloud manifests do."""
-    return ServiceSpec(ref=ObjectRef(SYSTEM_FILE, "Service", INGRESS_NAMESPACE, "ingress-nginx-controller"),
-                       type="LoadBalancer", external_traffic_policy="Cluster",
-                       ports=(ServicePort("http", 80, "TCP", "http"), ServicePort("https", 443, "TCP", "https")),
-                       selector=dict(INGRESS_LABELS), labels=dict(INGRESS_LABELS))
+    return ServiceSpec(
+        ref=ObjectRef(SYSTEM_FILE, "Service", INGRESS_NAMESPACE, "ingress-nginx-controller"),
+        type="LoadBalancer",
+        external_traffic_policy="Cluster",
+        ports=(ServicePort("http", 80, "TCP", "http"), ServicePort("https", 443, "TCP", "https")),
+        selector=dict(INGRESS_LABELS),
+        labels=dict(INGRESS_LABELS),
+    )
 
 
 def with_system(cluster: ClusterSpec, manifests: Manifests) -> Manifests:
@@ -77,7 +113,8 @@ def with_system(cluster: ClusterSpec, manifests: Manifests) -> Manifests:
         services = (kube_dns(cluster),) + services
     namespaces = manifests.namespaces
     if any(getattr(i, "kind", "Ingress") == "Ingress" for i in manifests.ingresses) and not any(
-            w.ref.namespace == INGRESS_NAMESPACE for w in workloads):
+        w.ref.namespace == INGRESS_NAMESPACE for w in workloads
+    ):
         # An Ingress needs a controller: ingress-nginx, deployed as its manifests do.
         workloads = workloads + (ingress_controller(),)
         services = services + (ingress_service(),)

@@ -11,7 +11,7 @@ even on one subnet: it plays the cloud's VPC gateway, or the ToR switch.
 from __future__ import annotations
 
 import ipaddress
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from ..spec.model import ClusterSpec
 from .ipam import rack_of_ip
@@ -46,27 +46,45 @@ def router_ips(cluster: ClusterSpec) -> dict[str, str]:
     return {s.name: str(ipaddress.ip_network(s.cidr).network_address + 1) for s in cluster.subnets()}
 
 
-def plan_underlay(cluster: ClusterSpec, nodes: Sequence[NodePlan], externals: Sequence[ExternalPlan]
-                  ) -> tuple[tuple[SubnetPlan, ...], RouterPlan | None, tuple[RoutePlan, ...]]:
+def plan_underlay(
+    cluster: ClusterSpec, nodes: Sequence[NodePlan], externals: Sequence[ExternalPlan]
+) -> tuple[tuple[SubnetPlan, ...], RouterPlan | None, tuple[RoutePlan, ...]]:
     """(subnets with their members, the router or None, routes to the other racks)."""
     racks = member_racks(cluster, {x.name: x.ip for x in externals})
     gateways = router_ips(cluster)
     subnets = tuple(
-        SubnetPlan(name=s.name, cidr=s.cidr, key=f"s{i}", router_ip=gateways.get(s.name, ""),
-                   members=tuple(m for m in [*(n.name for n in nodes), *(x.name for x in externals)]
-                                 if racks.get(m) == s.name), outside=s.outside)
-        for i, s in enumerate(cluster.subnets()))
+        SubnetPlan(
+            name=s.name,
+            cidr=s.cidr,
+            key=f"s{i}",
+            router_ip=gateways.get(s.name, ""),
+            members=tuple(
+                m for m in [*(n.name for n in nodes), *(x.name for x in externals)] if racks.get(m) == s.name
+            ),
+            outside=s.outside,
+        )
+        for i, s in enumerate(cluster.subnets())
+    )
     router = None
     if gateways:
-        router = RouterPlan(ROUTER_NAME, ROUTER_KEY, tuple(
-            InterfacePlan(f"eth{i}", s.name, gateways[s.name], ipaddress.ip_network(s.cidr).prefixlen)
-            for i, s in enumerate(subnets)), ())
+        router = RouterPlan(
+            ROUTER_NAME,
+            ROUTER_KEY,
+            tuple(
+                InterfacePlan(f"eth{i}", s.name, gateways[s.name], ipaddress.ip_network(s.cidr).prefixlen)
+                for i, s in enumerate(subnets)
+            ),
+            (),
+        )
     routes: list[RoutePlan] = []
     if len(subnets) > 1:
         for sub in subnets:
             for member in sub.members:
                 for other in subnets:
                     if other.name != sub.name:
-                        routes.append(RoutePlan(member, other.cidr, sub.router_ip, "eth0",
-                                                f"underlay: rack {other.name} via the router"))
+                        routes.append(
+                            RoutePlan(
+                                member, other.cidr, sub.router_ip, "eth0", f"underlay: rack {other.name} via the router"
+                            )
+                        )
     return subnets, router, tuple(routes)

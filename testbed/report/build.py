@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, UTC
-from typing import Any, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 import pandas as pd
 
@@ -44,11 +45,13 @@ class Report:
                     out.append(b)
                 elif isinstance(b, Details):
                     walk(b.blocks)
+
         walk(self.blocks)
         return out
 
 
 # -- formatting: one place, so tests can parse numbers back ------------------------------------
+
 
 def fmt_int(value: Any) -> str:
     return str(int(value))
@@ -83,12 +86,12 @@ def _table(frame: pd.DataFrame, columns: Mapping[str, str], formats: Mapping[str
         return str(value)
 
     rows = [[formats.get(c, default)(rec[c]) for c in columns] for rec in frame.to_dict("records")]
-    numeric = [pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
-               for c in columns]
+    numeric = [pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c]) for c in columns]
     return Table(list(columns.values()), rows, numeric)
 
 
 # -- sections ---------------------------------------------------------------------------------
+
 
 def _head(frame: pd.DataFrame, meta: Mapping[str, Any], run_name: str) -> tuple[str, list[Block]]:
     exp = meta.get("experiment") or {}
@@ -102,17 +105,23 @@ def _head(frame: pd.DataFrame, meta: Mapping[str, Any], run_name: str) -> tuple[
     if not v.probes:
         text = f"**Verdict: {v.word}** — the dataset has no probe."
     else:
-        text = (f"**Verdict: {v.word}** — {v.as_expected}/{v.with_expectation} probes as expected"
-                f"{'' if v.with_expectation == v.probes else f' ({v.probes - v.with_expectation} without expectation)'}"
-                f"; {v.nat_violations} NAT violation(s) in {v.nat_checked} checked; {v.mismatches} mismatch(es).")
+        text = (
+            f"**Verdict: {v.word}** — {v.as_expected}/{v.with_expectation} probes as expected"
+            f"{'' if v.with_expectation == v.probes else f' ({v.probes - v.with_expectation} without expectation)'}"
+            f"; {v.nat_violations} NAT violation(s) in {v.nat_checked} checked; {v.mismatches} mismatch(es)."
+        )
     if meta.get("aborted"):  # the run stopped early: its cause is the verdict, the rows are what it measured
         blocks.append(Paragraph(f"**Verdict: ABORTED** — {meta['aborted']}", css="fail"))
         blocks.append(Paragraph("Before it stopped: " + text.split("** — ", 1)[-1], css="note"))
         return title, blocks
     blocks.append(Paragraph(text, css="pass" if v.passed else "fail"))
     if "passed" in meta and bool(meta["passed"]) != v.passed:
-        blocks.append(Paragraph(f"Note: run.json says passed={bool(meta['passed'])}; this report recomputed the "
-                                "verdict from the rows.", css="note"))
+        blocks.append(
+            Paragraph(
+                f"Note: run.json says passed={bool(meta['passed'])}; this report recomputed the verdict from the rows.",
+                css="note",
+            )
+        )
     return title, blocks
 
 
@@ -121,13 +130,20 @@ def _metadata(meta: Mapping[str, Any], frame: pd.DataFrame, run_name: str) -> li
     if not meta:
         return blocks + [Paragraph("No run.json in this folder: the run cannot be reproduced from it.", css="note")]
     exp, cluster = meta.get("experiment") or {}, meta.get("cluster") or {}
-    facts = [("run id", str(meta.get("run_id", run_name))),
-             ("experiment", f"{exp.get('name', '')} ({exp.get('file', '')})"),
-             ("started", _started(meta)), ("seed", str(meta.get("seed", ""))),
-             ("cluster", f"{cluster.get('name', '')}: {cluster.get('nodes', '?')} nodes, "
-                         f"{cluster.get('pods', '?')} pods, routing {cluster.get('routing', '?')}"),
-             ("steps", ", ".join(dataset.steps_in_order(frame)) or "—"), ("probes", str(len(frame))),
-             ("reproduce", f"`{meta['reproduce']}`" if meta.get("reproduce") else "—")]
+    facts = [
+        ("run id", str(meta.get("run_id", run_name))),
+        ("experiment", f"{exp.get('name', '')} ({exp.get('file', '')})"),
+        ("started", _started(meta)),
+        ("seed", str(meta.get("seed", ""))),
+        (
+            "cluster",
+            f"{cluster.get('name', '')}: {cluster.get('nodes', '?')} nodes, "
+            f"{cluster.get('pods', '?')} pods, routing {cluster.get('routing', '?')}",
+        ),
+        ("steps", ", ".join(dataset.steps_in_order(frame)) or "—"),
+        ("probes", str(len(frame))),
+        ("reproduce", f"`{meta['reproduce']}`" if meta.get("reproduce") else "—"),
+    ]
     blocks.append(Table(["field", "value"], [[k, v] for k, v in facts]))
     inputs = meta.get("inputs") or {}
     if inputs:
@@ -138,8 +154,12 @@ def _metadata(meta: Mapping[str, Any], frame: pd.DataFrame, run_name: str) -> li
     timings = meta.get("timings") or {}
     if timings:
         order = [k for k in TIMING_ORDER if k in timings] + sorted(k for k in timings if k not in TIMING_ORDER)
-        blocks.append(Details("Timings", [Table(["phase", "seconds"],
-                                                [[k, f"{float(timings[k]):.3f}"] for k in order], [False, True])]))
+        blocks.append(
+            Details(
+                "Timings",
+                [Table(["phase", "seconds"], [[k, f"{float(timings[k]):.3f}"] for k in order], [False, True])],
+            )
+        )
     notes = [f"warning: {w}" for w in meta.get("warnings") or []] + [f"note: {n}" for n in meta.get("notes") or []]
     if notes:
         blocks.append(Bullets(notes))
@@ -151,27 +171,57 @@ def _summary(frame: pd.DataFrame) -> list[Block]:
     blocks: list[Block] = [Heading(2, "Summary per communication and protocol", "summary")]
     if table.empty:
         return blocks + [Paragraph("No probe.")]
-    return blocks + [_table(table, {"step": "step", "communication": "communication", "protocol": "protocol",
-                                    "probes": "probes", "connected": "connected", "refused": "refused",
-                                    "timeout": "timeout", "other": "other", "expected": "with expectation",
-                                    "as_expected": "as expected", "nat_checked": "NAT checked",
-                                    "nat_free": "source as expected"})]
+    return blocks + [
+        _table(
+            table,
+            {
+                "step": "step",
+                "communication": "communication",
+                "protocol": "protocol",
+                "probes": "probes",
+                "connected": "connected",
+                "refused": "refused",
+                "timeout": "timeout",
+                "other": "other",
+                "expected": "with expectation",
+                "as_expected": "as expected",
+                "nat_checked": "NAT checked",
+                "nat_free": "source as expected",
+            },
+        )
+    ]
 
 
 def _nat(frame: pd.DataFrame) -> list[Block]:
     table = nat.nat_table(frame)
-    blocks: list[Block] = [Heading(2, "NAT-free addressing", "nat"), Paragraph(
-        "For every connected probe, the source address the server saw against the addresses the experiment "
-        "expected: NAT-free (the sender's own IP; cni0's gateway when a node reaches its own pods; 127.0.0.1 "
-        "between containers of one pod) or SNAT (a node's address, as for NodePort and LoadBalancer traffic "
-        "from outside). \"as expected\" counts probes whose server saw an expected address.")]
+    blocks: list[Block] = [
+        Heading(2, "NAT-free addressing", "nat"),
+        Paragraph(
+            "For every connected probe, the source address the server saw against the addresses the experiment "
+            "expected: NAT-free (the sender's own IP; cni0's gateway when a node reaches its own pods; 127.0.0.1 "
+            "between containers of one pod) or SNAT (a node's address, as for NodePort and LoadBalancer traffic "
+            'from outside). "as expected" counts probes whose server saw an expected address.'
+        ),
+    ]
     if table.empty:
         return blocks + [Paragraph("No probe.")]
-    return blocks + [_table(table, {"communication": "communication", "probes": "probes", "connected": "connected",
-                                    "checked": "checked", "nat_free": "as expected", "violations": "violations",
-                                    "saw_sender_ip": "saw sender's own IP", "expected_and_seen": "expected / seen",
-                                    "verdict": "source as expected?",
-                                    "unexpected_sources": "unexpected sources seen"})]
+    return blocks + [
+        _table(
+            table,
+            {
+                "communication": "communication",
+                "probes": "probes",
+                "connected": "connected",
+                "checked": "checked",
+                "nat_free": "as expected",
+                "violations": "violations",
+                "saw_sender_ip": "saw sender's own IP",
+                "expected_and_seen": "expected / seen",
+                "verdict": "source as expected?",
+                "unexpected_sources": "unexpected sources seen",
+            },
+        )
+    ]
 
 
 def _expected_vs_observed(frame: pd.DataFrame) -> list[Block]:
@@ -179,19 +229,36 @@ def _expected_vs_observed(frame: pd.DataFrame) -> list[Block]:
     by_step = verdict.confusion_by_step(frame) if len(dataset.steps_in_order(frame)) > 1 else {}
     for label, conf in [("all steps", verdict.confusion(frame))] + [(f"step {s}", c) for s, c in by_step.items()]:
         blocks.append(Paragraph(f"**{label}**"))
-        blocks.append(Table(["expectation", "connected", "not connected"],
-                            [[idx, fmt_int(row["connected"]), fmt_int(row["not connected"])]
-                             for idx, row in conf.iterrows()], [False, True, True]))
+        blocks.append(
+            Table(
+                ["expectation", "connected", "not connected"],
+                [[idx, fmt_int(row["connected"]), fmt_int(row["not connected"])] for idx, row in conf.iterrows()],
+                [False, True, True],
+            )
+        )
     bad = verdict.mismatches(frame)
     blocks.append(Heading(3, f"Mismatches ({len(bad)})", "mismatches"))
     if bad.empty:
         return blocks + [Paragraph("None: every probe's outcome and source address are as expected.")]
     shown = bad.head(MAX_MISMATCH_ROWS)
-    blocks.append(_table(shown, {"step": "step", "source": "from", "destination": "to", "protocol": "protocol",
-                                 "port": "port", "outcome": "outcome", "expected": "expected",
-                                 "seen_src_ip": "server saw", "expected_src_ips": "expected source",
-                                 "problem": "problem"},
-                         {"seen_src_ip": lambda v: v or "—", "expected_src_ips": lambda v: v or "any"}))
+    blocks.append(
+        _table(
+            shown,
+            {
+                "step": "step",
+                "source": "from",
+                "destination": "to",
+                "protocol": "protocol",
+                "port": "port",
+                "outcome": "outcome",
+                "expected": "expected",
+                "seen_src_ip": "server saw",
+                "expected_src_ips": "expected source",
+                "problem": "problem",
+            },
+            {"seen_src_ip": lambda v: v or "—", "expected_src_ips": lambda v: v or "any"},
+        )
+    )
     if len(bad) > len(shown):
         blocks.append(Paragraph(f"… {len(bad) - len(shown)} more in probes.csv.", css="note"))
     return blocks
@@ -202,85 +269,158 @@ def _matrix_table(m: reachability.Matrix) -> Table | None:
         return None
     rows = []
     for src in m.probes.index:
-        cells = [f"{int(m.connected.at[src, d])}/{int(m.probes.at[src, d])}" if m.probes.at[src, d] else "—"
-                 for d in m.probes.columns]
+        cells = [
+            f"{int(m.connected.at[src, d])}/{int(m.probes.at[src, d])}" if m.probes.at[src, d] else "—"
+            for d in m.probes.columns
+        ]
         rows.append([str(src)] + cells)
-    return Table(["source \\ destination"] + [str(c) for c in m.probes.columns], rows,
-                 [False] + [True] * m.probes.shape[1])
+    return Table(
+        ["source \\ destination"] + [str(c) for c in m.probes.columns], rows, [False] + [True] * m.probes.shape[1]
+    )
 
 
-def _reachability(frame: pd.DataFrame, names: "_Names") -> list[Block]:
-    blocks: list[Block] = [Heading(2, "Reachability", "reachability"), Paragraph(
-        "Share of probes that connected, per source (rows) and destination:port (columns): green all, red none; "
-        "✓ connected, otherwise the outcome, or connected/probes when probes disagree; grey: not probed.")]
+def _reachability(frame: pd.DataFrame, names: _Names) -> list[Block]:
+    blocks: list[Block] = [
+        Heading(2, "Reachability", "reachability"),
+        Paragraph(
+            "Share of probes that connected, per source (rows) and destination:port (columns): green all, red none; "
+            "✓ connected, otherwise the outcome, or connected/probes when probes disagree; grey: not probed."
+        ),
+    ]
     matrices = reachability.reachability_matrices(frame)
     if not matrices:
         return blocks + [Paragraph("No probe.")]
-    diffs: list[Block] = [Heading(2, "Expected vs observed", "difference"), Paragraph(
-        "Observed minus expected share connected: white as expected (✓), red open although expected blocked, "
-        "blue blocked although expected open; ✗ marks probes whose outcome was not the expected one; "
-        "grey: no expectation.")]
+    diffs: list[Block] = [
+        Heading(2, "Expected vs observed", "difference"),
+        Paragraph(
+            "Observed minus expected share connected: white as expected (✓), red open although expected blocked, "
+            "blue blocked although expected open; ✗ marks probes whose outcome was not the expected one; "
+            "grey: no expectation."
+        ),
+    ]
     any_expectation = False
     for m in matrices:
         base = f"{m.step}-{m.protocol}"
         blocks.append(Heading(3, m.title))
-        blocks.append(Figure(names.take(f"reachability-{base}"), f"Reachability heatmap, {m.title}",
-                             figures.reachability_heatmap(m)))
+        blocks.append(
+            Figure(
+                names.take(f"reachability-{base}"), f"Reachability heatmap, {m.title}", figures.reachability_heatmap(m)
+            )
+        )
         table = _matrix_table(m)
         if table is not None:
             blocks.append(Details(f"Connected / probes, {m.title}", [table]))
         if m.has_expectations:
             any_expectation = True
             n_bad = int(m.mismatches.to_numpy().sum())
-            fig = Figure(names.take(f"difference-{base}"), f"Difference heatmap, {m.title}",
-                         figures.difference_heatmap(m))
+            fig = Figure(
+                names.take(f"difference-{base}"), f"Difference heatmap, {m.title}", figures.difference_heatmap(m)
+            )
             diffs.append(Heading(3, f"{m.title}: {n_bad} mismatch(es)"))
             # every cell as expected: the (all-white) figure is there, folded away in HTML
             diffs.append(fig if n_bad else Details("Every probe as expected: show the matrix", [fig]))
     return blocks + (diffs if any_expectation else [])
 
 
-def _spread(frame: pd.DataFrame, plan: Mapping[str, Any], names: "_Names") -> list[Block]:
+def _spread(frame: pd.DataFrame, plan: Mapping[str, Any], names: _Names) -> list[Block]:
     last = spread.last_steps(frame)  # plan.json is the final plan: its endpoints hold for the last step
     endpoints: dict[str | tuple[str, str], list[str]] = {
-        (last[svc], svc): eps for svc, eps in spread.endpoints_from_plan(plan).items() if svc in last}
+        (last[svc], svc): eps for svc, eps in spread.endpoints_from_plan(plan).items() if svc in last
+    }
     tests = spread.spread_tests(frame, endpoints)
     if tests.empty:
         return []
     per_ep = spread.load_spread(frame, endpoints)
-    blocks: list[Block] = [Heading(2, "Service load spread", "spread"), Paragraph(
-        "Requests through each Service per endpoint that answered, with Pearson's chi-square test of a uniform "
-        "spread (uniform: yes when p ≥ 0.05).")]
-    blocks.append(_table(tests, {"step": "step", "service": "service", "requests": "requests", "answered": "answered",
-                                 "unanswered": "unanswered", "endpoints": "endpoints",
-                                 "expected_each": "expected each", "chi2": "chi2", "dof": "dof",
-                                 "p_value": "p-value", "uniform": "uniform?"},
-                         {"expected_each": fmt_g, "chi2": lambda v: fmt_g(v, 6), "p_value": fmt_g}))
-    blocks.append(_table(per_ep, {"step": "step", "service": "service", "endpoint": "endpoint",
-                                  "requests": "requests", "share": "share"}, {"share": fmt_share}))
+    blocks: list[Block] = [
+        Heading(2, "Service load spread", "spread"),
+        Paragraph(
+            "Requests through each Service per endpoint that answered, with Pearson's chi-square test of a uniform "
+            "spread (uniform: yes when p ≥ 0.05)."
+        ),
+    ]
+    blocks.append(
+        _table(
+            tests,
+            {
+                "step": "step",
+                "service": "service",
+                "requests": "requests",
+                "answered": "answered",
+                "unanswered": "unanswered",
+                "endpoints": "endpoints",
+                "expected_each": "expected each",
+                "chi2": "chi2",
+                "dof": "dof",
+                "p_value": "p-value",
+                "uniform": "uniform?",
+            },
+            {"expected_each": fmt_g, "chi2": lambda v: fmt_g(v, 6), "p_value": fmt_g},
+        )
+    )
+    blocks.append(
+        _table(
+            per_ep,
+            {"step": "step", "service": "service", "endpoint": "endpoint", "requests": "requests", "share": "share"},
+            {"share": fmt_share},
+        )
+    )
     for rec in tests.to_dict("records"):
         sub = per_ep[(per_ep["step"] == rec["step"]) & (per_ep["service"] == rec["service"])]
-        png = figures.spread_bars(rec["step"], rec["service"], sub["endpoint"].tolist(), sub["requests"].tolist(),
-                                  rec["expected_each"], rec["chi2"], rec["p_value"], rec["uniform"])
-        blocks.append(Figure(names.take(f"spread-{rec['step']}-{rec['service']}"),
-                             f"Load spread of {rec['service']} in step {rec['step']}", png))
+        png = figures.spread_bars(
+            rec["step"],
+            rec["service"],
+            sub["endpoint"].tolist(),
+            sub["requests"].tolist(),
+            rec["expected_each"],
+            rec["chi2"],
+            rec["p_value"],
+            rec["uniform"],
+        )
+        blocks.append(
+            Figure(
+                names.take(f"spread-{rec['step']}-{rec['service']}"),
+                f"Load spread of {rec['service']} in step {rec['step']}",
+                png,
+            )
+        )
     return blocks
 
 
-def _latency(frame: pd.DataFrame, names: "_Names") -> list[Block]:
+def _latency(frame: pd.DataFrame, names: _Names) -> list[Block]:
     table = performance.latency_percentiles(frame)
-    blocks: list[Block] = [Heading(2, "Latency", "latency"),
-                           Paragraph("Connected probes only, in ms. TCP: the handshake's round trip as the kernel "
-                                     "measured it (SYN to SYN-ACK: the path's own latency, however many probes "
-                                     "were sent at once). UDP and SCTP: from sending to the agent's answer, which "
-                                     "includes the agent's time to answer the probes sent with it.")]
+    blocks: list[Block] = [
+        Heading(2, "Latency", "latency"),
+        Paragraph(
+            "Connected probes only, in ms. TCP: the handshake's round trip as the kernel "
+            "measured it (SYN to SYN-ACK: the path's own latency, however many probes "
+            "were sent at once). UDP and SCTP: from sending to the agent's answer, which "
+            "includes the agent's time to answer the probes sent with it."
+        ),
+    ]
     if table.empty:
         return blocks + [Paragraph("No connected probe with a latency.")]
-    blocks.append(_table(table, {"communication": "communication", "protocol": "protocol", "samples": "samples",
-                                 "p50": "p50 (ms)", "p90": "p90 (ms)", "p99": "p99 (ms)", "max": "max (ms)"},
-                         {k: fmt_ms for k in ("p50", "p90", "p99", "max")}))
-    blocks.append(Figure(names.take("latency"), "Latency box plot per communication and protocol",
-                         figures.latency_boxplot(performance.latency_samples(frame))))
+    blocks.append(
+        _table(
+            table,
+            {
+                "communication": "communication",
+                "protocol": "protocol",
+                "samples": "samples",
+                "p50": "p50 (ms)",
+                "p90": "p90 (ms)",
+                "p99": "p99 (ms)",
+                "max": "max (ms)",
+            },
+            {k: fmt_ms for k in ("p50", "p90", "p99", "max")},
+        )
+    )
+    blocks.append(
+        Figure(
+            names.take("latency"),
+            "Latency box plot per communication and protocol",
+            figures.latency_boxplot(performance.latency_samples(frame)),
+        )
+    )
     return blocks
 
 
@@ -288,10 +428,22 @@ def _throughput(frame: pd.DataFrame) -> list[Block]:
     table = performance.throughput_summary(frame)
     if table is None:
         return []
-    return [Heading(2, "Throughput", "throughput"), _table(
-        table, {"communication": "communication", "protocol": "protocol", "samples": "samples",
-                "mean": "mean (Mbit/s)", "min": "min (Mbit/s)", "p50": "p50 (Mbit/s)", "max": "max (Mbit/s)"},
-        {k: lambda v: f"{v:.2f}" for k in ("mean", "min", "p50", "max")})]
+    return [
+        Heading(2, "Throughput", "throughput"),
+        _table(
+            table,
+            {
+                "communication": "communication",
+                "protocol": "protocol",
+                "samples": "samples",
+                "mean": "mean (Mbit/s)",
+                "min": "min (Mbit/s)",
+                "p50": "p50 (Mbit/s)",
+                "max": "max (Mbit/s)",
+            },
+            {k: lambda v: f"{v:.2f}" for k in ("mean", "min", "p50", "max")},
+        ),
+    ]
 
 
 class _Names:
@@ -322,10 +474,14 @@ def assemble(frame: pd.DataFrame, meta: Mapping[str, Any], plan: Mapping[str, An
     blocks += _spread(frame, plan, names)
     blocks += _latency(frame, names)
     blocks += _throughput(frame)
-    blocks += [Heading(2, "Files", "files"), Paragraph(
-        "probes.csv / probes.parquet: one row per probe (columns in schema.json); plan.json: what was built; "
-        "run.json: inputs' hashes, versions, timings; report-*.png: the figures above. "
-        "Rebuild this report with `testbed report <run-dir>`.")]
+    blocks += [
+        Heading(2, "Files", "files"),
+        Paragraph(
+            "probes.csv / probes.parquet: one row per probe (columns in schema.json); plan.json: what was built; "
+            "run.json: inputs' hashes, versions, timings; report-*.png: the figures above. "
+            "Rebuild this report with `testbed report <run-dir>`."
+        ),
+    ]
     return Report(title, blocks)
 
 

@@ -21,8 +21,22 @@ import pandas as pd
 from ..analysis import dataset, nat, performance, verdict
 from .document import Block, Bullets, Heading, Paragraph, Table, to_markdown
 
-KEY = ("experiment", "step", "group", "attempt", "src_kind", "src_namespace", "src_name", "dst_kind", "dst_namespace",
-       "dst_name", "service", "service_port", "protocol", "port")
+KEY = (
+    "experiment",
+    "step",
+    "group",
+    "attempt",
+    "src_kind",
+    "src_namespace",
+    "src_name",
+    "dst_kind",
+    "dst_namespace",
+    "dst_name",
+    "service",
+    "service_port",
+    "protocol",
+    "port",
+)
 MAX_CHANGED_ROWS = 500
 
 
@@ -54,11 +68,26 @@ def _ms(value: float) -> str:
 def _verdict_blocks(name_a: str, name_b: str, a: pd.DataFrame, b: pd.DataFrame) -> list[Block]:
     va, vb = verdict.run_verdict(a), verdict.run_verdict(b)
     change = "unchanged" if va.word == vb.word else "changed"
-    rows = [[label, v.word, str(v.probes), f"{v.as_expected}/{v.with_expectation}", str(v.nat_violations),
-             str(v.mismatches)] for label, v in (("A: " + name_a, va), ("B: " + name_b, vb))]
-    return [Heading(2, "Verdict"), Paragraph(f"**{va.word} → {vb.word}** ({change})."),
-            Table(["run", "verdict", "probes", "as expected", "NAT violations", "mismatches"], rows,
-                  [False, False, True, True, True, True])]
+    rows = [
+        [
+            label,
+            v.word,
+            str(v.probes),
+            f"{v.as_expected}/{v.with_expectation}",
+            str(v.nat_violations),
+            str(v.mismatches),
+        ]
+        for label, v in (("A: " + name_a, va), ("B: " + name_b, vb))
+    ]
+    return [
+        Heading(2, "Verdict"),
+        Paragraph(f"**{va.word} → {vb.word}** ({change})."),
+        Table(
+            ["run", "verdict", "probes", "as expected", "NAT violations", "mismatches"],
+            rows,
+            [False, False, True, True, True, True],
+        ),
+    ]
 
 
 def _counts_blocks(a: pd.DataFrame, b: pd.DataFrame) -> list[Block]:
@@ -70,23 +99,45 @@ def _counts_blocks(a: pd.DataFrame, b: pd.DataFrame) -> list[Block]:
     order = {k: i for i, k in enumerate(list(zip(*[sa[c] for c in key])) + list(zip(*[sb[c] for c in key])))}
     rows = []
     for rec in sorted(merged.to_dict("records"), key=lambda r: order.get(tuple(r[c] for c in key), 0)):
+
         def n(col: str, side: str) -> int:
             v = rec.get(f"{col}_{side}")  # noqa: B023 -- n() is called in this iteration only
             return 0 if v is None or (isinstance(v, float) and math.isnan(v)) else int(v)
+
         values = [(n(c, "a"), n(c, "b")) for c in ("probes", "connected", "as_expected", "nat_free")]
         changed = "yes" if any(x != y for x, y in values) else ""
         if not values[0][0] or not values[0][1]:  # a row of one run only: nothing to compare it with
             changed = "only in A" if values[0][0] else "only in B"
         step = rec["step"] if same else f"{rec['experiment']}: {rec['step']}"
-        rows.append([step, rec["communication"], rec["protocol"]]
-                    + [str(x) for pair in values for x in pair] + [f"{values[1][1] - values[1][0]:+d}", changed])
+        rows.append(
+            [step, rec["communication"], rec["protocol"]]
+            + [str(x) for pair in values for x in pair]
+            + [f"{values[1][1] - values[1][0]:+d}", changed]
+        )
     if not rows:
         return [Heading(2, "Counts per communication and protocol"), Paragraph("No probe in either run.")]
-    return [Heading(2, "Counts per communication and protocol"),
-            Table(["step", "communication", "protocol", "probes A", "probes B", "connected A", "connected B",
-                   "as expected A", "as expected B", "source as expected A", "source as expected B", "Δ connected",
-                   "changed"], rows,
-                  [False] * 3 + [True] * 9 + [False])]
+    return [
+        Heading(2, "Counts per communication and protocol"),
+        Table(
+            [
+                "step",
+                "communication",
+                "protocol",
+                "probes A",
+                "probes B",
+                "connected A",
+                "connected B",
+                "as expected A",
+                "as expected B",
+                "source as expected A",
+                "source as expected B",
+                "Δ connected",
+                "changed",
+            ],
+            rows,
+            [False] * 3 + [True] * 9 + [False],
+        ),
+    ]
 
 
 def _experiment(frame: pd.DataFrame) -> str:
@@ -104,14 +155,36 @@ def _changed_blocks(a: pd.DataFrame, b: pd.DataFrame) -> list[Block]:
     rows = []
     for rec in changed.head(MAX_CHANGED_ROWS).to_dict("records"):
         src = dataset.party_label(rec["src_kind"], rec["src_name"], rec["src_namespace"])
-        dst = (dataset.party_label("service", rec["service"], rec["dst_namespace"]) if rec["service"]
-               else dataset.party_label(rec["dst_kind"] or "pod", rec["dst_name"], rec["dst_namespace"]))
-        exp = rec["expected_outcome_a"] if rec["expected_outcome_a"] == rec["expected_outcome_b"] \
+        dst = (
+            dataset.party_label("service", rec["service"], rec["dst_namespace"])
+            if rec["service"]
+            else dataset.party_label(rec["dst_kind"] or "pod", rec["dst_name"], rec["dst_namespace"])
+        )
+        exp = (
+            rec["expected_outcome_a"]
+            if rec["expected_outcome_a"] == rec["expected_outcome_b"]
             else f"{rec['expected_outcome_a']} → {rec['expected_outcome_b']}"
-        rows.append([rec["step"], src, dst, rec["protocol"], str(rec["port"]), str(rec["attempt"]),
-                     rec["outcome_a"], rec["outcome_b"], exp or "—"])
-    blocks.append(Table(["step", "from", "to", "protocol", "port", "attempt", "outcome A", "outcome B", "expected"],
-                        rows, [False, False, False, False, True, True, False, False, False]))
+        )
+        rows.append(
+            [
+                rec["step"],
+                src,
+                dst,
+                rec["protocol"],
+                str(rec["port"]),
+                str(rec["attempt"]),
+                rec["outcome_a"],
+                rec["outcome_b"],
+                exp or "—",
+            ]
+        )
+    blocks.append(
+        Table(
+            ["step", "from", "to", "protocol", "port", "attempt", "outcome A", "outcome B", "expected"],
+            rows,
+            [False, False, False, False, True, True, False, False, False],
+        )
+    )
     if len(changed) > MAX_CHANGED_ROWS:
         blocks.append(Paragraph(f"… {len(changed) - MAX_CHANGED_ROWS} more."))
     return blocks
@@ -141,8 +214,11 @@ def _latency_blocks(a: pd.DataFrame, b: pd.DataFrame) -> list[Block]:
     blocks: list[Block] = [Heading(2, "Latency p50 (ms, connected probes)")]
     if not rows:
         return blocks + [Paragraph("No latency in either run.")]
-    return blocks + [Table(["communication", "protocol", "p50 A", "p50 B", "Δ ms", "Δ %"], rows,
-                           [False, False, True, True, True, True])]
+    return blocks + [
+        Table(
+            ["communication", "protocol", "p50 A", "p50 B", "Δ ms", "Δ %"], rows, [False, False, True, True, True, True]
+        )
+    ]
 
 
 def compare_runs(run_a: str, run_b: str) -> str:
@@ -156,17 +232,20 @@ def compare_runs(run_a: str, run_b: str) -> str:
         exp = (meta.get("experiment") or {}).get("name", "?")
         facts.append(f"{label}: `{path}` — experiment {exp}, seed {meta.get('seed', '?')}")
     if ma.get("inputs") and mb.get("inputs") and ma.get("inputs") != mb.get("inputs"):
-        differ = sorted(k for k in set(ma["inputs"]) | set(mb["inputs"])
-                        if ma["inputs"].get(k) != mb["inputs"].get(k))
+        differ = sorted(k for k in set(ma["inputs"]) | set(mb["inputs"]) if ma["inputs"].get(k) != mb["inputs"].get(k))
         facts.append("inputs that differ: " + ", ".join(differ))
     exp_a = str((ma.get("experiment") or {}).get("name") or "?")
     exp_b = str((mb.get("experiment") or {}).get("name") or "?")
     a, b = a.assign(experiment=exp_a), b.assign(experiment=exp_b)
     blocks: list[Block] = [Heading(1, f"Comparison: {name_a} → {name_b}"), Bullets(facts)]
     if exp_a != exp_b:
-        blocks.append(Paragraph(f"**A and B ran different experiments ({exp_a} and {exp_b})**: their probes and "
-                                "steps are not the same ones, so none is compared with another; each run's rows "
-                                "show as only in A or only in B."))
+        blocks.append(
+            Paragraph(
+                f"**A and B ran different experiments ({exp_a} and {exp_b})**: their probes and "
+                "steps are not the same ones, so none is compared with another; each run's rows "
+                "show as only in A or only in B."
+            )
+        )
     blocks += _verdict_blocks(name_a, name_b, a, b)
     blocks += _counts_blocks(a, b)
     blocks += _changed_blocks(a, b)

@@ -14,8 +14,8 @@ from __future__ import annotations
 import base64
 import html
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class Details:
     """Collapsed in HTML (<details>, no script needed); plain blocks in Markdown."""
 
     summary: str
-    blocks: Sequence["Block"]
+    blocks: Sequence[Block]
     open: bool = False
 
 
@@ -70,14 +70,17 @@ def slug(text: str) -> str:
 
 # -- Markdown ---------------------------------------------------------------------------------
 
+
 def _md_cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
 def _md_table(table: Table) -> list[str]:
     numeric = list(table.numeric) + [False] * (len(table.columns) - len(table.numeric))
-    lines = ["| " + " | ".join(_md_cell(c) for c in table.columns) + " |",
-             "|" + "|".join("---:" if n else "---" for n in numeric) + "|"]
+    lines = [
+        "| " + " | ".join(_md_cell(c) for c in table.columns) + " |",
+        "|" + "|".join("---:" if n else "---" for n in numeric) + "|",
+    ]
     lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in table.rows]
     return lines
 
@@ -147,8 +150,13 @@ def _inline(text: str) -> str:
 def _html_table(table: Table) -> list[str]:
     numeric = list(table.numeric) + [False] * (len(table.columns) - len(table.numeric))
     cls = [' class="num"' if n else "" for n in numeric]
-    out = ['<div class="scroll"><table>', "<thead><tr>" + "".join(f"<th{c}>{html.escape(str(h))}</th>"
-                                             for c, h in zip(cls, table.columns)) + "</tr></thead>", "<tbody>"]
+    out = [
+        '<div class="scroll"><table>',
+        "<thead><tr>"
+        + "".join(f"<th{c}>{html.escape(str(h))}</th>" for c, h in zip(cls, table.columns))
+        + "</tr></thead>",
+        "<tbody>",
+    ]
     for row in table.rows:
         out.append("<tr>" + "".join(f"<td{c}>{_inline(str(v))}</td>" for c, v in zip(cls, row)) + "</tr>")
     out += ["</tbody>", "</table></div>"]
@@ -186,10 +194,11 @@ def to_html(title: str, blocks: Sequence[Block]) -> str:
     toc = [b for b in blocks if isinstance(b, Heading) and b.level == 2 and b.anchor]
     nav = ""
     if toc:
-        nav = "<nav>" + "".join(f'<a href="#{html.escape(h.anchor)}">{html.escape(h.text)}</a>' for h in toc) \
-            + "</nav>"
+        nav = "<nav>" + "".join(f'<a href="#{html.escape(h.anchor)}">{html.escape(h.text)}</a>' for h in toc) + "</nav>"
     first = next((i + 1 for i, b in enumerate(blocks) if isinstance(b, Heading) and b.level == 1), 0)
     body = "\n".join(_html_blocks(blocks[:first]) + ([nav] if nav else []) + _html_blocks(blocks[first:]))
-    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-            f"<title>{html.escape(title)}</title>\n<style>\n{CSS}\n</style>\n</head>\n<body>\n"
-            f"{body}\n</body>\n</html>\n")
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{html.escape(title)}</title>\n<style>\n{CSS}\n</style>\n</head>\n<body>\n"
+        f"{body}\n</body>\n</html>\n"
+    )

@@ -13,7 +13,8 @@ matrix is small enough to read.
 from __future__ import annotations
 
 import io
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,8 +24,14 @@ from ..analysis.reachability import Matrix
 DPI = 100
 GREY = "#d9d9d9"
 PROTOCOL_COLOURS = {"TCP": "#1f77b4", "UDP": "#ff7f0e", "SCTP": "#2ca02c", "ICMP": "#9467bd"}
-SHORT_OUTCOME = {"connected": "✓", "refused": "refused", "timeout": "timeout", "unreachable": "unreach",
-                 "error": "error", "mixed": ""}
+SHORT_OUTCOME = {
+    "connected": "✓",
+    "refused": "refused",
+    "timeout": "timeout",
+    "unreachable": "unreach",
+    "error": "error",
+    "mixed": "",
+}
 MAX_ANNOTATED_CELLS = 900
 MAX_LABELS = 120
 
@@ -45,7 +52,7 @@ def _png(fig: Any) -> bytes:
 
 
 def _clip(label: str, width: int = 40) -> str:
-    return label if len(label) <= width else label[:width - 1] + "…"
+    return label if len(label) <= width else label[: width - 1] + "…"
 
 
 def _label_size(n: int) -> float:
@@ -57,9 +64,18 @@ def _text_colour(rgba: Sequence[float]) -> str:
     return "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "white"
 
 
-def _heatmap(values: pd.DataFrame, notes: np.ndarray | None, title: str, cmap_name: str,
-             vmin: float, vmax: float, bar_label: str, ticks: Sequence[float], tick_labels: Sequence[str],
-             missing: str) -> bytes:
+def _heatmap(
+    values: pd.DataFrame,
+    notes: np.ndarray | None,
+    title: str,
+    cmap_name: str,
+    vmin: float,
+    vmax: float,
+    bar_label: str,
+    ticks: Sequence[float],
+    tick_labels: Sequence[str],
+    missing: str,
+) -> bytes:
     from matplotlib import colormaps  # deferred: matplotlib loads only when a figure is drawn
     from matplotlib.patches import Patch  # deferred: matplotlib loads only when a figure is drawn
 
@@ -79,8 +95,9 @@ def _heatmap(values: pd.DataFrame, notes: np.ndarray | None, title: str, cmap_na
     ax.set_xlabel("destination", fontsize=9)
     ax.set_ylabel("source", fontsize=9)
     if len(cols) <= MAX_LABELS:
-        ax.set_xticks(range(len(cols)), cols, rotation=45, ha="right", rotation_mode="anchor",
-                      fontsize=_label_size(len(cols)))
+        ax.set_xticks(
+            range(len(cols)), cols, rotation=45, ha="right", rotation_mode="anchor", fontsize=_label_size(len(cols))
+        )
     else:
         ax.set_xticks([])
         ax.set_xlabel(f"destination ({len(cols)}, labels omitted)", fontsize=9)
@@ -100,15 +117,20 @@ def _heatmap(values: pd.DataFrame, notes: np.ndarray | None, title: str, cmap_na
             if text:
                 v = data[i, j]
                 colour = "black" if np.ma.is_masked(v) else _text_colour(cmap(image.norm(v)))
-                ax.text(j, i, text, ha="center", va="center", fontsize=size if len(text) <= 2 else size - 2,
-                        color=colour)
+                ax.text(
+                    j, i, text, ha="center", va="center", fontsize=size if len(text) <= 2 else size - 2, color=colour
+                )
     bar = fig.colorbar(image, ax=ax, shrink=0.85, pad=0.02)
     bar.set_label(bar_label, fontsize=9)
     bar.set_ticks(list(ticks), labels=list(tick_labels), fontsize=8)
     if bool(np.ma.getmaskarray(data).any()) and values.size:
         try:
-            fig.legend(handles=[Patch(facecolor=GREY, edgecolor="#999", label=missing)],
-                       loc="outside lower right", fontsize=8, frameon=False)
+            fig.legend(
+                handles=[Patch(facecolor=GREY, edgecolor="#999", label=missing)],
+                loc="outside lower right",
+                fontsize=8,
+                frameon=False,
+            )
         except ValueError:  # matplotlib < 3.7 has no "outside" legends; the caption says it too
             pass
     return _png(fig)
@@ -127,11 +149,21 @@ def reachability_heatmap(m: Matrix) -> bytes:
             if not n:
                 continue
             outcome = str(m.outcome.iat[i, j])
-            notes[i, j] = SHORT_OUTCOME.get(outcome, outcome[:8]) if outcome != "mixed" \
-                else f"{int(m.connected.iat[i, j])}/{n}"
-    return _heatmap(m.share, notes, f"Reachability · step {m.step} · {_proto(m)}", "RdYlGn", 0.0, 1.0,
-                    "share of probes connected", [0.0, 0.5, 1.0], ["0: none", "0.5", "1: all"],
-                    "not probed")
+            notes[i, j] = (
+                SHORT_OUTCOME.get(outcome, outcome[:8]) if outcome != "mixed" else f"{int(m.connected.iat[i, j])}/{n}"
+            )
+    return _heatmap(
+        m.share,
+        notes,
+        f"Reachability · step {m.step} · {_proto(m)}",
+        "RdYlGn",
+        0.0,
+        1.0,
+        "share of probes connected",
+        [0.0, 0.5, 1.0],
+        ["0: none", "0.5", "1: all"],
+        "not probed",
+    )
 
 
 def difference_heatmap(m: Matrix) -> bytes:
@@ -143,14 +175,30 @@ def difference_heatmap(m: Matrix) -> bytes:
                 continue
             bad, n = int(m.mismatches.iat[i, j]), int(m.probes.iat[i, j])
             notes[i, j] = "✓" if not bad else ("✗" if n == 1 else f"✗ {bad}/{n}")
-    return _heatmap(m.difference, notes, f"Expected vs observed · step {m.step} · {_proto(m)}", "bwr", -1.0, 1.0,
-                    "observed − expected", [-1.0, 0.0, 1.0],
-                    ["−1: blocked,\nexpected open", "0: as expected", "+1: open,\nexpected blocked"],
-                    "not probed, or no expectation")
+    return _heatmap(
+        m.difference,
+        notes,
+        f"Expected vs observed · step {m.step} · {_proto(m)}",
+        "bwr",
+        -1.0,
+        1.0,
+        "observed − expected",
+        [-1.0, 0.0, 1.0],
+        ["−1: blocked,\nexpected open", "0: as expected", "+1: open,\nexpected blocked"],
+        "not probed, or no expectation",
+    )
 
 
-def spread_bars(step: str, service: str, endpoints: Sequence[str], requests: Sequence[int],
-                expected: float, chi2: float, p_value: float, uniform: str) -> bytes:
+def spread_bars(
+    step: str,
+    service: str,
+    endpoints: Sequence[str],
+    requests: Sequence[int],
+    expected: float,
+    chi2: float,
+    p_value: float,
+    uniform: str,
+) -> bytes:
     """Requests per endpoint with the uniform expectation as a dashed line."""
     labels = [_clip(e, 32) for e in endpoints]
     fig = _new_figure(min(16.0, max(5.5, 0.8 * len(labels) + 2.5)), 4.2)
@@ -161,8 +209,9 @@ def spread_bars(step: str, service: str, endpoints: Sequence[str], requests: Seq
     if expected == expected:  # not NaN
         ax.axhline(expected, color="#c44e52", linestyle="--", linewidth=1.2, label=f"uniform: {expected:.1f} each")
         ax.legend(fontsize=8, loc="best")
-    ax.set_xticks(x, labels, rotation=30 if len(labels) > 3 else 0, ha="right" if len(labels) > 3 else "center",
-                  fontsize=8)
+    ax.set_xticks(
+        x, labels, rotation=30 if len(labels) > 3 else 0, ha="right" if len(labels) > 3 else "center", fontsize=8
+    )
     ax.set_ylabel("requests answered", fontsize=9)
     ax.set_ylim(0, max(list(requests) + [expected if expected == expected else 0, 1]) * 1.15)
     verdict = "n/a" if p_value != p_value else f"χ² = {chi2:.2f}, p = {p_value:.3g}, uniform: {uniform}"
@@ -180,8 +229,12 @@ def latency_boxplot(samples: Mapping[tuple[str, str], Sequence[float]]) -> bytes
     ax = fig.add_subplot()
     if keys:
         data = [list(samples[k]) for k in keys]
-        style = {"patch_artist": True, "widths": 0.6, "medianprops": {"color": "black"},
-                 "flierprops": {"markersize": 3}}
+        style = {
+            "patch_artist": True,
+            "widths": 0.6,
+            "medianprops": {"color": "black"},
+            "flierprops": {"markersize": 3},
+        }
         try:
             box = ax.boxplot(data, orientation="horizontal", tick_labels=labels, **style)
         except TypeError:  # matplotlib < 3.10
@@ -191,8 +244,11 @@ def latency_boxplot(samples: Mapping[tuple[str, str], Sequence[float]]) -> bytes
             patch.set_alpha(0.75)
         ax.invert_yaxis()  # first group on top, as in the tables
         protos = list(dict.fromkeys(p for _, p in keys))
-        ax.legend(handles=[Patch(facecolor=PROTOCOL_COLOURS.get(p, "#999999"), alpha=0.75, label=p) for p in protos],
-                  fontsize=8, loc="best")
+        ax.legend(
+            handles=[Patch(facecolor=PROTOCOL_COLOURS.get(p, "#999999"), alpha=0.75, label=p) for p in protos],
+            fontsize=8,
+            loc="best",
+        )
     ax.set_xlabel("latency of connected probes (ms)", fontsize=9)
     ax.tick_params(axis="y", labelsize=8)
     ax.grid(axis="x", color="#e5e5e5")

@@ -14,5 +14,20 @@ from .model import Chain, NftMap, NftSet, Rule, Ruleset, Table, check, merge
 from .packet import Packet
 from .tracer import HookTrace, Outcome, Step, Trace, trace, trace_hook
 
-__all__ = ["Chain", "HookTrace", "NftMap", "NftSet", "Outcome", "Packet", "Rule", "Ruleset", "Step", "Table",
-           "Trace", "check", "merge", "trace", "trace_hook"]
+__all__ = [
+    "Chain",
+    "HookTrace",
+    "NftMap",
+    "NftSet",
+    "Outcome",
+    "Packet",
+    "Rule",
+    "Ruleset",
+    "Step",
+    "Table",
+    "Trace",
+    "check",
+    "merge",
+    "trace",
+    "trace_hook",
+]

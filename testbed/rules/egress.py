@@ -11,15 +11,22 @@ from .model import Addr, Chain, Comment, Masquerade, Rule, Table
 from .render_nft import render_block
 
 TABLE = "testbed-egress"
-PRIORITY = 110     # srcnat + 10
+PRIORITY = 110  # srcnat + 10
 
 
 def egress_table(pod_subnet: str, outside: list[str] | tuple[str, ...]) -> Table:
     rules: tuple[Rule, ...] = ()
     if outside:
-        rules = (Rule((Addr("saddr", (pod_subnet,)), Addr("daddr", tuple(outside), literal_set=True),
-                       Comment("pods to the outside world: SNAT to the node (the one NAT Kubernetes expects)")),
-                      Masquerade(fully_random=False)),)
+        rules = (
+            Rule(
+                (
+                    Addr("saddr", (pod_subnet,)),
+                    Addr("daddr", tuple(outside), literal_set=True),
+                    Comment("pods to the outside world: SNAT to the node (the one NAT Kubernetes expects)"),
+                ),
+                Masquerade(fully_random=False),
+            ),
+        )
     chain = Chain("postrouting", rules, hook="postrouting", type="nat", priority=PRIORITY, policy="accept")
     return Table(TABLE, (chain,), family="ip")
 

@@ -16,9 +16,9 @@ by the other renderer.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Iterator
 
 # -- matches ---------------------------------------------------------------------------------------
 
@@ -43,7 +43,7 @@ class DPort:
     ranges: tuple[tuple[int, int], ...]
 
     @classmethod
-    def of(cls, port: int) -> "DPort":
+    def of(cls, port: int) -> DPort:
         return cls(((port, port),))
 
     def __contains__(self, port: int | None) -> bool:
@@ -56,7 +56,7 @@ class Addr:
 
     `literal_set` renders nft's `{ a, b }` set syntax (iptables takes a single address)."""
 
-    field: str                    # "saddr" | "daddr"
+    field: str  # "saddr" | "daddr"
     cidrs: tuple[str, ...]
     negate: bool = False
     literal_set: bool = False
@@ -66,7 +66,7 @@ class Addr:
 class AddrType:
     """The address is one of the node's own (iptables `-m addrtype LOCAL`, nft `fib ... type local`)."""
 
-    field: str                    # "saddr" | "daddr"
+    field: str  # "saddr" | "daddr"
     negate: bool = False
 
 
@@ -81,7 +81,7 @@ class MarkMatch:
 
 @dataclass(frozen=True)
 class CtState:
-    states: tuple[str, ...]       # upper case: NEW, ESTABLISHED, RELATED, INVALID
+    states: tuple[str, ...]  # upper case: NEW, ESTABLISHED, RELATED, INVALID
     negate: bool = False
 
 
@@ -100,7 +100,7 @@ class RecentCheck:
 
     name: str
     seconds: int
-    endpoint: str                 # "ip:port", what the tracer compares with remembered endpoints
+    endpoint: str  # "ip:port", what the tracer compares with remembered endpoints
 
 
 @dataclass(frozen=True)
@@ -111,10 +111,11 @@ class InSet:
 
     field: str
     set: str
-    protocol: str = ""            # lower case, for a key with dport
+    protocol: str = ""  # lower case, for a key with dport
 
 
 # -- statements (no verdict) -----------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class RecentSet:
@@ -129,11 +130,13 @@ class Counter:
     """nft's `counter` statement: the kernel counts the rule's packets (nothing here reads them)."""
 
 
-Part = (Comment | Proto | DPort | Addr | AddrType | MarkMatch | CtState | Random | RecentCheck | InSet | RecentSet
-        | Counter)
+Part = (
+    Comment | Proto | DPort | Addr | AddrType | MarkMatch | CtState | Random | RecentCheck | InSet | RecentSet | Counter
+)
 
 
 # -- verdicts --------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Jump:
@@ -175,7 +178,7 @@ class Dnat:
 class SetMark:
     """Non-terminal: iptables `-j MARK --or-mark/--xor-mark`, nft `mark set mark or/xor`."""
 
-    op: str                       # "or" | "xor"
+    op: str  # "or" | "xor"
     value: int
 
 
@@ -188,7 +191,7 @@ class Masquerade:
 class Vmap:
     """nft verdict-map lookup: `ip daddr . meta l4proto . th dport vmap @map`; no element: next rule."""
 
-    fields: tuple[str, ...]       # of "daddr", "l4proto", "dport"
+    fields: tuple[str, ...]  # of "daddr", "l4proto", "dport"
     map: str
 
 
@@ -205,6 +208,7 @@ KEYWORDS: dict[type, str] = {Return: "return", Accept: "accept", Drop: "drop", R
 
 
 # -- structure -------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -229,10 +233,10 @@ class Rule:
 class Chain:
     name: str
     rules: tuple[Rule, ...] = ()
-    hook: str | None = None       # base chain: prerouting | input | forward | output | postrouting
-    type: str | None = None       # base chain type: nat | filter
-    priority: int | None = None   # base chain priority (iptables: the table's)
-    policy: str | None = None     # base chain policy (accept when None, as iptables' built-ins here)
+    hook: str | None = None  # base chain: prerouting | input | forward | output | postrouting
+    type: str | None = None  # base chain type: nat | filter
+    priority: int | None = None  # base chain priority (iptables: the table's)
+    policy: str | None = None  # base chain policy (accept when None, as iptables' built-ins here)
     comment: str = ""
 
     @property
@@ -242,7 +246,7 @@ class Chain:
 
 @dataclass(frozen=True)
 class MapElement:
-    key: tuple[str, ...]          # e.g. ("10.96.0.1", "tcp", "443")
+    key: tuple[str, ...]  # e.g. ("10.96.0.1", "tcp", "443")
     verdict: Verdict
     comment: str = ""
 
@@ -253,7 +257,7 @@ class NftSet:
     type: str = "ipv4_addr"
     elements: tuple[str, ...] = ()  # as nft writes them: "10.244.1.2", "10.0.0.0/8", "10.244.1.2 . 8080"
     flags: tuple[str, ...] = ()
-    timeout: int | None = None    # seconds
+    timeout: int | None = None  # seconds
     comment: str = ""
 
     @property
@@ -272,13 +276,13 @@ class NftMap:
 
 @dataclass(frozen=True)
 class Table:
-    name: str                     # iptables: "nat" | "filter"; nft: "kube-proxy", "testbed-netpol"...
+    name: str  # iptables: "nat" | "filter"; nft: "kube-proxy", "testbed-netpol"...
     chains: tuple[Chain, ...]
     family: str = "ip"
     sets: tuple[NftSet, ...] = ()
     maps: tuple[NftMap, ...] = ()
     comment: str = ""
-    kind: str = "nft"             # "nft" | "iptables": which tool holds the table
+    kind: str = "nft"  # "nft" | "iptables": which tool holds the table
 
     @property
     def ref(self) -> str:
@@ -312,9 +316,9 @@ class Ruleset:
 
     node: str
     tables: tuple[Table, ...]
-    mode: str = "nftables"        # kube-proxy's: "iptables" | "nftables" (the tool of its tables)
-    host_ip: str = ""             # the node's primary address (a local address for the tracer)
-    pod_subnet: str = ""          # the cluster CIDR (kube-proxy's local-traffic detector)
+    mode: str = "nftables"  # kube-proxy's: "iptables" | "nftables" (the tool of its tables)
+    host_ip: str = ""  # the node's primary address (a local address for the tracer)
+    pod_subnet: str = ""  # the cluster CIDR (kube-proxy's local-traffic detector)
     service_subnet: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
 
@@ -350,8 +354,12 @@ class Ruleset:
 
     def base_chains(self, hook: str) -> list[tuple[Table, Chain]]:
         """The base chains on a hook in the order netfilter runs them (priority, then declaration)."""
-        found = [(c.priority or 0, i, j, t, c) for i, t in enumerate(self.tables) for j, c in enumerate(t.chains)
-                 if c.hook == hook]
+        found = [
+            (c.priority or 0, i, j, t, c)
+            for i, t in enumerate(self.tables)
+            for j, c in enumerate(t.chains)
+            if c.hook == hook
+        ]
         return [(t, c) for *_, t, c in sorted(found, key=lambda x: x[:3])]
 
     def chain_names(self, table: str | None = None) -> tuple[str, ...]:
@@ -367,8 +375,14 @@ class Ruleset:
 def merge(node: str, *rulesets: Ruleset) -> Ruleset:
     """Every table of a node in one ruleset (what its kernel holds), addresses from the first that has them."""
     first = next((r for r in rulesets if r.host_ip), rulesets[0] if rulesets else Ruleset(node, ()))
-    return Ruleset(node, tuple(t for r in rulesets for t in r.tables), first.mode, first.host_ip,
-                   first.pod_subnet, first.service_subnet)
+    return Ruleset(
+        node,
+        tuple(t for r in rulesets for t in r.tables),
+        first.mode,
+        first.host_ip,
+        first.pod_subnet,
+        first.service_subnet,
+    )
 
 
 def check(ruleset: Ruleset) -> list[str]:
@@ -393,6 +407,7 @@ def check(ruleset: Ruleset) -> list[str]:
         for m in t.maps:
             for e in m.elements:
                 if isinstance(e.verdict, (Jump, Goto)) and e.verdict.chain not in names:
-                    problems.append(f"{t.name}/map {m.name}: element {' . '.join(e.key)} goes to missing "
-                                    f"chain {e.verdict.chain}")
+                    problems.append(
+                        f"{t.name}/map {m.name}: element {' . '.join(e.key)} goes to missing chain {e.verdict.chain}"
+                    )
     return problems

@@ -17,8 +17,8 @@ class Packet:
 
     src: str
     dst: str
-    dport: int | None = None      # None for ICMP
-    protocol: str = "TCP"         # TCP | UDP | SCTP | ICMP
+    dport: int | None = None  # None for ICMP
+    protocol: str = "TCP"  # TCP | UDP | SCTP | ICMP
     entry: str = "pod"
     ct_state: str = "new"
 

@@ -9,10 +9,30 @@ after the first text has created the chains they jump to.
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
-from .model import (KEYWORDS, Addr, AddrType, Comment, CtState, DPort, Dnat, Goto, Jump, MarkMatch, Masquerade, Part,
-                    Proto, Random, RecentCheck, RecentSet, Rule, SetMark, Table, Verdict)
+from .model import (
+    KEYWORDS,
+    Addr,
+    AddrType,
+    Comment,
+    CtState,
+    Dnat,
+    DPort,
+    Goto,
+    Jump,
+    MarkMatch,
+    Masquerade,
+    Part,
+    Proto,
+    Random,
+    RecentCheck,
+    RecentSet,
+    Rule,
+    SetMark,
+    Table,
+    Verdict,
+)
 
 
 def _quote(text: str) -> str:
@@ -38,7 +58,9 @@ _PARTS: dict[type, Callable[..., str]] = {
     Proto: lambda p: f"-m {p.name} -p {p.name}",
     DPort: _dport,
     Addr: _addr,
-    AddrType: lambda p: f"-m addrtype {'! ' if p.negate else ''}{'--src-type' if p.field == 'saddr' else '--dst-type'} LOCAL",
+    AddrType: lambda p: (
+        f"-m addrtype {'! ' if p.negate else ''}{'--src-type' if p.field == 'saddr' else '--dst-type'} LOCAL"
+    ),
     MarkMatch: lambda p: f"-m mark {'! ' if p.negate else ''}--mark {p.value:#x}/{p.mask:#x}",
     CtState: lambda p: f"-m conntrack {'! ' if p.negate else ''}--ctstate {','.join(p.states)}",
     Random: lambda p: f"-m statistic --mode random --probability {float(p.probability):0.10f}",
@@ -46,8 +68,10 @@ _PARTS: dict[type, Callable[..., str]] = {
     RecentSet: lambda p: f"-m recent --name {p.name} --set",
 }
 _VERDICTS: dict[type, Callable[..., str]] = {
-    **{kind: (lambda v, word=word.upper(): f"-j {word}")  # noqa: B008 -- binds this word
-       for kind, word in KEYWORDS.items()},
+    **{
+        kind: (lambda v, word=word.upper(): f"-j {word}")  # noqa: B008 -- binds this word
+        for kind, word in KEYWORDS.items()
+    },
     Jump: lambda v: f"-j {v.chain}",
     Goto: lambda v: f"-g {v.chain}",
     Dnat: lambda v: f"-j DNAT --to-destination {v.ip}:{v.port}",

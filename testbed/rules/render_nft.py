@@ -10,14 +10,40 @@ Both recreate the whole table in one transaction: atomic, idempotent, nothing st
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from functools import lru_cache
-from typing import Callable, Iterable
 
-from .model import (KEYWORDS, Addr, AddrType, Chain, Comment, Counter, CtState, DPort, Dnat, Goto, InSet, Jump,
-                    MapElement, MarkMatch, Masquerade, NftMap, NftSet, NumgenVmap, Part, Proto, RecentCheck,
-                    RecentSet, Rule, SetMark, Table, Verdict, Vmap)
+from .model import (
+    KEYWORDS,
+    Addr,
+    AddrType,
+    Chain,
+    Comment,
+    Counter,
+    CtState,
+    Dnat,
+    DPort,
+    Goto,
+    InSet,
+    Jump,
+    MapElement,
+    MarkMatch,
+    Masquerade,
+    NftMap,
+    NftSet,
+    NumgenVmap,
+    Part,
+    Proto,
+    RecentCheck,
+    RecentSet,
+    Rule,
+    SetMark,
+    Table,
+    Verdict,
+    Vmap,
+)
 
-MAX_COMMENT = 128   # nft's limit on a comment
+MAX_COMMENT = 128  # nft's limit on a comment
 # nft's names for the standard hook priorities (ip and inet families)
 PRIORITIES = {"raw": -300, "mangle": -150, "dstnat": -100, "filter": 0, "security": 50, "srcnat": 100}
 _FIELD = {"daddr": "ip daddr", "saddr": "ip saddr", "l4proto": "meta l4proto", "dport": "th dport"}
@@ -26,7 +52,7 @@ _FIELD = {"daddr": "ip daddr", "saddr": "ip saddr", "l4proto": "meta l4proto", "
 def comment_text(text: str) -> str:
     """A comment nft accepts: no double quote, at most MAX_COMMENT characters."""
     text = text.replace('"', "'")
-    return text if len(text) <= MAX_COMMENT else text[:MAX_COMMENT - 3] + "..."
+    return text if len(text) <= MAX_COMMENT else text[: MAX_COMMENT - 3] + "..."
 
 
 def priority_text(priority: int) -> str:
@@ -59,7 +85,9 @@ _PARTS: dict[type, Callable[..., str]] = {
     DPort: lambda p: f"th dport {_ports(p)}",
     Addr: _addrs,
     AddrType: lambda p: f"fib {p.field} type {'!= ' if p.negate else ''}local",
-    MarkMatch: lambda p: f"mark and {p.mask:#x} {'!=' if p.negate else '=='} {p.value if p.value == 0 else hex(p.value)}",
+    MarkMatch: lambda p: (
+        f"mark and {p.mask:#x} {'!=' if p.negate else '=='} {p.value if p.value == 0 else hex(p.value)}"
+    ),
     CtState: lambda p: f"ct state {'!= ' if p.negate else ''}{','.join(s.lower() for s in p.states)}",
     RecentCheck: lambda p: f"ip saddr @{p.name}",
     InSet: lambda p: f"{_key(p.field, p.protocol)} @{p.set}",
@@ -144,6 +172,7 @@ def _set_options(s: NftSet) -> list[str]:
 
 # -- commands (knftables) ----------------------------------------------------------------------------
 
+
 def _set_decl(s: NftSet) -> str:
     return "{ " + " ; ".join(_set_options(s)) + " ; }"
 
@@ -191,6 +220,7 @@ def render_commands(tables: Iterable[Table], header: str = "") -> str:
 
 # -- blocks ------------------------------------------------------------------------------------------
 
+
 def set_block(s: NftSet, indent: str = "\t") -> list[str]:
     lines = [f"{indent}set {s.name} {{"] + [f"{indent * 2}{o}" for o in _set_options(s)]
     if s.elements:
@@ -202,8 +232,10 @@ def set_block(s: NftSet, indent: str = "\t") -> list[str]:
 def chain_block(c: Chain, indent: str = "\t") -> list[str]:
     lines = [f"{indent}chain {c.name} {{"]
     if c.base:
-        lines.append(f"{indent * 2}type {c.type} hook {c.hook} priority {priority_text(c.priority or 0)}; "
-                     f"policy {c.policy or 'accept'};")
+        lines.append(
+            f"{indent * 2}type {c.type} hook {c.hook} priority {priority_text(c.priority or 0)}; "
+            f"policy {c.policy or 'accept'};"
+        )
     if c.comment:
         lines.append(f'{indent * 2}comment "{comment_text(c.comment)}"')
     lines += [f"{indent * 2}{nft_rule(r)}" for r in c.rules]
@@ -215,8 +247,11 @@ def render_block(table: Table, header: str = "", indent: str = "\t", create: str
     """`nft -f` input in block style: create the table if missing (`create`), delete it, define it again."""
     if table.maps:
         raise ValueError(f"table {table.name}: maps have no block form here")
-    head = ([header] if header else []) + [create.format(ref=table.ref), f"delete table {table.ref}",
-                                            f"table {table.ref} {{"]
+    head = ([header] if header else []) + [
+        create.format(ref=table.ref),
+        f"delete table {table.ref}",
+        f"table {table.ref} {{",
+    ]
     body: list[str] = []
     for s in table.sets:
         body += set_block(s, indent)

@@ -20,14 +20,43 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+from collections.abc import Collection
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
-from typing import Any, Collection
+from typing import Any
 
-from .model import (Accept, Addr, AddrType, Comment, Counter, CtState, DPort, Dnat, Drop, Goto, InSet, Jump,
-                    MarkMatch, Masquerade, NftSet, NumgenVmap, Part, Proto, Random, RecentCheck, RecentSet,
-                    Reject, Return, Rule, Ruleset, SetMark, Table, Verdict, Vmap)
+from .model import (
+    Accept,
+    Addr,
+    AddrType,
+    Comment,
+    Counter,
+    CtState,
+    Dnat,
+    DPort,
+    Drop,
+    Goto,
+    InSet,
+    Jump,
+    MarkMatch,
+    Masquerade,
+    NftSet,
+    NumgenVmap,
+    Part,
+    Proto,
+    Random,
+    RecentCheck,
+    RecentSet,
+    Reject,
+    Return,
+    Rule,
+    Ruleset,
+    SetMark,
+    Table,
+    Verdict,
+    Vmap,
+)
 from .packet import Packet
 from .render_iptables import iptables_rule
 from .render_nft import nft_rule
@@ -41,11 +70,11 @@ class Step:
 
     table: str
     chain: str
-    index: int                 # rule index in the chain
+    index: int  # rule index in the chain
     rule: Rule
-    kind: str                  # the table's tool: iptables | nft (how the rule is written)
+    kind: str  # the table's tool: iptables | nft (how the rule is written)
     matched: bool
-    why: str                   # the first match that failed, or what the matches found
+    why: str  # the first match that failed, or what the matches found
 
     @property
     def text(self) -> str:
@@ -63,8 +92,8 @@ class HookTrace:
     hook: str
     packet: Packet
     steps: tuple[Step, ...]
-    verdict: str               # accept | drop | reject
-    decided_by: str            # "<chain>[<index>]: <rule>", or "policy accept of chain <name>"...
+    verdict: str  # accept | drop | reject
+    decided_by: str  # "<chain>[<index>]: <rule>", or "policy accept of chain <name>"...
 
     @property
     def accepted(self) -> bool:
@@ -74,14 +103,14 @@ class HookTrace:
 @dataclass(frozen=True)
 class Outcome:
     probability: Fraction
-    verdict: str            # dnat | accept (untouched) | reject | drop
-    endpoint: str | None    # "ip:port" after DNAT
+    verdict: str  # dnat | accept (untouched) | reject | drop
+    endpoint: str | None  # "ip:port" after DNAT
     masqueraded: bool
-    source: str             # the source address the destination sees
-    destination: str        # "ip:port" the packet leaves with
-    delivery: str           # forward | input | output ("" when rejected or dropped)
+    source: str  # the source address the destination sees
+    destination: str  # "ip:port" the packet leaves with
+    delivery: str  # forward | input | output ("" when rejected or dropped)
     chains: tuple[str, ...]  # table/chain traversed, in order
-    hooks: tuple[HookTrace, ...] = ()   # per hook crossed: the rule path
+    hooks: tuple[HookTrace, ...] = ()  # per hook crossed: the rule path
 
 
 @dataclass(frozen=True)
@@ -122,8 +151,12 @@ class Trace:
 
 def describe(o: Outcome) -> str:
     """What the outcome did to the packet, in words."""
-    what = {"dnat": f"DNAT to {o.endpoint}", "accept": f"untouched to {o.destination}",
-            "reject": "REJECT", "drop": "DROP"}[o.verdict]
+    what = {
+        "dnat": f"DNAT to {o.endpoint}",
+        "accept": f"untouched to {o.destination}",
+        "reject": "REJECT",
+        "drop": "DROP",
+    }[o.verdict]
     if o.verdict in ("dnat", "accept"):
         what += f", source {'masqueraded to ' if o.masqueraded else 'kept '}{o.source}"
         what += f", {o.delivery}"
@@ -136,8 +169,8 @@ class _State:
 
     def __init__(self, src: str, dst: str, dport: int | None, proto: str, ct: str) -> None:
         self.src, self.dst, self.dport = src, dst, dport
-        self.proto = proto               # lower case
-        self.ct = ct                     # lower case
+        self.proto = proto  # lower case
+        self.ct = ct  # lower case
         self.mark = 0
         self.dnat: str | None = None
         self.masq = False
@@ -147,7 +180,7 @@ class _State:
         self.decided: Step | str = ""
         self.hooks: tuple[HookTrace, ...] = ()
 
-    def but(self, **changes: object) -> "_State":
+    def but(self, **changes: object) -> _State:
         new = object.__new__(_State)
         new.__dict__ = {**self.__dict__, **changes}
         return new
@@ -174,8 +207,9 @@ def _networks(cidrs: tuple[str, ...]) -> tuple[Any, ...]:
 
 
 class _Tracer:
-    def __init__(self, ruleset: Ruleset, packet: Packet, local_ips: Collection[str],
-                 remembered: Collection[str]) -> None:
+    def __init__(
+        self, ruleset: Ruleset, packet: Packet, local_ips: Collection[str], remembered: Collection[str]
+    ) -> None:
         self.rs = ruleset
         self.packet = packet
         self.local_ips = {ipaddress.ip_address(ip) for ip in local_ips}
@@ -211,8 +245,9 @@ class _Tracer:
         if isinstance(p, InSet):
             values = {"saddr": st.src, "daddr": st.dst, "dport": str(st.dport)}
             key = " . ".join(values[f] for f in p.field.split(" . "))
-            hit = (not p.protocol or (st.proto == p.protocol and st.dport is not None)) \
-                and in_set(table.set(p.set), key)
+            hit = (not p.protocol or (st.proto == p.protocol and st.dport is not None)) and in_set(
+                table.set(p.set), key
+            )
             proto = f"{st.proto.upper()} " if p.protocol else ""
             return hit, f"{proto}{key} is {'' if hit else 'not '}in @{p.set}"
         raise ValueError(f"cannot trace {type(p).__name__}")
@@ -229,11 +264,13 @@ class _Tracer:
                     nxt.append((s, ok, notes))
                 elif isinstance(p, Random):
                     if p.probability > 0:
-                        nxt.append((s.but(prob=s.prob * p.probability), True,
-                                    notes + [f"random {p.probability}: drawn"]))
+                        nxt.append(
+                            (s.but(prob=s.prob * p.probability), True, notes + [f"random {p.probability}: drawn"])
+                        )
                     if p.probability < 1:
-                        nxt.append((s.but(prob=s.prob * (1 - p.probability)), False,
-                                    [f"random {p.probability}: not drawn"]))
+                        nxt.append(
+                            (s.but(prob=s.prob * (1 - p.probability)), False, [f"random {p.probability}: not drawn"])
+                        )
                 else:
                     hit, text = self._match(table, p, s)
                     nxt.append((s, hit, notes + [text] if hit else [text]))
@@ -252,8 +289,7 @@ class _Tracer:
         hit = next((e for e in table.map(v.map).elements if e.key == key), None)
         return f"{' . '.join(key)} is {'' if hit else 'not '}in @{v.map}"
 
-    def _verdict(self, table: Table, v: Verdict | None, st: _State, step: Step,
-                 depth: int) -> list[tuple[_State, str]]:
+    def _verdict(self, table: Table, v: Verdict | None, st: _State, step: Step, depth: int) -> list[tuple[_State, str]]:
         if v is None:
             return [(st, "continue")]
         if isinstance(v, SetMark):
@@ -320,8 +356,9 @@ class _Tracer:
         results = [(s.but(steps=None, decided=""), "accept") for s in states]
         if not base:
             names = ", ".join(t.name for t in self.rs.tables)
-            results = [(s.but(decided=f"no chain of table {names} is attached to the {hook} hook"), r)
-                       for s, r in results]
+            results = [
+                (s.but(decided=f"no chain of table {names} is attached to the {hook} hook"), r) for s, r in results
+            ]
         for table, chain in base:
             nxt: list[tuple[_State, str]] = []
             for s, r in results:
@@ -329,7 +366,7 @@ class _Tracer:
                     nxt.append((s, r))
                     continue
                 for s2, r2 in self.chain(table, chain.name, s):
-                    if r2 == "return":   # fell off the end of a base chain: its policy decides
+                    if r2 == "return":  # fell off the end of a base chain: its policy decides
                         r2 = "drop" if chain.policy == "drop" else "accept"
                         s2 = s2.but(decided=f"policy {r2} of chain {chain.name}")
                     nxt.append((s2, r2))
@@ -361,8 +398,14 @@ def trace_hook(ruleset: Ruleset, packet: Packet, hook: str = "forward", local_ip
     return results[0][0].hooks[-1]
 
 
-def trace(ruleset: Ruleset, packet: Packet, *, pod_cidr: str | None = None,
-          remembered: Collection[str] = (), local_ips: Collection[str] = ()) -> Trace:
+def trace(
+    ruleset: Ruleset,
+    packet: Packet,
+    *,
+    pod_cidr: str | None = None,
+    remembered: Collection[str] = (),
+    local_ips: Collection[str] = (),
+) -> Trace:
     """Every outcome of `packet` on the ruleset's node, through every hook it crosses.
 
     `pod_cidr` is the node's own pod CIDR: its first address (cni0's) is a local address and
@@ -390,7 +433,9 @@ def trace(ruleset: Ruleset, packet: Packet, *, pod_cidr: str | None = None,
                     if r2 != "accept":
                         finals.append((s2, r2, ""))
                         continue
-                    finals += [(s3, r3, "forward" if r3 == "accept" else "") for s3, r3 in tracer.hook("postrouting", [s2])]
+                    finals += [
+                        (s3, r3, "forward" if r3 == "accept" else "") for s3, r3 in tracer.hook("postrouting", [s2])
+                    ]
 
     merged: dict[tuple[Any, ...], Outcome] = {}
     for s, r, delivery in finals:
@@ -401,8 +446,17 @@ def trace(ruleset: Ruleset, packet: Packet, *, pod_cidr: str | None = None,
         if s.masq:
             in_pods = pod_cidr is not None and ipaddress.ip_address(s.dst) in ipaddress.ip_network(pod_cidr)
             source = gateway if in_pods and gateway else (s.dst if tracer.local(s.dst) else ruleset.host_ip)
-        o = Outcome(s.prob, verdict, s.dnat if verdict == "dnat" else None, s.masq and verdict != "drop",
-                    source, f"{s.dst}:{s.dport}", delivery, s.chains, s.hooks)
+        o = Outcome(
+            s.prob,
+            verdict,
+            s.dnat if verdict == "dnat" else None,
+            s.masq and verdict != "drop",
+            source,
+            f"{s.dst}:{s.dport}",
+            delivery,
+            s.chains,
+            s.hooks,
+        )
         key = (o.verdict, o.endpoint, o.masqueraded, o.source, o.destination, o.delivery, o.chains)
         if key in merged:
             merged[key] = dataclasses.replace(merged[key], probability=merged[key].probability + o.probability)

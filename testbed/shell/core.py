@@ -15,7 +15,8 @@ import shutil
 import sys
 import tempfile
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from ..errors import TestbedError
 from ..plan.model import Plan
@@ -29,15 +30,55 @@ from .objects import Catalog, Obj
 if TYPE_CHECKING:
     from ..experiment.changes import Action
 
-VERBS = ("get", "describe", "run", "create", "expose", "label", "annotate", "scale", "rollout", "set", "delete",
-         "apply", "exec", "logs", "version", "api-resources")
-UNSUPPORTED = ("edit", "patch", "replace", "port-forward", "proxy", "cp", "attach", "top", "cordon", "uncordon",
-               "drain", "taint", "auth", "autoscale", "debug", "wait", "diff", "kustomize", "certificate",
-               "cluster-info", "api-versions", "config", "plugin", "explain", "events")
+VERBS = (
+    "get",
+    "describe",
+    "run",
+    "create",
+    "expose",
+    "label",
+    "annotate",
+    "scale",
+    "rollout",
+    "set",
+    "delete",
+    "apply",
+    "exec",
+    "logs",
+    "version",
+    "api-resources",
+)
+UNSUPPORTED = (
+    "edit",
+    "patch",
+    "replace",
+    "port-forward",
+    "proxy",
+    "cp",
+    "attach",
+    "top",
+    "cordon",
+    "uncordon",
+    "drain",
+    "taint",
+    "auth",
+    "autoscale",
+    "debug",
+    "wait",
+    "diff",
+    "kustomize",
+    "certificate",
+    "cluster-info",
+    "api-versions",
+    "config",
+    "plugin",
+    "explain",
+    "events",
+)
 
 
 MAX_LINE = 64 * 1024
-MAX_EVENTS = 20   # per object
+MAX_EVENTS = 20  # per object
 
 
 class Exit(Exception):
@@ -45,15 +86,23 @@ class Exit(Exception):
 
 
 class ClusterShell(Kubectl):
-    live: Live   # the verbs (Kubectl) need only part of it
+    live: Live  # the verbs (Kubectl) need only part of it
     prompt = "testbed> "
-    intro = ("Emulated cluster ready. kubectl's verbs (`get pods -o wide`, `kubectl get svc,pod`, `describe pod NAME`, "
-             "`create deployment`, `expose`, `run -ti --rm`, `apply -f`, `logs POD`) and Mininet's (`nodes`, `net`, "
-             "`pingall`, `<pod> ping <pod>`, `<node> iptables-save | grep KUBE`); `help` for more; `exit` or "
-             "Ctrl-D tears it down.")
+    intro = (
+        "Emulated cluster ready. kubectl's verbs (`get pods -o wide`, `kubectl get svc,pod`, `describe pod NAME`, "
+        "`create deployment`, `expose`, `run -ti --rm`, `apply -f`, `logs POD`) and Mininet's (`nodes`, `net`, "
+        "`pingall`, `<pod> ping <pod>`, `<node> iptables-save | grep KUBE`); `help` for more; `exit` or "
+        "Ctrl-D tears it down."
+    )
 
-    def __init__(self, plan: Plan, netns_of: Callable[[str], str] | Live, run: Run | None = None,
-                 change: Change | None = None, manifests: Any = None) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        netns_of: Callable[[str], str] | Live,
+        run: Run | None = None,
+        change: Change | None = None,
+        manifests: Any = None,
+    ) -> None:
         if isinstance(netns_of, Live):
             self.live = netns_of
         elif run is not None:
@@ -69,7 +118,7 @@ class ClusterShell(Kubectl):
         self.seen: dict[tuple[str, str, str], float] = {}
         self.history: dict[tuple[str, str, str], list[tuple[float, str, str, str]]] = {}
         self._cat: Catalog | None = None
-        self.revisions: dict[tuple[str, str], list[str]] = {}   # Deployment -> change causes, for history
+        self.revisions: dict[tuple[str, str], list[str]] = {}  # Deployment -> change causes, for history
         # `kubectl annotate`: kept by the shell (annotations change no packet), gone with their object
         self.annotations: dict[tuple[str, str, str], dict[str, str]] = {}
         self.restarts = 0
@@ -88,7 +137,7 @@ class ClusterShell(Kubectl):
             self.targets[n.name] = (n.key, n.host_ip, n.name, False)
         for x in plan.externals:
             self.targets[x.name] = (x.key, x.ip, x.name, False)
-        for router in (plan.network.routers if plan.network is not None else ()):
+        for router in plan.network.routers if plan.network is not None else ():
             self.targets[router.name] = (router.key, router.interfaces[0].ip, router.name, False)
         for p in plan.pods:
             self.targets[f"{p.namespace}/{p.name}"] = (p.key, p.ip, p.name, True)
@@ -107,7 +156,7 @@ class ClusterShell(Kubectl):
                 elif plural == "endpoints" and self._last(key) != o.cols[0]:
                     events = self.history.setdefault(key, [])
                     events.append((now, "EndpointsChanged", "endpoint-controller", o.cols[0]))
-                    del events[:-MAX_EVENTS]   # bounded, as the API server's events expire
+                    del events[:-MAX_EVENTS]  # bounded, as the API server's events expire
         for key in [k for k in self.seen if not cat.find(k[0], k[1], k[2])]:
             del self.seen[key]
             self.history.pop(key, None)
@@ -120,8 +169,9 @@ class ClusterShell(Kubectl):
         key = (o.plural, o.namespace, o.name)
         ev = self.history.setdefault(key, [])
         if o.plural == "pods" and o.cols[1] != "Pending":
-            ev.append((now, "Scheduled", "default-scheduler",
-                       f"Successfully assigned {o.namespace}/{o.name} to {o.wide[1]}"))
+            ev.append(
+                (now, "Scheduled", "default-scheduler", f"Successfully assigned {o.namespace}/{o.name} to {o.wide[1]}")
+            )
             prefix = f"/{self._prefix[(o.namespace, o.name)]}" if (o.namespace, o.name) in self._prefix else ""
             ev.append((now, "AddedInterface", "cni", f"Add eth0 [{o.wide[0]}{prefix}] on {o.wide[1]}'s cni0"))
             ev.append((now, "Started", "kubelet", "Started container (served by the testbed agent)"))
@@ -162,10 +212,13 @@ class ClusterShell(Kubectl):
             pod = next((p for p in self.plan.pods if p.key == key), None)
             if pod is not None:
                 try:
-                    self.live.write_hosts(key, "# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n"
-                                          f"::1\tlocalhost ip6-localhost ip6-loopback\n{pod.ip}\t{pod.name}\n")
+                    self.live.write_hosts(
+                        key,
+                        "# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n"
+                        f"::1\tlocalhost ip6-localhost ip6-loopback\n{pod.ip}\t{pod.name}\n",
+                    )
                 except OSError:
-                    pass   # a read-only /etc: the VM's hosts file stays in view
+                    pass  # a read-only /etc: the VM's hosts file stays in view
         sys.stdout.flush()
         return self.live.exec(key, exec_argv(hostname, command, self.rcfile if is_pod else ""))
 
@@ -197,9 +250,9 @@ class ClusterShell(Kubectl):
         except KubectlError as exc:
             print(str(exc))
             return 1
-        except TestbedError as exc:   # a manifest that does not load, say: one line, the shell goes on
+        except TestbedError as exc:  # a manifest that does not load, say: one line, the shell goes on
             print(f"error: {exc}")
-            return 1   # kubectl's status for every error
+            return 1  # kubectl's status for every error
         except (ValueError, OSError) as exc:
             print(f"error: {str(exc)[:200]}")
             return 1
@@ -227,6 +280,7 @@ class ClusterShell(Kubectl):
     def cmdloop(self) -> int:
         """Prompt until exit/Ctrl-D; Ctrl-C clears the line, as in bash and Mininet."""
         from .lineedit import LineEditor
+
         editor = LineEditor(self)
         print(self.intro)
         status = 0

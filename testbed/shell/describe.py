@@ -6,13 +6,14 @@ endpoints changed, policy applied), kept by shell/core.py as the cluster changes
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ..plan.model import Plan
 from ..views import describe_node, describe_pod
 from .objects import Catalog, Obj
 
-Event = tuple[str, str, str, str]   # (age, reason, from, message)
+Event = tuple[str, str, str, str]  # (age, reason, from, message)
 
 
 def _labels(labels: Any, indent: int = 14) -> str:
@@ -30,8 +31,11 @@ def _events(events: Sequence[Event]) -> list[str]:
 
 
 def describe(cat: Catalog, plan: Plan, obj: Obj, events: Sequence[Event]) -> str:
-    pod = next((p for p in plan.pods if p.namespace == obj.namespace and p.name == obj.name), None) \
-        if obj.plural == "pods" else None
+    pod = (
+        next((p for p in plan.pods if p.namespace == obj.namespace and p.name == obj.name), None)
+        if obj.plural == "pods"
+        else None
+    )
     if pod is not None:
         head = describe_pod(plan, pod).splitlines()
         head.insert(4, f"Annotations:  {_labels(obj.annotations)}")
@@ -44,24 +48,35 @@ def describe(cat: Catalog, plan: Plan, obj: Obj, events: Sequence[Event]) -> str
         head.append(f"Annotations:  {_labels(obj.annotations)}")
         spec = body.get("spec", {})
         if obj.plural == "services":
-            head += [f"Selector:     {_labels(spec.get('selector', {}))}", f"Type:         {spec.get('type')}",
-                     f"IP:           {spec.get('clusterIP') or '<none>'}"]
+            head += [
+                f"Selector:     {_labels(spec.get('selector', {}))}",
+                f"Type:         {spec.get('type')}",
+                f"IP:           {spec.get('clusterIP') or '<none>'}",
+            ]
             for q in spec.get("ports", []):
-                head += [f"Port:         {q.get('name', '<unset>')}  {q['port']}/{q['protocol']}",
-                         f"TargetPort:   {q.get('targetPort')}/{q['protocol']}"]
+                head += [
+                    f"Port:         {q.get('name', '<unset>')}  {q['port']}/{q['protocol']}",
+                    f"TargetPort:   {q.get('targetPort')}/{q['protocol']}",
+                ]
                 if q.get("nodePort"):
                     head.append(f"NodePort:     {q.get('name', '<unset>')}  {q['nodePort']}/{q['protocol']}")
             ep = cat.find("endpoints", obj.namespace, obj.name)
             head.append(f"Endpoints:    {ep.cols[0] if ep else '<none>'}")
         elif obj.plural == "networkpolicies":
             pol = next(p for p in cat.manifests.policies if (p.ref.namespace, p.ref.name) == (obj.namespace, obj.name))
-            head += ["Spec:", f"  PodSelector:     {pol.pod_selector if not pol.pod_selector.is_empty() else '<none> (Allowing the specific traffic to all pods in this namespace)'}"]
+            head += [
+                "Spec:",
+                f"  PodSelector:     {pol.pod_selector if not pol.pod_selector.is_empty() else '<none> (Allowing the specific traffic to all pods in this namespace)'}",
+            ]
             for kind, rules in (("Ingress", pol.ingress), ("Egress", pol.egress)):
                 if kind not in pol.policy_types:
                     head.append(f"  Not affecting {kind} traffic")
                     continue
-                head.append(f"  Allowing {kind.lower()} traffic:" if rules else
-                            f"  Allowing {kind.lower()} traffic:\n    <none> (Selected pods are isolated for {kind.lower()} connectivity)")
+                head.append(
+                    f"  Allowing {kind.lower()} traffic:"
+                    if rules
+                    else f"  Allowing {kind.lower()} traffic:\n    <none> (Selected pods are isolated for {kind.lower()} connectivity)"
+                )
                 word = "From" if kind == "Ingress" else "To"
                 for r in rules:
                     ports = ", ".join(f"{p.port if p.port is not None else '<any>'}/{p.protocol}" for p in r.ports)
@@ -78,11 +93,14 @@ def describe(cat: Catalog, plan: Plan, obj: Obj, events: Sequence[Event]) -> str
             head.append(f"  Policy Types: {', '.join(pol.policy_types)}")
         elif obj.plural in ("deployments", "replicasets", "statefulsets", "daemonsets", "replicationcontrollers"):
             st = body.get("status", {})
-            head += [f"Selector:     {obj.wide[2] if len(obj.wide) > 2 else ''}",
-                     f"Replicas:     {spec.get('replicas')} desired | {st.get('replicas', 0)} updated | "
-                     f"{st.get('replicas', 0)} total | {st.get('readyReplicas', 0)} available | 0 unavailable",
-                     "Pod Template:", f"  Labels:  {_labels(spec.get('template', {}).get('metadata', {}).get('labels', {}), 11)}",
-                     "  Containers:"] + [f"   {c['name']}:" for c in spec.get("template", {}).get("spec", {}).get("containers", [])]
+            head += [
+                f"Selector:     {obj.wide[2] if len(obj.wide) > 2 else ''}",
+                f"Replicas:     {spec.get('replicas')} desired | {st.get('replicas', 0)} updated | "
+                f"{st.get('replicas', 0)} total | {st.get('readyReplicas', 0)} available | 0 unavailable",
+                "Pod Template:",
+                f"  Labels:  {_labels(spec.get('template', {}).get('metadata', {}).get('labels', {}), 11)}",
+                "  Containers:",
+            ] + [f"   {c['name']}:" for c in spec.get("template", {}).get("spec", {}).get("containers", [])]
         elif obj.plural == "endpoints":
             head.append("Subsets:")
             for s in body.get("subsets", []):
@@ -96,7 +114,7 @@ def describe(cat: Catalog, plan: Plan, obj: Obj, events: Sequence[Event]) -> str
             for r in spec.get("rules", []):
                 head.append(f"  {r['host']}")
                 head += [f"              {p['path']}   {p['backend']}" for p in r["paths"]]
-        elif obj.plural == "pods":   # Pending: no node took it
+        elif obj.plural == "pods":  # Pending: no node took it
             reason = body["status"]["conditions"][0]["message"]
             head += ["Node:         <none>", "Status:       Pending", "IP:           "]
             events = list(events) + [("0s", "FailedScheduling", "default-scheduler", reason)]

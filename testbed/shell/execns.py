@@ -18,8 +18,10 @@ import tempfile
 
 # $0 = hostname, $1 = the command; `cd /` as a container's working directory. The command is
 # eval'ed by this shell, after the rc file, so its functions apply to it.
-_SCRIPT = ('hostname "$0" 2>/dev/null; cd / ; __tb_cmd=$1; set --; '
-           'if [ -n "$ENV" ]; then . "$ENV"; fi; eval "unset __tb_cmd; $__tb_cmd"')
+_SCRIPT = (
+    'hostname "$0" 2>/dev/null; cd / ; __tb_cmd=$1; set --; '
+    'if [ -n "$ENV" ]; then . "$ENV"; fi; eval "unset __tb_cmd; $__tb_cmd"'
+)
 
 
 def exec_argv(hostname: str, command: str, rcfile: str = "", prompt: str = "") -> list[str]:
@@ -55,6 +57,7 @@ def substitute(command: str, addresses: dict[str, str]) -> str:
     Words in command position (first, or after |, ;, &, &&, ||, `(`) stay: a pod named busybox
     may still run `busybox` the tool.
     """
+
     def one(word: str) -> str:
         if word in addresses:
             return addresses[word]
@@ -62,12 +65,13 @@ def substitute(command: str, addresses: dict[str, str]) -> str:
         if m and m.group(2) in addresses:
             return m.group(1) + addresses[m.group(2)] + m.group(3)
         return word
+
     out, command_position = [], True
     for w in re.split(r"(\s+)", command):
         if not w or w.isspace():
             out.append(w)
             continue
-        core = w.rstrip(";|&)")   # `ping web-1;` names web-1
-        out.append(w if command_position else one(core) + w[len(core):])
+        core = w.rstrip(";|&)")  # `ping web-1;` names web-1
+        out.append(w if command_position else one(core) + w[len(core) :])
         command_position = w in ("|", ";", "&", "&&", "||", "(", "!") or w.endswith((";", "|", "&", "("))
     return "".join(out)

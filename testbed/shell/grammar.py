@@ -31,19 +31,38 @@ RESOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
 # what `kubectl get all` lists
 ALL = ("pods", "services", "daemonsets", "deployments", "replicasets", "statefulsets")
 # kubectl's group-qualified names in `TYPE/NAME` output
-QUALIFIED = {"pods": "pod", "services": "service", "deployments": "deployment.apps",
-             "replicasets": "replicaset.apps", "statefulsets": "statefulset.apps", "daemonsets": "daemonset.apps",
-             "replicationcontrollers": "replicationcontroller", "endpoints": "endpoints",
-             "endpointslices": "endpointslice.discovery.k8s.io", "networkpolicies": "networkpolicy.networking.k8s.io",
-             "ingresses": "ingress.networking.k8s.io", "namespaces": "namespace", "nodes": "node"}
+QUALIFIED = {
+    "pods": "pod",
+    "services": "service",
+    "deployments": "deployment.apps",
+    "replicasets": "replicaset.apps",
+    "statefulsets": "statefulset.apps",
+    "daemonsets": "daemonset.apps",
+    "replicationcontrollers": "replicationcontroller",
+    "endpoints": "endpoints",
+    "endpointslices": "endpointslice.discovery.k8s.io",
+    "networkpolicies": "networkpolicy.networking.k8s.io",
+    "ingresses": "ingress.networking.k8s.io",
+    "namespaces": "namespace",
+    "nodes": "node",
+}
 NAMESPACED = frozenset(RESOURCES) - {"namespaces", "nodes"}
 
-_ALIAS = {a: plural for plural, (kind, aliases) in RESOURCES.items()
-          for a in (plural, kind.lower(), *aliases)}
-_ALIAS.update({f"{a}.apps": p for a, p in list(_ALIAS.items()) if p in ("deployments", "replicasets",
-                                                                          "statefulsets", "daemonsets")})
-_ALIAS.update({"networkpolicies.networking.k8s.io": "networkpolicies", "ingresses.networking.k8s.io": "ingresses",
-               "endpointslices.discovery.k8s.io": "endpointslices"})
+_ALIAS = {a: plural for plural, (kind, aliases) in RESOURCES.items() for a in (plural, kind.lower(), *aliases)}
+_ALIAS.update(
+    {
+        f"{a}.apps": p
+        for a, p in list(_ALIAS.items())
+        if p in ("deployments", "replicasets", "statefulsets", "daemonsets")
+    }
+)
+_ALIAS.update(
+    {
+        "networkpolicies.networking.k8s.io": "networkpolicies",
+        "ingresses.networking.k8s.io": "ingresses",
+        "endpointslices.discovery.k8s.io": "endpointslices",
+    }
+)
 
 
 class KubectlError(TestbedError):
@@ -92,9 +111,20 @@ class Args:
 
 
 # flag spec: long name -> takes a value?  Short forms map to long ones.
-SHORT = {"-n": "--namespace", "-A": "--all-namespaces", "-o": "--output", "-l": "--selector", "-f": "--filename",
-         "-c": "--container", "-w": "--watch", "-i": "--stdin", "-t": "--tty", "-p": "--previous",
-         "-h": "--help", "-r": "--recursive"}
+SHORT = {
+    "-n": "--namespace",
+    "-A": "--all-namespaces",
+    "-o": "--output",
+    "-l": "--selector",
+    "-f": "--filename",
+    "-c": "--container",
+    "-w": "--watch",
+    "-i": "--stdin",
+    "-t": "--tty",
+    "-p": "--previous",
+    "-h": "--help",
+    "-r": "--recursive",
+}
 COMMON = {"--namespace": True, "--all-namespaces": False, "--help": False}
 
 
@@ -118,16 +148,19 @@ def parse(words: list[str], known: dict[str, bool]) -> Args:
             value = v if eq else None
             names = [name]
         elif len(w) > 2 and w[:2] in SHORT and known.get(SHORT[w[:2]]):
-            names, value = [w[:2]], w[2:].lstrip("=")   # -lapp=x, -oyaml, -n=default
+            names, value = [w[:2]], w[2:].lstrip("=")  # -lapp=x, -oyaml, -n=default
         elif len(w) > 2 and all(f"-{c}" in SHORT for c in w[1:]):
-            names = [f"-{c}" for c in w[1:]]            # -ti, -it
+            names = [f"-{c}" for c in w[1:]]  # -ti, -it
         else:
             names = [w]
         for name in names:
             long = SHORT.get(name, name)
             if long not in known:
-                raise KubectlError(f"error: unknown flag: {name}" if name.startswith("--")
-                                 else f"error: unknown shorthand flag: '{name[1:]}' in {w}")
+                raise KubectlError(
+                    f"error: unknown flag: {name}"
+                    if name.startswith("--")
+                    else f"error: unknown shorthand flag: '{name[1:]}' in {w}"
+                )
             if known[long]:
                 if value is None:
                     if i >= len(words):
@@ -147,15 +180,19 @@ def targets(positional: list[str]) -> list[tuple[str, list[str]]]:
     """kubectl's ways of naming objects, as [(plural, [names])]: `TYPE`, `TYPE NAME...`,
     `TYPE1,TYPE2`, `TYPE/NAME TYPE/NAME`, `all`. No names = every object of the type."""
     if not positional:
-        raise KubectlError("error: You must specify the type of resource to get. Use \"kubectl api-resources\" "
-                           "for a complete list of supported resources.")
+        raise KubectlError(
+            'error: You must specify the type of resource to get. Use "kubectl api-resources" '
+            "for a complete list of supported resources."
+        )
     if "/" in positional[0]:
         out: list[tuple[str, list[str]]] = []
         for word in positional:
             kind, slash, name = word.partition("/")
             if not slash or not name:
-                raise KubectlError("error: there is no need to specify a resource type as a separate argument "
-                                   "when passing arguments in resource/name form")
+                raise KubectlError(
+                    "error: there is no need to specify a resource type as a separate argument "
+                    "when passing arguments in resource/name form"
+                )
             plural = resource(kind)
             if out and out[-1][0] == plural:
                 out[-1][1].append(name)

@@ -15,9 +15,33 @@ from typing import Any
 
 from .grammar import resource_words
 
-FLAGS = ["-n", "-A", "-o", "-l", "-f", "-w", "--namespace", "--all-namespaces", "--output=", "--selector",
-         "--field-selector", "--show-labels", "--sort-by=", "--image=", "--labels=", "--port=", "--expose",
-         "--rm", "-ti", "--replicas=", "--overwrite", "--target-port=", "--type=", "--name=", "--filename"]
+FLAGS = [
+    "-n",
+    "-A",
+    "-o",
+    "-l",
+    "-f",
+    "-w",
+    "--namespace",
+    "--all-namespaces",
+    "--output=",
+    "--selector",
+    "--field-selector",
+    "--show-labels",
+    "--sort-by=",
+    "--image=",
+    "--labels=",
+    "--port=",
+    "--expose",
+    "--rm",
+    "-ti",
+    "--replicas=",
+    "--overwrite",
+    "--target-port=",
+    "--type=",
+    "--name=",
+    "--filename",
+]
 OUTPUTS = ["wide", "yaml", "json", "name", "jsonpath=", "custom-columns="]
 
 
@@ -32,6 +56,7 @@ def candidates(shell: Any, words: list[str], text: str) -> list[str]:
     """What may come next after `words` (the line's complete words), starting with `text`."""
     from . import mininet
     from .core import VERBS
+
     if words and words[0] == "kubectl":
         words = words[1:]
         if not words:
@@ -57,11 +82,12 @@ def candidates(shell: Any, words: list[str], text: str) -> list[str]:
             return [w + " " for w in resource_words() if w.startswith(text)]
         try:
             from .grammar import resource
+
             plural = resource(types[0].split(",")[0])
         except Exception:
             return []
         return [o.name + " " for o in shell.catalog().objects(plural) if o.name.startswith(text)]
-    if verb in shell.targets:   # `<pod> ping <pod>`: names become IPs
+    if verb in shell.targets:  # `<pod> ping <pod>`: names become IPs
         return [n + " " for n in shell.targets if n.startswith(text) and "/" not in n]
     return []
 
@@ -77,10 +103,10 @@ class LineEditor:
             return
         try:
             import readline
-        except ImportError:   # pragma: no cover - CPython on Linux has it
+        except ImportError:  # pragma: no cover - CPython on Linux has it
             return
         self.readline = readline
-        readline.set_completer_delims(" \t\n|;&><=")   # dashes and slashes belong to names
+        readline.set_completer_delims(" \t\n|;&><=")  # dashes and slashes belong to names
         readline.set_completer(self._complete)
         readline.parse_and_bind("tab: complete")
         readline.set_history_length(1000)
@@ -93,12 +119,12 @@ class LineEditor:
 
     def _complete(self, text: str, state: int) -> str | None:
         if state == 0:
-            if self.readline is None:   # never: readline calls this only once it is set up
+            if self.readline is None:  # never: readline calls this only once it is set up
                 return None
             line = self.readline.get_line_buffer()[: self.readline.get_begidx()]
             try:
                 self._matches = candidates(self.shell, line.split(), text)
-            except Exception:   # completion must never break the prompt
+            except Exception:  # completion must never break the prompt
                 self._matches = []
         return self._matches[state] if state < len(self._matches) else None
 
@@ -114,8 +140,9 @@ class LineEditor:
         if self.readline is not None and line.strip():
             try:
                 os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
-                self.readline.append_history_file(1, self.path) if os.path.exists(self.path) else \
-                    self.readline.write_history_file(self.path)
+                self.readline.append_history_file(1, self.path) if os.path.exists(
+                    self.path
+                ) else self.readline.write_history_file(self.path)
             except OSError:
                 pass
         return line

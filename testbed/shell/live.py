@@ -13,8 +13,9 @@ import contextlib
 import os
 import signal
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from ..plan.model import Plan
 
@@ -22,20 +23,20 @@ if TYPE_CHECKING:
     from ..experiment.changes import Action
     from ..experiment.rollout import Rollout
 
-Run = Callable[[str, list[str]], int]                 # (netns name, argv) -> exit status
-Change = Callable[["Action"], tuple[Plan, Any]]       # an experiment/changes.py action -> (plan, manifests)
-RollOut = Callable[["Rollout"], tuple[Plan, Any]]     # an experiment/rollout.py Rollout -> (plan, manifests)
+Run = Callable[[str, list[str]], int]  # (netns name, argv) -> exit status
+Change = Callable[["Action"], tuple[Plan, Any]]  # an experiment/changes.py action -> (plan, manifests)
+RollOut = Callable[["Rollout"], tuple[Plan, Any]]  # an experiment/rollout.py Rollout -> (plan, manifests)
 
 
 @dataclass
 class Live:
-    netns: Callable[[str], str]           # netns key -> netns name
+    netns: Callable[[str], str]  # netns key -> netns name
     run: Run
     change: Change | None = None
-    logs_dir: str = ""                    # the agent's per-pod access logs (agent/accesslog.py)
-    capture: Callable[[str, list[str]], tuple[int, str]] | None = None   # (key, argv) -> (status, stdout)
-    rollout: RollOut | None = None        # an experiment/rollout.py Rollout, rolled out step by step
-    state_dir: str = ""                   # the shell's files inside the instance's folder ("" = a temp dir)
+    logs_dir: str = ""  # the agent's per-pod access logs (agent/accesslog.py)
+    capture: Callable[[str, list[str]], tuple[int, str]] | None = None  # (key, argv) -> (status, stdout)
+    rollout: RollOut | None = None  # an experiment/rollout.py Rollout, rolled out step by step
+    state_dir: str = ""  # the shell's files inside the instance's folder ("" = a temp dir)
 
     def exec(self, key: str, argv: list[str]) -> int:
         return self.run(self.netns(key), argv)
@@ -89,7 +90,7 @@ def _take_terminal_back() -> None:
         finally:
             signal.signal(signal.SIGTTOU, old)
     except OSError:
-        pass   # no controlling terminal: nothing to take back
+        pass  # no controlling terminal: nothing to take back
 
 
 def connect(cluster: Any, spec: Any, manifests: Any) -> Live:
@@ -112,19 +113,22 @@ def connect(cluster: Any, spec: Any, manifests: Any) -> Live:
     run_dir = ledger.dir if ledger is not None else ""
     # inside the instance's folder: removed with it, by this process or by `testbed clean` after a kill -9
     logs, state = (os.path.join(run_dir, "access"), os.path.join(run_dir, "shell")) if run_dir else ("", "")
+
     def capture(key: str, argv: list[str]) -> tuple[int, str]:
-        try:   # bounded: pingall's pings wait 1 s, iperf runs 2 s
-            done = subprocess.run(["ip", "netns", "exec", cluster.netns(key), *argv], capture_output=True,
-                                  text=True, timeout=30)
+        try:  # bounded: pingall's pings wait 1 s, iperf runs 2 s
+            done = subprocess.run(
+                ["ip", "netns", "exec", cluster.netns(key), *argv], capture_output=True, text=True, timeout=30
+            )
         except subprocess.TimeoutExpired:
             return 124, ""
         return done.returncode, done.stdout
 
-    history: dict = {}   # (namespace, deployment) -> the previous pod template, for `rollout undo`
+    history: dict = {}  # (namespace, deployment) -> the previous pod template, for `rollout undo`
 
     def rollout(action: Rollout) -> tuple[Plan, Any]:
         # the experiment runner's rolling update: every intermediate state applied, new pods first
         from ..experiment.run import _roll_out
+
         with sigint_ignored():
             current["manifests"], _done = _roll_out(cluster, spec, current["manifests"], action, history, "shell")
         return cluster.plan, current["manifests"]

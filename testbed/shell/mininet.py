@@ -7,12 +7,13 @@ Probing runs through the Live adapter's capture (bounded in count and time).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Protocol
+from typing import Protocol
 
 from ..plan.model import Plan
 
-Target = tuple[str, str, str, bool]                   # (netns key, ip, hostname, is a pod)
+Target = tuple[str, str, str, bool]  # (netns key, ip, hostname, is a pod)
 Capture = Callable[[str, list[str]], tuple[int, str]]  # (netns key, argv) -> (status, stdout), bounded
 
 
@@ -36,7 +37,7 @@ class Shell(Protocol):
     def live(self) -> Probe: ...
 
 
-MAX_PING_HOSTS = 64   # pingall is all pairs: n*(n-1) pings
+MAX_PING_HOSTS = 64  # pingall is all pairs: n*(n-1) pings
 
 HELP = """\
 Commands (a leading `kubectl` is optional; kubectl's errors and exit statuses):
@@ -73,8 +74,9 @@ def _help(shell: Shell, _rest: str) -> int:
 
 
 def _nodes(shell: Shell, _rest: str) -> int:
-    names = [n.name for n in shell.plan.nodes] + [x.name for x in shell.plan.externals] + \
-        [p.name for p in shell.plan.pods]
+    names = (
+        [n.name for n in shell.plan.nodes] + [x.name for x in shell.plan.externals] + [p.name for p in shell.plan.pods]
+    )
     print("available nodes are: \n" + " ".join(names))
     return 0
 
@@ -119,8 +121,14 @@ def _hosts(shell: Shell, rest: str) -> list[tuple[str, Target]]:
 
 def _ping_from(capture: Capture, src: Target, dsts: list[tuple[str, str]]) -> dict[str, str]:
     """One source pings every destination in parallel; name -> rtt text or "X"."""
-    script = " ".join(f"(ping -c1 -W1 -n {ip} 2>/dev/null | sed -n 's/.*time=\\([0-9.]*\\).*/{name} \\1/p' "
-                       f"| grep . || echo '{name} X') &" for name, ip in dsts) + " wait"
+    script = (
+        " ".join(
+            f"(ping -c1 -W1 -n {ip} 2>/dev/null | sed -n 's/.*time=\\([0-9.]*\\).*/{name} \\1/p' "
+            f"| grep . || echo '{name} X') &"
+            for name, ip in dsts
+        )
+        + " wait"
+    )
     status, out = capture(src[0], ["/bin/sh", "-c", script])
     if status and not out:
         print(f"*** pingall: the probe from {src[2]} failed (status {status})")
@@ -145,8 +153,7 @@ def _pingall(shell: Shell, rest: str, full: bool = False) -> int:
         return 1
     print("*** Ping: testing ping reachability")
     with ThreadPoolExecutor(max_workers=8) as pool:
-        results = list(pool.map(lambda h: _ping_from(capture, h[1], [(n, t[1]) for n, t in hosts if n != h[0]]),
-                                hosts))
+        results = list(pool.map(lambda h: _ping_from(capture, h[1], [(n, t[1]) for n, t in hosts if n != h[0]]), hosts))
     sent = lost = 0
     for (name, _), res in zip(hosts, results):
         sent += len(res)
@@ -193,9 +200,7 @@ def _iperf(shell: Shell, rest: str) -> int:
         return 1
     client, server = (shell.targets[w] for w in words)
     print(f"*** Iperf: testing TCP bandwidth between {words[0]} and {words[1]}")
-    status, out = capture(server[0], ["/bin/sh", "-c",
-                                                 "timeout 10 iperf3 -s -1 -p 5201 >/dev/null 2>&1 & "
-                                                 "sleep 0.3"])
+    status, out = capture(server[0], ["/bin/sh", "-c", "timeout 10 iperf3 -s -1 -p 5201 >/dev/null 2>&1 & sleep 0.3"])
     status, out = capture(client[0], ["iperf3", "-c", server[1], "-t", "2", "-p", "5201", "-f", "m"])
     lines = [ln for ln in out.splitlines() if "receiver" in ln or "sender" in ln]
     print("\n".join(lines) if lines else out.strip()[-300:])
@@ -209,7 +214,17 @@ def _xterm(shell: Shell, rest: str) -> int:
 
 
 COMMANDS: dict[str, Callable[[Shell, str], int]] = {
-    "help": _help, "?": _help, "nodes": _nodes, "net": _net, "links": _links, "dump": _dump,
-    "pingall": _pingall, "pingallfull": lambda s, r: _pingall(s, r, True), "pingpair": _pingpair,
-    "iperf": _iperf, "xterm": _xterm, "gterm": _xterm, "x": _xterm,
+    "help": _help,
+    "?": _help,
+    "nodes": _nodes,
+    "net": _net,
+    "links": _links,
+    "dump": _dump,
+    "pingall": _pingall,
+    "pingallfull": lambda s, r: _pingall(s, r, True),
+    "pingpair": _pingpair,
+    "iperf": _iperf,
+    "xterm": _xterm,
+    "gterm": _xterm,
+    "x": _xterm,
 }

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import yaml
 
@@ -46,7 +47,7 @@ def lookup(data: Any, expr: str) -> list[Any]:
                     nxt.append(v[step])
             elif isinstance(v, dict) and step in v:
                 nxt.append(v[step])
-            elif isinstance(v, list):   # kubectl's `.items.metadata.name` shorthand
+            elif isinstance(v, list):  # kubectl's `.items.metadata.name` shorthand
                 nxt.extend(x[step] for x in v if isinstance(x, dict) and step in x)
         values = nxt
     return values
@@ -61,13 +62,13 @@ def jsonpath(data: Any, template: str) -> str:
     template = template.strip("'\"")
     out, pos = [], 0
     for m in re.finditer(r"\{([^{}]*)\}", template):
-        out.append(template[pos:m.start()])
+        out.append(template[pos : m.start()])
         expr = m.group(1).strip()
         if expr.startswith("range") or expr == "end":
             raise KubectlError("error: jsonpath {range} is not supported by this shell; use -o custom-columns=")
         if expr.startswith((".", "$", "[")):
             out.append(" ".join(_scalar(v) for v in lookup(data, expr)))
-        else:   # a literal: {"\n"}, {'\t'}, or {\n} once the shell's quotes are gone
+        else:  # a literal: {"\n"}, {'\t'}, or {\n} once the shell's quotes are gone
             out.append(expr.strip("'\""))
         pos = m.end()
     out.append(template[pos:])
@@ -94,23 +95,39 @@ def sort(objs: list[Obj], expr: str) -> list[Obj]:
         v = vals[0] if vals else ""
         if isinstance(v, (int, float)):
             return (0, v, "")
-        parts = re.split(r"(\d+)", str(v))   # 10.244.1.10 after 10.244.1.9, as numbers sort
+        parts = re.split(r"(\d+)", str(v))  # 10.244.1.10 after 10.244.1.9, as numbers sort
         return (1, 0, tuple((int(p) if p.isdigit() else p) for p in parts))
+
     return sorted(objs, key=key)
 
 
-def render(groups: list[tuple[str, list[Obj]]], output: str, all_ns: bool, show_labels: bool, age: Age,
-           prefix: bool, single: bool = False) -> str:
+def render(
+    groups: list[tuple[str, list[Obj]]],
+    output: str,
+    all_ns: bool,
+    show_labels: bool,
+    age: Age,
+    prefix: bool,
+    single: bool = False,
+) -> str:
     """The text `kubectl get` prints for these objects, type by type (`single`: one object asked
     for by name, which -o yaml|json prints as itself rather than in a List)."""
     objs = [o for _, g in groups for o in g]
     if output == "name":
         return "\n".join(f"{QUALIFIED[o.plural]}/{o.name}" for o in objs)
     if output in ("yaml", "json") or output.startswith(("jsonpath=", "jsonpath-as-json=")):
-        data = objs[0].body() if single and len(objs) == 1 else \
-            {"apiVersion": "v1", "kind": "List", "items": [o.body() for o in objs], "metadata": {"resourceVersion": ""}}
+        data = (
+            objs[0].body()
+            if single and len(objs) == 1
+            else {
+                "apiVersion": "v1",
+                "kind": "List",
+                "items": [o.body() for o in objs],
+                "metadata": {"resourceVersion": ""},
+            }
+        )
         if output == "yaml":
-            text: str = yaml.safe_dump(data, sort_keys=False, default_flow_style=False)   # PyYAML is untyped here
+            text: str = yaml.safe_dump(data, sort_keys=False, default_flow_style=False)  # PyYAML is untyped here
             return text.rstrip()
         if output == "json":
             return json.dumps(data, indent=4)
@@ -118,22 +135,30 @@ def render(groups: list[tuple[str, list[Obj]]], output: str, all_ns: bool, show_
     if output.startswith("custom-columns="):
         return custom_columns(objs, output.partition("=")[2])
     if output not in ("", "wide"):
-        raise KubectlError(f"error: unable to match a printer suitable for the output format \"{output[:40]}\", "
-                           "allowed formats are: custom-columns,json,jsonpath,name,wide,yaml")
+        raise KubectlError(
+            f'error: unable to match a printer suitable for the output format "{output[:40]}", '
+            "allowed formats are: custom-columns,json,jsonpath,name,wide,yaml"
+        )
     texts = []
     for plural, g in groups:
         if not g:
             continue
         head, wide = HEADERS[plural]
-        rows = [(["NAMESPACE"] if all_ns and plural not in ("nodes", "namespaces") else []) + head
-                + (wide if output == "wide" else []) + (["LABELS"] if show_labels else [])]
+        rows = [
+            (["NAMESPACE"] if all_ns and plural not in ("nodes", "namespaces") else [])
+            + head
+            + (wide if output == "wide" else [])
+            + (["LABELS"] if show_labels else [])
+        ]
         for o in g:
             name = f"{QUALIFIED[plural]}/{o.name}" if prefix else o.name
             cols = [age(o) if c == "{age}" else c for c in o.cols]
-            rows.append(([o.namespace] if all_ns and plural not in ("nodes", "namespaces") else []) + [name] + cols
-                        + (o.wide if output == "wide" else [])
-                        + ([",".join(f"{k}={v}" for k, v in sorted(o.labels.items())) or "<none>"]
-                           if show_labels else []))
+            rows.append(
+                ([o.namespace] if all_ns and plural not in ("nodes", "namespaces") else [])
+                + [name]
+                + cols
+                + (o.wide if output == "wide" else [])
+                + ([",".join(f"{k}={v}" for k, v in sorted(o.labels.items())) or "<none>"] if show_labels else [])
+            )
         texts.append(table(rows))
     return "\n\n".join(texts)
-

@@ -7,7 +7,8 @@ Service or NetworkPolicy with the same selector would.
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from ..spec.selectors import LabelSelector, Requirement
 from .grammar import KubectlError
@@ -67,8 +68,10 @@ def field_selector(text: str) -> Callable[[Mapping[str, Any]], bool]:
             raise KubectlError(f"error: invalid selector: {part.strip()[:60]!r}; can't understand")
         name, op, value = m.groups()
         if name not in FIELDS:
-            raise KubectlError(f'Error from server (BadRequest): Unable to find "/v1, Resource=pods" that match '
-                               f'label selector "", field selector "{text[:80]}": "{name}" is not a known field '
-                               f"selector: only {', '.join(FIELDS)}")
+            raise KubectlError(
+                f'Error from server (BadRequest): Unable to find "/v1, Resource=pods" that match '
+                f'label selector "", field selector "{text[:80]}": "{name}" is not a known field '
+                f"selector: only {', '.join(FIELDS)}"
+            )
         tests.append((name, op != "!=", value))
     return lambda fields: all((fields.get(n, "") == v) == eq for n, eq, v in tests)

@@ -31,8 +31,9 @@ The result is plain data (frozen dataclasses); testbed/netpol/tiers.py evaluates
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from ..errors import excerpt
 from .decode import Doc
@@ -72,8 +73,8 @@ class TierPeer:
 class TierPort:
     """A protocol with a port or range, or a destination named port (any protocol)."""
 
-    protocol: str | None            # None: a named port, whose protocol is the container port's
-    first: int | None = None        # None with no name: every port of the protocol
+    protocol: str | None  # None: a named port, whose protocol is the container port's
+    first: int | None = None  # None with no name: every port of the protocol
     last: int | None = None
     name: str = ""
 
@@ -81,10 +82,10 @@ class TierPort:
 @dataclass(frozen=True)
 class TierRule:
     index: int
-    name: str                       # as written ("" when not named)
-    action: str                     # Accept | Deny | Pass (v1alpha1's Allow is Accept)
+    name: str  # as written ("" when not named)
+    action: str  # Accept | Deny | Pass (v1alpha1's Allow is Accept)
     peers: tuple[TierPeer, ...]
-    ports: tuple[TierPort, ...] | None   # None: every port and protocol
+    ports: tuple[TierPort, ...] | None  # None: every port and protocol
 
 
 @dataclass(frozen=True)
@@ -93,8 +94,8 @@ class ClusterPolicySpec:
 
     ref: ObjectRef
     api_version: str
-    tier: str                       # Admin | Baseline
-    priority: int                   # BaselineAdminNetworkPolicy: PRIORITY_MAX + 1 (after every CNP)
+    tier: str  # Admin | Baseline
+    priority: int  # BaselineAdminNetworkPolicy: PRIORITY_MAX + 1 (after every CNP)
     subject_namespaces: LabelSelector | None
     subject_pods: NamespacedPods | None
     ingress: tuple[TierRule, ...] = ()
@@ -107,8 +108,9 @@ class ClusterPolicySpec:
 
     @property
     def short_kind(self) -> str:
-        return {"ClusterNetworkPolicy": "cnp", "AdminNetworkPolicy": "anp",
-                "BaselineAdminNetworkPolicy": "banp"}[self.ref.kind]
+        return {"ClusterNetworkPolicy": "cnp", "AdminNetworkPolicy": "anp", "BaselineAdminNetworkPolicy": "banp"}[
+            self.ref.kind
+        ]
 
     @property
     def full_name(self) -> str:
@@ -120,10 +122,10 @@ class ClusterPolicySpec:
 class _Flavour:
     """What differs between the three kinds."""
 
-    max_items: int                  # rules, peers and ports per list
+    max_items: int  # rules, peers and ports per list
     actions: tuple[str, ...]
     v1alpha2: bool
-    domain_names: bool              # egress peers may have domainNames
+    domain_names: bool  # egress peers may have domainNames
 
 
 _CNP = _Flavour(25, (ACCEPT, DENY, PASS), True, True)
@@ -133,17 +135,16 @@ _BANP = _Flavour(100, ("Allow", DENY), False, False)
 
 # -- the API server's words -------------------------------------------------------------------
 
+
 def _unsupported(doc: Doc, value: Any, allowed: tuple[str, ...], key: str | None = None) -> None:
-    doc.error(f"Unsupported value: {excerpt(value)}: supported values: "
-              + ", ".join(f'"{a}"' for a in allowed), key)
+    doc.error(f"Unsupported value: {excerpt(value)}: supported values: " + ", ".join(f'"{a}"' for a in allowed), key)
 
 
 def _too_many(doc: Doc, n: int, most: int, key: str | None = None) -> None:
     doc.error(f"Too many: {n}: must have at most {most} items", key)
 
 
-def _list(doc: Doc, key: str, flavour_max: int, required: bool = False,
-          min_items: int = 0) -> list[Doc] | None:
+def _list(doc: Doc, key: str, flavour_max: int, required: bool = False, min_items: int = 0) -> list[Doc] | None:
     """The elements of a list field, bounded as the CRD bounds it; None when absent or bad."""
     node = doc.field(key)
     if not node.present():
@@ -166,12 +167,11 @@ def _one_of(doc: Doc, keys: tuple[str, ...]) -> str | None:
     """minProperties=1, maxProperties=1: the one key set, or None (reported)."""
     given = [k for k in keys if isinstance(doc.value, dict) and k in doc.value]
     if len(given) > 1:
-        doc.error(f"Too many: {len(given)}: must have at most 1 items "
-                  f"(set only one of {', '.join(given)})")
+        doc.error(f"Too many: {len(given)}: must have at most 1 items (set only one of {', '.join(given)})")
         return None
     if not given:
         if isinstance(doc.value, dict) and doc.value:
-            return None      # only unknown fields: check_keys said so already
+            return None  # only unknown fields: check_keys said so already
         doc.error(f"Invalid value: 0: should have at least 1 properties (one of {', '.join(keys)})")
         return None
     return given[0]
@@ -198,24 +198,31 @@ def _int(doc: Doc, key: str, lo: int, hi: int, required: bool = True) -> int | N
 
 # -- the three kinds ---------------------------------------------------------------------------
 
-def decode_cnp(doc: Doc, ref: ObjectRef, labels: Mapping[str, str],
-               annotations: Mapping[str, str]) -> ClusterPolicySpec | None:
+
+def decode_cnp(
+    doc: Doc, ref: ObjectRef, labels: Mapping[str, str], annotations: Mapping[str, str]
+) -> ClusterPolicySpec | None:
     """A ClusterNetworkPolicy (v1alpha2); None when it has problems (reported on `doc`)."""
     return _decode(doc, ref, labels, _CNP)
 
 
-def decode_anp(doc: Doc, ref: ObjectRef, labels: Mapping[str, str],
-               annotations: Mapping[str, str]) -> ClusterPolicySpec | None:
+def decode_anp(
+    doc: Doc, ref: ObjectRef, labels: Mapping[str, str], annotations: Mapping[str, str]
+) -> ClusterPolicySpec | None:
     """An AdminNetworkPolicy (v1alpha1): the Admin tier."""
     return _decode(doc, ref, labels, _ANP)
 
 
-def decode_banp(doc: Doc, ref: ObjectRef, labels: Mapping[str, str],
-                annotations: Mapping[str, str]) -> ClusterPolicySpec | None:
+def decode_banp(
+    doc: Doc, ref: ObjectRef, labels: Mapping[str, str], annotations: Mapping[str, str]
+) -> ClusterPolicySpec | None:
     """A BaselineAdminNetworkPolicy (v1alpha1): the Baseline tier, named `default` only."""
     if ref.name != "default":
-        doc.error('Invalid value: "object": Only one baseline admin network policy with '
-                  'metadata.name="default" can be created in the cluster', "metadata.name")
+        doc.error(
+            'Invalid value: "object": Only one baseline admin network policy with '
+            'metadata.name="default" can be created in the cluster',
+            "metadata.name",
+        )
     return _decode(doc, ref, labels, _BANP)
 
 
@@ -250,14 +257,25 @@ def _decode(doc: Doc, ref: ObjectRef, labels: Mapping[str, str], flavour: _Flavo
             namespaces = decode_selector(subject.mapping("namespaces"))
         elif which == "pods":
             pods = _namespaced_pods(subject.mapping("pods"))
-    ingress = tuple(r for r in (_rule(d, i, "ingress", flavour) for i, d in
-                                enumerate(_list(spec, "ingress", _max_rules(flavour)) or ())) if r)
-    egress = tuple(r for r in (_rule(d, i, "egress", flavour) for i, d in
-                               enumerate(_list(spec, "egress", _max_rules(flavour)) or ())) if r)
+    ingress = tuple(
+        r
+        for r in (
+            _rule(d, i, "ingress", flavour) for i, d in enumerate(_list(spec, "ingress", _max_rules(flavour)) or ())
+        )
+        if r
+    )
+    egress = tuple(
+        r
+        for r in (
+            _rule(d, i, "egress", flavour) for i, d in enumerate(_list(spec, "egress", _max_rules(flavour)) or ())
+        )
+        if r
+    )
     if len(doc.problems.items) != before or tier is None or priority is None or (namespaces is None and pods is None):
         return None
-    return ClusterPolicySpec(ref, doc.value.get("apiVersion", ""), tier, priority, namespaces, pods,
-                             ingress, egress, dict(labels))
+    return ClusterPolicySpec(
+        ref, doc.value.get("apiVersion", ""), tier, priority, namespaces, pods, ingress, egress, dict(labels)
+    )
 
 
 def _max_rules(flavour: _Flavour) -> int:
@@ -290,18 +308,32 @@ def _rule(doc: Doc, index: int, direction: str, flavour: _Flavour) -> TierRule |
         doc.error("Required value", "action")
     elif action not in flavour.actions:
         _unsupported(doc, action, flavour.actions, "action")
-    peers = tuple(p for p in (_peer(d, direction, flavour)
-                              for d in _list(doc, peers_key, flavour.max_items, required=True, min_items=1) or ())
-                  if p is not None)
+    peers = tuple(
+        p
+        for p in (
+            _peer(d, direction, flavour)
+            for d in _list(doc, peers_key, flavour.max_items, required=True, min_items=1) or ()
+        )
+        if p is not None
+    )
     port_docs = _list(doc, ports_key, flavour.max_items, min_items=1)
-    ports = None if port_docs is None else tuple(
-        p for p in ((_protocol(d) if flavour.v1alpha2 else _port(d)) for d in port_docs) if p is not None)
-    if direction == "egress" and ports and any(p.name for p in ports) and \
-            any(p.networks or p.nodes is not None for p in peers):
+    ports = (
+        None
+        if port_docs is None
+        else tuple(p for p in ((_protocol(d) if flavour.v1alpha2 else _port(d)) for d in port_docs) if p is not None)
+    )
+    if (
+        direction == "egress"
+        and ports
+        and any(p.name for p in ports)
+        and any(p.networks or p.nodes is not None for p in peers)
+    ):
         # The CRD's CEL rule on an egress rule (XValidation), word for word.
         extra = "/domainNames" if flavour.domain_names else ""
-        doc.error(f'Invalid value: "object": networks/nodes{extra} peer cannot be set with namedPorts '
-                  f"since there are no namedPorts for networks/nodes{extra}")
+        doc.error(
+            f'Invalid value: "object": networks/nodes{extra} peer cannot be set with namedPorts '
+            f"since there are no namedPorts for networks/nodes{extra}"
+        )
     if len(doc.problems.items) != before or not isinstance(action, str):
         return None
     return TierRule(index, name, ACCEPT if action == "Allow" else action, peers, ports)
@@ -336,13 +368,12 @@ def _peer(doc: Doc, direction: str, flavour: _Flavour) -> TierPeer | None:
             elif not _is_cidr(value):
                 ndoc.error(f"Invalid value: {excerpt(value)}: Invalid CIDR format provided")
             elif value in nets:
-                ndoc.error(f"Duplicate value: {excerpt(value)}")   # listType=set
+                ndoc.error(f"Duplicate value: {excerpt(value)}")  # listType=set
             else:
                 nets.append(value)
         return TierPeer(networks=tuple(nets)) if nets and len(nets) == len(items) else None
     if which == "domainNames":
-        doc.error("domainNames peers are not emulated by this version (no DNS-aware dataplane)",
-                  "domainNames")
+        doc.error("domainNames peers are not emulated by this version (no DNS-aware dataplane)", "domainNames")
     return None
 
 

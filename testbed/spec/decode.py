@@ -12,7 +12,8 @@ from __future__ import annotations
 import builtins
 import os
 import sys
-from typing import Any, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import yaml
 
@@ -25,9 +26,9 @@ _MISSING = object()
 # manifest written pod by pod is about 2 MB, 10,000 documents and 300,000 nodes.
 MAX_FILE_BYTES = 8 * 1024 * 1024
 MAX_DOCUMENTS = 20_000
-MAX_DEPTH = 64            # nested mappings/sequences; Kubernetes objects need about 15
-MAX_ALIASES = 1_000       # `*alias` uses in one file
-MAX_NODES = 1_000_000     # YAML nodes in one document once aliases are expanded
+MAX_DEPTH = 64  # nested mappings/sequences; Kubernetes objects need about 15
+MAX_ALIASES = 1_000  # `*alias` uses in one file
+MAX_NODES = 1_000_000  # YAML nodes in one document once aliases are expanded
 
 
 class Problems:
@@ -53,15 +54,15 @@ class Problems:
 def _type_name(value: Any) -> str:
     if value is None:
         return "null"
-    return {bool: "boolean", int: "integer", float: "number", str: "string",
-            list: "list", dict: "mapping"}.get(type(value), type(value).__name__)
+    return {bool: "boolean", int: "integer", float: "number", str: "string", list: "list", dict: "mapping"}.get(
+        type(value), type(value).__name__
+    )
 
 
 class Doc:
     """A cursor on one YAML value: file, object description, field path, and problem sink."""
 
-    def __init__(self, value: Any, file: str, problems: Problems, path: str = "",
-                 document: str = "") -> None:
+    def __init__(self, value: Any, file: str, problems: Problems, path: str = "", document: str = "") -> None:
         self.value, self.file, self.problems = value, file, problems
         self.path, self.document = path, document
 
@@ -71,7 +72,7 @@ class Doc:
             return f"{self.path}[{key}]"
         return f"{self.path}.{key}" if self.path else key
 
-    def child(self, key: str | int, value: Any) -> "Doc":
+    def child(self, key: str | int, value: Any) -> Doc:
         return Doc(value, self.file, self.problems, self._child_path(key), self.document)
 
     def error(self, message: str, key: str | int | None = None) -> None:
@@ -85,8 +86,9 @@ class Doc:
         self.error(f"expected a mapping, got {_type_name(self.value)}")
         return False
 
-    def check_keys(self, known: Iterable[str], ignored: Iterable[str] = (),
-                   hint: Callable[[str, set[str]], str] | None = None) -> None:
+    def check_keys(
+        self, known: Iterable[str], ignored: Iterable[str] = (), hint: Callable[[str, set[str]], str] | None = None
+    ) -> None:
         """Reject unknown fields (strict decode); `ignored` are real fields we do not model;
         `hint(key, allowed)` may add a word to the message (a v1beta1 spelling, a wrong case)."""
         if not isinstance(self.value, dict):
@@ -98,7 +100,7 @@ class Doc:
             elif key not in allowed:
                 self.error(f"unknown field {excerpt(key)}" + (hint(key, allowed) if hint else ""), key)
 
-    def field(self, key: str) -> "Doc":
+    def field(self, key: str) -> Doc:
         value = self.value.get(key, _MISSING) if isinstance(self.value, dict) else _MISSING
         return self.child(key, value)
 
@@ -106,8 +108,7 @@ class Doc:
         return self.value is not _MISSING and self.value is not None
 
     # -- typed getters: report a problem and return the default on any mismatch --------
-    def _get(self, key: str, types: tuple[type, ...], expected: str, required: bool,
-             default: Any) -> Any:
+    def _get(self, key: str, types: tuple[type, ...], expected: str, required: bool, default: Any) -> Any:
         node = self.field(key)
         if not node.present():
             if required:
@@ -125,8 +126,14 @@ class Doc:
     def str(self, key: str, required: bool = False, default: str | None = None) -> Any:
         return self._get(key, (str,), "a string", required, default)
 
-    def int(self, key: builtins.str, required: builtins.bool = False, default: builtins.int | None = None,
-            minimum: int | None = None, maximum: int | None = None) -> Any:
+    def int(
+        self,
+        key: builtins.str,
+        required: builtins.bool = False,
+        default: builtins.int | None = None,
+        minimum: int | None = None,
+        maximum: int | None = None,
+    ) -> Any:
         value = self._get(key, (int,), "an integer", required, default)
         if isinstance(value, int) and value is not default:
             if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
@@ -139,7 +146,7 @@ class Doc:
     def bool(self, key: builtins.str, required: builtins.bool = False, default: builtins.bool | None = None) -> Any:
         return self._get(key, (bool,), "a boolean", required, default)
 
-    def mapping(self, key: builtins.str, required: builtins.bool = False) -> "Doc | None":
+    def mapping(self, key: builtins.str, required: builtins.bool = False) -> Doc | None:
         node = self.field(key)
         if not node.present():
             if required:
@@ -147,7 +154,7 @@ class Doc:
             return None
         return node if node.is_mapping() else None
 
-    def items(self, key: builtins.str, required: builtins.bool = False) -> Iterator["Doc"]:
+    def items(self, key: builtins.str, required: builtins.bool = False) -> Iterator[Doc]:
         """Yield a cursor per element of a list field."""
         node = self.field(key)
         if not node.present():
@@ -193,7 +200,7 @@ class _Strict:
 
     _depth = 0
     _aliases = 0
-    _nodes = 0      # in the document being composed, aliases not expanded
+    _nodes = 0  # in the document being composed, aliases not expanded
 
     def _refuse(self, message: str) -> None:
         event = self.peek_event()  # type: ignore[attr-defined]
@@ -221,11 +228,16 @@ class _Strict:
         # need the (linear, but slower) walk of the expansion.
         size = 0 if node is None else self._nodes if self._aliases == aliases else _expanded_size(node)
         if size < 0:
-            raise yaml.composer.ComposerError(None, None, "an alias refers to a value that contains it "
-                                              "(recursive alias)", node.start_mark)
+            raise yaml.composer.ComposerError(
+                None, None, "an alias refers to a value that contains it (recursive alias)", node.start_mark
+            )
         if size > MAX_NODES:
-            raise yaml.composer.ComposerError(None, None, f"more than {MAX_NODES:,} values once aliases are "
-                                              "expanded (an alias bomb?)", node.start_mark)
+            raise yaml.composer.ComposerError(
+                None,
+                None,
+                f"more than {MAX_NODES:,} values once aliases are expanded (an alias bomb?)",
+                node.start_mark,
+            )
         return node
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
@@ -234,14 +246,13 @@ class _Strict:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 continue  # `<<: *anchor` keys may be overridden on purpose
             if key_node.tag == "tag:yaml.org,2002:str":
-                key: Any = key_node.value     # the usual key: no need to construct it twice
+                key: Any = key_node.value  # the usual key: no need to construct it twice
             else:
                 key = self.construct_object(key_node, deep=True)  # type: ignore[attr-defined]
             if not isinstance(key, (str, int, float, bool)):
                 continue
             if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate field {key!r}", key_node.start_mark)
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate field {key!r}", key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep)
 
@@ -253,14 +264,19 @@ class _StrictLoader(_Strict, yaml.SafeLoader):
         # Bounded in the scanner too: PyYAML's scanner revisits every open flow level on each
         # token, so `[[[[...` 50,000 deep would take minutes before the composer saw any node.
         if self.flow_level >= MAX_DEPTH:
-            raise yaml.scanner.ScannerError(None, None, f"nested deeper than {MAX_DEPTH} levels",
-                                            self.get_mark())
+            raise yaml.scanner.ScannerError(None, None, f"nested deeper than {MAX_DEPTH} levels", self.get_mark())
         super().fetch_flow_collection_start(TokenClass)
 
 
 if getattr(yaml, "__with_libyaml__", False):
-    class _FastStrictLoader(_Strict, yaml.composer.Composer, yaml._yaml.CParser,  # type: ignore[misc]
-                            yaml.constructor.SafeConstructor, yaml.resolver.Resolver):
+
+    class _FastStrictLoader(
+        _Strict,
+        yaml.composer.Composer,
+        yaml._yaml.CParser,  # type: ignore[misc]
+        yaml.constructor.SafeConstructor,
+        yaml.resolver.Resolver,
+    ):
         """libyaml scans and parses (most of the time of reading a big manifest, in C: issue 13's
         5,000 objects in well under a second); the Python Composer above it keeps the bounds
         of `_Strict`, which see each node as it is composed. libyaml's scanner is not the one
@@ -343,7 +359,7 @@ def load_documents(path: str) -> list[tuple[int, Any]]:
         raise SpecError([Problem(path, "", "is not a regular file, expected a YAML file")])
     try:
         with open(path, "rb") as raw:
-            size = os.fstat(raw.fileno()).st_size   # read(n) would reserve n bytes up front
+            size = os.fstat(raw.fileno()).st_size  # read(n) would reserve n bytes up front
             data = raw.read(size + 1) if size <= MAX_FILE_BYTES else b""
         if size > MAX_FILE_BYTES or len(data) > MAX_FILE_BYTES:
             raise SpecError([Problem(path, "", f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")])

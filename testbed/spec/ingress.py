@@ -31,15 +31,16 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from .decode import Doc
 from .model import Named, ObjectRef
 from .names import dns1035_label_error, dns1123_subdomain_error, port_name_error
 
 PATH_TYPES = ("Exact", "Prefix", "ImplementationSpecific")
-CLASS_ANNOTATION = "kubernetes.io/ingress.class"                 # deprecated, still honoured
+CLASS_ANNOTATION = "kubernetes.io/ingress.class"  # deprecated, still honoured
 DEFAULT_CLASS_ANNOTATION = "ingressclass.kubernetes.io/is-default-class"
 MAX_CONTROLLER_LENGTH = 250
 
@@ -79,36 +80,36 @@ class IngressBackend:
 
 @dataclass(frozen=True)
 class IngressPath:
-    path: str                       # "" only for ImplementationSpecific (means "/")
-    path_type: str                  # Exact | Prefix | ImplementationSpecific
+    path: str  # "" only for ImplementationSpecific (means "/")
+    path_type: str  # Exact | Prefix | ImplementationSpecific
     backend: IngressBackend
-    field: str = ""                 # "spec.rules[0].http.paths[1]", for messages
+    field: str = ""  # "spec.rules[0].http.paths[1]", for messages
 
 
 @dataclass(frozen=True)
 class IngressRule:
-    host: str                       # "" = every host (the controller's default server)
+    host: str  # "" = every host (the controller's default server)
     paths: tuple[IngressPath, ...] = ()
-    http: bool = True               # False: `http` absent, the host's requests go to the default backend
+    http: bool = True  # False: `http` absent, the host's requests go to the default backend
 
 
 @dataclass(frozen=True)
 class IngressTLS:
     hosts: tuple[str, ...] = ()
-    secret_name: str = ""           # "" = the controller's default certificate
+    secret_name: str = ""  # "" = the controller's default certificate
 
 
 @dataclass(frozen=True)
 class IngressSpec(Named):
     ref: ObjectRef
-    ingress_class_name: str = ""    # spec.ingressClassName as written ("" = not set)
-    class_annotation: str = ""      # the deprecated kubernetes.io/ingress.class annotation
+    ingress_class_name: str = ""  # spec.ingressClassName as written ("" = not set)
+    class_annotation: str = ""  # the deprecated kubernetes.io/ingress.class annotation
     default_backend: IngressBackend | None = None
     rules: tuple[IngressRule, ...] = ()
     tls: tuple[IngressTLS, ...] = ()
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
-    path: str = ""                  # the object's path in its file ("" or "items[2]")
+    path: str = ""  # the object's path in its file ("" or "items[2]")
 
     @property
     def kind(self) -> str:
@@ -129,8 +130,8 @@ class IngressClassSpec:
 
     ref: ObjectRef
     controller: str
-    is_default: bool = False        # annotation ingressclass.kubernetes.io/is-default-class: "true"
-    parameters: str = ""            # "apiGroup/Kind name" of spec.parameters, informative only
+    is_default: bool = False  # annotation ingressclass.kubernetes.io/is-default-class: "true"
+    parameters: str = ""  # "apiGroup/Kind name" of spec.parameters, informative only
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
 
@@ -154,6 +155,7 @@ def ingress_classes_of(items: Iterable[Any]) -> tuple[IngressClassSpec, ...]:
 
 # -- name rules -------------------------------------------------------------------------------
 
+
 def host_error(host: str) -> str | None:
     """IsDNS1123Subdomain, or IsWildcardDNS1123Subdomain when the host holds a `*`; no IPs."""
     try:
@@ -165,12 +167,16 @@ def host_error(host: str) -> str | None:
         return f"{host!r} is longer than 253 characters"
     if "*" in host:
         if not _WILDCARD.match(host):
-            return (f"{host!r} is not a valid wildcard DNS name: the '*' must be the whole first label, "
-                    "as in '*.example.com'")
+            return (
+                f"{host!r} is not a valid wildcard DNS name: the '*' must be the whole first label, "
+                "as in '*.example.com'"
+            )
         return None
     if dns1123_subdomain_error(host):
-        return (f"{host!r} is not a valid host name (lower-case letters, digits, '-' and '.', "
-                "starting and ending alphanumeric; no port)")
+        return (
+            f"{host!r} is not a valid host name (lower-case letters, digits, '-' and '.', "
+            "starting and ending alphanumeric; no port)"
+        )
     return None
 
 
@@ -178,7 +184,7 @@ def domain_prefixed_path_error(value: str) -> str | None:
     """IsDomainPrefixedPath: `example.com/some/path`."""
     domain, slash, rest = value.partition("/")
     if not slash or not domain or not rest:
-        return f"{value!r} must be a domain-prefixed path (such as \"acme.io/foo\")"
+        return f'{value!r} must be a domain-prefixed path (such as "acme.io/foo")'
     if dns1123_subdomain_error(domain):
         return f"{value!r}: the domain {domain!r} is not a valid DNS name"
     if not _HTTP_PATH.match(rest):
@@ -187,6 +193,7 @@ def domain_prefixed_path_error(value: str) -> str | None:
 
 
 # -- decoding ---------------------------------------------------------------------------------
+
 
 def _v1beta1_hint(key: str, _allowed: set[str]) -> str:
     hint = _V1BETA1.get(key)
@@ -198,8 +205,9 @@ def _check_keys(doc: Doc, known: Iterable[str], ignored: Iterable[str] = ()) -> 
     doc.check_keys(known, ignored, _v1beta1_hint)
 
 
-def decode_ingress(doc: Doc, ref: ObjectRef, labels: Mapping[str, str],
-                   annotations: Mapping[str, str]) -> IngressSpec | None:
+def decode_ingress(
+    doc: Doc, ref: ObjectRef, labels: Mapping[str, str], annotations: Mapping[str, str]
+) -> IngressSpec | None:
     """Decode and validate one Ingress; problems go to `doc`, None when it has any."""
     before = len(doc.problems.items)
     doc.check_keys(("apiVersion", "kind", "metadata", "spec"), ("status",))
@@ -213,8 +221,11 @@ def decode_ingress(doc: Doc, ref: ObjectRef, labels: Mapping[str, str],
         spec.error(dns1123_subdomain_error(class_name) or "", "ingressClassName")
     annotation = annotations.get(CLASS_ANNOTATION, "")
     if class_name and CLASS_ANNOTATION in annotations and annotation != class_name:
-        doc.error(f"{CLASS_ANNOTATION} annotation {annotation!r} must match `ingressClassName` "
-                  f"{class_name!r} when both are specified", f"metadata.annotations.{CLASS_ANNOTATION}")
+        doc.error(
+            f"{CLASS_ANNOTATION} annotation {annotation!r} must match `ingressClassName` "
+            f"{class_name!r} when both are specified",
+            f"metadata.annotations.{CLASS_ANNOTATION}",
+        )
 
     default = None
     bdoc = spec.mapping("defaultBackend")
@@ -247,15 +258,22 @@ def decode_ingress(doc: Doc, ref: ObjectRef, labels: Mapping[str, str],
             hosts.append(hdoc.value)
         secret = tdoc.str("secretName", default="") or ""
         if secret and dns1123_subdomain_error(secret):
-            tdoc.error(f"{secret!r} is not a valid Secret name (lower-case letters, digits, '-' and '.')",
-                       "secretName")
+            tdoc.error(f"{secret!r} is not a valid Secret name (lower-case letters, digits, '-' and '.')", "secretName")
         tls.append(IngressTLS(tuple(hosts), secret))
 
     if len(doc.problems.items) != before:
         return None
-    return IngressSpec(ref=ref, ingress_class_name=class_name, class_annotation=annotation,
-                       default_backend=default, rules=tuple(rules), tls=tuple(tls), labels=dict(labels),
-                       annotations=dict(annotations), path=doc.path)
+    return IngressSpec(
+        ref=ref,
+        ingress_class_name=class_name,
+        class_annotation=annotation,
+        default_backend=default,
+        rules=tuple(rules),
+        tls=tuple(tls),
+        labels=dict(labels),
+        annotations=dict(annotations),
+        path=doc.path,
+    )
 
 
 def _list_values(doc: Doc, key: str) -> list[Any]:
@@ -299,7 +317,7 @@ def _decode_path(pdoc: Doc) -> IngressPath | None:
         pdoc.error(f"must be one of {', '.join(PATH_TYPES)}, got {ptype!r}", "pathType")
         ptype = None
     if not path_ok:
-        pass                                    # the type error is reported; no follow-on noise
+        pass  # the type error is reported; no follow-on noise
     elif ptype in ("Exact", "Prefix"):
         if not path.startswith("/"):
             pdoc.error(f"{path!r} must be an absolute path (starting with '/')", "path")
@@ -349,7 +367,7 @@ def _decode_backend(bdoc: Doc) -> IngressBackend | None:
         number = podoc.int("number", default=None)
         port_name = podoc.str("name", default="") or ""
         if number == 0:
-            number = None                       # zero means unset, as in the API
+            number = None  # zero means unset, as in the API
         if number is not None and port_name:
             sdoc.error("cannot set both port name & port number", "port")
             return None
@@ -369,8 +387,9 @@ def _decode_backend(bdoc: Doc) -> IngressBackend | None:
     return IngressBackend(service=ServiceBackend(name, number, port_name))
 
 
-def decode_ingress_class(doc: Doc, ref: ObjectRef, labels: Mapping[str, str],
-                         annotations: Mapping[str, str]) -> IngressClassSpec | None:
+def decode_ingress_class(
+    doc: Doc, ref: ObjectRef, labels: Mapping[str, str], annotations: Mapping[str, str]
+) -> IngressClassSpec | None:
     """Decode and validate one (cluster-scoped) IngressClass."""
     before = len(doc.problems.items)
     doc.check_keys(("apiVersion", "kind", "metadata", "spec"))
@@ -406,6 +425,11 @@ def decode_ingress_class(doc: Doc, ref: ObjectRef, labels: Mapping[str, str],
         parameters = f"{group + '/' if group else ''}{kind} {namespace + '/' if namespace else ''}{name}"
     if len(doc.problems.items) != before:
         return None
-    return IngressClassSpec(ref=ref, controller=controller,
-                            is_default=annotations.get(DEFAULT_CLASS_ANNOTATION, "") == "true",
-                            parameters=parameters, labels=dict(labels), annotations=dict(annotations))
+    return IngressClassSpec(
+        ref=ref,
+        controller=controller,
+        is_default=annotations.get(DEFAULT_CLASS_ANNOTATION, "") == "true",
+        parameters=parameters,
+        labels=dict(labels),
+        annotations=dict(annotations),
+    )

@@ -9,7 +9,7 @@ a folder tree of more than MAX_FILES manifest files is refused, not walked to th
 from __future__ import annotations
 
 import os
-from typing import Iterable
+from collections.abc import Iterable
 
 from ..errors import Problem, SpecError
 from .decode import STDIN
@@ -26,8 +26,16 @@ def expand_inputs(paths: Iterable[str], recursive: bool = False) -> list[str]:
         if path != STDIN and os.path.isdir(path):
             found = _folder(path, recursive)
             if not found:
-                raise SpecError([Problem(path, "", "no *.yaml, *.yml or *.json files in this folder"
-                                         + ("" if recursive else " (-R reads its subfolders)"))])
+                raise SpecError(
+                    [
+                        Problem(
+                            path,
+                            "",
+                            "no *.yaml, *.yml or *.json files in this folder"
+                            + ("" if recursive else " (-R reads its subfolders)"),
+                        )
+                    ]
+                )
             out.extend(found)
         else:
             out.append(path)

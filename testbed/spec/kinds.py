@@ -25,9 +25,10 @@ import difflib
 import functools
 import json
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib.resources import files
-from typing import Any, Iterable
+from typing import Any
 
 from ..errors import excerpt
 from .decode import Doc
@@ -67,7 +68,7 @@ class Catalog:
     version: str
     by_api: dict[str, frozenset[str]]
     by_kind: dict[str, tuple[str, ...]]
-    groups: frozenset[str]                 # API groups ("" = core) Kubernetes has
+    groups: frozenset[str]  # API groups ("" = core) Kubernetes has
     namespaced: dict[tuple[str, str], bool]
 
 
@@ -88,15 +89,40 @@ def _definitions() -> tuple[dict[str, Any], str]:
 
 # Cluster-scoped built-in kinds (the OpenAPI documents do not say; the API server's discovery
 # does). Only used to ignore metadata.namespace on them, as kubectl does.
-_CLUSTER_SCOPED = {"Namespace", "Node", "PersistentVolume", "ClusterRole", "ClusterRoleBinding",
-                   "StorageClass", "CSIDriver", "CSINode", "VolumeAttachment", "VolumeAttributesClass",
-                   "PriorityClass", "PriorityLevelConfiguration", "FlowSchema", "RuntimeClass",
-                   "CustomResourceDefinition", "APIService", "MutatingWebhookConfiguration",
-                   "ValidatingWebhookConfiguration", "ValidatingAdmissionPolicy",
-                   "ValidatingAdmissionPolicyBinding", "MutatingAdmissionPolicy",
-                   "MutatingAdmissionPolicyBinding", "CertificateSigningRequest",
-                   "ClusterTrustBundle", "IngressClass", "IPAddress", "ServiceCIDR", "DeviceClass",
-                   "ResourceSlice", "DeviceTaintRule", "StorageVersionMigration", "ComponentStatus"}
+_CLUSTER_SCOPED = {
+    "Namespace",
+    "Node",
+    "PersistentVolume",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "StorageClass",
+    "CSIDriver",
+    "CSINode",
+    "VolumeAttachment",
+    "VolumeAttributesClass",
+    "PriorityClass",
+    "PriorityLevelConfiguration",
+    "FlowSchema",
+    "RuntimeClass",
+    "CustomResourceDefinition",
+    "APIService",
+    "MutatingWebhookConfiguration",
+    "ValidatingWebhookConfiguration",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+    "MutatingAdmissionPolicy",
+    "MutatingAdmissionPolicyBinding",
+    "CertificateSigningRequest",
+    "ClusterTrustBundle",
+    "IngressClass",
+    "IPAddress",
+    "ServiceCIDR",
+    "DeviceClass",
+    "ResourceSlice",
+    "DeviceTaintRule",
+    "StorageVersionMigration",
+    "ComponentStatus",
+}
 
 
 @functools.lru_cache(maxsize=1)
@@ -119,8 +145,13 @@ def catalog() -> Catalog:
             by_kind.setdefault(kind, []).append(api)
     groups = frozenset(api.rpartition("/")[0] for api in by_api)
     namespaced = {(api, kind): kind not in _CLUSTER_SCOPED for api, kinds in by_api.items() for kind in kinds}
-    return Catalog(version, {a: frozenset(k) for a, k in by_api.items()},
-                   {k: tuple(sorted(v, key=_api_rank)) for k, v in by_kind.items()}, groups, namespaced)
+    return Catalog(
+        version,
+        {a: frozenset(k) for a, k in by_api.items()},
+        {k: tuple(sorted(v, key=_api_rank)) for k, v in by_kind.items()},
+        groups,
+        namespaced,
+    )
 
 
 def _api_rank(api: str) -> tuple[int, str]:
@@ -169,22 +200,24 @@ def kind_problem(kind: str, api: str, modelled: Iterable[str]) -> str | None:
         # A group the testbed models: its CRDs are known, so a wrong version or kind is an error.
         if kind in NETWORK_POLICY_API:
             return f"{kind} is served as apiVersion {NETWORK_POLICY_API[kind][0]!r}, got {api!r}"
-        return (f"unknown kind {kind!r} in API group {_NETWORK_POLICY_GROUP} "
-                f"(known: {', '.join(NETWORK_POLICY_API)})")
+        return f"unknown kind {kind!r} in API group {_NETWORK_POLICY_GROUP} (known: {', '.join(NETWORK_POLICY_API)})"
     if not is_builtin_group(api):
-        return None      # a custom resource: its CRD says what it is
+        return None  # a custom resource: its CRD says what it is
     if kind in cat.by_kind:
         served = ", ".join(repr(a) for a in cat.by_kind[kind])
         return f"{kind} is served as apiVersion {served}, got {api!r}"
     every = sorted(set(cat.by_kind) | set(modelled))
-    close = difflib.get_close_matches(kind, every, n=1, cutoff=0.75) or \
-        difflib.get_close_matches(kind.lower(), [k.lower() for k in every], n=1, cutoff=0.75)
+    close = difflib.get_close_matches(kind, every, n=1, cutoff=0.75) or difflib.get_close_matches(
+        kind.lower(), [k.lower() for k in every], n=1, cutoff=0.75
+    )
     hint = ""
     if close:
         match = next(k for k in every if k.lower() == close[0].lower())
         hint = f"; did you mean {match!r}?"
-    return (f"unknown kind {kind!r}{hint} (known: {', '.join(modelled)}, List, and every other "
-            f"built-in kind of Kubernetes {cat.version}, or a custom resource of another API group)")
+    return (
+        f"unknown kind {kind!r}{hint} (known: {', '.join(modelled)}, List, and every other "
+        f"built-in kind of Kubernetes {cat.version}, or a custom resource of another API group)"
+    )
 
 
 def is_namespaced(api: str, kind: str) -> bool:
@@ -196,9 +229,8 @@ def validate(doc: Doc, api: str, kind: str) -> None:
     """Report each way `doc` breaks Kubernetes' schema for (api, kind) on the document's cursor:
     field path and a short message, at most MAX_PROBLEMS_PER_OBJECT of them."""
     if kind not in catalog().by_api.get(api, ()):
-        return   # a custom resource: only its CRD could check it
-    errors = sorted(_validator(api, kind).iter_errors(doc.value),
-                    key=lambda e: [str(p) for p in e.absolute_path])
+        return  # a custom resource: only its CRD could check it
+    errors = sorted(_validator(api, kind).iter_errors(doc.value), key=lambda e: [str(p) for p in e.absolute_path])
     for error in errors[:MAX_PROBLEMS_PER_OBJECT]:
         node = doc
         for part in error.absolute_path:
@@ -233,8 +265,9 @@ def summary(others: Iterable[OtherObject]) -> tuple[list[str], list[str]]:
     warnings, notes = [], []
     pods = Counter(o.ref.kind for o in others if o.builtin and o.ref.kind in WORKLOADS_NOT_YET)
     if pods:
-        warnings.append(f"{_count(pods)}: not emulated yet — in a real cluster they create pods; "
-                        "this plan has none of their pods")
+        warnings.append(
+            f"{_count(pods)}: not emulated yet — in a real cluster they create pods; this plan has none of their pods"
+        )
     rest = Counter(o.ref.kind for o in others if o.builtin and o.ref.kind not in WORKLOADS_NOT_YET)
     if rest:
         notes.append(f"{_count(rest)}: not emulated, no effect on the network")

@@ -6,8 +6,9 @@ kernel; these objects are plain data, compared and hashed for deterministic plan
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from .selectors import LabelSelector
 
@@ -26,10 +27,10 @@ class Taint:
 
 @dataclass(frozen=True)
 class Toleration:
-    key: str = ""          # empty key with operator Exists tolerates everything
+    key: str = ""  # empty key with operator Exists tolerates everything
     operator: str = "Equal"  # Equal | Exists
     value: str = ""
-    effect: str = ""       # empty: every effect
+    effect: str = ""  # empty: every effect
 
     def tolerates(self, taint: Taint) -> bool:
         """core/v1 Toleration semantics (k8s.io/api/core/v1 ToleratesTaint)."""
@@ -45,11 +46,11 @@ class Toleration:
 @dataclass(frozen=True)
 class NodeSpec:
     name: str
-    role: str                     # "control-plane" | "worker"
+    role: str  # "control-plane" | "worker"
     labels: Mapping[str, str]
     taints: tuple[Taint, ...] = ()
-    pod_cidr: str | None = None   # an explicit override from the testbed document
-    rack: str = ""                # underlay subnet (rack) name; "" = the first subnet
+    pod_cidr: str | None = None  # an explicit override from the testbed document
+    rack: str = ""  # underlay subnet (rack) name; "" = the first subnet
 
 
 @dataclass(frozen=True)
@@ -58,8 +59,8 @@ class ExternalHost:
 
     name: str
     ip: str | None = None
-    rack: str = ""          # "" = the subnet holding `ip`, else the first subnet
-    ports: tuple["ContainerPort", ...] = ()   # served by the agent, e.g. an outside web server
+    rack: str = ""  # "" = the subnet holding `ip`, else the first subnet
+    ports: tuple[ContainerPort, ...] = ()  # served by the agent, e.g. an outside web server
 
 
 @dataclass(frozen=True)
@@ -68,16 +69,16 @@ class UnderlaySubnet:
 
     name: str
     cidr: str
-    first_host: int = 2     # nodes from .2; the router takes .1 (the rack's gateway)
-    outside: bool = False   # the emulated outside world (no nodes): pods reach it through SNAT
+    first_host: int = 2  # nodes from .2; the router takes .1 (the rack's gateway)
+    outside: bool = False  # the emulated outside world (no nodes): pods reach it through SNAT
 
 
 @dataclass(frozen=True)
 class BgpOptions:
     """Calico-like BGP between nodes (routing: bgp); bird2 on every node."""
 
-    as_number: int = 64512                  # Calico's default AS
-    topology: str = "full-mesh"             # full-mesh | route-reflector | top-of-rack
+    as_number: int = 64512  # Calico's default AS
+    topology: str = "full-mesh"  # full-mesh | route-reflector | top-of-rack
     route_reflectors: tuple[str, ...] = ()  # route-reflector: node names (default: control-plane nodes)
 
 
@@ -97,16 +98,16 @@ class ClusterSpec:
     file: str
     nodes: tuple[NodeSpec, ...]
     pod_subnet: str = "10.244.0.0/16"
-    service_subnet: str = "10.96.0.0/16"   # kind's default (kubeadm's is /12)
+    service_subnet: str = "10.96.0.0/16"  # kind's default (kubeadm's is /12)
     kube_proxy_mode: str = "iptables"
     underlay_subnet: str = "192.168.1.0/24"
-    first_node_host: int = 2        # nodes from .2, as in scenario 002
+    first_node_host: int = 2  # nodes from .2, as in scenario 002
     node_cidr_prefix: int = 24
     routing: str = "host-gw"
     mtu: int = 1500
     allow_overlapping_pod_cidrs: bool = False
     external_hosts: tuple[ExternalHost, ...] = ()
-    notes: tuple[str, ...] = ()     # kind fields accepted but not applicable here
+    notes: tuple[str, ...] = ()  # kind fields accepted but not applicable here
     # Several subnets (racks) joined by a router; () = one subnet, underlay_subnet. When set,
     # underlay_subnet and first_node_host are the first subnet's.
     underlay_subnets: tuple[UnderlaySubnet, ...] = ()
@@ -123,8 +124,11 @@ class ClusterSpec:
     def needs_router(self) -> bool:
         """An underlay router exists between racks, as the cloud's gateway (cloud-routes), or as
         the top-of-rack BGP peer; one L2 segment with host-gw, vxlan or a BGP mesh needs none."""
-        return (len(self.subnets()) > 1 or self.routing == "cloud-routes"
-                or (self.routing == "bgp" and self.bgp.topology == "top-of-rack"))
+        return (
+            len(self.subnets()) > 1
+            or self.routing == "cloud-routes"
+            or (self.routing == "bgp" and self.bgp.topology == "top-of-rack")
+        )
 
 
 @dataclass(frozen=True)

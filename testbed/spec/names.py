@@ -28,8 +28,10 @@ def dns1035_label_error(name: str) -> str | None:
     if len(name) > 63:
         return f"{excerpt(name)} is longer than 63 characters"
     if not _DNS1035_LABEL.match(name):
-        return (f"{excerpt(name)} is not a valid Service name (lower-case letters, digits and '-', "
-                "starting with a letter and ending alphanumeric)")
+        return (
+            f"{excerpt(name)} is not a valid Service name (lower-case letters, digits and '-', "
+            "starting with a letter and ending alphanumeric)"
+        )
     return None
 
 

@@ -15,8 +15,8 @@ The result is plain data (frozen dataclasses); testbed/netpol turns it into its 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 from .decode import Doc
 from .labels import decode_selector
@@ -29,7 +29,7 @@ POLICY_TYPES = ("Ingress", "Egress")
 
 @dataclass(frozen=True)
 class IPBlockSpec:
-    cidr: str                         # as written (host bits allowed, as the API server allows)
+    cidr: str  # as written (host bits allowed, as the API server allows)
     except_: tuple[str, ...] = ()
 
 
@@ -45,7 +45,7 @@ class PeerSpec:
 @dataclass(frozen=True)
 class PortSpec:
     protocol: str = "TCP"
-    port: int | str | None = None     # a number, a container port name, or None (every port)
+    port: int | str | None = None  # a number, a container port name, or None (every port)
     end_port: int | None = None
 
 
@@ -61,10 +61,10 @@ class RuleSpec:
 class NetworkPolicySpec(Named):
     ref: ObjectRef
     pod_selector: LabelSelector
-    policy_types: tuple[str, ...]                 # after defaulting (never empty)
+    policy_types: tuple[str, ...]  # after defaulting (never empty)
     ingress: tuple[RuleSpec, ...] = ()
     egress: tuple[RuleSpec, ...] = ()
-    policy_types_given: bool = False               # False: inferred as the API server defaults them
+    policy_types_given: bool = False  # False: inferred as the API server defaults them
     labels: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -72,8 +72,9 @@ class NetworkPolicySpec(Named):
         return self.key
 
 
-def decode_policy(doc: Doc, ref: ObjectRef, labels: Mapping[str, str],
-                  annotations: Mapping[str, str]) -> NetworkPolicySpec | None:
+def decode_policy(
+    doc: Doc, ref: ObjectRef, labels: Mapping[str, str], annotations: Mapping[str, str]
+) -> NetworkPolicySpec | None:
     """Decode one NetworkPolicy object (metadata already checked by the loader).
 
     Returns None when the object has problems (all of them reported on `doc`).
@@ -96,7 +97,7 @@ def decode_policy(doc: Doc, ref: ObjectRef, labels: Mapping[str, str],
         for tdoc in tdocs:
             if not isinstance(tdoc.value, str) or tdoc.value not in POLICY_TYPES:
                 tdoc.error(f"must be Ingress or Egress, got {tdoc.value!r}")
-            elif tdoc.value not in types:   # the API server accepts a repeated type; it means the same
+            elif tdoc.value not in types:  # the API server accepts a repeated type; it means the same
                 types.append(tdoc.value)
     if not types:
         # SetDefaults_NetworkPolicy: an absent or empty list means Ingress, plus Egress when the
@@ -106,18 +107,21 @@ def decode_policy(doc: Doc, ref: ObjectRef, labels: Mapping[str, str],
     if len(doc.problems.items) != before or pod_selector is None:
         return None
     order = {t: i for i, t in enumerate(POLICY_TYPES)}
-    return NetworkPolicySpec(ref=ref, pod_selector=pod_selector,
-                             policy_types=tuple(sorted(types, key=order.__getitem__)),
-                             ingress=ingress, egress=egress, policy_types_given=given,
-                             labels=dict(labels))
+    return NetworkPolicySpec(
+        ref=ref,
+        pod_selector=pod_selector,
+        policy_types=tuple(sorted(types, key=order.__getitem__)),
+        ingress=ingress,
+        egress=egress,
+        policy_types_given=given,
+        labels=dict(labels),
+    )
 
 
 def _decode_rule(rdoc: Doc, peers_key: str) -> RuleSpec:
     rdoc.check_keys((peers_key, "ports"))
-    peers = tuple(p for p in (_decode_peer(d) for d in rdoc.items(peers_key) if d.is_mapping())
-                  if p is not None)
-    ports = tuple(p for p in (_decode_port(d) for d in rdoc.items("ports") if d.is_mapping())
-                  if p is not None)
+    peers = tuple(p for p in (_decode_peer(d) for d in rdoc.items(peers_key) if d.is_mapping()) if p is not None)
+    ports = tuple(p for p in (_decode_port(d) for d in rdoc.items("ports") if d.is_mapping()) if p is not None)
     return RuleSpec(peers, ports)
 
 
@@ -132,14 +136,15 @@ def _decode_peer(pdoc: Doc) -> PeerSpec | None:
         pdoc.error("must specify a peer: podSelector, namespaceSelector or ipBlock")
         return None
     if "ipBlock" in given and len(given) > 1:
-        pdoc.error("may not specify both ipBlock and another peer type "
-                   f"({' and '.join(k for k in given if k != 'ipBlock')}); use separate peers")
+        pdoc.error(
+            "may not specify both ipBlock and another peer type "
+            f"({' and '.join(k for k in given if k != 'ipBlock')}); use separate peers"
+        )
         return None
     return PeerSpec(pods, namespaces, block)
 
 
-def _parse_cidr(doc: Doc, key: str | int | None,
-                value: object) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+def _parse_cidr(doc: Doc, key: str | int | None, value: object) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
     if not isinstance(value, str):
         doc.error(f"expected a CIDR string such as 10.0.0.0/8, got {value!r}", key)
         return None
@@ -162,8 +167,11 @@ def _decode_ip_block(bdoc: Doc) -> IPBlockSpec | None:
         net = _parse_cidr(edoc, None, edoc.value)
         if net is None:
             continue
-        if cidr is not None and (net.version != cidr.version or not net.subnet_of(cidr)  # type: ignore[arg-type]
-                                 or net.prefixlen <= cidr.prefixlen):
+        if cidr is not None and (
+            net.version != cidr.version
+            or not net.subnet_of(cidr)  # type: ignore[arg-type]
+            or net.prefixlen <= cidr.prefixlen
+        ):
             edoc.error(f"{edoc.value} must be a strict subset of cidr {raw}")
             continue
         excepts.append(edoc.value)
@@ -194,8 +202,7 @@ def _decode_port(pdoc: Doc) -> PortSpec | None:
         else:
             err = port_name_error(value)
             if err:
-                pnode.error(err + (" (write a number without quotes for a numeric port)"
-                                   if value.isdigit() else ""))
+                pnode.error(err + (" (write a number without quotes for a numeric port)" if value.isdigit() else ""))
                 ok = False
             port = value
     end_port = None

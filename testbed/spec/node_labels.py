@@ -32,8 +32,16 @@ CONTROL_PLANE_LABEL = "node-role.kubernetes.io/control-plane"
 EXCLUDE_FROM_LB = "node.kubernetes.io/exclude-from-external-load-balancers"
 ZONE, REGION = "topology.kubernetes.io/zone", "topology.kubernetes.io/region"
 # Go's GOARCH names, as kubelet reports them (runtime.GOARCH).
-_GOARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64",
-           "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}
+_GOARCH = {
+    "x86_64": "amd64",
+    "amd64": "amd64",
+    "aarch64": "arm64",
+    "arm64": "arm64",
+    "armv7l": "arm",
+    "ppc64le": "ppc64le",
+    "s390x": "s390x",
+    "riscv64": "riscv64",
+}
 MAX_PATCH_LABELS = 100
 
 
@@ -44,8 +52,13 @@ def machine_arch() -> str:
 def kubelet_labels(node_name: str, role: str) -> dict[str, str]:
     """What kubelet and kubeadm put on a fresh node of this role."""
     arch = machine_arch()
-    labels = {"kubernetes.io/hostname": node_name, "kubernetes.io/os": "linux", "kubernetes.io/arch": arch,
-              "beta.kubernetes.io/os": "linux", "beta.kubernetes.io/arch": arch}
+    labels = {
+        "kubernetes.io/hostname": node_name,
+        "kubernetes.io/os": "linux",
+        "kubernetes.io/arch": arch,
+        "beta.kubernetes.io/os": "linux",
+        "beta.kubernetes.io/arch": arch,
+    }
     if role == "control-plane":
         labels[CONTROL_PLANE_LABEL] = ""
         labels[EXCLUDE_FROM_LB] = ""
@@ -83,8 +96,9 @@ def patch_labels(patches: Doc) -> tuple[dict[str, str], dict[str, str], bool]:
                 continue
             kind, labels = found
             (init if kind == "InitConfiguration" else join).update(labels)
-            if set(raw) - {"kind", "apiVersion", "nodeRegistration"} or \
-                    set(raw.get("nodeRegistration") or {}) - {"kubeletExtraArgs"}:
+            if set(raw) - {"kind", "apiVersion", "nodeRegistration"} or set(raw.get("nodeRegistration") or {}) - {
+                "kubeletExtraArgs"
+            }:
                 other = True
     return init, join, other
 
@@ -96,14 +110,15 @@ def _node_labels(pdoc: Doc, raw: Any) -> tuple[str, dict[str, str]] | None:
     registration = raw.get("nodeRegistration")
     args = registration.get("kubeletExtraArgs") if isinstance(registration, dict) else None
     value: Any = None
-    if isinstance(args, dict):               # kubeadm v1beta3: a map
+    if isinstance(args, dict):  # kubeadm v1beta3: a map
         value = args.get("node-labels")
-    elif isinstance(args, list):             # kubeadm v1beta4: a list of {name, value}
+    elif isinstance(args, list):  # kubeadm v1beta4: a list of {name, value}
         value = next((a.get("value") for a in args if isinstance(a, dict) and a.get("name") == "node-labels"), None)
     if value is None:
         return None
-    field = Doc(value, pdoc.file, pdoc.problems, f"{pdoc.path}: nodeRegistration.kubeletExtraArgs.node-labels",
-                pdoc.document)
+    field = Doc(
+        value, pdoc.file, pdoc.problems, f"{pdoc.path}: nodeRegistration.kubeletExtraArgs.node-labels", pdoc.document
+    )
     if not isinstance(value, str):
         field.error("expected a string such as 'ingress-ready=true'")
         return raw["kind"], {}

@@ -8,8 +8,8 @@ everything; NotIn and DoesNotExist match objects that lack the key.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
 
@@ -46,7 +46,7 @@ class LabelSelector:
     match_expressions: tuple[Requirement, ...] = ()
 
     @classmethod
-    def of(cls, labels: Mapping[str, str]) -> "LabelSelector":
+    def of(cls, labels: Mapping[str, str]) -> LabelSelector:
         return cls(tuple(sorted(labels.items())))
 
     def is_empty(self) -> bool:
@@ -54,7 +54,8 @@ class LabelSelector:
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         return all(labels.get(k) == v for k, v in self.match_labels) and all(
-            r.matches(labels) for r in self.match_expressions)
+            r.matches(labels) for r in self.match_expressions
+        )
 
     def __str__(self) -> str:
         parts = [f"{k}={v}" for k, v in self.match_labels] + [str(r) for r in self.match_expressions]

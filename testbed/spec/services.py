@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from .decode import Doc
 from .labels import check_labels
@@ -29,17 +30,33 @@ from .model import PROTOCOLS, Named, ObjectRef
 from .names import dns1035_label_error, dns1123_subdomain_error, label_key_error, port_name_error
 
 SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
-NODE_PORT_RANGE = (30000, 32767)   # kube-apiserver --service-node-port-range default
-DEFAULT_AFFINITY_TIMEOUT = 10800   # core/v1 DefaultClientIPServiceAffinitySeconds
+NODE_PORT_RANGE = (30000, 32767)  # kube-apiserver --service-node-port-range default
+DEFAULT_AFFINITY_TIMEOUT = 10800  # core/v1 DefaultClientIPServiceAffinitySeconds
 MAX_AFFINITY_TIMEOUT = 86400
 HEADLESS = "None"
 
-_SPEC_KNOWN = ("type", "clusterIP", "clusterIPs", "ports", "selector", "sessionAffinity",
-               "sessionAffinityConfig", "externalTrafficPolicy", "internalTrafficPolicy",
-               "externalName", "externalIPs", "loadBalancerIP", "loadBalancerSourceRanges",
-               "loadBalancerClass", "allocateLoadBalancerNodePorts", "healthCheckNodePort",
-               "publishNotReadyAddresses", "ipFamilies", "ipFamilyPolicy")
-_SPEC_IGNORED = ("trafficDistribution",)   # topology-aware routing: one zone here, no effect
+_SPEC_KNOWN = (
+    "type",
+    "clusterIP",
+    "clusterIPs",
+    "ports",
+    "selector",
+    "sessionAffinity",
+    "sessionAffinityConfig",
+    "externalTrafficPolicy",
+    "internalTrafficPolicy",
+    "externalName",
+    "externalIPs",
+    "loadBalancerIP",
+    "loadBalancerSourceRanges",
+    "loadBalancerClass",
+    "allocateLoadBalancerNodePorts",
+    "healthCheckNodePort",
+    "publishNotReadyAddresses",
+    "ipFamilies",
+    "ipFamilyPolicy",
+)
+_SPEC_IGNORED = ("trafficDistribution",)  # topology-aware routing: one zone here, no effect
 _PORT_KNOWN = ("name", "port", "targetPort", "protocol", "nodePort", "appProtocol")
 
 
@@ -50,8 +67,8 @@ class ServicePort:
     name: str
     port: int
     protocol: str = "TCP"
-    target_port: int | str = 0     # decode_service sets it to `port` when omitted
-    node_port: int | None = None   # requested in the manifest; None = allocate if the type needs one
+    target_port: int | str = 0  # decode_service sets it to `port` when omitted
+    node_port: int | None = None  # requested in the manifest; None = allocate if the type needs one
     app_protocol: str = ""
 
 
@@ -62,15 +79,15 @@ class ServiceSpec(Named):
     ref: ObjectRef
     type: str = "ClusterIP"
     ports: tuple[ServicePort, ...] = ()
-    selector: Mapping[str, str] = field(default_factory=dict)   # empty: no managed endpoints
-    cluster_ip: str = ""             # "" allocate, "None" headless, or the requested address
-    session_affinity: str = "None"   # None | ClientIP
+    selector: Mapping[str, str] = field(default_factory=dict)  # empty: no managed endpoints
+    cluster_ip: str = ""  # "" allocate, "None" headless, or the requested address
+    session_affinity: str = "None"  # None | ClientIP
     affinity_timeout: int = DEFAULT_AFFINITY_TIMEOUT
-    external_traffic_policy: str = ""   # Cluster | Local for externally reachable Services, else ""
+    external_traffic_policy: str = ""  # Cluster | Local for externally reachable Services, else ""
     internal_traffic_policy: str = "Cluster"
     external_name: str = ""
     external_ips: tuple[str, ...] = ()
-    load_balancer_ip: str = ""       # deprecated field, honoured as a request by the emulated cloud
+    load_balancer_ip: str = ""  # deprecated field, honoured as a request by the emulated cloud
     load_balancer_source_ranges: tuple[str, ...] = ()
     load_balancer_class: str = ""
     allocate_load_balancer_node_ports: bool = True
@@ -78,7 +95,7 @@ class ServiceSpec(Named):
     publish_not_ready_addresses: bool = False
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
-    path: str = ""                   # the object's path in its file ("" or "items[2]"), for messages
+    path: str = ""  # the object's path in its file ("" or "items[2]"), for messages
 
     @property
     def headless(self) -> bool:
@@ -135,8 +152,9 @@ def _special_ip_error(ip: ipaddress.IPv4Address) -> str | None:
     return None
 
 
-def decode_service(doc: Doc, ref: ObjectRef, labels: Mapping[str, str],
-                   annotations: Mapping[str, str]) -> ServiceSpec | None:
+def decode_service(
+    doc: Doc, ref: ObjectRef, labels: Mapping[str, str], annotations: Mapping[str, str]
+) -> ServiceSpec | None:
     """Decode and validate one Service object; problems go to `doc`, None when it has any."""
     known_problems = len(doc.problems.items)
     doc.check_keys(("apiVersion", "kind", "metadata", "spec"), ("status",))
@@ -174,8 +192,10 @@ def decode_service(doc: Doc, ref: ObjectRef, labels: Mapping[str, str],
         spec.error(f"must be Cluster or Local, got {etp!r}", "externalTrafficPolicy")
         etp = ""
     elif etp and not reachable:
-        spec.error("may only be set for externally-accessible services (type NodePort or LoadBalancer, "
-                   "or with externalIPs)", "externalTrafficPolicy")
+        spec.error(
+            "may only be set for externally-accessible services (type NodePort or LoadBalancer, or with externalIPs)",
+            "externalTrafficPolicy",
+        )
         etp = ""
     if reachable and not etp:
         etp = "Cluster"
@@ -190,8 +210,9 @@ def decode_service(doc: Doc, ref: ObjectRef, labels: Mapping[str, str],
             spec.error("required field is missing for type ExternalName", "externalName")
         else:
             if dns1123_subdomain_error(external_name.removesuffix(".")):
-                spec.error(f"must be a lower-case DNS name such as db.example.com, got {external_name!r}",
-                           "externalName")
+                spec.error(
+                    f"must be a lower-case DNS name such as db.example.com, got {external_name!r}", "externalName"
+                )
 
     lb_ip = spec.str("loadBalancerIP", default="") or ""
     if lb_ip:
@@ -208,8 +229,10 @@ def decode_service(doc: Doc, ref: ObjectRef, labels: Mapping[str, str],
             spec.error(f"{lb_class!r} is not a qualified name (e.g. example.com/my-lb)", "loadBalancerClass")
     hcnp = spec.int("healthCheckNodePort", default=None, minimum=1, maximum=65535)
     if hcnp is not None and not (lb and etp == "Local"):
-        spec.error("may only be set when `type` is 'LoadBalancer' and `externalTrafficPolicy` is 'Local'",
-                   "healthCheckNodePort")
+        spec.error(
+            "may only be set when `type` is 'LoadBalancer' and `externalTrafficPolicy` is 'Local'",
+            "healthCheckNodePort",
+        )
         hcnp = None
     publish = spec.bool("publishNotReadyAddresses", default=False)
     _decode_ip_families(spec)
@@ -217,15 +240,27 @@ def decode_service(doc: Doc, ref: ObjectRef, labels: Mapping[str, str],
     if len(doc.problems.items) != known_problems:
         return None
     return ServiceSpec(
-        ref=ref, type=svc_type, ports=ports, selector=selector if svc_type != "ExternalName" else {},
-        cluster_ip=cluster_ip, session_affinity=affinity, affinity_timeout=timeout,
-        external_traffic_policy=etp, internal_traffic_policy=itp,
+        ref=ref,
+        type=svc_type,
+        ports=ports,
+        selector=selector if svc_type != "ExternalName" else {},
+        cluster_ip=cluster_ip,
+        session_affinity=affinity,
+        affinity_timeout=timeout,
+        external_traffic_policy=etp,
+        internal_traffic_policy=itp,
         external_name=external_name if svc_type == "ExternalName" else "",
-        external_ips=external_ips, load_balancer_ip=lb_ip, load_balancer_source_ranges=ranges,
+        external_ips=external_ips,
+        load_balancer_ip=lb_ip,
+        load_balancer_source_ranges=ranges,
         load_balancer_class=lb_class,
         allocate_load_balancer_node_ports=True if allocate_np is None else allocate_np,
-        health_check_node_port=hcnp, publish_not_ready_addresses=bool(publish),
-        labels=dict(labels), annotations=dict(annotations), path=doc.path)
+        health_check_node_port=hcnp,
+        publish_not_ready_addresses=bool(publish),
+        labels=dict(labels),
+        annotations=dict(annotations),
+        path=doc.path,
+    )
 
 
 def _decode_cluster_ip(spec: Doc, svc_type: str) -> str:
@@ -249,8 +284,7 @@ def _decode_cluster_ip(spec: Doc, svc_type: str) -> str:
         return ""
     if cluster_ip == HEADLESS:
         if svc_type != "ClusterIP":
-            spec.error(f"may not be 'None' for type {svc_type} (only a ClusterIP Service can be headless)",
-                       where)
+            spec.error(f"may not be 'None' for type {svc_type} (only a ClusterIP Service can be headless)", where)
         return HEADLESS
     ip = _ipv4(cluster_ip)
     if ip is None:
@@ -265,8 +299,7 @@ def _decode_ports(spec: Doc, svc_type: str, headless: bool) -> tuple[ServicePort
     raw = node.value if isinstance(node.value, list) else []
     if not node.present() or (isinstance(node.value, list) and not node.value):
         if not headless and svc_type != "ExternalName":
-            spec.error("at least one port is required (only headless and ExternalName Services may have none)",
-                       "ports")
+            spec.error("at least one port is required (only headless and ExternalName Services may have none)", "ports")
         return ()
     several = len(raw) > 1
     names: dict[str, int] = {}
@@ -297,12 +330,17 @@ def _decode_ports(spec: Doc, svc_type: str, headless: bool) -> tuple[ServicePort
                 pdoc.error(f"may not be used when `type` is {svc_type!r}", "nodePort")
                 node_port = None
             elif not NODE_PORT_RANGE[0] <= node_port <= NODE_PORT_RANGE[1]:
-                pdoc.error(f"provided port {node_port} is not in the valid range. The range of valid ports is "
-                           f"{NODE_PORT_RANGE[0]}-{NODE_PORT_RANGE[1]}", "nodePort")
+                pdoc.error(
+                    f"provided port {node_port} is not in the valid range. The range of valid ports is "
+                    f"{NODE_PORT_RANGE[0]}-{NODE_PORT_RANGE[1]}",
+                    "nodePort",
+                )
                 node_port = None
             elif (node_port, protocol) in node_ports:
-                pdoc.error(f"duplicate nodePort {node_port}/{protocol} (also spec.ports[{node_ports[(node_port, protocol)]}])",
-                           "nodePort")
+                pdoc.error(
+                    f"duplicate nodePort {node_port}/{protocol} (also spec.ports[{node_ports[(node_port, protocol)]}])",
+                    "nodePort",
+                )
             else:
                 node_ports[(node_port, protocol)] = i
         app = pdoc.str("appProtocol", default="") or ""
@@ -326,7 +364,7 @@ def _decode_target_port(pdoc: Doc, number: int | None) -> int | str | None:
         return None
     if isinstance(value, int):
         if value == 0:
-            return number   # zero means unset, as in the API
+            return number  # zero means unset, as in the API
         if not 1 <= value <= 65535:
             node.error(f"{value} is out of range [1, 65535]")
             return None
@@ -353,8 +391,7 @@ def _decode_affinity_config(spec: Doc, affinity: str) -> int:
     if client is None:
         return DEFAULT_AFFINITY_TIMEOUT
     client.check_keys(("timeoutSeconds",))
-    timeout = client.int("timeoutSeconds", default=DEFAULT_AFFINITY_TIMEOUT, minimum=1,
-                         maximum=MAX_AFFINITY_TIMEOUT)
+    timeout = client.int("timeoutSeconds", default=DEFAULT_AFFINITY_TIMEOUT, minimum=1, maximum=MAX_AFFINITY_TIMEOUT)
     return DEFAULT_AFFINITY_TIMEOUT if timeout is None else timeout
 
 

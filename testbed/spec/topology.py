@@ -14,11 +14,23 @@ import ipaddress
 from typing import Any
 
 from ..errors import Problem, UnsupportedError
-from .decode import Doc, Problems, load_documents
 from . import node_labels
+from .decode import Doc, Problems, load_documents
 from .labels import check_labels
-from .model import (BGP_TOPOLOGIES, KUBE_PROXY_MODES, PROTOCOLS, ROUTING_MODES, BgpOptions, ClusterSpec,
-                    ContainerPort, ExternalHost, NodeSpec, Taint, UnderlaySubnet, VxlanOptions)
+from .model import (
+    BGP_TOPOLOGIES,
+    KUBE_PROXY_MODES,
+    PROTOCOLS,
+    ROUTING_MODES,
+    BgpOptions,
+    ClusterSpec,
+    ContainerPort,
+    ExternalHost,
+    NodeSpec,
+    Taint,
+    UnderlaySubnet,
+    VxlanOptions,
+)
 from .names import dns1123_label_error, dns1123_subdomain_error
 
 KIND_API = "kind.x-k8s.io/v1alpha4"
@@ -26,11 +38,15 @@ TESTBED_API = "testbed/v1alpha1"
 CONTROL_PLANE_TAINT = Taint("node-role.kubernetes.io/control-plane", "", "NoSchedule")
 
 # kind fields that only configure containers, images or kubeadm: accepted, noted, ignored.
-_KIND_IGNORED = ("featureGates", "runtimeConfig", "kubeadmConfigPatches",
-                 "kubeadmConfigPatchesJSON6902", "containerdConfigPatches",
-                 "containerdConfigPatchesJSON6902")
-_NODE_IGNORED = ("image", "extraMounts", "extraPortMappings", "kubeadmConfigPatches",
-                 "kubeadmConfigPatchesJSON6902")
+_KIND_IGNORED = (
+    "featureGates",
+    "runtimeConfig",
+    "kubeadmConfigPatches",
+    "kubeadmConfigPatchesJSON6902",
+    "containerdConfigPatches",
+    "containerdConfigPatchesJSON6902",
+)
+_NODE_IGNORED = ("image", "extraMounts", "extraPortMappings", "kubeadmConfigPatches", "kubeadmConfigPatchesJSON6902")
 _NET_IGNORED = ("apiServerPort", "apiServerAddress", "dnsSearch", "disableDefaultCNI")
 
 
@@ -53,8 +69,10 @@ def load_topology(path: str) -> ClusterSpec:
                 doc.error("a second TestbedConfig document; a topology file holds one")
             testbed_doc = doc
         else:
-            doc.error(f"unknown kind {kind!r} with apiVersion {api!r}: a topology holds a "
-                      f"{KIND_API} Cluster and optionally a {TESTBED_API} TestbedConfig")
+            doc.error(
+                f"unknown kind {kind!r} with apiVersion {api!r}: a topology holds a "
+                f"{KIND_API} Cluster and optionally a {TESTBED_API} TestbedConfig"
+            )
     if kind_doc is None:
         problems.add(Problem(path, "", f"no kind Cluster document (apiVersion {KIND_API})"))
         problems.raise_if_any()
@@ -71,9 +89,11 @@ def _decode(kdoc: Doc, tdoc: Doc | None, path: str) -> ClusterSpec:
     kdoc.check_keys(("kind", "apiVersion", "name", "nodes", "networking"), _KIND_IGNORED)
     # kubeadmConfigPatches' node-labels are applied (spec/node_labels.py); the rest is noted.
     init, join, other = node_labels.patch_labels(kdoc.field("kubeadmConfigPatches"))
-    notes = [f"{k}: not applicable to an emulated cluster, ignored" for k in _KIND_IGNORED
-             if isinstance(kdoc.value, dict) and k in kdoc.value
-             and (k != "kubeadmConfigPatches" or not (init or join))]
+    notes = [
+        f"{k}: not applicable to an emulated cluster, ignored"
+        for k in _KIND_IGNORED
+        if isinstance(kdoc.value, dict) and k in kdoc.value and (k != "kubeadmConfigPatches" or not (init or join))
+    ]
     if (init or join) and other:
         notes.append("kubeadmConfigPatches: node-labels applied, the rest is not applicable, ignored")
     name = kdoc.str("name", default="kind")
@@ -90,8 +110,7 @@ def _decode(kdoc: Doc, tdoc: Doc | None, path: str) -> ClusterSpec:
             if k in ndoc.value and (k != "kubeadmConfigPatches" or not (own_init or own_join)):
                 notes.append(f"{ndoc.path}.{k}: not applicable to an emulated node, ignored")
         if (own_init or own_join) and own_other:
-            notes.append(f"{ndoc.path}.kubeadmConfigPatches: node-labels applied, the rest is not "
-                         "applicable, ignored")
+            notes.append(f"{ndoc.path}.kubeadmConfigPatches: node-labels applied, the rest is not applicable, ignored")
         role = ndoc.str("role", default="control-plane")
         if role not in ("control-plane", "worker"):
             ndoc.error(f"role must be control-plane or worker, got {role!r}", "role")
@@ -115,14 +134,23 @@ def _decode(kdoc: Doc, tdoc: Doc | None, path: str) -> ClusterSpec:
                 notes.append(f"networking.{k}: the testbed is the CNI and the API server; ignored")
         family = net.str("ipFamily", default="ipv4")
         if family != "ipv4":
-            raise UnsupportedError([Problem(path, "networking.ipFamily",
-                                            f"{family!r}: only ipv4 clusters are emulated", "kind Cluster")])
+            raise UnsupportedError(
+                [Problem(path, "networking.ipFamily", f"{family!r}: only ipv4 clusters are emulated", "kind Cluster")]
+            )
         pod_subnet = net.str("podSubnet", default=pod_subnet)
         service_subnet = net.str("serviceSubnet", default=service_subnet)
         proxy_mode = net.str("kubeProxyMode", default=proxy_mode)
         if proxy_mode == "ipvs":
-            raise UnsupportedError([Problem(path, "networking.kubeProxyMode", "'ipvs': this kernel has no "
-                                            "IPVS module; use iptables or nftables", "kind Cluster")])
+            raise UnsupportedError(
+                [
+                    Problem(
+                        path,
+                        "networking.kubeProxyMode",
+                        "'ipvs': this kernel has no IPVS module; use iptables or nftables",
+                        "kind Cluster",
+                    )
+                ]
+            )
         if proxy_mode not in KUBE_PROXY_MODES:
             net.error(f"must be one of {', '.join(KUBE_PROXY_MODES)}, got {proxy_mode!r}", "kubeProxyMode")
 
@@ -133,16 +161,31 @@ def _decode(kdoc: Doc, tdoc: Doc | None, path: str) -> ClusterSpec:
     named = _name_nodes(name or "kind", roles)
     zoned = bool(opts.get("underlay_subnets"))
     first_rack = opts["underlay_subnets"][0].name if zoned else ""
-    nodes = tuple(NodeSpec(n.name, n.role,
-                           {**n.labels, **node_labels.zone_labels(name or "kind", racks.get(n.name) or first_rack)}
-                           if zoned else n.labels,
-                           n.taints, overrides.pop(n.name, None), racks.pop(n.name, ""))
-                  for n in named)
+    nodes = tuple(
+        NodeSpec(
+            n.name,
+            n.role,
+            {**n.labels, **node_labels.zone_labels(name or "kind", racks.get(n.name) or first_rack)}
+            if zoned
+            else n.labels,
+            n.taints,
+            overrides.pop(n.name, None),
+            racks.pop(n.name, ""),
+        )
+        for n in named
+    )
     for unknown in {**overrides, **racks}:
         tdoc.error(f"no node named {unknown!r} (nodes: {', '.join(n.name for n in nodes)})", "nodes")  # type: ignore[union-attr]
-    return ClusterSpec(name=name or "kind", file=path, nodes=nodes, pod_subnet=pod_subnet or "",
-                       service_subnet=service_subnet or "", kube_proxy_mode=proxy_mode or "iptables",
-                       notes=tuple(notes), **opts)
+    return ClusterSpec(
+        name=name or "kind",
+        file=path,
+        nodes=nodes,
+        pod_subnet=pod_subnet or "",
+        service_subnet=service_subnet or "",
+        kube_proxy_mode=proxy_mode or "iptables",
+        notes=tuple(notes),
+        **opts,
+    )
 
 
 def _name_nodes(cluster: str, roles: list[tuple[str, dict[str, str], Doc]]) -> list[NodeSpec]:
@@ -166,8 +209,21 @@ def _name_nodes(cluster: str, roles: list[tuple[str, dict[str, str], Doc]]) -> l
 
 def _decode_testbed(doc: Doc) -> dict[str, Any]:
     doc.document = "TestbedConfig"
-    doc.check_keys(("apiVersion", "kind", "underlay", "podCIDRPrefix", "routing", "mtu",
-                    "allowOverlappingPodCIDRs", "nodes", "externalHosts", "bgp", "vxlan"))
+    doc.check_keys(
+        (
+            "apiVersion",
+            "kind",
+            "underlay",
+            "podCIDRPrefix",
+            "routing",
+            "mtu",
+            "allowOverlappingPodCIDRs",
+            "nodes",
+            "externalHosts",
+            "bgp",
+            "vxlan",
+        )
+    )
     opts: dict[str, Any] = {}
     under = doc.mapping("underlay")
     if under is not None:
@@ -186,8 +242,10 @@ def _decode_testbed(doc: Doc) -> dict[str, Any]:
     vxlan = doc.mapping("vxlan")
     if vxlan is not None:
         vxlan.check_keys(("vni", "port"))
-        opts["vxlan"] = VxlanOptions(vni=vxlan.int("vni", default=1, minimum=0, maximum=2 ** 24 - 1),
-                                     port=vxlan.int("port", default=8472, minimum=1, maximum=65535))
+        opts["vxlan"] = VxlanOptions(
+            vni=vxlan.int("vni", default=1, minimum=0, maximum=2**24 - 1),
+            port=vxlan.int("port", default=8472, minimum=1, maximum=65535),
+        )
         if routing != "vxlan":
             notes.append(f"vxlan: ignored, routing is {routing}")
     opts["routing_notes"] = notes
@@ -275,12 +333,14 @@ def _decode_bgp(bgp: Doc) -> BgpOptions:
             rdoc.error("expected a node name")
     if reflectors and topology != "route-reflector":
         bgp.error("routeReflectors needs topology: route-reflector", "routeReflectors")
-    return BgpOptions(as_number=bgp.int("asNumber", default=64512, minimum=1, maximum=2 ** 32 - 1),
-                      topology=topology or "full-mesh", route_reflectors=tuple(reflectors))
+    return BgpOptions(
+        as_number=bgp.int("asNumber", default=64512, minimum=1, maximum=2**32 - 1),
+        topology=topology or "full-mesh",
+        route_reflectors=tuple(reflectors),
+    )
 
 
-def _network(value: str, field: str, spec: ClusterSpec, problems: Problems,
-             doc: str) -> ipaddress.IPv4Network | None:
+def _network(value: str, field: str, spec: ClusterSpec, problems: Problems, doc: str) -> ipaddress.IPv4Network | None:
     try:
         net = ipaddress.ip_network(value, strict=True)
     except ValueError as exc:
@@ -291,17 +351,30 @@ def _network(value: str, field: str, spec: ClusterSpec, problems: Problems,
         return None
     for special, what in _UNUSABLE:
         if net.overlaps(special):
-            problems.add(Problem(spec.file, field, f"{net} overlaps {special} ({what}): it cannot be given to "
-                                 "interfaces or routed", doc))
+            problems.add(
+                Problem(
+                    spec.file,
+                    field,
+                    f"{net} overlaps {special} ({what}): it cannot be given to interfaces or routed",
+                    doc,
+                )
+            )
             return None
     return net
 
 
 # Ranges no emulated interface may use: the kernel treats them specially (issue 11: a podSubnet
 # in 127.0.0.0/8 passed and showed up as "NAT violations", 224.0.0.0/16 failed in the kernel).
-_UNUSABLE = tuple((ipaddress.IPv4Network(n), what) for n, what in (
-    ("0.0.0.0/8", "'this network', unspecified"), ("127.0.0.0/8", "loopback"), ("169.254.0.0/16", "link-local"),
-    ("224.0.0.0/4", "multicast"), ("240.0.0.0/4", "reserved, broadcast")))
+_UNUSABLE = tuple(
+    (ipaddress.IPv4Network(n), what)
+    for n, what in (
+        ("0.0.0.0/8", "'this network', unspecified"),
+        ("127.0.0.0/8", "loopback"),
+        ("169.254.0.0/16", "link-local"),
+        ("224.0.0.0/4", "multicast"),
+        ("240.0.0.0/4", "reserved, broadcast"),
+    )
+)
 # The cluster's own Services take the 1st (kubernetes) and 10th (kube-dns) address of serviceSubnet.
 _MAX_SERVICE_PREFIX = 28
 
@@ -312,11 +385,18 @@ def _validate(spec: ClusterSpec, problems: Problems) -> None:
     pods = _network(spec.pod_subnet, "networking.podSubnet", spec, problems, "kind Cluster")
     svcs = _network(spec.service_subnet, "networking.serviceSubnet", spec, problems, "kind Cluster")
     if svcs is not None and svcs.prefixlen > _MAX_SERVICE_PREFIX:
-        problems.add(Problem(f, "networking.serviceSubnet", f"{svcs} is too small: the cluster's own Services "
-                             f"take its 1st and 10th addresses (kubernetes, kube-dns); use a "
-                             f"/{_MAX_SERVICE_PREFIX} or larger", "kind Cluster"))
+        problems.add(
+            Problem(
+                f,
+                "networking.serviceSubnet",
+                f"{svcs} is too small: the cluster's own Services "
+                f"take its 1st and 10th addresses (kubernetes, kube-dns); use a "
+                f"/{_MAX_SERVICE_PREFIX} or larger",
+                "kind Cluster",
+            )
+        )
     racks = {s.name: s for s in spec.subnets()}
-    unders: dict[str, tuple[ipaddress.IPv4Network, str]] = {}   # rack name -> (network, field)
+    unders: dict[str, tuple[ipaddress.IPv4Network, str]] = {}  # rack name -> (network, field)
     for sub in spec.subnets():
         label = f"underlay.subnets[{sub.name}].cidr" if spec.underlay_subnets else "underlay.subnet"
         net = _network(sub.cidr, label, spec, problems, "TestbedConfig")
@@ -324,42 +404,75 @@ def _validate(spec: ClusterSpec, problems: Problems) -> None:
             unders[sub.name] = (net, label)
     if len(racks) != len(spec.subnets()):
         problems.add(Problem(f, "underlay.subnets", "duplicate subnet names", "TestbedConfig"))
-    nets = [(n, label, doc) for n, label, doc in (
-        (pods, "networking.podSubnet", "kind Cluster"), (svcs, "networking.serviceSubnet", "kind Cluster"),
-        *((n, label, "TestbedConfig") for n, label in unders.values())) if n is not None]
+    nets = [
+        (n, label, doc)
+        for n, label, doc in (
+            (pods, "networking.podSubnet", "kind Cluster"),
+            (svcs, "networking.serviceSubnet", "kind Cluster"),
+            *((n, label, "TestbedConfig") for n, label in unders.values()),
+        )
+        if n is not None
+    ]
     for i, (a, la, da) in enumerate(nets):
-        for b, lb, _ in nets[i + 1:]:
+        for b, lb, _ in nets[i + 1 :]:
             if a.overlaps(b):
                 problems.add(Problem(f, la, f"{a} overlaps {lb} {b}", da))
     if pods is not None and spec.node_cidr_prefix < pods.prefixlen:
-        problems.add(Problem(f, "podCIDRPrefix", f"/{spec.node_cidr_prefix} is larger than podSubnet "
-                             f"{pods}", "TestbedConfig"))
+        problems.add(
+            Problem(f, "podCIDRPrefix", f"/{spec.node_cidr_prefix} is larger than podSubnet {pods}", "TestbedConfig")
+        )
     elif pods is not None and 2 ** (spec.node_cidr_prefix - pods.prefixlen) < len(spec.nodes):
-        problems.add(Problem(f, "networking.podSubnet", f"{pods} holds fewer /{spec.node_cidr_prefix} "
-                             f"node CIDRs than the {len(spec.nodes)} nodes", "kind Cluster"))
+        problems.add(
+            Problem(
+                f,
+                "networking.podSubnet",
+                f"{pods} holds fewer /{spec.node_cidr_prefix} node CIDRs than the {len(spec.nodes)} nodes",
+                "kind Cluster",
+            )
+        )
     explicit: list[tuple[str, ipaddress.IPv4Network]] = []
     for node in spec.nodes:
         if dns1123_subdomain_error(node.name):
             problems.add(Problem(f, "name", dns1123_subdomain_error(node.name) or "", "kind Cluster"))
         if racks.get(spec.rack_of(node)) is not None and racks[spec.rack_of(node)].outside:
-            problems.add(Problem(f, f"nodes[{node.name}].rack", f"{spec.rack_of(node)!r} is the outside world: "
-                                 "nodes sit in the cluster's own subnets", "TestbedConfig"))
+            problems.add(
+                Problem(
+                    f,
+                    f"nodes[{node.name}].rack",
+                    f"{spec.rack_of(node)!r} is the outside world: nodes sit in the cluster's own subnets",
+                    "TestbedConfig",
+                )
+            )
         if node.rack and node.rack not in racks:
-            problems.add(Problem(f, f"nodes[{node.name}].rack", f"no underlay subnet named {node.rack!r} "
-                                 f"(subnets: {', '.join(racks)})", "TestbedConfig"))
+            problems.add(
+                Problem(
+                    f,
+                    f"nodes[{node.name}].rack",
+                    f"no underlay subnet named {node.rack!r} (subnets: {', '.join(racks)})",
+                    "TestbedConfig",
+                )
+            )
         if node.pod_cidr is None:
             continue
         cidr = _network(node.pod_cidr, f"nodes[{node.name}].podCIDR", spec, problems, "TestbedConfig")
         if cidr is not None and pods is not None and not cidr.subnet_of(pods):
-            problems.add(Problem(f, f"nodes[{node.name}].podCIDR", f"{cidr} is outside podSubnet {pods}",
-                                 "TestbedConfig"))
+            problems.add(
+                Problem(f, f"nodes[{node.name}].podCIDR", f"{cidr} is outside podSubnet {pods}", "TestbedConfig")
+            )
         if cidr is None:
             continue
         for other, ocidr in explicit:
             if cidr.overlaps(ocidr) and not spec.allow_overlapping_pod_cidrs:
-                problems.add(Problem(f, f"nodes[{node.name}].podCIDR", f"{cidr} overlaps {ocidr} of node "
-                                     f"{other} (set allowOverlappingPodCIDRs: true to demonstrate the "
-                                     "clash)", "TestbedConfig"))
+                problems.add(
+                    Problem(
+                        f,
+                        f"nodes[{node.name}].podCIDR",
+                        f"{cidr} overlaps {ocidr} of node "
+                        f"{other} (set allowOverlappingPodCIDRs: true to demonstrate the "
+                        "clash)",
+                        "TestbedConfig",
+                    )
+                )
         explicit.append((node.name, cidr))
     router = spec.needs_router()
     taken: dict[str, str] = {}
@@ -370,21 +483,37 @@ def _validate(spec: ClusterSpec, problems: Problems) -> None:
         members = [n for n in spec.nodes if spec.rack_of(n) == sub.name]
         needed = sub.first_host + len(members)
         if needed > under.num_addresses - 1:
-            problems.add(Problem(f, label, f"{under} has no room for {len(members)} nodes "
-                                 f"from host .{sub.first_host}", "TestbedConfig"))
+            problems.add(
+                Problem(
+                    f,
+                    label,
+                    f"{under} has no room for {len(members)} nodes from host .{sub.first_host}",
+                    "TestbedConfig",
+                )
+            )
         if router and sub.first_host < 2:
-            problems.add(Problem(f, label.rsplit(".", 1)[0] + ".firstHost" if spec.underlay_subnets
-                                 else "underlay.firstHost", f"the underlay router takes .1 of {under}: nodes "
-                                 "must start at .2 or later", "TestbedConfig"))
-        taken.update({str(under.network_address + sub.first_host + i): f"node {n.name}"
-                      for i, n in enumerate(members)})
+            problems.add(
+                Problem(
+                    f,
+                    label.rsplit(".", 1)[0] + ".firstHost" if spec.underlay_subnets else "underlay.firstHost",
+                    f"the underlay router takes .1 of {under}: nodes must start at .2 or later",
+                    "TestbedConfig",
+                )
+            )
+        taken.update({str(under.network_address + sub.first_host + i): f"node {n.name}" for i, n in enumerate(members)})
         if router:
             taken.setdefault(str(under.network_address + 1), "the underlay router")
     for host in spec.external_hosts:
         field = f"externalHosts[{host.name}]"
         if host.rack and host.rack not in racks:
-            problems.add(Problem(f, f"{field}.rack", f"no underlay subnet named {host.rack!r} "
-                                 f"(subnets: {', '.join(racks)})", "TestbedConfig"))
+            problems.add(
+                Problem(
+                    f,
+                    f"{field}.rack",
+                    f"no underlay subnet named {host.rack!r} (subnets: {', '.join(racks)})",
+                    "TestbedConfig",
+                )
+            )
             continue
         if host.ip is None:
             continue
@@ -396,28 +525,38 @@ def _validate(spec: ClusterSpec, problems: Problems) -> None:
         allowed = [unders[host.rack]] if host.rack in unders else list(unders.values())
         inside = [n for n, _ in allowed if ip in n and ip not in (n.network_address, n.broadcast_address)]
         if not inside and allowed:
-            where = (f"the underlay {allowed[0][0]}" if len(allowed) == 1 else
-                     "any underlay subnet (" + ", ".join(str(n) for n, _ in allowed) + ")")
+            where = (
+                f"the underlay {allowed[0][0]}"
+                if len(allowed) == 1
+                else "any underlay subnet (" + ", ".join(str(n) for n, _ in allowed) + ")"
+            )
             if host.rack and spec.underlay_subnets:
                 where = f"rack {host.rack}'s subnet {allowed[0][0]}"
             problems.add(Problem(f, f"{field}.ip", f"{ip} is not a host address of {where}", "TestbedConfig"))
         elif str(ip) in taken:
-            problems.add(Problem(f, f"{field}.ip", f"{ip} is already the address of {taken[str(ip)]}",
-                                 "TestbedConfig"))
+            problems.add(Problem(f, f"{field}.ip", f"{ip} is already the address of {taken[str(ip)]}", "TestbedConfig"))
         else:
             taken[str(ip)] = f"external host {host.name}"
     if spec.routing == "bgp":
         names = {n.name for n in spec.nodes}
         for i, name in enumerate(spec.bgp.route_reflectors):
             if name not in names:
-                problems.add(Problem(f, f"bgp.routeReflectors[{i}]", f"no node named {name!r} (nodes: "
-                                     f"{', '.join(n.name for n in spec.nodes)})", "TestbedConfig"))
+                problems.add(
+                    Problem(
+                        f,
+                        f"bgp.routeReflectors[{i}]",
+                        f"no node named {name!r} (nodes: {', '.join(n.name for n in spec.nodes)})",
+                        "TestbedConfig",
+                    )
+                )
     if router and any(h.name == "router" for h in spec.external_hosts):
-        problems.add(Problem(f, "externalHosts[router].name", "the name 'router' is the underlay router's",
-                             "TestbedConfig"))
+        problems.add(
+            Problem(f, "externalHosts[router].name", "the name 'router' is the underlay router's", "TestbedConfig")
+        )
     seen: set[str] = set()
     for host in spec.external_hosts:
         if host.name in seen or host.name in {n.name for n in spec.nodes}:
-            problems.add(Problem(f, f"externalHosts[{host.name}].name", f"duplicate name {host.name!r}",
-                                 "TestbedConfig"))
+            problems.add(
+                Problem(f, f"externalHosts[{host.name}].name", f"duplicate name {host.name!r}", "TestbedConfig")
+            )
         seen.add(host.name)

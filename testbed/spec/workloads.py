@@ -12,43 +12,114 @@ do not matter to networking (image, resources, probes...) are known and ignored.
 from __future__ import annotations
 
 import importlib
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from ..errors import Problem, UnsupportedError, excerpt
 from . import kinds
 from .decode import Doc, Problems, load_documents
 from .labels import check_labels, decode_selector
-from .model import (PROTOCOLS, Container, ContainerPort, Manifests, Namespace, ObjectRef,
-                    PodSpec, PodTemplate, Toleration, Workload)
+from .model import (
+    PROTOCOLS,
+    Container,
+    ContainerPort,
+    Manifests,
+    Namespace,
+    ObjectRef,
+    PodSpec,
+    PodTemplate,
+    Toleration,
+    Workload,
+)
 from .names import dns1123_label_error, dns1123_subdomain_error, port_name_error
 from .selectors import LabelSelector
 
 _META_KNOWN = ("name", "namespace", "labels", "annotations")
-_META_IGNORED = ("generateName", "uid", "resourceVersion", "generation", "creationTimestamp",
-                 "deletionTimestamp", "deletionGracePeriodSeconds", "ownerReferences",
-                 "finalizers", "managedFields", "selfLink")
+_META_IGNORED = (
+    "generateName",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "ownerReferences",
+    "finalizers",
+    "managedFields",
+    "selfLink",
+)
 _POD_KNOWN = ("containers", "nodeSelector", "nodeName", "tolerations", "hostNetwork")
-_POD_IGNORED = ("volumes", "initContainers", "ephemeralContainers", "restartPolicy",
-                "terminationGracePeriodSeconds", "activeDeadlineSeconds", "dnsPolicy",
-                "serviceAccountName", "serviceAccount", "automountServiceAccountToken", "hostPID",
-                "hostIPC", "shareProcessNamespace", "securityContext", "imagePullSecrets",
-                "hostname", "subdomain", "affinity", "schedulerName", "hostAliases",
-                "priorityClassName", "priority", "dnsConfig", "readinessGates", "runtimeClassName",
-                "enableServiceLinks", "preemptionPolicy", "overhead", "topologySpreadConstraints",
-                "setHostnameAsFQDN", "os", "hostUsers", "schedulingGates", "resourceClaims",
-                "resources")
+_POD_IGNORED = (
+    "volumes",
+    "initContainers",
+    "ephemeralContainers",
+    "restartPolicy",
+    "terminationGracePeriodSeconds",
+    "activeDeadlineSeconds",
+    "dnsPolicy",
+    "serviceAccountName",
+    "serviceAccount",
+    "automountServiceAccountToken",
+    "hostPID",
+    "hostIPC",
+    "shareProcessNamespace",
+    "securityContext",
+    "imagePullSecrets",
+    "hostname",
+    "subdomain",
+    "affinity",
+    "schedulerName",
+    "hostAliases",
+    "priorityClassName",
+    "priority",
+    "dnsConfig",
+    "readinessGates",
+    "runtimeClassName",
+    "enableServiceLinks",
+    "preemptionPolicy",
+    "overhead",
+    "topologySpreadConstraints",
+    "setHostnameAsFQDN",
+    "os",
+    "hostUsers",
+    "schedulingGates",
+    "resourceClaims",
+    "resources",
+)
 _CONTAINER_KNOWN = ("name", "ports")
-_CONTAINER_IGNORED = ("image", "command", "args", "workingDir", "envFrom", "env", "resources",
-                      "resizePolicy", "restartPolicy", "volumeMounts", "volumeDevices",
-                      "livenessProbe", "readinessProbe", "startupProbe", "lifecycle",
-                      "terminationMessagePath", "terminationMessagePolicy", "imagePullPolicy",
-                      "securityContext", "stdin", "stdinOnce", "tty")
-_CONTROLLERS = {"Deployment": ("apps/v1", ("replicas", "selector", "template"),
-                               ("strategy", "minReadySeconds", "revisionHistoryLimit", "paused",
-                                "progressDeadlineSeconds")),
-                "ReplicaSet": ("apps/v1", ("replicas", "selector", "template"), ("minReadySeconds",)),
-                "ReplicationController": ("v1", ("replicas", "selector", "template"),
-                                          ("minReadySeconds",))}
+_CONTAINER_IGNORED = (
+    "image",
+    "command",
+    "args",
+    "workingDir",
+    "envFrom",
+    "env",
+    "resources",
+    "resizePolicy",
+    "restartPolicy",
+    "volumeMounts",
+    "volumeDevices",
+    "livenessProbe",
+    "readinessProbe",
+    "startupProbe",
+    "lifecycle",
+    "terminationMessagePath",
+    "terminationMessagePolicy",
+    "imagePullPolicy",
+    "securityContext",
+    "stdin",
+    "stdinOnce",
+    "tty",
+)
+_CONTROLLERS = {
+    "Deployment": (
+        "apps/v1",
+        ("replicas", "selector", "template"),
+        ("strategy", "minReadySeconds", "revisionHistoryLimit", "paused", "progressDeadlineSeconds"),
+    ),
+    "ReplicaSet": ("apps/v1", ("replicas", "selector", "template"), ("minReadySeconds",)),
+    "ReplicationController": ("v1", ("replicas", "selector", "template"), ("minReadySeconds",)),
+}
 # Kinds decoded by their own module: kind -> (apiVersion, "module:function", Manifests field).
 # The function takes (doc, ref, labels, annotations) and returns the decoded object or None
 # (having reported its problems on doc). A kind whose module is not there yet is "not yet".
@@ -58,14 +129,22 @@ EXTENSIONS: dict[str, tuple[str, str, str]] = {
     "Ingress": ("networking.k8s.io/v1", "testbed.spec.ingress:decode_ingress", "ingresses"),
     "IngressClass": ("networking.k8s.io/v1", "testbed.spec.ingress:decode_ingress_class", "ingresses"),
     # The Network Policy API's cluster-scoped tiers (issue 17), routed here by spec/kinds.py.
-    **{kind: (api, f"testbed.spec.cnp:{func}", "cluster_policies")
-       for kind, (api, func) in kinds.NETWORK_POLICY_API.items()},
+    **{
+        kind: (api, f"testbed.spec.cnp:{func}", "cluster_policies")
+        for kind, (api, func) in kinds.NETWORK_POLICY_API.items()
+    },
 }
 # The kinds decoded here, for the "known:" list of an unknown kind's error.
 # (The Network Policy API's kinds are left out: that message is about built-in groups, and
 # kinds.kind_problem names them for their own group.)
-MODELLED = ("Namespace", "Pod", "ReplicationController", "ReplicaSet", "Deployment",
-            *(k for k in EXTENSIONS if k not in kinds.NETWORK_POLICY_API))
+MODELLED = (
+    "Namespace",
+    "Pod",
+    "ReplicationController",
+    "ReplicaSet",
+    "Deployment",
+    *(k for k in EXTENSIONS if k not in kinds.NETWORK_POLICY_API),
+)
 # Kinds without a namespace (metadata.namespace is ignored, as kubectl does).
 _CLUSTER_SCOPED = ("Namespace", "IngressClass", *kinds.NETWORK_POLICY_API)
 # Bounds (issue 11: `replicas: 100000000` hung `plan`). One emulated pod is a network namespace;
@@ -101,8 +180,10 @@ class _Collector:
     def remember(self, doc: Doc, kind: str, namespace: str, name: str) -> bool:
         key = (kind, namespace, name)
         if key in self.seen:
-            doc.error(f"duplicate {kind} {namespace + '/' if namespace else ''}{name} "
-                      f"(first defined in {self.seen[key]})", "metadata.name")
+            doc.error(
+                f"duplicate {kind} {namespace + '/' if namespace else ''}{name} (first defined in {self.seen[key]})",
+                "metadata.name",
+            )
             return False
         self.seen[key] = doc.file
         return True
@@ -120,16 +201,27 @@ def load_manifests(paths: Iterable[str], namespaces: Iterable[str] = ()) -> Mani
     for path in files:
         for index, raw in load_documents(path):
             _decode_object(Doc(raw, path, problems, document=f"document {index + 1}"), col)
-    manifests = Manifests(tuple(col.namespaces), tuple(col.pods), tuple(col.workloads), files,
-                          others=tuple(col.others),
-                          **{field: tuple(items) for field, items in col.extra.items()})
+    manifests = Manifests(
+        tuple(col.namespaces),
+        tuple(col.pods),
+        tuple(col.workloads),
+        files,
+        others=tuple(col.others),
+        **{field: tuple(items) for field, items in col.extra.items()},
+    )
     _check_namespaces_exist(manifests, col, problems, existing=namespaces)
     pods = total_pods(manifests)
     if pods > MAX_PODS and not problems:
         biggest = max(manifests.workloads, key=lambda w: w.replicas, default=None)
         ref = biggest.ref if biggest is not None else manifests.pods[-1].ref
-        problems.add(Problem(ref.file, "spec.replicas" if biggest is not None else "metadata.name",
-                             f"{pods:,} pods in all: the testbed emulates at most {MAX_PODS:,}", str(ref)))
+        problems.add(
+            Problem(
+                ref.file,
+                "spec.replicas" if biggest is not None else "metadata.name",
+                f"{pods:,} pods in all: the testbed emulates at most {MAX_PODS:,}",
+                str(ref),
+            )
+        )
     problems.raise_if_any()
     return manifests
 
@@ -157,13 +249,14 @@ def _decode_object(doc: Doc, col: _Collector) -> None:
             _decode_object(item, col)
         return
     if kind in EXTENSIONS and _extension(kind) is None:
-        raise UnsupportedError([Problem(doc.file, "kind", f"{kind} is not emulated by this version yet",
-                                        doc.document)])
+        raise UnsupportedError([Problem(doc.file, "kind", f"{kind} is not emulated by this version yet", doc.document)])
     if kind in _LATER:
-        raise UnsupportedError([Problem(doc.file, "kind", f"{kind} is not emulated by this version yet",
-                                        doc.document)])
-    expected = ({"Namespace": "v1", "Pod": "v1"}.get(kind) or _CONTROLLERS.get(kind, (None,))[0]
-                or EXTENSIONS.get(kind, (None,))[0])
+        raise UnsupportedError([Problem(doc.file, "kind", f"{kind} is not emulated by this version yet", doc.document)])
+    expected = (
+        {"Namespace": "v1", "Pod": "v1"}.get(kind)
+        or _CONTROLLERS.get(kind, (None,))[0]
+        or EXTENSIONS.get(kind, (None,))[0]
+    )
     if expected is None or (api != expected and not kinds.is_builtin_group(api)):
         # Not a kind we model (a Knative `Service` is a custom resource, not a v1 Service).
         problem = kinds.kind_problem(kind, api, MODELLED)
@@ -231,7 +324,7 @@ def _decode_other(doc: Doc, kind: str, api: str, col: _Collector) -> None:
     if len(doc.problems.items) > known:
         return
     if "generateName" in meta and "name" not in meta:
-        return   # `kubectl create` names it; never a duplicate
+        return  # `kubectl create` names it; never a duplicate
     group = api.rpartition("/")[0]
     builtin = group in kinds.catalog().groups
     if col.remember(doc, kind if builtin else f"{kind}.{group}", namespace, name):
@@ -269,24 +362,32 @@ def _decode_controller(doc: Doc, ref: ObjectRef, col: _Collector) -> None:
         selector = LabelSelector.of(sel_map)
     else:
         selector = decode_selector(spec.mapping("selector", required=True)) or LabelSelector()
-        if spec.field("selector").present() and selector.is_empty() and \
-                len(spec.problems.items) == known_problems:
+        if spec.field("selector").present() and selector.is_empty() and len(spec.problems.items) == known_problems:
             spec.error(f"empty selector is invalid for a {ref.kind}", "selector")
     selector_ok = len(spec.problems.items) == known_problems  # no follow-on errors from a bad selector
     if not tlabels:
-        tdoc.error("template labels are required so that the controller can select its pods",
-                   "metadata.labels")
+        tdoc.error("template labels are required so that the controller can select its pods", "metadata.labels")
     elif selector_ok and not selector.matches(tlabels):
-        tdoc.error(f"selector `{selector}` does not match template labels "
-                   f"{ {k: v for k, v in sorted(tlabels.items())} }", "metadata.labels")
+        tdoc.error(
+            f"selector `{selector}` does not match template labels { {k: v for k, v in sorted(tlabels.items())} }",
+            "metadata.labels",
+        )
     col.workloads.append(Workload(ref, replicas if replicas is not None else 1, selector, template))
 
 
 def _decode_pod_spec(spec: Doc, labels: dict[str, str], annotations: dict[str, str]) -> PodTemplate:
     spec.check_keys(_POD_KNOWN, _POD_IGNORED)
     if spec.bool("hostNetwork", default=False):
-        raise UnsupportedError([Problem(spec.file, f"{spec.path}.hostNetwork", "hostNetwork pods are "
-                                        "not emulated by this version yet", spec.document)])
+        raise UnsupportedError(
+            [
+                Problem(
+                    spec.file,
+                    f"{spec.path}.hostNetwork",
+                    "hostNetwork pods are not emulated by this version yet",
+                    spec.document,
+                )
+            ]
+        )
     containers: list[Container] = []
     names: set[str] = set()
     port_names: set[str] = set()
@@ -321,9 +422,12 @@ def _decode_pod_spec(spec: Doc, labels: dict[str, str], annotations: dict[str, s
             if number is not None:
                 key = (number, proto)
                 if key in bound:
-                    pdoc.error(f"{proto} port {number} is already declared by container "
-                               f"{bound[key]!r}: the containers of a pod share one network "
-                               "namespace", "containerPort")
+                    pdoc.error(
+                        f"{proto} port {number} is already declared by container "
+                        f"{bound[key]!r}: the containers of a pod share one network "
+                        "namespace",
+                        "containerPort",
+                    )
                 bound[key] = cname
                 ports.append(ContainerPort(number, proto, pname))
         containers.append(Container(cname, tuple(ports)))
@@ -349,18 +453,26 @@ def _decode_pod_spec(spec: Doc, labels: dict[str, str], annotations: dict[str, s
         if op == "Exists" and value:
             tdoc.error("value must be empty when operator is Exists", "value")
         tolerations.append(Toleration(tkey, op, value, effect))
-    return PodTemplate(labels=labels, containers=tuple(containers),
-                       node_name=spec.str("nodeName", default="") or "",
-                       node_selector=node_selector, tolerations=tuple(tolerations),
-                       annotations=annotations)
+    return PodTemplate(
+        labels=labels,
+        containers=tuple(containers),
+        node_name=spec.str("nodeName", default="") or "",
+        node_selector=node_selector,
+        tolerations=tuple(tolerations),
+        annotations=annotations,
+    )
 
 
-def _check_namespaces_exist(m: Manifests, col: _Collector, problems: Problems,
-                            existing: Iterable[str] = ()) -> None:
+def _check_namespaces_exist(m: Manifests, col: _Collector, problems: Problems, existing: Iterable[str] = ()) -> None:
     known = m.namespace_names() | set(existing)
-    others = [o.ref for o in (*m.services, *m.policies, *m.ingresses, *m.others)
-              if getattr(o, "ref", None) is not None]
+    others = [o.ref for o in (*m.services, *m.policies, *m.ingresses, *m.others) if getattr(o, "ref", None) is not None]
     for ref in [p.ref for p in m.pods] + [w.ref for w in m.workloads] + others:
-        if ref.namespace and ref.namespace not in known:   # "" = a cluster-scoped object
-            problems.add(Problem(ref.file, "metadata.namespace", f"namespace {ref.namespace!r} does not "
-                                 "exist: declare a Namespace object in the manifests", str(ref)))
+        if ref.namespace and ref.namespace not in known:  # "" = a cluster-scoped object
+            problems.add(
+                Problem(
+                    ref.file,
+                    "metadata.namespace",
+                    f"namespace {ref.namespace!r} does not exist: declare a Namespace object in the manifests",
+                    str(ref),
+                )
+            )

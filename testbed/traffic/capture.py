@@ -23,19 +23,29 @@ from ..errors import CaptureError, DaemonError
 
 @dataclass
 class Capture:
-    netns: str          # namespace name (/run/netns/<name>)
-    interface: str      # e.g. eth0, cni0, any
-    path: str           # pcap file to write
-    bpf: str = ""       # capture filter, e.g. "tcp port 80"
+    netns: str  # namespace name (/run/netns/<name>)
+    interface: str  # e.g. eth0, cni0, any
+    path: str  # pcap file to write
+    bpf: str = ""  # capture filter, e.g. "tcp port 80"
     max_packets: int = 10000
-    log: str = ""       # tcpdump's stderr; default: beside the pcap file, removed once read
-    at: str = ""        # for messages: the pod, node or host the user named (default: the namespace)
+    log: str = ""  # tcpdump's stderr; default: beside the pcap file, removed once read
+    at: str = ""  # for messages: the pod, node or host the user named (default: the namespace)
     daemon: Daemon | None = field(default=None, repr=False)
 
     def argv(self) -> list[str]:
         """tcpdump's command line (the Daemon runs it in `netns`)."""
-        argv = ["tcpdump", "-i", self.interface, "-n", "-U", "-w", self.path,
-                "-c", str(self.max_packets), "--immediate-mode"]
+        argv = [
+            "tcpdump",
+            "-i",
+            self.interface,
+            "-n",
+            "-U",
+            "-w",
+            self.path,
+            "-c",
+            str(self.max_packets),
+            "--immediate-mode",
+        ]
         return argv + (self.bpf.split() if self.bpf else [])
 
     def _log(self) -> str:
@@ -45,9 +55,15 @@ class Capture:
         """Start tcpdump; returns its pid once it is capturing (it creates the file then)."""
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
         where = self.at or self.netns
-        self.daemon = Daemon(f"tcpdump at {where} on {self.interface}", self.argv(), self._log(),
-                             netns=self.netns, ready=lambda _d: os.path.exists(self.path),
-                             ready_timeout=timeout, stop_signal=signal.SIGINT)
+        self.daemon = Daemon(
+            f"tcpdump at {where} on {self.interface}",
+            self.argv(),
+            self._log(),
+            netns=self.netns,
+            ready=lambda _d: os.path.exists(self.path),
+            ready_timeout=timeout,
+            stop_signal=signal.SIGINT,
+        )
         try:
             pid = self.daemon.start(runner or Runner())
         except DaemonError as exc:
@@ -55,9 +71,11 @@ class Capture:
             said = self._said()
             self._drop_log(self.daemon)
             self.daemon = None
-            raise CaptureError(f"capture at {where} on {self.interface}"
-                               f"{f' with filter {self.bpf[:80]!r}' if self.bpf else ''} failed: "
-                               f"{said or exc}") from None
+            raise CaptureError(
+                f"capture at {where} on {self.interface}"
+                f"{f' with filter {self.bpf[:80]!r}' if self.bpf else ''} failed: "
+                f"{said or exc}"
+            ) from None
         time.sleep(0.05)  # the file exists just before the socket is attached
         return pid
 

@@ -18,37 +18,41 @@ import random
 import select
 import socket
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
-from ..wire.reply import decode_reply
-from ..wire import sctp
 from ..netns import NetnsSwitcher
+from ..wire import sctp
+from ..wire.reply import decode_reply
 
 PROTOCOLS = ("ICMP", "TCP", "UDP", "SCTP")
-_PROTO_NUM = {"ICMP": socket.IPPROTO_ICMP, "TCP": socket.IPPROTO_TCP, "UDP": socket.IPPROTO_UDP,
-              "SCTP": sctp.PROTO_SCTP}
+_PROTO_NUM = {
+    "ICMP": socket.IPPROTO_ICMP,
+    "TCP": socket.IPPROTO_TCP,
+    "UDP": socket.IPPROTO_UDP,
+    "SCTP": sctp.PROTO_SCTP,
+}
 
 
 @dataclass(frozen=True)
 class Crafted:
     id: int
-    src_netns: str          # namespace file; "" = the caller's own
+    src_netns: str  # namespace file; "" = the caller's own
     dst_ip: str
-    protocol: str           # ICMP | TCP | UDP | SCTP
-    port: int = 0           # destination port (not for ICMP)
+    protocol: str  # ICMP | TCP | UDP | SCTP
+    port: int = 0  # destination port (not for ICMP)
     timeout: float = 1.0
-    src_ip: str | None = None   # None: the address the namespace's route picks
+    src_ip: str | None = None  # None: the address the namespace's route picks
 
 
 @dataclass(frozen=True)
 class CraftedResult:
     id: int
-    outcome: str            # connected | refused | timeout | unreachable
+    outcome: str  # connected | refused | timeout | unreachable
     latency_ms: float | None
-    reply: dict | None      # the agent's JSON (UDP and SCTP answers carry it)
-    detail: str             # what answered: "SYN-ACK", "RST", "ICMP type 3 code 13", ...
-    sent: bytes             # the packet sent (IP header included), for captures and tests
+    reply: dict | None  # the agent's JSON (UDP and SCTP answers carry it)
+    detail: str  # what answered: "SYN-ACK", "RST", "ICMP type 3 code 13", ...
+    sent: bytes  # the packet sent (IP header included), for captures and tests
 
 
 def build_packet(probe: Crafted, src_ip: str, sport: int, token: int) -> bytes:
@@ -64,8 +68,10 @@ def build_packet(probe: Crafted, src_ip: str, sport: int, token: int) -> bytes:
     if probe.protocol == "UDP":
         return bytes(ip / UDP(sport=sport, dport=probe.port) / f"PROBE {probe.id}\n".encode())
     if probe.protocol == "SCTP":
-        return bytes(IP(src=src_ip, dst=probe.dst_ip, id=token & 0xFFFF, ttl=64, proto=sctp.PROTO_SCTP)
-                     / Raw(sctp.build_init(sport, probe.port, token)))
+        return bytes(
+            IP(src=src_ip, dst=probe.dst_ip, id=token & 0xFFFF, ttl=64, proto=sctp.PROTO_SCTP)
+            / Raw(sctp.build_init(sport, probe.port, token))
+        )
     raise ValueError(f"unknown protocol {probe.protocol!r}")
 
 
@@ -134,8 +140,10 @@ def run_crafted(probes: Sequence[Crafted]) -> list[CraftedResult]:
             with switcher.entered(ns):
                 sender = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
                 protos = {probes[i].protocol for i in idxs}
-                socks = [socket.socket(socket.AF_INET, socket.SOCK_RAW | socket.SOCK_NONBLOCK, _PROTO_NUM[p])
-                         for p in protos | {"ICMP"}]
+                socks = [
+                    socket.socket(socket.AF_INET, socket.SOCK_RAW | socket.SOCK_NONBLOCK, _PROTO_NUM[p])
+                    for p in protos | {"ICMP"}
+                ]
                 for i in idxs:
                     p = probes[i]
                     src = p.src_ip or _source_ip(p.dst_ip)
@@ -172,5 +180,7 @@ def run_crafted(probes: Sequence[Crafted]) -> list[CraftedResult]:
         for sock, _ in listeners:
             sock.close()
     sent = {f[0]: f[4] for f in flights}
-    return [r or CraftedResult(p.id, "timeout", None, None, "no answer", sent[i]) for i, (r, p) in
-            enumerate(zip(results, probes))]
+    return [
+        r or CraftedResult(p.id, "timeout", None, None, "no answer", sent[i])
+        for i, (r, p) in enumerate(zip(results, probes))
+    ]

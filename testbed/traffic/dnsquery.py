@@ -12,7 +12,7 @@ import random
 import select
 import socket
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..netns import NetnsSwitcher
 

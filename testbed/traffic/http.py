@@ -13,9 +13,9 @@ import json
 import socket
 import ssl
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Sequence
 
 from ..netns import in_netns
 
@@ -33,7 +33,7 @@ class HttpProbe:
 
 @dataclass(frozen=True)
 class HttpResult:
-    outcome: str              # connected (2xx) | http-<status> | refused | timeout | unreachable | error
+    outcome: str  # connected (2xx) | http-<status> | refused | timeout | unreachable | error
     status: int
     latency_ms: float | None
     reply: dict | None
@@ -50,10 +50,12 @@ def request(probe: HttpProbe) -> HttpResult:
         if probe.scheme == "https":
             context = ssl.create_default_context()
             context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE   # the emulation's certificates are self-signed
+            context.verify_mode = ssl.CERT_NONE  # the emulation's certificates are self-signed
             sock = context.wrap_socket(sock, server_hostname=probe.host)
-        sock.sendall(f"GET {probe.path} HTTP/1.1\r\nHost: {probe.host}\r\nUser-Agent: testbed\r\n"
-                     "Connection: close\r\n\r\n".encode())
+        sock.sendall(
+            f"GET {probe.path} HTTP/1.1\r\nHost: {probe.host}\r\nUser-Agent: testbed\r\n"
+            "Connection: close\r\n\r\n".encode()
+        )
         data = b""
         while True:
             chunk = sock.recv(65536)

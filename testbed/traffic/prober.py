@@ -21,12 +21,12 @@ import select
 import socket
 import struct
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
-from testbed.wire.reply import decode_reply
-from testbed.wire import sctp
 from testbed.netns import NetnsSwitcher, raise_nofile_limit
+from testbed.wire import sctp
+from testbed.wire.reply import decode_reply
 
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 IP_PKTINFO = 8
@@ -92,8 +92,7 @@ def _outcome_for(err: int) -> str:
 class _Flight:
     """A probe in progress."""
 
-    __slots__ = ("idx", "probe", "sock", "t0", "connected", "buf", "latency", "done", "sport",
-                 "itag", "raw")
+    __slots__ = ("idx", "probe", "sock", "t0", "connected", "buf", "latency", "done", "sport", "itag", "raw")
 
     def __init__(self, idx: int, probe: Probe):
         self.idx, self.probe = idx, probe
@@ -110,8 +109,7 @@ class _RawSocket:
     """One raw SCTP socket per source namespace; in-flight INITs are found by our source port."""
 
     def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_RAW | socket.SOCK_NONBLOCK,
-                                  sctp.PROTO_SCTP)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_RAW | socket.SOCK_NONBLOCK, sctp.PROTO_SCTP)
         # IP_RECVERR: ICMP errors (no route, protocol unreachable) land in the error queue with
         # the offending SCTP header, from which we find the probe.
         self.sock.setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)
@@ -163,8 +161,7 @@ class _Runner:
                 for fd, events in self.ep.poll(self._poll_timeout(), 1024):
                     flight = self.flights.get(fd)
                     if flight is not None:
-                        self._on_tcp(flight, events) if flight.probe.protocol == "TCP" \
-                            else self._on_udp(flight, events)
+                        self._on_tcp(flight, events) if flight.probe.protocol == "TCP" else self._on_udp(flight, events)
                     elif fd in self.raw_fds:
                         self._on_raw(self.raw_fds[fd], events)
                 self._expire()
@@ -192,8 +189,12 @@ class _Runner:
             if f.done:
                 continue
             if f.connected:  # handshake done, answer incomplete: still a reachable flow
-                self._finish(f, "connected", decode_reply(f.buf.split(b"\n", 1)[0]),
-                             "no complete reply before timeout" if f.latency is None else None)
+                self._finish(
+                    f,
+                    "connected",
+                    decode_reply(f.buf.split(b"\n", 1)[0]),
+                    "no complete reply before timeout" if f.latency is None else None,
+                )
             else:
                 self._finish(f, "timeout", None, f"no answer within {f.probe.timeout:g}s")
 
@@ -235,7 +236,7 @@ class _Runner:
                     for idx in idxs:
                         made.append((idx, self._create(netns, idx)))
             except OSError as exc:  # entering the namespace failed: these probes cannot run
-                for idx in idxs[len(made):]:
+                for idx in idxs[len(made) :]:
                     self._fail(idx, "error", str(exc))
             for idx, sock in made:
                 if self.results[idx] is None:
@@ -297,8 +298,12 @@ class _Runner:
         f.t0 = time.perf_counter()
         try:
             if p.src_ip:
-                f.raw.sock.sendmsg([packet], [(socket.IPPROTO_IP, IP_PKTINFO, _PKTINFO.pack(
-                    0, socket.inet_aton(p.src_ip), b"\0\0\0\0"))], 0, (p.dst_ip, 0))
+                f.raw.sock.sendmsg(
+                    [packet],
+                    [(socket.IPPROTO_IP, IP_PKTINFO, _PKTINFO.pack(0, socket.inet_aton(p.src_ip), b"\0\0\0\0"))],
+                    0,
+                    (p.dst_ip, 0),
+                )
             else:
                 f.raw.sock.sendto(packet, (p.dst_ip, 0))
         except OSError as exc:
@@ -369,7 +374,7 @@ class _Runner:
                 continue
             if len(data) < 20:
                 continue
-            payload = data[(data[0] & 0x0F) * 4:]
+            payload = data[(data[0] & 0x0F) * 4 :]
             try:
                 sport, dport, vtag, ctype = sctp.peek_header(payload)
             except sctp.SctpError:

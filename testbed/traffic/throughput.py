@@ -22,33 +22,65 @@ from ..errors import DaemonError, KernelError
 
 @dataclass(frozen=True)
 class ThroughputResult:
-    outcome: str                 # connected | refused | timeout | error
-    mbps: float | None           # receiver-side goodput
+    outcome: str  # connected | refused | timeout | error
+    mbps: float | None  # receiver-side goodput
     retransmits: int | None
-    rtt_ms: float | None         # mean TCP RTT the sender measured
+    rtt_ms: float | None  # mean TCP RTT the sender measured
     error: str = ""
 
 
-def measure(src_netns: str, dst_netns: str, dst_ip: str, seconds: float = 1.0, port: int = 5201,
-            protocol: str = "TCP", runner: Runner | None = None) -> ThroughputResult:
+def measure(
+    src_netns: str,
+    dst_netns: str,
+    dst_ip: str,
+    seconds: float = 1.0,
+    port: int = 5201,
+    protocol: str = "TCP",
+    runner: Runner | None = None,
+) -> ThroughputResult:
     runner = runner or Runner()
     with tempfile.TemporaryDirectory(prefix="testbed-iperf3-") as tmp:
         # Ready when it listens, seen in /proc/<pid>/net/tcp: a probe connection would use up its one test.
-        server = Daemon(f"iperf3 server in {dst_netns}", ["iperf3", "-s", "-1", "-p", str(port), "-B", dst_ip],
-                        os.path.join(tmp, "server.log"), netns=dst_netns,
-                        ready=lambda d: d.pid is not None and listening(d.pid, port), ready_timeout=3.0, grace=0.5)
+        server = Daemon(
+            f"iperf3 server in {dst_netns}",
+            ["iperf3", "-s", "-1", "-p", str(port), "-B", dst_ip],
+            os.path.join(tmp, "server.log"),
+            netns=dst_netns,
+            ready=lambda d: d.pid is not None and listening(d.pid, port),
+            ready_timeout=3.0,
+            grace=0.5,
+        )
         try:
             try:
                 server.start(runner)
             except DaemonError as exc:
                 return ThroughputResult("error", None, None, None, str(exc)[:200])
-            argv = ["ip", "netns", "exec", src_netns, "iperf3", "-c", dst_ip, "-p", str(port), "-t", str(seconds),
-                    "-J", "--connect-timeout", "1000"] + (["-u", "-b", "1G"] if protocol == "UDP" else [])
+            argv = [
+                "ip",
+                "netns",
+                "exec",
+                src_netns,
+                "iperf3",
+                "-c",
+                dst_ip,
+                "-p",
+                str(port),
+                "-t",
+                str(seconds),
+                "-J",
+                "--connect-timeout",
+                "1000",
+            ] + (["-u", "-b", "1G"] if protocol == "UDP" else [])
             try:
                 out = runner.run(argv, check=False, timeout=seconds + 5)
             except KernelError as exc:  # rc -1: it overran its time; else e.g. iperf3 is not installed
-                return ThroughputResult("timeout" if exc.rc == -1 else "error", None, None, None,
-                                        "iperf3 client overran" if exc.rc == -1 else str(exc)[:200])
+                return ThroughputResult(
+                    "timeout" if exc.rc == -1 else "error",
+                    None,
+                    None,
+                    None,
+                    "iperf3 client overran" if exc.rc == -1 else str(exc)[:200],
+                )
         finally:
             server.stop()
     return parse(out.out, out.err)
@@ -69,5 +101,6 @@ def parse(stdout: str, stderr: str = "") -> ThroughputResult:
     sent = end.get("sum_sent") or {}
     streams = end.get("streams") or [{}]
     rtt = streams[0].get("sender", {}).get("mean_rtt")
-    return ThroughputResult("connected", received.get("bits_per_second", 0) / 1e6, sent.get("retransmits"),
-                            rtt / 1000 if rtt else None)
+    return ThroughputResult(
+        "connected", received.get("bits_per_second", 0) / 1e6, sent.get("retransmits"), rtt / 1000 if rtt else None
+    )

@@ -21,11 +21,9 @@ from typing import Any
 MAX_REQUEST_BYTES = 4096
 REQUEST_TIMEOUT_S = 2.0
 
-HTTP_METHODS = (b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"OPTIONS", b"PATCH", b"TRACE",
-                b"CONNECT")
+HTTP_METHODS = (b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"OPTIONS", b"PATCH", b"TRACE", b"CONNECT")
 
-REPLY_KEYS = ("pod", "namespace", "node", "container", "protocol", "port", "peer_ip", "peer_port",
-              "local_ip")
+REPLY_KEYS = ("pod", "namespace", "node", "container", "protocol", "port", "peer_ip", "peer_port", "local_ip")
 
 
 @dataclass(frozen=True)
@@ -42,15 +40,22 @@ class PortIdentity:
 
 def make_reply(who: PortIdentity, peer_ip: str, peer_port: int, local_ip: str) -> dict[str, Any]:
     """The reply object: identity of the server plus the addresses as the server saw them."""
-    return {"pod": who.pod, "namespace": who.namespace, "node": who.node,
-            "container": who.container, "protocol": who.protocol, "port": who.port,
-            "peer_ip": peer_ip, "peer_port": peer_port, "local_ip": local_ip}
+    return {
+        "pod": who.pod,
+        "namespace": who.namespace,
+        "node": who.node,
+        "container": who.container,
+        "protocol": who.protocol,
+        "port": who.port,
+        "peer_ip": peer_ip,
+        "peer_port": peer_port,
+        "local_ip": local_ip,
+    }
 
 
 def encode_reply(who: PortIdentity, peer_ip: str, peer_port: int, local_ip: str) -> bytes:
     """The reply as compact JSON bytes (what goes in a UDP datagram or an SCTP State Cookie)."""
-    return json.dumps(make_reply(who, peer_ip, peer_port, local_ip),
-                      separators=(",", ":")).encode()
+    return json.dumps(make_reply(who, peer_ip, peer_port, local_ip), separators=(",", ":")).encode()
 
 
 def decode_reply(data: bytes) -> dict[str, Any] | None:
@@ -127,9 +132,11 @@ def tcp_response(request: Request, body: bytes) -> bytes:
     """The bytes to send back on TCP: an HTTP response or the JSON line."""
     if not request.http:
         return body + b"\n"
-    head = (b"HTTP/1.1 200 OK\r\n"
-            b"Content-Type: application/json\r\n"
-            b"Content-Length: " + str(len(body)).encode() + b"\r\n"
-            b"Connection: close\r\n"
-            b"Server: testbed-agent\r\n\r\n")
+    head = (
+        b"HTTP/1.1 200 OK\r\n"
+        b"Content-Type: application/json\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\n"
+        b"Connection: close\r\n"
+        b"Server: testbed-agent\r\n\r\n"
+    )
     return head if request.method == "HEAD" else head + body

@@ -39,6 +39,7 @@ class SctpError(ValueError):
 
 # --- CRC32c (Castagnoli), reflected polynomial 0x82F63B78, table-driven -------------------------
 
+
 def _make_table() -> tuple[int, ...]:
     table = []
     for n in range(256):
@@ -83,8 +84,16 @@ def _param(ptype: int, value: bytes, last: bool = False) -> bytes:
 
 # --- builders ------------------------------------------------------------------------------------
 
-def build_init(sport: int, dport: int, itag: int, a_rwnd: int = 106496, os_streams: int = 10,
-               mis_streams: int = 65535, tsn: int | None = None) -> bytes:
+
+def build_init(
+    sport: int,
+    dport: int,
+    itag: int,
+    a_rwnd: int = 106496,
+    os_streams: int = 10,
+    mis_streams: int = 65535,
+    tsn: int | None = None,
+) -> bytes:
     """An INIT (verification tag 0, RFC 9260 section 8.5.1) offering initiate tag itag."""
     if not itag:
         raise ValueError("the initiate tag of an INIT must not be 0")
@@ -92,9 +101,17 @@ def build_init(sport: int, dport: int, itag: int, a_rwnd: int = 106496, os_strea
     return _finish(sport, dport, 0, _chunk(INIT, 0, body))
 
 
-def build_init_ack(sport: int, dport: int, vtag: int, itag: int, cookie: bytes,
-                   a_rwnd: int = 106496, os_streams: int = 10, mis_streams: int = 10,
-                   tsn: int | None = None) -> bytes:
+def build_init_ack(
+    sport: int,
+    dport: int,
+    vtag: int,
+    itag: int,
+    cookie: bytes,
+    a_rwnd: int = 106496,
+    os_streams: int = 10,
+    mis_streams: int = 10,
+    tsn: int | None = None,
+) -> bytes:
     """An INIT-ACK: vtag is the peer's initiate tag, itag our own, cookie the State Cookie."""
     if not itag:
         raise ValueError("the initiate tag of an INIT-ACK must not be 0")
@@ -117,6 +134,7 @@ def build_cookie_ack(sport: int, dport: int, vtag: int) -> bytes:
 
 
 # --- parsing -------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Chunk:
@@ -172,7 +190,7 @@ def parse_init_value(value: bytes) -> InitInfo:
         ptype, plen = _PARAM.unpack_from(value, pos)
         if plen < _PARAM.size or pos + plen > len(value):
             raise SctpError(f"bad parameter length {plen} at offset {pos}")
-        params.setdefault(ptype, value[pos + _PARAM.size:pos + plen])
+        params.setdefault(ptype, value[pos + _PARAM.size : pos + plen])
         pos += plen + (-plen % 4)
     return InitInfo(itag, a_rwnd, os_streams, mis_streams, tsn, params)
 
@@ -202,7 +220,7 @@ def parse(data: bytes, verify: bool = True) -> SctpPacket:
         ctype, flags, length = _CHUNK.unpack_from(data, pos)
         if length < _CHUNK.size or pos + length > len(data):
             raise SctpError(f"bad chunk length {length} at offset {pos}")
-        chunks.append(Chunk(ctype, flags, data[pos + _CHUNK.size:pos + length]))
+        chunks.append(Chunk(ctype, flags, data[pos + _CHUNK.size : pos + length]))
         pos += length + (-length % 4)
     return SctpPacket(sport, dport, vtag, checksum, tuple(chunks))
 

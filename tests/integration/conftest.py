@@ -25,9 +25,10 @@ def _foreign_tags() -> set[str]:
     its own tag); a test judges only what its own session created.
     """
     import json
+
     mine = {os.getpid()}
     foreign = set()
-    for tag in (os.listdir("/run/testbed") if os.path.isdir("/run/testbed") else []):
+    for tag in os.listdir("/run/testbed") if os.path.isdir("/run/testbed") else []:
         try:
             owner = int(json.load(open(f"/run/testbed/{tag}/ledger.json"))["owner"])
         except (OSError, ValueError, KeyError):
@@ -49,9 +50,13 @@ def kernel_snapshot() -> dict[str, list[str]]:
     foreign = _foreign_tags()
     if not foreign:
         return snap
+
     def keep(item: str) -> bool:
-        return not any(f"tb-{t}-" in item or f"tb{t}" in item or f"--tag {t}" in item
-                       or f"/run/testbed/{t}" in item or item == t for t in foreign)
+        return not any(
+            f"tb-{t}-" in item or f"tb{t}" in item or f"--tag {t}" in item or f"/run/testbed/{t}" in item or item == t
+            for t in foreign
+        )
+
     return {k: [i for i in v if keep(i)] for k, v in snap.items()}
 
 
@@ -66,16 +71,27 @@ def _raw_snapshot() -> dict[str, list[str]]:
                     cmd = h.read().replace(b"\0", b" ").decode(errors="replace")
             except OSError:
                 continue
-            if "testbed.agent" in cmd or "mininet:tb" in cmd or (
-                    ("dnsmasq" in cmd or "bird" in cmd or "tcpdump" in cmd or "nginx" in cmd) and "/run/testbed/" in cmd):
+            if (
+                "testbed.agent" in cmd
+                or "mininet:tb" in cmd
+                or (
+                    ("dnsmasq" in cmd or "bird" in cmd or "tcpdump" in cmd or "nginx" in cmd) and "/run/testbed/" in cmd
+                )
+            ):
                 procs.append(cmd.strip())
     # Instance folders only: /run/testbed/.sysctl.json is shared by all live instances
     # (test_lifecycle.py checks the sysctls themselves).
-    state = sorted(n for n in os.listdir("/run/testbed") if not n.startswith(".")) if os.path.isdir("/run/testbed") else []
+    state = (
+        sorted(n for n in os.listdir("/run/testbed") if not n.startswith(".")) if os.path.isdir("/run/testbed") else []
+    )
     etc = sorted(n for n in os.listdir("/etc/netns") if n.startswith("tb-")) if os.path.isdir("/etc/netns") else []
-    return {"netns": sorted(n.split()[0] for n in netns if n.strip()),
-            "links": sorted(line.split(":")[1].strip().split("@")[0] for line in links),
-            "processes": sorted(procs), "state": state, "etc_netns": etc}
+    return {
+        "netns": sorted(n.split()[0] for n in netns if n.strip()),
+        "links": sorted(line.split(":")[1].strip().split("@")[0] for line in links),
+        "processes": sorted(procs),
+        "state": state,
+        "etc_netns": etc,
+    }
 
 
 @pytest.fixture
@@ -92,4 +108,5 @@ def testbed_cmd():
     """argv prefix that runs the CLI with this checkout's package."""
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     import sys
+
     return [sys.executable, "-m", "testbed"], env

@@ -23,8 +23,7 @@ import pytest
 from testbed.netns import in_netns
 from testbed.traffic.prober import Probe, run_probes
 
-pytestmark = [pytest.mark.integration,
-              pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces)")]
+pytestmark = [pytest.mark.integration, pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces)")]
 
 PREFIX = f"tb-it{os.getpid()}-"
 REPO = Path(__file__).resolve().parents[2]
@@ -66,9 +65,13 @@ class AgentProc:
         self.write(config)
         env = dict(os.environ, PYTHONPATH=str(REPO))
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "testbed.agent", "--config", str(self.config_path),
-             "--tag", self.tag], cwd=REPO, env=env, stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=self.err_path.open("w"))
+            [sys.executable, "-m", "testbed.agent", "--config", str(self.config_path), "--tag", self.tag],
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.err_path.open("w"),
+        )
         self._buf = b""
 
     def write(self, config: dict) -> None:
@@ -109,14 +112,25 @@ class AgentProc:
 
 
 def pod(netns: str, name: str, ip: str, ports: list[tuple[str, int, str]]) -> dict:
-    return {"netns": ns_path(netns), "pod": name, "namespace": "default", "node": "node-1",
-            "ip": ip, "ports": [{"container": c, "name": "", "port": p, "protocol": proto}
-                                for c, p, proto in ports]}
+    return {
+        "netns": ns_path(netns),
+        "pod": name,
+        "namespace": "default",
+        "node": "node-1",
+        "ip": ip,
+        "ports": [{"container": c, "name": "", "port": p, "protocol": proto} for c, p, proto in ports],
+    }
 
 
-WEB_PORTS = [("nginx", 80, "TCP"), ("nginx", 53, "UDP"), ("side", 8080, "TCP"),
-             ("side", 9000, "SCTP"), ("nginx", 8443, "TCP"), ("nginx", 5353, "UDP"),
-             ("side", 9443, "SCTP")]  # the last three are blocked by nft in b
+WEB_PORTS = [
+    ("nginx", 80, "TCP"),
+    ("nginx", 53, "UDP"),
+    ("side", 8080, "TCP"),
+    ("side", 9000, "SCTP"),
+    ("nginx", 8443, "TCP"),
+    ("nginx", 5353, "UDP"),
+    ("side", 9443, "SCTP"),
+]  # the last three are blocked by nft in b
 
 
 @pytest.fixture(scope="module")
@@ -132,15 +146,22 @@ def cluster(tmp_path_factory):
         sh("ip", "-n", br, "link", "add", "br0", "type", "bridge")
         sh("ip", "-n", br, "link", "set", "br0", "up")
         for ns, addr, veth in ((a, A_IP, "va"), (b, B_IP, "vb")):
-            sh("ip", "-n", br, "link", "add", veth, "type", "veth", "peer", "name", "eth0",
-               "netns", ns)
+            sh("ip", "-n", br, "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns)
             sh("ip", "-n", br, "link", "set", veth, "master", "br0", "up")
             sh("ip", "-n", ns, "addr", "add", f"{addr}/24", "dev", "eth0")
             sh("ip", "-n", ns, "link", "set", "eth0", "up")
             # Without this the kernel rate-limits "port unreachable" to a few per second per
             # peer, and refused UDP probes beyond the first few would read as timeouts.
             sh("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv4.icmp_ratemask=0")
-        sh("ip", "netns", "exec", b, "nft", "-f", "-", stdin="""
+        sh(
+            "ip",
+            "netns",
+            "exec",
+            b,
+            "nft",
+            "-f",
+            "-",
+            stdin="""
             table inet tbit {
               chain input {
                 type filter hook input priority 0; policy accept;
@@ -148,18 +169,20 @@ def cluster(tmp_path_factory):
                 udp dport 5353 drop
                 sctp dport 9443 drop
               }
-            }""")
-        config = {"pods": [
-            pod(b, "web-1", B_IP, WEB_PORTS),
-            pod(a, "client-1", A_IP, [("app", 7000, "TCP")]),
-            # errors that must be reported without stopping the agent:
-            pod(PREFIX + "missing", "ghost-1", "10.250.0.9", [("c", 80, "TCP")]),
-            pod(b, "twin-1", B_IP, [("c", 80, "TCP")]),  # same namespace, same port as web-1
-        ]}
+            }""",
+        )
+        config = {
+            "pods": [
+                pod(b, "web-1", B_IP, WEB_PORTS),
+                pod(a, "client-1", A_IP, [("app", 7000, "TCP")]),
+                # errors that must be reported without stopping the agent:
+                pod(PREFIX + "missing", "ghost-1", "10.250.0.9", [("c", 80, "TCP")]),
+                pod(b, "twin-1", B_IP, [("c", 80, "TCP")]),  # same namespace, same port as web-1
+            ]
+        }
         agent = AgentProc(tmp_path_factory.mktemp("agent"), "agent", config)
         count = agent.ready()
-        yield {"a": ns_path(a), "b": ns_path(b), "agent": agent, "ready": count,
-               "config": config}
+        yield {"a": ns_path(a), "b": ns_path(b), "agent": agent, "ready": count, "config": config}
     finally:
         tag = agent.tag if agent else None
         rc = agent.stop() if agent else 0
@@ -185,10 +208,8 @@ def test_ready_counts_sockets_and_errors_name_pod_and_port(cluster):
 
 def test_connected_with_identity_and_peer_ip(cluster):
     a = cluster["a"]
-    cases = [(80, "TCP", "nginx"), (53, "UDP", "nginx"), (8080, "TCP", "side"),
-             (9000, "SCTP", "side")]
-    results = run_probes([probe(i, a, B_IP, port, proto) for i, (port, proto, _) in
-                          enumerate(cases)])
+    cases = [(80, "TCP", "nginx"), (53, "UDP", "nginx"), (8080, "TCP", "side"), (9000, "SCTP", "side")]
+    results = run_probes([probe(i, a, B_IP, port, proto) for i, (port, proto, _) in enumerate(cases)])
     for (port, proto, container), r in zip(cases, results):
         assert r.outcome == "connected", r
         assert r.reply["pod"] == "web-1" and r.reply["container"] == container
@@ -199,9 +220,14 @@ def test_connected_with_identity_and_peer_ip(cluster):
 
 def test_undeclared_ports_refused(cluster):
     a, b = cluster["a"], cluster["b"]
-    results = run_probes([probe(1, a, B_IP, 81, "TCP"), probe(2, a, B_IP, 54, "UDP"),
-                          probe(3, a, B_IP, 9001, "SCTP"),
-                          probe(4, b, A_IP, 9000, "SCTP")])  # a pod without any SCTP port
+    results = run_probes(
+        [
+            probe(1, a, B_IP, 81, "TCP"),
+            probe(2, a, B_IP, 54, "UDP"),
+            probe(3, a, B_IP, 9001, "SCTP"),
+            probe(4, b, A_IP, 9000, "SCTP"),
+        ]
+    )  # a pod without any SCTP port
     assert [r.outcome for r in results] == ["refused"] * 4, results
 
 
@@ -214,9 +240,11 @@ def test_many_refusals_are_not_rate_limited(cluster):
 
 def test_blocked_flows_time_out_concurrently(cluster):
     a = cluster["a"]
-    probes = [probe(i, a, B_IP, port, proto, timeout=0.5)
-              for i in range(20) for port, proto in ((8443, "TCP"), (5353, "UDP"),
-                                                     (9443, "SCTP"))]
+    probes = [
+        probe(i, a, B_IP, port, proto, timeout=0.5)
+        for i in range(20)
+        for port, proto in ((8443, "TCP"), (5353, "UDP"), (9443, "SCTP"))
+    ]
     start = time.monotonic()
     results = run_probes(probes)
     elapsed = time.monotonic() - start
@@ -227,9 +255,13 @@ def test_blocked_flows_time_out_concurrently(cluster):
 
 def test_localhost_between_containers(cluster):
     b = cluster["b"]
-    results = run_probes([probe(1, b, "127.0.0.1", 8080, "TCP"),
-                          probe(2, b, "127.0.0.1", 53, "UDP"),
-                          probe(3, b, "127.0.0.1", 9000, "SCTP")])
+    results = run_probes(
+        [
+            probe(1, b, "127.0.0.1", 8080, "TCP"),
+            probe(2, b, "127.0.0.1", 53, "UDP"),
+            probe(3, b, "127.0.0.1", 9000, "SCTP"),
+        ]
+    )
     assert [r.outcome for r in results] == ["connected"] * 3, results
     assert [r.reply["container"] for r in results] == ["side", "nginx", "side"]
     for r in results:
@@ -240,19 +272,24 @@ def test_localhost_between_containers(cluster):
 
 
 def test_source_address_binding(cluster):
-    r = run_probes([probe(1, cluster["a"], B_IP, 80, "TCP", src_ip=A_IP),
-                    probe(2, cluster["a"], B_IP, 9000, "SCTP", src_ip=A_IP)])
+    r = run_probes(
+        [probe(1, cluster["a"], B_IP, 80, "TCP", src_ip=A_IP), probe(2, cluster["a"], B_IP, 9000, "SCTP", src_ip=A_IP)]
+    )
     assert [x.reply["peer_ip"] for x in r] == [A_IP, A_IP]
     bad = run_probes([probe(3, cluster["a"], B_IP, 80, "TCP", src_ip="10.250.0.77")])[0]
     assert bad.outcome == "error" and "EADDRNOTAVAIL" in bad.error
 
 
 def test_unreachable_and_invalid(cluster):
-    results = run_probes([probe(1, cluster["a"], "10.251.0.1", 80, "TCP"),
-                          probe(2, cluster["a"], "10.251.0.1", 53, "UDP"),
-                          probe(3, cluster["a"], "10.251.0.1", 9000, "SCTP"),
-                          probe(4, cluster["a"], "not-an-ip", 80, "TCP"),
-                          probe(5, "/run/netns/" + PREFIX + "nope", B_IP, 80, "TCP")])
+    results = run_probes(
+        [
+            probe(1, cluster["a"], "10.251.0.1", 80, "TCP"),
+            probe(2, cluster["a"], "10.251.0.1", 53, "UDP"),
+            probe(3, cluster["a"], "10.251.0.1", 9000, "SCTP"),
+            probe(4, cluster["a"], "not-an-ip", 80, "TCP"),
+            probe(5, "/run/netns/" + PREFIX + "nope", B_IP, 80, "TCP"),
+        ]
+    )
     assert [r.outcome for r in results] == ["unreachable"] * 3 + ["error"] * 2, results
 
 
@@ -301,8 +338,12 @@ def test_tcp_clients_that_send_no_line_still_get_an_answer(cluster):
 @pytest.mark.skipif(shutil.which("curl") is None, reason="no curl")
 def test_curl_from_a_pod_shell(cluster):
     a_name = Path(cluster["a"]).name
-    out = subprocess.run(["ip", "netns", "exec", a_name, "curl", "-sS", "--max-time", "5",
-                          f"http://{B_IP}:8080/"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        ["ip", "netns", "exec", a_name, "curl", "-sS", "--max-time", "5", f"http://{B_IP}:8080/"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert json.loads(out.stdout)["container"] == "side"
 
 
@@ -323,11 +364,9 @@ def test_sighup_reconciles_and_stdin_eof_stops(cluster, tmp_path):
     agent = AgentProc(tmp_path, "hup", config)
     try:
         assert agent.ready() == 2  # TCP 7100 + the raw socket of a
-        b_probe = [probe(1, cluster["b"], A_IP, 7100, "TCP"),
-                   probe(2, cluster["b"], A_IP, 7101, "UDP")]
+        b_probe = [probe(1, cluster["b"], A_IP, 7100, "TCP"), probe(2, cluster["b"], A_IP, 7101, "UDP")]
         assert [r.outcome for r in run_probes(b_probe)] == ["connected", "refused"]
-        config["pods"][0]["ports"] = [{"container": "d", "name": "", "port": 7101,
-                                       "protocol": "UDP"}]
+        config["pods"][0]["ports"] = [{"container": "d", "name": "", "port": 7101, "protocol": "UDP"}]
         agent.write(config)
         agent.proc.send_signal(signal.SIGHUP)
         assert agent.ready() == 2
@@ -346,8 +385,7 @@ def test_recreated_namespace_with_the_same_path_is_reopened(cluster, tmp_path):
     sh("ip", "netns", "add", name)
     try:
         sh("ip", "-n", name, "link", "set", "lo", "up")
-        agent = AgentProc(tmp_path, "recreate",
-                          {"pods": [pod(name, "re-1", "127.0.0.1", [("c", 7200, "TCP")])]})
+        agent = AgentProc(tmp_path, "recreate", {"pods": [pod(name, "re-1", "127.0.0.1", [("c", 7200, "TCP")])]})
         try:
             assert agent.ready() == 2
             check = [probe(1, ns_path(name), "127.0.0.1", 7200, "TCP")]

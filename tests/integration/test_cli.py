@@ -15,28 +15,42 @@ APP = os.path.join(ROOT, "manifests", "quickstart-app.yaml")
 
 def test_up_runs_shell_commands_and_tears_down(testbed_cmd, no_leftovers):
     argv, env = testbed_cmd
-    cmds = ["get nodes -o wide", "get pods -o wide", "describe pod two-containers",
-            "two-containers ping -c1 -W2 web-66849f5996-9q68l", "kind-worker ip route"]
-    out = subprocess.run(argv + ["up", TOPO, "-f", APP, "--seed", "1", "-q"] + sum((["-c", c] for c in cmds), []),
-                         capture_output=True, text=True, env=env, timeout=120)
+    cmds = [
+        "get nodes -o wide",
+        "get pods -o wide",
+        "describe pod two-containers",
+        "two-containers ping -c1 -W2 web-66849f5996-9q68l",
+        "kind-worker ip route",
+    ]
+    out = subprocess.run(
+        argv + ["up", TOPO, "-f", APP, "--seed", "1", "-q"] + sum((["-c", c] for c in cmds), []),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     assert "kind-worker2" in out.stdout and "10.244.2.0/24" in out.stdout
     assert "web-66849f5996-9q68l" in out.stdout and "10.244.2.2" in out.stdout
-    assert "1 packets transmitted, 1 received" in out.stdout   # name replaced by the pod IP
+    assert "1 packets transmitted, 1 received" in out.stdout  # name replaced by the pod IP
     assert "10.244.2.0/24 via 192.168.1.4 dev eth0" in out.stdout  # host-gw route on the node
 
 
 def test_bad_input_exits_2_with_one_line_and_builds_nothing(testbed_cmd, tmp_path, no_leftovers):
     argv, env = testbed_cmd
     bad = tmp_path / "bad.yaml"
-    bad.write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n"
-                   "    - name: c\n      ports: [{containerPort: eighty}]\n")
-    out = subprocess.run(argv + ["up", TOPO, "-f", str(bad), "-c", "get pods"], capture_output=True, text=True,
-                         env=env, timeout=60)
+    bad.write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n"
+        "    - name: c\n      ports: [{containerPort: eighty}]\n"
+    )
+    out = subprocess.run(
+        argv + ["up", TOPO, "-f", str(bad), "-c", "get pods"], capture_output=True, text=True, env=env, timeout=60
+    )
     assert out.returncode == 2
     assert out.stderr.strip().splitlines() == [
         f"testbed: error: {bad} (Pod default/p): spec.containers[0].ports[0].containerPort: "
-        "expected an integer, got string 'eighty'"]
+        "expected an integer, got string 'eighty'"
+    ]
     assert "Traceback" not in out.stderr
     missing = subprocess.run(argv + ["run", str(tmp_path / "nope.yaml")], capture_output=True, text=True, env=env)
     assert missing.returncode == 2 and "file not found" in missing.stderr and "Traceback" not in missing.stderr
@@ -45,8 +59,13 @@ def test_bad_input_exits_2_with_one_line_and_builds_nothing(testbed_cmd, tmp_pat
 def test_kill9_mid_run_then_clean_leaves_nothing(testbed_cmd):
     argv, env = testbed_cmd
     before = kernel_snapshot()
-    proc = subprocess.Popen(argv + ["up", TOPO, "-f", APP, "-c", "kind-worker sleep 60"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        argv + ["up", TOPO, "-f", APP, "-c", "kind-worker sleep 60"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:  # wait until the cluster is up and the shell command runs
@@ -82,12 +101,37 @@ def test_scenario003_by_hand_in_the_shell(testbed_cmd, no_leftovers):
     nginx = os.path.join(ROOT, "manifests", "seed003-nginx.yaml")
     policy = os.path.join(ROOT, "manifests", "seed003-access-nginx.yaml")
     wget = "busybox wget --spider --timeout=1 nginx"
-    out = subprocess.run(argv + ["up", TOPO, "-f", nginx, "-q", "-c", "get svc", "-c", wget, "-c", f"apply -f {policy}",
-                                 "-c", "get netpol", "-c", f"{wget} || echo blocked", "-c", "label pod busybox access=true", "-c", wget],
-                         capture_output=True, text=True, env=env, timeout=120)
+    out = subprocess.run(
+        argv
+        + [
+            "up",
+            TOPO,
+            "-f",
+            nginx,
+            "-q",
+            "-c",
+            "get svc",
+            "-c",
+            wget,
+            "-c",
+            f"apply -f {policy}",
+            "-c",
+            "get netpol",
+            "-c",
+            f"{wget} || echo blocked",
+            "-c",
+            "label pod busybox access=true",
+            "-c",
+            wget,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     text = out.stdout + out.stderr
     assert "nginx        ClusterIP" in out.stdout and "access-nginx" in out.stdout
-    assert text.count("Remote file exists.") == 2          # before the policy, and with access=true
+    assert text.count("Remote file exists.") == 2  # before the policy, and with access=true
     assert text.count("failed: Connection timed out.") == 1  # under the policy
     assert text.index("failed: Connection timed out.") < text.rindex("Remote file exists.")

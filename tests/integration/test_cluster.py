@@ -41,13 +41,20 @@ def _rows(cluster, group: ProbeGroup):
 
 def test_every_kind_of_communication_is_nat_free(quickstart_cluster):
     c = quickstart_cluster
-    groups = [ProbeGroup("c2c", Endpoints(pods=PodSelection(names=("two-containers",))), Endpoints(localhost=True)),
-              ProbeGroup("p2p", Endpoints(pods=PodSelection()), Endpoints(pods=PodSelection())),
-              ProbeGroup("n2p", Endpoints(nodes=()), Endpoints(pods=PodSelection()))]
+    groups = [
+        ProbeGroup("c2c", Endpoints(pods=PodSelection(names=("two-containers",))), Endpoints(localhost=True)),
+        ProbeGroup("p2p", Endpoints(pods=PodSelection()), Endpoints(pods=PodSelection())),
+        ProbeGroup("n2p", Endpoints(nodes=()), Endpoints(pods=PodSelection())),
+    ]
     rows = [r for g in groups for r in _rows(c, g)]
     kinds = {r["communication"] for r in rows}
-    assert kinds == {"container-to-container", "pod-to-pod (same node)", "pod-to-pod (across nodes)",
-                     "node-to-pod (same node)", "node-to-pod (across nodes)"}
+    assert kinds == {
+        "container-to-container",
+        "pod-to-pod (same node)",
+        "pod-to-pod (across nodes)",
+        "node-to-pod (same node)",
+        "node-to-pod (across nodes)",
+    }
     assert {r["protocol"] for r in rows} == {"TCP", "UDP", "SCTP"}
     bad = [r for r in rows if r["outcome"] != "connected" or r["nat_free"] is not True]
     assert not bad, bad[:5]
@@ -69,11 +76,20 @@ def test_every_kind_of_communication_is_nat_free(quickstart_cluster):
 def test_undeclared_port_is_refused_and_pod_ip_is_the_same_everywhere(quickstart_cluster):
     c = quickstart_cluster
     pod = c.plan.find_pod("two-containers")
-    out = subprocess.run(["ip", "-n", c.netns(pod.key), "-o", "-4", "addr", "show", "dev", "eth0"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["ip", "-n", c.netns(pod.key), "-o", "-4", "addr", "show", "dev", "eth0"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert f" {pod.ip}/{pod.prefix} " in out  # the pod sees its own IP as others do (scenario 001)
-    group = ProbeGroup("closed", Endpoints(nodes=("kind-worker",)), Endpoints(pods=PodSelection(names=("two-containers",))),
-                       ports=(8080,), protocols=("UDP",))
+    group = ProbeGroup(
+        "closed",
+        Endpoints(nodes=("kind-worker",)),
+        Endpoints(pods=PodSelection(names=("two-containers",))),
+        ports=(8080,),
+        protocols=("UDP",),
+    )
     rows = _rows(c, group)
     assert [r["outcome"] for r in rows] == ["refused"]  # 8080 is declared TCP only
 
@@ -81,14 +97,21 @@ def test_undeclared_port_is_refused_and_pod_ip_is_the_same_everywhere(quickstart
 def test_external_laptop_cannot_reach_pods_directly(quickstart_cluster):
     """The laptop on the node network has no route to pod CIDRs (scenario 002: use a NodePort)."""
     c = quickstart_cluster
-    group = ProbeGroup("laptop", Endpoints(hosts=("laptop",)), Endpoints(pods=PodSelection(names=("two-containers",))),
-                       ports=(8080,), timeout=0.5, expect=_blocked())
+    group = ProbeGroup(
+        "laptop",
+        Endpoints(hosts=("laptop",)),
+        Endpoints(pods=PodSelection(names=("two-containers",))),
+        ports=(8080,),
+        timeout=0.5,
+        expect=_blocked(),
+    )
     rows = _rows(c, group)
     assert rows and all(r["outcome"] in ("timeout", "unreachable") for r in rows)
 
 
 def _blocked():
     from testbed.experiment.model import Expectation
+
     return Expectation(outcome="blocked", source_ip="any")
 
 
@@ -101,9 +124,14 @@ def test_overlapping_pod_cidrs_break_cross_node_traffic(no_leftovers):
     w2 = [p for p in plan.pods if p.node == "kind-worker2"]
     assert w1 and w2
     with EmulatedCluster(plan) as c:
-        group = ProbeGroup("clash", Endpoints(pods=PodSelection(names=(w1[0].name,))),
-                           Endpoints(pods=PodSelection(names=tuple(p.name for p in w2))), protocols=("TCP",),
-                           ports=(80, 8080), timeout=0.5)
+        group = ProbeGroup(
+            "clash",
+            Endpoints(pods=PodSelection(names=(w1[0].name,))),
+            Endpoints(pods=PodSelection(names=tuple(p.name for p in w2))),
+            protocols=("TCP",),
+            ports=(80, 8080),
+            timeout=0.5,
+        )
         rows = _rows(c, group)
     assert rows
     for r in rows:

@@ -17,8 +17,7 @@ from .conftest import ROOT
 
 
 def test_tiered_conformance_has_no_mismatch(tmp_path, no_leftovers):
-    run_dir, passed = run_conformance(os.path.join(ROOT, "topologies", "three-nodes.yaml"), str(tmp_path),
-                                      tiered=True)
+    run_dir, passed = run_conformance(os.path.join(ROOT, "topologies", "three-nodes.yaml"), str(tmp_path), tiered=True)
     meta = json.load(open(os.path.join(run_dir, "conformance.json")))
     assert passed, open(os.path.join(run_dir, "conformance.md")).read()[:4000]
     assert meta["counts"]["cases"] >= 20 and meta["counts"]["mismatches"] == 0
@@ -30,8 +29,11 @@ def test_tiered_conformance_has_no_mismatch(tmp_path, no_leftovers):
 
 
 def test_the_administrators_story(tmp_path, no_leftovers):
-    run_dir, passed = run_experiment(load_experiment(os.path.join(ROOT, "experiments", "cluster-network-policy.yaml")),
-                                     str(tmp_path), progress=lambda _m: None)
+    run_dir, passed = run_experiment(
+        load_experiment(os.path.join(ROOT, "experiments", "cluster-network-policy.yaml")),
+        str(tmp_path),
+        progress=lambda _m: None,
+    )
     assert passed, open(os.path.join(run_dir, "summary.md")).read()
     rows = pd.read_parquet(os.path.join(run_dir, "probes.parquet"))
     story = rows[rows["step"] == "tiers-applied"].set_index("group")["outcome"].to_dict()

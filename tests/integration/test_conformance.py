@@ -19,7 +19,7 @@ def test_conformance_slice_has_no_mismatch(tmp_path, no_leftovers):
     assert meta["counts"]["probes"] >= 16 * 486
     suite = ET.parse(os.path.join(run_dir, "conformance.xml")).getroot().find("testsuite")
     assert suite is not None and int(suite.get("tests")) == 16 and int(suite.get("failures")) == 0
-    assert meta["enforcement_seconds"]["max"] < 1.0   # a policy change is in place within a second
+    assert meta["enforcement_seconds"]["max"] < 1.0  # a policy change is in place within a second
 
 
 def test_cli_reports_progress_early_and_no_empty_table(tmp_path, no_leftovers, capsys):
@@ -49,8 +49,7 @@ def test_a_dead_agent_aborts_the_suite_with_its_cause(tmp_path, no_leftovers):
                     os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)  # dead, left for Popen to reap
 
     with pytest.raises(RunAborted) as err:
-        run_conformance(os.path.join(ROOT, "topologies", "three-nodes.yaml"), str(tmp_path), limit=4,
-                        progress=progress)
+        run_conformance(os.path.join(ROOT, "topologies", "three-nodes.yaml"), str(tmp_path), limit=4, progress=progress)
     assert str(err.value).startswith("the agent died (exit -9) (before a change): its log is kept in ")
     run_dir = err.value.run_dir
     meta = json.load(open(os.path.join(run_dir, "conformance.json")))

@@ -40,14 +40,17 @@ STEPS = """
 
 def _experiment(tmp_path, steps: str = STEPS, name: str = "agent-death") -> str:
     path = tmp_path / f"{name}.yaml"
-    path.write_text(f"""apiVersion: testbed/v1alpha1
+    path.write_text(
+        f"""apiVersion: testbed/v1alpha1
 kind: Experiment
 metadata: {{name: {name}}}
 spec:
   topology: {ROOT}/topologies/three-nodes.yaml
   manifests: [{ROOT}/manifests/quickstart-app.yaml]
   seed: 1
-""" + steps)
+"""
+        + steps
+    )
     return str(path)
 
 
@@ -86,10 +89,13 @@ CHANGE_FIRST = """
 """
 
 
-@pytest.mark.parametrize("when, steps, during", [
-    ("step first: ", STEPS, "during step first's probes"),   # killed under the probes
-    ("cluster ready", CHANGE_FIRST, "before a change"),       # dead when a change comes
-])
+@pytest.mark.parametrize(
+    "when, steps, during",
+    [
+        ("step first: ", STEPS, "during step first's probes"),  # killed under the probes
+        ("cluster ready", CHANGE_FIRST, "before a change"),  # dead when a change comes
+    ],
+)
 def test_a_killed_agent_is_the_verdict_and_its_log_is_kept(tmp_path, no_leftovers, when, steps, during):
     killed = []
 
@@ -104,7 +110,7 @@ def test_a_killed_agent_is_the_verdict_and_its_log_is_kept(tmp_path, no_leftover
         run_experiment(exp, str(tmp_path / "results"), progress)
     assert killed
     run_dir = err.value.run_dir
-    build_report(run_dir)   # as `testbed run` does, aborted or not
+    build_report(run_dir)  # as `testbed run` does, aborted or not
     message = str(err.value)
     assert message.startswith(f"the agent died (exit -9) ({during}): its log is kept in "), message
     assert "\n" not in message and "FAIL" not in message
@@ -133,6 +139,7 @@ def test_cli_prints_the_death_as_one_line_after_the_summary(tmp_path, no_leftove
             if message.startswith("step first: "):
                 _kill(_our_agent())
             emit(message)
+
         return progress
 
     monkeypatch.setattr(cli, "_progress", killing)
@@ -145,12 +152,16 @@ def test_cli_prints_the_death_as_one_line_after_the_summary(tmp_path, no_leftove
     assert "Traceback" not in err
 
 
-@pytest.mark.parametrize("capture, said", [
-    ("{at: kind-worker, interface: eth9}", "eth9"),
-    ("{at: kind-worker, interface: eth0, filter: 'tcp port'}", "syntax error"),
-])
-def test_a_capture_tcpdump_rejects_is_one_line_and_the_folder_is_marked(tmp_path, no_leftovers, capsys,
-                                                                         monkeypatch, capture, said):
+@pytest.mark.parametrize(
+    "capture, said",
+    [
+        ("{at: kind-worker, interface: eth9}", "eth9"),
+        ("{at: kind-worker, interface: eth0, filter: 'tcp port'}", "syntax error"),
+    ],
+)
+def test_a_capture_tcpdump_rejects_is_one_line_and_the_folder_is_marked(
+    tmp_path, no_leftovers, capsys, monkeypatch, capture, said
+):
     """At run time: the loader's checks (an unknown interface, a filter `tcpdump -d` rejects) are
     bypassed, as when the kernel refuses what the loader accepted; the run must still end in one
     line with its folder complete and marked aborted. The loader's own refusal is tested below."""
@@ -210,8 +221,7 @@ def test_every_helper_is_a_daemon_whose_death_is_named(tmp_path, no_leftovers):
         workers = children(nginx.pid)
         from testbed.experiment.changes import Scale, apply_action
 
-        new_manifests, new_plan = apply_action(Scale("Deployment", "coffee", 4), spec, manifests,
-                                               cluster.plan, "test")
+        new_manifests, new_plan = apply_action(Scale("Deployment", "coffee", 4), spec, manifests, cluster.plan, "test")
         cluster.apply(new_plan)
         assert ingress.reloads == 1 and children(nginx.pid) - workers
         dns = next(d for d in cluster.daemons() if d.name.startswith("dnsmasq"))
@@ -228,10 +238,13 @@ def test_every_helper_is_a_daemon_whose_death_is_named(tmp_path, no_leftovers):
     # teardown stopped the live ones and reaped the dead one: no_leftovers checks the machine
 
 
-@pytest.mark.parametrize("capture, field", [
-    ("{at: kind-worker, interface: eth9}", "capture[0].interface"),
-    ("{at: kind-worker, interface: eth0, filter: 'tcp port'}", "capture[0].filter"),
-])
+@pytest.mark.parametrize(
+    "capture, field",
+    [
+        ("{at: kind-worker, interface: eth9}", "capture[0].interface"),
+        ("{at: kind-worker, interface: eth0, filter: 'tcp port'}", "capture[0].filter"),
+    ],
+)
 def test_a_bad_capture_is_refused_at_load_before_anything_is_built(tmp_path, no_leftovers, capsys, capture, field):
     steps = f"""
   steps:

@@ -16,9 +16,10 @@ from .conftest import ROOT
 
 
 def _run(name, tmp_path):
-    run_dir, passed = run_experiment(load_experiment(os.path.join(ROOT, "experiments", name)), str(tmp_path),
-                                     progress=lambda _m: None)
-    build_report(run_dir)   # as `testbed run` does after the experiment
+    run_dir, passed = run_experiment(
+        load_experiment(os.path.join(ROOT, "experiments", name)), str(tmp_path), progress=lambda _m: None
+    )
+    build_report(run_dir)  # as `testbed run` does after the experiment
     return run_dir, passed, pd.read_parquet(os.path.join(run_dir, "probes.parquet"))
 
 
@@ -29,9 +30,13 @@ def test_quickstart_results_folder(tmp_path, no_leftovers):
         assert os.path.exists(os.path.join(run_dir, name)), name
     meta = json.load(open(os.path.join(run_dir, "run.json")))
     assert meta["probes"] == len(rows) == 68 and meta["as_expected"] == 68 and meta["nat_violations"] == 0
-    assert set(rows["communication"]) == {"container-to-container", "pod-to-pod (same node)",
-                                          "pod-to-pod (across nodes)", "node-to-pod (same node)",
-                                          "node-to-pod (across nodes)"}
+    assert set(rows["communication"]) == {
+        "container-to-container",
+        "pod-to-pod (same node)",
+        "pod-to-pod (across nodes)",
+        "node-to-pod (same node)",
+        "node-to-pod (across nodes)",
+    }
     assert (rows["seen_src_ip"] == rows["src_ip"]).sum() > 0
     pods = rows[rows["communication"].str.startswith("pod-to-pod")]
     assert (pods["seen_src_ip"] == pods["src_ip"]).all()  # pod-to-pod: the server saw the pod's own IP
@@ -62,6 +67,7 @@ def test_crafted_probes_and_captures(tmp_path, no_leftovers):
     meta = json.load(open(os.path.join(run_dir, "run.json")))
     assert len(meta["captures"]) == 2 and all(c["packets"] > 0 for c in meta["captures"])
     from scapy.utils import rdpcap
+
     packets = rdpcap(os.path.join(run_dir, meta["captures"][1]["file"]))
     # what crossed kind-worker2's eth0 includes the crafted SYNs to port 80 of its web pods
     web2 = set(rows[(rows["dst_node"] == "kind-worker2")]["dst_ip"])
@@ -84,12 +90,14 @@ def test_scenario003_networkpolicy_as_written(tmp_path, no_leftovers):
     wget = rows[rows["group"].str.startswith("wget-nginx")]
     assert list(zip(wget["step"], wget["src_name"], wget["outcome"])) == [
         ("before-policy", "busybox", "connected"),
-        ("access-nginx-applied", "busybox", "timeout"),          # the policy drops it: wget times out
+        ("access-nginx-applied", "busybox", "timeout"),  # the policy drops it: wget times out
         ("access-true", "busybox-access", "connected"),
         ("access-true", "busybox", "timeout"),
-        ("relabel-busybox", "busybox", "connected")]
-    assert (wget["service"] == "default/nginx").all() and (wget["answered_by"].str.startswith("default/nginx-")
-                                                            | (wget["outcome"] != "connected")).all()
+        ("relabel-busybox", "busybox", "connected"),
+    ]
+    assert (wget["service"] == "default/nginx").all() and (
+        wget["answered_by"].str.startswith("default/nginx-") | (wget["outcome"] != "connected")
+    ).all()
     meta = json.load(open(os.path.join(run_dir, "run.json")))
     assert [c["action"].split()[0] for c in meta["changes"]] == ["apply", "apply", "label"]
     assert all(c["seconds"] < 5 for c in meta["changes"])
@@ -106,8 +114,8 @@ def test_scaling_and_rollout_under_continuous_probing(tmp_path, no_leftovers):
     assert len(answered("baseline")) == 3 and len(answered("scale-to-6")) == 6 and len(answered("scale-to-2")) == 2
     hashes = lambda step: {a.rsplit("-", 2)[1] for a in answered(step)}  # noqa: E731
     assert len(hashes("rolling-update")) == 1 and hashes("rolling-update") != hashes("baseline")
-    assert hashes("rollback") == hashes("baseline")              # the first ReplicaSet is back...
-    assert not answered("rollback") & answered("baseline")       # ...with new pods
+    assert hashes("rollback") == hashes("baseline")  # the first ReplicaSet is back...
+    assert not answered("rollback") & answered("baseline")  # ...with new pods
 
 
 def test_egress_through_the_node_with_snat_and_ipblock_policy(tmp_path, no_leftovers):
@@ -150,7 +158,10 @@ def test_services_experiment_report_matches_the_raw_records(tmp_path, no_leftove
     assert spread["default/web"]["uniform?"] == "yes"
     # scenario 002's NodePort from the laptop: SNATed to a node (externalTrafficPolicy Cluster)...
     nodeport = rows[rows["group"] == "laptop-to-nodeport"]
-    assert set(nodeport["dst_ip"]) == {"192.168.1.2", "192.168.1.3", "192.168.1.4"} and (nodeport["service_port"] == 80).all()
+    assert (
+        set(nodeport["dst_ip"]) == {"192.168.1.2", "192.168.1.3", "192.168.1.4"}
+        and (nodeport["service_port"] == 80).all()
+    )
     assert not (nodeport["seen_src_ip"] == "192.168.1.10").any()
     # ...while a LoadBalancer with Local keeps the laptop's address.
     local = rows[rows["group"] == "laptop-to-loadbalancer-local"]
@@ -160,8 +171,10 @@ def test_services_experiment_report_matches_the_raw_records(tmp_path, no_leftove
     nat = {r["communication"]: r for r in table(report, "NAT-free addressing")}
     assert nat["external-to-service (nodePort)"]["expected / seen"] == "expected SNAT; seen SNAT 60/60"
     assert nat["pod-to-service (ClusterIP)"]["expected / seen"] == "expected NAT-free; seen NAT-free 300/300"
-    assert nat["external-to-service (loadBalancer)"]["expected / seen"] == \
-        "expected NAT-free or SNAT; seen NAT-free 30/60, SNAT 30/60"  # Local keeps the laptop's address
+    assert (
+        nat["external-to-service (loadBalancer)"]["expected / seen"]
+        == "expected NAT-free or SNAT; seen NAT-free 30/60, SNAT 30/60"
+    )  # Local keeps the laptop's address
     # TCP latency is the handshake's round trip, not the time 450 probes sent at once take to be
     # answered by one agent (that gave ~45 ms to every probe of this step, whatever the path).
     tcp = rows[(rows["protocol"] == "TCP") & (rows["outcome"] == "connected")]
@@ -174,11 +187,11 @@ def test_ingress_routes_by_host_and_path_through_real_nginx(tmp_path, no_leftove
     service = lambda group: {a.split("/")[1].rsplit("-", 2)[0] for a in rows[rows["group"] == group]["answered_by"]}  # noqa: E731
     assert service("coffee") == {"coffee"} and service("coffee-deeper") == {"coffee"}
     assert service("tea") == {"tea"} and service("exact-menu") == {"tea"} and service("via-nodeport") == {"tea"}
-    assert service("not-a-prefix") == {"default-http-backend"}   # Prefix /coffee does not match /coffeeshop
+    assert service("not-a-prefix") == {"default-http-backend"}  # Prefix /coffee does not match /coffeeshop
     assert service("unknown-host") == {"default-http-backend"}
-    assert service("https-coffee") == {"coffee"}                  # TLS terminated by nginx (SNI, self-signed)
+    assert service("https-coffee") == {"coffee"}  # TLS terminated by nginx (SNI, self-signed)
     # the backends see the ingress controller's pod, not the laptop: nginx proxies
     ingress_ip = {r for r in rows["seen_src_ip"] if r}
     assert len(ingress_ip) == 1 and "192.168.1.10" not in ingress_ip
     scaled = rows[rows["step"] == "coffee-scaled"]
-    assert scaled["answered_by"].nunique() == 4                   # nginx reloaded with the new endpoints
+    assert scaled["answered_by"].nunique() == 4  # nginx reloaded with the new endpoints

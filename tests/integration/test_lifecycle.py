@@ -42,8 +42,9 @@ def _campaign():
     """benchmarks/concurrency_campaign.py, whose runs these tests sample."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("concurrency_campaign",
-                                                  os.path.join(ROOT, "benchmarks", "concurrency_campaign.py"))
+    spec = importlib.util.spec_from_file_location(
+        "concurrency_campaign", os.path.join(ROOT, "benchmarks", "concurrency_campaign.py")
+    )
     module = importlib.util.module_from_spec(spec)
     assert spec.loader is not None
     spec.loader.exec_module(module)
@@ -59,7 +60,7 @@ def test_runs_started_together_both_pass_with_their_own_results(tmp_path, clean_
     for _ in range(3):
         pair = campaign.one_pair(str(tmp_path))
         assert pair["ok"], pair
-        assert pair["gap_ms"] < 25, pair        # ~1 ms on an idle machine; margin for a busy one
+        assert pair["gap_ms"] < 25, pair  # ~1 ms on an idle machine; margin for a busy one
         folders += [r["folder"] for r in pair["runs"]]
     assert len(set(folders)) == 6
     for folder in folders:
@@ -69,17 +70,21 @@ def test_runs_started_together_both_pass_with_their_own_results(tmp_path, clean_
 
 
 # (the progress line to wait for, the first signal, the signal sent every 10 ms after it)
-POINTS = [("building", signal.SIGINT, signal.SIGINT),
-          ("creating", signal.SIGTERM, signal.SIGINT),
-          ("starting the agent", signal.SIGINT, signal.SIGTERM),
-          ("programming Services", signal.SIGHUP, signal.SIGINT),
-          ("cluster ready", signal.SIGINT, signal.SIGTERM),
-          ("probes", signal.SIGTERM, signal.SIGTERM),
-          ("tearing down", signal.SIGINT, signal.SIGINT)]
+POINTS = [
+    ("building", signal.SIGINT, signal.SIGINT),
+    ("creating", signal.SIGTERM, signal.SIGINT),
+    ("starting the agent", signal.SIGINT, signal.SIGTERM),
+    ("programming Services", signal.SIGHUP, signal.SIGINT),
+    ("cluster ready", signal.SIGINT, signal.SIGTERM),
+    ("probes", signal.SIGTERM, signal.SIGTERM),
+    ("tearing down", signal.SIGINT, signal.SIGINT),
+]
 
 
 @pytest.mark.parametrize("point,first,then", POINTS, ids=[p[0].split()[0] for p in POINTS])
-def test_signals_at_any_point_and_during_teardown_leave_nothing(tmp_path, clean_slate, no_leftovers, point, first, then):
+def test_signals_at_any_point_and_during_teardown_leave_nothing(
+    tmp_path, clean_slate, no_leftovers, point, first, then
+):
     """Item 4 (a second Ctrl-C or SIGTERM aborted the teardown and left namespaces, while saying
     all was torn down) and item 11 (a signal in the underlay build: 'teardown was incomplete:
     _stop_underlay: ')."""
@@ -94,7 +99,7 @@ def test_signals_at_any_point_and_during_teardown_leave_nothing(tmp_path, clean_
     # within half a second of the first signal may have left before the storm's next one, on a
     # loaded machine
     assert point_run["noted"] >= 1 or point_run["after_s"] < 0.5, point_run
-    assert os.listdir(tmp_path) == []                      # no empty results folder either
+    assert os.listdir(tmp_path) == []  # no empty results folder either
     assert sysctls() == before
 
 
@@ -113,7 +118,7 @@ def test_a_node_shell_cut_mid_command_does_not_break_the_underlay_stop(clean_sla
     try:
         assert cluster.underlay is not None and cluster.underlay.net is not None
         for node in cluster.underlay.net.switches + cluster.underlay.net.hosts[:1]:
-            node.sendCmd("sleep 30")   # as a KeyboardInterrupt in waitOutput() leaves it
+            node.sendCmd("sleep 30")  # as a KeyboardInterrupt in waitOutput() leaves it
     finally:
         cluster.teardown()
     assert not [n for n in notes if "failed" in n], notes
@@ -131,11 +136,24 @@ def test_a_daemon_started_but_never_recorded_is_still_removed(clean_slate, no_le
     plan = plan_cluster(load_topology(TOPO), load_manifests([APP]), seed=1)
     with EmulatedCluster(plan) as cluster:
         assert cluster.ledger is not None
-        stray = subprocess.Popen(["ip", "netns", "exec", cluster.netns(plan.pods[0].key), "dnsmasq",
-                                  "--keep-in-foreground", "--port=0", "--no-resolv", "--no-hosts",
-                                  f"--addn-hosts={cluster.ledger.dir}/stray-hosts",
-                                  f"--pid-file={cluster.ledger.dir}/stray.pid"],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        stray = subprocess.Popen(
+            [
+                "ip",
+                "netns",
+                "exec",
+                cluster.netns(plan.pods[0].key),
+                "dnsmasq",
+                "--keep-in-foreground",
+                "--port=0",
+                "--no-resolv",
+                "--no-hosts",
+                f"--addn-hosts={cluster.ledger.dir}/stray-hosts",
+                f"--pid-file={cluster.ledger.dir}/stray.pid",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         time.sleep(0.3)
         assert stray.poll() is None, "dnsmasq did not start"
     try:
@@ -178,7 +196,7 @@ def test_a_killed_unreaped_owner_is_stale(clean_slate, testbed_cmd):
             time.sleep(0.01)
         out = subprocess.run(argv + ["clean", "--stale"], capture_output=True, text=True, env=env, timeout=120)
         assert out.returncode == 0, out.stderr
-        assert "removed 11 namespace(s)" in out.stdout, out.stdout    # 3 nodes, laptop, switch, 6 pods
+        assert "removed 11 namespace(s)" in out.stdout, out.stdout  # 3 nodes, laptop, switch, 6 pods
         assert f"tb-{tag}-" not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
         assert not os.path.exists(f"/run/testbed/{tag}")
         assert open(f"/proc/{owner.pid}/stat").read().rsplit(")", 1)[1].split()[0] == "Z"  # still unreaped
@@ -222,8 +240,7 @@ def test_an_incomplete_teardown_says_what_remains_and_clean_stale_finishes_it(cl
         assert "injected" in message and "clean --stale" in message
         ledger = json.load(open(f"/run/testbed/{tag}/ledger.json"))
         assert ledger["remains"] == {"netns": [f"tb-{tag}-n1"]}
-        assert f"tb-{tag}-n1" in subprocess.run(["ip", "netns", "list"], capture_output=True,
-                                                          text=True).stdout
+        assert f"tb-{tag}-n1" in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     finally:
         cleaned = subprocess.run(argv + ["clean", "--stale"], capture_output=True, text=True, env=env, timeout=120)
     assert cleaned.returncode == 0 and "removed 1 namespace(s)" in cleaned.stdout, cleaned
@@ -235,6 +252,6 @@ def test_sysctls_are_raised_while_needed_and_read_the_same_after(tmp_path, clean
     ends, and an instance ending never lowers what a live one still needs."""
     seen = _campaign().nested_sysctls(str(tmp_path))
     assert seen["during_small"] == seen["want_small"] and seen["during_big"] == seen["want_big"], seen
-    assert all(w > b for w, b in zip(seen["want_small"], seen["before"]))   # the test raised them all
-    assert seen["after_big"] == seen["want_small"], seen   # the small instance still lives and needs these
+    assert all(w > b for w, b in zip(seen["want_small"], seen["before"]))  # the test raised them all
+    assert seen["after_big"] == seen["want_small"], seen  # the small instance still lives and needs these
     assert seen["after"] == seen["before"], seen

@@ -20,7 +20,7 @@ def test_online_boutique_release_manifests_run_unmodified(tmp_path, no_leftovers
     meta = json.load(open(os.path.join(run_dir, "run.json")))
     plan = json.load(open(os.path.join(run_dir, "plan.json")))
     apps = {p["labels"].get("app") for p in plan["pods"] if p["namespace"] == "default"}
-    assert len(apps) == 12 and plan["pending"] == []            # every app's pod is up
+    assert len(apps) == 12 and plan["pending"] == []  # every app's pod is up
     assert "11 ServiceAccount: not emulated, no effect on the network" in meta["notes"]
     assert passed, open(os.path.join(run_dir, "summary.md")).read()
     assert (rows["outcome"] == "connected").all() and len(rows) == meta["probes"] > 0

@@ -91,8 +91,9 @@ def _check_kernel(c, mode: str, underlay: str) -> None:
                 cidr, via = peer.pod_cidr, peer.pod_cidr.split("/")[0]
                 assert f"{cidr} via {via} dev flannel.1 onlink" in routes
         neigh = _ip("-n", ns, "neigh", "show", "dev", "flannel.1")
-        fdb = subprocess.run(["bridge", "-n", ns, "fdb", "show", "dev", "flannel.1"], capture_output=True,
-                             text=True, check=True).stdout
+        fdb = subprocess.run(
+            ["bridge", "-n", ns, "fdb", "show", "dev", "flannel.1"], capture_output=True, text=True, check=True
+        ).stdout
         for ip, mac in vtep.neighbours:
             assert f"{ip} lladdr {mac} PERMANENT" in neigh
         for mac, dst in vtep.fdb:
@@ -112,8 +113,11 @@ def _check_kernel(c, mode: str, underlay: str) -> None:
         pod_routes = _ip("-n", c.netns(client.key), "-4", "route", "show")
         assert "default via 169.254.1.1 dev eth0" in pod_routes
         assert f"{client.ip}/32" in _ip("-n", c.netns(client.key), "-4", "addr", "show", "dev", "eth0")
-        out = subprocess.run(["ip", "netns", "exec", ns, "cat", f"/proc/sys/net/ipv4/conf/{client.host_veth}/proxy_arp"],
-                             capture_output=True, text=True).stdout.strip()
+        out = subprocess.run(
+            ["ip", "netns", "exec", ns, "cat", f"/proc/sys/net/ipv4/conf/{client.host_veth}/proxy_arp"],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
         assert out == "1"
     elif mode == "cloud-routes":
         router = plan.network.routers[0]
@@ -149,8 +153,9 @@ def test_all_pairs_matrix(no_leftovers, mode, underlay):
             # rate-limits those errors per sender (net.ipv4.route.error_burst/error_cost: 5 at
             # once, then 1 per second). Four SYNs per pod fit in the burst; later probes of the
             # same pods may see a timeout instead.
-            first = _rows(c, ProbeGroup("tcp", Endpoints(pods=_echo()), Endpoints(pods=_echo()), protocols=("TCP",),
-                                        timeout=1.0))
+            first = _rows(
+                c, ProbeGroup("tcp", Endpoints(pods=_echo()), Endpoints(pods=_echo()), protocols=("TCP",), timeout=1.0)
+            )
         timeout = 0.5 if broken else 1.0
         rows = _rows(c, ProbeGroup("p2p", Endpoints(pods=_echo()), Endpoints(pods=_echo()), timeout=timeout))
         rows += _rows(c, ProbeGroup("n2p", Endpoints(nodes=()), Endpoints(pods=_echo()), timeout=timeout))
@@ -179,9 +184,25 @@ def test_all_pairs_matrix(no_leftovers, mode, underlay):
 
 
 def _ping(c, src_key: str, dst: str, size: int, df: bool) -> subprocess.CompletedProcess:
-    return subprocess.run(["ip", "netns", "exec", c.netns(src_key), "ping", "-n", "-c1", "-W1",
-                           "-M", "do" if df else "dont", "-s", str(size), dst],
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [
+            "ip",
+            "netns",
+            "exec",
+            c.netns(src_key),
+            "ping",
+            "-n",
+            "-c1",
+            "-W1",
+            "-M",
+            "do" if df else "dont",
+            "-s",
+            str(size),
+            dst,
+        ],
+        capture_output=True,
+        text=True,
+    )
 
 
 @pytest.mark.parametrize("mode,pod_mtu", [("vxlan", 1450), ("host-gw", 1500)])
@@ -244,8 +265,9 @@ def test_bgp_full_mesh_across_racks_is_dropped_by_the_router(no_leftovers, tmp_p
     assert plan.warnings[0].startswith("routing bgp (full-mesh) across racks")
     with EmulatedCluster(plan) as c:
         learned = _ip("-n", c.netns("n1"), "-4", "route", "show", "proto", "bird")
-        rows = _rows(c, ProbeGroup("p2p", Endpoints(pods=_echo()), Endpoints(pods=_echo()), protocols=("TCP",),
-                                   timeout=0.5))
+        rows = _rows(
+            c, ProbeGroup("p2p", Endpoints(pods=_echo()), Endpoints(pods=_echo()), protocols=("TCP",), timeout=0.5)
+        )
     assert "10.244.2.0/24 via 192.168.1.1 dev eth0" in learned  # resolved recursively through the router
     for r in rows:
         # The router has no route to any pod CIDR: it drops the SYN and cannot even send the
@@ -307,8 +329,9 @@ def test_pods_added_and_removed_on_a_live_cluster_are_routed(no_leftovers, mode)
         assert c.apply(bigger)["added"] == 2
         rows = _rows(c, ProbeGroup("p2p", Endpoints(pods=_echo()), Endpoints(pods=_echo()), protocols=("TCP",)))
         assert len(rows) == 10 * 9
-        assert all(r["outcome"] == "connected" and r["nat_free"] for r in rows), [r for r in rows if
-                                                                                 r["outcome"] != "connected"][:3]
+        assert all(r["outcome"] == "connected" and r["nat_free"] for r in rows), [
+            r for r in rows if r["outcome"] != "connected"
+        ][:3]
         manifests, smaller = apply_action(Scale("Deployment", "echo-rack2", 1), cluster_spec, manifests, c.plan)
         assert c.apply(smaller)["removed"] == 5
         gone = {p.ip for p in bigger.pods} - {p.ip for p in smaller.pods}

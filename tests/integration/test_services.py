@@ -13,11 +13,11 @@ from testbed.experiment.changes import Scale, apply_action
 from testbed.experiment.expand import expand
 from testbed.experiment.model import Endpoints, Expectation, PodSelection, ProbeGroup, ServiceTarget
 from testbed.experiment.run import probe_rows
+from testbed.netns import in_netns
 from testbed.plan.build import plan_cluster
 from testbed.spec.topology import load_topology
 from testbed.spec.workloads import load_manifests
 from testbed.traffic.dnsquery import resolve_many
-from testbed.netns import in_netns
 
 from .conftest import ROOT
 
@@ -25,8 +25,14 @@ APP = os.path.join(ROOT, "manifests", "services-features.yaml")
 
 
 def _group(name, source, service, via="clusterIP", repeat=1, expect=Expectation(), **kw):
-    return ProbeGroup(name, source, Endpoints(service=ServiceTarget(service, via=via, **kw)), repeat=repeat,
-                      expect=expect, timeout=0.7)
+    return ProbeGroup(
+        name,
+        source,
+        Endpoints(service=ServiceTarget(service, via=via, **kw)),
+        repeat=repeat,
+        expect=expect,
+        timeout=0.7,
+    )
 
 
 def _rows(c, group):
@@ -75,13 +81,18 @@ def test_dns_records(cluster):
     dns_ip = c.plan.services.service("kube-system", "kube-dns").cluster_ip
     assert dns_ip == "10.96.0.10"
     ns = c.netns_path(pod.key)
-    names = ["echo.default.svc.cluster.local", "echo-headless.default.svc.cluster.local", "nothing.default.svc.cluster.local"]
+    names = [
+        "echo.default.svc.cluster.local",
+        "echo-headless.default.svc.cluster.local",
+        "nothing.default.svc.cluster.local",
+    ]
     got = resolve_many([(ns, n, dns_ip) for n in names])
     assert got[(ns, names[0])] == [c.plan.services.service("default", "echo").cluster_ip]
     assert sorted(got[(ns, names[1])]) == sorted(p.ip for p in c.plan.pods if p.labels.get("app") == "echo")
     assert got[(ns, names[2])] == []
     # ExternalName: a CNAME to spec.externalName.
     from scapy.layers.dns import DNS, DNSQR
+
     with in_netns(ns):
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.settimeout(1)
@@ -92,25 +103,37 @@ def test_dns_records(cluster):
     # The pod's resolv.conf carries Kubernetes' search path, as `ip netns exec` shows it.
     with open(f"/etc/netns/{c.netns(pod.key)}/resolv.conf") as h:
         text = h.read()
-    assert "search default.svc.cluster.local svc.cluster.local cluster.local" in text and "nameserver 10.96.0.10" in text
+    assert (
+        "search default.svc.cluster.local svc.cluster.local cluster.local" in text and "nameserver 10.96.0.10" in text
+    )
 
 
 def test_external_traffic_policy_local_and_endpoints_follow_scaling(cluster):
     c = cluster
     laptop = Endpoints(hosts=("laptop",))
     local = {p.node for p in c.plan.pods if p.labels.get("app") == "echo"}
-    rows = _rows(c, _group("local", laptop, "echo-local", via="nodePort", repeat=3,
-                           expect=Expectation("connected", "sender")))
+    rows = _rows(
+        c, _group("local", laptop, "echo-local", via="nodePort", repeat=3, expect=Expectation("connected", "sender"))
+    )
     for r in rows:
         node = next(n for n in c.plan.nodes if n.host_ip == r["dst_ip"])
         if node.name in local:  # a node with a local endpoint answers and keeps the client's address
             assert r["outcome"] == "connected" and r["seen_src_ip"] == "192.168.1.10"
             assert r["answered_by"].split("/")[1] in {p.name for p in c.plan.pods_on(node.name)}
-        else:                   # the others drop it (upstream: KUBE-EXT-... has no endpoint to jump to)
+        else:  # the others drop it (upstream: KUBE-EXT-... has no endpoint to jump to)
             assert r["outcome"] in ("timeout", "refused")
     # internalTrafficPolicy Local: a node reaches only its own endpoints, and none when it has none.
-    node_rows = _rows(c, ProbeGroup("itp", Endpoints(nodes=()), Endpoints(service=ServiceTarget("echo-node-local")),
-                                    repeat=5, timeout=0.5, expect=Expectation("any", "any")))
+    node_rows = _rows(
+        c,
+        ProbeGroup(
+            "itp",
+            Endpoints(nodes=()),
+            Endpoints(service=ServiceTarget("echo-node-local")),
+            repeat=5,
+            timeout=0.5,
+            expect=Expectation("any", "any"),
+        ),
+    )
     for r in node_rows:
         if r["src_node"] in local:
             assert r["outcome"] == "connected"
@@ -124,6 +147,16 @@ def test_external_traffic_policy_local_and_endpoints_follow_scaling(cluster):
     c.manifests = manifests
     pod = [p for p in c.plan.pods if p.labels.get("app") == "echo"]
     assert len(pod) == 1
-    rows = _rows(c, ProbeGroup("one", Endpoints(nodes=()), Endpoints(service=ServiceTarget("echo")), ports=(80,),
-                               repeat=10, timeout=0.7, expect=Expectation("connected", "any")))
+    rows = _rows(
+        c,
+        ProbeGroup(
+            "one",
+            Endpoints(nodes=()),
+            Endpoints(service=ServiceTarget("echo")),
+            ports=(80,),
+            repeat=10,
+            timeout=0.7,
+            expect=Expectation("connected", "any"),
+        ),
+    )
     assert len(rows) == 30 and {r["answered_by"] for r in rows} == {f"default/{pod[0].name}"}

@@ -18,8 +18,9 @@ PROMPT = "testbed> "
 def _spawn(testbed_cmd, tmp_path, *extra):
     argv, env = testbed_cmd
     env = dict(env, HOME=str(tmp_path), XDG_STATE_HOME=str(tmp_path / "state"), TERM="dumb")
-    child = pexpect.spawn(argv[0], argv[1:] + ["up", TOPO, "-q", *extra], env=env, encoding="utf-8",
-                          timeout=60, dimensions=(50, 200))
+    child = pexpect.spawn(
+        argv[0], argv[1:] + ["up", TOPO, "-q", *extra], env=env, encoding="utf-8", timeout=60, dimensions=(50, 200)
+    )
     child.expect_exact(PROMPT)
     return child
 
@@ -50,7 +51,7 @@ def _busybox_session(child, run_line: str) -> str:
     _type(child, run_line, until="busybox:/# ")
     out = _type(child, "wget --spider --timeout=1 nginx", until="busybox:/# ", timeout=30)
     _type(child, "hostname", until="busybox:/# ")
-    assert child.before.strip().splitlines()[-1].strip() == "busybox"   # its own UTS namespace
+    assert child.before.strip().splitlines()[-1].strip() == "busybox"  # its own UTS namespace
     _type(child, "exit", until=PROMPT, timeout=60)
     assert 'pod "busybox" deleted' in child.before
     return out
@@ -69,10 +70,11 @@ def test_seed003_typed_as_the_seed_prints_it(testbed_cmd, tmp_path, no_leftovers
         assert "networkpolicy.networking.k8s.io/access-nginx created" in out and "shipped copy" in out
         blocked = _busybox_session(child, "kubectl run busybox --rm -ti --image=busybox:1.28 -- /bin/sh")
         assert "timed out" in blocked and "Remote file exists." not in blocked
-        allowed = _busybox_session(child, 'kubectl run busybox --rm -ti --labels="access=true" '
-                                          "--image=busybox:1.28 -- /bin/sh")
+        allowed = _busybox_session(
+            child, 'kubectl run busybox --rm -ti --labels="access=true" --image=busybox:1.28 -- /bin/sh'
+        )
         assert "Remote file exists." in allowed
-        assert "busybox" not in _type(child, "kubectl get pods")   # --rm deleted it
+        assert "busybox" not in _type(child, "kubectl get pods")  # --rm deleted it
         _leave(child)
     finally:
         _close(child)
@@ -90,7 +92,7 @@ def test_mininet_session_pipes_and_ctrl_c(testbed_cmd, tmp_path, no_leftovers):
         out = _type(child, "kind-worker iptables-save -t nat | grep KUBE-SVC")
         assert "KUBE-SVC-" in out and "Unknown arguments" not in out
         assert "status=1" in _type(child, "busybox false; echo status=$?")
-        child.send("busybox sh\r")            # a shell in the pod, named after it
+        child.send("busybox sh\r")  # a shell in the pod, named after it
         child.expect_exact("busybox:/# ")
         child.sendline("hostname; echo $((6*7)) | cat")
         child.expect_exact("busybox:/# ")
@@ -98,11 +100,11 @@ def test_mininet_session_pipes_and_ctrl_c(testbed_cmd, tmp_path, no_leftovers):
         _type(child, "exit")
         _type(child, "kubectl exec -ti busybox -- /bin/sh", until="busybox:/# ")
         _type(child, "exit")
-        child.send("describe pod ngin\t")     # Tab completes a name with dashes
+        child.send("describe pod ngin\t")  # Tab completes a name with dashes
         child.expect_exact(nginx)
         _type(child, "", until=PROMPT)
         assert f"Name:         {nginx}" in child.before
-        child.sendline("busybox ping kind-worker")   # Ctrl-C stops the command, not the shell
+        child.sendline("busybox ping kind-worker")  # Ctrl-C stops the command, not the shell
         child.expect_exact("icmp_seq=1")
         child.sendintr()
         child.expect_exact(PROMPT)
@@ -110,15 +112,15 @@ def test_mininet_session_pipes_and_ctrl_c(testbed_cmd, tmp_path, no_leftovers):
         _type(child, "busybox sh", until="busybox:/# ")
         child.sendline("sleep 30")
         child.expect_exact("sleep 30")
-        time.sleep(0.5)                       # sleep is running
-        child.sendintr()                      # inside the pod's shell: only sleep stops
+        time.sleep(0.5)  # sleep is running
+        child.sendintr()  # inside the pod's shell: only sleep stops
         child.expect_exact("busybox:/# ")
         _type(child, "exit")
-        child.send("get pods -o wi")          # half a line, then Ctrl-C clears it
+        child.send("get pods -o wi")  # half a line, then Ctrl-C clears it
         child.expect_exact("get pods -o wi")
         child.sendintr()
         child.expect_exact(PROMPT)
-        assert "NAME" in _type(child, "get nodes")   # the cluster survived
+        assert "NAME" in _type(child, "get nodes")  # the cluster survived
         _leave(child)
         history = (tmp_path / "state" / "testbed" / "history").read_text().splitlines()
         assert "nodes" in history and "get nodes" in history and "get pods -o wi" not in history
@@ -130,8 +132,9 @@ def test_script_stops_at_the_first_failure_with_its_status(testbed_cmd, tmp_path
     argv, env = testbed_cmd
     script = tmp_path / "tutorial.txt"
     script.write_text("# a tutorial as a test\nget nodes\nkubectl get pods nope\nget pods\n")
-    child = pexpect.spawn(argv[0], argv[1:] + ["up", TOPO, "-q", "--script", str(script)], env=env,
-                          encoding="utf-8", timeout=60)
+    child = pexpect.spawn(
+        argv[0], argv[1:] + ["up", TOPO, "-q", "--script", str(script)], env=env, encoding="utf-8", timeout=60
+    )
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 1

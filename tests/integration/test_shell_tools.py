@@ -11,28 +11,48 @@ from .conftest import ROOT
 
 def test_tools_work_inside_a_pod_with_its_dns(testbed_cmd, tmp_path, no_leftovers):
     script = tmp_path / "tools.txt"
-    script.write_text("\n".join([
-        "get svc nginx -o jsonpath=svc={.spec.clusterIP}{'\\n'}",
-        "busybox hostname; grep busybox /etc/hosts",
-        "busybox nslookup nginx | grep -A1 'Name:'",
-        "busybox dig +short +search nginx",
-        "busybox nc -zv -w2 nginx 80",
-        "busybox curl -s -o /dev/null -w 'http=%{http_code}\\n' http://nginx/",
-        "busybox traceroute -n -w1 -q1 -m5 nginx-5dfdd4bdfc-x9czn",
-        "busybox tracepath -n -m5 nginx-5dfdd4bdfc-x9czn",
-        "busybox ss -tln",
-        "busybox tcpdump --version",
-        "busybox busybox | head -1",
-    ]) + "\n")
+    script.write_text(
+        "\n".join(
+            [
+                "get svc nginx -o jsonpath=svc={.spec.clusterIP}{'\\n'}",
+                "busybox hostname; grep busybox /etc/hosts",
+                "busybox nslookup nginx | grep -A1 'Name:'",
+                "busybox dig +short +search nginx",
+                "busybox nc -zv -w2 nginx 80",
+                "busybox curl -s -o /dev/null -w 'http=%{http_code}\\n' http://nginx/",
+                "busybox traceroute -n -w1 -q1 -m5 nginx-5dfdd4bdfc-x9czn",
+                "busybox tracepath -n -m5 nginx-5dfdd4bdfc-x9czn",
+                "busybox ss -tln",
+                "busybox tcpdump --version",
+                "busybox busybox | head -1",
+            ]
+        )
+        + "\n"
+    )
     argv, env = testbed_cmd
-    out = subprocess.run(argv + ["up", os.path.join(ROOT, "topologies", "three-nodes.yaml"), "--seed", "1", "-q",
-                                 "-f", os.path.join(ROOT, "manifests", "seed003-nginx.yaml"), "--script", str(script)],
-                         capture_output=True, text=True, env=env, timeout=120)
+    out = subprocess.run(
+        argv
+        + [
+            "up",
+            os.path.join(ROOT, "topologies", "three-nodes.yaml"),
+            "--seed",
+            "1",
+            "-q",
+            "-f",
+            os.path.join(ROOT, "manifests", "seed003-nginx.yaml"),
+            "--script",
+            str(script),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     text = out.stdout + out.stderr
     assert out.returncode == 0, text[-3000:]
     svc = next(line[4:] for line in out.stdout.splitlines() if line.startswith("svc="))
-    assert f"Address: {svc}" in out.stdout                             # the Service IP, from the cluster DNS
-    assert "nginx.default.svc.cluster.local" in out.stdout and f"\n{svc}\n" in out.stdout   # nslookup, dig
-    assert "succeeded" in text and "http=200" in out.stdout            # nc, curl through the Service
-    assert "10.244.2.2" in out.stdout and "reached" in out.stdout      # traceroute, tracepath to the pod
+    assert f"Address: {svc}" in out.stdout  # the Service IP, from the cluster DNS
+    assert "nginx.default.svc.cluster.local" in out.stdout and f"\n{svc}\n" in out.stdout  # nslookup, dig
+    assert "succeeded" in text and "http=200" in out.stdout  # nc, curl through the Service
+    assert "10.244.2.2" in out.stdout and "reached" in out.stdout  # traceroute, tracepath to the pod
     assert "\nbusybox\n" in out.stdout and "BusyBox" in out.stdout and "tcpdump version" in text

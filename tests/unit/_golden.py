@@ -22,5 +22,6 @@ def check_golden(name: str, text: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
     assert path.exists(), f"no golden file tests/unit/golden/{name} yet: run with UPDATE_GOLDEN=1 and review it"
-    assert text == path.read_text(encoding="utf-8"), \
+    assert text == path.read_text(encoding="utf-8"), (
         f"differs from tests/unit/golden/{name} (UPDATE_GOLDEN=1 to accept, after review)"
+    )

@@ -19,9 +19,13 @@ REPO = HERE.parents[1]
 GOLDEN = GOLDEN_ROOT / "ingress"
 DEMO = REPO / "manifests" / "ingress-demo.yaml"
 TOPOLOGY = REPO / "topologies" / "three-nodes.yaml"
-RUN = "/run/testbed-ingress"         # the paths written into the goldens; nginx -t swaps in a tmp dir
-PATHS = dict(cert_path=RUN + "/certs/{secret}.crt", key_path=RUN + "/certs/{secret}.key",
-             pid_path=RUN + "/nginx.pid", prefix_dir=RUN)
+RUN = "/run/testbed-ingress"  # the paths written into the goldens; nginx -t swaps in a tmp dir
+PATHS = dict(
+    cert_path=RUN + "/certs/{secret}.crt",
+    key_path=RUN + "/certs/{secret}.key",
+    pid_path=RUN + "/nginx.pid",
+    prefix_dir=RUN,
+)
 
 # Every feature at once: hosts, a wildcard, a hostless rule, the three path types, TLS with and
 # without secret, redirects, overlaps, each kind of broken backend, ignored classes.

@@ -22,11 +22,31 @@ HERE = pathlib.Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 DATA = HERE / "data" / "netpol"
 
-def pod_info(namespace: str, name: str, ip: str, node: str = "", labels: dict[str, str] | None = None,
-             ports: tuple[PortPlan, ...] = ()) -> PodPlan:
+
+def pod_info(
+    namespace: str,
+    name: str,
+    ip: str,
+    node: str = "",
+    labels: dict[str, str] | None = None,
+    ports: tuple[PortPlan, ...] = (),
+) -> PodPlan:
     """A planned pod with only what the policy world reads (its sandbox fields left blank)."""
-    return PodPlan(namespace, name, uid="", node=node, ip=ip, prefix=24, gateway="", labels=dict(labels or {}),
-                   containers=("c",), ports=tuple(ports), owner="", key=f"{namespace}_{name}", host_veth="")
+    return PodPlan(
+        namespace,
+        name,
+        uid="",
+        node=node,
+        ip=ip,
+        prefix=24,
+        gateway="",
+        labels=dict(labels or {}),
+        containers=("c",),
+        ports=tuple(ports),
+        owner="",
+        key=f"{namespace}_{name}",
+        host_veth="",
+    )
 
 
 def named_port(name: str, port: int, protocol: str = "TCP") -> PortPlan:
@@ -35,8 +55,11 @@ def named_port(name: str, port: int, protocol: str = "TCP") -> PortPlan:
 
 
 NAMESPACES = {"x": {"ns": "x", "team": "red"}, "y": {"ns": "y", "team": "blue"}, "z": {"ns": "z"}}
-NODES = (NodeInfo("n0", ("192.168.1.2", "10.244.0.1")), NodeInfo("n1", ("192.168.1.3", "10.244.1.1")),
-         NodeInfo("n2", ("192.168.1.4", "10.244.2.1")))
+NODES = (
+    NodeInfo("n0", ("192.168.1.2", "10.244.0.1")),
+    NodeInfo("n1", ("192.168.1.3", "10.244.1.1")),
+    NodeInfo("n2", ("192.168.1.4", "10.244.2.1")),
+)
 EXTERNALS = {"laptop": "192.168.1.10"}
 SERVE = tuple(named_port(f"serve-{p}-{proto.lower()}", p, proto) for p in (80, 81) for proto in ("TCP", "UDP", "SCTP"))
 
@@ -74,10 +97,13 @@ def decode_raw(raw: dict) -> NetworkPolicySpec:
 
 
 def xyz_world(text: str = "", pods=None, namespaces=None) -> World:
-    return World.build(pods if pods is not None else xyz_pods(),
-                       namespaces if namespaces is not None else NAMESPACES,
-                       policies(text) if text else (), NODES, EXTERNALS)
-
+    return World.build(
+        pods if pods is not None else xyz_pods(),
+        namespaces if namespaces is not None else NAMESPACES,
+        policies(text) if text else (),
+        NODES,
+        EXTERNALS,
+    )
 
 
 def load_without_services(paths, tmp_path) -> list[str]:
@@ -85,6 +111,7 @@ def load_without_services(paths, tmp_path) -> list[str]:
     (testbed/spec/services.py), drop those documents into a temporary copy."""
     try:
         import testbed.spec.services  # noqa: F401
+
         return [str(p) for p in paths]
     except ModuleNotFoundError:
         pass
@@ -104,13 +131,20 @@ def load_without_services(paths, tmp_path) -> list[str]:
 def http_named_pods(keep_serve_ports: bool = True) -> list[PodPlan]:
     """xyz_pods whose containers also name TCP port `http`: 80 in x and z, 8080 in y
     (keep_serve_ports=False: `http` is their only port)."""
-    return [dataclasses.replace(p, ports=(p.ports if keep_serve_ports else ()) +
-                                (named_port("http", 8080 if p.namespace == "y" else 80),)) for p in xyz_pods()]
+    return [
+        dataclasses.replace(
+            p, ports=(p.ports if keep_serve_ports else ()) + (named_port("http", 8080 if p.namespace == "y" else 80),)
+        )
+        for p in xyz_pods()
+    ]
 
 
 def egress_ports_world(ports: str, pods: list[PodPlan]) -> World:
     """`pods` in x/y/z and one policy `p` of x: every pod of x may send only to `ports` (a YAML list)."""
-    return xyz_world(f"""
+    return xyz_world(
+        f"""
         metadata: {{name: p}}
         spec: {{podSelector: {{}}, policyTypes: [Egress], egress: [{{ports: {ports}}}]}}
-    """, pods=pods)
+    """,
+        pods=pods,
+    )

@@ -22,8 +22,11 @@ REPO = HERE.parents[1]
 DATA = HERE / "data" / "services"
 POOL = "192.168.1.200-192.168.1.250"
 SEED = 1
-NODES = {"kind-control-plane": ("192.168.1.2", "10.244.0.0/24"), "kind-worker": ("192.168.1.3", "10.244.1.0/24"),
-         "kind-worker2": ("192.168.1.4", "10.244.2.0/24")}
+NODES = {
+    "kind-control-plane": ("192.168.1.2", "10.244.0.0/24"),
+    "kind-worker": ("192.168.1.3", "10.244.1.0/24"),
+    "kind-worker2": ("192.168.1.4", "10.244.2.0/24"),
+}
 LAPTOP = "192.168.1.10"
 POD_SUBNET = "10.244.0.0/16"
 
@@ -39,6 +42,7 @@ def world(seed: int = SEED, lb_pool: str | None = POOL):
 
 
 def pod_ip(pods, prefix: str, node: str) -> list[str]:
-    return sorted((p.ip for p in pods if p.name.startswith(prefix) and p.node == node),
-                  key=lambda ip: tuple(int(x) for x in ip.split(".")))
-
+    return sorted(
+        (p.ip for p in pods if p.name.startswith(prefix) and p.node == node),
+        key=lambda ip: tuple(int(x) for x in ip.split(".")),
+    )

@@ -14,8 +14,11 @@ def kind_cluster(workers: int = 2, testbed_config: str = "") -> str:
     roles = ", ".join(["{role: control-plane}"] + ["{role: worker}"] * workers)
     text = f"kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes: [{roles}]\n"
     if testbed_config:
-        text += ("---\napiVersion: testbed/v1alpha1\nkind: TestbedConfig\n"
-                 + textwrap.dedent(testbed_config).strip("\n") + "\n")
+        text += (
+            "---\napiVersion: testbed/v1alpha1\nkind: TestbedConfig\n"
+            + textwrap.dedent(testbed_config).strip("\n")
+            + "\n"
+        )
     return text
 
 

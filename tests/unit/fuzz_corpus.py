@@ -14,8 +14,9 @@ from __future__ import annotations
 import copy
 import pathlib
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -28,13 +29,14 @@ DEFAULT_TOPOLOGY = REPO / "topologies" / "three-nodes.yaml"
 
 @dataclass(frozen=True)
 class Case:
-    kind: str          # topology | manifest | experiment
-    name: str          # <source file>:<mutation>:<n>, for a readable test id
-    data: bytes        # the file's content
-    base: str          # the good file it was derived from
+    kind: str  # topology | manifest | experiment
+    name: str  # <source file>:<mutation>:<n>, for a readable test id
+    data: bytes  # the file's content
+    base: str  # the good file it was derived from
 
 
 # -- values -------------------------------------------------------------------------------------
+
 
 def deep(levels: int = 80) -> Any:
     """Nested lists and mappings, deeper than the loaders allow (PyYAML can dump ~100 levels;
@@ -55,9 +57,22 @@ def bomb(width: int = 9, levels: int = 9) -> Any:
 
 HUGE_STRING = "x" * 1_000_000
 WRONG_TYPES: list[Any] = [42, -5, 1.5, True, "a-string", [1, 2], {"a": 1}, None]
-HUGE_NUMBERS: list[Any] = [100_000_000, 10 ** 30, 2 ** 64, 1e308]
-BAD_CIDRS: list[Any] = ["127.0.0.0/16", "224.0.0.0/16", "0.0.0.0/0", "0.0.0.0/8", "169.254.0.0/16", "240.0.0.0/8",
-                        "255.255.255.255/32", "10.244.0.0/33", "10.244.0.1/16", "banana", "fd00::/64", 42, ""]
+HUGE_NUMBERS: list[Any] = [100_000_000, 10**30, 2**64, 1e308]
+BAD_CIDRS: list[Any] = [
+    "127.0.0.0/16",
+    "224.0.0.0/16",
+    "0.0.0.0/0",
+    "0.0.0.0/8",
+    "169.254.0.0/16",
+    "240.0.0.0/8",
+    "255.255.255.255/32",
+    "10.244.0.0/33",
+    "10.244.0.1/16",
+    "banana",
+    "fd00::/64",
+    42,
+    "",
+]
 BAD_LABEL_KEYS = ["bad key!", "-starts-with-dash", "a/b/c", "x" * 70, "UPPER_/name", ""]
 BAD_LABEL_VALUES = ["not valid!", "v" * 64, "-dash-", "a b"]
 
@@ -70,8 +85,9 @@ def _bad_labels(rng: random.Random) -> dict[str, Any]:
 
 # -- helpers on parsed documents ----------------------------------------------------------------
 
+
 def _dump(docs: list[Any]) -> bytes:
-    return yaml.safe_dump_all(docs, sort_keys=False, width=10 ** 9).encode()
+    return yaml.safe_dump_all(docs, sort_keys=False, width=10**9).encode()
 
 
 def _load(path: pathlib.Path) -> list[Any]:
@@ -80,8 +96,10 @@ def _load(path: pathlib.Path) -> list[Any]:
 
 def _absolute_paths(exp: dict[str, Any], base: pathlib.Path) -> dict[str, Any]:
     """An experiment whose file names work from any folder (the corpus is written elsewhere)."""
+
     def fix(p: Any) -> Any:
         return str((base.parent / p).resolve()) if isinstance(p, str) else p
+
     spec = exp["spec"]
     spec["topology"] = fix(spec["topology"])
     spec["manifests"] = [fix(m) for m in spec.get("manifests", [])]
@@ -151,7 +169,7 @@ def t_proxy_mode(rng: random.Random, docs: list[Any]) -> None:
 
 
 def t_testbed_numbers(rng: random.Random, docs: list[Any]) -> None:
-    _testbed_doc(docs)["podCIDRPrefix"] = rng.choice([-5, 0, 33, 10 ** 30, "24", 1.5])
+    _testbed_doc(docs)["podCIDRPrefix"] = rng.choice([-5, 0, 33, 10**30, "24", 1.5])
 
 
 def t_routing(rng: random.Random, docs: list[Any]) -> None:
@@ -160,12 +178,26 @@ def t_routing(rng: random.Random, docs: list[Any]) -> None:
 
 def t_external(rng: random.Random, docs: list[Any]) -> None:
     tb = _testbed_doc(docs)
-    tb["externalHosts"] = [{"name": rng.choice(["laptop", "Bad_Name", HUGE_STRING[:400]]),
-                            "ip": rng.choice(["not-an-ip", "127.0.0.1", "192.168.99.300", 42, "10.96.0.10"])}]
+    tb["externalHosts"] = [
+        {
+            "name": rng.choice(["laptop", "Bad_Name", HUGE_STRING[:400]]),
+            "ip": rng.choice(["not-an-ip", "127.0.0.1", "192.168.99.300", 42, "10.96.0.10"]),
+        }
+    ]
 
 
-TOPOLOGY_MUTATIONS: list[Mutation] = [t_bad_subnet, t_overlap, t_bad_underlay, t_wrong_type, t_node_role,
-                                      t_unknown_field, t_proxy_mode, t_testbed_numbers, t_routing, t_external]
+TOPOLOGY_MUTATIONS: list[Mutation] = [
+    t_bad_subnet,
+    t_overlap,
+    t_bad_underlay,
+    t_wrong_type,
+    t_node_role,
+    t_unknown_field,
+    t_proxy_mode,
+    t_testbed_numbers,
+    t_routing,
+    t_external,
+]
 
 
 def _objects(docs: list[Any], kinds: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -189,8 +221,9 @@ def m_replicas(rng: random.Random, docs: list[Any]) -> None:
 
 
 def _pod_specs(docs: list[Any]) -> list[dict[str, Any]]:
-    return [o["spec"] for o in _objects(docs, ("Pod",))] + \
-        [o["spec"]["template"]["spec"] for o in _objects(docs, _CONTROLLERS)]
+    return [o["spec"] for o in _objects(docs, ("Pod",))] + [
+        o["spec"]["template"]["spec"] for o in _objects(docs, _CONTROLLERS)
+    ]
 
 
 def m_container_port(rng: random.Random, docs: list[Any]) -> None:
@@ -200,9 +233,11 @@ def m_container_port(rng: random.Random, docs: list[Any]) -> None:
     container = rng.choice([c for c in rng.choice(specs)["containers"] if c.get("ports")])
     port = rng.choice(container["ports"])
     field = rng.choice(["containerPort", "protocol", "name"])
-    port[field] = {"containerPort": rng.choice([0, -5, 70000, 10 ** 30, "http", None]),
-                   "protocol": rng.choice(["ICMP", "tcp", 6, "SCTP "]),
-                   "name": rng.choice(["Not_A_Name", "waytoolongportname", "--", 80])}[field]
+    port[field] = {
+        "containerPort": rng.choice([0, -5, 70000, 10**30, "http", None]),
+        "protocol": rng.choice(["ICMP", "tcp", 6, "SCTP "]),
+        "name": rng.choice(["Not_A_Name", "waytoolongportname", "--", 80]),
+    }[field]
 
 
 def m_containers(rng: random.Random, docs: list[Any]) -> None:
@@ -235,9 +270,15 @@ def m_selector(rng: random.Random, docs: list[Any]) -> None:
     if obj["kind"] == "ReplicationController":
         obj["spec"]["selector"] = {"app": "does-not-match-the-template"}
     else:
-        obj["spec"]["selector"] = rng.choice([{"matchLabels": {"app": "does-not-match"}}, {},
-                                              {"matchExpressions": [{"key": "app", "operator": "Near"}]},
-                                              {"matchLabels": _bad_labels(rng)}, 42])
+        obj["spec"]["selector"] = rng.choice(
+            [
+                {"matchLabels": {"app": "does-not-match"}},
+                {},
+                {"matchExpressions": [{"key": "app", "operator": "Near"}]},
+                {"matchLabels": _bad_labels(rng)},
+                42,
+            ]
+        )
 
 
 def m_service(rng: random.Random, docs: list[Any]) -> None:
@@ -263,8 +304,11 @@ def m_policy(rng: random.Random, docs: list[Any]) -> None:
         return m_service(rng, docs)
     spec = rng.choice(objs)["spec"]
     field = rng.choice(["policyTypes", "podSelector", "ingress"])
-    spec[field] = {"policyTypes": ["Sideways"], "podSelector": 42,
-                   "ingress": [{"from": [{"ipBlock": {"cidr": rng.choice(["banana", "10.0.0.0/33"])}}]}]}[field]
+    spec[field] = {
+        "policyTypes": ["Sideways"],
+        "podSelector": 42,
+        "ingress": [{"from": [{"ipBlock": {"cidr": rng.choice(["banana", "10.0.0.0/33"])}}]}],
+    }[field]
 
 
 def m_unknown_field(rng: random.Random, docs: list[Any]) -> None:
@@ -279,8 +323,19 @@ def m_kind(rng: random.Random, docs: list[Any]) -> None:
     obj[field] = rng.choice(["Deploymnt", "apps/v9", 42, "", HUGE_STRING[:1000]])
 
 
-MANIFEST_MUTATIONS: list[Mutation] = [m_replicas, m_container_port, m_containers, m_name, m_namespace, m_labels,
-                                      m_selector, m_service, m_policy, m_unknown_field, m_kind]
+MANIFEST_MUTATIONS: list[Mutation] = [
+    m_replicas,
+    m_container_port,
+    m_containers,
+    m_name,
+    m_namespace,
+    m_labels,
+    m_selector,
+    m_service,
+    m_policy,
+    m_unknown_field,
+    m_kind,
+]
 
 
 def _groups(exp: dict[str, Any]) -> list[dict[str, Any]]:
@@ -292,7 +347,7 @@ def e_missing_file(rng: random.Random, docs: list[Any]) -> None:
     which = rng.choice(["topology", "manifests", "apply"])
     missing = rng.choice(["missing.yaml", "/nonexistent/x.yaml", "/", "."])
     if which != "topology" and missing in ("/", "."):
-        missing += "nonexistent/"   # a folder of manifests is valid there (`kubectl apply -f DIR`)
+        missing += "nonexistent/"  # a folder of manifests is valid there (`kubectl apply -f DIR`)
     if which == "topology":
         spec["topology"] = missing
     elif which == "manifests":
@@ -305,21 +360,33 @@ def e_unknown_name(rng: random.Random, docs: list[Any]) -> None:
     groups = _groups(docs[0])
     group = rng.choice(groups)
     side = rng.choice(["from", "to"])
-    group[side] = rng.choice([{"pods": {"names": ["web-typo"]}}, {"pods": {"namespace": "nope"}},
-                              {"pods": {"matchLabels": {"app": "nothing-has-this"}}}] +
-                             ([{"nodes": ["kind-wrker"]}, {"hosts": ["no-such-host"]}] if side == "from" else
-                              [{"service": {"name": "no-such-service"}}]))
+    group[side] = rng.choice(
+        [
+            {"pods": {"names": ["web-typo"]}},
+            {"pods": {"namespace": "nope"}},
+            {"pods": {"matchLabels": {"app": "nothing-has-this"}}},
+        ]
+        + (
+            [{"nodes": ["kind-wrker"]}, {"hosts": ["no-such-host"]}]
+            if side == "from"
+            else [{"service": {"name": "no-such-service"}}]
+        )
+    )
 
 
 def e_wrong_type(rng: random.Random, docs: list[Any]) -> None:
     group = rng.choice(_groups(docs[0]))
     field = rng.choice(["from", "to", "repeat", "timeout", "ports", "protocols", "expect", "name"])
-    group[field] = {"from": {"pods": {"names": [42]}}, "to": {"pods": rng.choice([42, "some", [1]])},
-                    "repeat": rng.choice(["ten", 0, -5, 10 ** 30, 1.5]), "timeout": rng.choice([-1, 0, 1000, "1s"]),
-                    "ports": rng.choice([[0], [-5], [70000], [True], [[80]], "80"]),
-                    "protocols": rng.choice([["tcp"], ["ICMP"], [42], "TCP"]),
-                    "expect": rng.choice([{"outcome": "maybe"}, {"sourceIP": "whoever"}, 42]),
-                    "name": rng.choice([42, None, ["g"]])}[field]
+    group[field] = {
+        "from": {"pods": {"names": [42]}},
+        "to": {"pods": rng.choice([42, "some", [1]])},
+        "repeat": rng.choice(["ten", 0, -5, 10**30, 1.5]),
+        "timeout": rng.choice([-1, 0, 1000, "1s"]),
+        "ports": rng.choice([[0], [-5], [70000], [True], [[80]], "80"]),
+        "protocols": rng.choice([["tcp"], ["ICMP"], [42], "TCP"]),
+        "expect": rng.choice([{"outcome": "maybe"}, {"sourceIP": "whoever"}, 42]),
+        "name": rng.choice([42, None, ["g"]]),
+    }[field]
 
 
 def e_bad_port_name(rng: random.Random, docs: list[Any]) -> None:
@@ -335,25 +402,40 @@ def e_scapy_source(rng: random.Random, docs: list[Any]) -> None:
 
 def e_action(rng: random.Random, docs: list[Any]) -> None:
     step = rng.choice(docs[0]["spec"]["steps"])
-    step.setdefault("actions", []).insert(0, rng.choice([
-        {"scale": {"deployment": "no-such-deployment", "replicas": 2}},
-        {"scale": {"deployment": "web", "replicas": rng.choice([100_000_000, -1, "two"])}},
-        {"label": {"pods": "all", "labels": {rng.choice(BAD_LABEL_KEYS): "v"}}},
-        {"label": {"pods": "all", "labels": {"app": rng.choice(BAD_LABEL_VALUES)}}},
-        {"label": {"namespace": "no-such-ns", "labels": {"a": "b"}}},
-        {"deletePods": {"names": ["no-such-pod"]}},
-        {"rollback": {"deployment": "no-such-deployment"}},
-        {"rollout": {"deployment": "web", "maxSurge": rng.choice(["lots", "200%", -1])}},
-        {"apply": [42]}, {"teleport": {"pods": "all"}}, {"scale": {}, "label": {}},
-    ]))
+    step.setdefault("actions", []).insert(
+        0,
+        rng.choice(
+            [
+                {"scale": {"deployment": "no-such-deployment", "replicas": 2}},
+                {"scale": {"deployment": "web", "replicas": rng.choice([100_000_000, -1, "two"])}},
+                {"label": {"pods": "all", "labels": {rng.choice(BAD_LABEL_KEYS): "v"}}},
+                {"label": {"pods": "all", "labels": {"app": rng.choice(BAD_LABEL_VALUES)}}},
+                {"label": {"namespace": "no-such-ns", "labels": {"a": "b"}}},
+                {"deletePods": {"names": ["no-such-pod"]}},
+                {"rollback": {"deployment": "no-such-deployment"}},
+                {"rollout": {"deployment": "web", "maxSurge": rng.choice(["lots", "200%", -1])}},
+                {"apply": [42]},
+                {"teleport": {"pods": "all"}},
+                {"scale": {}, "label": {}},
+            ]
+        ),
+    )
 
 
 def e_capture(rng: random.Random, docs: list[Any]) -> None:
     step = rng.choice(docs[0]["spec"]["steps"])
-    step["capture"] = [rng.choice([{"at": "nowhere"}, {"at": "kind-worker", "interface": "wlan9"},
-                                   {"at": "kind-worker", "interface": "a/b"},
-                                   {"at": "kind-worker", "filter": "-w /tmp/x"},
-                                   {"at": "kind-worker", "maxPackets": -1}, {"interface": "eth0"}])]
+    step["capture"] = [
+        rng.choice(
+            [
+                {"at": "nowhere"},
+                {"at": "kind-worker", "interface": "wlan9"},
+                {"at": "kind-worker", "interface": "a/b"},
+                {"at": "kind-worker", "filter": "-w /tmp/x"},
+                {"at": "kind-worker", "maxPackets": -1},
+                {"interface": "eth0"},
+            ]
+        )
+    ]
 
 
 def e_steps(rng: random.Random, docs: list[Any]) -> None:
@@ -364,11 +446,11 @@ def e_steps(rng: random.Random, docs: list[Any]) -> None:
     elif choice == 1:
         spec["steps"] = rng.choice([42, "all", {"name": "x"}])
     elif choice == 2:
-        spec["steps"].append(copy.deepcopy(spec["steps"][0]))   # duplicate step name
+        spec["steps"].append(copy.deepcopy(spec["steps"][0]))  # duplicate step name
     elif choice == 3:
         spec["steps"][0] = {"name": "empty"}
     elif choice == 4:
-        spec["seed"] = rng.choice([-1, 10 ** 30, "seven", 1.5])
+        spec["seed"] = rng.choice([-1, 10**30, "seven", 1.5])
     else:
         spec["steps"][0]["during"] = {"probes": [], "interval": rng.choice([0, -1, 100])}
 
@@ -379,11 +461,21 @@ def e_unknown_field(rng: random.Random, docs: list[Any]) -> None:
     where[rng.choice(["bogusField", "step", "x" * 500])] = rng.choice(WRONG_TYPES[:-1])
 
 
-EXPERIMENT_MUTATIONS: list[Mutation] = [e_missing_file, e_unknown_name, e_wrong_type, e_bad_port_name,
-                                        e_scapy_source, e_action, e_capture, e_steps, e_unknown_field]
+EXPERIMENT_MUTATIONS: list[Mutation] = [
+    e_missing_file,
+    e_unknown_name,
+    e_wrong_type,
+    e_bad_port_name,
+    e_scapy_source,
+    e_action,
+    e_capture,
+    e_steps,
+    e_unknown_field,
+]
 
 
 # -- text-level mutations, for every kind --------------------------------------------------------
+
 
 def x_truncated(rng: random.Random, text: bytes) -> bytes | None:
     """Cut the file where PyYAML (an independent judge) says the rest no longer parses."""
@@ -429,10 +521,13 @@ TEXT_MUTATIONS = [x_truncated, x_binary, x_bomb_text, x_deep_text, x_tabs, x_dup
 
 # -- the corpus ----------------------------------------------------------------------------------
 
+
 def _sources() -> list[tuple[str, pathlib.Path, list[Mutation]]]:
-    return ([("topology", p, TOPOLOGY_MUTATIONS) for p in TOPOLOGIES] +
-            [("manifest", p, MANIFEST_MUTATIONS) for p in MANIFESTS] +
-            [("experiment", p, EXPERIMENT_MUTATIONS) for p in EXPERIMENTS])
+    return (
+        [("topology", p, TOPOLOGY_MUTATIONS) for p in TOPOLOGIES]
+        + [("manifest", p, MANIFEST_MUTATIONS) for p in MANIFESTS]
+        + [("experiment", p, EXPERIMENT_MUTATIONS) for p in EXPERIMENTS]
+    )
 
 
 def corpus(seed: int = 11, structural: int = 480, textual: int = 140) -> list[Case]:
@@ -452,7 +547,7 @@ def corpus(seed: int = 11, structural: int = 480, textual: int = 140) -> list[Ca
         docs = copy.deepcopy(parsed[path])
         mutation = rng.choice(mutations)
         mutation(rng, docs)
-        if rng.random() < 0.08:   # now and then, a huge value in an unchecked spot as well
+        if rng.random() < 0.08:  # now and then, a huge value in an unchecked spot as well
             docs.append({"padding": rng.choice([HUGE_STRING[:200_000], bomb(3, 4)])}) if kind == "manifest" else None
         cases.append(Case(kind, f"{path.name}:{mutation.__name__}:{n}", _dump(docs), str(path)))
     while sum(1 for c in cases if ":x_" in c.name) < textual:

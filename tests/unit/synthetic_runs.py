@@ -31,10 +31,27 @@ NODES = {"n1": ("192.168.1.2", "10.244.1.1"), "n2": ("192.168.1.3", "10.244.2.1"
 def row(**kw: Any) -> dict[str, Any]:
     """A full dataset row; the ends, outcome and expectation given, the rest derived."""
     base: dict[str, Any] = {c: "" for c in COLUMNS}
-    base.update({"run_id": "synthetic", "step": "baseline", "group": "g", "attempt": 0, "timestamp": 1000.0,
-                 "src_kind": "pod", "src_namespace": "default", "dst_kind": "pod", "dst_namespace": "default",
-                 "service_port": 0, "protocol": "TCP", "port": 80, "method": "socket", "outcome": "connected",
-                 "latency_ms": 1.0, "seen_src_port": 0, "expected_outcome": "connected"})
+    base.update(
+        {
+            "run_id": "synthetic",
+            "step": "baseline",
+            "group": "g",
+            "attempt": 0,
+            "timestamp": 1000.0,
+            "src_kind": "pod",
+            "src_namespace": "default",
+            "dst_kind": "pod",
+            "dst_namespace": "default",
+            "service_port": 0,
+            "protocol": "TCP",
+            "port": 80,
+            "method": "socket",
+            "outcome": "connected",
+            "latency_ms": 1.0,
+            "seen_src_port": 0,
+            "expected_outcome": "connected",
+        }
+    )
     base.update(kw)
     src, dst = base["src_name"], base["dst_name"]
     if base["src_kind"] == "pod":
@@ -64,11 +81,15 @@ def row(**kw: Any) -> dict[str, Any]:
     else:
         base["latency_ms"] = kw.get("latency_ms") if base["outcome"] == "refused" else None
         base["seen_src_ip"] = ""
-    base["outcome_ok"] = outcome_matches(base["expected_outcome"], base["outcome"]) if base["expected_outcome"] \
-        else False
+    base["outcome_ok"] = (
+        outcome_matches(base["expected_outcome"], base["outcome"]) if base["expected_outcome"] else False
+    )
     seen = base["seen_src_ip"]
-    base["nat_free"] = (not base["expected_src_ips"] or seen in base["expected_src_ips"].split()) \
-        if base["outcome"] == "connected" and seen else None
+    base["nat_free"] = (
+        (not base["expected_src_ips"] or seen in base["expected_src_ips"].split())
+        if base["outcome"] == "connected" and seen
+        else None
+    )
     return base
 
 
@@ -76,8 +97,9 @@ def pairs() -> list[tuple[str, str]]:
     return [(s, d) for s in sorted(PODS) for d in sorted(PODS) if s != d]
 
 
-def synthetic_rows(with_services: bool = True, latency_scale: float = 1.0, variant: str = "a",
-                   throughput: bool = False) -> list[dict[str, Any]]:
+def synthetic_rows(
+    with_services: bool = True, latency_scale: float = 1.0, variant: str = "a", throughput: bool = False
+) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     lat = iter([0.5 + 0.25 * i for i in range(1000)])
     for s, d in pairs():
@@ -86,38 +108,100 @@ def synthetic_rows(with_services: bool = True, latency_scale: float = 1.0, varia
             kw = {"outcome": "timeout"}
         if (s, d) == ("c", "a"):
             kw = {"seen_src_ip": "192.168.1.3"}
-        rows.append(row(step="baseline", group="pods", src_name=s, dst_name=d,
-                        latency_ms=next(lat) * latency_scale, **kw))
+        rows.append(
+            row(step="baseline", group="pods", src_name=s, dst_name=d, latency_ms=next(lat) * latency_scale, **kw)
+        )
     for attempt, outcome in enumerate(["connected", "connected", "timeout"]):
-        rows.append(row(step="baseline", group="udp", attempt=attempt, src_name="a", dst_name="b", protocol="UDP",
-                        port=53, outcome=outcome, latency_ms=next(lat) * latency_scale))
+        rows.append(
+            row(
+                step="baseline",
+                group="udp",
+                attempt=attempt,
+                src_name="a",
+                dst_name="b",
+                protocol="UDP",
+                port=53,
+                outcome=outcome,
+                latency_ms=next(lat) * latency_scale,
+            )
+        )
     for node in ("n1", "n2"):
-        rows.append(row(step="baseline", group="nodes", src_kind="node", src_name=node, dst_name="a",
-                        latency_ms=next(lat) * latency_scale))
+        rows.append(
+            row(
+                step="baseline",
+                group="nodes",
+                src_kind="node",
+                src_name=node,
+                dst_name="a",
+                latency_ms=next(lat) * latency_scale,
+            )
+        )
     for s, d in pairs():
         expected = "blocked" if d == "c" else "connected"
         outcome = "timeout" if (s, d) == ("a", "c") else "connected"
         if variant == "b" and (s, d) == ("b", "c"):
             outcome = "timeout"  # the policy hole closed in run b
-        rows.append(row(step="policy", group="pods", src_name=s, dst_name=d, expected_outcome=expected,
-                        outcome=outcome, latency_ms=next(lat) * latency_scale))
+        rows.append(
+            row(
+                step="policy",
+                group="pods",
+                src_name=s,
+                dst_name=d,
+                expected_outcome=expected,
+                outcome=outcome,
+                latency_ms=next(lat) * latency_scale,
+            )
+        )
     if with_services:
         for i in range(300):
-            rows.append(row(step="service", group="svc-web", attempt=i, src_name="a", dst_name="", dst_ip="10.96.0.20",
-                            service="web", service_port=80, port=80, communication="pod-to-service",
-                            answered_by=f"default/{'abc'[i % 3]}", latency_ms=1.0 + (i % 7) * latency_scale))
+            rows.append(
+                row(
+                    step="service",
+                    group="svc-web",
+                    attempt=i,
+                    src_name="a",
+                    dst_name="",
+                    dst_ip="10.96.0.20",
+                    service="web",
+                    service_port=80,
+                    port=80,
+                    communication="pod-to-service",
+                    answered_by=f"default/{'abc'[i % 3]}",
+                    latency_ms=1.0 + (i % 7) * latency_scale,
+                )
+            )
         for i in range(300):
-            rows.append(row(step="service", group="svc-skewed", attempt=i, src_name="a", dst_name="",
-                            dst_ip="10.96.0.21", service="skewed", service_port=80, port=80,
-                            communication="pod-to-service", answered_by="default/a", latency_ms=2.0))
+            rows.append(
+                row(
+                    step="service",
+                    group="svc-skewed",
+                    attempt=i,
+                    src_name="a",
+                    dst_name="",
+                    dst_ip="10.96.0.21",
+                    service="skewed",
+                    service_port=80,
+                    port=80,
+                    communication="pod-to-service",
+                    answered_by="default/a",
+                    latency_ms=2.0,
+                )
+            )
     if throughput:
         for r in rows:
             r["throughput_mbps"] = 900.0 if r["outcome"] == "connected" and r["protocol"] == "TCP" else None
     return rows
 
 
-def write_run(path: str, rows: list[dict[str, Any]], run_id: str = "synthetic-a", seed: int = 7,
-              services: bool = True, csv_only: bool = False, meta: dict[str, Any] | None = None) -> str:
+def write_run(
+    path: str,
+    rows: list[dict[str, Any]],
+    run_id: str = "synthetic-a",
+    seed: int = 7,
+    services: bool = True,
+    csv_only: bool = False,
+    meta: dict[str, Any] | None = None,
+) -> str:
     """A results folder like experiment/results.write_results writes it (no root)."""
     import pandas as pd
 
@@ -131,18 +215,26 @@ def write_run(path: str, rows: list[dict[str, Any]], run_id: str = "synthetic-a"
         frame.to_parquet(os.path.join(path, "probes.parquet"), index=False)
     plan = {"pods": [{"name": n, "namespace": "default", "node": node, "ip": ip} for n, (node, ip) in PODS.items()]}
     if services:
-        plan["services"] = [{"name": "web", "namespace": "default",
-                             "endpoints": ["default/a", "default/b", "default/c"]},
-                            {"name": "skewed", "namespace": "default",
-                             "endpoints": [{"pod": "a"}, {"ip": "10.244.1.3"}, "default/c"]}]
+        plan["services"] = [
+            {"name": "web", "namespace": "default", "endpoints": ["default/a", "default/b", "default/c"]},
+            {"name": "skewed", "namespace": "default", "endpoints": [{"pod": "a"}, {"ip": "10.244.1.3"}, "default/c"]},
+        ]
     passed = bool(rows) and all(r["outcome_ok"] and r["nat_free"] is not False for r in rows)
-    data = {"run_id": run_id, "passed": passed, "started": 1795320824.5, "seed": seed,
-            "experiment": {"name": "synthetic", "file": "experiments/synthetic.yaml", "description": "Known answers."},
-            "inputs": {"experiments/synthetic.yaml": "0" * 64, "manifests/app.yaml": "1" * 64},
-            "cluster": {"name": "kind", "nodes": 2, "pods": 3, "routing": "host-gw"},
-            "probes": len(rows), "timings": {"build": 0.5, "teardown": 0.25, "step:baseline": 0.1},
-            "environment": {"kernel": "6.1", "python": "3.11", "pandas": pd.__version__},
-            "warnings": [], "notes": [], "reproduce": "testbed run experiments/synthetic.yaml"}
+    data = {
+        "run_id": run_id,
+        "passed": passed,
+        "started": 1795320824.5,
+        "seed": seed,
+        "experiment": {"name": "synthetic", "file": "experiments/synthetic.yaml", "description": "Known answers."},
+        "inputs": {"experiments/synthetic.yaml": "0" * 64, "manifests/app.yaml": "1" * 64},
+        "cluster": {"name": "kind", "nodes": 2, "pods": 3, "routing": "host-gw"},
+        "probes": len(rows),
+        "timings": {"build": 0.5, "teardown": 0.25, "step:baseline": 0.1},
+        "environment": {"kernel": "6.1", "python": "3.11", "pandas": pd.__version__},
+        "warnings": [],
+        "notes": [],
+        "reproduce": "testbed run experiments/synthetic.yaml",
+    }
     data.update(meta or {})
     for name, content in (("run.json", data), ("plan.json", plan), ("schema.json", COLUMNS)):
         with open(os.path.join(path, name), "w", encoding="utf-8") as handle:
@@ -151,6 +243,7 @@ def write_run(path: str, rows: list[dict[str, Any]], run_id: str = "synthetic-a"
 
 
 # -- reading report.md back -------------------------------------------------------------------
+
 
 def md_tables(text: str) -> list[tuple[str, list[str], list[list[str]]]]:
     """(the heading or bold line above, header, rows) of every Markdown table."""

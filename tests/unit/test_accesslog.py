@@ -22,13 +22,13 @@ def test_lines_name_the_source_as_seen_and_the_file_stays_bounded(tmp_path, monk
         log.record(WHO, "10.244.2.9", 1000 + i, "10.244.1.2")
     assert os.path.getsize(path) <= 1000 + len(line) + 10 and os.path.exists(path + ".1")
     assert os.path.getsize(path + ".1") <= 1000 + len(line) + 10
-    assert "10.244.2.9:1199 " in open(path).read()   # the newest line is kept
+    assert "10.244.2.9:1199 " in open(path).read()  # the newest line is kept
 
 
 def test_an_unwritable_folder_never_stops_the_agent(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    log = AccessLog(str(blocker / "access"))   # a folder under a file: every write fails
+    log = AccessLog(str(blocker / "access"))  # a folder under a file: every write fails
     log.record(WHO, "10.0.0.1", 1, "10.0.0.2")
     log.record(WHO, "10.0.0.1", 2, "10.0.0.2")
     assert log.ok is False

@@ -6,14 +6,29 @@ import json
 
 import pytest
 from scapy.all import raw
-from scapy.layers.sctp import (SCTP, SCTPChunkAbort, SCTPChunkCookieAck, SCTPChunkData,
-                               SCTPChunkInit, SCTPChunkInitAck, SCTPChunkParamStateCookie)
+from scapy.layers.sctp import (
+    SCTP,
+    SCTPChunkAbort,
+    SCTPChunkCookieAck,
+    SCTPChunkData,
+    SCTPChunkInit,
+    SCTPChunkInitAck,
+    SCTPChunkParamStateCookie,
+)
 
 from testbed.agent.config import ConfigError, parse_config
-from testbed.wire.reply import (MAX_REQUEST_BYTES, REPLY_KEYS, PortIdentity, decode_reply,
-                                 encode_reply, make_reply, parse_request, tcp_response)
 from testbed.agent.sctp_responder import SctpResponder
 from testbed.wire import sctp
+from testbed.wire.reply import (
+    MAX_REQUEST_BYTES,
+    REPLY_KEYS,
+    PortIdentity,
+    decode_reply,
+    encode_reply,
+    make_reply,
+    parse_request,
+    tcp_response,
+)
 
 NGINX = PortIdentity("web-1", "default", "kind-worker", "nginx", "TCP", 80)
 SIDE = PortIdentity("web-1", "default", "kind-worker", "side", "SCTP", 9000)
@@ -21,12 +36,12 @@ SIDE = PortIdentity("web-1", "default", "kind-worker", "side", "SCTP", 9000)
 
 # --- reply objects --------------------------------------------------------------------------------
 
+
 def test_reply_has_exactly_the_documented_keys():
     reply = make_reply(NGINX, "10.244.2.3", 41000, "10.244.1.2")
     assert tuple(reply) == REPLY_KEYS
     assert reply["container"] == "nginx" and reply["port"] == 80 and reply["protocol"] == "TCP"
-    assert (reply["peer_ip"], reply["peer_port"], reply["local_ip"]) == ("10.244.2.3", 41000,
-                                                                          "10.244.1.2")
+    assert (reply["peer_ip"], reply["peer_port"], reply["local_ip"]) == ("10.244.2.3", 41000, "10.244.1.2")
 
 
 def test_encode_decode_roundtrip_and_garbage():
@@ -40,6 +55,7 @@ def test_encode_decode_roundtrip_and_garbage():
 
 
 # --- TCP request framing -------------------------------------------------------------------------
+
 
 def test_probe_line_complete_only_at_newline():
     assert parse_request(b"PROBE 7") is None
@@ -96,6 +112,7 @@ def test_tcp_response_line_and_http():
 
 # --- SCTP responder -----------------------------------------------------------------------------
 
+
 def responder() -> SctpResponder:
     return SctpResponder({9000: SIDE})
 
@@ -108,15 +125,16 @@ def test_init_to_declared_port_gets_init_ack_with_reply_cookie():
     assert out[SCTPChunkInitAck].init_tag != 0
     reply = json.loads(out[SCTPChunkParamStateCookie].cookie)
     assert reply["container"] == "side" and reply["protocol"] == "SCTP"
-    assert (reply["peer_ip"], reply["peer_port"], reply["local_ip"]) == ("10.244.2.3", 40000,
-                                                                          "10.244.1.2")
+    assert (reply["peer_ip"], reply["peer_port"], reply["local_ip"]) == ("10.244.2.3", 40000, "10.244.1.2")
     sctp.parse(raw(out))  # our own checksum verifies
 
 
 def test_init_to_undeclared_port_gets_abort_with_init_tag_and_t_bit_clear():
-    out = SCTP(responder().handle("10.0.0.1", "10.0.0.2",
-                                  raw(SCTP(sport=1234, dport=9001, tag=0)
-                                      / SCTPChunkInit(init_tag=0x5555))))
+    out = SCTP(
+        responder().handle(
+            "10.0.0.1", "10.0.0.2", raw(SCTP(sport=1234, dport=9001, tag=0) / SCTPChunkInit(init_tag=0x5555))
+        )
+    )
     assert (out.sport, out.dport, out.tag) == (9001, 1234, 0x5555)
     assert out[SCTPChunkAbort].TCB == 0  # RFC 9260 8.4 rule 3: tag not reflected
 
@@ -135,8 +153,7 @@ def test_silent_on_everything_else():
     init = bytearray(raw(SCTP(sport=1, dport=9000, tag=0) / SCTPChunkInit(init_tag=8)))
     init[-1] ^= 0xFF  # corrupt: a real stack drops bad checksums silently
     assert r.handle("10.0.0.1", "10.0.0.2", bytes(init)) is None
-    assert r.handle("10.0.0.1", "239.1.1.1", raw(SCTP(sport=1, dport=9000) / SCTPChunkInit(
-        init_tag=8))) is None
+    assert r.handle("10.0.0.1", "239.1.1.1", raw(SCTP(sport=1, dport=9000) / SCTPChunkInit(init_tag=8))) is None
     assert r.handle("10.0.0.1", "10.0.0.2", b"short") is None
 
 
@@ -149,8 +166,7 @@ def test_cookie_echo_answered_until_abort():
     out = SCTP(r.handle("10.0.0.1", "10.0.0.2", echo))
     assert SCTPChunkCookieAck in out and out.tag == 0x1111
     # a COOKIE-ECHO with the wrong tag, or from elsewhere, is not ours
-    assert r.handle("10.0.0.1", "10.0.0.2",
-                    sctp.build_cookie_echo(40000, 9000, info.itag ^ 1, info.cookie)) is None
+    assert r.handle("10.0.0.1", "10.0.0.2", sctp.build_cookie_echo(40000, 9000, info.itag ^ 1, info.cookie)) is None
     assert r.handle("10.0.0.9", "10.0.0.2", echo) is None
     assert r.handle("10.0.0.1", "10.0.0.2", sctp.build_abort(40000, 9000, info.itag)) is None
     assert r.handle("10.0.0.1", "10.0.0.2", echo) is None  # forgotten after ABORT
@@ -166,11 +182,21 @@ def test_update_changes_declared_ports():
 
 # --- configuration -----------------------------------------------------------------------------
 
-GOOD = {"pods": [{"netns": "/run/netns/x", "pod": "web-1", "namespace": "default",
-                  "node": "kind-worker", "ip": "10.244.1.2",
-                  "ports": [{"container": "nginx", "name": "http", "port": 80, "protocol": "TCP"},
-                            {"container": "side", "name": "", "port": 9000,
-                             "protocol": "SCTP"}]}]}
+GOOD = {
+    "pods": [
+        {
+            "netns": "/run/netns/x",
+            "pod": "web-1",
+            "namespace": "default",
+            "node": "kind-worker",
+            "ip": "10.244.1.2",
+            "ports": [
+                {"container": "nginx", "name": "http", "port": 80, "protocol": "TCP"},
+                {"container": "side", "name": "", "port": 9000, "protocol": "SCTP"},
+            ],
+        }
+    ]
+}
 
 
 def test_config_parses():
@@ -181,10 +207,20 @@ def test_config_parses():
 
 
 def test_config_reports_every_problem_at_once():
-    bad = {"pods": [{"netns": "", "pod": "p", "namespace": "n",
-                     "ports": [{"container": "c", "port": 0, "protocol": "TCP"},
-                               {"container": "c", "port": 80, "protocol": "ICMP"},
-                               {"container": "c", "port": True}]}]}
+    bad = {
+        "pods": [
+            {
+                "netns": "",
+                "pod": "p",
+                "namespace": "n",
+                "ports": [
+                    {"container": "c", "port": 0, "protocol": "TCP"},
+                    {"container": "c", "port": 80, "protocol": "ICMP"},
+                    {"container": "c", "port": True},
+                ],
+            }
+        ]
+    }
     with pytest.raises(ConfigError) as info:
         parse_config(bad, "f.json")
     text = str(info.value)

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import math
 
-from testbed.analysis import (difference_matrix, from_rows, outcome_matrix, reachability_matrices,
-                              reachability_matrix, share_matrix)
+from testbed.analysis import (
+    difference_matrix,
+    from_rows,
+    outcome_matrix,
+    reachability_matrices,
+    reachability_matrix,
+    share_matrix,
+)
 
 from .synthetic_runs import row, synthetic_rows
 
@@ -18,8 +24,7 @@ def test_one_matrix_per_step_and_protocol_in_run_order():
     titles = [(m.step, m.protocol) for m in reachability_matrices(_frame())]
     assert titles == [("baseline", "TCP"), ("baseline", "UDP"), ("policy", "TCP"), ("service", "TCP")]
     per_port = [(m.step, m.protocol, m.port) for m in reachability_matrices(_frame(), per_port=True)]
-    assert per_port == [("baseline", "TCP", 80), ("baseline", "UDP", 53), ("policy", "TCP", 80),
-                        ("service", "TCP", 80)]
+    assert per_port == [("baseline", "TCP", 80), ("baseline", "UDP", 53), ("policy", "TCP", 80), ("service", "TCP", 80)]
 
 
 def test_share_outcome_and_counts_of_all_pairs():
@@ -57,8 +62,12 @@ def test_service_destinations_are_the_service_and_its_port():
 
 
 def test_rows_without_expectation_have_no_difference():
-    frame = from_rows([row(src_name="a", dst_name="b", expected_outcome=""),
-                       row(src_name="b", dst_name="a", expected_outcome="", outcome="refused")])
+    frame = from_rows(
+        [
+            row(src_name="a", dst_name="b", expected_outcome=""),
+            row(src_name="b", dst_name="a", expected_outcome="", outcome="refused"),
+        ]
+    )
     m = reachability_matrix(frame, "baseline", "TCP")
     assert not m.has_expectations and m.difference.isna().all().all()
     assert int(m.mismatches.to_numpy().sum()) == 0

@@ -6,8 +6,7 @@ import math
 
 import pytest
 
-from testbed.analysis import chisquare_uniform, endpoints_from_plan, from_rows, load_spread, spread_tests
-from testbed.analysis import stats
+from testbed.analysis import chisquare_uniform, endpoints_from_plan, from_rows, load_spread, spread_tests, stats
 
 from .synthetic_runs import row, synthetic_rows
 
@@ -36,10 +35,29 @@ def test_skewed_spread_300_0_0_with_the_endpoints_that_never_answered():
 
 
 def test_unanswered_requests_are_counted_apart():
-    rows = [row(step="s", src_name="a", dst_name="", service="web", service_port=80, communication="pod-to-service",
-                answered_by=f"default/{x}") for x in "ab"]
-    rows.append(row(step="s", src_name="a", dst_name="", service="web", service_port=80,
-                    communication="pod-to-service", outcome="timeout"))
+    rows = [
+        row(
+            step="s",
+            src_name="a",
+            dst_name="",
+            service="web",
+            service_port=80,
+            communication="pod-to-service",
+            answered_by=f"default/{x}",
+        )
+        for x in "ab"
+    ]
+    rows.append(
+        row(
+            step="s",
+            src_name="a",
+            dst_name="",
+            service="web",
+            service_port=80,
+            communication="pod-to-service",
+            outcome="timeout",
+        )
+    )
     test = spread_tests(from_rows(rows)).iloc[0]
     assert (test["requests"], test["answered"], test["unanswered"], test["endpoints"]) == (3, 2, 1, 2)
 
@@ -51,34 +69,59 @@ def test_no_services_no_spread():
 
 
 def test_endpoints_from_plan():
-    plan = {"pods": [{"name": "b", "namespace": "default", "ip": "10.244.1.3"}],
-            "services": [{"name": "skewed", "namespace": "default",
-                          "endpoints": [{"pod": "a"}, {"ip": "10.244.1.3"}, "default/c"]},
-                         {"name": "other", "namespace": "prod", "endpoints": ["x"]}, "junk"]}
+    plan = {
+        "pods": [{"name": "b", "namespace": "default", "ip": "10.244.1.3"}],
+        "services": [
+            {"name": "skewed", "namespace": "default", "endpoints": [{"pod": "a"}, {"ip": "10.244.1.3"}, "default/c"]},
+            {"name": "other", "namespace": "prod", "endpoints": ["x"]},
+            "junk",
+        ],
+    }
     assert endpoints_from_plan(plan) == {"skewed": ["default/a", "default/b", "default/c"], "prod/other": ["prod/x"]}
     assert endpoints_from_plan({}) == {} and endpoints_from_plan({"services": "x"}) == {}
 
 
 def test_endpoints_from_endpointslices_in_the_plan():
     """The shape of ServicesPlan.to_dict(): slices with endpoints naming their pod; not-ready ones left out."""
-    plan = {"pods": [{"name": "b", "namespace": "default", "ip": "10.244.1.3"}],
-            "services": {"services": [], "slices": [
-                {"namespace": "default", "name": "web-abc12", "service": "web", "ports": [],
-                 "endpoints": [{"ip": "10.244.1.2", "node": "n1", "pod": "a", "ready": True},
-                               {"ip": "10.244.1.3", "node": "n1", "pod": "", "ready": True},
-                               {"ip": "10.244.2.2", "node": "n2", "pod": "c", "ready": False}]},
-                {"namespace": "prod", "name": "api-x", "service": "api", "ports": [],
-                 "endpoints": [{"ip": "10.244.2.9", "node": "n2", "pod": "api-1"}]}]}}
+    plan = {
+        "pods": [{"name": "b", "namespace": "default", "ip": "10.244.1.3"}],
+        "services": {
+            "services": [],
+            "slices": [
+                {
+                    "namespace": "default",
+                    "name": "web-abc12",
+                    "service": "web",
+                    "ports": [],
+                    "endpoints": [
+                        {"ip": "10.244.1.2", "node": "n1", "pod": "a", "ready": True},
+                        {"ip": "10.244.1.3", "node": "n1", "pod": "", "ready": True},
+                        {"ip": "10.244.2.2", "node": "n2", "pod": "c", "ready": False},
+                    ],
+                },
+                {
+                    "namespace": "prod",
+                    "name": "api-x",
+                    "service": "api",
+                    "ports": [],
+                    "endpoints": [{"ip": "10.244.2.9", "node": "n2", "pod": "api-1"}],
+                },
+            ],
+        },
+    }
     assert endpoints_from_plan(plan) == {"prod/api": ["prod/api-1"], "web": ["default/a", "default/b"]}
 
 
-@pytest.mark.parametrize("a, x, q", [
-    (1.0, 0.5, math.exp(-0.5)),                                   # Q(1, x) = e^-x
-    (5.0, 2.0, math.exp(-2.0) * (1 + 2 + 2 + 4 / 3 + 2 / 3)),     # integer a: Poisson tail
-    (0.5, 0.1, math.erfc(math.sqrt(0.1))),                        # Q(1/2, x) = erfc(sqrt x)
-    (0.5, 9.0, math.erfc(3.0)),
-    (10.0, 30.0, math.exp(-30) * sum(30 ** k / math.factorial(k) for k in range(10))),
-])
+@pytest.mark.parametrize(
+    "a, x, q",
+    [
+        (1.0, 0.5, math.exp(-0.5)),  # Q(1, x) = e^-x
+        (5.0, 2.0, math.exp(-2.0) * (1 + 2 + 2 + 4 / 3 + 2 / 3)),  # integer a: Poisson tail
+        (0.5, 0.1, math.erfc(math.sqrt(0.1))),  # Q(1/2, x) = erfc(sqrt x)
+        (0.5, 9.0, math.erfc(3.0)),
+        (10.0, 30.0, math.exp(-30) * sum(30**k / math.factorial(k) for k in range(10))),
+    ],
+)
 def test_regularized_gamma_without_scipy(a, x, q):
     assert stats.regularized_upper_gamma(a, x) == pytest.approx(q, rel=1e-10, abs=1e-300)
 
@@ -95,7 +138,7 @@ def test_chi2_sf_known_values(monkeypatch):
 
     monkeypatch.setattr(builtins, "__import__", no_scipy)
     assert stats.chi2_sf(0.0, 3) == 1.0
-    assert stats.chi2_sf(3.841458820694124, 1) == pytest.approx(0.05, rel=1e-9)   # the 95% quantile, 1 dof
+    assert stats.chi2_sf(3.841458820694124, 1) == pytest.approx(0.05, rel=1e-9)  # the 95% quantile, 1 dof
     assert stats.chi2_sf(5.991464547107979, 2) == pytest.approx(0.05, rel=1e-9)
     assert stats.chi2_sf(18.307038053275146, 10) == pytest.approx(0.05, rel=1e-9)
     with pytest.raises(ValueError):
@@ -112,11 +155,21 @@ def test_chisquare_edge_cases():
 
 def test_endpoints_keyed_by_step_apply_to_that_step_only():
     """plan.json is the final plan: its endpoints must not turn an earlier step's spread into zeros."""
+
     def svc_row(step, pod):
-        return row(step=step, src_name="a", dst_name="", service="web", service_port=80,
-                   communication="pod-to-service", answered_by=f"default/{pod}")
+        return row(
+            step=step,
+            src_name="a",
+            dst_name="",
+            service="web",
+            service_port=80,
+            communication="pod-to-service",
+            answered_by=f"default/{pod}",
+        )
+
     frame = from_rows([svc_row("before", "ab"[i % 2]) for i in range(300)] + [svc_row("after", "a")] * 300)
     from testbed.analysis.spread import last_steps
+
     assert last_steps(frame) == {"web": "after"}
     final = {("after", "web"): ["default/a", "default/b", "default/c"]}
     tests = spread_tests(frame, final).set_index("step")

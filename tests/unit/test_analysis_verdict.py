@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
-from testbed.analysis import (confusion, confusion_by_step, from_rows, mismatches, nat_free, nat_table, nat_verdicts,
-                              nat_violations, run_verdict, summary_table)
+from testbed.analysis import (
+    confusion,
+    confusion_by_step,
+    from_rows,
+    mismatches,
+    nat_free,
+    nat_table,
+    nat_verdicts,
+    nat_violations,
+    run_verdict,
+    summary_table,
+)
 
 from .synthetic_runs import row, synthetic_rows
 
@@ -14,12 +24,22 @@ def _frame():
 
 def test_nat_table_per_communication():
     table = nat_table(_frame()).set_index("communication")
-    assert list(table.index) == ["pod-to-pod (same node)", "pod-to-pod (across nodes)", "node-to-pod (same node)",
-                                 "node-to-pod (across nodes)", "pod-to-service"]
+    assert list(table.index) == [
+        "pod-to-pod (same node)",
+        "pod-to-pod (across nodes)",
+        "node-to-pod (same node)",
+        "node-to-pod (across nodes)",
+        "pod-to-service",
+    ]
     across = table.loc["pod-to-pod (across nodes)"]
     # baseline a<->c, b<->c and policy a<->c, b<->c: 8 probes, 2 timeouts, c -> a NATed to 192.168.1.3
-    assert (across["probes"], across["connected"], across["checked"], across["nat_free"], across["violations"]) == \
-        (8, 6, 6, 5, 1)
+    assert (across["probes"], across["connected"], across["checked"], across["nat_free"], across["violations"]) == (
+        8,
+        6,
+        6,
+        5,
+        1,
+    )
     assert across["verdict"] == "no" and across["unexpected_sources"] == "192.168.1.3 ×1"
     same = table.loc["node-to-pod (same node)"]
     # a node reaching its own pod is seen from cni0's gateway: NAT-free, though not the node's own IP
@@ -29,9 +49,13 @@ def test_nat_table_per_communication():
 
 
 def test_nat_is_recomputed_from_the_addresses_not_the_stored_column():
-    frame = from_rows([row(src_name="a", dst_name="b", seen_src_ip="10.244.1.1", nat_free=True),
-                       row(src_name="b", dst_name="a", expected_src_ips=""),  # '' = any source accepted
-                       row(src_name="a", dst_name="c", outcome="timeout")])
+    frame = from_rows(
+        [
+            row(src_name="a", dst_name="b", seen_src_ip="10.244.1.1", nat_free=True),
+            row(src_name="b", dst_name="a", expected_src_ips=""),  # '' = any source accepted
+            row(src_name="a", dst_name="c", outcome="timeout"),
+        ]
+    )
     assert nat_free(frame).tolist()[:2] == [False, True] and nat_free(frame).isna().tolist()[2]
     assert len(nat_violations(frame)) == 1
     assert nat_table(from_rows([row(src_name="a", dst_name="c", outcome="timeout")]))["verdict"].tolist() == ["n/a"]
@@ -49,12 +73,16 @@ def test_confusion_counts():
 
 def test_mismatches_list_outcomes_and_nat():
     bad = mismatches(_frame())
-    got = [(r.step, r.source.split()[0], r.destination.split()[0], r.protocol, r.outcome, r.problem)
-           for r in bad.itertuples()]
-    assert got == [("baseline", "a", "c", "TCP", "timeout", "outcome"),
-                   ("baseline", "c", "a", "TCP", "connected", "NAT"),
-                   ("baseline", "a", "b", "UDP", "timeout", "outcome"),
-                   ("policy", "b", "c", "TCP", "connected", "outcome")]
+    got = [
+        (r.step, r.source.split()[0], r.destination.split()[0], r.protocol, r.outcome, r.problem)
+        for r in bad.itertuples()
+    ]
+    assert got == [
+        ("baseline", "a", "c", "TCP", "timeout", "outcome"),
+        ("baseline", "c", "a", "TCP", "connected", "NAT"),
+        ("baseline", "a", "b", "UDP", "timeout", "outcome"),
+        ("policy", "b", "c", "TCP", "connected", "outcome"),
+    ]
 
 
 def test_verdict():
@@ -69,8 +97,19 @@ def test_verdict():
 def test_summary_table():
     table = summary_table(_frame())
     first = table.iloc[0].to_dict()
-    assert first == {"step": "baseline", "communication": "pod-to-pod (same node)", "protocol": "TCP", "probes": 2,
-                     "connected": 2, "refused": 0, "timeout": 0, "other": 0, "expected": 2, "as_expected": 2,
-                     "nat_checked": 2, "nat_free": 2}
+    assert first == {
+        "step": "baseline",
+        "communication": "pod-to-pod (same node)",
+        "protocol": "TCP",
+        "probes": 2,
+        "connected": 2,
+        "refused": 0,
+        "timeout": 0,
+        "other": 0,
+        "expected": 2,
+        "as_expected": 2,
+        "nat_checked": 2,
+        "nat_free": 2,
+    }
     assert int(table["probes"].sum()) == 617
     assert summary_table(from_rows([])).empty

@@ -32,10 +32,10 @@ def test_rtnetlink_messages_have_the_kernel_layout():
     assert body[:8] == struct.pack("=BBBBI", socket.AF_INET, 24, 0, 0, 2)
     assert body[8:16] == struct.pack("=HH", 8, netlink.IFA_LOCAL) + socket.inet_aton("10.244.1.5")
     kind, _, body = netlink.route_add("0.0.0.0", 0, 2, gateway="10.244.1.1")
-    assert kind == netlink.RTM_NEWROUTE and len(body) == 12 + 8 + 8   # rtmsg, RTA_GATEWAY, RTA_OIF (no RTA_DST)
+    assert kind == netlink.RTM_NEWROUTE and len(body) == 12 + 8 + 8  # rtmsg, RTA_GATEWAY, RTA_OIF (no RTA_DST)
     assert body[4] == netlink.RT_TABLE_MAIN and body[5] == netlink.RTPROT_STATIC
     kind, _, body = netlink.no_ipv6_link_local(2)
-    assert kind == netlink.RTM_NEWLINK and len(body) == 16 + 16    # ifinfomsg + AF_SPEC{AF_INET6{ADDR_GEN_MODE}}
+    assert kind == netlink.RTM_NEWLINK and len(body) == 16 + 16  # ifinfomsg + AF_SPEC{AF_INET6{ADDR_GEN_MODE}}
     assert struct.unpack_from("=HH", body, 16) == (16, netlink.IFLA_AF_SPEC)
     _, _, body = netlink.link_up(1)
     assert struct.unpack("=BxHiII", body) == (socket.AF_UNSPEC, 0, 1, netlink.IFF_UP, netlink.IFF_UP)
@@ -45,13 +45,22 @@ def test_notes_are_readable_text_not_python_dicts():
     from testbed.bench.suite import figures_from
     from testbed.bench.targets import counts
 
-    raw = {"ready_3n20p": {"from_command_s": 0.6, "build_s": 0.45},
-           "truth_table": {"seconds": 1.0, "outcomes": {"connected": 440, "timeout": 46}, "mismatches": 0,
-                           "extra": {"timeout_s": 1.0}},
-           "all_pairs": {"seconds": 0.9, "probes": 9900, "outcomes": {"connected": 9900}},
-           "changes_1000": {"changes": [{"change": "scale", "apply_s": 0.8, "replan_s": 0.02, "ok": True,
-                                         "observed": {"connected": 10}}]},
-           "conformance": {"cases": 30, "seconds": 25.0, "counts": {"passed": 30, "failed": 0}}}
+    raw = {
+        "ready_3n20p": {"from_command_s": 0.6, "build_s": 0.45},
+        "truth_table": {
+            "seconds": 1.0,
+            "outcomes": {"connected": 440, "timeout": 46},
+            "mismatches": 0,
+            "extra": {"timeout_s": 1.0},
+        },
+        "all_pairs": {"seconds": 0.9, "probes": 9900, "outcomes": {"connected": 9900}},
+        "changes_1000": {
+            "changes": [
+                {"change": "scale", "apply_s": 0.8, "replan_s": 0.02, "ok": True, "observed": {"connected": 10}}
+            ]
+        },
+        "conformance": {"cases": 30, "seconds": 25.0, "counts": {"passed": 30, "failed": 0}},
+    }
     notes = {f.key: f.note for f in figures_from(raw)}
     assert notes["truth_table"].startswith("440 connected, 46 timeout, 0 mismatches")
     assert notes["all_pairs"] == "9900 connected"

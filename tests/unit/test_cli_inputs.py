@@ -25,15 +25,18 @@ def _error_lines(capsys) -> list[str]:
     return lines
 
 
-@pytest.mark.parametrize("argv, fragment", [
-    (["conformance", "--limit", "0"], "--limit 0 is out of range [1, 100,000]"),
-    (["conformance", "--limit", "-1"], "--limit -1 is out of range"),
-    (["conformance", "--timeout", "-1"], "--timeout -1 is out of range (0, 30]"),
-    (["conformance", "--timeout", "nan"], "--timeout nan is out of range"),
-    (["conformance", "--seed", "-4"], "--seed -4 is out of range"),
-    (["plan", str(REPO / "topologies" / "three-nodes.yaml"), "--seed", str(2 ** 40)], "--seed"),
-    (["bench", "--mininet-hosts", "-1"], "--mininet-hosts -1 is out of range"),
-])
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["conformance", "--limit", "0"], "--limit 0 is out of range [1, 100,000]"),
+        (["conformance", "--limit", "-1"], "--limit -1 is out of range"),
+        (["conformance", "--timeout", "-1"], "--timeout -1 is out of range (0, 30]"),
+        (["conformance", "--timeout", "nan"], "--timeout nan is out of range"),
+        (["conformance", "--seed", "-4"], "--seed -4 is out of range"),
+        (["plan", str(REPO / "topologies" / "three-nodes.yaml"), "--seed", str(2**40)], "--seed"),
+        (["bench", "--mininet-hosts", "-1"], "--mininet-hosts -1 is out of range"),
+    ],
+)
 def test_numeric_arguments_are_bounded(tmp_path, capsys, argv, fragment):
     results = tmp_path / "results"
     if argv[0] in ("conformance", "bench"):
@@ -44,10 +47,13 @@ def test_numeric_arguments_are_bounded(tmp_path, capsys, argv, fragment):
     assert not results.exists()  # nothing half-written
 
 
-@pytest.mark.parametrize("where, fragment", [
-    ("/etc/passwd", "exists and is not a directory"),
-    ("{tmp}/missing/parent/results", "is not an existing directory"),
-])
+@pytest.mark.parametrize(
+    "where, fragment",
+    [
+        ("/etc/passwd", "exists and is not a directory"),
+        ("{tmp}/missing/parent/results", "is not an existing directory"),
+    ],
+)
 def test_results_root_is_checked_at_start(tmp_path, capsys, where, fragment):
     for argv in (["run", str(QUICKSTART)], ["conformance"]):
         assert main(argv + ["--results", where.format(tmp=tmp_path)]) == 2
@@ -57,13 +63,16 @@ def test_results_root_is_checked_at_start(tmp_path, capsys, where, fragment):
 
 def test_a_bad_experiment_is_refused_before_building(tmp_path, capsys):
     bad = tmp_path / "typo.yaml"
-    bad.write_text(QUICKSTART.read_text().replace("../", f"{REPO}/").replace("names: [two-containers]",
-                                                                              "names: [web-typo]"))
+    bad.write_text(
+        QUICKSTART.read_text().replace("../", f"{REPO}/").replace("names: [two-containers]", "names: [web-typo]")
+    )
     results = tmp_path / "results"
     assert main(["run", str(bad), "--results", str(results)]) == 2
     (line,) = _error_lines(capsys)
-    assert f"{bad} (Experiment quickstart, step 'connectivity', probe group 'container-to-container'): " \
-           "spec.steps[0].probes[0].from.pods.names[0]: no pod named 'web-typo'" in line
+    assert (
+        f"{bad} (Experiment quickstart, step 'connectivity', probe group 'container-to-container'): "
+        "spec.steps[0].probes[0].from.pods.names[0]: no pod named 'web-typo'" in line
+    )
     assert not results.exists()
 
 
@@ -76,11 +85,13 @@ def test_capture_filters_are_compiled_at_load(tmp_path, capsys):
     src = (REPO / "experiments" / "crafted-and-capture.yaml").read_text().replace("../", f"{REPO}/")
     bad = tmp_path / "cap.yaml"
     bad.write_text(src.replace('filter: "not arp"', 'filter: "tcp portx 80"', 1))
-    with pytest.raises(SpecError) as err:   # what `testbed run` calls before building (not main: no build here)
+    with pytest.raises(SpecError) as err:  # what `testbed run` calls before building (not main: no build here)
         _check_capture_filters(load_experiment(str(bad)))
     (line,) = str(err.value).splitlines()
-    assert line.startswith(f"{bad} (Experiment crafted-and-capture, step 'crafted'): "
-                           "spec.steps[0].capture[0].filter: can't parse filter expression")
+    assert line.startswith(
+        f"{bad} (Experiment crafted-and-capture, step 'crafted'): "
+        "spec.steps[0].capture[0].filter: can't parse filter expression"
+    )
 
 
 def test_the_check_uses_the_seed_given_on_the_command_line(tmp_path, capsys):
@@ -93,9 +104,10 @@ def test_the_check_uses_the_seed_given_on_the_command_line(tmp_path, capsys):
     plan = plan_cluster(load_topology(exp.topology), load_manifests(exp.manifests), seed=exp.seed)
     web = next(p.name for p in plan.pods if p.name.startswith("web-"))
     named = tmp_path / "named.yaml"
-    named.write_text(QUICKSTART.read_text().replace("../", f"{REPO}/").replace("names: [two-containers]",
-                                                                                f"names: [{web}]"))
-    load_experiment(str(named))   # valid with the file's seed
+    named.write_text(
+        QUICKSTART.read_text().replace("../", f"{REPO}/").replace("names: [two-containers]", f"names: [{web}]")
+    )
+    load_experiment(str(named))  # valid with the file's seed
     assert main(["run", str(named), "--seed", str(exp.seed + 1), "--results", str(tmp_path / "r")]) == 2
     (line,) = _error_lines(capsys)
     assert f"no pod named '{web}' at this step" in line

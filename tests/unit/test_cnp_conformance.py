@@ -4,8 +4,8 @@ verdicts its conformance tests expect."""
 
 from __future__ import annotations
 
-from testbed.conformance.check import expected_table, step_world
 from testbed.conformance.changes import step_manifests
+from testbed.conformance.check import expected_table, step_world
 from testbed.conformance.generator import generate_cases
 from testbed.netpol import Flow, decide
 from testbed.spec.model import Manifests
@@ -26,10 +26,21 @@ def test_tiered_cases_are_behind_the_flag():
 
 
 def test_every_action_at_each_tier_is_covered():
-    seen = {(p.tier, r.action) for c in generate_cases(tiered=True) for s in c.steps for p in s.tiers
-            for r in p.ingress + p.egress}
-    assert seen >= {("Admin", "Accept"), ("Admin", "Deny"), ("Admin", "Pass"),
-                    ("Baseline", "Accept"), ("Baseline", "Deny"), ("Baseline", "Pass")}
+    seen = {
+        (p.tier, r.action)
+        for c in generate_cases(tiered=True)
+        for s in c.steps
+        for p in s.tiers
+        for r in p.ingress + p.egress
+    }
+    assert seen >= {
+        ("Admin", "Accept"),
+        ("Admin", "Deny"),
+        ("Admin", "Pass"),
+        ("Baseline", "Accept"),
+        ("Baseline", "Deny"),
+        ("Baseline", "Pass"),
+    }
 
 
 def _verdict(case, step, src, dst, port=80, proto="TCP"):
@@ -38,16 +49,16 @@ def _verdict(case, step, src, dst, port=80, proto="TCP"):
 
 def test_npapi_anp_np_banp_as_upstream_expects():
     case = _cases()["npapi-anp-np-banp"]
-    assert not _verdict(case, 0, "y/a", "x/b") and not _verdict(case, 0, "x/b", "y/a")   # Admin Deny
-    assert _verdict(case, 1, "y/a", "x/b") and _verdict(case, 1, "x/b", "y/a")           # Pass -> NP allows
-    assert not _verdict(case, 2, "y/a", "x/b") and not _verdict(case, 2, "x/b", "y/a")   # Pass -> Baseline Deny
+    assert not _verdict(case, 0, "y/a", "x/b") and not _verdict(case, 0, "x/b", "y/a")  # Admin Deny
+    assert _verdict(case, 1, "y/a", "x/b") and _verdict(case, 1, "x/b", "y/a")  # Pass -> NP allows
+    assert not _verdict(case, 2, "y/a", "x/b") and not _verdict(case, 2, "x/b", "y/a")  # Pass -> Baseline Deny
 
 
 def test_npapi_priority_field_as_upstream_expects():
     case = _cases()["npapi-priority-field"]
     assert not _verdict(case, 0, "y/a", "x/a") and not _verdict(case, 0, "x/a", "y/a")
     assert _verdict(case, 1, "y/a", "x/a") and _verdict(case, 1, "x/a", "y/a")
-    assert _verdict(case, 0, "y/b", "x/a")     # not in the subject's peers
+    assert _verdict(case, 0, "y/b", "x/a")  # not in the subject's peers
 
 
 def test_steps_carry_the_tiers_into_manifests_and_tables():

@@ -73,21 +73,31 @@ def test_the_three_kinds_decode_into_one_model(tmp_path):
     assert (banp.full_name, banp.tier, banp.priority) == ("banp/default", "Baseline", 1001)
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("priority", "-1", "Invalid value: -1: should be greater than or equal to 0"),
-    ("priority", "'1'", "Invalid value: '1': must be of type integer"),
-    ("ingress", "[" + ", ".join(["{action: Deny, from: [{namespaces: {}}]}"] * 26) + "]",
-     "Too many: 26: must have at most 25 items"),
-    ("subject", "{}", "should have at least 1 properties"),
-])
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("priority", "-1", "Invalid value: -1: should be greater than or equal to 0"),
+        ("priority", "'1'", "Invalid value: '1': must be of type integer"),
+        (
+            "ingress",
+            "[" + ", ".join(["{action: Deny, from: [{namespaces: {}}]}"] * 26) + "]",
+            "Too many: 26: must have at most 25 items",
+        ),
+        ("subject", "{}", "should have at least 1 properties"),
+    ],
+)
 def test_schema_bounds(tmp_path, field, value, message):
     spec = {"tier": "Admin", "priority": "1", "subject": "{namespaces: {}}"}
     spec[field] = value
     body = "\n".join(f"  {k}: {v}" for k, v in spec.items())
     path = tmp_path / "p.yaml"
-    path.write_text("apiVersion: policy.networking.k8s.io/v1alpha2\nkind: ClusterNetworkPolicy\n"
-                    f"metadata: {{name: p}}\nspec:\n{body}\n", encoding="utf-8")
+    path.write_text(
+        "apiVersion: policy.networking.k8s.io/v1alpha2\nkind: ClusterNetworkPolicy\n"
+        f"metadata: {{name: p}}\nspec:\n{body}\n",
+        encoding="utf-8",
+    )
     from testbed.errors import SpecError
+
     with pytest.raises(SpecError) as info:
         load_manifests([str(path)])
     (problem,) = info.value.problems

@@ -17,16 +17,20 @@ from testbed.spec.model import ObjectRef
 
 from ._netpol import xyz_world
 
-_DECODERS = {"ClusterNetworkPolicy": decode_cnp, "AdminNetworkPolicy": decode_anp,
-             "BaselineAdminNetworkPolicy": decode_banp}
+_DECODERS = {
+    "ClusterNetworkPolicy": decode_cnp,
+    "AdminNetworkPolicy": decode_anp,
+    "BaselineAdminNetworkPolicy": decode_banp,
+}
 
 
 def tiers(text: str):
     out = []
     for raw in yaml.safe_load_all(textwrap.dedent(text)):
         kind = raw.setdefault("kind", "ClusterNetworkPolicy")
-        raw.setdefault("apiVersion", "policy.networking.k8s.io/" + ("v1alpha2" if kind == "ClusterNetworkPolicy"
-                                                                    else "v1alpha1"))
+        raw.setdefault(
+            "apiVersion", "policy.networking.k8s.io/" + ("v1alpha2" if kind == "ClusterNetworkPolicy" else "v1alpha1")
+        )
         problems = Problems()
         ref = ObjectRef("t.yaml", kind, "", raw["metadata"]["name"])
         spec = _DECODERS[kind](Doc(raw, "t.yaml", problems, document=str(ref)), ref, {}, {})
@@ -111,9 +115,9 @@ def test_pass_goes_to_networkpolicy_then_baseline():
     v = decide(Flow("y/a", "x/b", 80), w)
     assert v.allowed and v.ingress.decision() == "passed to NetworkPolicy: allowed by x/allow-ns-y"
     assert "Admin cnp/delegate rule to-teams: Pass (skips the rest of the Admin tier)" in explain_flow(v)
-    v = decide(Flow("z/a", "x/b", 80), w)          # x is isolated by its policy: NetworkPolicy decides
+    v = decide(Flow("z/a", "x/b", 80), w)  # x is isolated by its policy: NetworkPolicy decides
     assert not v.allowed and v.ingress.tier == "NetworkPolicy"
-    v = decide(Flow("x/a", "y/b", 80), w)          # y has no NetworkPolicy: the Baseline decides
+    v = decide(Flow("x/a", "y/b", 80), w)  # y has no NetworkPolicy: the Baseline decides
     assert not v.allowed and v.ingress.decision() == "passed to Baseline banp/default rule default-deny: Deny"
 
 
@@ -134,7 +138,7 @@ def test_egress_networks_match_pod_ips_and_external_hosts_nodes_match_node_ips()
     assert decide(Flow("x/a", "n1", 80), w).egress.decision() == "Baseline cnp/egress rule no-nodes: Deny"
     assert decide(Flow("x/a", "y/a", 81, "UDP"), w).egress.decision() == "Baseline cnp/egress rule no-y: Deny"
     assert decide(Flow("x/a", "y/a", 81, "TCP"), w).allowed
-    assert decide(Flow("x/b", "laptop", 80), w).allowed          # not the subject
+    assert decide(Flow("x/b", "laptop", 80), w).allowed  # not the subject
 
 
 def test_named_ports_resolve_on_the_destination():
@@ -162,19 +166,39 @@ ACTIONS = st.sampled_from(["Accept", "Deny", "Pass"])
 
 
 @settings(max_examples=60, deadline=None)
-@given(admin=st.lists(st.tuples(st.integers(0, 3), ACTIONS), max_size=3),
-       baseline=st.lists(st.tuples(st.integers(0, 3), st.sampled_from(["Accept", "Deny"])), max_size=2),
-       isolate=st.booleans())
+@given(
+    admin=st.lists(st.tuples(st.integers(0, 3), ACTIONS), max_size=3),
+    baseline=st.lists(st.tuples(st.integers(0, 3), st.sampled_from(["Accept", "Deny"])), max_size=2),
+    isolate=st.booleans(),
+)
 def test_the_hierarchy_as_a_property(admin, baseline, isolate):
     """Against a direct reading of the API's text: the lowest-priority Admin policy that matches
     decides unless it passes; then a NetworkPolicy that selects the pod; then Baseline; else allow."""
     docs = []
     for i, (prio, action) in enumerate(admin):
-        docs.append({"metadata": {"name": f"a{i}"}, "spec": {"tier": "Admin", "priority": prio, "subject": {"namespaces": {}},
-                     "ingress": [{"action": action, "from": [{"namespaces": {}}]}]}})
+        docs.append(
+            {
+                "metadata": {"name": f"a{i}"},
+                "spec": {
+                    "tier": "Admin",
+                    "priority": prio,
+                    "subject": {"namespaces": {}},
+                    "ingress": [{"action": action, "from": [{"namespaces": {}}]}],
+                },
+            }
+        )
     for i, (prio, action) in enumerate(baseline):
-        docs.append({"metadata": {"name": f"b{i}"}, "spec": {"tier": "Baseline", "priority": prio, "subject": {"namespaces": {}},
-                     "ingress": [{"action": action, "from": [{"namespaces": {}}]}]}})
+        docs.append(
+            {
+                "metadata": {"name": f"b{i}"},
+                "spec": {
+                    "tier": "Baseline",
+                    "priority": prio,
+                    "subject": {"namespaces": {}},
+                    "ingress": [{"action": action, "from": [{"namespaces": {}}]}],
+                },
+            }
+        )
     np = "metadata: {name: deny, namespace: y}\nspec: {podSelector: {}}" if isolate else ""
     w = xyz_world(np).with_tiers(tiers(yaml.safe_dump_all(docs)) if docs else [])
     first_admin = min(((p, f"a{i}", a) for i, (p, a) in enumerate(admin)), default=None)
@@ -197,6 +221,8 @@ def test_explain_pod_lists_the_tiers_in_evaluation_order():
     text = explain_pod(world(PASS_AND_BASELINE + "---" + DENY_Z), "z/b")
     lines = text.splitlines()
     at = lines.index(next(line for line in lines if line.startswith("cluster network policies")))
-    assert lines[at + 1:] == ["ingress: Admin cnp/delegate (priority 1) rule to-teams: Pass",
-                              "ingress: Admin cnp/deny-sensitive (priority 10) rule select-all-deny-all: Deny",
-                              "ingress: Baseline banp/default (priority 1001) rule default-deny: Deny"]
+    assert lines[at + 1 :] == [
+        "ingress: Admin cnp/delegate (priority 1) rule to-teams: Pass",
+        "ingress: Admin cnp/deny-sensitive (priority 10) rule select-all-deny-all: Deny",
+        "ingress: Baseline banp/default (priority 1001) rule default-deny: Deny",
+    ]

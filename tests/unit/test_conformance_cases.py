@@ -7,7 +7,6 @@ import pathlib
 
 import pytest
 
-from testbed.errors import SpecError
 from testbed.conformance.decode import decode_policies, decode_text, dump
 from testbed.conformance.dsl import Seq, netpol
 from testbed.conformance.families import SYSTEMATIC
@@ -15,6 +14,7 @@ from testbed.conformance.generator import generate_cases
 from testbed.conformance.resources import MODEL
 from testbed.conformance.tags import FEATURES
 from testbed.conformance.xyz import MODEL_NAMESPACES, MODEL_POD_LABELS, NODE_CIDRS, PODS, model_namespaces, model_node
+from testbed.errors import SpecError
 from testbed.spec.workloads import load_manifests
 
 XYZ = pathlib.Path(MODEL)
@@ -41,11 +41,23 @@ def test_every_case_decodes_as_the_api_server_would(cases):
             assert len(set(step.policy_names())) == len(step.policies), case.name
             assert set(step.pod_labels) <= set(PODS) and set(step.namespace_labels) <= set(MODEL_NAMESPACES)
             # labels too: the whole desired state as manifests
-            docs = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels":
-                     step.labels_of_namespace(ns)}} for ns in MODEL_NAMESPACES]
-            docs += [{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": ref[2:], "namespace": ref[0],
-                      "labels": step.labels_of_pod(ref)}, "spec": {"containers": [{"name": "c"}]}}
-                     for ref in step.pod_labels]
+            docs = [
+                {
+                    "apiVersion": "v1",
+                    "kind": "Namespace",
+                    "metadata": {"name": ns, "labels": step.labels_of_namespace(ns)},
+                }
+                for ns in MODEL_NAMESPACES
+            ]
+            docs += [
+                {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "metadata": {"name": ref[2:], "namespace": ref[0], "labels": step.labels_of_pod(ref)},
+                    "spec": {"containers": [{"name": "c"}]},
+                }
+                for ref in step.pod_labels
+            ]
             decode_text("---\n".join(dump(d) for d in docs), "labels.yaml")
 
 
@@ -81,8 +93,20 @@ def test_tags_start_with_the_family_and_name_only_known_features(cases):
     for c in cases:
         assert set(c.tags[1:]) <= set(FEATURES), c.name
         assert len(set(c.tags)) == len(c.tags)
-    assert {"deny", "allow-all", "pod-selector", "namespace-selector", "and-or", "ip-block", "ports",
-            "relabel-pod", "relabel-namespace", "update-policy", "delete-policy", "random"} <= families
+    assert {
+        "deny",
+        "allow-all",
+        "pod-selector",
+        "namespace-selector",
+        "and-or",
+        "ip-block",
+        "ports",
+        "relabel-pod",
+        "relabel-namespace",
+        "update-policy",
+        "delete-policy",
+        "random",
+    } <= families
 
 
 def test_multi_step_cases_change_something_at_each_step(cases):
@@ -111,8 +135,13 @@ def test_specific_features_are_really_written():
     assert len(orp) == 2
     blk = by_name["ipblock-egress-x-all-but-node1-no-tier"].steps[0].policies[0].egress[0].peers[0].ip_block
     assert (blk.cidr, blk.except_) == ("10.244.0.0/16", (NODE_CIDRS["kind-worker"],))
-    rng = next(c for n, c in by_name.items() if n.startswith("ports-ingress-") and n.endswith("-range-81-90-udp")) \
-        .steps[0].policies[0].ingress[0].ports[0]
+    rng = (
+        next(c for n, c in by_name.items() if n.startswith("ports-ingress-") and n.endswith("-range-81-90-udp"))
+        .steps[0]
+        .policies[0]
+        .ingress[0]
+        .ports[0]
+    )
     assert (rng.protocol, rng.port, rng.end_port) == ("UDP", 81, 90)
     relabel = by_name["relabel-pod-peer-gains-role"]
     assert [s.labels_of_pod("y/b").get("role") for s in relabel.steps] == [None, "admin", None]
@@ -151,13 +180,14 @@ def test_decode_text_is_strict_and_names_the_source():
     m = decode_text(XYZ.read_text(encoding="utf-8"), "xyz.yaml")
     f = load_manifests([str(XYZ)])
     assert m.namespaces == f.namespaces and m.files == ("xyz.yaml",)
-    assert [(p.ref.namespace, p.ref.name, p.template) for p in m.pods] == \
-        [(p.ref.namespace, p.ref.name, p.template) for p in f.pods]
+    assert [(p.ref.namespace, p.ref.name, p.template) for p in m.pods] == [
+        (p.ref.namespace, p.ref.name, p.template) for p in f.pods
+    ]
 
 
 def test_seq_records_full_states_and_skips_no_ops():
     s = Seq().apply(netpol("p", "x")).step()
-    s.label_pod("x/a", {"tier": "web"})          # already so: no change, no note
+    s.label_pod("x/a", {"tier": "web"})  # already so: no change, no note
     s.label_pod("x/a", {"tier": None, "role": "r"}).label_ns("z", {"team": "red"}).step()
     s.label_pod("x/a", {"tier": "web", "role": None}).step()
     (_, pods0, _, note0), (_, pods1, nss1, note1), (_, pods2, _, note2) = s.steps

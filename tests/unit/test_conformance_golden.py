@@ -20,16 +20,24 @@ from ._golden import check_golden
 
 
 def _digest(case) -> str:
-    steps = [{"texts": list(s.texts), "note": s.note,
-              "pods": {k: dict(v) for k, v in sorted(s.pod_labels.items())},
-              "namespaces": {k: dict(v) for k, v in sorted(s.namespace_labels.items())}} for s in case.steps]
+    steps = [
+        {
+            "texts": list(s.texts),
+            "note": s.note,
+            "pods": {k: dict(v) for k, v in sorted(s.pod_labels.items())},
+            "namespaces": {k: dict(v) for k, v in sorted(s.namespace_labels.items())},
+        }
+        for s in case.steps
+    ]
     blob = json.dumps({"description": case.description, "steps": steps}, sort_keys=True)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
 
 
 def case_list(seed: int, limit: int | None = None) -> str:
-    return "".join(f"{i:03d} {c.name} [{','.join(c.tags)}] {_digest(c)}\n"
-                   for i, c in enumerate(generate_cases(seed=seed, limit=limit)))
+    return "".join(
+        f"{i:03d} {c.name} [{','.join(c.tags)}] {_digest(c)}\n"
+        for i, c in enumerate(generate_cases(seed=seed, limit=limit))
+    )
 
 
 @pytest.mark.parametrize("seed", [0, 7])

@@ -5,16 +5,15 @@ from __future__ import annotations
 import functools
 import xml.etree.ElementTree as ET
 
-from testbed.netpol import World
 from testbed.conformance.check import check_step, expected_table
 from testbed.conformance.generator import generate_cases
 from testbed.conformance.junit import failure_text, junit_xml
 from testbed.conformance.resources import MODEL, TOPOLOGY
 from testbed.conformance.results import CaseResult, Summary
+from testbed.netpol import World
 from testbed.plan.build import plan_cluster
 from testbed.spec.topology import load_topology
 from testbed.spec.workloads import load_manifests
-
 
 
 @functools.cache
@@ -40,8 +39,12 @@ def summary() -> Summary:
     cases = {c.name: c for c in generate_cases(seed=5)}
     s = Summary(seed=5, properties={"topology": "topologies/three-nodes.yaml"})
     s.add(run(cases["deny-ingress-x-all"]))
-    s.add(run(cases["relabel-pod-peer-gains-role"], [(1, ("y/b", "x/a", 80, "TCP")), (2, ("y/b", "x/a", 81, "UDP")),
-                                                      (2, ("z/a", "z/b", 80, "SCTP"))]))
+    s.add(
+        run(
+            cases["relabel-pod-peer-gains-role"],
+            [(1, ("y/b", "x/a", 80, "TCP")), (2, ("y/b", "x/a", 81, "UDP")), (2, ("z/a", "z/b", 80, "SCTP"))],
+        )
+    )
     s.add(CaseResult(cases["ipblock-ingress-x-all-but-node1-all"], (), 0.2, error="build failed:\nno such device"))
     s.add(CaseResult(cases["update-target"], skipped="--limit"))
     return s
@@ -54,7 +57,12 @@ def test_junit_parses_back_with_counts_and_properties():
     assert root.tag == "testsuites"
     (suite,) = root.findall("testsuite")
     assert {k: suite.get(k) for k in ("name", "tests", "failures", "errors", "skipped")} == {
-        "name": "netpol-conformance", "tests": "4", "failures": "1", "errors": "1", "skipped": "1"}
+        "name": "netpol-conformance",
+        "tests": "4",
+        "failures": "1",
+        "errors": "1",
+        "skipped": "1",
+    }
     assert suite.get("time") == f"{1.5 + 1.5 + 0.2:.3f}"
     props = {p.get("name"): p.get("value") for p in suite.find("properties")}
     assert props["seed"] == "5" and props["topology"] == "topologies/three-nodes.yaml"

@@ -8,7 +8,6 @@ import functools
 
 import pytest
 
-from testbed.netpol import World
 from testbed.conformance.changes import step_manifests, transition
 from testbed.conformance.check import check_step, compare, expected_table, explain, probes, step_world
 from testbed.conformance.generator import generate_cases
@@ -16,6 +15,7 @@ from testbed.conformance.resources import MODEL, TOPOLOGY
 from testbed.conformance.results import CaseResult, Mismatch, Summary, summary_lines
 from testbed.conformance.steps import BASE
 from testbed.conformance.xyz import NODE_CIDRS, PODS, model_node
+from testbed.netpol import World
 from testbed.plan.build import plan_cluster, replan
 from testbed.spec.topology import load_topology
 from testbed.spec.workloads import load_manifests
@@ -118,7 +118,7 @@ def test_ports_endport_range_and_named_port_with_the_wrong_protocol():
 
 
 def test_relabel_a_pod_between_steps():
-    c = by_name()["relabel-pod-peer-gains-role"]     # x/a accepts role=admin pods; y/b gains then loses it
+    c = by_name()["relabel-pod-peer-gains-role"]  # x/a accepts role=admin pods; y/b gains then loses it
     tables = [expected_table(s, world()) for s in c.steps]
     assert allowed(tables[0], "x/a", 81, "UDP") == {"x/a"}
     assert allowed(tables[1], "x/a", 81, "UDP") == {"x/a", "y/b"}
@@ -126,7 +126,7 @@ def test_relabel_a_pod_between_steps():
 
 
 def test_relabel_a_namespace_between_steps():
-    c = by_name()["relabel-ns-peer-gains-team"]      # x accepts from team=blue; z joins, then y leaves
+    c = by_name()["relabel-ns-peer-gains-team"]  # x accepts from team=blue; z joins, then y leaves
     t0, t1, t2 = (expected_table(s, world()) for s in c.steps)
     assert allowed(t0, "x/c") == {"y/a", "y/b", "y/c", "x/c"}
     assert allowed(t1, "x/c") == {"y/a", "y/b", "y/c", "z/a", "z/b", "z/c", "x/c"}
@@ -134,7 +134,7 @@ def test_relabel_a_namespace_between_steps():
 
 
 def test_update_and_delete_between_steps():
-    c = by_name()["update-direction"]    # y: deny ingress, then egress, then both
+    c = by_name()["update-direction"]  # y: deny ingress, then egress, then both
     t = [expected_table(s, world()) for s in c.steps]
     assert allowed(t[0], "y/a") == {"y/a"} and allowed(t[1], "y/a") == {"x/a", "x/b", "x/c", "z/a", "z/b", "z/c", "y/a"}
     assert not t[1][("y/b", "x/a", 80, "TCP")] and not t[2][("x/a", "y/b", 80, "TCP")]
@@ -162,13 +162,15 @@ def test_compare_lists_every_difference_and_missing_probes():
     expected = expected_table(case("deny-ingress-x-all").steps[0], world())
     assert compare(expected, expected) == []
     observed = dict(expected)
-    observed[("y/a", "x/b", 80, "TCP")] = True      # leaked
-    observed[("x/a", "y/a", 81, "SCTP")] = False    # over-blocked
-    del observed[("z/c", "z/b", 80, "UDP")]         # not measured
+    observed[("y/a", "x/b", 80, "TCP")] = True  # leaked
+    observed[("x/a", "y/a", 81, "SCTP")] = False  # over-blocked
+    del observed[("z/c", "z/b", 80, "UDP")]  # not measured
     bad = compare(expected, observed)
     assert [(m.probe, m.expected, m.observed) for m in bad] == [
-        (("x/a", "y/a", 81, "SCTP"), True, False), (("y/a", "x/b", 80, "TCP"), False, True),
-        (("z/c", "z/b", 80, "UDP"), True, None)]
+        (("x/a", "y/a", 81, "SCTP"), True, False),
+        (("y/a", "x/b", 80, "TCP"), False, True),
+        (("z/c", "z/b", 80, "UDP"), True, None),
+    ]
     assert bad[1].describe() == "y/a -> x/b TCP/80: expected blocked, observed allowed"
     assert bad[2].describe().endswith("observed not measured")
 
@@ -182,8 +184,12 @@ def test_check_step_explains_each_mismatch_with_the_oracle():
     (m,) = result.mismatches
     assert "verdict: BLOCKED at ingress of the destination (x/deny-ingress-x-all)" in m.explanation
     assert "the policy has no ingress rules" in m.explanation
-    assert explain([Mismatch("x/a", "x/a", 80, "TCP", True, False)], c.steps[0], world())[0].explanation \
-        .count("cannot block access to itself") == 1
+    assert (
+        explain([Mismatch("x/a", "x/a", 80, "TCP", True, False)], c.steps[0], world())[0].explanation.count(
+            "cannot block access to itself"
+        )
+        == 1
+    )
 
 
 def test_transition_between_steps_and_back_to_the_model():
@@ -235,8 +241,16 @@ def test_summary_counts_and_tags():
     summary = Summary(seed=3)
     for r in (ok, bad, err):
         summary.add(r)
-    assert summary.counts() == {"cases": 3, "passed": 1, "failed": 1, "error": 1, "skipped": 0,
-                                "steps": 4, "probes": 4 * 486, "mismatches": 1}
+    assert summary.counts() == {
+        "cases": 3,
+        "passed": 1,
+        "failed": 1,
+        "error": 1,
+        "skipped": 0,
+        "steps": 4,
+        "probes": 4 * 486,
+        "mismatches": 1,
+    }
     assert summary.by_tag()["relabel-pod"] == {"cases": 1, "passed": 0, "failed": 1, "error": 0, "skipped": 0}
     assert not summary.passed
     lines = summary_lines(summary)

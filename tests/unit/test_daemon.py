@@ -28,8 +28,12 @@ def py(code: str, log: str, **kw) -> Daemon:
 
 def test_ready_once_the_check_passes(tmp_path):
     flag = tmp_path / "flag"
-    d = py(f"import time, pathlib; time.sleep(0.2); pathlib.Path({str(flag)!r}).touch(); time.sleep(30)",
-           str(tmp_path / "h.log"), ready=lambda _d: flag.exists(), ready_timeout=10)
+    d = py(
+        f"import time, pathlib; time.sleep(0.2); pathlib.Path({str(flag)!r}).touch(); time.sleep(30)",
+        str(tmp_path / "h.log"),
+        ready=lambda _d: flag.exists(),
+        ready_timeout=10,
+    )
     try:
         start = time.monotonic()
         pid = d.start(Runner())
@@ -42,8 +46,12 @@ def test_ready_once_the_check_passes(tmp_path):
 
 
 def test_readiness_timeout_names_the_process_and_its_last_log_line(tmp_path):
-    d = py("import sys, time; print('still loading', file=sys.stderr, flush=True); time.sleep(30)",
-           str(tmp_path / "h.log"), ready=lambda _d: False, ready_timeout=0.5)
+    d = py(
+        "import sys, time; print('still loading', file=sys.stderr, flush=True); time.sleep(30)",
+        str(tmp_path / "h.log"),
+        ready=lambda _d: False,
+        ready_timeout=0.5,
+    )
     try:
         with pytest.raises(DaemonNotReady) as err:
             d.start(Runner())
@@ -56,8 +64,12 @@ def test_readiness_timeout_names_the_process_and_its_last_log_line(tmp_path):
 
 
 def test_exit_before_ready_is_a_death_with_its_exit_code(tmp_path):
-    d = py("import sys; print('bad config line 3', file=sys.stderr); sys.exit(3)", str(tmp_path / "h.log"),
-           ready=lambda _d: False, ready_timeout=10)
+    d = py(
+        "import sys; print('bad config line 3', file=sys.stderr); sys.exit(3)",
+        str(tmp_path / "h.log"),
+        ready=lambda _d: False,
+        ready_timeout=10,
+    )
     start = time.monotonic()
     with pytest.raises(DaemonDied) as err:
         d.start(Runner())
@@ -79,15 +91,19 @@ def test_a_killed_daemon_is_detected_and_reported_with_its_log(tmp_path):
     with pytest.raises(DaemonDied):
         d.signal(signal.SIGHUP, "before a reload")  # a reload of a dead process says so
     err = DaemonDied("the agent", -9, d.log)
-    assert str(err.kept("results/r1/logs/agent.log")) == \
-        "the agent died (exit -9): its log is kept in results/r1/logs/agent.log"
+    assert (
+        str(err.kept("results/r1/logs/agent.log"))
+        == "the agent died (exit -9): its log is kept in results/r1/logs/agent.log"
+    )
     assert d.stop() == -9  # stopping the dead one is fine, and reaps it
 
 
 def test_stop_escalates_to_sigkill_after_the_grace_period(tmp_path):
     flag = tmp_path / "up"
-    code = (f"import signal, time, pathlib; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
-            f"pathlib.Path({str(flag)!r}).touch(); time.sleep(30)")
+    code = (
+        f"import signal, time, pathlib; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        f"pathlib.Path({str(flag)!r}).touch(); time.sleep(30)"
+    )
     d = py(code, str(tmp_path / "h.log"), ready=lambda _d: flag.exists(), grace=0.3)
     d.start(Runner())
     start = time.monotonic()
@@ -98,8 +114,10 @@ def test_stop_escalates_to_sigkill_after_the_grace_period(tmp_path):
 
 def test_stop_uses_the_daemons_own_signal(tmp_path):
     flag = tmp_path / "up"
-    code = (f"import signal, sys, time, pathlib; signal.signal(signal.SIGQUIT, lambda *a: sys.exit(7)); "
-            f"pathlib.Path({str(flag)!r}).touch(); time.sleep(30)")
+    code = (
+        f"import signal, sys, time, pathlib; signal.signal(signal.SIGQUIT, lambda *a: sys.exit(7)); "
+        f"pathlib.Path({str(flag)!r}).touch(); time.sleep(30)"
+    )
     d = py(code, str(tmp_path / "h.log"), ready=lambda _d: flag.exists(), stop_signal=signal.SIGQUIT)
     d.start(Runner())
     assert d.stop() == 7  # graceful: its handler ran
@@ -109,8 +127,10 @@ def test_stop_all_waits_one_grace_period_not_one_each(tmp_path):
     daemons = []
     for i in range(3):
         flag = tmp_path / f"up{i}"
-        code = (f"import signal, time, pathlib; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
-                f"pathlib.Path({str(flag)!r}).touch(); time.sleep(30)")
+        code = (
+            f"import signal, time, pathlib; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+            f"pathlib.Path({str(flag)!r}).touch(); time.sleep(30)"
+        )
         daemons.append(py(code, str(tmp_path / f"h{i}.log"), ready=lambda _d, f=flag: f.exists(), grace=1.0))
     for d in daemons:
         d.start(Runner())
@@ -121,9 +141,13 @@ def test_stop_all_waits_one_grace_period_not_one_each(tmp_path):
 
 
 def test_pipes_and_log(tmp_path):
-    d = py("import sys; print('READY', flush=True); sys.stderr.write('to the log\\n'); sys.stdin.read()",
-           str(tmp_path / "h.log"), stdin_pipe=True, stdout_pipe=True,
-           ready=lambda dd: dd.proc.stdout.readline().startswith("READY"))
+    d = py(
+        "import sys; print('READY', flush=True); sys.stderr.write('to the log\\n'); sys.stdin.read()",
+        str(tmp_path / "h.log"),
+        stdin_pipe=True,
+        stdout_pipe=True,
+        ready=lambda dd: dd.proc.stdout.readline().startswith("READY"),
+    )
     d.start(Runner())
     d.proc.stdin.close()  # EOF on stdin: it exits by itself, as the agent does when the testbed dies
     assert d.proc.wait(5) == 0
@@ -132,8 +156,14 @@ def test_pipes_and_log(tmp_path):
 
 
 def test_argv_in_a_namespace_and_a_missing_program(tmp_path):
-    assert Daemon("x", ["bird", "-f"], "l", netns="tb-abcd-n1").full_argv() == \
-        ["ip", "netns", "exec", "tb-abcd-n1", "bird", "-f"]
+    assert Daemon("x", ["bird", "-f"], "l", netns="tb-abcd-n1").full_argv() == [
+        "ip",
+        "netns",
+        "exec",
+        "tb-abcd-n1",
+        "bird",
+        "-f",
+    ]
     with pytest.raises(KernelError, match="command not found"):
         Daemon("x", ["/nonexistent/daemon"], str(tmp_path / "x.log")).start(Runner())
     assert issubclass(DaemonDied, DaemonError) and issubclass(DaemonNotReady, DaemonError)
@@ -157,7 +187,7 @@ def test_listening_reads_the_socket_table_of_a_process():
         assert listening(os.getpid(), port)
     finally:
         sock.close()
-    assert not listening(2 ** 22 + 12345, port)  # no such process
+    assert not listening(2**22 + 12345, port)  # no such process
 
 
 def test_children_of_a_process(tmp_path):

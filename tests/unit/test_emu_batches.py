@@ -19,8 +19,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def _plan():
-    return plan_cluster(load_topology(os.path.join(ROOT, "topologies/three-nodes.yaml")),
-                        load_manifests([os.path.join(ROOT, "manifests/quickstart-app.yaml")]), seed=1)
+    return plan_cluster(
+        load_topology(os.path.join(ROOT, "topologies/three-nodes.yaml")),
+        load_manifests([os.path.join(ROOT, "manifests/quickstart-app.yaml")]),
+        seed=1,
+    )
 
 
 def test_node_batch_builds_bridge_veths_and_routes():
@@ -29,13 +32,19 @@ def test_node_batch_builds_bridge_veths_and_routes():
     pods = plan.pods_on("kind-worker")
     routes = [r for r in plan.routes if r.node == "kind-worker"]
     lines = node_batch(node, pods, routes, "abcd", 1500)
-    assert lines[:4] == [f"link add cni0 address {bridge_mac('kind-worker')} type bridge", "link set cni0 mtu 1500",
-                         "addr add 10.244.1.1/24 dev cni0", "link set cni0 up"]
+    assert lines[:4] == [
+        f"link add cni0 address {bridge_mac('kind-worker')} type bridge",
+        "link set cni0 mtu 1500",
+        "addr add 10.244.1.1/24 dev cni0",
+        "link set cni0 up",
+    ]
     for pod in pods:
         assert (f"link add {pod.host_veth} mtu 1500 type veth peer name eth0 mtu 1500 netns tb-abcd-{pod.key}") in lines
         assert f"link set {pod.host_veth} master cni0 up" in lines
-    assert lines[-2:] == ["route replace 10.244.0.0/24 via 192.168.1.2 dev eth0",
-                          "route replace 10.244.2.0/24 via 192.168.1.4 dev eth0"]
+    assert lines[-2:] == [
+        "route replace 10.244.0.0/24 via 192.168.1.2 dev eth0",
+        "route replace 10.244.2.0/24 via 192.168.1.4 dev eth0",
+    ]
     assert all(len(p.host_veth) <= 15 for p in plan.pods)  # IFNAMSIZ
 
 
@@ -44,8 +53,10 @@ def test_agent_config_lists_every_declared_port():
     cfg = agent_config(plan.pods, "abcd")
     two = [p for p in cfg["pods"] if p["pod"] == "two-containers"][0]
     assert two["netns"] == "/run/netns/tb-abcd-default_two-containers"
-    assert {(q["container"], q["port"], q["protocol"]) for q in two["ports"]} == {("app", 8080, "TCP"),
-                                                                                 ("sidecar", 9090, "TCP")}
+    assert {(q["container"], q["port"], q["protocol"]) for q in two["ports"]} == {
+        ("app", 8080, "TCP"),
+        ("sidecar", 9090, "TCP"),
+    }
     web = [p for p in cfg["pods"] if p["pod"].startswith("web-")]
     assert len(web) == 3 and all({q["protocol"] for q in p["ports"]} == {"TCP", "UDP", "SCTP"} for p in web)
 
@@ -57,7 +68,10 @@ def test_cleanup_recognises_only_its_own_names():
     assert _TAGGED_LINK.match("tbird0") is None and _TAGGED_LINK.match("eth0") is None
     assert _MININET_SHELL.search("bash --norc --noediting -is mininet:tb3fa2n1").group(1) == "3fa2"
     assert _MININET_SHELL.search("bash -is mininet:h1") is None
-    assert _AGENT.search("/usr/bin/python3 -m testbed.agent --config /run/testbed/3fa2/agent.json --tag 3fa2").group(1) == "3fa2"
+    assert (
+        _AGENT.search("/usr/bin/python3 -m testbed.agent --config /run/testbed/3fa2/agent.json --tag 3fa2").group(1)
+        == "3fa2"
+    )
 
 
 def test_runner_batches_and_raises_with_the_command():
@@ -81,12 +95,14 @@ def test_bridge_mac_is_pinned_local_unicast_and_stable():
 
 def test_neighbour_table_need_grows_with_pods_per_node():
     from testbed.emu.limits import neighbour_entries_needed
+
     plan = _plan()  # 2 pods on each node (CoreDNS x2 on the control plane); 3 nodes + 1 external host
-    assert neighbour_entries_needed(plan) == 3 * (2 * 3) + 4 ** 2
+    assert neighbour_entries_needed(plan) == 3 * (2 * 3) + 4**2
 
 
 def test_egress_masquerade_rules_cover_only_the_outside_world():
     from testbed.rules.egress import egress_nft
+
     text = egress_nft("10.244.0.0/16", ["203.0.113.0/24"])
     assert text.startswith("table ip testbed-egress {}\ndelete table ip testbed-egress\n")  # atomic, idempotent
     assert "ip saddr 10.244.0.0/16 ip daddr { 203.0.113.0/24 } masquerade" in text

@@ -29,9 +29,9 @@ from testbed.spec.workloads import load_manifests
 from .fuzz_corpus import DEFAULT_TOPOLOGY, REPO, Case, corpus
 
 SEED = 11
-MAX_SECONDS = 30.0           # per case: a hang detector, not a speed target (typical: milliseconds)
-MAX_PEAK_BYTES = 64 << 20    # per extreme case, Python allocations (tracemalloc)
-MAX_LINE = 700               # characters of one error line
+MAX_SECONDS = 30.0  # per case: a hang detector, not a speed target (typical: milliseconds)
+MAX_PEAK_BYTES = 64 << 20  # per extreme case, Python allocations (tracemalloc)
+MAX_LINE = 700  # characters of one error line
 APP = REPO / "manifests" / "quickstart-app.yaml"
 HAND_WRITTEN = sorted((pathlib.Path(__file__).parent / "data" / "fuzz").glob("*.yaml"))
 # Problems about the file as a whole: the place is the file (and the line, for YAML syntax).
@@ -41,8 +41,7 @@ _YAML_PLACE = re.compile(r"^line \d+, column \d+$")
 
 def _hand_written() -> list[Case]:
     kinds = {"topo": "topology", "manifest": "manifest", "experiment": "experiment"}
-    return [Case(kinds[p.name.split("-", 1)[0]], f"data/fuzz/{p.name}", p.read_bytes(), str(p))
-            for p in HAND_WRITTEN]
+    return [Case(kinds[p.name.split("-", 1)[0]], f"data/fuzz/{p.name}", p.read_bytes(), str(p)) for p in HAND_WRITTEN]
 
 
 def refuse(case: Case, path: str) -> SpecError | None:
@@ -62,8 +61,11 @@ def refuse(case: Case, path: str) -> SpecError | None:
 def _extreme(case: Case) -> bool:
     """Cases whose memory could blow up: aliases, nesting, size. (Huge strings and 20,001
     documents are not traced: their cost is linear, and PyYAML under tracemalloc is slow.)"""
-    return (any(m in case.name for m in (":x_bomb", ":x_deep", ":x_size", ":m_containers"))
-            or case.name.startswith("data/") or (b"&" in case.data and len(case.data) < 100_000))
+    return (
+        any(m in case.name for m in (":x_bomb", ":x_deep", ":x_size", ":m_containers"))
+        or case.name.startswith("data/")
+        or (b"&" in case.data and len(case.data) < 100_000)
+    )
 
 
 def _located(problem, path: str) -> str | None:
@@ -129,14 +131,29 @@ def test_every_bad_input_is_refused_with_one_located_bounded_line(cases, tmp_pat
             if len(line) > MAX_LINE or "\n" in line:
                 failures.append(f"{case.name}: a line of {len(line)} characters")
     total = time.perf_counter() - started
-    print(f"\nfuzz corpus: {len(cases)} cases in {total:.1f} s, slowest {slowest * 1000:.0f} ms, "
-          f"peak {peak / 2 ** 20:.1f} MiB on the extreme cases; {len(failures)} failures")
+    print(
+        f"\nfuzz corpus: {len(cases)} cases in {total:.1f} s, slowest {slowest * 1000:.0f} ms, "
+        f"peak {peak / 2**20:.1f} MiB on the extreme cases; {len(failures)} failures"
+    )
     assert not failures, "\n".join(failures[:40])
 
 
 # The real CLI, on a sample: exit 2, one line per problem, nothing on stdout, no traceback.
-_SAMPLE = ("data/fuzz/", ":x_bomb", ":x_deep", ":x_binary", ":x_truncated", ":x_size", ":t_bad_subnet",
-           ":m_replicas", ":m_name", ":e_unknown_name", ":e_wrong_type", ":e_missing_file", ":e_capture")
+_SAMPLE = (
+    "data/fuzz/",
+    ":x_bomb",
+    ":x_deep",
+    ":x_binary",
+    ":x_truncated",
+    ":x_size",
+    ":t_bad_subnet",
+    ":m_replicas",
+    ":m_name",
+    ":e_unknown_name",
+    ":e_wrong_type",
+    ":e_missing_file",
+    ":e_capture",
+)
 
 
 def test_a_sample_through_the_cli(cases, tmp_path):
@@ -150,19 +167,22 @@ def test_a_sample_through_the_cli(cases, tmp_path):
         path = str(tmp_path / f"cli{n}.yaml")
         with open(path, "wb") as handle:
             handle.write(case.data)
-        assert refuse(case, path) is not None, case.name   # never start a run that would build
+        assert refuse(case, path) is not None, case.name  # never start a run that would build
         if case.kind == "topology":
             argv = ["plan", path, "-f", str(APP)]
         elif case.kind == "manifest":
             argv = ["plan", str(DEFAULT_TOPOLOGY), "-f", path]
         else:
             argv = ["run", path, "--results", str(tmp_path / "results")]
-        proc = subprocess.run([sys.executable, "-m", "testbed", *argv], capture_output=True, text=True,
-                              timeout=60, env=env, cwd=tmp_path)
+        proc = subprocess.run(
+            [sys.executable, "-m", "testbed", *argv], capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path
+        )
         lines = proc.stderr.splitlines()
         assert proc.returncode == 2, (case.name, proc.stderr[-2000:])
         assert proc.stdout == "" and lines and "Traceback" not in proc.stderr, (case.name, proc.stderr[-2000:])
-        assert all(line.startswith(f"testbed: error: {path}") and len(line) <= MAX_LINE + 20 for line in lines), \
-            (case.name, lines[:5])
+        assert all(line.startswith(f"testbed: error: {path}") and len(line) <= MAX_LINE + 20 for line in lines), (
+            case.name,
+            lines[:5],
+        )
     assert not (tmp_path / "results").exists()
     assert len(picked) >= 12

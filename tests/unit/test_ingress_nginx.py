@@ -14,14 +14,22 @@ import subprocess
 
 import pytest
 
-from testbed.ingress import (controller_config, normalize_host, normalize_uri, openssl_argv, render_config,
-                             render_nginx_conf, route, server_name)
+from testbed.ingress import (
+    controller_config,
+    normalize_host,
+    normalize_uri,
+    openssl_argv,
+    render_config,
+    render_nginx_conf,
+    route,
+    server_name,
+)
 
 from ._golden import check_golden
 from ._ingress import GOLDEN, PATHS, RUN
 
-
 # -- the rendered configuration -------------------------------------------------------------------
+
 
 def test_golden_nginx_conf_of_the_demo(ingress_demo):
     manifests, plan = ingress_demo
@@ -30,22 +38,31 @@ def test_golden_nginx_conf_of_the_demo(ingress_demo):
 
 def test_golden_nginx_conf_of_every_feature(ingress_features):
     manifests, plan = ingress_features
-    check_golden("ingress/features.conf", render_nginx_conf(manifests.ingresses, plan.services, http_port=8080,
-                                                    https_port=8443, **PATHS))
+    check_golden(
+        "ingress/features.conf",
+        render_nginx_conf(manifests.ingresses, plan.services, http_port=8080, https_port=8443, **PATHS),
+    )
 
 
 def test_rendering_is_deterministic_and_follows_the_parameters(ingress_demo):
     manifests, plan = ingress_demo
     a = render_nginx_conf(manifests.ingresses, plan.services, **PATHS)
     assert a == render_nginx_conf(manifests.ingresses, plan.services, **PATHS)
-    b = render_nginx_conf(manifests.ingresses, plan.services, http_port=8080, https_port=8443,
-                          cert_path=lambda s: f"/etc/tls/{s}/tls.crt", key_path=lambda s: f"/etc/tls/{s}/tls.key",
-                          pid_path="/x/pid", prefix_dir="/x/")
+    b = render_nginx_conf(
+        manifests.ingresses,
+        plan.services,
+        http_port=8080,
+        https_port=8443,
+        cert_path=lambda s: f"/etc/tls/{s}/tls.crt",
+        key_path=lambda s: f"/etc/tls/{s}/tls.key",
+        pid_path="/x/pid",
+        prefix_dir="/x/",
+    )
     assert "listen 8080 default_server;" in b and "listen 8443 ssl default_server;" in b
     assert "ssl_certificate /etc/tls/cafe-tls/tls.crt;" in b and "ssl_certificate_key /etc/tls/cafe-tls/tls.key;" in b
     assert "pid /x/pid;" in b and "access_log /x/access.log upstreaminfo;" in b and "error_log /x/error.log" in b
-    assert not re.search(r"^\s*daemon", b, re.M) and "worker_processes 1;" in b   # `-g 'daemon off;'` stays possible
-    assert "load_module" not in b and "include" not in b      # core http + ssl only, nothing from /etc/nginx
+    assert not re.search(r"^\s*daemon", b, re.M) and "worker_processes 1;" in b  # `-g 'daemon off;'` stays possible
+    assert "load_module" not in b and "include" not in b  # core http + ssl only, nothing from /etc/nginx
 
 
 def test_wildcard_hosts_become_one_label_regexes():
@@ -55,6 +72,7 @@ def test_wildcard_hosts_become_one_label_regexes():
 
 # A matcher that reads only the rendered text: server_name, listen default_server, locations and
 # what each does, with nginx's selection rules. It must agree with `route` on every request.
+
 
 def _parse(text: str) -> list[dict]:
     servers: list[dict] = []
@@ -91,10 +109,13 @@ def _parse(text: str) -> list[dict]:
 
 def _nginx_select(servers: list[dict], host: str, uri: str, scheme: str) -> tuple[str, int, str]:
     name = normalize_host(host)
-    server = (next((s for s in servers if name in s["names"]), None)
-              or next((s for s in servers for n in s["names"]
-                       if n.startswith("~") and re.search(n[1:], name, re.ASCII)), None)
-              or next(s for s in servers if s["default"]))
+    server = (
+        next((s for s in servers if name in s["names"]), None)
+        or next(
+            (s for s in servers for n in s["names"] if n.startswith("~") and re.search(n[1:], name, re.ASCII)), None
+        )
+        or next(s for s in servers if s["default"])
+    )
     path = normalize_uri(uri)
     locs = server["locations"]
     key = ("=", path) if ("=", path) in locs else ("", path) if ("", path) in locs else None
@@ -109,12 +130,48 @@ def _nginx_select(servers: list[dict], host: str, uri: str, scheme: str) -> tupl
     return label, loc["return"], loc["proxy"]
 
 
-REQUESTS = [(h, u, s) for h in ("cafe.example.com", "shop.example.com", "x.apps.example.com", "a.b.apps.example.com",
-                                "broken.example.com", "secure.example.com", "other.example.com", "")
-            for u in ("/", "/coffee", "/coffee/", "/coffeebar", "/tea", "/tea/x", "/menu", "/menu/", "/api", "/api/",
-                      "/api/v1/health", "/apix", "/docs", "/docs/", "/static", "/static/x", "/staticx", "/dir",
-                      "/dir/", "/status", "/a:b c", "/missing", "/missing/1", "/nobody", "/target", "/bucket/x")
-            for s in ("http", "https")]
+REQUESTS = [
+    (h, u, s)
+    for h in (
+        "cafe.example.com",
+        "shop.example.com",
+        "x.apps.example.com",
+        "a.b.apps.example.com",
+        "broken.example.com",
+        "secure.example.com",
+        "other.example.com",
+        "",
+    )
+    for u in (
+        "/",
+        "/coffee",
+        "/coffee/",
+        "/coffeebar",
+        "/tea",
+        "/tea/x",
+        "/menu",
+        "/menu/",
+        "/api",
+        "/api/",
+        "/api/v1/health",
+        "/apix",
+        "/docs",
+        "/docs/",
+        "/static",
+        "/static/x",
+        "/staticx",
+        "/dir",
+        "/dir/",
+        "/status",
+        "/a:b c",
+        "/missing",
+        "/missing/1",
+        "/nobody",
+        "/target",
+        "/bucket/x",
+    )
+    for s in ("http", "https")
+]
 
 
 @pytest.mark.parametrize("world", ["ingress_demo", "ingress_features"])
@@ -132,17 +189,23 @@ def test_the_rendered_text_routes_like_the_model(request, world):
 
 # -- nginx -t ------------------------------------------------------------------------------------
 
+
 @pytest.mark.skipif(not (shutil.which("nginx") and shutil.which("openssl")), reason="nginx and openssl not installed")
 @pytest.mark.parametrize("golden", ["ingress-demo.conf", "features.conf"])
 def test_nginx_accepts_the_golden_configuration(tmp_path, golden):
     text = (GOLDEN / golden).read_text(encoding="utf-8").replace(RUN, str(tmp_path))
     (tmp_path / "certs").mkdir()
     for secret in set(re.findall(r"/certs/([^/;]+)\.crt;", text)):
-        argv = openssl_argv(["example.test"], str(tmp_path / "certs" / f"{secret}.crt"),
-                            str(tmp_path / "certs" / f"{secret}.key"), days=1)
+        argv = openssl_argv(
+            ["example.test"],
+            str(tmp_path / "certs" / f"{secret}.crt"),
+            str(tmp_path / "certs" / f"{secret}.key"),
+            days=1,
+        )
         subprocess.run(argv, check=True, capture_output=True, timeout=60)
     conf = tmp_path / "nginx.conf"
     conf.write_text(text, encoding="utf-8")
-    done = subprocess.run(["nginx", "-t", "-q", "-c", str(conf), "-p", str(tmp_path)], capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(
+        ["nginx", "-t", "-q", "-c", str(conf), "-p", str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr

@@ -12,8 +12,18 @@ import textwrap
 import pytest
 
 from testbed.errors import SpecError
-from testbed.spec.ingress import (IngressBackend, IngressClassSpec, IngressPath, IngressRule, IngressSpec, IngressTLS,
-                                  ServiceBackend, host_error, ingress_classes_of, ingresses_of)
+from testbed.spec.ingress import (
+    IngressBackend,
+    IngressClassSpec,
+    IngressPath,
+    IngressRule,
+    IngressSpec,
+    IngressTLS,
+    ServiceBackend,
+    host_error,
+    ingress_classes_of,
+    ingresses_of,
+)
 from testbed.spec.workloads import load_manifests
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -26,8 +36,9 @@ metadata: {name: web}
 
 
 def _svc(name: str, port: int | str) -> IngressBackend:
-    return IngressBackend(ServiceBackend(name, port if isinstance(port, int) else None,
-                                         port if isinstance(port, str) else ""))
+    return IngressBackend(
+        ServiceBackend(name, port if isinstance(port, int) else None, port if isinstance(port, str) else "")
+    )
 
 
 def test_the_demo_loads_with_its_ingress_class():
@@ -45,7 +56,8 @@ def test_the_demo_loads_with_its_ingress_class():
     assert rule.paths == (
         IngressPath("/coffee", "Prefix", _svc("coffee", 80), "spec.rules[0].http.paths[0]"),
         IngressPath("/tea", "Prefix", _svc("tea", "http"), "spec.rules[0].http.paths[1]"),
-        IngressPath("/menu", "Exact", _svc("tea", "http"), "spec.rules[0].http.paths[2]"))
+        IngressPath("/menu", "Exact", _svc("tea", "http"), "spec.rules[0].http.paths[2]"),
+    )
     assert [w.ref.name for w in m.workloads] == ["coffee", "tea", "default-http-backend"]
     assert [s.name for s in m.services] == ["coffee", "tea", "default-http-backend"]
 
@@ -92,14 +104,19 @@ def test_every_accepted_field(manifests):
     assert (ing.key, ing.class_annotation, ing.labels) == ("shop/all", "nginx", {"app": "shop"})
     assert ing.default_backend == IngressBackend(resource="k8s.example.com/StorageBucket/static")
     assert ing.tls == (IngressTLS(("*.apps.example.com", "shop.example.com"), "shop-tls"), IngressTLS((), ""))
-    assert ing.rules[0] == IngressRule("*.apps.example.com", (
-        IngressPath("", "ImplementationSpecific", _svc("api", "api"), "spec.rules[0].http.paths[0]"),))
+    assert ing.rules[0] == IngressRule(
+        "*.apps.example.com",
+        (IngressPath("", "ImplementationSpecific", _svc("api", "api"), "spec.rules[0].http.paths[0]"),),
+    )
     assert ing.rules[1] == IngressRule("bare.example.com", (), http=False)
     assert ing.rules[2].host == "" and [p.path for p in ing.rules[2].paths] == ["/status", "/x"]
-    assert ing.rules[2].paths[1].backend == _svc("web", "http")      # number 0 means unset
-    assert [w for w, _ in ing.backends()] == ["spec.defaultBackend", "spec.rules[0].http.paths[0].backend",
-                                              "spec.rules[2].http.paths[0].backend",
-                                              "spec.rules[2].http.paths[1].backend"]
+    assert ing.rules[2].paths[1].backend == _svc("web", "http")  # number 0 means unset
+    assert [w for w, _ in ing.backends()] == [
+        "spec.defaultBackend",
+        "spec.rules[0].http.paths[0].backend",
+        "spec.rules[2].http.paths[0].backend",
+        "spec.rules[2].http.paths[1].backend",
+    ]
 
 
 def test_an_ingress_class_is_cluster_scoped(manifests):
@@ -124,43 +141,71 @@ def test_an_ingress_class_is_cluster_scoped(manifests):
     internal, scoped = m.ingresses
     assert isinstance(internal, IngressClassSpec) and internal.kind == "IngressClass"
     assert (internal.ref.namespace, internal.is_default, internal.parameters) == (
-        "", True, "k8s.example.com/IngressParameters external-lb")
+        "",
+        True,
+        "k8s.example.com/IngressParameters external-lb",
+    )
     assert (scoped.is_default, scoped.parameters) == (False, "ConfigMap ops/cfg")
 
 
 def test_ingress_classes_and_ingresses_of_the_same_name_do_not_clash(manifests):
-    m = manifests("""
+    m = manifests(
+        """
         apiVersion: networking.k8s.io/v1
         kind: IngressClass
         metadata: {name: web}
         spec: {controller: k8s.io/ingress-nginx}
-    """, HEAD + "spec: {defaultBackend: {service: {name: web, port: {number: 80}}}}\n")
+    """,
+        HEAD + "spec: {defaultBackend: {service: {name: web, port: {number: 80}}}}\n",
+    )
     assert [i.kind for i in m.ingresses] == ["IngressClass", "Ingress"]
 
 
-@pytest.mark.parametrize("host,ok", [
-    ("cafe.example.com", True), ("*.example.com", True), ("*.a.b.example.com", True), ("localhost", True),
-    ("10.0.0.1", False), ("*", False), ("foo.*.com", False), ("*foo.com", False), ("**.foo.com", False),
-    ("Cafe.example.com", False), ("cafe.example.com:80", False), ("-cafe.com", False), ("a_b.com", False),
-])
+@pytest.mark.parametrize(
+    "host,ok",
+    [
+        ("cafe.example.com", True),
+        ("*.example.com", True),
+        ("*.a.b.example.com", True),
+        ("localhost", True),
+        ("10.0.0.1", False),
+        ("*", False),
+        ("foo.*.com", False),
+        ("*foo.com", False),
+        ("**.foo.com", False),
+        ("Cafe.example.com", False),
+        ("cafe.example.com:80", False),
+        ("-cafe.com", False),
+        ("a_b.com", False),
+    ],
+)
 def test_host_rules(host, ok):
     assert (host_error(host) is None) == ok, host_error(host)
 
 
 # Each case: the spec (under HEAD), then (field path, message fragment) per expected problem.
 BAD = {
-    "no-rules-no-backend": ("spec: {tls: [{hosts: [a.com]}]}",
-                            [("spec", "either `defaultBackend` or `rules` must be specified")]),
+    "no-rules-no-backend": (
+        "spec: {tls: [{hosts: [a.com]}]}",
+        [("spec", "either `defaultBackend` or `rules` must be specified")],
+    ),
     "empty-rules": ("spec: {rules: []}", [("spec", "either `defaultBackend` or `rules`")]),
-    "pathtype-missing": ("""
+    "pathtype-missing": (
+        """
         spec:
           rules: [{http: {paths: [{path: /, backend: {service: {name: web, port: {number: 80}}}}]}}]
-    """, [("spec.rules[0].http.paths[0].pathType", "pathType must be specified")]),
-    "pathtype-unknown": ("""
+    """,
+        [("spec.rules[0].http.paths[0].pathType", "pathType must be specified")],
+    ),
+    "pathtype-unknown": (
+        """
         spec:
           rules: [{http: {paths: [{path: /, pathType: Regex, backend: {service: {name: web, port: {number: 80}}}}]}}]
-    """, [("spec.rules[0].http.paths[0].pathType", "must be one of Exact, Prefix, ImplementationSpecific")]),
-    "paths": ("""
+    """,
+        [("spec.rules[0].http.paths[0].pathType", "must be one of Exact, Prefix, ImplementationSpecific")],
+    ),
+    "paths": (
+        """
         spec:
           rules:
             - host: a.example.com
@@ -173,14 +218,19 @@ BAD = {
                   - {pathType: Exact, backend: {service: {name: web, port: {number: 80}}}}
                   - {path: relative, pathType: ImplementationSpecific, backend: {service: {name: web, port: {number: 80}}}}
                   - {path: 7, pathType: Exact, backend: {service: {name: web, port: {number: 80}}}}
-    """, [("spec.rules[0].http.paths[0].path", "'foo' must be an absolute path"),
-          ("spec.rules[0].http.paths[1].path", "must not contain '//'"),
-          ("spec.rules[0].http.paths[2].path", "cannot end with '/..'"),
-          ("spec.rules[0].http.paths[3].path", "must not contain '%2F'"),
-          ("spec.rules[0].http.paths[4].path", "'' must be an absolute path"),
-          ("spec.rules[0].http.paths[5].path", "'relative' must be an absolute path"),
-          ("spec.rules[0].http.paths[6].path", "expected a string, got integer 7")]),
-    "backends": ("""
+    """,
+        [
+            ("spec.rules[0].http.paths[0].path", "'foo' must be an absolute path"),
+            ("spec.rules[0].http.paths[1].path", "must not contain '//'"),
+            ("spec.rules[0].http.paths[2].path", "cannot end with '/..'"),
+            ("spec.rules[0].http.paths[3].path", "must not contain '%2F'"),
+            ("spec.rules[0].http.paths[4].path", "'' must be an absolute path"),
+            ("spec.rules[0].http.paths[5].path", "'relative' must be an absolute path"),
+            ("spec.rules[0].http.paths[6].path", "expected a string, got integer 7"),
+        ],
+    ),
+    "backends": (
+        """
         spec:
           rules:
             - http:
@@ -195,17 +245,22 @@ BAD = {
                   - {path: /h, pathType: Prefix, backend: {service: {name: web, port: {name: HTTP_1}}}}
                   - {path: /i, pathType: Prefix, backend: {service: {name: 1web, port: {number: 80}}}}
                   - {path: /j, pathType: Prefix, backend: {resource: {name: y}}}
-    """, [("spec.rules[0].http.paths[0].backend", "required field is missing"),
-          ("spec.rules[0].http.paths[1].backend", "a backend needs a `service`"),
-          ("spec.rules[0].http.paths[2].backend", "cannot set both resource and service backends"),
-          ("spec.rules[0].http.paths[3].backend.service.name", "required field is missing"),
-          ("spec.rules[0].http.paths[4].backend.service.port", "cannot set both port name & port number"),
-          ("spec.rules[0].http.paths[5].backend.service.port", "port name or number is required"),
-          ("spec.rules[0].http.paths[6].backend.service.port.number", "70000 is out of range [1, 65535]"),
-          ("spec.rules[0].http.paths[7].backend.service.port.name", "not a valid IANA service name"),
-          ("spec.rules[0].http.paths[8].backend.service.name", "'1web' is not a valid Service name"),
-          ("spec.rules[0].http.paths[9].backend.resource.kind", "required field is missing")]),
-    "hosts-and-tls": ("""
+    """,
+        [
+            ("spec.rules[0].http.paths[0].backend", "required field is missing"),
+            ("spec.rules[0].http.paths[1].backend", "a backend needs a `service`"),
+            ("spec.rules[0].http.paths[2].backend", "cannot set both resource and service backends"),
+            ("spec.rules[0].http.paths[3].backend.service.name", "required field is missing"),
+            ("spec.rules[0].http.paths[4].backend.service.port", "cannot set both port name & port number"),
+            ("spec.rules[0].http.paths[5].backend.service.port", "port name or number is required"),
+            ("spec.rules[0].http.paths[6].backend.service.port.number", "70000 is out of range [1, 65535]"),
+            ("spec.rules[0].http.paths[7].backend.service.port.name", "not a valid IANA service name"),
+            ("spec.rules[0].http.paths[8].backend.service.name", "'1web' is not a valid Service name"),
+            ("spec.rules[0].http.paths[9].backend.resource.kind", "required field is missing"),
+        ],
+    ),
+    "hosts-and-tls": (
+        """
         spec:
           tls:
             - {hosts: ["*.*.example.com", ok.example.com], secretName: Cafe_TLS}
@@ -214,35 +269,52 @@ BAD = {
             - {host: "foo.*.com"}
             - {host: "cafe.example.com:8080"}
             - {host: cafe.example.com, http: {paths: []}}
-    """, [("spec.rules[0].host", "must be a DNS name, not an IP address"),
-          ("spec.rules[1].host", "is not a valid wildcard DNS name"),
-          ("spec.rules[2].host", "no port"),
-          ("spec.rules[3].http.paths", "needs at least one path"),
-          ("spec.tls[0].hosts[0]", "the '*' must be the whole first label"),
-          ("spec.tls[0].secretName", "'Cafe_TLS' is not a valid Secret name")]),
-    "class": ("""
+    """,
+        [
+            ("spec.rules[0].host", "must be a DNS name, not an IP address"),
+            ("spec.rules[1].host", "is not a valid wildcard DNS name"),
+            ("spec.rules[2].host", "no port"),
+            ("spec.rules[3].http.paths", "needs at least one path"),
+            ("spec.tls[0].hosts[0]", "the '*' must be the whole first label"),
+            ("spec.tls[0].secretName", "'Cafe_TLS' is not a valid Secret name"),
+        ],
+    ),
+    "class": (
+        """
         spec:
           ingressClassName: Nginx_Class
           defaultBackend: {service: {name: web, port: {number: 80}}}
-    """, [("spec.ingressClassName", "'Nginx_Class' is not a valid name")]),
-    "v1beta1": ("""
+    """,
+        [("spec.ingressClassName", "'Nginx_Class' is not a valid name")],
+    ),
+    "v1beta1": (
+        """
         spec:
           backend: {serviceName: web, servicePort: 80}
           rules:
             - http:
                 paths: [{path: /, pathType: Prefix, backend: {serviceName: web, servicePort: 80}}]
-    """, [("spec.backend", "networking.k8s.io/v1 spells it 'defaultBackend'"),
-          ("spec.rules[0].http.paths[0].backend.serviceName", "spells it 'service.name'"),
-          ("spec.rules[0].http.paths[0].backend.servicePort", "spells it 'service.port'"),
-          ("spec.rules[0].http.paths[0].backend", "a backend needs a `service`")]),
-    "unknown-fields": ("""
+    """,
+        [
+            ("spec.backend", "networking.k8s.io/v1 spells it 'defaultBackend'"),
+            ("spec.rules[0].http.paths[0].backend.serviceName", "spells it 'service.name'"),
+            ("spec.rules[0].http.paths[0].backend.servicePort", "spells it 'service.port'"),
+            ("spec.rules[0].http.paths[0].backend", "a backend needs a `service`"),
+        ],
+    ),
+    "unknown-fields": (
+        """
         spec:
           defaultBackend: {service: {name: web, port: {number: 80, protocol: TCP}}}
           rules: [{host: a.example.com, https: {}}]
           tls: [{hosts: [a.example.com], secret: x}]
-    """, [("spec.defaultBackend.service.port.protocol", "unknown field 'protocol'"),
-          ("spec.rules[0].https", "unknown field 'https'"),
-          ("spec.tls[0].secret", "unknown field 'secret'")]),
+    """,
+        [
+            ("spec.defaultBackend.service.port.protocol", "unknown field 'protocol'"),
+            ("spec.rules[0].https", "unknown field 'https'"),
+            ("spec.tls[0].secret", "unknown field 'secret'"),
+        ],
+    ),
 }
 
 
@@ -261,7 +333,9 @@ def test_bad_ingresses_name_file_object_and_field(yaml_file, case):
 
 
 def test_the_class_annotation_must_match_the_class_name(yaml_file):
-    path = yaml_file("ann.yaml", """
+    path = yaml_file(
+        "ann.yaml",
+        """
         apiVersion: networking.k8s.io/v1
         kind: Ingress
         metadata:
@@ -270,16 +344,21 @@ def test_the_class_annotation_must_match_the_class_name(yaml_file):
         spec:
           ingressClassName: nginx
           defaultBackend: {service: {name: web, port: {number: 80}}}
-    """)
+    """,
+    )
     with pytest.raises(SpecError) as info:
         load_manifests([path])
-    assert str(info.value) == (f"{path} (Ingress default/web): metadata.annotations.kubernetes.io/ingress.class: "
-                               "kubernetes.io/ingress.class annotation 'traefik' must match `ingressClassName` "
-                               "'nginx' when both are specified")
+    assert str(info.value) == (
+        f"{path} (Ingress default/web): metadata.annotations.kubernetes.io/ingress.class: "
+        "kubernetes.io/ingress.class annotation 'traefik' must match `ingressClassName` "
+        "'nginx' when both are specified"
+    )
 
 
 def test_an_ingress_in_a_list_names_its_item(yaml_file):
-    path = yaml_file("list.yaml", """
+    path = yaml_file(
+        "list.yaml",
+        """
         apiVersion: v1
         kind: List
         items:
@@ -288,35 +367,57 @@ def test_an_ingress_in_a_list_names_its_item(yaml_file):
             metadata: {name: web}
             spec:
               rules: [{http: {paths: [{path: /, backend: {service: {name: web, port: {number: 80}}}}]}}]
-    """)
+    """,
+    )
     with pytest.raises(SpecError) as info:
         load_manifests([path])
-    assert str(info.value) == (f"{path} (Ingress default/web): items[0].spec.rules[0].http.paths[0].pathType: "
-                               "pathType must be specified (Exact, Prefix or ImplementationSpecific)")
+    assert str(info.value) == (
+        f"{path} (Ingress default/web): items[0].spec.rules[0].http.paths[0].pathType: "
+        "pathType must be specified (Exact, Prefix or ImplementationSpecific)"
+    )
 
 
-@pytest.mark.parametrize("spec,field,fragment", [
-    ("{}", "spec.controller", "required field is missing"),
-    ("{controller: nginx}", "spec.controller", "must be a domain-prefixed path (such as \"acme.io/foo\")"),
-    ("{controller: Example.COM/x}", "spec.controller", "the domain 'Example.COM' is not a valid DNS name"),
-    ("{controller: example.com/a b}", "spec.controller", "holds characters outside"),
-    ("{controller: example.com/" + "x" * 250 + "}", "spec.controller", "must be no more than 250 characters"),
-    ("{controller: k8s.io/ingress-nginx, parameters: {kind: X, name: y, scope: Namespace}}",
-     "spec.parameters.namespace", "`parameters.scope` is set to 'Namespace'"),
-    ("{controller: k8s.io/ingress-nginx, parameters: {kind: X, name: y, namespace: ops}}",
-     "spec.parameters.namespace", "`parameters.scope` is set to 'Cluster'"),
-    ("{controller: k8s.io/ingress-nginx, parameters: {kind: X, name: y, scope: Global}}",
-     "spec.parameters.scope", "must be Cluster or Namespace"),
-    ("{controller: k8s.io/ingress-nginx, parameters: {name: y}}", "spec.parameters.kind", "required field is missing"),
-    ("{controller: k8s.io/ingress-nginx, default: true}", "spec.default", "unknown field 'default'"),
-])
+@pytest.mark.parametrize(
+    "spec,field,fragment",
+    [
+        ("{}", "spec.controller", "required field is missing"),
+        ("{controller: nginx}", "spec.controller", 'must be a domain-prefixed path (such as "acme.io/foo")'),
+        ("{controller: Example.COM/x}", "spec.controller", "the domain 'Example.COM' is not a valid DNS name"),
+        ("{controller: example.com/a b}", "spec.controller", "holds characters outside"),
+        ("{controller: example.com/" + "x" * 250 + "}", "spec.controller", "must be no more than 250 characters"),
+        (
+            "{controller: k8s.io/ingress-nginx, parameters: {kind: X, name: y, scope: Namespace}}",
+            "spec.parameters.namespace",
+            "`parameters.scope` is set to 'Namespace'",
+        ),
+        (
+            "{controller: k8s.io/ingress-nginx, parameters: {kind: X, name: y, namespace: ops}}",
+            "spec.parameters.namespace",
+            "`parameters.scope` is set to 'Cluster'",
+        ),
+        (
+            "{controller: k8s.io/ingress-nginx, parameters: {kind: X, name: y, scope: Global}}",
+            "spec.parameters.scope",
+            "must be Cluster or Namespace",
+        ),
+        (
+            "{controller: k8s.io/ingress-nginx, parameters: {name: y}}",
+            "spec.parameters.kind",
+            "required field is missing",
+        ),
+        ("{controller: k8s.io/ingress-nginx, default: true}", "spec.default", "unknown field 'default'"),
+    ],
+)
 def test_bad_ingress_classes(yaml_file, spec, field, fragment):
-    path = yaml_file("class.yaml", f"""
+    path = yaml_file(
+        "class.yaml",
+        f"""
         apiVersion: networking.k8s.io/v1
         kind: IngressClass
         metadata: {{name: nginx}}
         spec: {spec}
-    """)
+    """,
+    )
     with pytest.raises(SpecError) as info:
         load_manifests([path])
     (problem,) = info.value.problems
@@ -325,7 +426,9 @@ def test_bad_ingress_classes(yaml_file, spec, field, fragment):
 
 
 def test_every_problem_of_a_file_at_once_and_the_namespace_must_exist(yaml_file):
-    path = yaml_file("many.yaml", """
+    path = yaml_file(
+        "many.yaml",
+        """
         apiVersion: networking.k8s.io/v1
         kind: Ingress
         metadata: {name: a, namespace: shop}
@@ -340,11 +443,17 @@ def test_every_problem_of_a_file_at_once_and_the_namespace_must_exist(yaml_file)
         kind: Ingress
         metadata: {name: c}
         spec: {}
-    """)
+    """,
+    )
     with pytest.raises(SpecError) as info:
         load_manifests([path])
     got = {(p.document, p.path, p.message.split(":")[0]) for p in info.value.problems}
-    assert got == {("Ingress default/b", "spec", "either `defaultBackend` or `rules` must be specified"),
-                   ("document 3", "apiVersion", "Ingress is served as apiVersion 'networking.k8s.io/v1', got "
-                                                "'networking.k8s.io/v1beta1'"),
-                   ("Ingress shop/a", "metadata.namespace", "namespace 'shop' does not exist")}
+    assert got == {
+        ("Ingress default/b", "spec", "either `defaultBackend` or `rules` must be specified"),
+        (
+            "document 3",
+            "apiVersion",
+            "Ingress is served as apiVersion 'networking.k8s.io/v1', got 'networking.k8s.io/v1beta1'",
+        ),
+        ("Ingress shop/a", "metadata.namespace", "namespace 'shop' does not exist"),
+    }

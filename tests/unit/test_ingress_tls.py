@@ -5,7 +5,6 @@ from __future__ import annotations
 from testbed.ingress import DEFAULT_CERTIFICATE, certificates_needed, openssl_argv
 
 
-
 def test_a_tls_entry_without_hosts_covers_the_ingress_rule_hosts(manifests):
     m = manifests("""
         apiVersion: networking.k8s.io/v1
@@ -16,8 +15,10 @@ def test_a_tls_entry_without_hosts_covers_the_ingress_rule_hosts(manifests):
           tls: [{secretName: web-tls}]
           rules: [{host: a.example.com}, {host: b.example.com}, {}]
     """)
-    assert certificates_needed(m.ingresses) == {DEFAULT_CERTIFICATE: ["ingress.local"],
-                                                "web-tls": ["a.example.com", "b.example.com"]}
+    assert certificates_needed(m.ingresses) == {
+        DEFAULT_CERTIFICATE: ["ingress.local"],
+        "web-tls": ["a.example.com", "b.example.com"],
+    }
 
 
 def test_openssl_argv_makes_a_self_signed_certificate_for_the_hosts():

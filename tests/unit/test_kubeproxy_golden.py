@@ -14,8 +14,15 @@ from fractions import Fraction
 
 import pytest
 
-from testbed.kubeproxy import (build_ruleset, check, jump_rules, render, render_iptables_bootstrap,
-                               render_iptables_restore, render_nft)
+from testbed.kubeproxy import (
+    build_ruleset,
+    check,
+    jump_rules,
+    render,
+    render_iptables_bootstrap,
+    render_iptables_restore,
+    render_nft,
+)
 from testbed.plan.services import update_endpoints
 
 from ._golden import check_golden
@@ -44,12 +51,16 @@ def test_bootstrap_jumps_match_golden():
 
 def test_jump_rules_as_argv():
     jumps = jump_rules(ruleset("kind-worker", "iptables"))
-    assert ("nat", "PREROUTING", ["-m", "comment", "--comment", '"kubernetes', 'service', 'portals"', "-j",
-                                  "KUBE-SERVICES"]) in jumps
+    assert (
+        "nat",
+        "PREROUTING",
+        ["-m", "comment", "--comment", '"kubernetes', "service", 'portals"', "-j", "KUBE-SERVICES"],
+    ) in jumps
     assert len(jumps) == 12
 
 
 # -- iptables-restore text -----------------------------------------------------------------------
+
 
 def _ipt_tables(text: str) -> dict[str, list[str]]:
     tables: dict[str, list[str]] = {}
@@ -80,15 +91,21 @@ def test_iptables_text_structure(node):
         assert all(l.endswith(" - [0:0]") for l in lines if l.startswith(":"))
         referenced: set[str] = set()
         for line in (l for l in lines if l.startswith("-A ")):
-            words = shlex.split(line)            # quotes balanced
+            words = shlex.split(line)  # quotes balanced
             assert words[1] in declared, f"{name}: rule in undeclared chain: {line}"
             for flag in ("-j", "-g"):
                 if flag in words:
                     target = words[words.index(flag) + 1]
                     assert target in declared or target in IPT_TARGETS, f"{name}: unknown target: {line}"
                     referenced.add(target)
-        tops = {"KUBE-SERVICES", "KUBE-EXTERNAL-SERVICES", "KUBE-FORWARD", "KUBE-NODEPORTS", "KUBE-PROXY-FIREWALL",
-                "KUBE-POSTROUTING"}
+        tops = {
+            "KUBE-SERVICES",
+            "KUBE-EXTERNAL-SERVICES",
+            "KUBE-FORWARD",
+            "KUBE-NODEPORTS",
+            "KUBE-PROXY-FIREWALL",
+            "KUBE-POSTROUTING",
+        }
         assert set(declared) - referenced <= tops, "a service chain nobody jumps to"
     nat = tables["nat"]
     services = [l for l in nat if l.startswith("-A KUBE-SERVICES ")]
@@ -116,8 +133,11 @@ def test_iptables_spreading_probabilities(node):
 
 def test_iptables_no_endpoints_and_local_policy_filters():
     cp = _ipt_tables(render(ruleset("kind-control-plane", "iptables")))["filter"]
-    assert any(l.startswith('-A KUBE-SERVICES -m comment --comment "default/nobody has no endpoints"')
-               and l.endswith("-j REJECT") for l in cp)
+    assert any(
+        l.startswith('-A KUBE-SERVICES -m comment --comment "default/nobody has no endpoints"')
+        and l.endswith("-j REJECT")
+        for l in cp
+    )
     # web-lb is Local and kind-control-plane runs none of its pods: external traffic is dropped
     # unless the EXT chain short-circuited it (pods, the node itself).
     drops = [l for l in cp if "default/web-lb has no local endpoints" in l]
@@ -149,12 +169,16 @@ def test_iptables_stale_chains_are_deleted():
 
 # -- nft text -----------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("node", sorted(NODES))
 def test_nft_text_structure(node):
     text = render_nft(ruleset(node, "nftables"))
     lines = [l for l in text.splitlines() if l and not l.startswith("#")]
-    assert lines[:3] == ['add table ip kube-proxy { comment "rules for kube-proxy" ; }', "delete table ip kube-proxy",
-                         'add table ip kube-proxy { comment "rules for kube-proxy" ; }']
+    assert lines[:3] == [
+        'add table ip kube-proxy { comment "rules for kube-proxy" ; }',
+        "delete table ip kube-proxy",
+        'add table ip kube-proxy { comment "rules for kube-proxy" ; }',
+    ]
     chains: set[str] = set()
     containers: set[str] = set()
     for line in lines[3:]:
@@ -187,7 +211,10 @@ def test_nft_services_without_endpoints_go_to_the_reject_chain():
     text = render_nft(ruleset("kind-worker", "nftables"))
     plan = world()[3]
     ip = plan.service("default", "nobody").cluster_ip
-    assert f'add element ip kube-proxy no-endpoint-services {{ {ip} . tcp . 80 comment "default/nobody" : goto reject-chain }}' in text
+    assert (
+        f'add element ip kube-proxy no-endpoint-services {{ {ip} . tcp . 80 comment "default/nobody" : goto reject-chain }}'
+        in text
+    )
 
 
 def test_texts_are_idempotent_and_deterministic():

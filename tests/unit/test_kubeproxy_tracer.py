@@ -26,8 +26,17 @@ MODES = ("iptables", "nftables")
 THIRD, HALF, QUARTER = Fraction(1, 3), Fraction(1, 2), Fraction(1, 4)
 
 
-def run(node: str, mode: str, src: str, dst: str, port: int, proto: str = "TCP", entry: str = "pod", plan=None,
-        remembered=()):
+def run(
+    node: str,
+    mode: str,
+    src: str,
+    dst: str,
+    port: int,
+    proto: str = "TCP",
+    entry: str = "pod",
+    plan=None,
+    remembered=(),
+):
     host_ip, cidr = NODES[node]
     rs = build_ruleset(plan or world()[3], node, host_ip, POD_SUBNET, mode)
     return trace(rs, Packet(src, dst, port, proto, entry), pod_cidr=cidr, remembered=remembered)
@@ -47,8 +56,12 @@ STABLE = {"10.244.1.2:8080", "10.244.1.3:8080", "10.244.2.3:8080"}
 
 def test_fixture_placement_is_what_these_tests_assume():
     placed = sorted((p.node, p.ip) for p in world()[2])
-    assert placed == [("kind-worker", "10.244.1.2"), ("kind-worker", "10.244.1.3"),
-                      ("kind-worker2", "10.244.2.2"), ("kind-worker2", "10.244.2.3")]
+    assert placed == [
+        ("kind-worker", "10.244.1.2"),
+        ("kind-worker", "10.244.1.3"),
+        ("kind-worker2", "10.244.2.2"),
+        ("kind-worker2", "10.244.2.3"),
+    ]
     assert next(p.ip for p in world()[2] if p.name == "web-canary") == "10.244.2.2"
 
 
@@ -79,9 +92,14 @@ def test_external_to_node_port_with_cluster_policy_is_masqueraded(node, mode):
 def test_external_with_local_policy_reaches_only_local_endpoints_and_keeps_the_source(mode, dst_port):
     plan = world()[3]
     lb = plan.service("default", "web-lb")
-    for node, expected in (("kind-worker", {"10.244.1.2:8080": HALF, "10.244.1.3:8080": HALF}),
-                           ("kind-worker2", {"10.244.2.3:8080": Fraction(1)}), ("kind-control-plane", {})):
-        dst, port = (lb.load_balancer_ingress[0], 80) if dst_port[0] == "lb" else (NODES[node][0], lb.ports[0].node_port)
+    for node, expected in (
+        ("kind-worker", {"10.244.1.2:8080": HALF, "10.244.1.3:8080": HALF}),
+        ("kind-worker2", {"10.244.2.3:8080": Fraction(1)}),
+        ("kind-control-plane", {}),
+    ):
+        dst, port = (
+            (lb.load_balancer_ingress[0], 80) if dst_port[0] == "lb" else (NODES[node][0], lb.ports[0].node_port)
+        )
         t = run(node, mode, LAPTOP, dst, port, entry="underlay")
         assert t.endpoints() == expected, node
         if expected:
@@ -104,7 +122,7 @@ def test_the_node_itself_to_its_node_ports_is_masqueraded(mode):
     t = run(node, mode, host_ip, host_ip, 30080, entry="local")
     assert t.endpoints() == {ep: THIRD for ep in STABLE} and t.masqueraded is True
     lb_np = world()[3].service("default", "web-lb").ports[0].node_port
-    t = run(node, mode, host_ip, host_ip, lb_np, entry="local")     # Local policy, no local endpoint
+    t = run(node, mode, host_ip, host_ip, lb_np, entry="local")  # Local policy, no local endpoint
     assert t.endpoints() == {ep: THIRD for ep in STABLE} and t.masqueraded is True
 
 
@@ -115,7 +133,7 @@ def test_a_pod_reaching_its_own_service_is_masqueraded_hairpin(mode):
     by = {o.endpoint: o for o in t.outcomes}
     assert by["10.244.1.2:8080"].masqueraded and by["10.244.1.2:8080"].source == "10.244.1.1"
     assert not by["10.244.1.3:8080"].masqueraded and by["10.244.1.3:8080"].source == "10.244.1.2"
-    assert t.masqueraded is None      # it depends on the endpoint drawn
+    assert t.masqueraded is None  # it depends on the endpoint drawn
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -177,9 +195,15 @@ def test_both_modes_agree_on_every_documented_flow():
     lb = plan.service("default", "web-lb")
     flows = []
     for node, (host_ip, _) in NODES.items():
-        for name, port, proto in (("web", 80, "TCP"), ("web-sticky", 80, "TCP"), ("web-all", 80, "TCP"),
-                                  ("web-all", 53, "UDP"), ("nobody", 80, "TCP"), ("web-lb", 80, "TCP"),
-                                  ("kubernetes", 443, "TCP")):
+        for name, port, proto in (
+            ("web", 80, "TCP"),
+            ("web-sticky", 80, "TCP"),
+            ("web-all", 80, "TCP"),
+            ("web-all", 53, "UDP"),
+            ("nobody", 80, "TCP"),
+            ("web-lb", 80, "TCP"),
+            ("kubernetes", 443, "TCP"),
+        ):
             for src in (client(node), "10.244.1.2"):
                 flows.append((node, src, svc_ip(name), port, proto, "pod"))
         for dst, port in ((host_ip, 30080), (host_ip, lb.ports[0].node_port), (lb.load_balancer_ingress[0], 80)):
@@ -190,10 +214,13 @@ def test_both_modes_agree_on_every_documented_flow():
         a = run(node, "iptables", src, dst, port, proto, entry)
         b = run(node, "nftables", src, dst, port, proto, entry)
         summary = lambda t: sorted((o.probability, o.verdict, o.endpoint, o.masqueraded, o.source) for o in t.outcomes)  # noqa: E731
-        assert summary(a) == summary(b), f"{node}: {src} -> {dst}:{port}/{proto} from {entry}\n{a.explain()}\n{b.explain()}"
+        assert summary(a) == summary(b), (
+            f"{node}: {src} -> {dst}:{port}/{proto} from {entry}\n{a.explain()}\n{b.explain()}"
+        )
 
 
 # -- variants of the fixture ------------------------------------------------------------------------
+
 
 def _variant(*services: ServiceSpec):
     cluster, manifests, pods, _ = world()
@@ -212,7 +239,9 @@ def test_internal_traffic_policy_local(mode):
     plan = _variant(_spec("web-local", internal_traffic_policy="Local"))
     ip = svc_ip("web-local", plan)
     assert run("kind-worker", mode, client("kind-worker"), ip, 80, plan=plan).endpoints() == {
-        "10.244.1.2:8080": HALF, "10.244.1.3:8080": HALF}
+        "10.244.1.2:8080": HALF,
+        "10.244.1.3:8080": HALF,
+    }
     t = run("kind-control-plane", mode, client("kind-control-plane"), ip, 80, plan=plan)
     assert t.verdicts == {"drop"}
 
@@ -244,10 +273,18 @@ def test_external_ips(mode):
 
 @pytest.mark.parametrize("mode", MODES)
 def test_load_balancer_source_ranges(mode):
-    plan = _variant(_spec("fw", type="LoadBalancer", external_traffic_policy="Cluster",
-                          load_balancer_source_ranges=("192.168.1.10/32",)))
+    plan = _variant(
+        _spec(
+            "fw",
+            type="LoadBalancer",
+            external_traffic_policy="Cluster",
+            load_balancer_source_ranges=("192.168.1.10/32",),
+        )
+    )
     ip = plan.service("default", "fw").load_balancer_ingress[0]
-    assert run("kind-worker", mode, LAPTOP, ip, 80, entry="underlay", plan=plan).endpoints() == {ep: THIRD for ep in STABLE}
+    assert run("kind-worker", mode, LAPTOP, ip, 80, entry="underlay", plan=plan).endpoints() == {
+        ep: THIRD for ep in STABLE
+    }
     assert run("kind-worker", mode, "192.168.1.11", ip, 80, entry="underlay", plan=plan).verdicts == {"drop"}
     np = plan.service("default", "fw").ports[0].node_port
     t = run("kind-worker", mode, "192.168.1.11", NODES["kind-worker"][0], np, entry="underlay", plan=plan)
@@ -257,6 +294,7 @@ def test_load_balancer_source_ranges(mode):
 @pytest.mark.parametrize("mode", MODES)
 def test_scenario002_laptop_reaches_the_node_port_on_every_node(topology, mode):
     from testbed.spec.workloads import load_manifests
+
     cluster = topology(kind_cluster(2, "externalHosts: [{name: laptop, ip: 192.168.1.10}]"))
     m = load_manifests([str(REPO / "manifests" / "seed002-nodeport.yaml")])
     pods = [p for p in plan_cluster(cluster, m, 1).pods if p.namespace == "default"]
@@ -289,5 +327,7 @@ def test_a_load_balancer_ip_held_by_the_node_is_delivered_through_input(mode):
     assert t.endpoints() == {"10.244.1.2:8080": HALF, "10.244.1.3:8080": HALF} and t.masqueraded is False
     rs = build_ruleset(world()[3], "kind-control-plane", NODES["kind-control-plane"][0], POD_SUBNET, mode)
     t = trace(rs, Packet(LAPTOP, lb, 80, "TCP", "underlay"), local_ips=[lb])
-    assert t.verdicts == {"drop"} and {o.chains[-1] for o in t.outcomes} & {"filter/KUBE-EXTERNAL-SERVICES",
-                                                                          "kube-proxy/service-endpoints-check"}
+    assert t.verdicts == {"drop"} and {o.chains[-1] for o in t.outcomes} & {
+        "filter/KUBE-EXTERNAL-SERVICES",
+        "kube-proxy/service-endpoints-check",
+    }

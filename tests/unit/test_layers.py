@@ -28,18 +28,47 @@ FIRST_PURE_LAYER = "testbed.views"
 #: The modules tests/unit/test_purity.py listed as pure before the contracts replaced it (renamed
 #: where they moved): each must stay covered by the pure-core contract.
 FORMERLY_LISTED_PURE = (
-    "testbed.spec", "testbed.plan", "testbed.errors", "testbed.experiment.model", "testbed.wire.sctp",
-    "testbed.experiment.load", "testbed.experiment.expand", "testbed.experiment.records",
-    "testbed.wire.reply", "testbed.agent.config", "testbed.agent.sctp_responder",
+    "testbed.spec",
+    "testbed.plan",
+    "testbed.errors",
+    "testbed.experiment.model",
+    "testbed.wire.sctp",
+    "testbed.experiment.load",
+    "testbed.experiment.expand",
+    "testbed.experiment.records",
+    "testbed.wire.reply",
+    "testbed.agent.config",
+    "testbed.agent.sctp_responder",
     # the old shell.py became a package whose pure modules are these (shell.live is its adapter)
-    "testbed.shell.grammar", "testbed.shell.selectors", "testbed.shell.objects", "testbed.shell.output",
-    "testbed.shell.describe", "testbed.shell.execns", "testbed.shell.mininet", "testbed.shell.kubectl",
-    "testbed.analysis", "testbed.report", "testbed.netpol", "testbed.conformance.xyz",
-    "testbed.conformance.steps", "testbed.conformance.decode", "testbed.conformance.dsl",
-    "testbed.conformance.tags", "testbed.conformance.families", "testbed.conformance.generator",
-    "testbed.conformance.check", "testbed.conformance.results", "testbed.conformance.changes",
-    "testbed.conformance.junit", "testbed.conformance.resources", "testbed.spec.netpol",
-    "testbed.kubeproxy", "testbed.rules", "testbed.rulepath", "testbed.spec.ingress", "testbed.ingress",
+    "testbed.shell.grammar",
+    "testbed.shell.selectors",
+    "testbed.shell.objects",
+    "testbed.shell.output",
+    "testbed.shell.describe",
+    "testbed.shell.execns",
+    "testbed.shell.mininet",
+    "testbed.shell.kubectl",
+    "testbed.analysis",
+    "testbed.report",
+    "testbed.netpol",
+    "testbed.conformance.xyz",
+    "testbed.conformance.steps",
+    "testbed.conformance.decode",
+    "testbed.conformance.dsl",
+    "testbed.conformance.tags",
+    "testbed.conformance.families",
+    "testbed.conformance.generator",
+    "testbed.conformance.check",
+    "testbed.conformance.results",
+    "testbed.conformance.changes",
+    "testbed.conformance.junit",
+    "testbed.conformance.resources",
+    "testbed.spec.netpol",
+    "testbed.kubeproxy",
+    "testbed.rules",
+    "testbed.rulepath",
+    "testbed.spec.ingress",
+    "testbed.ingress",
 )
 #: Modules outside every layer: the root package and bare package markers.
 UNLAYERED = {"testbed", "testbed.__main__", "testbed.conformance", "testbed.experiment", "testbed.plan"}
@@ -47,8 +76,9 @@ UNLAYERED = {"testbed", "testbed.__main__", "testbed.conformance", "testbed.expe
 
 def _lint_imports(root: pathlib.Path) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PYTHONPATH=str(root))  # this tree's testbed, not the installed one
-    return subprocess.run([str(LINT_IMPORTS), "--no-cache"], cwd=root, env=env, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache"], cwd=root, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def _layer_modules(layer: str) -> list[str]:
@@ -97,15 +127,25 @@ def test_the_pure_core_contract_forbids_the_kernel():
     assert CONTRACTS["pure-core"].get("allow_indirect_imports") in (None, False)  # transitive
 
 
-@pytest.mark.parametrize("target,line,broken", [
-    # The issue's examples: the prober into plan/dns.py, the report into plan/scheduler.py.
-    ("testbed/plan/dns.py", "from ..traffic import prober", "testbed.plan is not allowed to import testbed.traffic"),
-    ("testbed/plan/scheduler.py", "from ..report import build_report",
-     "testbed.plan.scheduler is not allowed to import testbed.report"),
-    # Transitive, and hidden inside a function: still caught.
-    ("testbed/spec/names.py", "def _f():\n    import subprocess", "is not allowed to import subprocess"),
-    ("testbed/traffic/http.py", "from ..experiment import run", "testbed.traffic is not allowed to import"),
-])
+@pytest.mark.parametrize(
+    "target,line,broken",
+    [
+        # The issue's examples: the prober into plan/dns.py, the report into plan/scheduler.py.
+        (
+            "testbed/plan/dns.py",
+            "from ..traffic import prober",
+            "testbed.plan is not allowed to import testbed.traffic",
+        ),
+        (
+            "testbed/plan/scheduler.py",
+            "from ..report import build_report",
+            "testbed.plan.scheduler is not allowed to import testbed.report",
+        ),
+        # Transitive, and hidden inside a function: still caught.
+        ("testbed/spec/names.py", "def _f():\n    import subprocess", "is not allowed to import subprocess"),
+        ("testbed/traffic/http.py", "from ..experiment import run", "testbed.traffic is not allowed to import"),
+    ],
+)
 def test_a_bad_import_breaks_a_contract(tmp_path, target, line, broken):
     shutil.copytree(REPO / "testbed", tmp_path / "testbed", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")

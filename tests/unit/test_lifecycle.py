@@ -14,7 +14,8 @@ import time
 
 import pytest
 
-from testbed.emu import cleanup, ledger as ledgers, limits, signals
+from testbed.emu import cleanup, limits, signals
+from testbed.emu import ledger as ledgers
 from testbed.emu.ledger import Ledger, claim_dead, owner_alive, process_start
 from testbed.emu.runner import RecordingRunner
 from testbed.experiment.results import discarded_if_empty, unique_run_dir
@@ -59,12 +60,12 @@ def _dead_pid() -> int:
 def test_owner_liveness_is_pid_and_start_time_and_a_zombie_is_dead():
     me = os.getpid()
     assert owner_alive(me, process_start(me))
-    assert owner_alive(me, None)                                   # an older ledger: pid only
-    assert not owner_alive(me, process_start(me) - 1)              # same pid, another process
+    assert owner_alive(me, None)  # an older ledger: pid only
+    assert not owner_alive(me, process_start(me) - 1)  # same pid, another process
     assert not owner_alive(_dead_pid(), None)
     zombie = _zombie()
     try:
-        assert os.path.exists(f"/proc/{zombie}")                   # kill(pid, 0) would call it alive
+        assert os.path.exists(f"/proc/{zombie}")  # kill(pid, 0) would call it alive
         assert not owner_alive(zombie, None)
     finally:
         os.waitpid(zombie, 0)
@@ -74,14 +75,14 @@ def test_a_live_instance_is_never_claimed_and_a_dead_one_is(state):
     live = Ledger.create()
     assert os.path.exists(os.path.join(live.dir, "lock"))
     assert json.load(open(os.path.join(live.dir, "ledger.json")))["owner_start"] == process_start(os.getpid())
-    assert claim_dead(live.tag) is None                            # its lock is held
+    assert claim_dead(live.tag) is None  # its lock is held
     live.owner, live.owner_start = _dead_pid(), None
     live.save()
-    assert claim_dead(live.tag) is None                            # lock held: owner's word wins
+    assert claim_dead(live.tag) is None  # lock held: owner's word wins
     live.release()
     claimed = claim_dead(live.tag)
     assert claimed is not None and claimed.tag == live.tag
-    assert claim_dead(live.tag) is None                            # one sweeper at a time
+    assert claim_dead(live.tag) is None  # one sweeper at a time
     claimed.remove()
     assert not os.path.exists(live.dir)
 
@@ -104,7 +105,7 @@ def test_older_ledger_without_lock_is_spared_while_its_owner_runs(state):
     with open(os.path.join(ledgers.STATE_DIR, "abcd", "ledger.json"), "w") as h:
         json.dump({"tag": "abcd", "owner": os.getpid()}, h)
     assert claim_dead("abcd") is None
-    os.makedirs(os.path.join(ledgers.STATE_DIR, "abce"))            # mkdir done, ledger not yet
+    os.makedirs(os.path.join(ledgers.STATE_DIR, "abce"))  # mkdir done, ledger not yet
     assert claim_dead("abce") is None
     assert claim_dead("abce", now=time.time() + ledgers.UNRECORDED_GRACE_S + 1) is not None
 
@@ -131,7 +132,7 @@ def test_sweep_spares_an_instance_created_while_it_runs(state, monkeypatch):
         if not born:
             t = threading.Thread(target=lambda: born.append(Ledger.create()))
             t.start()
-            t.join(0.2)   # it waits for the registry lock the sweep holds
+            t.join(0.2)  # it waits for the registry lock the sweep holds
             born.append(None)  # type: ignore[arg-type]
         return real(tag, now)
 
@@ -152,7 +153,7 @@ def _instance_worker(state_dir: str, rounds: int, out) -> None:
     for _ in range(rounds):
         ledger = Ledger.create()
         time.sleep(random.uniform(0, 0.01))
-        ledger.add_netns([f"tb-{ledger.tag}-x"])   # fails if a sweep removed the folder
+        ledger.add_netns([f"tb-{ledger.tag}-x"])  # fails if a sweep removed the folder
         if Ledger.load(ledger.tag) is None:
             lost += 1
         ledger.remove()
@@ -184,8 +185,8 @@ def test_concurrent_sweeps_and_instances_never_lose_a_live_ledger(state):
         p.join(30)
         assert p.exitcode == 0, "a worker crashed (its ledger folder was removed under it?)"
     results = sorted(out.get(timeout=5) for _ in procs)
-    assert results[:4] == [0, 0, 0, 0]                             # no live ledger ever lost
-    assert sum(results) == 5                                       # every dead one, exactly once
+    assert results[:4] == [0, 0, 0, 0]  # no live ledger ever lost
+    assert sum(results) == 5  # every dead one, exactly once
     assert list(ledgers.all_tags()) == []
 
 
@@ -201,6 +202,7 @@ class _Plan:
         class Pod:
             def __init__(self, node: str) -> None:
                 self.node = node
+
         self.pods = [Pod(f"n{i}") for i in range(nodes) for _ in range(pods_per_node)]
         self.nodes = [object()] * nodes
         self.externals: list = []
@@ -208,13 +210,13 @@ class _Plan:
 
 def test_sysctls_are_shared_by_live_instances_and_restored_by_the_last(state):
     original = _read_sys(state)
-    small, big = _Plan(30), _Plan(60)                              # need 2*(30*31+1)=1862, 7322
+    small, big = _Plan(30), _Plan(60)  # need 2*(30*31+1)=1862, 7322
     me, start = os.getpid(), process_start(os.getpid())
     limits.hold("aaaa", me, start, small)
     assert _read_sys(state) == {"gc_thresh1": 465, "gc_thresh2": 1396, "gc_thresh3": 1862}
     limits.hold("bbbb", me, start, big)
     assert _read_sys(state)["gc_thresh3"] == 7322
-    limits.release("bbbb")                                         # aaaa still needs its share
+    limits.release("bbbb")  # aaaa still needs its share
     assert _read_sys(state) == {"gc_thresh1": 465, "gc_thresh2": 1396, "gc_thresh3": 1862}
     limits.release("aaaa")
     assert _read_sys(state) == original
@@ -235,9 +237,9 @@ def test_sysctls_of_a_dead_holder_are_restored_by_the_stale_sweep_only(state):
         os.kill(child, signal.SIGKILL)
         os.waitpid(child, 0)
     assert limits.restore() == {"gc_thresh1": 1830, "gc_thresh2": 5491, "gc_thresh3": 7322}
-    assert limits.restore() == {}                                  # a live holder still needs it
+    assert limits.restore() == {}  # a live holder still needs it
     assert _read_sys(state)["gc_thresh3"] == 7322
-    limits.restore(everyone=True)                                  # `testbed clean`
+    limits.restore(everyone=True)  # `testbed clean`
     assert _read_sys(state) == original
 
 
@@ -260,8 +262,8 @@ def test_signals_during_a_shielded_block_are_noted_and_acted_on_after(capfd):
             time.sleep(0.05)
             reached.append(True)
     assert reached == [True]
-    assert capfd.readouterr().err.count("teardown in progress, signal noted") == 1   # once, not per signal
-    assert signal.getsignal(signal.SIGINT) is before               # handlers given back
+    assert capfd.readouterr().err.count("teardown in progress, signal noted") == 1  # once, not per signal
+    assert signal.getsignal(signal.SIGINT) is before  # handlers given back
 
 
 def test_after_the_first_signal_no_other_interrupts(capfd):
@@ -271,7 +273,7 @@ def test_after_the_first_signal_no_other_interrupts(capfd):
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(1)
-        os.kill(os.getpid(), signal.SIGTERM)                       # the teardown's window
+        os.kill(os.getpid(), signal.SIGTERM)  # the teardown's window
         time.sleep(0.05)
         with signals.shielded():
             os.kill(os.getpid(), signal.SIGHUP)
@@ -284,8 +286,7 @@ def test_after_the_first_signal_no_other_interrupts(capfd):
 def test_run_folders_are_unique_and_made_at_once(tmp_path):
     ids = ["20260101-000000-quickstart"] * 20
     made: list[tuple[str, str]] = []
-    threads = [threading.Thread(target=lambda i=i: made.append(unique_run_dir(str(tmp_path / "r"), i)))
-               for i in ids]
+    threads = [threading.Thread(target=lambda i=i: made.append(unique_run_dir(str(tmp_path / "r"), i))) for i in ids]
     for t in threads:
         t.start()
     for t in threads:
@@ -320,4 +321,4 @@ def test_programs_a_teardown_starts_cannot_be_killed_by_ctrl_c():
         assert child.wait(timeout=5) == 0
     outside = subprocess.Popen(["sleep", "5"])
     outside.send_signal(signal.SIGTERM)
-    assert outside.wait(timeout=5) == -signal.SIGTERM             # the block ends with the shield
+    assert outside.wait(timeout=5) == -signal.SIGTERM  # the block ends with the shield

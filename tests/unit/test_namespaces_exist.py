@@ -6,11 +6,14 @@ from testbed.errors import SpecError
 from testbed.spec.workloads import load_manifests
 
 
-@pytest.mark.parametrize("doc", [
-    "apiVersion: v1\nkind: Service\nmetadata: {name: s, namespace: ghost}\nspec: {ports: [{port: 80}]}\n",
-    "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: ghost}\n"
-    "spec: {podSelector: {}}\n",
-])
+@pytest.mark.parametrize(
+    "doc",
+    [
+        "apiVersion: v1\nkind: Service\nmetadata: {name: s, namespace: ghost}\nspec: {ports: [{port: 80}]}\n",
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: ghost}\n"
+        "spec: {podSelector: {}}\n",
+    ],
+)
 def test_objects_in_a_missing_namespace_are_rejected(tmp_path, doc):
     path = tmp_path / "m.yaml"
     path.write_text(doc)

@@ -10,13 +10,21 @@ import functools
 
 import pytest
 
-from testbed.netpol import (World, compile_cluster, compile_node, node_script, reconcile, remove_script,
-                            render, set_updates)
+from testbed.netpol import (
+    World,
+    compile_cluster,
+    compile_node,
+    node_script,
+    reconcile,
+    remove_script,
+    render,
+    set_updates,
+)
 from testbed.netpol.nft import sort_elements
-from testbed.rules.model import DPort, InSet, NftSet, Proto, Return, Rule, Ruleset
-from testbed.rules.render_nft import nft_rule, set_block
 from testbed.plan.build import plan_cluster
 from testbed.plan.model import PodPlan
+from testbed.rules.model import DPort, InSet, NftSet, Proto, Return, Rule, Ruleset
+from testbed.rules.render_nft import nft_rule, set_block
 from testbed.spec.topology import load_topology
 from testbed.spec.workloads import load_manifests
 
@@ -42,14 +50,20 @@ def test_xyz_rules_match_golden(node):
 def test_script_recreates_its_own_table_in_one_transaction():
     text = node_script(xyz_plan_world(), "kind-worker")
     lines = text.splitlines()
-    assert lines[1:4] == ["table inet testbed-netpol", "delete table inet testbed-netpol",
-                          "table inet testbed-netpol {"]
+    assert lines[1:4] == [
+        "table inet testbed-netpol",
+        "delete table inet testbed-netpol",
+        "table inet testbed-netpol {",
+    ]
     assert lines[-1] == "}"
-    assert text.count("table inet") == 3                         # nothing outside its own table
+    assert text.count("table inet") == 3  # nothing outside its own table
     assert "hook forward priority filter; policy accept;" in text
-    forward = text[text.index("chain forward {"):]
-    assert forward.index("ct state established,related accept") < forward.index("jump check-egress") \
+    forward = text[text.index("chain forward {") :]
+    assert (
+        forward.index("ct state established,related accept")
+        < forward.index("jump check-egress")
         < forward.index("jump check-ingress")
+    )
     assert remove_script() == "table inet testbed-netpol\ndelete table inet testbed-netpol\n"
 
 
@@ -64,7 +78,7 @@ def _scaled_pods(copies: int) -> list[PodPlan]:
 
 def test_rule_count_grows_with_policies_not_with_pods():
     small = xyz_world(XYZ_POLICIES)
-    large = xyz_world(XYZ_POLICIES, pods=_scaled_pods(20))          # 180 pods
+    large = xyz_world(XYZ_POLICIES, pods=_scaled_pods(20))  # 180 pods
     for node in small.node_names():
         a, b = compile_node(small, node), compile_node(large, node)
         assert a.rule_count() == b.rule_count()
@@ -76,9 +90,9 @@ def test_rule_count_grows_with_policies_not_with_pods():
 
 def test_sets_hold_the_right_addresses():
     w = xyz_world(XYZ_POLICIES)
-    rs = compile_node(w, "n1")                                   # x/b, y/a, z/c live on n1
+    rs = compile_node(w, "n1")  # x/b, y/a, z/c live on n1
     ips = {p.full_name: p.ip for p in w.pods}
-    assert rs.set("isolated-ingress").elements == sort_elements([ips["x/b"]])   # deny-all-ingress in x
+    assert rs.set("isolated-ingress").elements == sort_elements([ips["x/b"]])  # deny-all-ingress in x
     assert rs.set("isolated-egress").elements == sort_elements([ips["y/a"], ips["z/c"]])
     names = [p.name for p in w.policies]
     allow_web = names.index("allow-web")
@@ -92,12 +106,13 @@ def test_sets_hold_the_right_addresses():
 
 
 def test_named_ports_are_pod_address_and_resolved_number_pairs():
-    w = egress_ports_world("[{port: http}, {port: 443}, {port: 8000, endPort: 8100}, {port: 444}]",
-                           http_named_pods(keep_serve_ports=False))
+    w = egress_ports_world(
+        "[{port: http}, {port: 443}, {port: 8000, endPort: 8100}, {port: 444}]", http_named_pods(keep_serve_ports=False)
+    )
     rs = compile_node(w, "n0")
     named = rs.set("p0-eg0-tcp-http")
     assert named.type == "ipv4_addr . inet_service"
-    assert len(named.elements) == 9                              # egress: every destination pod
+    assert len(named.elements) == 9  # egress: every destination pod
     assert {e.split(" . ")[1] for e in named.elements} == {"80", "8080"}
     (numeric, by_name) = [r for r in rs.chain("check-egress").rules if r.verdict == Return()]
     assert DPort(((443, 444), (8000, 8100))) in numeric.parts
@@ -138,8 +153,8 @@ def test_relabelling_a_pod_is_a_set_update_that_reaches_the_new_ruleset():
         assert _apply(old, update) == new
     changes = reconcile(w, w2)
     assert {c.action for c in changes.values()} == {"update"}
-    text = changes["n2"].script                                  # y/b lives on n2
-    assert "add element inet testbed-netpol isolated-egress { 10.244.2.14 }" not in text   # already there
+    text = changes["n2"].script  # y/b lives on n2
+    assert "add element inet testbed-netpol isolated-egress { 10.244.2.14 }" not in text  # already there
     assert text.startswith("# NetworkPolicy set updates on node n2\n")
     deletes = [i for i, line in enumerate(text.splitlines()) if line.startswith("delete element")]
     adds = [i for i, line in enumerate(text.splitlines()) if line.startswith("add element")]
@@ -148,12 +163,11 @@ def test_relabelling_a_pod_is_a_set_update_that_reaches_the_new_ruleset():
 
 def test_adding_and_removing_pods_are_set_updates():
     w = xyz_world(XYZ_POLICIES)
-    extra = pod_info("x", "d", "10.244.1.99", "n1", {"pod": "d", "tier": "web"},
-                    (named_port("serve-80-tcp", 80),))
+    extra = pod_info("x", "d", "10.244.1.99", "n1", {"pod": "d", "tier": "web"}, (named_port("serve-80-tcp", 80),))
     w2 = w.with_pods(w.pods + (extra,))
     changes = reconcile(w, w2)
     assert set(changes) == {"n0", "n1", "n2"} and all(c.action == "update" for c in changes.values())
-    assert "10.244.1.99 . 80" in changes["n1"].script            # its named port, on its node only
+    assert "10.244.1.99 . 80" in changes["n1"].script  # its named port, on its node only
     back = reconcile(w2, w)
     assert all(c.action == "update" and "delete element" in c.script for c in back.values())
 
@@ -186,8 +200,13 @@ def test_a_node_without_pods_gets_a_valid_empty_table():
 
 def test_rendering_details():
     s = NftSet("a", "ipv4_addr", ("10.0.0.1", "10.0.0.2"), comment='say "hi"')
-    assert set_block(s) == ["\tset a {", "\t\ttype ipv4_addr", "\t\tcomment \"say 'hi'\"",
-                          "\t\telements = { 10.0.0.1, 10.0.0.2 }", "\t}"]
+    assert set_block(s) == [
+        "\tset a {",
+        "\t\ttype ipv4_addr",
+        "\t\tcomment \"say 'hi'\"",
+        "\t\telements = { 10.0.0.1, 10.0.0.2 }",
+        "\t}",
+    ]
     assert nft_rule(Rule((InSet("saddr", "x"),))) == "ip saddr @x"
     assert nft_rule(Rule((Proto("sctp"), DPort.of(7)))) == "sctp dport 7"
     assert sort_elements(["10.0.0.10", "10.0.0.9", "10.0.0.9 . 80"][:2]) == ("10.0.0.9", "10.0.0.10")

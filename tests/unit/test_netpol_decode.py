@@ -26,15 +26,18 @@ def test_scenario003_policy_loads_from_the_manifest(manifests):
     assert spec.egress == ()
 
 
-@pytest.mark.parametrize("body,types,given", [
-    ("ingress: [{}]", ("Ingress",), False),
-    ("egress: [{}]", ("Ingress", "Egress"), False),                 # egress rules imply Egress
-    ("egress: []", ("Ingress",), False),                             # an empty list does not
-    ("policyTypes: []\negress: [{}]", ("Ingress", "Egress"), False), # empty list = absent
-    ("policyTypes: [Egress]", ("Egress",), True),
-    ("policyTypes: [Egress, Ingress]", ("Ingress", "Egress"), True),
-    ("policyTypes: [Ingress, Ingress]", ("Ingress",), True),         # accepted by the API server
-])
+@pytest.mark.parametrize(
+    "body,types,given",
+    [
+        ("ingress: [{}]", ("Ingress",), False),
+        ("egress: [{}]", ("Ingress", "Egress"), False),  # egress rules imply Egress
+        ("egress: []", ("Ingress",), False),  # an empty list does not
+        ("policyTypes: []\negress: [{}]", ("Ingress", "Egress"), False),  # empty list = absent
+        ("policyTypes: [Egress]", ("Egress",), True),
+        ("policyTypes: [Egress, Ingress]", ("Ingress", "Egress"), True),
+        ("policyTypes: [Ingress, Ingress]", ("Ingress",), True),  # accepted by the API server
+    ],
+)
 def test_policy_types_given_or_inferred(body, types, given):
     (spec,) = policies("metadata: {name: p}\nspec:\n  podSelector: {}\n  " + body.replace("\n", "\n  "))
     assert spec.policy_types == types
@@ -66,8 +69,13 @@ def test_peers_ports_and_ip_blocks_decode():
         PeerSpec(LabelSelector((("pod", "a"),)), LabelSelector((("team", "blue"),))),
         PeerSpec(ip_block=IPBlockSpec("10.0.0.1/8", ("10.1.0.0/16",))),
     )
-    assert rule.ports == (PortSpec("TCP", 80), PortSpec("TCP", "http"), PortSpec("UDP", 8000, 8080),
-                          PortSpec("SCTP"), PortSpec("TCP"))
+    assert rule.ports == (
+        PortSpec("TCP", 80),
+        PortSpec("TCP", "http"),
+        PortSpec("UDP", 8000, 8080),
+        PortSpec("SCTP"),
+        PortSpec("TCP"),
+    )
     assert spec.pod_selector == LabelSelector((), (Requirement("pod", "In", ("a", "b")),))
 
 
@@ -85,23 +93,35 @@ def test_the_ir_makes_defaults_explicit():
     """)
     policy = policy_from_spec(spec)
     assert policy.full_name == "y/p" and policy.types == ("Egress",) and policy.types_given
-    assert policy.ingress is None and policy.ignored == ("ingress",)   # written but left out
+    assert policy.ingress is None and policy.ignored == ("ingress",)  # written but left out
     first, second = policy.egress
     assert first.path == "spec.egress[0]" and first.peer_key == "to"
-    assert first.peers == (PodPeer("y", None, LabelSelector()), PodPeer(None, LabelSelector(), None),
-                           IPPeer(ipaddress.ip_network("10.0.0.0/8")))
-    assert first.ports == (PortMatch("TCP", 80, 80), PortMatch("TCP", name="http"),
-                           PortMatch("TCP", 8000, 8080), PortMatch("UDP"))
-    assert second.peers is None and second.ports is None              # everyone, everything
+    assert first.peers == (
+        PodPeer("y", None, LabelSelector()),
+        PodPeer(None, LabelSelector(), None),
+        IPPeer(ipaddress.ip_network("10.0.0.0/8")),
+    )
+    assert first.ports == (
+        PortMatch("TCP", 80, 80),
+        PortMatch("TCP", name="http"),
+        PortMatch("TCP", 8000, 8080),
+        PortMatch("UDP"),
+    )
+    assert second.peers is None and second.ports is None  # everyone, everything
 
 
 def test_ip_block_minus_except_as_disjoint_prefixes():
-    peer = IPPeer(ipaddress.ip_network("10.0.0.0/8"),
-                  (ipaddress.ip_network("10.1.0.0/16"), ipaddress.ip_network("10.1.2.0/24"),
-                   ipaddress.ip_network("10.200.0.0/13")))
+    peer = IPPeer(
+        ipaddress.ip_network("10.0.0.0/8"),
+        (
+            ipaddress.ip_network("10.1.0.0/16"),
+            ipaddress.ip_network("10.1.2.0/24"),
+            ipaddress.ip_network("10.200.0.0/13"),
+        ),
+    )
     nets = peer.ipv4_networks
     covered = sum(n.num_addresses for n in nets)
-    assert covered == 2 ** 24 - 2 ** 16 - 2 ** 19
+    assert covered == 2**24 - 2**16 - 2**19
     for probe in ("10.0.0.1", "10.1.0.1", "10.1.2.3", "10.2.0.0", "10.200.1.1", "10.255.255.255", "11.0.0.0"):
         ip = ipaddress.ip_address(probe)
         assert peer.contains(ip) == any(ip in n for n in nets), probe
@@ -110,7 +130,10 @@ def test_ip_block_minus_except_as_disjoint_prefixes():
 
 def test_a_loaded_file_with_a_bad_policy_names_file_object_and_field(yaml_file):
     from testbed.spec.workloads import load_manifests
-    path = yaml_file("bad.yaml", """
+
+    path = yaml_file(
+        "bad.yaml",
+        """
         apiVersion: networking.k8s.io/v1
         kind: NetworkPolicy
         metadata: {name: web, namespace: default}
@@ -118,8 +141,11 @@ def test_a_loaded_file_with_a_bad_policy_names_file_object_and_field(yaml_file):
           podSelector: {}
           ingress:
             - ports: [{port: 80, endPort: 79}]
-    """)
+    """,
+    )
     with pytest.raises(SpecError) as info:
         load_manifests([path])
-    assert str(info.value) == (f"{path} (NetworkPolicy default/web): spec.ingress[0].ports[0].endPort: "
-                               "must be greater than or equal to port (79 < 80)")
+    assert str(info.value) == (
+        f"{path} (NetworkPolicy default/web): spec.ingress[0].ports[0].endPort: "
+        "must be greater than or equal to port (79 < 80)"
+    )

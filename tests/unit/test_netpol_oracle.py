@@ -12,8 +12,7 @@ import dataclasses
 import pytest
 
 from testbed.netpol import Flow, UnknownEndpoint, World, decide, explain_flow, explain_pod, truth_table
-from testbed.netpol.oracle import (ALLOWED, BYPASS, NO_POD, NO_RULE, NODE_LOCAL, NOT_A_POD,
-                                   NOT_ISOLATED, SELF)
+from testbed.netpol.oracle import ALLOWED, BYPASS, NO_POD, NO_RULE, NODE_LOCAL, NOT_A_POD, NOT_ISOLATED, SELF
 
 from ._netpol import NAMESPACES, NODES, egress_ports_world, http_named_pods, named_port, pod_info, xyz_pods, xyz_world
 
@@ -38,9 +37,9 @@ def test_no_policy_allows_everything():
 
 def test_empty_pod_selector_isolates_every_pod_of_its_namespace_only():
     w = xyz_world("metadata: {name: deny}\nspec: {podSelector: {}}")
-    assert allowed_sources(w, "x/a") == {"x/a"}                    # only itself (self-traffic)
-    assert allowed_sources(w, "y/a") == set(PODS)                  # other namespaces untouched
-    assert ok(w, "x/a", "y/b")                                     # x's egress is not isolated
+    assert allowed_sources(w, "x/a") == {"x/a"}  # only itself (self-traffic)
+    assert allowed_sources(w, "y/a") == set(PODS)  # other namespaces untouched
+    assert ok(w, "x/a", "y/b")  # x's egress is not isolated
     v = decide(Flow("y/a", "x/b", 80), w)
     assert v.ingress.reason == NO_RULE and v.ingress.selecting == ("x/deny",)
     assert v.ingress.misses[0].rule == "spec.ingress"
@@ -61,8 +60,8 @@ def test_policy_types_inferred_from_egress_rules_isolate_both_directions():
           podSelector: {matchLabels: {pod: a}}
           egress: [{to: [{podSelector: {}}]}]
     """)
-    assert allowed_sources(w, "x/a") == {"x/a"}                    # Ingress inferred: deny all in
-    assert ok(w, "x/a", "x/b") and not ok(w, "x/a", "y/b")          # egress only to x's pods
+    assert allowed_sources(w, "x/a") == {"x/a"}  # Ingress inferred: deny all in
+    assert ok(w, "x/a", "x/b") and not ok(w, "x/a", "y/b")  # egress only to x's pods
 
 
 def test_egress_only_policy_leaves_ingress_alone_and_ignores_its_ingress_rules():
@@ -74,8 +73,8 @@ def test_egress_only_policy_leaves_ingress_alone_and_ignores_its_ingress_rules()
           ingress: [{from: [{podSelector: {matchLabels: {pod: nobody}}}]}]
     """)
     assert allowed_sources(w, "x/a") == set(PODS)
-    assert not ok(w, "x/a", "y/b") and not ok(w, "x/a", "laptop")    # deny all egress
-    assert ok(w, "x/a", "x/a")                                      # but not to itself
+    assert not ok(w, "x/a", "y/b") and not ok(w, "x/a", "laptop")  # deny all egress
+    assert ok(w, "x/a", "x/a")  # but not to itself
     assert "ingress rules, but its policyTypes (Egress) leave ingress alone" in explain_pod(w, "x/a")
 
 
@@ -136,7 +135,7 @@ def test_empty_namespace_selector_means_every_namespace_and_pod_selector_alone_m
         spec: {podSelector: {}, ingress: [{from: [{podSelector: {}}]}]}
     """)
     assert allowed_sources(all_ns, "x/b") == set(PODS)
-    assert not ok(all_ns, "laptop", "x/b")                          # selectors match pods only
+    assert not ok(all_ns, "laptop", "x/b")  # selectors match pods only
     assert allowed_sources(own_ns, "x/b") == {"x/a", "x/b", "x/c"}
 
 
@@ -150,22 +149,33 @@ def test_namespace_selector_on_the_automatic_name_label():
     assert allowed_sources(w, "x/a") == {"x/a", "z/a", "z/b", "z/c"}
 
 
-@pytest.mark.parametrize("expression,sources", [
-    ("{key: tier, operator: In, values: [web, db]}", {"x/a", "y/b"}),
-    ("{key: tier, operator: NotIn, values: [web]}", set(PODS) - {"x/a"}),   # lacking the key matches
-    ("{key: tier, operator: Exists}", {"x/a", "y/b"}),
-    ("{key: tier, operator: DoesNotExist}", {"x/b", "x/c", "y/a", "y/c", "z/a", "z/b", "z/c"}),
-])
+@pytest.mark.parametrize(
+    "expression,sources",
+    [
+        ("{key: tier, operator: In, values: [web, db]}", {"x/a", "y/b"}),
+        ("{key: tier, operator: NotIn, values: [web]}", set(PODS) - {"x/a"}),  # lacking the key matches
+        ("{key: tier, operator: Exists}", {"x/a", "y/b"}),
+        ("{key: tier, operator: DoesNotExist}", {"x/b", "x/c", "y/a", "y/c", "z/a", "z/b", "z/c"}),
+    ],
+)
 def test_match_expressions(expression, sources):
-    pods = [dataclasses.replace(p, labels={**p.labels, "tier": "web"}) if p.full_name == "x/a" else
-            dataclasses.replace(p, labels={**p.labels, "tier": "db"}) if p.full_name == "y/b" else p
-            for p in xyz_pods()]
-    w = xyz_world(f"""
+    pods = [
+        dataclasses.replace(p, labels={**p.labels, "tier": "web"})
+        if p.full_name == "x/a"
+        else dataclasses.replace(p, labels={**p.labels, "tier": "db"})
+        if p.full_name == "y/b"
+        else p
+        for p in xyz_pods()
+    ]
+    w = xyz_world(
+        f"""
         metadata: {{name: p}}
         spec:
           podSelector: {{matchLabels: {{pod: c}}}}
           ingress: [{{from: [{{namespaceSelector: {{}}, podSelector: {{matchExpressions: [{expression}]}}}}]}}]
-    """, pods=pods)
+    """,
+        pods=pods,
+    )
     assert allowed_sources(w, "x/c") == sources | {"x/c"}
 
 
@@ -179,9 +189,9 @@ def test_ip_block_with_except_matches_external_hosts_nodes_and_pod_ips():
                 - ipBlock: {cidr: 192.168.1.0/24, except: [192.168.1.10/32]}
                 - ipBlock: {cidr: 10.244.0.0/16, except: [10.244.2.0/24]}
     """)
-    assert not ok(w, "laptop", "x/b")                               # 192.168.1.10 is excepted
+    assert not ok(w, "laptop", "x/b")  # 192.168.1.10 is excepted
     assert ok(w, "192.168.1.11", "x/b") and not ok(w, "8.8.8.8", "x/b")
-    assert ok(w, "n0", "x/b")                                       # another node: by ipBlock
+    assert ok(w, "n0", "x/b")  # another node: by ipBlock
     # pod IPs match ipBlocks too (our choice, as most implementations): pods on n0 and n1 yes,
     # pods on n2 (10.244.2.0/24, excepted) no
     assert allowed_sources(w, "x/b") == {"x/a", "x/b", "y/a", "y/c", "z/b", "z/c"}
@@ -206,11 +216,11 @@ def test_egress_ip_block_to_outside():
 
 def test_named_ports_resolve_on_the_destination_pod_and_protocol():
     w = egress_ports_world("[{port: http}, {port: serve-81-udp, protocol: UDP}]", http_named_pods())
-    assert ok(w, "x/a", "x/b", 80) and not ok(w, "x/a", "x/b", 8080)   # x's http is 80
-    assert ok(w, "x/a", "y/b", 8080) and not ok(w, "x/a", "y/b", 80)   # y's http is 8080
-    assert not ok(w, "x/a", "y/b", 8080, "UDP")                         # http is a TCP port
+    assert ok(w, "x/a", "x/b", 80) and not ok(w, "x/a", "x/b", 8080)  # x's http is 80
+    assert ok(w, "x/a", "y/b", 8080) and not ok(w, "x/a", "y/b", 80)  # y's http is 8080
+    assert not ok(w, "x/a", "y/b", 8080, "UDP")  # http is a TCP port
     assert ok(w, "x/a", "z/a", 81, "UDP") and not ok(w, "x/a", "z/a", 81, "TCP")
-    assert not ok(w, "x/a", "laptop", 80)                               # names resolve on pods only
+    assert not ok(w, "x/a", "laptop", 80)  # names resolve on pods only
     v = decide(Flow("x/a", "y/b", 8080), w)
     assert v.egress.allows[0].port_text == "on TCP port named 'http' (= TCP 8080 on y/b)"
     miss = decide(Flow("x/a", "laptop", 80), w).egress.misses[0].reason
@@ -219,10 +229,13 @@ def test_named_ports_resolve_on_the_destination_pod_and_protocol():
 
 def test_named_port_protocol_must_match_the_container_port():
     pods = [dataclasses.replace(p, ports=(named_port("dns", 53, "UDP"),)) for p in xyz_pods()]
-    w = xyz_world("""
+    w = xyz_world(
+        """
         metadata: {name: p}
         spec: {podSelector: {}, ingress: [{ports: [{port: dns}]}]}
-    """, pods=pods)                                                     # protocol defaults to TCP
+    """,
+        pods=pods,
+    )  # protocol defaults to TCP
     assert not ok(w, "y/a", "x/a", 53, "UDP") and not ok(w, "y/a", "x/a", 53, "TCP")
     assert "x/a has no TCP port named 'dns'" in decide(Flow("y/a", "x/a", 53), w).ingress.misses[0].reason
 
@@ -239,7 +252,7 @@ def test_end_port_ranges_and_protocols():
     assert not ok(w, "y/a", "x/a", 79)
     assert ok(w, "y/a", "x/a", 53, "UDP") and not ok(w, "y/a", "x/a", 80, "UDP")
     assert ok(w, "y/a", "x/a", 1234, "SCTP") and ok(w, "y/a", "x/a", 80, "SCTP")
-    assert not ok(w, "y/a", "x/a", None, "ICMP")                        # a port list excludes ICMP
+    assert not ok(w, "y/a", "x/a", None, "ICMP")  # a port list excludes ICMP
     v = decide(Flow("y/a", "x/a", 81), w)
     assert v.ingress.allows[0].port_text == "on TCP ports 80-81"
 
@@ -275,7 +288,7 @@ def test_traffic_with_the_pods_own_node_is_always_allowed():
         v = decide(Flow(src, "x/a", 80), w)
         assert v.allowed and v.bypass == NODE_LOCAL and v.ingress.reason == BYPASS
     assert ok(w, "x/a", "n0") and ok(w, "x/a", "10.244.0.1")
-    assert not ok(w, "n1", "x/a") and not ok(w, "x/a", "n1")        # other nodes are ordinary peers
+    assert not ok(w, "n1", "x/a") and not ok(w, "x/a", "n1")  # other nodes are ordinary peers
 
 
 def test_a_pod_cannot_block_itself_and_no_pod_no_policy():

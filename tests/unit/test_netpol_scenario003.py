@@ -12,8 +12,18 @@ import functools
 
 import pytest
 
-from testbed.netpol import (Flow, World, compile_cluster, decide, explain_flow, explain_pod, node_script,
-                            reconcile, render_trace, trace_flow)
+from testbed.netpol import (
+    Flow,
+    World,
+    compile_cluster,
+    decide,
+    explain_flow,
+    explain_pod,
+    node_script,
+    reconcile,
+    render_trace,
+    trace_flow,
+)
 from testbed.netpol.oracle import ALLOWED, NO_RULE, NOT_ISOLATED
 from testbed.plan.build import plan_cluster
 from testbed.plan.model import PodPlan
@@ -38,6 +48,7 @@ def _planned(paths: tuple[str, ...]) -> World:
 def scenario003(tmp_path):
     def world(with_policy: bool = True) -> World:
         return _planned(tuple(load_without_services([NGINX] + ([POLICY] if with_policy else []), tmp_path)))
+
     return world
 
 
@@ -64,7 +75,7 @@ def test_busybox_reaches_nginx_until_the_policy_is_applied(scenario003):
     assert v.allowed and v.ingress.reason == NOT_ISOLATED
     v = decide(flow, after)
     assert not v.allowed and v.ingress.reason == NO_RULE and v.ingress.selecting == ("default/access-nginx",)
-    assert v.egress.allowed                                       # busybox itself is not restricted
+    assert v.egress.allowed  # busybox itself is not restricted
 
 
 def test_access_true_lets_busybox_in(scenario003):
@@ -85,7 +96,7 @@ def test_access_true_lets_busybox_in(scenario003):
 def test_nodes_and_the_laptop(scenario003):
     w = scenario003()
     nginx = nginx_of(w)
-    assert decide(Flow(nginx.node, nginx.full_name, 80), w).allowed       # kubelet's own node
+    assert decide(Flow(nginx.node, nginx.full_name, 80), w).allowed  # kubelet's own node
     assert not decide(Flow("laptop", nginx.full_name, 80), w).allowed
     other = next(n for n in w.node_names() if n != nginx.node)
     assert not decide(Flow(other, nginx.full_name, 80), w).allowed
@@ -100,8 +111,7 @@ def test_applying_then_relabelling_is_a_reload_then_set_updates(scenario003):
     changes = reconcile(after, relabelled)
     assert {c.action for c in changes.values()} == {"update"}
     for change in changes.values():
-        assert change.script.splitlines()[1:] == [
-            f"add element inet testbed-netpol p0-in0-peer0 {{ {busybox.ip} }}"]
+        assert change.script.splitlines()[1:] == [f"add element inet testbed-netpol p0-in0-peer0 {{ {busybox.ip} }}"]
 
 
 def test_scenario003_rules_and_explanations_match_golden(scenario003):
@@ -110,15 +120,17 @@ def test_scenario003_rules_and_explanations_match_golden(scenario003):
     rulesets = compile_cluster(w)
     flow = Flow("default/busybox", nginx.full_name, 80, "TCP")
     relabelled = w.with_pod_labels("default/busybox", {"run": "busybox", "access": "true"})
-    text = "\n".join([
-        "$ testbed explain busybox " + nginx.name + " 80/TCP   # after kubectl apply -f seed003-access-nginx.yaml",
-        explain_flow(decide(flow, w)),
-        "$ testbed explain busybox " + nginx.name + " 80/TCP   # after kubectl label pod busybox access=true",
-        explain_flow(decide(flow, relabelled)),
-        "$ testbed explain pod " + nginx.name,
-        explain_pod(w, nginx.full_name),
-        "$ testbed trace busybox " + nginx.name + " 80/TCP",
-        render_trace(trace_flow(w, rulesets, flow)),
-    ])
+    text = "\n".join(
+        [
+            "$ testbed explain busybox " + nginx.name + " 80/TCP   # after kubectl apply -f seed003-access-nginx.yaml",
+            explain_flow(decide(flow, w)),
+            "$ testbed explain busybox " + nginx.name + " 80/TCP   # after kubectl label pod busybox access=true",
+            explain_flow(decide(flow, relabelled)),
+            "$ testbed explain pod " + nginx.name,
+            explain_pod(w, nginx.full_name),
+            "$ testbed trace busybox " + nginx.name + " 80/TCP",
+            render_trace(trace_flow(w, rulesets, flow)),
+        ]
+    )
     check_golden("netpol/scenario003-explain.txt", text)
     check_golden("netpol/scenario003-nginx-node.nft", node_script(w, nginx.node))

@@ -9,20 +9,46 @@ from __future__ import annotations
 
 import random
 
-from testbed.netpol import (Flow, NodeInfo, World, compile_cluster, decide, explain_flow, render_trace,
-                            trace_flow, trace_packet, Packet)
+from testbed.netpol import (
+    Flow,
+    NodeInfo,
+    Packet,
+    World,
+    compile_cluster,
+    decide,
+    explain_flow,
+    render_trace,
+    trace_flow,
+    trace_packet,
+)
 from testbed.netpol.tracer import packet_path
 
 from ._netpol import decode_raw, named_port, pod_info, xyz_world
 
 SEED = 20240604
 LABEL_VALUES = {"pod": ["a", "b", "c"], "tier": ["web", "db"], "env": ["prod", "dev"]}
-CIDRS = [("10.244.0.0/16", ["10.244.1.0/24"]), ("10.244.2.0/24", []), ("192.168.1.0/24", ["192.168.1.10/32"]),
-         ("0.0.0.0/0", ["10.0.0.0/8"]), ("10.244.0.12/32", []), ("10.244.1.0/24", ["10.244.1.8/29", "10.244.1.16/28"]),
-         ("fd00::/8", [])]
-PORTS = [{}, {"protocol": "UDP"}, {"protocol": "SCTP"}, {"port": 80}, {"port": 81, "protocol": "UDP"},
-         {"port": 80, "endPort": 81}, {"port": 53, "protocol": "UDP", "endPort": 54}, {"port": "http"},
-         {"port": "dns", "protocol": "UDP"}, {"port": "sig", "protocol": "SCTP"}, {"port": "http", "protocol": "UDP"}]
+CIDRS = [
+    ("10.244.0.0/16", ["10.244.1.0/24"]),
+    ("10.244.2.0/24", []),
+    ("192.168.1.0/24", ["192.168.1.10/32"]),
+    ("0.0.0.0/0", ["10.0.0.0/8"]),
+    ("10.244.0.12/32", []),
+    ("10.244.1.0/24", ["10.244.1.8/29", "10.244.1.16/28"]),
+    ("fd00::/8", []),
+]
+PORTS = [
+    {},
+    {"protocol": "UDP"},
+    {"protocol": "SCTP"},
+    {"port": 80},
+    {"port": 81, "protocol": "UDP"},
+    {"port": 80, "endPort": 81},
+    {"port": 53, "protocol": "UDP", "endPort": 54},
+    {"port": "http"},
+    {"port": "dns", "protocol": "UDP"},
+    {"port": "sig", "protocol": "SCTP"},
+    {"port": "http", "protocol": "UDP"},
+]
 
 
 def random_selector(rng: random.Random) -> dict:
@@ -44,9 +70,15 @@ def random_selector(rng: random.Random) -> dict:
 
 
 def random_ns_selector(rng: random.Random) -> dict:
-    return rng.choice([{}, {"matchLabels": {"team": "blue"}}, {"matchLabels": {"kubernetes.io/metadata.name": "z"}},
-                       {"matchExpressions": [{"key": "team", "operator": "Exists"}]},
-                       {"matchExpressions": [{"key": "team", "operator": "NotIn", "values": ["red"]}]}])
+    return rng.choice(
+        [
+            {},
+            {"matchLabels": {"team": "blue"}},
+            {"matchLabels": {"kubernetes.io/metadata.name": "z"}},
+            {"matchExpressions": [{"key": "team", "operator": "Exists"}]},
+            {"matchExpressions": [{"key": "team", "operator": "NotIn", "values": ["red"]}]},
+        ]
+    )
 
 
 def random_peer(rng: random.Random) -> dict:
@@ -104,8 +136,16 @@ def random_world(rng: random.Random) -> World:
                 ports.append(named_port("dns", rng.choice([53, 54]), "UDP"))
             if rng.random() < 0.5:
                 ports.append(named_port("sig", 80, "SCTP"))
-            pods.append(pod_info(ns, f"{name}{rng.randrange(100)}", f"10.244.{node}.{len(pods) + 2}", f"n{node}",
-                                labels, tuple(ports)))
+            pods.append(
+                pod_info(
+                    ns,
+                    f"{name}{rng.randrange(100)}",
+                    f"10.244.{node}.{len(pods) + 2}",
+                    f"n{node}",
+                    labels,
+                    tuple(ports),
+                )
+            )
     namespaces = {"x": {"team": "red"}, "y": {"team": "blue"}, "z": {}}
     policies = [decode_raw(random_policy(rng, f"p{i}")) for i in range(rng.randint(2, 6))]
     return World.build(pods, namespaces, policies, nodes, {"laptop": "192.168.1.10"})
@@ -133,13 +173,16 @@ def test_tracer_agrees_with_the_oracle_on_random_flows():
             trace = trace_flow(world, rulesets, flow)
             assert trace.allowed == verdict.allowed, (
                 f"seed {SEED} case {case}: {flow}\n{explain_flow(verdict)}\n{render_trace(trace)}\n"
-                + "\n".join(f"{p.full_name}: {p}" for p in world.policies))
+                + "\n".join(f"{p.full_name}: {p}" for p in world.policies)
+            )
             # the rule that accepted an isolated destination is one the oracle names
             for hop in trace.hops:
                 if hop.accepted and hop.decided_by.startswith("check-ingress"):
                     comment = hop.decided_by.split('comment "')[1]
-                    assert any(comment.startswith(f"{a.policy} {a.rule}") for a in verdict.ingress.allows), \
-                        (comment, verdict.ingress.allows)
+                    assert any(comment.startswith(f"{a.policy} {a.rule}") for a in verdict.ingress.allows), (
+                        comment,
+                        verdict.ingress.allows,
+                    )
             checked += 1
             allowed += verdict.allowed
             isolated += verdict.ingress.isolated or verdict.egress.isolated
@@ -167,7 +210,7 @@ def test_trace_names_chain_rule_and_set():
     """)
     rs = compile_cluster(w)
     blocked = trace_flow(w, rs, Flow("x/c", "x/b", 80))
-    assert not blocked.allowed and len(blocked.hops) == 2            # x/c on n2, x/b on n1
+    assert not blocked.allowed and len(blocked.hops) == 2  # x/c on n2, x/b on n1
     first, last = blocked.hops
     assert first.node == "n2" and first.accepted and first.decided_by == "policy accept of chain forward"
     assert last.node == "n1" and last.decided_by.startswith("check-ingress[1]: counter drop")
@@ -190,8 +233,10 @@ def test_replies_pass_on_conntrack_and_paths_follow_the_packet():
     # a pod reaching itself through a Service crosses its node's forward hook (hairpin): never blocked
     hairpin = trace_packet(rs["n1"], Packet("10.244.1.11", "10.244.1.11", 80, "TCP"))
     assert hairpin.accepted and hairpin.decided_by.startswith("forward[1]: ip saddr . ip daddr @pod-self accept")
-    assert trace_packet(rs["n1"], Packet("1.1.1.1", "2.2.2.2", 53, "UDP"), hook="output").decided_by \
+    assert (
+        trace_packet(rs["n1"], Packet("1.1.1.1", "2.2.2.2", 53, "UDP"), hook="output").decided_by
         == "no chain of table testbed-netpol is attached to the output hook"
+    )
     nodes, words = packet_path(w.endpoint("n0"), w.endpoint("x/a"))  # x/a runs on n0
     assert nodes == [] and "output hook, not filtered" in words[0]
     nodes, _ = packet_path(w.endpoint("x/a"), w.endpoint("y/b"))

@@ -44,8 +44,11 @@ def test_labels_per_node_with_racks(topology):
         assert labels["kubernetes.io/arch"] == labels["beta.kubernetes.io/arch"] == machine_arch()
         assert labels["topology.kubernetes.io/region"] == "lab"
     assert EXCLUDE_FROM_LB not in w1 and "node-role.kubernetes.io/control-plane" not in w1
-    assert (cp["topology.kubernetes.io/zone"], w1["topology.kubernetes.io/zone"],
-            w2["topology.kubernetes.io/zone"]) == ("rack-a", "rack-a", "rack-b")
+    assert (
+        cp["topology.kubernetes.io/zone"],
+        w1["topology.kubernetes.io/zone"],
+        w2["topology.kubernetes.io/zone"],
+    ) == ("rack-a", "rack-a", "rack-b")
     assert w2["disk"] == "ssd"
 
 
@@ -99,8 +102,10 @@ def test_bad_node_labels_in_a_patch_name_the_field(topology):
                 kind: InitConfiguration
                 nodeRegistration: {kubeletExtraArgs: {node-labels: "ingress-ready"}}
         """)
-    assert "kubeadmConfigPatches[0]: nodeRegistration.kubeletExtraArgs.node-labels: 'ingress-ready' is not " \
-           "key=value" in str(err.value)
+    assert (
+        "kubeadmConfigPatches[0]: nodeRegistration.kubeletExtraArgs.node-labels: 'ingress-ready' is not "
+        "key=value" in str(err.value)
+    )
 
 
 def _deployment(selector: str) -> str:
@@ -143,15 +148,30 @@ def test_dir_recursive_stdin_json_and_helm_output(tmp_path, monkeypatch):
     sub = tmp_path / "app" / "sub"
     sub.mkdir(parents=True)
     (tmp_path / "app" / "b.yaml").write_text("apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n")
-    (tmp_path / "app" / "a.json").write_text(json.dumps(
-        {"apiVersion": "v1", "kind": "List", "items": [
-            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg", "namespace": "shop"},
-             "data": {"k": "v"}}]}, indent=2))
+    (tmp_path / "app" / "a.json").write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "List",
+                "items": [
+                    {
+                        "apiVersion": "v1",
+                        "kind": "ConfigMap",
+                        "metadata": {"name": "cfg", "namespace": "shop"},
+                        "data": {"k": "v"},
+                    }
+                ],
+            },
+            indent=2,
+        )
+    )
     (tmp_path / "app" / "notes.txt").write_text("not a manifest")
     # helm template: `# Source:` comments, empty documents, objects in a namespace another file creates
-    (sub / "chart.yml").write_text("---\n# Source: shop/templates/sa.yaml\n---\n# Source: shop/templates/pod.yaml\n"
-                                   "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  namespace: shop\n"
-                                   "spec:\n  containers:\n    - name: web\n      image: nginx\n---\n")
+    (sub / "chart.yml").write_text(
+        "---\n# Source: shop/templates/sa.yaml\n---\n# Source: shop/templates/pod.yaml\n"
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  namespace: shop\n"
+        "spec:\n  containers:\n    - name: web\n      image: nginx\n---\n"
+    )
     folder = str(tmp_path / "app")
     assert expand_inputs([folder]) == [f"{folder}/a.json", f"{folder}/b.yaml"]
     files = expand_inputs([folder], recursive=True)
@@ -159,12 +179,14 @@ def test_dir_recursive_stdin_json_and_helm_output(tmp_path, monkeypatch):
     m = load_manifests(files)
     assert [p.ref.name for p in m.pods] == ["web"] and [o.ref.name for o in m.others] == ["cfg"]
     with pytest.raises(SpecError, match="no \\*.yaml, \\*.yml or \\*.json files in this folder"):
-        expand_inputs([str(tmp_path)])   # only a subfolder holds manifests: -R reads it
+        expand_inputs([str(tmp_path)])  # only a subfolder holds manifests: -R reads it
     monkeypatch.setattr(decode, "_STDIN_CACHE", [])
-    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(
-        b'{"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "sa"}}')))
+    monkeypatch.setattr(
+        "sys.stdin",
+        io.TextIOWrapper(io.BytesIO(b'{"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "sa"}}')),
+    )
     assert [o.ref.kind for o in load_manifests(expand_inputs(["-"])).others] == ["ServiceAccount"]
-    assert [o.ref.kind for o in load_manifests(["-"]).others] == ["ServiceAccount"]   # read once, kept
+    assert [o.ref.kind for o in load_manifests(["-"]).others] == ["ServiceAccount"]  # read once, kept
 
 
 def test_deleting_a_namespace_deletes_what_is_in_it(manifests):
@@ -213,23 +235,31 @@ def test_cli_plan_reads_folders_recursively_and_stdin(tmp_path, capsys, monkeypa
     assert main(["plan", topology, "-f", str(tmp_path), "-R"]) == 0
     out = capsys.readouterr().out
     assert "note: 11 ServiceAccount: not emulated, no effect on the network" in out
-    assert "frontend-external       LoadBalancer" in out and out.count("Running") == 14   # 12 apps + 2 CoreDNS
-    assert main(["plan", topology, "-f", str(tmp_path)]) == 2    # without -R: no manifest in the folder
+    assert "frontend-external       LoadBalancer" in out and out.count("Running") == 14  # 12 apps + 2 CoreDNS
+    assert main(["plan", topology, "-f", str(tmp_path)]) == 2  # without -R: no manifest in the folder
     assert "no *.yaml, *.yml or *.json files in this folder (-R reads its subfolders)" in capsys.readouterr().err
     monkeypatch.setattr(decode, "_STDIN_CACHE", [])
-    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(
-        b"apiVersion: apps/v1\nkind: Deploymnet\nmetadata: {name: x}\n")))
+    monkeypatch.setattr(
+        "sys.stdin", io.TextIOWrapper(io.BytesIO(b"apiVersion: apps/v1\nkind: Deploymnet\nmetadata: {name: x}\n"))
+    )
     assert main(["plan", topology, "-f", "-"]) == 2
     assert capsys.readouterr().err.strip() == (
         "testbed: error: - (document 1): kind: unknown kind 'Deploymnet'; did you mean 'Deployment'? (known: "
         "Namespace, Pod, ReplicationController, ReplicaSet, Deployment, Service, NetworkPolicy, Ingress, "
         "IngressClass, List, and every other built-in kind of Kubernetes 1.37.0, or a custom resource of another "
-        "API group)")
+        "API group)"
+    )
 
 
 def _meta(pending: int) -> dict:
-    return {"experiment": {"name": "x"}, "run_id": "r", "passed": True, "seed": 0, "timings": {"build": 0.1},
-            "cluster": {"nodes": 3, "pods": 2, "routing": "host-gw", "pending": pending}}
+    return {
+        "experiment": {"name": "x"},
+        "run_id": "r",
+        "passed": True,
+        "seed": 0,
+        "timings": {"build": 0.1},
+        "cluster": {"nodes": 3, "pods": 2, "routing": "host-gw", "pending": pending},
+    }
 
 
 def test_a_run_with_pending_pods_says_so_in_its_verdict_line():
@@ -247,6 +277,7 @@ def test_load_balancer_addresses_skip_excluded_nodes_unless_none_is_left(manifes
 
     three = plan_cluster(load_topology(str(REPO / "topologies" / "three-nodes.yaml")), manifests(""))
     assert load_balancer_nodes(three.nodes) == ["kind-worker", "kind-worker2"]
-    one = plan_cluster(load_topology(str(REPO / "tests" / "unit" / "data" / "good" / "topo-default.yaml")),
-                       manifests(""))
-    assert load_balancer_nodes(one.nodes) == ["kind-control-plane"]   # kind's default cluster keeps its LB
+    one = plan_cluster(
+        load_topology(str(REPO / "tests" / "unit" / "data" / "good" / "topo-default.yaml")), manifests("")
+    )
+    assert load_balancer_nodes(one.nodes) == ["kind-control-plane"]  # kind's default cluster keeps its LB

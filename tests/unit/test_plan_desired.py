@@ -31,7 +31,7 @@ def test_the_policy_world_is_planned_from_the_manifests_and_its_pods_are_the_pla
     _, m, plan = _plan("three-nodes.yaml", "seed003-nginx.yaml", "seed003-access-nginx.yaml")
     assert [(p.namespace, p.name) for p in plan.policies] == [(p.namespace, p.name) for p in m.policies]
     assert plan.namespaces == {n.name: dict(n.labels) for n in m.namespaces}
-    assert plan.world.pods is plan.pods        # one pod type: the policy world holds the PodPlans
+    assert plan.world.pods is plan.pods  # one pod type: the policy world holds the PodPlans
     assert plan.world.pod("busybox") is plan.find_pod("busybox")
     assert plan.find_pod("no-such-pod") is None and plan.world.find_pod("no-such-pod") is None
 
@@ -57,17 +57,20 @@ def test_compiled_rulesets_are_kube_proxys_the_policy_tables_and_egress():
     _, _, plan = _plan("three-nodes.yaml", "seed003-nginx.yaml", "seed003-access-nginx.yaml")
     assert plan.services is not None
     for n in plan.nodes:
-        assert plan.kube_proxy_rulesets[n.name] == build_ruleset(plan.services, n.name, n.host_ip, plan.pod_subnet,
-                                                                 plan.kube_proxy_mode)
+        assert plan.kube_proxy_rulesets[n.name] == build_ruleset(
+            plan.services, n.name, n.host_ip, plan.pod_subnet, plan.kube_proxy_mode
+        )
     assert plan.policy_rulesets == compile_cluster(plan.world)
     merged = plan.rulesets[plan.nodes[1].name]
-    assert [t.name for t in merged.tables] == [t.name for r in (plan.kube_proxy_rulesets, plan.policy_rulesets)
-                                               for t in r[plan.nodes[1].name].tables]
+    assert [t.name for t in merged.tables] == [
+        t.name for r in (plan.kube_proxy_rulesets, plan.policy_rulesets) for t in r[plan.nodes[1].name].tables
+    ]
     assert plan.egress_tables == {}
     _, _, outside = _plan("egress.yaml", "egress-policies.yaml")
     table = outside.egress_tables[outside.nodes[0].name]
-    assert render_block(table, indent="  ", create="table {ref} {{}}") == egress_nft(outside.pod_subnet,
-                                                                                      outside.outside_subnets)
+    assert render_block(table, indent="  ", create="table {ref} {{}}") == egress_nft(
+        outside.pod_subnet, outside.outside_subnets
+    )
 
 
 def test_every_load_balancer_address_has_an_eligible_node_that_keeps_it_across_a_replan():

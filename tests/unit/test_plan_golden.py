@@ -41,9 +41,28 @@ def test_golden_is_plain_json_without_local_paths():
     data = json.loads(GOLDEN.read_text(encoding="utf-8"))
     assert str(REPO) not in GOLDEN.read_text(encoding="utf-8")
     assert data["seed"] == 1 and data["cluster"] == "kind"
-    assert sorted(data) == ["cluster", "externals", "generation", "ipam_next", "kube_proxy_mode", "mtu", "name_draws",
-                            "nodes", "notes", "pending", "pod_subnet", "pods", "routes", "routing", "seed", "service_subnet",
-                            "services", "system", "underlay_subnet", "warnings"]
+    assert sorted(data) == [
+        "cluster",
+        "externals",
+        "generation",
+        "ipam_next",
+        "kube_proxy_mode",
+        "mtu",
+        "name_draws",
+        "nodes",
+        "notes",
+        "pending",
+        "pod_subnet",
+        "pods",
+        "routes",
+        "routing",
+        "seed",
+        "service_subnet",
+        "services",
+        "system",
+        "underlay_subnet",
+        "warnings",
+    ]
 
 
 def test_quickstart_plan_content():
@@ -62,12 +81,16 @@ def test_quickstart_plan_content():
     assert len(dns) == 2 and all(p.served_by == "dnsmasq" and p.labels["k8s-app"] == "kube-dns" for p in dns)
     kube_dns = plan.services.service("kube-system", "kube-dns")
     assert kube_dns.cluster_ip == "10.96.0.10"
-    assert {e.ip for s in plan.services.slices_of("kube-system", "kube-dns") for e in s.endpoints} == {p.ip for p in dns}
+    assert {e.ip for s in plan.services.slices_of("kube-system", "kube-dns") for e in s.endpoints} == {
+        p.ip for p in dns
+    }
     assert sorted(len(plan.pods_on(n)) for n in ("kind-worker", "kind-worker2")) == [2, 2]
     two = plan.find_pod("default/two-containers")
     assert two is not None and two.containers == ("app", "sidecar") and two.owner == ""
     assert [(p.container, p.port, p.protocol, p.name) for p in two.ports] == [
-        ("app", 8080, "TCP", "app"), ("sidecar", 9090, "TCP", "metrics")]
+        ("app", 8080, "TCP", "app"),
+        ("sidecar", 9090, "TCP", "metrics"),
+    ]
     web = [p for p in plan.pods if p.owner.startswith("ReplicaSet/web-")]
     assert len(web) == 3
     assert {p.labels["pod-template-hash"] for p in web} == {web[0].owner.split("-", 1)[1]}

@@ -34,14 +34,19 @@ def _single_node(prefix: int) -> str:
 
 # -- node pod CIDRs ------------------------------------------------------------------------
 
+
 def test_node_cidrs_are_carved_in_node_order(plan_of):
     plan = plan_of(THREE_NODES, _deployment(0))
     assert [(n.pod_cidr, n.gateway) for n in plan.nodes] == [
-        ("10.244.0.0/24", "10.244.0.1"), ("10.244.1.0/24", "10.244.1.1"), ("10.244.2.0/24", "10.244.2.1")]
+        ("10.244.0.0/24", "10.244.0.1"),
+        ("10.244.1.0/24", "10.244.1.1"),
+        ("10.244.2.0/24", "10.244.2.1"),
+    ]
 
 
 def test_node_cidr_prefix_and_pod_subnet_are_honoured(plan_of):
-    plan = plan_of("""
+    plan = plan_of(
+        """
         kind: Cluster
         apiVersion: kind.x-k8s.io/v1alpha4
         nodes: [{role: control-plane}, {role: worker}, {role: worker}]
@@ -50,7 +55,9 @@ def test_node_cidr_prefix_and_pod_subnet_are_honoured(plan_of):
         apiVersion: testbed/v1alpha1
         kind: TestbedConfig
         podCIDRPrefix: 26
-    """, _deployment(2))
+    """,
+        _deployment(2),
+    )
     assert [n.pod_cidr for n in plan.nodes] == ["10.32.0.0/26", "10.32.0.64/26", "10.32.0.128/26"]
     assert [n.gateway for n in plan.nodes] == ["10.32.0.1", "10.32.0.65", "10.32.0.129"]
     assert sorted(p.ip for p in plan.pods) == ["10.32.0.130", "10.32.0.66"]
@@ -60,7 +67,10 @@ def test_node_cidr_prefix_and_pod_subnet_are_honoured(plan_of):
 def test_explicit_node_cidrs_are_kept_and_skipped_by_the_others(plan_of):
     plan = plan_of(kind_cluster(2, "nodes: [{name: kind-worker, podCIDR: 10.244.0.0/24}]"), _deployment(0))
     assert [(n.name, n.pod_cidr) for n in plan.nodes] == [
-        ("kind-control-plane", "10.244.1.0/24"), ("kind-worker", "10.244.0.0/24"), ("kind-worker2", "10.244.2.0/24")]
+        ("kind-control-plane", "10.244.1.0/24"),
+        ("kind-worker", "10.244.0.0/24"),
+        ("kind-worker2", "10.244.2.0/24"),
+    ]
 
 
 def test_node_cidrs_reject_overlap_unless_allowed():
@@ -74,11 +84,14 @@ def test_node_cidrs_reject_overlap_unless_allowed():
     allowed = ClusterSpec("kind", "topo.yaml", nodes, allow_overlapping_pod_cidrs=True)
     cidrs, warnings = node_cidrs(allowed)
     assert cidrs == {"a": "10.244.0.0/24", "b": "10.244.0.0/25"}
-    assert warnings == ["nodes a and b have overlapping pod CIDRs 10.244.0.0/24 and 10.244.0.0/25: "
-                        "pods on one cannot reach pods on the other (seed 002)"]
+    assert warnings == [
+        "nodes a and b have overlapping pod CIDRs 10.244.0.0/24 and 10.244.0.0/25: "
+        "pods on one cannot reach pods on the other (seed 002)"
+    ]
 
 
 # -- host-local pod IPs --------------------------------------------------------------------
+
 
 def test_pods_get_addresses_from_dot_two_after_the_gateway(plan_of):
     plan = plan_of(THREE_NODES, _deployment(6))
@@ -145,6 +158,7 @@ def test_exhausted_node_cidr_leaves_pods_pending(plan_of, prefix, capacity):
 
 # -- underlay ------------------------------------------------------------------------------
 
+
 def test_nodes_from_dot_two_and_the_laptop_at_dot_ten(plan_of):
     plan = plan_of(THREE_NODES, _deployment(0))
     assert [n.host_ip for n in plan.nodes] == ["192.168.1.2", "192.168.1.3", "192.168.1.4"]
@@ -156,7 +170,10 @@ def test_external_hosts_from_dot_ten_around_explicit_ones():
     plan = plan_cluster(cluster, Manifests(), 1)
     assert [n.host_ip for n in plan.nodes] == ["172.30.0.5", "172.30.0.6"]  # firstHost: 5
     assert [(x.name, x.ip, x.key, x.underlay_prefix) for x in plan.externals] == [
-        ("client", "172.30.0.11", "x0", 24), ("laptop", "172.30.0.10", "x1", 24), ("server", "172.30.0.12", "x2", 24)]
+        ("client", "172.30.0.11", "x0", 24),
+        ("laptop", "172.30.0.10", "x1", 24),
+        ("server", "172.30.0.12", "x2", 24),
+    ]
 
 
 def test_external_hosts_skip_node_addresses():
@@ -168,8 +185,13 @@ def test_external_hosts_skip_node_addresses():
 
 
 def test_underlay_full_of_external_hosts():
-    cluster = ClusterSpec("kind", "t.yaml", (NodeSpec("n", "control-plane", {}),), underlay_subnet="10.9.0.0/28",
-                          external_hosts=tuple(ExternalHost(f"h{i}") for i in range(6)))
+    cluster = ClusterSpec(
+        "kind",
+        "t.yaml",
+        (NodeSpec("n", "control-plane", {}),),
+        underlay_subnet="10.9.0.0/28",
+        external_hosts=tuple(ExternalHost(f"h{i}") for i in range(6)),
+    )
     with pytest.raises(SpecError) as info:
         underlay_addresses(cluster)
     # .10 to .14 are the five host addresses from .10 in a /28
@@ -178,7 +200,8 @@ def test_underlay_full_of_external_hosts():
 
 
 def test_external_host_on_a_node_address_is_refused_by_the_planner_too():
-    cluster = ClusterSpec("kind", "t.yaml", (NodeSpec("n", "control-plane", {}),),
-                          external_hosts=(ExternalHost("laptop", "192.168.1.2"),))
+    cluster = ClusterSpec(
+        "kind", "t.yaml", (NodeSpec("n", "control-plane", {}),), external_hosts=(ExternalHost("laptop", "192.168.1.2"),)
+    )
     with pytest.raises(SpecError, match=r"externalHosts\[laptop\]\.ip: 192\.168\.1\.2 is already used"):
         underlay_addresses(cluster)

@@ -48,9 +48,14 @@ def test_alphabet_is_kubernetes_safe_alphabet():
     assert not set("aeiou013") & set(ALPHANUMS)
 
 
-@pytest.mark.parametrize("data,expected", [
-    (b"", 0x811C9DC5), (b"a", 0xE40C292C), (b"foobar", 0xBF9CF968),
-])
+@pytest.mark.parametrize(
+    "data,expected",
+    [
+        (b"", 0x811C9DC5),
+        (b"a", 0xE40C292C),
+        (b"foobar", 0xBF9CF968),
+    ],
+)
 def test_fnv32a_reference_vectors(data, expected):
     assert fnv32a(data) == expected
 
@@ -97,7 +102,9 @@ def test_replicas_do_not_change_the_template_hash_but_the_template_does(plan_of)
 
 
 def test_replicaset_and_rc_pods_are_owner_dash_five(plan_of):
-    plan = plan_of(THREE_NODES, """
+    plan = plan_of(
+        THREE_NODES,
+        """
         apiVersion: apps/v1
         kind: ReplicaSet
         metadata: {name: front-end}
@@ -116,7 +123,8 @@ def test_replicaset_and_rc_pods_are_owner_dash_five(plan_of):
           template:
             metadata: {labels: {app: legacy}}
             spec: {containers: [{name: app}]}
-    """)
+    """,
+    )
     rs = [p for p in plan.pods if p.owner == "ReplicaSet/front-end"]
     rc = [p for p in plan.pods if p.owner == "ReplicationController/legacy"]
     assert len(rs) == 2 and len(rc) == 2
@@ -129,18 +137,23 @@ def test_replicaset_and_rc_pods_are_owner_dash_five(plan_of):
 
 
 def test_bare_pods_keep_their_names(plan_of):
-    plan = plan_of(THREE_NODES, """
+    plan = plan_of(
+        THREE_NODES,
+        """
         apiVersion: v1
         kind: Pod
         metadata: {name: client, labels: {run: client}}
         spec: {containers: [{name: app}]}
-    """)
+    """,
+    )
     (pod,) = plan.pods
     assert (pod.name, pod.owner, pod.key, pod.labels) == ("client", "", "default_client", {"run": "client"})
 
 
 def test_user_pod_template_hash_label_is_overwritten(plan_of):
-    plan = plan_of(THREE_NODES, """
+    plan = plan_of(
+        THREE_NODES,
+        """
         apiVersion: apps/v1
         kind: Deployment
         metadata: {name: web}
@@ -149,7 +162,8 @@ def test_user_pod_template_hash_label_is_overwritten(plan_of):
           template:
             metadata: {labels: {app: web, pod-template-hash: mine}}
             spec: {containers: [{name: app}]}
-    """)
+    """,
+    )
     (pod,) = plan.pods
     assert pod.labels["pod-template-hash"] == pod.owner.rsplit("-", 1)[1] != "mine"
 

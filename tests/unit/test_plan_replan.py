@@ -13,8 +13,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def _inputs():
-    return (load_topology(os.path.join(ROOT, "topologies/three-nodes.yaml")),
-            load_manifests([os.path.join(ROOT, "manifests/quickstart-app.yaml")]))
+    return (
+        load_topology(os.path.join(ROOT, "topologies/three-nodes.yaml")),
+        load_manifests([os.path.join(ROOT, "manifests/quickstart-app.yaml")]),
+    )
 
 
 def _scaled(manifests, replicas):
@@ -26,8 +28,8 @@ def test_scale_up_keeps_pods_and_adds_new_names_and_ips():
     cluster, manifests = _inputs()
     first = plan_cluster(cluster, manifests, seed=1)
     up = replan(cluster, _scaled(manifests, 6), seed=1, prev=first)
-    assert up.pods[:len(first.pods)] == first.pods  # nothing moved, nothing renamed
-    new = up.pods[len(first.pods):]
+    assert up.pods[: len(first.pods)] == first.pods  # nothing moved, nothing renamed
+    new = up.pods[len(first.pods) :]
     kube_dns = up.services.service("kube-system", "kube-dns")
     assert kube_dns.cluster_ip == first.services.service("kube-system", "kube-dns").cluster_ip
     assert len(new) == 3 and all(p.owner == "ReplicaSet/web-66849f5996" for p in new)
@@ -78,8 +80,9 @@ def test_rollout_wishes_two_replicasets_and_same_inputs_same_plans():
     first = plan_cluster(cluster, manifests, seed=1)
     wishes = desired_pods(manifests)
     old = wishes[1]
-    new_t = dataclasses.replace(old.template, annotations={"rev": "2"}, labels={**old.template.labels,
-                                                                                "pod-template-hash": "x"})
+    new_t = dataclasses.replace(
+        old.template, annotations={"rev": "2"}, labels={**old.template.labels, "pod-template-hash": "x"}
+    )
     mid = [wishes[0], dataclasses.replace(old, count=2), Desired("ReplicaSet/web-x", "default", "web-x", new_t, 1)]
     step = replan(cluster, manifests, seed=1, prev=first, desired=mid)
     owners = [p.owner for p in step.pods]

@@ -66,30 +66,37 @@ def test_control_plane_taint_is_respected(plan_of):
     assert plan.pods_on("kind-control-plane") == ()
 
 
-@pytest.mark.parametrize("toleration", [
-    "{operator: Exists}",
-    "{key: node-role.kubernetes.io/control-plane, operator: Exists}",
-    "{key: node-role.kubernetes.io/control-plane, operator: Exists, effect: NoSchedule}",
-    "{key: node-role.kubernetes.io/control-plane, operator: Equal, value: '', effect: NoSchedule}",
-])
+@pytest.mark.parametrize(
+    "toleration",
+    [
+        "{operator: Exists}",
+        "{key: node-role.kubernetes.io/control-plane, operator: Exists}",
+        "{key: node-role.kubernetes.io/control-plane, operator: Exists, effect: NoSchedule}",
+        "{key: node-role.kubernetes.io/control-plane, operator: Equal, value: '', effect: NoSchedule}",
+    ],
+)
 def test_tolerated_control_plane_taint(plan_of, toleration):
     plan = plan_of(THREE_NODES, _deployment(3, f"tolerations: [{toleration}]"))
     assert _spread(plan) == {"kind-control-plane": 1, "kind-worker": 1, "kind-worker2": 1}
 
 
-@pytest.mark.parametrize("toleration", [
-    "{key: node-role.kubernetes.io/master, operator: Exists}",
-    "{key: node-role.kubernetes.io/control-plane, operator: Exists, effect: NoExecute}",
-    "{key: node-role.kubernetes.io/control-plane, operator: Equal, value: 'true'}",
-])
+@pytest.mark.parametrize(
+    "toleration",
+    [
+        "{key: node-role.kubernetes.io/master, operator: Exists}",
+        "{key: node-role.kubernetes.io/control-plane, operator: Exists, effect: NoExecute}",
+        "{key: node-role.kubernetes.io/control-plane, operator: Equal, value: 'true'}",
+    ],
+)
 def test_tolerations_that_do_not_match(plan_of, toleration):
     plan = plan_of(THREE_NODES, _deployment(3, f"tolerations: [{toleration}]"))
     assert _spread(plan)["kind-control-plane"] == 0
 
 
 def test_node_name_is_honoured_even_on_a_tainted_node(plan_of):
-    plan = plan_of(THREE_NODES, _deployment(2, "nodeName: kind-control-plane"),
-                   _pod("on-worker2", "nodeName: kind-worker2"))
+    plan = plan_of(
+        THREE_NODES, _deployment(2, "nodeName: kind-control-plane"), _pod("on-worker2", "nodeName: kind-worker2")
+    )
     assert _spread(plan) == {"kind-control-plane": 2, "kind-worker": 0, "kind-worker2": 1}
     assert plan.find_pod("on-worker2").node == "kind-worker2"
     assert plan.warnings == ()
@@ -117,12 +124,19 @@ def test_node_selector_and_taint_together(plan_of):
     assert plan.pods == ()
     (warning,) = plan.warnings
     assert warning.startswith("pod default/web-")
-    assert warning.endswith(" stays Pending: 0/3 nodes are available: "
-                            "2 node(s): nodeSelector node-role.kubernetes.io/control-plane= does not match, "
-                            "1 node(s): untolerated taint node-role.kubernetes.io/control-plane:NoSchedule")
-    tolerated = plan_of(THREE_NODES, _deployment(
-        1, "nodeSelector: {node-role.kubernetes.io/control-plane: ''}\n"
-           "              tolerations: [{operator: Exists}]"))
+    assert warning.endswith(
+        " stays Pending: 0/3 nodes are available: "
+        "2 node(s): nodeSelector node-role.kubernetes.io/control-plane= does not match, "
+        "1 node(s): untolerated taint node-role.kubernetes.io/control-plane:NoSchedule"
+    )
+    tolerated = plan_of(
+        THREE_NODES,
+        _deployment(
+            1,
+            "nodeSelector: {node-role.kubernetes.io/control-plane: ''}\n"
+            "              tolerations: [{operator: Exists}]",
+        ),
+    )
     assert _spread(tolerated) == {"kind-control-plane": 1, "kind-worker": 0, "kind-worker2": 0}
 
 
@@ -130,8 +144,10 @@ def test_no_matching_node_leaves_every_replica_pending(plan_of):
     plan = plan_of(THREE_NODES, _deployment(3, "nodeSelector: {disk: nvme}"))
     assert plan.pods == ()
     assert len(plan.warnings) == 3
-    assert all(w.endswith(" stays Pending: 0/3 nodes are available: 3 node(s): nodeSelector disk=nvme does "
-                          "not match") for w in plan.warnings)
+    assert all(
+        w.endswith(" stays Pending: 0/3 nodes are available: 3 node(s): nodeSelector disk=nvme does not match")
+        for w in plan.warnings
+    )
 
 
 def test_single_node_cluster_schedules_on_the_control_plane(plan_of):
@@ -146,6 +162,7 @@ def test_zero_replicas_make_no_pods(plan_of):
 
 
 # -- the scheduler function on its own -----------------------------------------------------
+
 
 def _node(name: str, taints=(), **labels) -> NodeSpec:
     return NodeSpec(name, "worker", {"kubernetes.io/hostname": name, **labels}, tuple(taints))
@@ -165,7 +182,9 @@ def test_no_execute_taint_filters_and_can_be_tolerated():
     hard = Taint("dedicated", "gpu", "NoExecute")
     nodes = [_node("a", [hard])]
     assert schedule(PodTemplate({}, ()), nodes, {}) == (
-        None, "0/1 nodes are available: 1 node(s): untolerated taint dedicated:NoExecute")
+        None,
+        "0/1 nodes are available: 1 node(s): untolerated taint dedicated:NoExecute",
+    )
     tolerant = PodTemplate({}, (), tolerations=(Toleration("dedicated", "Equal", "gpu", "NoExecute"),))
     assert schedule(tolerant, nodes, {}) == ("a", "")
 

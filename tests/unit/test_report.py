@@ -60,8 +60,11 @@ def test_verdict_and_metadata(run):
     assert meta["reproduce"] == "`testbed run experiments/synthetic.yaml`"
     inputs = {r[0]: r[1] for _, h, rows in md_tables(md) if h == ["input file", "sha256"] for r in rows}
     assert inputs == {"experiments/synthetic.yaml": "0" * 64, "manifests/app.yaml": "1" * 64}
-    assert {r["phase"]: r["seconds"] for r in table(md, "Timings")} == \
-        {"build": "0.500", "teardown": "0.250", "step:baseline": "0.100"}
+    assert {r["phase"]: r["seconds"] for r in table(md, "Timings")} == {
+        "build": "0.500",
+        "teardown": "0.250",
+        "step:baseline": "0.100",
+    }
 
 
 def test_summary_equals_raw_rows(run):
@@ -107,8 +110,9 @@ def test_conformance_and_mismatches_equal_raw_rows(run):
     assert conf["expected blocked"] == (conn(blocked), len(blocked) - conn(blocked))
     raw_bad = [r for r in rows if not r["outcome_ok"] or r["nat_free"] is False]
     got = table(md, f"Mismatches ({len(raw_bad)})")
-    assert [(g["step"], g["from"].split()[0], g["to"].split()[0], g["protocol"], g["outcome"]) for g in got] == \
-        [(r["step"], r["src_name"], r["dst_name"], r["protocol"], r["outcome"]) for r in raw_bad]
+    assert [(g["step"], g["from"].split()[0], g["to"].split()[0], g["protocol"], g["outcome"]) for g in got] == [
+        (r["step"], r["src_name"], r["dst_name"], r["protocol"], r["outcome"]) for r in raw_bad
+    ]
 
 
 def test_reachability_tables_equal_raw_rows(run):
@@ -119,8 +123,15 @@ def test_reachability_tables_equal_raw_rows(run):
             src = g.pop("source \\ destination").removesuffix(" (node)")
             for dst, cell in g.items():
                 name, port = dst.rsplit(":", 1)
-                mine = [r for r in rows if r["step"] == step and r["protocol"] == proto and r["src_name"] == src
-                        and r["dst_name"] == name and r["port"] == int(port)]
+                mine = [
+                    r
+                    for r in rows
+                    if r["step"] == step
+                    and r["protocol"] == proto
+                    and r["src_name"] == src
+                    and r["dst_name"] == name
+                    and r["port"] == int(port)
+                ]
                 want = f"{sum(r['outcome'] == 'connected' for r in mine)}/{len(mine)}" if mine else "—"
                 assert cell == want, (step, proto, src, dst)
 
@@ -130,20 +141,31 @@ def test_spread_equals_raw_rows(run):
     tests = {r["service"]: r for r in table(md, "Service load spread") if "uniform?" in r}
     assert tests["web"]["uniform?"] == "yes" and float(tests["web"]["p-value"]) == 1.0
     assert tests["skewed"]["uniform?"] == "no" and float(tests["skewed"]["chi2"]) == 600.0
-    per_ep = [r for t, h, rs in md_tables(md) if h[:3] == ["step", "service", "endpoint"]
-              for r in [dict(zip(h, x)) for x in rs]]
+    per_ep = [
+        r
+        for t, h, rs in md_tables(md)
+        if h[:3] == ["step", "service", "endpoint"]
+        for r in [dict(zip(h, x)) for x in rs]
+    ]
     for g in per_ep:
         n = sum(r["service"] == g["service"] and r["answered_by"] == g["endpoint"] for r in rows)
         assert int(g["requests"]) == n
-    assert {(g["service"], g["endpoint"]) for g in per_ep if g["requests"] == "0"} == \
-        {("skewed", "default/b"), ("skewed", "default/c")}  # from plan.json's endpoints
+    assert {(g["service"], g["endpoint"]) for g in per_ep if g["requests"] == "0"} == {
+        ("skewed", "default/b"),
+        ("skewed", "default/c"),
+    }  # from plan.json's endpoints
 
 
 def test_latency_and_throughput_equal_raw_rows(run):
     _, rows, md, _ = run
     for g in table(md, "Latency"):
-        raw = [r["latency_ms"] for r in rows if r["communication"] == g["communication"]
-               and r["protocol"] == g["protocol"] and r["outcome"] == "connected"]
+        raw = [
+            r["latency_ms"]
+            for r in rows
+            if r["communication"] == g["communication"]
+            and r["protocol"] == g["protocol"]
+            and r["outcome"] == "connected"
+        ]
         assert int(g["samples"]) == len(raw)
         for q in (50, 90, 99):  # the same number, written with 3 decimals
             assert g[f"p{q} (ms)"] == f"{np.percentile(raw, q):.3f}"
@@ -214,9 +236,24 @@ def test_report_of_quickstart_rows(tmp_path):
     for group in exp.steps[0].probes:
         for p in expand(plan, group):
             seen = p.expect_sources[0] if p.expect_sources else p.src.ip
-            rows.append(make_row("q", exp.steps[0].name, 0.0, p, "connected", 1.5,
-                                 {"pod": p.dst.name, "namespace": p.dst.namespace, "container": p.container,
-                                  "peer_ip": seen, "peer_port": 40000}, None))
+            rows.append(
+                make_row(
+                    "q",
+                    exp.steps[0].name,
+                    0.0,
+                    p,
+                    "connected",
+                    1.5,
+                    {
+                        "pod": p.dst.name,
+                        "namespace": p.dst.namespace,
+                        "container": p.container,
+                        "peer_ip": seen,
+                        "peer_port": 40000,
+                    },
+                    None,
+                )
+            )
     path = write_run(str(tmp_path / "q"), rows)
     text = open(build_report(path)[0], encoding="utf-8").read()
     assert f"**Verdict: PASS** — {len(rows)}/{len(rows)} probes as expected" in text

@@ -28,8 +28,19 @@ def test_changed_probes_are_listed(runs):
     text = compare_runs(a, b)
     assert text.startswith("# Comparison: run-a → run-b\n")
     changed = table(text, "Probes whose outcome changed (1)")
-    assert changed == [{"step": "policy", "from": "b", "to": "c", "protocol": "TCP", "port": "80", "attempt": "0",
-                        "outcome A": "connected", "outcome B": "timeout", "expected": "blocked"}]
+    assert changed == [
+        {
+            "step": "policy",
+            "from": "b",
+            "to": "c",
+            "protocol": "TCP",
+            "port": "80",
+            "attempt": "0",
+            "outcome A": "connected",
+            "outcome B": "timeout",
+            "expected": "blocked",
+        }
+    ]
 
 
 def test_verdict_counts_nat_and_latency(runs):
@@ -38,11 +49,16 @@ def test_verdict_counts_nat_and_latency(runs):
     assert "**FAIL → FAIL** (unchanged)." in text
     verdicts = {r["run"]: r for r in table(text, "Verdict")}
     assert verdicts["A: run-a"]["mismatches"] == "4" and verdicts["B: run-b"]["mismatches"] == "2"
-    counts = {(r["step"], r["communication"], r["protocol"]): r
-              for r in table(text, "Counts per communication and protocol")}
+    counts = {
+        (r["step"], r["communication"], r["protocol"]): r for r in table(text, "Counts per communication and protocol")
+    }
     policy = counts[("policy", "pod-to-pod (across nodes)", "TCP")]
-    assert (policy["connected A"], policy["connected B"], policy["Δ connected"], policy["changed"]) == \
-        ("3", "2", "-1", "yes")
+    assert (policy["connected A"], policy["connected B"], policy["Δ connected"], policy["changed"]) == (
+        "3",
+        "2",
+        "-1",
+        "yes",
+    )
     assert counts[("policy", "pod-to-pod (same node)", "TCP")]["changed"] == ""
     nat = {r["communication"]: r for r in table(text, "NAT-free verdicts")}
     across = nat["pod-to-pod (across nodes)"]
@@ -62,8 +78,9 @@ def test_a_run_against_itself_changes_nothing(runs):
 def test_probes_only_in_one_run_are_counted(tmp_path):
     a = write_run(str(tmp_path / "a"), synthetic_rows())
     b = write_run(str(tmp_path / "b"), synthetic_rows(with_services=False))
-    changed, only_a, only_b = changed_probes(from_rows(synthetic_rows()),
-                                             from_rows(synthetic_rows(with_services=False)))
+    changed, only_a, only_b = changed_probes(
+        from_rows(synthetic_rows()), from_rows(synthetic_rows(with_services=False))
+    )
     assert changed.empty and (only_a, only_b) == (600, 0)
     assert "600 probe(s) only in A and 0 only in B" in compare_runs(a, b)
     empty = write_run(str(tmp_path / "e"), [])

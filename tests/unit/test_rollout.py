@@ -12,12 +12,15 @@ from testbed.spec.workloads import load_manifests
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-@pytest.mark.parametrize("replicas, surge, unavailable, states", [
-    (3, "25%", "25%", [(3, 0), (3, 1), (2, 1), (2, 2), (1, 2), (1, 3), (0, 3)]),   # one by one (scenario 002)
-    (4, "25%", "25%", [(4, 0), (4, 1), (2, 1), (2, 3), (0, 3), (0, 4)]),
-    (3, "0", "1", [(3, 0), (2, 0), (2, 1), (1, 1), (1, 2), (0, 2), (0, 3)]),        # never more than 3
-    (2, "100%", "0", [(2, 0), (2, 2), (0, 2)]),                                     # blue/green-like
-])
+@pytest.mark.parametrize(
+    "replicas, surge, unavailable, states",
+    [
+        (3, "25%", "25%", [(3, 0), (3, 1), (2, 1), (2, 2), (1, 2), (1, 3), (0, 3)]),  # one by one (scenario 002)
+        (4, "25%", "25%", [(4, 0), (4, 1), (2, 1), (2, 3), (0, 3), (0, 4)]),
+        (3, "0", "1", [(3, 0), (2, 0), (2, 1), (1, 1), (1, 2), (0, 2), (0, 3)]),  # never more than 3
+        (2, "100%", "0", [(2, 0), (2, 2), (0, 2)]),  # blue/green-like
+    ],
+)
 def test_counts(replicas, surge, unavailable, states):
     got = counts(replicas, surge, unavailable)
     assert got == states

@@ -20,7 +20,9 @@ apiVersion: testbed/v1alpha1
 kind: TestbedConfig
 """
 
-RACKS = KIND + """
+RACKS = (
+    KIND
+    + """
 underlay:
   subnets:
     - {name: rack1, cidr: 192.168.1.0/24}
@@ -29,6 +31,7 @@ nodes:
   - {name: kind-worker2, rack: rack2}
   - {name: kind-worker3, rack: rack2}
 """
+)
 
 
 def _problems(topology, text: str) -> list[tuple[str, str]]:
@@ -56,15 +59,18 @@ def test_every_mode_loads(topology, mode):
 def test_racks_and_per_node_rack(topology):
     c = topology(RACKS + "routing: vxlan\n")
     assert [(s.name, s.cidr, s.first_host) for s in c.subnets()] == [
-        ("rack1", "192.168.1.0/24", 2), ("rack2", "192.168.2.0/24", 2)]
+        ("rack1", "192.168.1.0/24", 2),
+        ("rack2", "192.168.2.0/24", 2),
+    ]
     assert c.underlay_subnet == "192.168.1.0/24"  # the first subnet stands for "the underlay"
     assert [c.rack_of(n) for n in c.nodes] == ["rack1", "rack1", "rack2", "rack2"]
     assert c.needs_router()
 
 
 def test_bgp_and_vxlan_options(topology):
-    c = topology(KIND + "routing: bgp\nbgp: {asNumber: 65001, topology: route-reflector, "
-                 "routeReflectors: [kind-worker]}\n")
+    c = topology(
+        KIND + "routing: bgp\nbgp: {asNumber: 65001, topology: route-reflector, routeReflectors: [kind-worker]}\n"
+    )
     assert c.bgp == BgpOptions(65001, "route-reflector", ("kind-worker",))
     assert not c.needs_router()
     assert topology(KIND + "routing: bgp\nbgp: {topology: top-of-rack}\n").needs_router()
@@ -82,7 +88,11 @@ def test_existing_topologies_still_load_unchanged():
 
     c = load_topology(str(REPO / "topologies" / "three-nodes.yaml"))
     assert (c.underlay_subnet, c.routing, c.underlay_subnets, c.needs_router()) == (
-        "192.168.1.0/24", "host-gw", (), False)
+        "192.168.1.0/24",
+        "host-gw",
+        (),
+        False,
+    )
 
 
 def test_every_routing_topology_loads():
@@ -97,49 +107,89 @@ def test_every_routing_topology_loads():
         assert len(c.subnets()) == (2 if underlay == "racks" else 1)
 
 
-@pytest.mark.parametrize("text,expected", [
-    (KIND + "routing: ipip\n", ("routing", "must be one of host-gw, cloud-routes, vxlan, bgp, got 'ipip'")),
-    (KIND + "underlay: {subnet: 192.168.1.0/24, subnets: [{name: a, cidr: 192.168.2.0/24}]}\n",
-     ("underlay", "give either subnet (one L2 segment) or subnets (racks joined by a router), not both")),
-    (KIND + "underlay: {subnets: []}\n", ("underlay.subnets", "expected at least one subnet")),
-    (KIND + "underlay: {subnets: [{name: Rack1, cidr: 192.168.1.0/24}]}\n",
-     ("underlay.subnets[0].name", None)),
-    (KIND + "underlay: {subnets: [{name: a, cidr: 192.168.1.0/24, gateway: 1}]}\n",
-     ("underlay.subnets[0].gateway", "unknown field 'gateway'")),
-    (RACKS.replace("rack: rack2}\n  - {name: kind-worker3", "rack: rack9}\n  - {name: kind-worker3"),
-     ("nodes[kind-worker2].rack", "no underlay subnet named 'rack9' (subnets: rack1, rack2)")),
-    (RACKS.replace("192.168.2.0/24", "192.168.1.128/25"),
-     ("underlay.subnets[rack1].cidr", "192.168.1.0/24 overlaps underlay.subnets[rack2].cidr 192.168.1.128/25")),
-    (RACKS.replace("192.168.2.0/24", "10.244.7.0/24"),
-     ("networking.podSubnet", "10.244.0.0/16 overlaps underlay.subnets[rack2].cidr 10.244.7.0/24")),
-    (RACKS.replace("192.168.2.0/24}", "192.168.2.0/24, firstHost: 1}"),
-     ("underlay.subnets[rack2].firstHost", "the underlay router takes .1 of 192.168.2.0/24: nodes must start "
-                                           "at .2 or later")),
-    (KIND + "routing: cloud-routes\nunderlay: {subnet: 192.168.1.0/24, firstHost: 1}\n",
-     ("underlay.firstHost", "the underlay router takes .1 of 192.168.1.0/24: nodes must start at .2 or later")),
-    (RACKS.replace("192.168.2.0/24", "192.168.2.0/30"),
-     ("underlay.subnets[rack2].cidr", "192.168.2.0/30 has no room for 2 nodes from host .2")),
-    (RACKS + "externalHosts: [{name: laptop, ip: 192.168.3.10}]\n",
-     ("externalHosts[laptop].ip", "192.168.3.10 is not a host address of any underlay subnet (192.168.1.0/24, "
-                                  "192.168.2.0/24)")),
-    (RACKS + "externalHosts: [{name: laptop, ip: 192.168.1.10, rack: rack2}]\n",
-     ("externalHosts[laptop].ip", "192.168.1.10 is not a host address of rack rack2's subnet 192.168.2.0/24")),
-    (RACKS + "externalHosts: [{name: laptop, ip: 192.168.2.1}]\n",
-     ("externalHosts[laptop].ip", "192.168.2.1 is already the address of the underlay router")),
-    (RACKS + "externalHosts: [{name: laptop, rack: rack3}]\n",
-     ("externalHosts[laptop].rack", "no underlay subnet named 'rack3' (subnets: rack1, rack2)")),
-    (RACKS + "externalHosts: [{name: router}]\n",
-     ("externalHosts[router].name", "the name 'router' is the underlay router's")),
-    (KIND + "routing: bgp\nbgp: {topology: spine-leaf}\n",
-     ("bgp.topology", "must be one of full-mesh, route-reflector, top-of-rack, got 'spine-leaf'")),
-    (KIND + "routing: bgp\nbgp: {routeReflectors: [kind-worker]}\n",
-     ("bgp.routeReflectors", "routeReflectors needs topology: route-reflector")),
-    (KIND + "routing: bgp\nbgp: {topology: route-reflector, routeReflectors: [kind-worker9]}\n",
-     ("bgp.routeReflectors[0]", "no node named 'kind-worker9' (nodes: kind-control-plane, kind-worker, "
-                                "kind-worker2, kind-worker3)")),
-    (KIND + "routing: bgp\nbgp: {asNumber: 0}\n", ("bgp.asNumber", "0 is out of range [1, 4294967295]")),
-    (KIND + "routing: vxlan\nvxlan: {port: 70000}\n", ("vxlan.port", "70000 is out of range [1, 65535]")),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        (KIND + "routing: ipip\n", ("routing", "must be one of host-gw, cloud-routes, vxlan, bgp, got 'ipip'")),
+        (
+            KIND + "underlay: {subnet: 192.168.1.0/24, subnets: [{name: a, cidr: 192.168.2.0/24}]}\n",
+            ("underlay", "give either subnet (one L2 segment) or subnets (racks joined by a router), not both"),
+        ),
+        (KIND + "underlay: {subnets: []}\n", ("underlay.subnets", "expected at least one subnet")),
+        (KIND + "underlay: {subnets: [{name: Rack1, cidr: 192.168.1.0/24}]}\n", ("underlay.subnets[0].name", None)),
+        (
+            KIND + "underlay: {subnets: [{name: a, cidr: 192.168.1.0/24, gateway: 1}]}\n",
+            ("underlay.subnets[0].gateway", "unknown field 'gateway'"),
+        ),
+        (
+            RACKS.replace("rack: rack2}\n  - {name: kind-worker3", "rack: rack9}\n  - {name: kind-worker3"),
+            ("nodes[kind-worker2].rack", "no underlay subnet named 'rack9' (subnets: rack1, rack2)"),
+        ),
+        (
+            RACKS.replace("192.168.2.0/24", "192.168.1.128/25"),
+            ("underlay.subnets[rack1].cidr", "192.168.1.0/24 overlaps underlay.subnets[rack2].cidr 192.168.1.128/25"),
+        ),
+        (
+            RACKS.replace("192.168.2.0/24", "10.244.7.0/24"),
+            ("networking.podSubnet", "10.244.0.0/16 overlaps underlay.subnets[rack2].cidr 10.244.7.0/24"),
+        ),
+        (
+            RACKS.replace("192.168.2.0/24}", "192.168.2.0/24, firstHost: 1}"),
+            (
+                "underlay.subnets[rack2].firstHost",
+                "the underlay router takes .1 of 192.168.2.0/24: nodes must start at .2 or later",
+            ),
+        ),
+        (
+            KIND + "routing: cloud-routes\nunderlay: {subnet: 192.168.1.0/24, firstHost: 1}\n",
+            ("underlay.firstHost", "the underlay router takes .1 of 192.168.1.0/24: nodes must start at .2 or later"),
+        ),
+        (
+            RACKS.replace("192.168.2.0/24", "192.168.2.0/30"),
+            ("underlay.subnets[rack2].cidr", "192.168.2.0/30 has no room for 2 nodes from host .2"),
+        ),
+        (
+            RACKS + "externalHosts: [{name: laptop, ip: 192.168.3.10}]\n",
+            (
+                "externalHosts[laptop].ip",
+                "192.168.3.10 is not a host address of any underlay subnet (192.168.1.0/24, 192.168.2.0/24)",
+            ),
+        ),
+        (
+            RACKS + "externalHosts: [{name: laptop, ip: 192.168.1.10, rack: rack2}]\n",
+            ("externalHosts[laptop].ip", "192.168.1.10 is not a host address of rack rack2's subnet 192.168.2.0/24"),
+        ),
+        (
+            RACKS + "externalHosts: [{name: laptop, ip: 192.168.2.1}]\n",
+            ("externalHosts[laptop].ip", "192.168.2.1 is already the address of the underlay router"),
+        ),
+        (
+            RACKS + "externalHosts: [{name: laptop, rack: rack3}]\n",
+            ("externalHosts[laptop].rack", "no underlay subnet named 'rack3' (subnets: rack1, rack2)"),
+        ),
+        (
+            RACKS + "externalHosts: [{name: router}]\n",
+            ("externalHosts[router].name", "the name 'router' is the underlay router's"),
+        ),
+        (
+            KIND + "routing: bgp\nbgp: {topology: spine-leaf}\n",
+            ("bgp.topology", "must be one of full-mesh, route-reflector, top-of-rack, got 'spine-leaf'"),
+        ),
+        (
+            KIND + "routing: bgp\nbgp: {routeReflectors: [kind-worker]}\n",
+            ("bgp.routeReflectors", "routeReflectors needs topology: route-reflector"),
+        ),
+        (
+            KIND + "routing: bgp\nbgp: {topology: route-reflector, routeReflectors: [kind-worker9]}\n",
+            (
+                "bgp.routeReflectors[0]",
+                "no node named 'kind-worker9' (nodes: kind-control-plane, kind-worker, kind-worker2, kind-worker3)",
+            ),
+        ),
+        (KIND + "routing: bgp\nbgp: {asNumber: 0}\n", ("bgp.asNumber", "0 is out of range [1, 4294967295]")),
+        (KIND + "routing: vxlan\nvxlan: {port: 70000}\n", ("vxlan.port", "70000 is out of range [1, 65535]")),
+    ],
+)
 def test_bad_routing_topologies(topology, text, expected):
     problems = _problems(topology, text)
     path, message = expected
@@ -159,8 +209,15 @@ def test_routing_compare_experiments_load_and_share_their_steps():
         assert exp.topology == str(REPO / "topologies" / f"routing-{underlay}-{mode}.yaml")
         assert exp.manifests == (str(REPO / "manifests" / "routing-echo.yaml"),)
         steps[f.stem] = [s.name for s in exp.steps]
-    full = ["same-rack", "cross-rack-tcp", "cross-rack-udp", "cross-rack-nodes", "cross-rack-sctp", "latency",
-            "throughput"]
+    full = [
+        "same-rack",
+        "cross-rack-tcp",
+        "cross-rack-udp",
+        "cross-rack-nodes",
+        "cross-rack-sctp",
+        "latency",
+        "throughput",
+    ]
     for name, names in steps.items():
         # host-gw across racks leaves out what cannot be asserted there (SCTP's outcome varies)
         assert names == ([s for s in full if s != "cross-rack-sctp"] if name.endswith("racks-host-gw") else full)

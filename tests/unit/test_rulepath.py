@@ -32,7 +32,9 @@ from .test_netpol_tracer import random_flow, random_world
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TOPOLOGIES = {"iptables": "topologies/three-nodes.yaml", "nftables": "topologies/three-nodes-nftables.yaml"}
-NOBODY = "apiVersion: v1\nkind: Service\nmetadata: {name: nobody}\nspec:\n  selector: {app: none}\n  ports: [{port: 80}]\n"
+NOBODY = (
+    "apiVersion: v1\nkind: Service\nmetadata: {name: nobody}\nspec:\n  selector: {app: none}\n  ports: [{port: 80}]\n"
+)
 
 
 def load(mode: str, *manifests: str):
@@ -63,7 +65,7 @@ def test_cluster_ip_is_dnated_on_the_clients_node_to_a_pod_on_another_node_and_a
         first, second = b.hops
         assert first.node == client.node and first.outcome.verdict == "dnat" and b.probability == Fraction(1, 3)
         pre = hook(first, "prerouting")
-        assert f"{second.packet.dst}:8080" in pre.decided_by                       # the DNAT rule decided
+        assert f"{second.packet.dst}:8080" in pre.decided_by  # the DNAT rule decided
         assert pre.steps[-1].matched and pre.steps[-1].rule.verdict.__class__.__name__ == "Dnat"
         assert second.node == world.endpoint(second.packet.dst).pod.node != client.node
         assert second.packet.src == client.ip and second.packet.entry == "underlay"  # pod IP kept
@@ -80,7 +82,7 @@ def test_a_flow_dropped_by_a_network_policy_ends_at_the_policys_drop_rule(mode):
     assert not pt.delivered and branch.end == f"DROP on {nginx.node}"
     last = branch.hops[-1]
     assert last.node == nginx.node and last.outcome.verdict == "drop"
-    assert [h.hook for h in last.outcome.hooks][-1] == "forward"        # nothing runs after the drop
+    assert [h.hook for h in last.outcome.hooks][-1] == "forward"  # nothing runs after the drop
     fwd = hook(last, "forward")
     assert fwd.decided_by.startswith("check-ingress[") and "no NetworkPolicy rule allows this flow" in fwd.decided_by
     final = fwd.steps[-1]
@@ -113,8 +115,10 @@ def test_a_service_without_endpoints_is_rejected_on_the_clients_node(mode, tmp_p
     (branch,) = pt.branches
     assert not pt.delivered and branch.end == f"REJECT on {pod.node}" and len(branch.hops) == 1
     fwd = hook(branch.hops[0], "forward")
-    assert fwd.verdict == "reject" and fwd.steps[-1].matched and fwd.steps[-1].rule.verdict.__class__.__name__ == "Reject"
-    if mode == "nftables":   # the verdict map that sent it to reject-chain says so
+    assert (
+        fwd.verdict == "reject" and fwd.steps[-1].matched and fwd.steps[-1].rule.verdict.__class__.__name__ == "Reject"
+    )
+    if mode == "nftables":  # the verdict map that sent it to reject-chain says so
         assert any(s.why.endswith("is in @no-endpoint-services") for s in fwd.steps)
 
 
@@ -129,8 +133,22 @@ def test_explain_trace_on_the_command_line(capsys):
     assert out.startswith(f"trace busybox -> {nginx} (")
     assert "testbed-netpol/check-ingress[1] counter drop" in out and "filter/FORWARD[0]" in out
     assert main(args) == 0 and ": DELIVERED\n" in capsys.readouterr().out
-    assert main(["explain", topo, "-f", os.path.join(ROOT, nginx_file), "--from", "busybox", "--to", "svc/nosuch",
-                 "--trace"]) == 2
+    assert (
+        main(
+            [
+                "explain",
+                topo,
+                "-f",
+                os.path.join(ROOT, nginx_file),
+                "--from",
+                "busybox",
+                "--to",
+                "svc/nosuch",
+                "--trace",
+            ]
+        )
+        == 2
+    )
     assert "no Service with a ClusterIP called 'nosuch'" in capsys.readouterr().err
 
 
@@ -145,18 +163,24 @@ def test_the_whole_node_path_gives_the_oracles_verdict(rng, mode):
     world = random_world(rng)
     policy = compile_cluster(world)
     nodes = {n.name: n for n in world.nodes}
-    rulesets = {name: merge(name, build_ruleset(EMPTY, name, n.ips[0], "10.244.0.0/16", mode), policy[name])
-                for name, n in nodes.items()}
+    rulesets = {
+        name: merge(name, build_ruleset(EMPTY, name, n.ips[0], "10.244.0.0/16", mode), policy[name])
+        for name, n in nodes.items()
+    }
     for _ in range(40):
         flow = random_flow(rng, world)
         src, dst = world.endpoint(flow.src), world.endpoint(flow.dst)
         if src.pod is None or dst.pod is None or src.pod.full_name == dst.pod.full_name:
             continue
         allowed = True
-        for node, entry in ((src.pod.node, "pod"),) + (((dst.pod.node, "underlay"),)
-                                                      if dst.pod.node != src.pod.node else ()):
-            t = trace(rulesets[node], Packet(src.ip, dst.ip, flow.port, flow.protocol, entry),
-                      pod_cidr=f"{nodes[node].ips[1].rsplit('.', 1)[0]}.0/24")
+        for node, entry in ((src.pod.node, "pod"),) + (
+            ((dst.pod.node, "underlay"),) if dst.pod.node != src.pod.node else ()
+        ):
+            t = trace(
+                rulesets[node],
+                Packet(src.ip, dst.ip, flow.port, flow.protocol, entry),
+                pod_cidr=f"{nodes[node].ips[1].rsplit('.', 1)[0]}.0/24",
+            )
             (outcome,) = t.outcomes
             allowed = allowed and outcome.verdict == "accept"
         assert allowed == decide(flow, world).allowed, f"{flow}\n{t.explain()}"

@@ -25,9 +25,18 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 def test_nat_column_says_expected_and_seen():
     node_ips = "192.168.1.2 192.168.1.3 10.244.1.1 10.244.2.1"
-    rows = [row(src_kind="host", src_name="laptop", src_ip="192.168.1.10", dst_name="a",
-                communication="external-to-service (nodePort)", expected_src_ips=node_ips,
-                seen_src_ip="192.168.1.2") for _ in range(60)]
+    rows = [
+        row(
+            src_kind="host",
+            src_name="laptop",
+            src_ip="192.168.1.10",
+            dst_name="a",
+            communication="external-to-service (nodePort)",
+            expected_src_ips=node_ips,
+            seen_src_ip="192.168.1.2",
+        )
+        for _ in range(60)
+    ]
     rows += [row(src_name="a", dst_name="c") for _ in range(3)]
     rows += [row(src_name="b", dst_name="c", seen_src_ip="192.168.1.2")]  # SNATed where none was expected
     table_ = nat_table(from_rows(rows)).set_index("communication")
@@ -40,15 +49,22 @@ def test_nat_column_says_expected_and_seen():
 
 
 def test_summary_lists_steps_in_the_runs_order():
-    rows = [row(step="zeta", src_name="a", dst_name="b"), row(step="alpha", src_name="a", dst_name="b"),
-            row(step="zeta", src_name="a", dst_name="c")]
+    rows = [
+        row(step="zeta", src_name="a", dst_name="b"),
+        row(step="alpha", src_name="a", dst_name="b"),
+        row(step="zeta", src_name="a", dst_name="c"),
+    ]
     assert [t["step"] for t in summarize(rows)] == ["zeta", "zeta", "alpha"]
 
 
 def test_compare_of_two_experiments_says_so(tmp_path):
     a = write_run(str(tmp_path / "a"), synthetic_rows(), run_id="run-a")
-    b = write_run(str(tmp_path / "b"), synthetic_rows(), run_id="run-b",
-                  meta={"experiment": {"name": "other", "file": "experiments/other.yaml"}})
+    b = write_run(
+        str(tmp_path / "b"),
+        synthetic_rows(),
+        run_id="run-b",
+        meta={"experiment": {"name": "other", "file": "experiments/other.yaml"}},
+    )
     text = compare_runs(a, b)
     assert "**A and B ran different experiments (synthetic and other)**" in text
     counts = table(text, "Counts per communication and protocol")
@@ -65,15 +81,24 @@ def test_an_aborted_run_has_its_cause_as_verdict(tmp_path):
     path = write_run(str(tmp_path / "r"), synthetic_rows(), meta={"aborted": cause, "passed": False})
     report = open(build_report(path)[0], encoding="utf-8").read()
     assert f"**Verdict: ABORTED** — {cause}" in report and "**Verdict: FAIL**" not in report
-    meta = {"experiment": {"name": "x"}, "run_id": "r", "passed": False, "aborted": cause, "seed": 0,
-            "cluster": {"nodes": 3, "pods": 6, "routing": "host-gw"}, "timings": {}}
+    meta = {
+        "experiment": {"name": "x"},
+        "run_id": "r",
+        "passed": False,
+        "aborted": cause,
+        "seed": 0,
+        "cluster": {"nodes": 3, "pods": 6, "routing": "host-gw"},
+        "timings": {},
+    }
     summary = summary_markdown(meta, synthetic_rows())
     assert f"**Verdict: ABORTED** — {cause}" in summary and "Before it stopped: " in summary
 
 
 def test_terminal_shows_the_conformance_verdict_without_an_empty_table_header(tmp_path, capsys):
-    (tmp_path / "conformance.md").write_text("# NetworkPolicy conformance — run r\n\n**PASS** — 5 cases\n\n"
-                                             "Seed 0; topology t.\n\n| feature | cases |\n|---|---:|\n| a | 1 |\n")
+    (tmp_path / "conformance.md").write_text(
+        "# NetworkPolicy conformance — run r\n\n**PASS** — 5 cases\n\n"
+        "Seed 0; topology t.\n\n| feature | cases |\n|---|---:|\n| a | 1 |\n"
+    )
     _print_results(str(tmp_path), "conformance.md", head_only=True)
     out = capsys.readouterr().out
     assert "**PASS** — 5 cases" in out and "|" not in out and out.endswith(f"results: {tmp_path}\n")
@@ -85,9 +110,22 @@ def test_output_cut_short_ends_quietly():
 
     read, write = os.pipe()
     fcntl.fcntl(write, 1031, 4096)  # F_SETPIPE_SZ: one page, so the 13 kB plan cannot fit in the pipe at once
-    plan = subprocess.Popen([sys.executable, "-m", "testbed", "plan", os.path.join(REPO, "topologies/three-nodes.yaml"),
-                             "-f", os.path.join(REPO, "manifests/quickstart-app.yaml"), "-o", "json"],
-                            stdout=write, stderr=subprocess.PIPE, cwd=REPO)
+    plan = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "testbed",
+            "plan",
+            os.path.join(REPO, "topologies/three-nodes.yaml"),
+            "-f",
+            os.path.join(REPO, "manifests/quickstart-app.yaml"),
+            "-o",
+            "json",
+        ],
+        stdout=write,
+        stderr=subprocess.PIPE,
+        cwd=REPO,
+    )
     os.close(write)
     with os.fdopen(read, "rb") as reader:
         reader.read(10)  # then the reader goes away, as head does

@@ -8,9 +8,16 @@ import struct
 import pytest
 from scapy.all import raw
 from scapy.layers.inet import IP
-from scapy.layers.sctp import (SCTP, SCTPChunkAbort, SCTPChunkCookieAck, SCTPChunkCookieEcho,
-                               SCTPChunkInit, SCTPChunkInitAck, SCTPChunkParamStateCookie,
-                               crc32c as scapy_crc32c)
+from scapy.layers.sctp import (
+    SCTP,
+    SCTPChunkAbort,
+    SCTPChunkCookieAck,
+    SCTPChunkCookieEcho,
+    SCTPChunkInit,
+    SCTPChunkInitAck,
+    SCTPChunkParamStateCookie,
+)
+from scapy.layers.sctp import crc32c as scapy_crc32c
 
 from testbed.wire import sctp
 
@@ -36,15 +43,19 @@ def test_crc32c_known_vector_and_scapy_agree():
 
 
 def test_init_dissected_by_scapy():
-    data = sctp.build_init(40000, 9000, 0xDEADBEEF, a_rwnd=5000, os_streams=3, mis_streams=7,
-                           tsn=42)
+    data = sctp.build_init(40000, 9000, 0xDEADBEEF, a_rwnd=5000, os_streams=3, mis_streams=7, tsn=42)
     pkt = SCTP(data)
     assert (pkt.sport, pkt.dport, pkt.tag) == (40000, 9000, 0)  # INIT carries tag 0
     assert scapy_checksum_ok(data)
     chunk = pkt[SCTPChunkInit]
     assert chunk.type == 1
-    assert (chunk.init_tag, chunk.a_rwnd, chunk.n_out_streams, chunk.n_in_streams,
-            chunk.init_tsn) == (0xDEADBEEF, 5000, 3, 7, 42)
+    assert (chunk.init_tag, chunk.a_rwnd, chunk.n_out_streams, chunk.n_in_streams, chunk.init_tsn) == (
+        0xDEADBEEF,
+        5000,
+        3,
+        7,
+        42,
+    )
     assert chunk.len == 20
     # and scapy, rebuilding the packet from its fields (checksum included), gets our bytes
     assert raw(pkt) == data
@@ -80,9 +91,17 @@ def test_cookie_echo_and_ack_dissected_by_scapy():
 
 
 def test_parse_scapy_init_ack():
-    built = raw(SCTP(sport=80, dport=33000, tag=0xCAFE)
-                / SCTPChunkInitAck(init_tag=77, a_rwnd=1000, n_out_streams=2, n_in_streams=3,
-                                   init_tsn=5, params=[SCTPChunkParamStateCookie(cookie=b"hello")]))
+    built = raw(
+        SCTP(sport=80, dport=33000, tag=0xCAFE)
+        / SCTPChunkInitAck(
+            init_tag=77,
+            a_rwnd=1000,
+            n_out_streams=2,
+            n_in_streams=3,
+            init_tsn=5,
+            params=[SCTPChunkParamStateCookie(cookie=b"hello")],
+        )
+    )
     pkt = sctp.parse(built)
     assert (pkt.sport, pkt.dport, pkt.vtag) == (80, 33000, 0xCAFE)
     assert pkt.first_type == sctp.INIT_ACK
@@ -126,8 +145,7 @@ def test_strip_ipv4_with_and_without_options():
     payload = sctp.build_init(1, 2, 3)
     plain = raw(IP(src="10.0.0.1", dst="10.0.0.2", proto=132) / payload)
     assert sctp.strip_ipv4(plain) == ("10.0.0.1", "10.0.0.2", payload)
-    with_opts = raw(IP(src="10.0.0.1", dst="10.0.0.2", proto=132, options=b"\x01\x01\x01\x00")
-                    / payload)
+    with_opts = raw(IP(src="10.0.0.1", dst="10.0.0.2", proto=132, options=b"\x01\x01\x01\x00") / payload)
     assert with_opts[0] & 0x0F == 6
     assert sctp.strip_ipv4(with_opts)[2] == payload
     # trailing bytes beyond the IP total length (e.g. Ethernet padding) are dropped

@@ -23,18 +23,21 @@ def _one(manifests, text: str) -> ServiceSpec:
 
 def test_scenario002_nodeport_example_as_written_in_the_repository(manifests):
     from testbed.spec.workloads import load_manifests
+
     m = load_manifests([str(REPO / "manifests" / "seed002-nodeport.yaml")])
     (svc,) = m.services
     assert (svc.namespace, svc.name, svc.type) == ("default", "myapp-service", "NodePort")
     assert svc.ports == (ServicePort("", 80, "TCP", 80, 30008),)
     assert svc.selector == {"app": "myapp", "type": "front-end"}
-    assert svc.external_traffic_policy == "Cluster"     # defaulted for a NodePort Service
+    assert svc.external_traffic_policy == "Cluster"  # defaulted for a NodePort Service
     (web,) = m.workloads
     assert web.ref.name == "myapp" and web.template.labels == {"app": "myapp", "type": "front-end"}
 
 
 def test_target_port_defaults_to_port(manifests):
-    svc = _one(manifests, """
+    svc = _one(
+        manifests,
+        """
         apiVersion: v1
         kind: Service
         metadata: {name: s}
@@ -42,19 +45,23 @@ def test_target_port_defaults_to_port(manifests):
           type: NodePort
           selector: {app: a}
           ports: [{name: a, port: 80, nodePort: 30008}, {name: b, port: 81, targetPort: 0}]
-    """)
+    """,
+    )
     assert [(p.port, p.target_port) for p in svc.ports] == [(80, 80), (81, 81)]
 
 
 def test_defaults_of_a_minimal_service(manifests):
-    svc = _one(manifests, """
+    svc = _one(
+        manifests,
+        """
         apiVersion: v1
         kind: Service
         metadata: {name: s, labels: {app: a}, annotations: {note: x}}
         spec:
           selector: {app: a}
           ports: [{port: 53, protocol: UDP, targetPort: dns}]
-    """)
+    """,
+    )
     assert svc.type == "ClusterIP" and svc.cluster_ip == "" and not svc.headless
     assert svc.ports == (ServicePort("", 53, "UDP", "dns"),)
     assert svc.session_affinity == "None" and svc.affinity_timeout == DEFAULT_AFFINITY_TIMEOUT
@@ -66,6 +73,7 @@ def test_defaults_of_a_minimal_service(manifests):
 
 def test_the_fixture_decodes_every_flavour():
     from testbed.spec.workloads import load_manifests
+
     m = load_manifests([str(DATA / "app.yaml")])
     by = {s.name: s for s in m.services}
     assert sorted(by) == ["db", "nobody", "web", "web-all", "web-headless", "web-lb", "web-nodeport", "web-sticky"]
@@ -74,12 +82,17 @@ def test_the_fixture_decodes_every_flavour():
     assert by["web-sticky"].session_affinity == "ClientIP" and by["web-sticky"].affinity_timeout == 600
     assert by["web-lb"].external_traffic_policy == "Local" and by["web-lb"].needs_node_ports
     assert [(p.name, p.port, p.protocol, p.target_port) for p in by["web-all"].ports] == [
-        ("http", 80, "TCP", "http"), ("metrics", 9100, "TCP", "metrics"), ("dns", 53, "UDP", "dns")]
+        ("http", 80, "TCP", "http"),
+        ("metrics", 9100, "TCP", "metrics"),
+        ("dns", 53, "UDP", "dns"),
+    ]
     assert by["web-nodeport"].ports == (ServicePort("", 8080, "TCP", 8080, 30080),)
 
 
 def test_every_accepted_field(manifests):
-    svc = _one(manifests, """
+    svc = _one(
+        manifests,
+        """
         apiVersion: v1
         kind: Service
         metadata: {name: full, namespace: default}
@@ -105,10 +118,11 @@ def test_every_accepted_field(manifests):
           publishNotReadyAddresses: true
           trafficDistribution: PreferClose
         status: {loadBalancer: {ingress: [{ip: 1.2.3.4}]}}
-    """)
+    """,
+    )
     assert svc.cluster_ip == "10.96.0.50"
     assert svc.ports[0] == ServicePort("http", 80, "TCP", "http", 30001, "http")
-    assert svc.ports[1] == ServicePort("dns", 53, "UDP", 53, 30001)   # one nodePort, two protocols
+    assert svc.ports[1] == ServicePort("dns", 53, "UDP", 53, 30001)  # one nodePort, two protocols
     assert svc.affinity_timeout == DEFAULT_AFFINITY_TIMEOUT
     assert (svc.external_traffic_policy, svc.internal_traffic_policy) == ("Local", "Local")
     assert svc.health_check_node_port == 32000 and svc.external_ips == ("192.168.1.99",)
@@ -118,53 +132,67 @@ def test_every_accepted_field(manifests):
 
 
 def test_cluster_ips_alone_gives_the_cluster_ip(manifests):
-    svc = _one(manifests, """
+    svc = _one(
+        manifests,
+        """
         apiVersion: v1
         kind: Service
         metadata: {name: s}
         spec: {clusterIPs: [10.96.7.7], ports: [{port: 80}]}
-    """)
+    """,
+    )
     assert svc.cluster_ip == "10.96.7.7"
 
 
 def test_external_ips_make_a_cluster_ip_service_externally_accessible(manifests):
-    svc = _one(manifests, """
+    svc = _one(
+        manifests,
+        """
         apiVersion: v1
         kind: Service
         metadata: {name: s}
         spec: {externalIPs: [192.168.1.99], externalTrafficPolicy: Local, ports: [{port: 80}]}
-    """)
+    """,
+    )
     assert svc.externally_accessible and svc.external_traffic_policy == "Local"
 
 
 def test_headless_service_may_have_no_ports(manifests):
-    svc = _one(manifests, """
+    svc = _one(
+        manifests,
+        """
         apiVersion: v1
         kind: Service
         metadata: {name: h}
         spec: {clusterIP: None, selector: {app: a}}
-    """)
+    """,
+    )
     assert svc.headless and svc.ports == ()
 
 
 def test_external_name_drops_its_selector_and_accepts_a_trailing_dot(manifests):
-    svc = _one(manifests, """
+    svc = _one(
+        manifests,
+        """
         apiVersion: v1
         kind: Service
         metadata: {name: db}
         spec: {type: ExternalName, externalName: db.example.com., selector: {app: a}, ports: [{port: 5432}]}
-    """)
+    """,
+    )
     assert svc.selector == {} and svc.external_name == "db.example.com."
 
 
 def test_a_service_inside_a_list_names_its_path(manifests):
     with pytest.raises(SpecError) as info:
-        manifests(v1_list("""
+        manifests(
+            v1_list("""
             apiVersion: v1
             kind: Service
             metadata: {name: s}
             spec: {type: ClusterIP, ports: [{port: 80, nodePort: 30000}]}
-        """))
+        """)
+        )
     (problem,) = info.value.problems
     assert (problem.document, problem.path) == ("Service default/s", "items[0].spec.ports[0].nodePort")
 

@@ -6,16 +6,19 @@ import os
 
 from testbed.plan.build import plan_cluster
 from testbed.shell import ClusterShell
-from testbed.views import get_nodes, get_pods
 from testbed.spec.topology import load_topology
 from testbed.spec.workloads import load_manifests
+from testbed.views import get_nodes, get_pods
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _shell(calls):
-    plan = plan_cluster(load_topology(os.path.join(ROOT, "topologies/three-nodes.yaml")),
-                        load_manifests([os.path.join(ROOT, "manifests/quickstart-app.yaml")]), seed=1)
+    plan = plan_cluster(
+        load_topology(os.path.join(ROOT, "topologies/three-nodes.yaml")),
+        load_manifests([os.path.join(ROOT, "manifests/quickstart-app.yaml")]),
+        seed=1,
+    )
     return plan, ClusterShell(plan, lambda key: f"ns-{key}", lambda ns, argv: calls.append((ns, argv)) or 0)
 
 
@@ -31,9 +34,10 @@ def test_commands_run_in_the_named_pod_with_names_replaced_by_ips():
         ("ns-default_two-containers", "two-containers", f"ping -c1 {web.ip}"),
         ("ns-default_two-containers", "two-containers", f"wget -qO- http://{web.ip}:80/x"),
         ("ns-n1", "kind-worker", "ip route"),
-        ("ns-x0", "laptop", "ping 192.168.1.4")]
+        ("ns-x0", "laptop", "ping 192.168.1.4"),
+    ]
     # a shell runs the line (pipes work) in its own UTS namespace named after the pod
-    assert calls[0][1][calls[0][1].index("unshare"):][:5] == ["unshare", "--uts", "--", "/bin/sh", "-c"]
+    assert calls[0][1][calls[0][1].index("unshare") :][:5] == ["unshare", "--uts", "--", "/bin/sh", "-c"]
 
 
 def test_unknown_names_run_nothing(capsys):

@@ -29,8 +29,10 @@ def test_resource_names_as_kubectl_spells_them():
 
 
 def test_flags_short_long_combined_and_unknown():
-    a = parse(["busybox", "--rm", "-ti", "--image=busybox:1.28", "--", "/bin/sh"],
-              {"--image": True, "--rm": False, "--stdin": False, "--tty": False})
+    a = parse(
+        ["busybox", "--rm", "-ti", "--image=busybox:1.28", "--", "/bin/sh"],
+        {"--image": True, "--rm": False, "--stdin": False, "--tty": False},
+    )
     assert a.positional == ["busybox"] and a.has("--stdin") and a.has("--tty") and a.command == ["/bin/sh"]
     assert parse(["-lapp=x", "-oyaml"], {"--selector": True, "--output": True}).get("--output") == "yaml"
     with pytest.raises(KubectlError, match="unknown flag: --frob"):
@@ -83,7 +85,7 @@ def test_describe_and_mininet_words(shell, capsys):
     out = capsys.readouterr().out
     assert "Selector:     app=nginx" in out and "Endpoints:" in out and "Events:" in out
     assert shell.execute("describe pod busybox") == 0 and "Scheduled" in capsys.readouterr().out
-    assert shell.execute("describe pod ngin") == 0                # a prefix, as kubectl describe takes it
+    assert shell.execute("describe pod ngin") == 0  # a prefix, as kubectl describe takes it
     assert "Name:         nginx-" in capsys.readouterr().out
     assert shell.execute("get -A all -o name") == 0 and "deployment.apps/nginx" in capsys.readouterr().out
     for word in ("nodes", "net", "links", "dump", "help"):
@@ -103,11 +105,12 @@ def test_changes_without_a_live_cluster_say_so(shell, capsys):
 
 def test_completion_of_commands_types_dashed_names_flags_and_paths(shell, tmp_path):
     from testbed.shell.lineedit import candidates
+
     assert "pingall " in candidates(shell, [], "ping") and "kubectl " in candidates(shell, [], "kub")
     assert candidates(shell, ["get"], "netp") == ["netpol "]
     nginx = next(p.name for p in shell.plan.pods if p.name.startswith("nginx-"))
     assert candidates(shell, ["kubectl", "describe", "pod"], "nginx-") == [nginx + " "]
-    assert candidates(shell, ["busybox", "ping"], nginx[:8]) == [nginx + " "]   # names with dashes
+    assert candidates(shell, ["busybox", "ping"], nginx[:8]) == [nginx + " "]  # names with dashes
     assert "--show-labels" in candidates(shell, ["get", "pods"], "--sh")
     (tmp_path / "my-app.yaml").write_text("")
     assert candidates(shell, ["apply", "-f"], str(tmp_path / "my-")) == [str(tmp_path / "my-app.yaml") + " "]
@@ -116,15 +119,19 @@ def test_completion_of_commands_types_dashed_names_flags_and_paths(shell, tmp_pa
 
 def test_names_become_ips_except_in_command_position():
     from testbed.shell.execns import substitute
+
     ips = {"busybox": "10.0.0.2", "web-1": "10.0.0.3"}
     assert substitute("ping -c1 web-1", ips) == "ping -c1 10.0.0.3"
     assert substitute("wget http://web-1:80/x | head", ips) == "wget http://10.0.0.3:80/x | head"
-    assert substitute("busybox ping web-1; busybox nc -z busybox 80", ips) == \
-        "busybox ping 10.0.0.3; busybox nc -z 10.0.0.2 80"
+    assert (
+        substitute("busybox ping web-1; busybox nc -z busybox 80", ips)
+        == "busybox ping 10.0.0.3; busybox nc -z 10.0.0.2 80"
+    )
 
 
 def test_jsonpath_and_custom_columns(shell, capsys):
     from testbed.shell.output import jsonpath
+
     data = {"items": [{"metadata": {"name": "a", "labels": {"app": "x"}}}, {"metadata": {"name": "b"}}]}
     assert jsonpath(data, "{.items[*].metadata.name}") == "a b"
     assert jsonpath(data, "{.items[0].metadata.labels['app']}{'\\n'}") == "x\n"
@@ -138,12 +145,14 @@ def planned():
     """A shell whose changes are re-planned (experiment/changes.py) but applied to no kernel."""
     from testbed.experiment.changes import apply_action
     from testbed.spec.model import Manifests
+
     spec = load_topology(os.path.join(ROOT, "topologies/three-nodes.yaml"))
     state = {"manifests": Manifests(), "plan": plan_cluster(spec, Manifests(), seed=1)}
 
     def change(action):
         state["manifests"], state["plan"] = apply_action(action, spec, state["manifests"], state["plan"], "shell")
         return state["plan"], state["manifests"]
+
     sh = ClusterShell(state["plan"], lambda k: k, lambda ns, argv: 0, change, state["manifests"])
     yield sh
     sh.close()
@@ -157,7 +166,7 @@ def test_kubectl_changes_as_the_seed_makes_them(planned, capsys):
     svc = sh.plan.services.service("default", "nginx")
     assert [p.port for p in svc.ports] == [80] and dict(svc.selector) == {"app": "nginx"}
     nginx = [p for p in sh.plan.pods if p.labels.get("app") == "nginx"]
-    assert len(nginx) == 1 and [q.port for q in nginx[0].ports] == [80]   # nginx's image listens on 80
+    assert len(nginx) == 1 and [q.port for q in nginx[0].ports] == [80]  # nginx's image listens on 80
     assert sh.execute("kubectl create deployment nginx --image=nginx") == 1
     assert 'Error from server (AlreadyExists): deployments.apps "nginx" already exists' in capsys.readouterr().out
     assert sh.execute('kubectl run client --image=busybox:1.28 --labels="access=true"') == 0
@@ -177,9 +186,9 @@ def test_kubectl_changes_as_the_seed_makes_them(planned, capsys):
     assert sh.execute("scale deploy/nginx --replicas=3") == 0
     assert len([p for p in sh.plan.pods if p.labels.get("app") == "nginx"]) == 3
     capsys.readouterr()
-    assert sh.execute("describe svc nginx") == 0   # its endpoints grew from one pod to three
+    assert sh.execute("describe svc nginx") == 0  # its endpoints grew from one pod to three
     assert capsys.readouterr().out.count("EndpointsChanged") == 2
-    assert sh.execute("delete pods -l app=nginx") == 0   # the Deployment replaces them
+    assert sh.execute("delete pods -l app=nginx") == 0  # the Deployment replaces them
     assert len([p for p in sh.plan.pods if p.labels.get("app") == "nginx"]) == 3
     assert sh.execute("delete netpol access-nginx") == 0 and not sh.manifests.policies
     assert sh.execute("delete deployment nginx") == 0
@@ -203,9 +212,11 @@ def test_bad_names_and_huge_lines_are_one_line_errors(planned, capsys):
 
 def test_pending_pods_and_kinds_that_are_not_emulated(planned, capsys, tmp_path):
     f = tmp_path / "mixed.yaml"
-    f.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg}\ndata: {a: b}\n---\n"
-                 "apiVersion: v1\nkind: Pod\nmetadata: {name: stuck}\n"
-                 "spec: {nodeSelector: {disk: none}, containers: [{name: c}]}\n")
+    f.write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg}\ndata: {a: b}\n---\n"
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: stuck}\n"
+        "spec: {nodeSelector: {disk: none}, containers: [{name: c}]}\n"
+    )
     assert planned.execute(f"apply -f {f}") == 0
     out = capsys.readouterr().out
     assert "configmap/cfg created" in out and "pod/stuck created" in out

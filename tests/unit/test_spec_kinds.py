@@ -22,12 +22,21 @@ CM = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm%d}\ndata: {a: b}\n"
 
 
 def test_non_networking_kinds_are_noted_in_one_line(manifests):
-    m = manifests("---\n".join([SA % i for i in range(3)] + [CM % i for i in range(2)]
-                               + ["apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\n"
-                                  "metadata: {name: r, namespace: ignored}\nrules: []\n"]))
-    assert summary(m.others) == ([], ["3 ServiceAccount, 2 ConfigMap, 1 ClusterRole: not emulated, "
-                                      "no effect on the network"])
-    assert [o.ref.namespace for o in m.others] == ["default"] * 5 + [""]   # ClusterRole is cluster-scoped
+    m = manifests(
+        "---\n".join(
+            [SA % i for i in range(3)]
+            + [CM % i for i in range(2)]
+            + [
+                "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\n"
+                "metadata: {name: r, namespace: ignored}\nrules: []\n"
+            ]
+        )
+    )
+    assert summary(m.others) == (
+        [],
+        ["3 ServiceAccount, 2 ConfigMap, 1 ClusterRole: not emulated, no effect on the network"],
+    )
+    assert [o.ref.namespace for o in m.others] == ["default"] * 5 + [""]  # ClusterRole is cluster-scoped
 
 
 def test_workload_kinds_not_yet_emulated_are_a_warning_not_a_drop(manifests):
@@ -51,8 +60,10 @@ def test_workload_kinds_not_yet_emulated_are_a_warning_not_a_drop(manifests):
     """)
     warnings, notes = summary(m.others)
     assert notes == []
-    assert warnings == ["1 CronJob, 1 StatefulSet: not emulated yet — in a real cluster they create pods; "
-                        "this plan has none of their pods"]
+    assert warnings == [
+        "1 CronJob, 1 StatefulSet: not emulated yet — in a real cluster they create pods; "
+        "this plan has none of their pods"
+    ]
     plan = plan_cluster(load_topology(THREE), m)
     assert warnings[0] in plan.warnings
 
@@ -69,19 +80,24 @@ def test_custom_resources_are_noted_not_refused(manifests):
         metadata: {name: hello}
     """)
     assert [(o.ref.kind, o.builtin) for o in m.others] == [("Certificate", False), ("Service", False)]
-    assert m.services == ()     # a Knative Service is no v1 Service
-    assert summary(m.others)[1] == ["1 Certificate (cert-manager.io/v1), 1 Service (serving.knative.dev/v1): "
-                                    "custom resources, not emulated (their controllers do not run here)"]
+    assert m.services == ()  # a Knative Service is no v1 Service
+    assert summary(m.others)[1] == [
+        "1 Certificate (cert-manager.io/v1), 1 Service (serving.knative.dev/v1): "
+        "custom resources, not emulated (their controllers do not run here)"
+    ]
 
 
-@pytest.mark.parametrize("kind,api,path,fragment", [
-    ("Deploymnet", "apps/v1", "kind", "unknown kind 'Deploymnet'; did you mean 'Deployment'?"),
-    ("Servce", "v1", "kind", "did you mean 'Service'?"),
-    ("configmap", "v1", "kind", "did you mean 'ConfigMap'?"),
-    ("StorageClass", "apps/v1", "apiVersion", "StorageClass is served as apiVersion 'storage.k8s.io/v1'"),
-    ("Ingress", "extensions/v1beta1", "apiVersion", "served as apiVersion 'networking.k8s.io/v1'"),
-    ("ConfigMap", "apps/v1", "apiVersion", "ConfigMap is served as apiVersion 'v1'"),
-])
+@pytest.mark.parametrize(
+    "kind,api,path,fragment",
+    [
+        ("Deploymnet", "apps/v1", "kind", "unknown kind 'Deploymnet'; did you mean 'Deployment'?"),
+        ("Servce", "v1", "kind", "did you mean 'Service'?"),
+        ("configmap", "v1", "kind", "did you mean 'ConfigMap'?"),
+        ("StorageClass", "apps/v1", "apiVersion", "StorageClass is served as apiVersion 'storage.k8s.io/v1'"),
+        ("Ingress", "extensions/v1beta1", "apiVersion", "served as apiVersion 'networking.k8s.io/v1'"),
+        ("ConfigMap", "apps/v1", "apiVersion", "ConfigMap is served as apiVersion 'v1'"),
+    ],
+)
 def test_neither_builtin_nor_custom_is_an_error_with_a_hint(manifests, kind, api, path, fragment):
     with pytest.raises(SpecError) as err:
         manifests(f"apiVersion: {api}\nkind: {kind}\nmetadata: {{name: x}}\n")
@@ -100,8 +116,10 @@ def test_known_list_names_the_networking_kinds(manifests):
 
 def test_malformed_configmap_names_file_object_and_field(manifests):
     with pytest.raises(SpecError) as err:
-        manifests("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg, namespace: default}\n"
-                  "data: {port: 8080}\nimmutable: maybe\nbinaryDat: {}\n")
+        manifests(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg, namespace: default}\n"
+            "data: {port: 8080}\nimmutable: maybe\nbinaryDat: {}\n"
+        )
     lines = str(err.value).splitlines()
     assert len(lines) == 3
     assert all("manifest-0.yaml (ConfigMap default/cfg): " in line for line in lines)

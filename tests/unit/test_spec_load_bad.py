@@ -48,8 +48,9 @@ def _load(path) -> None:
 
 def _assert_problem(err: SpecError, file: str, document: str, path: str, fragment: str) -> Problem:
     hits = [p for p in err.problems if p.path == path and p.document == document and fragment in p.message]
-    assert hits, (f"no problem at {document!r} {path!r} containing {fragment!r}; got:\n"
-                  + "\n".join(map(repr, err.problems)))
+    assert hits, f"no problem at {document!r} {path!r} containing {fragment!r}; got:\n" + "\n".join(
+        map(repr, err.problems)
+    )
     problem = hits[0]
     assert problem.file == file
     text = str(err)
@@ -128,7 +129,9 @@ def test_unknown_proxy_mode_is_a_plain_spec_error(topology):
     assert type(info.value) is SpecError
     (problem,) = info.value.problems
     assert (problem.path, problem.message) == (
-        "networking.kubeProxyMode", "must be one of iptables, nftables, none, got 'userspace'")
+        "networking.kubeProxyMode",
+        "must be one of iptables, nftables, none, got 'userspace'",
+    )
 
 
 @pytest.mark.parametrize("kind,api", [("Endpoints", "v1"), ("EndpointSlice", "discovery.k8s.io/v1")])
@@ -199,17 +202,26 @@ def test_same_name_in_other_namespace_or_kind_is_not_a_duplicate(manifests):
     assert [w.ref.kind for w in m.workloads] == ["ReplicaSet"]
 
 
-@pytest.mark.parametrize("selector,message", [
-    ("{}", "spec.selector: empty selector is invalid for a Deployment"),
-    ("{matchExpressions: [{key: app, operator: In}]}",
-     "spec.selector.matchExpressions[0].values: operator In needs a non-empty values list"),
-    ("{matchExpressions: [{key: app, operator: Exists, values: [web]}]}",
-     "spec.selector.matchExpressions[0].values: operator Exists takes no values"),
-    ("{matchExpressions: [{key: app, operator: Like, values: [web]}]}",
-     "spec.selector.matchExpressions[0].operator: operator must be one of In, NotIn, Exists, "
-     "DoesNotExist, got 'Like'"),
-    ("{matchLabels: {app: web}, matchLabel: {x: y}}", "spec.selector.matchLabel: unknown field 'matchLabel'"),
-])
+@pytest.mark.parametrize(
+    "selector,message",
+    [
+        ("{}", "spec.selector: empty selector is invalid for a Deployment"),
+        (
+            "{matchExpressions: [{key: app, operator: In}]}",
+            "spec.selector.matchExpressions[0].values: operator In needs a non-empty values list",
+        ),
+        (
+            "{matchExpressions: [{key: app, operator: Exists, values: [web]}]}",
+            "spec.selector.matchExpressions[0].values: operator Exists takes no values",
+        ),
+        (
+            "{matchExpressions: [{key: app, operator: Like, values: [web]}]}",
+            "spec.selector.matchExpressions[0].operator: operator must be one of In, NotIn, Exists, "
+            "DoesNotExist, got 'Like'",
+        ),
+        ("{matchLabels: {app: web}, matchLabel: {x: y}}", "spec.selector.matchLabel: unknown field 'matchLabel'"),
+    ],
+)
 def test_invalid_selectors(manifests, selector, message):
     with pytest.raises(SpecError) as info:
         manifests(f"""
@@ -267,10 +279,13 @@ def test_invalid_label_values(manifests, value):
         """)
 
 
-@pytest.mark.parametrize("document,message", [
-    ("[1, 2]", "expected a mapping, got list"),
-    ("just a string", "expected a mapping, got string"),
-])
+@pytest.mark.parametrize(
+    "document,message",
+    [
+        ("[1, 2]", "expected a mapping, got list"),
+        ("just a string", "expected a mapping, got string"),
+    ],
+)
 def test_a_document_must_be_a_mapping(manifests, document, message):
     with pytest.raises(SpecError) as info:
         manifests(document)
@@ -338,7 +353,9 @@ def test_pod_subnet_too_small_for_the_nodes(topology):
         """)
     (problem,) = info.value.problems
     assert (problem.path, problem.message) == (
-        "networking.podSubnet", "10.244.0.0/23 holds fewer /24 node CIDRs than the 3 nodes")
+        "networking.podSubnet",
+        "10.244.0.0/23 holds fewer /24 node CIDRs than the 3 nodes",
+    )
 
 
 def test_node_pod_cidr_outside_pod_subnet(topology):
@@ -353,7 +370,10 @@ def test_node_pod_cidr_outside_pod_subnet(topology):
         """)
     (problem,) = info.value.problems
     assert (problem.document, problem.path, problem.message) == (
-        "TestbedConfig", "nodes[kind-control-plane].podCIDR", "10.245.0.0/24 is outside podSubnet 10.244.0.0/16")
+        "TestbedConfig",
+        "nodes[kind-control-plane].podCIDR",
+        "10.245.0.0/24 is outside podSubnet 10.244.0.0/16",
+    )
 
 
 def test_underlay_too_small_for_the_nodes(topology):

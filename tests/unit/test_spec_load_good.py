@@ -6,10 +6,9 @@ import pathlib
 
 import pytest
 
-from testbed.spec.model import (Container, ContainerPort, ExternalHost, Manifests, Namespace, Taint,
-                                Toleration)
-from testbed.spec.selectors import LabelSelector, Requirement
+from testbed.spec.model import Container, ContainerPort, ExternalHost, Manifests, Namespace, Taint, Toleration
 from testbed.spec.node_labels import machine_arch
+from testbed.spec.selectors import LabelSelector, Requirement
 from testbed.spec.topology import CONTROL_PLANE_TAINT, load_topology
 from testbed.spec.workloads import load_manifests
 
@@ -39,6 +38,7 @@ def test_every_good_file_loads(path):
 
 
 # -- workloads -----------------------------------------------------------------------------
+
 
 def test_each_kind_in_one_multi_document_file():
     m = _manifests("all-kinds.yaml")
@@ -80,21 +80,30 @@ def test_list_kind_unwraps_its_items():
 
 def test_list_items_report_their_index_in_the_path(manifests):
     from testbed.errors import SpecError
+
     with pytest.raises(SpecError) as info:
-        manifests(v1_list("""
+        manifests(
+            v1_list(
+                """
             apiVersion: v1
             kind: Pod
             metadata: {name: ok}
             spec: {containers: [{name: app}]}
-        """, """
+        """,
+                """
             apiVersion: v1
             kind: Pod
             metadata: {name: bad}
             spec: {containers: [{name: app, prots: []}]}
-        """))
+        """,
+            )
+        )
     (problem,) = info.value.problems
     assert (problem.document, problem.path, problem.message) == (
-        "Pod default/bad", "items[1].spec.containers[0].prots", "unknown field 'prots'")
+        "Pod default/bad",
+        "items[1].spec.containers[0].prots",
+        "unknown field 'prots'",
+    )
 
 
 def test_match_expressions_all_operators():
@@ -171,7 +180,10 @@ def test_quickstart_manifest():
     (web,) = m.workloads
     assert (web.ref.kind, web.ref.name, web.replicas) == ("Deployment", "web", 3)
     assert web.template.containers[0].ports == (
-        ContainerPort(80, "TCP", "http"), ContainerPort(53, "UDP", "dns"), ContainerPort(7777, "SCTP", "sig"))
+        ContainerPort(80, "TCP", "http"),
+        ContainerPort(53, "UDP", "dns"),
+        ContainerPort(7777, "SCTP", "sig"),
+    )
     (pod,) = m.pods
     assert [c.name for c in pod.template.containers] == ["app", "sidecar"]
 
@@ -208,21 +220,32 @@ def test_yaml_merge_keys_are_not_duplicates(manifests):
 
 # -- topologies ----------------------------------------------------------------------------
 
+
 def test_default_cluster_is_one_untainted_control_plane():
     c = load_topology(str(GOOD / "topo-default.yaml"))
     assert c.name == "kind"
     (node,) = c.nodes
     assert (node.name, node.role, node.taints, node.pod_cidr) == ("kind-control-plane", "control-plane", (), None)
     # kubelet's labels (and their beta. forms), kubeadm's on a control-plane node
-    assert node.labels == {"kubernetes.io/hostname": "kind-control-plane", "kubernetes.io/os": "linux",
-                           "kubernetes.io/arch": machine_arch(), "beta.kubernetes.io/os": "linux",
-                           "beta.kubernetes.io/arch": machine_arch(), "node-role.kubernetes.io/control-plane": "",
-                           "node.kubernetes.io/exclude-from-external-load-balancers": ""}
+    assert node.labels == {
+        "kubernetes.io/hostname": "kind-control-plane",
+        "kubernetes.io/os": "linux",
+        "kubernetes.io/arch": machine_arch(),
+        "beta.kubernetes.io/os": "linux",
+        "beta.kubernetes.io/arch": machine_arch(),
+        "node-role.kubernetes.io/control-plane": "",
+        "node.kubernetes.io/exclude-from-external-load-balancers": "",
+    }
     # kind's defaults (SetDefaultsCluster): 10.244.0.0/16 pods, 10.96.0.0/16 services, iptables
     assert (c.pod_subnet, c.service_subnet, c.kube_proxy_mode) == ("10.244.0.0/16", "10.96.0.0/16", "iptables")
     # testbed defaults: scenario 002's node network, /24 per node, host-gw
     assert (c.underlay_subnet, c.first_node_host, c.node_cidr_prefix, c.routing, c.mtu) == (
-        "192.168.1.0/24", 2, 24, "host-gw", 1500)
+        "192.168.1.0/24",
+        2,
+        24,
+        "host-gw",
+        1500,
+    )
     assert c.external_hosts == () and c.notes == () and c.allow_overlapping_pod_cidrs is False
 
 
@@ -240,7 +263,10 @@ def test_named_cluster_names_its_nodes_like_kind():
     c = load_topology(str(GOOD / "topo-named.yaml"))
     assert c.name == "demo"
     assert [(n.name, n.role) for n in c.nodes] == [
-        ("demo-control-plane", "control-plane"), ("demo-worker", "worker"), ("demo-worker2", "worker")]
+        ("demo-control-plane", "control-plane"),
+        ("demo-worker", "worker"),
+        ("demo-worker2", "worker"),
+    ]
     assert c.nodes[0].taints == (Taint("node-role.kubernetes.io/control-plane", "", "NoSchedule"),)
     assert c.nodes[0].taints == (CONTROL_PLANE_TAINT,)
     assert c.nodes[1].taints == () and c.nodes[2].taints == ()
@@ -256,8 +282,13 @@ def test_several_control_planes_are_numbered_and_stay_tainted(topology):
         apiVersion: kind.x-k8s.io/v1alpha4
         nodes: [{role: control-plane}, {role: control-plane}, {role: worker}, {role: worker}, {role: worker}]
     """)
-    assert [n.name for n in c.nodes] == ["kind-control-plane", "kind-control-plane2", "kind-worker",
-                                         "kind-worker2", "kind-worker3"]
+    assert [n.name for n in c.nodes] == [
+        "kind-control-plane",
+        "kind-control-plane2",
+        "kind-worker",
+        "kind-worker2",
+        "kind-worker3",
+    ]
     assert [len(n.taints) for n in c.nodes] == [1, 1, 0, 0, 0]
 
 
@@ -307,11 +338,15 @@ def test_overlapping_node_cidrs_accepted_when_allowed():
     c = load_topology(str(GOOD / "topo-overlap-allowed.yaml"))
     assert c.allow_overlapping_pod_cidrs is True
     assert [(n.name, n.pod_cidr) for n in c.nodes] == [
-        ("kind-control-plane", None), ("kind-worker", "10.244.0.0/24"), ("kind-worker2", "10.244.0.0/24")]
+        ("kind-control-plane", None),
+        ("kind-worker", "10.244.0.0/24"),
+        ("kind-worker2", "10.244.0.0/24"),
+    ]
 
 
 def test_loaded_specs_are_frozen():
     import dataclasses
+
     c = load_topology(str(GOOD / "topo-default.yaml"))
     with pytest.raises(dataclasses.FrozenInstanceError):
         c.name = "other"  # type: ignore[misc]

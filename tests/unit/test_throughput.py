@@ -8,8 +8,15 @@ from testbed.traffic.throughput import parse
 
 
 def test_a_measurement():
-    out = json.dumps({"end": {"sum_received": {"bits_per_second": 2.5e9}, "sum_sent": {"retransmits": 3},
-                              "streams": [{"sender": {"mean_rtt": 45}}]}})
+    out = json.dumps(
+        {
+            "end": {
+                "sum_received": {"bits_per_second": 2.5e9},
+                "sum_sent": {"retransmits": 3},
+                "streams": [{"sender": {"mean_rtt": 45}}],
+            }
+        }
+    )
     r = parse(out)
     assert (r.outcome, r.mbps, r.retransmits, r.rtt_ms) == ("connected", 2500.0, 3, 0.045)
 
