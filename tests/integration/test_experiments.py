@@ -155,7 +155,10 @@ def test_services_experiment_report_matches_the_raw_records(tmp_path, no_leftove
     web = rows[rows["service"] == "default/web"]
     assert int(spread["default/web"]["requests"]) == len(web)
     assert int(spread["default/web"]["endpoints"]) == web["answered_by"].nunique() == 3
-    assert spread["default/web"]["uniform?"] == "yes"
+    # kube-proxy's spreading is random (statistic mode / numgen), so the report's verdict at
+    # alpha 0.05 says "no" in 1 run of 20 by chance; a real skew (a wrong probability, an endpoint
+    # left out) gives p far below 1e-4 with 300 requests over 3 endpoints
+    assert float(spread["default/web"]["p-value"]) > 1e-4, spread["default/web"]
     # scenario 002's NodePort from the laptop: SNATed to a node (externalTrafficPolicy Cluster)...
     nodeport = rows[rows["group"] == "laptop-to-nodeport"]
     assert (
