@@ -23,11 +23,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from testbed.bench.workloads import deployment_cluster  # noqa: E402
 from testbed.experiment.changes import apply_action  # noqa: E402
-from testbed.plan.build import plan_cluster  # noqa: E402
 from testbed.shell import ClusterShell  # noqa: E402
-from testbed.spec.topology import load_topology  # noqa: E402
-from testbed.spec.workloads import load_manifests  # noqa: E402
 
 
 def main() -> None:
@@ -37,23 +35,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=7)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        topo = os.path.join(tmp, "topo.yaml")
-        with open(topo, "w") as h:
-            h.write(
-                "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n  - role: control-plane\n"
-                + "  - role: worker\n" * (args.nodes - 1)
-            )
-        app = os.path.join(tmp, "app.yaml")
-        with open(app, "w") as h:
-            h.write(
-                "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: bench}\nspec:\n"
-                f"  replicas: {args.pods}\n  selector: {{matchLabels: {{app: bench}}}}\n  template:\n"
-                "    metadata: {labels: {app: bench}}\n    spec: {containers: [{name: c, ports: [{containerPort: 80}]}]}\n"
-                "---\napiVersion: v1\nkind: Service\nmetadata: {name: bench}\nspec:\n"
-                "  selector: {app: bench}\n  ports: [{port: 80}]\n"
-            )
-        spec, manifests = load_topology(topo), load_manifests([app])
-        plan = plan_cluster(spec, manifests, seed=0)
+        spec, manifests, plan = deployment_cluster(tmp, args.nodes, args.pods, service=True)
         state = {"plan": plan, "manifests": manifests}
 
         def change(action):  # the live shell's change minus emu's kernel work
