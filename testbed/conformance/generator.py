@@ -21,6 +21,7 @@ from .dsl import Draft, Seq, policy_key
 from .families import SYSTEMATIC
 from .steps import Case, Step
 from .tags import infer_tags
+from .tiered import tiered_cases
 from .xyz import NAMESPACES, PODS, SOURCE
 
 _DECODED: dict[tuple[str, str], NetworkPolicySpec] = {}
@@ -123,8 +124,6 @@ def generate_cases(seed: int = 0, limit: int | None = None, tiered: bool = False
     `tiered`: the ClusterNetworkPolicy tier cases instead (conformance/tiered.py).
     """
     if tiered:
-        from .tiered import tiered_cases
-
         return tiered_cases()[:limit]
     families = [fam() for fam in SYSTEMATIC]
     flat = [d for fam in families for d in fam]
