@@ -404,3 +404,57 @@ def test_bad_scheduling_fields_are_one_line_errors(manifests, pod_spec, field, m
         manifests(deployment(1, pod_spec))
     (problem,) = err.value.problems
     assert problem.path.endswith(field) and message in problem.message, problem
+
+
+TAINTED = kind_cluster(
+    2,
+    """
+    nodes:
+      - name: kind-worker2
+        taints: [{key: maintenance, value: soon, effect: NoExecute}, {key: gpu, effect: PreferNoSchedule}]
+    """,
+)
+
+
+def test_topology_taints_filter_score_and_evict(plan_of):
+    timed = "tolerations: [{key: maintenance, operator: Exists, effect: NoExecute, tolerationSeconds: 300}]"
+    plan = plan_of(
+        TAINTED,
+        deployment(2),  # no toleration: both on kind-worker
+        _pod("pinned", spec="nodeName: kind-worker2"),  # bypasses the scheduler, not the taint manager
+        _pod("timed", spec=timed + "\n          nodeSelector: {kubernetes.io/hostname: kind-worker2}"),
+    )
+    assert _spread(plan) == {"kind-control-plane": 0, "kind-worker": 2, "kind-worker2": 0}
+    assert plan.find_pod("pinned") is None and plan.find_pod("timed").node == "kind-worker2"
+    assert (
+        "pod default/pinned on kind-worker2: the taint manager evicts it at once: taint {maintenance: soon} "
+        "(NoExecute) is not tolerated" in plan.warnings
+    )
+    assert any("timed on kind-worker2: the taint manager evicts it after 300 s" in w for w in plan.warnings)
+    node = next(n for n in plan.nodes if n.name == "kind-worker2")
+    assert node.taints == ("maintenance:NoExecute", "gpu:PreferNoSchedule")
+
+
+def test_prefer_no_schedule_from_the_topology_outweighs_spreading(plan_of):
+    tolerate = "tolerations: [{key: maintenance, operator: Exists}]"
+    only = "\n          nodeSelector: {kubernetes.io/hostname: kind-worker2}"
+    plan = plan_of(TAINTED, deployment(2, tolerate), _pod("there", spec=tolerate + only))
+    # kind-worker2 is tolerated but carries an intolerable PreferNoSchedule taint: TaintToleration
+    # (weight 3) outweighs the replicas' spreading (weight 2); it only lowers the score, though
+    assert _spread(plan) == {"kind-control-plane": 0, "kind-worker": 2, "kind-worker2": 0}
+    assert plan.find_pod("there").node == "kind-worker2"
+
+
+@pytest.mark.parametrize(
+    "taint, field, message",
+    [
+        ("{key: a, effect: NoRun}", "effect", "must be one of NoSchedule"),
+        ("{key: 'bad key', effect: NoSchedule}", "key", "not a valid qualified name"),
+        ("{value: x, effect: NoSchedule}", "key", "required field is missing"),
+    ],
+)
+def test_bad_topology_taints(topology, taint, field, message):
+    with pytest.raises(SpecError) as err:
+        topology(kind_cluster(1, f"nodes: [{{name: kind-worker, taints: [{taint}]}}]"))
+    (problem,) = err.value.problems
+    assert problem.path.endswith(field) and message in problem.message, problem
