@@ -141,7 +141,9 @@ class Scheduler:
         return self._best(pod, feasible), ""
 
     def _best(self, pod: Prepared, feasible: Sequence[NodeSpec]) -> str:
-        total = [WEIGHTS["TaintToleration"] * s for s in taint_scores(feasible, pod.template)]
+        total = [0] * len(feasible)  # TaintToleration: equal everywhere without PreferNoSchedule taints
+        if any(t.effect == "PreferNoSchedule" for n in feasible for t in n.taints):
+            total = [WEIGHTS["TaintToleration"] * s for s in taint_scores(feasible, pod.template)]
         for weight, scores in (
             (WEIGHTS["NodeAffinity"], affinity_scores(feasible, pod.template)),
             (WEIGHTS["PodTopologySpread"], spread_scores(pod.spread, pod.template, feasible, self.nodes, self.index)),

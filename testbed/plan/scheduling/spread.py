@@ -199,10 +199,13 @@ class ServiceSelectors:
                 self._by_pair.setdefault((namespace, key, value), []).append(selector)
 
     def selecting(self, namespace: str, labels: Mapping[str, str]) -> list[Mapping[str, str]]:
+        by_pair = self._by_pair
+        if not by_pair:
+            return []
         return [
             selector
-            for pair in labels.items()
-            for selector in self._by_pair.get((namespace, *pair), ())
+            for key, value in labels.items()
+            for selector in by_pair.get((namespace, key, value), ())
             if all(labels.get(k) == v for k, v in selector.items())
         ]
 
