@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import fields, is_dataclass
 from typing import TYPE_CHECKING
 
+from ..spec.model import OMIT_UNSET
+
 if TYPE_CHECKING:  # spec/ comes before plan/; the hash only reads the template
     from ..spec.model import PodTemplate
 
@@ -42,7 +44,13 @@ def template_hash(template: PodTemplate) -> str:
 
 def _plain(value: object) -> object:
     if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: getattr(value, f.name) for f in fields(value)}
+        # A field added after names were fixed (metadata OMIT_UNSET) is left out while unset, so
+        # that templates which do not use it keep their pod-template-hash, hence their pod names.
+        return {
+            f.name: getattr(value, f.name)
+            for f in fields(value)
+            if not (f.metadata.get(OMIT_UNSET) and getattr(value, f.name) in (None, (), {}))
+        }
     if isinstance(value, (set, frozenset)):
         return sorted(value)
     if isinstance(value, Mapping):

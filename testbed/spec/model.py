@@ -10,12 +10,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .affinity import Affinity, TopologySpreadConstraint
 from .selectors import LabelSelector
 
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 ROUTING_MODES = ("host-gw", "cloud-routes", "vxlan", "bgp")  # each is planned in plan/routing.py
 BGP_TOPOLOGIES = ("full-mesh", "route-reflector", "top-of-rack")
 KUBE_PROXY_MODES = ("iptables", "nftables", "none")
+# dataclass field metadata: a field added after pod names were fixed; plan/naming.py leaves it out
+# of the pod-template-hash while unset (None, (), {}), so existing templates keep their names.
+OMIT_UNSET = "testbed.omit-unset"
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,8 @@ class Toleration:
     operator: str = "Equal"  # Equal | Exists
     value: str = ""
     effect: str = ""  # empty: every effect
+    # tolerationSeconds (NoExecute only): how long the pod stays once the taint is there
+    seconds: int | None = field(default=None, metadata={OMIT_UNSET: True})
 
     def tolerates(self, taint: Taint) -> bool:
         """core/v1 Toleration semantics (k8s.io/api/core/v1 ToleratesTaint)."""
@@ -154,6 +160,9 @@ class PodTemplate:
     node_selector: Mapping[str, str] = field(default_factory=dict)
     tolerations: tuple[Toleration, ...] = ()
     annotations: Mapping[str, str] = field(default_factory=dict)
+    # spec.affinity and spec.topologySpreadConstraints (spec/affinity.py), for plan/scheduling/
+    affinity: Affinity | None = field(default=None, metadata={OMIT_UNSET: True})
+    topology_spread: tuple[TopologySpreadConstraint, ...] = field(default=(), metadata={OMIT_UNSET: True})
 
 
 @dataclass(frozen=True)
