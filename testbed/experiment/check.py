@@ -26,6 +26,7 @@ from ..spec.topology import load_topology
 from ..spec.workloads import MAX_PODS, load_manifests, total_pods
 from .changes import Apply, Delete, DeletePods, Label, LabelNamespace, Scale, apply_action
 from .expand import expand, select_pods, sources
+from .jobs import finish as finish_jobs
 from .model import Endpoints, Experiment, PodSelection, ProbeGroup
 from .rollout import Rollout, counts, find_deployment, new_template_workload, updated, wishes_between
 
@@ -89,6 +90,9 @@ def check_experiment(exp: Experiment) -> None:
             )
         for c, capture in enumerate(step.captures):
             _check_capture(capture.at, capture.interface, plan, _adder(problems, exp, f"{base}.capture[{c}]", where))
+        finished = finish_jobs(cluster, manifests, plan)  # the step's Jobs complete, as the runner has them
+        if finished is not None:
+            manifests, plan, _ = finished
     problems.raise_if_any()
 
 

@@ -12,8 +12,8 @@ import ipaddress
 from ..ingress import certificates_needed, controller_config
 from ..netpol.model import policies_from
 from ..spec.kinds import summary as kinds_summary
-from ..spec.model import ClusterSpec, Manifests, PodTemplate, Workload
-from . import routing
+from ..spec.model import ClusterSpec, Manifests, NodeSpec, PodTemplate, Workload
+from . import controllers, routing
 from .ipam import HostLocal, node_cidrs, underlay_addresses
 from .model import ExternalPlan, IngressPlan, NodePlan, PendingPod, Plan, PodPlan, PortPlan
 from .naming import NameSource, host_veth_name, template_hash
@@ -40,6 +40,12 @@ class Desired:
     base: str  # the pod name (bare) or the generateName base
     template: PodTemplate
     count: int
+    # StatefulSet, DaemonSet (plan/controllers.py): fixed pod names in creation order; one pod
+    # per eligible node (`nodes`, filled in at reconcile time); the governing Service
+    names: tuple[str, ...] = ()
+    per_node: bool = False
+    nodes: tuple[str, ...] = ()
+    service_name: str = ""
 
 
 def desired_pods(manifests: Manifests) -> list[Desired]:
@@ -47,6 +53,14 @@ def desired_pods(manifests: Manifests) -> list[Desired]:
     out = [Desired("", p.ref.namespace, p.ref.name, p.template, 1) for p in manifests.pods]
     for wl in manifests.workloads:
         base, owner, template = _pod_name_base(wl)
+        if wl.ref.kind in ("StatefulSet", "DaemonSet", "Job", "CronJob"):
+            count, names, per_node = controllers.count_and_names(wl)
+            out.append(
+                Desired(
+                    owner, wl.ref.namespace, base, template, count, names, per_node, (), controllers.service_name(wl)
+                )
+            )
+            continue
         out.append(Desired(owner, wl.ref.namespace, base, template, wl.replicas))
     return out
 
@@ -72,6 +86,7 @@ def replan(
     cidrs, warnings = node_cidrs(cluster)
     host_ips, external_ips = underlay_addresses(cluster)
     prefix = member_prefixes(cluster, external_ips)  # each member's rack subnet
+    live_nodes = _live_nodes(cluster, prev)
     nodes = tuple(
         NodePlan(
             name=n.name,
@@ -86,7 +101,7 @@ def replan(
             key=f"n{i}",
             bridge=routing.pod_bridge(cluster.routing),
         )
-        for i, n in enumerate(cluster.nodes)
+        for i, n in enumerate(live_nodes)
     )
     outside = {sub.name for sub in cluster.subnets() if sub.outside}
     racks = member_racks(cluster, external_ips)
@@ -110,6 +125,7 @@ def replan(
         # owner — the cluster's own CoreDNS included — keeps its wish.
         named = {(w.owner, w.namespace, "" if w.owner else w.base) for w in desired}
         wishes = list(desired) + [w for w in wishes if (w.owner, w.namespace, "" if w.owner else w.base) not in named]
+    wishes = [controllers.with_nodes(w, live_nodes) for w in wishes]
     kept = _kept(prev, wishes, deleted)
     names = NameSource(seed, prev.name_draws if prev else None)
     ipam = HostLocal(cidrs, prev.ipam_next if prev else None, in_use=(p.ip for p in kept))
@@ -120,14 +136,16 @@ def replan(
     pods: list[PodPlan] = list(kept)
     pending: list[PendingPod] = []
     for wish in wishes:
-        have = sum(
-            1
+        have = [
+            (p.name, p.node)
             for p in kept
             if p.owner == wish.owner and p.namespace == wish.namespace and (wish.owner or p.name == wish.base)
-        )
-        for _ in range(wish.count - have):
-            name = wish.base if not wish.owner else _generate(names, wish, taken)
-            node, why = schedule(wish.template, cluster.nodes, load)
+        ]
+        for fixed_name, fixed_node in controllers.slots(wish, have):
+            name = fixed_name or (wish.base if not wish.owner else _generate(names, wish, taken))
+            template = controllers.pod_template(wish, name)
+            # a daemon pod is bound to its node, as the DaemonSet controller's node affinity does
+            node, why = (fixed_node, "") if fixed_node else schedule(template, live_nodes, load)
             if node is None:
                 warnings.append(f"pod {wish.namespace}/{name} stays Pending: {why}")
                 pending.append(PendingPod(wish.namespace, name, why))
@@ -140,7 +158,7 @@ def replan(
             load[node] += 1
             uid = names.uid(f"{wish.namespace}/{name}")
             address, gateway = routing.pod_addressing(cluster.routing, ip, cidrs[node], ipam.gateway(node))
-            pods.append(_pod_plan(wish.namespace, name, uid, node, ip, address, gateway, wish.template, wish.owner))
+            pods.append(_pod_plan(wish.namespace, name, uid, node, ip, address, gateway, template, wish.owner))
     routes, route_warnings, network = routing.plan_network(cluster, nodes, externals)
     services = plan_services(
         cluster, manifests, pods, seed, default_lb_pool(cluster), previous=prev.services if prev else None
@@ -201,6 +219,8 @@ def _kept(prev: Plan | None, wishes: list[Desired], deleted: frozenset[str]) -> 
         key = (w.owner, w.namespace, "" if w.owner else w.base)
         budget[key] = budget.get(key, 0) + w.count
         templates[key] = w.template
+    fixed = {(w.owner, w.namespace): w for w in wishes if w.owner and (w.names or w.per_node)}
+    served: dict[tuple[str, str], set[str]] = {}
     kept = []
     for pod in prev.pods:
         if pod.key in deleted:
@@ -208,6 +228,9 @@ def _kept(prev: Plan | None, wishes: list[Desired], deleted: frozenset[str]) -> 
         key = (pod.owner, pod.namespace, "" if pod.owner else pod.name)
         if budget.get(key, 0) <= 0:
             continue
+        wish = fixed.get((pod.owner, pod.namespace))
+        if wish is not None and not controllers.keeps(wish, pod.name, pod.node, served.setdefault(key[:2], set())):
+            continue  # a StatefulSet ordinal scaled away, a daemon pod on a node no longer eligible
         if not pod.owner and not _same_pod(pod, templates[key]):
             continue  # a bare pod whose spec changed is recreated (pods are immutable)
         budget[key] -= 1
@@ -215,6 +238,15 @@ def _kept(prev: Plan | None, wishes: list[Desired], deleted: frozenset[str]) -> 
             pod = dataclasses.replace(pod, labels=dict(templates[key].labels))
         kept.append(pod)
     return kept
+
+
+def _live_nodes(cluster: ClusterSpec, prev: Plan | None) -> tuple[NodeSpec, ...]:
+    """The nodes as they are now: a node relabelled in a running cluster (experiment/nodes.py)
+    keeps its new labels in the plan, and the scheduler and DaemonSets see those."""
+    if prev is None:
+        return cluster.nodes
+    now = {n.name: n.labels for n in prev.nodes}
+    return tuple(dataclasses.replace(n, labels=dict(now[n.name])) if n.name in now else n for n in cluster.nodes)
 
 
 def _same_pod(pod: PodPlan, template: PodTemplate) -> bool:
@@ -263,4 +295,6 @@ def _pod_plan(
         owner=owner,
         key=f"{namespace}_{name}",
         host_veth=host_veth_name(uid),
+        hostname=template.hostname,
+        subdomain=template.subdomain,
     )
