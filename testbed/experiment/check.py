@@ -306,7 +306,16 @@ def _check_service(group: ProbeGroup, plan: Plan, add: Add) -> bool:
             f"Service {svc.namespace}/{svc.name} is of type {svc.type}: it has no load-balancer address",
         )
         ok = False
-    if target.via in ("clusterIP", "dns") and svc.cluster_ip in ("", "None"):
+    if target.hostname:  # <hostname>.<service>: a record of a headless Service's endpoint (plan/dns.py)
+        name = f"{target.hostname}.{svc.name}.{svc.namespace}.svc.cluster.local"
+        if svc.cluster_ip != "None" or name not in {n for n, _ in plan.dns_records[0]}:
+            add(
+                "to.service.hostname",
+                f"no DNS name {excerpt(name)} at this step: a headless Service's endpoint with that "
+                "hostname and subdomain has one (a StatefulSet's pods, by their names)",
+            )
+            ok = False
+    elif target.via in ("clusterIP", "dns") and svc.cluster_ip in ("", "None"):
         kind = "ExternalName" if svc.type == "ExternalName" else "headless"
         add("to.service.via", f"Service {svc.namespace}/{svc.name} is {kind}: it has no ClusterIP to probe")
         ok = False

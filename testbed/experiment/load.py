@@ -412,14 +412,21 @@ def _endpoints(doc: Doc | None, as_source: bool) -> Endpoints:
         sdoc = doc.mapping("service")
         if sdoc is None:
             return Endpoints()
-        sdoc.check_keys(("name", "namespace", "via", "nodes"))
+        sdoc.check_keys(("name", "namespace", "via", "nodes", "hostname"))
         via = sdoc.str("via", default="clusterIP") or "clusterIP"
         if via not in ("clusterIP", "nodePort", "loadBalancer", "dns"):
             sdoc.error(f"must be clusterIP, nodePort, loadBalancer or dns, got {via!r}", "via")
         nodes = tuple(_names(sdoc, "nodes"))
+        hostname = sdoc.str("hostname", default="") or ""
+        if hostname and via != "dns":
+            sdoc.error("a pod's own DNS name is reached with `via: dns`", "hostname")
         return Endpoints(
             service=ServiceTarget(
-                sdoc.str("name", required=True) or "", sdoc.str("namespace", default="default") or "default", via, nodes
+                sdoc.str("name", required=True) or "",
+                sdoc.str("namespace", default="default") or "default",
+                via,
+                nodes,
+                hostname,
             )
         )
     if kind == "localhost":

@@ -94,14 +94,17 @@ def describe(cat: Catalog, plan: Plan, obj: Obj, events: Sequence[Event]) -> str
             head.append(f"  Policy Types: {', '.join(pol.policy_types)}")
         elif obj.plural in ("deployments", "replicasets", "statefulsets", "daemonsets", "replicationcontrollers"):
             st = body.get("status", {})
+            selector = spec.get("selector", {}).get("matchLabels", {})
             head += [
-                f"Selector:     {obj.wide[2] if len(obj.wide) > 2 else ''}",
+                f"Selector:     {obj.wide[2] if len(obj.wide) > 2 else ','.join(f'{k}={v}' for k, v in selector.items())}",
                 f"Replicas:     {spec.get('replicas')} desired | {st.get('replicas', 0)} updated | "
                 f"{st.get('replicas', 0)} total | {st.get('readyReplicas', 0)} available | 0 unavailable",
                 "Pod Template:",
                 f"  Labels:  {_labels(spec.get('template', {}).get('metadata', {}).get('labels', {}), 11)}",
                 "  Containers:",
             ] + [f"   {c['name']}:" for c in spec.get("template", {}).get("spec", {}).get("containers", [])]
+            if obj.plural == "daemonsets":  # no replicas: its own counts follow (_controller_lines)
+                head = [line for line in head if not line.startswith("Replicas:")]
             head += _controller_lines(cat, obj)
         elif obj.plural in ("jobs", "cronjobs"):
             head += _controller_lines(cat, obj)

@@ -96,6 +96,10 @@ def decode_fields(kind: str, spec: Doc, template: Doc | None) -> tuple[Controlle
     parallelism = spec.int("parallelism", default=1, minimum=0, maximum=MAX_PARALLELISM)
     completions = spec.int("completions", default=None, minimum=0, maximum=MAX_PARALLELISM)
     deadline = spec.int("activeDeadlineSeconds", default=None, minimum=1)
+    # the API server's defaulting: neither given means one pod to complete once; parallelism alone
+    # is a work queue (no completion count)
+    if completions is None and not spec.field("parallelism").present():
+        completions = 1
     parallelism = 1 if parallelism is None else parallelism
     pspec = template.field("spec") if template is not None else None
     if pspec is not None and isinstance(pspec.value, dict):

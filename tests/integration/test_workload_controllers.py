@@ -1,0 +1,81 @@
+"""StatefulSets, DaemonSets, Jobs and CronJobs in a live cluster, driven through the shell as a
+user would (`testbed up --script`): real namespaces, real DNS answers, real connections."""
+
+from __future__ import annotations
+
+import os
+
+from .conftest import ROOT, run_up
+
+EXTRA = """
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: ssd-agent}
+spec:
+  selector: {matchLabels: {app: ssd-agent}}
+  template:
+    metadata: {labels: {app: ssd-agent}}
+    spec:
+      nodeSelector: {disk: ssd}
+      tolerations: [{key: node-role.kubernetes.io/control-plane, operator: Exists, effect: NoSchedule}]
+      containers: [{name: agent, image: agent, ports: [{containerPort: 9100}]}]
+---
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: report}
+spec:
+  schedule: "0 * * * *"
+  jobTemplate:
+    spec:
+      template:
+        metadata: {labels: {app: report}}
+        spec:
+          containers: [{name: report, image: busybox, ports: [{containerPort: 8080}]}]
+          restartPolicy: Never
+"""
+
+
+def test_controllers_follow_the_cluster_in_the_shell(testbed_cmd, tmp_path, no_leftovers):
+    extra = tmp_path / "extra.yaml"
+    extra.write_text(EXTRA)
+    script = tmp_path / "script.txt"
+    commands = [
+        "web-0 hostname",
+        "web-1 dig +short web-0.nginx.default.svc.cluster.local",
+        "get pod web-0 -o jsonpath={.status.podIP}",
+        "web-1 nc -zv -w2 web-0.nginx 80",
+        "get pods -l app=ssd-agent -o wide",
+        "kubectl label node kind-control-plane kind-worker disk=ssd",
+        "get pods -l app=ssd-agent -o wide",
+        "kubectl label node kind-worker disk-",
+        "get pods -l app=ssd-agent -o wide",
+        "kubectl create job report-now --from=cronjob/report",
+        "get pods -l job-name=report-now -o name",
+        "kubectl delete pod web-0",
+        "get pod web-0 -o jsonpath={.status.podIP}",
+        "web-1 dig +short web-0.nginx.default.svc.cluster.local",
+        "kubectl scale statefulset web --replicas=1",
+        "get pods -l app=nginx -o name",
+    ]
+    script.write_text("\n".join(commands) + "\n")
+    out = run_up(
+        testbed_cmd,
+        ["-f", os.path.join(ROOT, "manifests", "realworld", "k8s-website"), "-f", str(extra)],
+        str(script),
+    )
+    text = out.stdout + out.stderr
+    assert out.returncode == 0, text[-3000:]
+    # each command's output, in order (the shell echoes `testbed> COMMAND` before it)
+    said = [block.split("\n", 1)[1].strip() if "\n" in block else "" for block in out.stdout.split("testbed> ")[1:]]
+    assert len(said) == len(commands), out.stdout
+    assert said[0] == "web-0"  # the pod's UTS hostname
+    assert said[1] == said[2] and said[2].startswith("10.244.")  # web-0's own DNS name: its address
+    assert "Connection to web-0.nginx" in text and "succeeded" in text  # and it connects
+    assert "ssd-agent-" not in said[4]  # no node carries disk=ssd yet: no daemon pod (stderr: none found)
+    nodes = [[line.split()[6] for line in said[i].splitlines()[1:]] for i in (6, 8)]
+    assert sorted(nodes[0]) == ["kind-control-plane", "kind-worker"]  # relabelled: daemon pods follow
+    assert nodes[1] == ["kind-control-plane"]  # the label removed from kind-worker: its pod is gone
+    assert said[10].startswith("pod/report-now-")  # the CronJob's Job runs its pod
+    assert said[12].startswith("10.244.") and said[12] != said[2]  # web-0 recreated: a new address
+    assert said[13] == said[12]  # which its name now resolves to
+    assert said[15] == "pod/web-0"  # scaled down from the highest ordinal
