@@ -318,6 +318,7 @@ class Kubectl:
             group = QUALIFIED[plural].partition(".")[2]
             api = {
                 "apps": "apps/v1",
+                "batch": "batch/v1",
                 "discovery.k8s.io": "discovery.k8s.io/v1",
                 "networking.k8s.io": "networking.k8s.io/v1",
             }.get(group, "v1")

@@ -3,7 +3,10 @@ user would (`testbed up --script`): real namespaces, real DNS answers, real conn
 
 from __future__ import annotations
 
+import json
 import os
+
+import pandas as pd
 
 from .conftest import ROOT, run_up
 
@@ -79,3 +82,62 @@ def test_controllers_follow_the_cluster_in_the_shell(testbed_cmd, tmp_path, no_l
     assert said[12].startswith("10.244.") and said[12] != said[2]  # web-0 recreated: a new address
     assert said[13] == said[12]  # which its name now resolves to
     assert said[15] == "pod/web-0"  # scaled down from the highest ordinal
+
+
+EXPERIMENT = """
+apiVersion: testbed/v1alpha1
+kind: Experiment
+metadata: {name: controllers}
+spec:
+  topology: %(topology)s
+  manifests: [%(web)s, extra.yaml]
+  seed: 5
+  steps:
+    - name: one
+      actions:
+        - trigger: {cronjob: report, job: report-now}
+        - label: {nodes: [kind-worker], labels: {disk: ssd}}
+      probes:
+        - name: agent-to-report
+          from: {pods: {matchLabels: {app: ssd-agent}}}
+          to: {pods: {matchLabels: {job-name: report-now}}}
+          expect: {outcome: connected, sourceIP: sender}
+        - name: report-to-web-0
+          from: {pods: {matchLabels: {job-name: report-now}}}
+          to: {service: {name: nginx, hostname: web-0, via: dns}}
+          expect: {outcome: connected, sourceIP: sender}
+    - name: two
+      actions:
+        - label: {nodes: [kind-worker], labels: {disk: null}}
+        - label: {nodes: [kind-worker2], labels: {disk: ssd}}
+      probes:
+        - name: moved-agent-to-web-1
+          from: {pods: {matchLabels: {app: ssd-agent}}}
+          to: {service: {name: nginx, hostname: web-1, via: dns}}
+          expect: {outcome: connected, sourceIP: sender}
+"""
+
+
+def test_an_experiment_triggers_a_cronjob_and_moves_a_daemonset(tmp_path, no_leftovers):
+    from testbed.experiment.load import load_experiment
+    from testbed.experiment.run import run_experiment
+
+    (tmp_path / "extra.yaml").write_text(EXTRA)
+    path = tmp_path / "exp.yaml"
+    path.write_text(
+        EXPERIMENT
+        % {
+            "topology": os.path.join(ROOT, "topologies", "three-nodes.yaml"),
+            "web": os.path.join(ROOT, "manifests", "realworld", "k8s-website", "web.yaml"),
+        }
+    )
+    run_dir, passed = run_experiment(load_experiment(str(path)), str(tmp_path / "results"), progress=lambda _m: None)
+    summary = open(os.path.join(run_dir, "summary.md")).read()
+    assert passed, summary
+    rows = pd.read_parquet(os.path.join(run_dir, "probes.parquet"))
+    assert len(rows) == 3 and (rows["outcome"] == "connected").all()
+    assert list(rows["src_node"]) == ["kind-worker", rows["src_node"][1], "kind-worker2"]  # the daemon pod moved
+    assert "| one | jobs complete: default/report-now | 0 | 1 |" in summary  # its pod went at the step's end
+    plan = json.load(open(os.path.join(run_dir, "plan.json")))
+    assert not any(p["name"].startswith("report-now-") for p in plan["pods"])
+    assert [p["node"] for p in plan["pods"] if p["name"].startswith("ssd-agent-")] == ["kind-worker2"]
