@@ -10,37 +10,11 @@ import pandas as pd
 
 from .conftest import ROOT, run_up
 
-EXTRA = """
-apiVersion: apps/v1
-kind: DaemonSet
-metadata: {name: ssd-agent}
-spec:
-  selector: {matchLabels: {app: ssd-agent}}
-  template:
-    metadata: {labels: {app: ssd-agent}}
-    spec:
-      nodeSelector: {disk: ssd}
-      tolerations: [{key: node-role.kubernetes.io/control-plane, operator: Exists, effect: NoSchedule}]
-      containers: [{name: agent, image: agent, ports: [{containerPort: 9100}]}]
----
-apiVersion: batch/v1
-kind: CronJob
-metadata: {name: report}
-spec:
-  schedule: "0 * * * *"
-  jobTemplate:
-    spec:
-      template:
-        metadata: {labels: {app: report}}
-        spec:
-          containers: [{name: report, image: busybox, ports: [{containerPort: 8080}]}]
-          restartPolicy: Never
-"""
+DATA = os.path.join(ROOT, "tests", "unit", "data", "controllers")
 
 
 def test_controllers_follow_the_cluster_in_the_shell(testbed_cmd, tmp_path, no_leftovers):
-    extra = tmp_path / "extra.yaml"
-    extra.write_text(EXTRA)
+    extra = os.path.join(DATA, "extra.yaml")
     script = tmp_path / "script.txt"
     commands = [
         "web-0 hostname",
@@ -63,7 +37,7 @@ def test_controllers_follow_the_cluster_in_the_shell(testbed_cmd, tmp_path, no_l
     script.write_text("\n".join(commands) + "\n")
     out = run_up(
         testbed_cmd,
-        ["-f", os.path.join(ROOT, "manifests", "realworld", "k8s-website"), "-f", str(extra)],
+        ["-f", os.path.join(ROOT, "manifests", "realworld", "k8s-website"), "-f", extra],
         str(script),
     )
     text = out.stdout + out.stderr
@@ -84,54 +58,12 @@ def test_controllers_follow_the_cluster_in_the_shell(testbed_cmd, tmp_path, no_l
     assert said[15] == "pod/web-0"  # scaled down from the highest ordinal
 
 
-EXPERIMENT = """
-apiVersion: testbed/v1alpha1
-kind: Experiment
-metadata: {name: controllers}
-spec:
-  topology: %(topology)s
-  manifests: [%(web)s, extra.yaml]
-  seed: 5
-  steps:
-    - name: one
-      actions:
-        - trigger: {cronjob: report, job: report-now}
-        - label: {nodes: [kind-worker], labels: {disk: ssd}}
-      probes:
-        - name: agent-to-report
-          from: {pods: {matchLabels: {app: ssd-agent}}}
-          to: {pods: {matchLabels: {job-name: report-now}}}
-          expect: {outcome: connected, sourceIP: sender}
-        - name: report-to-web-0
-          from: {pods: {matchLabels: {job-name: report-now}}}
-          to: {service: {name: nginx, hostname: web-0, via: dns}}
-          expect: {outcome: connected, sourceIP: sender}
-    - name: two
-      actions:
-        - label: {nodes: [kind-worker], labels: {disk: null}}
-        - label: {nodes: [kind-worker2], labels: {disk: ssd}}
-      probes:
-        - name: moved-agent-to-web-1
-          from: {pods: {matchLabels: {app: ssd-agent}}}
-          to: {service: {name: nginx, hostname: web-1, via: dns}}
-          expect: {outcome: connected, sourceIP: sender}
-"""
-
-
 def test_an_experiment_triggers_a_cronjob_and_moves_a_daemonset(tmp_path, no_leftovers):
     from testbed.experiment.load import load_experiment
     from testbed.experiment.run import run_experiment
 
-    (tmp_path / "extra.yaml").write_text(EXTRA)
-    path = tmp_path / "exp.yaml"
-    path.write_text(
-        EXPERIMENT
-        % {
-            "topology": os.path.join(ROOT, "topologies", "three-nodes.yaml"),
-            "web": os.path.join(ROOT, "manifests", "realworld", "k8s-website", "web.yaml"),
-        }
-    )
-    run_dir, passed = run_experiment(load_experiment(str(path)), str(tmp_path / "results"), progress=lambda _m: None)
+    exp = load_experiment(os.path.join(DATA, "experiment.yaml"))
+    run_dir, passed = run_experiment(exp, str(tmp_path / "results"), progress=lambda _m: None)
     summary = open(os.path.join(run_dir, "summary.md")).read()
     assert passed, summary
     rows = pd.read_parquet(os.path.join(run_dir, "probes.parquet"))

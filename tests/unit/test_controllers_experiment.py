@@ -5,7 +5,6 @@ a pod's own DNS name as a probe target (experiment/jobs.py, nodes.py; to.service
 from __future__ import annotations
 
 import pathlib
-import textwrap
 
 import pytest
 
@@ -15,70 +14,27 @@ from testbed.experiment.jobs import Trigger
 from testbed.experiment.load import load_experiment
 from testbed.experiment.nodes import LabelNodes
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
-WEB = REPO / "tests" / "unit" / "data" / "realworld" / "k8s-website" / "web.yaml"
-EXTRA = """
-apiVersion: apps/v1
-kind: DaemonSet
-metadata: {name: ssd-agent}
-spec:
-  selector: {matchLabels: {app: ssd-agent}}
-  template:
-    metadata: {labels: {app: ssd-agent}}
-    spec:
-      nodeSelector: {disk: ssd}
-      containers: [{name: agent, image: agent, ports: [{containerPort: 9100}]}]
----
-apiVersion: batch/v1
-kind: CronJob
-metadata: {name: report}
-spec:
-  schedule: "0 * * * *"
-  jobTemplate:
-    spec:
-      template:
-        metadata: {labels: {app: report}}
-        spec:
-          containers: [{name: report, image: busybox, ports: [{containerPort: 8080}]}]
-          restartPolicy: Never
-"""
+DATA = pathlib.Path(__file__).parent / "data" / "controllers"
+EXPERIMENT = (DATA / "experiment.yaml").read_text()
 
 
-def _write(tmp_path: pathlib.Path, steps: str) -> str:
-    (tmp_path / "extra.yaml").write_text(EXTRA)
-    path = tmp_path / "exp.yaml"
-    path.write_text(
-        textwrap.dedent(f"""\
-        apiVersion: testbed/v1alpha1
-        kind: Experiment
-        metadata: {{name: x}}
-        spec:
-          topology: {REPO / "topologies" / "three-nodes.yaml"}
-          manifests: [{WEB}, extra.yaml]
-          steps:
-        """)
-        + textwrap.indent(textwrap.dedent(steps), "    ")
-    )
-    return str(path)
+@pytest.fixture
+def variant(tmp_path):
+    """The data experiment with one line changed, in tmp_path (its files named absolutely)."""
+
+    def make(old: str, new: str) -> str:
+        assert old in EXPERIMENT
+        text = EXPERIMENT.replace(old, new, 1).replace("manifests: [../", f"manifests: [{DATA}/../")
+        text = text.replace(" extra.yaml]", f" {DATA}/extra.yaml]").replace("topology: ../", f"topology: {DATA}/../")
+        path = tmp_path / "exp.yaml"
+        path.write_text(text)
+        return str(path)
+
+    return make
 
 
-STEP_ONE = """\
-- name: one
-  actions:
-    - trigger: {cronjob: report, job: report-now}
-    - label: {nodes: [kind-worker], labels: {disk: ssd}}
-  probes:
-    - name: agent-to-report
-      from: {pods: {matchLabels: {app: ssd-agent}}}
-      to: {pods: {matchLabels: {job-name: report-now}}}
-    - name: report-to-web-0
-      from: {pods: {matchLabels: {job-name: report-now}}}
-      to: {service: {name: nginx, hostname: web-0, via: dns}}
-"""
-
-
-def test_trigger_and_node_labels_load_and_validate(tmp_path):
-    exp = load_experiment(_write(tmp_path, STEP_ONE))
+def test_trigger_and_node_labels_load_and_validate():
+    exp = load_experiment(str(DATA / "experiment.yaml"))
     trigger, label = exp.steps[0].actions
     assert trigger == Trigger("report", "default", "report-now") and label == LabelNodes(
         ("kind-worker",), {"disk": "ssd"}
@@ -96,15 +52,9 @@ def _error(path: str, fragment: str) -> str:
     return hits[0]
 
 
-def test_a_jobs_pods_are_gone_at_the_next_step(tmp_path):
-    steps = STEP_ONE + textwrap.dedent("""\
-        - name: two
-          probes:
-            - name: agent-to-report-again
-              from: {pods: {matchLabels: {app: ssd-agent}}}
-              to: {pods: {matchLabels: {job-name: report-now}}}
-        """)
-    line = _error(_write(tmp_path, steps), "selects no pod at this step")
+def test_a_jobs_pods_are_gone_at_the_next_step(variant):
+    job_pods = "to: {pods: {matchLabels: {job-name: report-now}}}"
+    line = _error(variant("to: {service: {name: nginx, hostname: web-1, via: dns}}", job_pods), "selects no pod")
     assert "spec.steps[1].probes[0].to.pods" in line and "step 'two'" in line
 
 
@@ -116,8 +66,8 @@ def test_a_jobs_pods_are_gone_at_the_next_step(tmp_path):
         ("trigger: {cronjob: report, job: Bad_Name}", "'Bad_Name' is not a valid name"),
     ],
 )
-def test_bad_trigger_and_node_label_actions_are_located(tmp_path, action, fragment):
-    line = _error(_write(tmp_path, f"- name: one\n  actions: [{{{action}}}]\n  probes: []\n"), fragment)
+def test_bad_trigger_and_node_label_actions_are_located(variant, action, fragment):
+    line = _error(variant("- trigger: {cronjob: report, job: report-now}", f"- {action}"), fragment)
     assert "spec.steps[0].actions[0]" in line
 
 
@@ -129,7 +79,6 @@ def test_bad_trigger_and_node_label_actions_are_located(tmp_path, action, fragme
         ("{service: {name: kubernetes, hostname: web-0, via: dns}}", "to.service.hostname", "headless Service"),
     ],
 )
-def test_bad_hostname_targets_are_located(tmp_path, target, field, fragment):
-    group = f"{{name: g, from: {{pods: {{names: [web-1]}}}}, to: {target}}}"
-    line = _error(_write(tmp_path, f"- name: one\n  probes: [{group}]\n"), fragment)
+def test_bad_hostname_targets_are_located(variant, target, field, fragment):
+    line = _error(variant("to: {service: {name: nginx, hostname: web-0, via: dns}}", f"to: {target}"), fragment)
     assert field in line
