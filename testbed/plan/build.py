@@ -126,6 +126,7 @@ def replan(
         named = {(w.owner, w.namespace, "" if w.owner else w.base) for w in desired}
         wishes = list(desired) + [w for w in wishes if (w.owner, w.namespace, "" if w.owner else w.base) not in named]
     wishes = [controllers.with_nodes(w, live_nodes) for w in wishes]
+    controllers.check_bound(wishes, manifests)
     kept = _kept(prev, wishes, deleted)
     names = NameSource(seed, prev.name_draws if prev else None)
     ipam = HostLocal(cidrs, prev.ipam_next if prev else None, in_use=(p.ip for p in kept))

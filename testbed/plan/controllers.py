@@ -25,7 +25,9 @@ import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from ..spec.model import NodeSpec, PodTemplate, Workload
+from ..errors import Problem, SpecError
+from ..spec.model import Manifests, NodeSpec, PodTemplate, Workload
+from ..spec.workloads import MAX_PODS
 from .scheduler import unfit_reason
 
 if TYPE_CHECKING:  # build.py defines Desired and imports this module
@@ -93,4 +95,34 @@ def pod_template(wish: Desired, name: str) -> PodTemplate:
         hostname=name,
         subdomain=wish.service_name or wish.template.subdomain,
         labels={**wish.template.labels, POD_NAME_LABEL: name, POD_INDEX_LABEL: ordinal},
+    )
+
+
+def check_bound(wishes: Sequence[Desired], manifests: Manifests) -> None:
+    """DaemonSets multiply with the nodes, which spec/ does not know: the cluster's pod bound
+    (spec/workloads.MAX_PODS) is checked here, once their nodes are known, before any pod is made."""
+    daemons = [w for w in wishes if w.per_node]
+    total = sum(w.count for w in wishes)
+    if not daemons or total <= MAX_PODS:
+        return
+    big = max(daemons, key=lambda w: w.count)
+    ref = next(
+        (
+            w.ref
+            for w in manifests.workloads
+            if (w.ref.kind, w.ref.namespace, w.ref.name) == ("DaemonSet", big.namespace, big.base)
+        ),
+        None,
+    )
+    where = (ref.file, str(ref)) if ref is not None else ("", f"DaemonSet {big.namespace}/{big.base}")
+    raise SpecError(
+        [
+            Problem(
+                where[0],
+                "spec.template",
+                f"{total:,} pods in all with the DaemonSets' pods on every eligible node: "
+                f"the testbed emulates at most {MAX_PODS:,}",
+                where[1],
+            )
+        ]
     )

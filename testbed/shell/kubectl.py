@@ -46,7 +46,12 @@ IMAGE_PORTS = {
     "rabbitmq": 5672,
 }
 # the files seeds apply from the network, shipped in manifests/ (no network is ever used)
-SHIPPED = {"service/networking/nginx-policy.yaml": "seed003-access-nginx.yaml"}
+SHIPPED = {
+    "service/networking/nginx-policy.yaml": "seed003-access-nginx.yaml",
+    # the StatefulSet Basics tutorial's and the DaemonSet page's examples (manifests/realworld/k8s-website/)
+    "application/web/web.yaml": "realworld/k8s-website/web.yaml",
+    "controllers/daemonset.yaml": "realworld/k8s-website/daemonset.yaml",
+}
 URL_PREFIXES = (
     "https://k8s.io/examples/",
     "https://kubernetes.io/examples/",

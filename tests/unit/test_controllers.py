@@ -283,3 +283,14 @@ def test_pod_template_hashes_do_not_change_with_the_new_pod_fields(manifests):
     plan = plan_cluster(THREE, m)
     # the name this template had before hostname/subdomain were modelled (README, golden files)
     assert [p.owner for p in plan.pods if p.namespace == "default"] == ["ReplicaSet/web-585b699f7f"]
+
+
+def test_daemonsets_count_against_the_pod_bound_once_their_nodes_are_known(manifests, monkeypatch):
+    many = "---\n".join(
+        DS.replace("name: agent}", f"name: agent{i}}}") % "tolerations: [{operator: Exists}]" for i in range(3)
+    )
+    m = manifests(many)
+    assert len(plan_cluster(THREE, m).pods) == 9 + 2  # 3 DaemonSets x 3 nodes, and CoreDNS
+    monkeypatch.setattr("testbed.plan.controllers.MAX_PODS", 10)  # the bound, small enough to reach here
+    with pytest.raises(SpecError, match=r"11 pods in all with the DaemonSets' pods on every eligible node"):
+        plan_cluster(THREE, m)
