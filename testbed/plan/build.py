@@ -230,7 +230,9 @@ def _kept(prev: Plan | None, wishes: list[Desired], deleted: frozenset[str]) -> 
         if budget.get(key, 0) <= 0:
             continue
         wish = fixed.get((pod.owner, pod.namespace))
-        if wish is not None and not controllers.keeps(wish, pod.name, pod.node, served.setdefault(key[:2], set())):
+        if wish is not None and not controllers.keeps(
+            wish, pod.name, pod.node, pod.labels, served.setdefault(key[:2], set())
+        ):
             continue  # a StatefulSet ordinal scaled away, a daemon pod on a node no longer eligible
         if not pod.owner and not _same_pod(pod, templates[key]):
             continue  # a bare pod whose spec changed is recreated (pods are immutable)

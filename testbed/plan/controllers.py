@@ -22,12 +22,13 @@ Deployments, ReplicaSets and bare pods need nothing more; these four controllers
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from ..errors import Problem, SpecError
 from ..spec.model import Manifests, NodeSpec, PodTemplate, Workload
 from ..spec.workloads import MAX_PODS
+from .naming import template_hash
 from .scheduler import unfit_reason
 
 if TYPE_CHECKING:  # build.py defines Desired and imports this module
@@ -35,6 +36,7 @@ if TYPE_CHECKING:  # build.py defines Desired and imports this module
 
 POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
 POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
+REVISION_LABEL = "controller-revision-hash"
 
 
 def count_and_names(wl: Workload) -> tuple[int, tuple[str, ...], bool]:
@@ -61,9 +63,12 @@ def with_nodes(wish: Desired, nodes: Sequence[NodeSpec]) -> Desired:
     return dataclasses.replace(wish, nodes=eligible, count=len(eligible))
 
 
-def keeps(wish: Desired, name: str, node: str, taken_nodes: set[str]) -> bool:
+def keeps(wish: Desired, name: str, node: str, labels: Mapping[str, str], taken_nodes: set[str]) -> bool:
     """Whether a live pod of this owner still fits its wish (a StatefulSet ordinal still wanted,
-    a daemon pod on a node still eligible and not already served)."""
+    a daemon pod on a node still eligible and not already served, made from the current template:
+    a changed template recreates the pod, under the same name for a StatefulSet)."""
+    if labels.get(REVISION_LABEL) != revision(wish):
+        return False
     if wish.names and name not in wish.names:
         return False
     if wish.per_node:
@@ -85,16 +90,25 @@ def slots(wish: Desired, have: Sequence[tuple[str, str]]) -> list[tuple[str, str
     return [("", "")] * max(0, wish.count - len(have))
 
 
+def revision(wish: Desired) -> str:
+    """controller-revision-hash: <name>-<hash of the template>, as both controllers label pods."""
+    return f"{wish.base}-{template_hash(wish.template)}"
+
+
 def pod_template(wish: Desired, name: str) -> PodTemplate:
-    """A StatefulSet pod's own template: its hostname, subdomain and identity labels."""
-    if not wish.names:
+    """A StatefulSet pod's own template (its hostname, subdomain and identity labels), a daemon
+    pod's; both carry the template's revision."""
+    if not (wish.names or wish.per_node):
         return wish.template
+    labels = {**wish.template.labels, REVISION_LABEL: revision(wish)}
+    if wish.per_node:
+        return dataclasses.replace(wish.template, labels=labels)
     ordinal = name.rsplit("-", 1)[1]
     return dataclasses.replace(
         wish.template,
         hostname=name,
         subdomain=wish.service_name or wish.template.subdomain,
-        labels={**wish.template.labels, POD_NAME_LABEL: name, POD_INDEX_LABEL: ordinal},
+        labels={**labels, POD_NAME_LABEL: name, POD_INDEX_LABEL: ordinal},
     )
 
 

@@ -1,8 +1,8 @@
 """Load workload manifests: plain Kubernetes YAML as one would `kubectl apply -f`.
 
 Second loader of spec/ (beside topology.py); output is a `Manifests` for plan/. Decodes
-Namespace, Pod, ReplicationController, ReplicaSet and Deployment (and `kind: List`)
-strictly: unknown fields, wrong types, missing required fields, unknown kinds, duplicate
+Namespace, Pod, ReplicationController, ReplicaSet, Deployment, StatefulSet, DaemonSet, Job and
+CronJob (their own fields: spec/controllers.py) (and `kind: List`) strictly: unknown fields, wrong types, missing required fields, unknown kinds, duplicate
 names and a selector that does not select its own template are rejected, as the API server
 would. Every other kind Kubernetes has (and custom resources) goes to spec/kinds.py:
 validated against Kubernetes' schema, kept in `Manifests.others`, noted in the plan. Fields that

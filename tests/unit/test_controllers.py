@@ -4,17 +4,18 @@ kubernetes.io examples copied unmodified (tests/unit/data/realworld/k8s-website/
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 
 import pytest
 
 from testbed.errors import SpecError
-from testbed.experiment.changes import DeletePods, Scale, apply_action
+from testbed.experiment.changes import DeletePods, Label, Scale, apply_action
 from testbed.experiment.jobs import Trigger, finish
 from testbed.experiment.model import PodSelection
 from testbed.experiment.nodes import LabelNodes
 from testbed.experiment.statefulsets import stages
-from testbed.plan.build import plan_cluster
+from testbed.plan.build import plan_cluster, replan
 from testbed.plan.dns import hosts_names
 from testbed.spec.topology import load_topology
 from testbed.spec.workloads import load_manifests
@@ -36,10 +37,12 @@ def test_the_tutorials_web_statefulset_gets_ordinal_pods_and_per_pod_dns_names()
     web = pods_of(plan, "StatefulSet/web")
     assert [p.name for p in web] == ["web-0", "web-1"]
     assert [(p.hostname, p.subdomain) for p in web] == [("web-0", "nginx"), ("web-1", "nginx")]
-    assert web[0].labels == {
+    revision = web[0].labels["controller-revision-hash"]
+    assert revision.startswith("web-") and web[0].labels == {
         "app": "nginx",
         "statefulset.kubernetes.io/pod-name": "web-0",
         "apps.kubernetes.io/pod-index": "0",
+        "controller-revision-hash": revision,
     }
     records = plan.dns_records[0]
     assert (f"web-0.nginx.{DOMAIN}", web[0].ip) in records and (f"web-1.nginx.{DOMAIN}", web[1].ip) in records
@@ -67,6 +70,23 @@ def test_a_statefulset_scales_down_from_the_highest_ordinal_and_recreates_pods_u
     assert pods_of(plan, "StatefulSet/web")[0] == before["web-0"]  # the lowest ordinal stays
     m, plan = apply_action(Scale("StatefulSet", "web", 3), THREE, m, plan)
     assert sorted(p.name for p in pods_of(plan, "StatefulSet/web")) == ["web-0", "web-1", "web-2"]
+
+
+def test_a_changed_template_recreates_the_pods_under_their_names_and_a_relabel_does_not(manifests):
+    m = load_manifests([str(WEBSITE / "web.yaml")])
+    plan = plan_cluster(THREE, m)
+    before = {p.name: p for p in pods_of(plan, "StatefulSet/web")}
+    m, plan = apply_action(Label(PodSelection(names=("web-0",)), {"tier": "db"}), THREE, m, plan)
+    m, plan = apply_action(Scale("StatefulSet", "web", 2), THREE, m, plan)  # a reconcile
+    assert {p.name: p.ip for p in pods_of(plan, "StatefulSet/web")} == {n: p.ip for n, p in before.items()}
+    changed = load_manifests([str(WEBSITE / "web.yaml")])
+    (sts,) = changed.workloads
+    new = dataclasses.replace(sts.template, labels={**sts.template.labels, "version": "2"})
+    m = dataclasses.replace(m, workloads=(dataclasses.replace(sts, template=new),))
+    plan = replan(THREE, m, plan.seed, prev=plan)
+    after = {p.name: p for p in pods_of(plan, "StatefulSet/web")}
+    assert sorted(after) == ["web-0", "web-1"] and all(after[n].ip != before[n].ip for n in after)
+    assert all(p.labels["version"] == "2" for p in after.values())
 
 
 def test_ordered_ready_scales_one_pod_at_a_time_and_parallel_at_once(manifests):
