@@ -22,7 +22,7 @@ from .emu import signals
 from .emu.bpf import bpf_filter_error
 from .emu.runner import Runner
 from .errors import NotRootError, Problem, RunAborted, SpecError, TestbedError, UsageError
-from .views import get_nodes, get_pods, get_services
+from .views import get_controllers, get_nodes, get_pods, get_services
 
 # Each command imports the modules only it needs inside its function (marked "deferred"), so that
 # a command loads what it uses: `testbed plan` needs spec/ and plan/ (about 0.15 s), not emu/,
@@ -102,7 +102,7 @@ def _load(args: argparse.Namespace):
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    _, _, plan = _load(args)
+    _, manifests, plan = _load(args)
     if args.output == "json":
         print(json.dumps(plan.to_dict(), indent=2, sort_keys=True))
         return 0
@@ -115,6 +115,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
     print(get_nodes(plan, wide=True))
     print()
     print(get_pods(plan, wide=True, namespace=None))
+    controllers = get_controllers(plan, manifests)
+    if controllers:
+        print()
+        print(controllers)
     if plan.externals:
         print()
         for x in plan.externals:

@@ -26,6 +26,7 @@ from ..spec.topology import load_topology
 from ..spec.workloads import MAX_PODS, load_manifests, total_pods
 from .changes import Apply, Delete, DeletePods, Label, LabelNamespace, Scale, apply_action
 from .expand import expand, select_pods, sources
+from .jobs import finish as finish_jobs
 from .model import Endpoints, Experiment, PodSelection, ProbeGroup
 from .rollout import Rollout, counts, find_deployment, new_template_workload, updated, wishes_between
 
@@ -89,6 +90,9 @@ def check_experiment(exp: Experiment) -> None:
             )
         for c, capture in enumerate(step.captures):
             _check_capture(capture.at, capture.interface, plan, _adder(problems, exp, f"{base}.capture[{c}]", where))
+        finished = finish_jobs(cluster, manifests, plan)  # the step's Jobs complete, as the runner has them
+        if finished is not None:
+            manifests, plan, _ = finished
     problems.raise_if_any()
 
 
@@ -302,7 +306,16 @@ def _check_service(group: ProbeGroup, plan: Plan, add: Add) -> bool:
             f"Service {svc.namespace}/{svc.name} is of type {svc.type}: it has no load-balancer address",
         )
         ok = False
-    if target.via in ("clusterIP", "dns") and svc.cluster_ip in ("", "None"):
+    if target.hostname:  # <hostname>.<service>: a record of a headless Service's endpoint (plan/dns.py)
+        name = f"{target.hostname}.{svc.name}.{svc.namespace}.svc.cluster.local"
+        if svc.cluster_ip != "None" or name not in {n for n, _ in plan.dns_records[0]}:
+            add(
+                "to.service.hostname",
+                f"no DNS name {excerpt(name)} at this step: a headless Service's endpoint with that "
+                "hostname and subdomain has one (a StatefulSet's pods, by their names)",
+            )
+            ok = False
+    elif target.via in ("clusterIP", "dns") and svc.cluster_ip in ("", "None"):
         kind = "ExternalName" if svc.type == "ExternalName" else "headless"
         add("to.service.via", f"Service {svc.namespace}/{svc.name} is {kind}: it has no ClusterIP to probe")
         ok = False

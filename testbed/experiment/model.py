@@ -61,6 +61,9 @@ class ServiceTarget:
     namespace: str = "default"
     via: str = "clusterIP"  # clusterIP | nodePort | loadBalancer | dns
     nodes: tuple[str, ...] = ()  # nodePort: which nodes' HOST-IPs (() = every node)
+    # via dns to a headless Service: the one pod named <hostname>.<service>.<ns>.svc.cluster.local
+    # (a StatefulSet's pod: its name), connected to directly as that DNS answer says
+    hostname: str = ""
 
 
 @dataclass(frozen=True)

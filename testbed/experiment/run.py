@@ -19,10 +19,12 @@ from ..spec.workloads import load_manifests
 from ..traffic.capture import Capture
 from .changes import apply_action, describe
 from .expand import PlannedProbe, expand
+from .jobs import finish as finish_jobs
 from .model import CaptureSpec, Experiment
 from .records import make_row
 from .results import discarded_if_empty, environment, file_sha256, new_run_id, unique_run_dir, write_results
 from .rollout import Rollout
+from .statefulsets import stages
 
 
 def probe_rows(cluster: EmulatedCluster, run_id: str, step: str, planned: list[PlannedProbe]) -> list[dict[str, Any]]:
@@ -245,8 +247,11 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
                         if isinstance(action, Rollout):
                             manifests, done = _roll_out(cluster, cluster_spec, manifests, action, history, exp.file)
                         else:
-                            manifests, plan = apply_action(action, cluster_spec, manifests, cluster.plan, exp.file)
-                            done = cluster.apply(plan)
+                            done = {"added": 0, "removed": 0, "seconds": 0.0}
+                            # one pod at a time for an OrderedReady StatefulSet (experiment/statefulsets.py)
+                            for stage in stages(action, manifests):
+                                manifests, plan = apply_action(stage, cluster_spec, manifests, cluster.plan, exp.file)
+                                done = {k: v + done[k] for k, v in cluster.apply(plan).items()}
                         changes.append({"step": step.name, "action": describe(action), **done})
                         progress(
                             f"step {step.name}: {describe(action)}: +{done['added']} -{done['removed']} pods "
@@ -291,6 +296,12 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
                                 "file": os.path.relpath(cap.path, run_dir),
                             }
                         )
+                finished = finish_jobs(cluster_spec, manifests, cluster.plan)  # experiment/jobs.py
+                if finished is not None:
+                    manifests, plan, what = finished
+                    done = cluster.apply(plan)
+                    changes.append({"step": step.name, "action": what, **done})
+                    progress(f"step {step.name}: {what}: -{done['removed']} pods in {done['seconds']:.3f} s")
                 timings[f"step:{step.name}"] = time.perf_counter() - t0
         except (TestbedError, OSError) as exc:  # the results so far are written, marked as aborted, below
             failure = _failed(f"step {step.name}", exc)

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import fields, is_dataclass
 from typing import TYPE_CHECKING
 
-from ..spec.model import OMIT_UNSET
+from ..spec.model import OMIT_AT_DEFAULT
 
 if TYPE_CHECKING:  # spec/ comes before plan/; the hash only reads the template
     from ..spec.model import PodTemplate
@@ -44,12 +44,12 @@ def template_hash(template: PodTemplate) -> str:
 
 def _plain(value: object) -> object:
     if is_dataclass(value) and not isinstance(value, type):
-        # A field added after names were fixed (metadata OMIT_UNSET) is left out while unset, so
-        # that templates which do not use it keep their pod-template-hash, hence their pod names.
+        # a field added to a dataclass later says so (OMIT_AT_DEFAULT): at its default it is left
+        # out, so the pod-template-hash of every template that does not use it stays the same
         return {
             f.name: getattr(value, f.name)
             for f in fields(value)
-            if not (f.metadata.get(OMIT_UNSET) and getattr(value, f.name) in (None, (), {}))
+            if not (f.metadata.get(OMIT_AT_DEFAULT) and getattr(value, f.name) == f.default)
         }
     if isinstance(value, (set, frozenset)):
         return sorted(value)

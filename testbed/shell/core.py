@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import TestbedError
+from ..plan.dns import hosts_names
 from ..plan.model import Plan
 from . import mininet
 from .execns import exec_argv, make_rcfile, substitute
@@ -140,9 +141,10 @@ class ClusterShell(Kubectl):
         for router in plan.network.routers if plan.network is not None else ():
             self.targets[router.name] = (router.key, router.interfaces[0].ip, router.name, False)
         for p in plan.pods:
-            self.targets[f"{p.namespace}/{p.name}"] = (p.key, p.ip, p.name, True)
+            # the UTS hostname: spec.hostname when set (a StatefulSet pod's is its name), else the name
+            self.targets[f"{p.namespace}/{p.name}"] = (p.key, p.ip, p.hostname or p.name, True)
             if p.namespace == "default" or sum(q.name == p.name for q in plan.pods) == 1:
-                self.targets.setdefault(p.name, (p.key, p.ip, p.name, True))
+                self.targets.setdefault(p.name, (p.key, p.ip, p.hostname or p.name, True))
         self._cat = None
         self._prefix = {(p.namespace, p.name): p.prefix for p in plan.pods}
         now = time.monotonic()
@@ -215,7 +217,7 @@ class ClusterShell(Kubectl):
                     self.live.write_hosts(
                         key,
                         "# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n"
-                        f"::1\tlocalhost ip6-localhost ip6-loopback\n{pod.ip}\t{pod.name}\n",
+                        f"::1\tlocalhost ip6-localhost ip6-loopback\n{pod.ip}\t{hosts_names(pod)}\n",
                     )
                 except OSError:
                     pass  # a read-only /etc: the VM's hosts file stays in view
