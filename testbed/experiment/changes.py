@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import Problem, SpecError
+from ..faults.model import Fault, Recover
 from ..plan.build import replan
 from ..plan.model import Plan
 from ..spec.model import ClusterSpec, Manifests, Namespace
@@ -59,10 +60,13 @@ class Delete:
     files: tuple[str, ...]
 
 
-Action = Scale | DeletePods | Label | LabelNamespace | Apply | Delete | Rollout  # Rollout: experiment/run.py
+Action = Scale | DeletePods | Label | LabelNamespace | Apply | Delete | Rollout | Fault | Recover
+# Rollout, Fault and Recover are played by experiment/run.py (Fault, Recover: emu/faults.py)
 
 
 def describe(action: Action) -> str:
+    if isinstance(action, (Fault, Recover)):
+        return action.describe()
     if isinstance(action, Scale):
         return f"scale {action.kind} {action.namespace}/{action.name} to {action.replicas}"
     if isinstance(action, DeletePods):

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..emu.cluster import EmulatedCluster
 from ..errors import Problem, RunAborted, SpecError, TestbedError
+from ..faults.model import Fault, Recover
 from ..plan.build import plan_cluster
 from ..spec.topology import load_topology
 from ..spec.workloads import load_manifests
@@ -167,6 +168,23 @@ def _roll_out(
     return after, {"added": added, "removed": removed, "seconds": time.perf_counter() - start}
 
 
+def _fault(
+    cluster: EmulatedCluster, exp: Experiment, step: str, action: Fault | Recover, spec: Any, manifests: Any
+) -> tuple[Any, Any, dict[str, Any]]:
+    """Inject or undo a fault (emu/faults.py); a node-down returns once its lifecycle played out."""
+    start = time.perf_counter()
+    before = {(p.key, p.uid) for p in cluster.plan.pods}
+    injector = cluster.faults
+    injector.step = step
+    if isinstance(action, Fault):
+        spec, manifests = injector.inject(action, exp.timers, spec, manifests)
+    else:
+        spec, manifests = injector.recover(action, exp.timers, spec, manifests)
+    after = {(p.key, p.uid) for p in cluster.plan.pods}
+    done = {"added": len(after - before), "removed": len(before - after), "seconds": time.perf_counter() - start}
+    return spec, manifests, done
+
+
 def _resolve_names(cluster: EmulatedCluster, planned: list[PlannedProbe]) -> list[PlannedProbe]:
     """Probes addressed by DNS name get the address the source's own resolver answers."""
     import dataclasses
@@ -244,9 +262,13 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
                     for action in step.actions:
                         if isinstance(action, Rollout):
                             manifests, done = _roll_out(cluster, cluster_spec, manifests, action, history, exp.file)
+                        elif isinstance(action, (Fault, Recover)):
+                            cluster_spec, manifests, done = _fault(
+                                cluster, exp, step.name, action, cluster_spec, manifests
+                            )
                         else:
                             manifests, plan = apply_action(action, cluster_spec, manifests, cluster.plan, exp.file)
-                            done = cluster.apply(plan)
+                            done = cluster.apply(cluster.faults.adjust(plan))
                         changes.append({"step": step.name, "action": describe(action), **done})
                         progress(
                             f"step {step.name}: {describe(action)}: +{done['added']} -{done['removed']} pods "
@@ -297,6 +319,7 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
             cluster.keep_logs_of(failure, os.path.join(run_dir, "logs"))
             progress(f"run aborted: {failure}")
         final_plan = cluster.plan
+        events = list(cluster.faults.events)
     timings.update(cluster.timings)  # after the block: teardown time is known only then
     passed = failure is None and bool(rows) and all(r["outcome_ok"] and r["nat_free"] is not False for r in rows)
     inputs = [
@@ -329,6 +352,7 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
         "changes": changes,
         "captures": captures,
         "during": during,
+        "events": events,
         "notes": list(plan.notes),
         "reproduce": f"testbed run {os.path.relpath(exp.file)}",
     }
