@@ -185,6 +185,16 @@ def _fault(
     return spec, manifests, done
 
 
+def _write_events(run_dir: str, events: list[dict[str, Any]]) -> None:
+    """events.csv: every fault event with its UNIX time (also in run.json's `events`)."""
+    import csv
+
+    with open(os.path.join(run_dir, "events.csv"), "w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["time", "step", "event", "kind", "target", "detail"])
+        writer.writeheader()
+        writer.writerows(events)
+
+
 def _resolve_names(cluster: EmulatedCluster, planned: list[PlannedProbe]) -> list[PlannedProbe]:
     """Probes addressed by DNS name get the address the source's own resolver answers."""
     import dataclasses
@@ -359,6 +369,8 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
     if failure is not None:
         meta["aborted"] = str(failure)  # the verdict names the cause, not the probes it spoilt
     write_results(run_dir, meta, final_plan.to_dict(), rows)  # the CLI builds the report from them
+    if events:
+        _write_events(run_dir, events)
     if failure is not None:
         raise RunAborted(
             f"{failure} (the results so far are in {run_dir}, marked aborted)", run_dir, failure.exit_code
