@@ -167,7 +167,7 @@ def _check_fault(action: Fault | Recover, plan: Plan, history: dict[tuple[str, s
     verb = "fault" if isinstance(action, Fault) else "recover"
     fault = action if isinstance(action, Fault) else action.fault
     if fault is not None:
-        bad = problems(fault, plan)
+        bad = problems(fault, plan, recovering=isinstance(action, Recover))
         for field, message in bad:
             add(f"{verb}.{field}".rstrip("."), message)
         if bad:

@@ -154,8 +154,9 @@ def _known(names: list[str], limit: int = 6) -> str:
     return f" (known: {shown}{', ...' if len(names) > limit else ''})" if names else ""
 
 
-def problems(fault: Fault, plan: Plan) -> list[tuple[str, str]]:
-    """(field, message) for each reason this fault cannot apply to this cluster; [] when it can."""
+def problems(fault: Fault, plan: Plan, recovering: bool = False) -> list[tuple[str, str]]:
+    """(field, message) for each reason this fault cannot apply to this cluster; [] when it can.
+    `recovering`: only the kind and target matter (a recovery names the fault, not its values)."""
     if fault.kind in NETEM_KINDS:
         return [("", NETEM_MESSAGE.format(kind=fault.kind))]
     if fault.kind not in TARGETS:
@@ -193,6 +194,8 @@ def problems(fault: Fault, plan: Plan) -> list[tuple[str, str]]:
             out.append(("pod", f"{pod.full_name} is not a cluster DNS replica{_known(names)}"))
     if fault.kind == "dns-down" and not fault.pod and not dns_replicas(plan):
         out.append(("", "this cluster runs no cluster DNS replica"))
+    if recovering:
+        return out
     if fault.kind == "loss" and not 1 <= fault.percent <= 100:
         out.append(("percent", f"expected a percentage in [1, 100], got {fault.percent}"))
     if fault.kind == "rate":
