@@ -24,6 +24,7 @@ from ..errors import TestbedError
 from ..faults import lifecycle
 from ..faults.model import Fault, FaultState, Recover, Timers, find_pod, problems, resolve
 from ..faults.ops import Control, FaultOps, Link, Nft, Op, Tc, plan_ops
+from ..plan.bird import hold_time_of
 from ..plan.build import replan
 from ..plan.model import Plan
 from ..spec.model import ClusterSpec, Manifests
@@ -291,16 +292,18 @@ class FaultInjector:
 
     def _wait_withdrawn(self, fault: Fault, timers: Timers) -> None:
         """bird frozen: its peers keep its routes until the hold time runs out. Wait for that
-        (real time: bird's own timer), and record when the last peer withdrew them."""
+        (real time: bird's own timer, bgp.holdTime), and record when the last peer withdrew them."""
         routing = self.cluster.controller(Routing)
         if routing is None or routing.bgp is None:
             return
         node = self.cluster.plan.node(fault.node)
         peers = [s for s in routing.bgp.speakers if s.name != fault.node]
-        deadline = time.monotonic() + timers.bgp_hold_time + 15
+        speaker = next((s for s in routing.bgp.speakers if s.name == fault.node), None)
+        hold = hold_time_of(speaker.config) if speaker is not None else 30
+        deadline = time.monotonic() + hold + 15
         while time.monotonic() < deadline:
             if all(node.pod_cidr not in routing.bgp.installed(s) for s in peers):
                 self.event("withdrawn", fault, f"every peer withdrew {node.pod_cidr}")
                 return
             time.sleep(0.2)
-        self.event("not-withdrawn", fault, f"peers still route {node.pod_cidr} after {timers.bgp_hold_time + 15:g} s")
+        self.event("not-withdrawn", fault, f"peers still route {node.pod_cidr} {hold + 15} s later")

@@ -3,7 +3,7 @@ from the shell's `fault` command words (pure).
 
 ```yaml
 spec:
-  timers: {timeScale: 0.01, nodeMonitorGracePeriod: 40, tolerationSeconds: 300, bgpHoldTime: 30}
+  timers: {timeScale: 0.01, nodeMonitorGracePeriod: 40, tolerationSeconds: 300}
   steps:
     - actions: [{fault: {kind: loss, node: kind-worker, percent: 20}}]
     - actions: [{recover: {kind: loss, node: kind-worker}}]   # or recover: all
@@ -19,10 +19,9 @@ from ..spec.decode import Doc
 from .model import KINDS, NETEM_KINDS, NETEM_MESSAGE, TARGETS, Fault, Recover, Timers, check_timers
 
 FAULT_KEYS = ("kind", "node", "host", "rack", "pod", "percent", "rate", "mtu", "evict")
-_TIMER_KEYS = {
+TIMER_KEYS = {
     "nodeMonitorGracePeriod": "node_monitor_grace_period",
     "tolerationSeconds": "toleration_seconds",
-    "bgpHoldTime": "bgp_hold_time",
     "timeScale": "time_scale",
 }
 
@@ -64,9 +63,9 @@ def decode_recover(doc: Doc) -> Recover | None:
 def decode_timers(doc: Doc | None) -> Timers:
     if doc is None:
         return Timers()
-    doc.check_keys(tuple(_TIMER_KEYS))
+    doc.check_keys(tuple(TIMER_KEYS))
     values: dict[str, float] = {}
-    for key, attr in _TIMER_KEYS.items():
+    for key, attr in TIMER_KEYS.items():
         node = doc.field(key)
         if not node.present():
             continue

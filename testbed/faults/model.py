@@ -53,14 +53,12 @@ class Timers:
     whose kubelet has not reported for this long is NotReady (condition Unknown), its pods'
     endpoints not ready. toleration_seconds: --default-unreachable-toleration-seconds (300 s), the
     NoExecute toleration the DefaultTolerationSeconds admission plugin gives every pod: its pods
-    are evicted that long after the taint. bgp_hold_time: how long BGP peers wait for a silent
-    speaker before withdrawing its routes (the testbed's bird configuration says 30 s). A scale of
-    0.01 turns 40 s into 0.4 s.
+    are evicted that long after the taint. A scale of 0.01 turns 40 s into 0.4 s. (BGP's hold
+    time is bird's own timer, in real seconds: the topology's bgp.holdTime.)
     """
 
     node_monitor_grace_period: float = 40.0
     toleration_seconds: float = 300.0
-    bgp_hold_time: float = 30.0
     time_scale: float = 1.0
 
     def scaled(self, seconds: float) -> float:
@@ -216,13 +214,12 @@ def check_timers(timers: Timers) -> list[tuple[str, str]]:
     for name, value, top in (
         ("nodeMonitorGracePeriod", timers.node_monitor_grace_period, 3600.0),
         ("tolerationSeconds", timers.toleration_seconds, 86400.0),
-        ("bgpHoldTime", timers.bgp_hold_time, 3600.0),
     ):
         if not 0 <= value <= top:
             out.append((name, f"expected seconds in [0, {top:g}], got {value:g}"))
     if not 0 < timers.time_scale <= 1:
         out.append(("timeScale", f"expected a factor in (0, 1], got {timers.time_scale:g}"))
-    longest = max(timers.node_monitor_grace_period + timers.toleration_seconds, timers.bgp_hold_time)
+    longest = timers.node_monitor_grace_period + timers.toleration_seconds
     if timers.scaled(longest) > 600:
         out.append(
             ("timeScale", f"a node failure would take {timers.scaled(longest):.0f} s: at most 600 s once scaled")

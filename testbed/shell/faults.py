@@ -3,7 +3,7 @@
   fault KIND key=value...      e.g. fault loss node=kind-worker percent=20; fault node-down node=kind-worker2
   recover KIND key=value...    the same kind and target; `recover all` undoes every active fault
   fault list                   the active faults
-  fault timers [timeScale=0.01 nodeMonitorGracePeriod=40 tolerationSeconds=300 bgpHoldTime=30]
+  fault timers [timeScale=0.01 nodeMonitorGracePeriod=40 tolerationSeconds=300]
 
 The faults are the experiments' (faults/model.py), applied by emu/faults.py through the Live
 adapter; a node-down returns once Kubernetes' sequence played out with the timers, scaled.
@@ -15,7 +15,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from ..faults.decode import parse_words
+from ..faults.decode import TIMER_KEYS, parse_words
 from ..faults.model import Fault, Recover, Timers, check_timers
 from ..plan.model import Plan
 
@@ -23,12 +23,6 @@ USAGE = (
     "usage: fault KIND key=value... | fault list | fault timers [timeScale=F ...]; "
     "recover KIND key=value... | recover all"
 )
-_TIMERS = {
-    "timeScale": "time_scale",
-    "nodeMonitorGracePeriod": "node_monitor_grace_period",
-    "tolerationSeconds": "toleration_seconds",
-    "bgpHoldTime": "bgp_hold_time",
-}
 
 
 class Shell(Protocol):
@@ -80,10 +74,10 @@ def _timers(shell: Shell, words: list[str]) -> int:
             number = float(value)
         except ValueError:
             number = -1.0
-        if not eq or key not in _TIMERS or not 0 <= number <= 86400:
-            print(f"error: expected key=seconds with key one of {', '.join(_TIMERS)}, got {word[:40]!r}")
+        if not eq or key not in TIMER_KEYS or not 0 <= number <= 86400:
+            print(f"error: expected key=seconds with key one of {', '.join(TIMER_KEYS)}, got {word[:40]!r}")
             return 1
-        values[_TIMERS[key]] = number
+        values[TIMER_KEYS[key]] = number
     timers = dataclasses.replace(shell.fault_timers, **values)
     bad = check_timers(timers)
     if bad:
@@ -92,7 +86,7 @@ def _timers(shell: Shell, words: list[str]) -> int:
     shell.fault_timers = timers
     print(
         f"timers: nodeMonitorGracePeriod={timers.node_monitor_grace_period:g} s, "
-        f"tolerationSeconds={timers.toleration_seconds:g} s, bgpHoldTime={timers.bgp_hold_time:g} s, "
+        f"tolerationSeconds={timers.toleration_seconds:g} s, "
         f"timeScale={timers.time_scale:g}"
     )
     return 0
