@@ -13,6 +13,9 @@ of the step it was injected in:
   the pod gone from the endpoints); None for faults nothing detects (loss, a stale kube-proxy);
 - recover: from the fault to the first round, after the last failed one, in which every
   request succeeded; None when the step ended before that.
+
+A recovery (the undo of a fault injected in an earlier step) gets the same figures, from the
+recovery on: how long the failures outlast the repair (BGP sessions, ARP entries to relearn).
 """
 
 from __future__ import annotations
@@ -98,12 +101,12 @@ def fault_figures(timeline: GroupTimeline, events: Sequence[Mapping[str, Any]]) 
     marks = _events(events, timeline.step)
     out = []
     for i, e in enumerate(marks):
-        if e.get("event") != "inject":
+        if e.get("event") not in ("inject", "recover"):
             continue
         t0 = float(e["time"])
         same = [x for x in marks[i + 1 :] if (x.get("kind"), x.get("target")) == (e.get("kind"), e.get("target"))]
         end = next((float(x["time"]) for x in same if x.get("event") == "recover"), float("inf"))
-        nxt = next((float(x["time"]) for x in marks[i + 1 :] if x.get("event") == "inject"), float("inf"))
+        nxt = next((float(x["time"]) for x in marks[i + 1 :] if x.get("event") in ("inject", "recover")), float("inf"))
         end = min(end, nxt)
         detect = next((float(x["time"]) - t0 for x in same if x.get("event") in DETECTION), None)
         # the last round sent before the fault counts too: its probes were in flight
@@ -120,7 +123,7 @@ def fault_figures(timeline: GroupTimeline, events: Sequence[Mapping[str, Any]]) 
         out.append(
             FaultFigures(
                 timeline.step,
-                f"{e['kind']} on {e['target']}",
+                f"{e['kind']} on {e['target']}" + (" (recovered)" if e.get("event") == "recover" else ""),
                 timeline.group,
                 sum(r.total - r.ok for r in bad),
                 sum(r.total for r in rounds),

@@ -401,3 +401,13 @@ def test_a_fault_that_failed_nothing_has_no_window():
     (fig,) = measures.fault_figures(line, events)
     assert (fig.failed, fig.window, fig.detect, fig.recover) == (0, None, None, None)
     assert measures.timelines(_rows([(100.0, "connected")]), []) == []  # no fault, no timeline
+
+
+def test_a_recovery_in_its_own_step_has_its_own_figures():
+    events = [{"time": 100.05, "step": "s", "event": "recover", "kind": "partition", "target": "rack r"}]
+    outcomes = [(100.0, "timeout"), (100.1, "timeout"), (100.2, "connected"), (100.3, "connected")]
+    (line,) = measures.timelines(_rows(outcomes), events)
+    (fig,) = measures.fault_figures(line, events)
+    assert fig.fault == "partition on rack r (recovered)"
+    assert (fig.failed, fig.window, fig.detect) == (2, pytest.approx(0.1), None)
+    assert fig.recover == pytest.approx(0.15)
