@@ -162,7 +162,7 @@ def _roll_out(
     for old_count, new_count in counts(old.replicas, action.max_surge, action.max_unavailable)[1:]:
         wishes = wishes_between(manifests, after, (old.ref.namespace, old.ref.name), old_count, new_count)
         plan = replan(spec, after, cluster.plan.seed, prev=cluster.plan, desired=wishes)
-        done = cluster.apply(plan)
+        done = cluster.apply(cluster.faults.adjust(plan))  # a NotReady node's endpoints stay not ready
         added, removed = added + int(done["added"]), removed + int(done["removed"])
         time.sleep(action.step_delay)
     return after, {"added": added, "removed": removed, "seconds": time.perf_counter() - start}
