@@ -297,3 +297,16 @@ def test_a_run_killed_during_faults_leaves_nothing_after_a_stale_clean(no_leftov
     assert frozen in report.processes
     netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
     assert not [n for n in netns if n.startswith(f"tb-{tag}-")]
+
+
+def test_link_down_cuts_the_node_and_nothing_else_until_it_is_up(no_leftovers):
+    spec, man, plan = _cluster(THREE, DEMO)
+    with EmulatedCluster(plan) as cluster:
+        client = cluster.plan.find_pod("client")
+        cp, worker2 = cluster.plan.node("kind-control-plane"), cluster.plan.node("kind-worker2")
+        cluster.faults.inject(Fault("link-down", node="kind-worker2"), FAST, spec, man)
+        assert "NO-CARRIER" in _sh(cluster, worker2.key, "ip link show eth0")
+        assert _received(cluster, client.key, worker2.host_ip, 3) == 0
+        assert _received(cluster, client.key, cp.host_ip, 3) == 3
+        cluster.faults.recover(Recover(Fault("link-down", node="kind-worker2")), FAST, spec, man)
+        assert _received(cluster, client.key, worker2.host_ip, 3) == 3
