@@ -92,8 +92,10 @@ class FaultInjector:
         try:
             for op in ops.inject:
                 spec, manifests = self._run(op, fault, timers, spec, manifests)
-        except BaseException:
-            self.state.active.pop(fault.key, None)  # half-injected: undo what can be undone
+        except BaseException:  # half-injected (a failure, Ctrl-C in the shell): undo what can be undone
+            self.state.active.pop(fault.key, None)
+            if fault.kind == "node-down":
+                self.not_ready.discard(fault.node)
             self._undo_quietly(ops)
             self.ops.pop(fault.key, None)
             raise
@@ -259,10 +261,10 @@ class FaultInjector:
         before = {p.full_name for p in self.cluster.plan.pods}
         manifests, plan, evicted = lifecycle.evict(spec, manifests, self.cluster.plan, fault.node)
         self._apply(plan)
-        gone = {p.key for p in self.cluster.plan.pods}
+        present = {p.key for p in self.cluster.plan.pods}
         agent = self.cluster.controller(Agent)
-        if agent is not None:
-            agent.agent.closed &= gone
+        if agent is not None:  # the evicted pods' sandboxes are gone: forget their closed listeners
+            agent.agent.closed &= present
         new = sorted(f"{p.full_name} on {p.node}" for p in self.cluster.plan.pods if p.full_name not in before)
         self.event("evicted", fault, f"{len(evicted)} pod(s) evicted; replaced by {', '.join(new) or 'none'}")
         return spec, manifests

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..emu.cluster import EmulatedCluster
 from ..errors import Problem, RunAborted, SpecError, TestbedError
+from ..faults.decode import TIMER_KEYS
 from ..faults.model import Fault, Recover
 from ..plan.build import plan_cluster
 from ..spec.topology import load_topology
@@ -368,6 +369,9 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
     }
     if failure is not None:
         meta["aborted"] = str(failure)  # the verdict names the cause, not the probes it spoilt
+    if events:
+        # the Kubernetes timers the faults ran with, named as the experiment names them
+        meta["timers"] = {key: getattr(exp.timers, attr) for key, attr in TIMER_KEYS.items()}
     write_results(run_dir, meta, final_plan.to_dict(), rows)  # the CLI builds the report from them
     if events:
         _write_events(run_dir, events)

@@ -46,6 +46,7 @@ def test_node_failure_reproduces_kubernetes_sequence(tmp_path, no_leftovers):
         ("node-up", "ready"),
         ("node-up", "recover"),
     ]
+    assert meta["timers"] == {"nodeMonitorGracePeriod": 40.0, "tolerationSeconds": 300.0, "timeScale": 0.02}
     t = {e["event"]: e["time"] for e in meta["events"]}
     # the configured timers, scaled by 0.02: NotReady 0.8 s after, eviction 6 s after that
     assert 0.8 <= t["not-ready"] - t["inject"] < 1.8
