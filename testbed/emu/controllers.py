@@ -194,6 +194,7 @@ class KubeProxy:
         self.previous: dict[str, Ruleset] = {}  # node -> last Ruleset (to delete stale chains)
         self.bootstrapped: set[str] = set()
         self.services: ServicesPlan | None = None  # the ServicesPlan last synced
+        self.paused: set[str] = set()  # nodes whose kube-proxy is stopped (a fault): rules go stale
 
     def sync(self, desired: Plan) -> None:
         """Load every node's compiled kube-proxy rules (one atomic transaction per node,
@@ -201,16 +202,28 @@ class KubeProxy:
         changed (a policy or a label change)."""
         if desired.services is None or desired.kube_proxy_mode == "none":
             return
-        if desired.services == self.services and all(n.name in self.bootstrapped for n in desired.nodes):
+        nodes = [n for n in desired.nodes if n.name not in self.paused]
+        if desired.services == self.services and all(n.name in self.bootstrapped for n in nodes):
             return
         rulesets = desired.kube_proxy_rulesets
-        with ThreadPoolExecutor(max_workers=min(8, len(desired.nodes))) as pool:
-            list(pool.map(lambda n: self._load(desired, n, rulesets[n.name]), desired.nodes))
-        for node in desired.nodes:
+        with ThreadPoolExecutor(max_workers=max(1, min(8, len(nodes)))) as pool:
+            list(pool.map(lambda n: self._load(desired, n, rulesets[n.name]), nodes))
+        for node in nodes:
             self.previous[node.name] = rulesets[node.name]
             self.bootstrapped.add(node.name)
-        self._flush_conntrack(desired.services, desired.nodes)
+        self._flush_conntrack(desired.services, nodes)
         self.services = desired.services
+
+    def resume(self, node: str, desired: Plan) -> None:
+        """kube-proxy started again on `node`: it programs the current state at once."""
+        self.paused.discard(node)
+        if desired.services is None or desired.kube_proxy_mode == "none":
+            return
+        plan_node = desired.node(node)
+        ruleset = desired.kube_proxy_rulesets[node]
+        self._load(desired, plan_node, ruleset)
+        self.previous[node] = ruleset
+        self.bootstrapped.add(node)
 
     def _load(self, plan: Plan, node: NodePlan, ruleset: Ruleset) -> None:
         ns = netns_name(self.ledger.tag, node.key)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import Problem, SpecError
+from ..faults.model import Fault, Recover
 from ..plan.build import replan
 from ..plan.model import Plan
 from ..spec.model import ClusterSpec, Manifests, Namespace
@@ -62,11 +63,14 @@ class Delete:
 
 
 Action = (
-    Scale | DeletePods | Label | LabelNamespace | Apply | Delete | Rollout | Trigger | LabelNodes
-)  # Rollout: experiment/run.py; Trigger: experiment/jobs.py; LabelNodes: experiment/nodes.py
+    Scale | DeletePods | Label | LabelNamespace | Apply | Delete | Rollout | Trigger | LabelNodes | Fault | Recover
+)  # Rollout: experiment/run.py; Trigger: experiment/jobs.py; LabelNodes: experiment/nodes.py;
+# Fault and Recover are played by experiment/run.py (emu/faults.py)
 
 
 def describe(action: Action) -> str:
+    if isinstance(action, (Fault, Recover)):
+        return action.describe()
     if isinstance(action, Scale):
         return f"scale {action.kind} {action.namespace}/{action.name} to {action.replicas}"
     if isinstance(action, DeletePods):

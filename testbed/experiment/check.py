@@ -18,6 +18,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import Problem, SpecError, excerpt, shorten
+from ..faults.lifecycle import simulate
+from ..faults.model import Fault, FaultState, Recover, problems, resolve
 from ..plan.build import plan_cluster, replan
 from ..plan.model import Plan
 from ..spec.decode import Problems
@@ -149,7 +151,38 @@ def _simulate(
             wishes = wishes_between(manifests, after, (old.ref.namespace, old.ref.name), old_count, new_count)
             plan = replan(cluster, after, plan.seed, prev=plan, desired=wishes)
         return after, plan
+    if isinstance(action, Fault):
+        down = [f.node for f in _faults(history).active.values() if f.kind == "node-down" and f is not action]
+        return simulate(resolve(action, plan), cluster, manifests, plan, down)
+    if isinstance(action, Recover):
+        return manifests, plan
     return apply_action(action, cluster, manifests, plan, source)
+
+
+def _faults(history: dict[tuple[str, str], Any]) -> FaultState:
+    """The faults active at this step (kept beside the rollout history)."""
+    state = history.setdefault(("", "faults"), FaultState())
+    assert isinstance(state, FaultState)
+    return state
+
+
+def _check_fault(action: Fault | Recover, plan: Plan, history: dict[tuple[str, str], Any], add: Add) -> None:
+    """A fault's target must exist at its step; a fault is injected once and recovered once."""
+    verb = "fault" if isinstance(action, Fault) else "recover"
+    fault = action if isinstance(action, Fault) else action.fault
+    if fault is not None:
+        bad = problems(fault, plan, recovering=isinstance(action, Recover))
+        for field, message in bad:
+            add(f"{verb}.{field}".rstrip("."), message)
+        if bad:
+            return
+    if isinstance(action, Fault):
+        error = _faults(history).inject(resolve(action, plan))
+    else:
+        recover = Recover(resolve(action.fault, plan)) if action.fault is not None else action
+        error = _faults(history).recover(recover)[1]
+    if error:
+        add(verb, error)
 
 
 def _check_action(action: Any, plan: Plan, manifests: Manifests, history: dict[tuple[str, str], Any], add: Add) -> None:
@@ -189,6 +222,8 @@ def _check_action(action: Any, plan: Plan, manifests: Manifests, history: dict[t
                 f"Deployment {action.namespace}/{action.deployment} has no previous revision at this step: "
                 "a rollback needs an earlier rollout",
             )
+    elif isinstance(action, (Fault, Recover)):
+        _check_fault(action, plan, history, add)
     elif isinstance(action, Delete):
         present = {
             (o.ref.kind, o.ref.namespace, o.ref.name)

@@ -7,6 +7,7 @@ import os
 import re
 
 from ..errors import Problem, SpecError, excerpt
+from ..faults.decode import decode_fault, decode_recover, decode_timers
 from ..spec.decode import Doc, Problems, load_documents
 from ..spec.inputs import expand_inputs
 from ..spec.labels import decode_selector
@@ -73,7 +74,8 @@ def _decode(path: str) -> Experiment:
     spec = doc.mapping("spec", required=True)
     problems.raise_if_any()
     assert spec is not None
-    spec.check_keys(("topology", "manifests", "seed", "steps"))
+    spec.check_keys(("topology", "manifests", "seed", "steps", "timers"))
+    timers = decode_timers(spec.mapping("timers"))
     base = os.path.dirname(os.path.abspath(path))
     topology = spec.str("topology", required=True) or ""
     manifests = []
@@ -107,6 +109,7 @@ def _decode(path: str) -> Experiment:
         seed=seed,
         steps=steps,
         description=description,
+        timers=timers,
     )
 
 
@@ -177,7 +180,7 @@ _SCALABLE = {
     "replicationcontroller": "ReplicationController",
     "statefulset": "StatefulSet",
 }
-_ACTIONS = ("scale", "deletePods", "label", "apply", "delete", "rollout", "rollback", "trigger")
+_ACTIONS = ("scale", "deletePods", "label", "apply", "delete", "rollout", "rollback", "trigger", "fault", "recover")
 
 
 def _action(doc: Doc, base: str) -> Action | None:
@@ -188,6 +191,10 @@ def _action(doc: Doc, base: str) -> Action | None:
         doc.error(f"give exactly one of {', '.join(_ACTIONS)}")
         return None
     kind = chosen[0]
+    if kind == "fault":  # faults/decode.py
+        return decode_fault(doc.field("fault"))
+    if kind == "recover":
+        return decode_recover(doc.field("recover"))
     if kind == "scale":
         sdoc = doc.mapping("scale")
         if sdoc is None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ..faults.model import Timers
 from ..spec.selectors import LabelSelector
 
 if TYPE_CHECKING:  # changes.py imports this module: the union of actions is named for types only
@@ -132,3 +133,4 @@ class Experiment:
     seed: int
     steps: tuple[Step, ...]
     description: str = ""
+    timers: Timers = field(default_factory=Timers)  # Kubernetes' timers for faults (faults/model.py)

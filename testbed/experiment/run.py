@@ -13,6 +13,8 @@ from typing import Any
 
 from ..emu.cluster import EmulatedCluster
 from ..errors import Problem, RunAborted, SpecError, TestbedError
+from ..faults.decode import TIMER_KEYS
+from ..faults.model import Fault, Recover
 from ..plan.build import plan_cluster
 from ..spec.topology import load_topology
 from ..spec.workloads import load_manifests
@@ -163,10 +165,37 @@ def _roll_out(
     for old_count, new_count in counts(old.replicas, action.max_surge, action.max_unavailable)[1:]:
         wishes = wishes_between(manifests, after, (old.ref.namespace, old.ref.name), old_count, new_count)
         plan = replan(spec, after, cluster.plan.seed, prev=cluster.plan, desired=wishes)
-        done = cluster.apply(plan)
+        done = cluster.apply(cluster.faults.adjust(plan))  # a NotReady node's endpoints stay not ready
         added, removed = added + int(done["added"]), removed + int(done["removed"])
         time.sleep(action.step_delay)
     return after, {"added": added, "removed": removed, "seconds": time.perf_counter() - start}
+
+
+def _fault(
+    cluster: EmulatedCluster, exp: Experiment, step: str, action: Fault | Recover, spec: Any, manifests: Any
+) -> tuple[Any, Any, dict[str, Any]]:
+    """Inject or undo a fault (emu/faults.py); a node-down returns once its lifecycle played out."""
+    start = time.perf_counter()
+    before = {(p.key, p.uid) for p in cluster.plan.pods}
+    injector = cluster.faults
+    injector.step = step
+    if isinstance(action, Fault):
+        spec, manifests = injector.inject(action, exp.timers, spec, manifests)
+    else:
+        spec, manifests = injector.recover(action, exp.timers, spec, manifests)
+    after = {(p.key, p.uid) for p in cluster.plan.pods}
+    done = {"added": len(after - before), "removed": len(before - after), "seconds": time.perf_counter() - start}
+    return spec, manifests, done
+
+
+def _write_events(run_dir: str, events: list[dict[str, Any]]) -> None:
+    """events.csv: every fault event with its UNIX time (also in run.json's `events`)."""
+    import csv
+
+    with open(os.path.join(run_dir, "events.csv"), "w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["time", "step", "event", "kind", "target", "detail"])
+        writer.writeheader()
+        writer.writerows(events)
 
 
 def _resolve_names(cluster: EmulatedCluster, planned: list[PlannedProbe]) -> list[PlannedProbe]:
@@ -246,12 +275,16 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
                     for action in step.actions:
                         if isinstance(action, Rollout):
                             manifests, done = _roll_out(cluster, cluster_spec, manifests, action, history, exp.file)
+                        elif isinstance(action, (Fault, Recover)):
+                            cluster_spec, manifests, done = _fault(
+                                cluster, exp, step.name, action, cluster_spec, manifests
+                            )
                         else:
                             done = {"added": 0, "removed": 0, "seconds": 0.0}
                             # one pod at a time for an OrderedReady StatefulSet (experiment/statefulsets.py)
                             for stage in stages(action, manifests):
                                 manifests, plan = apply_action(stage, cluster_spec, manifests, cluster.plan, exp.file)
-                                done = {k: v + done[k] for k, v in cluster.apply(plan).items()}
+                                done = {k: v + done[k] for k, v in cluster.apply(cluster.faults.adjust(plan)).items()}
                         changes.append({"step": step.name, "action": describe(action), **done})
                         progress(
                             f"step {step.name}: {describe(action)}: +{done['added']} -{done['removed']} pods "
@@ -308,6 +341,7 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
             cluster.keep_logs_of(failure, os.path.join(run_dir, "logs"))
             progress(f"run aborted: {failure}")
         final_plan = cluster.plan
+        events = list(cluster.faults.events)
     timings.update(cluster.timings)  # after the block: teardown time is known only then
     passed = failure is None and bool(rows) and all(r["outcome_ok"] and r["nat_free"] is not False for r in rows)
     inputs = [
@@ -340,12 +374,18 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
         "changes": changes,
         "captures": captures,
         "during": during,
+        "events": events,
         "notes": list(plan.notes),
         "reproduce": f"testbed run {os.path.relpath(exp.file)}",
     }
     if failure is not None:
         meta["aborted"] = str(failure)  # the verdict names the cause, not the probes it spoilt
+    if events:
+        # the Kubernetes timers the faults ran with, named as the experiment names them
+        meta["timers"] = {key: getattr(exp.timers, attr) for key, attr in TIMER_KEYS.items()}
     write_results(run_dir, meta, final_plan.to_dict(), rows)  # the CLI builds the report from them
+    if events:
+        _write_events(run_dir, events)
     if failure is not None:
         raise RunAborted(
             f"{failure} (the results so far are in {run_dir}, marked aborted)", run_dir, failure.exit_code

@@ -19,8 +19,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import TestbedError
+from ..faults.model import Timers
 from ..plan.dns import hosts_names
 from ..plan.model import Plan
+from . import faults as fault_commands
 from . import mininet
 from .execns import exec_argv, make_rcfile, substitute
 from .grammar import KubectlError
@@ -123,6 +125,7 @@ class ClusterShell(Kubectl):
         # `kubectl annotate`: kept by the shell (annotations change no packet), gone with their object
         self.annotations: dict[tuple[str, str, str], dict[str, str]] = {}
         self.restarts = 0
+        self.fault_timers = Timers()  # `fault timers` sets them (shell/faults.py)
         self._index()
 
     def close(self) -> None:
@@ -208,6 +211,14 @@ class ClusterShell(Kubectl):
             raise KubectlError(f"error: {exc}") from None
         self._index()
 
+    def act(self, action: Any) -> list[str]:
+        """A fault or a recovery (shell/faults.py) through the Live adapter; None: the active ones."""
+        if self.live.fault is None:
+            raise KubectlError("error: this shell cannot inject faults")
+        self.plan, self.manifests, lines = self.live.fault(action, self.fault_timers)
+        self._index()
+        return lines
+
     def exec_in(self, target: tuple[str, str, str, bool], command: str) -> int:
         key, ip, hostname, is_pod = target
         if is_pod:
@@ -237,6 +248,8 @@ class ClusterShell(Kubectl):
         try:
             if first in ("exit", "quit", "EOF"):
                 raise Exit()
+            if first in fault_commands.COMMANDS:
+                return fault_commands.COMMANDS[first](self, rest.strip())
             if first in mininet.COMMANDS:
                 return mininet.COMMANDS[first](self, rest.strip())
             if first == "kubectl" or first in VERBS or first in UNSUPPORTED:

@@ -63,6 +63,10 @@ Mininet's:
   nodes  net  links  dump   the emulated hosts and their links
   pingall [-A]  pingallfull [-A]   ping between every two pods (-A: nodes too)
   pingpair A B   iperf A B        help   exit (or Ctrl-D: tears the cluster down)
+Faults (each undone by recover; `fault list`, `fault timers timeScale=0.01`):
+  fault KIND key=value...   node-down|link-down|partition|loss|rate|mtu|kill-pod|delete-pod|dns-down|
+                            kube-proxy-down|bird-down, e.g. fault loss node=kind-worker percent=20
+  recover KIND key=value... | recover all
 Examples:
   kubectl get svc,pod        get pods -l app=nginx -o wide       busybox wget --spider --timeout=1 nginx
   kind-worker iptables-save -t nat | grep KUBE-SVC             busybox sh"""

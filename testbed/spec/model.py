@@ -87,6 +87,7 @@ class BgpOptions:
     as_number: int = 64512  # Calico's default AS
     topology: str = "full-mesh"  # full-mesh | route-reflector | top-of-rack
     route_reflectors: tuple[str, ...] = ()  # route-reflector: node names (default: control-plane nodes)
+    hold_time: int = 30  # seconds without a message before a peer's routes are withdrawn (keepalive: 1/3)
 
 
 @dataclass(frozen=True)

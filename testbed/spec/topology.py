@@ -349,7 +349,7 @@ def _decode_underlay(under: Doc) -> dict[str, Any]:
 
 
 def _decode_bgp(bgp: Doc) -> BgpOptions:
-    bgp.check_keys(("asNumber", "topology", "routeReflectors"))
+    bgp.check_keys(("asNumber", "topology", "routeReflectors", "holdTime"))
     topology = bgp.str("topology", default="full-mesh")
     if topology not in BGP_TOPOLOGIES:
         bgp.error(f"must be one of {', '.join(BGP_TOPOLOGIES)}, got {topology!r}", "topology")
@@ -365,6 +365,7 @@ def _decode_bgp(bgp: Doc) -> BgpOptions:
         as_number=bgp.int("asNumber", default=64512, minimum=1, maximum=2**32 - 1),
         topology=topology or "full-mesh",
         route_reflectors=tuple(reflectors),
+        hold_time=bgp.int("holdTime", default=30, minimum=3, maximum=65535),  # BGP's bounds (RFC 4271)
     )
 
 
