@@ -44,6 +44,7 @@ from ..rules.model import (
     Drop,
     InSet,
     Jump,
+    Log,
     NftSet,
     Part,
     Proto,
@@ -73,8 +74,12 @@ INTERVAL = ("interval",)
 
 
 def _nft_rule(matches: tuple[Part, ...], verdict: Verdict, comment: str = "", counter: bool = False) -> NftRule:
-    """A rule as this table writes it: matches, `counter`, the verdict, the comment."""
-    return NftRule(matches + ((Counter(),) if counter else ()) + ((Comment(comment),) if comment else ()), verdict)
+    """A rule as this table writes it: matches, `counter`, the verdict, the comment. A drop also
+    reports the packet to the testbed (rules/droplog.py: drop evidence)."""
+    log: tuple[Part, ...] = (Log(),) if isinstance(verdict, Drop) else ()
+    return NftRule(
+        matches + ((Counter(),) if counter else ()) + log + ((Comment(comment),) if comment else ()), verdict
+    )
 
 
 def compile_node(world: World, node: str, cache: dict[Any, Any] | None = None) -> Ruleset:
