@@ -47,11 +47,17 @@ def parse_where(text: str) -> DropPoint | None:
 
 def predicted(plan: Plan, src_ip: str, dst_ip: str, port: int | None, protocol: str) -> tuple[str, ...]:
     """The rules (in `where()` form) on which the flow's branches end dropped or rejected."""
+    return tuple(predicted_drops(plan, src_ip, dst_ip, port, protocol))
+
+
+def predicted_drops(plan: Plan, src_ip: str, dst_ip: str, port: int | None, protocol: str) -> dict[str, str]:
+    """Each rule (in `where()` form) a branch of the flow ends on, with the packet's destination
+    address there (after kube-proxy's DNAT: the pod a Service sent it to)."""
     try:
         pt = trace_path(plan, plan.world, Flow(src_ip, dst_ip, port, protocol))
     except (ValueError, KeyError, LookupError):
-        return ()
-    out: list[str] = []
+        return {}
+    out: dict[str, str] = {}
     for b in pt.branches:
         if b.delivered or not b.hops:
             continue
@@ -64,10 +70,9 @@ def predicted(plan: Plan, src_ip: str, dst_ip: str, port: int | None, protocol: 
             )
             if step is not None:
                 where = DropPoint(hop.node, key_of(step.table, step.chain, step.index, step.rule)).where()
-                if where not in out:
-                    out.append(where)
+                out.setdefault(where, hop.outcome.destination.rpartition(":")[0])
             break
-    return tuple(out)
+    return out
 
 
 def agrees(plan: Plan, drop_at: str, src_ip: str, dst_ip: str, port: int | None, protocol: str) -> bool:

@@ -31,10 +31,14 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..netns import NetnsSwitcher
 from ..rules.droplog import LOG_GROUP, RuleKey, parse_prefix
 from ..wire import nflog
+
+if TYPE_CHECKING:
+    from ..emu.cluster import EmulatedCluster
 
 ENV = "TESTBED_DROP_EVIDENCE"
 COPY_BYTES = 128  # IP header (with options) and the L4 header: all a flow needs
@@ -220,3 +224,8 @@ class DropLog:
 def open_drop_log(node_netns: Mapping[str, str]) -> DropLog | None:
     """The cluster's drop log, or None when evidence is turned off."""
     return DropLog(node_netns) if enabled() else None
+
+
+def cluster_drop_log(cluster: EmulatedCluster) -> DropLog | None:
+    """A reader on every node of a built cluster (None when evidence is off); close it before teardown."""
+    return open_drop_log({n.name: cluster.netns_path(n.key) for n in cluster.plan.nodes})
