@@ -23,7 +23,7 @@ import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..netns import NetnsSwitcher
 from ..wire import sctp
@@ -191,13 +191,12 @@ def run_crafted(probes: Sequence[Crafted], evidence: DropLog | None = None) -> l
 
     try:
         while time.monotonic() < deadline and any(r is None for r in results):
-            ready, _, _ = select.select(
-                [s for s, _ in listeners] + watched, [], [], max(0.0, deadline - time.monotonic())
-            )
-            if watched and any(fd in watched for fd in ready):
+            waiting: list[Any] = [s for s, _ in listeners] + watched
+            ready, _, _ = select.select(waiting, [], [], max(0.0, deadline - time.monotonic()))
+            if watched and any(isinstance(fd, int) for fd in ready):
                 read_evidence()
             for sock in ready:
-                if sock in watched:
+                if isinstance(sock, int):  # a drop log or the inbox: read above
                     continue
                 group = next(g for s, g in listeners if s is sock)
                 while True:
