@@ -79,7 +79,9 @@ def agrees(plan: Plan, drop_at: str, src_ip: str, dst_ip: str, port: int | None,
     return drop_at in predicted(plan, src_ip, dst_ip, port, protocol)
 
 
-def owner(plan: Plan, drop_at: str, src_ip: str = "", dst_ip: str = "") -> str:
+def owner(
+    plan: Plan, drop_at: str, src_ip: str = "", dst_ip: str = "", port: int | None = None, protocol: str = ""
+) -> str:
     """Whose rule dropped: the policies isolating the pod, a tier policy's rule, a Service."""
     point = parse_where(drop_at)
     rulesets: dict[str, Ruleset] = dict(plan.rulesets)
@@ -93,6 +95,12 @@ def owner(plan: Plan, drop_at: str, src_ip: str = "", dst_ip: str = "") -> str:
         ip = dst_ip if direction == "ingress" else src_ip
         names = _isolating(plan, ip, direction)
         return f"no rule of {', '.join(names)} allows it ({direction})" if names else f"{direction} isolation"
+    if not found.rule.comment and found.table.maps:  # nft kube-proxy's shared reject-chain: which Service sent it
+        keys = {(dst_ip, protocol.lower(), str(port)), (protocol.lower(), str(port))}
+        for m in found.table.maps:
+            for e in m.elements if m.name.startswith("no-endpoint") else ():
+                if e.key in keys:
+                    return f"{e.comment} has no endpoints"
     return found.rule.comment
 
 

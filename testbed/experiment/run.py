@@ -118,7 +118,8 @@ def _where_dropped(cluster: EmulatedCluster, planned: list[PlannedProbe], rows: 
         flow = (src, p.dst_ip, port, p.protocol)
         if flow not in traced:
             traced[flow] = predicted_drops(cluster.plan, *flow)
-        row["drop_owner"] = owner(cluster.plan, row["drop_at"], src, traced[flow].get(row["drop_at"], p.dst_ip))
+        dst = traced[flow].get(row["drop_at"], p.dst_ip)
+        row["drop_owner"] = owner(cluster.plan, row["drop_at"], src, dst, port, p.protocol)
         row["drop_as_traced"] = row["drop_at"] in traced[flow]
 
 
