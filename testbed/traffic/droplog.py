@@ -85,9 +85,12 @@ class Inbox:
             os.eventfd_read(self.fd)
         except BlockingIOError:
             pass
-        out = list(self.events)
-        self.events.clear()
-        return out
+        out: list[DropEvent] = []
+        while True:  # popleft: another thread's pump may be appending meanwhile
+            try:
+                out.append(self.events.popleft())
+            except IndexError:
+                return out
 
     def close(self) -> None:
         os.close(self.fd)
