@@ -452,6 +452,7 @@ def drop_evidence_arg(p: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    evidence_before = os.environ.get("TESTBED_DROP_EVIDENCE")
     if getattr(args, "no_drop_evidence", False):
         os.environ["TESTBED_DROP_EVIDENCE"] = "0"  # traffic/droplog.py reads it
     # SIGINT, SIGTERM and SIGHUP: the first one becomes an exception so that every `finally`
@@ -476,6 +477,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # turn it into "killed by SIGINT" (Python restores the default action at exit; only
         # "ignore" survives). A caller in the same process (tests) gets its handlers back.
         signals.uninstall(previous, exiting=argv is None)
+        if evidence_before is None:  # a caller in the same process (tests) gets its setting back
+            os.environ.pop("TESTBED_DROP_EVIDENCE", None)
+        else:
+            os.environ["TESTBED_DROP_EVIDENCE"] = evidence_before
 
 
 def _broken_pipe() -> int:
