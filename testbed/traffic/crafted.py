@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any
 from ..netns import NetnsSwitcher
 from ..wire import sctp
 from ..wire.reply import decode_reply
-from .prober import evidence_of, flow_key
+from .droplog import FlowIndex
+from .prober import evidence_of
 
 if TYPE_CHECKING:
     from .droplog import DropLog
@@ -143,7 +144,7 @@ def run_crafted(probes: Sequence[Crafted], evidence: DropLog | None = None) -> l
     flights = []
     listeners: list[tuple[socket.socket, list]] = []
     inbox = evidence.subscribe() if evidence is not None else None
-    keys: dict[tuple[int, str, int, int], int] = {}  # flow of a probe's packet -> its index
+    keys: FlowIndex[int] = FlowIndex()  # flow of a probe's packet -> its index
     drops: dict[int, str] = {}  # index -> where its packet was rejected (logged)
     with NetnsSwitcher() as switcher:
         by_ns: dict[str, list[int]] = {}
@@ -163,7 +164,9 @@ def run_crafted(probes: Sequence[Crafted], evidence: DropLog | None = None) -> l
                     src = p.src_ip or _source_ip(p.dst_ip)
                     sport, token = random.randint(32768, 60999), random.getrandbits(32) or 1
                     flights.append((i, p, sport, token, build_packet(p, src, sport, token), mine))
-                    keys[flow_key(_PROTO_NUM[p.protocol], src, sport, token)] = i
+                    keys.add(
+                        i, _PROTO_NUM[p.protocol], src, sport, p.dst_ip, 0 if p.protocol == "ICMP" else p.port, token
+                    )
             listeners += [(s, mine) for s in socks]
             for i, p, sport, token, packet, group in [f for f in flights if f[5] is mine]:
                 group.append([i, p, sport, token, packet, time.monotonic(), None])
@@ -178,8 +181,7 @@ def run_crafted(probes: Sequence[Crafted], evidence: DropLog | None = None) -> l
         assert evidence is not None and inbox is not None
         evidence.pump()
         for ev in inbox.take():
-            fl = ev.flow
-            i = keys.get(flow_key(fl.proto, fl.saddr, fl.sport, fl.tag))
+            i = keys.match(ev.flow)
             if i is None or results[i] is not None:
                 continue
             drops[i] = ev.where()

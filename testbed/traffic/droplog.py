@@ -31,7 +31,7 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from ..netns import NetnsSwitcher
 from ..rules.droplog import LOG_GROUP, RuleKey, parse_prefix
@@ -222,6 +222,57 @@ class DropLog:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+T = TypeVar("T")
+
+
+class FlowIndex(Generic[T]):
+    """The probes in flight by the flow of their packets, to find the one a logged packet was.
+
+    TCP may give one source port to several connections of a pod (to different destinations), so
+    a source address and port alone is not enough: a logged packet matches the probe with its whole
+    5-tuple, or else (a Service address translated before the drop) the one probe with its
+    protocol, source address and port, only when there is exactly one and it was not sent to the
+    logged destination itself. Ambiguous or unknown: no match, the timeout decides. SCTP INITs are
+    matched by source port and their random 32-bit tag, which the packet carries."""
+
+    def __init__(self) -> None:
+        self.exact: dict[tuple[int, str, int, str, int, int], T] = {}
+        self.loose: dict[tuple[int, str, int, int], list[tuple[T, str, int]]] = {}
+
+    @staticmethod
+    def _keys(
+        proto: int, saddr: str, sport: int, daddr: str, dport: int, tag: int
+    ) -> tuple[tuple[int, str, int, str, int, int], tuple[int, str, int, int]]:
+        if proto == 132:  # the raw socket's source address is the route's: the tag identifies
+            return (132, "", sport, "", 0, tag), (132, "", sport, tag)
+        return (proto, saddr, sport, daddr, dport, 0), (proto, saddr, sport, 0)
+
+    def add(self, item: T, proto: int, saddr: str, sport: int, daddr: str, dport: int, tag: int = 0) -> None:
+        exact, loose = self._keys(proto, saddr, sport, daddr, dport, tag)
+        self.exact[exact] = item
+        self.loose.setdefault(loose, []).append((item, daddr, dport))
+
+    def remove(self, item: T, proto: int, saddr: str, sport: int, daddr: str, dport: int, tag: int = 0) -> None:
+        exact, loose = self._keys(proto, saddr, sport, daddr, dport, tag)
+        if self.exact.get(exact) is item:
+            del self.exact[exact]
+        left = [c for c in self.loose.get(loose, []) if c[0] is not item]
+        if left:
+            self.loose[loose] = left
+        else:
+            self.loose.pop(loose, None)
+
+    def match(self, flow: nflog.Flow) -> T | None:
+        exact, loose = self._keys(flow.proto, flow.saddr, flow.sport, flow.daddr, flow.dport, flow.tag)
+        hit = self.exact.get(exact)
+        if hit is not None or flow.proto == 132:
+            return hit
+        candidates = self.loose.get(loose, [])
+        if len(candidates) == 1 and candidates[0][1:] != (flow.daddr, flow.dport):
+            return candidates[0][0]
+        return None
 
 
 def open_drop_log(node_netns: Mapping[str, str]) -> DropLog | None:

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from testbed.netns import NetnsSwitcher, raise_nofile_limit
+from testbed.traffic.droplog import FlowIndex
 from testbed.wire import sctp
 from testbed.wire.reply import decode_reply
 
@@ -77,12 +78,6 @@ class ProbeResult:
 def evidence_of(outcome: str) -> str:
     """The evidence an outcome carries when no drop log decided it."""
     return {"timeout": "timeout", "refused": "reset", "unreachable": "reset"}.get(outcome, "")
-
-
-def flow_key(proto: int, saddr: str, sport: int, tag: int = 0) -> tuple[int, str, int, int]:
-    """What matches a logged packet to its probe: TCP and UDP by source address and port, SCTP by
-    source port and INIT tag (the raw socket's source address is the route's), ICMP by identifier."""
-    return (proto, "", sport, tag) if proto == 132 else (proto, saddr, sport, 0)
 
 
 _TCP_INFO_RTT = 68  # offset of tcpi_rtt (µs, u32) in struct tcp_info
@@ -140,7 +135,7 @@ class _Flight:
         self.latency: float | None = None
         self.connected = self.done = False
         self.buf = b""
-        self.key: tuple[int, str, int, int] | None = None  # its packets' flow, for drop evidence
+        self.key: tuple[int, str, int, str, int, int] | None = None  # its packets' flow, for drop evidence
         self.drop: DropEvent | None = None  # a logged REJECT of its packet
 
 
@@ -171,7 +166,7 @@ class _Runner:
         self.droplog = evidence
         self.inbox = evidence.subscribe() if evidence is not None else None
         self.evidence_fds: set[int] = set()
-        self.by_flow: dict[tuple[int, str, int, int], _Flight] = {}
+        self.by_flow: FlowIndex[_Flight] = FlowIndex()
         self.results: list[ProbeResult | None] = [None] * len(self.probes)
         limit = raise_nofile_limit()
         self.concurrency = max(1, min(concurrency, limit - 64))
@@ -274,7 +269,7 @@ class _Runner:
         )
         self.inflight -= 1
         if f.key is not None:
-            self.by_flow.pop(f.key, None)
+            self.by_flow.remove(f, *f.key)
         if f.sock is not None:
             self.flights.pop(f.sock.fileno(), None)
             f.sock.close()  # also removes it from epoll
@@ -289,8 +284,7 @@ class _Runner:
         assert self.droplog is not None and self.inbox is not None
         self.droplog.pump()
         for ev in self.inbox.take():
-            fl = ev.flow
-            f = self.by_flow.get(flow_key(fl.proto, fl.saddr, fl.sport, fl.tag))
+            f = self.by_flow.match(ev.flow)
             if f is None or f.done:
                 continue
             f.drop = ev
@@ -301,15 +295,16 @@ class _Runner:
         """Remember the flow of a probe's packets, to match drop logs to it."""
         if self.droplog is None:
             return
+        p = f.probe
         if proto == 132:
-            f.key = flow_key(132, "", f.sport, f.itag)
+            f.key = (132, "", f.sport, p.dst_ip, p.port, f.itag)
         else:
             try:
                 ip, port = f.sock.getsockname()[:2]  # type: ignore[union-attr]
             except OSError:
                 return
-            f.key = flow_key(proto, ip, port)
-        self.by_flow[f.key] = f
+            f.key = (proto, ip, port, p.dst_ip, p.port, 0)
+        self.by_flow.add(f, *f.key)
 
     def _fail(self, idx: int, outcome: str, error: str) -> None:
         """A probe that never got going: no flight, no socket."""

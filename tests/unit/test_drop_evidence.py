@@ -143,3 +143,24 @@ def test_where_a_truth_table_flow_dies_is_predicted_and_owned():
     assert owner(plan, where[0], yb.ip, a.ip) == "no rule of x/a-from-x-tcp80 allows it (ingress)"
     assert predicted(plan, pods["x/b"].ip, a.ip, 80, "TCP") == ()  # allowed: no drop on its path
     assert parse_where("") is None and owner(plan, "") == ""
+
+
+def test_a_logged_packet_finds_its_own_probe_even_when_tcp_shares_a_source_port():
+    from testbed.traffic.droplog import FlowIndex
+
+    index: FlowIndex[str] = FlowIndex()
+    # TCP gives one source port to two connections of a pod: only the 5-tuple tells them apart.
+    index.add("to-b", 6, "10.244.1.2", 40000, "10.244.2.2", 80)
+    index.add("to-c", 6, "10.244.1.2", 40000, "10.244.2.3", 80)
+    assert index.match(nflog.Flow(6, "10.244.1.2", "10.244.2.3", 40000, 80)) == "to-c"
+    # Translated (a Service's address DNATed before the drop): one candidate only, or none.
+    assert index.match(nflog.Flow(6, "10.244.1.2", "10.244.2.9", 40000, 80)) is None
+    index.remove("to-b", 6, "10.244.1.2", 40000, "10.244.2.2", 80)
+    index.remove("to-c", 6, "10.244.1.2", 40000, "10.244.2.3", 80)
+    index.add("via-svc", 6, "10.244.1.2", 40001, "10.96.0.20", 80)
+    assert index.match(nflog.Flow(6, "10.244.1.2", "10.244.2.9", 40001, 8080)) == "via-svc"
+    assert index.match(nflog.Flow(17, "10.244.1.2", "10.244.2.9", 40001, 8080)) is None  # another protocol
+    # SCTP: the INIT's tag, whatever the addresses.
+    index.add("sctp", 132, "", 40002, "10.96.0.20", 80, 0xBEEF)
+    assert index.match(nflog.Flow(132, "10.244.1.2", "10.244.2.9", 40002, 80, 0xBEEF)) == "sctp"
+    assert index.match(nflog.Flow(132, "10.244.1.2", "10.244.2.9", 40002, 80, 0xBEEE)) is None
