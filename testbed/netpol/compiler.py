@@ -25,7 +25,8 @@ source node checks egress and the destination node ingress. The rule count depen
 policies only (rules x peers x port groups); pods only change set elements, so a pod added,
 removed or relabelled is an element update (`reconcile`). Traffic between a node and its own
 pods crosses the input/output hooks, which the table leaves alone: always allowed, as the
-oracle says. Blocked packets are dropped (a client times out, as with most CNI plugins).
+oracle says. Blocked packets are dropped (a client times out, as with most CNI plugins), each drop
+preceded by a rate-limited log rule that tells the testbed where (rules/droplog.py).
 """
 
 from __future__ import annotations
