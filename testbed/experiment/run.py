@@ -19,6 +19,7 @@ from ..plan.build import plan_cluster
 from ..spec.topology import load_topology
 from ..spec.workloads import load_manifests
 from ..traffic.capture import Capture
+from ..traffic.droplog import DropLog, cluster_drop_log
 from .changes import apply_action, describe
 from .expand import PlannedProbe, expand
 from .jobs import finish as finish_jobs
@@ -29,8 +30,11 @@ from .rollout import Rollout
 from .statefulsets import stages
 
 
-def probe_rows(cluster: EmulatedCluster, run_id: str, step: str, planned: list[PlannedProbe]) -> list[dict[str, Any]]:
-    """Send the planned probes (socket and scapy ones each at once); rows in planned order."""
+def probe_rows(
+    cluster: EmulatedCluster, run_id: str, step: str, planned: list[PlannedProbe], droplog: DropLog | None = None
+) -> list[dict[str, Any]]:
+    """Send the planned probes (socket and scapy ones each at once); rows in planned order. With
+    the cluster's `droplog`, blocked probes end when their drop is logged, and rows say where."""
     from ..traffic.crafted import Crafted, run_crafted
     from ..traffic.prober import Probe, run_probes
     from ..traffic.throughput import measure
@@ -52,16 +56,20 @@ def probe_rows(cluster: EmulatedCluster, run_id: str, step: str, planned: list[P
                     timeout=p.timeout,
                 )
                 for i, p in sockets
-            ]
+            ],
+            evidence=droplog,
         )
         for (i, p), sr in zip(sockets, results):
-            by_index[i] = make_row(run_id, step, stamp, p, sr.outcome, sr.latency_ms, sr.reply, sr.error)
+            by_index[i] = make_row(
+                run_id, step, stamp, p, sr.outcome, sr.latency_ms, sr.reply, sr.error, sr.evidence, sr.drop_at
+            )
     if crafted:
         answers = run_crafted(
             [
                 Crafted(i, cluster.netns_path(p.src.key), p.dst_ip, p.protocol, p.port, p.timeout, p.source_ip)
                 for i, p in crafted
-            ]
+            ],
+            evidence=droplog,
         )
         for (i, p), cr in zip(crafted, answers):
             by_index[i] = make_row(
@@ -73,6 +81,8 @@ def probe_rows(cluster: EmulatedCluster, run_id: str, step: str, planned: list[P
                 cr.latency_ms,
                 cr.reply,
                 None if cr.outcome == "connected" else cr.detail,
+                cr.evidence,
+                cr.drop_at,
             )
     web = [(i, p) for i, p in enumerate(planned) if p.method == "http"]
     if web:
@@ -94,7 +104,27 @@ def probe_rows(cluster: EmulatedCluster, run_id: str, step: str, planned: list[P
             row = make_row(run_id, step, stamp, p, m.outcome, m.rtt_ms, None, m.error or None)
             row["throughput_mbps"] = m.mbps
             by_index[i] = row
-    return [by_index[i] for i in range(len(planned))]
+    rows = [by_index[i] for i in range(len(planned))]
+    _where_dropped(cluster, planned, rows)
+    return rows
+
+
+def _where_dropped(cluster: EmulatedCluster, planned: list[PlannedProbe], rows: list[dict[str, Any]]) -> None:
+    """Whose rule each logged drop was, and whether the traced rule path ends there (dropcheck.py)."""
+    from ..dropcheck import owner, predicted_drops
+
+    traced: dict[tuple, dict[str, str]] = {}
+    for p, row in zip(planned, rows):
+        if not row.get("drop_at"):
+            continue
+        src = p.source_ip or p.src.ip
+        port = None if p.protocol == "ICMP" else p.port
+        flow = (src, p.dst_ip, port, p.protocol)
+        if flow not in traced:
+            traced[flow] = predicted_drops(cluster.plan, *flow)
+        dst = traced[flow].get(row["drop_at"], p.dst_ip)
+        row["drop_owner"] = owner(cluster.plan, row["drop_at"], src, dst, port, p.protocol)
+        row["drop_as_traced"] = row["drop_at"] in traced[flow]
 
 
 class _Continuous:
@@ -106,10 +136,18 @@ class _Continuous:
     per thread), so it never disturbs the main thread.
     """
 
-    def __init__(self, cluster: EmulatedCluster, run_id: str, step: Any, progress: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        cluster: EmulatedCluster,
+        run_id: str,
+        step: Any,
+        progress: Callable[[str], None],
+        droplog: DropLog | None = None,
+    ) -> None:
         import threading
 
         self.cluster, self.run_id, self.step = cluster, run_id, step
+        self.droplog = droplog
         self.planned = [p for g in step.during.probes for p in expand(cluster.plan, g)]
         self.rows: list[dict[str, Any]] = []
         self.rounds = 0
@@ -128,7 +166,7 @@ class _Continuous:
             t0 = time.perf_counter()
             batch = [dataclasses.replace(p, attempt=self.rounds) for p in self.planned]
             try:
-                self.rows += probe_rows(self.cluster, self.run_id, f"{self.step.name}:during", batch)
+                self.rows += probe_rows(self.cluster, self.run_id, f"{self.step.name}:during", batch, self.droplog)
             except (TestbedError, OSError) as exc:  # raised again by stop(), in the main thread
                 self.error = exc
                 return
@@ -267,10 +305,11 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
         EmulatedCluster(plan, progress=progress, keep_logs_in=os.path.join(run_dir, "logs")) as cluster,
     ):
         progress(f"cluster ready in {cluster.timings['build']:.2f} s")
+        droplog = cluster_drop_log(cluster)
         try:
             for step in exp.steps:
                 t0 = time.perf_counter()
-                background = _Continuous(cluster, run_id, step, progress) if step.during else None
+                background = _Continuous(cluster, run_id, step, progress, droplog) if step.during else None
                 try:
                     for action in step.actions:
                         if isinstance(action, Rollout):
@@ -313,7 +352,7 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
                     if planned:
                         cluster.check_daemons(f"before step {step.name}'s probes")
                         progress(f"step {step.name}: {len(planned)} probes")
-                        rows += probe_rows(cluster, run_id, step.name, planned)
+                        rows += probe_rows(cluster, run_id, step.name, planned, droplog)
                         # a helper that died under the probes, not the network, explains their failures
                         cluster.check_daemons(f"during step {step.name}'s probes")
                 finally:
@@ -340,6 +379,9 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
             failure = _failed(f"step {step.name}", exc)
             cluster.keep_logs_of(failure, os.path.join(run_dir, "logs"))
             progress(f"run aborted: {failure}")
+        finally:
+            if droplog is not None:
+                droplog.close()  # before teardown: a socket holds its node's namespace
         final_plan = cluster.plan
         events = list(cluster.faults.events)
     timings.update(cluster.timings)  # after the block: teardown time is known only then
