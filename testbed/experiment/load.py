@@ -7,6 +7,7 @@ import os
 import re
 
 from ..errors import Problem, SpecError, excerpt
+from ..lifecycle.delays import decode_delays
 from ..spec.decode import Doc, Problems, load_documents
 from ..spec.inputs import expand_inputs
 from ..spec.labels import decode_selector
@@ -14,7 +15,7 @@ from ..spec.model import PROTOCOLS
 from ..spec.names import label_key_error, label_value_error, port_name_error
 from ..spec.selectors import LabelSelector
 from ..spec.workloads import MAX_REPLICAS
-from .changes import Action, Apply, Delete, DeletePods, Label, LabelNamespace, Scale
+from .changes import Action, Apply, Delete, DeletePods, Label, LabelNamespace, Scale, SetProbe
 from .check import check_experiment
 from .model import (
     OUTCOMES,
@@ -71,7 +72,9 @@ def _decode(path: str) -> Experiment:
     spec = doc.mapping("spec", required=True)
     problems.raise_if_any()
     assert spec is not None
-    spec.check_keys(("topology", "manifests", "seed", "steps"))
+    spec.check_keys(("topology", "manifests", "seed", "steps", "lifecycle"))
+    ldoc = spec.mapping("lifecycle")
+    lifecycle = decode_delays(ldoc) if ldoc is not None else None
     base = os.path.dirname(os.path.abspath(path))
     topology = spec.str("topology", required=True) or ""
     manifests = []
@@ -105,6 +108,7 @@ def _decode(path: str) -> Experiment:
         seed=seed,
         steps=steps,
         description=description,
+        lifecycle=lifecycle,
     )
 
 
@@ -170,7 +174,8 @@ def _step(doc: Doc, base: str) -> Step:
 
 
 _SCALABLE = {"deployment": "Deployment", "replicaset": "ReplicaSet", "replicationcontroller": "ReplicationController"}
-_ACTIONS = ("scale", "deletePods", "label", "apply", "delete", "rollout", "rollback")
+_ACTIONS = ("scale", "deletePods", "label", "apply", "delete", "rollout", "rollback", "probe")
+PROBES = ("readiness", "liveness", "startup")
 
 
 def _action(doc: Doc, base: str) -> Action | None:
@@ -243,6 +248,19 @@ def _action(doc: Doc, base: str) -> Action | None:
         return Apply(tuple(files)) if kind == "apply" else Delete(tuple(files))
     if kind == "deletePods":
         return DeletePods(_pod_selection(doc.field("deletePods")))
+    if kind == "probe":
+        pdoc = doc.mapping("probe")
+        if pdoc is None:
+            return None
+        pdoc.check_keys(("pods", "probe", "passes"))
+        which = pdoc.str("probe", default="readiness") or "readiness"
+        if which not in PROBES:
+            pdoc.error(f"must be one of {', '.join(PROBES)}, got {excerpt(which)}", "probe")
+        passes = pdoc.bool("passes", required=True)
+        if not pdoc.field("pods").present():
+            pdoc.error("required field is missing", "pods")
+            return None
+        return SetProbe(_pod_selection(pdoc.field("pods")), which, bool(passes))
     ldoc = doc.mapping("label")
     if ldoc is None:
         return None

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ..lifecycle.delays import Delays
 from ..spec.selectors import LabelSelector
 
 if TYPE_CHECKING:  # changes.py imports this module: the union of actions is named for types only
@@ -129,3 +130,6 @@ class Experiment:
     seed: int
     steps: tuple[Step, ...]
     description: str = ""
+    # pods' lifecycle played in time (issue 19): changes travel with these delays; None: changes
+    # apply at once, in Kubernetes' graceful order
+    lifecycle: Delays | None = None

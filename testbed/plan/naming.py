@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import fields, is_dataclass
 from typing import TYPE_CHECKING
 
+from ..spec.lifecycle import PodLifecycle
+
 if TYPE_CHECKING:  # spec/ comes before plan/; the hash only reads the template
     from ..spec.model import PodTemplate
 
@@ -42,7 +44,12 @@ def template_hash(template: PodTemplate) -> str:
 
 def _plain(value: object) -> object:
     if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: getattr(value, f.name) for f in fields(value)}
+        # A template without probes or hooks hashes as it did before issue 19 added them.
+        return {
+            f.name: getattr(value, f.name)
+            for f in fields(value)
+            if not (f.name == "lifecycle" and getattr(value, f.name) == PodLifecycle())
+        }
     if isinstance(value, (set, frozenset)):
         return sorted(value)
     if isinstance(value, Mapping):

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .lifecycle import PodLifecycle
 from .selectors import LabelSelector
 
 PROTOCOLS = ("TCP", "UDP", "SCTP")
@@ -154,6 +155,7 @@ class PodTemplate:
     node_selector: Mapping[str, str] = field(default_factory=dict)
     tolerations: tuple[Toleration, ...] = ()
     annotations: Mapping[str, str] = field(default_factory=dict)
+    lifecycle: PodLifecycle = PodLifecycle()  # probes, preStop, grace period, readiness gates (issue 19)
 
 
 @dataclass(frozen=True)
@@ -209,6 +211,7 @@ class Workload:
     replicas: int
     selector: LabelSelector
     template: PodTemplate
+    min_ready_seconds: int = 0  # spec.minReadySeconds: Ready this long before it counts as available
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from ..errors import Problem, UnsupportedError, excerpt
 from . import kinds
 from .decode import Doc, Problems, load_documents
 from .labels import check_labels, decode_selector
+from .lifecycle import MAX_SECONDS, decode_lifecycle
 from .model import (
     PROTOCOLS,
     Container,
@@ -372,7 +373,8 @@ def _decode_controller(doc: Doc, ref: ObjectRef, col: _Collector) -> None:
             f"selector `{selector}` does not match template labels { {k: v for k, v in sorted(tlabels.items())} }",
             "metadata.labels",
         )
-    col.workloads.append(Workload(ref, replicas if replicas is not None else 1, selector, template))
+    min_ready = spec.int("minReadySeconds", default=0, minimum=0, maximum=MAX_SECONDS)
+    col.workloads.append(Workload(ref, replicas if replicas is not None else 1, selector, template, min_ready or 0))
 
 
 def _decode_pod_spec(spec: Doc, labels: dict[str, str], annotations: dict[str, str]) -> PodTemplate:
@@ -460,6 +462,7 @@ def _decode_pod_spec(spec: Doc, labels: dict[str, str], annotations: dict[str, s
         node_selector=node_selector,
         tolerations=tuple(tolerations),
         annotations=annotations,
+        lifecycle=decode_lifecycle(spec),
     )
 
 
