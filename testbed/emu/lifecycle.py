@@ -80,8 +80,8 @@ class LifecycleDriver:
         for name in deleted:
             self.sim.delete(name)
         self.base = new
-        self._record(self.sim.events[n:])
         self._apply()
+        self._record(self.sim.events[n:])
         return {"added": len(created), "removed": len(deleted)}
 
     def delete(self, pods: Iterable[str]) -> None:
@@ -90,8 +90,8 @@ class LifecycleDriver:
         n = len(self.sim.events)
         for name in pods:
             self.sim.delete(name)
-        self._record(self.sim.events[n:])
         self._apply()
+        self._record(self.sim.events[n:])
 
     def set_probe(self, pods: Iterable[str], probe: str, ok: bool) -> None:
         """Make the pods' `probe` (readiness, liveness, startup) fail or pass from now on."""
@@ -139,9 +139,9 @@ class LifecycleDriver:
             events = self.sim.step()
             while (nxt := self.sim.next_time()) is not None and nxt <= self.sim.now + 1e-9:
                 events += self.sim.step()  # everything at the same instant, applied once
-            self._record(events)
             if any(e.kind not in ("probe", "available", "started") for e in events):
                 self._apply()
+            self._record(events)  # once real: the times say when the kernel had it
             if done():
                 return True
 
@@ -170,13 +170,14 @@ class LifecycleDriver:
         self.applied += 1
 
     def _record(self, events: list[Event]) -> None:
-        real = time.perf_counter() - self.anchor
+        real, wall = time.perf_counter() - self.anchor, time.time()
         for e in events:
             self.timeline.append(
                 {
                     "step": self.label,
                     "t": e.t,
                     "real": round(real, 4),
+                    "wall": round(wall, 4),  # UNIX time, as probes' timestamps
                     "event": e.kind,
                     "pod": e.pod,
                     "node": e.node,

@@ -126,7 +126,7 @@ class LifecycleSim:
         """A pod scheduled on `node` now; a pod already known at start-up is `adopt`ed instead."""
         p = self.pods[pod] = _Pod(pod, node, life, float(min_ready), self.now)
         self._log("created", pod, node)
-        self._push(self.now + self.delays.container_start, "start", pod, p.epoch)
+        self._push(self.now + self.delays.container_start, "start", pod, -1)
         self._changed()
 
     def adopt(self, pod: str, node: str, life: PodLifecycle = NO_LIFECYCLE, min_ready: float = 0.0) -> None:
@@ -161,7 +161,12 @@ class LifecycleSim:
         p.answers[probe] = ok
         self._log("probe", pod, p.node, f"{probe} probe now {'passes' if ok else 'fails'}")
         p.epoch += 1
-        if p.running:
+        if p.running and probe == "startup" and ok and p.startup_done == math.inf and p.life.startup:
+            s = p.life.startup[0]
+            start = p.started_at + s.initial_delay
+            tick = _first_tick(start, s.period, max(self.now, start))
+            self._push(tick + (s.success_threshold - 1) * s.period, "startup", pod, -1)
+        elif p.running:
             self._schedule_probes(p)
 
     def set_gate(self, pod: str, condition: str, status: bool) -> None:
@@ -291,13 +296,13 @@ class LifecycleSim:
             start = p.started_at + live.initial_delay
             tick = _first_tick(start, live.period, max(self.now, start))
             self._push(tick + (live.failure_threshold - 1) * live.period, "kill", p.name, p.epoch)
+        probe = self._readiness(p)
         want = (
-            p.answers["readiness"]
+            (p.answers["readiness"] or probe is None)  # without a readiness probe nobody asks
             and not p.node_lost
             and all(g in p.gates for g in p.life.readiness_gates)
             and self.now >= p.startup_done
         )
-        probe = self._readiness(p)
         if probe is None:
             if want != p.ready:
                 self._push(self.now, "ready-on" if want else "ready-off", p.name, p.epoch)
@@ -313,18 +318,22 @@ class LifecycleSim:
 
     def _on_start(self, pod: str, epoch: int) -> None:
         p = self.pods[pod]
+        if p.running or p.exited or p.removed:
+            return
         p.running, p.started_at = True, self.now
         self._log("started", pod, p.node)
         if p.life.startup:
             s = p.life.startup[0]
             if p.answers["startup"]:
-                self._push(self.now + s.initial_delay + (s.success_threshold - 1) * s.period, "startup", pod, p.epoch)
+                self._push(self.now + s.initial_delay + (s.success_threshold - 1) * s.period, "startup", pod, -1)
             return
         p.startup_done = self.now
         self._schedule_probes(p)
 
     def _on_startup(self, pod: str, epoch: int) -> None:
         p = self.pods[pod]
+        if not p.running or p.startup_done != math.inf or not p.answers["startup"]:
+            return  # restarted, already done, or now failing (it waits for set_probe to pass)
         p.startup_done = self.now
         self._schedule_probes(p)
 
@@ -347,7 +356,7 @@ class LifecycleSim:
         p.epoch += 1
         p.running, p.startup_done = False, math.inf
         self._set_ready(p, False)
-        self._push(self.now + self.delays.container_start, "start", pod, p.epoch)
+        self._push(self.now + self.delays.container_start, "start", pod, -1)
 
     def _on_node_lost(self, pod: str, epoch: int) -> None:
         p = self.pods[pod]
