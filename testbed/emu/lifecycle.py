@@ -182,5 +182,6 @@ class LifecycleDriver:
                     "pod": e.pod,
                     "node": e.node,
                     "detail": e.detail,
+                    "stopped": list(e.stopped),
                 }
             )

@@ -66,6 +66,7 @@ class Event:
     pod: str = ""
     node: str = ""
     detail: str = ""
+    stopped: tuple[str, ...] = ()  # proxy-sync: the pods this node stopped sending new connections to
 
 
 @dataclass
@@ -124,7 +125,7 @@ class LifecycleSim:
     # -- what the world does ---------------------------------------------------------------
     def create(self, pod: str, node: str, life: PodLifecycle = NO_LIFECYCLE, min_ready: float = 0.0) -> None:
         """A pod scheduled on `node` now; a pod already known at start-up is `adopt`ed instead."""
-        p = self.pods[pod] = _Pod(pod, node, life, float(min_ready), self.now)
+        self.pods[pod] = _Pod(pod, node, life, float(min_ready), self.now)
         self._log("created", pod, node)
         self._push(self.now + self.delays.container_start, "start", pod, -1)
         self._changed()
@@ -261,8 +262,8 @@ class LifecycleSim:
         p = self.pods.get(subject)
         return p is None or p.removed or p.epoch != epoch
 
-    def _log(self, kind: str, pod: str = "", node: str = "", detail: str = "") -> None:
-        self.events.append(Event(round(self.now, 6), kind, pod, node, detail))
+    def _log(self, kind: str, pod: str = "", node: str = "", detail: str = "", stopped: tuple[str, ...] = ()) -> None:
+        self.events.append(Event(round(self.now, 6), kind, pod, node, detail, stopped))
 
     def _changed(self) -> None:
         """A pod changed in the API: the EndpointSlice controller will write."""
@@ -416,15 +417,21 @@ class LifecycleSim:
         proxy.observed = later
         proxy.last_sync = self.now
         if seen and seen[-1] != proxy.synced:
+            stopped = tuple(sorted(_ready(proxy.synced) - _ready(seen[-1])))
             proxy.synced = seen[-1]
-            self._log("proxy-sync", node=node, detail=_describe(proxy.synced))
+            self._log("proxy-sync", node=node, detail=_describe(proxy.synced), stopped=stopped)
         if later:
             self._want_sync(node, proxy, later[0][0])
 
 
+def _ready(view: View) -> frozenset[str]:
+    """The pods whose endpoints are ready in this view (where kube-proxy sends new connections)."""
+    return view.present - view.not_ready - view.terminating
+
+
 def _describe(view: View) -> str:
     ready = len(view.present - view.not_ready - view.terminating)
-    parts = [f"{ready} ready"]
+    parts = [f"pods: {ready} ready"]
     if view.terminating:
         parts.append(f"{len(view.terminating)} terminating")
     other = len(view.not_ready - view.terminating)

@@ -23,6 +23,7 @@ from ..analysis import dataset, nat, performance, reachability, spread, verdict
 from ..errors import TestbedError
 from . import figures
 from .document import Block, Bullets, Details, Figure, Heading, Paragraph, Table, slug, to_html, to_markdown
+from .lifecycle import lifecycle_blocks
 
 MAX_MISMATCH_ROWS = 500
 MAX_TABLE_ROWS, MAX_TABLE_COLUMNS = 60, 40
@@ -474,6 +475,7 @@ def assemble(frame: pd.DataFrame, meta: Mapping[str, Any], plan: Mapping[str, An
     blocks += _spread(frame, plan, names)
     blocks += _latency(frame, names)
     blocks += _throughput(frame)
+    blocks += lifecycle_blocks(meta, frame)
     blocks += [
         Heading(2, "Files", "files"),
         Paragraph(
