@@ -63,6 +63,7 @@ Mininet's:
   nodes  net  links  dump   the emulated hosts and their links
   pingall [-A]  pingallfull [-A]   ping between every two pods (-A: nodes too)
   pingpair A B   iperf A B        help   exit (or Ctrl-D: tears the cluster down)
+  probe fail|pass POD [readiness|liveness|startup]   a pod's probe fails or passes (played in time)
 Examples:
   kubectl get svc,pod        get pods -l app=nginx -o wide       busybox wget --spider --timeout=1 nginx
   kind-worker iptables-save -t nat | grep KUBE-SVC             busybox sh"""

@@ -304,3 +304,47 @@ def test_views_fold_into_the_plan_each_node_programming_what_it_has_seen():
     assert gone in {p.full_name for p in later.pods}
     removed = View(everyone - {gone})
     assert gone not in {p.full_name for p in with_views(plan, removed, removed, {}, known).pods}
+
+
+def test_the_shell_makes_a_probe_fail_and_shows_endpoint_conditions(capsys):
+    from testbed.experiment.changes import SetProbe
+    from testbed.lifecycle.sim import View
+    from testbed.plan.build import plan_cluster
+    from testbed.plan.lifecycle import known_pods, with_views
+    from testbed.shell import ClusterShell
+    from testbed.spec.topology import load_topology
+
+    manifests = load_manifests(["manifests/rollout-race.yaml"])
+    plan = plan_cluster(load_topology("topologies/three-nodes.yaml"), manifests, 19)
+    known = known_pods([plan])
+    web = sorted(p for p in known if p.startswith("default/web-") and "prestop" not in p)
+    asked = []
+
+    def change(action):  # what shell/live.py's driver settles to: the pod not Ready
+        asked.append(action)
+        view = View(frozenset(known), frozenset({web[0]}) if not action.passes else frozenset())
+        return with_views(plan, view, view, {}, known), manifests
+
+    shell = ClusterShell(plan, lambda key: key, lambda ns, argv: 0, change, manifests)
+    assert shell.execute(f"probe fail {web[0].split('/')[1]}") == 0
+    assert asked == [SetProbe(_selection(web[0]), "readiness", False)]
+    out = capsys.readouterr().out
+    assert "readiness probe fails: NotReady" in out
+    shell.execute("get endpointslices -o wide")
+    table = capsys.readouterr().out
+    assert any(
+        line.startswith("web-") and "prestop" not in line and "2 ready, 1 not ready" in line
+        for line in table.splitlines()
+    )
+    shell.execute("describe endpointslices")
+    text = capsys.readouterr().out
+    assert f"TargetRef:    Pod/{web[0].split('/')[1]}" in text and "Ready:        false" in text
+    assert shell.execute("probe sometimes x") == 2 and "usage: probe fail|pass POD" in capsys.readouterr().out
+    assert shell.execute("probe fail nosuch") == 1 and asked[1:] == []
+
+
+def _selection(full: str):
+    from testbed.experiment.model import PodSelection
+
+    namespace, name = full.split("/")
+    return PodSelection(namespace=namespace, names=(name,))
