@@ -146,3 +146,24 @@ def test_the_rollout_race_fails_requests_without_pre_stop_and_none_with_it(tmp_p
     slack = 0.15  # a probe round's timestamp is when the batch was sent; the kernel had each change a few ms apart
     for ts in failed["timestamp"]:
         assert any(lo - slack <= ts <= hi + slack for lo, hi in windows), (ts, windows)
+
+
+def test_the_shell_plays_a_failing_probe_then_a_graceful_delete(no_leftovers):
+    from testbed.experiment.changes import DeletePods, SetProbe
+    from testbed.shell.live import connect
+
+    spec, manifests = load_topology(os.path.join(ROOT, "topologies", "three-nodes.yaml")), load_manifests([APP])
+    with EmulatedCluster(plan_cluster(spec, manifests, seed=19)) as cluster:
+        live = connect(cluster, spec, manifests)
+        web = sorted(
+            (p for p in cluster.plan.pods if p.owner.startswith("ReplicaSet/web-") and "prestop" not in p.name),
+            key=lambda p: p.name,
+        )
+        plan, _ = live.change(SetProbe(PodSelection(names=(web[0].name,)), "readiness", False))
+        assert plan.conditions is not None and web[0].full_name in plan.conditions.not_ready
+        assert web[0].full_name not in {r["answered_by"] for r in _service(cluster, "web", 60)}
+        plan, _ = live.change(DeletePods(PodSelection(names=(web[1].name,))))  # graceful, then replaced
+        names = {p.full_name for p in plan.pods}
+        assert web[1].full_name not in names and len([p for p in plan.pods if p.owner == web[0].owner]) == 3
+        answered = {r["answered_by"] for r in _service(cluster, "web", 60)}
+        assert web[1].full_name not in answered and web[0].full_name not in answered and len(answered) == 2

@@ -6,6 +6,8 @@ CategorizeEndpoints cases)."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from testbed.errors import SpecError
@@ -348,3 +350,66 @@ def _selection(full: str):
 
     namespace, name = full.split("/")
     return PodSelection(namespace=namespace, names=(name,))
+
+
+EXPERIMENT = """
+apiVersion: testbed/v1alpha1
+kind: Experiment
+metadata: {name: x}
+spec:
+  topology: %(root)s/topologies/three-nodes.yaml
+  manifests: [%(root)s/manifests/rollout-race.yaml]
+  %(lifecycle)s
+  steps:
+    - name: s
+      actions: [%(action)s]
+"""
+
+
+@pytest.mark.parametrize(
+    ("lifecycle", "action", "message"),
+    [
+        (
+            "lifecycle: {timeScale: 0}",
+            "{scale: {deployment: web, replicas: 2}}",
+            "spec.lifecycle.timeScale: 0 is out of range",
+        ),
+        (
+            "lifecycle: {kubeProxyMinSync: 1}",
+            "{scale: {deployment: web, replicas: 2}}",
+            "unknown field 'kubeProxyMinSync'",
+        ),
+        ("", "{probe: {pods: {names: [nosuch]}, passes: false}}", "probe.pods"),
+        (
+            "",
+            "{probe: {pods: {names: [client]}, probe: sideways, passes: false}}",
+            "must be one of readiness, liveness, startup",
+        ),
+        ("", "{probe: {pods: {names: [client]}}}", "probe.passes: required field is missing"),
+    ],
+)
+def test_bad_lifecycle_settings_and_probe_actions_are_one_located_line(tmp_path, lifecycle, action, message):
+    from testbed.experiment.load import load_experiment
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    path = tmp_path / "x.yaml"
+    path.write_text(EXPERIMENT % {"root": root, "lifecycle": lifecycle, "action": action})
+    with pytest.raises(SpecError) as err:
+        load_experiment(str(path))
+    assert message in str(err.value), str(err.value)
+
+
+def test_lifecycle_settings_and_probe_actions_load(tmp_path):
+    from testbed.experiment.changes import SetProbe
+    from testbed.experiment.load import load_experiment
+    from testbed.experiment.model import PodSelection
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    path = tmp_path / "x.yaml"
+    action = "{probe: {pods: {names: [client]}, probe: liveness, passes: false}}"
+    path.write_text(EXPERIMENT % {"root": root, "lifecycle": "lifecycle: {timeScale: 0.5}", "action": action})
+    exp = load_experiment(str(path))
+    assert exp.lifecycle == Delays(time_scale=0.5)
+    assert exp.steps[0].actions == (
+        SetProbe(_selection("default/client").__class__(names=("client",)), "liveness", False),
+    )
