@@ -410,6 +410,4 @@ def test_lifecycle_settings_and_probe_actions_load(tmp_path):
     path.write_text(EXPERIMENT % {"root": root, "lifecycle": "lifecycle: {timeScale: 0.5}", "action": action})
     exp = load_experiment(str(path))
     assert exp.lifecycle == Delays(time_scale=0.5)
-    assert exp.steps[0].actions == (
-        SetProbe(_selection("default/client").__class__(names=("client",)), "liveness", False),
-    )
+    assert exp.steps[0].actions == (SetProbe(PodSelection(names=("client",)), "liveness", False),)
