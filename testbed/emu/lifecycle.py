@@ -72,9 +72,10 @@ class LifecycleDriver:
         before = {p.full_name for p in self.base.pods}
         after = {p.full_name for p in new.pods}
         created = [p for p in new.pods if p.full_name not in before]
+        for pod in new.pods:  # relabelled pods: their slices follow their new labels
+            self.known[pod.full_name] = pod
         for pod in created:
             life, min_ready = self.lifecycle_of(pod)
-            self.known[pod.full_name] = pod
             self.sim.create(pod.full_name, pod.node, life, min_ready)
         deleted = sorted(before - after)
         for name in deleted:
