@@ -105,11 +105,13 @@ class LifecycleDriver:
     def mark_not_ready(self, pods: Iterable[str]) -> None:
         self.set_probe(pods, "readiness", False)
 
-    def set_node_ready(self, node: str, ready: bool) -> None:
-        """A node stops (False) or resumes heartbeats: its pods' endpoints follow."""
+    def set_node_ready(self, node: str, ready: bool, after: float | None = None) -> None:
+        """A node stops (False) or resumes heartbeats: its pods' endpoints follow (not ready
+        nodeMonitorGracePeriod later, or `after` seconds; 0: the next event). Then `settle()`
+        or `run_for(seconds)` plays it."""
         self._catch_up()
         n = len(self.sim.events)
-        self.sim.set_node_ready(node, ready)
+        self.sim.set_node_ready(node, ready, after)
         self._record(self.sim.events[n:])
 
     # -- the clock ---------------------------------------------------------------------------

@@ -179,9 +179,9 @@ class LifecycleSim:
         if p.running:
             self._schedule_probes(p)
 
-    def set_node_ready(self, node: str, ready: bool) -> None:
+    def set_node_ready(self, node: str, ready: bool, after: float | None = None) -> None:
         """A node stops (or resumes) heartbeating: its pods go not Ready nodeMonitorGracePeriod
-        later (and are Ready again on its next probe once it is back)."""
+        later (`after` seconds, if given), and are Ready again on its next probe once it is back."""
         self._log("node-not-ready" if not ready else "probe", "", node, "node heartbeats stop" if not ready else "")
         for p in self.pods.values():
             if p.node != node or p.removed:
@@ -192,7 +192,8 @@ class LifecycleSim:
                 if p.running:
                     self._schedule_probes(p)
             else:
-                self._push(self.now + self.delays.node_monitor_grace_period, "node-lost", p.name, p.epoch)
+                grace = self.delays.node_monitor_grace_period if after is None else after
+                self._push(self.now + grace, "node-lost", p.name, p.epoch)
 
     # -- the clock -------------------------------------------------------------------------
     def next_time(self) -> float | None:

@@ -228,6 +228,9 @@ def test_a_node_that_stops_heartbeating_loses_its_pods_endpoints_after_the_grace
     sim.set_node_ready("a", True)
     sim.run_until(42)
     assert not sim.api_view().not_ready
+    sim.set_node_ready("b", False, after=0.0)  # a fault injector that does not wait
+    sim.run_until(42.5)
+    assert sim.api_view().not_ready == sim.proxy_view("a").not_ready == frozenset({"d/q"})
 
 
 def _svc(**kw) -> tuple[ServicePlan, ServicePortPlan]:
