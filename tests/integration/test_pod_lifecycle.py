@@ -30,8 +30,8 @@ APP = os.path.join(ROOT, "manifests", "rollout-race.yaml")
 CLIENT = Endpoints(pods=PodSelection(names=("client",)))
 
 
-def _send(cluster, name, target, repeat=30, expect=Expectation(outcome="any")):
-    group = ProbeGroup(name, CLIENT, target, repeat=repeat, timeout=0.5, expect=expect)
+def _send(cluster, name, target, repeat=30, expect=Expectation(outcome="any"), source=CLIENT):
+    group = ProbeGroup(name, source, target, repeat=repeat, timeout=0.5, expect=expect)
     return probe_rows(cluster, "t", name, expand(cluster.plan, group))
 
 
@@ -93,6 +93,17 @@ def test_readiness_and_termination_move_endpoints_as_upstream(topology, no_lefto
         rows = _service(cluster, "web-prestop", 60)
         assert {r["outcome"] for r in rows} == {"connected"}
         assert {r["answered_by"] for r in rows} <= {p.full_name for p in prestop}
+        # externalTrafficPolicy Local: a node with only serving-terminating local endpoints uses them
+        node = prestop[1].node
+        local = {p.full_name for p in prestop if p.node == node}
+        rows = _send(
+            cluster,
+            "local",
+            Endpoints(service=ServiceTarget("web-prestop-local", via="nodePort", nodes=(node,))),
+            30,
+            source=Endpoints(hosts=("laptop",)),
+        )
+        assert {r["outcome"] for r in rows} == {"connected"} and {r["answered_by"] for r in rows} <= local
         driver.settle()  # they exit and are removed: the Service has no endpoint, kube-proxy rejects
         assert not cluster.plan.services.endpoints("default", "web-prestop")
         assert {r["outcome"] for r in _service(cluster, "web-prestop", 5)} == {"refused"}
