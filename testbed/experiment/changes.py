@@ -62,9 +62,30 @@ class Delete:
     files: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class SetProbe:
+    """The selected pods' application starts failing (or passes again) a probe (issue 19):
+    kubelet notices at its next probe ticks (testbed/lifecycle/), the desired state is the same."""
+
+    pods: PodSelection
+    probe: str = "readiness"  # readiness | liveness | startup
+    passes: bool = False
+
+
 Action = (
-    Scale | DeletePods | Label | LabelNamespace | Apply | Delete | Rollout | Trigger | LabelNodes | Fault | Recover
-)  # Rollout: experiment/run.py; Trigger: experiment/jobs.py; LabelNodes: experiment/nodes.py;
+    Scale
+    | DeletePods
+    | Label
+    | LabelNamespace
+    | Apply
+    | Delete
+    | Rollout
+    | Trigger
+    | LabelNodes
+    | Fault
+    | Recover
+    | SetProbe
+)  # Rollout, SetProbe: experiment/run.py; Trigger: experiment/jobs.py; LabelNodes: experiment/nodes.py;
 # Fault and Recover are played by experiment/run.py (emu/faults.py)
 
 
@@ -75,6 +96,8 @@ def describe(action: Action) -> str:
         return f"scale {action.kind} {action.namespace}/{action.name} to {action.replicas}"
     if isinstance(action, DeletePods):
         return f"delete pods {_sel(action.pods)}"
+    if isinstance(action, SetProbe):
+        return f"{action.probe} probe of pods {_sel(action.pods)} {'passes' if action.passes else 'fails'}"
     if isinstance(action, Rollout):
         what = "rollout undo" if action.undo else f"set image ({action.image or 'next'}) and roll out"
         return f"{what} Deployment {action.namespace}/{action.deployment}"
@@ -164,6 +187,8 @@ def apply_action(
 ) -> tuple[Manifests, Plan]:
     """The desired state after `action`: new manifests and the reconciled plan."""
     deleted: frozenset[str] = frozenset()
+    if isinstance(action, SetProbe):  # pods' conditions change, not what is wanted
+        return manifests, plan
     if isinstance(action, Scale):
         hits = [
             w

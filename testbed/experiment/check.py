@@ -26,7 +26,7 @@ from ..spec.decode import Problems
 from ..spec.model import ClusterSpec, Manifests
 from ..spec.topology import load_topology
 from ..spec.workloads import MAX_PODS, load_manifests, total_pods
-from .changes import Apply, Delete, DeletePods, Label, LabelNamespace, Scale, apply_action
+from .changes import Apply, Delete, DeletePods, Label, LabelNamespace, Scale, SetProbe, apply_action
 from .expand import expand, select_pods, sources
 from .jobs import finish as finish_jobs
 from .model import Endpoints, Experiment, PodSelection, ProbeGroup
@@ -199,6 +199,8 @@ def _check_action(action: Any, plan: Plan, manifests: Manifests, history: dict[t
             )
     elif isinstance(action, DeletePods):
         _check_pods(action.pods, plan, manifests, "deletePods", add)
+    elif isinstance(action, SetProbe):
+        _check_pods(action.pods, plan, manifests, "probe.pods", add)
     elif isinstance(action, Label):
         _check_pods(action.pods, plan, manifests, "label.pods", add)
     elif isinstance(action, LabelNamespace):

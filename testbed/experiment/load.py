@@ -8,6 +8,7 @@ import re
 
 from ..errors import Problem, SpecError, excerpt
 from ..faults.decode import decode_fault, decode_recover, decode_timers
+from ..lifecycle.delays import decode_delays
 from ..spec.decode import Doc, Problems, load_documents
 from ..spec.inputs import expand_inputs
 from ..spec.labels import decode_selector
@@ -15,7 +16,7 @@ from ..spec.model import PROTOCOLS
 from ..spec.names import label_key_error, label_value_error, port_name_error
 from ..spec.selectors import LabelSelector
 from ..spec.workloads import MAX_REPLICAS
-from .changes import Action, Apply, Delete, DeletePods, Label, LabelNamespace, Scale
+from .changes import Action, Apply, Delete, DeletePods, Label, LabelNamespace, Scale, SetProbe
 from .check import check_experiment
 from .jobs import Trigger
 from .model import (
@@ -74,8 +75,10 @@ def _decode(path: str) -> Experiment:
     spec = doc.mapping("spec", required=True)
     problems.raise_if_any()
     assert spec is not None
-    spec.check_keys(("topology", "manifests", "seed", "steps", "timers"))
+    spec.check_keys(("topology", "manifests", "seed", "steps", "timers", "lifecycle"))
     timers = decode_timers(spec.mapping("timers"))
+    ldoc = spec.mapping("lifecycle")
+    lifecycle = decode_delays(ldoc) if ldoc is not None else None
     base = os.path.dirname(os.path.abspath(path))
     topology = spec.str("topology", required=True) or ""
     manifests = []
@@ -110,6 +113,7 @@ def _decode(path: str) -> Experiment:
         steps=steps,
         description=description,
         timers=timers,
+        lifecycle=lifecycle,
     )
 
 
@@ -180,7 +184,20 @@ _SCALABLE = {
     "replicationcontroller": "ReplicationController",
     "statefulset": "StatefulSet",
 }
-_ACTIONS = ("scale", "deletePods", "label", "apply", "delete", "rollout", "rollback", "trigger", "fault", "recover")
+_ACTIONS = (
+    "scale",
+    "deletePods",
+    "label",
+    "apply",
+    "delete",
+    "rollout",
+    "rollback",
+    "trigger",
+    "fault",
+    "recover",
+    "probe",
+)
+PROBES = ("readiness", "liveness", "startup")
 
 
 def _action(doc: Doc, base: str) -> Action | None:
@@ -267,6 +284,19 @@ def _action(doc: Doc, base: str) -> Action | None:
             tdoc.str("namespace", default="default") or "default",
             tdoc.str("job", default="") or "",
         )
+    if kind == "probe":
+        pdoc = doc.mapping("probe")
+        if pdoc is None:
+            return None
+        pdoc.check_keys(("pods", "probe", "passes"))
+        which = pdoc.str("probe", default="readiness") or "readiness"
+        if which not in PROBES:
+            pdoc.error(f"must be one of {', '.join(PROBES)}, got {excerpt(which)}", "probe")
+        passes = pdoc.bool("passes", required=True)
+        if not pdoc.field("pods").present():
+            pdoc.error("required field is missing", "pods")
+            return None
+        return SetProbe(_pod_selection(pdoc.field("pods")), which, bool(passes))
     ldoc = doc.mapping("label")
     if ldoc is None:
         return None

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..faults.model import Timers
+from ..lifecycle.delays import Delays
 from ..spec.selectors import LabelSelector
 
 if TYPE_CHECKING:  # changes.py imports this module: the union of actions is named for types only
@@ -134,3 +135,6 @@ class Experiment:
     steps: tuple[Step, ...]
     description: str = ""
     timers: Timers = field(default_factory=Timers)  # Kubernetes' timers for faults (faults/model.py)
+    # pods' lifecycle played in time (issue 19): changes travel with these delays; None: changes
+    # apply at once, in Kubernetes' graceful order
+    lifecycle: Delays | None = None

@@ -6,6 +6,7 @@ concurrently by the socket prober, so blocked flows cost one timeout per step, n
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Callable
@@ -15,15 +16,17 @@ from ..emu.cluster import EmulatedCluster
 from ..errors import Problem, RunAborted, SpecError, TestbedError
 from ..faults.decode import TIMER_KEYS
 from ..faults.model import Fault, Recover
+from ..lifecycle.delays import Delays
 from ..plan.build import plan_cluster
 from ..spec.topology import load_topology
 from ..spec.workloads import load_manifests
 from ..traffic.capture import Capture
 from ..traffic.droplog import DropLog, cluster_drop_log
-from .changes import apply_action, describe
+from .changes import SetProbe, apply_action, describe
 from .expand import PlannedProbe, expand
 from .jobs import finish as finish_jobs
 from .model import CaptureSpec, Experiment
+from .paced import PacedChanges
 from .records import make_row
 from .results import discarded_if_empty, environment, file_sha256, new_run_id, unique_run_dir, write_results
 from .rollout import Rollout
@@ -297,6 +300,7 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
     captures: list[dict[str, Any]] = []
     during: list[dict[str, Any]] = []
     history: dict = {}  # Deployment -> previous template, for rollbacks
+    paced: PacedChanges | None = None  # once changes are played in time (issue 19)
     started = time.time()
     timings: dict[str, float] = {}
     failure: TestbedError | None = None
@@ -312,12 +316,16 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
                 background = _Continuous(cluster, run_id, step, progress, droplog) if step.during else None
                 try:
                     for action in step.actions:
-                        if isinstance(action, Rollout):
-                            manifests, done = _roll_out(cluster, cluster_spec, manifests, action, history, exp.file)
-                        elif isinstance(action, (Fault, Recover)):
+                        if paced is None and (exp.lifecycle is not None or isinstance(action, SetProbe)):
+                            paced = PacedChanges(cluster, manifests, exp.lifecycle or Delays())
+                        if isinstance(action, (Fault, Recover)):  # faults play their own timers
                             cluster_spec, manifests, done = _fault(
                                 cluster, exp, step.name, action, cluster_spec, manifests
                             )
+                        elif paced is not None:  # played in time, with pods' lifecycle (experiment/paced.py)
+                            manifests, done = paced.apply(action, cluster_spec, manifests, history, exp.file, step.name)
+                        elif isinstance(action, Rollout):
+                            manifests, done = _roll_out(cluster, cluster_spec, manifests, action, history, exp.file)
                         else:
                             done = {"added": 0, "removed": 0, "seconds": 0.0}
                             # one pod at a time for an OrderedReady StatefulSet (experiment/statefulsets.py)
@@ -420,6 +428,8 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
         "notes": list(plan.notes),
         "reproduce": f"testbed run {os.path.relpath(exp.file)}",
     }
+    if paced is not None:
+        meta["lifecycle"] = {"delays": dataclasses.asdict(paced.driver.delays), "timeline": paced.timeline()}
     if failure is not None:
         meta["aborted"] = str(failure)  # the verdict names the cause, not the probes it spoilt
     if events:

@@ -25,6 +25,7 @@ from . import figures
 from .document import Block, Bullets, Details, Figure, Heading, Paragraph, Table, slug, to_html, to_markdown
 from .drops import drop_blocks
 from .faults import fault_blocks
+from .lifecycle import lifecycle_blocks
 
 MAX_MISMATCH_ROWS = 500
 MAX_TABLE_ROWS, MAX_TABLE_COLUMNS = 60, 40
@@ -478,6 +479,7 @@ def assemble(frame: pd.DataFrame, meta: Mapping[str, Any], plan: Mapping[str, An
     blocks += fault_blocks(frame, meta, names.take)
     blocks += _latency(frame, names)
     blocks += _throughput(frame)
+    blocks += lifecycle_blocks(meta, frame)
     blocks += [
         Heading(2, "Files", "files"),
         Paragraph(

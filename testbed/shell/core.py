@@ -29,6 +29,7 @@ from .grammar import KubectlError
 from .kubectl import Kubectl
 from .live import Change, Live, Run
 from .objects import Catalog, Obj
+from .probes import probe_command
 
 if TYPE_CHECKING:
     from ..experiment.changes import Action
@@ -252,6 +253,8 @@ class ClusterShell(Kubectl):
                 return fault_commands.COMMANDS[first](self, rest.strip())
             if first in mininet.COMMANDS:
                 return mininet.COMMANDS[first](self, rest.strip())
+            if first == "probe":  # a pod's probe fails or passes (shell/probes.py, issue 19)
+                return probe_command(self, rest.strip())
             if first == "kubectl" or first in VERBS or first in UNSUPPORTED:
                 return self.kubectl(stripped)
             target = self.targets.get(first)

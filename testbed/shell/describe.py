@@ -108,6 +108,28 @@ def describe(cat: Catalog, plan: Plan, obj: Obj, events: Sequence[Event]) -> str
             head += _controller_lines(cat, obj)
         elif obj.plural in ("jobs", "cronjobs"):
             head += _controller_lines(cat, obj)
+        elif obj.plural == "endpointslices":  # kubectl's EndpointSliceDescriber, conditions included
+            head.append(f"AddressType:  {body.get('addressType', 'IPv4')}")
+            head += ["Ports:", "  Name     Port  Protocol", "  ----     ----  --------"]
+            sl = next(
+                x
+                for x in (plan.services.slices if plan.services else ())
+                if (x.namespace, x.name) == (obj.namespace, obj.name)
+            )
+            head += [f"  {p.name or '<unset>':<8} {p.port:<5} {p.protocol}" for p in sl.ports] or [
+                "  <unset>  <unset>  <unset>"
+            ]
+            head.append("Endpoints:")
+            for e in sl.endpoints:
+                head += [
+                    f"  - Addresses:  {e.ip}",
+                    "    Conditions:",
+                    f"      Ready:        {str(e.ready).lower()}",
+                    f"      Serving:      {str(e.serving).lower()}",
+                    f"      Terminating:  {str(e.terminating).lower()}",
+                    f"    TargetRef:    Pod/{e.pod}" if e.pod else "    TargetRef:    <unset>",
+                    f"    NodeName:     {e.node or '<unset>'}",
+                ]
         elif obj.plural == "endpoints":
             head.append("Subsets:")
             for s in body.get("subsets", []):

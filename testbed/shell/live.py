@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from ..experiment.changes import Action
     from ..experiment.rollout import Rollout
 
+SHELL_TIME_SCALE = 0.1  # changes played in time run ten times faster than in a real cluster
 Run = Callable[[str, list[str]], int]  # (netns name, argv) -> exit status
 Change = Callable[["Action"], tuple[Plan, Any]]  # an experiment/changes.py action -> (plan, manifests)
 RollOut = Callable[["Rollout"], tuple[Plan, Any]]  # an experiment/rollout.py Rollout -> (plan, manifests)
@@ -103,8 +104,28 @@ def connect(cluster: Any, spec: Any, manifests: Any) -> Live:
     from ..experiment.changes import apply_action
 
     current = {"manifests": manifests, "spec": spec}  # the spec changes with a node's taints (faults)
+    paced: dict[str, Any] = {}  # once a probe was made to fail: changes are played in time (issue 19)
+    history: dict = {}  # (namespace, deployment) -> the previous pod template, for `rollout undo`
+
+    def played(action: Any) -> tuple[Plan, Any] | None:
+        from ..experiment.changes import SetProbe
+        from ..experiment.paced import PacedChanges
+        from ..lifecycle.delays import Delays
+
+        if "driver" not in paced and isinstance(action, SetProbe):
+            paced["driver"] = PacedChanges(cluster, current["manifests"], Delays(time_scale=SHELL_TIME_SCALE))
+        if "driver" not in paced:
+            return None
+        with sigint_ignored():
+            current["manifests"], _done = paced["driver"].apply(
+                action, current["spec"], current["manifests"], history, "shell"
+            )
+        return cluster.plan, current["manifests"]
 
     def change(action: Action) -> tuple[Plan, Any]:
+        done = played(action)
+        if done is not None:
+            return done
         new_manifests, new_plan = apply_action(action, current["spec"], current["manifests"], cluster.plan, "shell")
         with sigint_ignored():
             cluster.apply(cluster.faults.adjust(new_plan))
@@ -125,11 +146,13 @@ def connect(cluster: Any, spec: Any, manifests: Any) -> Live:
             return 124, ""
         return done.returncode, done.stdout
 
-    history: dict = {}  # (namespace, deployment) -> the previous pod template, for `rollout undo`
-
     def rollout(action: Rollout) -> tuple[Plan, Any]:
         # the experiment runner's rolling update: every intermediate state applied, new pods first
         from ..experiment.run import _roll_out
+
+        done = played(action)
+        if done is not None:
+            return done
 
         with sigint_ignored():
             current["manifests"], _done = _roll_out(cluster, spec, current["manifests"], action, history, "shell")

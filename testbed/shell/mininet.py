@@ -67,6 +67,7 @@ Faults (each undone by recover; `fault list`, `fault timers timeScale=0.01`):
   fault KIND key=value...   node-down|link-down|partition|loss|rate|mtu|kill-pod|delete-pod|dns-down|
                             kube-proxy-down|bird-down, e.g. fault loss node=kind-worker percent=20
   recover KIND key=value... | recover all
+  probe fail|pass POD [readiness|liveness|startup]   a pod's probe fails or passes (played in time)
 Examples:
   kubectl get svc,pod        get pods -l app=nginx -o wide       busybox wget --spider --timeout=1 nginx
   kind-worker iptables-save -t nat | grep KUBE-SVC             busybox sh"""

@@ -31,7 +31,7 @@ HEADERS: dict[str, tuple[list[str], list[str]]] = {  # plural -> (columns, extra
         ["CONTAINERS", "IMAGES", "SELECTOR"],
     ),
     "endpoints": (["NAME", "ENDPOINTS", "AGE"], []),
-    "endpointslices": (["NAME", "ADDRESSTYPE", "PORTS", "ENDPOINTS", "AGE"], []),
+    "endpointslices": (["NAME", "ADDRESSTYPE", "PORTS", "ENDPOINTS", "AGE"], ["CONDITIONS"]),
     "networkpolicies": (["NAME", "POD-SELECTOR", "AGE"], []),
     "ingresses": (["NAME", "CLASS", "HOSTS", "ADDRESS", "PORTS", "AGE"], []),
     "namespaces": (["NAME", "STATUS", "AGE"], []),
@@ -425,7 +425,7 @@ class Catalog:
                 s.name,
                 {"kubernetes.io/service-name": s.service},
                 [s.address_type, s.ports_column(), s.endpoints_column(), "{age}"],
-                [],
+                [_conditions_column(s)],
                 {"metadata.name": s.name, "metadata.namespace": s.namespace},
                 _later(
                     lambda s: _meta(
@@ -436,7 +436,16 @@ class Catalog:
                         {"kubernetes.io/service-name": s.service},
                         addressType=s.address_type,
                         endpoints=[
-                            {"addresses": [e.ip], "nodeName": e.node, "conditions": {"ready": e.ready}}
+                            {
+                                "addresses": [e.ip],
+                                "nodeName": e.node,
+                                "conditions": {"ready": e.ready, "serving": e.serving, "terminating": e.terminating},
+                                **(
+                                    {"targetRef": {"kind": "Pod", "name": e.pod, "namespace": s.namespace}}
+                                    if e.pod
+                                    else {}
+                                ),
+                            }
                             for e in s.endpoints
                         ],
                     ),
@@ -616,3 +625,12 @@ def _batch_columns(w: Any, workloads: Any) -> dict[str, list[str]]:
         tz = "<none>"
         return {"CronJob": [fields.schedule, tz, str(fields.suspend), str(active), "<none>", "{age}"]}
     return {}
+
+
+def _conditions_column(s: Any) -> str:
+    """-o wide: how many endpoints are ready, serving while terminating, or neither (issue 19)."""
+    ready = sum(e.ready for e in s.endpoints)
+    terminating = sum(e.terminating and e.serving and not e.ready for e in s.endpoints)
+    other = len(s.endpoints) - ready - terminating
+    parts = [f"{ready} ready"] + ([f"{terminating} serving-terminating"] if terminating else [])
+    return ", ".join(parts + ([f"{other} not ready"] if other else [])) if s.endpoints else "<none>"

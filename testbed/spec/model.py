@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .affinity import Affinity, TopologySpreadConstraint
+from .lifecycle import PodLifecycle
 from .selectors import LabelSelector
 
 PROTOCOLS = ("TCP", "UDP", "SCTP")
@@ -170,6 +171,9 @@ class PodTemplate:
     # (left out of the pod-template-hash at their default: OMIT_AT_DEFAULT)
     hostname: str = field(default="", metadata={OMIT_AT_DEFAULT: True})
     subdomain: str = field(default="", metadata={OMIT_AT_DEFAULT: True})
+    lifecycle: PodLifecycle = field(
+        default=PodLifecycle(), metadata={OMIT_AT_DEFAULT: True}
+    )  # probes, preStop, grace, gates (issue 19)
 
 
 @dataclass(frozen=True)
@@ -228,6 +232,7 @@ class Workload:
     selector: LabelSelector
     template: PodTemplate
     controller: ControllerFields | None = None  # StatefulSet, DaemonSet, Job and CronJob only
+    min_ready_seconds: int = 0  # spec.minReadySeconds: Ready this long before it counts as available
 
 
 @dataclass(frozen=True)

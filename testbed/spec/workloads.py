@@ -21,6 +21,7 @@ from . import controllers, kinds
 from .affinity import decode_scheduling
 from .decode import Doc, Problems, load_documents
 from .labels import check_labels, decode_selector
+from .lifecycle import MAX_SECONDS, decode_lifecycle
 from .model import (
     PROTOCOLS,
     Container,
@@ -397,7 +398,10 @@ def _decode_controller(doc: Doc, ref: ObjectRef, col: _Collector) -> None:
             f"selector `{selector}` does not match template labels { {k: v for k, v in sorted(tlabels.items())} }",
             "metadata.labels",
         )
-    col.workloads.append(Workload(ref, replicas if replicas is not None else 1, selector, template, fields))
+    min_ready = spec.int("minReadySeconds", default=0, minimum=0, maximum=MAX_SECONDS)
+    col.workloads.append(
+        Workload(ref, replicas if replicas is not None else 1, selector, template, fields, min_ready or 0)
+    )
 
 
 def _decode_pod_spec(spec: Doc, labels: dict[str, str], annotations: dict[str, str]) -> PodTemplate:
@@ -496,6 +500,7 @@ def _decode_pod_spec(spec: Doc, labels: dict[str, str], annotations: dict[str, s
         **decode_scheduling(spec),
         hostname=hostname,
         subdomain=subdomain,
+        lifecycle=decode_lifecycle(spec),
     )
 
 
