@@ -42,7 +42,13 @@ def template_hash(template: PodTemplate) -> str:
 
 def _plain(value: object) -> object:
     if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: getattr(value, f.name) for f in fields(value)}
+        # A field marked "if-set" (spec/model.py HASH_IF_SET) counts only when it is not its
+        # default: templates written before the field existed keep their hash (and pod names).
+        return {
+            f.name: getattr(value, f.name)
+            for f in fields(value)
+            if f.metadata.get("hash") != "if-set" or getattr(value, f.name) != f.default
+        }
     if isinstance(value, (set, frozenset)):
         return sorted(value)
     if isinstance(value, Mapping):

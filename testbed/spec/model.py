@@ -131,11 +131,35 @@ class ClusterSpec:
         )
 
 
+# Fields added after pod-template-hash was first computed carry this metadata: left out of
+# the hash while they hold their default (plan/naming.py), so existing pods keep their names.
+HASH_IF_SET = {"hash": "if-set"}
+
+
 @dataclass(frozen=True)
 class ContainerPort:
     container_port: int
     protocol: str = "TCP"
     name: str = ""
+    host_port: int = field(default=0, metadata=HASH_IF_SET)  # 0: none (portmap CNI plugin's DNAT when set)
+    host_ip: str = field(default="", metadata=HASH_IF_SET)  # "": every address of the node
+
+
+@dataclass(frozen=True)
+class DnsConfig:
+    """A pod's spec.dnsConfig, merged by the kubelet into the base its dnsPolicy gives."""
+
+    nameservers: tuple[str, ...] = ()
+    searches: tuple[str, ...] = ()
+    options: tuple[tuple[str, str | None], ...] = ()  # (name, value or None)
+
+
+@dataclass(frozen=True)
+class HostAlias:
+    """One spec.hostAliases entry: an /etc/hosts line the kubelet appends."""
+
+    ip: str
+    hostnames: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -154,6 +178,11 @@ class PodTemplate:
     node_selector: Mapping[str, str] = field(default_factory=dict)
     tolerations: tuple[Toleration, ...] = ()
     annotations: Mapping[str, str] = field(default_factory=dict)
+    # Pod networking (spec/podnet.py decodes them; plan/podnet.py plans them)
+    host_network: bool = field(default=False, metadata=HASH_IF_SET)
+    dns_policy: str = field(default="ClusterFirst", metadata=HASH_IF_SET)
+    dns_config: DnsConfig | None = field(default=None, metadata=HASH_IF_SET)
+    host_aliases: tuple[HostAlias, ...] = field(default=(), metadata=HASH_IF_SET)
 
 
 @dataclass(frozen=True)

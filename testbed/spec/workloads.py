@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..errors import Problem, UnsupportedError, excerpt
-from . import kinds
+from . import kinds, podnet
 from .decode import Doc, Problems, load_documents
 from .labels import check_labels, decode_selector
 from .model import (
@@ -48,7 +48,13 @@ _META_IGNORED = (
     "managedFields",
     "selfLink",
 )
-_POD_KNOWN = ("containers", "nodeSelector", "nodeName", "tolerations", "hostNetwork")
+_POD_KNOWN = (
+    "containers",
+    "nodeSelector",
+    "nodeName",
+    "tolerations",
+    *podnet.POD_FIELDS,  # hostNetwork, dnsPolicy, dnsConfig, hostAliases (spec/podnet.py)
+)
 _POD_IGNORED = (
     "volumes",
     "initContainers",
@@ -56,7 +62,6 @@ _POD_IGNORED = (
     "restartPolicy",
     "terminationGracePeriodSeconds",
     "activeDeadlineSeconds",
-    "dnsPolicy",
     "serviceAccountName",
     "serviceAccount",
     "automountServiceAccountToken",
@@ -69,10 +74,8 @@ _POD_IGNORED = (
     "subdomain",
     "affinity",
     "schedulerName",
-    "hostAliases",
     "priorityClassName",
     "priority",
-    "dnsConfig",
     "readinessGates",
     "runtimeClassName",
     "enableServiceLinks",
@@ -377,17 +380,6 @@ def _decode_controller(doc: Doc, ref: ObjectRef, col: _Collector) -> None:
 
 def _decode_pod_spec(spec: Doc, labels: dict[str, str], annotations: dict[str, str]) -> PodTemplate:
     spec.check_keys(_POD_KNOWN, _POD_IGNORED)
-    if spec.bool("hostNetwork", default=False):
-        raise UnsupportedError(
-            [
-                Problem(
-                    spec.file,
-                    f"{spec.path}.hostNetwork",
-                    "hostNetwork pods are not emulated by this version yet",
-                    spec.document,
-                )
-            ]
-        )
     containers: list[Container] = []
     names: set[str] = set()
     port_names: set[str] = set()
@@ -406,7 +398,7 @@ def _decode_pod_spec(spec: Doc, labels: dict[str, str], annotations: dict[str, s
         for pdoc in cdoc.items("ports"):
             if not pdoc.is_mapping():
                 continue
-            pdoc.check_keys(("containerPort", "protocol", "name"), ("hostPort", "hostIP"))
+            pdoc.check_keys(("containerPort", "protocol", "name", "hostPort", "hostIP"))
             number = pdoc.int("containerPort", required=True, minimum=1, maximum=65535)
             proto = pdoc.str("protocol", default="TCP") or "TCP"
             if proto not in PROTOCOLS:
@@ -429,7 +421,7 @@ def _decode_pod_spec(spec: Doc, labels: dict[str, str], annotations: dict[str, s
                         "containerPort",
                     )
                 bound[key] = cname
-                ports.append(ContainerPort(number, proto, pname))
+                ports.append(ContainerPort(number, proto, pname, *podnet.decode_host_port(pdoc)))
         containers.append(Container(cname, tuple(ports)))
     if spec.field("containers").present() and not containers and isinstance(spec.value.get("containers"), list):
         spec.error("a pod needs at least one container", "containers")
@@ -453,6 +445,7 @@ def _decode_pod_spec(spec: Doc, labels: dict[str, str], annotations: dict[str, s
         if op == "Exists" and value:
             tdoc.error("value must be empty when operator is Exists", "value")
         tolerations.append(Toleration(tkey, op, value, effect))
+    containers, network = podnet.decode_pod_network(spec, containers)
     return PodTemplate(
         labels=labels,
         containers=tuple(containers),
@@ -460,6 +453,7 @@ def _decode_pod_spec(spec: Doc, labels: dict[str, str], annotations: dict[str, s
         node_selector=node_selector,
         tolerations=tuple(tolerations),
         annotations=annotations,
+        **network,
     )
 
 
