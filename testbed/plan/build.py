@@ -13,11 +13,10 @@ from ..ingress import certificates_needed, controller_config
 from ..netpol.model import policies_from
 from ..spec.kinds import summary as kinds_summary
 from ..spec.model import ClusterSpec, Manifests, PodTemplate, Workload
-from . import routing
+from . import podnet, routing
 from .ipam import HostLocal, node_cidrs, underlay_addresses
 from .model import ExternalPlan, IngressPlan, NodePlan, PendingPod, Plan, PodPlan, PortPlan
 from .naming import NameSource, host_veth_name, template_hash
-from .scheduler import schedule
 from .services import plan_services
 from .system import SERVED_BY, with_system
 from .underlay import member_prefixes, member_racks
@@ -119,6 +118,7 @@ def replan(
     taken = {p.name for p in kept} | {w.base for w in wishes if not w.owner}
     pods: list[PodPlan] = list(kept)
     pending: list[PendingPod] = []
+    used = podnet.used_ports(kept)  # node -> hostPorts held (kube-scheduler's NodePorts filter)
     for wish in wishes:
         have = sum(
             1
@@ -127,12 +127,14 @@ def replan(
         )
         for _ in range(wish.count - have):
             name = wish.base if not wish.owner else _generate(names, wish, taken)
-            node, why = schedule(wish.template, cluster.nodes, load)
+            node, why = podnet.place(wish.template, cluster.nodes, load, used)
             if node is None:
                 warnings.append(f"pod {wish.namespace}/{name} stays Pending: {why}")
                 pending.append(PendingPod(wish.namespace, name, why))
                 continue
-            ip = ipam.allocate(node)
+            host = next(n for n in nodes if n.name == node)
+            # a hostNetwork pod takes no address from the pod CIDR: its IP is the node's
+            ip = host.host_ip if wish.template.host_network else ipam.allocate(node)
             if ip is None:
                 warnings.append(f"pod {wish.namespace}/{name} stays Pending: node {node}'s pod CIDR is full")
                 pending.append(PendingPod(wish.namespace, name, f"node {node}'s pod CIDR is full"))
@@ -140,6 +142,9 @@ def replan(
             load[node] += 1
             uid = names.uid(f"{wish.namespace}/{name}")
             address, gateway = routing.pod_addressing(cluster.routing, ip, cidrs[node], ipam.gateway(node))
+            if wish.template.host_network:
+                address, gateway = str(ipaddress.ip_interface(f"{ip}/{host.underlay_prefix}").network), ""
+            used.setdefault(node, []).extend(podnet.host_ports(wish.template))
             pods.append(_pod_plan(wish.namespace, name, uid, node, ip, address, gateway, wish.template, wish.owner))
     routes, route_warnings, network = routing.plan_network(cluster, nodes, externals)
     services = plan_services(
@@ -219,7 +224,11 @@ def _kept(prev: Plan | None, wishes: list[Desired], deleted: frozenset[str]) -> 
 
 def _same_pod(pod: PodPlan, template: PodTemplate) -> bool:
     ports = tuple(PortPlan(c.name, p.container_port, p.protocol, p.name) for c in template.containers for p in c.ports)
-    return pod.ports == ports and pod.containers == tuple(c.name for c in template.containers)
+    return (
+        pod.ports == ports
+        and pod.containers == tuple(c.name for c in template.containers)
+        and podnet.same_network(pod, template)
+    )
 
 
 def _generate(names: NameSource, wish: Desired, taken: set[str]) -> str:
@@ -263,4 +272,5 @@ def _pod_plan(
         owner=owner,
         key=f"{namespace}_{name}",
         host_veth=host_veth_name(uid),
+        **podnet.network_fields(template),
     )

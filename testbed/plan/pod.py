@@ -21,6 +21,27 @@ class PortPlan:
 
 
 @dataclass(frozen=True)
+class HostPortPlan:
+    """A hostPort: the node's `host_ip:host_port` (host_ip "" = every node address) forwarded to
+    the pod's container_port (the portmap CNI plugin's DNAT; on a hostNetwork pod, the port itself)."""
+
+    host_port: int
+    container_port: int
+    protocol: str
+    host_ip: str = ""
+
+
+@dataclass(frozen=True)
+class PodDnsPlan:
+    """spec.dnsPolicy and spec.dnsConfig, as the kubelet reads them (plan/podnet.py writes resolv.conf)."""
+
+    policy: str = "ClusterFirst"
+    nameservers: tuple[str, ...] = ()
+    searches: tuple[str, ...] = ()
+    options: tuple[tuple[str, str | None], ...] = ()
+
+
+@dataclass(frozen=True)
 class PodPlan:
     namespace: str
     name: str
@@ -36,6 +57,12 @@ class PodPlan:
     key: str  # netns key: <namespace>_<name>
     host_veth: str  # the node-side veth end, vethXXXXXXXX as CNI plugins name it
     served_by: str = ""  # "" = the agent serves the ports; "dnsmasq" for the cluster DNS pods
+    # Pod networking (plan/podnet.py): in the node's namespace with its HOST-IP; hostPorts;
+    # the resolver and /etc/hosts the kubelet writes.
+    host_network: bool = False
+    host_ports: tuple[HostPortPlan, ...] = ()
+    dns: PodDnsPlan = PodDnsPlan()
+    host_aliases: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (ip, hostnames)
 
     @property
     def full_name(self) -> str:
