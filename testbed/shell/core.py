@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import TestbedError
 from ..plan.model import Plan
+from ..plan.podnet import hosts_file
 from . import mininet
 from .execns import exec_argv, make_rcfile, substitute
 from .grammar import KubectlError
@@ -140,9 +141,10 @@ class ClusterShell(Kubectl):
         for router in plan.network.routers if plan.network is not None else ():
             self.targets[router.name] = (router.key, router.interfaces[0].ip, router.name, False)
         for p in plan.pods:
-            self.targets[f"{p.namespace}/{p.name}"] = (p.key, p.ip, p.name, True)
+            hostname = p.node if p.host_network else p.name  # a hostNetwork pod has its node's
+            self.targets[f"{p.namespace}/{p.name}"] = (p.key, p.ip, hostname, True)
             if p.namespace == "default" or sum(q.name == p.name for q in plan.pods) == 1:
-                self.targets.setdefault(p.name, (p.key, p.ip, p.name, True))
+                self.targets.setdefault(p.name, (p.key, p.ip, hostname, True))
         self._cat = None
         self._prefix = {(p.namespace, p.name): p.prefix for p in plan.pods}
         now = time.monotonic()
@@ -212,11 +214,7 @@ class ClusterShell(Kubectl):
             pod = next((p for p in self.plan.pods if p.key == key), None)
             if pod is not None:
                 try:
-                    self.live.write_hosts(
-                        key,
-                        "# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n"
-                        f"::1\tlocalhost ip6-localhost ip6-loopback\n{pod.ip}\t{pod.name}\n",
-                    )
+                    self.live.write_hosts(key, hosts_file(pod, self.plan.node(pod.node).host_ip))
                 except OSError:
                     pass  # a read-only /etc: the VM's hosts file stays in view
         sys.stdout.flush()
