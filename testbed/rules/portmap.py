@@ -44,7 +44,7 @@ from .model import (
     Table,
 )
 from .render_iptables import iptables_rule, render_restore
-from .render_nft import render_block
+from .render_nft import render_commands
 
 NETWORK_NAME = "kindnet"  # the CNI network name in the rule comments (kind's CNI)
 MASQ_MARK = 0x2000  # markMasqBit 13, the plugin's default
@@ -163,12 +163,14 @@ def node_table(pods: Sequence[PodPlan], kube_proxy_mode: str) -> Table:
 def render(table: Table, previous: Table | None = None) -> str:
     """The text that loads `table`: `iptables-restore --noflush` input (the user chains, with the
     CNI-DN chains of `previous` that are gone flushed and deleted) or `nft -f` input (the table
-    recreated in one transaction)."""
+    recreated in one transaction: add, delete, add)."""
     if table.kind == "iptables":
         now = {c.name for c in table.chains}
         gone = [c.name for c in (previous.chains if previous else ()) if c.name not in now]
         return render_restore((table,), "# portmap (iptables backend): iptables-restore --noflush", {"nat": gone})
-    return render_block(table, "# portmap (nftables backend): nft -f", indent="  ", create="table {ref} {{}}")
+    # knftables' command style, as the plugin writes it (numeric priorities: nft takes no
+    # `dstnat` on the output hook)
+    return render_commands((table,), "# portmap (nftables backend): nft -f")
 
 
 def render_bootstrap(table: Table) -> str:

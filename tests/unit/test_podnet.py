@@ -364,17 +364,20 @@ def test_portmap_nftables_table_is_the_plugins(plan_of):
     plan = plan_of(TOPOLOGY % "nftables", HOSTPORT, hostip)
     web, pinned = plan.find_pod("web"), plan.find_pod("pinned")
     text = portmap.render(plan.hostport_tables["kind-worker2"])
+    t = "add rule ip cni_hostport"
     for line in [
-        "table ip cni_hostport {",
+        'add table ip cni_hostport { comment "CNI portmap plugin" ; }',
         "delete table ip cni_hostport",
-        f'tcp dport 8080 dnat to {web.ip}:80 comment "{portmap.container_id(web)}"',
-        f'ip daddr 192.168.1.4 udp dport 53 dnat to {pinned.ip}:53 comment "{portmap.container_id(pinned)}"',
-        "fib daddr type local jump hostports_all",
-        "jump hostip_hostports",
-        f'ip saddr {web.ip} ip daddr {web.ip} masquerade comment "{portmap.container_id(web)}"',
-        f'ip saddr 127.0.0.1 ip daddr {web.ip} masquerade comment "{portmap.container_id(web)}"',
+        "add chain ip cni_hostport output { type nat hook output priority -100 ; }",
+        f'{t} hostports tcp dport 8080 dnat to {web.ip}:80 comment "{portmap.container_id(web)}"',
+        f'{t} hostip_hostports ip daddr 192.168.1.4 udp dport 53 dnat to {pinned.ip}:53 comment "{portmap.container_id(pinned)}"',
+        f"{t} prerouting fib daddr type local jump hostports_all",
+        f"{t} output fib daddr type local jump hostports_all",
+        f"{t} hostports_all jump hostip_hostports",
+        f'{t} masquerading ip saddr {web.ip} ip daddr {web.ip} masquerade comment "{portmap.container_id(web)}"',
+        f'{t} masquerading ip saddr 127.0.0.1 ip daddr {web.ip} masquerade comment "{portmap.container_id(web)}"',
     ]:
-        assert line in [x.strip() for x in text.splitlines()], line
+        assert line in text.splitlines(), line
 
 
 @pytest.mark.parametrize("mode", ["iptables", "nftables"])
