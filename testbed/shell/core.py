@@ -147,6 +147,7 @@ class ClusterShell(Kubectl):
                 self.targets.setdefault(p.name, (p.key, p.ip, hostname, True))
         self._cat = None
         self._prefix = {(p.namespace, p.name): p.prefix for p in plan.pods}
+        self._host_network = {(p.namespace, p.name) for p in plan.pods if p.host_network}
         now = time.monotonic()
         cat = self.catalog()
         for plural in ("pods", "services", "endpoints", "networkpolicies", "deployments", "namespaces", "nodes"):
@@ -175,7 +176,8 @@ class ClusterShell(Kubectl):
                 (now, "Scheduled", "default-scheduler", f"Successfully assigned {o.namespace}/{o.name} to {o.wide[1]}")
             )
             prefix = f"/{self._prefix[(o.namespace, o.name)]}" if (o.namespace, o.name) in self._prefix else ""
-            ev.append((now, "AddedInterface", "cni", f"Add eth0 [{o.wide[0]}{prefix}] on {o.wide[1]}'s cni0"))
+            if (o.namespace, o.name) not in self._host_network:  # the CNI plugin is not called for those
+                ev.append((now, "AddedInterface", "cni", f"Add eth0 [{o.wide[0]}{prefix}] on {o.wide[1]}'s cni0"))
             ev.append((now, "Started", "kubelet", "Started container (served by the testbed agent)"))
         elif o.plural == "endpoints":
             ev.append((now, "EndpointsChanged", "endpoint-controller", o.cols[0]))

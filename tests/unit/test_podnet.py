@@ -403,3 +403,13 @@ def test_a_pod_of_the_same_node_is_masqueraded_by_the_iptables_backend_only(plan
         web = plan.find_pod("web")
         (o,) = trace(rs, Packet(web.ip, "192.168.1.4", 8080, entry="pod"), pod_cidr="10.244.2.0/24").outcomes
         assert (o.verdict, o.masqueraded) == ("dnat", True), mode  # hairpin
+
+
+def test_describe_pod_says_host_network_and_host_ports(plan_of):
+    from testbed.views import describe_pod
+
+    plan = plan_of(TOPOLOGY % "iptables", HOSTNET, HOSTPORT)
+    text = describe_pod(plan, plan.find_pod("metrics"))
+    assert "Network:      hostNetwork: the network namespace of kind-worker (192.168.1.3)" in text
+    assert "Ports:  9100/TCP (metrics) -> host port 9100" in text
+    assert "Ports:  80/TCP -> host port 8080" in describe_pod(plan, plan.find_pod("web"))
