@@ -109,3 +109,54 @@ def test_a_host_port_follows_its_pod(cluster):
     web = c.plan.find_pod("web-hostport")
     seen = _get(c, laptop.key, f"http://{worker2.host_ip}:8080/")
     assert (seen["pod"], seen["local_ip"], seen["peer_ip"]) == ("web-hostport", web.ip, laptop.ip)
+
+
+TWO_ON_ONE_NODE = """
+apiVersion: v1
+kind: Pod
+metadata: {name: exporter-a}
+spec:
+  hostNetwork: true
+  nodeName: kind-worker
+  containers: [{name: a, ports: [{containerPort: 9100}, {containerPort: 9101, protocol: UDP}]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: exporter-b}
+spec:
+  hostNetwork: true
+  nodeName: kind-worker
+  containers: [{name: b, ports: [{containerPort: 9200, protocol: SCTP}, {containerPort: 9201}]}]
+"""
+
+
+def test_two_host_network_pods_share_their_nodes_namespace(no_leftovers, tmp_path):
+    """Every port of both pods answers on the node's HOST-IP, each with its own pod's identity
+    (one namespace, one raw SCTP socket for both), to the laptop's own address."""
+    from testbed.experiment.expand import expand
+    from testbed.experiment.model import Endpoints, PodSelection, ProbeGroup
+    from testbed.experiment.run import probe_rows
+
+    path = tmp_path / "two.yaml"
+    path.write_text(TWO_ON_ONE_NODE, encoding="utf-8")
+    spec = load_topology(os.path.join(ROOT, "topologies", "three-nodes.yaml"))
+    with EmulatedCluster(plan_cluster(spec, load_manifests([str(path)]), seed=5)) as c:
+        group = ProbeGroup(
+            "hostnet",
+            Endpoints(hosts=("laptop",)),
+            Endpoints(pods=PodSelection(names=("exporter-a", "exporter-b"))),
+            timeout=1.0,
+        )
+        rows = probe_rows(c, "t", "s", expand(c.plan, group))
+        got = sorted((r["dst_ip"], r["port"], r["protocol"], r["outcome"], r["answered_by"]) for r in rows)
+        host = c.plan.node("kind-worker").host_ip
+        assert got == [
+            (host, 9100, "TCP", "connected", "default/exporter-a"),
+            (host, 9101, "UDP", "connected", "default/exporter-a"),
+            (host, 9200, "SCTP", "connected", "default/exporter-b"),
+            (host, 9201, "TCP", "connected", "default/exporter-b"),
+        ]
+        assert {r["seen_src_ip"] for r in rows if r["protocol"] != "SCTP"} == {"192.168.1.10"}
+        # one raw SCTP socket in the node's namespace, not one per pod (each would ABORT the other's ports)
+        raw = _in(c, c.plan.find_pod("exporter-a").key, "ss", "-H", "-w", "-a", "-n").stdout.splitlines()
+        assert [line.split()[3] for line in raw] == ["0.0.0.0:132"]
