@@ -370,6 +370,10 @@ def _expand(plan: Plan, group: ProbeGroup) -> list[PlannedProbe]:
         return _service_probes(plan, group, srcs)
     if group.target.hosts is not None:
         return _host_probes(plan, group, srcs)
+    if group.target.host_port is not None:
+        from .hostports import host_port_probes  # it builds on this module's Party and PlannedProbe
+
+        return host_port_probes(plan, group, srcs)
     by_key = {p.key: p for p in plan.pods}
     for attempt in range(group.repeat):
         for src in srcs:

@@ -160,3 +160,30 @@ def test_two_host_network_pods_share_their_nodes_namespace(no_leftovers, tmp_pat
         # one raw SCTP socket in the node's namespace, not one per pod (each would ABORT the other's ports)
         raw = _in(c, c.plan.find_pod("exporter-a").key, "ss", "-H", "-w", "-a", "-n").stdout.splitlines()
         assert [line.split()[3] for line in raw] == ["0.0.0.0:132"]
+
+
+@pytest.mark.parametrize(
+    "name,neighbour_seen",
+    [("pod-networking.yaml", "gateway"), ("pod-networking-nftables.yaml", "own")],
+    ids=["iptables", "nftables"],
+)
+def test_the_shipped_experiments_pass(tmp_path, no_leftovers, name, neighbour_seen):
+    """experiments/pod-networking*.yaml: every probe as expected, and the one difference between
+    portmap's backends measured: a pod of the hostPort pod's node is masqueraded by iptables only."""
+    import pandas as pd
+
+    from testbed.experiment.load import load_experiment
+    from testbed.experiment.run import run_experiment
+
+    run_dir, passed = run_experiment(
+        load_experiment(os.path.join(ROOT, "experiments", name)), str(tmp_path), progress=lambda _m: None
+    )
+    rows = pd.read_parquet(os.path.join(run_dir, "probes.parquet"))
+    assert passed and len(rows) == 85 and rows["outcome_ok"].all()
+    plan = json.load(open(os.path.join(run_dir, "plan.json"), encoding="utf-8"))
+    ips = {p["name"]: p["ip"] for p in plan["pods"]}
+    gateway = next(n["gateway"] for n in plan["nodes"] if n["name"] == "kind-worker2")
+    seen = set(rows[(rows.group == "pods-to-hostport") & (rows.src_name == "neighbour")]["seen_src_ip"])
+    assert seen == {gateway if neighbour_seen == "gateway" else ips["neighbour"]}
+    laptop = rows[rows.group == "laptop-to-hostport"]
+    assert set(laptop["seen_src_ip"]) == {"192.168.1.10"} and set(laptop["dst_ip"]) == {"192.168.1.4"}

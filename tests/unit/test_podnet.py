@@ -413,3 +413,66 @@ def test_describe_pod_says_host_network_and_host_ports(plan_of):
     assert "Network:      hostNetwork: the network namespace of kind-worker (192.168.1.3)" in text
     assert "Ports:  9100/TCP (metrics) -> host port 9100" in text
     assert "Ports:  80/TCP -> host port 8080" in describe_pod(plan, plan.find_pod("web"))
+
+
+# -- experiments: `to: {hostPort: ...}` ------------------------------------------------------------
+
+
+def _experiment(tmp_path, mode: str, to: str) -> str:
+    import shutil
+
+    from tests.conftest import REPO
+
+    shutil.copy(REPO / "manifests" / "pod-networking.yaml", tmp_path / "app.yaml")
+    (tmp_path / "topo.yaml").write_text(
+        TOPOLOGY % mode + "---\napiVersion: testbed/v1alpha1\nkind: TestbedConfig\n"
+        "externalHosts: [{name: laptop, ip: 192.168.1.10}]\n",
+        encoding="utf-8",
+    )
+    path = tmp_path / "exp.yaml"
+    path.write_text(
+        f"""
+apiVersion: testbed/v1alpha1
+kind: Experiment
+metadata: {{name: x}}
+spec:
+  topology: topo.yaml
+  manifests: [app.yaml]
+  steps:
+    - name: s
+      probes:
+        - name: g
+          from: {{pods: all}}
+          to: {to}
+""",
+        encoding="utf-8",
+    )
+    return str(path)
+
+
+@pytest.mark.parametrize("mode,neighbour", [("iptables", "gateway"), ("nftables", "own")])
+def test_host_port_probes_expect_what_portmap_leaves(tmp_path, mode, neighbour):
+    from testbed.experiment.expand import expand
+    from testbed.experiment.load import load_experiment
+    from testbed.plan.build import plan_cluster
+    from testbed.spec.topology import load_topology
+    from testbed.spec.workloads import load_manifests
+
+    exp = load_experiment(_experiment(tmp_path, mode, "{hostPort: {names: [web-hostport]}}"))
+    plan = plan_cluster(load_topology(exp.topology), load_manifests(exp.manifests), exp.seed)
+    probes = expand(plan, exp.steps[0].probes[0])
+    got = {p.src.name: (p.dst_ip, p.port, p.communication, p.expect_sources) for p in probes}
+    gw = plan.node("kind-worker2").gateway
+    assert got["client"] == ("192.168.1.4", 8080, "pod-to-pod (hostPort)", (plan.find_pod("client").ip,))
+    assert got["web-hostport"][3] == (gw,)  # hairpin: masqueraded in both backends
+    assert got["neighbour"][3] == ((gw,) if neighbour == "gateway" else (plan.find_pod("neighbour").ip,))
+    assert "node-metrics" in got and got["node-metrics"][3] == ("192.168.1.3",)  # a hostNetwork sender is its node
+
+
+def test_a_host_port_target_naming_no_pod_is_an_error(tmp_path):
+    from testbed.experiment.load import load_experiment
+
+    with pytest.raises(SpecError, match=r"to\.hostPort\.names\[0\]: no pod named 'web-typo'"):
+        load_experiment(_experiment(tmp_path, "iptables", "{hostPort: {names: [web-typo]}}"))
+    with pytest.raises(SpecError, match=r"sends no probe|nothing"):
+        load_experiment(_experiment(tmp_path, "iptables", "{hostPort: {names: [client]}}"))  # no hostPort
