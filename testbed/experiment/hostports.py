@@ -10,12 +10,14 @@ show the node's address towards its pods (cni0's).
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
+from typing import Any
 
 from ..plan.model import Plan, PodPlan
 from ..plan.network import node_source_ip
 from ..rules.portmap import backend
-from .expand import Party, PlannedProbe, select_pods
+from .expand import Party, PlannedProbe, oracle_outcome, select_pods
 from .model import PodSelection, ProbeGroup
 
 
@@ -78,3 +80,16 @@ def host_port_probes(plan: Plan, group: ProbeGroup, srcs: list[Party]) -> list[P
                         )
                     )
     return out
+
+
+def oracle_flow(probe: PlannedProbe, plan: Plan, world: Any, pod: PodPlan) -> PlannedProbe:
+    """`expect: oracle` for a hostPort probe: the policy sees the packet after portmap's DNAT (the
+    container port) but before its masquerade (postrouting comes after the forward hook's
+    filtering), so with the sender's own identity, masqueraded or not (measured: a pod of the
+    node, masqueraded by the iptables backend, is still denied by a default-deny policy)."""
+    port = next(
+        (hp.container_port for hp in pod.host_ports if hp.host_port == probe.port and hp.protocol == probe.protocol),
+        probe.port,
+    )
+    verdict = oracle_outcome(world, probe.src, [pod], port, probe.protocol)
+    return dataclasses.replace(probe, expect_outcome=verdict, expected_by="oracle")

@@ -179,11 +179,24 @@ def test_the_shipped_experiments_pass(tmp_path, no_leftovers, name, neighbour_se
         load_experiment(os.path.join(ROOT, "experiments", name)), str(tmp_path), progress=lambda _m: None
     )
     rows = pd.read_parquet(os.path.join(run_dir, "probes.parquet"))
-    assert passed and len(rows) == 85 and rows["outcome_ok"].all()
+    assert passed and len(rows) == 103 and rows["outcome_ok"].all()
     plan = json.load(open(os.path.join(run_dir, "plan.json"), encoding="utf-8"))
     ips = {p["name"]: p["ip"] for p in plan["pods"]}
     gateway = next(n["gateway"] for n in plan["nodes"] if n["name"] == "kind-worker2")
-    seen = set(rows[(rows.group == "pods-to-hostport") & (rows.src_name == "neighbour")]["seen_src_ip"])
+    first = rows[rows.step != "default-deny"]
+    seen = set(first[(first.group == "pods-to-hostport") & (first.src_name == "neighbour")]["seen_src_ip"])
     assert seen == {gateway if neighbour_seen == "gateway" else ips["neighbour"]}
-    laptop = rows[rows.group == "laptop-to-hostport"]
+    laptop = first[first.group == "laptop-to-hostport"]
     assert set(laptop["seen_src_ip"]) == {"192.168.1.10"} and set(laptop["dst_ip"]) == {"192.168.1.4"}
+    # default-deny: the hostNetwork pod is not selected; the hostPort pod is, for every sender
+    # but itself (the neighbour too, masqueraded or not: the filter sees it before the masquerade)
+    deny = rows[rows.step == "default-deny"]
+    got = {(g, s): set(o) for (g, s), o in deny.groupby(["group", "src_name"])["outcome"]}
+    assert got == {
+        ("laptop-to-host-network-pod", "laptop"): {"connected"},
+        ("laptop-to-hostport", "laptop"): {"timeout"},
+        ("pods-to-hostport", "client"): {"timeout"},
+        ("pods-to-hostport", "neighbour"): {"timeout"},
+        ("pods-to-hostport", "web-hostport"): {"connected"},
+        ("pods-to-hostport", "node-metrics"): {"timeout"},  # its node's address: another node's
+    }

@@ -476,3 +476,34 @@ def test_a_host_port_target_naming_no_pod_is_an_error(tmp_path):
         load_experiment(_experiment(tmp_path, "iptables", "{hostPort: {names: [web-typo]}}"))
     with pytest.raises(SpecError, match=r"sends no probe|nothing"):
         load_experiment(_experiment(tmp_path, "iptables", "{hostPort: {names: [client]}}"))  # no hostPort
+
+
+def test_the_oracle_sees_host_port_probes_after_dnat_and_host_network_pods_as_nodes(tmp_path):
+    from testbed.experiment.expand import expand
+    from testbed.experiment.load import load_experiment
+    from testbed.experiment.model import Endpoints, Expectation, PodSelection, ProbeGroup
+    from testbed.plan.build import plan_cluster
+    from testbed.spec.topology import load_topology
+    from testbed.spec.workloads import load_manifests
+    from tests.conftest import REPO
+
+    exp = load_experiment(_experiment(tmp_path, "iptables", "{hostPort: {names: [web-hostport]}}"))
+    deny = str(REPO / "manifests" / "pod-networking-deny.yaml")
+    plan = plan_cluster(load_topology(exp.topology), load_manifests([*exp.manifests, deny]), exp.seed)
+    oracle = Expectation("oracle", "any")
+    to_port = ProbeGroup(
+        "g", Endpoints(pods=PodSelection()), Endpoints(host_port=PodSelection(names=("web-hostport",))), expect=oracle
+    )
+    got = {p.src.name: p.expect_outcome for p in expand(plan, to_port, world=plan.world)}
+    # masqueraded or not (neighbour, iptables backend), a sender keeps its identity for the policy;
+    # the hostNetwork pod is its node, kind-worker, and another node's traffic is denied too
+    assert got == {
+        "client": "blocked",
+        "neighbour": "blocked",
+        "web-hostport": "connected",
+        "node-metrics": "blocked",
+    }
+    to_hostnet = ProbeGroup(
+        "h", Endpoints(hosts=("laptop",)), Endpoints(pods=PodSelection(names=("node-metrics",))), expect=oracle
+    )
+    assert [p.expect_outcome for p in expand(plan, to_hostnet, world=plan.world)] == ["connected"]
