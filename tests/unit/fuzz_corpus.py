@@ -282,7 +282,8 @@ def m_selector(rng: random.Random, docs: list[Any]) -> None:
 
 
 def m_service(rng: random.Random, docs: list[Any]) -> None:
-    objs = _objects(docs, ("Service",))
+    # Services with ports (an ExternalName Service may have none: its `ports[0]` cannot be mutated)
+    objs = [o for o in _objects(docs, ("Service",)) if isinstance(o.get("spec"), dict) and o["spec"].get("ports")]
     if not objs:
         return m_replicas(rng, docs)
     spec = rng.choice(objs)["spec"]
