@@ -4,7 +4,8 @@ Quick (`--quick`, about a minute): a 3-node cluster with 20 pods ready from the 
 486-probe truth table, a 100-pod all-pairs matrix, a 30-case slice of the conformance suite.
 Full (several minutes): the same with the whole conformance suite, plus 10 nodes and 1,000 pods
 built and torn down (memory at full size, plain Mininet hosts for the ratio) and the three
-changes enforced at 1,000 pods. The curve up to 2,000 pods with its plot is
+changes enforced at 1,000 pods. Both: a policy change with the administrator's tiers present
+against a v1 change (tier_changes.py; 100 pods quick, 1,000 full). The curve up to 2,000 pods with its plot is
 benchmarks/scale_curve.py. Writes <results>/<run-id>/bench.json and bench.md.
 """
 
@@ -28,6 +29,7 @@ from .machine import describe_machine, machine_line
 from .probing import all_pairs_bench, truth_table_bench
 from .scale import scale_point
 from .targets import Figure, counts, table
+from .tier_changes import RATIO_TARGET, tier_change_bench
 from .workloads import THREE_NODES, deployment_yaml, write
 
 GIB = 2**30
@@ -98,6 +100,9 @@ def run_bench(
         progress("changes at 1,000 pods")
         timings, changes = enforce_changes(progress=progress)
         raw["changes_1000"] = {"build": timings, "changes": to_dicts(changes)}
+    nodes, pods = (3, 100) if quick else (10, 1000)
+    progress(f"policy changes with the administrator's tiers present, {pods} pods")
+    raw["tier_changes"] = tier_change_bench(nodes, pods, repeats=3 if quick else 5, progress=progress).to_dict()
     progress("truth table")
     truth = truth_table_bench(progress=progress)
     raw["truth_table"] = vars(truth) | {"rate": truth.rate}
@@ -185,6 +190,8 @@ def figures_from(raw: dict[str, Any]) -> list[Figure]:
                 f"({'as expected' if c['ok'] else 'NOT as expected'})",
             )
         )
+    if "tier_changes" in raw:
+        figures += tier_figures(raw["tier_changes"])
     t, a = raw["truth_table"], raw["all_pairs"]
     figures += [
         Figure(
@@ -227,3 +234,38 @@ def figures_from(raw: dict[str, Any]) -> list[Figure]:
         )
     )
     return figures
+
+
+def tier_figures(tc: dict[str, Any]) -> list[Figure]:
+    """Issue 17's target: a policy change with tiers present within the time of a v1 change."""
+    series = {x["name"]: x for x in tc["series"]}
+    v1 = tc["medians"]["v1"]
+
+    def packets(name: str) -> str:
+        x = series[name]
+        return f"packets: {counts(x['observed'])} ({'as expected' if x['ok'] else 'NOT as expected'})"
+
+    out = [
+        Figure(
+            "tier_change_v1",
+            f"a v1 NetworkPolicy change at {tc['pods']:,} pods (median of {len(series['v1']['seconds'])})",
+            v1,
+            "s",
+            note=packets("v1"),
+        )
+    ]
+    for name, what in (
+        ("v1-with-tiers", "the same v1 change with 3 ClusterNetworkPolicies in force"),
+        ("cnp", "a ClusterNetworkPolicy change (3 others in force)"),
+    ):
+        out.append(
+            Figure(
+                f"tier_change_{name}",
+                f"{what} ÷ the v1 change alone",
+                tc["ratios"][name],
+                "×",
+                RATIO_TARGET,
+                note=f"median {tc['medians'][name]:.3f} s vs {v1:.3f} s; {packets(name)}",
+            )
+        )
+    return out

@@ -353,7 +353,7 @@ class PolicyProvider:
     def __init__(self, runner: Runner, ledger: Ledger) -> None:
         self.runner, self.ledger = runner, ledger
         self.loaded: dict[str, Ruleset] | None = None  # None: no policy was ever loaded
-        self.actions: dict[str, str] = {}  # node -> load | update | remove, last sync
+        self.actions: dict[str, str] = {}  # node -> load | patch | update | remove, last sync
 
     def sync(self, desired: Plan) -> None:
         """Apply what changed: set elements when only pods or labels did, else the whole table.

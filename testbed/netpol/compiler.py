@@ -55,6 +55,7 @@ from ..rules.model import (
 from ..rules.model import Rule as NftRule
 from .model import DIRECTIONS, IPPeer, Policy, PortMatch, Rule, describe_peer
 from .nft import ADDR, ADDR_ADDR, ADDR_PORT, FAMILY, TABLE, remove_script, render, set_updates, sort_elements
+from .nft_patch import patch
 from .oracle import selector_text
 from .world import World
 
@@ -286,7 +287,7 @@ def node_script(world: World, node: str) -> str:
 @dataclass(frozen=True)
 class NodeChange:
     node: str
-    action: str  # "load": the whole table | "update": set elements only | "remove": drop the table
+    action: str  # "load": the whole table | "patch": changed chains and sets | "update": set elements only | "remove": drop the table
     script: str  # text for `nft -f` in the node's network namespace
 
 
@@ -297,12 +298,20 @@ def reconcile(old: World | None, new: World | None) -> dict[str, NodeChange]:
     )
 
 
+def _holds_policies(ruleset: Ruleset) -> bool:
+    """Whether the table holds a policy (a set beyond the three every table has): a table
+    without one has nothing worth keeping, and is loaded whole."""
+    return any(s.name not in (*ISOLATED.values(), SELF_SET) for s in ruleset.table(TABLE).sets)
+
+
 def reconcile_rulesets(before: Mapping[str, Ruleset], after: Mapping[str, Ruleset]) -> dict[str, NodeChange]:
     """What to run on each node to go from the compiled tables `before` to `after`.
 
     Nodes whose rules do not change are left out. Pods added, removed or relabelled and
-    namespaces relabelled are set-element updates; a policy added, removed or changed reloads
-    the table of every node (atomically: one transaction per node).
+    namespaces relabelled are set-element updates; a policy added, removed or changed patches
+    the table of every node, only the chains and sets that differ (nft_patch.py), or reloads
+    it where a patch cannot say the change or the table held no policy yet (atomically either
+    way: one transaction per node).
     """
     out: dict[str, NodeChange] = {}
     for node in sorted(set(before) | set(after)):
@@ -312,7 +321,10 @@ def reconcile_rulesets(before: Mapping[str, Ruleset], after: Mapping[str, Rulese
             out[node] = NodeChange(node, "load", render(after[node]))
         else:
             update = set_updates(before[node], after[node])
-            if update is None:
+            script = patch(before[node], after[node]) if update is None and _holds_policies(before[node]) else None
+            if update is None and script is not None:
+                out[node] = NodeChange(node, "patch", script)
+            elif update is None:
                 out[node] = NodeChange(node, "load", render(after[node]))
             elif update:
                 out[node] = NodeChange(node, "update", update.render())

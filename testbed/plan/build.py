@@ -13,10 +13,12 @@ from ..ingress import certificates_needed, controller_config
 from ..netpol.model import policies_from
 from ..spec.kinds import summary as kinds_summary
 from ..spec.model import ClusterSpec, Manifests, PodTemplate, Workload
+from ..spec.selectors import LabelSelector
 from . import podnet, routing
 from .ipam import HostLocal, node_cidrs, underlay_addresses
 from .model import ExternalPlan, IngressPlan, NodePlan, PendingPod, Plan, PodPlan, PortPlan
 from .naming import NameSource, host_veth_name, template_hash
+from .scheduler import Scheduler, ServiceSelectors, default_selector, eviction
 from .services import plan_services
 from .system import SERVED_BY, with_system
 from .underlay import member_prefixes, member_racks
@@ -39,6 +41,9 @@ class Desired:
     base: str  # the pod name (bare) or the generateName base
     template: PodTemplate
     count: int
+    # the controller's selector (a Deployment's ReplicaSet's includes the pod-template-hash):
+    # kube-scheduler's default spreading spreads the pods it selects; None for a bare pod
+    selector: LabelSelector | None = None
 
 
 def desired_pods(manifests: Manifests) -> list[Desired]:
@@ -46,7 +51,11 @@ def desired_pods(manifests: Manifests) -> list[Desired]:
     out = [Desired("", p.ref.namespace, p.ref.name, p.template, 1) for p in manifests.pods]
     for wl in manifests.workloads:
         base, owner, template = _pod_name_base(wl)
-        out.append(Desired(owner, wl.ref.namespace, base, template, wl.replicas))
+        selector = wl.selector
+        if "pod-template-hash" in template.labels and wl.ref.kind == "Deployment":
+            pth = ("pod-template-hash", template.labels["pod-template-hash"])
+            selector = dataclasses.replace(selector, match_labels=tuple(sorted((*selector.match_labels, pth))))
+        out.append(Desired(owner, wl.ref.namespace, base, template, wl.replicas, selector))
     return out
 
 
@@ -112,26 +121,50 @@ def replan(
     kept = _kept(prev, wishes, deleted)
     names = NameSource(seed, prev.name_draws if prev else None)
     ipam = HostLocal(cidrs, prev.ipam_next if prev else None, in_use=(p.ip for p in kept))
-    load = {n.name: 0 for n in nodes}
+    scheduler = Scheduler(cluster.nodes, {n.name: n.labels for n in manifests.namespaces})
+    node_specs = {n.name: n for n in cluster.nodes}
+    wanted = {(w.owner, w.namespace, "" if w.owner else w.base): w.template for w in wishes}
     for pod in kept:
-        load[pod.node] = load.get(pod.node, 0) + 1
+        scheduler.add(
+            wanted[(pod.owner, pod.namespace, "" if pod.owner else pod.name)], pod.namespace, pod.labels, pod.node
+        )
+    bootstrap = frozenset(n.name for n in cluster.nodes if n.role == "control-plane")
+    services_selecting = ServiceSelectors((s.namespace, s.selector) for s in manifests.services)
     taken = {p.name for p in kept} | {w.base for w in wishes if not w.owner}
     pods: list[PodPlan] = list(kept)
     pending: list[PendingPod] = []
-    used = podnet.used_ports(kept)  # node -> hostPorts held (kube-scheduler's NodePorts filter)
     for wish in wishes:
         have = sum(
             1
             for p in kept
             if p.owner == wish.owner and p.namespace == wish.namespace and (wish.owner or p.name == wish.base)
         )
+        if wish.count - have <= 0:
+            continue
+        labels = wish.template.labels
+        prepared = scheduler.prepare(
+            wish.template,
+            wish.namespace,
+            labels,
+            default_selector(wish.namespace, labels, wish.selector, services_selecting),
+        )
+        if prev is None and _is_system_dns(wish) and bootstrap:
+            # kubeadm creates CoreDNS before any worker joins: a new kind cluster runs it on the
+            # control plane, whatever the scheduler would choose among all nodes later
+            prepared = dataclasses.replace(prepared, names=bootstrap)
         for _ in range(wish.count - have):
             name = wish.base if not wish.owner else _generate(names, wish, taken)
-            node, why = podnet.place(wish.template, cluster.nodes, load, used)
+            node, why = scheduler.schedule(prepared)
             if node is None:
                 warnings.append(f"pod {wish.namespace}/{name} stays Pending: {why}")
                 pending.append(PendingPod(wish.namespace, name, why))
                 continue
+            evicted = eviction(node_specs[node], wish.template)
+            if evicted is not None:
+                # the taint manager (NoExecute): a pod evicted at once never runs here
+                warnings.append(f"pod {wish.namespace}/{name} on {node}: {evicted.describe()}")
+                if evicted.after == 0:
+                    continue
             host = next(n for n in nodes if n.name == node)
             # a hostNetwork pod takes no address from the pod CIDR: its IP is the node's
             ip = host.host_ip if wish.template.host_network else ipam.allocate(node)
@@ -139,12 +172,11 @@ def replan(
                 warnings.append(f"pod {wish.namespace}/{name} stays Pending: node {node}'s pod CIDR is full")
                 pending.append(PendingPod(wish.namespace, name, f"node {node}'s pod CIDR is full"))
                 continue
-            load[node] += 1
+            scheduler.bind(prepared, node)
             uid = names.uid(f"{wish.namespace}/{name}")
             address, gateway = routing.pod_addressing(cluster.routing, ip, cidrs[node], ipam.gateway(node))
             if wish.template.host_network:
                 address, gateway = str(ipaddress.ip_interface(f"{ip}/{host.underlay_prefix}").network), ""
-            used.setdefault(node, []).extend(podnet.host_ports(wish.template))
             pods.append(_pod_plan(wish.namespace, name, uid, node, ip, address, gateway, wish.template, wish.owner))
     routes, route_warnings, network = routing.plan_network(cluster, nodes, externals)
     services = plan_services(
@@ -185,6 +217,10 @@ def replan(
         ingress=ingress,
         tiers=tuple(user.cluster_policies),
     )
+
+
+def _is_system_dns(wish: Desired) -> bool:
+    return wish.namespace == "kube-system" and wish.template.annotations.get(SERVED_BY) == "dnsmasq"
 
 
 def default_lb_pool(cluster: ClusterSpec) -> str | None:

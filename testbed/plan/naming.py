@@ -13,8 +13,10 @@ import json
 import random
 import uuid
 from collections.abc import Mapping
-from dataclasses import fields, is_dataclass
-from typing import TYPE_CHECKING
+from dataclasses import Field, fields, is_dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..spec.model import OMIT_UNSET
 
 if TYPE_CHECKING:  # spec/ comes before plan/; the hash only reads the template
     from ..spec.model import PodTemplate
@@ -40,14 +42,19 @@ def template_hash(template: PodTemplate) -> str:
     return safe_encode(str(fnv32a(canonical)))
 
 
+def _unset(f: Field[Any], value: object) -> bool:
+    return value in (None, (), {}) or value == f.default
+
+
 def _plain(value: object) -> object:
     if is_dataclass(value) and not isinstance(value, type):
-        # A field marked "if-set" (spec/model.py HASH_IF_SET) counts only when it is not its
-        # default: templates written before the field existed keep their hash (and pod names).
+        # A field added after names were fixed (metadata OMIT_UNSET) is left out while unset (or
+        # at its default), so that templates which do not use it keep their pod-template-hash,
+        # hence their pod names.
         return {
             f.name: getattr(value, f.name)
             for f in fields(value)
-            if f.metadata.get("hash") != "if-set" or getattr(value, f.name) != f.default
+            if not (f.metadata.get(OMIT_UNSET) and _unset(f, getattr(value, f.name)))
         }
     if isinstance(value, (set, frozenset)):
         return sorted(value)

@@ -4,9 +4,10 @@
 - hostNetwork pods live in their node's network namespace: their pod IP is the node's HOST-IP
   (status.podIP = status.hostIP), their container ports are bound on the node, and the API
   server has made every containerPort a hostPort of the same number (spec/podnet.py).
-- hostPorts are a scheduling filter (kube-scheduler's NodePorts plugin: two pods on one node may
-  not ask for the same protocol and port on overlapping host addresses, 0.0.0.0 overlapping
-  all) and, on ordinary pods, a DNAT on the node (rules/portmap.py: the portmap CNI plugin).
+- hostPorts are a scheduling filter (kube-scheduler's NodePorts plugin, plan/scheduling/ports.py:
+  two pods on one node may not ask for the same protocol and port on overlapping host
+  addresses, 0.0.0.0 overlapping all) and, on ordinary pods, a DNAT on the node
+  (rules/portmap.py: the portmap CNI plugin).
 - resolv.conf is what the kubelet writes (pkg/kubelet/network/dns GetPodDNS): dnsPolicy picks
   the base, dnsConfig is merged into it, the result is cut to the resolver's limits.
 - /etc/hosts is the kubelet's managed hosts file, with the "# Entries added by HostAliases."
@@ -23,12 +24,12 @@ resolver; dnsConfig can still add nameservers (e.g. kube-dns's ClusterIP). The n
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from typing import Any
 
-from ..spec.model import NodeSpec, PodTemplate
-from .pod import HostPortPlan, PodDnsPlan, PodPlan
-from .scheduler import schedule
+from ..spec.model import PodTemplate
+from .pod import PodDnsPlan, PodPlan
+from .scheduling.ports import host_ports
 
 CLUSTER_DOMAIN = "cluster.local"
 DEFAULT_OPTIONS = ("ndots:5",)  # the kubelet's defaultDNSOptions for ClusterFirst
@@ -36,19 +37,8 @@ DEFAULT_OPTIONS = ("ndots:5",)  # the kubelet's defaultDNSOptions for ClusterFir
 MAX_NAMESERVERS = 3
 MAX_SEARCHES = 32
 MAX_SEARCH_CHARS = 2048
-NO_FREE_PORTS = "didn't have free ports for the requested pod ports"  # kube-scheduler's NodePorts reason
 HOSTS_HEADER = "# Kubernetes-managed hosts file.\n"
 HOSTS_HEADER_HOST_NETWORK = "# Kubernetes-managed hosts file (host network).\n"
-
-
-def host_ports(template: PodTemplate) -> tuple[HostPortPlan, ...]:
-    """Every hostPort the pod asks for (a hostNetwork pod's container ports, defaulted by the API)."""
-    return tuple(
-        HostPortPlan(p.host_port, p.container_port, p.protocol, p.host_ip)
-        for c in template.containers
-        for p in c.ports
-        if p.host_port
-    )
 
 
 def network_fields(template: PodTemplate) -> dict[str, Any]:
@@ -71,56 +61,6 @@ def same_network(pod: PodPlan, template: PodTemplate) -> bool:
     """A bare pod whose networking fields changed is a new pod (pods are immutable)."""
     fields = network_fields(template)
     return all(getattr(pod, k) == v for k, v in fields.items())
-
-
-# -- scheduling: kube-scheduler's NodePorts filter ------------------------------------------------
-
-
-def _overlaps(a: HostPortPlan, b: HostPortPlan) -> bool:
-    if a.protocol != b.protocol or a.host_port != b.host_port:
-        return False
-    wild = ("", "0.0.0.0")
-    return a.host_ip in wild or b.host_ip in wild or a.host_ip == b.host_ip
-
-
-def conflicts(used: Iterable[HostPortPlan], wanted: Sequence[HostPortPlan]) -> bool:
-    """Whether any wanted hostPort is taken on a node already using `used`."""
-    return any(_overlaps(u, w) for u in used for w in wanted)
-
-
-def used_ports(pods: Iterable[PodPlan]) -> dict[str, list[HostPortPlan]]:
-    """node -> the hostPorts its pods hold."""
-    out: dict[str, list[HostPortPlan]] = {}
-    for pod in pods:
-        if pod.host_ports:
-            out.setdefault(pod.node, []).extend(pod.host_ports)
-    return out
-
-
-def place(
-    template: PodTemplate,
-    nodes: Sequence[NodeSpec],
-    load: Mapping[str, int],
-    used: Mapping[str, Sequence[HostPortPlan]],
-) -> tuple[str | None, str]:
-    """plan/scheduler.py's choice among the nodes whose ports are free: (node, "") or (None, why)."""
-    wanted = host_ports(template)
-    if not wanted:
-        return schedule(template, nodes, load)
-    busy = [n for n in nodes if conflicts(used.get(n.name, ()), wanted)]
-    if template.node_name:
-        # spec.nodeName skips the scheduler; the kubelet's admission runs the same check
-        if any(n.name == template.node_name for n in busy):
-            return None, f"node {template.node_name!r} {NO_FREE_PORTS}"
-        return schedule(template, nodes, load)
-    free = [n for n in nodes if n not in busy]
-    node, why = schedule(template, free, load) if free else (None, "")
-    if node is not None or not busy:
-        return node, why
-    details = [f"{len(busy)} node(s) {NO_FREE_PORTS}"]
-    if why:
-        details += why.partition(": ")[2].split(", ")  # "0/N nodes are available: a, b"
-    return None, f"0/{len(nodes)} nodes are available: {', '.join(sorted(d for d in details if d))}"
 
 
 # -- resolv.conf -----------------------------------------------------------------------------------

@@ -10,12 +10,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .affinity import Affinity, TopologySpreadConstraint
 from .selectors import LabelSelector
 
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 ROUTING_MODES = ("host-gw", "cloud-routes", "vxlan", "bgp")  # each is planned in plan/routing.py
 BGP_TOPOLOGIES = ("full-mesh", "route-reflector", "top-of-rack")
 KUBE_PROXY_MODES = ("iptables", "nftables", "none")
+# dataclass field metadata: a field added after pod names were fixed; plan/naming.py leaves it out
+# of the pod-template-hash while unset (None, (), {}, or its default), so existing templates keep
+# their names.
+OMIT_UNSET = "testbed.omit-unset"
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,8 @@ class Toleration:
     operator: str = "Equal"  # Equal | Exists
     value: str = ""
     effect: str = ""  # empty: every effect
+    # tolerationSeconds (NoExecute only): how long the pod stays once the taint is there
+    seconds: int | None = field(default=None, metadata={OMIT_UNSET: True})
 
     def tolerates(self, taint: Taint) -> bool:
         """core/v1 Toleration semantics (k8s.io/api/core/v1 ToleratesTaint)."""
@@ -131,18 +138,13 @@ class ClusterSpec:
         )
 
 
-# Fields added after pod-template-hash was first computed carry this metadata: left out of
-# the hash while they hold their default (plan/naming.py), so existing pods keep their names.
-HASH_IF_SET = {"hash": "if-set"}
-
-
 @dataclass(frozen=True)
 class ContainerPort:
     container_port: int
     protocol: str = "TCP"
     name: str = ""
-    host_port: int = field(default=0, metadata=HASH_IF_SET)  # 0: none (portmap CNI plugin's DNAT when set)
-    host_ip: str = field(default="", metadata=HASH_IF_SET)  # "": every address of the node
+    host_port: int = field(default=0, metadata={OMIT_UNSET: True})  # 0: none (portmap CNI plugin's DNAT when set)
+    host_ip: str = field(default="", metadata={OMIT_UNSET: True})  # "": every address of the node
 
 
 @dataclass(frozen=True)
@@ -178,11 +180,14 @@ class PodTemplate:
     node_selector: Mapping[str, str] = field(default_factory=dict)
     tolerations: tuple[Toleration, ...] = ()
     annotations: Mapping[str, str] = field(default_factory=dict)
+    # spec.affinity and spec.topologySpreadConstraints (spec/affinity.py), for plan/scheduling/
+    affinity: Affinity | None = field(default=None, metadata={OMIT_UNSET: True})
+    topology_spread: tuple[TopologySpreadConstraint, ...] = field(default=(), metadata={OMIT_UNSET: True})
     # Pod networking (spec/podnet.py decodes them; plan/podnet.py plans them)
-    host_network: bool = field(default=False, metadata=HASH_IF_SET)
-    dns_policy: str = field(default="ClusterFirst", metadata=HASH_IF_SET)
-    dns_config: DnsConfig | None = field(default=None, metadata=HASH_IF_SET)
-    host_aliases: tuple[HostAlias, ...] = field(default=(), metadata=HASH_IF_SET)
+    host_network: bool = field(default=False, metadata={OMIT_UNSET: True})
+    dns_policy: str = field(default="ClusterFirst", metadata={OMIT_UNSET: True})
+    dns_config: DnsConfig | None = field(default=None, metadata={OMIT_UNSET: True})
+    host_aliases: tuple[HostAlias, ...] = field(default=(), metadata={OMIT_UNSET: True})
 
 
 @dataclass(frozen=True)

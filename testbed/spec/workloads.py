@@ -17,6 +17,7 @@ from typing import Any
 
 from ..errors import Problem, UnsupportedError, excerpt
 from . import kinds, podnet
+from .affinity import decode_scheduling
 from .decode import Doc, Problems, load_documents
 from .labels import check_labels, decode_selector
 from .model import (
@@ -444,7 +445,10 @@ def _decode_pod_spec(spec: Doc, labels: dict[str, str], annotations: dict[str, s
             tdoc.error("operator must be Exists when key is empty", "operator")
         if op == "Exists" and value:
             tdoc.error("value must be empty when operator is Exists", "value")
-        tolerations.append(Toleration(tkey, op, value, effect))
+        seconds = tdoc.int("tolerationSeconds")
+        if seconds is not None and effect != "NoExecute":
+            tdoc.error("effect must be 'NoExecute' when `tolerationSeconds` is set", "effect")
+        tolerations.append(Toleration(tkey, op, value, effect, seconds))
     containers, network = podnet.decode_pod_network(spec, containers)
     return PodTemplate(
         labels=labels,
@@ -453,6 +457,8 @@ def _decode_pod_spec(spec: Doc, labels: dict[str, str], annotations: dict[str, s
         node_selector=node_selector,
         tolerations=tuple(tolerations),
         annotations=annotations,
+        # affinity and topologySpreadConstraints (kube-scheduler's inputs): spec/affinity.py
+        **decode_scheduling(spec),
         **network,
     )
 

@@ -282,12 +282,13 @@ def m_selector(rng: random.Random, docs: list[Any]) -> None:
 
 
 def m_service(rng: random.Random, docs: list[Any]) -> None:
-    # Services with ports (an ExternalName Service may have none: its `ports[0]` cannot be mutated)
-    objs = [o for o in _objects(docs, ("Service",)) if isinstance(o.get("spec"), dict) and o["spec"].get("ports")]
+    objs = _objects(docs, ("Service",))
     if not objs:
         return m_replicas(rng, docs)
     spec = rng.choice(objs)["spec"]
     field = rng.choice(["type", "port", "nodePort", "selector", "sessionAffinity"])
+    if field in ("port", "nodePort") and not spec.get("ports"):  # an ExternalName Service has none
+        field = "type"
     if field == "port":
         spec["ports"][0]["port"] = rng.choice([0, -5, 70000, "eighty"])
     elif field == "nodePort":

@@ -67,3 +67,25 @@ def test_notes_are_readable_text_not_python_dicts():
     assert "packets: 10 connected" in notes["change"]
     assert not any("{" in n or "'" in n for n in notes.values())
     assert counts({"via_service": {"connected": 5}, "new_pods": 3}) == "via service: 5 connected, 3 new_pods"
+
+
+def test_tier_change_figures_set_the_ratio_against_the_v1_change():
+    from testbed.bench.suite import tier_figures
+    from testbed.bench.tier_changes import RATIO_TARGET, Series, TierChangeFigures
+
+    def series(name, seconds, ok=True):
+        return Series(name, "", list(seconds), list(seconds), ok, {"timeout": 5, "connected": 5})
+
+    tc = TierChangeFigures(
+        3,
+        102,
+        2,
+        5,
+        [series("v1", [0.1, 0.2]), series("v1-with-tiers", [0.3, 0.3]), series("cnp", [0.15, 0.15], False)],
+    )
+    figures = {f.key: f for f in tier_figures(tc.to_dict())}
+    assert figures["tier_change_v1"].met is None and abs(figures["tier_change_v1"].value - 0.15) < 1e-9
+    slow, same = figures["tier_change_v1-with-tiers"], figures["tier_change_cnp"]
+    assert slow.limit == RATIO_TARGET and abs(slow.value - 2.0) < 1e-9 and slow.met is False
+    assert abs(same.value - 1.0) < 1e-9 and same.met is True
+    assert "NOT as expected" in same.note and "5 timeout, 5 connected" in same.note

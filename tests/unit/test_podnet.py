@@ -205,9 +205,10 @@ spec:
     plan = plan_of(TOPOLOGY % "iptables", rs)
     assert sorted(p.node for p in plan.pods) == ["kind-worker", "kind-worker2"]
     (pending,) = plan.pending
-    assert pending.reason == (
-        "0/3 nodes are available: 1 node(s): untolerated taint node-role.kubernetes.io/control-plane:NoSchedule, "
-        "2 node(s) didn't have free ports for the requested pod ports"
+    assert pending.reason == (  # kube-scheduler's FitError, word for word
+        "0/3 nodes are available: 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, "
+        "2 node(s) didn't have free ports for the requested pod ports. preemption: 0/3 nodes are available: "
+        "1 Preemption is not helpful for scheduling, 2 No preemption victims found for incoming pod."
     )
 
 
