@@ -37,6 +37,7 @@ from .controllers import (
 )
 from .daemon import Daemon, stop_all
 from .faults import FaultInjector
+from .hostports import HostPorts
 from .ingress import IngressController
 from .ledger import Ledger, netns_name
 from .pods import NETNS_DIR
@@ -175,6 +176,7 @@ class EmulatedCluster:
             Agent(agent),
             KubeProxy(self.runner, ledger),
             EgressMasquerade(self.runner, ledger),
+            HostPorts(self.runner, ledger),
             LoadBalancerAnnouncer(self.runner, ledger),
             ClusterDns(ledger),
             PolicyProvider(self.runner, ledger),

@@ -41,8 +41,9 @@ from . import rules
 from .agent_proc import AgentProcess
 from .bgp import BgpDaemons
 from .daemon import Daemon
-from .dns import DnsServer, remove_resolv_confs, write_resolv_confs
+from .dns import DnsServer, remove_resolv_confs
 from .ledger import Ledger, netns_name
+from .podfiles import pod_files, write_pod_files
 from .pods import PodNetwork
 from .runner import Runner
 
@@ -343,7 +344,7 @@ class ClusterDns:
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
         self.servers: dict[str, DnsServer] = {}  # pod key -> its dnsmasq
-        self.resolv: set[str] = set()  # netns names given a resolv.conf
+        self.resolv: dict[str, tuple[str, str]] = {}  # netns name -> its (resolv.conf, hosts)
 
     def sync(self, desired: Plan) -> None:
         if desired.services is None:
@@ -360,11 +361,12 @@ class ClusterDns:
                 server = DnsServer(self.ledger, netns_name(self.ledger.tag, key), key=key, pod=live[key])
                 self.servers[key] = server  # before it starts: a failed start is stopped and its log kept
                 server.start(a, cnames)
-        want = {netns_name(self.ledger.tag, p.key): p.namespace for p in desired.pods}
+        want = pod_files(desired, self.ledger.tag)  # resolv.conf and /etc/hosts (emu/podfiles.py)
         remove_resolv_confs([ns for ns in self.resolv if ns not in want])
+        self.resolv = {ns: t for ns, t in self.resolv.items() if ns in want}
         if desired.dns_server:
-            write_resolv_confs([(ns, want[ns]) for ns in want if ns not in self.resolv], desired.dns_server)
-            self.resolv = set(want)
+            write_pod_files(want, self.resolv)
+            self.resolv = want
 
     def daemons(self) -> list[Daemon]:
         return [s.daemon for _, s in sorted(self.servers.items()) if s.daemon is not None]
