@@ -24,6 +24,7 @@ from ..conformance.run import run_conformance
 from ..errors import TestbedError
 from ..experiment.results import new_run_id, unique_run_dir
 from .changes import enforce_changes, to_dicts
+from .cheap import plan_startup, quickstart_report
 from .machine import describe_machine, machine_line
 from .probing import all_pairs_bench, truth_table_bench
 from .scale import scale_point
@@ -98,6 +99,9 @@ def run_bench(
         progress("changes at 1,000 pods")
         timings, changes = enforce_changes(progress=progress)
         raw["changes_1000"] = {"build": timings, "changes": to_dicts(changes)}
+    progress("cheap runs: the quickstart's report, `testbed plan`'s start")
+    raw["report_quickstart"] = quickstart_report()
+    raw["plan_startup"] = plan_startup()
     progress("truth table")
     truth = truth_table_bench(progress=progress)
     raw["truth_table"] = vars(truth) | {"rate": truth.rate}
@@ -185,6 +189,23 @@ def figures_from(raw: dict[str, Any]) -> list[Figure]:
                 f"({'as expected' if c['ok'] else 'NOT as expected'})",
             )
         )
+    if "report_quickstart" in raw and "plan_startup" in raw:
+        q, s = raw["report_quickstart"], raw["plan_startup"]
+        for key, what, value, note in (
+            (
+                "report_quickstart",
+                "report of the quickstart run (built after the run, as `testbed run` does)",
+                q["first_s"],
+                f"{q['figures']} figure(s) drawn; a rebuild {q['rebuild_s']:.2f} s",
+            ),
+            (
+                "plan_startup",
+                "`testbed plan` of the quickstart, whole process",
+                s["median_s"],
+                f"median of {s['runs']}, fastest {s['min_s']:.2f} s",
+            ),
+        ):
+            figures.append(Figure(key, what, value, "s", 0.3, note=note))
     t, a = raw["truth_table"], raw["all_pairs"]
     figures += [
         Figure(
