@@ -68,6 +68,7 @@ def _check_results_root(option: str, path: str) -> None:
 def _check_capture_filters(exp) -> None:
     """Every capture filter compiles (emu/bpf.py runs `tcpdump -d`: no root, no interface)."""
     from .emu.bpf import bpf_filter_error  # deferred: start-up time
+
     problems = []
     for i, step in enumerate(exp.steps):
         for c, capture in enumerate(step.captures):

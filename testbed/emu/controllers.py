@@ -26,12 +26,14 @@ Teardown stops them in reverse. None of them reads manifests: the Plan is the wh
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
-from ..kubeproxy import render, render_iptables_bootstrap
+from ..kubeproxy import render_iptables_bootstrap
 from ..kubeproxy.conntrack import conntrack_flushes
+from ..kubeproxy.partial import FULL_SYNC_PERIOD, needs_full_sync, render_sync
 from ..netpol.compiler import reconcile_rulesets
 from ..plan.model import NodePlan, Plan, PodPlan
 from ..plan.service_model import ServicesPlan
@@ -189,16 +191,22 @@ class Routing:
 class KubeProxy:
     phase = "controllers"
 
-    def __init__(self, runner: Runner, ledger: Ledger) -> None:
+    def __init__(self, runner: Runner, ledger: Ledger, full_sync_period: float = FULL_SYNC_PERIOD) -> None:
         self.runner, self.ledger = runner, ledger
-        self.previous: dict[str, Ruleset] = {}  # node -> last Ruleset (to delete stale chains)
+        self.previous: dict[str, Ruleset] = {}  # node -> the Ruleset its kernel holds (last load)
         self.bootstrapped: set[str] = set()
         self.services: ServicesPlan | None = None  # the ServicesPlan last synced
+        self.full_sync_period = full_sync_period
+        self.last_full: dict[str, float] = {}  # node -> time.monotonic() of its last full sync
+        self.failed: set[str] = set()  # nodes whose last load failed: their next sync is full
+        self.kinds: dict[str, str] = {}  # node -> full | partial | unchanged, at the last sync
 
     def sync(self, desired: Plan) -> None:
         """Load every node's compiled kube-proxy rules (one atomic transaction per node,
         concurrently). Like kube-proxy, nothing is reloaded when no Service or endpoint
-        changed (a policy or a label change)."""
+        changed (a policy or a label change), and a sync is partial (partial.py: only the
+        chains and elements that changed) unless it is the first, follows a failure, or
+        comes `full_sync_period` seconds after the node's last full one."""
         if desired.services is None or desired.kube_proxy_mode == "none":
             return
         if desired.services == self.services and all(n.name in self.bootstrapped for n in desired.nodes):
@@ -206,9 +214,6 @@ class KubeProxy:
         rulesets = desired.kube_proxy_rulesets
         with ThreadPoolExecutor(max_workers=min(8, len(desired.nodes))) as pool:
             list(pool.map(lambda n: self._load(desired, n, rulesets[n.name]), desired.nodes))
-        for node in desired.nodes:
-            self.previous[node.name] = rulesets[node.name]
-            self.bootstrapped.add(node.name)
         self._flush_conntrack(desired.services, desired.nodes)
         self.services = desired.services
 
@@ -221,12 +226,23 @@ class KubeProxy:
             # to a ClusterIP that was not DNATed gets "network unreachable" before reaching
             # FORWARD, where kube-proxy REJECTs Services without endpoints.
             self.runner.ip_batch([f"route replace {plan.service_subnet} dev eth0"], netns=ns)
-        if plan.kube_proxy_mode == "iptables":
-            rules.iptables_restore(self.runner, ns, render(ruleset, self.previous.get(node.name)))
-            if first:
-                rules.iptables_restore(self.runner, ns, render_iptables_bootstrap(ruleset))
-        else:
-            rules.nft_load(self.runner, ns, render(ruleset))
+        previous = self.previous.get(node.name)
+        since = time.monotonic() - self.last_full.get(node.name, float("-inf"))
+        sync = render_sync(
+            ruleset, previous, needs_full_sync(previous, node.name in self.failed, since, self.full_sync_period)
+        )
+        self.failed.add(node.name)  # until the load below succeeded
+        if sync.text:
+            load = rules.iptables_restore if plan.kube_proxy_mode == "iptables" else rules.nft_load
+            load(self.runner, ns, sync.text)
+        if first and plan.kube_proxy_mode == "iptables":
+            rules.iptables_restore(self.runner, ns, render_iptables_bootstrap(ruleset))
+        self.failed.discard(node.name)
+        self.previous[node.name] = ruleset  # per node: a failure elsewhere leaves this one's right
+        self.bootstrapped.add(node.name)
+        if sync.full:
+            self.last_full[node.name] = time.monotonic()
+        self.kinds[node.name] = "full" if sync.full else "partial" if sync.text else "unchanged"
 
     def _flush_conntrack(self, services: ServicesPlan, nodes: Sequence[NodePlan]) -> None:
         """UDP/SCTP flows to removed endpoints live on in conntrack; kube-proxy deletes them."""
