@@ -3,8 +3,8 @@
 Quick (`--quick`, about a minute): a 3-node cluster with 20 pods ready from the command, the
 486-probe truth table, a 100-pod all-pairs matrix, a 30-case slice of the conformance suite.
 Full (several minutes): the same with the whole conformance suite, plus 10 nodes and 1,000 pods
-built and torn down (memory at full size, plain Mininet hosts for the ratio) and the three
-changes enforced at 1,000 pods. The curve up to 2,000 pods with its plot is
+built and torn down (memory at full size, plain Mininet hosts for the ratio), 50 nodes and
+10,000 pods (the ceiling of one VM), and the three changes enforced at 1,000 pods. The curve up to 2,000 pods with its plot is
 benchmarks/scale_curve.py. Writes <results>/<run-id>/bench.json and bench.md.
 """
 
@@ -23,7 +23,7 @@ from typing import Any
 from ..conformance.run import run_conformance
 from ..errors import TestbedError
 from ..experiment.results import new_run_id, unique_run_dir
-from .changes import enforce_changes, to_dicts
+from .changes import enforce_changes, target_s, to_dicts
 from .cheap import plan_startup, quickstart_report
 from .machine import describe_machine, machine_line
 from .probing import all_pairs_bench, truth_table_bench
@@ -96,6 +96,8 @@ def run_bench(
     if not quick:
         point = scale_point(10, 1000, mininet_hosts=mininet_hosts, progress=progress)
         raw["scale_1000"] = point.to_dict()
+        progress("the ceiling of one VM: 10,000 pods on 50 nodes")
+        raw["scale_10000"] = scale_point(50, 10000, progress=progress).to_dict()
         progress("changes at 1,000 pods")
         timings, changes = enforce_changes(progress=progress)
         raw["changes_1000"] = {"build": timings, "changes": to_dicts(changes)}
@@ -177,6 +179,22 @@ def figures_from(raw: dict[str, Any]) -> list[Figure]:
                     f"stop {m['stop_s']:.1f} s",
                 )
             )
+    if "scale_10000" in raw:
+        p = raw["scale_10000"]
+        what = f"{p['nodes']} nodes, {p['pods']:,} pods"
+        left = "left behind: " + (", ".join(p["leftovers"]) or "nothing")
+        figures += [
+            Figure("build_10000", f"{what}: build", p["build_s"], "s", 20.0, note=f"{p['pods_per_s']:.0f} pods/s"),
+            Figure("teardown_10000", f"{what}: teardown", p["teardown_s"], "s", 10.0, note=left),
+            Figure(
+                "memory_10000",
+                f"{what}: system-wide MemAvailable drop",
+                p["system_used_delta_bytes"] / GIB,
+                "GiB",
+                6.0,
+                note=f"PSS of the testbed's processes {p['memory']['total_bytes'] / GIB:.2f} GiB",
+            ),
+        ]
     for c in raw.get("changes_1000", {}).get("changes", []):
         figures.append(
             Figure(
@@ -184,7 +202,7 @@ def figures_from(raw: dict[str, Any]) -> list[Figure]:
                 f"change at 1,000 pods: {c['change']}",
                 c["apply_s"],
                 "s",
-                1.0,
+                target_s(c["change"]),
                 note=f"replan {c['replan_s']:.3f} s; packets: {counts(c['observed'])} "
                 f"({'as expected' if c['ok'] else 'NOT as expected'})",
             )

@@ -26,9 +26,9 @@ Teardown stops them in reverse. None of them reads manifests: the Plan is the wh
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 from ..kubeproxy import render_iptables_bootstrap
@@ -212,8 +212,7 @@ class KubeProxy:
         if desired.services == self.services and all(n.name in self.bootstrapped for n in desired.nodes):
             return
         rulesets = desired.kube_proxy_rulesets
-        with ThreadPoolExecutor(max_workers=min(8, len(desired.nodes))) as pool:
-            list(pool.map(lambda n: self._load(desired, n, rulesets[n.name]), desired.nodes))
+        rules.in_parallel([functools.partial(self._load, desired, n, rulesets[n.name]) for n in desired.nodes])
         self._flush_conntrack(desired.services, desired.nodes)
         self.services = desired.services
 
@@ -376,8 +375,8 @@ class PolicyProvider:
         new = dict(desired.policy_rulesets) if wanted or self.loaded is not None else None
         changes = reconcile_rulesets(self.loaded or {}, new or {})
         keys = {n.name: n.key for n in desired.nodes}
-        for node, change in sorted(changes.items()):
-            rules.nft_load(self.runner, netns_name(self.ledger.tag, keys[node]), change.script)
+        loads = [(netns_name(self.ledger.tag, keys[node]), change.script) for node, change in sorted(changes.items())]
+        rules.in_parallel([functools.partial(rules.nft_load, self.runner, ns, text) for ns, text in loads])
         self.loaded = new
         self.actions = {node: change.action for node, change in changes.items()}
 

@@ -8,9 +8,12 @@ whole on every change, which both tools make atomic (a reader never sees half a 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from .runner import Runner
+
+MAX_LOADERS = 8  # nodes loaded at once: each load is a process that mostly waits on the kernel
 
 
 def iptables_restore(runner: Runner, netns: str, text: str) -> None:
@@ -29,3 +32,15 @@ def apply_per_node(runner: Runner, texts: Mapping[str, str], kind: str) -> None:
     for netns, text in texts.items():
         if text.strip():
             load(runner, netns, text)
+
+
+def in_parallel(jobs: Sequence[Callable[[], None]]) -> None:
+    """Run each node's load at once (each is its own process and its own namespace's
+    transaction, so their order does not matter); the first failure is raised after all ended."""
+    if len(jobs) <= 1:
+        for job in jobs:
+            job()
+        return
+    with ThreadPoolExecutor(max_workers=min(MAX_LOADERS, len(jobs))) as pool:
+        for future in [pool.submit(job) for job in jobs]:
+            future.result()
