@@ -22,8 +22,8 @@ def iptables_restore(runner: Runner, netns: str, text: str) -> None:
 
 
 def nft_load(runner: Runner, netns: str, text: str) -> None:
-    """`nft -f -`: the script recreates its own table in one transaction."""
-    runner.run(["ip", "netns", "exec", netns, "nft", "-f", "-"], input=text)
+    """`nft -f -` (in-process through libnftables when it loads: Runner.nft): one transaction."""
+    runner.nft(netns, text)
 
 
 def apply_per_node(runner: Runner, texts: Mapping[str, str], kind: str) -> None:

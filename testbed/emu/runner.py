@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..errors import KernelError
+from . import nftlib
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,18 @@ class Runner:
         argv = ["ip"] + (["-n", netns] if netns else []) + (["-batch", "-"] if check else ["-force", "-batch", "-"])
         return self.run(argv, input="\n".join(lines) + "\n", check=check)
 
+    def nft(self, netns: str, text: str) -> Result:
+        """`nft -f -` of `text` in the named namespace: through libnftables in this thread when
+        the library loads (emu/nftlib.py: no process per node), else the command."""
+        argv = ["ip", "netns", "exec", netns, "nft", "-f", "-"]
+        if not nftlib.available():
+            return self.run(argv, input=text)
+        try:
+            nftlib.run_script(netns, text)
+        except OSError as exc:  # NftError, or the namespace could not be entered
+            raise KernelError(argv, 1, str(exc)) from None
+        return Result(0, "", "")
+
 
 @dataclass
 class RecordingRunner(Runner):
@@ -76,3 +89,6 @@ class RecordingRunner(Runner):
         if check and result.rc != 0:
             raise KernelError(list(argv), result.rc, result.err)
         return result
+
+    def nft(self, netns: str, text: str) -> Result:
+        return self.run(["ip", "netns", "exec", netns, "nft", "-f", "-"], input=text)
