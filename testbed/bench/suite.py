@@ -4,7 +4,9 @@ Quick (`--quick`, about a minute): a 3-node cluster with 20 pods ready from the 
 486-probe truth table, a 100-pod all-pairs matrix, a 30-case slice of the conformance suite.
 Full (several minutes): the same with the whole conformance suite, plus 10 nodes and 1,000 pods
 built and torn down (memory at full size, plain Mininet hosts for the ratio), 50 nodes and
-10,000 pods (the ceiling of one VM), and the three changes enforced at 1,000 pods. The curve up to 2,000 pods with its plot is
+10,000 pods (the ceiling of one VM), and the three changes enforced at 1,000 pods. Both: a
+policy change with the administrator's tiers present against a v1 change (tier_changes.py; 100
+pods quick, 1,000 full), the quickstart's report and `testbed plan`'s start. The curve up to 2,000 pods with its plot is
 benchmarks/scale_curve.py. Writes <results>/<run-id>/bench.json and bench.md.
 """
 
@@ -29,9 +31,19 @@ from .machine import describe_machine, machine_line
 from .probing import all_pairs_bench, truth_table_bench
 from .scale import scale_point
 from .targets import Figure, counts, table
+from .tier_changes import RATIO_TARGET, tier_change_bench
 from .workloads import THREE_NODES, deployment_yaml, write
 
 GIB = 2**30
+SUITE_CASES = 325  # the whole generated suite (seed 0), whose target is 60 s
+
+
+def evidence_note(ev: dict[str, Any]) -> str:
+    """How the blocked verdicts were known (drop evidence, traffic/droplog.py)."""
+    if not ev:
+        return "evidence: not recorded"
+    off = "" if ev.get("drop_log", True) else " (drop evidence off)"
+    return f"blocked known by drop log {ev.get('drop-log', 0)}, timeout {ev.get('timeout', 0)}{off}"
 
 
 def ready_from_command(pods: int = 20, timeout: float = 60.0) -> tuple[float, float]:
@@ -79,6 +91,7 @@ def conformance_bench(folder: str, limit: int | None, progress: Callable[[str], 
         "counts": meta["counts"],
         "run_dir": run_dir,
         "enforcement_seconds": meta["enforcement_seconds"],
+        "evidence": meta.get("evidence", {}),
     }
 
 
@@ -104,6 +117,9 @@ def run_bench(
     progress("cheap runs: the quickstart's report, `testbed plan`'s start")
     raw["report_quickstart"] = quickstart_report()
     raw["plan_startup"] = plan_startup()
+    nodes, pods = (3, 100) if quick else (10, 1000)
+    progress(f"policy changes with the administrator's tiers present, {pods} pods")
+    raw["tier_changes"] = tier_change_bench(nodes, pods, repeats=3 if quick else 5, progress=progress).to_dict()
     progress("truth table")
     truth = truth_table_bench(progress=progress)
     raw["truth_table"] = vars(truth) | {"rate": truth.rate}
@@ -224,6 +240,8 @@ def figures_from(raw: dict[str, Any]) -> list[Figure]:
             ),
         ):
             figures.append(Figure(key, what, value, "s", 0.3, note=note))
+    if "tier_changes" in raw:
+        figures += tier_figures(raw["tier_changes"])
     t, a = raw["truth_table"], raw["all_pairs"]
     figures += [
         Figure(
@@ -231,9 +249,9 @@ def figures_from(raw: dict[str, Any]) -> list[Figure]:
             "486-probe truth table (9 pods, 2 ports, 3 protocols, some blocked)",
             t["seconds"],
             "s",
-            2.0,
+            0.15,
             note=f"{counts(t['outcomes'])}, {t['mismatches']} mismatches with the oracle; "
-            f"probe timeout {t['extra']['timeout_s']} s",
+            f"probe timeout {t['extra']['timeout_s']} s; " + evidence_note(t["extra"].get("evidence", {})),
         ),
         Figure(
             "all_pairs",
@@ -255,6 +273,16 @@ def figures_from(raw: dict[str, Any]) -> list[Figure]:
     c = raw["conformance"]
     figures.append(
         Figure(
+            "conformance_time",
+            f"generated conformance suite, {c['cases']} cases",
+            c["seconds"],
+            "s",
+            round(60.0 * c["cases"] / SUITE_CASES, 1),  # issue 18: 325 cases in 60 s, pro rata
+            note=f"{c['counts'].get('mismatches', 0)} mismatches; " + evidence_note(c.get("evidence", {})),
+        )
+    )
+    figures.append(
+        Figure(
             "conformance_rate",
             f"conformance: cases per 5 minutes (measured on {c['cases']} cases)",
             c["cases"] / max(c["seconds"], 1e-9) * 300,
@@ -266,3 +294,38 @@ def figures_from(raw: dict[str, Any]) -> list[Figure]:
         )
     )
     return figures
+
+
+def tier_figures(tc: dict[str, Any]) -> list[Figure]:
+    """Issue 17's target: a policy change with tiers present within the time of a v1 change."""
+    series = {x["name"]: x for x in tc["series"]}
+    v1 = tc["medians"]["v1"]
+
+    def packets(name: str) -> str:
+        x = series[name]
+        return f"packets: {counts(x['observed'])} ({'as expected' if x['ok'] else 'NOT as expected'})"
+
+    out = [
+        Figure(
+            "tier_change_v1",
+            f"a v1 NetworkPolicy change at {tc['pods']:,} pods (median of {len(series['v1']['seconds'])})",
+            v1,
+            "s",
+            note=packets("v1"),
+        )
+    ]
+    for name, what in (
+        ("v1-with-tiers", "the same v1 change with 3 ClusterNetworkPolicies in force"),
+        ("cnp", "a ClusterNetworkPolicy change (3 others in force)"),
+    ):
+        out.append(
+            Figure(
+                f"tier_change_{name}",
+                f"{what} ÷ the v1 change alone",
+                tc["ratios"][name],
+                "×",
+                RATIO_TARGET,
+                note=f"median {tc['medians'][name]:.3f} s vs {v1:.3f} s; {packets(name)}",
+            )
+        )
+    return out

@@ -14,5 +14,7 @@ Pure, except run.py (the runner, which builds a live cluster through emu/):
     changes.py    from one step to the next: kubectl-like changes, desired manifests
     junit.py      the JUnit XML of a run
     resources.py  the shipped model and topology (data/), through importlib.resources
+    tiered.py     the administrator's tiers (ClusterNetworkPolicy...): `--tiered` cases
+    npapi.py      the Network Policy API's own conformance tests, ported (data/npapi.yaml)
     run.py        one cluster, every case's steps reconciled onto it, 486 probes a step
 """

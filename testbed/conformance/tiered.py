@@ -9,7 +9,8 @@ their updates, rule order, Pass chains, overlaps with v1 NetworkPolicies, subjec
 egress networks, named ports, port ranges; the `npapi-*` cases are the Network Policy API
 project's own conformance scenarios (conformance/base/api_integration and
 admin_tier/standard-priority-field, kubernetes-sigs/network-policy-api) restated on the model:
-gryffindor is x (team=red), slytherin is y (team=blue).
+gryffindor is x (team=red), slytherin is y (team=blue). The rest of that project's conformance
+tests, ported mechanically, come from npapi.py (data/npapi.yaml).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from .decode import decode_text, dump
+from .npapi import npapi_cases
 from .steps import Case, Step
 from .xyz import SOURCE, model_namespaces
 
@@ -412,7 +414,8 @@ _NAMED_STEPS = {
 
 
 def tiered_cases() -> list[Case]:
-    """Every tiered case, decoded through the manifest loader (a case that does not decode is a bug)."""
+    """Every tiered case, decoded through the manifest loader (a case that does not decode is a bug),
+    then the Network Policy API's ported conformance tests (npapi.py)."""
     out = []
     for name, description, steps in CASES:
         source = f"{SOURCE}/{name}.yaml"
@@ -427,4 +430,4 @@ def tiered_cases() -> list[Case]:
                 Step(m.policies if m else (), v1, note=note, tiers=m.cluster_policies if m else (), tier_texts=tiers)
             )
         out.append(Case(name, description, ("tiered",), tuple(built)))
-    return out
+    return out + npapi_cases()

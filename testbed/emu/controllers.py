@@ -200,6 +200,7 @@ class KubeProxy:
         self.last_full: dict[str, float] = {}  # node -> time.monotonic() of its last full sync
         self.failed: set[str] = set()  # nodes whose last load failed: their next sync is full
         self.kinds: dict[str, str] = {}  # node -> full | partial | unchanged, at the last sync
+        self.paused: set[str] = set()  # nodes whose kube-proxy is stopped (a fault): rules go stale
 
     def sync(self, desired: Plan) -> None:
         """Load every node's compiled kube-proxy rules (one atomic transaction per node,
@@ -209,12 +210,24 @@ class KubeProxy:
         comes `full_sync_period` seconds after the node's last full one."""
         if desired.services is None or desired.kube_proxy_mode == "none":
             return
-        if desired.services == self.services and all(n.name in self.bootstrapped for n in desired.nodes):
+        nodes = [n for n in desired.nodes if n.name not in self.paused]
+        if desired.services == self.services and all(n.name in self.bootstrapped for n in nodes):
             return
         rulesets = desired.kube_proxy_rulesets
-        rules.in_parallel([functools.partial(self._load, desired, n, rulesets[n.name]) for n in desired.nodes])
-        self._flush_conntrack(desired.services, desired.nodes)
+        rules.in_parallel([functools.partial(self._load, desired, n, rulesets[n.name]) for n in nodes])
+        self._flush_conntrack(desired.services, nodes)
         self.services = desired.services
+
+    def resume(self, node: str, desired: Plan) -> None:
+        """kube-proxy started again on `node`: it programs the current state at once."""
+        self.paused.discard(node)
+        if desired.services is None or desired.kube_proxy_mode == "none":
+            return
+        plan_node = desired.node(node)
+        ruleset = desired.kube_proxy_rulesets[node]
+        self._load(desired, plan_node, ruleset)
+        self.previous[node] = ruleset
+        self.bootstrapped.add(node)
 
     def _load(self, plan: Plan, node: NodePlan, ruleset: Ruleset) -> None:
         ns = netns_name(self.ledger.tag, node.key)
@@ -366,7 +379,7 @@ class PolicyProvider:
     def __init__(self, runner: Runner, ledger: Ledger) -> None:
         self.runner, self.ledger = runner, ledger
         self.loaded: dict[str, Ruleset] | None = None  # None: no policy was ever loaded
-        self.actions: dict[str, str] = {}  # node -> load | update | remove, last sync
+        self.actions: dict[str, str] = {}  # node -> load | patch | update | remove, last sync
 
     def sync(self, desired: Plan) -> None:
         """Apply what changed: set elements when only pods or labels did, else the whole table.

@@ -15,12 +15,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import Problem, SpecError
+from ..faults.model import Fault, Recover
 from ..plan.build import replan
 from ..plan.model import Plan
 from ..spec.model import ClusterSpec, Manifests, Namespace
 from ..spec.workloads import load_manifests
 from .expand import select_pods
+from .jobs import Trigger, job_name, trigger
 from .model import PodSelection
+from .nodes import LabelNodes, relabel_nodes
 from .rollout import Rollout
 
 
@@ -59,10 +62,15 @@ class Delete:
     files: tuple[str, ...]
 
 
-Action = Scale | DeletePods | Label | LabelNamespace | Apply | Delete | Rollout  # Rollout: experiment/run.py
+Action = (
+    Scale | DeletePods | Label | LabelNamespace | Apply | Delete | Rollout | Trigger | LabelNodes | Fault | Recover
+)  # Rollout: experiment/run.py; Trigger: experiment/jobs.py; LabelNodes: experiment/nodes.py;
+# Fault and Recover are played by experiment/run.py (emu/faults.py)
 
 
 def describe(action: Action) -> str:
+    if isinstance(action, (Fault, Recover)):
+        return action.describe()
     if isinstance(action, Scale):
         return f"scale {action.kind} {action.namespace}/{action.name} to {action.replicas}"
     if isinstance(action, DeletePods):
@@ -70,6 +78,12 @@ def describe(action: Action) -> str:
     if isinstance(action, Rollout):
         what = "rollout undo" if action.undo else f"set image ({action.image or 'next'}) and roll out"
         return f"{what} Deployment {action.namespace}/{action.deployment}"
+    if isinstance(action, Trigger):
+        return f"create job {job_name(action)} --from=cronjob/{action.cronjob} -n {action.namespace}"
+    if isinstance(action, LabelNodes):
+        return f"label nodes {' '.join(action.nodes)} " + " ".join(
+            f"{k}-" if v is None else f"{k}={v}" for k, v in action.labels.items()
+        )
     if isinstance(action, LabelNamespace):
         return f"label namespace {action.namespace} " + " ".join(
             f"{k}-" if v is None else f"{k}={v}" for k, v in action.labels.items()
@@ -175,6 +189,10 @@ def apply_action(
         plan, manifests = _relabel(action, plan, manifests)
     elif isinstance(action, LabelNamespace):
         manifests = _relabel_namespace(action, manifests)
+    elif isinstance(action, Trigger):
+        manifests = trigger(action, manifests, source)
+    elif isinstance(action, LabelNodes):
+        plan = relabel_nodes(action, plan, source)
     elif isinstance(action, Apply):
         # namespaces resolve against the cluster as it is now (a file may hold just a policy for x)
         manifests = merge(manifests, load_manifests(action.files, namespaces=manifests.namespace_names()))

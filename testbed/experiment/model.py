@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ..faults.model import Timers
 from ..spec.selectors import LabelSelector
 
 if TYPE_CHECKING:  # changes.py imports this module: the union of actions is named for types only
@@ -61,6 +62,9 @@ class ServiceTarget:
     namespace: str = "default"
     via: str = "clusterIP"  # clusterIP | nodePort | loadBalancer | dns
     nodes: tuple[str, ...] = ()  # nodePort: which nodes' HOST-IPs (() = every node)
+    # via dns to a headless Service: the one pod named <hostname>.<service>.<ns>.svc.cluster.local
+    # (a StatefulSet's pod: its name), connected to directly as that DNS answer says
+    hostname: str = ""
 
 
 @dataclass(frozen=True)
@@ -129,3 +133,4 @@ class Experiment:
     seed: int
     steps: tuple[Step, ...]
     description: str = ""
+    timers: Timers = field(default_factory=Timers)  # Kubernetes' timers for faults (faults/model.py)

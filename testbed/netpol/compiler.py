@@ -25,7 +25,8 @@ source node checks egress and the destination node ingress. The rule count depen
 policies only (rules x peers x port groups); pods only change set elements, so a pod added,
 removed or relabelled is an element update (`reconcile`). Traffic between a node and its own
 pods crosses the input/output hooks, which the table leaves alone: always allowed, as the
-oracle says. Blocked packets are dropped (a client times out, as with most CNI plugins).
+oracle says. Blocked packets are dropped (a client times out, as with most CNI plugins), each drop
+preceded by a rate-limited log rule that tells the testbed where (rules/droplog.py).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from ..rules.model import (
     Drop,
     InSet,
     Jump,
+    Log,
     NftSet,
     Part,
     Proto,
@@ -55,6 +57,7 @@ from ..rules.model import (
 from ..rules.model import Rule as NftRule
 from .model import DIRECTIONS, IPPeer, Policy, PortMatch, Rule, describe_peer
 from .nft import ADDR, ADDR_ADDR, ADDR_PORT, FAMILY, TABLE, remove_script, render, set_updates, sort_elements
+from .nft_patch import patch
 from .oracle import selector_text
 from .world import World
 
@@ -73,8 +76,12 @@ INTERVAL = ("interval",)
 
 
 def _nft_rule(matches: tuple[Part, ...], verdict: Verdict, comment: str = "", counter: bool = False) -> NftRule:
-    """A rule as this table writes it: matches, `counter`, the verdict, the comment."""
-    return NftRule(matches + ((Counter(),) if counter else ()) + ((Comment(comment),) if comment else ()), verdict)
+    """A rule as this table writes it: matches, `counter`, the verdict, the comment. A drop also
+    reports the packet to the testbed (rules/droplog.py: drop evidence)."""
+    log: tuple[Part, ...] = (Log(),) if isinstance(verdict, Drop) else ()
+    return NftRule(
+        matches + ((Counter(),) if counter else ()) + log + ((Comment(comment),) if comment else ()), verdict
+    )
 
 
 def compile_node(world: World, node: str, cache: dict[Any, Any] | None = None) -> Ruleset:
@@ -286,7 +293,7 @@ def node_script(world: World, node: str) -> str:
 @dataclass(frozen=True)
 class NodeChange:
     node: str
-    action: str  # "load": the whole table | "update": set elements only | "remove": drop the table
+    action: str  # "load": the whole table | "patch": changed chains and sets | "update": set elements only | "remove": drop the table
     script: str  # text for `nft -f` in the node's network namespace
 
 
@@ -297,12 +304,20 @@ def reconcile(old: World | None, new: World | None) -> dict[str, NodeChange]:
     )
 
 
+def _holds_policies(ruleset: Ruleset) -> bool:
+    """Whether the table holds a policy (a set beyond the three every table has): a table
+    without one has nothing worth keeping, and is loaded whole."""
+    return any(s.name not in (*ISOLATED.values(), SELF_SET) for s in ruleset.table(TABLE).sets)
+
+
 def reconcile_rulesets(before: Mapping[str, Ruleset], after: Mapping[str, Ruleset]) -> dict[str, NodeChange]:
     """What to run on each node to go from the compiled tables `before` to `after`.
 
     Nodes whose rules do not change are left out. Pods added, removed or relabelled and
-    namespaces relabelled are set-element updates; a policy added, removed or changed reloads
-    the table of every node (atomically: one transaction per node).
+    namespaces relabelled are set-element updates; a policy added, removed or changed patches
+    the table of every node, only the chains and sets that differ (nft_patch.py), or reloads
+    it where a patch cannot say the change or the table held no policy yet (atomically either
+    way: one transaction per node).
     """
     out: dict[str, NodeChange] = {}
     for node in sorted(set(before) | set(after)):
@@ -312,7 +327,10 @@ def reconcile_rulesets(before: Mapping[str, Ruleset], after: Mapping[str, Rulese
             out[node] = NodeChange(node, "load", render(after[node]))
         else:
             update = set_updates(before[node], after[node])
-            if update is None:
+            script = patch(before[node], after[node]) if update is None and _holds_policies(before[node]) else None
+            if update is None and script is not None:
+                out[node] = NodeChange(node, "patch", script)
+            elif update is None:
                 out[node] = NodeChange(node, "load", render(after[node]))
             elif update:
                 out[node] = NodeChange(node, "update", update.render())

@@ -23,6 +23,7 @@ their pods only change set elements.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 
 from ..rules.model import Accept, Chain, DPort, Drop, Goto, InSet, NftSet, Part, Proto, Return
@@ -54,8 +55,9 @@ def compile_tiers(
     sets: list[NftSet] = []
     chains: list[Chain] = []
     subject: dict[int, str] = {}
+    keys = set_keys(world.tiers)
     for t, policy in enumerate(world.tiers):
-        name = f"t{t}-pods"
+        name = f"{keys[t]}-pods"
         ns = world.namespace_labels
         pods = [p.ip for p in local if tiers.subject_selects(policy, p.namespace, ns(p.namespace), p.labels)]
         sets.append(
@@ -83,7 +85,19 @@ def compile_tiers(
                 else:  # Pass: the rest of the tier is skipped
                     verdict = Goto(NP[d]) if policy.tier == ADMIN else Return()
                 target += _rule(
-                    world, policy, t, subject[t], d, rule, local, verdict, sets, cache, self_field, peer_field, nft_rule
+                    world,
+                    policy,
+                    keys[t],
+                    subject[t],
+                    d,
+                    rule,
+                    local,
+                    verdict,
+                    sets,
+                    cache,
+                    self_field,
+                    peer_field,
+                    nft_rule,
                 )
         chains.append(
             Chain(
@@ -110,10 +124,22 @@ def compile_tiers(
     return chains, sets
 
 
+def set_keys(policies) -> list[str]:
+    """Each policy's prefix for its set names: `t` and 8 hex digits of its kind/name's SHA-256,
+    stable whatever the other policies are (an index would rename every later policy's sets
+    when one is inserted, and a patch (nft_patch.py) would have to reload them all). Should two
+    names share the digits, the later ones get their index appended."""
+    out: list[str] = []
+    for t, policy in enumerate(policies):
+        key = "t" + hashlib.sha256(policy.full_name.encode()).hexdigest()[:8]
+        out.append(key if key not in out else f"{key}x{t}")
+    return out
+
+
 def _rule(
     world,
     policy: ClusterPolicySpec,
-    t: int,
+    t: str,
     subject: str,
     d: str,
     rule: TierRule,
@@ -125,7 +151,7 @@ def _rule(
     peer_field,
     nft_rule,
 ) -> list[NftRule]:
-    prefix = f"t{t}-{'in' if d == 'ingress' else 'eg'}{rule.index}"
+    prefix = f"{t}-{'in' if d == 'ingress' else 'eg'}{rule.index}"
     what = f"{policy.tier} {policy.full_name} {d} rule {rule.name or f'spec.{d}[{rule.index}]'}: {rule.action}"
     peers: list[tuple[Part, ...]] = []
     for k, peer in enumerate(rule.peers):

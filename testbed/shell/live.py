@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..plan.model import Plan
+from .faults import FaultCall
 
 if TYPE_CHECKING:
     from ..experiment.changes import Action
@@ -37,6 +38,7 @@ class Live:
     capture: Callable[[str, list[str]], tuple[int, str]] | None = None  # (key, argv) -> (status, stdout)
     rollout: RollOut | None = None  # an experiment/rollout.py Rollout, rolled out step by step
     state_dir: str = ""  # the shell's files inside the instance's folder ("" = a temp dir)
+    fault: FaultCall | None = None  # inject or recover a fault (shell/faults.py, emu/faults.py)
 
     def exec(self, key: str, argv: list[str]) -> int:
         return self.run(self.netns(key), argv)
@@ -100,12 +102,12 @@ def connect(cluster: Any, spec: Any, manifests: Any) -> Live:
     kept here, and every change is: edit the manifests, replan, apply the new Plan."""
     from ..experiment.changes import apply_action
 
-    current = {"manifests": manifests}
+    current = {"manifests": manifests, "spec": spec}  # the spec changes with a node's taints (faults)
 
     def change(action: Action) -> tuple[Plan, Any]:
-        new_manifests, new_plan = apply_action(action, spec, current["manifests"], cluster.plan, "shell")
+        new_manifests, new_plan = apply_action(action, current["spec"], current["manifests"], cluster.plan, "shell")
         with sigint_ignored():
-            cluster.apply(new_plan)
+            cluster.apply(cluster.faults.adjust(new_plan))
         current["manifests"] = new_manifests
         return cluster.plan, new_manifests
 
@@ -133,4 +135,22 @@ def connect(cluster: Any, spec: Any, manifests: Any) -> Live:
             current["manifests"], _done = _roll_out(cluster, spec, current["manifests"], action, history, "shell")
         return cluster.plan, current["manifests"]
 
-    return Live(cluster.netns, run_attached, change, logs, capture, rollout, state)
+    def fault(action: Any, timers: Any) -> tuple[Plan, Any, list[str]]:
+        """Inject or recover a fault, printing its events as they happen; None lists the active."""
+        from ..faults.model import Fault
+
+        injector = cluster.faults
+        if action is None:
+            return cluster.plan, current["manifests"], [f.describe() for f in injector.state.active.values()]
+        injector.say = lambda line: print(line, flush=True)
+        if isinstance(action, Fault):
+            current["spec"], current["manifests"] = injector.inject(
+                action, timers, current["spec"], current["manifests"]
+            )
+        else:
+            current["spec"], current["manifests"] = injector.recover(
+                action, timers, current["spec"], current["manifests"]
+            )
+        return cluster.plan, current["manifests"], []
+
+    return Live(cluster.netns, run_attached, change, logs, capture, rollout, state, fault)

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ParamSpec
 
+from ..experiment.jobs import completions
 from ..plan.model import Plan, PodPlan
 
 HEADERS: dict[str, tuple[list[str], list[str]]] = {  # plural -> (columns, extra -o wide columns)
@@ -24,6 +25,11 @@ HEADERS: dict[str, tuple[list[str], list[str]]] = {  # plural -> (columns, extra
         ["CONTAINERS", "IMAGES", "SELECTOR"],
     ),
     "replicationcontrollers": (["NAME", "DESIRED", "CURRENT", "READY", "AGE"], ["CONTAINERS", "IMAGES", "SELECTOR"]),
+    "jobs": (["NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE"], ["CONTAINERS", "IMAGES", "SELECTOR"]),
+    "cronjobs": (
+        ["NAME", "SCHEDULE", "TIMEZONE", "SUSPEND", "ACTIVE", "LAST SCHEDULE", "AGE"],
+        ["CONTAINERS", "IMAGES", "SELECTOR"],
+    ),
     "endpoints": (["NAME", "ENDPOINTS", "AGE"], []),
     "endpointslices": (["NAME", "ADDRESSTYPE", "PORTS", "ENDPOINTS", "AGE"], []),
     "networkpolicies": (["NAME", "POD-SELECTOR", "AGE"], []),
@@ -280,13 +286,15 @@ class Catalog:
             n, want = len(self.pods_of(kind, w.ref.namespace, w.ref.name)), w.replicas
             if kind == "DaemonSet":
                 want = n
+            batch = _batch_columns(w, self.manifests.workloads)
             cols = {
+                **batch,
                 "Deployment": [f"{n}/{want}", str(n), str(n), "{age}"],
                 "StatefulSet": [f"{n}/{want}", "{age}"],
                 "DaemonSet": [str(want), str(n), str(n), str(n), str(n), _sel(w.template.node_selector), "{age}"],
             }.get(kind, [str(want), str(n), str(n), "{age}"])
             wide = [",".join(c.name for c in w.template.containers), _images(w.template), str(w.selector)]
-            api = "v1" if kind == "ReplicationController" else "apps/v1"
+            api = {"ReplicationController": "v1", "Job": "batch/v1", "CronJob": "batch/v1"}.get(kind, "apps/v1")
             out.append(
                 Obj(
                     plural,
@@ -329,6 +337,12 @@ class Catalog:
 
     def _daemonsets(self) -> list[Obj]:
         return self._workloads("DaemonSet", "daemonsets")
+
+    def _jobs(self) -> list[Obj]:
+        return self._workloads("Job", "jobs")
+
+    def _cronjobs(self) -> list[Obj]:
+        return self._workloads("CronJob", "cronjobs")
 
     def _replicationcontrollers(self) -> list[Obj]:
         return self._workloads("ReplicationController", "replicationcontrollers")
@@ -581,3 +595,24 @@ class Catalog:
             )
             for n in self.plan.nodes
         ]
+
+
+def _batch_columns(w: Any, workloads: Any) -> dict[str, list[str]]:
+    """kubectl get jobs / cronjobs columns (experiment/jobs.py says when a Job completes)."""
+    fields = w.controller
+    if w.ref.kind == "Job" and fields is not None:
+        return {"Job": ["Complete" if fields.complete else "Running", completions(w), "-", "{age}"]}
+    if w.ref.kind == "CronJob" and fields is not None:
+        own = f"CronJob/{w.ref.name}"
+        active = sum(
+            1
+            for j in workloads
+            if j.ref.kind == "Job"
+            and j.ref.namespace == w.ref.namespace
+            and j.controller is not None
+            and j.controller.owner == own
+            and not j.controller.complete
+        )
+        tz = "<none>"
+        return {"CronJob": [fields.schedule, tz, str(fields.suspend), str(active), "<none>", "{age}"]}
+    return {}

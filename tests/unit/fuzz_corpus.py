@@ -287,6 +287,8 @@ def m_service(rng: random.Random, docs: list[Any]) -> None:
         return m_replicas(rng, docs)
     spec = rng.choice(objs)["spec"]
     field = rng.choice(["type", "port", "nodePort", "selector", "sessionAffinity"])
+    if field in ("port", "nodePort") and not spec.get("ports"):  # an ExternalName Service has none
+        field = "type"
     if field == "port":
         spec["ports"][0]["port"] = rng.choice([0, -5, 70000, "eighty"])
     elif field == "nodePort":

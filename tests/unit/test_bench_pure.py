@@ -51,7 +51,7 @@ def test_notes_are_readable_text_not_python_dicts():
             "seconds": 1.0,
             "outcomes": {"connected": 440, "timeout": 46},
             "mismatches": 0,
-            "extra": {"timeout_s": 1.0},
+            "extra": {"timeout_s": 1.0, "evidence": {"drop-log": 46, "timeout": 0, "reset": 0}},
         },
         "all_pairs": {"seconds": 0.9, "probes": 9900, "outcomes": {"connected": 9900}},
         "changes_1000": {
@@ -63,6 +63,8 @@ def test_notes_are_readable_text_not_python_dicts():
     }
     notes = {f.key: f.note for f in figures_from(raw)}
     assert notes["truth_table"].startswith("440 connected, 46 timeout, 0 mismatches")
+    assert "blocked known by drop log 46, timeout 0" in notes["truth_table"]
+    assert "evidence: not recorded" in notes["conformance_time"]
     assert notes["all_pairs"] == "9900 connected"
     assert "packets: 10 connected" in notes["change"]
     assert not any("{" in n or "'" in n for n in notes.values())
@@ -114,3 +116,25 @@ def test_issue_18_rows_have_their_targets():
     assert got[("build_10000", "build")] == (20.0, True)
     assert got[("teardown_10000", "teardown")] == (10.0, False)
     assert got[("memory_10000", "system-wide MemAvailable drop")] == (6.0, True)
+
+
+def test_tier_change_figures_set_the_ratio_against_the_v1_change():
+    from testbed.bench.suite import tier_figures
+    from testbed.bench.tier_changes import RATIO_TARGET, Series, TierChangeFigures
+
+    def series(name, seconds, ok=True):
+        return Series(name, "", list(seconds), list(seconds), ok, {"timeout": 5, "connected": 5})
+
+    tc = TierChangeFigures(
+        3,
+        102,
+        2,
+        5,
+        [series("v1", [0.1, 0.2]), series("v1-with-tiers", [0.3, 0.3]), series("cnp", [0.15, 0.15], False)],
+    )
+    figures = {f.key: f for f in tier_figures(tc.to_dict())}
+    assert figures["tier_change_v1"].met is None and abs(figures["tier_change_v1"].value - 0.15) < 1e-9
+    slow, same = figures["tier_change_v1-with-tiers"], figures["tier_change_cnp"]
+    assert slow.limit == RATIO_TARGET and abs(slow.value - 2.0) < 1e-9 and slow.met is False
+    assert abs(same.value - 1.0) < 1e-9 and same.met is True
+    assert "NOT as expected" in same.note and "5 timeout, 5 connected" in same.note
