@@ -22,8 +22,9 @@ objects back) compare by identity, so an unchanged chain of 1,000 rules costs al
 from __future__ import annotations
 
 from .model import Chain, MapElement, NftMap, NftSet, Table
-from .render_iptables import iptables_rule
-from .render_nft import chain_decl, map_element, nft_rule, set_decl
+from .render_iptables import chain_rules
+from .render_nft import chain_decl, map_element, set_decl
+from .render_nft import chain_rules as nft_chain_rules
 
 
 def _user_chains(table: Table) -> dict[str, Chain]:
@@ -51,7 +52,7 @@ def iptables_diff(old: tuple[Table, ...], new: tuple[Table, ...]) -> str | None:
         lines += [f":{c.name} - [0:0]" for c in changed]
         lines += [f":{name} - [0:0]" for name in gone]
         for c in changed:
-            lines += [iptables_rule(c.name, r) for r in c.rules]
+            lines += chain_rules(after.name, c.name, c.rules)  # with their drop-log rules (droplog.py)
         lines += [f"-X {name}" for name in gone]
         lines.append("COMMIT")
     return "\n".join(lines) + "\n" if lines else ""
@@ -112,7 +113,7 @@ def nft_diff(old: Table, new: Table) -> str | None:
     lines += [f"add set {ref} {s.name} {set_decl(s)}" for s in new_set_decls]
     lines += [f"add element {ref} {s.name} {{ {e} }}" for s in new_set_decls for e in s.elements]
     for c in added + changed:
-        lines += [f"add rule {ref} {c.name} {nft_rule(r)}" for r in c.rules]
+        lines += [f"add rule {ref} {c.name} {text}" for text in nft_chain_rules(new.name, c)]
     lines += adds
     lines += [f"delete chain {ref} {name}" for name in gone]
     return "\n".join(lines) + "\n"
