@@ -17,7 +17,7 @@ from ..errors import Problem, RunAborted, SpecError, TestbedError
 from ..faults.decode import TIMER_KEYS
 from ..faults.model import Fault, Recover
 from ..lifecycle.delays import Delays
-from ..plan.build import plan_cluster
+from ..plan.build import plan_cluster, replan
 from ..spec.topology import load_topology
 from ..spec.workloads import load_manifests
 from ..traffic.capture import Capture
@@ -31,6 +31,7 @@ from .records import make_row
 from .results import discarded_if_empty, environment, file_sha256, new_run_id, unique_run_dir, write_results
 from .rollout import Rollout
 from .statefulsets import stages
+from .updates import stages as update_stages
 
 
 def probe_rows(
@@ -330,7 +331,15 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
                             done = {"added": 0, "removed": 0, "seconds": 0.0}
                             # one pod at a time for an OrderedReady StatefulSet (experiment/statefulsets.py)
                             for stage in stages(action, manifests):
+                                before = manifests
                                 manifests, plan = apply_action(stage, cluster_spec, manifests, cluster.plan, exp.file)
+                                # a StatefulSet's or DaemonSet's new template rolls pod by pod (experiment/updates.py)
+                                for wishes in update_stages(cluster_spec, before, manifests, cluster.plan):
+                                    part = replan(cluster_spec, manifests, plan.seed, prev=cluster.plan, desired=wishes)
+                                    done = {
+                                        k: v + done[k] for k, v in cluster.apply(cluster.faults.adjust(part)).items()
+                                    }
+                                    plan = replan(cluster_spec, manifests, plan.seed, prev=cluster.plan)
                                 done = {k: v + done[k] for k, v in cluster.apply(cluster.faults.adjust(plan)).items()}
                         changes.append({"step": step.name, "action": describe(action), **done})
                         progress(

@@ -50,6 +50,14 @@ class Desired:
     per_node: bool = False
     nodes: tuple[str, ...] = ()
     service_name: str = ""
+    # a Job's completionMode Indexed: `names` are the index bases <job>-<i> (plan/controllers.py)
+    indexed: bool = False
+    # StatefulSet, DaemonSet updates (plan/updates.py): live pods kept whatever their revision:
+    # all with OnDelete, ordinals below `partition`, and `held` pod names / node names (a
+    # rolling update's pods not yet replaced)
+    on_delete: bool = False
+    partition: int = 0
+    held: frozenset[str] = frozenset()
 
 
 def desired_pods(manifests: Manifests) -> list[Desired]:
@@ -74,6 +82,7 @@ def desired_pods(manifests: Manifests) -> list[Desired]:
                     names=names,
                     per_node=per_node,
                     service_name=controllers.service_name(wl),
+                    **controllers.update_fields(wl),
                 )
             )
             continue
@@ -180,6 +189,8 @@ def replan(
             prepared = dataclasses.replace(prepared, names=bootstrap)
         for fixed_name, fixed_node in todo:
             name = fixed_name or (wish.base if not wish.owner else _generate(names, wish, taken))
+            if wish.indexed:  # an Indexed Job's pod: <job>-<index>-<suffix>, as the Job controller names it
+                name = _generate(names, dataclasses.replace(wish, base=fixed_name), taken)
             template = controllers.pod_template(wish, name)
             # a daemon pod is bound to its node, as the DaemonSet controller's node affinity does
             node, why = (fixed_node, "") if fixed_node else scheduler.schedule(prepared)
