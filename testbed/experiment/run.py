@@ -31,6 +31,7 @@ from .records import make_row
 from .results import discarded_if_empty, environment, file_sha256, new_run_id, unique_run_dir, write_results
 from .rollout import Rollout
 from .statefulsets import stages
+from .updates import STEP_DELAY as UPDATE_STEP_DELAY
 from .updates import stages as update_stages
 
 
@@ -339,6 +340,7 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
                                     done = {
                                         k: v + done[k] for k, v in cluster.apply(cluster.faults.adjust(part)).items()
                                     }
+                                    time.sleep(UPDATE_STEP_DELAY)
                                     plan = replan(cluster_spec, manifests, plan.seed, prev=cluster.plan)
                                 done = {k: v + done[k] for k, v in cluster.apply(cluster.faults.adjust(plan)).items()}
                         changes.append({"step": step.name, "action": describe(action), **done})

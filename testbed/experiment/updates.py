@@ -27,6 +27,9 @@ from ..plan.model import Plan
 from ..spec.model import ClusterSpec, Manifests, NodeSpec, Workload
 
 KINDS = ("StatefulSet", "DaemonSet")
+# seconds between stages: a stand-in for readiness (each controller waits for its new pods to be
+# Ready before it goes on), as experiment/rollout.py's step_delay for Deployments
+STEP_DELAY = 0.3
 
 
 def scaled(value: str, total: int, round_up: bool) -> int:
