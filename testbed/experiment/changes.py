@@ -100,7 +100,7 @@ def describe(action: Action) -> str:
         return f"{action.probe} probe of pods {_sel(action.pods)} {'passes' if action.passes else 'fails'}"
     if isinstance(action, Rollout):
         what = "rollout undo" if action.undo else f"set image ({action.image or 'next'}) and roll out"
-        return f"{what} Deployment {action.namespace}/{action.deployment}"
+        return f"{what} {action.kind} {action.namespace}/{action.deployment}"
     if isinstance(action, Trigger):
         return f"create job {job_name(action)} --from=cronjob/{action.cronjob} -n {action.namespace}"
     if isinstance(action, LabelNodes):

@@ -230,7 +230,7 @@ def _action(doc: Doc, base: str) -> Action | None:
         rdoc = doc.mapping(kind)
         if rdoc is None:
             return None
-        keys = ("deployment", "namespace", "stepDelay") + (
+        keys = ("deployment", "statefulset", "daemonset", "namespace", "stepDelay") + (
             ("image", "maxSurge", "maxUnavailable") if kind == "rollout" else ()
         )
         rdoc.check_keys(keys)
@@ -255,14 +255,20 @@ def _action(doc: Doc, base: str) -> Action | None:
                 surge = value
             else:
                 unavailable = value
+        # a StatefulSet or DaemonSet rolls by its own updateStrategy (experiment/updates.py)
+        named = [k for k in ("deployment", "statefulset", "daemonset") if k in rdoc.value]
+        if len(named) > 1:
+            rdoc.error("name exactly one of deployment, statefulset, daemonset")
+        target = named[0] if named else "deployment"
         return Rollout(
-            rdoc.str("deployment", required=True) or "",
+            rdoc.str(target, required=True) or "",
             rdoc.str("namespace", default="default") or "default",
             rdoc.str("image", default="") or "",
             kind == "rollback",
             surge,
             unavailable,
             float(delay),
+            kind={"deployment": "Deployment", "statefulset": "StatefulSet", "daemonset": "DaemonSet"}[target],
         )
     if kind in ("apply", "delete"):
         files = []

@@ -32,6 +32,7 @@ from .results import discarded_if_empty, environment, file_sha256, new_run_id, u
 from .rollout import Rollout
 from .statefulsets import stages
 from .updates import STEP_DELAY as UPDATE_STEP_DELAY
+from .updates import rolled
 from .updates import stages as update_stages
 
 
@@ -200,6 +201,10 @@ def _roll_out(
     from .rollout import counts, find_deployment, new_template_workload, updated, wishes_between
 
     start = time.perf_counter()
+    if action.kind != "Deployment":  # a StatefulSet or DaemonSet: its own updateStrategy plays
+        after = rolled(manifests, action, history, source)
+        done = apply_rolling(cluster, spec, manifests, after, replan(spec, after, cluster.plan.seed, prev=cluster.plan))
+        return after, {**done, "seconds": time.perf_counter() - start}
     old = find_deployment(manifests, action, source)
     new = new_template_workload(old, action, history)
     history[(old.ref.namespace, old.ref.name)] = old.template
@@ -212,6 +217,22 @@ def _roll_out(
         added, removed = added + int(done["added"]), removed + int(done["removed"])
         time.sleep(action.step_delay)
     return after, {"added": added, "removed": removed, "seconds": time.perf_counter() - start}
+
+
+def apply_rolling(cluster: EmulatedCluster, spec: Any, before: Any, after: Any, plan: Any) -> dict[str, Any]:
+    """Move the cluster from `before` to `after` (whose reconciled plan is `plan`): a StatefulSet's
+    or DaemonSet's new template rolls pod by pod, node by node (experiment/updates.py), each
+    stage applied and given time to be Ready before the next; then the final state."""
+    start = time.perf_counter()
+    done = {"added": 0, "removed": 0}
+    for wishes in update_stages(spec, before, after, cluster.plan):
+        part = replan(spec, after, plan.seed, prev=cluster.plan, desired=wishes)
+        step = cluster.apply(cluster.faults.adjust(part))  # a NotReady node's endpoints stay not ready
+        done = {k: int(step[k]) + v for k, v in done.items()}
+        time.sleep(UPDATE_STEP_DELAY)
+        plan = replan(spec, after, plan.seed, prev=cluster.plan)
+    step = cluster.apply(cluster.faults.adjust(plan))
+    return {**{k: int(step[k]) + v for k, v in done.items()}, "seconds": time.perf_counter() - start}
 
 
 def _fault(
@@ -334,15 +355,8 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
                             for stage in stages(action, manifests):
                                 before = manifests
                                 manifests, plan = apply_action(stage, cluster_spec, manifests, cluster.plan, exp.file)
-                                # a StatefulSet's or DaemonSet's new template rolls pod by pod (experiment/updates.py)
-                                for wishes in update_stages(cluster_spec, before, manifests, cluster.plan):
-                                    part = replan(cluster_spec, manifests, plan.seed, prev=cluster.plan, desired=wishes)
-                                    done = {
-                                        k: v + done[k] for k, v in cluster.apply(cluster.faults.adjust(part)).items()
-                                    }
-                                    time.sleep(UPDATE_STEP_DELAY)
-                                    plan = replan(cluster_spec, manifests, plan.seed, prev=cluster.plan)
-                                done = {k: v + done[k] for k, v in cluster.apply(cluster.faults.adjust(plan)).items()}
+                                rolled_done = apply_rolling(cluster, cluster_spec, before, manifests, plan)
+                                done = {k: v + done[k] for k, v in rolled_done.items()}
                         changes.append({"step": step.name, "action": describe(action), **done})
                         progress(
                             f"step {step.name}: {describe(action)}: +{done['added']} -{done['removed']} pods "

@@ -11,7 +11,8 @@ do not recreate every pod at once. With updateStrategy RollingUpdate (the defaul
   eligible nodes rounded up); with maxUnavailable 0, maxSurge nodes at a time (the emulation
   replaces a node's daemon pod in one change rather than running both side by side).
 
-With OnDelete, pods keep the old template until they are deleted (plan/controllers.py keeps
+`kubectl rollout restart|undo` (the `rollout` action naming a statefulset or daemonset) changes
+the template as for a Deployment (`rolled`), then the same stages play. With OnDelete, pods keep the old template until they are deleted (plan/controllers.py keeps
 them). Each stage is a set of wishes (plan.build.Desired) whose `held` pods (names, or nodes
 for a DaemonSet) keep their old revision; the caller reconciles and applies the stages in turn.
 """
@@ -20,11 +21,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Any
 
+from ..errors import Problem, SpecError
 from ..plan import controllers
 from ..plan.build import Desired, desired_pods
 from ..plan.model import Plan
 from ..spec.model import ClusterSpec, Manifests, NodeSpec, Workload
+from .rollout import IMAGE_ANNOTATION, Rollout, history_key
 
 KINDS = ("StatefulSet", "DaemonSet")
 # seconds between stages: a stand-in for readiness (each controller waits for its new pods to be
@@ -104,3 +108,25 @@ def _nodes(cluster: ClusterSpec, plan: Plan) -> list[NodeSpec]:
     """The live nodes (labels as a running cluster has them now), for DaemonSet eligibility."""
     now = {n.name: n.labels for n in plan.nodes}
     return [dataclasses.replace(n, labels=dict(now[n.name])) for n in cluster.nodes if n.name in now]
+
+
+def rolled(manifests: Manifests, action: Rollout, history: dict[tuple[str, str], Any], source: str) -> Manifests:
+    """The manifests after `kubectl rollout restart` / `set image` (or `rollout undo`) of a
+    StatefulSet or DaemonSet; `history` keeps the template it replaces, for a later undo."""
+    key = (action.kind, action.namespace, action.deployment)
+    old = next((w for w in manifests.workloads if (w.ref.kind, w.ref.namespace, w.ref.name) == key), None)
+    if old is None:
+        raise SpecError([Problem(source, "rollout", f"no {action.kind} {action.namespace}/{action.deployment}")])
+    where = history_key(action)
+    if action.undo:
+        previous = history.get(where)
+        if previous is None:
+            message = f"{action.kind} {action.namespace}/{action.deployment} has no previous revision to roll back to"
+            raise SpecError([Problem(source, "rollout.undo", message)])
+        template = previous
+    else:
+        annotations = {**old.template.annotations, IMAGE_ANNOTATION: action.image or "next"}
+        template = dataclasses.replace(old.template, annotations=annotations)
+    history[where] = old.template
+    new = dataclasses.replace(old, template=template)
+    return dataclasses.replace(manifests, workloads=tuple(new if w is old else w for w in manifests.workloads))

@@ -126,9 +126,11 @@ def connect(cluster: Any, spec: Any, manifests: Any) -> Live:
         done = played(action)
         if done is not None:
             return done
+        from ..experiment.run import apply_rolling
+
         new_manifests, new_plan = apply_action(action, current["spec"], current["manifests"], cluster.plan, "shell")
-        with sigint_ignored():
-            cluster.apply(cluster.faults.adjust(new_plan))
+        with sigint_ignored():  # a StatefulSet's or DaemonSet's new template rolls in stages
+            apply_rolling(cluster, current["spec"], current["manifests"], new_manifests, new_plan)
         current["manifests"] = new_manifests
         return cluster.plan, new_manifests
 
