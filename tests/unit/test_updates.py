@@ -178,3 +178,56 @@ def test_an_indexed_job_names_its_pods_by_index(manifests):
               completionMode: Sometimes
               template: {spec: {restartPolicy: Never, containers: [{name: w, image: busybox}]}}
         """)
+
+
+def _experiment(tmp_path, actions: str) -> str:
+    data = REPO / "tests" / "unit" / "data" / "updates"
+    path = tmp_path / "exp.yaml"
+    path.write_text(f"""\
+apiVersion: testbed/v1alpha1
+kind: Experiment
+metadata: {{name: x}}
+spec:
+  topology: {REPO / "topologies" / "three-nodes.yaml"}
+  manifests: [{data / "web.yaml"}]
+  steps:
+    - name: s
+      actions: {actions}
+      probes: [{{name: g, from: {{pods: {{names: [client]}}}}, to: {{service: {{name: nginx, hostname: web-0, via: dns}}}}}}]
+""")
+    return str(path)
+
+
+def test_the_rollout_action_takes_a_statefulset_and_is_checked_before_the_run(tmp_path):
+    from testbed.experiment.load import load_experiment
+
+    exp = load_experiment(_experiment(tmp_path, "[{rollout: {statefulset: web}}, {rollback: {statefulset: web}}]"))
+    assert [(a.kind, a.deployment, a.undo) for a in exp.steps[0].actions] == [
+        ("StatefulSet", "web", False),
+        ("StatefulSet", "web", True),
+    ]
+    for actions, fragment in (
+        ("[{rollout: {statefulset: nope}}]", "rollout.statefulset: no StatefulSet default/nope at this step"),
+        ("[{rollback: {statefulset: web}}]", "StatefulSet default/web has no previous revision"),
+        ("[{rollout: {daemonset: web}}]", "no DaemonSet default/web"),
+        ("[{rollout: {statefulset: web, deployment: web}}]", "name exactly one of deployment, statefulset, daemonset"),
+    ):
+        with pytest.raises(SpecError) as err:
+            load_experiment(_experiment(tmp_path, actions))
+        assert fragment in str(err.value), str(err.value)
+
+
+def test_a_restart_and_its_undo_roll_in_stages_back_to_the_first_revision(manifests):
+    from testbed.experiment.rollout import Rollout
+    from testbed.experiment.updates import rolled
+
+    m = manifests(STS.replace("STRATEGY", ""))
+    plan = plan_cluster(THREE, m)
+    first = {p.labels["controller-revision-hash"] for p in plan.pods if p.owner == "StatefulSet/web"}
+    history: dict = {}
+    for undo in (False, True):
+        after = rolled(m, Rollout("web", kind="StatefulSet", image="nginx:2", undo=undo), history, "x")
+        assert len(stages(THREE, m, after, plan)) == 3  # four pods, one at a time: three intermediate states
+        m, plan = after, _roll(m, after, plan)[-1]
+        revisions = {p.labels["controller-revision-hash"] for p in plan.pods if p.owner == "StatefulSet/web"}
+        assert len(revisions) == 1 and (revisions == first) == undo
