@@ -31,6 +31,7 @@ from .expand import expand, select_pods, sources
 from .jobs import finish as finish_jobs
 from .model import Endpoints, Experiment, PodSelection, ProbeGroup
 from .rollout import Rollout, counts, find_deployment, history_key, new_template_workload, updated, wishes_between
+from .taints import TaintNodes, retaint, settle
 from .updates import rolled
 from .updates import stages as update_stages
 
@@ -75,7 +76,11 @@ def check_experiment(exp: Experiment) -> None:
                 _check_action(action, plan, manifests, history, add)
                 if len(problems.items) > before:
                     problems.raise_if_any()  # the later steps' state is unknown: stop here
-                manifests, plan = _simulate(action, cluster, manifests, plan, history, exp.file)
+                if isinstance(action, TaintNodes):  # the nodes' taints are the cluster's (experiment/taints.py)
+                    cluster = retaint(cluster, action, exp.file)
+                    manifests, plan = settle(cluster, manifests, plan)
+                else:
+                    manifests, plan = _simulate(action, cluster, manifests, plan, history, exp.file)
             except SpecError as exc:  # e.g. an apply file's own problems: they name that file
                 if exc.problems is not tuple(problems.items):
                     problems.items = list(

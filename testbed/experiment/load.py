@@ -34,6 +34,7 @@ from .model import (
 )
 from .nodes import LabelNodes
 from .rollout import Rollout
+from .taints import TaintNodes, parse_taint
 
 API = "testbed/v1alpha1"
 MAX_STEPS = 1_000
@@ -196,6 +197,7 @@ _ACTIONS = (
     "fault",
     "recover",
     "probe",
+    "taint",
 )
 PROBES = ("readiness", "liveness", "startup")
 
@@ -303,6 +305,8 @@ def _action(doc: Doc, base: str) -> Action | None:
             pdoc.error("required field is missing", "pods")
             return None
         return SetProbe(_pod_selection(pdoc.field("pods")), which, bool(passes))
+    if kind == "taint":  # kubectl taint nodes (experiment/taints.py)
+        return _taint(doc)
     ldoc = doc.mapping("label")
     if ldoc is None:
         return None
@@ -519,3 +523,24 @@ def _pod_selection(pdoc: Doc) -> PodSelection:
         else LabelSelector()
     )
     return PodSelection(pdoc.str("namespace"), names, selector or LabelSelector())
+
+
+def _taint(doc: Doc) -> TaintNodes | None:
+    """`taint: {nodes: [NODE...], taints: ["key=value:Effect", "key-"...]}`, as kubectl takes them."""
+    tdoc = doc.mapping("taint")
+    if tdoc is None:
+        return None
+    tdoc.check_keys(("nodes", "taints"))
+    changes = []
+    items = list(tdoc.items("taints", required=True))
+    for item in items:
+        if not isinstance(item.value, str):
+            item.error(f"expected a taint such as key=value:NoExecute or key-, got {excerpt(item.value)}")
+            continue
+        try:
+            changes.append(parse_taint(item.value))
+        except ValueError as exc:
+            item.error(str(exc))
+    if tdoc.field("taints").present() and not items:
+        tdoc.error("give at least one taint", "taints")
+    return TaintNodes(tuple(_names(tdoc, "nodes")), tuple(changes))

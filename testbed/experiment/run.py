@@ -31,6 +31,7 @@ from .records import make_row
 from .results import discarded_if_empty, environment, file_sha256, new_run_id, unique_run_dir, write_results
 from .rollout import Rollout
 from .statefulsets import stages
+from .taints import TaintNodes, evictions, retaint
 from .updates import STEP_DELAY as UPDATE_STEP_DELAY
 from .updates import rolled
 from .updates import stages as update_stages
@@ -235,6 +236,32 @@ def apply_rolling(cluster: EmulatedCluster, spec: Any, before: Any, after: Any, 
     return {**{k: int(step[k]) + v for k, v in done.items()}, "seconds": time.perf_counter() - start}
 
 
+def _taint(
+    cluster: EmulatedCluster, exp: Experiment, action: TaintNodes, spec: Any, manifests: Any
+) -> tuple[Any, Any, dict[str, Any]]:
+    """`kubectl taint nodes`: new placements follow at once (DaemonSets too); the NoExecute
+    taint's evictions play out in time, `timers.timeScale` scaling tolerationSeconds, each pod
+    replaced by its controller (experiment/taints.py). Returns once the last one is evicted."""
+    from itertools import groupby
+
+    from ..faults.lifecycle import delete_pods
+
+    start = time.perf_counter()
+    before = {(p.key, p.uid) for p in cluster.plan.pods}
+    spec = retaint(spec, action, exp.file)
+    cluster.apply(cluster.faults.adjust(replan(spec, manifests, cluster.plan.seed, prev=cluster.plan)))
+    tainted = time.perf_counter()
+    for after, due in groupby(evictions(spec, manifests, cluster.plan), key=lambda e: e[0]):
+        time.sleep(max(0.0, exp.timers.scaled(after) - (time.perf_counter() - tainted)))
+        present = {p.full_name for p in cluster.plan.pods}
+        doomed = [name for _, name in due if name in present]
+        manifests, plan = delete_pods(spec, manifests, cluster.plan, doomed)
+        cluster.apply(cluster.faults.adjust(plan))
+    now = {(p.key, p.uid) for p in cluster.plan.pods}
+    done = {"added": len(now - before), "removed": len(before - now), "seconds": time.perf_counter() - start}
+    return spec, manifests, done
+
+
 def _fault(
     cluster: EmulatedCluster, exp: Experiment, step: str, action: Fault | Recover, spec: Any, manifests: Any
 ) -> tuple[Any, Any, dict[str, Any]]:
@@ -341,7 +368,9 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
                     for action in step.actions:
                         if paced is None and (exp.lifecycle is not None or isinstance(action, SetProbe)):
                             paced = PacedChanges(cluster, manifests, exp.lifecycle or Delays())
-                        if isinstance(action, (Fault, Recover)):  # faults play their own timers
+                        if isinstance(action, TaintNodes):  # the taint manager's evictions, in time
+                            cluster_spec, manifests, done = _taint(cluster, exp, action, cluster_spec, manifests)
+                        elif isinstance(action, (Fault, Recover)):  # faults play their own timers
                             cluster_spec, manifests, done = _fault(
                                 cluster, exp, step.name, action, cluster_spec, manifests
                             )

@@ -58,6 +58,9 @@ class Desired:
     on_delete: bool = False
     partition: int = 0
     held: frozenset[str] = frozenset()
+    # DaemonSet: nodes where a daemon pod already running stays though no new one would be
+    # made (a NoSchedule taint added since: the controller's shouldContinueRunning)
+    staying: tuple[str, ...] = ()
 
 
 def desired_pods(manifests: Manifests) -> list[Desired]:
@@ -279,7 +282,8 @@ def _kept(prev: Plan | None, wishes: list[Desired], deleted: frozenset[str]) -> 
     templates: dict[tuple[str, str, str], PodTemplate] = {}
     for w in wishes:
         key = (w.owner, w.namespace, "" if w.owner else w.base)
-        budget[key] = budget.get(key, 0) + w.count
+        # a DaemonSet keeps its pods where they may stay, not only where new ones may go
+        budget[key] = budget.get(key, 0) + (len({*w.nodes, *w.staying}) if w.per_node else w.count)
         templates[key] = w.template
     fixed = {(w.owner, w.namespace): w for w in wishes if w.owner and (w.names or w.per_node)}
     served: dict[tuple[str, str], set[str]] = {}

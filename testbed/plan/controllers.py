@@ -90,7 +90,17 @@ def with_nodes(wish: Desired, nodes: Sequence[NodeSpec]) -> Desired:
     if not wish.per_node:
         return wish
     eligible = tuple(n.name for n in nodes if unfit_reason(n, wish.template) is None)
-    return dataclasses.replace(wish, nodes=eligible, count=len(eligible))
+    # a running daemon pod is evicted by NoExecute taints only (the DaemonSet controller's
+    # shouldContinueRunning): NoSchedule ones keep new pods off, not the one there
+    staying = tuple(
+        n.name
+        for n in nodes
+        if unfit_reason(
+            dataclasses.replace(n, taints=tuple(t for t in n.taints if t.effect == "NoExecute")), wish.template
+        )
+        is None
+    )
+    return dataclasses.replace(wish, nodes=eligible, count=len(eligible), staying=staying)
 
 
 def keeps(wish: Desired, name: str, node: str, labels: Mapping[str, str], taken_nodes: set[str]) -> bool:
@@ -104,7 +114,7 @@ def keeps(wish: Desired, name: str, node: str, labels: Mapping[str, str], taken_
     if wish.names and name not in wish.names:
         return False
     if wish.per_node:
-        if node not in wish.nodes or node in taken_nodes:
+        if (node not in wish.nodes and node not in wish.staying) or node in taken_nodes:
             return False
         taken_nodes.add(node)
     return True
