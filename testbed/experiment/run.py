@@ -236,8 +236,8 @@ def apply_rolling(cluster: EmulatedCluster, spec: Any, before: Any, after: Any, 
     return {**{k: int(step[k]) + v for k, v in done.items()}, "seconds": time.perf_counter() - start}
 
 
-def _taint(
-    cluster: EmulatedCluster, exp: Experiment, action: TaintNodes, spec: Any, manifests: Any
+def play_taint(
+    cluster: EmulatedCluster, action: TaintNodes, spec: Any, manifests: Any, timers: Any, source: str
 ) -> tuple[Any, Any, dict[str, Any]]:
     """`kubectl taint nodes`: new placements follow at once (DaemonSets too); the NoExecute
     taint's evictions play out in time, `timers.timeScale` scaling tolerationSeconds, each pod
@@ -248,11 +248,11 @@ def _taint(
 
     start = time.perf_counter()
     before = {(p.key, p.uid) for p in cluster.plan.pods}
-    spec = retaint(spec, action, exp.file)
+    spec = retaint(spec, action, source)
     cluster.apply(cluster.faults.adjust(replan(spec, manifests, cluster.plan.seed, prev=cluster.plan)))
     tainted = time.perf_counter()
     for after, due in groupby(evictions(spec, manifests, cluster.plan), key=lambda e: e[0]):
-        time.sleep(max(0.0, exp.timers.scaled(after) - (time.perf_counter() - tainted)))
+        time.sleep(max(0.0, timers.scaled(after) - (time.perf_counter() - tainted)))
         present = {p.full_name for p in cluster.plan.pods}
         doomed = [name for _, name in due if name in present]
         manifests, plan = delete_pods(spec, manifests, cluster.plan, doomed)
@@ -369,7 +369,9 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
                         if paced is None and (exp.lifecycle is not None or isinstance(action, SetProbe)):
                             paced = PacedChanges(cluster, manifests, exp.lifecycle or Delays())
                         if isinstance(action, TaintNodes):  # the taint manager's evictions, in time
-                            cluster_spec, manifests, done = _taint(cluster, exp, action, cluster_spec, manifests)
+                            cluster_spec, manifests, done = play_taint(
+                                cluster, action, cluster_spec, manifests, exp.timers, exp.file
+                            )
                         elif isinstance(action, (Fault, Recover)):  # faults play their own timers
                             cluster_spec, manifests, done = _fault(
                                 cluster, exp, step.name, action, cluster_spec, manifests

@@ -653,6 +653,33 @@ class Kubectl:
                 )
         return 0
 
+    def kubectl_taint(self, words: list[str]) -> int:
+        """`kubectl taint nodes NODE... key=value:Effect | key[:Effect]- [--overwrite]`
+        (experiment/taints.py: NoExecute evicts, DaemonSets follow)."""
+        from ..experiment.taints import TaintNodes, parse_taint
+
+        a = parse(words, {"--overwrite": False, "--all": False, "--selector": True})
+        split = next((i for i, w in enumerate(a.positional) if ":" in w or w.endswith("-")), len(a.positional))
+        objs, specs = a.positional[:split], a.positional[split:]
+        if not specs:
+            raise KubectlError("error: at least one taint update is required")
+        try:
+            changes = tuple(parse_taint(t) for t in specs)
+        except ValueError as exc:
+            raise KubectlError(f"error: {exc}") from None
+        ts = targets(objs) if objs else []
+        if not ts:
+            raise KubectlError("error: taint nodes NODE key=value:Effect | key-")
+        for plural, names in ts:
+            if plural != "nodes":
+                raise KubectlError(f"error: taint {plural}: only nodes can be tainted")
+            if not names and not a.has("--selector") and not a.has("--all"):
+                raise KubectlError("error: resource(s) were provided, but no name was specified")
+            for obj in self._select(a, plural, names):
+                self.change(TaintNodes((obj.name,), changes, overwrite=a.has("--overwrite")))
+                print(f"node/{obj.name} {'untainted' if all(c.remove for c in changes) else 'tainted'}")
+        return 0
+
     def _annotate(self, plural: str, obj: Any, changes: dict[str, str | None]) -> None:
         """Annotations are the shell's own record (they change no packet); bounded like the API's."""
         key = (plural, obj.namespace, obj.name)
