@@ -9,7 +9,7 @@ import os
 
 import pandas as pd
 
-from .conftest import ROOT
+from .conftest import ROOT, run_up
 
 DATA = os.path.join(ROOT, "tests", "unit", "data", "updates")
 
@@ -69,3 +69,35 @@ def test_a_no_execute_taint_evicts_and_the_controllers_replace(tmp_path, no_left
     (taint,) = [c for c in changes if c["step"] == "taint"]
     # the patient pod tolerates the taint for 20 s, 1 s at timeScale 0.05: evicted then, not before
     assert taint["removed"] == 3 and 1.0 <= taint["seconds"] < 10, taint
+
+
+def test_the_shell_rolls_a_statefulset_and_taints_a_node(testbed_cmd, tmp_path, no_leftovers):
+    script = tmp_path / "script.txt"
+    commands = [
+        "get pod web-0 -o jsonpath={.status.podIP}",
+        "kubectl rollout restart statefulset web",
+        "kubectl rollout status statefulset web",
+        "get pod web-0 -o jsonpath={.status.podIP}",
+        "client dig +short web-0.nginx.default.svc.cluster.local",
+        "kubectl rollout history sts web",
+        "kubectl rollout undo statefulset web",
+        "kubectl taint nodes kind-worker2 dedicated=db:NoExecute",
+        "get pods -l app=nginx -o wide",
+        "kubectl taint nodes kind-worker2 dedicated-",
+    ]
+    script.write_text("\n".join(commands) + "\n")
+    out = run_up(testbed_cmd, ["-f", os.path.join(DATA, "web.yaml")], str(script))
+    text = out.stdout + out.stderr
+    assert out.returncode == 0, text[-3000:]
+    said = [block.split("\n", 1)[1].strip() if "\n" in block else "" for block in out.stdout.split("testbed> ")[1:]]
+    assert len(said) == len(commands), out.stdout
+    assert said[1] == "statefulset.apps/web restarted"
+    assert said[2].startswith("statefulset rolling update complete 3 pods at revision web-"), said[2]
+    assert said[3].startswith("10.244.") and said[3] != said[0]  # web-0 recreated at a new address
+    assert said[4] == said[3]  # which its name resolves to
+    assert "2         rollout restart" in said[5]
+    assert said[6] == "statefulset.apps/web rolled back"
+    assert said[7] == "node/kind-worker2 tainted"
+    nodes = [line.split()[6] for line in said[8].splitlines()[1:]]
+    assert len(nodes) == 3 and "kind-worker2" not in nodes  # evicted and recreated elsewhere
+    assert said[9] == "node/kind-worker2 untainted"
