@@ -231,3 +231,30 @@ def test_a_restart_and_its_undo_roll_in_stages_back_to_the_first_revision(manife
         m, plan = after, _roll(m, after, plan)[-1]
         revisions = {p.labels["controller-revision-hash"] for p in plan.pods if p.owner == "StatefulSet/web"}
         assert len(revisions) == 1 and (revisions == first) == undo
+
+
+def test_the_first_build_makes_an_ordered_ready_statefulsets_pods_one_ordinal_at_a_time(manifests):
+    from testbed.experiment.statefulsets import ordered_build
+
+    headless = "apiVersion: v1\nkind: Service\nmetadata: {name: nginx}\nspec: {clusterIP: None, selector: {app: web}, ports: [{port: 80}]}\n---\n"
+    m = manifests(
+        headless
+        + STS.replace("STRATEGY", "")
+        + "---\n"
+        + STS.replace("name: web", "name: db")
+        .replace("app: web", "app: db")
+        .replace("STRATEGY", "podManagementPolicy: Parallel")
+    )
+    plan = plan_cluster(THREE, m)
+    stages_ = ordered_build(plan, m)
+    assert stages_[-1] is plan and len(stages_) == 4
+    web = [[p.name for p in s.pods if p.owner == "StatefulSet/web"] for s in stages_]
+    assert web == [["web-0"], ["web-0", "web-1"], ["web-0", "web-1", "web-2"], ["web-0", "web-1", "web-2", "web-3"]]
+    assert all(len([p for p in s.pods if p.owner == "StatefulSet/db"]) == 4 for s in stages_)  # Parallel: at once
+    # each stage's pods are the final plan's (same addresses), its DNS only what exists then
+    assert all(p in plan.pods for s in stages_ for p in s.pods)
+    names = {n for n, _ in stages_[0].dns_records[0]}
+    assert any(n.startswith("web-0.") for n in names) and not any(n.startswith("web-1.") for n in names)
+    assert ordered_build(plan_cluster(THREE, manifests(STS.replace("STRATEGY", "podManagementPolicy: Parallel"))), m)[
+        0
+    ].pods
