@@ -157,7 +157,12 @@ def cmd_up(args: argparse.Namespace) -> int:
     for n in plan.notes:
         progress(f"note: {n}")
     status = 0
-    with EmulatedCluster(plan, progress=progress) as cluster:
+    from .experiment.run import finish_build  # deferred: start-up time
+    from .experiment.statefulsets import ordered_build
+
+    ordered = ordered_build(plan, manifests)  # OrderedReady StatefulSets: one ordinal at a time
+    with EmulatedCluster(ordered[0], progress=progress) as cluster:
+        finish_build(cluster, ordered)
         progress(
             f"cluster {plan.cluster} ready in {cluster.timings['build']:.2f} s (namespaces are tb-{cluster.tag}-*)"
         )

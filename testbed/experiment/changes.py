@@ -25,6 +25,7 @@ from .jobs import Trigger, job_name, trigger
 from .model import PodSelection
 from .nodes import LabelNodes, relabel_nodes
 from .rollout import Rollout
+from .taints import TaintNodes
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,8 @@ Action = (
     | Fault
     | Recover
     | SetProbe
-)  # Rollout, SetProbe: experiment/run.py; Trigger: experiment/jobs.py; LabelNodes: experiment/nodes.py;
+    | TaintNodes
+)  # TaintNodes: experiment/taints.py, played by experiment/run.py; Rollout, SetProbe: experiment/run.py; Trigger: experiment/jobs.py; LabelNodes: experiment/nodes.py;
 # Fault and Recover are played by experiment/run.py (emu/faults.py)
 
 
@@ -100,7 +102,9 @@ def describe(action: Action) -> str:
         return f"{action.probe} probe of pods {_sel(action.pods)} {'passes' if action.passes else 'fails'}"
     if isinstance(action, Rollout):
         what = "rollout undo" if action.undo else f"set image ({action.image or 'next'}) and roll out"
-        return f"{what} Deployment {action.namespace}/{action.deployment}"
+        return f"{what} {action.kind} {action.namespace}/{action.deployment}"
+    if isinstance(action, TaintNodes):
+        return f"taint nodes {' '.join(action.nodes)} " + " ".join(c.describe() for c in action.changes)
     if isinstance(action, Trigger):
         return f"create job {job_name(action)} --from=cronjob/{action.cronjob} -n {action.namespace}"
     if isinstance(action, LabelNodes):

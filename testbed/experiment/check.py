@@ -30,7 +30,10 @@ from .changes import Apply, Delete, DeletePods, Label, LabelNamespace, Scale, Se
 from .expand import expand, select_pods, sources
 from .jobs import finish as finish_jobs
 from .model import Endpoints, Experiment, PodSelection, ProbeGroup
-from .rollout import Rollout, counts, find_deployment, new_template_workload, updated, wishes_between
+from .rollout import Rollout, counts, find_deployment, history_key, new_template_workload, updated, wishes_between
+from .taints import TaintNodes, retaint, settle
+from .updates import rolled
+from .updates import stages as update_stages
 
 Add = Callable[[str, str], None]  # (field path, message)
 # Probes one group may send in one step (all rounds): the 100-pod all-pairs benchmark sends
@@ -73,7 +76,11 @@ def check_experiment(exp: Experiment) -> None:
                 _check_action(action, plan, manifests, history, add)
                 if len(problems.items) > before:
                     problems.raise_if_any()  # the later steps' state is unknown: stop here
-                manifests, plan = _simulate(action, cluster, manifests, plan, history, exp.file)
+                if isinstance(action, TaintNodes):  # the nodes' taints are the cluster's (experiment/taints.py)
+                    cluster = retaint(cluster, action, exp.file)
+                    manifests, plan = settle(cluster, manifests, plan)
+                else:
+                    manifests, plan = _simulate(action, cluster, manifests, plan, history, exp.file)
             except SpecError as exc:  # e.g. an apply file's own problems: they name that file
                 if exc.problems is not tuple(problems.items):
                     problems.items = list(
@@ -142,6 +149,19 @@ def _simulate(
     source: str,
 ) -> tuple[Manifests, Plan]:
     """The state after `action`, computed as experiment/run.py's runner computes it."""
+    if isinstance(action, Rollout) and action.kind != "Deployment":  # experiment/updates.py
+        after = rolled(manifests, action, history, source)
+        for wishes in update_stages(cluster, manifests, after, plan):
+            plan = replan(cluster, after, plan.seed, prev=plan, desired=wishes)
+        return after, replan(cluster, after, plan.seed, prev=plan)
+    if isinstance(action, Apply):  # a StatefulSet's or DaemonSet's new template rolls in stages
+        after, final = apply_action(action, cluster, manifests, plan, source)
+        staged = update_stages(cluster, manifests, after, plan)
+        if not staged:
+            return after, final
+        for wishes in staged:
+            plan = replan(cluster, after, plan.seed, prev=plan, desired=wishes)
+        return after, replan(cluster, after, plan.seed, prev=plan)
     if isinstance(action, Rollout):  # every intermediate state of the rolling update, in turn
         old = find_deployment(manifests, action, source)
         new = new_template_workload(old, action, history)
@@ -212,16 +232,16 @@ def _check_action(action: Any, plan: Plan, manifests: Manifests, history: dict[t
     elif isinstance(action, Rollout):
         verb = "rollback" if action.undo else "rollout"
         key = (action.namespace, action.deployment)
-        if not any((w.ref.kind, w.ref.namespace, w.ref.name) == ("Deployment", *key) for w in manifests.workloads):
+        if not any((w.ref.kind, w.ref.namespace, w.ref.name) == (action.kind, *key) for w in manifests.workloads):
             add(
-                f"{verb}.deployment",
-                f"no Deployment {_s(action.namespace)}/{_s(action.deployment)} at this step"
-                + _known(f"{w.ref.namespace}/{w.ref.name}" for w in manifests.workloads if w.ref.kind == "Deployment"),
+                f"{verb}.{action.kind.lower()}",
+                f"no {action.kind} {_s(action.namespace)}/{_s(action.deployment)} at this step"
+                + _known(f"{w.ref.namespace}/{w.ref.name}" for w in manifests.workloads if w.ref.kind == action.kind),
             )
-        elif action.undo and key not in history:
+        elif action.undo and history_key(action) not in history:
             add(
                 verb,
-                f"Deployment {action.namespace}/{action.deployment} has no previous revision at this step: "
+                f"{action.kind} {action.namespace}/{action.deployment} has no previous revision at this step: "
                 "a rollback needs an earlier rollout",
             )
     elif isinstance(action, (Fault, Recover)):

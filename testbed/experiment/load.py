@@ -34,6 +34,7 @@ from .model import (
 )
 from .nodes import LabelNodes
 from .rollout import Rollout
+from .taints import TaintNodes, parse_taint
 
 API = "testbed/v1alpha1"
 MAX_STEPS = 1_000
@@ -196,6 +197,7 @@ _ACTIONS = (
     "fault",
     "recover",
     "probe",
+    "taint",
 )
 PROBES = ("readiness", "liveness", "startup")
 
@@ -230,7 +232,7 @@ def _action(doc: Doc, base: str) -> Action | None:
         rdoc = doc.mapping(kind)
         if rdoc is None:
             return None
-        keys = ("deployment", "namespace", "stepDelay") + (
+        keys = ("deployment", "statefulset", "daemonset", "namespace", "stepDelay") + (
             ("image", "maxSurge", "maxUnavailable") if kind == "rollout" else ()
         )
         rdoc.check_keys(keys)
@@ -255,14 +257,20 @@ def _action(doc: Doc, base: str) -> Action | None:
                 surge = value
             else:
                 unavailable = value
+        # a StatefulSet or DaemonSet rolls by its own updateStrategy (experiment/updates.py)
+        named = [k for k in ("deployment", "statefulset", "daemonset") if k in rdoc.value]
+        if len(named) > 1:
+            rdoc.error("name exactly one of deployment, statefulset, daemonset")
+        target = named[0] if named else "deployment"
         return Rollout(
-            rdoc.str("deployment", required=True) or "",
+            rdoc.str(target, required=True) or "",
             rdoc.str("namespace", default="default") or "default",
             rdoc.str("image", default="") or "",
             kind == "rollback",
             surge,
             unavailable,
             float(delay),
+            kind={"deployment": "Deployment", "statefulset": "StatefulSet", "daemonset": "DaemonSet"}[target],
         )
     if kind in ("apply", "delete"):
         files = []
@@ -297,6 +305,8 @@ def _action(doc: Doc, base: str) -> Action | None:
             pdoc.error("required field is missing", "pods")
             return None
         return SetProbe(_pod_selection(pdoc.field("pods")), which, bool(passes))
+    if kind == "taint":  # kubectl taint nodes (experiment/taints.py)
+        return _taint(doc)
     ldoc = doc.mapping("label")
     if ldoc is None:
         return None
@@ -513,3 +523,24 @@ def _pod_selection(pdoc: Doc) -> PodSelection:
         else LabelSelector()
     )
     return PodSelection(pdoc.str("namespace"), names, selector or LabelSelector())
+
+
+def _taint(doc: Doc) -> TaintNodes | None:
+    """`taint: {nodes: [NODE...], taints: ["key=value:Effect", "key-"...]}`, as kubectl takes them."""
+    tdoc = doc.mapping("taint")
+    if tdoc is None:
+        return None
+    tdoc.check_keys(("nodes", "taints"))
+    changes = []
+    items = list(tdoc.items("taints", required=True))
+    for item in items:
+        if not isinstance(item.value, str):
+            item.error(f"expected a taint such as key=value:NoExecute or key-, got {excerpt(item.value)}")
+            continue
+        try:
+            changes.append(parse_taint(item.value))
+        except ValueError as exc:
+            item.error(str(exc))
+    if tdoc.field("taints").present() and not items:
+        tdoc.error("give at least one taint", "taints")
+    return TaintNodes(tuple(_names(tdoc, "nodes")), tuple(changes))

@@ -25,6 +25,8 @@ from ..spec.model import ClusterSpec, Manifests
 from .changes import Action, SetProbe, apply_action
 from .expand import select_pods
 from .rollout import Rollout, counts, find_deployment, new_template_workload, owned_by, updated, wishes_between
+from .updates import rolled
+from .updates import stages as update_stages
 
 
 class PacedChanges:
@@ -44,18 +46,36 @@ class PacedChanges:
         start = time.perf_counter()
         driver = self.driver
         driver.label = step
-        if isinstance(action, Rollout):
+        if isinstance(action, Rollout) and action.kind != "Deployment":  # experiment/updates.py
+            after = rolled(manifests, action, history, source)
+            self.lifecycles.update(owner_lifecycles(after))
+            manifests, done = after, self._staged(spec, manifests, after)
+        elif isinstance(action, Rollout):
             manifests, done = self._roll_out(action, spec, manifests, history, source)
         elif isinstance(action, SetProbe):
             pods = [p.full_name for p in select_pods(driver.base, action.pods)]
             driver.set_probe(pods, action.probe, action.passes)
             done = {"added": 0, "removed": 0}
         else:
+            before = manifests
             manifests, plan = apply_action(action, spec, manifests, driver.base, source)
             self.lifecycles.update(owner_lifecycles(manifests))
-            done = driver.change(plan)
+            staged = update_stages(spec, before, manifests, driver.base)
+            done = driver.change(plan) if not staged else self._staged(spec, before, manifests)
         driver.settle()
         return manifests, {**done, "seconds": time.perf_counter() - start}
+
+    def _staged(self, spec: ClusterSpec, before: Manifests, after: Manifests) -> dict[str, int]:
+        """A StatefulSet's or DaemonSet's rolling update, each stage settled (its pods Ready)
+        before the next, as their controllers wait (experiment/updates.py)."""
+        driver = self.driver
+        added = removed = 0
+        for wishes in update_stages(spec, before, after, driver.base):
+            done = driver.change(replan(spec, after, driver.base.seed, prev=driver.base, desired=wishes))
+            added, removed = added + done["added"], removed + done["removed"]
+            driver.settle()
+        done = driver.change(replan(spec, after, driver.base.seed, prev=driver.base))
+        return {"added": added + done["added"], "removed": removed + done["removed"]}
 
     def _roll_out(
         self, action: Rollout, spec: ClusterSpec, manifests: Manifests, history: dict, source: str

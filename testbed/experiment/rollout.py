@@ -31,6 +31,17 @@ class Rollout:
     max_surge: str = "25%"
     max_unavailable: str = "25%"
     step_delay: float = 0.3  # seconds between steps (a stand-in for readiness and minReadySeconds)
+    # StatefulSet or DaemonSet: `deployment` names one of those, rolled by its own updateStrategy
+    # (experiment/updates.py)
+    kind: str = "Deployment"
+
+
+def history_key(rollout: Rollout) -> tuple[str, str]:
+    """Where a rollback finds the previous template: (namespace, name) for a Deployment, as
+    before; (namespace, "Kind/name") for the other kinds, so that same-named objects differ."""
+    if rollout.kind == "Deployment":
+        return (rollout.namespace, rollout.deployment)
+    return (rollout.namespace, f"{rollout.kind}/{rollout.deployment}")
 
 
 IMAGE_ANNOTATION = "testbed.io/image"

@@ -17,7 +17,7 @@ from ..errors import Problem, RunAborted, SpecError, TestbedError
 from ..faults.decode import TIMER_KEYS
 from ..faults.model import Fault, Recover
 from ..lifecycle.delays import Delays
-from ..plan.build import plan_cluster
+from ..plan.build import plan_cluster, replan
 from ..spec.topology import load_topology
 from ..spec.workloads import load_manifests
 from ..traffic.capture import Capture
@@ -30,7 +30,11 @@ from .paced import PacedChanges
 from .records import make_row
 from .results import discarded_if_empty, environment, file_sha256, new_run_id, unique_run_dir, write_results
 from .rollout import Rollout
-from .statefulsets import stages
+from .statefulsets import ordered_build, stages
+from .taints import TaintNodes, evictions, retaint
+from .updates import STEP_DELAY as UPDATE_STEP_DELAY
+from .updates import rolled
+from .updates import stages as update_stages
 
 
 def probe_rows(
@@ -198,6 +202,10 @@ def _roll_out(
     from .rollout import counts, find_deployment, new_template_workload, updated, wishes_between
 
     start = time.perf_counter()
+    if action.kind != "Deployment":  # a StatefulSet or DaemonSet: its own updateStrategy plays
+        after = rolled(manifests, action, history, source)
+        done = apply_rolling(cluster, spec, manifests, after, replan(spec, after, cluster.plan.seed, prev=cluster.plan))
+        return after, {**done, "seconds": time.perf_counter() - start}
     old = find_deployment(manifests, action, source)
     new = new_template_workload(old, action, history)
     history[(old.ref.namespace, old.ref.name)] = old.template
@@ -210,6 +218,58 @@ def _roll_out(
         added, removed = added + int(done["added"]), removed + int(done["removed"])
         time.sleep(action.step_delay)
     return after, {"added": added, "removed": removed, "seconds": time.perf_counter() - start}
+
+
+def finish_build(cluster: EmulatedCluster, ordered: list[Any]) -> None:
+    """Build the rest of the first plan (experiment/statefulsets.py's `ordered_build`: an
+    OrderedReady StatefulSet's pods one ordinal after the other, each running before the next);
+    the time counts as the build's."""
+    start = time.perf_counter()
+    for stage in ordered[1:]:
+        cluster.apply(stage)
+    cluster.timings["build"] = cluster.timings.get("build", 0.0) + time.perf_counter() - start
+
+
+def apply_rolling(cluster: EmulatedCluster, spec: Any, before: Any, after: Any, plan: Any) -> dict[str, Any]:
+    """Move the cluster from `before` to `after` (whose reconciled plan is `plan`): a StatefulSet's
+    or DaemonSet's new template rolls pod by pod, node by node (experiment/updates.py), each
+    stage applied and given time to be Ready before the next; then the final state."""
+    start = time.perf_counter()
+    done = {"added": 0, "removed": 0}
+    for wishes in update_stages(spec, before, after, cluster.plan):
+        part = replan(spec, after, plan.seed, prev=cluster.plan, desired=wishes)
+        step = cluster.apply(cluster.faults.adjust(part))  # a NotReady node's endpoints stay not ready
+        done = {k: int(step[k]) + v for k, v in done.items()}
+        time.sleep(UPDATE_STEP_DELAY)
+        plan = replan(spec, after, plan.seed, prev=cluster.plan)
+    step = cluster.apply(cluster.faults.adjust(plan))
+    return {**{k: int(step[k]) + v for k, v in done.items()}, "seconds": time.perf_counter() - start}
+
+
+def play_taint(
+    cluster: EmulatedCluster, action: TaintNodes, spec: Any, manifests: Any, timers: Any, source: str
+) -> tuple[Any, Any, dict[str, Any]]:
+    """`kubectl taint nodes`: new placements follow at once (DaemonSets too); the NoExecute
+    taint's evictions play out in time, `timers.timeScale` scaling tolerationSeconds, each pod
+    replaced by its controller (experiment/taints.py). Returns once the last one is evicted."""
+    from itertools import groupby
+
+    from ..faults.lifecycle import delete_pods
+
+    start = time.perf_counter()
+    before = {(p.key, p.uid) for p in cluster.plan.pods}
+    spec = retaint(spec, action, source)
+    cluster.apply(cluster.faults.adjust(replan(spec, manifests, cluster.plan.seed, prev=cluster.plan)))
+    tainted = time.perf_counter()
+    for after, due in groupby(evictions(spec, manifests, cluster.plan), key=lambda e: e[0]):
+        time.sleep(max(0.0, timers.scaled(after) - (time.perf_counter() - tainted)))
+        present = {p.full_name for p in cluster.plan.pods}
+        doomed = [name for _, name in due if name in present]
+        manifests, plan = delete_pods(spec, manifests, cluster.plan, doomed)
+        cluster.apply(cluster.faults.adjust(plan))
+    now = {(p.key, p.uid) for p in cluster.plan.pods}
+    done = {"added": len(now - before), "removed": len(before - now), "seconds": time.perf_counter() - start}
+    return spec, manifests, done
 
 
 def _fault(
@@ -290,6 +350,7 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
     manifests = load_manifests(exp.manifests)
     plan = plan_cluster(cluster_spec, manifests, seed=exp.seed)
     first_plan = plan
+    ordered = ordered_build(plan, manifests)  # OrderedReady StatefulSets: one ordinal at a time
     run_dir, run_id = unique_run_dir(results_root, new_run_id(exp.name))
     for warning in plan.warnings:
         progress(f"warning: {warning}")
@@ -306,8 +367,9 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
     failure: TestbedError | None = None
     with (
         discarded_if_empty(run_dir),
-        EmulatedCluster(plan, progress=progress, keep_logs_in=os.path.join(run_dir, "logs")) as cluster,
+        EmulatedCluster(ordered[0], progress=progress, keep_logs_in=os.path.join(run_dir, "logs")) as cluster,
     ):
+        finish_build(cluster, ordered)
         progress(f"cluster ready in {cluster.timings['build']:.2f} s")
         droplog = cluster_drop_log(cluster)
         try:
@@ -318,7 +380,11 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
                     for action in step.actions:
                         if paced is None and (exp.lifecycle is not None or isinstance(action, SetProbe)):
                             paced = PacedChanges(cluster, manifests, exp.lifecycle or Delays())
-                        if isinstance(action, (Fault, Recover)):  # faults play their own timers
+                        if isinstance(action, TaintNodes):  # the taint manager's evictions, in time
+                            cluster_spec, manifests, done = play_taint(
+                                cluster, action, cluster_spec, manifests, exp.timers, exp.file
+                            )
+                        elif isinstance(action, (Fault, Recover)):  # faults play their own timers
                             cluster_spec, manifests, done = _fault(
                                 cluster, exp, step.name, action, cluster_spec, manifests
                             )
@@ -330,8 +396,10 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
                             done = {"added": 0, "removed": 0, "seconds": 0.0}
                             # one pod at a time for an OrderedReady StatefulSet (experiment/statefulsets.py)
                             for stage in stages(action, manifests):
+                                before = manifests
                                 manifests, plan = apply_action(stage, cluster_spec, manifests, cluster.plan, exp.file)
-                                done = {k: v + done[k] for k, v in cluster.apply(cluster.faults.adjust(plan)).items()}
+                                rolled_done = apply_rolling(cluster, cluster_spec, before, manifests, plan)
+                                done = {k: v + done[k] for k, v in rolled_done.items()}
                         changes.append({"step": step.name, "action": describe(action), **done})
                         progress(
                             f"step {step.name}: {describe(action)}: +{done['added']} -{done['removed']} pods "

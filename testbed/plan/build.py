@@ -50,6 +50,17 @@ class Desired:
     per_node: bool = False
     nodes: tuple[str, ...] = ()
     service_name: str = ""
+    # a Job's completionMode Indexed: `names` are the index bases <job>-<i> (plan/controllers.py)
+    indexed: bool = False
+    # StatefulSet, DaemonSet updates (plan/updates.py): live pods kept whatever their revision:
+    # all with OnDelete, ordinals below `partition`, and `held` pod names / node names (a
+    # rolling update's pods not yet replaced)
+    on_delete: bool = False
+    partition: int = 0
+    held: frozenset[str] = frozenset()
+    # DaemonSet: nodes where a daemon pod already running stays though no new one would be
+    # made (a NoSchedule taint added since: the controller's shouldContinueRunning)
+    staying: tuple[str, ...] = ()
 
 
 def desired_pods(manifests: Manifests) -> list[Desired]:
@@ -74,6 +85,7 @@ def desired_pods(manifests: Manifests) -> list[Desired]:
                     names=names,
                     per_node=per_node,
                     service_name=controllers.service_name(wl),
+                    **controllers.update_fields(wl),
                 )
             )
             continue
@@ -180,6 +192,8 @@ def replan(
             prepared = dataclasses.replace(prepared, names=bootstrap)
         for fixed_name, fixed_node in todo:
             name = fixed_name or (wish.base if not wish.owner else _generate(names, wish, taken))
+            if wish.indexed:  # an Indexed Job's pod: <job>-<index>-<suffix>, as the Job controller names it
+                name = _generate(names, dataclasses.replace(wish, base=fixed_name), taken)
             template = controllers.pod_template(wish, name)
             # a daemon pod is bound to its node, as the DaemonSet controller's node affinity does
             node, why = (fixed_node, "") if fixed_node else scheduler.schedule(prepared)
@@ -268,7 +282,8 @@ def _kept(prev: Plan | None, wishes: list[Desired], deleted: frozenset[str]) -> 
     templates: dict[tuple[str, str, str], PodTemplate] = {}
     for w in wishes:
         key = (w.owner, w.namespace, "" if w.owner else w.base)
-        budget[key] = budget.get(key, 0) + w.count
+        # a DaemonSet keeps its pods where they may stay, not only where new ones may go
+        budget[key] = budget.get(key, 0) + (len({*w.nodes, *w.staying}) if w.per_node else w.count)
         templates[key] = w.template
     fixed = {(w.owner, w.namespace): w for w in wishes if w.owner and (w.names or w.per_node)}
     served: dict[tuple[str, str], set[str]] = {}

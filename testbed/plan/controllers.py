@@ -16,14 +16,20 @@ Deployments, ReplicaSets and bare pods need nothing more; these four controllers
   DaemonSet controller's node affinity does, and named <name>-<5 random chars>.
 - Job: min(parallelism, completions) pods while it runs, none once complete
   (experiment/jobs.py decides when: at the end of the step it started in).
+  With completionMode Indexed, pod i is <job>-<i>-<5 chars> with hostname <job>-<i> and the
+  batch.kubernetes.io/job-completion-index label and annotation (`Desired.names` are then
+  the index bases, each given a generated suffix).
 - CronJob: nothing until triggered (it becomes a Job).
+- Updates: a changed template gives a new controller-revision-hash; a pod at another revision
+  is replaced unless the update strategy keeps it (OnDelete; a StatefulSet's ordinals below
+  `partition`; a rolling update's pods not yet reached, `Desired.held`, plan/updates.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import Problem, SpecError
 from ..spec.model import Manifests, NodeSpec, PodTemplate, Workload
@@ -36,6 +42,7 @@ if TYPE_CHECKING:  # build.py defines Desired and imports this module
 
 POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
 POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
+COMPLETION_INDEX = "batch.kubernetes.io/job-completion-index"
 REVISION_LABEL = "controller-revision-hash"
 
 
@@ -48,7 +55,30 @@ def count_and_names(wl: Workload) -> tuple[int, tuple[str, ...], bool]:
         return 0, (), True
     if kind == "CronJob" or (fields is not None and fields.complete):
         return 0, (), False
+    if fields is not None and fields.indexed:  # indexes 0..n-1 run first, as the Job controller starts them
+        return wl.replicas, tuple(f"{wl.ref.name}-{i}" for i in range(wl.replicas)), False
     return wl.replicas, (), False
+
+
+def update_fields(wl: Workload) -> dict[str, Any]:
+    """The Desired fields a workload's update strategy and completion mode set."""
+    fields = wl.controller
+    if fields is None:
+        return {}
+    if wl.ref.kind in ("Job", "CronJob"):
+        return {"indexed": fields.indexed}
+    partition = fields.partition if wl.ref.kind == "StatefulSet" else 0
+    return {"on_delete": fields.update_strategy == "OnDelete", "partition": partition}
+
+
+def index_base(name: str) -> str:
+    """An Indexed Job pod's <job>-<index> (its name without the generated suffix)."""
+    return name.rsplit("-", 1)[0]
+
+
+def _ordinal(name: str) -> int:
+    tail = name.rsplit("-", 1)[-1]
+    return int(tail) if tail.isdigit() else -1
 
 
 def service_name(wl: Workload) -> str:
@@ -60,27 +90,51 @@ def with_nodes(wish: Desired, nodes: Sequence[NodeSpec]) -> Desired:
     if not wish.per_node:
         return wish
     eligible = tuple(n.name for n in nodes if unfit_reason(n, wish.template) is None)
-    return dataclasses.replace(wish, nodes=eligible, count=len(eligible))
+    # a running daemon pod is evicted by NoExecute taints only (the DaemonSet controller's
+    # shouldContinueRunning): NoSchedule ones keep new pods off, not the one there
+    staying = tuple(
+        n.name
+        for n in nodes
+        if unfit_reason(
+            dataclasses.replace(n, taints=tuple(t for t in n.taints if t.effect == "NoExecute")), wish.template
+        )
+        is None
+    )
+    return dataclasses.replace(wish, nodes=eligible, count=len(eligible), staying=staying)
 
 
 def keeps(wish: Desired, name: str, node: str, labels: Mapping[str, str], taken_nodes: set[str]) -> bool:
     """Whether a live pod of this owner still fits its wish (a StatefulSet ordinal still wanted,
     a daemon pod on a node still eligible and not already served, made from the current template:
     a changed template recreates the pod, under the same name for a StatefulSet)."""
-    if labels.get(REVISION_LABEL) != revision(wish):
+    if wish.indexed:
+        return index_base(name) in wish.names
+    if labels.get(REVISION_LABEL) != revision(wish) and not _held(wish, name, node):
         return False
     if wish.names and name not in wish.names:
         return False
     if wish.per_node:
-        if node not in wish.nodes or node in taken_nodes:
+        if (node not in wish.nodes and node not in wish.staying) or node in taken_nodes:
             return False
         taken_nodes.add(node)
     return True
 
 
+def _held(wish: Desired, name: str, node: str) -> bool:
+    """Whether the update strategy keeps a pod at its old revision for now."""
+    if wish.on_delete:
+        return True
+    if wish.per_node:
+        return node in wish.held
+    return name in wish.held or 0 <= _ordinal(name) < wish.partition
+
+
 def slots(wish: Desired, have: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
     """The pods to create, as (fixed name or "", fixed node or ""), given the kept pods'
     (name, node): StatefulSet ordinals in order, one per uncovered node, or plain counts."""
+    if wish.indexed:
+        bases = {index_base(n) for n, _ in have}
+        return [(b, "") for b in wish.names if b not in bases]
     if wish.names:
         names = {n for n, _ in have}
         return [(n, "") for n in wish.names if n not in names]
@@ -98,6 +152,15 @@ def revision(wish: Desired) -> str:
 def pod_template(wish: Desired, name: str) -> PodTemplate:
     """A StatefulSet pod's own template (its hostname, subdomain and identity labels), a daemon
     pod's; both carry the template's revision."""
+    if wish.indexed:  # `name` is <job>-<index>-<suffix>
+        base = index_base(name)
+        index = base.rsplit("-", 1)[1]
+        return dataclasses.replace(
+            wish.template,
+            hostname=wish.template.hostname or base,
+            labels={**wish.template.labels, COMPLETION_INDEX: index},
+            annotations={**wish.template.annotations, COMPLETION_INDEX: index},
+        )
     if not (wish.names or wish.per_node):
         return wish.template
     labels = {**wish.template.labels, REVISION_LABEL: revision(wish)}

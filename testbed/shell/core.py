@@ -51,6 +51,7 @@ VERBS = (
     "logs",
     "version",
     "api-resources",
+    "taint",
 )
 UNSUPPORTED = (
     "edit",
@@ -64,7 +65,6 @@ UNSUPPORTED = (
     "cordon",
     "uncordon",
     "drain",
-    "taint",
     "auth",
     "autoscale",
     "debug",

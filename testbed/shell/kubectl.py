@@ -62,6 +62,10 @@ MAX_STDIN = 1 << 20
 _DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 
 
+# `kubectl rollout` targets: a StatefulSet or DaemonSet rolls by its updateStrategy (experiment/updates.py)
+ROLLABLE = {"deployments": "Deployment", "statefulsets": "StatefulSet", "daemonsets": "DaemonSet"}
+
+
 def _not_found(plural: str, name: str) -> KubectlError:
     group = QUALIFIED[plural].partition(".")[2]
     return KubectlError(
@@ -649,6 +653,33 @@ class Kubectl:
                 )
         return 0
 
+    def kubectl_taint(self, words: list[str]) -> int:
+        """`kubectl taint nodes NODE... key=value:Effect | key[:Effect]- [--overwrite]`
+        (experiment/taints.py: NoExecute evicts, DaemonSets follow)."""
+        from ..experiment.taints import TaintNodes, parse_taint
+
+        a = parse(words, {"--overwrite": False, "--all": False, "--selector": True})
+        split = next((i for i, w in enumerate(a.positional) if ":" in w or w.endswith("-")), len(a.positional))
+        objs, specs = a.positional[:split], a.positional[split:]
+        if not specs:
+            raise KubectlError("error: at least one taint update is required")
+        try:
+            changes = tuple(parse_taint(t) for t in specs)
+        except ValueError as exc:
+            raise KubectlError(f"error: {exc}") from None
+        ts = targets(objs) if objs else []
+        if not ts:
+            raise KubectlError("error: taint nodes NODE key=value:Effect | key-")
+        for plural, names in ts:
+            if plural != "nodes":
+                raise KubectlError(f"error: taint {plural}: only nodes can be tainted")
+            if not names and not a.has("--selector") and not a.has("--all"):
+                raise KubectlError("error: resource(s) were provided, but no name was specified")
+            for obj in self._select(a, plural, names):
+                self.change(TaintNodes((obj.name,), changes, overwrite=a.has("--overwrite")))
+                print(f"node/{obj.name} {'untainted' if all(c.remove for c in changes) else 'tainted'}")
+        return 0
+
     def _annotate(self, plural: str, obj: Any, changes: dict[str, str | None]) -> None:
         """Annotations are the shell's own record (they change no packet); bounded like the API's."""
         key = (plural, obj.namespace, obj.name)
@@ -696,12 +727,16 @@ class Kubectl:
         if len(ts) != 1 or len(ts[0][1]) != 1:
             raise KubectlError(f"error: rollout {sub} TYPE NAME (one object)")
         ((plural, names),) = ts
-        if plural != "deployments":
-            raise KubectlError(f"error: rollout {sub} {plural}: not supported by this shell (deployments)")
+        kind = ROLLABLE.get(plural)
+        if kind is None:
+            raise KubectlError(
+                f"error: rollout {sub} {plural}: not supported by this shell (deployments, statefulsets, daemonsets)"
+            )
         obj = self._select(a, plural, names)[0]
-        key = (obj.namespace, obj.name)
+        key = (obj.namespace, obj.name) if kind == "Deployment" else (obj.namespace, f"{kind}/{obj.name}")
+        qualified = f"{kind.lower()}.apps/{obj.name}"
         if sub == "status":
-            print(f'deployment "{obj.name}" successfully rolled out')
+            print(self._rollout_status(kind, obj.namespace, obj.name))
             return 0
         if sub == "history":
             if a.get("--to-revision") or a.get("--revision"):
@@ -709,23 +744,48 @@ class Kubectl:
             rows = [["REVISION", "CHANGE-CAUSE"]] + [
                 [str(i + 1), cause] for i, cause in enumerate(self.revisions.get(key, ["<none>"]))
             ]
-            print(f"deployment.apps/{obj.name} \n" + "\n".join(f"{r[0]:<10}{r[1]}" for r in rows))
+            print(f"{qualified} \n" + "\n".join(f"{r[0]:<10}{r[1]}" for r in rows))
             return 0
         if a.get("--to-revision"):
             raise KubectlError("error: rollout undo --to-revision: not supported by this shell (the previous one only)")
         if sub == "undo":
-            self.roll(Rollout(obj.name, obj.namespace, undo=True), key, "rollout undo")
-            print(f"deployment.apps/{obj.name} rolled back")
+            self.roll(Rollout(obj.name, obj.namespace, undo=True, kind=kind), key, "rollout undo")
+            print(f"{qualified} rolled back")
             return 0
         image = obj.wide[1] if obj.wide[1] != "<emulated>" else obj.name
         self.restarts += 1
         self.roll(
-            Rollout(obj.name, obj.namespace, image=f"{image.split('#')[0]}#restart-{self.restarts}"),
+            Rollout(obj.name, obj.namespace, image=f"{image.split('#')[0]}#restart-{self.restarts}", kind=kind),
             key,
             "rollout restart",
         )
-        print(f"deployment.apps/{obj.name} restarted")
+        print(f"{qualified} restarted")
         return 0
+
+    def _rollout_status(self, kind: str, namespace: str, name: str) -> str:
+        """What `kubectl rollout status` prints once the rollout is over (changes here apply
+        synchronously: every rollout has finished when the prompt returns)."""
+        if kind == "Deployment":
+            return f'deployment "{name}" successfully rolled out'
+        wl = next(
+            w for w in self.manifests.workloads if (w.ref.kind, w.ref.namespace, w.ref.name) == (kind, namespace, name)
+        )
+        fields = wl.controller
+        if fields is not None and fields.update_strategy == "OnDelete":
+            raise KubectlError("error: rollout status is only available for RollingUpdate strategy type")
+        if kind == "DaemonSet":
+            return f'daemon set "{name}" successfully rolled out'
+        revisions = sorted(
+            {
+                p.labels.get("controller-revision-hash", "")
+                for p in self.plan.pods
+                if p.owner == f"StatefulSet/{name}" and p.namespace == namespace
+            }
+        )
+        if fields is not None and fields.partition:
+            updated = max(0, wl.replicas - fields.partition)
+            return f"partitioned roll out complete: {updated} new pods have been updated..."
+        return f"statefulset rolling update complete {wl.replicas} pods at revision {revisions[-1] if revisions else name}..."
 
     def roll(self, action: Rollout, key: tuple[str, str], cause: str) -> None:
         """A rolling update through the Live adapter; its revision recorded for `rollout history`."""

@@ -123,12 +123,25 @@ def connect(cluster: Any, spec: Any, manifests: Any) -> Live:
         return cluster.plan, current["manifests"]
 
     def change(action: Action) -> tuple[Plan, Any]:
+        from ..experiment.taints import TaintNodes
+
+        if isinstance(action, TaintNodes):  # the nodes' taints are the spec's; evictions in time
+            from ..experiment.run import play_taint
+            from ..faults.model import Timers
+
+            with sigint_ignored():  # tolerationSeconds run as fast as the shell's paced changes
+                current["spec"], current["manifests"], _ = play_taint(
+                    cluster, action, current["spec"], current["manifests"], Timers(time_scale=SHELL_TIME_SCALE), "shell"
+                )
+            return cluster.plan, current["manifests"]
         done = played(action)
         if done is not None:
             return done
+        from ..experiment.run import apply_rolling
+
         new_manifests, new_plan = apply_action(action, current["spec"], current["manifests"], cluster.plan, "shell")
-        with sigint_ignored():
-            cluster.apply(cluster.faults.adjust(new_plan))
+        with sigint_ignored():  # a StatefulSet's or DaemonSet's new template rolls in stages
+            apply_rolling(cluster, current["spec"], current["manifests"], new_manifests, new_plan)
         current["manifests"] = new_manifests
         return cluster.plan, new_manifests
 

@@ -52,8 +52,8 @@ Commands (a leading `kubectl` is optional; kubectl's errors and exit statuses):
   run NAME --image=IMG [--labels=k=v,...] [--port=P] [--expose] [--rm -ti -- CMD]
   apply -f FILE|DIR|-|URL   delete TYPE NAME | -f FILE | TYPE -l SELECTOR
   label pod|ns|node NAME k=v [k-] [--overwrite]    annotate TYPE NAME k=v [k-] [--overwrite]
-  scale deployment|statefulset NAME --replicas=N
-  set image deployment/NAME C=IMAGE      rollout status|history|undo|restart deployment NAME
+  scale deployment|statefulset NAME --replicas=N    taint nodes NODE key=value:Effect | key[:Effect]-
+  set image deployment/NAME C=IMAGE      rollout status|history|undo|restart deploy|sts|ds NAME
   version   api-resources
   exec [-ti] POD [-c C] -- CMD              logs POD|deploy/NAME [-f] [--tail=N]: who connected, from where
 Mininet's:

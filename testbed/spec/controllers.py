@@ -10,6 +10,8 @@ turns the decoded Workload into pods.
 
 from __future__ import annotations
 
+from typing import Any
+
 from .decode import Doc
 from .model import ControllerFields
 from .names import dns1123_label_error
@@ -18,9 +20,8 @@ from .names import dns1123_label_error
 KINDS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     "StatefulSet": (
         "apps/v1",
-        ("replicas", "selector", "template", "serviceName", "podManagementPolicy"),
+        ("replicas", "selector", "template", "serviceName", "podManagementPolicy", "updateStrategy"),
         (
-            "updateStrategy",
             "revisionHistoryLimit",
             "minReadySeconds",
             "volumeClaimTemplates",
@@ -28,15 +29,14 @@ KINDS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
             "ordinals",
         ),
     ),
-    "DaemonSet": ("apps/v1", ("selector", "template"), ("updateStrategy", "minReadySeconds", "revisionHistoryLimit")),
+    "DaemonSet": ("apps/v1", ("selector", "template", "updateStrategy"), ("minReadySeconds", "revisionHistoryLimit")),
     "Job": (
         "batch/v1",
-        ("template", "selector", "parallelism", "completions", "activeDeadlineSeconds"),
+        ("template", "selector", "parallelism", "completions", "activeDeadlineSeconds", "completionMode"),
         (
             "backoffLimit",
             "backoffLimitPerIndex",
             "maxFailedIndexes",
-            "completionMode",
             "ttlSecondsAfterFinished",
             "suspend",
             "manualSelector",
@@ -89,9 +89,10 @@ def decode_fields(kind: str, spec: Doc, template: Doc | None) -> tuple[Controlle
         if policy not in ("OrderedReady", "Parallel"):
             spec.error(f"must be OrderedReady or Parallel, got {policy[:40]!r}", "podManagementPolicy")
         replicas = spec.int("replicas", default=1, minimum=0, maximum=MAX_PARALLELISM)
-        return ControllerFields(service_name=service, pod_management=policy), replicas if replicas is not None else 1
+        fields = ControllerFields(service_name=service, pod_management=policy, **update_strategy(kind, spec))
+        return fields, replicas if replicas is not None else 1
     if kind == "DaemonSet":
-        return ControllerFields(), 0
+        return ControllerFields(**update_strategy(kind, spec)), 0
     # Job (a CronJob's jobTemplate.spec too)
     parallelism = spec.int("parallelism", default=1, minimum=0, maximum=MAX_PARALLELISM)
     completions = spec.int("completions", default=None, minimum=0, maximum=MAX_PARALLELISM)
@@ -108,8 +109,74 @@ def decode_fields(kind: str, spec: Doc, template: Doc | None) -> tuple[Controlle
             pspec.error(
                 f"a Job's pods must have restartPolicy OnFailure or Never, got {str(restart)[:40]!r}", "restartPolicy"
             )
+    mode = spec.str("completionMode", default="NonIndexed") or "NonIndexed"
+    if mode not in ("NonIndexed", "Indexed"):
+        spec.error(f"must be NonIndexed or Indexed, got {mode[:40]!r}", "completionMode")
+    if mode == "Indexed" and completions is None:
+        spec.error("an Indexed Job needs completions", "completions")
     running = parallelism if completions is None else min(parallelism, completions)
-    return ControllerFields(completions=completions, parallelism=parallelism, active_deadline=deadline), running
+    fields = ControllerFields(
+        completions=completions, parallelism=parallelism, active_deadline=deadline, indexed=mode == "Indexed"
+    )
+    return fields, running
+
+
+def update_strategy(kind: str, spec: Doc) -> dict[str, Any]:
+    """A StatefulSet's or DaemonSet's updateStrategy, checked as the API server does: type
+    RollingUpdate (the default) or OnDelete; rollingUpdate's partition (StatefulSet),
+    maxUnavailable (an int >= 1 or a percentage) and maxSurge (DaemonSet; not both 0)."""
+    strategy = spec.mapping("updateStrategy")
+    if strategy is None:
+        return {}
+    strategy.check_keys(("type", "rollingUpdate"), ())
+    kind_ = strategy.str("type", default="RollingUpdate") or "RollingUpdate"
+    if kind_ not in ("RollingUpdate", "OnDelete"):
+        strategy.error(f"must be RollingUpdate or OnDelete, got {kind_[:40]!r}", "type")
+    out: dict[str, Any] = {"update_strategy": kind_}
+    rolling = strategy.mapping("rollingUpdate")
+    if rolling is None:
+        return out
+    if kind_ == "OnDelete":
+        rolling.error("only with type RollingUpdate")
+        return out
+    if kind == "StatefulSet":
+        rolling.check_keys(("partition", "maxUnavailable"), ())
+        out["partition"] = rolling.int("partition", default=0, minimum=0, maximum=MAX_PARALLELISM) or 0
+    else:
+        rolling.check_keys(("maxUnavailable", "maxSurge"), ())
+    for key, name, default in (("maxUnavailable", "max_unavailable", "1"), ("maxSurge", "max_surge", "0")):
+        if kind == "StatefulSet" and key == "maxSurge":
+            continue
+        value = _int_or_percent(rolling, key, default)
+        if value is not None:
+            out[name] = value
+    if (
+        kind == "DaemonSet"
+        and out.get("max_unavailable", "1") in ("0", "0%")
+        and out.get("max_surge", "0")
+        in (
+            "0",
+            "0%",
+        )
+    ):
+        rolling.error("maxUnavailable and maxSurge may not both be 0", "maxUnavailable")
+    if kind == "StatefulSet" and out.get("max_unavailable", "1") in ("0", "0%"):
+        rolling.error("must be at least 1", "maxUnavailable")
+    return out
+
+
+def _int_or_percent(doc: Doc, key: str, default: str) -> str | None:
+    """An IntOrString field: a count, or a percentage such as "25%"."""
+    field = doc.field(key)
+    if not field.present():
+        return default
+    value = field.value
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_PARALLELISM:
+        return str(value)
+    if isinstance(value, str) and value.endswith("%") and value[:-1].isdigit() and int(value[:-1]) <= 100:
+        return value
+    doc.error("must be a count or a percentage such as 25%", key)
+    return None
 
 
 def job_labels(job: str) -> dict[str, str]:

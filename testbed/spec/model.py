@@ -272,6 +272,12 @@ class ControllerFields:
     suspend: bool = False  # CronJob
     complete: bool = False  # Job: its pods ran and succeeded (experiment/jobs.py)
     owner: str = ""  # Job: "CronJob/<name>" when a CronJob was triggered into it
+    # StatefulSet, DaemonSet: updateStrategy (plan/updates.py plays a RollingUpdate)
+    update_strategy: str = "RollingUpdate"  # RollingUpdate | OnDelete
+    partition: int = 0  # StatefulSet: ordinals below it keep their revision
+    max_unavailable: str = "1"  # an int or a percentage, as the API takes it
+    max_surge: str = "0"  # DaemonSet
+    indexed: bool = False  # Job: completionMode Indexed
 
 
 @dataclass(frozen=True)
