@@ -6,7 +6,6 @@ concurrently by the socket prober, so blocked flows cost one timeout per step, n
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
 from collections.abc import Callable
@@ -317,7 +316,7 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
                 try:
                     for action in step.actions:
                         if paced is None and (exp.lifecycle is not None or isinstance(action, SetProbe)):
-                            paced = PacedChanges(cluster, manifests, exp.lifecycle or Delays())
+                            paced = PacedChanges(cluster, manifests, exp.lifecycle or Delays(timers=exp.timers))
                         if isinstance(action, (Fault, Recover)):  # faults play their own timers
                             cluster_spec, manifests, done = _fault(
                                 cluster, exp, step.name, action, cluster_spec, manifests
@@ -429,7 +428,7 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
         "reproduce": f"testbed run {os.path.relpath(exp.file)}",
     }
     if paced is not None:
-        meta["lifecycle"] = {"delays": dataclasses.asdict(paced.driver.delays), "timeline": paced.timeline()}
+        meta["lifecycle"] = {"delays": paced.driver.delays.flat(), "timeline": paced.timeline()}
     if failure is not None:
         meta["aborted"] = str(failure)  # the verdict names the cause, not the probes it spoilt
     if events:

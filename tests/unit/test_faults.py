@@ -218,6 +218,14 @@ def test_eviction_replaces_the_pods_on_other_nodes_and_taints_keep_them_off(thre
     assert not plan2.pods_on("kind-worker2")
     webs = [p for p in plan2.pods if p.name.startswith("web-")]
     assert len(webs) == 3 and {p.node for p in webs} == {"kind-worker"}
+    # the evicted pods stay Terminating (no kubelet confirms their end): so do their endpoints
+    gone = {p.ip for p in plan.pods_on("kind-worker2") if p.name.startswith("web-")}
+    eps = plan2.services.endpoints("default", "web")
+    assert {(e.ip, e.ready, e.serving, e.terminating) for e in eps if e.ip in gone} == {
+        (ip, False, False, True) for ip in gone
+    }
+    assert all(e.ready and not e.terminating for e in eps if e.ip not in gone)
+    assert plan2.conditions is not None and set(evicted) <= plan2.conditions.terminating
     assert lifecycle.untainted(tainted, "kind-worker2") == spec
 
 
