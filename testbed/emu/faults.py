@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import TestbedError
 from ..faults import lifecycle
-from ..faults.model import Fault, FaultState, Recover, Timers, find_pod, problems, resolve
+from ..faults.model import Fault, FaultState, Recover, Timers, problems, resolve
 from ..faults.ops import Control, FaultOps, Link, Nft, Op, Tc, plan_ops
 from ..plan.bird import hold_time_of
 from ..plan.build import replan
@@ -201,7 +201,7 @@ class FaultInjector:
                 time.sleep(0.02)
 
     def _pod(self, full_name: str) -> Any:
-        return find_pod(self.cluster.plan, full_name)
+        return self.cluster.plan.find_pod(full_name)
 
     def _control_simple(self, op: Control) -> None:
         cluster = self.cluster

@@ -23,7 +23,7 @@ from ..plan.build import replan
 from ..plan.lifecycle import nodes_lost
 from ..plan.model import Plan, PodPlan
 from ..spec.model import ClusterSpec, Manifests, Taint
-from .model import Fault, find_pod
+from .model import Fault
 
 UNREACHABLE = "node.kubernetes.io/unreachable"
 UNREACHABLE_TAINTS = (Taint(UNREACHABLE, "", "NoSchedule"), Taint(UNREACHABLE, "", "NoExecute"))
@@ -118,7 +118,7 @@ def simulate(
             manifests, plan, _ = evict(cluster, manifests, plan, fault.node)
         return manifests, endpoints_not_ready_on(plan, [*down, fault.node])
     if fault.kind == "delete-pod":
-        pod = find_pod(plan, fault.pod)
+        pod = plan.find_pod(fault.pod)
         if pod is not None:
             manifests, plan = delete_pods(cluster, manifests, plan, [pod.full_name])
     return manifests, plan

@@ -100,11 +100,6 @@ def rate_bits(rate: str) -> int | None:
     return int(m.group(1)) * _UNITS[m.group(2)] if m else None
 
 
-def find_pod(plan: Plan, name: str) -> PodPlan | None:
-    """A pod by `ns/name`, or by name when unique (kube-system's included: CoreDNS replicas)."""
-    return plan.find_pod(name)
-
-
 def dns_replicas(plan: Plan) -> list[PodPlan]:
     """The cluster DNS pods (CoreDNS, served by dnsmasq), in name order."""
     return sorted((p for p in plan.pods if p.served_by == "dnsmasq"), key=lambda p: p.full_name)
@@ -122,7 +117,7 @@ def resolve(fault: Fault, plan: Plan) -> Fault:
         pod_mtu = plan.network.pod_mtu if plan.network is not None else plan.mtu
         return dataclasses.replace(fault, mtu=pod_mtu - 50)
     if fault.kind in ("kill-pod", "delete-pod", "dns-down") and fault.pod:
-        pod = find_pod(plan, fault.pod)
+        pod = plan.find_pod(fault.pod)
         if pod is not None:
             return dataclasses.replace(fault, pod=pod.full_name)
     return fault
@@ -165,7 +160,7 @@ def problems(fault: Fault, plan: Plan, recovering: bool = False) -> list[tuple[s
         elif fault.rack not in racks:
             out.append(("rack", f"no rack named {fault.rack[:60]!r} behind the router{_known(racks)}"))
     if fault.pod:
-        pod = find_pod(plan, fault.pod)
+        pod = plan.find_pod(fault.pod)
         if pod is None:
             out.append(("pod", f"no pod named {fault.pod[:60]!r}{_known([p.full_name for p in plan.pods])}"))
         elif fault.kind == "dns-down" and pod.served_by != "dnsmasq":
