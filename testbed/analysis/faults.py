@@ -58,7 +58,7 @@ class FaultFigures:
     recover: float | None
 
 
-def _failed(rows: pd.DataFrame) -> pd.Series:
+def failed_rows(rows: pd.DataFrame) -> pd.Series:
     """A row failed if it did not get its expected outcome, or, expecting `any`, did not connect."""
     expected_any = rows["expected_outcome"].astype(str) == "any"
     connected = rows["outcome"].astype(str) == "connected"
@@ -81,7 +81,7 @@ def timelines(frame: pd.DataFrame, events: Sequence[Mapping[str, Any]]) -> list[
         marks = _events(events, step)
         if not marks:
             continue  # no fault in this step: the scaling/rollout report covers it
-        failed = _failed(rows)
+        failed = failed_rows(rows)
         per = (
             pd.DataFrame({"t": rows["timestamp"].astype(float), "failed": failed})
             .groupby("t", sort=True)["failed"]

@@ -16,6 +16,8 @@ from typing import Any
 
 import pandas as pd
 
+from .faults import failed_rows
+
 
 @dataclass(frozen=True)
 class Window:
@@ -60,7 +62,7 @@ def step_table(timeline: Sequence[Mapping[str, Any]], frame: pd.DataFrame) -> pd
     for step in dict.fromkeys(str(e.get("step", "")) for e in timeline):
         mine = [w for w in found if w.step == step]
         during = frame[frame["step"] == f"{step}:during"] if "step" in frame else frame.iloc[0:0]
-        failed = during[during["outcome"] != "connected"] if len(during) else during
+        failed = during[failed_rows(during)] if len(during) else during  # as the fault figures count them
         open_windows = [w for w in mine if w.seconds > 0]
         inside = sum(
             any(w.wall_from - 0.15 <= float(ts) <= w.wall_to + 0.15 for w in open_windows)

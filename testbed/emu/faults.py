@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import TestbedError
 from ..faults import lifecycle
-from ..faults.model import Fault, FaultState, Recover, Timers, find_pod, problems, resolve
+from ..faults.model import Fault, FaultState, Recover, Timers, problems, resolve
 from ..faults.ops import Control, FaultOps, Link, Nft, Op, Tc, plan_ops
 from ..plan.bird import hold_time_of
 from ..plan.build import replan
-from ..plan.model import Plan
+from ..plan.model import Plan, PodPlan
 from ..spec.model import ClusterSpec, Manifests
 from . import rules
 from .controllers import Agent, ClusterDns, KubeProxy, PodSandboxes, Routing
@@ -49,6 +49,8 @@ class FaultInjector:
         self.ops: dict[tuple[str, str], FaultOps] = {}
         self.events: list[dict[str, Any]] = []
         self.not_ready: set[str] = set()  # nodes the control plane sees NotReady
+        # node -> its evicted pods: Terminating (their endpoints too) until the node reports again
+        self.evicted: dict[str, list[PodPlan]] = {}
         self.frozen: set[str] = set()  # nodes whose bird is stopped with SIGSTOP
         self.step = ""
         self.say: Callable[[str], None] = cluster.progress
@@ -69,7 +71,8 @@ class FaultInjector:
 
     def adjust(self, plan: Plan) -> Plan:
         """A desired state as the control plane publishes it while nodes are NotReady."""
-        return lifecycle.endpoints_not_ready_on(plan, self.not_ready)
+        gone = [p for node in sorted(self.evicted) for p in self.evicted[node]]
+        return lifecycle.endpoints_not_ready_on(plan, self.not_ready, gone)
 
     # -- inject and undo ----------------------------------------------------------------
     def inject(
@@ -96,6 +99,7 @@ class FaultInjector:
             self.state.active.pop(fault.key, None)
             if fault.kind == "node-down":
                 self.not_ready.discard(fault.node)
+                self.evicted.pop(fault.node, None)
             self._undo_quietly(ops)
             self.ops.pop(fault.key, None)
             raise
@@ -197,7 +201,7 @@ class FaultInjector:
                 time.sleep(0.02)
 
     def _pod(self, full_name: str) -> Any:
-        return find_pod(self.cluster.plan, full_name)
+        return self.cluster.plan.find_pod(full_name)
 
     def _control_simple(self, op: Control) -> None:
         cluster = self.cluster
@@ -260,6 +264,7 @@ class FaultInjector:
         time.sleep(timers.scaled(timers.toleration_seconds))
         before = {p.full_name for p in self.cluster.plan.pods}
         manifests, plan, evicted = lifecycle.evict(spec, manifests, self.cluster.plan, fault.node)
+        self.evicted[fault.node] = [p for p in self.cluster.plan.pods if p.full_name in set(evicted)]
         self._apply(plan)
         present = {p.key for p in self.cluster.plan.pods}
         agent = self.cluster.controller(Agent)
@@ -272,6 +277,7 @@ class FaultInjector:
     def _node_up(self, fault: Fault, spec: ClusterSpec, manifests: Manifests) -> tuple[ClusterSpec, Manifests]:
         spec = lifecycle.untainted(spec, fault.node)
         self.not_ready.discard(fault.node)
+        self.evicted.pop(fault.node, None)  # its kubelet confirms the evicted pods' end
         self._apply(replan(spec, manifests, self.cluster.plan.seed, prev=self.cluster.plan))
         self.event("ready", fault, "node Ready, its pods' endpoints ready again")
         return spec, manifests

@@ -8,7 +8,7 @@ import re
 
 from ..errors import Problem, SpecError, excerpt
 from ..faults.decode import decode_fault, decode_recover, decode_timers
-from ..lifecycle.delays import decode_delays
+from ..lifecycle.delays import decode_delays, joined
 from ..spec.decode import Doc, Problems, load_documents
 from ..spec.inputs import expand_inputs
 from ..spec.labels import decode_selector
@@ -77,9 +77,11 @@ def _decode(path: str) -> Experiment:
     problems.raise_if_any()
     assert spec is not None
     spec.check_keys(("topology", "manifests", "seed", "steps", "timers", "lifecycle"))
-    timers = decode_timers(spec.mapping("timers"))
+    tdoc = spec.mapping("timers")
+    timers = decode_timers(tdoc)
     ldoc = spec.mapping("lifecycle")
     lifecycle = decode_delays(ldoc) if ldoc is not None else None
+    timers, lifecycle = joined(timers, tdoc, lifecycle, ldoc)  # one Timers for faults and lifecycle
     base = os.path.dirname(os.path.abspath(path))
     topology = spec.str("topology", required=True) or ""
     manifests = []

@@ -6,7 +6,6 @@ concurrently by the socket prober, so blocked flows cost one timeout per step, n
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
 from collections.abc import Callable
@@ -379,7 +378,7 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
                 try:
                     for action in step.actions:
                         if paced is None and (exp.lifecycle is not None or isinstance(action, SetProbe)):
-                            paced = PacedChanges(cluster, manifests, exp.lifecycle or Delays())
+                            paced = PacedChanges(cluster, manifests, exp.lifecycle or Delays(timers=exp.timers))
                         if isinstance(action, TaintNodes):  # the taint manager's evictions, in time
                             cluster_spec, manifests, done = play_taint(
                                 cluster, action, cluster_spec, manifests, exp.timers, exp.file
@@ -497,7 +496,7 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
         "reproduce": f"testbed run {os.path.relpath(exp.file)}",
     }
     if paced is not None:
-        meta["lifecycle"] = {"delays": dataclasses.asdict(paced.driver.delays), "timeline": paced.timeline()}
+        meta["lifecycle"] = {"delays": paced.driver.delays.flat(), "timeline": paced.timeline()}
     if failure is not None:
         meta["aborted"] = str(failure)  # the verdict names the cause, not the probes it spoilt
     if events:

@@ -15,15 +15,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ..lifecycle.timers import TIMER_KEYS as TIMER_KEYS  # re-exported
+from ..lifecycle.timers import Timers, check_timers
 from ..spec.decode import Doc
-from .model import KINDS, NETEM_KINDS, NETEM_MESSAGE, TARGETS, Fault, Recover, Timers, check_timers
+from .model import KINDS, NETEM_KINDS, NETEM_MESSAGE, TARGETS, Fault, Recover
 
 FAULT_KEYS = ("kind", "node", "host", "rack", "pod", "percent", "rate", "mtu", "evict")
-TIMER_KEYS = {
-    "nodeMonitorGracePeriod": "node_monitor_grace_period",
-    "tolerationSeconds": "toleration_seconds",
-    "timeScale": "time_scale",
-}
 
 
 def decode_fault(doc: Doc, recovering: bool = False) -> Fault | None:

@@ -9,32 +9,31 @@ every pod by the DefaultTolerationSeconds admission plugin), and the pods' contr
 replacements, which the scheduler puts on other nodes (the taint keeps them off this one).
 When the node reports again, the taints go and its remaining pods' endpoints are ready again.
 
-`endpoints_not_ready_on` is the one place endpoints of a node become not ready: a small
-function so that the pod readiness model (issue 19) can take it over.
+Endpoints of a lost node become not ready (and evicted pods' terminating) through the pod
+lifecycle's EndpointSlice conditions: `endpoints_not_ready_on` is plan/lifecycle.py's
+`nodes_lost`, the timers lifecycle/timers.py's.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 
 from ..plan.build import replan
-from ..plan.model import Plan
-from ..plan.services import update_endpoints
+from ..plan.lifecycle import nodes_lost
+from ..plan.model import Plan, PodPlan
 from ..spec.model import ClusterSpec, Manifests, Taint
-from .model import Fault, find_pod
+from .model import Fault
 
 UNREACHABLE = "node.kubernetes.io/unreachable"
 UNREACHABLE_TAINTS = (Taint(UNREACHABLE, "", "NoSchedule"), Taint(UNREACHABLE, "", "NoExecute"))
 
 
-def endpoints_not_ready_on(plan: Plan, nodes: Collection[str]) -> Plan:
+def endpoints_not_ready_on(plan: Plan, nodes: Collection[str], evicted: Sequence[PodPlan] = ()) -> Plan:
     """The same Plan with the endpoints of every pod on `nodes` not ready (EndpointSlice
-    conditions ready=false, serving=false): kube-proxy leaves them out of its rules."""
-    if plan.services is None or not nodes:
-        return plan
-    down = {p.full_name for p in plan.pods if p.node in nodes}
-    return dataclasses.replace(plan, services=update_endpoints(plan.services, plan.pods, not_ready=down))
+    conditions ready=false, serving=false), and those of the `evicted` pods terminating:
+    kube-proxy leaves them out of its rules."""
+    return nodes_lost(plan, nodes, evicted)
 
 
 def tainted(cluster: ClusterSpec, node: str) -> ClusterSpec:
@@ -83,11 +82,12 @@ def evictable(plan: Plan, manifests: Manifests, node: str) -> list[str]:
 def evict(cluster: ClusterSpec, manifests: Manifests, plan: Plan, node: str) -> tuple[Manifests, Plan, list[str]]:
     """After the toleration ran out: the evictable pods are deleted (bare pods for good), their
     owners' replacements scheduled on the other nodes. `cluster` is the tainted cluster.
-    Returns the new manifests, the new Plan (the remaining pods of `node` still not ready) and
-    the evicted pods' full names."""
+    Returns the new manifests, the new Plan (the remaining pods of `node` still not ready, the
+    evicted ones' endpoints terminating) and the evicted pods' full names."""
     doomed = evictable(plan, manifests, node)
     manifests, new = delete_pods(cluster, manifests, plan, doomed)
-    return manifests, endpoints_not_ready_on(new, [node]), doomed
+    gone = [p for p in plan.pods if p.full_name in set(doomed)]  # Terminating: no kubelet confirms
+    return manifests, endpoints_not_ready_on(new, [node], gone), doomed
 
 
 def delete_pods(
@@ -118,7 +118,7 @@ def simulate(
             manifests, plan, _ = evict(cluster, manifests, plan, fault.node)
         return manifests, endpoints_not_ready_on(plan, [*down, fault.node])
     if fault.kind == "delete-pod":
-        pod = find_pod(plan, fault.pod)
+        pod = plan.find_pod(fault.pod)
         if pod is not None:
             manifests, plan = delete_pods(cluster, manifests, plan, [pod.full_name])
     return manifests, plan

@@ -3,8 +3,7 @@
 A fault has a kind and one target: a node, an external host, a rack (the link between the rack's
 switch and the underlay router) or a pod. Faults are named by (kind, target), so the action that
 undoes one (`recover`) names the same pair. Kubernetes' timers (the node lifecycle controller's
-grace period, the default NoExecute toleration) are settings with upstream defaults and a time
-scale, so an experiment need not wait five minutes for an eviction.
+grace period, the default NoExecute toleration) and the time scale are lifecycle/timers.py's.
 
 Used by experiment/load.py and check.py (decoding, validation), faults/ops.py (what to change in
 the kernel), emu/faults.py (applying it) and the shell's `fault` command.
@@ -15,6 +14,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ..lifecycle.timers import Timers as Timers  # re-exported: the one place is lifecycle/timers.py
+from ..lifecycle.timers import check_timers as check_timers
 from ..plan.model import Plan, PodPlan
 
 # Every kind, with the target fields it takes.
@@ -43,26 +44,6 @@ NO_UNDO = ("delete-pod",)
 MAX_RATE_BITS = 100_000_000_000  # 100 Gbit/s
 _RATE = re.compile(r"^([0-9]{1,12})(bit|kbit|mbit|gbit)$")
 _UNITS = {"bit": 1, "kbit": 1_000, "mbit": 1_000_000, "gbit": 1_000_000_000}
-
-
-@dataclass(frozen=True)
-class Timers:
-    """Kubernetes' timers (upstream defaults) and BGP's, all in seconds, and a time scale.
-
-    node_monitor_grace_period: kube-controller-manager --node-monitor-grace-period (40 s): a node
-    whose kubelet has not reported for this long is NotReady (condition Unknown), its pods'
-    endpoints not ready. toleration_seconds: --default-unreachable-toleration-seconds (300 s), the
-    NoExecute toleration the DefaultTolerationSeconds admission plugin gives every pod: its pods
-    are evicted that long after the taint. A scale of 0.01 turns 40 s into 0.4 s. (BGP's hold
-    time is bird's own timer, in real seconds: the topology's bgp.holdTime.)
-    """
-
-    node_monitor_grace_period: float = 40.0
-    toleration_seconds: float = 300.0
-    time_scale: float = 1.0
-
-    def scaled(self, seconds: float) -> float:
-        return seconds * self.time_scale
 
 
 @dataclass(frozen=True)
@@ -119,11 +100,6 @@ def rate_bits(rate: str) -> int | None:
     return int(m.group(1)) * _UNITS[m.group(2)] if m else None
 
 
-def find_pod(plan: Plan, name: str) -> PodPlan | None:
-    """A pod by `ns/name`, or by name when unique (kube-system's included: CoreDNS replicas)."""
-    return plan.find_pod(name)
-
-
 def dns_replicas(plan: Plan) -> list[PodPlan]:
     """The cluster DNS pods (CoreDNS, served by dnsmasq), in name order."""
     return sorted((p for p in plan.pods if p.served_by == "dnsmasq"), key=lambda p: p.full_name)
@@ -141,7 +117,7 @@ def resolve(fault: Fault, plan: Plan) -> Fault:
         pod_mtu = plan.network.pod_mtu if plan.network is not None else plan.mtu
         return dataclasses.replace(fault, mtu=pod_mtu - 50)
     if fault.kind in ("kill-pod", "delete-pod", "dns-down") and fault.pod:
-        pod = find_pod(plan, fault.pod)
+        pod = plan.find_pod(fault.pod)
         if pod is not None:
             return dataclasses.replace(fault, pod=pod.full_name)
     return fault
@@ -184,7 +160,7 @@ def problems(fault: Fault, plan: Plan, recovering: bool = False) -> list[tuple[s
         elif fault.rack not in racks:
             out.append(("rack", f"no rack named {fault.rack[:60]!r} behind the router{_known(racks)}"))
     if fault.pod:
-        pod = find_pod(plan, fault.pod)
+        pod = plan.find_pod(fault.pod)
         if pod is None:
             out.append(("pod", f"no pod named {fault.pod[:60]!r}{_known([p.full_name for p in plan.pods])}"))
         elif fault.kind == "dns-down" and pod.served_by != "dnsmasq":
@@ -206,24 +182,6 @@ def problems(fault: Fault, plan: Plan, recovering: bool = False) -> list[tuple[s
         out.append(("node", f"bird-down needs routing bgp (this cluster routes with {plan.routing})"))
     if fault.kind == "kube-proxy-down" and plan.kube_proxy_mode == "none":
         out.append(("node", "this cluster runs no kube-proxy"))
-    return out
-
-
-def check_timers(timers: Timers) -> list[tuple[str, str]]:
-    out = []
-    for name, value, top in (
-        ("nodeMonitorGracePeriod", timers.node_monitor_grace_period, 3600.0),
-        ("tolerationSeconds", timers.toleration_seconds, 86400.0),
-    ):
-        if not 0 <= value <= top:
-            out.append((name, f"expected seconds in [0, {top:g}], got {value:g}"))
-    if not 0 < timers.time_scale <= 1:
-        out.append(("timeScale", f"expected a factor in (0, 1], got {timers.time_scale:g}"))
-    longest = timers.node_monitor_grace_period + timers.toleration_seconds
-    if timers.scaled(longest) > 600:
-        out.append(
-            ("timeScale", f"a node failure would take {timers.scaled(longest):.0f} s: at most 600 s once scaled")
-        )
     return out
 
 

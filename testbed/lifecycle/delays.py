@@ -5,15 +5,18 @@ controller (kube-controller-manager) -> every node's kube-proxy, which syncs its
 once per minSyncPeriod. Each hop is a setting here. Where upstream has a flag, the default is
 upstream's; where the delay is the cluster's own latency (a watch event's way from the API
 server to an informer, a container's start), the default is an estimate and says so.
-Times are virtual seconds; `time_scale` is how many real seconds one of them takes when a
-change is played on a live cluster (0.1: ten times faster than a real cluster).
+Times are virtual seconds (Kubernetes seconds). The node timers and the time scale that plays
+them on a live cluster are lifecycle/timers.py's `Timers`, carried here as `timers` (a
+`lifecycle:` block may set nodeMonitorGracePeriod and timeScale: the same Timers as `timers:`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, fields
 
 from ..spec.decode import Doc
+from .timers import TIMER_KEYS, Timers
 
 MAX_DELAY = 3600.0
 
@@ -40,11 +43,21 @@ class Delays:
     # how long the application takes to exit once it gets SIGTERM (0: at once, as nginx's
     # fast shutdown); bounded by the grace period left, as kubelet's SIGKILL bounds it
     app_shutdown: float = 0.0
-    # kube-controller-manager --node-monitor-grace-period (40s): an unreachable node's pods
-    # are marked not Ready this long after its last heartbeat
-    node_monitor_grace_period: float = 40.0
-    # real seconds per virtual second when played on a live cluster
-    time_scale: float = 1.0
+    # the node timers and the time scale (lifecycle/timers.py): one place for both issues
+    timers: Timers = Timers()
+
+    @property
+    def node_monitor_grace_period(self) -> float:
+        return self.timers.node_monitor_grace_period
+
+    @property
+    def time_scale(self) -> float:
+        return self.timers.time_scale
+
+    def flat(self) -> dict[str, float]:
+        """Every delay by field name, with the grace period and the time scale (run.json)."""
+        out: dict[str, float] = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "timers"}
+        return {**out, "node_monitor_grace_period": self.node_monitor_grace_period, "time_scale": self.time_scale}
 
     def kube_proxy_watch_of(self, index: int, count: int) -> float:
         """Node `index` (of `count`)'s watch delay: the base plus its share of the spread."""
@@ -63,17 +76,17 @@ YAML_NAMES = {
     "container_start": "containerStartDelay",
     "pod_delete": "podDeleteDelay",
     "app_shutdown": "appShutdownDelay",
-    "node_monitor_grace_period": "nodeMonitorGracePeriod",
-    "time_scale": "timeScale",
 }
+# the Timers a `lifecycle:` block may set too (the same values as `timers:`)
+TIMER_NAMES = ("nodeMonitorGracePeriod", "timeScale")
 
 
 def decode_delays(doc: Doc) -> Delays:
     """A `lifecycle:` mapping (seconds, numbers >= 0; timeScale in (0, 10]); problems go to doc."""
-    doc.check_keys(tuple(YAML_NAMES.values()))
+    doc.check_keys(tuple(YAML_NAMES.values()) + TIMER_NAMES)
     values: dict[str, float] = {}
-    for f in fields(Delays):
-        key = YAML_NAMES[f.name]
+    timers: dict[str, float] = {}
+    for name, key in [*YAML_NAMES.items(), *((TIMER_KEYS[k], k) for k in TIMER_NAMES)]:
         node = doc.field(key)
         if not node.present():
             continue
@@ -81,10 +94,29 @@ def decode_delays(doc: Doc) -> Delays:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             node.error("expected a number of seconds")
             continue
-        low_ok = value > 0 if f.name == "time_scale" else value >= 0
-        high = 10.0 if f.name == "time_scale" else MAX_DELAY
+        low_ok = value > 0 if name == "time_scale" else value >= 0
+        high = 10.0 if name == "time_scale" else MAX_DELAY
         if not low_ok or value > high:
-            node.error(f"{value} is out of range {'(0' if f.name == 'time_scale' else '[0'}, {high:g}]")
+            node.error(f"{value} is out of range {'(0' if name == 'time_scale' else '[0'}, {high:g}]")
             continue
-        values[f.name] = float(value)
-    return Delays(**values)
+        (timers if key in TIMER_NAMES else values)[name] = float(value)
+    return Delays(**values, timers=Timers(**timers))
+
+
+def joined(timers: Timers, tdoc: Doc | None, delays: Delays | None, ldoc: Doc | None) -> tuple[Timers, Delays | None]:
+    """An experiment's one Timers from its `timers:` block and its `lifecycle:` block's
+    nodeMonitorGracePeriod and timeScale (the same settings, two spellings), and its delays
+    carrying them. A key set in both blocks to different values is a problem (on ldoc)."""
+    if delays is None or ldoc is None:
+        return timers, delays
+    given = tdoc.value if tdoc is not None and isinstance(tdoc.value, dict) else {}
+    values = {}
+    for key in TIMER_NAMES:
+        name = TIMER_KEYS[key]
+        if ldoc.field(key).present():
+            mine, theirs = getattr(delays.timers, name), getattr(timers, name)
+            if key in given and mine != theirs:
+                ldoc.error(f"{mine:g} differs from timers.{key} ({theirs:g}): it is one setting, give it once", key)
+            values[name] = mine
+    merged = dataclasses.replace(timers, **values)
+    return merged, dataclasses.replace(delays, timers=merged)

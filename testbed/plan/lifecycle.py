@@ -13,7 +13,7 @@ is gone.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
 from ..lifecycle.sim import View
 from ..spec.lifecycle import PodLifecycle
@@ -51,6 +51,26 @@ def with_views(
     views = {node: services_for(plan.services, v, known) for node, v in proxies.items() if v != slices}
     conditions = PodConditions(api.not_ready, api.terminating, api.exited, views)
     return dataclasses.replace(plan, pods=tuple(pods), services=services, conditions=conditions)
+
+
+def nodes_lost(plan: Plan, nodes: Collection[str], evicted: Sequence[PodPlan] = ()) -> Plan:
+    """`plan` as the control plane publishes it while `nodes` do not report (a node-down fault;
+    lifecycle/sim.py's `set_node_ready(node, False)` reaches the same conditions in time): the
+    node lifecycle controller marked their pods not Ready (endpoints ready=false, serving=false);
+    the pods the taint manager `evicted` from them are Terminating, as long as no kubelet
+    confirms their end (ready=false, serving=false, terminating=true), while their
+    replacements, already in `plan`, run elsewhere. The pods of `plan` stay as they are."""
+    if plan.services is None or (not nodes and not evicted):
+        return plan
+    names = {p.full_name for p in plan.pods}
+    evicted = [p for p in evicted if p.full_name not in names]  # a StatefulSet's replacement keeps its name
+    known = {p.full_name: p for p in (*plan.pods, *evicted)}
+    gone = frozenset(p.full_name for p in evicted)
+    lost = frozenset(p.full_name for p in plan.pods if p.node in nodes) | gone
+    view = View(frozenset(known), lost, gone)
+    old = plan.conditions or PodConditions()  # a paced run's own conditions stay
+    conditions = PodConditions(old.not_ready | lost, old.terminating | gone, old.exited, old.proxy_views)
+    return dataclasses.replace(plan, services=services_for(plan.services, view, known), conditions=conditions)
 
 
 def known_pods(plans: Iterable[Plan]) -> dict[str, PodPlan]:

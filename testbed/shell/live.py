@@ -111,9 +111,12 @@ def connect(cluster: Any, spec: Any, manifests: Any) -> Live:
         from ..experiment.changes import SetProbe
         from ..experiment.paced import PacedChanges
         from ..lifecycle.delays import Delays
+        from ..lifecycle.timers import Timers
 
         if "driver" not in paced and isinstance(action, SetProbe):
-            paced["driver"] = PacedChanges(cluster, current["manifests"], Delays(time_scale=SHELL_TIME_SCALE))
+            paced["driver"] = PacedChanges(
+                cluster, current["manifests"], Delays(timers=Timers(time_scale=SHELL_TIME_SCALE))
+            )
         if "driver" not in paced:
             return None
         with sigint_ignored():

@@ -20,6 +20,7 @@ from testbed.experiment.model import Endpoints, Expectation, PodSelection, Probe
 from testbed.experiment.paced import PacedChanges
 from testbed.experiment.run import probe_rows, run_experiment
 from testbed.lifecycle.delays import Delays
+from testbed.lifecycle.timers import Timers
 from testbed.plan.build import plan_cluster
 from testbed.spec.topology import load_topology
 from testbed.spec.workloads import load_manifests
@@ -52,7 +53,7 @@ def test_readiness_and_termination_move_endpoints_as_upstream(topology, no_lefto
     manifests = load_manifests([APP])
     plan = plan_cluster(load_topology(topology), manifests, seed=19)
     with EmulatedCluster(plan) as cluster:
-        paced = PacedChanges(cluster, manifests, Delays(time_scale=0.05))
+        paced = PacedChanges(cluster, manifests, Delays(timers=Timers(time_scale=0.05)))
         driver = paced.driver
         web = sorted(
             (p for p in cluster.plan.pods if p.owner.startswith("ReplicaSet/web-") and "prestop" not in p.name),

@@ -218,6 +218,14 @@ def test_eviction_replaces_the_pods_on_other_nodes_and_taints_keep_them_off(thre
     assert not plan2.pods_on("kind-worker2")
     webs = [p for p in plan2.pods if p.name.startswith("web-")]
     assert len(webs) == 3 and {p.node for p in webs} == {"kind-worker"}
+    # the evicted pods stay Terminating (no kubelet confirms their end): so do their endpoints
+    gone = {p.ip for p in plan.pods_on("kind-worker2") if p.name.startswith("web-")}
+    eps = plan2.services.endpoints("default", "web")
+    assert {(e.ip, e.ready, e.serving, e.terminating) for e in eps if e.ip in gone} == {
+        (ip, False, False, True) for ip in gone
+    }
+    assert all(e.ready and not e.terminating for e in eps if e.ip not in gone)
+    assert plan2.conditions is not None and set(evicted) <= plan2.conditions.terminating
     assert lifecycle.untainted(tainted, "kind-worker2") == spec
 
 
@@ -411,3 +419,19 @@ def test_a_recovery_in_its_own_step_has_its_own_figures():
     assert fig.fault == "partition on rack r (recovered)"
     assert (fig.failed, fig.window, fig.detect) == (2, pytest.approx(0.1), None)
     assert fig.recover == pytest.approx(0.15)
+
+
+def test_a_lost_nodes_endpoint_conditions_show_in_the_shell(three, capsys):
+    """Not ready while the node is lost; the evicted pods' terminating, in `-o wide` and `-o yaml`."""
+    from testbed.shell import ClusterShell
+
+    spec, man, plan = three
+    _, plan2, evicted = lifecycle.evict(lifecycle.tainted(spec, "kind-worker2"), man, plan, "kind-worker2")
+    shell = ClusterShell(plan2, lambda key: key, lambda ns, argv: 0, None, man)
+    shell.execute("get endpointslices -o wide")
+    table = capsys.readouterr().out
+    assert any(line.startswith("web-") and "3 ready, 2 not ready" in line for line in table.splitlines()), table
+    shell.execute("get endpointslices -o yaml")
+    text = capsys.readouterr().out
+    slices = sum(line.startswith("web-") for line in table.splitlines())  # web, web-lb, ...: each has both
+    assert slices and text.count("terminating: true") == 2 * slices and "serving: false" in text

@@ -14,6 +14,7 @@ from testbed.errors import SpecError
 from testbed.kubeproxy.common import _categorize
 from testbed.lifecycle.delays import Delays, decode_delays
 from testbed.lifecycle.sim import LifecycleSim
+from testbed.lifecycle.timers import Timers
 from testbed.plan.service_model import ResolvedEndpoint, ServicePlan, ServicePortPlan
 from testbed.spec.decode import Doc, Problems
 from testbed.spec.lifecycle import PodLifecycle, PreStop, Probe
@@ -412,5 +413,25 @@ def test_lifecycle_settings_and_probe_actions_load(tmp_path):
     action = "{probe: {pods: {names: [client]}, probe: liveness, passes: false}}"
     path.write_text(EXPERIMENT % {"root": root, "lifecycle": "lifecycle: {timeScale: 0.5}", "action": action})
     exp = load_experiment(str(path))
-    assert exp.lifecycle == Delays(time_scale=0.5)
+    assert exp.lifecycle == Delays(timers=Timers(time_scale=0.5))
+    assert exp.timers == Timers(time_scale=0.5)  # one time scale for the lifecycle and the faults
     assert exp.steps[0].actions == (SetProbe(PodSelection(names=("client",)), "liveness", False),)
+
+
+def test_timers_and_lifecycle_blocks_set_one_timers(tmp_path):
+    """`timers:` and `lifecycle:`'s nodeMonitorGracePeriod and timeScale are the same settings."""
+    from testbed.experiment.load import load_experiment
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    path = tmp_path / "x.yaml"
+    both = "timers: {timeScale: 0.5, tolerationSeconds: 60}\n  lifecycle: {nodeMonitorGracePeriod: 20}"
+    path.write_text(EXPERIMENT % {"root": root, "lifecycle": both, "action": "{scale: {deployment: web, replicas: 2}}"})
+    exp = load_experiment(str(path))
+    assert exp.timers == Timers(node_monitor_grace_period=20.0, toleration_seconds=60.0, time_scale=0.5)
+    assert exp.lifecycle is not None and exp.lifecycle.timers == exp.timers
+    assert exp.lifecycle.flat()["node_monitor_grace_period"] == 20.0 and "timers" not in exp.lifecycle.flat()
+    both = both.replace("20}", "20, timeScale: 0.25}")
+    path.write_text(EXPERIMENT % {"root": root, "lifecycle": both, "action": "{scale: {deployment: web, replicas: 2}}"})
+    with pytest.raises(SpecError) as err:
+        load_experiment(str(path))
+    assert "spec.lifecycle.timeScale: 0.25 differs from timers.timeScale (0.5)" in str(err.value)
