@@ -121,6 +121,10 @@ class _Chains:
     def add(self, chain: str, parts: list[Part] | tuple[Part, ...], verdict: Verdict | None) -> None:
         self.rules[chain].append(Rule(tuple(parts), verdict))
 
+    def append(self, chain: str, rule: Rule) -> None:
+        """A rule built once by a fragment (_prebuilt), the same object on every node."""
+        self.rules[chain].append(rule)
+
     def table_of(self) -> Table:
         hooks = {name: (hook, prio) for name, hook, prio in _BUILTINS[self.table]}
         chains = []
@@ -162,7 +166,21 @@ def _fragment(sp: ProxiedPort, host_ip: str, pod_subnet: str) -> tuple[tuple[Cal
     """A Service port's nat and filter calls (fragments.py caches them)."""
     nat, flt = Recorder(), Recorder()
     _service_port(cast(_Chains, nat), cast(_Chains, flt), sp, host_ip, pod_subnet)
-    return tuple(nat.calls), tuple(flt.calls)
+    return _prebuilt(nat.calls), _prebuilt(flt.calls)
+
+
+def _prebuilt(calls: list[Call]) -> tuple[Call, ...]:
+    """Each recorded `add` turned into an `append` of the Rule it makes: built once per fragment
+    instead of once per node and sync (30,000 Rules for a scale at 1,000 pods on 10 nodes), and
+    shared, so that rules/render_diff.py compares unchanged rules by identity."""
+    out: list[Call] = []
+    for method, args, kwargs in calls:
+        if method == "add" and not kwargs:
+            chain, parts, verdict = args
+            out.append(("append", (chain, Rule(tuple(parts), verdict)), ()))
+        else:
+            out.append((method, args, kwargs))
+    return tuple(out)
 
 
 _fragments = Fragments(_fragment)
