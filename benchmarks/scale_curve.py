@@ -59,7 +59,8 @@ def describe(point: ScalePoint) -> str:
     files, kernel = point.extra.get("agent_files") or {}, point.extra.get("kernel") or {}
     if files:
         lines.append(
-            f"  limits: the agent's open files {files.get('open')} of {files.get('limit')}; machine-wide "
+            f"  limits: the agent's open files {files.get('open')} in {files.get('agents', 1)} process(es) of "
+            f"{files.get('limit')} each; machine-wide "
             f"{kernel.get('netns')} named namespaces, {kernel.get('open_files_machine')} open files"
         )
     if point.mininet:
@@ -169,7 +170,8 @@ def would_exceed(last: ScalePoint | None, pods: int, keep_free: float) -> str:
             f"available, leaving less than --keep-free {keep_free:g} GiB"
         )
     files = last.extra.get("agent_files") or {}
-    if files.get("limit") and files["open"] / max(last.pods, 1) * pods > files["limit"]:
+    # a point measured before the agent split its pods over several processes (plan/agentshards.py)
+    if "agents" not in files and files.get("limit") and files["open"] / max(last.pods, 1) * pods > files["limit"]:
         return (
             f"file descriptors: the agent held {files['open']} open files for {last.pods} pods; "
             f"{pods} pods need about {files['open'] * pods // last.pods}, over its limit of {files['limit']}"

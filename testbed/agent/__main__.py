@@ -17,8 +17,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m testbed.agent", description=__doc__)
     parser.add_argument("--config", required=True, help="JSON file listing pods and their ports")
     parser.add_argument("--tag", required=True, help="marker for cleanup (unused by the agent)")
+    parser.add_argument("--max-files", type=int, default=0, help="open-files limit to run under (0: the most allowed)")
     args = parser.parse_args(argv)
-    return Agent(args.config).run()
+    return Agent(args.config).run(args.max_files)
 
 
 if __name__ == "__main__":

@@ -87,7 +87,7 @@ def cluster_memory(cluster: Any) -> MemoryFigures:
     """PSS of everything a live EmulatedCluster runs: this Python process, the agent, the
     Mininet shells of nodes, hosts and switches, dnsmasq, and any child of those (e.g. a
     bird2 daemon or a command still running in a node's shell)."""
-    agent = [cluster.agent.proc.pid] if cluster.agent is not None and cluster.agent.proc is not None else []
+    agent = [d.pid for d in cluster.agent.daemons if d.pid is not None] if cluster.agent is not None else []
     shells = [
         h.pid
         for h in (cluster.underlay.hosts.values() if cluster.underlay is not None else ())

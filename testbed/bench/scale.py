@@ -91,6 +91,14 @@ def open_files(pid: int) -> dict[str, int]:
     return out
 
 
+def agent_files(pids: list[int]) -> dict[str, int]:
+    """The agents' open files together, each one's limit, and how many agents (shards) ran."""
+    each = [open_files(pid) for pid in pids]
+    if not each:
+        return {}
+    return {"open": sum(f["open"] for f in each), "limit": max(f["limit"] for f in each), "agents": len(each)}
+
+
 def kernel_tables() -> dict[str, int]:
     """What the kernel holds for the emulation, machine-wide: network namespaces and links."""
     names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False).stdout
@@ -131,8 +139,8 @@ def scale_point(
         memory = cluster_memory(cluster)
         used = before - mem_available()
         checked = probe_sample(cluster, seed=seed)
-        agent = cluster.agent.proc.pid if cluster.agent is not None and cluster.agent.proc is not None else 0
-        extra = {"agent_files": open_files(agent) if agent else {}, "kernel": kernel_tables()}
+        agents = [d.pid for d in cluster.agent.daemons if d.pid is not None] if cluster.agent is not None else []
+        extra = {"agent_files": agent_files(agents), "kernel": kernel_tables()}
         tag = cluster.tag
         pids = list(cluster.ledger.pids) if cluster.ledger is not None else []
     point = ScalePoint(

@@ -1,8 +1,11 @@
-"""Start, reload and stop the agent: one process serving every pod's ports (emu/).
+"""Start, reload and stop the agent: the processes serving every pod's ports (emu/).
 
 The agent (testbed/agent) enters each pod's namespace to open its sockets, so one
-interpreter serves 1,000 pods. We keep a pipe on its stdin: if the testbed dies, even by
-kill -9, the agent sees EOF and exits, so it never outlives its cluster.
+interpreter serves thousands of pods; as many agents (shards) run as the open-files limit
+needs (plan/agentshards.py), each a Daemon with its own config and log. We keep a pipe on
+each one's stdin: if the testbed dies, even by kill -9, the agent sees EOF and exits, so it
+never outlives its cluster. A socket an agent could not open fails the start or reload with
+its log's first ERROR line (pod, port, cause), never a pod silently left unserved.
 """
 
 from __future__ import annotations
@@ -15,9 +18,13 @@ import signal
 import subprocess
 import sys
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 
+from ..errors import DaemonError
+from ..netns import raise_nofile_limit
+from ..plan.agentshards import Group, plan_shards
 from ..plan.model import ExternalPlan, PodPlan
-from .daemon import Daemon
+from .daemon import Daemon, stop_all
 from .ledger import Ledger, netns_name
 from .pods import NETNS_DIR
 from .runner import Runner
@@ -58,61 +65,190 @@ def agent_config(pods: Sequence[PodPlan], tag: str, externals: Sequence[External
     }  # port-less pods too: their SCTP must be refused with an ABORT
 
 
+MAX_FILES_ENV = "TESTBED_AGENT_MAX_FILES"  # run the agents under a lower open-files limit (tests)
+
+
+class AgentError(DaemonError):
+    """An agent could not open some pods' sockets (the first cause, and how many)."""
+
+
 def _said_ready(daemon: Daemon) -> bool:
-    """The agent prints READY on stdout once its sockets match its configuration."""
+    """The agent prints `READY n errors=k` on stdout once its sockets match its configuration;
+    any error fails the start or reload, naming the first pod and cause from its log."""
     out = daemon.proc.stdout if daemon.proc is not None else None
     if out is None or not select.select([out], [], [], 0.05)[0]:
         return False
-    return out.readline().startswith("READY")  # "" at EOF: it died; wait_ready says so next
+    line = out.readline()  # "" at EOF: it died; wait_ready says so next
+    if not line.startswith("READY"):
+        return False
+    errors = next((int(w[7:]) for w in line.split() if w.startswith("errors=") and w[7:].isdigit()), 0)
+    if errors:
+        raise AgentError(daemon.name, "could not serve every pod", daemon.log, _first_error(daemon.log, errors))
+    return True
 
 
-class AgentProcess:
-    def __init__(self, ledger: Ledger, runner: Runner | None = None) -> None:
-        self.ledger = ledger
-        self.runner = runner or Runner()
-        self.path = os.path.join(ledger.dir, "agent.json")
-        self.externals: Sequence[ExternalPlan] = ()  # external hosts with ports, served like pods
-        self.pods: tuple[PodPlan, ...] = ()  # the pods it serves now
-        self.closed: set[str] = set()  # pod keys whose process was killed (a fault): no listeners
-        # stdin stays a pipe: if the testbed dies, even by kill -9, the agent reads EOF and exits.
+def _first_error(log: str, errors: int) -> str:
+    """The last reconcile's first ERROR line of the log (pod, port, cause) and how many there were."""
+    try:
+        with open(log, "rb") as handle:
+            handle.seek(max(0, os.path.getsize(log) - (1 << 20)))
+            lines = handle.read().decode("utf-8", errors="replace").splitlines()
+    except OSError:
+        lines = []
+    found = [line for line in lines if line.startswith("ERROR ")][-errors:]
+    first = found[0][6:][:200] if found else "see its log"
+    return first + (f"; {errors - 1} more" if errors > 1 else "")
+
+
+def agent_max_files() -> int:
+    """The open-files limit each agent runs under: the most this process may give (its hard
+    limit, raised as far as the kernel lets root), lowered by TESTBED_AGENT_MAX_FILES."""
+    limit = raise_nofile_limit()
+    wanted = os.environ.get(MAX_FILES_ENV, "").strip()
+    if wanted:
+        if not wanted.isdigit() or not 0 < int(wanted) <= 1 << 24:
+            raise AgentError(
+                "the agent", f"cannot use {MAX_FILES_ENV}={wanted[:20]!r}", "", "expected an integer 1-16777216"
+            )
+        limit = min(limit, int(wanted))
+    return limit
+
+
+def _groups(pods: Sequence[PodPlan], externals: Sequence[ExternalPlan]) -> list[Group]:
+    """One group per network namespace (hostNetwork pods share their node's), with its sockets:
+    one per TCP/UDP port plus the raw SCTP socket of the namespace."""
+    files: dict[str, int] = {
+        f"external:{x.key}": 1 + sum(q.protocol != "SCTP" for q in x.ports) for x in externals if x.ports
+    }
+    for p in pods:
+        key = _group_key(p)
+        ports = 0 if p.served_by else sum(q.protocol != "SCTP" for q in p.ports)
+        files[key] = files.get(key, 1) + ports
+    return [Group(k, n) for k, n in files.items()]
+
+
+def _group_key(pod: PodPlan) -> str:
+    return f"node:{pod.node}" if pod.host_network else pod.key
+
+
+class AgentShard:
+    """One agent process and the pods it serves now."""
+
+    def __init__(self, ledger: Ledger, index: int, max_files: int) -> None:
+        name = "agent" if index == 0 else f"agent-{index}"  # the first keeps the names of one agent
+        self.index = index
+        self.path = os.path.join(ledger.dir, f"{name}.json")
+        self.pods: tuple[PodPlan, ...] = ()
+        self.externals: Sequence[ExternalPlan] = ()
+        self.written: tuple[list[PodPlan], list[ExternalPlan]] | None = None  # what its config says
+        argv = [sys.executable, "-m", "testbed.agent", "--config", self.path, "--tag", ledger.tag]
         self.daemon = Daemon(
-            "the agent",
-            [sys.executable, "-m", "testbed.agent", "--config", self.path, "--tag", ledger.tag],
-            os.path.join(ledger.dir, "agent.log"),
+            "the agent" if index == 0 else f"agent {index}",
+            argv + ["--max-files", str(max_files)],
+            os.path.join(ledger.dir, f"{name}.log"),
             ready=_said_ready,
             ready_timeout=30.0,
             stdin_pipe=True,
             stdout_pipe=True,
         )
 
+    def _served(self, closed: set[str], without: AbstractSet[str]) -> list[PodPlan]:
+        return [dataclasses.replace(p, ports=()) if p.key in closed else p for p in self.pods if p.key not in without]
+
+    def stale(self, closed: set[str], without: AbstractSet[str] = frozenset()) -> bool:
+        """Whether its config would change (pods, closed listeners, external hosts)."""
+        return (self._served(closed, without), list(self.externals)) != self.written
+
+    def write(self, tag: str, closed: set[str], without: AbstractSet[str] = frozenset()) -> None:
+        """Write its config; pods in `without` are left out (they are still leaving another agent)."""
+        served = self._served(closed, without)
+        tmp = self.path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as handle:
+            # dumps, not dump: json.dump encodes in Python, 3-4 times slower at 1,000 pods
+            handle.write(json.dumps(agent_config(served, tag, self.externals)))
+        os.replace(tmp, self.path)
+        self.written = (served, list(self.externals))
+
+
+class AgentProcess:
+    def __init__(self, ledger: Ledger, runner: Runner | None = None) -> None:
+        self.ledger = ledger
+        self.runner = runner or Runner()
+        self.externals: Sequence[ExternalPlan] = ()  # external hosts with ports, served like pods
+        self.pods: tuple[PodPlan, ...] = ()  # the pods served now, by every shard
+        self.closed: set[str] = set()  # pod keys whose process was killed (a fault): no listeners
+        self.max_files = 0  # each agent's open-files limit, fixed at start
+        self.shards: list[AgentShard] = [AgentShard(ledger, 0, 0)]
+        self.assignment: dict[str, int] = {}  # group (namespace) -> shard
+
+    @property
+    def path(self) -> str:
+        return self.shards[0].path
+
+    @property
+    def daemon(self) -> Daemon:
+        """The first agent (the only one below the open-files limit)."""
+        return self.shards[0].daemon
+
+    @property
+    def daemons(self) -> list[Daemon]:
+        return [s.daemon for s in self.shards]
+
     @property
     def proc(self) -> subprocess.Popen | None:
         return self.daemon.proc
 
-    def _write(self, pods: Sequence[PodPlan]) -> None:
-        tmp = self.path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as handle:
-            served = [dataclasses.replace(p, ports=()) if p.key in self.closed else p for p in pods]
-            json.dump(agent_config(served, self.ledger.tag, self.externals), handle)
-        os.replace(tmp, self.path)
+    def _assign(self, pods: Sequence[PodPlan]) -> None:
+        """Plan the shards for `pods` (plan/agentshards.py) and give each its pods."""
+        self.assignment = plan_shards(_groups(pods, self.externals), self.max_files, self.assignment)
+        count = max(self.assignment.values(), default=0) + 1
+        while len(self.shards) < count:
+            self.shards.append(AgentShard(self.ledger, len(self.shards), self.max_files))
+        mine: dict[int, list[PodPlan]] = {}
+        for p in pods:
+            mine.setdefault(self.assignment[_group_key(p)], []).append(p)
+        for shard in self.shards:
+            shard.pods = tuple(mine.get(shard.index, ()))
+            shard.externals = [x for x in self.externals if self.assignment.get(f"external:{x.key}") == shard.index]
 
     def start(self, pods: Sequence[PodPlan], timeout: float = 30.0) -> None:
-        self._write(pods)
+        self.max_files = agent_max_files()
+        self.shards = [AgentShard(self.ledger, 0, self.max_files)]
+        self.assignment = {}
+        self._assign(pods)
         self.pods = tuple(pods)
-        self.daemon.ready_timeout = timeout
-        self.daemon.start(self.runner)
-        assert self.daemon.pid is not None
-        self.ledger.add_pid(self.daemon.pid)
+        self._launch(self.shards, timeout)
+
+    def _launch(self, shards: Sequence[AgentShard], timeout: float) -> None:
+        for shard in shards:
+            shard.write(self.ledger.tag, self.closed)
+            shard.daemon.ready_timeout = timeout
+            shard.daemon.start(self.runner)
+            assert shard.daemon.pid is not None
+            self.ledger.add_pid(shard.daemon.pid)
 
     def serve(self, pods: Sequence[PodPlan], timeout: float = 30.0) -> None:
-        """Reconcile the agent with a new pod set (SIGHUP), e.g. after scaling."""
-        self._write(pods)
+        """Reconcile the agents with a new pod set (SIGHUP), e.g. after scaling. A namespace
+        that moves between agents is closed by the one it leaves before the other opens it:
+        first every agent drops what leaves it, then the moved pods are opened where they go."""
+        before = {p.key: s.index for s in self.shards for p in s.pods}
+        self._assign(pods)
         self.pods = tuple(pods)
-        self.daemon.signal(signal.SIGHUP, "before a reload")
-        self.daemon.wait_ready(timeout)
+        moved = {p.key for s in self.shards for p in s.pods if before.get(p.key, s.index) != s.index}
+        running = [s for s in self.shards if s.daemon.proc is not None]
+        self._reload([s for s in running if s.stale(self.closed, moved)], timeout, moved)
+        self._launch([s for s in self.shards if s.daemon.proc is None], timeout)
+        self._reload([s for s in running if s.stale(self.closed)], timeout)
+
+    def _reload(self, shards: Sequence[AgentShard], timeout: float, without: AbstractSet[str] = frozenset()) -> None:
+        for shard in shards:  # every signal first: the agents reconcile in parallel
+            shard.write(self.ledger.tag, self.closed, without)
+            shard.daemon.signal(signal.SIGHUP, "before a reload")
+        for shard in shards:
+            shard.daemon.wait_ready(timeout)
 
     def log_tail(self, lines: int = 20) -> str:
         return self.daemon.log_tail(lines)
 
     def stop(self) -> None:
-        self.daemon.stop()
+        stop_all(self.daemons)

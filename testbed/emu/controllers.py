@@ -141,7 +141,7 @@ class Agent:
             )
 
     def daemons(self) -> list[Daemon]:
-        return [self.agent.daemon] if self.agent.daemon.proc is not None else []
+        return [d for d in self.agent.daemons if d.proc is not None]
 
     def stop(self) -> None:
         self.agent.stop()

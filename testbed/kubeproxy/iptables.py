@@ -59,7 +59,7 @@ from ..rules.model import (
     Verdict,
 )
 from .common import MASQ_MARK, ProxiedPort, iptables_chain, iptables_endpoint_chain, service_ports
-from .fragments import Call, Fragments, Recorder, replay
+from .fragments import Call, Fragments, Recorder, prebuilt, replay
 
 KUBE_SERVICES = "KUBE-SERVICES"
 KUBE_EXTERNAL_SERVICES = "KUBE-EXTERNAL-SERVICES"
@@ -121,6 +121,10 @@ class _Chains:
     def add(self, chain: str, parts: list[Part] | tuple[Part, ...], verdict: Verdict | None) -> None:
         self.rules[chain].append(Rule(tuple(parts), verdict))
 
+    def append(self, chain: str, rule: Rule) -> None:
+        """A rule built once by a fragment (fragments.prebuilt), the same object on every node."""
+        self.rules[chain].append(rule)
+
     def table_of(self) -> Table:
         hooks = {name: (hook, prio) for name, hook, prio in _BUILTINS[self.table]}
         chains = []
@@ -162,7 +166,7 @@ def _fragment(sp: ProxiedPort, host_ip: str, pod_subnet: str) -> tuple[tuple[Cal
     """A Service port's nat and filter calls (fragments.py caches them)."""
     nat, flt = Recorder(), Recorder()
     _service_port(cast(_Chains, nat), cast(_Chains, flt), sp, host_ip, pod_subnet)
-    return tuple(nat.calls), tuple(flt.calls)
+    return prebuilt(nat.calls), prebuilt(flt.calls)
 
 
 _fragments = Fragments(_fragment)

@@ -57,7 +57,7 @@ from ..rules.model import (
     Vmap,
 )
 from .common import MASQ_MARK, ProxiedPort, nft_chain_base, nft_endpoint_chain_base, service_ports
-from .fragments import Call, Fragments, Recorder, replay
+from .fragments import Call, Fragments, Recorder, prebuilt, replay
 
 TABLE = "kube-proxy"
 _KEY3 = ("daddr", "l4proto", "dport")
@@ -93,6 +93,10 @@ class _Table:
 
     def add(self, chain: str, parts: list[Any] | tuple[Any, ...], verdict: Verdict | None) -> None:
         self.chains[chain].append(Rule(tuple(parts), verdict))
+
+    def append(self, chain: str, rule: Rule) -> None:
+        """A rule built once by a fragment (fragments.prebuilt), the same object on every node."""
+        self.chains[chain].append(rule)
 
     def add_set(self, s: NftSet) -> None:
         self.sets[s.name] = s
@@ -207,7 +211,7 @@ def _fragment(sp: ProxiedPort, host_ip: str, pod_subnet: str) -> tuple[Call, ...
     """A Service port's calls on the table (fragments.py caches them)."""
     t = Recorder()
     _service_port(cast(_Table, t), sp, host_ip, pod_subnet)
-    return tuple(t.calls)
+    return prebuilt(t.calls)
 
 
 _fragments = Fragments(_fragment)
