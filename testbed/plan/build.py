@@ -239,6 +239,7 @@ def replan(
         services=services,
         system=system if system is not None else (prev.system if prev else True),
         kube_proxy_mode=cluster.kube_proxy_mode,
+        kube_proxy=cluster.kube_proxy,
         pending=tuple(pending),
         namespaces={n.name: dict(n.labels) for n in user.namespaces},
         policies=policies_from(user.policies),

@@ -23,6 +23,8 @@ from ..netpol.model import Policy
 from ..netpol.world import World
 from ..rules.model import Ruleset, Table
 from ..spec.cnp import ClusterPolicySpec
+from ..spec.kube_proxy_config import KubeProxyConfig
+from ..spec.model import OMIT_AT_DEFAULT
 from .conditions import PodConditions
 from .dns import records
 from .jsonvalue import Json, to_json
@@ -142,6 +144,8 @@ class Plan:
     # pods' lifecycle (issue 19): not Ready, terminating, exited, and each node's kube-proxy
     # view while a change travels (plan/conditions.py); None: every pod Ready, every node synced
     conditions: PodConditions | None = None
+    # the topology's KubeProxyConfiguration (issue 19 item 4); None: the testbed's defaults
+    kube_proxy: KubeProxyConfig | None = field(default=None, metadata={OMIT_AT_DEFAULT: True})
 
     # -- derived parts of the desired state (pure, computed on first use) -------------------
     @cached_property
@@ -220,5 +224,7 @@ class Plan:
         return {
             f: to_json(getattr(self, f))
             for f in self.__dataclass_fields__
-            if f not in NOT_IN_JSON and not (f == "network" and self.network is None)
+            if f not in NOT_IN_JSON
+            and not (f == "network" and self.network is None)
+            and not (f == "kube_proxy" and self.kube_proxy is None)
         }
