@@ -11,9 +11,10 @@ change is played on a live cluster (0.1: ten times faster than a real cluster).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 from ..spec.decode import Doc
+from ..spec.kube_proxy_config import KubeProxyConfig
 
 MAX_DELAY = 3600.0
 
@@ -88,3 +89,18 @@ def decode_delays(doc: Doc) -> Delays:
             continue
         values[f.name] = float(value)
     return Delays(**values)
+
+
+def with_kube_proxy_periods(delays: Delays, config: KubeProxyConfig | None) -> Delays:
+    """The topology's KubeProxyConfiguration syncPeriod / minSyncPeriod (spec/kube_proxy_config.py)
+    in place of the periods an experiment's `lifecycle:` leaves at upstream's defaults: one
+    setting, read by the lifecycle's kube-proxy model, not a second copy of it."""
+    if config is None:
+        return delays
+    default = Delays()
+    changes: dict[str, float] = {}
+    if config.sync_period is not None and delays.kube_proxy_sync_period == default.kube_proxy_sync_period:
+        changes["kube_proxy_sync_period"] = config.sync_period
+    if config.min_sync_period is not None and delays.kube_proxy_min_sync_period == default.kube_proxy_min_sync_period:
+        changes["kube_proxy_min_sync_period"] = config.min_sync_period
+    return replace(delays, **changes) if changes else delays
