@@ -125,6 +125,8 @@ class ClusterSpec:
     vxlan: VxlanOptions = VxlanOptions()
     # kind's kubeadm patch of kind KubeProxyConfiguration (spec/kube_proxy_config.py); None: none
     kube_proxy: KubeProxyConfig | None = field(default=None, metadata={OMIT_AT_DEFAULT: True})
+    # TestbedConfig advertiseServiceSubnet: outside hosts route the Service range to a node
+    advertise_service_subnet: bool = field(default=False, metadata={OMIT_AT_DEFAULT: True})
 
     def subnets(self) -> tuple[UnderlaySubnet, ...]:
         """Every underlay subnet, the single-subnet default included (named "underlay")."""

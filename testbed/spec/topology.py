@@ -252,6 +252,7 @@ def _decode_testbed(doc: Doc) -> dict[str, Any]:
             "externalHosts",
             "bgp",
             "vxlan",
+            "advertiseServiceSubnet",
         )
     )
     opts: dict[str, Any] = {}
@@ -280,6 +281,8 @@ def _decode_testbed(doc: Doc) -> dict[str, Any]:
             notes.append(f"vxlan: ignored, routing is {routing}")
     opts["routing_notes"] = notes
     opts["mtu"] = doc.int("mtu", default=1500, minimum=576, maximum=9000)
+    # as Calico's BGPConfiguration serviceClusterIPs: the Service range routed from outside
+    opts["advertise_service_subnet"] = doc.bool("advertiseServiceSubnet", default=False)
     opts["allow_overlapping_pod_cidrs"] = doc.bool("allowOverlappingPodCIDRs", default=False)
     cidrs: dict[str, str] = {}
     racks: dict[str, str] = {}
