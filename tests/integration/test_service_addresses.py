@@ -9,8 +9,9 @@ the Service range (advertiseServiceSubnet); both of a LoadBalancer's two ingress
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import subprocess
-import textwrap
 
 import pytest
 
@@ -22,60 +23,18 @@ from testbed.plan.build import plan_cluster
 from testbed.spec.topology import load_topology
 from testbed.spec.workloads import load_manifests
 
+from .conftest import ROOT
+
 EXTERNAL_IP = "198.51.100.7"
 LB_IPS = ("192.168.1.210", "192.168.1.211")
-TOPOLOGY = """\
-kind: Cluster
-apiVersion: kind.x-k8s.io/v1alpha4
-nodes: [{{role: control-plane}}, {{role: worker}}]
-networking: {{kubeProxyMode: {mode}}}
----
-apiVersion: testbed/v1alpha1
-kind: TestbedConfig
-underlay: {{subnet: 192.168.1.0/24}}
-advertiseServiceSubnet: true
-externalHosts: [{{name: laptop, ip: 192.168.1.10}}]
-"""
-APP = textwrap.dedent(
-    f"""\
-    apiVersion: apps/v1
-    kind: Deployment
-    metadata: {{name: echo}}
-    spec:
-      replicas: 2
-      selector: {{matchLabels: {{app: echo}}}}
-      template:
-        metadata: {{labels: {{app: echo}}}}
-        spec:
-          containers: [{{name: server, ports: [{{name: http, containerPort: 8080}}]}}]
-    ---
-    apiVersion: v1
-    kind: Service
-    metadata: {{name: echo}}
-    spec:
-      selector: {{app: echo}}
-      externalIPs: [{EXTERNAL_IP}]
-      ports: [{{port: 80, targetPort: http}}]
-    ---
-    apiVersion: v1
-    kind: Service
-    metadata:
-      name: echo-lb
-      annotations: {{metallb.io/loadBalancerIPs: "{",".join(LB_IPS)}"}}
-    spec:
-      type: LoadBalancer
-      selector: {{app: echo}}
-      ports: [{{port: 80, targetPort: http}}]
-    """
-)
+TOPOLOGY = os.path.join(ROOT, "topologies", "service-addresses.yaml")
+APP = os.path.join(ROOT, "manifests", "service-addresses.yaml")
 
 
 @pytest.fixture(params=["iptables", "nftables"])
-def cluster(request, tmp_path, no_leftovers):
-    (tmp_path / "topology.yaml").write_text(TOPOLOGY.format(mode=request.param))
-    (tmp_path / "app.yaml").write_text(APP)
-    spec = load_topology(str(tmp_path / "topology.yaml"))
-    plan = plan_cluster(spec, load_manifests([str(tmp_path / "app.yaml")]), seed=1)
+def cluster(request, no_leftovers):
+    spec = dataclasses.replace(load_topology(TOPOLOGY), kube_proxy_mode=request.param)
+    plan = plan_cluster(spec, load_manifests([APP]), seed=1)
     with EmulatedCluster(plan) as c:
         yield c
 

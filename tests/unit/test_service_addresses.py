@@ -5,8 +5,6 @@ and probes `via: externalIP`."""
 
 from __future__ import annotations
 
-import textwrap
-
 import pytest
 
 from testbed.experiment.expand import expand
@@ -17,42 +15,18 @@ from testbed.plan.service_routes import next_hops
 from testbed.spec.topology import load_topology
 from testbed.spec.workloads import load_manifests
 
+from ._services import REPO
+
 EXTERNAL_IP = "198.51.100.7"
 
 
 def app(external_policy: str = "Cluster", lb_ips: str = "192.168.1.210,192.168.1.211", replicas: int = 2) -> str:
-    return textwrap.dedent(
-        f"""\
-        apiVersion: apps/v1
-        kind: Deployment
-        metadata: {{name: echo}}
-        spec:
-          replicas: {replicas}
-          selector: {{matchLabels: {{app: echo}}}}
-          template:
-            metadata: {{labels: {{app: echo}}}}
-            spec:
-              containers: [{{name: server, ports: [{{name: http, containerPort: 8080}}]}}]
-        ---
-        apiVersion: v1
-        kind: Service
-        metadata: {{name: echo}}
-        spec:
-          selector: {{app: echo}}
-          externalIPs: [{EXTERNAL_IP}]
-          externalTrafficPolicy: {external_policy}
-          ports: [{{port: 80, targetPort: http}}]
-        ---
-        apiVersion: v1
-        kind: Service
-        metadata:
-          name: echo-lb
-          annotations: {{metallb.io/loadBalancerIPs: "{lb_ips}"}}
-        spec:
-          type: LoadBalancer
-          selector: {{app: echo}}
-          ports: [{{port: 80, targetPort: http}}]
-        """
+    """manifests/service-addresses.yaml, varied."""
+    text = (REPO / "manifests" / "service-addresses.yaml").read_text()
+    return (
+        text.replace("externalTrafficPolicy: Cluster", f"externalTrafficPolicy: {external_policy}")
+        .replace("192.168.1.210,192.168.1.211", lb_ips)
+        .replace("replicas: 2", f"replicas: {replicas}")
     )
 
 
