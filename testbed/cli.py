@@ -125,6 +125,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     for r in plan.routes:
         via = f" via {r.via}" if r.via else ""
         print(f"route on {r.node}: {r.dst}{via} dev {r.dev}  ({r.why})")
+    for sr in plan.service_routes:  # the emulated cloud's routes to externalIPs / the Service range
+        print(f"route on {sr.member}: {sr.dst} via {sr.via} dev {sr.dev}  ({sr.why})")
     network = plan.network
     for router in network.routers if network is not None else ():
         print(

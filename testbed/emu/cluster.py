@@ -34,6 +34,7 @@ from .controllers import (
     PodSandboxes,
     PolicyProvider,
     Routing,
+    ServiceRoutes,
 )
 from .daemon import Daemon, stop_all
 from .faults import FaultInjector
@@ -178,6 +179,7 @@ class EmulatedCluster:
             EgressMasquerade(self.runner, ledger),
             HostPorts(self.runner, ledger),
             LoadBalancerAnnouncer(self.runner, ledger),
+            ServiceRoutes(self.runner, ledger),
             ClusterDns(ledger),
             PolicyProvider(self.runner, ledger),
             IngressController(self.runner, ledger),

@@ -15,6 +15,8 @@ first, then the rules, then the pods that left:
   (plan/loadbalancers.py) as a /32 on lo (this kernel has no dummy devices), so it answers
   ARP for it on the underlay (proxy ARP would not: the kernel never proxies an address of the
   same link); its kube-proxy rules DNAT the traffic in PREROUTING, before local delivery;
+- ServiceRoutes: external hosts and the underlay router route each Service external IP (and the
+  Service range, when the topology advertises it) to a node (plan/service_routes.py);
 - ClusterDns: dnsmasq in each CoreDNS pod with the Plan's records, every pod's resolv.conf;
 - PolicyProvider: the Plan's NetworkPolicy table per node, loaded whole or updated by set elements;
 - the ingress controller (emu/ingress.py): nginx with the Plan's ingress configuration;
@@ -37,6 +39,7 @@ from ..kubeproxy.partial import FULL_SYNC_PERIOD, needs_full_sync, render_sync
 from ..netpol.compiler import reconcile_rulesets
 from ..plan.model import NodePlan, Plan, PodPlan
 from ..plan.service_model import ServicesPlan
+from ..plan.service_routes import ServiceRoute, routes_by_netns_key
 from ..rules.model import Ruleset
 from ..rules.render_nft import render_block
 from . import rules
@@ -320,6 +323,34 @@ class LoadBalancerAnnouncer:
         for ns, lines in batches.items():
             self.runner.ip_batch(lines, netns=ns)
         self.announced = want
+
+    def daemons(self) -> list[Daemon]:
+        return []
+
+    def stop(self) -> None:
+        pass
+
+
+class ServiceRoutes:
+    """The emulated cloud's routes to Service addresses (plan/service_routes.py): each external
+    IP, and the Service range when the topology advertises it, routed from every external host
+    and the underlay router to one node, replaced and deleted as Services change."""
+
+    phase = "controllers"
+
+    def __init__(self, runner: Runner, ledger: Ledger) -> None:
+        self.runner, self.ledger = runner, ledger
+        self.routed: dict[str, dict[str, ServiceRoute]] = {}  # netns key -> destination -> route
+
+    def sync(self, desired: Plan) -> None:
+        want = routes_by_netns_key(desired.service_routes)
+        for key in sorted(set(want) | set(self.routed)):
+            have, wanted = self.routed.get(key, {}), want.get(key, {})
+            lines = [f"route del {dst}" for dst in sorted(have) if dst not in wanted]
+            lines += [r.line() for dst, r in sorted(wanted.items()) if have.get(dst) != r]
+            if lines:
+                self.runner.ip_batch(lines, netns=netns_name(self.ledger.tag, key))
+        self.routed = want
 
     def daemons(self) -> list[Daemon]:
         return []

@@ -21,6 +21,7 @@ import socket
 from collections.abc import Sequence
 
 from ..errors import KernelError
+from ..kubeproxy import localhost_node_ports
 from ..netns import in_netns
 from ..plan.model import NodePlan, Plan, PodPlan, RoutePlan
 from ..plan.network import VtepPlan, pod_mtu
@@ -139,6 +140,9 @@ class PodNetwork:
         tag = self.ledger.tag
         for node in self.plan.nodes:
             write_sysctls(netns_name(tag, node.key), node_sysctls())
+            if self.plan.kube_proxy_mode == "iptables" and localhost_node_ports(self.plan.kube_proxy, node.host_ip):
+                # kube-proxy's own sysctl for NodePorts on 127.0.0.1 (EnsureSysctl route_localnet)
+                write_sysctls(netns_name(tag, node.key), [("net/ipv4/conf/all/route_localnet", "1")])
         self.add_pods(self.plan.pods, with_bridges=True)
 
     def add_pods(self, pods: Sequence[PodPlan], with_bridges: bool = False) -> None:

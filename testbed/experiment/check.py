@@ -357,6 +357,9 @@ def _check_service(group: ProbeGroup, plan: Plan, add: Add) -> bool:
     if target.via == "nodePort" and not any(p.node_port for p in svc.ports):
         add("to.service.via", f"Service {svc.namespace}/{svc.name} is of type {svc.type}: it has no NodePort")
         ok = False
+    if target.via == "externalIP" and not svc.external_ips:
+        add("to.service.via", f"Service {svc.namespace}/{svc.name} has no externalIPs")
+        ok = False
     if target.via == "loadBalancer" and not svc.load_balancer_ingress:
         add(
             "to.service.via",

@@ -183,6 +183,8 @@ def _service_probes(plan: Plan, group: ProbeGroup, srcs: list[Party]) -> list[Pl
                     ]
                 elif target.via == "loadBalancer":
                     dests = [(ip, port.port) for ip in svc.load_balancer_ingress]
+                elif target.via == "externalIP":
+                    dests = [(ip, port.port) for ip in svc.external_ips]
                 elif target.hostname:
                     out += _hostname_probes(plan, group, src, svc, port, attempt)
                     continue
@@ -190,7 +192,7 @@ def _service_probes(plan: Plan, group: ProbeGroup, srcs: list[Party]) -> list[Pl
                     dests = [(svc.cluster_ip, port.port)]
                 for ip, number in dests:
                     dst = Party("service", svc.name, svc.namespace, "", ip, "")
-                    external = target.via in ("nodePort", "loadBalancer")
+                    external = target.via in ("nodePort", "loadBalancer", "externalIP")
                     want: tuple[str, ...] = ()
                     if group.expect.source_ip == "node":
                         want = node_addresses(plan)

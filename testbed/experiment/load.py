@@ -463,8 +463,8 @@ def _endpoints(doc: Doc | None, as_source: bool) -> Endpoints:
             return Endpoints()
         sdoc.check_keys(("name", "namespace", "via", "nodes", "hostname"))
         via = sdoc.str("via", default="clusterIP") or "clusterIP"
-        if via not in ("clusterIP", "nodePort", "loadBalancer", "dns"):
-            sdoc.error(f"must be clusterIP, nodePort, loadBalancer or dns, got {via!r}", "via")
+        if via not in ("clusterIP", "nodePort", "loadBalancer", "externalIP", "dns"):
+            sdoc.error(f"must be clusterIP, nodePort, loadBalancer, externalIP or dns, got {via[:40]!r}", "via")
         nodes = tuple(_names(sdoc, "nodes"))
         hostname = sdoc.str("hostname", default="") or ""
         if hostname and via != "dns":

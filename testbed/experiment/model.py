@@ -62,7 +62,7 @@ class ServiceTarget:
 
     name: str
     namespace: str = "default"
-    via: str = "clusterIP"  # clusterIP | nodePort | loadBalancer | dns
+    via: str = "clusterIP"  # clusterIP | nodePort | loadBalancer | externalIP | dns
     nodes: tuple[str, ...] = ()  # nodePort: which nodes' HOST-IPs (() = every node)
     # via dns to a headless Service: the one pod named <hostname>.<service>.<ns>.svc.cluster.local
     # (a StatefulSet's pod: its name), connected to directly as that DNS answer says

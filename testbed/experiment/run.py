@@ -15,7 +15,7 @@ from ..emu.cluster import EmulatedCluster
 from ..errors import Problem, RunAborted, SpecError, TestbedError
 from ..faults.decode import TIMER_KEYS
 from ..faults.model import Fault, Recover
-from ..lifecycle.delays import Delays
+from ..lifecycle.delays import Delays, with_kube_proxy_periods
 from ..plan.build import plan_cluster, replan
 from ..spec.topology import load_topology
 from ..spec.workloads import load_manifests
@@ -378,7 +378,10 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
                 try:
                     for action in step.actions:
                         if paced is None and (exp.lifecycle is not None or isinstance(action, SetProbe)):
-                            paced = PacedChanges(cluster, manifests, exp.lifecycle or Delays(timers=exp.timers))
+                            delays = with_kube_proxy_periods(
+                                exp.lifecycle or Delays(timers=exp.timers), cluster_spec.kube_proxy
+                            )
+                            paced = PacedChanges(cluster, manifests, delays)
                         if isinstance(action, TaintNodes):  # the taint manager's evictions, in time
                             cluster_spec, manifests, done = play_taint(
                                 cluster, action, cluster_spec, manifests, exp.timers, exp.file

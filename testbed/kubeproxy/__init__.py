@@ -13,20 +13,30 @@ from __future__ import annotations
 
 from ..plan.service_model import ServicesPlan
 from ..rules import Outcome, Packet, Ruleset, Trace, check, trace
+from ..spec.kube_proxy_config import KubeProxyConfig
 from .conntrack import ConntrackFlush, conntrack_flushes
-from .iptables import build_iptables
+from .iptables import build_iptables, localhost_node_ports
 from .nftables import build_nftables
 from .render import jump_rules, render, render_iptables_bootstrap, render_iptables_restore, render_nft, stale_chains
 
 MODES = ("iptables", "nftables")
 
 
-def build_ruleset(plan: ServicesPlan, node: str, host_ip: str, pod_subnet: str, mode: str) -> Ruleset:
-    """Everything kube-proxy in `mode` programs on `node` (whose HOST-IP takes the NodePorts)."""
+def build_ruleset(
+    plan: ServicesPlan,
+    node: str,
+    host_ip: str,
+    pod_subnet: str,
+    mode: str,
+    config: KubeProxyConfig | None = None,
+    node_pod_cidr: str = "",
+) -> Ruleset:
+    """Everything kube-proxy in `mode` programs on `node` (whose HOST-IP takes the NodePorts
+    unless `config`, the topology's KubeProxyConfiguration, says otherwise)."""
     if mode == "iptables":
-        return build_iptables(plan, node, host_ip, pod_subnet)
+        return build_iptables(plan, node, host_ip, pod_subnet, config, node_pod_cidr)
     if mode == "nftables":
-        return build_nftables(plan, node, host_ip, pod_subnet)
+        return build_nftables(plan, node, host_ip, pod_subnet, config, node_pod_cidr)
     raise ValueError(f"kube-proxy mode {mode!r} has no rules here (modes: {', '.join(MODES)})")
 
 
@@ -43,6 +53,7 @@ __all__ = [
     "check",
     "conntrack_flushes",
     "jump_rules",
+    "localhost_node_ports",
     "render",
     "render_iptables_bootstrap",
     "render_iptables_restore",

@@ -23,9 +23,28 @@ import hashlib
 from dataclasses import dataclass
 
 from ..plan.service_model import ResolvedEndpoint, ServicePlan, ServicePortPlan, ServicesPlan
+from ..spec.kube_proxy_config import KubeProxyConfig
 
 NFT_CHAIN_BASE_MAX = 256 - 16  # knftables.NameLengthMax - chainNamePrefixLengthMax
 MASQ_MARK = 0x4000  # kube-proxy --masquerade-bit 14
+LOOPBACK = "127.0.0.0/8"
+
+
+@dataclass(frozen=True)
+class LocalTraffic:
+    """What a Service port's masquerade rules depend on besides the port: kube-proxy's
+    local-traffic detector (detectLocalMode's CIDR; None: no detector, upstream's noop) and
+    masqueradeAll (spec/kube_proxy_config.py)."""
+
+    cidr: str | None
+    masquerade_all: bool = False
+
+
+def local_traffic(config: KubeProxyConfig | None, pod_subnet: str, node_pod_cidr: str) -> LocalTraffic:
+    """The node's LocalTraffic; without a configuration, the podSubnet as kind's clusterCIDR."""
+    if config is None:
+        return LocalTraffic(pod_subnet)
+    return LocalTraffic(config.local_cidr(pod_subnet, node_pod_cidr), config.masquerade_all)
 
 
 @functools.lru_cache(maxsize=1 << 16)

@@ -17,7 +17,7 @@ from dataclasses import fields
 from typing import Any, Generic, TypeVar
 
 from ..rules.model import Rule
-from .common import ProxiedPort
+from .common import LocalTraffic, ProxiedPort
 
 Call = tuple[str, tuple[Any, ...], tuple[tuple[str, Any], ...]]
 T = TypeVar("T")
@@ -73,18 +73,18 @@ def _port_key(sp: ProxiedPort) -> Hashable:
 
 
 class Fragments(Generic[T]):
-    """compute(sp, host_ip, pod_subnet) cached on the port's key, the node's and the subnet."""
+    """compute(sp, host_ip, local) cached on the port's key, the node's and the local-traffic detector."""
 
-    def __init__(self, compute: Callable[[ProxiedPort, str, str], T]) -> None:
+    def __init__(self, compute: Callable[[ProxiedPort, str, LocalTraffic], T]) -> None:
         self.compute = compute
         self.cache: dict[Hashable, T] = {}
 
-    def __call__(self, sp: ProxiedPort, host_ip: str, pod_subnet: str) -> T:
+    def __call__(self, sp: ProxiedPort, host_ip: str, local: LocalTraffic) -> T:
         host = node_key(sp, host_ip)
-        key = (_port_key(sp), host, pod_subnet)
+        key = (_port_key(sp), host, local)
         found = self.cache.get(key)
         if found is None:
             if len(self.cache) >= MAX_FRAGMENTS:
                 self.cache.clear()
-            found = self.cache[key] = self.compute(sp, host, pod_subnet)
+            found = self.cache[key] = self.compute(sp, host, local)
         return found

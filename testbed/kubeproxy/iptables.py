@@ -58,7 +58,17 @@ from ..rules.model import (
     Table,
     Verdict,
 )
-from .common import MASQ_MARK, ProxiedPort, iptables_chain, iptables_endpoint_chain, service_ports
+from ..spec.kube_proxy_config import KubeProxyConfig
+from .common import (
+    LOOPBACK,
+    MASQ_MARK,
+    LocalTraffic,
+    ProxiedPort,
+    iptables_chain,
+    iptables_endpoint_chain,
+    local_traffic,
+    service_ports,
+)
 from .fragments import Call, Fragments, Recorder, prebuilt, replay
 
 KUBE_SERVICES = "KUBE-SERVICES"
@@ -68,6 +78,7 @@ KUBE_POSTROUTING = "KUBE-POSTROUTING"
 KUBE_MARK_MASQ = "KUBE-MARK-MASQ"
 KUBE_FORWARD = "KUBE-FORWARD"
 KUBE_PROXY_FIREWALL = "KUBE-PROXY-FIREWALL"
+KUBE_FIREWALL = "KUBE-FIREWALL"  # kubelet's too: blocks martian localnet traffic (route_localnet)
 SERVICE_CHAIN_PREFIXES = ("KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-", "KUBE-SEP-")
 
 # Built-in chains and their netfilter hook and priority (nat: dstnat -100 / srcnat 100, filter 0).
@@ -134,26 +145,42 @@ class _Chains:
         return Table(self.table, tuple(chains), kind="iptables")
 
 
-def build_iptables(plan: ServicesPlan, node: str, host_ip: str, pod_subnet: str) -> Ruleset:
-    """The iptables-mode rules of one node."""
+def build_iptables(
+    plan: ServicesPlan,
+    node: str,
+    host_ip: str,
+    pod_subnet: str,
+    config: KubeProxyConfig | None = None,
+    node_pod_cidr: str = "",
+) -> Ruleset:
+    """The iptables-mode rules of one node (`config`: the topology's KubeProxyConfiguration)."""
     nat = _Chains("nat", (KUBE_SERVICES, KUBE_NODEPORTS, KUBE_POSTROUTING, KUBE_MARK_MASQ))
     flt = _Chains("filter", (KUBE_SERVICES, KUBE_EXTERNAL_SERVICES, KUBE_FORWARD, KUBE_NODEPORTS, KUBE_PROXY_FIREWALL))
+    local = local_traffic(config, pod_subnet, node_pod_cidr)
+    # nodePortAddresses: None matches every local address; the default is the primary one.
+    node_ips = config.node_port_ips(host_ip, "iptables") if config is not None else (host_ip,)
+    localhost = localhost_node_ports(config, host_ip)
+    if localhost:
+        _kubelet_firewall(flt)
     nat.add(KUBE_POSTROUTING, [MarkMatch(MASQ_MARK, MASQ_MARK, negate=True)], Return())
     nat.add(KUBE_POSTROUTING, [], SetMark("xor", MASQ_MARK))
     nat.add(KUBE_POSTROUTING, [Comment("kubernetes service traffic requiring SNAT")], Masquerade())
     nat.add(KUBE_MARK_MASQ, [], SetMark("or", MASQ_MARK))
     for sp in service_ports(plan, node):
-        nat_calls, flt_calls = _fragments(sp, host_ip, pod_subnet)
+        nat_calls, flt_calls = _fragments(sp, host_ip, local)
         replay(nat_calls, nat)
         replay(flt_calls, flt)
-    nat.add(
-        KUBE_SERVICES,
-        [
-            Comment("kubernetes service nodeports; NOTE: this must be the last rule in this chain"),
-            Addr("daddr", (host_ip,)),
-        ],
-        Jump(KUBE_NODEPORTS),
-    )
+    last = Comment("kubernetes service nodeports; NOTE: this must be the last rule in this chain")
+    if node_ips is None:  # MatchAll: every local address, loopback only with localhost NodePorts
+        nat.add(
+            KUBE_SERVICES,
+            [last, AddrType("daddr"), *(() if localhost else (Addr("daddr", (LOOPBACK,), negate=True),))],
+            Jump(KUBE_NODEPORTS),
+        )
+    for ip in node_ips or ():
+        if ip.startswith("127.") and not localhost:
+            continue  # upstream logs "--nodeport-addresses includes localhost but ..." and skips it
+        nat.add(KUBE_SERVICES, [last, Addr("daddr", (ip,))], Jump(KUBE_NODEPORTS))
     flt.add(KUBE_FORWARD, [CtState(("INVALID",))], Drop())
     flt.add(KUBE_FORWARD, [Comment("kubernetes forwarding rules"), MarkMatch(MASQ_MARK, MASQ_MARK)], Accept())
     flt.add(
@@ -162,10 +189,38 @@ def build_iptables(plan: ServicesPlan, node: str, host_ip: str, pod_subnet: str)
     return Ruleset(node, (flt.table_of(), nat.table_of()), "iptables", host_ip, pod_subnet, plan.service_subnet)
 
 
-def _fragment(sp: ProxiedPort, host_ip: str, pod_subnet: str) -> tuple[tuple[Call, ...], tuple[Call, ...]]:
+def localhost_node_ports(config: KubeProxyConfig | None, host_ip: str) -> bool:
+    """Whether NodePorts answer on 127.0.0.1 (route_localnet=1 on the node): upstream turns
+    iptables.localhostNodePorts off when nodePortAddresses does not include the loopback.
+    Without a configuration the testbed keeps its NodePorts on the primary address only."""
+    if config is None or not config.localhost_node_ports:
+        return False
+    ips = config.node_port_ips(host_ip, "iptables")
+    return ips is None or "127.0.0.1" in ips
+
+
+def _kubelet_firewall(flt: _Chains) -> None:
+    """KUBE-FIREWALL (CVE-2020-8558): with route_localnet=1, drop packets to 127.0.0.0/8 that
+    did not come from it and are not a DNATed or known connection; jumped to from INPUT and OUTPUT."""
+    flt.declare(KUBE_FIREWALL)
+    flt.add(
+        KUBE_FIREWALL,
+        [
+            Comment("block incoming localnet connections"),
+            Addr("daddr", (LOOPBACK,)),
+            Addr("saddr", (LOOPBACK,), negate=True),
+            CtState(("RELATED", "ESTABLISHED", "DNAT"), negate=True),
+        ],
+        Drop(),
+    )
+    for builtin in ("INPUT", "OUTPUT"):
+        flt.add(builtin, [], Jump(KUBE_FIREWALL))
+
+
+def _fragment(sp: ProxiedPort, host_ip: str, local: LocalTraffic) -> tuple[tuple[Call, ...], tuple[Call, ...]]:
     """A Service port's nat and filter calls (fragments.py caches them)."""
     nat, flt = Recorder(), Recorder()
-    _service_port(cast(_Chains, nat), cast(_Chains, flt), sp, host_ip, pod_subnet)
+    _service_port(cast(_Chains, nat), cast(_Chains, flt), sp, host_ip, local)
     return prebuilt(nat.calls), prebuilt(flt.calls)
 
 
@@ -180,7 +235,7 @@ def _filter_target(sp: ProxiedPort) -> tuple[str, Verdict]:
     return f"{sp.name_string} has no local endpoints", Drop()
 
 
-def _service_port(nat: _Chains, flt: _Chains, sp: ProxiedPort, host_ip: str, pod_subnet: str) -> None:
+def _service_port(nat: _Chains, flt: _Chains, sp: ProxiedPort, host_ip: str, local: LocalTraffic) -> None:
     ns, proto, svc = sp.name_string, sp.protocol, sp.service
     svc_chain = iptables_chain("KUBE-SVC", ns, proto)
     svl_chain = iptables_chain("KUBE-SVL", ns, proto)
@@ -255,11 +310,14 @@ def _service_port(nat: _Chains, flt: _Chains, sp: ProxiedPort, host_ip: str, pod
     for key in sorted(reachable):
         nat.declare(iptables_endpoint_chain(ns, proto, key))
 
-    # Internal traffic: masquerade off-cluster sources that reach the ClusterIP.
-    if has_int:
+    # Internal traffic: masquerade off-cluster sources that reach the ClusterIP (every
+    # source with masqueradeAll; none without a local-traffic detector).
+    if has_int and local.masquerade_all:
+        nat.add(internal_chain, [Comment(f"{ns} cluster IP"), *capture], Jump(KUBE_MARK_MASQ))
+    elif has_int and local.cidr is not None:
         nat.add(
             internal_chain,
-            [Comment(f"{ns} cluster IP"), *capture, Addr("saddr", (pod_subnet,), negate=True)],
+            [Comment(f"{ns} cluster IP"), *capture, Addr("saddr", (local.cidr,), negate=True)],
             Jump(KUBE_MARK_MASQ),
         )
     # External traffic.
@@ -267,11 +325,12 @@ def _service_port(nat: _Chains, flt: _Chains, sp: ProxiedPort, host_ip: str, pod
         if not sp.external_local:
             nat.add(ext_chain, [Comment(f"masquerade traffic for {ns} external destinations")], Jump(KUBE_MARK_MASQ))
         else:
-            nat.add(
-                ext_chain,
-                [Comment(f"pod traffic for {ns} external destinations"), Addr("saddr", (pod_subnet,))],
-                Jump(svc_chain),
-            )
+            if local.cidr is not None:
+                nat.add(
+                    ext_chain,
+                    [Comment(f"pod traffic for {ns} external destinations"), Addr("saddr", (local.cidr,))],
+                    Jump(svc_chain),
+                )
             nat.add(
                 ext_chain,
                 [Comment(f"masquerade LOCAL traffic for {ns} external destinations"), AddrType("saddr")],

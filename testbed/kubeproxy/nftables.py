@@ -56,7 +56,17 @@ from ..rules.model import (
     Verdict,
     Vmap,
 )
-from .common import MASQ_MARK, ProxiedPort, nft_chain_base, nft_endpoint_chain_base, service_ports
+from ..spec.kube_proxy_config import KubeProxyConfig
+from .common import (
+    LOOPBACK,
+    MASQ_MARK,
+    LocalTraffic,
+    ProxiedPort,
+    local_traffic,
+    nft_chain_base,
+    nft_endpoint_chain_base,
+    service_ports,
+)
 from .fragments import Call, Fragments, Recorder, prebuilt, replay
 
 TABLE = "kube-proxy"
@@ -133,8 +143,24 @@ class _Table:
         return Table(TABLE, chains, "ip", sets, maps, comment="rules for kube-proxy")
 
 
-def build_nftables(plan: ServicesPlan, node: str, host_ip: str, pod_subnet: str) -> Ruleset:
-    """The nftables-mode rules of one node (NodePorts on its HOST-IP: nodePortAddresses = primary)."""
+def build_nftables(
+    plan: ServicesPlan,
+    node: str,
+    host_ip: str,
+    pod_subnet: str,
+    config: KubeProxyConfig | None = None,
+    node_pod_cidr: str = "",
+) -> Ruleset:
+    """The nftables-mode rules of one node (NodePorts on its HOST-IP: nodePortAddresses = primary,
+    unless the topology's KubeProxyConfiguration says otherwise)."""
+    local = local_traffic(config, pod_subnet, node_pod_cidr)
+    node_ips = config.node_port_ips(host_ip, "nftables") if config is not None else (host_ip,)
+    # MatchAll: `fib daddr type local` but never the loopback (no localhost NodePorts here).
+    node_port_match: tuple[Any, ...] = (
+        (AddrType("daddr"), Addr("daddr", (LOOPBACK,), negate=True))
+        if node_ips is None
+        else (InSet("daddr", "nodeport-ips"),)
+    )
     t = _Table()
     t.add_set(NftSet("cluster-ips", comment="Active ClusterIPs"))
     t.add_set(NftSet("nodeport-ips", comment="IPs that accept NodePort traffic"))
@@ -195,22 +221,24 @@ def build_nftables(plan: ServicesPlan, node: str, host_ip: str, pod_subnet: str)
     t.add("nat-output", [], Jump("services"))
     t.add("nat-postrouting", [], Jump("masquerading"))
     t.add("nat-prerouting", [], Jump("services"))
-    t.add("nodeport-endpoints-check", [InSet("daddr", "nodeport-ips")], Vmap(_KEY2, "no-endpoint-nodeports"))
+    t.add("nodeport-endpoints-check", [*node_port_match], Vmap(_KEY2, "no-endpoint-nodeports"))
     t.add("reject-chain", [Log()], Reject())
     t.add("services", [], Vmap(_KEY3, "service-ips"))
-    t.add("services", [InSet("daddr", "nodeport-ips")], Vmap(_KEY2, "service-nodeports"))
+    t.add("services", [*node_port_match], Vmap(_KEY2, "service-nodeports"))
     t.add("service-endpoints-check", [], Vmap(_KEY3, "no-endpoint-services"))
-    t.element("nodeport-ips", (host_ip,))
+    for ip in node_ips or ():
+        if not ip.startswith("127."):  # upstream skips the loopback: no localhost NodePorts
+            t.element("nodeport-ips", (ip,))
 
     for sp in service_ports(plan, node):
-        replay(_fragments(sp, host_ip, pod_subnet), t)
+        replay(_fragments(sp, host_ip, local), t)
     return Ruleset(node, (t.build(),), "nftables", host_ip, pod_subnet, plan.service_subnet)
 
 
-def _fragment(sp: ProxiedPort, host_ip: str, pod_subnet: str) -> tuple[Call, ...]:
+def _fragment(sp: ProxiedPort, host_ip: str, local: LocalTraffic) -> tuple[Call, ...]:
     """A Service port's calls on the table (fragments.py caches them)."""
     t = Recorder()
-    _service_port(cast(_Table, t), sp, host_ip, pod_subnet)
+    _service_port(cast(_Table, t), sp, host_ip, local)
     return prebuilt(t.calls)
 
 
@@ -227,7 +255,7 @@ def _affinity_set(sp: ProxiedPort, ep: ResolvedEndpoint) -> str:
     return "affinity-" + nft_endpoint_chain_base(s.namespace, s.name, sp.protocol, sp.port.name, str(ep))
 
 
-def _service_port(t: _Table, sp: ProxiedPort, host_ip: str, pod_subnet: str) -> None:
+def _service_port(t: _Table, sp: ProxiedPort, host_ip: str, local: LocalTraffic) -> None:
     svc, proto, ns = sp.service, sp.protocol, sp.name_string
     base = nft_chain_base(svc.namespace, svc.name, proto, sp.port.name)
     cluster_chain, local_chain = "service-" + base, "local-" + base
@@ -280,17 +308,22 @@ def _service_port(t: _Table, sp: ProxiedPort, host_ip: str, pod_subnet: str) -> 
         if not has_ext:
             t.element("no-endpoint-nodeports", (proto, str(sp.node_port)), ext_filter, ns)
 
-    if has_int:
+    if has_int and local.masquerade_all:
+        t.add(internal_chain, [Addr("daddr", (svc.cluster_ip,))], Jump("mark-for-masquerade"))
+    elif has_int and local.cidr is not None:
         t.add(
             internal_chain,
-            [Addr("daddr", (svc.cluster_ip,)), Addr("saddr", (pod_subnet,), negate=True)],
+            [Addr("daddr", (svc.cluster_ip,)), Addr("saddr", (local.cidr,), negate=True)],
             Jump("mark-for-masquerade"),
         )
     if uses_ext:
         if not sp.external_local:
             t.add(ext_chain, [], Jump("mark-for-masquerade"))
         else:
-            t.add(ext_chain, [Addr("saddr", (pod_subnet,)), Comment("short-circuit pod traffic")], Goto(cluster_chain))
+            if local.cidr is not None:
+                t.add(
+                    ext_chain, [Addr("saddr", (local.cidr,)), Comment("short-circuit pod traffic")], Goto(cluster_chain)
+                )
             t.add(ext_chain, [AddrType("saddr"), Comment("masquerade local traffic")], Jump("mark-for-masquerade"))
             t.add(ext_chain, [AddrType("saddr"), Comment("short-circuit local traffic")], Goto(cluster_chain))
         if has_ext:

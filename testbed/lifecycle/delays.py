@@ -13,9 +13,10 @@ them on a live cluster are lifecycle/timers.py's `Timers`, carried here as `time
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 from ..spec.decode import Doc
+from ..spec.kube_proxy_config import KubeProxyConfig
 from .timers import TIMER_KEYS, Timers
 
 MAX_DELAY = 3600.0
@@ -120,3 +121,18 @@ def joined(timers: Timers, tdoc: Doc | None, delays: Delays | None, ldoc: Doc | 
             values[name] = mine
     merged = dataclasses.replace(timers, **values)
     return merged, dataclasses.replace(delays, timers=merged)
+
+
+def with_kube_proxy_periods(delays: Delays, config: KubeProxyConfig | None) -> Delays:
+    """The topology's KubeProxyConfiguration syncPeriod / minSyncPeriod (spec/kube_proxy_config.py)
+    in place of the periods an experiment's `lifecycle:` leaves at upstream's defaults: one
+    setting, read by the lifecycle's kube-proxy model, not a second copy of it."""
+    if config is None:
+        return delays
+    default = Delays()
+    out = delays
+    if config.sync_period is not None and delays.kube_proxy_sync_period == default.kube_proxy_sync_period:
+        out = replace(out, kube_proxy_sync_period=config.sync_period)
+    if config.min_sync_period is not None and delays.kube_proxy_min_sync_period == default.kube_proxy_min_sync_period:
+        out = replace(out, kube_proxy_min_sync_period=config.min_sync_period)
+    return out

@@ -253,6 +253,8 @@ def replan(
         services=services,
         system=system if system is not None else (prev.system if prev else True),
         kube_proxy_mode=cluster.kube_proxy_mode,
+        kube_proxy=cluster.kube_proxy,
+        advertise_service_subnet=cluster.advertise_service_subnet,
         pending=tuple(pending),
         namespaces={n.name: dict(n.labels) for n in user.namespaces},
         policies=policies_from(user.policies),

@@ -23,6 +23,8 @@ from ..netpol.model import Policy
 from ..netpol.world import World
 from ..rules.model import Ruleset, Table
 from ..spec.cnp import ClusterPolicySpec
+from ..spec.kube_proxy_config import KubeProxyConfig
+from ..spec.model import OMIT_AT_DEFAULT
 from .conditions import PodConditions
 from .dns import records
 from .jsonvalue import Json, to_json
@@ -32,6 +34,7 @@ from .pod import PodPlan as PodPlan  # the planned pod, used everywhere
 from .pod import PortPlan as PortPlan
 from .rulesets import egress_tables, hostport_tables, kube_proxy_rulesets, merged_rulesets, policy_rulesets
 from .service_model import ServicesPlan
+from .service_routes import ServiceRoute, service_routes
 
 if TYPE_CHECKING:  # plan/network.py builds on this module's RoutePlan
     from .network import NetworkPlan
@@ -142,6 +145,10 @@ class Plan:
     # pods' lifecycle (issue 19): not Ready, terminating, exited, and each node's kube-proxy
     # view while a change travels (plan/conditions.py); None: every pod Ready, every node synced
     conditions: PodConditions | None = None
+    # the topology's KubeProxyConfiguration (issue 19 item 4); None: the testbed's defaults
+    kube_proxy: KubeProxyConfig | None = field(default=None, metadata={OMIT_AT_DEFAULT: True})
+    # TestbedConfig advertiseServiceSubnet: the Service range routed from outside (plan/service_routes.py)
+    advertise_service_subnet: bool = field(default=False, metadata={OMIT_AT_DEFAULT: True})
 
     # -- derived parts of the desired state (pure, computed on first use) -------------------
     @cached_property
@@ -170,6 +177,11 @@ class Plan:
     def lb_announcers(self) -> Mapping[str, str]:
         """LoadBalancer ingress IP -> the node that holds it (plan/loadbalancers.py)."""
         return lb_announcers(self.services, self.nodes)
+
+    @cached_property
+    def service_routes(self) -> tuple[ServiceRoute, ...]:
+        """External hosts' and the router's routes to externalIPs and an advertised Service range."""
+        return service_routes(self)
 
     @cached_property
     def outside_subnets(self) -> tuple[str, ...]:
@@ -220,5 +232,8 @@ class Plan:
         return {
             f: to_json(getattr(self, f))
             for f in self.__dataclass_fields__
-            if f not in NOT_IN_JSON and not (f == "network" and self.network is None)
+            if f not in NOT_IN_JSON
+            and not (f == "network" and self.network is None)
+            and not (f == "kube_proxy" and self.kube_proxy is None)
+            and not (f == "advertise_service_subnet" and not self.advertise_service_subnet)
         }

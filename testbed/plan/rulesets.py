@@ -34,6 +34,8 @@ def kube_proxy_rulesets(plan: Plan) -> dict[str, Ruleset]:
             n.host_ip,
             plan.pod_subnet,
             plan.kube_proxy_mode,
+            plan.kube_proxy,
+            n.pod_cidr,
         )
         for n in plan.nodes
     }

@@ -457,6 +457,21 @@ def _allocate_node_ports(
     return out, hc
 
 
+# MetalLB's annotation asking for several ingress addresses (comma-separated, from the pool)
+LB_IPS_ANNOTATION = "metallb.io/loadBalancerIPs"
+LB_IPS_ANNOTATIONS = (LB_IPS_ANNOTATION, "metallb.universe.tf/loadBalancerIPs")
+MAX_LB_IPS = 16
+
+
+def requested_lb_ips(s: ServiceSpec) -> tuple[str, ...]:
+    """The ingress addresses a Service asks for: MetalLB's loadBalancerIPs annotation (several,
+    as `status.loadBalancer.ingress`), else spec.loadBalancerIP; () for any free one."""
+    text = next((s.annotations[a] for a in LB_IPS_ANNOTATIONS if a in s.annotations), "")
+    if text:
+        return tuple(dict.fromkeys(ip.strip() for ip in text.split(",")[:MAX_LB_IPS] if ip.strip()))
+    return (s.load_balancer_ip,) if s.load_balancer_ip else ()
+
+
 def _allocate_lb(
     cluster: ClusterSpec,
     specs: list[ServiceSpec],
@@ -489,26 +504,35 @@ def _allocate_lb(
                 f"Service {s.key}: loadBalancerClass {s.load_balancer_class!r} is not the "
                 "emulated cloud's; EXTERNAL-IP stays <pending>"
             )
-    for s in handled:  # existing Services keep their address
+    wanted = {s.key: requested_lb_ips(s) for s in handled}
+    for s in handled:  # existing Services keep their addresses
         old = prev.get(s.key)
         if old is not None and old.load_balancer_ingress:
-            ip = old.load_balancer_ingress[0]
-            if ip in free and (not s.load_balancer_ip or s.load_balancer_ip == ip):
-                free.remove(ip)
-                out[s.key] = (ip,)
-    for s in handled:  # spec.loadBalancerIP, honoured when the pool can give it
-        if s.key in out or not s.load_balancer_ip:
+            ips = old.load_balancer_ingress if wanted[s.key] else old.load_balancer_ingress[:1]
+            if all(ip in free for ip in ips) and (not wanted[s.key] or wanted[s.key] == ips):
+                for ip in ips:
+                    free.remove(ip)
+                out[s.key] = ips
+    for s in handled:  # spec.loadBalancerIP or MetalLB's loadBalancerIPs annotation, when the pool can give them
+        if s.key in out or not wanted[s.key]:
             continue
-        if s.load_balancer_ip in free:
-            free.remove(s.load_balancer_ip)
-            out[s.key] = (s.load_balancer_ip,)
+        missing = [ip for ip in wanted[s.key] if ip not in free]
+        if not missing:
+            for ip in wanted[s.key]:
+                free.remove(ip)
+            out[s.key] = wanted[s.key]
         else:
-            why = "is not in the pool" if s.load_balancer_ip not in pool else "is already in use"
+            why = "is not in the pool" if missing[0] not in pool else "is already in use"
+            field = (
+                "loadBalancerIP"
+                if s.load_balancer_ip and not s.annotations.get(LB_IPS_ANNOTATION)
+                else "loadBalancerIPs"
+            )
             warnings.append(
-                f"Service {s.key}: loadBalancerIP {s.load_balancer_ip} {why} ({lb_pool}); EXTERNAL-IP stays <pending>"
+                f"Service {s.key}: {field} {missing[0][:40]} {why} ({lb_pool}); EXTERNAL-IP stays <pending>"
             )
     for s in handled:
-        if s.key in out or s.load_balancer_ip:
+        if s.key in out or wanted[s.key]:
             continue
         if not free:
             warnings.append(

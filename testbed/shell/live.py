@@ -110,13 +110,14 @@ def connect(cluster: Any, spec: Any, manifests: Any) -> Live:
     def played(action: Any) -> tuple[Plan, Any] | None:
         from ..experiment.changes import SetProbe
         from ..experiment.paced import PacedChanges
-        from ..lifecycle.delays import Delays
+        from ..lifecycle.delays import Delays, with_kube_proxy_periods
         from ..lifecycle.timers import Timers
 
         if "driver" not in paced and isinstance(action, SetProbe):
-            paced["driver"] = PacedChanges(
-                cluster, current["manifests"], Delays(timers=Timers(time_scale=SHELL_TIME_SCALE))
+            delays = with_kube_proxy_periods(
+                Delays(timers=Timers(time_scale=SHELL_TIME_SCALE)), current["spec"].kube_proxy
             )
+            paced["driver"] = PacedChanges(cluster, current["manifests"], delays)
         if "driver" not in paced:
             return None
         with sigint_ignored():

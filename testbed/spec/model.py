@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .affinity import Affinity, TopologySpreadConstraint
+from .kube_proxy_config import KubeProxyConfig
 from .lifecycle import PodLifecycle
 from .selectors import LabelSelector
 
@@ -122,6 +123,10 @@ class ClusterSpec:
     underlay_subnets: tuple[UnderlaySubnet, ...] = ()
     bgp: BgpOptions = BgpOptions()
     vxlan: VxlanOptions = VxlanOptions()
+    # kind's kubeadm patch of kind KubeProxyConfiguration (spec/kube_proxy_config.py); None: none
+    kube_proxy: KubeProxyConfig | None = field(default=None, metadata={OMIT_AT_DEFAULT: True})
+    # TestbedConfig advertiseServiceSubnet: outside hosts route the Service range to a node
+    advertise_service_subnet: bool = field(default=False, metadata={OMIT_AT_DEFAULT: True})
 
     def subnets(self) -> tuple[UnderlaySubnet, ...]:
         """Every underlay subnet, the single-subnet default included (named "underlay")."""

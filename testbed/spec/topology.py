@@ -14,7 +14,7 @@ import ipaddress
 from typing import Any
 
 from ..errors import Problem, UnsupportedError
-from . import node_labels
+from . import kube_proxy_config, node_labels
 from .decode import Doc, Problems, load_documents
 from .labels import check_labels
 from .model import (
@@ -155,6 +155,12 @@ def _decode(kdoc: Doc, tdoc: Doc | None, path: str) -> ClusterSpec:
         if proxy_mode not in KUBE_PROXY_MODES:
             net.error(f"must be one of {', '.join(KUBE_PROXY_MODES)}, got {proxy_mode!r}", "kubeProxyMode")
 
+    # A KubeProxyConfiguration patch configures the emulated kube-proxy (spec/kube_proxy_config.py).
+    kube_proxy, foreign = kube_proxy_config.from_patches(kdoc.field("kubeadmConfigPatches"), proxy_mode or "iptables")
+    if kube_proxy is not None:
+        notes = [n for n in notes if not n.startswith("kubeadmConfigPatches:")]
+        if foreign:
+            notes.append("kubeadmConfigPatches: KubeProxyConfiguration applied, the rest is not applicable, ignored")
     opts = _decode_testbed(tdoc) if tdoc is not None else {}
     notes += opts.pop("routing_notes", [])
     overrides: dict[str, str] = opts.pop("pod_cidrs", {})
@@ -186,6 +192,7 @@ def _decode(kdoc: Doc, tdoc: Doc | None, path: str) -> ClusterSpec:
         service_subnet=service_subnet or "",
         kube_proxy_mode=proxy_mode or "iptables",
         notes=tuple(notes),
+        kube_proxy=kube_proxy,
         **opts,
     )
 
@@ -245,6 +252,7 @@ def _decode_testbed(doc: Doc) -> dict[str, Any]:
             "externalHosts",
             "bgp",
             "vxlan",
+            "advertiseServiceSubnet",
         )
     )
     opts: dict[str, Any] = {}
@@ -273,6 +281,8 @@ def _decode_testbed(doc: Doc) -> dict[str, Any]:
             notes.append(f"vxlan: ignored, routing is {routing}")
     opts["routing_notes"] = notes
     opts["mtu"] = doc.int("mtu", default=1500, minimum=576, maximum=9000)
+    # as Calico's BGPConfiguration serviceClusterIPs: the Service range routed from outside
+    opts["advertise_service_subnet"] = doc.bool("advertiseServiceSubnet", default=False)
     opts["allow_overlapping_pod_cidrs"] = doc.bool("allowOverlappingPodCIDRs", default=False)
     cidrs: dict[str, str] = {}
     racks: dict[str, str] = {}
