@@ -144,3 +144,70 @@ def test_a_wrong_dnat_port_makes_upstream_flows_fail(mode):
     results = replay(load(), (mode,), build=build)
     dnat_flows = [r for r in results if r.status != "needs" and r.expected.output not in ("", "REJECT", "DROP")]
     assert dnat_flows and all(r.status == "mismatch" for r in dnat_flows)
+
+
+# -- the checker script (scripts/upstream_flows.py) -------------------------------------------
+
+GO = """
+const testNodeIP = "192.168.0.2"
+const testExternalClient = "203.0.113.2"
+const testExternalClientBlocked = "203.0.113.130"
+
+func TestLoadBalancer(t *testing.T) {
+	svcIP := "172.30.0.41"
+	svcPort := 80
+	epIP := "10.180.0.1"
+	runPacketFlowTests(t, getLine(), nft, testNodeIPs, []packetFlowTest{
+		{
+			name:     "pod to cluster IP",
+			sourceIP: "10.0.0.2",
+			destIP:   svcIP,
+			destPort: svcPort,
+			output:   fmt.Sprintf("%s:%d", epIP, svcPort),
+			masq:     false,
+		},
+		{
+			name:     "blocked external to LB1",
+			sourceIP: testExternalClientBlocked,
+			destIP:   "1.2.3.4",
+			destPort: svcPort,
+			output:   "DROP",
+		},
+	})
+}
+"""
+
+
+def _script():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "upstream_flows.py"
+    spec = importlib.util.spec_from_file_location("upstream_flows", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_the_checker_reads_upstream_tables_and_finds_the_yaml_in_agreement():
+    mod = _script()
+    flows = mod.extract(GO)["TestLoadBalancer"]
+    assert flows[0] == {
+        "name": "pod to cluster IP",
+        "sourceIP": "10.0.0.2",
+        "destIP": "172.30.0.41",
+        "destPort": "80",
+        "output": "10.180.0.1:80",
+        "masq": "false",
+    }
+    assert flows[1]["sourceIP"] == "203.0.113.130" and flows[1]["output"] == "DROP"
+    assert mod.check(GO, load()) == []
+
+
+def test_the_checker_reports_a_flow_the_yaml_gets_wrong_or_lacks():
+    mod = _script()
+    wrong = GO.replace('output:   "DROP"', 'output:   "REJECT"').replace(
+        '"pod to cluster IP"', '"pod to cluster IP, again"'
+    )
+    problems = mod.check(wrong, load())
+    assert len(problems) == 2
+    assert any("not in the YAML" in p for p in problems) and any("upstream ('REJECT', '')" in p for p in problems)
