@@ -77,6 +77,7 @@ class FlowResult:
     got: Expected | None = None
     needs: tuple[str, ...] = ()
     detail: str = ""  # the trace, for a mismatch
+    protocol: str = "TCP"
 
     def line(self) -> str:
         head = f"{self.mode:9} {self.test} / {self.flow}"
@@ -232,18 +233,19 @@ def replay(
         plan = decode_case(env, case)
         case_needs = ("kube-proxy-config",) if case.get("config") else ()
         for flow in case["flows"]:
+            proto = str(flow.get("protocol", "TCP"))
             needs = tuple(sorted((set(case_needs) | set(flow.get("needs", ()))) - have))
             for mode in modes:
                 if mode not in flow.get("modes", case.get("modes", modes)):
                     continue
                 want = expected_of(flow, mode)
                 if needs:
-                    out.append(FlowResult(case["name"], flow["name"], mode, "needs", want, needs=needs))
+                    out.append(FlowResult(case["name"], flow["name"], mode, "needs", want, needs=needs, protocol=proto))
                     continue
                 t = run_flow(plan, env, flow, mode, build, case.get("config") if "kube-proxy-config" in have else None)
                 got = answer(t)
                 status = "match" if got == want else "mismatch"
-                out.append(FlowResult(case["name"], flow["name"], mode, status, want, got, (), t.explain()))
+                out.append(FlowResult(case["name"], flow["name"], mode, status, want, got, (), t.explain(), proto))
     return out
 
 

@@ -1,0 +1,215 @@
+"""Upstream kube-proxy's packet-flow tests with real packets, in both modes (a representative subset).
+
+The unit tests replay every upstream flow over the rules (tests/upstream/kube_proxy_flows.yaml);
+here a subset runs through a real emulated cluster. Each upstream case is rebuilt as manifests:
+its test-node is kind-worker, every other node (or none) kind-worker2; each endpoint address a
+pod pinned there with the slice's ports; each Service keeps its ports, policies and (shifted into
+the NodePort range) NodePorts. Upstream's sources become a pod on kind-worker that no Service
+selects (a pod address), the endpoint pod itself (hairpin), the node kind-worker (its HOST-IP)
+or the laptop (outside); its destinations the Service's ClusterIP or kind-worker's NodePort.
+Upstream's answer then reads: the pods that answer are the DNAT targets' pods (all of them, over
+enough tries), masq means the pod sees another source than the sender's, REJECT is refused.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from testbed.emu.cluster import EmulatedCluster
+from testbed.experiment.expand import expand
+from testbed.experiment.model import Endpoints, Expectation, PodSelection, ProbeGroup, ServiceTarget
+from testbed.experiment.run import probe_rows
+from testbed.plan.build import plan_cluster
+from testbed.spec.topology import load_topology
+from testbed.spec.workloads import load_manifests
+
+from .conftest import ROOT
+
+DATA = Path(ROOT) / "tests" / "upstream" / "kube_proxy_flows.yaml"
+TEST_NODE, OTHER_NODE = "kind-worker", "kind-worker2"
+REPEAT = 24  # three endpoints all answer in 24 tries but with probability 3 * (2/3)^24 < 1e-4
+
+# (case, flow, protocol): a flow of each kind the emulation can send for real
+SUBSET = [
+    ("TestClusterIPGeneral", "simple clusterIP", "TCP"),
+    ("TestClusterIPGeneral", "hairpin to cluster IP", "TCP"),
+    ("TestClusterIPGeneral", "clusterIP with multiple endpoints", "TCP"),
+    ("TestClusterIPGeneral", "clusterIP with TargetPort", "TCP"),
+    ("TestClusterIPGeneral", "clusterIP with TCP, UDP, and SCTP on same port (TCP)", "UDP"),
+    ("TestNoEndpointsReject", "pod to cluster IP with no endpoints", "TCP"),
+    ("TestNoEndpointsReject", "pod to NodePort with no endpoints", "TCP"),
+    ("TestNoEndpointsReject", "external to NodePort with no endpoints", "TCP"),
+    ("TestExternalTrafficPolicyCluster", "pod to cluster IP hits both endpoints, unmasqueraded", "TCP"),
+    ("TestExternalTrafficPolicyCluster", "pod to NodePort hits both endpoints, masqueraded", "TCP"),
+    ("TestExternalTrafficPolicyCluster", "external to NodePort hits both endpoints, masqueraded", "TCP"),
+    ("TestExternalTrafficPolicyLocal", "pod to NodePort hits both endpoints, unmasqueraded", "TCP"),
+    ("TestExternalTrafficPolicyLocal", "external to NodePort hits only local endpoint, unmasqueraded", "TCP"),
+    ("TestNodePorts/ipv4", "node to nodePort", "TCP"),
+    (
+        "TestInternalTrafficPolicy/internalTrafficPolicy is local and there is one local endpoint",
+        "pod to ClusterIP hits only local endpoint",
+        "TCP",
+    ),
+    (
+        "TestInternalTrafficPolicy/internalTrafficPolicy is local and there are no local endpoints",
+        "no endpoints",
+        "TCP",
+    ),
+]
+
+
+def _key(i: int, ns: str, name: str) -> str:
+    return f"c{i}-{ns}-{name}"
+
+
+def _pod(i: int, ip: str) -> str:
+    return f"c{i}-ep-{ip.replace('.', '-')}"
+
+
+def manifests_for(cases: list[tuple[int, dict]]) -> list[dict]:
+    """The cases' Services and endpoint pods as manifests (one namespace; names carry the case)."""
+    docs: list[dict] = [
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "client"},
+            "spec": {"nodeName": TEST_NODE, "containers": [{"name": "c", "image": "busybox"}]},
+        }
+    ]
+    pods: dict[str, dict] = {}
+    for i, case in cases:
+        for svc in case["services"]:
+            key = _key(i, svc["namespace"], svc["name"])
+            ports = []
+            for p in svc["ports"]:
+                sl = next(
+                    (
+                        sp
+                        for s in case["slices"]
+                        if s["service"] == svc["name"]
+                        for sp in s["ports"]
+                        if sp["name"] == p["name"] and sp.get("protocol", "TCP") == p.get("protocol", "TCP")
+                    ),
+                    None,
+                )
+                port = {"port": p["port"], "protocol": p.get("protocol", "TCP"), "targetPort": (sl or p)["port"]}
+                if p["name"]:
+                    port["name"] = p["name"]
+                if p.get("nodePort"):
+                    port["nodePort"] = 30000 + 100 * i + p["nodePort"] % 100
+                ports.append(port)
+            spec: dict = {"selector": {key: "yes"}, "ports": ports}
+            if svc.get("type") in ("NodePort", "LoadBalancer"):
+                spec["type"] = "NodePort"  # the subset sends to NodePorts, never to an LB address
+                spec["externalTrafficPolicy"] = svc.get("externalTrafficPolicy", "Cluster")
+            if svc.get("internalTrafficPolicy"):
+                spec["internalTrafficPolicy"] = svc["internalTrafficPolicy"]
+            docs.append({"apiVersion": "v1", "kind": "Service", "metadata": {"name": key}, "spec": spec})
+        for s in case["slices"]:
+            key = _key(i, s["namespace"], s["service"])
+            for ep in s["endpoints"]:
+                pod = pods.setdefault(
+                    _pod(i, ep["ip"]),
+                    {
+                        "apiVersion": "v1",
+                        "kind": "Pod",
+                        "metadata": {"name": _pod(i, ep["ip"]), "labels": {}},
+                        "spec": {
+                            "nodeName": TEST_NODE if ep.get("node") == "test-node" else OTHER_NODE,
+                            "containers": [{"name": "server", "image": "echo", "ports": []}],
+                        },
+                    },
+                )
+                pod["metadata"]["labels"][key] = "yes"
+                declared = pod["spec"]["containers"][0]["ports"]
+                for sp in s["ports"]:
+                    cp = {"containerPort": sp["port"], "protocol": sp.get("protocol", "TCP")}
+                    if cp not in declared:
+                        declared.append(cp)
+    return docs + list(pods.values())
+
+
+def _source(env: dict, i: int, case: dict, ip: str) -> Endpoints:
+    if ip in env["node_ips"]:
+        return Endpoints(nodes=(TEST_NODE,))
+    if any(ep["ip"] == ip for s in case["slices"] for ep in s["endpoints"]):
+        return Endpoints(pods=PodSelection(names=(_pod(i, ip),)))
+    if ipaddress.ip_address(ip) in ipaddress.ip_network(env["pod_cidr"]):
+        return Endpoints(pods=PodSelection(names=("client",)))
+    return Endpoints(hosts=("laptop",))
+
+
+def _target(env: dict, i: int, case: dict, flow: dict) -> tuple[ServiceTarget, int]:
+    dst, port = flow["destination"], flow["port"]
+    for svc in case["services"]:
+        key = _key(i, svc["namespace"], svc["name"])
+        if dst == svc["clusterIP"]:
+            return ServiceTarget(key), port
+        if dst == env["node_ip"]:
+            for p in svc["ports"]:
+                if p.get("nodePort") == port:
+                    return ServiceTarget(key, via="nodePort", nodes=(TEST_NODE,)), p["port"]
+    raise AssertionError(f"no Service answers {dst}:{port} in {case['name']}")
+
+
+@pytest.fixture(params=["three-nodes.yaml", "three-nodes-nftables.yaml"], ids=["iptables", "nftables"])
+def replayed(request, no_leftovers, tmp_path):
+    data = yaml.safe_load(DATA.read_text())
+    names = list(dict.fromkeys(c for c, _, _ in SUBSET))
+    cases = [(i, next(c for c in data["tests"] if c["name"] == n)) for i, n in enumerate(names)]
+    path = tmp_path / "upstream.yaml"
+    path.write_text(yaml.safe_dump_all(manifests_for(cases), sort_keys=False))
+    spec = load_topology(os.path.join(ROOT, "topologies", request.param))
+    plan = plan_cluster(spec, load_manifests([str(path)]), seed=3)
+    with EmulatedCluster(plan) as c:
+        yield c, data, {case["name"]: (i, case) for i, case in cases}, plan.kube_proxy_mode
+
+
+def test_upstream_flows_with_real_packets(replayed):
+    c, data, cases, mode = replayed
+    env = data["environment"]
+    on_test_node = {p.name for p in c.plan.pods if p.node == TEST_NODE}
+    failures = []
+    for case_name, flow_name, proto in SUBSET:
+        i, case = cases[case_name]
+        flow = next(f for f in case["flows"] if f["name"] == flow_name and f.get("protocol", "TCP") == proto)
+        over = flow.get(mode) or {}
+        output = over.get("output", flow.get("output", ""))
+        target, port = _target(env, i, case, flow)
+        group = ProbeGroup(
+            flow_name,
+            _source(env, i, case, flow["source"]),
+            Endpoints(service=target),
+            ports=(port,),
+            protocols=(proto,),
+            repeat=1 if output in ("REJECT", "DROP") else REPEAT,
+            timeout=0.7,
+            expect=Expectation("any", "any"),
+        )
+        rows = probe_rows(c, "upstream", "s", expand(c.plan, group))
+        assert rows, flow_name
+        if output == "REJECT":
+            got = {r["outcome"] for r in rows}
+            ok = got == {"refused"}
+        elif output == "DROP":
+            got = {r["outcome"] for r in rows}
+            ok = got == {"timeout"}
+        else:
+            want = {f"default/{_pod(i, x.strip().rsplit(':', 1)[0])}" for x in output.split(",")}
+            answered = {r["answered_by"] for r in rows}
+            # the node masqueraded towards another node's pod takes its own HOST-IP again:
+            # masquerading is only visible when that pod is on the node itself (cni0's address)
+            visible = [r for r in rows if group.source.nodes is None or r["answered_by"].split("/")[1] in on_test_node]
+            masq = {r["seen_src_ip"] != r["src_ip"] for r in visible}
+            got = (answered, masq)
+            ok = {r["outcome"] for r in rows} == {"connected"} and answered == want and masq == {bool(flow["masq"])}
+        if not ok:
+            failures.append(
+                f"{case_name} / {flow_name} [{proto}]: upstream {output!r} masq={flow.get('masq')}, got {got}"
+            )
+    assert not failures, "\n".join(failures)
