@@ -6,7 +6,8 @@ its test-node is kind-worker, every other node (or none) kind-worker2; each endp
 pod pinned there with the slice's ports; each Service keeps its ports, policies and (shifted into
 the NodePort range) NodePorts. Upstream's sources become a pod on kind-worker that no Service
 selects (a pod address), the endpoint pod itself (hairpin), the node kind-worker (its HOST-IP)
-or the laptop (outside); its destinations the Service's ClusterIP or kind-worker's NodePort.
+or the laptop (outside); its destinations the Service's ClusterIP, kind-worker's NodePort or the
+LoadBalancer address the emulated cloud gave it.
 Upstream's answer then reads: the pods that answer are the DNAT targets' pods (all of them, over
 enough tries), masq means the pod sees another source than the sender's, REJECT is refused.
 """
@@ -61,7 +62,14 @@ def packet_reason(env: dict, case: dict, flow: dict, mode: str) -> str:
         return "" if internal else "the Service range advertised outside"
     if dst == env["node_ip"] and any(p.get("nodePort") == flow["port"] for s in case["services"] for p in s["ports"]):
         return ""
-    return "LoadBalancer or external IP addresses (packet subset: ClusterIPs and NodePorts)"
+    for svc in case["services"]:
+        if svc.get("loadBalancerIngress", [None])[0] == dst:
+            if svc.get("loadBalancerSourceRanges"):
+                return "LoadBalancer source ranges (they name upstream's addresses)"
+            if not internal and svc.get("externalTrafficPolicy") == "Local":
+                return "the outside to a Local LoadBalancer (the cloud picks the node; upstream asks test-node)"
+            return ""
+    return "a second LoadBalancer address or an external IP"
 
 
 def _key(i: int, ns: str, name: str) -> str:
@@ -106,7 +114,7 @@ def manifests_for(cases: list[tuple[int, dict]]) -> list[dict]:
                 ports.append(port)
             spec: dict = {"selector": {key: "yes"}, "ports": ports}
             if svc.get("type") in ("NodePort", "LoadBalancer"):
-                spec["type"] = "NodePort"  # the subset sends to NodePorts, never to an LB address
+                spec["type"] = svc["type"]  # a LoadBalancer gets the emulated cloud's address
                 spec["externalTrafficPolicy"] = svc.get("externalTrafficPolicy", "Cluster")
             if svc.get("internalTrafficPolicy"):
                 spec["internalTrafficPolicy"] = svc["internalTrafficPolicy"]
@@ -151,6 +159,8 @@ def _target(env: dict, i: int, case: dict, flow: dict) -> tuple[ServiceTarget, i
         key = _key(i, svc["namespace"], svc["name"])
         if dst == svc["clusterIP"]:
             return ServiceTarget(key), port
+        if svc.get("loadBalancerIngress", [None])[0] == dst:
+            return ServiceTarget(key, via="loadBalancer"), port
         if dst == env["node_ip"]:
             for p in svc["ports"]:
                 if p.get("nodePort") == port:
