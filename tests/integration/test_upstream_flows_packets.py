@@ -24,7 +24,9 @@ import yaml
 from testbed.emu.cluster import EmulatedCluster
 from testbed.experiment.expand import expand
 from testbed.experiment.model import Endpoints, Expectation, PodSelection, ProbeGroup, ServiceTarget
+from testbed.experiment.paced import PacedChanges
 from testbed.experiment.run import probe_rows
+from testbed.lifecycle.delays import Delays
 from testbed.plan.build import plan_cluster
 from testbed.spec.topology import load_topology
 from testbed.spec.workloads import load_manifests
@@ -46,8 +48,6 @@ def packet_reason(env: dict, case: dict, flow: dict, mode: str) -> str:
         return "untouched by kube-proxy (nothing to observe)"
     if case.get("config") or flow.get("needs"):
         return "needs " + ", ".join(flow.get("needs", ())) if flow.get("needs") else "needs kube-proxy-config"
-    if any(not ep.get("ready", True) or ep.get("terminating") for s in case["slices"] for ep in s["endpoints"]):
-        return "endpoint conditions (the replay builds ready pods only)"
     src, dst = flow["source"], flow["destination"]
     internal = src in env["node_ips"] or ipaddress.ip_address(src) in ipaddress.ip_network(env["pod_cidr"])
     if not internal and src != EXTERNAL_CLIENT:
@@ -70,6 +70,16 @@ def packet_reason(env: dict, case: dict, flow: dict, mode: str) -> str:
                 return "the outside to a Local LoadBalancer (the cloud picks the node; upstream asks test-node)"
             return ""
     return "a second LoadBalancer address or an external IP"
+
+
+def condition(ep: dict) -> str:
+    """How a pod must end up for its endpoint's conditions: "" (ready), serving-terminating, not-serving."""
+    ready = ep.get("ready", True)
+    if ready and not ep.get("terminating"):
+        return ""
+    if ep.get("terminating") and not ready:
+        return "serving-terminating" if ep.get("serving", ready) else "not-serving"
+    raise AssertionError(f"no way here to make an endpoint {ep}")
 
 
 def _key(i: int, ns: str, name: str) -> str:
@@ -110,7 +120,7 @@ def manifests_for(cases: list[tuple[int, dict]]) -> list[dict]:
                 if p["name"]:
                     port["name"] = p["name"]
                 if p.get("nodePort"):
-                    port["nodePort"] = 30000 + 100 * i + p["nodePort"] % 100
+                    port["nodePort"] = 30000 + 20 * i + p["nodePort"] % 20
                 ports.append(port)
             spec: dict = {"selector": {key: "yes"}, "ports": ports}
             if svc.get("type") in ("NodePort", "LoadBalancer"):
@@ -135,6 +145,15 @@ def manifests_for(cases: list[tuple[int, dict]]) -> list[dict]:
                     },
                 )
                 pod["metadata"]["labels"][key] = "yes"
+                state = condition(ep)
+                if state:
+                    # kept terminating for the whole test: a long preStop sleep inside a long grace
+                    # period; a readiness probe the test makes fail for the not-serving ones
+                    pod["metadata"]["labels"]["upstream-replay-state"] = state
+                    pod["spec"]["terminationGracePeriodSeconds"] = 3600
+                    c0 = pod["spec"]["containers"][0]
+                    c0["readinessProbe"] = {"tcpSocket": {"port": s["ports"][0]["port"]}, "periodSeconds": 1}
+                    c0["lifecycle"] = {"preStop": {"sleep": {"seconds": 3000}}}
                 declared = pod["spec"]["containers"][0]["ports"]
                 for sp in s["ports"]:
                     cp = {"containerPort": sp["port"], "protocol": sp.get("protocol", "TCP")}
@@ -168,6 +187,49 @@ def _target(env: dict, i: int, case: dict, flow: dict) -> tuple[ServiceTarget, i
     raise AssertionError(f"no Service answers {dst}:{port} in {case['name']}")
 
 
+def _conditioned(case: dict) -> bool:
+    return any(condition(ep) for s in case["slices"] for ep in s["endpoints"])
+
+
+def check_flow(c, env: dict, i: int, case: dict, flow: dict, mode: str, on_test_node: set[str]) -> str:
+    """Send one upstream flow for real: "" when the answer is upstream's, else what differs."""
+    flow_name, proto = flow["name"], flow.get("protocol", "TCP")
+    over = flow.get(mode) or {}
+    output = over.get("output", flow.get("output", ""))
+    target, port = _target(env, i, case, flow)
+    group = ProbeGroup(
+        flow_name,
+        _source(env, i, case, flow["source"]),
+        Endpoints(service=target),
+        ports=(port,),
+        protocols=(proto,),
+        repeat=1 if output in ("REJECT", "DROP") else REPEAT,
+        timeout=0.7,
+        expect=Expectation("any", "any"),
+    )
+    rows = probe_rows(c, "upstream", "s", expand(c.plan, group))
+    assert rows, flow_name
+    if output == "REJECT":
+        got = {r["outcome"] for r in rows}
+        ok = got == {"refused"}
+    elif output == "DROP":
+        got = {r["outcome"] for r in rows}
+        ok = got == {"timeout"}
+    else:
+        want = {f"default/{_pod(i, x.strip().rsplit(':', 1)[0])}" for x in output.split(",")}
+        answered = {r["answered_by"] for r in rows}
+        # the node masqueraded towards another node's pod takes its own HOST-IP again:
+        # masquerading is only visible when that pod is on the node itself (cni0's address)
+        visible = [r for r in rows if group.source.nodes is None or r["answered_by"].split("/")[1] in on_test_node]
+        masq = {r["seen_src_ip"] != r["src_ip"] for r in visible}
+        got = (answered, masq)
+        masq_ok = not visible or masq == {bool(over.get("masq", flow.get("masq", False)))}
+        ok = {r["outcome"] for r in rows} == {"connected"} and answered == want and masq_ok
+    return (
+        "" if ok else f"{case['name']} / {flow_name} [{proto}]: upstream {output!r} masq={flow.get('masq')}, got {got}"
+    )
+
+
 @pytest.fixture(params=["three-nodes.yaml", "three-nodes-nftables.yaml"], ids=["iptables", "nftables"])
 def replayed(request, no_leftovers, tmp_path):
     data = yaml.safe_load(DATA.read_text())
@@ -178,62 +240,54 @@ def replayed(request, no_leftovers, tmp_path):
     path = tmp_path / "upstream.yaml"
     path.write_text(yaml.safe_dump_all(manifests_for(cases), sort_keys=False))
     spec = load_topology(os.path.join(ROOT, "topologies", request.param))
-    plan = plan_cluster(spec, load_manifests([str(path)]), seed=3)
+    manifests = load_manifests([str(path)])
+    plan = plan_cluster(spec, manifests, seed=3)
     with EmulatedCluster(plan) as c:
-        yield c, data, {case["name"]: (i, case) for i, case in cases}, plan.kube_proxy_mode
+        yield c, manifests, data, {case["name"]: (i, case) for i, case in cases}, plan.kube_proxy_mode
 
 
 def test_upstream_flows_with_real_packets(replayed):
-    c, data, cases, mode = replayed
+    c, manifests, data, cases, mode = replayed
     env = data["environment"]
     on_test_node = {p.name for p in c.plan.pods if p.node == TEST_NODE}
     failures, ran, reasons = [], 0, {}
+    todo = []
     for case_data in data["tests"]:
         i, case = cases.get(case_data["name"], (-1, case_data))
         for flow in case["flows"]:
             why = packet_reason(env, case, flow, mode)
             if why:
                 reasons[why] = reasons.get(why, 0) + 1
-                continue
-            ran += 1
-            flow_name, proto = flow["name"], flow.get("protocol", "TCP")
-            over = flow.get(mode) or {}
-            output = over.get("output", flow.get("output", ""))
-            target, port = _target(env, i, case, flow)
-            group = ProbeGroup(
-                flow_name,
-                _source(env, i, case, flow["source"]),
-                Endpoints(service=target),
-                ports=(port,),
-                protocols=(proto,),
-                repeat=1 if output in ("REJECT", "DROP") else REPEAT,
-                timeout=0.7,
-                expect=Expectation("any", "any"),
-            )
-            rows = probe_rows(c, "upstream", "s", expand(c.plan, group))
-            assert rows, flow_name
-            if output == "REJECT":
-                got = {r["outcome"] for r in rows}
-                ok = got == {"refused"}
-            elif output == "DROP":
-                got = {r["outcome"] for r in rows}
-                ok = got == {"timeout"}
             else:
-                want = {f"default/{_pod(i, x.strip().rsplit(':', 1)[0])}" for x in output.split(",")}
-                answered = {r["answered_by"] for r in rows}
-                # the node masqueraded towards another node's pod takes its own HOST-IP again:
-                # masquerading is only visible when that pod is on the node itself (cni0's address)
-                visible = [
-                    r for r in rows if group.source.nodes is None or r["answered_by"].split("/")[1] in on_test_node
-                ]
-                masq = {r["seen_src_ip"] != r["src_ip"] for r in visible}
-                got = (answered, masq)
-                masq_ok = not visible or masq == {bool(over.get("masq", flow["masq"]))}
-                ok = {r["outcome"] for r in rows} == {"connected"} and answered == want and masq_ok
-            if not ok:
-                failures.append(
-                    f"{case['name']} / {flow_name} [{proto}]: upstream {output!r} masq={flow.get('masq')}, got {got}"
-                )
+                todo.append((i, case, flow))
+    # 1. the cases whose endpoints are all ready, as the cluster starts
+    for i, case, flow in todo:
+        if not _conditioned(case):
+            failures.append(check_flow(c, env, i, case, flow, mode, on_test_node))
+    # 2. the endpoints upstream has not ready: their pods' readiness fails (not serving) and
+    # they are deleted, held terminating by a long preStop sleep; then those cases' flows
+    driver = PacedChanges(c, manifests, Delays(time_scale=0.05)).driver
+    state = {p.full_name: p.labels.get("upstream-replay-state", "") for p in c.plan.pods}
+    driver.set_probe([n for n, s in state.items() if s == "not-serving"], "readiness", False)
+    driver.settle()
+    driver.delete([n for n, s in state.items() if s])
+    driver.run_for(5.0)
+    eps = {
+        e.pod: e
+        for svc in c.plan.services.services
+        for p in svc.ports
+        for e in c.plan.services.endpoints(svc.namespace, svc.name, p.name, p.protocol)
+    }
+    for name, s in state.items():
+        pod = name.split("/", 1)[1]
+        if s and pod in eps:
+            e = eps[pod]
+            assert (e.ready, e.serving, e.terminating) == (False, s == "serving-terminating", True), (pod, e)
+    for i, case, flow in todo:
+        if _conditioned(case):
+            failures.append(check_flow(c, env, i, case, flow, mode, on_test_node))
+    ran = len(todo)
+    failures = [f for f in failures if f]
     print(f"{mode}: {ran} upstream flows run with real packets; not here: {reasons}")
     assert not failures, "\n".join(failures)
     assert ran >= 50
