@@ -1,7 +1,8 @@
 """Upstream kube-proxy's packet-flow tests, replayed over the testbed's rules (kubeproxy/, pure).
 
 The cases are language-neutral data (tests/upstream/kube_proxy_flows.yaml, read from
-kubernetes/kubernetes pkg/proxy/nftables/proxier_test.go): per upstream test function, its
+kubernetes/kubernetes pkg/proxy/nftables/proxier_test.go, with iptables/proxier_test.go's
+answers where that mode differs and its own flows marked iptables-only): per upstream test function, its
 Services and EndpointSlices, and per flow the source, destination, port, protocol and upstream's
 answer (the DNAT targets and whether the source is masqueraded, REJECT, DROP, or "" when
 kube-proxy leaves the packet alone).
@@ -15,7 +16,8 @@ comes from a pod, anything else from outside.
 
 A flow whose `needs` names a feature the testbed lacks is not run but counted under that
 feature; `pure_features()` says what exists, by looking (a case's `config` is a
-KubeProxyConfiguration fragment: it runs once `build_ruleset` takes a `config` argument).
+KubeProxyConfiguration fragment: it runs once `build_ruleset` takes a `config` argument;
+localhost NodePorts once iptables mode answers one).
 """
 
 from __future__ import annotations
@@ -45,11 +47,34 @@ FEATURES = PURE_FEATURES | {"kube-proxy-config", "localhost-node-ports"}
 
 
 def pure_features() -> frozenset[str]:
-    """What the pure replay can run now; `kube-proxy-config` appears when the builders take one."""
+    """What the pure replay can run now, by looking: `kube-proxy-config` when the builders take
+    a configuration, `localhost-node-ports` when iptables mode DNATs 127.0.0.1:<NodePort>."""
     from . import build_ruleset  # the package's entry point (a late import: this module is in it)
 
     extra = {"kube-proxy-config"} if "config" in inspect.signature(build_ruleset).parameters else set()
+    if _localhost_node_ports():
+        extra.add("localhost-node-ports")
     return PURE_FEATURES | extra
+
+
+def _localhost_node_ports() -> bool:
+    """Does iptables mode answer a NodePort on 127.0.0.1 (upstream's route_localnet rules)?"""
+    env = {"node": "n", "node_ip": "192.168.0.2", "node_ips": ["192.168.0.2"], "pod_cidr": "10.0.0.0/8"}
+    case = {
+        "services": [
+            {
+                "namespace": "a",
+                "name": "b",
+                "type": "NodePort",
+                "clusterIP": "172.30.0.1",
+                "ports": [{"port": 80, "nodePort": 30001}],
+            }
+        ],
+        "slices": [{"namespace": "a", "service": "b", "ports": [{"port": 80}], "endpoints": [{"ip": "10.0.0.9"}]}],
+    }
+    flow = {"source": "127.0.0.1", "destination": "127.0.0.1", "port": 30001}
+    plan = decode_case({**env, "service_cidr": "172.30.0.0/16"}, case)
+    return bool(run_flow(plan, env, flow, "iptables").endpoints())
 
 
 @dataclass(frozen=True)
@@ -160,7 +185,7 @@ def decode_case(env: Mapping[str, Any], case: Mapping[str, Any]) -> ServicesPlan
 
 def entry_of(env: Mapping[str, Any], source: str) -> str:
     """Where upstream's flow starts: the node itself, one of its pods, or outside."""
-    if source in env["node_ips"]:
+    if source in env["node_ips"] or ipaddress.ip_address(source).is_loopback:
         return "local"
     if ipaddress.ip_address(source) in ipaddress.ip_network(str(env["pod_cidr"])):
         return "pod"
@@ -215,7 +240,8 @@ def run_flow(
     packet = Packet(
         src, str(flow["destination"]), int(flow["port"]), str(flow.get("protocol", "TCP")), entry_of(env, src)
     )
-    others = [ip for ip in env["node_ips"] if ip != env["node_ip"]]
+    # the node's other addresses, and lo's (upstream's fake network has 127.0.0.1/8 on lo)
+    others = [ip for ip in env["node_ips"] if ip != env["node_ip"]] + ["127.0.0.1"]
     return trace(rs, packet, local_ips=others)
 
 
