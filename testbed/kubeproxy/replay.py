@@ -37,11 +37,17 @@ from ..plan.service_model import (
     ServicesPlan,
 )
 from ..rules import Packet, Ruleset, Trace, trace
+from ..spec.decode import Doc, Problems
+from ..spec.kube_proxy_config import KubeProxyConfig
+from ..spec.kube_proxy_config import decode as decode_config
 
 #: Features the pure replay has without further work: the plan model and both renderers hold
 #: externalIPs, several LoadBalancer addresses and source ranges; the tracer takes extra local
 #: addresses (a secondary node IP) and any source address.
 PURE_FEATURES = frozenset({"external-ips", "several-lb-addresses", "source-is-lb-address", "secondary-node-address"})
+#: A secondary node address listed by nodePortAddresses: nodes here have one address (the harness
+#: adds this need; the data never names it).
+NODE_PORT_ADDRESSES_ON_SECONDARY = "secondary-node-address-in-nodePortAddresses"
 #: Every feature a case may need (the data may name no other).
 FEATURES = PURE_FEATURES | {"kube-proxy-config", "localhost-node-ports"}
 
@@ -235,7 +241,7 @@ def run_flow(
     args = (plan, str(env["node"]), str(env["node_ip"]), str(env["pod_cidr"]), mode)
     # a case's KubeProxyConfiguration fragment goes to builders that take one (see pure_features)
     takes = config is not None and "config" in inspect.signature(build).parameters
-    rs = build(*args, config=config) if takes else build(*args)  # type: ignore[call-arg]
+    rs = build(*args, config=kube_proxy_config(config, mode)) if takes else build(*args)  # type: ignore[call-arg]
     src = str(flow["source"])
     packet = Packet(
         src, str(flow["destination"]), int(flow["port"]), str(flow.get("protocol", "TCP")), entry_of(env, src)
@@ -260,7 +266,12 @@ def replay(
         case_needs = ("kube-proxy-config",) if case.get("config") else ()
         for flow in case["flows"]:
             proto = str(flow.get("protocol", "TCP"))
-            needs = tuple(sorted((set(case_needs) | set(flow.get("needs", ()))) - have))
+            wanted = set(case_needs) | set(flow.get("needs", ()))
+            if case.get("config") and "secondary-node-address" in wanted:
+                # the tracer takes a secondary address, but the testbed's KubeProxyConfiguration
+                # matches nodePortAddresses against a node's primary address and 127.0.0.1 only
+                wanted.add(NODE_PORT_ADDRESSES_ON_SECONDARY)
+            needs = tuple(sorted(wanted - have))
             for mode in modes:
                 if mode not in flow.get("modes", case.get("modes", modes)):
                     continue
@@ -292,3 +303,18 @@ def summary(results: Sequence[FlowResult]) -> str:
         parts += [f"{n} need {k}" for k, n in sorted(by_need.items())]
         lines.append(f"{mode}: {len(rs)} flows: " + ", ".join(parts))
     return "\n".join(lines)
+
+
+def kube_proxy_config(fragment: Mapping[str, Any] | None, mode: str) -> KubeProxyConfig | None:
+    """A case's configuration fragment (upstream's test fields: masqueradeAll, detectLocalMode,
+    clusterCIDR, nodePortAddresses) as the KubeProxyConfiguration document a topology would hold,
+    decoded by spec/kube_proxy_config.py; upstream's masqueradeAll lives under the mode's section."""
+    if fragment is None:
+        return None
+    doc: dict[str, Any] = {k: v for k, v in fragment.items() if k != "masqueradeAll"}
+    if "masqueradeAll" in fragment:
+        doc[mode] = {"masqueradeAll": fragment["masqueradeAll"]}
+    problems = Problems()
+    config = decode_config(Doc(doc, "kube_proxy_flows.yaml", problems, "config"), mode)
+    problems.raise_if_any()
+    return config

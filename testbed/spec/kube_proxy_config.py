@@ -82,7 +82,10 @@ class KubeProxyConfig:
         cidrs = self.node_port_addresses
         if cidrs is None:
             return None if mode == "iptables" else (host_ip,)
-        if any(c in ("0.0.0.0/0",) for c in cidrs):
+        # upstream's NewNodePortAddresses keeps the CIDRs of the proxier's family; none left
+        # means the family's zero CIDR (every local address), as does 0.0.0.0/0 itself
+        cidrs = tuple(c for c in cidrs if c == "primary" or ipaddress.ip_network(c).version == 4)
+        if not cidrs or "0.0.0.0/0" in cidrs:
             return None
         out: list[str] = []
         for ip in (host_ip, "127.0.0.1"):
@@ -237,9 +240,7 @@ def _node_port_addresses(doc: Doc) -> tuple[str, ...] | None:
             except ValueError:
                 node.child(i, value).error(f'{value[:60]!r} is not a CIDR nor "primary"')
                 continue
-            if net.version != 4:
-                node.child(i, value).error(f"{value[:60]!r}: only ipv4 clusters are emulated")
-                continue
+            del net  # an IPv6 CIDR is kept: each family's proxier takes only its own (node_port_ips)
         out.append(value)
     if "primary" in out and len(out) > 1:
         node.error('"primary" cannot be combined with CIDRs')

@@ -112,7 +112,6 @@ def test_without_a_patch_there_is_no_configuration(tmp_path):
     ("body", "field", "words"),
     [
         ("nodePortAddresses: [10.0.0.300/8]", "nodePortAddresses[0]", "is not a CIDR"),
-        ("nodePortAddresses: [fd00::/64]", "nodePortAddresses[0]", "only ipv4"),
         ("nodePortAddresses: 192.168.1.0/24", "nodePortAddresses", "expected a list"),
         ("nodePortAddresses: [primary, 10.0.0.0/8]", "nodePortAddresses", "cannot be combined"),
         ("detectLocalMode: InterfaceNamePrefix", "detectLocalMode", "must be one of ClusterCIDR, NodeCIDR"),
@@ -229,3 +228,12 @@ def test_sync_periods_feed_the_lifecycle_delays():
     )
     own = Delays(kube_proxy_min_sync_period=2.0)  # the experiment's own setting wins
     assert with_kube_proxy_periods(own, config).kube_proxy_min_sync_period == 2.0
+
+
+def test_an_ipv6_node_port_cidr_is_left_to_the_ipv6_proxier():
+    """Upstream's NewNodePortAddresses keeps a proxier's own family: an IPv4 node ignores
+    fd00::/64, and with no IPv4 CIDR left it answers on every local address."""
+    assert KubeProxyConfig(node_port_addresses=("fd00::/64", "192.168.0.0/24")).node_port_ips(
+        "192.168.0.2", "nftables"
+    ) == ("192.168.0.2",)
+    assert KubeProxyConfig(node_port_addresses=("fd00::/64",)).node_port_ips("192.168.0.2", "nftables") is None
