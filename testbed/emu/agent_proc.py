@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from ..plan.model import ExternalPlan, PodPlan
 from .daemon import Daemon
+from .dualstack import with_ipv6
 from .ledger import Ledger, netns_name
 from .pods import NETNS_DIR
 from .runner import Runner
@@ -72,6 +73,7 @@ class AgentProcess:
         self.path = os.path.join(ledger.dir, "agent.json")
         self.externals: Sequence[ExternalPlan] = ()  # external hosts with ports, served like pods
         self.pods: tuple[PodPlan, ...] = ()  # the pods it serves now
+        self.ipv6: dict[str, str] = {}  # dual-stack: netns path -> IPv6 address (emu/dualstack.py)
         # stdin stays a pipe: if the testbed dies, even by kill -9, the agent reads EOF and exits.
         self.daemon = Daemon(
             "the agent",
@@ -90,7 +92,7 @@ class AgentProcess:
     def _write(self, pods: Sequence[PodPlan]) -> None:
         tmp = self.path + ".tmp"
         with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(agent_config(pods, self.ledger.tag, self.externals), handle)
+            json.dump(with_ipv6(agent_config(pods, self.ledger.tag, self.externals), self.ipv6), handle)
         os.replace(tmp, self.path)
 
     def start(self, pods: Sequence[PodPlan], timeout: float = 30.0) -> None:

@@ -36,6 +36,7 @@ from .controllers import (
     Routing,
 )
 from .daemon import Daemon, stop_all
+from .dualstack import DualStack
 from .ingress import IngressController
 from .ledger import Ledger, netns_name
 from .pods import NETNS_DIR
@@ -162,6 +163,7 @@ class EmulatedCluster:
         sandboxes = PodSandboxes(ledger, self.runner, agent)
         return [
             sandboxes,
+            DualStack(ledger, self.runner),  # the IPv6 half of a dual-stack plan (issue 15)
             Routing(ledger, self.runner),
             Agent(agent),
             KubeProxy(self.runner, ledger),

@@ -42,6 +42,7 @@ from .agent_proc import AgentProcess
 from .bgp import BgpDaemons
 from .daemon import Daemon
 from .dns import DnsServer, remove_resolv_confs, write_resolv_confs
+from .dualstack import agent_ipv6
 from .ledger import Ledger, netns_name
 from .pods import PodNetwork
 from .runner import Runner
@@ -124,6 +125,7 @@ class Agent:
         self.agent = agent
 
     def sync(self, desired: Plan) -> None:
+        self.agent.ipv6 = agent_ipv6(desired, self.agent.ledger.tag)  # dual-stack: serve IPv6 too
         if self.agent.proc is None:
             self.agent.externals = desired.externals
             self.agent.start(desired.pods)

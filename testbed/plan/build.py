@@ -13,7 +13,7 @@ from ..ingress import certificates_needed, controller_config
 from ..netpol.model import policies_from
 from ..spec.kinds import summary as kinds_summary
 from ..spec.model import ClusterSpec, Manifests, PodTemplate, Workload
-from . import routing
+from . import dualstack, routing
 from .ipam import HostLocal, node_cidrs, underlay_addresses
 from .model import ExternalPlan, IngressPlan, NodePlan, PendingPod, Plan, PodPlan, PortPlan
 from .naming import NameSource, host_veth_name, template_hash
@@ -153,7 +153,7 @@ def replan(
             controller_config(user.ingresses, services),
             {k: tuple(v) for k, v in certificates_needed(user.ingresses).items()},
         )
-    return Plan(
+    plan = Plan(
         cluster=cluster.name,
         seed=seed,
         routing=cluster.routing,
@@ -180,6 +180,7 @@ def replan(
         ingress=ingress,
         tiers=tuple(user.cluster_policies),
     )
+    return dualstack.extend(cluster, plan)  # the IPv6 half of a dual-stack cluster (issue 15)
 
 
 def default_lb_pool(cluster: ClusterSpec) -> str | None:

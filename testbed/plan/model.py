@@ -32,7 +32,8 @@ from .pod import PortPlan as PortPlan
 from .rulesets import egress_tables, kube_proxy_rulesets, merged_rulesets, policy_rulesets
 from .service_model import ServicesPlan
 
-if TYPE_CHECKING:  # plan/network.py builds on this module's RoutePlan
+if TYPE_CHECKING:  # plan/network.py and plan/dualstack.py build on this module's RoutePlan
+    from .dualstack import DualStackPlan
     from .network import NetworkPlan
 
 
@@ -138,6 +139,9 @@ class Plan:
     # the administrator's tiers (issue 17): ClusterNetworkPolicy, AdminNetworkPolicy and
     # BaselineAdminNetworkPolicy objects, in the policy world beside the NetworkPolicies
     tiers: tuple[ClusterPolicySpec, ...] = ()
+    # the IPv6 half of a dual-stack cluster (issue 15, plan/dualstack.py); None (and left out of
+    # to_dict) for an IPv4 cluster
+    dual: DualStackPlan | None = None
 
     # -- derived parts of the desired state (pure, computed on first use) -------------------
     @cached_property
@@ -211,5 +215,7 @@ class Plan:
         return {
             f: to_json(getattr(self, f))
             for f in self.__dataclass_fields__
-            if f not in NOT_IN_JSON and not (f == "network" and self.network is None)
+            if f not in NOT_IN_JSON
+            and not (f == "network" and self.network is None)
+            and not (f == "dual" and self.dual is None)
         }
