@@ -22,7 +22,7 @@ from .emu import signals
 from .emu.bpf import bpf_filter_error
 from .emu.runner import Runner
 from .errors import NotRootError, Problem, RunAborted, SpecError, TestbedError, UsageError
-from .views import get_nodes, get_pods, get_services
+from .views import dual_stack_lines, get_nodes, get_pods, get_services
 
 # Each command imports the modules only it needs inside its function (marked "deferred"), so that
 # a command loads what it uses: `testbed plan` needs spec/ and plan/ (about 0.15 s), not emu/,
@@ -123,6 +123,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     for r in plan.routes:
         via = f" via {r.via}" if r.via else ""
         print(f"route on {r.node}: {r.dst}{via} dev {r.dev}  ({r.why})")
+    for line in dual_stack_lines(plan):  # the IPv6 half of a dual-stack cluster (issue 15)
+        print(line)
     network = plan.network
     for router in network.routers if network is not None else ():
         print(

@@ -105,3 +105,18 @@ def extend(cluster: ClusterSpec, plan: Plan) -> Plan:
 def _host_number(ip: str, prefix: int) -> int:
     """The host part of an IPv4 underlay address (192.168.1.10/24 -> 10)."""
     return int(ipaddress.IPv4Address(ip)) & ((1 << (32 - prefix)) - 1)
+
+
+def pod_ips(plan: Plan, key: str, ip: str) -> list[str]:
+    """A pod's status.podIPs in family order (just `ip` in an IPv4 cluster)."""
+    return list(plan.dual.pod_ips(key, ip)) if plan.dual is not None else [ip]
+
+
+def node_ips(plan: Plan, name: str, ip: str) -> list[str]:
+    """A node's InternalIPs in family order (just its HOST-IP in an IPv4 cluster)."""
+    return [ip, plan.dual.node(name).host_ip] if plan.dual is not None else [ip]
+
+
+def node_pod_cidrs(plan: Plan, name: str, cidr: str) -> list[str]:
+    """A node's spec.podCIDRs in family order."""
+    return [cidr, plan.dual.node(name).pod_cidr] if plan.dual is not None else [cidr]

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ParamSpec
 
+from ..plan.dualstack import node_ips, node_pod_cidrs, pod_ips
 from ..plan.model import Plan, PodPlan
 
 HEADERS: dict[str, tuple[list[str], list[str]]] = {  # plural -> (columns, extra -o wide columns)
@@ -169,7 +170,7 @@ class Catalog:
                                 "phase": "Running",
                                 "hostIP": self.plan.node(p.node).host_ip,
                                 "podIP": p.ip,
-                                "podIPs": [{"ip": p.ip}],
+                                "podIPs": [{"ip": ip} for ip in pod_ips(self.plan, p.key, p.ip)],
                             },
                         ),
                         p,
@@ -568,10 +569,15 @@ class Catalog:
                         "",
                         n.name,
                         n.labels,
-                        spec={"podCIDR": n.pod_cidr},
+                        spec={"podCIDR": n.pod_cidr}
+                        if self.plan.dual is None
+                        else {"podCIDR": n.pod_cidr, "podCIDRs": node_pod_cidrs(self.plan, n.name, n.pod_cidr)},
                         status={
                             "addresses": [
-                                {"type": "InternalIP", "address": n.host_ip},
+                                *(
+                                    {"type": "InternalIP", "address": ip}
+                                    for ip in node_ips(self.plan, n.name, n.host_ip)
+                                ),
                                 {"type": "Hostname", "address": n.name},
                             ]
                         },

@@ -1,0 +1,184 @@
+"""Dual-stack (issue 15): kind's ipFamily, the IPv6 half of the plan, its kernel lines, the agent."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+
+from testbed.agent.config import parse_config
+from testbed.emu.dualstack import IFA_F_NODAD, addr6_add, link_local, node_lines6, with_ipv6
+from testbed.errors import SpecError, UnsupportedError
+from testbed.plan.build import plan_cluster
+from testbed.plan.dualstack import node_pod_cidrs, pod_ips
+from testbed.spec.model import Manifests
+from testbed.views import describe_pod, dual_stack_lines
+
+
+def cluster(networking: str, testbed: str = "", workers: int = 2) -> str:
+    roles = ", ".join(["{role: control-plane}"] + ["{role: worker}"] * workers)
+    text = f"kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes: [{roles}]\nnetworking: {networking}\n"
+    if testbed:
+        text += f"---\napiVersion: testbed/v1alpha1\nkind: TestbedConfig\n{testbed}\n"
+    return text
+
+
+def one_problem(topology, text: str, error: type = SpecError) -> str:
+    with pytest.raises(error) as info:
+        topology(text)
+    assert len(info.value.problems) == 1, info.value.problems
+    (p,) = info.value.problems
+    return f"{p.path}: {p.message}"
+
+
+def test_dual_takes_kinds_defaults_for_the_ipv6_half(topology):
+    spec = topology(cluster("{ipFamily: dual}"))
+    assert (spec.ip_family, spec.pod_subnet, spec.service_subnet) == ("dual", "10.244.0.0/16", "10.96.0.0/16")
+    assert (spec.pod_subnet_v6, spec.service_subnet_v6) == ("fd00:10:244::/56", "fd00:10:96::/112")
+    assert (spec.underlay_subnet_v6, spec.node_cidr_prefix_v6) == ("fd00:192:168:1::/64", 64)
+
+
+def test_dual_reads_comma_separated_pairs(topology):
+    spec = topology(
+        cluster(
+            "{ipFamily: dual, podSubnet: '10.1.0.0/16, fd00:1::/56', serviceSubnet: '10.2.0.0/16,fd00:2::/112'}",
+            "underlay: {subnetIPv6: 'fd00:9::/64'}\npodCIDRPrefixIPv6: 72",
+        )
+    )
+    assert (spec.pod_subnet, spec.pod_subnet_v6) == ("10.1.0.0/16", "fd00:1::/56")
+    assert (spec.service_subnet, spec.service_subnet_v6) == ("10.2.0.0/16", "fd00:2::/112")
+    assert (spec.underlay_subnet_v6, spec.node_cidr_prefix_v6) == ("fd00:9::/64", 72)
+
+
+def test_an_ipv4_cluster_is_as_before(topology):
+    spec = topology(cluster("{podSubnet: 10.244.0.0/16}", "underlay: {subnetIPv6: 'fd00:9::/64'}"))
+    assert (spec.ip_family, spec.pod_subnet_v6, spec.service_subnet_v6) == ("ipv4", "", "")
+    plan = plan_cluster(spec, Manifests())
+    assert plan.dual is None and "dual" not in plan.to_dict()
+    assert dual_stack_lines(plan) == []
+    assert pod_ips(plan, plan.pods[0].key, plan.pods[0].ip) == [plan.pods[0].ip]
+
+
+@pytest.mark.parametrize(
+    ("networking", "testbed", "expected"),
+    [
+        (
+            "{podSubnet: 'fd00:10:244::/56'}",
+            "",
+            "networking.podSubnet: 'fd00:10:244::/56': an IPv6 or dual-stack range needs ipFamily: dual",
+        ),
+        (
+            "{serviceSubnet: '10.96.0.0/16,fd00::/112'}",
+            "",
+            "networking.serviceSubnet: '10.96.0.0/16,fd00::/112': an IPv6 or dual-stack range needs ipFamily: dual",
+        ),
+        (
+            "{ipFamily: dual, podSubnet: '10.1.0.0/16,10.2.0.0/16'}",
+            "",
+            "networking.podSubnet: '10.1.0.0/16,10.2.0.0/16': the two CIDRs must be of different IP families",
+        ),
+        (
+            "{ipFamily: dual, podSubnet: 'fd00:1::/56,10.1.0.0/16'}",
+            "",
+            "networking.podSubnet: 'fd00:1::/56,10.1.0.0/16': an IPv6-primary dual-stack cluster is not emulated yet; put the IPv4 CIDR first",
+        ),
+        (
+            "{ipFamily: dual, podSubnet: 'a,b,c'}",
+            "",
+            "networking.podSubnet: 'a,b,c': at most one CIDR per IP family (two)",
+        ),
+        (
+            "{ipFamily: dual}",
+            "podCIDRPrefixIPv6: 120",
+            "podCIDRPrefixIPv6: /120 is more than 16 bits longer than podSubnet fd00:10:244::/56 (kube-controller-manager's node-cidr-mask-size-ipv6 limit)",
+        ),
+        (
+            "{ipFamily: dual}",
+            "podCIDRPrefixIPv6: 48",
+            "podCIDRPrefixIPv6: /48 is larger than podSubnet fd00:10:244::/56",
+        ),
+        (
+            "{ipFamily: dual, serviceSubnet: '10.96.0.0/16,fd00:10:96::/64'}",
+            "",
+            "networking.serviceSubnet: fd00:10:96::/64 is too large: an IPv6 serviceSubnet is /108 or smaller",
+        ),
+        (
+            "{ipFamily: dual, podSubnet: '10.1.0.0/16,fe80::/56'}",
+            "",
+            "networking.podSubnet: fe80::/56 overlaps fe80::/10 (link-local): it cannot be given to interfaces or routed",
+        ),
+        (
+            "{ipFamily: dual}",
+            "underlay: {subnetIPv6: 'fd00:10:244:1::/64'}",
+            "networking.podSubnet: fd00:10:244::/56 overlaps underlay.subnetIPv6 fd00:10:244:1::/64",
+        ),
+        (
+            "{ipFamily: dual}",
+            "routing: vxlan",
+            "routing: 'vxlan' with ipFamily dual: only host-gw routes IPv6 so far (IPv6 routes from the cloud router, flannel's IPv6 VXLAN device and bird2's IPv6 sessions are not built yet)",
+        ),
+        ("{ipFamily: dual4}", "", "networking.ipFamily: must be one of ipv4, ipv6, dual, got 'dual4'"),
+    ],
+)
+def test_bad_input_is_one_line_naming_the_field(topology, networking, testbed, expected):
+    assert one_problem(topology, cluster(networking, testbed)) == expected
+
+
+def test_single_stack_ipv6_is_refused_naming_what_is_missing(topology):
+    message = one_problem(topology, cluster("{ipFamily: ipv6}"), UnsupportedError)
+    assert message.startswith("networking.ipFamily: 'ipv6': single-stack IPv6 is not emulated yet")
+
+
+def test_pods_mirror_their_ipv4_host_offset_in_their_nodes_64(topology):
+    spec = topology(cluster("{ipFamily: dual}", "externalHosts: [{name: laptop, ip: 192.168.1.10}]"))
+    plan = plan_cluster(spec, Manifests())
+    dual = plan.dual
+    assert dual is not None and dual.families == ("IPv4", "IPv6")
+    assert [(n.name, n.host_ip, n.pod_cidr, n.gateway) for n in dual.nodes] == [
+        ("kind-control-plane", "fd00:192:168:1::2", "fd00:10:244::/64", "fd00:10:244::1"),
+        ("kind-worker", "fd00:192:168:1::3", "fd00:10:244:1::/64", "fd00:10:244:1::1"),
+        ("kind-worker2", "fd00:192:168:1::4", "fd00:10:244:2::/64", "fd00:10:244:2::1"),
+    ]
+    for pod in plan.pods:  # CoreDNS
+        v4_offset = int(pod.ip.rsplit(".", 1)[1])
+        assert dual.pods[pod.key] == f"{dual.node(pod.node).pod_cidr.split('::')[0]}::{v4_offset:x}"
+        assert pod_ips(plan, pod.key, pod.ip) == [pod.ip, dual.pods[pod.key]]
+        assert f"  IP:  {dual.pods[pod.key]}" in describe_pod(plan, pod)
+    assert dual.externals == {"laptop": "fd00:192:168:1::a"}
+    assert [(r.node, r.dst, r.via) for r in dual.routes if r.node == "kind-worker"] == [
+        ("kind-worker", "fd00:10:244::/64", "fd00:192:168:1::2"),
+        ("kind-worker", "fd00:10:244:2::/64", "fd00:192:168:1::4"),
+    ]
+    assert node_pod_cidrs(plan, "kind-worker", "10.244.1.0/24") == ["10.244.1.0/24", "fd00:10:244:1::/64"]
+    assert json.loads(json.dumps(plan.to_dict()))["dual"]["pod_subnet"] == "fd00:10:244::/56"
+    assert plan_cluster(spec, Manifests()) == plan  # deterministic
+
+
+def test_node_lines_add_addresses_without_dad_and_host_gw_routes(topology):
+    plan = plan_cluster(topology(cluster("{ipFamily: dual}")), Manifests())
+    assert plan.dual is not None
+    assert node_lines6(plan.dual, "kind-worker", "cni0") == [
+        "addr add fd00:192:168:1::3/64 dev eth0 nodad",
+        "addr add fe80::3/64 dev eth0 nodad",
+        "addr add fd00:10:244:1::1/64 dev cni0 nodad",
+        "addr add fe80::1/64 dev cni0 nodad",
+        "route replace fd00:10:244::/64 via fd00:192:168:1::2 dev eth0",
+        "route replace fd00:10:244:2::/64 via fd00:192:168:1::4 dev eth0",
+    ]
+    assert link_local("fd00:192:168:1::a") == "fe80::a"
+
+
+def test_pod_address_request_asks_for_no_dad():
+    kind, _flags, body = addr6_add(7, "fd00:10:244:1::2", 64)
+    family, prefix, flags, _scope, index = body[0], body[1], body[2], body[3], int.from_bytes(body[4:8], "little")
+    assert (kind, family, prefix, flags & IFA_F_NODAD, index) == (20, socket.AF_INET6, 64, IFA_F_NODAD, 7)
+    assert socket.inet_pton(socket.AF_INET6, "fd00:10:244:1::2") in body
+
+
+def test_agent_config_carries_ip6_only_where_given():
+    config = {"pods": [{"netns": "/run/netns/a", "pod": "a", "namespace": "default", "ip": "10.244.1.2", "ports": []}]}
+    assert "ip6" not in with_ipv6(json.loads(json.dumps(config)), {})["pods"][0]
+    dual = with_ipv6(config, {"/run/netns/a": "fd00:10:244:1::2"})
+    assert parse_config(dual).pods[0].ip6 == "fd00:10:244:1::2"
+    assert parse_config({"pods": [{**config["pods"][0], "ip6": ""}]}).pods[0].ip6 == ""
