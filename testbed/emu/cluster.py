@@ -38,6 +38,7 @@ from .controllers import (
 from .daemon import Daemon, stop_all
 from .dualstack import DualStack
 from .ingress import IngressController
+from .kubeproxy6 import KubeProxy6
 from .ledger import Ledger, netns_name
 from .pods import NETNS_DIR
 from .runner import Runner
@@ -167,6 +168,7 @@ class EmulatedCluster:
             Routing(ledger, self.runner),
             Agent(agent),
             KubeProxy(self.runner, ledger),
+            KubeProxy6(self.runner, ledger),  # dual-stack: the IPv6 proxier (issue 15)
             EgressMasquerade(self.runner, ledger),
             LoadBalancerAnnouncer(self.runner, ledger),
             ClusterDns(ledger),

@@ -16,6 +16,7 @@ router ports only (there are none), not to every other pod: the cost stays linea
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import ipaddress
 import socket
@@ -51,7 +52,11 @@ from .runner import Runner
 IFA_F_NODAD = 0x02
 _IFADDRMSG = struct.Struct("=BBBBI")  # family, prefixlen, flags, scope, index
 _RTMSG = struct.Struct("=BBBBBBBBI")
-NODE_SYSCTLS6 = [("net/ipv6/conf/all/forwarding", "1")]
+NODE_SYSCTLS6 = [
+    ("net/ipv6/conf/all/forwarding", "1"),
+    # bridged pod-to-pod IPv6 goes through ip6tables too (kube-proxy's DNAT on one node)
+    ("net/bridge/bridge-nf-call-ip6tables", "1"),
+]
 
 
 def addr6_add(index: int, address: str, prefix: int) -> tuple[int, int, bytes]:
@@ -178,3 +183,19 @@ class DualStack:
 
     def stop(self) -> None:
         """Nothing of its own: the namespaces it configured go with their owners."""
+
+
+def ipv6_view(plan: Plan) -> Plan | None:
+    """The plan as kube-proxy's IPv6 proxier sees it: the nodes' IPv6 HOST-IPs, the IPv6 pod and
+    service subnets, the dual-stack Services with their IPv6 ClusterIPs and EndpointSlices."""
+    dual = plan.dual
+    if dual is None or plan.services is None or plan.kube_proxy_mode != "iptables":
+        return None
+    return dataclasses.replace(
+        plan,
+        nodes=tuple(dataclasses.replace(n, host_ip=dual.node(n.name).host_ip) for n in plan.nodes),
+        pod_subnet=dual.pod_subnet,
+        service_subnet=dual.service_subnet,
+        services=dual.ipv6_services(plan.services),
+        dual=None,
+    )

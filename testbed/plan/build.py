@@ -180,7 +180,7 @@ def replan(
         ingress=ingress,
         tiers=tuple(user.cluster_policies),
     )
-    return dualstack.extend(cluster, plan)  # the IPv6 half of a dual-stack cluster (issue 15)
+    return dualstack.extend(cluster, plan, manifests.services)  # the IPv6 half of a dual-stack cluster (issue 15)
 
 
 def default_lb_pool(cluster: ClusterSpec) -> str | None:

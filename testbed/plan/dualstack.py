@@ -16,11 +16,15 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from ..errors import SpecError
 from ..spec.model import ClusterSpec
+from ..spec.services import ServiceSpec
 from .model import Plan, RoutePlan
+from .service_families import ServiceFamilies, ipv6_services, plan_families
+from .service_model import EndpointSlicePlan, ServicesPlan
 
 
 @dataclass(frozen=True)
@@ -44,18 +48,31 @@ class DualStackPlan:
     pods: Mapping[str, str] = field(default_factory=dict)  # pod netns key -> IPv6 address
     externals: Mapping[str, str] = field(default_factory=dict)  # external host name -> IPv6 address
     routes: tuple[RoutePlan, ...] = ()
+    # Service key -> the API server's ipFamilyPolicy, ipFamilies and ClusterIPs (plan/service_families.py)
+    services: Mapping[str, ServiceFamilies] = field(default_factory=dict)
+    slices: tuple[EndpointSlicePlan, ...] = ()  # the IPv6 EndpointSlices
 
     def node(self, name: str) -> NodeV6:
         return next(n for n in self.nodes if n.name == name)
+
+    def ipv6_services(self, services: ServicesPlan) -> ServicesPlan:
+        """The IPv6 side of the Services, as kube-proxy's IPv6 proxier sees it."""
+        return ipv6_services(services, self.services, self.slices, self.service_subnet)
 
     def pod_ips(self, key: str, ip4: str) -> tuple[str, ...]:
         """A pod's status.podIPs, in family order."""
         return (ip4, self.pods[key]) if key in self.pods else (ip4,)
 
 
-def extend(cluster: ClusterSpec, plan: Plan) -> Plan:
-    """`plan` with its IPv6 half when the cluster is dual-stack; else `plan` itself."""
+def extend(cluster: ClusterSpec, plan: Plan, services: Sequence[ServiceSpec] = ()) -> Plan:
+    """`plan` with its IPv6 half when the cluster is dual-stack; else `plan` itself. `services`
+    (the manifests' Services) get their families (plan/service_families.py): SpecError when the
+    cluster cannot give a Service what it requires (RequireDualStack on an IPv4 cluster)."""
     if cluster.ip_family != "dual":
+        if plan.services is not None:
+            problems = plan_families(plan.services, services, False)[2]
+            if problems:
+                raise SpecError(problems)
         return plan
     pods6 = ipaddress.IPv6Network(cluster.pod_subnet_v6)
     under6 = ipaddress.IPv6Network(cluster.underlay_subnet_v6)
@@ -88,6 +105,12 @@ def extend(cluster: ClusterSpec, plan: Plan) -> Plan:
         for peer in nodes
         if peer.name != n.name
     )
+    families: dict[str, ServiceFamilies] = {}
+    slices6: tuple[EndpointSlicePlan, ...] = ()
+    if plan.services is not None:
+        families, slices6, problems = plan_families(plan.services, services, True, cluster.service_subnet_v6, pods)
+        if problems:
+            raise SpecError(problems)
     dual = DualStackPlan(
         families=("IPv4", "IPv6"),
         pod_subnet=str(pods6),
@@ -98,6 +121,8 @@ def extend(cluster: ClusterSpec, plan: Plan) -> Plan:
         pods=pods,
         externals=externals,
         routes=routes,
+        services=families,
+        slices=slices6,
     )
     return dataclasses.replace(plan, dual=dual)
 

@@ -90,6 +90,7 @@ def check_v6(
     nodes: int,
     routing: str,
     racks: int,
+    kube_proxy_mode: str = "iptables",
 ) -> list[Problem]:
     """The IPv6 half of a dual-stack topology: valid ULA/global ranges, disjoint, room per node."""
     problems: list[Problem] = []
@@ -150,6 +151,15 @@ def check_v6(
                 f"{routing!r} with ipFamily dual: only host-gw routes IPv6 so far "
                 "(IPv6 routes from the cloud router, flannel's IPv6 VXLAN device and bird2's IPv6 sessions are not built yet)",
                 "TestbedConfig",
+            )
+        )
+    if kube_proxy_mode == "nftables":
+        problems.append(
+            Problem(
+                file,
+                "networking.kubeProxyMode",
+                "'nftables' with ipFamily dual: kube-proxy's ip6 table is not built yet; use iptables",
+                KIND,
             )
         )
     if racks > 1:

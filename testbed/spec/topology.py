@@ -431,6 +431,7 @@ def _validate(spec: ClusterSpec, problems: Problems) -> None:
                 len(spec.nodes),
                 spec.routing,
                 len(spec.subnets()),
+                spec.kube_proxy_mode,
             )
         )
     pods = _network(spec.pod_subnet, "networking.podSubnet", spec, problems, "kind Cluster")
