@@ -145,3 +145,15 @@ def node_ips(plan: Plan, name: str, ip: str) -> list[str]:
 def node_pod_cidrs(plan: Plan, name: str, cidr: str) -> list[str]:
     """A node's spec.podCIDRs in family order."""
     return [cidr, plan.dual.node(name).pod_cidr] if plan.dual is not None else [cidr]
+
+
+def service_family_fields(plan: Plan, key: str) -> dict[str, str | list[str]]:
+    """A dual-stack cluster's Service spec fields clusterIPs, ipFamilies, ipFamilyPolicy ({} in an
+    IPv4 cluster, whose Services are shown as before)."""
+    if plan.dual is None or key not in plan.dual.services:
+        return {}
+    f = plan.dual.services[key]
+    out: dict[str, str | list[str]] = {"clusterIPs": list(f.cluster_ips)} if f.cluster_ips else {}
+    if f.families:
+        out |= {"ipFamilies": list(f.families), "ipFamilyPolicy": f.policy}
+    return out

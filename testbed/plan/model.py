@@ -24,6 +24,7 @@ from ..netpol.world import World
 from ..rules.model import Ruleset, Table
 from ..spec.cnp import ClusterPolicySpec
 from .dns import records
+from .dns6 import aaaa_records
 from .jsonvalue import Json, to_json
 from .loadbalancers import lb_announcers
 from .lookup import find_pod
@@ -151,8 +152,10 @@ class Plan:
 
     @cached_property
     def dns_records(self) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-        """The cluster DNS's (A records, CNAMEs): Services and pods (plan/dns.py)."""
-        return records(self.services, self.pods)
+        """The cluster DNS's (A records, CNAMEs): Services and pods (plan/dns.py); a dual-stack
+        cluster's AAAA records follow its A records (plan/dns6.py)."""
+        a, cnames = records(self.services, self.pods)
+        return a + aaaa_records(self.dual, self.services, self.pods), cnames
 
     @cached_property
     def dns_server(self) -> str | None:

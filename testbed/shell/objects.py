@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ParamSpec
 
-from ..plan.dualstack import node_ips, node_pod_cidrs, pod_ips
+from ..plan.dualstack import node_ips, node_pod_cidrs, pod_ips, service_family_fields
 from ..plan.model import Plan, PodPlan
 
 HEADERS: dict[str, tuple[list[str], list[str]]] = {  # plural -> (columns, extra -o wide columns)
@@ -240,6 +240,7 @@ class Catalog:
                             spec={
                                 "type": s.type,
                                 "clusterIP": s.cluster_ip,
+                                **service_family_fields(self.plan, s.key),  # dual-stack (issue 15)
                                 "selector": dict(s.selector),
                                 "ports": [
                                     {
@@ -431,6 +432,7 @@ class Catalog:
                 ),
             )
             for s in (self.plan.services.slices if self.plan.services else ())
+            + (self.plan.dual.slices if self.plan.dual else ())  # the IPv6 slices of dual-stack Services
         ]
 
     def _networkpolicies(self) -> list[Obj]:

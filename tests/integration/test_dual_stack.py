@@ -1,4 +1,5 @@
-"""Dual-stack (issue 15) with real packets: pod to pod in each family, NAT-free, across nodes.
+"""Dual-stack (issue 15) with real packets: pod to pod in each family, NAT-free, across nodes;
+Services of each ipFamilyPolicy through both kube-proxy proxiers; the cluster DNS's AAAA records.
 
 A dual cluster (topologies/dual-stack.yaml) runs the quickstart workload; from a pod on one
 node, TCP and UDP to a pod on another node and ping, over IPv4 and over IPv6: the agent must
@@ -102,3 +103,44 @@ def test_an_ipv4_cluster_has_no_ipv6_address(no_leftovers):
             check=True,
         ).stdout
         assert "inet6" not in out
+
+
+def test_services_of_each_family_and_dns_aaaa(no_leftovers):
+    """Through kube-proxy's IPv6 proxier (ip6tables) and the cluster DNS's AAAA records."""
+    spec = load_topology(TOPOLOGY)
+    plan = plan_cluster(spec, load_manifests([os.path.join(ROOT, "manifests", "dual-stack-services.yaml")]))
+    dual, services = plan.dual, plan.services
+    assert dual is not None and services is not None
+    echo = {p.name: p for p in plan.pods if p.labels.get("app") == "echo"}
+    client = next(iter(echo.values()))
+    prefer4, prefer6 = dual.services["default/echo-prefer"].cluster_ips
+    require6 = dual.services["default/echo-require"].cluster_ips[1]
+    with EmulatedCluster(plan) as c:
+        src = c.pod_netns_path(client)
+        seen = set()
+        for _ in range(12):  # spread over the endpoints, each answering from its own IPv6 address
+            reply = _ask(src, prefer6, 80, socket.SOCK_STREAM)
+            assert reply["local_ip"] == dual.pods[echo[reply["pod"]].key]
+            if reply["pod"] != client.name:  # not hairpinned: the client's own address, no NAT
+                assert reply["peer_ip"] == dual.pods[client.key]
+            seen.add(reply["pod"])
+        assert len(seen) >= 2, seen
+        assert _ask(src, prefer6, 53, socket.SOCK_DGRAM)["protocol"] == "UDP"
+        reply4 = _ask(src, prefer4, 80, socket.SOCK_STREAM)  # and the same Service over IPv4
+        assert reply4["local_ip"] == echo[reply4["pod"]].ip
+        assert _ask(src, require6, 8080, socket.SOCK_STREAM)["pod"] in echo
+        # NodePort on a node's IPv6 address, from the laptop
+        laptop = c.netns_path(plan.externals[0].key)
+        assert _ask(laptop, dual.nodes[1].host_ip, 30080, socket.SOCK_STREAM)["pod"] in echo
+        # the single-stack Service has no IPv6 rules: its IPv4 ClusterIP only
+        single = services.service("default", "echo-single")
+        assert _ask(src, single.cluster_ip, 80, socket.SOCK_STREAM)["pod"] in echo
+
+        def dig(kind: str, name: str) -> list[str]:
+            argv = ["ip", "netns", "exec", os.path.basename(src), "dig", "+short", "+time=2", kind, name]
+            return sorted(subprocess.run(argv, capture_output=True, text=True, check=True).stdout.split())
+
+        assert dig("AAAA", "echo-prefer.default.svc.cluster.local") == [prefer6]
+        assert dig("A", "echo-prefer.default.svc.cluster.local") == [prefer4]
+        assert dig("AAAA", "echo-single.default.svc.cluster.local") == []
+        assert dig("AAAA", "echo-headless.default.svc.cluster.local") == sorted(dual.pods[p.key] for p in echo.values())

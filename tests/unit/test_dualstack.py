@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+import ipaddress
 import json
+import pathlib
 import socket
+import tempfile
 
 import pytest
 
@@ -11,8 +15,9 @@ from testbed.agent.config import parse_config
 from testbed.emu.dualstack import IFA_F_NODAD, addr6_add, link_local, node_lines6, with_ipv6
 from testbed.errors import SpecError, UnsupportedError
 from testbed.plan.build import plan_cluster
-from testbed.plan.dualstack import node_pod_cidrs, pod_ips
+from testbed.plan.dualstack import node_pod_cidrs, pod_ips, service_family_fields
 from testbed.spec.model import Manifests
+from testbed.spec.workloads import load_manifests
 from testbed.views import describe_pod, dual_stack_lines
 
 
@@ -182,3 +187,111 @@ def test_agent_config_carries_ip6_only_where_given():
     dual = with_ipv6(config, {"/run/netns/a": "fd00:10:244:1::2"})
     assert parse_config(dual).pods[0].ip6 == "fd00:10:244:1::2"
     assert parse_config({"pods": [{**config["pods"][0], "ip6": ""}]}).pods[0].ip6 == ""
+
+
+SERVICES = pathlib.Path(__file__).resolve().parents[2] / "manifests" / "dual-stack-services.yaml"
+
+
+def _service_plan(topology, networking: str = "{ipFamily: dual}", extra: str = ""):
+    files = [str(SERVICES)]
+    if extra:
+        path = pathlib.Path(tempfile.mkdtemp()) / "extra.yaml"
+        path.write_text(extra, encoding="utf-8")
+        files.append(str(path))
+    return plan_cluster(topology(cluster(networking)), load_manifests(files))
+
+
+def test_services_get_the_api_servers_families_and_a_clusterip_per_family(topology):
+    plan = _service_plan(topology)
+    assert plan.dual is not None and plan.services is not None
+    fams = {k: (f.policy, f.families, len(f.cluster_ips)) for k, f in plan.dual.services.items()}
+    assert fams == {
+        "default/echo-single": ("SingleStack", ("IPv4",), 1),
+        "default/echo-prefer": ("PreferDualStack", ("IPv4", "IPv6"), 2),
+        "default/echo-require": ("RequireDualStack", ("IPv4", "IPv6"), 2),
+        "default/echo-headless": ("PreferDualStack", ("IPv4", "IPv6"), 1),
+        "default/kubernetes": ("SingleStack", ("IPv4",), 1),
+        "kube-system/kube-dns": ("SingleStack", ("IPv4",), 1),
+    }
+    prefer = plan.services.service("default", "echo-prefer")
+    ip4, ip6 = plan.dual.services[prefer.key].cluster_ips
+    assert ip4 == prefer.cluster_ip and ipaddress.ip_address(ip6) in ipaddress.ip_network("fd00:10:96::/112")
+    assert int(ipaddress.ip_address(ip6)) & 0xFFFF == int(ipaddress.ip_address(ip4)) & 0xFFFF  # mirrored offset
+    assert service_family_fields(plan, prefer.key)["clusterIPs"] == [ip4, ip6]
+    # one IPv6 slice per dual-stack Service, its endpoints the pods' IPv6 addresses
+    slices6 = {s.service: s for s in plan.dual.slices}
+    assert set(slices6) == {"echo-prefer", "echo-require", "echo-headless"}
+    echo = sorted(plan.dual.pods[p.key] for p in plan.pods if p.labels.get("app") == "echo")
+    assert sorted(e.ip for e in slices6["echo-prefer"].endpoints) == echo
+    assert {s.address_type for s in slices6.values()} == {"IPv6"}
+    # kube-proxy's IPv6 view: the dual-stack proxied Services only, with their IPv6 ClusterIP
+    view = plan.dual.ipv6_services(plan.services)
+    assert {s.name: s.cluster_ip for s in view.services} == {
+        "echo-prefer": ip6,
+        "echo-require": plan.dual.services["default/echo-require"].cluster_ips[1],
+    }
+    # and the cluster DNS: A and AAAA for dual-stack names, AAAA for every pod
+    a = dict(plan.dns_records[0])
+    aaaa = [r for r in plan.dns_records[0] if ":" in r[1]]
+    assert ("echo-prefer.default.svc.cluster.local", ip6) in aaaa
+    assert a["echo-single.default.svc.cluster.local"] == plan.services.service("default", "echo-single").cluster_ip
+    assert not [r for r in aaaa if r[0].startswith("echo-single.")]
+    assert sorted(ip for n, ip in aaaa if n.startswith("echo-headless.")) == echo
+    pod = plan.pods[0]
+    ip6_pod = plan.dual.pods[pod.key]
+    assert (f"{ip6_pod.replace(':', '-')}.{pod.namespace}.pod.cluster.local", ip6_pod) in aaaa
+
+
+def test_an_ipv4_cluster_refuses_require_dual_stack_when_planning(topology):
+    with pytest.raises(SpecError) as info:
+        _service_plan(topology, "{ipFamily: ipv4}")
+    (p,) = info.value.problems
+    assert (p.document, p.path, p.message) == (
+        "Service default/echo-require",
+        "spec.ipFamilyPolicy",
+        "RequireDualStack cannot be satisfied: this cluster is IPv4 single-stack",
+    )
+
+
+def test_an_ipv4_clusters_services_keep_no_family_fields(topology):
+    spec = topology(cluster("{ipFamily: ipv4}"))
+    manifests = load_manifests([str(SERVICES)])
+    bare = dataclasses.replace(
+        manifests, services=tuple(s for s in manifests.services if s.ip_family_policy != "RequireDualStack")
+    )
+    plan = plan_cluster(spec, bare)
+    assert plan.dual is None and service_family_fields(plan, "default/echo-prefer") == {}
+    assert not [r for r in plan.dns_records[0] if ":" in r[1]]
+
+
+def test_single_stack_with_two_families_is_refused(topology):
+    extra = """
+apiVersion: v1
+kind: Service
+metadata: {name: two, namespace: default}
+spec:
+  ipFamilyPolicy: SingleStack
+  ipFamilies: [IPv4, IPv6]
+  ports: [{port: 80}]
+"""
+    with pytest.raises(SpecError) as info:
+        _service_plan(topology, extra=extra)
+    (p,) = info.value.problems
+    assert (p.path, p.message) == (
+        "spec.ipFamilyPolicy",
+        "'SingleStack': must be 'RequireDualStack' or 'PreferDualStack' when multiple IP families are specified",
+    )
+
+
+def test_nftables_with_dual_is_refused(topology):
+    assert one_problem(topology, cluster("{ipFamily: dual, kubeProxyMode: nftables}")) == (
+        "networking.kubeProxyMode: 'nftables' with ipFamily dual: kube-proxy's ip6 table is not built yet; use iptables"
+    )
+
+
+def test_ipv6_dnat_is_written_with_brackets():
+    from testbed.rules.model import Dnat
+    from testbed.rules.render_iptables import _VERDICTS
+
+    assert _VERDICTS[Dnat](Dnat("fd00:10:244:1::2", 80)) == "-j DNAT --to-destination [fd00:10:244:1::2]:80"
+    assert _VERDICTS[Dnat](Dnat("10.244.1.2", 80)) == "-j DNAT --to-destination 10.244.1.2:80"
