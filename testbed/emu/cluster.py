@@ -40,6 +40,7 @@ from .dualstack import DualStack
 from .ingress import IngressController
 from .kubeproxy6 import KubeProxy6
 from .ledger import Ledger, netns_name
+from .netpol6 import PolicyProvider6
 from .pods import NETNS_DIR
 from .runner import Runner
 from .underlay import Underlay
@@ -173,6 +174,7 @@ class EmulatedCluster:
             LoadBalancerAnnouncer(self.runner, ledger),
             ClusterDns(ledger),
             PolicyProvider(self.runner, ledger),
+            PolicyProvider6(self.runner, ledger),  # dual-stack: the IPv6 policy table (issue 15)
             IngressController(self.runner, ledger),
             LeavingPods(sandboxes, agent),
         ]

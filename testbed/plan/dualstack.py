@@ -20,6 +20,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..errors import SpecError
+from ..netpol.compiler import compile_cluster
+from ..netpol.nft import TABLE
+from ..netpol.world import World
+from ..rules.model import Ruleset
 from ..spec.model import ClusterSpec
 from ..spec.services import ServiceSpec
 from .model import Plan, RoutePlan
@@ -124,7 +128,10 @@ def extend(cluster: ClusterSpec, plan: Plan, services: Sequence[ServiceSpec] = (
         services=families,
         slices=slices6,
     )
-    return dataclasses.replace(plan, dual=dual)
+    warnings = (
+        ("ipFamily dual: the administrator's policy tiers are enforced on IPv4 only so far",) if plan.tiers else ()
+    )
+    return dataclasses.replace(plan, dual=dual, warnings=plan.warnings + warnings)
 
 
 def _host_number(ip: str, prefix: int) -> int:
@@ -157,3 +164,48 @@ def service_family_fields(plan: Plan, key: str) -> dict[str, str | list[str]]:
     if f.families:
         out |= {"ipFamilies": list(f.families), "ipFamilyPolicy": f.policy}
     return out
+
+
+# -- NetworkPolicies over IPv6 -------------------------------------------------------------------
+TABLE6 = "testbed-netpol6"
+
+
+def ipv6_world(plan: Plan) -> World:
+    """The policy world over the pods', nodes' and hosts' IPv6 addresses: the same policies, whose
+    ipBlocks contribute their IPv6 prefixes (the oracle and compiler of IPv6 flows). The
+    administrator's tiers are left out: they are enforced on IPv4 only so far (a plan warning)."""
+    dual = plan.dual
+    assert dual is not None
+    view = dataclasses.replace(
+        plan,
+        pods=tuple(dataclasses.replace(p, ip=dual.pods[p.key]) for p in plan.pods if p.key in dual.pods),
+        nodes=tuple(
+            dataclasses.replace(n, host_ip=dual.node(n.name).host_ip, gateway=dual.node(n.name).gateway)
+            for n in plan.nodes
+        ),
+        externals=tuple(
+            dataclasses.replace(x, ip=dual.externals[x.name]) for x in plan.externals if x.name in dual.externals
+        ),
+        tiers=(),
+        dual=None,
+    )
+    return dataclasses.replace(World.from_plan(view), ip_version=6)
+
+
+def policy_rulesets6(plan: Plan) -> dict[str, Ruleset]:
+    """node -> the IPv6 NetworkPolicy table: the IPv4 compiler's output over the IPv6 world."""
+    return compile_cluster(ipv6_world(plan))
+
+
+def ipv6_script(text: str) -> str:
+    """An `nft -f` script of the policy table (whole, patch or element updates) as its IPv6 twin:
+    table inet testbed-netpol6, IPv6 address types and `ip6` matches. Both tables hook forward at
+    the same priority: an IPv4 packet matches nothing in the IPv6 one and the other way round."""
+    for old, new in (
+        (f"inet {TABLE}", f"inet {TABLE6}"),
+        ("ipv4_addr", "ipv6_addr"),
+        ("ip saddr", "ip6 saddr"),
+        ("ip daddr", "ip6 daddr"),
+    ):
+        text = text.replace(old, new)
+    return text

@@ -15,6 +15,8 @@ import os
 import socket
 import subprocess
 
+import pytest
+
 from testbed.emu.cluster import EmulatedCluster
 from testbed.netns import in_netns
 from testbed.plan.build import plan_cluster, replan
@@ -144,3 +146,44 @@ def test_services_of_each_family_and_dns_aaaa(no_leftovers):
         assert dig("A", "echo-prefer.default.svc.cluster.local") == [prefer4]
         assert dig("AAAA", "echo-single.default.svc.cluster.local") == []
         assert dig("AAAA", "echo-headless.default.svc.cluster.local") == sorted(dual.pods[p.key] for p in echo.values())
+
+
+def test_network_policy_in_both_families(no_leftovers):
+    """One policy, enforced on IPv4 and IPv6 alike (the IPv6 twin table), ipBlock with IPv6 cidr/except."""
+    files = [os.path.join(ROOT, "manifests", f) for f in ("dual-stack-services.yaml", "dual-stack-policy.yaml")]
+    plan = plan_cluster(load_topology(TOPOLOGY), load_manifests(files))
+    dual = plan.dual
+    assert dual is not None
+    pods = {p.name: p for p in plan.pods}
+    echo = next(p for p in plan.pods if p.labels.get("app") == "echo")
+    with EmulatedCluster(plan) as c:
+        for sender, allowed in (("client", True), ("other", False)):
+            src = c.pod_netns_path(pods[sender])
+            for target in (echo.ip, dual.pods[echo.key], dual.services["default/echo-prefer"].cluster_ips[1]):
+                try:
+                    reply = _ask(src, target, 80, socket.SOCK_STREAM)
+                except OSError:  # a timeout: the policy dropped it
+                    reply = None
+                assert (reply is not None) == allowed, (sender, target)
+                if reply is not None and ":" in target:
+                    assert reply["peer_ip"] == dual.pods[pods[sender].key]  # NAT-free through the policy
+        # the ipBlock: the IPv6 underlay is allowed, except the laptop
+        node = c.node_netns_path(plan.node("kind-control-plane"))
+        assert _ask(node, dual.pods[echo.key], 80, socket.SOCK_STREAM)["peer_ip"] == dual.nodes[0].host_ip
+        laptop = c.netns_path(plan.externals[0].key)
+        subprocess.run(
+            [
+                "ip",
+                "-n",
+                os.path.basename(laptop),
+                "-6",
+                "route",
+                "add",
+                dual.pod_subnet,
+                "via",
+                dual.node(echo.node).host_ip,
+            ],
+            check=True,
+        )
+        with pytest.raises(OSError):
+            _ask(laptop, dual.pods[echo.key], 80, socket.SOCK_STREAM)

@@ -295,3 +295,41 @@ def test_ipv6_dnat_is_written_with_brackets():
 
     assert _VERDICTS[Dnat](Dnat("fd00:10:244:1::2", 80)) == "-j DNAT --to-destination [fd00:10:244:1::2]:80"
     assert _VERDICTS[Dnat](Dnat("10.244.1.2", 80)) == "-j DNAT --to-destination 10.244.1.2:80"
+
+
+POLICY = SERVICES.parent / "dual-stack-policy.yaml"
+
+
+def test_the_ipv6_policy_world_and_its_oracle(topology):
+    from testbed.netpol.oracle import Flow, decide
+    from testbed.plan.dualstack import ipv6_world
+
+    plan = plan_cluster(topology(cluster("{ipFamily: dual}")), load_manifests([str(SERVICES), str(POLICY)]))
+    assert plan.dual is not None
+    world = ipv6_world(plan)
+    assert world.ip_version == 6 and {p.ip for p in world.pods} == set(plan.dual.pods.values())
+    echo = next(p for p in plan.pods if p.labels.get("app") == "echo")
+    dst = plan.dual.pods[echo.key]
+    assert decide(Flow(plan.dual.pods["default_client"], dst, 80), world).allowed
+    assert not decide(Flow(plan.dual.pods["default_other"], dst, 80), world).allowed
+    assert decide(Flow("fd00:192:168:1::2", dst, 80), world).allowed  # the ipBlock
+    assert not decide(Flow("fd00:192:168:1::a", dst, 80), world).allowed  # its except
+    assert not decide(Flow("10.244.2.2", dst, 80), world).allowed  # an IPv4 source never matches an IPv6 world
+
+
+def test_the_ipv6_policy_table_is_the_ipv4_ones_twin(topology):
+    from testbed.netpol.nft import render
+    from testbed.plan.dualstack import ipv6_script, policy_rulesets6
+
+    plan = plan_cluster(topology(cluster("{ipFamily: dual}")), load_manifests([str(SERVICES), str(POLICY)]))
+    text = ipv6_script(render(policy_rulesets6(plan)["kind-worker"]))
+    assert "table inet testbed-netpol6 {" in text and "type ipv6_addr" in text and "ip6 saddr @" in text
+    assert "ipv4_addr" not in text and "ip saddr" not in text and "inet testbed-netpol " not in text
+    (block,) = [st for st in policy_rulesets6(plan)["kind-worker"].tables[0].sets if st.interval]
+    nets = [ipaddress.ip_network(e) for e in block.elements]  # the except splits the cidr
+    assert any(ipaddress.ip_address("fd00:192:168:1::2") in n for n in nets)
+    assert not any(ipaddress.ip_address("fd00:192:168:1::a") in n for n in nets)
+    assert sum(n.num_addresses for n in nets) == 2**64 - 1 and "10.244." not in text
+    # the IPv4 table keeps only the IPv4 side: the IPv6 ipBlock contributes nothing there
+    (block4,) = [st for st in plan.policy_rulesets["kind-worker"].tables[0].sets if st.interval]
+    assert block4.elements == ()
