@@ -56,6 +56,7 @@ COLUMNS: dict[str, str] = {
     "throughput_mbps": "iperf3 goodput of the path in Mbit/s (method iperf3 only)",
     "http_request": "method http: 'scheme://host/path' sent (Host header) ('' otherwise)",
     "expected_answer": "space-separated ns/pod names one of which must answer ('' = any), e.g. an Ingress backend",
+    "family": "IPv4 | IPv6: the address family the probe was sent over (dual-stack clusters, issue 15)",
 }
 
 
@@ -123,6 +124,7 @@ def make_row(
         "throughput_mbps": None,
         "http_request": f"{probe.http_scheme}://{probe.http_host}{probe.http_path}" if probe.http_host else "",
         "expected_answer": " ".join(probe.expect_answer),
+        "family": "IPv6" if ":" in probe.dst_ip else "IPv4",
     }
 
 

@@ -333,3 +333,54 @@ def test_the_ipv6_policy_table_is_the_ipv4_ones_twin(topology):
     # the IPv4 table keeps only the IPv4 side: the IPv6 ipBlock contributes nothing there
     (block4,) = [st for st in plan.policy_rulesets["kind-worker"].tables[0].sets if st.interval]
     assert block4.elements == ()
+
+
+def test_ipv6_probe_groups_swap_every_address_for_its_twin(topology):
+    from testbed.experiment.expand import expand
+    from testbed.experiment.family import ipv6_addresses, ipv6_probes
+    from testbed.experiment.model import Endpoints, PodSelection, ProbeGroup, ServiceTarget
+    from testbed.experiment.records import make_row
+
+    plan = plan_cluster(topology(cluster("{ipFamily: dual}")), load_manifests([str(SERVICES)]))
+    assert plan.dual is not None
+    web = Endpoints(pods=PodSelection(names=tuple(p.name for p in plan.pods if p.labels.get("app") == "echo")))
+    group = ProbeGroup("g", web, web, protocols=("TCP",), family="IPv6")
+    probes = expand(plan, group)
+    assert probes and all(":" in p.dst_ip and ":" in p.src.ip for p in probes)
+    assert all(p.expect_sources == (p.src.ip,) for p in probes if p.src.kind == "pod")
+    assert make_row("r", "s", 0.0, probes[0], "connected", 1.0, None, None)["family"] == "IPv6"
+    ipv4 = expand(plan, dataclasses.replace(group, family="IPv4"))
+    assert make_row("r", "s", 0.0, ipv4[0], "connected", 1.0, None, None)["family"] == "IPv4"
+    twin = ipv6_addresses(plan)
+    assert [twin[p.dst_ip] for p in ipv4] == [p.dst_ip for p in probes]
+    # a Service: its IPv6 ClusterIP; a SingleStack one has none, an error naming it
+    prefer = dataclasses.replace(group, target=Endpoints(service=ServiceTarget("echo-prefer")))
+    assert {p.dst_ip for p in expand(plan, prefer)} == {plan.dual.services["default/echo-prefer"].cluster_ips[1]}
+    single = dataclasses.replace(group, target=Endpoints(service=ServiceTarget("echo-single")))
+    with pytest.raises(SpecError, match=r"service echo-single 10\.96\.[0-9.]+ has no IPv6 address"):
+        expand(plan, single)
+    # SCTP is not probed over IPv6 yet, and an IPv4 cluster has no IPv6 at all
+    with pytest.raises(SpecError, match="only the socket prober's TCP and UDP"):
+        ipv6_probes(plan, [dataclasses.replace(ipv4[0], protocol="SCTP")])
+    ipv4_plan = plan_cluster(topology(cluster("{ipFamily: ipv4}")), Manifests())
+    coredns = Endpoints(pods=PodSelection(names=(ipv4_plan.pods[0].name,)))
+    with pytest.raises(SpecError, match="IPv6 needs a dual-stack cluster"):
+        expand(ipv4_plan, ProbeGroup("g", coredns, Endpoints(nodes=()), family="IPv6"))
+
+
+def test_the_prober_accepts_ipv6_tcp_and_udp_only():
+    from testbed.traffic.prober import Probe, _check
+
+    probe = Probe(1, "", "fd00::2", 80, "TCP")
+    assert _check(probe) is None and _check(dataclasses.replace(probe, protocol="UDP")) is None
+    assert _check(dataclasses.replace(probe, dst_ip="fd00::zz")) == "not an IPv6 address: 'fd00::zz'"
+    assert _check(dataclasses.replace(probe, protocol="SCTP")) == "not an IPv4 address: 'fd00::2'"
+    assert _check(Probe(1, "", "10.244.1.2", 80, "TCP")) is None
+
+
+def test_the_node_bridge_drops_pods_mld_reports():
+    from testbed.emu.dualstack import mld_filter
+
+    text = mld_filter()
+    assert text.startswith("table bridge testbed-mld {") and "hook prerouting" in text
+    assert "icmpv6 type { mld-listener-report, mld2-listener-report } drop" in text
