@@ -1,8 +1,8 @@
 """Dual-stack build time against IPv4 (issue 15): the same cluster built alternately as ipv4 and dual.
 
-    sudo .venv/bin/python benchmarks/dual_stack_build.py [PODS] [ROUNDS]
+    sudo .venv/bin/python benchmarks/dual_stack_build.py [PODS] [ROUNDS]   (defaults: 1000 3)
 
-Builds 4 nodes running one Deployment of PODS pods (bench/workloads.py), once as an IPv4 cluster
+Builds 10 nodes running one Deployment of PODS pods (bench/workloads.py), once as an IPv4 cluster
 and once as a dual-stack one, ROUNDS times interleaved (same run, same machine load), and prints
 the median build time of each, the ratio and the dual-stack controller's own share. Issue 15's
 target: dual within 1.5x of IPv4.
@@ -22,10 +22,10 @@ from testbed.plan.build import plan_cluster
 
 
 def main() -> int:
-    pods = int(sys.argv[1]) if len(sys.argv) > 1 else 300
+    pods = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
     rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
     with tempfile.TemporaryDirectory() as folder:
-        spec, manifests, plan4 = deployment_cluster(folder, 4, pods)
+        spec, manifests, plan4 = deployment_cluster(folder, 10, pods)
     dual = dataclasses.replace(
         spec, ip_family="dual", pod_subnet_v6="fd00:10:244::/56", service_subnet_v6="fd00:10:96::/112"
     )
