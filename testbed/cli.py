@@ -22,7 +22,7 @@ from .emu import signals
 from .emu.bpf import bpf_filter_error
 from .emu.runner import Runner
 from .errors import NotRootError, Problem, RunAborted, SpecError, TestbedError, UsageError
-from .views import dual_stack_lines, get_nodes, get_pods, get_services
+from .views import dual_stack_lines, get_controllers, get_nodes, get_pods, get_services
 
 # Each command imports the modules only it needs inside its function (marked "deferred"), so that
 # a command loads what it uses: `testbed plan` needs spec/ and plan/ (about 0.15 s), not emu/,
@@ -102,7 +102,7 @@ def _load(args: argparse.Namespace):
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    _, _, plan = _load(args)
+    _, manifests, plan = _load(args)
     if args.output == "json":
         print(json.dumps(plan.to_dict(), indent=2, sort_keys=True))
         return 0
@@ -115,6 +115,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
     print(get_nodes(plan, wide=True))
     print()
     print(get_pods(plan, wide=True, namespace=None))
+    controllers = get_controllers(plan, manifests)
+    if controllers:
+        print()
+        print(controllers)
     if plan.externals:
         print()
         for x in plan.externals:
@@ -262,10 +266,18 @@ def cmd_conformance(args: argparse.Namespace) -> int:
     _check_number("--limit", args.limit, 1, 100_000)
     _check_number("--timeout", args.timeout, 0, 30, low_open=True)
     _check_number("--seed", args.seed, 0, MAX_SEED)
+    _check_number("--recheck", args.recheck, 0, 486)
     _check_results_root("--results", args.results)
     try:
         run_dir, passed = run_conformance(
-            args.topology, args.results, args.seed, args.limit, args.timeout, _progress(args.quiet), tiered=args.tiered
+            args.topology,
+            args.results,
+            args.seed,
+            args.limit,
+            args.timeout,
+            _progress(args.quiet),
+            tiered=args.tiered,
+            recheck=args.recheck,
         )
     except RunAborted as exc:
         _print_results(exc.run_dir, "conformance.md", head_only=True)
@@ -355,6 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default="results", help="results root folder (default: results)")
     p.add_argument("--seed", type=int, default=None, help="override the experiment's seed")
     p.add_argument("-q", "--quiet", action="store_true")
+    drop_evidence_arg(p)
     p.set_defaults(fn=cmd_run)
 
     p = sub.add_parser(
@@ -392,6 +405,14 @@ def build_parser() -> argparse.ArgumentParser:
         "(Admin, NetworkPolicy, Baseline; and the Network Policy API's own scenarios)",
     )
     p.add_argument("-q", "--quiet", action="store_true")
+    drop_evidence_arg(p)
+    p.add_argument(
+        "--recheck",
+        type=int,
+        default=0,
+        metavar="N",
+        help="measure N drop-logged probes of every step again by timeout alone and count disagreements",
+    )
     p.set_defaults(fn=cmd_conformance)
 
     p = sub.add_parser("bench", help="scale and speed benchmarks against the targets (needs root)")
@@ -403,6 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mininet-hosts", type=int, default=1000, help="plain Mininet hosts for the ratio (full run)")
     p.add_argument("--results", default="results")
     p.add_argument("-q", "--quiet", action="store_true")
+    drop_evidence_arg(p)
     p.set_defaults(fn=cmd_bench)
 
     p = sub.add_parser("clean", help="remove every namespace and process the testbed left, and only those")
@@ -425,8 +447,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def drop_evidence_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--no-drop-evidence",
+        action="store_true",
+        help="blocked probes wait for their timeout instead of ending when a node logs their drop "
+        "(same as TESTBED_DROP_EVIDENCE=0)",
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    evidence_before = os.environ.get("TESTBED_DROP_EVIDENCE")
+    if getattr(args, "no_drop_evidence", False):
+        os.environ["TESTBED_DROP_EVIDENCE"] = "0"  # traffic/droplog.py reads it
     # SIGINT, SIGTERM and SIGHUP: the first one becomes an exception so that every `finally`
     # (teardown) runs; later ones, and any during a teardown, are noted and not obeyed.
     previous = signals.install()
@@ -449,6 +483,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # turn it into "killed by SIGINT" (Python restores the default action at exit; only
         # "ignore" survives). A caller in the same process (tests) gets its handlers back.
         signals.uninstall(previous, exiting=argv is None)
+        if evidence_before is None:  # a caller in the same process (tests) gets its setting back
+            os.environ.pop("TESTBED_DROP_EVIDENCE", None)
+        else:
+            os.environ["TESTBED_DROP_EVIDENCE"] = evidence_before
 
 
 def _broken_pipe() -> int:

@@ -6,8 +6,11 @@ and reuses `table` and the two describes from here.
 
 from __future__ import annotations
 
+from .experiment.jobs import completions
+from .plan.dns import DOMAIN
 from .plan.dualstack import node_ips, pod_ips
 from .plan.model import Plan, PodPlan
+from .spec.model import Manifests
 
 
 def table(rows: list[list[str]]) -> str:
@@ -127,3 +130,30 @@ def dual_stack_lines(plan: Plan) -> list[str]:
     lines += [f"external host {name}: {ip}" for name, ip in dual.externals.items()]
     lines += [f"route on {r.node}: {r.dst} via {r.via} dev {r.dev}  ({r.why})" for r in dual.routes]
     return lines
+
+
+def get_controllers(plan: Plan, manifests: Manifests) -> str:
+    """The StatefulSets, DaemonSets, Jobs and CronJobs and the pods each has ("" when none):
+    what `testbed plan` adds under the pods, since their pods follow rules of their own."""
+    rows = [["NAMESPACE", "CONTROLLER", "PODS", "HOW"]]
+    kinds = {"StatefulSet": "statefulset.apps", "DaemonSet": "daemonset.apps", "Job": "job.batch"}
+    kinds["CronJob"] = "cronjob.batch"
+    for w in manifests.workloads:
+        if w.ref.kind not in kinds or w.controller is None:
+            continue
+        f, own = w.controller, f"{w.ref.kind}/{w.ref.name}"
+        pods = [p for p in plan.pods if p.namespace == w.ref.namespace and p.owner == own]
+        count, how = str(len(pods)), ""
+        if w.ref.kind == "StatefulSet":
+            count = f"{len(pods)}/{w.replicas}"
+            how = f"{f.pod_management}; " + (
+                f"DNS <pod>.{f.service_name}.{w.ref.namespace}.svc.{DOMAIN}" if f.service_name else "no serviceName"
+            )
+        elif w.ref.kind == "DaemonSet":
+            how = f"one per eligible node: {len(pods)} of {len(plan.nodes)} nodes"
+        elif w.ref.kind == "Job":
+            how = f"{'complete' if f.complete else 'running until the step ends'}; completions {completions(w)}"
+        else:
+            how = f"schedule {f.schedule!r}: a Job when triggered"
+        rows.append([w.ref.namespace, f"{kinds[w.ref.kind]}/{w.ref.name}", count, how])
+    return table(rows) if len(rows) > 1 else ""

@@ -25,7 +25,7 @@ from ..experiment.records import COLUMNS
 INT_COLUMNS = ("attempt", "service_port", "port", "seen_src_port")
 FLOAT_COLUMNS = ("timestamp", "latency_ms", "throughput_mbps")  # throughput_mbps: NaN unless iperf3 measured
 BOOL_COLUMNS = ("outcome_ok",)
-NULLABLE_BOOL_COLUMNS = ("nat_free",)
+NULLABLE_BOOL_COLUMNS = ("nat_free", "drop_as_traced")
 STRING_COLUMNS = tuple(
     c for c in COLUMNS if c not in INT_COLUMNS + FLOAT_COLUMNS + BOOL_COLUMNS + NULLABLE_BOOL_COLUMNS
 )

@@ -3,8 +3,9 @@
 1. Truth table: the conformance model (conformance/data/xyz.yaml on the 3-node topology:
    namespaces x, y, z, pods a, b, c, ports 80 and 81 over TCP, UDP and SCTP) with one
    NetworkPolicy, so that some of the 9 x 9 x 2 x 3 = 486 probes are blocked; every observed
-   verdict is compared with the oracle's. Blocked probes cost one timeout in total (they run
-   concurrently), so the table's time is bounded below by the probe timeout.
+   verdict is compared with the oracle's. Blocked probes are known when the nodes log their drop
+   (drop evidence, traffic/droplog.py); without it (`evidence=False`) they cost one timeout in
+   total (they run concurrently), and the table's time is bounded below by the probe timeout.
 2. All-pairs: a Deployment of N pods over 3 workers, every ordered pair over TCP 80
    (N x (N - 1) probes), all expected to connect: the rate of allowed TCP probe results.
 """
@@ -24,6 +25,7 @@ from ..netpol.oracle import truth_table
 from ..plan.build import plan_cluster
 from ..spec.topology import load_topology
 from ..spec.workloads import load_manifests
+from ..traffic.droplog import open_drop_log
 from ..traffic.prober import Probe, run_probes
 from .workloads import THREE_NODES, deployment_yaml, topology_yaml, write
 
@@ -62,8 +64,25 @@ def _count(results) -> dict[str, int]:
     return counts
 
 
-def truth_table_bench(timeout: float = 1.0, progress: Callable[[str], None] = lambda _m: None) -> ProbeFigures:
-    """The 486-probe table with one policy, timed and checked against the oracle."""
+def evidence_counts(results) -> dict[str, int]:
+    """How the failed probes were known: {"drop-log": 46, "timeout": 0, "reset": 0}."""
+    counts = {"drop-log": 0, "timeout": 0, "reset": 0}
+    for r in results:
+        if r.evidence:
+            counts[r.evidence] = counts.get(r.evidence, 0) + 1
+    return counts
+
+
+def node_netns(cluster: EmulatedCluster) -> dict[str, str]:
+    """Each node's namespace, for its drop-log reader."""
+    return {n.name: cluster.netns_path(n.key) for n in cluster.plan.nodes}
+
+
+def truth_table_bench(
+    timeout: float = 1.0, progress: Callable[[str], None] = lambda _m: None, evidence: bool = True
+) -> ProbeFigures:
+    """The 486-probe table with one policy, timed and checked against the oracle; with `evidence`
+    (and unless TESTBED_DROP_EVIDENCE=0) blocked probes end when their drop is logged."""
     with tempfile.TemporaryDirectory(prefix="tb-bench-") as folder:
         spec = load_topology(THREE_NODES)
         manifests = load_manifests([MODEL, write(folder, "policy.yaml", TRUTH_POLICY)])
@@ -76,9 +95,14 @@ def truth_table_bench(timeout: float = 1.0, progress: Callable[[str], None] = la
             Probe(i, cluster.netns_path(pods[s].key), pods[d].ip, port, proto, timeout)
             for i, (s, d, port, proto) in enumerate(table)
         ]
-        t0 = time.perf_counter()
-        results = run_probes(probes)
-        seconds = time.perf_counter() - t0
+        droplog = open_drop_log(node_netns(cluster)) if evidence else None
+        try:
+            t0 = time.perf_counter()
+            results = run_probes(probes, evidence=droplog)
+            seconds = time.perf_counter() - t0
+        finally:
+            if droplog is not None:
+                droplog.close()
         expected = truth_table(cluster.plan.world, PODS, PODS, PORTS, PROTOCOLS)
     mismatches = sum(1 for key, r in zip(table, results) if expected[key] != (r.outcome == "connected"))
     return ProbeFigures(
@@ -88,7 +112,7 @@ def truth_table_bench(timeout: float = 1.0, progress: Callable[[str], None] = la
         _count(results),
         mismatches,
         cluster.timings["build"],
-        {"timeout_s": timeout},
+        {"timeout_s": timeout, "evidence": evidence_counts(results), "drop_log": droplog is not None},
     )
 
 

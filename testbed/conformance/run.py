@@ -7,6 +7,11 @@ after each step the 486-probe truth table is measured with real packets and comp
 oracle's. Between steps, conntrack is flushed in the nodes: a NetworkPolicy decides new
 connections, and a reused UDP/SCTP 5-tuple must not ride on an entry of the previous step.
 Writes results/<run-id>/conformance.xml (JUnit), conformance.md and conformance.json.
+
+Blocked probes end when a node logs their drop (drop evidence, traffic/droplog.py), so a step
+no longer waits for its probe timeout; conformance.json counts how each blocked verdict was known
+(drop-log | timeout | reset). `recheck` > 0 measures that many drop-logged probes of every step
+again with the evidence off (each waits for its timeout) and counts any disagreement.
 """
 
 from __future__ import annotations
@@ -17,11 +22,13 @@ import time
 from collections.abc import Callable
 
 from ..emu.cluster import EmulatedCluster
+from ..emu.ctflush import flush_conntrack
 from ..errors import DaemonError, RunAborted
 from ..experiment.results import discarded_if_empty, environment, new_run_id, unique_run_dir
 from ..plan.build import plan_cluster, replan
 from ..spec.topology import load_topology
 from ..spec.workloads import load_manifests
+from ..traffic.droplog import DropLog, open_drop_log
 from ..traffic.prober import Probe, run_probes
 from .changes import step_manifests
 from .check import check_step, probes
@@ -33,22 +40,40 @@ from .results import CaseResult, Summary
 PROGRESS_EVERY_S = 5.0
 
 
-def _measure(cluster: EmulatedCluster, timeout: float) -> dict[tuple, bool]:
+def _measure(
+    cluster: EmulatedCluster,
+    timeout: float,
+    droplog: DropLog | None = None,
+    tally: dict[str, int] | None = None,
+    recheck: int = 0,
+) -> dict[tuple, bool]:
+    """The step's truth table; `tally` counts how failures were known (and rechecks, below)."""
     plan = cluster.plan
     pods = {f"{p.namespace}/{p.name}": p for p in plan.pods}
     table = probes()
-    results = run_probes(
-        [
-            Probe(i, cluster.netns_path(pods[src].key), pods[dst].ip, port, proto, timeout)
-            for i, (src, dst, port, proto) in enumerate(table)
-        ]
-    )
+    sent = [
+        Probe(i, cluster.netns_path(pods[src].key), pods[dst].ip, port, proto, timeout)
+        for i, (src, dst, port, proto) in enumerate(table)
+    ]
+    results = run_probes(sent, evidence=droplog)
+    if tally is not None:
+        for r in results:
+            if r.evidence:
+                tally[r.evidence] = tally.get(r.evidence, 0) + 1
+        logged = [sent[r.id] for r in results if r.evidence == "drop-log"][:recheck]
+        if logged:  # the same probes again, the timeout alone deciding: evidence must agree
+            again = run_probes(logged)
+            tally["rechecked"] = tally.get("rechecked", 0) + len(again)
+            tally["recheck_disagreed"] = tally.get("recheck_disagreed", 0) + sum(
+                r.outcome == "connected" for r in again
+            )
     return {probe: r.outcome == "connected" for probe, r in zip(table, results)}
 
 
 def _flush_conntrack(cluster: EmulatedCluster) -> None:
-    for node in cluster.plan.nodes:
-        cluster.runner.run(["ip", "netns", "exec", cluster.netns(node.key), "conntrack", "-F"], check=False)
+    """Every node's conntrack table, flushed in-process (emu/ctflush.py: `conntrack -F` without
+    starting two programs per node)."""
+    flush_conntrack(cluster.netns_path(node.key) for node in cluster.plan.nodes)
 
 
 def run_conformance(
@@ -59,7 +84,10 @@ def run_conformance(
     timeout: float = 0.5,
     progress: Callable[[str], None] = lambda _m: None,
     tiered: bool = False,
+    evidence: bool | None = None,
+    recheck: int = 0,
 ) -> tuple[str, bool]:
+    """Run the suite; `evidence` None follows TESTBED_DROP_EVIDENCE (on by default)."""
     topology = topology or TOPOLOGY
     spec = load_topology(topology)
     base = load_manifests([MODEL])
@@ -70,41 +98,51 @@ def run_conformance(
     plan = plan_cluster(spec, base, seed=seed)
     progress(f"{len(cases)} cases generated (seed {seed}); building the cluster")
     aborted: DaemonError | None = None
+    tally: dict[str, int] = {"drop-log": 0, "timeout": 0, "reset": 0}
+    droplog: DropLog | None = None
     with (
         discarded_if_empty(run_dir),
         EmulatedCluster(plan, progress=progress, keep_logs_in=os.path.join(run_dir, "logs")) as cluster,
     ):
         progress(f"cluster ready in {cluster.timings['build']:.2f} s; {len(cases)} cases")
-        last = time.time()
-        for n, case in enumerate(cases, start=1):
-            t_case = time.perf_counter()
-            steps = []
-            try:
-                for i, step in enumerate(case.steps):
-                    manifests = step_manifests(base, step)
-                    new = replan(spec, manifests, seed, prev=cluster.plan)
-                    done = cluster.apply(new)
-                    _flush_conntrack(cluster)
-                    observed = _measure(cluster, timeout)
-                    world = cluster.plan.world
-                    steps.append(check_step(case, i, world, observed, seconds=float(done["seconds"])))
-                summary.add(CaseResult(case, tuple(steps), time.perf_counter() - t_case))
-            except DaemonError as exc:  # a dead agent would fail every case after it: stop, and say why
-                cluster.keep_logs_of(exc, os.path.join(run_dir, "logs"))
-                aborted = exc
-                progress(f"aborted at case {n}/{len(cases)}: {exc}")
-                break
-            except Exception as exc:  # one broken case must not hide the others
-                summary.add(
-                    CaseResult(case, tuple(steps), time.perf_counter() - t_case, error=f"{type(exc).__name__}: {exc}")
-                )
-            if n == 1 or n == len(cases) or time.time() - last >= PROGRESS_EVERY_S:  # never silent for long
-                last = time.time()
-                c = summary.counts()
-                progress(
-                    f"{n}/{len(cases)} cases: {c['passed']} passed, {c['failed']} failed, "
-                    f"{c['mismatches']} mismatches ({time.time() - started:.0f} s)"
-                )
+        nodes = {n.name: cluster.netns_path(n.key) for n in cluster.plan.nodes}
+        droplog = open_drop_log(nodes) if evidence is None else DropLog(nodes) if evidence else None
+        try:
+            last = time.time()
+            for n, case in enumerate(cases, start=1):
+                t_case = time.perf_counter()
+                steps = []
+                try:
+                    for i, step in enumerate(case.steps):
+                        manifests = step_manifests(base, step)
+                        new = replan(spec, manifests, seed, prev=cluster.plan)
+                        done = cluster.apply(new)
+                        _flush_conntrack(cluster)
+                        observed = _measure(cluster, timeout, droplog, tally, recheck)
+                        world = cluster.plan.world
+                        steps.append(check_step(case, i, world, observed, seconds=float(done["seconds"])))
+                    summary.add(CaseResult(case, tuple(steps), time.perf_counter() - t_case))
+                except DaemonError as exc:  # a dead agent would fail every case after it: stop, and say why
+                    cluster.keep_logs_of(exc, os.path.join(run_dir, "logs"))
+                    aborted = exc
+                    progress(f"aborted at case {n}/{len(cases)}: {exc}")
+                    break
+                except Exception as exc:  # one broken case must not hide the others
+                    summary.add(
+                        CaseResult(
+                            case, tuple(steps), time.perf_counter() - t_case, error=f"{type(exc).__name__}: {exc}"
+                        )
+                    )
+                if n == 1 or n == len(cases) or time.time() - last >= PROGRESS_EVERY_S:  # never silent for long
+                    last = time.time()
+                    c = summary.counts()
+                    progress(
+                        f"{n}/{len(cases)} cases: {c['passed']} passed, {c['failed']} failed, "
+                        f"{c['mismatches']} mismatches ({time.time() - started:.0f} s)"
+                    )
+        finally:
+            if droplog is not None:
+                droplog.close()
     elapsed = time.time() - started
     counts = summary.counts()
     os.makedirs(run_dir, exist_ok=True)
@@ -126,6 +164,7 @@ def run_conformance(
         "counts": counts,
         "by_tag": summary.by_tag(),
         "environment": environment(),
+        "evidence": tally | {"drop_log": droplog is not None},
         "enforcement_seconds": {
             "p50": enforce[len(enforce) // 2] if enforce else None,
             "max": enforce[-1] if enforce else None,
@@ -140,6 +179,17 @@ def run_conformance(
     if aborted is not None:
         raise RunAborted(f"{aborted} (the cases run so far are in {run_dir}, marked aborted)", run_dir)
     return run_dir, summary.passed
+
+
+def _evidence_line(ev: dict) -> str:
+    """How the blocked verdicts were known: dropped packets logged by the nodes, or timeouts."""
+    line = (
+        f"Failed probes known by: drop log {ev.get('drop-log', 0)}, timeout {ev.get('timeout', 0)}, "
+        f"reset {ev.get('reset', 0)}" + ("" if ev.get("drop_log", True) else " (drop evidence off)")
+    )
+    if ev.get("rechecked"):
+        line += f"; {ev['rechecked']} drop-logged probes measured again by timeout, {ev['recheck_disagreed']} disagreed"
+    return line + "."
 
 
 def _markdown(meta: dict, summary: Summary) -> str:
@@ -159,6 +209,8 @@ def _markdown(meta: dict, summary: Summary) -> str:
             if enforce["p50"] is not None
             else "; no step was measured."
         ),
+        "",
+        _evidence_line(meta.get("evidence", {})),
         "",
         "| feature | cases | passed | failed |",
         "|---|---:|---:|---:|",

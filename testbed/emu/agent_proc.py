@@ -7,6 +7,7 @@ kill -9, the agent sees EOF and exits, so it never outlives its cluster.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import select
@@ -73,6 +74,7 @@ class AgentProcess:
         self.path = os.path.join(ledger.dir, "agent.json")
         self.externals: Sequence[ExternalPlan] = ()  # external hosts with ports, served like pods
         self.pods: tuple[PodPlan, ...] = ()  # the pods it serves now
+        self.closed: set[str] = set()  # pod keys whose process was killed (a fault): no listeners
         self.ipv6: dict[str, str] = {}  # dual-stack: netns path -> IPv6 address (emu/dualstack.py)
         # stdin stays a pipe: if the testbed dies, even by kill -9, the agent reads EOF and exits.
         self.daemon = Daemon(
@@ -92,7 +94,8 @@ class AgentProcess:
     def _write(self, pods: Sequence[PodPlan]) -> None:
         tmp = self.path + ".tmp"
         with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(with_ipv6(agent_config(pods, self.ledger.tag, self.externals), self.ipv6), handle)
+            served = [dataclasses.replace(p, ports=()) if p.key in self.closed else p for p in pods]
+            json.dump(with_ipv6(agent_config(served, self.ledger.tag, self.externals), self.ipv6), handle)
         os.replace(tmp, self.path)
 
     def start(self, pods: Sequence[PodPlan], timeout: float = 30.0) -> None:

@@ -255,6 +255,7 @@ def _kill(pids: set[int], grace: float = 2.0) -> None:
     for pid in pids:
         try:
             os.kill(pid, signal.SIGTERM)
+            os.kill(pid, signal.SIGCONT)  # one frozen by a fault (bird-down) acts on it at once
         except ProcessLookupError:
             pass
     deadline = time.monotonic() + grace

@@ -37,6 +37,7 @@ from .controllers import (
 )
 from .daemon import Daemon, stop_all
 from .dualstack import DualStack
+from .faults import FaultInjector
 from .ingress import IngressController
 from .kubeproxy6 import KubeProxy6
 from .ledger import Ledger, netns_name
@@ -80,6 +81,14 @@ class EmulatedCluster:
         self.timings: dict[str, float] = {}
         self.stale: CleanReport | None = None
         self.limits: dict[str, int] = {}
+        self._faults: FaultInjector | None = None
+
+    @property
+    def faults(self) -> FaultInjector:
+        """The cluster's fault injector (emu/faults.py), made on first use."""
+        if self._faults is None:
+            self._faults = FaultInjector(self)
+        return self._faults
 
     def controller(self, kind: type[C]) -> C | None:
         """The running controller of that class, if the cluster has one (e.g. ClusterDns)."""
@@ -215,6 +224,8 @@ class EmulatedCluster:
         self.progress("tearing down")
         errors: list[str] = []
         steps: list[tuple[str, Callable[[], None]]] = [("_stop_daemons", self._stop_daemons)]
+        if self._faults is not None:  # frozen helpers resume first, so that they stop as usual
+            steps.insert(0, ("thaw faults", self._faults.thaw))
         steps += [(f"stop {type(c).__name__}", c.stop) for c in reversed(self.controllers)]
         for name, step in steps + [("_stop_underlay", self._stop_underlay)]:
             try:

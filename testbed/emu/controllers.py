@@ -130,9 +130,14 @@ class Agent:
             self.agent.externals = desired.externals
             self.agent.start(desired.pods)
             return
-        want = ids(desired.pods)
-        if want - ids(self.agent.pods):  # new pods: served along with those still leaving
-            self.agent.serve(list(desired.pods) + [p for p in self.agent.pods if (p.key, p.uid) not in want])
+        exited = desired.conditions.exited if desired.conditions is not None else frozenset()
+        serving = [p for p in desired.pods if p.full_name not in exited]  # an exited pod answers nothing
+        want = ids(serving)
+        stopped = [p for p in self.agent.pods if p.full_name in exited]
+        if want - ids(self.agent.pods) or stopped:  # new pods: served along with those still leaving
+            self.agent.serve(
+                serving + [p for p in self.agent.pods if (p.key, p.uid) not in want and p.full_name not in exited]
+            )
 
     def daemons(self) -> list[Daemon]:
         return [self.agent.daemon] if self.agent.daemon.proc is not None else []
@@ -196,23 +201,47 @@ class KubeProxy:
         self.previous: dict[str, Ruleset] = {}  # node -> last Ruleset (to delete stale chains)
         self.bootstrapped: set[str] = set()
         self.services: ServicesPlan | None = None  # the ServicesPlan last synced
+        self.paused: set[str] = set()  # nodes whose kube-proxy is stopped (a fault): rules go stale
+        self.synced: dict[str, ServicesPlan] = {}  # node -> the view its rules were built from
 
     def sync(self, desired: Plan) -> None:
-        """Load every node's compiled kube-proxy rules (one atomic transaction per node,
-        concurrently). Like kube-proxy, nothing is reloaded when no Service or endpoint
-        changed (a policy or a label change)."""
+        """Load the compiled kube-proxy rules of every node whose view of the Services changed
+        (one atomic transaction per node, concurrently). Like kube-proxy, nothing is reloaded
+        when no Service or endpoint changed (a policy or a label change). A node's view is the
+        Plan's Services, or, while a change travels (issue 19), what that node has seen."""
         if desired.services is None or desired.kube_proxy_mode == "none":
             return
-        if desired.services == self.services and all(n.name in self.bootstrapped for n in desired.nodes):
+        nodes = [n for n in desired.nodes if n.name not in self.paused]  # a stopped kube-proxy goes stale
+        views = {
+            n.name: desired.conditions.services_of(n.name, desired.services)
+            if desired.conditions is not None
+            else desired.services
+            for n in nodes
+        }
+        changed = [n for n in nodes if n.name not in self.bootstrapped or self.synced.get(n.name) != views[n.name]]
+        if not changed:
+            self.services = desired.services
             return
         rulesets = desired.kube_proxy_rulesets
-        with ThreadPoolExecutor(max_workers=min(8, len(desired.nodes))) as pool:
-            list(pool.map(lambda n: self._load(desired, n, rulesets[n.name]), desired.nodes))
-        for node in desired.nodes:
+        with ThreadPoolExecutor(max_workers=min(8, len(changed))) as pool:
+            list(pool.map(lambda n: self._load(desired, n, rulesets[n.name]), changed))
+        self._flush_conntrack(views, changed)
+        for node in changed:
             self.previous[node.name] = rulesets[node.name]
             self.bootstrapped.add(node.name)
-        self._flush_conntrack(desired.services, desired.nodes)
+            self.synced[node.name] = views[node.name]
         self.services = desired.services
+
+    def resume(self, node: str, desired: Plan) -> None:
+        """kube-proxy started again on `node`: it programs the current state at once."""
+        self.paused.discard(node)
+        if desired.services is None or desired.kube_proxy_mode == "none":
+            return
+        plan_node = desired.node(node)
+        ruleset = desired.kube_proxy_rulesets[node]
+        self._load(desired, plan_node, ruleset)
+        self.previous[node] = ruleset
+        self.bootstrapped.add(node)
 
     def _load(self, plan: Plan, node: NodePlan, ruleset: Ruleset) -> None:
         ns = netns_name(self.ledger.tag, node.key)
@@ -230,12 +259,17 @@ class KubeProxy:
         else:
             rules.nft_load(self.runner, ns, render(ruleset))
 
-    def _flush_conntrack(self, services: ServicesPlan, nodes: Sequence[NodePlan]) -> None:
+    def _flush_conntrack(self, views: dict[str, ServicesPlan], nodes: Sequence[NodePlan]) -> None:
         """UDP/SCTP flows to removed endpoints live on in conntrack; kube-proxy deletes them."""
-        if self.services is None:
-            return
-        flushes = conntrack_flushes(self.services, services)
-        for node in nodes if flushes else ():
+        computed: dict[tuple[int, int], list] = {}  # nodes that move between the same views share the work
+        for node in nodes:
+            before, after = self.synced.get(node.name), views[node.name]
+            if before is None:
+                continue
+            pair = (id(before), id(after))
+            if pair not in computed:
+                computed[pair] = list(conntrack_flushes(before, after))
+            flushes = computed[pair]
             ns = netns_name(self.ledger.tag, node.key)
             for flush in flushes:
                 # exit 1 means "0 flow entries deleted": nothing to clear on this node

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import time
 from collections.abc import Sequence
 
 from .daemon import Daemon
@@ -118,7 +119,26 @@ class DnsServer:
             return
         self._write(a_records)
         if self.daemon is not None:
+            offset = os.path.getsize(self.log) if os.path.exists(self.log) else 0
             self.daemon.signal(signal.SIGHUP, "before a reload")  # dnsmasq re-reads --addn-hosts files
+            self._reloaded(offset)
+
+    def _reloaded(self, offset: int, timeout: float = 2.0) -> None:
+        """Wait for dnsmasq's `read <hosts file>` line after `offset` in its log: it re-reads the
+        file after the signal, asynchronously, and a query sent before that (a probe right after a
+        change: a recreated StatefulSet pod's name) would get the old address. Bounded: after
+        `timeout` the change goes on, as a slow CoreDNS reload would let it."""
+        needle = f"read {self.hosts} ".encode()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with open(self.log, "rb") as handle:
+                    handle.seek(offset)
+                    if needle in handle.read():
+                        return
+            except FileNotFoundError:
+                return  # no log to watch (it was removed with the instance's folder)
+            time.sleep(0.002)
 
     def stop(self) -> None:
         if self.daemon is None:

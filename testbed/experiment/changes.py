@@ -15,12 +15,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import Problem, SpecError
+from ..faults.model import Fault, Recover
 from ..plan.build import replan
 from ..plan.model import Plan
 from ..spec.model import ClusterSpec, Manifests, Namespace
 from ..spec.workloads import load_manifests
 from .expand import select_pods
+from .jobs import Trigger, job_name, trigger
 from .model import PodSelection
+from .nodes import LabelNodes, relabel_nodes
 from .rollout import Rollout
 
 
@@ -59,17 +62,51 @@ class Delete:
     files: tuple[str, ...]
 
 
-Action = Scale | DeletePods | Label | LabelNamespace | Apply | Delete | Rollout  # Rollout: experiment/run.py
+@dataclass(frozen=True)
+class SetProbe:
+    """The selected pods' application starts failing (or passes again) a probe (issue 19):
+    kubelet notices at its next probe ticks (testbed/lifecycle/), the desired state is the same."""
+
+    pods: PodSelection
+    probe: str = "readiness"  # readiness | liveness | startup
+    passes: bool = False
+
+
+Action = (
+    Scale
+    | DeletePods
+    | Label
+    | LabelNamespace
+    | Apply
+    | Delete
+    | Rollout
+    | Trigger
+    | LabelNodes
+    | Fault
+    | Recover
+    | SetProbe
+)  # Rollout, SetProbe: experiment/run.py; Trigger: experiment/jobs.py; LabelNodes: experiment/nodes.py;
+# Fault and Recover are played by experiment/run.py (emu/faults.py)
 
 
 def describe(action: Action) -> str:
+    if isinstance(action, (Fault, Recover)):
+        return action.describe()
     if isinstance(action, Scale):
         return f"scale {action.kind} {action.namespace}/{action.name} to {action.replicas}"
     if isinstance(action, DeletePods):
         return f"delete pods {_sel(action.pods)}"
+    if isinstance(action, SetProbe):
+        return f"{action.probe} probe of pods {_sel(action.pods)} {'passes' if action.passes else 'fails'}"
     if isinstance(action, Rollout):
         what = "rollout undo" if action.undo else f"set image ({action.image or 'next'}) and roll out"
         return f"{what} Deployment {action.namespace}/{action.deployment}"
+    if isinstance(action, Trigger):
+        return f"create job {job_name(action)} --from=cronjob/{action.cronjob} -n {action.namespace}"
+    if isinstance(action, LabelNodes):
+        return f"label nodes {' '.join(action.nodes)} " + " ".join(
+            f"{k}-" if v is None else f"{k}={v}" for k, v in action.labels.items()
+        )
     if isinstance(action, LabelNamespace):
         return f"label namespace {action.namespace} " + " ".join(
             f"{k}-" if v is None else f"{k}={v}" for k, v in action.labels.items()
@@ -150,6 +187,8 @@ def apply_action(
 ) -> tuple[Manifests, Plan]:
     """The desired state after `action`: new manifests and the reconciled plan."""
     deleted: frozenset[str] = frozenset()
+    if isinstance(action, SetProbe):  # pods' conditions change, not what is wanted
+        return manifests, plan
     if isinstance(action, Scale):
         hits = [
             w
@@ -175,6 +214,10 @@ def apply_action(
         plan, manifests = _relabel(action, plan, manifests)
     elif isinstance(action, LabelNamespace):
         manifests = _relabel_namespace(action, manifests)
+    elif isinstance(action, Trigger):
+        manifests = trigger(action, manifests, source)
+    elif isinstance(action, LabelNodes):
+        plan = relabel_nodes(action, plan, source)
     elif isinstance(action, Apply):
         # namespaces resolve against the cluster as it is now (a file may hold just a policy for x)
         manifests = merge(manifests, load_manifests(action.files, namespaces=manifests.namespace_names()))

@@ -18,14 +18,17 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import Problem, SpecError, excerpt, shorten
+from ..faults.lifecycle import simulate
+from ..faults.model import Fault, FaultState, Recover, problems, resolve
 from ..plan.build import plan_cluster, replan
 from ..plan.model import Plan
 from ..spec.decode import Problems
 from ..spec.model import ClusterSpec, Manifests
 from ..spec.topology import load_topology
 from ..spec.workloads import MAX_PODS, load_manifests, total_pods
-from .changes import Apply, Delete, DeletePods, Label, LabelNamespace, Scale, apply_action
+from .changes import Apply, Delete, DeletePods, Label, LabelNamespace, Scale, SetProbe, apply_action
 from .expand import expand, select_pods, sources
+from .jobs import finish as finish_jobs
 from .model import Endpoints, Experiment, PodSelection, ProbeGroup
 from .rollout import Rollout, counts, find_deployment, new_template_workload, updated, wishes_between
 
@@ -89,6 +92,9 @@ def check_experiment(exp: Experiment) -> None:
             )
         for c, capture in enumerate(step.captures):
             _check_capture(capture.at, capture.interface, plan, _adder(problems, exp, f"{base}.capture[{c}]", where))
+        finished = finish_jobs(cluster, manifests, plan)  # the step's Jobs complete, as the runner has them
+        if finished is not None:
+            manifests, plan, _ = finished
     problems.raise_if_any()
 
 
@@ -145,7 +151,38 @@ def _simulate(
             wishes = wishes_between(manifests, after, (old.ref.namespace, old.ref.name), old_count, new_count)
             plan = replan(cluster, after, plan.seed, prev=plan, desired=wishes)
         return after, plan
+    if isinstance(action, Fault):
+        down = [f.node for f in _faults(history).active.values() if f.kind == "node-down" and f is not action]
+        return simulate(resolve(action, plan), cluster, manifests, plan, down)
+    if isinstance(action, Recover):
+        return manifests, plan
     return apply_action(action, cluster, manifests, plan, source)
+
+
+def _faults(history: dict[tuple[str, str], Any]) -> FaultState:
+    """The faults active at this step (kept beside the rollout history)."""
+    state = history.setdefault(("", "faults"), FaultState())
+    assert isinstance(state, FaultState)
+    return state
+
+
+def _check_fault(action: Fault | Recover, plan: Plan, history: dict[tuple[str, str], Any], add: Add) -> None:
+    """A fault's target must exist at its step; a fault is injected once and recovered once."""
+    verb = "fault" if isinstance(action, Fault) else "recover"
+    fault = action if isinstance(action, Fault) else action.fault
+    if fault is not None:
+        bad = problems(fault, plan, recovering=isinstance(action, Recover))
+        for field, message in bad:
+            add(f"{verb}.{field}".rstrip("."), message)
+        if bad:
+            return
+    if isinstance(action, Fault):
+        error = _faults(history).inject(resolve(action, plan))
+    else:
+        recover = Recover(resolve(action.fault, plan)) if action.fault is not None else action
+        error = _faults(history).recover(recover)[1]
+    if error:
+        add(verb, error)
 
 
 def _check_action(action: Any, plan: Plan, manifests: Manifests, history: dict[tuple[str, str], Any], add: Add) -> None:
@@ -162,6 +199,8 @@ def _check_action(action: Any, plan: Plan, manifests: Manifests, history: dict[t
             )
     elif isinstance(action, DeletePods):
         _check_pods(action.pods, plan, manifests, "deletePods", add)
+    elif isinstance(action, SetProbe):
+        _check_pods(action.pods, plan, manifests, "probe.pods", add)
     elif isinstance(action, Label):
         _check_pods(action.pods, plan, manifests, "label.pods", add)
     elif isinstance(action, LabelNamespace):
@@ -185,6 +224,8 @@ def _check_action(action: Any, plan: Plan, manifests: Manifests, history: dict[t
                 f"Deployment {action.namespace}/{action.deployment} has no previous revision at this step: "
                 "a rollback needs an earlier rollout",
             )
+    elif isinstance(action, (Fault, Recover)):
+        _check_fault(action, plan, history, add)
     elif isinstance(action, Delete):
         present = {
             (o.ref.kind, o.ref.namespace, o.ref.name)
@@ -302,7 +343,16 @@ def _check_service(group: ProbeGroup, plan: Plan, add: Add) -> bool:
             f"Service {svc.namespace}/{svc.name} is of type {svc.type}: it has no load-balancer address",
         )
         ok = False
-    if target.via in ("clusterIP", "dns") and svc.cluster_ip in ("", "None"):
+    if target.hostname:  # <hostname>.<service>: a record of a headless Service's endpoint (plan/dns.py)
+        name = f"{target.hostname}.{svc.name}.{svc.namespace}.svc.cluster.local"
+        if svc.cluster_ip != "None" or name not in {n for n, _ in plan.dns_records[0]}:
+            add(
+                "to.service.hostname",
+                f"no DNS name {excerpt(name)} at this step: a headless Service's endpoint with that "
+                "hostname and subdomain has one (a StatefulSet's pods, by their names)",
+            )
+            ok = False
+    elif target.via in ("clusterIP", "dns") and svc.cluster_ip in ("", "None"):
         kind = "ExternalName" if svc.type == "ExternalName" else "headless"
         add("to.service.via", f"Service {svc.namespace}/{svc.name} is {kind}: it has no ClusterIP to probe")
         ok = False

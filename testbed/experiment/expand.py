@@ -183,6 +183,9 @@ def _service_probes(plan: Plan, group: ProbeGroup, srcs: list[Party]) -> list[Pl
                     ]
                 elif target.via == "loadBalancer":
                     dests = [(ip, port.port) for ip in svc.load_balancer_ingress]
+                elif target.hostname:
+                    out += _hostname_probes(plan, group, src, svc, port, attempt)
+                    continue
                 else:
                     dests = [(svc.cluster_ip, port.port)]
                 for ip, number in dests:
@@ -414,3 +417,48 @@ def _expand(plan: Plan, group: ProbeGroup) -> list[PlannedProbe]:
                     )
                 )
     return out
+
+
+def _hostname_probes(
+    plan: Plan, group: ProbeGroup, src: Party, svc: Any, port: Any, attempt: int
+) -> list[PlannedProbe]:
+    """A pod's own DNS name under a headless Service (<hostname>.<service>.<ns>.svc, plan/dns.py):
+    resolved by the source just before sending, then the pod itself on the Service port's target
+    (no kube-proxy on the way, so the pod sees the sender's own address)."""
+    target = group.target.service
+    assert target is not None
+    pod = next(
+        (
+            p
+            for p in plan.pods
+            if p.namespace == svc.namespace and (p.hostname or p.name) == target.hostname and p.subdomain == svc.name
+        ),
+        None,
+    )
+    if pod is None:
+        return []
+    number = port.target_port if isinstance(port.target_port, int) else pod.resolve(port.target_port, port.protocol)
+    if number is None:
+        return []
+    dst = _pod_party(pod)
+    return [
+        PlannedProbe(
+            group.name,
+            attempt,
+            src,
+            dst,
+            pod.ip,
+            port.protocol,
+            number,
+            port.name,
+            "",
+            f"{src.kind}-to-pod (DNS name)",
+            group.expect.outcome,
+            expected_sources(plan, src, dst, False) if group.expect.source_ip == "sender" else (),
+            group.timeout,
+            group.method,
+            group.source_ip,
+            group.seconds,
+            dns_name=f"{target.hostname}.{svc.name}.{svc.namespace}.svc.cluster.local",
+        )
+    ]

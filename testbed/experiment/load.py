@@ -7,6 +7,8 @@ import os
 import re
 
 from ..errors import Problem, SpecError, excerpt
+from ..faults.decode import decode_fault, decode_recover, decode_timers
+from ..lifecycle.delays import decode_delays
 from ..spec.decode import Doc, Problems, load_documents
 from ..spec.inputs import expand_inputs
 from ..spec.labels import decode_selector
@@ -14,8 +16,9 @@ from ..spec.model import PROTOCOLS
 from ..spec.names import label_key_error, label_value_error, port_name_error
 from ..spec.selectors import LabelSelector
 from ..spec.workloads import MAX_REPLICAS
-from .changes import Action, Apply, Delete, DeletePods, Label, LabelNamespace, Scale
+from .changes import Action, Apply, Delete, DeletePods, Label, LabelNamespace, Scale, SetProbe
 from .check import check_experiment
+from .jobs import Trigger
 from .model import (
     OUTCOMES,
     CaptureSpec,
@@ -29,6 +32,7 @@ from .model import (
     ServiceTarget,
     Step,
 )
+from .nodes import LabelNodes
 from .rollout import Rollout
 
 API = "testbed/v1alpha1"
@@ -71,7 +75,10 @@ def _decode(path: str) -> Experiment:
     spec = doc.mapping("spec", required=True)
     problems.raise_if_any()
     assert spec is not None
-    spec.check_keys(("topology", "manifests", "seed", "steps"))
+    spec.check_keys(("topology", "manifests", "seed", "steps", "timers", "lifecycle"))
+    timers = decode_timers(spec.mapping("timers"))
+    ldoc = spec.mapping("lifecycle")
+    lifecycle = decode_delays(ldoc) if ldoc is not None else None
     base = os.path.dirname(os.path.abspath(path))
     topology = spec.str("topology", required=True) or ""
     manifests = []
@@ -105,6 +112,8 @@ def _decode(path: str) -> Experiment:
         seed=seed,
         steps=steps,
         description=description,
+        timers=timers,
+        lifecycle=lifecycle,
     )
 
 
@@ -169,8 +178,26 @@ def _step(doc: Doc, base: str) -> Step:
     return Step(name, groups, actions, tuple(captures), during)
 
 
-_SCALABLE = {"deployment": "Deployment", "replicaset": "ReplicaSet", "replicationcontroller": "ReplicationController"}
-_ACTIONS = ("scale", "deletePods", "label", "apply", "delete", "rollout", "rollback")
+_SCALABLE = {
+    "deployment": "Deployment",
+    "replicaset": "ReplicaSet",
+    "replicationcontroller": "ReplicationController",
+    "statefulset": "StatefulSet",
+}
+_ACTIONS = (
+    "scale",
+    "deletePods",
+    "label",
+    "apply",
+    "delete",
+    "rollout",
+    "rollback",
+    "trigger",
+    "fault",
+    "recover",
+    "probe",
+)
+PROBES = ("readiness", "liveness", "startup")
 
 
 def _action(doc: Doc, base: str) -> Action | None:
@@ -181,6 +208,10 @@ def _action(doc: Doc, base: str) -> Action | None:
         doc.error(f"give exactly one of {', '.join(_ACTIONS)}")
         return None
     kind = chosen[0]
+    if kind == "fault":  # faults/decode.py
+        return decode_fault(doc.field("fault"))
+    if kind == "recover":
+        return decode_recover(doc.field("recover"))
     if kind == "scale":
         sdoc = doc.mapping("scale")
         if sdoc is None:
@@ -188,7 +219,7 @@ def _action(doc: Doc, base: str) -> Action | None:
         sdoc.check_keys(tuple(_SCALABLE) + ("namespace", "replicas"))
         targets = [k for k in _SCALABLE if k in sdoc.value]
         if len(targets) != 1:
-            sdoc.error("name exactly one of deployment, replicaset, replicationcontroller")
+            sdoc.error("name exactly one of deployment, replicaset, replicationcontroller, statefulset")
             return None
         name = sdoc.str(targets[0], required=True)
         replicas = sdoc.int("replicas", required=True, minimum=0, maximum=MAX_REPLICAS)
@@ -243,10 +274,33 @@ def _action(doc: Doc, base: str) -> Action | None:
         return Apply(tuple(files)) if kind == "apply" else Delete(tuple(files))
     if kind == "deletePods":
         return DeletePods(_pod_selection(doc.field("deletePods")))
+    if kind == "trigger":  # a CronJob's Job, now (experiment/jobs.py)
+        tdoc = doc.mapping("trigger")
+        if tdoc is None:
+            return None
+        tdoc.check_keys(("cronjob", "namespace", "job"))
+        return Trigger(
+            tdoc.str("cronjob", required=True) or "",
+            tdoc.str("namespace", default="default") or "default",
+            tdoc.str("job", default="") or "",
+        )
+    if kind == "probe":
+        pdoc = doc.mapping("probe")
+        if pdoc is None:
+            return None
+        pdoc.check_keys(("pods", "probe", "passes"))
+        which = pdoc.str("probe", default="readiness") or "readiness"
+        if which not in PROBES:
+            pdoc.error(f"must be one of {', '.join(PROBES)}, got {excerpt(which)}", "probe")
+        passes = pdoc.bool("passes", required=True)
+        if not pdoc.field("pods").present():
+            pdoc.error("required field is missing", "pods")
+            return None
+        return SetProbe(_pod_selection(pdoc.field("pods")), which, bool(passes))
     ldoc = doc.mapping("label")
     if ldoc is None:
         return None
-    ldoc.check_keys(("pods", "namespace", "labels"))
+    ldoc.check_keys(("pods", "namespace", "labels", "nodes"))
     labels: dict[str, str | None] = {}
     lmap = ldoc.mapping("labels", required=True)
     for key, value in lmap.value.items() if lmap is not None else ():
@@ -264,6 +318,8 @@ def _action(doc: Doc, base: str) -> Action | None:
             lmap.error(f"expected a string (quote it) or null to remove the label, got {excerpt(value)}", key)
     if lmap is not None and not lmap.value:
         lmap.error("give at least one label to set (or null to remove)")
+    if ldoc.field("nodes").present() and not ldoc.field("pods").present():  # experiment/nodes.py
+        return LabelNodes(tuple(_names(ldoc, "nodes")), labels)
     if ldoc.field("namespace").present() and not ldoc.field("pods").present():
         return LabelNamespace(ldoc.str("namespace") or "", labels)
     if not ldoc.field("pods").present():
@@ -400,14 +456,21 @@ def _endpoints(doc: Doc | None, as_source: bool) -> Endpoints:
         sdoc = doc.mapping("service")
         if sdoc is None:
             return Endpoints()
-        sdoc.check_keys(("name", "namespace", "via", "nodes"))
+        sdoc.check_keys(("name", "namespace", "via", "nodes", "hostname"))
         via = sdoc.str("via", default="clusterIP") or "clusterIP"
         if via not in ("clusterIP", "nodePort", "loadBalancer", "dns"):
             sdoc.error(f"must be clusterIP, nodePort, loadBalancer or dns, got {via!r}", "via")
         nodes = tuple(_names(sdoc, "nodes"))
+        hostname = sdoc.str("hostname", default="") or ""
+        if hostname and via != "dns":
+            sdoc.error("a pod's own DNS name is reached with `via: dns`", "hostname")
         return Endpoints(
             service=ServiceTarget(
-                sdoc.str("name", required=True) or "", sdoc.str("namespace", default="default") or "default", via, nodes
+                sdoc.str("name", required=True) or "",
+                sdoc.str("namespace", default="default") or "default",
+                via,
+                nodes,
+                hostname,
             )
         )
     if kind == "localhost":

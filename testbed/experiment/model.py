@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ..faults.model import Timers
+from ..lifecycle.delays import Delays
 from ..spec.selectors import LabelSelector
 
 if TYPE_CHECKING:  # changes.py imports this module: the union of actions is named for types only
@@ -61,6 +63,9 @@ class ServiceTarget:
     namespace: str = "default"
     via: str = "clusterIP"  # clusterIP | nodePort | loadBalancer | dns
     nodes: tuple[str, ...] = ()  # nodePort: which nodes' HOST-IPs (() = every node)
+    # via dns to a headless Service: the one pod named <hostname>.<service>.<ns>.svc.cluster.local
+    # (a StatefulSet's pod: its name), connected to directly as that DNS answer says
+    hostname: str = ""
 
 
 @dataclass(frozen=True)
@@ -130,3 +135,7 @@ class Experiment:
     seed: int
     steps: tuple[Step, ...]
     description: str = ""
+    timers: Timers = field(default_factory=Timers)  # Kubernetes' timers for faults (faults/model.py)
+    # pods' lifecycle played in time (issue 19): changes travel with these delays; None: changes
+    # apply at once, in Kubernetes' graceful order
+    lifecycle: Delays | None = None

@@ -56,6 +56,11 @@ COLUMNS: dict[str, str] = {
     "throughput_mbps": "iperf3 goodput of the path in Mbit/s (method iperf3 only)",
     "http_request": "method http: 'scheme://host/path' sent (Host header) ('' otherwise)",
     "expected_answer": "space-separated ns/pod names one of which must answer ('' = any), e.g. an Ingress backend",
+    "evidence": "how a failure was known: drop-log (a node logged the drop of this probe's packet: blocked at "
+    "once) | timeout (no answer in time) | reset (an RST or ICMP error came back); '' when connected",
+    "drop_at": "where the packet was dropped or rejected, as the node logged it: node/table/chain[rule] (verdict)",
+    "drop_owner": "whose rule that is: the NetworkPolicies isolating the pod, a tier policy's rule, a Service",
+    "drop_as_traced": "drop_at is where `testbed explain --trace` says the flow ends (empty without drop_at)",
     "family": "IPv4 | IPv6: the address family the probe was sent over (dual-stack clusters, issue 15)",
 }
 
@@ -77,6 +82,8 @@ def make_row(
     latency_ms: float | None,
     reply: Mapping[str, Any] | None,
     error: str | None,
+    evidence: str = "",
+    drop_at: str = "",
 ) -> dict[str, Any]:
     reply = reply or {}
     seen = str(reply.get("peer_ip", "")) if outcome == "connected" else ""
@@ -124,6 +131,10 @@ def make_row(
         "throughput_mbps": None,
         "http_request": f"{probe.http_scheme}://{probe.http_host}{probe.http_path}" if probe.http_host else "",
         "expected_answer": " ".join(probe.expect_answer),
+        "evidence": evidence,
+        "drop_at": drop_at,
+        "drop_owner": "",
+        "drop_as_traced": None,
         "family": "IPv6" if ":" in probe.dst_ip else "IPv4",
     }
 

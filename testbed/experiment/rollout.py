@@ -96,6 +96,12 @@ def new_template_workload(old: Workload, rollout: Rollout, history: dict[tuple[s
     return dataclasses.replace(old, template=dataclasses.replace(old.template, annotations=annotations))
 
 
+def owned_by(owner: str, deployment: str) -> bool:
+    """Whether `owner` is a ReplicaSet of Deployment `deployment` (<name>-<pod-template-hash>,
+    the hash without dashes: web-prestop's ReplicaSets are not web's)."""
+    return owner.rpartition("-")[0] == f"ReplicaSet/{deployment}"
+
+
 def wishes_between(
     manifests_old: Manifests, manifests_new: Manifests, deployment: tuple[str, str], old_count: int, new_count: int
 ) -> list[Desired]:
@@ -103,12 +109,12 @@ def wishes_between(
     old_wishes = {(w.owner, w.namespace): w for w in desired_pods(manifests_old)}
     out = []
     for w in desired_pods(manifests_new):
-        if w.namespace == deployment[0] and w.owner.startswith(f"ReplicaSet/{deployment[1]}-"):
+        if w.namespace == deployment[0] and owned_by(w.owner, deployment[1]):
             old = next(
                 (
                     o
                     for (owner, ns), o in old_wishes.items()
-                    if ns == deployment[0] and owner.startswith(f"ReplicaSet/{deployment[1]}-") and owner != w.owner
+                    if ns == deployment[0] and owned_by(owner, deployment[1]) and owner != w.owner
                 ),
                 None,
             )

@@ -6,6 +6,7 @@ concurrently by the socket prober, so blocked flows cost one timeout per step, n
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Callable
@@ -13,20 +14,30 @@ from typing import Any
 
 from ..emu.cluster import EmulatedCluster
 from ..errors import Problem, RunAborted, SpecError, TestbedError
+from ..faults.decode import TIMER_KEYS
+from ..faults.model import Fault, Recover
+from ..lifecycle.delays import Delays
 from ..plan.build import plan_cluster
 from ..spec.topology import load_topology
 from ..spec.workloads import load_manifests
 from ..traffic.capture import Capture
-from .changes import apply_action, describe
+from ..traffic.droplog import DropLog, cluster_drop_log
+from .changes import SetProbe, apply_action, describe
 from .expand import PlannedProbe, expand
+from .jobs import finish as finish_jobs
 from .model import CaptureSpec, Experiment
+from .paced import PacedChanges
 from .records import make_row
 from .results import discarded_if_empty, environment, file_sha256, new_run_id, unique_run_dir, write_results
 from .rollout import Rollout
+from .statefulsets import stages
 
 
-def probe_rows(cluster: EmulatedCluster, run_id: str, step: str, planned: list[PlannedProbe]) -> list[dict[str, Any]]:
-    """Send the planned probes (socket and scapy ones each at once); rows in planned order."""
+def probe_rows(
+    cluster: EmulatedCluster, run_id: str, step: str, planned: list[PlannedProbe], droplog: DropLog | None = None
+) -> list[dict[str, Any]]:
+    """Send the planned probes (socket and scapy ones each at once); rows in planned order. With
+    the cluster's `droplog`, blocked probes end when their drop is logged, and rows say where."""
     from ..traffic.crafted import Crafted, run_crafted
     from ..traffic.prober import Probe, run_probes
     from ..traffic.throughput import measure
@@ -48,16 +59,20 @@ def probe_rows(cluster: EmulatedCluster, run_id: str, step: str, planned: list[P
                     timeout=p.timeout,
                 )
                 for i, p in sockets
-            ]
+            ],
+            evidence=droplog,
         )
         for (i, p), sr in zip(sockets, results):
-            by_index[i] = make_row(run_id, step, stamp, p, sr.outcome, sr.latency_ms, sr.reply, sr.error)
+            by_index[i] = make_row(
+                run_id, step, stamp, p, sr.outcome, sr.latency_ms, sr.reply, sr.error, sr.evidence, sr.drop_at
+            )
     if crafted:
         answers = run_crafted(
             [
                 Crafted(i, cluster.netns_path(p.src.key), p.dst_ip, p.protocol, p.port, p.timeout, p.source_ip)
                 for i, p in crafted
-            ]
+            ],
+            evidence=droplog,
         )
         for (i, p), cr in zip(crafted, answers):
             by_index[i] = make_row(
@@ -69,6 +84,8 @@ def probe_rows(cluster: EmulatedCluster, run_id: str, step: str, planned: list[P
                 cr.latency_ms,
                 cr.reply,
                 None if cr.outcome == "connected" else cr.detail,
+                cr.evidence,
+                cr.drop_at,
             )
     web = [(i, p) for i, p in enumerate(planned) if p.method == "http"]
     if web:
@@ -90,7 +107,27 @@ def probe_rows(cluster: EmulatedCluster, run_id: str, step: str, planned: list[P
             row = make_row(run_id, step, stamp, p, m.outcome, m.rtt_ms, None, m.error or None)
             row["throughput_mbps"] = m.mbps
             by_index[i] = row
-    return [by_index[i] for i in range(len(planned))]
+    rows = [by_index[i] for i in range(len(planned))]
+    _where_dropped(cluster, planned, rows)
+    return rows
+
+
+def _where_dropped(cluster: EmulatedCluster, planned: list[PlannedProbe], rows: list[dict[str, Any]]) -> None:
+    """Whose rule each logged drop was, and whether the traced rule path ends there (dropcheck.py)."""
+    from ..dropcheck import owner, predicted_drops
+
+    traced: dict[tuple, dict[str, str]] = {}
+    for p, row in zip(planned, rows):
+        if not row.get("drop_at"):
+            continue
+        src = p.source_ip or p.src.ip
+        port = None if p.protocol == "ICMP" else p.port
+        flow = (src, p.dst_ip, port, p.protocol)
+        if flow not in traced:
+            traced[flow] = predicted_drops(cluster.plan, *flow)
+        dst = traced[flow].get(row["drop_at"], p.dst_ip)
+        row["drop_owner"] = owner(cluster.plan, row["drop_at"], src, dst, port, p.protocol)
+        row["drop_as_traced"] = row["drop_at"] in traced[flow]
 
 
 class _Continuous:
@@ -102,10 +139,18 @@ class _Continuous:
     per thread), so it never disturbs the main thread.
     """
 
-    def __init__(self, cluster: EmulatedCluster, run_id: str, step: Any, progress: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        cluster: EmulatedCluster,
+        run_id: str,
+        step: Any,
+        progress: Callable[[str], None],
+        droplog: DropLog | None = None,
+    ) -> None:
         import threading
 
         self.cluster, self.run_id, self.step = cluster, run_id, step
+        self.droplog = droplog
         self.planned = [p for g in step.during.probes for p in expand(cluster.plan, g)]
         self.rows: list[dict[str, Any]] = []
         self.rounds = 0
@@ -124,7 +169,7 @@ class _Continuous:
             t0 = time.perf_counter()
             batch = [dataclasses.replace(p, attempt=self.rounds) for p in self.planned]
             try:
-                self.rows += probe_rows(self.cluster, self.run_id, f"{self.step.name}:during", batch)
+                self.rows += probe_rows(self.cluster, self.run_id, f"{self.step.name}:during", batch, self.droplog)
             except (TestbedError, OSError) as exc:  # raised again by stop(), in the main thread
                 self.error = exc
                 return
@@ -161,10 +206,37 @@ def _roll_out(
     for old_count, new_count in counts(old.replicas, action.max_surge, action.max_unavailable)[1:]:
         wishes = wishes_between(manifests, after, (old.ref.namespace, old.ref.name), old_count, new_count)
         plan = replan(spec, after, cluster.plan.seed, prev=cluster.plan, desired=wishes)
-        done = cluster.apply(plan)
+        done = cluster.apply(cluster.faults.adjust(plan))  # a NotReady node's endpoints stay not ready
         added, removed = added + int(done["added"]), removed + int(done["removed"])
         time.sleep(action.step_delay)
     return after, {"added": added, "removed": removed, "seconds": time.perf_counter() - start}
+
+
+def _fault(
+    cluster: EmulatedCluster, exp: Experiment, step: str, action: Fault | Recover, spec: Any, manifests: Any
+) -> tuple[Any, Any, dict[str, Any]]:
+    """Inject or undo a fault (emu/faults.py); a node-down returns once its lifecycle played out."""
+    start = time.perf_counter()
+    before = {(p.key, p.uid) for p in cluster.plan.pods}
+    injector = cluster.faults
+    injector.step = step
+    if isinstance(action, Fault):
+        spec, manifests = injector.inject(action, exp.timers, spec, manifests)
+    else:
+        spec, manifests = injector.recover(action, exp.timers, spec, manifests)
+    after = {(p.key, p.uid) for p in cluster.plan.pods}
+    done = {"added": len(after - before), "removed": len(before - after), "seconds": time.perf_counter() - start}
+    return spec, manifests, done
+
+
+def _write_events(run_dir: str, events: list[dict[str, Any]]) -> None:
+    """events.csv: every fault event with its UNIX time (also in run.json's `events`)."""
+    import csv
+
+    with open(os.path.join(run_dir, "events.csv"), "w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["time", "step", "event", "kind", "target", "detail"])
+        writer.writeheader()
+        writer.writerows(events)
 
 
 def _resolve_names(cluster: EmulatedCluster, planned: list[PlannedProbe]) -> list[PlannedProbe]:
@@ -228,6 +300,7 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
     captures: list[dict[str, Any]] = []
     during: list[dict[str, Any]] = []
     history: dict = {}  # Deployment -> previous template, for rollbacks
+    paced: PacedChanges | None = None  # once changes are played in time (issue 19)
     started = time.time()
     timings: dict[str, float] = {}
     failure: TestbedError | None = None
@@ -236,17 +309,29 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
         EmulatedCluster(plan, progress=progress, keep_logs_in=os.path.join(run_dir, "logs")) as cluster,
     ):
         progress(f"cluster ready in {cluster.timings['build']:.2f} s")
+        droplog = cluster_drop_log(cluster)
         try:
             for step in exp.steps:
                 t0 = time.perf_counter()
-                background = _Continuous(cluster, run_id, step, progress) if step.during else None
+                background = _Continuous(cluster, run_id, step, progress, droplog) if step.during else None
                 try:
                     for action in step.actions:
-                        if isinstance(action, Rollout):
+                        if paced is None and (exp.lifecycle is not None or isinstance(action, SetProbe)):
+                            paced = PacedChanges(cluster, manifests, exp.lifecycle or Delays())
+                        if isinstance(action, (Fault, Recover)):  # faults play their own timers
+                            cluster_spec, manifests, done = _fault(
+                                cluster, exp, step.name, action, cluster_spec, manifests
+                            )
+                        elif paced is not None:  # played in time, with pods' lifecycle (experiment/paced.py)
+                            manifests, done = paced.apply(action, cluster_spec, manifests, history, exp.file, step.name)
+                        elif isinstance(action, Rollout):
                             manifests, done = _roll_out(cluster, cluster_spec, manifests, action, history, exp.file)
                         else:
-                            manifests, plan = apply_action(action, cluster_spec, manifests, cluster.plan, exp.file)
-                            done = cluster.apply(plan)
+                            done = {"added": 0, "removed": 0, "seconds": 0.0}
+                            # one pod at a time for an OrderedReady StatefulSet (experiment/statefulsets.py)
+                            for stage in stages(action, manifests):
+                                manifests, plan = apply_action(stage, cluster_spec, manifests, cluster.plan, exp.file)
+                                done = {k: v + done[k] for k, v in cluster.apply(cluster.faults.adjust(plan)).items()}
                         changes.append({"step": step.name, "action": describe(action), **done})
                         progress(
                             f"step {step.name}: {describe(action)}: +{done['added']} -{done['removed']} pods "
@@ -275,7 +360,7 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
                     if planned:
                         cluster.check_daemons(f"before step {step.name}'s probes")
                         progress(f"step {step.name}: {len(planned)} probes")
-                        rows += probe_rows(cluster, run_id, step.name, planned)
+                        rows += probe_rows(cluster, run_id, step.name, planned, droplog)
                         # a helper that died under the probes, not the network, explains their failures
                         cluster.check_daemons(f"during step {step.name}'s probes")
                 finally:
@@ -291,12 +376,22 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
                                 "file": os.path.relpath(cap.path, run_dir),
                             }
                         )
+                finished = finish_jobs(cluster_spec, manifests, cluster.plan)  # experiment/jobs.py
+                if finished is not None:
+                    manifests, plan, what = finished
+                    done = cluster.apply(plan)
+                    changes.append({"step": step.name, "action": what, **done})
+                    progress(f"step {step.name}: {what}: -{done['removed']} pods in {done['seconds']:.3f} s")
                 timings[f"step:{step.name}"] = time.perf_counter() - t0
         except (TestbedError, OSError) as exc:  # the results so far are written, marked as aborted, below
             failure = _failed(f"step {step.name}", exc)
             cluster.keep_logs_of(failure, os.path.join(run_dir, "logs"))
             progress(f"run aborted: {failure}")
+        finally:
+            if droplog is not None:
+                droplog.close()  # before teardown: a socket holds its node's namespace
         final_plan = cluster.plan
+        events = list(cluster.faults.events)
     timings.update(cluster.timings)  # after the block: teardown time is known only then
     passed = failure is None and bool(rows) and all(r["outcome_ok"] and r["nat_free"] is not False for r in rows)
     inputs = [
@@ -329,12 +424,20 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
         "changes": changes,
         "captures": captures,
         "during": during,
+        "events": events,
         "notes": list(plan.notes),
         "reproduce": f"testbed run {os.path.relpath(exp.file)}",
     }
+    if paced is not None:
+        meta["lifecycle"] = {"delays": dataclasses.asdict(paced.driver.delays), "timeline": paced.timeline()}
     if failure is not None:
         meta["aborted"] = str(failure)  # the verdict names the cause, not the probes it spoilt
+    if events:
+        # the Kubernetes timers the faults ran with, named as the experiment names them
+        meta["timers"] = {key: getattr(exp.timers, attr) for key, attr in TIMER_KEYS.items()}
     write_results(run_dir, meta, final_plan.to_dict(), rows)  # the CLI builds the report from them
+    if events:
+        _write_events(run_dir, events)
     if failure is not None:
         raise RunAborted(
             f"{failure} (the results so far are in {run_dir}, marked aborted)", run_dir, failure.exit_code

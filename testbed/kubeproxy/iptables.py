@@ -40,6 +40,7 @@ from ..rules.model import (
     DPort,
     Drop,
     Jump,
+    Log,
     MarkMatch,
     Masquerade,
     Part,
@@ -183,25 +184,27 @@ def _service_port(nat: _Chains, flt: _Chains, sp: ProxiedPort, host_ip: str, pod
     if has_int:
         nat.add(KUBE_SERVICES, [Comment(f"{ns} cluster IP"), *capture], Jump(internal_chain))
     else:
-        flt.add(KUBE_SERVICES, [Comment(int_comment), *capture], int_target)
+        flt.add(KUBE_SERVICES, [Comment(int_comment), *capture, Log()], int_target)
     # Capture external IPs.
     for ip in svc.external_ips:
         dst: list[Part] = [Proto(proto), Addr("daddr", (ip,)), port]
         if has_any:
             nat.add(KUBE_SERVICES, [Comment(f"{ns} external IP"), *dst], Jump(ext_chain))
         if not has_ext:
-            flt.add(KUBE_EXTERNAL_SERVICES, [Comment(ext_comment), *dst], ext_target)
+            flt.add(KUBE_EXTERNAL_SERVICES, [Comment(ext_comment), *dst, Log()], ext_target)
     # Capture load-balancer ingress.
     for ip in sp.lb_ips:
         dst = [Proto(proto), Addr("daddr", (ip,)), port]
         if has_any:
             nat.add(KUBE_SERVICES, [Comment(f"{ns} loadbalancer IP"), *dst], Jump(lb_chain))
         if uses_fw:
-            flt.add(KUBE_PROXY_FIREWALL, [Comment(f"{ns} traffic not accepted by {fw_chain}"), *dst], Drop())
+            flt.add(KUBE_PROXY_FIREWALL, [Comment(f"{ns} traffic not accepted by {fw_chain}"), *dst, Log()], Drop())
     if not has_ext:
         for ip in sp.lb_ips:
             flt.add(
-                KUBE_EXTERNAL_SERVICES, [Comment(ext_comment), Proto(proto), Addr("daddr", (ip,)), port], ext_target
+                KUBE_EXTERNAL_SERVICES,
+                [Comment(ext_comment), Proto(proto), Addr("daddr", (ip,)), port, Log()],
+                ext_target,
             )
     # Capture node ports.
     if sp.node_port:
@@ -210,7 +213,7 @@ def _service_port(nat: _Chains, flt: _Chains, sp: ProxiedPort, host_ip: str, pod
         if not has_ext:
             flt.add(
                 KUBE_EXTERNAL_SERVICES,
-                [Comment(ext_comment), AddrType("daddr"), Proto(proto), DPort.of(sp.node_port)],
+                [Comment(ext_comment), AddrType("daddr"), Proto(proto), DPort.of(sp.node_port), Log()],
                 ext_target,
             )
     if svc.health_check_node_port:

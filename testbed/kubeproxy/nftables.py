@@ -37,6 +37,7 @@ from ..rules.model import (
     Goto,
     InSet,
     Jump,
+    Log,
     MapElement,
     MarkMatch,
     Masquerade,
@@ -161,12 +162,16 @@ def build_nftables(plan: ServicesPlan, node: str, host_ip: str, pod_subnet: str)
 
     t.add(
         "cluster-ips-check",
-        [InSet("daddr", "cluster-ips"), Comment("Reject traffic to invalid ports of ClusterIPs")],
+        [InSet("daddr", "cluster-ips"), Log(), Comment("Reject traffic to invalid ports of ClusterIPs")],
         Reject(),
     )
     t.add(
         "cluster-ips-check",
-        [Addr("daddr", (plan.service_subnet,), literal_set=True), Comment("Drop traffic to unallocated ClusterIPs")],
+        [
+            Addr("daddr", (plan.service_subnet,), literal_set=True),
+            Log(),
+            Comment("Drop traffic to unallocated ClusterIPs"),
+        ],
         Drop(),
     )
     t.add("filter-prerouting-pre-dnat", [_NEW], Jump("firewall-check"))
@@ -186,7 +191,7 @@ def build_nftables(plan: ServicesPlan, node: str, host_ip: str, pod_subnet: str)
     t.add("nat-postrouting", [], Jump("masquerading"))
     t.add("nat-prerouting", [], Jump("services"))
     t.add("nodeport-endpoints-check", [InSet("daddr", "nodeport-ips")], Vmap(_KEY2, "no-endpoint-nodeports"))
-    t.add("reject-chain", [], Reject())
+    t.add("reject-chain", [Log()], Reject())
     t.add("services", [], Vmap(_KEY3, "service-ips"))
     t.add("services", [InSet("daddr", "nodeport-ips")], Vmap(_KEY2, "service-nodeports"))
     t.add("service-endpoints-check", [], Vmap(_KEY3, "no-endpoint-services"))
@@ -279,7 +284,7 @@ def _service_port(t: _Table, sp: ProxiedPort, host_ip: str, pod_subnet: str) -> 
         sources = list(svc.load_balancer_source_ranges)
         if any(ipaddress.ip_address(host_ip) in ipaddress.ip_network(c) for c in sources):
             sources += list(sp.lb_ips)
-        t.add(fw_chain, [Addr("saddr", tuple(sources), negate=True, literal_set=True)], Drop())
+        t.add(fw_chain, [Addr("saddr", tuple(sources), negate=True, literal_set=True), Log()], Drop())
     if sp.affinity:
         for ep in sp.reachable:
             t.add_set(NftSet(_affinity_set(sp, ep), flags=("dynamic", "timeout"), timeout=svc.affinity_timeout))

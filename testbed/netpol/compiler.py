@@ -25,7 +25,8 @@ source node checks egress and the destination node ingress. The rule count depen
 policies only (rules x peers x port groups); pods only change set elements, so a pod added,
 removed or relabelled is an element update (`reconcile`). Traffic between a node and its own
 pods crosses the input/output hooks, which the table leaves alone: always allowed, as the
-oracle says. Blocked packets are dropped (a client times out, as with most CNI plugins).
+oracle says. Blocked packets are dropped (a client times out, as with most CNI plugins), each drop
+preceded by a rate-limited log rule that tells the testbed where (rules/droplog.py).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from ..rules.model import (
     Drop,
     InSet,
     Jump,
+    Log,
     NftSet,
     Part,
     Proto,
@@ -74,8 +76,12 @@ INTERVAL = ("interval",)
 
 
 def _nft_rule(matches: tuple[Part, ...], verdict: Verdict, comment: str = "", counter: bool = False) -> NftRule:
-    """A rule as this table writes it: matches, `counter`, the verdict, the comment."""
-    return NftRule(matches + ((Counter(),) if counter else ()) + ((Comment(comment),) if comment else ()), verdict)
+    """A rule as this table writes it: matches, `counter`, the verdict, the comment. A drop also
+    reports the packet to the testbed (rules/droplog.py: drop evidence)."""
+    log: tuple[Part, ...] = (Log(),) if isinstance(verdict, Drop) else ()
+    return NftRule(
+        matches + ((Counter(),) if counter else ()) + log + ((Comment(comment),) if comment else ()), verdict
+    )
 
 
 def compile_node(world: World, node: str, cache: dict[Any, Any] | None = None) -> Ruleset:

@@ -24,7 +24,7 @@ changed, a set's declaration changed under the same name, or the table itself di
 from __future__ import annotations
 
 from ..rules.model import Chain, NftSet, Ruleset, Table
-from ..rules.render_nft import nft_rule, set_block
+from ..rules.render_nft import chain_rules, set_block
 from .nft import TABLE, sort_elements
 
 
@@ -100,5 +100,5 @@ def patch(old: Ruleset, new: Ruleset) -> str | None:
     lines += [_add_chain(ref, c) for c in new_chains]
     for c in n.chains:
         if c.name in changed or c.name not in oc:
-            lines += [f"add rule {ref} {c.name} {nft_rule(r)}" for r in c.rules]
+            lines += [f"add rule {ref} {c.name} {text}" for text in chain_rules(TABLE, c)]
     return "\n".join(lines) + "\n"

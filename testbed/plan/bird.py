@@ -19,9 +19,19 @@ from collections.abc import Sequence
 
 from .network import BgpPeerPlan
 
-_TIMERS = (
-    "  connect delay time 1;\n  connect retry time 2;\n  error wait time 1, 5;\n  hold time 30;\n  keepalive time 10;\n"
-)
+
+def _timers(hold_time: int = 30) -> str:
+    """The session timers: hold time as configured (bgp.holdTime), keepalives a third of it."""
+    return (
+        "  connect delay time 1;\n  connect retry time 2;\n  error wait time 1, 5;\n"
+        f"  hold time {hold_time};\n  keepalive time {max(1, hold_time // 3)};\n"
+    )
+
+
+def hold_time_of(config: str) -> int:
+    """The hold time a rendered configuration gives its sessions (30 s when it names none)."""
+    m = re.search(r"^\s*hold time (\d+);", config, re.MULTILINE)
+    return int(m.group(1)) if m else 30
 
 
 def protocol_name(peer: BgpPeerPlan) -> str:
@@ -62,6 +72,7 @@ def node_config(
     pod_subnet: str,
     peers: Sequence[BgpPeerPlan],
     cluster_id: str = "",
+    hold_time: int = 30,
 ) -> str:
     """Calico-like BIRD on a node: announce the pod CIDR, import the peers' into the kernel."""
     text = _header(f"node {node} (AS {asn})", host_ip)
@@ -84,14 +95,16 @@ def node_config(
         "template bgp peers {\n"
         f"  local {host_ip} as {asn};\n"
         "  multihop;\n  strict bind on;\n"
-        + _TIMERS
+        + _timers(hold_time)
         + "  ipv4 {\n    gateway recursive;\n    import all;\n    export filter export_to_peers;\n  };\n}\n\n"
     )
     text += "\n".join(_peer_block(p, cluster_id or host_ip) for p in peers)
     return text
 
 
-def router_config(router_id: str, asn: int, pod_subnet: str, peers: Sequence[tuple[BgpPeerPlan, str]]) -> str:
+def router_config(
+    router_id: str, asn: int, pod_subnet: str, peers: Sequence[tuple[BgpPeerPlan, str]], hold_time: int = 30
+) -> str:
     """The top-of-rack router: every node is its route-reflector client; it installs their routes.
 
     peers: (peer, the router's own address on that peer's rack).
@@ -103,7 +116,7 @@ def router_config(router_id: str, asn: int, pod_subnet: str, peers: Sequence[tup
         "    export where source = RTS_BGP;\n  };\n}\n\n"
         "template bgp peers {\n"
         f"  local as {asn};\n"
-        "  multihop;\n  strict bind on;\n" + _TIMERS + "  ipv4 {\n    gateway recursive;\n    import all;\n"
+        "  multihop;\n  strict bind on;\n" + _timers(hold_time) + "  ipv4 {\n    gateway recursive;\n    import all;\n"
         f"    export where net ~ [ {pod_subnet}+ ];\n  }};\n}}\n\n"
     )
     text += "\n".join(_peer_block(p, router_id, local=local) for p, local in peers)

@@ -12,12 +12,13 @@ import ipaddress
 from ..ingress import certificates_needed, controller_config
 from ..netpol.model import policies_from
 from ..spec.kinds import summary as kinds_summary
-from ..spec.model import ClusterSpec, Manifests, PodTemplate, Workload
-from . import dualstack, routing
+from ..spec.model import ClusterSpec, Manifests, NodeSpec, PodTemplate, Workload
+from ..spec.selectors import LabelSelector
+from . import controllers, dualstack, routing
 from .ipam import HostLocal, node_cidrs, underlay_addresses
 from .model import ExternalPlan, IngressPlan, NodePlan, PendingPod, Plan, PodPlan, PortPlan
 from .naming import NameSource, host_veth_name, template_hash
-from .scheduler import schedule
+from .scheduler import Scheduler, ServiceSelectors, default_selector, eviction
 from .services import plan_services
 from .system import SERVED_BY, with_system
 from .underlay import member_prefixes, member_racks
@@ -40,6 +41,15 @@ class Desired:
     base: str  # the pod name (bare) or the generateName base
     template: PodTemplate
     count: int
+    # the controller's selector (a Deployment's ReplicaSet's includes the pod-template-hash):
+    # kube-scheduler's default spreading spreads the pods it selects; None for a bare pod
+    selector: LabelSelector | None = None
+    # StatefulSet, DaemonSet (plan/controllers.py): fixed pod names in creation order; one pod
+    # per eligible node (`nodes`, filled in at reconcile time); the governing Service
+    names: tuple[str, ...] = ()
+    per_node: bool = False
+    nodes: tuple[str, ...] = ()
+    service_name: str = ""
 
 
 def desired_pods(manifests: Manifests) -> list[Desired]:
@@ -47,7 +57,27 @@ def desired_pods(manifests: Manifests) -> list[Desired]:
     out = [Desired("", p.ref.namespace, p.ref.name, p.template, 1) for p in manifests.pods]
     for wl in manifests.workloads:
         base, owner, template = _pod_name_base(wl)
-        out.append(Desired(owner, wl.ref.namespace, base, template, wl.replicas))
+        selector = wl.selector
+        if "pod-template-hash" in template.labels and wl.ref.kind == "Deployment":
+            pth = ("pod-template-hash", template.labels["pod-template-hash"])
+            selector = dataclasses.replace(selector, match_labels=tuple(sorted((*selector.match_labels, pth))))
+        if wl.ref.kind in ("StatefulSet", "DaemonSet", "Job", "CronJob"):
+            count, names, per_node = controllers.count_and_names(wl)
+            out.append(
+                Desired(
+                    owner,
+                    wl.ref.namespace,
+                    base,
+                    template,
+                    count,
+                    selector,
+                    names=names,
+                    per_node=per_node,
+                    service_name=controllers.service_name(wl),
+                )
+            )
+            continue
+        out.append(Desired(owner, wl.ref.namespace, base, template, wl.replicas, selector))
     return out
 
 
@@ -72,6 +102,7 @@ def replan(
     cidrs, warnings = node_cidrs(cluster)
     host_ips, external_ips = underlay_addresses(cluster)
     prefix = member_prefixes(cluster, external_ips)  # each member's rack subnet
+    live_nodes = _live_nodes(cluster, prev)
     nodes = tuple(
         NodePlan(
             name=n.name,
@@ -86,7 +117,7 @@ def replan(
             key=f"n{i}",
             bridge=routing.pod_bridge(cluster.routing),
         )
-        for i, n in enumerate(cluster.nodes)
+        for i, n in enumerate(live_nodes)
     )
     outside = {sub.name for sub in cluster.subnets() if sub.outside}
     racks = member_racks(cluster, external_ips)
@@ -110,37 +141,67 @@ def replan(
         # owner — the cluster's own CoreDNS included — keeps its wish.
         named = {(w.owner, w.namespace, "" if w.owner else w.base) for w in desired}
         wishes = list(desired) + [w for w in wishes if (w.owner, w.namespace, "" if w.owner else w.base) not in named]
+    wishes = [controllers.with_nodes(w, live_nodes) for w in wishes]
+    controllers.check_bound(wishes, manifests)
     kept = _kept(prev, wishes, deleted)
     names = NameSource(seed, prev.name_draws if prev else None)
     ipam = HostLocal(cidrs, prev.ipam_next if prev else None, in_use=(p.ip for p in kept))
-    load = {n.name: 0 for n in nodes}
+    scheduler = Scheduler(cluster.nodes, {n.name: n.labels for n in manifests.namespaces})
+    node_specs = {n.name: n for n in cluster.nodes}
+    wanted = {(w.owner, w.namespace, "" if w.owner else w.base): w.template for w in wishes}
     for pod in kept:
-        load[pod.node] = load.get(pod.node, 0) + 1
+        scheduler.add(
+            wanted[(pod.owner, pod.namespace, "" if pod.owner else pod.name)], pod.namespace, pod.labels, pod.node
+        )
+    bootstrap = frozenset(n.name for n in cluster.nodes if n.role == "control-plane")
+    services_selecting = ServiceSelectors((s.namespace, s.selector) for s in manifests.services)
     taken = {p.name for p in kept} | {w.base for w in wishes if not w.owner}
     pods: list[PodPlan] = list(kept)
     pending: list[PendingPod] = []
     for wish in wishes:
-        have = sum(
-            1
+        have = [
+            (p.name, p.node)
             for p in kept
             if p.owner == wish.owner and p.namespace == wish.namespace and (wish.owner or p.name == wish.base)
+        ]
+        todo = controllers.slots(wish, have)
+        if not todo:
+            continue
+        labels = wish.template.labels
+        prepared = scheduler.prepare(
+            wish.template,
+            wish.namespace,
+            labels,
+            default_selector(wish.namespace, labels, wish.selector, services_selecting),
         )
-        for _ in range(wish.count - have):
-            name = wish.base if not wish.owner else _generate(names, wish, taken)
-            node, why = schedule(wish.template, cluster.nodes, load)
+        if prev is None and _is_system_dns(wish) and bootstrap:
+            # kubeadm creates CoreDNS before any worker joins: a new kind cluster runs it on the
+            # control plane, whatever the scheduler would choose among all nodes later
+            prepared = dataclasses.replace(prepared, names=bootstrap)
+        for fixed_name, fixed_node in todo:
+            name = fixed_name or (wish.base if not wish.owner else _generate(names, wish, taken))
+            template = controllers.pod_template(wish, name)
+            # a daemon pod is bound to its node, as the DaemonSet controller's node affinity does
+            node, why = (fixed_node, "") if fixed_node else scheduler.schedule(prepared)
             if node is None:
                 warnings.append(f"pod {wish.namespace}/{name} stays Pending: {why}")
                 pending.append(PendingPod(wish.namespace, name, why))
                 continue
+            evicted = eviction(node_specs[node], wish.template)
+            if evicted is not None:
+                # the taint manager (NoExecute): a pod evicted at once never runs here
+                warnings.append(f"pod {wish.namespace}/{name} on {node}: {evicted.describe()}")
+                if evicted.after == 0:
+                    continue
             ip = ipam.allocate(node)
             if ip is None:
                 warnings.append(f"pod {wish.namespace}/{name} stays Pending: node {node}'s pod CIDR is full")
                 pending.append(PendingPod(wish.namespace, name, f"node {node}'s pod CIDR is full"))
                 continue
-            load[node] += 1
+            scheduler.bind(prepared, node)
             uid = names.uid(f"{wish.namespace}/{name}")
             address, gateway = routing.pod_addressing(cluster.routing, ip, cidrs[node], ipam.gateway(node))
-            pods.append(_pod_plan(wish.namespace, name, uid, node, ip, address, gateway, wish.template, wish.owner))
+            pods.append(_pod_plan(wish.namespace, name, uid, node, ip, address, gateway, template, wish.owner))
     routes, route_warnings, network = routing.plan_network(cluster, nodes, externals)
     services = plan_services(
         cluster, manifests, pods, seed, default_lb_pool(cluster), previous=prev.services if prev else None
@@ -183,6 +244,10 @@ def replan(
     return dualstack.extend(cluster, plan, manifests.services)  # the IPv6 half of a dual-stack cluster (issue 15)
 
 
+def _is_system_dns(wish: Desired) -> bool:
+    return wish.namespace == "kube-system" and wish.template.annotations.get(SERVED_BY) == "dnsmasq"
+
+
 def default_lb_pool(cluster: ClusterSpec) -> str | None:
     """The emulated cloud's load balancer addresses: 50 addresses near the top of the underlay."""
     net = ipaddress.ip_network(cluster.underlay_subnet)
@@ -202,6 +267,8 @@ def _kept(prev: Plan | None, wishes: list[Desired], deleted: frozenset[str]) -> 
         key = (w.owner, w.namespace, "" if w.owner else w.base)
         budget[key] = budget.get(key, 0) + w.count
         templates[key] = w.template
+    fixed = {(w.owner, w.namespace): w for w in wishes if w.owner and (w.names or w.per_node)}
+    served: dict[tuple[str, str], set[str]] = {}
     kept = []
     for pod in prev.pods:
         if pod.key in deleted:
@@ -209,6 +276,11 @@ def _kept(prev: Plan | None, wishes: list[Desired], deleted: frozenset[str]) -> 
         key = (pod.owner, pod.namespace, "" if pod.owner else pod.name)
         if budget.get(key, 0) <= 0:
             continue
+        wish = fixed.get((pod.owner, pod.namespace))
+        if wish is not None and not controllers.keeps(
+            wish, pod.name, pod.node, pod.labels, served.setdefault(key[:2], set())
+        ):
+            continue  # a StatefulSet ordinal scaled away, a daemon pod on a node no longer eligible
         if not pod.owner and not _same_pod(pod, templates[key]):
             continue  # a bare pod whose spec changed is recreated (pods are immutable)
         budget[key] -= 1
@@ -216,6 +288,15 @@ def _kept(prev: Plan | None, wishes: list[Desired], deleted: frozenset[str]) -> 
             pod = dataclasses.replace(pod, labels=dict(templates[key].labels))
         kept.append(pod)
     return kept
+
+
+def _live_nodes(cluster: ClusterSpec, prev: Plan | None) -> tuple[NodeSpec, ...]:
+    """The nodes as they are now: a node relabelled in a running cluster (experiment/nodes.py)
+    keeps its new labels in the plan, and the scheduler and DaemonSets see those."""
+    if prev is None:
+        return cluster.nodes
+    now = {n.name: n.labels for n in prev.nodes}
+    return tuple(dataclasses.replace(n, labels=dict(now[n.name])) if n.name in now else n for n in cluster.nodes)
 
 
 def _same_pod(pod: PodPlan, template: PodTemplate) -> bool:
@@ -264,4 +345,6 @@ def _pod_plan(
         owner=owner,
         key=f"{namespace}_{name}",
         host_veth=host_veth_name(uid),
+        hostname=template.hostname,
+        subdomain=template.subdomain,
     )

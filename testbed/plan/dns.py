@@ -2,7 +2,10 @@
 
 <svc>.<ns>.svc.cluster.local: the ClusterIP; for a headless Service every ready endpoint's
 address; for an ExternalName Service a CNAME to spec.externalName. <a-b-c-d>.<ns>.pod.cluster.local:
-the pod's address. emu/dns.py hands these to dnsmasq.
+the pod's address. <hostname>.<svc>.<ns>.svc.cluster.local: a headless Service's endpoint
+whose pod has spec.hostname and spec.subdomain = the Service's name (the EndpointSlice
+controller then sets the endpoint's hostname, which CoreDNS serves) — a StatefulSet's
+per-pod names. emu/dns.py hands these to dnsmasq.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ def records(
     """(A records as (name, ip), CNAMEs as (alias, target)), sorted."""
     a: set[tuple[str, str]] = set()
     cnames: set[tuple[str, str]] = set()
+    named = {(p.namespace, p.name): p for p in pods if p.hostname and p.subdomain}
     for svc in services.services if services else ():
         name = f"{svc.name}.{svc.namespace}.svc.{domain}"
         if svc.type == "ExternalName":
@@ -33,8 +37,20 @@ def records(
                 for ep in sl.endpoints:
                     if ep.ready or svc.publish_not_ready_addresses:
                         a.add((name, ep.ip))
+                        pod = named.get((svc.namespace, ep.pod))
+                        if pod is not None and pod.subdomain == svc.name:
+                            a.add((f"{pod.hostname}.{name}", ep.ip))
         elif svc.cluster_ip:
             a.add((name, svc.cluster_ip))
     for pod in pods:
         a.add((f"{pod.ip.replace('.', '-')}.{pod.namespace}.pod.{domain}", pod.ip))
     return sorted(a), sorted(cnames)
+
+
+def hosts_names(pod: PodPlan, domain: str = DOMAIN) -> str:
+    """The names the kubelet writes for the pod's own address in its /etc/hosts: with a
+    subdomain, `<hostname>.<subdomain>.<ns>.svc.<domain>\\t<hostname>`; else its hostname."""
+    hostname = pod.hostname or pod.name
+    if pod.subdomain:
+        return f"{hostname}.{pod.subdomain}.{pod.namespace}.svc.{domain}\t{hostname}"
+    return hostname

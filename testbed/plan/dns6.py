@@ -33,7 +33,7 @@ def aaaa_records(
             continue
         name = f"{svc.name}.{svc.namespace}.svc.{domain}"
         if svc.headless:
-            for sl in dual.slices:
+            for sl in dual.slices(services):
                 if (sl.namespace, sl.service) == (svc.namespace, svc.name):
                     out.update((name, e.ip) for e in sl.endpoints if e.ready or svc.publish_not_ready_addresses)
         elif len(fams.cluster_ips) == 2:

@@ -27,7 +27,7 @@ from ..rules.model import Ruleset
 from ..spec.model import ClusterSpec
 from ..spec.services import ServiceSpec
 from .model import Plan, RoutePlan
-from .service_families import ServiceFamilies, ipv6_services, plan_families
+from .service_families import ServiceFamilies, ipv6_services, ipv6_slices, plan_families
 from .service_model import EndpointSlicePlan, ServicesPlan
 
 
@@ -54,14 +54,17 @@ class DualStackPlan:
     routes: tuple[RoutePlan, ...] = ()
     # Service key -> the API server's ipFamilyPolicy, ipFamilies and ClusterIPs (plan/service_families.py)
     services: Mapping[str, ServiceFamilies] = field(default_factory=dict)
-    slices: tuple[EndpointSlicePlan, ...] = ()  # the IPv6 EndpointSlices
 
     def node(self, name: str) -> NodeV6:
         return next(n for n in self.nodes if n.name == name)
 
     def ipv6_services(self, services: ServicesPlan) -> ServicesPlan:
         """The IPv6 side of the Services, as kube-proxy's IPv6 proxier sees it."""
-        return ipv6_services(services, self.services, self.slices, self.service_subnet)
+        return ipv6_services(services, self.services, self.pods, self.service_subnet)
+
+    def slices(self, services: ServicesPlan | None) -> tuple[EndpointSlicePlan, ...]:
+        """The IPv6 EndpointSlices, from the plan's current (IPv4) ones."""
+        return ipv6_slices(services, self.services, self.pods) if services is not None else ()
 
     def pod_ips(self, key: str, ip4: str) -> tuple[str, ...]:
         """A pod's status.podIPs, in family order."""
@@ -74,7 +77,7 @@ def extend(cluster: ClusterSpec, plan: Plan, services: Sequence[ServiceSpec] = (
     cluster cannot give a Service what it requires (RequireDualStack on an IPv4 cluster)."""
     if cluster.ip_family != "dual":
         if plan.services is not None:
-            problems = plan_families(plan.services, services, False)[2]
+            problems = plan_families(plan.services, services, False)[1]
             if problems:
                 raise SpecError(problems)
         return plan
@@ -110,9 +113,8 @@ def extend(cluster: ClusterSpec, plan: Plan, services: Sequence[ServiceSpec] = (
         if peer.name != n.name
     )
     families: dict[str, ServiceFamilies] = {}
-    slices6: tuple[EndpointSlicePlan, ...] = ()
     if plan.services is not None:
-        families, slices6, problems = plan_families(plan.services, services, True, cluster.service_subnet_v6, pods)
+        families, problems = plan_families(plan.services, services, True, cluster.service_subnet_v6)
         if problems:
             raise SpecError(problems)
     dual = DualStackPlan(
@@ -126,7 +128,6 @@ def extend(cluster: ClusterSpec, plan: Plan, services: Sequence[ServiceSpec] = (
         externals=externals,
         routes=routes,
         services=families,
-        slices=slices6,
     )
     warnings = (
         ("ipFamily dual: the administrator's policy tiers are enforced on IPv4 only so far",) if plan.tiers else ()

@@ -23,6 +23,7 @@ from ..netpol.model import Policy
 from ..netpol.world import World
 from ..rules.model import Ruleset, Table
 from ..spec.cnp import ClusterPolicySpec
+from .conditions import PodConditions
 from .dns import records
 from .dns6 import aaaa_records
 from .jsonvalue import Json, to_json
@@ -104,7 +105,7 @@ class IngressPlan:
 # Fields of the desired state that `testbed plan -o json` leaves out: the policy world and
 # the ingress configuration come from the manifests the user already has, and keeping the
 # JSON as it was keeps every saved plan.json comparable.
-NOT_IN_JSON = ("namespaces", "policies", "ingress", "tiers")
+NOT_IN_JSON = ("namespaces", "policies", "ingress", "tiers", "conditions")
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,9 @@ class Plan:
     # the administrator's tiers (issue 17): ClusterNetworkPolicy, AdminNetworkPolicy and
     # BaselineAdminNetworkPolicy objects, in the policy world beside the NetworkPolicies
     tiers: tuple[ClusterPolicySpec, ...] = ()
+    # pods' lifecycle (issue 19): not Ready, terminating, exited, and each node's kube-proxy
+    # view while a change travels (plan/conditions.py); None: every pod Ready, every node synced
+    conditions: PodConditions | None = None
     # the IPv6 half of a dual-stack cluster (issue 15, plan/dualstack.py); None (and left out of
     # to_dict) for an IPv4 cluster
     dual: DualStackPlan | None = None

@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import fields, is_dataclass
 from typing import TYPE_CHECKING
 
+from ..spec.model import OMIT_AT_DEFAULT
+
 if TYPE_CHECKING:  # spec/ comes before plan/; the hash only reads the template
     from ..spec.model import PodTemplate
 
@@ -42,7 +44,13 @@ def template_hash(template: PodTemplate) -> str:
 
 def _plain(value: object) -> object:
     if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: getattr(value, f.name) for f in fields(value)}
+        # a field added to a dataclass later says so (OMIT_AT_DEFAULT): at its default it is left
+        # out, so the pod-template-hash of every template that does not use it stays the same
+        return {
+            f.name: getattr(value, f.name)
+            for f in fields(value)
+            if not (f.metadata.get(OMIT_AT_DEFAULT) and getattr(value, f.name) == f.default)
+        }
     if isinstance(value, (set, frozenset)):
         return sorted(value)
     if isinstance(value, Mapping):

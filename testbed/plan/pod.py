@@ -9,7 +9,7 @@ PortPlan from this module without loading the rest of the pure core).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,11 @@ class PodPlan:
     key: str  # netns key: <namespace>_<name>
     host_veth: str  # the node-side veth end, vethXXXXXXXX as CNI plugins name it
     served_by: str = ""  # "" = the agent serves the ports; "dnsmasq" for the cluster DNS pods
+    # spec.hostname ("" = the pod's name; a StatefulSet pod's is its name) and spec.subdomain
+    # (with a headless Service of that name, a DNS name: plan/dns.py); left out of plan JSON at
+    # their default (the literal of spec.model.OMIT_AT_DEFAULT: this module imports only the stdlib)
+    hostname: str = field(default="", metadata={"omit_at_default": True})
+    subdomain: str = field(default="", metadata={"omit_at_default": True})
 
     @property
     def full_name(self) -> str:

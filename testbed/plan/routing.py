@@ -259,7 +259,9 @@ def speakers(nodes: Sequence[NodePlan], ctx: RoutingContext, router: RouterPlan 
             peers[n.name].append(BgpPeerPlan(ROUTER_NAME, ctx.gateway[rack], asn, "reflector", False))
         own = ipaddress.ip_network(n.pod_cidr)
         expected = tuple(c for c in expected_all if not ipaddress.ip_network(c).overlaps(own))
-        config = bird.node_config(n.name, n.host_ip, asn, n.pod_cidr, ctx.pod_subnet, peers[n.name], cluster_id)
+        config = bird.node_config(
+            n.name, n.host_ip, asn, n.pod_cidr, ctx.pod_subnet, peers[n.name], cluster_id, ctx.bgp.hold_time
+        )
         out.append(BgpSpeakerPlan(n.name, n.key, asn, n.host_ip, (n.pod_cidr,), tuple(peers[n.name]), expected, config))
     if topology == "top-of-rack" and router is not None:
         local = {i.subnet: i.ip for i in router.interfaces}
@@ -274,7 +276,7 @@ def speakers(nodes: Sequence[NodePlan], ctx: RoutingContext, router: RouterPlan 
                 (),
                 tuple(p for p, _ in rpeers),
                 tuple(expected_all),
-                bird.router_config(router_id, asn, ctx.pod_subnet, rpeers),
+                bird.router_config(router_id, asn, ctx.pod_subnet, rpeers, ctx.bgp.hold_time),
             )
         )
     return out

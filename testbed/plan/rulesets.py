@@ -25,8 +25,15 @@ def kube_proxy_rulesets(plan: Plan) -> dict[str, Ruleset]:
     """node -> kube-proxy's ruleset in the plan's mode; none without Services or in mode none."""
     if plan.services is None or plan.kube_proxy_mode == "none":
         return {}
+    views = plan.conditions
     return {
-        n.name: build_ruleset(plan.services, n.name, n.host_ip, plan.pod_subnet, plan.kube_proxy_mode)
+        n.name: build_ruleset(
+            views.services_of(n.name, plan.services) if views is not None else plan.services,
+            n.name,
+            n.host_ip,
+            plan.pod_subnet,
+            plan.kube_proxy_mode,
+        )
         for n in plan.nodes
     }
 

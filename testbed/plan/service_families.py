@@ -96,14 +96,12 @@ def plan_families(
     specs: Sequence[ServiceSpec],
     dual: bool,
     service_subnet_v6: str = "",
-    pod_ips6: Mapping[str, str] | None = None,
-) -> tuple[dict[str, ServiceFamilies], tuple[EndpointSlicePlan, ...], list[Problem]]:
-    """(Service key -> its families, the IPv6 EndpointSlices, problems) for every Service."""
+) -> tuple[dict[str, ServiceFamilies], list[Problem]]:
+    """(Service key -> its families and ClusterIPs, problems) for every Service."""
     by_key = {s.key: s for s in specs}
     out: dict[str, ServiceFamilies] = {}
     problems: list[Problem] = []
     taken: set[str] = set()
-    slices: list[EndpointSlicePlan] = []
     for svc in services.services:
         policy, families, found = resolve(None if svc.builtin else by_key.get(svc.key), dual)
         problems += found
@@ -117,9 +115,20 @@ def plan_families(
             else:
                 ips = (svc.cluster_ip, ip6)
         out[svc.key] = ServiceFamilies(policy, families, ips)
-        if "IPv6" in families and pod_ips6 is not None:
-            slices += _ipv6_slices(svc, services, pod_ips6)
-    return out, tuple(slices), problems
+    return out, problems
+
+
+def ipv6_slices(
+    services: ServicesPlan, families: Mapping[str, ServiceFamilies], pod_ips6: Mapping[str, str]
+) -> tuple[EndpointSlicePlan, ...]:
+    """The IPv6 EndpointSlices of every dual-stack Service, from the IPv4 slices as they are now
+    (derived on use, so readiness and endpoint changes made to the IPv4 slices carry over)."""
+    out: list[EndpointSlicePlan] = []
+    for svc in services.services:
+        fams = families.get(svc.key)
+        if fams is not None and "IPv6" in fams.families:
+            out += _ipv6_slices(svc, services, pod_ips6)
+    return tuple(out)
 
 
 def _ipv6_slices(svc: ServicePlan, services: ServicesPlan, pod_ips6: Mapping[str, str]) -> list[EndpointSlicePlan]:
@@ -146,10 +155,7 @@ def _ipv6_slices(svc: ServicePlan, services: ServicesPlan, pod_ips6: Mapping[str
 
 
 def ipv6_services(
-    services: ServicesPlan,
-    families: Mapping[str, ServiceFamilies],
-    slices6: tuple[EndpointSlicePlan, ...],
-    subnet6: str,
+    services: ServicesPlan, families: Mapping[str, ServiceFamilies], pod_ips6: Mapping[str, str], subnet6: str
 ) -> ServicesPlan:
     """The IPv6 side as kube-proxy's IPv6 proxier sees it: the dual-stack Services with their
     IPv6 ClusterIP (no load balancer or external addresses: those are IPv4 here) and the IPv6
@@ -165,4 +171,4 @@ def ipv6_services(
         for s in services.services
         if s.key in families and len(families[s.key].cluster_ips) == 2
     )
-    return ServicesPlan(services.seed, subnet6, None, svcs, slices6)
+    return ServicesPlan(services.seed, subnet6, None, svcs, ipv6_slices(services, families, pod_ips6))

@@ -578,9 +578,11 @@ def compute_slices(
                     ports.append(EndpointPortPlan(p.name, number, p.protocol, p.app_protocol))
             if svc.ports and not ports:
                 continue  # no port of the Service resolves on this pod
+            # endpointslice's podToEndpoint: serving is the pod's readiness; ready is serving and
+            # not terminating, or always with publishNotReadyAddresses
             gone = pod.full_name in terminating
-            ready = svc.publish_not_ready_addresses or (pod.full_name not in not_ready and not gone)
-            serving = svc.publish_not_ready_addresses or pod.full_name not in not_ready
+            serving = pod.full_name not in not_ready
+            ready = svc.publish_not_ready_addresses or (serving and not gone)
             groups.setdefault(tuple(ports), []).append(EndpointPlan(pod.ip, pod.node, pod.name, ready, serving, gone))
         if not groups:  # upstream keeps one placeholder slice with no endpoints
             out.append(EndpointSlicePlan(svc.namespace, _slice_name(seed, svc, "placeholder"), svc.name, (), ()))

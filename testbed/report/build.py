@@ -23,6 +23,9 @@ from ..analysis import dataset, nat, performance, reachability, spread, verdict
 from ..errors import TestbedError
 from . import figures
 from .document import Block, Bullets, Details, Figure, Heading, Paragraph, Table, slug, to_html, to_markdown
+from .drops import drop_blocks
+from .faults import fault_blocks
+from .lifecycle import lifecycle_blocks
 
 MAX_MISMATCH_ROWS = 500
 MAX_TABLE_ROWS, MAX_TABLE_COLUMNS = 60, 40
@@ -493,9 +496,12 @@ def assemble(frame: pd.DataFrame, meta: Mapping[str, Any], plan: Mapping[str, An
     blocks += _nat_per_family(frame)
     blocks += _reachability(frame, names)
     blocks += _expected_vs_observed(frame)
+    blocks += drop_blocks(frame)
     blocks += _spread(frame, plan, names)
+    blocks += fault_blocks(frame, meta, names.take)
     blocks += _latency(frame, names)
     blocks += _throughput(frame)
+    blocks += lifecycle_blocks(meta, frame)
     blocks += [
         Heading(2, "Files", "files"),
         Paragraph(

@@ -254,3 +254,23 @@ def latency_boxplot(samples: Mapping[tuple[str, str], Sequence[float]]) -> bytes
     ax.grid(axis="x", color="#e5e5e5")
     ax.set_title("Latency per kind of communication and protocol", fontsize=11, loc="left")
     return _png(fig)
+
+
+def fault_timeline(step: str, lines: Sequence[Any]) -> bytes:
+    """Each probe group's share of failed requests per round over time (one row of bars per
+    group), the step's fault events as numbered vertical lines (analysis/faults.py's timelines)."""
+    fig = _new_figure(9.0, 1.2 + 0.9 * len(lines))
+    axes = fig.subplots(len(lines), 1, sharex=True, squeeze=False)[:, 0]
+    for ax, line in zip(axes, lines):
+        times = [r.time for r in line.rounds]
+        failed = [(r.total - r.ok) / r.total if r.total else 0.0 for r in line.rounds]
+        ax.bar(times, failed, width=0.08, color="#c44e52", align="edge")
+        ax.set_ylim(0, 1.05)
+        ax.set_yticks([0, 1], ["0", "all"], fontsize=7)
+        ax.set_ylabel(_clip(line.group, 18), fontsize=8, rotation=0, ha="right", va="center")
+        for n, (t, _label) in enumerate(line.events, 1):
+            ax.axvline(t, color="#4c72b0", linewidth=1.0, linestyle="--")
+            ax.text(t, 1.0, f" {n}", fontsize=7, color="#4c72b0", va="top")
+    axes[-1].set_xlabel("seconds since the step's first round", fontsize=9)
+    axes[0].set_title(f"failed requests per round — {step}", fontsize=10, loc="left")
+    return _png(fig)

@@ -130,8 +130,30 @@ class Counter:
     """nft's `counter` statement: the kernel counts the rule's packets (nothing here reads them)."""
 
 
+@dataclass(frozen=True)
+class Log:
+    """Tell the testbed about the packets this rule drops or rejects (rules/droplog.py).
+
+    Not a statement of the rule itself: the renderers write a rule with the same matches just
+    before it, rate-limited, that sends the packet to nfnetlink_log (nft `log group`, iptables
+    `-j NFLOG`) with a prefix naming table, chain and rule. A rule of its own because a `limit`
+    over its rate must skip the log only, never the drop; the tracer ignores it."""
+
+
 Part = (
-    Comment | Proto | DPort | Addr | AddrType | MarkMatch | CtState | Random | RecentCheck | InSet | RecentSet | Counter
+    Comment
+    | Proto
+    | DPort
+    | Addr
+    | AddrType
+    | MarkMatch
+    | CtState
+    | Random
+    | RecentCheck
+    | InSet
+    | RecentSet
+    | Counter
+    | Log
 )
 
 

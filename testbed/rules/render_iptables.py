@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 
+from .droplog import LOG_BURST, LOG_GROUP, LOG_RATE, key_of, log_matches, logged
 from .model import (
     KEYWORDS,
     Addr,
@@ -21,6 +22,7 @@ from .model import (
     DPort,
     Goto,
     Jump,
+    Log,
     MarkMatch,
     Masquerade,
     Part,
@@ -66,6 +68,7 @@ _PARTS: dict[type, Callable[..., str]] = {
     Random: lambda p: f"-m statistic --mode random --probability {float(p.probability):0.10f}",
     RecentCheck: lambda p: f"-m recent --name {p.name} --rcheck --seconds {p.seconds} --reap",
     RecentSet: lambda p: f"-m recent --name {p.name} --set",
+    Log: lambda p: "",  # written as a rule of its own before this one (chain_rules)
 }
 _VERDICTS: dict[type, Callable[..., str]] = {
     **{
@@ -102,6 +105,27 @@ def iptables_rule(chain: str, rule: Rule, op: str = "-A") -> str:
     return " ".join(w for w in words if w)
 
 
+def iptables_log_rule(table: str, chain: str, index: int, rule: Rule) -> str:
+    """The rule that reports what `rule` drops or rejects (rules/droplog.py): same matches, rate-limited."""
+    key = key_of(table, chain, index, rule)
+    words = ["-A", chain] + [_part(p) for p in log_matches(rule)]
+    words += [
+        f"-m limit --limit {LOG_RATE}/sec --limit-burst {LOG_BURST}",
+        f'-j NFLOG --nflog-group {LOG_GROUP} --nflog-prefix "{key.prefix()}"',
+    ]
+    return " ".join(w for w in words if w)
+
+
+def chain_rules(table: str, chain: str, rules: Iterable[Rule]) -> list[str]:
+    """A user chain's `-A` lines, each logged rule preceded by its log rule."""
+    out: list[str] = []
+    for i, r in enumerate(rules):
+        if logged(r):
+            out.append(iptables_log_rule(table, chain, i, r))
+        out.append(iptables_rule(chain, r))
+    return out
+
+
 def render_restore(tables: Iterable[Table], header: str = "", stale: Mapping[str, list[str]] | None = None) -> str:
     """Input for `iptables-restore --noflush`: the user chains of each table, then COMMIT."""
     stale = stale or {}
@@ -112,7 +136,7 @@ def render_restore(tables: Iterable[Table], header: str = "", stale: Mapping[str
         lines += [f":{c.name} - [0:0]" for c in chains]
         lines += [f":{name} - [0:0]" for name in stale.get(table.name, [])]
         for c in chains:
-            lines += [iptables_rule(c.name, r) for r in c.rules]
+            lines += chain_rules(table.name, c.name, c.rules)
         lines += [f"-X {name}" for name in stale.get(table.name, [])]
         lines.append("COMMIT")
     return "\n".join(lines) + "\n"

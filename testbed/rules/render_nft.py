@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from functools import lru_cache
 
+from .droplog import LOG_BURST, LOG_GROUP, LOG_RATE, key_of, log_matches, logged
 from .model import (
     KEYWORDS,
     Addr,
@@ -26,6 +27,7 @@ from .model import (
     Goto,
     InSet,
     Jump,
+    Log,
     MapElement,
     MarkMatch,
     Masquerade,
@@ -108,6 +110,8 @@ def _parts(parts: tuple[Part, ...]) -> tuple[list[str], list[str]]:
         kind = type(p)
         if kind is Comment:
             comments.append(p.text)  # type: ignore[union-attr]
+        elif kind is Log:
+            continue  # written as a rule of its own before this one (chain_rules)
         elif kind is Proto and i + 1 < len(parts) and type(parts[i + 1]) is DPort:
             words.append(f"{p.name} dport {_ports(parts[i + 1])}")  # type: ignore[union-attr,arg-type]
             skip = True
@@ -156,6 +160,28 @@ def nft_rule(rule: Rule) -> str:
     for c in comments:
         text += f' comment "{comment_text(c)}"'
     return text
+
+
+@lru_cache(maxsize=1 << 12)
+def nft_log_rule(table: str, chain: str, index: int, rule: Rule) -> str:
+    """The rule that reports what `rule` drops or rejects (rules/droplog.py): same matches, rate-limited."""
+    words, _ = _parts(log_matches(rule))
+    key = key_of(table, chain, index, rule)
+    words += [
+        f"limit rate {LOG_RATE}/second burst {LOG_BURST} packets",
+        f'log prefix "{key.prefix()}" group {LOG_GROUP}',
+    ]
+    return " ".join(words)
+
+
+def chain_rules(table: str, c: Chain) -> list[str]:
+    """A chain's rules as nft writes them, each logged rule preceded by its log rule."""
+    out: list[str] = []
+    for i, r in enumerate(c.rules):
+        if logged(r):
+            out.append(nft_log_rule(table, c.name, i, r))
+        out.append(nft_rule(r))
+    return out
 
 
 def _set_options(s: NftSet) -> list[str]:
@@ -209,7 +235,7 @@ def render_commands(tables: Iterable[Table], header: str = "") -> str:
         lines += [_chain_decl(ref, c) for c in t.chains]
         lines.append("")
         for c in t.chains:
-            lines += [f"add rule {ref} {c.name} {nft_rule(r)}" for r in c.rules]
+            lines += [f"add rule {ref} {c.name} {text}" for text in chain_rules(t.name, c)]
         lines.append("")
         for s in t.sets:
             lines += [f"add element {ref} {s.name} {{ {e} }}" for e in s.elements]
@@ -229,7 +255,7 @@ def set_block(s: NftSet, indent: str = "\t") -> list[str]:
     return lines
 
 
-def chain_block(c: Chain, indent: str = "\t") -> list[str]:
+def chain_block(c: Chain, indent: str = "\t", table: str = "") -> list[str]:
     lines = [f"{indent}chain {c.name} {{"]
     if c.base:
         lines.append(
@@ -238,7 +264,7 @@ def chain_block(c: Chain, indent: str = "\t") -> list[str]:
         )
     if c.comment:
         lines.append(f'{indent * 2}comment "{comment_text(c.comment)}"')
-    lines += [f"{indent * 2}{nft_rule(r)}" for r in c.rules]
+    lines += [f"{indent * 2}{text}" for text in chain_rules(table, c)]
     lines.append(f"{indent}}}")
     return lines
 
@@ -256,7 +282,7 @@ def render_block(table: Table, header: str = "", indent: str = "\t", create: str
     for s in table.sets:
         body += set_block(s, indent)
     for c in table.chains:
-        body += chain_block(c, indent)
+        body += chain_block(c, indent, table.name)
     return "\n".join(head + body + ["}"]) + "\n"
 
 

@@ -39,6 +39,7 @@ from .model import (
     Goto,
     InSet,
     Jump,
+    Log,
     MarkMatch,
     Masquerade,
     NftSet,
@@ -256,7 +257,7 @@ class _Tracer:
         """(state, matched, why) of each branch: one, or two after a random match."""
         branches: list[tuple[_State, bool, list[str]]] = [(st, True, [])]
         for p in rule.parts:
-            if isinstance(p, (Comment, RecentSet, Counter)):
+            if isinstance(p, (Comment, RecentSet, Counter, Log)):
                 continue
             nxt: list[tuple[_State, bool, list[str]]] = []
             for s, ok, notes in branches:

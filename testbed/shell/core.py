@@ -19,13 +19,17 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import TestbedError
+from ..faults.model import Timers
+from ..plan.dns import hosts_names
 from ..plan.model import Plan
+from . import faults as fault_commands
 from . import mininet
 from .execns import exec_argv, make_rcfile, substitute
 from .grammar import KubectlError
 from .kubectl import Kubectl
 from .live import Change, Live, Run
 from .objects import Catalog, Obj
+from .probes import probe_command
 
 if TYPE_CHECKING:
     from ..experiment.changes import Action
@@ -122,6 +126,7 @@ class ClusterShell(Kubectl):
         # `kubectl annotate`: kept by the shell (annotations change no packet), gone with their object
         self.annotations: dict[tuple[str, str, str], dict[str, str]] = {}
         self.restarts = 0
+        self.fault_timers = Timers()  # `fault timers` sets them (shell/faults.py)
         self._index()
 
     def close(self) -> None:
@@ -140,9 +145,10 @@ class ClusterShell(Kubectl):
         for router in plan.network.routers if plan.network is not None else ():
             self.targets[router.name] = (router.key, router.interfaces[0].ip, router.name, False)
         for p in plan.pods:
-            self.targets[f"{p.namespace}/{p.name}"] = (p.key, p.ip, p.name, True)
+            # the UTS hostname: spec.hostname when set (a StatefulSet pod's is its name), else the name
+            self.targets[f"{p.namespace}/{p.name}"] = (p.key, p.ip, p.hostname or p.name, True)
             if p.namespace == "default" or sum(q.name == p.name for q in plan.pods) == 1:
-                self.targets.setdefault(p.name, (p.key, p.ip, p.name, True))
+                self.targets.setdefault(p.name, (p.key, p.ip, p.hostname or p.name, True))
         self._cat = None
         self._prefix = {(p.namespace, p.name): p.prefix for p in plan.pods}
         now = time.monotonic()
@@ -206,6 +212,14 @@ class ClusterShell(Kubectl):
             raise KubectlError(f"error: {exc}") from None
         self._index()
 
+    def act(self, action: Any) -> list[str]:
+        """A fault or a recovery (shell/faults.py) through the Live adapter; None: the active ones."""
+        if self.live.fault is None:
+            raise KubectlError("error: this shell cannot inject faults")
+        self.plan, self.manifests, lines = self.live.fault(action, self.fault_timers)
+        self._index()
+        return lines
+
     def exec_in(self, target: tuple[str, str, str, bool], command: str) -> int:
         key, ip, hostname, is_pod = target
         if is_pod:
@@ -215,7 +229,7 @@ class ClusterShell(Kubectl):
                     self.live.write_hosts(
                         key,
                         "# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n"
-                        f"::1\tlocalhost ip6-localhost ip6-loopback\n{pod.ip}\t{pod.name}\n",
+                        f"::1\tlocalhost ip6-localhost ip6-loopback\n{pod.ip}\t{hosts_names(pod)}\n",
                     )
                 except OSError:
                     pass  # a read-only /etc: the VM's hosts file stays in view
@@ -235,8 +249,12 @@ class ClusterShell(Kubectl):
         try:
             if first in ("exit", "quit", "EOF"):
                 raise Exit()
+            if first in fault_commands.COMMANDS:
+                return fault_commands.COMMANDS[first](self, rest.strip())
             if first in mininet.COMMANDS:
                 return mininet.COMMANDS[first](self, rest.strip())
+            if first == "probe":  # a pod's probe fails or passes (shell/probes.py, issue 19)
+                return probe_command(self, rest.strip())
             if first == "kubectl" or first in VERBS or first in UNSUPPORTED:
                 return self.kubectl(stripped)
             target = self.targets.get(first)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ..experiment.jobs import completions
 from ..plan.model import Plan
 from ..views import describe_node, describe_pod
 from .objects import Catalog, Obj
@@ -93,14 +94,42 @@ def describe(cat: Catalog, plan: Plan, obj: Obj, events: Sequence[Event]) -> str
             head.append(f"  Policy Types: {', '.join(pol.policy_types)}")
         elif obj.plural in ("deployments", "replicasets", "statefulsets", "daemonsets", "replicationcontrollers"):
             st = body.get("status", {})
+            selector = spec.get("selector", {}).get("matchLabels", {})
             head += [
-                f"Selector:     {obj.wide[2] if len(obj.wide) > 2 else ''}",
+                f"Selector:     {obj.wide[2] if len(obj.wide) > 2 else ','.join(f'{k}={v}' for k, v in selector.items())}",
                 f"Replicas:     {spec.get('replicas')} desired | {st.get('replicas', 0)} updated | "
                 f"{st.get('replicas', 0)} total | {st.get('readyReplicas', 0)} available | 0 unavailable",
                 "Pod Template:",
                 f"  Labels:  {_labels(spec.get('template', {}).get('metadata', {}).get('labels', {}), 11)}",
                 "  Containers:",
             ] + [f"   {c['name']}:" for c in spec.get("template", {}).get("spec", {}).get("containers", [])]
+            if obj.plural == "daemonsets":  # no replicas: its own counts follow (_controller_lines)
+                head = [line for line in head if not line.startswith("Replicas:")]
+            head += _controller_lines(cat, obj)
+        elif obj.plural in ("jobs", "cronjobs"):
+            head += _controller_lines(cat, obj)
+        elif obj.plural == "endpointslices":  # kubectl's EndpointSliceDescriber, conditions included
+            head.append(f"AddressType:  {body.get('addressType', 'IPv4')}")
+            head += ["Ports:", "  Name     Port  Protocol", "  ----     ----  --------"]
+            sl = next(
+                x
+                for x in (plan.services.slices if plan.services else ())
+                if (x.namespace, x.name) == (obj.namespace, obj.name)
+            )
+            head += [f"  {p.name or '<unset>':<8} {p.port:<5} {p.protocol}" for p in sl.ports] or [
+                "  <unset>  <unset>  <unset>"
+            ]
+            head.append("Endpoints:")
+            for e in sl.endpoints:
+                head += [
+                    f"  - Addresses:  {e.ip}",
+                    "    Conditions:",
+                    f"      Ready:        {str(e.ready).lower()}",
+                    f"      Serving:      {str(e.serving).lower()}",
+                    f"      Terminating:  {str(e.terminating).lower()}",
+                    f"    TargetRef:    Pod/{e.pod}" if e.pod else "    TargetRef:    <unset>",
+                    f"    NodeName:     {e.node or '<unset>'}",
+                ]
         elif obj.plural == "endpoints":
             head.append("Subsets:")
             for s in body.get("subsets", []):
@@ -121,3 +150,65 @@ def describe(cat: Catalog, plan: Plan, obj: Obj, events: Sequence[Event]) -> str
         elif obj.plural == "namespaces":
             head += ["Status:       Active", "", "No resource quota.", "", "No LimitRange resource."]
     return "\n".join(head + _events(events))
+
+
+def _controller_lines(cat: Catalog, obj: Obj) -> list[str]:
+    """What kubectl describe adds for StatefulSets, DaemonSets, Jobs and CronJobs."""
+    w = next(
+        (
+            w
+            for w in cat.manifests.workloads
+            if (w.ref.kind, w.ref.namespace, w.ref.name) == (obj.kind, obj.namespace, obj.name)
+        ),
+        None,
+    )
+    if w is None or w.controller is None:
+        return []
+    f, n = w.controller, len(cat.pods_of(w.ref.kind, w.ref.namespace, w.ref.name))
+    running = f"{n} Running / 0 Waiting / 0 Succeeded / 0 Failed"
+    if obj.plural == "statefulsets":
+        return [
+            f"Service Name:        {f.service_name or '<none>'}",
+            f"Pod Management Policy:  {f.pod_management}",
+            f"Pods Status:         {running}",
+        ]
+    if obj.plural == "daemonsets":
+        return [
+            f"Node-Selector:       {','.join(f'{k}={v}' for k, v in sorted(w.template.node_selector.items())) or '<none>'}",
+            f"Desired Number of Nodes Scheduled: {n}",
+            f"Current Number of Nodes Scheduled: {n}",
+            f"Pods Status:         {running}",
+        ]
+    if obj.plural == "jobs":
+        done = completions(w).split("/")[0]
+        lines = [
+            f"Parallelism:         {f.parallelism}",
+            f"Completions:         {f.completions if f.completions is not None else '<unset>'}",
+            f"Active Deadline Seconds:  {f.active_deadline}s" if f.active_deadline else "",
+            f"Pods Statuses:       {n} Active ({n} Ready) / {done} Succeeded / 0 Failed",
+            f"Controlled By:       {f.owner}" if f.owner else "",
+            "Pod Template:",
+            f"  Labels:  {_labels(w.template.labels, 11)}",
+        ]
+        return [line for line in lines if line]
+    return [
+        f"Schedule:                      {f.schedule}",
+        f"Suspend:                       {f.suspend}",
+        f"Parallelism:                   {f.parallelism}",
+        f"Completions:                   {f.completions if f.completions is not None else '<unset>'}",
+        "Last Schedule Time:            <unset> (runs when triggered: kubectl create job NAME --from=cronjob/"
+        + w.ref.name
+        + ")",
+        "Active Jobs:         "
+        + (
+            ", ".join(
+                j.ref.name
+                for j in cat.manifests.workloads
+                if j.ref.kind == "Job"
+                and j.controller is not None
+                and j.controller.owner == f"CronJob/{w.ref.name}"
+                and not j.controller.complete
+            )
+            or "<none>"
+        ),
+    ]

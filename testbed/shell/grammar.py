@@ -21,6 +21,8 @@ RESOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
     "statefulsets": ("StatefulSet", ("statefulset", "sts")),
     "daemonsets": ("DaemonSet", ("daemonset", "ds")),
     "replicationcontrollers": ("ReplicationController", ("replicationcontroller", "rc")),
+    "jobs": ("Job", ("job",)),
+    "cronjobs": ("CronJob", ("cronjob", "cj")),
     "endpoints": ("Endpoints", ("ep",)),
     "endpointslices": ("EndpointSlice", ("endpointslice",)),
     "networkpolicies": ("NetworkPolicy", ("networkpolicy", "netpol")),
@@ -29,7 +31,7 @@ RESOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
     "nodes": ("Node", ("node", "no")),
 }
 # what `kubectl get all` lists
-ALL = ("pods", "services", "daemonsets", "deployments", "replicasets", "statefulsets")
+ALL = ("pods", "services", "daemonsets", "deployments", "replicasets", "statefulsets", "cronjobs", "jobs")
 # kubectl's group-qualified names in `TYPE/NAME` output
 QUALIFIED = {
     "pods": "pod",
@@ -39,6 +41,8 @@ QUALIFIED = {
     "statefulsets": "statefulset.apps",
     "daemonsets": "daemonset.apps",
     "replicationcontrollers": "replicationcontroller",
+    "jobs": "job.batch",
+    "cronjobs": "cronjob.batch",
     "endpoints": "endpoints",
     "endpointslices": "endpointslice.discovery.k8s.io",
     "networkpolicies": "networkpolicy.networking.k8s.io",
@@ -61,6 +65,7 @@ _ALIAS.update(
         "networkpolicies.networking.k8s.io": "networkpolicies",
         "ingresses.networking.k8s.io": "ingresses",
         "endpointslices.discovery.k8s.io": "endpointslices",
+        **{f"{a}.batch": p for a, p in list(_ALIAS.items()) if p in ("jobs", "cronjobs")},
     }
 )
 

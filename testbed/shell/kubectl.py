@@ -46,7 +46,12 @@ IMAGE_PORTS = {
     "rabbitmq": 5672,
 }
 # the files seeds apply from the network, shipped in manifests/ (no network is ever used)
-SHIPPED = {"service/networking/nginx-policy.yaml": "seed003-access-nginx.yaml"}
+SHIPPED = {
+    "service/networking/nginx-policy.yaml": "seed003-access-nginx.yaml",
+    # the StatefulSet Basics tutorial's and the DaemonSet page's examples (manifests/realworld/k8s-website/)
+    "application/web/web.yaml": "realworld/k8s-website/web.yaml",
+    "controllers/daemonset.yaml": "realworld/k8s-website/daemonset.yaml",
+}
 URL_PREFIXES = (
     "https://k8s.io/examples/",
     "https://kubernetes.io/examples/",
@@ -318,6 +323,7 @@ class Kubectl:
             group = QUALIFIED[plural].partition(".")[2]
             api = {
                 "apps": "apps/v1",
+                "batch": "batch/v1",
                 "discovery.k8s.io": "discovery.k8s.io/v1",
                 "networking.k8s.io": "networking.k8s.io/v1",
             }.get(group, "v1")
@@ -432,10 +438,33 @@ class Kubectl:
             self._service(ns, name, {"app": name}, ports, kind)
             print(f"service/{name} created")
             return 0
+        if what == "job":
+            return self._create_job(rest)
         raise KubectlError(
             f"error: create {what[:40]}: not supported by this shell "
-            "(deployment, namespace, service; other objects: apply -f FILE)"
+            "(deployment, namespace, service, job --from=cronjob/NAME; other objects: apply -f FILE)"
         )
+
+    def _create_job(self, rest: list[str]) -> int:
+        """`kubectl create job NAME --from=cronjob/CRON`: the CronJob's Job, now (experiment/jobs.py)."""
+        from ..experiment.jobs import Trigger
+
+        a = parse(rest, {"--from": True, "--image": True})
+        if len(a.positional) != 1:
+            raise KubectlError(f"error: exactly one NAME is required, got {len(a.positional)}")
+        source = a.get("--from") or ""
+        if not source.startswith(("cronjob/", "cj/", "cronjobs/", "cronjob.batch/")):
+            raise KubectlError(
+                "error: create job: only --from=cronjob/NAME is supported by this shell (other Jobs: apply -f FILE)"
+            )
+        name, ns, cron = a.positional[0], a.get("--namespace", "default"), source.split("/", 1)[1]
+        if self._exists("jobs", ns, name):
+            raise self._already("jobs", name)
+        if not self._exists("cronjobs", ns, cron):
+            raise _not_found("cronjobs", cron)
+        self.change(Trigger(cron, ns, name))
+        print(f"job.batch/{name} created")
+        return 0
 
     def _service(
         self, ns: str, name: str, selector: Mapping[str, str], ports: list[dict[str, Any]], kind: str = "ClusterIP"
@@ -584,6 +613,7 @@ class Kubectl:
     def kubectl_label(self, words: list[str], verb: str = "label") -> int:
         from ..experiment.changes import Label, LabelNamespace
         from ..experiment.model import PodSelection
+        from ..experiment.nodes import LabelNodes
 
         a = parse(words, {"--overwrite": False, "--selector": True, "--all": False})
         split = next((i for i, w in enumerate(a.positional) if "=" in w or w.endswith("-")), len(a.positional))
@@ -595,8 +625,8 @@ class Kubectl:
         for plural, names in ts:
             if not names and not a.has("--selector") and not a.has("--all"):
                 raise KubectlError("error: resource(s) were provided, but no name was specified")
-            if verb == "label" and plural not in ("pods", "namespaces"):
-                raise KubectlError(f"error: label {plural}: not supported by this shell (pods and namespaces)")
+            if verb == "label" and plural not in ("pods", "namespaces", "nodes"):
+                raise KubectlError(f"error: label {plural}: not supported by this shell (pods, namespaces, nodes)")
             for obj in self._select(a, plural, names):
                 current = obj.labels if verb == "label" else obj.annotations
                 for k, v in changes.items():
@@ -608,6 +638,8 @@ class Kubectl:
                     self._annotate(plural, obj, changes)
                 elif plural == "namespaces":
                     self.change(LabelNamespace(obj.name, changes))
+                elif plural == "nodes":  # DaemonSets follow (experiment/nodes.py)
+                    self.change(LabelNodes((obj.name,), changes))
                 else:
                     self.change(Label(PodSelection(namespace=ns, names=(obj.name,)), changes))
                 removed_only = all(v is None for v in changes.values())
@@ -633,6 +665,7 @@ class Kubectl:
 
     def kubectl_scale(self, words: list[str]) -> int:
         from ..experiment.changes import Scale
+        from ..experiment.statefulsets import stages
 
         a = parse(words, {"--replicas": True, "--current-replicas": True})
         if not (a.get("--replicas") or "").isdigit():
@@ -644,7 +677,11 @@ class Kubectl:
             if plural not in ("deployments", "replicasets", "replicationcontrollers", "statefulsets"):
                 raise KubectlError(f"error: cannot scale {plural}")
             for obj in self._select(a, plural, names):
-                self.change(Scale(RESOURCES[plural][0], obj.name, int(a.value("--replicas")), ns))
+                # an OrderedReady StatefulSet: one pod at a time (experiment/statefulsets.py)
+                for stage in stages(
+                    Scale(RESOURCES[plural][0], obj.name, int(a.value("--replicas")), ns), self.manifests
+                ):
+                    self.change(stage)
                 print(f"{QUALIFIED[plural]}/{obj.name} scaled")
         return 0
 
@@ -774,11 +811,14 @@ class Kubectl:
         kind = RESOURCES[plural][0]
         meta = {"name": obj.name, **({"namespace": obj.namespace} if obj.namespace else {})}
         tmpl = {"metadata": {"labels": {"x": "y"}}, "spec": {"containers": [{"name": "c"}]}}
+        job_tmpl = {"spec": {"containers": [{"name": "c"}], "restartPolicy": "Never"}}
         spec = {
             "deployments": {"selector": {"matchLabels": {"x": "y"}}, "template": tmpl},
             "replicasets": {"selector": {"matchLabels": {"x": "y"}}, "template": tmpl},
             "statefulsets": {"selector": {"matchLabels": {"x": "y"}}, "template": tmpl, "serviceName": "x"},
             "daemonsets": {"selector": {"matchLabels": {"x": "y"}}, "template": tmpl},
+            "jobs": {"template": job_tmpl},
+            "cronjobs": {"schedule": "* * * * *", "jobTemplate": {"spec": {"template": job_tmpl}}},
             "replicationcontrollers": {"selector": {"x": "y"}, "template": tmpl},
             "services": {"ports": [{"port": 1}]},
             "networkpolicies": {"podSelector": {}},
@@ -791,6 +831,8 @@ class Kubectl:
             "replicasets": "apps/v1",
             "statefulsets": "apps/v1",
             "daemonsets": "apps/v1",
+            "jobs": "batch/v1",
+            "cronjobs": "batch/v1",
             "networkpolicies": "networking.k8s.io/v1",
             "ingresses": "networking.k8s.io/v1",
         }.get(plural, "v1")

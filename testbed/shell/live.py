@@ -18,11 +18,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..plan.model import Plan
+from .faults import FaultCall
 
 if TYPE_CHECKING:
     from ..experiment.changes import Action
     from ..experiment.rollout import Rollout
 
+SHELL_TIME_SCALE = 0.1  # changes played in time run ten times faster than in a real cluster
 Run = Callable[[str, list[str]], int]  # (netns name, argv) -> exit status
 Change = Callable[["Action"], tuple[Plan, Any]]  # an experiment/changes.py action -> (plan, manifests)
 RollOut = Callable[["Rollout"], tuple[Plan, Any]]  # an experiment/rollout.py Rollout -> (plan, manifests)
@@ -37,6 +39,7 @@ class Live:
     capture: Callable[[str, list[str]], tuple[int, str]] | None = None  # (key, argv) -> (status, stdout)
     rollout: RollOut | None = None  # an experiment/rollout.py Rollout, rolled out step by step
     state_dir: str = ""  # the shell's files inside the instance's folder ("" = a temp dir)
+    fault: FaultCall | None = None  # inject or recover a fault (shell/faults.py, emu/faults.py)
 
     def exec(self, key: str, argv: list[str]) -> int:
         return self.run(self.netns(key), argv)
@@ -100,12 +103,32 @@ def connect(cluster: Any, spec: Any, manifests: Any) -> Live:
     kept here, and every change is: edit the manifests, replan, apply the new Plan."""
     from ..experiment.changes import apply_action
 
-    current = {"manifests": manifests}
+    current = {"manifests": manifests, "spec": spec}  # the spec changes with a node's taints (faults)
+    paced: dict[str, Any] = {}  # once a probe was made to fail: changes are played in time (issue 19)
+    history: dict = {}  # (namespace, deployment) -> the previous pod template, for `rollout undo`
+
+    def played(action: Any) -> tuple[Plan, Any] | None:
+        from ..experiment.changes import SetProbe
+        from ..experiment.paced import PacedChanges
+        from ..lifecycle.delays import Delays
+
+        if "driver" not in paced and isinstance(action, SetProbe):
+            paced["driver"] = PacedChanges(cluster, current["manifests"], Delays(time_scale=SHELL_TIME_SCALE))
+        if "driver" not in paced:
+            return None
+        with sigint_ignored():
+            current["manifests"], _done = paced["driver"].apply(
+                action, current["spec"], current["manifests"], history, "shell"
+            )
+        return cluster.plan, current["manifests"]
 
     def change(action: Action) -> tuple[Plan, Any]:
-        new_manifests, new_plan = apply_action(action, spec, current["manifests"], cluster.plan, "shell")
+        done = played(action)
+        if done is not None:
+            return done
+        new_manifests, new_plan = apply_action(action, current["spec"], current["manifests"], cluster.plan, "shell")
         with sigint_ignored():
-            cluster.apply(new_plan)
+            cluster.apply(cluster.faults.adjust(new_plan))
         current["manifests"] = new_manifests
         return cluster.plan, new_manifests
 
@@ -123,14 +146,34 @@ def connect(cluster: Any, spec: Any, manifests: Any) -> Live:
             return 124, ""
         return done.returncode, done.stdout
 
-    history: dict = {}  # (namespace, deployment) -> the previous pod template, for `rollout undo`
-
     def rollout(action: Rollout) -> tuple[Plan, Any]:
         # the experiment runner's rolling update: every intermediate state applied, new pods first
         from ..experiment.run import _roll_out
+
+        done = played(action)
+        if done is not None:
+            return done
 
         with sigint_ignored():
             current["manifests"], _done = _roll_out(cluster, spec, current["manifests"], action, history, "shell")
         return cluster.plan, current["manifests"]
 
-    return Live(cluster.netns, run_attached, change, logs, capture, rollout, state)
+    def fault(action: Any, timers: Any) -> tuple[Plan, Any, list[str]]:
+        """Inject or recover a fault, printing its events as they happen; None lists the active."""
+        from ..faults.model import Fault
+
+        injector = cluster.faults
+        if action is None:
+            return cluster.plan, current["manifests"], [f.describe() for f in injector.state.active.values()]
+        injector.say = lambda line: print(line, flush=True)
+        if isinstance(action, Fault):
+            current["spec"], current["manifests"] = injector.inject(
+                action, timers, current["spec"], current["manifests"]
+            )
+        else:
+            current["spec"], current["manifests"] = injector.recover(
+                action, timers, current["spec"], current["manifests"]
+            )
+        return cluster.plan, current["manifests"], []
+
+    return Live(cluster.netns, run_attached, change, logs, capture, rollout, state, fault)

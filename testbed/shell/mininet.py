@@ -44,15 +44,15 @@ Commands (a leading `kubectl` is optional; kubectl's errors and exit statuses):
   get TYPE[,TYPE] [NAME...|TYPE/NAME] [-n NS|-A] [-l SELECTOR] [--field-selector F=V]
       [-o wide|yaml|json|name|jsonpath=...|custom-columns=...] [--show-labels] [--sort-by=PATH]
       types: pods po, services svc, deployments deploy, replicasets rs, statefulsets sts, daemonsets ds,
-      endpoints ep, endpointslices, networkpolicies netpol, ingresses ing, namespaces ns, nodes no, all
-  describe TYPE NAME        pod, node, svc, ep, netpol, deploy, ns (with Events)
+      jobs, cronjobs cj, endpoints ep, endpointslices, networkpolicies netpol, ingresses ing, namespaces ns, nodes no, all
+  describe TYPE NAME        pod, node, svc, ep, netpol, deploy, sts, ds, job, cj, ns (with Events)
   create deployment NAME --image=IMG [--replicas=N] [--port=P] | create namespace NAME
-  create service clusterip|nodeport NAME --tcp=PORT[:TARGET]
+  create service clusterip|nodeport NAME --tcp=PORT[:TARGET]   create job NAME --from=cronjob/CJ
   expose deployment|pod|svc NAME --port=P [--target-port=T] [--type=T] [--name=N]
   run NAME --image=IMG [--labels=k=v,...] [--port=P] [--expose] [--rm -ti -- CMD]
   apply -f FILE|DIR|-|URL   delete TYPE NAME | -f FILE | TYPE -l SELECTOR
-  label pod|ns NAME k=v [k-] [--overwrite]    annotate TYPE NAME k=v [k-] [--overwrite]
-  scale deployment NAME --replicas=N
+  label pod|ns|node NAME k=v [k-] [--overwrite]    annotate TYPE NAME k=v [k-] [--overwrite]
+  scale deployment|statefulset NAME --replicas=N
   set image deployment/NAME C=IMAGE      rollout status|history|undo|restart deployment NAME
   version   api-resources
   exec [-ti] POD [-c C] -- CMD              logs POD|deploy/NAME [-f] [--tail=N]: who connected, from where
@@ -63,6 +63,11 @@ Mininet's:
   nodes  net  links  dump   the emulated hosts and their links
   pingall [-A]  pingallfull [-A]   ping between every two pods (-A: nodes too)
   pingpair A B   iperf A B        help   exit (or Ctrl-D: tears the cluster down)
+Faults (each undone by recover; `fault list`, `fault timers timeScale=0.01`):
+  fault KIND key=value...   node-down|link-down|partition|loss|rate|mtu|kill-pod|delete-pod|dns-down|
+                            kube-proxy-down|bird-down, e.g. fault loss node=kind-worker percent=20
+  recover KIND key=value... | recover all
+  probe fail|pass POD [readiness|liveness|startup]   a pod's probe fails or passes (played in time)
 Examples:
   kubectl get svc,pod        get pods -l app=nginx -o wide       busybox wget --spider --timeout=1 nginx
   kind-worker iptables-save -t nat | grep KUBE-SVC             busybox sh"""

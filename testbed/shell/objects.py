@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ParamSpec
 
+from ..experiment.jobs import completions
 from ..plan.dualstack import node_ips, node_pod_cidrs, pod_ips, service_family_fields
 from ..plan.model import Plan, PodPlan
 
@@ -25,8 +26,13 @@ HEADERS: dict[str, tuple[list[str], list[str]]] = {  # plural -> (columns, extra
         ["CONTAINERS", "IMAGES", "SELECTOR"],
     ),
     "replicationcontrollers": (["NAME", "DESIRED", "CURRENT", "READY", "AGE"], ["CONTAINERS", "IMAGES", "SELECTOR"]),
+    "jobs": (["NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE"], ["CONTAINERS", "IMAGES", "SELECTOR"]),
+    "cronjobs": (
+        ["NAME", "SCHEDULE", "TIMEZONE", "SUSPEND", "ACTIVE", "LAST SCHEDULE", "AGE"],
+        ["CONTAINERS", "IMAGES", "SELECTOR"],
+    ),
     "endpoints": (["NAME", "ENDPOINTS", "AGE"], []),
-    "endpointslices": (["NAME", "ADDRESSTYPE", "PORTS", "ENDPOINTS", "AGE"], []),
+    "endpointslices": (["NAME", "ADDRESSTYPE", "PORTS", "ENDPOINTS", "AGE"], ["CONDITIONS"]),
     "networkpolicies": (["NAME", "POD-SELECTOR", "AGE"], []),
     "ingresses": (["NAME", "CLASS", "HOSTS", "ADDRESS", "PORTS", "AGE"], []),
     "namespaces": (["NAME", "STATUS", "AGE"], []),
@@ -282,13 +288,15 @@ class Catalog:
             n, want = len(self.pods_of(kind, w.ref.namespace, w.ref.name)), w.replicas
             if kind == "DaemonSet":
                 want = n
+            batch = _batch_columns(w, self.manifests.workloads)
             cols = {
+                **batch,
                 "Deployment": [f"{n}/{want}", str(n), str(n), "{age}"],
                 "StatefulSet": [f"{n}/{want}", "{age}"],
                 "DaemonSet": [str(want), str(n), str(n), str(n), str(n), _sel(w.template.node_selector), "{age}"],
             }.get(kind, [str(want), str(n), str(n), "{age}"])
             wide = [",".join(c.name for c in w.template.containers), _images(w.template), str(w.selector)]
-            api = "v1" if kind == "ReplicationController" else "apps/v1"
+            api = {"ReplicationController": "v1", "Job": "batch/v1", "CronJob": "batch/v1"}.get(kind, "apps/v1")
             out.append(
                 Obj(
                     plural,
@@ -331,6 +339,12 @@ class Catalog:
 
     def _daemonsets(self) -> list[Obj]:
         return self._workloads("DaemonSet", "daemonsets")
+
+    def _jobs(self) -> list[Obj]:
+        return self._workloads("Job", "jobs")
+
+    def _cronjobs(self) -> list[Obj]:
+        return self._workloads("CronJob", "cronjobs")
 
     def _replicationcontrollers(self) -> list[Obj]:
         return self._workloads("ReplicationController", "replicationcontrollers")
@@ -413,7 +427,7 @@ class Catalog:
                 s.name,
                 {"kubernetes.io/service-name": s.service},
                 [s.address_type, s.ports_column(), s.endpoints_column(), "{age}"],
-                [],
+                [_conditions_column(s)],
                 {"metadata.name": s.name, "metadata.namespace": s.namespace},
                 _later(
                     lambda s: _meta(
@@ -424,7 +438,16 @@ class Catalog:
                         {"kubernetes.io/service-name": s.service},
                         addressType=s.address_type,
                         endpoints=[
-                            {"addresses": [e.ip], "nodeName": e.node, "conditions": {"ready": e.ready}}
+                            {
+                                "addresses": [e.ip],
+                                "nodeName": e.node,
+                                "conditions": {"ready": e.ready, "serving": e.serving, "terminating": e.terminating},
+                                **(
+                                    {"targetRef": {"kind": "Pod", "name": e.pod, "namespace": s.namespace}}
+                                    if e.pod
+                                    else {}
+                                ),
+                            }
                             for e in s.endpoints
                         ],
                     ),
@@ -432,7 +455,9 @@ class Catalog:
                 ),
             )
             for s in (self.plan.services.slices if self.plan.services else ())
-            + (self.plan.dual.slices if self.plan.dual else ())  # the IPv6 slices of dual-stack Services
+            + (
+                self.plan.dual.slices(self.plan.services) if self.plan.dual else ()
+            )  # the IPv6 slices of dual-stack Services
         ]
 
     def _networkpolicies(self) -> list[Obj]:
@@ -589,3 +614,33 @@ class Catalog:
             )
             for n in self.plan.nodes
         ]
+
+
+def _batch_columns(w: Any, workloads: Any) -> dict[str, list[str]]:
+    """kubectl get jobs / cronjobs columns (experiment/jobs.py says when a Job completes)."""
+    fields = w.controller
+    if w.ref.kind == "Job" and fields is not None:
+        return {"Job": ["Complete" if fields.complete else "Running", completions(w), "-", "{age}"]}
+    if w.ref.kind == "CronJob" and fields is not None:
+        own = f"CronJob/{w.ref.name}"
+        active = sum(
+            1
+            for j in workloads
+            if j.ref.kind == "Job"
+            and j.ref.namespace == w.ref.namespace
+            and j.controller is not None
+            and j.controller.owner == own
+            and not j.controller.complete
+        )
+        tz = "<none>"
+        return {"CronJob": [fields.schedule, tz, str(fields.suspend), str(active), "<none>", "{age}"]}
+    return {}
+
+
+def _conditions_column(s: Any) -> str:
+    """-o wide: how many endpoints are ready, serving while terminating, or neither (issue 19)."""
+    ready = sum(e.ready for e in s.endpoints)
+    terminating = sum(e.terminating and e.serving and not e.ready for e in s.endpoints)
+    other = len(s.endpoints) - ready - terminating
+    parts = [f"{ready} ready"] + ([f"{terminating} serving-terminating"] if terminating else [])
+    return ", ".join(parts + ([f"{other} not ready"] if other else [])) if s.endpoints else "<none>"

@@ -37,9 +37,6 @@ from .model import ObjectRef
 # The Kubernetes version whose schemas we validate against: the newest that the pinned
 # kubernetes-validate ships (kind node images follow Kubernetes releases closely).
 _SCHEMA_PACKAGE = "kubernetes_validate"
-# Pod controllers a real cluster would turn into pods: noted loudly, as a warning, since a
-# plan without their pods differs from the real cluster (issue 13 item 2 models them).
-WORKLOADS_NOT_YET = ("StatefulSet", "DaemonSet", "Job", "CronJob")
 # Custom resources the testbed models itself (spec/cnp.py, issue 17): kind -> (apiVersion, decoder).
 NETWORK_POLICY_API = {
     "ClusterNetworkPolicy": ("policy.networking.k8s.io/v1alpha2", "decode_cnp"),
@@ -262,13 +259,10 @@ def summary(others: Iterable[OtherObject]) -> tuple[list[str], list[str]]:
     """(warnings, notes) for the objects that are not emulated, one line each:
     `11 ServiceAccount, 2 ConfigMap: not emulated, no effect on the network`."""
     others = list(others)
-    warnings, notes = [], []
-    pods = Counter(o.ref.kind for o in others if o.builtin and o.ref.kind in WORKLOADS_NOT_YET)
-    if pods:
-        warnings.append(
-            f"{_count(pods)}: not emulated yet — in a real cluster they create pods; this plan has none of their pods"
-        )
-    rest = Counter(o.ref.kind for o in others if o.builtin and o.ref.kind not in WORKLOADS_NOT_YET)
+    # (every pod controller is decoded by spec/workloads.py and emulated: none is noted here)
+    warnings: list[str] = []
+    notes: list[str] = []
+    rest = Counter(o.ref.kind for o in others if o.builtin)
     if rest:
         notes.append(f"{_count(rest)}: not emulated, no effect on the network")
     custom = Counter(f"{o.ref.kind} ({o.api_version})" for o in others if not o.builtin)

@@ -28,15 +28,7 @@ def decode_selector(doc: Doc | None) -> LabelSelector | None:
     for edoc in doc.items("matchExpressions"):
         if not edoc.is_mapping():
             continue
-        edoc.check_keys(("key", "operator", "values"))
-        key = edoc.str("key", required=True)
-        op = edoc.str("operator", required=True)
-        values: list[str] = []
-        for vdoc in edoc.items("values"):
-            if isinstance(vdoc.value, str):
-                values.append(vdoc.value)
-            else:
-                vdoc.error(f"expected a string, got {vdoc.value!r}")
+        key, op, values = requirement_fields(edoc)
         if op is not None and op not in OPERATORS:
             edoc.error(f"operator must be one of {', '.join(OPERATORS)}, got {op!r}", "operator")
             continue
@@ -47,3 +39,18 @@ def decode_selector(doc: Doc | None) -> LabelSelector | None:
         if key is not None and op is not None:
             reqs.append(Requirement(key, op, tuple(values)))
     return LabelSelector(tuple(sorted(labels.items())), tuple(reqs))
+
+
+def requirement_fields(doc: Doc) -> tuple[str | None, str | None, list[str]]:
+    """Key, operator and values of one {key, operator, values} requirement (a label selector's
+    matchExpressions, a node selector term's matchExpressions and matchFields)."""
+    doc.check_keys(("key", "operator", "values"))
+    key = doc.str("key", required=True)
+    op = doc.str("operator", required=True)
+    values: list[str] = []
+    for vdoc in doc.items("values"):
+        if isinstance(vdoc.value, str):
+            values.append(vdoc.value)
+        else:
+            vdoc.error(f"expected a string, got {vdoc.value!r}")
+    return key, op, values

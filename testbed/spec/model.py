@@ -10,12 +10,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .affinity import Affinity, TopologySpreadConstraint
+from .lifecycle import PodLifecycle
 from .selectors import LabelSelector
 
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 ROUTING_MODES = ("host-gw", "cloud-routes", "vxlan", "bgp")  # each is planned in plan/routing.py
 BGP_TOPOLOGIES = ("full-mesh", "route-reflector", "top-of-rack")
 KUBE_PROXY_MODES = ("iptables", "nftables", "none")
+# dataclasses.field metadata: a field added later, left out at its default value of the
+# pod-template-hash (plan/naming.py) and of plan JSON (plan/jsonvalue.py), so that what does not
+# use it keeps its pod names and its plan.json
+OMIT_AT_DEFAULT = "omit_at_default"
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,8 @@ class Toleration:
     operator: str = "Equal"  # Equal | Exists
     value: str = ""
     effect: str = ""  # empty: every effect
+    # tolerationSeconds (NoExecute only): how long the pod stays once the taint is there
+    seconds: int | None = field(default=None, metadata={OMIT_AT_DEFAULT: True})
 
     def tolerates(self, taint: Taint) -> bool:
         """core/v1 Toleration semantics (k8s.io/api/core/v1 ToleratesTaint)."""
@@ -80,6 +88,7 @@ class BgpOptions:
     as_number: int = 64512  # Calico's default AS
     topology: str = "full-mesh"  # full-mesh | route-reflector | top-of-rack
     route_reflectors: tuple[str, ...] = ()  # route-reflector: node names (default: control-plane nodes)
+    hold_time: int = 30  # seconds without a message before a peer's routes are withdrawn (keepalive: 1/3)
 
 
 @dataclass(frozen=True)
@@ -161,6 +170,17 @@ class PodTemplate:
     node_selector: Mapping[str, str] = field(default_factory=dict)
     tolerations: tuple[Toleration, ...] = ()
     annotations: Mapping[str, str] = field(default_factory=dict)
+    # spec.affinity and spec.topologySpreadConstraints (spec/affinity.py), for plan/scheduling/
+    affinity: Affinity | None = field(default=None, metadata={OMIT_AT_DEFAULT: True})
+    topology_spread: tuple[TopologySpreadConstraint, ...] = field(default=(), metadata={OMIT_AT_DEFAULT: True})
+    # spec.hostname / spec.subdomain: the pod's UTS hostname, and with a headless Service named
+    # `subdomain` in its namespace the DNS name <hostname>.<subdomain>.<ns>.svc (plan/dns.py)
+    # (left out of the pod-template-hash at their default: OMIT_AT_DEFAULT)
+    hostname: str = field(default="", metadata={OMIT_AT_DEFAULT: True})
+    subdomain: str = field(default="", metadata={OMIT_AT_DEFAULT: True})
+    lifecycle: PodLifecycle = field(
+        default=PodLifecycle(), metadata={OMIT_AT_DEFAULT: True}
+    )  # probes, preStop, grace, gates (issue 19)
 
 
 @dataclass(frozen=True)
@@ -210,12 +230,31 @@ class PodSpec:
 
 @dataclass(frozen=True)
 class Workload:
-    """A pod controller: Deployment, ReplicaSet or ReplicationController."""
+    """A pod controller: Deployment, ReplicaSet, ReplicationController, StatefulSet, DaemonSet,
+    Job or CronJob (spec/controllers.py decodes the last four's own fields; plan/controllers.py
+    turns them into pods)."""
 
     ref: ObjectRef
-    replicas: int
+    replicas: int  # a DaemonSet's pods follow the nodes (0 here); a Job's: the pods running at once
     selector: LabelSelector
     template: PodTemplate
+    controller: ControllerFields | None = None  # StatefulSet, DaemonSet, Job and CronJob only
+    min_ready_seconds: int = 0  # spec.minReadySeconds: Ready this long before it counts as available
+
+
+@dataclass(frozen=True)
+class ControllerFields:
+    """What StatefulSets, Jobs and CronJobs say beyond replicas, selector and template."""
+
+    service_name: str = ""  # StatefulSet: the headless Service giving each pod its DNS name
+    pod_management: str = "OrderedReady"  # StatefulSet: OrderedReady | Parallel
+    completions: int | None = None  # Job (and a CronJob's job template)
+    parallelism: int = 1
+    active_deadline: int | None = None  # Job: activeDeadlineSeconds (shown, not timed)
+    schedule: str = ""  # CronJob
+    suspend: bool = False  # CronJob
+    complete: bool = False  # Job: its pods ran and succeeded (experiment/jobs.py)
+    owner: str = ""  # Job: "CronJob/<name>" when a CronJob was triggered into it
 
 
 @dataclass(frozen=True)

@@ -31,11 +31,12 @@ from .model import (
     UnderlaySubnet,
     VxlanOptions,
 )
-from .names import dns1123_label_error, dns1123_subdomain_error
+from .names import dns1123_label_error, dns1123_subdomain_error, label_key_error, label_value_error
 
 KIND_API = "kind.x-k8s.io/v1alpha4"
 TESTBED_API = "testbed/v1alpha1"
 CONTROL_PLANE_TAINT = Taint("node-role.kubernetes.io/control-plane", "", "NoSchedule")
+TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 
 # kind fields that only configure containers, images or kubeadm: accepted, noted, ignored.
 _KIND_IGNORED = (
@@ -171,6 +172,7 @@ def _decode(kdoc: Doc, tdoc: Doc | None, path: str) -> ClusterSpec:
     notes += opts.pop("routing_notes", [])
     overrides: dict[str, str] = opts.pop("pod_cidrs", {})
     racks: dict[str, str] = opts.pop("racks", {})
+    extra_taints: dict[str, tuple[Taint, ...]] = opts.pop("node_taints", {})
     named = _name_nodes(name or "kind", roles)
     zoned = bool(opts.get("underlay_subnets"))
     first_rack = opts["underlay_subnets"][0].name if zoned else ""
@@ -181,13 +183,13 @@ def _decode(kdoc: Doc, tdoc: Doc | None, path: str) -> ClusterSpec:
             {**n.labels, **node_labels.zone_labels(name or "kind", racks.get(n.name) or first_rack)}
             if zoned
             else n.labels,
-            n.taints,
+            n.taints + extra_taints.pop(n.name, ()),
             overrides.pop(n.name, None),
             racks.pop(n.name, ""),
         )
         for n in named
     )
-    for unknown in {**overrides, **racks}:
+    for unknown in {**overrides, **racks, **extra_taints}:
         tdoc.error(f"no node named {unknown!r} (nodes: {', '.join(n.name for n in nodes)})", "nodes")  # type: ignore[union-attr]
     return ClusterSpec(
         name=name or "kind",
@@ -240,6 +242,27 @@ def _name_nodes(cluster: str, roles: list[tuple[str, dict[str, str], Doc]]) -> l
     return out
 
 
+def _taints(ndoc: Doc) -> tuple[Taint, ...]:
+    """A node's taints, as `kubectl taint` would add them ({key, value, effect})."""
+    out: list[Taint] = []
+    for tdoc in ndoc.items("taints"):
+        if not tdoc.is_mapping():
+            continue
+        tdoc.check_keys(("key", "value", "effect"))
+        key, value = tdoc.str("key", required=True), tdoc.str("value", default="") or ""
+        effect = tdoc.str("effect", required=True)
+        err = (label_key_error(key) if key else None) or label_value_error(value)
+        if err:
+            tdoc.error(err, "key" if key and label_key_error(key) else "value")
+        elif effect is not None and effect not in TAINT_EFFECTS:
+            tdoc.error(f"must be one of {', '.join(TAINT_EFFECTS)}, got {effect[:40]!r}", "effect")
+        elif key and effect and any((t.key, t.effect) == (key, effect) for t in out):
+            tdoc.error(f"duplicate taint {key}:{effect}", "key")
+        elif key and effect:
+            out.append(Taint(key, value, effect))
+    return tuple(out)
+
+
 def _decode_testbed(doc: Doc) -> dict[str, Any]:
     doc.document = "TestbedConfig"
     doc.check_keys(
@@ -289,16 +312,21 @@ def _decode_testbed(doc: Doc) -> dict[str, Any]:
     opts["allow_overlapping_pod_cidrs"] = doc.bool("allowOverlappingPodCIDRs", default=False)
     cidrs: dict[str, str] = {}
     racks: dict[str, str] = {}
+    taints: dict[str, tuple[Taint, ...]] = {}
     for ndoc in doc.items("nodes"):
         if not ndoc.is_mapping():
             continue
-        ndoc.check_keys(("name", "podCIDR", "rack"))
+        ndoc.check_keys(("name", "podCIDR", "rack", "taints"))
         node_name, cidr, rack = ndoc.str("name", required=True), ndoc.str("podCIDR"), ndoc.str("rack")
         if node_name and cidr:
             cidrs[node_name] = cidr
         if node_name and rack:
             racks[node_name] = rack
+        node_taints = _taints(ndoc)
+        if node_name and node_taints:
+            taints[node_name] = node_taints
     opts["pod_cidrs"] = cidrs
+    opts["node_taints"] = taints
     opts["racks"] = racks
     hosts = []
     for hdoc in doc.items("externalHosts"):
@@ -359,7 +387,7 @@ def _decode_underlay(under: Doc) -> dict[str, Any]:
 
 
 def _decode_bgp(bgp: Doc) -> BgpOptions:
-    bgp.check_keys(("asNumber", "topology", "routeReflectors"))
+    bgp.check_keys(("asNumber", "topology", "routeReflectors", "holdTime"))
     topology = bgp.str("topology", default="full-mesh")
     if topology not in BGP_TOPOLOGIES:
         bgp.error(f"must be one of {', '.join(BGP_TOPOLOGIES)}, got {topology!r}", "topology")
@@ -375,6 +403,7 @@ def _decode_bgp(bgp: Doc) -> BgpOptions:
         as_number=bgp.int("asNumber", default=64512, minimum=1, maximum=2**32 - 1),
         topology=topology or "full-mesh",
         route_reflectors=tuple(reflectors),
+        hold_time=bgp.int("holdTime", default=30, minimum=3, maximum=65535),  # BGP's bounds (RFC 4271)
     )
 
 

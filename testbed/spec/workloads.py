@@ -1,8 +1,8 @@
 """Load workload manifests: plain Kubernetes YAML as one would `kubectl apply -f`.
 
 Second loader of spec/ (beside topology.py); output is a `Manifests` for plan/. Decodes
-Namespace, Pod, ReplicationController, ReplicaSet and Deployment (and `kind: List`)
-strictly: unknown fields, wrong types, missing required fields, unknown kinds, duplicate
+Namespace, Pod, ReplicationController, ReplicaSet, Deployment, StatefulSet, DaemonSet, Job and
+CronJob (their own fields: spec/controllers.py) (and `kind: List`) strictly: unknown fields, wrong types, missing required fields, unknown kinds, duplicate
 names and a selector that does not select its own template are rejected, as the API server
 would. Every other kind Kubernetes has (and custom resources) goes to spec/kinds.py:
 validated against Kubernetes' schema, kept in `Manifests.others`, noted in the plan. Fields that
@@ -11,14 +11,17 @@ do not matter to networking (image, resources, probes...) are known and ignored.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from collections.abc import Iterable
 from typing import Any
 
 from ..errors import Problem, UnsupportedError, excerpt
-from . import kinds
+from . import controllers, kinds
+from .affinity import decode_scheduling
 from .decode import Doc, Problems, load_documents
 from .labels import check_labels, decode_selector
+from .lifecycle import MAX_SECONDS, decode_lifecycle
 from .model import (
     PROTOCOLS,
     Container,
@@ -48,7 +51,7 @@ _META_IGNORED = (
     "managedFields",
     "selfLink",
 )
-_POD_KNOWN = ("containers", "nodeSelector", "nodeName", "tolerations", "hostNetwork")
+_POD_KNOWN = ("containers", "nodeSelector", "nodeName", "tolerations", "hostNetwork", "hostname", "subdomain")
 _POD_IGNORED = (
     "volumes",
     "initContainers",
@@ -65,8 +68,6 @@ _POD_IGNORED = (
     "shareProcessNamespace",
     "securityContext",
     "imagePullSecrets",
-    "hostname",
-    "subdomain",
     "affinity",
     "schedulerName",
     "hostAliases",
@@ -119,6 +120,9 @@ _CONTROLLERS = {
     ),
     "ReplicaSet": ("apps/v1", ("replicas", "selector", "template"), ("minReadySeconds",)),
     "ReplicationController": ("v1", ("replicas", "selector", "template"), ("minReadySeconds",)),
+    # StatefulSet, DaemonSet, Job (spec/controllers.py); a CronJob's own fields are checked there
+    **controllers.KINDS,
+    "CronJob": ("batch/v1", (), ()),
 }
 # Kinds decoded by their own module: kind -> (apiVersion, "module:function", Manifests field).
 # The function takes (doc, ref, labels, annotations) and returns the decoded object or None
@@ -134,7 +138,9 @@ EXTENSIONS: dict[str, tuple[str, str, str]] = {
         for kind, (api, func) in kinds.NETWORK_POLICY_API.items()
     },
 }
-# The kinds decoded here, for the "known:" list of an unknown kind's error.
+# The kinds decoded here, for the "known:" list of an unknown kind's error (StatefulSet,
+# DaemonSet, Job and CronJob are decoded here too; the message names them among "every other
+# built-in kind", which keeps it one short line).
 # (The Network Policy API's kinds are left out: that message is about built-in groups, and
 # kinds.kind_problem names them for their own group.)
 MODELLED = (
@@ -337,7 +343,14 @@ def _decode_controller(doc: Doc, ref: ObjectRef, col: _Collector) -> None:
     spec = doc.mapping("spec", required=True)
     if spec is None:
         return
+    schedule, suspend = "", False
+    if ref.kind == "CronJob":  # its jobTemplate.spec is decoded as a Job's
+        spec, schedule, suspend = controllers.unwrap_cronjob(spec)
+        if spec is None:
+            return
+        known, ignored = controllers.KINDS["Job"][1:]
     spec.check_keys(known, ignored)
+    batch = ref.kind in ("Job", "CronJob")
     replicas = spec.int("replicas", default=1, minimum=0, maximum=MAX_REPLICAS)
     tdoc = spec.mapping("template", required=True)
     if tdoc is None:
@@ -361,10 +374,23 @@ def _decode_controller(doc: Doc, ref: ObjectRef, col: _Collector) -> None:
         sel_map = spec.string_map("selector") or dict(tlabels)
         selector = LabelSelector.of(sel_map)
     else:
-        selector = decode_selector(spec.mapping("selector", required=True)) or LabelSelector()
+        selector = decode_selector(spec.mapping("selector", required=not batch)) or LabelSelector()
         if spec.field("selector").present() and selector.is_empty() and len(spec.problems.items) == known_problems:
             spec.error(f"empty selector is invalid for a {ref.kind}", "selector")
     selector_ok = len(spec.problems.items) == known_problems  # no follow-on errors from a bad selector
+    fields = None
+    if ref.kind in controllers.KINDS or batch:
+        fields, replicas = controllers.decode_fields("Job" if batch else ref.kind, spec, tdoc)
+        if ref.kind == "CronJob":
+            fields = dataclasses.replace(fields, schedule=schedule, suspend=suspend)
+        if batch and not spec.field("selector").present():
+            # the API server's Job defaulting: the pods carry the job's name, the selector picks it
+            # (a CronJob's Jobs get theirs when it is triggered: experiment/jobs.py)
+            selector = LabelSelector.of(controllers.job_labels(ref.name)) if ref.kind == "Job" else selector
+            template = dataclasses.replace(
+                template, labels={**template.labels, **(controllers.job_labels(ref.name) if ref.kind == "Job" else {})}
+            )
+            tlabels = dict(template.labels) or {"batch.kubernetes.io/job-name": ref.name}
     if not tlabels:
         tdoc.error("template labels are required so that the controller can select its pods", "metadata.labels")
     elif selector_ok and not selector.matches(tlabels):
@@ -372,7 +398,10 @@ def _decode_controller(doc: Doc, ref: ObjectRef, col: _Collector) -> None:
             f"selector `{selector}` does not match template labels { {k: v for k, v in sorted(tlabels.items())} }",
             "metadata.labels",
         )
-    col.workloads.append(Workload(ref, replicas if replicas is not None else 1, selector, template))
+    min_ready = spec.int("minReadySeconds", default=0, minimum=0, maximum=MAX_SECONDS)
+    col.workloads.append(
+        Workload(ref, replicas if replicas is not None else 1, selector, template, fields, min_ready or 0)
+    )
 
 
 def _decode_pod_spec(spec: Doc, labels: dict[str, str], annotations: dict[str, str]) -> PodTemplate:
@@ -452,7 +481,14 @@ def _decode_pod_spec(spec: Doc, labels: dict[str, str], annotations: dict[str, s
             tdoc.error("operator must be Exists when key is empty", "operator")
         if op == "Exists" and value:
             tdoc.error("value must be empty when operator is Exists", "value")
-        tolerations.append(Toleration(tkey, op, value, effect))
+        seconds = tdoc.int("tolerationSeconds")
+        if seconds is not None and effect != "NoExecute":
+            tdoc.error("effect must be 'NoExecute' when `tolerationSeconds` is set", "effect")
+        tolerations.append(Toleration(tkey, op, value, effect, seconds))
+    hostname, subdomain = spec.str("hostname", default="") or "", spec.str("subdomain", default="") or ""
+    for field_name, value in (("hostname", hostname), ("subdomain", subdomain)):
+        if value and dns1123_label_error(value):
+            spec.error(dns1123_label_error(value) or "", field_name)
     return PodTemplate(
         labels=labels,
         containers=tuple(containers),
@@ -460,6 +496,11 @@ def _decode_pod_spec(spec: Doc, labels: dict[str, str], annotations: dict[str, s
         node_selector=node_selector,
         tolerations=tuple(tolerations),
         annotations=annotations,
+        # affinity and topologySpreadConstraints (kube-scheduler's inputs): spec/affinity.py
+        **decode_scheduling(spec),
+        hostname=hostname,
+        subdomain=subdomain,
+        lifecycle=decode_lifecycle(spec),
     )
 
 

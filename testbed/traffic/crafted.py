@@ -9,21 +9,30 @@ address inside or outside an ipBlock, which a socket bound to real addresses can
 Packets are built and dissected with scapy; they are sent through a raw IP socket opened
 inside the source namespace (IP_HDRINCL) and answers are read from raw sockets of the same
 namespace, so everything crosses the emulated dataplane. All probes of a call are in flight
-at once; blocked flows cost one timeout in total.
+at once; blocked flows cost one timeout in total, or less with drop evidence: given the
+cluster's DropLog (traffic/droplog.py), a probe whose packet a node logged as dropped ends at
+once (`timeout`, evidence `drop-log`, and where), as in the socket prober.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import select
 import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from ..netns import NetnsSwitcher
 from ..wire import sctp
 from ..wire.reply import decode_reply
+from .droplog import FlowIndex
+from .prober import evidence_of
+
+if TYPE_CHECKING:
+    from .droplog import DropLog
 
 PROTOCOLS = ("ICMP", "TCP", "UDP", "SCTP")
 _PROTO_NUM = {
@@ -53,6 +62,8 @@ class CraftedResult:
     reply: dict | None  # the agent's JSON (UDP and SCTP answers carry it)
     detail: str  # what answered: "SYN-ACK", "RST", "ICMP type 3 code 13", ...
     sent: bytes  # the packet sent (IP header included), for captures and tests
+    evidence: str = ""  # how a failure was known: drop-log | timeout | reset
+    drop_at: str = ""  # node/table/chain[rule] (verdict) of a logged drop or reject of the packet
 
 
 def build_packet(probe: Crafted, src_ip: str, sport: int, token: int) -> bytes:
@@ -127,10 +138,14 @@ def _source_ip(dst: str) -> str:
         return s.getsockname()[0]
 
 
-def run_crafted(probes: Sequence[Crafted]) -> list[CraftedResult]:
-    """Send every probe at once from its namespace; classify the answers (same order)."""
+def run_crafted(probes: Sequence[Crafted], evidence: DropLog | None = None) -> list[CraftedResult]:
+    """Send every probe at once from its namespace; classify the answers (same order). With
+    `evidence`, a probe whose packet is logged as dropped ends when the log is read."""
     flights = []
     listeners: list[tuple[socket.socket, list]] = []
+    inbox = evidence.subscribe() if evidence is not None else None
+    keys: FlowIndex[int] = FlowIndex()  # flow of a probe's packet -> its index
+    drops: dict[int, str] = {}  # index -> where its packet was rejected (logged)
     with NetnsSwitcher() as switcher:
         by_ns: dict[str, list[int]] = {}
         for i, p in enumerate(probes):
@@ -149,17 +164,42 @@ def run_crafted(probes: Sequence[Crafted]) -> list[CraftedResult]:
                     src = p.src_ip or _source_ip(p.dst_ip)
                     sport, token = random.randint(32768, 60999), random.getrandbits(32) or 1
                     flights.append((i, p, sport, token, build_packet(p, src, sport, token), mine))
+                    keys.add(
+                        i, _PROTO_NUM[p.protocol], src, sport, p.dst_ip, 0 if p.protocol == "ICMP" else p.port, token
+                    )
             listeners += [(s, mine) for s in socks]
             for i, p, sport, token, packet, group in [f for f in flights if f[5] is mine]:
                 group.append([i, p, sport, token, packet, time.monotonic(), None])
                 sender.sendto(packet, (p.dst_ip, 0))
             sender.close()
     results: list[CraftedResult | None] = [None] * len(probes)
+    sent = {f[0]: f[4] for f in flights}
     deadline = time.monotonic() + max((p.timeout for p in probes), default=0)
+    watched = (evidence.fds() + [inbox.fd]) if evidence is not None and inbox is not None else []
+
+    def read_evidence() -> None:
+        assert evidence is not None and inbox is not None
+        evidence.pump()
+        for ev in inbox.take():
+            i = keys.match(ev.flow)
+            if i is None or results[i] is not None:
+                continue
+            drops[i] = ev.where()
+            if ev.verdict == "drop":
+                p = probes[i]
+                results[i] = CraftedResult(
+                    p.id, "timeout", None, None, f"dropped at {ev.where()}", sent[i], "drop-log", ev.where()
+                )
+
     try:
         while time.monotonic() < deadline and any(r is None for r in results):
-            ready, _, _ = select.select([s for s, _ in listeners], [], [], max(0.0, deadline - time.monotonic()))
+            waiting: list[Any] = [s for s, _ in listeners] + watched
+            ready, _, _ = select.select(waiting, [], [], max(0.0, deadline - time.monotonic()))
+            if watched and any(isinstance(fd, int) for fd in ready):
+                read_evidence()
             for sock in ready:
+                if isinstance(sock, int):  # a drop log or the inbox: read above
+                    continue
                 group = next(g for s, g in listeners if s is sock)
                 while True:
                     try:
@@ -176,11 +216,22 @@ def run_crafted(probes: Sequence[Crafted]) -> list[CraftedResult]:
                             outcome, detail, reply = verdict
                             results[i] = CraftedResult(p.id, outcome, (now - t0) * 1000, reply, detail, packet)
                             break
+        if watched:
+            read_evidence()  # a REJECT logs before it answers: say where the refused ones were refused
     finally:
         for sock, _ in listeners:
             sock.close()
-    sent = {f[0]: f[4] for f in flights}
+        if evidence is not None and inbox is not None:
+            evidence.unsubscribe(inbox)
     return [
-        r or CraftedResult(p.id, "timeout", None, None, "no answer", sent[i])
+        _with_evidence(r, drops.get(i, ""))
+        if r
+        else CraftedResult(p.id, "timeout", None, None, "no answer", sent[i], "timeout")
         for i, (r, p) in enumerate(zip(results, probes))
     ]
+
+
+def _with_evidence(r: CraftedResult, drop_at: str) -> CraftedResult:
+    if r.evidence:
+        return r
+    return dataclasses.replace(r, evidence=evidence_of(r.outcome), drop_at=drop_at if r.outcome != "connected" else "")

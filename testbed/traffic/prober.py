@@ -10,6 +10,12 @@ namespace it was created in, so probes are grouped by source namespace and each 
 entered once per batch (netns.py); connect/send/recv need no switching. Every probe's
 timeout runs concurrently, so N blocked flows cost one timeout, not N. SCTP goes through one raw
 socket per source namespace (the kernel has no SCTP), with the handshake built by wire/sctp.py.
+
+Drop evidence (traffic/droplog.py): given the cluster's DropLog, the nflog sockets of the nodes
+are read in the same epoll loop, and a probe whose own packet (protocol, source address and port;
+SCTP: source port and INIT tag) was logged by a dropping rule is finished at once, `timeout` (the
+client gets no answer) with evidence `drop-log` and where it died; a logged REJECT only says where
+(the ICMP error or RST still decides). Without evidence the timeout decides, as before.
 """
 
 from __future__ import annotations
@@ -23,10 +29,15 @@ import struct
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from testbed.netns import NetnsSwitcher, raise_nofile_limit
+from testbed.traffic.droplog import FlowIndex
 from testbed.wire import sctp
 from testbed.wire.reply import decode_reply
+
+if TYPE_CHECKING:
+    from testbed.traffic.droplog import DropEvent, DropLog
 
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 IP_PKTINFO = 8
@@ -60,6 +71,13 @@ class ProbeResult:
     latency_ms: float | None  # TCP: the handshake's RTT; UDP, SCTP: send to answer (None without one)
     reply: dict | None  # the agent's JSON reply, when there was one
     error: str | None  # why, for anything but a clean "connected"
+    evidence: str = ""  # how a failure was known: drop-log | timeout | reset ("" when connected)
+    drop_at: str = ""  # node/table/chain[rule] (verdict) of the logged drop or reject, if one was seen
+
+
+def evidence_of(outcome: str) -> str:
+    """The evidence an outcome carries when no drop log decided it."""
+    return {"timeout": "timeout", "refused": "reset", "unreachable": "reset"}.get(outcome, "")
 
 
 _TCP_INFO_RTT = 68  # offset of tcpi_rtt (µs, u32) in struct tcp_info
@@ -92,7 +110,21 @@ def _outcome_for(err: int) -> str:
 class _Flight:
     """A probe in progress."""
 
-    __slots__ = ("idx", "probe", "sock", "t0", "connected", "buf", "latency", "done", "sport", "itag", "raw")
+    __slots__ = (
+        "idx",
+        "probe",
+        "sock",
+        "t0",
+        "connected",
+        "buf",
+        "latency",
+        "done",
+        "sport",
+        "itag",
+        "raw",
+        "key",
+        "drop",
+    )
 
     def __init__(self, idx: int, probe: Probe):
         self.idx, self.probe = idx, probe
@@ -103,6 +135,8 @@ class _Flight:
         self.latency: float | None = None
         self.connected = self.done = False
         self.buf = b""
+        self.key: tuple[int, str, int, str, int, int] | None = None  # its packets' flow, for drop evidence
+        self.drop: DropEvent | None = None  # a logged REJECT of its packet
 
 
 class _RawSocket:
@@ -127,8 +161,12 @@ class _RawSocket:
 
 
 class _Runner:
-    def __init__(self, probes: Sequence[Probe], concurrency: int):
+    def __init__(self, probes: Sequence[Probe], concurrency: int, evidence: DropLog | None = None):
         self.probes = list(probes)
+        self.droplog = evidence
+        self.inbox = evidence.subscribe() if evidence is not None else None
+        self.evidence_fds: set[int] = set()
+        self.by_flow: FlowIndex[_Flight] = FlowIndex()
         self.results: list[ProbeResult | None] = [None] * len(self.probes)
         limit = raise_nofile_limit()
         self.concurrency = max(1, min(concurrency, limit - 64))
@@ -146,6 +184,10 @@ class _Runner:
     # --- life cycle -----------------------------------------------------------------------------------
 
     def run(self) -> list[ProbeResult]:
+        if self.droplog is not None and self.inbox is not None:
+            self.evidence_fds = set(self.droplog.fds()) | {self.inbox.fd}
+            for fd in self.evidence_fds:
+                self.ep.register(fd, _EPOLLIN)
         try:
             while self.next < len(self.probes) or self.inflight:
                 free = self.concurrency - self.inflight
@@ -164,8 +206,14 @@ class _Runner:
                         self._on_tcp(flight, events) if flight.probe.protocol == "TCP" else self._on_udp(flight, events)
                     elif fd in self.raw_fds:
                         self._on_raw(self.raw_fds[fd], events)
+                    elif fd in self.evidence_fds:
+                        self._evidence()
                 self._expire()
         finally:
+            if self.droplog is not None and self.inbox is not None:
+                for fd in self.evidence_fds:
+                    self.ep.unregister(fd)
+                self.droplog.unsubscribe(self.inbox)
             for f in list(self.flights.values()):
                 f.sock.close()
             for raw in self.raws.values():
@@ -198,13 +246,30 @@ class _Runner:
             else:
                 self._finish(f, "timeout", None, f"no answer within {f.probe.timeout:g}s")
 
-    def _finish(self, f: _Flight, outcome: str, reply: dict | None, error: str | None) -> None:
+    def _finish(
+        self, f: _Flight, outcome: str, reply: dict | None, error: str | None, evidence: str | None = None
+    ) -> None:
+        if evidence is None and outcome in ("refused", "unreachable") and self.droplog is not None:
+            # A REJECT logs before it answers: its log is already queued; read it, to say where.
+            self._evidence()
+            if f.done:
+                return
         f.done = True
         if f.latency is None and f.t0 and outcome in ("refused", "unreachable"):
             f.latency = time.perf_counter() - f.t0  # how long the refusal took to come back
         latency = None if f.latency is None else round(f.latency * 1000.0, 3)
-        self.results[f.idx] = ProbeResult(f.probe.id, outcome, latency, reply, error)
+        self.results[f.idx] = ProbeResult(
+            f.probe.id,
+            outcome,
+            latency,
+            reply,
+            error,
+            evidence_of(outcome) if evidence is None else evidence,
+            f.drop.where() if f.drop is not None else "",
+        )
         self.inflight -= 1
+        if f.key is not None:
+            self.by_flow.remove(f, *f.key)
         if f.sock is not None:
             self.flights.pop(f.sock.fileno(), None)
             f.sock.close()  # also removes it from epoll
@@ -213,6 +278,33 @@ class _Runner:
 
     def _finish_err(self, f: _Flight, err: int, detail: str = "") -> None:
         self._finish(f, _outcome_for(err), None, errno.errorcode.get(err, str(err)) + detail)
+
+    def _evidence(self) -> None:
+        """Read the nodes' drop logs; finish the probes whose packet was dropped."""
+        assert self.droplog is not None and self.inbox is not None
+        self.droplog.pump()
+        for ev in self.inbox.take():
+            f = self.by_flow.match(ev.flow)
+            if f is None or f.done:
+                continue
+            f.drop = ev
+            if ev.verdict == "drop":
+                self._finish(f, "timeout", None, f"dropped at {ev.where()}", "drop-log")
+
+    def _watch(self, f: _Flight, proto: int) -> None:
+        """Remember the flow of a probe's packets, to match drop logs to it."""
+        if self.droplog is None:
+            return
+        p = f.probe
+        if proto == 132:
+            f.key = (132, "", f.sport, p.dst_ip, p.port, f.itag)
+        else:
+            try:
+                ip, port = f.sock.getsockname()[:2]  # type: ignore[union-attr]
+            except OSError:
+                return
+            f.key = (proto, ip, port, p.dst_ip, p.port, 0)
+        self.by_flow.add(f, *f.key)
 
     def _fail(self, idx: int, outcome: str, error: str) -> None:
         """A probe that never got going: no flight, no socket."""
@@ -269,6 +361,7 @@ class _Runner:
             f.sport = f.raw.free_port()
             f.itag = random.getrandbits(32) or 1
             f.raw.by_port[f.sport] = f
+            self._watch(f, 132)
             self._send_init(f)
             return
         f.sock = sock
@@ -282,11 +375,13 @@ class _Runner:
                 if err not in (0, errno.EINPROGRESS):
                     self._finish_err(f, err)
                     return
+                self._watch(f, socket.IPPROTO_TCP)
                 # Edge-triggered, IN|OUT at once: one epoll_ctl per probe, and the fd leaves the
                 # epoll set by itself when closed.
                 self.ep.register(sock.fileno(), select.EPOLLOUT | _EPOLLIN | _EPOLLET)
             else:
                 sock.connect((p.dst_ip, p.port))  # no packet; lets ICMP errors reach us
+                self._watch(f, socket.IPPROTO_UDP)
                 self.ep.register(sock.fileno(), _EPOLLIN | _EPOLLET)
                 f.t0 = time.perf_counter()
                 sock.send(b"PROBE %d\n" % p.id)
@@ -440,6 +535,7 @@ def _check(p: Probe) -> str | None:
     return None
 
 
-def run_probes(probes: Sequence[Probe], concurrency: int = 1024) -> list[ProbeResult]:
-    """Run every probe, at most `concurrency` at a time; results come back in input order."""
-    return _Runner(probes, concurrency).run()
+def run_probes(probes: Sequence[Probe], concurrency: int = 1024, evidence: DropLog | None = None) -> list[ProbeResult]:
+    """Run every probe, at most `concurrency` at a time; results come back in input order. With
+    `evidence` (the cluster's DropLog), a logged drop of a probe's packet blocks it at once."""
+    return _Runner(probes, concurrency, evidence).run()

@@ -110,3 +110,16 @@ def testbed_cmd():
     import sys
 
     return [sys.executable, "-m", "testbed"], env
+
+
+def run_up(testbed_cmd, args: list[str], script: str, timeout: float = 120):
+    """`testbed up THREE-NODES -q ARGS --script SCRIPT` as a user runs it: the finished process."""
+    argv, env = testbed_cmd
+    topology = os.path.join(ROOT, "topologies", "three-nodes.yaml")
+    return subprocess.run(
+        argv + ["up", topology, "-q", *args, "--script", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )

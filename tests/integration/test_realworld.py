@@ -43,3 +43,25 @@ def test_online_boutique_release_manifests_run_unmodified(tmp_path, no_leftovers
     assert {"emailservice", "redis-cart", "paymentservice"} <= set(blocked["dst_name"])
     reached = hand[hand["expected_outcome"] == "connected"]
     assert len(reached) == 49 and (reached["outcome"] == "connected").all()
+
+
+def test_kubernetes_io_statefulset_and_daemonset_examples_run_unmodified(tmp_path, no_leftovers):
+    """experiments/k8s-website.yaml: the tutorial's `web` StatefulSet and the fluentd DaemonSet
+    (manifests/realworld/k8s-website/, CC BY 4.0) as published."""
+    exp = load_experiment(os.path.join(ROOT, "experiments", "k8s-website.yaml"))
+    run_dir, passed = run_experiment(exp, str(tmp_path), progress=lambda _m: None)
+    rows = pd.read_parquet(os.path.join(run_dir, "probes.parquet"))
+    plan = json.load(open(os.path.join(run_dir, "plan.json")))
+    assert passed, open(os.path.join(run_dir, "summary.md")).read()
+    web = {p["name"]: p for p in plan["pods"] if p["namespace"] == "default"}
+    assert sorted(web) == ["web-0", "web-1", "web-2"] and {p["subdomain"] for p in web.values()} == {"nginx"}
+    daemons = [p for p in plan["pods"] if p["name"].startswith("fluentd-elasticsearch-")]
+    # one per node whose taints it tolerates: the workers (it tolerates the old `master` taint only)
+    assert sorted(p["node"] for p in daemons) == ["kind-worker", "kind-worker2"]
+    assert (rows["outcome"] == "connected").all() and len(rows) == 27
+    assert (rows["seen_src_ip"] == rows["src_ip"]).all()  # a pod's own name: no NAT on the way
+    # web-0's name resolved to its first address, then to the recreated pod's new one
+    first = set(rows[(rows["step"] == "per-pod-names") & (rows["dst_name"] == "web-0")]["dst_ip"])
+    again = set(rows[rows["step"] == "web-0-recreated"]["dst_ip"])
+    assert len(first) == len(again) == 1 and first != again and again == {web["web-0"]["ip"]}
+    assert set(rows[rows["step"] == "scaled-to-3"]["dst_ip"]) == {web["web-2"]["ip"]}

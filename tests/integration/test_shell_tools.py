@@ -4,9 +4,8 @@ the pod's DNS settings, hostname and /etc/hosts."""
 from __future__ import annotations
 
 import os
-import subprocess
 
-from .conftest import ROOT
+from .conftest import ROOT, run_up
 
 
 def test_tools_work_inside_a_pod_with_its_dns(testbed_cmd, tmp_path, no_leftovers):
@@ -29,25 +28,7 @@ def test_tools_work_inside_a_pod_with_its_dns(testbed_cmd, tmp_path, no_leftover
         )
         + "\n"
     )
-    argv, env = testbed_cmd
-    out = subprocess.run(
-        argv
-        + [
-            "up",
-            os.path.join(ROOT, "topologies", "three-nodes.yaml"),
-            "--seed",
-            "1",
-            "-q",
-            "-f",
-            os.path.join(ROOT, "manifests", "seed003-nginx.yaml"),
-            "--script",
-            str(script),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
+    out = run_up(testbed_cmd, ["--seed", "1", "-f", os.path.join(ROOT, "manifests", "seed003-nginx.yaml")], str(script))
     text = out.stdout + out.stderr
     assert out.returncode == 0, text[-3000:]
     svc = next(line[4:] for line in out.stdout.splitlines() if line.startswith("svc="))

@@ -51,7 +51,7 @@ def test_notes_are_readable_text_not_python_dicts():
             "seconds": 1.0,
             "outcomes": {"connected": 440, "timeout": 46},
             "mismatches": 0,
-            "extra": {"timeout_s": 1.0},
+            "extra": {"timeout_s": 1.0, "evidence": {"drop-log": 46, "timeout": 0, "reset": 0}},
         },
         "all_pairs": {"seconds": 0.9, "probes": 9900, "outcomes": {"connected": 9900}},
         "changes_1000": {
@@ -63,6 +63,8 @@ def test_notes_are_readable_text_not_python_dicts():
     }
     notes = {f.key: f.note for f in figures_from(raw)}
     assert notes["truth_table"].startswith("440 connected, 46 timeout, 0 mismatches")
+    assert "blocked known by drop log 46, timeout 0" in notes["truth_table"]
+    assert "evidence: not recorded" in notes["conformance_time"]
     assert notes["all_pairs"] == "9900 connected"
     assert "packets: 10 connected" in notes["change"]
     assert not any("{" in n or "'" in n for n in notes.values())

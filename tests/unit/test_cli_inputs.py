@@ -33,6 +33,7 @@ def _error_lines(capsys) -> list[str]:
         (["conformance", "--timeout", "-1"], "--timeout -1 is out of range (0, 30]"),
         (["conformance", "--timeout", "nan"], "--timeout nan is out of range"),
         (["conformance", "--seed", "-4"], "--seed -4 is out of range"),
+        (["conformance", "--recheck", "-1", "--no-drop-evidence"], "--recheck -1 is out of range [0, 486]"),
         (["plan", str(REPO / "topologies" / "three-nodes.yaml"), "--seed", str(2**40)], "--seed"),
         (["bench", "--mininet-hosts", "-1"], "--mininet-hosts -1 is out of range"),
     ],

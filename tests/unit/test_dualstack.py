@@ -219,7 +219,7 @@ def test_services_get_the_api_servers_families_and_a_clusterip_per_family(topolo
     assert int(ipaddress.ip_address(ip6)) & 0xFFFF == int(ipaddress.ip_address(ip4)) & 0xFFFF  # mirrored offset
     assert service_family_fields(plan, prefer.key)["clusterIPs"] == [ip4, ip6]
     # one IPv6 slice per dual-stack Service, its endpoints the pods' IPv6 addresses
-    slices6 = {s.service: s for s in plan.dual.slices}
+    slices6 = {s.service: s for s in plan.dual.slices(plan.services)}
     assert set(slices6) == {"echo-prefer", "echo-require", "echo-headless"}
     echo = sorted(plan.dual.pods[p.key] for p in plan.pods if p.labels.get("app") == "echo")
     assert sorted(e.ip for e in slices6["echo-prefer"].endpoints) == echo
@@ -384,3 +384,19 @@ def test_the_node_bridge_drops_pods_mld_reports():
     text = mld_filter()
     assert text.startswith("table bridge testbed-mld {") and "hook prerouting" in text
     assert "icmpv6 type { mld-listener-report, mld2-listener-report } drop" in text
+
+
+def test_ipv6_slices_follow_the_ipv4_ones_readiness(topology):
+    from testbed.plan.services import update_endpoints
+
+    plan = _service_plan(topology)
+    assert plan.dual is not None and plan.services is not None
+    echo = next(p for p in plan.pods if p.labels.get("app") == "echo")
+    down = dataclasses.replace(
+        plan, services=update_endpoints(plan.services, plan.pods, not_ready={f"{echo.namespace}/{echo.name}"})
+    )
+    assert down.dual is not None
+    (prefer,) = [s for s in down.dual.slices(down.services) if s.service == "echo-prefer"]
+    ready = {e.ip: e.ready for e in prefer.endpoints}
+    assert ready[plan.dual.pods[echo.key]] is False and sum(ready.values()) == len(ready) - 1
+    assert plan.dual.pods[echo.key] not in [ip for n, ip in down.dns_records[0] if n.startswith("echo-headless.")]

@@ -29,7 +29,7 @@ from ._golden import check_golden
 from ._services import NODES, POD_SUBNET, world
 
 EXT = {"iptables": "iptables", "nftables": "nft"}
-IPT_TARGETS = {"ACCEPT", "DROP", "REJECT", "RETURN", "DNAT", "MARK", "MASQUERADE"}
+IPT_TARGETS = {"ACCEPT", "DROP", "REJECT", "RETURN", "DNAT", "MARK", "MASQUERADE", "NFLOG"}
 
 
 def ruleset(node: str, mode: str, plan=None):

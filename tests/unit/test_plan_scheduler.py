@@ -126,8 +126,9 @@ def test_node_selector_and_taint_together(plan_of):
     assert warning.startswith("pod default/web-")
     assert warning.endswith(
         " stays Pending: 0/3 nodes are available: "
-        "2 node(s): nodeSelector node-role.kubernetes.io/control-plane= does not match, "
-        "1 node(s): untolerated taint node-role.kubernetes.io/control-plane:NoSchedule"
+        "1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, "
+        "2 node(s) didn't match Pod's node affinity/selector. "
+        "preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling."
     )
     tolerated = plan_of(
         THREE_NODES,
@@ -145,7 +146,11 @@ def test_no_matching_node_leaves_every_replica_pending(plan_of):
     assert plan.pods == ()
     assert len(plan.warnings) == 3
     assert all(
-        w.endswith(" stays Pending: 0/3 nodes are available: 3 node(s): nodeSelector disk=nvme does not match")
+        w.endswith(
+            " stays Pending: 0/3 nodes are available: 1 node(s) had untolerated taint "
+            "{node-role.kubernetes.io/control-plane: }, 2 node(s) didn't match Pod's node affinity/selector. "
+            "preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling."
+        )
         for w in plan.warnings
     )
 
@@ -183,7 +188,8 @@ def test_no_execute_taint_filters_and_can_be_tolerated():
     nodes = [_node("a", [hard])]
     assert schedule(PodTemplate({}, ()), nodes, {}) == (
         None,
-        "0/1 nodes are available: 1 node(s): untolerated taint dedicated:NoExecute",
+        "0/1 nodes are available: 1 node(s) had untolerated taint {dedicated: gpu}. "
+        "preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.",
     )
     tolerant = PodTemplate({}, (), tolerations=(Toleration("dedicated", "Equal", "gpu", "NoExecute"),))
     assert schedule(tolerant, nodes, {}) == ("a", "")

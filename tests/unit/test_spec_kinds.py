@@ -39,7 +39,7 @@ def test_non_networking_kinds_are_noted_in_one_line(manifests):
     assert [o.ref.namespace for o in m.others] == ["default"] * 5 + [""]  # ClusterRole is cluster-scoped
 
 
-def test_workload_kinds_not_yet_emulated_are_a_warning_not_a_drop(manifests):
+def test_pod_controllers_are_emulated_not_noted(manifests):
     m = manifests("""
         apiVersion: apps/v1
         kind: StatefulSet
@@ -58,14 +58,11 @@ def test_workload_kinds_not_yet_emulated_are_a_warning_not_a_drop(manifests):
           schedule: "0 0 * * *"
           jobTemplate: {spec: {template: {spec: {restartPolicy: Never, containers: [{name: c, image: x}]}}}}
     """)
-    warnings, notes = summary(m.others)
-    assert notes == []
-    assert warnings == [
-        "1 CronJob, 1 StatefulSet: not emulated yet — in a real cluster they create pods; "
-        "this plan has none of their pods"
-    ]
+    assert summary(m.others) == ([], [])
+    assert [w.ref.kind for w in m.workloads] == ["StatefulSet", "CronJob"]
     plan = plan_cluster(load_topology(THREE), m)
-    assert warnings[0] in plan.warnings
+    assert not any("not emulated" in w for w in plan.warnings)
+    assert [p.name for p in plan.pods if p.namespace == "default"] == ["db-0"]  # the CronJob waits for a trigger
 
 
 def test_custom_resources_are_noted_not_refused(manifests):

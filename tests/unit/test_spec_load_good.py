@@ -159,7 +159,7 @@ def test_scheduling_fields_are_decoded(manifests):
     assert t.tolerations == (
         Toleration("", "Exists", "", ""),
         Toleration("node-role.kubernetes.io/control-plane", "Exists", "", "NoSchedule"),
-        Toleration("dedicated", "Equal", "gpu", "NoExecute"),
+        Toleration("dedicated", "Equal", "gpu", "NoExecute", 30),  # tolerationSeconds: the taint manager
     )
 
 
