@@ -211,7 +211,9 @@ class DualStack:
 
 def ipv6_view(plan: Plan) -> Plan | None:
     """The plan as kube-proxy's IPv6 proxier sees it: the nodes' IPv6 HOST-IPs, the IPv6 pod and
-    service subnets, the dual-stack Services with their IPv6 ClusterIPs and EndpointSlices."""
+    service subnets, the dual-stack Services with their IPv6 ClusterIPs and EndpointSlices. It sees
+    the current state: a change travelling to the nodes (plan conditions, issue 19) is modelled
+    for the IPv4 proxier only so far."""
     dual = plan.dual
     if dual is None or plan.services is None or plan.kube_proxy_mode != "iptables":
         return None
@@ -222,4 +224,5 @@ def ipv6_view(plan: Plan) -> Plan | None:
         service_subnet=dual.service_subnet,
         services=dual.ipv6_services(plan.services),
         dual=None,
+        conditions=None,
     )
