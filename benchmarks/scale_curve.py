@@ -2,6 +2,7 @@
 
     sudo .venv/bin/python benchmarks/scale_curve.py [--sizes 100,300,1000,2000] [--nodes 10]
                                                     [--mininet-max 2000] [--docs]
+    sudo .venv/bin/python benchmarks/scale_curve.py --sizes 2000@10,5000@25,10000@50,15000@75,20000@100
 
 For each size: a kind-style cluster of --nodes nodes and a Deployment of that many pods is
 built and torn down (EmulatedCluster.timings: build, teardown and their phases), the PSS of
@@ -12,6 +13,12 @@ as emu/underlay.py builds them; capped by --mininet-max) is built and stopped in
 for the ratio testbed pods/s ÷ Mininet hosts/s. Prints every figure with the machine; writes
 benchmarks/results/scale-curve-<time>.json and .png (and docs/scale-curve.* with --docs).
 Never a timed assertion: figures for README.md and issue 7.
+
+A size may name its node count (PODS@NODES). The curve goes on until something gives: a size
+that fails (its cluster is torn down, the error recorded as the limit hit) ends it, and so does
+a size that would leave the machine less than --keep-free GiB available (MemAvailable falls
+by about the last size's drop per pod; the machine is shared) or open more sockets in the
+agent than its limit of open files allows.
 """
 
 from __future__ import annotations
@@ -49,6 +56,12 @@ def describe(point: ScalePoint) -> str:
         "(kernel objects included; other users of the machine move it too)",
         f"  probe check: {point.probe_check}",
     ]
+    files, kernel = point.extra.get("agent_files") or {}, point.extra.get("kernel") or {}
+    if files:
+        lines.append(
+            f"  limits: the agent's open files {files.get('open')} of {files.get('limit')}; machine-wide "
+            f"{kernel.get('netns')} named namespaces, {kernel.get('open_files_machine')} open files"
+        )
     if point.mininet:
         m = point.mininet
         lines.append(
@@ -99,7 +112,13 @@ def plot(points: list[ScalePoint], path: str, machine: dict[str, Any]) -> None:
     ref = max(points, key=lambda p: p.pods)
     left.plot([0, ref.pods], [0, ref.build_s], ":", color="C0", alpha=0.6, label="linear through the largest build")
     left.plot([1000], [10], "r*", markersize=10, label="target at 1,000 pods (≤ 10 s)")
-    left.set_xlabel("pods (10 nodes)")
+    if ref.pods >= 10000:
+        left.plot([10000], [20], "m*", markersize=10, label="target at 10,000 pods on 50 nodes (≤ 20 s)")
+    left.set_xlabel(
+        "pods (" + ", ".join(f"{p.pods:,}: {p.nodes} nodes" for p in points if p.nodes != 10) + ")"
+        if any(p.nodes != 10 for p in points)
+        else "pods (10 nodes)"
+    )
     left.set_ylabel("seconds")
     left.set_title("build and teardown time")
     left.legend(fontsize=7)
@@ -112,7 +131,7 @@ def plot(points: list[ScalePoint], path: str, machine: dict[str, Any]) -> None:
         color="grey",
         label="system-wide MemAvailable drop (kernel included)",
     )
-    right.set_xlabel("pods (10 nodes)")
+    right.set_xlabel(left.get_xlabel())
     right.set_ylabel("MiB")
     right.set_title("memory at full size (target at 1,000 pods: ≤ 4 GiB)")
     right.legend(fontsize=7)
@@ -127,6 +146,37 @@ def plot(points: list[ScalePoint], path: str, machine: dict[str, Any]) -> None:
     plt.close(fig)
 
 
+def parse_sizes(text: str, nodes: int) -> list[tuple[int, int]]:
+    """Sizes as (pods, nodes): "100,1000@10,10000@50" -> [(100, nodes), (1000, 10), (10000, 50)]."""
+    out = []
+    for item in (s.strip() for s in text.split(",") if s.strip()):
+        pods, _, n = item.partition("@")
+        out.append((int(pods), int(n) if n else nodes))
+    return out
+
+
+def would_exceed(last: ScalePoint | None, pods: int, keep_free: float) -> str:
+    """Why the next size is not built (""= it may be): memory or the agent's open files."""
+    if last is None:
+        return ""
+    from testbed.bench.machine import mem_available
+
+    per_pod = max(last.system_used_delta_bytes, 0) / max(last.pods, 1)
+    need, free = per_pod * pods * 1.2, mem_available()
+    if free - need < keep_free * 2**30:
+        return (
+            f"memory: {pods} pods would take about {need / 2**30:.1f} GiB of the {free / 2**30:.1f} GiB "
+            f"available, leaving less than --keep-free {keep_free:g} GiB"
+        )
+    files = last.extra.get("agent_files") or {}
+    if files.get("limit") and files["open"] / max(last.pods, 1) * pods > files["limit"]:
+        return (
+            f"file descriptors: the agent held {files['open']} open files for {last.pods} pods; "
+            f"{pods} pods need about {files['open'] * pods // last.pods}, over its limit of {files['limit']}"
+        )
+    return ""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="100,300,1000,2000", help="pod counts, comma-separated")
@@ -135,18 +185,32 @@ def main() -> None:
         "--mininet-max", type=int, default=2000, help="plain Mininet hosts are built for sizes up to this (0: none)"
     )
     parser.add_argument("--docs", action="store_true", help="also write docs/scale-curve.png and .json")
+    parser.add_argument("--keep-free", type=float, default=8.0, help="GiB of MemAvailable never to go below")
     args = parser.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    sizes = parse_sizes(args.sizes, args.nodes)
     machine = describe_machine()
     print(machine_line(machine), flush=True)
-    points = []
-    for size in sizes:
+    points: list[ScalePoint] = []
+    limit: dict[str, Any] | None = None
+    for size, nodes in sizes:
+        reason = would_exceed(points[-1] if points else None, size, args.keep_free)
+        if reason:
+            limit = {"pods": size, "nodes": nodes, "built": False, "limit": reason}
+            break
         mininet = size if 0 < size <= args.mininet_max else None
-        point = scale_point(
-            args.nodes, size, mininet_hosts=mininet, progress=lambda m: print(f"  [{m}]", file=sys.stderr, flush=True)
-        )
+        try:
+            point = scale_point(
+                nodes, size, mininet_hosts=mininet, progress=lambda m: print(f"  [{m}]", file=sys.stderr, flush=True)
+            )
+        except Exception as exc:  # the limit hit: the cluster tore itself down; say what gave
+            limit = {"pods": size, "nodes": nodes, "built": True, "limit": f"{type(exc).__name__}: {exc}"[:2000]}
+            break
         print(describe(point), flush=True)
         points.append(point)
+    if limit is not None:
+        print(f"stopped at {limit['pods']} pods on {limit['nodes']} nodes: {limit['limit']}", flush=True)
+    if not points:
+        return
     lin = linearity(points)
     for m in lin["marginal"]:
         print(
@@ -158,7 +222,12 @@ def main() -> None:
     base = os.path.join(RESULTS, f"scale-curve-{stamp}")
     with open(base + ".json", "w", encoding="utf-8") as handle:
         json.dump(
-            {"machine": machine, "nodes": args.nodes, "points": [p.to_dict() for p in points], "linearity": lin},
+            {
+                "machine": machine,
+                "points": [p.to_dict() for p in points],
+                "linearity": lin,
+                "limit": limit,
+            },
             handle,
             indent=2,
             sort_keys=True,

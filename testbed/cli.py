@@ -16,11 +16,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from . import __version__
-from .bench.machine import machine_line
-from .bench.targets import table
 from .emu import signals
-from .emu.bpf import bpf_filter_error
-from .emu.runner import Runner
 from .errors import NotRootError, Problem, RunAborted, SpecError, TestbedError, UsageError
 from .views import dual_stack_lines, get_controllers, get_nodes, get_pods, get_services
 
@@ -71,6 +67,8 @@ def _check_results_root(option: str, path: str) -> None:
 
 def _check_capture_filters(exp) -> None:
     """Every capture filter compiles (emu/bpf.py runs `tcpdump -d`: no root, no interface)."""
+    from .emu.bpf import bpf_filter_error  # deferred: start-up time
+
     problems = []
     for i, step in enumerate(exp.steps):
         for c, capture in enumerate(step.captures):
@@ -214,10 +212,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         run_dir, passed = run_experiment(exp, args.results, progress)
     except RunAborted as exc:  # its folder holds what was measured, with the cause as its verdict
-        build_report(exc.run_dir)
+        if not args.no_report:
+            build_report(exc.run_dir)
         _print_results(exc.run_dir)
         raise
-    build_report(run_dir)  # report.md, report.html, figures: composed here, not by the experiment
+    if not args.no_report:  # `testbed report <run-dir>` builds it later from the same folder
+        build_report(run_dir)  # report.md, report.html, figures: composed here, not by the experiment
     _print_results(run_dir)
     return 0 if passed else 1
 
@@ -288,7 +288,9 @@ def cmd_conformance(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """The scale and speed benchmarks (issue 7): figures against their targets, with the machine."""
+    from .bench.machine import machine_line  # deferred: start-up time
     from .bench.suite import run_bench  # deferred: start-up time
+    from .bench.targets import table  # deferred: start-up time
 
     _check_number("--mininet-hosts", args.mininet_hosts, 0, 10_000)
     _check_results_root("--results", args.results)
@@ -303,6 +305,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def cmd_clean(args: argparse.Namespace) -> int:
     from .emu.cleanup import clean  # deferred: start-up time
+    from .emu.runner import Runner  # deferred: start-up time
 
     if os.geteuid() != 0:
         raise NotRootError("`testbed clean` needs root to remove network namespaces")
@@ -366,6 +369,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("experiment")
     p.add_argument("--results", default="results", help="results root folder (default: results)")
     p.add_argument("--seed", type=int, default=None, help="override the experiment's seed")
+    p.add_argument(
+        "--no-report",
+        action="store_true",
+        help="write the dataset, plan, run.json and summary only; `testbed report DIR` builds the report later",
+    )
     p.add_argument("-q", "--quiet", action="store_true")
     drop_evidence_arg(p)
     p.set_defaults(fn=cmd_run)

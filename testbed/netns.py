@@ -143,9 +143,25 @@ class NetnsSwitcher:
                 self._home = -1
 
 
+NOFILE_CEILING = 1 << 20  # what root raises the hard limit to at most (also capped by fs.nr_open)
+
+
 def raise_nofile_limit() -> int:
-    """Raise the soft RLIMIT_NOFILE to the hard limit (one fd per socket adds up); return it."""
+    """Raise the soft RLIMIT_NOFILE to the hard limit (one fd per socket adds up); return it.
+
+    As root the hard limit itself is raised first, up to fs.nr_open: a login's hard limit
+    (often 20,000 or less) is not the machine's, and the agent holds a socket per pod port,
+    so it would stop a cluster of 20,000 pods that the kernel and memory allow."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if os.geteuid() == 0 and hard != resource.RLIM_INFINITY:
+        try:
+            with open("/proc/sys/fs/nr_open", encoding="ascii") as handle:
+                ceiling = min(int(handle.read()), NOFILE_CEILING)
+            if ceiling > hard:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (soft, ceiling))
+                hard = ceiling
+        except (OSError, ValueError):
+            pass
     if hard == resource.RLIM_INFINITY or hard > soft:
         target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
         try:

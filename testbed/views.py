@@ -10,6 +10,7 @@ from .experiment.jobs import completions
 from .plan.dns import DOMAIN
 from .plan.dualstack import node_ips, pod_ips
 from .plan.model import Plan, PodPlan
+from .plan.podnet import port_fields
 from .spec.model import Manifests
 
 
@@ -64,11 +65,19 @@ def describe_pod(plan: Plan, pod: PodPlan) -> str:
         f"IP:           {pod.ip}",
         *(["IPs:"] + [f"  IP:  {ip}" for ip in pod_ips(plan, pod.key, pod.ip)] if plan.dual is not None else []),
         f"Controlled By:  {pod.owner or '<none>'}",
-        f"Network:      eth0 {pod.ip}/{pod.prefix} via {pod.gateway} (cni0 on {pod.node}), host veth {pod.host_veth}",
+        f"Network:      eth0 {pod.ip}/{pod.prefix} via {pod.gateway} (cni0 on {pod.node}), host veth {pod.host_veth}"
+        if not pod.host_network
+        else f"Network:      hostNetwork: the network namespace of {pod.node} ({node.host_ip})",
         "Containers:",
     ]
     for c in pod.containers:
-        ports = [f"{q.port}/{q.protocol}" + (f" ({q.name})" if q.name else "") for q in pod.ports if q.container == c]
+        ports = [
+            f"{q.port}/{q.protocol}"
+            + (f" ({q.name})" if q.name else "")
+            + (f" -> host port {p['hostPort']}" if (p := port_fields(pod, q.port, q.protocol)) else "")
+            for q in pod.ports
+            if q.container == c
+        ]
         lines += [f"  {c}:", f"    Ports:  {', '.join(ports) or '<none>'}"]
     return "\n".join(lines)
 

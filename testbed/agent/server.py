@@ -103,13 +103,19 @@ class Agent:
         wanted_sctp: dict[NetnsId, dict[int, PortIdentity]] = {}
         pods_in: dict[NetnsId, list[PodConfig]] = {}
         inodes: dict[str, NetnsId | str] = {}  # path -> identity, or why it cannot be used
+        for path in sorted({pod.netns for pod in config.pods}):
+            try:
+                st = os.stat(path)
+                inodes[path] = (path, st.st_dev, st.st_ino)
+            except OSError as exc:
+                inodes[path] = f"network namespace {path!r}: {exc.strerror}"
+        # Several paths may name one namespace (hostNetwork pods: their node's): one identity,
+        # so that it gets one raw SCTP socket and one listener per port.
+        same: dict[tuple[int, int], NetnsId] = {}
+        for path, ident in inodes.items():
+            if not isinstance(ident, str):
+                inodes[path] = same.setdefault(ident[1:], ident)
         for pod in config.pods:
-            if pod.netns not in inodes:
-                try:
-                    st = os.stat(pod.netns)
-                    inodes[pod.netns] = (pod.netns, st.st_dev, st.st_ino)
-                except OSError as exc:
-                    inodes[pod.netns] = f"network namespace {pod.netns!r}: {exc.strerror}"
             ns = inodes[pod.netns]
             if isinstance(ns, str):
                 for port in pod.ports or (None,):

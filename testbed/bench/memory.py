@@ -95,9 +95,9 @@ def cluster_memory(cluster: Any) -> MemoryFigures:
     ]
     dns_controller = cluster.controller(ClusterDns)
     dns = [
-        s.proc.pid
+        s.daemon.pid
         for s in (dns_controller.servers.values() if dns_controller is not None else ())
-        if s.proc is not None
+        if s.daemon is not None and s.daemon.pid is not None
     ]
     ledger = list(cluster.ledger.pids) if cluster.ledger is not None else []
     known = {os.getpid(), *agent, *shells, *dns, *ledger}

@@ -4,7 +4,9 @@ Build time is EmulatedCluster.timings["build"] (stale sweep, neighbour limits, M
 pod sandboxes, agent, controllers, until ready for probes); teardown is timings["teardown"].
 At full size, before teardown: the PSS of all the testbed's processes (bench/memory.py), the
 system-wide MemAvailable drop since before the build (kernel objects included, other users of
-the machine too), and a sample of real TCP probes between random pods (all must connect).
+the machine too), a sample of real TCP probes between random pods (all must connect), and
+the limits a bigger cluster would meet first: the agent's open files against its limit, the
+machine's namespaces and open files.
 Optionally the same number of plain Mininet hosts is built and stopped in the same run.
 """
 
@@ -75,6 +77,28 @@ def probe_sample(cluster: EmulatedCluster, count: int = 300, seed: int = 0) -> d
     return counts
 
 
+def open_files(pid: int) -> dict[str, int]:
+    """A process's open file descriptors and its limit (the agent holds one socket per pod port)."""
+    out = {"open": 0, "limit": 0}
+    try:
+        out["open"] = len(os.listdir(f"/proc/{pid}/fd"))
+        with open(f"/proc/{pid}/limits", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("Max open files"):
+                    out["limit"] = int(line.split()[3])
+    except (OSError, ValueError, IndexError):
+        pass
+    return out
+
+
+def kernel_tables() -> dict[str, int]:
+    """What the kernel holds for the emulation, machine-wide: network namespaces and links."""
+    names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False).stdout
+    with open("/proc/sys/fs/file-nr", encoding="ascii") as handle:
+        files = int(handle.read().split()[0])
+    return {"netns": len(names.splitlines()), "open_files_machine": files}
+
+
 def leftovers(tag: str, pids: list[int]) -> list[str]:
     """What a torn-down instance left: its namespaces, live processes, state and /etc/netns folders."""
     out = []
@@ -107,6 +131,8 @@ def scale_point(
         memory = cluster_memory(cluster)
         used = before - mem_available()
         checked = probe_sample(cluster, seed=seed)
+        agent = cluster.agent.proc.pid if cluster.agent is not None and cluster.agent.proc is not None else 0
+        extra = {"agent_files": open_files(agent) if agent else {}, "kernel": kernel_tables()}
         tag = cluster.tag
         pids = list(cluster.ledger.pids) if cluster.ledger is not None else []
     point = ScalePoint(
@@ -120,6 +146,7 @@ def scale_point(
         system_used_delta_bytes=used,
         probe_check=checked,
         leftovers=leftovers(tag, pids),
+        extra=extra,
     )
     progress(
         f"{point.pods} pods: build {point.build_s:.2f} s, teardown {point.teardown_s:.2f} s, "

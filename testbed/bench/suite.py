@@ -3,9 +3,10 @@
 Quick (`--quick`, about a minute): a 3-node cluster with 20 pods ready from the command, the
 486-probe truth table, a 100-pod all-pairs matrix, a 30-case slice of the conformance suite.
 Full (several minutes): the same with the whole conformance suite, plus 10 nodes and 1,000 pods
-built and torn down (memory at full size, plain Mininet hosts for the ratio) and the three
-changes enforced at 1,000 pods. Both: a policy change with the administrator's tiers present
-against a v1 change (tier_changes.py; 100 pods quick, 1,000 full). The curve up to 2,000 pods with its plot is
+built and torn down (memory at full size, plain Mininet hosts for the ratio), 50 nodes and
+10,000 pods (the ceiling of one VM), and the three changes enforced at 1,000 pods. Both: a
+policy change with the administrator's tiers present against a v1 change (tier_changes.py; 100
+pods quick, 1,000 full), the quickstart's report and `testbed plan`'s start. The curve up to 2,000 pods with its plot is
 benchmarks/scale_curve.py. Writes <results>/<run-id>/bench.json and bench.md.
 """
 
@@ -24,7 +25,8 @@ from typing import Any
 from ..conformance.run import run_conformance
 from ..errors import TestbedError
 from ..experiment.results import new_run_id, unique_run_dir
-from .changes import enforce_changes, to_dicts
+from .changes import enforce_changes, target_s, to_dicts
+from .cheap import plan_startup, quickstart_report
 from .machine import describe_machine, machine_line
 from .probing import all_pairs_bench, truth_table_bench
 from .scale import scale_point
@@ -107,9 +109,14 @@ def run_bench(
     if not quick:
         point = scale_point(10, 1000, mininet_hosts=mininet_hosts, progress=progress)
         raw["scale_1000"] = point.to_dict()
+        progress("the ceiling of one VM: 10,000 pods on 50 nodes")
+        raw["scale_10000"] = scale_point(50, 10000, progress=progress).to_dict()
         progress("changes at 1,000 pods")
         timings, changes = enforce_changes(progress=progress)
         raw["changes_1000"] = {"build": timings, "changes": to_dicts(changes)}
+    progress("cheap runs: the quickstart's report, `testbed plan`'s start")
+    raw["report_quickstart"] = quickstart_report()
+    raw["plan_startup"] = plan_startup()
     nodes, pods = (3, 100) if quick else (10, 1000)
     progress(f"policy changes with the administrator's tiers present, {pods} pods")
     raw["tier_changes"] = tier_change_bench(nodes, pods, repeats=3 if quick else 5, progress=progress).to_dict()
@@ -188,6 +195,22 @@ def figures_from(raw: dict[str, Any]) -> list[Figure]:
                     f"stop {m['stop_s']:.1f} s",
                 )
             )
+    if "scale_10000" in raw:
+        p = raw["scale_10000"]
+        what = f"{p['nodes']} nodes, {p['pods']:,} pods"
+        left = "left behind: " + (", ".join(p["leftovers"]) or "nothing")
+        figures += [
+            Figure("build_10000", f"{what}: build", p["build_s"], "s", 20.0, note=f"{p['pods_per_s']:.0f} pods/s"),
+            Figure("teardown_10000", f"{what}: teardown", p["teardown_s"], "s", 10.0, note=left),
+            Figure(
+                "memory_10000",
+                f"{what}: system-wide MemAvailable drop",
+                p["system_used_delta_bytes"] / GIB,
+                "GiB",
+                6.0,
+                note=f"PSS of the testbed's processes {p['memory']['total_bytes'] / GIB:.2f} GiB",
+            ),
+        ]
     for c in raw.get("changes_1000", {}).get("changes", []):
         figures.append(
             Figure(
@@ -195,11 +218,28 @@ def figures_from(raw: dict[str, Any]) -> list[Figure]:
                 f"change at 1,000 pods: {c['change']}",
                 c["apply_s"],
                 "s",
-                1.0,
+                target_s(c["change"]),
                 note=f"replan {c['replan_s']:.3f} s; packets: {counts(c['observed'])} "
                 f"({'as expected' if c['ok'] else 'NOT as expected'})",
             )
         )
+    if "report_quickstart" in raw and "plan_startup" in raw:
+        q, s = raw["report_quickstart"], raw["plan_startup"]
+        for key, what, value, note in (
+            (
+                "report_quickstart",
+                "report of the quickstart run (built after the run, as `testbed run` does)",
+                q["first_s"],
+                f"{q['figures']} figure(s) drawn; a rebuild {q['rebuild_s']:.2f} s",
+            ),
+            (
+                "plan_startup",
+                "`testbed plan` of the quickstart, whole process",
+                s["median_s"],
+                f"median of {s['runs']}, fastest {s['min_s']:.2f} s",
+            ),
+        ):
+            figures.append(Figure(key, what, value, "s", 0.3, note=note))
     if "tier_changes" in raw:
         figures += tier_figures(raw["tier_changes"])
     t, a = raw["truth_table"], raw["all_pairs"]

@@ -38,6 +38,7 @@ from .controllers import (
 from .daemon import Daemon, stop_all
 from .dualstack import DualStack
 from .faults import FaultInjector
+from .hostports import HostPorts
 from .ingress import IngressController
 from .kubeproxy6 import KubeProxy6
 from .ledger import Ledger, netns_name
@@ -180,6 +181,7 @@ class EmulatedCluster:
             KubeProxy(self.runner, ledger),
             KubeProxy6(self.runner, ledger),  # dual-stack: the IPv6 proxier (issue 15)
             EgressMasquerade(self.runner, ledger),
+            HostPorts(self.runner, ledger),
             LoadBalancerAnnouncer(self.runner, ledger),
             ClusterDns(ledger),
             PolicyProvider(self.runner, ledger),

@@ -26,12 +26,14 @@ Teardown stops them in reverse. None of them reads manifests: the Plan is the wh
 
 from __future__ import annotations
 
+import functools
+import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
-from ..kubeproxy import render, render_iptables_bootstrap
+from ..kubeproxy import render_iptables_bootstrap
 from ..kubeproxy.conntrack import conntrack_flushes
+from ..kubeproxy.partial import FULL_SYNC_PERIOD, needs_full_sync, render_sync
 from ..netpol.compiler import reconcile_rulesets
 from ..plan.model import NodePlan, Plan, PodPlan
 from ..plan.service_model import ServicesPlan
@@ -41,9 +43,10 @@ from . import rules
 from .agent_proc import AgentProcess
 from .bgp import BgpDaemons
 from .daemon import Daemon
-from .dns import DnsServer, remove_resolv_confs, write_resolv_confs
+from .dns import DnsServer, remove_resolv_confs
 from .dualstack import agent_ipv6
 from .ledger import Ledger, netns_name
+from .podfiles import pod_files, write_pod_files
 from .pods import PodNetwork
 from .runner import Runner
 
@@ -196,19 +199,25 @@ class Routing:
 class KubeProxy:
     phase = "controllers"
 
-    def __init__(self, runner: Runner, ledger: Ledger) -> None:
+    def __init__(self, runner: Runner, ledger: Ledger, full_sync_period: float = FULL_SYNC_PERIOD) -> None:
         self.runner, self.ledger = runner, ledger
-        self.previous: dict[str, Ruleset] = {}  # node -> last Ruleset (to delete stale chains)
+        self.previous: dict[str, Ruleset] = {}  # node -> the Ruleset its kernel holds (last load)
         self.bootstrapped: set[str] = set()
         self.services: ServicesPlan | None = None  # the ServicesPlan last synced
+        self.full_sync_period = full_sync_period
+        self.last_full: dict[str, float] = {}  # node -> time.monotonic() of its last full sync
+        self.failed: set[str] = set()  # nodes whose last load failed: their next sync is full
+        self.kinds: dict[str, str] = {}  # node -> full | partial | unchanged, at the last sync
         self.paused: set[str] = set()  # nodes whose kube-proxy is stopped (a fault): rules go stale
         self.synced: dict[str, ServicesPlan] = {}  # node -> the view its rules were built from
 
     def sync(self, desired: Plan) -> None:
         """Load the compiled kube-proxy rules of every node whose view of the Services changed
         (one atomic transaction per node, concurrently). Like kube-proxy, nothing is reloaded
-        when no Service or endpoint changed (a policy or a label change). A node's view is the
-        Plan's Services, or, while a change travels (issue 19), what that node has seen."""
+        when no Service or endpoint changed (a policy or a label change), and a sync is partial
+        (partial.py: only the chains and elements that changed) unless it is the first, follows a
+        failure, or comes `full_sync_period` seconds after the node's last full one. A node's view
+        is the Plan's Services, or, while a change travels (issue 19), what that node has seen."""
         if desired.services is None or desired.kube_proxy_mode == "none":
             return
         nodes = [n for n in desired.nodes if n.name not in self.paused]  # a stopped kube-proxy goes stale
@@ -223,12 +232,9 @@ class KubeProxy:
             self.services = desired.services
             return
         rulesets = desired.kube_proxy_rulesets
-        with ThreadPoolExecutor(max_workers=min(8, len(changed))) as pool:
-            list(pool.map(lambda n: self._load(desired, n, rulesets[n.name]), changed))
+        rules.in_parallel([functools.partial(self._load, desired, n, rulesets[n.name]) for n in changed])
         self._flush_conntrack(views, changed)
         for node in changed:
-            self.previous[node.name] = rulesets[node.name]
-            self.bootstrapped.add(node.name)
             self.synced[node.name] = views[node.name]
         self.services = desired.services
 
@@ -252,12 +258,29 @@ class KubeProxy:
             # to a ClusterIP that was not DNATed gets "network unreachable" before reaching
             # FORWARD, where kube-proxy REJECTs Services without endpoints.
             self.runner.ip_batch([f"route replace {plan.service_subnet} dev eth0"], netns=ns)
-        if plan.kube_proxy_mode == "iptables":
-            rules.iptables_restore(self.runner, ns, render(ruleset, self.previous.get(node.name)))
-            if first:
-                rules.iptables_restore(self.runner, ns, render_iptables_bootstrap(ruleset))
-        else:
-            rules.nft_load(self.runner, ns, render(ruleset))
+        previous = self.previous.get(node.name)
+        since = time.monotonic() - self.last_full.get(node.name, float("-inf"))
+        sync = render_sync(
+            ruleset, previous, needs_full_sync(previous, node.name in self.failed, since, self.full_sync_period)
+        )
+        self.failed.add(node.name)  # until the load below succeeded
+        if sync.text:
+            if plan.kube_proxy_mode == "iptables":
+                self.restore(ns, sync.text)
+            else:
+                rules.nft_load(self.runner, ns, sync.text)
+        if first and plan.kube_proxy_mode == "iptables":
+            self.restore(ns, render_iptables_bootstrap(ruleset))
+        self.failed.discard(node.name)
+        self.previous[node.name] = ruleset  # per node: a failure elsewhere leaves this one's right
+        self.bootstrapped.add(node.name)
+        if sync.full:
+            self.last_full[node.name] = time.monotonic()
+        self.kinds[node.name] = "full" if sync.full else "partial" if sync.text else "unchanged"
+
+    def restore(self, ns: str, text: str) -> None:
+        """iptables-restore for this proxier's family (emu/kubeproxy6.py: ip6tables-restore)."""
+        rules.iptables_restore(self.runner, ns, text)
 
     def _flush_conntrack(self, views: dict[str, ServicesPlan], nodes: Sequence[NodePlan]) -> None:
         """UDP/SCTP flows to removed endpoints live on in conntrack; kube-proxy deletes them."""
@@ -345,7 +368,7 @@ class ClusterDns:
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
         self.servers: dict[str, DnsServer] = {}  # pod key -> its dnsmasq
-        self.resolv: set[str] = set()  # netns names given a resolv.conf
+        self.resolv: dict[str, tuple[str, str]] = {}  # netns name -> its (resolv.conf, hosts)
 
     def sync(self, desired: Plan) -> None:
         if desired.services is None:
@@ -362,11 +385,12 @@ class ClusterDns:
                 server = DnsServer(self.ledger, netns_name(self.ledger.tag, key), key=key, pod=live[key])
                 self.servers[key] = server  # before it starts: a failed start is stopped and its log kept
                 server.start(a, cnames)
-        want = {netns_name(self.ledger.tag, p.key): p.namespace for p in desired.pods}
+        want = pod_files(desired, self.ledger.tag)  # resolv.conf and /etc/hosts (emu/podfiles.py)
         remove_resolv_confs([ns for ns in self.resolv if ns not in want])
+        self.resolv = {ns: t for ns, t in self.resolv.items() if ns in want}
         if desired.dns_server:
-            write_resolv_confs([(ns, want[ns]) for ns in want if ns not in self.resolv], desired.dns_server)
-            self.resolv = set(want)
+            write_pod_files(want, self.resolv)
+            self.resolv = want
 
     def daemons(self) -> list[Daemon]:
         return [s.daemon for _, s in sorted(self.servers.items()) if s.daemon is not None]
@@ -396,8 +420,8 @@ class PolicyProvider:
         new = dict(desired.policy_rulesets) if wanted or self.loaded is not None else None
         changes = reconcile_rulesets(self.loaded or {}, new or {})
         keys = {n.name: n.key for n in desired.nodes}
-        for node, change in sorted(changes.items()):
-            rules.nft_load(self.runner, netns_name(self.ledger.tag, keys[node]), change.script)
+        loads = [(netns_name(self.ledger.tag, keys[node]), change.script) for node, change in sorted(changes.items())]
+        rules.in_parallel([functools.partial(rules.nft_load, self.runner, ns, text) for ns, text in loads])
         self.loaded = new
         self.actions = {node: change.action for node, change in changes.items()}
 

@@ -7,7 +7,8 @@ changes restart it: dnsmasq reads --cname only at start). dnsmasq has no upstrea
 (--no-resolv): names outside cluster.local get NXDOMAIN, and no query ever leaves the
 emulation. Pods see /etc/netns/<netns>/resolv.conf, which `ip netns exec` binds over
 /etc/resolv.conf, with Kubernetes' search path (<ns>.svc.cluster.local svc.cluster.local
-cluster.local, ndots:5), so `wget nginx` in a pod's shell resolves as in scenario 003.
+cluster.local, ndots:5), so `wget nginx` in a pod's shell resolves as in scenario 003
+(written by emu/podfiles.py as the kubelet would, dnsPolicy and dnsConfig applied).
 """
 
 from __future__ import annotations
@@ -23,19 +24,6 @@ from .ledger import Ledger
 from .runner import Runner
 
 ETC_NETNS = "/etc/netns"
-
-
-def resolv_conf(namespace: str, nameserver: str, domain: str = "cluster.local") -> str:
-    return f"search {namespace}.svc.{domain} svc.{domain} {domain}\nnameserver {nameserver}\noptions ndots:5\n"
-
-
-def write_resolv_confs(netns_names: Sequence[tuple[str, str]], nameserver: str) -> None:
-    """(netns name, pod namespace) pairs -> /etc/netns/<netns>/resolv.conf."""
-    for netns, namespace in netns_names:
-        folder = os.path.join(ETC_NETNS, netns)
-        os.makedirs(folder, exist_ok=True)
-        with open(os.path.join(folder, "resolv.conf"), "w", encoding="ascii") as handle:
-            handle.write(resolv_conf(namespace, nameserver))
 
 
 def remove_resolv_confs(netns_names: Sequence[str]) -> None:

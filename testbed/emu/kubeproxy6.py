@@ -10,12 +10,10 @@ does nothing. nftables mode's `ip6` table is not built yet (spec/dualstack.py re
 
 from __future__ import annotations
 
-from ..kubeproxy import render, render_iptables_bootstrap
-from ..plan.model import NodePlan, Plan
-from ..rules.model import Ruleset
+from ..plan.model import Plan
+from . import rules
 from .controllers import KubeProxy
 from .dualstack import ipv6_view
-from .ledger import netns_name
 
 
 class KubeProxy6(KubeProxy):
@@ -27,12 +25,5 @@ class KubeProxy6(KubeProxy):
         if view is not None:
             super().sync(view)
 
-    def _load(self, plan: Plan, node: NodePlan, ruleset: Ruleset) -> None:
-        ns = netns_name(self.ledger.tag, node.key)
-        first = node.name not in self.bootstrapped
-        if first:  # as KubeProxy: a route for the service range, so unmatched packets reach FORWARD
-            self.runner.ip_batch([f"route replace {plan.service_subnet} dev eth0"], netns=ns)
-        restore = ["ip", "netns", "exec", ns, "ip6tables-restore", "--noflush", "--wait"]
-        self.runner.run(restore, input=render(ruleset, self.previous.get(node.name)))
-        if first:
-            self.runner.run(restore, input=render_iptables_bootstrap(ruleset))
+    def restore(self, ns: str, text: str) -> None:
+        rules.ip6tables_restore(self.runner, ns, text)

@@ -143,10 +143,14 @@ class PodNetwork:
 
     def add_pods(self, pods: Sequence[PodPlan], with_bridges: bool = False) -> None:
         tag = self.ledger.tag
+        self.ledger.add_netns([netns_name(tag, p.key) for p in pods])
+        shared = [p for p in pods if p.host_network]  # they live in their node's namespace
+        pods = [p for p in pods if not p.host_network]
         names = [netns_name(tag, p.key) for p in pods]
-        self.ledger.add_netns(names)
         if names:
             self.runner.ip_batch([f"netns add {n}" for n in names])
+        if shared:
+            host_network_sandboxes(self.runner, tag, shared, {n.name: n.key for n in self.plan.nodes})
         network = self.plan.network
         for node in self.plan.nodes:
             on_node = [p for p in pods if p.node == node.name]
@@ -171,12 +175,27 @@ class PodNetwork:
         """
         tag = self.ledger.tag
         for node in self.plan.nodes:
-            veths = [p.host_veth for p in pods if p.node == node.name]
+            veths = [p.host_veth for p in pods if p.node == node.name and not p.host_network]
             if veths and not node.bridge:
                 self.runner.ip_batch([f"link del {v}" for v in veths], netns=netns_name(tag, node.key), check=False)
         names = [netns_name(tag, p.key) for p in pods]
         if names:
             self.runner.ip_batch([f"netns del {n}" for n in names], check=False)
+
+
+def host_network_sandboxes(runner: Runner, tag: str, pods: Sequence[PodPlan], node_keys: dict[str, str]) -> None:
+    """hostNetwork pods: their /run/netns name is a bind mount of their node's namespace (what
+    `ip netns attach` makes), so everything that enters a pod by its name (the agent, the shell,
+    `ip netns exec` with the pod's own /etc/netns files) enters the node's network namespace.
+    No veth, no address: the pod's IP is the node's. `netns del` removes only the name."""
+    for pod in pods:
+        path = f"{NETNS_DIR}/{netns_name(tag, pod.key)}"
+        try:
+            with open(path, "x", encoding="ascii"):
+                pass  # the mount point, as `ip netns add` creates it
+        except OSError as exc:
+            raise KernelError(["create", path], exc.errno or 1, exc.strerror or str(exc)) from None
+        runner.run(["mount", "--bind", f"{NETNS_DIR}/{netns_name(tag, node_keys[pod.node])}", path])
 
 
 def configure_pod(netns: str, pod: PodPlan) -> None:

@@ -1,16 +1,22 @@
 """Load packet-filter rule sets into node namespaces, one atomic transaction per node.
 
-Part of emu/. The pure core renders whole rule sets as text (kube-proxy's iptables-restore
-or nftables script, the NetworkPolicy nftables table); here each is loaded with ONE
-`iptables-restore` or `nft -f -` per node — never one command per rule — and re-applied
-whole on every change, which both tools make atomic (a reader never sees half a rule set).
+Part of emu/. The pure core renders rule sets as text (kube-proxy's iptables-restore or
+nftables script, whole or partial; the NetworkPolicy nftables table or its set updates); here
+each is loaded with ONE `iptables-restore` or `nft -f` transaction per node — never one
+command per rule — which both tools make atomic (a reader never sees half a rule set). nft
+scripts go through libnftables in-process when it loads (Runner.nft); the nodes of a change are
+loaded at once from one pool of threads.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 
 from .runner import Runner
+
+MAX_LOADERS = 8  # nodes loaded at once: each load mostly waits on the kernel (or a process)
 
 
 def iptables_restore(runner: Runner, netns: str, text: str) -> None:
@@ -18,9 +24,14 @@ def iptables_restore(runner: Runner, netns: str, text: str) -> None:
     runner.run(["ip", "netns", "exec", netns, "iptables-restore", "--noflush", "--wait"], input=text)
 
 
+def ip6tables_restore(runner: Runner, netns: str, text: str) -> None:
+    """The same for IPv6 (kube-proxy's IPv6 proxier in a dual-stack cluster, emu/kubeproxy6.py)."""
+    runner.run(["ip", "netns", "exec", netns, "ip6tables-restore", "--noflush", "--wait"], input=text)
+
+
 def nft_load(runner: Runner, netns: str, text: str) -> None:
-    """`nft -f -`: the script recreates its own table in one transaction."""
-    runner.run(["ip", "netns", "exec", netns, "nft", "-f", "-"], input=text)
+    """`nft -f -` (in-process through libnftables when it loads: Runner.nft): one transaction."""
+    runner.nft(netns, text)
 
 
 def apply_per_node(runner: Runner, texts: Mapping[str, str], kind: str) -> None:
@@ -29,3 +40,30 @@ def apply_per_node(runner: Runner, texts: Mapping[str, str], kind: str) -> None:
     for netns, text in texts.items():
         if text.strip():
             load(runner, netns, text)
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _loaders() -> ThreadPoolExecutor:
+    """One pool for the process's life: on a busy VM, starting 10 threads per change (each start
+    waits until the new thread is scheduled) cost more than the loads themselves."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=MAX_LOADERS, thread_name_prefix="tb-load")
+        return _pool
+
+
+def in_parallel(jobs: Sequence[Callable[[], None]]) -> None:
+    """Run each node's load at once (each is its own process or libnftables transaction in its
+    own namespace, so their order does not matter); the first failure is raised after all ended."""
+    if len(jobs) <= 1:
+        for job in jobs:
+            job()
+        return
+    futures = [_loaders().submit(job) for job in jobs]
+    wait(futures)
+    for future in futures:
+        future.result()

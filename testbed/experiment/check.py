@@ -381,6 +381,8 @@ def _check_group(group: ProbeGroup, plan: Plan, manifests: Manifests, add: Add) 
         _check_service(group, plan, note)
     elif target.hosts is not None:
         _check_nodes_hosts(target.hosts, [x.name for x in plan.externals], "external hosts", "to.hosts", note)
+    elif target.host_port is not None:
+        _check_pods(target.host_port, plan, manifests, "to.hostPort", note)
     elif target.pods is not None:
         _check_pods(target.pods, plan, manifests, "to.pods", note)
         if not problems:

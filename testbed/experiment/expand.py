@@ -237,16 +237,25 @@ def _service_probes(plan: Plan, group: ProbeGroup, srcs: list[Party]) -> list[Pl
 
 def oracle_outcome(world: Any, src: Party, dst_pods: list[PodPlan], port: int, protocol: str) -> str:
     """connected / blocked as NetworkPolicy semantics predict (any: endpoints disagree)."""
-    who = f"{src.namespace}/{src.name}" if src.kind == "pod" else src.ip
+    who = _who(world, src)
     verdicts = set()
     for pod in dst_pods:
-        flow = Flow(who, f"{pod.namespace}/{pod.name}", None if protocol == "ICMP" else int(port), protocol)
+        # a hostNetwork pod is its node for policies: its address, not a pod of the world
+        dst = pod.ip if pod.host_network else f"{pod.namespace}/{pod.name}"
+        flow = Flow(who, dst, None if protocol == "ICMP" else int(port), protocol)
         verdicts.add(decide(flow, world).allowed)
     if verdicts == {True}:
         return "connected"
     if verdicts == {False}:
         return "blocked"
     return "any"
+
+
+def _who(world: Any, src: Party) -> str:
+    """The sender as the oracle knows it: a pod by name, anything else (a hostNetwork pod too) by address."""
+    if src.kind == "pod" and world.find_pod(f"{src.namespace}/{src.name}") is not None:
+        return f"{src.namespace}/{src.name}"
+    return src.ip
 
 
 def _with_oracle(probes: list[PlannedProbe], plan: Plan, world: Any) -> list[PlannedProbe]:
@@ -260,11 +269,15 @@ def _with_oracle(probes: list[PlannedProbe], plan: Plan, world: Any) -> list[Pla
             out.append(p)
             continue
         if p.dst.kind == "external":  # egress to an address outside the cluster: ipBlock rules decide
-            who = f"{p.src.namespace}/{p.src.name}" if p.src.kind == "pod" else p.src.ip
-            allowed = decide(Flow(who, p.dst_ip, p.port or None, p.protocol), world).allowed
+            allowed = decide(Flow(_who(world, p.src), p.dst_ip, p.port or None, p.protocol), world).allowed
             out.append(
                 dataclasses.replace(p, expect_outcome="connected" if allowed else "blocked", expected_by="oracle")
             )
+            continue
+        if p.dst.kind == "pod" and p.communication.endswith("(hostPort)"):
+            from .hostports import oracle_flow  # it builds on this module
+
+            out.append(oracle_flow(p, plan, world, by_name[(p.dst.namespace, p.dst.name)]))
             continue
         if p.dst.kind == "pod":
             targets = [by_name[(p.dst.namespace, p.dst.name)]]
@@ -379,6 +392,10 @@ def _expand(plan: Plan, group: ProbeGroup) -> list[PlannedProbe]:
         return _service_probes(plan, group, srcs)
     if group.target.hosts is not None:
         return _host_probes(plan, group, srcs)
+    if group.target.host_port is not None:
+        from .hostports import host_port_probes  # it builds on this module's Party and PlannedProbe
+
+        return host_port_probes(plan, group, srcs)
     by_key = {p.key: p for p in plan.pods}
     for attempt in range(group.repeat):
         for src in srcs:

@@ -445,7 +445,7 @@ def _group(doc: Doc) -> ProbeGroup:
 def _endpoints(doc: Doc | None, as_source: bool) -> Endpoints:
     if doc is None:
         return Endpoints()
-    allowed = ("pods", "nodes", "hosts") if as_source else ("pods", "localhost", "service", "hosts")
+    allowed = ("pods", "nodes", "hosts") if as_source else ("pods", "localhost", "service", "hosts", "hostPort")
     doc.check_keys(allowed)
     chosen = [k for k in allowed if k in doc.value]
     if len(chosen) != 1:
@@ -473,6 +473,8 @@ def _endpoints(doc: Doc | None, as_source: bool) -> Endpoints:
                 hostname,
             )
         )
+    if kind == "hostPort":
+        return Endpoints(host_port=_pod_selection(doc.field("hostPort")))
     if kind == "localhost":
         if doc.value["localhost"] is not True:
             doc.error("expected true", "localhost")

@@ -53,6 +53,7 @@ class Endpoints:
     hosts: tuple[str, ...] | None = None  # () means every external host
     localhost: bool = False  # destination only: the same pod's other containers
     service: ServiceTarget | None = None  # destination only: a Service
+    host_port: PodSelection | None = None  # destination only: pods at their hostPorts (experiment/hostports.py)
 
 
 @dataclass(frozen=True)

@@ -20,13 +20,15 @@ Layout as upstream (v1.29+):
   loadBalancerSourceRanges refuses.
 
 Not modelled: KUBE-FIREWALL (localhost NodePorts: off with nodePortAddresses = HOST-IP),
-KUBE-PROXY-CANARY, topology hints, partial syncs (every sync is a full one).
+KUBE-PROXY-CANARY, topology hints. Partial syncs: partial.py (each Service port's rules are
+computed once per change, fragments.py).
 """
 
 from __future__ import annotations
 
 import ipaddress
 from fractions import Fraction
+from typing import cast
 
 from ..plan.service_model import ResolvedEndpoint, ServicesPlan
 from ..rules.model import (
@@ -57,6 +59,7 @@ from ..rules.model import (
     Verdict,
 )
 from .common import MASQ_MARK, ProxiedPort, iptables_chain, iptables_endpoint_chain, service_ports
+from .fragments import Call, Fragments, Recorder, replay
 
 KUBE_SERVICES = "KUBE-SERVICES"
 KUBE_EXTERNAL_SERVICES = "KUBE-EXTERNAL-SERVICES"
@@ -136,7 +139,9 @@ def build_iptables(plan: ServicesPlan, node: str, host_ip: str, pod_subnet: str)
     nat.add(KUBE_POSTROUTING, [Comment("kubernetes service traffic requiring SNAT")], Masquerade())
     nat.add(KUBE_MARK_MASQ, [], SetMark("or", MASQ_MARK))
     for sp in service_ports(plan, node):
-        _service_port(nat, flt, sp, host_ip, pod_subnet)
+        nat_calls, flt_calls = _fragments(sp, host_ip, pod_subnet)
+        replay(nat_calls, nat)
+        replay(flt_calls, flt)
     nat.add(
         KUBE_SERVICES,
         [
@@ -151,6 +156,16 @@ def build_iptables(plan: ServicesPlan, node: str, host_ip: str, pod_subnet: str)
         KUBE_FORWARD, [Comment("kubernetes forwarding conntrack rule"), CtState(("RELATED", "ESTABLISHED"))], Accept()
     )
     return Ruleset(node, (flt.table_of(), nat.table_of()), "iptables", host_ip, pod_subnet, plan.service_subnet)
+
+
+def _fragment(sp: ProxiedPort, host_ip: str, pod_subnet: str) -> tuple[tuple[Call, ...], tuple[Call, ...]]:
+    """A Service port's nat and filter calls (fragments.py caches them)."""
+    nat, flt = Recorder(), Recorder()
+    _service_port(cast(_Chains, nat), cast(_Chains, flt), sp, host_ip, pod_subnet)
+    return tuple(nat.calls), tuple(flt.calls)
+
+
+_fragments = Fragments(_fragment)
 
 
 def _filter_target(sp: ProxiedPort) -> tuple[str, Verdict]:

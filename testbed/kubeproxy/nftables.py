@@ -16,14 +16,14 @@ One table, `ip kube-proxy`, laid out as upstream (v1.33+):
   reject-chain (or drop when only Local endpoints are missing); cluster-ips-check rejects
   unknown ports of a ClusterIP and drops unallocated addresses of serviceSubnet;
 - mark-for-masquerade sets 0x4000, masquerading masquerades (fully-random) what carries it.
-The table is deleted and recreated in the same transaction (render.py), so each apply is
-atomic and idempotent; stale chains and sets cannot survive.
+A full sync deletes and recreates the table in one transaction (render.py), atomic and
+idempotent; a partial one (partial.py) rewrites only what changed, also in one transaction.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
+from typing import Any, cast
 
 from ..plan.service_model import ResolvedEndpoint, ServicesPlan
 from ..rules.model import (
@@ -57,6 +57,7 @@ from ..rules.model import (
     Vmap,
 )
 from .common import MASQ_MARK, ProxiedPort, nft_chain_base, nft_endpoint_chain_base, service_ports
+from .fragments import Call, Fragments, Recorder, replay
 
 TABLE = "kube-proxy"
 _KEY3 = ("daddr", "l4proto", "dport")
@@ -198,8 +199,18 @@ def build_nftables(plan: ServicesPlan, node: str, host_ip: str, pod_subnet: str)
     t.element("nodeport-ips", (host_ip,))
 
     for sp in service_ports(plan, node):
-        _service_port(t, sp, host_ip, pod_subnet)
+        replay(_fragments(sp, host_ip, pod_subnet), t)
     return Ruleset(node, (t.build(),), "nftables", host_ip, pod_subnet, plan.service_subnet)
+
+
+def _fragment(sp: ProxiedPort, host_ip: str, pod_subnet: str) -> tuple[Call, ...]:
+    """A Service port's calls on the table (fragments.py caches them)."""
+    t = Recorder()
+    _service_port(cast(_Table, t), sp, host_ip, pod_subnet)
+    return tuple(t.calls)
+
+
+_fragments = Fragments(_fragment)
 
 
 def _endpoint_chain(sp: ProxiedPort, ep: ResolvedEndpoint) -> str:

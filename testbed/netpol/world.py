@@ -120,8 +120,12 @@ class World:
     def from_plan(cls, plan: Plan) -> World:
         """From a Plan: its pods, nodes and external hosts, and its policy world."""
         nodes = [NodeInfo(n.name, tuple(dict.fromkeys((n.host_ip, n.gateway)))) for n in plan.nodes]
+        # hostNetwork pods are left out, as CNIs treat them: they have no address of their own,
+        # a podSelector does not select them and their traffic is their node's (plan/podnet.py).
         return cls.build(
-            plan.pods,
+            plan.pods
+            if not any(p.host_network for p in plan.pods)
+            else tuple(p for p in plan.pods if not p.host_network),
             plan.namespaces,
             plan.policies,
             nodes,

@@ -14,7 +14,7 @@ from ..netpol.model import policies_from
 from ..spec.kinds import summary as kinds_summary
 from ..spec.model import ClusterSpec, Manifests, NodeSpec, PodTemplate, Workload
 from ..spec.selectors import LabelSelector
-from . import controllers, dualstack, routing
+from . import controllers, dualstack, podnet, routing
 from .ipam import HostLocal, node_cidrs, underlay_addresses
 from .model import ExternalPlan, IngressPlan, NodePlan, PendingPod, Plan, PodPlan, PortPlan
 from .naming import NameSource, host_veth_name, template_hash
@@ -193,7 +193,9 @@ def replan(
                 warnings.append(f"pod {wish.namespace}/{name} on {node}: {evicted.describe()}")
                 if evicted.after == 0:
                     continue
-            ip = ipam.allocate(node)
+            host = next(n for n in nodes if n.name == node)
+            # a hostNetwork pod takes no address from the pod CIDR: its IP is the node's
+            ip = host.host_ip if wish.template.host_network else ipam.allocate(node)
             if ip is None:
                 warnings.append(f"pod {wish.namespace}/{name} stays Pending: node {node}'s pod CIDR is full")
                 pending.append(PendingPod(wish.namespace, name, f"node {node}'s pod CIDR is full"))
@@ -201,6 +203,8 @@ def replan(
             scheduler.bind(prepared, node)
             uid = names.uid(f"{wish.namespace}/{name}")
             address, gateway = routing.pod_addressing(cluster.routing, ip, cidrs[node], ipam.gateway(node))
+            if wish.template.host_network:
+                address, gateway = str(ipaddress.ip_interface(f"{ip}/{host.underlay_prefix}").network), ""
             pods.append(_pod_plan(wish.namespace, name, uid, node, ip, address, gateway, template, wish.owner))
     routes, route_warnings, network = routing.plan_network(cluster, nodes, externals)
     services = plan_services(
@@ -301,7 +305,11 @@ def _live_nodes(cluster: ClusterSpec, prev: Plan | None) -> tuple[NodeSpec, ...]
 
 def _same_pod(pod: PodPlan, template: PodTemplate) -> bool:
     ports = tuple(PortPlan(c.name, p.container_port, p.protocol, p.name) for c in template.containers for p in c.ports)
-    return pod.ports == ports and pod.containers == tuple(c.name for c in template.containers)
+    return (
+        pod.ports == ports
+        and pod.containers == tuple(c.name for c in template.containers)
+        and podnet.same_network(pod, template)
+    )
 
 
 def _generate(names: NameSource, wish: Desired, taken: set[str]) -> str:
@@ -347,4 +355,5 @@ def _pod_plan(
         host_veth=host_veth_name(uid),
         hostname=template.hostname,
         subdomain=template.subdomain,
+        **podnet.network_fields(template),
     )

@@ -45,12 +45,3 @@ def records(
     for pod in pods:
         a.add((f"{pod.ip.replace('.', '-')}.{pod.namespace}.pod.{domain}", pod.ip))
     return sorted(a), sorted(cnames)
-
-
-def hosts_names(pod: PodPlan, domain: str = DOMAIN) -> str:
-    """The names the kubelet writes for the pod's own address in its /etc/hosts: with a
-    subdomain, `<hostname>.<subdomain>.<ns>.svc.<domain>\\t<hostname>`; else its hostname."""
-    hostname = pod.hostname or pod.name
-    if pod.subdomain:
-        return f"{hostname}.{pod.subdomain}.{pod.namespace}.svc.{domain}\t{hostname}"
-    return hostname

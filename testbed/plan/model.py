@@ -31,7 +31,7 @@ from .loadbalancers import lb_announcers
 from .lookup import find_pod
 from .pod import PodPlan as PodPlan  # the planned pod, used everywhere
 from .pod import PortPlan as PortPlan
-from .rulesets import egress_tables, kube_proxy_rulesets, merged_rulesets, policy_rulesets
+from .rulesets import egress_tables, hostport_tables, kube_proxy_rulesets, merged_rulesets, policy_rulesets
 from .service_model import ServicesPlan
 
 if TYPE_CHECKING:  # plan/network.py and plan/dualstack.py build on this module's RoutePlan
@@ -197,6 +197,11 @@ class Plan:
     def egress_tables(self) -> Mapping[str, Table]:
         """node -> the egress masquerade (empty without an outside subnet)."""
         return egress_tables(self)
+
+    @cached_property
+    def hostport_tables(self) -> Mapping[str, Table]:
+        """node -> the portmap CNI plugin's hostPort table (only nodes with hostPort pods)."""
+        return hostport_tables(self)
 
     @cached_property
     def rulesets(self) -> Mapping[str, Ruleset]:

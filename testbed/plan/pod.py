@@ -21,6 +21,27 @@ class PortPlan:
 
 
 @dataclass(frozen=True)
+class HostPortPlan:
+    """A hostPort: the node's `host_ip:host_port` (host_ip "" = every node address) forwarded to
+    the pod's container_port (the portmap CNI plugin's DNAT; on a hostNetwork pod, the port itself)."""
+
+    host_port: int
+    container_port: int
+    protocol: str
+    host_ip: str = ""
+
+
+@dataclass(frozen=True)
+class PodDnsPlan:
+    """spec.dnsPolicy and spec.dnsConfig, as the kubelet reads them (plan/podnet.py writes resolv.conf)."""
+
+    policy: str = "ClusterFirst"
+    nameservers: tuple[str, ...] = ()
+    searches: tuple[str, ...] = ()
+    options: tuple[tuple[str, str | None], ...] = ()
+
+
+@dataclass(frozen=True)
 class PodPlan:
     namespace: str
     name: str
@@ -41,6 +62,12 @@ class PodPlan:
     # their default (the literal of spec.model.OMIT_AT_DEFAULT: this module imports only the stdlib)
     hostname: str = field(default="", metadata={"omit_at_default": True})
     subdomain: str = field(default="", metadata={"omit_at_default": True})
+    # Pod networking (plan/podnet.py): in the node's namespace with its HOST-IP; hostPorts;
+    # the resolver and /etc/hosts the kubelet writes.
+    host_network: bool = False
+    host_ports: tuple[HostPortPlan, ...] = ()
+    dns: PodDnsPlan = PodDnsPlan()
+    host_aliases: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (ip, hostnames)
 
     @property
     def full_name(self) -> str:

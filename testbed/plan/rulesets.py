@@ -16,6 +16,7 @@ from ..kubeproxy import build_ruleset
 from ..netpol.compiler import compile_cluster
 from ..rules.egress import egress_table
 from ..rules.model import Ruleset, Table
+from ..rules.portmap import mapped_pods, node_table
 
 if TYPE_CHECKING:  # the Plan calls these on itself
     from .model import Plan
@@ -51,6 +52,16 @@ def egress_tables(plan: Plan) -> dict[str, Table]:
     return {n.name: table for n in plan.nodes}
 
 
+def hostport_tables(plan: Plan) -> dict[str, Table]:
+    """node -> the portmap CNI plugin's table, on the nodes running pods with hostPorts."""
+    out: dict[str, Table] = {}
+    for n in plan.nodes:
+        pods = mapped_pods(plan.pods_on(n.name))
+        if pods:
+            out[n.name] = node_table(pods, plan.kube_proxy_mode)
+    return out
+
+
 def merged_rulesets(plan: Plan) -> dict[str, Ruleset]:
     """node -> every table it holds, in the order emu/ loads them (kube-proxy, policy, egress)."""
     out: dict[str, Ruleset] = {}
@@ -62,6 +73,8 @@ def merged_rulesets(plan: Plan) -> dict[str, Ruleset]:
             tables += plan.policy_rulesets[n.name].tables
         if n.name in plan.egress_tables:
             tables.append(plan.egress_tables[n.name])
+        if n.name in plan.hostport_tables:  # after kube-proxy's, as the plugin appends its jumps
+            tables.append(plan.hostport_tables[n.name])
         out[n.name] = Ruleset(
             n.name, tuple(tables), plan.kube_proxy_mode, n.host_ip, plan.pod_subnet, plan.service_subnet
         )

@@ -31,6 +31,8 @@ MAX_MISMATCH_ROWS = 500
 MAX_TABLE_ROWS, MAX_TABLE_COLUMNS = 60, 40
 FIGURE_PREFIX = "report-"
 TIMING_ORDER = ("underlay", "pods", "agent", "build", "teardown")
+# A box plot's quartiles over fewer samples say no more than the percentile table next to it.
+MIN_BOX_SAMPLES = 20
 
 
 @dataclass(frozen=True)
@@ -303,6 +305,27 @@ def _matrix_table(m: reachability.Matrix) -> Table | None:
     )
 
 
+def _uniform_outcome(m: reachability.Matrix) -> str | None:
+    """A sentence for a matrix whose probed pairs all had one and the same outcome, when its
+    heatmap would be one colour (and grey where the table below shows "—"); None when the
+    heatmap has something to show."""
+    probes = m.probes.to_numpy()
+    probed = probes > 0
+    if not probed.any():
+        return None
+    outcomes = set(m.outcome.to_numpy()[probed].tolist())
+    if len(outcomes) != 1 or "mixed" in outcomes:
+        return None
+    unprobed = int((~probed).sum())
+    if unprobed and _matrix_table(m) is None:  # where the grey cells are is the figure's news
+        return None
+    where = f"; {unprobed} not probed, — below" if unprobed else ""
+    return (
+        f"Every probed pair {outcomes.pop()} ({int(probed.sum())} pairs, {int(probes.sum())} probes{where}): "
+        "no heatmap, it would be one colour."
+    )
+
+
 def _reachability(frame: pd.DataFrame, names: _Names) -> list[Block]:
     blocks: list[Block] = [
         Heading(2, "Reachability", "reachability"),
@@ -326,23 +349,36 @@ def _reachability(frame: pd.DataFrame, names: _Names) -> list[Block]:
     for m in matrices:
         base = f"{m.step}-{m.protocol}"
         blocks.append(Heading(3, m.title))
-        blocks.append(
-            Figure(
-                names.take(f"reachability-{base}"), f"Reachability heatmap, {m.title}", figures.reachability_heatmap(m)
+        same = _uniform_outcome(m)
+        if same is None:
+            blocks.append(
+                Figure(
+                    names.take(f"reachability-{base}"),
+                    f"Reachability heatmap, {m.title}",
+                    figures.reachability_heatmap(m),
+                )
             )
-        )
+        else:  # a one-colour heatmap says only this sentence
+            blocks.append(Paragraph(same, css="note"))
         table = _matrix_table(m)
         if table is not None:
             blocks.append(Details(f"Connected / probes, {m.title}", [table]))
         if m.has_expectations:
             any_expectation = True
             n_bad = int(m.mismatches.to_numpy().sum())
-            fig = Figure(
-                names.take(f"difference-{base}"), f"Difference heatmap, {m.title}", figures.difference_heatmap(m)
-            )
             diffs.append(Heading(3, f"{m.title}: {n_bad} mismatch(es)"))
-            # every cell as expected: the (all-white) figure is there, folded away in HTML
-            diffs.append(fig if n_bad else Details("Every probe as expected: show the matrix", [fig]))
+            if n_bad:
+                diffs.append(
+                    Figure(
+                        names.take(f"difference-{base}"),
+                        f"Difference heatmap, {m.title}",
+                        figures.difference_heatmap(m),
+                    )
+                )
+            else:  # the figure would be all white: not drawn
+                diffs.append(
+                    Paragraph("Every probe as expected (the difference heatmap would be all white).", css="note")
+                )
     return blocks + (diffs if any_expectation else [])
 
 
@@ -389,6 +425,8 @@ def _spread(frame: pd.DataFrame, plan: Mapping[str, Any], names: _Names) -> list
         )
     )
     for rec in tests.to_dict("records"):
+        if int(rec["endpoints"]) < 2:  # one bar against its own expectation: the table says it all
+            continue
         sub = per_ep[(per_ep["step"] == rec["step"]) & (per_ep["service"] == rec["service"])]
         png = figures.spread_bars(
             rec["step"],
@@ -438,13 +476,24 @@ def _latency(frame: pd.DataFrame, names: _Names) -> list[Block]:
             {k: fmt_ms for k in ("p50", "p90", "p99", "max")},
         )
     )
-    blocks.append(
-        Figure(
-            names.take("latency"),
-            "Latency box plot per communication and protocol",
-            figures.latency_boxplot(performance.latency_samples(frame)),
+    samples = performance.latency_samples(frame)
+    boxed = {k: v for k, v in samples.items() if len(v) >= MIN_BOX_SAMPLES}
+    if boxed:
+        blocks.append(
+            Figure(
+                names.take("latency"),
+                "Latency box plot per communication and protocol"
+                + (f" (groups of {MIN_BOX_SAMPLES} samples or more)" if len(boxed) < len(samples) else ""),
+                figures.latency_boxplot(boxed),
+            )
         )
-    )
+    else:
+        blocks.append(
+            Paragraph(
+                f"No box plot: no group has {MIN_BOX_SAMPLES} samples (the table above lists what a box would show).",
+                css="note",
+            )
+        )
     return blocks
 
 

@@ -38,7 +38,10 @@ from .model import (
 
 
 def _quote(text: str) -> str:
-    return f'"{text}"' if any(c in text for c in ' \t"') else text
+    if not any(c in text for c in ' \t"'):
+        return text
+    # iptables-restore reads \" inside a quoted word as a quote (the portmap plugin's comments hold some)
+    return '"' + text.replace('"', '\\"') + '"'
 
 
 def _dport(p: DPort) -> str:

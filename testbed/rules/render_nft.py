@@ -244,6 +244,10 @@ def render_commands(tables: Iterable[Table], header: str = "") -> str:
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
+# The command-style pieces render_diff.py writes one by one (a partial sync's transaction).
+set_decl, map_element, chain_decl = _set_decl, _element, _chain_decl
+
+
 # -- blocks ------------------------------------------------------------------------------------------
 
 

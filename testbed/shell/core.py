@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import TestbedError
 from ..faults.model import Timers
-from ..plan.dns import hosts_names
 from ..plan.model import Plan
+from ..plan.podnet import hosts_file
 from . import faults as fault_commands
 from . import mininet
 from .execns import exec_argv, make_rcfile, substitute
@@ -145,12 +145,15 @@ class ClusterShell(Kubectl):
         for router in plan.network.routers if plan.network is not None else ():
             self.targets[router.name] = (router.key, router.interfaces[0].ip, router.name, False)
         for p in plan.pods:
-            # the UTS hostname: spec.hostname when set (a StatefulSet pod's is its name), else the name
-            self.targets[f"{p.namespace}/{p.name}"] = (p.key, p.ip, p.hostname or p.name, True)
+            # the UTS hostname: a hostNetwork pod has its node's; spec.hostname when set (a StatefulSet
+            # pod's is its name), else the pod's name
+            hostname = p.node if p.host_network else (p.hostname or p.name)
+            self.targets[f"{p.namespace}/{p.name}"] = (p.key, p.ip, hostname, True)
             if p.namespace == "default" or sum(q.name == p.name for q in plan.pods) == 1:
-                self.targets.setdefault(p.name, (p.key, p.ip, p.hostname or p.name, True))
+                self.targets.setdefault(p.name, (p.key, p.ip, hostname, True))
         self._cat = None
         self._prefix = {(p.namespace, p.name): p.prefix for p in plan.pods}
+        self._host_network = {(p.namespace, p.name) for p in plan.pods if p.host_network}
         now = time.monotonic()
         cat = self.catalog()
         for plural in ("pods", "services", "endpoints", "networkpolicies", "deployments", "namespaces", "nodes"):
@@ -179,7 +182,8 @@ class ClusterShell(Kubectl):
                 (now, "Scheduled", "default-scheduler", f"Successfully assigned {o.namespace}/{o.name} to {o.wide[1]}")
             )
             prefix = f"/{self._prefix[(o.namespace, o.name)]}" if (o.namespace, o.name) in self._prefix else ""
-            ev.append((now, "AddedInterface", "cni", f"Add eth0 [{o.wide[0]}{prefix}] on {o.wide[1]}'s cni0"))
+            if (o.namespace, o.name) not in self._host_network:  # the CNI plugin is not called for those
+                ev.append((now, "AddedInterface", "cni", f"Add eth0 [{o.wide[0]}{prefix}] on {o.wide[1]}'s cni0"))
             ev.append((now, "Started", "kubelet", "Started container (served by the testbed agent)"))
         elif o.plural == "endpoints":
             ev.append((now, "EndpointsChanged", "endpoint-controller", o.cols[0]))
@@ -226,11 +230,7 @@ class ClusterShell(Kubectl):
             pod = next((p for p in self.plan.pods if p.key == key), None)
             if pod is not None:
                 try:
-                    self.live.write_hosts(
-                        key,
-                        "# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n"
-                        f"::1\tlocalhost ip6-localhost ip6-loopback\n{pod.ip}\t{hosts_names(pod)}\n",
-                    )
+                    self.live.write_hosts(key, hosts_file(pod, self.plan.node(pod.node).host_ip))
                 except OSError:
                     pass  # a read-only /etc: the VM's hosts file stays in view
         sys.stdout.flush()

@@ -14,6 +14,7 @@ from typing import Any, ParamSpec
 from ..experiment.jobs import completions
 from ..plan.dualstack import node_ips, node_pod_cidrs, pod_ips, service_family_fields
 from ..plan.model import Plan, PodPlan
+from ..plan.podnet import port_fields, spec_fields
 
 HEADERS: dict[str, tuple[list[str], list[str]]] = {  # plural -> (columns, extra -o wide columns)
     "pods": (["NAME", "READY", "STATUS", "RESTARTS", "AGE"], ["IP", "NODE", "NOMINATED NODE", "READINESS GATES"]),
@@ -164,13 +165,18 @@ class Catalog:
                                     {
                                         "name": c,
                                         "ports": [
-                                            {"containerPort": q.port, "protocol": q.protocol}
+                                            {
+                                                "containerPort": q.port,
+                                                "protocol": q.protocol,
+                                                **port_fields(p, q.port, q.protocol),
+                                            }
                                             for q in p.ports
                                             if q.container == c
                                         ],
                                     }
                                     for c in p.containers
                                 ],
+                                **spec_fields(p),
                             },
                             status={
                                 "phase": "Running",

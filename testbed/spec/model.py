@@ -152,6 +152,25 @@ class ContainerPort:
     container_port: int
     protocol: str = "TCP"
     name: str = ""
+    host_port: int = field(default=0, metadata={OMIT_AT_DEFAULT: True})  # 0: none (portmap CNI plugin's DNAT when set)
+    host_ip: str = field(default="", metadata={OMIT_AT_DEFAULT: True})  # "": every address of the node
+
+
+@dataclass(frozen=True)
+class DnsConfig:
+    """A pod's spec.dnsConfig, merged by the kubelet into the base its dnsPolicy gives."""
+
+    nameservers: tuple[str, ...] = ()
+    searches: tuple[str, ...] = ()
+    options: tuple[tuple[str, str | None], ...] = ()  # (name, value or None)
+
+
+@dataclass(frozen=True)
+class HostAlias:
+    """One spec.hostAliases entry: an /etc/hosts line the kubelet appends."""
+
+    ip: str
+    hostnames: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -181,6 +200,11 @@ class PodTemplate:
     lifecycle: PodLifecycle = field(
         default=PodLifecycle(), metadata={OMIT_AT_DEFAULT: True}
     )  # probes, preStop, grace, gates (issue 19)
+    # Pod networking (spec/podnet.py decodes them; plan/podnet.py plans them)
+    host_network: bool = field(default=False, metadata={OMIT_AT_DEFAULT: True})
+    dns_policy: str = field(default="ClusterFirst", metadata={OMIT_AT_DEFAULT: True})
+    dns_config: DnsConfig | None = field(default=None, metadata={OMIT_AT_DEFAULT: True})
+    host_aliases: tuple[HostAlias, ...] = field(default=(), metadata={OMIT_AT_DEFAULT: True})
 
 
 @dataclass(frozen=True)

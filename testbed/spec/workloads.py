@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..errors import Problem, UnsupportedError, excerpt
-from . import controllers, kinds
+from . import controllers, kinds, podnet
 from .affinity import decode_scheduling
 from .decode import Doc, Problems, load_documents
 from .labels import check_labels, decode_selector
@@ -51,7 +51,15 @@ _META_IGNORED = (
     "managedFields",
     "selfLink",
 )
-_POD_KNOWN = ("containers", "nodeSelector", "nodeName", "tolerations", "hostNetwork", "hostname", "subdomain")
+_POD_KNOWN = (
+    "containers",
+    "nodeSelector",
+    "nodeName",
+    "tolerations",
+    "hostname",
+    "subdomain",
+    *podnet.POD_FIELDS,  # hostNetwork, dnsPolicy, dnsConfig, hostAliases (spec/podnet.py)
+)
 _POD_IGNORED = (
     "volumes",
     "initContainers",
@@ -59,7 +67,6 @@ _POD_IGNORED = (
     "restartPolicy",
     "terminationGracePeriodSeconds",
     "activeDeadlineSeconds",
-    "dnsPolicy",
     "serviceAccountName",
     "serviceAccount",
     "automountServiceAccountToken",
@@ -70,10 +77,8 @@ _POD_IGNORED = (
     "imagePullSecrets",
     "affinity",
     "schedulerName",
-    "hostAliases",
     "priorityClassName",
     "priority",
-    "dnsConfig",
     "readinessGates",
     "runtimeClassName",
     "enableServiceLinks",
@@ -406,17 +411,6 @@ def _decode_controller(doc: Doc, ref: ObjectRef, col: _Collector) -> None:
 
 def _decode_pod_spec(spec: Doc, labels: dict[str, str], annotations: dict[str, str]) -> PodTemplate:
     spec.check_keys(_POD_KNOWN, _POD_IGNORED)
-    if spec.bool("hostNetwork", default=False):
-        raise UnsupportedError(
-            [
-                Problem(
-                    spec.file,
-                    f"{spec.path}.hostNetwork",
-                    "hostNetwork pods are not emulated by this version yet",
-                    spec.document,
-                )
-            ]
-        )
     containers: list[Container] = []
     names: set[str] = set()
     port_names: set[str] = set()
@@ -435,7 +429,7 @@ def _decode_pod_spec(spec: Doc, labels: dict[str, str], annotations: dict[str, s
         for pdoc in cdoc.items("ports"):
             if not pdoc.is_mapping():
                 continue
-            pdoc.check_keys(("containerPort", "protocol", "name"), ("hostPort", "hostIP"))
+            pdoc.check_keys(("containerPort", "protocol", "name", "hostPort", "hostIP"))
             number = pdoc.int("containerPort", required=True, minimum=1, maximum=65535)
             proto = pdoc.str("protocol", default="TCP") or "TCP"
             if proto not in PROTOCOLS:
@@ -458,7 +452,7 @@ def _decode_pod_spec(spec: Doc, labels: dict[str, str], annotations: dict[str, s
                         "containerPort",
                     )
                 bound[key] = cname
-                ports.append(ContainerPort(number, proto, pname))
+                ports.append(ContainerPort(number, proto, pname, *podnet.decode_host_port(pdoc)))
         containers.append(Container(cname, tuple(ports)))
     if spec.field("containers").present() and not containers and isinstance(spec.value.get("containers"), list):
         spec.error("a pod needs at least one container", "containers")
@@ -489,6 +483,7 @@ def _decode_pod_spec(spec: Doc, labels: dict[str, str], annotations: dict[str, s
     for field_name, value in (("hostname", hostname), ("subdomain", subdomain)):
         if value and dns1123_label_error(value):
             spec.error(dns1123_label_error(value) or "", field_name)
+    containers, network = podnet.decode_pod_network(spec, containers)
     return PodTemplate(
         labels=labels,
         containers=tuple(containers),
@@ -501,6 +496,7 @@ def _decode_pod_spec(spec: Doc, labels: dict[str, str], annotations: dict[str, s
         hostname=hostname,
         subdomain=subdomain,
         lifecycle=decode_lifecycle(spec),
+        **network,
     )
 
 

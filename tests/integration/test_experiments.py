@@ -198,3 +198,29 @@ def test_ingress_routes_by_host_and_path_through_real_nginx(tmp_path, no_leftove
     assert len(ingress_ip) == 1 and "192.168.1.10" not in ingress_ip
     scaled = rows[rows["step"] == "coffee-scaled"]
     assert scaled["answered_by"].nunique() == 4  # nginx reloaded with the new endpoints
+
+
+def test_run_no_report_writes_the_dataset_and_no_report(tmp_path, no_leftovers):
+    """`testbed run --no-report`: everything of the results folder but the report; `testbed report`
+    builds it later from the same folder."""
+    from testbed.cli import main
+
+    assert (
+        main(
+            [
+                "run",
+                os.path.join(ROOT, "experiments", "quickstart.yaml"),
+                "--results",
+                str(tmp_path),
+                "-q",
+                "--no-report",
+            ]
+        )
+        == 0
+    )
+    (run_dir,) = [os.path.join(tmp_path, d) for d in os.listdir(tmp_path)]
+    files = set(os.listdir(run_dir))
+    assert {"run.json", "plan.json", "probes.csv", "probes.parquet", "schema.json", "summary.md"} <= files
+    assert not any(f.startswith("report") for f in files), files
+    assert main(["report", run_dir]) == 0
+    assert {"report.md", "report.html"} <= set(os.listdir(run_dir))

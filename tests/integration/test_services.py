@@ -3,8 +3,10 @@ externalTrafficPolicy Local, no endpoints, and endpoints following scaling."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
+import subprocess
 
 import pytest
 
@@ -37,6 +39,20 @@ def _group(name, source, service, via="clusterIP", repeat=1, expect=Expectation(
 
 def _rows(c, group):
     return probe_rows(c, "t", "s", expand(c.plan, group))
+
+
+def _nodes_to_echo(c, name):
+    """Every node -> Service echo port 80, 10 times: the rows."""
+    group = ProbeGroup(
+        name,
+        Endpoints(nodes=()),
+        Endpoints(service=ServiceTarget("echo")),
+        ports=(80,),
+        repeat=10,
+        timeout=0.7,
+        expect=Expectation("connected", "any"),
+    )
+    return _rows(c, group)
 
 
 @pytest.fixture(params=["three-nodes.yaml", "three-nodes-nftables.yaml"], ids=["iptables", "nftables"])
@@ -147,16 +163,58 @@ def test_external_traffic_policy_local_and_endpoints_follow_scaling(cluster):
     c.manifests = manifests
     pod = [p for p in c.plan.pods if p.labels.get("app") == "echo"]
     assert len(pod) == 1
-    rows = _rows(
-        c,
-        ProbeGroup(
-            "one",
-            Endpoints(nodes=()),
-            Endpoints(service=ServiceTarget("echo")),
-            ports=(80,),
-            repeat=10,
-            timeout=0.7,
-            expect=Expectation("connected", "any"),
-        ),
-    )
+    rows = _nodes_to_echo(c, "one")
     assert len(rows) == 30 and {r["answered_by"] for r in rows} == {f"default/{pod[0].name}"}
+
+
+def _kube_proxy_dump(c, node):
+    """What the node's kernel holds of kube-proxy, in an order that does not depend on the order
+    things were added: the KUBE-* chains and rules of iptables-save (no counters); or `nft -j
+    list table ip kube-proxy` without handles, as {chain: [rules]} and {set or map: sorted elements}."""
+    inside = ["ip", "netns", "exec", c.netns(node.key)]
+    if c.plan.kube_proxy_mode != "nftables":
+        out = subprocess.run(inside + ["iptables-save"], capture_output=True, text=True, check=True).stdout
+        return "\n".join(l for l in out.splitlines() if "KUBE-" in l and not l.startswith("#"))
+    argv = inside + ["nft", "-j", "list", "table", "ip", "kube-proxy"]
+    items = json.loads(subprocess.run(argv, capture_output=True, text=True, check=True).stdout)["nftables"]
+    chains, containers = {}, {}
+    for item in items:
+        (kind, body), *_ = item.items()
+        body = {k: v for k, v in body.items() if k != "handle"}
+        if kind == "chain":
+            chains.setdefault(body["name"], [])
+        elif kind == "rule":
+            chains.setdefault(body["chain"], []).append(json.dumps(body, sort_keys=True))
+        elif kind in ("set", "map"):
+            elems = sorted(json.dumps(e, sort_keys=True) for e in body.pop("elem", []))
+            containers[body["name"]] = (json.dumps(body, sort_keys=True), elems)
+    return chains, containers
+
+
+def test_partial_syncs_leave_what_a_full_sync_leaves(cluster):
+    """Scale echo down (its endpoint chains deleted) and up again: each kube-proxy sync is
+    partial, and every node's kernel then holds exactly what a full reload of the same rules gives."""
+    from testbed.emu.controllers import KubeProxy
+    from testbed.emu.rules import iptables_restore, nft_load
+    from testbed.kubeproxy import render
+
+    c = cluster
+    proxy = c.controller(KubeProxy)
+    assert set(proxy.kinds.values()) == {"full"}  # the build
+    for action in (Scale("Deployment", "echo", 1), Scale("Deployment", "echo", 3)):
+        c.manifests, plan = apply_action(action, c.spec, c.manifests, c.plan)
+        c.apply(plan)
+        assert set(proxy.kinds.values()) == {"partial"}, proxy.kinds
+    dumps = {n.name: _kube_proxy_dump(c, n) for n in c.plan.nodes}
+    for node in c.plan.nodes:
+        ruleset = c.plan.kube_proxy_rulesets[node.name]
+        ns = c.netns(node.key)
+        if c.plan.kube_proxy_mode == "nftables":
+            nft_load(c.runner, ns, render(ruleset))  # deletes the table and writes it whole
+        else:
+            iptables_restore(c.runner, ns, render(ruleset, ruleset))  # every chain flushed and refilled
+            chains = {l[1:].split()[0] for l in dumps[node.name].splitlines() if l.startswith(":KUBE-")}
+            assert chains == {n for n in ruleset.chain_names() if n.startswith("KUBE-")}, "stale or missing chains"
+        assert _kube_proxy_dump(c, node) == dumps[node.name], node.name
+    rows = _nodes_to_echo(c, "after")
+    assert len({r["answered_by"] for r in rows}) == 3 and all(r["outcome"] == "connected" for r in rows)

@@ -71,6 +71,53 @@ def test_notes_are_readable_text_not_python_dicts():
     assert counts({"via_service": {"connected": 5}, "new_pods": 3}) == "via service: 5 connected, 3 new_pods"
 
 
+def test_issue_18_rows_have_their_targets():
+    """The rows of issue 18's table this helper measures: the quickstart's report and `testbed
+    plan`'s start (≤ 0.3 s), the three changes at 1,000 pods (≤ 0.3 / 0.1 / 0.05 s) and
+    10,000 pods on 50 nodes (build ≤ 20 s, teardown ≤ 10 s, MemAvailable drop ≤ 6 GiB)."""
+    from testbed.bench.suite import GIB, figures_from
+
+    def change(name, seconds):
+        return {"change": name, "apply_s": seconds, "replan_s": 0.02, "ok": True, "observed": {}}
+
+    raw = {
+        "ready_3n20p": {"from_command_s": 0.6, "build_s": 0.45},
+        "truth_table": {"seconds": 1.0, "outcomes": {}, "mismatches": 0, "extra": {"timeout_s": 1.0}},
+        "all_pairs": {"seconds": 0.9, "probes": 9900, "outcomes": {}},
+        "conformance": {"cases": 30, "seconds": 25.0, "counts": {"passed": 30, "failed": 0}},
+        "report_quickstart": {"first_s": 0.2, "rebuild_s": 0.12, "figures": 0, "passed": True},
+        "plan_startup": {"median_s": 0.31, "min_s": 0.2, "runs": 5},
+        "changes_1000": {
+            "changes": [
+                change("scale Deployment bench 1000 -> 1010 (+10 endpoints)", 0.25),
+                change("apply NetworkPolicy (bench pods: ingress only from access=true)", 0.2),
+                change("label a pod access=true", 0.04),
+            ]
+        },
+        "scale_10000": {
+            "nodes": 50,
+            "pods": 10002,
+            "build_s": 19.0,
+            "teardown_s": 11.0,
+            "pods_per_s": 526.0,
+            "leftovers": [],
+            "system_used_delta_bytes": 5 * GIB,
+            "memory": {"total_bytes": GIB // 2},
+        },
+    }
+    got = {(f.key, f.what.split(":")[-1].strip()): (f.limit, f.met) for f in figures_from(raw)}
+    assert got[("report_quickstart", "report of the quickstart run (built after the run, as `testbed run` does)")] == (
+        0.3,
+        True,
+    )
+    assert got[("plan_startup", "`testbed plan` of the quickstart, whole process")] == (0.3, False)
+    changes = [(f.limit, f.met) for f in figures_from(raw) if f.key == "change"]
+    assert changes == [(0.3, True), (0.1, False), (0.05, True)]
+    assert got[("build_10000", "build")] == (20.0, True)
+    assert got[("teardown_10000", "teardown")] == (10.0, False)
+    assert got[("memory_10000", "system-wide MemAvailable drop")] == (6.0, True)
+
+
 def test_tier_change_figures_set_the_ratio_against_the_v1_change():
     from testbed.bench.suite import tier_figures
     from testbed.bench.tier_changes import RATIO_TARGET, Series, TierChangeFigures

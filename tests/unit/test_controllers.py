@@ -16,7 +16,7 @@ from testbed.experiment.model import PodSelection
 from testbed.experiment.nodes import LabelNodes
 from testbed.experiment.statefulsets import stages
 from testbed.plan.build import plan_cluster, replan
-from testbed.plan.dns import hosts_names
+from testbed.plan.podnet import hosts_file
 from testbed.spec.topology import load_topology
 from testbed.spec.workloads import load_manifests
 from testbed.views import get_controllers
@@ -48,7 +48,7 @@ def test_the_tutorials_web_statefulset_gets_ordinal_pods_and_per_pod_dns_names()
     assert (f"web-0.nginx.{DOMAIN}", web[0].ip) in records and (f"web-1.nginx.{DOMAIN}", web[1].ip) in records
     # the headless Service itself answers with every pod's address
     assert {ip for name, ip in records if name == f"nginx.{DOMAIN}"} == {p.ip for p in web}
-    assert hosts_names(web[0]) == f"web-0.nginx.{DOMAIN}\tweb-0"
+    assert f"\tweb-0.nginx.{DOMAIN}\tweb-0\n" in hosts_file(web[0], "")
     assert not any("not emulated" in w for w in plan.warnings)
     assert "volumeClaimTemplates" not in str(plan.warnings)
 
@@ -290,8 +290,8 @@ def test_a_pod_with_hostname_and_subdomain_gets_a_name_under_its_headless_servic
     names = {n for n, _ in plan.dns_records[0]}
     assert f"one.sub.{DOMAIN}" in names
     assert not any(n.startswith(("two.", "three.")) for n in names)  # another subdomain; not an endpoint
-    assert hosts_names(plan.find_pod("p2")) == f"two.other.{DOMAIN}\ttwo"
-    assert hosts_names(plan.find_pod("p3")) == f"three.sub.{DOMAIN}\tthree"
+    assert f"\ttwo.other.{DOMAIN}\ttwo\n" in hosts_file(plan.find_pod("p2"), "")
+    assert f"\tthree.sub.{DOMAIN}\tthree\n" in hosts_file(plan.find_pod("p3"), "")
 
 
 def test_pod_template_hashes_do_not_change_with_the_new_pod_fields(manifests):

@@ -107,3 +107,15 @@ def test_egress_masquerade_rules_cover_only_the_outside_world():
     assert text.startswith("table ip testbed-egress {}\ndelete table ip testbed-egress\n")  # atomic, idempotent
     assert "ip saddr 10.244.0.0/16 ip daddr { 203.0.113.0/24 } masquerade" in text
     assert "masquerade" not in egress_nft("10.244.0.0/16", [])
+
+
+def test_a_long_batch_runs_in_chunks_in_order():
+    """10,000 `netns add` lines outlasted one command's timeout: at most IP_BATCH_LINES a process."""
+    from testbed.emu.runner import IP_BATCH_LINES
+
+    runner = RecordingRunner()
+    lines = [f"netns add tb-x-{i}" for i in range(2 * IP_BATCH_LINES + 5)]
+    runner.ip_batch(lines)
+    sent = [text.splitlines() for _, text in runner.calls]
+    assert [len(s) for s in sent] == [IP_BATCH_LINES, IP_BATCH_LINES, 5]
+    assert sum(sent, []) == lines and all(argv == ("ip", "-batch", "-") for argv, _ in runner.calls)

@@ -144,18 +144,6 @@ def test_kinds_of_later_versions_are_unsupported(manifests, kind, api):
         """)
 
 
-def test_host_network_pods_are_unsupported(manifests):
-    with pytest.raises(UnsupportedError, match=r"spec\.hostNetwork: hostNetwork pods are not emulated"):
-        manifests("""
-            apiVersion: v1
-            kind: Pod
-            metadata: {name: h}
-            spec:
-              hostNetwork: true
-              containers: [{name: app}]
-        """)
-
-
 def test_duplicate_names_across_files_name_the_first_file(yaml_file):
     pod = """
         apiVersion: v1

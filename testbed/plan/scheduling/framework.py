@@ -21,9 +21,11 @@ from dataclasses import dataclass
 
 from ...spec.model import NodeSpec, PodTemplate
 from ...spec.selectors import LabelSelector
+from ..pod import HostPortPlan
 from .index import Placed, PodIndex
 from .interpod import InterPodFilter, interpod_scores
 from .nodes import CONFLICT_REASON, PREFILTERED_REASON, affinity_scores, node_filter, prefilter_names, taint_scores
+from .ports import NO_FREE_PORTS, conflicts, host_ports
 from .spread import Spread, SpreadFilter, resolve, spread_scores
 from .terms import PodTerms, namespace_labels, resolve_pod_terms
 
@@ -44,6 +46,7 @@ class Prepared:
     spread: Spread
     names: frozenset[str] | None  # NodeAffinity's PreFilter result (None: every node)
     static: tuple[str | None, ...]  # per node: the TaintToleration / NodeAffinity reason
+    host_ports: tuple[HostPortPlan, ...] = ()  # what NodePorts checks (plan/scheduling/ports.py)
 
 
 def fit_error(statuses: Sequence[tuple[str, bool]]) -> str:
@@ -69,6 +72,7 @@ class Scheduler:
         self.node_labels = {n.name: n.labels for n in self.nodes}
         self.ns_labels = namespace_labels(namespaces or {})
         self.index = PodIndex([n.name for n in self.nodes])
+        self.ports: dict[str, list[HostPortPlan]] = {}  # node -> the hostPorts its pods hold
 
     def prepare(
         self,
@@ -88,23 +92,31 @@ class Scheduler:
             resolve(template, namespace, labels, default_selector),
             prefilter_names(template),
             tuple(node_filter(n, template) for n in self.nodes),
+            host_ports(template),
         )
 
     def bind(self, pod: Prepared, node: str) -> None:
         """A pod of `pod` now runs on `node`."""
         self.index.add(Placed(pod.namespace, pod.labels, node, pod.terms))
+        if pod.host_ports:
+            self.ports.setdefault(node, []).extend(pod.host_ports)
 
     def add(self, template: PodTemplate, namespace: str, labels: Mapping[str, str], node: str) -> None:
         """A pod already running (kept from the previous plan), with its own current labels."""
         terms = resolve_pod_terms(template.affinity, namespace, labels, self.ns_labels)
         self.index.add(Placed(namespace, labels, node, terms))
+        if host_ports(template):
+            self.ports.setdefault(node, []).extend(host_ports(template))
 
     def schedule(self, pod: Prepared) -> tuple[str | None, str]:
         """(node, "") or (None, why the pod stays Pending, in kube-scheduler's words)."""
         template = pod.template
         if template.node_name:
-            # spec.nodeName skips the scheduler entirely: the kubelet admits it, taints or not.
+            # spec.nodeName skips the scheduler entirely: the kubelet admits it, taints or not,
+            # but not onto ports already taken (its admission runs the NodePorts check too).
             if template.node_name in self.node_labels:
+                if pod.host_ports and conflicts(self.ports.get(template.node_name, ()), pod.host_ports):
+                    return None, f"node {template.node_name!r} {NO_FREE_PORTS.removeprefix('node(s) ')}"
                 return template.node_name, ""
             return None, f"nodeName {template.node_name!r} is not a node of this cluster"
         if pod.names is not None and not pod.names:
@@ -126,6 +138,8 @@ class Scheduler:
                 status = (PREFILTERED_REASON, False)
             elif static is not None:
                 status = (static, False)
+            elif pod.host_ports and conflicts(self.ports.get(node.name, ()), pod.host_ports):
+                status = (NO_FREE_PORTS, True)  # NodePorts, before the spreading filters
             elif spread is not None:
                 status = spread.reason(node)
             if status is None and interpod is not None:

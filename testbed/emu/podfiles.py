@@ -1,0 +1,40 @@
+"""The files the kubelet writes for each pod's resolver: /etc/resolv.conf and /etc/hosts (emu/).
+
+The text comes from the pure core (plan/podnet.py: dnsPolicy, dnsConfig, hostNetwork,
+hostAliases); here it is written to /etc/netns/<pod netns>/, which `ip netns exec` binds over
+/etc/resolv.conf and /etc/hosts for every command run in the pod. A file is rewritten only
+when its text changed; the folder goes with the pod (emu/dns.py remove_resolv_confs).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from ..plan.model import Plan
+from ..plan.podnet import hosts_file, resolv_conf
+from .dns import ETC_NETNS
+from .ledger import netns_name
+
+
+def pod_files(plan: Plan, tag: str) -> dict[str, tuple[str, str]]:
+    """netns name -> (resolv.conf, hosts) of every planned pod."""
+    node_ip = {n.name: n.host_ip for n in plan.nodes}
+    return {
+        netns_name(tag, p.key): (resolv_conf(p, plan.dns_server), hosts_file(p, node_ip.get(p.node, "")))
+        for p in plan.pods
+    }
+
+
+def write_pod_files(files: Mapping[str, tuple[str, str]], written: Mapping[str, tuple[str, str]]) -> None:
+    """Write the files that are new or changed since `written`."""
+    for netns, texts in files.items():
+        if written.get(netns) == texts:
+            continue
+        folder = os.path.join(ETC_NETNS, netns)
+        os.makedirs(folder, exist_ok=True)
+        for name, text in zip(("resolv.conf", "hosts"), texts):
+            tmp = os.path.join(folder, f".{name}.tmp")
+            with open(tmp, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            os.replace(tmp, os.path.join(folder, name))  # a command starting now sees one whole file
