@@ -18,7 +18,7 @@ from dataclasses import replace
 from . import __version__
 from .emu import signals
 from .errors import NotRootError, Problem, RunAborted, SpecError, TestbedError, UsageError
-from .views import get_controllers, get_nodes, get_pods, get_services
+from .views import dual_stack_lines, get_controllers, get_nodes, get_pods, get_services
 
 # Each command imports the modules only it needs inside its function (marked "deferred"), so that
 # a command loads what it uses: `testbed plan` needs spec/ and plan/ (about 0.15 s), not emu/,
@@ -127,6 +127,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
         print(f"route on {r.node}: {r.dst}{via} dev {r.dev}  ({r.why})")
     for sr in plan.service_routes:  # the emulated cloud's routes to externalIPs / the Service range
         print(f"route on {sr.member}: {sr.dst} via {sr.via} dev {sr.dev}  ({sr.why})")
+    for line in dual_stack_lines(plan):  # the IPv6 half of a dual-stack cluster (issue 15)
+        print(line)
     network = plan.network
     for router in network.routers if network is not None else ():
         print(

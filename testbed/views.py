@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .experiment.jobs import completions
 from .plan.dns import DOMAIN
+from .plan.dualstack import node_ips, pod_ips
 from .plan.model import Plan, PodPlan
 from .plan.podnet import port_fields
 from .spec.model import Manifests
@@ -62,6 +63,7 @@ def describe_pod(plan: Plan, pod: PodPlan) -> str:
         "Labels:       " + (("\n              ".join(f"{k}={v}" for k, v in sorted(pod.labels.items()))) or "<none>"),
         "Status:       Running",
         f"IP:           {pod.ip}",
+        *(["IPs:"] + [f"  IP:  {ip}" for ip in pod_ips(plan, pod.key, pod.ip)] if plan.dual is not None else []),
         f"Controlled By:  {pod.owner or '<none>'}",
         f"Network:      eth0 {pod.ip}/{pod.prefix} via {pod.gateway} (cni0 on {pod.node}), host veth {pod.host_veth}"
         if not pod.host_network
@@ -87,11 +89,16 @@ def describe_node(plan: Plan, name: str) -> str:
         f"Roles:        {n.role}",
         "Labels:       " + "\n              ".join(f"{k}={v}" for k, v in sorted(n.labels.items())),
         f"Taints:       {', '.join(n.taints) or '<none>'}",
-        f"Addresses:    InternalIP {n.host_ip}",
+        *(f"Addresses:    InternalIP {ip}" for ip in node_ips(plan, n.name, n.host_ip)),
         f"PodCIDR:      {n.pod_cidr} (gateway {n.gateway} on {n.bridge})",
         "Routes:",
     ]
     lines += [f"  {r.dst} via {r.via} dev {r.dev}   # {r.why}" for r in plan.routes if r.node == name]
+    lines += [
+        f"  {r.dst} via {r.via} dev {r.dev}   # {r.why}"
+        for r in (plan.dual.routes if plan.dual else ())
+        if r.node == name
+    ]
     pods = plan.pods_on(name)
     lines += [f"Non-terminated Pods: ({len(pods)} in total)"] + [f"  {p.namespace}/{p.name}  {p.ip}" for p in pods]
     return "\n".join(lines)
@@ -115,6 +122,23 @@ def get_services(plan: Plan, wide: bool, namespace: str | None) -> str:
             + ([",".join(f"{k}={v}" for k, v in sorted(s.selector.items())) or "<none>"] if wide else [])
         )
     return table(rows)
+
+
+def dual_stack_lines(plan: Plan) -> list[str]:
+    """`testbed plan`'s IPv6 half of a dual-stack cluster (nothing for an IPv4 cluster)."""
+    dual = plan.dual
+    if dual is None:
+        return []
+    lines = [
+        "",
+        f"ipFamily dual ({', '.join(dual.families)}): IPv6 underlay {dual.underlay_subnet}, "
+        f"pods {dual.pod_subnet}, services {dual.service_subnet}",
+    ]
+    lines += [f"node {n.name}: {n.host_ip}, pod CIDR {n.pod_cidr} (gateway {n.gateway})" for n in dual.nodes]
+    lines += [f"pod {p.namespace}/{p.name}: {dual.pods[p.key]}" for p in plan.pods if p.key in dual.pods]
+    lines += [f"external host {name}: {ip}" for name, ip in dual.externals.items()]
+    lines += [f"route on {r.node}: {r.dst} via {r.via} dev {r.dev}  ({r.why})" for r in dual.routes]
+    return lines
 
 
 def get_controllers(plan: Plan, manifests: Manifests) -> str:

@@ -36,6 +36,7 @@ class PodConfig:
     node: str
     ip: str
     ports: tuple[PortPlan, ...]
+    ip6: str = ""  # dual-stack (issue 15): its TCP and UDP ports are served on IPv6 too
 
     @property
     def label(self) -> str:
@@ -103,6 +104,7 @@ def parse_config(data: object, source: str = "config") -> AgentConfig:
                 _text(raw, "node", where, problems, required=False),
                 _text(raw, "ip", where, problems, required=False),
                 tuple(ports),
+                _text(raw, "ip6", where, problems, required=False),
             )
         )
     if problems:

@@ -59,16 +59,29 @@ def _pktinfo(anc: list[tuple[int, int, bytes]]) -> tuple[bytes, bytes] | None:
     return None
 
 
+def _socket(family: int, kind: int) -> socket.socket:
+    sock = socket.socket(family, kind | socket.SOCK_NONBLOCK)
+    if family == socket.AF_INET6:  # IPv4 stays with the IPv4 socket (agent/endpoints6.py)
+        try:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        except OSError:
+            sock.close()
+            raise
+    return sock
+
+
 class TcpListener:
+    FAMILY, ANY = socket.AF_INET, "0.0.0.0"  # agent/endpoints6.py: AF_INET6, "::"
+
     def __init__(self, agent: Agent, who: PortIdentity):
         self.agent = agent
         self.who = who
         # Created in the caller's (the pod's) namespace. SO_REUSEADDR so that a reconcile can
         # reopen a port whose old connections are still in TIME_WAIT.
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+        self.sock = _socket(self.FAMILY, socket.SOCK_STREAM)
         try:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            self.sock.bind(("0.0.0.0", who.port))
+            self.sock.bind((self.ANY, who.port))
             self.sock.listen(LISTEN_BACKLOG)
         except OSError:
             self.sock.close()
@@ -198,39 +211,51 @@ class TcpConn:
 
 
 class UdpEndpoint:
+    FAMILY, ANY = socket.AF_INET, "0.0.0.0"  # agent/endpoints6.py: AF_INET6, "::"
+    PKTINFO_OPTION = (socket.IPPROTO_IP, IP_PKTINFO)
+    CMSG_SPACE = _CMSG_SPACE
+
     def __init__(self, agent: Agent, who: PortIdentity):
         self.agent = agent
         self.who = who
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_NONBLOCK)
+        self.sock = _socket(self.FAMILY, socket.SOCK_DGRAM)
         try:
             # IP_PKTINFO: learn which address each datagram was sent to, since we are bound to
             # 0.0.0.0 and must both report it (local_ip) and answer from it.
-            self.sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+            self.sock.setsockopt(*self.PKTINFO_OPTION, 1)
             _big_rcvbuf(self.sock)
-            self.sock.bind(("0.0.0.0", who.port))
+            self.sock.bind((self.ANY, who.port))
         except OSError:
             self.sock.close()
             raise
+
+    def destination(self, anc: list[tuple[int, int, bytes]]) -> tuple[str, tuple[int, int, bytes]] | None:
+        """(the address a datagram was sent to, the ancillary data that answers from it)."""
+        info = _pktinfo(anc)
+        if info is None:
+            return None
+        spec, dst = info
+        # spec_dst is the kernel's choice of source for a reply: the destination itself
+        # for unicast, the interface address for a broadcast.
+        return socket.inet_ntoa(dst), (socket.IPPROTO_IP, IP_PKTINFO, _PKTINFO.pack(0, spec, _NO_ADDR))
 
     def on_event(self, events: int) -> None:
         sock = self.sock
         for _ in range(BATCH):
             try:
-                _, anc, _, peer = sock.recvmsg(65535, _CMSG_SPACE)
+                _, anc, _, peer = sock.recvmsg(65535, self.CMSG_SPACE)
             except BlockingIOError:
                 return
             except OSError:
                 continue
-            info = _pktinfo(anc)
-            if info is None:
+            where = self.destination(anc)
+            if where is None:
                 continue
-            spec, dst = info
-            self.agent.access.record(self.who, peer[0], peer[1], socket.inet_ntoa(dst))
-            body = encode_reply(self.who, peer[0], peer[1], socket.inet_ntoa(dst))
+            dst, reply_from = where
+            self.agent.access.record(self.who, peer[0], peer[1], dst)
+            body = encode_reply(self.who, peer[0], peer[1], dst)
             try:
-                # spec_dst is the kernel's choice of source for a reply: the destination itself
-                # for unicast, the interface address for a broadcast.
-                sock.sendmsg([body], [(socket.IPPROTO_IP, IP_PKTINFO, _PKTINFO.pack(0, spec, _NO_ADDR))], 0, peer)
+                sock.sendmsg([body], [reply_from], 0, peer)
             except OSError:
                 pass  # UDP: a lost answer is a lost datagram
 

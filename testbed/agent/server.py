@@ -29,10 +29,17 @@ from typing import TextIO
 from testbed.agent.accesslog import AccessLog
 from testbed.agent.config import AgentConfig, ConfigError, PodConfig, load_config
 from testbed.agent.endpoints import RawSctpEndpoint, TcpConn, TcpListener, UdpEndpoint
+from testbed.agent.endpoints6 import TcpListener6, UdpEndpoint6
 from testbed.netns import NetnsSwitcher, raise_nofile_limit
 from testbed.plan.pod import PortPlan
 from testbed.wire.reply import PortIdentity
 
+_ENDPOINTS: dict[str, type[TcpListener | UdpEndpoint]] = {
+    "TCP": TcpListener,
+    "UDP": UdpEndpoint,
+    "TCP6": TcpListener6,
+    "UDP6": UdpEndpoint6,
+}
 NetnsId = tuple[str, int, int]  # path, st_dev, st_ino: a recreated pod reuses the path, not the inode
 ListenerKey = tuple[str, NetnsId, int]  # protocol, namespace, port
 
@@ -133,6 +140,8 @@ class Agent:
                     self.error(pod, port, f"already served by {wanted[key][0].label}")
                 else:
                     wanted[key] = (pod, port)
+                    if pod.ip6:  # dual-stack: the same port on IPv6 (agent/endpoints6.py)
+                        wanted[(port.protocol + "6", ns, port.port)] = (pod, port)
         for key in [k for k in self.listeners if k not in wanted]:
             self._close(self.listeners.pop(key))
         for ns in [n for n in self.raws if n not in wanted_sctp]:
@@ -168,7 +177,7 @@ class Agent:
             with switcher.entered(ns[0]):
                 for key, pod, port in items:
                     try:
-                        cls = TcpListener if port.protocol == "TCP" else UdpEndpoint
+                        cls = _ENDPOINTS[key[0]]
                         endpoint = cls(self, pod.identity(port))
                     except OSError as exc:
                         self.error(pod, port, exc.strerror or str(exc))

@@ -17,7 +17,7 @@ import select
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 
 from ..errors import DaemonError
@@ -25,6 +25,7 @@ from ..netns import raise_nofile_limit
 from ..plan.agentshards import Group, plan_shards
 from ..plan.model import ExternalPlan, PodPlan
 from .daemon import Daemon, stop_all
+from .dualstack import with_ipv6
 from .ledger import Ledger, netns_name
 from .pods import NETNS_DIR
 from .runner import Runner
@@ -140,7 +141,7 @@ class AgentShard:
         self.path = os.path.join(ledger.dir, f"{name}.json")
         self.pods: tuple[PodPlan, ...] = ()
         self.externals: Sequence[ExternalPlan] = ()
-        self.written: tuple[list[PodPlan], list[ExternalPlan]] | None = None  # what its config says
+        self.written: tuple[list[PodPlan], list[ExternalPlan], dict[str, str]] | None = None  # what its config says
         argv = [sys.executable, "-m", "testbed.agent", "--config", self.path, "--tag", ledger.tag]
         self.daemon = Daemon(
             "the agent" if index == 0 else f"agent {index}",
@@ -155,19 +156,24 @@ class AgentShard:
     def _served(self, closed: set[str], without: AbstractSet[str]) -> list[PodPlan]:
         return [dataclasses.replace(p, ports=()) if p.key in closed else p for p in self.pods if p.key not in without]
 
-    def stale(self, closed: set[str], without: AbstractSet[str] = frozenset()) -> bool:
-        """Whether its config would change (pods, closed listeners, external hosts)."""
-        return (self._served(closed, without), list(self.externals)) != self.written
+    def stale(
+        self, closed: set[str], without: AbstractSet[str] = frozenset(), ipv6: Mapping[str, str] | None = None
+    ) -> bool:
+        """Whether its config would change (pods, closed listeners, external hosts, IPv6 halves)."""
+        return (self._served(closed, without), list(self.externals), dict(ipv6 or {})) != self.written
 
-    def write(self, tag: str, closed: set[str], without: AbstractSet[str] = frozenset()) -> None:
-        """Write its config; pods in `without` are left out (they are still leaving another agent)."""
+    def write(
+        self, tag: str, closed: set[str], without: AbstractSet[str] = frozenset(), ipv6: Mapping[str, str] | None = None
+    ) -> None:
+        """Write its config; pods in `without` are left out (they are still leaving another agent);
+        `ipv6`: dual-stack, netns path -> the pod's IPv6 address (emu/dualstack.py)."""
         served = self._served(closed, without)
         tmp = self.path + ".tmp"
         with open(tmp, "w", encoding="utf-8") as handle:
             # dumps, not dump: json.dump encodes in Python, 3-4 times slower at 1,000 pods
-            handle.write(json.dumps(agent_config(served, tag, self.externals)))
+            handle.write(json.dumps(with_ipv6(agent_config(served, tag, self.externals), ipv6 or {})))
         os.replace(tmp, self.path)
-        self.written = (served, list(self.externals))
+        self.written = (served, list(self.externals), dict(ipv6 or {}))
 
 
 class AgentProcess:
@@ -177,6 +183,7 @@ class AgentProcess:
         self.externals: Sequence[ExternalPlan] = ()  # external hosts with ports, served like pods
         self.pods: tuple[PodPlan, ...] = ()  # the pods served now, by every shard
         self.closed: set[str] = set()  # pod keys whose process was killed (a fault): no listeners
+        self.ipv6: dict[str, str] = {}  # dual-stack: netns path -> IPv6 address (emu/dualstack.py)
         self.max_files = 0  # each agent's open-files limit, fixed at start
         self.shards: list[AgentShard] = [AgentShard(ledger, 0, 0)]
         self.assignment: dict[str, int] = {}  # group (namespace) -> shard
@@ -221,7 +228,7 @@ class AgentProcess:
 
     def _launch(self, shards: Sequence[AgentShard], timeout: float) -> None:
         for shard in shards:
-            shard.write(self.ledger.tag, self.closed)
+            shard.write(self.ledger.tag, self.closed, ipv6=self.ipv6)
             shard.daemon.ready_timeout = timeout
             shard.daemon.start(self.runner)
             assert shard.daemon.pid is not None
@@ -236,13 +243,13 @@ class AgentProcess:
         self.pods = tuple(pods)
         moved = {p.key for s in self.shards for p in s.pods if before.get(p.key, s.index) != s.index}
         running = [s for s in self.shards if s.daemon.proc is not None]
-        self._reload([s for s in running if s.stale(self.closed, moved)], timeout, moved)
+        self._reload([s for s in running if s.stale(self.closed, moved, self.ipv6)], timeout, moved)
         self._launch([s for s in self.shards if s.daemon.proc is None], timeout)
-        self._reload([s for s in running if s.stale(self.closed)], timeout)
+        self._reload([s for s in running if s.stale(self.closed, ipv6=self.ipv6)], timeout)
 
     def _reload(self, shards: Sequence[AgentShard], timeout: float, without: AbstractSet[str] = frozenset()) -> None:
         for shard in shards:  # every signal first: the agents reconcile in parallel
-            shard.write(self.ledger.tag, self.closed, without)
+            shard.write(self.ledger.tag, self.closed, without, self.ipv6)
             shard.daemon.signal(signal.SIGHUP, "before a reload")
         for shard in shards:
             shard.daemon.wait_ready(timeout)

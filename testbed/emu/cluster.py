@@ -37,10 +37,13 @@ from .controllers import (
     ServiceRoutes,
 )
 from .daemon import Daemon, stop_all
+from .dualstack import DualStack
 from .faults import FaultInjector
 from .hostports import HostPorts
 from .ingress import IngressController
+from .kubeproxy6 import KubeProxy6
 from .ledger import Ledger, netns_name
+from .netpol6 import PolicyProvider6
 from .pods import NETNS_DIR
 from .runner import Runner
 from .underlay import Underlay
@@ -173,15 +176,18 @@ class EmulatedCluster:
         sandboxes = PodSandboxes(ledger, self.runner, agent)
         return [
             sandboxes,
+            DualStack(ledger, self.runner),  # the IPv6 half of a dual-stack plan (issue 15)
             Routing(ledger, self.runner),
             Agent(agent),
             KubeProxy(self.runner, ledger),
+            KubeProxy6(self.runner, ledger),  # dual-stack: the IPv6 proxier (issue 15)
             EgressMasquerade(self.runner, ledger),
             HostPorts(self.runner, ledger),
             LoadBalancerAnnouncer(self.runner, ledger),
             ServiceRoutes(self.runner, ledger),
             ClusterDns(ledger),
             PolicyProvider(self.runner, ledger),
+            PolicyProvider6(self.runner, ledger),  # dual-stack: the IPv6 policy table (issue 15)
             IngressController(self.runner, ledger),
             LeavingPods(sandboxes, agent),
         ]

@@ -47,6 +47,7 @@ from .agent_proc import AgentProcess
 from .bgp import BgpDaemons
 from .daemon import Daemon
 from .dns import DnsServer, remove_resolv_confs
+from .dualstack import agent_ipv6
 from .ledger import Ledger, netns_name
 from .podfiles import pod_files, write_pod_files
 from .pods import PodNetwork
@@ -130,6 +131,7 @@ class Agent:
         self.agent = agent
 
     def sync(self, desired: Plan) -> None:
+        self.agent.ipv6 = agent_ipv6(desired, self.agent.ledger.tag)  # dual-stack: serve IPv6 too
         if self.agent.proc is None:
             self.agent.externals = desired.externals
             self.agent.start(desired.pods)
@@ -266,16 +268,22 @@ class KubeProxy:
         )
         self.failed.add(node.name)  # until the load below succeeded
         if sync.text:
-            load = rules.iptables_restore if plan.kube_proxy_mode == "iptables" else rules.nft_load
-            load(self.runner, ns, sync.text)
+            if plan.kube_proxy_mode == "iptables":
+                self.restore(ns, sync.text)
+            else:
+                rules.nft_load(self.runner, ns, sync.text)
         if first and plan.kube_proxy_mode == "iptables":
-            rules.iptables_restore(self.runner, ns, render_iptables_bootstrap(ruleset))
+            self.restore(ns, render_iptables_bootstrap(ruleset))
         self.failed.discard(node.name)
         self.previous[node.name] = ruleset  # per node: a failure elsewhere leaves this one's right
         self.bootstrapped.add(node.name)
         if sync.full:
             self.last_full[node.name] = time.monotonic()
         self.kinds[node.name] = "full" if sync.full else "partial" if sync.text else "unchanged"
+
+    def restore(self, ns: str, text: str) -> None:
+        """iptables-restore for this proxier's family (emu/kubeproxy6.py: ip6tables-restore)."""
+        rules.iptables_restore(self.runner, ns, text)
 
     def _flush_conntrack(self, views: dict[str, ServicesPlan], nodes: Sequence[NodePlan]) -> None:
         """UDP/SCTP flows to removed endpoints live on in conntrack; kube-proxy deletes them."""

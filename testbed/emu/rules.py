@@ -24,6 +24,11 @@ def iptables_restore(runner: Runner, netns: str, text: str) -> None:
     runner.run(["ip", "netns", "exec", netns, "iptables-restore", "--noflush", "--wait"], input=text)
 
 
+def ip6tables_restore(runner: Runner, netns: str, text: str) -> None:
+    """The same for IPv6 (kube-proxy's IPv6 proxier in a dual-stack cluster, emu/kubeproxy6.py)."""
+    runner.run(["ip", "netns", "exec", netns, "ip6tables-restore", "--noflush", "--wait"], input=text)
+
+
 def nft_load(runner: Runner, netns: str, text: str) -> None:
     """`nft -f -` (in-process through libnftables when it loads: Runner.nft): one transaction."""
     runner.nft(netns, text)

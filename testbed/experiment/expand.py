@@ -301,6 +301,12 @@ def expand(plan: Plan, group: ProbeGroup, world: Any = None, ingresses: Any = ()
     """Concrete probes of a group; `world` (netpol.World) resolves `expect: oracle`, and for
     HTTP probes the Ingress objects do (where ingress-nginx would route the request)."""
     probes = _expand(plan, group)
+    if group.family == "IPv6":  # a dual-stack cluster's IPv6 addresses and policy world (issue 15)
+        from ..plan.dualstack import ipv6_world
+        from .family import ipv6_probes  # it imports this module
+
+        probes = ipv6_probes(plan, probes)
+        world = ipv6_world(plan) if group.expect.outcome == "oracle" else world
     if group.expect.outcome == "oracle" and group.http is not None:
         return _with_ingress_oracle(probes, plan, ingresses)
     if group.expect.outcome == "oracle":

@@ -358,6 +358,7 @@ def _group(doc: Doc) -> ProbeGroup:
             "sourceIP",
             "seconds",
             "http",
+            "family",
         )
     )
     http = None
@@ -431,6 +432,11 @@ def _group(doc: Doc) -> ProbeGroup:
         expect = Expectation(outcome, src)
     if target.localhost and source.pods is None:
         doc.error("`to: {localhost: true}` needs `from: {pods: ...}`", "to.localhost")
+    family = doc.str("family", default="IPv4") or "IPv4"  # issue 15
+    if family not in ("IPv4", "IPv6"):
+        doc.error(f"must be IPv4 or IPv6, got {excerpt(family)}", "family")
+    elif family == "IPv6" and (method != "socket" or http is not None):
+        doc.error("IPv6 probes are sent by the socket prober only so far (no scapy, iperf3 or http)", "family")
     return ProbeGroup(
         name,
         source,
@@ -444,6 +450,7 @@ def _group(doc: Doc) -> ProbeGroup:
         source_ip,
         float(seconds),
         http,
+        family,
     )
 
 

@@ -61,6 +61,7 @@ COLUMNS: dict[str, str] = {
     "drop_at": "where the packet was dropped or rejected, as the node logged it: node/table/chain[rule] (verdict)",
     "drop_owner": "whose rule that is: the NetworkPolicies isolating the pod, a tier policy's rule, a Service",
     "drop_as_traced": "drop_at is where `testbed explain --trace` says the flow ends (empty without drop_at)",
+    "family": "IPv4 | IPv6: the address family the probe was sent over (dual-stack clusters, issue 15)",
 }
 
 
@@ -134,6 +135,7 @@ def make_row(
         "drop_at": drop_at,
         "drop_owner": "",
         "drop_as_traced": None,
+        "family": "IPv6" if ":" in probe.dst_ip else "IPv4",
     }
 
 

@@ -194,7 +194,7 @@ def _rule(
                 cache[name] = NftSet(
                     name,
                     ADDR,
-                    tuple(str(n) for n in peer.ipv4_networks),
+                    tuple(str(n) for n in peer.networks(world.ip_version)),
                     INTERVAL,
                     comment=f"{where}: {describe_peer(peer)}",
                 )

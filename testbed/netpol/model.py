@@ -59,6 +59,19 @@ class IPPeer:
         """cidr minus excepts as disjoint IPv4 prefixes (what the compiler puts in a set)."""
         if self.cidr.version != 4:
             return ()
+        return self._disjoint()  # type: ignore[return-value]
+
+    @cached_property
+    def ipv6_networks(self) -> tuple[ipaddress.IPv6Network, ...]:
+        """The same for IPv6 (the IPv6 table of a dual-stack cluster, issue 15)."""
+        if self.cidr.version != 6:
+            return ()
+        return self._disjoint()  # type: ignore[return-value]
+
+    def networks(self, version: int) -> tuple[IPNetwork, ...]:
+        return self.ipv4_networks if version == 4 else self.ipv6_networks
+
+    def _disjoint(self) -> tuple[IPNetwork, ...]:
         remaining = [self.cidr]
         for ex in self.excepts:
             nxt: list[Any] = []
@@ -69,7 +82,7 @@ class IPPeer:
                 elif not net.subnet_of(ex):  # type: ignore[arg-type]
                     nxt.append(net)
             remaining = nxt
-        return tuple(ipaddress.collapse_addresses(remaining))
+        return tuple(ipaddress.collapse_addresses(remaining))  # type: ignore[type-var]
 
 
 Peer = PodPeer | IPPeer

@@ -79,6 +79,9 @@ class World:
     # node labels their `nodes` peers select.
     tiers: tuple[ClusterPolicySpec, ...] = ()
     node_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    # the address family of every IP here: 6 for the IPv6 view of a dual-stack cluster (issue 15,
+    # plan/dualstack.py), whose ipBlocks then contribute their IPv6 prefixes
+    ip_version: int = 4
 
     # -- construction ----------------------------------------------------------------------
     @classmethod

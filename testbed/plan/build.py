@@ -14,7 +14,7 @@ from ..netpol.model import policies_from
 from ..spec.kinds import summary as kinds_summary
 from ..spec.model import ClusterSpec, Manifests, NodeSpec, PodTemplate, Workload
 from ..spec.selectors import LabelSelector
-from . import controllers, podnet, routing
+from . import controllers, dualstack, podnet, routing
 from .ipam import HostLocal, node_cidrs, underlay_addresses
 from .model import ExternalPlan, IngressPlan, NodePlan, PendingPod, Plan, PodPlan, PortPlan
 from .naming import NameSource, host_veth_name, template_hash
@@ -232,7 +232,7 @@ def replan(
             controller_config(user.ingresses, services),
             {k: tuple(v) for k, v in certificates_needed(user.ingresses).items()},
         )
-    return Plan(
+    plan = Plan(
         cluster=cluster.name,
         seed=seed,
         routing=cluster.routing,
@@ -261,6 +261,7 @@ def replan(
         ingress=ingress,
         tiers=tuple(user.cluster_policies),
     )
+    return dualstack.extend(cluster, plan, manifests.services)  # the IPv6 half of a dual-stack cluster (issue 15)
 
 
 def _is_system_dns(wish: Desired) -> bool:

@@ -27,6 +27,7 @@ from ..spec.kube_proxy_config import KubeProxyConfig
 from ..spec.model import OMIT_AT_DEFAULT
 from .conditions import PodConditions
 from .dns import records
+from .dns6 import aaaa_records
 from .jsonvalue import Json, to_json
 from .loadbalancers import lb_announcers
 from .lookup import find_pod
@@ -36,7 +37,8 @@ from .rulesets import egress_tables, hostport_tables, kube_proxy_rulesets, merge
 from .service_model import ServicesPlan
 from .service_routes import ServiceRoute, service_routes
 
-if TYPE_CHECKING:  # plan/network.py builds on this module's RoutePlan
+if TYPE_CHECKING:  # plan/network.py and plan/dualstack.py build on this module's RoutePlan
+    from .dualstack import DualStackPlan
     from .network import NetworkPlan
 
 
@@ -149,6 +151,9 @@ class Plan:
     kube_proxy: KubeProxyConfig | None = field(default=None, metadata={OMIT_AT_DEFAULT: True})
     # TestbedConfig advertiseServiceSubnet: the Service range routed from outside (plan/service_routes.py)
     advertise_service_subnet: bool = field(default=False, metadata={OMIT_AT_DEFAULT: True})
+    # the IPv6 half of a dual-stack cluster (issue 15, plan/dualstack.py); None (and left out of
+    # to_dict) for an IPv4 cluster
+    dual: DualStackPlan | None = None
 
     # -- derived parts of the desired state (pure, computed on first use) -------------------
     @cached_property
@@ -158,8 +163,10 @@ class Plan:
 
     @cached_property
     def dns_records(self) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-        """The cluster DNS's (A records, CNAMEs): Services and pods (plan/dns.py)."""
-        return records(self.services, self.pods)
+        """The cluster DNS's (A records, CNAMEs): Services and pods (plan/dns.py); a dual-stack
+        cluster's AAAA records follow its A records (plan/dns6.py)."""
+        a, cnames = records(self.services, self.pods)
+        return a + aaaa_records(self.dual, self.services, self.pods), cnames
 
     @cached_property
     def dns_server(self) -> str | None:
@@ -236,4 +243,5 @@ class Plan:
             and not (f == "network" and self.network is None)
             and not (f == "kube_proxy" and self.kube_proxy is None)
             and not (f == "advertise_service_subnet" and not self.advertise_service_subnet)
+            and not (f == "dual" and self.dual is None)
         }

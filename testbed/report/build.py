@@ -210,23 +210,44 @@ def _nat(frame: pd.DataFrame) -> list[Block]:
     ]
     if table.empty:
         return blocks + [Paragraph("No probe.")]
-    return blocks + [
-        _table(
-            table,
-            {
-                "communication": "communication",
-                "probes": "probes",
-                "connected": "connected",
-                "checked": "checked",
-                "nat_free": "as expected",
-                "violations": "violations",
-                "saw_sender_ip": "saw sender's own IP",
-                "expected_and_seen": "expected / seen",
-                "verdict": "source as expected?",
-                "unexpected_sources": "unexpected sources seen",
-            },
-        )
+    return blocks + [_table(table, _NAT_COLUMNS)]
+
+
+_NAT_COLUMNS = {
+    "communication": "communication",
+    "probes": "probes",
+    "connected": "connected",
+    "checked": "checked",
+    "nat_free": "as expected",
+    "violations": "violations",
+    "saw_sender_ip": "saw sender's own IP",
+    "expected_and_seen": "expected / seen",
+    "verdict": "source as expected?",
+    "unexpected_sources": "unexpected sources seen",
+}
+
+
+_NAT_DETAIL = ("saw_sender_ip", "expected_and_seen", "unexpected_sources")  # in the all-families table
+
+
+def _nat_per_family(frame: pd.DataFrame) -> list[Block]:
+    """A dual-stack run's NAT-free table for each address family (nothing for an IPv4-only run,
+    nor for runs recorded before the `family` column existed)."""
+    if "family" not in frame.columns or not (frame["family"] == "IPv6").any():
+        return []
+    blocks: list[Block] = [
+        Heading(2, "NAT-free addressing per address family", "nat-family"),
+        Paragraph("The same table for the probes sent over each family of the dual-stack cluster."),
     ]
+    for family in ("IPv4", "IPv6"):
+        table = nat.nat_table(frame[frame["family"] == family])
+        if table.empty:
+            continue
+        blocks += [
+            Heading(3, family, f"nat-{family.lower()}"),
+            _table(table, {k: v for k, v in _NAT_COLUMNS.items() if k not in _NAT_DETAIL}),
+        ]
+    return blocks
 
 
 def _expected_vs_observed(frame: pd.DataFrame) -> list[Block]:
@@ -521,6 +542,7 @@ def assemble(frame: pd.DataFrame, meta: Mapping[str, Any], plan: Mapping[str, An
     blocks += _metadata(meta, frame, run_name)
     blocks += _summary(frame)
     blocks += _nat(frame)
+    blocks += _nat_per_family(frame)
     blocks += _reachability(frame, names)
     blocks += _expected_vs_observed(frame)
     blocks += drop_blocks(frame)

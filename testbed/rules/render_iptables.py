@@ -80,7 +80,8 @@ _VERDICTS: dict[type, Callable[..., str]] = {
     },
     Jump: lambda v: f"-j {v.chain}",
     Goto: lambda v: f"-g {v.chain}",
-    Dnat: lambda v: f"-j DNAT --to-destination {v.ip}:{v.port}",
+    # an IPv6 endpoint (ip6tables, dual-stack) is written [address]:port
+    Dnat: lambda v: f"-j DNAT --to-destination {f'[{v.ip}]' if ':' in v.ip else v.ip}:{v.port}",
     SetMark: lambda v: f"-j MARK --{v.op}-mark {v.value:#x}",
     Masquerade: lambda v: "-j MASQUERADE" + (" --random-fully" if v.fully_random else ""),
 }

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, ParamSpec
 
 from ..experiment.jobs import completions
+from ..plan.dualstack import node_ips, node_pod_cidrs, pod_ips, service_family_fields
 from ..plan.model import Plan, PodPlan
 from ..plan.podnet import port_fields, spec_fields
 
@@ -181,7 +182,7 @@ class Catalog:
                                 "phase": "Running",
                                 "hostIP": self.plan.node(p.node).host_ip,
                                 "podIP": p.ip,
-                                "podIPs": [{"ip": p.ip}],
+                                "podIPs": [{"ip": ip} for ip in pod_ips(self.plan, p.key, p.ip)],
                             },
                         ),
                         p,
@@ -251,6 +252,7 @@ class Catalog:
                             spec={
                                 "type": s.type,
                                 "clusterIP": s.cluster_ip,
+                                **service_family_fields(self.plan, s.key),  # dual-stack (issue 15)
                                 "selector": dict(s.selector),
                                 "ports": [
                                     {
@@ -459,6 +461,9 @@ class Catalog:
                 ),
             )
             for s in (self.plan.services.slices if self.plan.services else ())
+            + (
+                self.plan.dual.slices(self.plan.services) if self.plan.dual else ()
+            )  # the IPv6 slices of dual-stack Services
         ]
 
     def _networkpolicies(self) -> list[Obj]:
@@ -597,10 +602,15 @@ class Catalog:
                         "",
                         n.name,
                         n.labels,
-                        spec={"podCIDR": n.pod_cidr},
+                        spec={"podCIDR": n.pod_cidr}
+                        if self.plan.dual is None
+                        else {"podCIDR": n.pod_cidr, "podCIDRs": node_pod_cidrs(self.plan, n.name, n.pod_cidr)},
                         status={
                             "addresses": [
-                                {"type": "InternalIP", "address": n.host_ip},
+                                *(
+                                    {"type": "InternalIP", "address": ip}
+                                    for ip in node_ips(self.plan, n.name, n.host_ip)
+                                ),
                                 {"type": "Hostname", "address": n.name},
                             ]
                         },

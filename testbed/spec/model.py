@@ -127,6 +127,13 @@ class ClusterSpec:
     kube_proxy: KubeProxyConfig | None = field(default=None, metadata={OMIT_AT_DEFAULT: True})
     # TestbedConfig advertiseServiceSubnet: outside hosts route the Service range to a node
     advertise_service_subnet: bool = field(default=False, metadata={OMIT_AT_DEFAULT: True})
+    # kind's networking.ipFamily (issue 15): with "dual", pod_subnet and service_subnet above are
+    # the IPv4 (primary) half and these the IPv6 half (spec/dualstack.py); unused for "ipv4".
+    ip_family: str = "ipv4"
+    pod_subnet_v6: str = ""
+    service_subnet_v6: str = ""
+    underlay_subnet_v6: str = "fd00:192:168:1::/64"
+    node_cidr_prefix_v6: int = 64
 
     def subnets(self) -> tuple[UnderlaySubnet, ...]:
         """Every underlay subnet, the single-subnet default included (named "underlay")."""

@@ -96,6 +96,10 @@ class ServiceSpec(Named):
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
     path: str = ""  # the object's path in its file ("" or "items[2]"), for messages
+    # as given ("" / () when unset); the API server's defaulting against the cluster's families
+    # is plan/service_families.py's (issue 15)
+    ip_families: tuple[str, ...] = ()
+    ip_family_policy: str = ""
 
     @property
     def headless(self) -> bool:
@@ -235,7 +239,7 @@ def decode_service(
         )
         hcnp = None
     publish = spec.bool("publishNotReadyAddresses", default=False)
-    _decode_ip_families(spec)
+    ip_families, ip_family_policy = _decode_ip_families(spec)
 
     if len(doc.problems.items) != known_problems:
         return None
@@ -257,6 +261,8 @@ def decode_service(
         allocate_load_balancer_node_ports=True if allocate_np is None else allocate_np,
         health_check_node_port=hcnp,
         publish_not_ready_addresses=bool(publish),
+        ip_families=ip_families,
+        ip_family_policy=ip_family_policy,
         labels=dict(labels),
         annotations=dict(annotations),
         path=doc.path,
@@ -437,8 +443,10 @@ def _decode_source_ranges(spec: Doc, lb: bool) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _decode_ip_families(spec: Doc) -> None:
-    """Accepted (and checked) for compatibility; the cluster is IPv4 single-stack."""
+def _decode_ip_families(spec: Doc) -> tuple[tuple[str, ...], str]:
+    """(ipFamilies, ipFamilyPolicy as given, "" if unset). What the cluster can satisfy (the API
+    server's defaulting, RequireDualStack on a single-stack cluster) is checked when planning
+    against the cluster (plan/service_families.py)."""
     families: list[str] = []
     for fdoc in spec.items("ipFamilies"):
         if fdoc.value not in ("IPv4", "IPv6"):
@@ -447,8 +455,7 @@ def _decode_ip_families(spec: Doc) -> None:
             families.append(fdoc.value)
     if families and families[0] != "IPv4":
         spec.error("only IPv4 is emulated: the first family must be IPv4", "ipFamilies")
-    policy = spec.str("ipFamilyPolicy", default="SingleStack")
-    if policy not in ("SingleStack", "PreferDualStack", "RequireDualStack"):
+    policy = spec.str("ipFamilyPolicy", default="") or ""
+    if policy and policy not in ("SingleStack", "PreferDualStack", "RequireDualStack"):
         spec.error(f"must be SingleStack, PreferDualStack or RequireDualStack, got {policy!r}", "ipFamilyPolicy")
-    elif policy == "RequireDualStack":
-        spec.error("RequireDualStack cannot be satisfied: this cluster is IPv4 single-stack", "ipFamilyPolicy")
+    return tuple(families), policy

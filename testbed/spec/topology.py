@@ -14,7 +14,7 @@ import ipaddress
 from typing import Any
 
 from ..errors import Problem, UnsupportedError
-from . import kube_proxy_config, node_labels
+from . import dualstack, kube_proxy_config, node_labels
 from .decode import Doc, Problems, load_documents
 from .labels import check_labels
 from .model import (
@@ -128,18 +128,28 @@ def _decode(kdoc: Doc, tdoc: Doc | None, path: str) -> ClusterSpec:
 
     net = kdoc.mapping("networking")
     pod_subnet, service_subnet, proxy_mode = "10.244.0.0/16", "10.96.0.0/16", "iptables"
+    dual: dict[str, Any] = {}  # the IPv6 half of a dual-stack cluster (spec/dualstack.py)
     if net is not None:
         net.check_keys(("ipFamily", "podSubnet", "serviceSubnet", "kubeProxyMode"), _NET_IGNORED)
         for k in _NET_IGNORED:
             if k in net.value:
                 notes.append(f"networking.{k}: the testbed is the CNI and the API server; ignored")
-        family = net.str("ipFamily", default="ipv4")
-        if family != "ipv4":
-            raise UnsupportedError(
-                [Problem(path, "networking.ipFamily", f"{family!r}: only ipv4 clusters are emulated", "kind Cluster")]
-            )
+        family = net.str("ipFamily", default="ipv4") or "ipv4"
+        _check_family(family, net, path)
         pod_subnet = net.str("podSubnet", default=pod_subnet)
         service_subnet = net.str("serviceSubnet", default=service_subnet)
+        if family == "dual" and not kdoc.problems:  # issue 15: kind's per-family pairs
+            pod_subnet, pod_v6, pod_problems = dualstack.split_pair(
+                pod_subnet or "", "networking.podSubnet", family, dualstack.DEFAULT_POD_SUBNET_V6, path
+            )
+            service_subnet, svc_v6, svc_problems = dualstack.split_pair(
+                service_subnet or "", "networking.serviceSubnet", family, dualstack.DEFAULT_SERVICE_SUBNET_V6, path
+            )
+            kdoc.problems.extend(pod_problems + svc_problems)
+            dual = {"ip_family": family, "pod_subnet_v6": pod_v6, "service_subnet_v6": svc_v6}
+        elif not kdoc.problems:
+            for value, field in ((pod_subnet, "networking.podSubnet"), (service_subnet, "networking.serviceSubnet")):
+                kdoc.problems.extend(dualstack.split_pair(value or "", field, family, "", path)[2])
         proxy_mode = net.str("kubeProxyMode", default=proxy_mode)
         if proxy_mode == "ipvs":
             raise UnsupportedError(
@@ -162,6 +172,9 @@ def _decode(kdoc: Doc, tdoc: Doc | None, path: str) -> ClusterSpec:
         if foreign:
             notes.append("kubeadmConfigPatches: KubeProxyConfiguration applied, the rest is not applicable, ignored")
     opts = _decode_testbed(tdoc) if tdoc is not None else {}
+    if not dual:
+        opts.pop("underlay_subnet_v6", None)
+        opts.pop("node_cidr_prefix_v6", None)
     notes += opts.pop("routing_notes", [])
     overrides: dict[str, str] = opts.pop("pod_cidrs", {})
     racks: dict[str, str] = opts.pop("racks", {})
@@ -193,8 +206,28 @@ def _decode(kdoc: Doc, tdoc: Doc | None, path: str) -> ClusterSpec:
         kube_proxy_mode=proxy_mode or "iptables",
         notes=tuple(notes),
         kube_proxy=kube_proxy,
+        **dual,
         **opts,
     )
+
+
+def _check_family(family: str, net: Doc, path: str) -> None:
+    """ipv4 and dual are built; single-stack IPv6 is refused, naming what it still lacks."""
+    if family not in dualstack.FAMILIES:
+        net.error(f"must be one of {', '.join(dualstack.FAMILIES)}, got {family!r}", "ipFamily")
+    elif family == "ipv6":
+        raise UnsupportedError(
+            [
+                Problem(
+                    path,
+                    "networking.ipFamily",
+                    "'ipv6': single-stack IPv6 is not emulated yet (Services, kube-proxy, DNS and "
+                    "NetworkPolicies are IPv4-only here); ipFamily: dual gives nodes and pods an IPv6 "
+                    "address beside the IPv4 one",
+                    "kind Cluster",
+                )
+            ]
+        )
 
 
 def _name_nodes(cluster: str, roles: list[tuple[str, dict[str, str], Doc]]) -> list[NodeSpec]:
@@ -245,6 +278,7 @@ def _decode_testbed(doc: Doc) -> dict[str, Any]:
             "kind",
             "underlay",
             "podCIDRPrefix",
+            "podCIDRPrefixIPv6",
             "routing",
             "mtu",
             "allowOverlappingPodCIDRs",
@@ -260,6 +294,8 @@ def _decode_testbed(doc: Doc) -> dict[str, Any]:
     if under is not None:
         opts.update(_decode_underlay(under))
     opts["node_cidr_prefix"] = doc.int("podCIDRPrefix", default=24, minimum=8, maximum=30)
+    if "podCIDRPrefixIPv6" in doc.value:  # dual-stack only: dropped for an IPv4 cluster
+        opts["node_cidr_prefix_v6"] = doc.int("podCIDRPrefixIPv6", minimum=1, maximum=128)
     routing = doc.str("routing", default="host-gw")
     if routing not in ROUTING_MODES:
         doc.error(f"must be one of {', '.join(ROUTING_MODES)}, got {routing!r}", "routing")
@@ -328,8 +364,10 @@ def _decode_testbed(doc: Doc) -> dict[str, Any]:
 
 def _decode_underlay(under: Doc) -> dict[str, Any]:
     """`subnet` (one L2 segment, the default) or `subnets` (racks joined by a router)."""
-    under.check_keys(("subnet", "firstHost", "subnets"))
+    under.check_keys(("subnet", "firstHost", "subnets", "subnetIPv6"))
     opts: dict[str, Any] = {}
+    if "subnetIPv6" in under.value:  # dual-stack only: dropped for an IPv4 cluster
+        opts["underlay_subnet_v6"] = under.str("subnetIPv6")
     first_host = under.int("firstHost", default=2, minimum=1)
     opts["first_node_host"] = first_host
     if "subnets" in under.value and "subnet" in under.value:
@@ -421,6 +459,20 @@ _MAX_SERVICE_PREFIX = 28
 def _validate(spec: ClusterSpec, problems: Problems) -> None:
     """Cross-field checks: subnets valid and disjoint, room for every node and host."""
     f = spec.file
+    if spec.ip_family == "dual":
+        problems.extend(
+            dualstack.check_v6(
+                f,
+                spec.pod_subnet_v6,
+                spec.service_subnet_v6,
+                spec.underlay_subnet_v6,
+                spec.node_cidr_prefix_v6,
+                len(spec.nodes),
+                spec.routing,
+                len(spec.subnets()),
+                spec.kube_proxy_mode,
+            )
+        )
     pods = _network(spec.pod_subnet, "networking.podSubnet", spec, problems, "kind Cluster")
     svcs = _network(spec.service_subnet, "networking.serviceSubnet", spec, problems, "kind Cluster")
     if svcs is not None and svcs.prefixlen > _MAX_SERVICE_PREFIX:

@@ -345,7 +345,8 @@ class _Runner:
                     self.ep.register(raw.sock.fileno(), _EPOLLIN)
                 return None
             kind = socket.SOCK_STREAM if p.protocol == "TCP" else socket.SOCK_DGRAM
-            return socket.socket(socket.AF_INET, kind | socket.SOCK_NONBLOCK)
+            family = socket.AF_INET6 if ":" in p.dst_ip else socket.AF_INET  # dual-stack (issue 15)
+            return socket.socket(family, kind | socket.SOCK_NONBLOCK)
         except OSError as exc:  # EMFILE, ...: fail this probe, not the run
             self._fail(idx, "error", f"socket: {exc}")
             return None
@@ -520,6 +521,12 @@ def _check(p: Probe) -> str | None:
         return f"unknown protocol {p.protocol!r}"
     if not 1 <= p.port <= 65535 or p.timeout <= 0:
         return f"bad port {p.port} or timeout {p.timeout}"
+    if p.protocol != "SCTP" and not p.src_ip and isinstance(p.dst_ip, str) and ":" in p.dst_ip:
+        try:  # TCP and UDP over IPv6 (issue 15): a plain socket, from the namespace's own address
+            socket.inet_pton(socket.AF_INET6, p.dst_ip)
+            return None
+        except OSError:
+            return f"not an IPv6 address: {p.dst_ip!r}"
     for ip in (p.dst_ip, p.src_ip or "0.0.0.0"):
         try:
             socket.inet_pton(socket.AF_INET, ip)

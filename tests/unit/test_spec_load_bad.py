@@ -376,7 +376,7 @@ def test_unknown_routing_mode(topology):
 
 
 def test_ipv6_is_unsupported(topology):
-    with pytest.raises(UnsupportedError, match="networking.ipFamily: 'ipv6': only ipv4 clusters are emulated"):
+    with pytest.raises(UnsupportedError, match="networking.ipFamily: 'ipv6': single-stack IPv6 is not emulated yet"):
         topology("""
             kind: Cluster
             apiVersion: kind.x-k8s.io/v1alpha4

@@ -1,0 +1,53 @@
+"""Dual-stack build time against IPv4 (issue 15): the same cluster built alternately as ipv4 and dual.
+
+    sudo .venv/bin/python benchmarks/dual_stack_build.py [PODS] [ROUNDS]   (defaults: 1000 3)
+
+Builds 10 nodes running one Deployment of PODS pods (bench/workloads.py), once as an IPv4 cluster
+and once as a dual-stack one, ROUNDS times interleaved (same run, same machine load), and prints
+the median build time of each, the ratio and the dual-stack controller's own share. Issue 15's
+target: dual within 1.5x of IPv4.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import sys
+import tempfile
+import time
+
+from testbed.bench.workloads import deployment_cluster
+from testbed.emu.cluster import EmulatedCluster
+from testbed.plan.build import plan_cluster
+
+
+def main() -> int:
+    pods = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+    with tempfile.TemporaryDirectory() as folder:
+        spec, manifests, plan4 = deployment_cluster(folder, 10, pods)
+    dual = dataclasses.replace(
+        spec, ip_family="dual", pod_subnet_v6="fd00:10:244::/56", service_subnet_v6="fd00:10:96::/112"
+    )
+    plan6 = plan_cluster(dual, manifests)
+    times: dict[str, list[float]] = {"ipv4": [], "dual": []}
+    pods_phase: dict[str, list[float]] = {"ipv4": [], "dual": []}
+    for _ in range(rounds):
+        for name, plan in (("ipv4", plan4), ("dual", plan6)):
+            start = time.perf_counter()
+            with EmulatedCluster(plan) as c:
+                times[name].append(c.timings["build"])
+                pods_phase[name].append(c.timings.get("pods", 0.0))
+            print(
+                f"{name}: {len(plan.pods)} pods built in {times[name][-1]:.2f} s ({time.perf_counter() - start:.2f} s with teardown)",
+                flush=True,
+            )
+    m4, m6 = statistics.median(times["ipv4"]), statistics.median(times["dual"])
+    p4, p6 = statistics.median(pods_phase["ipv4"]), statistics.median(pods_phase["dual"])
+    print(f"median build: ipv4 {m4:.2f} s, dual {m6:.2f} s, ratio {m6 / m4:.2f} (target <= 1.5)")
+    print(f"median pods phase (sandboxes + IPv6 half): ipv4 {p4:.2f} s, dual {p6:.2f} s")
+    return 0 if m6 / m4 <= 1.5 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
