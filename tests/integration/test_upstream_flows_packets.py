@@ -27,6 +27,7 @@ from testbed.experiment.model import Endpoints, Expectation, PodSelection, Probe
 from testbed.experiment.paced import PacedChanges
 from testbed.experiment.run import probe_rows
 from testbed.lifecycle.delays import Delays
+from testbed.lifecycle.timers import Timers
 from testbed.plan.build import plan_cluster
 from testbed.spec.topology import load_topology
 from testbed.spec.workloads import load_manifests
@@ -266,7 +267,7 @@ def test_upstream_flows_with_real_packets(replayed):
             failures.append(check_flow(c, env, i, case, flow, mode, on_test_node))
     # 2. the endpoints upstream has not ready: their pods' readiness fails (not serving) and
     # they are deleted, held terminating by a long preStop sleep; then those cases' flows
-    driver = PacedChanges(c, manifests, Delays(time_scale=0.05)).driver
+    driver = PacedChanges(c, manifests, Delays(timers=Timers(time_scale=0.05))).driver
     state = {p.full_name: p.labels.get("upstream-replay-state", "") for p in c.plan.pods}
     driver.set_probe([n for n, s in state.items() if s == "not-serving"], "readiness", False)
     driver.settle()
