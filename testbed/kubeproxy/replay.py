@@ -80,7 +80,8 @@ def _localhost_node_ports() -> bool:
     }
     flow = {"source": "127.0.0.1", "destination": "127.0.0.1", "port": 30001}
     plan = decode_case({**env, "service_cidr": "172.30.0.0/16"}, case)
-    return bool(run_flow(plan, env, flow, "iptables").endpoints())
+    # with upstream's defaults (an empty KubeProxyConfiguration: iptables.localhostNodePorts true)
+    return bool(run_flow(plan, env, flow, "iptables", None, {}).endpoints())
 
 
 @dataclass(frozen=True)
@@ -279,7 +280,10 @@ def replay(
                 if needs:
                     out.append(FlowResult(case["name"], flow["name"], mode, "needs", want, needs=needs, protocol=proto))
                     continue
-                t = run_flow(plan, env, flow, mode, build, case.get("config") if "kube-proxy-config" in have else None)
+                # upstream's fake proxier runs with upstream's defaults: a case without a fragment
+                # is an empty KubeProxyConfiguration, not the testbed's no-document defaults
+                config = (case.get("config") or {}) if "kube-proxy-config" in have else None
+                t = run_flow(plan, env, flow, mode, build, config)
                 got = answer(t)
                 status = "match" if got == want else "mismatch"
                 out.append(FlowResult(case["name"], flow["name"], mode, status, want, got, (), t.explain(), proto))
