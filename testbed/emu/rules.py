@@ -53,6 +53,11 @@ def _loaders() -> ThreadPoolExecutor:
     with _pool_lock:
         if _pool is None:
             _pool = ThreadPoolExecutor(max_workers=MAX_LOADERS, thread_name_prefix="tb-load")
+            # A signal inside submit(), between a worker's start and its registration in
+            # concurrent.futures' exit list, leaves a worker that nothing wakes at exit, and the
+            # interpreter waits for it forever (seen: a Ctrl-C during a run's first rule load).
+            # Shutting the pool down before threads are joined wakes every worker by its queue.
+            threading._register_atexit(_pool.shutdown)  # type: ignore[attr-defined]  # concurrent.futures uses it
         return _pool
 
 
