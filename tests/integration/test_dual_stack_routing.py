@@ -12,6 +12,7 @@ leaves nothing behind, bird2 daemons included.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -22,7 +23,7 @@ from testbed.emu.cluster import EmulatedCluster
 from testbed.experiment.expand import expand
 from testbed.experiment.model import Endpoints, PodSelection, ProbeGroup
 from testbed.experiment.run import probe_rows
-from testbed.plan.build import plan_cluster
+from testbed.plan.build import plan_cluster, replan
 from testbed.plan.dualroutes import CALICO_GATEWAY6
 from testbed.spec.selectors import LabelSelector
 from testbed.spec.topology import load_topology
@@ -34,7 +35,7 @@ from .test_routing_modes import _birds
 ECHO = os.path.join(ROOT, "manifests", "routing-echo.yaml")
 
 
-def _dual_plan(tmp_path, mode: str, bgp_topology: str = ""):
+def _dual_spec(tmp_path, mode: str, bgp_topology: str = ""):
     """routing-l2-<mode>.yaml with ipFamily dual (the IPv6 halves from kind's defaults)."""
     with open(os.path.join(ROOT, "topologies", f"routing-l2-{mode}.yaml"), encoding="utf-8") as handle:
         text = handle.read()
@@ -43,7 +44,11 @@ def _dual_plan(tmp_path, mode: str, bgp_topology: str = ""):
         text = text.replace("topology: full-mesh", f"topology: {bgp_topology}")
     path = tmp_path / f"dual-{mode}.yaml"
     path.write_text(text)
-    plan = plan_cluster(load_topology(str(path)), load_manifests([ECHO]), seed=1)
+    return load_topology(str(path))
+
+
+def _dual_plan(tmp_path, mode: str, bgp_topology: str = ""):
+    plan = plan_cluster(_dual_spec(tmp_path, mode, bgp_topology), load_manifests([ECHO]), seed=1)
     assert plan.dual is not None and plan.routing == mode
     return plan
 
@@ -179,3 +184,37 @@ def test_pod_to_pod_over_both_families(no_leftovers, tmp_path, mode, bgp_topolog
     _assert_all_connected(plan, rows4, "IPv4")
     _assert_all_connected(plan, rows6, "IPv6")
     assert not os.path.exists(f"/run/testbed/{tag}")
+
+
+def test_bgp_pods_added_and_removed_on_the_live_cluster(no_leftovers, tmp_path):
+    """Calico's per-pod IPv6 objects follow the pods: a scale-up's new pods answer over IPv6
+    from another node, a scale-down's pods lose their /128 route on their node."""
+    spec = _dual_spec(tmp_path, "bgp")
+    manifests = load_manifests([ECHO])
+    plan = plan_cluster(spec, manifests, seed=1)
+
+    def scaled(replicas: int):
+        workloads = tuple(
+            dataclasses.replace(w, replicas=replicas) if w.ref.name.startswith("echo-") else w
+            for w in manifests.workloads
+        )
+        return dataclasses.replace(manifests, workloads=workloads)
+
+    client = plan.find_pod("client")
+    with EmulatedCluster(plan) as c:
+        bigger = replan(spec, scaled(6), prev=plan)
+        c.apply(bigger)
+        added = [p for p in bigger.pods if p.key not in {q.key for q in plan.pods}]
+        assert added and any(p.node != client.node for p in added)
+        for pod in added:
+            assert _ping6(c, client.key, bigger.dual.pods[pod.key]).returncode == 0, pod.name
+        smaller = replan(spec, scaled(2), prev=bigger)
+        c.apply(smaller)
+        gone = [p for p in bigger.pods if p.key not in {q.key for q in smaller.pods}]
+        assert gone
+        for pod in gone:
+            routes = _ip("-n", c.netns(bigger.node(pod.node).key), "-6", "route", "show")
+            assert f"{bigger.dual.pods[pod.key]} dev" not in routes, pod.name
+        for pod in smaller.pods:
+            if pod.key in smaller.dual.pods and pod.node != client.node:
+                assert _ping6(c, client.key, smaller.dual.pods[pod.key]).returncode == 0, pod.name

@@ -16,6 +16,7 @@ from testbed.emu.dualstack import calico_lines6, node_lines6, router_lines6
 from testbed.emu.ledger import Ledger
 from testbed.emu.overlay import fdb_lines
 from testbed.emu.runner import RecordingRunner, Result
+from testbed.experiment.family import ipv6_addresses
 from testbed.plan.build import plan_cluster
 from testbed.plan.dualroutes import CALICO_GATEWAY6, pod_addressing6, vtep6_mac
 from testbed.plan.routing import vtep_mac
@@ -207,3 +208,13 @@ def test_dual_stack_plans_of_each_mode_are_deterministic(topology):
     for routing in ("cloud-routes", "vxlan", "bgp"):
         spec = topology(dual(routing))
         assert plan_cluster(spec, Manifests()) == plan_cluster(dataclasses.replace(spec), Manifests())
+
+
+def test_a_nodes_vtep_address_has_its_ipv6_twin_for_node_to_pod_probes(topology):
+    """vxlan: a node's own traffic to another node's pods leaves from its VTEP's address, in
+    each family (flannel.1's 10.244.N.0, flannel-v6.1's fd00:10:244:N::)."""
+    plan, _ = _plans(topology, "vxlan")
+    twins = ipv6_addresses(plan)
+    assert twins["10.244.1.0"] == "fd00:10:244:1::"
+    plan_hg = plan_cluster(topology(dual("host-gw")), Manifests())
+    assert "10.244.1.0" not in ipv6_addresses(plan_hg)
