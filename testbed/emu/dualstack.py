@@ -151,7 +151,7 @@ MLD_TABLE = "testbed-mld"
 
 def mld_filter() -> str:
     """`nft -f` text of the node's bridge table that drops pods' MLD reports (pure). Its only
-    bridge is cni0 (dual-stack is routed host-gw; this kernel's nft cannot match ibrname)."""
+    bridge is cni0 (none with bgp, where nothing floods; this kernel's nft cannot match ibrname)."""
     return (
         f"table bridge {MLD_TABLE} {{\n"
         "  chain prerouting {\n"

@@ -6,8 +6,10 @@ matrix runs over IPv4 and over IPv6 (TCP and UDP), every flow must connect NAT-f
 sees the sender's own address of that family). Each mode's IPv6 kernel objects are read back:
 the router's IPv6 routes and the hop it adds (cloud-routes), flannel-v6.1 with its MTU, entries
 and real encapsulation, and the Packet Too Big its MTU causes (vxlan), bird2's IPv6 routes and
-the pods' /128 behind Calico's link-local gateway (bgp, full mesh and top-of-rack). Teardown
-leaves nothing behind, bird2 daemons included.
+the pods' /128 behind Calico's link-local gateway (bgp, full mesh and top-of-rack). With bgp,
+pods added and removed on the live cluster get and lose their IPv6 objects; in each mode a
+dual-stack Service answers over IPv6 (ClusterIP and NodePort). Teardown leaves nothing behind,
+bird2 daemons included.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import socket
 import subprocess
 
 import pytest
@@ -30,6 +33,7 @@ from testbed.spec.topology import load_topology
 from testbed.spec.workloads import load_manifests
 
 from .conftest import ROOT
+from .test_dual_stack import _ask
 from .test_routing_modes import _birds
 
 ECHO = os.path.join(ROOT, "manifests", "routing-echo.yaml")
@@ -218,3 +222,34 @@ def test_bgp_pods_added_and_removed_on_the_live_cluster(no_leftovers, tmp_path):
         for pod in smaller.pods:
             if pod.key in smaller.dual.pods and pod.node != client.node:
                 assert _ping6(c, client.key, smaller.dual.pods[pod.key]).returncode == 0, pod.name
+
+
+@pytest.mark.parametrize("mode", ["cloud-routes", "vxlan", "bgp"])
+def test_ipv6_services_in_each_mode(no_leftovers, tmp_path, mode):
+    """kube-proxy's IPv6 proxier over each mode's IPv6 routes: a dual-stack ClusterIP reaches
+    endpoints on other nodes NAT-free, and a NodePort answers on a node's IPv6 address."""
+    with open(os.path.join(ROOT, "topologies", "dual-stack.yaml"), encoding="utf-8") as handle:
+        text = handle.read() + f"routing: {mode}\n"
+    path = tmp_path / "dual.yaml"
+    path.write_text(text)
+    plan = plan_cluster(
+        load_topology(str(path)), load_manifests([os.path.join(ROOT, "manifests", "dual-stack-services.yaml")])
+    )
+    dual = plan.dual
+    assert dual is not None and plan.routing == mode
+    echo = {p.name: p for p in plan.pods if p.labels.get("app") == "echo"}
+    assert len({p.node for p in echo.values()}) >= 2
+    client = next(iter(echo.values()))
+    prefer6 = dual.services["default/echo-prefer"].cluster_ips[1]
+    with EmulatedCluster(plan) as c:
+        src = c.pod_netns_path(client)
+        seen = set()
+        for _ in range(12):
+            reply = _ask(src, prefer6, 80, socket.SOCK_STREAM)
+            assert reply["local_ip"] == dual.pods[echo[reply["pod"]].key]
+            if reply["pod"] != client.name:
+                assert reply["peer_ip"] == dual.pods[client.key]
+            seen.add(reply["pod"])
+        assert {echo[p].node for p in seen} - {client.node}, seen  # an endpoint on another node
+        laptop = c.netns_path(plan.externals[0].key)
+        assert _ask(laptop, dual.nodes[1].host_ip, 30080, socket.SOCK_STREAM)["pod"] in echo
