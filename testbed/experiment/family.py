@@ -30,10 +30,10 @@ def ipv6_addresses(plan: Plan) -> dict[str, str]:
         v6 = dual.node(n.name)
         out[n.host_ip], out[n.gateway] = v6.host_ip, v6.gateway
     out.update({x.ip: dual.externals[x.name] for x in plan.externals if x.name in dual.externals})
-    for v6 in dual.vteps:  # vxlan: a node's traffic to other nodes' pods leaves from its VTEP's address
-        v4 = plan.network.vtep(v6.node) if plan.network is not None else None
-        if v4 is not None:
-            out[v4.address.split("/")[0]] = v6.address.split("/")[0]
+    for vtep6 in dual.vteps:  # vxlan: a node's traffic to other nodes' pods leaves from its VTEP's address
+        vtep4 = plan.network.vtep(vtep6.node) if plan.network is not None else None
+        if vtep4 is not None:
+            out[vtep4.address.split("/")[0]] = vtep6.address.split("/")[0]
     for s in plan.services.services if plan.services else ():
         fams = dual.services.get(s.key)
         if fams is not None and len(fams.cluster_ips) == 2:
