@@ -34,20 +34,16 @@ from ..spec.model import ClusterSpec
 from . import bird
 from .model import RoutePlan
 from .network import BgpSpeakerPlan, NetworkPlan, VtepPlan
-from .routing import vtep_mac, vtep_plan
+from .routing import NodePlanLike, vtep_mac, vtep_plan
 
 VTEP6_DEV = "flannel-v6.1"  # flannel: fmt.Sprintf("flannel-v6.%d", cfg.VNI)
 VXLAN6_HEADROOM = 70  # Linux: outer IPv6 40 + UDP 8 + VXLAN 8 + inner Ethernet 14
 CALICO_GATEWAY6 = "fe80::ecee:eeff:feee:eeee"  # the EUI-64 link-local of Calico's ee:ee:ee:ee:ee:ee
 
 
-class NodeHalf(Protocol):
+class NodeHalf(NodePlanLike, Protocol):
     """What this module needs of a node's IPv6 half (plan/dualstack.py's NodeV6)."""
 
-    @property
-    def name(self) -> str: ...
-    @property
-    def host_ip(self) -> str: ...
     @property
     def pod_cidr(self) -> str: ...
 
@@ -71,6 +67,7 @@ class Routes6:
 
 
 def host_gw6(nodes: Sequence[NodeHalf]) -> list[RoutePlan]:
+    """Every node: each peer's /64 via the peer's IPv6 HOST-IP (one segment: all on-link)."""
     return [
         RoutePlan(n.name, peer.pod_cidr, peer.host_ip, "eth0", f"host-gw: IPv6 pod CIDR of {peer.name} via its HOST-IP")
         for n in nodes
