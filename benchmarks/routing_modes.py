@@ -1,12 +1,18 @@
 """Benchmark: the four routing modes side by side, on one L2 segment and across two racks.
 
-    sudo .venv/bin/python benchmarks/routing_modes.py [--rounds 3] [--iperf 1]
+    sudo .venv/bin/python benchmarks/routing_modes.py [--rounds 3] [--iperf 1] [--dual]
 
 For each topologies/routing-<underlay>-<mode>.yaml with manifests/routing-echo.yaml: build
 time (and BGP convergence), the pod-to-pod all-pairs matrix (TCP, UDP, SCTP: connected /
 total, NAT-free), median TCP connect latency, iperf3 goodput from `client` to a pod on another
 node of its rack and in the other rack, the largest ping that crosses with DF set, and
 teardown time. Prints one Markdown table. Never a timed assertion: figures for the report.
+
+--dual: instead, each mode on one segment as an IPv4 cluster and as a dual-stack one (the same
+topology with `ipFamily: dual`), built alternately: build time and BGP convergence of each, the
+dual cluster's pod-to-pod matrix in each family (TCP and UDP), median TCP connect latency
+across nodes per family, and the largest IPv6 ping that crosses with DF set (vxlan: flannel-v6.1
+is 1430 bytes while pods keep 1450).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -42,6 +49,7 @@ def df_ping(cluster, src_key: str, dst: str, size: int) -> bool:
             "exec",
             cluster.netns(src_key),
             "ping",
+            "-6" if ":" in dst else "-4",
             "-n",
             "-q",
             "-c1",
@@ -58,8 +66,9 @@ def df_ping(cluster, src_key: str, dst: str, size: int) -> bool:
 
 
 def largest_df_ping(cluster, src_key: str, dst: str, mtu: int) -> str:
-    """With DF set, MTU - 28 bytes of ICMP payload must cross and one more must not."""
-    fits = mtu - 28
+    """With DF set, MTU - 28 bytes of ICMP payload must cross and one more must not (IPv6:
+    MTU - 48, its header being 20 bytes longer)."""
+    fits = mtu - (48 if ":" in dst else 28)
     ok, over = df_ping(cluster, src_key, dst, fits), df_ping(cluster, src_key, dst, fits + 1)
     if ok and not over:
         return str(fits)
@@ -123,11 +132,87 @@ def one(underlay: str, mode: str, rounds: int, seconds: float) -> dict:
     return out
 
 
+def dual_plan(mode: str):
+    """routing-l2-<mode>.yaml as it is and with ipFamily dual (kind's IPv6 defaults)."""
+    topo = os.path.join(ROOT, "topologies", f"routing-l2-{mode}.yaml")
+    manifests = load_manifests([os.path.join(ROOT, "manifests", "routing-echo.yaml")])
+    with open(topo, encoding="utf-8") as handle:
+        text = handle.read().replace("networking:\n", "networking:\n  ipFamily: dual\n", 1)
+    with tempfile.TemporaryDirectory(prefix="testbed-bench-") as tmp:
+        path = os.path.join(tmp, f"dual-{mode}.yaml")
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        return plan_cluster(load_topology(topo), manifests, 1), plan_cluster(load_topology(path), manifests, 1)
+
+
+def one_dual(mode: str, rounds: int) -> dict:
+    plan4, plan = dual_plan(mode)
+    echo = PodSelection(selector=LabelSelector.of({"app": "echo"}))
+    out: dict = {"mode": mode}
+    times: dict[str, list[float]] = {"build4": [], "build6": [], "bgp4": [], "bgp6": []}
+    latency: dict[str, list[float]] = {"IPv4": [], "IPv6": []}
+    for i in range(rounds):
+        with EmulatedCluster(plan4) as c:  # alternately: the machine's load touches both alike
+            times["build4"].append(c.timings["build"])
+            times["bgp4"] += [c.timings["bgp"]] if "bgp" in c.timings else []
+        with EmulatedCluster(plan) as c:
+            times["build6"].append(c.timings["build"])
+            times["bgp6"] += [c.timings["bgp"]] if "bgp" in c.timings else []
+            for family in ("IPv4", "IPv6"):
+                if i == 0:
+                    group = ProbeGroup(
+                        "p2p", Endpoints(pods=echo), Endpoints(pods=echo), protocols=("TCP", "UDP"), family=family
+                    )
+                    rows = probe_rows(c, "bench", "matrix", expand(c.plan, group))
+                    out[f"matrix_{family}"] = f"{sum(r['outcome'] == 'connected' for r in rows)}/{len(rows)}"
+                    out[f"nat_free_{family}"] = all(r["nat_free"] is not False for r in rows)
+                for _ in range(10):
+                    client = Endpoints(pods=PodSelection(names=("client",)))
+                    group = ProbeGroup("lat", client, Endpoints(pods=echo), protocols=("TCP",), family=family)
+                    lat = probe_rows(c, "bench", "latency", expand(c.plan, group))
+                    latency[family] += [
+                        r["latency_ms"]
+                        for r in lat
+                        if r["outcome"] == "connected" and r["communication"] == "pod-to-pod (across nodes)"
+                    ]
+            if i == 0:
+                client, far = c.plan.find_pod("client"), c.plan.find_pod("server-rack2")
+                # the path's IPv6 MTU: the pods', or flannel-v6.1's where it is smaller (vxlan)
+                mtu6 = min([pod_mtu(c.plan)] + [v.mtu for v in c.plan.dual.vteps])
+                out["df6"] = largest_df_ping(c, client.key, c.plan.dual.pods[far.key], mtu6)
+    for key, values in times.items():
+        out[key] = statistics.median(values) if values else None
+    for family, values in latency.items():
+        out[f"connect_{family}"] = statistics.median(values) if values else None
+    return out
+
+
+def main_dual(rounds: int) -> None:
+    print(
+        "| mode | build s IPv4 cluster | build s dual | BGP s IPv4 / dual | pod-to-pod IPv4 | pod-to-pod IPv6 "
+        "| NAT-free | TCP connect ms IPv4 / IPv6 (cross-node, median) | largest IPv6 DF ping payload (one more: lost) |"
+    )
+    print("|" + "---|" * 9)
+    for mode in MODES:
+        r = one_dual(mode, rounds)
+        bgp = f"{r['bgp4']:.2f} / {r['bgp6']:.2f}" if r["bgp4"] is not None else "—"
+        nat = "yes" if r["nat_free_IPv4"] and r["nat_free_IPv6"] else "NO"
+        print(
+            f"| {mode} | {r['build4']:.2f} | {r['build6']:.2f} | {bgp} | {r['matrix_IPv4']} | {r['matrix_IPv6']} "
+            f"| {nat} | {r['connect_IPv4']:.3f} / {r['connect_IPv6']:.3f} | {r['df6']} |",
+            flush=True,
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3, help="builds per mode (median build and teardown time)")
     parser.add_argument("--iperf", type=float, default=1.0, help="seconds per iperf3 measurement")
+    parser.add_argument("--dual", action="store_true", help="each mode as an IPv4 and a dual-stack cluster")
     args = parser.parse_args()
+    if args.dual:
+        main_dual(args.rounds)
+        return
     print(
         "| underlay | mode | plan warnings | build s (median) | of which BGP s | teardown s | pod-to-pod "
         "connected | NAT-free | cross-node failures | TCP connect ms (cross-node, median) | iperf3 Mb/s same "

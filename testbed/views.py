@@ -138,6 +138,13 @@ def dual_stack_lines(plan: Plan) -> list[str]:
     lines += [f"pod {p.namespace}/{p.name}: {dual.pods[p.key]}" for p in plan.pods if p.key in dual.pods]
     lines += [f"external host {name}: {ip}" for name, ip in dual.externals.items()]
     lines += [f"route on {r.node}: {r.dst} via {r.via} dev {r.dev}  ({r.why})" for r in dual.routes]
+    for router in dual.routers:
+        lines += [f"router {router.name}: {address} on {dev}" for dev, address in router.addresses]
+        lines += [f"route on {r.node}: {r.dst} via {r.via} dev {r.dev}  ({r.why})" for r in router.routes]
+    lines += [
+        f"VTEP on {v.node}: {v.dev} {v.address} mac {v.mac} mtu {v.mtu}, local {v.local}, VNI {v.vni}"
+        for v in dual.vteps
+    ]
     return lines
 
 

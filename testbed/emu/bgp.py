@@ -64,14 +64,20 @@ class BgpDaemons:
         self.converged_after = time.perf_counter() - begin
 
     def installed(self, speaker: BgpSpeakerPlan) -> set[str]:
-        out = self.runner.run(
-            ["ip", "-j", "-n", netns_name(self.ledger.tag, speaker.key), "-4", "route", "show", "proto", "bird"],
-            check=False,
-        ).out
-        try:
-            return {r["dst"] for r in json.loads(out or "[]")}
-        except (ValueError, KeyError, TypeError):
-            return set()
+        """The prefixes bird has installed in the speaker's kernel, in each family it expects
+        (a dual-stack speaker's IPv6 /64s too)."""
+        families = ["-4"] + (["-6"] if any(":" in p for p in speaker.expected) else [])
+        found: set[str] = set()
+        for family in families:
+            out = self.runner.run(
+                ["ip", "-j", "-n", netns_name(self.ledger.tag, speaker.key), family, "route", "show", "proto", "bird"],
+                check=False,
+            ).out
+            try:
+                found |= {r["dst"] for r in json.loads(out or "[]")}
+            except (ValueError, KeyError, TypeError):
+                pass
+        return found
 
     def wait_converged(self) -> None:
         pending = {s.key: s for s in self.speakers}

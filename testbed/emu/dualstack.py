@@ -5,7 +5,11 @@ the agent): at its first sync it gives every node and external host its address 
 underlay, every node's cni0 its /64's gateway and IPv6 forwarding, and the host-gw routes to the
 other nodes' /64s (one `ip -batch` per member); at every sync each new pod gets its IPv6 address
 on eth0 and a default route via cni0, over one in-process rtnetlink socket (emu/netlink.py's
-way: no subprocess per pod).
+way: no subprocess per pod). The routing mode's IPv6 objects (plan/dualroutes.py) come with the
+first sync too: the router's IPv6 side and routes (cloud-routes, bgp top-of-rack), flannel-v6.1
+and its entries (vxlan); with bgp each new pod is a /128 whose gateway, Calico's link-local
+address, the host end of its veth holds (one `ip -batch` per node and sync). bird2's IPv6
+sessions start after this controller (emu/controllers.py's Routing), on addresses present.
 
 Keeping the build fast (issue 15): every address is added with IFA_F_NODAD, so nothing waits
 for duplicate address detection (the addresses are planned unique); pods' eth0 still has no
@@ -25,6 +29,7 @@ from collections.abc import Mapping, Sequence
 
 from ..errors import KernelError
 from ..netns import in_netns
+from ..plan.dualroutes import CALICO_GATEWAY6, VTEP6_DEV, RouterV6, pod_addressing6
 from ..plan.dualstack import DualStackPlan
 from ..plan.model import Plan, PodPlan
 from .daemon import Daemon
@@ -46,6 +51,7 @@ from .netlink import (
     RtnlSocket,
     _attr,
 )
+from .overlay import apply_fdb, vtep_lines
 from .pods import NETNS_DIR, write_sysctls
 from .runner import Runner
 
@@ -87,16 +93,51 @@ def link_local(address: str) -> str:
 
 
 def node_lines6(dual: DualStackPlan, node: str, bridge: str) -> list[str]:
-    """ip -batch lines inside a node (pure: unit-tested as text)."""
+    """ip -batch lines inside a node (pure: unit-tested as text). No bridge (bgp): no cni0
+    addresses; vxlan: flannel-v6.1 and its neighbours, its routes onlink as flannel sets them."""
     n = dual.node(node)
     prefix = n.pod_cidr.split("/")[1]
     lines = [
         f"addr add {n.host_ip}/{dual.underlay_prefix} dev eth0 nodad",
         f"addr add {link_local(n.host_ip)}/64 dev eth0 nodad",
-        f"addr add {n.gateway}/{prefix} dev {bridge} nodad",
-        f"addr add {BRIDGE_LINK_LOCAL}/64 dev {bridge} nodad",
     ]
-    return lines + [f"route replace {r.dst} via {r.via} dev {r.dev}" for r in dual.routes if r.node == node]
+    if bridge:
+        lines += [
+            f"addr add {n.gateway}/{prefix} dev {bridge} nodad",
+            f"addr add {BRIDGE_LINK_LOCAL}/64 dev {bridge} nodad",
+        ]
+    vtep = dual.vtep(node)
+    if vtep is not None:
+        lines += vtep_lines(vtep)
+    return lines + [
+        f"route replace {r.dst} via {r.via} dev {r.dev}" + (" onlink" if r.dev == VTEP6_DEV else "")
+        for r in dual.routes
+        if r.node == node
+    ]
+
+
+ROUTER_SYSCTLS6 = [("net/ipv6/conf/all/forwarding", "1")]
+
+
+def router_lines6(router: RouterV6, prefix: int) -> list[str]:
+    """ip -batch lines inside the router: its IPv6 address (and link-local) per port, then the
+    route controller's IPv6 routes (pure)."""
+    lines: list[str] = []
+    for dev, address in router.addresses:
+        lines += [f"addr add {address}/{prefix} dev {dev} nodad", f"addr add {link_local(address)}/64 dev {dev} nodad"]
+    return lines + [f"route replace {r.dst} via {r.via} dev {r.dev}" for r in router.routes]
+
+
+def calico_lines6(dual: DualStackPlan, pods: Sequence[PodPlan]) -> list[str]:
+    """ip -batch lines inside a bgp node for its new pods (pure): the host end of each pod's
+    veth holds Calico's link-local gateway (without DAD), and the pod's /128 is routed to it."""
+    lines: list[str] = []
+    for pod in pods:
+        lines += [
+            f"addr add {CALICO_GATEWAY6}/64 dev {pod.host_veth} nodad",
+            f"route replace {dual.pods[pod.key]}/128 dev {pod.host_veth}",
+        ]
+    return lines
 
 
 # Without a multicast querier a bridge floods every multicast frame: each new pod's MLD reports
@@ -110,7 +151,7 @@ MLD_TABLE = "testbed-mld"
 
 def mld_filter() -> str:
     """`nft -f` text of the node's bridge table that drops pods' MLD reports (pure). Its only
-    bridge is cni0 (dual-stack is routed host-gw; this kernel's nft cannot match ibrname)."""
+    bridge is cni0 (none with bgp, where nothing floods; this kernel's nft cannot match ibrname)."""
     return (
         f"table bridge {MLD_TABLE} {{\n"
         "  chain prerouting {\n"
@@ -180,6 +221,13 @@ class DualStack:
                 write_sysctls(ns, NODE_SYSCTLS6)
                 self.runner.run(["ip", "netns", "exec", ns, "nft", "-f", "-"], input=mld_filter())
                 self.runner.ip_batch(node_lines6(dual, node.name, node.bridge), netns=ns)
+                vtep = dual.vtep(node.name)
+                if vtep is not None:
+                    apply_fdb(self.runner, ns, vtep)
+            for router in dual.routers:
+                ns = netns_name(tag, router.key)
+                write_sysctls(ns, ROUTER_SYSCTLS6)
+                self.runner.ip_batch(router_lines6(router, dual.underlay_prefix), netns=ns)
             for x in desired.externals:
                 if x.name in dual.externals:
                     self.runner.ip_batch(
@@ -190,16 +238,21 @@ class DualStack:
                         netns=netns_name(tag, x.key),
                     )
             self.built = True
-        self.add_pods(dual, [p for p in desired.pods if (p.key, p.uid) not in self.live and p.key in dual.pods])
+        self.add_pods(
+            desired, dual, [p for p in desired.pods if (p.key, p.uid) not in self.live and p.key in dual.pods]
+        )
         self.live &= {(p.key, p.uid) for p in desired.pods}
 
-    def add_pods(self, dual: DualStackPlan, pods: Sequence[PodPlan]) -> None:
+    def add_pods(self, desired: Plan, dual: DualStackPlan, pods: Sequence[PodPlan]) -> None:
         tag = self.ledger.tag
+        for node in desired.nodes:  # bgp: the node's end first, so the pod's gateway answers
+            on_node = [p for p in pods if p.node == node.name]
+            if not node.bridge and on_node:
+                self.runner.ip_batch(calico_lines6(dual, on_node), netns=netns_name(tag, node.key))
         for pod in pods:
             v6 = dual.node(pod.node)
-            configure_pod6(
-                netns_name(tag, pod.key), pod, dual.pods[pod.key], v6.gateway, int(v6.pod_cidr.split("/")[1])
-            )
+            prefix, gateway = pod_addressing6(desired.routing, v6, v6.gateway)
+            configure_pod6(netns_name(tag, pod.key), pod, dual.pods[pod.key], gateway, prefix)
             self.live.add((pod.key, pod.uid))
 
     def daemons(self) -> list[Daemon]:

@@ -4,7 +4,8 @@ Part of emu/. What flannel's vxlan backend does on each node, from the plan's Vt
 a VXLAN device (VNI 1, UDP 8472, `nolearning`: nothing is learnt from traffic, flanneld
 programs everything), its address 10.244.N.0/32, a permanent neighbour entry per peer (the
 peer VTEP's address -> its MAC) and a forwarding entry per peer (that MAC -> the peer's
-HOST-IP, where the encapsulated frame is sent). The device and neighbours go in the node's
+HOST-IP, where the encapsulated frame is sent); a dual-stack node has flannel-v6.1 beside it,
+made the same way by emu/dualstack.py (plan/dualroutes.py). The device and neighbours go in the node's
 `ip -batch` (pods.node_batch); the forwarding entries in one `bridge -batch` per node, since
 `ip` has no fdb command.
 """
@@ -22,7 +23,9 @@ def vtep_lines(vtep: VtepPlan) -> list[str]:
     lines = [
         f"link add {vtep.dev} address {vtep.mac} mtu {vtep.mtu} type vxlan id {vtep.vni} "
         f"local {vtep.local} dev eth0 dstport {vtep.port} nolearning",
-        f"addr add {vtep.address} dev {vtep.dev}",
+        # flannel-v6.1's /128 without duplicate address detection: nothing else holds it, and a
+        # tentative address could not be the source of the node's own traffic for a second
+        f"addr add {vtep.address} dev {vtep.dev}" + (" nodad" if ":" in vtep.address else ""),
         f"link set {vtep.dev} up",
     ]
     lines += [f"neigh replace {ip} lladdr {mac} dev {vtep.dev} nud permanent" for ip, mac in vtep.neighbours]

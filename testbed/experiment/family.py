@@ -1,7 +1,7 @@
 """Probe groups over IPv6 in a dual-stack cluster (issue 15; pure, experiment loading layer).
 
 A probe group with `family: IPv6` expands like any other (expand.py), then every address of
-its probes is swapped for its IPv6 twin: the pods', nodes' (HOST-IP and cni0 gateway) and
+its probes is swapped for its IPv6 twin: the pods', nodes' (HOST-IP, cni0 gateway, VTEP) and
 external hosts' IPv6 addresses, a Service's IPv6 ClusterIP; the expected source addresses too,
 so the NAT-free check compares IPv6 with IPv6. An address with no IPv6 twin (an IPv4 cluster,
 a SingleStack Service, container-to-container's 127.0.0.1 becomes ::1) is an error naming it.
@@ -30,6 +30,10 @@ def ipv6_addresses(plan: Plan) -> dict[str, str]:
         v6 = dual.node(n.name)
         out[n.host_ip], out[n.gateway] = v6.host_ip, v6.gateway
     out.update({x.ip: dual.externals[x.name] for x in plan.externals if x.name in dual.externals})
+    for vtep6 in dual.vteps:  # vxlan: a node's traffic to other nodes' pods leaves from its VTEP's address
+        vtep4 = plan.network.vtep(vtep6.node) if plan.network is not None else None
+        if vtep4 is not None:
+            out[vtep4.address.split("/")[0]] = vtep6.address.split("/")[0]
     for s in plan.services.services if plan.services else ():
         fams = dual.services.get(s.key)
         if fams is not None and len(fams.cluster_ips) == 2:

@@ -51,8 +51,8 @@ def _header(what: str, router_id: str) -> str:
     )
 
 
-def _peer_block(peer: BgpPeerPlan, cluster_id: str, local: str | None = None) -> str:
-    lines = [f"protocol bgp {protocol_name(peer)} from peers {{", f'  description "{peer.name}";']
+def _peer_block(peer: BgpPeerPlan, cluster_id: str, local: str | None = None, template: str = "peers") -> str:
+    lines = [f"protocol bgp {protocol_name(peer)} from {template} {{", f'  description "{peer.name}";']
     if local is not None:
         lines.append(f"  local {local} as {peer.asn};")
     lines.append(f"  neighbor {peer.ip} as {peer.asn};")
@@ -120,4 +120,68 @@ def router_config(
         f"    export where net ~ [ {pod_subnet}+ ];\n  }};\n}}\n\n"
     )
     text += "\n".join(_peer_block(p, router_id, local=local) for p, local in peers)
+    return text
+
+
+# -- IPv6 (ipFamily dual) ------------------------------------------------------------------------
+# A dual-stack node's bird2 speaks IPv6 over sessions of its own between the nodes' IPv6
+# addresses, as Calico's BIRD does (its bird6 template peers with the other nodes' IPv6
+# addresses): each route's next hop is then the peer's IPv6 address with no extended next hop,
+# and a failure of one family's session leaves the other's routes alone. bird2 runs both
+# families in one daemon: the IPv6 half is appended to the IPv4 configuration, which stays as
+# it was, with its own direct, static, kernel and bgp protocols (ipv6 channels).
+
+
+def _v6_common(which: str) -> str:
+    return (
+        f"# IPv6 (ipFamily dual), over IPv6 sessions of their own (ipv6 channels): {which}.\n"
+        'protocol direct direct6 {\n  ipv6;\n  interface "eth*";\n}\n\n'
+    )
+
+
+def node_config6(
+    host_ip6: str,
+    asn: int,
+    pod_cidr6: str,
+    pod_subnet6: str,
+    peers6: Sequence[BgpPeerPlan],
+    cluster_id: str,
+    hold_time: int = 30,
+) -> str:
+    """The IPv6 half of a node's bird.conf: announce its /64, import the peers' (node_config's
+    twin; cluster_id is the IPv4 one: a route reflector's cluster id is a 32-bit number)."""
+    text = _v6_common("the node's /64 announced and the peers' imported, as over IPv4")
+    text += (
+        f"protocol static pods6 {{\n  ipv6;\n  route {pod_cidr6} blackhole;\n}}\n\n"
+        "filter export_to_peers6 {\n"
+        f"  if net = {pod_cidr6} then accept;\n"
+        f"  if net ~ [ {pod_cidr6}+ ] then reject;\n"
+        f"  if net ~ [ {pod_subnet6}+ ] then accept;\n"
+        "  reject;\n}\n\n"
+        "protocol kernel kernel6 {\n  learn;\n  scan time 10;\n  ipv6 {\n    import all;\n"
+        "    export where source ~ [ RTS_BGP, RTS_STATIC ];\n  };\n}\n\n"
+        "template bgp peers6 {\n"
+        f"  local {host_ip6} as {asn};\n"
+        "  multihop;\n  strict bind on;\n"
+        + _timers(hold_time)
+        + "  ipv6 {\n    gateway recursive;\n    import all;\n    export filter export_to_peers6;\n  };\n}\n\n"
+    )
+    text += "\n".join(_peer_block(p, cluster_id, template="peers6") for p in peers6)
+    return text
+
+
+def router_config6(
+    asn: int, pod_subnet6: str, peers6: Sequence[tuple[BgpPeerPlan, str]], cluster_id: str, hold_time: int = 30
+) -> str:
+    """The IPv6 half of the top-of-rack router's bird.conf (router_config's twin)."""
+    text = _v6_common("every node's /64 reflected and installed")
+    text += (
+        "protocol kernel kernel6 {\n  scan time 10;\n  ipv6 {\n    import none;\n"
+        "    export where source = RTS_BGP;\n  };\n}\n\n"
+        "template bgp peers6 {\n"
+        f"  local as {asn};\n"
+        "  multihop;\n  strict bind on;\n" + _timers(hold_time) + "  ipv6 {\n    gateway recursive;\n    import all;\n"
+        f"    export where net ~ [ {pod_subnet6}+ ];\n  }};\n}}\n\n"
+    )
+    text += "\n".join(_peer_block(p, cluster_id, local=local, template="peers6") for p, local in peers6)
     return text

@@ -26,7 +26,9 @@ from ..netpol.world import World
 from ..rules.model import Ruleset
 from ..spec.model import ClusterSpec
 from ..spec.services import ServiceSpec
+from .dualroutes import RouterV6, plan_routes6
 from .model import Plan, RoutePlan
+from .network import VtepPlan
 from .service_families import ServiceFamilies, ipv6_services, ipv6_slices, plan_families
 from .service_model import EndpointSlicePlan, ServicesPlan
 
@@ -54,6 +56,13 @@ class DualStackPlan:
     routes: tuple[RoutePlan, ...] = ()
     # Service key -> the API server's ipFamilyPolicy, ipFamilies and ClusterIPs (plan/service_families.py)
     services: Mapping[str, ServiceFamilies] = field(default_factory=dict)
+    # the routing mode's IPv6 objects (plan/dualroutes.py): the router's IPv6 side (cloud-routes,
+    # bgp top-of-rack), flannel-v6.1 on each node (vxlan)
+    routers: tuple[RouterV6, ...] = ()
+    vteps: tuple[VtepPlan, ...] = ()
+
+    def vtep(self, node: str) -> VtepPlan | None:
+        return next((v for v in self.vteps if v.node == node), None)
 
     def node(self, name: str) -> NodeV6:
         return next(n for n in self.nodes if n.name == name)
@@ -106,12 +115,12 @@ def extend(cluster: ClusterSpec, plan: Plan, services: Sequence[ServiceSpec] = (
         if p.node in by_name and ipaddress.ip_address(p.ip) in v4_cidr[p.node]
     }
     externals = {x.name: str(under6.network_address + _host_number(x.ip, x.underlay_prefix)) for x in plan.externals}
-    routes = tuple(
-        RoutePlan(n.name, peer.pod_cidr, peer.host_ip, "eth0", f"host-gw: IPv6 pod CIDR of {peer.name} via its HOST-IP")
-        for n in nodes
-        for peer in nodes
-        if peer.name != n.name
-    )
+    # every underlay member's IPv4 address -> its IPv6 one (one segment: dual-stack racks are refused)
+    v6_of = {n.host_ip: v.host_ip for n, v in zip(plan.nodes, nodes, strict=True)}
+    for router in plan.network.routers if plan.network is not None else ():
+        for intf in router.interfaces:
+            v6_of[intf.ip] = str(under6.network_address + _host_number(intf.ip, intf.prefix))
+    routing6 = plan_routes6(cluster, nodes, plan.network, str(pods6), v6_of)
     families: dict[str, ServiceFamilies] = {}
     if plan.services is not None:
         families, problems = plan_families(plan.services, services, True, cluster.service_subnet_v6)
@@ -126,13 +135,16 @@ def extend(cluster: ClusterSpec, plan: Plan, services: Sequence[ServiceSpec] = (
         nodes=tuple(nodes),
         pods=pods,
         externals=externals,
-        routes=routes,
+        routes=routing6.routes,
         services=families,
+        routers=routing6.routers,
+        vteps=routing6.vteps,
     )
     warnings = (
         ("ipFamily dual: the administrator's policy tiers are enforced on IPv4 only so far",) if plan.tiers else ()
     )
-    return dataclasses.replace(plan, dual=dual, warnings=plan.warnings + warnings)
+    network = routing6.network if routing6.network is not None else plan.network
+    return dataclasses.replace(plan, dual=dual, network=network, warnings=plan.warnings + warnings)
 
 
 def _host_number(ip: str, prefix: int) -> int:

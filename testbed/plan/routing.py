@@ -26,6 +26,7 @@ import hashlib
 import ipaddress
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from ..spec.model import BgpOptions, ClusterSpec, VxlanOptions
 from . import bird
@@ -52,6 +53,15 @@ class RoutingContext:
 
 
 RouteMode = Callable[..., tuple[list[RoutePlan], list[str]]]
+
+
+class NodePlanLike(Protocol):
+    """A node as a VTEP sees it: a NodePlan, or a dual-stack node's IPv6 half."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def host_ip(self) -> str: ...
 
 
 def _peers(node: NodePlan, nodes: Sequence[NodePlan], chosen: dict[str, str], warnings: list[str]) -> list[NodePlan]:
@@ -148,9 +158,9 @@ def controller_routes(
     return routes, warnings
 
 
-def vtep_mac(node: str) -> str:
-    """A locally administered unicast MAC for a node's VTEP, stable per node name."""
-    digest = hashlib.sha256(f"flannel.1/{node}".encode()).digest()
+def vtep_mac(node: str, dev: str = VTEP_DEV) -> str:
+    """A locally administered unicast MAC for a node's VTEP `dev`, stable per node name."""
+    digest = hashlib.sha256(f"{dev}/{node}".encode()).digest()
     return ":".join(f"{b:02x}" for b in (0x0A, *digest[:5]))
 
 
@@ -175,25 +185,42 @@ def vxlan(nodes: Sequence[NodePlan], ctx: RoutingContext | None = None) -> tuple
     return routes, warnings
 
 
+def vtep_plan(
+    dev: str,
+    options: VxlanOptions,
+    mtu: int,
+    node: NodePlanLike,
+    address: str,
+    peers: Sequence[tuple[NodePlanLike, str]],
+) -> VtepPlan:
+    """A node's VTEP `dev` (flannel.1, or flannel-v6.1 in plan/dualroutes.py): its address and,
+    per (peer, peer VTEP address), the neighbour and forwarding entries flanneld programs."""
+    return VtepPlan(
+        node=node.name,
+        dev=dev,
+        vni=options.vni,
+        port=options.port,
+        local=node.host_ip,
+        mac=vtep_mac(node.name, dev),
+        address=address,
+        mtu=mtu,
+        neighbours=tuple((ip, vtep_mac(p.name, dev)) for p, ip in peers),
+        fdb=tuple((vtep_mac(p.name, dev), p.host_ip) for p, _ in peers),
+    )
+
+
 def vteps(nodes: Sequence[NodePlan], ctx: RoutingContext) -> list[VtepPlan]:
-    out = []
-    for node in nodes:
-        peers = _peers(node, nodes, {}, [])
-        out.append(
-            VtepPlan(
-                node=node.name,
-                dev=VTEP_DEV,
-                vni=ctx.vxlan.vni,
-                port=ctx.vxlan.port,
-                local=node.host_ip,
-                mac=vtep_mac(node.name),
-                address=f"{vtep_address(node)}/32",
-                mtu=ctx.mtu - VXLAN_OVERHEAD,
-                neighbours=tuple((vtep_address(p), vtep_mac(p.name)) for p in peers),
-                fdb=tuple((vtep_mac(p.name), p.host_ip) for p in peers),
-            )
+    return [
+        vtep_plan(
+            VTEP_DEV,
+            ctx.vxlan,
+            ctx.mtu - VXLAN_OVERHEAD,
+            node,
+            f"{vtep_address(node)}/32",
+            [(p, vtep_address(p)) for p in _peers(node, nodes, {}, [])],
         )
-    return out
+        for node in nodes
+    ]
 
 
 def bgp(nodes: Sequence[NodePlan], ctx: RoutingContext | None = None) -> tuple[list[RoutePlan], list[str]]:

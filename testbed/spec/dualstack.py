@@ -8,8 +8,8 @@ and refuses a node mask more than 16 bits longer than the cluster's.
 
 What is emulated so far (issue 15): `dual` with IPv4 as the primary family — every existing part
 of the testbed keeps working on the IPv4 addresses, and nodes, pods and the underlay's members
-get an IPv6 address beside them, routed host-gw. Single-stack IPv6, an IPv6-first dual cluster,
-other routing modes and racks are refused in one line naming what is missing.
+get an IPv6 address beside them, routed in every routing mode (plan/dualroutes.py). Single-stack
+IPv6, an IPv6-first dual cluster and racks are refused in one line naming what is missing.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ DEFAULT_SERVICE_SUBNET_V6 = "fd00:10:96::/112"
 DEFAULT_UNDERLAY_V6 = "fd00:192:168:1::/64"
 NODE_MASK_V6 = 64  # kube-controller-manager's --node-cidr-mask-size-ipv6 default
 MAX_MASK_GAP = 16  # kube-controller-manager: node mask at most 16 bits longer than the cluster's
-DUAL_ROUTING = ("host-gw",)  # routing modes planned for IPv6 so far
+DUAL_ROUTING = ("host-gw", "cloud-routes", "vxlan", "bgp")  # routing modes planned for IPv6
 KIND = "kind Cluster"
 
 
@@ -148,8 +148,8 @@ def check_v6(
             Problem(
                 file,
                 "routing",
-                f"{routing!r} with ipFamily dual: only host-gw routes IPv6 so far "
-                "(IPv6 routes from the cloud router, flannel's IPv6 VXLAN device and bird2's IPv6 sessions are not built yet)",
+                f"{routing!r} with ipFamily dual: no IPv6 routing is planned for it "
+                f"(choose one of {', '.join(DUAL_ROUTING)})",
                 "TestbedConfig",
             )
         )

@@ -118,11 +118,6 @@ def test_an_ipv4_cluster_is_as_before(topology):
             "underlay: {subnetIPv6: 'fd00:10:244:1::/64'}",
             "networking.podSubnet: fd00:10:244::/56 overlaps underlay.subnetIPv6 fd00:10:244:1::/64",
         ),
-        (
-            "{ipFamily: dual}",
-            "routing: vxlan",
-            "routing: 'vxlan' with ipFamily dual: only host-gw routes IPv6 so far (IPv6 routes from the cloud router, flannel's IPv6 VXLAN device and bird2's IPv6 sessions are not built yet)",
-        ),
         ("{ipFamily: dual4}", "", "networking.ipFamily: must be one of ipv4, ipv6, dual, got 'dual4'"),
     ],
 )
