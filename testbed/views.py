@@ -7,8 +7,9 @@ and reuses `table` and the two describes from here.
 from __future__ import annotations
 
 from .experiment.jobs import completions
+from .plan import edges6
 from .plan.dns import DOMAIN
-from .plan.dualstack import node_ips, pod_ips
+from .plan.dualstack import external_ip_column, node_ips, pod_ips
 from .plan.model import Plan, PodPlan
 from .plan.podnet import port_fields
 from .spec.model import Manifests
@@ -118,7 +119,7 @@ def get_services(plan: Plan, wide: bool, namespace: str | None) -> str:
     for s in svcs:
         rows.append(
             ([s.namespace] if namespace is None else [])
-            + [s.name, s.type, s.cluster_ip_column(), s.external_ip_column(), s.ports_column(), "-"]
+            + [s.name, s.type, s.cluster_ip_column(), external_ip_column(plan, s), s.ports_column(), "-"]
             + ([",".join(f"{k}={v}" for k, v in sorted(s.selector.items())) or "<none>"] if wide else [])
         )
     return table(rows)
@@ -138,7 +139,7 @@ def dual_stack_lines(plan: Plan) -> list[str]:
     lines += [f"pod {p.namespace}/{p.name}: {dual.pods[p.key]}" for p in plan.pods if p.key in dual.pods]
     lines += [f"external host {name}: {ip}" for name, ip in dual.externals.items()]
     lines += [f"route on {r.node}: {r.dst} via {r.via} dev {r.dev}  ({r.why})" for r in dual.routes]
-    return lines
+    return lines + edges6.describe(plan)  # racks, LoadBalancer and external IPv6 addresses
 
 
 def get_controllers(plan: Plan, manifests: Manifests) -> str:

@@ -91,7 +91,7 @@ def node_lines6(dual: DualStackPlan, node: str, bridge: str) -> list[str]:
     n = dual.node(node)
     prefix = n.pod_cidr.split("/")[1]
     lines = [
-        f"addr add {n.host_ip}/{dual.underlay_prefix} dev eth0 nodad",
+        f"addr add {n.host_ip}/{dual.prefix_of(node)} dev eth0 nodad",
         f"addr add {link_local(n.host_ip)}/64 dev eth0 nodad",
         f"addr add {n.gateway}/{prefix} dev {bridge} nodad",
         f"addr add {BRIDGE_LINK_LOCAL}/64 dev {bridge} nodad",
@@ -184,7 +184,7 @@ class DualStack:
                 if x.name in dual.externals:
                     self.runner.ip_batch(
                         [
-                            f"addr add {dual.externals[x.name]}/{dual.underlay_prefix} dev eth0 nodad",
+                            f"addr add {dual.externals[x.name]}/{dual.prefix_of(x.name)} dev eth0 nodad",
                             f"addr add {link_local(dual.externals[x.name])}/64 dev eth0 nodad",
                         ],
                         netns=netns_name(tag, x.key),

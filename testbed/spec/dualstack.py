@@ -9,7 +9,8 @@ and refuses a node mask more than 16 bits longer than the cluster's.
 What is emulated so far (issue 15): `dual` with IPv4 as the primary family — every existing part
 of the testbed keeps working on the IPv4 addresses, and nodes, pods and the underlay's members
 get an IPv6 address beside them, routed host-gw. Single-stack IPv6, an IPv6-first dual cluster,
-other routing modes and racks are refused in one line naming what is missing.
+and other routing modes are refused in one line naming what is missing; racks get an IPv6
+segment each (spec/underlay6.py).
 """
 
 from __future__ import annotations
@@ -162,15 +163,7 @@ def check_v6(
                 KIND,
             )
         )
-    if racks > 1:
-        problems.append(
-            Problem(
-                file,
-                "underlay.subnets",
-                "racks with ipFamily dual: the underlay router and the outside world have no IPv6 side yet; use one subnet",
-                "TestbedConfig",
-            )
-        )
+    # racks (several underlay subnets) get their IPv6 segments in spec/underlay6.py
     return problems
 
 
