@@ -145,6 +145,9 @@ def agent_ipv6(plan: Plan, tag: str) -> dict[str, str]:
     if plan.dual is None:
         return {}
     out = {f"{NETNS_DIR}/{netns_name(tag, p.key)}": plan.dual.pods[p.key] for p in plan.pods if p.key in plan.dual.pods}
+    for p in plan.pods:  # hostNetwork pods answer on their node's IPv6 address (plan/edges6.py)
+        if p.key in plan.dual.host_network:
+            out[f"{NETNS_DIR}/{netns_name(tag, p.key)}"] = plan.dual.host_network[p.key]
     for x in plan.externals:
         if x.name in plan.dual.externals:
             out[f"{NETNS_DIR}/{netns_name(tag, x.key)}"] = plan.dual.externals[x.name]
