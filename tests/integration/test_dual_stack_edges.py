@@ -17,15 +17,15 @@ import pandas as pd
 from testbed.emu.cluster import EmulatedCluster
 from testbed.experiment.load import load_experiment
 from testbed.experiment.run import run_experiment
-from testbed.netns import in_netns
 from testbed.plan.build import plan_cluster
 from testbed.plan.edges6 import lb_announcers6
 from testbed.report import build_report
 from testbed.spec.topology import load_topology
 from testbed.spec.workloads import load_manifests
-from testbed.wire.reply import decode_reply
 
 from .conftest import ROOT
+from .test_dual_stack import _ask as ask
+from .test_dual_stack import _ping
 
 TOPOLOGY = os.path.join(ROOT, "topologies", "dual-stack-edges.yaml")
 MANIFESTS = [
@@ -35,25 +35,7 @@ MANIFESTS = [
 
 
 def _ask(netns: str, address: str, port: int) -> dict:
-    with in_netns(netns):
-        sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-    with sock:
-        sock.settimeout(2.0)
-        sock.connect((address, port))
-        sock.sendall(b"hello\n")
-        data = b""
-        while chunk := sock.recv(4096):
-            data += chunk
-    reply = decode_reply(data)
-    assert reply is not None, data
-    return reply
-
-
-def _ping(netns_path: str, address: str) -> int:
-    return subprocess.run(
-        ["ip", "netns", "exec", os.path.basename(netns_path), "ping", "-n", "-q", "-c1", "-W2", address],
-        capture_output=True,
-    ).returncode
+    return ask(netns, address, port, socket.SOCK_STREAM)
 
 
 def _root_ipv6() -> str:
