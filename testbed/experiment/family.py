@@ -2,9 +2,12 @@
 
 A probe group with `family: IPv6` expands like any other (expand.py), then every address of
 its probes is swapped for its IPv6 twin: the pods', nodes' (HOST-IP and cni0 gateway) and
-external hosts' IPv6 addresses, a Service's IPv6 ClusterIP; the expected source addresses too,
-so the NAT-free check compares IPv6 with IPv6. An address with no IPv6 twin (an IPv4 cluster,
-a SingleStack Service, container-to-container's 127.0.0.1 becomes ::1) is an error naming it.
+external hosts' IPv6 addresses, a Service's IPv6 ClusterIP, LoadBalancer and external addresses
+(plan/edges6.py); the expected source addresses too, so the NAT-free check compares IPv6 with
+IPv6. Then kind's IPv6 masquerade (rules/egress6.py) is applied to what a pod sends out of the
+IPv6 pod subnet: the server expects the pod's node (`kind_masquerade6`). An address with no
+IPv6 twin (an IPv4 cluster, a SingleStack Service, container-to-container's 127.0.0.1 becomes
+::1) is an error naming it.
 """
 
 from __future__ import annotations

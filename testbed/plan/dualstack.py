@@ -9,7 +9,9 @@ per family (kind's dual-stack CNI config): both ranges start after the gateway a
 together, so a pod with host offset N in its node's IPv4 CIDR has offset N in the node's IPv6
 /64, and a recreated pod's new IPv4 address brings a new IPv6 one. Node /64s are carved in node
 order like the IPv4 CIDRs (kube-controller-manager's dual-stack range allocator); underlay
-members keep their IPv4 host number in the IPv6 underlay segment.
+members keep their IPv4 host number in the IPv6 underlay segment (with racks, in their rack's:
+plan/edges6.py, which also plans the router's IPv6 side, the IPv6 LoadBalancer and external
+addresses and the routes that bring them in).
 """
 
 from __future__ import annotations
