@@ -179,7 +179,7 @@ def _decode(kdoc: Doc, tdoc: Doc | None, path: str) -> ClusterSpec:
         if opts.get("underlay_subnets"):  # a rack's cidrIPv6 is dual-stack only: dropped here too
             opts["underlay_subnets"] = tuple(dataclasses.replace(s, cidr_v6="") for s in opts["underlay_subnets"])
     elif opts.get("underlay_subnets"):  # racks: the first rack's IPv6 segment is the underlay's
-        opts["underlay_subnet_v6"] = underlay6.rack_cidrs_v6(opts["underlay_subnets"])[0]
+        opts["underlay_subnet_v6"] = underlay6.first_segment(opts["underlay_subnets"], dualstack.DEFAULT_UNDERLAY_V6)
     notes += opts.pop("routing_notes", [])
     overrides: dict[str, str] = opts.pop("pod_cidrs", {})
     racks: dict[str, str] = opts.pop("racks", {})

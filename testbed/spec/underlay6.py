@@ -28,8 +28,12 @@ DOC_RANGE = ipaddress.IPv6Network("2001:db8::/32")
 
 
 def twin(cidr: str, outside: bool) -> str:
-    """The default IPv6 segment of an IPv4 underlay subnet (see the module)."""
-    net = ipaddress.IPv4Network(cidr)
+    """The default IPv6 segment of an IPv4 underlay subnet (see the module); "" when `cidr` is
+    not a valid IPv4 network (topology.py names it)."""
+    try:
+        net = ipaddress.IPv4Network(cidr)
+    except ValueError:
+        return ""
     octets = net.network_address.packed[: 3 if net.prefixlen <= 24 else 4]
     hextets = (DOC_PREFIX if outside else ULA_PREFIX) + tuple(int(str(o), 16) for o in octets)
     value = 0
@@ -37,6 +41,21 @@ def twin(cidr: str, outside: bool) -> str:
         value = (value << 16) | h
     length = 16 * len(hextets)
     return str(ipaddress.IPv6Network((value << (128 - length), length)))
+
+
+def usable(net: ipaddress.IPv6Network) -> bool:
+    """Not multicast, link-local, nor in ::/8 (unspecified, loopback, IPv4-mapped)."""
+    return not (net.is_multicast or net.is_link_local or net.overlaps(ipaddress.IPv6Network("::/8")))
+
+
+def first_segment(subnets: Sequence[UnderlaySubnet], default: str) -> str:
+    """The first rack's IPv6 segment, the topology's underlay_subnet_v6 (`default` when it is not
+    a usable IPv6 network: check_racks_v6 names it)."""
+    try:
+        net = ipaddress.ip_network(rack_cidrs_v6(subnets[:1])[0], strict=True)
+    except ValueError:
+        return default
+    return str(net) if isinstance(net, ipaddress.IPv6Network) and usable(net) else default
 
 
 def rack_cidrs_v6(subnets: Sequence[UnderlaySubnet]) -> tuple[str, ...]:
@@ -47,7 +66,7 @@ def rack_cidrs_v6(subnets: Sequence[UnderlaySubnet]) -> tuple[str, ...]:
 def check_racks_v6(file: str, subnets: Sequence[UnderlaySubnet], others: Sequence[tuple[str, str]]) -> list[Problem]:
     """Each rack's IPv6 segment: a valid IPv6 network, no special range, disjoint from the other
     racks' and from `others` ((field, CIDR): the IPv6 pod and Service subnets), room for the
-    IPv4 host numbers its members keep. The first rack's is also the topology's
+    IPv4 host numbers its members keep. The first rack's, when usable, is also the topology's
     underlay_subnet_v6, which spec/dualstack.py's check_v6 checks against `others` already."""
     problems: list[Problem] = []
     seen: list[tuple[ipaddress.IPv6Network, str]] = []
@@ -59,17 +78,17 @@ def check_racks_v6(file: str, subnets: Sequence[UnderlaySubnet], others: Sequenc
             continue  # check_v6 names it
     for i, (sub, cidr) in enumerate(zip(subnets, rack_cidrs_v6(subnets))):
         field = f"underlay.subnets[{sub.name}].cidrIPv6"
+        if not cidr:
+            continue  # no twin of an invalid IPv4 cidr: topology.py names that one
         try:
             net = ipaddress.ip_network(cidr, strict=True)
         except ValueError as exc:
-            if i:  # the first rack's: check_v6 names it
-                problems.append(Problem(file, field, f"{_cut(cidr)} is not a valid network: {exc}", "TestbedConfig"))
+            problems.append(Problem(file, field, f"{_cut(cidr)} is not a valid network: {exc}", "TestbedConfig"))
             continue
         if not isinstance(net, ipaddress.IPv6Network):
-            if i:
-                problems.append(Problem(file, field, f"{_cut(cidr)} is not an IPv6 network", "TestbedConfig"))
+            problems.append(Problem(file, field, f"{_cut(cidr)} is not an IPv6 network", "TestbedConfig"))
             continue
-        if i and (net.is_multicast or net.is_link_local or net.overlaps(ipaddress.IPv6Network("::/8"))):
+        if not usable(net):
             problems.append(Problem(file, field, f"{net}: it cannot be given to interfaces or routed", "TestbedConfig"))
             continue
         try:

@@ -243,3 +243,37 @@ def test_host_network_pods_list_their_nodes_ipv6_address(topology):
     node = plan.dual.node(pod.node)
     assert pod_ips(plan, pod.key, pod.ip) == [pod.ip, node.host_ip]
     assert plan.dual.host_network == {pod.key: node.host_ip}
+
+
+@pytest.mark.parametrize(
+    "rack, expected",
+    [
+        (
+            "{name: rack2, cidr: 192.168.2.5/24}",
+            "underlay.subnets[rack2].cidr: '192.168.2.5/24' is not a valid network",
+        ),
+        ("{name: rack2, cidr: 'fd00:2::/64'}", "underlay.subnets[rack2].cidr: 'fd00:2::/64': only IPv4 is emulated"),
+        (
+            "{name: rack2, cidr: 192.168.2.0/24, cidrIPv6: nope}",
+            "underlay.subnets[rack2].cidrIPv6: 'nope' is not a valid network",
+        ),
+        (
+            "{name: rack2, cidr: 192.168.2.0/24, cidrIPv6: 10.9.0.0/16}",
+            "underlay.subnets[rack2].cidrIPv6: '10.9.0.0/16' is not an IPv6 network",
+        ),
+        (
+            "{name: rack2, cidr: 192.168.2.0/24, cidrIPv6: 'ff02::/64'}",
+            "underlay.subnets[rack2].cidrIPv6: ff02::/64: it cannot be given",
+        ),
+    ],
+)
+def test_bad_racks_in_dual_are_one_line_naming_the_field(topology, rack, expected):
+    text = cluster(f"underlay:\n  subnets:\n    - {{name: rack1, cidr: 192.168.1.0/24}}\n    - {rack}")
+    assert one_problem(topology, text).startswith(expected)
+
+
+def test_the_first_racks_bad_cidr_ipv6_names_that_rack(topology):
+    text = cluster(
+        "underlay:\n  subnets:\n    - {name: rack1, cidr: 192.168.1.0/24, cidrIPv6: nope}\n    - {name: rack2, cidr: 192.168.2.0/24}"
+    )
+    assert one_problem(topology, text).startswith("underlay.subnets[rack1].cidrIPv6: 'nope' is not a valid network")
