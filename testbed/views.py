@@ -7,8 +7,9 @@ and reuses `table` and the two describes from here.
 from __future__ import annotations
 
 from .experiment.jobs import completions
+from .plan import edges6
 from .plan.dns import DOMAIN
-from .plan.dualstack import node_ips, pod_ips
+from .plan.dualstack import external_ip_column, node_ips, pod_ips
 from .plan.model import Plan, PodPlan
 from .plan.podnet import port_fields
 from .spec.model import Manifests
@@ -118,7 +119,7 @@ def get_services(plan: Plan, wide: bool, namespace: str | None) -> str:
     for s in svcs:
         rows.append(
             ([s.namespace] if namespace is None else [])
-            + [s.name, s.type, s.cluster_ip_column(), s.external_ip_column(), s.ports_column(), "-"]
+            + [s.name, s.type, s.cluster_ip_column(), external_ip_column(plan, s), s.ports_column(), "-"]
             + ([",".join(f"{k}={v}" for k, v in sorted(s.selector.items())) or "<none>"] if wide else [])
         )
     return table(rows)
@@ -145,7 +146,7 @@ def dual_stack_lines(plan: Plan) -> list[str]:
         f"VTEP on {v.node}: {v.dev} {v.address} mac {v.mac} mtu {v.mtu}, local {v.local}, VNI {v.vni}"
         for v in dual.vteps
     ]
-    return lines
+    return lines + edges6.describe(plan)  # racks, LoadBalancer and external IPv6 addresses
 
 
 def get_controllers(plan: Plan, manifests: Manifests) -> str:

@@ -38,6 +38,7 @@ from .controllers import (
 )
 from .daemon import Daemon, stop_all
 from .dualstack import DualStack
+from .edges6 import Edges6
 from .faults import FaultInjector
 from .hostports import HostPorts
 from .ingress import IngressController
@@ -185,6 +186,7 @@ class EmulatedCluster:
             HostPorts(self.runner, ledger),
             LoadBalancerAnnouncer(self.runner, ledger),
             ServiceRoutes(self.runner, ledger),
+            Edges6(self.runner, ledger),  # dual-stack: racks, egress, LoadBalancer and external IPv6 (issue 15)
             ClusterDns(ledger),
             PolicyProvider(self.runner, ledger),
             PolicyProvider6(self.runner, ledger),  # dual-stack: the IPv6 policy table (issue 15)

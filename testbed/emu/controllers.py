@@ -351,7 +351,11 @@ class ServiceRoutes:
         self.routed: dict[str, dict[str, ServiceRoute]] = {}  # netns key -> destination -> route
 
     def sync(self, desired: Plan) -> None:
-        want = routes_by_netns_key(desired.service_routes)
+        self.apply(desired.service_routes)
+
+    def apply(self, routes: Sequence[ServiceRoute]) -> None:
+        """Replace the routes held with `routes` (emu/edges6.py's IPv6 ones too)."""
+        want = routes_by_netns_key(routes)
         for key in sorted(set(want) | set(self.routed)):
             have, wanted = self.routed.get(key, {}), want.get(key, {})
             lines = [f"route del {dst}" for dst in sorted(have) if dst not in wanted]

@@ -98,7 +98,7 @@ def node_lines6(dual: DualStackPlan, node: str, bridge: str) -> list[str]:
     n = dual.node(node)
     prefix = n.pod_cidr.split("/")[1]
     lines = [
-        f"addr add {n.host_ip}/{dual.underlay_prefix} dev eth0 nodad",
+        f"addr add {n.host_ip}/{dual.prefix_of(node)} dev eth0 nodad",
         f"addr add {link_local(n.host_ip)}/64 dev eth0 nodad",
     ]
     if bridge:
@@ -186,6 +186,9 @@ def agent_ipv6(plan: Plan, tag: str) -> dict[str, str]:
     if plan.dual is None:
         return {}
     out = {f"{NETNS_DIR}/{netns_name(tag, p.key)}": plan.dual.pods[p.key] for p in plan.pods if p.key in plan.dual.pods}
+    for p in plan.pods:  # hostNetwork pods answer on their node's IPv6 address (plan/edges6.py)
+        if p.key in plan.dual.host_network:
+            out[f"{NETNS_DIR}/{netns_name(tag, p.key)}"] = plan.dual.host_network[p.key]
     for x in plan.externals:
         if x.name in plan.dual.externals:
             out[f"{NETNS_DIR}/{netns_name(tag, x.key)}"] = plan.dual.externals[x.name]
@@ -227,12 +230,16 @@ class DualStack:
             for router in dual.routers:
                 ns = netns_name(tag, router.key)
                 write_sysctls(ns, ROUTER_SYSCTLS6)
-                self.runner.ip_batch(router_lines6(router, dual.underlay_prefix), netns=ns)
+                if dual.racks:  # emu/edges6.py gives the router its address on each rack's segment
+                    router = dataclasses.replace(router, addresses=())
+                lines = router_lines6(router, dual.underlay_prefix)
+                if lines:
+                    self.runner.ip_batch(lines, netns=ns)
             for x in desired.externals:
                 if x.name in dual.externals:
                     self.runner.ip_batch(
                         [
-                            f"addr add {dual.externals[x.name]}/{dual.underlay_prefix} dev eth0 nodad",
+                            f"addr add {dual.externals[x.name]}/{dual.prefix_of(x.name)} dev eth0 nodad",
                             f"addr add {link_local(dual.externals[x.name])}/64 dev eth0 nodad",
                         ],
                         netns=netns_name(tag, x.key),

@@ -2,14 +2,18 @@
 
 A probe group with `family: IPv6` expands like any other (expand.py), then every address of
 its probes is swapped for its IPv6 twin: the pods', nodes' (HOST-IP, cni0 gateway, VTEP) and
-external hosts' IPv6 addresses, a Service's IPv6 ClusterIP; the expected source addresses too,
-so the NAT-free check compares IPv6 with IPv6. An address with no IPv6 twin (an IPv4 cluster,
-a SingleStack Service, container-to-container's 127.0.0.1 becomes ::1) is an error naming it.
+external hosts' IPv6 addresses, a Service's IPv6 ClusterIP, LoadBalancer and external addresses
+(plan/edges6.py); the expected source addresses too, so the NAT-free check compares IPv6 with
+IPv6. Then kind's IPv6 masquerade (rules/egress6.py) is applied to what a pod sends out of the
+IPv6 pod subnet: the server expects the pod's node (`kind_masquerade6`). An address with no
+IPv6 twin (an IPv4 cluster, a SingleStack Service, container-to-container's 127.0.0.1 becomes
+::1) is an error naming it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 from collections.abc import Sequence
 
 from ..errors import Problem, SpecError
@@ -38,6 +42,43 @@ def ipv6_addresses(plan: Plan) -> dict[str, str]:
         fams = dual.services.get(s.key)
         if fams is not None and len(fams.cluster_ips) == 2:
             out[s.cluster_ip] = fams.cluster_ips[1]
+        # a LoadBalancer's and an external address's twin: the IPv6 one at the same position
+        out.update(zip(s.load_balancer_ingress, dual.lb_ingress.get(s.key, ())))
+        out.update(zip(s.external_ips, dual.external_ips.get(s.key, ())))
+    for p in plan.pods:  # a hostNetwork pod's address is its node's
+        if p.key in dual.host_network:
+            out[p.ip] = dual.host_network[p.key]
+    return out
+
+
+def kind_masquerade6(plan: Plan, probes: Sequence[PlannedProbe]) -> list[PlannedProbe]:
+    """IPv6 probes as kind's IPv6 masquerade changes them (rules/egress6.py): a pod's packet to
+    an address outside the IPv6 pod subnet that is not its node's own, nor a Service address
+    its node's kube-proxy DNATs to a pod first, leaves with its node's IPv6 HOST-IP. The sender's
+    own address among the expected sources becomes that one, and the communication says so."""
+    dual = plan.dual
+    assert dual is not None
+    pods6 = ipaddress.IPv6Network(dual.pod_subnet)
+    dnat = {ip for f in dual.services.values() for ip in f.cluster_ips[1:]}
+    dnat |= {ip for ips in (*dual.lb_ingress.values(), *dual.external_ips.values()) for ip in ips}
+    out = []
+    for p in probes:
+        node = dual.node(p.src.node) if p.src.kind == "pod" and p.src.node else None
+        if (
+            node is None
+            or ipaddress.ip_address(p.src.ip) not in pods6
+            or ipaddress.ip_address(p.dst_ip) in pods6
+            or p.dst_ip in dnat
+            or p.dst_ip in (node.host_ip, node.gateway)
+            or p.src.ip not in p.expect_sources
+        ):
+            out.append(p)
+            continue
+        comm = p.communication
+        if "SNAT expected" not in comm:
+            comm += " (kind's IPv6 masquerade, SNAT expected)"
+        sources = tuple(node.host_ip if ip == p.src.ip else ip for ip in p.expect_sources)
+        out.append(dataclasses.replace(p, expect_sources=sources, communication=comm))
     return out
 
 
@@ -75,4 +116,4 @@ def ipv6_probes(plan: Plan, probes: Sequence[PlannedProbe]) -> list[PlannedProbe
                 expect_sources=tuple(twin.get(ip, ip) for ip in p.expect_sources),
             )
         )
-    return out
+    return kind_masquerade6(plan, out)

@@ -261,7 +261,8 @@ def replan(
         ingress=ingress,
         tiers=tuple(user.cluster_policies),
     )
-    return dualstack.extend(cluster, plan, manifests.services)  # the IPv6 half of a dual-stack cluster (issue 15)
+    # the IPv6 half of a dual-stack cluster (issue 15)
+    return dualstack.extend(cluster, plan, manifests.services, prev.dual if prev else None)
 
 
 def _is_system_dns(wish: Desired) -> bool:

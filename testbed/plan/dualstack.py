@@ -9,7 +9,9 @@ per family (kind's dual-stack CNI config): both ranges start after the gateway a
 together, so a pod with host offset N in its node's IPv4 CIDR has offset N in the node's IPv6
 /64, and a recreated pod's new IPv4 address brings a new IPv6 one. Node /64s are carved in node
 order like the IPv4 CIDRs (kube-controller-manager's dual-stack range allocator); underlay
-members keep their IPv4 host number in the IPv6 underlay segment.
+members keep their IPv4 host number in the IPv6 underlay segment (with racks, in their rack's:
+plan/edges6.py, which also plans the router's IPv6 side, the IPv6 LoadBalancer and external
+addresses and the routes that bring them in).
 """
 
 from __future__ import annotations
@@ -19,18 +21,20 @@ import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ..errors import SpecError
+from ..errors import Problem, SpecError
 from ..netpol.compiler import compile_cluster
 from ..netpol.nft import TABLE
 from ..netpol.world import World
 from ..rules.model import Ruleset
 from ..spec.model import ClusterSpec
 from ..spec.services import ServiceSpec
+from . import edges6
 from .dualroutes import RouterV6, plan_routes6
+from .edges6 import RackV6
 from .model import Plan, RoutePlan
 from .network import VtepPlan
 from .service_families import ServiceFamilies, ipv6_services, ipv6_slices, plan_families
-from .service_model import EndpointSlicePlan, ServicesPlan
+from .service_model import EndpointSlicePlan, ServicePlan, ServicesPlan
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,23 @@ class DualStackPlan:
     # bgp top-of-rack), flannel-v6.1 on each node (vxlan)
     routers: tuple[RouterV6, ...] = ()
     vteps: tuple[VtepPlan, ...] = ()
+    # -- the edges (plan/edges6.py): racks and their router, LoadBalancer and external addresses
+    racks: tuple[RackV6, ...] = ()  # each underlay subnet's IPv6 segment (() on one subnet)
+    prefixes: Mapping[str, int] = field(default_factory=dict)  # member -> its rack segment's prefix
+    underlay_routes: tuple[RoutePlan, ...] = ()  # members: the other racks' segments via the router
+    lb_ingress: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # Service key -> IPv6 ingress
+    external_ips: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # Service key -> IPv6 externalIPs
+    host_network: Mapping[str, str] = field(default_factory=dict)  # hostNetwork pod key -> its node's IPv6
+
+    def prefix_of(self, member: str) -> int:
+        """The prefix length of a node's or external host's IPv6 underlay segment."""
+        return self.prefixes.get(member, self.underlay_prefix)
+
+    def prefix_of_address(self, address: str) -> int:
+        """The prefix length of the IPv6 underlay segment holding `address` (a router port's)."""
+        ip = ipaddress.IPv6Address(address)
+        rack = next((r for r in self.racks if ip in ipaddress.IPv6Network(r.cidr)), None)
+        return rack.prefix if rack is not None else self.underlay_prefix
 
     def vtep(self, node: str) -> VtepPlan | None:
         return next((v for v in self.vteps if v.node == node), None)
@@ -68,30 +89,53 @@ class DualStackPlan:
         return next(n for n in self.nodes if n.name == name)
 
     def ipv6_services(self, services: ServicesPlan) -> ServicesPlan:
-        """The IPv6 side of the Services, as kube-proxy's IPv6 proxier sees it."""
-        return ipv6_services(services, self.services, self.pods, self.service_subnet)
+        """The IPv6 side of the Services, as kube-proxy's IPv6 proxier sees it: their IPv6
+        ClusterIPs and slices, LoadBalancer ingress and externalIPs."""
+        view = ipv6_services(services, self.services, self.pods, self.service_subnet)
+        if not (self.lb_ingress or self.external_ips):
+            return view
+        svcs = tuple(
+            dataclasses.replace(
+                s, load_balancer_ingress=self.lb_ingress.get(s.key, ()), external_ips=self.external_ips.get(s.key, ())
+            )
+            for s in view.services
+        )
+        return dataclasses.replace(view, services=svcs)
 
     def slices(self, services: ServicesPlan | None) -> tuple[EndpointSlicePlan, ...]:
         """The IPv6 EndpointSlices, from the plan's current (IPv4) ones."""
         return ipv6_slices(services, self.services, self.pods) if services is not None else ()
 
     def pod_ips(self, key: str, ip4: str) -> tuple[str, ...]:
-        """A pod's status.podIPs, in family order."""
-        return (ip4, self.pods[key]) if key in self.pods else (ip4,)
+        """A pod's status.podIPs, in family order (a hostNetwork pod's: its node's, as the
+        kubelet reports them for a dual-stack node)."""
+        if key in self.pods:
+            return (ip4, self.pods[key])
+        return (ip4, self.host_network[key]) if key in self.host_network else (ip4,)
 
 
-def extend(cluster: ClusterSpec, plan: Plan, services: Sequence[ServiceSpec] = ()) -> Plan:
+def extend(
+    cluster: ClusterSpec, plan: Plan, services: Sequence[ServiceSpec] = (), previous: DualStackPlan | None = None
+) -> Plan:
     """`plan` with its IPv6 half when the cluster is dual-stack; else `plan` itself. `services`
     (the manifests' Services) get their families (plan/service_families.py): SpecError when the
-    cluster cannot give a Service what it requires (RequireDualStack on an IPv4 cluster)."""
+    cluster cannot give a Service what it requires (RequireDualStack on an IPv4 cluster).
+    `previous` (the plan this one re-plans) keeps the IPv6 LoadBalancer addresses."""
     if cluster.ip_family != "dual":
         if plan.services is not None:
-            problems = plan_families(plan.services, services, False)[1]
+            problems = plan_families(plan.services, services, False)[1] + ipv6_external_ip_problems(services)
             if problems:
                 raise SpecError(problems)
         return plan
     pods6 = ipaddress.IPv6Network(cluster.pod_subnet_v6)
     under6 = ipaddress.IPv6Network(cluster.underlay_subnet_v6)
+    racks = edges6.plan_racks(cluster, plan)
+    segment = {r.name: ipaddress.IPv6Network(r.cidr) for r in racks}
+
+    def address6(member: str, ip4: str, prefix4: int) -> str:
+        base = segment.get(edges6.rack_of(plan, member), under6) if segment else under6
+        return str(base.network_address + _host_number(ip4, prefix4))
+
     cidrs = pods6.subnets(new_prefix=cluster.node_cidr_prefix_v6)
     nodes: list[NodeV6] = []
     for node in plan.nodes:
@@ -99,7 +143,7 @@ def extend(cluster: ClusterSpec, plan: Plan, services: Sequence[ServiceSpec] = (
         nodes.append(
             NodeV6(
                 node.name,
-                str(under6.network_address + _host_number(node.host_ip, node.underlay_prefix)),
+                address6(node.name, node.host_ip, node.underlay_prefix),
                 str(cidr),
                 str(cidr.network_address + 1),
             )
@@ -114,18 +158,36 @@ def extend(cluster: ClusterSpec, plan: Plan, services: Sequence[ServiceSpec] = (
         for p in plan.pods
         if p.node in by_name and ipaddress.ip_address(p.ip) in v4_cidr[p.node]
     }
-    externals = {x.name: str(under6.network_address + _host_number(x.ip, x.underlay_prefix)) for x in plan.externals}
-    # every underlay member's IPv4 address -> its IPv6 one (one segment: dual-stack racks are refused)
+    externals = {x.name: address6(x.name, x.ip, x.underlay_prefix) for x in plan.externals}
+    # every underlay member's IPv4 address -> its IPv6 one (nodes, the router's ports: on their
+    # rack's segment, where the router holds the first address as in IPv4)
     v6_of = {n.host_ip: v.host_ip for n, v in zip(plan.nodes, nodes, strict=True)}
+    rack_router = {r.name: r.router_ip for r in racks if r.router_ip}
     for router in plan.network.routers if plan.network is not None else ():
         for intf in router.interfaces:
-            v6_of[intf.ip] = str(under6.network_address + _host_number(intf.ip, intf.prefix))
+            if segment:
+                if intf.subnet in rack_router:
+                    v6_of[intf.ip] = rack_router[intf.subnet]
+            else:
+                v6_of[intf.ip] = str(under6.network_address + _host_number(intf.ip, intf.prefix))
     routing6 = plan_routes6(cluster, nodes, plan.network, str(pods6), v6_of)
+    routes = routing6.routes
+    if segment and cluster.routing == "host-gw":
+        # host-gw's next hop is on the node's own segment: across racks there is no route (as in IPv4)
+        owner = {n.pod_cidr: n.name for n in nodes}
+        routes = tuple(r for r in routes if edges6.rack_of(plan, owner[r.dst]) == edges6.rack_of(plan, r.node))
     families: dict[str, ServiceFamilies] = {}
     if plan.services is not None:
         families, problems = plan_families(plan.services, services, True, cluster.service_subnet_v6)
         if problems:
             raise SpecError(problems)
+    pool6 = edges6.lb_pool6(
+        plan.services.lb_pool if plan.services is not None else None, cluster.underlay_subnet, str(under6)
+    )
+    lb_ingress, lb_warnings = edges6.plan_lb_ingress6(
+        plan, services, families, pool6, previous.lb_ingress if previous is not None else {}
+    )
+    host_v6 = {n.name: n.host_ip for n in nodes}
     dual = DualStackPlan(
         families=("IPv4", "IPv6"),
         pod_subnet=str(pods6),
@@ -135,16 +197,38 @@ def extend(cluster: ClusterSpec, plan: Plan, services: Sequence[ServiceSpec] = (
         nodes=tuple(nodes),
         pods=pods,
         externals=externals,
-        routes=routing6.routes,
+        routes=routes,
         services=families,
         routers=routing6.routers,
         vteps=routing6.vteps,
+        racks=racks,
+        prefixes={m: segment[edges6.rack_of(plan, m)].prefixlen for m in [*host_v6, *externals]} if segment else {},
+        underlay_routes=edges6.underlay_routes6(plan, racks),
+        lb_ingress=lb_ingress,
+        external_ips=edges6.plan_external_ips6(plan, services, families),
+        host_network={p.key: host_v6[p.node] for p in plan.pods if p.host_network and p.node in host_v6},
     )
-    warnings = (
+    warnings = tuple(lb_warnings) + (
         ("ipFamily dual: the administrator's policy tiers are enforced on IPv4 only so far",) if plan.tiers else ()
     )
     network = routing6.network if routing6.network is not None else plan.network
     return dataclasses.replace(plan, dual=dual, network=network, warnings=plan.warnings + warnings)
+
+
+def ipv6_external_ip_problems(services: Sequence[ServiceSpec]) -> list[Problem]:
+    """An IPv6 externalIP on an IPv4 cluster: refused, as before dual-stack (no proxier would
+    ever program it)."""
+    return [
+        Problem(
+            s.ref.file,
+            s.field_path(f"spec.externalIPs[{i}]"),
+            f"{ip!r}: an IPv6 address needs a dual-stack cluster (networking.ipFamily: dual)",
+            str(s.ref),
+        )
+        for s in services
+        for i, ip in enumerate(s.external_ips)
+        if ":" in ip
+    ]
 
 
 def _host_number(ip: str, prefix: int) -> int:
@@ -165,6 +249,18 @@ def node_ips(plan: Plan, name: str, ip: str) -> list[str]:
 def node_pod_cidrs(plan: Plan, name: str, cidr: str) -> list[str]:
     """A node's spec.podCIDRs in family order."""
     return [cidr, plan.dual.node(name).pod_cidr] if plan.dual is not None else [cidr]
+
+
+def external_ip_column(plan: Plan, svc: ServicePlan) -> str:
+    """kubectl's EXTERNAL-IP of a Service: its ingress addresses then its externalIPs, IPv6 ones
+    included in a dual-stack cluster (as kubectl lists status.loadBalancer.ingress)."""
+    text = svc.external_ip_column()
+    if plan.dual is None:
+        return text
+    extra = [*plan.dual.lb_ingress.get(svc.key, ()), *plan.dual.external_ips.get(svc.key, ())]
+    if not extra:
+        return text
+    return ",".join([*(text.split(",") if text not in ("<pending>", "<none>") else []), *extra])
 
 
 def service_family_fields(plan: Plan, key: str) -> dict[str, str | list[str]]:

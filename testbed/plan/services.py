@@ -281,7 +281,7 @@ def plan_services(
                 external_traffic_policy=s.external_traffic_policy,
                 internal_traffic_policy=s.internal_traffic_policy if s.type != "ExternalName" else "",
                 external_name=s.external_name,
-                external_ips=s.external_ips,
+                external_ips=tuple(ip for ip in s.external_ips if ":" not in ip),  # IPv6: plan/edges6.py
                 load_balancer_ingress=ingress.get(s.key, ()),
                 load_balancer_source_ranges=s.load_balancer_source_ranges,
                 health_check_node_port=hc_ports.get(s.key),
@@ -505,6 +505,8 @@ def _allocate_lb(
                 "emulated cloud's; EXTERNAL-IP stays <pending>"
             )
     wanted = {s.key: requested_lb_ips(s) for s in handled}
+    if cluster.ip_family == "dual":  # the annotation's IPv6 addresses go to the IPv6 pool (plan/edges6.py)
+        wanted = {k: tuple(ip for ip in ips if ":" not in ip) for k, ips in wanted.items()}
     for s in handled:  # existing Services keep their addresses
         old = prev.get(s.key)
         if old is not None and old.load_balancer_ingress:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, ParamSpec
 
 from ..experiment.jobs import completions
-from ..plan.dualstack import node_ips, node_pod_cidrs, pod_ips, service_family_fields
+from ..plan.dualstack import external_ip_column, node_ips, node_pod_cidrs, pod_ips, service_family_fields
 from ..plan.model import Plan, PodPlan
 from ..plan.podnet import port_fields, spec_fields
 
@@ -239,7 +239,7 @@ class Catalog:
                     s.namespace,
                     s.name,
                     getattr(s, "labels", {}) or {},
-                    [s.type, s.cluster_ip_column(), s.external_ip_column(), s.ports_column(), "{age}"],
+                    [s.type, s.cluster_ip_column(), external_ip_column(self.plan, s), s.ports_column(), "{age}"],
                     [_sel(s.selector)],
                     {"metadata.name": s.name, "metadata.namespace": s.namespace},
                     _later(

@@ -80,6 +80,8 @@ class UnderlaySubnet:
     cidr: str
     first_host: int = 2  # nodes from .2; the router takes .1 (the rack's gateway)
     outside: bool = False  # the emulated outside world (no nodes): pods reach it through SNAT
+    # dual-stack: the rack's IPv6 segment; "" = its twin (spec/underlay6.py)
+    cidr_v6: str = field(default="", metadata={OMIT_AT_DEFAULT: True})
 
 
 @dataclass(frozen=True)

@@ -408,6 +408,13 @@ def _decode_external_ips(spec: Doc, svc_type: str) -> tuple[str, ...]:
             idoc.error(f"expected a string, got {idoc.value!r}")
             continue
         ip = _ipv4(idoc.value)
+        if ip is None and ":" in idoc.value:  # IPv6: a dual-stack cluster's IPv6 proxier takes it (plan/edges6.py)
+            err6 = _ipv6_external_ip(idoc.value)
+            if err6.startswith("!"):
+                idoc.error(err6[1:])
+            else:
+                out.append(err6)
+            continue
         if ip is None:
             idoc.error(f"{idoc.value!r} is not an IPv4 address")
             continue
@@ -420,6 +427,18 @@ def _decode_external_ips(spec: Doc, svc_type: str) -> tuple[str, ...]:
         spec.error("may not be set for type ExternalName", "externalIPs")
         return ()
     return tuple(out)
+
+
+def _ipv6_external_ip(text: str) -> str:
+    """An IPv6 externalIP in its canonical form, or "!" + the API server's complaint
+    (ValidateNonSpecialIP: no unspecified, loopback, link-local or multicast address)."""
+    try:
+        ip = ipaddress.IPv6Address(text.strip())
+    except ValueError:
+        return f"!{text[:60]!r} is not an IPv4 or IPv6 address"
+    if ip.is_unspecified or ip.is_loopback or ip.is_link_local or ip.is_multicast:
+        return f"!{str(ip)!r} may not be unspecified, loopback, link-local or multicast"
+    return str(ip)
 
 
 def _decode_source_ranges(spec: Doc, lb: bool) -> tuple[str, ...]:

@@ -10,11 +10,12 @@ pod CIDR size, the routing mode (host-gw, cloud-routes, vxlan, bgp) and its opti
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from typing import Any
 
 from ..errors import Problem, UnsupportedError
-from . import dualstack, kube_proxy_config, node_labels
+from . import dualstack, kube_proxy_config, node_labels, underlay6
 from .decode import Doc, Problems, load_documents
 from .labels import check_labels
 from .model import (
@@ -175,6 +176,10 @@ def _decode(kdoc: Doc, tdoc: Doc | None, path: str) -> ClusterSpec:
     if not dual:
         opts.pop("underlay_subnet_v6", None)
         opts.pop("node_cidr_prefix_v6", None)
+        if opts.get("underlay_subnets"):  # a rack's cidrIPv6 is dual-stack only: dropped here too
+            opts["underlay_subnets"] = tuple(dataclasses.replace(s, cidr_v6="") for s in opts["underlay_subnets"])
+    elif opts.get("underlay_subnets"):  # racks: the first rack's IPv6 segment is the underlay's
+        opts["underlay_subnet_v6"] = underlay6.first_segment(opts["underlay_subnets"], dualstack.DEFAULT_UNDERLAY_V6)
     notes += opts.pop("routing_notes", [])
     overrides: dict[str, str] = opts.pop("pod_cidrs", {})
     racks: dict[str, str] = opts.pop("racks", {})
@@ -372,6 +377,8 @@ def _decode_underlay(under: Doc) -> dict[str, Any]:
     opts["first_node_host"] = first_host
     if "subnets" in under.value and "subnet" in under.value:
         under.error("give either subnet (one L2 segment) or subnets (racks joined by a router), not both")
+    if "subnets" in under.value and "subnetIPv6" in under.value:
+        under.error("with subnets (racks), give each subnet its cidrIPv6", "subnetIPv6")
     if "subnets" not in under.value:
         opts["underlay_subnet"] = under.str("subnet", default="192.168.1.0/24")
         return opts
@@ -379,14 +386,15 @@ def _decode_underlay(under: Doc) -> dict[str, Any]:
     for sdoc in under.items("subnets", required=True):
         if not sdoc.is_mapping():
             continue
-        sdoc.check_keys(("name", "cidr", "firstHost", "outside"))
+        sdoc.check_keys(("name", "cidr", "firstHost", "outside", "cidrIPv6"))
         name, cidr = sdoc.str("name", required=True), sdoc.str("cidr", required=True)
         if name and dns1123_label_error(name):
             sdoc.error(dns1123_label_error(name) or "", "name")
         host = sdoc.int("firstHost", default=first_host, minimum=1)
         outside = sdoc.bool("outside", default=False)
+        cidr_v6 = sdoc.str("cidrIPv6", default="") or ""  # dual-stack only (spec/underlay6.py)
         if name and cidr:
-            subnets.append(UnderlaySubnet(name, cidr, host, bool(outside)))
+            subnets.append(UnderlaySubnet(name, cidr, host, bool(outside), cidr_v6))
     if "subnets" in under.value and not under.value["subnets"]:
         under.error("expected at least one subnet", "subnets")
     if subnets:
@@ -473,6 +481,17 @@ def _validate(spec: ClusterSpec, problems: Problems) -> None:
                 spec.kube_proxy_mode,
             )
         )
+        if spec.underlay_subnets:
+            problems.extend(
+                underlay6.check_racks_v6(
+                    f,
+                    spec.underlay_subnets,
+                    (
+                        ("networking.podSubnet", spec.pod_subnet_v6),
+                        ("networking.serviceSubnet", spec.service_subnet_v6),
+                    ),
+                )
+            )
     pods = _network(spec.pod_subnet, "networking.podSubnet", spec, problems, "kind Cluster")
     svcs = _network(spec.service_subnet, "networking.serviceSubnet", spec, problems, "kind Cluster")
     if svcs is not None and svcs.prefixlen > _MAX_SERVICE_PREFIX:
