@@ -26,6 +26,7 @@ from ..netpol.world import World
 from ..rules.model import Ruleset
 from ..spec.model import ClusterSpec
 from ..spec.services import ServiceSpec
+from .ipv6 import refusals as ipv6_refusals
 from .model import Plan, RoutePlan
 from .service_families import ServiceFamilies, ipv6_services, ipv6_slices, plan_families
 from .service_model import EndpointSlicePlan, ServicesPlan
@@ -76,10 +77,12 @@ def extend(cluster: ClusterSpec, plan: Plan, services: Sequence[ServiceSpec] = (
     (the manifests' Services) get their families (plan/service_families.py): SpecError when the
     cluster cannot give a Service what it requires (RequireDualStack on an IPv4 cluster)."""
     if cluster.ip_family != "dual":
-        if plan.services is not None:
-            problems = plan_families(plan.services, services, False)[1]
-            if problems:
-                raise SpecError(problems)
+        primary = "IPv6" if cluster.ip_family == "ipv6" else "IPv4"  # single-stack (spec/ipv6.py)
+        problems = plan_families(plan.services, services, False, primary=primary)[1] if plan.services else []
+        if cluster.ip_family == "ipv6":  # what an IPv6 cluster does not build yet (plan/ipv6.py)
+            problems += ipv6_refusals(cluster.file, plan, services)
+        if problems:
+            raise SpecError(problems)
         return plan
     pods6 = ipaddress.IPv6Network(cluster.pod_subnet_v6)
     under6 = ipaddress.IPv6Network(cluster.underlay_subnet_v6)
