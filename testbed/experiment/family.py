@@ -79,15 +79,15 @@ def single_stack_probes(probes: Sequence[PlannedProbe]) -> list[PlannedProbe]:
     container-to-container's, which goes to ::1; SpecError for what is not sent over IPv6 yet."""
     out = []
     for p in probes:
-        if p.protocol == "SCTP" or p.method != "socket":
-            what = "SCTP" if p.protocol == "SCTP" else f"method {p.method}"
+        if p.protocol == "SCTP" or p.method != "socket" or p.http_host:
+            what = "SCTP" if p.protocol == "SCTP" else "http" if p.http_host else f"method {p.method}"
             raise SpecError(
                 [
                     Problem(
                         "",
-                        "protocols" if p.protocol == "SCTP" else "method",
+                        "protocols" if p.protocol == "SCTP" else "http" if p.http_host else "method",
                         f"{what} in an ipFamily ipv6 cluster: only the socket prober's TCP and UDP probes are "
-                        "sent over IPv6 so far (the agent's SCTP responder and scapy are IPv4-only)",
+                        "sent over IPv6 so far (the agent's SCTP responder, scapy, iperf3 and the HTTP prober are IPv4-only)",
                     )
                 ]
             )

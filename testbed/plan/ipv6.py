@@ -34,10 +34,12 @@ def policy_script6(text: str) -> str:
 
 def refusals(file: str, plan: Plan, services: Sequence[ServiceSpec]) -> list[Problem]:
     """What a single-stack IPv6 cluster does not build yet, one line each (exit 2): IPv6 load
-    balancers and external IPs, the portmap plugin's IPv6 rules (hostPort), the administrator's
-    policy tiers over IPv6. `file` is the topology's."""
+    balancers and external IPs, the portmap plugin's IPv6 rules (hostPort), the ingress-nginx
+    controller, the administrator's policy tiers over IPv6. `file` is the topology's."""
     out: list[Problem] = []
     for s in services:
+        if s.ref.file.startswith("<"):  # the cluster's own (ingress-nginx's): refused below as a whole
+            continue
         if s.type == "LoadBalancer":
             out.append(
                 Problem(
@@ -64,6 +66,15 @@ def refusals(file: str, plan: Plan, services: Sequence[ServiceSpec]) -> list[Pro
                 "networking.ipFamily",
                 f"ipv6: pod {mapped[0].namespace}/{mapped[0].name} has a hostPort; the portmap plugin's IPv6 "
                 "rules are not built yet",
+                "kind Cluster",
+            )
+        )
+    if plan.ingress is not None:
+        out.append(
+            Problem(
+                file,
+                "networking.ipFamily",
+                "ipv6: the ingress-nginx controller is not served over IPv6 yet",
                 "kind Cluster",
             )
         )

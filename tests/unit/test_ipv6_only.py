@@ -274,3 +274,21 @@ def test_probes_go_to_ipv6_localhost_and_sctp_is_refused():
 def test_an_ipv4_plan_is_not_ipv6():
     spec = load_topology(str(REPO / "topologies" / "three-nodes.yaml"))
     assert not is_ipv6(plan_cluster(spec, Manifests()))
+
+
+def test_what_is_not_built_over_ipv6_is_refused_in_one_line(tmp_path):
+    spec = load_topology(str(REPO / "topologies" / "ipv6.yaml"))
+    ingress = load_manifests([str(REPO / "manifests" / "ingress-demo.yaml")])
+    with pytest.raises(SpecError) as info:
+        plan_cluster(spec, ingress)
+    assert [str(p.message) for p in info.value.problems] == [
+        "ipv6: the ingress-nginx controller is not served over IPv6 yet"
+    ]
+    hostport = tmp_path / "hp.yaml"
+    hostport.write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: hp}\n"
+        "spec: {containers: [{name: c, image: x, ports: [{containerPort: 80, hostPort: 8080}]}]}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(SpecError, match="pod default/hp has a hostPort; the portmap plugin's IPv6 rules"):
+        plan_cluster(spec, load_manifests([str(hostport)]))
