@@ -187,9 +187,11 @@ def _decode(kdoc: Doc, tdoc: Doc | None, path: str) -> ClusterSpec:
     if dual.get("ip_family") == "ipv6":  # the IPv6 ranges are the primary ones (spec/ipv6.py)
         under_doc = tdoc.value.get("underlay") if tdoc is not None and isinstance(tdoc.value, dict) else None
         given = under_doc.get("subnet") if isinstance(under_doc, dict) else None
-        if isinstance(given, str) and ":" not in given and tdoc is not None and "subnetIPv6" not in under_doc:
+        given = given if isinstance(given, str) else None
+        v4_given = given is not None and ":" not in given
+        if tdoc is not None and isinstance(under_doc, dict) and v4_given and "subnetIPv6" not in under_doc:
             tdoc.error(
-                f"{given[:40]!r}: an ipFamily ipv6 cluster's underlay is IPv6 (underlay.subnetIPv6, "
+                f"{(given or '')[:40]!r}: an ipFamily ipv6 cluster's underlay is IPv6 (underlay.subnetIPv6, "
                 f"default {dualstack.DEFAULT_UNDERLAY_V6})",
                 "underlay.subnet",
             )
