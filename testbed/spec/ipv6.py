@@ -23,7 +23,7 @@ from ..errors import Problem
 from .dualstack import DEFAULT_UNDERLAY_V6, KIND, NODE_MASK_V6
 
 V6_ROUTING = ("host-gw",)
-V6_PROXY_MODES = ("iptables",)
+V6_PROXY_MODES = ("iptables", "none")
 # the cluster's own Services take the 1st and 10th addresses of serviceSubnet (kubernetes, kube-dns)
 MAX_SERVICE_PREFIX_V6 = 124
 
