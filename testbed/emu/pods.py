@@ -19,6 +19,7 @@ import hashlib
 import ipaddress
 import socket
 from collections.abc import Sequence
+from types import ModuleType
 
 from ..errors import KernelError
 from ..kubeproxy import localhost_node_ports
@@ -268,7 +269,7 @@ def _request(rtnl: RtnlSocket, requests: list, pod: PodPlan, netns: str) -> None
         ) from None
 
 
-def _ipv6only():  # type: ignore[no-untyped-def]
+def _ipv6only() -> ModuleType:
     """emu/ipv6only.py, imported on use: it builds on emu/dualstack.py, which imports this module."""
     from . import ipv6only
 
