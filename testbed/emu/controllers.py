@@ -37,6 +37,7 @@ from ..kubeproxy import render_iptables_bootstrap
 from ..kubeproxy.conntrack import conntrack_flushes
 from ..kubeproxy.partial import FULL_SYNC_PERIOD, needs_full_sync, render_sync
 from ..netpol.compiler import reconcile_rulesets
+from ..plan.ipv6 import is_ipv6, policy_script6
 from ..plan.model import NodePlan, Plan, PodPlan
 from ..plan.service_model import ServicesPlan
 from ..plan.service_routes import ServiceRoute, routes_by_netns_key
@@ -213,6 +214,7 @@ class KubeProxy:
         self.kinds: dict[str, str] = {}  # node -> full | partial | unchanged, at the last sync
         self.paused: set[str] = set()  # nodes whose kube-proxy is stopped (a fault): rules go stale
         self.synced: dict[str, ServicesPlan] = {}  # node -> the view its rules were built from
+        self.ipv6 = False  # a single-stack IPv6 plan (plan/ipv6.py): ip6tables-restore
 
     def sync(self, desired: Plan) -> None:
         """Load the compiled kube-proxy rules of every node whose view of the Services changed
@@ -223,6 +225,7 @@ class KubeProxy:
         is the Plan's Services, or, while a change travels (issue 19), what that node has seen."""
         if desired.services is None or desired.kube_proxy_mode == "none":
             return
+        self.ipv6 = is_ipv6(desired)
         nodes = [n for n in desired.nodes if n.name not in self.paused]  # a stopped kube-proxy goes stale
         views = {
             n.name: desired.conditions.services_of(n.name, desired.services)
@@ -282,8 +285,9 @@ class KubeProxy:
         self.kinds[node.name] = "full" if sync.full else "partial" if sync.text else "unchanged"
 
     def restore(self, ns: str, text: str) -> None:
-        """iptables-restore for this proxier's family (emu/kubeproxy6.py: ip6tables-restore)."""
-        rules.iptables_restore(self.runner, ns, text)
+        """iptables-restore for this proxier's family (emu/kubeproxy6.py: ip6tables-restore; a
+        single-stack IPv6 cluster's only proxier too, plan/ipv6.py)."""
+        (rules.ip6tables_restore if self.ipv6 else rules.iptables_restore)(self.runner, ns, text)
 
     def _flush_conntrack(self, views: dict[str, ServicesPlan], nodes: Sequence[NodePlan]) -> None:
         """UDP/SCTP flows to removed endpoints live on in conntrack; kube-proxy deletes them."""
@@ -418,6 +422,8 @@ class ClusterDns:
                 self.servers[key].update(a, cnames)
             else:
                 server = DnsServer(self.ledger, netns_name(self.ledger.tag, key), key=key, pod=live[key])
+                if is_ipv6(desired):  # a single-stack IPv6 cluster: dnsmasq listens on the pod's IPv6 address
+                    server.ipv6 = next(p.ip for p in desired.pods if p.key == key)
                 self.servers[key] = server  # before it starts: a failed start is stopped and its log kept
                 server.start(a, cnames)
         want = pod_files(desired, self.ledger.tag)  # resolv.conf and /etc/hosts (emu/podfiles.py)
@@ -456,6 +462,8 @@ class PolicyProvider:
         changes = reconcile_rulesets(self.loaded or {}, new or {})
         keys = {n.name: n.key for n in desired.nodes}
         loads = [(netns_name(self.ledger.tag, keys[node]), change.script) for node, change in sorted(changes.items())]
+        if is_ipv6(desired):  # a single-stack IPv6 cluster: the same table, IPv6 types (plan/ipv6.py)
+            loads = [(ns, policy_script6(text)) for ns, text in loads]
         rules.in_parallel([functools.partial(rules.nft_load, self.runner, ns, text) for ns, text in loads])
         self.loaded = new
         self.actions = {node: change.action for node, change in changes.items()}

@@ -56,6 +56,9 @@ class DnsServer:
         self.name = f"dnsmasq in {pod}" if pod else "dnsmasq"
         self.daemon: Daemon | None = None
         self.cnames: tuple[tuple[str, str], ...] = ()
+        # a single-stack IPv6 cluster (plan/ipv6.py): the pod's IPv6 address, listened on (with
+        # --bind-interfaces, dnsmasq answers nothing arriving on a wildcard "::")
+        self.ipv6 = ""
 
     def _write(self, a_records: Sequence[tuple[str, str]]) -> None:
         tmp = self.hosts + ".tmp"
@@ -75,7 +78,7 @@ class DnsServer:
             "--user=root",
             "--group=root",
             "--bind-interfaces",
-            "--listen-address=0.0.0.0",
+            f"--listen-address={self.ipv6}" if self.ipv6 else "--listen-address=0.0.0.0",
             "--port=53",
             "--log-facility=-",
             f"--local=/{self.domain}/",

@@ -184,6 +184,10 @@ def configure_pod6(netns: str, pod: PodPlan, address: str, gateway: str, prefix:
 def agent_ipv6(plan: Plan, tag: str) -> dict[str, str]:
     """netns path -> IPv6 address, for the agent's config (`ip6`: serve the ports on IPv6 too)."""
     if plan.dual is None:
+        if ":" in plan.pod_subnet:  # a single-stack IPv6 cluster (plan/ipv6.py): every address is IPv6
+            return {f"{NETNS_DIR}/{netns_name(tag, p.key)}": p.ip for p in plan.pods} | {
+                f"{NETNS_DIR}/{netns_name(tag, x.key)}": x.ip for x in plan.externals
+            }
         return {}
     out = {f"{NETNS_DIR}/{netns_name(tag, p.key)}": plan.dual.pods[p.key] for p in plan.pods if p.key in plan.dual.pods}
     for p in plan.pods:  # hostNetwork pods answer on their node's IPv6 address (plan/edges6.py)

@@ -19,6 +19,7 @@ import hashlib
 import ipaddress
 import socket
 from collections.abc import Sequence
+from types import ModuleType
 
 from ..errors import KernelError
 from ..kubeproxy import localhost_node_ports
@@ -57,7 +58,11 @@ def node_batch(
         lines += [
             f"link add {node.bridge} address {bridge_mac(node.name)} type bridge",
             f"link set {node.bridge} mtu {mtu}",
-            f"addr add {node.gateway}/{prefix} dev {node.bridge}",
+            *(
+                [f"addr add {node.gateway}/{prefix} dev {node.bridge}"]
+                if ":" not in node.gateway
+                else _ipv6only().bridge_lines6(node.bridge, node.gateway, prefix)  # an IPv6 cluster
+            ),
             f"link set {node.bridge} up",
         ]
     if with_bridge and vtep is not None:
@@ -140,7 +145,9 @@ class PodNetwork:
         tag = self.ledger.tag
         for node in self.plan.nodes:
             write_sysctls(netns_name(tag, node.key), node_sysctls())
-            if self.plan.kube_proxy_mode == "iptables" and localhost_node_ports(self.plan.kube_proxy, node.host_ip):
+            if ":" in node.host_ip:  # a single-stack IPv6 cluster (emu/ipv6only.py)
+                _ipv6only().node_setup6(self.runner, netns_name(tag, node.key))
+            elif self.plan.kube_proxy_mode == "iptables" and localhost_node_ports(self.plan.kube_proxy, node.host_ip):
                 # kube-proxy's own sysctl for NodePorts on 127.0.0.1 (EnsureSysctl route_localnet)
                 write_sysctls(netns_name(tag, node.key), [("net/ipv4/conf/all/route_localnet", "1")])
         self.add_pods(self.plan.pods, with_bridges=True)
@@ -216,6 +223,17 @@ def configure_pod(netns: str, pod: PodPlan) -> None:
         lo, eth0 = socket.if_nametoindex("lo"), socket.if_nametoindex("eth0")
         rtnl = RtnlSocket()  # stays bound to the pod's namespace
     with rtnl:
+        if ":" in pod.ip:  # a single-stack IPv6 cluster: no IPv4 at all (emu/ipv6only.py)
+            v6 = _ipv6only()
+            requests = [
+                (link_up(lo), "link set lo up", 0),
+                (no_ipv6_link_local(eth0), "link set eth0 addrgenmode none", 0),
+                (v6.addr6_add(eth0, pod.ip, pod.prefix), f"addr add {pod.ip}/{pod.prefix} dev eth0 nodad", 0),
+                (link_up(eth0), "link set eth0 up", 0),
+                (v6.default6_add(eth0, pod.gateway), f"route add default via {pod.gateway} dev eth0", errno.EEXIST),
+            ]
+            _request(rtnl, requests, pod, netns)
+            return
         requests = [
             (link_up(lo), "link set lo up", 0),
             (no_ipv6_link_local(eth0), "link set eth0 addrgenmode none", 0),
@@ -237,11 +255,22 @@ def configure_pod(netns: str, pod: PodPlan) -> None:
                 errno.EEXIST,
             )
         )
-        try:
-            rtnl.request_all(
-                [r for r, _, _ in requests], what=[w for _, w, _ in requests], tolerate=[t for _, _, t in requests]
-            )
-        except NetlinkError as exc:
-            raise KernelError(
-                ["netlink", f"(pod {pod.namespace}/{pod.name}, netns {netns})"], exc.errno or 1, str(exc)
-            ) from None
+        _request(rtnl, requests, pod, netns)
+
+
+def _request(rtnl: RtnlSocket, requests: list, pod: PodPlan, netns: str) -> None:
+    try:
+        rtnl.request_all(
+            [r for r, _, _ in requests], what=[w for _, w, _ in requests], tolerate=[t for _, _, t in requests]
+        )
+    except NetlinkError as exc:
+        raise KernelError(
+            ["netlink", f"(pod {pod.namespace}/{pod.name}, netns {netns})"], exc.errno or 1, str(exc)
+        ) from None
+
+
+def _ipv6only() -> ModuleType:
+    """emu/ipv6only.py, imported on use: it builds on emu/dualstack.py, which imports this module."""
+    from . import ipv6only
+
+    return ipv6only

@@ -21,8 +21,10 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from ..plan.ipv6 import is_ipv6
 from ..plan.model import Plan, RoutePlan
 from ..plan.network import RouterPlan
+from .ipv6only import address_members6
 from .ledger import Ledger, netns_name
 from .pods import write_sysctls
 from .runner import Runner
@@ -136,8 +138,9 @@ class Underlay:
             skip_low_ifindexes(switch, tag, 1 + max((len(r.interfaces) for r in routers), default=0))
         members = [(n.key, n.name, n.host_ip, n.underlay_prefix) for n in self.plan.nodes]
         members += [(x.key, x.name, x.ip, x.underlay_prefix) for x in self.plan.externals]
+        v6 = is_ipv6(self.plan)  # an IPv6 cluster: Mininet sets no address (emu/ipv6only.py does)
         for key, name, ip, prefix in members:
-            host = net.addHost(mininet_name(tag, key), ip=f"{ip}/{prefix}", inNamespace=True)
+            host = net.addHost(mininet_name(tag, key), ip=None if v6 else f"{ip}/{prefix}", inNamespace=True)
             rack = network.subnet_of(name).name if network is not None else ""
             net.addLink(host, switches[rack], intfName1="eth0")
             self.hosts[key] = host
@@ -155,6 +158,8 @@ class Underlay:
         members_only = [self.hosts[key] for key, _, _, _ in members]
         for host in members_only:
             host.cmd("ip link set mtu", self.plan.mtu, "dev eth0")
+        if v6:
+            address_members6(self.runner, tag, [(key, ip, prefix) for key, _, ip, prefix in members])
         self._configure_routing()
         ips = [ip for _, _, ip, _ in members] + [i.ip for r in routers for i in r.interfaces]
         self.warm_up(members_only + [self.hosts[r.key] for r in routers], ips)

@@ -301,7 +301,11 @@ def expand(plan: Plan, group: ProbeGroup, world: Any = None, ingresses: Any = ()
     """Concrete probes of a group; `world` (netpol.World) resolves `expect: oracle`, and for
     HTTP probes the Ingress objects do (where ingress-nginx would route the request)."""
     probes = _expand(plan, group)
-    if group.family == "IPv6":  # a dual-stack cluster's IPv6 addresses and policy world (issue 15)
+    if ":" in plan.pod_subnet:  # a single-stack IPv6 cluster: its addresses are IPv6 already (spec/ipv6.py)
+        from .family import single_stack_probes  # it imports this module
+
+        probes = single_stack_probes(probes)
+    elif group.family == "IPv6":  # a dual-stack cluster's IPv6 addresses and policy world (issue 15)
         from ..plan.dualstack import ipv6_world
         from .family import ipv6_probes  # it imports this module
 

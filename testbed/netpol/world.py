@@ -122,7 +122,7 @@ class World:
         nodes = [NodeInfo(n.name, tuple(dict.fromkeys((n.host_ip, n.gateway)))) for n in plan.nodes]
         # hostNetwork pods are left out, as CNIs treat them: they have no address of their own,
         # a podSelector does not select them and their traffic is their node's (plan/podnet.py).
-        return cls.build(
+        world = cls.build(
             plan.pods
             if not any(p.host_network for p in plan.pods)
             else tuple(p for p in plan.pods if not p.host_network),
@@ -133,6 +133,8 @@ class World:
             tiers=plan.tiers,
             node_labels={n.name: dict(n.labels) for n in plan.nodes},
         )
+        # a single-stack IPv6 cluster (spec/ipv6.py): ipBlocks give their IPv6 prefixes
+        return dataclasses.replace(world, ip_version=6) if ":" in plan.pod_subnet else world
 
     # -- changes (new worlds) ----------------------------------------------------------------
     def with_pod_labels(self, ref: str, labels: Mapping[str, str]) -> World:

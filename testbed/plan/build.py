@@ -272,6 +272,8 @@ def _is_system_dns(wish: Desired) -> bool:
 def default_lb_pool(cluster: ClusterSpec) -> str | None:
     """The emulated cloud's load balancer addresses: 50 addresses near the top of the underlay."""
     net = ipaddress.ip_network(cluster.underlay_subnet)
+    if cluster.ip_family == "ipv6":  # IPv6 load balancers are not built yet (spec/ipv6.py): <pending>
+        return None
     if net.num_addresses < 128:
         return None
     top = net.broadcast_address

@@ -31,6 +31,7 @@ from ..spec.services import ServiceSpec
 from . import edges6
 from .dualroutes import RouterV6, plan_routes6
 from .edges6 import RackV6
+from .ipv6 import refusals as ipv6_refusals
 from .model import Plan, RoutePlan
 from .network import VtepPlan
 from .service_families import ServiceFamilies, ipv6_services, ipv6_slices, plan_families
@@ -122,10 +123,14 @@ def extend(
     cluster cannot give a Service what it requires (RequireDualStack on an IPv4 cluster).
     `previous` (the plan this one re-plans) keeps the IPv6 LoadBalancer addresses."""
     if cluster.ip_family != "dual":
-        if plan.services is not None:
-            problems = plan_families(plan.services, services, False)[1] + ipv6_external_ip_problems(services)
-            if problems:
-                raise SpecError(problems)
+        primary = "IPv6" if cluster.ip_family == "ipv6" else "IPv4"  # single-stack (spec/ipv6.py)
+        problems = plan_families(plan.services, services, False, primary=primary)[1] if plan.services else []
+        if cluster.ip_family == "ipv6":  # what an IPv6 cluster does not build yet (plan/ipv6.py)
+            problems += ipv6_refusals(cluster.file, plan, services)
+        else:
+            problems += ipv6_external_ip_problems(services)
+        if problems:
+            raise SpecError(problems)
         return plan
     pods6 = ipaddress.IPv6Network(cluster.pod_subnet_v6)
     under6 = ipaddress.IPv6Network(cluster.underlay_subnet_v6)

@@ -45,18 +45,23 @@ def _problem(spec: ServiceSpec, suffix: str, message: str) -> Problem:
     return Problem(spec.ref.file, spec.field_path(suffix), message, str(spec.ref))
 
 
-def resolve(spec: ServiceSpec | None, dual: bool) -> tuple[str, tuple[str, ...], list[Problem]]:
-    """(ipFamilyPolicy, ipFamilies, problems) of one Service on this cluster (see the module)."""
+def resolve(spec: ServiceSpec | None, dual: bool, primary: str = PRIMARY) -> tuple[str, tuple[str, ...], list[Problem]]:
+    """(ipFamilyPolicy, ipFamilies, problems) of one Service on this cluster (see the module);
+    `primary`: a single-stack cluster's family (IPv6 for ipFamily ipv6, spec/ipv6.py)."""
     if spec is None:  # the API server's own Service (default/kubernetes): its primary family
-        return "SingleStack", (PRIMARY,), []
+        return "SingleStack", (primary,), []
     if spec.type == "ExternalName":
         return "", (), []
     given, policy = spec.ip_families, spec.ip_family_policy
     if not dual:  # as the testbed always checked an IPv4 cluster's Services: nothing else is refused
         if policy == "RequireDualStack":
-            problem = "RequireDualStack cannot be satisfied: this cluster is IPv4 single-stack"
-            return policy, (PRIMARY,), [_problem(spec, "spec.ipFamilyPolicy", problem)]
-        return policy or "SingleStack", (PRIMARY,), []
+            problem = f"RequireDualStack cannot be satisfied: this cluster is {primary} single-stack"
+            return policy, (primary,), [_problem(spec, "spec.ipFamilyPolicy", problem)]
+        other = [i for i, f in enumerate(given) if f != primary]
+        if other:  # the API server: a family the single-stack cluster does not have
+            problem = f"{given[other[0]]!r}: not configured on this cluster ({primary} single-stack)"
+            return policy or "SingleStack", (primary,), [_problem(spec, f"spec.ipFamilies[{other[0]}]", problem)]
+        return policy or "SingleStack", (primary,), []
     problems: list[Problem] = []
     if len(set(given)) != len(given):
         problems.append(_problem(spec, "spec.ipFamilies[1]", f"Duplicate value: {given[1]!r}"))
@@ -96,6 +101,7 @@ def plan_families(
     specs: Sequence[ServiceSpec],
     dual: bool,
     service_subnet_v6: str = "",
+    primary: str = PRIMARY,
 ) -> tuple[dict[str, ServiceFamilies], list[Problem]]:
     """(Service key -> its families and ClusterIPs, problems) for every Service."""
     by_key = {s.key: s for s in specs}
@@ -103,10 +109,10 @@ def plan_families(
     problems: list[Problem] = []
     taken: set[str] = set()
     for svc in services.services:
-        policy, families, found = resolve(None if svc.builtin else by_key.get(svc.key), dual)
+        policy, families, found = resolve(None if svc.builtin else by_key.get(svc.key), dual, primary)
         problems += found
         ips: tuple[str, ...] = (svc.cluster_ip,) if svc.cluster_ip else ()
-        if "IPv6" in families and svc.proxied:
+        if dual and "IPv6" in families and svc.proxied:
             ip6 = ipv6_cluster_ip(services.service_subnet, service_subnet_v6, svc.cluster_ip, taken)
             if ip6 is None:
                 problems.append(

@@ -81,6 +81,7 @@ class _Hosts(Sequence[str]):
 
     def __init__(self, net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> None:
         self.base, self.n = int(net.network_address) + 1, max(0, net.num_addresses - 2)
+        self.kind = type(net.network_address)  # IPv6 in an ipFamily ipv6 cluster (spec/ipv6.py)
 
     def __len__(self) -> int:
         return self.n
@@ -88,11 +89,11 @@ class _Hosts(Sequence[str]):
     def __getitem__(self, i: int) -> str:  # type: ignore[override]  # no slices: never asked for
         if not 0 <= i < self.n:
             raise IndexError(i)
-        return str(ipaddress.IPv4Address(self.base + i))
+        return str(self.kind(self.base + i))
 
     def __contains__(self, value: object) -> bool:
         try:
-            offset = int(ipaddress.IPv4Address(str(value))) - self.base
+            offset = int(self.kind(str(value))) - self.base
         except ValueError:
             return False
         return 0 <= offset < self.n

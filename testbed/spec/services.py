@@ -472,8 +472,6 @@ def _decode_ip_families(spec: Doc) -> tuple[tuple[str, ...], str]:
             fdoc.error(f"must be IPv4 or IPv6, got {fdoc.value!r}")
         else:
             families.append(fdoc.value)
-    if families and families[0] != "IPv4":
-        spec.error("only IPv4 is emulated: the first family must be IPv4", "ipFamilies")
     policy = spec.str("ipFamilyPolicy", default="") or ""
     if policy and policy not in ("SingleStack", "PreferDualStack", "RequireDualStack"):
         spec.error(f"must be SingleStack, PreferDualStack or RequireDualStack, got {policy!r}", "ipFamilyPolicy")

@@ -15,7 +15,7 @@ import ipaddress
 from typing import Any
 
 from ..errors import Problem, UnsupportedError
-from . import dualstack, kube_proxy_config, node_labels, underlay6
+from . import dualstack, ipv6, kube_proxy_config, node_labels, underlay6
 from .decode import Doc, Problems, load_documents
 from .labels import check_labels
 from .model import (
@@ -148,6 +148,18 @@ def _decode(kdoc: Doc, tdoc: Doc | None, path: str) -> ClusterSpec:
             )
             kdoc.problems.extend(pod_problems + svc_problems)
             dual = {"ip_family": family, "pod_subnet_v6": pod_v6, "service_subnet_v6": svc_v6}
+        elif family == "ipv6" and not kdoc.problems:  # issue 15: IPv6 is the primary (only) family
+            pod_subnet, pod_problems = ipv6.single(
+                net.value.get("podSubnet"), "networking.podSubnet", dualstack.DEFAULT_POD_SUBNET_V6, path
+            )
+            service_subnet, svc_problems = ipv6.single(
+                net.value.get("serviceSubnet"),
+                "networking.serviceSubnet",
+                dualstack.DEFAULT_SERVICE_SUBNET_V6,
+                path,
+            )
+            kdoc.problems.extend(pod_problems + svc_problems)
+            dual = {"ip_family": family}
         elif not kdoc.problems:
             for value, field in ((pod_subnet, "networking.podSubnet"), (service_subnet, "networking.serviceSubnet")):
                 kdoc.problems.extend(dualstack.split_pair(value or "", field, family, "", path)[2])
@@ -173,12 +185,26 @@ def _decode(kdoc: Doc, tdoc: Doc | None, path: str) -> ClusterSpec:
         if foreign:
             notes.append("kubeadmConfigPatches: KubeProxyConfiguration applied, the rest is not applicable, ignored")
     opts = _decode_testbed(tdoc) if tdoc is not None else {}
+    if dual.get("ip_family") == "ipv6":  # the IPv6 ranges are the primary ones (spec/ipv6.py)
+        under_doc = tdoc.value.get("underlay") if tdoc is not None and isinstance(tdoc.value, dict) else None
+        given = under_doc.get("subnet") if isinstance(under_doc, dict) else None
+        given = given if isinstance(given, str) else None
+        v4_given = given is not None and ":" not in given
+        if tdoc is not None and isinstance(under_doc, dict) and v4_given and "subnetIPv6" not in under_doc:
+            tdoc.error(
+                f"{(given or '')[:40]!r}: an ipFamily ipv6 cluster's underlay is IPv6 (underlay.subnetIPv6, "
+                f"default {dualstack.DEFAULT_UNDERLAY_V6})",
+                "underlay.subnet",
+            )
+        dual = ipv6.primary_fields(pod_subnet or "", service_subnet or "", given, opts)
+        pod_subnet, service_subnet = dual.pop("pod_subnet"), dual.pop("service_subnet")
     if not dual:
         opts.pop("underlay_subnet_v6", None)
         opts.pop("node_cidr_prefix_v6", None)
         if opts.get("underlay_subnets"):  # a rack's cidrIPv6 is dual-stack only: dropped here too
             opts["underlay_subnets"] = tuple(dataclasses.replace(s, cidr_v6="") for s in opts["underlay_subnets"])
-    elif opts.get("underlay_subnets"):  # racks: the first rack's IPv6 segment is the underlay's
+    elif dual.get("ip_family") == "dual" and opts.get("underlay_subnets"):
+        # racks: the first rack's IPv6 segment is the underlay's (an ipv6 cluster refuses racks)
         opts["underlay_subnet_v6"] = underlay6.first_segment(opts["underlay_subnets"], dualstack.DEFAULT_UNDERLAY_V6)
     notes += opts.pop("routing_notes", [])
     overrides: dict[str, str] = opts.pop("pod_cidrs", {})
@@ -217,22 +243,9 @@ def _decode(kdoc: Doc, tdoc: Doc | None, path: str) -> ClusterSpec:
 
 
 def _check_family(family: str, net: Doc, path: str) -> None:
-    """ipv4 and dual are built; single-stack IPv6 is refused, naming what it still lacks."""
+    """ipv4, ipv6 (spec/ipv6.py) and dual are built."""
     if family not in dualstack.FAMILIES:
         net.error(f"must be one of {', '.join(dualstack.FAMILIES)}, got {family!r}", "ipFamily")
-    elif family == "ipv6":
-        raise UnsupportedError(
-            [
-                Problem(
-                    path,
-                    "networking.ipFamily",
-                    "'ipv6': single-stack IPv6 is not emulated yet (Services, kube-proxy, DNS and "
-                    "NetworkPolicies are IPv4-only here); ipFamily: dual gives nodes and pods an IPv6 "
-                    "address beside the IPv4 one",
-                    "kind Cluster",
-                )
-            ]
-        )
 
 
 def _name_nodes(cluster: str, roles: list[tuple[str, dict[str, str], Doc]]) -> list[NodeSpec]:
@@ -425,14 +438,19 @@ def _decode_bgp(bgp: Doc) -> BgpOptions:
     )
 
 
-def _network(value: str, field: str, spec: ClusterSpec, problems: Problems, doc: str) -> ipaddress.IPv4Network | None:
+def _network(
+    value: str, field: str, spec: ClusterSpec, problems: Problems, doc: str
+) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
     try:
         net = ipaddress.ip_network(value, strict=True)
     except ValueError as exc:
         problems.add(Problem(spec.file, field, f"{value!r} is not a valid network: {exc}", doc))
         return None
-    if net.version != 4:
+    if net.version != 4 and spec.ip_family != "ipv6":
         problems.add(Problem(spec.file, field, f"{value!r}: only IPv4 is emulated", doc))
+        return None
+    if net.version != 6 and spec.ip_family == "ipv6":  # spec/ipv6.py: no IPv4 in an IPv6 cluster
+        problems.add(Problem(spec.file, field, f"{value!r}: an ipFamily ipv6 cluster's ranges are IPv6", doc))
         return None
     for special, what in _UNUSABLE:
         if net.overlaps(special):
@@ -467,6 +485,23 @@ _MAX_SERVICE_PREFIX = 28
 def _validate(spec: ClusterSpec, problems: Problems) -> None:
     """Cross-field checks: subnets valid and disjoint, room for every node and host."""
     f = spec.file
+    if spec.ip_family == "ipv6":  # spec/ipv6.py: what is not built yet, then the IPv6 ranges
+        problems.extend(
+            ipv6.refusals(f, spec.routing, spec.kube_proxy_mode, len(spec.subnets()), spec.advertise_service_subnet)
+        )
+        ranges = dualstack.check_v6(
+            f,
+            spec.pod_subnet,
+            spec.service_subnet,
+            spec.underlay_subnet,
+            spec.node_cidr_prefix,
+            len(spec.nodes),
+            "host-gw",
+            1,
+        )
+        problems.extend(ranges)
+        if problems:
+            return  # the checks below would repeat the ranges' problems
     if spec.ip_family == "dual":
         problems.extend(
             dualstack.check_v6(
@@ -494,19 +529,19 @@ def _validate(spec: ClusterSpec, problems: Problems) -> None:
             )
     pods = _network(spec.pod_subnet, "networking.podSubnet", spec, problems, "kind Cluster")
     svcs = _network(spec.service_subnet, "networking.serviceSubnet", spec, problems, "kind Cluster")
-    if svcs is not None and svcs.prefixlen > _MAX_SERVICE_PREFIX:
+    if svcs is not None and svcs.prefixlen > (ipv6.MAX_SERVICE_PREFIX_V6 if svcs.version == 6 else _MAX_SERVICE_PREFIX):
         problems.add(
             Problem(
                 f,
                 "networking.serviceSubnet",
                 f"{svcs} is too small: the cluster's own Services "
                 f"take its 1st and 10th addresses (kubernetes, kube-dns); use a "
-                f"/{_MAX_SERVICE_PREFIX} or larger",
+                f"/{ipv6.MAX_SERVICE_PREFIX_V6 if svcs.version == 6 else _MAX_SERVICE_PREFIX} or larger",
                 "kind Cluster",
             )
         )
     racks = {s.name: s for s in spec.subnets()}
-    unders: dict[str, tuple[ipaddress.IPv4Network, str]] = {}  # rack name -> (network, field)
+    unders: dict[str, tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str]] = {}  # rack -> (network, field)
     for sub in spec.subnets():
         label = f"underlay.subnets[{sub.name}].cidr" if spec.underlay_subnets else "underlay.subnet"
         net = _network(sub.cidr, label, spec, problems, "TestbedConfig")
@@ -540,7 +575,7 @@ def _validate(spec: ClusterSpec, problems: Problems) -> None:
                 "kind Cluster",
             )
         )
-    explicit: list[tuple[str, ipaddress.IPv4Network]] = []
+    explicit: list[tuple[str, ipaddress.IPv4Network | ipaddress.IPv6Network]] = []
     for node in spec.nodes:
         if dns1123_subdomain_error(node.name):
             problems.add(Problem(f, "name", dns1123_subdomain_error(node.name) or "", "kind Cluster"))
@@ -565,7 +600,7 @@ def _validate(spec: ClusterSpec, problems: Problems) -> None:
         if node.pod_cidr is None:
             continue
         cidr = _network(node.pod_cidr, f"nodes[{node.name}].podCIDR", spec, problems, "TestbedConfig")
-        if cidr is not None and pods is not None and not cidr.subnet_of(pods):
+        if cidr is not None and pods is not None and not (cidr.version == pods.version and cidr.subnet_of(pods)):  # type: ignore[arg-type]
             problems.add(
                 Problem(f, f"nodes[{node.name}].podCIDR", f"{cidr} is outside podSubnet {pods}", "TestbedConfig")
             )

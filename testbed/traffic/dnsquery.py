@@ -18,17 +18,20 @@ from ..netns import NetnsSwitcher
 
 
 def resolve_many(queries: Sequence[tuple[str, str, str]], timeout: float = 1.0) -> dict[tuple[str, str], list[str]]:
-    """queries: (netns path, name, server IP) -> {(netns path, name): [A record addresses]}."""
+    """queries: (netns path, name, server IP) -> {(netns path, name): [A record addresses]} (AAAA
+    records when the server is IPv6: a single-stack IPv6 cluster's kube-dns)."""
     from scapy.layers.dns import DNS, DNSQR  # deferred: scapy takes ~0.5 s to import
 
     socks: dict[socket.socket, tuple[str, str, int]] = {}
     with NetnsSwitcher() as switcher:
         for netns, name, server in dict.fromkeys(queries):
             with switcher.entered(netns):
-                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                # an IPv6 kube-dns is a single-stack IPv6 cluster's (spec/ipv6.py): ask for AAAA
+                sock = socket.socket(socket.AF_INET6 if ":" in server else socket.AF_INET, socket.SOCK_DGRAM)
             sock.setblocking(False)
             qid = random.getrandbits(16)
-            sock.sendto(bytes(DNS(id=qid, rd=1, qd=DNSQR(qname=name, qtype="A"))), (server, 53))
+            qtype = "AAAA" if ":" in server else "A"
+            sock.sendto(bytes(DNS(id=qid, rd=1, qd=DNSQR(qname=name, qtype=qtype))), (server, 53))
             socks[sock] = (netns, name, qid)
     out: dict[tuple[str, str], list[str]] = {(n, q): [] for n, q, _ in socks.values()}
     deadline = time.monotonic() + timeout
@@ -47,7 +50,8 @@ def resolve_many(queries: Sequence[tuple[str, str, str]], timeout: float = 1.0) 
                 if answer.id != qid:
                     continue
                 pending.discard(sock)
-                out[(netns, name)] = [rr.rdata for rr in (answer.an or []) if getattr(rr, "type", 0) == 1]
+                want = 28 if sock.family == socket.AF_INET6 else 1  # AAAA or A records
+                out[(netns, name)] = [rr.rdata for rr in (answer.an or []) if getattr(rr, "type", 0) == want]
     finally:
         for sock in socks:
             sock.close()

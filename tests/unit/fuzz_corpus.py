@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import pathlib
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -511,7 +512,9 @@ def x_deep_text(rng: random.Random, text: bytes) -> bytes:
 
 
 def x_tabs(rng: random.Random, text: bytes) -> bytes:
-    return text.replace(b"\n  ", b"\n\t ", 1) if b"\n  " in text else b"\t" + text
+    # a tab indenting a top-level key (YAML allows no tab as indentation); not the first indented
+    # line's: that may continue a quoted scalar, where a tab is plain white space
+    return re.sub(rb"\n(?=[A-Za-z])", b"\n\t", text, count=1) if re.search(rb"\n[A-Za-z]", text) else b"\t" + text
 
 
 def x_duplicate_key(rng: random.Random, text: bytes) -> bytes:

@@ -13,7 +13,7 @@ import pytest
 
 from testbed.agent.config import parse_config
 from testbed.emu.dualstack import IFA_F_NODAD, addr6_add, link_local, node_lines6, with_ipv6
-from testbed.errors import SpecError, UnsupportedError
+from testbed.errors import SpecError
 from testbed.plan.build import plan_cluster
 from testbed.plan.dualstack import node_pod_cidrs, pod_ips, service_family_fields
 from testbed.spec.model import Manifests
@@ -125,9 +125,9 @@ def test_bad_input_is_one_line_naming_the_field(topology, networking, testbed, e
     assert one_problem(topology, cluster(networking, testbed)) == expected
 
 
-def test_single_stack_ipv6_is_refused_naming_what_is_missing(topology):
-    message = one_problem(topology, cluster("{ipFamily: ipv6}"), UnsupportedError)
-    assert message.startswith("networking.ipFamily: 'ipv6': single-stack IPv6 is not emulated yet")
+def test_single_stack_ipv6_is_no_longer_refused(topology):
+    # built since: tests/unit/test_ipv6_only.py
+    assert topology(cluster("{ipFamily: ipv6}")).ip_family == "ipv6"
 
 
 def test_pods_mirror_their_ipv4_host_offset_in_their_nodes_64(topology):

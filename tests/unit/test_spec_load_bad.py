@@ -375,12 +375,13 @@ def test_unknown_routing_mode(topology):
         topology(kind_cluster(0, "routing: ipip"))
 
 
-def test_ipv6_is_unsupported(topology):
-    with pytest.raises(UnsupportedError, match="networking.ipFamily: 'ipv6': single-stack IPv6 is not emulated yet"):
+def test_ipv6_with_an_ipv4_pod_subnet(topology):
+    # single-stack IPv6 is built (tests/unit/test_ipv6_only.py); its ranges must be IPv6
+    with pytest.raises(SpecError, match="'10.244.0.0/16': an IPv4 range needs ipFamily: ipv4 or dual"):
         topology("""
             kind: Cluster
             apiVersion: kind.x-k8s.io/v1alpha4
-            networking: {ipFamily: ipv6}
+            networking: {ipFamily: ipv6, podSubnet: 10.244.0.0/16}
         """)
 
 

@@ -1,0 +1,90 @@
+"""A single-stack IPv6 plan (issue 15, spec/ipv6.py; pure, plan/).
+
+The plan of an `ipFamily: ipv6` cluster has IPv6 primary addresses everywhere (its podSubnet is
+IPv6): the kernel-facing code asks `is_ipv6` to pick the IPv6 way of doing the same thing
+(emu/ipv6only.py), and the NetworkPolicy table, compiled as always over the policy world (whose
+ip_version is then 6), is written with IPv6 address types and `ip6` matches.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from ..errors import Problem
+from ..spec.services import ServiceSpec
+
+if TYPE_CHECKING:
+    from .model import Plan
+
+
+def is_ipv6(plan: Plan) -> bool:
+    """True for a single-stack IPv6 plan: its primary (only) pod range is IPv6."""
+    return ":" in plan.pod_subnet and ipaddress.ip_network(plan.pod_subnet).version == 6
+
+
+def policy_script6(text: str) -> str:
+    """The policy table's `nft -f` script (whole, patch or elements) with IPv6 address types and
+    `ip6` matches; the table keeps its name (it is the cluster's only policy table)."""
+    for old, new in (("ipv4_addr", "ipv6_addr"), ("ip saddr", "ip6 saddr"), ("ip daddr", "ip6 daddr")):
+        text = text.replace(old, new)
+    return text
+
+
+def refusals(file: str, plan: Plan, services: Sequence[ServiceSpec]) -> list[Problem]:
+    """What a single-stack IPv6 cluster does not build yet, one line each (exit 2): IPv6 load
+    balancers and external IPs, the portmap plugin's IPv6 rules (hostPort), the ingress-nginx
+    controller, the administrator's policy tiers over IPv6. `file` is the topology's."""
+    out: list[Problem] = []
+    for s in services:
+        if s.ref.file.startswith("<"):  # the cluster's own (ingress-nginx's): refused below as a whole
+            continue
+        if s.type == "LoadBalancer":
+            out.append(
+                Problem(
+                    s.ref.file,
+                    s.field_path("spec.type"),
+                    "LoadBalancer in an ipFamily ipv6 cluster: the emulated cloud's IPv6 load balancers are not built yet",
+                    str(s.ref),
+                )
+            )
+        elif s.external_ips:
+            out.append(
+                Problem(
+                    s.ref.file,
+                    s.field_path("spec.externalIPs"),
+                    "externalIPs in an ipFamily ipv6 cluster: routes to IPv6 external IPs are not built yet",
+                    str(s.ref),
+                )
+            )
+    mapped = [p for p in plan.pods if p.host_ports and not p.host_network]
+    if mapped:
+        out.append(
+            Problem(
+                file,
+                "networking.ipFamily",
+                f"ipv6: pod {mapped[0].namespace}/{mapped[0].name} has a hostPort; the portmap plugin's IPv6 "
+                "rules are not built yet",
+                "kind Cluster",
+            )
+        )
+    if plan.ingress is not None:
+        out.append(
+            Problem(
+                file,
+                "networking.ipFamily",
+                "ipv6: the ingress-nginx controller is not served over IPv6 yet",
+                "kind Cluster",
+            )
+        )
+    if plan.tiers:
+        out.append(
+            Problem(
+                file,
+                "networking.ipFamily",
+                f"ipv6: {plan.tiers[0].ref} is an administrator's policy tier; tiers are enforced on IPv4 only so far",
+                "kind Cluster",
+            )
+        )
+    return out

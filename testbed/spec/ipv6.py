@@ -1,0 +1,115 @@
+"""kind's `networking.ipFamily: ipv6`: a single-stack IPv6 cluster (issue 15; spec/, pure).
+
+Design (the seam): the plan has one *primary* family. In an IPv6 cluster the primary ranges ARE
+IPv6 — ClusterSpec.pod_subnet, service_subnet, underlay_subnet and node_cidr_prefix hold kind's
+IPv6 values (fd00:10:244::/56, fd00:10:96::/112, a /64 per node, the ULA underlay
+fd00:192:168:1::/64) — so every planned pod, node, host and Service address is IPv6 and there is
+no IPv4 anywhere in the plan, the kernel or what the shell shows (no hidden IPv4 on a pod's or
+node's interface: that would be a fake). The planners (ipam, services, DNS, kube-proxy and policy
+compilers) already work on any address; the kernel-facing code switches on the address family
+(emu/ipv6only.py: pod addresses without DAD, ip6tables-restore, the policy table's IPv6 twin,
+the agent's IPv6 sockets, kube-dns's IPv6 ClusterIP in resolv.conf, AAAA-only answers).
+
+What is built: one underlay segment, routing host-gw, kube-proxy iptables mode. Everything else
+is refused in one line naming what is missing (exit 2), as the dual-stack refusals are.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from ..errors import Problem
+from .dualstack import DEFAULT_UNDERLAY_V6, KIND, NODE_MASK_V6
+
+V6_ROUTING = ("host-gw",)
+V6_PROXY_MODES = ("iptables", "none")
+# the cluster's own Services take the 1st and 10th addresses of serviceSubnet (kubernetes, kube-dns)
+MAX_SERVICE_PREFIX_V6 = 124
+
+
+def single(value: str | None, field: str, default: str, file: str) -> tuple[str, list[Problem]]:
+    """(the IPv6 CIDR, problems) of an ipv6 cluster's podSubnet/serviceSubnet: one IPv6 CIDR."""
+    if not value:
+        return default, []
+    parts = [p.strip() for p in value.split(",")]
+    if len(parts) > 1:
+        return "", [Problem(file, field, f"{_cut(value)}: two CIDRs (dual-stack) need ipFamily: dual", KIND)]
+    try:
+        version = ipaddress.ip_network(parts[0], strict=False).version
+    except ValueError:
+        return parts[0], []  # the validation names the bad network (spec/dualstack.py check_v6)
+    if version != 6:
+        return "", [Problem(file, field, f"{_cut(value)}: an IPv4 range needs ipFamily: ipv4 or dual", KIND)]
+    return parts[0], []
+
+
+def primary_fields(pod: str, svc: str, subnet: object, opts: dict[str, Any]) -> dict[str, Any]:
+    """ClusterSpec fields of an ipv6 cluster: the IPv6 ranges as the primary (only) ones; the
+    `*_v6` fields mirror them, so the dual-stack checks of the IPv6 ranges apply unchanged. The
+    underlay is `underlay.subnetIPv6`, or `underlay.subnet` when that is given (it must then be
+    IPv6: the validation says so), or the ULA default."""
+    opts.pop("underlay_subnet", None)
+    under = opts.pop("underlay_subnet_v6", None) or (subnet if isinstance(subnet, str) else "") or DEFAULT_UNDERLAY_V6
+    mask = opts.pop("node_cidr_prefix_v6", None) or NODE_MASK_V6
+    opts.pop("node_cidr_prefix", None)  # the IPv4 node mask: no IPv4 here
+    return {
+        "ip_family": "ipv6",
+        "pod_subnet": pod,
+        "service_subnet": svc,
+        "underlay_subnet": under,
+        "node_cidr_prefix": mask,
+        "pod_subnet_v6": pod,
+        "service_subnet_v6": svc,
+        "underlay_subnet_v6": under,
+        "node_cidr_prefix_v6": mask,
+    }
+
+
+def refusals(file: str, routing: str, kube_proxy_mode: str, racks: int, advertise: bool) -> list[Problem]:
+    """What an IPv6 cluster does not have yet, one line each, naming what is missing."""
+    out: list[Problem] = []
+    tb = "TestbedConfig"
+    if routing not in V6_ROUTING:
+        out.append(
+            Problem(
+                file,
+                "routing",
+                f"{routing!r} with ipFamily ipv6: only host-gw routes IPv6 so far (the cloud router's IPv6 routes, "
+                "flannel's IPv6 VXLAN device and bird2's IPv6 sessions are not built yet)",
+                tb,
+            )
+        )
+    if kube_proxy_mode not in V6_PROXY_MODES:
+        out.append(
+            Problem(
+                file,
+                "networking.kubeProxyMode",
+                f"{kube_proxy_mode!r} with ipFamily ipv6: kube-proxy's ip6 table is not built yet; use iptables",
+                KIND,
+            )
+        )
+    if racks > 1:
+        out.append(
+            Problem(
+                file,
+                "underlay.subnets",
+                "racks with ipFamily ipv6: the underlay router and the outside world have no IPv6 side yet; "
+                "use one subnet (underlay.subnetIPv6)",
+                tb,
+            )
+        )
+    if advertise:
+        out.append(
+            Problem(
+                file,
+                "advertiseServiceSubnet",
+                "with ipFamily ipv6: routing the IPv6 Service range from outside is not built yet",
+                tb,
+            )
+        )
+    return out
+
+
+def _cut(value: str, limit: int = 80) -> str:
+    return repr(value if len(value) <= limit else value[:limit] + "...")

@@ -1,0 +1,147 @@
+"""Single-stack IPv6 clusters (issue 15, spec/ipv6.py) with real packets.
+
+topologies/ipv6.yaml: pods, nodes and the laptop have IPv6 addresses only — no IPv4 address on
+any emulated interface, checked in the kernel — and the pod network, Services (ClusterIP through
+ip6tables, NodePort, the cluster DNS's AAAA records from the resolv.conf's IPv6 kube-dns) and a
+NetworkPolicy with an IPv6 ipBlock work over IPv6, NAT-free where the network model says so. The
+experiment experiments/ipv6.yaml (the quickstart's matrix over TCP and UDP, the Services, the
+policy) passes, and teardown leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import socket
+import subprocess
+
+import pandas as pd
+
+from testbed.emu.cluster import EmulatedCluster
+from testbed.experiment.load import load_experiment
+from testbed.experiment.run import run_experiment
+from testbed.plan.build import plan_cluster, replan
+from testbed.spec.topology import load_topology
+from testbed.spec.workloads import load_manifests
+
+from .conftest import ROOT
+from .test_dual_stack import _ask  # TCP or UDP to an address from a namespace, the agent's reply decoded
+
+TOPOLOGY = os.path.join(ROOT, "topologies", "ipv6.yaml")
+FILES = [os.path.join(ROOT, "manifests", f) for f in ("quickstart-app.yaml", "ipv6-services.yaml")]
+
+
+def _ip(netns_path: str, *argv: str) -> str:
+    name = os.path.basename(netns_path)
+    return subprocess.run(["ip", "-n", name, *argv], capture_output=True, text=True, check=True).stdout
+
+
+def test_ipv6_only_cluster_pods_services_dns_policy(no_leftovers):
+    spec = load_topology(TOPOLOGY)
+    manifests = load_manifests(FILES)
+    plan = plan_cluster(spec, manifests)
+    assert plan.services is not None
+    pods = {p.name: p for p in plan.pods}
+    echo = {p.name: p for p in plan.pods if p.labels.get("app") == "echo"}
+    client = pods["client"]
+    with EmulatedCluster(plan) as c:
+        # no IPv4 anywhere: pods, nodes, the laptop (loopback's 127.0.0.1 aside, as in any netns)
+        members = [c.pod_netns_path(p) for p in plan.pods] + [c.node_netns_path(n) for n in plan.nodes]
+        members.append(c.netns_path(plan.externals[0].key))
+        for path in members:
+            assert [line for line in _ip(path, "-4", "-o", "addr").splitlines() if " lo " not in line] == [], path
+            assert _ip(path, "-4", "route") == "", path
+        assert f"inet6 {client.ip}/64" in _ip(c.pod_netns_path(client), "-6", "addr", "show", "dev", "eth0")
+
+        # pod to pod across nodes, TCP and UDP, and node to pod: NAT-free
+        src = c.pod_netns_path(client)
+        far = next(p for p in echo.values() if p.node != client.node)
+        for kind, port, proto in ((socket.SOCK_STREAM, 8080, "TCP"), (socket.SOCK_DGRAM, 5353, "UDP")):
+            reply = _ask(src, far.ip, port, kind)
+            assert (reply["pod"], reply["protocol"], reply["peer_ip"], reply["local_ip"]) == (
+                far.name,
+                proto,
+                client.ip,
+                far.ip,
+            )
+        node = plan.node(far.node)
+        assert _ask(c.node_netns_path(plan.node(client.node)), far.ip, 8080, socket.SOCK_STREAM)["peer_ip"] in (
+            plan.node(client.node).host_ip,
+            plan.node(client.node).gateway,
+        )
+
+        # a ClusterIP through ip6tables: spread over the endpoints, the client's own address seen
+        svc = plan.services.service("default", "echo")
+        seen = set()
+        for _ in range(12):
+            reply = _ask(src, svc.cluster_ip, 80, socket.SOCK_STREAM)
+            assert reply["local_ip"] == echo[reply["pod"]].ip and reply["peer_ip"] == client.ip
+            seen.add(reply["pod"])
+        assert len(seen) >= 2, seen
+        assert _ask(src, svc.cluster_ip, 53, socket.SOCK_DGRAM)["pod"] in echo
+        # NodePort on a node's IPv6 address from the laptop (SNAT to the node, as in IPv4)
+        laptop = c.netns_path(plan.externals[0].key)
+        assert _ask(laptop, node.host_ip, 30080, socket.SOCK_STREAM)["pod"] in echo
+
+        # the cluster DNS: resolv.conf names the IPv6 kube-dns; AAAA answers, no A
+        kube_dns = plan.services.service("kube-system", "kube-dns").cluster_ip
+        resolv = subprocess.run(
+            ["ip", "netns", "exec", os.path.basename(src), "cat", "/etc/resolv.conf"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert f"nameserver {kube_dns}\n" in resolv
+
+        def dig(kind: str, name: str) -> list[str]:
+            argv = ["ip", "netns", "exec", os.path.basename(src), "dig", "+short", "+time=2", "+tries=2", kind, name]
+            return sorted(subprocess.run(argv, capture_output=True, text=True, check=True).stdout.split())
+
+        assert dig("AAAA", "echo.default.svc.cluster.local") == [svc.cluster_ip]
+        assert dig("A", "echo.default.svc.cluster.local") == []
+        assert dig("AAAA", "echo-headless.default.svc.cluster.local") == sorted(p.ip for p in echo.values())
+
+        # a NetworkPolicy with an IPv6 ipBlock: client allowed, other dropped, nodes allowed
+        policy = load_manifests([*FILES, os.path.join(ROOT, "manifests", "ipv6-policy.yaml")])
+        with_policy = replan(spec, policy, prev=plan)
+        c.apply(with_policy)
+        assert _ask(src, far.ip, 8080, socket.SOCK_STREAM)["peer_ip"] == client.ip
+        try:
+            _ask(c.pod_netns_path(pods["other"]), far.ip, 8080, socket.SOCK_STREAM)
+            blocked = False
+        except OSError:
+            blocked = True
+        assert blocked
+        assert (
+            _ask(c.node_netns_path(plan.nodes[0]), far.ip, 8080, socket.SOCK_STREAM)["peer_ip"] == plan.nodes[0].host_ip
+        )
+
+        # scaled on the live cluster: the new pods are IPv6 only too
+        bigger = dataclasses.replace(
+            policy,
+            workloads=tuple(dataclasses.replace(w, replicas=5) if w.ref.name == "web" else w for w in policy.workloads),
+        )
+        new = replan(spec, bigger, prev=with_policy)
+        c.apply(new)
+        added = [p for p in new.pods if p.key not in {q.key for q in plan.pods}]
+        assert added and all(":" in p.ip for p in added)
+        for pod in added:
+            assert _ask(src, pod.ip, 80, socket.SOCK_STREAM)["peer_ip"] == client.ip
+            assert _ip(c.pod_netns_path(pod), "-4", "route") == ""
+
+
+def test_ipv6_experiment_passes(tmp_path, no_leftovers):
+    run_dir, passed = run_experiment(
+        load_experiment(os.path.join(ROOT, "experiments", "ipv6.yaml")), str(tmp_path), progress=lambda _m: None
+    )
+    rows = pd.read_parquet(os.path.join(run_dir, "probes.parquet"))
+    meta = json.load(open(os.path.join(run_dir, "run.json")))
+    assert passed and meta["as_expected"] == meta["probes"] == len(rows) > 250 and meta["nat_violations"] == 0
+    assert set(rows["family"]) == {"IPv6"}
+    assert not rows["dst_ip"].str.contains(r"^\d+\.\d+\.\d+\.\d+$").any()
+    assert {"pod-to-service (DNS name)", "external-to-service (nodePort)", "pod-to-pod (across nodes)"} <= set(
+        rows["communication"]
+    )
+    pods = rows[rows["communication"].str.startswith("pod-to-pod") & (rows["step"] == "connectivity")]
+    assert len(pods) and (pods["seen_src_ip"] == pods["src_ip"]).all()

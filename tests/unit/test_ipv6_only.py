@@ -1,0 +1,294 @@
+"""Single-stack IPv6 clusters (issue 15, spec/ipv6.py): kind's defaults, the refusals, a plan
+with IPv6 addresses only (golden), and the IPv6 kernel lines, policy table and probes."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from testbed.emu.ipv6only import bridge_lines6, member_lines6
+from testbed.emu.pods import node_batch
+from testbed.errors import SpecError
+from testbed.experiment.expand import Party, PlannedProbe
+from testbed.experiment.family import single_stack_probes
+from testbed.kubeproxy import build_ruleset
+from testbed.plan.build import plan_cluster
+from testbed.plan.ipv6 import is_ipv6, policy_script6
+from testbed.rules.render_iptables import render_restore
+from testbed.spec.model import Manifests
+from testbed.spec.topology import load_topology
+from testbed.spec.workloads import load_manifests
+
+from ._golden import check_golden
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+
+
+def cluster(networking: str, testbed: str = "", workers: int = 2) -> str:
+    roles = ", ".join(["{role: control-plane}"] + ["{role: worker}"] * workers)
+    text = f"kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes: [{roles}]\nnetworking: {networking}\n"
+    if testbed:
+        text += f"---\napiVersion: testbed/v1alpha1\nkind: TestbedConfig\n{testbed}\n"
+    return text
+
+
+def one_problem(topology, text: str) -> str:
+    with pytest.raises(SpecError) as info:
+        topology(text)
+    assert len(info.value.problems) == 1, info.value.problems
+    (p,) = info.value.problems
+    return f"{p.path}: {p.message}"
+
+
+def _ipv6_plan(*extra: str):
+    spec = load_topology(str(REPO / "topologies" / "ipv6.yaml"))
+    files = [str(REPO / "manifests" / "quickstart-app.yaml"), str(REPO / "manifests" / "ipv6-services.yaml"), *extra]
+    return plan_cluster(spec, load_manifests(files), 1)
+
+
+def _strings(value):
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield k
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+    elif isinstance(value, str):
+        yield value
+
+
+def _is_ipv4(text: str) -> bool:
+    try:
+        return ipaddress.ip_network(text, strict=False).version == 4
+    except ValueError:
+        return False
+
+
+def test_ipv6_takes_kinds_defaults_as_the_primary_ranges(topology):
+    spec = topology(cluster("{ipFamily: ipv6}"))
+    assert (spec.ip_family, spec.pod_subnet, spec.service_subnet) == ("ipv6", "fd00:10:244::/56", "fd00:10:96::/112")
+    assert (spec.underlay_subnet, spec.node_cidr_prefix) == ("fd00:192:168:1::/64", 64)
+    given = topology(cluster("{ipFamily: ipv6, podSubnet: 'fd00:1::/56'}", "underlay: {subnet: 'fd00:9::/64'}"))
+    assert (given.pod_subnet, given.underlay_subnet) == ("fd00:1::/56", "fd00:9::/64")
+
+
+@pytest.mark.parametrize(
+    ("networking", "testbed", "expected"),
+    [
+        (  # the issue's three bad inputs (the third is test_require_dual_stack_...)
+            "{podSubnet: 'fd00:10:244::/56'}",
+            "",
+            "networking.podSubnet: 'fd00:10:244::/56': an IPv6 or dual-stack range needs ipFamily: dual",
+        ),
+        (
+            "{ipFamily: ipv6}",
+            "podCIDRPrefixIPv6: 120",
+            "podCIDRPrefixIPv6: /120 is more than 16 bits longer than podSubnet fd00:10:244::/56 "
+            "(kube-controller-manager's node-cidr-mask-size-ipv6 limit)",
+        ),
+        (
+            "{ipFamily: ipv6, podSubnet: 10.244.0.0/16}",
+            "",
+            "networking.podSubnet: '10.244.0.0/16': an IPv4 range needs ipFamily: ipv4 or dual",
+        ),
+        (
+            "{ipFamily: ipv6, serviceSubnet: 'fd00:10:96::/112,10.96.0.0/16'}",
+            "",
+            "networking.serviceSubnet: 'fd00:10:96::/112,10.96.0.0/16': two CIDRs (dual-stack) need ipFamily: dual",
+        ),
+        (
+            "{ipFamily: ipv6, serviceSubnet: 'fd00:10:96::/64'}",
+            "",
+            "networking.serviceSubnet: fd00:10:96::/64 is too large: an IPv6 serviceSubnet is /108 or smaller",
+        ),
+        (
+            "{ipFamily: ipv6, serviceSubnet: 'fd00:10:96::/126'}",
+            "",
+            "networking.serviceSubnet: fd00:10:96::/126 is too small: the cluster's own Services take its 1st and "
+            "10th addresses (kubernetes, kube-dns); use a /124 or larger",
+        ),
+        (
+            "{ipFamily: ipv6}",
+            "underlay: {subnet: 192.168.1.0/24}",
+            "underlay.subnet: '192.168.1.0/24': an ipFamily ipv6 cluster's underlay is IPv6 (underlay.subnetIPv6, default fd00:192:168:1::/64)",
+        ),
+        (
+            "{ipFamily: ipv6}",
+            "routing: vxlan",
+            "routing: 'vxlan' with ipFamily ipv6: only host-gw routes IPv6 so far (the cloud router's IPv6 routes, "
+            "flannel's IPv6 VXLAN device and bird2's IPv6 sessions are not built yet)",
+        ),
+        (
+            "{ipFamily: ipv6, kubeProxyMode: nftables}",
+            "",
+            "networking.kubeProxyMode: 'nftables' with ipFamily ipv6: kube-proxy's ip6 table is not built yet; "
+            "use iptables",
+        ),
+        (
+            "{ipFamily: ipv6}",
+            "underlay: {subnets: [{name: a, cidr: 'fd00:1::/64'}, {name: b, cidr: 'fd00:2::/64'}]}",
+            "underlay.subnets: racks with ipFamily ipv6: the underlay router and the outside world have no IPv6 side "
+            "yet; use one subnet (underlay.subnetIPv6)",
+        ),
+        (
+            "{ipFamily: ipv6}",
+            "externalHosts: [{name: laptop, ip: 192.168.1.10}]",
+            "externalHosts[laptop].ip: 192.168.1.10 is not a host address of the underlay fd00:192:168:1::/64",
+        ),
+    ],
+)
+def test_bad_input_is_one_line_naming_the_field(topology, networking, testbed, expected):
+    assert one_problem(topology, cluster(networking, testbed)) == expected
+
+
+def test_the_plan_has_ipv6_addresses_only_and_matches_golden():
+    plan = _ipv6_plan()
+    data = plan.to_dict()
+    assert is_ipv6(plan) and plan.dual is None
+    assert [s for s in _strings(data) if _is_ipv4(s)] == []
+    assert [(n.name, n.host_ip, n.pod_cidr, n.gateway) for n in plan.nodes] == [
+        ("kind-control-plane", "fd00:192:168:1::2", "fd00:10:244::/64", "fd00:10:244::1"),
+        ("kind-worker", "fd00:192:168:1::3", "fd00:10:244:1::/64", "fd00:10:244:1::1"),
+        ("kind-worker2", "fd00:192:168:1::4", "fd00:10:244:2::/64", "fd00:10:244:2::1"),
+    ]
+    assert {(p.prefix, p.gateway) for p in plan.pods if p.node == "kind-worker"} == {(64, "fd00:10:244:1::1")}
+    assert plan.services is not None
+    assert plan.services.service("kube-system", "kube-dns").cluster_ip == "fd00:10:96::a"
+    assert plan.services.service("default", "kubernetes").cluster_ip == "fd00:10:96::1"
+    assert all(":" in e.ip for sl in plan.services.slices for e in sl.endpoints)
+    a, _cnames = plan.dns_records
+    assert a and all(":" in ip for _, ip in a)  # AAAA records only
+    check_golden("ipv6-plan.json", json.dumps(data, indent=2, sort_keys=True) + "\n")
+    assert _ipv6_plan() == plan  # deterministic
+
+
+def test_services_get_the_api_servers_families_and_messages(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: both}\n"
+        "spec: {ipFamilyPolicy: RequireDualStack, selector: {app: echo}, ports: [{port: 80}]}\n---\n"
+        "apiVersion: v1\nkind: Service\nmetadata: {name: four}\n"
+        "spec: {ipFamilies: [IPv4], selector: {app: echo}, ports: [{port: 80}]}\n---\n"
+        "apiVersion: v1\nkind: Service\nmetadata: {name: lb}\n"
+        "spec: {type: LoadBalancer, selector: {app: echo}, ports: [{port: 80}]}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(SpecError) as info:
+        _ipv6_plan(str(bad))
+    assert [(p.document, p.path, p.message) for p in info.value.problems] == [
+        (
+            "Service default/both",
+            "spec.ipFamilyPolicy",
+            "RequireDualStack cannot be satisfied: this cluster is IPv6 single-stack",
+        ),
+        ("Service default/four", "spec.ipFamilies[0]", "'IPv4': not configured on this cluster (IPv6 single-stack)"),
+        (
+            "Service default/lb",
+            "spec.type",
+            "LoadBalancer in an ipFamily ipv6 cluster: the emulated cloud's IPv6 load balancers are not built yet",
+        ),
+    ]
+
+
+def test_bad_input_through_the_cli_is_one_line_exit_2(tmp_path):
+    topo = tmp_path / "t.yaml"
+    topo.write_text(cluster("{ipFamily: ipv6}", "podCIDRPrefixIPv6: 120"), encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "testbed", "plan", str(topo)], capture_output=True, text=True, check=False, cwd=REPO
+    )
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert "podCIDRPrefixIPv6: /120 is more than 16 bits longer" in result.stderr
+
+
+def test_kernel_lines_are_ipv6_without_dad():
+    plan = _ipv6_plan()
+    node = plan.node("kind-worker")
+    pods = [p for p in plan.pods if p.node == node.name]
+    routes = [r for r in plan.routes if r.node == node.name]
+    lines = node_batch(node, pods, routes, "t", 1500)
+    assert "addr add fd00:10:244:1::1/64 dev cni0 nodad" in lines and "addr add fe80::1/64 dev cni0 nodad" in lines
+    assert "route replace fd00:10:244::/64 via fd00:192:168:1::2 dev eth0" in lines
+    assert [line for line in lines if any(_is_ipv4(w) for w in line.replace("/", " /").split())] == []
+    assert bridge_lines6("cni0", "fd00:10:244:1::1", "64")[0] == "addr add fd00:10:244:1::1/64 dev cni0 nodad"
+    assert member_lines6("fd00:192:168:1::a", 64) == [
+        "addr add fd00:192:168:1::a/64 dev eth0 nodad",
+        "addr add fe80::a/64 dev eth0 nodad",
+    ]
+
+
+def test_kube_proxy_rules_and_policy_table_are_ipv6():
+    plan = _ipv6_plan(str(REPO / "manifests" / "ipv6-policy.yaml"))
+    assert plan.services is not None
+    node = plan.node("kind-worker")
+    ruleset = build_ruleset(plan.services, node.name, node.host_ip, plan.pod_subnet, "iptables", None, node.pod_cidr)
+    text = render_restore(ruleset.tables)
+    assert "-d fd00:10:96::a --dport 53" in text and "--to-destination [fd00:10:244::" in text
+    assert plan.world.ip_version == 6
+    script = policy_script6(_nft(plan, node.name))
+    assert "ipv4_addr" not in script and "ip saddr" not in script and "ipv6_addr" in script
+    assert "fd00:192:168:1::a" in script  # the ipBlock's except, as an IPv6 element
+
+
+def _nft(plan, node: str) -> str:
+    from testbed.netpol.compiler import reconcile_rulesets
+
+    return reconcile_rulesets({}, dict(plan.policy_rulesets))[node].script
+
+
+def _probe(protocol: str, dst_ip: str, method: str = "socket") -> PlannedProbe:
+    src = Party("pod", "a", "default", "kind-worker", "fd00:10:244:1::2", "k")
+    return PlannedProbe(
+        group="g",
+        attempt=0,
+        src=src,
+        dst=src,
+        dst_ip=dst_ip,
+        protocol=protocol,
+        port=80,
+        port_name="",
+        container="c",
+        communication="x",
+        expect_outcome="connected",
+        expect_sources=("127.0.0.1",),
+        timeout=1.0,
+        method=method,
+    )
+
+
+def test_probes_go_to_ipv6_localhost_and_sctp_is_refused():
+    (p,) = single_stack_probes([_probe("TCP", "127.0.0.1")])
+    assert (p.dst_ip, p.expect_sources) == ("::1", ("::1",))
+    with pytest.raises(SpecError, match="SCTP in an ipFamily ipv6 cluster"):
+        single_stack_probes([_probe("SCTP", "fd00:10:244:1::3")])
+    with pytest.raises(SpecError, match="method scapy in an ipFamily ipv6 cluster"):
+        single_stack_probes([_probe("TCP", "fd00:10:244:1::3", "scapy")])
+
+
+def test_an_ipv4_plan_is_not_ipv6():
+    spec = load_topology(str(REPO / "topologies" / "three-nodes.yaml"))
+    assert not is_ipv6(plan_cluster(spec, Manifests()))
+
+
+def test_what_is_not_built_over_ipv6_is_refused_in_one_line(tmp_path):
+    spec = load_topology(str(REPO / "topologies" / "ipv6.yaml"))
+    ingress = load_manifests([str(REPO / "manifests" / "ingress-demo.yaml")])
+    with pytest.raises(SpecError) as info:
+        plan_cluster(spec, ingress)
+    assert [str(p.message) for p in info.value.problems] == [
+        "ipv6: the ingress-nginx controller is not served over IPv6 yet"
+    ]
+    hostport = tmp_path / "hp.yaml"
+    hostport.write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: hp}\n"
+        "spec: {containers: [{name: c, image: x, ports: [{containerPort: 80, hostPort: 8080}]}]}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(SpecError, match="pod default/hp has a hostPort; the portmap plugin's IPv6 rules"):
+        plan_cluster(spec, load_manifests([str(hostport)]))
