@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..errors import SpecError
@@ -26,7 +26,7 @@ from ..netpol.world import World
 from ..rules.model import Ruleset
 from ..spec.model import ClusterSpec
 from ..spec.services import ServiceSpec
-from .model import Plan, RoutePlan
+from .model import Plan, PodPlan, RoutePlan
 from .service_families import ServiceFamilies, ipv6_services, ipv6_slices, plan_families
 from .service_model import EndpointSlicePlan, ServicesPlan
 
@@ -95,16 +95,7 @@ def extend(cluster: ClusterSpec, plan: Plan, services: Sequence[ServiceSpec] = (
                 str(cidr.network_address + 1),
             )
         )
-    by_name = {n.name: n for n in nodes}
-    v4_cidr = {n.name: ipaddress.IPv4Network(n.pod_cidr) for n in plan.nodes}
-    pods = {
-        p.key: str(
-            ipaddress.IPv6Network(by_name[p.node].pod_cidr).network_address
-            + (int(ipaddress.IPv4Address(p.ip)) - int(v4_cidr[p.node].network_address))
-        )
-        for p in plan.pods
-        if p.node in by_name and ipaddress.ip_address(p.ip) in v4_cidr[p.node]
-    }
+    pods = _pod_addresses(plan, nodes, plan.pods)
     externals = {x.name: str(under6.network_address + _host_number(x.ip, x.underlay_prefix)) for x in plan.externals}
     routes = tuple(
         RoutePlan(n.name, peer.pod_cidr, peer.host_ip, "eth0", f"host-gw: IPv6 pod CIDR of {peer.name} via its HOST-IP")
@@ -133,6 +124,34 @@ def extend(cluster: ClusterSpec, plan: Plan, services: Sequence[ServiceSpec] = (
         ("ipFamily dual: the administrator's policy tiers are enforced on IPv4 only so far",) if plan.tiers else ()
     )
     return dataclasses.replace(plan, dual=dual, warnings=plan.warnings + warnings)
+
+
+def _pod_addresses(plan: Plan, nodes: Sequence[NodeV6], pods: Iterable[PodPlan]) -> dict[str, str]:
+    """pod key -> its IPv6 address: its IPv4 host offset in its node's /64 (host-local's two ranges)."""
+    by_name = {n.name: n for n in nodes}
+    v4_cidr = {n.name: ipaddress.IPv4Network(n.pod_cidr) for n in plan.nodes}
+    return {
+        p.key: str(
+            ipaddress.IPv6Network(by_name[p.node].pod_cidr).network_address
+            + (int(ipaddress.IPv4Address(p.ip)) - int(v4_cidr[p.node].network_address))
+        )
+        for p in pods
+        if p.node in by_name and p.node in v4_cidr and ipaddress.ip_address(p.ip) in v4_cidr[p.node]
+    }
+
+
+def with_known_pods(plan: Plan, pods: Iterable[PodPlan]) -> Plan:
+    """`plan` whose IPv6 half also addresses `pods` it does not list: the terminating pods a
+    paced change adds back and the pods a node's kube-proxy still holds (plan/lifecycle.py), so
+    their IPv6 endpoints keep their conditions (terminating fallback) as the IPv4 ones do. The
+    pods of the plan keep theirs."""
+    dual = plan.dual
+    if dual is None:
+        return plan
+    extra = _pod_addresses(plan, dual.nodes, [p for p in pods if p.key not in dual.pods])
+    if not extra:
+        return plan
+    return dataclasses.replace(plan, dual=dataclasses.replace(dual, pods={**extra, **dual.pods}))
 
 
 def _host_number(ip: str, prefix: int) -> int:

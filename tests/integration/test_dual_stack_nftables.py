@@ -1,0 +1,120 @@
+"""kube-proxy's IPv6 proxier in nftables mode (issue 15) with real packets.
+
+A dual-stack cluster in nftables mode (topologies/dual-stack-nftables.yaml) holds table ip
+kube-proxy and table ip6 kube-proxy on every node. Over IPv6: a ClusterIP spread over its
+endpoints without NAT, UDP, a NodePort from the laptop; a scale-up synced partially into the
+ip6 table, whose kernel state then equals a full load's; and a kube-proxy-down fault: the
+stopped node's IPv6 rules go stale (its own flows still reach the pods that left), the other
+nodes' follow, and the node catches up once kube-proxy is back. Teardown leaves nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import subprocess
+
+from testbed.emu.cluster import EmulatedCluster
+from testbed.emu.kubeproxy6 import KubeProxy6
+from testbed.emu.rules import nft_load
+from testbed.faults.model import Fault, Recover, Timers
+from testbed.kubeproxy import render
+from testbed.plan.build import plan_cluster, replan
+from testbed.spec.topology import load_topology
+from testbed.spec.workloads import load_manifests
+
+from .conftest import ROOT
+from .test_dual_stack import _ask
+from .test_services import _kube_proxy_dump
+
+TOPOLOGY = os.path.join(ROOT, "topologies", "dual-stack-nftables.yaml")
+SERVICES = os.path.join(ROOT, "manifests", "dual-stack-services.yaml")
+FAST = Timers(time_scale=0.005)
+
+
+def _scaled(manifests, replicas: int):
+    return dataclasses.replace(
+        manifests, workloads=tuple(dataclasses.replace(w, replicas=replicas) for w in manifests.workloads)
+    )
+
+
+def _listing(c, node, family: str) -> str:
+    argv = ["ip", "netns", "exec", c.netns(node.key), "nft", "list", "table", family, "kube-proxy"]
+    return subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+
+
+def _answers(netns: str, address: str, tries: int) -> list[str | None]:
+    """The pod that answered each TCP connection to address:80 (None: no answer)."""
+    out: list[str | None] = []
+    for _ in range(tries):
+        try:
+            out.append(_ask(netns, address, 80, socket.SOCK_STREAM)["pod"])
+        except OSError:
+            out.append(None)
+    return out
+
+
+def test_ipv6_services_in_nftables_mode_scale_and_kube_proxy_down(no_leftovers):
+    spec, manifests = load_topology(TOPOLOGY), load_manifests([SERVICES])
+    plan = plan_cluster(spec, manifests)
+    dual = plan.dual
+    assert dual is not None and plan.kube_proxy_mode == "nftables"
+    echo = {p.name: p for p in plan.pods if p.labels.get("app") == "echo"}
+    client = next(iter(echo.values()))
+    prefer6 = dual.services["default/echo-prefer"].cluster_ips[1]
+    with EmulatedCluster(plan) as c:
+        for node in plan.nodes:  # upstream's two proxiers: one table per family
+            tables = subprocess.run(
+                ["ip", "netns", "exec", c.netns(node.key), "nft", "list", "tables"], capture_output=True, text=True
+            ).stdout
+            assert "table ip kube-proxy" in tables and "table ip6 kube-proxy" in tables, tables
+        src = c.pod_netns_path(client)
+        seen = set()
+        for _ in range(12):
+            reply = _ask(src, prefer6, 80, socket.SOCK_STREAM)
+            assert reply["local_ip"] == dual.pods[echo[reply["pod"]].key]
+            if reply["pod"] != client.name:  # not hairpinned: no NAT
+                assert reply["peer_ip"] == dual.pods[client.key]
+            seen.add(reply["pod"])
+        assert len(seen) >= 2, seen
+        assert _ask(src, prefer6, 53, socket.SOCK_DGRAM)["protocol"] == "UDP"
+        laptop = c.netns_path(plan.externals[0].key)
+        assert _ask(laptop, dual.nodes[1].host_ip, 30080, socket.SOCK_STREAM)["pod"] in echo  # NodePort, IPv6
+
+        # a scale-up: the IPv6 proxier's syncs are partial, and the kernel holds what a full load gives
+        proxy6 = c.controller(KubeProxy6)
+        assert proxy6 is not None and set(proxy6.kinds.values()) == {"full"}
+        bigger = replan(spec, _scaled(manifests, 5), prev=plan)
+        c.apply(bigger)
+        assert set(proxy6.kinds.values()) == {"partial"}, proxy6.kinds
+        five = {p.name: p for p in bigger.pods if p.labels.get("app") == "echo"}
+        assert len(five) == 5
+        assert set(_answers(src, prefer6, 40)) == set(five)  # every endpoint, the new ones too
+        for node in bigger.nodes:
+            dump = _kube_proxy_dump(c, node, "ip6")
+            nft_load(c.runner, c.netns(node.key), render(proxy6.previous[node.name]))  # whole, fresh
+            assert _kube_proxy_dump(c, node, "ip6") == dump, node.name
+
+        # kube-proxy stops on kind-worker: scaled down to one, its rules (both families) go stale
+        stopped, running = bigger.node("kind-worker"), bigger.node("kind-worker2")
+        fault = Fault("kube-proxy-down", node=stopped.name)
+        c.faults.inject(fault, FAST, spec, manifests)
+        one = replan(spec, _scaled(manifests, 1), prev=bigger)
+        c.apply(one)
+        (kept,) = [p for p in one.pods if p.labels.get("app") == "echo"]
+        left = [p for p in five.values() if p.name != kept.name]
+        assert bigger.dual is not None
+        gone6 = [bigger.dual.pods[p.key] for p in left]
+        stale6 = _listing(c, stopped, "ip6")
+        assert all(f"dnat to [{ip6}]:80" in stale6 for ip6 in gone6)
+        assert all(f"dnat to {p.ip}:80" in _listing(c, stopped, "ip") for p in left)  # the IPv4 proxier too
+        assert not any(ip6 in _listing(c, running, "ip6") for ip6 in gone6)
+        # the node's own IPv6 flows: the running node's reach the one pod; the stopped one's
+        # are still spread over five endpoints, four of them gone
+        assert _answers(c.node_netns_path(running), prefer6, 6) == [kept.name] * 6
+        lost = _answers(c.node_netns_path(stopped), prefer6, 6)
+        assert None in lost and set(lost) <= {kept.name, None}, lost
+        c.faults.recover(Recover(fault), FAST, spec, manifests)
+        assert not any(ip6 in _listing(c, stopped, "ip6") for ip6 in gone6)
+        assert _answers(c.node_netns_path(stopped), prefer6, 6) == [kept.name] * 6
