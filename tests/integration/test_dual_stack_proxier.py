@@ -1,11 +1,12 @@
-"""kube-proxy's IPv6 proxier in nftables mode (issue 15) with real packets.
+"""kube-proxy's IPv6 proxier with real packets, in nftables mode and iptables mode (issue 15).
 
 A dual-stack cluster in nftables mode (topologies/dual-stack-nftables.yaml) holds table ip
-kube-proxy and table ip6 kube-proxy on every node. Over IPv6: a ClusterIP spread over its
-endpoints without NAT, UDP, a NodePort from the laptop; a scale-up synced partially into the
-ip6 table, whose kernel state then equals a full load's; and a kube-proxy-down fault: the
-stopped node's IPv6 rules go stale (its own flows still reach the pods that left), the other
-nodes' follow, and the node catches up once kube-proxy is back. Teardown leaves nothing.
+kube-proxy and table ip6 kube-proxy on every node (in iptables mode, topologies/dual-stack.yaml:
+the ip6tables rules). Over IPv6: a ClusterIP spread over its endpoints without NAT, UDP, a
+NodePort from the laptop; a scale-up synced partially (nftables: the ip6 table's kernel state
+then equals a full load's); and a kube-proxy-down fault: the stopped node's IPv6 rules go stale
+(its own flows still reach the pods that left), the other nodes' follow, and the node catches up
+once kube-proxy is back. Teardown leaves nothing.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import dataclasses
 import os
 import socket
 import subprocess
+
+import pytest
 
 from testbed.emu.cluster import EmulatedCluster
 from testbed.emu.kubeproxy6 import KubeProxy6
@@ -28,7 +31,10 @@ from .conftest import ROOT
 from .test_dual_stack import _ask
 from .test_services import _kube_proxy_dump
 
-TOPOLOGY = os.path.join(ROOT, "topologies", "dual-stack-nftables.yaml")
+TOPOLOGIES = {
+    "nftables": os.path.join(ROOT, "topologies", "dual-stack-nftables.yaml"),
+    "iptables": os.path.join(ROOT, "topologies", "dual-stack.yaml"),
+}
 SERVICES = os.path.join(ROOT, "manifests", "dual-stack-services.yaml")
 FAST = Timers(time_scale=0.005)
 
@@ -40,8 +46,19 @@ def _scaled(manifests, replicas: int):
 
 
 def _listing(c, node, family: str) -> str:
-    argv = ["ip", "netns", "exec", c.netns(node.key), "nft", "list", "table", family, "kube-proxy"]
+    """kube-proxy's rules of one family on the node, as its tool lists them."""
+    inside = ["ip", "netns", "exec", c.netns(node.key)]
+    if c.plan.kube_proxy_mode == "nftables":
+        argv = inside + ["nft", "list", "table", family, "kube-proxy"]
+    else:
+        argv = inside + ["ip6tables-save" if family == "ip6" else "iptables-save", "-t", "nat"]
     return subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+
+
+def _dnat(c, ip: str) -> str:
+    """How the node's rules write a DNAT to ip:80."""
+    target = f"[{ip}]:80" if ":" in ip else f"{ip}:80"
+    return f"dnat to {target}" if c.plan.kube_proxy_mode == "nftables" else f"--to-destination {target}"
 
 
 def _answers(netns: str, address: str, tries: int) -> list[str | None]:
@@ -55,11 +72,12 @@ def _answers(netns: str, address: str, tries: int) -> list[str | None]:
     return out
 
 
-def test_ipv6_services_in_nftables_mode_scale_and_kube_proxy_down(no_leftovers):
-    spec, manifests = load_topology(TOPOLOGY), load_manifests([SERVICES])
+@pytest.mark.parametrize("mode", ["nftables", "iptables"])
+def test_ipv6_services_scale_and_kube_proxy_down(no_leftovers, mode):
+    spec, manifests = load_topology(TOPOLOGIES[mode]), load_manifests([SERVICES])
     plan = plan_cluster(spec, manifests)
     dual = plan.dual
-    assert dual is not None and plan.kube_proxy_mode == "nftables"
+    assert dual is not None and plan.kube_proxy_mode == mode
     echo = {p.name: p for p in plan.pods if p.labels.get("app") == "echo"}
     client = next(iter(echo.values()))
     prefer6 = dual.services["default/echo-prefer"].cluster_ips[1]
@@ -68,7 +86,8 @@ def test_ipv6_services_in_nftables_mode_scale_and_kube_proxy_down(no_leftovers):
             tables = subprocess.run(
                 ["ip", "netns", "exec", c.netns(node.key), "nft", "list", "tables"], capture_output=True, text=True
             ).stdout
-            assert "table ip kube-proxy" in tables and "table ip6 kube-proxy" in tables, tables
+            both = "table ip kube-proxy" in tables and "table ip6 kube-proxy" in tables
+            assert both == (mode == "nftables"), tables
         src = c.pod_netns_path(client)
         seen = set()
         for _ in range(12):
@@ -91,7 +110,7 @@ def test_ipv6_services_in_nftables_mode_scale_and_kube_proxy_down(no_leftovers):
         five = {p.name: p for p in bigger.pods if p.labels.get("app") == "echo"}
         assert len(five) == 5
         assert set(_answers(src, prefer6, 40)) == set(five)  # every endpoint, the new ones too
-        for node in bigger.nodes:
+        for node in bigger.nodes if mode == "nftables" else ():
             dump = _kube_proxy_dump(c, node, "ip6")
             nft_load(c.runner, c.netns(node.key), render(proxy6.previous[node.name]))  # whole, fresh
             assert _kube_proxy_dump(c, node, "ip6") == dump, node.name
@@ -107,8 +126,8 @@ def test_ipv6_services_in_nftables_mode_scale_and_kube_proxy_down(no_leftovers):
         assert bigger.dual is not None
         gone6 = [bigger.dual.pods[p.key] for p in left]
         stale6 = _listing(c, stopped, "ip6")
-        assert all(f"dnat to [{ip6}]:80" in stale6 for ip6 in gone6)
-        assert all(f"dnat to {p.ip}:80" in _listing(c, stopped, "ip") for p in left)  # the IPv4 proxier too
+        assert all(_dnat(c, ip6) in stale6 for ip6 in gone6)
+        assert all(_dnat(c, p.ip) in _listing(c, stopped, "ip") for p in left)  # the IPv4 proxier too
         assert not any(ip6 in _listing(c, running, "ip6") for ip6 in gone6)
         # the node's own IPv6 flows: the running node's reach the one pod; the stopped one's
         # are still spread over five endpoints, four of them gone
