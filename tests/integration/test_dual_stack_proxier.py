@@ -137,3 +137,72 @@ def test_ipv6_services_scale_and_kube_proxy_down(no_leftovers, mode):
         c.faults.recover(Recover(fault), FAST, spec, manifests)
         assert not any(ip6 in _listing(c, stopped, "ip6") for ip6 in gone6)
         assert _answers(c.node_netns_path(stopped), prefer6, 6) == [kept.name] * 6
+
+
+PACED = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: slow, namespace: default}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: slow}}
+  template:
+    metadata: {labels: {app: slow}}
+    spec:
+      terminationGracePeriodSeconds: 3600
+      containers:
+        - name: slow
+          image: agnhost
+          ports: [{name: http, containerPort: 80}]
+          lifecycle: {preStop: {sleep: {seconds: 3000}}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: slow, namespace: default}
+spec:
+  ipFamilyPolicy: PreferDualStack
+  selector: {app: slow}
+  ports: [{name: http, port: 80, targetPort: http}]
+"""
+
+
+def test_a_travelling_change_and_terminating_endpoints_over_ipv6(no_leftovers, tmp_path):
+    """A scale-up reaches the nodes' IPv6 rules one node after the other (kube-proxy's watch
+    delays, spread); scaled to zero, the pods terminate for a long preStop and both families'
+    rules fall back to them (serving, terminating): the IPv6 ClusterIP still answers."""
+    from testbed.experiment.paced import PacedChanges
+    from testbed.lifecycle.delays import Delays
+
+    path = tmp_path / "slow.yaml"
+    path.write_text(PACED)
+    spec, manifests = load_topology(TOPOLOGIES["nftables"]), load_manifests([str(path)])
+    plan = plan_cluster(spec, manifests)
+    assert plan.dual is not None
+    # the first node sees a change 0.1 s after its EndpointSlice is written, the last 30 s later
+    delays = Delays(kube_proxy_watch_spread=30.0, timers=Timers(time_scale=0.05))
+    with EmulatedCluster(plan) as c:
+        driver = PacedChanges(c, manifests, delays).driver
+        first, last = c.plan.nodes[0], c.plan.nodes[-1]
+        three = replan(spec, _scaled(manifests, 3), prev=driver.base)
+        assert three.dual is not None
+        driver.change(three)
+        (new,) = [p for p in three.pods if p.name not in {q.name for q in plan.pods}]
+        target = _dnat(c, three.dual.pods[new.key])
+        driver.wait_until(lambda: target in _listing(c, first, "ip6"), "the first node's IPv6 rules", limit=20.0)
+        assert target not in _listing(c, last, "ip6")  # still travelling: the last node's view is older
+        driver.settle()
+        assert target in _listing(c, last, "ip6")
+        # scaled to zero: every pod terminating, held by its preStop sleep, still serving
+        slow6 = three.dual.services["default/slow"].cluster_ips[1]
+        slow4 = three.services.service("default", "slow").cluster_ip
+        driver.change(replan(spec, _scaled(manifests, 0), prev=driver.base))
+        driver.run_for(40.0)  # past every node's watch delay
+        services = c.plan.services
+        assert c.plan.dual is not None and services is not None
+        eps = services.endpoints("default", "slow", "http", "TCP")
+        assert len(eps) == 3 and all(e.terminating and e.serving and not e.ready for e in eps), eps
+        names = {p.name for p in three.pods if p.labels.get("app") == "slow"}
+        node = c.node_netns_path(first)
+        for address in (slow4, slow6):
+            answered = _answers(node, address, 6)
+            assert set(answered) <= names and None not in answered, (address, answered)
