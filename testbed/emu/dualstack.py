@@ -32,6 +32,7 @@ from ..netns import in_netns
 from ..plan.dualroutes import CALICO_GATEWAY6, VTEP6_DEV, RouterV6, pod_addressing6
 from ..plan.dualstack import DualStackPlan
 from ..plan.model import Plan, PodPlan
+from ..plan.service_model import ServicesPlan
 from .daemon import Daemon
 from .ledger import Ledger, netns_name
 from .netlink import (
@@ -274,19 +275,32 @@ class DualStack:
 
 
 def ipv6_view(plan: Plan) -> Plan | None:
-    """The plan as kube-proxy's IPv6 proxier sees it: the nodes' IPv6 HOST-IPs, the IPv6 pod and
-    service subnets, the dual-stack Services with their IPv6 ClusterIPs and EndpointSlices. It sees
-    the current state: a change travelling to the nodes (plan conditions, issue 19) is modelled
-    for the IPv4 proxier only so far."""
+    """The plan as kube-proxy's IPv6 proxier sees it: the nodes' IPv6 HOST-IPs and /64s, the IPv6
+    pod and service subnets, the dual-stack Services with their IPv6 ClusterIPs and EndpointSlices.
+    A change travelling to the nodes (plan conditions, issue 19) travels to it too: a node whose
+    kube-proxy is behind sees the IPv6 side of its own view of the EndpointSlices, conditions
+    (ready, serving, terminating) included, as the IPv4 proxier does."""
     dual = plan.dual
-    if dual is None or plan.services is None or plan.kube_proxy_mode != "iptables":
+    if dual is None or plan.services is None or plan.kube_proxy_mode not in ("iptables", "nftables"):
         return None
+    conditions = plan.conditions
+    if conditions is not None and conditions.proxy_views:
+        converted: dict[int, ServicesPlan] = {}  # nodes that share an IPv4 view share its IPv6 one
+        views = {}
+        for node, view in conditions.proxy_views.items():
+            if id(view) not in converted:
+                converted[id(view)] = dual.ipv6_services(view)
+            views[node] = converted[id(view)]
+        conditions = dataclasses.replace(conditions, proxy_views=views)
     return dataclasses.replace(
         plan,
-        nodes=tuple(dataclasses.replace(n, host_ip=dual.node(n.name).host_ip) for n in plan.nodes),
+        nodes=tuple(
+            dataclasses.replace(n, host_ip=dual.node(n.name).host_ip, pod_cidr=dual.node(n.name).pod_cidr)
+            for n in plan.nodes
+        ),
         pod_subnet=dual.pod_subnet,
         service_subnet=dual.service_subnet,
         services=dual.ipv6_services(plan.services),
         dual=None,
-        conditions=None,
+        conditions=conditions,
     )

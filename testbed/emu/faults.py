@@ -227,13 +227,12 @@ class FaultInjector:
                 a, cnames = cluster.plan.dns_records
                 server.start(a, cnames)
         elif op.what in ("pause-proxy", "resume-proxy"):
-            proxy = cluster.controller(KubeProxy)
-            if proxy is None:
-                return
-            if op.what == "pause-proxy":
-                proxy.paused.add(op.target)
-            else:
-                proxy.resume(op.target, cluster.plan)
+            # every proxier of the node's kube-proxy: IPv4's and, dual-stack, IPv6's (emu/kubeproxy6.py)
+            for proxy in (c for c in cluster.controllers if isinstance(c, KubeProxy)):
+                if op.what == "pause-proxy":
+                    proxy.paused.add(op.target)
+                else:
+                    proxy.resume(op.target, cluster.plan)
         elif op.what in ("freeze-bird", "thaw-bird"):
             daemon = self._bird(cluster.controller(Routing), op.target)
             if daemon is None or not daemon.alive():

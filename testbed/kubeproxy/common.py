@@ -28,6 +28,13 @@ from ..spec.kube_proxy_config import KubeProxyConfig
 NFT_CHAIN_BASE_MAX = 256 - 16  # knftables.NameLengthMax - chainNamePrefixLengthMax
 MASQ_MARK = 0x4000  # kube-proxy --masquerade-bit 14
 LOOPBACK = "127.0.0.0/8"
+LOOPBACK6 = "::1/128"  # the IPv6 proxier's: iptables writes `! -d ::1/128`, nftables `ip6 daddr != ::1`
+
+
+def ipv6(subnet: str) -> bool:
+    """Is this the IPv6 proxier's range (its serviceCIDR)? Upstream runs one proxier per family;
+    here the family follows the ServicesPlan it is given."""
+    return ":" in subnet
 
 
 @dataclass(frozen=True)
@@ -44,7 +51,11 @@ def local_traffic(config: KubeProxyConfig | None, pod_subnet: str, node_pod_cidr
     """The node's LocalTraffic; without a configuration, the podSubnet as kind's clusterCIDR."""
     if config is None:
         return LocalTraffic(pod_subnet)
-    return LocalTraffic(config.local_cidr(pod_subnet, node_pod_cidr), config.masquerade_all)
+    cidr = config.local_cidr(pod_subnet, node_pod_cidr)
+    if cidr is not None and ipv6(cidr) != ipv6(pod_subnet):
+        # upstream's detector per family: a clusterCIDR of the other family only is no detector
+        cidr = None
+    return LocalTraffic(cidr, config.masquerade_all)
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -77,6 +88,8 @@ def nft_chain_base(namespace: str, name: str, protocol: str, port_name: str) -> 
 
 def nft_endpoint_chain_base(namespace: str, name: str, protocol: str, port_name: str, endpoint: str) -> str:
     ip, _, port = endpoint.rpartition(":")
+    # an IPv6 endpoint ("[fd00::1]:80") is named with dots: a chain name cannot hold a colon
+    ip = ip.strip("[]").replace(":", ".")
     return _hash_and_truncate(f"{namespace}/{name}/{protocol}/{port_name}__{ip}/{port}")
 
 

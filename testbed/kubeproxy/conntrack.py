@@ -26,9 +26,10 @@ class ConntrackFlush:
     dport: int | None = None  # a NodePort the client used
     dst_nat: str | None = None  # only entries DNATed to this (removed) endpoint
     why: str = ""
+    family: str = ""  # "ipv6" for the IPv6 proxier's (conntrack's default family is ipv4)
 
     def argv(self) -> list[str]:
-        argv = ["conntrack", "-D", "-p", self.protocol]
+        argv = ["conntrack", "-D", "-p", self.protocol] + (["-f", self.family] if self.family else [])
         if self.orig_dst:
             argv += ["--orig-dst", self.orig_dst]
         if self.dport:
@@ -46,6 +47,7 @@ def conntrack_flushes(old: ServicesPlan | None, new: ServicesPlan) -> list[Connt
     """The deletions that make `new` effective for UDP and SCTP flows that `old` let through."""
     out: list[ConntrackFlush] = []
     old_services = {s.key: s for s in old.services} if old else {}
+    family = "ipv6" if ":" in new.service_subnet else ""
     for svc in new.services:
         if not svc.proxied:
             continue
@@ -65,12 +67,14 @@ def conntrack_flushes(old: ServicesPlan | None, new: ServicesPlan) -> list[Connt
             name = f"{svc.key}:{port.name}" if port.name else svc.key
             if now and not was:
                 why = f"{name}/{port.protocol} has endpoints again"
-                out += [ConntrackFlush(proto, orig_dst=ip, why=why) for ip in _service_ips(svc)]
+                out += [ConntrackFlush(proto, orig_dst=ip, why=why, family=family) for ip in _service_ips(svc)]
                 if port.node_port:
-                    out.append(ConntrackFlush(proto, dport=port.node_port, why=why))
+                    out.append(ConntrackFlush(proto, dport=port.node_port, why=why, family=family))
             for ip in sorted(was - now):
                 why = f"{name}/{port.protocol} lost endpoint {ip}"
-                out += [ConntrackFlush(proto, orig_dst=sip, dst_nat=ip, why=why) for sip in _service_ips(svc)]
+                out += [
+                    ConntrackFlush(proto, orig_dst=sip, dst_nat=ip, why=why, family=family) for sip in _service_ips(svc)
+                ]
                 if port.node_port:
-                    out.append(ConntrackFlush(proto, dport=port.node_port, dst_nat=ip, why=why))
+                    out.append(ConntrackFlush(proto, dport=port.node_port, dst_nat=ip, why=why, family=family))
     return out

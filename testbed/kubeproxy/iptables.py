@@ -61,11 +61,13 @@ from ..rules.model import (
 from ..spec.kube_proxy_config import KubeProxyConfig
 from .common import (
     LOOPBACK,
+    LOOPBACK6,
     MASQ_MARK,
     LocalTraffic,
     ProxiedPort,
     iptables_chain,
     iptables_endpoint_chain,
+    ipv6,
     local_traffic,
     service_ports,
 )
@@ -172,13 +174,15 @@ def build_iptables(
         replay(flt_calls, flt)
     last = Comment("kubernetes service nodeports; NOTE: this must be the last rule in this chain")
     if node_ips is None:  # MatchAll: every local address, loopback only with localhost NodePorts
+        # (never in IPv6: upstream's IPv6 proxier always writes `! -d ::1/128`)
+        loopback = LOOPBACK6 if ipv6(plan.service_subnet) else LOOPBACK
         nat.add(
             KUBE_SERVICES,
-            [last, AddrType("daddr"), *(() if localhost else (Addr("daddr", (LOOPBACK,), negate=True),))],
+            [last, AddrType("daddr"), *(() if localhost else (Addr("daddr", (loopback,), negate=True),))],
             Jump(KUBE_NODEPORTS),
         )
     for ip in node_ips or ():
-        if ip.startswith("127.") and not localhost:
+        if ipaddress.ip_address(ip).is_loopback and not localhost:
             continue  # upstream logs "--nodeport-addresses includes localhost but ..." and skips it
         nat.add(KUBE_SERVICES, [last, Addr("daddr", (ip,))], Jump(KUBE_NODEPORTS))
     flt.add(KUBE_FORWARD, [CtState(("INVALID",))], Drop())
@@ -193,8 +197,8 @@ def localhost_node_ports(config: KubeProxyConfig | None, host_ip: str) -> bool:
     """Whether NodePorts answer on 127.0.0.1 (route_localnet=1 on the node): upstream turns
     iptables.localhostNodePorts off when nodePortAddresses does not include the loopback.
     Without a configuration the testbed keeps its NodePorts on the primary address only."""
-    if config is None or not config.localhost_node_ports:
-        return False
+    if config is None or not config.localhost_node_ports or ":" in host_ip:
+        return False  # localhost NodePorts are IPv4 only (route_localnet has no IPv6 twin)
     ips = config.node_port_ips(host_ip, "iptables")
     return ips is None or "127.0.0.1" in ips
 

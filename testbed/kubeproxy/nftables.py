@@ -1,6 +1,11 @@
 """kube-proxy's nftables mode (pkg/proxy/nftables/proxier.go), as a Ruleset.
 
-One table, `ip kube-proxy`, laid out as upstream (v1.33+):
+One table per family, as upstream runs one proxier per family: `ip kube-proxy` for IPv4 and, in
+a dual-stack cluster, `ip6 kube-proxy` for IPv6 (the IPv6 proxier's ServicesPlan: its
+serviceCIDR says which). Both are laid out alike, as upstream (v1.33+); the ip6 one has
+ipv6_addr keys, `ip6 daddr`/`ip6 saddr` matches, `dnat to [address]:port`, `ip6 daddr != ::1`
+where IPv4 excludes 127.0.0.0/8, and rejects with ICMPv6 port unreachable (nft's `reject` in
+an ip6 table; upstream has no other ICMPv6 rule):
 - base chains filter-prerouting-pre-dnat / filter-output-pre-dnat (priority -110: firewall-check
   on pre-DNAT addresses), filter-input / filter-forward / filter-output (priority 0:
   nodeport-endpoints-check, service-endpoints-check, cluster-ips-check), nat-prerouting /
@@ -62,6 +67,7 @@ from .common import (
     MASQ_MARK,
     LocalTraffic,
     ProxiedPort,
+    ipv6,
     local_traffic,
     nft_chain_base,
     nft_endpoint_chain_base,
@@ -72,7 +78,7 @@ from .fragments import Call, Fragments, Recorder, prebuilt, replay
 TABLE = "kube-proxy"
 _KEY3 = ("daddr", "l4proto", "dport")
 _KEY2 = ("l4proto", "dport")
-_IP_KEY_TYPE = "ipv4_addr . inet_proto . inet_service : verdict"
+_IP_KEY_TYPE = "{addr} . inet_proto . inet_service : verdict"
 _PORT_KEY_TYPE = "inet_proto . inet_service : verdict"
 _BASE = (  # name, type, hook, priority
     ("filter-prerouting-pre-dnat", "filter", "prerouting", -110),
@@ -88,7 +94,8 @@ _NEW = CtState(("NEW",))
 
 
 class _Table:
-    def __init__(self) -> None:
+    def __init__(self, family: str = "ip") -> None:
+        self.family = family  # ip | ip6
         self.chains: dict[str, list[Rule]] = {}
         self.meta: dict[str, tuple[Any, ...]] = {}
         self.sets: dict[str, NftSet] = {}
@@ -140,7 +147,7 @@ class _Table:
             for s in self.sets.values()
         )
         maps = tuple(NftMap(m.name, m.type, m.comment, tuple(self.map_elements[m.name])) for m in self.maps.values())
-        return Table(TABLE, chains, "ip", sets, maps, comment="rules for kube-proxy")
+        return Table(TABLE, chains, self.family, sets, maps, comment="rules for kube-proxy")
 
 
 def build_nftables(
@@ -152,19 +159,23 @@ def build_nftables(
     node_pod_cidr: str = "",
 ) -> Ruleset:
     """The nftables-mode rules of one node (NodePorts on its HOST-IP: nodePortAddresses = primary,
-    unless the topology's KubeProxyConfiguration says otherwise)."""
+    unless the topology's KubeProxyConfiguration says otherwise), in the table of the plan's
+    family: `ip6 kube-proxy` for an IPv6 ServicesPlan (host_ip and pod_subnet then IPv6 too)."""
     local = local_traffic(config, pod_subnet, node_pod_cidr)
     node_ips = config.node_port_ips(host_ip, "nftables") if config is not None else (host_ip,)
+    six = ipv6(plan.service_subnet)
+    addr = "ipv6_addr" if six else "ipv4_addr"
+    ip_key = _IP_KEY_TYPE.format(addr=addr)
     # MatchAll: `fib daddr type local` but never the loopback (no localhost NodePorts here).
     node_port_match: tuple[Any, ...] = (
-        (AddrType("daddr"), Addr("daddr", (LOOPBACK,), negate=True))
+        (AddrType("daddr"), Addr("daddr", ("::1" if six else LOOPBACK,), negate=True))
         if node_ips is None
         else (InSet("daddr", "nodeport-ips"),)
     )
-    t = _Table()
-    t.add_set(NftSet("cluster-ips", comment="Active ClusterIPs"))
-    t.add_set(NftSet("nodeport-ips", comment="IPs that accept NodePort traffic"))
-    t.add_map(NftMap("firewall-ips", _IP_KEY_TYPE, "destinations that are subject to LoadBalancerSourceRanges"))
+    t = _Table("ip6" if six else "ip")
+    t.add_set(NftSet("cluster-ips", addr, comment="Active ClusterIPs"))
+    t.add_set(NftSet("nodeport-ips", addr, comment="IPs that accept NodePort traffic"))
+    t.add_map(NftMap("firewall-ips", ip_key, "destinations that are subject to LoadBalancerSourceRanges"))
     t.add_map(
         NftMap(
             "no-endpoint-nodeports",
@@ -172,10 +183,8 @@ def build_nftables(
             "vmap to drop or reject packets to service nodeports with no endpoints",
         )
     )
-    t.add_map(
-        NftMap("no-endpoint-services", _IP_KEY_TYPE, "vmap to drop or reject packets to services with no endpoints")
-    )
-    t.add_map(NftMap("service-ips", _IP_KEY_TYPE, "ClusterIP, ExternalIP and LoadBalancer IP traffic"))
+    t.add_map(NftMap("no-endpoint-services", ip_key, "vmap to drop or reject packets to services with no endpoints"))
+    t.add_map(NftMap("service-ips", ip_key, "ClusterIP, ExternalIP and LoadBalancer IP traffic"))
     t.add_map(NftMap("service-nodeports", _PORT_KEY_TYPE, "NodePort traffic"))
     for name, typ, hook, prio in _BASE:
         t.chain(name, (typ, hook, prio))
@@ -227,7 +236,7 @@ def build_nftables(
     t.add("services", [*node_port_match], Vmap(_KEY2, "service-nodeports"))
     t.add("service-endpoints-check", [], Vmap(_KEY3, "no-endpoint-services"))
     for ip in node_ips or ():
-        if not ip.startswith("127."):  # upstream skips the loopback: no localhost NodePorts
+        if not ipaddress.ip_address(ip).is_loopback:  # upstream skips the loopback: no localhost NodePorts
             t.element("nodeport-ips", (ip,))
 
     for sp in service_ports(plan, node):
@@ -334,8 +343,9 @@ def _service_port(t: _Table, sp: ProxiedPort, host_ip: str, local: LocalTraffic)
             sources += list(sp.lb_ips)
         t.add(fw_chain, [Addr("saddr", tuple(sources), negate=True, literal_set=True), Log()], Drop())
     if sp.affinity:
+        addr = "ipv6_addr" if ":" in svc.cluster_ip else "ipv4_addr"  # the proxier's family
         for ep in sp.reachable:
-            t.add_set(NftSet(_affinity_set(sp, ep), flags=("dynamic", "timeout"), timeout=svc.affinity_timeout))
+            t.add_set(NftSet(_affinity_set(sp, ep), addr, flags=("dynamic", "timeout"), timeout=svc.affinity_timeout))
     if uses_cluster:
         _endpoint_rules(t, sp, cluster_chain, sp.cluster_endpoints)
     if uses_local:

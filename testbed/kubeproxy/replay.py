@@ -14,6 +14,11 @@ each flow through the rule tracer (rules/tracer.py) with upstream's rules of thu
 that is one of the node's addresses is sent by the node (output hook), a source in the pod CIDR
 comes from a pod, anything else from outside.
 
+A case of `family: IPv6` (upstream's NewFakeProxier(v1.IPv6Protocol): TestNodePorts' ipv6
+variants) runs on the data's `environment_ipv6` instead: node 2001:db8::1, pod CIDR
+fd00:10::/64, serviceCIDR fd00:10:96::/112; its rules are the IPv6 proxier's (`ip6 kube-proxy`,
+or the iptables rules ip6tables would hold).
+
 A flow whose `needs` names a feature the testbed lacks is not run but counted under that
 feature; `pure_features()` says what exists, by looking (a case's `config` is a
 KubeProxyConfiguration fragment: it runs once `build_ruleset` takes a `config` argument;
@@ -247,8 +252,8 @@ def run_flow(
     packet = Packet(
         src, str(flow["destination"]), int(flow["port"]), str(flow.get("protocol", "TCP")), entry_of(env, src)
     )
-    # the node's other addresses, and lo's (upstream's fake network has 127.0.0.1/8 on lo)
-    others = [ip for ip in env["node_ips"] if ip != env["node_ip"]] + ["127.0.0.1"]
+    # the node's other addresses, and lo's (upstream's fake network has 127.0.0.1/8 and ::1 on lo)
+    others = [ip for ip in env["node_ips"] if ip != env["node_ip"]] + ["127.0.0.1", "::1"]
     return trace(rs, packet, local_ips=others)
 
 
@@ -260,9 +265,9 @@ def replay(
 ) -> list[FlowResult]:
     """Every flow of every case in every mode: match, mismatch, or the features it needs."""
     have = frozenset(pure_features() if features is None else features)
-    env = data["environment"]
     out: list[FlowResult] = []
     for case in data["tests"]:
+        env = environment_of(data, case)
         plan = decode_case(env, case)
         case_needs = ("kube-proxy-config",) if case.get("config") else ()
         for flow in case["flows"]:
@@ -288,6 +293,12 @@ def replay(
                 status = "match" if got == want else "mismatch"
                 out.append(FlowResult(case["name"], flow["name"], mode, status, want, got, (), t.explain(), proto))
     return out
+
+
+def environment_of(data: Mapping[str, Any], case: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The fake node a case runs on: upstream's IPv4 one, or its IPv6 one for `family: IPv6`."""
+    env: Mapping[str, Any] = data["environment_ipv6"] if case.get("family") == "IPv6" else data["environment"]
+    return env
 
 
 def summary(results: Sequence[FlowResult]) -> str:

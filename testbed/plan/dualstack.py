@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..errors import Problem, SpecError
@@ -32,7 +32,7 @@ from . import edges6
 from .dualroutes import RouterV6, plan_routes6
 from .edges6 import RackV6
 from .ipv6 import refusals as ipv6_refusals
-from .model import Plan, RoutePlan
+from .model import Plan, PodPlan, RoutePlan
 from .network import VtepPlan
 from .service_families import ServiceFamilies, ipv6_services, ipv6_slices, plan_families
 from .service_model import EndpointSlicePlan, ServicePlan, ServicesPlan
@@ -153,16 +153,7 @@ def extend(
                 str(cidr.network_address + 1),
             )
         )
-    by_name = {n.name: n for n in nodes}
-    v4_cidr = {n.name: ipaddress.IPv4Network(n.pod_cidr) for n in plan.nodes}
-    pods = {
-        p.key: str(
-            ipaddress.IPv6Network(by_name[p.node].pod_cidr).network_address
-            + (int(ipaddress.IPv4Address(p.ip)) - int(v4_cidr[p.node].network_address))
-        )
-        for p in plan.pods
-        if p.node in by_name and ipaddress.ip_address(p.ip) in v4_cidr[p.node]
-    }
+    pods = _pod_addresses(plan, nodes, plan.pods)
     externals = {x.name: address6(x.name, x.ip, x.underlay_prefix) for x in plan.externals}
     # every underlay member's IPv4 address -> its IPv6 one (nodes, the router's ports: on their
     # rack's segment, where the router holds the first address as in IPv4)
@@ -234,6 +225,34 @@ def ipv6_external_ip_problems(services: Sequence[ServiceSpec]) -> list[Problem]:
         for i, ip in enumerate(s.external_ips)
         if ":" in ip
     ]
+
+
+def _pod_addresses(plan: Plan, nodes: Sequence[NodeV6], pods: Iterable[PodPlan]) -> dict[str, str]:
+    """pod key -> its IPv6 address: its IPv4 host offset in its node's /64 (host-local's two ranges)."""
+    by_name = {n.name: n for n in nodes}
+    v4_cidr = {n.name: ipaddress.IPv4Network(n.pod_cidr) for n in plan.nodes}
+    return {
+        p.key: str(
+            ipaddress.IPv6Network(by_name[p.node].pod_cidr).network_address
+            + (int(ipaddress.IPv4Address(p.ip)) - int(v4_cidr[p.node].network_address))
+        )
+        for p in pods
+        if p.node in by_name and p.node in v4_cidr and ipaddress.ip_address(p.ip) in v4_cidr[p.node]
+    }
+
+
+def with_known_pods(plan: Plan, pods: Iterable[PodPlan]) -> Plan:
+    """`plan` whose IPv6 half also addresses `pods` it does not list: the terminating pods a
+    paced change adds back and the pods a node's kube-proxy still holds (plan/lifecycle.py), so
+    their IPv6 endpoints keep their conditions (terminating fallback) as the IPv4 ones do. The
+    pods of the plan keep theirs."""
+    dual = plan.dual
+    if dual is None:
+        return plan
+    extra = _pod_addresses(plan, dual.nodes, [p for p in pods if p.key not in dual.pods])
+    if not extra:
+        return plan
+    return dataclasses.replace(plan, dual=dataclasses.replace(dual, pods={**extra, **dual.pods}))
 
 
 def _host_number(ip: str, prefix: int) -> int:

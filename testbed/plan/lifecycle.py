@@ -20,6 +20,7 @@ from ..spec.lifecycle import PodLifecycle
 from ..spec.model import Manifests
 from .build import desired_pods
 from .conditions import PodConditions
+from .dualstack import with_known_pods
 from .model import Plan, PodPlan
 from .service_model import ServicesPlan
 from .services import update_endpoints
@@ -50,6 +51,7 @@ def with_views(
     services = services_for(plan.services, slices, known)
     views = {node: services_for(plan.services, v, known) for node, v in proxies.items() if v != slices}
     conditions = PodConditions(api.not_ready, api.terminating, api.exited, views)
+    plan = with_known_pods(plan, known.values())  # dual-stack: their IPv6 endpoints too
     return dataclasses.replace(plan, pods=tuple(pods), services=services, conditions=conditions)
 
 
@@ -70,7 +72,9 @@ def nodes_lost(plan: Plan, nodes: Collection[str], evicted: Sequence[PodPlan] = 
     view = View(frozenset(known), lost, gone)
     old = plan.conditions or PodConditions()  # a paced run's own conditions stay
     conditions = PodConditions(old.not_ready | lost, old.terminating | gone, old.exited, old.proxy_views)
-    return dataclasses.replace(plan, services=services_for(plan.services, view, known), conditions=conditions)
+    services = services_for(plan.services, view, known)
+    plan = with_known_pods(plan, evicted)  # dual-stack: the evicted pods' IPv6 endpoints too
+    return dataclasses.replace(plan, services=services, conditions=conditions)
 
 
 def known_pods(plans: Iterable[Plan]) -> dict[str, PodPlan]:

@@ -146,7 +146,8 @@ class ResolvedEndpoint:
     terminating: bool = False
 
     def __str__(self) -> str:
-        return f"{self.ip}:{self.port}"
+        # Go's net.JoinHostPort, as kube-proxy writes an endpoint (and hashes its chain names)
+        return f"[{self.ip}]:{self.port}" if ":" in self.ip else f"{self.ip}:{self.port}"
 
 
 @dataclass(frozen=True)

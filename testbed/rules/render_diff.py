@@ -99,7 +99,7 @@ def nft_diff(old: Table, new: Table) -> str | None:
                 deletes.append(f"delete element {ref} {name} {{ {' . '.join(key)} }}")
         for key, el in now_el.items():
             if was_el.get(key) != el:
-                adds.append(_add_element(ref, name, el))
+                adds.append(_add_element(ref, name, el, new.family))
     gone_sets = [n for n in old_sets if n not in new_sets] + redeclared
     new_set_decls = [new_sets[n] for n in new_sets if n not in old_sets] + [new_sets[n] for n in redeclared]
     if not (added or changed or gone or deletes or adds or gone_sets or new_set_decls):
@@ -113,7 +113,7 @@ def nft_diff(old: Table, new: Table) -> str | None:
     lines += [f"add set {ref} {s.name} {set_decl(s)}" for s in new_set_decls]
     lines += [f"add element {ref} {s.name} {{ {e} }}" for s in new_set_decls for e in s.elements]
     for c in added + changed:
-        lines += [f"add rule {ref} {c.name} {text}" for text in nft_chain_rules(new.name, c)]
+        lines += [f"add rule {ref} {c.name} {text}" for text in nft_chain_rules(new.name, c, new.family)]
     lines += adds
     lines += [f"delete chain {ref} {name}" for name in gone]
     return "\n".join(lines) + "\n"
@@ -123,7 +123,7 @@ def _set_shape(s: NftSet) -> tuple[object, ...]:
     return (s.type, s.flags, s.timeout, s.comment)
 
 
-def _add_element(ref: str, container: str, element: str | MapElement) -> str:
+def _add_element(ref: str, container: str, element: str | MapElement, family: str) -> str:
     if isinstance(element, str):
         return f"add element {ref} {container} {{ {element} }}"
-    return f"add element {ref} {container} {map_element(element)}"
+    return f"add element {ref} {container} {map_element(element, family)}"

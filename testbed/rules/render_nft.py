@@ -48,7 +48,17 @@ from .model import (
 MAX_COMMENT = 128  # nft's limit on a comment
 # nft's names for the standard hook priorities (ip and inet families)
 PRIORITIES = {"raw": -300, "mangle": -150, "dstnat": -100, "filter": 0, "security": 50, "srcnat": 100}
-_FIELD = {"daddr": "ip daddr", "saddr": "ip saddr", "l4proto": "meta l4proto", "dport": "th dport"}
+_FIELD = {"daddr": "{l3} daddr", "saddr": "{l3} saddr", "l4proto": "meta l4proto", "dport": "th dport"}
+
+
+def l3_of(family: str) -> str:
+    """The address keyword of a table's rules: `ip6 daddr` in an ip6 table (kube-proxy's IPv6
+    proxier), `ip daddr` in ip and inet ones."""
+    return "ip6" if family == "ip6" else "ip"
+
+
+def _field(name: str, l3: str) -> str:
+    return _FIELD[name].format(l3=l3)
 
 
 def comment_text(text: str) -> str:
@@ -69,36 +79,37 @@ def _ports(p: DPort) -> str:
     return items[0] if len(items) == 1 else "{ " + ", ".join(items) + " }"
 
 
-def _addrs(p: Addr) -> str:
+def _addrs(p: Addr, l3: str) -> str:
     op = "!= " if p.negate else ""
     if p.literal_set or len(p.cidrs) > 1:
-        return f"ip {p.field} {op}{{ {', '.join(p.cidrs)} }}"
-    return f"ip {p.field} {op}{p.cidrs[0]}"
+        return f"{l3} {p.field} {op}{{ {', '.join(p.cidrs)} }}"
+    return f"{l3} {p.field} {op}{p.cidrs[0]}"
 
 
-def _key(field: str, protocol: str) -> str:
-    return " . ".join(f"{protocol} dport" if f == "dport" and protocol else _FIELD[f] for f in field.split(" . "))
+def _key(field: str, protocol: str, l3: str) -> str:
+    return " . ".join(f"{protocol} dport" if f == "dport" and protocol else _field(f, l3) for f in field.split(" . "))
 
 
 # One writer per part type (a dict lookup: rendering is on the path of every sync). A Proto
-# followed by a DPort is written as one expression (`tcp dport 80`), in _parts.
+# followed by a DPort is written as one expression (`tcp dport 80`), in _parts. Each writer takes
+# the part and the table's address keyword (l3_of).
 _PARTS: dict[type, Callable[..., str]] = {
-    Proto: lambda p: f"meta l4proto {p.name}",
-    DPort: lambda p: f"th dport {_ports(p)}",
+    Proto: lambda p, l3: f"meta l4proto {p.name}",
+    DPort: lambda p, l3: f"th dport {_ports(p)}",
     Addr: _addrs,
-    AddrType: lambda p: f"fib {p.field} type {'!= ' if p.negate else ''}local",
-    MarkMatch: lambda p: (
+    AddrType: lambda p, l3: f"fib {p.field} type {'!= ' if p.negate else ''}local",
+    MarkMatch: lambda p, l3: (
         f"mark and {p.mask:#x} {'!=' if p.negate else '=='} {p.value if p.value == 0 else hex(p.value)}"
     ),
-    CtState: lambda p: f"ct state {'!= ' if p.negate else ''}{','.join(s.lower() for s in p.states)}",
-    RecentCheck: lambda p: f"ip saddr @{p.name}",
-    InSet: lambda p: f"{_key(p.field, p.protocol)} @{p.set}",
-    RecentSet: lambda p: f"update @{p.name} {{ ip saddr }}",
-    Counter: lambda p: "counter",
+    CtState: lambda p, l3: f"ct state {'!= ' if p.negate else ''}{','.join(s.lower() for s in p.states)}",
+    RecentCheck: lambda p, l3: f"{l3} saddr @{p.name}",
+    InSet: lambda p, l3: f"{_key(p.field, p.protocol, l3)} @{p.set}",
+    RecentSet: lambda p, l3: f"update @{p.name} {{ {l3} saddr }}",
+    Counter: lambda p, l3: "counter",
 }
 
 
-def _parts(parts: tuple[Part, ...]) -> tuple[list[str], list[str]]:
+def _parts(parts: tuple[Part, ...], l3: str = "ip") -> tuple[list[str], list[str]]:
     """(words, comments): nft writes the comment at the end of a rule."""
     words: list[str] = []
     comments: list[str] = []
@@ -119,7 +130,7 @@ def _parts(parts: tuple[Part, ...]) -> tuple[list[str], list[str]]:
             writer = _PARTS.get(kind)
             if writer is None:
                 raise ValueError(f"{kind.__name__} has no nftables form")
-            words.append(writer(p))
+            words.append(writer(p, l3))
     return words, comments
 
 
@@ -129,43 +140,45 @@ def _numgen(v: NumgenVmap) -> str:
 
 
 _VERDICTS: dict[type, Callable[..., str]] = {
-    **{kind: (lambda v, word=word: word) for kind, word in KEYWORDS.items()},
-    Jump: lambda v: f"jump {v.chain}",
-    Goto: lambda v: f"goto {v.chain}",
-    Dnat: lambda v: f"dnat to {v.ip}:{v.port}",
-    SetMark: lambda v: f"mark set mark {v.op} {v.value:#x}",
-    Masquerade: lambda v: "masquerade" + (" fully-random" if v.fully_random else ""),
-    Vmap: lambda v: " . ".join(_FIELD[f] for f in v.fields) + f" vmap @{v.map}",
-    NumgenVmap: _numgen,
+    **{kind: (lambda v, l3, word=word: word) for kind, word in KEYWORDS.items()},
+    Jump: lambda v, l3: f"jump {v.chain}",
+    Goto: lambda v, l3: f"goto {v.chain}",
+    # an IPv6 endpoint (kube-proxy's ip6 table) is written [address]:port
+    Dnat: lambda v, l3: f"dnat to {f'[{v.ip}]' if ':' in v.ip else v.ip}:{v.port}",
+    SetMark: lambda v, l3: f"mark set mark {v.op} {v.value:#x}",
+    Masquerade: lambda v, l3: "masquerade" + (" fully-random" if v.fully_random else ""),
+    Vmap: lambda v, l3: " . ".join(_field(f, l3) for f in v.fields) + f" vmap @{v.map}",
+    NumgenVmap: lambda v, l3: _numgen(v),
 }
 
 
-def nft_verdict(v: Verdict | None) -> str:
+def nft_verdict(v: Verdict | None, family: str = "ip") -> str:
     if v is None:
         return ""
     writer = _VERDICTS.get(type(v))
     if writer is None:
         raise ValueError(f"{type(v).__name__} has no nftables form")
-    return writer(v)
+    return writer(v, l3_of(family))
 
 
 @lru_cache(maxsize=1 << 14)
-def nft_rule(rule: Rule) -> str:
-    """One rule as nft writes it: matches and statements, the verdict, then the comment.
+def nft_rule(rule: Rule, family: str = "ip") -> str:
+    """One rule as nft writes it in a table of `family`: matches and statements, the verdict,
+    then the comment.
 
     Cached: every node of a cluster holds the same policy and kube-proxy rules, and every sync
     renders them again."""
-    words, comments = _parts(rule.parts)
-    text = " ".join(w for w in words + [nft_verdict(rule.verdict)] if w)
+    words, comments = _parts(rule.parts, l3_of(family))
+    text = " ".join(w for w in words + [nft_verdict(rule.verdict, family)] if w)
     for c in comments:
         text += f' comment "{comment_text(c)}"'
     return text
 
 
 @lru_cache(maxsize=1 << 12)
-def nft_log_rule(table: str, chain: str, index: int, rule: Rule) -> str:
+def nft_log_rule(table: str, chain: str, index: int, rule: Rule, family: str = "ip") -> str:
     """The rule that reports what `rule` drops or rejects (rules/droplog.py): same matches, rate-limited."""
-    words, _ = _parts(log_matches(rule))
+    words, _ = _parts(log_matches(rule), l3_of(family))
     key = key_of(table, chain, index, rule)
     words += [
         f"limit rate {LOG_RATE}/second burst {LOG_BURST} packets",
@@ -174,13 +187,13 @@ def nft_log_rule(table: str, chain: str, index: int, rule: Rule) -> str:
     return " ".join(words)
 
 
-def chain_rules(table: str, c: Chain) -> list[str]:
-    """A chain's rules as nft writes them, each logged rule preceded by its log rule."""
+def chain_rules(table: str, c: Chain, family: str = "ip") -> list[str]:
+    """A chain's rules as nft writes them in a table of `family`, each logged rule preceded by its log rule."""
     out: list[str] = []
     for i, r in enumerate(c.rules):
         if logged(r):
-            out.append(nft_log_rule(table, c.name, i, r))
-        out.append(nft_rule(r))
+            out.append(nft_log_rule(table, c.name, i, r, family))
+        out.append(nft_rule(r, family))
     return out
 
 
@@ -208,9 +221,9 @@ def _map_decl(m: NftMap) -> str:
     return "{ " + " ; ".join(opts) + " ; }"
 
 
-def _element(e: MapElement) -> str:
+def _element(e: MapElement, family: str = "ip") -> str:
     comment = f' comment "{e.comment}"' if e.comment else ""
-    return f"{{ {' . '.join(e.key)}{comment} : {nft_verdict(e.verdict)} }}"
+    return f"{{ {' . '.join(e.key)}{comment} : {nft_verdict(e.verdict, family)} }}"
 
 
 def _chain_decl(ref: str, c: Chain) -> str:
@@ -235,12 +248,12 @@ def render_commands(tables: Iterable[Table], header: str = "") -> str:
         lines += [_chain_decl(ref, c) for c in t.chains]
         lines.append("")
         for c in t.chains:
-            lines += [f"add rule {ref} {c.name} {text}" for text in chain_rules(t.name, c)]
+            lines += [f"add rule {ref} {c.name} {text}" for text in chain_rules(t.name, c, t.family)]
         lines.append("")
         for s in t.sets:
             lines += [f"add element {ref} {s.name} {{ {e} }}" for e in s.elements]
         for m in t.maps:
-            lines += [f"add element {ref} {m.name} {_element(e)}" for e in m.elements]
+            lines += [f"add element {ref} {m.name} {_element(e, t.family)}" for e in m.elements]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
@@ -259,7 +272,7 @@ def set_block(s: NftSet, indent: str = "\t") -> list[str]:
     return lines
 
 
-def chain_block(c: Chain, indent: str = "\t", table: str = "") -> list[str]:
+def chain_block(c: Chain, indent: str = "\t", table: str = "", family: str = "ip") -> list[str]:
     lines = [f"{indent}chain {c.name} {{"]
     if c.base:
         lines.append(
@@ -268,7 +281,7 @@ def chain_block(c: Chain, indent: str = "\t", table: str = "") -> list[str]:
         )
     if c.comment:
         lines.append(f'{indent * 2}comment "{comment_text(c.comment)}"')
-    lines += [f"{indent * 2}{text}" for text in chain_rules(table, c)]
+    lines += [f"{indent * 2}{text}" for text in chain_rules(table, c, family)]
     lines.append(f"{indent}}}")
     return lines
 
@@ -286,7 +299,7 @@ def render_block(table: Table, header: str = "", indent: str = "\t", create: str
     for s in table.sets:
         body += set_block(s, indent)
     for c in table.chains:
-        body += chain_block(c, indent, table.name)
+        body += chain_block(c, indent, table.name, table.family)
     return "\n".join(head + body + ["}"]) + "\n"
 
 

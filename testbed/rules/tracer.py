@@ -76,10 +76,11 @@ class Step:
     kind: str  # the table's tool: iptables | nft (how the rule is written)
     matched: bool
     why: str  # the first match that failed, or what the matches found
+    family: str = "ip"  # the table's (an nft rule of an ip6 table reads `ip6 daddr`)
 
     @property
     def text(self) -> str:
-        return iptables_rule(self.chain, self.rule) if self.kind == "iptables" else nft_rule(self.rule)
+        return iptables_rule(self.chain, self.rule) if self.kind == "iptables" else nft_rule(self.rule, self.family)
 
     def where(self) -> str:
         return f"{self.chain}[{self.index}]: {self.text}"
@@ -202,6 +203,19 @@ def in_set(s: NftSet, value: str) -> bool:
     return value in _members(s.elements, False)
 
 
+def host_port(ip: str, port: int | None) -> str:
+    """ "ip:port", an IPv6 address in brackets ("[fd00::1]:80"), as Go's net.JoinHostPort writes it."""
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+
+
+def sees(table: Table, version: int) -> bool:
+    """Whether netfilter shows a packet of IP `version` to `table`: an nft table of family ip
+    sees IPv4 only, ip6 IPv6 only (inet both); iptables tables are one tool's per family."""
+    if table.kind != "nft" or table.family not in ("ip", "ip6"):
+        return True
+    return (table.family == "ip6") == (version == 6)
+
+
 @lru_cache(maxsize=4096)
 def _networks(cidrs: tuple[str, ...]) -> tuple[Any, ...]:
     return tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
@@ -215,6 +229,7 @@ class _Tracer:
         self.packet = packet
         self.local_ips = {ipaddress.ip_address(ip) for ip in local_ips}
         self.remembered = set(remembered)
+        self.version = ipaddress.ip_address(packet.dst).version
 
     def local(self, ip: str) -> bool:
         addr = ipaddress.ip_address(ip)
@@ -305,7 +320,7 @@ class _Tracer:
         if isinstance(v, (Accept, Drop, Reject)):
             return [(st.but(decided=step), type(v).__name__.lower())]
         if isinstance(v, Dnat):
-            return [(st.but(dst=v.ip, dport=v.port, dnat=f"{v.ip}:{v.port}", decided=step), "accept")]
+            return [(st.but(dst=v.ip, dport=v.port, dnat=host_port(v.ip, v.port), decided=step), "accept")]
         if isinstance(v, Masquerade):
             return [(st.but(masq=True, decided=step), "accept")]
         if isinstance(v, Vmap):
@@ -339,7 +354,7 @@ class _Tracer:
             for s2, matched, why in self._rule_branches(table, rule, s):
                 if matched and isinstance(rule.verdict, Vmap):
                     why = "; ".join(w for w in (why, self._lookup(table, rule.verdict, s2)) if w)
-                step = Step(table.name, name, i, rule, table.kind, matched, why)
+                step = Step(table.name, name, i, rule, table.kind, matched, why, table.family)
                 s2 = s2.but(steps=(step, s2.steps))
                 if not matched:
                     pending.append((s2, i + 1))
@@ -353,7 +368,7 @@ class _Tracer:
 
     def hook(self, hook: str, states: list[_State]) -> list[tuple[_State, str]]:
         """Run every base chain of a hook; an accept ends one base chain, a drop or reject the packet."""
-        base = self.rs.base_chains(hook)
+        base = [(t, c) for t, c in self.rs.base_chains(hook) if sees(t, self.version)]
         results = [(s.but(steps=None, decided=""), "accept") for s in states]
         if not base:
             names = ", ".join(t.name for t in self.rs.tables)
@@ -453,7 +468,7 @@ def trace(
             s.dnat if verdict == "dnat" else None,
             s.masq and verdict != "drop",
             source,
-            f"{s.dst}:{s.dport}",
+            host_port(s.dst, s.dport),
             delivery,
             s.chains,
             s.hooks,

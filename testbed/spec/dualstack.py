@@ -166,15 +166,7 @@ def check_v6(
                 "TestbedConfig",
             )
         )
-    if kube_proxy_mode == "nftables":
-        problems.append(
-            Problem(
-                file,
-                "networking.kubeProxyMode",
-                "'nftables' with ipFamily dual: kube-proxy's ip6 table is not built yet; use iptables",
-                KIND,
-            )
-        )
+    # kube_proxy_mode: both modes have their IPv6 proxier (nftables: table ip6 kube-proxy)
     # racks (several underlay subnets) get their IPv6 segments in spec/underlay6.py
     return problems
 

@@ -82,13 +82,15 @@ class KubeProxyConfig:
         cidrs = self.node_port_addresses
         if cidrs is None:
             return None if mode == "iptables" else (host_ip,)
-        # upstream's NewNodePortAddresses keeps the CIDRs of the proxier's family; none left
-        # means the family's zero CIDR (every local address), as does 0.0.0.0/0 itself
-        cidrs = tuple(c for c in cidrs if c == "primary" or ipaddress.ip_network(c).version == 4)
-        if not cidrs or "0.0.0.0/0" in cidrs:
+        # upstream's NewNodePortAddresses keeps the CIDRs of the proxier's family (the family of
+        # host_ip: the IPv6 proxier of a dual-stack cluster gets the node's IPv6 address); none
+        # left means the family's zero CIDR (every local address), as does 0.0.0.0/0 or ::/0
+        version = ipaddress.ip_address(host_ip).version
+        cidrs = tuple(c for c in cidrs if c == "primary" or ipaddress.ip_network(c).version == version)
+        if not cidrs or "0.0.0.0/0" in cidrs or "::/0" in cidrs:
             return None
         out: list[str] = []
-        for ip in (host_ip, "127.0.0.1"):
+        for ip in (host_ip, "127.0.0.1" if version == 4 else "::1"):
             if any(
                 (c == "primary" and ip == host_ip)
                 or (c != "primary" and ipaddress.ip_address(ip) in ipaddress.ip_network(c))

@@ -167,15 +167,15 @@ def test_external_traffic_policy_local_and_endpoints_follow_scaling(cluster):
     assert len(rows) == 30 and {r["answered_by"] for r in rows} == {f"default/{pod[0].name}"}
 
 
-def _kube_proxy_dump(c, node):
+def _kube_proxy_dump(c, node, family: str = "ip"):
     """What the node's kernel holds of kube-proxy, in an order that does not depend on the order
     things were added: the KUBE-* chains and rules of iptables-save (no counters); or `nft -j
-    list table ip kube-proxy` without handles, as {chain: [rules]} and {set or map: sorted elements}."""
+    list table <family> kube-proxy` without handles, as {chain: [rules]} and {set or map: sorted elements}."""
     inside = ["ip", "netns", "exec", c.netns(node.key)]
     if c.plan.kube_proxy_mode != "nftables":
         out = subprocess.run(inside + ["iptables-save"], capture_output=True, text=True, check=True).stdout
         return "\n".join(l for l in out.splitlines() if "KUBE-" in l and not l.startswith("#"))
-    argv = inside + ["nft", "-j", "list", "table", "ip", "kube-proxy"]
+    argv = inside + ["nft", "-j", "list", "table", family, "kube-proxy"]
     items = json.loads(subprocess.run(argv, capture_output=True, text=True, check=True).stdout)["nftables"]
     chains, containers = {}, {}
     for item in items:

@@ -49,6 +49,8 @@ def packet_reason(env: dict, case: dict, flow: dict, mode: str) -> str:
         return "untouched by kube-proxy (nothing to observe)"
     if case.get("config") or flow.get("needs"):
         return "needs " + ", ".join(flow.get("needs", ())) if flow.get("needs") else "needs kube-proxy-config"
+    if case.get("family") == "IPv6":
+        return "IPv6 (upstream's IPv6 fake node; these clusters are IPv4: the replay runs them)"
     src, dst = flow["source"], flow["destination"]
     internal = src in env["node_ips"] or ipaddress.ip_address(src) in ipaddress.ip_network(env["pod_cidr"])
     if not internal and src != EXTERNAL_CLIENT:

@@ -278,10 +278,9 @@ spec:
     )
 
 
-def test_nftables_with_dual_is_refused(topology):
-    assert one_problem(topology, cluster("{ipFamily: dual, kubeProxyMode: nftables}")) == (
-        "networking.kubeProxyMode: 'nftables' with ipFamily dual: kube-proxy's ip6 table is not built yet; use iptables"
-    )
+def test_nftables_with_dual_is_accepted(topology):
+    """Both proxiers in nftables mode: table ip kube-proxy and table ip6 kube-proxy (test_kubeproxy_ip6.py)."""
+    assert topology(cluster("{ipFamily: dual, kubeProxyMode: nftables}")).kube_proxy_mode == "nftables"
 
 
 def test_ipv6_dnat_is_written_with_brackets():

@@ -16,7 +16,14 @@ import pytest
 import yaml
 
 from testbed.kubeproxy import build_ruleset
-from testbed.kubeproxy.replay import FEATURES, NODE_PORT_ADDRESSES_ON_SECONDARY, decode_case, replay, summary
+from testbed.kubeproxy.replay import (
+    FEATURES,
+    NODE_PORT_ADDRESSES_ON_SECONDARY,
+    decode_case,
+    environment_of,
+    replay,
+    summary,
+)
 from testbed.rules.model import Dnat, Drop, Masquerade, Reject, Rule, Ruleset, SetMark
 
 DATA = Path(__file__).resolve().parents[1] / "upstream" / "kube_proxy_flows.yaml"
@@ -36,8 +43,9 @@ def test_the_data_names_its_upstream_source_and_only_known_features():
     assert data["upstream"]["repo"] == "kubernetes/kubernetes"
     assert len(data["upstream"]["commit"]) == 40
     for case in data["tests"]:
-        decode_case(data["environment"], case)  # every case decodes
-        assert set(case) <= {"name", "modes", "config", "services", "slices", "flows"}, case["name"]
+        decode_case(environment_of(data, case), case)  # every case decodes
+        assert set(case) <= {"name", "family", "modes", "config", "services", "slices", "flows"}, case["name"]
+        assert case.get("family", "IPv4") in ("IPv4", "IPv6")
         for flow in case["flows"]:
             # a stray key is a YAML slip (an unquoted comma in a flow-style name splits it)
             assert set(flow) <= FLOW_KEYS, (case["name"], flow["name"])
