@@ -144,6 +144,9 @@ class ProxiedPort:
 
 def service_ports(plan: ServicesPlan, node: str) -> list[ProxiedPort]:
     """Every port of every proxied Service (not headless, not ExternalName), sorted by name."""
+    if _shared_of[0] is not plan:  # only the plan being compiled is kept
+        _shared.clear()
+        _shared_of[0] = plan
     out: list[ProxiedPort] = []
     for svc in sorted(plan.services, key=lambda s: (s.namespace, s.name)):
         if not svc.proxied:
@@ -156,10 +159,12 @@ def service_ports(plan: ServicesPlan, node: str) -> list[ProxiedPort]:
 
 _MAX_SHARED = 4096
 # (ids of service, port, endpoints) -> (them, the ProxiedPort), for ports whose view is the same
-# on every node: the plan hands every node the same endpoints tuple (ServicesPlan.endpoints), so
-# the nodes after the first get the first one's ProxiedPort (and fragments.py finds it by identity)
-# instead of sorting 1,000 endpoints again. The entry holds its objects: their ids stay theirs.
+# on every node, within one ServicesPlan (_shared_of): the plan hands every node the same
+# endpoints tuple (ServicesPlan.endpoints), so the nodes after the first get the first one's
+# ProxiedPort (and fragments.py finds it by identity) instead of sorting 1,000 endpoints again.
+# The entry holds its objects, so their ids stay theirs.
 _shared: dict[tuple[int, int, int], tuple[ServicePlan, ServicePortPlan, tuple[ResolvedEndpoint, ...], ProxiedPort]] = {}
+_shared_of: list[ServicesPlan | None] = [None]
 
 
 def _categorized(svc: ServicePlan, port: ServicePortPlan, eps: tuple[ResolvedEndpoint, ...], node: str) -> ProxiedPort:

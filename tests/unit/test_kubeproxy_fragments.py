@@ -84,3 +84,17 @@ def test_nodes_of_a_sync_share_a_cluster_policy_ports_view():
     assert a[("web", "")] is b[("web", "")]  # Cluster policy: the node does not matter
     lb = [k for k in a if a[k].uses_local_endpoints]  # a Local policy: each node its own view
     assert lb and all(a[k] is not b[k] for k in lb)
+
+
+def test_only_the_plan_being_compiled_has_its_views_kept():
+    from testbed.kubeproxy import common
+    from testbed.plan.services import update_endpoints
+
+    _, _, pods, a = world()
+    b = update_endpoints(a, [p for p in pods if p.name != "web-canary"])
+    service_ports(a, "kind-worker")
+    assert common._shared_of[0] is a and common._shared
+    service_ports(b, "kind-worker")
+    assert common._shared_of[0] is b
+    b_endpoints = {id(b.endpoints(s.namespace, s.name, p.name, p.protocol)) for s in b.services for p in s.ports}
+    assert common._shared and all(id(entry[2]) in b_endpoints for entry in common._shared.values())
