@@ -89,10 +89,13 @@ def enforce_changes(
     sample: int = 100,
     seed: int = 0,
     progress: Callable[[str], None] = lambda _m: None,
+    kube_proxy_mode: str = "iptables",
 ) -> tuple[dict[str, float], list[ChangeFigures]]:
     """Build the cluster, make the three changes, verify each with packets; (build timings, figures)."""
     with tempfile.TemporaryDirectory(prefix="tb-bench-") as folder:
-        spec, manifests, plan = deployment_cluster(folder, nodes, pods, service=True, seed=seed)
+        spec, manifests, plan = deployment_cluster(
+            folder, nodes, pods, service=True, seed=seed, kube_proxy_mode=kube_proxy_mode
+        )
         policy_file = write(folder, "policy.yaml", POLICY)
         out: list[ChangeFigures] = []
         progress(f"building {len(plan.nodes)} nodes, {len(plan.pods)} pods and a Service")

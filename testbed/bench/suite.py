@@ -114,6 +114,9 @@ def run_bench(
         progress("changes at 1,000 pods")
         timings, changes = enforce_changes(progress=progress)
         raw["changes_1000"] = {"build": timings, "changes": to_dicts(changes)}
+        progress("changes at 1,000 pods, kube-proxy in nftables mode")
+        timings, changes = enforce_changes(progress=progress, kube_proxy_mode="nftables")
+        raw["changes_1000_nftables"] = {"build": timings, "changes": to_dicts(changes)}
     progress("cheap runs: the quickstart's report, `testbed plan`'s start")
     raw["report_quickstart"] = quickstart_report()
     raw["plan_startup"] = plan_startup()
@@ -211,11 +214,13 @@ def figures_from(raw: dict[str, Any]) -> list[Figure]:
                 note=f"PSS of the testbed's processes {p['memory']['total_bytes'] / GIB:.2f} GiB",
             ),
         ]
-    for c in raw.get("changes_1000", {}).get("changes", []):
+    changes = [("", c) for c in raw.get("changes_1000", {}).get("changes", [])]
+    changes += [(", nftables mode", c) for c in raw.get("changes_1000_nftables", {}).get("changes", [])]
+    for mode, c in changes:
         figures.append(
             Figure(
                 "change",
-                f"change at 1,000 pods: {c['change']}",
+                f"change at 1,000 pods{mode}: {c['change']}",
                 c["apply_s"],
                 "s",
                 target_s(c["change"]),

@@ -18,10 +18,13 @@ from ..spec.workloads import load_manifests
 THREE_NODES = TOPOLOGY  # the conformance model's 3-node topology, shipped with the package
 
 
-def topology_yaml(nodes: int) -> str:
-    """One control-plane and nodes-1 workers (kind's names), host-gw, iptables kube-proxy."""
+def topology_yaml(nodes: int, kube_proxy_mode: str = "iptables") -> str:
+    """One control-plane and nodes-1 workers (kind's names), host-gw, kube-proxy in iptables mode
+    (or the mode given, as kind's networking.kubeProxyMode)."""
     return (
-        "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n  - role: control-plane\n"
+        "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\n"
+        + (f"networking: {{kubeProxyMode: {kube_proxy_mode}}}\n" if kube_proxy_mode != "iptables" else "")
+        + "nodes:\n  - role: control-plane\n"
         + "  - role: worker\n" * max(0, nodes - 1)
     )
 
@@ -50,9 +53,9 @@ def write(folder: str, name: str, text: str) -> str:
 
 
 def deployment_cluster(
-    folder: str, nodes: int, pods: int, service: bool = False, seed: int = 0
+    folder: str, nodes: int, pods: int, service: bool = False, seed: int = 0, kube_proxy_mode: str = "iptables"
 ) -> tuple[ClusterSpec, Manifests, Plan]:
     """(spec, manifests, plan) of `nodes` nodes running one Deployment `bench` of `pods` pods."""
-    spec = load_topology(write(folder, "topology.yaml", topology_yaml(nodes)))
+    spec = load_topology(write(folder, "topology.yaml", topology_yaml(nodes, kube_proxy_mode)))
     manifests = load_manifests([write(folder, "bench.yaml", deployment_yaml("bench", pods, service))])
     return spec, manifests, plan_cluster(spec, manifests, seed=seed)

@@ -35,12 +35,13 @@ from typing import Protocol
 
 from ..kubeproxy import render_iptables_bootstrap
 from ..kubeproxy.conntrack import conntrack_flushes
-from ..kubeproxy.partial import FULL_SYNC_PERIOD, needs_full_sync, render_sync
+from ..kubeproxy.partial import FULL_SYNC_PERIOD, SyncText, needs_full_sync, render_sync
 from ..netpol.compiler import reconcile_rulesets
 from ..plan.ipv6 import is_ipv6, policy_script6
 from ..plan.model import NodePlan, Plan, PodPlan
 from ..plan.service_model import ServicesPlan
 from ..plan.service_routes import ServiceRoute, routes_by_netns_key
+from ..rules import chain_texts
 from ..rules.model import Ruleset
 from ..rules.render_nft import render_block
 from . import rules
@@ -238,7 +239,12 @@ class KubeProxy:
             self.services = desired.services
             return
         rulesets = desired.kube_proxy_rulesets
-        rules.in_parallel([functools.partial(self._load, desired, n, rulesets[n.name]) for n in changed])
+        with chain_texts.shared():  # nodes that share a Service port's rules share their text
+            # each node's text is rendered here and its load starts at once, while the next renders
+            rules.in_parallel(
+                functools.partial(self._load, desired, n, rulesets[n.name], self._sync_text(n, rulesets[n.name]))
+                for n in changed
+            )
         self._flush_conntrack(views, changed)
         for node in changed:
             self.synced[node.name] = views[node.name]
@@ -251,11 +257,19 @@ class KubeProxy:
             return
         plan_node = desired.node(node)
         ruleset = desired.kube_proxy_rulesets[node]
-        self._load(desired, plan_node, ruleset)
+        self._load(desired, plan_node, ruleset, self._sync_text(plan_node, ruleset))
         self.previous[node] = ruleset
         self.bootstrapped.add(node)
 
-    def _load(self, plan: Plan, node: NodePlan, ruleset: Ruleset) -> None:
+    def _sync_text(self, node: NodePlan, ruleset: Ruleset) -> SyncText:
+        """What this node's sync writes: full or partial (partial.py), from what its kernel holds."""
+        previous = self.previous.get(node.name)
+        since = time.monotonic() - self.last_full.get(node.name, float("-inf"))
+        return render_sync(
+            ruleset, previous, needs_full_sync(previous, node.name in self.failed, since, self.full_sync_period)
+        )
+
+    def _load(self, plan: Plan, node: NodePlan, ruleset: Ruleset, sync: SyncText) -> None:
         ns = netns_name(self.ledger.tag, node.key)
         first = node.name not in self.bootstrapped
         if first:
@@ -264,11 +278,6 @@ class KubeProxy:
             # to a ClusterIP that was not DNATed gets "network unreachable" before reaching
             # FORWARD, where kube-proxy REJECTs Services without endpoints.
             self.runner.ip_batch([f"route replace {plan.service_subnet} dev eth0"], netns=ns)
-        previous = self.previous.get(node.name)
-        since = time.monotonic() - self.last_full.get(node.name, float("-inf"))
-        sync = render_sync(
-            ruleset, previous, needs_full_sync(previous, node.name in self.failed, since, self.full_sync_period)
-        )
         self.failed.add(node.name)  # until the load below succeeded
         if sync.text:
             if plan.kube_proxy_mode == "iptables":
@@ -303,7 +312,7 @@ class KubeProxy:
             ns = netns_name(self.ledger.tag, node.key)
             for flush in flushes:
                 # exit 1 means "0 flow entries deleted": nothing to clear on this node
-                self.runner.run(["ip", "netns", "exec", ns, *flush.argv()], check=False)
+                self.runner.run_in(ns, flush.argv(), check=False)
 
     def daemons(self) -> list[Daemon]:
         return []

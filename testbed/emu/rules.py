@@ -11,7 +11,7 @@ loaded at once from one pool of threads.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 
 from .runner import Runner
@@ -20,13 +20,14 @@ MAX_LOADERS = 8  # nodes loaded at once: each load mostly waits on the kernel (o
 
 
 def iptables_restore(runner: Runner, netns: str, text: str) -> None:
-    """`iptables-restore --noflush`: replaces the chains the text declares, keeps the others."""
-    runner.run(["ip", "netns", "exec", netns, "iptables-restore", "--noflush", "--wait"], input=text)
+    """`iptables-restore --noflush`: replaces the chains the text declares, keeps the others.
+    Started inside the node's network namespace by the runner (Runner.run_in: no `ip netns exec`)."""
+    runner.run_in(netns, ["iptables-restore", "--noflush", "--wait"], input=text)
 
 
 def ip6tables_restore(runner: Runner, netns: str, text: str) -> None:
     """The same for IPv6 (kube-proxy's IPv6 proxier in a dual-stack cluster, emu/kubeproxy6.py)."""
-    runner.run(["ip", "netns", "exec", netns, "ip6tables-restore", "--noflush", "--wait"], input=text)
+    runner.run_in(netns, ["ip6tables-restore", "--noflush", "--wait"], input=text)
 
 
 def nft_load(runner: Runner, netns: str, text: str) -> None:
@@ -61,14 +62,21 @@ def _loaders() -> ThreadPoolExecutor:
         return _pool
 
 
-def in_parallel(jobs: Sequence[Callable[[], None]]) -> None:
+def in_parallel(jobs: Iterable[Callable[[], None]]) -> None:
     """Run each node's load at once (each is its own process or libnftables transaction in its
-    own namespace, so their order does not matter); the first failure is raised after all ended."""
-    if len(jobs) <= 1:
+    own namespace, so their order does not matter); the first failure is raised after all ended.
+
+    A job starts as soon as `jobs` yields it (a generator can render the next node's text while
+    the first loads); a sequence of one runs in this thread."""
+    if isinstance(jobs, Sequence) and len(jobs) <= 1:
         for job in jobs:
             job()
         return
-    futures = [_loaders().submit(job) for job in jobs]
-    wait(futures)
+    futures = []
+    try:
+        for job in jobs:
+            futures.append(_loaders().submit(job))
+    finally:  # a failure while yielding still waits for the loads already started
+        wait(futures)
     for future in futures:
         future.result()

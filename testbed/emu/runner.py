@@ -13,9 +13,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..errors import KernelError
+from ..netns import in_netns
 from . import nftlib
 
 IP_BATCH_LINES = 1000  # lines of one `ip -batch` process (each process has the 60 s timeout)
+NETNS_DIR = "/run/netns"
+
+
+def netns_argv(netns: str, argv: Sequence[str]) -> list[str]:
+    """The command `Runner.run_in` runs, as one a user could type (in errors and recordings)."""
+    return ["nsenter", f"--net={NETNS_DIR}/{netns}", *argv]
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,24 @@ class Runner:
         if check and result.rc != 0:
             raise KernelError(list(argv), result.rc, result.err or result.out)
         return result
+
+    def run_in(
+        self, netns: str, argv: Sequence[str], input: str | None = None, check: bool = True, timeout: float = 60.0
+    ) -> Result:
+        """`argv` inside the named network namespace, for programs that need nothing else of it
+        (iptables-restore, conntrack): what `nsenter --net=...` does, without a process for it.
+
+        The calling thread enters the namespace and starts the program there (a child starts in
+        its parent thread's namespaces), then returns. `ip netns exec` also makes a mount
+        namespace and remounts /sys, which costs more with every namespace of the machine: 25 ms
+        of system time a call with 10,000 of them, as much as restoring a Service's 1,000 rules."""
+        try:
+            with in_netns(f"{NETNS_DIR}/{netns}"):
+                return self.run(argv, input=input, check=check, timeout=timeout)
+        except KernelError as exc:
+            raise KernelError(netns_argv(netns, argv), exc.rc, exc.err) from None
+        except OSError as exc:  # the namespace could not be entered
+            raise KernelError(netns_argv(netns, argv), 1, str(exc)) from None
 
     def spawn(
         self, argv: Sequence[str], log: str, stdin_pipe: bool = False, stdout_pipe: bool = False
@@ -104,3 +129,8 @@ class RecordingRunner(Runner):
 
     def nft(self, netns: str, text: str) -> Result:
         return self.run(["ip", "netns", "exec", netns, "nft", "-f", "-"], input=text)
+
+    def run_in(
+        self, netns: str, argv: Sequence[str], input: str | None = None, check: bool = True, timeout: float = 60.0
+    ) -> Result:
+        return self.run(netns_argv(netns, argv), input=input, check=check, timeout=timeout)

@@ -157,14 +157,40 @@ class ProxiedPort:
 
 def service_ports(plan: ServicesPlan, node: str) -> list[ProxiedPort]:
     """Every port of every proxied Service (not headless, not ExternalName), sorted by name."""
+    if _shared_of[0] is not plan:  # only the plan being compiled is kept
+        _shared.clear()
+        _shared_of[0] = plan
     out: list[ProxiedPort] = []
     for svc in sorted(plan.services, key=lambda s: (s.namespace, s.name)):
         if not svc.proxied:
             continue
         for port in svc.ports:
             eps = plan.endpoints(svc.namespace, svc.name, port.name, port.protocol)
-            out.append(_categorize(svc, port, eps, node))
+            out.append(_categorized(svc, port, eps, node))
     return out
+
+
+_MAX_SHARED = 4096
+# (ids of service, port, endpoints) -> (them, the ProxiedPort), for ports whose view is the same
+# on every node, within one ServicesPlan (_shared_of): the plan hands every node the same
+# endpoints tuple (ServicesPlan.endpoints), so the nodes after the first get the first one's
+# ProxiedPort (and fragments.py finds it by identity) instead of sorting 1,000 endpoints again.
+# The entry holds its objects, so their ids stay theirs.
+_shared: dict[tuple[int, int, int], tuple[ServicePlan, ServicePortPlan, tuple[ResolvedEndpoint, ...], ProxiedPort]] = {}
+_shared_of: list[ServicesPlan | None] = [None]
+
+
+def _categorized(svc: ServicePlan, port: ServicePortPlan, eps: tuple[ResolvedEndpoint, ...], node: str) -> ProxiedPort:
+    key = (id(svc), id(port), id(eps))
+    found = _shared.get(key)
+    if found is not None and found[0] is svc and found[1] is port and found[2] is eps:
+        return found[3]
+    sp = _categorize(svc, port, eps, node)
+    if not sp.uses_local_endpoints:  # the node does not matter
+        if len(_shared) >= _MAX_SHARED:
+            _shared.clear()
+        _shared[key] = (svc, port, eps, sp)
+    return sp
 
 
 def _categorize(svc: ServicePlan, port: ServicePortPlan, eps: tuple[ResolvedEndpoint, ...], node: str) -> ProxiedPort:

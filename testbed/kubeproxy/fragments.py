@@ -16,7 +16,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import fields
 from typing import Any, Generic, TypeVar
 
-from ..rules.model import Rule
+from ..rules.model import Chain, Rule
 from .common import LocalTraffic, ProxiedPort
 
 Call = tuple[str, tuple[Any, ...], tuple[tuple[str, Any], ...]]
@@ -32,9 +32,10 @@ class Recorder:
 
     def __getattr__(self, method: str) -> Callable[..., None]:
         def record(*args: Any, **kwargs: Any) -> None:
-            frozen = tuple(tuple(a) if isinstance(a, list) else a for a in args)
-            self.calls.append((method, frozen, tuple(sorted(kwargs.items()))))
+            frozen = tuple([tuple(a) if isinstance(a, list) else a for a in args])
+            self.calls.append((method, frozen, tuple(sorted(kwargs.items())) if kwargs else ()))
 
+        self.__dict__[method] = record  # found directly from now on, not through __getattr__
         return record
 
 
@@ -59,6 +60,38 @@ def prebuilt(calls: list[Call]) -> tuple[Call, ...]:
     return tuple(out)
 
 
+def fold_owned(
+    calls: tuple[Call, ...], declare: str, chain_of: Callable[[Call, tuple[Rule, ...]], Chain | None]
+) -> tuple[Call, ...]:
+    """The chains a fragment declares (method `declare`) and fills alone, each built once as a
+    Chain by `chain_of(declaring call, its rules)` and handed over by one `place(chain)` where it
+    was declared: nodes then share the Chain objects themselves (no replay of their 1,000 rules,
+    no Chain built per node), and rules/render_diff.py finds an unchanged chain by identity. The
+    calls on chains it does not own (KUBE-SERVICES, the maps' elements), and on those chain_of
+    gives None for, stay as they were."""
+    owned = {args[0] for method, args, _ in calls if method == declare}
+    rules: dict[str, list[Rule]] = {name: [] for name in owned}
+    for method, args, _ in calls:
+        if method == "append" and args[0] in owned:
+            rules[args[0]].append(args[1])
+        elif method not in ("append", declare) and args and args[0] in owned:
+            rules.pop(args[0], None)  # something else writes to it: not a plain chain of rules
+    built = {}
+    for call in calls:
+        if call[0] == declare and call[1][0] in rules:
+            chain = chain_of(call, tuple(rules[call[1][0]]))
+            if chain is not None:
+                built[chain.name] = chain
+    out: list[Call] = []
+    for call in calls:
+        method, args, _ = call
+        if method == declare and args[0] in built:
+            out.append(("place", (built[args[0]],), ()))
+        elif not (method == "append" and args[0] in built):
+            out.append(call)
+    return tuple(out)
+
+
 def node_key(sp: ProxiedPort, host_ip: str) -> str:
     """The node's address as far as a Service port's rules depend on it: only through
     loadBalancerSourceRanges (is the node itself an allowed source?)."""
@@ -73,18 +106,30 @@ def _port_key(sp: ProxiedPort) -> Hashable:
 
 
 class Fragments(Generic[T]):
-    """compute(sp, host_ip, local) cached on the port's key, the node's and the local-traffic detector."""
+    """compute(sp, host_ip, local, *extra) cached on the port's key, the node's, the local-traffic
+    detector and `extra` (what else of the whole sync the rules depend on: iptables.py's
+    largeClusterMode)."""
 
-    def __init__(self, compute: Callable[[ProxiedPort, str, LocalTraffic], T]) -> None:
+    def __init__(self, compute: Callable[..., T]) -> None:
         self.compute = compute
         self.cache: dict[Hashable, T] = {}
+        # the same ProxiedPort object again (common.py shares one among the nodes of a sync):
+        # found by identity, without hashing its 1,000 endpoints once more per node
+        self.seen: dict[tuple[int, str, LocalTraffic, tuple[Hashable, ...]], tuple[ProxiedPort, T]] = {}
 
-    def __call__(self, sp: ProxiedPort, host_ip: str, local: LocalTraffic) -> T:
+    def __call__(self, sp: ProxiedPort, host_ip: str, local: LocalTraffic, *extra: Hashable) -> T:
         host = node_key(sp, host_ip)
-        key = (_port_key(sp), host, local)
+        again = self.seen.get((id(sp), host, local, extra))
+        if again is not None and again[0] is sp:
+            return again[1]
+        key = (_port_key(sp), host, local, extra)
         found = self.cache.get(key)
         if found is None:
             if len(self.cache) >= MAX_FRAGMENTS:
                 self.cache.clear()
-            found = self.cache[key] = self.compute(sp, host, local)
+                self.seen.clear()
+            found = self.cache[key] = self.compute(sp, host, local, *extra)
+        if len(self.seen) >= MAX_FRAGMENTS:
+            self.seen.clear()
+        self.seen[(id(sp), host, local, extra)] = (sp, found)
         return found

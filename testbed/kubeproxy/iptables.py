@@ -19,6 +19,11 @@ Layout as upstream (v1.29+):
   accepts marked and established traffic, KUBE-PROXY-FIREWALL drops what
   loadBalancerSourceRanges refuses.
 
+Large clusters as upstream: past 1,000 endpoints (largeClusterEndpointsThreshold, counted over
+every proxied service port, ready or not), the KUBE-SVC/SVL rules to endpoints and the KUBE-SEP
+rules carry no comment (appendServiceCommentLocked): the text of a 1,000-endpoint Service is a
+third smaller and iptables-restore loads it faster (each comment is one more xt match in the kernel).
+
 Not modelled: KUBE-FIREWALL (localhost NodePorts: off with nodePortAddresses = HOST-IP),
 KUBE-PROXY-CANARY, topology hints. Partial syncs: partial.py (each Service port's rules are
 computed once per change, fragments.py).
@@ -71,7 +76,7 @@ from .common import (
     local_traffic,
     service_ports,
 )
-from .fragments import Call, Fragments, Recorder, prebuilt, replay
+from .fragments import Call, Fragments, Recorder, fold_owned, prebuilt, replay
 
 KUBE_SERVICES = "KUBE-SERVICES"
 KUBE_EXTERNAL_SERVICES = "KUBE-EXTERNAL-SERVICES"
@@ -82,6 +87,7 @@ KUBE_FORWARD = "KUBE-FORWARD"
 KUBE_PROXY_FIREWALL = "KUBE-PROXY-FIREWALL"
 KUBE_FIREWALL = "KUBE-FIREWALL"  # kubelet's too: blocks martian localnet traffic (route_localnet)
 SERVICE_CHAIN_PREFIXES = ("KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-", "KUBE-SEP-")
+LARGE_CLUSTER_ENDPOINTS = 1000  # largeClusterEndpointsThreshold
 
 # Built-in chains and their netfilter hook and priority (nat: dstnat -100 / srcnat 100, filter 0).
 _BUILTINS = {
@@ -123,6 +129,7 @@ class _Chains:
     def __init__(self, table: str, names: tuple[str, ...]) -> None:
         self.table = table
         self.rules: dict[str, list[Rule]] = {}
+        self.placed: dict[str, Chain] = {}  # whole chains built by a fragment (fragments.fold_owned)
         for builtin, _, _ in _BUILTINS[table]:
             self.rules[builtin] = [Rule(parts, Jump(target)) for parts, target in _JUMPS[table].get(builtin, ())]
         for name in names:
@@ -131,17 +138,36 @@ class _Chains:
     def declare(self, name: str) -> None:
         self.rules.setdefault(name, [])
 
+    def _open(self, chain: str) -> list[Rule]:
+        """The chain's rule list, a placed chain turned back into one (nothing does so today)."""
+        placed = self.placed.pop(chain, None)
+        if placed is not None:
+            self.rules[chain] = list(placed.rules)
+        return self.rules[chain]
+
     def add(self, chain: str, parts: list[Part] | tuple[Part, ...], verdict: Verdict | None) -> None:
-        self.rules[chain].append(Rule(tuple(parts), verdict))
+        self._open(chain).append(Rule(tuple(parts), verdict))
 
     def append(self, chain: str, rule: Rule) -> None:
         """A rule built once by a fragment (fragments.prebuilt), the same object on every node."""
-        self.rules[chain].append(rule)
+        self._open(chain).append(rule)
+
+    def place(self, chain: Chain) -> None:
+        """A user chain a fragment built whole, the same object on every node (declared here)."""
+        if chain.name in self.rules:
+            self._open(chain.name).extend(chain.rules)
+        else:
+            self.rules[chain.name] = []
+            self.placed[chain.name] = chain
 
     def table_of(self) -> Table:
         hooks = {name: (hook, prio) for name, hook, prio in _BUILTINS[self.table]}
         chains = []
         for name, rules in self.rules.items():
+            placed = self.placed.get(name)
+            if placed is not None:
+                chains.append(placed)
+                continue
             hook, prio = hooks.get(name, (None, None))
             chains.append(Chain(name, tuple(rules), hook=hook, type=self.table if hook else None, priority=prio))
         return Table(self.table, tuple(chains), kind="iptables")
@@ -168,8 +194,9 @@ def build_iptables(
     nat.add(KUBE_POSTROUTING, [], SetMark("xor", MASQ_MARK))
     nat.add(KUBE_POSTROUTING, [Comment("kubernetes service traffic requiring SNAT")], Masquerade())
     nat.add(KUBE_MARK_MASQ, [], SetMark("or", MASQ_MARK))
+    large = large_cluster(plan)
     for sp in service_ports(plan, node):
-        nat_calls, flt_calls = _fragments(sp, host_ip, local)
+        nat_calls, flt_calls = _fragments(sp, host_ip, local, large)
         replay(nat_calls, nat)
         replay(flt_calls, flt)
     last = Comment("kubernetes service nodeports; NOTE: this must be the last rule in this chain")
@@ -191,6 +218,17 @@ def build_iptables(
         KUBE_FORWARD, [Comment("kubernetes forwarding conntrack rule"), CtState(("RELATED", "ESTABLISHED"))], Accept()
     )
     return Ruleset(node, (flt.table_of(), nat.table_of()), "iptables", host_ip, pod_subnet, plan.service_subnet)
+
+
+def large_cluster(plan: ServicesPlan) -> bool:
+    """Upstream's largeClusterMode: more than 1,000 endpoints in all, summed over the proxied
+    service ports (endpointsMap holds every endpoint of their slices, ready or not)."""
+    total = 0
+    for svc in plan.services:
+        if svc.proxied:
+            for port in svc.ports:
+                total += len(plan.endpoints(svc.namespace, svc.name, port.name, port.protocol))
+    return total > LARGE_CLUSTER_ENDPOINTS
 
 
 def localhost_node_ports(config: KubeProxyConfig | None, host_ip: str) -> bool:
@@ -221,11 +259,20 @@ def _kubelet_firewall(flt: _Chains) -> None:
         flt.add(builtin, [], Jump(KUBE_FIREWALL))
 
 
-def _fragment(sp: ProxiedPort, host_ip: str, local: LocalTraffic) -> tuple[tuple[Call, ...], tuple[Call, ...]]:
+def _fragment(
+    sp: ProxiedPort, host_ip: str, local: LocalTraffic, large: bool
+) -> tuple[tuple[Call, ...], tuple[Call, ...]]:
     """A Service port's nat and filter calls (fragments.py caches them)."""
     nat, flt = Recorder(), Recorder()
-    _service_port(cast(_Chains, nat), cast(_Chains, flt), sp, host_ip, local)
-    return prebuilt(nat.calls), prebuilt(flt.calls)
+    _service_port(cast(_Chains, nat), cast(_Chains, flt), sp, host_ip, local, large)
+    return fold_owned(prebuilt(nat.calls), "declare", _user_chain), fold_owned(
+        prebuilt(flt.calls), "declare", _user_chain
+    )
+
+
+def _user_chain(declared: Call, rules: tuple[Rule, ...]) -> Chain:
+    """A user chain (no hook) of the Service port's own (KUBE-SVC-, KUBE-SEP-...)."""
+    return Chain(declared[1][0], rules)
 
 
 _fragments = Fragments(_fragment)
@@ -239,8 +286,11 @@ def _filter_target(sp: ProxiedPort) -> tuple[str, Verdict]:
     return f"{sp.name_string} has no local endpoints", Drop()
 
 
-def _service_port(nat: _Chains, flt: _Chains, sp: ProxiedPort, host_ip: str, local: LocalTraffic) -> None:
+def _service_port(
+    nat: _Chains, flt: _Chains, sp: ProxiedPort, host_ip: str, local: LocalTraffic, large: bool = False
+) -> None:
     ns, proto, svc = sp.name_string, sp.protocol, sp.service
+    sep_comment: tuple[Part, ...] = () if large else (Comment(ns),)  # appendServiceCommentLocked
     svc_chain = iptables_chain("KUBE-SVC", ns, proto)
     svl_chain = iptables_chain("KUBE-SVL", ns, proto)
     ext_chain = iptables_chain("KUBE-EXT", ns, proto)
@@ -356,31 +406,36 @@ def _service_port(nat: _Chains, flt: _Chains, sp: ProxiedPort, host_ip: str, loc
                 nat.add(fw_chain, [*allow, Addr("saddr", (ip,))], Jump(ext_chain))
         nat.add(fw_chain, [Comment(f"other traffic to {ns} will be dropped by KUBE-PROXY-FIREWALL")], None)
     if uses_cluster:
-        _endpoint_rules(nat, sp, svc_chain, cluster_eps)
+        _endpoint_rules(nat, sp, svc_chain, cluster_eps, large)
     if uses_local:
-        _endpoint_rules(nat, sp, svl_chain, sp.local_endpoints)
+        _endpoint_rules(nat, sp, svl_chain, sp.local_endpoints, large)
     for key in sorted(reachable):
         ep = reachable[key]
         sep = iptables_endpoint_chain(ns, proto, key)
-        nat.add(sep, [Comment(ns), Addr("saddr", (ep.ip,))], Jump(KUBE_MARK_MASQ))
-        parts: list[Part] = [Comment(ns)]
+        nat.add(sep, [*sep_comment, Addr("saddr", (ep.ip,))], Jump(KUBE_MARK_MASQ))
+        parts: list[Part] = [*sep_comment]
         if sp.affinity:
             parts.append(RecentSet(sep, key))
         nat.add(sep, [*parts, Proto(proto)], Dnat(ep.ip, ep.port))
 
 
-def _endpoint_rules(nat: _Chains, sp: ProxiedPort, chain: str, endpoints: tuple[ResolvedEndpoint, ...]) -> None:
-    """writeServiceToEndpointRules: affinity lookups, then 1/n, 1/(n-1) ... random spreading."""
+def _endpoint_rules(
+    nat: _Chains, sp: ProxiedPort, chain: str, endpoints: tuple[ResolvedEndpoint, ...], large: bool = False
+) -> None:
+    """writeServiceToEndpointRules: affinity lookups, then 1/n, 1/(n-1) ... random spreading
+    (without their comments in a large cluster)."""
     ns, proto = sp.name_string, sp.protocol
+
+    def comment(ep: ResolvedEndpoint) -> list[Part]:
+        return [] if large else [Comment(f"{ns} -> {ep}")]
+
     if sp.affinity:
         for ep in endpoints:
             sep = iptables_endpoint_chain(ns, proto, str(ep))
-            nat.add(
-                chain, [Comment(f"{ns} -> {ep}"), RecentCheck(sep, sp.service.affinity_timeout, str(ep))], Jump(sep)
-            )
+            nat.add(chain, [*comment(ep), RecentCheck(sep, sp.service.affinity_timeout, str(ep))], Jump(sep))
     n = len(endpoints)
     for i, ep in enumerate(endpoints):
-        parts: list[Part] = [Comment(f"{ns} -> {ep}")]
+        parts: list[Part] = comment(ep)
         if i < n - 1:
             parts.append(Random(Fraction(1, n - i)))
         nat.add(chain, parts, Jump(iptables_endpoint_chain(ns, proto, str(ep))))

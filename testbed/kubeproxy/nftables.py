@@ -73,7 +73,7 @@ from .common import (
     nft_endpoint_chain_base,
     service_ports,
 )
-from .fragments import Call, Fragments, Recorder, prebuilt, replay
+from .fragments import Call, Fragments, Recorder, fold_owned, prebuilt, replay
 
 TABLE = "kube-proxy"
 _KEY3 = ("daddr", "l4proto", "dport")
@@ -98,22 +98,39 @@ class _Table:
         self.family = family  # ip | ip6
         self.chains: dict[str, list[Rule]] = {}
         self.meta: dict[str, tuple[Any, ...]] = {}
+        self.placed: dict[str, Chain] = {}  # whole chains built by a fragment (fragments.fold_owned)
         self.sets: dict[str, NftSet] = {}
         self.set_elements: dict[str, list[str]] = {}
         self.maps: dict[str, NftMap] = {}
         self.map_elements: dict[str, list[MapElement]] = {}
+        self.map_keys: dict[str, set[tuple[str, ...]]] = {}
 
     def chain(self, name: str, hook: tuple[Any, ...] = (None, None, None), comment: str = "") -> None:
         if name not in self.chains:
             self.chains[name] = []
             self.meta[name] = (*hook, comment)
 
+    def _open(self, chain: str) -> list[Rule]:
+        """The chain's rule list, a placed chain turned back into one (nothing does so today)."""
+        placed = self.placed.pop(chain, None)
+        if placed is not None:
+            self.chains[chain] = list(placed.rules)
+        return self.chains[chain]
+
     def add(self, chain: str, parts: list[Any] | tuple[Any, ...], verdict: Verdict | None) -> None:
-        self.chains[chain].append(Rule(tuple(parts), verdict))
+        self._open(chain).append(Rule(tuple(parts), verdict))
 
     def append(self, chain: str, rule: Rule) -> None:
         """A rule built once by a fragment (fragments.prebuilt), the same object on every node."""
-        self.chains[chain].append(rule)
+        self._open(chain).append(rule)
+
+    def place(self, chain: Chain) -> None:
+        """A user chain a fragment built whole, the same object on every node (declared here)."""
+        if chain.name in self.chains:
+            self._open(chain.name).extend(chain.rules)
+        else:
+            self.chain(chain.name, comment=chain.comment)
+            self.placed[chain.name] = chain
 
     def add_set(self, s: NftSet) -> None:
         self.sets[s.name] = s
@@ -127,12 +144,15 @@ class _Table:
         if verdict is None:
             if key[0] not in self.set_elements[container]:  # a multi-port Service's ClusterIP once
                 self.set_elements[container].append(key[0])
-        elif all(e.key != key for e in self.map_elements[container]):
+        elif key not in self.map_keys.setdefault(container, set()):  # the first element of a key stays
+            self.map_keys[container].add(key)
             self.map_elements[container].append(MapElement(key, verdict, comment))
 
     def build(self) -> Table:
         chains = tuple(
-            Chain(
+            self.placed[name]
+            if name in self.placed
+            else Chain(
                 name,
                 tuple(rules),
                 hook=self.meta[name][1],
@@ -248,7 +268,16 @@ def _fragment(sp: ProxiedPort, host_ip: str, local: LocalTraffic) -> tuple[Call,
     """A Service port's calls on the table (fragments.py caches them)."""
     t = Recorder()
     _service_port(cast(_Table, t), sp, host_ip, local)
-    return prebuilt(t.calls)
+    return fold_owned(prebuilt(t.calls), "chain", _user_chain)
+
+
+def _user_chain(declared: Call, rules: tuple[Rule, ...]) -> Chain | None:
+    """A chain of the Service port's own (service-, endpoint-...), as build() would make it;
+    None for a base chain (a fragment declares none today)."""
+    _, args, kwargs = declared
+    if len(args) != 1 or kwargs:
+        return None
+    return Chain(args[0], rules, hook=None, type=None, priority=None, comment="")
 
 
 _fragments = Fragments(_fragment)

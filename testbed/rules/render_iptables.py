@@ -9,8 +9,9 @@ after the first text has created the chains they jump to.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
+from . import chain_texts
 from .droplog import LOG_BURST, LOG_GROUP, LOG_RATE, key_of, log_matches, logged
 from .model import (
     KEYWORDS,
@@ -119,14 +120,19 @@ def iptables_log_rule(table: str, chain: str, index: int, rule: Rule) -> str:
     return " ".join(w for w in words if w)
 
 
-def chain_rules(table: str, chain: str, rules: Iterable[Rule]) -> list[str]:
-    """A user chain's `-A` lines, each logged rule preceded by its log rule."""
-    out: list[str] = []
-    for i, r in enumerate(rules):
-        if logged(r):
-            out.append(iptables_log_rule(table, chain, i, r))
-        out.append(iptables_rule(chain, r))
-    return out
+def chain_rules(table: str, chain: str, rules: Sequence[Rule]) -> list[str]:
+    """A user chain's `-A` lines, each logged rule preceded by its log rule (rendered once for
+    the nodes of a sync that share the rules: chain_texts.py)."""
+
+    def render() -> list[str]:
+        out: list[str] = []
+        for i, r in enumerate(rules):
+            if logged(r):
+                out.append(iptables_log_rule(table, chain, i, r))
+            out.append(iptables_rule(chain, r))
+        return out
+
+    return chain_texts.lines_of("iptables", table, chain, rules, render)
 
 
 def render_restore(tables: Iterable[Table], header: str = "", stale: Mapping[str, list[str]] | None = None) -> str:

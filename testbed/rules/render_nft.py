@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from functools import lru_cache
 
+from . import chain_texts
 from .droplog import LOG_BURST, LOG_GROUP, LOG_RATE, key_of, log_matches, logged
 from .model import (
     KEYWORDS,
@@ -188,13 +189,19 @@ def nft_log_rule(table: str, chain: str, index: int, rule: Rule, family: str = "
 
 
 def chain_rules(table: str, c: Chain, family: str = "ip") -> list[str]:
-    """A chain's rules as nft writes them in a table of `family`, each logged rule preceded by its log rule."""
-    out: list[str] = []
-    for i, r in enumerate(c.rules):
-        if logged(r):
-            out.append(nft_log_rule(table, c.name, i, r, family))
-        out.append(nft_rule(r, family))
-    return out
+    """A chain's rules as nft writes them in a table of `family`, each logged rule preceded by
+    its log rule (rendered once for the nodes of a sync that share the rules: chain_texts.py;
+    the family is part of the key: `ip kube-proxy` and `ip6 kube-proxy` share their name)."""
+
+    def render() -> list[str]:
+        out: list[str] = []
+        for i, r in enumerate(c.rules):
+            if logged(r):
+                out.append(nft_log_rule(table, c.name, i, r, family))
+            out.append(nft_rule(r, family))
+        return out
+
+    return chain_texts.lines_of(f"nft-{family}", table, c.name, c.rules, render)
 
 
 def _set_options(s: NftSet) -> list[str]:

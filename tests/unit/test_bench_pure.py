@@ -71,20 +71,28 @@ def test_notes_are_readable_text_not_python_dicts():
     assert counts({"via_service": {"connected": 5}, "new_pods": 3}) == "via service: 5 connected, 3 new_pods"
 
 
+# What every bench result has (figures_from reads them unconditionally).
+REQUIRED_ROWS = {
+    "ready_3n20p": {"from_command_s": 0.6, "build_s": 0.45},
+    "truth_table": {"seconds": 1.0, "outcomes": {}, "mismatches": 0, "extra": {"timeout_s": 1.0}},
+    "all_pairs": {"seconds": 0.9, "probes": 9900, "outcomes": {}},
+    "conformance": {"cases": 30, "seconds": 25.0, "counts": {"passed": 30, "failed": 0}},
+}
+
+
+def change(name, seconds):
+    """A change's raw figures as bench/changes.py writes them."""
+    return {"change": name, "apply_s": seconds, "replan_s": 0.02, "ok": True, "observed": {}}
+
+
 def test_issue_18_rows_have_their_targets():
     """The rows of issue 18's table this helper measures: the quickstart's report and `testbed
     plan`'s start (≤ 0.3 s), the three changes at 1,000 pods (≤ 0.3 / 0.1 / 0.05 s) and
     10,000 pods on 50 nodes (build ≤ 20 s, teardown ≤ 10 s, MemAvailable drop ≤ 6 GiB)."""
     from testbed.bench.suite import GIB, figures_from
 
-    def change(name, seconds):
-        return {"change": name, "apply_s": seconds, "replan_s": 0.02, "ok": True, "observed": {}}
-
     raw = {
-        "ready_3n20p": {"from_command_s": 0.6, "build_s": 0.45},
-        "truth_table": {"seconds": 1.0, "outcomes": {}, "mismatches": 0, "extra": {"timeout_s": 1.0}},
-        "all_pairs": {"seconds": 0.9, "probes": 9900, "outcomes": {}},
-        "conformance": {"cases": 30, "seconds": 25.0, "counts": {"passed": 30, "failed": 0}},
+        **REQUIRED_ROWS,
         "report_quickstart": {"first_s": 0.2, "rebuild_s": 0.12, "figures": 0, "passed": True},
         "plan_startup": {"median_s": 0.31, "min_s": 0.2, "runs": 5},
         "changes_1000": {
@@ -138,3 +146,23 @@ def test_tier_change_figures_set_the_ratio_against_the_v1_change():
     assert slow.limit == RATIO_TARGET and abs(slow.value - 2.0) < 1e-9 and slow.met is False
     assert abs(same.value - 1.0) < 1e-9 and same.met is True
     assert "NOT as expected" in same.note and "5 timeout, 5 connected" in same.note
+
+
+def test_the_changes_are_also_measured_with_kube_proxy_in_nftables_mode(tmp_path):
+    from testbed.bench.suite import figures_from
+    from testbed.bench.workloads import deployment_cluster
+
+    spec, _, plan = deployment_cluster(str(tmp_path), 2, 3, service=True, kube_proxy_mode="nftables")
+    assert spec.kube_proxy_mode == plan.kube_proxy_mode == "nftables"
+    assert deployment_cluster(str(tmp_path), 2, 3)[2].kube_proxy_mode == "iptables"
+
+    raw = {
+        **REQUIRED_ROWS,
+        "changes_1000": {"changes": [change("scale Deployment bench 1000 -> 1010 (+10 endpoints)", 0.25)]},
+        "changes_1000_nftables": {"changes": [change("scale Deployment bench 1000 -> 1010 (+10 endpoints)", 0.35)]},
+    }
+    rows = [(f.what, f.limit, f.met) for f in figures_from(raw) if f.key == "change"]
+    assert rows == [
+        ("change at 1,000 pods: scale Deployment bench 1000 -> 1010 (+10 endpoints)", 0.3, True),
+        ("change at 1,000 pods, nftables mode: scale Deployment bench 1000 -> 1010 (+10 endpoints)", 0.3, False),
+    ]
