@@ -63,11 +63,15 @@ def evidence(run_dir: str | None) -> Counter[str]:
     return out
 
 
-def run_case(path: str, results: str, timeout: float = 120.0) -> dict[str, Any]:
-    """One `testbed run PATH --no-report` process: its wall time, exit status and evidence."""
+def run_case(path: str, results: str, timeout: float = 120.0, code: str | None = None) -> dict[str, Any]:
+    """One `testbed run PATH --no-report` process: its wall time, exit status and evidence.
+    `code`: a folder holding another revision's `testbed` package, run instead of this one."""
     argv = testbed_argv() + ["run", path, "--no-report", "--results", results]
+    env = None
+    if code:
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [code, os.environ.get("PYTHONPATH")])))
     t0 = time.perf_counter()
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
     seconds = time.perf_counter() - t0
     run_dir = _run_dir(proc.stdout)
     return {
@@ -84,18 +88,32 @@ def run_suite(
     names: list[str] | None = None,
     results: str | None = None,
     progress: Callable[[str], None] = lambda _m: None,
+    against: str | None = None,
 ) -> dict[str, Any]:
-    """Every case in turn, as 48 separate processes; totals, counts and per-case rows."""
+    """Every case in turn, as 48 separate processes; totals, counts and per-case rows. With
+    `against` (a folder holding another revision's `testbed` package), each case also runs with
+    that code right after, so that both totals meet the same load: `result["against"]`."""
     files = case_files(names)
+    other: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="tb-netpol48-") as tmp:
         folder = results or tmp
         rows = []
-        t0 = time.perf_counter()
         for path in files:
             row = run_case(path, folder)
             rows.append(row)
             progress(f"{row['case']}: {'pass' if row['exit'] == 0 else 'FAIL'} in {row['seconds']:.2f} s")
-        total = time.perf_counter() - t0
+            if against:
+                other.append(run_case(path, folder, code=against))
+                progress(f"{row['case']} with {against}: {other[-1]['seconds']:.2f} s")
+        total = sum(r["seconds"] for r in rows)
+    out = _totals(rows, total)
+    if against:
+        out["against"] = _totals(other, sum(r["seconds"] for r in other)) | {"code": against}
+    return out
+
+
+def _totals(rows: list[dict[str, Any]], total: float) -> dict[str, Any]:
+    """Counts over the cases' rows; `total`: the sum of their processes' wall times."""
     ev: Counter[str] = Counter()
     for row in rows:
         ev.update(row["evidence"])

@@ -106,3 +106,18 @@ def test_every_expectation_is_the_oracles_verdict(case, model):
                         if verdict.allowed != (group.expect.outcome == "connected"):
                             wrong.append(f"{step.name} {src}->{dst} {port}: {explain_flow(verdict)}")
     assert probes and not wrong, "\n".join(wrong)
+
+
+def test_the_bench_row_counts_evidence_and_sets_the_target_pro_rata(tmp_path):
+    from testbed.bench.netpol48 import evidence
+    from testbed.bench.suite import netpol48_figure
+
+    (tmp_path / "probes.csv").write_text(
+        "expected_outcome,outcome,evidence\nblocked,timeout,drop-log\nblocked,timeout,\nconnected,connected,\n"
+    )
+    assert evidence(str(tmp_path)) == {"drop-log": 1, "timeout": 1}
+    rows = [{"case": f"c{i}", "seconds": 1.5, "exit": 0 if i else 1, "evidence": {"drop-log": 2}} for i in range(8)]
+    result = {"cases": 8, "seconds": 12.0, "passed": 7, "failed": ["c0"], "evidence": {"drop-log": 16}, "rows": rows}
+    figure = netpol48_figure(result)
+    assert (figure.limit, figure.met) == (10.0, False)
+    assert "7 passed, 1 failed" in figure.note and "drop log 16, timeout 0" in figure.note
