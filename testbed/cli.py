@@ -8,12 +8,10 @@ exits 1 after teardown. Library code raises; it never calls exit().
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import signal
 import sys
-import threading
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -218,7 +216,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .report import build_report  # deferred: start-up time (pandas, matplotlib)
 
     progress = _progress(args.quiet)
-    _import_meanwhile("pandas", "pyarrow.parquet")  # the dataset's writer, while the cluster builds
     try:
         run_dir, passed = run_experiment(exp, args.results, progress)
     except RunAborted as exc:  # its folder holds what was measured, with the cause as its verdict
@@ -230,25 +227,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         build_report(run_dir)  # report.md, report.html, figures: composed here, not by the experiment
     _print_results(run_dir)
     return 0 if passed else 1
-
-
-def _import_meanwhile(*modules: str) -> threading.Thread:
-    """Import `modules` in a background thread. `testbed run` needs pandas (and pyarrow) only to
-    write its dataset at the end, and importing them costs 0.3 s of CPU (1-2 s on a loaded VM);
-    the build spends most of its time waiting for the kernel and its helpers, so the import runs
-    then. Not a daemon: the interpreter never exits in the middle of an import. An import that
-    fails here fails again, with its message, where the module is used."""
-
-    def load() -> None:
-        for name in modules:
-            try:
-                importlib.import_module(name)
-            except Exception:  # the real import reports it
-                return
-
-    thread = threading.Thread(target=load, name="import-meanwhile")
-    thread.start()
-    return thread
 
 
 def _print_results(run_dir: str, name: str = "summary.md", head_only: bool = False) -> None:
