@@ -7,7 +7,8 @@ built and torn down (memory at full size, plain Mininet hosts for the ratio), 50
 10,000 pods (the ceiling of one VM), and the three changes enforced at 1,000 pods. Both: a
 policy change with the administrator's tiers present against a v1 change (tier_changes.py; 100
 pods quick, 1,000 full), the quickstart's report and `testbed plan`'s start. The curve up to 2,000 pods with its plot is
-benchmarks/scale_curve.py. Writes <results>/<run-id>/bench.json and bench.md.
+benchmarks/scale_curve.py. Both also run upstream's e2e NetworkPolicy cases as separate `testbed
+run --no-report` processes (netpol48.py; every 6th of the 48 quick, all 48 full). Writes <results>/<run-id>/bench.json and bench.md.
 """
 
 from __future__ import annotations
@@ -28,6 +29,11 @@ from ..experiment.results import new_run_id, unique_run_dir
 from .changes import enforce_changes, target_s, to_dicts
 from .cheap import plan_startup, quickstart_report
 from .machine import describe_machine, machine_line
+from .netpol48 import SUITE_CASES as NETPOL48_CASES
+from .netpol48 import TARGET_S as NETPOL48_TARGET_S
+from .netpol48 import case_files as netpol48_files
+from .netpol48 import note as netpol48_note
+from .netpol48 import run_suite as run_netpol48
 from .probing import all_pairs_bench, truth_table_bench
 from .scale import scale_point
 from .targets import Figure, counts, table
@@ -129,6 +135,10 @@ def run_bench(
     progress("all-pairs")
     pairs = all_pairs_bench(progress=progress)
     raw["all_pairs"] = vars(pairs) | {"rate": pairs.rate}
+    # quick: every 6th case of the upstream e2e suite (8), its target pro rata
+    names = [os.path.basename(f)[:-5] for f in netpol48_files()][:: 6 if quick else 1]
+    progress(f"upstream e2e NetworkPolicy suite, {len(names)} `testbed run --no-report` processes")
+    raw["netpol48"] = run_netpol48(names, progress=progress)
     limit = 30 if quick else None
     progress(f"conformance suite ({limit or 'all'} cases)")
     raw["conformance"] = conformance_bench(run_dir, limit, progress)
@@ -275,6 +285,8 @@ def figures_from(raw: dict[str, Any]) -> list[Figure]:
             ">=",
         ),
     ]
+    if "netpol48" in raw:
+        figures.append(netpol48_figure(raw["netpol48"]))
     c = raw["conformance"]
     figures.append(
         Figure(
@@ -299,6 +311,18 @@ def figures_from(raw: dict[str, Any]) -> list[Figure]:
         )
     )
     return figures
+
+
+def netpol48_figure(n: dict[str, Any]) -> Figure:
+    """Issue 18: upstream's 48 e2e NetworkPolicy cases as 48 `testbed run --no-report` processes."""
+    return Figure(
+        "netpol48",
+        f"upstream e2e NetworkPolicy suite, {n['cases']} cases as separate `testbed run --no-report`",
+        n["seconds"],
+        "s",
+        round(NETPOL48_TARGET_S * n["cases"] / NETPOL48_CASES, 1),  # 48 cases in 60 s, pro rata
+        note=netpol48_note(n),
+    )
 
 
 def tier_figures(tc: dict[str, Any]) -> list[Figure]:

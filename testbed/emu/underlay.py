@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import os
 import resource
+import sys
 import time
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
@@ -55,8 +57,31 @@ def router_batch(router: RouterPlan, mtu: int) -> list[str]:
     return lines + [route_line(r) for r in router.routes]
 
 
+def _stdlib_distutils() -> None:
+    """Mininet imports distutils.version (StrictVersion). In a virtualenv, setuptools' shim
+    (distutils-precedence.pth) answers that import by importing all of setuptools and
+    pkg_resources: 0.15 s of every `testbed run` on a quiet VM, 0.6 s on a loaded one. Python
+    3.11's own distutils does the same job: import it past the shim. Without it (Python 3.12+,
+    or no python3-distutils) the shim serves the import as before."""
+    hack = sys.modules.get("_distutils_hack")
+    finder = getattr(hack, "DISTUTILS_FINDER", None)
+    if "distutils.version" in sys.modules or finder is None or finder not in sys.meta_path:
+        return
+    sys.meta_path.remove(finder)
+    try:
+        with warnings.catch_warnings():  # "distutils is deprecated": Mininet's choice, not ours
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import distutils.version  # noqa: F401
+    except ImportError:
+        for name in [m for m in sys.modules if m == "distutils" or m.startswith("distutils.")]:
+            del sys.modules[name]  # a half-imported stdlib distutils: let the shim start afresh
+    finally:
+        sys.meta_path.insert(0, finder)
+
+
 def _mininet():
     """Import Mininet lazily: `testbed plan` and the unit tests must not need it."""
+    _stdlib_distutils()
     from mininet import log
     from mininet.net import Mininet
     from mininet.nodelib import LinuxBridge
@@ -216,7 +241,12 @@ class Underlay:
         net, self.net = self.net, None
         for node in net.hosts + net.switches:
             settle_shell(node)
-        net.stop()
+        # Every member, router and switch lives in a namespace of its own (inNamespace=True),
+        # which the teardown's sweep deletes next (it is in the ledger); the links and the bridge
+        # go with it. Mininet's net.stop() would first delete each link end and bridge port from
+        # inside the shells: 14 shell round trips for 3 nodes, 0.1 s of every run on a quiet VM.
+        for node in net.hosts + net.switches:
+            node.terminate()
 
     def keys(self) -> Iterable[str]:
         return self.hosts.keys()
