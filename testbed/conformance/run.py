@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import socket
 import time
 from collections.abc import Callable
 
@@ -99,8 +100,10 @@ def _joined(results: list[StepResult]) -> StepResult:
 
 def _flush_conntrack(cluster: EmulatedCluster) -> None:
     """Every node's conntrack table, flushed in-process (emu/ctflush.py: `conntrack -F` without
-    starting two programs per node)."""
-    flush_conntrack(cluster.netns_path(node.key) for node in cluster.plan.nodes)
+    starting two programs per node); a dual-stack cluster's IPv6 entries asked for by name too
+    (this kernel flushes every family either way; older ones only the request's)."""
+    families = (socket.AF_INET, socket.AF_INET6) if cluster.plan.dual is not None else (socket.AF_INET,)
+    flush_conntrack((cluster.netns_path(node.key) for node in cluster.plan.nodes), families)
 
 
 def run_conformance(

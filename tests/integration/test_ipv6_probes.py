@@ -92,3 +92,44 @@ def test_conformance_over_both_families_and_the_tiers_over_ipv6(tmp_path, no_lef
     run_dir, passed = run_conformance(None, str(tmp_path / "tiered"), limit=6, family="ipv6", tiered=True)
     assert passed, open(os.path.join(run_dir, "conformance.md")).read()[:4000]
     assert _meta(run_dir)["counts"]["mismatches"] == 0
+
+
+def test_the_conntrack_flush_between_steps_takes_the_ipv6_entries_too(no_leftovers):
+    import socket
+    import subprocess
+
+    from testbed.emu.cluster import EmulatedCluster
+    from testbed.emu.ctflush import flush_conntrack
+    from testbed.plan.build import plan_cluster
+    from testbed.spec.topology import load_topology
+    from testbed.spec.workloads import load_manifests
+    from testbed.traffic.prober import Probe, run_probes
+
+    plan = plan_cluster(
+        load_topology(os.path.join(ROOT, "topologies", "dual-stack.yaml")),
+        load_manifests([os.path.join(ROOT, "manifests", "quickstart-app.yaml")]),
+    )
+    assert plan.dual is not None
+    web = [p for p in plan.pods if p.name.startswith("web-")]
+    client, server = web[0], next(p for p in web if p.node != web[0].node)
+    with EmulatedCluster(plan) as c:
+        node = c.netns_path(plan.node(client.node).key)
+
+        def entries(family: str) -> int:
+            out = subprocess.run(
+                ["ip", "netns", "exec", os.path.basename(node), "conntrack", "-L", "-f", family],
+                capture_output=True,
+                text=True,
+            )
+            return sum(1 for line in out.stdout.splitlines() if line.strip())
+
+        probes = [
+            Probe(0, c.pod_netns_path(client), plan.dual.pods[server.key], 53, "UDP"),
+            Probe(1, c.pod_netns_path(client), server.ip, 53, "UDP"),
+        ]
+        results = run_probes(probes)
+        assert [r.outcome for r in results] == ["connected", "connected"] and all(r.sport for r in results)
+        assert entries("ipv6") >= 1 and entries("ipv4") >= 1
+        # each family asked for by name (kernels before 5.x flush only the family of the request)
+        flush_conntrack([node], (socket.AF_INET, socket.AF_INET6))
+        assert entries("ipv6") == 0 and entries("ipv4") == 0
