@@ -9,7 +9,9 @@ How it stays fast on two cores: one thread, one epoll, non-blocking sockets. A s
 namespace it was created in, so probes are grouped by source namespace and each namespace is
 entered once per batch (netns.py); connect/send/recv need no switching. Every probe's
 timeout runs concurrently, so N blocked flows cost one timeout, not N. SCTP goes through one raw
-socket per source namespace (the kernel has no SCTP), with the handshake built by wire/sctp.py.
+socket per source namespace and address family (the kernel has no SCTP), with the handshake built
+by wire/sctp.py. A probe to an IPv6 address (a dual-stack cluster's, issue 15) goes over IPv6,
+whatever its protocol. Every result carries the client's source port (`sport`).
 
 Drop evidence (traffic/droplog.py): given the cluster's DropLog, the nflog sockets of the nodes
 are read in the same epoll loop, and a probe whose own packet (protocol, source address and port;
