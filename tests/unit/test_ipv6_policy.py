@@ -178,7 +178,7 @@ def test_tiers_are_compiled_into_the_ipv6_twin_with_their_ipv6_networks():
 
     plan = plan_cluster(
         load_topology(os.path.join(ROOT, "topologies", "dual-stack.yaml")),
-        load_manifests([os.path.join(ROOT, "manifests", f) for f in ("quickstart-app.yaml", "dual-stack-tiers.yaml")]),
+        load_manifests([os.path.join(ROOT, "manifests", f) for f in ("quickstart-app.yaml", "dual-stack/tiers.yaml")]),
     )
     assert not any("tiers" in w for w in plan.warnings)  # no longer an IPv4-only warning
     six = ipv6_script(render(policy_rulesets6(plan)["kind-worker"]))
