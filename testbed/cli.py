@@ -248,6 +248,13 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from .rulepath import render_path, trace_path  # deferred: start-up time
 
     _, _, plan = _load(args)
+    if args.family == "ipv6" or ":" in f"{args.source}{args.destination}":  # issue 15: the IPv6 view
+        from .plan.view6 import NotDualStack, ipv6_plan  # deferred: start-up time
+
+        try:
+            plan = ipv6_plan(plan)
+        except NotDualStack as exc:
+            raise UsageError(f"--family ipv6: {exc}") from None
     world = plan.world
     try:
         if args.pod:
@@ -285,6 +292,7 @@ def cmd_conformance(args: argparse.Namespace) -> int:
             _progress(args.quiet),
             tiered=args.tiered,
             recheck=args.recheck,
+            family=args.family,
         )
     except RunAborted as exc:
         _print_results(exc.run_dir, "conformance.md", head_only=True)
@@ -396,6 +404,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", default="80/TCP", help="PORT[/PROTOCOL] or icmp (default 80/TCP)")
     p.add_argument("--pod", help="summarise the policies that select this pod instead")
     p.add_argument(
+        "--family",
+        choices=("ipv4", "ipv6"),
+        default="ipv4",
+        help="a dual-stack cluster's family to explain (default ipv4; an IPv6 address in --from/--to means ipv6)",
+    )
+    p.add_argument(
         "--trace",
         action="store_true",
         help="the rule path of the flow's first packet on each node it crosses (kube-proxy, "
@@ -418,6 +432,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="the ClusterNetworkPolicy tier cases instead "
         "(Admin, NetworkPolicy, Baseline; and the Network Policy API's own scenarios)",
+    )
+    p.add_argument(
+        "--family",
+        choices=("ipv4", "ipv6", "dual"),
+        default="ipv4",
+        help="the address family of the probes and ipBlocks: ipv6 and dual build the model dual-stack "
+        "(ipBlocks get their IPv6 twins, /128 for /32; dual measures both tables)",
     )
     p.add_argument("-q", "--quiet", action="store_true")
     drop_evidence_arg(p)

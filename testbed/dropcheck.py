@@ -5,7 +5,8 @@ Where it sits: beside rulepath.py, over the same desired state. A probe blocked 
 it. `owner` says whose rule that is (the NetworkPolicies isolating the pod, the tier policy's
 rule, the Service without endpoints), read from the node's compiled tables; `predicted` follows
 the flow with the rule tracer (rulepath.trace_path) and lists the rules its branches end on, in
-the same form, so `agrees` compares what was seen with what the rules predict.
+the same form, so `agrees` compares what was seen with what the rules predict. An IPv6 flow of
+a dual-stack cluster is read from the plan's IPv6 view (plan/view6.py): its tables, its world.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 
 from .netpol.oracle import Flow
 from .plan.model import Plan
+from .plan.view6 import family_plan
 from .rulepath import trace_path
 from .rules.droplog import RuleKey, key_of, locate
 from .rules.model import Drop, Reject, Ruleset
@@ -53,6 +55,7 @@ def predicted(plan: Plan, src_ip: str, dst_ip: str, port: int | None, protocol: 
 def predicted_drops(plan: Plan, src_ip: str, dst_ip: str, port: int | None, protocol: str) -> dict[str, str]:
     """Each rule (in `where()` form) a branch of the flow ends on, with the packet's destination
     address there (after kube-proxy's DNAT: the pod a Service sent it to)."""
+    plan = family_plan(plan, dst_ip)
     try:
         pt = trace_path(plan, plan.world, Flow(src_ip, dst_ip, port, protocol))
     except (ValueError, KeyError, LookupError):
@@ -70,7 +73,7 @@ def predicted_drops(plan: Plan, src_ip: str, dst_ip: str, port: int | None, prot
             )
             if step is not None:
                 where = DropPoint(hop.node, key_of(step.table, step.chain, step.index, step.rule)).where()
-                out.setdefault(where, hop.outcome.destination.rpartition(":")[0])
+                out.setdefault(where, hop.outcome.destination.rpartition(":")[0].strip("[]"))
             break
     return out
 
@@ -83,6 +86,7 @@ def owner(
     plan: Plan, drop_at: str, src_ip: str = "", dst_ip: str = "", port: int | None = None, protocol: str = ""
 ) -> str:
     """Whose rule dropped: the policies isolating the pod, a tier policy's rule, a Service."""
+    plan = family_plan(plan, dst_ip or src_ip)
     point = parse_where(drop_at)
     rulesets: dict[str, Ruleset] = dict(plan.rulesets)
     if point is None or point.node not in rulesets:

@@ -124,6 +124,7 @@ def _walk(
             out.append(Branch(p, path, f"{o.verdict.upper()} on {node}", False))
             continue
         ip, _, port = o.destination.rpartition(":")
+        ip = ip.strip("[]")  # an IPv6 destination is written [fd00::2]:80
         ep = world.endpoint_of_ip(ip)
         if o.delivery == "input":
             out.append(Branch(p, path, f"delivered to node {node} itself ({ip})", True))

@@ -264,44 +264,60 @@ class UdpEndpoint:
 
 
 class RawSctpEndpoint:
-    """The raw protocol-132 socket of one namespace, answering for all its SCTP ports."""
+    """The raw protocol-132 socket of one namespace, answering for all its SCTP ports
+    (agent/endpoints6.py: its IPv6 twin reads packets without their IP header)."""
+
+    FAMILY = socket.AF_INET
+    PKTINFO_OPTION = (socket.IPPROTO_IP, IP_PKTINFO)
+    CMSG_SPACE = _CMSG_SPACE
 
     def __init__(self, agent: Agent, ports: dict[int, PortIdentity]):
         self.agent = agent
         self.responder = SctpResponder(ports)
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_RAW | socket.SOCK_NONBLOCK, sctp.PROTO_SCTP)
+        self.sock = socket.socket(self.FAMILY, socket.SOCK_RAW | socket.SOCK_NONBLOCK, sctp.PROTO_SCTP)
         try:
-            self.sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+            self.sock.setsockopt(*self.PKTINFO_OPTION, 1)
             _big_rcvbuf(self.sock)
         except OSError:
             self.sock.close()
             raise
+
+    def packet(
+        self, data: bytes, anc: list[tuple[int, int, bytes]], peer: tuple
+    ) -> tuple[str, str, bytes, tuple[int, int, bytes]] | None:
+        """(source, destination, SCTP payload, the ancillary data answering from the destination)
+        of what was read, or None to ignore it."""
+        info = _pktinfo(anc)
+        # Only unicast to this namespace: for broadcast spec_dst differs from the header.
+        if info is None or info[0] != data[16:20]:
+            return None
+        try:
+            src, dst, payload = sctp.strip_ipv4(data)
+        except sctp.SctpError:
+            return None
+        # Pin the source to the address the INIT was sent to (IP_PKTINFO works on raw sockets
+        # too), so the answer matches the peer's and conntrack's view.
+        return src, dst, payload, (socket.IPPROTO_IP, IP_PKTINFO, _PKTINFO.pack(0, info[1], _NO_ADDR))
 
     def on_event(self, events: int) -> None:
         sock = self.sock
         handle = self.responder.handle
         for _ in range(BATCH):
             try:
-                data, anc, _, _ = sock.recvmsg(65535, _CMSG_SPACE)
+                data, anc, _, peer = sock.recvmsg(65535, self.CMSG_SPACE)
             except BlockingIOError:
                 return
             except OSError:
                 continue
-            info = _pktinfo(anc)
-            # Only unicast to this namespace: for broadcast spec_dst differs from the header.
-            if info is None or info[0] != data[16:20]:
+            got = self.packet(data, anc, peer)
+            if got is None:
                 continue
-            try:
-                src, dst, payload = sctp.strip_ipv4(data)
-            except sctp.SctpError:
-                continue
+            src, dst, payload, reply_from = got
             out = handle(src, dst, payload)
             if out is None:
                 continue
             try:
-                # Pin the source to the address the INIT was sent to (IP_PKTINFO works on raw
-                # sockets too), so the answer matches the peer's and conntrack's view.
-                sock.sendmsg([out], [(socket.IPPROTO_IP, IP_PKTINFO, _PKTINFO.pack(0, info[1], _NO_ADDR))], 0, (src, 0))
+                sock.sendmsg([out], [reply_from], 0, (src, 0))
             except OSError:
                 pass  # like a lost packet: the peer's INIT times out
 

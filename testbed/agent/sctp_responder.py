@@ -18,6 +18,7 @@ handshakes). Like Linux's SCTP stack:
 
 from __future__ import annotations
 
+import ipaddress
 import random
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -50,8 +51,8 @@ class SctpResponder:
         # Cheap filter first: only these chunk types ever get an answer (see module docstring).
         if ctype not in (sctp.INIT, sctp.COOKIE_ECHO, sctp.ABORT):
             return None
-        if int(dst.split(".", 1)[0]) >= 224:
-            return None  # multicast: SCTP is unicast only (the server also drops broadcast)
+        if ipaddress.IPv6Address(dst).is_multicast if ":" in dst else int(dst.split(".", 1)[0]) >= 224:
+            return None  # multicast (IPv4 or IPv6): SCTP is unicast only (the server also drops broadcast)
         try:
             pkt = sctp.parse(payload)  # drops bad checksums, as a real stack does
         except sctp.SctpError:

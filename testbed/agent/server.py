@@ -29,7 +29,7 @@ from typing import TextIO
 from testbed.agent.accesslog import AccessLog
 from testbed.agent.config import AgentConfig, ConfigError, PodConfig, load_config
 from testbed.agent.endpoints import RawSctpEndpoint, TcpConn, TcpListener, UdpEndpoint
-from testbed.agent.endpoints6 import TcpListener6, UdpEndpoint6
+from testbed.agent.endpoints6 import RawSctpEndpoint6, TcpListener6, UdpEndpoint6
 from testbed.netns import NetnsSwitcher, raise_nofile_limit
 from testbed.plan.pod import PortPlan
 from testbed.wire.reply import PortIdentity
@@ -53,6 +53,7 @@ class Agent:
         self.handlers: dict[int, Callable[[int], None]] = {}
         self.listeners: dict[ListenerKey, TcpListener | UdpEndpoint] = {}
         self.raws: dict[NetnsId, RawSctpEndpoint] = {}
+        self.raws6: dict[NetnsId, RawSctpEndpoint] = {}  # dual-stack: the IPv6 raw SCTP sockets
         # Connections waiting for their request, in deadline order: every deadline is
         # "accepted + 2 s", so a FIFO is already sorted and costs O(1) per connection.
         self.timers: deque[TcpConn] = deque()
@@ -91,7 +92,7 @@ class Agent:
 
     @property
     def socket_count(self) -> int:
-        return len(self.listeners) + len(self.raws)
+        return len(self.listeners) + len(self.raws) + len(self.raws6)
 
     # --- reconcile --------------------------------------------------------------------------------
 
@@ -107,6 +108,7 @@ class Agent:
         wanted: dict[ListenerKey, tuple[PodConfig, PortPlan]] = {}
         wanted_sctp: dict[NetnsId, dict[int, PortIdentity]] = {}
         pods_in: dict[NetnsId, list[PodConfig]] = {}
+        wanted_sctp6: set[NetnsId] = set()
         inodes: dict[str, NetnsId | str] = {}  # path -> identity, or why it cannot be used
         for path in sorted({pod.netns for pod in config.pods}):
             try:
@@ -128,6 +130,8 @@ class Agent:
                 continue
             sctp_ports = wanted_sctp.setdefault(ns, {})
             pods_in.setdefault(ns, []).append(pod)
+            if pod.ip6:  # dual-stack: SCTP answered (and refused) on IPv6 too
+                wanted_sctp6.add(ns)
             for port in pod.ports:
                 if port.protocol == "SCTP":
                     if port.port in sctp_ports:
@@ -146,6 +150,8 @@ class Agent:
             self._close(self.listeners.pop(key))
         for ns in [n for n in self.raws if n not in wanted_sctp]:
             self._close(self.raws.pop(ns))
+        for ns in [n for n in self.raws6 if n not in wanted_sctp6]:
+            self._close(self.raws6.pop(ns))
         todo: dict[NetnsId, list[tuple[ListenerKey, PodConfig, PortPlan]]] = {}
         for key, (pod, port) in wanted.items():
             if key in self.listeners:
@@ -157,9 +163,13 @@ class Agent:
                 self.raws[ns].responder.update(ports)
             else:
                 todo.setdefault(ns, [])
+            if ns in self.raws6:
+                self.raws6[ns].responder.update(ports)
+            elif ns in wanted_sctp6:
+                todo.setdefault(ns, [])
         with NetnsSwitcher() as switcher:  # fresh fds: a path may now name a new namespace
             for ns, items in todo.items():
-                self._open_in(switcher, ns, items, wanted_sctp[ns], pods_in[ns])
+                self._open_in(switcher, ns, items, wanted_sctp[ns], pods_in[ns], ns in wanted_sctp6)
                 # The namespace's fd is no longer needed: keeping one per pod until the end cost
                 # a third of the open-files limit (20,000 served 6,666 pods, not 10,000).
                 switcher.forget(ns[0])
@@ -171,6 +181,7 @@ class Agent:
         items: list[tuple[ListenerKey, PodConfig, PortPlan]],
         sctp_ports: dict[int, PortIdentity],
         pods: list[PodConfig],
+        ipv6: bool = False,
     ) -> None:
         """Open the missing sockets of one namespace, entering it once."""
         try:
@@ -184,13 +195,20 @@ class Agent:
                         continue
                     self.listeners[key] = endpoint
                     self.register(endpoint.sock.fileno(), select.EPOLLIN, endpoint.on_event)
-                if ns not in self.raws:
+                # the raw SCTP socket of each family served (IPv6: dual-stack, agent/endpoints6.py)
+                families: list[tuple[dict[NetnsId, RawSctpEndpoint] | None, type[RawSctpEndpoint], str]] = [
+                    (self.raws, RawSctpEndpoint, "raw SCTP socket"),
+                    (self.raws6 if ipv6 else None, RawSctpEndpoint6, "raw IPv6 SCTP socket"),
+                ]
+                for raws, raw_cls, what in families:
+                    if raws is None or ns in raws:
+                        continue
                     try:
-                        raw = RawSctpEndpoint(self, sctp_ports)
+                        raw = raw_cls(self, sctp_ports)
                     except OSError as exc:
-                        self._sctp_error(pods, f"raw SCTP socket: {exc.strerror or exc}")
+                        self._sctp_error(pods, f"{what}: {exc.strerror or exc}")
                     else:
-                        self.raws[ns] = raw
+                        raws[ns] = raw
                         self.register(raw.sock.fileno(), select.EPOLLIN, raw.on_event)
         except OSError as exc:  # entering the namespace failed (deleted since we checked)
             for _, pod, port in items:
@@ -305,9 +323,10 @@ class Agent:
         for conn in self.timers:
             conn.close()
         self.timers.clear()
-        for endpoint in [*self.listeners.values(), *self.raws.values()]:
+        for endpoint in [*self.listeners.values(), *self.raws.values(), *self.raws6.values()]:
             self._close(endpoint)
         self.listeners.clear()
         self.raws.clear()
+        self.raws6.clear()
         signal.set_wakeup_fd(-1)
         self.ep.close()

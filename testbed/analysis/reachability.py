@@ -9,6 +9,9 @@ rows carry an expectation, the share expected to connect, the difference observe
 expected (+1: expected blocked, all connected; -1: expected open, none connected) and the
 number of probes whose outcome was not the expected one. Axes are sorted: pods, then nodes,
 then external hosts, by name; destinations by name then port.
+
+A dual-stack run (rows of family IPv6, issue 15) gets one matrix per step, protocol and address
+family: a pod pair probed over IPv4 and over IPv6 is two cells, in two matrices, never merged.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ class Matrix:
     expected: pd.DataFrame  # float: share expected to connect (NaN where no expectation)
     difference: pd.DataFrame  # float: observed share - expected share, over probes with an expectation
     mismatches: pd.DataFrame  # int: probes whose outcome was not the expected one
+    family: str = ""  # IPv4 | IPv6 in a run that probed over IPv6 ("" otherwise: every row IPv4)
 
     @property
     def has_expectations(self) -> bool:
@@ -43,7 +47,7 @@ class Matrix:
     @property
     def title(self) -> str:
         port = f"/{self.port}" if self.port is not None else ""
-        return f"{self.step} — {self.protocol}{port}"
+        return f"{self.step} — {self.protocol}{port}" + (f" over {self.family}" if self.family else "")
 
 
 def has_expectation(frame: pd.DataFrame) -> pd.Series:
@@ -59,8 +63,19 @@ def as_expected(frame: pd.DataFrame) -> pd.Series:
     )
 
 
-def _select(frame: pd.DataFrame, step: str | None, protocol: str | None, port: int | None) -> pd.DataFrame:
+def families_in(frame: pd.DataFrame) -> list[str]:
+    """The address families to split by: [""] (no split) unless some row went over IPv6."""
+    if "family" not in frame.columns or not (frame["family"] == "IPv6").any():
+        return [""]
+    return [f for f in ("IPv4", "IPv6") if (frame["family"] == f).any()]
+
+
+def _select(
+    frame: pd.DataFrame, step: str | None, protocol: str | None, port: int | None, family: str = ""
+) -> pd.DataFrame:
     mask = pd.Series(True, index=frame.index)
+    if family:
+        mask &= frame["family"] == family
     if step is not None:
         mask &= frame["step"] == step
     if protocol is not None:
@@ -73,13 +88,17 @@ def _select(frame: pd.DataFrame, step: str | None, protocol: str | None, port: i
 
 
 def reachability_matrix(
-    frame: pd.DataFrame, step: str | None = None, protocol: str | None = None, port: int | None = None
+    frame: pd.DataFrame,
+    step: str | None = None,
+    protocol: str | None = None,
+    port: int | None = None,
+    family: str = "",
 ) -> Matrix:
-    """The matrix of the rows of `step`, `protocol` and `port` (None: all of them).
+    """The matrix of the rows of `step`, `protocol`, `port` and address `family` (None, "": all).
 
     Destination labels carry the port ("web-1:80") unless one port was chosen.
     """
-    rows = _select(frame, step, protocol, port)
+    rows = _select(frame, step, protocol, port, family)
     with_port = port is None
     work = pd.DataFrame(
         {
@@ -127,23 +146,27 @@ def reachability_matrix(
         expected=expected,
         difference=difference,
         mismatches=mismatches,
+        family=family,
     )
 
 
 def reachability_matrices(frame: pd.DataFrame, per_port: bool = False) -> list[Matrix]:
-    """One matrix per step and protocol (and per port if asked), steps in run order."""
+    """One matrix per step and protocol (and per port if asked), steps in run order; per address
+    family too when some probe went over IPv6."""
     out: list[Matrix] = []
+    families = families_in(frame)
     for step in steps_in_order(frame):
-        in_step = frame[frame["step"] == step]
-        for protocol in protocols_in_order(in_step["protocol"]):
-            if not per_port:
-                out.append(reachability_matrix(frame, step, protocol))
-                continue
-            rows = in_step[in_step["protocol"] == protocol]
-            svc = rows["service"] != ""
-            ports = rows["port"].where(~svc | (rows["service_port"] == 0), rows["service_port"])
-            for port in sorted(set(int(p) for p in ports)):
-                out.append(reachability_matrix(frame, step, protocol, port))
+        for family in families:
+            in_step = frame[(frame["step"] == step) & ((frame["family"] == family) if family else True)]
+            for protocol in protocols_in_order(in_step["protocol"]):
+                if not per_port:
+                    out.append(reachability_matrix(frame, step, protocol, family=family))
+                    continue
+                rows = in_step[in_step["protocol"] == protocol]
+                svc = rows["service"] != ""
+                ports = rows["port"].where(~svc | (rows["service_port"] == 0), rows["service_port"])
+                for port in sorted(set(int(p) for p in ports)):
+                    out.append(reachability_matrix(frame, step, protocol, port, family))
     return out
 
 

@@ -16,5 +16,6 @@ Pure, except run.py (the runner, which builds a live cluster through emu/):
     resources.py  the shipped model and topology (data/), through importlib.resources
     tiered.py     the administrator's tiers (ClusterNetworkPolicy...): `--tiered` cases
     npapi.py      the Network Policy API's own conformance tests, ported (data/npapi.yaml)
+    family6.py    the cases over IPv6 (--family ipv6|dual): ipBlocks' and networks' IPv6 twins
     run.py        one cluster, every case's steps reconciled onto it, 486 probes a step
 """

@@ -3,6 +3,7 @@
     data/xyz.yaml           the classic model: namespaces x, y, z, bare pods a, b, c (MODEL)
     data/three-nodes.yaml   the 3-node topology the model pins its pods to (TOPOLOGY); the same
                             cluster as topologies/three-nodes.yaml, which a unit test checks
+    data/three-nodes-dual.yaml  the same cluster, dual-stack (TOPOLOGY_DUAL: --family ipv6|dual)
 
 The files are package data (setup.cfg), so an installed testbed (`pip install .`, not editable)
 runs `testbed conformance` without this repository. pip installs the package as files (it is
@@ -27,3 +28,4 @@ def data_path(name: str) -> str:
 
 MODEL = data_path("xyz.yaml")
 TOPOLOGY = data_path("three-nodes.yaml")
+TOPOLOGY_DUAL = data_path("three-nodes-dual.yaml")

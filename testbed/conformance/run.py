@@ -8,6 +8,11 @@ oracle's. Between steps, conntrack is flushed in the nodes: a NetworkPolicy deci
 connections, and a reused UDP/SCTP 5-tuple must not ride on an entry of the previous step.
 Writes results/<run-id>/conformance.xml (JUnit), conformance.md and conformance.json.
 
+`family` (issue 15): ipv4 as always; ipv6 builds the model dual-stack (data/three-nodes-dual.yaml)
+and runs every case with its ipBlocks' IPv6 twins (family6.py) over the pods' IPv6 addresses,
+against the oracle of the IPv6 policy world; dual runs each case with both CIDRs in its peers and
+measures both truth tables per step (972 probes), each against its own family's oracle.
+
 Blocked probes end when a node logs their drop (drop evidence, traffic/droplog.py), so a step
 no longer waits for its probe timeout; conformance.json counts how each blocked verdict was known
 (drop-log | timeout | reset). `recheck` > 0 measures that many drop-logged probes of every step
@@ -16,26 +21,30 @@ again with the evidence off (each waits for its timeout) and counts any disagree
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import socket
 import time
 from collections.abc import Callable
 
 from ..emu.cluster import EmulatedCluster
 from ..emu.ctflush import flush_conntrack
-from ..errors import DaemonError, RunAborted
+from ..errors import DaemonError, RunAborted, UsageError
 from ..experiment.results import discarded_if_empty, environment, new_run_id, unique_run_dir
 from ..plan.build import plan_cluster, replan
+from ..plan.view6 import ipv6_plan
 from ..spec.topology import load_topology
 from ..spec.workloads import load_manifests
 from ..traffic.droplog import DropLog, open_drop_log
 from ..traffic.prober import Probe, run_probes
 from .changes import step_manifests
 from .check import check_step, probes
+from .family6 import FAMILIES, NoTwin, cidr_twins, family_case, measured_families
 from .generator import generate_cases
 from .junit import junit_xml
-from .resources import MODEL, TOPOLOGY
-from .results import CaseResult, Summary
+from .resources import MODEL, TOPOLOGY, TOPOLOGY_DUAL
+from .results import CaseResult, StepResult, Summary
 
 PROGRESS_EVERY_S = 5.0
 
@@ -46,13 +55,17 @@ def _measure(
     droplog: DropLog | None = None,
     tally: dict[str, int] | None = None,
     recheck: int = 0,
+    version: int = 4,
 ) -> dict[tuple, bool]:
-    """The step's truth table; `tally` counts how failures were known (and rechecks, below)."""
+    """The step's truth table over IP `version`; `tally` counts how failures were known (and
+    rechecks, below)."""
     plan = cluster.plan
     pods = {f"{p.namespace}/{p.name}": p for p in plan.pods}
+    dual = plan.dual
+    address = {ref: (dual.pods[p.key] if version == 6 and dual is not None else p.ip) for ref, p in pods.items()}
     table = probes()
     sent = [
-        Probe(i, cluster.netns_path(pods[src].key), pods[dst].ip, port, proto, timeout)
+        Probe(i, cluster.netns_path(pods[src].key), address[dst], port, proto, timeout)
         for i, (src, dst, port, proto) in enumerate(table)
     ]
     results = run_probes(sent, evidence=droplog)
@@ -70,10 +83,27 @@ def _measure(
     return {probe: r.outcome == "connected" for probe, r in zip(table, results)}
 
 
+def _joined(results: list[StepResult]) -> StepResult:
+    """One step measured in both families (dual): its probes and mismatches added up, each IPv6
+    mismatch saying so."""
+    if len(results) == 1:
+        return results[0]
+    first, second = results
+    v6 = tuple(dataclasses.replace(m, explanation=f"over IPv6: {m.explanation}") for m in second.mismatches)
+    return dataclasses.replace(
+        first,
+        probes=first.probes + second.probes,
+        mismatches=first.mismatches + v6,
+        allowed=first.allowed + second.allowed,
+    )
+
+
 def _flush_conntrack(cluster: EmulatedCluster) -> None:
     """Every node's conntrack table, flushed in-process (emu/ctflush.py: `conntrack -F` without
-    starting two programs per node)."""
-    flush_conntrack(cluster.netns_path(node.key) for node in cluster.plan.nodes)
+    starting two programs per node); a dual-stack cluster's IPv6 entries asked for by name too
+    (this kernel flushes every family either way; older ones only the request's)."""
+    families = (socket.AF_INET, socket.AF_INET6) if cluster.plan.dual is not None else (socket.AF_INET,)
+    flush_conntrack((cluster.netns_path(node.key) for node in cluster.plan.nodes), families)
 
 
 def run_conformance(
@@ -86,16 +116,25 @@ def run_conformance(
     tiered: bool = False,
     evidence: bool | None = None,
     recheck: int = 0,
+    family: str = "ipv4",
 ) -> tuple[str, bool]:
     """Run the suite; `evidence` None follows TESTBED_DROP_EVIDENCE (on by default)."""
-    topology = topology or TOPOLOGY
+    if family not in FAMILIES:
+        raise UsageError(f"--family {family[:20]!r}: expected one of {', '.join(FAMILIES)}")
+    topology = topology or (TOPOLOGY if family == "ipv4" else TOPOLOGY_DUAL)
     spec = load_topology(topology)
     base = load_manifests([MODEL])
     cases = generate_cases(seed=seed, limit=limit, tiered=tiered)
+    plan = plan_cluster(spec, base, seed=seed)
+    if family != "ipv4":  # every case's ipBlocks get their IPv6 twins on this cluster
+        try:
+            twin = cidr_twins(plan)
+            cases = [family_case(c, family, twin) for c in cases]
+        except NoTwin as exc:
+            raise UsageError(f"--family {family}: {topology}: {exc}") from None
     run_dir, run_id = unique_run_dir(results_root, new_run_id("conformance"))
     summary = Summary(seed=seed)
     started = time.time()
-    plan = plan_cluster(spec, base, seed=seed)
     progress(f"{len(cases)} cases generated (seed {seed}); building the cluster")
     aborted: DaemonError | None = None
     tally: dict[str, int] = {"drop-log": 0, "timeout": 0, "reset": 0}
@@ -118,9 +157,12 @@ def run_conformance(
                         new = replan(spec, manifests, seed, prev=cluster.plan)
                         done = cluster.apply(new)
                         _flush_conntrack(cluster)
-                        observed = _measure(cluster, timeout, droplog, tally, recheck)
-                        world = cluster.plan.world
-                        steps.append(check_step(case, i, world, observed, seconds=float(done["seconds"])))
+                        results = []
+                        for version in measured_families(family):
+                            observed = _measure(cluster, timeout, droplog, tally, recheck, version)
+                            world = ipv6_plan(cluster.plan).world if version == 6 else cluster.plan.world
+                            results.append(check_step(case, i, world, observed, seconds=float(done["seconds"])))
+                        steps.append(_joined(results))
                     summary.add(CaseResult(case, tuple(steps), time.perf_counter() - t_case))
                 except DaemonError as exc:  # a dead agent would fail every case after it: stop, and say why
                     cluster.keep_logs_of(exc, os.path.join(run_dir, "logs"))
@@ -151,7 +193,7 @@ def run_conformance(
             junit_xml(
                 "netpol-tiered-conformance" if tiered else "netpol-conformance",
                 summary,
-                {"seed": seed, "topology": topology, "seconds": f"{elapsed:.1f}"},
+                {"seed": seed, "topology": topology, "family": family, "seconds": f"{elapsed:.1f}"},
             )
         )
     enforce = sorted(s.seconds for r in summary.results for s in r.steps)
@@ -159,6 +201,7 @@ def run_conformance(
         "run_id": run_id,
         "seed": seed,
         "topology": topology,
+        "family": family,
         "cases": len(cases),
         "seconds": elapsed,
         "counts": counts,
@@ -203,7 +246,7 @@ def _markdown(meta: dict, summary: Summary) -> str:
         f"measured with real packets against the oracle in {meta['seconds']:.0f} s: {c['passed']} passed, "
         f"{c['failed']} failed, {c['error']} errors; {c['mismatches']} mismatches.",
         "",
-        f"Seed {meta['seed']}; topology {meta['topology']}"
+        f"Seed {meta['seed']}; topology {meta['topology']}; family {meta.get('family', 'ipv4')}"
         + (
             f"; a change enforced in {enforce['p50']:.3f} s (median), {enforce['max']:.3f} s (max)."
             if enforce["p50"] is not None

@@ -25,15 +25,17 @@ _NLMSGHDR = struct.Struct("=IHHII")
 _NFGENMSG = struct.Struct("!BBH")
 
 
-def flush_request(seq: int = 1) -> bytes:
-    """IPCTNL_MSG_CT_DELETE with no tuple: every IPv4 entry (conntrack -F's default family)."""
-    body = _NFGENMSG.pack(socket.AF_INET, 0, 0)
+def flush_request(seq: int = 1, family: int = socket.AF_INET) -> bytes:
+    """IPCTNL_MSG_CT_DELETE with no tuple: every IPv4 entry (conntrack -F's default family), or
+    every entry of `family` (AF_INET6: `conntrack -F -f ipv6`)."""
+    body = _NFGENMSG.pack(family, 0, 0)
     kind = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_DELETE
     return _NLMSGHDR.pack(_NLMSGHDR.size + len(body), kind, NLM_F_REQUEST | NLM_F_ACK, seq, 0) + body
 
 
-def flush_conntrack(netns_paths: Iterable[str]) -> None:
-    """Flush each namespace's conntrack table; an OSError names the namespace that refused."""
+def flush_conntrack(netns_paths: Iterable[str], families: tuple[int, ...] = (socket.AF_INET,)) -> None:
+    """Flush each namespace's conntrack table (the entries of each of `families`: a dual-stack
+    cluster's IPv6 ones too); an OSError names the namespace that refused."""
     with NetnsSwitcher() as switcher:
         for path in netns_paths:
             with switcher.entered(path):
@@ -41,10 +43,11 @@ def flush_conntrack(netns_paths: Iterable[str]) -> None:
             with sock:
                 sock.settimeout(5.0)
                 sock.bind((0, 0))
-                sock.send(flush_request())
-                reply = sock.recv(65536)
-                _, kind, _, _, _ = _NLMSGHDR.unpack_from(reply)
-                if kind == NLMSG_ERROR:
-                    err = -struct.unpack_from("=i", reply, _NLMSGHDR.size)[0]
-                    if err:
-                        raise OSError(err, f"conntrack flush in {path} failed: {os.strerror(err)}")
+                for seq, family in enumerate(families, start=1):
+                    sock.send(flush_request(seq, family))
+                    reply = sock.recv(65536)
+                    _, kind, _, _, _ = _NLMSGHDR.unpack_from(reply)
+                    if kind == NLMSG_ERROR:
+                        err = -struct.unpack_from("=i", reply, _NLMSGHDR.size)[0]
+                        if err:
+                            raise OSError(err, f"conntrack flush in {path} failed: {os.strerror(err)}")

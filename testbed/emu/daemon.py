@@ -167,7 +167,7 @@ def stop_all(daemons: Sequence[Daemon]) -> None:
 def listening(pid: int, port: int, protocol: str = "tcp") -> bool:
     """Whether a socket listens on `port` in the network namespace of process `pid`.
 
-    Reads /proc/<pid>/net/tcp (the table of that process's namespace): no connection is made,
+    Reads /proc/<pid>/net/tcp (tcp6: IPv6 sockets; the table of that process's namespace): no connection is made,
     which matters for iperf3 -s -1, whose one test a probe connection would use up, and no
     namespace is entered.
     """
@@ -177,7 +177,7 @@ def listening(pid: int, port: int, protocol: str = "tcp") -> bool:
             for line in handle:
                 fields = line.split()
                 local, state = fields[1], fields[3]
-                if int(local.rsplit(":", 1)[1], 16) == port and (protocol != "tcp" or state == "0A"):
+                if int(local.rsplit(":", 1)[1], 16) == port and (protocol not in ("tcp", "tcp6") or state == "0A"):
                     return True
     except (OSError, StopIteration, IndexError, ValueError):
         return False

@@ -2,7 +2,8 @@
 
 Beside the IPv4 PolicyProvider (emu/controllers.py), right after it: the same compiler over the
 IPv6 policy world (plan/dualstack.py), loaded as its IPv6 twin table (inet testbed-netpol6), with
-the same reconcile (whole table, patch or set elements). Nothing for an IPv4 plan.
+the same reconcile (whole table, patch or set elements), the policy tiers included (their IPv6
+`networks`, pods and nodes). Nothing for an IPv4 plan.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ class PolicyProvider6(PolicyProvider):
         if desired.dual is None:
             return
         new: dict[str, Ruleset] | None = None
-        if desired.policies or self.loaded is not None:  # once loaded, the (empty) table stays
+        # v1 policies or the administrator's tiers (compiled into the IPv6 twin too); once loaded,
+        # the (empty) table stays
+        if desired.policies or desired.tiers or self.loaded is not None:
             new = policy_rulesets6(desired)
         keys = {n.name: n.key for n in desired.nodes}
         changes = reconcile_rulesets(self.loaded or {}, new or {})

@@ -332,9 +332,9 @@ def _with_ingress_oracle(probes: list[PlannedProbe], plan: Plan, ingresses: Any)
         pods = tuple(
             sorted(
                 {
-                    by_address[(ip, int(port))]
+                    by_address[(ip.strip("[]"), int(port))]
                     for ip, _, port in (e.rpartition(":") for e in r.endpoints)
-                    if (ip, int(port)) in by_address
+                    if (ip.strip("[]"), int(port)) in by_address
                 }
             )
         )

@@ -8,6 +8,8 @@ IPv6. Then kind's IPv6 masquerade (rules/egress6.py) is applied to what a pod se
 IPv6 pod subnet: the server expects the pod's node (`kind_masquerade6`). An address with no
 IPv6 twin (an IPv4 cluster, a SingleStack Service, container-to-container's 127.0.0.1 becomes
 ::1) is an error naming it.
+Every method but http goes over IPv6: the socket prober (TCP, UDP, SCTP from a raw socket),
+scapy (ICMP is ICMPv6 echo there; a crafted source address is the group's own, IPv6) and iperf3.
 """
 
 from __future__ import annotations
@@ -102,10 +104,8 @@ def ipv6_probes(plan: Plan, probes: Sequence[PlannedProbe]) -> list[PlannedProbe
 
     out = []
     for p in probes:
-        if p.protocol == "SCTP" or p.method != "socket":
-            raise SpecError(
-                [Problem("", "family", "over IPv6 only the socket prober's TCP and UDP probes are sent so far")]
-            )
+        if p.method == "http":
+            raise SpecError([Problem("", "family", "HTTP probes are not sent over IPv6 yet")])
         what = f"Service {p.service}" if p.service else f"{p.dst.kind} {p.dst.name}"
         out.append(
             dataclasses.replace(
@@ -114,6 +114,7 @@ def ipv6_probes(plan: Plan, probes: Sequence[PlannedProbe]) -> list[PlannedProbe
                 dst=party(p.dst),
                 dst_ip=v6(p.dst_ip, what),
                 expect_sources=tuple(twin.get(ip, ip) for ip in p.expect_sources),
+                source_ip=p.source_ip if p.source_ip is None or ":" in p.source_ip else v6(p.source_ip, "sourceIP"),
             )
         )
     return kind_masquerade6(plan, out)

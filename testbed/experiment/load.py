@@ -383,11 +383,12 @@ def _group(doc: Doc) -> ProbeGroup:
     if source_ip is not None and method != "scapy":
         doc.error("a chosen source address needs `method: scapy` (a socket sends from its own address)", "sourceIP")
     elif source_ip is not None:
+        v6 = doc.field("family").value == "IPv6"  # the group's own family (issue 15)
         try:
-            if ipaddress.ip_address(source_ip).version != 4:
-                doc.error(f"{excerpt(source_ip)}: only IPv4 is emulated", "sourceIP")
+            if ipaddress.ip_address(source_ip).version != (6 if v6 else 4):
+                doc.error(f"{excerpt(source_ip)}: only IPv{6 if v6 else 4} in this group's family", "sourceIP")
         except ValueError:
-            doc.error(f"{excerpt(source_ip)} is not an IPv4 address", "sourceIP")
+            doc.error(f"{excerpt(source_ip)} is not an IPv{6 if v6 else 4} address", "sourceIP")
             source_ip = None
     name = doc.str("name", required=True) or ""
     source = _endpoints(doc.mapping("from", required=True), as_source=True)
@@ -435,8 +436,8 @@ def _group(doc: Doc) -> ProbeGroup:
     family = doc.str("family", default="IPv4") or "IPv4"  # issue 15
     if family not in ("IPv4", "IPv6"):
         doc.error(f"must be IPv4 or IPv6, got {excerpt(family)}", "family")
-    elif family == "IPv6" and (method != "socket" or http is not None):
-        doc.error("IPv6 probes are sent by the socket prober only so far (no scapy, iperf3 or http)", "family")
+    elif family == "IPv6" and http is not None:
+        doc.error("IPv6 probes are sent by the socket prober, scapy and iperf3 only so far (no http)", "family")
     return ProbeGroup(
         name,
         source,

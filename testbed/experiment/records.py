@@ -62,6 +62,8 @@ COLUMNS: dict[str, str] = {
     "drop_owner": "whose rule that is: the NetworkPolicies isolating the pod, a tier policy's rule, a Service",
     "drop_as_traced": "drop_at is where `testbed explain --trace` says the flow ends (empty without drop_at)",
     "family": "IPv4 | IPv6: the address family the probe was sent over (dual-stack clusters, issue 15)",
+    "sport": "the client's own source port (scapy ICMP: the echo identifier; 0 when no packet was sent), to "
+    "match a failure to conntrack's entries exactly",
 }
 
 
@@ -84,6 +86,7 @@ def make_row(
     error: str | None,
     evidence: str = "",
     drop_at: str = "",
+    sport: int = 0,
 ) -> dict[str, Any]:
     reply = reply or {}
     seen = str(reply.get("peer_ip", "")) if outcome == "connected" else ""
@@ -136,6 +139,7 @@ def make_row(
         "drop_owner": "",
         "drop_as_traced": None,
         "family": "IPv6" if ":" in probe.dst_ip else "IPv4",
+        "sport": sport,
     }
 
 

@@ -67,7 +67,7 @@ def probe_rows(
         )
         for (i, p), sr in zip(sockets, results):
             by_index[i] = make_row(
-                run_id, step, stamp, p, sr.outcome, sr.latency_ms, sr.reply, sr.error, sr.evidence, sr.drop_at
+                run_id, step, stamp, p, sr.outcome, sr.latency_ms, sr.reply, sr.error, sr.evidence, sr.drop_at, sr.sport
             )
     if crafted:
         answers = run_crafted(
@@ -89,6 +89,7 @@ def probe_rows(
                 None if cr.outcome == "connected" else cr.detail,
                 cr.evidence,
                 cr.drop_at,
+                cr.sport,
             )
     web = [(i, p) for i, p in enumerate(planned) if p.method == "http"]
     if web:
@@ -107,7 +108,7 @@ def probe_rows(
     for i, p in enumerate(planned):
         if p.method == "iperf3":
             m = measure(cluster.netns(p.src.key), cluster.netns(p.dst.key), p.dst_ip, p.seconds)
-            row = make_row(run_id, step, stamp, p, m.outcome, m.rtt_ms, None, m.error or None)
+            row = make_row(run_id, step, stamp, p, m.outcome, m.rtt_ms, None, m.error or None, sport=m.sport)
             row["throughput_mbps"] = m.mbps
             by_index[i] = row
     rows = [by_index[i] for i in range(len(planned))]

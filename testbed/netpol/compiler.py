@@ -132,7 +132,12 @@ def compile_node(world: World, node: str, cache: dict[Any, Any] | None = None) -
     forward = Chain(
         "forward",
         (
-            _nft_rule((CtState(("ESTABLISHED", "RELATED")),), Accept(), "replies of allowed connections"),
+            # IPv6 (issue 15): neighbour discovery is ICMPv6 between the pods' own addresses, and
+            # bridged IPv6 crosses this hook (kube-proxy needs bridge-nf-call-ip6tables); conntrack
+            # leaves it untracked, so it is let through as IPv4's ARP is, which no rule sees.
+            _nft_rule((CtState(("ESTABLISHED", "RELATED", "UNTRACKED")),), Accept(), _REPLIES6)
+            if world.ip_version == 6
+            else _nft_rule((CtState(("ESTABLISHED", "RELATED")),), Accept(), "replies of allowed connections"),
             _nft_rule((InSet("saddr . daddr", SELF_SET),), Accept(), "a pod to itself through a Service (hairpin)"),
             _nft_rule((InSet("saddr", ISOLATED["egress"]),), Jump(CHECK["egress"])),
             _nft_rule((InSet("daddr", ISOLATED["ingress"]),), Jump(CHECK["ingress"])),
@@ -145,6 +150,9 @@ def compile_node(world: World, node: str, cache: dict[Any, Any] | None = None) -
     if world.tiers:
         forward, chains, sets = _with_tiers(world, node, local, forward, chains, sets, cache)
     return Ruleset(node, (Table(TABLE, chains + (forward,), FAMILY, tuple(header + sets)),))
+
+
+_REPLIES6 = "replies of allowed connections; neighbour discovery (untracked)"
 
 
 def _with_tiers(

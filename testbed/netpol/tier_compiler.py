@@ -171,12 +171,17 @@ def _rule(
 
 def _peer_set(world, name: str, peer: TierPeer, where: str) -> NftSet:
     if peer.networks:
-        nets = ipaddress.collapse_addresses(
-            n for n in (ipaddress.ip_network(c, strict=False) for c in peer.networks) if n.version == 4
-        )
-        return NftSet(
-            name, ADDR, tuple(str(n) for n in nets), INTERVAL, comment=f"{where}: networks {', '.join(peer.networks)}"
-        )
+        parsed = [ipaddress.ip_network(c, strict=False) for c in peer.networks]
+        # the networks of the world's family (issue 15: the IPv6 twin table takes the IPv6 ones)
+        nets: list[str] = [
+            str(n)
+            for n in (
+                ipaddress.collapse_addresses(n for n in parsed if isinstance(n, ipaddress.IPv6Network))
+                if world.ip_version == 6
+                else ipaddress.collapse_addresses(n for n in parsed if isinstance(n, ipaddress.IPv4Network))
+            )
+        ]
+        return NftSet(name, ADDR, tuple(nets), INTERVAL, comment=f"{where}: networks {', '.join(peer.networks)}")
     if peer.nodes is not None:
         ips = [ip for n in world.nodes if peer.nodes.matches(world.node_labels.get(n.name, {})) for ip in n.ips]
         return NftSet(name, ADDR, sort_elements(ips), comment=f"{where}: node addresses ({peer.nodes})")

@@ -204,9 +204,7 @@ def extend(
         external_ips=edges6.plan_external_ips6(plan, services, families),
         host_network={p.key: host_v6[p.node] for p in plan.pods if p.host_network and p.node in host_v6},
     )
-    warnings = tuple(lb_warnings) + (
-        ("ipFamily dual: the administrator's policy tiers are enforced on IPv4 only so far",) if plan.tiers else ()
-    )
+    warnings = tuple(lb_warnings)  # the administrator's tiers are compiled into the IPv6 table too
     network = routing6.network if routing6.network is not None else plan.network
     return dataclasses.replace(plan, dual=dual, network=network, warnings=plan.warnings + warnings)
 
@@ -305,8 +303,8 @@ TABLE6 = "testbed-netpol6"
 
 def ipv6_world(plan: Plan) -> World:
     """The policy world over the pods', nodes' and hosts' IPv6 addresses: the same policies, whose
-    ipBlocks contribute their IPv6 prefixes (the oracle and compiler of IPv6 flows). The
-    administrator's tiers are left out: they are enforced on IPv4 only so far (a plan warning)."""
+    ipBlocks contribute their IPv6 prefixes (the oracle and compiler of IPv6 flows), and so do the
+    administrator's tiers' `networks` peers (netpol/tier_compiler.py)."""
     dual = plan.dual
     assert dual is not None
     view = dataclasses.replace(
@@ -319,7 +317,6 @@ def ipv6_world(plan: Plan) -> World:
         externals=tuple(
             dataclasses.replace(x, ip=dual.externals[x.name]) for x in plan.externals if x.name in dual.externals
         ),
-        tiers=(),
         dual=None,
     )
     return dataclasses.replace(World.from_plan(view), ip_version=6)
@@ -333,9 +330,13 @@ def policy_rulesets6(plan: Plan) -> dict[str, Ruleset]:
 def ipv6_script(text: str) -> str:
     """An `nft -f` script of the policy table (whole, patch or element updates) as its IPv6 twin:
     table inet testbed-netpol6, IPv6 address types and `ip6` matches. Both tables hook forward at
-    the same priority: an IPv4 packet matches nothing in the IPv6 one and the other way round."""
+    the same priority: an IPv4 packet matches nothing in the IPv6 one and the other way round.
+    Drop evidence (rules/droplog.py) names the IPv6 table in its log prefixes too, so a logged IPv6
+    drop says which table dropped it, as the IPv6 view's tracer does (plan/view6.py)."""
     for old, new in (
         (f"inet {TABLE}", f"inet {TABLE6}"),
+        (f'"tb drop {TABLE} ', f'"tb drop {TABLE6} '),
+        (f'"tb reject {TABLE} ', f'"tb reject {TABLE6} '),
         ("ipv4_addr", "ipv6_addr"),
         ("ip saddr", "ip6 saddr"),
         ("ip daddr", "ip6 daddr"),

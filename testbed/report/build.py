@@ -347,7 +347,7 @@ def _reachability(frame: pd.DataFrame, names: _Names) -> list[Block]:
     ]
     any_expectation = False
     for m in matrices:
-        base = f"{m.step}-{m.protocol}"
+        base = f"{m.step}-{m.protocol}" + (f"-{m.family}" if m.family else "")
         blocks.append(Heading(3, m.title))
         same = _uniform_outcome(m)
         if same is None:

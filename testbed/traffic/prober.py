@@ -9,7 +9,9 @@ How it stays fast on two cores: one thread, one epoll, non-blocking sockets. A s
 namespace it was created in, so probes are grouped by source namespace and each namespace is
 entered once per batch (netns.py); connect/send/recv need no switching. Every probe's
 timeout runs concurrently, so N blocked flows cost one timeout, not N. SCTP goes through one raw
-socket per source namespace (the kernel has no SCTP), with the handshake built by wire/sctp.py.
+socket per source namespace and address family (the kernel has no SCTP), with the handshake built
+by wire/sctp.py. A probe to an IPv6 address (a dual-stack cluster's, issue 15) goes over IPv6,
+whatever its protocol. Every result carries the client's source port (`sport`).
 
 Drop evidence (traffic/droplog.py): given the cluster's DropLog, the nflog sockets of the nodes
 are read in the same epoll loop, and a probe whose own packet (protocol, source address and port;
@@ -42,15 +44,20 @@ if TYPE_CHECKING:
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 IP_PKTINFO = 8
 IP_RECVERR = 11
+IPV6_RECVERR = 25  # linux/in6.h; not exported by Python's socket module
 SO_RCVBUFFORCE = 33
 _PKTINFO = struct.Struct("=I4s4s")
+_PKTINFO6 = struct.Struct("=16sI")  # struct in6_pktinfo: address, ifindex
 _EXTENDED_ERR = struct.Struct("=IBBBBII")  # struct sock_extended_err
 _EPOLLET = select.EPOLLET
 _EPOLLIN = select.EPOLLIN
 _EPOLLERR = select.EPOLLERR | select.EPOLLHUP
 
-_REFUSED = {errno.ECONNREFUSED, errno.ENOPROTOOPT}  # ENOPROTOOPT: ICMP protocol unreachable
-_UNREACHABLE = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN}
+# ENOPROTOOPT: ICMP protocol unreachable; EPROTO: its IPv6 form, ICMPv6 parameter problem
+# "unrecognized next header"
+_REFUSED = {errno.ECONNREFUSED, errno.ENOPROTOOPT, errno.EPROTO}
+# EACCES: ICMPv6 "administratively prohibited" (IPv4's code 13 arrives as EHOSTUNREACH)
+_UNREACHABLE = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN, errno.EACCES}
 
 
 @dataclass(frozen=True)
@@ -73,6 +80,9 @@ class ProbeResult:
     error: str | None  # why, for anything but a clean "connected"
     evidence: str = ""  # how a failure was known: drop-log | timeout | reset ("" when connected)
     drop_at: str = ""  # node/table/chain[rule] (verdict) of the logged drop or reject, if one was seen
+    # the client's own source port (0 when no socket got one): matches a failure to conntrack's
+    # entries exactly, e.g. a reused port meeting the entry of an exited pod
+    sport: int = 0
 
 
 def evidence_of(outcome: str) -> str:
@@ -124,6 +134,7 @@ class _Flight:
         "raw",
         "key",
         "drop",
+        "local_ip",
     )
 
     def __init__(self, idx: int, probe: Probe):
@@ -131,6 +142,7 @@ class _Flight:
         self.sock: socket.socket | None = None  # TCP/UDP only
         self.raw: _RawSocket | None = None  # SCTP only, with our source port and initiate tag
         self.sport = self.itag = 0
+        self.local_ip = ""
         self.t0 = 0.0
         self.latency: float | None = None
         self.connected = self.done = False
@@ -140,13 +152,19 @@ class _Flight:
 
 
 class _RawSocket:
-    """One raw SCTP socket per source namespace; in-flight INITs are found by our source port."""
+    """One raw SCTP socket per source namespace and address family; in-flight INITs are found
+    by our source port. An IPv4 raw socket reads packets with their IP header, an IPv6 one
+    without (the kernel's raw sockets differ so)."""
 
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_RAW | socket.SOCK_NONBLOCK, sctp.PROTO_SCTP)
+    def __init__(self, family: int = socket.AF_INET) -> None:
+        self.family = family
+        self.sock = socket.socket(family, socket.SOCK_RAW | socket.SOCK_NONBLOCK, sctp.PROTO_SCTP)
         # IP_RECVERR: ICMP errors (no route, protocol unreachable) land in the error queue with
         # the offending SCTP header, from which we find the probe.
-        self.sock.setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)
+        if family == socket.AF_INET6:
+            self.sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVERR, 1)
+        else:
+            self.sock.setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)
         try:
             self.sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 4 << 20)  # bursts of replies
         except OSError:
@@ -174,7 +192,7 @@ class _Runner:
         self.refill_min = max(1, min(64, self.concurrency // 16))
         self.ep = select.epoll()
         self.flights: dict[int, _Flight] = {}  # fd -> TCP/UDP flight
-        self.raws: dict[str, _RawSocket] = {}  # source netns -> raw SCTP socket
+        self.raws: dict[tuple[str, int], _RawSocket] = {}  # (source netns, family) -> raw SCTP socket
         self.raw_fds: dict[int, _RawSocket] = {}
         self.heap: list[tuple[float, int, _Flight]] = []
         self.resend: list[_Flight] = []  # SCTP INITs that met a full socket buffer
@@ -266,6 +284,7 @@ class _Runner:
             error,
             evidence_of(outcome) if evidence is None else evidence,
             f.drop.where() if f.drop is not None else "",
+            f.sport,
         )
         self.inflight -= 1
         if f.key is not None:
@@ -292,18 +311,22 @@ class _Runner:
                 self._finish(f, "timeout", None, f"dropped at {ev.where()}", "drop-log")
 
     def _watch(self, f: _Flight, proto: int) -> None:
-        """Remember the flow of a probe's packets, to match drop logs to it."""
+        """Remember the flow of a probe's packets, to match drop logs to it; a TCP or UDP probe's
+        source port is read here for every probe (the records carry it)."""
+        if proto != 132:
+            try:
+                f.local_ip, f.sport = f.sock.getsockname()[:2]  # type: ignore[union-attr]
+            except OSError:
+                pass
         if self.droplog is None:
             return
         p = f.probe
         if proto == 132:
             f.key = (132, "", f.sport, p.dst_ip, p.port, f.itag)
         else:
-            try:
-                ip, port = f.sock.getsockname()[:2]  # type: ignore[union-attr]
-            except OSError:
+            if not f.sport:
                 return
-            f.key = (proto, ip, port, p.dst_ip, p.port, 0)
+            f.key = (proto, f.local_ip, f.sport, p.dst_ip, p.port, 0)
         self.by_flow.add(f, *f.key)
 
     def _fail(self, idx: int, outcome: str, error: str) -> None:
@@ -339,8 +362,9 @@ class _Runner:
         p = self.probes[idx]
         try:
             if p.protocol == "SCTP":
-                if netns not in self.raws:
-                    raw = self.raws[netns] = _RawSocket()
+                family = socket.AF_INET6 if ":" in p.dst_ip else socket.AF_INET  # dual-stack (issue 15)
+                if (netns, family) not in self.raws:
+                    raw = self.raws[(netns, family)] = _RawSocket(family)
                     self.raw_fds[raw.sock.fileno()] = raw
                     self.ep.register(raw.sock.fileno(), _EPOLLIN)
                 return None
@@ -357,7 +381,7 @@ class _Runner:
         self.inflight += 1
         heapq.heappush(self.heap, (time.perf_counter() + p.timeout, idx, f))
         if p.protocol == "SCTP":
-            f.raw = self.raws[p.src_netns]
+            f.raw = self.raws[(p.src_netns, socket.AF_INET6 if ":" in p.dst_ip else socket.AF_INET)]
             f.sport = f.raw.free_port()
             f.itag = random.getrandbits(32) or 1
             f.raw.by_port[f.sport] = f
@@ -393,7 +417,10 @@ class _Runner:
         packet = sctp.build_init(f.sport, p.port, f.itag)
         f.t0 = time.perf_counter()
         try:
-            if p.src_ip:
+            if p.src_ip and f.raw.family == socket.AF_INET6:
+                info6 = _PKTINFO6.pack(socket.inet_pton(socket.AF_INET6, p.src_ip), 0)
+                f.raw.sock.sendmsg([packet], [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, info6)], 0, (p.dst_ip, 0))
+            elif p.src_ip:
                 f.raw.sock.sendmsg(
                     [packet],
                     [(socket.IPPROTO_IP, IP_PKTINFO, _PKTINFO.pack(0, socket.inet_aton(p.src_ip), b"\0\0\0\0"))],
@@ -468,9 +495,12 @@ class _Runner:
             except OSError:
                 self._raw_errors(raw)
                 continue
-            if len(data) < 20:
+            if raw.family == socket.AF_INET6:
+                payload = data  # an IPv6 raw socket reads no IP header
+            elif len(data) < 20:
                 continue
-            payload = data[(data[0] & 0x0F) * 4 :]
+            else:
+                payload = data[(data[0] & 0x0F) * 4 :]
             try:
                 sport, dport, vtag, ctype = sctp.peek_header(payload)
             except sctp.SctpError:
@@ -509,7 +539,7 @@ class _Runner:
             if f is None or f.probe.port != dport:
                 continue
             for level, ctype, cdata in anc:
-                if level == socket.IPPROTO_IP and ctype == IP_RECVERR:
+                if (level, ctype) in ((socket.IPPROTO_IP, IP_RECVERR), (socket.IPPROTO_IPV6, IPV6_RECVERR)):
                     err, _, icmp_type, icmp_code, _, _, _ = _EXTENDED_ERR.unpack_from(cdata)
                     self._finish_err(f, err, f" (ICMP type {icmp_type} code {icmp_code})")
                     break
@@ -521,17 +551,17 @@ def _check(p: Probe) -> str | None:
         return f"unknown protocol {p.protocol!r}"
     if not 1 <= p.port <= 65535 or p.timeout <= 0:
         return f"bad port {p.port} or timeout {p.timeout}"
-    if p.protocol != "SCTP" and not p.src_ip and isinstance(p.dst_ip, str) and ":" in p.dst_ip:
-        try:  # TCP and UDP over IPv6 (issue 15): a plain socket, from the namespace's own address
-            socket.inet_pton(socket.AF_INET6, p.dst_ip)
-            return None
-        except OSError:
-            return f"not an IPv6 address: {p.dst_ip!r}"
-    for ip in (p.dst_ip, p.src_ip or "0.0.0.0"):
+    # over IPv6 (issue 15) every address of the probe is IPv6, else IPv4
+    family, name, anywhere = (
+        (socket.AF_INET6, "IPv6", "::")
+        if isinstance(p.dst_ip, str) and ":" in p.dst_ip
+        else (socket.AF_INET, "IPv4", "0.0.0.0")
+    )
+    for ip in (p.dst_ip, p.src_ip or anywhere):
         try:
-            socket.inet_pton(socket.AF_INET, ip)
+            socket.inet_pton(family, ip)
         except (OSError, TypeError):
-            return f"not an IPv4 address: {ip!r}"
+            return f"not an {name} address: {ip!r}"
     return None
 
 

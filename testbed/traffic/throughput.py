@@ -27,6 +27,7 @@ class ThroughputResult:
     retransmits: int | None
     rtt_ms: float | None  # mean TCP RTT the sender measured
     error: str = ""
+    sport: int = 0  # the client's source port (its first stream's), as iperf3 reported it
 
 
 def measure(
@@ -46,7 +47,8 @@ def measure(
             ["iperf3", "-s", "-1", "-p", str(port), "-B", dst_ip],
             os.path.join(tmp, "server.log"),
             netns=dst_netns,
-            ready=lambda d: d.pid is not None and listening(d.pid, port),
+            # an IPv6 address (a dual-stack cluster's, issue 15) listens in the tcp6 table
+            ready=lambda d: d.pid is not None and listening(d.pid, port, "tcp6" if ":" in dst_ip else "tcp"),
             ready_timeout=3.0,
             grace=0.5,
         )
@@ -101,6 +103,11 @@ def parse(stdout: str, stderr: str = "") -> ThroughputResult:
     sent = end.get("sum_sent") or {}
     streams = end.get("streams") or [{}]
     rtt = streams[0].get("sender", {}).get("mean_rtt")
+    connected = (data.get("start", {}).get("connected") or [{}])[0]
     return ThroughputResult(
-        "connected", received.get("bits_per_second", 0) / 1e6, sent.get("retransmits"), rtt / 1000 if rtt else None
+        "connected",
+        received.get("bits_per_second", 0) / 1e6,
+        sent.get("retransmits"),
+        rtt / 1000 if rtt else None,
+        sport=int(connected.get("local_port", 0) or 0),
     )

@@ -167,14 +167,46 @@ class Flow:
     tag: int = 0
 
 
+# IPv6 extension headers a probe's packet could carry before its transport header: hop-by-hop
+# options, routing, destination options (length in 8-octet units, less the first), fragment (8)
+_EXTENSIONS = (0, 43, 60)
+_FRAGMENT = 44
+
+
 def flow_of(packet: bytes) -> Flow | None:
-    """The flow of an IPv4 packet's head (None for anything else, or too short to say)."""
+    """The flow of an IPv4 or IPv6 packet's head (None for anything else, or too short to say).
+    ICMPv6 echo requests (58, type 128) carry their identifier in `sport`, as ICMP's do."""
+    if len(packet) >= 40 and packet[0] >> 4 == 6:
+        return _flow6(packet)
     if len(packet) < 20 or packet[0] >> 4 != 4:
         return None
     ihl = (packet[0] & 0x0F) * 4
     proto = packet[9]
     saddr, daddr = str(ipaddress.IPv4Address(packet[12:16])), str(ipaddress.IPv4Address(packet[16:20]))
-    l4 = packet[ihl:]
+    return _transport(proto, saddr, daddr, packet[ihl:])
+
+
+def _flow6(packet: bytes) -> Flow | None:
+    saddr, daddr = str(ipaddress.IPv6Address(packet[8:24])), str(ipaddress.IPv6Address(packet[24:40]))
+    proto, pos = packet[6], 40
+    for _ in range(8):  # a bounded walk over the extension headers
+        if proto in _EXTENSIONS and len(packet) >= pos + 2:
+            proto, pos = packet[pos], pos + (packet[pos + 1] + 1) * 8
+        elif proto == _FRAGMENT and len(packet) >= pos + 8:
+            if struct.unpack_from("!H", packet, pos + 2)[0] & 0xFFF8:
+                return None  # a later fragment carries no transport header
+            proto, pos = packet[pos], pos + 8
+        else:
+            break
+    if proto == 58:
+        l4 = packet[pos:]
+        if len(l4) >= 8 and l4[0] == 128:  # echo request: the identifier
+            return Flow(proto, saddr, daddr, struct.unpack_from("!H", l4, 4)[0], 0)
+        return None
+    return _transport(proto, saddr, daddr, packet[pos:])
+
+
+def _transport(proto: int, saddr: str, daddr: str, l4: bytes) -> Flow | None:
     if proto in (6, 17, 132) and len(l4) >= 4:
         sport, dport = struct.unpack_from("!HH", l4)
         tag = 0

@@ -353,22 +353,28 @@ def test_ipv6_probe_groups_swap_every_address_for_its_twin(topology):
     single = dataclasses.replace(group, target=Endpoints(service=ServiceTarget("echo-single")))
     with pytest.raises(SpecError, match=r"service echo-single 10\.96\.[0-9.]+ has no IPv6 address"):
         expand(plan, single)
-    # SCTP is not probed over IPv6 yet, and an IPv4 cluster has no IPv6 at all
-    with pytest.raises(SpecError, match="only the socket prober's TCP and UDP"):
-        ipv6_probes(plan, [dataclasses.replace(ipv4[0], protocol="SCTP")])
+    # SCTP, scapy and iperf3 go over IPv6 too (a crafted source is the group's own, IPv6); HTTP not
+    (sctp,) = ipv6_probes(plan, [dataclasses.replace(ipv4[0], protocol="SCTP")])
+    assert sctp.protocol == "SCTP" and sctp.dst_ip == probes[0].dst_ip
+    (crafted,) = ipv6_probes(plan, [dataclasses.replace(ipv4[0], method="scapy", source_ip=ipv4[0].src.ip)])
+    assert crafted.source_ip == probes[0].src.ip
+    with pytest.raises(SpecError, match="HTTP probes are not sent over IPv6"):
+        ipv6_probes(plan, [dataclasses.replace(ipv4[0], method="http")])
     ipv4_plan = plan_cluster(topology(cluster("{ipFamily: ipv4}")), Manifests())
     coredns = Endpoints(pods=PodSelection(names=(ipv4_plan.pods[0].name,)))
     with pytest.raises(SpecError, match="IPv6 needs a dual-stack cluster"):
         expand(ipv4_plan, ProbeGroup("g", coredns, Endpoints(nodes=()), family="IPv6"))
 
 
-def test_the_prober_accepts_ipv6_tcp_and_udp_only():
+def test_the_prober_takes_every_protocol_over_ipv6_with_ipv6_addresses_only():
     from testbed.traffic.prober import Probe, _check
 
     probe = Probe(1, "", "fd00::2", 80, "TCP")
-    assert _check(probe) is None and _check(dataclasses.replace(probe, protocol="UDP")) is None
+    for proto in ("TCP", "UDP", "SCTP"):
+        assert _check(dataclasses.replace(probe, protocol=proto)) is None
     assert _check(dataclasses.replace(probe, dst_ip="fd00::zz")) == "not an IPv6 address: 'fd00::zz'"
-    assert _check(dataclasses.replace(probe, protocol="SCTP")) == "not an IPv4 address: 'fd00::2'"
+    assert _check(dataclasses.replace(probe, src_ip="10.0.0.1")) == "not an IPv6 address: '10.0.0.1'"
+    assert _check(dataclasses.replace(probe, src_ip="fd00::3")) is None
     assert _check(Probe(1, "", "10.244.1.2", 80, "TCP")) is None
 
 
