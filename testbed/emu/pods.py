@@ -1,7 +1,7 @@
 """Pod sandboxes: a network namespace per pod, a veth pair into its node's cni0 bridge.
 
 Part of emu/. This is what the bridge CNI plugin does for each pod (scenario 001's model),
-batched for speed (README.md, "How it is built"): one `ip -batch` creates every pod namespace, one
+batched for speed (README.md, "How it is built"): the pod namespaces are added in-process (emu/netnsadd.py), one
 `ip -n <node> -batch` per node creates cni0, the veth pairs (the pod end born directly
 inside the pod namespace as eth0), the enslaving and the node's routes (plus, with vxlan,
 flannel.1 and its neighbours; its forwarding entries take one `bridge -batch`); then one
