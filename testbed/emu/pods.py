@@ -1,7 +1,7 @@
 """Pod sandboxes: a network namespace per pod, a veth pair into its node's cni0 bridge.
 
 Part of emu/. This is what the bridge CNI plugin does for each pod (scenario 001's model),
-batched for speed (README.md, "How it is built"): one `ip -batch` creates every pod namespace, one
+batched for speed (README.md, "How it is built"): the pod namespaces are added in-process (emu/netnsadd.py), one
 `ip -n <node> -batch` per node creates cni0, the veth pairs (the pod end born directly
 inside the pod namespace as eth0), the enslaving and the node's routes (plus, with vxlan,
 flannel.1 and its neighbours; its forwarding entries take one `bridge -batch`); then one
@@ -19,6 +19,7 @@ import hashlib
 import ipaddress
 import socket
 from collections.abc import Sequence
+from contextlib import nullcontext
 from types import ModuleType
 
 from ..errors import KernelError
@@ -28,7 +29,9 @@ from ..plan.model import NodePlan, Plan, PodPlan, RoutePlan
 from ..plan.network import VtepPlan, pod_mtu
 from .ledger import Ledger, netns_name
 from .netlink import RT_SCOPE_LINK, NetlinkError, RtnlSocket, addr_add, link_up, no_ipv6_link_local, route_add
+from .netnsadd import add_netns
 from .overlay import apply_fdb, vtep_lines
+from .procsys import BATCH, PrivateProc
 from .runner import Runner
 
 NETNS_DIR = "/run/netns"
@@ -128,11 +131,11 @@ POD_SYSCTLS = [("net/ipv4/icmp_ratemask", "0")]
 
 
 def write_sysctls(netns: str, values: Sequence[tuple[str, str]]) -> None:
-    """Set per-namespace sysctls: /proc/sys/net is the view of the opening thread's netns."""
-    with in_netns(f"{NETNS_DIR}/{netns}"):
+    """Set per-namespace sysctls: /proc/sys/net is the view of the opening thread's netns
+    (written through a procfs of our own: emu/procsys.py says why)."""
+    with PrivateProc() as proc, in_netns(f"{NETNS_DIR}/{netns}"):
         for key, value in values:
-            with open(f"/proc/sys/{key}", "w", encoding="ascii") as handle:
-                handle.write(value)
+            proc.write(key, value)
 
 
 class PodNetwork:
@@ -158,8 +161,8 @@ class PodNetwork:
         shared = [p for p in pods if p.host_network]  # they live in their node's namespace
         pods = [p for p in pods if not p.host_network]
         names = [netns_name(tag, p.key) for p in pods]
-        if names:
-            self.runner.ip_batch([f"netns add {n}" for n in names])
+        if names:  # in-process, as `ip netns add` does but without its per-name cost (netnsadd.py)
+            add_netns(NETNS_DIR, names)
         if shared:
             host_network_sandboxes(self.runner, tag, shared, {n.name: n.key for n in self.plan.nodes})
         network = self.plan.network
@@ -174,8 +177,10 @@ class PodNetwork:
                 apply_fdb(self.runner, netns_name(tag, node.key), vtep)
             if not node.bridge and on_node:
                 write_sysctls(netns_name(tag, node.key), proxy_arp_sysctls(on_node))
-        for pod in pods:
-            configure_pod(netns_name(tag, pod.key), pod)
+        for i in range(0, len(pods), BATCH):  # a procfs per batch: its lookups stay short (procsys.py)
+            with PrivateProc() as proc:
+                for pod in pods[i : i + BATCH]:
+                    configure_pod(netns_name(tag, pod.key), pod, proc=proc)
 
     def delete_pods(self, pods: Sequence[PodPlan]) -> None:
         """Deleting a pod's namespace destroys its veth pair too (the kernel removes the peer).
@@ -209,17 +214,17 @@ def host_network_sandboxes(runner: Runner, tag: str, pods: Sequence[PodPlan], no
         runner.run(["mount", "--bind", f"{NETNS_DIR}/{netns_name(tag, node_keys[pod.node])}", path])
 
 
-def configure_pod(netns: str, pod: PodPlan) -> None:
+def configure_pod(netns: str, pod: PodPlan, proc: PrivateProc | None = None) -> None:
     """Inside the pod: lo up, eth0 with the pod IP, default route via the node's cni0.
 
     A gateway outside the pod's own prefix (bgp: a /32 address and 169.254.1.1) is first made
     reachable on eth0 by a link-scope route, as Calico's CNI plugin does. One rtnetlink socket
     opened inside the pod's namespace carries the requests, sent together (emu/netlink.py).
+    `proc`: the procfs its sysctls are written through (emu/procsys.py), else a new one.
     """
-    with in_netns(f"{NETNS_DIR}/{netns}"):
+    with nullcontext(proc) if proc is not None else PrivateProc() as sysctl, in_netns(f"{NETNS_DIR}/{netns}"):
         for key, value in POD_SYSCTLS:
-            with open(f"/proc/sys/{key}", "w", encoding="ascii") as handle:
-                handle.write(value)
+            sysctl.write(key, value)
         lo, eth0 = socket.if_nametoindex("lo"), socket.if_nametoindex("eth0")
         rtnl = RtnlSocket()  # stays bound to the pod's namespace
     with rtnl:

@@ -147,11 +147,11 @@ def test_failure_mid_build_tears_down_what_was_built(no_leftovers, monkeypatch):
     real = pods_mod.configure_pod
     calls = []
 
-    def failing(netns, pod):
+    def failing(netns, pod, **kw):
         calls.append(pod.name)
         if len(calls) == 2:
             raise RuntimeError("injected failure while configuring the second pod")
-        return real(netns, pod)
+        return real(netns, pod, **kw)
 
     monkeypatch.setattr(pods_mod, "configure_pod", failing)
     with pytest.raises(RuntimeError, match="injected failure"):
