@@ -37,6 +37,16 @@ def _ip(netns_path: str, *argv: str) -> str:
     return subprocess.run(["ip", "-n", name, *argv], capture_output=True, text=True, check=True).stdout
 
 
+def _spread(src: str, ip: str, echo: dict, client_ip: str) -> None:
+    """A Service's TCP port from `src`: spread over the echo endpoints, the client's own address seen."""
+    seen = set()
+    for _ in range(12):
+        reply = _ask(src, ip, 80, socket.SOCK_STREAM)
+        assert reply["local_ip"] == echo[reply["pod"]].ip and reply["peer_ip"] == client_ip
+        seen.add(reply["pod"])
+    assert len(seen) >= 2, seen
+
+
 def test_ipv6_only_cluster_pods_services_dns_policy(no_leftovers):
     spec = load_topology(TOPOLOGY)
     manifests = load_manifests(FILES)
@@ -73,12 +83,7 @@ def test_ipv6_only_cluster_pods_services_dns_policy(no_leftovers):
 
         # a ClusterIP through ip6tables: spread over the endpoints, the client's own address seen
         svc = plan.services.service("default", "echo")
-        seen = set()
-        for _ in range(12):
-            reply = _ask(src, svc.cluster_ip, 80, socket.SOCK_STREAM)
-            assert reply["local_ip"] == echo[reply["pod"]].ip and reply["peer_ip"] == client.ip
-            seen.add(reply["pod"])
-        assert len(seen) >= 2, seen
+        _spread(src, svc.cluster_ip, echo, client.ip)
         assert _ask(src, svc.cluster_ip, 53, socket.SOCK_DGRAM)["pod"] in echo
         # NodePort on a node's IPv6 address from the laptop (SNAT to the node, as in IPv4)
         laptop = c.netns_path(plan.externals[0].key)
@@ -145,3 +150,26 @@ def test_ipv6_experiment_passes(tmp_path, no_leftovers):
     )
     pods = rows[rows["communication"].str.startswith("pod-to-pod") & (rows["step"] == "connectivity")]
     assert len(pods) and (pods["seen_src_ip"] == pods["src_ip"]).all()
+
+
+def test_ipv6_only_kube_proxy_nftables_mode(no_leftovers):
+    """kube-proxy's nftables mode in an ipv6 cluster: the `ip6 kube-proxy` table (and no `ip`
+    one) on every node; ClusterIP over TCP and UDP spread over the endpoints NAT-free, NodePort
+    from the laptop."""
+    spec = dataclasses.replace(load_topology(TOPOLOGY), kube_proxy_mode="nftables")
+    plan = plan_cluster(spec, load_manifests(FILES))
+    assert plan.services is not None
+    pods = {p.name: p for p in plan.pods}
+    echo = {p.name: p for p in plan.pods if p.labels.get("app") == "echo"}
+    client = pods["client"]
+    with EmulatedCluster(plan) as c:
+        for node in plan.nodes:
+            argv = ["ip", "netns", "exec", os.path.basename(c.node_netns_path(node)), "nft", "list", "tables"]
+            tables = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+            assert "table ip6 kube-proxy" in tables and "table ip kube-proxy" not in tables, tables
+        src = c.pod_netns_path(client)
+        svc = plan.services.service("default", "echo")
+        _spread(src, svc.cluster_ip, echo, client.ip)
+        assert _ask(src, svc.cluster_ip, 53, socket.SOCK_DGRAM)["peer_ip"] == client.ip
+        laptop = c.netns_path(plan.externals[0].key)
+        assert _ask(laptop, plan.nodes[1].host_ip, 30080, socket.SOCK_STREAM)["pod"] in echo

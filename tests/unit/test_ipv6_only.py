@@ -17,6 +17,7 @@ from testbed.errors import SpecError
 from testbed.experiment.expand import Party, PlannedProbe
 from testbed.experiment.family import single_stack_probes
 from testbed.kubeproxy import build_ruleset
+from testbed.kubeproxy.render import render_nft
 from testbed.plan.build import plan_cluster
 from testbed.plan.ipv6 import is_ipv6, policy_script6
 from testbed.rules.render_iptables import render_restore
@@ -125,12 +126,6 @@ def test_ipv6_takes_kinds_defaults_as_the_primary_ranges(topology):
             "flannel's IPv6 VXLAN device and bird2's IPv6 sessions are not built yet)",
         ),
         (
-            "{ipFamily: ipv6, kubeProxyMode: nftables}",
-            "",
-            "networking.kubeProxyMode: 'nftables' with ipFamily ipv6: kube-proxy's ip6 table is not built yet; "
-            "use iptables",
-        ),
-        (
             "{ipFamily: ipv6}",
             "underlay: {subnets: [{name: a, cidr: 'fd00:1::/64'}, {name: b, cidr: 'fd00:2::/64'}]}",
             "underlay.subnets: racks with ipFamily ipv6: the underlay router and the outside world have no IPv6 side "
@@ -234,6 +229,18 @@ def test_kube_proxy_rules_and_policy_table_are_ipv6():
     script = policy_script6(_nft(plan, node.name))
     assert "ipv4_addr" not in script and "ip saddr" not in script and "ipv6_addr" in script
     assert "fd00:192:168:1::a" in script  # the ipBlock's except, as an IPv6 element
+
+
+def test_nftables_mode_writes_the_ip6_kube_proxy_table(topology):
+    spec = topology(cluster("{ipFamily: ipv6, kubeProxyMode: nftables}"))
+    assert spec.kube_proxy_mode == "nftables"
+    files = [str(REPO / "manifests" / "quickstart-app.yaml"), str(REPO / "manifests" / "ipv6-services.yaml")]
+    plan = plan_cluster(spec, load_manifests(files), 1)
+    assert plan.services is not None
+    text = render_nft(plan.kube_proxy_rulesets["kind-worker"])
+    assert "table ip6 kube-proxy" in text and "table ip kube-proxy" not in text
+    assert "ipv6_addr" in text and "ipv4_addr" not in text
+    assert "dnat to [fd00:10:244:" in text and not any(_is_ipv4(w.strip("{},;")) for w in text.split())
 
 
 def _nft(plan, node: str) -> str:
