@@ -35,7 +35,8 @@ def policy_script6(text: str) -> str:
 def refusals(file: str, plan: Plan, services: Sequence[ServiceSpec]) -> list[Problem]:
     """What a single-stack IPv6 cluster does not build yet, one line each (exit 2): IPv6 load
     balancers and external IPs, the portmap plugin's IPv6 rules (hostPort), the ingress-nginx
-    controller, the administrator's policy tiers over IPv6. `file` is the topology's."""
+    controller. (The administrator's policy tiers are compiled into the policy table over the
+    IPv6 world like NetworkPolicies.) `file` is the topology's."""
     out: list[Problem] = []
     for s in services:
         if s.ref.file.startswith("<"):  # the cluster's own (ingress-nginx's): refused below as a whole
@@ -75,15 +76,6 @@ def refusals(file: str, plan: Plan, services: Sequence[ServiceSpec]) -> list[Pro
                 file,
                 "networking.ipFamily",
                 "ipv6: the ingress-nginx controller is not served over IPv6 yet",
-                "kind Cluster",
-            )
-        )
-    if plan.tiers:
-        out.append(
-            Problem(
-                file,
-                "networking.ipFamily",
-                f"ipv6: {plan.tiers[0].ref} is an administrator's policy tier; tiers are enforced on IPv4 only so far",
                 "kind Cluster",
             )
         )

@@ -173,3 +173,30 @@ def test_ipv6_only_kube_proxy_nftables_mode(no_leftovers):
         assert _ask(src, svc.cluster_ip, 53, socket.SOCK_DGRAM)["peer_ip"] == client.ip
         laptop = c.netns_path(plan.externals[0].key)
         assert _ask(laptop, plan.nodes[1].host_ip, 30080, socket.SOCK_STREAM)["pod"] in echo
+
+
+def test_ipv6_probes_and_tiers_experiment_passes(tmp_path, no_leftovers):
+    """experiments/ipv6-probes.yaml: SCTP from the socket prober, scapy's ICMPv6/TCP/UDP/SCTP to open
+    and closed ports, iperf3, then the NetworkPolicy and an Admin tier, in a single-stack IPv6 cluster."""
+    run_dir, passed = run_experiment(
+        load_experiment(os.path.join(ROOT, "experiments", "ipv6-probes.yaml")), str(tmp_path), progress=lambda _m: None
+    )
+    rows = pd.read_parquet(os.path.join(run_dir, "probes.parquet"))
+    meta = json.load(open(os.path.join(run_dir, "run.json")))
+    assert passed and meta["as_expected"] == meta["probes"] == len(rows) and meta["nat_violations"] == 0
+    assert set(rows["family"]) == {"IPv6"} and rows["dst_ip"].str.contains(":").all()
+    kinds = rows[rows["step"] == "probe-kinds"]
+    assert set(zip(kinds["method"], kinds["protocol"])) == {
+        ("socket", "SCTP"),
+        *(("scapy", p) for p in ("ICMP", "TCP", "UDP", "SCTP")),
+        ("iperf3", "TCP"),
+    }
+    sctp = kinds[(kinds["method"] == "socket") & (kinds["outcome"] == "connected")]
+    assert len(sctp) == 3 and (sctp["seen_src_ip"] == sctp["src_ip"]).all()  # the agent's IPv6 SCTP responder
+    closed = kinds[kinds["group"] == "crafted-closed"]
+    assert len(closed) == 9 and (closed["outcome"] == "refused").all()
+    assert (kinds[kinds["method"] == "iperf3"]["throughput_mbps"] > 0).all()
+    tier = rows[rows["group"] == "web-to-web"]
+    assert len(tier) and (tier["outcome"] == "timeout").all()
+    assert tier["drop_owner"].str.startswith("Admin cnp/web-no-ipv6-http").all()
+    assert (rows[rows["group"] == "client-to-web"]["outcome"] == "connected").all()

@@ -269,13 +269,22 @@ def _probe(protocol: str, dst_ip: str, method: str = "socket") -> PlannedProbe:
     )
 
 
-def test_probes_go_to_ipv6_localhost_and_sctp_is_refused():
+def test_probes_go_to_ipv6_localhost_sctp_scapy_iperf3_pass_http_is_refused():
     (p,) = single_stack_probes([_probe("TCP", "127.0.0.1")])
     assert (p.dst_ip, p.expect_sources) == ("::1", ("::1",))
-    with pytest.raises(SpecError, match="SCTP in an ipFamily ipv6 cluster"):
-        single_stack_probes([_probe("SCTP", "fd00:10:244:1::3")])
-    with pytest.raises(SpecError, match="method scapy in an ipFamily ipv6 cluster"):
-        single_stack_probes([_probe("TCP", "fd00:10:244:1::3", "scapy")])
+    kinds = [_probe("SCTP", "fd00:10:244:1::3"), _probe("TCP", "fd00:10:244:1::3", "scapy")]
+    kinds.append(_probe("TCP", "fd00:10:244:1::3", "iperf3"))
+    assert single_stack_probes(kinds) == kinds  # sent over IPv6 as they are, by the dual-stack machinery
+    with pytest.raises(SpecError, match="http in an ipFamily ipv6 cluster: the HTTP prober is IPv4-only so far"):
+        single_stack_probes([_probe("TCP", "fd00:10:244:1::3", "http")])
+
+
+def test_policy_tiers_compile_into_the_ipv6_policy_table():
+    plan = _ipv6_plan(str(REPO / "manifests" / "dual-stack" / "tiers.yaml"))
+    assert plan.tiers and plan.world.ip_version == 6
+    script = policy_script6(_nft(plan, "kind-worker"))
+    assert "fd00:10:244::/56" in script and "ipv4_addr" not in script and "ip saddr" not in script
+    assert not any(_is_ipv4(w.strip("{},;")) for w in script.split())
 
 
 def test_an_ipv4_plan_is_not_ipv6():
