@@ -16,6 +16,7 @@ from ..spec.model import ClusterSpec, Manifests, NodeSpec, PodTemplate, Workload
 from ..spec.selectors import LabelSelector
 from . import controllers, dualstack, podnet, routing
 from .ipam import HostLocal, node_cidrs, underlay_addresses
+from .ipv6 import network6
 from .model import ExternalPlan, IngressPlan, NodePlan, PendingPod, Plan, PodPlan, PortPlan
 from .naming import NameSource, host_veth_name, template_hash
 from .scheduler import Scheduler, ServiceSelectors, default_selector, eviction
@@ -221,6 +222,8 @@ def replan(
                 address, gateway = str(ipaddress.ip_interface(f"{ip}/{host.underlay_prefix}").network), ""
             pods.append(_pod_plan(wish.namespace, name, uid, node, ip, address, gateway, template, wish.owner))
     routes, route_warnings, network = routing.plan_network(cluster, nodes, externals)
+    if cluster.ip_family == "ipv6":  # flannel's IPv6 VXLAN backend (plan/ipv6.py)
+        routes, network = network6(cluster, nodes, routes, network)
     services = plan_services(
         cluster, manifests, pods, seed, default_lb_pool(cluster), previous=prev.services if prev else None
     )

@@ -8,12 +8,17 @@ ip_version is then 6), is written with IPv6 address types and `ip6` matches.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ..errors import Problem
+from ..spec.model import ClusterSpec
 from ..spec.services import ServiceSpec
+from .dualroutes import VXLAN6_HEADROOM, vxlan6
+from .model import NodePlan, RoutePlan
+from .network import NetworkPlan
 
 if TYPE_CHECKING:
     from .model import Plan
@@ -22,6 +27,24 @@ if TYPE_CHECKING:
 def is_ipv6(plan: Plan) -> bool:
     """True for a single-stack IPv6 plan: its primary (only) pod range is IPv6."""
     return ":" in plan.pod_subnet and ipaddress.ip_network(plan.pod_subnet).version == 6
+
+
+def network6(
+    cluster: ClusterSpec,
+    nodes: Sequence[NodePlan],
+    routes: list[RoutePlan],
+    network: NetworkPlan | None,
+) -> tuple[list[RoutePlan], NetworkPlan | None]:
+    """An ipv6 cluster's routes and network (pure). host-gw and cloud-routes route the IPv6 /64s
+    as plan/routing.py routes any CIDR (emu/ipv6only.py gives the router its IPv6 side); vxlan is
+    flannel's IPv6 backend as in a dual-stack cluster (plan/dualroutes.py vxlan6: the device
+    flannel-v6.1 with the node /64's network address as a /128, onlink routes via the peers'),
+    and flannel, with no IPv4 device, gives pods that device's MTU (underlay - 70)."""
+    if cluster.routing != "vxlan" or network is None:
+        return routes, network
+    routes6, vteps = vxlan6(nodes, cluster)
+    mtu = cluster.mtu - VXLAN6_HEADROOM
+    return routes6, dataclasses.replace(network, vteps=tuple(vteps), pod_mtu=mtu)
 
 
 def policy_script6(text: str) -> str:

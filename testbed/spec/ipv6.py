@@ -10,7 +10,7 @@ compilers) already work on any address; the kernel-facing code switches on the a
 (emu/ipv6only.py: pod addresses without DAD, ip6tables-restore, the policy table's IPv6 twin,
 the agent's IPv6 sockets, kube-dns's IPv6 ClusterIP in resolv.conf, AAAA-only answers).
 
-What is built: one underlay segment, routing host-gw, kube-proxy iptables and nftables mode (the
+What is built: one underlay segment, routing host-gw, cloud-routes and vxlan (plan/ipv6.py), kube-proxy iptables and nftables mode (the
 nft renderer writes `ip6 kube-proxy` for an IPv6 Services range, as for a dual-stack cluster). Everything else
 is refused in one line naming what is missing (exit 2), as the dual-stack refusals are.
 """
@@ -23,7 +23,7 @@ from typing import Any
 from ..errors import Problem
 from .dualstack import DEFAULT_UNDERLAY_V6, KIND, NODE_MASK_V6
 
-V6_ROUTING = ("host-gw",)
+V6_ROUTING = ("host-gw", "cloud-routes", "vxlan")  # bgp: plan/ipv6.py says what is missing
 V6_PROXY_MODES = ("iptables", "nftables", "none")  # nftables: the `ip6 kube-proxy` table
 # the cluster's own Services take the 1st and 10th addresses of serviceSubnet (kubernetes, kube-dns)
 MAX_SERVICE_PREFIX_V6 = 124
@@ -76,8 +76,8 @@ def refusals(file: str, routing: str, kube_proxy_mode: str, racks: int, advertis
             Problem(
                 file,
                 "routing",
-                f"{routing!r} with ipFamily ipv6: only host-gw routes IPv6 so far (the cloud router's IPv6 routes, "
-                "flannel's IPv6 VXLAN device and bird2's IPv6 sessions are not built yet)",
+                f"{routing!r} with ipFamily ipv6: bird2's IPv6-only sessions (no IPv4 router id) and Calico's IPv6 "
+                "pods are not built yet; use host-gw, cloud-routes or vxlan",
                 tb,
             )
         )

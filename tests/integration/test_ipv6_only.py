@@ -17,11 +17,13 @@ import socket
 import subprocess
 
 import pandas as pd
+import pytest
 
 from testbed.emu.cluster import EmulatedCluster
 from testbed.experiment.load import load_experiment
 from testbed.experiment.run import run_experiment
 from testbed.plan.build import plan_cluster, replan
+from testbed.plan.network import node_source_ip
 from testbed.spec.topology import load_topology
 from testbed.spec.workloads import load_manifests
 
@@ -200,3 +202,39 @@ def test_ipv6_probes_and_tiers_experiment_passes(tmp_path, no_leftovers):
     assert len(tier) and (tier["outcome"] == "timeout").all()
     assert tier["drop_owner"].str.startswith("Admin cnp/web-no-ipv6-http").all()
     assert (rows[rows["group"] == "client-to-web"]["outcome"] == "connected").all()
+
+
+@pytest.mark.parametrize("routing", ["cloud-routes", "vxlan"])
+def test_ipv6_only_routing_modes(routing, tmp_path, no_leftovers):
+    """cloud-routes (the router's IPv6 side and the route controller's /64 routes) and vxlan
+    (flannel-v6.1, MTU 1430) in an ipv6 cluster: pod to pod across nodes over TCP and UDP NAT-free,
+    node to a far pod from the address the model says, a ClusterIP; no IPv4 on the router."""
+    path = tmp_path / "ipv6.yaml"
+    with open(TOPOLOGY, encoding="utf-8") as handle:
+        path.write_text(handle.read() + f"routing: {routing}\n", encoding="utf-8")
+    plan = plan_cluster(load_topology(str(path)), load_manifests(FILES))
+    assert plan.services is not None and plan.routing == routing
+    pods = {p.name: p for p in plan.pods}
+    echo = {p.name: p for p in plan.pods if p.labels.get("app") == "echo"}
+    client = pods["client"]
+    far = [p for p in echo.values() if p.node != client.node]
+    with EmulatedCluster(plan) as c:
+        src = c.pod_netns_path(client)
+        for pod in far:
+            for kind, port, proto in ((socket.SOCK_STREAM, 8080, "TCP"), (socket.SOCK_DGRAM, 5353, "UDP")):
+                reply = _ask(src, pod.ip, port, kind)
+                assert (reply["pod"], reply["protocol"], reply["peer_ip"]) == (pod.name, proto, client.ip)
+            node = plan.node(client.node)
+            seen = _ask(c.node_netns_path(node), pod.ip, 8080, socket.SOCK_STREAM)["peer_ip"]
+            assert seen == node_source_ip(plan, node.name, pod.node)
+        _spread(src, plan.services.service("default", "echo").cluster_ip, echo, client.ip)
+        if routing == "vxlan":
+            link = _ip(c.node_netns_path(plan.node(client.node)), "-d", "link", "show", "flannel-v6.1")
+            assert " mtu 1430 " in link and "vxlan id 1 local " in link, link
+            assert "mtu 1430" in _ip(src, "link", "show", "eth0")
+        else:
+            router = c.netns_path(plan.network.routers[0].key)
+            assert _ip(router, "-4", "-o", "addr").splitlines() == [
+                line for line in _ip(router, "-4", "-o", "addr").splitlines() if " lo " in line
+            ]
+            assert f"{client.ip.rsplit(':', 2)[0]}::/64 via" in _ip(router, "-6", "route")

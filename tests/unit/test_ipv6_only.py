@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from testbed.emu.ipv6only import bridge_lines6, member_lines6
+from testbed.emu.ipv6only import bridge_lines6, member_lines6, router_lines_of6
 from testbed.emu.pods import node_batch
 from testbed.errors import SpecError
 from testbed.experiment.expand import Party, PlannedProbe
@@ -121,9 +121,9 @@ def test_ipv6_takes_kinds_defaults_as_the_primary_ranges(topology):
         ),
         (
             "{ipFamily: ipv6}",
-            "routing: vxlan",
-            "routing: 'vxlan' with ipFamily ipv6: only host-gw routes IPv6 so far (the cloud router's IPv6 routes, "
-            "flannel's IPv6 VXLAN device and bird2's IPv6 sessions are not built yet)",
+            "routing: bgp",
+            "routing: 'bgp' with ipFamily ipv6: bird2's IPv6-only sessions (no IPv4 router id) and Calico's IPv6 "
+            "pods are not built yet; use host-gw, cloud-routes or vxlan",
         ),
         (
             "{ipFamily: ipv6}",
@@ -241,6 +241,51 @@ def test_nftables_mode_writes_the_ip6_kube_proxy_table(topology):
     assert "table ip6 kube-proxy" in text and "table ip kube-proxy" not in text
     assert "ipv6_addr" in text and "ipv4_addr" not in text
     assert "dnat to [fd00:10:244:" in text and not any(_is_ipv4(w.strip("{},;")) for w in text.split())
+
+
+def test_vxlan_is_flannels_ipv6_backend(topology):
+    spec = topology(cluster("{ipFamily: ipv6}", "routing: vxlan"))
+    plan = plan_cluster(spec, load_manifests([str(REPO / "manifests" / "quickstart-app.yaml")]), 1)
+    assert plan.network is not None and plan.network.pod_mtu == 1430  # flannel-v6.1's: underlay - 70
+    worker = next(v for v in plan.network.vteps if v.node == "kind-worker")
+    assert (worker.dev, worker.address, worker.mtu, worker.local) == (
+        "flannel-v6.1",
+        "fd00:10:244:1::/128",
+        1430,
+        "fd00:192:168:1::3",
+    )
+    assert dict(worker.neighbours)["fd00:10:244::"] and set(dict(worker.fdb).values()) == {
+        "fd00:192:168:1::2",
+        "fd00:192:168:1::4",
+    }
+    routes = {(r.dst, r.via, r.dev) for r in plan.routes if r.node == "kind-worker"}
+    assert routes == {
+        ("fd00:10:244::/64", "fd00:10:244::", "flannel-v6.1"),
+        ("fd00:10:244:2::/64", "fd00:10:244:2::", "flannel-v6.1"),
+    }
+    lines = node_batch(
+        plan.node("kind-worker"), [], [r for r in plan.routes if r.node == "kind-worker"], "t", 1430, vtep=worker
+    )
+    assert "route replace fd00:10:244::/64 via fd00:10:244:: dev flannel-v6.1 onlink" in lines
+    assert "addr add fd00:10:244:1::/128 dev flannel-v6.1 nodad" in lines
+
+
+def test_cloud_routes_router_has_an_ipv6_side(topology):
+    spec = topology(cluster("{ipFamily: ipv6}", "routing: cloud-routes"))
+    plan = plan_cluster(spec, load_manifests([str(REPO / "manifests" / "quickstart-app.yaml")]), 1)
+    assert plan.network is not None
+    (router,) = plan.network.routers
+    assert router_lines_of6(router, 1500) == [
+        "link set eth0 mtu 1500 up",
+        "addr add fd00:192:168:1::1/64 dev eth0 nodad",
+        "addr add fe80::1/64 dev eth0 nodad",
+        "route replace fd00:10:244::/64 via fd00:192:168:1::2 dev eth0",
+        "route replace fd00:10:244:1::/64 via fd00:192:168:1::3 dev eth0",
+        "route replace fd00:10:244:2::/64 via fd00:192:168:1::4 dev eth0",
+    ]
+    assert {(r.dst, r.via) for r in plan.routes if r.node == "kind-worker"} == {
+        ("fd00:10:244::/56", "fd00:192:168:1::1")
+    }
 
 
 def _nft(plan, node: str) -> str:
