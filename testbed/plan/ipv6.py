@@ -57,7 +57,7 @@ def policy_script6(text: str) -> str:
 
 def refusals(file: str, plan: Plan, services: Sequence[ServiceSpec]) -> list[Problem]:
     """What a single-stack IPv6 cluster does not build yet, one line each (exit 2): IPv6 load
-    balancers and external IPs, the portmap plugin's IPv6 rules (hostPort), the ingress-nginx
+    balancers, the portmap plugin's IPv6 rules (hostPort), the ingress-nginx
     controller. (The administrator's policy tiers are compiled into the policy table over the
     IPv6 world like NetworkPolicies.) `file` is the topology's."""
     out: list[Problem] = []
@@ -70,15 +70,6 @@ def refusals(file: str, plan: Plan, services: Sequence[ServiceSpec]) -> list[Pro
                     s.ref.file,
                     s.field_path("spec.type"),
                     "LoadBalancer in an ipFamily ipv6 cluster: the emulated cloud's IPv6 load balancers are not built yet",
-                    str(s.ref),
-                )
-            )
-        elif s.external_ips:
-            out.append(
-                Problem(
-                    s.ref.file,
-                    s.field_path("spec.externalIPs"),
-                    "externalIPs in an ipFamily ipv6 cluster: routes to IPv6 external IPs are not built yet",
                     str(s.ref),
                 )
             )

@@ -282,7 +282,8 @@ def plan_services(
                 external_traffic_policy=s.external_traffic_policy,
                 internal_traffic_policy=s.internal_traffic_policy if s.type != "ExternalName" else "",
                 external_name=s.external_name,
-                external_ips=tuple(ip for ip in s.external_ips if ":" not in ip),  # IPv6: plan/edges6.py
+                # the proxier's family's (dual-stack IPv6 ones: plan/edges6.py; ipFamily ipv6: the IPv6 ones)
+                external_ips=tuple(ip for ip in s.external_ips if (":" in ip) == (":" in cluster.service_subnet)),
                 load_balancer_ingress=ingress.get(s.key, ()),
                 load_balancer_source_ranges=s.load_balancer_source_ranges,
                 health_check_node_port=hc_ports.get(s.key),

@@ -238,3 +238,28 @@ def test_ipv6_only_routing_modes(routing, tmp_path, no_leftovers):
                 line for line in _ip(router, "-4", "-o", "addr").splitlines() if " lo " in line
             ]
             assert f"{client.ip.rsplit(':', 2)[0]}::/64 via" in _ip(router, "-6", "route")
+
+
+def test_ipv6_only_external_ips(no_leftovers):
+    """An IPv6 external IP (manifests/ipv6/edges.yaml): routed /128 from the laptop to one node,
+    kube-proxy's IPv6 rules take it to an echo pod, masqueraded to the node as in IPv4."""
+    plan = plan_cluster(
+        load_topology(TOPOLOGY), load_manifests([*FILES, os.path.join(ROOT, "manifests", "ipv6", "edges.yaml")])
+    )
+    assert plan.services is not None
+    echo = {p.name: p for p in plan.pods if p.labels.get("app") == "echo"}
+    client = next(p for p in plan.pods if p.name == "client")
+    (ip,) = plan.services.service("default", "echo-external").external_ips
+    (route,) = plan.service_routes
+    node = next(n for n in plan.nodes if n.host_ip == route.via)
+    with EmulatedCluster(plan) as c:
+        laptop = c.netns_path(plan.externals[0].key)
+        assert f"{ip} via {node.host_ip} dev eth0" in _ip(laptop, "-6", "route")
+        for _ in range(4):
+            reply = _ask(laptop, ip, 8080, socket.SOCK_STREAM)
+            assert reply["pod"] in echo and reply["peer_ip"] in (node.host_ip, node.gateway)
+        # from a pod: its node takes it and masquerades it (kube-proxy's KUBE-EXT chain with
+        # externalTrafficPolicy Cluster), as in IPv4
+        mine = plan.node(client.node)
+        reply = _ask(c.pod_netns_path(client), ip, 8080, socket.SOCK_STREAM)
+        assert reply["pod"] in echo and reply["peer_ip"] in (mine.host_ip, mine.gateway)

@@ -288,6 +288,21 @@ def test_cloud_routes_router_has_an_ipv6_side(topology):
     }
 
 
+def test_external_ips_are_ipv6_and_routed_by_128():
+    plan = _ipv6_plan(str(REPO / "manifests" / "ipv6" / "edges.yaml"))
+    assert plan.services is not None
+    assert plan.services.service("default", "echo-external").external_ips == ("2001:db8:198:51:100::7",)
+    (route,) = plan.service_routes
+    assert (route.member, route.dst, route.via) == (
+        "laptop",
+        "2001:db8:198:51:100::7/128",
+        plan.node("kind-worker").host_ip,
+    )
+    node = plan.node("kind-worker")
+    ruleset = build_ruleset(plan.services, node.name, node.host_ip, plan.pod_subnet, "iptables", None, node.pod_cidr)
+    assert "-p tcp -d 2001:db8:198:51:100::7 --dport 8080 -j KUBE-EXT-" in render_restore(ruleset.tables)
+
+
 def _nft(plan, node: str) -> str:
     from testbed.netpol.compiler import reconcile_rulesets
 
