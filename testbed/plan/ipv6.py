@@ -47,6 +47,15 @@ def network6(
     return routes6, dataclasses.replace(network, vteps=tuple(vteps), pod_mtu=mtu)
 
 
+def lb_pool6_of(underlay: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str:
+    """The emulated cloud's IPv6 load balancer pool: host numbers 200-249 of the IPv6 underlay,
+    as a dual-stack cluster's IPv6 pool mirrors the IPv4 one's (plan/edges6.py lb_pool6:
+    192.168.1.200-249 -> fd00:192:168:1::c8-f9). A node holds each address on its eth0
+    (emu/edges6.py lb_line6), so the laptop on the segment finds it by neighbour discovery."""
+    base = underlay.network_address
+    return f"{base + 200}-{base + 249}"
+
+
 def policy_script6(text: str) -> str:
     """The policy table's `nft -f` script (whole, patch or elements) with IPv6 address types and
     `ip6` matches; the table keeps its name (it is the cluster's only policy table)."""
@@ -56,23 +65,12 @@ def policy_script6(text: str) -> str:
 
 
 def refusals(file: str, plan: Plan, services: Sequence[ServiceSpec]) -> list[Problem]:
-    """What a single-stack IPv6 cluster does not build yet, one line each (exit 2): IPv6 load
-    balancers, the portmap plugin's IPv6 rules (hostPort), the ingress-nginx
-    controller. (The administrator's policy tiers are compiled into the policy table over the
-    IPv6 world like NetworkPolicies.) `file` is the topology's."""
+    """What a single-stack IPv6 cluster does not build yet, one line each (exit 2): the portmap
+    plugin's IPv6 rules (hostPort), the ingress-nginx controller. LoadBalancer and externalIPs
+    are IPv6 (lb_pool6_of, plan/services.py) and the administrator's policy tiers are compiled
+    into the policy table over the IPv6 world: nothing to refuse in `services` any more.
+    `file` is the topology's."""
     out: list[Problem] = []
-    for s in services:
-        if s.ref.file.startswith("<"):  # the cluster's own (ingress-nginx's): refused below as a whole
-            continue
-        if s.type == "LoadBalancer":
-            out.append(
-                Problem(
-                    s.ref.file,
-                    s.field_path("spec.type"),
-                    "LoadBalancer in an ipFamily ipv6 cluster: the emulated cloud's IPv6 load balancers are not built yet",
-                    str(s.ref),
-                )
-            )
     mapped = [p for p in plan.pods if p.host_ports and not p.host_network]
     if mapped:
         out.append(

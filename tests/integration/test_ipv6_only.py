@@ -240,9 +240,10 @@ def test_ipv6_only_routing_modes(routing, tmp_path, no_leftovers):
             assert f"{client.ip.rsplit(':', 2)[0]}::/64 via" in _ip(router, "-6", "route")
 
 
-def test_ipv6_only_external_ips(no_leftovers):
+def test_ipv6_only_external_ips_and_load_balancer(no_leftovers):
     """An IPv6 external IP (manifests/ipv6/edges.yaml): routed /128 from the laptop to one node,
-    kube-proxy's IPv6 rules take it to an echo pod, masqueraded to the node as in IPv4."""
+    kube-proxy's IPv6 rules take it to an echo pod, masqueraded to the node as in IPv4; a
+    LoadBalancer's address from the IPv6 pool, held by a node, answered the same way."""
     plan = plan_cluster(
         load_topology(TOPOLOGY), load_manifests([*FILES, os.path.join(ROOT, "manifests", "ipv6", "edges.yaml")])
     )
@@ -258,6 +259,17 @@ def test_ipv6_only_external_ips(no_leftovers):
         for _ in range(4):
             reply = _ask(laptop, ip, 8080, socket.SOCK_STREAM)
             assert reply["pod"] in echo and reply["peer_ip"] in (node.host_ip, node.gateway)
+        # the LoadBalancer's IPv6 address: its node holds it on eth0; from the laptop, masqueraded
+        (lb,) = plan.services.service("default", "echo-lb").load_balancer_ingress
+        holder = plan.node(plan.lb_announcers[lb])
+        held = _ip(c.node_netns_path(holder), "-6", "-o", "addr", "show", "dev", "eth0")
+        assert f"inet6 {lb}/128 scope global nodad deprecated" in held  # never a source address
+        seen = set()
+        for _ in range(8):
+            reply = _ask(laptop, lb, 80, socket.SOCK_STREAM)
+            assert reply["peer_ip"] in (holder.host_ip, holder.gateway)
+            seen.add(reply["pod"])
+        assert len(seen) >= 2 and seen <= set(echo)
         # from a pod: its node takes it and masquerades it (kube-proxy's KUBE-EXT chain with
         # externalTrafficPolicy Cluster), as in IPv4
         mine = plan.node(client.node)

@@ -11,6 +11,7 @@ import sys
 
 import pytest
 
+from testbed.emu.controllers import _lb_line
 from testbed.emu.ipv6only import bridge_lines6, member_lines6, router_lines_of6
 from testbed.emu.pods import node_batch
 from testbed.errors import SpecError
@@ -20,6 +21,7 @@ from testbed.kubeproxy import build_ruleset
 from testbed.kubeproxy.render import render_nft
 from testbed.plan.build import plan_cluster
 from testbed.plan.ipv6 import is_ipv6, policy_script6
+from testbed.plan.services import parse_lb_pool
 from testbed.rules.render_iptables import render_restore
 from testbed.spec.model import Manifests
 from testbed.spec.topology import load_topology
@@ -169,9 +171,7 @@ def test_services_get_the_api_servers_families_and_messages(tmp_path):
         "apiVersion: v1\nkind: Service\nmetadata: {name: both}\n"
         "spec: {ipFamilyPolicy: RequireDualStack, selector: {app: echo}, ports: [{port: 80}]}\n---\n"
         "apiVersion: v1\nkind: Service\nmetadata: {name: four}\n"
-        "spec: {ipFamilies: [IPv4], selector: {app: echo}, ports: [{port: 80}]}\n---\n"
-        "apiVersion: v1\nkind: Service\nmetadata: {name: lb}\n"
-        "spec: {type: LoadBalancer, selector: {app: echo}, ports: [{port: 80}]}\n",
+        "spec: {ipFamilies: [IPv4], selector: {app: echo}, ports: [{port: 80}]}\n",
         encoding="utf-8",
     )
     with pytest.raises(SpecError) as info:
@@ -183,11 +183,6 @@ def test_services_get_the_api_servers_families_and_messages(tmp_path):
             "RequireDualStack cannot be satisfied: this cluster is IPv6 single-stack",
         ),
         ("Service default/four", "spec.ipFamilies[0]", "'IPv4': not configured on this cluster (IPv6 single-stack)"),
-        (
-            "Service default/lb",
-            "spec.type",
-            "LoadBalancer in an ipFamily ipv6 cluster: the emulated cloud's IPv6 load balancers are not built yet",
-        ),
     ]
 
 
@@ -286,6 +281,19 @@ def test_cloud_routes_router_has_an_ipv6_side(topology):
     assert {(r.dst, r.via) for r in plan.routes if r.node == "kind-worker"} == {
         ("fd00:10:244::/56", "fd00:192:168:1::1")
     }
+
+
+def test_load_balancer_takes_the_ipv6_pool_and_is_held_on_eth0():
+    plan = _ipv6_plan(str(REPO / "manifests" / "ipv6" / "edges.yaml"))
+    assert plan.services is not None
+    lb = plan.services.service("default", "echo-lb")
+    assert lb.load_balancer_ingress == ("fd00:192:168:1::c8",) and ":" in lb.cluster_ip
+    assert set(plan.lb_announcers) == {"fd00:192:168:1::c8"}
+    assert _lb_line("fd00:192:168:1::c8", True) == "addr replace fd00:192:168:1::c8/128 dev eth0 nodad preferred_lft 0"
+    assert _lb_line("192.168.1.200", True) == "addr replace 192.168.1.200/32 dev lo"  # IPv4 as before
+    assert parse_lb_pool("fd00:192:168:1::c8-fd00:192:168:1::c9", 6) == ["fd00:192:168:1::c8", "fd00:192:168:1::c9"]
+    with pytest.raises(ValueError, match="more than 4096 addresses"):
+        parse_lb_pool("fd00::/64", 6)
 
 
 def test_external_ips_are_ipv6_and_routed_by_128():
