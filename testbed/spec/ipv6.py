@@ -10,9 +10,10 @@ compilers) already work on any address; the kernel-facing code switches on the a
 (emu/ipv6only.py: pod addresses without DAD, ip6tables-restore, the policy table's IPv6 twin,
 the agent's IPv6 sockets, kube-dns's IPv6 ClusterIP in resolv.conf, AAAA-only answers).
 
-What is built: one underlay segment, routing host-gw, cloud-routes and vxlan (plan/ipv6.py), kube-proxy iptables and nftables mode (the
-nft renderer writes `ip6 kube-proxy` for an IPv6 Services range, as for a dual-stack cluster). Everything else
-is refused in one line naming what is missing (exit 2), as the dual-stack refusals are.
+What is built: one underlay segment, routing host-gw, cloud-routes and vxlan (plan/ipv6.py),
+kube-proxy iptables and nftables mode (the nft renderer writes `ip6 kube-proxy` for an IPv6
+Services range, as for a dual-stack cluster). Everything else is refused in one line naming what
+is missing (exit 2), as the dual-stack refusals are.
 """
 
 from __future__ import annotations
