@@ -324,6 +324,16 @@ class KubeProxy:
 LB_DEVICE = "lo"
 
 
+def _lb_line(ip: str, add: bool) -> str:
+    """An IPv4 address on lo (the node answers ARP for it anyway); an IPv6 one (an ipFamily ipv6
+    cluster's) as a dual-stack node holds its IPv6 load balancer addresses (emu/edges6.py)."""
+    if ":" in ip:
+        from .edges6 import lb_line6  # it imports this module
+
+        return lb_line6(ip, add)
+    return f"addr {'replace' if add else 'del'} {ip}/32 dev {LB_DEVICE}"
+
+
 class LoadBalancerAnnouncer:
     phase = "controllers"
 
@@ -337,10 +347,10 @@ class LoadBalancerAnnouncer:
         batches: dict[str, list[str]] = {}
         for ip, ns in self.announced.items():
             if want.get(ip) != ns:
-                batches.setdefault(ns, []).append(f"addr del {ip}/32 dev {LB_DEVICE}")
+                batches.setdefault(ns, []).append(_lb_line(ip, False))
         for ip, ns in want.items():
             if self.announced.get(ip) != ns:
-                batches.setdefault(ns, []).append(f"addr replace {ip}/32 dev {LB_DEVICE}")
+                batches.setdefault(ns, []).append(_lb_line(ip, True))
         for ns, lines in batches.items():
             self.runner.ip_batch(lines, netns=ns)
         self.announced = want

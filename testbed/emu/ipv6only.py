@@ -7,6 +7,9 @@ do the IPv6 way of the same thing, and nothing IPv4 is ever given to an emulated
   needs none); each member's eth0 then gets its IPv6 underlay address and a link-local address
   derived from it, both without duplicate address detection (emu/dualstack.py's reasons: the
   addresses are planned unique; a tentative address would hold every packet for a second).
+- The underlay router (cloud-routes): Mininet adds it without an address too; its ports get their
+  IPv6 addresses and link-local ones without DAD and IPv6 forwarding, then the route controller's
+  routes (each node's /64 via its IPv6 HOST-IP), as a dual-stack router's IPv6 side does.
 - Nodes: IPv6 forwarding, bridged IPv6 through ip6tables (kube-proxy's DNAT between pods of one
   node), cni0's /64 gateway and fe80::1 without DAD, the MLD filter of dual-stack nodes.
 - Pods: eth0's address (no DAD, still no link-local: emu/pods.py) and the default route via the
@@ -20,11 +23,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .dualstack import BRIDGE_LINK_LOCAL, NODE_SYSCTLS6, addr6_add, default6_add, link_local, mld_filter
+from ..plan.dualroutes import RouterV6
+from ..plan.network import RouterPlan
+from .dualstack import (
+    BRIDGE_LINK_LOCAL,
+    NODE_SYSCTLS6,
+    ROUTER_SYSCTLS6,
+    addr6_add,
+    default6_add,
+    link_local,
+    mld_filter,
+    router_lines6,
+)
 from .ledger import netns_name
 from .runner import Runner
 
-__all__ = ["addr6_add", "default6_add", "address_members6", "bridge_lines6", "node_setup6"]
+__all__ = ["addr6_add", "default6_add", "address_members6", "bridge_lines6", "node_setup6", "router_setup6"]
 
 
 def member_lines6(ip: str, prefix: int) -> list[str]:
@@ -49,3 +63,20 @@ def node_setup6(runner: Runner, netns: str) -> None:
 
     write_sysctls(netns, NODE_SYSCTLS6)
     runner.run(["ip", "netns", "exec", netns, "nft", "-f", "-"], input=mld_filter())
+
+
+def router_lines_of6(router: RouterPlan, mtu: int) -> list[str]:
+    """ip -batch lines inside an IPv6 cluster's router (pure): its ports up at the underlay MTU,
+    then the dual-stack router's IPv6 lines (addresses without DAD, link-local, routes). One
+    segment (racks are refused): every port has the first one's prefix."""
+    v6 = RouterV6(router.name, router.key, tuple((i.dev, i.ip) for i in router.interfaces), router.routes)
+    ups = [f"link set {i.dev} mtu {mtu} up" for i in router.interfaces]
+    return ups + router_lines6(v6, router.interfaces[0].prefix)
+
+
+def router_setup6(runner: Runner, netns: str, router: RouterPlan, mtu: int) -> None:
+    """An IPv6 cluster's underlay router: IPv6 forwarding, then its addresses and routes."""
+    from .pods import write_sysctls  # emu/pods.py imports this module
+
+    write_sysctls(netns, ROUTER_SYSCTLS6)
+    runner.ip_batch(router_lines_of6(router, mtu), netns=netns)

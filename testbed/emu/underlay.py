@@ -26,7 +26,7 @@ from typing import Any
 from ..plan.ipv6 import is_ipv6
 from ..plan.model import Plan, RoutePlan
 from ..plan.network import RouterPlan
-from .ipv6only import address_members6
+from .ipv6only import address_members6, router_setup6
 from .ledger import Ledger, netns_name
 from .pods import write_sysctls
 from .runner import Runner
@@ -171,7 +171,8 @@ class Underlay:
             self.hosts[key] = host
         for router in routers:
             first = router.interfaces[0]
-            host = net.addHost(mininet_name(tag, router.key), ip=f"{first.ip}/{first.prefix}", inNamespace=True)
+            address = None if v6 else f"{first.ip}/{first.prefix}"  # IPv6: emu/ipv6only.py router_setup6
+            host = net.addHost(mininet_name(tag, router.key), ip=address, inNamespace=True)
             for intf in router.interfaces:
                 net.addLink(host, switches[intf.subnet], intfName1=intf.dev)
             self.hosts[router.key] = host
@@ -196,6 +197,9 @@ class Underlay:
             return
         tag = self.ledger.tag
         for router in network.routers:
+            if is_ipv6(self.plan):  # a single-stack IPv6 cluster's router (emu/ipv6only.py)
+                router_setup6(self.runner, netns_name(tag, router.key), router, self.plan.mtu)
+                continue
             write_sysctls(netns_name(tag, router.key), ROUTER_SYSCTLS)
             self.runner.ip_batch(router_batch(router, self.plan.mtu), netns=netns_name(tag, router.key))
         keys = {n.name: n.key for n in self.plan.nodes} | {x.name: x.key for x in self.plan.externals}

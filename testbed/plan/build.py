@@ -16,6 +16,7 @@ from ..spec.model import ClusterSpec, Manifests, NodeSpec, PodTemplate, Workload
 from ..spec.selectors import LabelSelector
 from . import controllers, dualstack, podnet, routing
 from .ipam import HostLocal, node_cidrs, underlay_addresses
+from .ipv6 import lb_pool6_of, network6
 from .model import ExternalPlan, IngressPlan, NodePlan, PendingPod, Plan, PodPlan, PortPlan
 from .naming import NameSource, host_veth_name, template_hash
 from .scheduler import Scheduler, ServiceSelectors, default_selector, eviction
@@ -221,6 +222,8 @@ def replan(
                 address, gateway = str(ipaddress.ip_interface(f"{ip}/{host.underlay_prefix}").network), ""
             pods.append(_pod_plan(wish.namespace, name, uid, node, ip, address, gateway, template, wish.owner))
     routes, route_warnings, network = routing.plan_network(cluster, nodes, externals)
+    if cluster.ip_family == "ipv6":  # flannel's IPv6 VXLAN backend (plan/ipv6.py)
+        routes, network = network6(cluster, nodes, routes, network)
     services = plan_services(
         cluster, manifests, pods, seed, default_lb_pool(cluster), previous=prev.services if prev else None
     )
@@ -272,8 +275,8 @@ def _is_system_dns(wish: Desired) -> bool:
 def default_lb_pool(cluster: ClusterSpec) -> str | None:
     """The emulated cloud's load balancer addresses: 50 addresses near the top of the underlay."""
     net = ipaddress.ip_network(cluster.underlay_subnet)
-    if cluster.ip_family == "ipv6":  # IPv6 load balancers are not built yet (spec/ipv6.py): <pending>
-        return None
+    if cluster.ip_family == "ipv6":  # the dual-stack IPv6 pool's host numbers (plan/ipv6.py)
+        return lb_pool6_of(net)
     if net.num_addresses < 128:
         return None
     top = net.broadcast_address

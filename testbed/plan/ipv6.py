@@ -8,12 +8,17 @@ ip_version is then 6), is written with IPv6 address types and `ip6` matches.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ..errors import Problem
+from ..spec.model import ClusterSpec
 from ..spec.services import ServiceSpec
+from .dualroutes import VXLAN6_HEADROOM, vxlan6
+from .model import NodePlan, RoutePlan
+from .network import NetworkPlan
 
 if TYPE_CHECKING:
     from .model import Plan
@@ -22,6 +27,33 @@ if TYPE_CHECKING:
 def is_ipv6(plan: Plan) -> bool:
     """True for a single-stack IPv6 plan: its primary (only) pod range is IPv6."""
     return ":" in plan.pod_subnet and ipaddress.ip_network(plan.pod_subnet).version == 6
+
+
+def network6(
+    cluster: ClusterSpec,
+    nodes: Sequence[NodePlan],
+    routes: list[RoutePlan],
+    network: NetworkPlan | None,
+) -> tuple[list[RoutePlan], NetworkPlan | None]:
+    """An ipv6 cluster's routes and network (pure). host-gw and cloud-routes route the IPv6 /64s
+    as plan/routing.py routes any CIDR (emu/ipv6only.py gives the router its IPv6 side); vxlan is
+    flannel's IPv6 backend as in a dual-stack cluster (plan/dualroutes.py vxlan6: the device
+    flannel-v6.1 with the node /64's network address as a /128, onlink routes via the peers'),
+    and flannel, with no IPv4 device, gives pods that device's MTU (underlay - 70)."""
+    if cluster.routing != "vxlan" or network is None:
+        return routes, network
+    routes6, vteps = vxlan6(nodes, cluster)
+    mtu = cluster.mtu - VXLAN6_HEADROOM
+    return routes6, dataclasses.replace(network, vteps=tuple(vteps), pod_mtu=mtu)
+
+
+def lb_pool6_of(underlay: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str:
+    """The emulated cloud's IPv6 load balancer pool: host numbers 200-249 of the IPv6 underlay,
+    as a dual-stack cluster's IPv6 pool mirrors the IPv4 one's (plan/edges6.py lb_pool6:
+    192.168.1.200-249 -> fd00:192:168:1::c8-f9). A node holds each address on its eth0
+    (emu/edges6.py lb_line6), so the laptop on the segment finds it by neighbour discovery."""
+    base = underlay.network_address
+    return f"{base + 200}-{base + 249}"
 
 
 def policy_script6(text: str) -> str:
@@ -33,31 +65,12 @@ def policy_script6(text: str) -> str:
 
 
 def refusals(file: str, plan: Plan, services: Sequence[ServiceSpec]) -> list[Problem]:
-    """What a single-stack IPv6 cluster does not build yet, one line each (exit 2): IPv6 load
-    balancers and external IPs, the portmap plugin's IPv6 rules (hostPort), the ingress-nginx
-    controller, the administrator's policy tiers over IPv6. `file` is the topology's."""
+    """What a single-stack IPv6 cluster does not build yet, one line each (exit 2): the portmap
+    plugin's IPv6 rules (hostPort), the ingress-nginx controller. LoadBalancer and externalIPs
+    are IPv6 (lb_pool6_of, plan/services.py) and the administrator's policy tiers are compiled
+    into the policy table over the IPv6 world: nothing to refuse in `services` any more.
+    `file` is the topology's."""
     out: list[Problem] = []
-    for s in services:
-        if s.ref.file.startswith("<"):  # the cluster's own (ingress-nginx's): refused below as a whole
-            continue
-        if s.type == "LoadBalancer":
-            out.append(
-                Problem(
-                    s.ref.file,
-                    s.field_path("spec.type"),
-                    "LoadBalancer in an ipFamily ipv6 cluster: the emulated cloud's IPv6 load balancers are not built yet",
-                    str(s.ref),
-                )
-            )
-        elif s.external_ips:
-            out.append(
-                Problem(
-                    s.ref.file,
-                    s.field_path("spec.externalIPs"),
-                    "externalIPs in an ipFamily ipv6 cluster: routes to IPv6 external IPs are not built yet",
-                    str(s.ref),
-                )
-            )
     mapped = [p for p in plan.pods if p.host_ports and not p.host_network]
     if mapped:
         out.append(
@@ -75,15 +88,6 @@ def refusals(file: str, plan: Plan, services: Sequence[ServiceSpec]) -> list[Pro
                 file,
                 "networking.ipFamily",
                 "ipv6: the ingress-nginx controller is not served over IPv6 yet",
-                "kind Cluster",
-            )
-        )
-    if plan.tiers:
-        out.append(
-            Problem(
-                file,
-                "networking.ipFamily",
-                f"ipv6: {plan.tiers[0].ref} is an administrator's policy tier; tiers are enforced on IPv4 only so far",
                 "kind Cluster",
             )
         )

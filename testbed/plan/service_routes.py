@@ -52,11 +52,12 @@ def next_hops(plan: Plan) -> dict[str, str]:
     eligible = load_balancer_nodes(plan.nodes)
     for svc in services.services:
         for ip in svc.external_ips:
-            if ip in svc.load_balancer_ingress or f"{ip}/32" in out:
+            host = f"{ip}/128" if ":" in ip else f"{ip}/32"  # IPv6: a single-stack IPv6 cluster's
+            if ip in svc.load_balancer_ingress or host in out:
                 continue
             node = announcer_for(ip, services.load_balancer_targets(svc.namespace, svc.name, eligible))
             if node is not None:
-                out[f"{ip}/32"] = node
+                out[host] = node
     if plan.advertise_service_subnet:
         node = announcer_for(plan.service_subnet, tuple(eligible))
         if node is not None:

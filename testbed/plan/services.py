@@ -136,25 +136,34 @@ class _Allocator(Generic[T]):
 # -- the load balancer pool --------------------------------------------------------------------
 
 
-def parse_lb_pool(text: str) -> list[str]:
-    """`a.b.c.d-a.b.c.e` (inclusive), a CIDR (its host addresses) or one address; ValueError if bad."""
+def parse_lb_pool(text: str, version: int = 4) -> list[str]:
+    """`a.b.c.d-a.b.c.e` (inclusive), a CIDR (its host addresses) or one address; ValueError if bad.
+    `version` 6: an ipFamily ipv6 cluster's pool (plan/ipv6.py), at most MAX_LB_POOL6 addresses."""
     text = text.strip()
+    address = ipaddress.IPv6Address if version == 6 else ipaddress.IPv4Address
     if "-" in text:
         first, _, last = text.partition("-")
-        lo, hi = ipaddress.IPv4Address(first.strip()), ipaddress.IPv4Address(last.strip())
-        if hi < lo:
+        lo, hi = address(first.strip()), address(last.strip())
+        if int(hi) < int(lo):
             raise ValueError(f"{hi} comes before {lo}")
-        return [str(ipaddress.IPv4Address(i)) for i in range(int(lo), int(hi) + 1)]
+        if version == 6 and int(hi) - int(lo) >= MAX_LB_POOL6:
+            raise ValueError(f"more than {MAX_LB_POOL6} addresses")
+        return [str(address(i)) for i in range(int(lo), int(hi) + 1)]
     if "/" in text:
-        net = ipaddress.IPv4Network(text, strict=True)
-        return [str(a) for a in (net.hosts() if net.prefixlen < 31 else net)]
-    return [str(ipaddress.IPv4Address(text))]
+        net = (ipaddress.IPv6Network if version == 6 else ipaddress.IPv4Network)(text, strict=True)
+        if version == 6 and net.num_addresses > MAX_LB_POOL6:
+            raise ValueError(f"more than {MAX_LB_POOL6} addresses")
+        return [str(a) for a in (net.hosts() if net.prefixlen < net.max_prefixlen - 1 else net)]
+    return [str(address(text))]
+
+
+MAX_LB_POOL6 = 4096  # an IPv6 range is bounded before it is listed
 
 
 def _check_pool(cluster: ClusterSpec, lb_pool: str, problems: list[Problem]) -> list[str]:
     where = ("loadBalancerPool", "TestbedConfig")
     try:
-        pool = parse_lb_pool(lb_pool)
+        pool = parse_lb_pool(lb_pool, 6 if cluster.ip_family == "ipv6" else 4)
     except ValueError as exc:
         problems.append(
             Problem(
@@ -282,7 +291,8 @@ def plan_services(
                 external_traffic_policy=s.external_traffic_policy,
                 internal_traffic_policy=s.internal_traffic_policy if s.type != "ExternalName" else "",
                 external_name=s.external_name,
-                external_ips=tuple(ip for ip in s.external_ips if ":" not in ip),  # IPv6: plan/edges6.py
+                # the proxier's family's (dual-stack IPv6 ones: plan/edges6.py; ipFamily ipv6: the IPv6 ones)
+                external_ips=tuple(ip for ip in s.external_ips if (":" in ip) == (":" in cluster.service_subnet)),
                 load_balancer_ingress=ingress.get(s.key, ()),
                 load_balancer_source_ranges=s.load_balancer_source_ranges,
                 health_check_node_port=hc_ports.get(s.key),
@@ -508,6 +518,8 @@ def _allocate_lb(
     wanted = {s.key: requested_lb_ips(s) for s in handled}
     if cluster.ip_family == "dual":  # the annotation's IPv6 addresses go to the IPv6 pool (plan/edges6.py)
         wanted = {k: tuple(ip for ip in ips if ":" not in ip) for k, ips in wanted.items()}
+    if cluster.ip_family == "ipv6":  # one family: the annotation's IPv6 addresses (plan/ipv6.py)
+        wanted = {k: tuple(ip for ip in ips if ":" in ip) for k, ips in wanted.items()}
     for s in handled:  # existing Services keep their addresses
         old = prev.get(s.key)
         if old is not None and old.load_balancer_ingress:

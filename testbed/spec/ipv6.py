@@ -10,8 +10,10 @@ compilers) already work on any address; the kernel-facing code switches on the a
 (emu/ipv6only.py: pod addresses without DAD, ip6tables-restore, the policy table's IPv6 twin,
 the agent's IPv6 sockets, kube-dns's IPv6 ClusterIP in resolv.conf, AAAA-only answers).
 
-What is built: one underlay segment, routing host-gw, kube-proxy iptables mode. Everything else
-is refused in one line naming what is missing (exit 2), as the dual-stack refusals are.
+What is built: one underlay segment, routing host-gw, cloud-routes and vxlan (plan/ipv6.py),
+kube-proxy iptables and nftables mode (the nft renderer writes `ip6 kube-proxy` for an IPv6
+Services range, as for a dual-stack cluster). Everything else is refused in one line naming what
+is missing (exit 2), as the dual-stack refusals are.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from typing import Any
 from ..errors import Problem
 from .dualstack import DEFAULT_UNDERLAY_V6, KIND, NODE_MASK_V6
 
-V6_ROUTING = ("host-gw",)
-V6_PROXY_MODES = ("iptables", "none")
+V6_ROUTING = ("host-gw", "cloud-routes", "vxlan")  # bgp: plan/ipv6.py says what is missing
+V6_PROXY_MODES = ("iptables", "nftables", "none")  # nftables: the `ip6 kube-proxy` table
 # the cluster's own Services take the 1st and 10th addresses of serviceSubnet (kubernetes, kube-dns)
 MAX_SERVICE_PREFIX_V6 = 124
 
@@ -75,20 +77,12 @@ def refusals(file: str, routing: str, kube_proxy_mode: str, racks: int, advertis
             Problem(
                 file,
                 "routing",
-                f"{routing!r} with ipFamily ipv6: only host-gw routes IPv6 so far (the cloud router's IPv6 routes, "
-                "flannel's IPv6 VXLAN device and bird2's IPv6 sessions are not built yet)",
+                f"{routing!r} with ipFamily ipv6: bird2's IPv6-only sessions (no IPv4 router id) and Calico's IPv6 "
+                "pods are not built yet; use host-gw, cloud-routes or vxlan",
                 tb,
             )
         )
-    if kube_proxy_mode not in V6_PROXY_MODES:
-        out.append(
-            Problem(
-                file,
-                "networking.kubeProxyMode",
-                f"{kube_proxy_mode!r} with ipFamily ipv6: kube-proxy's ip6 table is not built yet; use iptables",
-                KIND,
-            )
-        )
+    # every kube-proxy mode is built (V6_PROXY_MODES): nftables writes the `ip6 kube-proxy` table
     if racks > 1:
         out.append(
             Problem(

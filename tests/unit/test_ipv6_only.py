@@ -11,14 +11,17 @@ import sys
 
 import pytest
 
-from testbed.emu.ipv6only import bridge_lines6, member_lines6
+from testbed.emu.controllers import _lb_line
+from testbed.emu.ipv6only import bridge_lines6, member_lines6, router_lines_of6
 from testbed.emu.pods import node_batch
 from testbed.errors import SpecError
 from testbed.experiment.expand import Party, PlannedProbe
 from testbed.experiment.family import single_stack_probes
 from testbed.kubeproxy import build_ruleset
+from testbed.kubeproxy.render import render_nft
 from testbed.plan.build import plan_cluster
 from testbed.plan.ipv6 import is_ipv6, policy_script6
+from testbed.plan.services import parse_lb_pool
 from testbed.rules.render_iptables import render_restore
 from testbed.spec.model import Manifests
 from testbed.spec.topology import load_topology
@@ -120,15 +123,9 @@ def test_ipv6_takes_kinds_defaults_as_the_primary_ranges(topology):
         ),
         (
             "{ipFamily: ipv6}",
-            "routing: vxlan",
-            "routing: 'vxlan' with ipFamily ipv6: only host-gw routes IPv6 so far (the cloud router's IPv6 routes, "
-            "flannel's IPv6 VXLAN device and bird2's IPv6 sessions are not built yet)",
-        ),
-        (
-            "{ipFamily: ipv6, kubeProxyMode: nftables}",
-            "",
-            "networking.kubeProxyMode: 'nftables' with ipFamily ipv6: kube-proxy's ip6 table is not built yet; "
-            "use iptables",
+            "routing: bgp",
+            "routing: 'bgp' with ipFamily ipv6: bird2's IPv6-only sessions (no IPv4 router id) and Calico's IPv6 "
+            "pods are not built yet; use host-gw, cloud-routes or vxlan",
         ),
         (
             "{ipFamily: ipv6}",
@@ -174,9 +171,7 @@ def test_services_get_the_api_servers_families_and_messages(tmp_path):
         "apiVersion: v1\nkind: Service\nmetadata: {name: both}\n"
         "spec: {ipFamilyPolicy: RequireDualStack, selector: {app: echo}, ports: [{port: 80}]}\n---\n"
         "apiVersion: v1\nkind: Service\nmetadata: {name: four}\n"
-        "spec: {ipFamilies: [IPv4], selector: {app: echo}, ports: [{port: 80}]}\n---\n"
-        "apiVersion: v1\nkind: Service\nmetadata: {name: lb}\n"
-        "spec: {type: LoadBalancer, selector: {app: echo}, ports: [{port: 80}]}\n",
+        "spec: {ipFamilies: [IPv4], selector: {app: echo}, ports: [{port: 80}]}\n",
         encoding="utf-8",
     )
     with pytest.raises(SpecError) as info:
@@ -188,11 +183,6 @@ def test_services_get_the_api_servers_families_and_messages(tmp_path):
             "RequireDualStack cannot be satisfied: this cluster is IPv6 single-stack",
         ),
         ("Service default/four", "spec.ipFamilies[0]", "'IPv4': not configured on this cluster (IPv6 single-stack)"),
-        (
-            "Service default/lb",
-            "spec.type",
-            "LoadBalancer in an ipFamily ipv6 cluster: the emulated cloud's IPv6 load balancers are not built yet",
-        ),
     ]
 
 
@@ -236,6 +226,91 @@ def test_kube_proxy_rules_and_policy_table_are_ipv6():
     assert "fd00:192:168:1::a" in script  # the ipBlock's except, as an IPv6 element
 
 
+def test_nftables_mode_writes_the_ip6_kube_proxy_table(topology):
+    spec = topology(cluster("{ipFamily: ipv6, kubeProxyMode: nftables}"))
+    assert spec.kube_proxy_mode == "nftables"
+    files = [str(REPO / "manifests" / "quickstart-app.yaml"), str(REPO / "manifests" / "ipv6-services.yaml")]
+    plan = plan_cluster(spec, load_manifests(files), 1)
+    assert plan.services is not None
+    text = render_nft(plan.kube_proxy_rulesets["kind-worker"])
+    assert "table ip6 kube-proxy" in text and "table ip kube-proxy" not in text
+    assert "ipv6_addr" in text and "ipv4_addr" not in text
+    assert "dnat to [fd00:10:244:" in text and not any(_is_ipv4(w.strip("{},;")) for w in text.split())
+
+
+def test_vxlan_is_flannels_ipv6_backend(topology):
+    spec = topology(cluster("{ipFamily: ipv6}", "routing: vxlan"))
+    plan = plan_cluster(spec, load_manifests([str(REPO / "manifests" / "quickstart-app.yaml")]), 1)
+    assert plan.network is not None and plan.network.pod_mtu == 1430  # flannel-v6.1's: underlay - 70
+    worker = next(v for v in plan.network.vteps if v.node == "kind-worker")
+    assert (worker.dev, worker.address, worker.mtu, worker.local) == (
+        "flannel-v6.1",
+        "fd00:10:244:1::/128",
+        1430,
+        "fd00:192:168:1::3",
+    )
+    assert dict(worker.neighbours)["fd00:10:244::"] and set(dict(worker.fdb).values()) == {
+        "fd00:192:168:1::2",
+        "fd00:192:168:1::4",
+    }
+    routes = {(r.dst, r.via, r.dev) for r in plan.routes if r.node == "kind-worker"}
+    assert routes == {
+        ("fd00:10:244::/64", "fd00:10:244::", "flannel-v6.1"),
+        ("fd00:10:244:2::/64", "fd00:10:244:2::", "flannel-v6.1"),
+    }
+    lines = node_batch(
+        plan.node("kind-worker"), [], [r for r in plan.routes if r.node == "kind-worker"], "t", 1430, vtep=worker
+    )
+    assert "route replace fd00:10:244::/64 via fd00:10:244:: dev flannel-v6.1 onlink" in lines
+    assert "addr add fd00:10:244:1::/128 dev flannel-v6.1 nodad" in lines
+
+
+def test_cloud_routes_router_has_an_ipv6_side(topology):
+    spec = topology(cluster("{ipFamily: ipv6}", "routing: cloud-routes"))
+    plan = plan_cluster(spec, load_manifests([str(REPO / "manifests" / "quickstart-app.yaml")]), 1)
+    assert plan.network is not None
+    (router,) = plan.network.routers
+    assert router_lines_of6(router, 1500) == [
+        "link set eth0 mtu 1500 up",
+        "addr add fd00:192:168:1::1/64 dev eth0 nodad",
+        "addr add fe80::1/64 dev eth0 nodad",
+        "route replace fd00:10:244::/64 via fd00:192:168:1::2 dev eth0",
+        "route replace fd00:10:244:1::/64 via fd00:192:168:1::3 dev eth0",
+        "route replace fd00:10:244:2::/64 via fd00:192:168:1::4 dev eth0",
+    ]
+    assert {(r.dst, r.via) for r in plan.routes if r.node == "kind-worker"} == {
+        ("fd00:10:244::/56", "fd00:192:168:1::1")
+    }
+
+
+def test_load_balancer_takes_the_ipv6_pool_and_is_held_on_eth0():
+    plan = _ipv6_plan(str(REPO / "manifests" / "ipv6" / "edges.yaml"))
+    assert plan.services is not None
+    lb = plan.services.service("default", "echo-lb")
+    assert lb.load_balancer_ingress == ("fd00:192:168:1::c8",) and ":" in lb.cluster_ip
+    assert set(plan.lb_announcers) == {"fd00:192:168:1::c8"}
+    assert _lb_line("fd00:192:168:1::c8", True) == "addr replace fd00:192:168:1::c8/128 dev eth0 nodad preferred_lft 0"
+    assert _lb_line("192.168.1.200", True) == "addr replace 192.168.1.200/32 dev lo"  # IPv4 as before
+    assert parse_lb_pool("fd00:192:168:1::c8-fd00:192:168:1::c9", 6) == ["fd00:192:168:1::c8", "fd00:192:168:1::c9"]
+    with pytest.raises(ValueError, match="more than 4096 addresses"):
+        parse_lb_pool("fd00::/64", 6)
+
+
+def test_external_ips_are_ipv6_and_routed_by_128():
+    plan = _ipv6_plan(str(REPO / "manifests" / "ipv6" / "edges.yaml"))
+    assert plan.services is not None
+    assert plan.services.service("default", "echo-external").external_ips == ("2001:db8:198:51:100::7",)
+    (route,) = plan.service_routes
+    assert (route.member, route.dst, route.via) == (
+        "laptop",
+        "2001:db8:198:51:100::7/128",
+        plan.node("kind-worker").host_ip,
+    )
+    node = plan.node("kind-worker")
+    ruleset = build_ruleset(plan.services, node.name, node.host_ip, plan.pod_subnet, "iptables", None, node.pod_cidr)
+    assert "-p tcp -d 2001:db8:198:51:100::7 --dport 8080 -j KUBE-EXT-" in render_restore(ruleset.tables)
+
+
 def _nft(plan, node: str) -> str:
     from testbed.netpol.compiler import reconcile_rulesets
 
@@ -262,13 +337,22 @@ def _probe(protocol: str, dst_ip: str, method: str = "socket") -> PlannedProbe:
     )
 
 
-def test_probes_go_to_ipv6_localhost_and_sctp_is_refused():
+def test_probes_go_to_ipv6_localhost_sctp_scapy_iperf3_pass_http_is_refused():
     (p,) = single_stack_probes([_probe("TCP", "127.0.0.1")])
     assert (p.dst_ip, p.expect_sources) == ("::1", ("::1",))
-    with pytest.raises(SpecError, match="SCTP in an ipFamily ipv6 cluster"):
-        single_stack_probes([_probe("SCTP", "fd00:10:244:1::3")])
-    with pytest.raises(SpecError, match="method scapy in an ipFamily ipv6 cluster"):
-        single_stack_probes([_probe("TCP", "fd00:10:244:1::3", "scapy")])
+    kinds = [_probe("SCTP", "fd00:10:244:1::3"), _probe("TCP", "fd00:10:244:1::3", "scapy")]
+    kinds.append(_probe("TCP", "fd00:10:244:1::3", "iperf3"))
+    assert single_stack_probes(kinds) == kinds  # sent over IPv6 as they are, by the dual-stack machinery
+    with pytest.raises(SpecError, match="http in an ipFamily ipv6 cluster: the HTTP prober is IPv4-only so far"):
+        single_stack_probes([_probe("TCP", "fd00:10:244:1::3", "http")])
+
+
+def test_policy_tiers_compile_into_the_ipv6_policy_table():
+    plan = _ipv6_plan(str(REPO / "manifests" / "dual-stack" / "tiers.yaml"))
+    assert plan.tiers and plan.world.ip_version == 6
+    script = policy_script6(_nft(plan, "kind-worker"))
+    assert "fd00:10:244::/56" in script and "ipv4_addr" not in script and "ip saddr" not in script
+    assert not any(_is_ipv4(w.strip("{},;")) for w in script.split())
 
 
 def test_an_ipv4_plan_is_not_ipv6():
