@@ -191,8 +191,11 @@ def _remove(runner: Runner, found: Found, report: CleanReport) -> None:
     if found.netns:
         runner.ip_batch([f"netns del {n}" for n in found.netns], check=False)
     report.netns += found.netns
-    for path in found.files:
-        shutil.rmtree(path, ignore_errors=True)
+    for path in found.files:  # a folder, or a symlink into the instance's tmpfs (emu/podfs.py)
+        if os.path.islink(path):
+            os.unlink(path)  # the tmpfs goes with the instance folder (Ledger.remove)
+        else:
+            shutil.rmtree(path, ignore_errors=True)
     report.files += found.files
     for name in found.links:
         runner.run(["ip", "link", "del", name], check=False)

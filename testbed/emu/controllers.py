@@ -44,7 +44,7 @@ from ..plan.service_routes import ServiceRoute, routes_by_netns_key
 from ..rules import chain_texts
 from ..rules.model import Ruleset
 from ..rules.render_nft import render_block
-from . import rules
+from . import podfs, rules
 from .agent_proc import AgentProcess
 from .bgp import BgpDaemons
 from .daemon import Daemon
@@ -449,7 +449,8 @@ class ClusterDns:
         remove_resolv_confs([ns for ns in self.resolv if ns not in want])
         self.resolv = {ns: t for ns, t in self.resolv.items() if ns in want}
         if desired.dns_server:
-            write_pod_files(want, self.resolv)
+            # on the instance's own tmpfs, /etc/netns/<pod> a symlink to it (emu/podfs.py)
+            write_pod_files(want, self.resolv, podfs.mount(Runner(), self.ledger.dir))
             self.resolv = want
 
     def daemons(self) -> list[Daemon]:
@@ -459,7 +460,8 @@ class ClusterDns:
         for server in self.servers.values():
             server.stop()
         self.servers.clear()
-        remove_resolv_confs(sorted(self.resolv))
+        remove_resolv_confs(sorted(self.resolv), targets=False)  # the tmpfs goes whole:
+        podfs.unmount(Runner(), self.ledger.dir)
         self.resolv.clear()
 
 

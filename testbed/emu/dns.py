@@ -26,9 +26,21 @@ from .runner import Runner
 ETC_NETNS = "/etc/netns"
 
 
-def remove_resolv_confs(netns_names: Sequence[str]) -> None:
+def remove_one(path: str, targets: bool = True) -> None:
+    """Remove /etc/netns/<netns>: a folder, or a symlink to a folder on the instance's tmpfs
+    (emu/podfs.py), whose target goes too unless not `targets` (the tmpfs is unmounted next)."""
+    if os.path.islink(path):
+        target = os.readlink(path)
+        os.unlink(path)
+        if targets:
+            shutil.rmtree(target, ignore_errors=True)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def remove_resolv_confs(netns_names: Sequence[str], targets: bool = True) -> None:
     for netns in netns_names:
-        shutil.rmtree(os.path.join(ETC_NETNS, netns), ignore_errors=True)
+        remove_one(os.path.join(ETC_NETNS, netns), targets)
 
 
 def hosts_text(a_records: Sequence[tuple[str, str]]) -> str:

@@ -29,6 +29,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from .. import PREFIX
+from . import podfs
+from .runner import Runner
 
 STATE_DIR = os.environ.get("TESTBED_STATE_DIR", "/run/testbed")
 LOCK = "lock"
@@ -200,6 +202,7 @@ class Ledger:
 
     def remove(self) -> None:
         """Remove the folder, then drop the lock: nobody can claim it in between."""
+        podfs.unmount(Runner(), self.dir)  # its pods' /etc tmpfs: rmtree cannot remove a mount point
         shutil.rmtree(self.dir, ignore_errors=True)
         self.release()
 

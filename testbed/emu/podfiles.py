@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 from ..plan.model import Plan
 from ..plan.podnet import hosts_file, resolv_conf
-from .dns import ETC_NETNS
+from .dns import ETC_NETNS, remove_one
 from .ledger import netns_name
 
 
@@ -26,13 +26,24 @@ def pod_files(plan: Plan, tag: str) -> dict[str, tuple[str, str]]:
     }
 
 
-def write_pod_files(files: Mapping[str, tuple[str, str]], written: Mapping[str, tuple[str, str]]) -> None:
-    """Write the files that are new or changed since `written`."""
+def write_pod_files(
+    files: Mapping[str, tuple[str, str]], written: Mapping[str, tuple[str, str]], root: str = ""
+) -> None:
+    """Write the files that are new or changed since `written`: into /etc/netns/<netns>/, or,
+    given `root` (an instance's tmpfs, emu/podfs.py), into root/<netns>/ with /etc/netns/<netns>
+    a symlink to it."""
     for netns, texts in files.items():
         if written.get(netns) == texts:
             continue
-        folder = os.path.join(ETC_NETNS, netns)
-        os.makedirs(folder, exist_ok=True)
+        folder = os.path.join(root or ETC_NETNS, netns)
+        if not os.path.isdir(folder):
+            os.makedirs(folder, exist_ok=True)
+            if root:
+                os.makedirs(ETC_NETNS, exist_ok=True)
+                link = os.path.join(ETC_NETNS, netns)
+                if os.path.lexists(link):  # a left-over of this instance's own earlier pod
+                    remove_one(link)
+                os.symlink(folder, link)
         for name, text in zip(("resolv.conf", "hosts"), texts):
             tmp = os.path.join(folder, f".{name}.tmp")
             with open(tmp, "w", encoding="utf-8") as handle:

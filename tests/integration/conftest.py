@@ -85,12 +85,15 @@ def _raw_snapshot() -> dict[str, list[str]]:
         sorted(n for n in os.listdir("/run/testbed") if not n.startswith(".")) if os.path.isdir("/run/testbed") else []
     )
     etc = sorted(n for n in os.listdir("/etc/netns") if n.startswith("tb-")) if os.path.isdir("/etc/netns") else []
+    with open("/proc/self/mounts", encoding="utf-8") as h:  # an instance's pod-files tmpfs (emu/podfs.py)
+        mounts = sorted(line.split()[1] for line in h if line.split()[1].startswith("/run/testbed/"))
     return {
         "netns": sorted(n.split()[0] for n in netns if n.strip()),
         "links": sorted(line.split(":")[1].strip().split("@")[0] for line in links),
         "processes": sorted(procs),
         "state": state,
         "etc_netns": etc,
+        "mounts": mounts,
     }
 
 
