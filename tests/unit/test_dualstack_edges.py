@@ -19,6 +19,8 @@ from testbed.spec.topology import load_topology
 from testbed.spec.underlay6 import twin
 from testbed.spec.workloads import load_manifests
 
+from .test_dualstack import one_problem  # the one-line check shared with the dual-stack tests
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EDGES = os.path.join(ROOT, "topologies", "dual-stack-edges.yaml")
 MANIFESTS = [os.path.join(ROOT, "manifests", f) for f in ("quickstart-app.yaml", "dual-stack-services.yaml")]
@@ -37,14 +39,6 @@ def cluster(testbed: str, networking: str = "{ipFamily: dual}") -> str:
     text = "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\n"
     text += f"nodes: [{{role: control-plane}}, {{role: worker}}, {{role: worker}}]\nnetworking: {networking}\n"
     return text + f"---\napiVersion: testbed/v1alpha1\nkind: TestbedConfig\n{testbed}\n"
-
-
-def one_problem(topology, text: str) -> str:
-    with pytest.raises(SpecError) as info:
-        topology(text)
-    assert len(info.value.problems) == 1, info.value.problems
-    (p,) = info.value.problems
-    return f"{p.path}: {p.message}"
 
 
 def test_racks_twins_read_like_their_ipv4_networks():

@@ -28,24 +28,9 @@ from testbed.spec.topology import load_topology
 from testbed.spec.workloads import load_manifests
 
 from ._golden import check_golden
+from .test_dualstack import cluster, one_problem  # the same kind Cluster text and one-line check
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-
-
-def cluster(networking: str, testbed: str = "", workers: int = 2) -> str:
-    roles = ", ".join(["{role: control-plane}"] + ["{role: worker}"] * workers)
-    text = f"kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes: [{roles}]\nnetworking: {networking}\n"
-    if testbed:
-        text += f"---\napiVersion: testbed/v1alpha1\nkind: TestbedConfig\n{testbed}\n"
-    return text
-
-
-def one_problem(topology, text: str) -> str:
-    with pytest.raises(SpecError) as info:
-        topology(text)
-    assert len(info.value.problems) == 1, info.value.problems
-    (p,) = info.value.problems
-    return f"{p.path}: {p.message}"
 
 
 def _ipv6_plan(*extra: str):
