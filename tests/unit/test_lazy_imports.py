@@ -128,3 +128,15 @@ def test_a_submodule_read_as_an_attribute_is_imported():
     code = "import testbed.rules\nprint(testbed.rules.tracer.__name__)"
     _, out = _modules_after(code)
     assert out.strip() == "testbed.rules.tracer"
+
+
+def test_testbed_report_loads_no_spec_plan_or_compiler_module(tmp_path):
+    """`testbed report RUN` reads a results folder: the dataset and its schema, not the
+    topology, the plan's builders, the experiment's expansion or the kernel side."""
+    from tests.unit.synthetic_runs import synthetic_rows, write_run
+
+    path = write_run(str(tmp_path / "r"), synthetic_rows(with_services=False))
+    loaded, out = _modules_after(f"from testbed.cli import main\nmain(['report', {path!r}])")
+    assert "report: " in out and "testbed.report.build" in loaded
+    heavy = ("testbed.spec.model", "testbed.plan.model", "testbed.experiment.expand", "testbed.netpol.oracle")
+    assert sorted(m for m in heavy + ("testbed.views", "testbed.emu.cluster", "mininet") if m in loaded) == []
