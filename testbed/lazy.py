@@ -11,7 +11,8 @@ when the name is first read, found from those same statements (one list of names
     if TYPE_CHECKING:
         from .oracle import Flow, decide
     __all__ = ["Flow", "decide"]
-    __getattr__ = lazy.exports(__name__, __file__)
+    if not TYPE_CHECKING:
+        __getattr__ = lazy.exports(__name__, __file__)
 """
 
 from __future__ import annotations

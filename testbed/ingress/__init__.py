@@ -72,4 +72,5 @@ __all__ = [
     "server_name",
 ]
 
-__getattr__ = lazy.exports(__name__, __file__)
+if not TYPE_CHECKING:  # hidden from type checkers, which keep flagging a name the package lacks
+    __getattr__ = lazy.exports(__name__, __file__)

@@ -39,4 +39,5 @@ __all__ = [
     "trace_hook",
 ]
 
-__getattr__ = lazy.exports(__name__, __file__)
+if not TYPE_CHECKING:  # hidden from type checkers, which keep flagging a name the package lacks
+    __getattr__ = lazy.exports(__name__, __file__)
