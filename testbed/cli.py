@@ -18,7 +18,6 @@ from dataclasses import replace
 from . import __version__
 from .emu import signals
 from .errors import NotRootError, Problem, RunAborted, SpecError, TestbedError, UsageError
-from .views import dual_stack_lines, get_controllers, get_nodes, get_pods, get_services
 
 # Each command imports the modules only it needs inside its function (marked "deferred"), so that
 # a command loads what it uses: `testbed plan` needs spec/ and plan/ (about 0.15 s), not emu/,
@@ -100,6 +99,9 @@ def _load(args: argparse.Namespace):
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    # deferred: views.py brings spec/ and plan/, which `testbed report`, `compare` and `clean` never use
+    from .views import dual_stack_lines, get_controllers, get_nodes, get_pods, get_services
+
     _, manifests, plan = _load(args)
     if args.output == "json":
         print(json.dumps(plan.to_dict(), indent=2, sort_keys=True))

@@ -18,7 +18,6 @@ setns(2) with CLONE_NEWNET changes the namespace of the calling *thread* only; w
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import resource
 from collections.abc import Iterator
@@ -26,7 +25,11 @@ from contextlib import contextmanager
 
 CLONE_NEWNET = 0x40000000
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+# glibc by its soname: ctypes.util.find_library("c") answers the same on Debian but runs
+# `ldconfig -p` in a child process to say so, at every start of every process that loads a
+# module opening libc (the testbed's and each agent's: 10-150 ms of wall time on a busy VM)
+LIBC = "libc.so.6"
+_libc = ctypes.CDLL(LIBC, use_errno=True)
 _libc.setns.argtypes = (ctypes.c_int, ctypes.c_int)
 _libc.setns.restype = ctypes.c_int
 

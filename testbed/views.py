@@ -7,7 +7,6 @@ and reuses `table` and the two describes from here.
 from __future__ import annotations
 
 from .experiment.jobs import completions
-from .plan import edges6
 from .plan.dns import DOMAIN
 from .plan.dualstack import external_ip_column, node_ips, pod_ips
 from .plan.model import Plan, PodPlan
@@ -146,6 +145,8 @@ def dual_stack_lines(plan: Plan) -> list[str]:
         f"VTEP on {v.node}: {v.dev} {v.address} mac {v.mac} mtu {v.mtu}, local {v.local}, VNI {v.vni}"
         for v in dual.vteps
     ]
+    from .plan import edges6  # deferred: only a dual-stack plan's lines need it (start-up time)
+
     return lines + edges6.describe(plan)  # racks, LoadBalancer and external IPv6 addresses
 
 

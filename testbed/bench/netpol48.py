@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import TestbedError
+from .bytecode import compile_package
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CASES = os.path.join(REPO, "benchmarks", "netpol48", "cases")
@@ -94,6 +95,9 @@ def run_suite(
     `against` (a folder holding another revision's `testbed` package), each case also runs with
     that code right after, so that both totals meet the same load: `result["against"]`."""
     files = case_files(names)
+    compile_package()  # 48 installed testbeds' starts, not the compiler's (bench/bytecode.py)
+    if against:
+        compile_package(os.path.join(against, "testbed"))
     other: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="tb-netpol48-") as tmp:
         folder = results or tmp

@@ -187,6 +187,7 @@ class AgentProcess:
         self.max_files = 0  # each agent's open-files limit, fixed at start
         self.shards: list[AgentShard] = [AgentShard(ledger, 0, 0)]
         self.assignment: dict[str, int] = {}  # group (namespace) -> shard
+        self.starting: list[AgentShard] = []  # started without waiting, READY not read yet
 
     @property
     def path(self) -> str:
@@ -218,26 +219,37 @@ class AgentProcess:
             shard.pods = tuple(mine.get(shard.index, ()))
             shard.externals = [x for x in self.externals if self.assignment.get(f"external:{x.key}") == shard.index]
 
-    def start(self, pods: Sequence[PodPlan], timeout: float = 30.0) -> None:
+    def start(self, pods: Sequence[PodPlan], timeout: float = 30.0, wait: bool = True) -> None:
+        """Start the agents for `pods`; without `wait`, they get ready while the caller goes on
+        (the build programs the rules meanwhile) and `wait_started` waits for them."""
         self.max_files = agent_max_files()
         self.shards = [AgentShard(self.ledger, 0, self.max_files)]
         self.assignment = {}
         self._assign(pods)
         self.pods = tuple(pods)
-        self._launch(self.shards, timeout)
+        self._launch(self.shards, timeout, wait)
 
-    def _launch(self, shards: Sequence[AgentShard], timeout: float) -> None:
+    def wait_started(self) -> None:
+        """Wait until the agents a `start(wait=False)` spawned said READY (nothing if none)."""
+        starting, self.starting = self.starting, []
+        for shard in starting:
+            shard.daemon.wait_ready()
+
+    def _launch(self, shards: Sequence[AgentShard], timeout: float, wait: bool = True) -> None:
         for shard in shards:
             shard.write(self.ledger.tag, self.closed, ipv6=self.ipv6)
             shard.daemon.ready_timeout = timeout
-            shard.daemon.start(self.runner)
+            shard.daemon.start(self.runner, wait)
             assert shard.daemon.pid is not None
             self.ledger.add_pid(shard.daemon.pid)
+            if not wait:
+                self.starting.append(shard)
 
     def serve(self, pods: Sequence[PodPlan], timeout: float = 30.0) -> None:
         """Reconcile the agents with a new pod set (SIGHUP), e.g. after scaling. A namespace
         that moves between agents is closed by the one it leaves before the other opens it:
         first every agent drops what leaves it, then the moved pods are opened where they go."""
+        self.wait_started()  # a reload is read once the start's READY is
         before = {p.key: s.index for s in self.shards for p in s.pods}
         self._assign(pods)
         self.pods = tuple(pods)

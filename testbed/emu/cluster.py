@@ -27,6 +27,7 @@ from .agent_proc import AgentProcess
 from .cleanup import CleanReport, Found, clean, sweep_tag
 from .controllers import (
     Agent,
+    AgentReady,
     ClusterDns,
     Controller,
     EgressMasquerade,
@@ -210,6 +211,7 @@ class EmulatedCluster:
             PolicyProvider(self.runner, ledger),
             PolicyProvider6(self.runner, ledger),  # dual-stack: the IPv6 policy table (issue 15)
             IngressController(self.runner, ledger),
+            AgentReady(agent),  # the agent started with Agent and got ready meanwhile
             LeavingPods(sandboxes, agent),
         ]
 

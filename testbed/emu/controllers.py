@@ -136,7 +136,9 @@ class Agent:
         self.agent.ipv6 = agent_ipv6(desired, self.agent.ledger.tag)  # dual-stack: serve IPv6 too
         if self.agent.proc is None:
             self.agent.externals = desired.externals
-            self.agent.start(desired.pods)
+            # its READY is awaited by AgentReady, after the rules: the agent's start (a Python
+            # process opening every pod's sockets) runs beside the rules' loads, not before them
+            self.agent.start(desired.pods, wait=False)
             return
         exited = desired.conditions.exited if desired.conditions is not None else frozenset()
         serving = [p for p in desired.pods if p.full_name not in exited]  # an exited pod answers nothing
@@ -152,6 +154,25 @@ class Agent:
 
     def stop(self) -> None:
         self.agent.stop()
+
+
+class AgentReady:
+    """The agents a build started are serving (their READY read): the last step before pods
+    may leave, once every rule is loaded. Until then they started beside the other controllers."""
+
+    phase = "agent"
+
+    def __init__(self, agent: AgentProcess) -> None:
+        self.agent = agent
+
+    def sync(self, desired: Plan) -> None:
+        self.agent.wait_started()
+
+    def daemons(self) -> list[Daemon]:
+        return []
+
+    def stop(self) -> None:
+        pass
 
 
 class LeavingPods:

@@ -49,12 +49,14 @@ class Daemon:
     def full_argv(self) -> list[str]:
         return (["ip", "netns", "exec", self.netns] if self.netns else []) + list(self.argv)
 
-    def start(self, runner: Runner) -> int:
-        """Spawn it and wait until its readiness check passes; returns its pid."""
+    def start(self, runner: Runner, wait: bool = True) -> int:
+        """Spawn it and wait until its readiness check passes (unless not `wait`: the caller
+        calls wait_ready later); returns its pid."""
         os.makedirs(os.path.dirname(self.log) or ".", exist_ok=True)
         self.stopping = self._signalled = False
         self.proc = runner.spawn(self.full_argv(), self.log, stdin_pipe=self.stdin_pipe, stdout_pipe=self.stdout_pipe)
-        self.wait_ready()
+        if wait:
+            self.wait_ready()
         return self.proc.pid
 
     @property

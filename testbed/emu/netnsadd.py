@@ -15,17 +15,16 @@ started in (testbed.netns).
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import os
 from collections.abc import Sequence
 
 from ..errors import KernelError
-from ..netns import CLONE_NEWNET, NetnsReturnError, setns_fd
+from ..netns import CLONE_NEWNET, LIBC, NetnsReturnError, setns_fd
 
 MS_BIND, MS_REC, MS_SHARED = 0x1000, 0x4000, 1 << 20
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+_libc = ctypes.CDLL(LIBC, use_errno=True)  # netns.py says why by name
 _libc.mount.argtypes = (ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_void_p)
 _libc.unshare.argtypes = (ctypes.c_int,)
 

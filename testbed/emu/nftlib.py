@@ -16,7 +16,6 @@ runner falls back to the command.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 
 from ..netns import in_netns
@@ -30,7 +29,7 @@ class NftError(OSError):
 
 @functools.cache
 def _lib() -> ctypes.CDLL | None:
-    name = ctypes.util.find_library("nftables") or "libnftables.so.1"
+    name = "libnftables.so.1"  # by its soname, without find_library's `ldconfig -p` (netns.py: LIBC)
     try:
         lib = ctypes.CDLL(name)
     except OSError:

@@ -21,16 +21,17 @@ enter the namespace (testbed.netns) before `write`.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import platform
+
+from ..netns import LIBC
 
 # The new mount API's syscall numbers are the same on every architecture (the unified table, 5.2+).
 SYS_FSOPEN, SYS_FSCONFIG, SYS_FSMOUNT = 430, 431, 432
 FSOPEN_CLOEXEC, FSMOUNT_CLOEXEC, FSCONFIG_CMD_CREATE = 0x1, 0x1, 6
 BATCH = 256  # pods per procfs instance: each dentry chain holds at most this many entries
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+_libc = ctypes.CDLL(LIBC, use_errno=True)  # netns.py says why by name
 _libc.syscall.restype = ctypes.c_long
 
 

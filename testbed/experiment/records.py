@@ -9,9 +9,10 @@ own address). The columns are documented in COLUMNS; the analysis and reports re
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .expand import PlannedProbe
+if TYPE_CHECKING:  # a type only: the report reads COLUMNS without expand's plan/, netpol/, ingress/
+    from .expand import PlannedProbe
 
 # column -> meaning (written to results/<run>/schema.json with the dataset)
 COLUMNS: dict[str, str] = {

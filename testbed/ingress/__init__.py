@@ -14,26 +14,33 @@ Input: Manifests.ingresses (Ingresses and IngressClasses, in manifest order, whi
 creation order) and the ServicesPlan.
 """
 
-from .classes import builtin_class, ingress_classes, select_ingresses
-from .controller import controller_config, ingress_warnings
-from .model import (
-    CLASS_NAME,
-    CONTROLLER,
-    DEFAULT_CERTIFICATE,
-    DEFAULT_CERTIFICATE_HOSTS,
-    DEFAULT_SERVER,
-    DEFAULT_UPSTREAM,
-    FORCE_SSL_REDIRECT,
-    REDIRECT_CODE,
-    SSL_REDIRECT,
-    IngressConfig,
-    Location,
-    Server,
-    Upstream,
-)
-from .nginx import render_config, render_nginx_conf, server_name
-from .routes import Route, normalize_host, normalize_uri, route
-from .tls import certificates_needed, openssl_argv
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .. import lazy
+
+if TYPE_CHECKING:  # the package's names, each loaded when first read (testbed/lazy.py): start-up time
+    from .classes import builtin_class, ingress_classes, select_ingresses
+    from .controller import controller_config, ingress_warnings
+    from .model import (
+        CLASS_NAME,
+        CONTROLLER,
+        DEFAULT_CERTIFICATE,
+        DEFAULT_CERTIFICATE_HOSTS,
+        DEFAULT_SERVER,
+        DEFAULT_UPSTREAM,
+        FORCE_SSL_REDIRECT,
+        REDIRECT_CODE,
+        SSL_REDIRECT,
+        IngressConfig,
+        Location,
+        Server,
+        Upstream,
+    )
+    from .nginx import render_config, render_nginx_conf, server_name
+    from .routes import Route, normalize_host, normalize_uri, route
+    from .tls import certificates_needed, openssl_argv
 
 __all__ = [
     "CLASS_NAME",
@@ -64,3 +71,6 @@ __all__ = [
     "select_ingresses",
     "server_name",
 ]
+
+if not TYPE_CHECKING:  # hidden from type checkers, which keep flagging a name the package lacks
+    __getattr__ = lazy.exports(__name__, __file__)

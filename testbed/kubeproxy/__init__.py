@@ -11,13 +11,21 @@ is refused when the topology is loaded (no IPVS in this kernel). No kernel, no s
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from .. import lazy
 from ..plan.service_model import ServicesPlan
-from ..rules import Outcome, Packet, Ruleset, Trace, check, trace
 from ..spec.kube_proxy_config import KubeProxyConfig
 from .conntrack import ConntrackFlush, conntrack_flushes
 from .iptables import build_iptables, localhost_node_ports
 from .nftables import build_nftables
 from .render import jump_rules, render, render_iptables_bootstrap, render_iptables_restore, render_nft, stale_chains
+
+# rules/'s names, loaded when first read (testbed/lazy.py): building and loading rules never
+# needs the packet tracer these re-exports bring (start-up time of `testbed run`). This package's
+# own modules stay imported here: `render` names both a module and a function of it.
+if TYPE_CHECKING:
+    from ..rules import Outcome, Packet, Ruleset, Trace, check, trace
 
 MODES = ("iptables", "nftables")
 
@@ -61,3 +69,6 @@ __all__ = [
     "stale_chains",
     "trace",
 ]
+
+if not TYPE_CHECKING:  # hidden from type checkers, which keep flagging a name the package lacks
+    __getattr__ = lazy.exports(__name__, __file__)

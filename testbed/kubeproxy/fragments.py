@@ -16,7 +16,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import fields
 from typing import Any, Generic, TypeVar
 
-from ..rules.model import Chain, Rule
+from ..rules.model import Chain, Rule, Verdict
 from .common import LocalTraffic, ProxiedPort
 
 Call = tuple[str, tuple[Any, ...], tuple[tuple[str, Any], ...]]
@@ -37,6 +37,43 @@ class Recorder:
 
         self.__dict__[method] = record  # found directly from now on, not through __getattr__
         return record
+
+
+class ChainLists:
+    """The part of a ruleset builder (iptables.py's `_Chains`, nftables.py's `_Table`) that
+    receives replayed fragments: rules added one by one, rules a fragment built once
+    (`prebuilt`), and whole chains it built (`fold_owned`), kept as the same Chain object on
+    every node until something writes to them."""
+
+    def __init__(self, lists: dict[str, list[Rule]]) -> None:
+        self._lists = lists  # the builder's own rule lists by chain name (the same dict)
+        self.placed: dict[str, Chain] = {}  # whole chains built by a fragment (fold_owned)
+
+    def _declare_placed(self, chain: Chain) -> None:
+        """Declare a chain `place` hands over whole (the builder knows its chains' metadata)."""
+        raise NotImplementedError
+
+    def _open(self, chain: str) -> list[Rule]:
+        """The chain's rule list, a placed chain turned back into one (nothing does so today)."""
+        placed = self.placed.pop(chain, None)
+        if placed is not None:
+            self._lists[chain] = list(placed.rules)
+        return self._lists[chain]
+
+    def add(self, chain: str, parts: list[Any] | tuple[Any, ...], verdict: Verdict | None) -> None:
+        self._open(chain).append(Rule(tuple(parts), verdict))
+
+    def append(self, chain: str, rule: Rule) -> None:
+        """A rule built once by a fragment (prebuilt), the same object on every node."""
+        self._open(chain).append(rule)
+
+    def place(self, chain: Chain) -> None:
+        """A user chain a fragment built whole, the same object on every node (declared here)."""
+        if chain.name in self._lists:
+            self._open(chain.name).extend(chain.rules)
+        else:
+            self._declare_placed(chain)
+            self.placed[chain.name] = chain
 
 
 def replay(calls: tuple[Call, ...], builder: Any) -> None:

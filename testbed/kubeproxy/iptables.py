@@ -76,7 +76,7 @@ from .common import (
     local_traffic,
     service_ports,
 )
-from .fragments import Call, Fragments, Recorder, fold_owned, prebuilt, replay
+from .fragments import Call, ChainLists, Fragments, Recorder, fold_owned, prebuilt, replay
 
 KUBE_SERVICES = "KUBE-SERVICES"
 KUBE_EXTERNAL_SERVICES = "KUBE-EXTERNAL-SERVICES"
@@ -123,13 +123,13 @@ _JUMPS: dict[str, dict[str, tuple[tuple[tuple[Part, ...], str], ...]]] = {
 }
 
 
-class _Chains:
+class _Chains(ChainLists):
     """Chains of one table in declaration order, rules appended as syncProxyRules writes them."""
 
     def __init__(self, table: str, names: tuple[str, ...]) -> None:
         self.table = table
         self.rules: dict[str, list[Rule]] = {}
-        self.placed: dict[str, Chain] = {}  # whole chains built by a fragment (fragments.fold_owned)
+        super().__init__(self.rules)
         for builtin, _, _ in _BUILTINS[table]:
             self.rules[builtin] = [Rule(parts, Jump(target)) for parts, target in _JUMPS[table].get(builtin, ())]
         for name in names:
@@ -138,27 +138,8 @@ class _Chains:
     def declare(self, name: str) -> None:
         self.rules.setdefault(name, [])
 
-    def _open(self, chain: str) -> list[Rule]:
-        """The chain's rule list, a placed chain turned back into one (nothing does so today)."""
-        placed = self.placed.pop(chain, None)
-        if placed is not None:
-            self.rules[chain] = list(placed.rules)
-        return self.rules[chain]
-
-    def add(self, chain: str, parts: list[Part] | tuple[Part, ...], verdict: Verdict | None) -> None:
-        self._open(chain).append(Rule(tuple(parts), verdict))
-
-    def append(self, chain: str, rule: Rule) -> None:
-        """A rule built once by a fragment (fragments.prebuilt), the same object on every node."""
-        self._open(chain).append(rule)
-
-    def place(self, chain: Chain) -> None:
-        """A user chain a fragment built whole, the same object on every node (declared here)."""
-        if chain.name in self.rules:
-            self._open(chain.name).extend(chain.rules)
-        else:
-            self.rules[chain.name] = []
-            self.placed[chain.name] = chain
+    def _declare_placed(self, chain: Chain) -> None:
+        self.declare(chain.name)
 
     def table_of(self) -> Table:
         hooks = {name: (hook, prio) for name, hook, prio in _BUILTINS[self.table]}

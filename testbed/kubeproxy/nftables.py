@@ -73,7 +73,7 @@ from .common import (
     nft_endpoint_chain_base,
     service_ports,
 )
-from .fragments import Call, Fragments, Recorder, fold_owned, prebuilt, replay
+from .fragments import Call, ChainLists, Fragments, Recorder, fold_owned, prebuilt, replay
 
 TABLE = "kube-proxy"
 _KEY3 = ("daddr", "l4proto", "dport")
@@ -93,12 +93,12 @@ _BASE = (  # name, type, hook, priority
 _NEW = CtState(("NEW",))
 
 
-class _Table:
+class _Table(ChainLists):
     def __init__(self, family: str = "ip") -> None:
         self.family = family  # ip | ip6
         self.chains: dict[str, list[Rule]] = {}
+        super().__init__(self.chains)
         self.meta: dict[str, tuple[Any, ...]] = {}
-        self.placed: dict[str, Chain] = {}  # whole chains built by a fragment (fragments.fold_owned)
         self.sets: dict[str, NftSet] = {}
         self.set_elements: dict[str, list[str]] = {}
         self.maps: dict[str, NftMap] = {}
@@ -110,27 +110,8 @@ class _Table:
             self.chains[name] = []
             self.meta[name] = (*hook, comment)
 
-    def _open(self, chain: str) -> list[Rule]:
-        """The chain's rule list, a placed chain turned back into one (nothing does so today)."""
-        placed = self.placed.pop(chain, None)
-        if placed is not None:
-            self.chains[chain] = list(placed.rules)
-        return self.chains[chain]
-
-    def add(self, chain: str, parts: list[Any] | tuple[Any, ...], verdict: Verdict | None) -> None:
-        self._open(chain).append(Rule(tuple(parts), verdict))
-
-    def append(self, chain: str, rule: Rule) -> None:
-        """A rule built once by a fragment (fragments.prebuilt), the same object on every node."""
-        self._open(chain).append(rule)
-
-    def place(self, chain: Chain) -> None:
-        """A user chain a fragment built whole, the same object on every node (declared here)."""
-        if chain.name in self.chains:
-            self._open(chain.name).extend(chain.rules)
-        else:
-            self.chain(chain.name, comment=chain.comment)
-            self.placed[chain.name] = chain
+    def _declare_placed(self, chain: Chain) -> None:
+        self.chain(chain.name, comment=chain.comment)
 
     def add_set(self, s: NftSet) -> None:
         self.sets[s.name] = s

@@ -9,15 +9,22 @@
 Nothing here touches the kernel: emu/ runs the scripts.
 """
 
-from ..rules.model import Ruleset
-from ..rules.packet import Packet
-from .compiler import NodeChange, compile_cluster, compile_node, node_script, reconcile
-from .explain import explain_flow, explain_pod
-from .model import IPPeer, PodPeer, Policy, PortMatch, Rule, policies_from, policy_from_spec
-from .nft import FAMILY, TABLE, SetUpdate, remove_script, render, set_updates
-from .oracle import Allow, DirectionVerdict, Flow, Miss, Verdict, decide, truth_table
-from .tracer import FlowTrace, render_trace, trace_flow, trace_packet
-from .world import Endpoint, NodeInfo, UnknownEndpoint, World
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .. import lazy
+
+if TYPE_CHECKING:  # the package's names, each loaded when first read (testbed/lazy.py): start-up time
+    from ..rules.model import Ruleset
+    from ..rules.packet import Packet
+    from .compiler import NodeChange, compile_cluster, compile_node, node_script, reconcile
+    from .explain import explain_flow, explain_pod
+    from .model import IPPeer, PodPeer, Policy, PortMatch, Rule, policies_from, policy_from_spec
+    from .nft import FAMILY, TABLE, SetUpdate, remove_script, render, set_updates
+    from .oracle import Allow, DirectionVerdict, Flow, Miss, Verdict, decide, truth_table
+    from .tracer import FlowTrace, render_trace, trace_flow, trace_packet
+    from .world import Endpoint, NodeInfo, UnknownEndpoint, World
 
 __all__ = [
     "Allow",
@@ -58,3 +65,6 @@ __all__ = [
     "trace_packet",
     "truth_table",
 ]
+
+if not TYPE_CHECKING:  # hidden from type checkers, which keep flagging a name the package lacks
+    __getattr__ = lazy.exports(__name__, __file__)

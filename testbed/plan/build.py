@@ -9,14 +9,12 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 
-from ..ingress import certificates_needed, controller_config
 from ..netpol.model import policies_from
 from ..spec.kinds import summary as kinds_summary
 from ..spec.model import ClusterSpec, Manifests, NodeSpec, PodTemplate, Workload
 from ..spec.selectors import LabelSelector
 from . import controllers, dualstack, podnet, routing
 from .ipam import HostLocal, node_cidrs, underlay_addresses
-from .ipv6 import lb_pool6_of, network6
 from .model import ExternalPlan, IngressPlan, NodePlan, PendingPod, Plan, PodPlan, PortPlan
 from .naming import NameSource, host_veth_name, template_hash
 from .scheduler import Scheduler, ServiceSelectors, default_selector, eviction
@@ -223,6 +221,8 @@ def replan(
             pods.append(_pod_plan(wish.namespace, name, uid, node, ip, address, gateway, template, wish.owner))
     routes, route_warnings, network = routing.plan_network(cluster, nodes, externals)
     if cluster.ip_family == "ipv6":  # flannel's IPv6 VXLAN backend (plan/ipv6.py)
+        from .ipv6 import network6  # deferred: an IPv4 cluster's plan needs no IPv6 module (start-up time)
+
         routes, network = network6(cluster, nodes, routes, network)
     services = plan_services(
         cluster, manifests, pods, seed, default_lb_pool(cluster), previous=prev.services if prev else None
@@ -231,6 +231,9 @@ def replan(
     kind_warnings, kind_notes = kinds_summary(manifests.others)
     ingress = None
     if any(p.served_by == "nginx" for p in pods):
+        # deferred: only a cluster with the ingress controller needs ingress/ (start-up time)
+        from ..ingress import certificates_needed, controller_config
+
         ingress = IngressPlan(
             controller_config(user.ingresses, services),
             {k: tuple(v) for k, v in certificates_needed(user.ingresses).items()},
@@ -276,6 +279,8 @@ def default_lb_pool(cluster: ClusterSpec) -> str | None:
     """The emulated cloud's load balancer addresses: 50 addresses near the top of the underlay."""
     net = ipaddress.ip_network(cluster.underlay_subnet)
     if cluster.ip_family == "ipv6":  # the dual-stack IPv6 pool's host numbers (plan/ipv6.py)
+        from .ipv6 import lb_pool6_of  # deferred: as network6 above
+
         return lb_pool6_of(net)
     if net.num_addresses < 128:
         return None

@@ -20,22 +20,24 @@ import dataclasses
 import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..errors import Problem, SpecError
-from ..netpol.compiler import compile_cluster
-from ..netpol.nft import TABLE
-from ..netpol.world import World
-from ..rules.model import Ruleset
 from ..spec.model import ClusterSpec
 from ..spec.services import ServiceSpec
-from . import edges6
-from .dualroutes import RouterV6, plan_routes6
-from .edges6 import RackV6
-from .ipv6 import refusals as ipv6_refusals
 from .model import Plan, PodPlan, RoutePlan
-from .network import VtepPlan
 from .service_families import ServiceFamilies, ipv6_services, ipv6_slices, plan_families
 from .service_model import EndpointSlicePlan, ServicePlan, ServicesPlan
+
+# Deferred (imported where used; here for type checkers only): what only a dual-stack or IPv6
+# cluster needs, and the policy compiler. Every plan passes through `extend`, and `testbed plan`
+# of an IPv4 cluster should not load the IPv6 edges and routes or compile a rule (start-up time).
+if TYPE_CHECKING:
+    from ..netpol.world import World
+    from ..rules.model import Ruleset
+    from .dualroutes import RouterV6
+    from .edges6 import RackV6
+    from .network import VtepPlan
 
 
 @dataclass(frozen=True)
@@ -126,12 +128,17 @@ def extend(
         primary = "IPv6" if cluster.ip_family == "ipv6" else "IPv4"  # single-stack (spec/ipv6.py)
         problems = plan_families(plan.services, services, False, primary=primary)[1] if plan.services else []
         if cluster.ip_family == "ipv6":  # what an IPv6 cluster does not build yet (plan/ipv6.py)
+            from .ipv6 import refusals as ipv6_refusals  # deferred: see the imports
+
             problems += ipv6_refusals(cluster.file, plan, services)
         else:
             problems += ipv6_external_ip_problems(services)
         if problems:
             raise SpecError(problems)
         return plan
+    from . import edges6  # deferred: see the imports
+    from .dualroutes import plan_routes6
+
     pods6 = ipaddress.IPv6Network(cluster.pod_subnet_v6)
     under6 = ipaddress.IPv6Network(cluster.underlay_subnet_v6)
     racks = edges6.plan_racks(cluster, plan)
@@ -305,6 +312,8 @@ def ipv6_world(plan: Plan) -> World:
     """The policy world over the pods', nodes' and hosts' IPv6 addresses: the same policies, whose
     ipBlocks contribute their IPv6 prefixes (the oracle and compiler of IPv6 flows), and so do the
     administrator's tiers' `networks` peers (netpol/tier_compiler.py)."""
+    from ..netpol.world import World  # deferred: see the imports
+
     dual = plan.dual
     assert dual is not None
     view = dataclasses.replace(
@@ -324,6 +333,8 @@ def ipv6_world(plan: Plan) -> World:
 
 def policy_rulesets6(plan: Plan) -> dict[str, Ruleset]:
     """node -> the IPv6 NetworkPolicy table: the IPv4 compiler's output over the IPv6 world."""
+    from ..netpol.compiler import compile_cluster  # deferred: see the imports
+
     return compile_cluster(ipv6_world(plan))
 
 
@@ -333,6 +344,8 @@ def ipv6_script(text: str) -> str:
     the same priority: an IPv4 packet matches nothing in the IPv6 one and the other way round.
     Drop evidence (rules/droplog.py) names the IPv6 table in its log prefixes too, so a logged IPv6
     drop says which table dropped it, as the IPv6 view's tracer does (plan/view6.py)."""
+    from ..netpol.nft import TABLE  # deferred: see the imports
+
     for old, new in (
         (f"inet {TABLE}", f"inet {TABLE6}"),
         (f'"tb drop {TABLE} ', f'"tb drop {TABLE6} '),

@@ -17,29 +17,31 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from ..ingress.model import IngressConfig
-from ..ingress.nginx import render_config
-from ..netpol.model import Policy
-from ..netpol.world import World
-from ..rules.model import Ruleset, Table
-from ..spec.cnp import ClusterPolicySpec
 from ..spec.kube_proxy_config import KubeProxyConfig
 from ..spec.model import OMIT_AT_DEFAULT
 from .conditions import PodConditions
-from .dns import records
-from .dns6 import aaaa_records
 from .jsonvalue import Json, to_json
 from .loadbalancers import lb_announcers
 from .lookup import find_pod
 from .pod import PodPlan as PodPlan  # the planned pod, used everywhere
 from .pod import PortPlan as PortPlan
-from .rulesets import egress_tables, hostport_tables, kube_proxy_rulesets, merged_rulesets, policy_rulesets
 from .service_model import ServicesPlan
 from .service_routes import ServiceRoute, service_routes
 
 if TYPE_CHECKING:  # plan/network.py and plan/dualstack.py build on this module's RoutePlan
     from .dualstack import DualStackPlan
     from .network import NetworkPlan
+
+# Deferred (imported by the members that use them, and here for type checkers only): the
+# derived parts below, the ingress controller and the policy world. `testbed plan` prints a
+# Plan without compiling a rule (the compilers, the rules' tracer and renderers are a quarter
+# of its start), and a cluster without an Ingress never needs ingress/.
+if TYPE_CHECKING:
+    from ..ingress.model import IngressConfig
+    from ..netpol.model import Policy
+    from ..netpol.world import World
+    from ..rules.model import Ruleset, Table
+    from ..spec.cnp import ClusterPolicySpec
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,8 @@ class IngressPlan:
 
     def nginx_conf(self, folder: str) -> str:
         """The nginx.conf text, its certificates, pid file and logs in `folder` (emu/'s choice)."""
+        from ..ingress.nginx import render_config  # deferred: see the imports
+
         return render_config(
             self.config,
             cert_path=f"{folder}/{{secret}}.crt",
@@ -159,12 +163,17 @@ class Plan:
     @cached_property
     def world(self) -> World:
         """What the policy oracle and compiler see: pods, nodes, namespaces, policies."""
+        from ..netpol.world import World  # deferred: see the imports
+
         return World.from_plan(self)
 
     @cached_property
     def dns_records(self) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
         """The cluster DNS's (A records, CNAMEs): Services and pods (plan/dns.py); a dual-stack
         cluster's AAAA records follow its A records (plan/dns6.py)."""
+        from .dns import records  # deferred: see the imports
+        from .dns6 import aaaa_records
+
         a, cnames = records(self.services, self.pods)
         return a + aaaa_records(self.dual, self.services, self.pods), cnames
 
@@ -198,26 +207,36 @@ class Plan:
     @cached_property
     def kube_proxy_rulesets(self) -> Mapping[str, Ruleset]:
         """node -> kube-proxy's rules (empty without Services or with kube-proxy mode none)."""
+        from .rulesets import kube_proxy_rulesets  # deferred: see the imports
+
         return kube_proxy_rulesets(self)
 
     @cached_property
     def policy_rulesets(self) -> Mapping[str, Ruleset]:
         """node -> the NetworkPolicy table (a table without rules when no policy exists)."""
+        from .rulesets import policy_rulesets  # deferred: see the imports
+
         return policy_rulesets(self)
 
     @cached_property
     def egress_tables(self) -> Mapping[str, Table]:
         """node -> the egress masquerade (empty without an outside subnet)."""
+        from .rulesets import egress_tables  # deferred: see the imports
+
         return egress_tables(self)
 
     @cached_property
     def hostport_tables(self) -> Mapping[str, Table]:
         """node -> the portmap CNI plugin's hostPort table (only nodes with hostPort pods)."""
+        from .rulesets import hostport_tables  # deferred: see the imports
+
         return hostport_tables(self)
 
     @cached_property
     def rulesets(self) -> Mapping[str, Ruleset]:
         """node -> every table it holds, as emu/ loads them (the tracer's input)."""
+        from .rulesets import merged_rulesets  # deferred: see the imports
+
         return merged_rulesets(self)
 
     def node(self, name: str) -> NodePlan:

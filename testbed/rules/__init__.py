@@ -10,9 +10,16 @@ kube-proxy (kubeproxy/), NetworkPolicy (netpol/compiler.py) and the egress masqu
 (egress.py) compile into `model`; emu/ only loads the rendered text. No kernel, no subprocess.
 """
 
-from .model import Chain, NftMap, NftSet, Rule, Ruleset, Table, check, merge
-from .packet import Packet
-from .tracer import HookTrace, Outcome, Step, Trace, trace, trace_hook
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .. import lazy
+
+if TYPE_CHECKING:  # the package's names, each loaded when first read (testbed/lazy.py): start-up time
+    from .model import Chain, NftMap, NftSet, Rule, Ruleset, Table, check, merge
+    from .packet import Packet
+    from .tracer import HookTrace, Outcome, Step, Trace, trace, trace_hook
 
 __all__ = [
     "Chain",
@@ -31,3 +38,6 @@ __all__ = [
     "trace",
     "trace_hook",
 ]
+
+if not TYPE_CHECKING:  # hidden from type checkers, which keep flagging a name the package lacks
+    __getattr__ = lazy.exports(__name__, __file__)
