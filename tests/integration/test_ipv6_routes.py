@@ -107,17 +107,20 @@ def test_ipv6_only_bgp(no_leftovers, tmp_path, bgp):
         assert f"default via {CALICO_GATEWAY6} dev eth0" in _ip(c.netns(client.key), "-6", "route")
         assert f"inet6 {client.ip}/128" in _ip(c.netns(client.key), "-6", "addr", "show", "dev", "eth0")
         src = c.pod_netns_path(client)
-        far = [p for p in echo.values() if p.node != client.node]
-        assert far
-        for pod in far:
-            for kind, port, proto in ((socket.SOCK_STREAM, 8080, "TCP"), (socket.SOCK_DGRAM, 5353, "UDP")):
-                reply = _ask(src, pod.ip, port, kind)
-                assert (reply["pod"], reply["protocol"], reply["peer_ip"], reply["local_ip"]) == (
-                    pod.name,
-                    proto,
-                    client.ip,
-                    pod.ip,
-                )
+        group = ProbeGroup(
+            "client-to-echo",
+            Endpoints(pods=PodSelection(names=("client",))),
+            Endpoints(pods=PodSelection(selector=LabelSelector.of({"app": "echo"}))),
+            protocols=("TCP", "UDP"),
+        )
+        rows = probe_rows(c, "test", "step", expand(plan, group))
+        assert {r["dst_node"] for r in rows} - {client.node}, "no echo pod on another node"
+        for r in rows:  # the agent's reply names the pod, the address it saw is the client's own
+            assert (r["outcome"], r["seen_src_ip"], r["answered_by"]) == (
+                "connected",
+                client.ip,
+                f"default/{r['dst_name']}",
+            ), r
         _spread(src, plan.services.service("default", "echo").cluster_ip, echo, client.ip)
         laptop = c.netns_path(plan.externals[0].key)
         assert _ask(laptop, plan.nodes[1].host_ip, 30080, socket.SOCK_STREAM)["pod"] in echo
