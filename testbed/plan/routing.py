@@ -254,6 +254,11 @@ def bgp(nodes: Sequence[NodePlan], ctx: RoutingContext | None = None) -> tuple[l
     return routes, []
 
 
+def _address_key(ip: str) -> int:
+    """An underlay address as a number (IPv4 or, in an IPv6-only cluster, IPv6), to compare."""
+    return int(ipaddress.ip_address(ip))
+
+
 def _reflectors(nodes: Sequence[NodePlan], options: BgpOptions) -> list[str]:
     if options.route_reflectors:
         return list(options.route_reflectors)
@@ -274,7 +279,7 @@ def speakers(nodes: Sequence[NodePlan], ctx: RoutingContext, router: RouterPlan 
             for p in nodes:
                 if p.name != n.name:
                     # One side per session: the node with the higher address waits.
-                    passive = ipaddress.ip_address(n.host_ip) > ipaddress.ip_address(p.host_ip)
+                    passive = _address_key(n.host_ip) > _address_key(p.host_ip)
                     peers[n.name].append(BgpPeerPlan(p.name, p.host_ip, asn, "mesh", passive))
     elif topology == "route-reflector":
         rrs = _reflectors(nodes, ctx.bgp)
@@ -284,7 +289,7 @@ def speakers(nodes: Sequence[NodePlan], ctx: RoutingContext, router: RouterPlan 
                 if p.name == n.name:
                     continue
                 if n.name in rrs and p.name in rrs:  # reflectors peer with each other as plain iBGP
-                    passive = ipaddress.ip_address(n.host_ip) > ipaddress.ip_address(p.host_ip)
+                    passive = _address_key(n.host_ip) > _address_key(p.host_ip)
                     peers[n.name].append(BgpPeerPlan(p.name, p.host_ip, asn, "mesh", passive))
                 elif n.name in rrs:
                     peers[n.name].append(BgpPeerPlan(p.name, p.host_ip, asn, "client", True))

@@ -25,7 +25,7 @@ def resolve_many(
     dual-stack cluster's IPv6 probes ask its IPv4 kube-dns for the IPv6 addresses)."""
     from scapy.layers.dns import DNS, DNSQR  # deferred: scapy takes ~0.5 s to import
 
-    socks: dict[socket.socket, tuple[str, str, int]] = {}
+    socks: dict[socket.socket, tuple[str, str, int, bool]] = {}
     with NetnsSwitcher() as switcher:
         for netns, name, server in dict.fromkeys(queries):
             with switcher.entered(netns):
