@@ -1,10 +1,10 @@
 """bgp and racks in single-stack IPv6 clusters, racks with cloud-routes and bgp in dual-stack
 ones (issue 15, item 5), on real packets.
 
-- bgp over one IPv6 segment (full mesh, top-of-rack): bird2 with IPv6-only sessions runs under
-  Calico's hashed router id and installs every peer's /64; pods are a /128 behind Calico's
-  link-local gateway; nothing IPv4 on any node or pod; pod to pod across nodes over TCP and UDP
-  NAT-free, a ClusterIP spread over its endpoints, a NodePort from the laptop.
+- bgp over one IPv6 segment (full mesh, route reflector, top-of-rack): bird2 with IPv6-only
+  sessions runs under Calico's hashed router id and installs every peer's /64; pods are a /128
+  behind Calico's link-local gateway; nothing IPv4 on any node or pod; pod to pod across nodes
+  over TCP and UDP NAT-free, a ClusterIP spread over its endpoints, a NodePort from the laptop.
 - racks in an IPv6 cluster (topologies/ipv6-racks.yaml) in cloud-routes, vxlan and bgp
   (top-of-rack): the router forwards IPv6 between the racks (no IPv4 on it), the echo pods'
   all-pairs matrix and every node to every pod over TCP and UDP connect NAT-free, across racks
@@ -78,7 +78,7 @@ def _service(tmp_path) -> str:
     return str(out)
 
 
-@pytest.mark.parametrize("bgp", ["full-mesh", "top-of-rack"])
+@pytest.mark.parametrize("bgp", ["full-mesh", "route-reflector", "top-of-rack"])
 def test_ipv6_only_bgp(no_leftovers, tmp_path, bgp):
     topology = _with(TOPOLOGY, tmp_path, "ipv6-bgp.yaml", extra=f"routing: bgp\nbgp: {{topology: {bgp}}}\n")
     plan = plan_cluster(load_topology(topology), load_manifests(FILES))
