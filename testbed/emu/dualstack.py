@@ -6,8 +6,9 @@ underlay, every node's cni0 its /64's gateway and IPv6 forwarding, and the host-
 other nodes' /64s (one `ip -batch` per member); at every sync each new pod gets its IPv6 address
 on eth0 and a default route via cni0, over one in-process rtnetlink socket (emu/netlink.py's
 way: no subprocess per pod). The routing mode's IPv6 objects (plan/dualroutes.py) come with the
-first sync too: the router's IPv6 side and routes (cloud-routes, bgp top-of-rack), flannel-v6.1
-and its entries (vxlan); with bgp each new pod is a /128 whose gateway, Calico's link-local
+first sync too: the router's IPv6 side and routes (cloud-routes, bgp top-of-rack; with racks its
+gateway on each rack's segment, and every member's routes to the other racks' segments),
+flannel-v6.1 and its entries (vxlan); with bgp each new pod is a /128 whose gateway, Calico's link-local
 address, the host end of its veth holds (one `ip -batch` per node and sync). bird2's IPv6
 sessions start after this controller (emu/controllers.py's Routing), on addresses present.
 
@@ -29,9 +30,11 @@ from collections.abc import Mapping, Sequence
 
 from ..errors import KernelError
 from ..netns import in_netns
-from ..plan.dualroutes import CALICO_GATEWAY6, VTEP6_DEV, RouterV6, pod_addressing6
+from ..plan import edges6
+from ..plan.dualroutes import VTEP6_DEV, RouterV6, pod_addressing6
 from ..plan.dualstack import DualStackPlan
 from ..plan.model import Plan, PodPlan
+from ..plan.network import CALICO_GATEWAY6
 from ..plan.service_model import ServicesPlan
 from .daemon import Daemon
 from .ledger import Ledger, netns_name
@@ -127,6 +130,29 @@ def router_lines6(router: RouterV6, prefix: int) -> list[str]:
     for dev, address in router.addresses:
         lines += [f"addr add {address}/{prefix} dev {dev} nodad", f"addr add {link_local(address)}/64 dev {dev} nodad"]
     return lines + [f"route replace {r.dst} via {r.via} dev {r.dev}" for r in router.routes]
+
+
+def rack_router_lines6(plan: Plan, router: RouterV6) -> list[str]:
+    """ip -batch lines inside the router of racks (pure): its IPv6 gateway on each rack's segment
+    with that segment's prefix and a link-local address (plan/edges6.py), then the routing mode's
+    IPv6 routes (cloud-routes' route controller), which need those addresses on-link."""
+    dual = plan.dual
+    assert dual is not None
+    lines = edges6.router_lines6(plan, dual.racks)
+    ports = {r.name: r for r in dual.racks}
+    for intf in plan.network.routers[0].interfaces if plan.network is not None and plan.network.routers else ():
+        rack = ports.get(intf.subnet)
+        if rack is not None and rack.router_ip:
+            lines.append(f"addr add {link_local(rack.router_ip)}/64 dev {intf.dev} nodad")
+    return lines + router_lines6(dataclasses.replace(router, addresses=()), dual.underlay_prefix)
+
+
+def underlay_lines6(dual: DualStackPlan) -> dict[str, list[str]]:
+    """member -> its ip -batch lines routing the other racks' IPv6 segments via its rack's router."""
+    out: dict[str, list[str]] = {}
+    for r in dual.underlay_routes:
+        out.setdefault(r.node, []).append(f"route replace {r.dst} via {r.via} dev {r.dev}")
+    return out
 
 
 def calico_lines6(dual: DualStackPlan, pods: Sequence[PodPlan]) -> list[str]:
@@ -235,9 +261,9 @@ class DualStack:
             for router in dual.routers:
                 ns = netns_name(tag, router.key)
                 write_sysctls(ns, ROUTER_SYSCTLS6)
-                if dual.racks:  # emu/edges6.py gives the router its address on each rack's segment
-                    router = dataclasses.replace(router, addresses=())
-                lines = router_lines6(router, dual.underlay_prefix)
+                lines = (
+                    rack_router_lines6(desired, router) if dual.racks else router_lines6(router, dual.underlay_prefix)
+                )
                 if lines:
                     self.runner.ip_batch(lines, netns=ns)
             for x in desired.externals:
@@ -249,6 +275,10 @@ class DualStack:
                         ],
                         netns=netns_name(tag, x.key),
                     )
+            if dual.racks:  # members reach the other racks' IPv6 segments before bird2 peers across them
+                keys = {n.name: n.key for n in desired.nodes} | {x.name: x.key for x in desired.externals}
+                for member, lines in underlay_lines6(dual).items():
+                    self.runner.ip_batch(lines, netns=netns_name(tag, keys[member]))
             self.built = True
         self.add_pods(
             desired, dual, [p for p in desired.pods if (p.key, p.uid) not in self.live and p.key in dual.pods]

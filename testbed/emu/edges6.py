@@ -3,12 +3,12 @@ IPv6 side and the routes between racks, kind's IPv6 masquerade, IPv6 LoadBalance
 the routes to IPv6 external IPs (plan/edges6.py plans them; nothing to do for an IPv4 plan).
 
 A controller beside LoadBalancerAnnouncer and ServiceRoutes (emu/cluster.py order), after
-kube-proxy's IPv6 proxier. At its first sync: the router forwards IPv6 and holds each rack's
-IPv6 gateway (no DAD, and a link-local address without DAD too, as emu/dualstack.py gives the
-nodes: a router solicits its neighbours from it); every node and external host routes the other
-racks' IPv6 segments via its rack's router; every node loads kind's IPv6 masquerade
-(rules/egress6.py). At every sync, each IPv6 LoadBalancer address is held by its node and each
-IPv6 external IP routed to its node, as the Services change.
+kube-proxy's IPv6 proxier. At its first sync every node loads kind's IPv6 masquerade
+(rules/egress6.py); the router's IPv6 gateway on each rack (no DAD, and a link-local address
+without DAD too: a router solicits its neighbours from it) and the members' routes to the other
+racks' IPv6 segments come earlier, with emu/dualstack.py's first sync, so that bird2's IPv6
+sessions across racks find them. At every sync, each IPv6 LoadBalancer address is held by its
+node and each IPv6 external IP routed to its node, as the Services change.
 
 A LoadBalancer's IPv6 address is a /128 on the node's eth0, deprecated (preferred_lft 0): the
 kernel answers neighbour solicitations for it on the underlay, as MetalLB's NDP responder does,
@@ -21,17 +21,12 @@ from __future__ import annotations
 
 from ..plan import edges6
 from ..plan.model import Plan
-from ..plan.network import InterfacePlan
 from ..rules.egress6 import egress6_nft
 from . import rules
 from .controllers import ServiceRoutes
 from .daemon import Daemon
-from .dualstack import link_local
 from .ledger import Ledger, netns_name
-from .pods import write_sysctls
 from .runner import Runner
-
-ROUTER_SYSCTLS6 = [("net/ipv6/conf/all/forwarding", "1")]
 
 
 def lb_line6(ip: str, add: bool) -> str:
@@ -64,19 +59,8 @@ class Edges6:
         dual = desired.dual
         assert dual is not None
         tag = self.ledger.tag
-        network = desired.network
-        for router in network.routers if network is not None else ():
-            ns = netns_name(tag, router.key)
-            write_sysctls(ns, ROUTER_SYSCTLS6)
-            lines = edges6.router_lines6(desired, dual.racks)
-            lines += [f"addr add {link_local(r.router_ip)}/64 dev {i.dev} nodad" for r, i in _ports(desired)]
-            self.runner.ip_batch(lines, netns=ns)
-        keys = {n.name: n.key for n in desired.nodes} | {x.name: x.key for x in desired.externals}
-        per_member: dict[str, list[str]] = {}
-        for r in dual.underlay_routes:
-            per_member.setdefault(r.node, []).append(f"route replace {r.dst} via {r.via} dev {r.dev}")
-        for member, lines in per_member.items():
-            self.runner.ip_batch(lines, netns=netns_name(tag, keys[member]))
+        # the router's IPv6 side and the routes between racks come with emu/dualstack.py's first
+        # sync, before bird2's IPv6 sessions (which may cross racks) start
         text = egress6_nft(dual.pod_subnet)
         for node in desired.nodes:
             rules.nft_load(self.runner, netns_name(tag, node.key), text)
@@ -111,16 +95,3 @@ class Edges6:
 
     def stop(self) -> None:
         """Nothing of its own: the namespaces it configured go with their owners."""
-
-
-def _ports(desired: Plan) -> list[tuple[edges6.RackV6, InterfacePlan]]:
-    """(rack, router interface) pairs of the router's ports that have an IPv6 gateway."""
-    dual, network = desired.dual, desired.network
-    if dual is None or network is None or not network.routers:
-        return []
-    by_name = {r.name: r for r in dual.racks}
-    return [
-        (by_name[i.subnet], i)
-        for i in network.routers[0].interfaces
-        if i.subnet in by_name and by_name[i.subnet].router_ip
-    ]

@@ -7,9 +7,10 @@ do the IPv6 way of the same thing, and nothing IPv4 is ever given to an emulated
   needs none); each member's eth0 then gets its IPv6 underlay address and a link-local address
   derived from it, both without duplicate address detection (emu/dualstack.py's reasons: the
   addresses are planned unique; a tentative address would hold every packet for a second).
-- The underlay router (cloud-routes): Mininet adds it without an address too; its ports get their
-  IPv6 addresses and link-local ones without DAD and IPv6 forwarding, then the route controller's
-  routes (each node's /64 via its IPv6 HOST-IP), as a dual-stack router's IPv6 side does.
+- The underlay router (cloud-routes, racks, bgp top-of-rack): Mininet adds it without an address
+  too; its ports get their IPv6 addresses (each its rack's prefix) and link-local ones without
+  DAD and IPv6 forwarding, then the route controller's routes (each node's /64 via its IPv6
+  HOST-IP, out of the port of that node's rack), as a dual-stack router's IPv6 side does.
 - Nodes: IPv6 forwarding, bridged IPv6 through ip6tables (kube-proxy's DNAT between pods of one
   node), cni0's /64 gateway and fe80::1 without DAD, the MLD filter of dual-stack nodes.
 - Pods: eth0's address (no DAD, still no link-local: emu/pods.py) and the default route via the
@@ -67,11 +68,12 @@ def node_setup6(runner: Runner, netns: str) -> None:
 
 def router_lines_of6(router: RouterPlan, mtu: int) -> list[str]:
     """ip -batch lines inside an IPv6 cluster's router (pure): its ports up at the underlay MTU,
-    then the dual-stack router's IPv6 lines (addresses without DAD, link-local, routes). One
-    segment (racks are refused): every port has the first one's prefix."""
-    v6 = RouterV6(router.name, router.key, tuple((i.dev, i.ip) for i in router.interfaces), router.routes)
-    ups = [f"link set {i.dev} mtu {mtu} up" for i in router.interfaces]
-    return ups + router_lines6(v6, router.interfaces[0].prefix)
+    then the dual-stack router's IPv6 lines (addresses without DAD, link-local, routes), each
+    port with its own rack's prefix."""
+    lines = [f"link set {i.dev} mtu {mtu} up" for i in router.interfaces]
+    for i in router.interfaces:
+        lines += router_lines6(RouterV6(router.name, router.key, ((i.dev, i.ip),)), i.prefix)
+    return lines + router_lines6(RouterV6(router.name, router.key, (), router.routes), 0)
 
 
 def router_setup6(runner: Runner, netns: str, router: RouterPlan, mtu: int) -> None:

@@ -9,7 +9,8 @@ in-process rtnetlink socket per pod (emu/netlink.py, opened inside the pod's nam
 setns — no subprocess, no interpreter per pod, its requests sent in one go) sets the pod's
 address and default route. With bgp (Calico) there is no bridge: each pod's veth stays unenslaved, gets a /32
 route to the pod and proxy ARP (set in-process, one setns per node), and the pod's
-gateway is 169.254.1.1. Nothing is ever created in the VM's root namespace.
+gateway is 169.254.1.1 (IPv6 only: a /128 route, and the veth's host end holds the gateway
+fe80::ecee:eeff:feee:eeee itself). Nothing is ever created in the VM's root namespace.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from ..errors import KernelError
 from ..kubeproxy import localhost_node_ports
 from ..netns import in_netns
 from ..plan.model import NodePlan, Plan, PodPlan, RoutePlan
-from ..plan.network import VtepPlan, pod_mtu
+from ..plan.network import CALICO_GATEWAY6, VtepPlan, pod_mtu
 from .ledger import Ledger, netns_name
 from .netlink import RT_SCOPE_LINK, NetlinkError, RtnlSocket, addr_add, link_up, no_ipv6_link_local, route_add
 from .netnsadd import add_netns
@@ -79,7 +80,13 @@ def node_batch(
         # flooded to every other pod of the node, a cost that grows with the square of the pods.
         # The pod's own end gets the same in configure_pod.
         lines.append(f"link set {pod.host_veth} addrgenmode none")
-        if routed:
+        if routed and ":" in pod.ip:  # IPv6 only: the host end holds Calico's link-local gateway (no proxy)
+            lines += [
+                f"addr add {CALICO_GATEWAY6}/64 dev {pod.host_veth} nodad",
+                f"link set {pod.host_veth} up",
+                f"route replace {pod.ip}/128 dev {pod.host_veth}",
+            ]
+        elif routed:
             lines += [f"link set {pod.host_veth} up", f"route replace {pod.ip}/32 dev {pod.host_veth} scope link"]
         else:
             # hairpin: a pod reaching itself through a Service (br_netfilter DNATs the bridged
@@ -175,7 +182,7 @@ class PodNetwork:
                 self.runner.ip_batch(lines, netns=netns_name(tag, node.key))
             if with_bridges and vtep is not None:
                 apply_fdb(self.runner, netns_name(tag, node.key), vtep)
-            if not node.bridge and on_node:
+            if not node.bridge and on_node and ":" not in node.host_ip:  # IPv6 only: no ARP to proxy
                 write_sysctls(netns_name(tag, node.key), proxy_arp_sysctls(on_node))
         for i in range(0, len(pods), BATCH):  # a procfs per batch: its lookups stay short (procsys.py)
             with PrivateProc() as proc:

@@ -146,8 +146,11 @@ def expected_sources(plan: Plan, src: Party, dst: Party, localhost: bool) -> tup
 
 
 def node_addresses(plan: Plan) -> tuple[str, ...]:
-    """Every address a node may SNAT to: HOST-IPs and cni0 gateways."""
-    return tuple(sorted({a for n in plan.nodes for a in (n.host_ip, n.gateway)}))
+    """Every address a node may SNAT to: HOST-IPs and cni0 gateways, and with vxlan its VTEP's
+    (kube-proxy's MASQUERADE takes the address of the device a packet leaves by: flannel.1, or
+    flannel-v6.1, when the endpoint is on another node)."""
+    vteps = {v.address.split("/")[0] for v in plan.network.vteps} if plan.network is not None else set()
+    return tuple(sorted({a for n in plan.nodes for a in (n.host_ip, n.gateway)} | vteps))
 
 
 def _service_probes(plan: Plan, group: ProbeGroup, srcs: list[Party]) -> list[PlannedProbe]:

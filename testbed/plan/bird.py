@@ -14,6 +14,7 @@ retry every 2 s) so that an emulated cluster converges in seconds rather than mi
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Sequence
 
@@ -40,15 +41,21 @@ def protocol_name(peer: BgpPeerPlan) -> str:
     return f"{prefix}_{re.sub(r'[^0-9A-Za-z]', '_', peer.ip)}"
 
 
-def _header(what: str, router_id: str) -> str:
-    return (
+def _header(what: str, router_id: str, ipv4: bool = True) -> str:
+    """The daemon's head: its router id, logging, the device scan and (ipv4) the connected
+    IPv4 subnets; an IPv6-only daemon has its `direct6` in its IPv6 half (_v6_common)."""
+    text = (
         f"# bird2 configuration for {what}, rendered by the testbed's plan (plan/bird.py).\n"
         f"router id {router_id};\n"
         "log stderr all;\n\n"
         "protocol device {\n  scan time 10;\n}\n\n"
-        "# Connected underlay subnets: next hops of BGP routes resolve through them.\n"
-        'protocol direct {\n  ipv4;\n  interface "eth*";\n}\n\n'
     )
+    if ipv4:
+        text += (
+            "# Connected underlay subnets: next hops of BGP routes resolve through them.\n"
+            'protocol direct {\n  ipv4;\n  interface "eth*";\n}\n\n'
+        )
+    return text
 
 
 def _peer_block(peer: BgpPeerPlan, cluster_id: str, local: str | None = None, template: str = "peers") -> str:
@@ -74,7 +81,14 @@ def node_config(
     cluster_id: str = "",
     hold_time: int = 30,
 ) -> str:
-    """Calico-like BIRD on a node: announce the pod CIDR, import the peers' into the kernel."""
+    """Calico-like BIRD on a node: announce the pod CIDR, import the peers' into the kernel. An
+    IPv6-only node (ipFamily ipv6): node_config6's IPv6 sessions alone, under Calico's hashed
+    router id (hash_router_id)."""
+    if ":" in host_ip:
+        router_id = hash_router_id(node)
+        head = _header(f"node {node} (AS {asn}, IPv6 only, router id hashed from its name)", router_id, ipv4=False)
+        six = node_config6(host_ip, asn, pod_cidr, pod_subnet, peers, cluster_id or router_id, hold_time, "ipv6")
+        return head + six
     text = _header(f"node {node} (AS {asn})", host_ip)
     text += (
         "# This node's pod CIDR, announced to the peers. As Calico does for its IPAM block, the\n"
@@ -107,8 +121,12 @@ def router_config(
 ) -> str:
     """The top-of-rack router: every node is its route-reflector client; it installs their routes.
 
-    peers: (peer, the router's own address on that peer's rack).
+    peers: (peer, the router's own address on that peer's rack). An IPv6-only underlay (its
+    pod subnet IPv6, router_id hashed from the router's name): router_config6's sessions alone.
     """
+    if ":" in pod_subnet:
+        head = _header(f"the top-of-rack router (AS {asn}, route reflector, IPv6 only)", router_id, ipv4=False)
+        return head + router_config6(asn, pod_subnet, peers, router_id, hold_time, "ipv6")
     text = _header(f"the top-of-rack router (AS {asn}, route reflector)", router_id)
     text += (
         "# Install every node's pod CIDR, learned from the node itself, in the router's kernel.\n"
@@ -132,9 +150,9 @@ def router_config(
 # it was, with its own direct, static, kernel and bgp protocols (ipv6 channels).
 
 
-def _v6_common(which: str) -> str:
+def _v6_common(which: str, family: str = "dual") -> str:
     return (
-        f"# IPv6 (ipFamily dual), over IPv6 sessions of their own (ipv6 channels): {which}.\n"
+        f"# IPv6 (ipFamily {family}), over IPv6 sessions of their own (ipv6 channels): {which}.\n"
         'protocol direct direct6 {\n  ipv6;\n  interface "eth*";\n}\n\n'
     )
 
@@ -147,10 +165,11 @@ def node_config6(
     peers6: Sequence[BgpPeerPlan],
     cluster_id: str,
     hold_time: int = 30,
+    family: str = "dual",
 ) -> str:
     """The IPv6 half of a node's bird.conf: announce its /64, import the peers' (node_config's
     twin; cluster_id is the IPv4 one: a route reflector's cluster id is a 32-bit number)."""
-    text = _v6_common("the node's /64 announced and the peers' imported, as over IPv4")
+    text = _v6_common("the node's /64 announced and the peers' imported, as over IPv4", family)
     text += (
         f"protocol static pods6 {{\n  ipv6;\n  route {pod_cidr6} blackhole;\n}}\n\n"
         "filter export_to_peers6 {\n"
@@ -171,10 +190,15 @@ def node_config6(
 
 
 def router_config6(
-    asn: int, pod_subnet6: str, peers6: Sequence[tuple[BgpPeerPlan, str]], cluster_id: str, hold_time: int = 30
+    asn: int,
+    pod_subnet6: str,
+    peers6: Sequence[tuple[BgpPeerPlan, str]],
+    cluster_id: str,
+    hold_time: int = 30,
+    family: str = "dual",
 ) -> str:
     """The IPv6 half of the top-of-rack router's bird.conf (router_config's twin)."""
-    text = _v6_common("every node's /64 reflected and installed")
+    text = _v6_common("every node's /64 reflected and installed", family)
     text += (
         "protocol kernel kernel6 {\n  scan time 10;\n  ipv6 {\n    import none;\n"
         "    export where source = RTS_BGP;\n  };\n}\n\n"
@@ -185,3 +209,19 @@ def router_config6(
     )
     text += "\n".join(_peer_block(p, cluster_id, local=local, template="peers6") for p, local in peers6)
     return text
+
+
+# -- IPv6 only (ipFamily ipv6) -------------------------------------------------------------------
+# A BGP identifier is a 32-bit number (RFC 4271, RFC 6286), which bird takes from an IPv4 address
+# of the host when the configuration names none: an IPv6-only node has none ("Cannot determine
+# router ID"). Calico solves it with CALICO_ROUTER_ID=hash: the router id is the first four bytes
+# of the SHA-256 of the node's name, the first lowered by 32 when it would fall in 224.0.0.0/3
+# (confd's hashToIPv4), so every node gets a stable, distinct id without an IPv4 address. The
+# daemon is then the dual-stack daemon's IPv6 half alone, under that router id; a route
+# reflector's cluster id is its router id, as bird defaults it (node_config, router_config).
+
+
+def hash_router_id(name: str) -> str:
+    """Calico's router id for a node without IPv4 (CALICO_ROUTER_ID=hash), from its name."""
+    first, *rest = hashlib.sha256(name.encode()).digest()[:4]
+    return ".".join(str(b) for b in (first - 32 if first > 223 else first, *rest))

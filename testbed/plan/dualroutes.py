@@ -6,8 +6,9 @@ changes, except that a bgp speaker's configuration gains its IPv6 half):
 
 - host-gw (flannel): each peer's /64 via the peer's IPv6 HOST-IP.
 - cloud-routes (the cloud controller manager's route controller): the router (the cloud's
-  gateway) gets an IPv6 address and one route per node /64 via that node's IPv6 address; nodes
-  send the IPv6 podSubnet to the router's IPv6 address.
+  gateway) gets an IPv6 address and one route per node /64 via that node's IPv6 address, out of
+  the port of the node's rack; nodes send the IPv6 podSubnet to the router's IPv6 address on
+  their rack.
 - vxlan (flannel's IPv6 backend, pkg/backend/vxlan): a second device `flannel-v6.1` (same VNI 1
   and UDP port, its own MAC) over the IPv6 underlay, holding the node /64's network address as
   a /128; per peer a permanent neighbour entry (peer VTEP address -> its v6 MAC), a forwarding
@@ -33,12 +34,11 @@ from typing import Protocol
 from ..spec.model import ClusterSpec
 from . import bird
 from .model import RoutePlan
-from .network import BgpSpeakerPlan, NetworkPlan, VtepPlan
+from .network import CALICO_GATEWAY6, BgpSpeakerPlan, NetworkPlan, VtepPlan
 from .routing import NodePlanLike, vtep_mac, vtep_plan
 
 VTEP6_DEV = "flannel-v6.1"  # flannel: fmt.Sprintf("flannel-v6.%d", cfg.VNI)
 VXLAN6_HEADROOM = 70  # Linux: outer IPv6 40 + UDP 8 + VXLAN 8 + inner Ethernet 14
-CALICO_GATEWAY6 = "fe80::ecee:eeff:feee:eeee"  # the EUI-64 link-local of Calico's ee:ee:ee:ee:ee:ee
 
 
 class NodeHalf(NodePlanLike, Protocol):
@@ -119,18 +119,30 @@ def routers6(network: NetworkPlan | None, v6_of: Mapping[str, str]) -> list[Rout
 
 
 def cloud_routes6(
-    nodes: Sequence[NodeHalf], pod_subnet6: str, routers: Sequence[RouterV6]
+    nodes: Sequence[NodeHalf],
+    pod_subnet6: str,
+    routers: Sequence[RouterV6],
+    port_of: Mapping[str, str] | None = None,
 ) -> tuple[list[RoutePlan], list[RouterV6]]:
-    """Nodes: the IPv6 podSubnet via the router; the router: each node's /64 via that node."""
+    """Nodes: the IPv6 podSubnet via the router; the router: each node's /64 via that node.
+    `port_of` (node -> the router's port on its rack; racks only): a node's gateway is the
+    router's IPv6 address on that port, and its /64 is routed out of it (the first port on one
+    segment)."""
     if not routers or not routers[0].addresses:
         return [], list(routers)
     router = routers[0]
-    dev, gateway = router.addresses[0]
+    address = dict(router.addresses)  # port -> the router's IPv6 address there
+    first = router.addresses[0][0]
+
+    def port(n: NodeHalf) -> str:
+        found = (port_of or {}).get(n.name, first)
+        return found if found in address else first
+
     routes = [
         RoutePlan(
             n.name,
             pod_subnet6,
-            gateway,
+            address[port(n)],
             "eth0",
             "cloud-routes: the IPv6 cluster CIDR via the cloud's gateway, which routes each node's /64",
         )
@@ -138,7 +150,7 @@ def cloud_routes6(
     ]
     controller = tuple(
         RoutePlan(
-            router.name, n.pod_cidr, n.host_ip, dev, f"route controller: IPv6 pod CIDR of {n.name} via its HOST-IP"
+            router.name, n.pod_cidr, n.host_ip, port(n), f"route controller: IPv6 pod CIDR of {n.name} via its HOST-IP"
         )
         for n in nodes
     )
@@ -164,9 +176,12 @@ def bgp6(
             originates = s.originates + (me.pod_cidr,)
         else:  # the top-of-rack router: its local address on each peer's rack
             router = next(r for r in network.routers if r.name == s.name)
-            local6 = v6_of.get(router.interfaces[0].ip, "")
+            local6 = {i.subnet: v6_of.get(i.ip, "") for i in router.interfaces}
+            first = v6_of.get(router.interfaces[0].ip, "")
+            rack = {p.ip: network.subnet_of(p.name).name for p in s.peers}
+            locals6 = [local6.get(rack[p.ip], first) for p in s.peers if p.ip in v6_of]
             expected = tuple(n.pod_cidr for n in nodes)
-            text = bird.router_config6(asn, pod_subnet6, [(p, local6) for p in peers6], s.router_id, hold)
+            text = bird.router_config6(asn, pod_subnet6, list(zip(peers6, locals6, strict=True)), s.router_id, hold)
             originates = s.originates
         speakers.append(
             dataclasses.replace(
@@ -177,6 +192,14 @@ def bgp6(
             )
         )
     return dataclasses.replace(network, bgp=tuple(speakers))
+
+
+def _ports(network: NetworkPlan | None, nodes: Sequence[NodeHalf]) -> dict[str, str]:
+    """node -> the router's port on the node's rack (racks: plan/underlay.py's one port each)."""
+    if network is None or not network.routers:
+        return {}
+    port = {i.subnet: i.dev for i in network.routers[0].interfaces}
+    return {n.name: port[network.subnet_of(n.name).name] for n in nodes if network.subnet_of(n.name).name in port}
 
 
 def _cluster_id(config: str) -> str:
@@ -208,7 +231,7 @@ def plan_routes6(
     mode = cluster.routing
     routers = routers6(network, v6_of)
     if mode == "cloud-routes":
-        routes, routers = cloud_routes6(nodes, pod_subnet6, routers)
+        routes, routers = cloud_routes6(nodes, pod_subnet6, routers, _ports(network, nodes))
         return Routes6(tuple(routes), tuple(routers))
     if mode == "vxlan":
         routes, vteps = vxlan6(nodes, cluster)

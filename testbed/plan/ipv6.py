@@ -39,7 +39,9 @@ def network6(
     as plan/routing.py routes any CIDR (emu/ipv6only.py gives the router its IPv6 side); vxlan is
     flannel's IPv6 backend as in a dual-stack cluster (plan/dualroutes.py vxlan6: the device
     flannel-v6.1 with the node /64's network address as a /128, onlink routes via the peers'),
-    and flannel, with no IPv4 device, gives pods that device's MTU (underlay - 70)."""
+    and flannel, with no IPv4 device, gives pods that device's MTU (underlay - 70). bgp, racks and
+    their router are plan/routing.py's and plan/underlay.py's over IPv6 addresses (each bird2
+    daemon IPv6-only under a hashed router id: plan/bird.py)."""
     if cluster.routing != "vxlan" or network is None:
         return routes, network
     routes6, vteps = vxlan6(nodes, cluster)

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 # Calico's trick: every pod's default gateway is this link-local address, answered by proxy
 # ARP on the node's end of the pod's veth; the pod's /32 address needs no on-link subnet.
 CALICO_GATEWAY = "169.254.1.1"
+CALICO_GATEWAY6 = "fe80::ecee:eeff:feee:eeee"  # the EUI-64 link-local of Calico's ee:ee:ee:ee:ee:ee
 VXLAN_OVERHEAD = 50  # outer IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14 (flannel: MTU - 50)
 
 

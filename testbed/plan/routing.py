@@ -31,7 +31,16 @@ from typing import Protocol
 from ..spec.model import BgpOptions, ClusterSpec, VxlanOptions
 from . import bird
 from .model import ExternalPlan, NodePlan, RoutePlan
-from .network import CALICO_GATEWAY, VXLAN_OVERHEAD, BgpPeerPlan, BgpSpeakerPlan, NetworkPlan, RouterPlan, VtepPlan
+from .network import (
+    CALICO_GATEWAY,
+    CALICO_GATEWAY6,
+    VXLAN_OVERHEAD,
+    BgpPeerPlan,
+    BgpSpeakerPlan,
+    NetworkPlan,
+    RouterPlan,
+    VtepPlan,
+)
 from .underlay import ROUTER_NAME, plan_underlay, router_ips
 
 VTEP_DEV = "flannel.1"
@@ -240,8 +249,14 @@ def bgp(nodes: Sequence[NodePlan], ctx: RoutingContext | None = None) -> tuple[l
             "bgp: lets proxy ARP on the pods' veths answer for their gateway 169.254.1.1",
         )
         for n in nodes
+        if ":" not in n.host_ip  # IPv6 only: the host veth holds the pods' gateway itself (no proxy)
     ]
     return routes, []
+
+
+def _address_key(ip: str) -> int:
+    """An underlay address as a number (IPv4 or, in an IPv6-only cluster, IPv6), to compare."""
+    return int(ipaddress.ip_address(ip))
 
 
 def _reflectors(nodes: Sequence[NodePlan], options: BgpOptions) -> list[str]:
@@ -255,6 +270,8 @@ def speakers(nodes: Sequence[NodePlan], ctx: RoutingContext, router: RouterPlan 
     """One bird2 per node, plus the router in top-of-rack mode, with their rendered configs."""
     asn, topology = ctx.bgp.as_number, ctx.bgp.topology
     by_name = {n.name: n for n in nodes}
+    # an IPv6-only cluster: no IPv4 address to be a router id, Calico's hashed one (plan/bird.py)
+    v6only = any(":" in n.host_ip for n in nodes)
     peers: dict[str, list[BgpPeerPlan]] = {n.name: [] for n in nodes}
     cluster_id = ""
     if topology == "full-mesh":
@@ -262,17 +279,17 @@ def speakers(nodes: Sequence[NodePlan], ctx: RoutingContext, router: RouterPlan 
             for p in nodes:
                 if p.name != n.name:
                     # One side per session: the node with the higher address waits.
-                    passive = ipaddress.IPv4Address(n.host_ip) > ipaddress.IPv4Address(p.host_ip)
+                    passive = _address_key(n.host_ip) > _address_key(p.host_ip)
                     peers[n.name].append(BgpPeerPlan(p.name, p.host_ip, asn, "mesh", passive))
     elif topology == "route-reflector":
         rrs = _reflectors(nodes, ctx.bgp)
-        cluster_id = by_name[rrs[0]].host_ip
+        cluster_id = bird.hash_router_id(rrs[0]) if v6only else by_name[rrs[0]].host_ip
         for n in nodes:
             for p in nodes:
                 if p.name == n.name:
                     continue
                 if n.name in rrs and p.name in rrs:  # reflectors peer with each other as plain iBGP
-                    passive = ipaddress.IPv4Address(n.host_ip) > ipaddress.IPv4Address(p.host_ip)
+                    passive = _address_key(n.host_ip) > _address_key(p.host_ip)
                     peers[n.name].append(BgpPeerPlan(p.name, p.host_ip, asn, "mesh", passive))
                 elif n.name in rrs:
                     peers[n.name].append(BgpPeerPlan(p.name, p.host_ip, asn, "client", True))
@@ -289,21 +306,16 @@ def speakers(nodes: Sequence[NodePlan], ctx: RoutingContext, router: RouterPlan 
         config = bird.node_config(
             n.name, n.host_ip, asn, n.pod_cidr, ctx.pod_subnet, peers[n.name], cluster_id, ctx.bgp.hold_time
         )
-        out.append(BgpSpeakerPlan(n.name, n.key, asn, n.host_ip, (n.pod_cidr,), tuple(peers[n.name]), expected, config))
+        router_id = bird.hash_router_id(n.name) if v6only else n.host_ip
+        out.append(BgpSpeakerPlan(n.name, n.key, asn, router_id, (n.pod_cidr,), tuple(peers[n.name]), expected, config))
     if topology == "top-of-rack" and router is not None:
         local = {i.subnet: i.ip for i in router.interfaces}
         rpeers = [(BgpPeerPlan(n.name, n.host_ip, asn, "client", True), local[ctx.rack.get(n.name, "")]) for n in nodes]
-        router_id = router.interfaces[0].ip
+        router_id = bird.hash_router_id(router.name) if v6only else router.interfaces[0].ip
+        config = bird.router_config(router_id, asn, ctx.pod_subnet, rpeers, ctx.bgp.hold_time)
         out.append(
             BgpSpeakerPlan(
-                router.name,
-                router.key,
-                asn,
-                router_id,
-                (),
-                tuple(p for p, _ in rpeers),
-                tuple(expected_all),
-                bird.router_config(router_id, asn, ctx.pod_subnet, rpeers, ctx.bgp.hold_time),
+                router.name, router.key, asn, router_id, (), tuple(p for p, _ in rpeers), tuple(expected_all), config
             )
         )
     return out
@@ -326,9 +338,12 @@ def pod_addressing(mode: str, ip: str, node_cidr: str, gateway: str) -> tuple[st
     """(the pod's address with its prefix, its default gateway).
 
     Bridge modes: an address of the node CIDR, gateway cni0 (.1). bgp: the same address as a
-    /32 and Calico's gateway 169.254.1.1, so that every packet leaves through the node.
+    /32 and Calico's gateway 169.254.1.1, so that every packet leaves through the node (IPv6:
+    a /128 and fe80::ecee:eeff:feee:eeee, which the host end of the pod's veth holds).
     """
     if mode == "bgp":
+        if ":" in ip:  # an IPv6-only pod: a /128 behind Calico's link-local gateway (plan/dualroutes.py)
+            return f"{ip}/128", CALICO_GATEWAY6
         return f"{ip}/32", CALICO_GATEWAY
     return node_cidr, gateway
 

@@ -28,7 +28,8 @@ def egress_table(pod_subnet: str, outside: list[str] | tuple[str, ...]) -> Table
             ),
         )
     chain = Chain("postrouting", rules, hook="postrouting", type="nat", priority=PRIORITY, policy="accept")
-    return Table(TABLE, (chain,), family="ip")
+    # a single-stack IPv6 cluster (issue 15): the same rule in an ip6 table (`ip6 saddr`)
+    return Table(TABLE, (chain,), family="ip6" if ":" in pod_subnet else "ip")
 
 
 def egress_nft(pod_subnet: str, outside: list[str] | tuple[str, ...]) -> str:

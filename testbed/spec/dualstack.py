@@ -9,8 +9,9 @@ and refuses a node mask more than 16 bits longer than the cluster's.
 What is emulated so far (issue 15): `dual` with IPv4 as the primary family — every existing part
 of the testbed keeps working on the IPv4 addresses, and nodes, pods and the underlay's members
 get an IPv6 address beside them, routed in every routing mode (plan/dualroutes.py); racks get
-an IPv6 segment each (spec/underlay6.py). Single-stack IPv6, an IPv6-first dual cluster, and
-racks with cloud-routes or bgp are refused in one line naming what is missing.
+an IPv6 segment each (spec/underlay6.py), routed in every mode too (the route controller's /64s
+and the top-of-rack speaker's sessions out of each rack's port). Single-stack IPv6 is
+spec/ipv6.py's; an IPv6-first dual cluster is refused in one line naming what is missing.
 """
 
 from __future__ import annotations
@@ -151,18 +152,6 @@ def check_v6(
                 "routing",
                 f"{routing!r} with ipFamily dual: no IPv6 routing is planned for it "
                 f"(choose one of {', '.join(DUAL_ROUTING)})",
-                "TestbedConfig",
-            )
-        )
-    if racks > 1 and routing in ("cloud-routes", "bgp"):
-        # the router's IPv6 side is planned per rack (plan/edges6.py), but the route controller's
-        # and the top-of-rack speaker's IPv6 halves (plan/dualroutes.py) assume one segment
-        problems.append(
-            Problem(
-                file,
-                "underlay.subnets",
-                f"racks with ipFamily dual and routing {routing!r}: the router's IPv6 routes per rack are not built yet; "
-                "use host-gw or vxlan, or one subnet",
                 "TestbedConfig",
             )
         )

@@ -10,21 +10,26 @@ compilers) already work on any address; the kernel-facing code switches on the a
 (emu/ipv6only.py: pod addresses without DAD, ip6tables-restore, the policy table's IPv6 twin,
 the agent's IPv6 sockets, kube-dns's IPv6 ClusterIP in resolv.conf, AAAA-only answers).
 
-What is built: one underlay segment, routing host-gw, cloud-routes and vxlan (plan/ipv6.py),
-kube-proxy iptables and nftables mode (the nft renderer writes `ip6 kube-proxy` for an IPv6
-Services range, as for a dual-stack cluster). Everything else is refused in one line naming what
-is missing (exit 2), as the dual-stack refusals are.
+What is built: every routing mode — host-gw, cloud-routes, vxlan (plan/ipv6.py) and bgp (bird2
+with IPv6-only sessions, plan/bird.py) — over one underlay segment or racks (each subnet's `cidr`
+IPv6, or its `cidrIPv6`; the router forwards IPv6 between them), kube-proxy iptables and nftables
+mode (the nft renderer writes `ip6 kube-proxy` for an IPv6 Services range, as for a dual-stack
+cluster). What is not is refused in one line naming what is missing (exit 2), as the dual-stack
+refusals are.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
+from collections.abc import Sequence
 from typing import Any
 
 from ..errors import Problem
 from .dualstack import DEFAULT_UNDERLAY_V6, KIND, NODE_MASK_V6
+from .model import UnderlaySubnet
 
-V6_ROUTING = ("host-gw", "cloud-routes", "vxlan")  # bgp: plan/ipv6.py says what is missing
+V6_ROUTING = ("host-gw", "cloud-routes", "vxlan", "bgp")
 V6_PROXY_MODES = ("iptables", "nftables", "none")  # nftables: the `ip6 kube-proxy` table
 # the cluster's own Services take the 1st and 10th addresses of serviceSubnet (kubernetes, kube-dns)
 MAX_SERVICE_PREFIX_V6 = 124
@@ -68,38 +73,27 @@ def primary_fields(pod: str, svc: str, subnet: object, opts: dict[str, Any]) -> 
     }
 
 
+def racks_v6(subnets: Sequence[UnderlaySubnet]) -> tuple[UnderlaySubnet, ...]:
+    """An ipv6 cluster's racks: each subnet's `cidrIPv6` when it gives one, else its `cidr`
+    (which must then be IPv6: the validation names an IPv4 one), as the primary (only) ranges."""
+    return tuple(dataclasses.replace(s, cidr=s.cidr_v6 or s.cidr, cidr_v6="") for s in subnets)
+
+
 def refusals(file: str, routing: str, kube_proxy_mode: str, racks: int, advertise: bool) -> list[Problem]:
-    """What an IPv6 cluster does not have yet, one line each, naming what is missing."""
+    """What an IPv6 cluster does not have yet, one line each, naming what is missing. Every
+    routing mode is built (V6_ROUTING; bgp: bird2's IPv6-only sessions under a hashed router id,
+    plan/bird.py), every kube-proxy mode (nftables writes the `ip6 kube-proxy` table) and racks
+    (each subnet's IPv6 `cidr` or `cidrIPv6`, the router forwarding IPv6 between them)."""
     out: list[Problem] = []
-    tb = "TestbedConfig"
-    if routing not in V6_ROUTING:
-        out.append(
-            Problem(
-                file,
-                "routing",
-                f"{routing!r} with ipFamily ipv6: bird2's IPv6-only sessions (no IPv4 router id) and Calico's IPv6 "
-                "pods are not built yet; use host-gw, cloud-routes or vxlan",
-                tb,
-            )
-        )
-    # every kube-proxy mode is built (V6_PROXY_MODES): nftables writes the `ip6 kube-proxy` table
-    if racks > 1:
-        out.append(
-            Problem(
-                file,
-                "underlay.subnets",
-                "racks with ipFamily ipv6: the underlay router and the outside world have no IPv6 side yet; "
-                "use one subnet (underlay.subnetIPv6)",
-                tb,
-            )
-        )
+    if routing not in V6_ROUTING:  # the decoder refuses unknown modes already: kept as a guard
+        out.append(Problem(file, "routing", f"{routing!r} with ipFamily ipv6: not planned", "TestbedConfig"))
     if advertise:
         out.append(
             Problem(
                 file,
                 "advertiseServiceSubnet",
                 "with ipFamily ipv6: routing the IPv6 Service range from outside is not built yet",
-                tb,
+                "TestbedConfig",
             )
         )
     return out

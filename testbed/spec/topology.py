@@ -196,6 +196,9 @@ def _decode(kdoc: Doc, tdoc: Doc | None, path: str) -> ClusterSpec:
                 f"default {dualstack.DEFAULT_UNDERLAY_V6})",
                 "underlay.subnet",
             )
+        if opts.get("underlay_subnets"):  # racks: each subnet's cidrIPv6, else its (IPv6) cidr
+            opts["underlay_subnets"] = ipv6.racks_v6(opts["underlay_subnets"])
+            given = opts["underlay_subnets"][0].cidr
         dual = ipv6.primary_fields(pod_subnet or "", service_subnet or "", given, opts)
         pod_subnet, service_subnet = dual.pop("pod_subnet"), dual.pop("service_subnet")
     if not dual:
@@ -204,7 +207,7 @@ def _decode(kdoc: Doc, tdoc: Doc | None, path: str) -> ClusterSpec:
         if opts.get("underlay_subnets"):  # a rack's cidrIPv6 is dual-stack only: dropped here too
             opts["underlay_subnets"] = tuple(dataclasses.replace(s, cidr_v6="") for s in opts["underlay_subnets"])
     elif dual.get("ip_family") == "dual" and opts.get("underlay_subnets"):
-        # racks: the first rack's IPv6 segment is the underlay's (an ipv6 cluster refuses racks)
+        # racks: the first rack's IPv6 segment is the underlay's
         opts["underlay_subnet_v6"] = underlay6.first_segment(opts["underlay_subnets"], dualstack.DEFAULT_UNDERLAY_V6)
     notes += opts.pop("routing_notes", [])
     overrides: dict[str, str] = opts.pop("pod_cidrs", {})

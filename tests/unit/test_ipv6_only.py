@@ -106,17 +106,10 @@ def test_ipv6_takes_kinds_defaults_as_the_primary_ranges(topology):
             "underlay: {subnet: 192.168.1.0/24}",
             "underlay.subnet: '192.168.1.0/24': an ipFamily ipv6 cluster's underlay is IPv6 (underlay.subnetIPv6, default fd00:192:168:1::/64)",
         ),
-        (
+        (  # racks: each subnet's cidr is IPv6 (or its cidrIPv6 is given: tests/unit/test_ipv6_routes.py)
             "{ipFamily: ipv6}",
-            "routing: bgp",
-            "routing: 'bgp' with ipFamily ipv6: bird2's IPv6-only sessions (no IPv4 router id) and Calico's IPv6 "
-            "pods are not built yet; use host-gw, cloud-routes or vxlan",
-        ),
-        (
-            "{ipFamily: ipv6}",
-            "underlay: {subnets: [{name: a, cidr: 'fd00:1::/64'}, {name: b, cidr: 'fd00:2::/64'}]}",
-            "underlay.subnets: racks with ipFamily ipv6: the underlay router and the outside world have no IPv6 side "
-            "yet; use one subnet (underlay.subnetIPv6)",
+            "underlay: {subnets: [{name: a, cidr: 'fd00:1::/64'}, {name: b, cidr: 192.168.2.0/24}]}",
+            "underlay.subnets[b].cidr: '192.168.2.0/24': an ipFamily ipv6 cluster's ranges are IPv6",
         ),
         (
             "{ipFamily: ipv6}",
