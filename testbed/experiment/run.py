@@ -303,13 +303,20 @@ def _resolve_names(cluster: EmulatedCluster, planned: list[PlannedProbe]) -> lis
     """Probes addressed by DNS name get the address the source's own resolver answers."""
     import dataclasses
 
+    from ..plan.v6first import is_v6first
     from ..traffic.dnsquery import resolve_many
 
     named = [p for p in planned if p.dns_name]
     if not named or cluster.plan.services is None:
         return planned
-    server = cluster.plan.services.service("kube-system", "kube-dns").cluster_ip
-    answers = resolve_many([(cluster.netns_path(p.src.key), p.dns_name, server) for p in named])
+    server = cluster.plan.dns_server or cluster.plan.services.service("kube-system", "kube-dns").cluster_ip
+    if is_v6first(cluster.plan.dual):  # IPv6 kube-dns: A records for IPv4 probes, AAAA for IPv6 ones
+        answers: dict[tuple[str, str], list[str]] = {}
+        for v6 in (False, True):
+            batch = [(cluster.netns_path(p.src.key), p.dns_name, server) for p in named if (":" in p.dst_ip) == v6]
+            answers |= resolve_many(batch, aaaa=v6) if batch else {}
+    else:
+        answers = resolve_many([(cluster.netns_path(p.src.key), p.dns_name, server) for p in named])
     out = []
     for p in planned:
         if p.dns_name:

@@ -36,6 +36,7 @@ from .pod import PortPlan as PortPlan
 from .rulesets import egress_tables, hostport_tables, kube_proxy_rulesets, merged_rulesets, policy_rulesets
 from .service_model import ServicesPlan
 from .service_routes import ServiceRoute, service_routes
+from .v6first import ipv4_side, primary_cluster_ip
 
 if TYPE_CHECKING:  # plan/network.py and plan/dualstack.py build on this module's RoutePlan
     from .dualstack import DualStackPlan
@@ -165,7 +166,7 @@ class Plan:
     def dns_records(self) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
         """The cluster DNS's (A records, CNAMEs): Services and pods (plan/dns.py); a dual-stack
         cluster's AAAA records follow its A records (plan/dns6.py)."""
-        a, cnames = records(self.services, self.pods)
+        a, cnames = records(ipv4_side(self.services, self.dual) if self.services else None, self.pods)
         return a + aaaa_records(self.dual, self.services, self.pods), cnames
 
     @cached_property
@@ -173,7 +174,7 @@ class Plan:
         """kube-dns's ClusterIP, every pod's nameserver."""
         return next(
             (
-                s.cluster_ip
+                primary_cluster_ip(self, s)  # an IPv6-first cluster's: IPv6 (plan/v6first.py)
                 for s in (self.services.services if self.services is not None else ())
                 if (s.namespace, s.name) == ("kube-system", "kube-dns")
             ),

@@ -17,12 +17,16 @@ from collections.abc import Sequence
 from ..netns import NetnsSwitcher
 
 
-def resolve_many(queries: Sequence[tuple[str, str, str]], timeout: float = 1.0) -> dict[tuple[str, str], list[str]]:
+def resolve_many(
+    queries: Sequence[tuple[str, str, str]], timeout: float = 1.0, aaaa: bool | None = None
+) -> dict[tuple[str, str], list[str]]:
     """queries: (netns path, name, server IP) -> {(netns path, name): [A record addresses]} (AAAA
-    records when the server is IPv6: a single-stack IPv6 cluster's kube-dns)."""
+    records when the server is IPv6: a single-stack IPv6 cluster's kube-dns; `aaaa` says which
+    whatever the server's family: an IPv6-first dual-stack cluster's IPv6 kube-dns answers both)."""
     from scapy.layers.dns import DNS, DNSQR  # deferred: scapy takes ~0.5 s to import
 
     socks: dict[socket.socket, tuple[str, str, int]] = {}
+    want = {}  # socket -> the record type it asked for: 28 AAAA, 1 A
     with NetnsSwitcher() as switcher:
         for netns, name, server in dict.fromkeys(queries):
             with switcher.entered(netns):
@@ -30,7 +34,8 @@ def resolve_many(queries: Sequence[tuple[str, str, str]], timeout: float = 1.0) 
                 sock = socket.socket(socket.AF_INET6 if ":" in server else socket.AF_INET, socket.SOCK_DGRAM)
             sock.setblocking(False)
             qid = random.getrandbits(16)
-            qtype = "AAAA" if ":" in server else "A"
+            qtype = "AAAA" if (":" in server if aaaa is None else aaaa) else "A"
+            want[sock] = 28 if qtype == "AAAA" else 1
             sock.sendto(bytes(DNS(id=qid, rd=1, qd=DNSQR(qname=name, qtype=qtype))), (server, 53))
             socks[sock] = (netns, name, qid)
     out: dict[tuple[str, str], list[str]] = {(n, q): [] for n, q, _ in socks.values()}
@@ -50,8 +55,7 @@ def resolve_many(queries: Sequence[tuple[str, str, str]], timeout: float = 1.0) 
                 if answer.id != qid:
                     continue
                 pending.discard(sock)
-                want = 28 if sock.family == socket.AF_INET6 else 1  # AAAA or A records
-                out[(netns, name)] = [rr.rdata for rr in (answer.an or []) if getattr(rr, "type", 0) == want]
+                out[(netns, name)] = [rr.rdata for rr in (answer.an or []) if getattr(rr, "type", 0) == want[sock]]
     finally:
         for sock in socks:
             sock.close()
