@@ -15,7 +15,14 @@ from ..experiment.jobs import completions
 from ..plan.dualstack import external_ip_column, node_ips, node_pod_cidrs, pod_ips, service_family_fields
 from ..plan.model import Plan, PodPlan
 from ..plan.podnet import port_fields, spec_fields
-from ..plan.v6first import cluster_ip_column, primary_cluster_ip, primary_node_ip, primary_pod_cidr, primary_pod_ip
+from ..plan.v6first import (
+    cluster_ip_column,
+    ipv4_side,
+    primary_cluster_ip,
+    primary_node_ip,
+    primary_pod_cidr,
+    primary_pod_ip,
+)
 
 HEADERS: dict[str, tuple[list[str], list[str]]] = {  # plural -> (columns, extra -o wide columns)
     "pods": (["NAME", "READY", "STATUS", "RESTARTS", "AGE"], ["IP", "NODE", "NOMINATED NODE", "READINESS GATES"]),
@@ -467,7 +474,7 @@ class Catalog:
                     s,
                 ),
             )
-            for s in (self.plan.services.slices if self.plan.services else ())
+            for s in (ipv4_side(self.plan.services, self.plan.dual).slices if self.plan.services else ())
             + (
                 self.plan.dual.slices(self.plan.services) if self.plan.dual else ()
             )  # the IPv6 slices of dual-stack Services

@@ -108,3 +108,46 @@ def test_ipv6_first_cluster_with_real_packets(tmp_path, no_leftovers, mode, prox
         assert dig("A", "echo-single.default.svc.cluster.local") == []  # no IPv4 ClusterIP, no A record
         assert dig("A", "echo-prefer.default.svc.cluster.local") == [prefer4]
         assert dig("AAAA", "kube-dns.kube-system.svc.cluster.local") == ["fd00:10:96::a"]
+
+
+def test_the_ipv6_first_experiment_is_nat_free_in_each_family(tmp_path, no_leftovers):
+    """experiments/dual-stack-v6first.yaml: every probe as expected, NAT-free in both families;
+    names resolved by the IPv6 kube-dns: AAAA for the IPv6 group, A for the IPv4 one."""
+    import json
+
+    import pandas as pd
+
+    from testbed.experiment.load import load_experiment
+    from testbed.experiment.run import run_experiment
+
+    run_dir, passed = run_experiment(
+        load_experiment(os.path.join(ROOT, "experiments", "dual-stack-v6first.yaml")),
+        str(tmp_path),
+        progress=lambda _m: None,
+    )
+    rows = pd.read_parquet(os.path.join(run_dir, "probes.parquet"))
+    meta = json.load(open(os.path.join(run_dir, "run.json")))
+    assert passed and meta["as_expected"] == meta["probes"] == len(rows) and meta["nat_violations"] == 0
+    assert set(rows["family"]) == {"IPv4", "IPv6"}
+    for family in ("IPv4", "IPv6"):
+        pods = rows[(rows["family"] == family) & rows["communication"].str.startswith("pod-to-pod")]
+        connected = pods[pods["outcome"] == "connected"]
+        assert len(connected) > 0 and (connected["seen_src_ip"] == connected["src_ip"]).all(), family
+    dns = rows[rows["communication"] == "pod-to-service (DNS name)"]
+    by_group = {g: set(d["dst_ip"]) for g, d in dns.groupby("group")}
+    assert all(":" in ip for ip in by_group["single-stack-dns-v6"]), by_group
+    assert all(":" not in ip for ip in by_group["prefer-dual-dns-v4"]), by_group
+    assert (dns["outcome"] == "connected").all()
+
+
+def test_conformance_over_both_families_on_an_ipv6_first_cluster(tmp_path, no_leftovers):
+    import json
+
+    from testbed.conformance.run import run_conformance
+
+    topology = os.path.join(ROOT, "topologies", "dual-stack-v6first.yaml")
+    run_dir, passed = run_conformance(topology, str(tmp_path), limit=4, family="dual")
+    with open(os.path.join(run_dir, "conformance.json"), encoding="utf-8") as handle:
+        meta = json.load(handle)
+    assert passed, open(os.path.join(run_dir, "conformance.md")).read()[:4000]
+    assert meta["counts"]["mismatches"] == 0 and meta["counts"]["probes"] >= 4 * 2 * 486
