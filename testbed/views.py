@@ -12,7 +12,7 @@ from .plan.dns import DOMAIN
 from .plan.dualstack import external_ip_column, node_ips, pod_ips
 from .plan.model import Plan, PodPlan
 from .plan.podnet import port_fields
-from .plan.v6first import cluster_ip_column, primary_node_ip, primary_pod_cidr, primary_pod_ip
+from .plan.v6first import cluster_ip_column, primary_gateway, primary_node_ip, primary_pod_cidr, primary_pod_ip
 from .spec.model import Manifests
 
 
@@ -100,7 +100,8 @@ def describe_node(plan: Plan, name: str) -> str:
         "Labels:       " + "\n              ".join(f"{k}={v}" for k, v in sorted(n.labels.items())),
         f"Taints:       {', '.join(n.taints) or '<none>'}",
         *(f"Addresses:    InternalIP {ip}" for ip in node_ips(plan, n.name, n.host_ip)),
-        f"PodCIDR:      {n.pod_cidr} (gateway {n.gateway} on {n.bridge})",
+        f"PodCIDR:      {primary_pod_cidr(plan, n.name, n.pod_cidr)} "
+        f"(gateway {primary_gateway(plan, n.name, n.gateway)} on {n.bridge})",
         "Routes:",
     ]
     lines += [f"  {r.dst} via {r.via} dev {r.dev}   # {r.why}" for r in plan.routes if r.node == name]

@@ -93,6 +93,11 @@ def primary_pod_cidr(plan: Plan, name: str, cidr: str) -> str:
     return plan.dual.node(name).pod_cidr if is_v6first(plan.dual) and plan.dual is not None else cidr
 
 
+def primary_gateway(plan: Plan, name: str, gateway: str) -> str:
+    """The gateway (cni0's address) in a node's primary pod CIDR."""
+    return plan.dual.node(name).gateway if is_v6first(plan.dual) and plan.dual is not None else gateway
+
+
 def ipv4_plan(plan: Plan) -> Plan:
     """The plan over its IPv4 family (`testbed explain --family ipv4` of an IPv6-first cluster):
     its Services are the IPv4 side's."""

@@ -99,6 +99,8 @@ def test_ipv6_first_cluster_with_real_packets(tmp_path, no_leftovers, mode, prox
         ns = os.path.basename(src)
         with open(f"/etc/netns/{ns}/resolv.conf", encoding="utf-8") as handle:
             assert "nameserver fd00:10:96::a\n" in handle.read()
+        with open(f"/etc/netns/{ns}/hosts", encoding="utf-8") as handle:  # the kubelet's line: podIP first
+            assert f"\n{dual.pods[client.key]}\t{client.name}\n" in handle.read()
 
         def dig(kind: str, name: str) -> list[str]:
             argv = ["ip", "netns", "exec", ns, "dig", "+short", "+time=2", "+tries=2", kind, name]

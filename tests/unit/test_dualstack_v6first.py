@@ -25,7 +25,7 @@ from testbed.plan.v6first import cluster_ip_column, ipv4_side, primary_pod_ip
 from testbed.spec.selectors import LabelSelector
 from testbed.spec.topology import load_topology
 from testbed.spec.workloads import load_manifests
-from testbed.views import describe_pod, get_nodes
+from testbed.views import describe_node, describe_pod, get_nodes
 
 from .test_dualstack import cluster, one_problem
 
@@ -162,6 +162,8 @@ def test_pods_and_nodes_list_ipv6_first():
         plan, pod
     )
     assert f"   {dual.node(node.name).host_ip}   {dual.node(node.name).pod_cidr}   " in get_nodes(plan, wide=True)
+    v6 = dual.node(node.name)
+    assert f"PodCIDR:      {v6.pod_cidr} (gateway {v6.gateway} on cni0)" in describe_node(plan, node.name)
 
 
 def test_the_shell_shows_the_primary_family_first():
