@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import Problem
 from ..spec.services import ServiceSpec
-from .service_model import ServicePlan, ServicesPlan
+from .service_model import EndpointSlicePlan, ServicePlan, ServicesPlan
 
 if TYPE_CHECKING:  # the Plan and its IPv6 half call these on themselves
     from .dualstack import DualStackPlan
@@ -96,6 +96,21 @@ def primary_pod_cidr(plan: Plan, name: str, cidr: str) -> str:
 def primary_gateway(plan: Plan, name: str, gateway: str) -> str:
     """The gateway (cni0's address) in a node's primary pod CIDR."""
     return plan.dual.node(name).gateway if is_v6first(plan.dual) and plan.dual is not None else gateway
+
+
+def primary_slices(plan: Plan) -> tuple[EndpointSlicePlan, ...]:
+    """The slices the Endpoints controller mirrors into a Service's v1 Endpoints: those of its
+    primary family (an IPv6-first cluster's IPv6 ones for a Service whose first family is IPv6)."""
+    if plan.services is None:
+        return ()
+    if not is_v6first(plan.dual):
+        return plan.services.slices
+    assert plan.dual is not None
+    fams = plan.dual.services
+    six = {k for k, f in fams.items() if f.families[:1] == ("IPv6",)}
+    return tuple(sl for sl in plan.services.slices if f"{sl.namespace}/{sl.service}" not in six) + tuple(
+        sl for sl in plan.dual.slices(plan.services) if f"{sl.namespace}/{sl.service}" in six
+    )
 
 
 def ipv4_plan(plan: Plan) -> Plan:

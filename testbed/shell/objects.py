@@ -22,6 +22,7 @@ from ..plan.v6first import (
     primary_node_ip,
     primary_pod_cidr,
     primary_pod_ip,
+    primary_slices,
 )
 
 HEADERS: dict[str, tuple[list[str], list[str]]] = {  # plural -> (columns, extra -o wide columns)
@@ -407,7 +408,7 @@ class Catalog:
 
     def _endpoints(self) -> list[Obj]:
         out = []
-        for s in self.plan.services.slices if self.plan.services else ():
+        for s in primary_slices(self.plan):  # the primary family's (plan/v6first.py)
             eps = [f"{e.ip}:{q.port}" for e in s.endpoints if e.ready for q in s.ports] or ["<none>"]
             more = f" + {len(eps) - 3} more..." if len(eps) > 3 else ""
             out.append(

@@ -188,6 +188,8 @@ def test_the_shell_shows_the_primary_family_first():
     }
     assert ("echo-single", "IPv6") in slices and ("echo-single", "IPv4") not in slices  # no IPv4 slice
     assert {("echo-prefer", "IPv4"), ("echo-prefer", "IPv6")} <= slices
+    endpoints = objects.find("endpoints", "default", "echo-single").body()["subsets"][0]["addresses"]
+    assert {a["ip"] for a in endpoints} == {dual.pods[p.key] for p in plan.pods if p.labels.get("app") == "echo"}
     node = objects.find("nodes", "", pod.node).body()
     assert node["spec"]["podCIDR"] == dual.node(pod.node).pod_cidr
     assert node["status"]["addresses"][0] == {"type": "InternalIP", "address": dual.node(pod.node).host_ip}
