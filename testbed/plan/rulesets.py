@@ -29,10 +29,14 @@ def kube_proxy_rulesets(plan: Plan) -> dict[str, Ruleset]:
     if plan.services is None or plan.kube_proxy_mode == "none":
         return {}
     views = plan.conditions
-    sides: dict[int, ServicesPlan] = {}  # an IPv6-first cluster's IPv4 side (plan/v6first.py), once per view
+    # an IPv6-first cluster's IPv4 side (plan/v6first.py), once per view; the view is kept with
+    # it, so that its id is not reused by another one
+    sides: dict[int, tuple[ServicesPlan, ServicesPlan]] = {}
 
     def side(view: ServicesPlan) -> ServicesPlan:
-        return sides.setdefault(id(view), ipv4_side(view, plan.dual))
+        if id(view) not in sides:
+            sides[id(view)] = (view, ipv4_side(view, plan.dual))
+        return sides[id(view)][1]
 
     return {
         n.name: build_ruleset(
