@@ -1,12 +1,12 @@
 """Dual-stack build time against IPv4 (issue 15): the same cluster built alternately as ipv4 and dual.
 
-    sudo .venv/bin/python benchmarks/dual_stack_build.py [PODS] [ROUNDS] [dual|ipv6]   (defaults: 1000 3 dual)
+    sudo .venv/bin/python benchmarks/dual_stack_build.py [PODS] [ROUNDS] [dual|ipv6|v6first]   (defaults: 1000 3 dual)
 
 Builds 10 nodes running one Deployment of PODS pods (bench/workloads.py), once as an IPv4 cluster
 and once as a dual-stack one, ROUNDS times interleaved (same run, same machine load), and prints
 the median build time of each, the ratio and the dual-stack controller's own share. Issue 15's
 target: dual within 1.5x of IPv4. With `ipv6`, the second cluster is a single-stack IPv6 one
-(spec/ipv6.py) instead.
+(spec/ipv6.py) instead; with `v6first`, an IPv6-first dual-stack one (spec/v6first.py).
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ def main() -> int:
     dual = dataclasses.replace(
         spec, ip_family="dual", pod_subnet_v6="fd00:10:244::/56", service_subnet_v6="fd00:10:96::/112"
     )
+    if other == "v6first":  # IPv6 the primary family of the API objects, the same two halves
+        dual = dataclasses.replace(dual, primary_family="IPv6")
     if other == "ipv6":  # the IPv6 ranges as the primary (only) ones, as spec/ipv6.py makes them
         dual = dataclasses.replace(
             spec,

@@ -250,13 +250,28 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from .rulepath import render_path, trace_path  # deferred: start-up time
 
     _, _, plan = _load(args)
-    if args.family == "ipv6" or ":" in f"{args.source}{args.destination}":  # issue 15: the IPv6 view
+    from .plan.v6first import ipv4_plan, is_v6first  # deferred: start-up time
+
+    # unset --family: the cluster's primary family, unless an address in --from/--to says which
+    v4_given = any(_is_ipv4(x) for x in (args.source, args.destination))
+    v6_default = args.family is None and is_v6first(plan.dual) and not v4_given
+    if args.family == "ipv6" or ":" in f"{args.source}{args.destination}" or v6_default:  # issue 15: the IPv6 view
         from .plan.view6 import NotDualStack, ipv6_plan  # deferred: start-up time
 
         try:
             plan = ipv6_plan(plan)
         except NotDualStack as exc:
             raise UsageError(f"--family ipv6: {exc}") from None
+    else:  # an IPv6-first cluster's IPv4 side: its IPv4 Services only
+        plan, dropped = ipv4_plan(plan), plan
+        if plan.services and dropped.services and plan.services is not dropped.services:
+            name = str(args.destination).removeprefix("svc/")
+            if (
+                str(args.destination).startswith("svc/")
+                and not plan.services.find(name)
+                and dropped.services.find(name)
+            ):
+                raise UsageError(f"{args.destination[:80]}: no IPv4 ClusterIP (SingleStack IPv6); use --family ipv6")
     world = plan.world
     try:
         if args.pod:
@@ -274,6 +289,16 @@ def cmd_explain(args: argparse.Namespace) -> int:
         raise TestbedError(str(exc).strip("'\"")) from None
     print(explain_flow(verdict))
     return 0 if verdict.allowed else 3
+
+
+def _is_ipv4(text: str | None) -> bool:
+    """An IPv4 address given to --from/--to (explain's family then is IPv4)."""
+    import ipaddress  # deferred: start-up time
+
+    try:
+        return ipaddress.ip_address(text or "").version == 4
+    except ValueError:
+        return False
 
 
 def cmd_conformance(args: argparse.Namespace) -> int:
@@ -408,8 +433,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--family",
         choices=("ipv4", "ipv6"),
-        default="ipv4",
-        help="a dual-stack cluster's family to explain (default ipv4; an IPv6 address in --from/--to means ipv6)",
+        default=None,
+        help="a dual-stack cluster's family to explain (default its primary one: ipv4, or ipv6 when its "
+        "CIDRs list IPv6 first; an IPv6 address in --from/--to means ipv6)",
     )
     p.add_argument(
         "--trace",

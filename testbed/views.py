@@ -11,6 +11,7 @@ from .plan.dns import DOMAIN
 from .plan.dualstack import external_ip_column, node_ips, pod_ips
 from .plan.model import Plan, PodPlan
 from .plan.podnet import port_fields
+from .plan.v6first import cluster_ip_column, primary_gateway, primary_node_ip, primary_pod_cidr, primary_pod_ip
 from .spec.model import Manifests
 
 
@@ -25,7 +26,15 @@ def get_nodes(plan: Plan, wide: bool) -> str:
     for n in plan.nodes:
         rows.append(
             [n.name, "Ready", n.role, "-", "emulated"]
-            + ([n.host_ip, n.pod_cidr, ",".join(n.taints) or "<none>"] if wide else [])
+            + (
+                [
+                    primary_node_ip(plan, n.name, n.host_ip),
+                    primary_pod_cidr(plan, n.name, n.pod_cidr),
+                    ",".join(n.taints) or "<none>",
+                ]
+                if wide
+                else []
+            )
         )
     return table(rows)
 
@@ -42,7 +51,7 @@ def get_pods(plan: Plan, wide: bool, namespace: str | None) -> str:
         rows.append(
             ([p.namespace] if namespace is None else [])
             + [p.name, f"{len(p.containers)}/{len(p.containers)}", "Running", "0", "-"]
-            + ([p.ip, p.node] if wide else [])
+            + ([primary_pod_ip(plan, p.key, p.ip), p.node] if wide else [])
         )
     for q in plan.pending:  # as kubectl lists them: no IP, no node yet
         if namespace is None or q.namespace == namespace:
@@ -62,7 +71,7 @@ def describe_pod(plan: Plan, pod: PodPlan) -> str:
         f"Node:         {pod.node}/{node.host_ip}",
         "Labels:       " + (("\n              ".join(f"{k}={v}" for k, v in sorted(pod.labels.items()))) or "<none>"),
         "Status:       Running",
-        f"IP:           {pod.ip}",
+        f"IP:           {primary_pod_ip(plan, pod.key, pod.ip)}",
         *(["IPs:"] + [f"  IP:  {ip}" for ip in pod_ips(plan, pod.key, pod.ip)] if plan.dual is not None else []),
         f"Controlled By:  {pod.owner or '<none>'}",
         f"Network:      eth0 {pod.ip}/{pod.prefix} via {pod.gateway} (cni0 on {pod.node}), host veth {pod.host_veth}"
@@ -90,7 +99,8 @@ def describe_node(plan: Plan, name: str) -> str:
         "Labels:       " + "\n              ".join(f"{k}={v}" for k, v in sorted(n.labels.items())),
         f"Taints:       {', '.join(n.taints) or '<none>'}",
         *(f"Addresses:    InternalIP {ip}" for ip in node_ips(plan, n.name, n.host_ip)),
-        f"PodCIDR:      {n.pod_cidr} (gateway {n.gateway} on {n.bridge})",
+        f"PodCIDR:      {primary_pod_cidr(plan, n.name, n.pod_cidr)} "
+        f"(gateway {primary_gateway(plan, n.name, n.gateway)} on {n.bridge})",
         "Routes:",
     ]
     lines += [f"  {r.dst} via {r.via} dev {r.dev}   # {r.why}" for r in plan.routes if r.node == name]
@@ -118,7 +128,7 @@ def get_services(plan: Plan, wide: bool, namespace: str | None) -> str:
     for s in svcs:
         rows.append(
             ([s.namespace] if namespace is None else [])
-            + [s.name, s.type, s.cluster_ip_column(), external_ip_column(plan, s), s.ports_column(), "-"]
+            + [s.name, s.type, cluster_ip_column(plan, s), external_ip_column(plan, s), s.ports_column(), "-"]
             + ([",".join(f"{k}={v}" for k, v in sorted(s.selector.items())) or "<none>"] if wide else [])
         )
     return table(rows)

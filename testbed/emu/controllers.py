@@ -41,6 +41,7 @@ from ..plan.ipv6 import is_ipv6, policy_script6
 from ..plan.model import NodePlan, Plan, PodPlan
 from ..plan.service_model import ServicesPlan
 from ..plan.service_routes import ServiceRoute, routes_by_netns_key
+from ..plan.v6first import is_v6first
 from ..rules import chain_texts
 from ..rules.model import Ruleset
 from ..rules.render_nft import render_block
@@ -464,6 +465,8 @@ class ClusterDns:
                 server = DnsServer(self.ledger, netns_name(self.ledger.tag, key), key=key, pod=live[key])
                 if is_ipv6(desired):  # a single-stack IPv6 cluster: dnsmasq listens on the pod's IPv6 address
                     server.ipv6 = next(p.ip for p in desired.pods if p.key == key)
+                elif is_v6first(desired.dual) and desired.dual is not None:  # kube-dns is IPv6 (plan/v6first.py)
+                    server.ipv6 = desired.dual.pods[key]
                 self.servers[key] = server  # before it starts: a failed start is stopped and its log kept
                 server.start(a, cnames)
         want = pod_files(desired, self.ledger.tag)  # resolv.conf and /etc/hosts (emu/podfiles.py)

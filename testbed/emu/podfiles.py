@@ -8,20 +8,28 @@ when its text changed; the folder goes with the pod (emu/dns.py remove_resolv_co
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 
-from ..plan.model import Plan
+from ..plan.model import Plan, PodPlan
 from ..plan.podnet import hosts_file, resolv_conf
+from ..plan.v6first import primary_node_ip, primary_pod_ip
 from .dns import ETC_NETNS, remove_one
 from .ledger import netns_name
 
 
 def pod_files(plan: Plan, tag: str) -> dict[str, tuple[str, str]]:
-    """netns name -> (resolv.conf, hosts) of every planned pod."""
-    node_ip = {n.name: n.host_ip for n in plan.nodes}
+    """netns name -> (resolv.conf, hosts) of every planned pod; the pod's and node's own line
+    holds its primary address (IPv6 in an IPv6-first cluster, plan/v6first.py)."""
+    node_ip = {n.name: primary_node_ip(plan, n.name, n.host_ip) for n in plan.nodes}
+
+    def own(p: PodPlan) -> PodPlan:
+        ip = primary_pod_ip(plan, p.key, p.ip)
+        return p if ip == p.ip else dataclasses.replace(p, ip=ip)
+
     return {
-        netns_name(tag, p.key): (resolv_conf(p, plan.dns_server), hosts_file(p, node_ip.get(p.node, "")))
+        netns_name(tag, p.key): (resolv_conf(p, plan.dns_server), hosts_file(own(p), node_ip.get(p.node, "")))
         for p in plan.pods
     }
 

@@ -314,6 +314,10 @@ def expand(plan: Plan, group: ProbeGroup, world: Any = None, ingresses: Any = ()
 
         probes = ipv6_probes(plan, probes)
         world = ipv6_world(plan) if group.expect.outcome == "oracle" else world
+    elif plan.dual is not None:  # an IPv6-first cluster's IPv4 probes reach IPv4 Services only (plan/v6first.py)
+        from .family import ipv4_probes  # it imports this module
+
+        probes = ipv4_probes(plan, probes)
     if group.expect.outcome == "oracle" and group.http is not None:
         return _with_ingress_oracle(probes, plan, ingresses)
     if group.expect.outcome == "oracle":

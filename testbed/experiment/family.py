@@ -42,8 +42,9 @@ def ipv6_addresses(plan: Plan) -> dict[str, str]:
             out[vtep4.address.split("/")[0]] = vtep6.address.split("/")[0]
     for s in plan.services.services if plan.services else ():
         fams = dual.services.get(s.key)
-        if fams is not None and len(fams.cluster_ips) == 2:
-            out[s.cluster_ip] = fams.cluster_ips[1]
+        ip6 = fams.ip_of("IPv6") if fams is not None and s.proxied else None
+        if ip6:  # an IPv6-first cluster's SingleStack IPv6 Service too (plan/v6first.py)
+            out[s.cluster_ip] = ip6
         # a LoadBalancer's and an external address's twin: the IPv6 one at the same position
         out.update(zip(s.load_balancer_ingress, dual.lb_ingress.get(s.key, ())))
         out.update(zip(s.external_ips, dual.external_ips.get(s.key, ())))
@@ -61,7 +62,7 @@ def kind_masquerade6(plan: Plan, probes: Sequence[PlannedProbe]) -> list[Planned
     dual = plan.dual
     assert dual is not None
     pods6 = ipaddress.IPv6Network(dual.pod_subnet)
-    dnat = {ip for f in dual.services.values() for ip in f.cluster_ips[1:]}
+    dnat = {ip for f in dual.services.values() if (ip := f.ip_of("IPv6"))}
     dnat |= {ip for ips in (*dual.lb_ingress.values(), *dual.external_ips.values()) for ip in ips}
     out = []
     for p in probes:
@@ -118,6 +119,28 @@ def ipv6_probes(plan: Plan, probes: Sequence[PlannedProbe]) -> list[PlannedProbe
             )
         )
     return kind_masquerade6(plan, out)
+
+
+def ipv4_probes(plan: Plan, probes: Sequence[PlannedProbe]) -> list[PlannedProbe]:
+    """An IPv6-first cluster's IPv4 probes (plan/v6first.py): a Service they target must have the
+    IPv4 family (its SingleStack default is IPv6 there); SpecError naming the first one without."""
+    dual = plan.dual
+    if dual is None or dual.families[0] != "IPv6":
+        return list(probes)
+    for p in probes:
+        fams = dual.services.get(p.service) if p.service else None  # ns/name
+        if fams is not None and fams.families and "IPv4" not in fams.families:
+            raise SpecError(
+                [
+                    Problem(
+                        "",
+                        "family",
+                        f"Service {p.service} has no IPv4 ClusterIP (SingleStack IPv6, an IPv6-first cluster's "
+                        "default): probe it with family: IPv6, or give it PreferDualStack",
+                    )
+                ]
+            )
+    return list(probes)
 
 
 def single_stack_probes(probes: Sequence[PlannedProbe]) -> list[PlannedProbe]:

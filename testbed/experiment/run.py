@@ -308,21 +308,17 @@ def _resolve_names(cluster: EmulatedCluster, planned: list[PlannedProbe]) -> lis
     named = [p for p in planned if p.dns_name]
     if not named or cluster.plan.services is None:
         return planned
-    server = cluster.plan.services.service("kube-system", "kube-dns").cluster_ip
-    # a dual-stack cluster's IPv6 probes (their planned address IPv6, kube-dns IPv4) ask for AAAA
-    six = [":" in p.dst_ip and ":" not in server for p in named]
-    answers = [
-        resolve_many(
-            [(cluster.netns_path(p.src.key), p.dns_name, server) for p, s in zip(named, six) if s == v6], aaaa=v6
-        )
-        if v6 in six
-        else {}
-        for v6 in (False, True)
-    ]
+    server = cluster.plan.dns_server or cluster.plan.services.service("kube-system", "kube-dns").cluster_ip
+    # a probe planned over IPv6 asks for AAAA records, over IPv4 for A records, whatever kube-dns's
+    # own family (IPv4-first dual: IPv4 server; IPv6-first dual and single-stack IPv6: IPv6 server)
+    answers: dict[bool, dict[tuple[str, str], list[str]]] = {}
+    for v6 in (False, True):
+        batch = [(cluster.netns_path(p.src.key), p.dns_name, server) for p in named if (":" in p.dst_ip) == v6]
+        answers[v6] = resolve_many(batch, aaaa=v6) if batch else {}
     out = []
     for p in planned:
         if p.dns_name:
-            ips = answers[":" in p.dst_ip and ":" not in server].get((cluster.netns_path(p.src.key), p.dns_name), [])
+            ips = answers[":" in p.dst_ip].get((cluster.netns_path(p.src.key), p.dns_name), [])
             # No answer: probe an address that cannot be reached, so the row records the failure.
             p = dataclasses.replace(p, dst_ip=ips[0] if ips else "0.0.0.0")
         out.append(p)

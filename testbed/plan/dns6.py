@@ -36,8 +36,8 @@ def aaaa_records(
             for sl in dual.slices(services):
                 if (sl.namespace, sl.service) == (svc.namespace, svc.name):
                     out.update((name, e.ip) for e in sl.endpoints if e.ready or svc.publish_not_ready_addresses)
-        elif len(fams.cluster_ips) == 2:
-            out.add((name, fams.cluster_ips[1]))
+        elif ip6 := fams.ip_of("IPv6"):
+            out.add((name, ip6))
     for pod in pods:
         ip6 = dual.pods.get(pod.key)
         if ip6:

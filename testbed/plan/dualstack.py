@@ -112,9 +112,14 @@ class DualStackPlan:
     def pod_ips(self, key: str, ip4: str) -> tuple[str, ...]:
         """A pod's status.podIPs, in family order (a hostNetwork pod's: its node's, as the
         kubelet reports them for a dual-stack node)."""
-        if key in self.pods:
-            return (ip4, self.pods[key])
-        return (ip4, self.host_network[key]) if key in self.host_network else (ip4,)
+        ip6 = self.pods.get(key) or self.host_network.get(key)
+        if not ip6:
+            return (ip4,)
+        return (ip6, ip4) if self.families[0] == "IPv6" else (ip4, ip6)
+
+    def ordered(self, ip4: str, ip6: str) -> list[str]:
+        """The IPv4 and IPv6 value of a field in family order (InternalIPs, podCIDRs)."""
+        return [ip6, ip4] if self.families[0] == "IPv6" else [ip4, ip6]
 
 
 def extend(
@@ -124,6 +129,12 @@ def extend(
     (the manifests' Services) get their families (plan/service_families.py): SpecError when the
     cluster cannot give a Service what it requires (RequireDualStack on an IPv4 cluster).
     `previous` (the plan this one re-plans) keeps the IPv6 LoadBalancer addresses."""
+    if cluster.ip_family == "dual" and cluster.primary_family == "IPv6":  # plan/v6first.py
+        from . import v6first  # deferred: see the imports
+
+        problems = v6first.refusals(services)
+        if problems:
+            raise SpecError(problems)
     if cluster.ip_family != "dual":
         primary = "IPv6" if cluster.ip_family == "ipv6" else "IPv4"  # single-stack (spec/ipv6.py)
         problems = plan_families(plan.services, services, False, primary=primary)[1] if plan.services else []
@@ -181,7 +192,9 @@ def extend(
         routes = tuple(r for r in routes if edges6.rack_of(plan, owner[r.dst]) == edges6.rack_of(plan, r.node))
     families: dict[str, ServiceFamilies] = {}
     if plan.services is not None:
-        families, problems = plan_families(plan.services, services, True, cluster.service_subnet_v6)
+        families, problems = plan_families(
+            plan.services, services, True, cluster.service_subnet_v6, primary=cluster.primary_family
+        )
         if problems:
             raise SpecError(problems)
     pool6 = edges6.lb_pool6(
@@ -192,7 +205,7 @@ def extend(
     )
     host_v6 = {n.name: n.host_ip for n in nodes}
     dual = DualStackPlan(
-        families=("IPv4", "IPv6"),
+        families=("IPv6", "IPv4") if cluster.primary_family == "IPv6" else ("IPv4", "IPv6"),
         pod_subnet=str(pods6),
         service_subnet=cluster.service_subnet_v6,
         underlay_subnet=str(under6),
@@ -272,12 +285,12 @@ def pod_ips(plan: Plan, key: str, ip: str) -> list[str]:
 
 def node_ips(plan: Plan, name: str, ip: str) -> list[str]:
     """A node's InternalIPs in family order (just its HOST-IP in an IPv4 cluster)."""
-    return [ip, plan.dual.node(name).host_ip] if plan.dual is not None else [ip]
+    return plan.dual.ordered(ip, plan.dual.node(name).host_ip) if plan.dual is not None else [ip]
 
 
 def node_pod_cidrs(plan: Plan, name: str, cidr: str) -> list[str]:
     """A node's spec.podCIDRs in family order."""
-    return [cidr, plan.dual.node(name).pod_cidr] if plan.dual is not None else [cidr]
+    return plan.dual.ordered(cidr, plan.dual.node(name).pod_cidr) if plan.dual is not None else [cidr]
 
 
 def external_ip_column(plan: Plan, svc: ServicePlan) -> str:

@@ -27,6 +27,7 @@ from .pod import PodPlan as PodPlan  # the planned pod, used everywhere
 from .pod import PortPlan as PortPlan
 from .service_model import ServicesPlan
 from .service_routes import ServiceRoute, service_routes
+from .v6first import ipv4_side, primary_cluster_ip
 
 if TYPE_CHECKING:  # plan/network.py and plan/dualstack.py build on this module's RoutePlan
     from .dualstack import DualStackPlan
@@ -174,7 +175,7 @@ class Plan:
         from .dns import records  # deferred: see the imports
         from .dns6 import aaaa_records
 
-        a, cnames = records(self.services, self.pods)
+        a, cnames = records(ipv4_side(self.services, self.dual) if self.services else None, self.pods)
         return a + aaaa_records(self.dual, self.services, self.pods), cnames
 
     @cached_property
@@ -182,7 +183,7 @@ class Plan:
         """kube-dns's ClusterIP, every pod's nameserver."""
         return next(
             (
-                s.cluster_ip
+                primary_cluster_ip(self, s)  # an IPv6-first cluster's: IPv6 (plan/v6first.py)
                 for s in (self.services.services if self.services is not None else ())
                 if (s.namespace, s.name) == ("kube-system", "kube-dns")
             ),

@@ -17,6 +17,8 @@ from ..netpol.compiler import compile_cluster
 from ..rules.egress import egress_table
 from ..rules.model import Ruleset, Table
 from ..rules.portmap import mapped_pods, node_table
+from .service_model import ServicesPlan
+from .v6first import ipv4_side
 
 if TYPE_CHECKING:  # the Plan calls these on itself
     from .model import Plan
@@ -27,9 +29,18 @@ def kube_proxy_rulesets(plan: Plan) -> dict[str, Ruleset]:
     if plan.services is None or plan.kube_proxy_mode == "none":
         return {}
     views = plan.conditions
+    # an IPv6-first cluster's IPv4 side (plan/v6first.py), once per view; the view is kept with
+    # it, so that its id is not reused by another one
+    sides: dict[int, tuple[ServicesPlan, ServicesPlan]] = {}
+
+    def side(view: ServicesPlan) -> ServicesPlan:
+        if id(view) not in sides:
+            sides[id(view)] = (view, ipv4_side(view, plan.dual))
+        return sides[id(view)][1]
+
     return {
         n.name: build_ruleset(
-            views.services_of(n.name, plan.services) if views is not None else plan.services,
+            side(views.services_of(n.name, plan.services) if views is not None else plan.services),
             n.name,
             n.host_ip,
             plan.pod_subnet,

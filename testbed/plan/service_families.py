@@ -29,7 +29,7 @@ from ..errors import Problem
 from ..spec.services import ServiceSpec
 from .service_model import EndpointPlan, EndpointSlicePlan, ServicePlan, ServicesPlan
 
-PRIMARY = "IPv4"  # an IPv6-primary cluster is refused in spec/dualstack.py
+PRIMARY = "IPv4"  # an IPv6-first cluster passes primary="IPv6" (plan/v6first.py)
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,13 @@ class ServiceFamilies:
     families: tuple[str, ...]
     cluster_ips: tuple[str, ...]  # one per family, in order; ("None",) headless; () ExternalName
 
+    def ip_of(self, family: str) -> str | None:
+        """The ClusterIP of `family` (None: the Service has none of that family, or is headless)."""
+        if family not in self.families or self.cluster_ips in ((), ("None",)):
+            return None
+        index = self.families.index(family)
+        return self.cluster_ips[index] if index < len(self.cluster_ips) else None
+
 
 def _problem(spec: ServiceSpec, suffix: str, message: str) -> Problem:
     return Problem(spec.ref.file, spec.field_path(suffix), message, str(spec.ref))
@@ -47,7 +54,8 @@ def _problem(spec: ServiceSpec, suffix: str, message: str) -> Problem:
 
 def resolve(spec: ServiceSpec | None, dual: bool, primary: str = PRIMARY) -> tuple[str, tuple[str, ...], list[Problem]]:
     """(ipFamilyPolicy, ipFamilies, problems) of one Service on this cluster (see the module);
-    `primary`: a single-stack cluster's family (IPv6 for ipFamily ipv6, spec/ipv6.py)."""
+    `primary`: a single-stack cluster's family (IPv6 for ipFamily ipv6, spec/ipv6.py), or a
+    dual-stack cluster's first (IPv6 for an IPv6-first one, spec/v6first.py)."""
     if spec is None:  # the API server's own Service (default/kubernetes): its primary family
         return "SingleStack", (primary,), []
     if spec.type == "ExternalName":
@@ -76,6 +84,10 @@ def resolve(spec: ServiceSpec | None, dual: bool, primary: str = PRIMARY) -> tup
                 "'SingleStack': must be 'RequireDualStack' or 'PreferDualStack' when multiple IP families are specified",
             )
         )
+    if primary == "IPv6":  # an IPv6-first cluster: the given order, else the cluster's (plan/v6first.py)
+        first = given[0] if given else primary
+        second = "IPv4" if first == "IPv6" else "IPv6"
+        return policy, ((first,) if policy == "SingleStack" else (first, second)), problems
     if given and given[0] != PRIMARY:  # spec/services.py already refused it; kept for direct callers
         problems.append(_problem(spec, "spec.ipFamilies", "only IPv4-primary Services are emulated"))
     families = (PRIMARY,) if policy == "SingleStack" else (PRIMARY, "IPv6")
@@ -118,8 +130,8 @@ def plan_families(
                 problems.append(
                     _problem(by_key[svc.key], "spec.ipFamilies", f"serviceSubnet {service_subnet_v6} is full")
                 )
-            else:
-                ips = (svc.cluster_ip, ip6)
+            else:  # in family order: an IPv6-first cluster's Services may have no IPv4 one (plan/v6first.py)
+                ips = tuple({"IPv4": svc.cluster_ip, "IPv6": ip6}[f] for f in families)
         out[svc.key] = ServiceFamilies(policy, families, ips)
     return out, problems
 
@@ -169,12 +181,12 @@ def ipv6_services(
     svcs = tuple(
         dataclasses.replace(
             s,
-            cluster_ip=families[s.key].cluster_ips[1],
+            cluster_ip=ip6,
             load_balancer_ingress=(),
             external_ips=(),
             load_balancer_source_ranges=(),
         )
         for s in services.services
-        if s.key in families and len(families[s.key].cluster_ips) == 2
+        if s.key in families and s.proxied and (ip6 := families[s.key].ip_of("IPv6"))
     )
     return ServicesPlan(services.seed, subnet6, None, svcs, ipv6_slices(services, families, pod_ips6))

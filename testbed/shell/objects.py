@@ -15,6 +15,15 @@ from ..experiment.jobs import completions
 from ..plan.dualstack import external_ip_column, node_ips, node_pod_cidrs, pod_ips, service_family_fields
 from ..plan.model import Plan, PodPlan
 from ..plan.podnet import port_fields, spec_fields
+from ..plan.v6first import (
+    cluster_ip_column,
+    ipv4_side,
+    primary_cluster_ip,
+    primary_node_ip,
+    primary_pod_cidr,
+    primary_pod_ip,
+    primary_slices,
+)
 
 HEADERS: dict[str, tuple[list[str], list[str]]] = {  # plural -> (columns, extra -o wide columns)
     "pods": (["NAME", "READY", "STATUS", "RESTARTS", "AGE"], ["IP", "NODE", "NOMINATED NODE", "READINESS GATES"]),
@@ -144,12 +153,12 @@ class Catalog:
                     p.name,
                     p.labels,
                     [f"{n}/{n}", "Running", "0", "{age}"],
-                    [p.ip, p.node, "<none>", "<none>"],
+                    [primary_pod_ip(self.plan, p.key, p.ip), p.node, "<none>", "<none>"],
                     {
                         "metadata.name": p.name,
                         "metadata.namespace": p.namespace,
                         "spec.nodeName": p.node,
-                        "status.podIP": p.ip,
+                        "status.podIP": primary_pod_ip(self.plan, p.key, p.ip),
                         "status.phase": "Running",
                     },
                     _later(
@@ -180,8 +189,8 @@ class Catalog:
                             },
                             status={
                                 "phase": "Running",
-                                "hostIP": self.plan.node(p.node).host_ip,
-                                "podIP": p.ip,
+                                "hostIP": primary_node_ip(self.plan, p.node, self.plan.node(p.node).host_ip),
+                                "podIP": primary_pod_ip(self.plan, p.key, p.ip),
                                 "podIPs": [{"ip": ip} for ip in pod_ips(self.plan, p.key, p.ip)],
                             },
                         ),
@@ -239,7 +248,13 @@ class Catalog:
                     s.namespace,
                     s.name,
                     getattr(s, "labels", {}) or {},
-                    [s.type, s.cluster_ip_column(), external_ip_column(self.plan, s), s.ports_column(), "{age}"],
+                    [
+                        s.type,
+                        cluster_ip_column(self.plan, s),
+                        external_ip_column(self.plan, s),
+                        s.ports_column(),
+                        "{age}",
+                    ],
                     [_sel(s.selector)],
                     {"metadata.name": s.name, "metadata.namespace": s.namespace},
                     _later(
@@ -251,7 +266,7 @@ class Catalog:
                             {},
                             spec={
                                 "type": s.type,
-                                "clusterIP": s.cluster_ip,
+                                "clusterIP": primary_cluster_ip(self.plan, s),
                                 **service_family_fields(self.plan, s.key),  # dual-stack (issue 15)
                                 "selector": dict(s.selector),
                                 "ports": [
@@ -393,7 +408,7 @@ class Catalog:
 
     def _endpoints(self) -> list[Obj]:
         out = []
-        for s in self.plan.services.slices if self.plan.services else ():
+        for s in primary_slices(self.plan):  # the primary family's (plan/v6first.py)
             eps = [f"{e.ip}:{q.port}" for e in s.endpoints if e.ready for q in s.ports] or ["<none>"]
             more = f" + {len(eps) - 3} more..." if len(eps) > 3 else ""
             out.append(
@@ -460,7 +475,7 @@ class Catalog:
                     s,
                 ),
             )
-            for s in (self.plan.services.slices if self.plan.services else ())
+            for s in (ipv4_side(self.plan.services, self.plan.dual).slices if self.plan.services else ())
             + (
                 self.plan.dual.slices(self.plan.services) if self.plan.dual else ()
             )  # the IPv6 slices of dual-stack Services
@@ -593,7 +608,12 @@ class Catalog:
                 n.name,
                 n.labels,
                 ["Ready", n.role, "{age}", VERSION],
-                [n.host_ip, "<none>", n.pod_cidr, ",".join(n.taints) or "<none>"],
+                [
+                    primary_node_ip(self.plan, n.name, n.host_ip),
+                    "<none>",
+                    primary_pod_cidr(self.plan, n.name, n.pod_cidr),
+                    ",".join(n.taints) or "<none>",
+                ],
                 {"metadata.name": n.name},
                 _later(
                     lambda n: _meta(
@@ -604,7 +624,10 @@ class Catalog:
                         n.labels,
                         spec={"podCIDR": n.pod_cidr}
                         if self.plan.dual is None
-                        else {"podCIDR": n.pod_cidr, "podCIDRs": node_pod_cidrs(self.plan, n.name, n.pod_cidr)},
+                        else {
+                            "podCIDR": primary_pod_cidr(self.plan, n.name, n.pod_cidr),
+                            "podCIDRs": node_pod_cidrs(self.plan, n.name, n.pod_cidr),
+                        },
                         status={
                             "addresses": [
                                 *(

@@ -10,8 +10,9 @@ What is emulated so far (issue 15): `dual` with IPv4 as the primary family — e
 of the testbed keeps working on the IPv4 addresses, and nodes, pods and the underlay's members
 get an IPv6 address beside them, routed in every routing mode (plan/dualroutes.py); racks get
 an IPv6 segment each (spec/underlay6.py), routed in every mode too (the route controller's /64s
-and the top-of-rack speaker's sessions out of each rack's port). Single-stack IPv6 is
-spec/ipv6.py's; an IPv6-first dual cluster is refused in one line naming what is missing.
+and the top-of-rack speaker's sessions out of each rack's port). `dual` with IPv6 first makes
+IPv6 the primary family of the API objects over the same two halves (spec/v6first.py).
+Single-stack IPv6 is spec/ipv6.py's.
 """
 
 from __future__ import annotations
@@ -36,8 +37,8 @@ def split_pair(value: str, field: str, family: str, default_v6: str, file: str) 
     """(IPv4 CIDR, IPv6 CIDR, problems) of a podSubnet/serviceSubnet for this ipFamily.
 
     ipv4: one IPv4 CIDR (the value as it is; topology.py checks it further, as before);
-    dual: `v4,v6` (kind: IPv4 first makes IPv4 the primary family), or one IPv4 CIDR with the
-    IPv6 default added. Errors are the API server's kind of message, one per problem.
+    dual: `v4,v6` (kind: IPv4 first makes IPv4 the primary family) or `v6,v4` (IPv6 primary:
+    spec/v6first.py says which came first), or one IPv4 CIDR with the IPv6 default added. Errors are the API server's kind of message, one per problem.
     """
     parts = [p.strip() for p in value.split(",")] if value else []
     if family == "ipv4":
@@ -63,19 +64,10 @@ def split_pair(value: str, field: str, family: str, default_v6: str, file: str) 
             ],
         )
     versions = (_version(parts[0]), _version(parts[1]))
-    if versions == (6, 4) or versions == (6, None):
-        return (
-            "",
-            "",
-            [
-                Problem(
-                    file,
-                    field,
-                    f"{_cut(value)}: an IPv6-primary dual-stack cluster is not emulated yet; put the IPv4 CIDR first",
-                    KIND,
-                )
-            ],
-        )
+    if versions == (6, 4):  # IPv6 first: the IPv6-primary cluster (spec/v6first.py)
+        return parts[1], parts[0], []
+    if versions == (6, None):
+        return "", "", [Problem(file, field, f"{_cut(parts[1])} is not a valid IPv4 CIDR", KIND)]
     if versions[0] == versions[1]:
         return "", "", [Problem(file, field, f"{_cut(value)}: the two CIDRs must be of different IP families", KIND)]
     if versions[1] != 6:

@@ -136,6 +136,8 @@ class ClusterSpec:
     service_subnet_v6: str = ""
     underlay_subnet_v6: str = "fd00:192:168:1::/64"
     node_cidr_prefix_v6: int = 64
+    # dual with the IPv6 CIDRs first: the API objects' primary family (spec/v6first.py)
+    primary_family: str = field(default="IPv4", metadata={OMIT_AT_DEFAULT: True})
 
     def subnets(self) -> tuple[UnderlaySubnet, ...]:
         """Every underlay subnet, the single-subnet default included (named "underlay")."""

@@ -15,7 +15,7 @@ import ipaddress
 from typing import Any
 
 from ..errors import Problem, UnsupportedError
-from . import dualstack, ipv6, kube_proxy_config, node_labels, underlay6
+from . import dualstack, ipv6, kube_proxy_config, node_labels, underlay6, v6first
 from .decode import Doc, Problems, load_documents
 from .labels import check_labels
 from .model import (
@@ -148,6 +148,12 @@ def _decode(kdoc: Doc, tdoc: Doc | None, path: str) -> ClusterSpec:
             )
             kdoc.problems.extend(pod_problems + svc_problems)
             dual = {"ip_family": family, "pod_subnet_v6": pod_v6, "service_subnet_v6": svc_v6}
+            if not (pod_problems or svc_problems):  # IPv6 first: the IPv6-primary cluster (spec/v6first.py)
+                primary, order_problems = v6first.primary_family(
+                    path, net.str("podSubnet", default="") or "", net.str("serviceSubnet", default="") or ""
+                )
+                kdoc.problems.extend(order_problems)
+                dual |= {"primary_family": primary} if primary == "IPv6" else {}
         elif family == "ipv6" and not kdoc.problems:  # issue 15: IPv6 is the primary (only) family
             pod_subnet, pod_problems = ipv6.single(
                 net.value.get("podSubnet"), "networking.podSubnet", dualstack.DEFAULT_POD_SUBNET_V6, path
@@ -519,6 +525,8 @@ def _validate(spec: ClusterSpec, problems: Problems) -> None:
                 spec.kube_proxy_mode,
             )
         )
+        if spec.primary_family == "IPv6":
+            problems.extend(v6first.refusals(f, len(spec.subnets()), spec.advertise_service_subnet))
         if spec.underlay_subnets:
             problems.extend(
                 underlay6.check_racks_v6(

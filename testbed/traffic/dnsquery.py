@@ -18,11 +18,12 @@ from ..netns import NetnsSwitcher
 
 
 def resolve_many(
-    queries: Sequence[tuple[str, str, str]], timeout: float = 1.0, aaaa: bool = False
+    queries: Sequence[tuple[str, str, str]], timeout: float = 1.0, aaaa: bool | None = None
 ) -> dict[tuple[str, str], list[str]]:
     """queries: (netns path, name, server IP) -> {(netns path, name): [A record addresses]} (AAAA
-    records when the server is IPv6: a single-stack IPv6 cluster's kube-dns; or when `aaaa`: a
-    dual-stack cluster's IPv6 probes ask its IPv4 kube-dns for the IPv6 addresses)."""
+    records when the server is IPv6: a single-stack IPv6 cluster's kube-dns; `aaaa` says which
+    whatever the server's family: a dual-stack cluster's IPv6 probes ask its IPv4 kube-dns for
+    AAAA, an IPv6-first cluster's IPv4 probes ask its IPv6 kube-dns for A)."""
     from scapy.layers.dns import DNS, DNSQR  # deferred: scapy takes ~0.5 s to import
 
     socks: dict[socket.socket, tuple[str, str, int, bool]] = {}
@@ -33,7 +34,7 @@ def resolve_many(
                 sock = socket.socket(socket.AF_INET6 if ":" in server else socket.AF_INET, socket.SOCK_DGRAM)
             sock.setblocking(False)
             qid = random.getrandbits(16)
-            six = aaaa or ":" in server
+            six = ":" in server if aaaa is None else aaaa
             sock.sendto(bytes(DNS(id=qid, rd=1, qd=DNSQR(qname=name, qtype="AAAA" if six else "A"))), (server, 53))
             socks[sock] = (netns, name, qid, six)
     out: dict[tuple[str, str], list[str]] = {(n, q): [] for n, q, _, _ in socks.values()}

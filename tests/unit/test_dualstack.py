@@ -86,7 +86,9 @@ def test_an_ipv4_cluster_is_as_before(topology):
         (
             "{ipFamily: dual, podSubnet: 'fd00:1::/56,10.1.0.0/16'}",
             "",
-            "networking.podSubnet: 'fd00:1::/56,10.1.0.0/16': an IPv6-primary dual-stack cluster is not emulated yet; put the IPv4 CIDR first",
+            "networking.serviceSubnet: kind's default serviceSubnet (IPv4 first): its first family differs from "
+            "podSubnet's (IPv6); the testbed emulates one primary family for pods, nodes and Services: list both pairs "
+            "IPv6 first",
         ),
         (
             "{ipFamily: dual, podSubnet: 'a,b,c'}",
