@@ -143,3 +143,46 @@ def test_the_collector_waits_for_the_end_of_an_apply_and_is_restored_after():
         assert not gc.isenabled()  # left as it was found
     finally:
         gc.enable()
+
+
+def test_texts_prepared_ahead_are_the_texts_sync_would_render(cluster):
+    """EmulatedCluster.apply calls prepare() before the new pods' sandboxes: the texts rendered in
+    the background are loaded as they are, and equal what sync renders without prepare."""
+    plan, ledger = cluster
+    pods = [p for p in plan.pods if p.name != "web-canary"]
+    changed = dataclasses.replace(plan, services=update_endpoints(plan.services, pods))
+    loads = []
+    for ahead in (False, True):
+        runner = RecordingRunner()
+        proxy = KubeProxy(runner, ledger)
+        proxy.sync(plan)
+        runner.calls.clear()
+        if ahead:
+            proxy.prepare(changed)
+            assert proxy._ahead is not None and proxy._ahead[2].result()[2]  # the texts, computed
+        proxy.sync(changed)
+        assert proxy._ahead is None
+        loads.append(_restores(runner))
+    assert loads[0] == loads[1] and len(loads[1]) == len(plan.nodes)
+
+
+def test_texts_prepared_from_another_state_are_not_loaded(cluster):
+    """A prepared text is a diff from what each node held then: if that changed before sync (a
+    node resumed, a load failed), sync renders again from what the nodes hold now."""
+    plan, ledger = cluster
+    pods = [p for p in plan.pods if p.name != "web-canary"]
+    changed = dataclasses.replace(plan, services=update_endpoints(plan.services, pods))
+    runner = RecordingRunner()
+    proxy = KubeProxy(runner, ledger)
+    proxy.sync(plan)
+    proxy.prepare(changed)
+    node = plan.nodes[0]
+    proxy.resume(node.name, changed)  # this node now holds the new rules already
+    runner.calls.clear()
+    proxy.sync(changed)
+    loads = _restores(runner)
+    assert netns_name(TAG, node.key) not in loads or loads[netns_name(TAG, node.key)] == [""]
+    assert all("partial sync" in t for ts in loads.values() for t in ts if t)
+    # and nothing is prepared for a change without new endpoints (a policy, a label)
+    proxy.prepare(dataclasses.replace(changed))
+    assert proxy._ahead is None
