@@ -124,7 +124,7 @@ class DnsServer:
             self.start(a_records, cnames)
             return
         if self.daemon is not None and hosts_text(a_records) == self.written:
-            return  # the same records (a policy or label change): nothing to re-read, as CoreDNS
+            return  # the same records (a policy or label change): nothing for dnsmasq to re-read
         self._write(a_records)
         if self.daemon is not None:
             offset = os.path.getsize(self.log) if os.path.exists(self.log) else 0
