@@ -226,10 +226,6 @@ class EmulatedCluster:
         limits.hold(self.ledger.tag, self.ledger.owner, self.ledger.owner_start, new)
         self.plan = new
         with collector_paused():
-            for controller in self.controllers:  # work a controller can do ahead, in the background
-                prepare = getattr(controller, "prepare", None)
-                if prepare is not None:
-                    prepare(new)
             for controller in self.controllers:
                 controller.sync(new)
         sandboxes, leaving = self.controller(PodSandboxes), self.controller(LeavingPods)

@@ -31,7 +31,6 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Sequence
-from concurrent.futures import Future
 from typing import Protocol
 
 from ..kubeproxy import render_iptables_bootstrap
@@ -217,18 +216,6 @@ class KubeProxy:
         self.paused: set[str] = set()  # nodes whose kube-proxy is stopped (a fault): rules go stale
         self.synced: dict[str, ServicesPlan] = {}  # node -> the view its rules were built from
         self.ipv6 = False  # a single-stack IPv6 plan (plan/ipv6.py): ip6tables-restore
-        # prepare()'s work for the change being applied: (plan, _state(), future of _texts)
-        self._ahead: tuple[Plan, tuple, Future] | None = None
-
-    def prepare(self, desired: Plan) -> None:
-        """At the start of a change (EmulatedCluster.apply), before the new pods' sandboxes are
-        made: this change's rulesets and sync texts are computed in the background meanwhile
-        (`_texts`), so that the loads start as soon as sync is reached. The loads themselves
-        still wait for sync, after the pods and the agent: no rule points at a pod before it
-        exists. sync uses the texts only if nothing this proxier holds changed in between."""
-        if desired.services is None or desired.kube_proxy_mode == "none" or not self._changes(desired)[1]:
-            return  # nothing to render (a policy or label change): sync finds that again, at once
-        self._ahead = (desired, self._state(), rules.submit(functools.partial(self._texts, desired)))
 
     def sync(self, desired: Plan) -> None:
         """Load the compiled kube-proxy rules of every node whose view of the Services changed
@@ -240,29 +227,17 @@ class KubeProxy:
         if desired.services is None or desired.kube_proxy_mode == "none":
             return
         self.ipv6 = is_ipv6(desired)
-        ready = self._prepared(desired)
-        if ready is not None:
-            views, changed, texts = ready
-            if changed:
-                rulesets = desired.kube_proxy_rulesets  # computed by _texts already
-                rules.in_parallel(
-                    [functools.partial(self._load, desired, n, rulesets[n.name], texts[n.name]) for n in changed]
-                )
-        else:
-            views, changed = self._changes(desired)
-            if changed:
-                rulesets = desired.kube_proxy_rulesets
-                with chain_texts.shared():  # nodes that share a Service port's rules share their text
-                    # each node's text is rendered here and its load starts at once, while the next renders
-                    rules.in_parallel(
-                        functools.partial(
-                            self._load, desired, n, rulesets[n.name], self._sync_text(n, rulesets[n.name])
-                        )
-                        for n in changed
-                    )
+        views, changed = self._changes(desired)
         if not changed:
             self.services = desired.services
             return
+        rulesets = desired.kube_proxy_rulesets
+        with chain_texts.shared():  # nodes that share a Service port's rules share their text
+            # each node's text is rendered here and its load starts at once, while the next renders
+            rules.in_parallel(
+                functools.partial(self._load, desired, n, rulesets[n.name], self._sync_text(n, rulesets[n.name]))
+                for n in changed
+            )
         self._flush_conntrack(views, changed)
         for node in changed:
             self.synced[node.name] = views[node.name]
@@ -271,7 +246,7 @@ class KubeProxy:
     def _changes(self, desired: Plan) -> tuple[dict[str, ServicesPlan], list[NodePlan]]:
         """Each running node's view of the Services, and the nodes whose view changed since their last sync."""
         services = desired.services
-        assert services is not None  # sync and prepare return before without Services
+        assert services is not None  # sync returns before without Services
         nodes = [n for n in desired.nodes if n.name not in self.paused]  # a stopped kube-proxy goes stale
         views = {
             n.name: desired.conditions.services_of(n.name, services) if desired.conditions is not None else services
@@ -290,42 +265,6 @@ class KubeProxy:
             if n.name not in self.bootstrapped or differs[id(self.synced.get(n.name)), id(views[n.name])]
         ]
         return views, changed
-
-    def _texts(self, desired: Plan) -> tuple[dict[str, ServicesPlan], list[NodePlan], dict[str, SyncText]]:
-        """What sync loads for `desired`: the views, the changed nodes and each one's text."""
-        views, changed = self._changes(desired)
-        texts: dict[str, SyncText] = {}
-        if changed:
-            rulesets = desired.kube_proxy_rulesets
-            with chain_texts.shared():  # nodes that share a Service port's rules share their text
-                texts = {n.name: self._sync_text(n, rulesets[n.name]) for n in changed}
-        return views, changed, texts
-
-    def _state(
-        self,
-    ) -> tuple[frozenset[str], frozenset[str], frozenset[str], dict[str, Ruleset], dict[str, ServicesPlan]]:
-        """What the texts are computed from besides the plan: copies that hold the objects, so
-        that a later comparison by identity cannot be fooled by a reused id."""
-        return (
-            frozenset(self.paused),
-            frozenset(self.failed),
-            frozenset(self.bootstrapped),
-            dict(self.previous),
-            dict(self.synced),
-        )
-
-    def _prepared(self, desired: Plan) -> tuple[dict[str, ServicesPlan], list[NodePlan], dict[str, SyncText]] | None:
-        """The background texts of `prepare`, if they are for `desired` and this state; else None."""
-        ahead, self._ahead = self._ahead, None
-        if ahead is None or ahead[0] is not desired:
-            return None
-        _, then, future = ahead
-        result = future.result()  # the job's failure is this sync's
-        now = self._state()
-        same = then[:3] == now[:3] and all(
-            a.keys() == b.keys() and all(a[k] is b[k] for k in a) for a, b in ((then[3], now[3]), (then[4], now[4]))
-        )
-        return result if same else None
 
     def resume(self, node: str, desired: Plan) -> None:
         """kube-proxy started again on `node`: it programs the current state at once."""
@@ -504,22 +443,10 @@ class ClusterDns:
         self.ledger = ledger
         self.servers: dict[str, DnsServer] = {}  # pod key -> its dnsmasq
         self.resolv: dict[str, tuple[str, str]] = {}  # netns name -> its (resolv.conf, hosts)
-        self._ahead: tuple[Plan, Future] | None = None  # prepare()'s work for the change being applied
-        self.pods: set[tuple[str, str]] = set()  # the pods of the last sync (ids)
-
-    def prepare(self, desired: Plan) -> None:
-        """At the start of a change (EmulatedCluster.apply): the records and every pod's files,
-        pure work, computed in the background while the new pods' sandboxes are made."""
-        if desired.services is not None and ids(desired.pods) != self.pods:  # else nothing to overlap
-            tag = self.ledger.tag
-            self._ahead = (desired, rules.submit(lambda: (desired.dns_records, pod_files(desired, tag))))
 
     def sync(self, desired: Plan) -> None:
-        ahead, self._ahead = self._ahead, None
         if desired.services is None:
             return
-        ready = ahead[1].result() if ahead is not None and ahead[0] is desired else None
-        self.pods = ids(desired.pods)
         a, cnames = desired.dns_records
         live = {p.key: f"{p.namespace}/{p.name}" for p in desired.pods if p.served_by == "dnsmasq"}
         for key in list(self.servers):
@@ -534,8 +461,7 @@ class ClusterDns:
                     server.ipv6 = next(p.ip for p in desired.pods if p.key == key)
                 self.servers[key] = server  # before it starts: a failed start is stopped and its log kept
                 server.start(a, cnames)
-        # resolv.conf and /etc/hosts (emu/podfiles.py)
-        want = ready[1] if ready is not None else pod_files(desired, self.ledger.tag)
+        want = pod_files(desired, self.ledger.tag)  # resolv.conf and /etc/hosts (emu/podfiles.py)
         remove_resolv_confs([ns for ns in self.resolv if ns not in want])
         self.resolv = {ns: t for ns, t in self.resolv.items() if ns in want}
         if desired.dns_server:

@@ -22,9 +22,6 @@ class KubeProxy6(KubeProxy):
     """kube-proxy's IPv6 proxier of a dual-stack cluster: the same compiled rules
     (kubeproxy/iptables.py or nftables.py) over the IPv6 view of the plan."""
 
-    def prepare(self, desired: Plan) -> None:
-        """Nothing ahead: sync works on the IPv6 view, a plan of its own made there."""
-
     def sync(self, desired: Plan) -> None:
         view = ipv6_view(desired)
         if view is not None:

@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
-from typing import TypeVar
+from concurrent.futures import ThreadPoolExecutor, wait
 
 from .runner import Runner
 
 MAX_LOADERS = 8  # nodes loaded at once: each load mostly waits on the kernel (or a process)
-T = TypeVar("T")
 
 
 def iptables_restore(runner: Runner, netns: str, text: str) -> None:
@@ -82,10 +80,3 @@ def in_parallel(jobs: Iterable[Callable[[], None]]) -> None:
         wait(futures)
     for future in futures:
         future.result()
-
-
-def submit(job: Callable[[], T]) -> Future[T]:
-    """Run `job` on the same pool, in the background: work that can be done ahead of its use
-    (a change's kube-proxy texts while the new pods' sandboxes are made). The caller takes the
-    result, or the job's exception, from the future."""
-    return _loaders().submit(job)
