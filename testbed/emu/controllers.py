@@ -249,14 +249,7 @@ class KubeProxy:
         if desired.services is None or desired.kube_proxy_mode == "none":
             return
         self.ipv6 = is_ipv6(desired)
-        nodes = [n for n in desired.nodes if n.name not in self.paused]  # a stopped kube-proxy goes stale
-        views = {
-            n.name: desired.conditions.services_of(n.name, desired.services)
-            if desired.conditions is not None
-            else desired.services
-            for n in nodes
-        }
-        changed = [n for n in nodes if n.name not in self.bootstrapped or self.synced.get(n.name) != views[n.name]]
+        views, changed = self._changes(desired)
         if not changed:
             self.services = desired.services
             return
@@ -271,6 +264,29 @@ class KubeProxy:
         for node in changed:
             self.synced[node.name] = views[node.name]
         self.services = desired.services
+
+    def _changes(self, desired: Plan) -> tuple[dict[str, ServicesPlan], list[NodePlan]]:
+        """Each running node's view of the Services, and the nodes whose view changed since their last sync."""
+        services = desired.services
+        assert services is not None  # sync returns before without Services
+        nodes = [n for n in desired.nodes if n.name not in self.paused]  # a stopped kube-proxy goes stale
+        views = {
+            n.name: desired.conditions.services_of(n.name, services) if desired.conditions is not None else services
+            for n in nodes
+        }
+        # The nodes share their views: each (synced, wanted) pair is compared once (a policy
+        # change compared 10 equal copies of 1,000 endpoints, 17 ms on a busy VM).
+        differs: dict[tuple[int, int], bool] = {}
+        for n in nodes:
+            before, after = self.synced.get(n.name), views[n.name]
+            if (id(before), id(after)) not in differs:
+                differs[id(before), id(after)] = before is not after and before != after
+        changed = [
+            n
+            for n in nodes
+            if n.name not in self.bootstrapped or differs[id(self.synced.get(n.name)), id(views[n.name])]
+        ]
+        return views, changed
 
     def resume(self, node: str, desired: Plan) -> None:
         """kube-proxy started again on `node`: it programs the current state at once."""

@@ -68,15 +68,18 @@ class DnsServer:
         self.name = f"dnsmasq in {pod}" if pod else "dnsmasq"
         self.daemon: Daemon | None = None
         self.cnames: tuple[tuple[str, str], ...] = ()
+        self.written = ""  # the hosts file's text as last written
         # a single-stack IPv6 cluster (plan/ipv6.py): the pod's IPv6 address, listened on (with
         # --bind-interfaces, dnsmasq answers nothing arriving on a wildcard "::")
         self.ipv6 = ""
 
     def _write(self, a_records: Sequence[tuple[str, str]]) -> None:
+        text = hosts_text(a_records)
         tmp = self.hosts + ".tmp"
         with open(tmp, "w", encoding="ascii") as handle:
-            handle.write(hosts_text(a_records))
+            handle.write(text)
         os.replace(tmp, self.hosts)
+        self.written = text
 
     def argv(self) -> list[str]:
         """dnsmasq's command line (the Daemon runs it in the pod's namespace)."""
@@ -120,6 +123,8 @@ class DnsServer:
             self.stop()
             self.start(a_records, cnames)
             return
+        if self.daemon is not None and hosts_text(a_records) == self.written:
+            return  # the same records (a policy or label change): nothing for dnsmasq to re-read
         self._write(a_records)
         if self.daemon is not None:
             offset = os.path.getsize(self.log) if os.path.exists(self.log) else 0

@@ -44,7 +44,7 @@ def iptables_diff(old: tuple[Table, ...], new: tuple[Table, ...]) -> str | None:
         if not _same_base(before, after):
             return None
         was, now = _user_chains(before), _user_chains(after)
-        changed = [c for name, c in now.items() if was.get(name) != c]
+        changed = [c for name, c in now.items() if was.get(name) is not c and was.get(name) != c]  # most are shared
         gone = [name for name in was if name not in now]
         if not changed and not gone:
             continue

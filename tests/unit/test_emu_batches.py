@@ -84,6 +84,9 @@ def test_runner_batches_and_raises_with_the_command():
         raise AssertionError("a failed batch must raise")
     runner.ip_batch(["link set lo up"], netns="tb-abcd-n0")
     assert runner.calls[-1] == (("ip", "-n", "tb-abcd-n0", "-batch", "-"), "link set lo up\n")
+    # inside the namespace, without `ip -n` (no mount namespace, no /sys remount)
+    runner.ip_batch_in("tb-abcd-n0", ["link set lo up"])
+    assert runner.calls[-1] == (("nsenter", "--net=/run/netns/tb-abcd-n0", "ip", "-batch", "-"), "link set lo up\n")
 
 
 def test_bridge_mac_is_pinned_local_unicast_and_stable():
