@@ -31,7 +31,8 @@ from .. import PREFIX
 from . import ledger as ledgers
 from . import limits
 from .ledger import Ledger, all_tags, claim_dead, owner_alive, registry
-from .runner import Runner
+from .netnsdel import delete_netns
+from .runner import NETNS_DIR, Runner
 
 ETC_NETNS = "/etc/netns"
 _TAGGED_NETNS = re.compile(rf"^{PREFIX}-([0-9a-f]{{4}})-")
@@ -233,8 +234,8 @@ def scan(runner: Runner, ours: Callable[[str], bool], inside: bool = True) -> Fo
 def _remove(runner: Runner, found: Found, report: CleanReport) -> None:
     _kill(set(found.processes))
     report.processes += found.processes
-    if found.netns:
-        runner.ip_batch([f"netns del {n}" for n in found.netns], check=False)
+    if found.netns:  # `ip -force netns del` of each, in-process (netnsdel.py); a rescan says what stayed
+        delete_netns(NETNS_DIR, found.netns)
     report.netns += found.netns
     for path in found.files:  # a folder, or a symlink into the instance's tmpfs (emu/podfs.py)
         if os.path.islink(path):

@@ -2,9 +2,10 @@
 
 Part of emu/. This is what the bridge CNI plugin does for each pod (scenario 001's model),
 batched for speed (README.md, "How it is built"): the pod namespaces are added in-process (emu/netnsadd.py), one
-`ip -n <node> -batch` per node creates cni0, the veth pairs (the pod end born directly
-inside the pod namespace as eth0), the enslaving and the node's routes (plus, with vxlan,
-flannel.1 and its neighbours; its forwarding entries take one `bridge -batch`); then one
+`ip -n <node> -batch` per node creates cni0 and the node's routes (plus, with vxlan,
+flannel.1 and its neighbours; its forwarding entries take one `bridge -batch`), the veth
+pairs are rtnetlink requests sent in-process from the node's namespace (emu/veths.py: the pod
+end born directly inside the pod namespace as eth0, the node's end enslaved as it is made); then one
 in-process rtnetlink socket per pod (emu/netlink.py, opened inside the pod's namespace by
 setns — no subprocess, no interpreter per pod, its requests sent in one go) sets the pod's
 address and default route. With bgp (Calico) there is no bridge: each pod's veth stays unenslaved, gets a /32
@@ -33,9 +34,11 @@ from . import rules
 from .ledger import Ledger, netns_name
 from .netlink import RT_SCOPE_LINK, NetlinkError, RtnlSocket, addr_add, link_up, no_ipv6_link_local, route_add
 from .netnsadd import add_netns
+from .netnsdel import delete_netns
 from .overlay import apply_fdb, vtep_lines
 from .procsys import BATCH, PrivateProc
 from .runner import Runner
+from .veths import PodLink, add_pod_links
 
 NETNS_DIR = "/run/netns"
 
@@ -49,7 +52,9 @@ def node_batch(
     with_bridge: bool = True,
     vtep: VtepPlan | None = None,
 ) -> list[str]:
-    """ip -batch lines run inside the node's namespace (pure: unit-tested as text).
+    """ip -batch lines run inside the node's namespace (pure: unit-tested as text). The build
+    runs the node's lines (pods=[]); each pod's lines say as `ip` commands what emu/veths.py
+    makes in-process, and are the reference its integration test compares against.
 
     `with_bridge`: the node-level objects too (cni0, the VTEP), as at build time; `mtu` is
     the pods' (both veth ends); a node without a bridge (bgp) routes each pod by a /32.
@@ -167,6 +172,19 @@ class PodNetwork:
     def add_pods(self, pods: Sequence[PodPlan], with_bridges: bool = False) -> None:
         tag = self.ledger.tag
         self.ledger.add_netns([netns_name(tag, p.key) for p in pods])
+        network, mtu = self.plan.network, pod_mtu(self.plan)
+        # The nodes' own objects (cni0, the VTEP, routes) first, while the VM's mount table is
+        # small (an `ip -n` copies it into a mount namespace of its own, and each pod namespace
+        # adds a mount to it: at 10,000 pods 0.2 s of system time a node). The nodes are
+        # independent: all at once, from the loader pool, each batch started inside its node.
+        jobs = []
+        for node in self.plan.nodes:
+            routes = [r for r in self.plan.routes if r.node == node.name] if with_bridges else []
+            vtep = network.vtep(node.name) if network is not None else None
+            lines = node_batch(node, [], routes, tag, mtu, with_bridge=with_bridges, vtep=vtep)
+            if lines or (with_bridges and vtep is not None):
+                jobs.append(functools.partial(self._node_job, node, lines, vtep if with_bridges else None))
+        rules.in_parallel(jobs)
         shared = [p for p in pods if p.host_network]  # they live in their node's namespace
         pods = [p for p in pods if not p.host_network]
         names = [netns_name(tag, p.key) for p in pods]
@@ -174,35 +192,35 @@ class PodNetwork:
             add_netns(NETNS_DIR, names)
         if shared:
             host_network_sandboxes(self.runner, tag, shared, {n.name: n.key for n in self.plan.nodes})
-        network = self.plan.network
-        jobs = []
         for node in self.plan.nodes:
             on_node = [p for p in pods if p.node == node.name]
-            routes = [r for r in self.plan.routes if r.node == node.name] if with_bridges else []
-            vtep = network.vtep(node.name) if network is not None else None
-            lines = node_batch(node, on_node, routes, tag, pod_mtu(self.plan), with_bridge=with_bridges, vtep=vtep)
-            if lines or (with_bridges and vtep is not None) or (not node.bridge and on_node and ":" not in node.host_ip):
-                jobs.append(functools.partial(self._node_job, node, on_node, lines, vtep if with_bridges else None))
-        # The nodes are independent (each batch makes its own veths and routes): all at once,
-        # from the loader pool (a change of 10 pods on 10 nodes waited for 10 `ip` in turn).
-        rules.in_parallel(jobs)
+            if not on_node:
+                continue
+            ns = netns_name(tag, node.key)
+            # an IPv6 cluster's routed (bgp) pods: their host ends hold Calico's link-local
+            # gateway and a /128 each, which node_batch's lines say (run inside the node)
+            six = [p for p in on_node if not node.bridge and ":" in p.ip]
+            if six:
+                self.runner.ip_batch_in(ns, node_batch(node, six, [], tag, mtu, with_bridge=False))
+            # the other pods' pairs, by rtnetlink from the node's namespace (emu/veths.py says why)
+            links = [PodLink(p.host_veth, netns_name(tag, p.key), p.ip) for p in on_node if p not in six]
+            if links:
+                add_pod_links(ns, links, mtu, bridge=node.bridge, folder=NETNS_DIR)
+            if not node.bridge and not six:  # IPv6 only: no ARP to proxy
+                write_sysctls(ns, proxy_arp_sysctls(on_node))
         for i in range(0, len(pods), BATCH):  # a procfs per batch: its lookups stay short (procsys.py)
             with PrivateProc() as proc:
                 for pod in pods[i : i + BATCH]:
                     configure_pod(netns_name(tag, pod.key), pod, proc=proc)
 
-    def _node_job(
-        self, node: NodePlan, on_node: Sequence[PodPlan], lines: Sequence[str], vtep: VtepPlan | None
-    ) -> None:
-        """One node's part of add_pods: its batch (inside its namespace: Runner.ip_batch_in),
-        the VTEP's forwarding entries, Calico's proxy ARP on the new pods' host ends."""
+    def _node_job(self, node: NodePlan, lines: Sequence[str], vtep: VtepPlan | None) -> None:
+        """One node's own part of add_pods: its batch (inside its namespace: Runner.ip_batch_in)
+        and the VTEP's forwarding entries."""
         ns = netns_name(self.ledger.tag, node.key)
         if lines:
             self.runner.ip_batch_in(ns, lines)
         if vtep is not None:
             apply_fdb(self.runner, ns, vtep)
-        if not node.bridge and on_node and ":" not in node.host_ip:  # IPv6 only: no ARP to proxy
-            write_sysctls(ns, proxy_arp_sysctls(on_node))
 
     def delete_pods(self, pods: Sequence[PodPlan]) -> None:
         """Deleting a pod's namespace destroys its veth pair too (the kernel removes the peer).
@@ -217,8 +235,8 @@ class PodNetwork:
             if veths and not node.bridge:
                 self.runner.ip_batch([f"link del {v}" for v in veths], netns=netns_name(tag, node.key), check=False)
         names = [netns_name(tag, p.key) for p in pods]
-        if names:
-            self.runner.ip_batch([f"netns del {n}" for n in names], check=False)
+        if names:  # in-process, as `ip -force netns del` does but sharing its waits (netnsdel.py)
+            delete_netns(NETNS_DIR, names)  # what stays is the final sweep's to find and report
 
 
 def host_network_sandboxes(runner: Runner, tag: str, pods: Sequence[PodPlan], node_keys: dict[str, str]) -> None:
