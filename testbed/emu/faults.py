@@ -56,10 +56,11 @@ class FaultInjector:
         self.say: Callable[[str], None] = cluster.progress
 
     # -- the record -----------------------------------------------------------------------
-    def event(self, event: str, fault: Fault, detail: str = "") -> None:
+    def event(self, event: str, fault: Fault, detail: str = "", at: float | None = None) -> None:
+        """Record `event`, at `at` (the control plane's decision) if given, else now."""
         self.events.append(
             {
-                "time": time.time(),
+                "time": time.time() if at is None else at,
                 "step": self.step,
                 "event": event,
                 "kind": fault.kind,
@@ -252,15 +253,22 @@ class FaultInjector:
     def _node_down(
         self, fault: Fault, timers: Timers, spec: ClusterSpec, manifests: Manifests
     ) -> tuple[ClusterSpec, Manifests]:
-        time.sleep(timers.scaled(timers.node_monitor_grace_period))
+        # Kubernetes' timers run from the node's last heartbeat (the failure: the inject event) and
+        # from the taint's timeAdded (NotReady), not from when this testbed finished applying the
+        # previous state, which takes longer on a busy machine. Events carry those decision times.
+        died = next(e["time"] for e in reversed(self.events) if e["event"] == "inject" and e["target"] == fault.target)
+        _sleep_until(died + timers.scaled(timers.node_monitor_grace_period))
+        not_ready = time.time()
         self.not_ready.add(fault.node)
         spec = lifecycle.tainted(spec, fault.node)
         self._apply(self.cluster.plan)
         pods = len(self.cluster.plan.pods_on(fault.node))
-        self.event("not-ready", fault, f"{pods} pod(s)' endpoints not ready, removed from kube-proxy's rules")
+        detail = f"{pods} pod(s)' endpoints not ready, removed from kube-proxy's rules"
+        self.event("not-ready", fault, detail, at=not_ready)
         if not fault.evict:
             return spec, manifests
-        time.sleep(timers.scaled(timers.toleration_seconds))
+        _sleep_until(not_ready + timers.scaled(timers.toleration_seconds))
+        evicting = time.time()
         before = {p.full_name for p in self.cluster.plan.pods}
         manifests, plan, evicted = lifecycle.evict(spec, manifests, self.cluster.plan, fault.node)
         self.evicted[fault.node] = [p for p in self.cluster.plan.pods if p.full_name in set(evicted)]
@@ -270,7 +278,9 @@ class FaultInjector:
         if agent is not None:  # the evicted pods' sandboxes are gone: forget their closed listeners
             agent.agent.closed &= present
         new = sorted(f"{p.full_name} on {p.node}" for p in self.cluster.plan.pods if p.full_name not in before)
-        self.event("evicted", fault, f"{len(evicted)} pod(s) evicted; replaced by {', '.join(new) or 'none'}")
+        self.event(
+            "evicted", fault, f"{len(evicted)} pod(s) evicted; replaced by {', '.join(new) or 'none'}", at=evicting
+        )
         return spec, manifests
 
     def _node_up(self, fault: Fault, spec: ClusterSpec, manifests: Manifests) -> tuple[ClusterSpec, Manifests]:
@@ -314,3 +324,8 @@ class FaultInjector:
                 return
             time.sleep(0.2)
         self.event("not-withdrawn", fault, f"peers still route {node.pod_cidr} {hold + 15} s later")
+
+
+def _sleep_until(deadline: float) -> None:
+    """Sleep until wall-clock `deadline` (event times are wall-clock); at once if it passed."""
+    time.sleep(max(0.0, deadline - time.time()))

@@ -29,6 +29,7 @@ from .paced import PacedChanges
 from .records import make_row
 from .results import discarded_if_empty, environment, file_sha256, new_run_id, unique_run_dir, write_results
 from .rollout import Rollout
+from .stale_entries import mark_stale_entries
 from .statefulsets import ordered_build, stages
 from .taints import TaintNodes, evictions, retaint
 from .updates import STEP_DELAY as UPDATE_STEP_DELAY
@@ -469,6 +470,9 @@ def run_experiment(exp: Experiment, results_root: str, progress: Callable[[str],
         final_plan = cluster.plan
         events = list(cluster.faults.events)
     timings.update(cluster.timings)  # after the block: teardown time is known only then
+    stale = mark_stale_entries(rows)  # experiment/stale_entries.py: the stale entry decides those
+    if stale:
+        progress(f"{stale} probe(s) reused the 5-tuple of an unanswered SYN still in conntrack: expected any")
     passed = failure is None and bool(rows) and all(r["outcome_ok"] and r["nat_free"] is not False for r in rows)
     inputs = [
         exp.file,

@@ -45,19 +45,34 @@ def _foreign_tags() -> set[str]:
 
 
 def kernel_snapshot() -> dict[str, list[str]]:
-    """What a testbed run may create: named namespaces, root links, state folders, processes."""
+    """What a testbed run may create: named namespaces, root links, state folders, processes.
+
+    Only the testbed's own namespace names count (tb-<tag>-..., every one it creates): other
+    work on a shared machine makes and deletes namespaces of its own. Neither do the objects of
+    another live session's agent tests (tb-it<its pid>-..., test_agent_prober.py)."""
     snap = _raw_snapshot()
-    foreign = _foreign_tags()
+    snap["netns"] = [n for n in snap["netns"] if n.startswith("tb-")]
+    foreign = _foreign_tags() | _foreign_sessions(snap)
     if not foreign:
         return snap
 
-    def keep(item: str) -> bool:
-        return not any(
-            f"tb-{t}-" in item or f"tb{t}" in item or f"--tag {t}" in item or f"/run/testbed/{t}" in item or item == t
-            for t in foreign
-        )
+    return {k: [i for i in v if not _of_tags(i, foreign)] for k, v in snap.items()}
 
-    return {k: [i for i in v if keep(i)] for k, v in snap.items()}
+
+def _of_tags(item: str, tags: set[str]) -> bool:
+    """Whether a snapshot item (a name, a command line, a path) belongs to one of `tags`."""
+    return any(
+        f"tb-{t}-" in item or f"tb{t}" in item or f"--tag {t}" in item or f"/run/testbed/{t}" in item or item == t
+        for t in tags
+    )
+
+
+def _foreign_sessions(snap: dict[str, list[str]]) -> set[str]:
+    """it<pid> tags (test_agent_prober.py's prefix) of live test sessions other than this one."""
+    import re
+
+    pids = {int(m) for items in snap.values() for item in items for m in re.findall(r"tb-it(\d+)-", item)}
+    return {f"it{pid}" for pid in pids if pid != os.getpid() and os.path.exists(f"/proc/{pid}")}
 
 
 def _raw_snapshot() -> dict[str, list[str]]:
@@ -97,13 +112,44 @@ def _raw_snapshot() -> dict[str, list[str]]:
     }
 
 
+def swept(tag: str) -> bool:
+    """Nothing of instance `tag` is left (its folder, its namespaces), whoever swept it: several
+    instances may run at once, and each one's start-up sweep takes a dead owner's objects, so
+    another instance may come before the sweep a test runs itself."""
+    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
+    return not os.path.exists(f"/run/testbed/{tag}") and not [n for n in netns if n.startswith(f"tb-{tag}-")]
+
+
+def swept_here(report, tag: str) -> bool:
+    """Whether this clean (an emu.cleanup.CleanReport) removed instance `tag` itself, rather
+    than finding it already swept by another instance (which swept() then checks)."""
+    if f"/run/testbed/{tag}" in report.state_dirs:
+        return True
+    assert swept(tag), f"instance {tag} is neither swept by this clean nor by another instance"
+    return False
+
+
 @pytest.fixture
 def no_leftovers():
-    """Assert that the test left no namespace, link, process or state folder behind."""
+    """Assert that the test left no namespace, link, process or state folder behind: nothing
+    that was not there before. What was there may go meanwhile: a dead instance that a stale
+    sweep took (any instance's start-up sweep does, this test's own runs' too), or one still
+    being created (no ledger yet, so not known as another session's) that then ran and ended."""
     before = kernel_snapshot()
     yield before
     after = kernel_snapshot()
-    assert after == before, f"leftovers after the test: before={before} after={after}"
+    new = {k: [i for i in after[k] if i not in before[k]] for k in after}
+    assert not any(new.values()), f"leftovers after the test: {new}"
+
+
+@pytest.fixture
+def clean_slate() -> None:
+    """Sweep dead instances first (other sessions' crashed runs on this shared machine), so
+    that the start-up sweep of the runs under test does not change what `no_leftovers` saw."""
+    from testbed.emu.cleanup import clean
+    from testbed.emu.runner import Runner
+
+    clean(Runner(), only_stale=True)
 
 
 @pytest.fixture

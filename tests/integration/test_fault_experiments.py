@@ -37,9 +37,16 @@ def _failed(rows, step, group):
 
 def test_node_failure_reproduces_kubernetes_sequence(tmp_path, no_leftovers):
     run_dir, passed, rows, meta, report = _run("fault-node-failure.yaml", tmp_path)
-    if not passed:  # an open flake (closing note of stop 22): one more run must pass, whole
-        run_dir, passed, rows, meta, report = _run("fault-node-failure.yaml", tmp_path / "again")
     assert passed
+    # after the fault, every probe connects but one that met the conntrack entry of a SYN that went
+    # unanswered (same 5-tuple, < 120 s before; experiment/stale_entries.py): that one is counted
+    checks = rows[rows["step"].isin(["node-down", "node-up"])]
+    stale = checks[checks["expected_by"] == "conntrack"]
+    assert (checks[checks["expected_by"] != "conntrack"]["outcome"] == "connected").all()
+    unanswered = rows[rows["outcome"].isin(["timeout", "unreachable"])]
+    earlier = set(zip(unanswered["src_ip"], unanswered["sport"], unanswered["dst_ip"], unanswered["port"]))
+    assert set(zip(stale["src_ip"], stale["sport"], stale["dst_ip"], stale["port"])) <= earlier
+    assert len(stale) <= 3, stale  # a few reused ports at most, not a broken recovery
     events = [(e["step"], e["event"]) for e in meta["events"]]
     assert events == [
         ("node-down", "inject"),

@@ -16,22 +16,12 @@ import time
 
 import pytest
 
-from .conftest import ROOT, kernel_snapshot
+from .conftest import ROOT, kernel_snapshot, swept
 
 QUICKSTART = os.path.join(ROOT, "experiments", "quickstart.yaml")
 TOPO = os.path.join(ROOT, "topologies", "three-nodes.yaml")
 APP = os.path.join(ROOT, "manifests", "quickstart-app.yaml")
 SYSCTLS = [f"/proc/sys/net/ipv4/neigh/default/gc_thresh{n}" for n in (1, 2, 3)]
-
-
-@pytest.fixture
-def clean_slate() -> None:
-    """Sweep dead instances first (other sessions' crashed runs on this shared machine), so
-    that the start-up sweep of the runs under test does not change what `no_leftovers` saw."""
-    from testbed.emu.cleanup import clean
-    from testbed.emu.runner import Runner
-
-    clean(Runner(), only_stale=True)
 
 
 def sysctls() -> list[int]:
@@ -196,7 +186,8 @@ def test_a_killed_unreaped_owner_is_stale(clean_slate, testbed_cmd):
             time.sleep(0.01)
         out = subprocess.run(argv + ["clean", "--stale"], capture_output=True, text=True, env=env, timeout=120)
         assert out.returncode == 0, out.stderr
-        assert "removed 11 namespace(s)" in out.stdout, out.stdout  # 3 nodes, laptop, switch, 6 pods
+        # 3 nodes, laptop, switch, 6 pods; or another instance's start-up sweep took the zombie's first
+        assert "removed 11 namespace(s)" in out.stdout or ("nothing to clean" in out.stdout and swept(tag)), out.stdout
         assert f"tb-{tag}-" not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
         assert not os.path.exists(f"/run/testbed/{tag}")
         assert open(f"/proc/{owner.pid}/stat").read().rsplit(")", 1)[1].split()[0] == "Z"  # still unreaped
@@ -220,10 +211,15 @@ def refuse(self, gone):
     raise RuntimeError("injected")
 cleanup._remove = spare_one
 pods.PodNetwork.delete_pods = refuse
+state = cluster.ledger.dir
 try:
     cluster.teardown()
 except TestbedError as exc:
     print(exc, flush=True)
+# what remains, read while this owner lives: no sweep takes a live owner's tag
+import json, subprocess
+print(json.dumps(json.load(open(state + "/ledger.json")).get("remains")), flush=True)
+print(" ".join(subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()), flush=True)
 """
 
 
@@ -234,16 +230,17 @@ def test_an_incomplete_teardown_says_what_remains_and_clean_stale_finishes_it(cl
     before = kernel_snapshot()
     code = _OWNER.format(root=ROOT, topo=TOPO, app=APP, then=_INCOMPLETE)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    tag, message = (out.stdout.splitlines() + ["", ""])[:2]
+    tag, message, remains, netns = (out.stdout.splitlines() + ["", "", "null", ""])[:4]
     try:
         assert message.startswith("teardown was incomplete: 1 namespace(s) of instance " + tag), out
         assert "injected" in message and "clean --stale" in message
-        ledger = json.load(open(f"/run/testbed/{tag}/ledger.json"))
-        assert ledger["remains"] == {"netns": [f"tb-{tag}-n1"]}
-        assert f"tb-{tag}-n1" in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        assert json.loads(remains) == {"netns": [f"tb-{tag}-n1"]}
+        assert f"tb-{tag}-n1" in netns.split()
     finally:
         cleaned = subprocess.run(argv + ["clean", "--stale"], capture_output=True, text=True, env=env, timeout=120)
-    assert cleaned.returncode == 0 and "removed 1 namespace(s)" in cleaned.stdout, cleaned
+    assert cleaned.returncode == 0, cleaned
+    # once the owner exited, another instance's start-up sweep may finish it before this one
+    assert "removed 1 namespace(s)" in cleaned.stdout or ("nothing to clean" in cleaned.stdout and swept(tag)), cleaned
     assert kernel_snapshot() == before
 
 
