@@ -96,12 +96,14 @@ class TcpListener:
             except OSError as exc:  # EMFILE, ECONNABORTED: keep serving the rest
                 self.agent.warn(f"accept on {self.who.pod}:{self.who.port}: {exc}")
                 return
+            local_ip: str | None = None
             try:
-                local_ip: str | None = csock.getsockname()[0]  # asked once: the log and the reply
+                addr: str = csock.getsockname()[0]  # asked once: for the log and the reply
             except OSError:
-                local_ip = None
+                pass
             else:
-                self.agent.access.add(self.who, peer[0], peer[1], local_ip)
+                local_ip = addr
+                self.agent.access.add(self.who, peer[0], peer[1], addr)
             TcpConn(self.agent, csock, peer, self.who, local_ip).start()
 
     def close(self) -> None:
