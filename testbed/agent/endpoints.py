@@ -96,11 +96,15 @@ class TcpListener:
             except OSError as exc:  # EMFILE, ECONNABORTED: keep serving the rest
                 self.agent.warn(f"accept on {self.who.pod}:{self.who.port}: {exc}")
                 return
+            local_ip: str | None = None
             try:
-                self.agent.access.record(self.who, peer[0], peer[1], csock.getsockname()[0])
+                addr: str = csock.getsockname()[0]  # asked once: for the log and the reply
             except OSError:
                 pass
-            TcpConn(self.agent, csock, peer, self.who).start()
+            else:
+                local_ip = addr
+                self.agent.access.add(self.who, peer[0], peer[1], addr)
+            TcpConn(self.agent, csock, peer, self.who, local_ip).start()
 
     def close(self) -> None:
         self.sock.close()
@@ -109,9 +113,24 @@ class TcpListener:
 class TcpConn:
     """One accepted connection: read the request (bounded), answer once, close."""
 
-    __slots__ = ("agent", "sock", "fd", "peer", "who", "buf", "out", "deadline", "closed", "registered", "drain")
+    __slots__ = (
+        "agent",
+        "sock",
+        "fd",
+        "peer",
+        "who",
+        "buf",
+        "out",
+        "deadline",
+        "closed",
+        "registered",
+        "drain",
+        "local_ip",
+    )
 
-    def __init__(self, agent: Agent, sock: socket.socket, peer: tuple[str, int], who: PortIdentity):
+    def __init__(
+        self, agent: Agent, sock: socket.socket, peer: tuple[str, int], who: PortIdentity, local_ip: str | None = None
+    ):
         sock.setblocking(False)  # accept() hands back a blocking socket
         self.agent = agent
         self.sock = sock
@@ -124,6 +143,7 @@ class TcpConn:
         self.closed = False
         self.registered = False
         self.drain = False
+        self.local_ip = local_ip  # the address the client reached (getsockname), if known yet
 
     def start(self) -> None:
         # The client often sent its line before we accepted: answer without an epoll round trip.
@@ -166,18 +186,23 @@ class TcpConn:
             self.respond(parse_request(self.buf, final=True))
 
     def respond(self, request) -> None:
-        try:
-            local_ip = self.sock.getsockname()[0]
-        except OSError:
-            self.close()
-            return
+        local_ip = self.local_ip
+        if local_ip is None:
+            try:
+                local_ip = self.sock.getsockname()[0]
+            except OSError:
+                self.close()
+                return
         body = encode_reply(self.who, self.peer[0], self.peer[1], local_ip)
         self.out = tcp_response(request, body)
         self._flush()
 
     def _flush(self) -> None:
         try:
-            sent = self.sock.send(self.out)
+            # MSG_MORE: the answer waits for close(), whose FIN then rides on it - one packet
+            # for answer and FIN, and no ACK of the answer alone (issue 18). close() follows at
+            # once below; after a partial send, the next send or the close pushes the rest.
+            sent = self.sock.send(self.out, socket.MSG_MORE)
         except BlockingIOError:
             sent = 0
         except OSError:
@@ -252,7 +277,7 @@ class UdpEndpoint:
             if where is None:
                 continue
             dst, reply_from = where
-            self.agent.access.record(self.who, peer[0], peer[1], dst)
+            self.agent.access.add(self.who, peer[0], peer[1], dst)
             body = encode_reply(self.who, peer[0], peer[1], dst)
             try:
                 sock.sendmsg([body], [reply_from], 0, peer)

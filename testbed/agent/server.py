@@ -311,6 +311,7 @@ class Agent:
                             handler(events)
                         except Exception as exc:  # a bug in one handler must not stop every pod
                             self.warn(f"handler for fd {fd} failed: {exc!r}")
+                self.access.flush()  # this round's access-log lines, one write per pod file
                 if self._hup:
                     self._hup = False
                     self._load_and_reconcile()  # on a bad file the old sockets stay
@@ -320,6 +321,7 @@ class Agent:
         return 0
 
     def shutdown(self) -> None:
+        self.access.flush()
         for conn in self.timers:
             conn.close()
         self.timers.clear()

@@ -5,7 +5,8 @@ run_probes() answers them with real packets through the emulated cluster (veths,
 kube-proxy DNAT, NetworkPolicy filters) and returns one ProbeResult each, carrying the agent's JSON
 reply (wire/reply.py: who answered, which source address it saw) for the NAT and policy analysis.
 
-How it stays fast on two cores: one thread, one epoll, non-blocking sockets. A socket keeps the
+How it stays fast on two cores: one epoll per thread, non-blocking sockets (a large run without
+drop evidence has one thread per core, each with its own source namespaces). A socket keeps the
 namespace it was created in, so probes are grouped by source namespace and each namespace is
 entered once per batch (netns.py); connect/send/recv need no switching. Every probe's
 timeout runs concurrently, so N blocked flows cost one timeout, not N. SCTP goes through one raw
@@ -24,10 +25,12 @@ from __future__ import annotations
 
 import errno
 import heapq
+import os
 import random
 import select
 import socket
 import struct
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -49,6 +52,10 @@ SO_RCVBUFFORCE = 33
 _PKTINFO = struct.Struct("=I4s4s")
 _PKTINFO6 = struct.Struct("=16sI")  # struct in6_pktinfo: address, ifindex
 _EXTENDED_ERR = struct.Struct("=IBBBBII")  # struct sock_extended_err
+# A TCP probe's close is abortive (linger 0: one RST, no FIN and ACK back, no TIME_WAIT left
+# in the agent), and its handshake's last ACK rides on the request (quick ACKs off: the kernel
+# "saves one ACK" when data follows at once): 6 packets a probe instead of 10 (issue 18).
+_LINGER0 = struct.pack("ii", 1, 0)
 _EPOLLET = select.EPOLLET
 _EPOLLIN = select.EPOLLIN
 _EPOLLERR = select.EPOLLERR | select.EPOLLHUP
@@ -85,9 +92,12 @@ class ProbeResult:
     sport: int = 0
 
 
+_EVIDENCE = {"timeout": "timeout", "refused": "reset", "unreachable": "reset"}
+
+
 def evidence_of(outcome: str) -> str:
     """The evidence an outcome carries when no drop log decided it."""
-    return {"timeout": "timeout", "refused": "reset", "unreachable": "reset"}.get(outcome, "")
+    return _EVIDENCE.get(outcome, "")
 
 
 _TCP_INFO_RTT = 68  # offset of tcpi_rtt (µs, u32) in struct tcp_info
@@ -370,7 +380,11 @@ class _Runner:
                 return None
             kind = socket.SOCK_STREAM if p.protocol == "TCP" else socket.SOCK_DGRAM
             family = socket.AF_INET6 if ":" in p.dst_ip else socket.AF_INET  # dual-stack (issue 15)
-            return socket.socket(family, kind | socket.SOCK_NONBLOCK)
+            sock = socket.socket(family, kind | socket.SOCK_NONBLOCK)
+            if kind == socket.SOCK_STREAM:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER0)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 0)
+            return sock
         except OSError as exc:  # EMFILE, ...: fail this probe, not the run
             self._fail(idx, "error", f"socket: {exc}")
             return None
@@ -469,8 +483,16 @@ class _Runner:
                 self._finish(f, "connected", reply, None if reply else "closed without a reply")
                 return
             f.buf += data
-            if f.latency is None and b"\n" in data:
-                f.latency = time.perf_counter() - f.t0
+            if b"\n" in data:
+                if f.latency is None:
+                    f.latency = time.perf_counter() - f.t0
+                # The agent's reply is one line and then its FIN: a line that decodes is all
+                # there is to read (waiting for the EOF cost one more recv a probe). Anything
+                # else (an HTTP server's answer) is read to the end, as before.
+                reply = decode_reply(f.buf.split(b"\n", 1)[0])
+                if reply is not None:
+                    self._finish(f, "connected", reply, None)
+                    return
 
     def _on_udp(self, f: _Flight, events: int) -> None:
         try:
@@ -565,7 +587,70 @@ def _check(p: Probe) -> str | None:
     return None
 
 
-def run_probes(probes: Sequence[Probe], concurrency: int = 1024, evidence: DropLog | None = None) -> list[ProbeResult]:
+def run_probes(
+    probes: Sequence[Probe], concurrency: int = 1024, evidence: DropLog | None = None, workers: int | None = None
+) -> list[ProbeResult]:
     """Run every probe, at most `concurrency` at a time; results come back in input order. With
-    `evidence` (the cluster's DropLog), a logged drop of a probe's packet blocks it at once."""
-    return _Runner(probes, concurrency, evidence).run()
+    `evidence` (the cluster's DropLog), a logged drop of a probe's packet blocks it at once.
+
+    Large runs without evidence are split by source namespace over `workers` threads (default:
+    one per core, at most MAX_WORKERS): most of a probe's cost is the kernel carrying its packets
+    through the emulated hops inside connect/send/close, which run without the GIL, so one thread
+    per core keeps both cores busy where one thread left the second to the agent alone. Each
+    thread has its own epoll, sockets and namespace switches (setns is per thread)."""
+    n = _worker_count(len(probes), workers) if evidence is None else 1
+    if n <= 1:
+        return _Runner(probes, concurrency, evidence).run()
+    return _run_sharded(probes, concurrency, shard_by_source(probes, n))
+
+
+MAX_WORKERS = 4
+MIN_PROBES_PER_WORKER = 1024  # below this a thread's start and the GIL's hand-offs cost more than they save
+
+
+def _worker_count(probes: int, wanted: int | None) -> int:
+    if wanted is None:
+        try:
+            wanted = len(os.sched_getaffinity(0))
+        except (AttributeError, OSError):
+            wanted = os.cpu_count() or 1
+    return max(1, min(wanted, MAX_WORKERS, probes // MIN_PROBES_PER_WORKER))
+
+
+def shard_by_source(probes: Sequence[Probe], n: int) -> list[list[int]]:
+    """Probe indexes in n shards of about equal size, every source namespace in one shard only
+    (so each is entered by one thread, and an SCTP raw socket exists once per namespace). Same
+    probes, same shards: the largest namespaces first, each to the smallest shard so far."""
+    groups: dict[str, list[int]] = {}
+    for i, p in enumerate(probes):
+        groups.setdefault(p.src_netns, []).append(i)
+    shards: list[list[int]] = [[] for _ in range(n)]
+    for idxs in sorted(groups.values(), key=lambda g: (-len(g), g[0])):
+        min(shards, key=len).extend(idxs)
+    for shard in shards:
+        shard.sort()  # each worker keeps the callers' order (sources grouped as given)
+    return [s for s in shards if s]
+
+
+def _run_sharded(probes: Sequence[Probe], concurrency: int, shards: list[list[int]]) -> list[ProbeResult]:
+    out: list[ProbeResult | None] = [None] * len(probes)
+    errors: list[BaseException] = []
+
+    def work(idxs: list[int]) -> None:
+        try:  # the runner is made in its own thread: it saves that thread's namespace as home
+            results = _Runner([probes[i] for i in idxs], max(1, concurrency // len(shards))).run()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            errors.append(exc)
+            return
+        for i, r in zip(idxs, results):
+            out[i] = r
+
+    threads = [threading.Thread(target=work, args=(s,), name="prober", daemon=True) for s in shards[1:]]
+    for t in threads:
+        t.start()
+    work(shards[0])
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return out  # type: ignore[return-value]

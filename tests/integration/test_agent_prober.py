@@ -358,6 +358,52 @@ def test_many_tcp_probes_all_answered(cluster):
     assert {r.reply["peer_ip"] for r in results} == {A_IP}
 
 
+def test_a_large_run_split_over_threads_keeps_order_and_sources(cluster):
+    a, b = cluster["a"], cluster["b"]
+    probes = [probe(i, a, B_IP, 80, "TCP") if i % 2 else probe(i, b, A_IP, 7000, "TCP") for i in range(3000)]
+    results = run_probes(probes, workers=2)  # one thread per source namespace here
+    assert [r.id for r in results] == list(range(3000))
+    assert Counter(r.outcome for r in results) == {"connected": 3000}
+    assert all(r.reply["peer_ip"] == (A_IP if i % 2 else B_IP) for i, r in enumerate(results))
+
+
+def test_a_tcp_probe_answer_carries_the_fin_and_the_client_resets(cluster):
+    """6 packets a probe, not 10 (issue 18): the agent's answer and FIN in one segment, one RST
+    from the client instead of its FIN and the ACK back (and the handshake's ACK on the request)."""
+    a = cluster["a"]
+    dump = subprocess.Popen(
+        ["ip", "netns", "exec", Path(a).name, "tcpdump", "-i", "eth0", "-nn", "-l", "-c", "200", "tcp port 80"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        said = [dump.stderr.readline() for _ in range(2)]  # "verbose output suppressed", "listening on"
+        assert "listening" in said[-1], said
+        results = run_probes([probe(i, a, B_IP, 80, "TCP") for i in range(5)])
+        assert {r.outcome for r in results} == {"connected"}
+        time.sleep(0.3)
+    finally:
+        dump.send_signal(signal.SIGINT)
+        out = dump.communicate(timeout=10)[0]
+    flows: dict[str, list[tuple[bool, str, int]]] = {}
+    for line in filter(None, out.splitlines()):  # "... IP 10.250.0.2.40000 > 10.250.0.3.80: Flags [S], ..., length 0"
+        words = line.split()
+        src, flags, length = (
+            words[2],
+            line.split("Flags [")[1].split("]")[0],
+            int(line.rsplit("length ", 1)[1].split()[0].rstrip(":")),
+        )
+        client = not src.endswith(".80")
+        flows.setdefault(src if client else words[4].rstrip(":"), []).append((client, flags, length))
+    assert len(flows) == 5, out
+    for packets in flows.values():
+        assert not any(client and "F" in flags for client, flags, _ in packets), packets
+        assert packets[-1][0] and "R" in packets[-1][1], packets
+        assert any(not client and "F" in flags and length > 0 for client, flags, length in packets), packets
+        assert len(packets) <= 7, packets  # 10 before; 6 when the handshake's ACK rides on the request
+
+
 def test_sighup_reconciles_and_stdin_eof_stops(cluster, tmp_path):
     a = Path(cluster["a"]).name
     config = {"pods": [pod(a, "extra-1", A_IP, [("c", 7100, "TCP")])]}
