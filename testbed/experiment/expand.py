@@ -127,6 +127,15 @@ def _ports(pod: PodPlan, group: ProbeGroup) -> Iterator[tuple[int, str, str, str
             yield want, proto, match.name if match else "", match.container if match else ""
 
 
+def _with_http(probe: PlannedProbe, group: ProbeGroup) -> PlannedProbe:
+    """`probe` with the HTTP request of an `http:` group (host, path, scheme); else itself."""
+    if group.http is None:
+        return probe
+    return dataclasses.replace(
+        probe, http_host=group.http.host, http_path=group.http.path, http_scheme=group.http.scheme
+    )
+
+
 def communication(src: Party, dst: Party, localhost: bool) -> str:
     if localhost:
         return "container-to-container"
@@ -186,7 +195,7 @@ def _service_probes(plan: Plan, group: ProbeGroup, srcs: list[Party]) -> list[Pl
                 elif target.via == "externalIP":
                     dests = [(ip, port.port) for ip in svc.external_ips]
                 elif target.hostname:
-                    out += _hostname_probes(plan, group, src, svc, port, attempt)
+                    out += [_with_http(p, group) for p in _hostname_probes(plan, group, src, svc, port, attempt)]
                     continue
                 else:
                     dests = [(svc.cluster_ip, port.port)]
@@ -205,7 +214,7 @@ def _service_probes(plan: Plan, group: ProbeGroup, srcs: list[Party]) -> list[Pl
                     comm = f"{src.kind}-to-service ({'ClusterIP' if not external else target.via})"
                     if target.via == "dns":
                         comm = f"{src.kind}-to-service (DNS name)"
-                    if group.http is not None:
+                    if group.http is not None and group.http.host:  # no host: a plain HTTP request
                         comm = f"{src.kind}-to-ingress ({group.http.scheme})"
                         want = ()  # the backend sees the ingress controller, by design
                     out.append(
@@ -439,7 +448,7 @@ def _expand(plan: Plan, group: ProbeGroup) -> list[PlannedProbe]:
                         group.seconds,
                     )
                 )
-    return out
+    return [_with_http(p, group) for p in out]  # HTTP to pod IPs (issue 15: `http://[addr]:port/` too)
 
 
 def _hostname_probes(

@@ -98,7 +98,14 @@ def probe_rows(
         web_answers = run_http(
             [
                 HttpProbe(
-                    cluster.netns_path(p.src.key), p.dst_ip, p.port, p.http_host, p.http_path, p.http_scheme, p.timeout
+                    cluster.netns_path(p.src.key),
+                    p.dst_ip,
+                    p.port,
+                    p.http_host,
+                    p.http_path,
+                    p.http_scheme,
+                    p.timeout,
+                    p.dns_name,
                 )
                 for _, p in web
             ]
@@ -309,13 +316,20 @@ def _resolve_names(cluster: EmulatedCluster, planned: list[PlannedProbe]) -> lis
     if not named or cluster.plan.services is None:
         return planned
     server = cluster.plan.services.service("kube-system", "kube-dns").cluster_ip
-    answers = resolve_many([(cluster.netns_path(p.src.key), p.dns_name, server) for p in named])
+
+    # a dual-stack cluster's IPv6 probes (family IPv6) ask for the AAAA record (issue 15)
+    def aaaa(p: PlannedProbe) -> bool:
+        return ":" in p.dst_ip and ":" not in server
+
+    answers = resolve_many([(cluster.netns_path(p.src.key), p.dns_name, server) for p in named if not aaaa(p)])
+    answers6 = resolve_many([(cluster.netns_path(p.src.key), p.dns_name, server) for p in named if aaaa(p)], aaaa=True)
     out = []
     for p in planned:
         if p.dns_name:
-            ips = answers.get((cluster.netns_path(p.src.key), p.dns_name), [])
+            found = answers6 if aaaa(p) else answers
+            ips = found.get((cluster.netns_path(p.src.key), p.dns_name), [])
             # No answer: probe an address that cannot be reached, so the row records the failure.
-            p = dataclasses.replace(p, dst_ip=ips[0] if ips else "0.0.0.0")
+            p = dataclasses.replace(p, dst_ip=ips[0] if ips else ("::" if ":" in p.dst_ip else "0.0.0.0"))
         out.append(p)
     return out
 

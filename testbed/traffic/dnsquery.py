@@ -17,9 +17,12 @@ from collections.abc import Sequence
 from ..netns import NetnsSwitcher
 
 
-def resolve_many(queries: Sequence[tuple[str, str, str]], timeout: float = 1.0) -> dict[tuple[str, str], list[str]]:
+def resolve_many(
+    queries: Sequence[tuple[str, str, str]], timeout: float = 1.0, aaaa: bool = False
+) -> dict[tuple[str, str], list[str]]:
     """queries: (netns path, name, server IP) -> {(netns path, name): [A record addresses]} (AAAA
-    records when the server is IPv6: a single-stack IPv6 cluster's kube-dns)."""
+    records when the server is IPv6: a single-stack IPv6 cluster's kube-dns; or with `aaaa`:
+    a dual-stack cluster's IPv6 probes asking its IPv4 kube-dns)."""
     from scapy.layers.dns import DNS, DNSQR  # deferred: scapy takes ~0.5 s to import
 
     socks: dict[socket.socket, tuple[str, str, int]] = {}
@@ -30,7 +33,7 @@ def resolve_many(queries: Sequence[tuple[str, str, str]], timeout: float = 1.0) 
                 sock = socket.socket(socket.AF_INET6 if ":" in server else socket.AF_INET, socket.SOCK_DGRAM)
             sock.setblocking(False)
             qid = random.getrandbits(16)
-            qtype = "AAAA" if ":" in server else "A"
+            qtype = "AAAA" if ":" in server or aaaa else "A"
             sock.sendto(bytes(DNS(id=qid, rd=1, qd=DNSQR(qname=name, qtype=qtype))), (server, 53))
             socks[sock] = (netns, name, qid)
     out: dict[tuple[str, str], list[str]] = {(n, q): [] for n, q, _ in socks.values()}
@@ -50,7 +53,7 @@ def resolve_many(queries: Sequence[tuple[str, str, str]], timeout: float = 1.0) 
                 if answer.id != qid:
                     continue
                 pending.discard(sock)
-                want = 28 if sock.family == socket.AF_INET6 else 1  # AAAA or A records
+                want = 28 if sock.family == socket.AF_INET6 or aaaa else 1  # AAAA or A records
                 out[(netns, name)] = [rr.rdata for rr in (answer.an or []) if getattr(rr, "type", 0) == want]
     finally:
         for sock in socks:

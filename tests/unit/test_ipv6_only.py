@@ -322,14 +322,13 @@ def _probe(protocol: str, dst_ip: str, method: str = "socket") -> PlannedProbe:
     )
 
 
-def test_probes_go_to_ipv6_localhost_sctp_scapy_iperf3_pass_http_is_refused():
+def test_probes_go_to_ipv6_localhost_sctp_scapy_iperf3_and_http_pass():
     (p,) = single_stack_probes([_probe("TCP", "127.0.0.1")])
     assert (p.dst_ip, p.expect_sources) == ("::1", ("::1",))
     kinds = [_probe("SCTP", "fd00:10:244:1::3"), _probe("TCP", "fd00:10:244:1::3", "scapy")]
     kinds.append(_probe("TCP", "fd00:10:244:1::3", "iperf3"))
+    kinds.append(_probe("TCP", "fd00:10:244:1::3", "http"))  # http://[fd00:10:244:1::3]/ (traffic/http.py)
     assert single_stack_probes(kinds) == kinds  # sent over IPv6 as they are, by the dual-stack machinery
-    with pytest.raises(SpecError, match="http in an ipFamily ipv6 cluster: the HTTP prober is IPv4-only so far"):
-        single_stack_probes([_probe("TCP", "fd00:10:244:1::3", "http")])
 
 
 def test_policy_tiers_compile_into_the_ipv6_policy_table():
