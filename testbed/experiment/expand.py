@@ -18,6 +18,7 @@ from typing import Any
 from ..errors import Problem, SpecError
 from ..ingress import controller_config, route
 from ..netpol.oracle import Flow, decide
+from ..plan.ingress6 import with_both_families
 from ..plan.model import Plan, PodPlan
 from ..plan.network import node_source_ip
 from .model import Endpoints, PodSelection, ProbeGroup
@@ -330,8 +331,17 @@ def expand(plan: Plan, group: ProbeGroup, world: Any = None, ingresses: Any = ()
 def _with_ingress_oracle(probes: list[PlannedProbe], plan: Plan, ingresses: Any) -> list[PlannedProbe]:
     """Expected status and answering pods from the ingress controller's routing (ingress/routes.py)."""
     assert plan.services is not None, "an HTTP probe goes through a Service: the plan has Services"
-    config = controller_config(ingresses, plan.services)
+    services = with_both_families(plan)  # a dual-stack backend's IPv6 endpoints too (plan/ingress6.py)
+    assert services is not None
+    config = controller_config(ingresses, services)
     by_address = {(p.ip, q.port): f"{p.namespace}/{p.name}" for p in plan.pods for q in p.ports}
+    if plan.dual is not None:
+        by_address |= {
+            (plan.dual.pods[p.key], q.port): f"{p.namespace}/{p.name}"
+            for p in plan.pods
+            if p.key in plan.dual.pods
+            for q in p.ports
+        }
     out = []
     for p in probes:
         r = route(config, p.http_host, p.http_path, p.http_scheme)

@@ -15,6 +15,7 @@ from ..spec.kinds import summary as kinds_summary
 from ..spec.model import ClusterSpec, Manifests, NodeSpec, PodTemplate, Workload
 from ..spec.selectors import LabelSelector
 from . import controllers, dualstack, podnet, routing
+from .ingress6 import with_ipv6_backends
 from .ipam import HostLocal, node_cidrs, underlay_addresses
 from .ipv6 import lb_pool6_of, network6
 from .model import ExternalPlan, IngressPlan, NodePlan, PendingPod, Plan, PodPlan, PortPlan
@@ -234,6 +235,7 @@ def replan(
         ingress = IngressPlan(
             controller_config(user.ingresses, services),
             {k: tuple(v) for k, v in certificates_needed(user.ingresses).items()},
+            ipv6=cluster.ip_family in ("ipv6", "dual"),
         )
     plan = Plan(
         cluster=cluster.name,
@@ -265,7 +267,8 @@ def replan(
         tiers=tuple(user.cluster_policies),
     )
     # the IPv6 half of a dual-stack cluster (issue 15)
-    return dualstack.extend(cluster, plan, manifests.services, prev.dual if prev else None)
+    plan = dualstack.extend(cluster, plan, manifests.services, prev.dual if prev else None)
+    return with_ipv6_backends(plan, user.ingresses)  # dual-stack backends' IPv6 endpoints (plan/ingress6.py)
 
 
 def _is_system_dns(wish: Desired) -> bool:

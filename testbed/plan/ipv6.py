@@ -66,7 +66,8 @@ def policy_script6(text: str) -> str:
 
 def refusals(file: str, plan: Plan, services: Sequence[ServiceSpec]) -> list[Problem]:
     """What a single-stack IPv6 cluster does not build yet, one line each (exit 2): the portmap
-    plugin's IPv6 rules (hostPort), the ingress-nginx controller. LoadBalancer and externalIPs
+    plugin's IPv6 rules (hostPort). The ingress-nginx controller listens on [::] and proxies to
+    the IPv6 endpoints (ingress/nginx.py). LoadBalancer and externalIPs
     are IPv6 (lb_pool6_of, plan/services.py) and the administrator's policy tiers are compiled
     into the policy table over the IPv6 world: nothing to refuse in `services` any more.
     `file` is the topology's."""
@@ -79,15 +80,6 @@ def refusals(file: str, plan: Plan, services: Sequence[ServiceSpec]) -> list[Pro
                 "networking.ipFamily",
                 f"ipv6: pod {mapped[0].namespace}/{mapped[0].name} has a hostPort; the portmap plugin's IPv6 "
                 "rules are not built yet",
-                "kind Cluster",
-            )
-        )
-    if plan.ingress is not None:
-        out.append(
-            Problem(
-                file,
-                "networking.ipFamily",
-                "ipv6: the ingress-nginx controller is not served over IPv6 yet",
                 "kind Cluster",
             )
         )

@@ -2,7 +2,10 @@
 and experiments/dual-stack-http.yaml (both families) in each kube-proxy mode. Every request is
 a real HTTP/1.1 exchange with a pod's agent over an IPv6 socket, to `http://[addr]:port/`: pod
 IPs, ClusterIPs, NodePorts and a DNS name resolved to its AAAA record; the agent reports the
-address it saw (the sender's own, but behind a NodePort). Each run leaves nothing behind."""
+address it saw (the sender's own, but behind a NodePort). Then the ingress controller (a real
+nginx) reached over IPv6 on its LoadBalancer and NodePorts, routing by host and path as the
+oracle says, proxying to IPv6 backends (every backend of an ipv6 cluster, a dual-stack
+Service's in a dual one). Each run leaves nothing behind."""
 
 from __future__ import annotations
 
@@ -56,6 +59,8 @@ def _rows(tmp_path, name: str, mode: str) -> pd.DataFrame:
 def test_http_over_ipv6_only(tmp_path, mode, no_leftovers):
     rows = _rows(tmp_path, "ipv6-http.yaml", mode)
     assert (rows["method"] == "http").all() and (rows["family"] == "IPv6").all()
+    ingress = rows[rows["step"] == "ingress"]
+    rows = rows[rows["step"] == "http"]
     assert (rows["outcome"] == "connected").all() and rows["answered_by"].str.startswith("default/echo-").all()
     by = {g: x for g, x in rows.groupby("group")}
     for group in ("pod-ip", "cluster-ip"):
@@ -69,12 +74,22 @@ def test_http_over_ipv6_only(tmp_path, mode, no_leftovers):
     nodeport = by["node-port"]
     assert nodeport["http_request"].str.startswith("http://[fd00:192:168:1::").all()
     assert (nodeport["seen_src_ip"] != nodeport["src_ip"]).all()  # SNAT to a node, as in IPv4
+    # the ingress over IPv6: its IPv6 LoadBalancer, nginx proxying to the backends' IPv6 addresses
+    controller = ingress["seen_src_ip"].iloc[0]
+    assert controller.startswith("fd00:10:244:") and (ingress["seen_src_ip"] == controller).all()
+    assert (ingress["outcome_ok"]).all() and (ingress["expected_by"] == "oracle").all()
+    assert set(ingress[ingress["group"] == "unknown-host"]["answered_by"].str.split("/").str[1].str[:20]) == {
+        "default-http-backend"
+    }
+    assert (ingress[ingress["group"] == "https-coffee"]["port"] == 443).all()
 
 
 @pytest.mark.parametrize("mode", ["nftables", "iptables"])
 def test_http_over_both_families_of_a_dual_stack_cluster(tmp_path, mode, no_leftovers):
     rows = _rows(tmp_path, "dual-stack-http.yaml", mode)
     assert (rows["method"] == "http").all() and (rows["outcome"] == "connected").all()
+    ingress = rows[rows["step"] == "ingress"]
+    rows = rows[rows["step"] == "http"]
     six = rows[rows["group"].str.endswith("-v6")]
     four = rows[rows["group"].str.endswith("-v4")]
     assert (six["family"] == "IPv6").all() and (four["family"] == "IPv4").all()
@@ -85,3 +100,12 @@ def test_http_over_both_families_of_a_dual_stack_cluster(tmp_path, mode, no_left
     assert set(named["dst_ip"]) == set(six[six["group"] == "cluster-ip-v6"]["dst_ip"])
     inside = six[six["group"] != "node-port-v6"]
     assert (inside["seen_src_ip"] == inside["src_ip"]).all()  # NAT-free over IPv6
+    # the ingress reached over IPv6 (the controller's Service is PreferDualStack in a dual cluster)
+    assert (ingress["outcome_ok"]).all() and len(ingress) >= 30
+    v6 = ingress[ingress["family"] == "IPv6"]
+    assert v6["dst_ip"].str.contains(":").all() and len(v6) > len(ingress) / 2
+    # a dual-stack backend: nginx's upstream holds both families, and proxies to both
+    dual = ingress[ingress["group"].str.startswith("dual-backend")]
+    assert dual["seen_src_ip"].str.contains(":").any() and (~dual["seen_src_ip"].str.contains(":")).any()
+    single = ingress[ingress["group"].str.startswith("coffee")]  # SingleStack backends: IPv4 only
+    assert not single["seen_src_ip"].str.contains(":").any()
