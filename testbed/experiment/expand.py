@@ -420,7 +420,7 @@ def _expand(plan: Plan, group: ProbeGroup) -> list[PlannedProbe]:
     if group.target.host_port is not None:
         from .hostports import host_port_probes  # it builds on this module's Party and PlannedProbe
 
-        return host_port_probes(plan, group, srcs)
+        return [_with_http(p, group) for p in host_port_probes(plan, group, srcs)]
     by_key = {p.key: p for p in plan.pods}
     for attempt in range(group.repeat):
         for src in srcs:

@@ -5,7 +5,9 @@ IPs, ClusterIPs, NodePorts and a DNS name resolved to its AAAA record; the agent
 address it saw (the sender's own, but behind a NodePort). Then the ingress controller (a real
 nginx) reached over IPv6 on its LoadBalancer and NodePorts, routing by host and path as the
 oracle says, proxying to IPv6 backends (every backend of an ipv6 cluster, a dual-stack
-Service's in a dual one). Each run leaves nothing behind."""
+Service's in a dual one). And hostPorts at the nodes' IPv6 addresses: the portmap plugin's
+IPv6 rules (ip6tables or table ip6 cni_hostport) DNAT them to the pod, masquerading what the
+plugin masquerades in each backend. Each run leaves nothing behind."""
 
 from __future__ import annotations
 
@@ -43,6 +45,26 @@ def _experiment(tmp_path, name: str, mode: str):
     return load_experiment(str(copy))
 
 
+def _hostports(rows: pd.DataFrame, mode: str) -> None:
+    """The hostPort step over IPv6: every probe DNATed to the pod at a node's IPv6 address; the
+    pod sees the sender, but a pod reaching itself (hairpin: cni0's address) and, in the
+    iptables backend, a pod of its own /64 (the neighbour)."""
+    hp = rows[rows["step"] == "hostport"]
+    assert len(hp) >= 20 and (hp["outcome"] == "connected").all() and (hp["family"] == "IPv6").all()
+    assert hp["answered_by"].eq("default/web-hostport").all() and hp["dst_ip"].str.startswith("fd00:192:168:1::").all()
+    pods = hp[hp["group"].str.startswith("pods-to-hostport")]
+    hairpin, neighbour = pods[pods["src_name"] == "web-hostport"], pods[pods["src_name"] == "neighbour"]
+    gateway = hairpin["seen_src_ip"].iloc[0]
+    assert gateway.endswith("::1") and (hairpin["seen_src_ip"] == gateway).all()
+    if mode == "iptables":
+        assert (neighbour["seen_src_ip"] == gateway).all()
+    else:
+        assert (neighbour["seen_src_ip"] == neighbour["src_ip"]).all()
+    outside = hp[hp["group"].str.startswith("laptop-to-hostport") | hp["group"].str.startswith("http-to-hostport")]
+    assert (outside["seen_src_ip"] == outside["src_ip"]).all() and set(outside["protocol"]) == {"TCP", "UDP"}
+    assert hp[hp["group"].str.startswith("http-to-hostport")]["http_request"].str.match(r"^http://\[.*\]:8080/$").all()
+
+
 def _rows(tmp_path, name: str, mode: str) -> pd.DataFrame:
     exp = _experiment(tmp_path, name, mode)
     results = tmp_path / "results"
@@ -58,9 +80,11 @@ def _rows(tmp_path, name: str, mode: str) -> pd.DataFrame:
 @pytest.mark.parametrize("mode", ["iptables", "nftables"])
 def test_http_over_ipv6_only(tmp_path, mode, no_leftovers):
     rows = _rows(tmp_path, "ipv6-http.yaml", mode)
-    assert (rows["method"] == "http").all() and (rows["family"] == "IPv6").all()
+    assert (rows["family"] == "IPv6").all()
+    _hostports(rows, mode)
     ingress = rows[rows["step"] == "ingress"]
     rows = rows[rows["step"] == "http"]
+    assert (rows["method"] == "http").all()
     assert (rows["outcome"] == "connected").all() and rows["answered_by"].str.startswith("default/echo-").all()
     by = {g: x for g, x in rows.groupby("group")}
     for group in ("pod-ip", "cluster-ip"):
@@ -87,9 +111,10 @@ def test_http_over_ipv6_only(tmp_path, mode, no_leftovers):
 @pytest.mark.parametrize("mode", ["nftables", "iptables"])
 def test_http_over_both_families_of_a_dual_stack_cluster(tmp_path, mode, no_leftovers):
     rows = _rows(tmp_path, "dual-stack-http.yaml", mode)
-    assert (rows["method"] == "http").all() and (rows["outcome"] == "connected").all()
+    _hostports(rows, mode)
     ingress = rows[rows["step"] == "ingress"]
     rows = rows[rows["step"] == "http"]
+    assert (rows["method"] == "http").all() and (rows["outcome"] == "connected").all()
     six = rows[rows["group"].str.endswith("-v6")]
     four = rows[rows["group"].str.endswith("-v4")]
     assert (six["family"] == "IPv6").all() and (four["family"] == "IPv4").all()

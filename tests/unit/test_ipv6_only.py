@@ -344,13 +344,15 @@ def test_an_ipv4_plan_is_not_ipv6():
     assert not is_ipv6(plan_cluster(spec, Manifests()))
 
 
-def test_what_is_not_built_over_ipv6_is_refused_in_one_line(tmp_path):
-    spec = load_topology(str(REPO / "topologies" / "ipv6.yaml"))  # the ingress: tests/unit/test_ingress_ipv6.py
+def test_hostports_and_the_ingress_are_built_over_ipv6(tmp_path):
+    """Refused before (issue 15): the portmap plugin's IPv6 rules and the ingress controller over
+    IPv6 (tests/unit/test_hostports_ipv6.py, test_ingress_ipv6.py say how)."""
+    spec = load_topology(str(REPO / "topologies" / "ipv6.yaml"))
     hostport = tmp_path / "hp.yaml"
     hostport.write_text(
         "apiVersion: v1\nkind: Pod\nmetadata: {name: hp}\n"
         "spec: {containers: [{name: c, image: x, ports: [{containerPort: 80, hostPort: 8080}]}]}\n",
         encoding="utf-8",
     )
-    with pytest.raises(SpecError, match="pod default/hp has a hostPort; the portmap plugin's IPv6 rules"):
-        plan_cluster(spec, load_manifests([str(hostport)]))
+    plan = plan_cluster(spec, load_manifests([str(hostport), str(REPO / "manifests" / "ingress-demo.yaml")]))
+    assert plan.ingress is not None and {t.family for t in plan.hostport_tables.values()} == {"ip6"}
