@@ -137,6 +137,12 @@ def _with_http(probe: PlannedProbe, group: ProbeGroup) -> PlannedProbe:
     )
 
 
+def _http_probes(probes: list[PlannedProbe], group: ProbeGroup) -> list[PlannedProbe]:
+    """An `http:` group's requests: its TCP probes only (HTTP is over TCP; a pod's UDP and SCTP
+    ports are not asked), each with the request; any other group's probes as they are."""
+    return [_with_http(p, group) for p in probes if group.http is None or p.protocol == "TCP"]
+
+
 def communication(src: Party, dst: Party, localhost: bool) -> str:
     if localhost:
         return "container-to-container"
@@ -420,7 +426,7 @@ def _expand(plan: Plan, group: ProbeGroup) -> list[PlannedProbe]:
     if group.target.host_port is not None:
         from .hostports import host_port_probes  # it builds on this module's Party and PlannedProbe
 
-        return [_with_http(p, group) for p in host_port_probes(plan, group, srcs)]
+        return _http_probes(host_port_probes(plan, group, srcs), group)
     by_key = {p.key: p for p in plan.pods}
     for attempt in range(group.repeat):
         for src in srcs:
@@ -458,7 +464,7 @@ def _expand(plan: Plan, group: ProbeGroup) -> list[PlannedProbe]:
                         group.seconds,
                     )
                 )
-    return [_with_http(p, group) for p in out]  # HTTP to pod IPs (issue 15: `http://[addr]:port/` too)
+    return _http_probes(out, group)  # HTTP to pod IPs (issue 15: `http://[addr]:port/` too)
 
 
 def _hostname_probes(

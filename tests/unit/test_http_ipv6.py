@@ -90,3 +90,16 @@ def test_the_client_speaks_http_over_an_ipv6_socket():
         server.close()
     assert result.outcome == "connected" and result.reply == {"pod": "x"}
     assert seen and f"Host: [::1]:{port}\r\n".encode() in seen[0] and seen[0].startswith(b"GET /a HTTP/1.1")
+
+
+def test_an_http_group_asks_the_tcp_ports_only():
+    """web-hostport publishes TCP 8080 and UDP 5353: an `http:` group without ports requests the
+    TCP one only, at the node's address; a pod target's UDP ports are left out the same way."""
+    import dataclasses
+
+    plan, groups = _groups("ipv6-http.yaml")
+    web = groups["http-to-hostport"]
+    every = expand(plan, dataclasses.replace(web, ports=()))
+    assert every and {(p.protocol, p.port) for p in every} == {("TCP", 8080)}
+    pods = expand(plan, dataclasses.replace(groups["pod-ip"], ports=()))
+    assert pods and {p.protocol for p in pods} == {"TCP"} and {p.port for p in pods} == {8080}
