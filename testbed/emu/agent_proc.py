@@ -22,8 +22,8 @@ from collections.abc import Set as AbstractSet
 
 from ..errors import DaemonError
 from ..netns import raise_nofile_limit
-from ..plan.agentshards import Group, plan_shards
-from ..plan.model import ExternalPlan, PodPlan
+from ..plan.agentshards import Group, namespace_files, plan_shards
+from ..plan.model import ExternalPlan, PodPlan, PortPlan
 from .daemon import Daemon, stop_all
 from .dualstack import with_ipv6
 from .ledger import Ledger, netns_name
@@ -115,17 +115,26 @@ def agent_max_files() -> int:
     return limit
 
 
-def _groups(pods: Sequence[PodPlan], externals: Sequence[ExternalPlan]) -> list[Group]:
+def _groups(
+    pods: Sequence[PodPlan], externals: Sequence[ExternalPlan], ipv6: AbstractSet[str] = frozenset()
+) -> list[Group]:
     """One group per network namespace (hostNetwork pods share their node's), with its sockets:
-    one per TCP/UDP port plus the raw SCTP socket of the namespace."""
-    files: dict[str, int] = {
-        f"external:{x.key}": 1 + sum(q.protocol != "SCTP" for q in x.ports) for x in externals if x.ports
-    }
-    for p in pods:
-        key = _group_key(p)
-        ports = 0 if p.served_by else sum(q.protocol != "SCTP" for q in p.ports)
-        files[key] = files.get(key, 1) + ports
-    return [Group(k, n) for k, n in files.items()]
+    one per TCP/UDP port plus the raw SCTP socket of the namespace, per family served (`ipv6`:
+    the keys of the pods and external hosts served on IPv6 too; plan/agentshards.py)."""
+    ports: dict[str, int] = {}
+    six: set[str] = set()
+    for key, n, v6 in [(f"external:{x.key}", _ports(x.ports), x.key in ipv6) for x in externals if x.ports] + [
+        (_group_key(p), 0 if p.served_by else _ports(p.ports), p.key in ipv6) for p in pods
+    ]:
+        ports[key] = ports.get(key, 0) + n
+        if v6:  # hostNetwork pods share their node's IPv6 address: served on IPv6 together
+            six.add(key)
+    return [Group(k, namespace_files(n, k in six)) for k, n in ports.items()]
+
+
+def _ports(ports: Sequence[PortPlan]) -> int:
+    """The TCP/UDP ports among `ports` (SCTP is the namespace's one raw socket)."""
+    return sum(q.protocol != "SCTP" for q in ports)
 
 
 def _group_key(pod: PodPlan) -> str:
@@ -208,7 +217,9 @@ class AgentProcess:
 
     def _assign(self, pods: Sequence[PodPlan]) -> None:
         """Plan the shards for `pods` (plan/agentshards.py) and give each its pods."""
-        self.assignment = plan_shards(_groups(pods, self.externals), self.max_files, self.assignment)
+        self.assignment = plan_shards(
+            _groups(pods, self.externals, self._ipv6_keys(pods)), self.max_files, self.assignment
+        )
         count = max(self.assignment.values(), default=0) + 1
         while len(self.shards) < count:
             self.shards.append(AgentShard(self.ledger, len(self.shards), self.max_files))
@@ -218,6 +229,12 @@ class AgentProcess:
         for shard in self.shards:
             shard.pods = tuple(mine.get(shard.index, ()))
             shard.externals = [x for x in self.externals if self.assignment.get(f"external:{x.key}") == shard.index]
+
+    def _ipv6_keys(self, pods: Sequence[PodPlan]) -> set[str]:
+        """The pods and external hosts whose config entry has an `ip6` (self.ipv6 is by netns path)."""
+        tag = self.ledger.tag
+        keys = [p.key for p in pods] + [x.key for x in self.externals]
+        return {k for k in keys if f"{NETNS_DIR}/{netns_name(tag, k)}" in self.ipv6}
 
     def start(self, pods: Sequence[PodPlan], timeout: float = 30.0, wait: bool = True) -> None:
         """Start the agents for `pods`; without `wait`, they get ready while the caller goes on

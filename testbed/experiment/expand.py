@@ -18,6 +18,7 @@ from typing import Any
 from ..errors import Problem, SpecError
 from ..ingress import controller_config, route
 from ..netpol.oracle import Flow, decide
+from ..plan.ingress6 import with_both_families
 from ..plan.model import Plan, PodPlan
 from ..plan.network import node_source_ip
 from .model import Endpoints, PodSelection, ProbeGroup
@@ -127,6 +128,21 @@ def _ports(pod: PodPlan, group: ProbeGroup) -> Iterator[tuple[int, str, str, str
             yield want, proto, match.name if match else "", match.container if match else ""
 
 
+def _with_http(probe: PlannedProbe, group: ProbeGroup) -> PlannedProbe:
+    """`probe` with the HTTP request of an `http:` group (host, path, scheme); else itself."""
+    if group.http is None:
+        return probe
+    return dataclasses.replace(
+        probe, http_host=group.http.host, http_path=group.http.path, http_scheme=group.http.scheme
+    )
+
+
+def _http_probes(probes: list[PlannedProbe], group: ProbeGroup) -> list[PlannedProbe]:
+    """An `http:` group's requests: its TCP probes only (HTTP is over TCP; a pod's UDP and SCTP
+    ports are not asked), each with the request; any other group's probes as they are."""
+    return [_with_http(p, group) for p in probes if group.http is None or p.protocol == "TCP"]
+
+
 def communication(src: Party, dst: Party, localhost: bool) -> str:
     if localhost:
         return "container-to-container"
@@ -189,7 +205,7 @@ def _service_probes(plan: Plan, group: ProbeGroup, srcs: list[Party]) -> list[Pl
                 elif target.via == "externalIP":
                     dests = [(ip, port.port) for ip in svc.external_ips]
                 elif target.hostname:
-                    out += _hostname_probes(plan, group, src, svc, port, attempt)
+                    out += [_with_http(p, group) for p in _hostname_probes(plan, group, src, svc, port, attempt)]
                     continue
                 else:
                     dests = [(svc.cluster_ip, port.port)]
@@ -208,7 +224,7 @@ def _service_probes(plan: Plan, group: ProbeGroup, srcs: list[Party]) -> list[Pl
                     comm = f"{src.kind}-to-service ({'ClusterIP' if not external else target.via})"
                     if target.via == "dns":
                         comm = f"{src.kind}-to-service (DNS name)"
-                    if group.http is not None:
+                    if group.http is not None and group.http.host:  # no host: a plain HTTP request
                         comm = f"{src.kind}-to-ingress ({group.http.scheme})"
                         want = ()  # the backend sees the ingress controller, by design
                     out.append(
@@ -328,8 +344,17 @@ def expand(plan: Plan, group: ProbeGroup, world: Any = None, ingresses: Any = ()
 def _with_ingress_oracle(probes: list[PlannedProbe], plan: Plan, ingresses: Any) -> list[PlannedProbe]:
     """Expected status and answering pods from the ingress controller's routing (ingress/routes.py)."""
     assert plan.services is not None, "an HTTP probe goes through a Service: the plan has Services"
-    config = controller_config(ingresses, plan.services)
+    services = with_both_families(plan)  # a dual-stack backend's IPv6 endpoints too (plan/ingress6.py)
+    assert services is not None
+    config = controller_config(ingresses, services)
     by_address = {(p.ip, q.port): f"{p.namespace}/{p.name}" for p in plan.pods for q in p.ports}
+    if plan.dual is not None:
+        by_address |= {
+            (plan.dual.pods[p.key], q.port): f"{p.namespace}/{p.name}"
+            for p in plan.pods
+            if p.key in plan.dual.pods
+            for q in p.ports
+        }
     out = []
     for p in probes:
         r = route(config, p.http_host, p.http_path, p.http_scheme)
@@ -408,7 +433,7 @@ def _expand(plan: Plan, group: ProbeGroup) -> list[PlannedProbe]:
     if group.target.host_port is not None:
         from .hostports import host_port_probes  # it builds on this module's Party and PlannedProbe
 
-        return host_port_probes(plan, group, srcs)
+        return _http_probes(host_port_probes(plan, group, srcs), group)
     by_key = {p.key: p for p in plan.pods}
     for attempt in range(group.repeat):
         for src in srcs:
@@ -446,7 +471,7 @@ def _expand(plan: Plan, group: ProbeGroup) -> list[PlannedProbe]:
                         group.seconds,
                     )
                 )
-    return out
+    return _http_probes(out, group)  # HTTP to pod IPs (issue 15: `http://[addr]:port/` too)
 
 
 def _hostname_probes(

@@ -8,8 +8,9 @@ IPv6. Then kind's IPv6 masquerade (rules/egress6.py) is applied to what a pod se
 IPv6 pod subnet: the server expects the pod's node (`kind_masquerade6`). An address with no
 IPv6 twin (an IPv4 cluster, a SingleStack Service, container-to-container's 127.0.0.1 becomes
 ::1) is an error naming it.
-Every method but http goes over IPv6: the socket prober (TCP, UDP, SCTP from a raw socket),
-scapy (ICMP is ICMPv6 echo there; a crafted source address is the group's own, IPv6) and iperf3.
+Every method goes over IPv6: the socket prober (TCP, UDP, SCTP from a raw socket), scapy (ICMP
+is ICMPv6 echo there; a crafted source address is the group's own, IPv6), iperf3 and HTTP
+(`http://[addr]:port/`, traffic/http.py; a name resolved to its AAAA record).
 """
 
 from __future__ import annotations
@@ -105,8 +106,6 @@ def ipv6_probes(plan: Plan, probes: Sequence[PlannedProbe]) -> list[PlannedProbe
 
     out = []
     for p in probes:
-        if p.method == "http":
-            raise SpecError([Problem("", "family", "HTTP probes are not sent over IPv6 yet")])
         what = f"Service {p.service}" if p.service else f"{p.dst.kind} {p.dst.name}"
         out.append(
             dataclasses.replace(
@@ -145,21 +144,10 @@ def ipv4_probes(plan: Plan, probes: Sequence[PlannedProbe]) -> list[PlannedProbe
 
 def single_stack_probes(probes: Sequence[PlannedProbe]) -> list[PlannedProbe]:
     """A single-stack IPv6 cluster's probes (spec/ipv6.py): every address is IPv6 already but
-    container-to-container's, which goes to ::1. Every method but http goes over IPv6, as a
-    dual-stack cluster's IPv6 probes (the socket prober's TCP, UDP and SCTP, scapy, iperf3);
-    SpecError for HTTP, which is not sent over IPv6 yet."""
+    container-to-container's, which goes to ::1. Every method goes over IPv6, as a dual-stack
+    cluster's IPv6 probes (the socket prober's TCP, UDP and SCTP, scapy, iperf3, HTTP)."""
     out = []
     for p in probes:
-        if p.method == "http" or p.http_host:
-            raise SpecError(
-                [
-                    Problem(
-                        "",
-                        "http" if p.http_host else "method",
-                        "http in an ipFamily ipv6 cluster: the HTTP prober is IPv4-only so far",
-                    )
-                ]
-            )
         if p.dst_ip == "127.0.0.1":
             sources = tuple("::1" if ip == "127.0.0.1" else ip for ip in p.expect_sources)
             p = dataclasses.replace(p, dst_ip="::1", expect_sources=sources)

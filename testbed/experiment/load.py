@@ -371,7 +371,8 @@ def _group(doc: Doc) -> ProbeGroup:
             hdoc.error("must start with /", "path")
         if scheme not in ("http", "https"):
             hdoc.error(f"must be http or https, got {scheme!r}", "scheme")
-        http = HttpRequest(hdoc.str("host", required=True) or "", path, scheme)
+        # without a host, the Host header is the URL's authority (experiment/httpurl.py)
+        http = HttpRequest(hdoc.str("host", default="") or "", path, scheme)
     seconds = doc.field("seconds").value if doc.field("seconds").present() else 1.0
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds <= 10:
         doc.error("expected a number of seconds in (0, 10]", "seconds")
@@ -436,8 +437,6 @@ def _group(doc: Doc) -> ProbeGroup:
     family = doc.str("family", default="IPv4") or "IPv4"  # issue 15
     if family not in ("IPv4", "IPv6"):
         doc.error(f"must be IPv4 or IPv6, got {excerpt(family)}", "family")
-    elif family == "IPv6" and http is not None:
-        doc.error("IPv6 probes are sent by the socket prober, scapy and iperf3 only so far (no http)", "family")
     return ProbeGroup(
         name,
         source,

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # a type only: the report reads COLUMNS without expand's plan/, netpol/, ingress/
     from .expand import PlannedProbe
+from .httpurl import url
 
 # column -> meaning (written to results/<run>/schema.json with the dataset)
 COLUMNS: dict[str, str] = {
@@ -55,7 +56,8 @@ COLUMNS: dict[str, str] = {
     "nat_free": "the server saw one of the expected source addresses (empty unless connected)",
     "error": "prober error text, if any",
     "throughput_mbps": "iperf3 goodput of the path in Mbit/s (method iperf3 only)",
-    "http_request": "method http: 'scheme://host/path' sent (Host header) ('' otherwise)",
+    "http_request": "method http: 'scheme://host/path' sent (Host header), or without a host the URL requested, "
+    "'http://[addr]:port/' over IPv6 ('' otherwise)",
     "expected_answer": "space-separated ns/pod names one of which must answer ('' = any), e.g. an Ingress backend",
     "evidence": "how a failure was known: drop-log (a node logged the drop of this probe's packet: blocked at "
     "once) | timeout (no answer in time) | reset (an RST or ICMP error came back); '' when connected",
@@ -133,7 +135,13 @@ def make_row(
         "nat_free": nat_free,
         "error": error or "",
         "throughput_mbps": None,
-        "http_request": f"{probe.http_scheme}://{probe.http_host}{probe.http_path}" if probe.http_host else "",
+        "http_request": f"{probe.http_scheme}://{probe.http_host}{probe.http_path}"
+        if probe.http_host
+        else (
+            url(probe.http_scheme, probe.dns_name or probe.dst_ip, probe.port, probe.http_path)
+            if probe.http_scheme
+            else ""
+        ),
         "expected_answer": " ".join(probe.expect_answer),
         "evidence": evidence,
         "drop_at": drop_at,

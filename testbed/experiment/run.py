@@ -99,7 +99,14 @@ def probe_rows(
         web_answers = run_http(
             [
                 HttpProbe(
-                    cluster.netns_path(p.src.key), p.dst_ip, p.port, p.http_host, p.http_path, p.http_scheme, p.timeout
+                    cluster.netns_path(p.src.key),
+                    p.dst_ip,
+                    p.port,
+                    p.http_host,
+                    p.http_path,
+                    p.http_scheme,
+                    p.timeout,
+                    p.dns_name,
                 )
                 for _, p in web
             ]
@@ -321,7 +328,7 @@ def _resolve_names(cluster: EmulatedCluster, planned: list[PlannedProbe]) -> lis
         if p.dns_name:
             ips = answers[":" in p.dst_ip].get((cluster.netns_path(p.src.key), p.dns_name), [])
             # No answer: probe an address that cannot be reached, so the row records the failure.
-            p = dataclasses.replace(p, dst_ip=ips[0] if ips else "0.0.0.0")
+            p = dataclasses.replace(p, dst_ip=ips[0] if ips else ("::" if ":" in p.dst_ip else "0.0.0.0"))
         out.append(p)
     return out
 

@@ -73,7 +73,11 @@ def render_config(
     key_path: str | Callable[[str], str],
     pid_path: str,
     prefix_dir: str,
+    ipv6: bool = False,
 ) -> str:
+    """`ipv6`: the controller pod has an IPv6 address (an ipv6 or dual cluster, issue 15): each
+    server listens on [::] too, as ingress-nginx's template does when IPv6 is enabled (`listen
+    [::]:80`, IPV6_V6ONLY as nginx sets it, so each family keeps its own socket)."""
     prefix = prefix_dir.rstrip("/") or "/"
     redirect_port = "" if https_port == 443 else f":{https_port}"
     out: list[str] = [
@@ -139,6 +143,11 @@ def render_config(
             "    server {",
             f"        listen {http_port}{flag};",
             f"        listen {https_port} ssl{flag};",
+            *(
+                [f"        listen [::]:{http_port}{flag};", f"        listen [::]:{https_port} ssl{flag};"]
+                if ipv6
+                else []
+            ),
             f"        server_name {server_name(server.host)};",
             f"        ssl_certificate {_quote(_path_for(cert_path, server.certificate))};",
             f"        ssl_certificate_key {_quote(_path_for(key_path, server.certificate))};",

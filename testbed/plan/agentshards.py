@@ -42,6 +42,15 @@ class Group:
     files: int
 
 
+def namespace_files(ports: int, ipv6: bool) -> int:
+    """Sockets the agent holds for the pods of one namespace: one per TCP/UDP port plus the raw
+    SCTP socket, once per family served. A namespace served on IPv6 too (a dual-stack pod, and a
+    single-stack IPv6 one, whose config entry has an `ip6`: agent/endpoints6.py) holds an IPv6
+    listener beside each IPv4 one and a raw IPv6 SCTP socket beside the IPv4 one (agent/server.py),
+    twice the sockets: counting one family planned dual-stack shards twice too full (EMFILE)."""
+    return (1 + ports) * (2 if ipv6 else 1)
+
+
 def reserve(limit: int) -> int:
     """Descriptors of one agent that are not listening sockets."""
     return FIXED_FILES + min(MAX_CONNECTION_RESERVE, limit // CONNECTION_SHARE)

@@ -14,6 +14,7 @@ from ..spec.kinds import summary as kinds_summary
 from ..spec.model import ClusterSpec, Manifests, NodeSpec, PodTemplate, Workload
 from ..spec.selectors import LabelSelector
 from . import controllers, dualstack, podnet, routing
+from .ingress6 import with_ipv6_backends
 from .ipam import HostLocal, node_cidrs, underlay_addresses
 from .model import ExternalPlan, IngressPlan, NodePlan, PendingPod, Plan, PodPlan, PortPlan
 from .naming import NameSource, host_veth_name, template_hash
@@ -237,6 +238,7 @@ def replan(
         ingress = IngressPlan(
             controller_config(user.ingresses, services),
             {k: tuple(v) for k, v in certificates_needed(user.ingresses).items()},
+            ipv6=cluster.ip_family in ("ipv6", "dual"),
         )
     plan = Plan(
         cluster=cluster.name,
@@ -268,7 +270,8 @@ def replan(
         tiers=tuple(user.cluster_policies),
     )
     # the IPv6 half of a dual-stack cluster (issue 15)
-    return dualstack.extend(cluster, plan, manifests.services, prev.dual if prev else None)
+    plan = dualstack.extend(cluster, plan, manifests.services, prev.dual if prev else None)
+    return with_ipv6_backends(plan, user.ingresses)  # dual-stack backends' IPv6 endpoints (plan/ingress6.py)
 
 
 def _is_system_dns(wish: Desired) -> bool:

@@ -206,9 +206,12 @@ def service_routes6(
     racks: Sequence[RackV6],
 ) -> tuple[ServiceRoute, ...]:
     """Every external host's and the router's /128 route to each IPv6 external IP, via the IPv6
-    HOST-IP of one node (chosen as for IPv4), in a stable order."""
+    HOST-IP of one node (chosen as for IPv4), in a stable order; with `advertiseServiceSubnet`,
+    the IPv6 Service range too (as Calico advertises serviceClusterIPs per family: routed via
+    one node as the IPv4 range is, plan/service_routes.py)."""
     services = plan.services
-    if services is None or not external_ips:
+    advertised = plan.dual.service_subnet if plan.advertise_service_subnet and plan.dual is not None else ""
+    if services is None or not (external_ips or advertised):
         return ()
     eligible = load_balancer_nodes(plan.nodes)
     hops: dict[str, str] = {}
@@ -220,6 +223,10 @@ def service_routes6(
             node = announcer_for(ip, services.load_balancer_targets(svc.namespace, svc.name, eligible))
             if node is not None:
                 hops[f"{ip}/128"] = node
+    if advertised:
+        node = announcer_for(advertised, tuple(eligible))
+        if node is not None:
+            hops[advertised] = node
     routers = {r.name: r.router_ip for r in racks}
     out: list[ServiceRoute] = []
     for dst, node in sorted(hops.items()):

@@ -96,6 +96,7 @@ class IngressPlan:
 
     config: IngressConfig
     certificates: Mapping[str, tuple[str, ...]]
+    ipv6: bool = False  # the controller pod has an IPv6 address: nginx listens on [::] too (issue 15)
 
     def nginx_conf(self, folder: str) -> str:
         """The nginx.conf text, its certificates, pid file and logs in `folder` (emu/'s choice)."""
@@ -107,6 +108,7 @@ class IngressPlan:
             key_path=f"{folder}/{{secret}}.key",
             pid_path=f"{folder}/nginx.pid",
             prefix_dir=folder,
+            ipv6=self.ipv6,
         )
 
 

@@ -71,7 +71,8 @@ def hostport_tables(plan: Plan) -> dict[str, Table]:
     for n in plan.nodes:
         pods = mapped_pods(plan.pods_on(n.name))
         if pods:
-            out[n.name] = node_table(pods, plan.kube_proxy_mode)
+            # a single-stack IPv6 plan's: ip6tables or table ip6 cni_hostport (rules/portmap.py)
+            out[n.name] = node_table(pods, plan.kube_proxy_mode, ipv6=":" in plan.pod_subnet)
     return out
 
 

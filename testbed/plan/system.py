@@ -88,8 +88,11 @@ def ingress_controller() -> Workload:
     )
 
 
-def ingress_service() -> ServiceSpec:
-    """Exposed as a LoadBalancer (so also on NodePorts), as ingress-nginx's cloud manifests do."""
+def ingress_service(dual: bool = False) -> ServiceSpec:
+    """Exposed as a LoadBalancer (so also on NodePorts), as ingress-nginx's cloud manifests do;
+    `dual` (a dual-stack cluster, issue 15): PreferDualStack, as the chart's
+    `controller.service.ipFamilyPolicy` is set for one, so it has an IPv6 ClusterIP, NodePorts
+    and LoadBalancer address too."""
     return ServiceSpec(
         ref=ObjectRef(SYSTEM_FILE, "Service", INGRESS_NAMESPACE, "ingress-nginx-controller"),
         type="LoadBalancer",
@@ -97,6 +100,7 @@ def ingress_service() -> ServiceSpec:
         ports=(ServicePort("http", 80, "TCP", "http"), ServicePort("https", 443, "TCP", "https")),
         selector=dict(INGRESS_LABELS),
         labels=dict(INGRESS_LABELS),
+        ip_family_policy="PreferDualStack" if dual else "",
     )
 
 
@@ -117,7 +121,7 @@ def with_system(cluster: ClusterSpec, manifests: Manifests) -> Manifests:
     ):
         # An Ingress needs a controller: ingress-nginx, deployed as its manifests do.
         workloads = workloads + (ingress_controller(),)
-        services = services + (ingress_service(),)
+        services = services + (ingress_service(cluster.ip_family == "dual"),)
         if INGRESS_NAMESPACE not in {n.name for n in namespaces}:
             namespaces = namespaces + (Namespace(INGRESS_NAMESPACE, {"app.kubernetes.io/name": "ingress-nginx"}),)
     return dataclasses.replace(manifests, workloads=workloads, services=services, namespaces=namespaces)

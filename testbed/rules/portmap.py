@@ -18,13 +18,21 @@ kube-proxy mode (iptables -> iptables, nftables or none -> nftables):
 
 Everything else keeps its source address: a client outside the node (the laptop, a pod on
 another node) is seen by the pod with its own address, as in a real cluster.
+
+IPv6 (issue 15): the plugin runs once per pod address, so a pod's IPv6 address gets the same
+rules in the IPv6 tool (ip6tables' nat table, or `table ip6 cni_hostport`) with three
+differences the plugin makes: no localhost rule (IPv6 has no route_localnet: ::1 cannot be
+DNATed off the host), the DNAT target `[addr]:port`, and a hostIP of the other family is
+skipped (that mapping exists in its own family's table only). `twins` (pod key -> its IPv6
+address and prefix) builds a dual-stack node's IPv6 table; a single-stack IPv6 plan's pods
+have IPv6 addresses already.
 """
 
 from __future__ import annotations
 
 import hashlib
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from ..plan.pod import PodPlan
 from .model import (
@@ -70,27 +78,54 @@ def mapped_pods(pods: Sequence[PodPlan]) -> list[PodPlan]:
     return [p for p in pods if p.host_ports and not p.host_network]
 
 
-def iptables_table(pods: Sequence[PodPlan]) -> Table:
-    """The nat table's portmap chains for these pods (one node's)."""
+def _address(pod: PodPlan, twins: Mapping[str, tuple[str, int]] | None) -> tuple[str, int] | None:
+    """The pod address (and prefix) these rules forward to: its own, or its IPv6 twin."""
+    if twins is None:
+        return pod.ip, pod.prefix
+    return twins.get(pod.key)
+
+
+def _host_ip(host_ip: str, ipv6: bool) -> str | None:
+    """A mapping's hostIP in a table of this family: "" (any local address), the address, or
+    None when it is of the other family (the plugin skips it: that mapping is the other table's)."""
+    if not host_ip:
+        return ""
+    if (":" in host_ip) != ipv6:
+        return None
+    return "" if ipaddress.ip_address(host_ip).is_unspecified else host_ip
+
+
+def iptables_table(
+    pods: Sequence[PodPlan], twins: Mapping[str, tuple[str, int]] | None = None, ipv6: bool = False
+) -> Table:
+    """The nat table's portmap chains for these pods (one node's); `ipv6`: ip6tables' (a
+    single-stack IPv6 node, or with `twins` a dual-stack node's IPv6 addresses)."""
     entries: list[Rule] = []
     chains: list[Chain] = []
+    ipv6 = ipv6 or twins is not None
     # The plugin prepends each new pod's entry rules: the most recent pod comes first.
     for pod in reversed(mapped_pods(pods)):
+        target = _address(pod, twins)
+        if target is None:
+            continue
+        ip, prefix = target
         comment = Comment(f'dnat name: "{NETWORK_NAME}" id: "{container_id(pod)}"')
         chain = dn_chain(pod)
         rules: list[Rule] = []
-        network = str(ipaddress.ip_network(f"{pod.ip}/{pod.prefix}", strict=False))
+        network = str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
         for hp in pod.host_ports:
             proto = Proto(hp.protocol.lower())
+            host_ip = _host_ip(hp.host_ip, ipv6)
             entries.append(Rule((proto, comment, DPort.of(hp.host_port)), Jump(chain)))
+            if host_ip is None:
+                continue
             base: tuple[Part, ...] = (proto, DPort.of(hp.host_port))
-            if hp.host_ip and hp.host_ip != "0.0.0.0":
-                base += (Addr("daddr", (f"{hp.host_ip}/32",)),)
-            rules += [
-                Rule((*base, Addr("saddr", (network,))), Jump(SETMARK_CHAIN)),  # hairpin
-                Rule((*base, Addr("saddr", ("127.0.0.1/32",))), Jump(SETMARK_CHAIN)),  # localhost
-                Rule(base, Dnat(pod.ip, hp.container_port)),
-            ]
+            if host_ip:
+                base += (Addr("daddr", (f"{host_ip}/{128 if ipv6 else 32}",)),)
+            rules.append(Rule((*base, Addr("saddr", (network,))), Jump(SETMARK_CHAIN)))  # hairpin
+            if not ipv6:
+                rules.append(Rule((*base, Addr("saddr", ("127.0.0.1/32",))), Jump(SETMARK_CHAIN)))  # localhost
+            rules.append(Rule(base, Dnat(ip, hp.container_port)))
         chains.append(Chain(chain, tuple(rules)))
     local = (AddrType("daddr"),)
     return Table(
@@ -111,26 +146,35 @@ def iptables_table(pods: Sequence[PodPlan]) -> Table:
             *chains,
         ),
         kind="iptables",
+        family="ip6" if ipv6 else "ip",  # the tool that loads it: ip6tables-restore for ip6
     )
 
 
-def nft_table(pods: Sequence[PodPlan]) -> Table:
-    """table ip cni_hostport for these pods (one node's), as the nftables backend builds it."""
+def nft_table(pods: Sequence[PodPlan], twins: Mapping[str, tuple[str, int]] | None = None, ipv6: bool = False) -> Table:
+    """table ip cni_hostport for these pods (one node's), as the nftables backend builds it;
+    `ipv6`: table ip6 cni_hostport (a single-stack IPv6 node, or with `twins` a dual-stack one's)."""
     hostip: list[Rule] = []
     hostports: list[Rule] = []
     masq: list[Rule] = []
+    ipv6 = ipv6 or twins is not None
     for pod in mapped_pods(pods):
+        target = _address(pod, twins)
+        if target is None:
+            continue
+        ip = target[0]
         comment = Comment(container_id(pod))
         for hp in pod.host_ports:
             match = (Proto(hp.protocol.lower()), DPort.of(hp.host_port))
-            if hp.host_ip and hp.host_ip != "0.0.0.0":
-                hostip.append(Rule((Addr("daddr", (hp.host_ip,)), *match, comment), Dnat(pod.ip, hp.container_port)))
-            else:
-                hostports.append(Rule((*match, comment), Dnat(pod.ip, hp.container_port)))
-        masq += [
-            Rule((Addr("saddr", (pod.ip,)), Addr("daddr", (pod.ip,)), comment), Masquerade(fully_random=False)),
-            Rule((Addr("saddr", ("127.0.0.1",)), Addr("daddr", (pod.ip,)), comment), Masquerade(fully_random=False)),
-        ]
+            host_ip = _host_ip(hp.host_ip, ipv6)
+            if host_ip:
+                hostip.append(Rule((Addr("daddr", (host_ip,)), *match, comment), Dnat(ip, hp.container_port)))
+            elif host_ip is not None:
+                hostports.append(Rule((*match, comment), Dnat(ip, hp.container_port)))
+        masq.append(Rule((Addr("saddr", (ip,)), Addr("daddr", (ip,)), comment), Masquerade(fully_random=False)))
+        if not ipv6:  # localhost: IPv4 only
+            masq.append(
+                Rule((Addr("saddr", ("127.0.0.1",)), Addr("daddr", (ip,)), comment), Masquerade(fully_random=False))
+            )
     local = (AddrType("daddr"),)
     return Table(
         NFT_TABLE,
@@ -142,7 +186,7 @@ def nft_table(pods: Sequence[PodPlan]) -> Table:
             Chain("output", (Rule(local, Jump("hostports_all")),), hook="output", type="nat", priority=-100),
             Chain("masquerading", tuple(masq), hook="postrouting", type="nat", priority=100),
         ),
-        family="ip",
+        family="ip6" if ipv6 else "ip",
         comment="CNI portmap plugin",
     )
 
@@ -152,9 +196,16 @@ def backend(kube_proxy_mode: str) -> str:
     return "iptables" if kube_proxy_mode == "iptables" else "nftables"
 
 
-def node_table(pods: Sequence[PodPlan], kube_proxy_mode: str) -> Table:
-    """One node's portmap table in its backend."""
-    return iptables_table(pods) if backend(kube_proxy_mode) == "iptables" else nft_table(pods)
+def node_table(
+    pods: Sequence[PodPlan],
+    kube_proxy_mode: str,
+    twins: Mapping[str, tuple[str, int]] | None = None,
+    ipv6: bool = False,
+) -> Table:
+    """One node's portmap table in its backend; `ipv6`: its IPv6 table (`twins`: a dual-stack
+    node's IPv6 pod addresses)."""
+    build = iptables_table if backend(kube_proxy_mode) == "iptables" else nft_table
+    return build(pods, twins, ipv6)
 
 
 # -- text ------------------------------------------------------------------------------------------
@@ -167,7 +218,8 @@ def render(table: Table, previous: Table | None = None) -> str:
     if table.kind == "iptables":
         now = {c.name for c in table.chains}
         gone = [c.name for c in (previous.chains if previous else ()) if c.name not in now]
-        return render_restore((table,), "# portmap (iptables backend): iptables-restore --noflush", {"nat": gone})
+        tool = "ip6tables-restore" if table.family == "ip6" else "iptables-restore"  # IPv6: issue 15
+        return render_restore((table,), f"# portmap (iptables backend): {tool} --noflush", {"nat": gone})
     # knftables' command style, as the plugin writes it (numeric priorities: nft takes no
     # `dstnat` on the output hook)
     return render_commands((table,), "# portmap (nftables backend): nft -f")

@@ -4,7 +4,9 @@ Where it sits: experiment probes with `http: {host, path}` go through here inste
 socket prober: a real HTTP/1.1 request (TLS with SNI for https, the emulation's self-signed
 certificates accepted), the status line, and the JSON body the agent behind the ingress sends
 back (which pod answered, the source it saw). Requests run concurrently in a small thread
-pool; each thread opens its socket inside the source namespace.
+pool; each thread opens its socket inside the source namespace, of the family of the address
+it connects to (IPv6: `http://[addr]:port/`, issue 15). Without a `host` the Host header is the
+URL's authority (experiment/httpurl.py).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from ..experiment.httpurl import host_header
 from ..netns import in_netns
 
 
@@ -29,6 +32,11 @@ class HttpProbe:
     path: str = "/"
     scheme: str = "http"
     timeout: float = 1.0
+    name: str = ""  # the DNS name `ip` was resolved from (the URL's host when `host` is empty)
+
+    @property
+    def host_header(self) -> str:
+        return host_header(self.host, self.name or self.ip, self.port, self.scheme)
 
 
 @dataclass(frozen=True)
@@ -44,16 +52,16 @@ def request(probe: HttpProbe) -> HttpResult:
     start = time.perf_counter()
     try:
         with in_netns(probe.src_netns):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock = socket.socket(socket.AF_INET6 if ":" in probe.ip else socket.AF_INET, socket.SOCK_STREAM)
         sock.settimeout(probe.timeout)
         sock.connect((probe.ip, probe.port))
         if probe.scheme == "https":
             context = ssl.create_default_context()
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE  # the emulation's certificates are self-signed
-            sock = context.wrap_socket(sock, server_hostname=probe.host)
+            sock = context.wrap_socket(sock, server_hostname=probe.host or probe.name or None)
         sock.sendall(
-            f"GET {probe.path} HTTP/1.1\r\nHost: {probe.host}\r\nUser-Agent: testbed\r\n"
+            f"GET {probe.path} HTTP/1.1\r\nHost: {probe.host_header}\r\nUser-Agent: testbed\r\n"
             "Connection: close\r\n\r\n".encode()
         )
         data = b""

@@ -129,3 +129,23 @@ def test_a_socket_the_agent_cannot_open_fails_the_build_naming_the_pod(
     text = str(err.value)
     assert "\n" not in text and "could not serve every pod" in text and "Too many open files" in text, text
     assert "pod=default/" in text and "more" in text, text
+
+
+def test_dual_stack_pods_are_planned_with_their_ipv6_sockets(tmp_path, small_limit, no_leftovers):
+    """A dual-stack pod holds an IPv6 listener beside each IPv4 one and a raw IPv6 SCTP socket:
+    counted as IPv4 only, the shards were planned twice too full and the agent hit EMFILE."""
+    topology = load_topology(os.path.join(ROOT, "topologies", "dual-stack.yaml"))
+    plan = plan_cluster(topology, _manifests(tmp_path, 12), seed=18)
+    assert plan.dual is not None
+    with EmulatedCluster(plan) as cluster:
+        agent = cluster.agent
+        assert len([d for d in agent.daemons if d.alive()]) >= 5, [len(s.pods) for s in agent.shards]
+        _every_port_answers(cluster, 25)
+        dual = cluster.plan.dual
+        client = cluster.plan.find_pod("client")
+        targets = [(p, q.port) for p in cluster.plan.pods if p.key in dual.pods and not p.served_by for q in p.ports]
+        assert len(targets) >= 24
+        src = cluster.pod_netns_path(client)
+        results = run_probes([Probe(i, src, dual.pods[p.key], port, "TCP") for i, (p, port) in enumerate(targets)])
+        assert [r.outcome for r in results] == ["connected"] * len(targets)
+        assert [r.reply["pod"] for r in results] == [p.name for p, _ in targets]

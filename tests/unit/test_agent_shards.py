@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from testbed.plan.agentshards import MAX_SHARDS, AgentLimitError, Group, capacity, plan_shards, reserve
+from testbed.plan.agentshards import (
+    MAX_SHARDS,
+    AgentLimitError,
+    Group,
+    capacity,
+    namespace_files,
+    plan_shards,
+    reserve,
+)
 
 
 def groups(n: int, files: int = 2) -> list[Group]:
@@ -70,3 +78,39 @@ def test_too_many_shards_is_one_line():
     with pytest.raises(AgentLimitError) as err:
         plan_shards(groups(MAX_SHARDS * 40), 40)
     assert "\n" not in str(err.value) and str(MAX_SHARDS) in str(err.value)
+
+
+def test_a_namespace_served_on_ipv6_too_holds_twice_the_sockets():
+    # dual-stack (and single-stack IPv6) pods: an IPv6 listener beside each IPv4 one, and a raw
+    # IPv6 SCTP socket beside the IPv4 one (agent/server.py)
+    assert namespace_files(2, False) == 3
+    assert namespace_files(2, True) == 6
+    assert namespace_files(0, True) == 2
+
+
+def test_the_launcher_counts_the_ipv6_sockets_of_dual_stack_pods(tmp_path):
+    import os
+
+    from testbed.emu.agent_proc import _groups
+    from testbed.emu.dualstack import agent_ipv6
+    from testbed.emu.ledger import netns_name
+    from testbed.emu.pods import NETNS_DIR
+    from testbed.plan.build import plan_cluster
+    from testbed.spec.topology import load_topology
+    from testbed.spec.workloads import load_manifests
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+    app = tmp_path / "app.yaml"
+    app.write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  nodeName: kind-worker\n"
+        "  containers: [{name: c, image: nginx, ports: [{containerPort: 80}, {containerPort: 8080}, "
+        "{containerPort: 53, protocol: UDP}, {containerPort: 9, protocol: SCTP}]}]\n"
+    )
+    plan = plan_cluster(load_topology(os.path.join(root, "topologies", "dual-stack.yaml")), load_manifests([str(app)]))
+    paths = agent_ipv6(plan, "t1")
+    keys = {p.key for p in plan.pods if f"{NETNS_DIR}/{netns_name('t1', p.key)}" in paths}
+    web = plan.find_pod("web")
+    assert web is not None and web.key in keys
+    both = {g.key: g.files for g in _groups(plan.pods, (), keys)}
+    ipv4 = {g.key: g.files for g in _groups(plan.pods, ())}
+    assert ipv4[web.key] == 4 and both[web.key] == 8  # 3 TCP/UDP ports + raw SCTP, per family

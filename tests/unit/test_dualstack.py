@@ -355,13 +355,13 @@ def test_ipv6_probe_groups_swap_every_address_for_its_twin(topology):
     single = dataclasses.replace(group, target=Endpoints(service=ServiceTarget("echo-single")))
     with pytest.raises(SpecError, match=r"service echo-single 10\.96\.[0-9.]+ has no IPv6 address"):
         expand(plan, single)
-    # SCTP, scapy and iperf3 go over IPv6 too (a crafted source is the group's own, IPv6); HTTP not
+    # SCTP, scapy, iperf3 and HTTP go over IPv6 too (a crafted source is the group's own, IPv6)
     (sctp,) = ipv6_probes(plan, [dataclasses.replace(ipv4[0], protocol="SCTP")])
     assert sctp.protocol == "SCTP" and sctp.dst_ip == probes[0].dst_ip
     (crafted,) = ipv6_probes(plan, [dataclasses.replace(ipv4[0], method="scapy", source_ip=ipv4[0].src.ip)])
     assert crafted.source_ip == probes[0].src.ip
-    with pytest.raises(SpecError, match="HTTP probes are not sent over IPv6"):
-        ipv6_probes(plan, [dataclasses.replace(ipv4[0], method="http")])
+    (web,) = ipv6_probes(plan, [dataclasses.replace(ipv4[0], method="http", http_scheme="http", http_path="/")])
+    assert web.method == "http" and web.dst_ip == probes[0].dst_ip and ":" in web.dst_ip
     ipv4_plan = plan_cluster(topology(cluster("{ipFamily: ipv4}")), Manifests())
     coredns = Endpoints(pods=PodSelection(names=(ipv4_plan.pods[0].name,)))
     with pytest.raises(SpecError, match="IPv6 needs a dual-stack cluster"):

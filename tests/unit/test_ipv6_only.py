@@ -315,14 +315,13 @@ def _probe(protocol: str, dst_ip: str, method: str = "socket") -> PlannedProbe:
     )
 
 
-def test_probes_go_to_ipv6_localhost_sctp_scapy_iperf3_pass_http_is_refused():
+def test_probes_go_to_ipv6_localhost_sctp_scapy_iperf3_and_http_pass():
     (p,) = single_stack_probes([_probe("TCP", "127.0.0.1")])
     assert (p.dst_ip, p.expect_sources) == ("::1", ("::1",))
     kinds = [_probe("SCTP", "fd00:10:244:1::3"), _probe("TCP", "fd00:10:244:1::3", "scapy")]
     kinds.append(_probe("TCP", "fd00:10:244:1::3", "iperf3"))
+    kinds.append(_probe("TCP", "fd00:10:244:1::3", "http"))  # http://[fd00:10:244:1::3]/ (traffic/http.py)
     assert single_stack_probes(kinds) == kinds  # sent over IPv6 as they are, by the dual-stack machinery
-    with pytest.raises(SpecError, match="http in an ipFamily ipv6 cluster: the HTTP prober is IPv4-only so far"):
-        single_stack_probes([_probe("TCP", "fd00:10:244:1::3", "http")])
 
 
 def test_policy_tiers_compile_into_the_ipv6_policy_table():
@@ -338,19 +337,15 @@ def test_an_ipv4_plan_is_not_ipv6():
     assert not is_ipv6(plan_cluster(spec, Manifests()))
 
 
-def test_what_is_not_built_over_ipv6_is_refused_in_one_line(tmp_path):
+def test_hostports_and_the_ingress_are_built_over_ipv6(tmp_path):
+    """Refused before (issue 15): the portmap plugin's IPv6 rules and the ingress controller over
+    IPv6 (tests/unit/test_hostports_ipv6.py, test_ingress_ipv6.py say how)."""
     spec = load_topology(str(REPO / "topologies" / "ipv6.yaml"))
-    ingress = load_manifests([str(REPO / "manifests" / "ingress-demo.yaml")])
-    with pytest.raises(SpecError) as info:
-        plan_cluster(spec, ingress)
-    assert [str(p.message) for p in info.value.problems] == [
-        "ipv6: the ingress-nginx controller is not served over IPv6 yet"
-    ]
     hostport = tmp_path / "hp.yaml"
     hostport.write_text(
         "apiVersion: v1\nkind: Pod\nmetadata: {name: hp}\n"
         "spec: {containers: [{name: c, image: x, ports: [{containerPort: 80, hostPort: 8080}]}]}\n",
         encoding="utf-8",
     )
-    with pytest.raises(SpecError, match="pod default/hp has a hostPort; the portmap plugin's IPv6 rules"):
-        plan_cluster(spec, load_manifests([str(hostport)]))
+    plan = plan_cluster(spec, load_manifests([str(hostport), str(REPO / "manifests" / "ingress-demo.yaml")]))
+    assert plan.ingress is not None and {t.family for t in plan.hostport_tables.values()} == {"ip6"}

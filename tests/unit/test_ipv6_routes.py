@@ -20,7 +20,7 @@ from testbed.plan.network import CALICO_GATEWAY6
 from testbed.rules.egress import egress_nft
 from testbed.spec.model import Manifests
 
-from .test_dualstack import cluster, one_problem
+from .test_dualstack import cluster
 
 RACKS6 = (
     "underlay:\n  subnets:\n"
@@ -174,10 +174,3 @@ def test_dual_racks_top_of_rack_ipv6_sessions_from_each_racks_port(topology):
     assert "local 192.168.2.1 as 64512;\n  neighbor 192.168.2.2 as 64512;" in router.config  # IPv4 as before
     worker2 = next(s for s in plan.network.bgp if s.name == "kind-worker2")
     assert "neighbor fd00:192:168:2::1 as 64512;" in worker2.config
-
-
-def test_ipv6_refusals_left(topology):
-    assert (
-        one_problem(topology, cluster("{ipFamily: ipv6}", "advertiseServiceSubnet: true"))
-        == "advertiseServiceSubnet: with ipFamily ipv6: routing the IPv6 Service range from outside is not built yet"
-    )
