@@ -464,8 +464,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--family",
         choices=("ipv4", "ipv6", "dual"),
-        default="ipv4",
-        help="the address family of the probes and ipBlocks: ipv6 and dual build the model dual-stack "
+        default=None,
+        help="the address family of the probes and ipBlocks (default: the topology's, ipv4 unless its "
+        "ipFamily is ipv6): ipv6 and dual build the model dual-stack unless --topology says otherwise "
         "(ipBlocks get their IPv6 twins, /128 for /32; dual measures both tables)",
     )
     p.add_argument("-q", "--quiet", action="store_true")

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .dsl import ALL, Draft, Seq, allow, block, both, deny, ex, ml, netpol, nss, pods, port, rule, single
-from .xyz import NAMESPACES, NODE_CIDRS, POD_NETWORK
+from .xyz import MODEL_UNDERLAY, NAMESPACES, NODE_CIDRS, POD_NETWORK
 
 # -- the vocabulary --------------------------------------------------------------------------------
 
@@ -66,7 +66,7 @@ IP_BLOCKS = (
         block("10.244.0.0/23", NODE_CIDRS["kind-control-plane"]),
         "10.244.0.0/23 except the control plane's CIDR (= kind-worker's pods)",
     ),
-    ("underlay", block("192.168.1.0/24"), "the node network (no pod)"),
+    ("underlay", block(MODEL_UNDERLAY), "the node network (no pod)"),
 )
 PORT_SPECS = (
     ("tcp-80", [port(80)], "TCP 80 (protocol defaulted)"),

@@ -27,10 +27,12 @@ from typing import Any
 
 import yaml
 
+from ..errors import UsageError
+from ..plan.ipv6 import is_ipv6
 from ..plan.model import Plan
 from .decode import decode_text, dump
 from .steps import Case
-from .xyz import model_namespaces
+from .xyz import MODEL_UNDERLAY, NODE_CIDRS, POD_NETWORK, model_namespaces
 
 FAMILIES = ("ipv4", "ipv6", "dual")
 Net = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -41,17 +43,41 @@ class NoTwin(ValueError):
 
 
 def cidr_twins(plan: Plan) -> Callable[[str], str]:
-    """The IPv6 twin of an IPv4 CIDR of the conformance cases, on `plan`'s dual-stack cluster."""
+    """The IPv6 twin of an IPv4 CIDR of the conformance cases, on `plan`'s dual-stack cluster or
+    its single-stack IPv6 one (whose IPv4 side is the model the cases are written against:
+    xyz.py's pod network and node /24s, the underlay 192.168.1.0/24)."""
     dual = plan.dual
+    if is_ipv6(plan):
+        pods4 = ipaddress.IPv4Network(POD_NETWORK)
+        pods6 = ipaddress.IPv6Network(plan.pod_subnet)
+        nodes = [
+            (ipaddress.IPv4Network(NODE_CIDRS[n.name]), ipaddress.IPv6Network(n.pod_cidr))
+            for n in plan.nodes
+            if n.name in NODE_CIDRS
+        ]
+        under4 = ipaddress.IPv4Network(MODEL_UNDERLAY)
+        under6 = ipaddress.IPv6Network(f"{plan.nodes[0].host_ip}/{plan.nodes[0].underlay_prefix}", strict=False)
+        return _twins(pods4, pods6, nodes, under4, under6)
     if dual is None:
-        raise NoTwin("IPv6 needs a dual-stack cluster (networking.ipFamily: dual)")
+        raise NoTwin("IPv6 needs a dual-stack or IPv6 cluster (networking.ipFamily: dual or ipv6)")
     pods4 = ipaddress.IPv4Network(plan.pod_subnet)
     pods6 = ipaddress.IPv6Network(dual.pod_subnet)
     nodes = [(ipaddress.IPv4Network(n.pod_cidr), ipaddress.IPv6Network(dual.node(n.name).pod_cidr)) for n in plan.nodes]
-    node4 = nodes[0][0].prefixlen if nodes else 24
-    node6 = nodes[0][1].prefixlen if nodes else 64
     under4 = ipaddress.IPv4Network(f"{plan.nodes[0].host_ip}/{plan.nodes[0].underlay_prefix}", strict=False)
     under6 = ipaddress.IPv6Network(dual.underlay_subnet)
+    return _twins(pods4, pods6, nodes, under4, under6)
+
+
+def _twins(
+    pods4: ipaddress.IPv4Network,
+    pods6: ipaddress.IPv6Network,
+    nodes: list[tuple[ipaddress.IPv4Network, ipaddress.IPv6Network]],
+    under4: ipaddress.IPv4Network,
+    under6: ipaddress.IPv6Network,
+) -> Callable[[str], str]:
+    """The twin function of an IPv4 side (pod network, node CIDRs, underlay) and its IPv6 one."""
+    node4 = nodes[0][0].prefixlen if nodes else 24
+    node6 = nodes[0][1].prefixlen if nodes else 64
 
     def twin(cidr: str) -> str:
         net = ipaddress.ip_network(cidr, strict=False)
@@ -137,6 +163,24 @@ def family_case(case: Case, family: str, twin: Callable[[str], str]) -> Case:
             )
         )
     return dataclasses.replace(case, steps=tuple(steps))
+
+
+def resolve_family(family: str | None, ip_family: str, topology: str) -> str:
+    """The suite's family on a cluster of `ip_family` (the topology's networking.ipFamily):
+    `family` None follows the cluster (ipv6 on an IPv6 cluster, else ipv4); a family the cluster
+    lacks is a UsageError naming the topology. ipv4 and ipv6 run on a dual-stack cluster's half."""
+    if family is None:
+        return "ipv6" if ip_family == "ipv6" else "ipv4"
+    if family not in FAMILIES:
+        raise UsageError(f"--family {family[:20]!r}: expected one of {', '.join(FAMILIES)}")
+    has = {"ipv4": ("ipv4",), "ipv6": ("ipv6",), "dual": ("ipv4", "ipv6", "dual")}[ip_family]
+    if family not in has:
+        raise UsageError(
+            f"--family {family}: {topology[:200]}: networking.ipFamily is {ip_family}, "
+            f"which has no {'IPv4' if family == 'ipv4' else 'IPv6' if family == 'ipv6' else 'dual-stack'} "
+            f"(use --family {' or '.join(has)})"
+        )
+    return family
 
 
 def measured_families(family: str) -> tuple[int, ...]:

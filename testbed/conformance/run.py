@@ -11,7 +11,10 @@ Writes results/<run-id>/conformance.xml (JUnit), conformance.md and conformance.
 `family` (issue 15): ipv4 as always; ipv6 builds the model dual-stack (data/three-nodes-dual.yaml)
 and runs every case with its ipBlocks' IPv6 twins (family6.py) over the pods' IPv6 addresses,
 against the oracle of the IPv6 policy world; dual runs each case with both CIDRs in its peers and
-measures both truth tables per step (972 probes), each against its own family's oracle.
+measures both truth tables per step (972 probes), each against its own family's oracle. A
+`--topology` with ipFamily ipv6 runs the suite in that single-stack IPv6 cluster (the cases'
+CIDRs twinned from the IPv4 model they are written against); the flag and the topology's
+ipFamily must agree (family6.resolve_family; None follows the topology).
 
 Blocked probes end when a node logs their drop (drop evidence, traffic/droplog.py), so a step
 no longer waits for its probe timeout; conformance.json counts how each blocked verdict was known
@@ -32,7 +35,10 @@ from ..emu.cluster import EmulatedCluster
 from ..emu.ctflush import flush_conntrack
 from ..errors import DaemonError, RunAborted, UsageError
 from ..experiment.results import discarded_if_empty, environment, new_run_id, unique_run_dir
+from ..netpol.world import World
 from ..plan.build import plan_cluster, replan
+from ..plan.ipv6 import is_ipv6
+from ..plan.model import Plan
 from ..plan.view6 import ipv6_plan
 from ..spec.topology import load_topology
 from ..spec.workloads import load_manifests
@@ -40,7 +46,7 @@ from ..traffic.droplog import DropLog, open_drop_log
 from ..traffic.prober import Probe, run_probes
 from .changes import step_manifests
 from .check import check_step, probes
-from .family6 import FAMILIES, NoTwin, cidr_twins, family_case, measured_families
+from .family6 import FAMILIES, NoTwin, cidr_twins, family_case, measured_families, resolve_family
 from .generator import generate_cases
 from .junit import junit_xml
 from .resources import MODEL, TOPOLOGY, TOPOLOGY_DUAL
@@ -98,11 +104,25 @@ def _joined(results: list[StepResult]) -> StepResult:
     )
 
 
+def _world(plan: Plan, version: int) -> World:
+    """The policy world of IP `version`'s truth table: a single-stack plan's own, or the IPv6
+    view's of a dual-stack plan."""
+    return ipv6_plan(plan).world if version == 6 and not is_ipv6(plan) else plan.world
+
+
 def _flush_conntrack(cluster: EmulatedCluster) -> None:
     """Every node's conntrack table, flushed in-process (emu/ctflush.py: `conntrack -F` without
-    starting two programs per node); a dual-stack cluster's IPv6 entries asked for by name too
-    (this kernel flushes every family either way; older ones only the request's)."""
-    families = (socket.AF_INET, socket.AF_INET6) if cluster.plan.dual is not None else (socket.AF_INET,)
+    starting two programs per node); a dual-stack cluster's IPv6 entries asked for by name too,
+    an IPv6 cluster's by name alone (this kernel flushes every family either way; older ones
+    only the request's)."""
+    plan = cluster.plan
+    families = (
+        (socket.AF_INET6,)
+        if is_ipv6(plan)
+        else (socket.AF_INET, socket.AF_INET6)
+        if plan.dual is not None
+        else (socket.AF_INET,)
+    )
     flush_conntrack((cluster.netns_path(node.key) for node in cluster.plan.nodes), families)
 
 
@@ -116,13 +136,15 @@ def run_conformance(
     tiered: bool = False,
     evidence: bool | None = None,
     recheck: int = 0,
-    family: str = "ipv4",
+    family: str | None = "ipv4",
 ) -> tuple[str, bool]:
-    """Run the suite; `evidence` None follows TESTBED_DROP_EVIDENCE (on by default)."""
-    if family not in FAMILIES:
+    """Run the suite; `evidence` None follows TESTBED_DROP_EVIDENCE (on by default); `family`
+    None follows the topology's ipFamily (ipv6 for an IPv6 cluster, else ipv4)."""
+    if family is not None and family not in FAMILIES:
         raise UsageError(f"--family {family[:20]!r}: expected one of {', '.join(FAMILIES)}")
-    topology = topology or (TOPOLOGY if family == "ipv4" else TOPOLOGY_DUAL)
+    topology = topology or (TOPOLOGY if family in (None, "ipv4") else TOPOLOGY_DUAL)
     spec = load_topology(topology)
+    family = resolve_family(family, spec.ip_family, topology)  # the flag and the cluster agree
     base = load_manifests([MODEL])
     cases = generate_cases(seed=seed, limit=limit, tiered=tiered)
     plan = plan_cluster(spec, base, seed=seed)
@@ -160,7 +182,7 @@ def run_conformance(
                         results = []
                         for version in measured_families(family):
                             observed = _measure(cluster, timeout, droplog, tally, recheck, version)
-                            world = ipv6_plan(cluster.plan).world if version == 6 else cluster.plan.world
+                            world = _world(cluster.plan, version)
                             results.append(check_step(case, i, world, observed, seconds=float(done["seconds"])))
                         steps.append(_joined(results))
                     summary.add(CaseResult(case, tuple(steps), time.perf_counter() - t_case))

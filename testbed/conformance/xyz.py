@@ -24,6 +24,7 @@ MODEL_POD_LABELS: dict[str, dict[str, str]] = {
 NODES = ("kind-control-plane", "kind-worker", "kind-worker2")
 NODE_CIDRS = {"kind-control-plane": "10.244.0.0/24", "kind-worker": "10.244.1.0/24", "kind-worker2": "10.244.2.0/24"}
 POD_NETWORK = "10.244.0.0/16"
+MODEL_UNDERLAY = "192.168.1.0/24"  # the nodes' network of data/three-nodes.yaml (no pod in it)
 PODS = tuple(f"{ns}/{p}" for ns in MODEL_NAMESPACES for p in MODEL_POD_LABELS)
 PORTS = (80, 81)
 PROTOCOLS = ("TCP", "UDP", "SCTP")
