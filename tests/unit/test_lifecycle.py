@@ -30,10 +30,25 @@ def state(tmp_path, monkeypatch):
     for n, v in ((1, 128), (2, 512), (3, 1024)):
         (sysdir / f"gc_thresh{n}").write_text(f"{v}\n")
     monkeypatch.setattr(limits, "PROC_SYS", str(tmp_path / "sys"))
-    # Never judge the machine's real testbed processes or /etc/netns from a unit test.
+    # Never judge the machine's real testbed processes, namespaces, links or /etc/netns from a
+    # unit test: with a private STATE_DIR every live instance's tag has no folder here, so a sweep
+    # that read the real /run/netns took them for orphans and killed their daemons (seen as
+    # other instances' dnsmasq getting SIGTERM while the unit tests ran).
     monkeypatch.setattr(cleanup, "_cmdlines", lambda: {})
     monkeypatch.setattr(cleanup, "ETC_NETNS", str(tmp_path / "etc-netns"))
+    monkeypatch.setattr(cleanup, "NETNS_RUN_DIR", str(tmp_path / "netns"))
+    monkeypatch.setattr(cleanup, "SYS_NET", str(tmp_path / "sys-class-net"))
     return tmp_path
+
+
+def test_the_sweeps_of_these_tests_see_only_their_private_machine(state):
+    """What the fixture seals: a scan reads the private folders, never the real machine's."""
+    (state / "netns").mkdir()
+    (state / "netns" / "tb-abcd-n0").write_text("")
+    (state / "sys-class-net").mkdir()
+    (state / "sys-class-net" / "tbabcdx").mkdir()
+    found = cleanup.scan(RecordingRunner(), lambda t: True)
+    assert found.netns == ["tb-abcd-n0"] and found.links == ["tbabcdx"] and found.processes == []
 
 
 def _zombie() -> int:
