@@ -47,7 +47,7 @@ def _cpu() -> tuple[float, float]:
 
 
 def main(argv: list[str]) -> int:
-    import testbed.plan.model as plan_model
+    import testbed.plan.rulesets as plan_rulesets  # the Plan imports its builders when asked
     from testbed.bench.changes import POLICY
     from testbed.bench.workloads import deployment_cluster, write
     from testbed.emu import controllers, pods, rules
@@ -73,12 +73,13 @@ def main(argv: list[str]) -> int:
         controllers.LeavingPods,
     ):
         wrap(cls, "sync", f"sync {cls.__name__}")
-    wrap(plan_model, "kube_proxy_rulesets", "kube-proxy rulesets")
+    wrap(plan_rulesets, "kube_proxy_rulesets", "kube-proxy rulesets")
     wrap(controllers.KubeProxy, "_sync_text", "kube-proxy sync texts")
     wrap(controllers.KubeProxy, "restore", "iptables-restore (one node)")
     wrap(rules, "nft_load", "nft load (one node)")
     wrap(pods, "add_netns", "pod namespaces")
     wrap(pods.PodNetwork, "_node_job", "ip batch (one node)")
+    wrap(pods, "add_pod_links", "pod veths (one node, in-process)")
     wrap(pods, "configure_pod", "pod inside (one pod)")
     with tempfile.TemporaryDirectory(prefix="tb-bench-") as folder:
         spec, manifests, plan = deployment_cluster(folder, 10, 1000, service=True, seed=0, kube_proxy_mode=mode)
