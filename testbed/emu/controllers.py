@@ -364,6 +364,22 @@ class KubeProxy:
 LB_DEVICE = "lo"
 
 
+def move_announcements(runner: Runner, announced: dict[str, str], want: dict[str, str]) -> dict[str, str]:
+    """LoadBalancer addresses (IP -> the node namespace holding it) from `announced` to `want`:
+    each taken off the node that no longer holds it and put on the one that does, one `ip` batch
+    per node touched. Returns `want`, the new state."""
+    batches: dict[str, list[str]] = {}
+    for ip, ns in announced.items():
+        if want.get(ip) != ns:
+            batches.setdefault(ns, []).append(_lb_line(ip, False))
+    for ip, ns in want.items():
+        if announced.get(ip) != ns:
+            batches.setdefault(ns, []).append(_lb_line(ip, True))
+    for ns, lines in batches.items():
+        runner.ip_batch(lines, netns=ns)
+    return want
+
+
 def _lb_line(ip: str, add: bool) -> str:
     """An IPv4 address on lo (the node answers ARP for it anyway); an IPv6 one (an ipFamily ipv6
     cluster's) as a dual-stack node holds its IPv6 load balancer addresses (emu/edges6.py)."""
@@ -384,16 +400,7 @@ class LoadBalancerAnnouncer:
     def sync(self, desired: Plan) -> None:
         keys = {n.name: n.key for n in desired.nodes}
         want = {ip: netns_name(self.ledger.tag, keys[node]) for ip, node in desired.lb_announcers.items()}
-        batches: dict[str, list[str]] = {}
-        for ip, ns in self.announced.items():
-            if want.get(ip) != ns:
-                batches.setdefault(ns, []).append(_lb_line(ip, False))
-        for ip, ns in want.items():
-            if self.announced.get(ip) != ns:
-                batches.setdefault(ns, []).append(_lb_line(ip, True))
-        for ns, lines in batches.items():
-            self.runner.ip_batch(lines, netns=ns)
-        self.announced = want
+        self.announced = move_announcements(self.runner, self.announced, want)
 
     def daemons(self) -> list[Daemon]:
         return []

@@ -23,7 +23,7 @@ from ..plan import edges6
 from ..plan.model import Plan
 from ..rules.egress6 import egress6_nft
 from . import rules
-from .controllers import ServiceRoutes
+from .controllers import ServiceRoutes, move_announcements
 from .daemon import Daemon
 from .ledger import Ledger, netns_name
 from .runner import Runner
@@ -73,16 +73,7 @@ class Edges6:
             ip: netns_name(self.ledger.tag, keys[node])
             for ip, node in edges6.lb_announcers6(desired, dual.lb_ingress).items()
         }
-        batches: dict[str, list[str]] = {}
-        for ip, ns in self.announced.items():
-            if want.get(ip) != ns:
-                batches.setdefault(ns, []).append(lb_line6(ip, False))
-        for ip, ns in want.items():
-            if self.announced.get(ip) != ns:
-                batches.setdefault(ns, []).append(lb_line6(ip, True))
-        for ns, lines in batches.items():
-            self.runner.ip_batch(lines, netns=ns)
-        self.announced = want
+        self.announced = move_announcements(self.runner, self.announced, want)  # IPv6 lines: lb_line6
 
     def _route(self, desired: Plan) -> None:
         dual = desired.dual

@@ -18,26 +18,24 @@ from ..netns import NetnsSwitcher
 
 
 def resolve_many(
-    queries: Sequence[tuple[str, str, str]], timeout: float = 1.0, aaaa: bool | None = None
+    queries: Sequence[tuple[str, str, str]], timeout: float = 1.0, aaaa: bool = False
 ) -> dict[tuple[str, str], list[str]]:
-    """queries: (netns path, name, server IP) -> {(netns path, name): [A record addresses]} (AAAA
-    records when the server is IPv6: a single-stack IPv6 cluster's kube-dns; `aaaa` says which
-    whatever the server's family: a dual-stack cluster's IPv6 probes ask its IPv4 kube-dns for
-    AAAA, an IPv6-first cluster's IPv4 probes ask its IPv6 kube-dns for A)."""
+    """queries: (netns path, name, server IP) -> {(netns path, name): [A record addresses]}, or
+    AAAA records with `aaaa`, whatever the server's family (an IPv4-first dual-stack cluster's
+    IPv6 probes ask its IPv4 kube-dns for AAAA, an IPv6-first one's IPv4 probes its IPv6 kube-dns for A)."""
     from scapy.layers.dns import DNS, DNSQR  # deferred: scapy takes ~0.5 s to import
 
-    socks: dict[socket.socket, tuple[str, str, int, bool]] = {}
+    socks: dict[socket.socket, tuple[str, str, int]] = {}
     with NetnsSwitcher() as switcher:
         for netns, name, server in dict.fromkeys(queries):
             with switcher.entered(netns):
-                # an IPv6 kube-dns is a single-stack IPv6 cluster's (spec/ipv6.py): ask for AAAA
                 sock = socket.socket(socket.AF_INET6 if ":" in server else socket.AF_INET, socket.SOCK_DGRAM)
             sock.setblocking(False)
             qid = random.getrandbits(16)
-            six = ":" in server if aaaa is None else aaaa
-            sock.sendto(bytes(DNS(id=qid, rd=1, qd=DNSQR(qname=name, qtype="AAAA" if six else "A"))), (server, 53))
-            socks[sock] = (netns, name, qid, six)
-    out: dict[tuple[str, str], list[str]] = {(n, q): [] for n, q, _, _ in socks.values()}
+            sock.sendto(bytes(DNS(id=qid, rd=1, qd=DNSQR(qname=name, qtype="AAAA" if aaaa else "A"))), (server, 53))
+            socks[sock] = (netns, name, qid)
+    out: dict[tuple[str, str], list[str]] = {(n, q): [] for n, q, _ in socks.values()}
+    want = 28 if aaaa else 1  # the AAAA or A records
     deadline = time.monotonic() + timeout
     try:
         pending = set(socks)
@@ -49,12 +47,11 @@ def resolve_many(
                 except OSError:
                     pending.discard(sock)
                     continue
-                netns, name, qid, six = socks[sock]
+                netns, name, qid = socks[sock]
                 answer = DNS(data)
                 if answer.id != qid:
                     continue
                 pending.discard(sock)
-                want = 28 if six else 1  # AAAA or A records
                 out[(netns, name)] = [rr.rdata for rr in (answer.an or []) if getattr(rr, "type", 0) == want]
     finally:
         for sock in socks:
