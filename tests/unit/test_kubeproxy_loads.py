@@ -149,3 +149,27 @@ def test_the_collector_waits_for_the_end_of_an_apply_and_is_restored_after():
         assert not gc.isenabled()  # left as it was found
     finally:
         gc.enable()
+
+
+def test_the_nodes_of_a_sync_compare_each_pair_of_shared_chains_once():
+    """render_diff's comparison of a node's last load with its new rules goes through
+    chain_texts.equal: within one sync, a pair of objects is compared once for all the nodes."""
+    compared = []
+
+    class Counted:
+        def __init__(self, value):
+            self.value = value
+
+        def __eq__(self, other):
+            compared.append(1)
+            return isinstance(other, Counted) and self.value == other.value
+
+        __hash__ = None
+
+    old, new, other = Counted(1), Counted(1), Counted(2)
+    with chain_texts.shared():
+        assert all(chain_texts.equal(old, new) for _ in range(10))
+        assert not chain_texts.equal(old, other)
+        assert chain_texts.equal(old, old)  # the same object: no comparison at all
+    assert len(compared) == 2
+    assert chain_texts.equal(old, new) and len(compared) == 3  # outside a sync: compared each time
