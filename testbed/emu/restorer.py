@@ -104,10 +104,12 @@ class RestoreSession:
             assert proc is not None and proc.stdin is not None and proc.stdout is not None
             self.sent += 1
             ack = f"{ACK}{self.sent}"
+            data = memoryview((text if text.endswith("\n") else text + "\n").encode() + f"{ack}\n".encode())
             try:
-                proc.stdin.write((text if text.endswith("\n") else text + "\n").encode() + f"{ack}\n".encode())
+                while data:  # a raw pipe may take part of it (a signal during the write)
+                    data = data[proc.stdin.write(data) or 0 :]
                 self._await(proc, ack.encode(), time.monotonic() + timeout)
-            except (OSError, TimeoutError) as exc:  # a broken pipe: it died before reading it all
+            except (OSError, TimeoutError, ValueError) as exc:  # a broken pipe: it died; closed under us
                 self.close()
                 raise KernelError(netns_argv(self.netns, self.argv), self._code(exc), self._why(exc)) from None
 
