@@ -29,6 +29,7 @@ from ..experiment.results import new_run_id, unique_run_dir
 from .changes import enforce_changes, target_s, to_dicts
 from .cheap import plan_startup, quickstart_report
 from .machine import describe_machine, machine_line
+from .netns_settle import Settle, wait_netns_settled
 from .netpol48 import SUITE_CASES as NETPOL48_CASES
 from .netpol48 import TARGET_S as NETPOL48_TARGET_S
 from .netpol48 import case_files as netpol48_files
@@ -42,6 +43,11 @@ from .workloads import THREE_NODES, deployment_yaml, write
 
 GIB = 2**30
 SUITE_CASES = 325  # the whole generated suite (seed 0), whose target is 60 s
+
+
+def settle_note(settle: dict[str, Any]) -> str:
+    """What bench.json says of the wait for the kernel's namespace destruction (netns_settle.Settle)."""
+    return Settle(**settle).note()
 
 
 def evidence_note(ev: dict[str, Any]) -> str:
@@ -117,12 +123,13 @@ def run_bench(
         raw["scale_1000"] = point.to_dict()
         progress("the ceiling of one VM: 10,000 pods on 50 nodes")
         raw["scale_10000"] = scale_point(50, 10000, progress=progress).to_dict()
-        progress("changes at 1,000 pods")
-        timings, changes = enforce_changes(progress=progress)
-        raw["changes_1000"] = {"build": timings, "changes": to_dicts(changes)}
-        progress("changes at 1,000 pods, kube-proxy in nftables mode")
-        timings, changes = enforce_changes(progress=progress, kube_proxy_mode="nftables")
-        raw["changes_1000_nftables"] = {"build": timings, "changes": to_dicts(changes)}
+        for key, mode in (("changes_1000", "iptables"), ("changes_1000_nftables", "nftables")):
+            # the previous row's namespaces (10,000 of them first) are destroyed by the kernel
+            # after its teardown returned: the changes are timed once that is over (netns_settle.py)
+            settle = wait_netns_settled()
+            progress(f"changes at 1,000 pods, kube-proxy in {mode} mode ({settle.note()})")
+            timings, changes = enforce_changes(progress=progress, kube_proxy_mode=mode)
+            raw[key] = {"build": timings, "changes": to_dicts(changes), "settle": settle.to_dict()}
     progress("cheap runs: the quickstart's report, `testbed plan`'s start")
     raw["report_quickstart"] = quickstart_report()
     raw["plan_startup"] = plan_startup()
@@ -226,7 +233,13 @@ def figures_from(raw: dict[str, Any]) -> list[Figure]:
         ]
     changes = [("", c) for c in raw.get("changes_1000", {}).get("changes", [])]
     changes += [(", nftables mode", c) for c in raw.get("changes_1000_nftables", {}).get("changes", [])]
-    for mode, c in changes:
+    settles = {
+        "": raw.get("changes_1000", {}).get("settle"),
+        ", nftables mode": raw.get("changes_1000_nftables", {}).get("settle"),
+    }
+    for i, (mode, c) in enumerate(changes):
+        first = i == 0 or changes[i - 1][0] != mode
+        settle = settles[mode] if first else None  # said once, with the first change of the mode
         figures.append(
             Figure(
                 "change",
@@ -235,7 +248,8 @@ def figures_from(raw: dict[str, Any]) -> list[Figure]:
                 "s",
                 target_s(c["change"]),
                 note=f"replan {c['replan_s']:.3f} s; packets: {counts(c['observed'])} "
-                f"({'as expected' if c['ok'] else 'NOT as expected'})",
+                f"({'as expected' if c['ok'] else 'NOT as expected'})"
+                + (f"; before: {settle_note(settle)}" if settle else ""),
             )
         )
     if "report_quickstart" in raw and "plan_startup" in raw:

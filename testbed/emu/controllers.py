@@ -29,10 +29,12 @@ Teardown stops them in reverse. None of them reads manifests: the Plan is the wh
 from __future__ import annotations
 
 import functools
+import os
 import time
 from collections.abc import Sequence
 from typing import Protocol
 
+from ..errors import KernelError
 from ..kubeproxy import render_iptables_bootstrap
 from ..kubeproxy.conntrack import conntrack_flushes
 from ..kubeproxy.partial import FULL_SYNC_PERIOD, SyncText, needs_full_sync, render_sync
@@ -54,7 +56,7 @@ from .dualstack import agent_ipv6
 from .ledger import Ledger, netns_name
 from .podfiles import pod_files, write_pod_files
 from .pods import PodNetwork
-from .runner import Runner
+from .runner import RestoreLoader, Runner
 
 
 class Controller(Protocol):
@@ -238,6 +240,8 @@ class KubeProxy:
         self.paused: set[str] = set()  # nodes whose kube-proxy is stopped (a fault): rules go stale
         self.synced: dict[str, ServicesPlan] = {}  # node -> the view its rules were built from
         self.ipv6 = False  # a single-stack IPv6 plan (plan/ipv6.py): ip6tables-restore
+        self.sessions: dict[tuple[str, str], RestoreLoader] = {}  # (program, node netns) -> its restore process
+        self.fallbacks = 0  # loads that fell back to a full restore by a process of their own
 
     def sync(self, desired: Plan) -> None:
         """Load the compiled kube-proxy rules of every node whose view of the Services changed
@@ -321,11 +325,13 @@ class KubeProxy:
         self.failed.add(node.name)  # until the load below succeeded
         if sync.text:
             if plan.kube_proxy_mode == "iptables":
-                self.restore(ns, sync.text)
+                sync = self._restore_or_full(ns, node, ruleset, sync)
             else:
                 rules.nft_load(self.runner, ns, sync.text)
         if first and plan.kube_proxy_mode == "iptables":
-            self.restore(ns, render_iptables_bootstrap(ruleset))
+            # by a process of its own: `-I` is not idempotent, so never retried after a failure
+            # whose commit is unknown (as the persistent session's fallback below is)
+            self.restore_once(ns, render_iptables_bootstrap(ruleset))
         self.failed.discard(node.name)
         self.previous[node.name] = ruleset  # per node: a failure elsewhere leaves this one's right
         self.bootstrapped.add(node.name)
@@ -333,10 +339,46 @@ class KubeProxy:
             self.last_full[node.name] = time.monotonic()
         self.kinds[node.name] = "full" if sync.full else "partial" if sync.text else "unchanged"
 
-    def restore(self, ns: str, text: str) -> None:
+    def program(self) -> str:
         """iptables-restore for this proxier's family (emu/kubeproxy6.py: ip6tables-restore; a
         single-stack IPv6 cluster's only proxier too, plan/ipv6.py)."""
-        (rules.ip6tables_restore if self.ipv6 else rules.iptables_restore)(self.runner, ns, text)
+        return "ip6tables-restore" if self.ipv6 else "iptables-restore"
+
+    def restore(self, ns: str, text: str) -> None:
+        """One transaction into the node's persistent restore process (emu/restorer.py), started
+        at the node's first load and ended with the cluster (stop)."""
+        key = (self.program(), ns)
+        session = self.sessions.get(key)
+        if session is None:
+            session = self.sessions[key] = self.runner.restore_session(
+                ns,
+                [key[0], "--noflush", "--wait", "-v"],
+                log=os.path.join(self.ledger.dir, f"{key[0]}-{ns}.log"),
+                name=os.path.join(self.ledger.dir, ns, key[0]),  # argv[0]: whose it is, in ps
+            )
+        session.load(text)
+
+    def restore_once(self, ns: str, text: str) -> None:
+        """The same by a process of its own (Runner.run_in)."""
+        (rules.ip6tables_restore if self.program() == "ip6tables-restore" else rules.iptables_restore)(
+            self.runner, ns, text
+        )
+
+    def _restore_or_full(self, ns: str, node: NodePlan, ruleset: Ruleset, sync: SyncText) -> SyncText:
+        """Load `sync` through the node's session; if that process refused it or died, the
+        kernel holds either the last load or this one (each table commits whole), so a full
+        restore of `ruleset` (idempotent, and it deletes the previous load's gone chains) by a
+        process of its own makes it right either way: upstream's syncProxyRules likewise makes
+        its next sync a full one after a failed restore (needFullSync). A text the kernel
+        rejects fails again there and is raised. Returns what was loaded."""
+        try:
+            self.restore(ns, sync.text)
+            return sync
+        except KernelError:
+            self.fallbacks += 1
+            full = sync if sync.full else render_sync(ruleset, self.previous.get(node.name), True)
+            self.restore_once(ns, full.text)
+            return full
 
     def _flush_conntrack(self, views: dict[str, ServicesPlan], nodes: Sequence[NodePlan]) -> None:
         """UDP/SCTP flows to removed endpoints live on in conntrack; kube-proxy deletes them."""
@@ -358,7 +400,10 @@ class KubeProxy:
         return []
 
     def stop(self) -> None:
-        pass
+        """End every node's restore process (each exits at the end of its input)."""
+        sessions, self.sessions = list(self.sessions.values()), {}
+        for session in sessions:
+            session.close()
 
 
 LB_DEVICE = "lo"

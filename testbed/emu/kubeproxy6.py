@@ -13,7 +13,6 @@ kube-proxy-down fault: emu/faults.py); with an IPv4 plan it does nothing.
 from __future__ import annotations
 
 from ..plan.model import Plan
-from . import rules
 from .controllers import KubeProxy
 from .dualstack import ipv6_view
 
@@ -35,5 +34,5 @@ class KubeProxy6(KubeProxy):
         else:
             super().resume(node, view)
 
-    def restore(self, ns: str, text: str) -> None:
-        rules.ip6tables_restore(self.runner, ns, text)
+    def program(self) -> str:
+        return "ip6tables-restore"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from ..errors import KernelError
 from ..netns import in_netns
@@ -84,6 +85,13 @@ class Runner:
             except FileNotFoundError:
                 raise KernelError(list(argv), 127, f"{argv[0]}: command not found") from None
 
+    def restore_session(self, netns: str, argv: Sequence[str], log: str, name: str | None = None) -> RestoreLoader:
+        """A persistent restore process in the namespace, fed one transaction after another
+        (emu/restorer.py: kube-proxy's iptables-mode syncs without a process each)."""
+        from .restorer import RestoreSession  # it imports this module
+
+        return RestoreSession(netns, argv, log, name)
+
     def ip_batch(self, lines: Sequence[str], netns: str | None = None, check: bool = True) -> Result:
         """One `ip [-n NS] -batch -` for many commands; `-force` goes on past failures.
 
@@ -125,6 +133,32 @@ class Runner:
         return Result(0, "", "")
 
 
+class RestoreLoader(Protocol):
+    """What Runner.restore_session hands back: `load(text)` commits one transaction or raises
+    KernelError; `close()` ends the process."""
+
+    def load(self, text: str) -> None: ...
+
+    def close(self) -> int | None: ...
+
+
+@dataclass
+class RecordedSession:
+    """RecordingRunner's restore session: each load recorded as the command it feeds."""
+
+    runner: RecordingRunner
+    netns: str
+    argv: tuple[str, ...]
+    closed: bool = False
+
+    def load(self, text: str) -> None:
+        self.runner.run_in(self.netns, self.argv, input=text)
+
+    def close(self) -> int | None:
+        self.closed = True
+        return None
+
+
 @dataclass
 class RecordingRunner(Runner):
     """A fake for unit tests: records every call and answers from `answers` (default rc 0)."""
@@ -147,3 +181,6 @@ class RecordingRunner(Runner):
         self, netns: str, argv: Sequence[str], input: str | None = None, check: bool = True, timeout: float = 60.0
     ) -> Result:
         return self.run(netns_argv(netns, argv), input=input, check=check, timeout=timeout)
+
+    def restore_session(self, netns: str, argv: Sequence[str], log: str, name: str | None = None) -> RestoreLoader:
+        return RecordedSession(self, netns, tuple(argv))

@@ -7,6 +7,11 @@ a chain's lines are rendered once per (renderer, table, chain, identity of each 
 back to the next node asking for the same. The memo holds the rules it keyed, so their
 identities cannot be reused while it lives; it lives as long as the `with` block, so nothing is
 kept between syncs. Outside `shared()` every call renders.
+
+The partial sync's comparison of a node's last load with its new rules (render_diff.py) is
+shared the same way (`equal`): after a scale, a Service port's endpoint chains are new objects
+equal to the last sync's, the same ones on every node, so each (old, new) pair is compared once
+per sync instead of once per node (1,000 chains x 10 nodes: 20-40 ms of a scale's own CPU).
 """
 
 from __future__ import annotations
@@ -19,16 +24,34 @@ from .model import Rule
 
 _Key = tuple[str, str, str, tuple[int, ...]]
 _memo: ContextVar[dict[_Key, tuple[Sequence[Rule], list[str]]] | None] = ContextVar("chain_texts", default=None)
+_equal: ContextVar[dict[tuple[int, int], tuple[object, object, bool]] | None] = ContextVar("chain_equal", default=None)
 
 
 @contextmanager
 def shared() -> Iterator[None]:
-    """Within the block (in this thread), equal chains of shared rules are rendered once."""
-    token = _memo.set({})
+    """Within the block (in this thread), equal chains of shared rules are rendered once, and
+    each pair of objects given to `equal` is compared once."""
+    token, token_equal = _memo.set({}), _equal.set({})
     try:
         yield
     finally:
         _memo.reset(token)
+        _equal.reset(token_equal)
+
+
+def equal(a: object, b: object) -> bool:
+    """a == b, memoized by the pair's identities within shared() (the memo holds both objects,
+    so their identities cannot be reused while it lives)."""
+    if a is b:
+        return True
+    memo = _equal.get()
+    if memo is None:
+        return a == b
+    key = (id(a), id(b))
+    found = memo.get(key)
+    if found is None:
+        found = memo[key] = (a, b, a == b)
+    return found[2]
 
 
 def lines_of(

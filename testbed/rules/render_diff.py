@@ -21,6 +21,7 @@ objects back) compare by identity, so an unchanged chain of 1,000 rules costs al
 
 from __future__ import annotations
 
+from . import chain_texts
 from .model import Chain, MapElement, NftMap, NftSet, Table
 from .render_iptables import chain_rules
 from .render_nft import chain_decl, map_element, set_decl
@@ -44,7 +45,8 @@ def iptables_diff(old: tuple[Table, ...], new: tuple[Table, ...]) -> str | None:
         if not _same_base(before, after):
             return None
         was, now = _user_chains(before), _user_chains(after)
-        changed = [c for name, c in now.items() if was.get(name) is not c and was.get(name) != c]  # most are shared
+        # most are the same objects, and the nodes of a sync share the rest (chain_texts.equal)
+        changed = [c for name, c in now.items() if not chain_texts.equal(was.get(name), c)]
         gone = [name for name in was if name not in now]
         if not changed and not gone:
             continue
@@ -82,7 +84,7 @@ def nft_diff(old: Table, new: Table) -> str | None:
         return None  # only element-less (dynamic) sets are redeclared here
     was, now = _user_chains(old), _user_chains(new)
     added = [c for name, c in now.items() if name not in was]
-    changed = [c for name, c in now.items() if name in was and was[name] != c]
+    changed = [c for name, c in now.items() if name in was and not chain_texts.equal(was[name], c)]
     gone = [name for name in was if name not in now]
 
     adds: list[str] = []

@@ -90,7 +90,8 @@ def _raw_snapshot() -> dict[str, list[str]]:
                 "testbed.agent" in cmd
                 or "mininet:tb" in cmd
                 or (
-                    ("dnsmasq" in cmd or "bird" in cmd or "tcpdump" in cmd or "nginx" in cmd) and "/run/testbed/" in cmd
+                    ("dnsmasq" in cmd or "bird" in cmd or "tcpdump" in cmd or "nginx" in cmd or "tables-restore" in cmd)
+                    and "/run/testbed/" in cmd
                 )
             ):
                 procs.append(cmd.strip())

@@ -30,7 +30,7 @@ def _restores(runner: RecordingRunner) -> dict[str, list[str]]:
     """netns -> the texts iptables-restore received there, in order."""
     out: dict[str, list[str]] = {}
     for argv, text in runner.calls:
-        if argv[2:] == ("iptables-restore", "--noflush", "--wait"):
+        if argv[2:] == ("iptables-restore", "--noflush", "--wait", "-v"):  # the node's session (emu/restorer.py)
             out.setdefault(argv[1].removeprefix("--net=/run/netns/"), []).append(text or "")
     return out
 
@@ -52,9 +52,15 @@ def test_each_node_gets_its_own_sync_inside_its_namespace(cluster):
     rulesets = plan.kube_proxy_rulesets
     for node in plan.nodes:
         ns = netns_name(TAG, node.key)
-        want = [render_sync(rulesets[node.name], None, True).text, render_iptables_bootstrap(rulesets[node.name])]
-        assert loads[ns] == want
-        assert runner.calls.count((tuple(netns_argv(ns, ["iptables-restore", "--noflush", "--wait"])), want[0])) == 1
+        want = render_sync(rulesets[node.name], None, True).text
+        assert loads[ns] == [want]
+        assert runner.calls.count((tuple(netns_argv(ns, ["iptables-restore", "--noflush", "--wait", "-v"])), want)) == 1
+        # the jumps from the built-in chains, once, by a process of its own (`-I` is never retried)
+        once = (
+            tuple(netns_argv(ns, ["iptables-restore", "--noflush", "--wait"])),
+            render_iptables_bootstrap(rulesets[node.name]),
+        )
+        assert runner.calls.count(once) == 1
 
     # a change of endpoints: every node's partial text is what it would be rendered alone
     runner.calls.clear()
@@ -143,3 +149,27 @@ def test_the_collector_waits_for_the_end_of_an_apply_and_is_restored_after():
         assert not gc.isenabled()  # left as it was found
     finally:
         gc.enable()
+
+
+def test_the_nodes_of_a_sync_compare_each_pair_of_shared_chains_once():
+    """render_diff's comparison of a node's last load with its new rules goes through
+    chain_texts.equal: within one sync, a pair of objects is compared once for all the nodes."""
+    compared = []
+
+    class Counted:
+        def __init__(self, value):
+            self.value = value
+
+        def __eq__(self, other):
+            compared.append(1)
+            return isinstance(other, Counted) and self.value == other.value
+
+        __hash__ = None
+
+    old, new, other = Counted(1), Counted(1), Counted(2)
+    with chain_texts.shared():
+        assert all(chain_texts.equal(old, new) for _ in range(10))
+        assert not chain_texts.equal(old, other)
+        assert chain_texts.equal(old, old)  # the same object: no comparison at all
+    assert len(compared) == 2
+    assert chain_texts.equal(old, new) and len(compared) == 3  # outside a sync: compared each time
