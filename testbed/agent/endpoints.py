@@ -24,6 +24,7 @@ from testbed.wire.reply import (
     MAX_REQUEST_BYTES,
     REQUEST_TIMEOUT_S,
     PortIdentity,
+    ReplyEncoder,
     encode_reply,
     parse_request,
     tcp_response,
@@ -88,7 +89,7 @@ class TcpListener:
 
     def __init__(self, agent: Agent, who: PortIdentity):
         self.agent = agent
-        self.who = who
+        self.who = who  # and self.encode, its answers' encoder (the setter below)
         # Created in the caller's (the pod's) namespace. SO_REUSEADDR so that a reconcile can
         # reopen a port whose old connections are still in TIME_WAIT.
         self.sock = _socket(self.FAMILY, socket.SOCK_STREAM)
@@ -100,6 +101,14 @@ class TcpListener:
         except OSError:
             self.sock.close()
             raise
+
+    @property
+    def who(self) -> PortIdentity:
+        return self.encode.who
+
+    @who.setter
+    def who(self, who: PortIdentity) -> None:  # a reconcile may rename the container
+        self.encode = ReplyEncoder(who)
 
     def on_event(self, events: int) -> None:
         for _ in range(BATCH):
@@ -118,7 +127,7 @@ class TcpListener:
             else:
                 local_ip = addr
                 self.agent.access.add(self.who, peer[0], peer[1], addr)
-            TcpConn(self.agent, csock, peer, self.who, local_ip).start()
+            TcpConn(self.agent, csock, peer, self.who, local_ip, self.encode).start()
 
     def close(self) -> None:
         self.sock.close()
@@ -140,12 +149,20 @@ class TcpConn:
         "registered",
         "drain",
         "local_ip",
+        "encode",
     )
 
     def __init__(
-        self, agent: Agent, sock: socket.socket, peer: tuple[str, int], who: PortIdentity, local_ip: str | None = None
+        self,
+        agent: Agent,
+        sock: socket.socket,
+        peer: tuple[str, int],
+        who: PortIdentity,
+        local_ip: str | None = None,
+        encode: ReplyEncoder | None = None,
     ):
-        sock.setblocking(False)  # accept() hands back a blocking socket
+        # accept() hands back a blocking socket: every call below says MSG_DONTWAIT instead of
+        # an ioctl per connection to make it non-blocking (issue 18)
         self.agent = agent
         self.sock = sock
         self.fd = sock.fileno()
@@ -158,6 +175,7 @@ class TcpConn:
         self.registered = False
         self.drain = False
         self.local_ip = local_ip  # the address the client reached (getsockname), if known yet
+        self.encode = encode or ReplyEncoder(who)
 
     def start(self) -> None:
         # The client often sent its line before we accepted: answer without an epoll round trip.
@@ -172,7 +190,7 @@ class TcpConn:
         final = False
         while len(self.buf) < MAX_REQUEST_BYTES:
             try:
-                data = self.sock.recv(4096)
+                data = self.sock.recv(4096, socket.MSG_DONTWAIT)
             except BlockingIOError:
                 break
             except OSError:
@@ -207,7 +225,7 @@ class TcpConn:
             except OSError:
                 self.close()
                 return
-        body = encode_reply(self.who, self.peer[0], self.peer[1], local_ip)
+        body = self.encode(self.peer[0], self.peer[1], local_ip)
         self.out = tcp_response(request, body)
         self._flush()
 
@@ -216,7 +234,7 @@ class TcpConn:
             # MSG_MORE: the answer waits for close(), whose FIN then rides on it - one packet
             # for answer and FIN, and no ACK of the answer alone (issue 18). close() follows at
             # once below; after a partial send, the next send or the close pushes the rest.
-            sent = self.sock.send(self.out, socket.MSG_MORE)
+            sent = self.sock.send(self.out, socket.MSG_MORE | socket.MSG_DONTWAIT)
         except BlockingIOError:
             sent = 0
         except OSError:
@@ -241,7 +259,7 @@ class TcpConn:
         self.closed = True
         if self.drain:
             try:  # unread input at close() turns our FIN into a RST that can eat the answer
-                self.sock.recv(65536)
+                self.sock.recv(65536, socket.MSG_DONTWAIT)
             except OSError:
                 pass
         if self.registered:
