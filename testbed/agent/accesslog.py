@@ -2,8 +2,10 @@
 with the source address:port as the pod saw it, so NAT is visible (`logs POD` in the shell).
 
 Where it sits: agent/endpoints.py calls `add` as it accepts, and the agent's loop (server.py)
-calls `flush` once per round of events, so a burst of probes costs one open and write per pod
-file rather than three syscalls per connection (issue 18); `record` is add and flush at once.
+calls `flush` once per round of events, so a burst of probes costs one write per pod file rather
+than three syscalls per connection (issue 18); the files of the last `max_open` pods written stay
+open between rounds (the agent sets it from its open-files limit; 0 opens and closes each file
+every round). `record` is add and flush at once.
 The files live in the instance's folder next to the agent's config
 (<run dir>/access/<namespace>_<pod>.log) and go with it at teardown. Bounded: a file past
 MAX_BYTES becomes <file>.1 (one old generation kept), so a pod's log stays near 2 x MAX_BYTES
@@ -28,6 +30,8 @@ class AccessLog:
         self.pending: dict[str, list[str]] = {}  # path -> lines not yet written
         self._second = -1
         self._stamp = ""  # the formatted time of self._second (one strftime a second)
+        self.max_open = 0  # files kept open between flushes, the least recently written closed first
+        self.fds: dict[str, int] = {}  # path -> open descriptor, oldest write first
 
     def path(self, namespace: str, pod: str) -> str:
         return os.path.join(self.folder, f"{namespace}_{pod}.log")
@@ -70,14 +74,37 @@ class AccessLog:
                     os.makedirs(self.folder, exist_ok=True)
                     size = os.path.getsize(path) if os.path.exists(path) else 0
                 if size > MAX_BYTES:
+                    self._close(path)  # the open file becomes <file>.1
                     os.replace(path, path + ".1")
                     size = 0
-                fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                fd = self.fds.pop(path, -1)
+                if fd < 0:
+                    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
                 try:
                     size += os.write(fd, "".join(lines).encode())
                 finally:
-                    os.close(fd)
+                    self._keep(path, fd)
                 self.sizes[path] = size
             except OSError:
                 self.ok = False  # a full or read-only folder: stop trying, keep answering
                 return
+
+    def _keep(self, path: str, fd: int) -> None:
+        """Keep fd open as the most recently written, closing the oldest beyond max_open."""
+        if self.max_open <= 0:
+            os.close(fd)
+            return
+        self.fds[path] = fd
+        while len(self.fds) > self.max_open:
+            os.close(self.fds.pop(next(iter(self.fds))))
+
+    def _close(self, path: str) -> None:
+        fd = self.fds.pop(path, -1)
+        if fd >= 0:
+            os.close(fd)
+
+    def close(self) -> None:
+        """Write what is queued and close every kept file."""
+        self.flush()
+        for path in list(self.fds):
+            self._close(path)

@@ -24,6 +24,7 @@ from testbed.wire.reply import (
     MAX_REQUEST_BYTES,
     REQUEST_TIMEOUT_S,
     PortIdentity,
+    ReplyEncoder,
     encode_reply,
     parse_request,
     tcp_response,
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 
 IP_PKTINFO = 8  # not exported by Python's socket module
 SO_RCVBUFFORCE = 33
+TCP_FASTOPEN_NO_COOKIE = 34  # linux/tcp.h; not exported by Python's socket module
 RCVBUF_BYTES = 4 << 20  # bursts of thousands of probes must not overflow the default ~200 KiB
 LISTEN_BACKLOG = 4096
 BATCH = 256  # events handled per readiness report before yielding to other sockets
@@ -59,6 +61,18 @@ def _pktinfo(anc: list[tuple[int, int, bytes]]) -> tuple[bytes, bytes] | None:
     return None
 
 
+def _fast_open(listener: socket.socket) -> None:
+    """Take a probe's request from its SYN (TCP Fast Open without a cookie, issue 18): the
+    SYN-ACK acknowledges it and the answer follows, so the agent sends no ACK of its own. Needs
+    the namespace's net.ipv4.tcp_fastopen server bit (emu/pods.py sets it in pods and nodes);
+    without it, or on a kernel without these options, connections are accepted as before."""
+    try:
+        listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_FASTOPEN, LISTEN_BACKLOG)
+        listener.setsockopt(socket.IPPROTO_TCP, TCP_FASTOPEN_NO_COOKIE, 1)
+    except OSError:
+        pass
+
+
 def _socket(family: int, kind: int) -> socket.socket:
     sock = socket.socket(family, kind | socket.SOCK_NONBLOCK)
     if family == socket.AF_INET6:  # IPv4 stays with the IPv4 socket (agent/endpoints6.py)
@@ -75,17 +89,26 @@ class TcpListener:
 
     def __init__(self, agent: Agent, who: PortIdentity):
         self.agent = agent
-        self.who = who
+        self.who = who  # and self.encode, its answers' encoder (the setter below)
         # Created in the caller's (the pod's) namespace. SO_REUSEADDR so that a reconcile can
         # reopen a port whose old connections are still in TIME_WAIT.
         self.sock = _socket(self.FAMILY, socket.SOCK_STREAM)
         try:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            _fast_open(self.sock)
             self.sock.bind((self.ANY, who.port))
             self.sock.listen(LISTEN_BACKLOG)
         except OSError:
             self.sock.close()
             raise
+
+    @property
+    def who(self) -> PortIdentity:
+        return self.encode.who
+
+    @who.setter
+    def who(self, who: PortIdentity) -> None:  # a reconcile may rename the container
+        self.encode = ReplyEncoder(who)
 
     def on_event(self, events: int) -> None:
         for _ in range(BATCH):
@@ -104,7 +127,7 @@ class TcpListener:
             else:
                 local_ip = addr
                 self.agent.access.add(self.who, peer[0], peer[1], addr)
-            TcpConn(self.agent, csock, peer, self.who, local_ip).start()
+            TcpConn(self.agent, csock, peer, self.who, local_ip, self.encode).start()
 
     def close(self) -> None:
         self.sock.close()
@@ -126,12 +149,20 @@ class TcpConn:
         "registered",
         "drain",
         "local_ip",
+        "encode",
     )
 
     def __init__(
-        self, agent: Agent, sock: socket.socket, peer: tuple[str, int], who: PortIdentity, local_ip: str | None = None
+        self,
+        agent: Agent,
+        sock: socket.socket,
+        peer: tuple[str, int],
+        who: PortIdentity,
+        local_ip: str | None = None,
+        encode: ReplyEncoder | None = None,
     ):
-        sock.setblocking(False)  # accept() hands back a blocking socket
+        # accept() hands back a blocking socket: every call below says MSG_DONTWAIT instead of
+        # an ioctl per connection to make it non-blocking (issue 18)
         self.agent = agent
         self.sock = sock
         self.fd = sock.fileno()
@@ -144,6 +175,7 @@ class TcpConn:
         self.registered = False
         self.drain = False
         self.local_ip = local_ip  # the address the client reached (getsockname), if known yet
+        self.encode = encode or ReplyEncoder(who)
 
     def start(self) -> None:
         # The client often sent its line before we accepted: answer without an epoll round trip.
@@ -158,7 +190,7 @@ class TcpConn:
         final = False
         while len(self.buf) < MAX_REQUEST_BYTES:
             try:
-                data = self.sock.recv(4096)
+                data = self.sock.recv(4096, socket.MSG_DONTWAIT)
             except BlockingIOError:
                 break
             except OSError:
@@ -193,7 +225,7 @@ class TcpConn:
             except OSError:
                 self.close()
                 return
-        body = encode_reply(self.who, self.peer[0], self.peer[1], local_ip)
+        body = self.encode(self.peer[0], self.peer[1], local_ip)
         self.out = tcp_response(request, body)
         self._flush()
 
@@ -202,7 +234,7 @@ class TcpConn:
             # MSG_MORE: the answer waits for close(), whose FIN then rides on it - one packet
             # for answer and FIN, and no ACK of the answer alone (issue 18). close() follows at
             # once below; after a partial send, the next send or the close pushes the rest.
-            sent = self.sock.send(self.out, socket.MSG_MORE)
+            sent = self.sock.send(self.out, socket.MSG_MORE | socket.MSG_DONTWAIT)
         except BlockingIOError:
             sent = 0
         except OSError:
@@ -227,7 +259,7 @@ class TcpConn:
         self.closed = True
         if self.drain:
             try:  # unread input at close() turns our FIN into a RST that can eat the answer
-                self.sock.recv(65536)
+                self.sock.recv(65536, socket.MSG_DONTWAIT)
             except OSError:
                 pass
         if self.registered:

@@ -31,6 +31,7 @@ from testbed.agent.config import AgentConfig, ConfigError, PodConfig, load_confi
 from testbed.agent.endpoints import RawSctpEndpoint, TcpConn, TcpListener, UdpEndpoint
 from testbed.agent.endpoints6 import RawSctpEndpoint6, TcpListener6, UdpEndpoint6
 from testbed.netns import NetnsSwitcher, raise_nofile_limit
+from testbed.plan.agentshards import CONNECTION_SHARE, MAX_CONNECTION_RESERVE
 from testbed.plan.pod import PortPlan
 from testbed.wire.reply import PortIdentity
 
@@ -42,6 +43,7 @@ _ENDPOINTS: dict[str, type[TcpListener | UdpEndpoint]] = {
 }
 NetnsId = tuple[str, int, int]  # path, st_dev, st_ino: a recreated pod reuses the path, not the inode
 ListenerKey = tuple[str, NetnsId, int]  # protocol, namespace, port
+MAX_OPEN_LOGS = 128  # access-log files kept open between rounds of events, at most
 
 
 class Agent:
@@ -296,6 +298,10 @@ class Agent:
         limit = raise_nofile_limit()
         if 0 < max_files < limit:  # the launcher planned our pods for this limit (plan/agentshards.py)
             resource.setrlimit(resource.RLIMIT_NOFILE, (max_files, max_files))
+            limit = max_files
+        # An eighth of the descriptors kept for connections (plan/agentshards.py) may hold
+        # access-log files open between rounds: 128 at most, none under a small limit.
+        self.access.max_open = min(MAX_OPEN_LOGS, min(MAX_CONNECTION_RESERVE, limit // CONNECTION_SHARE) // 8)
         self._watch_wakeups()
         if not self._load_and_reconcile():
             return 2
@@ -321,7 +327,7 @@ class Agent:
         return 0
 
     def shutdown(self) -> None:
-        self.access.flush()
+        self.access.close()
         for conn in self.timers:
             conn.close()
         self.timers.clear()

@@ -23,6 +23,7 @@ from testbed.wire.reply import (
     MAX_REQUEST_BYTES,
     REPLY_KEYS,
     PortIdentity,
+    ReplyEncoder,
     decode_reply,
     encode_reply,
     make_reply,
@@ -228,3 +229,17 @@ def test_config_reports_every_problem_at_once():
     assert "ports[1].protocol" in text and "ports[2].port" in text
     with pytest.raises(ConfigError):
         parse_config({"pod": []})
+
+
+@pytest.mark.parametrize(
+    "who, peer_ip, peer_port, local_ip",
+    [
+        (PortIdentity("web-1", "default", "kind-worker", "c", "TCP", 80), "10.244.1.2", 40000, "10.244.2.3"),
+        (PortIdentity("a", "x", "n", "cont", "TCP", 65535), "fd00:10:244::5", 1, "fe80::1%eth0"),
+        (PortIdentity('q"uo\\te', "n\u00e9", "node", "c", "UDP", 1), "192.168.1.2", 0, "0.0.0.0"),
+    ],
+)
+def test_the_reply_encoder_writes_encode_replys_bytes(who, peer_ip, peer_port, local_ip):
+    encode = ReplyEncoder(who)
+    assert encode(peer_ip, peer_port, local_ip) == encode_reply(who, peer_ip, peer_port, local_ip)
+    assert encode.who == who
