@@ -10,13 +10,16 @@ thread waits for, the other fills, and the Python between the system calls (whic
 interpreter lock) overlaps the other thread's system calls (which release it).
 
 Each job enters namespaces only in its own thread (testbed.netns, emu/netnsadd.py: unshare
-and setns move the calling thread alone) and always returns; the first failure is raised
-once every job has ended, so none is left half-run behind the error.
+and setns move the calling thread alone) and always returns. A build stops at its first
+failure as it did from one thread: the failing job sets `stop` at once, the jobs not yet
+started never start, and the running ones end at their next pod (they check `stop`); the
+failure is raised once every job has ended, so none is left half-run behind the error.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 
@@ -32,15 +35,26 @@ def workers() -> int:
     return max(2, min(MAX_WORKERS, cores))
 
 
-def in_workers(jobs: Sequence[Callable[[], None]]) -> None:
-    """Run the jobs, in order of submission, on `workers()` threads; raise the first failure
-    (in submission order) after all of them ended. One job runs in this thread."""
+def in_workers(jobs: Sequence[Callable[[], None]], stop: threading.Event) -> None:
+    """Run the jobs, in order of submission, on `workers()` threads; the first failure sets
+    `stop` (no further job starts) and is raised after all of them ended. One job runs in this
+    thread."""
+
+    def guarded(job: Callable[[], None]) -> None:
+        if stop.is_set():
+            return
+        try:
+            job()
+        except BaseException:
+            stop.set()
+            raise
+
     if len(jobs) <= 1:
         for job in jobs:
-            job()
+            guarded(job)
         return
     with ThreadPoolExecutor(max_workers=min(workers(), len(jobs)), thread_name_prefix="tb-pods") as pool:
-        futures = [pool.submit(job) for job in jobs]
+        futures = [pool.submit(guarded, job) for job in jobs]
         wait(futures)
     for future in futures:
         future.result()

@@ -21,6 +21,7 @@ import functools
 import hashlib
 import ipaddress
 import socket
+import threading
 from collections.abc import Sequence
 from contextlib import nullcontext
 from types import ModuleType
@@ -199,10 +200,13 @@ class PodNetwork:
         for pod in pods:
             by_node.setdefault(pod.node, []).append(pod)
         nodes = [(node, by_node[node.name]) for node in self.plan.nodes if node.name in by_node]
-        in_workers([functools.partial(self._node_pods, node, on_node, mtu) for node, on_node in nodes])
+        stop = threading.Event()  # set by the first failure: every node's job ends at its next pod
+        in_workers([functools.partial(self._node_pods, node, on_node, mtu, stop) for node, on_node in nodes], stop)
 
-    def _node_pods(self, node: NodePlan, on_node: Sequence[PodPlan], mtu: int) -> None:
-        """One node's new sandboxes: their namespaces, veth pairs, then each pod's own setup."""
+    def _node_pods(self, node: NodePlan, on_node: Sequence[PodPlan], mtu: int, stop: threading.Event) -> None:
+        """One node's new sandboxes: their namespaces, veth pairs, then each pod's own setup
+        (pods not reached when another node's job failed stay unconfigured, as a build that
+        stops at its first failure leaves them; teardown deletes them all)."""
         tag = self.ledger.tag
         add_netns(NETNS_DIR, [netns_name(tag, p.key) for p in on_node], mark=False)
         ns = netns_name(tag, node.key)
@@ -220,6 +224,8 @@ class PodNetwork:
         for i in range(0, len(on_node), BATCH):  # a procfs per batch: its lookups stay short (procsys.py)
             with PrivateProc() as proc:
                 for pod in on_node[i : i + BATCH]:
+                    if stop.is_set():
+                        return
                     configure_pod(netns_name(tag, pod.key), pod, proc=proc)
 
     def _node_job(self, node: NodePlan, lines: Sequence[str], vtep: VtepPlan | None) -> None:
