@@ -172,6 +172,9 @@ class EmulatedCluster:
             self.underlay = Underlay(self.plan, self.ledger, self.runner)
             self._timed("underlay", self.underlay.build)
             self.controllers = self._controllers(self.ledger)
+            dns = self.controller(ClusterDns)
+            if dns is not None:  # its pod files need nothing of the sandboxes: written beside them
+                dns.write_ahead(self.plan)
             said: set[str] = set()
             for controller in self.controllers:
                 phase = controller.phase

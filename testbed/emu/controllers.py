@@ -55,6 +55,7 @@ from .dns import DnsServer, remove_resolv_confs
 from .dualstack import agent_ipv6
 from .ledger import Ledger, netns_name
 from .podfiles import pod_files, write_pod_files
+from .podfiles_ahead import FilesAhead
 from .pods import PodNetwork
 from .runner import RestoreLoader, Runner
 
@@ -519,6 +520,14 @@ class ClusterDns:
         self.ledger = ledger
         self.servers: dict[str, DnsServer] = {}  # pod key -> its dnsmasq
         self.resolv: dict[str, tuple[str, str]] = {}  # netns name -> its (resolv.conf, hosts)
+        self.ahead: FilesAhead | None = None  # the first build's files, being written
+
+    def write_ahead(self, desired: Plan) -> None:
+        """Start writing the first sync's pod files now, beside the pods phase (emu/podfiles_ahead.py)."""
+        if self.ahead is None and not self.resolv and desired.services is not None and desired.dns_server:
+            self.ahead = FilesAhead(desired, self.ledger.tag, lambda: podfs.mount(Runner(), self.ledger.dir))
+            # recorded first (texts unknown yet): a teardown removes whatever of them was written
+            self.resolv = dict.fromkeys(self.ahead.names, ("", ""))
 
     def sync(self, desired: Plan) -> None:
         if desired.services is None:
@@ -539,6 +548,13 @@ class ClusterDns:
                     server.ipv6 = desired.dual.pods[key]
                 self.servers[key] = server  # before it starts: a failed start is stopped and its log kept
                 server.start(a, cnames)
+        if self.ahead is not None:
+            ahead, self.ahead = self.ahead, None
+            written = ahead.result()
+            if ahead.plan is desired:  # written for this very plan: nothing left to write
+                self.resolv = written
+                return
+            self.resolv = written  # another plan: only its differences are written below
         want = pod_files(desired, self.ledger.tag)  # resolv.conf and /etc/hosts (emu/podfiles.py)
         remove_resolv_confs([ns for ns in self.resolv if ns not in want])
         self.resolv = {ns: t for ns, t in self.resolv.items() if ns in want}
@@ -551,6 +567,9 @@ class ClusterDns:
         return [s.daemon for _, s in sorted(self.servers.items()) if s.daemon is not None]
 
     def stop(self) -> None:
+        if self.ahead is not None:  # a build that failed before the first sync: its files go too
+            self.ahead.wait()
+            self.ahead = None
         for server in self.servers.values():
             server.stop()
         self.servers.clear()

@@ -83,13 +83,15 @@ def _mount_points(folder: str, names: Sequence[str]) -> list[str]:
     return made
 
 
-def add_netns(folder: str, names: Sequence[str]) -> None:
+def add_netns(folder: str, names: Sequence[str], mark: bool = True) -> None:
     """`ip netns add` of every name, in order, in this thread; the first failure raises
     KernelError naming it (a name that exists is refused, as ip refuses it), and no name of
-    this call is left behind unmounted."""
+    this call is left behind unmounted. `mark=False`: the caller already ran shared_run_dir
+    (several threads adding batches at once mark the folder once, not once a batch)."""
     if not names:
         return
-    shared_run_dir(folder)
+    if mark:
+        shared_run_dir(folder)
     home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     paths = _mount_points(folder, names)
     done = 0

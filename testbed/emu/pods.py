@@ -21,6 +21,7 @@ import functools
 import hashlib
 import ipaddress
 import socket
+import threading
 from collections.abc import Sequence
 from contextlib import nullcontext
 from types import ModuleType
@@ -33,9 +34,10 @@ from ..plan.network import CALICO_GATEWAY6, VtepPlan, pod_mtu
 from . import rules
 from .ledger import Ledger, netns_name
 from .netlink import RT_SCOPE_LINK, NetlinkError, RtnlSocket, addr_add, link_up, no_ipv6_link_local, route_add
-from .netnsadd import add_netns
+from .netnsadd import add_netns, shared_run_dir
 from .netnsdel import delete_netns
 from .overlay import apply_fdb, vtep_lines
+from .pod_workers import in_workers
 from .procsys import BATCH, PrivateProc
 from .runner import Runner
 from .veths import PodLink, add_pod_links
@@ -190,30 +192,43 @@ class PodNetwork:
         rules.in_parallel(jobs)
         shared = [p for p in pods if p.host_network]  # they live in their node's namespace
         pods = [p for p in pods if not p.host_network]
-        names = [netns_name(tag, p.key) for p in pods]
-        if names:  # in-process, as `ip netns add` does but without its per-name cost (netnsadd.py)
-            add_netns(NETNS_DIR, names)
+        if pods:  # in-process, as `ip netns add` does but without its per-name cost (netnsadd.py)
+            shared_run_dir(NETNS_DIR)  # once: the nodes' batches below add their names unmarked
         if shared:
             host_network_sandboxes(self.runner, tag, shared, {n.name: n.key for n in self.plan.nodes})
-        for node in self.plan.nodes:
-            on_node = [p for p in pods if p.node == node.name]
-            if not on_node:
-                continue
-            ns = netns_name(tag, node.key)
-            # an IPv6 cluster's routed (bgp) pods: their host ends hold Calico's link-local
-            # gateway and a /128 each, which node_batch's lines say (run inside the node)
-            six = [p for p in on_node if not node.bridge and ":" in p.ip]
-            if six:
-                self.runner.ip_batch_in(ns, node_batch(node, six, [], tag, mtu, with_bridge=False))
-            # the other pods' pairs, by rtnetlink from the node's namespace (emu/veths.py says why)
-            links = [PodLink(p.host_veth, netns_name(tag, p.key), p.ip) for p in on_node if p not in six]
-            if links:
-                add_pod_links(ns, links, mtu, bridge=node.bridge, folder=NETNS_DIR)
-            if not node.bridge and not six:  # IPv6 only: no ARP to proxy
-                write_sysctls(ns, proxy_arp_sysctls(on_node))
-        for i in range(0, len(pods), BATCH):  # a procfs per batch: its lookups stay short (procsys.py)
+        # Each node's pods, from namespace to configured sandbox, are one job; the jobs run on
+        # every core at once (pod_workers: the kernel's work of one node's sandboxes runs
+        # beside another's, where one thread left a core idle; README "Speed").
+        by_node: dict[str, list[PodPlan]] = {}
+        for pod in pods:
+            by_node.setdefault(pod.node, []).append(pod)
+        nodes = [(node, by_node[node.name]) for node in self.plan.nodes if node.name in by_node]
+        stop = threading.Event()  # set by the first failure: every node's job ends at its next pod
+        in_workers([functools.partial(self._node_pods, node, on_node, mtu, stop) for node, on_node in nodes], stop)
+
+    def _node_pods(self, node: NodePlan, on_node: Sequence[PodPlan], mtu: int, stop: threading.Event) -> None:
+        """One node's new sandboxes: their namespaces, veth pairs, then each pod's own setup
+        (pods not reached when another node's job failed stay unconfigured, as a build that
+        stops at its first failure leaves them; teardown deletes them all)."""
+        tag = self.ledger.tag
+        add_netns(NETNS_DIR, [netns_name(tag, p.key) for p in on_node], mark=False)
+        ns = netns_name(tag, node.key)
+        # an IPv6 cluster's routed (bgp) pods: their host ends hold Calico's link-local
+        # gateway and a /128 each, which node_batch's lines say (run inside the node)
+        six = [p for p in on_node if not node.bridge and ":" in p.ip]
+        if six:
+            self.runner.ip_batch_in(ns, node_batch(node, six, [], tag, mtu, with_bridge=False))
+        # the other pods' pairs, by rtnetlink from the node's namespace (emu/veths.py says why)
+        links = [PodLink(p.host_veth, netns_name(tag, p.key), p.ip) for p in on_node if p not in six]
+        if links:
+            add_pod_links(ns, links, mtu, bridge=node.bridge, folder=NETNS_DIR)
+        if not node.bridge and not six:  # IPv6 only: no ARP to proxy
+            write_sysctls(ns, proxy_arp_sysctls(on_node))
+        for i in range(0, len(on_node), BATCH):  # a procfs per batch: its lookups stay short (procsys.py)
             with PrivateProc() as proc:
-                for pod in pods[i : i + BATCH]:
+                for pod in on_node[i : i + BATCH]:
+                    if stop.is_set():
+                        return
                     configure_pod(netns_name(tag, pod.key), pod, proc=proc)
 
     def _node_job(self, node: NodePlan, lines: Sequence[str], vtep: VtepPlan | None) -> None:

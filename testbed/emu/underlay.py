@@ -30,6 +30,7 @@ from .ipv6only import address_members6, router_setup6
 from .ledger import Ledger, netns_name
 from .pods import write_sysctls
 from .runner import Runner
+from .warmup import echo_round
 
 # The router forwards between racks like a cloud gateway or a switch's routing engine: no ICMP
 # redirects (nodes must keep sending to it), no reverse-path filter, ICMP errors not
@@ -188,7 +189,8 @@ class Underlay:
             address_members6(self.runner, tag, [(key, ip, prefix) for key, _, ip, prefix in members])
         self._configure_routing()
         ips = [ip for _, _, ip, _ in members] + [i.ip for r in routers for i in r.interfaces]
-        self.warm_up(members_only + [self.hosts[r.key] for r in routers], ips)
+        own = [(key, ip) for key, _, ip, _ in members] + [(r.key, r.interfaces[0].ip) for r in routers]
+        self.warm_up([(f"/run/netns/{netns_name(tag, key)}", [a for a in ips if a != ip]) for key, ip in own])
 
     def _configure_routing(self) -> None:
         """Routers (forwarding, rack ports, cloud routes), then the members' routes to other racks."""
@@ -210,22 +212,16 @@ class Underlay:
             self.runner.ip_batch(lines, netns=netns_name(tag, keys[member]))
 
     @staticmethod
-    def warm_up(hosts: list, ips: list[str], rounds: int = 3) -> None:
+    def warm_up(members: list[tuple[str, list[str]]], rounds: int = 3) -> None:
         """Resolve every underlay neighbour before declaring the cluster ready.
 
         Right after the switch starts, the first ARP request on a fresh port can be lost and
         costs a 1 s retransmission; a probe with a 1 s timeout would then report a false
-        timeout. Each member pings all others at once (in its own shell, concurrently).
+        timeout. Each member (its namespace, the addresses it pings) sends one echo to every
+        other at once, in-process (emu/warmup.py), up to `rounds` rounds until all answered.
         """
         for _ in range(rounds):
-            for host in hosts:
-                targets = " ".join(ip for ip in ips if ip != host.IP())
-                host.sendCmd(
-                    f"ok=0; for ip in {targets}; do ping -n -q -c1 -W1 $ip >/dev/null "
-                    f"2>&1 & done; for j in $(jobs -p); do wait $j || ok=1; done; echo $ok"
-                )
-            failed = [h for h in hosts if h.waitOutput().strip().endswith("1")]
-            if not failed:
+            if not echo_round(members):
                 return
 
     def _attach(self) -> None:

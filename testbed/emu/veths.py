@@ -8,9 +8,17 @@ requests, a chunk at a time, and reads the acknowledgements. Per pod:
 1. the pair, created with both ends final: the node's end named, sized and enslaved to cni0 in
    the same request (IFLA_MASTER), the pod's end born as eth0 inside the pod's namespace
    (IFLA_NET_NS_FD of the peer), nothing moved afterwards;
-2. the node's end: no IPv6 link-local address (addrgenmode none, before it is up; see
+2. the node's end: no IPv6 link-local address (addrgenmode none, before its link is ready; see
    node_batch) and, on a bridge, hairpin mode;
-3. the node's end up; without a bridge (bgp), then its /32 route to the pod.
+3. without a bridge (bgp), its /32 route to the pod.
+
+The node's end is made up (IFF_UP in the creating request, which the kernel applies as `ip
+link set up` once the pair is registered): one request less per pod under the rtnl lock than
+a separate `link set up`, with the same outcome. Its peer, eth0, is down until the pod's own
+setup, so the node's end has no carrier and IPv6 does not consider the link ready (no
+link-local address, no DAD, no MLD) when addrgenmode none reaches it right after; by the time
+eth0 comes up and the carrier with it, both ends have addrgenmode none, as when the node's
+end was brought up last.
 
 Why not `ip -n <node> -batch`: at 10,000 pods each such process copied the VM's whole mount
 table into a mount namespace of its own (`ip -n` makes one, as `ip netns exec` does: 10,000+
@@ -54,7 +62,7 @@ IFLA_NET_NS_FD, IFLA_NUM_TX_QUEUES, IFLA_NUM_RX_QUEUES = 28, 31, 32
 IFLA_INFO_KIND, IFLA_INFO_DATA, IFLA_INFO_SLAVE_KIND, IFLA_INFO_SLAVE_DATA = 1, 2, 4, 5
 VETH_INFO_PEER, IFLA_BRPORT_MODE = 1, 4
 NLM_F_REPLACE, RTPROT_BOOT = 0x100, 3  # `ip route replace`: create or replace, proto boot
-CHUNK = 32  # pods per send: 3-4 acknowledgements each must fit the socket's receive buffer
+CHUNK = 32  # pods per send: 2-3 acknowledgements each must fit the socket's receive buffer
 
 _IFINFOMSG = struct.Struct("=BxHiII")
 _RTMSG = struct.Struct("=BBBBBBBBI")
@@ -78,12 +86,18 @@ def _queues() -> bytes:
     return _attr(IFLA_NUM_TX_QUEUES, _U32.pack(1)) + _attr(IFLA_NUM_RX_QUEUES, _U32.pack(1))
 
 
-def veth_create(host: str, netns_fd: int, mtu: int, master: int = 0) -> tuple[int, int, bytes]:
-    """`ip link add HOST mtu M [master BR] type veth peer name eth0 mtu M netns POD`, one queue each."""
+def veth_create(host: str, netns_fd: int, mtu: int, master: int = 0, up: bool = False) -> tuple[int, int, bytes]:
+    """`ip link add HOST mtu M [master BR] [up] type veth peer name eth0 mtu M netns POD`, one queue each."""
     peer = _IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0) + _name("eth0") + _attr(IFLA_MTU, _U32.pack(mtu))
     peer += _attr(IFLA_NET_NS_FD, _U32.pack(netns_fd)) + _queues()
     info = _attr(IFLA_INFO_KIND, b"veth") + _attr(IFLA_INFO_DATA, _attr(VETH_INFO_PEER, peer))
-    body = _IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0) + _name(host) + _attr(IFLA_MTU, _U32.pack(mtu)) + _queues()
+    flags = IFF_UP if up else 0
+    body = (
+        _IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, flags, flags)
+        + _name(host)
+        + _attr(IFLA_MTU, _U32.pack(mtu))
+        + _queues()
+    )
     if master:
         body += _attr(IFLA_MASTER, _U32.pack(master))
     return RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, body + _attr(IFLA_LINKINFO, info)
@@ -97,11 +111,6 @@ def port_setup(host: str, hairpin: bool) -> tuple[int, int, bytes]:
         slave = _attr(IFLA_INFO_SLAVE_KIND, b"bridge") + _attr(IFLA_INFO_SLAVE_DATA, _attr(IFLA_BRPORT_MODE, b"\1"))
         body += _attr(IFLA_LINKINFO, slave)
     return RTM_NEWLINK, 0, body
-
-
-def up(host: str) -> tuple[int, int, bytes]:
-    """`ip link set HOST up`."""
-    return RTM_NEWLINK, 0, _IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, IFF_UP, IFF_UP) + _name(host)
 
 
 def host_route(ip: str, oif: int) -> tuple[int, int, bytes]:
@@ -132,11 +141,10 @@ def _chunk(rtnl: RtnlSocket, links: Sequence[PodLink], mtu: int, master: int, fo
         for link, fd in zip(links, fds):
             for request, text in (
                 (
-                    veth_create(link.host, fd, mtu, master),
-                    f"link add {link.host} type veth peer name eth0 netns {link.netns}",
+                    veth_create(link.host, fd, mtu, master, up=True),  # eth0 still down: no carrier yet
+                    f"link add {link.host} up type veth peer name eth0 netns {link.netns}",
                 ),
                 (port_setup(link.host, hairpin=bool(master)), f"link set {link.host} addrgenmode none"),
-                (up(link.host), f"link set {link.host} up"),
             ):
                 requests.append(request)
                 what.append(text)

@@ -142,6 +142,7 @@ def test_overlapping_pod_cidrs_break_cross_node_traffic(no_leftovers):
 def test_failure_mid_build_tears_down_what_was_built(no_leftovers, monkeypatch):
     """An exception after the underlay and half the pods exist must leave nothing behind."""
     from testbed.emu import pods as pods_mod
+    from testbed.emu.pod_workers import workers
 
     plan = plan_cluster(load_topology(TOPO), load_manifests([APP]), seed=1)
     real = pods_mod.configure_pod
@@ -157,4 +158,6 @@ def test_failure_mid_build_tears_down_what_was_built(no_leftovers, monkeypatch):
     with pytest.raises(RuntimeError, match="injected failure"):
         with EmulatedCluster(plan):
             raise AssertionError("the build should have failed")
-    assert len(calls) == 2
+    # the build stops at the failure: the nodes' jobs run on several threads (emu/pod_workers.py),
+    # so another node's pod may have been in flight, but none starts after the failure
+    assert 2 <= len(calls) <= 1 + workers()
