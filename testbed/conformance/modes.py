@@ -5,7 +5,8 @@ cluster, single-stack IPv6 or dual-stack, in each routing mode and kube-proxy mo
 for `testbed conformance --topology`: topologies/ipv6.yaml's cluster for ipv6 (IPv6 nodes, pods
 and underlay only), data/three-nodes-dual.yaml's for dual, with `routing` and `kubeProxyMode`
 set. benchmarks/conformance_modes.py runs the whole suite in all 16 (FAMILIES x ROUTINGS x
-PROXIES); tests/integration/test_conformance_modes.py a subset of it in each.
+PROXIES), or with --tiered the tiered one; tests/integration/test_conformance_modes.py a subset
+of it in each, and `tiered_slice` of the tiered suite: every tiered case in exactly one variant.
 """
 
 from __future__ import annotations
@@ -45,3 +46,16 @@ def mode_topology(family: str, routing: str, proxy: str) -> str:
         + _TESTBED[family]
         + f"routing: {routing}\n"
     )
+
+
+def variants() -> list[tuple[str, str, str]]:
+    """The 16 variants, (family, routing, proxy), in the campaign's order."""
+    return [(f, r, p) for f in FAMILIES for r in ROUTINGS for p in PROXIES]
+
+
+def tiered_slice(family: str, routing: str, proxy: str, names: list[str]) -> tuple[str, ...]:
+    """The tiered cases (`names`, in the suite's order) one variant runs in CI: every 16th from
+    the variant's position, so the 16 slices share the suite out (2 or 3 cases each of its 40),
+    each case run in one variant, with the cost of 2.5 cases a variant instead of 40."""
+    every = variants()
+    return tuple(names[every.index((family, routing, proxy)) :: len(every)])

@@ -29,7 +29,7 @@ import json
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from ..emu.cluster import EmulatedCluster
 from ..emu.ctflush import flush_conntrack
@@ -137,9 +137,11 @@ def run_conformance(
     evidence: bool | None = None,
     recheck: int = 0,
     family: str | None = "ipv4",
+    names: Collection[str] | None = None,
 ) -> tuple[str, bool]:
     """Run the suite; `evidence` None follows TESTBED_DROP_EVIDENCE (on by default); `family`
-    None follows the topology's ipFamily (ipv6 for an IPv6 cluster, else ipv4)."""
+    None follows the topology's ipFamily (ipv6 for an IPv6 cluster, else ipv4); `names`: only
+    the cases of those names, in the suite's order (a campaign's slice, conformance/modes.py)."""
     if family is not None and family not in FAMILIES:
         raise UsageError(f"--family {family[:20]!r}: expected one of {', '.join(FAMILIES)}")
     topology = topology or (TOPOLOGY if family in (None, "ipv4") else TOPOLOGY_DUAL)
@@ -147,6 +149,11 @@ def run_conformance(
     family = resolve_family(family, spec.ip_family, topology)  # the flag and the cluster agree
     base = load_manifests([MODEL])
     cases = generate_cases(seed=seed, limit=limit, tiered=tiered)
+    if names is not None:
+        unknown = sorted(set(names) - {c.name for c in cases})
+        if unknown:
+            raise UsageError(f"no such conformance case: {unknown[0][:80]!r}")
+        cases = [c for c in cases if c.name in names]
     plan = plan_cluster(spec, base, seed=seed)
     if family != "ipv4":  # every case's ipBlocks get their IPv6 twins on this cluster
         try:

@@ -320,11 +320,17 @@ def expand(plan: Plan, group: ProbeGroup, world: Any = None, ingresses: Any = ()
     """Concrete probes of a group; `world` (netpol.World) resolves `expect: oracle`, and for
     HTTP probes the Ingress objects do (where ingress-nginx would route the request)."""
     probes = _expand(plan, group)
-    if ":" in plan.pod_subnet:  # a single-stack IPv6 cluster: its addresses are IPv6 already (spec/ipv6.py)
-        from .family import single_stack_probes  # it imports this module
+    family = group.family
+    if not family:  # the cluster's primary family, as kubectl sees a pod's podIP (experiment/family.py)
+        from .family import default_family  # it imports this module
 
+        family = default_family(plan, group.source_ip)
+    if ":" in plan.pod_subnet:  # a single-stack IPv6 cluster: its addresses are IPv6 already (spec/ipv6.py)
+        from .family import no_ipv4, single_stack_probes  # it imports this module
+
+        no_ipv4(family)
         probes = single_stack_probes(probes)
-    elif group.family == "IPv6":  # a dual-stack cluster's IPv6 addresses and policy world (issue 15)
+    elif family == "IPv6":  # a dual-stack cluster's IPv6 addresses and policy world (issue 15)
         from ..plan.dualstack import ipv6_world
         from .family import ipv6_probes  # it imports this module
 

@@ -90,6 +90,25 @@ def family_of(ip: str) -> str:
     return "IPv6" if ":" in ip else "IPv4"
 
 
+def default_family(plan: Plan, source_ip: str | None) -> str:
+    """A group's family when it names none: a given scapy sourceIP's own, else the cluster's
+    primary family as kubectl shows it (a pod's podIP is podIPs[0]): IPv6 in a single-stack IPv6
+    cluster and an IPv6-first dual-stack one (plan/v6first.py), IPv4 in every other cluster, so
+    IPv4 and IPv4-first experiments send what they always did."""
+    if source_ip:
+        return family_of(source_ip)
+    v6first = plan.dual is not None and plan.dual.families[0] == "IPv6"
+    return "IPv6" if ":" in plan.pod_subnet or v6first else "IPv4"
+
+
+def no_ipv4(family: str) -> None:
+    """A single-stack IPv6 cluster has no IPv4 address to send from or to: a group's explicit
+    `family: IPv4` (or IPv4 sourceIP) is an error there, as a dual-stack family on an IPv4 one."""
+    if family == "IPv4":
+        message = "IPv4 (given, or a sourceIP's) in a single-stack IPv6 cluster: it has no IPv4 address"
+        raise SpecError([Problem("", "family", message)])
+
+
 def ipv6_probes(plan: Plan, probes: Sequence[PlannedProbe]) -> list[PlannedProbe]:
     """The same probes sent over IPv6; SpecError naming the first address without a twin."""
     if plan.dual is None:

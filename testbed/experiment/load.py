@@ -384,12 +384,15 @@ def _group(doc: Doc) -> ProbeGroup:
     if source_ip is not None and method != "scapy":
         doc.error("a chosen source address needs `method: scapy` (a socket sends from its own address)", "sourceIP")
     elif source_ip is not None:
-        v6 = doc.field("family").value == "IPv6"  # the group's own family (issue 15)
+        given = doc.field("family").value  # the group's own family (issue 15); none: the address's
+        v6 = given == "IPv6"
         try:
-            if ipaddress.ip_address(source_ip).version != (6 if v6 else 4):
+            version = ipaddress.ip_address(source_ip).version
+            if given in ("IPv4", "IPv6") and version != (6 if v6 else 4):
                 doc.error(f"{excerpt(source_ip)}: only IPv{6 if v6 else 4} in this group's family", "sourceIP")
         except ValueError:
-            doc.error(f"{excerpt(source_ip)} is not an IPv{6 if v6 else 4} address", "sourceIP")
+            either = "" if given in ("IPv4", "IPv6") else " (nor an IPv6 one)"
+            doc.error(f"{excerpt(source_ip)} is not an IPv{6 if v6 else 4} address{either}", "sourceIP")
             source_ip = None
     name = doc.str("name", required=True) or ""
     source = _endpoints(doc.mapping("from", required=True), as_source=True)
@@ -434,8 +437,8 @@ def _group(doc: Doc) -> ProbeGroup:
         expect = Expectation(outcome, src)
     if target.localhost and source.pods is None:
         doc.error("`to: {localhost: true}` needs `from: {pods: ...}`", "to.localhost")
-    family = doc.str("family", default="IPv4") or "IPv4"  # issue 15
-    if family not in ("IPv4", "IPv6"):
+    family = doc.str("family", default="") or ""  # issue 15; none: the cluster's primary (experiment/family.py)
+    if family not in ("", "IPv4", "IPv6") or doc.field("family").value == "":
         doc.error(f"must be IPv4 or IPv6, got {excerpt(family)}", "family")
     return ProbeGroup(
         name,

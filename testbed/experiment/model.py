@@ -89,7 +89,8 @@ class ProbeGroup:
     source_ip: str | None = None  # scapy only: send from this address (e.g. ipBlock cases)
     seconds: float = 1.0  # iperf3 only: length of each measurement
     http: HttpRequest | None = None  # send an HTTP request (ingress probes) instead of a bare probe
-    family: str = "IPv4"  # IPv6: over the dual-stack cluster's IPv6 addresses (experiment/family.py)
+    family: str = ""  # IPv4 | IPv6 (over a dual-stack cluster's IPv6 addresses: experiment/family.py);
+    # "" = the cluster's primary family, as a pod's podIP (podIPs[0]), or a given sourceIP's (default_family)
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,10 @@ dual-stack Services with their IPv6 ClusterIPs and EndpointSlices. Its `world` i
 world (plan/dualstack.py's ipv6_world: ipBlocks and tier networks give their IPv6 prefixes), its
 `rulesets` the tables the IPv6 side of every node holds: kube-proxy's IPv6 proxier (iptables
 mode, as emu/kubeproxy6.py loads it) and the IPv6 policy table under its kernel name
-(testbed-netpol6), so `explain --trace` and a logged IPv6 drop name the same rules. hostPorts,
-the egress masquerade and the outside world are IPv4 only so far: none here.
+(testbed-netpol6), so `explain --trace` and a logged IPv6 drop name the same rules, and the
+portmap plugin's IPv6 hostPort table (plan/hostports6.py: ip6tables' nat rules or `table ip6
+cni_hostport`), after kube-proxy's as on the IPv4 side. The egress masquerade and the outside
+world are IPv4 only so far: none here.
 
 `family_plan(plan, ip)` picks the view an address belongs to: the plan itself for IPv4.
 """
@@ -42,7 +44,9 @@ class Plan6(Plan):
 
     @cached_property
     def hostport_tables(self) -> Mapping[str, Table]:
-        return {}  # portmap's DNAT is IPv4 only so far
+        from .hostports6 import hostport_tables6  # deferred: only an IPv6 view needs it
+
+        return hostport_tables6(self.origin)  # the portmap plugin's IPv6 rules, as emu/hostports.py loads them
 
     @cached_property
     def rulesets(self) -> Mapping[str, Ruleset]:

@@ -114,7 +114,8 @@ def test_ipv6_first_cluster_with_real_packets(tmp_path, no_leftovers, mode, prox
 
 def test_the_ipv6_first_experiment_is_nat_free_in_each_family(tmp_path, no_leftovers):
     """experiments/dual-stack-v6first.yaml: every probe as expected, NAT-free in both families;
-    names resolved by the IPv6 kube-dns: AAAA for the IPv6 group, A for the IPv4 one."""
+    names resolved by the IPv6 kube-dns: AAAA for the IPv6 group, A for the IPv4 one. The
+    single-stack groups name no family: they go over the primary one, IPv6 (experiment/family.py)."""
     import json
 
     import pandas as pd
@@ -135,6 +136,8 @@ def test_the_ipv6_first_experiment_is_nat_free_in_each_family(tmp_path, no_lefto
         pods = rows[(rows["family"] == family) & rows["communication"].str.startswith("pod-to-pod")]
         connected = pods[pods["outcome"] == "connected"]
         assert len(connected) > 0 and (connected["seen_src_ip"] == connected["src_ip"]).all(), family
+    single = rows[rows["group"].str.startswith("single-stack")]
+    assert len(single) == 3 * 3 + 3 and (single["family"] == "IPv6").all()  # 3 web pods, repeat 3 and 1
     dns = rows[rows["communication"] == "pod-to-service (DNS name)"]
     by_group = {g: set(d["dst_ip"]) for g, d in dns.groupby("group")}
     assert all(":" in ip for ip in by_group["single-stack-dns-v6"]), by_group

@@ -402,9 +402,13 @@ def e_bad_port_name(rng: random.Random, docs: list[Any]) -> None:
 def e_scapy_source(rng: random.Random, docs: list[Any]) -> None:
     group = rng.choice(_groups(docs[0]))
     group["method"] = "scapy"
-    # an address of the other family than the group's probes is refused too
-    other = "10.0.0.1" if group.get("family") == "IPv6" else "fd00::1"
-    group["sourceIP"] = rng.choice(["not-an-ip", "999.1.1.1", other, 42])
+    # an address of the other family than the group's probes is refused too (a group naming no
+    # family takes its sourceIP's, which is valid: the other family needs a family given)
+    value = rng.choice(["not-an-ip", "999.1.1.1", "other", 42])
+    if value == "other":
+        family = group.setdefault("family", "IPv4")
+        value = "10.0.0.1" if family == "IPv6" else "fd00::1"
+    group["sourceIP"] = value
     group.pop("http", None)
 
 

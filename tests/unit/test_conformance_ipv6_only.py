@@ -20,8 +20,9 @@ from hypothesis import strategies as st
 from testbed.conformance.check import expected_table
 from testbed.conformance.family6 import cidr_twins, family_case, resolve_family
 from testbed.conformance.generator import generate_cases
-from testbed.conformance.modes import FAMILIES, PROXIES, ROUTINGS, mode_topology
+from testbed.conformance.modes import FAMILIES, PROXIES, ROUTINGS, mode_topology, tiered_slice, variants
 from testbed.conformance.resources import MODEL, TOPOLOGY
+from testbed.conformance.run import run_conformance
 from testbed.errors import UsageError
 from testbed.plan.build import plan_cluster
 from testbed.plan.ipv6 import is_ipv6
@@ -121,3 +122,21 @@ def test_every_variant_plans_its_family_routing_and_proxy(tmp_path):
                 assert [n.name for n in plan.nodes] == ["kind-control-plane", "kind-worker", "kind-worker2"]
     with pytest.raises(ValueError, match="no such variant"):
         mode_topology("ipv4", "host-gw", "iptables")
+
+
+def test_the_tiered_slices_share_the_suite_out_over_the_variants():
+    """Every tiered case in exactly one variant's CI slice; each variant 2 or 3 cases, IPv6 CIDR
+    cases (egress networks) among them; a slice is a list of names run_conformance takes."""
+    names = [c.name for c in generate_cases(tiered=True)]
+    slices = {v: tiered_slice(*v, names) for v in variants()}
+    assert len(slices) == len(FAMILIES) * len(ROUTINGS) * len(PROXIES) == 16
+    assert sorted(n for s in slices.values() for n in s) == sorted(names) and len(names) == 40
+    assert {len(s) for s in slices.values()} == {2, 3}
+    assert all(list(s) == [n for n in names if n in s] for s in slices.values())  # the suite's order
+    assert "tier-egress-networks" in slices[("dual", "bgp", "iptables")]
+
+
+def test_an_unknown_case_name_is_refused_before_anything_is_built(tmp_path):
+    with pytest.raises(UsageError, match="no such conformance case: 'tier-nope'"):
+        run_conformance(TOPOLOGY, str(tmp_path / "results"), tiered=True, names=["tier-admin-deny", "tier-nope"])
+    assert not (tmp_path / "results").exists()

@@ -10,11 +10,17 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 
+import pytest
+
+from testbed.cli import main
 from testbed.experiment.expand import expand
 from testbed.experiment.load import load_experiment
+from testbed.netpol.oracle import Flow
 from testbed.plan.build import plan_cluster
 from testbed.plan.hostports6 import hostport_tables6
 from testbed.plan.pod import HostPortPlan
+from testbed.plan.view6 import ipv6_plan
+from testbed.rulepath import trace_path
 from testbed.rules import portmap
 from testbed.spec.topology import load_topology
 from testbed.spec.workloads import load_manifests
@@ -94,3 +100,63 @@ def test_hostport_probes_over_ipv6_expect_what_portmap_leaves():
     assert neighbour and all(p.expect_sources == (p.src.ip,) and ":" in p.src.ip for p in neighbour)  # nft: kept
     (web,) = expand(plan, groups["http-to-hostport-v6"])
     assert web.method == "http" and web.http_path == "/" and web.dst_ip == plan.dual.node("kind-worker2").host_ip
+
+
+@pytest.mark.parametrize(
+    "mode,rule,neighbour_masqueraded",
+    [
+        ("iptables", "nat/CNI-HOSTPORT-DNAT[0]", True),
+        ("nftables", "cni_hostport/hostports[0]", False),
+    ],
+)
+def test_explain_traces_the_ipv6_hostport_tables(mode, rule, neighbour_masqueraded):
+    """`testbed explain --family ipv6 --trace` follows a flow to a node's IPv6 address through
+    the portmap plugin's IPv6 rules (the IPv6 view's rulesets, plan/view6.py), as the IPv4 side
+    through its own: DNAT to the pod's IPv6 address, the masquerade each backend does. Before,
+    the IPv6 view had no hostPort table and the trace ended at the node itself."""
+    _, plan = _plan("dual-stack-http.yaml", mode)
+    six = ipv6_plan(plan)
+    node6, web6 = plan.dual.node("kind-worker2").host_ip, plan.dual.pods[plan.find_pod("web-hostport").key]
+    assert set(six.hostport_tables) == {"kind-worker2"} and six.hostport_tables["kind-worker2"].family == "ip6"
+    for src, masqueraded in (("laptop", False), ("neighbour", neighbour_masqueraded), ("kind-worker", False)):
+        path = trace_path(six, six.world, Flow(src, "kind-worker2", 8080, "TCP"))
+        (branch,) = path.branches
+        assert branch.delivered and branch.end == f"delivered to pod default/web-hostport ({web6}) on kind-worker2"
+        last = branch.hops[-1].outcome
+        assert (last.verdict, last.destination, last.masqueraded) == ("dnat", f"[{web6}]:80", masqueraded), src
+        assert any(f"{s.table}/{s.chain}[{s.index}]" == rule for h in last.hooks for s in h.steps if s.matched)
+    assert path.destination == node6
+    # the IPv4 side is as it was: its own table, the pod's IPv4 address
+    four = trace_path(plan, plan.world, Flow("laptop", "kind-worker2", 8080, "TCP"))
+    assert four.branches[0].hops[-1].outcome.destination == f"{plan.find_pod('web-hostport').ip}:80"
+
+
+def test_a_dropped_ipv6_hostport_flow_is_predicted_at_the_policy(tmp_path):
+    """With the pod isolated (default-deny ingress), the IPv6 flow's predicted end is the twin
+    policy table's ingress check after portmap's DNAT, where the drop log will say it died."""
+    from testbed.dropcheck import predicted
+
+    exp, _ = _plan("dual-stack-http.yaml", "iptables")
+    topology = dataclasses.replace(load_topology(exp.topology), kube_proxy_mode="iptables")
+    deny = REPO / "manifests" / "pod-networking-deny.yaml"
+    plan = plan_cluster(topology, load_manifests([str(REPO / "manifests" / "ipv6" / "hostport.yaml"), str(deny)]))
+    laptop6 = plan.dual.externals["laptop"]
+    node6 = plan.dual.node("kind-worker2").host_ip
+    assert predicted(plan, laptop6, node6, 8080, "TCP") == ("kind-worker2/testbed-netpol6/check-ingress[0] (drop)",)
+    assert predicted(plan, "192.168.1.10", plan.node("kind-worker2").host_ip, 8080, "TCP") == (
+        "kind-worker2/testbed-netpol/check-ingress[0] (drop)",
+    )
+
+
+def test_explain_family_ipv6_on_the_command_line(capsys):
+    args = [
+        "explain",
+        str(REPO / "topologies" / "dual-stack.yaml"),
+        "-f",
+        str(REPO / "manifests" / "ipv6" / "hostport.yaml"),
+    ]
+    assert (
+        main([*args, "--from", "laptop", "--to", "kind-worker2", "--port", "8080", "--family", "ipv6", "--trace"]) == 0
+    )
+    out = capsys.readouterr().out
+    assert "delivered to pod default/web-hostport (fd00:10:244:" in out and "CNI-HOSTPORT-DNAT" in out
