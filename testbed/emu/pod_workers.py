@@ -37,8 +37,9 @@ def workers() -> int:
 
 def in_workers(jobs: Sequence[Callable[[], None]], stop: threading.Event) -> None:
     """Run the jobs, in order of submission, on `workers()` threads; the first failure sets
-    `stop` (no further job starts) and is raised after all of them ended. One job runs in this
-    thread."""
+    `stop` (no further job starts) and is raised after all of them ended. An interruption of
+    this thread (Ctrl-C, a signal's exception) sets `stop` too, so the teardown behind it waits
+    only for the pods in flight, not for the rest of the build."""
 
     def guarded(job: Callable[[], None]) -> None:
         if stop.is_set():
@@ -55,6 +56,10 @@ def in_workers(jobs: Sequence[Callable[[], None]], stop: threading.Event) -> Non
         return
     with ThreadPoolExecutor(max_workers=min(workers(), len(jobs)), thread_name_prefix="tb-pods") as pool:
         futures = [pool.submit(guarded, job) for job in jobs]
-        wait(futures)
+        try:
+            wait(futures)
+        except BaseException:  # the pool's exit waits for its jobs: let them end at their next pod
+            stop.set()
+            raise
     for future in futures:
         future.result()

@@ -45,3 +45,27 @@ def test_one_job_runs_in_the_calling_thread() -> None:
     where: list[str] = []
     in_workers([lambda: where.append(threading.current_thread().name)], threading.Event())
     assert where == [threading.current_thread().name]
+
+
+def test_an_interruption_while_waiting_stops_the_jobs_not_started(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C reaches the thread that waits: the build behind it must not run on to its end."""
+    import testbed.emu.pod_workers as pod_workers
+
+    stop = threading.Event()
+    ran: list[int] = []
+    started = threading.Event()
+
+    def job(i: int) -> None:
+        started.set()
+        stop.wait(5)  # a running job ends at its next pod once stop is set
+        ran.append(i)
+
+    def interrupted_wait(futures: object) -> None:
+        started.wait(5)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pod_workers, "wait", interrupted_wait)
+    with pytest.raises(KeyboardInterrupt):
+        in_workers([lambda i=i: job(i) for i in range(20)], stop)
+    assert stop.is_set()
+    assert len(ran) <= workers()  # only the jobs already running; without stop, all 20 (100 s)
