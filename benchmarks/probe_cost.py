@@ -8,10 +8,9 @@ the VM's load:
 
   prober   run_probes() in one thread (workers=1)
   threads  run_probes() as `testbed bench` calls it (one thread per core for a large run)
-  floor    the least Python that makes the same syscalls for the same probes: socket, the three
-           socket options, sendto(MSG_FASTOPEN) (connect with the request in the SYN),
-           getsockname, epoll, getsockopt(TCP_INFO), recv, close (no results, no timeouts, no
-           checks): what is left of the prober without its Python
+  floor    the least Python that makes the same syscalls for the same probes: socket, the two
+           socket options, connect, getsockname, epoll, send, getsockopt(TCP_INFO), recv, close
+           (no results, no timeouts, no checks): what is left of the prober without its Python
 
 For each: the wall rate, and CPU seconds per 1,000 probes of this process (user / system) and
 of the agent (user / system), with the load average. The prober's system time against the
@@ -40,7 +39,7 @@ from testbed.netns import NetnsSwitcher  # noqa: E402
 from testbed.plan.build import plan_cluster  # noqa: E402
 from testbed.spec.topology import load_topology  # noqa: E402
 from testbed.spec.workloads import load_manifests  # noqa: E402
-from testbed.traffic.prober import _LINGER0, TCP_FASTOPEN_NO_COOKIE, Probe, run_probes  # noqa: E402
+from testbed.traffic.prober import _LINGER0, Probe, run_probes  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -48,7 +47,7 @@ TICK = os.sysconf("SC_CLK_TCK")
 def floor(probes: list[Probe], concurrency: int = 1024) -> int:
     """The prober's syscalls for TCP probes that all connect, and nothing else; returns answers."""
     ep, switcher = select.epoll(), NetnsSwitcher()
-    live: dict[int, list] = {}  # fd -> [socket, not yet connected]
+    live: dict[int, list] = {}  # fd -> [socket, request sent]
     nxt = answered = 0
     out, into = select.EPOLLOUT | select.EPOLLIN | select.EPOLLET, select.EPOLLIN
     try:
@@ -66,22 +65,19 @@ def floor(probes: list[Probe], concurrency: int = 1024) -> int:
                                 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
                                 s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER0)
                                 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 0)
-                                s.setsockopt(socket.IPPROTO_TCP, TCP_FASTOPEN_NO_COOKIE, 1)
                                 made.append((s, p))
                 for s, p in made:
-                    try:
-                        s.sendto(b"PROBE %d\n" % p.id, socket.MSG_FASTOPEN, (p.dst_ip, p.port))
-                    except BlockingIOError:
-                        pass
+                    s.connect_ex((p.dst_ip, p.port))
                     s.getsockname()
                     ep.register(s.fileno(), out)
-                    live[s.fileno()] = [s, True]
+                    live[s.fileno()] = [s, p.id]
             for fd, events in ep.poll(1.0, 1024):
                 entry = live[fd]
                 s = entry[0]
-                if entry[1]:
+                if entry[1] is not None:
+                    s.send(b"PROBE %d\n" % entry[1])
                     s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
-                    entry[1] = False
+                    entry[1] = None
                     if not events & into:
                         continue
                 try:

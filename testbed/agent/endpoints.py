@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 
 IP_PKTINFO = 8  # not exported by Python's socket module
 SO_RCVBUFFORCE = 33
-TCP_FASTOPEN_NO_COOKIE = 34  # linux/tcp.h; not exported by Python's socket module
 RCVBUF_BYTES = 4 << 20  # bursts of thousands of probes must not overflow the default ~200 KiB
 LISTEN_BACKLOG = 4096
 BATCH = 256  # events handled per readiness report before yielding to other sockets
@@ -61,18 +60,6 @@ def _pktinfo(anc: list[tuple[int, int, bytes]]) -> tuple[bytes, bytes] | None:
     return None
 
 
-def _fast_open(listener: socket.socket) -> None:
-    """Take a probe's request from its SYN (TCP Fast Open without a cookie, issue 18): the
-    SYN-ACK acknowledges it and the answer follows, so the agent sends no ACK of its own. Needs
-    the namespace's net.ipv4.tcp_fastopen server bit (emu/pods.py sets it in pods and nodes);
-    without it, or on a kernel without these options, connections are accepted as before."""
-    try:
-        listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_FASTOPEN, LISTEN_BACKLOG)
-        listener.setsockopt(socket.IPPROTO_TCP, TCP_FASTOPEN_NO_COOKIE, 1)
-    except OSError:
-        pass
-
-
 def _socket(family: int, kind: int) -> socket.socket:
     sock = socket.socket(family, kind | socket.SOCK_NONBLOCK)
     if family == socket.AF_INET6:  # IPv4 stays with the IPv4 socket (agent/endpoints6.py)
@@ -95,7 +82,6 @@ class TcpListener:
         self.sock = _socket(self.FAMILY, socket.SOCK_STREAM)
         try:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            _fast_open(self.sock)
             self.sock.bind((self.ANY, who.port))
             self.sock.listen(LISTEN_BACKLOG)
         except OSError:

@@ -143,10 +143,7 @@ def node_sysctls() -> list[tuple[str, str]]:
 # ICMP errors are rate-limited per namespace by default: a burst of probes to a closed UDP
 # port would see a few "refused" and thousands of false "timeouts". Real nodes keep the
 # default; an emulator that measures reachability must not.
-# tcp_fastopen 3 = the kernel's default (1: clients may use Fast Open) plus the server side,
-# which only a listener that asks for it (TCP_FASTOPEN) uses: the agent's, so that a probe's
-# request rides on its SYN (agent/endpoints.py, issue 18). Other servers are unaffected.
-POD_SYSCTLS = [("net/ipv4/icmp_ratemask", "0"), ("net/ipv4/tcp_fastopen", "3")]
+POD_SYSCTLS = [("net/ipv4/icmp_ratemask", "0")]
 
 
 def write_sysctls(netns: str, values: Sequence[tuple[str, str]]) -> None:

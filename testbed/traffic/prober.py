@@ -57,14 +57,6 @@ _EXTENDED_ERR = struct.Struct("=IBBBBII")  # struct sock_extended_err
 # ACK"), so that it goes with the ACK of the answer or, without Fast Open below, with the
 # request: 6 packets a probe instead of 10 (issue 18).
 _LINGER0 = struct.pack("ii", 1, 0)
-# The request rides on the SYN (TCP Fast Open without a cookie, sendto(MSG_FASTOPEN): one
-# syscall for connect and send). The agent's listeners accept it (agent/endpoints.py; the pods'
-# tcp_fastopen sysctl enables the server side, emu/pods.py), its SYN-ACK acknowledges the
-# request, and the answer follows: 5 packets a probe, none of them the agent's ACK of the
-# request (issue 18). A server that does not take data in a SYN acknowledges only the SYN, and
-# the kernel sends the request again after the handshake, as a plain connect would have.
-TCP_FASTOPEN_NO_COOKIE = 34  # linux/tcp.h; not exported by Python's socket module
-_EPOLLOUT = select.EPOLLOUT
 _EPOLLET = select.EPOLLET
 _EPOLLIN = select.EPOLLIN
 _EPOLLERR = select.EPOLLERR | select.EPOLLHUP
@@ -154,7 +146,6 @@ class _Flight:
         "key",
         "drop",
         "local_ip",
-        "sent",
     )
 
     def __init__(self, idx: int, probe: Probe):
@@ -166,7 +157,6 @@ class _Flight:
         self.t0 = 0.0
         self.latency: float | None = None
         self.connected = self.done = False
-        self.sent = False  # TCP: the request went with the SYN (Fast Open)
         self.buf = b""
         self.key: tuple[int, str, int, str, int, int] | None = None  # its packets' flow, for drop evidence
         self.drop: DropEvent | None = None  # a logged REJECT of its packet
@@ -395,10 +385,6 @@ class _Runner:
             if kind == socket.SOCK_STREAM:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER0)
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 0)
-                try:
-                    sock.setsockopt(socket.IPPROTO_TCP, TCP_FASTOPEN_NO_COOKIE, 1)
-                except OSError:
-                    pass  # a kernel without it asks for a cookie; the request follows the handshake
             return sock
         except OSError as exc:  # EMFILE, ...: fail this probe, not the run
             self._fail(idx, "error", f"socket: {exc}")
@@ -424,17 +410,10 @@ class _Runner:
                 sock.bind((p.src_ip, 0))
             f.t0 = time.perf_counter()
             if p.protocol == "TCP":
-                try:  # connect, with the request in the SYN (Fast Open)
-                    f.sent = sock.sendto(b"PROBE %d\n" % p.id, socket.MSG_FASTOPEN, (p.dst_ip, p.port)) > 0
-                except BlockingIOError:
-                    pass  # EINPROGRESS, no data kept with the SYN: the request follows the handshake
-                except OSError as exc:
-                    if exc.errno != errno.EOPNOTSUPP:  # Fast Open off in this namespace: connect
-                        raise
-                    err = sock.connect_ex((p.dst_ip, p.port))
-                    if err not in (0, errno.EINPROGRESS):
-                        self._finish_err(f, err)
-                        return
+                err = sock.connect_ex((p.dst_ip, p.port))
+                if err not in (0, errno.EINPROGRESS):
+                    self._finish_err(f, err)
+                    return
                 self._watch(f, socket.IPPROTO_TCP)
                 # Edge-triggered, IN|OUT at once: one epoll_ctl per probe, and the fd leaves the
                 # epoll set by itself when closed.
@@ -481,17 +460,13 @@ class _Runner:
                 if err:
                     self._finish_err(f, err)
                     return
-            if f.sent:  # the request went with the SYN: writable or readable means connected
-                if not events & (_EPOLLOUT | _EPOLLIN):
-                    return
-            else:
-                try:
-                    sock.send(b"PROBE %d\n" % f.probe.id)
-                except BlockingIOError:
-                    return  # still connecting (spurious edge)
-                except OSError as exc:
-                    self._finish_err(f, exc.errno or 0)
-                    return
+            try:
+                sock.send(b"PROBE %d\n" % f.probe.id)
+            except BlockingIOError:
+                return  # still connecting (spurious edge)
+            except OSError as exc:
+                self._finish_err(f, exc.errno or 0)
+                return
             f.connected = True
             f.latency = _handshake_rtt(sock)
             if not events & (_EPOLLIN | _EPOLLERR):
