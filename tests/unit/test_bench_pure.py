@@ -66,9 +66,31 @@ def test_notes_are_readable_text_not_python_dicts():
     assert "blocked known by drop log 46, timeout 0" in notes["truth_table"]
     assert "evidence: not recorded" in notes["conformance_time"]
     assert notes["all_pairs"] == "9900 connected"
+    assert notes["probe_rate"] == "one pass, on the fresh cluster"
     assert "packets: 10 connected" in notes["change"]
     assert not any("{" in n or "'" in n for n in notes.values())
     assert counts({"via_service": {"connected": 5}, "new_pods": 3}) == "via service: 5 connected, 3 new_pods"
+
+
+def test_the_probe_rate_is_the_median_of_the_passes_after_the_first():
+    """The first all-pairs pass runs on a fresh cluster (first contacts); the rate row is the
+    median of the later passes, and its note gives every pass's rate."""
+    from testbed.bench.suite import figures_from
+
+    raw = dict(REQUIRED_ROWS)
+    raw["all_pairs"] = {
+        "seconds": 1.1,
+        "probes": 9900,
+        "outcomes": {"connected": 29700},
+        "extra": {"passes_s": [1.1, 0.9, 0.99], "steady_rate": 9900 / 0.99},
+    }
+    figures = {f.key: f for f in figures_from(raw)}
+    assert round(figures["probe_rate"].value) == 10000 and figures["probe_rate"].met
+    assert figures["all_pairs"].value == 1.1
+    assert figures["all_pairs"].note == "29700 connected over 3 passes; the time is the first's"
+    assert figures["probe_rate"].note == (
+        "median of passes 2-3 (11,000, 10,000/s); the first, on the fresh cluster (each pair's first contact), 9,000/s"
+    )
 
 
 # What every bench result has (figures_from reads them unconditionally).
