@@ -152,11 +152,14 @@ def run_bench(
     raw["report_quickstart"] = quickstart_report()
     raw["plan_startup"] = plan_startup()
     nodes, pods = (3, 100) if quick else (10, 1000)
-    progress(f"policy changes with the administrator's tiers present, {pods} pods")
+    settle = wait_netns_settled()  # the 1,000-pod clusters of the changes, as above
+    progress(f"policy changes with the administrator's tiers present, {pods} pods ({settle.note()})")
     raw["tier_changes"] = tier_change_bench(nodes, pods, repeats=3 if quick else 5, progress=progress).to_dict()
-    progress("truth table")
+    raw["tier_changes"]["settle"] = settle.to_dict()
+    settle = wait_netns_settled()  # and the tiers' cluster: the probe rows are timed after it
+    progress(f"truth table ({settle.note()})")
     truth = truth_table_bench(progress=progress)
-    raw["truth_table"] = vars(truth) | {"rate": truth.rate}
+    raw["truth_table"] = vars(truth) | {"rate": truth.rate, "settle": settle.to_dict()}
     progress("all-pairs")
     pairs = all_pairs_bench(progress=progress)
     raw["all_pairs"] = vars(pairs) | {"rate": pairs.rate}
@@ -298,7 +301,9 @@ def figures_from(raw: dict[str, Any]) -> list[Figure]:
             "s",
             0.15,
             note=f"{counts(t['outcomes'])}, {t['mismatches']} mismatches with the oracle; "
-            f"probe timeout {t['extra']['timeout_s']} s; " + evidence_note(t["extra"].get("evidence", {})),
+            f"probe timeout {t['extra']['timeout_s']} s; "
+            + evidence_note(t["extra"].get("evidence", {}))
+            + (f"; before the probe rows: {settle_note(t['settle'])}" if t.get("settle") else ""),
         ),
         Figure(
             "all_pairs",
@@ -373,7 +378,7 @@ def tier_figures(tc: dict[str, Any]) -> list[Figure]:
             f"a v1 NetworkPolicy change at {tc['pods']:,} pods (median of {len(series['v1']['seconds'])})",
             v1,
             "s",
-            note=packets("v1"),
+            note=packets("v1") + (f"; before: {settle_note(tc['settle'])}" if tc.get("settle") else ""),
         )
     ]
     for name, what in (
