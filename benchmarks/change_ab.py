@@ -16,32 +16,13 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 
-
-def _live_children_cpu() -> float:
-    """CPU seconds of this process's children still running (kube-proxy's persistent
-    iptables-restore per node, emu/restorer.py): RUSAGE_CHILDREN counts only reaped ones."""
-    me, tick, total = str(os.getpid()), os.sysconf("SC_CLK_TCK"), 0
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
-                    fields = handle.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if fields[1] == me:
-                total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / tick
-
-
-def _cpu() -> tuple[float, float]:
-    s, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return s.ru_utime + s.ru_stime, c.ru_utime + c.ru_stime + _live_children_cpu()
+# The same CPU measure whichever tree is measured: from this script's folder, not from testbed.
+from change_phases import _cpu as process_cpu
 
 
 def one(scales: int, mode: str) -> list[dict[str, object]]:
@@ -65,9 +46,9 @@ def one(scales: int, mode: str) -> list[dict[str, object]]:
             ]
             for name, action in actions:
                 manifests, new = apply_action(action, spec, manifests, cluster.plan, "bench")
-                load, c0 = os.getloadavg()[0], _cpu()
+                load, c0 = os.getloadavg()[0], process_cpu()
                 done = cluster.apply(new)
-                c1 = _cpu()
+                c1 = process_cpu()
                 rows.append(
                     {
                         "code": os.path.dirname(testbed.__file__),
