@@ -55,7 +55,7 @@ from .daemon import Daemon
 from .dns import DnsServer, remove_resolv_confs
 from .dualstack import agent_ipv6
 from .ledger import Ledger, netns_name
-from .podfiles import pod_files, write_pod_files
+from .podfiles import Memo, pod_files, write_pod_files
 from .podfiles_ahead import FilesAhead
 from .pods import PodNetwork
 from .runner import RestoreLoader, Runner
@@ -588,6 +588,7 @@ class ClusterDns:
         self.servers: dict[str, DnsServer] = {}  # pod key -> its dnsmasq
         self.resolv: dict[str, tuple[str, str]] = {}  # netns name -> its (resolv.conf, hosts)
         self.ahead: FilesAhead | None = None  # the first build's files, being written
+        self.files: Memo = {}  # pod_files' texts of the last sync's pods, by pod identity
 
     def write_ahead(self, desired: Plan) -> None:
         """Start writing the first sync's pod files now, beside the pods phase (emu/podfiles_ahead.py)."""
@@ -604,9 +605,10 @@ class ClusterDns:
         for key in list(self.servers):
             if key not in live:
                 self.servers.pop(key).stop()
+        signalled: list[tuple[DnsServer, int | None]] = []
         for key in sorted(live):
-            if key in self.servers:
-                self.servers[key].update(a, cnames)
+            if key in self.servers:  # every server signalled, then each awaited: they re-read at once
+                signalled.append((self.servers[key], self.servers[key].signal_update(a, cnames)))
             else:
                 server = DnsServer(self.ledger, netns_name(self.ledger.tag, key), key=key, pod=live[key])
                 if is_ipv6(desired):  # a single-stack IPv6 cluster: dnsmasq listens on the pod's IPv6 address
@@ -615,6 +617,12 @@ class ClusterDns:
                     server.ipv6 = desired.dual.pods[key]
                 self.servers[key] = server  # before it starts: a failed start is stopped and its log kept
                 server.start(a, cnames)
+        self._pod_files(desired)  # while dnsmasq re-reads its records
+        for server, offset in signalled:
+            server.reloaded(offset)
+
+    def _pod_files(self, desired: Plan) -> None:
+        """Every pod's resolv.conf and /etc/hosts as the kubelet writes them (emu/podfiles.py)."""
         if self.ahead is not None:
             ahead, self.ahead = self.ahead, None
             written = ahead.result()
@@ -622,7 +630,7 @@ class ClusterDns:
                 self.resolv = written
                 return
             self.resolv = written  # another plan: only its differences are written below
-        want = pod_files(desired, self.ledger.tag)  # resolv.conf and /etc/hosts (emu/podfiles.py)
+        want = pod_files(desired, self.ledger.tag, self.files)  # resolv.conf and /etc/hosts (emu/podfiles.py)
         remove_resolv_confs([ns for ns in self.resolv if ns not in want])
         self.resolv = {ns: t for ns, t in self.resolv.items() if ns in want}
         if desired.dns_server:
