@@ -100,3 +100,22 @@ def test_a_failed_reload_raises_where_it_is_awaited(agent):
     process.serve(pods, wait=False)  # the failure is not known yet
     with pytest.raises(DaemonError, match="could not serve every pod"):
         process.wait_reloaded()
+
+
+def test_the_cluster_has_kube_proxy_commit_only_once_the_agent_served_the_new_pods(tmp_path, monkeypatch):
+    """emu/cluster.py wires the wait: the Agent controller signals a change's reload without
+    waiting, and both proxiers call the agent's wait_reloaded before their first commit."""
+    from testbed.emu.cluster import EmulatedCluster
+    from testbed.emu.controllers import Agent, KubeProxy
+    from testbed.emu.kubeproxy6 import KubeProxy6
+
+    monkeypatch.setattr("testbed.emu.ledger.STATE_DIR", str(tmp_path))
+    topology, manifests, _, _ = world()
+    cluster = EmulatedCluster(plan_cluster(topology, manifests, 1))
+    controllers = cluster._controllers(Ledger(tag="abcd", owner=1))
+    order = [type(c) for c in controllers]
+    agent = next(c for c in controllers if isinstance(c, Agent)).agent
+    proxies = [c for c in controllers if isinstance(c, KubeProxy)]
+    assert [type(p) for p in proxies] == [KubeProxy, KubeProxy6]
+    assert order.index(Agent) + 1 == order.index(KubeProxy)  # nothing in between the signal and the wait
+    assert all(p.ready == agent.wait_reloaded for p in proxies)
