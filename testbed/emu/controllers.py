@@ -288,10 +288,11 @@ class KubeProxy:
                     yield functools.partial(self._ahead, desired, *syncs[-1])
 
         # The texts are written ahead (nothing committed) while this thread renders the next
-        # and then waits for `ready`; each node's load continues its text once written (the
-        # session's lock), and commits.
-        aheads = rules.started(rendered())
+        # and then waits for `ready`; each node's load waits for its text's write ahead, writes
+        # the rest and commits.
+        aheads: list[futures.Future[None]] = []
         try:
+            aheads = rules.started(rendered())  # (a failure there waits for the writes it started)
             self.ready()
             rules.in_parallel(
                 [functools.partial(self._load_after, ahead, desired, *sync) for ahead, sync in zip(aheads, syncs)]

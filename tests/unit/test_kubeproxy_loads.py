@@ -264,3 +264,31 @@ def test_a_session_found_gone_when_written_ahead_makes_that_nodes_sync_a_full_re
     )
     assert (tuple(netns_argv(victim, ["iptables-restore", "--noflush", "--wait"])), full.text) in runner.calls
     assert victim not in _restores(runner)  # not through the session
+
+
+def test_a_failure_while_rendering_drops_the_texts_already_written_ahead(cluster, monkeypatch):
+    plan, ledger = cluster
+    runner = RecordingRunner()
+    proxy = KubeProxy(runner, ledger)
+    proxy.sync(plan)
+    runner.calls.clear()
+    pods = [p for p in plan.pods if p.name != "web-canary"]
+    changed = dataclasses.replace(plan, services=update_endpoints(plan.services, pods))
+    render = KubeProxy._sync_text
+    last = plan.nodes[-1].name
+
+    def failing(self, node, ruleset):
+        if node.name == last:  # the others' texts were written ahead by then
+            raise RuntimeError("a rendering bug")
+        return render(self, node, ruleset)
+
+    monkeypatch.setattr(KubeProxy, "_sync_text", failing)
+    with pytest.raises(RuntimeError):
+        proxy.sync(changed)
+    assert runner.calls == [] and all(not s.begun for s in proxy.sessions.values())
+    monkeypatch.setattr(KubeProxy, "_sync_text", render)
+    proxy.sync(changed)  # nothing was committed: the same partial texts as ever
+    loads = _restores(runner)
+    for node in plan.nodes:
+        text = render_sync(changed.kube_proxy_rulesets[node.name], plan.kube_proxy_rulesets[node.name], False).text
+        assert loads[netns_name(TAG, node.key)] == [text]
