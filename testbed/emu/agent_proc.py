@@ -197,6 +197,7 @@ class AgentProcess:
         self.shards: list[AgentShard] = [AgentShard(ledger, 0, 0)]
         self.assignment: dict[str, int] = {}  # group (namespace) -> shard
         self.starting: list[AgentShard] = []  # started without waiting, READY not read yet
+        self.reloading: list[tuple[AgentShard, float]] = []  # signalled without waiting (and its timeout)
 
     @property
     def path(self) -> str:
@@ -247,10 +248,19 @@ class AgentProcess:
         self._launch(self.shards, timeout, wait)
 
     def wait_started(self) -> None:
-        """Wait until the agents a `start(wait=False)` spawned said READY (nothing if none)."""
+        """Wait until the agents a `start(wait=False)` spawned, or a `serve(wait=False)`
+        signalled, said READY (nothing if none)."""
         starting, self.starting = self.starting, []
         for shard in starting:
             shard.daemon.wait_ready()
+        self.wait_reloaded()
+
+    def wait_reloaded(self) -> None:
+        """Wait until the agents a `serve(wait=False)` signalled said READY (nothing if none):
+        their sockets match the new pod set. A failed reload raises here (AgentError)."""
+        reloading, self.reloading = self.reloading, []
+        for shard, timeout in reloading:
+            shard.daemon.wait_ready(timeout)
 
     def _launch(self, shards: Sequence[AgentShard], timeout: float, wait: bool = True) -> None:
         for shard in shards:
@@ -262,29 +272,42 @@ class AgentProcess:
             if not wait:
                 self.starting.append(shard)
 
-    def serve(self, pods: Sequence[PodPlan], timeout: float = 30.0) -> None:
+    def serve(self, pods: Sequence[PodPlan], timeout: float = 30.0, wait: bool = True) -> None:
         """Reconcile the agents with a new pod set (SIGHUP), e.g. after scaling. A namespace
         that moves between agents is closed by the one it leaves before the other opens it:
-        first every agent drops what leaves it, then the moved pods are opened where they go."""
+        first every agent drops what leaves it, then the moved pods are opened where they go.
+        With wait=False the agents of the last step (of the only one when no pod moves) are
+        signalled and not awaited: `wait_reloaded` (or `wait_started`, or the next serve) reads
+        their READY, so that the caller can work meanwhile (kube-proxy's sync renders its rules
+        while the agent reconciles)."""
         self.wait_started()  # a reload is read once the start's READY is
         before = {p.key: s.index for s in self.shards for p in s.pods}
         self._assign(pods)
         self.pods = tuple(pods)
         moved = {p.key for s in self.shards for p in s.pods if before.get(p.key, s.index) != s.index}
         running = [s for s in self.shards if s.daemon.proc is not None]
-        self._reload([s for s in running if s.stale(self.closed, moved, self.ipv6)], timeout, moved)
+        # (awaited when pods move: they must be closed here before they are opened there)
+        self._reload(
+            [s for s in running if s.stale(self.closed, moved, self.ipv6)], timeout, moved, wait or bool(moved)
+        )
         self._launch([s for s in self.shards if s.daemon.proc is None], timeout)
-        self._reload([s for s in running if s.stale(self.closed, ipv6=self.ipv6)], timeout)
+        self._reload([s for s in running if s.stale(self.closed, ipv6=self.ipv6)], timeout, wait=wait)
 
-    def _reload(self, shards: Sequence[AgentShard], timeout: float, without: AbstractSet[str] = frozenset()) -> None:
+    def _reload(
+        self, shards: Sequence[AgentShard], timeout: float, without: AbstractSet[str] = frozenset(), wait: bool = True
+    ) -> None:
         for shard in shards:  # every signal first: the agents reconcile in parallel
             shard.write(self.ledger.tag, self.closed, without, self.ipv6)
             shard.daemon.signal(signal.SIGHUP, "before a reload")
-        for shard in shards:
-            shard.daemon.wait_ready(timeout)
+            if not wait:  # before the next signal: a failed one leaves those already sent awaited
+                self.reloading.append((shard, timeout))
+        if wait:
+            for shard in shards:
+                shard.daemon.wait_ready(timeout)
 
     def log_tail(self, lines: int = 20) -> str:
         return self.daemon.log_tail(lines)
 
     def stop(self) -> None:
+        self.starting, self.reloading = [], []
         stop_all(self.daemons)

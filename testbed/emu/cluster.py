@@ -203,8 +203,8 @@ class EmulatedCluster:
             DualStack(ledger, self.runner),  # the IPv6 half of a dual-stack plan (issue 15)
             Routing(ledger, self.runner),
             Agent(agent),
-            KubeProxy(self.runner, ledger),
-            KubeProxy6(self.runner, ledger),  # dual-stack: the IPv6 proxier (issue 15)
+            KubeProxy(self.runner, ledger, ready=agent.wait_reloaded),  # the new pods served before rules commit
+            KubeProxy6(self.runner, ledger, ready=agent.wait_reloaded),  # dual-stack: the IPv6 proxier (issue 15)
             EgressMasquerade(self.runner, ledger),
             HostPorts(self.runner, ledger),
             LoadBalancerAnnouncer(self.runner, ledger),

@@ -31,7 +31,8 @@ from __future__ import annotations
 import functools
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent import futures
 from typing import Protocol
 
 from ..errors import KernelError
@@ -54,7 +55,7 @@ from .daemon import Daemon
 from .dns import DnsServer, remove_resolv_confs
 from .dualstack import agent_ipv6
 from .ledger import Ledger, netns_name
-from .podfiles import pod_files, write_pod_files
+from .podfiles import Memo, pod_files, write_pod_files
 from .podfiles_ahead import FilesAhead
 from .pods import PodNetwork
 from .runner import RestoreLoader, Runner
@@ -149,8 +150,12 @@ class Agent:
         want = ids(serving)
         stopped = [p for p in self.agent.pods if p.full_name in exited]
         if want - ids(self.agent.pods) or stopped:  # new pods: served along with those still leaving
+            # Its READY is awaited by KubeProxy just before its first commit (kube-proxy's
+            # `ready`): the new pods are served before any rule sends them traffic, and the
+            # rules are rendered meanwhile (issue 18); AgentReady awaits it too, at the latest.
             self.agent.serve(
-                serving + [p for p in self.agent.pods if (p.key, p.uid) not in want and p.full_name not in exited]
+                serving + [p for p in self.agent.pods if (p.key, p.uid) not in want and p.full_name not in exited],
+                wait=False,
             )
 
     def daemons(self) -> list[Daemon]:
@@ -229,8 +234,18 @@ class Routing:
 class KubeProxy:
     phase = "controllers"
 
-    def __init__(self, runner: Runner, ledger: Ledger, full_sync_period: float = FULL_SYNC_PERIOD) -> None:
+    def __init__(
+        self,
+        runner: Runner,
+        ledger: Ledger,
+        full_sync_period: float = FULL_SYNC_PERIOD,
+        ready: Callable[[], None] = lambda: None,
+    ) -> None:
         self.runner, self.ledger = runner, ledger
+        # Called once in each sync before anything is committed (and when nothing is): what must
+        # be done before the rules may send traffic (emu/cluster.py: the agent serving the new
+        # pods, AgentProcess.wait_reloaded); the rules are rendered and written ahead meanwhile.
+        self.ready = ready
         self.previous: dict[str, Ruleset] = {}  # node -> the Ruleset its kernel holds (last load)
         self.bootstrapped: set[str] = set()
         self.services: ServicesPlan | None = None  # the ServicesPlan last synced
@@ -243,6 +258,7 @@ class KubeProxy:
         self.ipv6 = False  # a single-stack IPv6 plan (plan/ipv6.py): ip6tables-restore
         self.sessions: dict[tuple[str, str], RestoreLoader] = {}  # (program, node netns) -> its restore process
         self.fallbacks = 0  # loads that fell back to a full restore by a process of their own
+        self.ahead_failed: dict[str, KernelError] = {}  # node -> why its text could not be written ahead
 
     def sync(self, desired: Plan) -> None:
         """Load the compiled kube-proxy rules of every node whose view of the Services changed
@@ -252,19 +268,43 @@ class KubeProxy:
         failure, or comes `full_sync_period` seconds after the node's last full one. A node's view
         is the Plan's Services, or, while a change travels (issue 19), what that node has seen."""
         if desired.services is None or desired.kube_proxy_mode == "none":
+            self.ready()
             return
         self.ipv6 = is_ipv6(desired)
         views, changed = self._changes(desired)
         if not changed:
+            self.ready()
             self.services = desired.services
             return
         rulesets = desired.kube_proxy_rulesets
-        with chain_texts.shared():  # nodes that share a Service port's rules share their text
-            # each node's text is rendered here and its load starts at once, while the next renders
+        syncs: list[tuple[NodePlan, Ruleset, SyncText]] = []
+        self.ahead_failed.clear()
+
+        def rendered() -> Iterator[Callable[[], None]]:
+            with chain_texts.shared():  # nodes that share a Service port's rules share their text
+                for n in changed:
+                    syncs.append((n, rulesets[n.name], self._sync_text(n, rulesets[n.name])))
+                    # written ahead to its restore process while the next node's text renders
+                    yield functools.partial(self._ahead, desired, *syncs[-1])
+
+        # The texts are written ahead (nothing committed) while this thread renders the next
+        # and then waits for `ready`; each node's load waits for its text's write ahead, writes
+        # the rest and commits.
+        aheads: list[futures.Future[None]] = []
+        try:
+            aheads = rules.started(rendered())  # (a failure there waits for the writes it started)
+            self.ready()
             rules.in_parallel(
-                functools.partial(self._load, desired, n, rulesets[n.name], self._sync_text(n, rulesets[n.name]))
-                for n in changed
+                [functools.partial(self._load_after, ahead, desired, *sync) for ahead, sync in zip(aheads, syncs)]
             )
+        finally:  # a text written ahead and not loaded (a failure before) is dropped, never committed
+            futures.wait(aheads)
+            for n, _, _ in syncs:
+                session = self.sessions.get((self.program(), netns_name(self.ledger.tag, n.key)))
+                if session is not None:
+                    session.abort()
+        for ahead in aheads:
+            ahead.result()
         self._flush_conntrack(views, changed)
         for node in changed:
             self.synced[node.name] = views[node.name]
@@ -312,6 +352,27 @@ class KubeProxy:
             ruleset, previous, needs_full_sync(previous, node.name in self.failed, since, self.full_sync_period)
         )
 
+    def _ahead(self, plan: Plan, node: NodePlan, ruleset: Ruleset, sync: SyncText) -> None:
+        """Write the beginning of a node's sync text (up to its first COMMIT) to the node's
+        restore process ahead of `_load` (emu/restorer.py; iptables mode): nothing is committed
+        before `_load`, which keeps the order of a node's first load (route, rules, jumps). If
+        that fails the process is gone, and `_load` falls back to a full restore by a process of
+        its own, as when the load itself finds it gone (`_restore_or_full`)."""
+        if plan.kube_proxy_mode != "iptables" or not sync.text:
+            return
+        try:
+            self._session(netns_name(self.ledger.tag, node.key)).ahead(sync.text)
+        except KernelError as exc:  # the process was gone (or went): `_load` falls back as a load would
+            self.ahead_failed[node.name] = exc
+
+    def _load_after(
+        self, ahead: futures.Future[None], plan: Plan, node: NodePlan, ruleset: Ruleset, sync: SyncText
+    ) -> None:
+        """`_load` once the node's text was written ahead (or that failed: its error is read
+        after). No deadlock in the pool: that job was queued, so started, before this one."""
+        futures.wait([ahead])
+        self._load(plan, node, ruleset, sync)
+
     def _load(self, plan: Plan, node: NodePlan, ruleset: Ruleset, sync: SyncText) -> None:
         ns = netns_name(self.ledger.tag, node.key)
         first = node.name not in self.bootstrapped
@@ -348,6 +409,10 @@ class KubeProxy:
     def restore(self, ns: str, text: str) -> None:
         """One transaction into the node's persistent restore process (emu/restorer.py), started
         at the node's first load and ended with the cluster (stop)."""
+        self._session(ns).load(text)
+
+    def _session(self, ns: str) -> RestoreLoader:
+        """The node's restore process for this proxier's family (started at its first load)."""
         key = (self.program(), ns)
         session = self.sessions.get(key)
         if session is None:
@@ -357,7 +422,7 @@ class KubeProxy:
                 log=os.path.join(self.ledger.dir, f"{key[0]}-{ns}.log"),
                 name=os.path.join(self.ledger.dir, ns, key[0]),  # argv[0]: whose it is, in ps
             )
-        session.load(text)
+        return session
 
     def restore_once(self, ns: str, text: str) -> None:
         """The same by a process of its own (Runner.run_in)."""
@@ -373,6 +438,9 @@ class KubeProxy:
         its next sync a full one after a failed restore (needFullSync). A text the kernel
         rejects fails again there and is raised. Returns what was loaded."""
         try:
+            failed = self.ahead_failed.pop(node.name, None)
+            if failed is not None:  # found gone when its text was written ahead
+                raise failed
             self.restore(ns, sync.text)
             return sync
         except KernelError:
@@ -521,6 +589,7 @@ class ClusterDns:
         self.servers: dict[str, DnsServer] = {}  # pod key -> its dnsmasq
         self.resolv: dict[str, tuple[str, str]] = {}  # netns name -> its (resolv.conf, hosts)
         self.ahead: FilesAhead | None = None  # the first build's files, being written
+        self.files: Memo = {}  # pod_files' texts of the last sync's pods, by pod identity
 
     def write_ahead(self, desired: Plan) -> None:
         """Start writing the first sync's pod files now, beside the pods phase (emu/podfiles_ahead.py)."""
@@ -537,9 +606,10 @@ class ClusterDns:
         for key in list(self.servers):
             if key not in live:
                 self.servers.pop(key).stop()
+        signalled: list[tuple[DnsServer, int | None]] = []
         for key in sorted(live):
-            if key in self.servers:
-                self.servers[key].update(a, cnames)
+            if key in self.servers:  # every server signalled, then each awaited: they re-read at once
+                signalled.append((self.servers[key], self.servers[key].signal_update(a, cnames)))
             else:
                 server = DnsServer(self.ledger, netns_name(self.ledger.tag, key), key=key, pod=live[key])
                 if is_ipv6(desired):  # a single-stack IPv6 cluster: dnsmasq listens on the pod's IPv6 address
@@ -548,6 +618,12 @@ class ClusterDns:
                     server.ipv6 = desired.dual.pods[key]
                 self.servers[key] = server  # before it starts: a failed start is stopped and its log kept
                 server.start(a, cnames)
+        self._pod_files(desired)  # while dnsmasq re-reads its records
+        for server, offset in signalled:
+            server.reloaded(offset)
+
+    def _pod_files(self, desired: Plan) -> None:
+        """Every pod's resolv.conf and /etc/hosts as the kubelet writes them (emu/podfiles.py)."""
         if self.ahead is not None:
             ahead, self.ahead = self.ahead, None
             written = ahead.result()
@@ -555,7 +631,7 @@ class ClusterDns:
                 self.resolv = written
                 return
             self.resolv = written  # another plan: only its differences are written below
-        want = pod_files(desired, self.ledger.tag)  # resolv.conf and /etc/hosts (emu/podfiles.py)
+        want = pod_files(desired, self.ledger.tag, self.files)  # resolv.conf and /etc/hosts (emu/podfiles.py)
         remove_resolv_confs([ns for ns in self.resolv if ns not in want])
         self.resolv = {ns: t for ns, t in self.resolv.items() if ns in want}
         if desired.dns_server:

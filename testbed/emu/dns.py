@@ -73,8 +73,8 @@ class DnsServer:
         # --bind-interfaces, dnsmasq answers nothing arriving on a wildcard "::")
         self.ipv6 = ""
 
-    def _write(self, a_records: Sequence[tuple[str, str]]) -> None:
-        text = hosts_text(a_records)
+    def _write(self, a_records: Sequence[tuple[str, str]], text: str | None = None) -> None:
+        text = hosts_text(a_records) if text is None else text
         tmp = self.hosts + ".tmp"
         with open(tmp, "w", encoding="ascii") as handle:
             handle.write(text)
@@ -119,16 +119,29 @@ class DnsServer:
         self.ledger.add_pid(self.daemon.start(self.runner))
 
     def update(self, a_records: Sequence[tuple[str, str]], cnames: Sequence[tuple[str, str]] = ()) -> None:
+        self.reloaded(self.signal_update(a_records, cnames))
+
+    def signal_update(self, a_records: Sequence[tuple[str, str]], cnames: Sequence[tuple[str, str]] = ()) -> int | None:
+        """`update` without its wait: the records written and dnsmasq signalled; returns the
+        log offset that `reloaded` waits from (None: nothing to wait for). The cluster's
+        servers are signalled first and awaited after, so they re-read at once."""
         if tuple(sorted(cnames)) != self.cnames:
             self.stop()
             self.start(a_records, cnames)
-            return
-        if self.daemon is not None and hosts_text(a_records) == self.written:
-            return  # the same records (a policy or label change): nothing for dnsmasq to re-read
-        self._write(a_records)
-        if self.daemon is not None:
-            offset = os.path.getsize(self.log) if os.path.exists(self.log) else 0
-            self.daemon.signal(signal.SIGHUP, "before a reload")  # dnsmasq re-reads --addn-hosts files
+            return None
+        text = hosts_text(a_records)
+        if self.daemon is not None and text == self.written:
+            return None  # the same records (a policy or label change): nothing for dnsmasq to re-read
+        self._write(a_records, text)
+        if self.daemon is None:
+            return None
+        offset = os.path.getsize(self.log) if os.path.exists(self.log) else 0
+        self.daemon.signal(signal.SIGHUP, "before a reload")  # dnsmasq re-reads --addn-hosts files
+        return offset
+
+    def reloaded(self, offset: int | None) -> None:
+        """Wait for the re-read a `signal_update` asked for (nothing if None)."""
+        if offset is not None:
             self._reloaded(offset)
 
     def _reloaded(self, offset: int, timeout: float = 2.0) -> None:

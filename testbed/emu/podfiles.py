@@ -18,20 +18,36 @@ from ..plan.v6first import primary_node_ip, primary_pod_ip
 from .dns import ETC_NETNS, remove_one
 from .ledger import netns_name
 
+Memo = dict[int, tuple[PodPlan, tuple[object, ...], tuple[str, str]]]
 
-def pod_files(plan: Plan, tag: str) -> dict[str, tuple[str, str]]:
+
+def pod_files(plan: Plan, tag: str, memo: Memo | None = None) -> dict[str, tuple[str, str]]:
     """netns name -> (resolv.conf, hosts) of every planned pod; the pod's and node's own line
-    holds its primary address (IPv6 in an IPv6-first cluster, plan/v6first.py)."""
+    holds its primary address (IPv6 in an IPv6-first cluster, plan/v6first.py).
+
+    `memo` (kept by the caller between syncs, refilled here with this plan's pods): a pod that
+    is the same object as at the last call, with the same DNS server, addresses and node
+    address, keeps its texts (a replan keeps the PodPlans of unchanged pods: a scale at 1,000
+    pods computed 1,000 pairs of texts again, 4-8 ms of every change, issue 18)."""
     node_ip = {n.name: primary_node_ip(plan, n.name, n.host_ip) for n in plan.nodes}
-
-    def own(p: PodPlan) -> PodPlan:
+    old = dict(memo) if memo is not None else {}
+    out: dict[str, tuple[str, str]] = {}
+    fresh: Memo = {}
+    for p in plan.pods:
         ip = primary_pod_ip(plan, p.key, p.ip)
-        return p if ip == p.ip else dataclasses.replace(p, ip=ip)
-
-    return {
-        netns_name(tag, p.key): (resolv_conf(p, plan.dns_server), hosts_file(own(p), node_ip.get(p.node, "")))
-        for p in plan.pods
-    }
+        inputs = (plan.dns_server, ip, node_ip.get(p.node, ""))
+        found = old.get(id(p))
+        if found is not None and found[0] is p and found[1] == inputs:
+            texts = found[2]
+        else:
+            own = p if ip == p.ip else dataclasses.replace(p, ip=ip)
+            texts = (resolv_conf(p, plan.dns_server), hosts_file(own, inputs[2]))
+        fresh[id(p)] = (p, inputs, texts)  # the pod held: its id is not reused while memoized
+        out[netns_name(tag, p.key)] = texts
+    if memo is not None:
+        memo.clear()
+        memo.update(fresh)
+    return out
 
 
 def write_pod_files(

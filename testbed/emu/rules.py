@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 from .runner import Runner
 
@@ -60,6 +60,19 @@ def _loaders() -> ThreadPoolExecutor:
             # Shutting the pool down before threads are joined wakes every worker by its queue.
             threading._register_atexit(_pool.shutdown)  # type: ignore[attr-defined]  # concurrent.futures uses it
         return _pool
+
+
+def started(jobs: Iterable[Callable[[], None]]) -> list[Future[None]]:
+    """Start each job in the loaders' pool as `jobs` yields it, and return without waiting: the
+    caller waits for the futures (`concurrent.futures.wait`) and reads their results."""
+    futures: list[Future[None]] = []
+    try:
+        for job in jobs:
+            futures.append(_loaders().submit(job))
+    except BaseException:  # a failure while yielding still waits for the jobs already started
+        wait(futures)
+        raise
+    return futures
 
 
 def in_parallel(jobs: Iterable[Callable[[], None]]) -> None:

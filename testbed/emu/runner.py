@@ -135,9 +135,14 @@ class Runner:
 
 class RestoreLoader(Protocol):
     """What Runner.restore_session hands back: `load(text)` commits one transaction or raises
-    KernelError; `close()` ends the process."""
+    KernelError; `ahead(text)` writes its lines before the first COMMIT beforehand (nothing
+    committed) and `abort()` drops them; `close()` ends the process."""
 
     def load(self, text: str) -> None: ...
+
+    def ahead(self, text: str) -> None: ...
+
+    def abort(self) -> None: ...
 
     def close(self) -> int | None: ...
 
@@ -150,9 +155,19 @@ class RecordedSession:
     netns: str
     argv: tuple[str, ...]
     closed: bool = False
+    begun: str = ""  # written ahead: recorded with the load that continues it, as one command
 
     def load(self, text: str) -> None:
+        begun, self.begun = self.begun, ""
+        if not text.startswith(begun):
+            raise ValueError("load() of a text that does not continue what ahead() wrote")
         self.runner.run_in(self.netns, self.argv, input=text)
+
+    def ahead(self, text: str) -> None:
+        self.begun = text[: max(0, text.find("\nCOMMIT") + 1)]
+
+    def abort(self) -> None:
+        self.begun = ""
 
     def close(self) -> int | None:
         self.closed = True

@@ -1,12 +1,14 @@
 """How KubeProxy (emu/controllers.py) hands each node its sync: the text rendered once for the
-nodes that share a Service port's rules (rules/chain_texts.py), each node's load started while the
-next is rendered (emu/rules.py in_parallel), iptables-restore started inside the node's namespace
-without `ip netns exec` (Runner.run_in). No kernel: a RecordingRunner records what would run."""
+nodes that share a Service port's rules (rules/chain_texts.py), each node's text written ahead to
+its restore process while the next is rendered (emu/rules.py started), committed only once
+`ready` returned, iptables-restore started inside the node's namespace without `ip netns exec`
+(Runner.run_in). No kernel: a RecordingRunner records what would run."""
 
 from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 
 import pytest
 
@@ -173,3 +175,120 @@ def test_the_nodes_of_a_sync_compare_each_pair_of_shared_chains_once():
         assert chain_texts.equal(old, old)  # the same object: no comparison at all
     assert len(compared) == 2
     assert chain_texts.equal(old, new) and len(compared) == 3  # outside a sync: compared each time
+
+
+def test_texts_are_written_ahead_and_committed_only_after_ready(cluster):
+    plan, ledger = cluster
+    runner = RecordingRunner()
+    seen: list[tuple[int, dict[str, str]]] = []  # at each ready(): the loads so far, what was begun
+
+    def ready() -> None:  # as the agent's wait: the texts are written ahead meanwhile
+        loads = len(_restores(runner))
+        for _ in range(200 if len(seen) < 2 else 0):  # the two syncs that load
+            if len(proxy.sessions) == len(plan.nodes) and all(s.begun for s in proxy.sessions.values()):
+                break
+            time.sleep(0.01)
+        seen.append((loads, {ns: s.begun for (_, ns), s in proxy.sessions.items()}))
+
+    proxy = KubeProxy(runner, ledger, ready=ready)
+    proxy.sync(plan)  # the first sync: its full texts are written ahead too
+    assert seen[0][0] == 0 and len(seen[0][1]) == len(plan.nodes)
+    for node in plan.nodes:
+        text = render_sync(plan.kube_proxy_rulesets[node.name], None, True).text
+        assert seen[0][1][netns_name(TAG, node.key)] == text[: text.index("\nCOMMIT\n") + 1]
+    assert all(not s.begun for s in proxy.sessions.values()) and len(_restores(runner)) == len(plan.nodes)
+
+    runner.calls.clear()
+    pods = [p for p in plan.pods if p.name != "web-canary"]
+    changed = dataclasses.replace(plan, services=update_endpoints(plan.services, pods))
+    proxy.sync(changed)
+    assert seen[1][0] == 0 and all(begun.startswith("# kube-proxy") for begun in seen[1][1].values())
+    assert len(_restores(runner)) == len(plan.nodes)
+    proxy.sync(changed)  # nothing changed: nothing loaded, and ready is still called once
+    proxy.sync(dataclasses.replace(changed, kube_proxy_mode="none"))
+    assert len(seen) == 4 and len(_restores(runner)) == len(plan.nodes)
+
+
+def test_a_failed_ready_drops_the_texts_written_ahead_and_commits_nothing(cluster):
+    plan, ledger = cluster
+    runner = RecordingRunner()
+    failing = [True]
+
+    def ready() -> None:
+        if failing[0]:
+            raise RuntimeError("the agent could not serve the new pods")
+
+    proxy = KubeProxy(runner, ledger, ready=ready)
+    failing[0] = False
+    proxy.sync(plan)
+    runner.calls.clear()
+    pods = [p for p in plan.pods if p.name != "web-canary"]
+    changed = dataclasses.replace(plan, services=update_endpoints(plan.services, pods))
+    failing[0] = True
+    with pytest.raises(RuntimeError):
+        proxy.sync(changed)
+    assert runner.calls == [] and all(not s.begun for s in proxy.sessions.values())
+    failing[0] = False
+    proxy.sync(changed)  # the kernel still holds the first sync: the same partial texts as ever
+    loads = _restores(runner)
+    for node in plan.nodes:
+        text = render_sync(changed.kube_proxy_rulesets[node.name], plan.kube_proxy_rulesets[node.name], False).text
+        assert loads[netns_name(TAG, node.key)] == [text]
+
+
+def test_a_session_found_gone_when_written_ahead_makes_that_nodes_sync_a_full_restore(cluster, monkeypatch):
+    from testbed.emu.runner import RecordedSession
+    from testbed.errors import KernelError
+
+    plan, ledger = cluster
+    runner = RecordingRunner()
+    proxy = KubeProxy(runner, ledger)
+    proxy.sync(plan)
+    victim = netns_name(TAG, plan.nodes[0].key)
+    ahead = RecordedSession.ahead
+
+    def gone(self: RecordedSession, text: str) -> None:
+        if self.netns == victim:
+            raise KernelError(["iptables-restore"], 1, "exited with -9 since its last load")
+        ahead(self, text)
+
+    monkeypatch.setattr(RecordedSession, "ahead", gone)
+    runner.calls.clear()
+    pods = [p for p in plan.pods if p.name != "web-canary"]
+    changed = dataclasses.replace(plan, services=update_endpoints(plan.services, pods))
+    proxy.sync(changed)
+    assert proxy.fallbacks == 1 and proxy.kinds[plan.nodes[0].name] == "full"
+    assert {proxy.kinds[n.name] for n in plan.nodes[1:]} == {"partial"}
+    full = render_sync(
+        changed.kube_proxy_rulesets[plan.nodes[0].name], plan.kube_proxy_rulesets[plan.nodes[0].name], True
+    )
+    assert (tuple(netns_argv(victim, ["iptables-restore", "--noflush", "--wait"])), full.text) in runner.calls
+    assert victim not in _restores(runner)  # not through the session
+
+
+def test_a_failure_while_rendering_drops_the_texts_already_written_ahead(cluster, monkeypatch):
+    plan, ledger = cluster
+    runner = RecordingRunner()
+    proxy = KubeProxy(runner, ledger)
+    proxy.sync(plan)
+    runner.calls.clear()
+    pods = [p for p in plan.pods if p.name != "web-canary"]
+    changed = dataclasses.replace(plan, services=update_endpoints(plan.services, pods))
+    render = KubeProxy._sync_text
+    last = plan.nodes[-1].name
+
+    def failing(self, node, ruleset):
+        if node.name == last:  # the others' texts were written ahead by then
+            raise RuntimeError("a rendering bug")
+        return render(self, node, ruleset)
+
+    monkeypatch.setattr(KubeProxy, "_sync_text", failing)
+    with pytest.raises(RuntimeError):
+        proxy.sync(changed)
+    assert runner.calls == [] and all(not s.begun for s in proxy.sessions.values())
+    monkeypatch.setattr(KubeProxy, "_sync_text", render)
+    proxy.sync(changed)  # nothing was committed: the same partial texts as ever
+    loads = _restores(runner)
+    for node in plan.nodes:
+        text = render_sync(changed.kube_proxy_rulesets[node.name], plan.kube_proxy_rulesets[node.name], False).text
+        assert loads[netns_name(TAG, node.key)] == [text]

@@ -133,3 +133,67 @@ def test_it_ends_when_its_feeder_dies(fake, tmp_path):
         time.sleep(0.01)
     else:
         raise AssertionError("the restore process outlived its feeder")
+
+
+def test_a_text_written_ahead_is_committed_only_by_the_load_that_continues_it(fake):
+    import time
+
+    session, committed, _ = fake
+    s = session()
+    s.load(text("KUBE-A"))
+    two = "# a partial sync\n*filter\n:KUBE-F - [0:0]\n-A KUBE-F -j RETURN\nCOMMIT\n" + text("KUBE-B")
+    s.ahead(two)
+    assert s.begun == "# a partial sync\n*filter\n:KUBE-F - [0:0]\n-A KUBE-F -j RETURN\n"  # up to the first COMMIT
+    time.sleep(0.2)  # the stand-in has read it all: no table of it may be committed yet
+    assert committed.read_text().count("COMMIT") == 1
+    pid = s.pid
+    s.load(two)
+    assert s.pid == pid and not s.begun
+    assert committed.read_text().endswith("*filter\n:KUBE-F - [0:0]\n-A KUBE-F -j RETURN\nCOMMIT\n" + text("KUBE-B"))
+    assert committed.read_text().count("COMMIT") == 3
+    with pytest.raises(ValueError, match="does not continue"):
+        s.ahead(text("KUBE-C"))
+        s.load(text("KUBE-D"))  # another text's end is never committed after a beginning
+    assert committed.read_text().count("COMMIT") == 3 and not s.alive()
+    s.close()
+
+
+def test_an_aborted_beginning_is_never_committed_and_the_next_load_starts_anew(fake):
+    import time
+
+    session, committed, _ = fake
+    s = session()
+    s.load(text("KUBE-A"))
+    first = s.pid
+    s.abort()  # nothing begun: the process stays
+    assert s.pid == first and s.alive()
+    s.ahead(text("KUBE-B"))
+    s.abort()
+    assert not s.alive() and not s.begun
+    time.sleep(0.1)
+    assert committed.read_text().count("COMMIT") == 1
+    s.load(text("KUBE-C"))
+    assert s.pid != first and committed.read_text().count("COMMIT") == 2 and "KUBE-B" not in committed.read_text()
+    s.close()
+
+
+def test_a_line_refused_ahead_fails_the_load_with_its_error(fake):
+    session, committed, log = fake
+    s = session()
+    bad = "*nat\n:KUBE-C - [0:0]\n-A BAD -j X\nCOMMIT\n"
+    s.ahead(bad)
+    with pytest.raises(KernelError, match="Chain 'BAD' does not exist"):
+        for _ in range(100):  # it fails when it reaches the line; the load (or the next) says so
+            s.load(bad)
+            s.ahead(bad)
+    assert committed.read_text() == "" and not s.begun
+    s.close()
+
+
+def test_the_beginning_ends_before_the_first_commit_line():
+    from testbed.emu.restorer import _first_commit
+
+    t = '*nat\n-A KUBE-X -m comment --comment "no COMMIT here" -j RETURN\nCOMMITTED\nCOMMIT\n*filter\nCOMMIT\n'
+    assert t[: _first_commit(t)].endswith("COMMITTED\n")
+    assert _first_commit("COMMIT\n") == 0 and _first_commit("*nat\n-A X -j Y\n") == -1
+    assert _first_commit("*nat\nCOMMIT") == 5
