@@ -358,6 +358,24 @@ def test_many_tcp_probes_all_answered(cluster):
     assert {r.reply["peer_ip"] for r in results} == {A_IP}
 
 
+def test_the_access_log_has_every_answered_probe_soon_after(cluster):
+    """The agent writes its access-log lines once no event came for 5 ms (a burst's lines
+    at most ACCESS_FLUSH_S late), one write per pod file: each probe's line is there."""
+    log = Path(cluster["agent"].config_path).parent / "access" / "default_web-1.log"
+    for n in (1, 2000):
+        results = run_probes([probe(i, cluster["a"], B_IP, 80, "TCP") for i in range(n)])
+        assert {r.outcome for r in results} == {"connected"}
+        wanted = {f"TCP {A_IP}:{r.sport} -> {B_IP}:80 container=nginx" for r in results}
+        end = time.monotonic() + 5
+        while time.monotonic() < end:
+            lines = log.read_text().splitlines() if log.exists() else []
+            missing = wanted - {line.split(" ", 1)[-1] for line in lines}  # each line: time, then this
+            if not missing:
+                break
+            time.sleep(0.05)
+        assert not missing, sorted(missing)[:3]
+
+
 def test_a_large_run_split_over_threads_keeps_order_and_sources(cluster):
     a, b = cluster["a"], cluster["b"]
     probes = [probe(i, a, B_IP, 80, "TCP") if i % 2 else probe(i, b, A_IP, 7000, "TCP") for i in range(3000)]
