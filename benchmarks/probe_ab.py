@@ -2,7 +2,8 @@
 
     sudo .venv/bin/python benchmarks/probe_ab.py TREE_A TREE_B [TREE ...] [--rounds 4] [--passes 5]
     (a TREE is a source tree's root, e.g. /work/main or a `git archive` of a commit: its testbed
-    is imported through PYTHONPATH, by this interpreter, in the prober and in the agent alike)
+    is imported through PYTHONPATH, by this interpreter, from that folder, in the prober and in
+    the agent alike)
 
 Each round runs `--one` once under each tree, one after the other (the order turns each round),
 so that both share the VM's load: `testbed bench`'s all-pairs cluster (100 pods on 3 workers, every
@@ -122,6 +123,7 @@ def one(pods: int, passes: int) -> list[dict[str, object]]:
             rows.append(
                 {
                     "code": os.path.dirname(os.path.dirname(testbed.__file__)),
+                    "cwd": os.getcwd(),  # where the agent's `python -m testbed.agent` looks first
                     "pass": n + 1,
                     "load": round(load, 1),
                     "rate": round(len(probes) / wall),
@@ -164,8 +166,10 @@ def main() -> int:
         for tree in trees[r % len(trees) :] + trees[: r % len(trees)]:
             env = dict(os.environ, PYTHONPATH=tree)
             argv = [sys.executable, os.path.abspath(__file__), "--one", "--pods", str(args.pods)]
+            # cwd too: the agent starts as `python -m testbed.agent`, which looks in the current
+            # folder before PYTHONPATH (from another tree's folder it would run that tree's agent)
             out = subprocess.run(
-                [*argv, "--passes", str(args.passes)], env=env, capture_output=True, text=True, check=False
+                [*argv, "--passes", str(args.passes)], env=env, cwd=tree, capture_output=True, text=True, check=False
             )
             if out.returncode != 0:
                 print(out.stderr[-2000:], file=sys.stderr)
@@ -173,8 +177,8 @@ def main() -> int:
             for line in out.stdout.splitlines():
                 row = json.loads(line)
                 print(f"round {r + 1} {tree}: {row}", flush=True)
-                if row["code"] != tree:
-                    print(f"imported {row['code']}, not {tree}", file=sys.stderr)
+                if row["code"] != tree or row["cwd"] != tree:
+                    print(f"imported {row['code']} in {row['cwd']}, not {tree}", file=sys.stderr)
                     return 1
                 if int(row["pass"]) > 1:  # type: ignore[call-overload]
                     rows[tree].append(row)
