@@ -2,9 +2,10 @@
 with the source address:port as the pod saw it, so NAT is visible (`logs POD` in the shell).
 
 Where it sits: agent/endpoints.py calls `add` as it accepts, and the agent's loop (server.py)
-calls `flush` once no event came for ACCESS_LINGER_S (or every ACCESS_FLUSH_S of a burst), so a burst
-of probes costs one write per pod file rather than three syscalls per connection (issue 18); `since`
-says when the oldest line waiting was queued. The files of the last `max_open` pods written stay
+calls `flush` when it has nothing else to do (a few lines at once, a burst's once no event came for
+ACCESS_LINGER_S, at most ACCESS_FLUSH_S late), so a burst of probes costs one write per pod file
+rather than three syscalls per connection (issue 18); `since` says when the oldest line waiting was
+queued, `queued` how many wait. The files of the last `max_open` pods written stay
 open between rounds (the agent sets it from its open-files limit; 0 opens and closes each file
 every round). `record` is add and flush at once.
 The files live in the instance's folder next to the agent's config
@@ -34,6 +35,7 @@ class AccessLog:
         self.max_open = 0  # files kept open between flushes, the least recently written closed first
         self.fds: dict[str, int] = {}  # path -> open descriptor, oldest write first
         self.since = 0.0  # time.time() of the oldest line not yet written
+        self.queued = 0  # lines not yet written
 
     def path(self, namespace: str, pod: str) -> str:
         return os.path.join(self.folder, f"{namespace}_{pod}.log")
@@ -52,7 +54,8 @@ class AccessLog:
         )
         path = self.path(who.namespace, who.pod)
         if not self.pending:
-            self.since = t
+            self.since, self.queued = t, 0
+        self.queued += 1
         lines = self.pending.get(path)
         if lines is None:
             self.pending[path] = [line]

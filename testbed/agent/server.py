@@ -46,6 +46,7 @@ ListenerKey = tuple[str, NetnsId, int]  # protocol, namespace, port
 MAX_OPEN_LOGS = 128  # access-log files kept open between rounds of events, at most
 ACCESS_FLUSH_S = 0.2  # a busy agent's access-log lines wait this long at most
 ACCESS_LINGER_S = 0.005  # and are written once no event came for this long
+ACCESS_FEW_LINES = 4  # or as soon as no event waits, when no more lines than this wait
 
 
 class Agent:
@@ -315,13 +316,16 @@ class Agent:
             while not self._stop:
                 timeout = self._expire()
                 if access.pending:
-                    # Access-log lines queued: written once no event came for ACCESS_LINGER_S (or
-                    # after ACCESS_FLUSH_S of a burst), one write per pod file: a round of a busy
-                    # agent holds a few connections of each of many pods (issue 18).
-                    if time.time() - access.since < ACCESS_FLUSH_S:
-                        timeout = ACCESS_LINGER_S if timeout < 0 else min(timeout, ACCESS_LINGER_S)
-                    else:
+                    # Access-log lines queued: a few (someone's request: `logs POD` may follow at
+                    # once) written as soon as no event waits, a burst's once none came for
+                    # ACCESS_LINGER_S (at most ACCESS_FLUSH_S late), one write per pod file: a
+                    # round of a busy agent holds a few connections of each of many pods (issue 18).
+                    if time.time() - access.since >= ACCESS_FLUSH_S:
                         access.flush()
+                    elif access.queued <= ACCESS_FEW_LINES:
+                        timeout = 0.0
+                    else:
+                        timeout = ACCESS_LINGER_S if timeout < 0 else min(timeout, ACCESS_LINGER_S)
                 ready = poll(timeout, 1024)
                 if not ready:
                     access.flush()
