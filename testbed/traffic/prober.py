@@ -8,10 +8,7 @@ reply (wire/reply.py: who answered, which source address it saw) for the NAT and
 How it stays fast on two cores: one epoll per thread, non-blocking sockets (a large run without
 drop evidence has one thread per core, each with its own source namespaces). A socket keeps the
 namespace it was created in, so probes are grouped by source namespace and each namespace is
-entered once per batch (netns.py); connect/send/recv need no switching. A TCP probe's request
-goes right after its connect (the handshake is usually over by then), and at most REPLY_WINDOW
-probes of a thread wait for their answer, so that each answer is read before the kernel's
-delayed ACK would answer it first (a packet a probe). Every probe's
+entered once per batch (netns.py); connect/send/recv need no switching. Every probe's
 timeout runs concurrently, so N blocked flows cost one timeout, not N. SCTP goes through one raw
 socket per source namespace and address family (the kernel has no SCTP), with the handshake built
 by wire/sctp.py. A probe to an IPv6 address (a dual-stack cluster's, issue 15) goes over IPv6,
@@ -35,7 +32,6 @@ import socket
 import struct
 import threading
 import time
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -58,18 +54,8 @@ _PKTINFO6 = struct.Struct("=16sI")  # struct in6_pktinfo: address, ifindex
 _EXTENDED_ERR = struct.Struct("=IBBBBII")  # struct sock_extended_err
 # A TCP probe's close is abortive (linger 0: one RST, no FIN and ACK back, no TIME_WAIT left
 # in the agent), and its handshake's last ACK is delayed (quick ACKs off: the kernel "saves one
-# ACK"), so that it goes with the request: 6 packets a probe instead of 10 (issue 18); 5 now that
-# the agent's ACK of the request rides on its answer too (agent/endpoints.py).
+# ACK"), so that it goes with the request: 6 packets a probe instead of 10 (issue 18).
 _LINGER0 = struct.pack("ii", 1, 0)
-# Probes of one runner whose request is sent and answer not yet read, at most (issue 18). Every
-# probe in flight waits its turn in the event loop, so a reply is read about (probes waiting) /
-# (probes a second) after it came; past the kernel's delayed-ACK timeout (40 ms) the prober's
-# socket ACKs the answer on its own before the close's RST: one packet more for most probes when
-# 512 waited per thread. Probes still connecting (blocked ones wait for their timeout) do not
-# count, nor does one whose answer takes longer than SLOW_ANSWER_S (a server that never answers
-# must not serialise a run): only `concurrency` bounds those, as before.
-REPLY_WINDOW = 128
-SLOW_ANSWER_S = 0.05
 _EPOLLET = select.EPOLLET
 _EPOLLIN = select.EPOLLIN
 _EPOLLERR = select.EPOLLERR | select.EPOLLHUP
@@ -159,7 +145,6 @@ class _Flight:
         "key",
         "drop",
         "local_ip",
-        "waiting",
     )
 
     def __init__(self, idx: int, probe: Probe):
@@ -171,7 +156,6 @@ class _Flight:
         self.t0 = 0.0
         self.latency: float | None = None
         self.connected = self.done = False
-        self.waiting = False  # counted in the runner's reply window
         self.buf = b""
         self.key: tuple[int, str, int, str, int, int] | None = None  # its packets' flow, for drop evidence
         self.drop: DropEvent | None = None  # a logged REJECT of its packet
@@ -214,11 +198,8 @@ class _Runner:
         self.results: list[ProbeResult | None] = [None] * len(self.probes)
         limit = raise_nofile_limit()
         self.concurrency = max(1, min(concurrency, limit - 64))
-        self.window = min(REPLY_WINDOW, self.concurrency)
-        self.waiting = 0  # probes in the reply window (REPLY_WINDOW)
-        self.sent: deque[tuple[float, _Flight]] = deque()  # the window's probes, oldest request first
         # Refill in chunks so that each namespace is entered for many sockets at a time.
-        self.refill_min = max(1, min(64, self.concurrency // 16, self.window // 4))
+        self.refill_min = max(1, min(64, self.concurrency // 16))
         self.ep = select.epoll()
         self.flights: dict[int, _Flight] = {}  # fd -> TCP/UDP flight
         self.raws: dict[tuple[str, int], _RawSocket] = {}  # (source netns, family) -> raw SCTP socket
@@ -237,7 +218,7 @@ class _Runner:
                 self.ep.register(fd, _EPOLLIN)
         try:
             while self.next < len(self.probes) or self.inflight:
-                free = min(self.concurrency - self.inflight, self._window_free())
+                free = self.concurrency - self.inflight
                 if self.next < len(self.probes) and (free >= self.refill_min or not self.inflight):
                     self._refill(free)
                 if self.resend:  # SCTP INITs that met a full buffer: try again
@@ -275,29 +256,7 @@ class _Runner:
         heap = self.heap
         while heap and heap[0][2].done:
             heapq.heappop(heap)
-        timeout = max(0.0, heap[0][0] - time.perf_counter()) if heap else -1
-        if self.sent and self.next < len(self.probes):  # wake when a slow answer leaves the window
-            leaves = max(0.0, self.sent[0][0] + SLOW_ANSWER_S - time.perf_counter())
-            timeout = leaves if timeout < 0 else min(timeout, leaves)
-        return timeout
-
-    def _window_free(self) -> int:
-        """Room in the reply window, after letting go of the probes whose answer is slow."""
-        sent = self.sent
-        if sent:
-            old = time.perf_counter() - SLOW_ANSWER_S
-            while sent and (sent[0][1].done or sent[0][0] <= old):
-                f = sent.popleft()[1]
-                if f.waiting:
-                    f.waiting = False
-                    self.waiting -= 1
-        return self.window - self.waiting
-
-    def _sent(self, f: _Flight) -> None:
-        """f's request is sent: it waits for its answer, in the reply window."""
-        f.connected = f.waiting = True
-        self.waiting += 1
-        self.sent.append((time.perf_counter(), f))
+        return max(0.0, heap[0][0] - time.perf_counter()) if heap else -1
 
     def _expire(self) -> None:
         heap, now = self.heap, time.perf_counter()
@@ -324,9 +283,6 @@ class _Runner:
             if f.done:
                 return
         f.done = True
-        if f.waiting:
-            f.waiting = False
-            self.waiting -= 1
         if f.latency is None and f.t0 and outcome in ("refused", "unreachable"):
             f.latency = time.perf_counter() - f.t0  # how long the refusal took to come back
         latency = None if f.latency is None else round(f.latency * 1000.0, 3)
@@ -458,15 +414,9 @@ class _Runner:
                     self._finish_err(f, err)
                     return
                 self._watch(f, socket.IPPROTO_TCP)
-                # The handshake through the emulated hops is usually over when connect() returns
-                # (its packets are carried in this thread): the request goes at once, with no
-                # wait for the socket's writable event, and a refusal is known here too.
-                sent = self._request(f)
-                if sent is None:
-                    return
-                # Edge-triggered: one epoll_ctl per probe, and the fd leaves the epoll set by
-                # itself when closed; OUT too while still connecting.
-                self.ep.register(sock.fileno(), _EPOLLIN | _EPOLLET if sent else select.EPOLLOUT | _EPOLLIN | _EPOLLET)
+                # Edge-triggered, IN|OUT at once: one epoll_ctl per probe, and the fd leaves the
+                # epoll set by itself when closed.
+                self.ep.register(sock.fileno(), select.EPOLLOUT | _EPOLLIN | _EPOLLET)
             else:
                 sock.connect((p.dst_ip, p.port))  # no packet; lets ICMP errors reach us
                 self._watch(f, socket.IPPROTO_UDP)
@@ -499,21 +449,6 @@ class _Runner:
             else:
                 self._finish_err(f, exc.errno or 0)
 
-    def _request(self, f: _Flight) -> bool | None:
-        """Send a TCP probe's request line: True once sent (connected: the handshake's RTT read),
-        False while the socket is still connecting, None when it failed (the probe finished)."""
-        sock = f.sock
-        try:
-            sock.send(b"PROBE %d\n" % f.probe.id)  # type: ignore[union-attr]
-        except BlockingIOError:
-            return False
-        except OSError as exc:  # a refusal or an ICMP error of the handshake, pending on the socket
-            self._finish_err(f, exc.errno or 0)
-            return None
-        self._sent(f)
-        f.latency = _handshake_rtt(sock)  # type: ignore[arg-type]
-        return True
-
     # --- events ----------------------------------------------------------------------------------------
 
     def _on_tcp(self, f: _Flight, events: int) -> None:
@@ -524,8 +459,15 @@ class _Runner:
                 if err:
                     self._finish_err(f, err)
                     return
-            if not self._request(f):
-                return  # still connecting (spurious edge), or failed
+            try:
+                sock.send(b"PROBE %d\n" % f.probe.id)
+            except BlockingIOError:
+                return  # still connecting (spurious edge)
+            except OSError as exc:
+                self._finish_err(f, exc.errno or 0)
+                return
+            f.connected = True
+            f.latency = _handshake_rtt(sock)
             if not events & (_EPOLLIN | _EPOLLERR):
                 return
         while True:  # edge-triggered: read until EAGAIN
