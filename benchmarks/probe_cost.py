@@ -28,20 +28,14 @@ import resource
 import select
 import socket
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from testbed.bench.workloads import deployment_yaml, topology_yaml, write  # noqa: E402
-from testbed.emu.cluster import EmulatedCluster  # noqa: E402
-from testbed.netns import NetnsSwitcher  # noqa: E402
-from testbed.plan.build import plan_cluster  # noqa: E402
-from testbed.spec.topology import load_topology  # noqa: E402
-from testbed.spec.workloads import load_manifests  # noqa: E402
-from testbed.traffic.prober import _LINGER0, Probe, run_probes  # noqa: E402
+from probe_ab import all_pairs, cpu_of  # noqa: E402  (the same cluster and measure as the A/B)
 
-TICK = os.sysconf("SC_CLK_TCK")
+from testbed.netns import NetnsSwitcher  # noqa: E402
+from testbed.traffic.prober import _LINGER0, Probe, run_probes  # noqa: E402
 
 
 def floor(probes: list[Probe], concurrency: int = 1024) -> int:
@@ -96,14 +90,6 @@ def floor(probes: list[Probe], concurrency: int = 1024) -> int:
     return answered
 
 
-def cpu_of(pids: list[int]) -> tuple[float, float]:
-    user = system = 0.0
-    for pid in pids:
-        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-        user, system = user + int(fields[11]) / TICK, system + int(fields[12]) / TICK
-    return user, system
-
-
 def measure(name: str, run, probes: list[Probe], agents: list[int]) -> None:
     me0, ag0 = resource.getrusage(resource.RUSAGE_SELF), cpu_of(agents)
     t0 = time.perf_counter()
@@ -129,17 +115,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores, kernel {platform.release()}, python {platform.python_version()}")
-    with tempfile.TemporaryDirectory(prefix="tb-bench-") as folder:
-        spec = load_topology(write(folder, "topology.yaml", topology_yaml(4)))
-        manifests = load_manifests([write(folder, "bulk.yaml", deployment_yaml("bulk", args.pods))])
-        plan = plan_cluster(spec, manifests, seed=0)
-    with EmulatedCluster(plan) as cluster:
-        agents = [d.pid for d in cluster.agent.daemons if d.pid is not None]
-        bulk = [p for p in cluster.plan.pods if p.labels.get("app") == "bulk"]
-        probes = [
-            Probe(i, cluster.netns_path(s.key), d.ip, 80, "TCP", 1.0)
-            for i, (s, d) in enumerate((s, d) for s in bulk for d in bulk if s.key != d.key)
-        ]
+    with all_pairs(args.pods) as (_, agents, probes):
         ways = (
             ("prober", lambda ps: connected(run_probes(ps, workers=1))),
             ("threads", lambda ps: connected(run_probes(ps))),

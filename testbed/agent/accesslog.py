@@ -2,14 +2,16 @@
 with the source address:port as the pod saw it, so NAT is visible (`logs POD` in the shell).
 
 Where it sits: agent/endpoints.py calls `add` as it accepts, and the agent's loop (server.py)
-calls `flush` once per round of events, so a burst of probes costs one write per pod file rather
-than three syscalls per connection (issue 18); the files of the last `max_open` pods written stay
+calls `flush` when it has nothing else to do (a few lines at once, a burst's once no event came for
+ACCESS_LINGER_S, at most ACCESS_FLUSH_S late), so a burst of probes costs one write per pod file
+rather than three syscalls per connection (issue 18); `since` says when the oldest line waiting was
+queued, `queued` how many wait. The files of the last `max_open` pods written stay
 open between rounds (the agent sets it from its open-files limit; 0 opens and closes each file
 every round). `record` is add and flush at once.
 The files live in the instance's folder next to the agent's config
 (<run dir>/access/<namespace>_<pod>.log) and go with it at teardown. Bounded: a file past
 MAX_BYTES becomes <file>.1 (one old generation kept), so a pod's log stays near 2 x MAX_BYTES
-(each file may pass it by one round's lines). A failed write is dropped, never fatal: answering matters more than logging.
+(each file may pass it by one flush's lines). A failed write is dropped, never fatal: answering matters more than logging.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ class AccessLog:
         self._stamp = ""  # the formatted time of self._second (one strftime a second)
         self.max_open = 0  # files kept open between flushes, the least recently written closed first
         self.fds: dict[str, int] = {}  # path -> open descriptor, oldest write first
+        self.since = 0.0  # time.time() of the oldest line not yet written
+        self.queued = 0  # lines not yet written
 
     def path(self, namespace: str, pod: str) -> str:
         return os.path.join(self.folder, f"{namespace}_{pod}.log")
@@ -49,6 +53,9 @@ class AccessLog:
             f"{who.protocol} {peer_ip}:{peer_port} -> {local_ip}:{who.port} container={who.container}\n"
         )
         path = self.path(who.namespace, who.pod)
+        if not self.pending:
+            self.since, self.queued = t, 0
+        self.queued += 1
         lines = self.pending.get(path)
         if lines is None:
             self.pending[path] = [line]

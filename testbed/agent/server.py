@@ -44,6 +44,9 @@ _ENDPOINTS: dict[str, type[TcpListener | UdpEndpoint]] = {
 NetnsId = tuple[str, int, int]  # path, st_dev, st_ino: a recreated pod reuses the path, not the inode
 ListenerKey = tuple[str, NetnsId, int]  # protocol, namespace, port
 MAX_OPEN_LOGS = 128  # access-log files kept open between rounds of events, at most
+ACCESS_FLUSH_S = 0.2  # a busy agent's access-log lines wait this long at most
+ACCESS_LINGER_S = 0.005  # and are written once no event came for this long
+ACCESS_FEW_LINES = 4  # or as soon as no event waits, when no more lines than this wait
 
 
 class Agent:
@@ -308,16 +311,31 @@ class Agent:
         self._ready()
         handlers = self.handlers
         poll = self.ep.poll
+        access = self.access
         try:
             while not self._stop:
-                for fd, events in poll(self._expire(), 1024):
+                timeout = self._expire()
+                if access.pending:
+                    # Access-log lines queued: a few (someone's request: `logs POD` may follow at
+                    # once) written as soon as no event waits, a burst's once none came for
+                    # ACCESS_LINGER_S (at most ACCESS_FLUSH_S late), one write per pod file: a
+                    # round of a busy agent holds a few connections of each of many pods (issue 18).
+                    if time.time() - access.since >= ACCESS_FLUSH_S:
+                        access.flush()
+                    elif access.queued <= ACCESS_FEW_LINES:
+                        timeout = 0.0
+                    else:
+                        timeout = ACCESS_LINGER_S if timeout < 0 else min(timeout, ACCESS_LINGER_S)
+                ready = poll(timeout, 1024)
+                if not ready:
+                    access.flush()
+                for fd, events in ready:
                     handler = handlers.get(fd)
                     if handler is not None:
                         try:
                             handler(events)
                         except Exception as exc:  # a bug in one handler must not stop every pod
                             self.warn(f"handler for fd {fd} failed: {exc!r}")
-                self.access.flush()  # this round's access-log lines, one write per pod file
                 if self._hup:
                     self._hup = False
                     self._load_and_reconcile()  # on a bad file the old sockets stay
