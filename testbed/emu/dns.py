@@ -118,13 +118,10 @@ class DnsServer:
         )
         self.ledger.add_pid(self.daemon.start(self.runner))
 
-    def update(self, a_records: Sequence[tuple[str, str]], cnames: Sequence[tuple[str, str]] = ()) -> None:
-        self.reloaded(self.signal_update(a_records, cnames))
-
     def signal_update(self, a_records: Sequence[tuple[str, str]], cnames: Sequence[tuple[str, str]] = ()) -> int | None:
-        """`update` without its wait: the records written and dnsmasq signalled; returns the
-        log offset that `reloaded` waits from (None: nothing to wait for). The cluster's
-        servers are signalled first and awaited after, so they re-read at once."""
+        """New records: written and dnsmasq signalled, without waiting; returns the log offset
+        that `reloaded` waits from (None: nothing to wait for). The cluster's servers are
+        signalled first and awaited after, so they re-read at once (ClusterDns.sync)."""
         if tuple(sorted(cnames)) != self.cnames:
             self.stop()
             self.start(a_records, cnames)

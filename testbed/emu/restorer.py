@@ -102,7 +102,7 @@ class RestoreSession:
         with self._lock:
             if self.begun:
                 raise ValueError("a transaction was already begun")
-            cut = _first_commit(text)
+            cut = first_commit(text)
             if cut <= 0:
                 return
             proc = self._running()
@@ -144,7 +144,7 @@ class RestoreSession:
             rest = text[len(begun) :]
             try:
                 _write(proc, (rest if rest.endswith("\n") else rest + "\n").encode() + f"{ack}\n".encode())
-                self._await(proc, ack.encode(), time.monotonic() + timeout)
+                self._await(proc, ack.encode(), timeout)
             except (OSError, TimeoutError, ValueError) as exc:  # a broken pipe: it died; closed under us
                 self.close()
                 raise KernelError(netns_argv(self.netns, self.argv), self._code(exc), self._why(exc)) from None
@@ -159,8 +159,9 @@ class RestoreSession:
                     self.proc.kill()
                 self.close()
 
-    def _await(self, proc: subprocess.Popen, ack: bytes, deadline: float) -> None:
+    def _await(self, proc: subprocess.Popen, ack: bytes, timeout: float) -> None:
         assert proc.stdout is not None
+        deadline = time.monotonic() + timeout
         fd = proc.stdout.fileno()
         while True:
             lines = self._buffer.split(b"\n")
@@ -169,7 +170,7 @@ class RestoreSession:
                 return
             left = deadline - time.monotonic()
             if left <= 0:
-                raise TimeoutError(f"no answer within {TIMEOUT:g} s")
+                raise TimeoutError(f"no answer within {timeout:g} s")
             ready, _, _ = select.select([fd], [], [], left)
             if ready:
                 chunk = os.read(fd, 65536)
@@ -212,7 +213,7 @@ class RestoreSession:
         return proc.returncode
 
 
-def _first_commit(text: str) -> int:
+def first_commit(text: str) -> int:
     """Where the first line `COMMIT` of a restore text starts (-1 if none)."""
     at = 0
     while True:

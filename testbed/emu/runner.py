@@ -164,7 +164,9 @@ class RecordedSession:
         self.runner.run_in(self.netns, self.argv, input=text)
 
     def ahead(self, text: str) -> None:
-        self.begun = text[: max(0, text.find("\nCOMMIT") + 1)]
+        from .restorer import first_commit  # it imports this module
+
+        self.begun = text[: max(0, first_commit(text))]
 
     def abort(self) -> None:
         self.begun = ""

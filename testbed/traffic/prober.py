@@ -56,7 +56,8 @@ _PKTINFO6 = struct.Struct("=16sI")  # struct in6_pktinfo: address, ifindex
 _EXTENDED_ERR = struct.Struct("=IBBBBII")  # struct sock_extended_err
 # A TCP probe's close is abortive (linger 0: one RST, no FIN and ACK back, no TIME_WAIT left
 # in the agent), and its handshake's last ACK is delayed (quick ACKs off: the kernel "saves one
-# ACK"), so that it goes with the request: 6 packets a probe instead of 10 (issue 18).
+# ACK"), so that it goes with the request: 6 packets a probe instead of 10, and 5 with the
+# agent's own delayed ACK of the request (agent/endpoints.py), which rides on its answer (issue 18).
 _LINGER0 = struct.pack("ii", 1, 0)
 _EPOLLET = select.EPOLLET
 _EPOLLIN = select.EPOLLIN

@@ -26,10 +26,10 @@ def test_dnsmasq_is_reloaded_only_when_its_records_changed(tmp_path, monkeypatch
     records = [("web.default.svc.cluster.local", "10.96.0.10"), ("db.default.svc.cluster.local", "10.96.0.11")]
     server._write(records)
     daemon = _Daemon()
-    server.daemon = daemon  # type: ignore[assignment]  # running, as far as update can tell
-    server.update(list(reversed(records)))  # the same records, in another order
+    server.daemon = daemon  # type: ignore[assignment]  # running, as far as signal_update can tell
+    assert server.signal_update(list(reversed(records))) is None  # the same records, in another order
     assert daemon.signals == []
-    server.update(records + [("new.default.svc.cluster.local", "10.96.0.12")])
+    assert server.signal_update(records + [("new.default.svc.cluster.local", "10.96.0.12")]) is not None
     assert daemon.signals == [signal.SIGHUP]
     with open(server.hosts, encoding="ascii") as handle:
         assert handle.read() == hosts_text(records + [("new.default.svc.cluster.local", "10.96.0.12")])

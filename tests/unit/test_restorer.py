@@ -190,10 +190,10 @@ def test_a_line_refused_ahead_fails_the_load_with_its_error(fake):
     s.close()
 
 
-def test_the_beginning_ends_before_the_first_commit_line():
-    from testbed.emu.restorer import _first_commit
+def test_the_beginning_ends_before_thefirst_commit_line():
+    from testbed.emu.restorer import first_commit
 
     t = '*nat\n-A KUBE-X -m comment --comment "no COMMIT here" -j RETURN\nCOMMITTED\nCOMMIT\n*filter\nCOMMIT\n'
-    assert t[: _first_commit(t)].endswith("COMMITTED\n")
-    assert _first_commit("COMMIT\n") == 0 and _first_commit("*nat\n-A X -j Y\n") == -1
-    assert _first_commit("*nat\nCOMMIT") == 5
+    assert t[: first_commit(t)].endswith("COMMITTED\n")
+    assert first_commit("COMMIT\n") == 0 and first_commit("*nat\n-A X -j Y\n") == -1
+    assert first_commit("*nat\nCOMMIT") == 5
