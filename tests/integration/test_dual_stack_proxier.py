@@ -28,7 +28,7 @@ from testbed.spec.topology import load_topology
 from testbed.spec.workloads import load_manifests
 
 from .conftest import ROOT
-from .test_dual_stack import _ask
+from .test_dual_stack import _ask, _replies
 from .test_services import _kube_proxy_dump
 
 TOPOLOGIES = {
@@ -90,8 +90,9 @@ def test_ipv6_services_scale_and_kube_proxy_down(no_leftovers, mode):
             assert both == (mode == "nftables"), tables
         src = c.pod_netns_path(client)
         seen = set()
-        for _ in range(12):
-            reply = _ask(src, prefer6, 80, socket.SOCK_STREAM)
+        for reply in _replies(
+            lambda: _ask(src, prefer6, 80, socket.SOCK_STREAM), lambda got: len({r["pod"] for r in got}) >= 2
+        ):
             assert reply["local_ip"] == dual.pods[echo[reply["pod"]].key]
             if reply["pod"] != client.name:  # not hairpinned: no NAT
                 assert reply["peer_ip"] == dual.pods[client.key]

@@ -33,7 +33,7 @@ from testbed.spec.topology import load_topology
 from testbed.spec.workloads import load_manifests
 
 from .conftest import ROOT
-from .test_dual_stack import _ask
+from .test_dual_stack import _ask, _replies
 from .test_routing_modes import _birds
 
 ECHO = os.path.join(ROOT, "manifests", "routing-echo.yaml")
@@ -244,8 +244,8 @@ def test_ipv6_services_in_each_mode(no_leftovers, tmp_path, mode):
     with EmulatedCluster(plan) as c:
         src = c.pod_netns_path(client)
         seen = set()
-        for _ in range(12):
-            reply = _ask(src, prefer6, 80, socket.SOCK_STREAM)
+        remote = {p for p in echo if echo[p].node != client.node}
+        for reply in _replies(lambda: _ask(src, prefer6, 80, socket.SOCK_STREAM), lambda got: got[-1]["pod"] in remote):
             assert reply["local_ip"] == dual.pods[echo[reply["pod"]].key]
             if reply["pod"] != client.name:
                 assert reply["peer_ip"] == dual.pods[client.key]

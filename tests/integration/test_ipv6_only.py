@@ -28,7 +28,7 @@ from testbed.spec.topology import load_topology
 from testbed.spec.workloads import load_manifests
 
 from .conftest import ROOT
-from .test_dual_stack import _ask  # TCP or UDP to an address from a namespace, the agent's reply decoded
+from .test_dual_stack import _ask, _replies  # TCP or UDP to an address from a namespace, the agent's reply decoded
 
 TOPOLOGY = os.path.join(ROOT, "topologies", "ipv6.yaml")
 FILES = [os.path.join(ROOT, "manifests", f) for f in ("quickstart-app.yaml", "ipv6-services.yaml")]
@@ -42,8 +42,7 @@ def _ip(netns_path: str, *argv: str) -> str:
 def _spread(src: str, ip: str, echo: dict, client_ip: str) -> None:
     """A Service's TCP port from `src`: spread over the echo endpoints, the client's own address seen."""
     seen = set()
-    for _ in range(12):
-        reply = _ask(src, ip, 80, socket.SOCK_STREAM)
+    for reply in _replies(lambda: _ask(src, ip, 80, socket.SOCK_STREAM), lambda got: len({r["pod"] for r in got}) >= 2):
         assert reply["local_ip"] == echo[reply["pod"]].ip and reply["peer_ip"] == client_ip
         seen.add(reply["pod"])
     assert len(seen) >= 2, seen
@@ -265,8 +264,9 @@ def test_ipv6_only_external_ips_and_load_balancer(no_leftovers):
         held = _ip(c.node_netns_path(holder), "-6", "-o", "addr", "show", "dev", "eth0")
         assert f"inet6 {lb}/128 scope global nodad deprecated" in held  # never a source address
         seen = set()
-        for _ in range(8):
-            reply = _ask(laptop, lb, 80, socket.SOCK_STREAM)
+        for reply in _replies(
+            lambda: _ask(laptop, lb, 80, socket.SOCK_STREAM), lambda got: len({r["pod"] for r in got}) >= 2
+        ):
             assert reply["peer_ip"] in (holder.host_ip, holder.gateway)
             seen.add(reply["pod"])
         assert len(seen) >= 2 and seen <= set(echo)

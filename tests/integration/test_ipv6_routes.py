@@ -36,7 +36,7 @@ from testbed.spec.topology import load_topology
 from testbed.spec.workloads import load_manifests
 
 from .conftest import ROOT
-from .test_dual_stack import _ask
+from .test_dual_stack import _ask, _replies
 from .test_dual_stack_routing import _assert_all_connected, _matrix
 from .test_ipv6_only import FILES, TOPOLOGY, _spread
 from .test_routing_modes import _birds
@@ -139,6 +139,11 @@ def _pods_to_outside(c) -> list[dict]:
     return probe_rows(c, "test", "step", expand(c.plan, group))
 
 
+def _both_racks(racks: dict, echo: dict):
+    """enough() for _replies: endpoints in rack1 and in rack2 have answered."""
+    return lambda got: {racks[echo[r["pod"]].node] for r in got} == {"rack1", "rack2"}
+
+
 @pytest.mark.parametrize("routing", ["cloud-routes", "vxlan", "bgp"])
 def test_ipv6_only_racks(no_leftovers, tmp_path, routing):
     edits = [("routing: bgp\n", f"routing: {routing}\n")] if routing != "bgp" else []
@@ -158,10 +163,10 @@ def test_ipv6_only_racks(no_leftovers, tmp_path, routing):
         rows = _matrix(c, "IPv6")
         outside = _pods_to_outside(c)
         seen = set()
-        for _ in range(16):  # the ClusterIP from rack1 reaches the endpoints in rack2 too
-            reply = _ask(
-                c.pod_netns_path(client), plan.services.service("default", "echo").cluster_ip, 80, socket.SOCK_STREAM
-            )
+        cluster_ip = plan.services.service("default", "echo").cluster_ip
+        both = _both_racks(racks, echo)
+        # the ClusterIP from rack1 reaches the endpoints in rack2 too
+        for reply in _replies(lambda: _ask(c.pod_netns_path(client), cluster_ip, 80, socket.SOCK_STREAM), both):
             assert reply["peer_ip"] == client.ip
             seen.add(racks[echo[reply["pod"]].node])
         assert seen == {"rack1", "rack2"}
@@ -202,8 +207,8 @@ def test_dual_stack_racks(no_leftovers, tmp_path, routing):
         rows4, rows6 = _matrix(c, "IPv4"), _matrix(c, "IPv6")
         prefer6 = dual.services["default/echo"].cluster_ips[1]
         seen = set()
-        for _ in range(16):
-            reply = _ask(c.pod_netns_path(client), prefer6, 80, socket.SOCK_STREAM)
+        both = _both_racks(racks, echo)
+        for reply in _replies(lambda: _ask(c.pod_netns_path(client), prefer6, 80, socket.SOCK_STREAM), both):
             assert reply["peer_ip"] == dual.pods[client.key] and reply["local_ip"] == dual.pods[echo[reply["pod"]].key]
             seen.add(racks[echo[reply["pod"]].node])
         assert seen == {"rack1", "rack2"}
