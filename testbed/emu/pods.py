@@ -226,7 +226,13 @@ class PodNetwork:
                 for pod in on_node[i : i + BATCH]:
                     if stop.is_set():
                         return
-                    configure_pod(netns_name(tag, pod.key), pod, proc=proc)
+                    try:
+                        configure_pod(netns_name(tag, pod.key), pod, proc=proc)
+                    except BaseException:
+                        # the other jobs stop now, not once this batch's procfs is closed: that
+                        # close waits for the kernel (procsys.py), and they went on meanwhile
+                        stop.set()
+                        raise
 
     def _node_job(self, node: NodePlan, lines: Sequence[str], vtep: VtepPlan | None) -> None:
         """One node's own part of add_pods: its batch (inside its namespace: Runner.ip_batch_in)

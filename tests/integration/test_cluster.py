@@ -139,25 +139,54 @@ def test_overlapping_pod_cidrs_break_cross_node_traffic(no_leftovers):
         assert r["outcome"] != "connected" or r["answered_by"] != f"{r['dst_namespace']}/{r['dst_name']}"
 
 
-def test_failure_mid_build_tears_down_what_was_built(no_leftovers, monkeypatch):
+def test_failure_mid_build_tears_down_what_was_built(no_leftovers, monkeypatch, tmp_path):
     """An exception after the underlay and half the pods exist must leave nothing behind."""
-    from testbed.emu import pods as pods_mod
-    from testbed.emu.pod_workers import workers
+    import threading
 
-    plan = plan_cluster(load_topology(TOPO), load_manifests([APP]), seed=1)
-    real = pods_mod.configure_pod
-    calls = []
+    from testbed.emu import pods as pods_mod
+
+    # several pods on every node, so that a job which went on after the failure would show
+    app = tmp_path / "app.yaml"
+    with open(APP) as f:
+        text = f.read()
+    assert "  replicas: 3\n" in text
+    app.write_text(text.replace("  replicas: 3\n", "  replicas: 12\n"))
+    plan = plan_cluster(load_topology(TOPO), load_manifests([str(app)]), seed=1)
+    real_configure, real_in_workers = pods_mod.configure_pod, pods_mod.in_workers
+    stops: list[threading.Event] = []
+    failed = threading.Event()
+    calls: list[tuple[str, int, bool]] = []  # (pod, thread, started after the failure)
+    lock = threading.Lock()
+
+    def in_workers(jobs, stop):
+        stops.append(stop)
+        return real_in_workers(jobs, stop)
 
     def failing(netns, pod, **kw):
-        calls.append(pod.name)
-        if len(calls) == 2:
-            raise RuntimeError("injected failure while configuring the second pod")
-        return real(netns, pod, **kw)
+        with lock:
+            after = failed.is_set()
+            calls.append((pod.name, threading.get_ident(), after))
+            if len(calls) == 2:
+                failed.set()
+                raise RuntimeError("injected failure while configuring the second pod")
+        if after:
+            # a pod that another node's job started once the failure happened: it is in flight,
+            # and it ends only once the build knows of the failure, so the count below does not
+            # hang on how threads were scheduled (stop is set at the failure, emu/pods.py)
+            assert stops[0].wait(10), "the failure never set the build's stop flag"
+        return real_configure(netns, pod, **kw)
 
     monkeypatch.setattr(pods_mod, "configure_pod", failing)
+    monkeypatch.setattr(pods_mod, "in_workers", in_workers)
     with pytest.raises(RuntimeError, match="injected failure"):
         with EmulatedCluster(plan):
             raise AssertionError("the build should have failed")
     # the build stops at the failure: the nodes' jobs run on several threads (emu/pod_workers.py),
-    # so another node's pod may have been in flight, but none starts after the failure
-    assert 2 <= len(calls) <= 1 + workers()
+    # so another node's pod may have been in flight, but after it that job ends, no job starts,
+    # and the failing job configures nothing more
+    assert len(stops) == 1 and stops[0].is_set()
+    failing_thread = calls[1][1]
+    after = [thread for _, thread, late in calls if late]
+    assert failing_thread not in after, calls
+    assert all(after.count(thread) == 1 for thread in after), calls
+    assert len(calls) < len(plan.pods), calls
